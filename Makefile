@@ -1,0 +1,39 @@
+# medmesh: the README's two commands are `make demo` and `make test`.
+# Both are idempotent: they set up .venv (pinned Python deps) and node_modules
+# (Solidity compiler + anvil, from package-lock.json) only when those are missing or stale.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+MEDMESH := $(VENV)/bin/medmesh
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test devnet audit clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(MEDMESH) demo --chain-state build/demo-chain.json --json build/demo.json
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+devnet: setup
+	$(MEDMESH) devnet
+
+audit: setup
+	$(MEDMESH) audit --chain-state build/demo-chain.json
+
+clean:
+	rm -rf build .pytest_cache
