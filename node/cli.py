@@ -1,0 +1,81 @@
+"""The `medmesh` command line: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    if not verbose:  # the libraries' own chatter (see shared notes on py-libp2p) stays out
+        for noisy in ("libp2p", "multiaddr", "async_service", "web3", "eth"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*Full backward hook.*")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from node.demo import DemoConfig, format_report, run_demo
+
+    cfg = DemoConfig(rounds=args.rounds, hospitals=args.hospitals, epsilon=args.epsilon, rule=args.rule,
+                     model=args.model, seed=args.seed, rpc=args.rpc, chain_state=args.chain_state,
+                     json_path=args.json, progress=not args.no_progress)
+    report = run_demo(cfg)
+    print(format_report(report))
+    if args.json:
+        print(f"report written to {args.json}")
+    if args.chain_state and not args.rpc:
+        print(f"chain saved to {args.chain_state}; inspect it with: medmesh audit --chain-state {args.chain_state}")
+    return 0 if all(r["finalized"] for r in report["rounds"]) and report["peers_agree"] else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ledger.cli import register_commands
+    from node.aggregation import RULES
+    from node.models import MODEL_NAMES
+
+    parser = argparse.ArgumentParser(prog="medmesh", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every event (peer and round)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run a federated campaign among hospital peers in one process")
+    demo.add_argument("--rounds", type=int, default=5)
+    demo.add_argument("--hospitals", type=int, default=4)
+    demo.add_argument("--epsilon", type=float, default=1.0, help="DP budget for the whole campaign")
+    demo.add_argument("--rule", choices=sorted(RULES), default="median")
+    demo.add_argument("--model", choices=MODEL_NAMES, default="logreg")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--rpc", help="JSON-RPC URL of a chain (default: the embedded chain)")
+    demo.add_argument("--chain-state", type=Path, help="persist the embedded chain here (for `medmesh audit`)")
+    demo.add_argument("--json", type=Path, help="write the full report as JSON")
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(func=_cmd_demo)
+
+    register_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("medmesh: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"medmesh: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

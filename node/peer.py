@@ -1,0 +1,352 @@
+"""A hospital peer: its data, model, privacy ledger, libp2p host and chain client, and the
+round pipeline that ties them together.
+
+One round, as seen by one peer (each stage is one method below)::
+
+    train -> protect -> commit -> gossip -> verify -> aggregate -> attest -> finalize -> credit
+
+The chain is the source of truth (who is registered, who committed which hash, which
+aggregate finalized); gossip carries hints and blobs. Nothing a remote peer sends can change
+this peer's model except through an aggregate this peer computed itself from updates whose
+hashes were committed on chain and whose signatures verify.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import trio
+
+from gossip import PeerHost
+from ledger import Identity, LedgerClient, LedgerError
+from node import protocol
+from node.aggregation import aggregate
+from node.data import FeatureStats, Standardizer, TabularData
+from node.identity import NodeIdentity
+from node.models import build_model, flat_parameters, load_flat_parameters
+from node.privacy import BudgetExhausted, PrivacyLedger
+from node.sealing import Recipient, SealContext, SealError, blob_hash, open_sealed, peek_context, seal
+from node.training import TrainConfig, train_local
+from node.update import ModelUpdate, UpdateFormatError, decode_update, encode_update, parameters_hash
+
+__all__ = ["PeerSettings", "RoundOutcome", "HospitalPeer", "MODE_SEALED"]
+
+MODE_SEALED = 1  # protection mode recorded on chain with each commit
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    model: str = "logreg"
+    rule: str = "median"
+    train: TrainConfig = TrainConfig()
+    round_timeout: float = 60.0  # seconds to wait for blobs, and again for the quorum
+
+
+@dataclass
+class RoundOutcome:
+    round: int
+    finalized: bool = False
+    aggregate_hash: str | None = None
+    accepted: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    epsilon: float = 0.0
+    samples: int = 0
+    error: str | None = None
+
+
+class _PeerLog(logging.LoggerAdapter):
+    def process(self, msg, kwargs):
+        rnd = kwargs.pop("round", None)
+        where = f"[{self.extra['peer']}{'' if rnd is None else f' r{rnd}'}]"
+        return f"{where} {msg}", kwargs
+
+
+class HospitalPeer:
+    """One hospital in the federation. Create it, ``await start()``-style tasks in a nursery
+    (:meth:`serve`), agree on the standardizer, then run rounds."""
+
+    def __init__(self, identity: NodeIdentity, raw_data: TabularData, ledger: LedgerClient,
+                 host: PeerHost, privacy: PrivacyLedger, settings: PeerSettings = PeerSettings()) -> None:
+        self.identity = identity
+        self.name = identity.institution
+        self.address = identity.address
+        self.raw_data = raw_data
+        self.data: TabularData | None = None
+        self.standardizer: Standardizer | None = None
+        self.ledger = ledger
+        self.host = host
+        self.privacy = privacy
+        self.settings = settings
+        self.log = _PeerLog(logging.getLogger("medmesh.peer"), {"peer": self.name})
+        self.model = build_model(settings.model, raw_data.n_features, seed=0)
+        self.global_params = flat_parameters(self.model)
+        self.completed_round = 0
+        self._directory: dict[str, Identity] = {}
+        self._inbox: dict[int, dict[str, bytes]] = defaultdict(dict)
+        self._inbox_changed = trio.Event()
+        self._chain_changed = trio.Event()
+        self._stats: dict[str, FeatureStats] = {}
+        self._stats_changed = trio.Event()
+        host.on_blob(self._on_blob)
+
+    # -- registry view -----------------------------------------------------------------
+    def refresh_directory(self) -> None:
+        """Re-read the registry: peer ID -> identity of every registered hospital."""
+        self._directory = {i.peer_id: i for i in self.ledger.identities()}
+
+    def authorize(self, peer_id: str) -> bool:
+        """Gate for every inbound stream and pubsub message: registered and active only."""
+        ident = self._directory.get(peer_id)
+        return ident is not None and ident.status == "active"
+
+    def active_members(self) -> list[Identity]:
+        return sorted((i for i in self._directory.values() if i.status == "active"),
+                      key=lambda i: i.address.lower())
+
+    def _others(self) -> list[Identity]:
+        return [i for i in self.active_members() if i.address != self.address]
+
+    # -- background tasks --------------------------------------------------------------
+    async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Listen to the control topics until cancelled."""
+        async with trio.open_nursery() as nursery:
+            rounds = await self.host.subscribe(protocol.ROUND_TOPIC)
+            setup = await self.host.subscribe(protocol.SETUP_TOPIC)
+            nursery.start_soon(self._listen_rounds, rounds)
+            nursery.start_soon(self._listen_setup, setup)
+            task_status.started()
+
+    async def _listen_rounds(self, subscription) -> None:
+        async for msg in subscription:
+            try:
+                protocol.decode(msg.data)
+            except protocol.ControlError as exc:
+                self.log.warning("dropped control message from %s: %s", msg.from_peer[:12], exc)
+                continue
+            self._poke(chain=True)
+
+    async def _listen_setup(self, subscription) -> None:
+        async for msg in subscription:
+            try:
+                shared = protocol.decode(msg.data)
+                ident = self._directory.get(msg.from_peer)
+                if not isinstance(shared, protocol.StatsShared) or ident is None:
+                    raise protocol.ControlError("not a stats message from a registered peer")
+                if shared.sender.lower() != ident.address.lower():
+                    raise protocol.ControlError(f"stats claim sender {shared.sender}, signed by {ident.address}")
+                self._stats[ident.address] = FeatureStats.from_json(shared.stats)
+            except (protocol.ControlError, ValueError) as exc:
+                self.log.warning("dropped setup message from %s: %s", msg.from_peer[:12], exc)
+                continue
+            self._stats_changed.set()
+            self._stats_changed = trio.Event()
+
+    def _poke(self, *, chain: bool = False, inbox: bool = False) -> None:
+        if chain:
+            self._chain_changed.set()
+            self._chain_changed = trio.Event()
+        if inbox:
+            self._inbox_changed.set()
+            self._inbox_changed = trio.Event()
+
+    async def _on_blob(self, from_peer: str, kind: str, data: bytes) -> None:
+        """Stream handler: file a blob from a registered peer under its claimed round.
+
+        Raising here makes the gossip layer answer the sender with a rejection.
+        """
+        ident = self._directory.get(from_peer)
+        if ident is None or ident.status != "active":
+            raise PermissionError(f"peer {from_peer[:16]} is not an active registered hospital")
+        ctx = peek_context(data)
+        if ctx.sender != ident.address.lower():
+            raise SealError(f"blob claims sender {ctx.sender} but came from {ident.address}")
+        if ctx.round <= self.completed_round:
+            raise SealError(f"blob for round {ctx.round}, which this peer already completed (replay?)")
+        box = self._inbox[ctx.round]
+        if ident.address in box and box[ident.address] != data:
+            self.log.warning("%s sent two different blobs (equivocation); keeping the first", ident.address,
+                             round=ctx.round)
+            raise SealError("a different blob for this round was already received from you")
+        box[ident.address] = data
+        self._poke(inbox=True)
+
+    # -- set-up ------------------------------------------------------------------------
+    async def agree_standardizer(self, timeout: float = 30.0) -> Standardizer:
+        """Share this hospital's feature sums; build the z-scorer from everyone's total."""
+        mine = FeatureStats.of(self.raw_data)
+        self._stats[self.address] = mine
+        others = self._others()
+        await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
+        await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
+            protocol.StatsShared(self.address, mine.to_json())))
+        with trio.fail_after(timeout):
+            while not all(i.address in self._stats for i in others):
+                await self._stats_changed.wait()
+        total = None
+        for ident in self.active_members():  # fixed order: every peer gets identical bits
+            s = self._stats[ident.address]
+            total = s if total is None else total + s
+        self.standardizer = Standardizer.from_stats(total)
+        self.data = self.standardizer.apply(self.raw_data)
+        return self.standardizer
+
+    # -- the round pipeline --------------------------------------------------------------
+    async def open_round(self) -> int:
+        round_ = self.ledger.open_round()
+        self.log.info("opened the round", round=round_)
+        await self._announce(protocol.RoundOpened(round_, self.address))
+        return round_
+
+    async def run_round(self, round_: int) -> RoundOutcome:
+        """Run one round to the end; never raises for a remote peer's fault."""
+        out = RoundOutcome(round_)
+        self.refresh_directory()
+        try:
+            update = await self._train(round_)
+        except BudgetExhausted as exc:
+            self.log.error("%s", exc, round=round_)
+            out.error = str(exc)
+            update = None
+        if update is not None:
+            out.epsilon, out.samples = update.epsilon, update.samples
+            blob = self._protect(update)
+            self.privacy.save()  # the spent budget is on disk before the update leaves
+            self._commit(update, blob)
+            await self._send(round_, blob)
+        updates, out.rejected = await self._verify(round_, own=update)
+        if not updates:
+            out.error = out.error or "no verified updates"
+            return out
+        new_params = self._aggregate(updates)
+        out.accepted = sorted(updates)
+        out.aggregate_hash = parameters_hash(new_params).hex()
+        try:
+            self.ledger.attest(round_, parameters_hash(new_params), out.accepted)
+        except LedgerError as exc:
+            self.log.error("attestation failed: %s", exc, round=round_)
+            out.error = str(exc)
+            return out
+        await self._announce(protocol.AggregateAttested(round_, self.address, out.aggregate_hash))
+        out.finalized = await self._finalize(round_, new_params)
+        self.completed_round = max(self.completed_round, round_)
+        self._inbox.pop(round_, None)
+        return out
+
+    async def _train(self, round_: int) -> ModelUpdate:
+        cfg = TrainConfig(self.settings.train.learning_rate, self.settings.train.seed * 100_003 + round_)
+        result = await trio.to_thread.run_sync(
+            train_local, self.model, self.global_params, self.data, self.privacy, cfg)
+        self.log.info("trained %d steps on %d samples, epsilon spent %.3f", result.steps,
+                      result.samples, result.epsilon, round=round_)
+        return ModelUpdate(round_, self.address, result.samples, result.epsilon, result.delta)
+
+    def _context(self, round_: int, sender: str) -> SealContext:
+        return SealContext(self.ledger.chain_id, self.ledger.round_ledger_address, round_, sender)
+
+    def _protect(self, update: ModelUpdate) -> bytes:
+        recipients = [Recipient(i.address, i.seal_key) for i in self._others()]
+        return seal(encode_update(update), self._context(update.round, self.address),
+                    self.identity.sign_private, recipients)
+
+    def _commit(self, update: ModelUpdate, blob: bytes) -> None:
+        self.ledger.commit_update(update.round, blob_hash(blob), update.samples, update.epsilon, MODE_SEALED)
+        self._own_blob = blob
+        self.log.info("committed update %s (%d bytes)", blob_hash(blob).hex()[:12], len(blob), round=update.round)
+
+    async def _send(self, round_: int, blob: bytes) -> None:
+        await self._announce(protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob)))
+
+        async def send_one(ident: Identity) -> None:
+            try:
+                await self.host.send_blob(ident.peer_id, blob, kind="update")
+            except Exception as exc:  # one unreachable peer must not stop the others
+                self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
+
+        async with trio.open_nursery() as nursery:
+            for ident in self._others():
+                nursery.start_soon(send_one, ident)
+
+    async def _verify(self, round_: int, own: ModelUpdate | None) -> tuple[dict[str, ModelUpdate], dict[str, str]]:
+        """Wait for every other member's blob (bounded), then check each against the chain."""
+        expected = {i.address for i in self._others()}
+        with trio.move_on_after(self.settings.round_timeout):
+            while not expected <= set(self._inbox[round_]):
+                await self._inbox_changed.wait()
+        commitments = self.ledger.commitments(round_)
+        members = {i.address: i for i in self.active_members()}
+        accepted: dict[str, ModelUpdate] = {}
+        rejected: dict[str, str] = {}
+        if own is not None:
+            accepted[self.address] = own
+        for sender, commitment in commitments.items():
+            if sender == self.address:
+                continue
+            blob = self._inbox[round_].get(sender)
+            try:
+                if sender not in members:
+                    raise SealError("committer is not an active registered hospital")
+                if blob is None:
+                    raise SealError("committed but its blob never arrived")
+                if blob_hash(blob) != commitment.update_hash:
+                    raise SealError("blob hash differs from the hash committed on chain (equivocation?)")
+                plaintext = open_sealed(blob, self._context(round_, sender),
+                                        sender_sign_key=members[sender].sign_key,
+                                        my_address=self.address, my_seal_key=self.identity.seal_private)
+                update = decode_update(plaintext, expected_values=self.global_params.size)
+                if (update.round, update.sender, update.samples) != (round_, sender, commitment.samples):
+                    raise UpdateFormatError("update metadata differs from the on-chain commitment")
+                accepted[sender] = update
+            except (SealError, UpdateFormatError) as exc:
+                rejected[sender] = str(exc)
+                self.log.warning("rejected update from %s: %s", sender, exc, round=round_)
+        for sender in set(self._inbox[round_]) - set(commitments):
+            rejected[sender] = "sent a blob but committed nothing on chain"
+        return accepted, rejected
+
+    def _aggregate(self, updates: dict[str, ModelUpdate]) -> np.ndarray:
+        order = sorted(updates, key=str.lower)  # canonical order: ascending registry address
+        stack = np.stack([updates[a].delta for a in order])
+        weights = [updates[a].samples for a in order]
+        return (self.global_params + aggregate(self.settings.rule, stack, weights)).astype(np.float32)
+
+    async def _finalize(self, round_: int, new_params: np.ndarray) -> bool:
+        """Finalize once a quorum attested; adopt the aggregate if it is the finalized one."""
+        with trio.move_on_after(self.settings.round_timeout):
+            while True:
+                info = self.ledger.round_info(round_)
+                if info.status == "finalized":
+                    break
+                if info.status == "failed":
+                    self.log.error("round failed on chain", round=round_)
+                    return False
+                if self.ledger.quorum_reached(round_):
+                    try:
+                        self.ledger.finalize(round_)
+                        self.log.info("finalized the round", round=round_)
+                    except LedgerError as exc:  # another peer got there first
+                        self.log.debug("finalize: %s", exc, round=round_)
+                    continue
+                with trio.move_on_after(1.0):  # a lost hint only costs a second
+                    await self._chain_changed.wait()
+        info = self.ledger.round_info(round_)
+        if info.status != "finalized":
+            self.log.error("no quorum within %.0f s", self.settings.round_timeout, round=round_)
+            return False
+        if info.aggregate_hash != parameters_hash(new_params):
+            self.log.error("the finalized aggregate %s is not ours; keeping the previous model",
+                           info.aggregate_hash.hex()[:12], round=round_)
+            return True
+        self.global_params = new_params
+        load_flat_parameters(self.model, new_params)
+        self.log.info("adopted aggregate %s", info.aggregate_hash.hex()[:12], round=round_)
+        return True
+
+    async def _announce(self, msg: protocol.ControlMessage) -> None:
+        try:
+            await self.host.publish(protocol.ROUND_TOPIC, protocol.encode(msg))
+        except Exception as exc:  # hints are best effort; the chain is the truth
+            self.log.warning("could not publish %s: %s", type(msg).__name__, exc)
+        self._poke(chain=True)
