@@ -1,0 +1,46 @@
+"""medmesh's libp2p layer: one :class:`PeerHost` per hospital peer.
+
+Bytes on the wire live here; no model arithmetic and no chain calls.
+
+* Control messages (small, signed) travel over GossipSub:
+  :meth:`PeerHost.publish`, :meth:`PeerHost.subscribe`, :meth:`PeerHost.wait_topic_peers`.
+* Blobs (encrypted model updates, 1-20 MB) travel over a direct stream protocol,
+  ``/medmesh/blob/1.0.0``: :meth:`PeerHost.send_blob`, :meth:`PeerHost.on_blob`.
+* Connections are Noise-only and Yamux-muxed; ``authorize`` vets every peer.
+
+Built on py-libp2p 0.8.1 (trio). The library's sharp edges and what each module
+does about them: /work/shared/notes/libp2p.md and the module docstrings.
+"""
+
+from ._control import ControlMessage, Subscription
+from ._errors import (
+    BlobRejected,
+    BlobTooLarge,
+    BlobTransferError,
+    ControlMessageTooLarge,
+    GossipError,
+    PayloadTooLarge,
+    PeerNotAuthorized,
+    RemoteBlobTooLarge,
+    TopicNotReady,
+)
+from ._frame import BLOB_PROTOCOL
+from ._host import PeerHost
+from ._stats import GossipStats
+
+__all__ = [
+    "BLOB_PROTOCOL",
+    "BlobRejected",
+    "BlobTooLarge",
+    "BlobTransferError",
+    "ControlMessage",
+    "ControlMessageTooLarge",
+    "GossipError",
+    "GossipStats",
+    "PayloadTooLarge",
+    "PeerHost",
+    "PeerNotAuthorized",
+    "RemoteBlobTooLarge",
+    "Subscription",
+    "TopicNotReady",
+]

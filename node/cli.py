@@ -32,6 +32,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(format_report(report))
     if args.json:
         print(f"report written to {args.json}")
+    if args.deployment_out:
+        from ledger import Deployment
+        Deployment.from_dict(report["chain"]["deployment"]).save(args.deployment_out)
+        print(f"deployment written to {args.deployment_out}; inspect the chain with: "
+              f"medmesh audit --rpc {args.rpc or '<url>'} --deployment {args.deployment_out}")
     if args.chain_state and not args.rpc:
         print(f"chain saved to {args.chain_state}; inspect it with: medmesh audit --chain-state {args.chain_state}")
     return 0 if all(r["finalized"] for r in report["rounds"]) and report["peers_agree"] else 1
@@ -56,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rpc", help="JSON-RPC URL of a chain (default: the embedded chain)")
     demo.add_argument("--chain-state", type=Path, help="persist the embedded chain here (for `medmesh audit`)")
     demo.add_argument("--json", type=Path, help="write the full report as JSON")
+    demo.add_argument("--deployment-out", type=Path, help="write the contracts' addresses (for --rpc chains)")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(func=_cmd_demo)
 

@@ -125,7 +125,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path) -> dict:
         progress = _progress(cfg)
         for round_ in range(1, cfg.rounds + 1):
             started = time.perf_counter()
-            sent_before = sum(h.host.stats.bytes_sent for h in hospitals)
+            sent_before = _bytes_sent(hospitals)
             opener = hospitals[(round_ - 1) % len(hospitals)].peer
             opened = await opener.open_round()
             results: dict[str, RoundOutcome] = {}
@@ -138,7 +138,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path) -> dict:
                     round_nursery.start_soon(run, h)
             outcomes.append(list(results.values()))
             rows.append(_round_row(opened, hospitals, results, test,
-                                   sum(h.host.stats.bytes_sent for h in hospitals) - sent_before,
+                                   _bytes_sent(hospitals) - sent_before,
                                    time.perf_counter() - started))
             if cfg.chain_state and cfg.rpc is None:
                 save_state(w3, cfg.chain_state, deployment)
@@ -168,9 +168,14 @@ async def _campaign(cfg: DemoConfig, state_dir: Path) -> dict:
         "baselines": baselines,
         "peers_agree": peers_agree,
         "chain": {"rpc": cfg.rpc or "embedded", "chain_id": deployment.chain_id,
-                  "contracts": dict(deployment.addresses),
+                  "contracts": dict(deployment.addresses), "deployment": deployment.to_dict(),
                   "chain_state": str(cfg.chain_state) if cfg.chain_state else None},
     }
+
+
+def _bytes_sent(hospitals: list[_Hospital]) -> int:
+    """Payload bytes all hosts handed to the network (blobs + control messages)."""
+    return sum(h.host.stats.blob_bytes_sent + h.host.stats.control_bytes_sent for h in hospitals)
 
 
 def _round_row(round_: int, hospitals: list[_Hospital], results: dict[str, RoundOutcome],

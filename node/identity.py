@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -20,14 +19,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from ledger import institution_id
 from node.fsutil import atomic_write_json
 
-__all__ = ["NodeIdentity", "institution_id"]
-
-
-def institution_id(name: str) -> bytes:
-    """The 32-byte registry key of an institution: SHA-256 of its normalized name."""
-    return hashlib.sha256(b"medmesh/institution/v1:" + name.strip().lower().encode()).digest()
+__all__ = ["NodeIdentity"]
 
 
 def _raw_public(key: X25519PrivateKey | Ed25519PrivateKey) -> bytes:

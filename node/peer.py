@@ -225,11 +225,10 @@ class HospitalPeer:
         out.aggregate_hash = parameters_hash(new_params).hex()
         try:
             self.ledger.attest(round_, parameters_hash(new_params), out.accepted)
-        except LedgerError as exc:
+            await self._announce(protocol.AggregateAttested(round_, self.address, out.aggregate_hash))
+        except LedgerError as exc:  # e.g. the round closed first; we may still adopt its aggregate
             self.log.error("attestation failed: %s", exc, round=round_)
             out.error = str(exc)
-            return out
-        await self._announce(protocol.AggregateAttested(round_, self.address, out.aggregate_hash))
         out.finalized = await self._finalize(round_, new_params)
         self.completed_round = max(self.completed_round, round_)
         self._inbox.pop(round_, None)
@@ -244,7 +243,8 @@ class HospitalPeer:
         return ModelUpdate(round_, self.address, result.samples, result.epsilon, result.delta)
 
     def _context(self, round_: int, sender: str) -> SealContext:
-        return SealContext(self.ledger.chain_id, self.ledger.round_ledger_address, round_, sender)
+        deployment = self.ledger.deployment
+        return SealContext(deployment.chain_id, deployment.addresses["RoundLedger"], round_, sender)
 
     def _protect(self, update: ModelUpdate) -> bytes:
         recipients = [Recipient(i.address, i.seal_key) for i in self._others()]

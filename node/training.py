@@ -26,6 +26,13 @@ __all__ = ["TrainConfig", "TrainResult", "train_local"]
 
 log = logging.getLogger("medmesh.training")
 
+# Opacus hooks a first layer whose inputs need no grad: torch warns on every backward pass.
+# Expected and harmless; filtered once here because training runs in worker threads, where
+# ``warnings.catch_warnings`` is not safe.
+warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
+warnings.filterwarnings("ignore", message=".*Secure RNG turned off.*")
+_insecure_rng_logged = False
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -56,6 +63,7 @@ def train_local(
     dp = ledger.config
     ledger.check_round()
     load_flat_parameters(model, global_params)
+    model.train()
     generator = torch.Generator().manual_seed(config.seed)
     dataset = TensorDataset(torch.from_numpy(data.x), torch.from_numpy(data.y))
     batch = max(1, math.ceil(len(dataset) / dp.steps_per_epoch))
@@ -63,18 +71,32 @@ def train_local(
     optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate)
     module: nn.Module = model
     if dp.enabled:
+        _log_insecure_rng_once()
         engine = PrivacyEngine(accountant="rdp", secure_mode=False)
         engine.accountant = ledger.accountant  # the ledger's accountant is stepped directly
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
-            module, optimizer, loader = engine.make_private(
-                module=model, optimizer=optimizer, data_loader=loader,
-                noise_multiplier=dp.noise_multiplier, max_grad_norm=dp.max_grad_norm,
-                poisson_sampling=True, noise_generator=generator,
-            )
+        module, optimizer, loader = engine.make_private(
+            module=model, optimizer=optimizer, data_loader=loader,
+            noise_multiplier=dp.noise_multiplier, max_grad_norm=dp.max_grad_norm,
+            poisson_sampling=True,  # noise comes from an unseeded RNG, never the shuffle seed
+        )
+    steps = _run_epochs(module, optimizer, loader, dp.local_epochs)
+    if module is not model:
+        module.remove_hooks()  # leave the caller's model free of Opacus' grad-sample hooks
+    delta = flat_parameters(model) - global_params
+    return TrainResult(delta.astype(np.float32), len(data), steps, ledger.spent())
+
+
+def _log_insecure_rng_once() -> None:
+    global _insecure_rng_logged
+    if not _insecure_rng_logged:
+        _insecure_rng_logged = True
+        log.warning("DP-SGD noise comes from torch's default RNG (Opacus secure_mode off); "
+                    "use a cryptographically secure RNG for a production campaign")
+
+
+def _run_epochs(module: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, epochs: int) -> int:
     steps = 0
-    module.train()
-    for _ in range(dp.local_epochs):
+    for _ in range(epochs):
         for xb, yb in loader:
             optimizer.zero_grad(set_to_none=True)
             logits = module(xb)
@@ -82,7 +104,4 @@ def train_local(
             loss.backward()
             optimizer.step()
             steps += 1
-    if dp.enabled:
-        module.remove_hooks() if hasattr(module, "remove_hooks") else None
-    delta = flat_parameters(model) - global_params
-    return TrainResult(delta.astype(np.float32), len(data), steps, ledger.spent())
+    return steps

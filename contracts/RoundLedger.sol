@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IContributionCredit} from "./IContributionCredit.sol";
+import {IHospitalRegistry} from "./IHospitalRegistry.sol";
+
+/**
+ * @title RoundLedger
+ * @notice The public record of medmesh training rounds. Active members of the registry open a
+ * round, commit the hash of their (protected) model update with its sample count and privacy
+ * spend, then attest to the aggregate they computed together with the set of updates they
+ * accepted. When more than `quorumNumerator / quorumDenominator` of the active members attest
+ * to the same (aggregate hash, accepted set) pair, the round can be finalized, which mints
+ * contribution credits to the accepted contributors. A round without quorum by its attestation
+ * deadline can be failed, so the next one can open.
+ * @dev One round is open at a time. Each round's commitments get an index in commit order; an
+ * attested accepted set is stored as a bitmask over those indexes, so a round takes at most
+ * `MAX_COMMITTERS` commitments. The quorum is checked against the registry's active count at
+ * the time of `finalize` / `failRound`, so admissions and revocations during a round count;
+ * a vote cast by a member revoked later in the round still counts (v1 trusts the admin; the
+ * endorsement-quorum version will recount). An accepted contributor revoked before
+ * finalization is still credited for the update it committed.
+ */
+contract RoundLedger {
+    /// @notice Life cycle of a round.
+    enum RoundStatus {
+        None,
+        Open,
+        Finalized,
+        Failed
+    }
+
+    /// @notice A round as stored (fields ordered so that `commitUpdate` and `attest` each
+    /// rewrite a single storage slot).
+    /// @param opener The member that opened the round.
+    /// @param openedAt Timestamp of `openRound`.
+    /// @param status Current status.
+    /// @param leader An attester whose vote pair has the most votes (first to lead wins ties).
+    /// @param attestDeadline Last timestamp at which attestations are accepted (without quorum
+    /// by then, the round can be failed).
+    /// @param attestCount Number of attestations.
+    /// @param leaderVotes Votes of the leading pair.
+    /// @param commitDeadline Last timestamp at which commitments are accepted.
+    /// @param commitCount Number of commitments.
+    /// @param aggregateHash The finalized aggregate hash (zero until finalized).
+    struct Round {
+        address opener;
+        uint64 openedAt;
+        RoundStatus status;
+        address leader;
+        uint64 attestDeadline;
+        uint16 attestCount;
+        uint16 leaderVotes;
+        uint64 commitDeadline;
+        uint32 commitCount;
+        bytes32 aggregateHash;
+    }
+
+    /// @notice A member's commitment to its update in a round.
+    /// @param updateHash Hash of the update as gossiped.
+    /// @param samples Training samples behind the update (weights the credit split).
+    /// @param epsilonMicros The update's differential-privacy epsilon, times 10^6.
+    /// @param mode Protection mode of the update (defined by the node software).
+    /// @param index Position in the round's commit order (bit index in accepted sets).
+    struct Commitment {
+        bytes32 updateHash;
+        uint64 samples;
+        uint64 epsilonMicros;
+        uint8 mode;
+        uint8 index;
+    }
+
+    /// @notice A member's attestation in a round.
+    /// @param voteKey keccak256(abi.encode(aggregateHash, accepted)); zero if not attested.
+    /// @param aggregateHash The aggregate hash voted for.
+    /// @param accepted The contributors accepted into the aggregate, ascending.
+    struct Attestation {
+        bytes32 voteKey;
+        bytes32 aggregateHash;
+        address[] accepted;
+    }
+
+    /// @dev Votes for one (aggregate hash, accepted set) pair.
+    struct Tally {
+        bytes32 aggregateHash;
+        uint224 acceptedMask;
+        uint32 votes;
+    }
+
+    /// @notice Most commitments a round takes (the width of an accepted-set bitmask).
+    uint256 public constant MAX_COMMITTERS = 224;
+
+    IHospitalRegistry private immutable _registry;
+    IContributionCredit private immutable _credit;
+    uint64 private immutable _commitWindow;
+    uint64 private immutable _attestWindow;
+    uint256 private immutable _creditPerRound;
+    uint256 private immutable _quorumNumerator;
+    uint256 private immutable _quorumDenominator;
+
+    uint256 private _currentRound;
+    mapping(uint256 round => Round) private _rounds;
+    mapping(uint256 round => mapping(address account => Commitment)) private _commitments;
+    mapping(uint256 round => mapping(uint256 index => address)) private _committers;
+    mapping(uint256 round => mapping(address account => bytes32 voteKey)) private _votes;
+    mapping(uint256 round => mapping(bytes32 voteKey => Tally)) private _tallies;
+
+    /// @notice `account` is not an Active member of the registry.
+    /// @param account The caller.
+    error RoundLedgerNotActiveMember(address account);
+
+    /// @notice The quorum fraction must satisfy 0 < numerator < denominator and be at least 1/2.
+    /// @param numerator The numerator given.
+    /// @param denominator The denominator given.
+    error RoundLedgerInvalidQuorum(uint256 numerator, uint256 denominator);
+
+    /// @notice A commit or attest window of zero seconds.
+    /// @param commitWindow The commit window given.
+    /// @param attestWindow The attest window given.
+    error RoundLedgerInvalidWindows(uint64 commitWindow, uint64 attestWindow);
+
+    /// @notice A round cannot open while round `round` is still open.
+    /// @param round The open round.
+    error RoundLedgerRoundStillOpen(uint256 round);
+
+    /// @notice Round `round` is not open (it is finished, or it never opened).
+    /// @param round The round named by the caller.
+    /// @param status Its status.
+    error RoundLedgerRoundNotOpen(uint256 round, RoundStatus status);
+
+    /// @notice The commit window of `round` closed at `deadline`.
+    /// @param round The round.
+    /// @param deadline Its commit deadline.
+    error RoundLedgerCommitClosed(uint256 round, uint64 deadline);
+
+    /// @notice `account` already committed in `round`.
+    /// @param round The round.
+    /// @param account The member.
+    error RoundLedgerAlreadyCommitted(uint256 round, address account);
+
+    /// @notice A commitment needs a nonzero update hash and a nonzero sample count.
+    /// @param round The round.
+    /// @param updateHash The update hash given.
+    /// @param samples The sample count given.
+    error RoundLedgerInvalidCommitment(uint256 round, bytes32 updateHash, uint64 samples);
+
+    /// @notice `round` already holds `MAX_COMMITTERS` commitments.
+    /// @param round The round.
+    /// @param limit The limit.
+    error RoundLedgerRoundFull(uint256 round, uint256 limit);
+
+    /// @notice The attestation window of `round` closed at `deadline`.
+    /// @param round The round.
+    /// @param deadline Its attestation deadline.
+    error RoundLedgerAttestClosed(uint256 round, uint64 deadline);
+
+    /// @notice `account` already attested in `round`.
+    /// @param round The round.
+    /// @param account The member.
+    error RoundLedgerAlreadyAttested(uint256 round, address account);
+
+    /// @notice An attestation needs a nonzero aggregate hash and a nonempty accepted set.
+    /// @param round The round.
+    /// @param aggregateHash The aggregate hash given.
+    /// @param acceptedCount The size of the accepted set given.
+    error RoundLedgerInvalidAttestation(uint256 round, bytes32 aggregateHash, uint256 acceptedCount);
+
+    /// @notice The accepted set is not strictly ascending at position `position`.
+    /// @param round The round.
+    /// @param position Index of the first out-of-order (or repeated) address.
+    error RoundLedgerAcceptedNotSorted(uint256 round, uint256 position);
+
+    /// @notice An accepted address made no commitment in `round`.
+    /// @param round The round.
+    /// @param account The address without a commitment.
+    error RoundLedgerNotCommitted(uint256 round, address account);
+
+    /// @notice No vote pair of `round` has quorum: `votes` of `activeCount` active members.
+    /// @param round The round.
+    /// @param votes Votes of the leading pair.
+    /// @param activeCount Active members now.
+    error RoundLedgerQuorumNotReached(uint256 round, uint256 votes, uint256 activeCount);
+
+    /// @notice A vote pair of `round` has quorum, so it must be finalized, not failed.
+    /// @param round The round.
+    error RoundLedgerQuorumReached(uint256 round);
+
+    /// @notice `round` can be failed only after its attestation deadline `deadline`.
+    /// @param round The round.
+    /// @param deadline Its attestation deadline.
+    error RoundLedgerAttestStillOpen(uint256 round, uint64 deadline);
+
+    /// @notice `opener` opened round `round`.
+    /// @param round The new round number.
+    /// @param opener The member that opened it.
+    /// @param commitDeadline Last timestamp for commitments.
+    /// @param attestDeadline Last timestamp for attestations.
+    event RoundOpened(uint256 indexed round, address indexed opener, uint64 commitDeadline, uint64 attestDeadline);
+
+    /// @notice `account` committed `updateHash` in `round`.
+    /// @param round The round.
+    /// @param account The member.
+    /// @param updateHash Hash of its update.
+    /// @param samples Training samples behind the update.
+    /// @param epsilonMicros Differential-privacy epsilon times 10^6.
+    /// @param mode Protection mode of the update.
+    /// @param index Position in the round's commit order.
+    event UpdateCommitted(
+        uint256 indexed round,
+        address indexed account,
+        bytes32 indexed updateHash,
+        uint64 samples,
+        uint64 epsilonMicros,
+        uint8 mode,
+        uint8 index
+    );
+
+    /// @notice `account` attested to `aggregateHash` built from `accepted` in `round`.
+    /// @param round The round.
+    /// @param account The attesting member.
+    /// @param aggregateHash The aggregate hash.
+    /// @param voteKey keccak256(abi.encode(aggregateHash, accepted)).
+    /// @param accepted The accepted contributors, ascending.
+    event AggregateAttested(
+        uint256 indexed round,
+        address indexed account,
+        bytes32 indexed aggregateHash,
+        bytes32 voteKey,
+        address[] accepted
+    );
+
+    /// @notice `round` was finalized on `aggregateHash` by `finalizer`.
+    /// @param round The round.
+    /// @param aggregateHash The agreed aggregate hash.
+    /// @param finalizer The member that called `finalize`.
+    /// @param voteKey The winning vote pair.
+    /// @param votes Votes for it.
+    /// @param activeCount Active members at finalization.
+    /// @param accepted The credited contributors, ascending.
+    event RoundFinalized(
+        uint256 indexed round,
+        bytes32 indexed aggregateHash,
+        address indexed finalizer,
+        bytes32 voteKey,
+        uint256 votes,
+        uint256 activeCount,
+        address[] accepted
+    );
+
+    /// @notice `round` failed for lack of quorum; `caller` closed it.
+    /// @param round The round.
+    /// @param caller The member that called `failRound`.
+    /// @param leaderVotes Votes of the leading pair.
+    /// @param activeCount Active members at that time.
+    event RoundFailed(uint256 indexed round, address indexed caller, uint256 leaderVotes, uint256 activeCount);
+
+    /// @dev Restricts a function to Active members of the registry.
+    modifier onlyActiveMember() {
+        if (!_registry.isActive(msg.sender)) revert RoundLedgerNotActiveMember(msg.sender);
+        _;
+    }
+
+    /// @param registry_ The hospital registry whose Active members take part.
+    /// @param credit_ The credit token this ledger mints (it must be made its minter).
+    /// @param commitWindow_ Seconds after opening during which commitments are accepted.
+    /// @param attestWindow_ Seconds after the commit deadline during which attestations are accepted.
+    /// @param creditPerRound_ Credits (smallest unit) split among a finalized round's accepted contributors.
+    /// @param quorumNumerator_ Quorum numerator (e.g. 2).
+    /// @param quorumDenominator_ Quorum denominator (e.g. 3).
+    constructor(
+        IHospitalRegistry registry_,
+        IContributionCredit credit_,
+        uint64 commitWindow_,
+        uint64 attestWindow_,
+        uint256 creditPerRound_,
+        uint256 quorumNumerator_,
+        uint256 quorumDenominator_
+    ) {
+        if (quorumNumerator_ == 0 || quorumNumerator_ >= quorumDenominator_ || quorumNumerator_ * 2 < quorumDenominator_) {
+            revert RoundLedgerInvalidQuorum(quorumNumerator_, quorumDenominator_);
+        }
+        if (commitWindow_ == 0 || attestWindow_ == 0) revert RoundLedgerInvalidWindows(commitWindow_, attestWindow_);
+        _registry = registry_;
+        _credit = credit_;
+        _commitWindow = commitWindow_;
+        _attestWindow = attestWindow_;
+        _creditPerRound = creditPerRound_;
+        _quorumNumerator = quorumNumerator_;
+        _quorumDenominator = quorumDenominator_;
+    }
+
+    // ------------------------------------------------------------------ rounds
+
+    /// @notice Opens the next round. Active members only; no other round may be open.
+    /// @return round The new round number (the first round is 1).
+    function openRound() external onlyActiveMember returns (uint256 round) {
+        uint256 previous = _currentRound;
+        if (_rounds[previous].status == RoundStatus.Open) revert RoundLedgerRoundStillOpen(previous);
+        round = previous + 1;
+        _currentRound = round;
+        uint64 commitDeadline = uint64(block.timestamp) + _commitWindow;
+        uint64 attestDeadline = commitDeadline + _attestWindow;
+        Round storage r = _rounds[round];
+        r.opener = msg.sender;
+        r.openedAt = uint64(block.timestamp);
+        r.status = RoundStatus.Open;
+        r.commitDeadline = commitDeadline;
+        r.attestDeadline = attestDeadline;
+        emit RoundOpened(round, msg.sender, commitDeadline, attestDeadline);
+    }
+
+    /// @notice Commits the caller's update for the open round, once per member.
+    /// @param round The open round.
+    /// @param updateHash Hash of the update; nonzero.
+    /// @param samples Training samples behind it; nonzero.
+    /// @param epsilonMicros Differential-privacy epsilon times 10^6.
+    /// @param mode Protection mode of the update.
+    function commitUpdate(
+        uint256 round,
+        bytes32 updateHash,
+        uint64 samples,
+        uint64 epsilonMicros,
+        uint8 mode
+    ) external onlyActiveMember {
+        Round storage r = _openRound(round);
+        if (block.timestamp > r.commitDeadline) revert RoundLedgerCommitClosed(round, r.commitDeadline);
+        if (updateHash == bytes32(0) || samples == 0) revert RoundLedgerInvalidCommitment(round, updateHash, samples);
+        Commitment storage c = _commitments[round][msg.sender];
+        if (c.updateHash != bytes32(0)) revert RoundLedgerAlreadyCommitted(round, msg.sender);
+        uint32 index = r.commitCount;
+        if (index >= MAX_COMMITTERS) revert RoundLedgerRoundFull(round, MAX_COMMITTERS);
+
+        c.updateHash = updateHash;
+        c.samples = samples;
+        c.epsilonMicros = epsilonMicros;
+        c.mode = mode;
+        c.index = uint8(index);
+        _committers[round][index] = msg.sender;
+        r.commitCount = index + 1;
+        emit UpdateCommitted(round, msg.sender, updateHash, samples, epsilonMicros, mode, uint8(index));
+    }
+
+    /// @notice Attests, once per member, that the aggregate of the round's updates from
+    /// `accepted` hashes to `aggregateHash`. A vote counts for the pair (aggregateHash, accepted).
+    /// A member that attests after the quorum already finalized the round is still recorded
+    /// (agreement or dissent, for the audit trail) until the attestation deadline or until the
+    /// next round opens, whichever comes first; a late vote never changes the outcome.
+    /// @param round The open round, or the just-finalized current round.
+    /// @param aggregateHash Hash of the aggregate; nonzero.
+    /// @param accepted Contributors accepted into the aggregate: nonempty, strictly ascending,
+    /// each with a commitment in this round.
+    function attest(uint256 round, bytes32 aggregateHash, address[] calldata accepted) external onlyActiveMember {
+        Round storage r = _rounds[round];
+        bool late = r.status == RoundStatus.Finalized && round == _currentRound;
+        if (r.status != RoundStatus.Open && !late) revert RoundLedgerRoundNotOpen(round, r.status);
+        if (block.timestamp > r.attestDeadline) revert RoundLedgerAttestClosed(round, r.attestDeadline);
+        if (aggregateHash == bytes32(0) || accepted.length == 0) {
+            revert RoundLedgerInvalidAttestation(round, aggregateHash, accepted.length);
+        }
+        if (_votes[round][msg.sender] != bytes32(0)) revert RoundLedgerAlreadyAttested(round, msg.sender);
+        uint224 mask = _acceptedMask(round, accepted);
+
+        bytes32 voteKey = keccak256(abi.encode(aggregateHash, accepted));
+        _votes[round][msg.sender] = voteKey;
+        Tally storage t = _tallies[round][voteKey];
+        uint32 votes = t.votes + 1;
+        if (votes == 1) {
+            t.aggregateHash = aggregateHash;
+            t.acceptedMask = mask;
+        }
+        t.votes = votes;
+        r.attestCount += 1;
+        // votes <= attestCount, which the checked increment above keeps within uint16
+        if (!late && votes > r.leaderVotes) {
+            r.leaderVotes = uint16(votes);
+            r.leader = msg.sender;
+        }
+        emit AggregateAttested(round, msg.sender, aggregateHash, voteKey, accepted);
+    }
+
+    /// @notice Finalizes the open round once its leading vote pair has quorum, then mints
+    /// `creditPerRound` to the accepted contributors in proportion to their committed samples.
+    /// @dev Each share is rounded down, so fewer than `accepted.length` smallest units of
+    /// `creditPerRound` stay unminted per round (dust that goes to nobody).
+    /// @param round The open round.
+    function finalize(uint256 round) external onlyActiveMember {
+        Round storage r = _openRound(round);
+        uint256 active = _registry.activeCount();
+        if (!_hasQuorum(r.leaderVotes, active)) revert RoundLedgerQuorumNotReached(round, r.leaderVotes, active);
+        bytes32 voteKey = _votes[round][r.leader];
+        Tally storage t = _tallies[round][voteKey];
+        bytes32 aggregateHash = t.aggregateHash;
+
+        r.status = RoundStatus.Finalized;
+        r.aggregateHash = aggregateHash;
+        address[] memory accepted = _unmask(round, t.acceptedMask);
+        emit RoundFinalized(round, aggregateHash, msg.sender, voteKey, r.leaderVotes, active, accepted);
+        _mintCredits(round, accepted);
+    }
+
+    /// @notice Fails the open round after its attestation deadline when no pair has quorum,
+    /// so the next round can open.
+    /// @param round The open round.
+    function failRound(uint256 round) external onlyActiveMember {
+        Round storage r = _openRound(round);
+        if (block.timestamp <= r.attestDeadline) revert RoundLedgerAttestStillOpen(round, r.attestDeadline);
+        uint256 active = _registry.activeCount();
+        if (_hasQuorum(r.leaderVotes, active)) revert RoundLedgerQuorumReached(round);
+        r.status = RoundStatus.Failed;
+        emit RoundFailed(round, msg.sender, r.leaderVotes, active);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice The latest round number (0 before the first round opens).
+    /// @return The round number.
+    function currentRound() external view returns (uint256) {
+        return _currentRound;
+    }
+
+    /// @notice Stored data of `round` (all zero with status None if it never opened).
+    /// @param round The round.
+    /// @return The round.
+    function roundInfo(uint256 round) external view returns (Round memory) {
+        return _rounds[round];
+    }
+
+    /// @notice The commitment of `account` in `round` (zero hash if none).
+    /// @param round The round.
+    /// @param account The member.
+    /// @return The commitment.
+    function commitment(uint256 round, address account) external view returns (Commitment memory) {
+        return _commitments[round][account];
+    }
+
+    /// @notice The accounts that committed in `round`, in commit order.
+    /// @param round The round.
+    /// @return accounts The committers.
+    function committers(uint256 round) external view returns (address[] memory accounts) {
+        uint256 count = _rounds[round].commitCount;
+        accounts = new address[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            accounts[i] = _committers[round][i];
+        }
+    }
+
+    /// @notice The attestation of `account` in `round` (zero vote key if none).
+    /// @param round The round.
+    /// @param account The member.
+    /// @return a The attestation.
+    function attestation(uint256 round, address account) external view returns (Attestation memory a) {
+        a.voteKey = _votes[round][account];
+        if (a.voteKey != bytes32(0)) {
+            Tally storage t = _tallies[round][a.voteKey];
+            a.aggregateHash = t.aggregateHash;
+            a.accepted = _unmask(round, t.acceptedMask);
+        }
+    }
+
+    /// @notice Votes for the pair `voteKey` in `round`.
+    /// @param round The round.
+    /// @param voteKey keccak256(abi.encode(aggregateHash, accepted)).
+    /// @return The number of votes.
+    function votesFor(uint256 round, bytes32 voteKey) external view returns (uint256) {
+        return _tallies[round][voteKey].votes;
+    }
+
+    /// @notice Whether `round` is finalized, or open with a vote pair that has quorum now.
+    /// @param round The round.
+    /// @return True if so.
+    function quorumReached(uint256 round) external view returns (bool) {
+        Round storage r = _rounds[round];
+        if (r.status == RoundStatus.Finalized) return true;
+        if (r.status != RoundStatus.Open) return false;
+        return _hasQuorum(r.leaderVotes, _registry.activeCount());
+    }
+
+    /// @notice The registry this ledger reads.
+    /// @return The registry address.
+    function registry() external view returns (address) {
+        return address(_registry);
+    }
+
+    /// @notice The credit token this ledger mints.
+    /// @return The token address.
+    function credit() external view returns (address) {
+        return address(_credit);
+    }
+
+    /// @notice Commit and attestation windows in seconds.
+    /// @return commitWindow Seconds from opening to the commit deadline.
+    /// @return attestWindow Seconds from the commit deadline to the attestation deadline.
+    function windows() external view returns (uint64 commitWindow, uint64 attestWindow) {
+        return (_commitWindow, _attestWindow);
+    }
+
+    /// @notice Credits split among a finalized round's accepted contributors.
+    /// @return The amount in the token's smallest unit.
+    function creditPerRound() external view returns (uint256) {
+        return _creditPerRound;
+    }
+
+    /// @notice The quorum fraction: a pair needs votes * denominator > active * numerator.
+    /// @return numerator The numerator.
+    /// @return denominator The denominator.
+    function quorum() external view returns (uint256 numerator, uint256 denominator) {
+        return (_quorumNumerator, _quorumDenominator);
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _openRound(uint256 round) private view returns (Round storage r) {
+        r = _rounds[round];
+        if (r.status != RoundStatus.Open) revert RoundLedgerRoundNotOpen(round, r.status);
+    }
+
+    function _hasQuorum(uint256 votes, uint256 active) private view returns (bool) {
+        return votes != 0 && votes * _quorumDenominator > active * _quorumNumerator;
+    }
+
+    function _acceptedMask(uint256 round, address[] calldata accepted) private view returns (uint224 mask) {
+        address previous = address(0);
+        for (uint256 i = 0; i < accepted.length; ++i) {
+            address account = accepted[i];
+            if (account <= previous) revert RoundLedgerAcceptedNotSorted(round, i);
+            previous = account;
+            Commitment storage c = _commitments[round][account];
+            if (c.updateHash == bytes32(0)) revert RoundLedgerNotCommitted(round, account);
+            mask |= uint224(1) << c.index;
+        }
+    }
+
+    function _unmask(uint256 round, uint224 mask) private view returns (address[] memory accepted) {
+        uint256 count = _rounds[round].commitCount;
+        address[] memory found = new address[](count);
+        uint256 n = 0;
+        for (uint256 i = 0; i < count; ++i) {
+            if ((uint256(mask) >> i) & 1 == 1) found[n++] = _committers[round][i];
+        }
+        accepted = new address[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            accepted[i] = found[i];
+        }
+        _sortAscending(accepted);
+    }
+
+    function _sortAscending(address[] memory accounts) private pure {
+        for (uint256 i = 1; i < accounts.length; ++i) {
+            address key = accounts[i];
+            uint256 j = i;
+            while (j > 0 && accounts[j - 1] > key) {
+                accounts[j] = accounts[j - 1];
+                --j;
+            }
+            accounts[j] = key;
+        }
+    }
+
+    function _mintCredits(uint256 round, address[] memory accepted) private {
+        if (_creditPerRound == 0) return;
+        uint256 total = 0;
+        uint256[] memory samples = new uint256[](accepted.length);
+        for (uint256 i = 0; i < accepted.length; ++i) {
+            samples[i] = _commitments[round][accepted[i]].samples;
+            total += samples[i];
+        }
+        for (uint256 i = 0; i < accepted.length; ++i) {
+            uint256 amount = (_creditPerRound * samples[i]) / total;
+            if (amount != 0) _credit.mint(accepted[i], amount);
+        }
+    }
+}

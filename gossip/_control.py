@@ -1,0 +1,318 @@
+"""Control messages over GossipSub: publish, subscribe, mesh readiness, validation.
+
+Sharp edges guarded here (numbers refer to /work/shared/notes/libp2p.md):
+
+* #7 subscription buffers: the library hands each topic a 32-slot channel and
+  drops (one log line) whatever does not fit. A drain task is not enough: a burst
+  fills it within one scheduler batch, before the drain runs (measured: 80
+  messages, dozens dropped). We replace the topic's channel in
+  ``Pubsub.subscribed_topics_send`` with ``_TopicFanout``, which delivers straight
+  into per-subscriber channels of ``SUBSCRIPTION_BUFFER`` messages.
+* #7 own messages: a publisher receives its own message; the fan-out drops them.
+* Outbound queues: each peer's outbound RPC queue also holds only 32 RPCs and
+  drops at DEBUG level when full (``RpcQueue``/``send_rpc``), so a burst of
+  publishes could vanish silently. ``publish`` waits until every peer's queue is
+  below ``OUTBOUND_HIGH_WATER`` before handing the message over.
+* Authorization: a topic validator checks the signed origin (``msg.from_id``,
+  verified by strict signing before validators run) and the forwarding peer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+
+import trio
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+
+from ._errors import ControlMessageTooLarge, GossipError, TopicNotReady
+from ._logs import log, short
+from ._stats import StatsRecorder
+
+SUBSCRIPTION_BUFFER = 4096
+OUTBOUND_HIGH_WATER = 24
+OUTBOUND_WAIT_S = 5.0
+_POLL_S = 0.005
+
+
+@dataclass(frozen=True)
+class ControlMessage:
+    """One control message from another peer, as delivered to a subscriber."""
+
+    from_peer: str
+    data: bytes
+    topic: str
+
+
+class Subscription:
+    """Async iterator of :class:`ControlMessage` on one topic.
+
+    Use as ``async with await host.subscribe(t) as sub: async for m in sub: ...``
+    or call :meth:`aclose` when done. Ends (``StopAsyncIteration``) when closed or
+    when the host stops.
+    """
+
+    def __init__(
+        self,
+        topic: str,
+        receive: trio.MemoryReceiveChannel[ControlMessage],
+        on_close: Callable[[Subscription], Awaitable[None]],
+    ) -> None:
+        self.topic = topic
+        self._receive = receive
+        self._on_close = on_close
+        self._closed = False
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> ControlMessage:
+        try:
+            return await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    async def receive(self) -> ControlMessage:
+        """The next message; raises :class:`GossipError` once the subscription ended."""
+        try:
+            return await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise GossipError(f"subscription to {self.topic!r} has ended") from None
+
+    async def aclose(self) -> None:
+        """Stop receiving; unsubscribes from the topic when this was the last subscriber."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._receive.aclose()
+        await self._on_close(self)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with trio.CancelScope(shield=True):
+            await self.aclose()
+
+
+class ControlPlane:
+    """Publish/subscribe on top of one ``Pubsub``/``GossipSub`` pair."""
+
+    def __init__(
+        self,
+        pubsub: Pubsub,
+        router: GossipSub,
+        local_id: ID,
+        stats: StatsRecorder,
+        max_control_bytes: int,
+        is_authorized: Callable[[str, str], bool],
+    ) -> None:
+        self._pubsub = pubsub
+        self._router = router
+        self._local_id = local_id
+        self._me = short(local_id.to_base58())
+        self._stats = stats
+        self._max = max_control_bytes
+        self._is_authorized = is_authorized
+        self._feeds: dict[str, _TopicFanout] = {}
+        self._validated: set[str] = set()
+        self._running = False
+
+    def start(self) -> None:
+        """Accept subscriptions (the pubsub services are running)."""
+        self._running = True
+
+    def stop(self) -> None:
+        """End every subscription (their iterators stop); the host is shutting down."""
+        self._running = False
+        for fanout in self._feeds.values():
+            fanout.close()
+        self._feeds.clear()
+
+    # -- validation --------------------------------------------------------
+
+    def _ensure_validator(self, topic: str) -> None:
+        if topic not in self._validated:
+            self._pubsub.set_topic_validator(topic, self._validate, is_async_validator=False)
+            self._validated.add(topic)
+
+    def _validate(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
+        ok = self._check(forwarder, msg)
+        if not ok:
+            self._stats.add(control_rejected=1)
+        return ok
+
+    def _check(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
+        try:
+            origin = ID(msg.from_id)
+        except Exception:
+            return False
+        if origin == self._local_id:
+            return True
+        if len(msg.data) > self._max:
+            log.warning(
+                "[%s] dropped control message of %d bytes from [%s] (max_control_bytes=%d)",
+                self._me, len(msg.data), short(origin.to_base58()), self._max,
+            )
+            return False
+        if not self._is_authorized(origin.to_base58(), "pubsub message"):
+            return False
+        if forwarder != self._local_id and forwarder != origin:
+            return self._is_authorized(forwarder.to_base58(), "pubsub forward")
+        return True
+
+    # -- publish -------------------------------------------------------------
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        """Sign and publish ``data`` on ``topic``."""
+        if len(data) > self._max:
+            raise ControlMessageTooLarge(
+                f"control message of {len(data)} bytes exceeds max_control_bytes={self._max}"
+            )
+        self._ensure_validator(topic)
+        await self._wait_outbound_room()
+        await self._pubsub.publish(topic, bytes(data))
+        self._stats.add(control_sent=1, control_bytes_sent=len(data))
+
+    async def _wait_outbound_room(self) -> None:
+        deadline = trio.current_time() + OUTBOUND_WAIT_S
+        while True:
+            full = [p for p, q in self._pubsub.peer_queues.items() if len(q) >= OUTBOUND_HIGH_WATER]
+            if not full:
+                return
+            if trio.current_time() >= deadline:
+                log.warning(
+                    "[%s] outbound queue still full for %s after %.0f s; publishing anyway",
+                    self._me, ", ".join(short(p.to_base58()) for p in full), OUTBOUND_WAIT_S,
+                )
+                return
+            await trio.sleep(_POLL_S)
+
+    # -- subscribe -----------------------------------------------------------
+
+    async def subscribe(self, topic: str) -> Subscription:
+        """A new :class:`Subscription` to ``topic`` (joins the topic on first use)."""
+        if not self._running:
+            raise GossipError("host is not running; use `async with host.running():`")
+        self._ensure_validator(topic)
+        fanout = self._feeds.get(topic)
+        if fanout is None:
+            library_sub = await self._pubsub.subscribe(topic)
+            fanout = _TopicFanout(topic, self._local_id, self._stats, self._me)
+            # Hand over whatever arrived during subscribe()'s awaits, then take the
+            # library's place; no await in between, so nothing slips past.
+            while True:
+                try:
+                    fanout.send_nowait(library_sub.receive_channel.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+            self._pubsub.subscribed_topics_send[topic] = fanout  # type: ignore[assignment]
+            self._feeds[topic] = fanout
+        send, receive = trio.open_memory_channel[ControlMessage](SUBSCRIPTION_BUFFER)
+        sub = Subscription(topic, receive, self._close_subscription)
+        fanout.subscribers[sub] = send
+        log.debug("[%s] subscribed to %r", self._me, topic)
+        return sub
+
+    async def _close_subscription(self, sub: Subscription) -> None:
+        fanout = self._feeds.get(sub.topic)
+        if fanout is None or sub not in fanout.subscribers:
+            return
+        fanout.subscribers.pop(sub).close()
+        if not fanout.subscribers:
+            del self._feeds[sub.topic]
+            if self._running:
+                await self._pubsub.unsubscribe(sub.topic)
+
+    # -- readiness -----------------------------------------------------------
+
+    async def wait_topic_peers(self, topic: str, peer_ids: Iterable[str], timeout: float) -> None:
+        """Return once every peer in ``peer_ids`` will receive our messages on ``topic``.
+
+        If we are subscribed, that means the peer is in our GossipSub mesh for the
+        topic (``Pubsub.wait_for_mesh``, event-driven); otherwise (publish-only) that
+        the peer announced its subscription to us (``wait_for_subscription``).
+        Raises :class:`TopicNotReady` after ``timeout`` seconds.
+        """
+        targets = {ID.from_base58(p) for p in peer_ids}
+        subscribed = topic in self._pubsub.topic_ids
+        waiting = set(targets)
+
+        async def wait_one(peer: ID) -> None:
+            if subscribed:
+                await self._pubsub.wait_for_mesh(peer, topic, timeout=math.inf)
+            else:
+                await self._pubsub.wait_for_subscription(peer, topic, timeout=math.inf)
+            waiting.discard(peer)
+
+        with trio.move_on_after(timeout):
+            async with trio.open_nursery() as nursery:
+                for peer in targets:
+                    nursery.start_soon(wait_one, peer)
+        if waiting:
+            where = "mesh" if subscribed else "subscriber list"
+            raise TopicNotReady(
+                f"topic {topic!r}: {len(waiting)} peer(s) not in the {where} after {timeout:g} s: "
+                + ", ".join(sorted(short(p.to_base58()) for p in waiting))
+            )
+
+
+class _TopicFanout:
+    """Takes the place of the library's 32-slot channel for one topic.
+
+    ``Pubsub.notify_subscriptions`` calls ``send_nowait`` on it from the task that
+    validated the message, so delivery into our subscribers' channels happens
+    right there: no intermediate buffer, no drain task that a burst (many
+    ``push_msg`` tasks in one scheduler batch) could outrun. ``Pubsub.unsubscribe``
+    calls ``aclose``. Own messages are dropped here.
+    """
+
+    def __init__(self, topic: str, local_id: ID, stats: StatsRecorder, me: str) -> None:
+        self.topic = topic
+        self.subscribers: dict[Subscription, trio.MemorySendChannel[ControlMessage]] = {}
+        self._local_id = local_id
+        self._stats = stats
+        self._me = me
+        self._overflowing = False
+
+    def send_nowait(self, msg: rpc_pb2.Message) -> None:
+        origin = ID(msg.from_id)
+        if origin == self._local_id or not self.subscribers:
+            return
+        item = ControlMessage(origin.to_base58(), bytes(msg.data), self.topic)
+        delivered = False
+        for sub, send in list(self.subscribers.items()):
+            try:
+                send.send_nowait(item)
+                delivered = True
+            except trio.WouldBlock:
+                if not self._overflowing:
+                    log.warning(
+                        "[%s] a subscriber on %r is %d messages behind; dropping until it catches up",
+                        self._me, self.topic, SUBSCRIPTION_BUFFER,
+                    )
+                self._overflowing = True
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.subscribers.pop(sub, None)
+        if delivered:
+            self._overflowing = False
+            self._stats.add(control_received=1, control_bytes_received=len(item.data))
+
+    def close(self) -> None:
+        for send in self.subscribers.values():
+            send.close()
+        self.subscribers.clear()
+
+    async def aclose(self) -> None:
+        self.close()
+        await trio.lowlevel.checkpoint()

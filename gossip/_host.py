@@ -1,0 +1,288 @@
+"""``PeerHost``: one libp2p host per hospital peer.
+
+It owns the py-libp2p host (Noise-only, Yamux, TCP), a GossipSub router for
+control messages (``_control``) and the direct blob protocol (``_blobs``), and it
+puts one authorization gate in front of all of them.
+
+Sharp edge guarded here (libp2p.md #8): py-libp2p has no peer-ID gate at
+connection level (``ConnectionGate`` filters IPs; a pubsub blacklist leaves the
+TCP connection open). We wrap the swarm's common stream handler, which every
+inbound stream passes before protocol negotiation, so ``authorize`` is consulted
+for every stream a remote peer opens: blob, pubsub, identify, ping. Pubsub
+messages are checked again, on their signed origin, in a topic validator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+
+import multiaddr as ma
+from libp2p.abc import INetStream
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.tools.anyio_service import background_trio_service
+
+from ._blobs import BlobHandler, BlobService, one_line
+from ._control import ControlPlane, Subscription
+from ._errors import GossipError, PeerNotAuthorized
+from ._logs import log, quiet_libp2p_logs, short
+from ._stack import (
+    MAX_CONTROL_BYTES_LIMIT,
+    build_host,
+    build_pubsub,
+    identity_from_seed,
+)
+from ._stats import GossipStats, StatsRecorder
+
+StreamHandler = Callable[[INetStream], Awaitable[None]]
+
+
+class PeerHost:
+    """One hospital peer on the libp2p network.
+
+    :param key_seed: 32 bytes; the Ed25519 identity (and so the ``12D3KooW...``
+        peer ID) is derived from it deterministically.
+    :param listen_port: TCP port, 0 for any free port.
+    :param listen_ip: address to listen on (``127.0.0.1`` by default).
+    :param authorize: ``authorize(peer_id) -> bool``, consulted for every inbound
+        stream, every received pubsub message (origin and forwarder) and before we
+        dial or send a blob to a peer. ``None`` allows everyone and logs a warning.
+        An exception inside it counts as "no".
+    :param max_blob_bytes: largest blob we accept (and send).
+    :param max_control_bytes: largest control message we publish or accept;
+        at most 512 KiB (py-libp2p silently drops pubsub RPCs over 1 MiB).
+
+    Run it with ``async with host.running(): ...`` (trio). One ``running()`` per
+    instance: py-libp2p's services cannot be restarted.
+    """
+
+    def __init__(
+        self,
+        key_seed: bytes,
+        *,
+        listen_port: int = 0,
+        listen_ip: str = "127.0.0.1",
+        authorize: Callable[[str], bool] | None = None,
+        max_blob_bytes: int = 64 * 2**20,
+        max_control_bytes: int = 64 * 2**10,
+    ) -> None:
+        if max_blob_bytes <= 0:
+            raise ValueError(f"max_blob_bytes must be positive, got {max_blob_bytes}")
+        if not 0 < max_control_bytes <= MAX_CONTROL_BYTES_LIMIT:
+            raise ValueError(
+                f"max_control_bytes must be in 1..{MAX_CONTROL_BYTES_LIMIT}, got {max_control_bytes}"
+            )
+        if not 0 <= listen_port <= 65535:
+            raise ValueError(f"listen_port must be 0-65535, got {listen_port}")
+        quiet_libp2p_logs()
+        key_pair = identity_from_seed(key_seed)
+        self._host = build_host(key_pair)
+        self._id = self._host.get_id()
+        self.peer_id: str = self._id.to_base58()
+        """Our base58 peer ID (``12D3KooW...``)."""
+        self._me = short(self.peer_id)
+        self._listen = ma.Multiaddr(f"/ip4/{listen_ip}/tcp/{listen_port}")
+        self.max_blob_bytes = max_blob_bytes
+        self.max_control_bytes = max_control_bytes
+        self._authorize = authorize
+        self._denied: set[str] = set()
+        self._stats = StatsRecorder()
+        self._running = False
+        self._started = False
+        if authorize is None:
+            log.warning(
+                "[%s] no authorize callback: this host accepts blobs and control "
+                "messages from any peer that can reach it",
+                self._me,
+            )
+
+        network = self._host.get_network()
+        inner: StreamHandler | None = getattr(network, "common_stream_handler", None)
+        if inner is None:
+            raise GossipError("py-libp2p network has no common_stream_handler to gate")
+        self._inner_stream_handler = inner
+        network.set_stream_handler(self._gated_stream_handler)
+
+        self._pubsub, self._router = build_pubsub(self._host)
+        self._control = ControlPlane(
+            self._pubsub, self._router, self._id, self._stats, max_control_bytes, self._is_authorized
+        )
+        self._blobs = BlobService(self._host, self._stats, max_blob_bytes, self._is_authorized)
+
+    # -- authorization ---------------------------------------------------------
+
+    def _is_authorized(self, peer_id: str, what: str) -> bool:
+        """Ask ``authorize``; log the first refusal per peer (until it is allowed again)."""
+        if self._authorize is None or peer_id == self.peer_id:
+            return True
+        try:
+            allowed = bool(self._authorize(peer_id))
+        except Exception as exc:
+            allowed = False
+            if peer_id not in self._denied:
+                log.error("[%s] authorize(%s) raised %s; treating as denied",
+                          self._me, short(peer_id), one_line(exc))
+        if allowed:
+            self._denied.discard(peer_id)
+        elif peer_id not in self._denied:
+            self._denied.add(peer_id)
+            log.warning("[%s] peer [%s] not authorized (%s refused; further refusals not logged)",
+                        self._me, short(peer_id), what)
+        return allowed
+
+    async def _gated_stream_handler(self, stream: INetStream) -> None:
+        remote = stream.muxed_conn.peer_id.to_base58()
+        if not self._is_authorized(remote, "inbound stream"):
+            self._stats.add(streams_refused=1)
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+            return
+        try:
+            await self._inner_stream_handler(stream)
+        except Exception as exc:
+            # py-libp2p runs stream handlers in the swarm's nursery without a
+            # guard: one failing handler would tear down every connection.
+            level = logging.DEBUG if not self._running else logging.WARNING
+            log.log(level, "[%s] stream handler for [%s] failed: %s", self._me, short(remote), one_line(exc))
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        """Full multiaddrs we listen on, each ending in ``/p2p/<peer_id>`` (empty until running)."""
+        return [f"{a}/p2p/{self.peer_id}" for a in self._host.get_transport_addrs()]
+
+    @property
+    def stats(self) -> GossipStats:
+        """Payload byte counters (snapshot); see :class:`GossipStats` for what counts."""
+        return self._stats.snapshot
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[PeerHost]:
+        """Listen, start pubsub and the blob protocol; stop all of it on exit."""
+        if self._started:
+            raise GossipError("a PeerHost runs once; create a new one to restart")
+        self._started = True
+        # Pubsub outlives the network on the way out: stopping pubsub first let
+        # pubsub stream readers (which run in the swarm's nursery) schedule work on
+        # the stopped service: RuntimeError('Nursery is closed to new arrivals')
+        # escaped through the swarm in ~1 run out of 3 with traffic in flight.
+        async with background_trio_service(self._pubsub):
+            async with background_trio_service(self._router):
+                async with self._host.run([self._listen]):
+                    await self._stop_auto_connector()
+                    await self._pubsub.wait_until_ready()
+                    self._control.start()
+                    self._running = True
+                    log.info("[%s] listening on %s", self._me, ", ".join(self.listen_addrs))
+                    try:
+                        yield self
+                    finally:
+                        self._running = False
+                        self._control.stop()
+        log.info("[%s] stopped", self._me)
+
+    async def _stop_auto_connector(self) -> None:
+        """Turn off py-libp2p's AutoConnector.
+
+        It tries to keep 100+ connections by dialing every peer in the peerstore,
+        including peers ``authorize`` refuses, every 10-30 s, and logs failed dials
+        at ERROR. A hospital network is a fixed set of peers the node dials itself.
+        """
+        auto = getattr(self._host.get_network(), "auto_connector", None)
+        if auto is not None:
+            await auto.stop()
+
+    def _require_running(self) -> None:
+        if not self._running:
+            raise GossipError("host is not running; use `async with host.running():`")
+
+    # -- peers -----------------------------------------------------------------
+
+    async def connect(self, multiaddr: str) -> str:
+        """Dial ``/ip4/.../tcp/.../p2p/<id>``; return the remote peer ID.
+
+        Raises :class:`PeerNotAuthorized` if ``authorize`` refuses the peer and
+        :class:`GossipError` if the address is malformed or the dial fails.
+        """
+        self._require_running()
+        try:
+            info = info_from_p2p_addr(ma.Multiaddr(multiaddr))
+        except Exception as exc:
+            raise GossipError(f"bad peer multiaddr {multiaddr!r}: {one_line(exc)}") from None
+        remote = info.peer_id.to_base58()
+        if remote == self.peer_id:
+            raise GossipError("refusing to connect to ourselves")
+        if not self._is_authorized(remote, "outbound dial"):
+            raise PeerNotAuthorized(f"peer {short(remote)} is not authorized")
+        try:
+            await self._host.connect(info)
+        except Exception as exc:
+            raise GossipError(f"could not connect to {short(remote)}: {one_line(exc)}") from exc
+        log.info("[%s] connected to [%s]", self._me, short(remote))
+        return remote
+
+    def connected_peers(self) -> list[str]:
+        """Peer IDs we currently hold a connection to."""
+        return [p.to_base58() for p in self._host.get_connected_peers()]
+
+    def security_protocol(self, peer_id: str) -> str | None:
+        """The security protocol negotiated with ``peer_id`` (``"/noise"``), or None if not connected."""
+        for conn in self._host.get_network().get_connections(ID.from_base58(peer_id)):
+            secured = getattr(getattr(conn, "muxed_conn", None), "secured_conn", None)
+            proto = getattr(secured, "negotiated_security_protocol", None)
+            if proto is not None:
+                return str(proto)
+        return None
+
+    # -- control messages ------------------------------------------------------
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        """Publish a signed control message (raises ``ControlMessageTooLarge`` over the limit)."""
+        self._require_running()
+        await self._control.publish(topic, data)
+
+    async def subscribe(self, topic: str) -> Subscription:
+        """An async iterator of :class:`ControlMessage` from other peers on ``topic``."""
+        self._require_running()
+        return await self._control.subscribe(topic)
+
+    async def wait_topic_peers(self, topic: str, peer_ids: Iterable[str], timeout: float = 10.0) -> None:
+        """Wait until every peer in ``peer_ids`` will get what we publish on ``topic``.
+
+        Subscribe first: then this waits for each peer to enter our GossipSub mesh
+        for the topic (event-driven). Raises :class:`TopicNotReady` on timeout.
+        """
+        self._require_running()
+        await self._control.wait_topic_peers(topic, peer_ids, timeout)
+
+    # -- blobs -----------------------------------------------------------------
+
+    def on_blob(self, handler: BlobHandler) -> None:
+        """Register ``async handler(from_peer, kind, data)`` for inbound blobs.
+
+        The sender gets an ok ack after the handler returns, or a reject ack
+        (its ``send_blob`` raises ``BlobRejected``) if the handler raises.
+        """
+        self._blobs.handler = handler
+
+    async def send_blob(
+        self, peer_id: str, data: bytes, *, kind: str = "update", timeout: float | None = None
+    ) -> None:
+        """Send ``data`` to ``peer_id`` over ``/medmesh/blob/1.0.0``; return once accepted.
+
+        ``kind`` is 1-64 ASCII characters. ``timeout`` defaults to 60 s plus 1 s
+        per MB. Dials the peer from the peerstore if not connected. Raises
+        ``BlobTooLarge`` (ours or the receiver's limit), ``BlobRejected``,
+        ``BlobTransferError`` (stream failure, timeout) or ``PeerNotAuthorized``.
+        """
+        self._require_running()
+        await self._blobs.send(peer_id, data, kind, timeout)

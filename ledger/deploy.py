@@ -1,0 +1,138 @@
+"""Deploy the three medmesh contracts and wire the credit minter; describe where they live."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from .compile import compile_contracts, error_decoder
+from .errors import ErrorDecoder, LedgerError
+from .tx import send
+
+__all__ = ["EMBEDDED_RPC", "Deployment", "deploy", "provider_label"]
+
+#: The ``rpc`` of a deployment on the embedded in-process chain.
+EMBEDDED_RPC = "embedded"
+
+
+@dataclass
+class Deployment:
+    """Where the contracts live. ``addresses`` maps contract name to checksum address;
+    ``start_block`` is the block of the first deployment transaction (log scans start there)."""
+
+    chain_id: int
+    rpc: str
+    addresses: dict[str, str]
+    admin: str
+    start_block: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Deployment:
+        try:
+            return cls(
+                chain_id=int(data["chain_id"]),
+                rpc=str(data["rpc"]),
+                addresses={str(k): Web3.to_checksum_address(v) for k, v in data["addresses"].items()},
+                admin=Web3.to_checksum_address(data["admin"]),
+                start_block=int(data.get("start_block", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LedgerError(f"not a medmesh deployment: {exc!r}") from exc
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the deployment as JSON, atomically."""
+        _atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Deployment:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise LedgerError(f"cannot read deployment file {path}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise LedgerError(f"deployment file {path} is not JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def provider_label(w3: Web3) -> str:
+    """``"embedded"`` for the in-process chain, else the provider's endpoint URI."""
+    uri = getattr(w3.provider, "endpoint_uri", None)
+    return str(uri) if uri else EMBEDDED_RPC
+
+
+def _deploy_one(
+    w3: Web3, admin: LocalAccount, name: str, artifacts: dict[str, Any], decoder: ErrorDecoder, *args: Any
+) -> str:
+    art = artifacts[name]
+    factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    data = factory.constructor(*args).data_in_transaction
+    receipt = send(w3, admin, {"data": data}, decoder=decoder, action=f"deploy {name}")
+    address = receipt.get("contractAddress")
+    if not address:
+        raise LedgerError(f"deploy {name}: receipt carries no contract address")
+    return Web3.to_checksum_address(address)
+
+
+def deploy(
+    w3: Web3,
+    admin: LocalAccount,
+    *,
+    commit_window: int = 3600,
+    attest_window: int = 3600,
+    credit_per_round: int = 100 * 10**18,
+    quorum: tuple[int, int] = (2, 3),
+) -> Deployment:
+    """Deploy HospitalRegistry, ContributionCredit and RoundLedger from ``admin`` (who becomes
+    the consortium admin) and make the RoundLedger the credit's minter."""
+    artifacts = compile_contracts()
+    decoder = error_decoder(artifacts)
+    start_block = w3.eth.block_number + 1
+    registry = _deploy_one(w3, admin, "HospitalRegistry", artifacts, decoder, admin.address)
+    credit = _deploy_one(w3, admin, "ContributionCredit", artifacts, decoder, admin.address)
+    ledger = _deploy_one(
+        w3,
+        admin,
+        "RoundLedger",
+        artifacts,
+        decoder,
+        registry,
+        credit,
+        commit_window,
+        attest_window,
+        credit_per_round,
+        quorum[0],
+        quorum[1],
+    )
+    token = w3.eth.contract(
+        address=Web3.to_checksum_address(credit), abi=artifacts["ContributionCredit"]["abi"]
+    )
+    send(w3, admin, token.functions.setMinter(ledger), decoder=decoder, action="setMinter")
+    return Deployment(
+        chain_id=w3.eth.chain_id,
+        rpc=provider_label(w3),
+        addresses={"HospitalRegistry": registry, "ContributionCredit": credit, "RoundLedger": ledger},
+        admin=admin.address,
+        start_block=start_block,
+    )

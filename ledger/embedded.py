@@ -1,0 +1,189 @@
+"""The embedded chain: eth-tester's ``PyEVMBackend`` behind web3, and snapshots of it.
+
+py-evm keeps every block, receipt and state trie node of a chain in one key-value store (an
+``AtomicDB`` over a ``MemoryDB``). A snapshot is a copy of that store plus the canonical head;
+:func:`web3_from_store` rebuilds eth-tester's chain class over such a copy, which then has the
+same blocks, state, receipts and logs and can go on mining. Nothing is replayed.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import contextlib
+import struct
+import zlib
+from collections.abc import Callable, Collection
+from typing import Any, cast
+
+from eth_abi import encode as abi_encode
+from web3 import Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+from web3.types import RPCEndpoint, RPCResponse
+
+from .errors import LedgerError
+
+__all__ = [
+    "EmbeddedProvider",
+    "backend",
+    "export_store",
+    "is_embedded",
+    "logs",
+    "pack_store",
+    "unpack_store",
+    "web3_from_store",
+]
+
+
+def is_embedded(w3: Web3) -> bool:
+    """Whether ``w3`` is an in-process eth-tester chain."""
+    return isinstance(w3.provider, EthereumTesterProvider)
+
+
+class _RevertData(Exception):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.data = data
+
+
+def _revert_bytes(exc: Exception) -> bytes:
+    """The revert data behind eth-tester's ``TransactionFailed``, whose argument is py-evm's
+    ``Revert(data)`` (estimateGas), ``str(Revert(data))`` (call) or an ``Error(string)`` reason."""
+    raw: Any = exc.args[0] if exc.args else b""
+    if isinstance(raw, Exception):
+        raw = raw.args[0] if raw.args else b""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text[:2] in ("b'", 'b"'):
+            with contextlib.suppress(ValueError, SyntaxError):
+                raw = ast.literal_eval(text)
+        if isinstance(raw, str):  # a decoded Error(string) reason: encode it back
+            return bytes.fromhex("08c379a0") + abi_encode(["string"], [raw])
+    return bytes(raw) if isinstance(raw, (bytes, bytearray)) else b""
+
+
+def _keep_revert_data(delegator: Callable[..., Any]) -> Callable[..., Any]:
+    def delegate(tester: Any, params: Any) -> Any:
+        from eth_tester.exceptions import TransactionFailed
+
+        try:
+            return delegator(tester, params)
+        except TransactionFailed as exc:
+            raise _RevertData(_revert_bytes(exc)) from None
+
+    return delegate
+
+
+class EmbeddedProvider(EthereumTesterProvider):
+    """web3's eth-tester provider, answering reverts of ``eth_call``/``eth_estimateGas`` the way
+    a JSON-RPC node does (error code 3 with the revert data). web3's stock provider turns the
+    data into a string, so custom errors could not be decoded; with this one web3 raises
+    ``ContractCustomError`` carrying the selector data on the embedded chain as on anvil."""
+
+    def __init__(self, ethereum_tester: Any = None) -> None:
+        from web3.providers.eth_tester.defaults import API_ENDPOINTS
+
+        endpoints = {namespace: dict(methods) for namespace, methods in API_ENDPOINTS.items()}
+        for name in ("call", "estimateGas"):
+            endpoints["eth"][name] = _keep_revert_data(endpoints["eth"][name])
+        super().__init__(ethereum_tester, api_endpoints=endpoints)
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            return super().make_request(method, params)
+        except _RevertData as exc:
+            self._current_request_id += 1
+            error = {"code": 3, "message": "execution reverted", "data": "0x" + exc.data.hex()}
+            return cast(RPCResponse, {"jsonrpc": "2.0", "id": self._current_request_id, "error": error})
+
+
+def backend(w3: Web3) -> Any:
+    """The ``PyEVMBackend`` behind an embedded ``w3``."""
+    if not is_embedded(w3):
+        raise LedgerError("chain state can be saved only for the embedded chain; a node keeps its own")
+    return w3.provider.ethereum_tester.backend  # type: ignore[attr-defined]
+
+
+def export_store(w3: Web3) -> tuple[dict[bytes, bytes], bytes]:
+    """A copy of the chain's key-value store, and its canonical head hash."""
+    chain = backend(w3).chain
+    if chain.get_block().transactions:
+        raise LedgerError("the embedded chain has unmined transactions; mine them before saving")
+    store = chain.chaindb.db.wrapped_db.kv_store
+    return dict(store), chain.get_canonical_head().hash
+
+
+def web3_from_store(store: dict[bytes, bytes], head: bytes) -> Web3:
+    """An embedded chain over ``store`` (used as is, not copied), checked to have head ``head``."""
+    from eth.db.atomic import AtomicDB
+    from eth.db.backends.memory import MemoryDB
+    from eth_tester import EthereumTester, PyEVMBackend
+
+    fresh = PyEVMBackend()  # brings eth-tester's chain class (its VMs, chain id) and dev keys
+    fresh.chain = type(fresh.chain)(AtomicDB(MemoryDB(store)))
+    if fresh.chain.get_canonical_head().hash != head:
+        raise LedgerError("chain state is inconsistent: its stored head differs from the canonical head")
+    return Web3(EmbeddedProvider(EthereumTester(fresh)))
+
+
+def pack_store(store: dict[bytes, bytes]) -> str:
+    """The store as zlib-compressed, base64-encoded (u32 key length, u32 value length, key, value)*."""
+    parts: list[bytes] = []
+    for key in sorted(store):
+        value = store[key]
+        parts.append(struct.pack(">II", len(key), len(value)))
+        parts.append(key)
+        parts.append(value)
+    return base64.b64encode(zlib.compress(b"".join(parts), 6)).decode("ascii")
+
+
+def unpack_store(blob: str) -> dict[bytes, bytes]:
+    """Inverse of :func:`pack_store`; raises ValueError on damaged data."""
+    try:
+        raw = zlib.decompress(base64.b64decode(blob, validate=True))
+        store: dict[bytes, bytes] = {}
+        pos = 0
+        while pos < len(raw):
+            klen, vlen = struct.unpack_from(">II", raw, pos)
+            pos += 8
+            if pos + klen + vlen > len(raw):
+                raise ValueError("truncated key-value store")
+            store[raw[pos : pos + klen]] = raw[pos + klen : pos + klen + vlen]
+            pos += klen + vlen
+    except (zlib.error, struct.error) as exc:
+        raise ValueError(f"damaged key-value store: {exc}") from exc
+    return store
+
+
+def logs(w3: Web3, wanted: Collection[str], from_block: int) -> list[dict[str, Any]]:
+    """Logs of the ``wanted`` (checksum) addresses from ``from_block`` on, read from the
+    blocks' receipts in py-evm: eth-tester's ``eth_getLogs`` finds each receipt by scanning
+    every block, which is quadratic in the chain's length."""
+    from hexbytes import HexBytes
+
+    chain = backend(w3).chain
+    logs: list[dict[str, Any]] = []
+    for number in range(max(0, from_block), chain.get_canonical_head().block_number + 1):
+        block = chain.get_canonical_block_by_number(number)
+        log_index = 0
+        for tx_index, (tx, receipt) in enumerate(
+            zip(block.transactions, block.get_receipts(chain.chaindb), strict=True)
+        ):
+            for log in receipt.logs:
+                address = Web3.to_checksum_address(log.address)
+                if address in wanted:
+                    logs.append(
+                        {
+                            "address": address,
+                            "topics": [HexBytes(t.to_bytes(32, "big")) for t in log.topics],
+                            "data": HexBytes(log.data),
+                            "blockNumber": number,
+                            "blockHash": HexBytes(block.hash),
+                            "transactionHash": HexBytes(tx.hash),
+                            "transactionIndex": tx_index,
+                            "logIndex": log_index,
+                            "removed": False,
+                        }
+                    )
+                log_index += 1
+    return logs

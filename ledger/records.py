@@ -1,0 +1,135 @@
+"""Typed records read from the chain, and the unit conversions between Python and the contracts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
+
+from .errors import LedgerError
+
+__all__ = [
+    "ENUM_LABELS",
+    "EPSILON_SCALE",
+    "IDENTITY_STATUSES",
+    "ROUND_STATUSES",
+    "Attestation",
+    "Commitment",
+    "Identity",
+    "RoundInfo",
+    "epsilon_to_micros",
+    "institution_id",
+    "micros_to_epsilon",
+    "sort_accounts",
+    "vote_key",
+]
+
+#: ``HospitalRegistry.Status`` by value.
+IDENTITY_STATUSES = ("none", "pending", "active", "suspended", "revoked")
+#: ``RoundLedger.RoundStatus`` by value.
+ROUND_STATUSES = ("none", "open", "finalized", "failed")
+#: Solidity enum (internalType) -> labels, for readable revert messages.
+ENUM_LABELS = {
+    "HospitalRegistry.Status": IDENTITY_STATUSES,
+    "RoundLedger.RoundStatus": ROUND_STATUSES,
+}
+#: Epsilon is stored on chain as an integer number of millionths.
+EPSILON_SCALE = 1_000_000
+_UINT64_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A registered institution (``status``: pending, active, suspended or revoked)."""
+
+    address: str
+    institution_id: bytes
+    peer_id: str
+    seal_key: bytes
+    sign_key: bytes
+    status: str
+    joined_at: int
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """A member's committed update in one round (``epsilon`` as a float)."""
+
+    address: str
+    update_hash: bytes
+    samples: int
+    epsilon: float
+    mode: int
+    index: int
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """A member's vote for an (aggregate hash, accepted set) pair in one round."""
+
+    address: str
+    vote_key: bytes
+    aggregate_hash: bytes
+    accepted: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    """A round as stored. ``status``: none (never opened), open, finalized or failed;
+    ``aggregate_hash`` is None until finalized."""
+
+    round: int
+    status: str
+    aggregate_hash: bytes | None
+    opener: str | None
+    opened_at: int
+    commit_deadline: int
+    attest_deadline: int
+    commit_count: int
+    attest_count: int
+    leader_votes: int
+
+
+def institution_id(name: str) -> bytes:
+    """The registry's institution ID: keccak256 of the UTF-8 name, stripped."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise LedgerError("institution name is empty")
+    return keccak(text=cleaned)
+
+
+def epsilon_to_micros(epsilon: float) -> int:
+    if not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) or epsilon < 0:
+        raise LedgerError(f"epsilon must be a finite number >= 0, got {epsilon!r}")
+    micros = round(float(epsilon) * EPSILON_SCALE)
+    if micros > _UINT64_MAX:
+        raise LedgerError(f"epsilon {epsilon} is too large to record")
+    return micros
+
+
+def micros_to_epsilon(micros: int) -> float:
+    return micros / EPSILON_SCALE
+
+
+def sort_accounts(accounts: list[str] | tuple[str, ...]) -> list[str]:
+    """Checksum addresses sorted ascending by numeric value (the contract's canonical order)."""
+    try:
+        checked = [to_checksum_address(a) for a in accounts]
+    except (TypeError, ValueError) as exc:
+        raise LedgerError(f"not an address list: {exc}") from exc
+    return sorted(checked, key=lambda a: int(a, 16))
+
+
+def vote_key(aggregate_hash: bytes, accepted: list[str] | tuple[str, ...]) -> bytes:
+    """``keccak256(abi.encode(aggregateHash, accepted))`` with ``accepted`` sorted, as the
+    RoundLedger keys votes."""
+    return keccak(abi_encode(["bytes32", "address[]"], [aggregate_hash, sort_accounts(accepted)]))
+
+
+def as_bytes32(value: bytes, what: str) -> bytes:
+    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
+        size = len(value) if isinstance(value, (bytes, bytearray, str)) else "?"
+        raise LedgerError(f"{what} must be 32 bytes, got {type(value).__name__} of length {size}")
+    return bytes(value)

@@ -1,0 +1,52 @@
+"""Pins the ledger's public API: node/ and the CLI code against exactly these names."""
+
+from __future__ import annotations
+
+import inspect
+
+import ledger
+
+
+def test_public_names() -> None:
+    assert sorted(ledger.__all__) == [
+        "Anvil",
+        "Attestation",
+        "Commitment",
+        "ContractRevert",
+        "Deployment",
+        "Identity",
+        "LedgerClient",
+        "LedgerError",
+        "RoundInfo",
+        "advance_time",
+        "collect",
+        "compile_contracts",
+        "connect",
+        "deploy",
+        "dev_account",
+        "fork_embedded",
+        "format_report",
+        "fund",
+        "institution_id",
+        "is_embedded",
+        "load_state",
+        "register_commands",
+        "save_state",
+        "vote_key",
+    ]
+    assert issubclass(ledger.ContractRevert, ledger.LedgerError)
+
+
+def test_client_methods() -> None:
+    methods = {n for n, _ in inspect.getmembers(ledger.LedgerClient) if not n.startswith("_")}
+    assert methods >= {
+        "address", "register", "admit", "revoke", "identities", "identity_of_peer", "active_count",
+        "open_round", "current_round", "commit_update", "commitments", "attest", "finalize",
+        "fail_round", "round_info", "quorum_reached", "credit_balance",
+    }  # fmt: skip
+    params = inspect.signature(ledger.LedgerClient.commit_update).parameters
+    assert list(params) == ["self", "round", "update_hash", "samples", "epsilon", "mode"]
+    assert list(inspect.signature(ledger.deploy).parameters) == [
+        "w3", "admin", "commit_window", "attest_window", "credit_per_round", "quorum",
+    ]  # fmt: skip
+    assert list(inspect.signature(ledger.connect).parameters) == ["rpc", "state_file"]
