@@ -20,6 +20,7 @@ Sharp edges guarded here (numbers refer to /work/shared/notes/libp2p.md):
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -263,8 +264,20 @@ class ControlPlane:
             where = "mesh" if subscribed else "subscriber list"
             raise TopicNotReady(
                 f"topic {topic!r}: {len(waiting)} peer(s) not in the {where} after {timeout:g} s: "
-                + ", ".join(sorted(short(p.to_base58()) for p in waiting))
+                + ", ".join(sorted(f"{short(p.to_base58())} ({self._why(p, topic)})" for p in waiting))
             )
+
+    def _why(self, peer: ID, topic: str) -> str:
+        """Where ``peer`` is stuck on the way into our mesh for ``topic``."""
+        if peer not in self._pubsub.peers:
+            connected = self._pubsub.host.get_network().get_connections(peer)
+            return "connected, no pubsub stream" if connected else "not connected"
+        if peer not in self._pubsub.peer_topics.get(topic, set()):
+            return "has not announced the topic"
+        until = self._router.back_off.get(topic, {}).get(peer)
+        if until is not None and until > time.time():
+            return f"PRUNE backoff for {until - time.time():.0f} s"
+        return "subscribed, not grafted yet"
 
 
 class _TopicFanout:
