@@ -13,6 +13,8 @@ Sharp edges guarded here (numbers refer to /work/shared/notes/libp2p.md):
   drops at DEBUG level when full (``RpcQueue``/``send_rpc``), so a burst of
   publishes could vanish silently. ``publish`` waits until every peer's queue is
   below ``OUTBOUND_HIGH_WATER`` before handing the message over.
+* Subscribe races: see ``ControlPlane._reannounce`` and the join-first note in
+  ``ControlPlane.subscribe``.
 * Authorization: a topic validator checks the signed origin (``msg.from_id``,
   verified by strict signing before validators run) and the forwarding peer.
 """
@@ -38,6 +40,7 @@ from ._stats import StatsRecorder
 SUBSCRIPTION_BUFFER = 4096
 OUTBOUND_HIGH_WATER = 24
 OUTBOUND_WAIT_S = 5.0
+REANNOUNCE_WAIT_S = 30.0
 _POLL_S = 0.005
 
 
@@ -127,15 +130,15 @@ class ControlPlane:
         self._is_authorized = is_authorized
         self._feeds: dict[str, _TopicFanout] = {}
         self._validated: set[str] = set()
-        self._running = False
+        self._nursery: trio.Nursery | None = None
 
-    def start(self) -> None:
-        """Accept subscriptions (the pubsub services are running)."""
-        self._running = True
+    def start(self, nursery: trio.Nursery) -> None:
+        """Accept subscriptions; background repairs run in ``nursery``."""
+        self._nursery = nursery
 
     def stop(self) -> None:
         """End every subscription (their iterators stop); the host is shutting down."""
-        self._running = False
+        self._nursery = None
         for fanout in self._feeds.values():
             fanout.close()
         self._feeds.clear()
@@ -203,11 +206,16 @@ class ControlPlane:
 
     async def subscribe(self, topic: str) -> Subscription:
         """A new :class:`Subscription` to ``topic`` (joins the topic on first use)."""
-        if not self._running:
+        if self._nursery is None:
             raise GossipError("host is not running; use `async with host.running():`")
         self._ensure_validator(topic)
         fanout = self._feeds.get(topic)
         if fanout is None:
+            # Join the mesh before announcing: a peer that GRAFTs us on seeing the
+            # announcement would otherwise be PRUNEd (topic not yet joined) and
+            # both sides would back off for PRUNE_BACKOFF_S.
+            await self._router.join(topic)
+            announced_to = set(self._pubsub.peers)
             library_sub = await self._pubsub.subscribe(topic)
             fanout = _TopicFanout(topic, self._local_id, self._stats, self._me)
             # Hand over whatever arrived during subscribe()'s awaits, then take the
@@ -219,6 +227,11 @@ class ControlPlane:
                     break
             self._pubsub.subscribed_topics_send[topic] = fanout  # type: ignore[assignment]
             self._feeds[topic] = fanout
+            in_flight = {
+                p for p in self._pubsub.host.get_connected_peers() if p not in announced_to
+            }
+            if in_flight:
+                self._nursery.start_soon(self._reannounce, topic, in_flight)
         send, receive = trio.open_memory_channel[ControlMessage](SUBSCRIPTION_BUFFER)
         sub = Subscription(topic, receive, self._close_subscription)
         fanout.subscribers[sub] = send
@@ -232,8 +245,32 @@ class ControlPlane:
         fanout.subscribers.pop(sub).close()
         if not fanout.subscribers:
             del self._feeds[sub.topic]
-            if self._running:
+            if self._nursery is not None:
                 await self._pubsub.unsubscribe(sub.topic)
+
+    async def _reannounce(self, topic: str, peers: set[ID]) -> None:
+        """Tell ``peers`` about ``topic`` once their pubsub stream is registered.
+
+        py-libp2p race: ``Pubsub._handle_new_peer`` builds the hello (our topic
+        list) before its ``await stream.write`` and registers the peer after it;
+        ``subscribe`` announces only to registered peers. A peer in that window
+        never learns the topic (seen on this machine under load: all 3 peers of a
+        4-host mesh missing after 15 s). Duplicate announcements are harmless.
+        """
+
+        async def one(peer: ID) -> None:
+            try:
+                await self._pubsub.wait_for_peer(peer, timeout=REANNOUNCE_WAIT_S)
+            except trio.TooSlowError:
+                return
+            queue = self._pubsub.peer_queues.get(peer)
+            if queue is not None and topic in self._pubsub.topic_ids:
+                sub = rpc_pb2.RPC.SubOpts(subscribe=True, topicid=topic)
+                queue.push(rpc_pb2.RPC(subscriptions=[sub]))
+
+        async with trio.open_nursery() as nursery:
+            for peer in peers:
+                nursery.start_soon(one, peer)
 
     # -- readiness -----------------------------------------------------------
 

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 
 import multiaddr as ma
+import trio
 from libp2p.abc import INetStream
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
@@ -180,14 +181,16 @@ class PeerHost:
                 async with self._host.run([self._listen]):
                     await self._stop_auto_connector()
                     await self._pubsub.wait_until_ready()
-                    self._control.start()
-                    self._running = True
-                    log.info("[%s] listening on %s", self._me, ", ".join(self.listen_addrs))
-                    try:
-                        yield self
-                    finally:
-                        self._running = False
-                        self._control.stop()
+                    async with trio.open_nursery() as nursery:
+                        self._control.start(nursery)
+                        self._running = True
+                        log.info("[%s] listening on %s", self._me, ", ".join(self.listen_addrs))
+                        try:
+                            yield self
+                        finally:
+                            self._running = False
+                            self._control.stop()
+                            nursery.cancel_scope.cancel()
         log.info("[%s] stopped", self._me)
 
     async def _stop_auto_connector(self) -> None:

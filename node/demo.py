@@ -107,7 +107,6 @@ async def _campaign(cfg: DemoConfig, state_dir: Path) -> dict:
     for h in hospitals:
         h.peer.refresh_directory()
 
-    outcomes: list[list[RoundOutcome]] = []
     rows: list[dict] = []
     async with AsyncExitStack() as stack:
         for h in hospitals:
@@ -137,7 +136,6 @@ async def _campaign(cfg: DemoConfig, state_dir: Path) -> dict:
             async with trio.open_nursery() as round_nursery:
                 for h in hospitals:
                     round_nursery.start_soon(run, h)
-            outcomes.append(list(results.values()))
             rows.append(_round_row(opened, hospitals, results, test,
                                    _bytes_sent(hospitals) - sent_before,
                                    time.perf_counter() - started))

@@ -253,7 +253,6 @@ class HospitalPeer:
 
     def _commit(self, update: ModelUpdate, blob: bytes) -> None:
         self.ledger.commit_update(update.round, blob_hash(blob), update.samples, update.epsilon, MODE_SEALED)
-        self._own_blob = blob
         self.log.info("committed update %s (%d bytes)", blob_hash(blob).hex()[:12], len(blob), round=update.round)
 
     async def _send(self, round_: int, blob: bytes) -> None:
