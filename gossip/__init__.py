@@ -12,7 +12,7 @@ Built on py-libp2p 0.8.1 (trio). The library's sharp edges and what each module
 does about them: /work/shared/notes/libp2p.md and the module docstrings.
 """
 
-from ._control import ControlMessage, Subscription
+from ._subscriptions import ControlMessage, Subscription
 from ._errors import (
     BlobRejected,
     BlobTooLarge,

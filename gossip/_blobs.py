@@ -36,7 +36,7 @@ from ._frame import (
     read_exactly,
     read_header,
 )
-from ._logs import log, short
+from ._logs import log, one_line, short
 from ._stats import StatsRecorder
 
 BlobHandler = Callable[[str, str, bytes], Awaitable[None]]
@@ -51,13 +51,6 @@ MIN_RATE_BYTES_PER_S = 1_000_000
 def default_timeout(n_bytes: int) -> float:
     """Seconds allowed for one transfer of ``n_bytes`` (handler time included)."""
     return BASE_TIMEOUT_S + n_bytes / MIN_RATE_BYTES_PER_S
-
-
-def one_line(exc: BaseException, limit: int = 200) -> str:
-    """``Type: message`` on a single line, at most ``limit`` characters."""
-    text = " ".join(str(exc).split())
-    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return line[:limit]
 
 
 class BlobService:
@@ -99,7 +92,7 @@ class BlobService:
                 stream = await self._host.new_stream(peer, [TProtocol(BLOB_PROTOCOL)])
                 await stream.write(header)
                 self._check_ack(await read_ack(stream), Status.CONTINUE, len(data), them)
-                await stream.write(bytes(data))
+                await stream.write(data if isinstance(data, bytes) else bytes(data))
                 self._check_ack(await read_ack(stream), Status.OK, len(data), them)
         except GossipError:
             self._stats.add(blobs_failed=1)
@@ -109,13 +102,13 @@ class BlobService:
             self._stats.add(blobs_failed=1)
             await _reset(stream)
             raise BlobTransferError(
-                f"blob {kind!r} ({len(data)} bytes) to {them}: no answer within {limit:g} s"
+                f"blob {kind!r} ({len(data)} bytes) to peer {them}: no answer within {limit:g} s"
             ) from None
         except Exception as exc:  # stream, muxer, dial and frame errors from py-libp2p
             self._stats.add(blobs_failed=1)
             await _reset(stream)
             raise BlobTransferError(
-                f"blob {kind!r} ({len(data)} bytes) to {them} failed: {one_line(exc)}"
+                f"blob {kind!r} ({len(data)} bytes) to peer {them} failed: {one_line(exc)}"
             ) from exc
         await _close(stream)
         self._stats.add(blobs_sent=1, blob_bytes_sent=len(data))

@@ -2,19 +2,13 @@
 
 Sharp edges guarded here (numbers refer to /work/shared/notes/libp2p.md):
 
-* #7 subscription buffers: the library hands each topic a 32-slot channel and
-  drops (one log line) whatever does not fit. A drain task is not enough: a burst
-  fills it within one scheduler batch, before the drain runs (measured: 80
-  messages, dozens dropped). We replace the topic's channel in
-  ``Pubsub.subscribed_topics_send`` with ``_TopicFanout``, which delivers straight
-  into per-subscriber channels of ``SUBSCRIPTION_BUFFER`` messages.
-* #7 own messages: a publisher receives its own message; the fan-out drops them.
+* #7 subscription buffers and own messages: see ``_subscriptions``.
 * Outbound queues: each peer's outbound RPC queue also holds only 32 RPCs and
   drops at DEBUG level when full (``RpcQueue``/``send_rpc``), so a burst of
   publishes could vanish silently. ``publish`` waits until every peer's queue is
   below ``OUTBOUND_HIGH_WATER`` before handing the message over.
-* Subscribe races: see ``ControlPlane._reannounce`` and the join-first note in
-  ``ControlPlane.subscribe``.
+* Subscribe race: a peer whose pubsub stream is being set up while we subscribe
+  never hears of the topic; see ``ControlPlane._reannounce``.
 * Authorization: a topic validator checks the signed origin (``msg.from_id``,
   verified by strict signing before validators run) and the forwarding peer.
 """
@@ -23,9 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from types import TracebackType
+from collections.abc import Callable, Iterable
 
 import trio
 from libp2p.peer.id import ID
@@ -36,77 +28,12 @@ from libp2p.pubsub.pubsub import Pubsub
 from ._errors import ControlMessageTooLarge, GossipError, TopicNotReady
 from ._logs import log, short
 from ._stats import StatsRecorder
+from ._subscriptions import SUBSCRIPTION_BUFFER, ControlMessage, Subscription, TopicFanout
 
-SUBSCRIPTION_BUFFER = 4096
 OUTBOUND_HIGH_WATER = 24
 OUTBOUND_WAIT_S = 5.0
 REANNOUNCE_WAIT_S = 30.0
 _POLL_S = 0.005
-
-
-@dataclass(frozen=True)
-class ControlMessage:
-    """One control message from another peer, as delivered to a subscriber."""
-
-    from_peer: str
-    data: bytes
-    topic: str
-
-
-class Subscription:
-    """Async iterator of :class:`ControlMessage` on one topic.
-
-    Use as ``async with await host.subscribe(t) as sub: async for m in sub: ...``
-    or call :meth:`aclose` when done. Ends (``StopAsyncIteration``) when closed or
-    when the host stops.
-    """
-
-    def __init__(
-        self,
-        topic: str,
-        receive: trio.MemoryReceiveChannel[ControlMessage],
-        on_close: Callable[[Subscription], Awaitable[None]],
-    ) -> None:
-        self.topic = topic
-        self._receive = receive
-        self._on_close = on_close
-        self._closed = False
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> ControlMessage:
-        try:
-            return await self._receive.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise StopAsyncIteration from None
-
-    async def receive(self) -> ControlMessage:
-        """The next message; raises :class:`GossipError` once the subscription ended."""
-        try:
-            return await self._receive.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise GossipError(f"subscription to {self.topic!r} has ended") from None
-
-    async def aclose(self) -> None:
-        """Stop receiving; unsubscribes from the topic when this was the last subscriber."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._receive.aclose()
-        await self._on_close(self)
-
-    async def __aenter__(self) -> Subscription:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with trio.CancelScope(shield=True):
-            await self.aclose()
 
 
 class ControlPlane:
@@ -128,7 +55,7 @@ class ControlPlane:
         self._stats = stats
         self._max = max_control_bytes
         self._is_authorized = is_authorized
-        self._feeds: dict[str, _TopicFanout] = {}
+        self._feeds: dict[str, TopicFanout] = {}
         self._validated: set[str] = set()
         self._nursery: trio.Nursery | None = None
 
@@ -211,13 +138,9 @@ class ControlPlane:
         self._ensure_validator(topic)
         fanout = self._feeds.get(topic)
         if fanout is None:
-            # Join the mesh before announcing: a peer that GRAFTs us on seeing the
-            # announcement would otherwise be PRUNEd (topic not yet joined) and
-            # both sides would back off for PRUNE_BACKOFF_S.
-            await self._router.join(topic)
             announced_to = set(self._pubsub.peers)
             library_sub = await self._pubsub.subscribe(topic)
-            fanout = _TopicFanout(topic, self._local_id, self._stats, self._me)
+            fanout = TopicFanout(topic, self._local_id, self._stats, self._me)
             # Hand over whatever arrived during subscribe()'s awaits, then take the
             # library's place; no await in between, so nothing slips past.
             while True:
@@ -315,54 +238,3 @@ class ControlPlane:
         if until is not None and until > time.time():
             return f"PRUNE backoff for {until - time.time():.0f} s"
         return "subscribed, not grafted yet"
-
-
-class _TopicFanout:
-    """Takes the place of the library's 32-slot channel for one topic.
-
-    ``Pubsub.notify_subscriptions`` calls ``send_nowait`` on it from the task that
-    validated the message, so delivery into our subscribers' channels happens
-    right there: no intermediate buffer, no drain task that a burst (many
-    ``push_msg`` tasks in one scheduler batch) could outrun. ``Pubsub.unsubscribe``
-    calls ``aclose``. Own messages are dropped here.
-    """
-
-    def __init__(self, topic: str, local_id: ID, stats: StatsRecorder, me: str) -> None:
-        self.topic = topic
-        self.subscribers: dict[Subscription, trio.MemorySendChannel[ControlMessage]] = {}
-        self._local_id = local_id
-        self._stats = stats
-        self._me = me
-        self._overflowing = False
-
-    def send_nowait(self, msg: rpc_pb2.Message) -> None:
-        origin = ID(msg.from_id)
-        if origin == self._local_id or not self.subscribers:
-            return
-        item = ControlMessage(origin.to_base58(), bytes(msg.data), self.topic)
-        delivered = False
-        for sub, send in list(self.subscribers.items()):
-            try:
-                send.send_nowait(item)
-                delivered = True
-            except trio.WouldBlock:
-                if not self._overflowing:
-                    log.warning(
-                        "[%s] a subscriber on %r is %d messages behind; dropping until it catches up",
-                        self._me, self.topic, SUBSCRIPTION_BUFFER,
-                    )
-                self._overflowing = True
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self.subscribers.pop(sub, None)
-        if delivered:
-            self._overflowing = False
-            self._stats.add(control_received=1, control_bytes_received=len(item.data))
-
-    def close(self) -> None:
-        for send in self.subscribers.values():
-            send.close()
-        self.subscribers.clear()
-
-    async def aclose(self) -> None:
-        self.close()
-        await trio.lowlevel.checkpoint()

@@ -11,7 +11,9 @@ task after service has stopped')``. With ``LIBP2P_DEBUG`` unset the library's
 through to Python's last-resort handler and are printed on stderr. We install one
 handler on ``libp2p`` that re-emits every record on ``medmesh.gossip.libp2p``
 (so the application's logging configuration decides) as one line without
-traceback, demoting the known noise (``_NOISE``) to DEBUG.
+traceback, demoting the known noise (``_NOISE``) to DEBUG and dropping records
+below WARNING (``libp2p.network.auto_connector`` sets itself to INFO). Set
+``LIBP2P_DEBUG`` to get the library's own, unfiltered output instead.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _NOISE = (
     "LifecycleError",
     "Nursery is closed to new arrivals",
     "Failed to open stream to peer",
+    "Failed to open TCP stream",
     "MultiselectClient handshake: read failed",
     "fail to read from multiselect communicator",
     "Connection closed",
@@ -51,10 +54,19 @@ def short(peer_id: str) -> str:
     return peer_id[-8:]
 
 
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """``Type: message`` on a single line, at most ``limit`` characters."""
+    text = " ".join(str(exc).split())
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return line[:limit]
+
+
 class _Libp2pBridge(logging.Handler):
     """Forward ``libp2p.*`` records to ``medmesh.gossip.libp2p``, demoting noise."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING:  # chatter; some library loggers sit at INFO
+            return
         try:
             text = record.getMessage()
         except Exception:  # a malformed library format string

@@ -56,15 +56,13 @@ async def _until(cond: Callable[[], bool], what: str, timeout: float = STEP_S) -
 
 
 class _Inbox:
-    """A blob handler that records what it got and lets a test await it."""
+    """A blob handler that records what it got (``send_blob`` returns after it ran)."""
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str, bytes]] = []
-        self._send, self._recv = trio.open_memory_channel[tuple[str, str, bytes]](100)
 
     async def __call__(self, from_peer: str, kind: str, data: bytes) -> None:
         self.items.append((from_peer, kind, data))
-        self._send.send_nowait((from_peer, kind, data))
 
 
 def test_public_api_is_pinned() -> None:
@@ -93,7 +91,21 @@ def test_public_api_is_pinned() -> None:
             assert issubclass(obj, GossipError)
 
 
-def test_identity_is_stable_and_arguments_are_checked() -> None:
+def test_blob_wire_format_is_pinned() -> None:
+    from gossip._frame import Reason, encode_header, encode_reject
+
+    # version 1 | kind length 6 | payload length u64 big-endian | kind
+    assert encode_header("update", 5_000_000) == bytes.fromhex("0106" "00000000004c4b40") + b"update"
+    # REJECTED | TOO_LARGE | text length u16 | text
+    assert encode_reject(Reason.TOO_LARGE, "no") == bytes.fromhex("0201" "0002") + b"no"
+    with pytest.raises(ValueError):
+        encode_header("x" * 65, 1)
+
+
+def test_identity_is_stable_and_arguments_are_checked(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="medmesh.gossip"):
+        PeerHost(_seed("open"))
+    assert "no authorize callback" in caplog.text  # an open host says so
     a1 = PeerHost(_seed("a"), authorize=lambda p: True)
     a2 = PeerHost(_seed("a"), authorize=lambda p: True)
     b = PeerHost(_seed("b"), authorize=lambda p: True)
@@ -284,6 +296,13 @@ def test_control_limits_and_readiness_timeout() -> None:
                 await a.wait_topic_peers("t", {b.peer_id}, timeout=0.3)  # never connected
         with pytest.raises(GossipError, match="not running"):
             await a.publish("t", b"x")
+        with pytest.raises(GossipError, match="runs once"):
+            async with a.running():
+                pass
+        # An error in the body comes out as itself, not inside nested ExceptionGroups.
+        with pytest.raises(KeyError):
+            async with PeerHost(_seed("lim-c"), authorize=lambda p: True).running():
+                raise KeyError("boom")
 
     trio.run(main)
 
@@ -292,6 +311,7 @@ def test_connections_are_noise_only() -> None:
     import multiaddr
     from libp2p import new_host
     from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.network.exceptions import SwarmException
     from libp2p.peer.peerinfo import info_from_p2p_addr
     from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
     from libp2p.security.noise.io import NoiseTransportReadWriter
@@ -317,7 +337,7 @@ def test_connections_are_noise_only() -> None:
             )
             async with plain.run([multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
                 with trio.fail_after(STEP_S):
-                    with pytest.raises(Exception):
+                    with pytest.raises(SwarmException):
                         await plain.connect(info_from_p2p_addr(multiaddr.Multiaddr(a.listen_addrs[0])))
             assert a.security_protocol(str(plain.get_id())) is None
 
