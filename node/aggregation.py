@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = ["fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum",
-           "bulyan", "geometric_median", "clip_norms", "RULES", "aggregate", "minimum_updates"]
+           "bulyan", "geometric_median", "clip_norms", "RULES", "aggregate", "aggregate_by_peer", "minimum_updates"]
 
 
 def _stack(updates: np.ndarray | list[np.ndarray]) -> np.ndarray:
@@ -195,6 +195,18 @@ _NEEDS_F = {"krum", "multi-krum", "bulyan"}
 def minimum_updates(rule: str, f: int = 1) -> int:
     """The fewest updates ``rule`` accepts while tolerating ``f`` Byzantine peers."""
     return {"krum": 2 * f + 3, "multi-krum": 2 * f + 3, "bulyan": 4 * f + 3}.get(rule, 1)
+
+
+def aggregate_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[str, float] | None = None,
+                      *, f: int = 1, clip: bool = False) -> np.ndarray:
+    """Aggregate updates keyed by registry address in the canonical order (ascending
+    lower-case address), so arrival order never changes a bit of the result."""
+    order = sorted(updates, key=str.lower)
+    if len({a.lower() for a in order}) != len(order):
+        raise ValueError("two updates from the same address")
+    stack = np.stack([np.asarray(updates[a], dtype=np.float32) for a in order])
+    w = None if weights is None else [weights[a] for a in order]
+    return aggregate(rule, stack, w, f=f, clip=clip)
 
 
 def aggregate(rule: str, updates: np.ndarray | list[np.ndarray], weights: list[float] | None = None,

@@ -23,7 +23,7 @@ import trio
 from gossip import PeerHost
 from ledger import Identity, LedgerClient, LedgerError
 from node import protocol
-from node.aggregation import aggregate
+from node.aggregation import aggregate_by_peer
 from node.data import FeatureStats, Standardizer, TabularData
 from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters
@@ -306,10 +306,9 @@ class HospitalPeer:
         return accepted, rejected
 
     def _aggregate(self, updates: dict[str, ModelUpdate]) -> np.ndarray:
-        order = sorted(updates, key=str.lower)  # canonical order: ascending registry address
-        stack = np.stack([updates[a].delta for a in order])
-        weights = [updates[a].samples for a in order]
-        return (self.global_params + aggregate(self.settings.rule, stack, weights)).astype(np.float32)
+        agg = aggregate_by_peer(self.settings.rule, {a: u.delta for a, u in updates.items()},
+                                {a: u.samples for a, u in updates.items()})
+        return (self.global_params + agg).astype(np.float32)
 
     async def _finalize(self, round_: int, new_params: np.ndarray) -> bool:
         """Finalize once a quorum attested; adopt the aggregate if it is the finalized one."""
