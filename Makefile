@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 MEDMESH := $(VENV)/bin/medmesh
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test devnet audit clean
+.PHONY: setup demo test devnet audit slither clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -34,6 +34,9 @@ devnet: setup
 
 audit: setup
 	$(MEDMESH) audit --chain-state build/demo-chain.json
+
+slither: setup
+	bash scripts/slither.sh
 
 clean:
 	rm -rf build .pytest_cache

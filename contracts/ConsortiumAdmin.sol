@@ -5,8 +5,9 @@ pragma solidity ^0.8.24;
  * @title ConsortiumAdmin
  * @notice Single-admin access control (in the manner of OpenZeppelin's `Ownable`) for the
  * consortium contracts. The admin is set at construction and can hand the role on.
- * @dev Later versions replace the single admin with an endorsement quorum; inheritors only
- * use the `onlyAdmin` modifier and the `admin()` view, so that swap stays local to this file.
+ * @dev The admin bootstraps the consortium (genesis admissions) and holds the consortium
+ * settings (credit transfers, forfeited bonds); admission after genesis, suspension and
+ * revocation are decided by member quorums in HospitalRegistry, not by the admin.
  */
 abstract contract ConsortiumAdmin {
     address private _admin;

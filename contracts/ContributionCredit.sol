@@ -8,8 +8,9 @@ import {IContributionCredit} from "./IContributionCredit.sol";
  * @title ContributionCredit
  * @notice medmesh Contribution Credit (MMC): an ERC-20 balance of what each institution
  * contributed to finalized training rounds. Only the minter (the RoundLedger, set once by
- * the admin) creates credits. Transfers (and `transferFrom`) stay disabled until the admin
- * enables them, which cannot be undone; approvals are always allowed.
+ * the admin) creates credits, and burns them when it slashes a contributor whose update the
+ * consortium left out. Transfers (and `transferFrom`) are a consortium setting: off at
+ * deployment, switched on or off by the admin; approvals are always allowed.
  */
 contract ContributionCredit is ConsortiumAdmin, IContributionCredit {
     string private constant _NAME = "medmesh Contribution Credit";
@@ -38,8 +39,9 @@ contract ContributionCredit is ConsortiumAdmin, IContributionCredit {
     /// @param minter The rejected minter.
     error ContributionCreditInvalidMinter(address minter);
 
-    /// @notice Transfers are already enabled.
-    error ContributionCreditTransfersAlreadyEnabled();
+    /// @notice Transfers are already in the state `enabled`.
+    /// @param enabled The current (and requested) setting.
+    error ContributionCreditTransfersAlreadySet(bool enabled);
 
     /// @notice `sender` holds `balance`, less than `needed`.
     /// @param sender The sender.
@@ -77,9 +79,15 @@ contract ContributionCredit is ConsortiumAdmin, IContributionCredit {
     /// @param minter The minter (the RoundLedger).
     event MinterSet(address indexed minter);
 
-    /// @notice The admin enabled transfers for good.
-    /// @param admin The admin that enabled them.
-    event TransfersEnabled(address indexed admin);
+    /// @notice The admin switched transfers on (`enabled`) or off.
+    /// @param admin The admin.
+    /// @param enabled The new setting.
+    event TransfersToggled(address indexed admin, bool enabled);
+
+    /// @notice The minter burned `amount` credits of `account` as a penalty.
+    /// @param account The penalized holder.
+    /// @param amount The credits burned.
+    event Slashed(address indexed account, uint256 amount);
 
     /// @param initialAdmin The consortium admin.
     constructor(address initialAdmin) ConsortiumAdmin(initialAdmin) {}
@@ -93,11 +101,12 @@ contract ContributionCredit is ConsortiumAdmin, IContributionCredit {
         emit MinterSet(minter_);
     }
 
-    /// @notice Enables transfers for good. Admin only.
-    function enableTransfers() external onlyAdmin {
-        if (_transfersEnabled) revert ContributionCreditTransfersAlreadyEnabled();
-        _transfersEnabled = true;
-        emit TransfersEnabled(msg.sender);
+    /// @notice Switches transfers on or off. Admin only.
+    /// @param enabled The new setting; must differ from the current one.
+    function setTransfersEnabled(bool enabled) external onlyAdmin {
+        if (_transfersEnabled == enabled) revert ContributionCreditTransfersAlreadySet(enabled);
+        _transfersEnabled = enabled;
+        emit TransfersToggled(msg.sender, enabled);
     }
 
     /// @inheritdoc IContributionCredit
@@ -107,6 +116,19 @@ contract ContributionCredit is ConsortiumAdmin, IContributionCredit {
         _totalSupply += amount;
         _balances[to] += amount;
         emit Transfer(address(0), to, amount);
+    }
+
+    /// @inheritdoc IContributionCredit
+    function slash(address account, uint256 amount) external returns (uint256 burned) {
+        if (msg.sender != _minter) revert ContributionCreditUnauthorizedMinter(msg.sender);
+        uint256 balance = _balances[account];
+        burned = balance < amount ? balance : amount;
+        unchecked {
+            _balances[account] = balance - burned;
+            _totalSupply -= burned;
+        }
+        emit Transfer(account, address(0), burned);
+        emit Slashed(account, burned);
     }
 
     /// @notice Moves `value` credits from the caller to `to`. ERC-20; reverts while transfers are disabled.
@@ -194,7 +216,7 @@ contract ContributionCredit is ConsortiumAdmin, IContributionCredit {
     }
 
     /// @notice Whether transfers are enabled.
-    /// @return True once the admin enabled them.
+    /// @return True while the admin has them switched on.
     function transfersEnabled() external view returns (bool) {
         return _transfersEnabled;
     }

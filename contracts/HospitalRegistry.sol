@@ -8,11 +8,21 @@ import {IHospitalRegistry} from "./IHospitalRegistry.sol";
  * @title HospitalRegistry
  * @notice One on-chain identity per institution of the medmesh consortium: its account, its
  * libp2p peer ID and its two public keys (X25519 for sealing updates, Ed25519 for signing
- * gossip). A hospital registers itself (Pending); the consortium admin admits it (Active)
- * or revokes it (Revoked).
- * @dev Institution IDs and peer IDs stay reserved after a revocation, and an account holds
- * at most one identity for ever, so a revoked identity cannot come back under another name.
- * `Suspended` is reserved for the slashing flow of a later version; v1 never sets it.
+ * gossip). This is the consortium's Sybil resistance: a seat costs a stake bond and the
+ * endorsements of a quorum of the Active members, and an institution ID holds one seat.
+ *
+ * Life cycle: a hospital registers itself with its bond (Pending). While genesis is open (fewer
+ * than `genesisSeats` admissions so far) the admin admits; after that anyone may admit a
+ * Pending identity that holds the bond and the endorsements of more than
+ * `quorumNumerator / quorumDenominator` of the Active members. A quorum of the other Active
+ * members can suspend, reinstate or revoke a member. A member may leave (Exited) and take its
+ * bond back after `exitCooldown`; a revoked member's bond is forfeited when the consortium
+ * configured it so, and refundable after the cooldown otherwise.
+ * @dev Institution IDs and peer IDs stay reserved for good (also after a key rotation, an exit
+ * or a revocation), and an account holds at most one identity for ever. Endorsements and
+ * sanction votes cast by members that later stop being Active still count. Sanction votes
+ * belong to the target's current status: every status change starts a new epoch, so votes
+ * cast before it no longer count.
  */
 contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @notice Life cycle of an identity.
@@ -21,35 +31,78 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         Pending,
         Active,
         Suspended,
-        Revoked
+        Revoked,
+        Exited
+    }
+
+    /// @notice What a quorum of members can vote on about a member.
+    enum Sanction {
+        Suspend,
+        Reinstate,
+        Revoke
     }
 
     /// @notice A registered institution.
     /// @param institutionId keccak256 of the institution's name; registrable once.
     /// @param account The account that registered and acts for the institution.
-    /// @param peerId The libp2p peer ID (base58, e.g. "12D3KooW...").
+    /// @param status Current status.
+    /// @param joinedAt Timestamp of admission (0 until admitted).
+    /// @param epoch Sanction epoch: incremented on every status change after registration.
     /// @param sealKey X25519 public key that peers seal updates to.
     /// @param signKey Ed25519 public key that signs the peer's gossip.
-    /// @param status Current status.
-    /// @param joinedAt Timestamp of admission (0 while Pending).
+    /// @param peerId The libp2p peer ID (base58, e.g. "12D3KooW...").
+    /// @param bond Stake bond held, in wei.
+    /// @param leftAt Timestamp of the exit or revocation (0 before); the bond cooldown runs from it.
     struct Identity {
         bytes32 institutionId;
         address account;
         Status status;
         uint64 joinedAt;
+        uint16 epoch;
         bytes32 sealKey;
         bytes32 signKey;
         string peerId;
+        uint128 bond;
+        uint64 leftAt;
+    }
+
+    /// @notice The registry's settings, fixed at deployment.
+    /// @param genesisSeats Admissions the admin makes alone before endorsement takes over.
+    /// @param quorumNumerator Quorum numerator for endorsements and sanctions.
+    /// @param quorumDenominator Quorum denominator.
+    /// @param bond Stake bond (wei) an identity must hold to be admitted.
+    /// @param exitCooldown Seconds between leaving and withdrawing the bond.
+    /// @param forfeitOnRevoke Whether a revoked member's bond is forfeited.
+    struct Config {
+        uint64 genesisSeats;
+        uint64 quorumNumerator;
+        uint64 quorumDenominator;
+        uint128 bond;
+        uint64 exitCooldown;
+        bool forfeitOnRevoke;
     }
 
     /// @notice Longest accepted peer ID in bytes (libp2p IDs are ~52 characters).
     uint256 public constant MAX_PEER_ID_LENGTH = 128;
 
+    uint64 private immutable _genesisSeats;
+    uint64 private immutable _quorumNumerator;
+    uint64 private immutable _quorumDenominator;
+    uint128 private immutable _bondRequired;
+    uint64 private immutable _exitCooldown;
+    bool private immutable _forfeitOnRevoke;
+
     mapping(address account => Identity) private _identities;
     mapping(bytes32 institutionId => address) private _accountOfInstitution;
     mapping(bytes32 peerIdHash => address) private _accountOfPeer;
+    mapping(address candidate => mapping(address endorser => bool)) private _endorsed;
+    mapping(address candidate => uint256) private _endorsements;
+    mapping(bytes32 ballot => mapping(address voter => bool)) private _sanctionVoted;
+    mapping(bytes32 ballot => uint256) private _sanctionVotes;
     address[] private _members;
     uint256 private _activeCount;
+    uint256 private _admittedCount;
+    uint256 private _forfeited;
 
     /// @notice `account` already holds an identity.
     /// @param account The account that tried to register again.
@@ -87,91 +140,367 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @param status Its current status.
     error HospitalRegistryInvalidStatus(address account, Status status);
 
-    /// @notice `account` registered an identity, now Pending.
+    /// @notice The quorum fraction must satisfy 0 < numerator < denominator.
+    /// @param numerator The numerator given.
+    /// @param denominator The denominator given.
+    error HospitalRegistryInvalidQuorum(uint256 numerator, uint256 denominator);
+
+    /// @notice At least one genesis seat is needed to start the consortium.
+    /// @param genesisSeats The number given.
+    error HospitalRegistryInvalidGenesis(uint256 genesisSeats);
+
+    /// @notice Genesis is over: `admitted` admissions reached `genesisSeats`; admission now
+    /// needs endorsements.
+    /// @param admitted Admissions so far.
+    /// @param genesisSeats The genesis seats.
+    error HospitalRegistryGenesisClosed(uint256 admitted, uint256 genesisSeats);
+
+    /// @notice `account` holds `bond` wei, less than the `required` bond.
+    /// @param account The identity's account.
+    /// @param bond Its bond.
+    /// @param required The bond admission needs.
+    error HospitalRegistryBondTooLow(address account, uint256 bond, uint256 required);
+
+    /// @notice `candidate` has `endorsements` endorsements; admission needs `needed`.
+    /// @param candidate The Pending identity.
+    /// @param endorsements Its endorsements.
+    /// @param needed Endorsements needed now.
+    error HospitalRegistryNotEnoughEndorsements(address candidate, uint256 endorsements, uint256 needed);
+
+    /// @notice `account` is not an Active member.
+    /// @param account The caller.
+    error HospitalRegistryNotActiveMember(address account);
+
+    /// @notice `endorser` already endorsed `candidate`.
+    /// @param candidate The candidate.
+    /// @param endorser The endorser.
+    error HospitalRegistryAlreadyEndorsed(address candidate, address endorser);
+
+    /// @notice `voter` already voted `action` against `account` in its current epoch.
+    /// @param account The target.
+    /// @param voter The voter.
+    /// @param action The sanction.
+    error HospitalRegistryAlreadyVoted(address account, address voter, Sanction action);
+
+    /// @notice A member cannot vote a sanction about itself.
+    /// @param account The member.
+    error HospitalRegistrySelfSanction(address account);
+
+    /// @notice The bond of `account` is locked until `availableAt`.
+    /// @param account The identity's account.
+    /// @param availableAt First timestamp at which it can be withdrawn.
+    error HospitalRegistryBondLocked(address account, uint256 availableAt);
+
+    /// @notice `account` has no bond to withdraw.
+    /// @param account The identity's account.
+    error HospitalRegistryNoBond(address account);
+
+    /// @notice Sending `amount` wei to `to` failed.
+    /// @param to The receiver.
+    /// @param amount The amount.
+    error HospitalRegistryTransferFailed(address to, uint256 amount);
+
+    /// @notice A bond deposit of zero wei, or one that overflows 128 bits.
+    /// @param account The depositor.
+    /// @param amount The amount sent.
+    error HospitalRegistryInvalidDeposit(address account, uint256 amount);
+
+    /// @notice `account` registered an identity, now Pending, with a `bond` wei deposit.
     /// @param account The registering account.
     /// @param institutionId The institution ID.
     /// @param peerId The libp2p peer ID.
     /// @param sealKey The X25519 public key.
     /// @param signKey The Ed25519 public key.
+    /// @param bond The wei sent with the registration.
     event Registered(
         address indexed account,
         bytes32 indexed institutionId,
         string peerId,
         bytes32 sealKey,
-        bytes32 signKey
+        bytes32 signKey,
+        uint256 bond
     );
 
-    /// @notice The admin admitted `account`, now Active.
+    /// @notice `account` added `amount` wei to its bond, which is now `bond`.
+    /// @param account The identity's account.
+    /// @param amount The deposit.
+    /// @param bond The bond after it.
+    event BondDeposited(address indexed account, uint256 amount, uint256 bond);
+
+    /// @notice `endorser` endorsed `candidate`, which now has `endorsements`.
+    /// @param candidate The Pending identity.
+    /// @param endorser The Active member.
+    /// @param endorsements Its endorsement count after this one.
+    event Endorsed(address indexed candidate, address indexed endorser, uint256 endorsements);
+
+    /// @notice `account` was admitted (Active) by `admittedBy`.
     /// @param account The admitted account.
-    /// @param admin The admin that admitted it.
-    event Admitted(address indexed account, address indexed admin);
+    /// @param admittedBy The caller (the admin during genesis).
+    /// @param endorsements Its endorsements at admission.
+    /// @param genesis Whether this was a genesis admission by the admin.
+    event Admitted(address indexed account, address indexed admittedBy, uint256 endorsements, bool genesis);
 
-    /// @notice The admin revoked `account`.
+    /// @notice `voter` voted `action` about `account`: `votes` of `needed` so far.
+    /// @param account The target.
+    /// @param voter The Active member voting.
+    /// @param action The sanction.
+    /// @param votes Votes for it in the target's current epoch.
+    /// @param needed Votes needed now.
+    event SanctionVoted(address indexed account, address indexed voter, Sanction action, uint256 votes, uint256 needed);
+
+    /// @notice A quorum suspended `account`.
+    /// @param account The suspended member.
+    /// @param votes Votes that carried it.
+    event Suspended(address indexed account, uint256 votes);
+
+    /// @notice A quorum reinstated `account` (Active again).
+    /// @param account The reinstated member.
+    /// @param votes Votes that carried it.
+    event Reinstated(address indexed account, uint256 votes);
+
+    /// @notice A quorum revoked `account` for good.
     /// @param account The revoked account.
-    /// @param admin The admin that revoked it.
     /// @param previousStatus The status it had before.
-    event Revoked(address indexed account, address indexed admin, Status previousStatus);
+    /// @param votes Votes that carried it.
+    event Revoked(address indexed account, Status previousStatus, uint256 votes);
 
-    /// @param initialAdmin The consortium admin.
-    constructor(address initialAdmin) ConsortiumAdmin(initialAdmin) {}
+    /// @notice `account` left the consortium.
+    /// @param account The account.
+    /// @param previousStatus The status it had before.
+    event Exited(address indexed account, Status previousStatus);
 
-    /// @notice Registers the caller's institution; the identity starts Pending.
+    /// @notice `account` replaced its peer ID and keys.
+    /// @param account The identity's account.
+    /// @param peerId The new libp2p peer ID.
+    /// @param sealKey The new X25519 public key.
+    /// @param signKey The new Ed25519 public key.
+    event KeysRotated(address indexed account, string peerId, bytes32 sealKey, bytes32 signKey);
+
+    /// @notice `account` withdrew its `amount` wei bond.
+    /// @param account The account.
+    /// @param amount The bond returned.
+    event BondWithdrawn(address indexed account, uint256 amount);
+
+    /// @notice The `amount` wei bond of revoked `account` was forfeited.
+    /// @param account The revoked account.
+    /// @param amount The bond forfeited.
+    event BondForfeited(address indexed account, uint256 amount);
+
+    /// @notice The admin sent `amount` wei of forfeited bonds to `to`.
+    /// @param to The receiver.
+    /// @param amount The amount.
+    event ForfeitsSwept(address indexed to, uint256 amount);
+
+    /// @dev Restricts a function to Active members.
+    modifier onlyActiveMember() {
+        if (_identities[msg.sender].status != Status.Active) revert HospitalRegistryNotActiveMember(msg.sender);
+        _;
+    }
+
+    /// @param initialAdmin The consortium admin (admits the genesis members).
+    /// @param config_ The registry's settings (see `Config`).
+    constructor(address initialAdmin, Config memory config_) ConsortiumAdmin(initialAdmin) {
+        if (config_.quorumNumerator == 0 || config_.quorumNumerator >= config_.quorumDenominator) {
+            revert HospitalRegistryInvalidQuorum(config_.quorumNumerator, config_.quorumDenominator);
+        }
+        if (config_.genesisSeats == 0) revert HospitalRegistryInvalidGenesis(config_.genesisSeats);
+        _genesisSeats = config_.genesisSeats;
+        _quorumNumerator = config_.quorumNumerator;
+        _quorumDenominator = config_.quorumDenominator;
+        _bondRequired = config_.bond;
+        _exitCooldown = config_.exitCooldown;
+        _forfeitOnRevoke = config_.forfeitOnRevoke;
+    }
+
+    // ------------------------------------------------------------------ joining
+
+    /// @notice Registers the caller's institution; the identity starts Pending. The wei sent
+    /// is the start of its stake bond.
     /// @param institutionId keccak256 of the institution's name; nonzero and unused.
     /// @param peerId The libp2p peer ID; nonempty, at most 128 bytes, unused.
     /// @param sealKey X25519 public key; nonzero.
     /// @param signKey Ed25519 public key; nonzero.
-    function register(bytes32 institutionId, string calldata peerId, bytes32 sealKey, bytes32 signKey) external {
+    function register(bytes32 institutionId, string calldata peerId, bytes32 sealKey, bytes32 signKey)
+        external
+        payable
+    {
         if (_identities[msg.sender].status != Status.None) revert HospitalRegistryAlreadyRegistered(msg.sender);
         if (institutionId == bytes32(0)) revert HospitalRegistryInvalidInstitution(institutionId);
-        if (bytes(peerId).length == 0 || bytes(peerId).length > MAX_PEER_ID_LENGTH) {
-            revert HospitalRegistryInvalidPeerId(peerId);
-        }
-        if (sealKey == bytes32(0) || signKey == bytes32(0)) revert HospitalRegistryInvalidKeys(sealKey, signKey);
+        _checkKeys(peerId, sealKey, signKey);
+        if (msg.value > type(uint128).max) revert HospitalRegistryInvalidDeposit(msg.sender, msg.value);
         address holder = _accountOfInstitution[institutionId];
         if (holder != address(0)) revert HospitalRegistryInstitutionTaken(institutionId, holder);
-        bytes32 peerHash = keccak256(bytes(peerId));
-        holder = _accountOfPeer[peerHash];
-        if (holder != address(0)) revert HospitalRegistryPeerTaken(peerId, holder);
+        _reservePeer(peerId);
 
-        _identities[msg.sender] = Identity({
-            institutionId: institutionId,
-            account: msg.sender,
-            status: Status.Pending,
-            joinedAt: 0,
-            sealKey: sealKey,
-            signKey: signKey,
-            peerId: peerId
-        });
+        Identity storage id = _identities[msg.sender];
+        id.institutionId = institutionId;
+        id.account = msg.sender;
+        id.status = Status.Pending;
+        id.sealKey = sealKey;
+        id.signKey = signKey;
+        id.peerId = peerId;
+        id.bond = uint128(msg.value);
         _accountOfInstitution[institutionId] = msg.sender;
-        _accountOfPeer[peerHash] = msg.sender;
         _members.push(msg.sender);
-        emit Registered(msg.sender, institutionId, peerId, sealKey, signKey);
+        emit Registered(msg.sender, institutionId, peerId, sealKey, signKey, msg.value);
     }
 
-    /// @notice Admits a Pending identity, making it Active. Admin only.
+    /// @notice Adds the wei sent to the caller's bond. Pending or Active identities only.
+    function depositBond() external payable {
+        Identity storage id = _known(msg.sender);
+        if (id.status != Status.Pending && id.status != Status.Active) {
+            revert HospitalRegistryInvalidStatus(msg.sender, id.status);
+        }
+        uint256 bond = uint256(id.bond) + msg.value;
+        if (msg.value == 0 || bond > type(uint128).max) revert HospitalRegistryInvalidDeposit(msg.sender, msg.value);
+        id.bond = uint128(bond);
+        emit BondDeposited(msg.sender, msg.value, bond);
+    }
+
+    /// @notice Endorses a Pending `candidate`. Active members only, once per candidate.
+    /// @param candidate The Pending identity's account.
+    function endorse(address candidate) external onlyActiveMember {
+        Identity storage id = _known(candidate);
+        if (id.status != Status.Pending) revert HospitalRegistryInvalidStatus(candidate, id.status);
+        if (_endorsed[candidate][msg.sender]) revert HospitalRegistryAlreadyEndorsed(candidate, msg.sender);
+        _endorsed[candidate][msg.sender] = true;
+        uint256 count = _endorsements[candidate] + 1;
+        _endorsements[candidate] = count;
+        emit Endorsed(candidate, msg.sender, count);
+    }
+
+    /// @notice Admits a Pending identity that holds the bond, making it Active. During genesis
+    /// only the admin may call it; after genesis anyone may, once the candidate has the
+    /// endorsements of a quorum of the Active members.
     /// @param account The identity's account.
-    function admit(address account) external onlyAdmin {
-        Identity storage id = _identities[account];
-        if (id.status == Status.None) revert HospitalRegistryUnknownAccount(account);
+    function admit(address account) external {
+        Identity storage id = _known(account);
         if (id.status != Status.Pending) revert HospitalRegistryInvalidStatus(account, id.status);
-        id.status = Status.Active;
+        bool genesis = _admittedCount < _genesisSeats;
+        uint256 endorsed = _endorsements[account];
+        if (genesis) {
+            if (msg.sender != admin()) revert ConsortiumAdminUnauthorizedAccount(msg.sender);
+        } else {
+            uint256 needed = _needed(_activeCount);
+            if (endorsed < needed) revert HospitalRegistryNotEnoughEndorsements(account, endorsed, needed);
+        }
+        if (id.bond < _bondRequired) revert HospitalRegistryBondTooLow(account, id.bond, _bondRequired);
+        _setStatus(id, Status.Active);
         id.joinedAt = uint64(block.timestamp);
         ++_activeCount;
-        emit Admitted(account, msg.sender);
+        ++_admittedCount;
+        emit Admitted(account, msg.sender, endorsed, genesis);
     }
 
-    /// @notice Revokes an identity for good; its institution ID and peer ID stay reserved.
-    /// Admin only.
-    /// @param account The identity's account.
-    function revoke(address account) external onlyAdmin {
-        Identity storage id = _identities[account];
-        Status previous = id.status;
-        if (previous == Status.None) revert HospitalRegistryUnknownAccount(account);
-        if (previous == Status.Revoked) revert HospitalRegistryInvalidStatus(account, previous);
-        id.status = Status.Revoked;
-        if (previous == Status.Active) --_activeCount;
-        emit Revoked(account, msg.sender, previous);
+    // ------------------------------------------------------------------ sanctions
+
+    /// @notice Votes `action` about `account`; the first vote proposes it. When the votes reach
+    /// a quorum of the Active members (the target not counted) the sanction takes effect:
+    /// Suspend (Active -> Suspended), Reinstate (Suspended -> Active), Revoke (Active or
+    /// Suspended -> Revoked, bond forfeited if so configured).
+    /// @param account The target member.
+    /// @param action The sanction.
+    function voteSanction(address account, Sanction action) external onlyActiveMember {
+        if (account == msg.sender) revert HospitalRegistrySelfSanction(account);
+        Identity storage id = _known(account);
+        Status status = id.status;
+        bool applies = (action == Sanction.Suspend && status == Status.Active)
+            || (action == Sanction.Reinstate && status == Status.Suspended)
+            || (action == Sanction.Revoke && (status == Status.Active || status == Status.Suspended));
+        if (!applies) revert HospitalRegistryInvalidStatus(account, status);
+        bytes32 ballot = _ballot(account, id.epoch, action);
+        if (_sanctionVoted[ballot][msg.sender]) revert HospitalRegistryAlreadyVoted(account, msg.sender, action);
+        _sanctionVoted[ballot][msg.sender] = true;
+        uint256 votes = _sanctionVotes[ballot] + 1;
+        _sanctionVotes[ballot] = votes;
+        uint256 needed = _needed(_activeCount - (status == Status.Active ? 1 : 0));
+        emit SanctionVoted(account, msg.sender, action, votes, needed);
+        if (votes < needed) return;
+
+        if (status == Status.Active) --_activeCount;
+        if (action == Sanction.Suspend) {
+            _setStatus(id, Status.Suspended);
+            emit Suspended(account, votes);
+        } else if (action == Sanction.Reinstate) {
+            _setStatus(id, Status.Active);
+            ++_activeCount;
+            emit Reinstated(account, votes);
+        } else {
+            _setStatus(id, Status.Revoked);
+            id.leftAt = uint64(block.timestamp);
+            emit Revoked(account, status, votes);
+            uint256 bond = id.bond;
+            if (_forfeitOnRevoke && bond != 0) {
+                id.bond = 0;
+                _forfeited += bond;
+                emit BondForfeited(account, bond);
+            }
+        }
     }
+
+    // ------------------------------------------------------------------ own identity
+
+    /// @notice Replaces the caller's peer ID and keys (Pending or Active identities). A new
+    /// peer ID must be unused; the old one stays reserved to this account.
+    /// @param peerId The libp2p peer ID (may be the current one).
+    /// @param sealKey The new X25519 public key; nonzero.
+    /// @param signKey The new Ed25519 public key; nonzero.
+    function rotateKeys(string calldata peerId, bytes32 sealKey, bytes32 signKey) external {
+        Identity storage id = _known(msg.sender);
+        if (id.status != Status.Pending && id.status != Status.Active) {
+            revert HospitalRegistryInvalidStatus(msg.sender, id.status);
+        }
+        _checkKeys(peerId, sealKey, signKey);
+        if (keccak256(bytes(peerId)) != keccak256(bytes(id.peerId))) {
+            _reservePeer(peerId);
+            id.peerId = peerId;
+        }
+        id.sealKey = sealKey;
+        id.signKey = signKey;
+        emit KeysRotated(msg.sender, peerId, sealKey, signKey);
+    }
+
+    /// @notice Leaves the consortium (Pending or Active identities); the bond can be withdrawn
+    /// `exitCooldown` seconds later.
+    function exit() external {
+        Identity storage id = _known(msg.sender);
+        Status previous = id.status;
+        if (previous != Status.Pending && previous != Status.Active) {
+            revert HospitalRegistryInvalidStatus(msg.sender, previous);
+        }
+        if (previous == Status.Active) --_activeCount;
+        _setStatus(id, Status.Exited);
+        id.leftAt = uint64(block.timestamp);
+        emit Exited(msg.sender, previous);
+    }
+
+    /// @notice Sends the caller its bond, `exitCooldown` seconds after it exited (or was revoked
+    /// without forfeiture).
+    function withdrawBond() external {
+        Identity storage id = _known(msg.sender);
+        if (id.status != Status.Exited && id.status != Status.Revoked) {
+            revert HospitalRegistryInvalidStatus(msg.sender, id.status);
+        }
+        uint256 availableAt = uint256(id.leftAt) + _exitCooldown;
+        if (block.timestamp < availableAt) revert HospitalRegistryBondLocked(msg.sender, availableAt);
+        uint256 amount = id.bond;
+        if (amount == 0) revert HospitalRegistryNoBond(msg.sender);
+        id.bond = 0;
+        emit BondWithdrawn(msg.sender, amount);
+        _sendValue(msg.sender, amount);
+    }
+
+    /// @notice Sends every forfeited bond to `to`. Admin only.
+    /// @param to The consortium's treasury.
+    function sweepForfeited(address payable to) external onlyAdmin {
+        uint256 amount = _forfeited;
+        if (amount == 0) revert HospitalRegistryNoBond(address(this));
+        _forfeited = 0;
+        emit ForfeitsSwept(to, amount);
+        _sendValue(to, amount);
+    }
+
+    // ------------------------------------------------------------------ views
 
     /// @inheritdoc IHospitalRegistry
     function isActive(address account) external view returns (bool) {
@@ -190,7 +519,7 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         return _identities[account];
     }
 
-    /// @notice The account that registered `peerId` (zero if none).
+    /// @notice The account that registered `peerId`, now or before a rotation (zero if none).
     /// @param peerId The libp2p peer ID.
     /// @return The account.
     function accountOfPeer(string calldata peerId) external view returns (address) {
@@ -208,5 +537,100 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @return The accounts.
     function members() external view returns (address[] memory) {
         return _members;
+    }
+
+    /// @notice The registry's settings.
+    /// @return The settings given at deployment.
+    function config() external view returns (Config memory) {
+        return Config(_genesisSeats, _quorumNumerator, _quorumDenominator, _bondRequired, _exitCooldown, _forfeitOnRevoke);
+    }
+
+    /// @notice Whether the admin still admits alone (fewer than `genesisSeats` admissions so far).
+    /// @return True during genesis.
+    function genesisOpen() external view returns (bool) {
+        return _admittedCount < _genesisSeats;
+    }
+
+    /// @notice Admissions so far (genesis and endorsed).
+    /// @return The count.
+    function admittedCount() external view returns (uint256) {
+        return _admittedCount;
+    }
+
+    /// @notice Endorsements an admission needs now.
+    /// @return More than the quorum fraction of the Active members.
+    function endorsementsNeeded() external view returns (uint256) {
+        return _needed(_activeCount);
+    }
+
+    /// @notice Endorsements `candidate` holds.
+    /// @param candidate The identity's account.
+    /// @return The count.
+    function endorsements(address candidate) external view returns (uint256) {
+        return _endorsements[candidate];
+    }
+
+    /// @notice Whether `endorser` endorsed `candidate`.
+    /// @param candidate The candidate.
+    /// @param endorser The member.
+    /// @return True if so.
+    function hasEndorsed(address candidate, address endorser) external view returns (bool) {
+        return _endorsed[candidate][endorser];
+    }
+
+    /// @notice Votes for `action` about `account` in its current epoch.
+    /// @param account The target.
+    /// @param action The sanction.
+    /// @return The vote count.
+    function sanctionVotes(address account, Sanction action) external view returns (uint256) {
+        return _sanctionVotes[_ballot(account, _identities[account].epoch, action)];
+    }
+
+    /// @notice Forfeited bonds not yet swept, in wei.
+    /// @return The amount.
+    function forfeitedBonds() external view returns (uint256) {
+        return _forfeited;
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _known(address account) private view returns (Identity storage id) {
+        id = _identities[account];
+        if (id.status == Status.None) revert HospitalRegistryUnknownAccount(account);
+    }
+
+    function _setStatus(Identity storage id, Status status) private {
+        id.status = status;
+        id.epoch += 1;
+    }
+
+    function _needed(uint256 eligible) private view returns (uint256) {
+        return (eligible * _quorumNumerator) / _quorumDenominator + 1;
+    }
+
+    function _ballot(address account, uint16 epoch, Sanction action) private pure returns (bytes32) {
+        return keccak256(abi.encode(account, epoch, action));
+    }
+
+    function _checkKeys(string calldata peerId, bytes32 sealKey, bytes32 signKey) private pure {
+        if (bytes(peerId).length == 0 || bytes(peerId).length > MAX_PEER_ID_LENGTH) {
+            revert HospitalRegistryInvalidPeerId(peerId);
+        }
+        if (sealKey == bytes32(0) || signKey == bytes32(0)) revert HospitalRegistryInvalidKeys(sealKey, signKey);
+    }
+
+    function _reservePeer(string calldata peerId) private {
+        bytes32 peerHash = keccak256(bytes(peerId));
+        address holder = _accountOfPeer[peerHash];
+        if (holder != address(0)) revert HospitalRegistryPeerTaken(peerId, holder);
+        _accountOfPeer[peerHash] = msg.sender;
+    }
+
+    /// @dev Callers: `withdrawBond` (to the caller, its own bond) and `sweepForfeited` (admin
+    /// only, to the treasury the admin names). Both zero the balance before the call.
+    function _sendValue(address to, uint256 amount) private {
+        // slither-disable-next-line arbitrary-send-eth
+        (bool ok,) = payable(to).call{value: amount}("");
+        if (!ok) revert HospitalRegistryTransferFailed(to, amount);
     }
 }

@@ -9,17 +9,21 @@ import {IHospitalRegistry} from "./IHospitalRegistry.sol";
  * @notice The public record of medmesh training rounds. Active members of the registry open a
  * round, commit the hash of their (protected) model update with its sample count and privacy
  * spend, then attest to the aggregate they computed together with the set of updates they
- * accepted. When more than `quorumNumerator / quorumDenominator` of the active members attest
- * to the same (aggregate hash, accepted set) pair, the round can be finalized, which mints
- * contribution credits to the accepted contributors. A round without quorum by its attestation
- * deadline can be failed, so the next one can open.
+ * accepted, and may record which updates they rejected and why. When more than
+ * `quorumNumerator / quorumDenominator` of the active members attest to the same (aggregate
+ * hash, accepted set) pair, the round can be finalized, which mints contribution credits to the
+ * accepted contributors (by samples or in equal shares) and, when configured, slashes credits
+ * of the committers left out. A round without quorum by its attestation deadline can be
+ * failed, so the next one can open.
  * @dev One round is open at a time. Each round's commitments get an index in commit order; an
  * attested accepted set is stored as a bitmask over those indexes, so a round takes at most
- * `MAX_COMMITTERS` commitments. The quorum is checked against the registry's active count at
- * the time of `finalize` / `failRound`, so admissions and revocations during a round count;
- * a vote cast by a member revoked later in the round still counts (v1 trusts the admin; the
- * endorsement-quorum version will recount). An accepted contributor revoked before
- * finalization is still credited for the update it committed.
+ * `MAX_COMMITTERS` commitments. Gas: a tally is one slot (mask and votes); the aggregate hash
+ * of a pair is not stored per pair but in the round, for the leading pair only (the slot is
+ * made nonzero at opening so that attestations only ever rewrite it); every attestation's
+ * aggregate hash is in its event. The quorum is checked against the registry's active count
+ * at the time of `finalize` / `failRound`; a vote cast by a member suspended or revoked later
+ * in the round still counts. An accepted contributor revoked before finalization is still
+ * credited for the update it committed.
  */
 contract RoundLedger {
     /// @notice Life cycle of a round.
@@ -30,8 +34,14 @@ contract RoundLedger {
         Failed
     }
 
+    /// @notice How a finalized round's credits are split among its accepted contributors.
+    enum CreditScheme {
+        BySamples,
+        Equal
+    }
+
     /// @notice A round as stored (fields ordered so that `commitUpdate` and `attest` each
-    /// rewrite a single storage slot).
+    /// rewrite a single packed slot).
     /// @param opener The member that opened the round.
     /// @param openedAt Timestamp of `openRound`.
     /// @param status Current status.
@@ -42,7 +52,8 @@ contract RoundLedger {
     /// @param leaderVotes Votes of the leading pair.
     /// @param commitDeadline Last timestamp at which commitments are accepted.
     /// @param commitCount Number of commitments.
-    /// @param aggregateHash The finalized aggregate hash (zero until finalized).
+    /// @param aggregateHash The leading pair's aggregate hash while open (1 before any
+    /// attestation), the finalized aggregate hash once finalized.
     struct Round {
         address opener;
         uint64 openedAt;
@@ -58,7 +69,7 @@ contract RoundLedger {
 
     /// @notice A member's commitment to its update in a round.
     /// @param updateHash Hash of the update as gossiped.
-    /// @param samples Training samples behind the update (weights the credit split).
+    /// @param samples Training samples behind the update (weights the credit split); nonzero.
     /// @param epsilonMicros The update's differential-privacy epsilon, times 10^6.
     /// @param mode Protection mode of the update (defined by the node software).
     /// @param index Position in the round's commit order (bit index in accepted sets).
@@ -70,25 +81,46 @@ contract RoundLedger {
         uint8 index;
     }
 
-    /// @notice A member's attestation in a round.
+    /// @notice A member's attestation in a round, as stored.
     /// @param voteKey keccak256(abi.encode(aggregateHash, accepted)); zero if not attested.
-    /// @param aggregateHash The aggregate hash voted for.
     /// @param accepted The contributors accepted into the aggregate, ascending.
+    /// @param withLeader Whether it is the leading pair's vote (for a finalized round: whether
+    /// it agrees with the finalized pair; false is a dissent).
     struct Attestation {
         bytes32 voteKey;
-        bytes32 aggregateHash;
         address[] accepted;
+        bool withLeader;
     }
 
-    /// @dev Votes for one (aggregate hash, accepted set) pair.
+    /// @notice The ledger's settings, fixed at deployment.
+    /// @param commitWindow Seconds after opening during which commitments are accepted.
+    /// @param attestWindow Seconds after the commit deadline during which attestations are accepted.
+    /// @param creditPerRound Credits (smallest unit) split among a finalized round's accepted contributors.
+    /// @param quorumNumerator Quorum numerator (e.g. 2).
+    /// @param quorumDenominator Quorum denominator (e.g. 3).
+    /// @param creditScheme A `CreditScheme` value.
+    /// @param slashPerRejection Credits burned from each committer left out of a finalized
+    /// accepted set (0: slashing off).
+    struct Config {
+        uint64 commitWindow;
+        uint64 attestWindow;
+        uint256 creditPerRound;
+        uint256 quorumNumerator;
+        uint256 quorumDenominator;
+        uint8 creditScheme;
+        uint256 slashPerRejection;
+    }
+
+    /// @dev Votes for one (aggregate hash, accepted set) pair: one slot.
     struct Tally {
-        bytes32 aggregateHash;
         uint224 acceptedMask;
         uint32 votes;
     }
 
     /// @notice Most commitments a round takes (the width of an accepted-set bitmask).
     uint256 public constant MAX_COMMITTERS = 224;
+    /// @dev The aggregate hash slot's value before any attestation (nonzero: rewrites are cheap).
+    bytes32 private constant _NO_AGGREGATE = bytes32(uint256(1));
 
     IHospitalRegistry private immutable _registry;
     IContributionCredit private immutable _credit;
@@ -97,6 +129,8 @@ contract RoundLedger {
     uint256 private immutable _creditPerRound;
     uint256 private immutable _quorumNumerator;
     uint256 private immutable _quorumDenominator;
+    CreditScheme private immutable _creditScheme;
+    uint256 private immutable _slashPerRejection;
 
     uint256 private _currentRound;
     mapping(uint256 round => Round) private _rounds;
@@ -104,6 +138,8 @@ contract RoundLedger {
     mapping(uint256 round => mapping(uint256 index => address)) private _committers;
     mapping(uint256 round => mapping(address account => bytes32 voteKey)) private _votes;
     mapping(uint256 round => mapping(bytes32 voteKey => Tally)) private _tallies;
+    mapping(uint256 round => mapping(address reporter => mapping(address account => uint8 reason))) private _rejected;
+    mapping(uint256 round => mapping(address account => uint256)) private _rejectionCount;
 
     /// @notice `account` is not an Active member of the registry.
     /// @param account The caller.
@@ -190,6 +226,27 @@ contract RoundLedger {
     /// @param deadline Its attestation deadline.
     error RoundLedgerAttestStillOpen(uint256 round, uint64 deadline);
 
+    /// @notice `accounts` and `reasons` differ in length.
+    /// @param accounts Length of the account list.
+    /// @param reasons Length of the reason list.
+    error RoundLedgerLengthMismatch(uint256 accounts, uint256 reasons);
+
+    /// @notice A rejection needs a nonzero reason and another member's update.
+    /// @param round The round.
+    /// @param account The rejected account given.
+    /// @param reason The reason code given.
+    error RoundLedgerInvalidRejection(uint256 round, address account, uint8 reason);
+
+    /// @notice `reporter` already recorded a rejection of `account`'s update in `round`.
+    /// @param round The round.
+    /// @param reporter The member that rejected it.
+    /// @param account The rejected member.
+    error RoundLedgerAlreadyRejected(uint256 round, address reporter, address account);
+
+    /// @notice The credit scheme value is unknown.
+    /// @param scheme The value given.
+    error RoundLedgerInvalidScheme(uint8 scheme);
+
     /// @notice `opener` opened round `round`.
     /// @param round The new round number.
     /// @param opener The member that opened it.
@@ -247,6 +304,28 @@ contract RoundLedger {
         address[] accepted
     );
 
+    /// @notice `reporter` rejected the update `account` committed in `round`, for `reason`
+    /// (a code defined by the node software: hash mismatch, missing blob, bad seal, ...).
+    /// @param round The round.
+    /// @param account The member whose update was rejected.
+    /// @param reporter The member that rejected it.
+    /// @param reason The reason code (nonzero).
+    event UpdateRejected(uint256 indexed round, address indexed account, address indexed reporter, uint8 reason);
+
+    /// @notice `account` attested `voteKey` in finalized `round`, which finalized on `winningKey`.
+    /// @param round The round.
+    /// @param account The dissenting member.
+    /// @param voteKey Its vote pair.
+    /// @param winningKey The finalized vote pair.
+    event DissentRecorded(uint256 indexed round, address indexed account, bytes32 voteKey, bytes32 winningKey);
+
+    /// @notice `amount` credits of `account` were slashed in `round`: its committed update was
+    /// left out of the finalized accepted set.
+    /// @param round The round.
+    /// @param account The member.
+    /// @param amount The credits burned (its balance, if that was lower than the penalty).
+    event ContributorSlashed(uint256 indexed round, address indexed account, uint256 amount);
+
     /// @notice `round` failed for lack of quorum; `caller` closed it.
     /// @param round The round.
     /// @param caller The member that called `failRound`.
@@ -262,31 +341,24 @@ contract RoundLedger {
 
     /// @param registry_ The hospital registry whose Active members take part.
     /// @param credit_ The credit token this ledger mints (it must be made its minter).
-    /// @param commitWindow_ Seconds after opening during which commitments are accepted.
-    /// @param attestWindow_ Seconds after the commit deadline during which attestations are accepted.
-    /// @param creditPerRound_ Credits (smallest unit) split among a finalized round's accepted contributors.
-    /// @param quorumNumerator_ Quorum numerator (e.g. 2).
-    /// @param quorumDenominator_ Quorum denominator (e.g. 3).
-    constructor(
-        IHospitalRegistry registry_,
-        IContributionCredit credit_,
-        uint64 commitWindow_,
-        uint64 attestWindow_,
-        uint256 creditPerRound_,
-        uint256 quorumNumerator_,
-        uint256 quorumDenominator_
-    ) {
-        if (quorumNumerator_ == 0 || quorumNumerator_ >= quorumDenominator_ || quorumNumerator_ * 2 < quorumDenominator_) {
-            revert RoundLedgerInvalidQuorum(quorumNumerator_, quorumDenominator_);
+    /// @param config_ The ledger's settings (see `Config`).
+    constructor(IHospitalRegistry registry_, IContributionCredit credit_, Config memory config_) {
+        uint256 num = config_.quorumNumerator;
+        uint256 den = config_.quorumDenominator;
+        if (num == 0 || num >= den || num * 2 < den) revert RoundLedgerInvalidQuorum(num, den);
+        if (config_.commitWindow == 0 || config_.attestWindow == 0) {
+            revert RoundLedgerInvalidWindows(config_.commitWindow, config_.attestWindow);
         }
-        if (commitWindow_ == 0 || attestWindow_ == 0) revert RoundLedgerInvalidWindows(commitWindow_, attestWindow_);
+        if (config_.creditScheme > uint8(type(CreditScheme).max)) revert RoundLedgerInvalidScheme(config_.creditScheme);
         _registry = registry_;
         _credit = credit_;
-        _commitWindow = commitWindow_;
-        _attestWindow = attestWindow_;
-        _creditPerRound = creditPerRound_;
-        _quorumNumerator = quorumNumerator_;
-        _quorumDenominator = quorumDenominator_;
+        _commitWindow = config_.commitWindow;
+        _attestWindow = config_.attestWindow;
+        _creditPerRound = config_.creditPerRound;
+        _quorumNumerator = num;
+        _quorumDenominator = den;
+        _creditScheme = CreditScheme(config_.creditScheme);
+        _slashPerRejection = config_.slashPerRejection;
     }
 
     // ------------------------------------------------------------------ rounds
@@ -306,6 +378,7 @@ contract RoundLedger {
         r.status = RoundStatus.Open;
         r.commitDeadline = commitDeadline;
         r.attestDeadline = attestDeadline;
+        r.aggregateHash = _NO_AGGREGATE;
         emit RoundOpened(round, msg.sender, commitDeadline, attestDeadline);
     }
 
@@ -326,7 +399,7 @@ contract RoundLedger {
         if (block.timestamp > r.commitDeadline) revert RoundLedgerCommitClosed(round, r.commitDeadline);
         if (updateHash == bytes32(0) || samples == 0) revert RoundLedgerInvalidCommitment(round, updateHash, samples);
         Commitment storage c = _commitments[round][msg.sender];
-        if (c.updateHash != bytes32(0)) revert RoundLedgerAlreadyCommitted(round, msg.sender);
+        if (c.samples != 0) revert RoundLedgerAlreadyCommitted(round, msg.sender);
         uint32 index = r.commitCount;
         if (index >= MAX_COMMITTERS) revert RoundLedgerRoundFull(round, MAX_COMMITTERS);
 
@@ -343,18 +416,15 @@ contract RoundLedger {
     /// @notice Attests, once per member, that the aggregate of the round's updates from
     /// `accepted` hashes to `aggregateHash`. A vote counts for the pair (aggregateHash, accepted).
     /// A member that attests after the quorum already finalized the round is still recorded
-    /// (agreement or dissent, for the audit trail) until the attestation deadline or until the
-    /// next round opens, whichever comes first; a late vote never changes the outcome.
+    /// (agreement, or dissent with a `DissentRecorded` event) until the attestation deadline or
+    /// until the next round opens, whichever comes first; a late vote never changes the outcome.
     /// @param round The open round, or the just-finalized current round.
     /// @param aggregateHash Hash of the aggregate; nonzero.
     /// @param accepted Contributors accepted into the aggregate: nonempty, strictly ascending,
     /// each with a commitment in this round.
     function attest(uint256 round, bytes32 aggregateHash, address[] calldata accepted) external onlyActiveMember {
-        Round storage r = _rounds[round];
-        bool late = r.status == RoundStatus.Finalized && round == _currentRound;
-        if (r.status != RoundStatus.Open && !late) revert RoundLedgerRoundNotOpen(round, r.status);
-        if (block.timestamp > r.attestDeadline) revert RoundLedgerAttestClosed(round, r.attestDeadline);
-        if (aggregateHash == bytes32(0) || accepted.length == 0) {
+        Round storage r = _attestableRound(round);
+        if (aggregateHash == bytes32(0) || uint256(aggregateHash) == 1 || accepted.length == 0) {
             revert RoundLedgerInvalidAttestation(round, aggregateHash, accepted.length);
         }
         if (_votes[round][msg.sender] != bytes32(0)) revert RoundLedgerAlreadyAttested(round, msg.sender);
@@ -364,22 +434,51 @@ contract RoundLedger {
         _votes[round][msg.sender] = voteKey;
         Tally storage t = _tallies[round][voteKey];
         uint32 votes = t.votes + 1;
-        if (votes == 1) {
-            t.aggregateHash = aggregateHash;
-            t.acceptedMask = mask;
-        }
+        t.acceptedMask = mask;
         t.votes = votes;
         r.attestCount += 1;
         // votes <= attestCount, which the checked increment above keeps within uint16
-        if (!late && votes > r.leaderVotes) {
+        bool open = r.status == RoundStatus.Open;
+        if (open && votes > r.leaderVotes) {
             r.leaderVotes = uint16(votes);
             r.leader = msg.sender;
+            r.aggregateHash = aggregateHash;
         }
         emit AggregateAttested(round, msg.sender, aggregateHash, voteKey, accepted);
+        if (!open) {
+            bytes32 winning = _votes[round][r.leader];
+            if (voteKey != winning) emit DissentRecorded(round, msg.sender, voteKey, winning);
+        }
+    }
+
+    /// @notice Records that the caller rejected the updates of `accounts` in `round`, each for
+    /// the matching reason code. Same window as `attest`; once per (reporter, account).
+    /// @param round The open round, or the just-finalized current round.
+    /// @param accounts Members whose committed updates the caller rejected.
+    /// @param reasons Nonzero reason codes, one per account.
+    function recordRejections(uint256 round, address[] calldata accounts, uint8[] calldata reasons)
+        external
+        onlyActiveMember
+    {
+        _attestableRound(round);
+        if (accounts.length != reasons.length) revert RoundLedgerLengthMismatch(accounts.length, reasons.length);
+        for (uint256 i = 0; i < accounts.length; ++i) {
+            address account = accounts[i];
+            uint8 reason = reasons[i];
+            if (reason == 0 || account == msg.sender) revert RoundLedgerInvalidRejection(round, account, reason);
+            if (_commitments[round][account].samples == 0) revert RoundLedgerNotCommitted(round, account);
+            if (_rejected[round][msg.sender][account] != 0) {
+                revert RoundLedgerAlreadyRejected(round, msg.sender, account);
+            }
+            _rejected[round][msg.sender][account] = reason;
+            _rejectionCount[round][account] += 1;
+            emit UpdateRejected(round, account, msg.sender, reason);
+        }
     }
 
     /// @notice Finalizes the open round once its leading vote pair has quorum, then mints
-    /// `creditPerRound` to the accepted contributors in proportion to their committed samples.
+    /// `creditPerRound` to the accepted contributors (by the credit scheme) and, when slashing
+    /// is on, burns `slashPerRejection` credits from each committer left out.
     /// @dev Each share is rounded down, so fewer than `accepted.length` smallest units of
     /// `creditPerRound` stay unminted per round (dust that goes to nobody).
     /// @param round The open round.
@@ -388,14 +487,13 @@ contract RoundLedger {
         uint256 active = _registry.activeCount();
         if (!_hasQuorum(r.leaderVotes, active)) revert RoundLedgerQuorumNotReached(round, r.leaderVotes, active);
         bytes32 voteKey = _votes[round][r.leader];
-        Tally storage t = _tallies[round][voteKey];
-        bytes32 aggregateHash = t.aggregateHash;
+        uint224 mask = _tallies[round][voteKey].acceptedMask;
 
         r.status = RoundStatus.Finalized;
-        r.aggregateHash = aggregateHash;
-        address[] memory accepted = _unmask(round, t.acceptedMask);
-        emit RoundFinalized(round, aggregateHash, msg.sender, voteKey, r.leaderVotes, active, accepted);
+        address[] memory accepted = _unmask(round, mask);
+        emit RoundFinalized(round, r.aggregateHash, msg.sender, voteKey, r.leaderVotes, active, accepted);
         _mintCredits(round, accepted);
+        if (_slashPerRejection != 0) _slash(round, mask, r.commitCount);
     }
 
     /// @notice Fails the open round after its attestation deadline when no pair has quorum,
@@ -444,17 +542,27 @@ contract RoundLedger {
         }
     }
 
-    /// @notice The attestation of `account` in `round` (zero vote key if none).
+    /// @notice The attestation of `account` in `round` (zero vote key if none). Its aggregate
+    /// hash is in its `AggregateAttested` event (and in `roundInfo` when `withLeader`).
     /// @param round The round.
     /// @param account The member.
     /// @return a The attestation.
     function attestation(uint256 round, address account) external view returns (Attestation memory a) {
         a.voteKey = _votes[round][account];
         if (a.voteKey != bytes32(0)) {
-            Tally storage t = _tallies[round][a.voteKey];
-            a.aggregateHash = t.aggregateHash;
-            a.accepted = _unmask(round, t.acceptedMask);
+            a.accepted = _unmask(round, _tallies[round][a.voteKey].acceptedMask);
+            a.withLeader = a.voteKey == _votes[round][_rounds[round].leader];
         }
+    }
+
+    /// @notice Attestations in `round` that differ from the leading (for a finalized round:
+    /// the finalized) pair.
+    /// @param round The round.
+    /// @return The number of dissenting attestations.
+    function dissentCount(uint256 round) external view returns (uint256) {
+        Round storage r = _rounds[round];
+        if (r.attestCount == 0) return 0;
+        return r.attestCount - _tallies[round][_votes[round][r.leader]].votes;
     }
 
     /// @notice Votes for the pair `voteKey` in `round`.
@@ -463,6 +571,24 @@ contract RoundLedger {
     /// @return The number of votes.
     function votesFor(uint256 round, bytes32 voteKey) external view returns (uint256) {
         return _tallies[round][voteKey].votes;
+    }
+
+    /// @notice The reason code `reporter` gave for rejecting `account`'s update in `round`
+    /// (0: none).
+    /// @param round The round.
+    /// @param reporter The member that rejected.
+    /// @param account The rejected member.
+    /// @return The reason code.
+    function rejection(uint256 round, address reporter, address account) external view returns (uint8) {
+        return _rejected[round][reporter][account];
+    }
+
+    /// @notice How many members rejected `account`'s update in `round`.
+    /// @param round The round.
+    /// @param account The member.
+    /// @return The count.
+    function rejectionCount(uint256 round, address account) external view returns (uint256) {
+        return _rejectionCount[round][account];
     }
 
     /// @notice Whether `round` is finalized, or open with a vote pair that has quorum now.
@@ -485,6 +611,20 @@ contract RoundLedger {
     /// @return The token address.
     function credit() external view returns (address) {
         return address(_credit);
+    }
+
+    /// @notice The ledger's settings.
+    /// @return The settings given at deployment.
+    function config() external view returns (Config memory) {
+        return Config(
+            _commitWindow,
+            _attestWindow,
+            _creditPerRound,
+            _quorumNumerator,
+            _quorumDenominator,
+            uint8(_creditScheme),
+            _slashPerRejection
+        );
     }
 
     /// @notice Commit and attestation windows in seconds.
@@ -514,6 +654,17 @@ contract RoundLedger {
         if (r.status != RoundStatus.Open) revert RoundLedgerRoundNotOpen(round, r.status);
     }
 
+    /// @dev The open round, or the current round once finalized (late records), before its
+    /// attestation deadline.
+    function _attestableRound(uint256 round) private view returns (Round storage r) {
+        r = _rounds[round];
+        RoundStatus status = r.status;
+        if (status != RoundStatus.Open && !(status == RoundStatus.Finalized && round == _currentRound)) {
+            revert RoundLedgerRoundNotOpen(round, status);
+        }
+        if (block.timestamp > r.attestDeadline) revert RoundLedgerAttestClosed(round, r.attestDeadline);
+    }
+
     function _hasQuorum(uint256 votes, uint256 active) private view returns (bool) {
         return votes != 0 && votes * _quorumDenominator > active * _quorumNumerator;
     }
@@ -525,8 +676,13 @@ contract RoundLedger {
             if (account <= previous) revert RoundLedgerAcceptedNotSorted(round, i);
             previous = account;
             Commitment storage c = _commitments[round][account];
-            if (c.updateHash == bytes32(0)) revert RoundLedgerNotCommitted(round, account);
-            mask |= uint224(1) << c.index;
+            // samples and index share a slot: one read per accepted account
+            uint256 packed;
+            assembly ("memory-safe") {
+                packed := sload(add(c.slot, 1))
+            }
+            if (uint64(packed) == 0) revert RoundLedgerNotCommitted(round, account);
+            mask |= uint224(1) << uint8(packed >> 136);
         }
     }
 
@@ -558,15 +714,25 @@ contract RoundLedger {
 
     function _mintCredits(uint256 round, address[] memory accepted) private {
         if (_creditPerRound == 0) return;
+        uint256 n = accepted.length;
+        uint256[] memory weights = new uint256[](n);
         uint256 total = 0;
-        uint256[] memory samples = new uint256[](accepted.length);
-        for (uint256 i = 0; i < accepted.length; ++i) {
-            samples[i] = _commitments[round][accepted[i]].samples;
-            total += samples[i];
+        for (uint256 i = 0; i < n; ++i) {
+            weights[i] = _creditScheme == CreditScheme.Equal ? 1 : _commitments[round][accepted[i]].samples;
+            total += weights[i];
         }
-        for (uint256 i = 0; i < accepted.length; ++i) {
-            uint256 amount = (_creditPerRound * samples[i]) / total;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 amount = (_creditPerRound * weights[i]) / total;
             if (amount != 0) _credit.mint(accepted[i], amount);
+        }
+    }
+
+    function _slash(uint256 round, uint224 acceptedMask, uint256 commitCount) private {
+        for (uint256 i = 0; i < commitCount; ++i) {
+            if ((uint256(acceptedMask) >> i) & 1 == 1) continue;
+            address account = _committers[round][i];
+            uint256 amount = _credit.slash(account, _slashPerRejection);
+            emit ContributorSlashed(round, account, amount);
         }
     }
 }

@@ -19,12 +19,13 @@ from .chain import (
 from .cli import register_commands
 from .client import LedgerClient
 from .compile import compile_contracts
-from .deploy import Deployment, deploy
+from .deploy import DEFAULT_BOND, Deployment, deploy
 from .devnet import Anvil
 from .errors import ContractRevert, LedgerError
 from .records import Attestation, Commitment, Identity, RoundInfo, institution_id, vote_key
 
 __all__ = [
+    "DEFAULT_BOND",
     "Anvil",
     "Attestation",
     "Commitment",

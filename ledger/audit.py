@@ -2,51 +2,398 @@
 contracts' views, the compiled sources and the quorum and credit rules.
 
 :func:`collect` returns a JSON-ready dict; :func:`format_report` renders it as tables. The
-history (identities, rounds, commits, attestations, credits) comes from logs alone; views are
-read only to cross-check it, and every disagreement is listed under ``checks``.
+history (identities, rounds, commits, attestations, rejections, dissent, credits) comes from
+logs alone, through an :class:`~ledger.index.EventIndex`; views are read (batched on a node)
+only to cross-check it, and every disagreement is listed under ``checks``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector, keccak
 from web3 import Web3
 
-from .chain import get_logs
-from .client import LedgerClient, contracts_for
+from .client import LedgerClient
 from .compile import compile_contracts
 from .deploy import Deployment
-from .records import micros_to_epsilon, vote_key
+from .embedded import is_embedded
+from .errors import LedgerError, _abi_type
+from .index import EventIndex, fast_decode, is_static_simple
+from .records import IDENTITY_STATUSES, REJECTION_REASONS, ROUND_STATUSES, SANCTIONS, micros_to_epsilon
 
-__all__ = ["collect", "format_report"]
+__all__ = ["build_history", "collect", "epsilon_by_hospital", "format_report"]
 
 _ZERO = "0x0000000000000000000000000000000000000000"
+#: eth_call requests per JSON-RPC batch.
+_BATCH = 1000
 
 
-def _hex(value: bytes) -> str:
-    return "0x" + bytes(value).hex()
+def _hex(value: bytes | str) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
-def _events(w3: Web3, deployment: Deployment) -> list[tuple[str, Any]]:
-    """Every event of the three contracts, decoded, in chain order, as (contract name, event)."""
-    contracts, _ = contracts_for(w3, deployment)
+class _View:
+    """A view function encoded without web3's per-call machinery (a long history makes
+    thousands of calls): selector + ``eth_abi`` arguments, outputs decoded with ``eth_abi``."""
+
+    def __init__(self, contract: Any, name: str) -> None:
+        (item,) = [i for i in contract.abi if i.get("type") == "function" and i["name"] == name]
+        self.address = contract.address
+        self.inputs = [_abi_type(i) for i in item["inputs"]]
+        self.outputs = [_abi_type(o) for o in item["outputs"]]
+        self.selector = function_signature_to_4byte_selector(f"{name}({','.join(self.inputs)})")
+
+    def data(self, *args: Any) -> str:
+        return "0x" + (self.selector + abi_encode(self.inputs, list(args))).hex()
+
+
+def _view_calls(w3: Web3, view: _View, arg_lists: list[tuple[Any, ...]]) -> list[Any]:
+    """``view`` called with each argument tuple, decoded; on a node the calls go out as
+    JSON-RPC batches, so a long history costs a few round trips, not one per call."""
+    datas = [view.data(*args) for args in arg_lists]
+    raws: list[bytes] = []
+    if is_embedded(w3) or not hasattr(w3.provider, "make_batch_request"):
+        raws = [bytes(w3.eth.call({"to": view.address, "data": d})) for d in datas]  # type: ignore[typeddict-item]
+    else:
+        for lo in range(0, len(datas), _BATCH):
+            answers = w3.provider.make_batch_request(  # type: ignore[attr-defined]
+                [("eth_call", [{"to": view.address, "data": d}, "latest"]) for d in datas[lo : lo + _BATCH]]
+            )
+            if isinstance(answers, dict):  # the node refused the whole batch
+                raise LedgerError(f"batched eth_call failed: {answers.get('error')}")
+            for answer in sorted(answers, key=lambda r: int(r["id"])):
+                if "error" in answer:
+                    raise LedgerError(f"eth_call failed: {answer['error']}")
+                result = answer["result"]
+                raws.append(bytes.fromhex(result[2:]) if isinstance(result, str) else bytes(result))
+    flat = view.outputs
+    if len(flat) == 1 and flat[0].startswith("(") and flat[0].endswith(")") and "(" not in flat[0][1:]:
+        inner = flat[0][1:-1].split(",")
+        if all(is_static_simple(t) for t in inner):  # a struct of static words: decode it fast
+            return [(tuple(fast_decode(inner, raw)),) for raw in raws]
+    if all(is_static_simple(t) for t in flat):
+        return [tuple(fast_decode(flat, raw)) for raw in raws]
+    return [abi_decode(view.outputs, raw) for raw in raws]
+
+
+def _vote_key(aggregate_hash: str, accepted: list[str]) -> str:
+    """``keccak256(abi.encode(aggregateHash, accepted))`` for an already ascending ``accepted``
+    (as the contract requires and emits), encoded by hand: the audit recomputes thousands."""
+    words = [bytes.fromhex(aggregate_hash[2:]), (64).to_bytes(32, "big"), len(accepted).to_bytes(32, "big")]
+    words += [bytes(12) + bytes.fromhex(a[2:]) for a in accepted]
+    return "0x" + keccak(b"".join(words)).hex()
+
+
+def collect(
+    w3: Web3, deployment: Deployment, *, index: EventIndex | None = None, cache_dir: Path | str | None = None
+) -> dict[str, Any]:
+    """The audit report of ``deployment`` on ``w3``: chain, settings, identities, rounds,
+    credits, privacy spend and checks. History comes from the event logs (an
+    :class:`~ledger.index.EventIndex`, updated here; pass one, or a ``cache_dir``, to reuse it);
+    the contracts' views are read, batched, only to cross-check it."""
     artifacts = compile_contracts()
-    by_topic: dict[tuple[str, bytes], tuple[str, Any]] = {}
-    for name, contract in contracts.items():
-        for item in artifacts[name]["abi"]:
-            if item.get("type") == "event":
-                types = ",".join(i["type"] for i in item["inputs"])
-                topic = keccak(text=f"{item['name']}({types})")
-                by_topic[(contract.address, topic)] = (name, contract.events[item["name"]]())
-    decoded: list[tuple[str, Any]] = []
-    for log in get_logs(w3, [c.address for c in contracts.values()], deployment.start_block):
-        key = (Web3.to_checksum_address(log["address"]), bytes(log["topics"][0]))
-        if key in by_topic:
-            name, event = by_topic[key]
-            decoded.append((name, event.process_log(log)))
-    return decoded
+    viewer = LedgerClient(w3, deployment)  # read-only: no key
+    index = (index or EventIndex(w3, deployment, cache_dir)).update()
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, ok: bool, detail: str = "") -> None:
+        checks.append({"check": name, "ok": bool(ok), "detail": detail})
+
+    for name, address in sorted(deployment.addresses.items()):
+        ok, detail = _code_matches(w3, address, artifacts[name])
+        check(f"code of {name} matches contracts/{name}.sol", ok, f"{address}{detail}")
+
+    settings = {"registry": viewer.registry_config(), "ledger": viewer.ledger_config()}
+    history = build_history(index.events)
+    _check_against_views(w3, viewer, history, settings, check)
+    history["epsilon"] = epsilon_by_hospital(history)
+    return {
+        "chain": {
+            "chain_id": w3.eth.chain_id,
+            "rpc": deployment.rpc,
+            "contracts": dict(deployment.addresses),
+            "admin": deployment.admin,
+            "head_block": index.last_block,
+        },
+        "settings": settings,
+        **history,
+        "checks": checks,
+        "ok": all(c["ok"] for c in checks),
+    }
+
+
+def _new_identity(a: dict[str, Any], block: int) -> dict[str, Any]:
+    return {
+        "account": a["account"],
+        "institution_id": a["institutionId"],
+        "peer_id": a["peerId"],
+        "seal_key": a["sealKey"],
+        "sign_key": a["signKey"],
+        "status": "pending",
+        "bond": a["bond"],
+        "registered_block": block,
+        "admitted_block": None,
+        "admitted_by": None,
+        "genesis": None,
+        "endorsed_by": [],
+        "sanctions": [],
+        "key_rotations": 0,
+        "left_block": None,
+    }
+
+
+def _new_round(a: dict[str, Any], block: int) -> dict[str, Any]:
+    return {
+        "round": a["round"],
+        "status": "open",
+        "opener": a["opener"],
+        "opened_block": block,
+        "commit_deadline": a["commitDeadline"],
+        "attest_deadline": a["attestDeadline"],
+        "commits": [],
+        "attestations": [],
+        "votes": {},
+        "aggregate_hash": None,
+        "finalized": False,
+        "finalizer": None,
+        "accepted": [],
+        "excluded": [],
+        "rejections": [],
+        "dissenters": [],
+        "credited": {},
+        "slashed": {},
+        "closed_block": None,
+    }
+
+
+def _registry_event(identities: dict[str, dict[str, Any]], kind: str, a: dict[str, Any], block: int) -> None:
+    if kind == "Registered":
+        identities[a["account"]] = _new_identity(a, block)
+        return
+    ident = identities.get(a.get("account") or a.get("candidate") or "")
+    if ident is None:
+        return
+    if kind == "Admitted":
+        ident.update(status="active", admitted_block=block, admitted_by=a["admittedBy"], genesis=a["genesis"])
+    elif kind == "Endorsed":
+        ident["endorsed_by"].append(a["endorser"])
+    elif kind == "BondDeposited":
+        ident["bond"] = a["bond"]
+    elif kind == "SanctionVoted":
+        ident["sanctions"].append(
+            {"voter": a["voter"], "action": SANCTIONS[a["action"]], "votes": a["votes"], "needed": a["needed"], "block": block}
+        )
+    elif kind == "Suspended":
+        ident["status"] = "suspended"
+    elif kind == "Reinstated":
+        ident["status"] = "active"
+    elif kind == "Revoked":
+        ident.update(status="revoked", left_block=block)
+    elif kind == "Exited":
+        ident.update(status="exited", left_block=block)
+    elif kind in ("BondForfeited", "BondWithdrawn"):
+        ident["bond"] = 0
+    elif kind == "KeysRotated":
+        ident.update(peer_id=a["peerId"], seal_key=a["sealKey"], sign_key=a["signKey"])
+        ident["key_rotations"] += 1
+
+
+def _ledger_event(
+    rounds: dict[int, dict[str, Any]], identities: dict[str, dict[str, Any]], ev: dict[str, Any]
+) -> None:
+    a, kind = ev["args"], ev["event"]
+    if kind == "RoundOpened":
+        rounds[a["round"]] = _new_round(a, ev["block"])
+        return
+    r = rounds.get(a["round"])
+    if r is None:
+        return
+    if kind == "UpdateCommitted":
+        r["commits"].append(
+            {
+                "account": a["account"],
+                "peer_id": identities.get(a["account"], {}).get("peer_id"),
+                "update_hash": a["updateHash"],
+                "samples": a["samples"],
+                "epsilon": micros_to_epsilon(a["epsilonMicros"]),
+                "mode": a["mode"],
+            }
+        )
+    elif kind == "AggregateAttested":
+        key = a["voteKey"]
+        r["attestations"].append(
+            {
+                "account": a["account"],
+                "aggregate_hash": a["aggregateHash"],
+                "accepted": list(a["accepted"]),
+                "vote_key": key,
+                "late": r["finalized"],
+                "agrees": None,
+            }
+        )
+        r["votes"][key] = r["votes"].get(key, 0) + 1
+    elif kind == "UpdateRejected":
+        r["rejections"].append(
+            {
+                "account": a["account"],
+                "reporter": a["reporter"],
+                "reason": a["reason"],
+                "reason_name": REJECTION_REASONS.get(a["reason"], "other"),
+            }
+        )
+    elif kind == "RoundFinalized":
+        r.update(
+            status="finalized",
+            finalized=True,
+            aggregate_hash=a["aggregateHash"],
+            finalizer=a["finalizer"],
+            accepted=list(a["accepted"]),
+            closed_block=ev["block"],
+            finalize_tx=ev["tx"],
+            winning_vote_key=a["voteKey"],
+            winning_votes=a["votes"],
+            active_at_close=a["activeCount"],
+        )
+    elif kind == "ContributorSlashed":
+        r["slashed"][a["account"]] = a["amount"]
+    elif kind == "RoundFailed":
+        r.update(status="failed", closed_block=ev["block"], active_at_close=a["activeCount"])
+
+
+def build_history(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Identities, rounds and credits rebuilt from decoded events (an EventIndex's) alone."""
+    identities: dict[str, dict[str, Any]] = {}
+    rounds: dict[int, dict[str, Any]] = {}
+    balances: dict[str, int] = defaultdict(int)
+    supply = 0
+    minted_in_tx: dict[str, dict[str, int]] = defaultdict(dict)
+
+    for ev in events:
+        contract, kind, a = ev["contract"], ev["event"], ev["args"]
+        if contract == "HospitalRegistry":
+            _registry_event(identities, kind, a, ev["block"])
+        elif contract == "RoundLedger":
+            _ledger_event(rounds, identities, ev)
+        elif contract == "ContributionCredit" and kind == "Transfer":
+            value = a["value"]
+            if a["from"] == _ZERO:
+                supply += value
+                minted_in_tx[ev["tx"]][a["to"]] = value
+            else:
+                balances[a["from"]] -= value
+            if a["to"] == _ZERO:
+                supply -= value
+            else:
+                balances[a["to"]] += value
+
+    for r in rounds.values():
+        if not r["finalized"]:
+            continue
+        r["credited"] = minted_in_tx.get(r.pop("finalize_tx"), {})
+        accepted = set(r["accepted"])
+        r["excluded"] = [c["account"] for c in r["commits"] if c["account"] not in accepted]
+        for att in r["attestations"]:
+            att["agrees"] = att["vote_key"] == r["winning_vote_key"]
+        r["dissenters"] = [att["account"] for att in r["attestations"] if not att["agrees"]]
+    return {
+        "identities": list(identities.values()),
+        "rounds": [rounds[k] for k in sorted(rounds)],
+        "credits": {k: v for k, v in sorted(balances.items()) if v},
+        "total_supply": supply,
+    }
+
+
+def epsilon_by_hospital(history: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per account, the epsilon it committed in each round (the running privacy spend its
+    accountant reported), in round order."""
+    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in history["rounds"]:
+        for c in r["commits"]:
+            series[c["account"]].append({"round": r["round"], "epsilon": c["epsilon"]})
+    return dict(series)
+
+
+def _expected_credits(r: dict[str, Any], per_round: int, scheme: str) -> dict[str, int]:
+    samples = {c["account"]: c["samples"] for c in r["commits"]}
+    weights = {a: (1 if scheme == "equal" else samples[a]) for a in r["accepted"]}
+    total = sum(weights.values())
+    if not per_round or not total:
+        return {}
+    return {a: per_round * w // total for a, w in weights.items() if per_round * w // total}
+
+
+def _check_against_views(
+    w3: Web3, viewer: LedgerClient, history: dict[str, Any], settings: dict[str, Any], check: Any
+) -> None:
+    identities = {i["account"]: i for i in history["identities"]}
+    rounds = {r["round"]: r for r in history["rounds"]}
+    members = viewer._call(viewer.registry.functions.members())
+    check("identities in logs == registry members", set(members) == set(identities), f"{len(identities)} identities")
+    accounts = list(identities)
+    identity_views = _view_calls(w3, _View(viewer.registry, "identity"), [(a,) for a in accounts])
+    for account, (raw,) in zip(accounts, identity_views, strict=True):
+        entry = identities[account]
+        same = (IDENTITY_STATUSES[raw[2]], raw[7], _hex(raw[5]), _hex(raw[6]), int(raw[8])) == (
+            entry["status"],
+            entry["peer_id"],
+            entry["seal_key"],
+            entry["sign_key"],
+            entry["bond"],
+        )
+        check(f"identity {account} ({entry['peer_id']}) matches the registry", same)
+
+    current = viewer.current_round()
+    check("rounds in logs == currentRound()", current == (max(rounds) if rounds else 0), f"current round {current}")
+    num, den = settings["ledger"]["quorum"]
+    per_round, scheme = settings["ledger"]["credit_per_round"], settings["ledger"]["credit_scheme"]
+    slash = settings["ledger"]["slash_per_rejection"]
+    numbers = sorted(rounds)
+    infos = _view_calls(w3, _View(viewer.round_ledger, "roundInfo"), [(n,) for n in numbers])
+    pairs = [(n, c["account"]) for n in numbers for c in rounds[n]["commits"]]
+    commits = dict(zip(pairs, _view_calls(w3, _View(viewer.round_ledger, "commitment"), pairs), strict=True))
+    for rnd, (info,) in zip(numbers, infos, strict=True):
+        r = rounds[rnd]
+        same = (ROUND_STATUSES[info[2]], info[8], info[5]) == (r["status"], len(r["commits"]), len(r["attestations"]))
+        check(
+            f"round {rnd}: status {r['status']}, {len(r['commits'])} commits, "
+            f"{len(r['attestations'])} attestations match the ledger",
+            same,
+        )
+        same_commits = all(
+            (_hex(commits[(rnd, c["account"])][0][0]), commits[(rnd, c["account"])][0][1]) == (c["update_hash"], c["samples"])
+            for c in r["commits"]
+        )
+        check(f"round {rnd}: committed hashes and samples match the ledger", same_commits)
+        keys_ok = all(
+            x["accepted"] == sorted(x["accepted"], key=lambda a: int(a, 16))
+            and _vote_key(x["aggregate_hash"], x["accepted"]) == x["vote_key"]
+            for x in r["attestations"]
+        )
+        check(f"round {rnd}: every vote key is keccak256(aggregate, accepted)", keys_ok)
+        if not r["finalized"]:
+            continue
+        check(f"round {rnd}: aggregate hash matches the ledger", _hex(info[9]) == r["aggregate_hash"])
+        # votes counted at finalization; members attesting after it are recorded too
+        votes = r["votes"].get(r["winning_vote_key"], 0)
+        at_close, active = r["winning_votes"], r["active_at_close"]
+        check(
+            f"round {rnd}: {at_close} of {active} active members attested the winner by "
+            f"finalization (> {num}/{den}); {votes} in all",
+            votes >= at_close and at_close * den > active * num,
+        )
+        check(f"round {rnd}: credits follow the {scheme} scheme", _expected_credits(r, per_round, scheme) == r["credited"])
+        if slash:
+            check(f"round {rnd}: every excluded committer was slashed", set(r["slashed"]) == set(r["excluded"]))
+    holders = list(history["credits"])
+    balances = _view_calls(w3, _View(viewer.credit, "balanceOf"), [(a,) for a in holders])
+    for account, (balance,) in zip(holders, balances, strict=True):
+        check(f"credit balance of {account} matches the token", balance == history["credits"][account])
+    check("total supply matches the token", viewer.credit_supply() == history["total_supply"], str(history["total_supply"]))
 
 
 def _masked_code(code: bytes, refs: dict[str, list[dict[str, int]]]) -> bytes:
@@ -77,209 +424,6 @@ def _code_matches(w3: Web3, address: str, artifact: dict[str, Any]) -> tuple[boo
     if onchain and _without_metadata(onchain) == _without_metadata(compiled):
         return True, " (same executable code; metadata differs: comments changed since deployment)"
     return False, " (the code differs from the compiled sources)"
-
-
-def collect(w3: Web3, deployment: Deployment) -> dict[str, Any]:
-    """The audit report of ``deployment`` on ``w3``: chain, identities, rounds, credits, checks."""
-    artifacts = compile_contracts()
-    viewer = LedgerClient(w3, deployment)  # read-only: no key
-    checks: list[dict[str, Any]] = []
-
-    def check(name: str, ok: bool, detail: str = "") -> None:
-        checks.append({"check": name, "ok": bool(ok), "detail": detail})
-
-    for name, address in sorted(deployment.addresses.items()):
-        ok, detail = _code_matches(w3, address, artifacts[name])
-        check(f"code of {name} matches contracts/{name}.sol", ok, f"{address}{detail}")
-
-    identities: dict[str, dict[str, Any]] = {}
-    rounds: dict[int, dict[str, Any]] = {}
-    balances: dict[str, int] = defaultdict(int)
-    supply = 0
-    minted_in_tx: dict[bytes, dict[str, int]] = defaultdict(dict)
-    finalize_tx: dict[int, bytes] = {}
-
-    for contract, ev in _events(w3, deployment):
-        a, block = ev["args"], ev["blockNumber"]
-        kind = ev["event"]
-        if contract == "HospitalRegistry":
-            if kind == "Registered":
-                identities[a["account"]] = {
-                    "account": a["account"],
-                    "institution_id": _hex(a["institutionId"]),
-                    "peer_id": a["peerId"],
-                    "seal_key": _hex(a["sealKey"]),
-                    "sign_key": _hex(a["signKey"]),
-                    "status": "pending",
-                    "registered_block": block,
-                    "admitted_block": None,
-                    "revoked_block": None,
-                }
-            elif kind == "Admitted":
-                identities[a["account"]].update(status="active", admitted_block=block)
-            elif kind == "Revoked":
-                identities[a["account"]].update(status="revoked", revoked_block=block)
-        elif contract == "RoundLedger":
-            rnd = a["round"]
-            if kind == "RoundOpened":
-                rounds[rnd] = {
-                    "round": rnd,
-                    "status": "open",
-                    "opener": a["opener"],
-                    "opened_block": block,
-                    "commit_deadline": a["commitDeadline"],
-                    "attest_deadline": a["attestDeadline"],
-                    "commits": [],
-                    "attestations": [],
-                    "votes": {},
-                    "aggregate_hash": None,
-                    "finalized": False,
-                    "finalizer": None,
-                    "accepted": [],
-                    "credited": {},
-                    "closed_block": None,
-                }
-            elif kind == "UpdateCommitted":
-                rounds[rnd]["commits"].append(
-                    {
-                        "account": a["account"],
-                        "peer_id": identities.get(a["account"], {}).get("peer_id"),
-                        "update_hash": _hex(a["updateHash"]),
-                        "samples": a["samples"],
-                        "epsilon": micros_to_epsilon(a["epsilonMicros"]),
-                        "mode": a["mode"],
-                    }
-                )
-            elif kind == "AggregateAttested":
-                key = _hex(a["voteKey"])
-                accepted = list(a["accepted"])
-                rounds[rnd]["attestations"].append(
-                    {
-                        "account": a["account"],
-                        "aggregate_hash": _hex(a["aggregateHash"]),
-                        "accepted": accepted,
-                        "vote_key": key,
-                    }
-                )
-                rounds[rnd]["votes"][key] = rounds[rnd]["votes"].get(key, 0) + 1
-                check(
-                    f"round {rnd}: vote key of {a['account']} is keccak256(aggregate, accepted)",
-                    _hex(vote_key(a["aggregateHash"], accepted)) == key,
-                )
-            elif kind == "RoundFinalized":
-                r = rounds[rnd]
-                r.update(
-                    status="finalized",
-                    finalized=True,
-                    aggregate_hash=_hex(a["aggregateHash"]),
-                    finalizer=a["finalizer"],
-                    accepted=list(a["accepted"]),
-                    closed_block=block,
-                    winning_vote_key=_hex(a["voteKey"]),
-                    winning_votes=a["votes"],
-                    active_at_close=a["activeCount"],
-                )
-                finalize_tx[rnd] = bytes(ev["transactionHash"])
-            elif kind == "RoundFailed":
-                rounds[rnd].update(status="failed", closed_block=block, active_at_close=a["activeCount"])
-        elif contract == "ContributionCredit" and kind == "Transfer":
-            value = a["value"]
-            if a["from"] == _ZERO:
-                supply += value
-                minted_in_tx[bytes(ev["transactionHash"])][a["to"]] = value
-            else:
-                balances[a["from"]] -= value
-            balances[a["to"]] += value
-
-    for rnd, tx in finalize_tx.items():
-        rounds[rnd]["credited"] = minted_in_tx.get(tx, {})
-
-    _check_against_views(viewer, identities, rounds, balances, supply, check)
-
-    return {
-        "chain": {
-            "chain_id": w3.eth.chain_id,
-            "rpc": deployment.rpc,
-            "contracts": dict(deployment.addresses),
-            "admin": deployment.admin,
-            "head_block": w3.eth.block_number,
-        },
-        "identities": list(identities.values()),
-        "rounds": [rounds[k] for k in sorted(rounds)],
-        "credits": {k: v for k, v in sorted(balances.items()) if v},
-        "total_supply": supply,
-        "checks": checks,
-        "ok": all(c["ok"] for c in checks),
-    }
-
-
-def _check_against_views(
-    viewer: LedgerClient,
-    identities: dict[str, dict[str, Any]],
-    rounds: dict[int, dict[str, Any]],
-    balances: dict[str, int],
-    supply: int,
-    check: Any,
-) -> None:
-    onchain_ids = {i.address: i for i in viewer.identities()}
-    check(
-        "identities in logs == registry members",
-        set(onchain_ids) == set(identities),
-        f"{len(identities)} identities",
-    )
-    for account, entry in identities.items():
-        view = onchain_ids.get(account)
-        same = view is not None and (view.status, view.peer_id, _hex(view.seal_key), _hex(view.sign_key)) == (
-            entry["status"],
-            entry["peer_id"],
-            entry["seal_key"],
-            entry["sign_key"],
-        )
-        check(f"identity {account} ({entry['peer_id']}) matches the registry", same)
-
-    current = viewer.current_round()
-    check(
-        "rounds in logs == currentRound()",
-        current == (max(rounds) if rounds else 0),
-        f"current round {current}",
-    )
-    (num, den) = viewer.round_ledger.functions.quorum().call()
-    per_round = viewer.round_ledger.functions.creditPerRound().call()
-    for rnd, r in rounds.items():
-        info = viewer.round_info(rnd)
-        check(f"round {rnd}: status {r['status']} matches the ledger", info.status == r["status"])
-        views = viewer.commitments(rnd)
-        logged = {c["account"]: c for c in r["commits"]}
-        same = set(views) == set(logged) and all(
-            _hex(v.update_hash) == logged[k]["update_hash"] and v.samples == logged[k]["samples"]
-            for k, v in views.items()
-        )
-        check(f"round {rnd}: {len(logged)} commits match the ledger", same)
-        if r["finalized"]:
-            check(
-                f"round {rnd}: aggregate hash matches the ledger",
-                info.aggregate_hash is not None and _hex(info.aggregate_hash) == r["aggregate_hash"],
-            )
-            # votes counted at finalization; members attesting after it are recorded too
-            votes = r["votes"].get(r["winning_vote_key"], 0)
-            at_close = r["winning_votes"]
-            active = r["active_at_close"]
-            quorate = votes >= at_close and at_close * den > active * num
-            check(
-                f"round {rnd}: {at_close} of {active} active members attested the winner by "
-                f"finalization (> {num}/{den}); {votes} in all",
-                quorate,
-            )
-            samples = {c["account"]: c["samples"] for c in r["commits"]}
-            total = sum(samples[a] for a in r["accepted"])
-            expected = {
-                a: per_round * samples[a] // total for a in r["accepted"] if per_round * samples[a] // total
-            }
-            check(f"round {rnd}: credits proportional to samples", expected == r["credited"])
-    for account, balance in balances.items():
-        if balance:
-            check(f"credit balance of {account} matches the token", viewer.credit_balance(account) == balance)
-    check("total supply matches the token", viewer.credit_supply() == supply, str(supply))
 
 
 # --------------------------------------------------------------------------- rendering

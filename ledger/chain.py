@@ -107,15 +107,29 @@ def advance_time(w3: Web3, seconds: int) -> int:
     return int(w3.eth.get_block("latest")["timestamp"])
 
 
-def get_logs(w3: Web3, addresses: list[str], from_block: int = 0) -> list[dict[str, Any]]:
-    """Every log emitted by ``addresses`` from ``from_block`` to the head, in chain order.
+def get_logs(
+    w3: Web3, addresses: list[str], from_block: int = 0, topics: list[bytes | None] | None = None
+) -> list[dict[str, Any]]:
+    """Every log emitted by ``addresses`` from ``from_block`` to the head, in chain order;
+    with ``topics``, only those whose leading topics equal the given ones (None: any).
 
     On a node this is ``eth_getLogs``; on the embedded chain the receipts are read from py-evm."""
     wanted = {Web3.to_checksum_address(a) for a in addresses}
     if not is_embedded(w3):
-        found = w3.eth.get_logs({"address": sorted(wanted), "fromBlock": from_block, "toBlock": "latest"})
+        params: dict[str, Any] = {"address": sorted(wanted), "fromBlock": from_block, "toBlock": "latest"}
+        if topics:
+            params["topics"] = [None if t is None else "0x" + bytes(t).hex() for t in topics]
+        found = w3.eth.get_logs(params)  # type: ignore[arg-type]
         return sorted((dict(log) for log in found), key=lambda lg: (lg["blockNumber"], lg["logIndex"]))
-    return embedded.logs(w3, wanted, from_block)
+    logs = embedded.logs(w3, wanted, from_block)
+    if topics:
+        logs = [
+            lg
+            for lg in logs
+            if len(lg["topics"]) >= len(topics)
+            and all(t is None or bytes(lg["topics"][i]) == bytes(t) for i, t in enumerate(topics))
+        ]
+    return logs
 
 
 # --------------------------------------------------------------------------- persistence

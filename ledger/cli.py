@@ -1,4 +1,6 @@
-"""The ledger's ``medmesh`` subcommands: ``devnet`` and ``audit``.
+"""The ledger's ``medmesh`` subcommands: ``devnet`` and ``audit`` (with its views:
+``identities``, ``rounds``, ``round N``, ``credits``, ``peer ID``, ``verify MODEL_FILE`` and
+``report --out DIR``; each as a table, ``--json`` or ``--csv``).
 
 ``node/cli.py`` owns the ``medmesh`` parser and calls :func:`register_commands` with its
 subparsers; each subcommand sets ``func(args) -> int``.
@@ -12,11 +14,26 @@ import sys
 import threading
 from pathlib import Path
 
+from typing import Any
+
+from web3 import Web3
+
 from .audit import collect, format_report
 from .chain import connect, dev_account, load_state
 from .deploy import Deployment, deploy
 from .devnet import Anvil
 from .errors import LedgerError
+from .index import cache_dir_default
+from .views import (
+    credit_rows,
+    identity_rows,
+    peer_view,
+    render,
+    round_rows,
+    round_view,
+    verify_model,
+    write_html_report,
+)
 
 __all__ = ["register_commands", "run_audit", "run_devnet"]
 
@@ -40,19 +57,49 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
     audit = subparsers.add_parser(
         "audit",
         help="rebuild and check the consortium's history from the chain",
-        description="Read identities, rounds, commits, attestations and credits from the event logs, "
-        "and check them against the contracts' state.",
+        description="Read identities, rounds, commits, attestations, rejections and credits from the "
+        "event logs, and check them against the contracts' state. Without a view: every table and "
+        "every check (exit 2 if a check fails).",
     )
-    source = audit.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--chain-state", type=Path, metavar="FILE", help="an embedded chain saved by the demo"
+    _audit_options(audit, None)
+    views = audit.add_subparsers(dest="view", metavar="VIEW")
+    shared = argparse.ArgumentParser(add_help=False)
+    _audit_options(shared, argparse.SUPPRESS)
+    views.add_parser("identities", parents=[shared], help="registered institutions")
+    views.add_parser("rounds", parents=[shared], help="one line per round")
+    one = views.add_parser("round", parents=[shared], help="one round: commits, votes, rejections, credits")
+    one.add_argument("number", type=int)
+    views.add_parser("credits", parents=[shared], help="credit balances")
+    peer = views.add_parser("peer", parents=[shared], help="one member's record, by peer ID or account")
+    peer.add_argument("peer_id", metavar="ID")
+    verify = views.add_parser(
+        "verify", parents=[shared], help="which finalized round produced a model file (.npy or raw .f32)"
     )
-    source.add_argument(
-        "--deployment", type=Path, metavar="FILE", help="a deployment file (its rpc is used unless --rpc)"
-    )
-    audit.add_argument("--rpc", metavar="URL", help="JSON-RPC endpoint (with --deployment)")
-    audit.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    verify.add_argument("model_file", type=Path, metavar="MODEL_FILE")
+    report = views.add_parser("report", parents=[shared], help="write an HTML transparency report")
+    report.add_argument("--out", type=Path, required=True, metavar="DIR")
     audit.set_defaults(func=run_audit)
+
+
+def _audit_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """The source and format options, on ``audit`` and again on each view (``default``
+    SUPPRESS there, so an option given before the view is not reset after it)."""
+    kw = {} if default is None else {"default": default}
+    parser.add_argument("--chain-state", type=Path, metavar="FILE", help="an embedded chain saved by the demo", **kw)
+    parser.add_argument(
+        "--deployment", type=Path, metavar="FILE", help="a deployment file (its rpc is used unless --rpc)", **kw
+    )
+    parser.add_argument("--rpc", metavar="URL", help="JSON-RPC endpoint (with --deployment)", **kw)
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="event index cache for a node (default build/audit-cache; 'none' to disable)",
+        **kw,
+    )
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON instead of tables", **kw)
+    fmt.add_argument("--csv", action="store_true", help="print CSV instead of tables", **kw)
 
 
 def run_devnet(args: argparse.Namespace) -> int:
@@ -76,24 +123,77 @@ def run_devnet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_source(args: argparse.Namespace) -> tuple[Web3, Deployment, Path | None]:
+    chain_state, deployment_file = getattr(args, "chain_state", None), getattr(args, "deployment", None)
+    rpc_arg = getattr(args, "rpc", None)
+    if (chain_state is None) == (deployment_file is None):
+        raise LedgerError("give one of --chain-state FILE or --deployment FILE")
+    if chain_state is not None:
+        if rpc_arg:
+            raise LedgerError("--rpc goes with --deployment, not --chain-state")
+        w3, deployment = load_state(chain_state)
+        return w3, deployment, None
+    deployment = Deployment.load(deployment_file)
+    rpc = rpc_arg or deployment.rpc
+    if rpc == "embedded":
+        raise LedgerError("this deployment lives on an embedded chain; audit its --chain-state file")
+    cache = getattr(args, "cache", None)
+    cache_dir = None if str(cache) == "none" else (cache or cache_dir_default())
+    return connect(rpc), deployment, cache_dir
+
+
 def run_audit(args: argparse.Namespace) -> int:
+    fmt = "json" if getattr(args, "json", False) else "csv" if getattr(args, "csv", False) else "table"
+    view = getattr(args, "view", None)
     try:
-        if args.chain_state is not None:
-            if args.rpc:
-                raise LedgerError("--rpc goes with --deployment, not --chain-state")
-            w3, deployment = load_state(args.chain_state)
-        else:
-            deployment = Deployment.load(args.deployment)
-            rpc = args.rpc or deployment.rpc
-            if rpc == "embedded":
-                raise LedgerError("this deployment lives on an embedded chain; audit its --chain-state file")
-            w3 = connect(rpc)
-        report = collect(w3, deployment)
+        w3, deployment, cache_dir = _audit_source(args)
+        report = collect(w3, deployment, cache_dir=cache_dir)
+        if view is None:
+            if fmt == "csv":
+                raise LedgerError("--csv needs a view (identities, rounds, round N, credits, peer ID)")
+            print(json.dumps(report, indent=2) if fmt == "json" else format_report(report))
+            return 0 if report["ok"] else 2
+        if view == "verify":
+            found = verify_model(report, args.model_file)
+            if fmt == "table":
+                print(_verify_text(found))
+            else:
+                print(render([found], fmt) if fmt == "json" else render(_verify_rows(found), "csv"))
+            return 0 if found["round"] is not None else 3
+        if view == "report":
+            path = write_html_report(report, args.out)
+            print(f"transparency report written to {path}")
+            return 0 if report["ok"] else 2
+        rows = {
+            "identities": lambda: identity_rows(report),
+            "rounds": lambda: round_rows(report),
+            "round": lambda: round_view(report, args.number),
+            "credits": lambda: credit_rows(report),
+            "peer": lambda: peer_view(report, args.peer_id),
+        }[view]()
     except LedgerError as exc:
         print(f"medmesh audit: {exc}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(format_report(report))
-    return 0 if report["ok"] else 2
+    print(render(rows, fmt))
+    return 0
+
+
+def _verify_rows(found: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [{"role": "contributor", **c, "agrees": ""} for c in found["contributors"]]
+    rows += [{"role": "attester", **a} for a in found["attesters"]]
+    return [{"file": found["file"], "hash": found["hash"], "round": found["round"], **r} for r in rows] or [
+        {"file": found["file"], "hash": found["hash"], "round": None, "role": "", "account": "", "peer_id": "", "agrees": ""}
+    ]
+
+
+def _verify_text(found: dict[str, Any]) -> str:
+    if found["round"] is None:
+        return f"{found['file']}: hash {found['hash']}\nno finalized round produced this model"
+    lines = [f"{found['file']}: hash {found['hash']}", f"produced by finalized round {found['round']}", "contributors:"]
+    lines += [f"  {c['account']}  {c['peer_id']}" for c in found["contributors"]]
+    lines.append("attesters:")
+    lines += [
+        f"  {a['account']}  {a['peer_id']}" + ("" if a["agrees"] else "  (dissent: attested another aggregate)")
+        for a in found["attesters"]
+    ]
+    return "\n".join(lines)

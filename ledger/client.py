@@ -6,18 +6,23 @@ from collections import defaultdict
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from .chain import get_logs
 from .compile import compile_contracts, error_decoder
 from .deploy import Deployment
 from .errors import ErrorDecoder, LedgerError
 from .records import (
+    CREDIT_SCHEMES,
     IDENTITY_STATUSES,
+    REJECTION_REASONS,
     ROUND_STATUSES,
+    SANCTIONS,
     Attestation,
     Commitment,
     Identity,
@@ -58,6 +63,8 @@ def _identity(raw: Any) -> Identity:
         sign_key=bytes(raw.signKey),
         status=IDENTITY_STATUSES[raw.status],
         joined_at=int(raw.joinedAt),
+        bond=int(raw.bond),
+        left_at=int(raw.leftAt),
     )
 
 
@@ -95,10 +102,13 @@ class LedgerClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _send(self, method: str, fn: ContractFunction) -> TxReceipt:
+    def _send(self, method: str, fn: ContractFunction, value: int = 0) -> TxReceipt:
         if self.account is None:
             raise LedgerError(f"{method}: this LedgerClient is read-only (no account)")
-        receipt = send(self.w3, self.account, fn, decoder=self._decoder, action=method)
+        tx: Any = fn
+        if value:
+            tx = {"to": fn.address, "data": fn._encode_transaction_data(), "value": int(value)}
+        receipt = send(self.w3, self.account, tx, decoder=self._decoder, action=method)
         self.gas_used[method].append(int(receipt["gasUsed"]))
         self.last_receipt = receipt
         return receipt
@@ -108,23 +118,99 @@ class LedgerClient:
 
     # ------------------------------------------------------------------ registry
 
-    def register(self, institution_id: bytes, peer_id: str, seal_key: bytes, sign_key: bytes) -> TxReceipt:
-        """Register this account's institution (Pending until the admin admits it)."""
+    def register(
+        self, institution_id: bytes, peer_id: str, seal_key: bytes, sign_key: bytes, bond: int | None = None
+    ) -> TxReceipt:
+        """Register this account's institution (Pending until admitted), depositing ``bond`` wei
+        (default: the registry's required bond)."""
         fn = self.registry.functions.register(
             as_bytes32(institution_id, "institution_id"),
             peer_id,
             as_bytes32(seal_key, "seal_key"),
             as_bytes32(sign_key, "sign_key"),
         )
-        return self._send("register", fn)
+        value = self.registry_config()["bond"] if bond is None else int(bond)
+        return self._send("register", fn, value)
+
+    def deposit_bond(self, amount: int) -> TxReceipt:
+        """Add ``amount`` wei to this account's bond (Pending or Active)."""
+        return self._send("deposit_bond", self.registry.functions.depositBond(), int(amount))
+
+    def endorse(self, candidate: str) -> TxReceipt:
+        """Endorse a Pending identity (Active members, once per candidate)."""
+        return self._send("endorse", self.registry.functions.endorse(Web3.to_checksum_address(candidate)))
 
     def admit(self, account: str) -> TxReceipt:
-        """Admit a Pending identity (admin only)."""
+        """Admit a Pending identity that holds the bond: the admin during genesis, anyone once
+        the candidate has a quorum of endorsements."""
         return self._send("admit", self.registry.functions.admit(Web3.to_checksum_address(account)))
 
+    def vote_sanction(self, account: str, action: str) -> TxReceipt:
+        """Vote ``action`` (``suspend``, ``reinstate`` or ``revoke``) about ``account``; the
+        vote that reaches the quorum applies it. The first vote is the proposal."""
+        if action not in SANCTIONS:
+            raise LedgerError(f"sanction must be one of {', '.join(SANCTIONS)}, got {action!r}")
+        fn = self.registry.functions.voteSanction(Web3.to_checksum_address(account), SANCTIONS.index(action))
+        return self._send(f"vote_{action}", fn)
+
+    def suspend(self, account: str) -> TxReceipt:
+        """Vote to suspend an Active member."""
+        return self.vote_sanction(account, "suspend")
+
+    def reinstate(self, account: str) -> TxReceipt:
+        """Vote to reinstate a Suspended member."""
+        return self.vote_sanction(account, "reinstate")
+
     def revoke(self, account: str) -> TxReceipt:
-        """Revoke an identity for good (admin only)."""
-        return self._send("revoke", self.registry.functions.revoke(Web3.to_checksum_address(account)))
+        """Vote to revoke a member for good."""
+        return self.vote_sanction(account, "revoke")
+
+    def rotate_keys(self, peer_id: str, seal_key: bytes, sign_key: bytes) -> TxReceipt:
+        """Replace this account's peer ID and public keys."""
+        fn = self.registry.functions.rotateKeys(
+            peer_id, as_bytes32(seal_key, "seal_key"), as_bytes32(sign_key, "sign_key")
+        )
+        return self._send("rotate_keys", fn)
+
+    def exit(self) -> TxReceipt:
+        """Leave the consortium; the bond can be withdrawn after the cooldown."""
+        return self._send("exit", self.registry.functions.exit())
+
+    def withdraw_bond(self) -> TxReceipt:
+        """Take the bond back, after the cooldown that follows an exit (or a revocation without
+        forfeiture)."""
+        return self._send("withdraw_bond", self.registry.functions.withdrawBond())
+
+    def sweep_forfeited(self, to: str) -> TxReceipt:
+        """Send the forfeited bonds to ``to`` (admin only)."""
+        return self._send("sweep_forfeited", self.registry.functions.sweepForfeited(Web3.to_checksum_address(to)))
+
+    def registry_config(self) -> dict[str, Any]:
+        """The registry's settings (genesis seats, member quorum, bond, cooldown, forfeiture)."""
+        raw = self._call(self.registry.functions.config())
+        return {
+            "genesis_seats": int(raw.genesisSeats),
+            "member_quorum": (int(raw.quorumNumerator), int(raw.quorumDenominator)),
+            "bond": int(raw.bond),
+            "exit_cooldown": int(raw.exitCooldown),
+            "forfeit_on_revoke": bool(raw.forfeitOnRevoke),
+        }
+
+    def genesis_open(self) -> bool:
+        """Whether the admin still admits alone."""
+        return bool(self._call(self.registry.functions.genesisOpen()))
+
+    def endorsements_needed(self) -> int:
+        """Endorsements an admission needs now."""
+        return int(self._call(self.registry.functions.endorsementsNeeded()))
+
+    def endorsements(self, candidate: str) -> int:
+        return int(self._call(self.registry.functions.endorsements(Web3.to_checksum_address(candidate))))
+
+    def sanction_votes(self, account: str, action: str) -> int:
+        """Votes for ``action`` about ``account`` in its current status."""
+        fn = self.registry.functions.sanctionVotes(Web3.to_checksum_address(account), SANCTIONS.index(action))
+        return int(self._call(fn))
 
     def identity(self, account: str) -> Identity | None:
         raw = self._call(self.registry.functions.identity(Web3.to_checksum_address(account)))
@@ -136,8 +222,12 @@ class LedgerClient:
         return [_identity(self._call(self.registry.functions.identity(m))) for m in members]
 
     def identity_of_peer(self, peer_id: str) -> Identity | None:
+        """The identity that holds ``peer_id`` now (None if none does, e.g. after a rotation)."""
         account = self._call(self.registry.functions.accountOfPeer(peer_id))
-        return None if account == _ZERO_ADDRESS else self.identity(account)
+        if account == _ZERO_ADDRESS:
+            return None
+        ident = self.identity(account)
+        return ident if ident is not None and ident.peer_id == peer_id else None
 
     def is_active(self, account: str) -> bool:
         return bool(self._call(self.registry.functions.isActive(Web3.to_checksum_address(account))))
@@ -207,16 +297,61 @@ class LedgerClient:
         return self._send("attest", fn)
 
     def attestation(self, round: int, account: str) -> Attestation | None:
+        """``account``'s vote in ``round``; its aggregate hash is read from its event."""
         address = Web3.to_checksum_address(account)
         raw = self._call(self.round_ledger.functions.attestation(int(round), address))
         if bytes(raw.voteKey) == _ZERO32:
             return None
+        event = self.round_ledger.events.AggregateAttested()
+        topics = [
+            keccak(text="AggregateAttested(uint256,address,bytes32,bytes32,address[])"),
+            int(round).to_bytes(32, "big"),
+            bytes(12) + bytes.fromhex(address[2:]),
+        ]
+        found = get_logs(self.w3, [self.round_ledger.address], self.deployment.start_block, topics)
+        if len(found) != 1:
+            raise LedgerError(f"round {round}: expected one AggregateAttested event of {address}, found {len(found)}")
         return Attestation(
             address=address,
             vote_key=bytes(raw.voteKey),
-            aggregate_hash=bytes(raw.aggregateHash),
+            aggregate_hash=bytes(event.process_log(found[0])["args"]["aggregateHash"]),
             accepted=tuple(Web3.to_checksum_address(a) for a in raw.accepted),
+            with_leader=bool(raw.withLeader),
         )
+
+    def record_rejections(self, round: int, reasons: dict[str, int | str]) -> TxReceipt:
+        """Record that this member rejected the committed updates of the given accounts, each
+        with a reason code (or its name in :data:`~ledger.records.REJECTION_REASONS`)."""
+        codes = {name: code for code, name in REJECTION_REASONS.items()}
+        accounts, values = [], []
+        for account, reason in reasons.items():
+            code = codes.get(reason) if isinstance(reason, str) else int(reason)
+            if code is None or not 0 <= code <= 255:
+                raise LedgerError(f"unknown rejection reason {reason!r}")
+            accounts.append(Web3.to_checksum_address(account))
+            values.append(code)
+        fn = self.round_ledger.functions.recordRejections(int(round), accounts, values)
+        return self._send("record_rejections", fn)
+
+    def rejection_count(self, round: int, account: str) -> int:
+        fn = self.round_ledger.functions.rejectionCount(int(round), Web3.to_checksum_address(account))
+        return int(self._call(fn))
+
+    def dissent_count(self, round: int) -> int:
+        """Attestations of ``round`` that differ from the leading (finalized) pair."""
+        return int(self._call(self.round_ledger.functions.dissentCount(int(round))))
+
+    def ledger_config(self) -> dict[str, Any]:
+        """The round ledger's settings."""
+        raw = self._call(self.round_ledger.functions.config())
+        return {
+            "commit_window": int(raw.commitWindow),
+            "attest_window": int(raw.attestWindow),
+            "credit_per_round": int(raw.creditPerRound),
+            "quorum": (int(raw.quorumNumerator), int(raw.quorumDenominator)),
+            "credit_scheme": CREDIT_SCHEMES[raw.creditScheme],
+            "slash_per_rejection": int(raw.slashPerRejection),
+        }
 
     def votes_for(self, round: int, vote_key: bytes) -> int:
         return int(
@@ -259,3 +394,7 @@ class LedgerClient:
 
     def credit_supply(self) -> int:
         return int(self._call(self.credit.functions.totalSupply()))
+
+    def set_transfers_enabled(self, enabled: bool) -> TxReceipt:
+        """Switch credit transfers on or off (admin only)."""
+        return self._send("set_transfers_enabled", self.credit.functions.setTransfersEnabled(bool(enabled)))

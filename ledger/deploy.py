@@ -14,9 +14,13 @@ from web3 import Web3
 
 from .compile import compile_contracts, error_decoder
 from .errors import ErrorDecoder, LedgerError
+from .records import CREDIT_SCHEMES
 from .tx import send
 
-__all__ = ["EMBEDDED_RPC", "Deployment", "deploy", "provider_label"]
+__all__ = ["DEFAULT_BOND", "EMBEDDED_RPC", "Deployment", "deploy", "provider_label"]
+
+#: The registry's default stake bond: 0.01 ether.
+DEFAULT_BOND = 10**16
 
 #: The ``rpc`` of a deployment on the embedded in-process chain.
 EMBEDDED_RPC = "embedded"
@@ -103,28 +107,50 @@ def deploy(
     attest_window: int = 3600,
     credit_per_round: int = 100 * 10**18,
     quorum: tuple[int, int] = (2, 3),
+    genesis_seats: int = 4,
+    member_quorum: tuple[int, int] = (1, 2),
+    bond: int = DEFAULT_BOND,
+    exit_cooldown: int = 7 * 24 * 3600,
+    forfeit_on_revoke: bool = True,
+    credit_scheme: str = "samples",
+    slash_per_rejection: int = 0,
 ) -> Deployment:
     """Deploy HospitalRegistry, ContributionCredit and RoundLedger from ``admin`` (who becomes
-    the consortium admin) and make the RoundLedger the credit's minter."""
+    the consortium admin) and make the RoundLedger the credit's minter.
+
+    Round ledger: ``quorum`` is the attestation quorum (a pair needs more than that fraction of
+    the active members); ``credit_scheme`` ``"samples"`` or ``"equal"`` splits
+    ``credit_per_round``; ``slash_per_rejection`` > 0 burns that many credits from each
+    committer a finalized round left out. Registry: the admin admits the first
+    ``genesis_seats`` members alone; later admissions need endorsements from more than
+    ``member_quorum`` of the active members, as do suspensions and revocations; every member
+    holds a ``bond`` (wei), refundable ``exit_cooldown`` seconds after it leaves, forfeited on
+    revocation if ``forfeit_on_revoke``."""
+    if credit_scheme not in CREDIT_SCHEMES:
+        raise LedgerError(f"credit_scheme must be one of {', '.join(CREDIT_SCHEMES)}, got {credit_scheme!r}")
     artifacts = compile_contracts()
     decoder = error_decoder(artifacts)
     start_block = w3.eth.block_number + 1
-    registry = _deploy_one(w3, admin, "HospitalRegistry", artifacts, decoder, admin.address)
-    credit = _deploy_one(w3, admin, "ContributionCredit", artifacts, decoder, admin.address)
-    ledger = _deploy_one(
-        w3,
-        admin,
-        "RoundLedger",
-        artifacts,
-        decoder,
-        registry,
-        credit,
-        commit_window,
-        attest_window,
-        credit_per_round,
-        quorum[0],
-        quorum[1],
+    registry_config = (
+        int(genesis_seats),
+        int(member_quorum[0]),
+        int(member_quorum[1]),
+        int(bond),
+        int(exit_cooldown),
+        bool(forfeit_on_revoke),
     )
+    registry = _deploy_one(w3, admin, "HospitalRegistry", artifacts, decoder, admin.address, registry_config)
+    credit = _deploy_one(w3, admin, "ContributionCredit", artifacts, decoder, admin.address)
+    ledger_config = (
+        int(commit_window),
+        int(attest_window),
+        int(credit_per_round),
+        int(quorum[0]),
+        int(quorum[1]),
+        CREDIT_SCHEMES.index(credit_scheme),
+        int(slash_per_rejection),
+    )
+    ledger = _deploy_one(w3, admin, "RoundLedger", artifacts, decoder, registry, credit, ledger_config)
     token = w3.eth.contract(
         address=Web3.to_checksum_address(credit), abi=artifacts["ContributionCredit"]["abi"]
     )

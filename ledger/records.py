@@ -11,10 +11,13 @@ from eth_utils import keccak, to_checksum_address
 from .errors import LedgerError
 
 __all__ = [
+    "CREDIT_SCHEMES",
     "ENUM_LABELS",
     "EPSILON_SCALE",
     "IDENTITY_STATUSES",
+    "REJECTION_REASONS",
     "ROUND_STATUSES",
+    "SANCTIONS",
     "Attestation",
     "Commitment",
     "Identity",
@@ -27,12 +30,27 @@ __all__ = [
 ]
 
 #: ``HospitalRegistry.Status`` by value.
-IDENTITY_STATUSES = ("none", "pending", "active", "suspended", "revoked")
+IDENTITY_STATUSES = ("none", "pending", "active", "suspended", "revoked", "exited")
+#: ``HospitalRegistry.Sanction`` by value.
+SANCTIONS = ("suspend", "reinstate", "revoke")
 #: ``RoundLedger.RoundStatus`` by value.
 ROUND_STATUSES = ("none", "open", "finalized", "failed")
+#: ``RoundLedger.CreditScheme`` by value.
+CREDIT_SCHEMES = ("samples", "equal")
+#: Reason codes of ``RoundLedger.recordRejections`` (the contract only requires nonzero).
+REJECTION_REASONS = {
+    1: "hash-mismatch",
+    2: "missing-blob",
+    3: "bad-seal",
+    4: "bad-format",
+    5: "not-a-member",
+    6: "robust-rule",
+    255: "other",
+}
 #: Solidity enum (internalType) -> labels, for readable revert messages.
 ENUM_LABELS = {
     "HospitalRegistry.Status": IDENTITY_STATUSES,
+    "HospitalRegistry.Sanction": SANCTIONS,
     "RoundLedger.RoundStatus": ROUND_STATUSES,
 }
 #: Epsilon is stored on chain as an integer number of millionths.
@@ -42,7 +60,8 @@ _UINT64_MAX = 2**64 - 1
 
 @dataclass(frozen=True)
 class Identity:
-    """A registered institution (``status``: pending, active, suspended or revoked)."""
+    """A registered institution (``status``: pending, active, suspended, revoked or exited;
+    ``bond`` in wei; ``left_at`` the timestamp of its exit or revocation, 0 before)."""
 
     address: str
     institution_id: bytes
@@ -51,6 +70,8 @@ class Identity:
     sign_key: bytes
     status: str
     joined_at: int
+    bond: int = 0
+    left_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,12 +88,15 @@ class Commitment:
 
 @dataclass(frozen=True)
 class Attestation:
-    """A member's vote for an (aggregate hash, accepted set) pair in one round."""
+    """A member's vote for an (aggregate hash, accepted set) pair in one round.
+    ``with_leader``: the vote is for the leading pair (in a finalized round: it agrees with
+    the finalized pair; False is a dissent)."""
 
     address: str
     vote_key: bytes
     aggregate_hash: bytes
     accepted: tuple[str, ...]
+    with_leader: bool = True
 
 
 @dataclass(frozen=True)

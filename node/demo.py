@@ -57,6 +57,16 @@ class DemoConfig:
     learning_rate: float = 2.0
     round_timeout: float = 60.0
 
+    def __post_init__(self) -> None:
+        from node.aggregation import RULES, minimum_updates
+        if self.rule not in RULES:
+            raise ValueError(f"unknown aggregation rule {self.rule!r}; choose one of {', '.join(RULES)}")
+        if self.hospitals < minimum_updates(self.rule):
+            raise ValueError(f"rule {self.rule} needs at least {minimum_updates(self.rule)} hospitals "
+                             f"(got --hospitals {self.hospitals})")
+        if self.rounds < 1:
+            raise ValueError("--rounds must be at least 1")
+
     def dp(self) -> DPConfig:
         return DPConfig(target_epsilon=self.epsilon, delta=self.delta, max_grad_norm=self.max_grad_norm,
                         steps_per_epoch=self.steps_per_epoch, local_epochs=self.local_epochs,
@@ -98,7 +108,12 @@ async def _campaign(cfg: DemoConfig, state_dir: Path) -> dict:
         host = PeerHost(identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid))
         client = LedgerClient(w3, deployment, identity.account)
         client.register(identity.institution_id, host.peer_id, identity.seal_public, identity.sign_public)
-        admin_client.admit(identity.address)
+        if admin_client.genesis_open():  # the first members: the consortium admin admits
+            admin_client.admit(identity.address)
+        else:  # later ones: endorsed by a quorum of the members, then admitted
+            for member in hospitals[: admin_client.endorsements_needed()]:
+                member.client.endorse(identity.address)
+            client.admit(identity.address)
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
         hospital.peer = HospitalPeer(identity, raw, client, host, privacy, settings)

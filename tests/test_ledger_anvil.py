@@ -212,3 +212,61 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_membership_rejections_and_dissent_on_anvil(ledger_anvil_rpc: str) -> None:
+    """The new flows on a real node, on a deployment of their own: endorsed admission, a
+    suspension by quorum, a recorded rejection, a late dissent; exact errors and events."""
+    from eth_abi import encode as abi_encode
+    from eth_utils import keccak
+    from ledger_support import events
+
+    w3 = connect(ledger_anvil_rpc)
+    s = setup_on(w3, deploy(w3, dev_account(w3, 0), genesis_seats=3))
+    for i, h in enumerate(s.hospitals):
+        h.register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i))
+    a, b, c, d = s.hospitals
+    for h in (a, b, c):
+        s.admin.admit(h.address)
+    with reverts("HospitalRegistryNotEnoughEndorsements", candidate=d.address, endorsements=0, needed=2):
+        s.admin.admit(d.address)
+    a.endorse(d.address)
+    with reverts("HospitalRegistryAlreadyEndorsed", candidate=d.address, endorser=a.address):
+        a.endorse(d.address)
+    b.endorse(d.address)
+    receipt = d.admit(d.address)
+    assert events(a.registry, "Admitted", receipt) == [
+        {"account": d.address, "admittedBy": d.address, "endorsements": 2, "genesis": False}
+    ]
+
+    rnd = a.open_round()
+    for i, h in enumerate(s.hospitals):
+        h.commit_update(rnd, h32(f"m-{i}"), 10 * (i + 1), 0.5, 1)
+    receipt = a.record_rejections(rnd, {d.address: "bad-seal"})
+    assert events(a.round_ledger, "UpdateRejected", receipt) == [
+        {"round": rnd, "account": d.address, "reporter": a.address, "reason": 3}
+    ]
+    accepted = sorted([a.address, b.address, c.address], key=lambda x: int(x, 16))
+    for h in (a, b, c):
+        h.attest(rnd, h32("agg"), accepted)
+    a.finalize(rnd)
+    receipt = d.attest(rnd, h32("mine"), [d.address])
+    win = keccak(abi_encode(["bytes32", "address[]"], [h32("agg"), accepted]))
+    mine = keccak(abi_encode(["bytes32", "address[]"], [h32("mine"), [d.address]]))
+    assert events(a.round_ledger, "DissentRecorded", receipt) == [
+        {"round": rnd, "account": d.address, "voteKey": mine, "winningKey": win}
+    ]
+    assert a.dissent_count(rnd) == 1
+    assert max(g for h in s.hospitals for g in h.gas_used["commit_update"]) < 120_000
+    assert max(g for h in s.hospitals for g in h.gas_used["attest"]) < 120_000
+
+    a.suspend(d.address)
+    receipt = b.suspend(d.address)
+    assert events(a.registry, "Suspended", receipt) == [{"account": d.address, "votes": 2}]
+    with reverts("RoundLedgerNotActiveMember", account=d.address):
+        d.open_round()
+    report = collect(w3, s.deployment)
+    assert report["ok"], [x for x in report["checks"] if not x["ok"]]
+    r = report["rounds"][0]
+    assert (r["excluded"], r["dissenters"]) == ([d.address], [d.address])
+    assert [i["status"] for i in report["identities"]] == ["active"] * 3 + ["suspended"]

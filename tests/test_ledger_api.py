@@ -13,6 +13,7 @@ def test_public_names() -> None:
         "Attestation",
         "Commitment",
         "ContractRevert",
+        "DEFAULT_BOND",
         "Deployment",
         "Identity",
         "LedgerClient",
@@ -43,10 +44,14 @@ def test_client_methods() -> None:
         "address", "register", "admit", "revoke", "identities", "identity_of_peer", "active_count",
         "open_round", "current_round", "commit_update", "commitments", "attest", "finalize",
         "fail_round", "round_info", "quorum_reached", "credit_balance",
+        "endorse", "deposit_bond", "vote_sanction", "suspend", "reinstate", "rotate_keys", "exit",
+        "withdraw_bond", "sweep_forfeited", "genesis_open", "endorsements_needed", "record_rejections",
+        "dissent_count", "set_transfers_enabled", "registry_config", "ledger_config",
     }  # fmt: skip
     params = inspect.signature(ledger.LedgerClient.commit_update).parameters
     assert list(params) == ["self", "round", "update_hash", "samples", "epsilon", "mode"]
     assert list(inspect.signature(ledger.deploy).parameters) == [
-        "w3", "admin", "commit_window", "attest_window", "credit_per_round", "quorum",
+        "w3", "admin", "commit_window", "attest_window", "credit_per_round", "quorum", "genesis_seats",
+        "member_quorum", "bond", "exit_cooldown", "forfeit_on_revoke", "credit_scheme", "slash_per_rejection",
     ]  # fmt: skip
     assert list(inspect.signature(ledger.connect).parameters) == ["rpc", "state_file"]
