@@ -82,16 +82,22 @@ class _Hospital:
     peer: HospitalPeer | None = None
 
 
-def run_demo(cfg: DemoConfig) -> dict:
-    """Run the whole campaign; returns the report (also written to ``cfg.json_path``)."""
+def run_demo(cfg: DemoConfig, *, peer_class: type[HospitalPeer] | dict[int, type[HospitalPeer]] = HospitalPeer) -> dict:
+    """Run the whole campaign; returns the report (also written to ``cfg.json_path``).
+
+    ``peer_class`` may map hospital indices to :class:`HospitalPeer` subclasses: tests and
+    benchmarks use it to plant misbehaving peers (equivocators, attackers) among honest ones.
+    """
     state_dir = Path(cfg.state_dir or tempfile.mkdtemp(prefix="medmesh-demo-"))
-    report = trio.run(_campaign, cfg, state_dir)
+    classes = peer_class if isinstance(peer_class, dict) else {}
+    default = HospitalPeer if isinstance(peer_class, dict) else peer_class
+    report = trio.run(_campaign, cfg, state_dir, lambda i: classes.get(i, default))
     if cfg.json_path:
         atomic_write_json(cfg.json_path, report)
     return report
 
 
-async def _campaign(cfg: DemoConfig, state_dir: Path) -> dict:
+async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
     split = breast_cancer_split(cfg.hospitals, seed=cfg.seed)
     w3 = connect(cfg.rpc)
     admin = dev_account(w3)
@@ -116,7 +122,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path) -> dict:
             client.admit(identity.address)
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
-        hospital.peer = HospitalPeer(identity, raw, client, host, privacy, settings)
+        hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings)
         holder.append(hospital.peer)
         hospitals.append(hospital)
     for h in hospitals:

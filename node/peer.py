@@ -21,7 +21,7 @@ import numpy as np
 import trio
 
 from gossip import PeerHost
-from ledger import Identity, LedgerClient, LedgerError
+from ledger import Commitment, Identity, LedgerClient, LedgerError
 from node import protocol
 from node.aggregation import aggregate_by_peer
 from node.data import FeatureStats, Standardizer, TabularData
@@ -55,6 +55,15 @@ class RoundOutcome:
     epsilon: float = 0.0
     samples: int = 0
     error: str | None = None
+
+
+class _Rejected(Exception):
+    """A committed update this peer refuses; ``reason`` is a name from
+    :data:`ledger.records.REJECTION_REASONS`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class _PeerLog(logging.LoggerAdapter):
@@ -283,27 +292,41 @@ class HospitalPeer:
         for sender, commitment in commitments.items():
             if sender == self.address:
                 continue
-            blob = self._inbox[round_].get(sender)
             try:
-                if sender not in members:
-                    raise SealError("committer is not an active registered hospital")
-                if blob is None:
-                    raise SealError("committed but its blob never arrived")
-                if blob_hash(blob) != commitment.update_hash:
-                    raise SealError("blob hash differs from the hash committed on chain (equivocation?)")
-                plaintext = open_sealed(blob, self._context(round_, sender),
-                                        sender_sign_key=members[sender].sign_key,
-                                        my_address=self.address, my_seal_key=self.identity.seal_private)
-                update = decode_update(plaintext, expected_values=self.global_params.size)
-                if (update.round, update.sender, update.samples) != (round_, sender, commitment.samples):
-                    raise UpdateFormatError("update metadata differs from the on-chain commitment")
-                accepted[sender] = update
-            except (SealError, UpdateFormatError) as exc:
-                rejected[sender] = str(exc)
-                self.log.warning("rejected update from %s: %s", sender, exc, round=round_)
+                accepted[sender] = self._check(round_, sender, commitment, members)
+            except _Rejected as exc:
+                rejected[sender] = exc.reason
+                self.log.warning("rejected update from %s (%s): %s", sender, exc.reason, exc, round=round_)
+        if rejected:
+            try:  # on the record: which committed updates this peer refused, and why
+                self.ledger.record_rejections(round_, dict(rejected))
+            except LedgerError as exc:
+                self.log.error("could not record rejections: %s", exc, round=round_)
         for sender in set(self._inbox[round_]) - set(commitments):
-            rejected[sender] = "sent a blob but committed nothing on chain"
+            self.log.warning("%s sent a blob but committed nothing on chain; ignored", sender, round=round_)
         return accepted, rejected
+
+    def _check(self, round_: int, sender: str, commitment: Commitment, members: dict[str, Identity]) -> ModelUpdate:
+        """Verify one committed update; raise :class:`_Rejected` naming the on-chain reason."""
+        blob = self._inbox[round_].get(sender)
+        if sender not in members:
+            raise _Rejected("not-a-member", "committer is not an active registered hospital")
+        if blob is None:
+            raise _Rejected("missing-blob", "committed but its blob never arrived")
+        if blob_hash(blob) != commitment.update_hash:
+            raise _Rejected("hash-mismatch", "blob hash differs from the hash committed on chain (equivocation?)")
+        try:
+            plaintext = open_sealed(blob, self._context(round_, sender), sender_sign_key=members[sender].sign_key,
+                                    my_address=self.address, my_seal_key=self.identity.seal_private)
+        except SealError as exc:
+            raise _Rejected("bad-seal", str(exc)) from None
+        try:
+            update = decode_update(plaintext, expected_values=self.global_params.size)
+        except UpdateFormatError as exc:
+            raise _Rejected("bad-format", str(exc)) from None
+        if (update.round, update.sender, update.samples) != (round_, sender, commitment.samples):
+            raise _Rejected("bad-format", "update metadata differs from the on-chain commitment")
+        return update
 
     def _aggregate(self, updates: dict[str, ModelUpdate]) -> np.ndarray:
         agg = aggregate_by_peer(self.settings.rule, {a: u.delta for a, u in updates.items()},
