@@ -24,7 +24,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 demo: setup
-	$(MEDMESH) demo --chain-state build/demo-chain.json --json build/demo.json
+	$(MEDMESH) demo --chain-state build/demo-chain.json --json build/demo.json --model-out build/demo-model.npy
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -27,7 +27,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     cfg = DemoConfig(rounds=args.rounds, hospitals=args.hospitals, epsilon=args.epsilon, rule=args.rule,
                      model=args.model, seed=args.seed, rpc=args.rpc, chain_state=args.chain_state,
-                     json_path=args.json, progress=not args.no_progress)
+                     json_path=args.json, progress=not args.no_progress, model_out=args.model_out)
     report = run_demo(cfg)
     print(format_report(report))
     if args.json:
@@ -39,6 +39,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               f"medmesh audit --rpc {args.rpc or '<url>'} --deployment {args.deployment_out}")
     if args.chain_state and not args.rpc:
         print(f"chain saved to {args.chain_state}; inspect it with: medmesh audit --chain-state {args.chain_state}")
+        if args.model_out:
+            print(f"final model saved to {args.model_out}; trace it with: "
+                  f"medmesh audit --chain-state {args.chain_state} verify {args.model_out}")
     return 0 if all(r["finalized"] for r in report["rounds"]) and report["peers_agree"] else 1
 
 
@@ -62,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--chain-state", type=Path, help="persist the embedded chain here (for `medmesh audit`)")
     demo.add_argument("--json", type=Path, help="write the full report as JSON")
     demo.add_argument("--deployment-out", type=Path, help="write the contracts' addresses (for --rpc chains)")
+    demo.add_argument("--model-out", type=Path, help="save the final model's parameters (.npy)")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(func=_cmd_demo)
 

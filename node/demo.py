@@ -48,6 +48,7 @@ class DemoConfig:
     chain_state: Path | None = None
     json_path: Path | None = None
     state_dir: Path | None = None
+    model_out: Path | None = None  # the final global parameters, as .npy (for `audit verify`)
     progress: bool = True
     # DP-SGD schedule: one full-batch step per round (sample rate 1) suits hospitals of ~100
     # patients; chosen by scripts/tune_demo.py (see the README), not by the test set of one run.
@@ -167,6 +168,9 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         nursery.cancel_scope.cancel()
 
     peers_agree = len({parameters_hash(h.peer.global_params) for h in hospitals}) == 1
+    if cfg.model_out:
+        Path(cfg.model_out).parent.mkdir(parents=True, exist_ok=True)
+        np.save(cfg.model_out, hospitals[0].peer.global_params)
     pooled = TabularData(np.concatenate([h.peer.data.x for h in hospitals]),
                          np.concatenate([h.peer.data.y for h in hospitals]))
     dp = cfg.dp()

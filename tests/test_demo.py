@@ -32,8 +32,9 @@ def check_chain(audit: dict, rounds: int, hospitals: dict) -> None:
 
 def test_demo_two_rounds_on_the_embedded_chain(tmp_path):
     state, out = tmp_path / "chain.json", tmp_path / "demo.json"
+    model = tmp_path / "model.npy"
     report = run_demo(DemoConfig(rounds=2, chain_state=state, json_path=out, progress=False,
-                                 state_dir=tmp_path / "peers"))
+                                 state_dir=tmp_path / "peers", model_out=model))
     assert json.loads(out.read_text()) == report
     assert set(report) >= {"rounds", "baselines", "chain"}
     assert set(report["rounds"][0]) >= {"round", "auc", "accuracy", "epsilon", "bytes_sent", "finalized",
@@ -51,6 +52,10 @@ def test_demo_two_rounds_on_the_embedded_chain(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr
     assert len(json.loads(cli.stdout)["rounds"]) == 2
+    # the saved model traces back to the round that finalized it (ledger/ re-hashes it itself)
+    verify = subprocess.run([sys.executable, "-m", "node.cli", "audit", "--chain-state", str(state),
+                             "verify", str(model)], capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0 and "finalized round 2" in verify.stdout, verify.stdout + verify.stderr
 
 
 def test_demo_round_on_a_real_anvil_devnet(tmp_path):
