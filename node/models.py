@@ -1,17 +1,37 @@
-"""Models a hospital trains, and their flat float32 parameter vectors.
+"""Models a hospital trains, selected by name, and their flat float32 parameter vectors.
 
-Every model here is Opacus-compatible (no BatchNorm). Updates travel as one flat float32
-vector in the order of ``model.state_dict()``; :func:`flat_parameters` and
-:func:`load_flat_parameters` are the only two places that know that order.
+All models output one logit per sample (binary classification in v1) and are
+Opacus-compatible: no BatchNorm (GroupNorm instead), no in-place activations, no parameter
+shared between layers. ``build_model`` seeds the initialization, so every peer that builds a
+model from the same name, input shape and seed holds bit-identical initial weights.
+
+| name       | input                 | what it is |
+|------------|-----------------------|------------|
+| `logreg`   | features              | one linear layer (zero-initialized) |
+| `mlp`      | features              | two hidden layers of 32, GELU |
+| `cnn`      | channels x H x W      | three 3x3 conv blocks (16/32/64 channels, GroupNorm), global max-pool |
+| `resnet18` | channels x H x W      | ResNet-18 (He et al., 2016) with GroupNorm (Wu & He, 2018) |
+| `resnet50` | channels x H x W      | ResNet-50, bottleneck blocks, GroupNorm |
+
+ResNets written here because torchvision does not install beside this torch. Inputs smaller
+than 64 pixels on a side get a 3x3 stride-1 stem without max-pooling (the CIFAR variant), so
+a 28x28 MedMNIST image is not pooled away.
+
+Updates travel as one flat float32 vector in the order of ``model.state_dict()``;
+:func:`flat_parameters` and :func:`load_flat_parameters` are the only two places that know
+that order.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["build_model", "MODEL_NAMES", "flat_parameters", "load_flat_parameters"]
+__all__ = ["build_model", "MODEL_NAMES", "IMAGE_MODELS", "flat_parameters", "load_flat_parameters",
+           "select_device"]
 
 
 class LogisticRegression(nn.Module):
@@ -42,19 +62,166 @@ class MLP(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-_MODELS = {"logreg": LogisticRegression, "mlp": MLP}
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(32, channels // 2 if channels < 32 else 32), channels)
+
+
+class SmallCNN(nn.Module):
+    """Three conv blocks (conv 3x3, GroupNorm, ReLU, 2x2 max-pool), global max-pool, linear head."""
+
+    def __init__(self, in_channels: int, widths: Sequence[int] = (16, 32, 64)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev = in_channels
+        for w in widths:
+            layers += [nn.Conv2d(prev, w, 3, padding=1), _norm(w), nn.ReLU(), nn.MaxPool2d(2)]
+            prev = w
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveMaxPool2d(1)  # a small lesion anywhere: max, not mean
+        self.head = nn.Linear(prev, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.pool(self.features(x)), 1)).squeeze(-1)
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = nn.Conv2d(cin, width, 3, stride, 1, bias=False)
+        self.gn1 = _norm(width)
+        self.conv2 = nn.Conv2d(width, cout, 3, 1, 1, bias=False)
+        self.gn2 = _norm(cout)
+        self.act1, self.act2 = nn.ReLU(), nn.ReLU()
+        self.shortcut = _shortcut(cin, cout, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.gn1(self.conv1(x)))
+        out = self.gn2(self.conv2(out))
+        return self.act2(out + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.gn1 = _norm(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.gn2 = _norm(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.gn3 = _norm(cout)
+        self.act1, self.act2, self.act3 = nn.ReLU(), nn.ReLU(), nn.ReLU()
+        self.shortcut = _shortcut(cin, cout, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.gn1(self.conv1(x)))
+        out = self.act2(self.gn2(self.conv2(out)))
+        out = self.gn3(self.conv3(out))
+        return self.act3(out + self.shortcut(x))
+
+
+def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
+    if stride == 1 and cin == cout:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), _norm(cout))
+
+
+class ResNet(nn.Module):
+    """ResNet with GroupNorm in place of BatchNorm, one-logit head."""
+
+    def __init__(self, block: type[BasicBlock | Bottleneck], depths: Sequence[int], in_channels: int,
+                 small_input: bool) -> None:
+        super().__init__()
+        if small_input:
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), _norm(64), nn.ReLU())
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), _norm(64), nn.ReLU(),
+                                      nn.MaxPool2d(3, 2, 1))
+        stages: list[nn.Module] = []
+        cin = 64
+        for i, (width, depth) in enumerate(zip((64, 128, 256, 512), depths)):
+            blocks = []
+            for j in range(depth):
+                blocks.append(block(cin, width, 2 if (j == 0 and i > 0) else 1))
+                cin = width * block.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(cin, 1)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for m in self.modules():  # zero-init the last norm of each block: starts as identity
+            if isinstance(m, BasicBlock):
+                nn.init.zeros_(m.gn2.weight)
+            elif isinstance(m, Bottleneck):
+                nn.init.zeros_(m.gn3.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.pool(self.stages(self.stem(x))), 1)).squeeze(-1)
+
+
+def _tabular(cls):
+    def make(n_features: int | None, input_shape: tuple[int, ...] | None) -> nn.Module:
+        if n_features is None:
+            if input_shape is None or len(input_shape) != 1:
+                raise ValueError(f"{cls.__name__} needs n_features (or a 1-D input_shape)")
+            n_features = input_shape[0]
+        return cls(int(n_features))
+    return make
+
+
+def _image(factory):
+    def make(n_features: int | None, input_shape: tuple[int, ...] | None) -> nn.Module:
+        if input_shape is None or len(input_shape) != 3:
+            raise ValueError("image models need input_shape=(channels, height, width)")
+        c, h, w = input_shape
+        if min(h, w) < 8:
+            raise ValueError(f"images of {h}x{w} are too small for a convolutional model (>= 8x8)")
+        return factory(c, min(h, w) < 64)
+    return make
+
+
+_MODELS = {
+    "logreg": _tabular(LogisticRegression),
+    "mlp": _tabular(MLP),
+    "cnn": _image(lambda c, small: SmallCNN(c)),
+    "resnet18": _image(lambda c, small: ResNet(BasicBlock, (2, 2, 2, 2), c, small)),
+    "resnet50": _image(lambda c, small: ResNet(Bottleneck, (3, 4, 6, 3), c, small)),
+}
 MODEL_NAMES = tuple(_MODELS)
+IMAGE_MODELS = ("cnn", "resnet18", "resnet50")
 
 
-def build_model(name: str, n_features: int, *, seed: int = 0) -> nn.Module:
-    """Build a model by its config name with a seeded initialization (same on every peer)."""
+def build_model(name: str, n_features: int | None = None, *, input_shape: Sequence[int] | None = None,
+                n_classes: int = 2, seed: int = 0) -> nn.Module:
+    """Build a model by its config name with a seeded initialization (same on every peer).
+
+    Tabular models take ``n_features`` (``build_model("logreg", 30)``); image models take
+    ``input_shape=(channels, height, width)``. ``n_classes`` must be 2 in v1 (one logit).
+    """
     try:
-        cls = _MODELS[name]
+        make = _MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") from None
-    with torch.random.fork_rng():
+    if n_classes != 2:
+        raise ValueError(f"v1 trains binary classifiers (one logit); n_classes={n_classes} is not supported")
+    shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return cls(n_features)
+        return make(n_features, shape)
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when torch sees a GPU, else CPU; or any name torch accepts."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preference)
 
 
 def flat_parameters(model: nn.Module) -> np.ndarray:
@@ -74,6 +241,6 @@ def load_flat_parameters(model: nn.Module, flat: np.ndarray) -> None:
     for key, tensor in state.items():
         n = tensor.numel()
         chunk = torch.from_numpy(np.ascontiguousarray(flat[offset : offset + n], dtype=np.float32))
-        new_state[key] = chunk.view_as(tensor).to(tensor.dtype)
+        new_state[key] = chunk.view_as(tensor).to(dtype=tensor.dtype, device=tensor.device)
         offset += n
     model.load_state_dict(new_state)

@@ -1,8 +1,18 @@
 """Local training of one hospital for one round: DP-SGD through Opacus, or plain SGD.
 
-The model starts from the current global parameters and returns its *delta*; the spent
-epsilon is read from the hospital's :class:`~node.privacy.PrivacyLedger`, whose accountant
-the Opacus optimizer steps directly (one accountant, no copies to drift apart).
+The model starts from the current global parameters, runs ``local_epochs`` epochs (default 3,
+from the :class:`~node.privacy.DPConfig`) and returns its *delta*; the spent epsilon is read
+from the hospital's :class:`~node.privacy.PrivacyLedger`, whose accountant the Opacus
+optimizer steps directly (one accountant, no copies to drift apart).
+
+FedProx (Li et al., 2020): with ``proximal_mu > 0`` every step is followed by a proximal step
+``w -= lr * mu * (w - w_global)``, the gradient of ``mu/2 * ||w - w_global||^2``. That term
+does not depend on any patient, so it is applied after Opacus has clipped and noised the data
+gradient and spends no privacy (per-sample clipping must not see it).
+
+The DP noise is never drawn from a seeded generator: ``TrainConfig.seed`` only seeds the
+batch shuffling of non-DP training. DP-SGD uses Poisson sampling and Opacus' own noise
+source (torch's default RNG, or the secure RNG with ``secure_mode``).
 """
 
 from __future__ import annotations
@@ -18,8 +28,8 @@ from opacus import PrivacyEngine
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from node.data import TabularData
-from node.models import flat_parameters, load_flat_parameters
+from node.data import LabelledData
+from node.models import flat_parameters, load_flat_parameters, select_device
 from node.privacy import PrivacyLedger
 
 __all__ = ["TrainConfig", "TrainResult", "train_local"]
@@ -28,7 +38,7 @@ log = logging.getLogger("medmesh.training")
 
 # Opacus hooks a first layer whose inputs need no grad: torch warns on every backward pass.
 # Expected and harmless; filtered once here because training runs in worker threads, where
-# ``warnings.catch_warnings`` is not safe.
+# ``warnings.catch_warnings`` is not safe. The insecure-RNG notice is logged once instead.
 warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
 warnings.filterwarnings("ignore", message=".*Secure RNG turned off.*")
 _insecure_rng_logged = False
@@ -36,8 +46,21 @@ _insecure_rng_logged = False
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Optimizer settings of one hospital; the DP schedule (epochs, steps) is in DPConfig.
+
+    ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda:0"``...
+    """
+
     learning_rate: float = 0.5
     seed: int = 0
+    proximal_mu: float = 0.0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.proximal_mu < 0:
+            raise ValueError(f"proximal_mu must be >= 0, got {self.proximal_mu}")
 
 
 @dataclass(frozen=True)
@@ -51,18 +74,23 @@ class TrainResult:
 def train_local(
     model: nn.Module,
     global_params: np.ndarray,
-    data: TabularData,
+    data: LabelledData,
     ledger: PrivacyLedger,
     config: TrainConfig = TrainConfig(),
 ) -> TrainResult:
     """Train ``model`` from ``global_params`` on ``data`` for one round; return the delta.
 
     Raises :class:`~node.privacy.BudgetExhausted` before touching the model if the round
-    would exceed the hospital's budget. ``model`` is left holding the locally trained weights.
+    would exceed the hospital's budget. ``model`` is left holding the locally trained weights
+    (on the CPU).
     """
     dp = ledger.config
     ledger.check_round()
+    if len(data) == 0:
+        raise ValueError(f"{data.source or 'training data'}: no samples to train on")
+    device = select_device(config.device)
     load_flat_parameters(model, global_params)
+    model.to(device)
     model.train()
     generator = torch.Generator().manual_seed(config.seed)
     dataset = TensorDataset(torch.from_numpy(data.x), torch.from_numpy(data.y))
@@ -71,17 +99,25 @@ def train_local(
     optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate)
     module: nn.Module = model
     if dp.enabled:
-        _log_insecure_rng_once()
-        engine = PrivacyEngine(accountant="rdp", secure_mode=False)
+        if not dp.secure_mode:
+            _log_insecure_rng_once()
+        engine = PrivacyEngine(accountant=dp.accountant, secure_mode=dp.secure_mode)
         engine.accountant = ledger.accountant  # the ledger's accountant is stepped directly
         module, optimizer, loader = engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader,
             noise_multiplier=dp.noise_multiplier, max_grad_norm=dp.max_grad_norm,
-            poisson_sampling=True,  # noise comes from an unseeded RNG, never the shuffle seed
+            poisson_sampling=True,  # never pass a seeded noise_generator: noise must be unpredictable
         )
-    steps = _run_epochs(module, optimizer, loader, dp.local_epochs)
-    if module is not model:
-        module.remove_hooks()  # leave the caller's model free of Opacus' grad-sample hooks
+    anchor = None
+    if config.proximal_mu > 0:
+        anchor = [p.detach().clone() for p in model.parameters()]
+    try:
+        steps = _run_epochs(module, optimizer, loader, dp.local_epochs, device,
+                            anchor, config.learning_rate * config.proximal_mu, list(model.parameters()))
+    finally:
+        if module is not model:
+            module.remove_hooks()  # leave the caller's model free of Opacus' grad-sample hooks
+        model.to("cpu")
     delta = flat_parameters(model) - global_params
     return TrainResult(delta.astype(np.float32), len(data), steps, ledger.spent())
 
@@ -94,14 +130,24 @@ def _log_insecure_rng_once() -> None:
                     "use a cryptographically secure RNG for a production campaign")
 
 
-def _run_epochs(module: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, epochs: int) -> int:
+def _run_epochs(module: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, epochs: int,
+                device: torch.device, anchor: list[torch.Tensor] | None, prox_rate: float,
+                params: list[nn.Parameter]) -> int:
     steps = 0
     for _ in range(epochs):
         for xb, yb in loader:
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             logits = module(xb)
-            loss = nn.functional.binary_cross_entropy_with_logits(logits, yb)
+            if len(yb):
+                loss = nn.functional.binary_cross_entropy_with_logits(logits, yb)
+            else:  # Poisson sampling drew an empty batch: the step still adds noise and counts
+                loss = logits.sum() * 0.0
             loss.backward()
             optimizer.step()
+            if anchor is not None:  # FedProx, data-independent: spends no privacy
+                with torch.no_grad():
+                    for p, a in zip(params, anchor):
+                        p.sub_(prox_rate * (p - a.to(p.device)))
             steps += 1
     return steps
