@@ -24,7 +24,7 @@ from gossip import PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from node import protocol
 from node.aggregation import aggregate_by_peer
-from node.data import FeatureStats, Standardizer, TabularData
+from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import BudgetExhausted, PrivacyLedger
@@ -77,20 +77,20 @@ class HospitalPeer:
     """One hospital in the federation. Create it, ``await start()``-style tasks in a nursery
     (:meth:`serve`), agree on the standardizer, then run rounds."""
 
-    def __init__(self, identity: NodeIdentity, raw_data: TabularData, ledger: LedgerClient,
+    def __init__(self, identity: NodeIdentity, raw_data: LabelledData, ledger: LedgerClient,
                  host: PeerHost, privacy: PrivacyLedger, settings: PeerSettings = PeerSettings()) -> None:
         self.identity = identity
         self.name = identity.institution
         self.address = identity.address
         self.raw_data = raw_data
-        self.data: TabularData | None = None
+        self.data: LabelledData | None = None
         self.standardizer: Standardizer | None = None
         self.ledger = ledger
         self.host = host
         self.privacy = privacy
         self.settings = settings
         self.log = _PeerLog(logging.getLogger("medmesh.peer"), {"peer": self.name})
-        self.model = build_model(settings.model, raw_data.n_features, seed=0)
+        self.model = build_model(settings.model, input_shape=raw_data.input_shape, seed=0)
         self.global_params = flat_parameters(self.model)
         self.completed_round = 0
         self._directory: dict[str, Identity] = {}
@@ -183,8 +183,13 @@ class HospitalPeer:
         self._poke(inbox=True)
 
     # -- set-up ------------------------------------------------------------------------
-    async def agree_standardizer(self, timeout: float = 30.0) -> Standardizer:
-        """Share this hospital's feature sums; build the z-scorer from everyone's total."""
+    async def agree_standardizer(self, timeout: float = 30.0) -> Standardizer | None:
+        """Share this hospital's feature sums; build the z-scorer from everyone's total.
+
+        Images need none: their loaders already scale pixels to [0, 1]."""
+        if isinstance(self.raw_data, ImageData):
+            self.data = self.raw_data
+            return None
         mine = FeatureStats.of(self.raw_data)
         self._stats[self.address] = mine
         others = self._others()
