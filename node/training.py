@@ -39,8 +39,16 @@ log = logging.getLogger("medmesh.training")
 # Opacus hooks a first layer whose inputs need no grad: torch warns on every backward pass.
 # Expected and harmless; filtered once here because training runs in worker threads, where
 # ``warnings.catch_warnings`` is not safe. The insecure-RNG notice is logged once instead.
-warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
-warnings.filterwarnings("ignore", message=".*Secure RNG turned off.*")
+# Re-applied on every call: a library met later (seen: a `simplefilter("default")` during
+# the network start-up) can put a catch-all filter in front of these.
+
+
+def _quiet_known_warnings() -> None:
+    warnings.filterwarnings("ignore", message=".*Full backward hook is firing.*")
+    warnings.filterwarnings("ignore", message=".*Secure RNG turned off.*")
+
+
+_quiet_known_warnings()
 _insecure_rng_logged = False
 
 
@@ -84,6 +92,7 @@ def train_local(
     would exceed the hospital's budget. ``model`` is left holding the locally trained weights
     (on the CPU).
     """
+    _quiet_known_warnings()
     dp = ledger.config
     ledger.check_round()
     if len(data) == 0:
