@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import solcx
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import Web3
+from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 
 from ledger import ContractRevert, Deployment, LedgerClient, dev_account, institution_id
-from ledger.compile import error_decoder
+from ledger.compile import _SETTINGS, CACHE_DIR, SOLC_SHIM, _solc_version, error_decoder
+from ledger.embedded import EmbeddedProvider
 from ledger.tx import send
 
 HOSPITALS = ("Charite Berlin", "Karolinska Stockholm", "AP-HP Paris", "Rigshospitalet Copenhagen")
@@ -87,3 +96,76 @@ def reverts(error_name: str, **error_args: Any) -> Iterator[Any]:
     assert err.error_name == error_name, str(err)
     assert err.error_args == error_args, str(err)
     assert "\n" not in str(err)
+
+
+# --------------------------------------------------------------------------- test-only contracts
+
+TEST_CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
+
+
+@functools.lru_cache(maxsize=None)
+def compile_test_contract(name: str) -> dict[str, str]:
+    """``{"abi": [...], "bytecode": "0x..."}`` of ``tests/contracts/<name>.sol``, compiled like the
+    project's contracts (py-solc-x driving scripts/solc, same settings); cached in build/."""
+    source = (TEST_CONTRACTS_DIR / f"{name}.sol").read_text(encoding="utf-8")
+    version = _solc_version()
+    digest = hashlib.sha256(
+        json.dumps({"source": source, "solc": version, "settings": _SETTINGS}, sort_keys=True).encode()
+    ).hexdigest()
+    cache_file = CACHE_DIR / "tests" / f"{name}-{digest[:16]}.json"
+    if cache_file.exists():
+        return json.loads(cache_file.read_text(encoding="utf-8"))
+    output = solcx.compile_standard(
+        {"language": "Solidity", "sources": {f"{name}.sol": {"content": source}}, "settings": _SETTINGS},
+        solc_binary=str(SOLC_SHIM),
+    )
+    data = output["contracts"][f"{name}.sol"][name]
+    result = {"abi": data["abi"], "bytecode": "0x" + data["evm"]["bytecode"]["object"]}
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    cache_file.write_text(json.dumps(result), encoding="utf-8")
+    return result
+
+
+def deploy_test_contract(w3: Web3, account: LocalAccount, name: str) -> Contract:
+    art = compile_test_contract(name)
+    factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    receipt = send(w3, account, {"data": factory.constructor().data_in_transaction}, action=f"deploy {name}")
+    return w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
+
+
+# --------------------------------------------------------------------------- rich accounts
+
+#: More than a 128-bit deposit: what each account of :class:`RichSetup` holds.
+RICH_WEI = 2**130
+#: How many rich accounts :class:`RichSetup` offers (enough for a full round and one more).
+RICH_ACCOUNTS = 240
+
+
+@dataclass
+class RichSetup:
+    """``setup`` (contracts deployed, nobody registered) plus ``accounts``: funded keys that are
+    not the dev accounts, each holding :data:`RICH_WEI` wei."""
+
+    setup: LedgerSetup
+    accounts: list[LocalAccount]
+
+
+def rich_embedded_chain() -> tuple[Web3, list[LocalAccount]]:
+    """A fresh embedded chain whose genesis gives eth-tester's keys 1..RICH_ACCOUNTS+10 (the
+    dev accounts first) :data:`RICH_WEI` wei each; returns it and the non-dev accounts."""
+    from eth_tester import EthereumTester, PyEVMBackend
+
+    total = RICH_ACCOUNTS + 10
+    state = dict(PyEVMBackend.generate_genesis_state(overrides={"balance": RICH_WEI}, num_accounts=total))
+    w3 = Web3(EmbeddedProvider(EthereumTester(PyEVMBackend(genesis_state=state))))
+    accounts = [Account.from_key((i + 1).to_bytes(32, "big")) for i in range(10, total)]
+    return w3, accounts
+
+
+def rich_anvil_accounts(w3: Web3) -> list[LocalAccount]:
+    """Fresh keys given :data:`RICH_WEI` wei each with ``anvil_setBalance``."""
+    accounts = [Account.from_key(keccak(text=f"medmesh-rich-{i}")) for i in range(RICH_ACCOUNTS)]
+    for account in accounts:
+        response = w3.provider.make_request("anvil_setBalance", [account.address, hex(RICH_WEI)])  # type: ignore[arg-type]
+        assert "error" not in response, response
+    return accounts

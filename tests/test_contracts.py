@@ -1,5 +1,5 @@
-"""RoundLedger on the embedded chain (HospitalRegistry: test_registry.py, ContributionCredit:
-test_credit.py), laid out like the contract. Reverts are checked by exact custom error and
+"""RoundLedger on the embedded chain and on anvil (HospitalRegistry: test_registry.py,
+ContributionCredit: test_credit.py), laid out like the contract. Reverts are checked by exact custom error and
 arguments, events by exact arguments."""
 
 from __future__ import annotations
@@ -7,7 +7,18 @@ from __future__ import annotations
 import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
-from ledger_support import LedgerSetup, events, h32, keys, raw_send, register_all, reverts, setup_on
+from ledger_support import (
+    LedgerSetup,
+    deploy_test_contract,
+    events,
+    h32,
+    keys,
+    peer_id,
+    raw_send,
+    register_all,
+    reverts,
+    setup_on,
+)
 from web3.exceptions import ContractCustomError
 
 from ledger import (
@@ -23,12 +34,15 @@ from ledger import (
 from ledger.compile import EVM_VERSION, error_decoder
 from ledger.tx import send
 
+LEDGER_BACKENDS = ("embedded", "anvil")  # every ledger test runs on both (conftest.py)
+
 ZERO = "0x0000000000000000000000000000000000000000"
 ZERO32 = b"\x00" * 32
 PENDING, ACTIVE, REVOKED = 1, 2, 4
 NONE_R, OPEN, FINALIZED, FAILED = 0, 1, 2, 3
 CREDIT = 100 * 10**18
 WINDOW = 3600
+JOIN_BATCH, COMMIT_BATCH = 16, 32  # Crowd members per transaction: ~6M and ~4M gas (< 10M)
 
 
 def _ts(setup: LedgerSetup, receipt: dict) -> int:
@@ -168,6 +182,33 @@ def test_commit_rejections(ledger_consortium: LedgerSetup) -> None:
     advance_time(s.w3, WINDOW + 1)
     with reverts("RoundLedgerCommitClosed", round=rnd, deadline=deadline):
         b.commit_update(rnd, h32("b"), 5, 1.0, 0)
+
+
+def test_a_round_takes_at_most_max_committers(ledger_deployed: LedgerSetup) -> None:
+    """MAX_COMMITTERS (224, the width of the accepted-set bitmask) commit; the next is refused.
+    The 224 come from a test-only Crowd contract (tests/contracts/Crowd.sol): its member
+    contracts register, are admitted and commit in a few batched transactions."""
+    w3 = ledger_deployed.w3
+    s = setup_on(w3, deploy(w3, dev_account(w3, 0), genesis_seats=1000, bond=0))  # genesis: no quorum
+    h = s.hospitals[0]
+    limit = s.admin.round_ledger.functions.MAX_COMMITTERS().call()
+    assert limit == 224
+    h.register(institution_id("The 225th"), peer_id(0), *keys(0), bond=0)
+    s.admin.admit(h.address)
+    crowd = deploy_test_contract(w3, s.admin.account, "Crowd")
+    registry, round_ledger = s.admin.registry.address, s.admin.round_ledger.address
+    for _ in range(0, limit, JOIN_BATCH):
+        raw_send(s.admin, crowd.functions.join(registry, JOIN_BATCH))
+    raw_send(s.admin, s.admin.registry.functions.transferAdmin(crowd.address))  # the crowd admits
+    raw_send(s.admin, crowd.functions.admitAll(registry, 0, limit))
+    assert s.admin.active_count() == limit + 1
+    rnd = h.open_round()
+    for start in range(0, limit, COMMIT_BATCH):
+        receipt = raw_send(s.admin, crowd.functions.commitAll(round_ledger, rnd, start, start + COMMIT_BATCH))
+        assert receipt["gasUsed"] < 8_000_000
+    assert s.admin.round_info(rnd).commit_count == limit
+    with reverts("RoundLedgerRoundFull", round=rnd, limit=limit):
+        h.commit_update(rnd, h32("one too many"), 1, 1.0, 0)
 
 
 def test_attest_records_the_vote_pair(ledger_consortium: LedgerSetup) -> None:

@@ -1,5 +1,5 @@
-"""ContributionCredit on the embedded chain: ERC-20 metadata, minting and slashing by the
-round ledger only, transfers as a consortium setting. Reverts by exact custom error and
+"""ContributionCredit on the embedded chain and on anvil: ERC-20 metadata, minting and
+slashing by the round ledger only, transfers as a consortium setting. Reverts by exact custom error and
 arguments, events by exact arguments."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from ledger_support import LedgerSetup, events, h32, raw_send, reverts
 
 from ledger import LedgerClient, compile_contracts
 from ledger.tx import send
+
+LEDGER_BACKENDS = ("embedded", "anvil")  # every ledger test runs on both (conftest.py)
 
 ZERO = "0x0000000000000000000000000000000000000000"
 

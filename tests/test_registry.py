@@ -1,15 +1,37 @@
-"""HospitalRegistry on the embedded chain: registration, genesis and endorsed admission with a
-stake bond, sanctions by quorum, key rotation, exit and bond refunds. Reverts are checked by
-exact custom error and arguments, events by exact arguments."""
+"""HospitalRegistry on the embedded chain and on anvil: registration, genesis and endorsed
+admission with a stake bond, sanctions by quorum, key rotation, exit and bond refunds.
+Reverts are checked by exact custom error and arguments, events by exact arguments."""
 
 from __future__ import annotations
 
 from eth_utils import keccak
-from ledger_support import HOSPITALS, LedgerSetup, events, keys, peer_id, raw_send, reverts, setup_on
+from ledger_support import (
+    HOSPITALS,
+    RICH_WEI,
+    LedgerSetup,
+    RichSetup,
+    deploy_test_contract,
+    events,
+    keys,
+    peer_id,
+    raw_send,
+    reverts,
+    setup_on,
+)
 
-from ledger import DEFAULT_BOND, advance_time, compile_contracts, deploy, dev_account, institution_id
+from ledger import (
+    DEFAULT_BOND,
+    LedgerClient,
+    advance_time,
+    compile_contracts,
+    deploy,
+    dev_account,
+    institution_id,
+)
 from ledger.compile import error_decoder
 from ledger.tx import send
+
+LEDGER_BACKENDS = ("embedded", "anvil")  # every ledger test runs on both (conftest.py)
 
 ZERO = "0x0000000000000000000000000000000000000000"
 ZERO32 = b"\x00" * 32
@@ -291,6 +313,29 @@ def test_revocation_without_forfeiture_refunds_after_the_cooldown(ledger_deploye
     assert events(a.registry, "BondWithdrawn", receipt) == [{"account": c.address, "amount": DEFAULT_BOND}]
 
 
+def test_a_deposit_beyond_128_bits_is_refused(ledger_rich: RichSetup) -> None:
+    """The bond is a uint128: register and depositBond refuse a deposit that would overflow it.
+    (anvil's transaction pool refuses to take any transaction of 2**128 - 1 wei or more, so the
+    largest bond is reached in two deposits of about 2**127 each.)"""
+    s = ledger_rich.setup
+    h = LedgerClient(s.w3, s.deployment, ledger_rich.accounts[0])
+    assert s.w3.eth.get_balance(h.address) == RICH_WEI > 2**129
+    fields = (institution_id("Rich Clinic"), peer_id(12), *keys(12))
+    with reverts("HospitalRegistryInvalidDeposit", account=h.address, amount=2**128):
+        h.register(*fields, bond=2**128)
+    h.register(*fields, bond=2**127)
+    with reverts("HospitalRegistryInvalidDeposit", account=h.address, amount=2**127):
+        h.deposit_bond(2**127)  # the bond would reach 2**128
+    receipt = h.deposit_bond(2**127 - 1)
+    assert events(h.registry, "BondDeposited", receipt) == [
+        {"account": h.address, "amount": 2**127 - 1, "bond": 2**128 - 1}
+    ]
+    with reverts("HospitalRegistryInvalidDeposit", account=h.address, amount=1):
+        h.deposit_bond(1)
+    assert h.identity(h.address).bond == 2**128 - 1  # type: ignore[union-attr]
+    assert s.w3.eth.get_balance(s.deployment.addresses["HospitalRegistry"]) == 2**128 - 1
+
+
 # =========================================================================== own identity
 
 
@@ -346,6 +391,27 @@ def test_exit_and_bond_refund_after_the_cooldown(ledger_consortium: LedgerSetup)
         h.withdraw_bond()
     with reverts("HospitalRegistryUnknownAccount", account=s.outsider.address):
         s.outsider.exit()
+
+
+def test_a_refund_the_account_refuses_reverts(ledger_deployed: LedgerSetup) -> None:
+    """withdrawBond to a contract that rejects ether reverts and keeps the bond."""
+    s = ledger_deployed
+    proxy = deploy_test_contract(s.w3, s.outsider.account, "RejectEther")
+    registry = s.admin.registry
+
+    def forward(fn: object, value: int = 0) -> object:
+        data = proxy.functions.forward(registry.address, fn._encode_transaction_data())  # type: ignore[attr-defined]
+        tx = {"to": proxy.address, "data": data._encode_transaction_data(), "value": value}
+        return send(s.w3, s.outsider.account, tx, decoder=error_decoder(), action="forward")  # type: ignore[arg-type]
+
+    forward(registry.functions.register(institution_id("Refusing Clinic"), peer_id(11), *keys(11)), DEFAULT_BOND)
+    s.admin.admit(proxy.address)
+    forward(registry.functions.exit())
+    advance_time(s.w3, WEEK + 1)
+    with reverts("HospitalRegistryTransferFailed", to=proxy.address, amount=DEFAULT_BOND):
+        forward(registry.functions.withdrawBond())
+    assert s.admin.identity(proxy.address).bond == DEFAULT_BOND  # type: ignore[union-attr]
+    assert s.w3.eth.get_balance(registry.address) == DEFAULT_BOND
 
 
 def test_a_pending_identity_can_exit(ledger_consortium: LedgerSetup) -> None:
