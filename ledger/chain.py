@@ -20,7 +20,7 @@ from web3 import Web3
 from web3.types import TxParams, TxReceipt, Wei
 
 from . import embedded
-from .deploy import Deployment, _atomic_write_text
+from .deploy import Deployment, _atomic_write_text, _read_json
 from .embedded import EmbeddedProvider, is_embedded
 from .errors import LedgerError
 from .tx import send
@@ -162,12 +162,7 @@ def save_state(w3: Web3, path: Path | str, deployment: Deployment) -> None:
 
 def load_state(path: Path | str) -> tuple[Web3, Deployment]:
     """Rebuild the embedded chain saved by :func:`save_state`; returns it and its deployment."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise LedgerError(f"cannot read chain state {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise LedgerError(f"chain state {path} is not JSON: {exc}") from exc
+    document = _read_json(Path(path), "chain state")
     if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
         raise LedgerError(f"{path} is not a medmesh chain state (format {STATE_FORMAT})")
     try:

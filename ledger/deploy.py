@@ -59,13 +59,17 @@ class Deployment:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Deployment:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise LedgerError(f"cannot read deployment file {path}: {exc.strerror}") from exc
-        except ValueError as exc:
-            raise LedgerError(f"deployment file {path} is not JSON: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(_read_json(Path(path), "deployment file"))
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """Parse a JSON file, or raise LedgerError naming ``what`` and the problem in one line."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LedgerError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise LedgerError(f"{what} {path} is not JSON: {exc}") from exc
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -26,7 +26,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import DemoConfig, format_report, run_demo
 
     cfg = DemoConfig(rounds=args.rounds, hospitals=args.hospitals, epsilon=args.epsilon, rule=args.rule,
-                     model=args.model, seed=args.seed, rpc=args.rpc, chain_state=args.chain_state,
+                     model=args.model, seed=args.seed, rpc=args.rpc, accountant=args.accountant, chain_state=args.chain_state,
                      json_path=args.json, progress=not args.no_progress, model_out=args.model_out)
     report = run_demo(cfg)
     print(format_report(report))
@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--hospitals", type=int, default=4)
     demo.add_argument("--epsilon", type=float, default=1.0, help="DP budget for the whole campaign")
     demo.add_argument("--rule", choices=sorted(RULES), default="median")
+    demo.add_argument("--accountant", choices=("prv", "rdp"), default="prv",
+                      help="privacy accountant (PRV is tighter; RDP is the node's default)")
     demo.add_argument("--model", choices=MODEL_NAMES, default="logreg")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--rpc", help="JSON-RPC URL of a chain (default: the embedded chain)")
