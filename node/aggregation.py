@@ -27,7 +27,8 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = ["fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum",
-           "bulyan", "geometric_median", "clip_norms", "RULES", "aggregate", "aggregate_by_peer", "minimum_updates"]
+           "bulyan", "geometric_median", "clip_norms", "RULES", "aggregate", "aggregate_by_peer", "minimum_updates",
+           "selection", "selection_by_peer"]
 
 
 def _stack(updates: np.ndarray | list[np.ndarray]) -> np.ndarray:
@@ -128,9 +129,21 @@ def bulyan(updates: np.ndarray | list[np.ndarray], weights: object = None, *, f:
     n = len(stack)
     if f < 0 or n < 4 * f + 3:
         raise ValueError(f"Bulyan needs n >= 4f + 3 updates; got n={n}, f={f}")
-    remaining = list(range(n))
-    selected: list[int] = []
     theta = n - 2 * f
+    chosen = stack[_bulyan_selection(stack, f)]
+    beta = theta - 2 * f
+    median = np.median(chosen, axis=0)
+    # per coordinate, the beta values nearest the median (stable sort: ties by row order)
+    order = np.argsort(np.abs(chosen - median), axis=0, kind="stable")[:beta]
+    picked = np.take_along_axis(chosen, order, axis=0)
+    return (np.sort(picked, axis=0).sum(axis=0) / beta).astype(np.float32)
+
+
+def _bulyan_selection(stack: np.ndarray, f: int) -> list[int]:
+    """Bulyan's first stage: ``n - 2f`` updates picked by repeated Krum, ascending indices."""
+    remaining = list(range(len(stack)))
+    selected: list[int] = []
+    theta = len(stack) - 2 * f
     while len(selected) < theta:
         # Krum over what is left; as the set shrinks below Krum's own bound, score on at
         # least one neighbour (the paper's recursion; Flower's aggregate_bulyan does the same)
@@ -138,13 +151,7 @@ def bulyan(updates: np.ndarray | list[np.ndarray], weights: object = None, *, f:
         best = remaining[_krum_order(stack[remaining], f, k=k)[0]]
         selected.append(best)
         remaining.remove(best)
-    chosen = stack[sorted(selected)]
-    beta = theta - 2 * f
-    median = np.median(chosen, axis=0)
-    # per coordinate, the beta values nearest the median (stable sort: ties by row order)
-    order = np.argsort(np.abs(chosen - median), axis=0, kind="stable")[:beta]
-    picked = np.take_along_axis(chosen, order, axis=0)
-    return (np.sort(picked, axis=0).sum(axis=0) / beta).astype(np.float32)
+    return sorted(selected)
 
 
 def geometric_median(updates: np.ndarray | list[np.ndarray], weights: np.ndarray | list[float] | None = None,
@@ -195,6 +202,31 @@ _NEEDS_F = {"krum", "multi-krum", "bulyan"}
 def minimum_updates(rule: str, f: int = 1) -> int:
     """The fewest updates ``rule`` accepts while tolerating ``f`` Byzantine peers."""
     return {"krum": 2 * f + 3, "multi-krum": 2 * f + 3, "bulyan": 4 * f + 3}.get(rule, 1)
+
+
+def selection(rule: str, updates: np.ndarray | list[np.ndarray], *, f: int = 1) -> list[int]:
+    """Indices of the updates ``rule`` keeps whole (ascending). The Krum family and Bulyan
+    drop updates outright; the coordinate-wise rules and FedAvg keep every update (they
+    down-weight values, not senders). Peers attest this set as "accepted"."""
+    stack = _stack(updates)
+    if rule == "krum":
+        return [_krum_order(stack, f)[0]]
+    if rule == "multi-krum":
+        return sorted(_krum_order(stack, f)[: len(stack) - f])
+    if rule == "bulyan":
+        if len(stack) < 4 * f + 3:
+            raise ValueError(f"Bulyan needs n >= 4f + 3 updates; got n={len(stack)}, f={f}")
+        return _bulyan_selection(stack, f)
+    if rule not in RULES:
+        raise ValueError(f"unknown aggregation rule {rule!r}; choose one of {', '.join(RULES)}")
+    return list(range(len(stack)))
+
+
+def selection_by_peer(rule: str, updates: dict[str, np.ndarray], *, f: int = 1) -> list[str]:
+    """:func:`selection` for updates keyed by registry address (canonical order)."""
+    order = sorted(updates, key=str.lower)
+    keep = selection(rule, np.stack([np.asarray(updates[a], dtype=np.float32) for a in order]), f=f)
+    return [order[i] for i in keep]
 
 
 def aggregate_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[str, float] | None = None,

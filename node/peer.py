@@ -23,7 +23,7 @@ import trio
 from gossip import PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from node import protocol
-from node.aggregation import aggregate_by_peer
+from node.aggregation import aggregate_by_peer, selection_by_peer
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters
@@ -41,6 +41,7 @@ MODE_SEALED = 1  # protection mode recorded on chain with each commit
 class PeerSettings:
     model: str = "logreg"
     rule: str = "median"
+    f: int = 1  # Byzantine peers the Krum family and Bulyan must tolerate
     train: TrainConfig = TrainConfig()
     round_timeout: float = 60.0  # seconds to wait for blobs, and again for the quorum
 
@@ -235,7 +236,11 @@ class HospitalPeer:
             out.error = out.error or "no verified updates"
             return out
         new_params = self._aggregate(updates)
-        out.accepted = sorted(updates)
+        out.accepted = selection_by_peer(self.settings.rule, {a: u.delta for a, u in updates.items()},
+                                         f=self.settings.f)
+        for dropped in set(updates) - set(out.accepted) - {self.address}:
+            out.rejected[dropped] = "robust-rule"
+        self._record_rejections(round_, out.rejected)
         out.aggregate_hash = parameters_hash(new_params).hex()
         try:
             self.ledger.attest(round_, parameters_hash(new_params), out.accepted)
@@ -302,11 +307,6 @@ class HospitalPeer:
             except _Rejected as exc:
                 rejected[sender] = exc.reason
                 self.log.warning("rejected update from %s (%s): %s", sender, exc.reason, exc, round=round_)
-        if rejected:
-            try:  # on the record: which committed updates this peer refused, and why
-                self.ledger.record_rejections(round_, dict(rejected))
-            except LedgerError as exc:
-                self.log.error("could not record rejections: %s", exc, round=round_)
         for sender in set(self._inbox[round_]) - set(commitments):
             self.log.warning("%s sent a blob but committed nothing on chain; ignored", sender, round=round_)
         return accepted, rejected
@@ -333,9 +333,18 @@ class HospitalPeer:
             raise _Rejected("bad-format", "update metadata differs from the on-chain commitment")
         return update
 
+    def _record_rejections(self, round_: int, rejected: dict[str, str]) -> None:
+        """Put on the record which committed updates this peer refused, and why."""
+        if not rejected:
+            return
+        try:
+            self.ledger.record_rejections(round_, dict(rejected))
+        except LedgerError as exc:
+            self.log.error("could not record rejections: %s", exc, round=round_)
+
     def _aggregate(self, updates: dict[str, ModelUpdate]) -> np.ndarray:
         agg = aggregate_by_peer(self.settings.rule, {a: u.delta for a, u in updates.items()},
-                                {a: u.samples for a, u in updates.items()})
+                                {a: u.samples for a, u in updates.items()}, f=self.settings.f)
         return (self.global_params + agg).astype(np.float32)
 
     async def _finalize(self, round_: int, new_params: np.ndarray) -> bool:

@@ -51,3 +51,53 @@ def test_equivocation_is_rejected_recorded_and_outvoted(tmp_path):
     honest_addrs = {report["hospitals"][n]["address"].lower() for n in names[:3]}
     assert recorded == {(a, cheat.lower(), "hash-mismatch") for a in honest_addrs}
     assert audit["credits"].get(cheat, 0) == 0
+
+
+class Crashed(HospitalPeer):
+    """A hospital whose node is down for the round: it neither commits nor attests."""
+
+    async def run_round(self, round_):
+        from node.peer import RoundOutcome
+        return RoundOutcome(round_, error="offline")
+
+
+def test_a_crashed_peer_is_left_out_not_waited_for(tmp_path):
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=2, chain_state=state, progress=False, state_dir=tmp_path,
+                                 round_timeout=3.0),
+                      peer_class={2: Crashed})
+    names = list(report["hospitals"])
+    down = report["hospitals"][names[2]]["address"].lower()
+    audit = collect(*load_state(state))
+    for r in audit["rounds"]:
+        assert r["status"] == "finalized"  # 3 of 4 active members: more than 2/3
+        assert down not in {a.lower() for a in r["accepted"]} and len(r["accepted"]) == 3
+        assert down not in {c["account"].lower() for c in r["commits"]}
+    assert all(row["seconds"] < 30 for row in report["rounds"])  # bounded by the timeout, not forever
+
+
+class Poisoner(HospitalPeer):
+    """Trains honestly, then sends its update scaled up a hundredfold (a model-replacement
+    style attack): well formed, validly sealed and committed, only its content is hostile."""
+
+    async def _train(self, round_):
+        from dataclasses import replace
+        update = await super()._train(round_)
+        return replace(update, delta=(update.delta * 100.0).astype(update.delta.dtype))
+
+
+def test_multi_krum_drops_a_poisoner_and_the_chain_says_why(tmp_path):
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=1, hospitals=6, rule="multi-krum", chain_state=state,
+                                 progress=False, state_dir=tmp_path), peer_class={4: Poisoner})
+    names = list(report["hospitals"])
+    bad = report["hospitals"][names[4]]["address"].lower()
+    audit = collect(*load_state(state))
+    r = audit["rounds"][0]
+    assert r["status"] == "finalized"
+    assert bad not in {a.lower() for a in r["accepted"]} and len(r["accepted"]) == 5
+    honest = {report["hospitals"][n]["address"].lower() for n in names if n != names[4]}
+    recorded = {(x["reporter"].lower(), x["account"].lower(), x["reason_name"]) for x in r["rejections"]}
+    assert recorded == {(h, bad, "robust-rule") for h in honest}
+    assert audit["credits"].get(report["hospitals"][names[4]]["address"], 0) == 0
+    assert report["rounds"][0]["auc"] > 0.9  # the poison did not reach the model
