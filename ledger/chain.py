@@ -37,6 +37,7 @@ __all__ = [
     "get_logs",
     "is_embedded",
     "load_state",
+    "sync_clock",
     "save_state",
 ]
 
@@ -105,6 +106,19 @@ def advance_time(w3: Web3, seconds: int) -> int:
     w3.provider.make_request("evm_increaseTime", [int(seconds)])  # type: ignore[arg-type]
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def sync_clock(w3: Web3) -> None:
+    """Bring the embedded chain's clock up to wall-clock time by mining an empty block.
+
+    A real chain (or anvil) produces blocks as time passes; the embedded one mines only on a
+    transaction, so without this a deadline there would never pass while peers merely wait.
+    A no-op on any JSON-RPC chain."""
+    if not is_embedded(w3):
+        return
+    now = int(time.time())
+    if int(w3.eth.get_block("latest")["timestamp"]) < now:
+        w3.provider.ethereum_tester.time_travel(now)  # type: ignore[attr-defined]
 
 
 def get_logs(

@@ -13,7 +13,7 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from .chain import get_logs
+from .chain import get_logs, sync_clock
 from .compile import compile_contracts, error_decoder
 from .deploy import Deployment
 from .errors import ErrorDecoder, LedgerError
@@ -361,6 +361,10 @@ class LedgerClient:
     def finalize(self, round: int) -> TxReceipt:
         """Finalize ``round`` once a vote pair has quorum; mints the credits."""
         return self._send("finalize", self.round_ledger.functions.finalize(int(round)))
+
+    def sync_clock(self) -> None:
+        """See :func:`ledger.chain.sync_clock` (embedded chain only; a no-op elsewhere)."""
+        sync_clock(self.w3)
 
     def fail_round(self, round: int) -> TxReceipt:
         """Fail ``round`` after its attestation deadline without quorum."""

@@ -59,6 +59,8 @@ class DemoConfig:
     round_timeout: float = 60.0
     # PRV (Gopi et al. 2021) is tighter than RDP for the same guarantee: about 7% less noise here
     accountant: str = "prv"
+    commit_window: int = 120  # seconds after opening in which updates may be committed
+    attest_window: int = 120  # seconds after the commit deadline in which peers attest
 
     def __post_init__(self) -> None:
         from node.aggregation import RULES, minimum_updates
@@ -104,7 +106,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
     split = breast_cancer_split(cfg.hospitals, seed=cfg.seed)
     w3 = connect(cfg.rpc)
     admin = dev_account(w3)
-    deployment = deploy(w3, admin)
+    deployment = deploy(w3, admin, commit_window=cfg.commit_window, attest_window=cfg.attest_window)
     admin_client = LedgerClient(w3, deployment, admin)
     settings = PeerSettings(model=cfg.model, rule=cfg.rule, round_timeout=cfg.round_timeout,
                             train=TrainConfig(cfg.learning_rate, cfg.seed))

@@ -14,6 +14,7 @@ hashes were committed on chain and whose signatures verify.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -210,10 +211,34 @@ class HospitalPeer:
 
     # -- the round pipeline --------------------------------------------------------------
     async def open_round(self) -> int:
+        """Open the next round on chain; a previous round stuck without quorum is first
+        failed once its attestation deadline has passed (waiting for that deadline)."""
+        previous = self.ledger.current_round()
+        if previous and self.ledger.round_info(previous).status == "open":
+            await self._fail_stale_round(previous)
         round_ = self.ledger.open_round()
         self.log.info("opened the round", round=round_)
         await self._announce(protocol.RoundOpened(round_, self.address))
         return round_
+
+    async def _fail_stale_round(self, round_: int) -> None:
+        deadline = self.ledger.round_info(round_).attest_deadline
+        wait = deadline - time.time() + 1
+        self.log.warning("round is stuck without quorum; failing it after its deadline (%.0f s)",
+                         max(wait, 0), round=round_)
+        with trio.fail_after(max(wait, 0) + 30):
+            await trio.sleep(max(wait, 0))  # a time deadline on chain: nothing else to await
+            while True:
+                self.ledger.sync_clock()
+                try:
+                    self.ledger.fail_round(round_)
+                    self.log.info("failed the round", round=round_)
+                    return
+                except LedgerError as exc:
+                    if self.ledger.round_info(round_).status != "open":
+                        return  # another peer failed (or finalized) it first
+                    self.log.debug("fail_round: %s", exc, round=round_)
+                    await trio.sleep(1.0)  # the chain's clock is a block behind ours
 
     async def run_round(self, round_: int) -> RoundOutcome:
         """Run one round to the end; never raises for a remote peer's fault."""
@@ -229,8 +254,13 @@ class HospitalPeer:
             out.epsilon, out.samples = update.epsilon, update.samples
             blob = self._protect(update)
             self.privacy.save()  # the spent budget is on disk before the update leaves
-            self._commit(update, blob)
-            await self._send(round_, blob)
+            try:
+                self._commit(update, blob)
+            except LedgerError as exc:  # e.g. the commit window closed: sit this round out
+                self.log.error("commit failed, leaving this round out: %s", exc, round=round_)
+                out.error, update = str(exc), None
+            else:
+                await self._send(round_, blob)
         updates, out.rejected = await self._verify(round_, own=update)
         if not updates:
             out.error = out.error or "no verified updates"

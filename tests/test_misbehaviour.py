@@ -101,3 +101,14 @@ def test_multi_krum_drops_a_poisoner_and_the_chain_says_why(tmp_path):
     assert recorded == {(h, bad, "robust-rule") for h in honest}
     assert audit["credits"].get(report["hospitals"][names[4]]["address"], 0) == 0
     assert report["rounds"][0]["auc"] > 0.9  # the poison did not reach the model
+
+
+def test_a_round_without_quorum_fails_cleanly_and_the_next_one_opens(tmp_path):
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=2, chain_state=state, progress=False, state_dir=tmp_path,
+                                 round_timeout=2.0, commit_window=3, attest_window=3),
+                      peer_class={2: Crashed, 3: Crashed})
+    assert [r["finalized"] for r in report["rounds"]] == [False, False]  # 2 of 4 is no quorum
+    audit = collect(*load_state(state))
+    assert [r["status"] for r in audit["rounds"]] == ["failed", "open"]
+    assert sum(audit["credits"].values()) == 0

@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""Benchmark the robust aggregation rules against poisoning attacks (issue 6), and their cost.
+
+1. Accuracy under attack. The federated campaign arithmetic (no network, no chain) on the
+   breast-cancer cohort split across ``--peers`` (10) hospitals by a seeded Dirichlet(1.0)
+   draw (``breast_cancer_split(10, seed=--seed)``), standardized with the federated
+   :class:`FeatureStats` total of the clean data; logreg, ``--rounds`` (5) rounds of one
+   full-batch local step at learning rate 2.0 (the demo's schedule); no DP unless
+   ``--dp-epsilon E``. For every rule x attack x f, the final held-out accuracy and AUC.
+
+   - The first ``f`` peers (hospital-a, -b, ... in registry order) are Byzantine.
+   - Model attacks (:data:`node.attacks.MODEL_ATTACKS`, library defaults: sign-flip scale 1,
+     gaussian sigma 1 (seed = round), scaling x10 of the first honest update, LIE with
+     z_max(n, f), IPM epsilon 0.5, free-rider zeros): the Byzantine peers do not train; each
+     round they send the attack computed from that round's honest updates (an omniscient,
+     colluding attacker).
+   - Data attacks: ``label-flip`` (:func:`flip_labels`) and ``backdoor``
+     (:func:`add_backdoor` defaults: 30 % extra rows with features 0, 1, 2 — mean radius,
+     texture, perimeter — set to 6.0 in standardized units, labelled 0 = benign). The
+     Byzantine peers train honestly on their poisoned data.
+   - Byzantine peers report their true sample count (FedAvg and the geometric median are
+     weighted by sample counts; the other rules ignore weights).
+   - Each rule is told the true ``f`` (Krum, Multi-Krum with m = n - f, Bulyan); trimmed mean
+     keeps its fixed beta = 0.25 (2 values cut per side at n = 10). A rule/f pair below
+     ``minimum_updates(rule, f)`` is "n/a" (Bulyan: n >= 4f + 3, so only f <= 1 at n = 10).
+   - f = 0 has no attacker, so it is run once per rule and shared by every attack's table.
+   - Backdoor success rate: of the held-out rows labelled MALIGNANT (y = 1, i.e. not the
+     backdoor's target class 0), stamped with the trigger, the fraction the model classifies
+     benign (logit <= 0). A malignant tumour waved through as benign is the harm the trigger
+     buys; benign rows would be "classified as the target" without any backdoor. The f = 0
+     value is the same measure on a model nobody poisoned (the trigger's natural effect).
+   - Clean run = FedAvg, f = 0, no attack. Per attack and f < n/3, the summary names the best
+     robust (non-FedAvg) rule, its accuracy drop against the clean run, and whether FedAvg
+     "breaks" (drop > 5 points). The best rule is picked after the fact per (attack, f), an
+     optimistic reading; the rule with the smallest worst-case drop is printed too.
+
+2. Aggregation time per rule for n = 10 and n = 32 updates of 1,000,000 float32 parameters
+   (standard normal), f = 1, median of 3 wall-clock timings of ``aggregate``.
+
+3. ``--task imaging``: the SYNTHETIC imaging task (generated lesions, not patient data,
+   :func:`node.datasets.synthetic_imaging_split`: 10 sites, 32x32 images, one legacy
+   scanner), the ``cnn`` model, no DP, fedavg / median / multi-krum / bulyan x none /
+   sign-flip / lie x f = 0, 2 (Bulyan is n/a at f = 2). Replaces the tabular part.
+
+``--quick``: f in {0, 2}, attacks none / sign-flip / lie / label-flip, rules fedavg / median /
+multi-krum, timing at n = 10 only.
+
+    .venv/bin/python scripts/bench_robust.py                  # full tabular + timing
+    .venv/bin/python scripts/bench_robust.py --quick          # smoke run, ~1 min
+    .venv/bin/python scripts/bench_robust.py --task imaging   # synthetic CNN
+
+Writes ``benchmarks/results/bench_robust.json`` (``bench_robust_imaging.json`` for the
+imaging task) with the exact command and the machine, and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from node.aggregation import RULES, aggregate, minimum_updates
+from node.attacks import MODEL_ATTACKS, add_backdoor, flip_labels
+from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
+from node.datasets import synthetic_imaging_split
+from node.evaluation import evaluate, predict_logits
+from node.models import build_model, flat_parameters, load_flat_parameters
+from node.privacy import DPConfig, PrivacyLedger
+from node.training import TrainConfig, train_local
+
+ALL_RULES = tuple(RULES)  # fedavg, median, trimmed-mean, krum, multi-krum, bulyan, geomed
+DATA_ATTACKS = ("label-flip", "backdoor")
+ALL_ATTACKS = ("none", *MODEL_ATTACKS, *DATA_ATTACKS)
+BACKDOOR = {"target": 0.0, "trigger_features": (0, 1, 2), "trigger_value": 6.0}  # add_backdoor's defaults
+BREAK_POINTS = 5.0  # FedAvg "breaks" when its accuracy drops by more than this (points)
+TARGET_POINTS = 2.0  # the best robust rule should stay within this of the clean run
+
+
+def ledger(dp: DPConfig) -> PrivacyLedger:
+    with warnings.catch_warnings():  # DP off warns that nothing is accounted: expected here
+        warnings.simplefilter("ignore")
+        return PrivacyLedger(dp)
+
+
+def build(name: str, data: LabelledData) -> torch.nn.Module:
+    if data.x.ndim == 2:
+        return build_model(name, data.n_features)
+    return build_model(name, input_shape=data.input_shape)
+
+
+def poison(data: LabelledData, attack: str, seed: int) -> LabelledData:
+    if attack == "label-flip":
+        return flip_labels(data)
+    if attack == "backdoor":
+        return add_backdoor(data, seed=seed, **BACKDOOR)
+    return data
+
+
+def backdoor_success(model: torch.nn.Module, test: LabelledData) -> float | None:
+    """Share of triggered held-out rows of the non-target class classified as the target."""
+    if test.x.ndim != 2:
+        return None
+    rows = test.y != BACKDOOR["target"]
+    if not rows.any():
+        return None
+    x = test.x[rows].copy()
+    x[:, list(BACKDOOR["trigger_features"])] = BACKDOOR["trigger_value"]
+    logits = predict_logits(model, type(test)(x, test.y[rows]))
+    as_target = (logits > 0) == (BACKDOOR["target"] > 0.5)
+    return float(as_target.mean())
+
+
+def campaign(setup: dict, rule: str, attack: str, f: int) -> dict:
+    """One federated campaign; the first ``f`` peers are Byzantine."""
+    sites, test, dp = setup["sites"], setup["test"], setup["dp"]
+    n = len(sites)
+    data = [poison(d, attack, seed=i) if i < f and attack in DATA_ATTACKS else d for i, d in enumerate(sites)]
+    ledgers = [ledger(dp) for _ in data]
+    weights = [float(len(d)) for d in sites]  # claimed sample counts (the clean ones)
+    model = build(setup["model"], sites[0])
+    params = flat_parameters(model)
+    t = time.perf_counter()
+    for r in range(setup["rounds"]):
+        model_attack = attack in MODEL_ATTACKS and f > 0
+        trainers = range(f, n) if model_attack else range(n)
+        deltas = [train_local(model, params, data[i], ledgers[i],
+                              TrainConfig(setup["lr"], seed=r * 1000 + i, device="cpu")).delta for i in trainers]
+        stack = np.stack(deltas)
+        if model_attack:
+            kwargs = {"seed": r} if attack == "gaussian" else {}
+            stack = np.concatenate([MODEL_ATTACKS[attack](stack, f, **kwargs), stack]).astype(np.float32)
+        try:
+            params = (params + aggregate(rule, stack, weights, f=f)).astype(np.float32)
+        except ValueError as e:  # e.g. non-finite parameters after a divergent round
+            return {"rule": rule, "attack": attack, "f": f, "status": f"error: {e}"}
+        if not np.isfinite(params).all():
+            return {"rule": rule, "attack": attack, "f": f, "status": "diverged (non-finite parameters)"}
+    load_flat_parameters(model, params)
+    scores = evaluate(model, test)
+    out = {"rule": rule, "attack": attack, "f": f, "status": "ok",
+           "accuracy": round(scores.accuracy, 4), "auc": None if np.isnan(scores.auc) else round(scores.auc, 4),
+           "seconds": round(time.perf_counter() - t, 3)}
+    bsr = backdoor_success(model, test)
+    if bsr is not None:
+        out["backdoor_success"] = round(bsr, 4)
+    return out
+
+
+def tabular_setup(args) -> dict:
+    split = breast_cancer_split(args.peers, seed=args.seed)
+    stats = [FeatureStats.of(d) for d in split.hospitals.values()]
+    z = Standardizer.from_stats(sum(stats[1:], stats[0]))
+    dp = DPConfig(enabled=args.dp_epsilon is not None, target_epsilon=args.dp_epsilon or 1.0, rounds=args.rounds,
+                  local_epochs=1, steps_per_epoch=1, max_grad_norm=1.0)
+    return {"task": "breast-cancer", "model": "logreg", "sites": [z.apply(d) for d in split.hospitals.values()],
+            "test": z.apply(split.test), "dp": dp, "rounds": args.rounds, "lr": 2.0,
+            "site_sizes": [len(d) for d in split.hospitals.values()]}
+
+
+def imaging_setup(args) -> dict:
+    split = synthetic_imaging_split(args.peers, sizes=[args.img_site_size] * args.peers, n_test=args.img_test,
+                                    size=args.img_size, seed=args.seed)
+    dp = DPConfig(enabled=False, rounds=args.img_rounds, local_epochs=args.img_epochs, steps_per_epoch=args.img_steps)
+    return {"task": "synthetic-imaging", "model": "cnn", "sites": list(split.hospitals.values()), "test": split.test,
+            "dp": dp, "rounds": args.img_rounds, "lr": args.img_lr,
+            "site_sizes": [len(d) for d in split.hospitals.values()]}
+
+
+def run_grid(setup: dict, rules: list[str], attacks: list[str], fs: list[int]) -> list[dict]:
+    n = len(setup["sites"])
+    cells: list[dict] = []
+    clean: dict[str, dict] = {}
+    for attack in attacks:
+        for f in fs:
+            for rule in rules:
+                if minimum_updates(rule, f) > n:
+                    cells.append({"rule": rule, "attack": attack, "f": f, "status": "n/a",
+                                  "why": f"{rule} needs n >= {minimum_updates(rule, f)} for f={f}, n={n}"})
+                    continue
+                if f == 0:  # no attacker: the same campaign for every attack
+                    if rule not in clean:
+                        clean[rule] = campaign(setup, rule, "none", 0)
+                    cells.append({**clean[rule], "attack": attack})
+                    continue
+                cells.append(campaign(setup, rule, attack, f))
+        print(f"  {attack}: done", flush=True)
+    return cells
+
+
+def cell_text(c: dict | None) -> str:
+    if c is None or c["status"] == "n/a":
+        return "n/a"
+    if c["status"] != "ok":
+        return "diverged"
+    auc = "nan" if c["auc"] is None else f"{c['auc']:.3f}"
+    return f"{c['accuracy']:.3f}/{auc}"
+
+
+def summaries(cells: list[dict], rules: list[str], attacks: list[str], fs: list[int], n: int) -> dict:
+    look = {(c["rule"], c["attack"], c["f"]): c for c in cells}
+    clean = look.get(("fedavg", "none", 0))
+    base = clean["accuracy"]
+    byz_fs = [f for f in fs if 0 < f and 3 * f < n]
+    out: dict = {"clean_accuracy": base, "clean_auc": clean["auc"], "f_below_n_over_3": byz_fs, "attacks": {}}
+    robust = [r for r in rules if r != "fedavg"]
+    worst_by_rule: dict[str, float] = {}
+    for attack in attacks:
+        if attack == "none":
+            continue
+        per_f = []
+        for f in byz_fs:
+            ok = [look[(r, attack, f)] for r in robust if look[(r, attack, f)]["status"] == "ok"]
+            best = max(ok, key=lambda c: (c["accuracy"], c["auc"] or 0.0)) if ok else None
+            fa = look[("fedavg", attack, f)]
+            fa_drop = 100 * (base - fa["accuracy"]) if fa["status"] == "ok" else float("inf")
+            per_f.append({"f": f, "best_rule": best and best["rule"],
+                          "best_accuracy": best and best["accuracy"],
+                          "best_drop_points": None if best is None else round(100 * (base - best["accuracy"]), 2),
+                          "fedavg_accuracy": fa.get("accuracy"),
+                          "fedavg_drop_points": round(fa_drop, 2) if np.isfinite(fa_drop) else None,
+                          "fedavg_breaks": fa_drop > BREAK_POINTS})
+            for r in robust:
+                c = look[(r, attack, f)]
+                if c["status"] == "ok":
+                    worst_by_rule[r] = max(worst_by_rule.get(r, -1e9), 100 * (base - c["accuracy"]))
+                elif c["status"] != "n/a":
+                    worst_by_rule[r] = float("inf")
+        drops = [p["best_drop_points"] for p in per_f if p["best_drop_points"] is not None]
+        out["attacks"][attack] = {
+            "per_f": per_f,
+            "best_robust_within_target": bool(drops) and max(drops) <= TARGET_POINTS,
+            "fedavg_breaks": any(p["fedavg_breaks"] for p in per_f),
+        }
+    # rules that are n/a at some f < n/3 are ranked only over the f they can take
+    out["worst_case_drop_by_rule"] = {r: round(v, 2) if np.isfinite(v) else None  # None: diverged somewhere
+                                      for r, v in sorted(worst_by_rule.items(), key=lambda kv: kv[1])}
+    return out
+
+
+def print_tables(cells: list[dict], rules: list[str], attacks: list[str], fs: list[int], summary: dict) -> None:
+    look = {(c["rule"], c["attack"], c["f"]): c for c in cells}
+    for attack in attacks:
+        print(f"\nattack: {attack}   (cells: held-out accuracy/AUC)")
+        print(f"{'rule':<13}" + "".join(f"{'f=' + str(f):>14}" for f in fs))
+        for rule in rules:
+            print(f"{rule:<13}" + "".join(f"{cell_text(look.get((rule, attack, f))):>14}" for f in fs))
+        if attack == "backdoor":
+            print("backdoor success (triggered malignant held-out rows classified benign):")
+            for rule in rules:
+                vals = []
+                for f in fs:
+                    c = look.get((rule, attack, f))
+                    vals.append("n/a" if not c or c["status"] != "ok" else f"{c.get('backdoor_success', float('nan')):.3f}")
+                print(f"{rule:<13}" + "".join(f"{v:>14}" for v in vals))
+        s = summary["attacks"].get(attack)
+        if s:
+            parts = []
+            for p in s["per_f"]:
+                best = "none" if p["best_rule"] is None else \
+                    f"{p['best_rule']} {p['best_accuracy']:.3f} (drop {p['best_drop_points']:+.1f} pts)"
+                fa = "diverged" if p["fedavg_drop_points"] is None else f"{p['fedavg_drop_points']:+.1f} pts"
+                parts.append(f"f={p['f']}: best robust {best}; FedAvg drop {fa}"
+                             f"{' BREAKS' if p['fedavg_breaks'] else ''}")
+            print(f"summary vs clean (FedAvg, f=0: acc {summary['clean_accuracy']:.3f}): " + " | ".join(parts))
+            print(f"  best robust within {TARGET_POINTS:g} pts at every f < n/3: "
+                  f"{'yes' if s['best_robust_within_target'] else 'NO'}; FedAvg breaks (> {BREAK_POINTS:g} pts) "
+                  f"at some f: {'yes' if s['fedavg_breaks'] else 'no'}")
+
+
+def time_rules(ns: list[int], d: int, rules: list[str], repeats: int) -> list[dict]:
+    rows = []
+    rng = np.random.default_rng(0)
+    for n in ns:
+        stack = rng.standard_normal((n, d), dtype=np.float32)
+        for rule in rules:
+            if minimum_updates(rule, 1) > n:
+                rows.append({"rule": rule, "n": n, "d": d, "seconds": None})
+                continue
+            runs = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                aggregate(rule, stack, None, f=1)
+                runs.append(time.perf_counter() - t)
+            rows.append({"rule": rule, "n": n, "d": d, "seconds": round(statistics.median(runs), 4),
+                         "runs": [round(x, 4) for x in runs]})
+            print(f"  n={n:<3} {rule:<13} {rows[-1]['seconds']:.3f} s", flush=True)
+        del stack
+    return rows
+
+
+def print_timing(rows: list[dict], ns: list[int], rules: list[str], d: int) -> None:
+    look = {(r["rule"], r["n"]): r["seconds"] for r in rows}
+    print(f"\naggregation time, {d:,} float32 parameters, f=1, median of repeats (seconds)")
+    print(f"{'rule':<13}" + "".join(f"{'n=' + str(n):>12}" for n in ns))
+    for rule in rules:
+        print(f"{rule:<13}" + "".join(
+            f"{('n/a' if look.get((rule, n)) is None else format(look[(rule, n)], '.3f')):>12}" for n in ns))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer combinations: a ~1 minute smoke run")
+    p.add_argument("--task", choices=("breast-cancer", "imaging"), default="breast-cancer")
+    p.add_argument("--peers", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0, help="data split seed")
+    p.add_argument("--dp-epsilon", type=float, default=None, help="DP-SGD at this epsilon (default: no DP)")
+    p.add_argument("--no-timing", action="store_true", help="skip the aggregation timing")
+    p.add_argument("--time-dim", type=int, default=1_000_000)
+    p.add_argument("--time-repeats", type=int, default=3)
+    p.add_argument("--img-size", type=int, default=32)
+    p.add_argument("--img-site-size", type=int, default=80)
+    p.add_argument("--img-test", type=int, default=400)
+    p.add_argument("--img-rounds", type=int, default=5)
+    p.add_argument("--img-epochs", type=int, default=2)
+    p.add_argument("--img-steps", type=int, default=2)
+    p.add_argument("--img-lr", type=float, default=1.0)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args()
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore", message="Optimal order")
+    started = time.perf_counter()
+    imaging = args.task == "imaging"
+    if imaging:
+        rules, attacks, fs = ["fedavg", "median", "multi-krum", "bulyan"], ["none", "sign-flip", "lie"], [0, 2]
+        setup = imaging_setup(args)
+    else:
+        rules, attacks, fs = list(ALL_RULES), list(ALL_ATTACKS), [0, 1, 2, 3]
+        setup = tabular_setup(args)
+    if args.quick:
+        rules = [r for r in rules if r in ("fedavg", "median", "multi-krum")]
+        attacks = [a for a in attacks if a in ("none", "sign-flip", "lie", "label-flip")]
+        fs = [0, 2]
+    out_path = args.out or Path("benchmarks/results/bench_robust_imaging.json" if imaging
+                                else "benchmarks/results/bench_robust.json")
+    n = len(setup["sites"])
+    print(f"{setup['task']} ({setup['model']}), {n} peers of {setup['site_sizes']} samples, "
+          f"{len(setup['test'])} held out, {setup['rounds']} rounds, "
+          f"{'DP epsilon ' + str(args.dp_epsilon) if setup['dp'].enabled else 'no DP'}", flush=True)
+    cells = run_grid(setup, rules, attacks, fs)
+    grid_seconds = round(time.perf_counter() - started, 1)
+    summary = summaries(cells, rules, attacks, fs, n)
+    timing: list[dict] = []
+    time_ns = [10] if args.quick else [10, 32]
+    time_rules_list = rules
+    if not args.no_timing and not imaging:
+        print(f"aggregation timing ({args.time_dim:,} parameters):", flush=True)
+        timing = time_rules(time_ns, args.time_dim, time_rules_list, args.time_repeats)
+    result = {
+        "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
+        "settings": {**{k: v for k, v in vars(args).items() if k != "out"},
+                     "task": setup["task"], "model": setup["model"], "peers": n, "site_sizes": setup["site_sizes"],
+                     "held_out": len(setup["test"]), "learning_rate": setup["lr"],
+                     "local_epochs": setup["dp"].local_epochs, "steps_per_epoch": setup["dp"].steps_per_epoch,
+                     "rules": rules, "attacks": attacks, "f": fs, "byzantine": "the first f peers",
+                     "backdoor": {**BACKDOOR, "fraction": 0.3,
+                                  "success_measured_on": "held-out rows with y=1 (malignant), trigger stamped, "
+                                                         "classified as target 0 (benign)"}},
+        "cells": cells,
+        "summary": summary,
+        "timing": timing,
+        "grid_seconds": grid_seconds,
+    }
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    print_tables(cells, rules, attacks, fs, summary)
+    worst = summary["worst_case_drop_by_rule"]
+    print("\nworst-case accuracy drop over every attack and f < n/3, per robust rule (points): "
+          + ", ".join(f"{r} {'diverged' if v is None else format(v, '+.1f')}" for r, v in worst.items()))
+    if timing:
+        print_timing(timing, time_ns, time_rules_list, args.time_dim)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\ngrid {grid_seconds} s, total {result['seconds']} s; wrote {out_path}")
+
+
+if __name__ == "__main__":
+    main()
