@@ -72,7 +72,7 @@ def test_missing_and_unknown_table_files(tmp_path):
 
 
 def test_parquet(tmp_path):
-    pa = pytest.importorskip("pyarrow")
+    import pyarrow as pa
     import pyarrow.parquet as pq
     p = tmp_path / "site.parquet"
     pq.write_table(pa.table({"f1": [0.1, 0.2, 0.3], "f2": [1, 2, 3], "y": [0, 1, 1], "pid": ["a", "b", "c"]}), p)
@@ -95,7 +95,7 @@ def save_png(path, array):
 
 
 def test_image_folder(tmp_path):
-    pytest.importorskip("PIL")
+    import PIL  # noqa: F401  (a pinned dependency: its absence must fail, not skip)
     rng = np.random.default_rng(0)
     for cls in ("benign", "malignant"):
         for i in range(3):
@@ -113,7 +113,7 @@ def test_image_folder(tmp_path):
 
 
 def test_image_folder_problems(tmp_path):
-    pytest.importorskip("PIL")
+    import PIL  # noqa: F401  (a pinned dependency: its absence must fail, not skip)
     save_png(tmp_path / "a" / "0" / "x.png", np.zeros((8, 8), np.uint8))
     (tmp_path / "a" / "1").mkdir()
     with pytest.raises(DataError) as exc:
@@ -148,7 +148,7 @@ def test_npz(tmp_path):
 
 # -- DICOM ---------------------------------------------------------------------------------
 def dicom_file(name: str) -> str:
-    pydicom_data = pytest.importorskip("pydicom.data")
+    import pydicom.data as pydicom_data
     return pydicom_data.get_testdata_file(name)
 
 
@@ -180,7 +180,7 @@ def test_dicom_manifest_sizes_patients_and_errors(tmp_path):
 
 
 def test_dicom_series_is_ordered_along_the_patient_axis(tmp_path):
-    pydicom = pytest.importorskip("pydicom")
+    import pydicom
     src = pydicom.dcmread(dicom_file("CT_small.dcm"))
     series = tmp_path / "series"
     series.mkdir()
@@ -211,7 +211,7 @@ def test_dicom_series_is_ordered_along_the_patient_axis(tmp_path):
 
 # -- NIfTI ---------------------------------------------------------------------------------
 def test_nifti_volumes_slices_and_patient_split(tmp_path):
-    nib = pytest.importorskip("nibabel")
+    import nibabel as nib
     rng = np.random.default_rng(0)
     rows = ["file,label,patient,site"]
     for i in range(6):

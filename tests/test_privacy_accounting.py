@@ -16,7 +16,7 @@ from node.models import build_model, flat_parameters
 from node.privacy import BudgetExhausted, DPConfig, PrivacyLedger
 from node.training import TrainConfig, train_local
 
-dp_accounting = pytest.importorskip("dp_accounting")
+import dp_accounting  # noqa: E402  (pinned in the test extra: its absence must fail, not skip)
 from dp_accounting import dp_event  # noqa: E402
 from dp_accounting.pld import pld_privacy_accountant  # noqa: E402
 from dp_accounting.rdp import rdp_privacy_accountant  # noqa: E402
