@@ -17,7 +17,6 @@ Baselines:
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,9 +117,7 @@ def centralized_baseline(model_name: str, train: LabelledData, test: LabelledDat
     """Gradient descent on the pooled rows, no DP (full batch by default)."""
     model = _model_for(model_name, train, seed)
     dp = DPConfig(enabled=False, steps_per_epoch=steps_per_epoch, local_epochs=epochs, rounds=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ledger = PrivacyLedger(dp)
+    ledger = PrivacyLedger(dp, warn_if_off=False)
     train_local(model, flat_parameters(model), train, ledger, TrainConfig(learning_rate, seed))
     return evaluate(model, test)
 

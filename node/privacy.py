@@ -178,11 +178,13 @@ class PrivacyLedger:
     """A hospital's spent privacy budget: an accountant (RDP or PRV) plus its file on disk.
 
     ``path=None`` keeps the ledger in memory only (tests, baselines); a peer always gives one.
+    ``warn_if_off=False`` is for callers that disable DP on purpose (non-private baselines,
+    benchmarks); a peer never passes it.
     A stored ledger keeps its stored settings (target, delta, accountant, noise): a restart
     with a different config cannot re-open a spent budget.
     """
 
-    def __init__(self, config: DPConfig, path: Path | None = None) -> None:
+    def __init__(self, config: DPConfig, path: Path | None = None, *, warn_if_off: bool = True) -> None:
         self.path = Path(path) if path is not None else None
         if self.path is not None and self.path.exists():
             self._load(config)
@@ -192,7 +194,7 @@ class PrivacyLedger:
         if self.config.enabled and self.config.secure_mode and not secure_rng_available():
             raise ValueError("secure_mode needs Opacus' secure RNG from the torchcsprng package, which is "
                              "not installed; install it or set secure_mode=False")
-        if not self.config.enabled:
+        if not self.config.enabled and warn_if_off:
             warnings.warn(
                 "differential privacy is OFF: updates leak information about patients",
                 stacklevel=2,

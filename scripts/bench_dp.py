@@ -45,20 +45,10 @@ from node.training import TrainConfig, train_local
 EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0, None)
 
 
-def ledger(dp: DPConfig) -> PrivacyLedger:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return PrivacyLedger(dp)
-
-
-def build(name: str, data: LabelledData) -> torch.nn.Module:
-    if data.x.ndim == 2:
-        return build_model(name, data.n_features)
-    return build_model(name, input_shape=data.input_shape)
 
 
 def time_ratio(name: str, data: LabelledData, steps: int, epochs: int, lr: float, repeats: int) -> dict:
-    model = build(name, data)
+    model = build_model(name, input_shape=data.input_shape)
     start = flat_parameters(model)
     times = {}
     threads = torch.get_num_threads()
@@ -69,7 +59,7 @@ def time_ratio(name: str, data: LabelledData, steps: int, epochs: int, lr: float
         runs = []
         for i in range(repeats + 1):
             t = time.process_time()
-            train_local(model, start, data, ledger(dp), TrainConfig(lr, seed=i, device="cpu"))
+            train_local(model, start, data, PrivacyLedger(dp, warn_if_off=False), TrainConfig(lr, seed=i, device="cpu"))
             runs.append(time.process_time() - t)
         times[label] = statistics.median(runs[1:])  # the first run warms up
     torch.set_num_threads(threads)
@@ -82,8 +72,8 @@ def campaign(model_name: str, sites: list[LabelledData], test: LabelledData, eps
              rounds: int, epochs: int, steps: int, lr: float, rule: str, max_grad_norm: float, seed: int) -> dict:
     dp = DPConfig(enabled=epsilon is not None, target_epsilon=epsilon or 1.0, rounds=rounds,
                   local_epochs=epochs, steps_per_epoch=steps, max_grad_norm=max_grad_norm)
-    ledgers = [ledger(dp) for _ in sites]
-    model = build(model_name, sites[0])
+    ledgers = [PrivacyLedger(dp, warn_if_off=False) for _ in sites]
+    model = build_model(model_name, input_shape=sites[0].input_shape)
     params = flat_parameters(model)
     for r in range(rounds):
         deltas = [train_local(model, params, d, led, TrainConfig(lr, seed=seed * 1000 + r, device="cpu")).delta

@@ -87,16 +87,6 @@ BREAK_POINTS = 5.0  # FedAvg "breaks" when its accuracy drops by more than this 
 TARGET_POINTS = 2.0  # the best robust rule should stay within this of the clean run
 
 
-def ledger(dp: DPConfig) -> PrivacyLedger:
-    with warnings.catch_warnings():  # DP off warns that nothing is accounted: expected here
-        warnings.simplefilter("ignore")
-        return PrivacyLedger(dp)
-
-
-def build(name: str, data: LabelledData) -> torch.nn.Module:
-    if data.x.ndim == 2:
-        return build_model(name, data.n_features)
-    return build_model(name, input_shape=data.input_shape)
 
 
 def poison(data: LabelledData, attack: str, seed: int) -> LabelledData:
@@ -126,9 +116,9 @@ def campaign(setup: dict, rule: str, attack: str, f: int) -> dict:
     sites, test, dp = setup["sites"], setup["test"], setup["dp"]
     n = len(sites)
     data = [poison(d, attack, seed=i) if i < f and attack in DATA_ATTACKS else d for i, d in enumerate(sites)]
-    ledgers = [ledger(dp) for _ in data]
+    ledgers = [PrivacyLedger(dp, warn_if_off=False) for _ in data]
     weights = [float(len(d)) for d in sites]  # claimed sample counts (the clean ones)
-    model = build(setup["model"], sites[0])
+    model = build_model(setup["model"], input_shape=sites[0].input_shape)
     params = flat_parameters(model)
     t = time.perf_counter()
     for r in range(setup["rounds"]):
