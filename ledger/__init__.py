@@ -6,6 +6,7 @@ raises its subclass :class:`ContractRevert`, e.g.
 """
 
 from .audit import collect, format_report
+from .awards import AwardReceipt, DistributorClient, deploy_distributor, scheme_id
 from .chain import (
     advance_time,
     connect,
@@ -28,9 +29,11 @@ __all__ = [
     "DEFAULT_BOND",
     "Anvil",
     "Attestation",
+    "AwardReceipt",
     "Commitment",
     "ContractRevert",
     "Deployment",
+    "DistributorClient",
     "Identity",
     "LedgerClient",
     "LedgerError",
@@ -40,6 +43,7 @@ __all__ = [
     "compile_contracts",
     "connect",
     "deploy",
+    "deploy_distributor",
     "dev_account",
     "fork_embedded",
     "format_report",
@@ -49,5 +53,6 @@ __all__ = [
     "load_state",
     "register_commands",
     "save_state",
+    "scheme_id",
     "vote_key",
 ]

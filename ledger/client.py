@@ -14,7 +14,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from .chain import get_logs, sync_clock
-from .compile import compile_contracts, error_decoder
+from .compile import CONTRACT_NAMES, compile_contracts, error_decoder
 from .deploy import Deployment
 from .errors import ErrorDecoder, LedgerError
 from .records import (
@@ -44,7 +44,8 @@ def contracts_for(w3: Web3, deployment: Deployment) -> tuple[dict[str, Contract]
     """web3 contract objects for a deployment (checked to have code), and an error decoder."""
     artifacts = compile_contracts()
     contracts: dict[str, Contract] = {}
-    for name, art in artifacts.items():
+    for name in CONTRACT_NAMES:
+        art = artifacts[name]
         address = deployment.addresses.get(name)
         if address is None:
             raise LedgerError(f"deployment lacks an address for {name}")

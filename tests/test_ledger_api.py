@@ -11,10 +11,12 @@ def test_public_names() -> None:
     assert sorted(ledger.__all__) == [
         "Anvil",
         "Attestation",
+        "AwardReceipt",
         "Commitment",
         "ContractRevert",
         "DEFAULT_BOND",
         "Deployment",
+        "DistributorClient",
         "Identity",
         "LedgerClient",
         "LedgerError",
@@ -24,6 +26,7 @@ def test_public_names() -> None:
         "compile_contracts",
         "connect",
         "deploy",
+        "deploy_distributor",
         "dev_account",
         "fork_embedded",
         "format_report",
@@ -33,6 +36,7 @@ def test_public_names() -> None:
         "load_state",
         "register_commands",
         "save_state",
+        "scheme_id",
         "vote_key",
     ]
     assert issubclass(ledger.ContractRevert, ledger.LedgerError)

@@ -1,0 +1,141 @@
+"""Credits awarded by an off-chain incentive scheme: deploy an ``IncentiveDistributor`` with a
+token of its own, and send a round's award through it.
+
+The distributor mints only for rounds the :class:`~ledger.client.LedgerClient`'s RoundLedger
+finalized, once per (round, scheme), to Active members of the round's accepted set, within a
+per-round budget; it burns penalties only from members the round left out. See
+``contracts/IncentiveDistributor.sol``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from .compile import compile_contracts, error_decoder
+from .deploy import Deployment, _deploy_one
+from .errors import LedgerError
+from .records import sort_accounts
+from .tx import call, send
+
+__all__ = ["AwardReceipt", "DistributorClient", "deploy_distributor", "scheme_id"]
+
+
+def scheme_id(name: str) -> bytes:
+    """A scheme's on-chain name: its ASCII bytes, right-padded to 32 (e.g. ``"shapley-gtg"``)."""
+    raw = name.encode("ascii", errors="strict") if name.isascii() else b""
+    if not raw or len(raw) > 32 or not name.isprintable():
+        raise LedgerError(f"a scheme name must be 1-32 printable ASCII characters, got {name!r}")
+    return raw.ljust(32, b"\x00")
+
+
+@dataclass(frozen=True)
+class AwardReceipt:
+    """What one award did on chain: credits minted and burned per account, and the gas."""
+
+    round: int
+    scheme: str
+    minted: dict[str, int]
+    burned: dict[str, int]
+    gas_used: int
+
+
+def deploy_distributor(w3: Web3, admin: LocalAccount, deployment: Deployment, *, budget_per_round: int
+                       ) -> dict[str, str]:
+    """Deploy a ContributionCredit token and an IncentiveDistributor (its minter) over
+    ``deployment``'s registry and round ledger, from the consortium ``admin``. Returns
+    ``{"ContributionCredit": ..., "IncentiveDistributor": ...}``."""
+    if int(budget_per_round) <= 0:
+        raise LedgerError(f"budget_per_round must be > 0, got {budget_per_round}")
+    artifacts = compile_contracts()
+    decoder = error_decoder(artifacts)
+    credit = _deploy_one(w3, admin, "ContributionCredit", artifacts, decoder, admin.address)
+    distributor = _deploy_one(
+        w3, admin, "IncentiveDistributor", artifacts, decoder, admin.address,
+        deployment.addresses["HospitalRegistry"], deployment.addresses["RoundLedger"], credit, int(budget_per_round),
+    )
+    token = w3.eth.contract(address=credit, abi=artifacts["ContributionCredit"]["abi"])
+    send(w3, admin, token.functions.setMinter(distributor), decoder=decoder, action="setMinter")
+    return {"ContributionCredit": credit, "IncentiveDistributor": distributor}
+
+
+class DistributorClient:
+    """Acts on one IncentiveDistributor and reads its token; ``account`` signs (None: read-only)."""
+
+    def __init__(self, w3: Web3, addresses: Mapping[str, str], account: LocalAccount | None = None) -> None:
+        artifacts = compile_contracts()
+        self.w3 = w3
+        self.account = account
+        self._decoder = error_decoder(artifacts)
+        try:
+            self.distributor: Contract = w3.eth.contract(
+                address=Web3.to_checksum_address(addresses["IncentiveDistributor"]),
+                abi=artifacts["IncentiveDistributor"]["abi"], decode_tuples=True,
+            )
+            self.credit: Contract = w3.eth.contract(
+                address=Web3.to_checksum_address(addresses["ContributionCredit"]),
+                abi=artifacts["ContributionCredit"]["abi"], decode_tuples=True,
+            )
+        except KeyError as exc:
+            raise LedgerError(f"distributor addresses lack {exc.args[0]}") from None
+        self.gas_used: dict[str, list[int]] = defaultdict(list)
+        self.last_receipt: TxReceipt | None = None
+
+    def award(self, round: int, scheme: str, grants: Mapping[str, int],
+              penalties: Mapping[str, int] | None = None) -> AwardReceipt:
+        """Mint ``grants`` (account -> credits) and burn ``penalties`` for ``round`` by
+        ``scheme``; zero amounts are left out. Admin only."""
+        if self.account is None:
+            raise LedgerError("award: this DistributorClient is read-only (no account)")
+        entries = [_entries(grants, "grant"), _entries(penalties or {}, "penalty")]
+        fn = self.distributor.functions.award(int(round), scheme_id(scheme), *entries)
+        receipt = send(self.w3, self.account, fn, decoder=self._decoder, action="award")
+        self.gas_used["award"].append(int(receipt["gasUsed"]))
+        self.last_receipt = receipt
+        return AwardReceipt(
+            round=int(round), scheme=scheme,
+            minted=_by_account(self.distributor, "CreditAwarded", receipt, "amount"),
+            burned=_by_account(self.distributor, "ContributorPenalized", receipt, "burned"),
+            gas_used=int(receipt["gasUsed"]),
+        )
+
+    def awarded(self, round: int, scheme: str) -> bool:
+        return bool(call(self.distributor.functions.awarded(int(round), scheme_id(scheme)), decoder=self._decoder))
+
+    def awarded_in_round(self, round: int) -> int:
+        return int(call(self.distributor.functions.awardedInRound(int(round)), decoder=self._decoder))
+
+    def budget_per_round(self) -> int:
+        return int(call(self.distributor.functions.budgetPerRound(), decoder=self._decoder))
+
+    def balance(self, account: str) -> int:
+        """Credits ``account`` holds in this distributor's token (smallest unit)."""
+        fn = self.credit.functions.balanceOf(Web3.to_checksum_address(account))
+        return int(call(fn, decoder=self._decoder))
+
+    def supply(self) -> int:
+        return int(call(self.credit.functions.totalSupply(), decoder=self._decoder))
+
+
+def _entries(amounts: Mapping[str, int], what: str) -> list[tuple[str, int]]:
+    for account, amount in amounts.items():
+        if int(amount) < 0:
+            raise LedgerError(f"{what} for {account} is negative: {amount}")
+    kept = {Web3.to_checksum_address(a): int(v) for a, v in amounts.items() if int(v) > 0}
+    return [(a, kept[a]) for a in sort_accounts(list(kept))]
+
+
+def _by_account(contract: Contract, event: str, receipt: TxReceipt, field: str) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for log in getattr(contract.events, event)().process_receipt(receipt, errors=DISCARD):
+        args: Any = log["args"]
+        found[Web3.to_checksum_address(args["account"])] = int(args[field])
+    return found

@@ -1,0 +1,164 @@
+"""IncentiveDistributor on the embedded chain and on anvil, laid out like the contract: set-up,
+award (mints, penalties, events), then every rule an award must pass. Reverts are checked by
+exact custom error and arguments, events by exact arguments."""
+
+from __future__ import annotations
+
+import pytest
+from ledger_support import LedgerSetup, events, h32, reverts
+
+from ledger import DistributorClient, LedgerClient, LedgerError, compile_contracts, deploy_distributor, scheme_id
+from ledger.tx import send
+
+LEDGER_BACKENDS = ("embedded", "anvil")  # every ledger test runs on both (conftest.py)
+
+ZERO = "0x0000000000000000000000000000000000000000"
+BUDGET = 1000
+NONE, OPEN = 0, 1  # RoundLedger.RoundStatus
+SHAPLEY = scheme_id("shapley-gtg")
+
+
+def _distributor(s: LedgerSetup, budget: int = BUDGET) -> tuple[DistributorClient, DistributorClient]:
+    """(admin's client, an outsider's client) of a fresh distributor over ``s``'s consortium."""
+    addresses = deploy_distributor(s.w3, s.admin.account, s.deployment, budget_per_round=budget)
+    return DistributorClient(s.w3, addresses, s.admin.account), DistributorClient(s.w3, addresses, s.outsider.account)
+
+
+def _sorted(clients: list[LedgerClient]) -> list[LedgerClient]:
+    return sorted(clients, key=lambda h: int(h.address, 16))
+
+
+def _finalized_round(s: LedgerSetup, accepted: list[LedgerClient]) -> int:
+    """A round every hospital commits to, finalized on ``accepted`` by all four votes."""
+    rnd = s.hospitals[0].open_round()
+    for i, h in enumerate(s.hospitals):
+        h.commit_update(rnd, h32(f"update-{rnd}-{i}"), 100 + i, 0.5, 0)
+    for h in s.hospitals:
+        h.attest(rnd, h32(f"aggregate-{rnd}"), [a.address for a in accepted])
+    s.hospitals[0].finalize(rnd)
+    return rnd
+
+
+# =========================================================================== set-up
+
+
+def test_distributor_views_and_minter(ledger_consortium: LedgerSetup) -> None:
+    s = ledger_consortium
+    admin, _ = _distributor(s)
+    f = admin.distributor.functions
+    assert (f.registry().call(), f.roundLedger().call(), f.credit().call()) == (
+        s.deployment.addresses["HospitalRegistry"],
+        s.deployment.addresses["RoundLedger"],
+        admin.credit.address,
+    )
+    assert admin.budget_per_round() == BUDGET and f.admin().call() == s.admin.address
+    assert admin.credit.functions.minter().call() == admin.distributor.address
+    assert admin.supply() == 0 and admin.awarded_in_round(1) == 0 and not admin.awarded(1, "shapley-gtg")
+
+
+def test_constructor_rejects_a_zero_budget_or_address(ledger_consortium: LedgerSetup) -> None:
+    s = ledger_consortium
+    art = compile_contracts()["IncentiveDistributor"]
+    factory = s.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    registry, ledger = s.deployment.addresses["HospitalRegistry"], s.deployment.addresses["RoundLedger"]
+    credit = s.deployment.addresses["ContributionCredit"]
+    for args, budget in (((registry, ledger, credit, 0), 0), ((ZERO, ledger, credit, 5), 5), ((registry, ledger, ZERO, 5), 5)):
+        with reverts("IncentiveDistributorInvalidSetup", budgetPerRound=budget):
+            send(s.w3, s.admin.account, {"data": factory.constructor(s.admin.address, *args).data_in_transaction},
+                 decoder=s.admin._decoder)
+    with pytest.raises(LedgerError, match="budget_per_round must be > 0"):
+        deploy_distributor(s.w3, s.admin.account, s.deployment, budget_per_round=0)
+
+
+def test_scheme_ids_are_padded_ascii() -> None:
+    assert scheme_id("equal") == b"equal" + b"\x00" * 27
+    for bad in ("", "x" * 33, "caf\u00e9", "tab\there"):
+        with pytest.raises(LedgerError, match="1-32 printable ASCII"):
+            scheme_id(bad)
+
+
+# =========================================================================== award
+
+
+def test_award_mints_grants_and_burns_penalties(ledger_consortium: LedgerSetup) -> None:
+    s = ledger_consortium
+    admin, _ = _distributor(s)
+    a, b, c, d = _sorted(s.hospitals)
+    first = _finalized_round(s, [a, b, c, d])
+    receipt = admin.award(first, "shapley-gtg", {d.address: 300, a.address: 100, b.address: 0})
+    assert receipt.minted == {a.address: 100, d.address: 300} and receipt.burned == {}
+    log = admin.last_receipt
+    assert events(admin.distributor, "CreditsAwarded", log) == [
+        {"round": first, "scheme": SHAPLEY, "awarder": s.admin.address, "total": 400, "recipients": 2}
+    ]
+    assert events(admin.distributor, "CreditAwarded", log) == [
+        {"round": first, "scheme": SHAPLEY, "account": a.address, "amount": 100},
+        {"round": first, "scheme": SHAPLEY, "account": d.address, "amount": 300},
+    ]
+    assert events(admin.credit, "Transfer", log) == [
+        {"from": ZERO, "to": a.address, "value": 100},
+        {"from": ZERO, "to": d.address, "value": 300},
+    ]
+    # a second scheme shares the round's budget: 600 left
+    with reverts("IncentiveDistributorBudgetExceeded", round=first, requested=601, remaining=600):
+        admin.award(first, "equal", {a.address: 601})
+    admin.award(first, "equal", {a.address: 600})
+    assert admin.awarded_in_round(first) == BUDGET and admin.awarded(first, "equal")
+
+    # round 2 leaves d out: it is penalized (balance 300, penalty 120), b and c are paid
+    second = _finalized_round(s, [a, b, c])
+    receipt = admin.award(second, "shapley-gtg", {b.address: 7, c.address: 8}, {d.address: 120})
+    assert receipt.minted == {b.address: 7, c.address: 8} and receipt.burned == {d.address: 120}
+    log = admin.last_receipt
+    assert events(admin.distributor, "ContributorPenalized", log) == [
+        {"round": second, "scheme": SHAPLEY, "account": d.address, "penalty": 120, "burned": 120}
+    ]
+    assert [admin.balance(h.address) for h in (a, b, c, d)] == [700, 7, 8, 180]
+    assert admin.supply() == 895
+    # a penalty above the balance burns what is there (a fresh scheme, same round)
+    receipt = admin.award(second, "reputation", {}, {d.address: 10**6})
+    assert receipt.burned == {d.address: 180} and admin.balance(d.address) == 0
+
+
+def test_award_rules(ledger_consortium: LedgerSetup) -> None:
+    s = ledger_consortium
+    admin, outsider = _distributor(s)
+    a, b, c, d = _sorted(s.hospitals)
+    with reverts("IncentiveDistributorRoundNotFinalized", round=1, status=NONE):
+        admin.award(1, "equal", {a.address: 1})
+    rnd = _finalized_round(s, [a, b, c])
+    with reverts("ConsortiumAdminUnauthorizedAccount", account=s.outsider.address):
+        outsider.award(rnd, "equal", {a.address: 1})
+    with reverts("IncentiveDistributorInvalidScheme"):
+        _raw(admin, admin.distributor.functions.award(rnd, b"\x00" * 32, [(a.address, 1)], []))
+    with reverts("IncentiveDistributorEmptyAward", round=rnd, scheme=scheme_id("equal")):
+        admin.award(rnd, "equal", {a.address: 0})
+    with reverts("IncentiveDistributorNotAccepted", round=rnd, account=d.address):
+        admin.award(rnd, "equal", {a.address: 1, d.address: 1})
+    with reverts("IncentiveDistributorNotLeftOut", round=rnd, account=c.address):
+        admin.award(rnd, "equal", {a.address: 1}, {c.address: 1})
+    with reverts("IncentiveDistributorNotLeftOut", round=rnd, account=s.outsider.address):
+        admin.award(rnd, "equal", {a.address: 1}, {s.outsider.address: 1})
+    award = admin.distributor.functions.award
+    unsorted, repeated = [(b.address, 1), (a.address, 1)], [(a.address, 1), (a.address, 1)]
+    for entries in (unsorted, repeated):
+        with reverts("IncentiveDistributorAccountsNotSorted", position=1):
+            _raw(admin, award(rnd, scheme_id("equal"), entries, []))
+    with reverts("IncentiveDistributorZeroAmount", account=a.address):
+        _raw(admin, award(rnd, scheme_id("equal"), [(a.address, 0)], []))
+    admin.award(rnd, "equal", {a.address: 1})
+    with reverts("IncentiveDistributorAlreadyAwarded", round=rnd, scheme=scheme_id("equal")):
+        admin.award(rnd, "equal", {b.address: 1})
+
+    # an open round is not paid; a member suspended since its round is not paid either
+    nxt = s.hospitals[0].open_round()
+    with reverts("IncentiveDistributorRoundNotFinalized", round=nxt, status=OPEN):
+        admin.award(nxt, "equal", {a.address: 1})
+    for voter in (b, c):
+        voter.suspend(a.address)
+    with reverts("IncentiveDistributorNotActiveMember", account=a.address):
+        admin.award(rnd, "shapley-gtg", {a.address: 1})
+
+
+def _raw(client: DistributorClient, fn: object) -> object:
+    return send(client.w3, client.account, fn, decoder=client._decoder, action="award")
