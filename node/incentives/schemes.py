@@ -1,0 +1,122 @@
+"""Incentive schemes: how one round's credit budget is split among the hospitals whose updates
+the round accepted. Each scheme turns a :class:`RoundView` into non-negative weights; the
+budget is then split in proportion by :func:`allocate` (exact integer arithmetic, rounded
+down, so the credits never exceed the budget).
+
+- :func:`equal_weights` — equal split among accepted contributors.
+- :func:`size_weights` — in proportion to the samples each contributor trained on (the
+  FedAvg weighting, McMahan et al., 2017).
+- :func:`loo_weights` — leave-one-out marginal gain v(N) - v(N minus i), the deletion method of
+  Wang et al., 2019, "Measure Contribution of Participants in Federated Learning"; negative
+  gains earn nothing.
+- :func:`shapley_weights` — the round's Shapley value, estimated (GTG-Shapley, Liu et al.,
+  2022, or TMC, Ghorbani & Zou, 2019; see :mod:`node.incentives.shapley`); negative values
+  earn nothing.
+- :func:`reputation_update` / :func:`reputation_weights` — the reputation of RFFL (Xu & Lyu,
+  2021, "A Reputation Mechanism Is All You Need: Collaborative Fairness and Adversarial
+  Robustness in Federated Learning"): an exponential moving average of the cosine similarity
+  between a hospital's update and the round's aggregate. Slashing: an update the robust rule
+  rejected scores zero and cuts the hospital's reputation by the ``slash`` fraction, and
+  :func:`penalties` burns credits from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+__all__ = ["SCHEMES", "RoundView", "allocate", "cosine_similarity", "equal_weights", "size_weights",
+           "loo_weights", "shapley_weights", "reputation_update", "reputation_weights", "penalties"]
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """One round as the schemes see it; arrays are in ``players`` order (the committers).
+
+    ``reputation`` is each player's reputation after this round's :func:`reputation_update`."""
+
+    round: int
+    players: tuple[str, ...]
+    samples: np.ndarray
+    accepted: np.ndarray
+    shapley: np.ndarray
+    loo: np.ndarray
+    reputation: np.ndarray
+
+
+def allocate(budget: int, weights: dict[str, float]) -> dict[str, int]:
+    """``floor(budget * w_i / sum(w))`` for each positive weight, computed exactly (floats are
+    turned into fractions without rounding); empty when no weight is positive."""
+    if budget < 0:
+        raise ValueError(f"budget must be >= 0, got {budget}")
+    exact = {k: Fraction(float(w)) for k, w in weights.items() if np.isfinite(w) and w > 0}
+    total = sum(exact.values(), Fraction(0))
+    if total == 0:
+        return {}
+    return {k: (budget * w.numerator * total.denominator) // (w.denominator * total.numerator)
+            for k, w in exact.items()}
+
+
+def _accepted_only(view: RoundView, weights: np.ndarray) -> np.ndarray:
+    return np.where(view.accepted, np.maximum(np.asarray(weights, dtype=np.float64), 0.0), 0.0)
+
+
+def equal_weights(view: RoundView) -> np.ndarray:
+    return _accepted_only(view, np.ones(len(view.players)))
+
+
+def size_weights(view: RoundView) -> np.ndarray:
+    return _accepted_only(view, view.samples)
+
+
+def loo_weights(view: RoundView) -> np.ndarray:
+    return _accepted_only(view, view.loo)
+
+
+def shapley_weights(view: RoundView) -> np.ndarray:
+    return _accepted_only(view, view.shapley)
+
+
+def reputation_weights(view: RoundView) -> np.ndarray:
+    return _accepted_only(view, view.reputation)
+
+
+def cosine_similarity(update: np.ndarray, aggregate: np.ndarray) -> float:
+    """cos(update, aggregate); 0 when either is the zero vector (a zero update earns nothing)."""
+    u, a = np.asarray(update, dtype=np.float64), np.asarray(aggregate, dtype=np.float64)
+    nu, na = float(np.linalg.norm(u)), float(np.linalg.norm(a))
+    return 0.0 if nu == 0 or na == 0 else float(u @ a / (nu * na))
+
+
+def reputation_update(previous: np.ndarray, similarity: np.ndarray, accepted: np.ndarray, *,
+                      alpha: float = 0.5, slash: float = 0.5) -> np.ndarray:
+    """RFFL's r_i <- alpha r_i + (1 - alpha) max(cos_i, 0) for accepted updates; a rejected
+    update scores 0 and the result is multiplied by (1 - ``slash``)."""
+    if not 0 <= alpha < 1 or not 0 <= slash <= 1:
+        raise ValueError(f"need 0 <= alpha < 1 and 0 <= slash <= 1, got alpha={alpha}, slash={slash}")
+    acc = np.asarray(accepted, dtype=bool)
+    score = np.where(acc, np.maximum(np.asarray(similarity, dtype=np.float64), 0.0), 0.0)
+    updated = alpha * np.asarray(previous, dtype=np.float64) + (1 - alpha) * score
+    return np.where(acc, updated, updated * (1 - slash))
+
+
+def penalties(view: RoundView, penalty: int) -> dict[str, int]:
+    """``penalty`` credits to burn from each committer the round left out (reputation scheme)."""
+    if penalty < 0:
+        raise ValueError(f"penalty must be >= 0, got {penalty}")
+    if penalty == 0:
+        return {}
+    return {p: penalty for p, ok in zip(view.players, view.accepted) if not ok}
+
+
+#: Scheme name (also its on-chain name) -> weights of a round.
+SCHEMES: dict[str, Callable[[RoundView], np.ndarray]] = {
+    "equal": equal_weights,
+    "data-size": size_weights,
+    "leave-one-out": loo_weights,
+    "shapley-gtg": shapley_weights,
+    "reputation": reputation_weights,
+}
