@@ -104,9 +104,9 @@ def gtg_shapley(game: Utility, n: int, *, max_permutations: int | None = None, r
     Between-round truncation: a round whose total gain |v(N) - v(0)| is at most
     ``round_tolerance`` gives every player zero. Otherwise permutation ``k`` puts player
     ``k mod n`` first and shuffles the rest (guided sampling), each pass truncated like TMC at
-    ``within_tolerance``; sampling stops once, after a full sweep of first players, the mean
-    relative change of the estimate over that sweep is below ``convergence``, or after
-    ``max_permutations`` (default 10 n)."""
+    ``within_tolerance``; sampling stops once, after a full sweep of first players, the estimate
+    moved by less than ``convergence`` of the round's gain |v(N) - v(0)| per player on average
+    over that sweep, or after ``max_permutations`` (default 10 n)."""
     limit = 10 * n if max_permutations is None else int(max_permutations)
     if limit < 1:
         raise ValueError(f"max_permutations must be >= 1, got {limit}")
@@ -124,7 +124,7 @@ def gtg_shapley(game: Utility, n: int, *, max_permutations: int | None = None, r
         if k % n == 0:
             estimate = total / k
             if checkpoint is not None:
-                change = np.abs(estimate - checkpoint) / np.maximum(np.abs(estimate), 1e-12)
+                change = np.abs(estimate - checkpoint) / abs(v_full - v_empty)
                 if float(np.mean(change)) < convergence:
                     break
             checkpoint = estimate

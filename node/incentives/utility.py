@@ -1,11 +1,18 @@
 """The utility of a coalition of hospitals in one round: the validation metric of the global
 model moved by the aggregate of that coalition's updates.
 
-``v(S) = metric(theta_t + fedavg(updates of S, weighted by samples))`` and ``v({}) =
-metric(theta_t)``, as in GTG-Shapley (Liu et al., 2022, Sec. 3): each round is its own game
-and the campaign's value of a hospital is the sum over rounds. The aggregate is FedAvg
-(:func:`node.aggregation.fedavg`), the metric comes from :mod:`node.evaluation` on a validation
-set the simulator holds back from every hospital.
+``v(S) = metric(theta_t + step(S))`` and ``v({}) = metric(theta_t)``, as in GTG-Shapley (Liu
+et al., 2022, Sec. 3): each round is its own game and the campaign's value of a hospital is
+the sum over rounds. The metric comes from :mod:`node.evaluation` on a validation set the
+simulator holds back from every hospital.
+
+``step(S)`` is the round's FedAvg step restricted to S's terms: ``sum over i in S of
+(n_i / n_N) update_i``, i.e. :func:`node.aggregation.fedavg` of S scaled by S's share of the
+round's samples; the grand coalition's step is plain FedAvg. Renormalizing the weights within
+each coalition instead would let a zero update shorten the others' steps, which pays
+whenever one of them hurts (a noisy or poisoned update) and then gives a free-rider a
+Shapley value as large as an honest hospital's. With fixed weights a zero update is a null
+player: its Shapley value is exactly zero.
 """
 
 from __future__ import annotations
@@ -68,7 +75,8 @@ class RoundGame:
         members = [i for i in range(self.n) if (mask >> i) & 1]
         if not members:
             return np.zeros(self.updates.shape[1], dtype=np.float32)
-        return fedavg(self.updates[members], [float(self.samples[i]) for i in members])
+        share = float(np.sum(self.samples[members]) / np.sum(self.samples))
+        return (fedavg(self.updates[members], [float(self.samples[i]) for i in members]) * share).astype(np.float32)
 
     def __call__(self, mask: int) -> float:
         return self.value_of(self.params + self.aggregate(mask))

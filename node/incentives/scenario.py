@@ -1,0 +1,201 @@
+"""Simulation scenarios, read from TOML: who the hospitals are and how the campaign runs.
+
+A scenario file has top-level settings and one ``[[hospitals]]`` table per group of alike
+hospitals (see ``node/incentives/scenarios/*.toml``)::
+
+    rounds = 8
+    [[hospitals]]
+    count = 2          # two large hospitals
+    samples = 120
+    [[hospitals]]
+    count = 1
+    samples = 25
+    role = "free-rider"   # or "honest", "poisoner"
+    free_ride = "zero"    # or "stale": replays the previous round's global step
+
+Every problem raises :class:`ScenarioError` with one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from node.aggregation import RULES
+from node.attacks import MODEL_ATTACKS
+
+from .schemes import SCHEMES
+from .utility import METRICS
+
+__all__ = ["ROLES", "DATASETS", "ScenarioError", "HospitalGroup", "ShapleySettings", "Scenario", "load_scenario"]
+
+ROLES = ("honest", "free-rider", "poisoner")
+DATASETS = ("breast-cancer",)
+_POISONS = tuple(a for a in MODEL_ATTACKS if a != "free-rider")
+
+
+class ScenarioError(ValueError):
+    """A scenario cannot be used; the message is one line: ``<file>: <problem>``."""
+
+
+@dataclass(frozen=True)
+class HospitalGroup:
+    """``count`` alike hospitals: their size, data quality, behaviour and reliability."""
+
+    count: int = 1
+    samples: int = 40
+    label_noise: float = 0.0  # fraction of training labels flipped
+    scanner_noise: float = 0.0  # legacy-scanner input noise, x the site's own spread
+    dropout: float = 0.0  # probability of missing a round
+    role: str = "honest"
+    free_ride: str = "zero"  # free-riders: "zero" updates or a "stale" replay
+    attack: str = "sign-flip"  # poisoners: a key of node.attacks.MODEL_ATTACKS
+
+    def check(self) -> None:
+        if self.count < 1 or self.samples < 2:
+            raise ValueError("count must be >= 1 and samples >= 2")
+        for name in ("label_noise", "scanner_noise", "dropout"):
+            value = getattr(self, name)
+            if not 0 <= value <= (10 if name == "scanner_noise" else 1):
+                raise ValueError(f"{name} out of range: {value}")
+        if self.dropout >= 1:
+            raise ValueError("dropout must be < 1")
+        _choice("role", self.role, ROLES)
+        _choice("free_ride", self.free_ride, ("zero", "stale"))
+        _choice("attack", self.attack, _POISONS)
+
+
+@dataclass(frozen=True)
+class ShapleySettings:
+    """GTG-Shapley's knobs (Liu et al., 2022) and the exact reference's size limit."""
+
+    max_permutations: int = 0  # 0: 10 x the round's participants
+    round_tolerance: float = 1e-4
+    within_tolerance: float = 1e-4
+    convergence: float = 0.02
+    exact_max: int = 10  # exact Shapley values (2^n coalitions) for rounds of at most this many
+
+    def check(self) -> None:
+        if self.max_permutations < 0 or not 0 <= self.exact_max <= 16:
+            raise ValueError("max_permutations must be >= 0 and exact_max in 0..16")
+        if min(self.round_tolerance, self.within_tolerance, self.convergence) < 0:
+            raise ValueError("tolerances must be >= 0")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str = "scenario"
+    seed: int = 0
+    rounds: int = 8
+    dataset: str = "breast-cancer"
+    validation_fraction: float = 0.2
+    model: str = "logreg"
+    metric: str = "neg-logloss"  # AUC saturates after a round or two on this data (see README)
+    rule: str = "median"  # the consortium's aggregation rule (its selection is the accepted set)
+    f: int = 1  # Byzantine peers the Krum family and Bulyan tolerate
+    learning_rate: float = 0.5
+    local_epochs: int = 5
+    budget_per_round: int = 100  # credits (whole MMC) per round, per scheme
+    penalty: int = 10  # credits burned per rejected update (reputation scheme)
+    reputation_alpha: float = 0.5
+    reputation_slash: float = 0.5
+    schemes: tuple[str, ...] = tuple(SCHEMES)
+    shapley: ShapleySettings = ShapleySettings()
+    hospitals: tuple[HospitalGroup, ...] = field(default_factory=lambda: (HospitalGroup(count=4),))
+
+    @property
+    def n_hospitals(self) -> int:
+        return sum(g.count for g in self.hospitals)
+
+    def check(self) -> None:
+        from node.models import MODEL_NAMES
+
+        if self.rounds < 1 or self.local_epochs < 1 or self.learning_rate <= 0:
+            raise ValueError("rounds and local_epochs must be >= 1 and learning_rate > 0")
+        if not 0 < self.validation_fraction < 0.5:
+            raise ValueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
+        if self.budget_per_round < 1 or self.penalty < 0 or self.f < 0:
+            raise ValueError("budget_per_round must be >= 1, penalty and f >= 0")
+        if not 0 <= self.reputation_alpha < 1 or not 0 <= self.reputation_slash <= 1:
+            raise ValueError("reputation_alpha must be in [0, 1) and reputation_slash in [0, 1]")
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("model", self.model, tuple(MODEL_NAMES))
+        _choice("metric", self.metric, METRICS)
+        _choice("rule", self.rule, tuple(RULES))
+        if not self.schemes:
+            raise ValueError("schemes must name at least one scheme")
+        for s in self.schemes:
+            _choice("schemes", s, tuple(SCHEMES))
+        if not 2 <= self.n_hospitals <= 64:
+            raise ValueError(f"a scenario needs 2..64 hospitals, got {self.n_hospitals}")
+        self.shapley.check()
+        for g in self.hospitals:
+            g.check()
+
+
+def _choice(key: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{key} = {value!r} is not one of {', '.join(allowed)}")
+
+
+def _build(cls: type, table: Any, where: str) -> Any:
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ValueError(f"unknown key {where}{unknown[0]}; known: {', '.join(sorted(known))}")
+    kwargs = {}
+    for key, value in table.items():
+        default = getattr(cls(), key)
+        if isinstance(default, bool) or not isinstance(default, (int, float, str, tuple)):
+            kwargs[key] = value
+        elif isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{where}{key} must be a list of names")
+            kwargs[key] = tuple(value)
+        elif isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            kwargs[key] = float(value)
+        elif type(value) is not type(default):
+            raise ValueError(f"{where}{key} must be {type(default).__name__}, got {value!r}")
+        else:
+            kwargs[key] = value
+    return kwargs
+
+
+def scenario_from_dict(data: dict[str, Any]) -> Scenario:
+    data = dict(data)
+    groups = data.pop("hospitals", None)
+    shapley = data.pop("shapley", {})
+    kwargs = _build(Scenario, data, "")
+    kwargs["shapley"] = ShapleySettings(**_build(ShapleySettings, shapley, "shapley."))
+    if groups is not None:
+        if not isinstance(groups, list) or not groups:
+            raise ValueError("hospitals must be a non-empty array of tables ([[hospitals]])")
+        kwargs["hospitals"] = tuple(HospitalGroup(**_build(HospitalGroup, g, f"hospitals[{i}]."))
+                                    for i, g in enumerate(groups))
+    scenario = Scenario(**kwargs)
+    scenario.check()
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check a scenario file; a bare name (``default``) picks a shipped scenario."""
+    p = Path(path)
+    if not p.exists() and p.suffix == "" and (SHIPPED / f"{p.name}.toml").exists():
+        p = SHIPPED / f"{p.name}.toml"
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{p}: not TOML: {exc}") from None
+    try:
+        return scenario_from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"{p}: {str(exc).splitlines()[0]}") from None
+
+
+SHIPPED = Path(__file__).resolve().parent / "scenarios"

@@ -1,0 +1,219 @@
+"""``medmesh incentives simulate``: a federated campaign of simulated hospitals in one process,
+each round valued by every compared scheme and paid through the real contracts.
+
+Per round: hospitals that do not drop out train locally (plain SGD: the simulation is about
+incentives, not privacy) or misbehave as their role says; the consortium's rule aggregates
+the updates and its selection is the accepted set; the round is committed, attested and
+finalized on the RoundLedger; GTG-Shapley, leave-one-out and (for small rounds) exact Shapley
+values are computed on the round's game (:mod:`node.incentives.utility`); each scheme's
+credits are split from the round's budget and minted by its IncentiveDistributor. At the end
+the balances read back from each scheme's token must equal the simulator's own sums.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from node.aggregation import aggregate, minimum_updates, selection
+from node.attacks import MODEL_ATTACKS
+from node.models import build_model, flat_parameters
+from node.privacy import DPConfig, PrivacyLedger
+from node.training import TrainConfig, train_local
+
+from .cohort import Cohort, SimHospital, build_cohort
+from .schemes import SCHEMES, RoundView, allocate, cosine_similarity, penalties, reputation_update
+from .scenario import Scenario
+from .shapley import CachedGame, exact_shapley, gtg_shapley
+from .utility import RoundGame
+
+__all__ = ["CREDIT_UNIT", "RoundRecord", "SimulationResult", "simulate"]
+
+#: Smallest units of one credit (the token has 18 decimals).
+CREDIT_UNIT = 10**18
+
+
+@dataclass
+class RoundRecord:
+    """One round: who took part, what was accepted, every value computed and every payment."""
+
+    round: int
+    chain_round: int
+    participants: list[str]
+    accepted: list[str]
+    finalized: bool
+    metric_before: float
+    metric_after: float
+    shapley_gtg: dict[str, float] = field(default_factory=dict)
+    shapley_exact: dict[str, float] | None = None
+    leave_one_out: dict[str, float] = field(default_factory=dict)
+    reputation: dict[str, float] = field(default_factory=dict)
+    utility_evaluations: int = 0
+    credits: dict[str, dict[str, int]] = field(default_factory=dict)  # scheme -> hospital -> units
+    burned: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class SimulationResult:
+    scenario: Scenario
+    hospitals: list[dict[str, Any]]
+    rounds: list[RoundRecord]
+    computed: dict[str, dict[str, int]]  # scheme -> hospital -> balance the simulator expects
+    on_chain: dict[str, dict[str, int]]  # scheme -> hospital -> balance read from the token
+    chain: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scenario": asdict(self.scenario), "hospitals": self.hospitals,
+                "rounds": [asdict(r) for r in self.rounds], "computed": self.computed,
+                "on_chain": self.on_chain, "chain": self.chain}
+
+
+def _hash(label: bytes, vector: np.ndarray) -> bytes:
+    return hashlib.sha256(label + np.ascontiguousarray(vector, dtype="<f4").tobytes()).digest()
+
+
+class _Campaign:
+    """The arithmetic side: the global model, the hospitals' updates and the round games."""
+
+    def __init__(self, scenario: Scenario, cohort: Cohort) -> None:
+        self.scenario = scenario
+        self.cohort = cohort
+        n_features = cohort.validation.n_features
+        self.model = build_model(scenario.model, n_features, seed=scenario.seed)
+        self.eval_model = build_model(scenario.model, n_features, seed=scenario.seed)
+        self.params = flat_parameters(self.model)
+        self.last_step = np.zeros_like(self.params)
+        dp = DPConfig(enabled=False, steps_per_epoch=1, local_epochs=scenario.local_epochs, rounds=scenario.rounds)
+        self.ledgers = {h.name: PrivacyLedger(dp, warn_if_off=False) for h in cohort.hospitals}
+        self.rng = np.random.default_rng(scenario.seed + 1)
+
+    def updates(self, round_: int, players: list[SimHospital]) -> np.ndarray:
+        honest: dict[str, np.ndarray] = {}
+        for h in players:
+            if h.role != "free-rider":  # a poisoner trains too, then sends its attack instead
+                cfg = TrainConfig(self.scenario.learning_rate, seed=self.scenario.seed * 1000 + round_, device="cpu")
+                honest[h.name] = train_local(self.model, self.params, h.data, self.ledgers[h.name], cfg).delta
+        reference = np.stack([honest[h.name] for h in players if h.role == "honest"] or [self.last_step])
+        rows = []
+        for h in players:
+            if h.role == "free-rider":
+                rows.append(np.zeros_like(self.params) if h.group.free_ride == "zero" else self.last_step)
+            elif h.role == "poisoner":
+                attack = MODEL_ATTACKS[h.group.attack]
+                rows.append(attack(reference, 1)[0])
+            else:
+                rows.append(honest[h.name])
+        return np.stack(rows).astype(np.float32)
+
+
+def _round_values(game: RoundGame, scenario: Scenario, seed: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, int]:
+    """(GTG-Shapley, exact Shapley or None, leave-one-out gains, utility evaluations)."""
+    n = game.n
+    cached = CachedGame(game, n)
+    s = scenario.shapley
+    gtg = gtg_shapley(cached, n, max_permutations=s.max_permutations or None, round_tolerance=s.round_tolerance,
+                      within_tolerance=s.within_tolerance, convergence=s.convergence, seed=seed)
+    evaluations = cached.evaluations
+    full = (1 << n) - 1
+    loo = np.array([cached(full) - cached(full & ~(1 << i)) for i in range(n)])
+    exact = exact_shapley(cached, n) if n <= s.exact_max else None
+    return gtg, exact, loo, evaluations
+
+
+def simulate(scenario: Scenario, *, rpc: str | None = None, progress: bool = True) -> SimulationResult:
+    """Run ``scenario`` on the embedded chain (or the node at ``rpc``); see the module docstring."""
+    from tqdm import tqdm
+
+    from ledger import connect
+
+    from .consortium import SimulatedConsortium
+
+    torch.manual_seed(scenario.seed)
+    cohort = build_cohort(scenario)
+    hospitals = list(cohort.hospitals)
+    schemes = list(scenario.schemes)
+    budget = scenario.budget_per_round * CREDIT_UNIT
+    penalty = scenario.penalty * CREDIT_UNIT
+    bar = tqdm(total=len(hospitals) + len(schemes) + scenario.rounds, desc="incentives", unit="step",
+               disable=not progress, leave=False)
+    w3 = connect(rpc)
+    chain = SimulatedConsortium(w3, [h.name for h in hospitals], schemes, budget, seed=scenario.seed,
+                                step=lambda: bar.update(1))
+    # canonical order: ascending registry address, as every peer aggregates
+    by_address = sorted(hospitals, key=lambda h: int(chain.address(h.name), 16))
+    campaign = _Campaign(scenario, cohort)
+    reputation = {h.name: 0.0 for h in hospitals}
+    computed = {s: {h.name: 0 for h in hospitals} for s in schemes}
+    records: list[RoundRecord] = []
+    for t in range(1, scenario.rounds + 1):
+        players = [h for h in by_address if campaign.rng.random() >= h.group.dropout]
+        if not players:
+            players = [by_address[0]]
+        names = [h.name for h in players]
+        stack = campaign.updates(t, players)
+        samples = np.array([h.samples for h in players], dtype=np.float64)
+        game = RoundGame(campaign.eval_model, campaign.params, stack, samples, cohort.validation, scenario.metric)
+        before = game.value_of(campaign.params)
+        enough = len(players) >= minimum_updates(scenario.rule, scenario.f)
+        keep = selection(scenario.rule, stack, f=scenario.f) if enough else []
+        step = (aggregate(scenario.rule, stack, [float(x) for x in samples], f=scenario.f) if enough
+                else np.zeros_like(campaign.params))
+        commits = {n: (_hash(b"medmesh/update/v1", stack[i]), int(samples[i])) for i, n in enumerate(names)}
+        accepted = [names[i] for i in keep]
+        chain_round = chain.run_round(commits, accepted, _hash(b"medmesh/params/v1", campaign.params + step))
+        record = RoundRecord(t, chain_round, names, accepted, chain.finalized(chain_round), before, before)
+        records.append(record)
+        if not record.finalized:  # no credits for a failed round; the model stays where it was
+            bar.update(1)
+            continue
+        campaign.params = (campaign.params + step).astype(np.float32)
+        campaign.last_step = step.astype(np.float32)
+        record.metric_after = game.value_of(campaign.params)
+        gtg, exact, loo, record.utility_evaluations = _round_values(game, scenario, seed=scenario.seed * 7919 + t)
+        accepted_mask = np.array([n in accepted for n in names])
+        similarity = np.array([cosine_similarity(row, step) for row in stack])
+        updated = reputation_update(np.array([reputation[n] for n in names]), similarity, accepted_mask,
+                                    alpha=scenario.reputation_alpha, slash=scenario.reputation_slash)
+        reputation.update(zip(names, (float(r) for r in updated)))
+        record.shapley_gtg = dict(zip(names, map(float, gtg)))
+        record.shapley_exact = None if exact is None else dict(zip(names, map(float, exact)))
+        record.leave_one_out = dict(zip(names, map(float, loo)))
+        record.reputation = dict(reputation)
+        view = RoundView(t, tuple(names), samples, accepted_mask, gtg, loo, updated)
+        for scheme in schemes:
+            grants = allocate(budget, dict(zip(names, SCHEMES[scheme](view))))
+            burns = penalties(view, penalty) if scheme == "reputation" else {}
+            burns = {n: min(p, computed[scheme][n]) for n, p in burns.items()}
+            burns = {n: p for n, p in burns.items() if p > 0}
+            if grants or burns:
+                receipt = chain.award(scheme, chain_round, grants, burns)
+                _check_receipt(receipt, chain, grants, burns)
+            for n, v in grants.items():
+                computed[scheme][n] += v
+            for n, v in burns.items():
+                computed[scheme][n] -= v
+            record.credits[scheme] = grants
+            record.burned[scheme] = burns
+        bar.update(1)
+    bar.close()
+    on_chain = {s: chain.balances(s) for s in schemes}
+    info = {"rpc": rpc or "embedded", "chain_id": w3.eth.chain_id, "addresses": chain.addresses(),
+            "accounts": {h.name: chain.address(h.name) for h in hospitals},
+            "award_gas": {s: d.gas_used["award"] for s, d in chain.distributors.items()}}
+    roster = [{"name": h.name, "role": h.role, "samples": h.samples, "label_noise": h.group.label_noise,
+               "scanner_noise": h.group.scanner_noise, "dropout": h.group.dropout,
+               "behaviour": h.group.free_ride if h.role == "free-rider" else
+               h.group.attack if h.role == "poisoner" else "trains"} for h in hospitals]
+    return SimulationResult(scenario, roster, records, computed, on_chain, info)
+
+
+def _check_receipt(receipt: Any, chain: Any, grants: dict[str, int], burns: dict[str, int]) -> None:
+    minted = {chain.address(n): v for n, v in grants.items()}
+    burned = {chain.address(n): v for n, v in burns.items()}
+    if receipt.minted != minted or receipt.burned != burned:
+        raise RuntimeError(f"round {receipt.round} {receipt.scheme}: the chain minted {receipt.minted} "
+                           f"and burned {receipt.burned}, the simulator expected {minted} and {burned}")
