@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     register_commands(sub)
+    from node.incentives.cli import register_commands as register_incentive_commands
+    register_incentive_commands(sub)
     return parser
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from node.data import FeatureStats, Standardizer, TabularData, breast_cancer_split, hospital_name
 from node.datasets.partition import legacy_scanner
 
-from .scenario import HospitalGroup, Scenario
+from .scenario import HospitalGroup, Scenario, check_rows
 
 __all__ = ["SimHospital", "Cohort", "build_cohort"]
 
@@ -51,10 +51,7 @@ def build_cohort(scenario: Scenario) -> Cohort:
     group order; z-score with the federated total of the hospitals' statistics (no pooling)."""
     split = breast_cancer_split(1, seed=scenario.seed, test_fraction=scenario.validation_fraction)
     (pool,) = split.hospitals.values()
-    wanted = sum(g.count * g.samples for g in scenario.hospitals)
-    if wanted > len(pool):
-        raise ValueError(f"the hospitals ask for {wanted} rows; {scenario.dataset} has {len(pool)} training rows "
-                         f"(with validation_fraction {scenario.validation_fraction})")
+    check_rows(scenario)
     rng = np.random.default_rng(scenario.seed)
     order = rng.permutation(len(pool))
     raw: list[tuple[str, HospitalGroup, TabularData]] = []

@@ -29,7 +29,8 @@ from node.attacks import MODEL_ATTACKS
 from .schemes import SCHEMES
 from .utility import METRICS
 
-__all__ = ["ROLES", "DATASETS", "ScenarioError", "HospitalGroup", "ShapleySettings", "Scenario", "load_scenario"]
+__all__ = ["ROLES", "DATASETS", "ScenarioError", "HospitalGroup", "ShapleySettings", "Scenario", "check_rows",
+           "load_scenario", "scenario_from_dict"]
 
 ROLES = ("honest", "free-rider", "poisoner")
 DATASETS = ("breast-cancer",)
@@ -193,9 +194,23 @@ def load_scenario(path: str | Path) -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{p}: not TOML: {exc}") from None
     try:
-        return scenario_from_dict(data)
+        scenario = scenario_from_dict(data)
+        check_rows(scenario)
+        return scenario
     except (TypeError, ValueError) as exc:
         raise ScenarioError(f"{p}: {str(exc).splitlines()[0]}") from None
+
+
+def check_rows(scenario: Scenario) -> None:
+    """The hospitals must fit in the data set's training rows (rows are drawn without replacement)."""
+    from node.data import breast_cancer_split
+
+    split = breast_cancer_split(1, seed=scenario.seed, test_fraction=scenario.validation_fraction)
+    available = sum(len(d) for d in split.hospitals.values())
+    wanted = sum(g.count * g.samples for g in scenario.hospitals)
+    if wanted > available:
+        raise ValueError(f"the hospitals ask for {wanted} rows; {scenario.dataset} has {available} training rows "
+                         f"(with validation_fraction {scenario.validation_fraction})")
 
 
 SHIPPED = Path(__file__).resolve().parent / "scenarios"

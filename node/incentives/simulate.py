@@ -124,8 +124,10 @@ def _round_values(game: RoundGame, scenario: Scenario, seed: int) -> tuple[np.nd
     return gtg, exact, loo, evaluations
 
 
-def simulate(scenario: Scenario, *, rpc: str | None = None, progress: bool = True) -> SimulationResult:
-    """Run ``scenario`` on the embedded chain (or the node at ``rpc``); see the module docstring."""
+def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, progress: bool = True
+             ) -> SimulationResult:
+    """Run ``scenario`` on a fresh embedded chain, the node at ``rpc``, or the connected ``w3``;
+    see the module docstring."""
     from tqdm import tqdm
 
     from ledger import connect
@@ -140,7 +142,10 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, progress: bool = Tru
     penalty = scenario.penalty * CREDIT_UNIT
     bar = tqdm(total=len(hospitals) + len(schemes) + scenario.rounds, desc="incentives", unit="step",
                disable=not progress, leave=False)
-    w3 = connect(rpc)
+    if w3 is None:
+        w3 = connect(rpc)
+    elif rpc is not None:
+        raise ValueError("simulate: give rpc or w3, not both")
     chain = SimulatedConsortium(w3, [h.name for h in hospitals], schemes, budget, seed=scenario.seed,
                                 step=lambda: bar.update(1))
     # canonical order: ascending registry address, as every peer aggregates
@@ -201,7 +206,7 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, progress: bool = Tru
         bar.update(1)
     bar.close()
     on_chain = {s: chain.balances(s) for s in schemes}
-    info = {"rpc": rpc or "embedded", "chain_id": w3.eth.chain_id, "addresses": chain.addresses(),
+    info = {"rpc": rpc or getattr(w3.provider, "endpoint_uri", None) or "embedded", "chain_id": w3.eth.chain_id, "addresses": chain.addresses(),
             "accounts": {h.name: chain.address(h.name) for h in hospitals},
             "award_gas": {s: d.gas_used["award"] for s, d in chain.distributors.items()}}
     roster = [{"name": h.name, "role": h.role, "samples": h.samples, "label_noise": h.group.label_noise,
