@@ -107,3 +107,40 @@ def test_reputation_update_and_penalties_hand_worked() -> None:
     assert penalties(view, 7) == {"c": 7} and penalties(view, 0) == {}
     assert cosine_similarity(np.zeros(3), np.ones(3)) == 0.0
     assert cosine_similarity(np.array([1.0, 0.0]), np.array([1.0, 1.0])) == pytest.approx(2**-0.5)
+
+
+def test_public_names() -> None:
+    import node.incentives
+
+    assert sorted(node.incentives.__all__) == [
+        "CachedGame", "METRICS", "RoundGame", "RoundView", "SCHEMES", "allocate", "cosine_similarity",
+        "equal_weights", "exact_shapley", "gini", "gtg_shapley", "loo_weights", "metric_value", "penalties",
+        "reputation_update", "reputation_weights", "shapley_weights", "size_weights", "tmc_shapley",
+    ]  # fmt: skip
+    assert sorted(node.incentives.SCHEMES) == ["data-size", "equal", "leave-one-out", "reputation", "shapley-gtg"]
+
+
+def test_round_game_steps_and_metric_hand_worked() -> None:
+    import torch
+
+    from node.data import TabularData
+    from node.incentives import RoundGame, metric_value
+    from node.models import build_model
+
+    # minus the mean cross-entropy: logits 0 give ln 2; a confident right answer costs log(1 + e^-4)
+    assert metric_value("neg-logloss", np.array([1.0, 0.0]), np.zeros(2)) == pytest.approx(-np.log(2))
+    assert metric_value("neg-logloss", np.array([1.0]), np.array([4.0])) == pytest.approx(-np.log1p(np.exp(-4)))
+    assert metric_value("auc", np.array([0.0, 1.0, 1.0]), np.array([0.1, 0.3, 0.2])) == 1.0
+    torch.manual_seed(0)
+    model = build_model("logreg", 2)
+    validation = TabularData(np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32), np.array([1.0, 0.0]))
+    updates = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, -1.0, 0.0]], dtype=np.float32)
+    game = RoundGame(model, np.zeros(3, dtype=np.float32), updates, np.array([30.0, 10.0, 60.0]), validation,
+                     "neg-logloss")
+    # step(S) = sum over S of n_i / n_N * update_i: the FedAvg step restricted to S's terms
+    assert np.allclose(game.aggregate(0b101), [0.3, -0.6, 0.0])
+    assert np.allclose(game.aggregate(0b011), game.aggregate(0b001))  # a zero update adds nothing
+    assert game(0) == pytest.approx(-np.log(2))
+    # weights (0.3, -0.6), bias 0: logits 0.3 (label 1) and -0.6 (label 0)
+    expected = -np.mean([np.log1p(np.exp(-0.3)), np.log1p(np.exp(-0.6))])
+    assert game(0b101) == pytest.approx(expected, rel=1e-6)
