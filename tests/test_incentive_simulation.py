@@ -114,7 +114,7 @@ def test_cli_writes_tables_csv_json_and_plots(tmp_path: Path, capsys: pytest.Cap
     assert [s["scheme"] for s in document["summary"]] == list(SCHEMES)
     assert document["computed"] == document["on_chain"]
     rows = (tmp_path / "csv" / "credits.csv").read_text().splitlines()
-    assert rows[0] == "scheme,hospital,role,samples,credits,share,shapley" and len(rows) == 1 + 5 * 4
+    assert rows[0] == "scheme,hospital,role,profile,samples,credits,share,shapley" and len(rows) == 1 + 5 * 4
     svgs = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert svgs == ["credit-vs-shapley.svg"] + [f"credits-over-rounds-{s}.svg" for s in sorted(SCHEMES)]
     assert all((tmp_path / "plots" / s).read_text().startswith("<svg") for s in svgs)

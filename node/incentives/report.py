@@ -25,6 +25,7 @@ __all__ = ["HospitalRow", "SchemeSummary", "shapley_reference", "summarize", "fo
 class HospitalRow:
     hospital: str
     role: str
+    profile: str
     samples: int
     credits: float  # whole credits (MMC)
     share: float
@@ -62,7 +63,7 @@ def summarize(result: SimulationResult) -> list[SchemeSummary]:
     for scheme, balances in result.computed.items():
         total = sum(balances.values())
         share = {n: (b / total if total else 0.0) for n, b in balances.items()}
-        rows = tuple(HospitalRow(h["name"], h["role"], h["samples"], balances[h["name"]] / CREDIT_UNIT,
+        rows = tuple(HospitalRow(h["name"], h["role"], h["profile"], h["samples"], balances[h["name"]] / CREDIT_UNIT,
                                  share[h["name"]], shapley[h["name"]]) for h in result.hospitals)
         credits = [float(balances[h["name"]]) for h in result.hospitals]
         reference = [shapley[h["name"]] for h in result.hospitals]
@@ -97,8 +98,8 @@ def format_tables(result: SimulationResult, summaries: list[SchemeSummary]) -> s
         lines += ["", f"== {s.scheme}: total {s.total:.2f}, Gini {s.gini:.3f}, free-riders {s.free_rider_share:.1%}, "
                       f"poisoners {s.poisoner_share:.1%}, Spearman(credits, Shapley) {rho}, "
                       f"on chain {'= computed' if s.balances_match_chain else 'DIFFERS'}",
-                  f"{'hospital':<12} {'role':<10} {'samples':>7} {'credits':>10} {'share':>7} {'shapley':>9}"]
-        lines += [f"{r.hospital:<12} {r.role:<10} {r.samples:>7} {r.credits:>10.2f} {r.share:>7.1%} {r.shapley:>+9.4f}"
+                  f"{'hospital':<12} {'profile':<14} {'samples':>7} {'credits':>10} {'share':>7} {'shapley':>9}"]
+        lines += [f"{r.hospital:<12} {r.profile:<14} {r.samples:>7} {r.credits:>10.2f} {r.share:>7.1%} {r.shapley:>+9.4f}"
                   for r in s.rows]
     return "\n".join(lines)
 
@@ -110,10 +111,10 @@ def write_csv(result: SimulationResult, summaries: list[SchemeSummary], director
     paths = [directory / "credits.csv", directory / "schemes.csv", directory / "rounds.csv"]
     with paths[0].open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["scheme", "hospital", "role", "samples", "credits", "share", "shapley"])
+        w.writerow(["scheme", "hospital", "role", "profile", "samples", "credits", "share", "shapley"])
         for s in summaries:
             for r in s.rows:
-                w.writerow([s.scheme, r.hospital, r.role, r.samples, f"{r.credits:.6f}", f"{r.share:.6f}",
+                w.writerow([s.scheme, r.hospital, r.role, r.profile, r.samples, f"{r.credits:.6f}", f"{r.share:.6f}",
                             f"{r.shapley:.6f}"])
     with paths[1].open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)

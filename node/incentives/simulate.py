@@ -209,11 +209,20 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
     info = {"rpc": rpc or getattr(w3.provider, "endpoint_uri", None) or "embedded", "chain_id": w3.eth.chain_id, "addresses": chain.addresses(),
             "accounts": {h.name: chain.address(h.name) for h in hospitals},
             "award_gas": {s: d.gas_used["award"] for s, d in chain.distributors.items()}}
-    roster = [{"name": h.name, "role": h.role, "samples": h.samples, "label_noise": h.group.label_noise,
+    roster = [{"name": h.name, "role": h.role, "profile": _profile(h.group), "samples": h.samples, "label_noise": h.group.label_noise,
                "scanner_noise": h.group.scanner_noise, "dropout": h.group.dropout,
                "behaviour": h.group.free_ride if h.role == "free-rider" else
                h.group.attack if h.role == "poisoner" else "trains"} for h in hospitals]
     return SimulationResult(scenario, roster, records, computed, on_chain, info)
+
+
+def _profile(group: Any) -> str:
+    """A short label for the tables: the role, or for an honest site what is special about it."""
+    if group.role != "honest":
+        return str(group.role)
+    tags = [tag for tag, on in (("label-noise", group.label_noise > 0), ("legacy-scanner", group.scanner_noise > 0),
+                                ("dropout", group.dropout > 0)) if on]
+    return "+".join(tags) or "honest"
 
 
 def _check_receipt(receipt: Any, chain: Any, grants: dict[str, int], burns: dict[str, int]) -> None:
