@@ -106,7 +106,7 @@ def test_gtg_estimate_is_close_to_the_exact_values(four: tuple[SimulationResult,
 def test_cli_writes_tables_csv_json_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["incentives", "simulate", "--scenario", "four", "--rounds", "1", "--no-progress",
                  "--json", str(tmp_path / "out.json"), "--csv", str(tmp_path / "csv"),
-                 "--plots", str(tmp_path / "plots")])
+                 "--plots", str(tmp_path / "plots"), "--chain-state", str(tmp_path / "chain.json")])
     assert code == 0
     out = capsys.readouterr().out
     assert "== shapley-gtg" in out and "on chain = computed" in out and "DIFFERS" not in out
@@ -118,6 +118,9 @@ def test_cli_writes_tables_csv_json_and_plots(tmp_path: Path, capsys: pytest.Cap
     svgs = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert svgs == ["credit-vs-shapley.svg"] + [f"credits-over-rounds-{s}.svg" for s in sorted(SCHEMES)]
     assert all((tmp_path / "plots" / s).read_text().startswith("<svg") for s in svgs)
+    # the saved chain passes the audit's independent checks (rounds, votes, quorum, code)
+    assert main(["audit", "--chain-state", str(tmp_path / "chain.json")]) == 0
+    assert "Checks: " in capsys.readouterr().out
 
 
 def test_bad_scenarios_fail_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,6 +24,8 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
     sim.add_argument("--json", type=Path, help="write the full result as JSON")
     sim.add_argument("--csv", type=Path, metavar="DIR", help="write credits.csv, schemes.csv and rounds.csv here")
     sim.add_argument("--plots", type=Path, metavar="DIR", help="write SVG plots here")
+    sim.add_argument("--chain-state", type=Path, help="persist the embedded chain here (for `medmesh audit`)")
+    sim.add_argument("--deployment-out", type=Path, help="write the core contracts' addresses (for --rpc chains)")
     sim.add_argument("--rounds", type=int, help="override the scenario's number of rounds")
     sim.add_argument("--seed", type=int, help="override the scenario's seed")
     sim.add_argument("--no-progress", action="store_true")
@@ -32,6 +34,8 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from dataclasses import replace
+
+    from ledger import Deployment, connect, save_state
 
     from .plots import write_plots
     from .report import format_tables, summarize, write_csv, write_json
@@ -43,9 +47,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         scenario = replace(scenario, rounds=scenario.rounds if args.rounds is None else args.rounds,
                            seed=scenario.seed if args.seed is None else args.seed)
         scenario.check()
-    result = simulate(scenario, rpc=args.rpc, progress=not args.no_progress)
+    if args.chain_state and args.rpc:
+        raise ValueError("--chain-state persists the embedded chain; with --rpc use --deployment-out")
+    w3 = connect(args.rpc)
+    result = simulate(scenario, w3=w3, progress=not args.no_progress)
     summaries = summarize(result)
     print(format_tables(result, summaries))
+    deployment = Deployment.from_dict(result.chain["deployment"])
+    if args.chain_state:
+        save_state(w3, args.chain_state, deployment)
+        print(f"chain saved to {args.chain_state}; inspect it with: medmesh audit --chain-state {args.chain_state}")
+    if args.deployment_out:
+        deployment.save(args.deployment_out)
+        print(f"deployment written to {args.deployment_out}")
     if args.json:
         write_json(result, summaries, args.json)
         print(f"result written to {args.json}")

@@ -206,7 +206,8 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
         bar.update(1)
     bar.close()
     on_chain = {s: chain.balances(s) for s in schemes}
-    info = {"rpc": rpc or getattr(w3.provider, "endpoint_uri", None) or "embedded", "chain_id": w3.eth.chain_id, "addresses": chain.addresses(),
+    info = {"rpc": rpc or getattr(w3.provider, "endpoint_uri", None) or "embedded", "chain_id": w3.eth.chain_id,
+            "deployment": chain.deployment.to_dict(), "addresses": chain.addresses(),
             "accounts": {h.name: chain.address(h.name) for h in hospitals},
             "award_gas": {s: d.gas_used["award"] for s, d in chain.distributors.items()}}
     roster = [{"name": h.name, "role": h.role, "profile": _profile(h.group), "samples": h.samples, "label_noise": h.group.label_noise,
