@@ -62,9 +62,7 @@ def _check_run(result: SimulationResult, w3: Web3) -> None:
         for scheme, grants in r.credits.items():  # floor-rounded shares of the round's budget
             assert budget - len(names) < sum(grants.values()) <= budget, (r.round, scheme)
     # the round ledger finalized each round, and each distributor recorded its award of it
-    deployment = Deployment(w3.eth.chain_id, "x", {k: v for k, v in result.chain["addresses"].items()
-                                                   if "[" not in k}, result.chain["accounts"]["hospital-a"])
-    reader = LedgerClient(w3, deployment)
+    reader = LedgerClient(w3, Deployment.from_dict(result.chain["deployment"]))
     for r in result.rounds:
         assert reader.round_info(r.chain_round).status == "finalized"
         voters = reader.attestation(r.chain_round, result.chain["accounts"][r.participants[0]])
