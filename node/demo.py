@@ -21,6 +21,7 @@ import trio
 
 from gossip import PeerHost
 from ledger import LedgerClient, connect, deploy, dev_account, fund, save_state
+from node.compression import CompressionConfig
 from node.data import TabularData, breast_cancer_split
 from node.evaluation import Scores, centralized_baseline, evaluate, local_only_baseline
 from node.fsutil import atomic_write_json
@@ -42,6 +43,10 @@ class DemoConfig:
     epsilon: float = 1.0
     delta: float = 1e-5
     rule: str = "median"
+    protection: str = "sealed"  # sealed | secagg | ckks (node.protection)
+    topk: float | None = None  # top-k sparsification with error feedback (fraction kept)
+    quantize: bool = False  # 8-bit quantization of the sent values (sealed only)
+    clip_norm: float | None = None  # L2 clip of each update before masking or encrypting
     model: str = "logreg"
     seed: int = 0
     rpc: str | None = None
@@ -69,6 +74,8 @@ class DemoConfig:
         if self.hospitals < minimum_updates(self.rule):
             raise ValueError(f"rule {self.rule} needs at least {minimum_updates(self.rule)} hospitals "
                              f"(got --hospitals {self.hospitals})")
+        from node.protection import check_protection
+        check_protection(self.protection, self.rule)
         if self.rounds < 1:
             raise ValueError("--rounds must be at least 1")
 
@@ -108,7 +115,9 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
     admin = dev_account(w3)
     deployment = deploy(w3, admin, commit_window=cfg.commit_window, attest_window=cfg.attest_window)
     admin_client = LedgerClient(w3, deployment, admin)
+    compression = CompressionConfig(cfg.topk, cfg.quantize) if cfg.topk is not None or cfg.quantize else None
     settings = PeerSettings(model=cfg.model, rule=cfg.rule, round_timeout=cfg.round_timeout,
+                            protection=cfg.protection, compression=compression, clip_norm=cfg.clip_norm,
                             train=TrainConfig(cfg.learning_rate, cfg.seed))
 
     hospitals: list[_Hospital] = []
@@ -152,6 +161,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         for round_ in range(1, cfg.rounds + 1):
             started = time.perf_counter()
             sent_before = _bytes_sent(hospitals)
+            blobs_before = {h.identity.institution: h.host.stats.blob_bytes_sent for h in hospitals}
             opener = hospitals[(round_ - 1) % len(hospitals)].peer
             opened = await opener.open_round()
             results: dict[str, RoundOutcome] = {}
@@ -165,6 +175,8 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
             rows.append(_round_row(opened, hospitals, results, test,
                                    _bytes_sent(hospitals) - sent_before,
                                    time.perf_counter() - started))
+            rows[-1]["blob_bytes_per_peer"] = {h.identity.institution: h.host.stats.blob_bytes_sent
+                                               - blobs_before[h.identity.institution] for h in hospitals}
             if cfg.chain_state and cfg.rpc is None:
                 save_state(w3, cfg.chain_state, deployment)
             progress.update(rows[-1])
@@ -187,6 +199,8 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
     return {
         "config": {"rounds": cfg.rounds, "hospitals": cfg.hospitals, "epsilon": cfg.epsilon,
                    "delta": cfg.delta, "rule": cfg.rule, "model": cfg.model, "seed": cfg.seed,
+                   "protection": cfg.protection, "topk": cfg.topk, "quantize": cfg.quantize,
+                   "clip_norm": cfg.clip_norm, "parameters": int(hospitals[0].peer.global_params.size),
                    "accountant": cfg.accountant,
                    "noise_multiplier": hospitals[0].peer.privacy.config.noise_multiplier},
         "hospitals": {h.identity.institution: {"address": h.identity.address, "peer_id": h.host.peer_id,
@@ -245,7 +259,8 @@ def format_report(report: dict) -> str:
     """The human-readable summary printed at the end of the demo."""
     names = list(report["hospitals"])
     short = [n.replace("hospital-", "") for n in names]
-    lines = ["", "medmesh demo: {hospitals} hospitals, {rounds} rounds, rule={rule}, model={model}, "
+    lines = ["", "medmesh demo: {hospitals} hospitals, {rounds} rounds, rule={rule}, protection={protection}, "
+                 "model={model}, "
                  "target epsilon={epsilon} (delta={delta}, {accountant} accountant)".format(**report["config"]), ""]
     head = f"{'round':>5} {'AUC':>7} {'acc':>7} " + " ".join(f"{'eps ' + s:>7}" for s in short) + \
         f" {'bytes sent':>11} {'final':>6}  aggregate"

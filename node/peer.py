@@ -261,11 +261,11 @@ class HospitalPeer:
         if update is not None:
             out.epsilon, out.samples = update.epsilon, update.samples
             self.privacy.save()  # the spent budget is on disk before the update leaves
-            blob = await self._protect(update)
             try:
+                blob = await self._protect(update)
                 self._commit(update, blob)
-            except LedgerError as exc:  # e.g. the commit window closed: sit this round out
-                self.log.error("commit failed, leaving this round out: %s", exc, round=round_)
+            except (LedgerError, ValueError) as exc:  # e.g. the commit window closed, or too few
+                self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
                 out.error, update = str(exc), None
             else:
                 await self._send(round_, blob)
