@@ -1,44 +1,51 @@
 """The "ckks" protection mode: peers encrypt, an aggregator adds, only the key holder decrypts the sum.
 
-CKKS (Cheon, Kim, Kim and Song, ASIACRYPT 2017) through TenSEAL 0.3.18 / Microsoft SEAL.
-Three roles, one class each side of the secret key:
+CKKS (Cheon, Kim, Kim and Song, ASIACRYPT 2017) on Microsoft SEAL through TenSEAL 0.3.18's
+``sealapi`` (:mod:`node.ckks_seal` packs two reals per complex slot). Two sides of the secret key:
 
-- :class:`CKKSKeyHolder` (the round's key holder) makes the context, exports the public part
-  (checked to hold no secret key), and decrypts only a sum of at least ``min_summands`` updates;
+- :class:`CKKSKeyHolder` (the round's key holder) makes fresh keys, exports a public context
+  holding only the public key, and decrypts only a sum of at least ``min_summands`` updates;
 - :class:`CKKSPublicContext` (every other peer, and the aggregator) loads that export from bytes,
   checks it against the consortium's :class:`~node.ckks_params.CKKSParams`, encrypts a vector of
-  any length in chunks of ``slots`` values, and sums encrypted vectors without any secret.
+  any length in chunks of ``N`` values, and adds encrypted vectors without any secret.
 
 Weighted FedAvg (McMahan et al., AISTATS 2017): a peer encrypts ``w * delta`` followed by one
-slot holding ``w`` (:meth:`CKKSPublicContext.encrypt_weighted`); the slots add up to
+value ``w`` (:meth:`CKKSPublicContext.encrypt_weighted`); the values add up to
 ``sum_i w_i delta_i`` and ``sum_i w_i``, so the key holder recovers the weighted mean
 (:meth:`CKKSKeyHolder.decrypt_weighted_mean`) without seeing any single ``w_i`` or ``delta_i``.
 ``w`` is the sample count, or the count divided by a pre-agreed constant to stay under
 :attr:`~node.ckks_params.CKKSParams.value_bound`; the constant cancels in the mean.
 
-Ciphertexts travel in the framing of :mod:`node.ckks_format`, bound to (round, context).
+Public context: ``b"MMCP" | u8 version | u32 N | u8 k | k x u8 prime bits | u8 scale bits |
+SEAL public key``. Ciphertexts travel in the framing of :mod:`node.ckks_format`, bound to
+(round, SHA-256 of the public context).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import tenseal as ts
-import tenseal.sealapi  # noqa: F401  (registers seal::Modulus, so a loaded context's primes can be read)
+import tenseal.sealapi as seal
 
 from node.ckks_format import CipherHeader, Layout, pack, unpack
 from node.ckks_params import CKKSError, CKKSParams
+from node.ckks_seal import SealIO, pack_complex, seal_context, unpack_complex
 
 __all__ = ["CKKSError", "CKKSParams", "CKKSKeyHolder", "CKKSPublicContext", "DecryptedSum", "WeightedMean",
            "context_id", "DEFAULT_MAX_LENGTH"]
 
 DEFAULT_MAX_LENGTH = 1 << 25  # values per encrypted vector (33.5M; a ResNet-50 has 23.5M parameters)
 _CONTEXT_DOMAIN = b"medmesh/ckks/context/v1"
-_TS_ERRORS = (ValueError, RuntimeError, TypeError)
+_SEAL_ERRORS = (ValueError, RuntimeError, TypeError)
+_PUB = struct.Struct(">4sBIB")
+_PUB_MAGIC = b"MMCP"
+_PUB_VERSION = 1
+_IO = SealIO()
 
 
 @dataclass(frozen=True)
@@ -78,45 +85,57 @@ def _as_vector(values, bound: float, max_length: int, what: str) -> np.ndarray:
     return x
 
 
-def _check_context(ctx: ts.Context, params: CKKSParams) -> None:
-    """Refuse a loaded context whose scheme, ring, primes or scale differ from ``params``."""
-    parms = ctx.seal_context().data.key_context_data().parms()
-    n = parms.poly_modulus_degree()
-    bits = tuple(m.bit_count() for m in parms.coeff_modulus())
-    if n != params.poly_modulus_degree or bits != params.coeff_mod_bit_sizes:
-        raise CKKSError(f"public context: ring {n} with primes {list(bits)} differs from the consortium's "
-                        f"{params.poly_modulus_degree} with {list(params.coeff_mod_bit_sizes)}")
-    if ctx.global_scale != params.global_scale:
-        raise CKKSError(f"public context: scale {ctx.global_scale!r} differs from 2^{params.scale_bits}")
+def _export(params: CKKSParams, public_key: bytes) -> bytes:
+    bits = params.coeff_mod_bit_sizes
+    return (_PUB.pack(_PUB_MAGIC, _PUB_VERSION, params.poly_modulus_degree, len(bits))
+            + bytes(bits) + bytes([params.scale_bits]) + public_key)
+
+
+def _parse_export(data: bytes, params: CKKSParams) -> bytes:
+    """Check an export's parameters against ``params``; return the SEAL public-key bytes."""
+    if len(data) < _PUB.size or data[:4] != _PUB_MAGIC:
+        raise CKKSError("public context: not a medmesh CKKS public context (bad magic or too short)")
+    _, version, n, k = _PUB.unpack_from(data)
+    if version != _PUB_VERSION:
+        raise CKKSError(f"public context: unsupported format version {version} (this node reads {_PUB_VERSION})")
+    if len(data) < _PUB.size + k + 1:
+        raise CKKSError("public context: truncated parameter block")
+    bits = tuple(data[_PUB.size:_PUB.size + k])
+    scale_bits = data[_PUB.size + k]
+    if (n, bits, scale_bits) != (params.poly_modulus_degree, params.coeff_mod_bit_sizes, params.scale_bits):
+        raise CKKSError(f"public context: ring {n}, primes {list(bits)}, scale 2^{scale_bits} differ from the "
+                        f"consortium's {params.poly_modulus_degree}, {list(params.coeff_mod_bit_sizes)}, "
+                        f"2^{params.scale_bits}")
+    return data[_PUB.size + k + 1:]
 
 
 class CKKSPublicContext:
     """Peer and aggregator side: encrypt and add under the key holder's public key."""
 
-    def __init__(self, ctx: ts.Context, params: CKKSParams, cid: bytes, max_length: int) -> None:
-        self._ctx, self.params, self.context_id, self.max_length = ctx, params, cid, max_length
+    def __init__(self, params: CKKSParams, public_key: seal.PublicKey, cid: bytes, max_length: int) -> None:
+        self.params, self.context_id, self.max_length = params, cid, max_length
+        self._ctx = seal_context(params)
+        self._encryptor = seal.Encryptor(self._ctx, public_key)
+        self._encoder = seal.CKKSEncoder(self._ctx)
+        self._evaluator = seal.Evaluator(self._ctx)
 
     @classmethod
-    def from_bytes(cls, data: bytes, params: CKKSParams, *, max_length: int = DEFAULT_MAX_LENGTH,
-                   n_threads: int = 1) -> CKKSPublicContext:
-        """Load a key holder's export; size-bounded, checked against ``params``, refused if it holds a secret key."""
+    def from_bytes(cls, data: bytes, params: CKKSParams, *, max_length: int = DEFAULT_MAX_LENGTH) -> CKKSPublicContext:
+        """Load a key holder's export: size-bounded, checked against ``params``, public key only."""
         if not isinstance(data, (bytes, bytearray)):
             raise CKKSError(f"public context: expected bytes, got {type(data).__name__}")
+        data = bytes(data)
         if len(data) > params.public_context_bytes_bound:
             raise CKKSError(f"public context: {len(data)} bytes exceeds the {params.public_context_bytes_bound}-byte "
                             f"bound for ring {params.poly_modulus_degree}")
+        ctx = seal_context(params)
         try:
-            ctx = ts.context_from(bytes(data), n_threads=n_threads)
-            if ctx.seal_context().data.key_context_data().parms().scheme() != ts.SCHEME_TYPE.CKKS.value:
-                raise ValueError("not a CKKS context")
-        except _TS_ERRORS as exc:
-            raise CKKSError(f"public context: malformed ({exc})") from None
-        _check_context(ctx, params)
-        if ctx.has_secret_key() or ctx.is_private():
-            raise CKKSError("public context: carries a secret key; a key holder must publish only its public key")
-        if not ctx.has_public_key():
-            raise CKKSError("public context: has no public key to encrypt with")
-        return cls(ctx, params, context_id(data), max_length)
+            pk = _IO.load(seal.PublicKey(), ctx, _parse_export(data, params))
+        except _SEAL_ERRORS as exc:
+            raise CKKSError(f"public context: malformed public key ({exc})") from None
+        if pk.parms_id() != ctx.key_parms_id():
+            raise CKKSError("public context: public key is not at the key level of these parameters")
+        return cls(params, pk, context_id(data), max_length)
 
     def encrypt(self, values, round: int) -> bytes:
         """Encrypt a float vector for ``round``; each |value| must be at most ``params.value_bound``."""
@@ -137,7 +156,7 @@ class CKKSPublicContext:
         """Add encrypted vectors of one round, context, layout and length; no secret key needed."""
         if not blobs:
             raise CKKSError("sum: no ciphertexts to add")
-        loaded = [self._load(b, round, self._ctx) for b in blobs]
+        loaded = [self._load(b, round) for b in blobs]
         first = loaded[0][0]
         for i, (h, _) in enumerate(loaded[1:], start=1):
             if (h.layout, h.length) != (first.layout, first.length):
@@ -147,62 +166,60 @@ class CKKSPublicContext:
             raise CKKSError(f"sum: {summands} summands exceed max_summands {self.params.max_summands} "
                             f"(the sum could overflow the ciphertext modulus)")
         acc = loaded[0][1]
-        for _, vecs in loaded[1:]:
-            for a, v in zip(acc, vecs):
-                a.add_(v)
+        for _, cts in loaded[1:]:
+            for a, c in zip(acc, cts):
+                self._evaluator.add_inplace(a, c)
         header = CipherHeader(first.layout, round, self.context_id, first.length, first.chunks, summands)
-        return pack(header, [a.serialize() for a in acc])
+        return pack(header, [_IO.dump(a) for a in acc])
 
     def _encrypt(self, x: np.ndarray, layout: int, rnd: int) -> bytes:
         _check_round(rnd)
-        s = self.params.slots
-        chunks = [ts.ckks_vector(self._ctx, x[i:i + s].tolist()).serialize() for i in range(0, x.size, s)]
+        n, scale = self.params.values_per_ciphertext, self.params.global_scale
+        chunks = []
+        for i in range(0, x.size, n):
+            pt, ct = seal.Plaintext(), seal.Ciphertext()
+            self._encoder.encode(pack_complex(x[i:i + n], n), scale, pt)
+            self._encryptor.encrypt(pt, ct)
+            chunks.append(_IO.dump(ct))
         return pack(CipherHeader(layout, rnd, self.context_id, int(x.size), len(chunks), 1), chunks)
 
-    def _load(self, blob: bytes, rnd: int, ctx: ts.Context) -> tuple[CipherHeader, list[ts.CKKSVector]]:
+    def _load(self, blob: bytes, rnd: int) -> tuple[CipherHeader, list[seal.Ciphertext]]:
         _check_round(rnd)
         p = self.params
-        header, chunks = unpack(blob, slots=p.slots, max_length=self.max_length,
+        header, chunks = unpack(blob, per_chunk=p.values_per_ciphertext, max_length=self.max_length,
                                 max_chunk_bytes=p.ciphertext_bytes_bound)
         if header.context_id != self.context_id:
             raise CKKSError(f"ciphertext: made under context {header.context_id.hex()[:16]}, not this round's "
                             f"{self.context_id.hex()[:16]} (another key holder or round?)")
         if header.round != rnd:
             raise CKKSError(f"ciphertext: bound to round {header.round}, expected round {rnd} (replay?)")
-        vecs = []
+        cts = []
         for i, c in enumerate(chunks):
-            want = min(p.slots, header.length - i * p.slots)
             try:
-                v = ts.ckks_vector_from(ctx, c)
-                cts = v.ciphertext()
-                ok = (v.size() == want and len(cts) == 1 and cts[0].size() == 2 and cts[0].scale == p.global_scale
-                      and cts[0].coeff_modulus_size() == len(p.coeff_mod_bit_sizes) - 1)
-            except _TS_ERRORS as exc:
+                ct = _IO.load(seal.Ciphertext(), self._ctx, c)
+            except _SEAL_ERRORS as exc:
                 raise CKKSError(f"ciphertext: chunk {i} does not parse ({exc})") from None
-            if not ok:
-                raise CKKSError(f"ciphertext: chunk {i} is not a fresh {want}-value ciphertext at scale "
-                                f"2^{p.scale_bits}")
-            vecs.append(v)
-        return header, vecs
+            if ct.size() != 2 or ct.parms_id() != self._ctx.first_parms_id() or ct.scale != p.global_scale \
+                    or not ct.is_ntt_form():
+                raise CKKSError(f"ciphertext: chunk {i} is not a fresh ciphertext at scale 2^{p.scale_bits}")
+            cts.append(ct)
+        return header, cts
 
 
 class CKKSKeyHolder:
-    """The round's key holder: owns the secret key, publishes the public context, decrypts sums only."""
+    """The round's key holder: fresh keys, publishes the public context, decrypts sums only."""
 
-    def __init__(self, params: CKKSParams | None = None, *, max_length: int = DEFAULT_MAX_LENGTH,
-                 n_threads: int = 1) -> None:
-        params = params or CKKSParams()
-        self._ctx = ts.context(ts.SCHEME_TYPE.CKKS, params.poly_modulus_degree,
-                               coeff_mod_bit_sizes=list(params.coeff_mod_bit_sizes), n_threads=n_threads)
-        self._ctx.global_scale = params.global_scale
-        public = self._ctx.copy()
-        public.make_context_public()
-        self.public_context_bytes: bytes = public.serialize(save_public_key=True, save_secret_key=False,
-                                                            save_galois_keys=False, save_relin_keys=False)
-        # from_bytes re-parses the export and refuses it if a secret key survived make_context_public
-        self.public = CKKSPublicContext.from_bytes(self.public_context_bytes, params, max_length=max_length,
-                                                   n_threads=n_threads)
-        self.params = params
+    def __init__(self, params: CKKSParams | None = None, *, max_length: int = DEFAULT_MAX_LENGTH) -> None:
+        self.params = params = params or CKKSParams()
+        ctx = seal_context(params)
+        keygen = seal.KeyGenerator(ctx)
+        public_key = seal.PublicKey()
+        keygen.create_public_key(public_key)
+        self._decryptor = seal.Decryptor(ctx, keygen.secret_key())
+        self._encoder = seal.CKKSEncoder(ctx)
+        #: what the key holder publishes: parameters and the public key, no field for anything else
+        self.public_context_bytes: bytes = _export(params, _IO.dump(public_key))
+        self.public = CKKSPublicContext.from_bytes(self.public_context_bytes, params, max_length=max_length)
 
     @property
     def context_id(self) -> bytes:
@@ -226,8 +243,13 @@ class CKKSKeyHolder:
         return WeightedMean(values[:-1] / total, total, header.summands)
 
     def _decrypt(self, blob: bytes, rnd: int, min_summands: int) -> tuple[CipherHeader, np.ndarray]:
-        header, vecs = self.public._load(blob, rnd, self._ctx)
+        header, cts = self.public._load(blob, rnd)
         if header.summands < min_summands:
             raise CKKSError(f"decrypt: refusing a sum of {header.summands} update(s); the key holder decrypts "
                             f"only sums of at least {min_summands}")
-        return header, np.concatenate([np.asarray(v.decrypt(), dtype=np.float64) for v in vecs])
+        n, parts = self.params.values_per_ciphertext, []
+        for i, ct in enumerate(cts):
+            pt = seal.Plaintext()
+            self._decryptor.decrypt(ct, pt)
+            parts.append(unpack_complex(self._encoder.decode_complex(pt), min(n, header.length - i * n)))
+        return header, np.concatenate(parts)

@@ -2,7 +2,7 @@
 
 ``b"MMCK" | u8 version | u8 layout | u64 round | 32-byte context id | u64 length | u32 chunks |
 u32 summands | 32-byte SHA-256(header || body) | body``, where the body is ``chunks`` times
-``u32 size | TenSEAL CKKSVector bytes`` (big-endian integers throughout).
+``u32 size | SEAL ciphertext bytes`` (big-endian integers throughout).
 
 The header binds the ciphertexts to one round and one public context (the SHA-256 of the key
 holder's exported context): SEAL itself only checks that a ciphertext's *parameters* match, so
@@ -58,7 +58,7 @@ def pack(header: CipherHeader, chunks: list[bytes]) -> bytes:
     return head + hashlib.sha256(head + body).digest() + body
 
 
-def unpack(data: bytes, *, slots: int, max_length: int, max_chunk_bytes: int) -> tuple[CipherHeader, list[bytes]]:
+def unpack(data: bytes, *, per_chunk: int, max_length: int, max_chunk_bytes: int) -> tuple[CipherHeader, list[bytes]]:
     """Parse and check the framing of ``data``; raise :class:`CKKSError` naming the first problem."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CKKSError(f"ciphertext: expected bytes, got {type(data).__name__}")
@@ -72,8 +72,8 @@ def unpack(data: bytes, *, slots: int, max_length: int, max_chunk_bytes: int) ->
         raise CKKSError(f"ciphertext: unknown layout {layout}")
     if not 1 <= length <= max_length:
         raise CKKSError(f"ciphertext: vector length {length} outside 1..{max_length}")
-    if n_chunks != -(-length // slots):
-        raise CKKSError(f"ciphertext: {n_chunks} chunks cannot hold {length} values at {slots} slots each")
+    if n_chunks != -(-length // per_chunk):
+        raise CKKSError(f"ciphertext: {n_chunks} chunks cannot hold {length} values at {per_chunk} each")
     if summands < 1:
         raise CKKSError("ciphertext: zero summands")
     bound = _HEAD.size + _DIGEST + n_chunks * (_SIZE.size + max_chunk_bytes)

@@ -12,7 +12,9 @@ medmesh only *adds* ciphertexts, so no level is ever consumed: the first ``k - 1
 the ciphertext modulus ``q`` and the last one is SEAL's special (key-switching) prime. A slot
 holding ``x`` is stored as ``round(x * 2^scale_bits)`` modulo ``q``; a sum whose magnitude reaches
 ``q / 2`` silently wraps around. :attr:`CKKSParams.value_bound` is therefore the largest ``|x|``
-one peer may encrypt so that the sum of ``max_summands`` such vectors keeps a spare bit.
+one peer may encrypt so that the sum of ``max_summands`` such vectors stays below ``q / 4``:
+a spare bit, which covers the factor ``sqrt(2)`` of packing two reals into one complex slot
+(:mod:`node.ckks_seal`) and the encryption noise.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ class CKKSParams:
     """Ring degree, coefficient-modulus prime sizes and the encoding scale ``2^scale_bits``.
 
     The defaults (N = 8192, primes 60 + 60 bits = 120 of the 218 bits allowed, scale 2^40)
-    give one 60-bit ciphertext prime, the smallest ciphertext TenSEAL can make, 4096 values
-    per ciphertext and an absolute error around 1e-8 per value after summing 16 updates.
+    give one 60-bit ciphertext prime (the smallest ciphertext SEAL can make with a public key),
+    8192 values per ciphertext and an absolute error around 2e-8 per value after summing 16
+    updates, whatever their magnitude.
     """
 
     poly_modulus_degree: int = 8192
@@ -50,9 +53,9 @@ class CKKSParams:
         check_security(self)
 
     @property
-    def slots(self) -> int:
-        """Values packed in one ciphertext."""
-        return self.poly_modulus_degree // 2
+    def values_per_ciphertext(self) -> int:
+        """Reals packed in one ciphertext: N/2 complex slots, two reals each."""
+        return self.poly_modulus_degree
 
     @property
     def global_scale(self) -> float:
