@@ -330,7 +330,7 @@ class HospitalPeer:
                 self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
 
         async with trio.open_nursery() as nursery:
-            for ident in self._others():
+            for ident in self.protection.update_recipients(round_):
                 nursery.start_soon(send_one, ident)
 
     async def _verify(self, round_: int, own: ModelUpdate | None) -> tuple[dict[str, object], dict[str, str]]:

@@ -103,6 +103,10 @@ class ProtectionMode:
     async def aggregate(self, round_: int, opened: dict[str, Any]) -> Aggregate:
         raise NotImplementedError
 
+    def update_recipients(self, round_: int) -> list[Identity]:
+        """Who this peer sends its committed blob to."""
+        return self.peer._others()
+
     def expected_update_senders(self, round_: int) -> set[str]:
         """Whose committed blobs this peer waits for in the verify stage."""
         return {i.address for i in self.peer._others()}
