@@ -280,7 +280,7 @@ class HospitalPeer:
             out.error = str(exc)
             self._end_round(round_)
             return out
-        for dropped in set(updates) - set(out.accepted) - {self.address}:
+        for dropped in {a for a, u in updates.items() if u is not None} - set(out.accepted) - {self.address}:
             out.rejected[dropped] = "robust-rule"
         self._record_rejections(round_, out.rejected)
         out.aggregate_hash = parameters_hash(new_params).hex()
