@@ -31,7 +31,7 @@ from node.privacy import DPConfig, PrivacyLedger
 from node.training import TrainConfig
 from node.update import parameters_hash
 
-__all__ = ["DemoConfig", "run_demo", "format_report"]
+__all__ = ["DemoConfig", "run_demo", "format_report", "enroll"]
 
 log = logging.getLogger("medmesh.demo")
 
@@ -126,14 +126,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         fund(w3, identity.address, 10**18)
         holder: list[HospitalPeer] = []
         host = PeerHost(identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid))
-        client = LedgerClient(w3, deployment, identity.account)
-        client.register(identity.institution_id, host.peer_id, identity.seal_public, identity.sign_public)
-        if admin_client.genesis_open():  # the first members: the consortium admin admits
-            admin_client.admit(identity.address)
-        else:  # later ones: endorsed by a quorum of the members, then admitted
-            for member in hospitals[: admin_client.endorsements_needed()]:
-                member.client.endorse(identity.address)
-            client.admit(identity.address)
+        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals])
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
         hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings)
@@ -214,6 +207,21 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
                   "contracts": dict(deployment.addresses), "deployment": deployment.to_dict(),
                   "chain_state": str(cfg.chain_state) if cfg.chain_state else None},
     }
+
+
+def enroll(w3, admin_client: LedgerClient, identity: NodeIdentity, peer_id: str,
+           members: list[LedgerClient]) -> LedgerClient:
+    """Register a funded hospital and get it admitted: by the consortium admin while genesis
+    is open, later endorsed by a quorum of ``members`` first. Returns its ledger client."""
+    client = LedgerClient(w3, admin_client.deployment, identity.account)
+    client.register(identity.institution_id, peer_id, identity.seal_public, identity.sign_public)
+    if admin_client.genesis_open():
+        admin_client.admit(identity.address)
+    else:
+        for member in members[: admin_client.endorsements_needed()]:
+            member.endorse(identity.address)
+        client.admit(identity.address)
+    return client
 
 
 def _bytes_sent(hospitals: list[_Hospital]) -> int:
