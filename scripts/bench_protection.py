@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import statistics
 import sys
@@ -201,10 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         for peers in args.peers:
             results += trio.run(measure, size, peers, args.rounds, args.timeout)
-    atomic_write_json(args.out, {
-        "command": " ".join(["scripts/bench_protection.py", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
-        "seconds": round(time.perf_counter() - started, 1), "results": results})
+            atomic_write_json(args.out, {  # after each consortium: a cut-short run keeps what it measured
+                "command": " ".join(["scripts/bench_protection.py", *(argv if argv is not None else sys.argv[1:])]),
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                            "load_average": os.getloadavg()},
+                "seconds": round(time.perf_counter() - started, 1), "results": results})
     print(f"written to {args.out}")
     return 0
 
