@@ -12,9 +12,10 @@ Reported per mode:
 - ``update_ratio``: the committed blob of one peer / the raw float32 update (4 bytes a parameter);
 - ``sent_ratio``: everything one peer sent in the round (its blob to each recipient, plus the
   mode's side messages) / the raw float32 update;
-- ``time_ratio``: mean round time / plaintext FedAvg's mean round time in the same consortium.
+- ``time_ratio``: median round time / plaintext FedAvg's median round time in the same consortium
+  (rounds interleave the modes, so load changes hit every mode alike).
 
-    .venv/bin/python scripts/bench_protection.py            # 100k and 1M parameters, 4, 8, 16 peers
+    .venv/bin/python scripts/bench_protection.py            # 100k and 1M parameters, 4, 8, 16 peers, 3 rounds per mode
     .venv/bin/python scripts/bench_protection.py --quick    # 10k parameters, 4 peers, 1 round each
 """
 
@@ -141,43 +142,47 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
         nursery = await stack.enter_async_context(trio.open_nursery())
         for peer, _, _ in members:
             await nursery.start(peer.serve)
-        opener = 0
-        for protection, topk in MODES:
+        # rounds interleave the modes (plain, sealed, ..., plain, sealed, ...), so a change in the
+        # machine's load hits every mode alike; the median round time is reported
+        samples: dict[tuple[str, float | None], dict[str, list]] = {
+            m: {"times": [], "sent": [], "blobs": [], "ok": []} for m in MODES}
+        for i in range(rounds * len(MODES)):
+            mode = MODES[i % len(MODES)]
             for peer, _, _ in members:
-                peer.use(protection, topk)
-            times, sent, blobs, ok = [], [], [], []
-            for _ in range(rounds):
-                before = [h.stats.blob_bytes_sent for _, h, _ in members]
+                peer.use(*mode)
+            s = samples[mode]
+            before = [h.stats.blob_bytes_sent for _, h, _ in members]
+            for peer, _, _ in members:
+                peer.blob_sizes.clear()
+            started = time.perf_counter()
+            round_ = await members[i % peers][0].open_round()
+            outcomes = {}
+
+            async def run(p: BenchPeer) -> None:
+                outcomes[p.address] = await p.run_round(round_)
+
+            async with trio.open_nursery() as rn:
                 for peer, _, _ in members:
-                    peer.blob_sizes.clear()
-                started = time.perf_counter()
-                round_ = await members[opener % peers][0].open_round()
-                opener += 1
-                outcomes = {}
-
-                async def run(p: BenchPeer) -> None:
-                    outcomes[p.address] = await p.run_round(round_)
-
-                async with trio.open_nursery() as rn:
-                    for peer, _, _ in members:
-                        rn.start_soon(run, peer)
-                times.append(time.perf_counter() - started)
-                sent.append(statistics.mean(h.stats.blob_bytes_sent - b for (_, h, _), b in zip(members, before)))
-                blobs.append(statistics.mean(s for p, _, _ in members for s in p.blob_sizes))
-                ok.append(all(o.finalized for o in outcomes.values())
-                          and len({o.aggregate_hash for o in outcomes.values()}) == 1)
+                    rn.start_soon(run, peer)
+            s["times"].append(time.perf_counter() - started)
+            s["sent"].append(statistics.mean(h.stats.blob_bytes_sent - b for (_, h, _), b in zip(members, before)))
+            s["blobs"].append(statistics.mean(x for p, _, _ in members for x in p.blob_sizes))
+            s["ok"].append(all(o.finalized for o in outcomes.values())
+                           and len({o.aggregate_hash for o in outcomes.values()}) == 1)
+            print(f"  {size:>8} params {peers:>2} peers {mode[0]:>6}{' top10%' if mode[1] else '       '}: "
+                  f"{s['times'][-1]:7.2f} s, update {s['blobs'][-1] / (4 * size):.3f}x, "
+                  f"sent {s['sent'][-1] / (4 * size):.2f}x, ok={s['ok'][-1]}", flush=True)
+        for (protection, topk), s in samples.items():
             rows.append({"parameters": size, "peers": peers, "mode": protection, "topk": topk,
-                         "round_seconds": [round(t, 3) for t in times], "mean_seconds": statistics.mean(times),
-                         "update_bytes": statistics.mean(blobs), "sent_bytes_per_peer": statistics.mean(sent),
-                         "update_ratio": statistics.mean(blobs) / (4 * size),
-                         "sent_ratio": statistics.mean(sent) / (4 * size), "all_finalized_and_agree": all(ok)})
-            print(f"  {size:>8} params {peers:>2} peers {protection:>6}{' top10%' if topk else '       '}: "
-                  f"{rows[-1]['mean_seconds']:7.2f} s/round, update {rows[-1]['update_ratio']:.3f}x, "
-                  f"sent {rows[-1]['sent_ratio']:.2f}x, ok={all(ok)}", flush=True)
+                         "round_seconds": [round(t, 3) for t in s["times"]],
+                         "median_seconds": statistics.median(s["times"]),
+                         "update_bytes": statistics.mean(s["blobs"]), "sent_bytes_per_peer": statistics.mean(s["sent"]),
+                         "update_ratio": statistics.mean(s["blobs"]) / (4 * size),
+                         "sent_ratio": statistics.mean(s["sent"]) / (4 * size), "all_finalized_and_agree": all(s["ok"])})
         nursery.cancel_scope.cancel()
-    base = next(r["mean_seconds"] for r in rows if r["mode"] == "plain")
+    base = next(r["median_seconds"] for r in rows if r["mode"] == "plain")
     for r in rows:
-        r["time_ratio"] = r["mean_seconds"] / base
+        r["time_ratio"] = r["median_seconds"] / base
     return rows
 
 
@@ -186,14 +191,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="10k parameters, 4 peers, 1 round per mode")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--peers", type=int, nargs="+", default=[4, 8, 16])
-    ap.add_argument("--rounds", type=int, default=2, help="rounds per mode (mean reported)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per mode (median reported)")
     ap.add_argument("--timeout", type=float, default=300.0, help="round timeout in seconds")
+    ap.add_argument("--modes", nargs="+", help="a subset, e.g. plain sealed sealed-top10 secagg secagg-top10 ckks "
+                    "(plain, the baseline, is always run first)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_protection.json"))
     args = ap.parse_args(argv)
     if args.quick:
         args.sizes, args.peers, args.rounds = [10_000], [4], 1
         if args.out == ap.get_default("out"):
             args.out = Path("benchmarks/results/bench_protection_quick.json")
+    if args.modes:
+        names = {f"{m}{'-top10' if k else ''}": (m, k) for m, k in MODES}
+        unknown = set(args.modes) - set(names)
+        if unknown:
+            ap.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(names)}")
+        MODES[:] = [names["plain"]] + [names[m] for m in args.modes if m != "plain"]
     logging.basicConfig(level=logging.ERROR)
     for noisy in ("libp2p", "multiaddr", "async_service", "web3", "eth", "medmesh"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
