@@ -12,6 +12,8 @@ Reported per mode:
 - ``update_ratio``: the committed blob of one peer / the raw float32 update (4 bytes a parameter);
 - ``sent_ratio``: everything one peer sent in the round (its blob to each recipient, plus the
   mode's side messages) / the raw float32 update;
+- ``compute``: seconds of one peer's own protection arithmetic per round (encode, seal, open;
+  mask, unmask; encrypt, add, decrypt), timed alone on one thread without network or chain;
 - ``time_ratio``: median round time / plaintext FedAvg's median round time in the same consortium
   (rounds interleave the modes, so load changes hit every mode alike).
 
@@ -186,6 +188,59 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
     return rows
 
 
+def _clock(fn, *args, repeat: int = 3):
+    """(median seconds, result) of ``fn(*args)`` over ``repeat`` calls."""
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn(*args)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def compute_costs(size: int, peers: int) -> dict[str, float]:
+    """Seconds of one peer's own protection arithmetic per round, no network and no chain
+    (single thread; robust to the load that makes whole-round times noisy)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from node.ckks import CKKSKeyHolder
+    from node.sealing import Recipient, SealContext, open_sealed, seal
+    from node.secagg import MaskSecrets, RingParams, encode_fixed, mask_input, unmask_sum
+
+    rng = np.random.default_rng(0)
+    update = ModelUpdate(1, "0x" + "a" * 40, 100, 0.0, rng.normal(0, 0.01, size).astype(np.float32))
+    others = ["0x" + f"{i:040x}" for i in range(1, peers)]
+    # plain and sealed: encode (+ seal) once, open (+ decode) every other peer's blob
+    t_enc, plaintext = _clock(encode_update, update)
+    t_dec, _ = _clock(decode_update, plaintext)
+    sign, keys = Ed25519PrivateKey.generate(), {a: X25519PrivateKey.generate() for a in others}
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    raw = lambda k: k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)  # noqa: E731
+    ctx = SealContext(1, "0x" + "1" * 40, 1, update.sender)
+    t_seal, blob = _clock(seal, plaintext, ctx, sign, [Recipient(a, raw(k)) for a, k in keys.items()])
+    t_open, _ = _clock(lambda: open_sealed(blob, ctx, sender_sign_key=raw(sign), my_address=others[0],
+                                           my_seal_key=keys[others[0]]))
+    # secagg: encode and mask once; unmask the sum of every peer's input
+    params, parts = RingParams(), ["0x" + f"{i:040x}" for i in range(peers)]
+    secrets = {p: MaskSecrets.generate() for p in parts}
+    pubs = {p: s.mask_public() for p, s in secrets.items()}
+    x = np.append(update.samples * update.delta.astype(np.float64), float(update.samples))
+    t_fix, ring = _clock(encode_fixed, x, params, peers)
+    t_mask, _ = _clock(mask_input, ring, parts[0], secrets[parts[0]], pubs, b"ctx", params)
+    masked = {p: mask_input(ring, p, secrets[p], pubs, b"ctx", params) for p in parts}
+    t_unmask, _ = _clock(unmask_sum, masked, pubs, {p: s.self_seed for p, s in secrets.items()}, {}, b"ctx", params)
+    # ckks: every peer encrypts; the aggregator adds n; the key holder decrypts once
+    holder = CKKSKeyHolder()
+    t_encrypt, ct = _clock(holder.public.encrypt_weighted, update.delta, float(update.samples), 1)
+    t_sum, total = _clock(holder.public.sum, [ct] * peers, 1)
+    t_decrypt, _ = _clock(holder.decrypt_weighted_mean, total, 1)
+    return {"plain": t_enc + (peers - 1) * t_dec,
+            "sealed": t_enc + t_seal + (peers - 1) * (t_open + t_dec),
+            "secagg": t_fix + t_mask + t_unmask,
+            "ckks_peer": t_encrypt, "ckks_aggregator": t_encrypt + t_sum, "ckks_key_holder": t_encrypt + t_decrypt}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="10k parameters, 4 peers, 1 round per mode")
@@ -210,16 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     for noisy in ("libp2p", "multiaddr", "async_service", "web3", "eth", "medmesh"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    results = []
+    results, compute = [], []
     started = time.perf_counter()
     for size in args.sizes:
         for peers in args.peers:
             results += trio.run(measure, size, peers, args.rounds, args.timeout)
+            compute.append({"parameters": size, "peers": peers, "seconds": compute_costs(size, peers)})
+            print(f"  compute per peer per round: { {k: round(v, 3) for k, v in compute[-1]['seconds'].items()} }")
             atomic_write_json(args.out, {  # after each consortium: a cut-short run keeps what it measured
                 "command": " ".join(["scripts/bench_protection.py", *(argv if argv is not None else sys.argv[1:])]),
                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                             "load_average": os.getloadavg()},
-                "seconds": round(time.perf_counter() - started, 1), "results": results})
+                "seconds": round(time.perf_counter() - started, 1), "results": results, "compute": compute})
     print(f"written to {args.out}")
     return 0
 
