@@ -240,14 +240,25 @@ class CKKSKeyHolder:
             raise CKKSError(f"decrypt_sum: got a {header.describe()}; use decrypt_weighted_mean")
         return DecryptedSum(values, header.summands)
 
-    def decrypt_weighted_mean(self, blob: bytes, round: int, *, min_summands: int = 2) -> WeightedMean:
-        """Decrypt a sum of weighted vectors and divide by the summed weight."""
+    def decrypt_weighted_mean(self, blob: bytes, round: int, *, min_summands: int = 2,
+                              expected_weight: float | None = None) -> WeightedMean:
+        """Decrypt a sum of weighted vectors and divide by the summed weight.
+
+        ``expected_weight`` (e.g. the sum of the accepted peers' sample counts committed on chain)
+        must match the decrypted weight to 1e-6: a sum that leaves peers out, or repeats one, is
+        refused before its mean leaves the key holder. The aggregator writes the header's summand
+        count, so this weight is the stronger check, though not a proof: repeats whose weights
+        happen to add up to the expected total still pass.
+        """
         header, values = self._decrypt(blob, round, min_summands)
         if header.layout != Layout.WEIGHTED:
             raise CKKSError(f"decrypt_weighted_mean: got a {header.describe()}; peers must use encrypt_weighted")
         total = float(values[-1])
         if not total > 0:
             raise CKKSError(f"decrypt_weighted_mean: summed weight {total:.6g} is not positive")
+        if expected_weight is not None and not math.isclose(total, expected_weight, rel_tol=1e-6):
+            raise CKKSError(f"decrypt_weighted_mean: summed weight {total:.6g} differs from the expected "
+                            f"{expected_weight:.6g} (the sum does not cover exactly the accepted updates)")
         return WeightedMean(values[:-1] / total, total, header.summands)
 
     def _decrypt(self, blob: bytes, rnd: int, min_summands: int) -> tuple[CipherHeader, np.ndarray]:

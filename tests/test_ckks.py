@@ -55,7 +55,7 @@ def test_weighted_fedavg_of_16_updates(holder, peer):
     xs = _updates(16, 100_000, seed=3)
     samples = [155, 130, 91, 80, 12, 400, 77, 300, 5, 64, 210, 99, 150, 33, 48, 260]
     blobs = [peer.encrypt_weighted(x, float(n), ROUND) for x, n in zip(xs, samples)]
-    mean = holder.decrypt_weighted_mean(peer.sum(blobs, ROUND), ROUND)
+    mean = holder.decrypt_weighted_mean(peer.sum(blobs, ROUND), ROUND, expected_weight=sum(samples))
     ref = sum(n * x for n, x in zip(samples, xs)) / sum(samples)  # FedAvg, McMahan et al. 2017, eq. in Alg. 1
     assert mean.summands == 16
     assert mean.total_weight == pytest.approx(sum(samples), rel=1e-9)
@@ -218,6 +218,21 @@ def test_reframed_chunks_are_checked_by_seal(peer):
     peer._encryptor.encrypt(pt, ct)
     with pytest.raises(CKKSError, match="chunk 0 is not a fresh ciphertext at scale 2\\^40"):
         peer.check(pack(header, [_IO.dump(ct)]), ROUND)
+
+
+def test_a_sum_missing_or_repeating_a_peer_fails_the_weight_check(holder, peer):
+    blobs = [peer.encrypt_weighted(np.ones(4), float(n), ROUND) for n in (155, 130, 91)]
+    with pytest.raises(CKKSError, match="summed weight 285 differs from the expected 376"):
+        holder.decrypt_weighted_mean(peer.sum(blobs[:2], ROUND), ROUND, expected_weight=376)
+    with pytest.raises(CKKSError, match="summed weight 440 differs"):
+        holder.decrypt_weighted_mean(peer.sum([blobs[0], blobs[0], blobs[1]], ROUND), ROUND, expected_weight=376)
+
+
+def test_module_exports():
+    import node.ckks
+    assert sorted(node.ckks.__all__) == sorted([
+        "CKKSError", "CKKSParams", "CKKSKeyHolder", "CKKSPublicContext", "CipherHeader", "DecryptedSum",
+        "WeightedMean", "context_id", "DEFAULT_MAX_LENGTH"])
 
 
 def test_numpy_scalars_are_accepted(holder, peer):
