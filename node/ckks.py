@@ -129,9 +129,9 @@ class CKKSPublicContext:
         if len(data) > params.public_context_bytes_bound:
             raise CKKSError(f"public context: {len(data)} bytes exceeds the {params.public_context_bytes_bound}-byte "
                             f"bound for ring {params.poly_modulus_degree}")
-        ctx = seal_context(params)
+        ctx, key_bytes = seal_context(params), _parse_export(data, params)
         try:
-            pk = _IO.load(seal.PublicKey(), ctx, _parse_export(data, params))
+            pk = _IO.load(seal.PublicKey(), ctx, key_bytes)
         except _SEAL_ERRORS as exc:
             raise CKKSError(f"public context: malformed public key ({exc})") from None
         if pk.parms_id() != ctx.key_parms_id():
