@@ -6,9 +6,9 @@
 For each (length, peers): a fresh key holder; every peer loads the exported public context and
 encrypts its own vector (``encrypt_weighted``, weight = a sample count); one aggregator sums the
 ciphertexts; the key holder decrypts the weighted mean. Reported: ciphertext bytes per value and
-relative to the raw float32 update, seconds per step, and the relative error against numpy
-float64. Wall and process CPU seconds. One process, one thread (SEAL runs each call on one core). Other benchmarks can call
-:func:`measure` directly.
+relative to the raw float32 update, wall and process-CPU seconds per step, and the relative
+error against numpy float64. One process, one thread (SEAL runs each call on one core).
+Other benchmarks can call :func:`measure` directly.
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ def main() -> None:
         t = r["seconds"]
         print(f"{length:>9,} values x {peers:>2} peers: {r['bytes_per_value']:.2f} B/value "
               f"({r['ratio_to_float32']:.2f}x float32); CPU s: encrypt {t['encrypt_per_peer']['cpu']:.3f}/peer, "
-              f"sum {t['sum']['cpu']:.3f}, decrypt {t['decrypt']['cpu']:.3f} (wall {t['encrypt_per_peer']['wall']:.3f}, "
-              f"{t['sum']['wall']:.3f}, {t['decrypt']['wall']:.3f}); rel err {r['rel_error']:.1e}", flush=True)
+              f"sum {t['sum']['cpu']:.3f}, decrypt {t['decrypt']['cpu']:.3f} "
+              f"(wall {t['encrypt_per_peer']['wall']:.3f}, {t['sum']['wall']:.3f}, {t['decrypt']['wall']:.3f}); "
+              f"rel err {r['rel_error']:.1e}", flush=True)
     if not args.quick:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
