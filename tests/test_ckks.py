@@ -4,6 +4,7 @@ table, the public export's content, and rejection of tampered, replayed and over
 from __future__ import annotations
 
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -68,6 +69,15 @@ def test_sums_can_be_summed_again_and_odd_lengths_survive(holder, peer):
     partial = [peer.sum([peer.encrypt(a, ROUND), peer.encrypt(b, ROUND)], ROUND) for a, b in (xs[:2], xs[2:])]
     total = holder.decrypt_sum(peer.sum(partial, ROUND), ROUND)
     assert total.summands == 4
+    assert _rel_err(total.values, np.sum(xs, axis=0)) < 1e-6
+
+
+def test_threads_encrypt_and_add_independently(holder, peer):
+    xs = _updates(6, 20_000, seed=5)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # each thread has its own in-memory SEAL file
+        blobs = list(pool.map(lambda x: peer.encrypt(x, ROUND), xs))
+        halves = list(pool.map(lambda bs: peer.sum(bs, ROUND), [blobs[:3], blobs[3:]]))
+    total = holder.decrypt_sum(peer.sum(halves, ROUND), ROUND)
     assert _rel_err(total.values, np.sum(xs, axis=0)) < 1e-6
 
 
