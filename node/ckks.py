@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,8 +37,8 @@ from node.ckks_format import CipherHeader, Layout, pack, unpack
 from node.ckks_params import CKKSError, CKKSParams
 from node.ckks_seal import SealIO, pack_complex, seal_context, unpack_complex
 
-__all__ = ["CKKSError", "CKKSParams", "CKKSKeyHolder", "CKKSPublicContext", "DecryptedSum", "WeightedMean",
-           "context_id", "DEFAULT_MAX_LENGTH"]
+__all__ = ["CKKSError", "CKKSParams", "CKKSKeyHolder", "CKKSPublicContext", "CipherHeader", "DecryptedSum",
+           "WeightedMean", "context_id", "DEFAULT_MAX_LENGTH"]
 
 DEFAULT_MAX_LENGTH = 1 << 25  # values per encrypted vector (33.5M; a ResNet-50 has 23.5M parameters)
 _CONTEXT_DOMAIN = b"medmesh/ckks/context/v1"
@@ -67,9 +68,9 @@ def context_id(public_context: bytes) -> bytes:
 
 
 def _check_round(rnd: int) -> int:
-    if isinstance(rnd, bool) or not isinstance(rnd, int) or not 0 <= rnd < 2**64:
+    if isinstance(rnd, bool) or not isinstance(rnd, numbers.Integral) or not 0 <= rnd < 2**64:
         raise CKKSError(f"round {rnd!r}: must be an integer in 0..2^64-1")
-    return rnd
+    return int(rnd)
 
 
 def _as_vector(values, bound: float, max_length: int, what: str) -> np.ndarray:
@@ -128,9 +129,9 @@ class CKKSPublicContext:
         if len(data) > params.public_context_bytes_bound:
             raise CKKSError(f"public context: {len(data)} bytes exceeds the {params.public_context_bytes_bound}-byte "
                             f"bound for ring {params.poly_modulus_degree}")
-        ctx = seal_context(params)
+        ctx, key_bytes = seal_context(params), _parse_export(data, params)
         try:
-            pk = _IO.load(seal.PublicKey(), ctx, _parse_export(data, params))
+            pk = _IO.load(seal.PublicKey(), ctx, key_bytes)
         except _SEAL_ERRORS as exc:
             raise CKKSError(f"public context: malformed public key ({exc})") from None
         if pk.parms_id() != ctx.key_parms_id():
@@ -144,7 +145,7 @@ class CKKSPublicContext:
 
     def encrypt_weighted(self, delta, weight: float, round: int) -> bytes:
         """Encrypt ``weight * delta`` and then ``weight`` itself, for a weighted mean at the key holder."""
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight) \
                 or weight <= 0:
             raise CKKSError(f"weight {weight!r}: must be a positive finite number")
         x = _as_vector(delta, math.inf, self.max_length - 1, "delta")
@@ -152,28 +153,34 @@ class CKKSPublicContext:
                             self.max_length, "weight * delta")
         return self._encrypt(scaled, Layout.WEIGHTED, round)
 
+    def check(self, blob: bytes, round: int) -> CipherHeader:
+        """Fully validate one received ciphertext (framing, binding, every chunk) without adding it."""
+        return self._load(blob, round)[0]
+
     def sum(self, blobs: Sequence[bytes], round: int) -> bytes:
         """Add encrypted vectors of one round, context, layout and length; no secret key needed."""
         if not blobs:
             raise CKKSError("sum: no ciphertexts to add")
-        loaded = [self._load(b, round) for b in blobs]
-        first = loaded[0][0]
-        for i, (h, _) in enumerate(loaded[1:], start=1):
-            if (h.layout, h.length) != (first.layout, first.length):
-                raise CKKSError(f"sum: ciphertext {i} is a {h.describe()}, ciphertext 0 a {first.describe()}")
-        summands = sum(h.summands for h, _ in loaded)
-        if summands > self.params.max_summands:
-            raise CKKSError(f"sum: {summands} summands exceed max_summands {self.params.max_summands} "
-                            f"(the sum could overflow the ciphertext modulus)")
-        acc = loaded[0][1]
-        for _, cts in loaded[1:]:
-            for a, c in zip(acc, cts):
-                self._evaluator.add_inplace(a, c)
-        header = CipherHeader(first.layout, round, self.context_id, first.length, first.chunks, summands)
+        rnd = _check_round(round)
+        first, acc, summands = None, [], 0
+        for i, blob in enumerate(blobs):  # one summand in memory at a time
+            header, cts = self._load(blob, rnd)
+            if first is None:
+                first, acc = header, cts
+            elif (header.layout, header.length) != (first.layout, first.length):
+                raise CKKSError(f"sum: ciphertext {i} is a {header.describe()}, ciphertext 0 a {first.describe()}")
+            else:
+                for a, c in zip(acc, cts):
+                    self._evaluator.add_inplace(a, c)
+            summands += header.summands
+            if summands > self.params.max_summands:
+                raise CKKSError(f"sum: {summands} summands exceed max_summands {self.params.max_summands} "
+                                f"(the sum could overflow the ciphertext modulus)")
+        header = CipherHeader(first.layout, rnd, self.context_id, first.length, first.chunks, summands)
         return pack(header, [_IO.dump(a) for a in acc])
 
     def _encrypt(self, x: np.ndarray, layout: int, rnd: int) -> bytes:
-        _check_round(rnd)
+        rnd = _check_round(rnd)
         n, scale = self.params.values_per_ciphertext, self.params.global_scale
         chunks = []
         for i in range(0, x.size, n):
@@ -184,7 +191,7 @@ class CKKSPublicContext:
         return pack(CipherHeader(layout, rnd, self.context_id, int(x.size), len(chunks), 1), chunks)
 
     def _load(self, blob: bytes, rnd: int) -> tuple[CipherHeader, list[seal.Ciphertext]]:
-        _check_round(rnd)
+        rnd = _check_round(rnd)
         p = self.params
         header, chunks = unpack(blob, per_chunk=p.values_per_ciphertext, max_length=self.max_length,
                                 max_chunk_bytes=p.ciphertext_bytes_bound)
@@ -215,7 +222,8 @@ class CKKSKeyHolder:
         keygen = seal.KeyGenerator(ctx)
         public_key = seal.PublicKey()
         keygen.create_public_key(public_key)
-        self._decryptor = seal.Decryptor(ctx, keygen.secret_key())
+        self._secret_key = keygen.secret_key()  # stays in this object: never serialized
+        self._decryptor = seal.Decryptor(ctx, self._secret_key)
         self._encoder = seal.CKKSEncoder(ctx)
         #: what the key holder publishes: parameters and the public key, no field for anything else
         self.public_context_bytes: bytes = _export(params, _IO.dump(public_key))
@@ -232,14 +240,25 @@ class CKKSKeyHolder:
             raise CKKSError(f"decrypt_sum: got a {header.describe()}; use decrypt_weighted_mean")
         return DecryptedSum(values, header.summands)
 
-    def decrypt_weighted_mean(self, blob: bytes, round: int, *, min_summands: int = 2) -> WeightedMean:
-        """Decrypt a sum of weighted vectors and divide by the summed weight."""
+    def decrypt_weighted_mean(self, blob: bytes, round: int, *, min_summands: int = 2,
+                              expected_weight: float | None = None) -> WeightedMean:
+        """Decrypt a sum of weighted vectors and divide by the summed weight.
+
+        ``expected_weight`` (e.g. the sum of the accepted peers' sample counts committed on chain)
+        must match the decrypted weight to 1e-6: a sum that leaves peers out, or repeats one, is
+        refused before its mean leaves the key holder. The aggregator writes the header's summand
+        count, so this weight is the stronger check, though not a proof: repeats whose weights
+        happen to add up to the expected total still pass.
+        """
         header, values = self._decrypt(blob, round, min_summands)
         if header.layout != Layout.WEIGHTED:
             raise CKKSError(f"decrypt_weighted_mean: got a {header.describe()}; peers must use encrypt_weighted")
         total = float(values[-1])
         if not total > 0:
             raise CKKSError(f"decrypt_weighted_mean: summed weight {total:.6g} is not positive")
+        if expected_weight is not None and not math.isclose(total, expected_weight, rel_tol=1e-6):
+            raise CKKSError(f"decrypt_weighted_mean: summed weight {total:.6g} differs from the expected "
+                            f"{expected_weight:.6g} (the sum does not cover exactly the accepted updates)")
         return WeightedMean(values[:-1] / total, total, header.summands)
 
     def _decrypt(self, blob: bytes, rnd: int, min_summands: int) -> tuple[CipherHeader, np.ndarray]:

@@ -93,8 +93,8 @@ def check_security(p: CKKSParams) -> None:
                         f"of {_PRIME_BITS[0]}-{_PRIME_BITS[1]} bits each")
     limit = MAX_COEFF_BITS_128[n]
     if sum(bits) > limit:
-        raise CKKSError(f"coeff_mod_bit_sizes: {sum(bits)} bits in total is below 128-bit security for "
-                        f"poly_modulus_degree {n} (at most {limit}, HomomorphicEncryption.org standard)")
+        raise CKKSError(f"coeff_mod_bit_sizes: {sum(bits)} bits in total exceed {limit}, the 128-bit security "
+                        f"maximum for poly_modulus_degree {n} (HomomorphicEncryption.org standard)")
     if not isinstance(p.max_summands, int) or p.max_summands < 1:
         raise CKKSError(f"max_summands {p.max_summands!r}: must be a positive integer")
     if not isinstance(p.scale_bits, int) or p.scale_bits < _MIN_SCALE_BITS:

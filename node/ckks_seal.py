@@ -67,8 +67,11 @@ class _File:
             os.unlink(name)
         self.path = f"/proc/self/fd/{self.fd}" if os.path.isdir("/proc/self/fd") else f"/dev/fd/{self.fd}"
 
-    def __del__(self) -> None:
-        os.close(self.fd)
+    def __del__(self, _close=os.close) -> None:  # os may be gone at interpreter exit
+        try:
+            _close(self.fd)
+        except OSError:
+            pass
 
 
 class SealIO:
