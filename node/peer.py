@@ -272,6 +272,7 @@ class HospitalPeer:
         updates, out.rejected = await self._verify(round_, own=update)
         if not updates:
             out.error = out.error or "no verified updates"
+            self.protection.end_round(round_)
             return out
         try:
             new_params, out.accepted = await self._aggregate(round_, updates)
