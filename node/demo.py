@@ -74,10 +74,15 @@ class DemoConfig:
         if self.hospitals < minimum_updates(self.rule):
             raise ValueError(f"rule {self.rule} needs at least {minimum_updates(self.rule)} hospitals "
                              f"(got --hospitals {self.hospitals})")
-        from node.protection import check_protection
-        check_protection(self.protection, self.rule)
+        self.peer_settings()  # validates the protection mode against the rule and the compression
         if self.rounds < 1:
             raise ValueError("--rounds must be at least 1")
+
+    def peer_settings(self) -> PeerSettings:
+        compression = CompressionConfig(self.topk, self.quantize) if self.topk is not None or self.quantize else None
+        return PeerSettings(model=self.model, rule=self.rule, round_timeout=self.round_timeout,
+                            protection=self.protection, compression=compression, clip_norm=self.clip_norm,
+                            train=TrainConfig(self.learning_rate, self.seed))
 
     def dp(self) -> DPConfig:
         return DPConfig(target_epsilon=self.epsilon, delta=self.delta, max_grad_norm=self.max_grad_norm,
@@ -115,10 +120,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
     admin = dev_account(w3)
     deployment = deploy(w3, admin, commit_window=cfg.commit_window, attest_window=cfg.attest_window)
     admin_client = LedgerClient(w3, deployment, admin)
-    compression = CompressionConfig(cfg.topk, cfg.quantize) if cfg.topk is not None or cfg.quantize else None
-    settings = PeerSettings(model=cfg.model, rule=cfg.rule, round_timeout=cfg.round_timeout,
-                            protection=cfg.protection, compression=compression, clip_norm=cfg.clip_norm,
-                            train=TrainConfig(cfg.learning_rate, cfg.seed))
+    settings = cfg.peer_settings()
 
     hospitals: list[_Hospital] = []
     for name, raw in split.hospitals.items():
