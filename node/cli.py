@@ -26,7 +26,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import DemoConfig, format_report, run_demo
 
     cfg = DemoConfig(rounds=args.rounds, hospitals=args.hospitals, epsilon=args.epsilon, rule=args.rule,
-                     model=args.model, seed=args.seed, rpc=args.rpc, accountant=args.accountant, chain_state=args.chain_state,
+                     model=args.model, seed=args.seed, protection=args.protection, topk=args.topk,
+                     quantize=args.quantize, clip_norm=args.clip_norm, rpc=args.rpc, accountant=args.accountant, chain_state=args.chain_state,
                      json_path=args.json, progress=not args.no_progress, model_out=args.model_out)
     report = run_demo(cfg)
     print(format_report(report))
@@ -59,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--hospitals", type=int, default=4)
     demo.add_argument("--epsilon", type=float, default=1.0, help="DP budget for the whole campaign")
     demo.add_argument("--rule", choices=sorted(RULES), default="median")
+    demo.add_argument("--protection", choices=("sealed", "secagg", "ckks"), default="sealed",
+                      help="how updates are protected: sealed (any rule), secagg or ckks (sum only: --rule fedavg)")
+    demo.add_argument("--topk", type=float, help="send only this fraction of coordinates (error feedback), e.g. 0.1")
+    demo.add_argument("--quantize", action="store_true", help="8-bit values (sealed only)")
+    demo.add_argument("--clip-norm", type=float, help="L2-clip each update before masking or encrypting")
     demo.add_argument("--accountant", choices=("prv", "rdp"), default="prv",
                       help="privacy accountant (PRV is tighter; RDP is the node's default)")
     demo.add_argument("--model", choices=MODEL_NAMES, default="logreg")

@@ -21,6 +21,7 @@ import trio
 
 from gossip import PeerHost
 from ledger import LedgerClient, connect, deploy, dev_account, fund, save_state
+from node.compression import CompressionConfig
 from node.data import TabularData, breast_cancer_split
 from node.evaluation import Scores, centralized_baseline, evaluate, local_only_baseline
 from node.fsutil import atomic_write_json
@@ -30,7 +31,7 @@ from node.privacy import DPConfig, PrivacyLedger
 from node.training import TrainConfig
 from node.update import parameters_hash
 
-__all__ = ["DemoConfig", "run_demo", "format_report"]
+__all__ = ["DemoConfig", "run_demo", "format_report", "enroll"]
 
 log = logging.getLogger("medmesh.demo")
 
@@ -42,6 +43,10 @@ class DemoConfig:
     epsilon: float = 1.0
     delta: float = 1e-5
     rule: str = "median"
+    protection: str = "sealed"  # sealed | secagg | ckks (node.protection)
+    topk: float | None = None  # top-k sparsification with error feedback (fraction kept)
+    quantize: bool = False  # 8-bit quantization of the sent values (sealed only)
+    clip_norm: float | None = None  # L2 clip of each update before masking or encrypting
     model: str = "logreg"
     seed: int = 0
     rpc: str | None = None
@@ -69,8 +74,15 @@ class DemoConfig:
         if self.hospitals < minimum_updates(self.rule):
             raise ValueError(f"rule {self.rule} needs at least {minimum_updates(self.rule)} hospitals "
                              f"(got --hospitals {self.hospitals})")
+        self.peer_settings()  # validates the protection mode against the rule and the compression
         if self.rounds < 1:
             raise ValueError("--rounds must be at least 1")
+
+    def peer_settings(self) -> PeerSettings:
+        compression = CompressionConfig(self.topk, self.quantize) if self.topk is not None or self.quantize else None
+        return PeerSettings(model=self.model, rule=self.rule, round_timeout=self.round_timeout,
+                            protection=self.protection, compression=compression, clip_norm=self.clip_norm,
+                            train=TrainConfig(self.learning_rate, self.seed))
 
     def dp(self) -> DPConfig:
         return DPConfig(target_epsilon=self.epsilon, delta=self.delta, max_grad_norm=self.max_grad_norm,
@@ -108,8 +120,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
     admin = dev_account(w3)
     deployment = deploy(w3, admin, commit_window=cfg.commit_window, attest_window=cfg.attest_window)
     admin_client = LedgerClient(w3, deployment, admin)
-    settings = PeerSettings(model=cfg.model, rule=cfg.rule, round_timeout=cfg.round_timeout,
-                            train=TrainConfig(cfg.learning_rate, cfg.seed))
+    settings = cfg.peer_settings()
 
     hospitals: list[_Hospital] = []
     for name, raw in split.hospitals.items():
@@ -117,14 +128,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         fund(w3, identity.address, 10**18)
         holder: list[HospitalPeer] = []
         host = PeerHost(identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid))
-        client = LedgerClient(w3, deployment, identity.account)
-        client.register(identity.institution_id, host.peer_id, identity.seal_public, identity.sign_public)
-        if admin_client.genesis_open():  # the first members: the consortium admin admits
-            admin_client.admit(identity.address)
-        else:  # later ones: endorsed by a quorum of the members, then admitted
-            for member in hospitals[: admin_client.endorsements_needed()]:
-                member.client.endorse(identity.address)
-            client.admit(identity.address)
+        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals])
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
         hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings)
@@ -152,6 +156,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         for round_ in range(1, cfg.rounds + 1):
             started = time.perf_counter()
             sent_before = _bytes_sent(hospitals)
+            blobs_before = {h.identity.institution: h.host.stats.blob_bytes_sent for h in hospitals}
             opener = hospitals[(round_ - 1) % len(hospitals)].peer
             opened = await opener.open_round()
             results: dict[str, RoundOutcome] = {}
@@ -165,6 +170,8 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
             rows.append(_round_row(opened, hospitals, results, test,
                                    _bytes_sent(hospitals) - sent_before,
                                    time.perf_counter() - started))
+            rows[-1]["blob_bytes_per_peer"] = {h.identity.institution: h.host.stats.blob_bytes_sent
+                                               - blobs_before[h.identity.institution] for h in hospitals}
             if cfg.chain_state and cfg.rpc is None:
                 save_state(w3, cfg.chain_state, deployment)
             progress.update(rows[-1])
@@ -187,6 +194,8 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
     return {
         "config": {"rounds": cfg.rounds, "hospitals": cfg.hospitals, "epsilon": cfg.epsilon,
                    "delta": cfg.delta, "rule": cfg.rule, "model": cfg.model, "seed": cfg.seed,
+                   "protection": cfg.protection, "topk": cfg.topk, "quantize": cfg.quantize,
+                   "clip_norm": cfg.clip_norm, "parameters": int(hospitals[0].peer.global_params.size),
                    "accountant": cfg.accountant,
                    "noise_multiplier": hospitals[0].peer.privacy.config.noise_multiplier},
         "hospitals": {h.identity.institution: {"address": h.identity.address, "peer_id": h.host.peer_id,
@@ -200,6 +209,21 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
                   "contracts": dict(deployment.addresses), "deployment": deployment.to_dict(),
                   "chain_state": str(cfg.chain_state) if cfg.chain_state else None},
     }
+
+
+def enroll(w3, admin_client: LedgerClient, identity: NodeIdentity, peer_id: str,
+           members: list[LedgerClient]) -> LedgerClient:
+    """Register a funded hospital and get it admitted: by the consortium admin while genesis
+    is open, later endorsed by a quorum of ``members`` first. Returns its ledger client."""
+    client = LedgerClient(w3, admin_client.deployment, identity.account)
+    client.register(identity.institution_id, peer_id, identity.seal_public, identity.sign_public)
+    if admin_client.genesis_open():
+        admin_client.admit(identity.address)
+    else:
+        for member in members[: admin_client.endorsements_needed()]:
+            member.endorse(identity.address)
+        client.admit(identity.address)
+    return client
 
 
 def _bytes_sent(hospitals: list[_Hospital]) -> int:
@@ -245,7 +269,8 @@ def format_report(report: dict) -> str:
     """The human-readable summary printed at the end of the demo."""
     names = list(report["hospitals"])
     short = [n.replace("hospital-", "") for n in names]
-    lines = ["", "medmesh demo: {hospitals} hospitals, {rounds} rounds, rule={rule}, model={model}, "
+    lines = ["", "medmesh demo: {hospitals} hospitals, {rounds} rounds, rule={rule}, protection={protection}, "
+                 "model={model}, "
                  "target epsilon={epsilon} (delta={delta}, {accountant} accountant)".format(**report["config"]), ""]
     head = f"{'round':>5} {'AUC':>7} {'acc':>7} " + " ".join(f"{'eps ' + s:>7}" for s in short) + \
         f" {'bytes sent':>11} {'final':>6}  aggregate"

@@ -24,18 +24,19 @@ import trio
 from gossip import PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from node import protocol
-from node.aggregation import aggregate_by_peer, selection_by_peer
+from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import BudgetExhausted, PrivacyLedger
-from node.sealing import Recipient, SealContext, SealError, blob_hash, open_sealed, peek_context, seal
+from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
+from node.sealing import SealContext, SealError, blob_hash, peek_context
 from node.training import TrainConfig, train_local
-from node.update import ModelUpdate, UpdateFormatError, decode_update, encode_update, parameters_hash
+from node.update import ModelUpdate, parameters_hash
 
 __all__ = ["PeerSettings", "RoundOutcome", "HospitalPeer", "MODE_SEALED"]
 
-MODE_SEALED = 1  # protection mode recorded on chain with each commit
+MODE_SEALED = MODE_CODES["sealed"]  # protection mode recorded on chain with each commit
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,17 @@ class PeerSettings:
     f: int = 1  # Byzantine peers the Krum family and Bulyan must tolerate
     train: TrainConfig = TrainConfig()
     round_timeout: float = 60.0  # seconds to wait for blobs, and again for the quorum
+    protection: str = "sealed"  # sealed | secagg | ckks (node.protection); the consortium's choice
+    compression: CompressionConfig | None = None  # top-k with error feedback, 8-bit values
+    clip_norm: float | None = None  # L2 clip of each update before masking (secagg, ckks)
+    secagg_ring_bits: int = 32
+    secagg_frac_bits: int = 16
+
+    def __post_init__(self) -> None:
+        check_protection(self.protection, self.rule)
+        if self.compression is not None and self.compression.quantize and self.protection != "sealed":
+            raise ValueError(f"8-bit quantization composes with --protection sealed only; {self.protection} "
+                             f"sums values in its own fixed-point encoding")
 
 
 @dataclass
@@ -57,15 +69,6 @@ class RoundOutcome:
     epsilon: float = 0.0
     samples: int = 0
     error: str | None = None
-
-
-class _Rejected(Exception):
-    """A committed update this peer refuses; ``reason`` is a name from
-    :data:`ledger.records.REJECTION_REASONS`."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 class _PeerLog(logging.LoggerAdapter):
@@ -101,6 +104,8 @@ class HospitalPeer:
         self._chain_changed = trio.Event()
         self._stats: dict[str, FeatureStats] = {}
         self._stats_changed = trio.Event()
+        self.codec = UpdateCodec(settings.compression, self.global_params.size)
+        self.protection = make_mode(self)
         host.on_blob(self._on_blob)
 
     # -- registry view -----------------------------------------------------------------
@@ -176,6 +181,9 @@ class HospitalPeer:
             raise SealError(f"blob claims sender {ctx.sender} but came from {ident.address}")
         if ctx.round <= self.completed_round:
             raise SealError(f"blob for round {ctx.round}, which this peer already completed (replay?)")
+        if kind != "update":
+            await self.protection.on_message(ident, kind, data)
+            return
         box = self._inbox[ctx.round]
         if ident.address in box and box[ident.address] != data:
             self.log.warning("%s sent two different blobs (equivocation); keeping the first", ident.address,
@@ -252,23 +260,28 @@ class HospitalPeer:
             update = None
         if update is not None:
             out.epsilon, out.samples = update.epsilon, update.samples
-            blob = self._protect(update)
             self.privacy.save()  # the spent budget is on disk before the update leaves
             try:
+                blob = await self._protect(update)
                 self._commit(update, blob)
-            except LedgerError as exc:  # e.g. the commit window closed: sit this round out
-                self.log.error("commit failed, leaving this round out: %s", exc, round=round_)
+            except (LedgerError, ValueError) as exc:  # e.g. the commit window closed, or too few
+                self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
                 out.error, update = str(exc), None
             else:
                 await self._send(round_, blob)
         updates, out.rejected = await self._verify(round_, own=update)
         if not updates:
             out.error = out.error or "no verified updates"
+            self.protection.end_round(round_)
             return out
-        new_params = self._aggregate(updates)
-        out.accepted = selection_by_peer(self.settings.rule, {a: u.delta for a, u in updates.items()},
-                                         f=self.settings.f)
-        for dropped in set(updates) - set(out.accepted) - {self.address}:
+        try:
+            new_params, out.accepted = await self._aggregate(round_, updates)
+        except ValueError as exc:  # e.g. secagg could not unmask: too many peers dropped out
+            self.log.error("aggregation failed: %s", exc, round=round_)
+            out.error = str(exc)
+            self._end_round(round_)
+            return out
+        for dropped in {a for a, u in updates.items() if u is not None} - set(out.accepted) - {self.address}:
             out.rejected[dropped] = "robust-rule"
         self._record_rejections(round_, out.rejected)
         out.aggregate_hash = parameters_hash(new_params).hex()
@@ -279,9 +292,13 @@ class HospitalPeer:
             self.log.error("attestation failed: %s", exc, round=round_)
             out.error = str(exc)
         out.finalized = await self._finalize(round_, new_params)
+        self._end_round(round_)
+        return out
+
+    def _end_round(self, round_: int) -> None:
         self.completed_round = max(self.completed_round, round_)
         self._inbox.pop(round_, None)
-        return out
+        self.protection.end_round(round_)
 
     async def _train(self, round_: int) -> ModelUpdate:
         cfg = TrainConfig(self.settings.train.learning_rate, self.settings.train.seed * 100_003 + round_)
@@ -295,13 +312,13 @@ class HospitalPeer:
         deployment = self.ledger.deployment
         return SealContext(deployment.chain_id, deployment.addresses["RoundLedger"], round_, sender)
 
-    def _protect(self, update: ModelUpdate) -> bytes:
-        recipients = [Recipient(i.address, i.seal_key) for i in self._others()]
-        return seal(encode_update(update), self._context(update.round, self.address),
-                    self.identity.sign_private, recipients)
+    async def _protect(self, update: ModelUpdate) -> bytes:
+        """The blob this peer commits and sends: the consortium's protection mode decides."""
+        return await self.protection.protect(update)
 
     def _commit(self, update: ModelUpdate, blob: bytes) -> None:
-        self.ledger.commit_update(update.round, blob_hash(blob), update.samples, update.epsilon, MODE_SEALED)
+        self.ledger.commit_update(update.round, blob_hash(blob), update.samples, update.epsilon,
+                                  self.protection.code)
         self.log.info("committed update %s (%d bytes)", blob_hash(blob).hex()[:12], len(blob), round=update.round)
 
     async def _send(self, round_: int, blob: bytes) -> None:
@@ -314,21 +331,22 @@ class HospitalPeer:
                 self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
 
         async with trio.open_nursery() as nursery:
-            for ident in self._others():
+            for ident in self.protection.update_recipients(round_):
                 nursery.start_soon(send_one, ident)
 
-    async def _verify(self, round_: int, own: ModelUpdate | None) -> tuple[dict[str, ModelUpdate], dict[str, str]]:
-        """Wait for every other member's blob (bounded), then check each against the chain."""
-        expected = {i.address for i in self._others()}
+    async def _verify(self, round_: int, own: ModelUpdate | None) -> tuple[dict[str, object], dict[str, str]]:
+        """Wait for the members' blobs (bounded), then check each against the chain; returns
+        what the protection mode aggregates (whole updates, masked vectors, ciphertexts)."""
+        expected = self.protection.expected_update_senders(round_)
         with trio.move_on_after(self.settings.round_timeout):
             while not expected <= set(self._inbox[round_]):
                 await self._inbox_changed.wait()
         commitments = self.ledger.commitments(round_)
         members = {i.address: i for i in self.active_members()}
-        accepted: dict[str, ModelUpdate] = {}
+        accepted: dict[str, object] = {}
         rejected: dict[str, str] = {}
         if own is not None:
-            accepted[self.address] = own
+            accepted[self.address] = self.protection.own(own)
         for sender, commitment in commitments.items():
             if sender == self.address:
                 continue
@@ -341,27 +359,21 @@ class HospitalPeer:
             self.log.warning("%s sent a blob but committed nothing on chain; ignored", sender, round=round_)
         return accepted, rejected
 
-    def _check(self, round_: int, sender: str, commitment: Commitment, members: dict[str, Identity]) -> ModelUpdate:
+    def _check(self, round_: int, sender: str, commitment: Commitment, members: dict[str, Identity]) -> object:
         """Verify one committed update; raise :class:`_Rejected` naming the on-chain reason."""
         blob = self._inbox[round_].get(sender)
         if sender not in members:
             raise _Rejected("not-a-member", "committer is not an active registered hospital")
+        if commitment.mode != self.protection.code:
+            raise _Rejected("bad-format", f"committed under protection mode {commitment.mode}, the consortium "
+                                          f"uses {self.protection.name} ({self.protection.code})")
         if blob is None:
+            if sender not in self.protection.expected_update_senders(round_):
+                return None  # not for this peer (ckks: only the aggregator receives ciphertexts)
             raise _Rejected("missing-blob", "committed but its blob never arrived")
         if blob_hash(blob) != commitment.update_hash:
             raise _Rejected("hash-mismatch", "blob hash differs from the hash committed on chain (equivocation?)")
-        try:
-            plaintext = open_sealed(blob, self._context(round_, sender), sender_sign_key=members[sender].sign_key,
-                                    my_address=self.address, my_seal_key=self.identity.seal_private)
-        except SealError as exc:
-            raise _Rejected("bad-seal", str(exc)) from None
-        try:
-            update = decode_update(plaintext, expected_values=self.global_params.size)
-        except UpdateFormatError as exc:
-            raise _Rejected("bad-format", str(exc)) from None
-        if (update.round, update.sender, update.samples) != (round_, sender, commitment.samples):
-            raise _Rejected("bad-format", "update metadata differs from the on-chain commitment")
-        return update
+        return self.protection.open(round_, sender, blob, commitment, members[sender])
 
     def _record_rejections(self, round_: int, rejected: dict[str, str]) -> None:
         """Put on the record which committed updates this peer refused, and why."""
@@ -372,10 +384,10 @@ class HospitalPeer:
         except LedgerError as exc:
             self.log.error("could not record rejections: %s", exc, round=round_)
 
-    def _aggregate(self, updates: dict[str, ModelUpdate]) -> np.ndarray:
-        agg = aggregate_by_peer(self.settings.rule, {a: u.delta for a, u in updates.items()},
-                                {a: u.samples for a, u in updates.items()}, f=self.settings.f)
-        return (self.global_params + agg).astype(np.float32)
+    async def _aggregate(self, round_: int, opened: dict[str, object]) -> tuple[np.ndarray, list[str]]:
+        """The new global parameters and the accepted senders, as the protection mode says."""
+        result = await self.protection.aggregate(round_, opened)
+        return result.params, result.accepted
 
     async def _finalize(self, round_: int, new_params: np.ndarray) -> bool:
         """Finalize once a quorum attested; adopt the aggregate if it is the finalized one."""

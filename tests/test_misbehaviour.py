@@ -19,12 +19,12 @@ pytestmark = pytest.mark.slow
 class Equivocator(HospitalPeer):
     """Commits the hash of one sealing of its update, then sends another sealing."""
 
-    def _protect(self, update):
-        self._committed_blob = super()._protect(update)
+    async def _protect(self, update):
+        self._committed_blob = await super()._protect(update)
         return self._committed_blob
 
     async def _send(self, round_, blob):
-        other = super()._protect(self._last_update)  # same update, fresh keys: different bytes
+        other = await super()._protect(self._last_update)  # same update, fresh keys: different bytes
         assert blob_hash(other) != blob_hash(blob)
         await super()._send(round_, other)
 

@@ -1,0 +1,51 @@
+"""Protection modes: how an update is protected on its way to the other peers, and how the
+peers aggregate what they receive. The consortium picks one (``PeerSettings.protection``,
+``medmesh demo --protection``); its code is recorded on chain with every commit and a peer
+rejects commits made under another mode.
+
+=========  ====  =============================================================  ==============
+mode       code  what a peer sees of another peer's update                      rules
+=========  ====  =============================================================  ==============
+sealed     1     the update itself (sealed for registered peers only)           any
+secagg     2     only the sum over all peers (Bonawitz et al. 2017 masking)     fedavg
+ckks       3     only the sum, decrypted by the round's key holder (CKKS)       fedavg
+=========  ====  =============================================================  ==============
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from node.protection.base import Aggregate, Mailbox, ProtectionMode, Rejected
+
+if TYPE_CHECKING:
+    from node.peer import HospitalPeer
+
+__all__ = ["MODE_CODES", "SUM_ONLY", "Aggregate", "Mailbox", "ProtectionMode", "Rejected", "check_protection",
+           "make_mode"]
+
+MODE_CODES = {"sealed": 1, "secagg": 2, "ckks": 3}
+SUM_ONLY = {"secagg", "ckks"}  # modes that reveal only the sum of the updates
+
+
+def check_protection(protection: str, rule: str) -> None:
+    """Raise ValueError for an unknown mode or a rule the mode cannot serve."""
+    if protection not in MODE_CODES:
+        raise ValueError(f"unknown protection mode {protection!r}; choose one of {', '.join(MODE_CODES)}")
+    if protection in SUM_ONLY and rule != "fedavg":
+        raise ValueError(f"protection {protection} reveals only the sum of the updates, so it works with "
+                         f"--rule fedavg (plus norm clipping before masking) only, not {rule}: robust rules "
+                         f"need each individual update (use --protection sealed)")
+
+
+def make_mode(peer: HospitalPeer) -> ProtectionMode:
+    name = peer.settings.protection
+    check_protection(name, peer.settings.rule)
+    if name == "sealed":
+        from node.protection.sealed import SealedMode
+        return SealedMode(peer)
+    if name == "secagg":
+        from node.protection.secagg import SecAggMode
+        return SecAggMode(peer)
+    from node.protection.ckks import CkksMode
+    return CkksMode(peer)

@@ -1,0 +1,144 @@
+"""The seam between the round pipeline and a protection mode.
+
+:class:`~node.peer.HospitalPeer` runs ``train -> protect -> commit -> gossip -> verify ->
+aggregate -> attest``; the three middle stages ask the consortium's mode what to do:
+
+* :meth:`ProtectionMode.protect` turns this peer's update into the blob it commits and sends
+  (a mode may first talk to the other peers, e.g. secagg's key and share exchange);
+* :meth:`ProtectionMode.open` checks one committed blob and returns what the mode aggregates
+  (a whole update for sealed, a masked vector for secagg, a ciphertext for ckks);
+* :meth:`ProtectionMode.aggregate` turns the opened set into the new global parameters and
+  the accepted senders (secagg and ckks need one more exchange for that).
+
+Modes that reveal only the sum (``sum_only``) work with FedAvg and nothing else: the robust
+rules need every individual update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import trio
+
+from node.sealing import SealContext, SealError, open_sealed, seal, Recipient
+
+if TYPE_CHECKING:
+    from ledger import Commitment, Identity
+    from node.peer import HospitalPeer
+    from node.update import ModelUpdate
+
+__all__ = ["Rejected", "Aggregate", "ProtectionMode", "Mailbox"]
+
+
+class Rejected(Exception):
+    """A committed update this peer refuses; ``reason`` is a name from
+    :data:`ledger.records.REJECTION_REASONS`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    params: np.ndarray  # the new global parameters, float32
+    accepted: list[str]  # senders whose updates are in it
+
+
+class Mailbox:
+    """Side-channel messages of one mode (kind -> round -> sender -> payload), with a wakeup."""
+
+    def __init__(self) -> None:
+        self._box: dict[tuple[str, int], dict[str, Any]] = {}
+        self._changed = trio.Event()
+
+    def put(self, kind: str, round_: int, sender: str, payload: Any) -> None:
+        box = self._box.setdefault((kind, round_), {})
+        if sender in box:
+            raise SealError(f"a {kind} message for round {round_} was already received from you")
+        box[sender] = payload
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def get(self, kind: str, round_: int) -> dict[str, Any]:
+        return self._box.get((kind, round_), {})
+
+    async def wait_for(self, kind: str, round_: int, senders: set[str], timeout: float) -> dict[str, Any]:
+        """Wait (bounded) until every one of ``senders`` has sent ``kind``; return what came."""
+        with trio.move_on_after(timeout):
+            while not senders <= set(self.get(kind, round_)):
+                await self._changed.wait()
+        return dict(self.get(kind, round_))
+
+    def drop_round(self, round_: int) -> None:
+        for key in [k for k in self._box if k[1] <= round_]:
+            del self._box[key]
+
+
+class ProtectionMode:
+    """One protection mode; subclasses set ``name``, ``code`` (recorded on chain with each
+    commit) and ``sum_only``, and implement the three stages."""
+
+    name = ""
+    code = 0
+    sum_only = False
+
+    def __init__(self, peer: HospitalPeer) -> None:
+        self.peer = peer
+        self.mailbox = Mailbox()
+
+    # -- stages --------------------------------------------------------------------------
+    async def protect(self, update: ModelUpdate) -> bytes:
+        raise NotImplementedError
+
+    def own(self, update: ModelUpdate) -> Any:
+        """What :meth:`open` would return for this peer's own update."""
+        raise NotImplementedError
+
+    def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> Any:
+        raise NotImplementedError
+
+    async def aggregate(self, round_: int, opened: dict[str, Any]) -> Aggregate:
+        raise NotImplementedError
+
+    def update_recipients(self, round_: int) -> list[Identity]:
+        """Who this peer sends its committed blob to."""
+        return self.peer._others()
+
+    def expected_update_senders(self, round_: int) -> set[str]:
+        """Whose committed blobs this peer waits for in the verify stage."""
+        return {i.address for i in self.peer._others()}
+
+    async def on_message(self, sender: Identity, kind: str, data: bytes) -> None:
+        """A side-channel blob (any kind but ``update``); raise to reject it."""
+        raise SealError(f"protection mode {self.name} takes no {kind!r} messages")
+
+    def end_round(self, round_: int) -> None:
+        self.mailbox.drop_round(round_)
+
+    # -- helpers for modes ---------------------------------------------------------------
+    def context(self, round_: int, sender: str) -> SealContext:
+        return self.peer._context(round_, sender)
+
+    def seal_for(self, round_: int, plaintext: bytes, recipients: list[Identity]) -> bytes:
+        return seal(plaintext, self.context(round_, self.peer.address), self.peer.identity.sign_private,
+                    [Recipient(i.address, i.seal_key) for i in recipients])
+
+    def unseal(self, round_: int, sender: Identity, blob: bytes) -> bytes:
+        """Open an envelope from ``sender`` for this round; raises SealError."""
+        return open_sealed(blob, self.context(round_, sender.address), sender_sign_key=sender.sign_key,
+                           my_address=self.peer.address, my_seal_key=self.peer.identity.seal_private)
+
+    async def send_to(self, round_: int, kind: str, blob: bytes, recipients: list[Identity]) -> None:
+        """Deliver ``blob`` to each recipient (best effort, in parallel)."""
+        async def one(ident: Identity) -> None:
+            try:
+                await self.peer.host.send_blob(ident.peer_id, blob, kind=kind)
+            except Exception as exc:  # one unreachable peer must not stop the others
+                self.peer.log.warning("could not deliver %s to %s: %s", kind, ident.address, exc, round=round_)
+
+        async with trio.open_nursery() as nursery:
+            for ident in recipients:
+                nursery.start_soon(one, ident)

@@ -1,0 +1,177 @@
+"""The "ckks" mode: TenSEAL CKKS (:mod:`node.ckks`) with roles drawn from the chain.
+
+For round ``r`` over the active members in registry order ``m_0 .. m_{n-1}``:
+the **key holder** is ``m_{(r-1) mod n}`` and the **aggregator** ``m_{r mod n}`` (another
+peer whenever n >= 2), so both rotate every round.
+
+1. ``ckks-context``: the key holder makes fresh keys and sends its public context (public key
+   and parameters only, refused below 128-bit security) to every member;
+2. ``update`` (committed on chain): each peer encrypts ``[samples * delta, samples]`` under
+   that context, bound to the round and the context's hash, and sends it to the aggregator only;
+3. ``ckks-sum``: the aggregator checks and adds the committed ciphertexts (no secret needed)
+   and sends the encrypted sum, naming whose it added, to the key holder;
+4. ``ckks-result``: the key holder decrypts only that sum (never one update: at least two
+   summands), checks the decrypted sample total against the chain, and sends the new global
+   parameters to every member; each attests their hash on chain.
+
+Every peer sees only the sum. What it cannot check is the key holder's arithmetic: an honest
+key holder is trusted for the decryption (the others attest what it published, and a key
+holder that publishes different results to different peers splits the vote and fails the
+round). A missing key holder or aggregator fails the round; the roles rotate to the next one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import trio
+
+from node.aggregation import clip_norms
+from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext
+from node.protection import ckks_wire as wire
+from node.protection.base import Aggregate, ProtectionMode, Rejected
+from node.sealing import SealError, peek_context
+from node.update import ModelUpdate, UpdateFormatError
+
+if TYPE_CHECKING:
+    from ledger import Commitment, Identity
+
+__all__ = ["CkksMode"]
+
+_KINDS = {"ckks-context": "context", "ckks-sum": "sum", "ckks-result": "result"}
+
+
+class CkksMode(ProtectionMode):
+    name = "ckks"
+    code = 3
+    sum_only = True
+
+    def __init__(self, peer, params: CKKSParams | None = None) -> None:
+        super().__init__(peer)
+        self.params = params or CKKSParams()
+        self._holders: dict[int, CKKSKeyHolder] = {}
+        self._public: dict[int, CKKSPublicContext] = {}
+        self._own: dict[int, bytes] = {}
+
+    def roles(self, round_: int) -> tuple[Identity, Identity]:
+        """(key holder, aggregator) for ``round_``, rotating in registry order."""
+        members = [i for i in self.peer._directory.values() if i.status == "active"]
+        if len(members) < 2:
+            raise CKKSError("ckks needs at least two active members (a key holder and an aggregator)")
+        return members[(round_ - 1) % len(members)], members[round_ % len(members)]
+
+    def _is(self, ident: Identity) -> bool:
+        return ident.address.lower() == self.peer.address.lower()
+
+    async def on_message(self, sender: Identity, kind: str, data: bytes) -> None:
+        phase = _KINDS.get(kind)
+        if phase is None:
+            raise SealError(f"ckks takes no {kind!r} messages")
+        round_ = peek_context(data).round
+        holder, aggregator = self.roles(round_)
+        allowed = aggregator if phase == "sum" else holder
+        if sender.address.lower() != allowed.address.lower():
+            raise SealError(f"a ckks {phase} message for round {round_} must come from {allowed.address}")
+        try:
+            msg = wire.decode(self.unseal(round_, sender, data), phase)
+        except UpdateFormatError as exc:
+            raise SealError(str(exc)) from None
+        if msg.round != round_ or msg.sender != sender.address.lower():
+            raise SealError(f"ckks {phase} message names round {msg.round} / sender {msg.sender}, its envelope "
+                            f"round {round_} / sender {sender.address}")
+        self.mailbox.put(phase, round_, sender.address, msg)
+
+    async def _await(self, phase: str, round_: int, sender: Identity) -> wire.CkksMessage:
+        got = await self.mailbox.wait_for(phase, round_, {sender.address}, self.peer.settings.round_timeout)
+        if sender.address not in got:
+            raise CKKSError(f"no ckks {phase} from {sender.address} within {self.peer.settings.round_timeout:g} s")
+        return got[sender.address]
+
+    # -- protect -------------------------------------------------------------------------
+    async def protect(self, update: ModelUpdate) -> bytes:
+        r = update.round
+        holder, aggregator = self.roles(r)
+        others = self.peer._others()
+        if self._is(holder):
+            self._holders[r] = CKKSKeyHolder(self.params)
+            self._public[r] = self._holders[r].public
+            msg = wire.CkksMessage("context", r, self.peer.address, (), self._holders[r].public_context_bytes)
+            await self.send_to(r, "ckks-context", self.seal_for(r, wire.encode(msg), others), others)
+        else:
+            ctx = await self._await("context", r, holder)
+            self._public[r] = CKKSPublicContext.from_bytes(ctx.body, self.params)
+        delta = update.delta.astype(np.float64)
+        if self.peer.settings.clip_norm is not None:
+            delta = clip_norms(delta[None, :], self.peer.settings.clip_norm)[0]
+        # SEAL work runs in a worker thread: the event loop keeps serving the network meanwhile
+        self._own[r] = await trio.to_thread.run_sync(self._public[r].encrypt_weighted, delta, float(update.samples), r)
+        return self.seal_for(r, self._own[r], [aggregator] if not self._is(aggregator) else [holder])
+
+    def own(self, update: ModelUpdate) -> bytes:
+        return self._own[update.round]
+
+    def update_recipients(self, round_: int) -> list[Identity]:
+        _, aggregator = self.roles(round_)
+        return [] if self._is(aggregator) else [aggregator]
+
+    def expected_update_senders(self, round_: int) -> set[str]:
+        _, aggregator = self.roles(round_)
+        return {i.address for i in self.peer._others()} if self._is(aggregator) else set()
+
+    def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> bytes:
+        try:
+            ciphertext = self.unseal(round_, member, blob)
+        except SealError as exc:
+            raise Rejected("bad-seal", str(exc)) from None
+        public = self._public.get(round_)
+        if public is None:
+            raise Rejected("other", "this peer has no public context for the round")
+        try:
+            public.check(ciphertext, round_)  # parses every chunk; checks round and context binding
+        except CKKSError as exc:
+            raise Rejected("bad-format", str(exc)) from None
+        return ciphertext
+
+    # -- aggregate -----------------------------------------------------------------------
+    async def aggregate(self, round_: int, opened: dict[str, bytes | None]) -> Aggregate:
+        holder, aggregator = self.roles(round_)
+        me = self.peer.address
+        committed = {a.lower(): a for a in self.peer.ledger.commitments(round_)}
+        if self._is(aggregator):
+            included = tuple(sorted((a.lower() for a, c in opened.items() if c is not None)))
+            blobs = [opened[a] for a in sorted(opened, key=str.lower) if opened[a] is not None]
+            total = await trio.to_thread.run_sync(self._public[round_].sum, blobs, round_)
+            msg = wire.CkksMessage("sum", round_, me, included, total)
+            if self._is(holder):
+                self.mailbox.put("sum", round_, me, msg)
+            else:
+                await self.send_to(round_, "ckks-sum", self.seal_for(round_, wire.encode(msg), [holder]), [holder])
+        if self._is(holder):
+            summed = await self._await("sum", round_, aggregator)
+            if not set(summed.included) <= set(committed):
+                raise CKKSError(f"the aggregator added ciphertexts from members with no commitment: "
+                                f"{sorted(set(summed.included) - set(committed))}")
+            samples = sum(self.peer.ledger.commitments(round_)[committed[a]].samples for a in summed.included)
+            mean = await trio.to_thread.run_sync(lambda: self._holders[round_].decrypt_weighted_mean(
+                summed.body, round_, min_summands=2, expected_weight=float(samples)))  # the chain's sample total
+            if mean.summands != len(summed.included):
+                raise CKKSError(f"the sum holds {mean.summands} summands but names {len(summed.included)} members")
+            params = (self.peer.global_params + mean.mean).astype(np.float32)
+            result = wire.CkksMessage("result", round_, me, summed.included, params.astype("<f4").tobytes())
+            others = self.peer._others()
+            await self.send_to(round_, "ckks-result", self.seal_for(round_, wire.encode(result), others), others)
+            return Aggregate(params, [committed[a] for a in summed.included])
+        result = await self._await("result", round_, holder)
+        if not set(result.included) <= set(committed) or len(result.body) != 4 * self.peer.global_params.size:
+            raise CKKSError("the key holder's result names uncommitted members or has the wrong size")
+        params = np.frombuffer(result.body, dtype="<f4").astype(np.float32)
+        if not np.isfinite(params).all():
+            raise CKKSError("the key holder's result contains NaN or infinite values")
+        return Aggregate(params, [committed[a] for a in result.included])
+
+    def end_round(self, round_: int) -> None:
+        super().end_round(round_)
+        for d in (self._holders, self._public, self._own):
+            for r in [r for r in d if r <= round_]:
+                del d[r]

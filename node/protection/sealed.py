@@ -1,0 +1,55 @@
+"""The "sealed" mode: every update is sealed for the other registered peers
+(:mod:`node.sealing`), so each peer sees every individual update and may use any
+aggregation rule, robust ones included. Optional compression (:mod:`node.compression`)
+shrinks the plaintext before sealing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from node.aggregation import aggregate_by_peer, selection_by_peer
+from node.protection.base import Aggregate, ProtectionMode, Rejected
+from node.sealing import SealError
+from node.update import ModelUpdate, UpdateFormatError
+
+if TYPE_CHECKING:
+    from ledger import Commitment, Identity
+
+__all__ = ["SealedMode"]
+
+
+class SealedMode(ProtectionMode):
+    name = "sealed"
+    code = 1
+    sum_only = False
+
+    _sent: ModelUpdate | None = None
+
+    async def protect(self, update: ModelUpdate) -> bytes:
+        plaintext = self.peer.codec.encode(update)
+        # aggregate our own update exactly as the others will decode it (compression loses bits)
+        self._sent = self.peer.codec.decode(plaintext, expected_values=update.delta.size)
+        return self.seal_for(update.round, plaintext, self.peer._others())
+
+    def own(self, update: ModelUpdate) -> ModelUpdate:
+        assert self._sent is not None and self._sent.round == update.round, "own() before protect()"
+        return self._sent
+
+    def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> ModelUpdate:
+        try:
+            plaintext = self.unseal(round_, member, blob)
+        except SealError as exc:
+            raise Rejected("bad-seal", str(exc)) from None
+        try:
+            update = self.peer.codec.decode(plaintext, expected_values=self.peer.global_params.size)
+        except UpdateFormatError as exc:
+            raise Rejected("bad-format", str(exc)) from None
+        if (update.round, update.sender, update.samples) != (round_, sender, commitment.samples):
+            raise Rejected("bad-format", "update metadata differs from the on-chain commitment")
+        return update
+
+    async def aggregate(self, round_: int, opened: dict[str, ModelUpdate]) -> Aggregate:
+        s = self.peer.settings
+        deltas = {a: u.delta for a, u in opened.items()}
+        agg = aggregate_by_peer(s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f)
+        return Aggregate((self.peer.global_params + agg).astype("float32"), selection_by_peer(s.rule, deltas, f=s.f))

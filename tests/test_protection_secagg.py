@@ -1,0 +1,113 @@
+"""secagg between real peers: real libp2p hosts, the embedded chain, DP-SGD updates.
+
+The reference for the aggregate is computed here from the survivors' recorded updates with
+numpy integers (fixed point, 16 fractional bits), independently of node.secagg; the chain
+must carry its hash, attested by every honest peer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gossip import BlobRejected
+from ledger import collect, load_state
+from node.demo import DemoConfig, run_demo
+from node.peer import HospitalPeer, RoundOutcome
+from node.update import parameters_hash
+
+pytestmark = pytest.mark.slow
+
+
+class Recorder(HospitalPeer):
+    """An honest peer that lets the test see what it trained (never what others receive)."""
+    trained: dict[tuple[int, str], tuple[np.ndarray, int, np.ndarray]] = {}
+
+    async def _train(self, round_):
+        update = await super()._train(round_)
+        Recorder.trained[(round_, self.address)] = (update.delta.copy(), update.samples, self.global_params.copy())
+        return update
+
+
+class Dropout(Recorder):
+    """Advertises its mask key and deals its shares, masks its update, then goes offline
+    before committing: its pairwise masks are in everyone else's inputs."""
+
+    async def run_round(self, round_):
+        self.refresh_directory()
+        update = await self._train(round_)
+        await self._protect(update)
+        return RoundOutcome(round_, error="dropped out mid-round")
+
+
+def reference_hash(round_: int, survivors: list[str]) -> tuple[bytes, np.ndarray]:
+    rows = [Recorder.trained[(round_, a)] for a in survivors]
+    total = sum(np.rint(s * d.astype(np.float64) * 2**16).astype(np.int64) for d, s, _ in rows)
+    samples = sum(s for _, s, _ in rows)
+    params = (rows[0][2] + (total / 2**16) / samples).astype(np.float32)
+    plain = rows[0][2] + sum(s * d.astype(np.float64) for d, s, _ in rows) / samples
+    return parameters_hash(params), np.abs(params - plain).max()
+
+
+@pytest.mark.parametrize("hospitals,dropped", [(4, [2]), (5, [1, 3])])
+def test_secagg_recovers_the_exact_sum_when_peers_drop_out(tmp_path, hospitals, dropped):
+    Recorder.trained.clear()
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=1, hospitals=hospitals, rule="fedavg", protection="secagg",
+                                 chain_state=state, progress=False, state_dir=tmp_path, round_timeout=4.0),
+                      peer_class={i: (Dropout if i in dropped else Recorder) for i in range(hospitals)})
+    names = list(report["hospitals"])
+    gone = {report["hospitals"][names[i]]["address"] for i in dropped}
+    survivors = sorted((report["hospitals"][n]["address"] for n in names if report["hospitals"][n]["address"] not in gone),
+                       key=str.lower)
+    expected, float_error = reference_hash(1, survivors)
+    assert float_error < 1e-4  # fixed point costs nothing that matters
+    r = collect(*load_state(state))["rounds"][0]
+    assert {c["account"].lower() for c in r["commits"]} == {a.lower() for a in survivors}
+    assert all(c["mode"] == 2 for c in r["commits"])
+    attested = {a["account"].lower(): a["aggregate_hash"].removeprefix("0x") for a in r["attestations"]}
+    assert attested == {a.lower(): expected.hex() for a in survivors}  # every honest peer, the exact sum
+    # more than 2/3 attested with one dropout of four; three of five is no quorum, but agreement
+    assert r["status"] == ("finalized" if hospitals == 4 else "open")
+
+
+class Meddler(Recorder):
+    """Honest, but in round 2 also sends a replayed, a tampered and a mislabelled message."""
+    sent: dict[tuple[int, str], bytes] = {}
+    answers: dict[str, str | None] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        original = self.protection.send_to
+
+        async def keep(round_, kind, blob, recipients):
+            Meddler.sent.setdefault((round_, kind), blob)
+            await original(round_, kind, blob, recipients)
+        self.protection.send_to = keep
+
+    async def _protect(self, update):
+        blob = await super()._protect(update)
+        if update.round == 2:
+            keys = self.sent[(2, "secagg-keys")]
+            attempts = {"replay": (self.sent[(1, "secagg-keys")], "secagg-keys"),
+                        "tampered": (keys[:-1] + bytes([keys[-1] ^ 1]), "secagg-keys"),
+                        "wrong-phase": (keys, "secagg-shares"),
+                        "duplicate": (keys, "secagg-keys")}
+            for name, (data, kind) in attempts.items():
+                try:
+                    await self.host.send_blob(self._others()[0].peer_id, data, kind=kind)
+                    Meddler.answers[name] = None
+                except BlobRejected as exc:
+                    Meddler.answers[name] = exc.reason
+        return blob
+
+
+def test_secagg_rejects_replayed_tampered_and_mislabelled_messages(tmp_path):
+    """(with top-50% compression over the round-shared coordinates, to cover that path too)"""
+    report = run_demo(DemoConfig(rounds=2, rule="fedavg", protection="secagg", topk=0.5, progress=False,
+                                 state_dir=tmp_path), peer_class={0: Meddler})
+    a = Meddler.answers
+    assert "replay" in a["replay"] and "round 1" in a["replay"]
+    assert "bad signature" in a["tampered"]
+    assert "'keys' message where 'shares' was expected" in a["wrong-phase"]
+    assert "already received" in a["duplicate"]
+    assert all(r["finalized"] for r in report["rounds"]) and report["peers_agree"]
