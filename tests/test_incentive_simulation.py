@@ -85,11 +85,14 @@ def test_shapley_credits_follow_exact_shapley_and_free_riders_get_nothing(four: 
     for scheme in ("shapley-gtg", "reputation"):
         assert by_scheme[scheme].free_rider_share <= 0.05
         assert by_scheme[scheme].balances_match_chain
-    assert by_scheme["equal"].free_rider_share == pytest.approx(0.25)  # the baseline pays it a quarter
-    assert by_scheme["equal"].gini == pytest.approx(0.0, abs=1e-12)
-    # data-size pays by samples: 120 / 60 / 30 / 40 of 250
+    # the zero update is rejected (node/freeriding.py), so even the baselines pay it nothing:
+    # equal pays the three others a third each, Gini (|1-0| x 6 ordered pairs) / (2 x 16 x 3/4) = 1/4
+    assert all(r.rejected == {"hospital-d": "zero-update"} for r in result.rounds)
+    assert by_scheme["equal"].free_rider_share == 0
+    assert by_scheme["equal"].gini == pytest.approx(0.25, abs=1e-12)
+    # data-size pays by samples: 120 / 60 / 30 of 210
     shares = {r.hospital: r.share for r in by_scheme["data-size"].rows}
-    assert [round(shares[n], 6) for n in names] == [0.48, 0.24, 0.12, 0.16]
+    assert [round(shares[n], 6) for n in names] == [round(4 / 7, 6), round(2 / 7, 6), round(1 / 7, 6), 0.0]
 
 
 def test_gtg_estimate_is_close_to_the_exact_values(four: tuple[SimulationResult, Web3]) -> None:

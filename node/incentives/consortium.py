@@ -63,15 +63,20 @@ class SimulatedConsortium:
     def address(self, name: str) -> str:
         return self.members[name].address
 
-    def run_round(self, commits: dict[str, tuple[bytes, int]], accepted: list[str], aggregate_hash: bytes) -> int:
+    def run_round(self, commits: dict[str, tuple[bytes, int]], accepted: list[str], aggregate_hash: bytes,
+                  rejected: dict[str, str] | None = None) -> int:
         """Open a round; each committer commits its (update hash, samples), attests
-        (``aggregate_hash``, ``accepted``) and the round is finalized. A round whose
-        committers cannot reach the attestation quorum fails once its deadline passes.
-        Returns the round number; see :meth:`finalized`."""
+        (``aggregate_hash``, ``accepted``) and the round is finalized. ``rejected`` (name ->
+        a reason of :data:`ledger.records.REJECTION_REASONS`) is put on record by every accepted
+        committer first. A round whose committers cannot reach the attestation quorum fails
+        once its deadline passes. Returns the round number; see :meth:`finalized`."""
         opener = self.members[next(iter(commits))]
         rnd = opener.open_round()
         for name, (update_hash, samples) in commits.items():
             self.members[name].commit_update(rnd, update_hash, samples, 0.0, 0)
+        if rejected:
+            for name in accepted:
+                self.members[name].record_rejections(rnd, {self.address(n): r for n, r in rejected.items()})
         num, den = self.admin.ledger_config()["quorum"]
         if len(commits) * den > self.admin.active_count() * num and accepted:
             voters = [self.address(a) for a in accepted]
