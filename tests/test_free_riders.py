@@ -1,6 +1,7 @@
 """The free-rider screen (node/freeriding.py): hand-built vectors of known angle, a stale
 free-rider in a simulated campaign on the embedded chain (paid nothing, its rejection on the
-record), and honest sites never flagged over several seeds of the shipped scenarios."""
+record), honest sites never flagged over several seeds of the shipped scenarios, and a stale
+free-rider among live peers (real libp2p, DP-SGD, sealing; marked slow)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from ledger import collect, connect
+from ledger import collect, connect, load_state
 from ledger.deploy import Deployment
 from node.aggregation import aggregate
+from node.demo import DemoConfig, run_demo
 from node.freeriding import SIMILARITY_THRESHOLD, screen_free_riders
 from node.incentives.cohort import build_cohort
 from node.incentives.report import summarize
 from node.incentives.scenario import load_scenario, scenario_from_dict
 from node.incentives.simulate import _Campaign, simulate
+from node.peer import HospitalPeer
 
 
 def _at_angle(base: np.ndarray, cos: float, seed: int = 0) -> np.ndarray:
@@ -105,3 +108,36 @@ def test_honest_sites_are_never_flagged(name: str) -> None:
             step = aggregate(scenario.rule, stack, samples, f=scenario.f)
             campaign.params = (campaign.params + step).astype(np.float32)
             campaign.last_step = step.astype(np.float32)
+
+
+class StaleFreeRider(HospitalPeer):
+    """Sends the previous global step instead of training (Lin et al., 2019's stale update; in
+    round 1 that is a zero update), and leaves its own update out of its aggregate so that it
+    votes with the others and keeps up with the global model."""
+
+    async def _train(self, round_):
+        update = await super()._train(round_)
+        step = np.zeros_like(update.delta) if self.last_step is None else self.last_step
+        return replace(update, delta=step.astype(update.delta.dtype))
+
+    async def _verify(self, round_, own):
+        accepted, rejected = await super()._verify(round_, own)
+        accepted.pop(self.address, None)
+        return accepted, rejected
+
+
+@pytest.mark.slow
+def test_live_peers_reject_a_stale_free_rider_and_say_why_on_chain(tmp_path) -> None:
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=2, chain_state=state, progress=False, state_dir=tmp_path),
+                      peer_class={3: StaleFreeRider})
+    names = list(report["hospitals"])
+    rider = report["hospitals"][names[3]]["address"]
+    honest = {report["hospitals"][n]["address"].lower() for n in names[:3]}
+    audit = collect(*load_state(state))
+    for row, r, reason in zip(report["rounds"], audit["rounds"], ("zero-update", "stale-update")):
+        assert all(row["rejected"][n] == {rider: reason} for n in names[:3]), row["rejected"]
+        assert r["status"] == "finalized" and {a.lower() for a in r["accepted"]} == honest
+        recorded = {(x["reporter"].lower(), x["account"].lower(), x["reason_name"]) for x in r["rejections"]}
+        assert recorded == {(h, rider.lower(), reason) for h in honest}
+    assert audit["credits"].get(rider, 0) == 0
