@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -26,7 +26,32 @@ from .errors import LedgerError
 from .records import sort_accounts
 from .tx import call, send
 
-__all__ = ["AwardReceipt", "DistributorClient", "deploy_distributor", "scheme_id"]
+__all__ = ["DISTRIBUTOR", "AwardReceipt", "DistributorClient", "artifact_name", "deploy_distributor", "distributors",
+           "scheme_id", "scheme_name", "with_distributor"]
+
+#: A deployment lists its distributors as ``IncentiveDistributor`` or ``IncentiveDistributor[label]``
+#: (one per scheme in the simulator), so that ``medmesh audit`` finds and re-checks them.
+DISTRIBUTOR = "IncentiveDistributor"
+
+
+def artifact_name(key: str) -> str:
+    """The contract behind a deployment's address key: ``IncentiveDistributor[x]`` -> ``IncentiveDistributor``."""
+    return key.split("[", 1)[0]
+
+
+def distributors(deployment: Deployment) -> dict[str, str]:
+    """The deployment's IncentiveDistributors: address key -> address."""
+    return {k: a for k, a in deployment.addresses.items() if artifact_name(k) == DISTRIBUTOR}
+
+
+def with_distributor(deployment: Deployment, address: str, label: str | None = None) -> Deployment:
+    """``deployment`` with the distributor at ``address`` listed (as ``IncentiveDistributor[label]``)."""
+    if label is not None and (not label or "[" in label or "]" in label):
+        raise LedgerError(f"a distributor label must be non-empty, without brackets: {label!r}")
+    key = DISTRIBUTOR if label is None else f"{DISTRIBUTOR}[{label}]"
+    if key in deployment.addresses:
+        raise LedgerError(f"the deployment already lists {key}")
+    return replace(deployment, addresses={**deployment.addresses, key: Web3.to_checksum_address(address)})
 
 
 def scheme_id(name: str) -> bytes:
@@ -35,6 +60,13 @@ def scheme_id(name: str) -> bytes:
     if not raw or len(raw) > 32 or not name.isprintable():
         raise LedgerError(f"a scheme name must be 1-32 printable ASCII characters, got {name!r}")
     return raw.ljust(32, b"\x00")
+
+
+def scheme_name(scheme: bytes | str) -> str:
+    """The inverse of :func:`scheme_id` (``bytes32`` or its ``0x`` hex); non-ASCII bytes as hex."""
+    raw = bytes.fromhex(scheme[2:]) if isinstance(scheme, str) else bytes(scheme)
+    name = raw.rstrip(b"\x00")
+    return name.decode("ascii") if name.isascii() and name.decode("ascii").isprintable() else "0x" + raw.hex()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The simulated hospitals' consortium on a real chain: the medmesh contracts deployed, one
 registered account per hospital, rounds committed, attested and finalized on the RoundLedger,
-and one IncentiveDistributor (with a token of its own) per compared scheme.
+and one IncentiveDistributor (with a token of its own) per compared scheme, listed in the
+deployment as ``IncentiveDistributor[<scheme>]`` so that ``medmesh audit`` re-checks its awards.
 
 The RoundLedger is deployed with a zero ``creditPerRound``: every credit comes from a
 distributor, so each scheme's token holds exactly what that scheme paid.
@@ -26,6 +27,7 @@ from ledger import (
     fund,
     institution_id,
 )
+from ledger.awards import with_distributor
 
 __all__ = ["SimulatedConsortium"]
 
@@ -57,6 +59,7 @@ class SimulatedConsortium:
         self.distributors: dict[str, DistributorClient] = {}
         for scheme in schemes:
             addresses = deploy_distributor(w3, admin_key, self.deployment, budget_per_round=budget_per_round)
+            self.deployment = with_distributor(self.deployment, addresses["IncentiveDistributor"], scheme)
             self.distributors[scheme] = DistributorClient(w3, addresses, admin_key)
             step()
 
@@ -102,8 +105,7 @@ class SimulatedConsortium:
         return {name: self.distributors[scheme].balance(client.address) for name, client in self.members.items()}
 
     def addresses(self) -> dict[str, str]:
-        out = dict(self.deployment.addresses)
+        out = dict(self.deployment.addresses)  # the distributors are listed there
         for scheme, d in self.distributors.items():
-            out[f"IncentiveDistributor[{scheme}]"] = d.distributor.address
             out[f"ContributionCredit[{scheme}]"] = d.credit.address
         return out
