@@ -116,7 +116,7 @@ def collect(
     history = build_history(index.events)
     _check_against_views(w3, viewer, history, settings, check)
     history["incentives"] = award_history(index.events, deployment)
-    for key, token in check_awards(w3, deployment, history, check).items():
+    for key, token in check_awards(w3, deployment, history, settings["ledger"]["quorum"], check).items():
         ok, detail = _code_matches(w3, token, artifacts["ContributionCredit"])
         check(f"code of {key}'s token matches contracts/ContributionCredit.sol", ok, f"{token}{detail}")
     history["epsilon"] = epsilon_by_hospital(history)

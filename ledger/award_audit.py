@@ -7,7 +7,9 @@ events of the same transaction. The re-checks repeat, from the public record alo
 bound to another consortium's RoundLedger, shows up as failures):
 
 - each award's total and recipient count match its grants;
-- one award per (round, scheme), sent by the consortium admin;
+- one award per (round, scheme), sent by the consortium admin, or executed on the endorsement
+  of more than the RoundLedger's quorum fraction of the Active members, whose endorsements
+  (``AwardEndorsed``) name the hash of exactly this award, recomputed here;
 - every grant went to a member of a finalized round's accepted set;
 - every penalty hit a member that committed in a finalized round and was left out of it, and
   burned at most the penalty asked;
@@ -23,6 +25,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
@@ -31,17 +35,17 @@ from .compile import compile_contracts
 from .deploy import Deployment
 from .errors import LedgerError
 
-__all__ = ["AWARD_RULES", "award_history", "award_violations", "check_awards"]
+__all__ = ["AWARD_RULES", "award_digest", "award_history", "award_violations", "check_awards"]
 
 #: Rule key -> the check's wording (each is prefixed with the distributor's key).
 AWARD_RULES = {
     "sums": "each award's total and recipients match its grants",
-    "once": "one award per (round, scheme), each sent by the admin",
+    "once": "one award per (round, scheme), each sent by the admin or endorsed by a member quorum",
     "grants": "every grant went to a member accepted in a finalized round",
     "penalties": "every penalty hit a committer left out of a finalized round, burning at most the penalty",
     "budget": "each round's awards sum within budgetPerRound",
 }
-_AWARD_EVENTS = ("CreditsAwarded", "CreditAwarded", "ContributorPenalized")
+_AWARD_EVENTS = ("CreditsAwarded", "CreditAwarded", "ContributorPenalized", "AwardEndorsed", "AwardQuorumReached")
 _SHOWN = 5  # offenders named in a failed check's detail
 
 
@@ -52,14 +56,21 @@ def award_history(events: list[dict[str, Any]], deployment: Deployment) -> dict[
     for key, address in distributors(deployment).items():
         awards: list[dict[str, Any]] = []
         open_award: dict[tuple[str, int, str], dict[str, Any]] = {}
+        quorum: dict[tuple[str, int, str], dict[str, Any]] = {}
+        endorsed: dict[str, list[str]] = defaultdict(list)  # award hash -> endorsing members
         for ev in events:
             if ev["contract"] != key or ev["event"] not in _AWARD_EVENTS:
                 continue
             a = ev["args"]
             where = (ev["tx"], a["round"], a["scheme"])
-            if ev["event"] == "CreditsAwarded":
-                award = {"round": a["round"], "scheme": scheme_name(a["scheme"]), "awarder": a["awarder"],
-                         "total": a["total"], "recipients": a["recipients"], "grants": {}, "penalties": {},
+            if ev["event"] == "AwardEndorsed":
+                endorsed[a["awardHash"]].append(a["member"])
+            elif ev["event"] == "AwardQuorumReached":  # emitted just before its CreditsAwarded
+                quorum[where] = {"hash": a["awardHash"], "endorsements": a["endorsements"], "active": a["activeCount"]}
+            elif ev["event"] == "CreditsAwarded":
+                award = {"round": a["round"], "scheme": scheme_name(a["scheme"]), "scheme_id": a["scheme"],
+                         "awarder": a["awarder"], "quorum": quorum.get(where), "total": a["total"],
+                         "recipients": a["recipients"], "grants": {}, "penalties": {},
                          "block": ev["block"], "tx": ev["tx"]}
                 awards.append(award)
                 open_award[where] = award
@@ -73,15 +84,35 @@ def award_history(events: list[dict[str, Any]], deployment: Deployment) -> dict[
                 balances[account] += amount
             for account, p in award["penalties"].items():
                 balances[account] -= p["burned"]
-        out[key] = {"address": address, "awards": awards, "balances": {a: v for a, v in sorted(balances.items()) if v},
+        out[key] = {"address": address, "awards": awards, "endorsed": dict(endorsed), "balances": {a: v for a, v in sorted(balances.items()) if v},
                     "supply": sum(balances.values())}
     return out
 
 
-def award_violations(awards: list[dict[str, Any]], rounds: list[dict[str, Any]], admin: str, budget: int
+def award_digest(award: dict[str, Any]) -> str:
+    """``keccak256(abi.encode(round, scheme, grants, penalties))`` of an award as the logs show it
+    (grants and the penalties asked, in the order sent), as members endorse it."""
+    grants = [(a, v) for a, v in award["grants"].items()]
+    penalties = [(a, p["penalty"]) for a, p in award["penalties"].items()]
+    encoded = abi_encode(["uint256", "bytes32", "(address,uint256)[]", "(address,uint256)[]"],
+                         [award["round"], bytes.fromhex(award["scheme_id"][2:]), grants, penalties])
+    return "0x" + keccak(encoded).hex()
+
+
+def _by_quorum(award: dict[str, Any], endorsed: dict[str, list[str]], quorum: tuple[int, int]) -> bool:
+    q = award.get("quorum")
+    if not q or q["hash"] != award_digest(award):
+        return False
+    num, den = quorum
+    return len(set(endorsed.get(q["hash"], []))) >= q["endorsements"] and q["endorsements"] * den > q["active"] * num
+
+
+def award_violations(awards: list[dict[str, Any]], rounds: list[dict[str, Any]], admin: str, budget: int,
+                     endorsed: dict[str, list[str]] | None = None, quorum: tuple[int, int] = (2, 3)
                      ) -> dict[str, list[str]]:
     """Per rule of :data:`AWARD_RULES`, what breaks it (empty lists: none), from the awards
-    (as :func:`award_history` builds them) and the RoundLedger's history (``collect``'s rounds)."""
+    (as :func:`award_history` builds them), the endorsements (award hash -> members), the
+    RoundLedger's quorum fraction and its history (``collect``'s rounds)."""
     by_number = {r["round"]: r for r in rounds}
     found: dict[str, list[str]] = {rule: [] for rule in AWARD_RULES}
     seen: set[tuple[int, str]] = set()
@@ -94,8 +125,8 @@ def award_violations(awards: list[dict[str, Any]], rounds: list[dict[str, Any]],
         if (aw["round"], aw["scheme"]) in seen:
             found["once"].append(f"{tag}: awarded again")
         seen.add((aw["round"], aw["scheme"]))
-        if aw["awarder"].lower() != admin.lower():
-            found["once"].append(f"{tag}: sent by {aw['awarder']}, not the admin")
+        if aw["awarder"].lower() != admin.lower() and not _by_quorum(aw, endorsed or {}, quorum):
+            found["once"].append(f"{tag}: sent by {aw['awarder']}, neither the admin nor on a member quorum")
         r = by_number.get(aw["round"])
         finalized = r is not None and r["finalized"]
         accepted = {a.lower() for a in r["accepted"]} if finalized else set()
@@ -112,10 +143,11 @@ def award_violations(awards: list[dict[str, Any]], rounds: list[dict[str, Any]],
     return found
 
 
-def check_awards(w3: Web3, deployment: Deployment, history: dict[str, Any], check: Callable[..., None]
-                 ) -> dict[str, str]:
-    """Run the checks of the module docstring on every distributor in ``history["incentives"]``;
-    returns distributor key -> its token's address (for the caller's code check)."""
+def check_awards(w3: Web3, deployment: Deployment, history: dict[str, Any], quorum: tuple[int, int],
+                 check: Callable[..., None]) -> dict[str, str]:
+    """Run the checks of the module docstring on every distributor in ``history["incentives"]``
+    (``quorum``: the RoundLedger's fraction); returns distributor key -> its token's address
+    (for the caller's code check)."""
     tokens: dict[str, str] = {}
     abi = compile_contracts()["IncentiveDistributor"]["abi"]
     for key, d in history["incentives"].items():
@@ -133,7 +165,8 @@ def check_awards(w3: Web3, deployment: Deployment, history: dict[str, Any], chec
               f"round ledger {bound[0]}, registry {bound[1]}")
         budget = d["budget_per_round"] = client.budget_per_round()
         d["token"] = token_address
-        for rule, offenders in award_violations(d["awards"], history["rounds"], deployment.admin, budget).items():
+        found = award_violations(d["awards"], history["rounds"], deployment.admin, budget, d["endorsed"], quorum)
+        for rule, offenders in found.items():
             detail = "; ".join(offenders[:_SHOWN]) + (f"; and {len(offenders) - _SHOWN} more" if len(offenders) > _SHOWN else "")
             check(f"{key}: {AWARD_RULES[rule]}" + (f" ({budget})" if rule == "budget" else ""), not offenders,
                   detail or f"{len(d['awards'])} awards")

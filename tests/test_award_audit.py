@@ -15,8 +15,8 @@ import pytest
 from ledger_support import LedgerSetup, h32
 
 from ledger import DistributorClient, LedgerError, collect, deploy, deploy_distributor, dev_account, save_state
-from ledger.award_audit import award_violations
-from ledger.awards import distributors, scheme_name, with_distributor
+from ledger.award_audit import award_digest, award_violations
+from ledger.awards import award_hash, distributors, scheme_id, scheme_name, with_distributor
 from ledger.cli import register_commands
 
 MMC = 10**18
@@ -37,7 +37,8 @@ def _rounds(s: LedgerSetup) -> None:
 
 
 def _pay(s: LedgerSetup) -> tuple[dict[str, str], dict[str, str]]:
-    """Two distributors (budgets 100 and 50 MMC) and their awards; returns their addresses."""
+    """Two distributors (budgets 100 and 50 MMC) and their awards, one by a member quorum;
+    returns their addresses."""
     admin = dev_account(s.w3, 0)
     a, b, c, d = (h.address for h in s.hospitals)
     first = deploy_distributor(s.w3, admin, s.deployment, budget_per_round=100 * MMC)
@@ -47,6 +48,9 @@ def _pay(s: LedgerSetup) -> tuple[dict[str, str], dict[str, str]]:
     one.award(2, "shapley-gtg", {a: 50 * MMC, b: 25 * MMC}, {d: 4 * MMC})
     one.award(2, "leave-one-out", {c: 25 * MMC})
     two.award(1, "reputation", {b: 7 * MMC})
+    for h in s.hospitals[:3]:  # 3 of 4 members endorse an award; a stranger executes it
+        DistributorClient(s.w3, second, h.account).endorse(1, "equal", {a: MMC})
+    DistributorClient(s.w3, second, s.outsider.account).award_by_quorum(1, "equal", {a: MMC})
     two.award(2, "reputation", {}, {d: 20 * MMC})  # d holds nothing in this token: nothing burned
     return first, second
 
@@ -82,12 +86,19 @@ def test_awards_are_rebuilt_from_the_logs_and_pass_every_check(
     ]
     assert awards("IncentiveDistributor[reputation]") == [
         (1, "reputation", 7 * MMC, 1, {b: 7 * MMC}, {}, admin),
+        (1, "equal", MMC, 1, {a: MMC}, {}, s.outsider.address),
         (2, "reputation", 0, 0, {}, {d: {"penalty": 20 * MMC, "burned": 0}}, admin),
     ]
+    quorum_award = found["IncentiveDistributor[reputation]"]["awards"][1]
+    assert quorum_award["quorum"]["endorsements"] == 3 and quorum_award["quorum"]["active"] == 4
+    assert found["IncentiveDistributor[reputation]"]["endorsed"] == {
+        quorum_award["quorum"]["hash"]: [h.address for h in s.hospitals[:3]]}
+    # the audit's hash of the award, recomputed from the logs, is the one the contract counted
+    assert award_digest(quorum_award) == "0x" + award_hash(1, "equal", {a: MMC}, {}).hex()
     # by hand: a 40 + 50, b 30 + 25, c 20 + 25, d 10 - 4
     assert found["IncentiveDistributor"]["balances"] == {k: v * MMC for k, v in {a: 90, b: 55, c: 45, d: 6}.items()}
     assert found["IncentiveDistributor"]["supply"] == 196 * MMC
-    assert found["IncentiveDistributor[reputation]"]["balances"] == {b: 7 * MMC}
+    assert found["IncentiveDistributor[reputation]"]["balances"] == {a: MMC, b: 7 * MMC}
     assert found["IncentiveDistributor"]["token"] == first["ContributionCredit"]
     assert found["IncentiveDistributor[reputation]"]["budget_per_round"] == 50 * MMC
     named = [x["check"] for x in report["checks"] if x["check"].startswith("IncentiveDistributor[reputation]")]
@@ -115,10 +126,10 @@ def test_credits_and_awards_views(paid: tuple[LedgerSetup, dict[str, str], dict[
     code, out = _audit(capsys, "--chain-state", str(state), "credits", "--json")
     rows = {r["account"]: r for r in json.loads(out)}
     assert code == 0 and {n: (r["IncentiveDistributor"], r["reputation"]) for n, r in rows.items()} == {
-        a: (90.0, 0.0), b: (55.0, 7.0), c: (45.0, 0.0), d: (6.0, 0.0)}
+        a: (90.0, 1.0), b: (55.0, 7.0), c: (45.0, 0.0), d: (6.0, 0.0)}
     code, out = _audit(capsys, "--chain-state", str(state), "awards", "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert code == 0 and len(rows) == 4 + 3 + 1 + 1 + 1
+    assert code == 0 and len(rows) == 4 + 3 + 1 + 1 + 1 + 1
     assert [(r["distributor"], r["scheme"], r["round"], r["account"], r["awarded"], r["penalty"], r["burned"])
             for r in rows if r["account"] == d] == [
         ("IncentiveDistributor", "shapley-gtg", "1", d, "10.0", "0.0", "0.0"),
@@ -161,7 +172,8 @@ def test_rules_on_hand_built_histories() -> None:
 
     def award(rnd: int, scheme: str, grants: dict[str, int], penalties: dict[str, tuple[int, int]] | None = None,
               total: int | None = None, awarder: str = ADMIN) -> dict:
-        return {"round": rnd, "scheme": scheme, "awarder": awarder, "grants": grants,
+        return {"round": rnd, "scheme": scheme, "scheme_id": "0x" + scheme_id(scheme).hex(), "awarder": awarder,
+                "grants": grants,
                 "total": sum(grants.values()) if total is None else total, "recipients": len(grants),
                 "penalties": {k: {"penalty": p, "burned": b} for k, (p, b) in (penalties or {}).items()}}
 
@@ -175,7 +187,7 @@ def test_rules_on_hand_built_histories() -> None:
     ]
     assert award_violations(bad, rounds, ADMIN, budget=100) == {
         "sums": ["round 1 s: total 80 over 2 recipients, grants sum to 90 over 2"],
-        "once": ["round 1 s: awarded again", f"round 1 s: sent by {MALLORY}, not the admin"],
+        "once": ["round 1 s: awarded again", f"round 1 s: sent by {MALLORY}, neither the admin nor on a member quorum"],
         "grants": [f"round 1 s: {C} (not in its accepted set)", f"round 2 s: {A} (the round is not finalized)"],
         "penalties": [f"round 1 s: {B}", f"round 1 s: {D}", f"round 1 s: {C}"],
         "budget": [],  # 80 + 20 of 100
@@ -184,3 +196,24 @@ def test_rules_on_hand_built_histories() -> None:
         "round 1: 101 > 100"]
     assert scheme_name("0x" + b"shapley-gtg".ljust(32, b"\0").hex()) == "shapley-gtg"
     assert scheme_name(b"\xff" * 32) == "0x" + "ff" * 32
+
+
+def test_quorum_awards_on_hand_built_histories() -> None:
+    """An award sent by someone other than the admin passes only on a quorum of endorsements of
+    its own hash: more than 2/3 of the active members, each endorsement in the logs."""
+    rounds = [{"round": 1, "finalized": True, "accepted": [A, B, C], "commits": [{"account": x} for x in (A, B, C)]}]
+    base = {"round": 1, "scheme": "s", "scheme_id": "0x" + scheme_id("s").hex(), "awarder": MALLORY,
+            "grants": {A: 5}, "penalties": {}, "total": 5, "recipients": 1}
+    digest = award_digest(base)
+
+    def once(endorsements: int, active: int, endorsers: list[str], claimed: str = digest) -> list[str]:
+        award = {**base, "quorum": {"hash": claimed, "endorsements": endorsements, "active": active}}
+        return award_violations([award], rounds, ADMIN, 100, {claimed: endorsers}, (2, 3))["once"]
+
+    assert once(3, 4, [A, B, C]) == []  # 3 of 4 > 2/3
+    refused = [f"round 1 s: sent by {MALLORY}, neither the admin nor on a member quorum"]
+    assert once(2, 3, [A, B]) == refused  # 2 of 3 is exactly 2/3: not more
+    assert once(3, 4, [A, B, B]) == refused  # two endorsements in the logs, three claimed
+    other = award_digest({**base, "grants": {A: 6}})
+    assert other != digest and once(3, 4, [A, B, C], claimed=other) == refused  # endorsed another award
+    assert award_violations([base], rounds, ADMIN, 100)["once"] == refused  # no quorum at all

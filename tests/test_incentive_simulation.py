@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import spearmanr
 from web3 import Web3
 
-from ledger import Anvil, LedgerClient, compile_contracts, connect
+from ledger import Anvil, LedgerClient, collect, compile_contracts, connect
 from ledger.deploy import Deployment
 from node.cli import main
 from node.incentives.report import shapley_reference, summarize
@@ -152,3 +152,19 @@ def test_simulation_on_anvil_mints_what_it_computed() -> None:
         result = simulate(scenario, rpc=rpc, progress=False)
         _check_run(result, connect(rpc))
     assert result.chain["chain_id"] == 31337 and result.chain["rpc"] == rpc
+
+
+def test_awards_by_member_quorum_mint_the_same_and_pass_the_audit() -> None:
+    """``award_by = "quorum"``: each award is endorsed by 3 of the 4 members and sent by one of
+    them, not the admin; the tokens hold what the simulator computed and the audit accepts it."""
+    w3 = connect()
+    result = simulate(replace(load_scenario("four"), rounds=2, award_by="quorum"), w3=w3, progress=False)
+    _check_run(result, w3)
+    report = collect(w3, Deployment.from_dict(result.chain["deployment"]))
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    admin = result.chain["deployment"]["admin"]
+    for key, d in report["incentives"].items():
+        assert len(d["awards"]) == 2, key
+        for award in d["awards"]:
+            assert award["awarder"] != admin and award["quorum"]["endorsements"] == 3
+            assert award["quorum"]["active"] == 4

@@ -57,6 +57,7 @@ class SimulatedConsortium:
             self.members[name] = client
             step()
         self.distributors: dict[str, DistributorClient] = {}
+        self._member_clients: dict[tuple[str, str], DistributorClient] = {}
         for scheme in schemes:
             addresses = deploy_distributor(w3, admin_key, self.deployment, budget_per_round=budget_per_round)
             self.deployment = with_distributor(self.deployment, addresses["IncentiveDistributor"], scheme)
@@ -94,12 +95,28 @@ class SimulatedConsortium:
     def finalized(self, rnd: int) -> bool:
         return self.admin.round_info(rnd).status == "finalized"
 
-    def award(self, scheme: str, rnd: int, grants: dict[str, int], penalties: dict[str, int]) -> AwardReceipt:
-        """Pay ``grants`` and burn ``penalties`` (hospital name -> credits) through ``scheme``'s distributor."""
-        return self.distributors[scheme].award(
-            rnd, scheme, {self.address(n): v for n, v in grants.items()},
-            {self.address(n): v for n, v in penalties.items()},
-        )
+    def award(self, scheme: str, rnd: int, grants: dict[str, int], penalties: dict[str, int],
+              endorsers: list[str] | None = None) -> AwardReceipt:
+        """Pay ``grants`` and burn ``penalties`` (hospital name -> credits) through ``scheme``'s
+        distributor: sent by the admin, or, given ``endorsers`` (hospital names, in order), endorsed
+        by the first of them until more than the quorum fraction of the members did, then sent
+        by the first endorser."""
+        by_address = ({self.address(n): v for n, v in grants.items()}, {self.address(n): v for n, v in penalties.items()})
+        if endorsers is None:
+            return self.distributors[scheme].award(rnd, scheme, *by_address)
+        num, den = self.admin.ledger_config()["quorum"]
+        needed = self.admin.active_count() * num // den + 1
+        for name in endorsers[:needed]:
+            self._member_distributor(name, scheme).endorse(rnd, scheme, *by_address)
+        return self._member_distributor(endorsers[0], scheme).award_by_quorum(rnd, scheme, *by_address)
+
+    def _member_distributor(self, name: str, scheme: str) -> DistributorClient:
+        key = (name, scheme)
+        if key not in self._member_clients:
+            addresses = {"IncentiveDistributor": self.distributors[scheme].distributor.address,
+                         "ContributionCredit": self.distributors[scheme].credit.address}
+            self._member_clients[key] = DistributorClient(self.w3, addresses, self.members[name].account)
+        return self._member_clients[key]
 
     def balances(self, scheme: str) -> dict[str, int]:
         return {name: self.distributors[scheme].balance(client.address) for name, client in self.members.items()}

@@ -204,7 +204,9 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
             burns = {n: min(p, computed[scheme][n]) for n, p in burns.items()}
             burns = {n: p for n, p in burns.items() if p > 0}
             if grants or burns:
-                receipt = chain.award(scheme, chain_round, grants, burns)
+                endorsers = (None if scenario.award_by == "admin" else
+                             names + [h.name for h in by_address if h.name not in names])
+                receipt = chain.award(scheme, chain_round, grants, burns, endorsers)
                 _check_receipt(receipt, chain, grants, burns)
             for n, v in grants.items():
                 computed[scheme][n] += v
