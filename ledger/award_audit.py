@@ -84,7 +84,8 @@ def award_history(events: list[dict[str, Any]], deployment: Deployment) -> dict[
                 balances[account] += amount
             for account, p in award["penalties"].items():
                 balances[account] -= p["burned"]
-        out[key] = {"address": address, "awards": awards, "endorsed": dict(endorsed), "balances": {a: v for a, v in sorted(balances.items()) if v},
+        out[key] = {"address": address, "awards": awards, "endorsed": dict(endorsed),
+                    "balances": {a: v for a, v in sorted(balances.items()) if v},
                     "supply": sum(balances.values())}
     return out
 
@@ -167,7 +168,8 @@ def check_awards(w3: Web3, deployment: Deployment, history: dict[str, Any], quor
         d["token"] = token_address
         found = award_violations(d["awards"], history["rounds"], deployment.admin, budget, d["endorsed"], quorum)
         for rule, offenders in found.items():
-            detail = "; ".join(offenders[:_SHOWN]) + (f"; and {len(offenders) - _SHOWN} more" if len(offenders) > _SHOWN else "")
+            more = len(offenders) - _SHOWN
+            detail = "; ".join(offenders[:_SHOWN]) + (f"; and {more} more" if more > 0 else "")
             check(f"{key}: {AWARD_RULES[rule]}" + (f" ({budget})" if rule == "budget" else ""), not offenders,
                   detail or f"{len(d['awards'])} awards")
         totals: dict[int, int] = defaultdict(int)

@@ -101,7 +101,8 @@ class SimulatedConsortium:
         distributor: sent by the admin, or, given ``endorsers`` (hospital names, in order), endorsed
         by the first of them until more than the quorum fraction of the members did, then sent
         by the first endorser."""
-        by_address = ({self.address(n): v for n, v in grants.items()}, {self.address(n): v for n, v in penalties.items()})
+        by_address = ({self.address(n): v for n, v in grants.items()},
+                      {self.address(n): v for n, v in penalties.items()})
         if endorsers is None:
             return self.distributors[scheme].award(rnd, scheme, *by_address)
         num, den = self.admin.ledger_config()["quorum"]

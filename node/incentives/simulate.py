@@ -4,11 +4,13 @@ each round valued by every compared scheme and paid through the real contracts.
 Per round: hospitals that do not drop out train locally (plain SGD: the simulation is about
 incentives, not privacy) or misbehave as their role says; zero, stale and duplicate updates
 are rejected (:mod:`node.freeriding`, as the live peer does); the consortium's rule aggregates
-the rest and its selection is the accepted set; the rejections are recorded and the round is committed, attested and
-finalized on the RoundLedger; GTG-Shapley, leave-one-out and (for small rounds) exact Shapley
-values are computed on the round's game (:mod:`node.incentives.utility`); each scheme's
-credits are split from the round's budget and minted by its IncentiveDistributor. At the end
-the balances read back from each scheme's token must equal the simulator's own sums.
+the rest and its selection is the accepted set; the round is committed, the rejections
+recorded, and the round attested and finalized on the RoundLedger; GTG-Shapley, leave-one-out
+and (for small rounds) exact Shapley values are computed on the round's game
+(:mod:`node.incentives.utility`); each scheme's credits are split from the round's budget and
+minted by its IncentiveDistributor (sent by the admin, or by a member quorum with
+``award_by = "quorum"``). At the end the balances read back from each scheme's token must
+equal the simulator's own sums.
 """
 
 from __future__ import annotations
