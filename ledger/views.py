@@ -377,6 +377,7 @@ Contracts: {", ".join(f"{html.escape(k)} <code>{v}</code>" for k, v in chain["co
 {_line_chart(cumulative_credit, "credits held over time", "MMC")}
 {_html_table(credit_rows(report))}
 <p>Total supply {report["total_supply"] / 10**18:,.6f} MMC. The full audit data is in <a href="audit.json">audit.json</a>.</p>
+{"<h2>Incentive awards</h2>" + _html_table(award_rows(report)) if report.get("incentives") else ""}
 </body></html>
 """
     (out / "audit.json").write_text(json.dumps(report, indent=1), encoding="utf-8")

@@ -139,6 +139,9 @@ def test_credits_and_awards_views(paid: tuple[LedgerSetup, dict[str, str], dict[
     code, out = _audit(capsys, "--chain-state", str(state))
     assert code == 0 and "Incentive awards: IncentiveDistributor[reputation]" in out
     assert "Incentive credits by scheme (MMC)" in out and "FAIL" not in out
+    code, _ = _audit(capsys, "--chain-state", str(state), "report", "--out", str(tmp_path / "report"))
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert code == 0 and "<h2>Incentive awards</h2>" in page and page.count("shapley-gtg") == 7  # 4 + 3 rows
 
 
 def test_a_foreign_distributor_and_a_non_distributor_fail_their_checks(ledger_consortium: LedgerSetup) -> None:
