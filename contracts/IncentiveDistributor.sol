@@ -13,7 +13,11 @@ import {RoundLedger} from "./RoundLedger.sol";
  * and burns credits of contributors the round left out. Every award records its scheme in its
  * events, so anyone can recompute it from the round's public record.
  *
- * Rules: only the consortium admin awards; only for a round the RoundLedger finalized; once
+ * Two ways to award: the consortium admin sends it (`award`), or the members endorse its hash
+ * (`endorseAward`) and anyone executes it once more than the RoundLedger's quorum fraction of
+ * the Active members endorsed that exact award (`awardByQuorum`).
+ *
+ * Rules: only the admin or a member quorum awards; only for a round the RoundLedger finalized; once
  * per (round, scheme); credits only to Active members in the round's finalized accepted set,
  * penalties only to members that committed in the round and were left out of that set; all of
  * a round's awards together stay within `budgetPerRound`.
@@ -37,6 +41,8 @@ contract IncentiveDistributor is ConsortiumAdmin {
 
     mapping(uint256 round => uint256) private _awardedInRound;
     mapping(uint256 round => mapping(bytes32 scheme => bool)) private _settled;
+    mapping(uint256 round => mapping(bytes32 scheme => mapping(address member => bytes32))) private _endorsed;
+    mapping(uint256 round => mapping(bytes32 scheme => mapping(bytes32 awardHash => uint256))) private _endorsements;
 
     /// @notice A zero budget, or a zero address for the registry, the round ledger or the token.
     /// @param budgetPerRound The budget given.
@@ -89,10 +95,24 @@ contract IncentiveDistributor is ConsortiumAdmin {
     /// @param remaining The budget left for the round.
     error IncentiveDistributorBudgetExceeded(uint256 round, uint256 requested, uint256 remaining);
 
+    /// @notice `member` already endorsed an award of `round` by `scheme`.
+    /// @param round The round.
+    /// @param scheme The scheme.
+    /// @param member The member.
+    error IncentiveDistributorAlreadyEndorsed(uint256 round, bytes32 scheme, address member);
+
+    /// @notice The award was endorsed by `endorsements` of `activeCount` Active members: not
+    /// more than the quorum fraction.
+    /// @param round The round.
+    /// @param scheme The scheme.
+    /// @param endorsements Members that endorsed this exact award.
+    /// @param activeCount Active members now.
+    error IncentiveDistributorQuorumNotReached(uint256 round, bytes32 scheme, uint256 endorsements, uint256 activeCount);
+
     /// @notice `awarder` awarded `total` credits to `recipients` accounts for `round` by `scheme`.
     /// @param round The round.
     /// @param scheme The scheme's name (e.g. "shapley-gtg", right-padded ASCII).
-    /// @param awarder The admin that sent the award.
+    /// @param awarder Who sent the award: the admin, or anyone executing a member-quorum award.
     /// @param total Credits minted.
     /// @param recipients Accounts credited.
     event CreditsAwarded(
@@ -105,6 +125,28 @@ contract IncentiveDistributor is ConsortiumAdmin {
     /// @param account The member credited.
     /// @param amount Credits minted.
     event CreditAwarded(uint256 indexed round, bytes32 indexed scheme, address indexed account, uint256 amount);
+
+    /// @notice `member` endorsed the award `awardHash` of `round` by `scheme`, which now has
+    /// `endorsements` endorsements.
+    /// @param round The round.
+    /// @param scheme The scheme.
+    /// @param member The endorsing member.
+    /// @param awardHash `awardHash(round, scheme, grants, penalties)` of the endorsed award.
+    /// @param endorsements Endorsements of that award so far.
+    event AwardEndorsed(
+        uint256 indexed round, bytes32 indexed scheme, address indexed member, bytes32 awardHash, uint256 endorsements
+    );
+
+    /// @notice The award `awardHash` of `round` by `scheme` was executed on the endorsement of
+    /// `endorsements` of `activeCount` Active members.
+    /// @param round The round.
+    /// @param scheme The scheme.
+    /// @param awardHash The award's hash.
+    /// @param endorsements Its endorsements.
+    /// @param activeCount Active members at execution.
+    event AwardQuorumReached(
+        uint256 indexed round, bytes32 indexed scheme, bytes32 awardHash, uint256 endorsements, uint256 activeCount
+    );
 
     /// @notice `burned` of the `penalty` asked were burned from `account` for `round` by
     /// `scheme` (its balance, if lower).
@@ -151,6 +193,79 @@ contract IncentiveDistributor is ConsortiumAdmin {
         external
         onlyAdmin
     {
+        _award(round, scheme, grants, penalties);
+    }
+
+    /// @notice Endorses, as an Active member, the award of `round` by `scheme` whose
+    /// `awardHash` is given; once per (round, scheme, member), before the award is made.
+    /// @param round The round.
+    /// @param scheme The scheme.
+    /// @param hash `awardHash(round, scheme, grants, penalties)` of the award the member computed.
+    function endorseAward(uint256 round, bytes32 scheme, bytes32 hash) external {
+        if (!_registry.isActive(msg.sender)) revert IncentiveDistributorNotActiveMember(msg.sender);
+        if (_settled[round][scheme]) revert IncentiveDistributorAlreadyAwarded(round, scheme);
+        if (_endorsed[round][scheme][msg.sender] != bytes32(0)) {
+            revert IncentiveDistributorAlreadyEndorsed(round, scheme, msg.sender);
+        }
+        _endorsed[round][scheme][msg.sender] = hash;
+        uint256 count = ++_endorsements[round][scheme][hash];
+        emit AwardEndorsed(round, scheme, msg.sender, hash, count);
+    }
+
+    /// @notice Makes the award of `round` by `scheme` that more than the RoundLedger's quorum
+    /// fraction of the Active members endorsed; anyone may send it. Same rules as `award`.
+    /// @param round A round the round ledger finalized.
+    /// @param scheme The scheme's name; nonzero.
+    /// @param grants As for `award`.
+    /// @param penalties As for `award`.
+    function awardByQuorum(uint256 round, bytes32 scheme, Entry[] calldata grants, Entry[] calldata penalties)
+        external
+    {
+        bytes32 hash = awardHash(round, scheme, grants, penalties);
+        uint256 count = _endorsements[round][scheme][hash];
+        uint256 active = _registry.activeCount();
+        RoundLedger.Config memory c = _roundLedger.config();
+        if (count * c.quorumDenominator <= active * c.quorumNumerator) {
+            revert IncentiveDistributorQuorumNotReached(round, scheme, count, active);
+        }
+        emit AwardQuorumReached(round, scheme, hash, count, active);
+        _award(round, scheme, grants, penalties);
+    }
+
+    /// @notice The hash members endorse: `keccak256(abi.encode(round, scheme, grants, penalties))`.
+    /// @param round The round.
+    /// @param scheme The scheme.
+    /// @param grants The grants, as `award` takes them.
+    /// @param penalties The penalties, as `award` takes them.
+    /// @return The award's hash.
+    function awardHash(uint256 round, bytes32 scheme, Entry[] calldata grants, Entry[] calldata penalties)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(round, scheme, grants, penalties));
+    }
+
+    /// @notice The award hash `member` endorsed for `round` by `scheme` (zero: none).
+    /// @param round The round.
+    /// @param scheme The scheme.
+    /// @param member The member.
+    /// @return The endorsed hash.
+    function endorsement(uint256 round, bytes32 scheme, address member) external view returns (bytes32) {
+        return _endorsed[round][scheme][member];
+    }
+
+    /// @notice How many members endorsed the award `hash` of `round` by `scheme`.
+    /// @param round The round.
+    /// @param scheme The scheme.
+    /// @param hash The award's hash.
+    /// @return The count.
+    function endorsements(uint256 round, bytes32 scheme, bytes32 hash) external view returns (uint256) {
+        return _endorsements[round][scheme][hash];
+    }
+
+    /// @dev The award itself, after `award`'s or `awardByQuorum`'s authorization.
+    function _award(uint256 round, bytes32 scheme, Entry[] calldata grants, Entry[] calldata penalties) private {
         if (scheme == bytes32(0)) revert IncentiveDistributorInvalidScheme();
         if (grants.length + penalties.length == 0) revert IncentiveDistributorEmptyAward(round, scheme);
         if (_settled[round][scheme]) revert IncentiveDistributorAlreadyAwarded(round, scheme);

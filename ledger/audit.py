@@ -2,7 +2,8 @@
 contracts' views, the compiled sources and the quorum and credit rules.
 
 :func:`collect` returns a JSON-ready dict; :func:`format_report` renders it as tables. The
-history (identities, rounds, commits, attestations, rejections, dissent, credits) comes from
+history (identities, rounds, commits, attestations, rejections, dissent, credits, and the
+awards of any IncentiveDistributor the deployment lists: :mod:`ledger.award_audit`) comes from
 logs alone, through an :class:`~ledger.index.EventIndex`; views are read (batched on a node)
 only to cross-check it, and every disagreement is listed under ``checks``.
 """
@@ -18,12 +19,15 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 from web3 import Web3
 
+from .award_audit import award_history, check_awards
+from .awards import artifact_name
 from .client import LedgerClient
 from .compile import compile_contracts
 from .deploy import Deployment
 from .embedded import is_embedded
 from .errors import LedgerError, _abi_type
 from .index import EventIndex, fast_decode, is_static_simple
+from .views import scheme_label
 from .records import IDENTITY_STATUSES, REJECTION_REASONS, ROUND_STATUSES, SANCTIONS, micros_to_epsilon
 
 __all__ = ["build_history", "collect", "epsilon_by_hospital", "format_report"]
@@ -105,12 +109,16 @@ def collect(
         checks.append({"check": name, "ok": bool(ok), "detail": detail})
 
     for name, address in sorted(deployment.addresses.items()):
-        ok, detail = _code_matches(w3, address, artifacts[name])
-        check(f"code of {name} matches contracts/{name}.sol", ok, f"{address}{detail}")
+        ok, detail = _code_matches(w3, address, artifacts[artifact_name(name)])
+        check(f"code of {name} matches contracts/{artifact_name(name)}.sol", ok, f"{address}{detail}")
 
     settings = {"registry": viewer.registry_config(), "ledger": viewer.ledger_config()}
     history = build_history(index.events)
     _check_against_views(w3, viewer, history, settings, check)
+    history["incentives"] = award_history(index.events, deployment)
+    for key, token in check_awards(w3, deployment, history, settings["ledger"]["quorum"], check).items():
+        ok, detail = _code_matches(w3, token, artifacts["ContributionCredit"])
+        check(f"code of {key}'s token matches contracts/ContributionCredit.sol", ok, f"{token}{detail}")
     history["epsilon"] = epsilon_by_hospital(history)
     return {
         "chain": {
@@ -518,9 +526,44 @@ def format_report(report: dict[str, Any]) -> str:
             ["account", "peer id", "MMC"],
             [[k, peers.get(k, "-"), _credits(v)] for k, v in report["credits"].items()],
         ),
+    ]
+    out += _incentive_tables(report, peers)
+    out += [
         "",
         f"Checks: {sum(c['ok'] for c in report['checks'])}/{len(report['checks'])} passed"
         + ("" if report["ok"] else " -- FAILURES:"),
     ]
     out += [f"  FAIL {c['check']} {c['detail']}".rstrip() for c in report["checks"] if not c["ok"]]
     return "\n".join(out)
+
+
+def _incentive_tables(report: dict[str, Any], peers: dict[str, str]) -> list[str]:
+    """Per IncentiveDistributor: its awards round by round, then every holder's balance by scheme."""
+    incentives = report.get("incentives", {})
+    if not incentives:
+        return []
+    out = []
+    for key, d in incentives.items():
+        out += [
+            "",
+            f"Incentive awards: {key} {d['address']}, budget per round {_credits(d.get('budget_per_round', 0))} MMC",
+            _table(
+                ["round", "scheme", "recipients", "minted MMC", "penalized", "burned MMC"],
+                [
+                    [aw["round"], aw["scheme"], aw["recipients"], _credits(aw["total"]), len(aw["penalties"]),
+                     _credits(sum(p["burned"] for p in aw["penalties"].values()))]
+                    for aw in d["awards"]
+                ],
+            ),
+        ]
+    holders = sorted({a for d in incentives.values() for a, v in d["balances"].items() if v}, key=lambda a: int(a, 16))
+    out += [
+        "",
+        "Incentive credits by scheme (MMC)",
+        _table(
+            ["account", "peer id", *(scheme_label(key) for key in incentives)],
+            [[a, _short(peers.get(a), 14), *(_credits(d["balances"].get(a, 0)) for d in incentives.values())]
+             for a in holders],
+        ),
+    ]
+    return out

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -26,7 +28,32 @@ from .errors import LedgerError
 from .records import sort_accounts
 from .tx import call, send
 
-__all__ = ["AwardReceipt", "DistributorClient", "deploy_distributor", "scheme_id"]
+__all__ = ["DISTRIBUTOR", "AwardReceipt", "DistributorClient", "artifact_name", "award_hash", "deploy_distributor",
+           "distributors", "scheme_id", "scheme_name", "with_distributor"]
+
+#: A deployment lists its distributors as ``IncentiveDistributor`` or ``IncentiveDistributor[label]``
+#: (one per scheme in the simulator), so that ``medmesh audit`` finds and re-checks them.
+DISTRIBUTOR = "IncentiveDistributor"
+
+
+def artifact_name(key: str) -> str:
+    """The contract behind a deployment's address key: ``IncentiveDistributor[x]`` -> ``IncentiveDistributor``."""
+    return key.split("[", 1)[0]
+
+
+def distributors(deployment: Deployment) -> dict[str, str]:
+    """The deployment's IncentiveDistributors: address key -> address."""
+    return {k: a for k, a in deployment.addresses.items() if artifact_name(k) == DISTRIBUTOR}
+
+
+def with_distributor(deployment: Deployment, address: str, label: str | None = None) -> Deployment:
+    """``deployment`` with the distributor at ``address`` listed (as ``IncentiveDistributor[label]``)."""
+    if label is not None and (not label or "[" in label or "]" in label):
+        raise LedgerError(f"a distributor label must be non-empty, without brackets: {label!r}")
+    key = DISTRIBUTOR if label is None else f"{DISTRIBUTOR}[{label}]"
+    if key in deployment.addresses:
+        raise LedgerError(f"the deployment already lists {key}")
+    return replace(deployment, addresses={**deployment.addresses, key: Web3.to_checksum_address(address)})
 
 
 def scheme_id(name: str) -> bytes:
@@ -35,6 +62,13 @@ def scheme_id(name: str) -> bytes:
     if not raw or len(raw) > 32 or not name.isprintable():
         raise LedgerError(f"a scheme name must be 1-32 printable ASCII characters, got {name!r}")
     return raw.ljust(32, b"\x00")
+
+
+def scheme_name(scheme: bytes | str) -> str:
+    """The inverse of :func:`scheme_id` (``bytes32`` or its ``0x`` hex); non-ASCII bytes as hex."""
+    raw = bytes.fromhex(scheme[2:]) if isinstance(scheme, str) else bytes(scheme)
+    name = raw.rstrip(b"\x00")
+    return name.decode("ascii") if name.isascii() and name.decode("ascii").isprintable() else "0x" + raw.hex()
 
 
 @dataclass(frozen=True)
@@ -93,13 +127,38 @@ class DistributorClient:
               penalties: Mapping[str, int] | None = None) -> AwardReceipt:
         """Mint ``grants`` (account -> credits) and burn ``penalties`` for ``round`` by
         ``scheme``; zero amounts are left out. Admin only."""
+        return self._award("award", round, scheme, grants, penalties)
+
+    def endorse(self, round: int, scheme: str, grants: Mapping[str, int],
+                penalties: Mapping[str, int] | None = None) -> TxReceipt:
+        """Endorse, as an Active member, the award of ``round`` by ``scheme`` with these grants
+        and penalties (its :func:`award_hash`)."""
+        digest = award_hash(round, scheme, grants, penalties or {})
+        fn = self.distributor.functions.endorseAward(int(round), scheme_id(scheme), digest)
+        return self._send("endorse", fn)
+
+    def award_by_quorum(self, round: int, scheme: str, grants: Mapping[str, int],
+                        penalties: Mapping[str, int] | None = None) -> AwardReceipt:
+        """Make the award a member quorum endorsed (anyone may send it)."""
+        return self._award("awardByQuorum", round, scheme, grants, penalties)
+
+    def endorsements(self, round: int, scheme: str, digest: bytes) -> int:
+        return int(call(self.distributor.functions.endorsements(int(round), scheme_id(scheme), digest),
+                        decoder=self._decoder))
+
+    def _send(self, action: str, fn: Any) -> TxReceipt:
         if self.account is None:
-            raise LedgerError("award: this DistributorClient is read-only (no account)")
-        entries = [_entries(grants, "grant"), _entries(penalties or {}, "penalty")]
-        fn = self.distributor.functions.award(int(round), scheme_id(scheme), *entries)
-        receipt = send(self.w3, self.account, fn, decoder=self._decoder, action="award")
-        self.gas_used["award"].append(int(receipt["gasUsed"]))
+            raise LedgerError(f"{action}: this DistributorClient is read-only (no account)")
+        receipt = send(self.w3, self.account, fn, decoder=self._decoder, action=action)
+        self.gas_used[action].append(int(receipt["gasUsed"]))
         self.last_receipt = receipt
+        return receipt
+
+    def _award(self, function: str, round: int, scheme: str, grants: Mapping[str, int],
+               penalties: Mapping[str, int] | None) -> AwardReceipt:
+        entries = [_entries(grants, "grant"), _entries(penalties or {}, "penalty")]
+        fn = getattr(self.distributor.functions, function)(int(round), scheme_id(scheme), *entries)
+        receipt = self._send("award", fn)
         return AwardReceipt(
             round=int(round), scheme=scheme,
             minted=_by_account(self.distributor, "CreditAwarded", receipt, "amount"),
@@ -123,6 +182,14 @@ class DistributorClient:
 
     def supply(self) -> int:
         return int(call(self.credit.functions.totalSupply(), decoder=self._decoder))
+
+
+def award_hash(round: int, scheme: str, grants: Mapping[str, int], penalties: Mapping[str, int]) -> bytes:
+    """What members endorse: ``keccak256(abi.encode(round, scheme, grants, penalties))``, the
+    entries ``(account, amount)`` ascending by account without zero amounts, as sent."""
+    entries = [_entries(grants, "grant"), _entries(penalties, "penalty")]
+    return keccak(abi_encode(["uint256", "bytes32", "(address,uint256)[]", "(address,uint256)[]"],
+                             [int(round), scheme_id(scheme), *entries]))
 
 
 def _entries(amounts: Mapping[str, int], what: str) -> list[tuple[str, int]]:

@@ -25,6 +25,7 @@ from .devnet import Anvil
 from .errors import LedgerError
 from .index import cache_dir_default
 from .views import (
+    award_rows,
     credit_rows,
     identity_rows,
     peer_view,
@@ -69,7 +70,8 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
     views.add_parser("rounds", parents=[shared], help="one line per round")
     one = views.add_parser("round", parents=[shared], help="one round: commits, votes, rejections, credits")
     one.add_argument("number", type=int)
-    views.add_parser("credits", parents=[shared], help="credit balances")
+    views.add_parser("credits", parents=[shared], help="credit balances (and each IncentiveDistributor's)")
+    views.add_parser("awards", parents=[shared], help="IncentiveDistributor awards: per scheme, round and account")
     peer = views.add_parser("peer", parents=[shared], help="one member's record, by peer ID or account")
     peer.add_argument("peer_id", metavar="ID")
     verify = views.add_parser(
@@ -150,7 +152,7 @@ def run_audit(args: argparse.Namespace) -> int:
         report = collect(w3, deployment, cache_dir=cache_dir)
         if view is None:
             if fmt == "csv":
-                raise LedgerError("--csv needs a view (identities, rounds, round N, credits, peer ID)")
+                raise LedgerError("--csv needs a view (identities, rounds, round N, credits, awards, peer ID)")
             print(json.dumps(report, indent=2) if fmt == "json" else format_report(report))
             return 0 if report["ok"] else 2
         if view == "verify":
@@ -169,6 +171,7 @@ def run_audit(args: argparse.Namespace) -> int:
             "rounds": lambda: round_rows(report),
             "round": lambda: round_view(report, args.number),
             "credits": lambda: credit_rows(report),
+            "awards": lambda: award_rows(report),
             "peer": lambda: peer_view(report, args.peer_id),
         }[view]()
     except LedgerError as exc:

@@ -23,6 +23,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
+from .awards import artifact_name
 from .compile import compile_contracts
 from .deploy import Deployment, _atomic_write_text
 from .embedded import is_embedded
@@ -117,7 +118,7 @@ class EventIndex:
         artifacts = compile_contracts()
         self._by_key: dict[tuple[str, bytes], _EventAbi] = {}
         for name, address in deployment.addresses.items():
-            for item in artifacts[name]["abi"]:
+            for item in artifacts[artifact_name(name)]["abi"]:
                 if item.get("type") == "event":
                     abi = _EventAbi(name, item)
                     self._by_key[(address.lower(), abi.topic)] = abi

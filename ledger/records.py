@@ -45,6 +45,9 @@ REJECTION_REASONS = {
     4: "bad-format",
     5: "not-a-member",
     6: "robust-rule",
+    7: "zero-update",  # free-rider screening, node/freeriding.py
+    8: "stale-update",
+    9: "duplicate-update",
     255: "other",
 }
 #: Solidity enum (internalType) -> labels, for readable revert messages.

@@ -30,6 +30,8 @@ __all__ = [
     "round_rows",
     "round_view",
     "credit_rows",
+    "award_rows",
+    "scheme_label",
     "verify_model",
     "write_html_report",
 ]
@@ -165,9 +167,39 @@ def round_view(report: dict[str, Any], number: int) -> list[dict[str, Any]]:
     return rows
 
 
+def scheme_label(key: str) -> str:
+    """A distributor's column name: ``IncentiveDistributor[shapley-gtg]`` -> ``shapley-gtg``."""
+    return key[key.index("[") + 1 : -1] if key.endswith("]") and "[" in key else key
+
+
 def credit_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per holder: the RoundLedger's credits (``credits``, ``wei``), then, when the
+    deployment has IncentiveDistributors, the credits each one's token holds (one column each)."""
     peers = {i["account"]: i["peer_id"] for i in report["identities"]}
-    return [{"account": k, "peer_id": peers.get(k, ""), "credits": _credits(v), "wei": v} for k, v in report["credits"].items()]
+    incentives = report.get("incentives", {})
+    holders = list(report["credits"]) + sorted({a for d in incentives.values() for a, v in d["balances"].items() if v}
+                                               - set(report["credits"]))
+    return [
+        {"account": k, "peer_id": peers.get(k, ""), "credits": _credits(report["credits"].get(k, 0)),
+         "wei": report["credits"].get(k, 0),
+         **{scheme_label(key): _credits(d["balances"].get(k, 0)) for key, d in incentives.items()}}
+        for k in holders
+    ]
+
+
+def award_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every distributor award, one row per account it credited or penalized, round by round."""
+    peers = {i["account"]: i["peer_id"] for i in report["identities"]}
+    rows = []
+    for key, d in report.get("incentives", {}).items():
+        for aw in d["awards"]:
+            for account in sorted(set(aw["grants"]) | set(aw["penalties"]), key=lambda a: int(a, 16)):
+                p = aw["penalties"].get(account, {"penalty": 0, "burned": 0})
+                rows.append({"distributor": scheme_label(key), "scheme": aw["scheme"], "round": aw["round"],
+                             "account": account, "peer_id": peers.get(account, ""),
+                             "awarded": _credits(aw["grants"].get(account, 0)), "penalty": _credits(p["penalty"]),
+                             "burned": _credits(p["burned"]), "round_total": _credits(aw["total"])})
+    return rows
 
 
 def peer_view(report: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -345,6 +377,7 @@ Contracts: {", ".join(f"{html.escape(k)} <code>{v}</code>" for k, v in chain["co
 {_line_chart(cumulative_credit, "credits held over time", "MMC")}
 {_html_table(credit_rows(report))}
 <p>Total supply {report["total_supply"] / 10**18:,.6f} MMC. The full audit data is in <a href="audit.json">audit.json</a>.</p>
+{"<h2>Incentive awards</h2>" + _html_table(award_rows(report)) if report.get("incentives") else ""}
 </body></html>
 """
     (out / "audit.json").write_text(json.dumps(report, indent=1), encoding="utf-8")

@@ -26,6 +26,7 @@ from ledger import Commitment, Identity, LedgerClient, LedgerError
 from node import protocol
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
+from node.freeriding import screen_free_riders
 from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import BudgetExhausted, PrivacyLedger
@@ -97,6 +98,7 @@ class HospitalPeer:
         self.log = _PeerLog(logging.getLogger("medmesh.peer"), {"peer": self.name})
         self.model = build_model(settings.model, input_shape=raw_data.input_shape, seed=0)
         self.global_params = flat_parameters(self.model)
+        self.last_step: np.ndarray | None = None  # the last adopted global step (free-rider screen)
         self.completed_round = 0
         self._directory: dict[str, Identity] = {}
         self._inbox: dict[int, dict[str, bytes]] = defaultdict(dict)
@@ -335,7 +337,8 @@ class HospitalPeer:
                 nursery.start_soon(send_one, ident)
 
     async def _verify(self, round_: int, own: ModelUpdate | None) -> tuple[dict[str, object], dict[str, str]]:
-        """Wait for the members' blobs (bounded), then check each against the chain; returns
+        """Wait for the members' blobs (bounded), check each against the chain, then screen out
+        free-riders (:mod:`node.freeriding`) where the mode reveals individual updates; returns
         what the protection mode aggregates (whole updates, masked vectors, ciphertexts)."""
         expected = self.protection.expected_update_senders(round_)
         with trio.move_on_after(self.settings.round_timeout):
@@ -357,6 +360,14 @@ class HospitalPeer:
                 self.log.warning("rejected update from %s (%s): %s", sender, exc.reason, exc, round=round_)
         for sender in set(self._inbox[round_]) - set(commitments):
             self.log.warning("%s sent a blob but committed nothing on chain; ignored", sender, round=round_)
+        if self.protection.sum_only:
+            return accepted, rejected  # masked or encrypted: nothing to compare
+        order = [a for a in commitments if a in accepted]  # commit order: of two copies, the later is the copier
+        for i, reason in screen_free_riders([accepted[a].delta for a in order], self.last_step).items():
+            if order[i] != self.address:
+                rejected[order[i]] = reason
+                del accepted[order[i]]
+                self.log.warning("rejected update from %s (%s)", order[i], reason, round=round_)
         return accepted, rejected
 
     def _check(self, round_: int, sender: str, commitment: Commitment, members: dict[str, Identity]) -> object:
@@ -416,6 +427,7 @@ class HospitalPeer:
             self.log.error("the finalized aggregate %s is not ours; keeping the previous model",
                            info.aggregate_hash.hex()[:12], round=round_)
             return True
+        self.last_step = (new_params - self.global_params).astype(np.float32)
         self.global_params = new_params
         load_flat_parameters(self.model, new_params)
         self.log.info("adopted aggregate %s", info.aggregate_hash.hex()[:12], round=round_)

@@ -7,7 +7,10 @@ from __future__ import annotations
 import pytest
 from ledger_support import LedgerSetup, events, h32, reverts
 
+from eth_utils import keccak
+
 from ledger import DistributorClient, LedgerClient, LedgerError, compile_contracts, deploy_distributor, scheme_id
+from ledger.awards import award_hash
 from ledger.tx import send
 
 LEDGER_BACKENDS = ("embedded", "anvil")  # every ledger test runs on both (conftest.py)
@@ -162,3 +165,66 @@ def test_award_rules(ledger_consortium: LedgerSetup) -> None:
 
 def _raw(client: DistributorClient, fn: object) -> object:
     return send(client.w3, client.account, fn, decoder=client._decoder, action="award")
+
+
+# =========================================================================== member quorum
+
+
+def test_award_hash_is_abi_encoded_by_hand(ledger_consortium: LedgerSetup) -> None:
+    s = ledger_consortium
+    admin, _ = _distributor(s)
+    a, _, _, d = _sorted(s.hospitals)
+    # by hand: round, scheme, then each dynamic array's offset, length and (account, amount) words
+    word = lambda v: int(v).to_bytes(32, "big")  # noqa: E731
+    addr = lambda x: bytes(12) + bytes.fromhex(x[2:])  # noqa: E731
+    body = word(7) + SHAPLEY + word(4 * 32) + word(4 * 32 + 32 + 2 * 64)
+    body += word(2) + addr(a.address) + word(5) + addr(d.address) + word(3)
+    body += word(1) + addr(d.address) + word(2)
+    expected = keccak(body)
+    assert award_hash(7, "shapley-gtg", {d.address: 3, a.address: 5}, {d.address: 2}) == expected
+    f = admin.distributor.functions
+    assert f.awardHash(7, SHAPLEY, [(a.address, 5), (d.address, 3)], [(d.address, 2)]).call() == expected
+
+
+def test_a_member_quorum_awards_what_it_endorsed(ledger_consortium: LedgerSetup) -> None:
+    s = ledger_consortium
+    addresses = deploy_distributor(s.w3, s.admin.account, s.deployment, budget_per_round=BUDGET)
+    a, b, c, d = (DistributorClient(s.w3, addresses, h.account) for h in _sorted(s.hospitals))
+    stranger = DistributorClient(s.w3, addresses, s.outsider.account)
+    A, B, C, D = (x.account.address for x in (a, b, c, d))
+    rnd = _finalized_round(s, _sorted(s.hospitals)[:3])
+    grants, penalties = {A: 5, B: 3}, {D: 2}
+    digest = award_hash(rnd, "shapley-gtg", grants, penalties)
+    a.endorse(rnd, "shapley-gtg", grants, penalties)
+    assert events(a.distributor, "AwardEndorsed", a.last_receipt) == [
+        {"round": rnd, "scheme": SHAPLEY, "member": A, "awardHash": digest, "endorsements": 1}
+    ]
+    with reverts("IncentiveDistributorAlreadyEndorsed", round=rnd, scheme=SHAPLEY, member=A):
+        a.endorse(rnd, "shapley-gtg", {A: 6})
+    with reverts("IncentiveDistributorNotActiveMember", account=s.outsider.address):
+        stranger.endorse(rnd, "shapley-gtg", grants, penalties)
+    b.endorse(rnd, "shapley-gtg", grants, penalties)
+    c.endorse(rnd, "shapley-gtg", {A: 6})  # another award: it does not count towards the first
+    assert a.endorsements(rnd, "shapley-gtg", digest) == 2
+    assert a.distributor.functions.endorsement(rnd, SHAPLEY, C).call() == award_hash(rnd, "shapley-gtg", {A: 6}, {})
+    with reverts("IncentiveDistributorQuorumNotReached", round=rnd, scheme=SHAPLEY, endorsements=2, activeCount=4):
+        stranger.award_by_quorum(rnd, "shapley-gtg", grants, penalties)  # 2 of 4 is not > 2/3
+    d.endorse(rnd, "shapley-gtg", grants, penalties)
+    receipt = stranger.award_by_quorum(rnd, "shapley-gtg", grants, penalties)  # anyone may send it
+    assert receipt.minted == {A: 5, B: 3} and receipt.burned == {D: 0}
+    log = stranger.last_receipt
+    assert events(a.distributor, "AwardQuorumReached", log) == [
+        {"round": rnd, "scheme": SHAPLEY, "awardHash": digest, "endorsements": 3, "activeCount": 4}
+    ]
+    assert events(a.distributor, "CreditsAwarded", log) == [
+        {"round": rnd, "scheme": SHAPLEY, "awarder": s.outsider.address, "total": 8, "recipients": 2}
+    ]
+    with reverts("IncentiveDistributorAlreadyAwarded", round=rnd, scheme=SHAPLEY):
+        stranger.award_by_quorum(rnd, "shapley-gtg", grants, penalties)
+    with reverts("IncentiveDistributorAlreadyAwarded", round=rnd, scheme=SHAPLEY):
+        c.endorse(rnd, "shapley-gtg", grants, penalties)
+    # a quorum is held to the same rules as the admin: d was left out of the round
+    for member in (a, b, c):
+        member.endorse(rnd, "equal", {D: 1})
+    with reverts("IncentiveDistributorNotAccepted", round=rnd, account=D):
+        stranger.award_by_quorum(rnd, "equal", {D: 1})

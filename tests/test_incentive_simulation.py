@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import spearmanr
 from web3 import Web3
 
-from ledger import Anvil, LedgerClient, compile_contracts, connect
+from ledger import Anvil, LedgerClient, collect, compile_contracts, connect
 from ledger.deploy import Deployment
 from node.cli import main
 from node.incentives.report import shapley_reference, summarize
@@ -85,11 +85,14 @@ def test_shapley_credits_follow_exact_shapley_and_free_riders_get_nothing(four: 
     for scheme in ("shapley-gtg", "reputation"):
         assert by_scheme[scheme].free_rider_share <= 0.05
         assert by_scheme[scheme].balances_match_chain
-    assert by_scheme["equal"].free_rider_share == pytest.approx(0.25)  # the baseline pays it a quarter
-    assert by_scheme["equal"].gini == pytest.approx(0.0, abs=1e-12)
-    # data-size pays by samples: 120 / 60 / 30 / 40 of 250
+    # the zero update is rejected (node/freeriding.py), so even the baselines pay it nothing:
+    # equal pays the three others a third each, Gini (|1-0| x 6 ordered pairs) / (2 x 16 x 3/4) = 1/4
+    assert all(r.rejected == {"hospital-d": "zero-update"} for r in result.rounds)
+    assert by_scheme["equal"].free_rider_share == 0
+    assert by_scheme["equal"].gini == pytest.approx(0.25, abs=1e-12)
+    # data-size pays by samples: 120 / 60 / 30 of 210
     shares = {r.hospital: r.share for r in by_scheme["data-size"].rows}
-    assert [round(shares[n], 6) for n in names] == [0.48, 0.24, 0.12, 0.16]
+    assert [round(shares[n], 6) for n in names] == [round(4 / 7, 6), round(2 / 7, 6), round(1 / 7, 6), 0.0]
 
 
 def test_gtg_estimate_is_close_to_the_exact_values(four: tuple[SimulationResult, Web3]) -> None:
@@ -149,3 +152,19 @@ def test_simulation_on_anvil_mints_what_it_computed() -> None:
         result = simulate(scenario, rpc=rpc, progress=False)
         _check_run(result, connect(rpc))
     assert result.chain["chain_id"] == 31337 and result.chain["rpc"] == rpc
+
+
+def test_awards_by_member_quorum_mint_the_same_and_pass_the_audit() -> None:
+    """``award_by = "quorum"``: each award is endorsed by 3 of the 4 members and sent by one of
+    them, not the admin; the tokens hold what the simulator computed and the audit accepts it."""
+    w3 = connect()
+    result = simulate(replace(load_scenario("four"), rounds=2, award_by="quorum"), w3=w3, progress=False)
+    _check_run(result, w3)
+    report = collect(w3, Deployment.from_dict(result.chain["deployment"]))
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    admin = result.chain["deployment"]["admin"]
+    for key, d in report["incentives"].items():
+        assert len(d["awards"]) == 2, key
+        for award in d["awards"]:
+            assert award["awarder"] != admin and award["quorum"]["endorsements"] == 3
+            assert award["quorum"]["active"] == 4

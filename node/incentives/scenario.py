@@ -102,6 +102,9 @@ class Scenario:
     penalty: int = 10  # credits burned per rejected update (reputation scheme)
     reputation_alpha: float = 0.5
     reputation_slash: float = 0.5
+    award_by: str = "admin"  # who sends each award: the consortium "admin", or a member "quorum"
+    free_rider_screen: bool = True  # reject zero, stale and duplicate updates (node/freeriding.py)
+    similarity_threshold: float = 0.999  # the screen's cosine threshold
     schemes: tuple[str, ...] = tuple(SCHEMES)
     shapley: ShapleySettings = ShapleySettings()
     hospitals: tuple[HospitalGroup, ...] = field(default_factory=lambda: (HospitalGroup(count=4),))
@@ -121,6 +124,9 @@ class Scenario:
             raise ValueError("budget_per_round must be >= 1, penalty and f >= 0")
         if not 0 <= self.reputation_alpha < 1 or not 0 <= self.reputation_slash <= 1:
             raise ValueError("reputation_alpha must be in [0, 1) and reputation_slash in [0, 1]")
+        if not isinstance(self.free_rider_screen, bool) or not 0 < self.similarity_threshold <= 1:
+            raise ValueError("free_rider_screen must be true or false and similarity_threshold in (0, 1]")
+        _choice("award_by", self.award_by, ("admin", "quorum"))
         _choice("dataset", self.dataset, DATASETS)
         _choice("model", self.model, tuple(MODEL_NAMES))
         _choice("metric", self.metric, METRICS)

@@ -2,12 +2,15 @@
 each round valued by every compared scheme and paid through the real contracts.
 
 Per round: hospitals that do not drop out train locally (plain SGD: the simulation is about
-incentives, not privacy) or misbehave as their role says; the consortium's rule aggregates
-the updates and its selection is the accepted set; the round is committed, attested and
-finalized on the RoundLedger; GTG-Shapley, leave-one-out and (for small rounds) exact Shapley
-values are computed on the round's game (:mod:`node.incentives.utility`); each scheme's
-credits are split from the round's budget and minted by its IncentiveDistributor. At the end
-the balances read back from each scheme's token must equal the simulator's own sums.
+incentives, not privacy) or misbehave as their role says; zero, stale and duplicate updates
+are rejected (:mod:`node.freeriding`, as the live peer does); the consortium's rule aggregates
+the rest and its selection is the accepted set; the round is committed, the rejections
+recorded, and the round attested and finalized on the RoundLedger; GTG-Shapley, leave-one-out
+and (for small rounds) exact Shapley values are computed on the round's game
+(:mod:`node.incentives.utility`); each scheme's credits are split from the round's budget and
+minted by its IncentiveDistributor (sent by the admin, or by a member quorum with
+``award_by = "quorum"``). At the end the balances read back from each scheme's token must
+equal the simulator's own sums.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch
 
 from node.aggregation import aggregate, minimum_updates, selection
 from node.attacks import MODEL_ATTACKS
+from node.freeriding import screen_free_riders
 from node.models import build_model, flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
 from node.training import TrainConfig, train_local
@@ -53,6 +57,7 @@ class RoundRecord:
     leave_one_out: dict[str, float] = field(default_factory=dict)
     reputation: dict[str, float] = field(default_factory=dict)
     utility_evaluations: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)  # hospital -> reason (free-rider screen, robust rule)
     credits: dict[str, dict[str, int]] = field(default_factory=dict)  # scheme -> hospital -> units
     burned: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -163,14 +168,20 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
         samples = np.array([h.samples for h in players], dtype=np.float64)
         game = RoundGame(campaign.eval_model, campaign.params, stack, samples, cohort.validation, scenario.metric)
         before = game.value_of(campaign.params)
-        enough = len(players) >= minimum_updates(scenario.rule, scenario.f)
-        keep = selection(scenario.rule, stack, f=scenario.f) if enough else []
-        step = (aggregate(scenario.rule, stack, [float(x) for x in samples], f=scenario.f) if enough
+        flags = (screen_free_riders(list(stack), campaign.last_step, threshold=scenario.similarity_threshold)
+                 if scenario.free_rider_screen else {})
+        kept = [i for i in range(len(names)) if i not in flags]  # what reaches the robust rule
+        enough = len(kept) >= minimum_updates(scenario.rule, scenario.f)
+        keep = [kept[j] for j in selection(scenario.rule, stack[kept], f=scenario.f)] if enough else []
+        step = (aggregate(scenario.rule, stack[kept], [float(samples[i]) for i in kept], f=scenario.f) if enough
                 else np.zeros_like(campaign.params))
         commits = {n: (_hash(b"medmesh/update/v1", stack[i]), int(samples[i])) for i, n in enumerate(names)}
         accepted = [names[i] for i in keep]
-        chain_round = chain.run_round(commits, accepted, _hash(b"medmesh/params/v1", campaign.params + step))
-        record = RoundRecord(t, chain_round, names, accepted, chain.finalized(chain_round), before, before)
+        rejected = {names[i]: reason for i, reason in flags.items()}
+        rejected.update({names[i]: "robust-rule" for i in kept if enough and i not in keep})
+        chain_round = chain.run_round(commits, accepted, _hash(b"medmesh/params/v1", campaign.params + step), rejected)
+        record = RoundRecord(t, chain_round, names, accepted, chain.finalized(chain_round), before, before,
+                             rejected=rejected)
         records.append(record)
         if not record.finalized:  # no credits for a failed round; the model stays where it was
             bar.update(1)
@@ -195,7 +206,9 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
             burns = {n: min(p, computed[scheme][n]) for n, p in burns.items()}
             burns = {n: p for n, p in burns.items() if p > 0}
             if grants or burns:
-                receipt = chain.award(scheme, chain_round, grants, burns)
+                endorsers = (None if scenario.award_by == "admin" else
+                             names + [h.name for h in by_address if h.name not in names])
+                receipt = chain.award(scheme, chain_round, grants, burns, endorsers)
                 _check_receipt(receipt, chain, grants, burns)
             for n, v in grants.items():
                 computed[scheme][n] += v
