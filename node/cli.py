@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     register_commands(sub)
+    from node.node_cli import register_node_commands
+    register_node_commands(sub)
     return parser
 
 
