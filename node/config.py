@@ -87,6 +87,7 @@ class AggregationSection:
 class RoundsSection:
     round_timeout: float = 60.0           # wait for blobs, then again for the quorum
     open_fallback: float = 5.0            # a peer ranked k after the preferred opener waits k times this
+    attest_grace: float = 3.0             # after finalization, wait this long for late attestations
     poll_interval: float = 0.5            # seconds between chain polls while idle
     join_margin: float = 2.0              # do not join a round whose commit deadline is closer than this
     setup_timeout: float = 120.0          # wait for every member's feature sums at first start
@@ -271,8 +272,9 @@ def _check(where: str, cfg: NodeConfig) -> None:
     for key in ("round_timeout", "open_fallback", "poll_interval", "setup_timeout"):
         if not getattr(r, key) > 0:
             raise bad(f"rounds.{key}", f"must be > 0, got {getattr(r, key)}")
-    if r.join_margin < 0 or r.stop_after_round < 0:
-        raise bad("rounds.join_margin" if r.join_margin < 0 else "rounds.stop_after_round", "must be >= 0")
+    for key in ("join_margin", "attest_grace", "stop_after_round"):
+        if getattr(r, key) < 0:
+            raise bad(f"rounds.{key}", f"must be >= 0, got {getattr(r, key)}")
 
     g = cfg.gossip
     if g.max_blob_bytes <= 0:

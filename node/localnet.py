@@ -179,6 +179,9 @@ class LocalNet:
             self.start(name)
 
     def stop_all(self) -> None:
+        for proc in self.procs.values():  # signal all first: they shut down in parallel
+            if proc.proc.poll() is None:
+                proc.proc.terminate()
         for proc in self.procs.values():
             proc.stop()
 

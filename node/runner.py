@@ -248,7 +248,7 @@ class NodeRunner:
                 await self._catch_up()
                 if self._joinable(current, self.client.round_info(current)):
                     await self._run_round(current)
-            elif time.time() > info.attest_deadline + 1:
+            elif self._chain_time() > info.attest_deadline:
                 await self._open(current + 1)  # fails the stale round first
             else:
                 await trio.sleep(poll)  # a round in progress without us: the chain is polled
@@ -261,6 +261,10 @@ class NodeRunner:
         self.events.emit("not_active", status=status)
         raise NodeStopped(f"{self.identity.institution} is {status} on chain", 3)
 
+    def _chain_time(self) -> int:
+        """The latest block's timestamp: deadlines are judged by the chain's clock, not ours."""
+        return int(self.client.w3.eth.get_block("latest")["timestamp"])
+
     def _stop_reached(self, current: int, info) -> bool:
         stop = self.cfg.rounds.stop_after_round
         return bool(stop) and (current > stop or (current == stop and info is not None and info.status != "open"))
@@ -268,7 +272,7 @@ class NodeRunner:
     def _joinable(self, round_: int, info) -> bool:
         if info.status != "open" or round_ <= self.peer.completed_round:
             return False
-        if time.time() > info.commit_deadline - self.cfg.rounds.join_margin:
+        if self._chain_time() > info.commit_deadline - self.cfg.rounds.join_margin:
             return False
         return self.client.commitment(round_, self.identity.address) is None  # none before a crash
 
@@ -276,12 +280,19 @@ class NodeRunner:
         """Open ``round_`` in turn: wait ``rank * open_fallback`` unless someone else opens it."""
         members = [m.address for m in self.peer.active_members()]
         rank = opener_rank(round_, members, self.identity.address)
+        previous = round_ - 1
+        if previous:  # late attestations count only until the next round opens: give them a moment
+            grace = trio.current_time() + self.cfg.rounds.attest_grace
+            while trio.current_time() < grace and self.client.current_round() < round_:
+                info = self.client.round_info(previous)
+                if info.status != "finalized" or info.attest_count >= len(members):
+                    break
+                await trio.sleep(self.cfg.rounds.poll_interval)
         deadline = trio.current_time() + rank * self.cfg.rounds.open_fallback
         while trio.current_time() < deadline:
             if self.client.current_round() >= round_:
                 return
             await trio.sleep(self.cfg.rounds.poll_interval)
-        previous = round_ - 1
         try:
             if previous and self.client.round_info(previous).status == "open":
                 self.client.fail_round(previous)
