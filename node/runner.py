@@ -245,9 +245,10 @@ class NodeRunner:
                 await self._catch_up()
                 await self._open(current + 1)
             elif self._joinable(current, info):
-                await self._catch_up()
-                if self._joinable(current, self.client.round_info(current)):
+                if await self._catch_up() and self._joinable(current, self.client.round_info(current)):
                     await self._run_round(current)
+                else:
+                    await trio.sleep(poll)  # no peer to catch up from yet; the keeper is dialing
             elif self._chain_time() > info.attest_deadline:
                 await self._open(current + 1)  # fails the stale round first
             else:
@@ -337,13 +338,17 @@ class NodeRunner:
                 return round_
         return self.params_round
 
-    async def _catch_up(self) -> None:
-        """Fetch the latest finalized aggregate from peers if ours is older (checked on chain)."""
+    async def _catch_up(self) -> bool:
+        """Fetch the latest finalized aggregate from peers if ours is older (checked on chain);
+        True once this node holds it."""
         target = self._latest_finalized()
         if target <= self.params_round:
-            return
+            return True
+        connected = set(self.host.connected_peers())
+        others = [i for i in self.peer._others() if i.peer_id in connected]
+        if not others:
+            return False
         self.events.emit("catching_up", target, have=self.params_round)
-        others = [i for i in self.peer._others() if i.peer_id in set(self.host.connected_peers())]
         for ident in others:
             self._synced = trio.Event()
             try:
@@ -358,8 +363,9 @@ class NodeRunner:
                 self._save()
                 self.events.emit("caught_up", self.params_round, source=ident.address,
                                  params_hash=parameters_hash(self.peer.global_params).hex())
-                return
+                return True
         self.events.emit("catch_up_failed", target, asked=len(others))
+        return False
 
     async def _on_blob(self, from_peer: str, kind: str, data: bytes) -> None:
         if kind == modelsync.REQUEST_KIND:
