@@ -165,3 +165,29 @@ def test_event_lines_name_peer_and_round():
     text = io.StringIO()
     EventLog("hospital-a", stream=text).emit("opened", 4, rank=1)
     assert text.getvalue().rstrip().endswith("[hospital-a r4] opened rank=1")
+
+
+def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
+    from node.cli import main
+    path = write(tmp_path, GOOD.replace("epsilon = 2.0", "epsilon = 0"))
+    assert main(["node", "run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "medmesh: error: node.toml: [privacy].epsilon: must be > 0, got 0.0"
+
+
+def test_cli_init_writes_0600_identity_and_a_loadable_config(tmp_path, capsys):
+    from node.cli import main
+    from node.identity import NodeIdentity
+    assert main(["node", "init", "--dir", str(tmp_path / "a"), "--name", "hospital-a", "--json",
+                 "--listen", "/ip4/127.0.0.1/tcp/4101", "--deployment", str(tmp_path / "d.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("identity", "config"):
+        assert os.stat(out[key]).st_mode & 0o777 == 0o600
+    cfg = load_config(out["config"])
+    ident = NodeIdentity.load(cfg.node.identity)
+    assert ident.address == out["address"] and ident.institution == "hospital-a"
+    assert out["multiaddr"] == f"/ip4/127.0.0.1/tcp/4101/p2p/{out['peer_id']}"
+    assert out["peer_id"].startswith("12D3KooW")
+    # a second init must not overwrite the identity
+    assert main(["node", "init", "--dir", str(tmp_path / "a"), "--name", "hospital-a"]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err

@@ -83,7 +83,7 @@ def attesters(net: LocalNet, round_: int, aggregate: bytes) -> set[str]:
     return names
 
 
-def test_four_processes_finish_three_rounds_with_one_aggregate(net):
+def test_four_processes_finish_three_rounds_with_one_aggregate(net, capsys):
     for proc in net.procs.values():
         proc.wait_for(lambda e: e["event"] == "round_done" and e["round"] == 3, 150, "round 3")
     for round_ in (1, 2, 3):
@@ -96,6 +96,11 @@ def test_four_processes_finish_three_rounds_with_one_aggregate(net):
         params = np.load(net.root / name / "state" / "params.npy")
         assert state["params_round"] >= 3
         assert params_hash(params) == finalized(net, state["params_round"]).aggregate_hash
+    from node.cli import main
+    assert main(["node", "status", "--config", str(net.configs["hospital-b"]), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["registry_status"] == "active" and status["completed_round"] >= 3
+    assert status["epsilon_spent"] > 0 and status["peer_id"] == net.multiaddrs["hospital-b"].rsplit("/", 1)[1]
 
 
 def test_unregistered_intruder_is_refused(net):
