@@ -72,10 +72,16 @@ class NodeProcess:
         with self._changed:
             return [e for e in self.events if pred(e)]
 
-    def wait_for(self, pred: Callable[[dict], bool], timeout: float, what: str = "event") -> dict:
-        """The first logged event matching ``pred``, waiting for new lines up to ``timeout``."""
+    def mark(self) -> int:
+        """The number of events logged so far: pass it as ``since`` to wait only for newer ones."""
+        with self._changed:
+            return len(self.events)
+
+    def wait_for(self, pred: Callable[[dict], bool], timeout: float, what: str = "event", *, since: int = 0) -> dict:
+        """The first logged event (from index ``since`` on) matching ``pred``, waiting for new
+        lines up to ``timeout``."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = since
         with self._changed:
             while True:
                 for event in self.events[seen:]:

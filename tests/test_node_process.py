@@ -150,7 +150,9 @@ def test_killed_node_others_go_on_and_it_rejoins(net):
 
     # kill it as soon as it starts a round's work, before it commits: a node that dies after
     # delivering its blob to some peers but not others splits their votes (the round then fails)
-    joined = proc.wait_for(lambda e: e["event"] == "round_joined" and e["round"] >= 4, 60, "a round starting")
+    watcher = net.procs["hospital-a"]
+    joined = proc.wait_for(lambda e: e["event"] == "round_joined", 60, "a round starting", since=proc.mark())
+    killed_at = watcher.mark()
     proc.kill()
     killed_in = joined["round"]
     eps_at_kill = json.loads((net.root / victim / "state" / "privacy.json").read_text())["epsilon"]
@@ -160,8 +162,8 @@ def test_killed_node_others_go_on_and_it_rejoins(net):
         info = wait_chain(lambda: finalized(net, round_), 90, f"round {round_} finalized")
         assert set(survivors) <= attesters(net, round_, info.aggregate_hash)
     assert reader.commitment(killed_in + 1, address) is None
-    net.procs["hospital-a"].wait_for(
-        lambda e: e["event"] == "peer_left" and e["peer_id"] == started["peer_id"], 30, "noticing the departure")
+    watcher.wait_for(lambda e: e["event"] == "peer_left" and e["peer_id"] == started["peer_id"], 30,
+                     "noticing the departure", since=killed_at)
 
     restarted = net.start(victim)
     back = restarted.wait_for(lambda e: e["event"] == "started", 60, "restart")
