@@ -101,6 +101,7 @@ class GossipSection:
     reconnect_initial: float = 0.5        # first retry delay; doubles per failure
     reconnect_max: float = 30.0
     dial_timeout: float = 5.0
+    send_attempts: int = 3                # tries per blob on transfer failures (backoff from reconnect_initial)
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
     if not 0 < g.reconnect_initial <= g.reconnect_max:
         raise bad("gossip.reconnect_initial", f"must be > 0 and <= reconnect_max ({g.reconnect_max}), "
                                               f"got {g.reconnect_initial}")
+    if g.send_attempts < 1:
+        raise bad("gossip.send_attempts", f"must be >= 1, got {g.send_attempts}")
     if not g.dial_timeout > 0:
         raise bad("gossip.dial_timeout", f"must be > 0, got {g.dial_timeout}")
 

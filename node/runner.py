@@ -37,7 +37,7 @@ from node import modelsync, protocol
 from node.config import NodeConfig
 from node.events import EventLog
 from node.identity import NodeIdentity
-from node.liveness import PeerKeeper
+from node.liveness import PeerKeeper, retrying
 from node.models import load_flat_parameters
 from node.nodestate import NodeState
 from node.peer import HospitalPeer, PeerSettings
@@ -92,6 +92,8 @@ class NodeRunner:
         ip, port = cfg.listen_ip_port
         self.host = PeerHost(ident.libp2p_seed, listen_port=port, listen_ip=ip, authorize=self._authorize,
                              max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes)
+        self.host.send_blob = retrying(self.host.send_blob, attempts=cfg.gossip.send_attempts,  # type: ignore[method-assign]
+                                       initial=cfg.gossip.reconnect_initial)
         on_chain = self.client.identity(ident.address)
         if on_chain is None:
             raise RunnerError(f"{ident.institution} ({ident.address}) is not registered on chain; run "

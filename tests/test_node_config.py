@@ -191,3 +191,30 @@ def test_cli_init_writes_0600_identity_and_a_loadable_config(tmp_path, capsys):
     # a second init must not overwrite the identity
     assert main(["node", "init", "--dir", str(tmp_path / "a"), "--name", "hospital-a"]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_retrying_send_retries_transfer_failures_but_not_rejections():
+    import trio
+
+    from gossip import BlobRejected, BlobTransferError
+    from node.liveness import retrying
+
+    calls: list[str] = []
+
+    async def flaky(peer_id, data, **kwargs):
+        calls.append(peer_id)
+        if peer_id == "reject":
+            raise BlobRejected("no", code=1, reason="no")
+        if len(calls) < 3:
+            raise BlobTransferError("stream reset")
+
+    async def main():
+        send = retrying(flaky, attempts=3, initial=0.001)
+        await send("p", b"x", kind="update")
+        assert calls == ["p", "p", "p"]
+        calls.clear()
+        with pytest.raises(BlobRejected):
+            await send("reject", b"x")
+        assert calls == ["reject"]
+
+    trio.run(main)
