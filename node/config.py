@@ -102,6 +102,7 @@ class GossipSection:
     reconnect_max: float = 30.0
     dial_timeout: float = 5.0
     send_attempts: int = 3                # tries per blob on transfer failures (backoff from reconnect_initial)
+    parallel_sends: int = 4               # blob transfers in flight at once (a rate limit on fan-out)
 
 
 @dataclass(frozen=True)
@@ -285,8 +286,9 @@ def _check(where: str, cfg: NodeConfig) -> None:
     if not 0 < g.reconnect_initial <= g.reconnect_max:
         raise bad("gossip.reconnect_initial", f"must be > 0 and <= reconnect_max ({g.reconnect_max}), "
                                               f"got {g.reconnect_initial}")
-    if g.send_attempts < 1:
-        raise bad("gossip.send_attempts", f"must be >= 1, got {g.send_attempts}")
+    for key in ("send_attempts", "parallel_sends"):
+        if getattr(g, key) < 1:
+            raise bad(f"gossip.{key}", f"must be >= 1, got {getattr(g, key)}")
     if not g.dial_timeout > 0:
         raise bad("gossip.dial_timeout", f"must be > 0, got {g.dial_timeout}")
 

@@ -45,20 +45,25 @@ LOCAL_STAGES = ("train", "protect", "aggregate")
 def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
     overrides = {
         "training": {"model": model},
-        "rounds": {"stop_after_round": rounds, "round_timeout": 300.0, "setup_timeout": 900.0,
+        "rounds": {"stop_after_round": rounds, "round_timeout": 180.0, "setup_timeout": 900.0,
                    "open_fallback": 5.0, "attest_grace": 5.0, "join_margin": 5.0},
         "privacy": {"rounds": rounds},
         "gossip": {"reconnect_initial": 0.5, "reconnect_max": 5.0},
     }
     started = time.perf_counter()
     with Anvil(extra_args=("--block-time", "1", "--mixed-mining")) as rpc:
-        net = LocalNet(Path(tempfile.mkdtemp(prefix=f"bench-nodes-{n}-")), rpc, n, commit_window=900,
-                       attest_window=900, overrides=overrides)
+        net = LocalNet(Path(tempfile.mkdtemp(prefix=f"bench-nodes-{n}-")), rpc, n, commit_window=300,
+                       attest_window=300, overrides=overrides)
         net.setup()
         net.start_all()
+        timed_out = None
         try:
+            deadline = time.monotonic() + timeout
             for proc in net.procs.values():
-                proc.wait_for(lambda e: e["event"] == "exited", timeout, "the end of the campaign")
+                proc.wait_for(lambda e: e["event"] == "exited", max(deadline - time.monotonic(), 1),
+                              "the end of the campaign")
+        except TimeoutError as exc:  # report the rounds that did complete
+            timed_out = str(exc).splitlines()[0]
         finally:
             net.stop_all()
         codes = {name: p.proc.returncode for name, p in net.procs.items()}
@@ -79,6 +84,9 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
             "bytes_sent": sum(d["bytes_sent"] for d in done),
             "stages_mean_s": {k: round(v, 4) for k, v in stages.items()},
         })
+    if not per_round:
+        return {"nodes": n, "rounds": [], "timed_out": timed_out, "exit_codes": codes,
+                "summary": {"all_finalized_and_agreed": False}}
     steady = per_round[1:] or per_round  # round 1 carries one-off warm-up (Opacus, first dials)
     total = [sum(r["stages_mean_s"].values()) for r in steady]
     net_s = [sum(r["stages_mean_s"][s] for s in NETWORK_STAGES) for r in steady]
@@ -87,6 +95,7 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
         "nodes": n,
         "rounds": per_round,
         "exit_codes": codes,
+        "timed_out": timed_out,
         "campaign_wall_s": round(time.perf_counter() - started, 1),
         "summary": {
             "round_wall_s_mean": round(statistics.fmean(r["wall_s"] for r in steady), 3),
@@ -107,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default="mlp-wide")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per campaign")
+    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per campaign")
     parser.add_argument("--quick", action="store_true", help="4 nodes, 2 rounds, results in bench_nodes_quick.json")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_nodes.json")
     args = parser.parse_args(argv)
@@ -120,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         run = run_one(n, args.rounds, args.model, args.timeout)
         print(json.dumps(run["summary"]), flush=True)
         runs.append(run)
+        _write(args, params, runs)
+    return 0 if all(r["summary"]["all_finalized_and_agreed"] for r in runs) else 1
+
+
+def _write(args: argparse.Namespace, params: int, runs: list[dict]) -> None:
+    """Write the results so far (after each campaign, so a long run leaves partial results)."""
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
@@ -130,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = args.out.with_name("bench_nodes_quick.json") if args.quick else args.out
     atomic_write_json(out, report)
-    print(f"written {out}")
-    return 0 if all(r["summary"]["all_finalized_and_agreed"] for r in runs) else 1
+    print(f"written {out}", flush=True)
 
 
 if __name__ == "__main__":

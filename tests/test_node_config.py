@@ -209,7 +209,7 @@ def test_retrying_send_retries_transfer_failures_but_not_rejections():
             raise BlobTransferError("stream reset")
 
     async def main():
-        send = retrying(flaky, attempts=3, initial=0.001)
+        send = retrying(flaky, attempts=3, initial=0.001, parallel=2)
         await send("p", b"x", kind="update")
         assert calls == ["p", "p", "p"]
         calls.clear()
