@@ -7,8 +7,8 @@ The process holds one :class:`~gossip.PeerHost` with the persisted identity, one
   closed (or stale) round is followed by opening the next one, in turns
   (:mod:`node.schedule`); an open round this node can still join is run; otherwise it waits.
 - **authorization**: ``authorize(peer_id)`` is "registered and active on chain", from a cache
-  refreshed every round (and every ``DIRECTORY_REFRESH_S``), so a revocation cuts a peer off
-  from the next round.
+  re-read before every round and while idle, never inside a round (so every peer judges a
+  round's updates against one membership), so a revocation cuts a peer off from the next round.
 - **liveness** (:mod:`node.liveness`): dial configured peers with backoff, report departures.
 - **catch-up** (:mod:`node.modelsync`): a node behind the chain's last finalized aggregate
   fetches it from a peer and checks it against the chain.
@@ -51,7 +51,6 @@ __all__ = ["NodeRunner", "NodeStopped", "RunnerError", "STAGES"]
 
 #: HospitalPeer methods timed per round, in pipeline order (missing ones are skipped).
 STAGES = ("_train", "_protect", "_commit", "_send", "_verify", "_aggregate", "_record_rejections", "_finalize")
-DIRECTORY_REFRESH_S = 2.0
 SYNC_TIMEOUT_S = 10.0
 
 
@@ -186,7 +185,6 @@ class NodeRunner:
                                         initial=self.cfg.gossip.reconnect_initial,
                                         maximum=self.cfg.gossip.reconnect_max, dial_timeout=self.cfg.gossip.dial_timeout)
                     nursery.start_soon(keeper.run)
-                    nursery.start_soon(self._refresh_directory)
                     await self._setup()
                     await self._round_loop()
                     nursery.cancel_scope.cancel()
@@ -208,14 +206,6 @@ class NodeRunner:
                 self.events.emit("signal", signal=signal.Signals(signum).name)
                 scope.cancel()
                 return
-
-    async def _refresh_directory(self) -> None:
-        while True:
-            await trio.sleep(DIRECTORY_REFRESH_S)  # the chain has no push: re-read the registry periodically
-            try:
-                self.peer.refresh_directory()
-            except LedgerError as exc:
-                self.events.emit("chain_error", error=str(exc)[:200])
 
     async def _setup(self) -> None:
         """First start: agree on the standardizer with every member (restarts restore it)."""

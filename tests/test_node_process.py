@@ -57,7 +57,7 @@ def wait_chain(predicate, timeout: float, what: str):
 def net(tmp_path_factory):
     # blocks as time passes (like a real chain), and each transaction mined at once
     with Anvil(extra_args=("--block-time", "1", "--mixed-mining")) as rpc:
-        net = LocalNet(tmp_path_factory.mktemp("nodes"), rpc, 4, commit_window=30, attest_window=30,
+        net = LocalNet(tmp_path_factory.mktemp("nodes"), rpc, 4, commit_window=20, attest_window=20,
                        overrides=OVERRIDES)
         net.setup()
         net.start_all()
