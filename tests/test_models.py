@@ -9,7 +9,7 @@ from opacus.validators import ModuleValidator
 
 from node.models import MODEL_NAMES, build_model, flat_parameters, load_flat_parameters
 
-SHAPES = {"logreg": {"n_features": 30}, "mlp": {"n_features": 30},
+SHAPES = {"logreg": {"n_features": 30}, "mlp": {"n_features": 30}, "mlp-wide": {"n_features": 30},
           "cnn": {"input_shape": (1, 32, 32)}, "resnet18": {"input_shape": (1, 28, 28)},
           "resnet50": {"input_shape": (3, 64, 64)}}
 
@@ -47,3 +47,8 @@ def test_resnet_stem_follows_the_input_size():
     small, large = build_model("resnet18", input_shape=(1, 28, 28)), build_model("resnet18", input_shape=(1, 64, 64))
     assert len(small.stem) == 3 and isinstance(large.stem[-1], torch.nn.MaxPool2d)
     assert sum(p.numel() for p in small.parameters()) == pytest.approx(11.17e6, rel=0.01)
+
+
+def test_wide_mlp_has_about_a_million_parameters():
+    # hand count: 30*985 + 985 (layer 1), 985*985 + 985 (layer 2), 985 + 1 (head)
+    assert flat_parameters(build_model("mlp-wide", 30)).size == 30 * 985 + 985 + 985 * 985 + 985 + 985 + 1 == 1_002_731

@@ -1,0 +1,331 @@
+"""A hospital node's configuration: one TOML file, read with :mod:`tomllib`, checked at start.
+
+Every problem raises :class:`ConfigError` with one line naming the file, the key and the
+problem (``node.toml: [privacy].epsilon: must be > 0, got -1``). Relative paths are resolved
+against the config file's folder. ``medmesh node init`` writes a commented template
+(:func:`template`); the keys, their types and defaults are the dataclasses below.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from node.protection import MODE_CODES, check_protection
+
+__all__ = ["ConfigError", "NodeConfig", "NodeSection", "ChainSection", "DataSection", "TrainingSection",
+           "PrivacySection", "AggregationSection", "RoundsSection", "GossipSection", "PROTECTION_MODES",
+           "DATA_SOURCES", "load_config", "template"]
+
+#: Protection modes a node accepts in ``[aggregation].protection``, with the byte recorded
+#: on chain (defined once, in :mod:`node.protection`).
+PROTECTION_MODES = MODE_CODES
+
+#: ``[data].source``: built-in demo splits, or a loader from :mod:`node.loaders` over ``path``.
+DATA_SOURCES = ("breast-cancer", "synthetic-imaging", "table", "image-folder", "npz", "manifest")
+_BUILTIN_SOURCES = ("breast-cancer", "synthetic-imaging")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message is one line naming the key and the problem."""
+
+
+@dataclass(frozen=True)
+class NodeSection:
+    identity: Path                        # key file written by `medmesh node init` (mode 0600)
+    state_dir: Path                       # model, round and privacy ledger survive restarts here
+    listen: str = "/ip4/127.0.0.1/tcp/0"  # libp2p listen multiaddr (TCP)
+    bootstrap: tuple[str, ...] = ()       # /ip4/.../tcp/.../p2p/12D3KooW... of peers to dial
+
+
+@dataclass(frozen=True)
+class ChainSection:
+    rpc: str                              # JSON-RPC URL of the consortium chain
+    deployment: Path                      # contract addresses (`medmesh demo --deployment-out`, deploy())
+
+
+@dataclass(frozen=True)
+class DataSection:
+    source: str = "breast-cancer"
+    path: Path | None = None              # for table / image-folder / npz / manifest
+    label: str = "label"                  # label column (table, manifest)
+    site: int = 0                         # built-in splits: which hospital of the split this node is
+    sites: int = 4                        # built-in splits: hospitals in the split
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingSection:
+    model: str = "logreg"
+    learning_rate: float = 2.0
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1                      # torch threads per node process
+
+
+@dataclass(frozen=True)
+class PrivacySection:
+    epsilon: float = 1.0                  # target for the whole campaign
+    delta: float = 1e-5
+    accountant: str = "prv"
+    max_grad_norm: float = 1.0
+    steps_per_epoch: int = 1
+    local_epochs: int = 1
+    rounds: int = 5                       # campaign length the noise is calibrated for
+
+
+@dataclass(frozen=True)
+class AggregationSection:
+    rule: str = "median"
+    f: int = 1
+    protection: str = "sealed"         # sealed | secagg | ckks; secagg and ckks need rule = "fedavg"
+    topk: float | None = None          # top-k sparsification with error feedback (fraction kept, e.g. 0.1)
+    quantize: bool = False             # 8-bit values (sealed only)
+    clip_norm: float | None = None     # L2 clip of each update before it is sealed, masked or encrypted
+
+
+@dataclass(frozen=True)
+class RoundsSection:
+    round_timeout: float = 60.0           # wait for blobs, then again for the quorum
+    open_fallback: float = 5.0            # a peer ranked k after the preferred opener waits k times this
+    attest_grace: float = 3.0             # after finalization, wait this long for late attestations
+    poll_interval: float = 0.5            # seconds between chain polls while idle
+    join_margin: float = 2.0              # do not join a round whose commit deadline is closer than this
+    setup_timeout: float = 120.0          # wait for every member's feature sums at first start
+    stop_after_round: int = 0             # exit once this chain round has ended (0: run until stopped)
+
+
+@dataclass(frozen=True)
+class GossipSection:
+    max_blob_bytes: int = 64 * 2**20
+    max_control_bytes: int = 64 * 2**10
+    reconnect_initial: float = 0.5        # first retry delay; doubles per failure
+    reconnect_max: float = 30.0
+    dial_timeout: float = 5.0
+    send_attempts: int = 3                # tries per blob on transfer failures (backoff from reconnect_initial)
+    parallel_sends: int = 4               # blob transfers in flight at once (a rate limit on fan-out)
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    path: Path
+    node: NodeSection
+    chain: ChainSection
+    data: DataSection = field(default_factory=DataSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+    privacy: PrivacySection = field(default_factory=PrivacySection)
+    aggregation: AggregationSection = field(default_factory=AggregationSection)
+    rounds: RoundsSection = field(default_factory=RoundsSection)
+    gossip: GossipSection = field(default_factory=GossipSection)
+
+    @property
+    def listen_ip_port(self) -> tuple[str, int]:
+        parts = self.node.listen.strip("/").split("/")
+        return parts[1], int(parts[3])
+
+
+_SECTIONS = {"node": NodeSection, "chain": ChainSection, "data": DataSection, "training": TrainingSection,
+             "privacy": PrivacySection, "aggregation": AggregationSection, "rounds": RoundsSection,
+             "gossip": GossipSection}
+_REQUIRED_SECTIONS = ("node", "chain")
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    """Read and check ``path``; raise :class:`ConfigError` (one line) on the first problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
+    where = path.name
+    for name in raw:
+        if name not in _SECTIONS:
+            raise ConfigError(f"{where}: [{name}]: unknown section; expected one of {', '.join(_SECTIONS)}")
+    for name in _REQUIRED_SECTIONS:
+        if name not in raw:
+            raise ConfigError(f"{where}: [{name}]: missing section")
+    base = path.parent
+    sections = {name: _section(where, name, cls, raw.get(name, {}), base) for name, cls in _SECTIONS.items()}
+    cfg = NodeConfig(path=path, **sections)
+    _check(where, cfg)
+    return cfg
+
+
+def _section(where: str, name: str, cls: type, values: Any, base: Path) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: [{name}]: must be a table")
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{where}: [{name}].{key}: unknown key; expected one of {', '.join(known)}")
+        kwargs[key] = _typed(f"{where}: [{name}].{key}", known[key].type, value, base)
+    for key, f in known.items():
+        if key not in kwargs and f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"{where}: [{name}].{key}: missing (required)")
+    return cls(**kwargs)
+
+
+def _typed(what: str, annotation: str, value: Any, base: Path) -> Any:
+    """``value`` converted to the field's annotated type, or a ConfigError naming ``what``."""
+    kind = annotation.replace(" | None", "")
+    if kind == "Path":
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{what}: must be a non-empty path string, got {value!r}")
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (base / p)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{what}: must be a string, got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{what}: must be true or false, got {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{what}: must be an integer, got {value!r}")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{what}: must be a number, got {value!r}")
+        return float(value)
+    if kind == "tuple[str, ...]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{what}: must be a list of strings, got {value!r}")
+        return tuple(value)
+    raise AssertionError(f"no converter for {annotation}")  # a field type this module forgot
+
+
+def _check(where: str, cfg: NodeConfig) -> None:
+    """Checks across keys and against the known names (rules, models, accountants, modes)."""
+    from node.aggregation import RULES, minimum_updates
+    from node.models import MODEL_NAMES
+    from node.privacy import ACCOUNTANTS
+
+    def bad(key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{where}: [{key.split('.')[0]}].{key.split('.', 1)[1]}: {problem}")
+
+    n = cfg.node
+    parts = n.listen.strip("/").split("/")
+    if len(parts) != 4 or parts[0] != "ip4" or parts[2] != "tcp" or not parts[3].isdigit() \
+            or not 0 <= int(parts[3]) <= 65535:
+        raise bad("node.listen", f"must look like /ip4/127.0.0.1/tcp/4001, got {n.listen!r}")
+    for addr in n.bootstrap:
+        if "/p2p/" not in addr or not addr.startswith("/ip4/"):
+            raise bad("node.bootstrap", f"{addr!r} must be /ip4/<ip>/tcp/<port>/p2p/<peer id>")
+    if not cfg.chain.rpc.startswith(("http://", "https://")):
+        raise bad("chain.rpc", f"must be an http(s) JSON-RPC URL, got {cfg.chain.rpc!r}")
+
+    d = cfg.data
+    if d.source not in DATA_SOURCES:
+        raise bad("data.source", f"unknown source {d.source!r}; choose one of {', '.join(DATA_SOURCES)}")
+    if d.source in _BUILTIN_SOURCES:
+        if d.sites < 1:
+            raise bad("data.sites", f"must be >= 1, got {d.sites}")
+        if not 0 <= d.site < d.sites:
+            raise bad("data.site", f"must be in 0..{d.sites - 1} (data.sites = {d.sites}), got {d.site}")
+    elif d.path is None:
+        raise bad("data.path", f"required for source {d.source!r}")
+    elif not d.path.exists():
+        raise bad("data.path", f"{d.path} does not exist")
+
+    t = cfg.training
+    if t.model not in MODEL_NAMES:
+        raise bad("training.model", f"unknown model {t.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    if not t.learning_rate > 0:
+        raise bad("training.learning_rate", f"must be > 0, got {t.learning_rate}")
+    if t.threads < 1:
+        raise bad("training.threads", f"must be >= 1, got {t.threads}")
+
+    p = cfg.privacy
+    if not p.epsilon > 0:
+        raise bad("privacy.epsilon", f"must be > 0, got {p.epsilon}")
+    if not 0 < p.delta < 1:
+        raise bad("privacy.delta", f"must be in (0, 1), got {p.delta}")
+    if p.accountant not in ACCOUNTANTS:
+        raise bad("privacy.accountant", f"unknown accountant {p.accountant!r}; choose one of {', '.join(ACCOUNTANTS)}")
+    if not p.max_grad_norm > 0:
+        raise bad("privacy.max_grad_norm", f"must be > 0, got {p.max_grad_norm}")
+    for key in ("steps_per_epoch", "local_epochs", "rounds"):
+        if getattr(p, key) < 1:
+            raise bad(f"privacy.{key}", f"must be >= 1, got {getattr(p, key)}")
+
+    a = cfg.aggregation
+    if a.rule not in RULES:
+        raise bad("aggregation.rule", f"unknown rule {a.rule!r}; choose one of {', '.join(RULES)}")
+    if a.f < 0:
+        raise bad("aggregation.f", f"must be >= 0, got {a.f}")
+    try:
+        check_protection(a.protection, a.rule)
+    except ValueError as exc:
+        raise bad("aggregation.protection", str(exc)) from None
+    if a.topk is not None and not 0 < a.topk <= 1:
+        raise bad("aggregation.topk", f"must be in (0, 1], got {a.topk}")
+    if a.quantize and a.protection != "sealed":
+        raise bad("aggregation.quantize", f"8-bit values compose with protection = \"sealed\" only, "
+                                          f"not {a.protection!r}")
+    if a.clip_norm is not None and not a.clip_norm > 0:
+        raise bad("aggregation.clip_norm", f"must be > 0, got {a.clip_norm}")
+    if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule):
+        raise bad("aggregation.rule", f"{a.rule} needs at least {minimum_updates(a.rule)} hospitals, "
+                                      f"the split has {d.sites}")
+
+    r = cfg.rounds
+    for key in ("round_timeout", "open_fallback", "poll_interval", "setup_timeout"):
+        if not getattr(r, key) > 0:
+            raise bad(f"rounds.{key}", f"must be > 0, got {getattr(r, key)}")
+    for key in ("join_margin", "attest_grace", "stop_after_round"):
+        if getattr(r, key) < 0:
+            raise bad(f"rounds.{key}", f"must be >= 0, got {getattr(r, key)}")
+
+    g = cfg.gossip
+    if g.max_blob_bytes <= 0:
+        raise bad("gossip.max_blob_bytes", f"must be > 0, got {g.max_blob_bytes}")
+    if not 0 < g.max_control_bytes <= 512 * 2**10:
+        raise bad("gossip.max_control_bytes", f"must be in 1..{512 * 2**10}, got {g.max_control_bytes}")
+    if not 0 < g.reconnect_initial <= g.reconnect_max:
+        raise bad("gossip.reconnect_initial", f"must be > 0 and <= reconnect_max ({g.reconnect_max}), "
+                                              f"got {g.reconnect_initial}")
+    for key in ("send_attempts", "parallel_sends"):
+        if getattr(g, key) < 1:
+            raise bad(f"gossip.{key}", f"must be >= 1, got {getattr(g, key)}")
+    if not g.dial_timeout > 0:
+        raise bad("gossip.dial_timeout", f"must be > 0, got {g.dial_timeout}")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def template(values: dict[str, dict[str, Any]]) -> str:
+    """A config file: every section with its keys, ``values`` overriding the defaults."""
+    lines = ["# medmesh hospital node (`medmesh node run --config THIS_FILE`); see README,",
+             "# 'Running a hospital node', for every key. Relative paths are relative to this file."]
+    for name, cls in _SECTIONS.items():
+        lines += ["", f"[{name}]"]
+        given = values.get(name, {})
+        for f in fields(cls):
+            if f.name in given:
+                value = given[f.name]
+            elif f.default is not MISSING and f.default is not None:
+                value = f.default
+            else:
+                continue
+            lines.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

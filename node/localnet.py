@@ -1,0 +1,199 @@
+"""A consortium of hospital node *processes* on 127.0.0.1, for tests and benchmarks.
+
+:class:`LocalNet` deploys the contracts on a running chain (anvil), creates each node with
+``medmesh node init``, registers it with ``medmesh node register`` (the admin admits the
+genesis members), points every config at the others as bootstrap peers, and starts
+``python -m node.cli node run --log-json`` per node. :class:`NodeProcess` reads a node's JSON
+log line by line in a thread, so callers wait on events (``wait_for``) instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ledger import Deployment, LedgerClient, connect, deploy, dev_account
+from node.config import template
+from node.identity import NodeIdentity
+
+__all__ = ["LocalNet", "NodeProcess", "REPO_ROOT"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class NodeProcess:
+    """One ``medmesh node run`` process and the events it has logged so far."""
+
+    def __init__(self, name: str, config: Path, log_dir: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.events: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+        self.stderr_path = log_dir / f"{name}.stderr"
+        self.stdout_path = log_dir / f"{name}.jsonl"
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config), "--log-json"],
+                cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=err)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        with open(self.stdout_path, "ab") as copy:
+            for raw in self.proc.stdout:
+                copy.write(raw)
+                copy.flush()
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    event = {"event": "unparsed", "line": raw.decode(errors="replace").rstrip()}
+                with self._changed:
+                    self.events.append(event)
+                    self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def find(self, pred: Callable[[dict], bool]) -> list[dict]:
+        with self._changed:
+            return [e for e in self.events if pred(e)]
+
+    def mark(self) -> int:
+        """The number of events logged so far: pass it as ``since`` to wait only for newer ones."""
+        with self._changed:
+            return len(self.events)
+
+    def wait_for(self, pred: Callable[[dict], bool], timeout: float, what: str = "event", *, since: int = 0) -> dict:
+        """The first logged event (from index ``since`` on) matching ``pred``, waiting for new
+        lines up to ``timeout``."""
+        deadline = time.monotonic() + timeout
+        seen = since
+        with self._changed:
+            while True:
+                for event in self.events[seen:]:
+                    if pred(event):
+                        return event
+                seen = len(self.events)
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    tail = self.stderr_path.read_text(errors="replace")[-2000:]
+                    raise TimeoutError(f"{self.name}: no {what} within {timeout:.0f} s "
+                                       f"(exit status {self.proc.poll()}); stderr tail:\n{tail}")
+                self._changed.wait(left)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(5)
+        return self.proc.returncode
+
+
+class LocalNet:
+    """``n`` hospital nodes on 127.0.0.1 over the chain at ``rpc`` (anvil: its dev keys fund them)."""
+
+    def __init__(self, root: Path, rpc: str, n: int, *, commit_window: int = 60, attest_window: int = 60,
+                 overrides: dict[str, dict[str, Any]] | None = None, threads: int = 1) -> None:
+        self.root = Path(root)
+        self.rpc = rpc
+        self.n = n
+        self.commit_window = commit_window
+        self.attest_window = attest_window
+        self.overrides = overrides or {}
+        self.env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": str(threads),
+                    "PYTHONUNBUFFERED": "1"}
+        self.names = [f"hospital-{chr(ord('a') + i)}" for i in range(n)]
+        self.configs: dict[str, Path] = {}
+        self.identities: dict[str, NodeIdentity] = {}
+        self.multiaddrs: dict[str, str] = {}
+        self.procs: dict[str, NodeProcess] = {}
+        self.w3 = connect(rpc)
+        self.deployment: Deployment | None = None
+
+    def setup(self) -> None:
+        from node.cli import main
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        admin = dev_account(self.w3)
+        self.deployment = deploy(self.w3, admin, commit_window=self.commit_window, attest_window=self.attest_window,
+                                 genesis_seats=max(4, self.n))
+        dep_path = self.root / "deployment.json"
+        self.deployment.save(dep_path)
+        admin_key = self.root / "admin.key"
+        admin_key.write_text(admin.key.hex())
+        admin_key.chmod(0o600)
+        for i, name in enumerate(self.names):
+            folder = self.root / name
+            out = folder / "init.json"
+            folder.mkdir(parents=True, exist_ok=True)
+            code = _run_cli(main, ["node", "init", "--dir", str(folder), "--name", name, "--json",
+                                   "--listen", f"/ip4/127.0.0.1/tcp/{free_port()}", "--rpc", self.rpc,
+                                   "--deployment", str(dep_path), "--site", str(i), "--sites", str(self.n)], out)
+            if code != 0:
+                raise RuntimeError(f"node init {name} failed")
+            info = json.loads(out.read_text())
+            self.configs[name] = Path(info["config"])
+            self.multiaddrs[name] = info["multiaddr"]
+            self.identities[name] = NodeIdentity.load(Path(info["identity"]))
+        for name in self.names:
+            self._write_config(name)
+            code = _run_cli(main, ["node", "register", "--config", str(self.configs[name]), "--admin-key-file",
+                                   str(admin_key), "--dev-fund", "--json"], self.root / name / "register.json")
+            if code != 0:
+                raise RuntimeError(f"node register {name} failed")
+
+    def _write_config(self, name: str) -> None:
+        path = self.configs[name]
+        raw = tomllib.loads(path.read_text())
+        raw["node"]["bootstrap"] = [a for n, a in self.multiaddrs.items() if n != name]
+        for section, values in self.overrides.items():
+            raw.setdefault(section, {}).update(values)
+        path.write_text(template(raw))
+
+    def client(self, name: str) -> LedgerClient:
+        return LedgerClient(self.w3, self.deployment, self.identities[name].account)
+
+    def start(self, name: str) -> NodeProcess:
+        proc = NodeProcess(name, self.configs[name], self.root, self.env)
+        self.procs[name] = proc
+        return proc
+
+    def start_all(self) -> None:
+        for name in self.names:
+            self.start(name)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():  # signal all first: they shut down in parallel
+            if proc.proc.poll() is None:
+                proc.proc.terminate()
+        for proc in self.procs.values():
+            proc.stop()
+
+
+def _run_cli(main: Callable[[list[str]], int], argv: list[str], out: Path) -> int:
+    """Run ``medmesh argv`` in this process with stdout captured to ``out``."""
+    import contextlib
+    with open(out, "w") as fh, contextlib.redirect_stdout(fh):
+        return main(argv)

@@ -1,0 +1,184 @@
+"""``medmesh node ...``: set up and run one hospital peer.
+
+    medmesh node init --dir hospital-a --name hospital-a --rpc URL --deployment deployment.json
+    medmesh node register --config hospital-a/hospital-a.toml [--admin-key-file admin.key] [--dev-fund]
+    medmesh node endorse --config hospital-b/hospital-b.toml 0xCANDIDATE
+    medmesh node run --config hospital-a/hospital-a.toml [--log-json]
+    medmesh node status --config hospital-a/hospital-a.toml [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+__all__ = ["register_node_commands"]
+
+
+def _peer_id(seed: bytes) -> str:
+    from gossip import PeerHost
+    return PeerHost(seed, authorize=lambda _pid: False).peer_id
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from node.config import load_config, template
+    from node.identity import NodeIdentity
+
+    folder = Path(args.dir)
+    key_path, cfg_path = folder / f"{args.name}.key", folder / f"{args.name}.toml"
+    for path in (key_path, cfg_path):
+        if path.exists() and not args.force:
+            raise ValueError(f"{path} exists; refusing to overwrite a node's identity (use --force)")
+    identity = NodeIdentity.generate(args.name)
+    identity.save(key_path)
+    text = template({
+        "node": {"identity": key_path.name, "state_dir": "state", "listen": args.listen},
+        "chain": {"rpc": args.rpc, "deployment": str(Path(args.deployment).resolve())},
+        "data": {"source": args.source, "site": args.site, "sites": args.sites},
+    })
+    fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(cfg_path, 0o600)
+    cfg = load_config(cfg_path)  # the template must load as written
+    peer_id = _peer_id(identity.libp2p_seed)
+    ip, port = cfg.listen_ip_port
+    out = {"config": str(cfg_path), "identity": str(key_path), "address": identity.address, "peer_id": peer_id,
+           "multiaddr": f"/ip4/{ip}/tcp/{port}/p2p/{peer_id}" if port else None}
+    print(json.dumps(out, indent=2) if args.json else
+          f"created {key_path} (0600) and {cfg_path}\naccount {identity.address}\npeer ID {peer_id}\n"
+          f"next: fund the account, then `medmesh node register --config {cfg_path}`")
+    return 0
+
+
+def _client(cfg, identity):
+    from ledger import Deployment, LedgerClient, connect
+    return LedgerClient(connect(cfg.chain.rpc), Deployment.load(cfg.chain.deployment), identity.account)
+
+
+def _cmd_register(args: argparse.Namespace) -> int:
+    from eth_account import Account
+
+    from ledger import LedgerClient, fund
+    from node.config import load_config
+    from node.identity import NodeIdentity
+
+    cfg = load_config(args.config)
+    identity = NodeIdentity.load(cfg.node.identity)
+    client = _client(cfg, identity)
+    if args.dev_fund:  # devnets only: top the account up from the chain's development key
+        fund(client.w3, identity.address, 10**18)
+    if client.identity(identity.address) is None:
+        client.register(identity.institution_id, _peer_id(identity.libp2p_seed), identity.seal_public,
+                        identity.sign_public)
+    status = client.identity(identity.address).status
+    if status == "pending":
+        if client.genesis_open() and args.admin_key_file:
+            admin_key = Path(args.admin_key_file).read_text().strip()
+            admin = LedgerClient(client.w3, client.deployment, Account.from_key(admin_key))
+            admin.admit(identity.address)
+        elif client.endorsements(identity.address) >= client.endorsements_needed():
+            client.admit(identity.address)
+    status = client.identity(identity.address).status
+    result = {"address": identity.address, "status": status,
+              "endorsements": client.endorsements(identity.address),
+              "endorsements_needed": client.endorsements_needed()}
+    if args.json:
+        print(json.dumps(result))
+    elif status == "pending":
+        print(f"{identity.address} registered, pending: {result['endorsements']} of "
+              f"{result['endorsements_needed']} endorsements; members run `medmesh node endorse "
+              f"--config THEIR_CONFIG {identity.address}`, then run this command again")
+    else:
+        print(f"{identity.address} is {status} on chain")
+    return 0 if status in ("active", "pending") else 1
+
+
+def _cmd_endorse(args: argparse.Namespace) -> int:
+    from node.config import load_config
+    from node.identity import NodeIdentity
+
+    cfg = load_config(args.config)
+    client = _client(cfg, NodeIdentity.load(cfg.node.identity))
+    client.endorse(args.candidate)
+    print(f"endorsed {args.candidate}: {client.endorsements(args.candidate)} of {client.endorsements_needed()}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from node.config import load_config
+    from node.identity import NodeIdentity
+
+    cfg = load_config(args.config)
+    identity = NodeIdentity.load(cfg.node.identity)
+    client = _client(cfg, identity)
+    on_chain = client.identity(identity.address)
+    state_file = cfg.node.state_dir / "state.json"
+    privacy_file = cfg.node.state_dir / "privacy.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    privacy = json.loads(privacy_file.read_text()) if privacy_file.exists() else {}
+    current = client.current_round()
+    result = {"institution": identity.institution, "address": identity.address,
+              "peer_id": _peer_id(identity.libp2p_seed),
+              "registry_status": on_chain.status if on_chain else "unregistered",
+              "chain_round": current,
+              "chain_round_status": client.round_info(current).status if current else None,
+              "completed_round": state.get("completed_round", 0), "params_round": state.get("params_round", 0),
+              "epsilon_spent": privacy.get("epsilon", 0.0)}
+    print(json.dumps(result, indent=2) if args.json else
+          "\n".join(f"{k:>18}: {v}" for k, v in result.items()))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import trio
+
+    from node.config import load_config
+    from node.runner import NodeRunner, configure_logging
+
+    cfg = load_config(args.config)
+    runner = NodeRunner(cfg, events_json=args.log_json)
+    configure_logging(runner.events, args.verbose)
+    return trio.run(runner.run)
+
+
+def register_node_commands(sub: argparse._SubParsersAction) -> None:
+    node = sub.add_parser("node", help="set up and run one hospital peer (init, register, run, status)")
+    node_sub = node.add_subparsers(dest="node_command", required=True)
+
+    init = node_sub.add_parser("init", help="create an identity key file (0600) and a config template")
+    init.add_argument("--dir", type=Path, required=True, help="folder for the key file and the config")
+    init.add_argument("--name", required=True, help="institution name (bound on chain)")
+    init.add_argument("--listen", default="/ip4/127.0.0.1/tcp/4001")
+    init.add_argument("--rpc", default="http://127.0.0.1:8545")
+    init.add_argument("--deployment", default="deployment.json")
+    init.add_argument("--source", default="breast-cancer", help="[data].source (see README)")
+    init.add_argument("--site", type=int, default=0)
+    init.add_argument("--sites", type=int, default=4)
+    init.add_argument("--force", action="store_true")
+    init.add_argument("--json", action="store_true")
+    init.set_defaults(func=_cmd_init)
+
+    reg = node_sub.add_parser("register", help="put this node's identity on chain (and admit it when possible)")
+    reg.add_argument("--config", type=Path, required=True)
+    reg.add_argument("--admin-key-file", type=Path, help="consortium admin key: admits genesis members")
+    reg.add_argument("--dev-fund", action="store_true", help="devnet only: fund the account from the dev key")
+    reg.add_argument("--json", action="store_true")
+    reg.set_defaults(func=_cmd_register)
+
+    endorse = node_sub.add_parser("endorse", help="endorse a pending candidate as an active member")
+    endorse.add_argument("--config", type=Path, required=True)
+    endorse.add_argument("candidate", help="the candidate's account address")
+    endorse.set_defaults(func=_cmd_endorse)
+
+    run = node_sub.add_parser("run", help="run the peer until stopped")
+    run.add_argument("--config", type=Path, required=True)
+    run.add_argument("--log-json", action="store_true", help="JSON lines instead of text")
+    run.set_defaults(func=_cmd_run)
+
+    status = node_sub.add_parser("status", help="this node's registration, rounds and privacy budget")
+    status.add_argument("--config", type=Path, required=True)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_cmd_status)

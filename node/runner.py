@@ -1,0 +1,416 @@
+"""``medmesh node run``: one hospital peer as a long-lived OS process.
+
+The process holds one :class:`~gossip.PeerHost` with the persisted identity, one
+:class:`~node.peer.HospitalPeer` for the round pipeline, and these tasks:
+
+- **schedule** (:meth:`NodeRunner._round_loop`): the chain says which round is current. A
+  closed (or stale) round is followed by opening the next one, in turns
+  (:mod:`node.schedule`); an open round this node can still join is run; otherwise it waits.
+- **authorization**: ``authorize(peer_id)`` is "registered and active on chain", from a cache
+  re-read before every round and while idle, never inside a round (so every peer judges a
+  round's updates against one membership), so a revocation cuts a peer off from the next round.
+- **liveness** (:mod:`node.liveness`): dial configured peers with backoff, report departures.
+- **catch-up** (:mod:`node.modelsync`): a node behind the chain's last finalized aggregate
+  fetches it from a peer and checks it against the chain.
+- **persistence** (:mod:`node.nodestate`): after each round the parameters and the completed
+  round are written atomically; the privacy ledger is written by the peer before any update
+  leaves. A restart resumes with both, at the chain's current round.
+
+Every stage's wall time is measured and logged with each round (``round_done``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import signal
+import time
+from collections import defaultdict
+from functools import wraps
+
+import numpy as np
+import trio
+
+from gossip import GossipError, PeerHost
+from ledger import ContractRevert, Deployment, LedgerClient, LedgerError, connect
+from node import modelsync, protocol
+from node.config import NodeConfig
+from node.events import EventLog
+from node.identity import NodeIdentity
+from node.liveness import PeerKeeper, retrying
+from node.compression import CompressionConfig
+from node.models import load_flat_parameters
+from node.nodestate import NodeState
+from node.peer import HospitalPeer, PeerSettings
+from node.privacy import DPConfig, PrivacyLedger
+from node.schedule import opener_rank
+from node.sources import load_training_data
+from node.training import TrainConfig
+from node.update import parameters_hash
+
+__all__ = ["NodeRunner", "NodeStopped", "RunnerError", "STAGES"]
+
+#: HospitalPeer methods timed per round, in pipeline order (missing ones are skipped).
+STAGES = ("_train", "_protect", "_commit", "_send", "_verify", "_aggregate", "_record_rejections", "_finalize")
+SYNC_TIMEOUT_S = 10.0
+
+
+class RunnerError(RuntimeError):
+    """The node cannot start or go on; one line saying why."""
+
+
+class NodeStopped(Exception):
+    """The node stops on purpose (revoked, exited the consortium); ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class NodeRunner:
+    def __init__(self, cfg: NodeConfig, events_json: bool = False) -> None:
+        self.cfg = cfg
+        self.identity = NodeIdentity.load(cfg.node.identity)
+        self.events = EventLog(self.identity.institution, json_lines=events_json)
+        self.peer: HospitalPeer | None = None
+        self.params_round = 0
+        self.timings: dict[str, float] = defaultdict(float)
+        self._responded: dict[str, float] = {}
+        self._synced = trio.Event()
+        self._nursery: trio.Nursery | None = None
+
+    # -- set-up ------------------------------------------------------------------------
+    def _authorize(self, peer_id: str) -> bool:
+        return self.peer is not None and self.peer.authorize(peer_id)
+
+    def build(self) -> None:
+        cfg, ident = self.cfg, self.identity
+        import torch
+        torch.set_num_threads(cfg.training.threads)
+        w3 = connect(cfg.chain.rpc)
+        self.client = LedgerClient(w3, Deployment.load(cfg.chain.deployment), ident.account)
+        ip, port = cfg.listen_ip_port
+        self.host = PeerHost(ident.libp2p_seed, listen_port=port, listen_ip=ip, authorize=self._authorize,
+                             max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes)
+        self.host.send_blob = retrying(self.host.send_blob, attempts=cfg.gossip.send_attempts,  # type: ignore[method-assign]
+                                       initial=cfg.gossip.reconnect_initial, parallel=cfg.gossip.parallel_sends)
+        on_chain = self.client.identity(ident.address)
+        if on_chain is None:
+            raise RunnerError(f"{ident.institution} ({ident.address}) is not registered on chain; run "
+                              f"`medmesh node register --config {cfg.path}` first")
+        if on_chain.peer_id != self.host.peer_id:
+            raise RunnerError(f"the chain binds {ident.address} to peer {on_chain.peer_id}, but the key file "
+                              f"gives {self.host.peer_id}")
+        if on_chain.status != "active":
+            raise RunnerError(f"{ident.institution} is {on_chain.status} on chain, not active; it cannot take part")
+        p = cfg.privacy
+        dp = DPConfig(target_epsilon=p.epsilon, delta=p.delta, max_grad_norm=p.max_grad_norm,
+                      steps_per_epoch=p.steps_per_epoch, local_epochs=p.local_epochs, rounds=p.rounds,
+                      accountant=p.accountant)
+        privacy = PrivacyLedger(dp, cfg.node.state_dir / "privacy.json")
+        t = cfg.training
+        a = cfg.aggregation
+        compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
+        settings = PeerSettings(model=t.model, rule=a.rule, f=a.f,
+                                train=TrainConfig(t.learning_rate, t.seed, device=t.device),
+                                round_timeout=cfg.rounds.round_timeout, protection=a.protection,
+                                compression=compression, clip_norm=a.clip_norm)
+        self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy, settings)
+        self.peer.refresh_directory()
+        self.host.on_blob(self._on_blob)
+        self._instrument(self.peer)
+        self._restore()
+
+    def _instrument(self, peer: HospitalPeer) -> None:
+        """Wrap the peer's stage methods so that each call adds its wall time to ``timings``."""
+        for name in STAGES:
+            method = getattr(peer, name, None)
+            if method is None:
+                continue
+            stage = name.lstrip("_")
+            if inspect.iscoroutinefunction(method):
+                async def timed(*args, _m=method, _s=stage, **kwargs):
+                    start = time.perf_counter()
+                    try:
+                        return await _m(*args, **kwargs)
+                    finally:
+                        self.timings[_s] += time.perf_counter() - start
+            else:
+                def timed(*args, _m=method, _s=stage, **kwargs):
+                    start = time.perf_counter()
+                    try:
+                        return _m(*args, **kwargs)
+                    finally:
+                        self.timings[_s] += time.perf_counter() - start
+            setattr(peer, name, wraps(method)(timed))
+
+    def _restore(self) -> None:
+        state = NodeState.load(self.cfg.node.state_dir, self.host.peer_id)
+        peer = self.peer
+        if state is None:
+            self.events.emit("started", peer_id=self.host.peer_id, address=self.identity.address, resumed=False,
+                             epsilon=peer.privacy.spent())
+            return
+        if state.params.size != peer.global_params.size:
+            raise RunnerError(f"state dir {self.cfg.node.state_dir} holds {state.params.size} parameters, "
+                              f"model {self.cfg.training.model} has {peer.global_params.size}")
+        self._adopt(state.params, state.params_round)
+        peer.completed_round = state.completed_round
+        if state.standardizer is not None:
+            peer.standardizer = state.standardizer
+            peer.data = state.standardizer.apply(peer.raw_data)
+        self.events.emit("started", peer_id=self.host.peer_id, address=self.identity.address, resumed=True,
+                         completed_round=state.completed_round, params_round=state.params_round,
+                         params_hash=parameters_hash(state.params).hex(), epsilon=peer.privacy.spent())
+
+    def _adopt(self, params: np.ndarray, round_: int) -> None:
+        self.peer.global_params = params.astype(np.float32)
+        load_flat_parameters(self.peer.model, self.peer.global_params)
+        self.params_round = round_
+
+    def _save(self) -> None:
+        peer = self.peer
+        NodeState(self.host.peer_id, peer.completed_round, self.params_round, peer.global_params,
+                  peer.standardizer).save(self.cfg.node.state_dir)
+
+    # -- the process -------------------------------------------------------------------
+    async def run(self) -> int:
+        """Run until stopped (SIGINT/SIGTERM), revoked, or ``stop_after_round``; the exit status."""
+        self.build()
+        code = 0
+        async with self.host.running():
+            self.events.emit("listening", addrs=self.host.listen_addrs)
+            try:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._on_signals, nursery.cancel_scope)
+                    await nursery.start(self.peer.serve)
+                    keeper = PeerKeeper(self.host, self.cfg.node.bootstrap, self.events, allowed=self._authorize,
+                                        initial=self.cfg.gossip.reconnect_initial,
+                                        maximum=self.cfg.gossip.reconnect_max, dial_timeout=self.cfg.gossip.dial_timeout)
+                    nursery.start_soon(keeper.run)
+                    await self._setup()
+                    await self._round_loop()
+                    nursery.cancel_scope.cancel()
+            except BaseExceptionGroup as group:  # trio wraps what the loop raised
+                leaf = _sole_leaf(group)
+                if not isinstance(leaf, NodeStopped):
+                    raise (leaf or group) from None
+                self.events.emit("stopped", reason=str(leaf))
+                code = leaf.code
+            except NodeStopped as exc:
+                self.events.emit("stopped", reason=str(exc))
+                code = exc.code
+        self.events.emit("exited", code=code, epsilon=self.peer.privacy.spent())
+        return code
+
+    async def _on_signals(self, scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                self.events.emit("signal", signal=signal.Signals(signum).name)
+                scope.cancel()
+                return
+
+    async def _setup(self) -> None:
+        """First start: agree on the standardizer with every member (restarts restore it)."""
+        if self.peer.data is not None:
+            return
+        others = {i.peer_id for i in self.peer._others()}
+        with trio.fail_after(self.cfg.rounds.setup_timeout):
+            while not others <= set(self.host.connected_peers()):
+                await trio.sleep(self.cfg.rounds.poll_interval)  # the keeper is dialing them
+        try:
+            await self.peer.agree_standardizer(timeout=self.cfg.rounds.setup_timeout)
+        except trio.TooSlowError:
+            raise RunnerError("not every member shared its feature sums within rounds.setup_timeout; "
+                              "start all members for the first run") from None
+        self._save()
+        self.events.emit("setup_done", members=len(self.peer.active_members()))
+
+    # -- schedule ----------------------------------------------------------------------
+    async def _round_loop(self) -> None:
+        poll = self.cfg.rounds.poll_interval
+        while True:
+            self.peer.refresh_directory()
+            self._check_membership()
+            current = self.client.current_round()
+            info = self.client.round_info(current) if current else None
+            if self._stop_reached(current, info):
+                return
+            if info is None or info.status != "open":
+                await self._catch_up()
+                await self._open(current + 1)
+            elif self._joinable(current, info):
+                if await self._catch_up() and self._joinable(current, self.client.round_info(current)):
+                    await self._run_round(current)
+                else:
+                    await trio.sleep(poll)  # no peer to catch up from yet; the keeper is dialing
+            elif self._chain_time() > info.attest_deadline:
+                await self._open(current + 1)  # fails the stale round first
+            else:
+                await trio.sleep(poll)  # a round in progress without us: the chain is polled
+
+    def _check_membership(self) -> None:
+        me = self.client.identity(self.identity.address)
+        status = me.status if me is not None else "unregistered"
+        if status == "active":
+            return
+        self.events.emit("not_active", status=status)
+        raise NodeStopped(f"{self.identity.institution} is {status} on chain", 3)
+
+    def _chain_time(self) -> int:
+        """The latest block's timestamp: deadlines are judged by the chain's clock, not ours."""
+        return int(self.client.w3.eth.get_block("latest")["timestamp"])
+
+    def _stop_reached(self, current: int, info) -> bool:
+        stop = self.cfg.rounds.stop_after_round
+        return bool(stop) and (current > stop or (current == stop and info is not None and info.status != "open"))
+
+    def _joinable(self, round_: int, info) -> bool:
+        if info.status != "open" or round_ <= self.peer.completed_round:
+            return False
+        if self._chain_time() > info.commit_deadline - self.cfg.rounds.join_margin:
+            return False
+        return self.client.commitment(round_, self.identity.address) is None  # none before a crash
+
+    async def _open(self, round_: int) -> None:
+        """Open ``round_`` in turn: wait ``rank * open_fallback`` unless someone else opens it."""
+        members = [m.address for m in self.peer.active_members()]
+        rank = opener_rank(round_, members, self.identity.address)
+        previous = round_ - 1
+        if previous:  # late attestations count only until the next round opens: give them a moment
+            grace = trio.current_time() + self.cfg.rounds.attest_grace
+            while trio.current_time() < grace and self.client.current_round() < round_:
+                info = self.client.round_info(previous)
+                if info.status != "finalized" or info.attest_count >= len(members):
+                    break
+                await trio.sleep(self.cfg.rounds.poll_interval)
+        deadline = trio.current_time() + rank * self.cfg.rounds.open_fallback
+        while trio.current_time() < deadline:
+            if self.client.current_round() >= round_:
+                return
+            await trio.sleep(self.cfg.rounds.poll_interval)
+        try:
+            if previous and self.client.round_info(previous).status == "open":
+                self.client.fail_round(previous)
+                self.events.emit("failed_stale_round", previous)
+            opened = self.client.open_round()
+        except ContractRevert as exc:  # another member opened (or failed) it first: fine
+            self.events.emit("open_skipped", round_, reason=str(exc)[:160])
+            return
+        self.events.emit("opened", opened, rank=rank)
+        try:
+            await self.host.publish(protocol.ROUND_TOPIC, protocol.encode(protocol.RoundOpened(opened, self.identity.address)))
+        except GossipError as exc:  # a hint; the others poll the chain anyway
+            self.events.emit("publish_failed", opened, error=str(exc)[:160])
+
+    async def _run_round(self, round_: int) -> None:
+        self.timings.clear()
+        before = self.host.stats
+        started = time.perf_counter()
+        self.events.emit("round_joined", round_)
+        out = await self.peer.run_round(round_)
+        seconds = time.perf_counter() - started
+        after = self.host.stats
+        info = self.client.round_info(round_)
+        if info.status == "finalized" and info.aggregate_hash == parameters_hash(self.peer.global_params):
+            self.params_round = round_
+        self._save()
+        stages = {k: round(v, 4) for k, v in self.timings.items()}
+        self.events.emit(
+            "round_done", round_, finalized=out.finalized, aggregate_hash=out.aggregate_hash,
+            params_round=self.params_round, accepted=out.accepted, rejected=out.rejected, error=out.error,
+            epsilon=round(self.peer.privacy.spent(), 6), samples=out.samples, seconds=round(seconds, 4),
+            stages=stages,
+            bytes_sent=(after.blob_bytes_sent + after.control_bytes_sent) - (before.blob_bytes_sent + before.control_bytes_sent),
+            bytes_received=(after.blob_bytes_received + after.control_bytes_received)
+            - (before.blob_bytes_received + before.control_bytes_received),
+            streams_refused=after.streams_refused, control_rejected=after.control_rejected)
+
+    # -- catch-up ----------------------------------------------------------------------
+    def _latest_finalized(self) -> int:
+        for round_ in range(self.client.current_round(), self.params_round, -1):
+            if self.client.round_info(round_).status == "finalized":
+                return round_
+        return self.params_round
+
+    async def _catch_up(self) -> bool:
+        """Fetch the latest finalized aggregate from peers if ours is older (checked on chain);
+        True once this node holds it."""
+        target = self._latest_finalized()
+        if target <= self.params_round:
+            return True
+        connected = set(self.host.connected_peers())
+        others = [i for i in self.peer._others() if i.peer_id in connected]
+        if not others:
+            return False
+        self.events.emit("catching_up", target, have=self.params_round)
+        for ident in others:
+            self._synced = trio.Event()
+            try:
+                await self.host.send_blob(ident.peer_id, modelsync.encode_request(target), kind=modelsync.REQUEST_KIND)
+            except GossipError as exc:
+                self.events.emit("sync_request_failed", target, peer=ident.address, error=str(exc)[:160])
+                continue
+            with trio.move_on_after(SYNC_TIMEOUT_S):
+                await self._synced.wait()
+            if self.params_round >= target:
+                self.peer.completed_round = max(self.peer.completed_round, self.params_round)
+                self._save()
+                self.events.emit("caught_up", self.params_round, source=ident.address,
+                                 params_hash=parameters_hash(self.peer.global_params).hex())
+                return True
+        self.events.emit("catch_up_failed", target, asked=len(others))
+        return False
+
+    async def _on_blob(self, from_peer: str, kind: str, data: bytes) -> None:
+        if kind == modelsync.REQUEST_KIND:
+            modelsync.decode_request(data)
+            now = time.monotonic()
+            if now - self._responded.get(from_peer, -1e9) < modelsync.RESPONSE_INTERVAL_S:
+                raise PermissionError("model requests are limited to one per "
+                                      f"{modelsync.RESPONSE_INTERVAL_S:g} s")
+            self._responded[from_peer] = now
+            offer = modelsync.ModelOffer(self.params_round, self.peer.global_params.copy())
+            self._nursery.start_soon(self._send_offer, from_peer, offer)
+        elif kind == modelsync.MODEL_KIND:
+            offer = modelsync.decode_offer(data, self.peer.global_params.size)
+            if offer.round <= self.params_round:
+                return
+            info = self.client.round_info(offer.round)
+            if info.status != "finalized" or info.aggregate_hash != parameters_hash(offer.params):
+                raise ValueError(f"offered parameters are not round {offer.round}'s finalized aggregate")
+            self._adopt(offer.params, offer.round)
+            self._synced.set()
+        else:
+            await self.peer._on_blob(from_peer, kind, data)
+
+    async def _send_offer(self, peer_id: str, offer: modelsync.ModelOffer) -> None:
+        try:
+            await self.host.send_blob(peer_id, modelsync.encode_offer(offer), kind=modelsync.MODEL_KIND)
+        except GossipError as exc:
+            self.events.emit("sync_offer_failed", offer.round, peer_id=peer_id, error=str(exc)[:160])
+
+
+def _sole_leaf(group: BaseExceptionGroup) -> BaseException | None:
+    leaves, stack = [], [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else None
+
+
+def configure_logging(events: EventLog, verbose: bool) -> None:
+    """Route the peer's and the gossip layer's records into the event log."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(events.handler())
+    root.setLevel(logging.WARNING)
+    logging.getLogger("medmesh").setLevel(logging.INFO)
+    logging.getLogger("medmesh.gossip").setLevel(logging.INFO if verbose else logging.WARNING)
+    for noisy in ("libp2p", "multiaddr", "async_service", "web3", "eth", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)

@@ -1,0 +1,35 @@
+"""A node's training data, from its config's ``[data]`` section.
+
+Built-in splits (``breast-cancer``, ``synthetic-imaging``) give site ``k`` of a split every
+node draws identically from its seed, for demos, tests and benchmarks. The other sources
+read the hospital's own files through :mod:`node.loaders` and fail with one
+:class:`~node.data.DataError` line naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+from node.config import DataSection
+from node.data import LabelledData
+
+__all__ = ["load_training_data"]
+
+
+def load_training_data(data: DataSection) -> LabelledData:
+    if data.source == "breast-cancer":
+        from node.data import breast_cancer_split
+        split = breast_cancer_split(data.sites, seed=data.seed)
+        return list(split.hospitals.values())[data.site]
+    if data.source == "synthetic-imaging":
+        from node.datasets import synthetic_imaging_split
+        split = synthetic_imaging_split(data.sites, seed=data.seed)
+        return list(split.hospitals.values())[data.site]
+    from node import loaders
+    if data.source == "table":
+        return loaders.load_table(data.path, data.label)
+    if data.source == "image-folder":
+        return loaders.load_image_folder(data.path)
+    if data.source == "npz":
+        return loaders.load_npz(data.path)
+    if data.source == "manifest":
+        return loaders.load_manifest(data.path, label=data.label)
+    raise ValueError(f"[data].source: unknown source {data.source!r}")  # config validation catches it first
