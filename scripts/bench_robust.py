@@ -181,6 +181,8 @@ def run_grid(setup: dict, rules: list[str], attacks: list[str], fs: list[int]) -
     clean: dict[str, dict] = {}
     for attack in attacks:
         for f in fs:
+            if attack == "none" and f > 0:  # no attacker: the f = 0 run says it all
+                continue
             for rule in rules:
                 if minimum_updates(rule, f) > n:
                     cells.append({"rule": rule, "attack": attack, "f": f, "status": "n/a",
