@@ -54,11 +54,12 @@ import torch
 from node.data import ImageData, LabelledData, TabularData
 from node.datasets import synthetic_imaging_split, synthetic_lesions
 from node.evaluation import evaluate
-from node.models import build_model, flat_parameters, load_flat_parameters
+from node.models import build_model, flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
 from node.privacy_attacks import (
     InversionConfig, gradient_from_update, invert_gradient, loss_threshold_attack, per_sample_losses, psnr, ssim,
 )
+from node.simulation import run_campaign
 from node.training import TrainConfig, train_local
 
 EPSILON, DELTA = 1.0, 1e-5
@@ -138,18 +139,9 @@ def campaign(args, dp_on: bool) -> tuple[torch.nn.Module, list[ImageData], Image
                                     size=args.size, seed=args.seed)
     sites = list(split.hospitals.values())
     dp = DPConfig(enabled=dp_on, target_epsilon=EPSILON, delta=DELTA, rounds=args.rounds, local_epochs=args.epochs,
-                  steps_per_epoch=args.steps, max_grad_norm=1.0).calibrated()
-    ledgers = [PrivacyLedger(dp, warn_if_off=False) for _ in sites]
-    lr = args.dp_lr if dp_on else args.lr
-    model = build_model("cnn", input_shape=sites[0].input_shape)
-    params = flat_parameters(model)
-    weights = np.array([len(s) for s in sites], dtype=np.float64)
-    for r in range(args.rounds):
-        deltas = [train_local(model, params, s, ledgers[i], TrainConfig(lr, seed=r * 1000 + i, device="cpu")).delta
-                  for i, s in enumerate(sites)]
-        params = (params + np.tensordot(weights / weights.sum(), np.stack(deltas), axes=1)).astype(np.float32)
-    load_flat_parameters(model, params)
-    return model, sites, split.test, max(led.spent() for led in ledgers)
+                  steps_per_epoch=args.steps, max_grad_norm=1.0)
+    run = run_campaign("cnn", sites, dp, learning_rate=args.dp_lr if dp_on else args.lr, rule="fedavg")
+    return run.model, sites, split.test, run.epsilon_spent
 
 
 def membership_part(args) -> dict:
