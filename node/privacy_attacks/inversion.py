@@ -67,7 +67,7 @@ def _split(flat: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor]
     return out
 
 
-def _label_from_gradient(model: nn.Module, grads: list[torch.Tensor]) -> float:
+def _label_from_gradient(grads: list[torch.Tensor]) -> float:
     """Sign of the last parameter's gradient (the one-logit head's bias): sigmoid(z) - y."""
     return 1.0 if float(grads[-1].sum()) < 0 else 0.0
 
@@ -84,12 +84,12 @@ def invert_gradient(model: nn.Module, params: np.ndarray, gradient: np.ndarray, 
     """Reconstruct ``batch`` images of ``image_shape`` whose gradient at ``params`` matches ``gradient``."""
     load_flat_parameters(model, params)
     model.eval()  # GroupNorm has no running statistics; eval only fixes any dropout
-    weights = [p for p in model.parameters()]
+    weights = list(model.parameters())
     target = [t.detach() for t in _split(torch.as_tensor(np.asarray(gradient, dtype=np.float32)), weights)]
     if label is None:
         if batch != 1:
             raise ValueError("labels can be read off the update only for a batch of one; pass label=")
-        label = np.array([_label_from_gradient(model, target)], dtype=np.float32)
+        label = np.array([_label_from_gradient(target)], dtype=np.float32)
     y = torch.as_tensor(np.asarray(label, dtype=np.float32))
     target_norm = torch.sqrt(sum((t * t).sum() for t in target))
     rng = torch.Generator().manual_seed(config.seed)
