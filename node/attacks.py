@@ -14,8 +14,8 @@ shape (n, d)) and return what the ``f`` Byzantine peers send instead (shape (f, 
   what the robust rules accept (Baruch et al., 2019, "A Little Is Enough");
 - :func:`inner_product_manipulation` — ``-epsilon`` times the honest mean, so that the
   aggregate's inner product with the true gradient turns negative (Xie et al., 2020,
-  "Fall of Empires"; the mean's inner product turns negative once epsilon > (n - f) / f, and
-  the paper's large-epsilon setting is 100);
+  "Fall of Empires"; the mean's inner product turns negative once epsilon > (n - f) / f;
+  100 is a large epsilon in that regime);
 - :func:`free_rider` — zero updates, or a stale update replayed (Lin et al., 2019).
 
 :data:`PAPER_STRENGTHS` holds those papers' strengths; the function defaults are milder.
@@ -106,7 +106,7 @@ MODEL_ATTACKS = {
 PAPER_STRENGTHS: dict[str, dict[str, float]] = {
     "sign-flip": {"scale": 4.0},  # Li et al. 2019 (RSA), sigma = -4
     "gaussian": {"sigma": 200.0},  # Blanchard et al. 2017, Gaussian Byzantine workers
-    "ipm": {"epsilon": 100.0},  # Xie et al. 2020, large-epsilon setting
+    "ipm": {"epsilon": 100.0},  # Xie et al. 2020, a large epsilon (> (n - f) / f for any f >= 1, n <= 101)
 }
 
 
