@@ -3,16 +3,22 @@
 Model-update attacks take the honest updates a colluding attacker could observe (``honest``,
 shape (n, d)) and return what the ``f`` Byzantine peers send instead (shape (f, d)):
 
-- :func:`sign_flip` — the negated honest mean, scaled (Damaskinos et al., 2018);
-- :func:`gaussian_noise` — random updates of a given scale (Blanchard et al., 2017);
+- :func:`sign_flip` — the negated honest mean, scaled (Damaskinos et al., 2018; Li et al., 2019
+  "RSA" send sigma = -4 times the true message);
+- :func:`gaussian_noise` — random updates of a given scale (Blanchard et al., 2017: standard
+  deviation 200);
 - :func:`scaling` — an update boosted by a large factor (Bagdasaryan et al., 2020 "model
-  replacement" uses the same scaling);
+  replacement": gamma = n / eta, the number of participants over the server learning rate;
+  Bhagoji et al., 2019 "explicit boosting" by n). Give it the attacker's own poisoned update;
 - :func:`little_is_enough` — mean minus z_max standard deviations per coordinate, just inside
   what the robust rules accept (Baruch et al., 2019, "A Little Is Enough");
 - :func:`inner_product_manipulation` — ``-epsilon`` times the honest mean, so that the
   aggregate's inner product with the true gradient turns negative (Xie et al., 2020,
-  "Fall of Empires");
+  "Fall of Empires"; the mean's inner product turns negative once epsilon > (n - f) / f;
+  100 is a large epsilon in that regime);
 - :func:`free_rider` — zero updates, or a stale update replayed (Lin et al., 2019).
+
+:data:`PAPER_STRENGTHS` holds those papers' strengths; the function defaults are milder.
 
 Data attacks change the attacker's own training data instead:
 
@@ -29,10 +35,11 @@ from dataclasses import replace
 import numpy as np
 from scipy.stats import norm
 
-from node.data import TabularData
+from node.data import LabelledData, TabularData
 
 __all__ = ["sign_flip", "gaussian_noise", "scaling", "little_is_enough", "lie_z_max",
-           "inner_product_manipulation", "free_rider", "flip_labels", "add_backdoor", "MODEL_ATTACKS"]
+           "inner_product_manipulation", "free_rider", "flip_labels", "add_backdoor", "MODEL_ATTACKS",
+           "PAPER_STRENGTHS"]
 
 
 def _honest(honest: np.ndarray) -> np.ndarray:
@@ -56,6 +63,8 @@ def gaussian_noise(honest: np.ndarray, f: int, *, sigma: float = 1.0, seed: int 
 
 
 def scaling(honest: np.ndarray, f: int, *, factor: float = 10.0) -> np.ndarray:
+    """``factor`` times the first row of ``honest``: pass the attacker's own (e.g. poisoned)
+    update there for model replacement, or an honest one for a plain boosting fault."""
     return _repeat(factor * _honest(honest)[0], f)
 
 
@@ -92,8 +101,16 @@ MODEL_ATTACKS = {
     "free-rider": free_rider,
 }
 
+# Strengths used in the papers the attacks come from (keyword arguments of MODEL_ATTACKS);
+# scaling's gamma = n is the number of participants, so callers pass factor=n themselves.
+PAPER_STRENGTHS: dict[str, dict[str, float]] = {
+    "sign-flip": {"scale": 4.0},  # Li et al. 2019 (RSA), sigma = -4
+    "gaussian": {"sigma": 200.0},  # Blanchard et al. 2017, Gaussian Byzantine workers
+    "ipm": {"epsilon": 100.0},  # Xie et al. 2020, a large epsilon (> (n - f) / f for any f >= 1, n <= 101)
+}
 
-def flip_labels(data: TabularData) -> TabularData:
+
+def flip_labels(data: LabelledData) -> LabelledData:
     """Every binary label inverted."""
     return replace(data, y=(1.0 - data.y).astype(np.float32))
 

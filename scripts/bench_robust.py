@@ -9,11 +9,14 @@
    ``--dp-epsilon E``. For every rule x attack x f, the final held-out accuracy and AUC.
 
    - The first ``f`` peers (hospital-a, -b, ... in registry order) are Byzantine.
-   - Model attacks (:data:`node.attacks.MODEL_ATTACKS`, library defaults: sign-flip scale 1,
-     gaussian sigma 1 (seed = round), scaling x10 of the first honest update, LIE with
-     z_max(n, f), IPM epsilon 0.5, free-rider zeros): the Byzantine peers do not train; each
-     round they send the attack computed from that round's honest updates (an omniscient,
-     colluding attacker).
+   - Model attacks (:data:`node.attacks.MODEL_ATTACKS`) at their papers' strengths
+     (:data:`node.attacks.PAPER_STRENGTHS`): sign-flip x4 of the honest mean (Li et al. 2019),
+     Gaussian sigma 200 (Blanchard et al. 2017, seed = round), LIE with z_max(n, f) (Baruch et
+     al. 2019), IPM epsilon 100 (Xie et al. 2020), free-rider zeros: the Byzantine peers do not
+     train; each round they send the attack computed from that round's honest updates (an
+     omniscient, colluding attacker).
+   - ``scaling`` is model replacement (Bagdasaryan et al. 2020): each Byzantine peer trains on
+     its label-flipped data and boosts its own update by gamma = n (server learning rate 1).
    - Data attacks: ``label-flip`` (:func:`flip_labels`) and ``backdoor``
      (:func:`add_backdoor` defaults: 30 % extra rows with features 0, 1, 2 — mean radius,
      texture, perimeter — set to 6.0 in standardized units, labelled 0 = benign). The
@@ -38,9 +41,11 @@
    (standard normal), f = 1, median of 3 wall-clock timings of ``aggregate``.
 
 3. ``--task imaging``: the SYNTHETIC imaging task (generated lesions, not patient data,
-   :func:`node.datasets.synthetic_imaging_split`: 10 sites, 32x32 images, one legacy
-   scanner), the ``cnn`` model, no DP, fedavg / median / multi-krum / bulyan x none /
-   sign-flip / lie x f = 0, 2 (Bulyan is n/a at f = 2). Replaces the tabular part.
+   :func:`node.datasets.synthetic_imaging_split`: 10 sites of 200 images, 32x32, one legacy
+   scanner), the ``cnn`` model, no DP, 20 rounds of 2 local epochs of 8 SGD steps (batch 25)
+   at learning rate 0.1; fedavg / median / multi-krum / geomed x every model attack but the
+   free-rider, and label-flip, x f = 0, 3 (the largest f < n/3; Bulyan would need n >= 15).
+   Replaces the tabular part.
 
 ``--quick``: f in {0, 2}, attacks none / sign-flip / lie / label-flip, rules fedavg / median /
 multi-krum, timing at n = 10 only.
@@ -71,7 +76,7 @@ import numpy as np
 import torch
 
 from node.aggregation import RULES, aggregate, minimum_updates
-from node.attacks import MODEL_ATTACKS, add_backdoor, flip_labels
+from node.attacks import MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, flip_labels, scaling
 from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
 from node.evaluation import evaluate, predict_logits
@@ -81,6 +86,7 @@ from node.training import TrainConfig, train_local
 
 ALL_RULES = tuple(RULES)  # fedavg, median, trimmed-mean, krum, multi-krum, bulyan, geomed
 DATA_ATTACKS = ("label-flip", "backdoor")
+POISONED_TRAINING = ("label-flip", "backdoor", "scaling")  # Byzantine peers train on poisoned data
 ALL_ATTACKS = ("none", *MODEL_ATTACKS, *DATA_ATTACKS)
 BACKDOOR = {"target": 0.0, "trigger_features": (0, 1, 2), "trigger_value": 6.0}  # add_backdoor's defaults
 BREAK_POINTS = 5.0  # FedAvg "breaks" when its accuracy drops by more than this (points)
@@ -90,7 +96,7 @@ TARGET_POINTS = 2.0  # the best robust rule should stay within this of the clean
 
 
 def poison(data: LabelledData, attack: str, seed: int) -> LabelledData:
-    if attack == "label-flip":
+    if attack in ("label-flip", "scaling"):
         return flip_labels(data)
     if attack == "backdoor":
         return add_backdoor(data, seed=seed, **BACKDOOR)
@@ -115,21 +121,23 @@ def campaign(setup: dict, rule: str, attack: str, f: int) -> dict:
     """One federated campaign; the first ``f`` peers are Byzantine."""
     sites, test, dp = setup["sites"], setup["test"], setup["dp"]
     n = len(sites)
-    data = [poison(d, attack, seed=i) if i < f and attack in DATA_ATTACKS else d for i, d in enumerate(sites)]
+    data = [poison(d, attack, seed=i) if i < f and attack in POISONED_TRAINING else d for i, d in enumerate(sites)]
     ledgers = [PrivacyLedger(dp, warn_if_off=False) for _ in data]
     weights = [float(len(d)) for d in sites]  # claimed sample counts (the clean ones)
     model = build_model(setup["model"], input_shape=sites[0].input_shape)
     params = flat_parameters(model)
     t = time.perf_counter()
     for r in range(setup["rounds"]):
-        model_attack = attack in MODEL_ATTACKS and f > 0
-        trainers = range(f, n) if model_attack else range(n)
+        omniscient = attack in MODEL_ATTACKS and attack not in POISONED_TRAINING and f > 0
+        trainers = range(f, n) if omniscient else range(n)
         deltas = [train_local(model, params, data[i], ledgers[i],
                               TrainConfig(setup["lr"], seed=r * 1000 + i, device="cpu")).delta for i in trainers]
         stack = np.stack(deltas)
-        if model_attack:
-            kwargs = {"seed": r} if attack == "gaussian" else {}
+        if omniscient:
+            kwargs = {**PAPER_STRENGTHS.get(attack, {}), **({"seed": r} if attack == "gaussian" else {})}
             stack = np.concatenate([MODEL_ATTACKS[attack](stack, f, **kwargs), stack]).astype(np.float32)
+        elif attack == "scaling" and f > 0:  # model replacement: gamma = n, server learning rate 1
+            stack = np.concatenate([scaling(stack[i:i + 1], 1, factor=float(n)) for i in range(f)] + [stack[f:]])
         try:
             params = (params + aggregate(rule, stack, weights, f=f)).astype(np.float32)
         except ValueError as e:  # e.g. non-finite parameters after a divergent round
@@ -173,6 +181,8 @@ def run_grid(setup: dict, rules: list[str], attacks: list[str], fs: list[int]) -
     clean: dict[str, dict] = {}
     for attack in attacks:
         for f in fs:
+            if attack == "none" and f > 0:  # no attacker: the f = 0 run says it all
+                continue
             for rule in rules:
                 if minimum_updates(rule, f) > n:
                     cells.append({"rule": rule, "attack": attack, "f": f, "status": "n/a",
@@ -310,12 +320,12 @@ def main() -> None:
     p.add_argument("--time-dim", type=int, default=1_000_000)
     p.add_argument("--time-repeats", type=int, default=3)
     p.add_argument("--img-size", type=int, default=32)
-    p.add_argument("--img-site-size", type=int, default=80)
+    p.add_argument("--img-site-size", type=int, default=200)
     p.add_argument("--img-test", type=int, default=400)
-    p.add_argument("--img-rounds", type=int, default=5)
+    p.add_argument("--img-rounds", type=int, default=20)
     p.add_argument("--img-epochs", type=int, default=2)
-    p.add_argument("--img-steps", type=int, default=2)
-    p.add_argument("--img-lr", type=float, default=1.0)
+    p.add_argument("--img-steps", type=int, default=8)
+    p.add_argument("--img-lr", type=float, default=0.1)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     logging.disable(logging.WARNING)
@@ -323,7 +333,8 @@ def main() -> None:
     started = time.perf_counter()
     imaging = args.task == "imaging"
     if imaging:
-        rules, attacks, fs = ["fedavg", "median", "multi-krum", "bulyan"], ["none", "sign-flip", "lie"], [0, 2]
+        rules, fs = ["fedavg", "median", "multi-krum", "geomed"], [0, 3]
+        attacks = ["none", *(a for a in MODEL_ATTACKS if a != "free-rider"), "label-flip"]
         setup = imaging_setup(args)
     else:
         rules, attacks, fs = list(ALL_RULES), list(ALL_ATTACKS), [0, 1, 2, 3]
@@ -356,7 +367,7 @@ def main() -> None:
                      "task": setup["task"], "model": setup["model"], "peers": n, "site_sizes": setup["site_sizes"],
                      "held_out": len(setup["test"]), "learning_rate": setup["lr"],
                      "local_epochs": setup["dp"].local_epochs, "steps_per_epoch": setup["dp"].steps_per_epoch,
-                     "rules": rules, "attacks": attacks, "f": fs, "byzantine": "the first f peers",
+                     "rules": rules, "attacks": attacks, "attack_strengths": {**PAPER_STRENGTHS, "scaling": {"factor": n}}, "f": fs, "byzantine": "the first f peers",
                      "backdoor": {**BACKDOOR, "fraction": 0.3,
                                   "success_measured_on": "held-out rows with y=1 (malignant), trigger stamped, "
                                                          "classified as target 0 (benign)"}},

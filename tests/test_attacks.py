@@ -6,7 +6,7 @@ from scipy.stats import norm
 
 from node.aggregation import aggregate
 from node.attacks import (
-    MODEL_ATTACKS, add_backdoor, flip_labels, inner_product_manipulation, lie_z_max, little_is_enough, sign_flip,
+    MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, flip_labels, inner_product_manipulation, lie_z_max, little_is_enough, sign_flip,
 )
 from node.data import TabularData
 
@@ -47,3 +47,17 @@ def test_data_attacks():
     assert flip_labels(data).y.tolist() == [1, 0] * 5
     poisoned = add_backdoor(data, fraction=0.3, target=1.0)
     assert len(poisoned) == 13 and (poisoned.x[10:, :3] == 6.0).all() and (poisoned.y[10:] == 1.0).all()
+
+
+def test_paper_strengths_break_the_mean_by_hand():
+    """Worked by hand from the papers' strengths, n = 10 peers with honest mean m:
+    sign-flip x4 (Li et al. 2019) at f = 2 gives (8 m - 2 * 4 m) / 10 = 0, and at f = 3 gives
+    (7 m - 12 m) / 10 = -m / 2; IPM epsilon 100 (Xie et al. 2020) at f = 1 gives
+    (9 m - 100 m) / 10 = -9.1 m, negative as soon as epsilon > (n - f) / f."""
+    m = np.arange(1.0, 6.0)
+    for f, attack, expect in ((2, "sign-flip", 0.0), (3, "sign-flip", -0.5), (1, "ipm", -9.1)):
+        honest = np.repeat(m[None], 10 - f, axis=0)
+        evil = MODEL_ATTACKS[attack](honest, f, **PAPER_STRENGTHS[attack])
+        mean = aggregate("fedavg", np.vstack([evil, honest]), f=f)
+        np.testing.assert_allclose(mean, expect * m, atol=1e-5)
+    assert PAPER_STRENGTHS["gaussian"] == {"sigma": 200.0}  # Blanchard et al. 2017

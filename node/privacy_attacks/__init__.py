@@ -1,0 +1,16 @@
+"""Privacy measured by attack: what an honest-but-curious peer can learn from what it receives.
+
+- :mod:`.image_metrics` — PSNR and SSIM (Wang et al., 2004) of a reconstruction;
+- :mod:`.inversion` — gradient inversion of a single-batch update, "Inverting Gradients"
+  (Geiping et al., 2020), with the label read off the update (Zhao et al., 2020, iDLG);
+- :mod:`.membership` — the loss-threshold membership-inference attack (Yeom et al., 2018).
+
+For benchmarks and audits only; a real peer never runs these.
+"""
+
+from node.privacy_attacks.image_metrics import psnr, ssim
+from node.privacy_attacks.inversion import InversionConfig, InversionResult, gradient_from_update, invert_gradient
+from node.privacy_attacks.membership import MembershipResult, loss_threshold_attack, per_sample_losses
+
+__all__ = ["psnr", "ssim", "InversionConfig", "InversionResult", "gradient_from_update", "invert_gradient",
+           "MembershipResult", "loss_threshold_attack", "per_sample_losses"]
