@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 MEDMESH := $(VENV)/bin/medmesh
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test devnet audit slither clean
+.PHONY: setup demo test bench devnet audit slither clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -28,6 +28,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# `make bench` reproduces the evaluation suite (README, 'Evaluation suite'); `make bench QUICK=1` is the short version.
+bench: setup
+	$(PY) scripts/bench.py $(if $(QUICK),--quick)
 
 devnet: setup
 	$(MEDMESH) devnet
