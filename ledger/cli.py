@@ -53,6 +53,13 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
         default=Path("build/deployment.json"),
         help="deployment file to write (default build/deployment.json)",
     )
+    devnet.add_argument(
+        "--block-time",
+        type=int,
+        default=1,
+        help="also mine a block every N seconds, so round deadlines pass with wall time (default 1; "
+        "0 mines only on transactions)",
+    )
     devnet.set_defaults(func=run_devnet)
 
     audit = subparsers.add_parser(
@@ -106,7 +113,7 @@ def _audit_options(parser: argparse.ArgumentParser, default: object) -> None:
 
 def run_devnet(args: argparse.Namespace) -> int:
     try:
-        with Anvil(args.port) as rpc:
+        with Anvil(args.port, block_time=args.block_time or None) as rpc:
             w3 = connect(rpc)
             deployment = deploy(w3, dev_account(w3))
             deployment.save(args.out)

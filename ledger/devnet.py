@@ -45,20 +45,30 @@ def _answers(rpc: str) -> bool:
 
 
 class Anvil:
-    """Runs ``node_modules/.bin/anvil --silent`` on 127.0.0.1; ``__enter__`` returns the RPC URL."""
+    """Runs ``node_modules/.bin/anvil --silent`` on 127.0.0.1; ``__enter__`` returns the RPC URL.
+
+    ``block_time`` (seconds) makes anvil mine on a timer as well as on every transaction, so
+    its clock follows wall time; without it the clock moves only when a transaction arrives.
+    """
 
     def __init__(
         self,
         port: int | None = None,
         *,
         binary: Path | None = None,
+        block_time: int | None = None,
         extra_args: tuple[str, ...] = (),
         ready_timeout: float = _READY_TIMEOUT_S,
     ) -> None:
         self.binary = Path(binary) if binary is not None else ANVIL_BIN
         self.requested_port = port
         self.port: int | None = None
-        self.extra_args = tuple(extra_args)
+        if block_time is not None and block_time < 1:
+            raise LedgerError(f"block time must be >= 1 s, got {block_time}")
+        # with a block time, anvil also mines a block every `block_time` seconds (its clock moves
+        # with wall time, so round deadlines pass); transactions are still mined at once
+        timing = ("--block-time", str(block_time), "--mixed-mining") if block_time else ()
+        self.extra_args = (*timing, *extra_args)
         self.ready_timeout = ready_timeout
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -51,7 +51,7 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
         "gossip": {"reconnect_initial": 0.5, "reconnect_max": 5.0},
     }
     started = time.perf_counter()
-    with Anvil(extra_args=("--block-time", "1", "--mixed-mining")) as rpc:
+    with Anvil(block_time=1) as rpc:
         net = LocalNet(Path(tempfile.mkdtemp(prefix=f"bench-nodes-{n}-")), rpc, n, commit_window=300,
                        attest_window=300, overrides=overrides)
         net.setup()

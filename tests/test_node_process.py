@@ -56,7 +56,7 @@ def wait_chain(predicate, timeout: float, what: str):
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
     # blocks as time passes (like a real chain), and each transaction mined at once
-    with Anvil(extra_args=("--block-time", "1", "--mixed-mining")) as rpc:
+    with Anvil(block_time=1) as rpc:
         net = LocalNet(tmp_path_factory.mktemp("nodes"), rpc, 4, commit_window=20, attest_window=20,
                        overrides=OVERRIDES)
         net.setup()
