@@ -273,11 +273,11 @@ class HospitalPeer:
         sender = commitment.address
         req = relay.encode_request(relay.RelayRequest(round_, sender.lower(), commitment.update_hash.hex()))
         members = self.active_members()
-        mine = next(i for i, m in enumerate(members) if m.address == self.address)
-        for holder in members[mine + 1:] + members[:mine]:  # each peer asks its successors first
+        start = next((i + 1 for i, m in enumerate(members) if m.address == self.address), 0)
+        for holder in members[start:] + members[:start]:  # each peer asks its successors first
             if sender in self._inbox[round_]:
                 return
-            if holder.address == sender:
+            if holder.address in (sender, self.address):
                 continue
             self.relay_counts["requested"] += 1
             try:
