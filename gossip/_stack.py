@@ -21,6 +21,8 @@ Every setting here answers a sharp edge measured on py-libp2p 0.8.1
 * #5 rate limit: ~10 messages/s per forwarder and topic, own publishes included,
   excess dropped with one log line. Raised to ``CONTROL_RATE_PER_S``.
 * #2 1 MiB pubsub limit: ``max_control_bytes`` is capped at ``MAX_CONTROL_BYTES_LIMIT``.
+* #10 Yamux write-write deadlock: the connection reader writes frames itself and
+  blocks on a full socket; ``_yamux.NonBlockingReaderYamux`` queues those writes.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from libp2p.pubsub.pubsub import Pubsub
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
-from libp2p.stream_muxer.yamux.yamux import Yamux
+
+from ._yamux import NonBlockingReaderYamux, install as install_yamux
 
 MESH_DEGREE = 64
 HEARTBEAT_INTERVAL_S = 1
@@ -69,12 +72,13 @@ def noise_only(key_pair: KeyPair) -> Mapping[TProtocol, ISecureTransport]:
 
 
 def yamux_only() -> TMuxerOptions:
-    """A muxer map offering ``/yamux/1.0.0`` and nothing else."""
-    return {TProtocol(YAMUX_PROTOCOL_ID): Yamux}
+    """A muxer map offering ``/yamux/1.0.0`` and nothing else (with ``_yamux``'s deadlock fix)."""
+    return {TProtocol(YAMUX_PROTOCOL_ID): NonBlockingReaderYamux}
 
 
 def build_host(key_pair: KeyPair) -> IHost:
     """A TCP host with Noise-only security and Yamux-only muxing."""
+    install_yamux()
     return libp2p.new_host(
         key_pair=key_pair,
         sec_opt=noise_only(key_pair),

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import trio
 
-from gossip import PeerHost
+from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
-from node import protocol
+from node import protocol, relay
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.freeriding import screen_free_riders
@@ -38,6 +38,9 @@ from node.update import ModelUpdate, parameters_hash
 __all__ = ["PeerSettings", "RoundOutcome", "HospitalPeer", "MODE_SEALED"]
 
 MODE_SEALED = MODE_CODES["sealed"]  # protection mode recorded on chain with each commit
+RELAY_AFTER = 0.5  # share of round_timeout to wait for direct transfers before pulling via relay
+KEEP_ROUNDS = 2  # completed rounds whose blobs a peer keeps for relaying
+RELAY_WAIT_S = 30.0  # how long one holder that accepted a relay request has to deliver the blob
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,10 @@ class HospitalPeer:
         self._chain_changed = trio.Event()
         self._stats: dict[str, FeatureStats] = {}
         self._stats_changed = trio.Event()
+        self._relayed: set[tuple[str, int, str]] = set()  # (requester, round, committer) answered
+        self._kept: dict[int, dict[str, bytes]] = {}  # the last completed rounds' blobs, for relaying
+        self.relay_counts: dict[str, int] = defaultdict(int)  # requested, served, accepted, refused
+        self._background: trio.Nursery | None = None
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
         self.protection = make_mode(self)
         host.on_blob(self._on_blob)
@@ -131,6 +138,7 @@ class HospitalPeer:
     async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen to the control topics until cancelled."""
         async with trio.open_nursery() as nursery:
+            self._background = nursery
             rounds = await self.host.subscribe(protocol.ROUND_TOPIC)
             setup = await self.host.subscribe(protocol.SETUP_TOPIC)
             nursery.start_soon(self._listen_rounds, rounds)
@@ -178,6 +186,12 @@ class HospitalPeer:
         ident = self._directory.get(from_peer)
         if ident is None or ident.status != "active":
             raise PermissionError(f"peer {from_peer[:16]} is not an active registered hospital")
+        if kind == relay.REQUEST_KIND:
+            self._serve_relay(ident, relay.decode_request(data))
+            return
+        if kind == relay.RELAY_KIND:
+            self._accept_relayed(ident, *relay.decode_relay(data))
+            return
         ctx = peek_context(data)
         if ctx.sender != ident.address.lower():
             raise SealError(f"blob claims sender {ctx.sender} but came from {ident.address}")
@@ -193,6 +207,94 @@ class HospitalPeer:
             raise SealError("a different blob for this round was already received from you")
         box[ident.address] = data
         self._poke(inbox=True)
+
+    # -- relay (node.relay): a committed blob that missed its direct transfer ----------------
+    def _member(self, address: str) -> Identity | None:
+        return next((i for i in self._directory.values() if i.address.lower() == address.lower()), None)
+
+    def _serve_relay(self, requester: Identity, req: relay.RelayRequest) -> None:
+        """Accept a relay request only for a blob this peer holds with exactly that hash."""
+        if not self.protection.relays_updates:
+            raise PermissionError(f"protection mode {self.protection.name} does not relay updates")
+        committer = self._member(req.committer)
+        held = self._inbox.get(req.round) or self._kept.get(req.round, {})
+        blob = held.get(committer.address) if committer is not None else None
+        if blob is None or blob_hash(blob).hex() != req.update_hash.lower():
+            raise LookupError(f"this peer holds no blob {req.update_hash[:12]} from {req.committer}")
+        key = (requester.address, req.round, committer.address)
+        if key in self._relayed:
+            raise PermissionError("this blob was already relayed to you")
+        self._relayed.add(key)
+        payload = relay.encode_relay(committer.address, blob)
+        if self._background is None:
+            raise RuntimeError("peer is not serving")
+        self._background.start_soon(self._send_relay, requester, req.round, committer.address, payload)
+
+    async def _send_relay(self, requester: Identity, round_: int, committer: str, payload: bytes) -> None:
+        try:
+            await self.host.send_blob(requester.peer_id, payload, kind=relay.RELAY_KIND)
+            self.relay_counts["served"] += 1
+            self.log.info("relayed %s's update to %s", committer, requester.address, round=round_)
+        except Exception as exc:
+            self.log.warning("could not relay %s's update to %s: %s", committer, requester.address, exc,
+                             round=round_)
+
+    def _accept_relayed(self, relayer: Identity, committer_address: str, blob: bytes) -> None:
+        """File a relayed blob only if its hash is the committer's commitment on chain."""
+        committer = self._member(committer_address)
+        if committer is None or committer.status != "active":
+            raise PermissionError(f"relayed blob of {committer_address}, not an active member")
+        ctx = peek_context(blob)
+        if ctx.sender != committer.address.lower():
+            raise SealError(f"relayed blob claims sender {ctx.sender}, not {committer.address}")
+        if ctx.round <= self.completed_round:
+            raise SealError(f"relayed blob for round {ctx.round}, which this peer already completed")
+        commitment = self.ledger.commitment(ctx.round, committer.address)
+        if commitment is None or blob_hash(blob) != commitment.update_hash:
+            self.relay_counts["refused"] += 1
+            self.log.warning("refused %s's update relayed by %s: hash differs from the commitment on chain",
+                             committer.address, relayer.address, round=ctx.round)
+            raise SealError("relayed blob does not match the commitment on chain")
+        box = self._inbox[ctx.round]
+        if committer.address not in box:
+            box[committer.address] = blob
+            self.relay_counts["accepted"] += 1
+            self.log.info("got %s's update relayed by %s", committer.address, relayer.address, round=ctx.round)
+            self._poke(inbox=True)
+
+    async def _pull_missing(self, round_: int, missing: set[str]) -> None:
+        """Ask the other peers, one after another, for each committed blob still missing."""
+        commitments = self.ledger.commitments(round_)
+        async with trio.open_nursery() as nursery:
+            for sender in sorted(missing & set(commitments)):
+                nursery.start_soon(self._pull_one, round_, commitments[sender])
+
+    async def _pull_one(self, round_: int, commitment: Commitment) -> None:
+        sender = commitment.address
+        req = relay.encode_request(relay.RelayRequest(round_, sender.lower(), commitment.update_hash.hex()))
+        members = self.active_members()
+        start = next((i + 1 for i, m in enumerate(members) if m.address == self.address), 0)
+        for holder in members[start:] + members[:start]:  # each peer asks its successors first
+            if sender in self._inbox[round_]:
+                return
+            if holder.address in (sender, self.address):
+                continue
+            self.relay_counts["requested"] += 1
+            try:
+                await self.host.send_blob(holder.peer_id, req, kind=relay.REQUEST_KIND)
+            except BlobRejected:
+                continue  # it does not hold that blob: ask the next peer
+            except Exception as exc:
+                self.log.debug("relay request to %s failed: %s", holder.address, exc, round=round_)
+                continue
+            with trio.move_on_after(RELAY_WAIT_S):
+                while sender not in self._inbox[round_]:  # it accepted: the blob is on its way
+                    await self._inbox_changed.wait()
+
+    async def _await_blobs(self, round_: int, expected: set[str], timeout: float) -> None:
+        with trio.move_on_after(max(timeout, 0.0)):
+            while not expected <= set(self._inbox[round_]):
+                await self._inbox_changed.wait()
 
     # -- set-up ------------------------------------------------------------------------
     async def agree_standardizer(self, timeout: float = 30.0) -> Standardizer | None:
@@ -299,7 +401,11 @@ class HospitalPeer:
 
     def _end_round(self, round_: int) -> None:
         self.completed_round = max(self.completed_round, round_)
-        self._inbox.pop(round_, None)
+        # a slower peer may still be verifying this round and need a blob relayed: keep the
+        # blobs of the last KEEP_ROUNDS completed rounds (a peer finishes on quorum, not on all)
+        self._kept[round_] = self._inbox.pop(round_, {})
+        for old in [r for r in self._kept if r <= round_ - KEEP_ROUNDS]:
+            del self._kept[old]
         self.protection.end_round(round_)
 
     async def _train(self, round_: int) -> ModelUpdate:
@@ -341,9 +447,14 @@ class HospitalPeer:
         free-riders (:mod:`node.freeriding`) where the mode reveals individual updates; returns
         what the protection mode aggregates (whole updates, masked vectors, ciphertexts)."""
         expected = self.protection.expected_update_senders(round_)
-        with trio.move_on_after(self.settings.round_timeout):
-            while not expected <= set(self._inbox[round_]):
-                await self._inbox_changed.wait()
+        deadline = trio.current_time() + self.settings.round_timeout
+        await self._await_blobs(round_, expected, self.settings.round_timeout * RELAY_AFTER)
+        missing = expected - set(self._inbox[round_])
+        if missing and self.protection.relays_updates:
+            self.log.warning("pulling %d missing updates via relay", len(missing), round=round_)
+            with trio.move_on_at(deadline):
+                await self._pull_missing(round_, missing)
+            await self._await_blobs(round_, expected, deadline - trio.current_time())
         commitments = self.ledger.commitments(round_)
         members = {i.address: i for i in self.active_members()}
         accepted: dict[str, object] = {}

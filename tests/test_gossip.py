@@ -328,7 +328,11 @@ def test_connections_are_noise_only() -> None:
             secured = conn.muxed_conn.secured_conn
             assert isinstance(secured, SecureSession)
             assert isinstance(secured.conn, NoiseTransportReadWriter)
-            assert type(conn.muxed_conn).__name__ == "Yamux"
+            from libp2p.stream_muxer.yamux.yamux import Yamux
+
+            from gossip._yamux import NonBlockingReaderYamux
+            assert isinstance(conn.muxed_conn, Yamux)  # with the reader-deadlock fix (_yamux.py)
+            assert type(conn.muxed_conn) is NonBlockingReaderYamux
 
             # A peer that offers only plaintext gets no connection at all.
             kp = create_new_key_pair(_seed("plain"))

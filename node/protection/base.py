@@ -84,6 +84,9 @@ class ProtectionMode:
     name = ""
     code = 0
     sum_only = False
+    relays_updates = True
+    """Whether a peer holding another's committed update blob may relay it to a peer that
+    missed it (:mod:`node.relay`): true when the blob is sealed to every peer that waits for it."""
 
     def __init__(self, peer: HospitalPeer) -> None:
         self.peer = peer

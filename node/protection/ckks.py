@@ -46,6 +46,7 @@ class CkksMode(ProtectionMode):
     name = "ckks"
     code = 3
     sum_only = True
+    relays_updates = False  # ciphertexts go to the round's aggregator alone: no third peer holds one
 
     def __init__(self, peer, params: CKKSParams | None = None) -> None:
         super().__init__(peer)
