@@ -8,7 +8,9 @@ For each task, over ``--seeds`` seeds (split seed = DP noise seed = initializati
 - local only, without and with DP: each hospital alone on the same schedule (scored on the
   shared held-out set, averaged over hospitals);
 - medmesh FedAvg; + DP (epsilon 1 for the campaign); + DP + the robust rule (coordinate median,
-  the demo's default); + DP + each protection mode in :data:`PROTECTION_MODES`.
+  the demo's default); + DP + each protection mode in :data:`PROTECTION_MODES` (sealed with top-10%
+  compression, secagg with the shared random 10%, ckks), running that mode's real arithmetic
+  (:mod:`node.simprotect`: sealing, fixed-point masking and unmasking, CKKS encrypt/add/decrypt).
 
 The federated rows run the peers' arithmetic without network or chain
 (:func:`node.simulation.run_campaign`); the network's cost is measured by
@@ -40,6 +42,7 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,18 +50,27 @@ import numpy as np
 import torch
 from scipy.stats import t as student_t
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's node/, not an installed one
+
+from node.compression import CompressionConfig
 from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
 from node.evaluation import centralized_baseline, evaluate
 from node.privacy import DPConfig
+from node.simprotect import make_protect
 from node.simulation import Protect, run_campaign
 
 EPSILON = 1.0
 
-# Protection modes (secure aggregation, encryption...) plug in here as name -> function taking
-# (deltas (n, d), sample weights, rule) and returning the aggregate that mode delivers. Each one
-# adds a row "medmesh + DP + NAME" to every task. Empty until the protection work lands.
-PROTECTION_MODES: dict[str, Protect] = {}
+# Protection modes: name -> a factory of a fresh hook per campaign (it keeps error-feedback
+# residuals across rounds) that runs the mode's real arithmetic (node.simprotect) and returns the
+# aggregate it delivers. Each one adds a row "medmesh + DP + NAME" to every task.
+TOP10 = CompressionConfig(topk=0.1)
+PROTECTION_MODES: dict[str, Callable[[], Protect]] = {
+    "sealed, top-10%": lambda: make_protect("sealed", TOP10),
+    "secagg, shared 10%": lambda: make_protect("secagg", TOP10),
+    "ckks": lambda: make_protect("ckks"),
+}
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ def one_seed(task: Task, seed: int) -> dict[str, dict[str, float]]:
                  **{f"medmesh + DP + {name}": (True, "fedavg", fn) for name, fn in PROTECTION_MODES.items()}}
     for label, (dp_on, rule, protect) in federated.items():
         run = run_campaign(task.model, task.sites, task.dp(dp_on), learning_rate=task.lr, rule=rule, seed=seed,
-                           protect=protect)
+                           protect=protect() if protect is not None else None)
         rows[label] = scores(run.model, task.test)
     return {k: {m: float(v[m]) for m in ("auc", "accuracy", "f1")} for k, v in rows.items()}
 
@@ -149,9 +161,9 @@ def run_task(make, seeds: int, rounds: int) -> dict:
 
 def print_task(res: dict) -> None:
     print(f"\n{res['task']} ({res['model']}), {res['seeds']} seeds, mean ± 95% interval")
-    print(f"{'setting':<26}{'AUC':>18}{'accuracy':>18}{'F1':>18}")
+    print(f"{'setting':<36}{'AUC':>18}{'accuracy':>18}{'F1':>18}")
     for label, row in res["rows"].items():
-        print(f"{label:<26}" + "".join(f"{row[m]['mean']:>10.3f} ± {row[m]['ci95']:.3f}" for m in ("auc", "accuracy", "f1")))
+        print(f"{label:<36}" + "".join(f"{row[m]['mean']:>10.3f} ± {row[m]['ci95']:.3f}" for m in ("auc", "accuracy", "f1")))
 
 
 def main() -> None:
