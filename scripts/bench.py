@@ -45,22 +45,24 @@ class Part:
     script: str
     full: tuple[str, ...]
     quick: tuple[str, ...]
-    result: str  # file stem under benchmarks/results/
-
-    def argv(self, quick: bool) -> list[str]:
-        return [sys.executable, str(ROOT / "scripts" / self.script), *(self.quick if quick else self.full)]
+    result: str  # file stem under benchmarks/results/ ("_quick" is added for --quick)
 
     def result_path(self, quick: bool) -> Path:
         return RESULTS / f"{self.result}{'_quick' if quick else ''}.json"
 
+    def argv(self, quick: bool) -> list[str]:
+        return [sys.executable, str(ROOT / "scripts" / self.script), *(self.quick if quick else self.full),
+                "--out", str(self.result_path(quick))]
 
+
+# Flower and privacy run reduced settings here, so their records get their own names and the
+# parts' own full runs (bench_flower.json, bench_privacy_attacks.json) stay as they are.
 PARTS = (
     Part("utility", "bench_utility.py", (), ("--quick",), "bench_utility"),
     Part("cost", "bench_cost.py", (), ("--quick",), "bench_cost"),
-    Part("flower", "bench_flower.py", ("--repeats", "2"), ("--quick", "--out", str(RESULTS / "bench_flower_quick.json")),
-         "bench_flower"),
+    Part("flower", "bench_flower.py", ("--repeats", "2"), ("--quick",), "bench_flower_suite"),
     Part("privacy", "bench_privacy_attacks.py", ("--images", "4", "--iterations", "600"), ("--quick",),
-         "bench_privacy_attacks"),
+         "bench_privacy_attacks_suite"),
 )
 
 

@@ -95,9 +95,12 @@ def flower_run(py: Path, rule: str, hospitals: int, rounds: int, seed: int) -> d
     out = subprocess.run([str(py), str(ROOT / "scripts" / "flower_side.py"), "--rule", rule, "--hospitals",
                           str(hospitals), "--rounds", str(rounds), "--seed", str(seed), "--port", str(free_port())],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        raise SystemExit(f"flower_side.py failed ({out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    try:  # gRPC's threads sometimes abort the process at exit, after the result line is out
+        run = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise SystemExit(f"flower_side.py failed ({out.returncode}): {out.stderr.strip().splitlines()[-1:]}") from None
+    run["exit_status"] = out.returncode
+    return run
 
 
 def summary(runs: list[dict]) -> dict:

@@ -190,7 +190,8 @@ def main() -> None:
            "tasks": results, "seconds": round(time.perf_counter() - started, 1)}
     for res in results:
         print_task(res)
-    path = args.out or Path(__file__).resolve().parents[1] / ("benchmarks/results/bench_utility" + ("_quick" if args.quick else "") + ".json"))
+    name = "bench_utility" + ("_quick" if args.quick else "") + ".json"
+    path = args.out or Path(__file__).resolve().parents[1] / "benchmarks" / "results" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"\ntotal {out['seconds']} s; wrote {path}")
