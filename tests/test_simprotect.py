@@ -45,3 +45,8 @@ def test_secagg_shared_10pct_sends_the_same_coordinates_and_keeps_the_rest():
 def test_sum_only_modes_refuse_robust_rules():
     with pytest.raises(ValueError, match="fedavg"):
         make_protect("ckks")(DELTAS, WEIGHTS, "median")
+
+
+def test_public_names():
+    import node.simprotect
+    assert sorted(node.simprotect.__all__) == ["MODES", "make_protect"]

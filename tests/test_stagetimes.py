@@ -46,3 +46,7 @@ def test_exclusive_charges_nested_time_to_the_inner_name(monkeypatch):
     clock = run(monkeypatch, exclusive=True)
     assert dict(clock.seconds) == {"chain": 4.0, "stage": 1.5}
     assert clock.reset() == {"chain": 4.0, "stage": 1.5} and not clock.seconds
+
+
+def test_public_names():
+    assert sorted(st.__all__) == ["StageClock", "time_methods"]
