@@ -513,6 +513,7 @@ class HospitalPeer:
 
     async def _finalize(self, round_: int, new_params: np.ndarray) -> bool:
         """Finalize once a quorum attested; adopt the aggregate if it is the finalized one."""
+        info = None
         with trio.move_on_after(self.settings.round_timeout):
             while True:
                 info = self.ledger.round_info(round_)
@@ -530,7 +531,8 @@ class HospitalPeer:
                     continue
                 with trio.move_on_after(1.0):  # a lost hint only costs a second
                     await self._chain_changed.wait()
-        info = self.ledger.round_info(round_)
+        if info is None or info.status != "finalized":  # timed out: read the final word once more
+            info = self.ledger.round_info(round_)
         if info.status != "finalized":
             self.log.error("no quorum within %.0f s", self.settings.round_timeout, round=round_)
             return False

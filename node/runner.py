@@ -21,12 +21,9 @@ Every stage's wall time is measured and logged with each round (``round_done``).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import signal
 import time
-from collections import defaultdict
-from functools import wraps
 
 import numpy as np
 import trio
@@ -45,6 +42,7 @@ from node.peer import HospitalPeer, PeerSettings
 from node.privacy import DPConfig, PrivacyLedger
 from node.schedule import opener_rank
 from node.sources import load_training_data
+from node.stagetimes import StageClock, time_methods
 from node.training import TrainConfig
 from node.update import parameters_hash
 
@@ -74,7 +72,8 @@ class NodeRunner:
         self.events = EventLog(self.identity.institution, json_lines=events_json)
         self.peer: HospitalPeer | None = None
         self.params_round = 0
-        self.timings: dict[str, float] = defaultdict(float)
+        self._clock = StageClock()  # inclusive stage times of the current round
+        self.timings: dict[str, float] = self._clock.seconds
         self._responded: dict[str, float] = {}
         self._synced = trio.Event()
         self._nursery: trio.Nursery | None = None
@@ -123,26 +122,7 @@ class NodeRunner:
 
     def _instrument(self, peer: HospitalPeer) -> None:
         """Wrap the peer's stage methods so that each call adds its wall time to ``timings``."""
-        for name in STAGES:
-            method = getattr(peer, name, None)
-            if method is None:
-                continue
-            stage = name.lstrip("_")
-            if inspect.iscoroutinefunction(method):
-                async def timed(*args, _m=method, _s=stage, **kwargs):
-                    start = time.perf_counter()
-                    try:
-                        return await _m(*args, **kwargs)
-                    finally:
-                        self.timings[_s] += time.perf_counter() - start
-            else:
-                def timed(*args, _m=method, _s=stage, **kwargs):
-                    start = time.perf_counter()
-                    try:
-                        return _m(*args, **kwargs)
-                    finally:
-                        self.timings[_s] += time.perf_counter() - start
-            setattr(peer, name, wraps(method)(timed))
+        time_methods(peer, STAGES, self._clock, label=lambda name: name.lstrip("_"))
 
     def _restore(self) -> None:
         state = NodeState.load(self.cfg.node.state_dir, self.host.peer_id)

@@ -46,14 +46,25 @@ from node.demo import DemoConfig, run_demo  # noqa: E402
 
 VENV = ROOT / "build" / "flower-venv"
 PIN = "flwr==1.41.0"
+SKIPPED = 3  # exit status when Flower cannot be installed: `make bench` goes on without this part
+
+
+class FlowerUnavailable(RuntimeError):
+    """build/flower-venv cannot be built (no package registry, no network)."""
 
 
 def flower_python() -> Path:
     """build/flower-venv with flwr, and a .pth that adds this checkout and .venv's packages."""
     py = VENV / "bin" / "python"
     if not (VENV / "flwr-installed").exists():
-        venv.create(VENV, with_pip=True)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet", PIN], check=True)
+        try:
+            venv.create(VENV, with_pip=True)
+            pip = subprocess.run([str(py), "-m", "pip", "install", "--quiet", PIN], capture_output=True, text=True)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise FlowerUnavailable(f"cannot create {VENV}: {exc}") from None
+        if pip.returncode != 0:
+            last = (pip.stderr.strip().splitlines() or ["no output"])[-1]
+            raise FlowerUnavailable(f"pip could not install {PIN} into {VENV} (package registry unreachable?): {last}")
         (VENV / "flwr-installed").write_text(PIN + "\n")
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
@@ -84,9 +95,12 @@ def flower_run(py: Path, rule: str, hospitals: int, rounds: int, seed: int) -> d
     out = subprocess.run([str(py), str(ROOT / "scripts" / "flower_side.py"), "--rule", rule, "--hospitals",
                           str(hospitals), "--rounds", str(rounds), "--seed", str(seed), "--port", str(free_port())],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        raise SystemExit(f"flower_side.py failed ({out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    try:  # gRPC's threads sometimes abort the process at exit, after the result line is out
+        run = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise SystemExit(f"flower_side.py failed ({out.returncode}): {out.stderr.strip().splitlines()[-1:]}") from None
+    run["exit_status"] = out.returncode
+    return run
 
 
 def summary(runs: list[dict]) -> dict:
@@ -118,7 +132,11 @@ def main() -> None:
     args = p.parse_args()
     repeats = 1 if args.quick else args.repeats
     logging.disable(logging.WARNING)
-    py = flower_python()
+    try:
+        py = flower_python()
+    except FlowerUnavailable as exc:
+        print(f"flower: skipped, {exc}", file=sys.stderr)
+        raise SystemExit(SKIPPED) from None
     runs = []
     for seed in range(repeats):
         for rule in ("fedavg", "krum"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -103,7 +104,8 @@ def main() -> None:
     per_round = [round(b - a, 3) for a, b in zip(marks, marks[1:])]
     print(json.dumps({"system": "flower", "flwr": flwr.__version__, "rule": args.rule, "hospitals": args.hospitals,
                       "rounds": history[1:], "seconds_per_round": per_round, "seconds_total": round(total, 2),
-                      "final_accuracy": history[-1]["accuracy"], "final_auc": history[-1]["auc"]}))
+                      "final_accuracy": history[-1]["accuracy"], "final_auc": history[-1]["auc"]}), flush=True)
+    os._exit(0)  # the clients' daemon gRPC threads can abort a normal interpreter exit ("terminate called...")
 
 
 if __name__ == "__main__":
