@@ -67,6 +67,17 @@ def cell(seed: int, args, schedule: dict, mu, sd) -> dict:
     return out
 
 
+def cnn_reference(seed: int, args) -> dict:
+    """The shipped CNN on the raw images of the same split, without DP, at the schedule of
+    scripts/bench_privacy_attacks.py (20 rounds x 2 epochs x 8 steps, learning rate 0.1)."""
+    split = synthetic_imaging_split(args.sites, sizes=[args.site_size] * args.sites, n_test=args.test,
+                                    size=args.size, seed=seed)
+    dp = DPConfig(enabled=False, rounds=20, local_epochs=2, steps_per_epoch=8)
+    run = run_campaign("cnn", list(split.hospitals.values()), dp, learning_rate=0.1, seed=seed)
+    s = evaluate(run.model, split.test)
+    return {"accuracy": float(s.accuracy), "auc": float(s.auc)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sites", type=int, default=4)
@@ -75,6 +86,8 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=400)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="one schedule, one seed")
+    ap.add_argument("--cnn-reference", action="store_true",
+                    help="also train the shipped CNN without DP on the same splits (slow: ~40 s per seed)")
     ap.add_argument("--json", help="write the table as JSON here")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
@@ -100,10 +113,15 @@ def main() -> None:
               f"no DP acc {row['nodp_accuracy']:.3f} AUC {row['nodp_auc']:.3f} | DP eps {row['dp_epsilon_spent']:.2f} "
               f"acc {row['dp_accuracy']:.3f} AUC {row['dp_auc']:.3f} | loss {row['accuracy_loss_points']:+.1f} pts",
               flush=True)
+    cnn = None
+    if args.cnn_reference:
+        refs = [cnn_reference(seed, args) for seed in range(args.seeds)]
+        cnn = {m: round(float(np.mean([r[m] for r in refs])), 4) for m in ("accuracy", "auc")}
+        print(f"shipped CNN, no DP (20 x 2 x 8, lr 0.1): acc {cnn['accuracy']:.3f} AUC {cnn['auc']:.3f}", flush=True)
     result = {"command": " ".join([sys.executable.rsplit("/", 1)[-1]] + sys.argv), "machine": platform.platform(),
               "task": "SYNTHETIC lesions", "features": {"scales": list(DEFAULT_SCALES), "surround": SURROUND},
               "sites": args.sites, "site_size": args.site_size, "image_size": args.size, "test": args.test,
-              "seeds": args.seeds, "epsilon": EPSILON, "delta": DELTA, "rows": rows,
+              "seeds": args.seeds, "epsilon": EPSILON, "delta": DELTA, "rows": rows, "cnn_no_dp": cnn,
               "seconds": round(time.perf_counter() - started, 1)}
     if args.json:
         with open(args.json, "w") as fh:
