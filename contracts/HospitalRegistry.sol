@@ -539,6 +539,17 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         return _members;
     }
 
+    /// @notice Every identity ever registered, in registration order (revoked included): what
+    /// `members` then `identity` per member return, in one call.
+    /// @return list The identities.
+    function identities() external view returns (Identity[] memory list) {
+        uint256 n = _members.length;
+        list = new Identity[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            list[i] = _identities[_members[i]];
+        }
+    }
+
     /// @notice The registry's settings.
     /// @return The settings given at deployment.
     function config() external view returns (Config memory) {

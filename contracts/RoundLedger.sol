@@ -542,6 +542,26 @@ contract RoundLedger {
         }
     }
 
+    /// @notice Every commitment of `round`, in commit order: what `committers` then
+    /// `commitment` per committer return, in one call.
+    /// @param round The round.
+    /// @return accounts The committers.
+    /// @return list Their commitments, in the same order.
+    function commitmentsOf(uint256 round)
+        external
+        view
+        returns (address[] memory accounts, Commitment[] memory list)
+    {
+        uint256 count = _rounds[round].commitCount;
+        accounts = new address[](count);
+        list = new Commitment[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            address account = _committers[round][i];
+            accounts[i] = account;
+            list[i] = _commitments[round][account];
+        }
+    }
+
     /// @notice The attestation of `account` in `round` (zero vote key if none). Its aggregate
     /// hash is in its `AggregateAttested` event (and in `roundInfo` when `withLeader`).
     /// @param round The round.

@@ -23,6 +23,7 @@ from ._errors import (
     PeerNotAuthorized,
     RemoteBlobTooLarge,
     TopicNotReady,
+    sole_exception,
 )
 from ._frame import BLOB_PROTOCOL
 from ._host import PeerHost
@@ -43,4 +44,5 @@ __all__ = [
     "RemoteBlobTooLarge",
     "Subscription",
     "TopicNotReady",
+    "sole_exception",
 ]

@@ -57,3 +57,19 @@ class BlobRejected(BlobTransferError):
 
 class RemoteBlobTooLarge(BlobRejected, BlobTooLarge):
     """The receiver rejected the blob's declared length before reading it."""
+
+
+def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The only non-group exception inside nested ``group``s, or None if several.
+
+    trio nurseries (and py-libp2p's services) wrap what a body raised in nested
+    ExceptionGroups; callers use this to hand a single exception back as itself."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else None

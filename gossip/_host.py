@@ -22,7 +22,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from ._blobs import BlobHandler, BlobService
 from ._control import ControlPlane
-from ._errors import GossipError, PeerNotAuthorized
+from ._errors import GossipError, PeerNotAuthorized, sole_exception
 from ._gate import Gate
 from ._logs import log, one_line, quiet_libp2p_logs, short
 from ._stack import (
@@ -147,7 +147,7 @@ class PeerHost:
         except BaseExceptionGroup as group:
             # py-libp2p's services and our nursery wrap whatever the body raised in
             # five nested ExceptionGroups; hand a single exception back as itself.
-            leaf = _sole_leaf(group)
+            leaf = sole_exception(group)
             if leaf is None:
                 raise
             raise leaf from None
@@ -272,16 +272,3 @@ class PeerHost:
         """
         self._require_running()
         await self._blobs.send(peer_id, data, kind, timeout)
-
-
-def _sole_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """The only non-group exception inside nested ``group``s, or None if several."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else None

@@ -69,6 +69,19 @@ def _identity(raw: Any) -> Identity:
     )
 
 
+def _commitment(address: str, raw: Any) -> Commitment | None:
+    if bytes(raw.updateHash) == _ZERO32:
+        return None
+    return Commitment(
+        address=address,
+        update_hash=bytes(raw.updateHash),
+        samples=int(raw.samples),
+        epsilon=micros_to_epsilon(int(raw.epsilonMicros)),
+        mode=int(raw.mode),
+        index=int(raw.index),
+    )
+
+
 class LedgerClient:
     """Acts on the ledger as ``account``, a locally held key: every transaction is signed here
     and sent raw. Without an account the client is read-only. Transaction methods return the
@@ -219,8 +232,7 @@ class LedgerClient:
 
     def identities(self) -> list[Identity]:
         """Every registered identity, in registration order (revoked ones included)."""
-        members = self._call(self.registry.functions.members())
-        return [_identity(self._call(self.registry.functions.identity(m))) for m in members]
+        return [_identity(raw) for raw in self._call(self.registry.functions.identities())]
 
     def identity_of_peer(self, peer_id: str) -> Identity | None:
         """The identity that holds ``peer_id`` now (None if none does, e.g. after a rotation)."""
@@ -269,26 +281,13 @@ class LedgerClient:
 
     def commitment(self, round: int, account: str) -> Commitment | None:
         address = Web3.to_checksum_address(account)
-        raw = self._call(self.round_ledger.functions.commitment(int(round), address))
-        if bytes(raw.updateHash) == _ZERO32:
-            return None
-        return Commitment(
-            address=address,
-            update_hash=bytes(raw.updateHash),
-            samples=int(raw.samples),
-            epsilon=micros_to_epsilon(int(raw.epsilonMicros)),
-            mode=int(raw.mode),
-            index=int(raw.index),
-        )
+        return _commitment(address, self._call(self.round_ledger.functions.commitment(int(round), address)))
 
     def commitments(self, round: int) -> dict[str, Commitment]:
-        """Commitments of ``round`` by account, in commit order."""
-        found: dict[str, Commitment] = {}
-        for account in self._call(self.round_ledger.functions.committers(int(round))):
-            c = self.commitment(round, account)
-            if c is not None:
-                found[c.address] = c
-        return found
+        """Commitments of ``round`` by account, in commit order (one call)."""
+        accounts, raws = self._call(self.round_ledger.functions.commitmentsOf(int(round)))
+        found = (_commitment(Web3.to_checksum_address(a), raw) for a, raw in zip(accounts, raws))
+        return {c.address: c for c in found if c is not None}
 
     def attest(self, round: int, aggregate_hash: bytes, accepted: list[str]) -> TxReceipt:
         """Vote for (``aggregate_hash``, ``accepted``); ``accepted`` is sorted here."""

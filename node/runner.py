@@ -28,7 +28,7 @@ import time
 import numpy as np
 import trio
 
-from gossip import GossipError, PeerHost
+from gossip import GossipError, PeerHost, sole_exception
 from ledger import ContractRevert, Deployment, LedgerClient, LedgerError, connect
 from node import modelsync, protocol
 from node.config import NodeConfig
@@ -173,7 +173,7 @@ class NodeRunner:
                     await self._round_loop()
                     nursery.cancel_scope.cancel()
             except BaseExceptionGroup as group:  # trio wraps what the loop raised
-                leaf = _sole_leaf(group)
+                leaf = sole_exception(group)
                 if not isinstance(leaf, NodeStopped):
                     raise (leaf or group) from None
                 self.events.emit("stopped", reason=str(leaf))
@@ -370,17 +370,6 @@ class NodeRunner:
             await self.host.send_blob(peer_id, modelsync.encode_offer(offer), kind=modelsync.MODEL_KIND)
         except GossipError as exc:
             self.events.emit("sync_offer_failed", offer.round, peer_id=peer_id, error=str(exc)[:160])
-
-
-def _sole_leaf(group: BaseExceptionGroup) -> BaseException | None:
-    leaves, stack = [], [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else None
 
 
 def configure_logging(events: EventLog, verbose: bool) -> None:

@@ -158,6 +158,11 @@ def test_commit_update(ledger_consortium: LedgerSetup) -> None:
     assert commits[b.address].update_hash == h32("b") and commits[b.address].samples == 250
     assert commits[b.address].epsilon == pytest.approx(1.25) and commits[b.address].mode == 2
     assert commits[a.address].index == 1 and commits[a.address].epsilon == pytest.approx(0.1)
+    # the batched view returns exactly what the per-committer getter does, in commit order
+    per_member = [b.round_ledger.functions.commitment(rnd, x).call() for x in (b.address, a.address)]
+    accounts, batched = b.round_ledger.functions.commitmentsOf(rnd).call()
+    assert accounts == [b.address, a.address] and [tuple(c) for c in batched] == [tuple(c) for c in per_member]
+    assert [list(x) for x in b.round_ledger.functions.commitmentsOf(rnd + 1).call()] == [[], []]
     assert a.commitment(rnd, s.hospitals[2].address) is None
     assert a.round_info(rnd).commit_count == 2
 

@@ -82,6 +82,7 @@ def test_public_api_is_pinned() -> None:
             "RemoteBlobTooLarge",
             "Subscription",
             "TopicNotReady",
+            "sole_exception",
         ]
     )
     assert gossip.BLOB_PROTOCOL == "/medmesh/blob/1.0.0"
@@ -346,3 +347,11 @@ def test_connections_are_noise_only() -> None:
             assert a.security_protocol(str(plain.get_id())) is None
 
     trio.run(main)
+
+
+def test_sole_exception_unwraps_nested_groups() -> None:
+    only = ValueError("x")
+    nested = BaseExceptionGroup("a", [ExceptionGroup("b", [ExceptionGroup("c", [only])])])
+    assert gossip.sole_exception(nested) is only
+    assert gossip.sole_exception(ExceptionGroup("two", [only, KeyError("y")])) is None
+    assert gossip.sole_exception(BaseExceptionGroup("stop", [KeyboardInterrupt()])).__class__ is KeyboardInterrupt

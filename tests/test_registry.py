@@ -78,6 +78,10 @@ def test_register_creates_pending_identity_with_its_bond(ledger_deployed: Ledger
         sign,
     )
     assert (ident.status, ident.joined_at, ident.bond, ident.left_at) == ("pending", 0, DEFAULT_BOND, 0)
+    # the batched view returns exactly what members() then identity() per member do
+    reg = h.registry.functions
+    assert reg.identities().call() == [reg.identity(m).call() for m in reg.members().call()]
+    assert h.identities() == [ident]
     assert s.w3.eth.get_balance(s.deployment.addresses["HospitalRegistry"]) == DEFAULT_BOND
     assert h.registry.functions.members().call() == [h.address]
     assert h.registry.functions.accountOfPeer(peer_id(0)).call() == h.address
