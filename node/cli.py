@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_commands(sub)
     from node.incentives.cli import register_commands as register_incentive_commands
     register_incentive_commands(sub)
-    from node.node_cli import register_node_commands
+    from node.service.cli import register_node_commands
     register_node_commands(sub)
     return parser
 

@@ -4,7 +4,7 @@
 one :class:`StageClock` shares a stack, so a timed call made inside another timed call (a chain
 call inside the ``_finalize`` stage) is charged to the inner name only when the clock is
 ``exclusive``. One clock per peer: a peer's round runs its stages one after another in one task.
-The live node (:mod:`node.runner`) logs inclusive stage times; ``scripts/bench_cost.py`` splits
+The live node (:mod:`node.service.runner`) logs inclusive stage times; ``scripts/bench_cost.py`` splits
 a round into training, protection, network and chain with exclusive ones.
 """
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from node.data import FeatureStats, Standardizer, breast_cancer_split  # noqa: E402
 from node.demo import DemoConfig, run_demo  # noqa: E402
 from node.peer import HospitalPeer  # noqa: E402
-from node.runner import STAGES  # noqa: E402
+from node.service.runner import STAGES  # noqa: E402
 from node.simulation import run_campaign  # noqa: E402
 from node.stagetimes import StageClock, time_methods  # noqa: E402
 

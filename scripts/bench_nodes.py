@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from ledger import Anvil  # noqa: E402
 from node.fsutil import atomic_write_json  # noqa: E402
-from node.localnet import LocalNet  # noqa: E402
+from node.service.localnet import LocalNet  # noqa: E402
 from node.models import build_model  # noqa: E402
 
 NETWORK_STAGES = ("commit", "send", "verify", "record_rejections", "finalize")

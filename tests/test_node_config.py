@@ -11,12 +11,12 @@ import os
 import numpy as np
 import pytest
 
-from node.config import PROTECTION_MODES, ConfigError, load_config, template
-from node.events import EventLog
-from node.liveness import Backoff
-from node.modelsync import ModelOffer, decode_offer, decode_request, encode_offer, encode_request
-from node.nodestate import NodeState, StateError
-from node.schedule import opener_rank
+from node.service.config import PROTECTION_MODES, ConfigError, load_config, template
+from node.service.events import EventLog
+from node.service.liveness import Backoff
+from node.service.modelsync import ModelOffer, decode_offer, decode_request, encode_offer, encode_request
+from node.service.state import NodeState, StateError
+from node.service.schedule import opener_rank
 
 GOOD = """
 [node]
@@ -200,7 +200,7 @@ def test_retrying_send_retries_transfer_failures_but_not_rejections():
     import trio
 
     from gossip import BlobRejected, BlobTransferError
-    from node.liveness import retrying
+    from node.service.liveness import retrying
 
     calls: list[str] = []
 

@@ -24,7 +24,7 @@ import trio
 from gossip import GossipError, PeerHost
 from ledger import Anvil, ContractRevert, LedgerError
 from node import protocol
-from node.localnet import LocalNet
+from node.service.localnet import LocalNet
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 

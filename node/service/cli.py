@@ -23,7 +23,7 @@ def _peer_id(seed: bytes) -> str:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from node.config import load_config, template
+    from node.service.config import load_config, template
     from node.identity import NodeIdentity
 
     folder = Path(args.dir)
@@ -62,7 +62,7 @@ def _cmd_register(args: argparse.Namespace) -> int:
     from eth_account import Account
 
     from ledger import LedgerClient, fund
-    from node.config import load_config
+    from node.service.config import load_config
     from node.identity import NodeIdentity
 
     cfg = load_config(args.config)
@@ -97,7 +97,7 @@ def _cmd_register(args: argparse.Namespace) -> int:
 
 
 def _cmd_endorse(args: argparse.Namespace) -> int:
-    from node.config import load_config
+    from node.service.config import load_config
     from node.identity import NodeIdentity
 
     cfg = load_config(args.config)
@@ -108,7 +108,7 @@ def _cmd_endorse(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from node.config import load_config
+    from node.service.config import load_config
     from node.identity import NodeIdentity
 
     cfg = load_config(args.config)
@@ -135,8 +135,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import trio
 
-    from node.config import load_config
-    from node.runner import NodeRunner, configure_logging
+    from node.service.config import load_config
+    from node.service.runner import NodeRunner, configure_logging
 
     cfg = load_config(args.config)
     runner = NodeRunner(cfg, events_json=args.log_json)

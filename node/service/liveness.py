@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import trio
 
 from gossip import BlobRejected, BlobTransferError, GossipError, PeerHost
-from node.events import EventLog
+from node.service.events import EventLog
 
 __all__ = ["Backoff", "PeerKeeper", "retrying"]
 

@@ -8,7 +8,7 @@ read the hospital's own files through :mod:`node.loaders` and fail with one
 
 from __future__ import annotations
 
-from node.config import DataSection
+from node.service.config import DataSection
 from node.data import LabelledData
 
 __all__ = ["load_training_data"]

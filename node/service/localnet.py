@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from ledger import Deployment, LedgerClient, connect, deploy, dev_account
-from node.config import template
+from node.service.config import template
 from node.identity import NodeIdentity
 
 __all__ = ["LocalNet", "NodeProcess", "REPO_ROOT"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -5,14 +5,14 @@ The process holds one :class:`~gossip.PeerHost` with the persisted identity, one
 
 - **schedule** (:meth:`NodeRunner._round_loop`): the chain says which round is current. A
   closed (or stale) round is followed by opening the next one, in turns
-  (:mod:`node.schedule`); an open round this node can still join is run; otherwise it waits.
+  (:mod:`node.service.schedule`); an open round this node can still join is run; otherwise it waits.
 - **authorization**: ``authorize(peer_id)`` is "registered and active on chain", from a cache
   re-read before every round and while idle, never inside a round (so every peer judges a
   round's updates against one membership), so a revocation cuts a peer off from the next round.
-- **liveness** (:mod:`node.liveness`): dial configured peers with backoff, report departures.
-- **catch-up** (:mod:`node.modelsync`): a node behind the chain's last finalized aggregate
+- **liveness** (:mod:`node.service.liveness`): dial configured peers with backoff, report departures.
+- **catch-up** (:mod:`node.service.modelsync`): a node behind the chain's last finalized aggregate
   fetches it from a peer and checks it against the chain.
-- **persistence** (:mod:`node.nodestate`): after each round the parameters and the completed
+- **persistence** (:mod:`node.service.state`): after each round the parameters and the completed
   round are written atomically; the privacy ledger is written by the peer before any update
   leaves. A restart resumes with both, at the chain's current round.
 
@@ -30,18 +30,19 @@ import trio
 
 from gossip import GossipError, PeerHost, sole_exception
 from ledger import ContractRevert, Deployment, LedgerClient, LedgerError, connect
-from node import modelsync, protocol
-from node.config import NodeConfig
-from node.events import EventLog
+from node import protocol
+from node.service import modelsync
+from node.service.config import NodeConfig
+from node.service.events import EventLog
 from node.identity import NodeIdentity
-from node.liveness import PeerKeeper, retrying
+from node.service.liveness import PeerKeeper, retrying
 from node.compression import CompressionConfig
 from node.models import load_flat_parameters
-from node.nodestate import NodeState
+from node.service.state import NodeState
 from node.peer import HospitalPeer, PeerSettings
 from node.privacy import DPConfig, PrivacyLedger
-from node.schedule import opener_rank
-from node.sources import load_training_data
+from node.service.schedule import opener_rank
+from node.service.sources import load_training_data
 from node.stagetimes import StageClock, time_methods
 from node.training import TrainConfig
 from node.update import parameters_hash
