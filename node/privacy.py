@@ -8,10 +8,11 @@ campaign. Its history (and which accountant reads it) is written to disk atomica
 an update leaves the node, so a crash or restart can never reset or under-count the spent
 budget; the spent epsilon travels with every update and is recorded on chain.
 
-The DP noise always comes from an unseeded source: torch's default RNG, or with
-``secure_mode=True`` Opacus' secure mode (a cryptographically secure generator from
-torchcsprng, and noise robust to floating-point attacks). DP off is allowed for baselines
-only, with a loud warning.
+The DP noise always comes from an unseeded source: with ``secure_mode=True`` (the node's
+default) a ChaCha20 stream under a fresh key, for both the noise and the Poisson sampling,
+with Opacus' floating-point mitigation (:mod:`node.securerng`); with ``secure_mode=False``
+torch's default RNG (faster, predictable to whoever recovers its state). DP off is allowed
+for baselines only, with a loud warning.
 
 One target epsilon covers the whole campaign: the noise multiplier is calibrated once, for
 ``rounds x local_epochs x steps_per_epoch`` steps, and a round that would push the spent
@@ -33,7 +34,7 @@ from opacus.accountants.analysis import rdp as rdp_analysis
 from node.fsutil import atomic_write_json
 
 __all__ = ["DPConfig", "PrivacyLedger", "BudgetExhausted", "ACCOUNTANTS", "SoundRDPAccountant",
-           "make_accountant", "calibrate_noise", "secure_rng_available"]
+           "make_accountant", "calibrate_noise"]
 
 ACCOUNTANTS = ("rdp", "prv")
 
@@ -64,7 +65,7 @@ class DPConfig:
     noise_multiplier: float | None = None
     enabled: bool = True
     accountant: str = "rdp"
-    secure_mode: bool = False
+    secure_mode: bool = True
 
     def __post_init__(self) -> None:
         if self.accountant not in ACCOUNTANTS:
@@ -160,15 +161,6 @@ def calibrate_noise(accountant: str, target_epsilon: float, delta: float, sample
     return float(high)
 
 
-def secure_rng_available() -> bool:
-    """Whether Opacus' secure mode can run here (it needs the torchcsprng package)."""
-    try:
-        import torchcsprng  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _epsilon(accountant: IAccountant, delta: float) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):  # PRV at sample rate 1 takes log(0) harmlessly
         return float(accountant.get_epsilon(delta=delta))
@@ -191,9 +183,6 @@ class PrivacyLedger:
         else:
             self.config = config.calibrated()
             self._accountant = make_accountant(self.config.accountant)
-        if self.config.enabled and self.config.secure_mode and not secure_rng_available():
-            raise ValueError("secure_mode needs Opacus' secure RNG from the torchcsprng package, which is "
-                             "not installed; install it or set secure_mode=False")
         if not self.config.enabled and warn_if_off:
             warnings.warn(
                 "differential privacy is OFF: updates leak information about patients",

@@ -11,8 +11,9 @@ does not depend on any patient, so it is applied after Opacus has clipped and no
 gradient and spends no privacy (per-sample clipping must not see it).
 
 The DP noise is never drawn from a seeded generator: ``TrainConfig.seed`` only seeds the
-batch shuffling of non-DP training. DP-SGD uses Poisson sampling and Opacus' own noise
-source (torch's default RNG, or the secure RNG with ``secure_mode``).
+batch shuffling of non-DP training. DP-SGD uses Poisson sampling; with ``secure_mode`` both
+the sampling and the noise come from :class:`~node.securerng.SecureRandom` (ChaCha20 under a
+fresh key), otherwise from torch's default RNG through Opacus.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from node.data import LabelledData
 from node.models import flat_parameters, load_flat_parameters, select_device
 from node.privacy import PrivacyLedger
+from node.securerng import SecurePoissonLoader, SecureRandom, secure_noise_optimizer
 
 __all__ = ["TrainConfig", "TrainResult", "train_local"]
 
@@ -108,15 +111,19 @@ def train_local(
     optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate)
     module: nn.Module = model
     if dp.enabled:
-        if not dp.secure_mode:
-            _log_insecure_rng_once()
-        engine = PrivacyEngine(accountant=dp.accountant, secure_mode=dp.secure_mode)
+        engine = PrivacyEngine(accountant=dp.accountant)  # Opacus' secure_mode needs torchcsprng: see below
         engine.accountant = ledger.accountant  # the ledger's accountant is stepped directly
         module, optimizer, loader = engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader,
             noise_multiplier=dp.noise_multiplier, max_grad_norm=dp.max_grad_norm,
             poisson_sampling=True,  # never pass a seeded noise_generator: noise must be unpredictable
         )
+        if dp.secure_mode:  # same clipping, scaling and accounting; secure sampling and noise
+            rng = SecureRandom()
+            secure_noise_optimizer(optimizer, rng)
+            loader = SecurePoissonLoader(*dataset.tensors, rate=loader.sample_rate, steps=len(loader), rng=rng)
+        else:
+            _log_insecure_rng_once()
     anchor = None
     if config.proximal_mu > 0:
         anchor = [p.detach().clone() for p in model.parameters()]
@@ -135,11 +142,11 @@ def _log_insecure_rng_once() -> None:
     global _insecure_rng_logged
     if not _insecure_rng_logged:
         _insecure_rng_logged = True
-        log.warning("DP-SGD noise comes from torch's default RNG (Opacus secure_mode off); "
-                    "use a cryptographically secure RNG for a production campaign")
+        log.warning("DP-SGD noise comes from torch's default RNG (secure_mode off); "
+                    "keep secure_mode on for a production campaign")
 
 
-def _run_epochs(module: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, epochs: int,
+def _run_epochs(module: nn.Module, optimizer: torch.optim.Optimizer, loader: Iterable, epochs: int,
                 device: torch.device, anchor: list[torch.Tensor] | None, prox_rate: float,
                 params: list[nn.Parameter]) -> int:
     steps = 0

@@ -4,8 +4,6 @@ the persisted ledger, secure mode and the DP-off warning."""
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -113,39 +111,34 @@ def test_dp_noise_is_not_seeded(monkeypatch):
     assert not np.array_equal(deltas[0], deltas[1])
 
 
-def test_secure_mode_refuses_without_a_secure_rng_and_uses_it_when_present(monkeypatch):
-    monkeypatch.delitem(sys.modules, "torchcsprng", raising=False)
-    monkeypatch.setattr("builtins.__import__", _hide("torchcsprng"))
-    with pytest.raises(ValueError, match="torchcsprng"):
-        PrivacyLedger(DPConfig(noise_multiplier=1.0, secure_mode=True))
-    monkeypatch.undo()
-
-    calls = []
-    fake = types.ModuleType("torchcsprng")
-    fake.create_random_device_generator = lambda dev: calls.append(dev) or torch.Generator()
-    monkeypatch.setitem(sys.modules, "torchcsprng", fake)
+@pytest.mark.parametrize("secure", [True, False])
+def test_noise_and_sampling_source_follow_secure_mode(monkeypatch, secure):
+    """secure_mode draws every noise tensor and every batch from SecureRandom (none from
+    torch's RNG through Opacus); without it, Opacus' generator-less path is used."""
     import opacus.optimizers.optimizer as opt_mod
-    modes = []
+    from node import securerng
+    opacus_noise, secure_noise, secure_batches = [], [], []
     real_noise = opt_mod._generate_noise
-    monkeypatch.setattr(opt_mod, "_generate_noise",
-                        lambda std, reference, generator=None, secure_mode=False:
-                        modes.append(secure_mode) or real_noise(std, reference, generator, secure_mode))
+    monkeypatch.setattr(opt_mod, "_generate_noise", lambda std, reference, generator=None, secure_mode=False:
+                        opacus_noise.append(generator) or real_noise(std, reference, generator, secure_mode))
+    real_secure, real_mask = securerng.SecureRandom.noise, securerng.SecureRandom.poisson_mask
+    monkeypatch.setattr(securerng.SecureRandom, "noise",
+                        lambda self, std, ref: secure_noise.append(std) or real_secure(self, std, ref))
+    monkeypatch.setattr(securerng.SecureRandom, "poisson_mask",
+                        lambda self, n, rate: secure_batches.append(rate) or real_mask(self, n, rate))
     data = tiny_site()
-    cfg = DPConfig(noise_multiplier=1.0, target_epsilon=50.0, steps_per_epoch=2, local_epochs=1, secure_mode=True)
-    model = build_model("logreg", data.n_features)
-    train_local(model, flat_parameters(model), data, PrivacyLedger(cfg), TrainConfig(0.5))
-    assert calls == ["/dev/urandom"] and modes and all(modes)
-
-
-def _hide(name):
-    import builtins
-    real = builtins.__import__
-
-    def fake(mod, *args, **kwargs):
-        if mod == name:
-            raise ImportError(f"no {name}")
-        return real(mod, *args, **kwargs)
-    return fake
+    cfg = DPConfig(noise_multiplier=1.3, max_grad_norm=0.7, target_epsilon=50.0, steps_per_epoch=2, local_epochs=1,
+                   secure_mode=secure)
+    ledger = PrivacyLedger(cfg)
+    model = build_model("logreg", data.n_features)  # two parameter tensors: weight and bias
+    result = train_local(model, flat_parameters(model), data, ledger, TrainConfig(0.5))
+    if secure:
+        assert not opacus_noise and secure_noise == [pytest.approx(1.3 * 0.7)] * 2 * result.steps
+        assert secure_batches == [pytest.approx(1 / 2)] * result.steps
+    else:
+        assert opacus_noise == [None] * 2 * result.steps and not secure_noise and not secure_batches
+    # either way the accountant composed the same Poisson-subsampled Gaussian steps
+    assert ledger.accountant.history == [(1.3, pytest.approx(1 / 2), result.steps)]
 
 
 def test_dp_off_warns_loudly_and_reports_zero_epsilon():

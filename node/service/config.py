@@ -74,6 +74,7 @@ class PrivacySection:
     steps_per_epoch: int = 1
     local_epochs: int = 1
     rounds: int = 5                       # campaign length the noise is calibrated for
+    secure_rng: bool = True               # DP noise and sampling from ChaCha20 (off: torch's RNG, faster)
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ class NodeRunner:
         p = cfg.privacy
         dp = DPConfig(target_epsilon=p.epsilon, delta=p.delta, max_grad_norm=p.max_grad_norm,
                       steps_per_epoch=p.steps_per_epoch, local_epochs=p.local_epochs, rounds=p.rounds,
-                      accountant=p.accountant)
+                      accountant=p.accountant, secure_mode=p.secure_rng)
         privacy = PrivacyLedger(dp, cfg.node.state_dir / "privacy.json")
         t = cfg.training
         a = cfg.aggregation
