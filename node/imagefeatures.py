@@ -1,0 +1,125 @@
+"""Fixed image features for a DP linear model: the input map of the ``imaging-features`` model.
+
+Tramer & Boneh (ICLR 2021), "Differentially private learning needs better features": under DP-SGD
+a linear model on a data-independent feature map loses far less than an end-to-end CNN, because
+the private part has few parameters and its clipped gradients carry signal above the noise.
+
+Feature sets (each row a vector per single-channel image):
+
+- ``blob``: the scale-normalized difference-of-Gaussians statistics of :mod:`node.blobfeatures`
+  (9 numbers);
+- ``scatter``: the 2-layer scattering transform of :mod:`node.scatternet` (J = 2, L = 8, 81
+  channels), each channel pooled over space to its mean and its maximum (162 numbers; a lesion
+  may lie anywhere, so the pooling is global);
+- ``scatter+blob``: both (171 numbers), :data:`FEATURE_SET`, chosen on a validation split by
+  ``scripts/sweep_dp_imaging.py``.
+
+The features are whitened (ZCA) with the mean and covariance of a PUBLIC reference set: SYNTHETIC
+lesion images from the generator of :mod:`node.datasets.synthetic` at a seed no site uses, so no
+hospital statistic is released and nothing here spends privacy. Whitening makes the linear
+model's loss well conditioned, so that a few DP-SGD steps go far (De et al. 2022). The
+reference is the synthetic task's: a consortium training on real scans would pass its own public
+reference images to :func:`fit_whitener`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from node.blobfeatures import DEFAULT_SCALES, blob_map
+from node.data import ImageData, TabularData
+from node.scatternet import scattering, scattering_channels
+
+__all__ = ["FEATURE_SETS", "FEATURE_SET", "Whitener", "feature_dim", "raw_features", "fit_whitener",
+           "public_whitener", "image_features", "to_features", "REFERENCE_SEED", "REFERENCE_IMAGES"]
+
+FEATURE_SETS = ("blob", "scatter", "scatter+blob")
+FEATURE_SET = "scatter+blob"  # the imaging-features model's map (chosen by validation)
+SCATTER_J, SCATTER_L = 2, 8
+REFERENCE_SEED = 10_007  # no site of any split uses it (sites: seed * 1000 + h, h < 500)
+REFERENCE_IMAGES = 2000
+
+
+def feature_dim(kind: str = FEATURE_SET) -> int:
+    """Length of one image's feature vector."""
+    _check(kind)
+    dims = {"blob": 3 * len(DEFAULT_SCALES), "scatter": 2 * scattering_channels(SCATTER_J, SCATTER_L)}
+    return sum(dims[part] for part in kind.split("+"))
+
+
+def _check(kind: str) -> None:
+    if kind not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {kind!r}; choose one of {', '.join(FEATURE_SETS)}")
+
+
+def raw_features(x: torch.Tensor, kind: str = FEATURE_SET) -> torch.Tensor:
+    """Unwhitened features of N x 1 x H x W images (differentiable in ``x``)."""
+    _check(kind)
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"image features need N x 1 x H x W images, got shape {tuple(x.shape)}")
+    parts = []
+    if "scatter" in kind:
+        s = scattering(x, J=SCATTER_J, L=SCATTER_L)[:, 0]  # N x 81 x H/4 x W/4
+        parts += [s.mean(dim=(2, 3)), s.amax(dim=(2, 3))]
+    if "blob" in kind:
+        parts.append(blob_map(x))
+    return torch.cat(parts, dim=1)
+
+
+@dataclass(frozen=True)
+class Whitener:
+    """``(f - mean) @ matrix``: ZCA whitening fitted on public images."""
+
+    mean: torch.Tensor
+    matrix: torch.Tensor
+
+    def __call__(self, f: torch.Tensor) -> torch.Tensor:
+        return (f - self.mean.to(f.dtype)) @ self.matrix.to(f.dtype)
+
+
+def fit_whitener(reference: ImageData, kind: str = FEATURE_SET, floor: float = 1e-6) -> Whitener:
+    """ZCA whitening from PUBLIC reference images: ``C^(-1/2)`` with eigenvalues floored at
+    ``floor`` times the largest (near-constant directions are not blown up)."""
+    with torch.no_grad():
+        f = raw_features(torch.from_numpy(reference.x), kind).double().numpy()
+    if len(f) <= f.shape[1]:
+        raise ValueError(f"a whitener for {f.shape[1]} features needs more than {f.shape[1]} reference images, "
+                         f"got {len(f)}")
+    mu = f.mean(0)
+    vals, vecs = np.linalg.eigh(np.cov(f - mu, rowvar=False))
+    vals = np.maximum(vals, floor * vals.max())
+    w = (vecs / np.sqrt(vals)) @ vecs.T
+    return Whitener(torch.from_numpy(mu.astype(np.float32)), torch.from_numpy(w.astype(np.float32)))
+
+
+@lru_cache(maxsize=8)
+def public_whitener(size: int, kind: str = FEATURE_SET) -> Whitener:
+    """The whitener of :data:`REFERENCE_IMAGES` SYNTHETIC reference images of ``size`` pixels
+    (4 scanner styles, as the synthetic sites; seed :data:`REFERENCE_SEED`); cached."""
+    from node.datasets.synthetic import synthetic_imaging_split  # the data layer imports no model code
+
+    ref = synthetic_imaging_split(4, sizes=[REFERENCE_IMAGES // 4] * 4, n_test=4, size=size, seed=REFERENCE_SEED)
+    return fit_whitener(ImageData.concat(list(ref.hospitals.values())), kind)
+
+
+def image_features(x: torch.Tensor, kind: str = FEATURE_SET) -> torch.Tensor:
+    """Whitened features of N x 1 x S x S images (the public whitener for side S)."""
+    if x.ndim != 4 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"image features need N x 1 x S x S images, got shape {tuple(x.shape)}")
+    return public_whitener(int(x.shape[-1]), kind)(raw_features(x, kind))
+
+
+def to_features(data: ImageData, kind: str = FEATURE_SET, batch: int = 256) -> TabularData:
+    """``data``'s images mapped to whitened features once (what a loader does before training)."""
+    if not isinstance(data, ImageData):
+        raise ValueError(f"{data.source or 'data'}: image features need images, got {type(data).__name__}")
+    with torch.no_grad():
+        x = torch.from_numpy(data.x)
+        f = torch.cat([image_features(x[i:i + batch], kind) for i in range(0, len(x), batch)]) if len(x) else \
+            torch.zeros(0, feature_dim(kind))
+    return TabularData(f.numpy().astype(np.float32), data.y, patients=data.patients, groups=data.groups,
+                       source=f"{data.source} | {kind} features")
