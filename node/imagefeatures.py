@@ -11,8 +11,15 @@ Feature sets (each row a vector per single-channel image):
 - ``scatter``: the 2-layer scattering transform of :mod:`node.scatternet` (J = 2, L = 8, 81
   channels), each channel pooled over space to its mean and its maximum (162 numbers; a lesion
   may lie anywhere, so the pooling is global);
-- ``scatter+blob``: both (171 numbers), :data:`FEATURE_SET`, chosen on a validation split by
-  ``scripts/sweep_dp_imaging.py``.
+- ``scatter-rot``: the same coefficients averaged over orientations first, i.e. made rotation
+  invariant (Sifre & Mallat, CVPR 2013): order 1 over ``theta1``, order 2 over ``theta1`` at each
+  relative angle ``theta2 - theta1``; ``1 + J + L J (J - 1) / 2`` channels (11), pooled to mean and
+  maximum (22 numbers). A lesion is a round blob: orientation carries little of its signal,
+  and under DP every extra dimension costs (the noise is isotropic, the signal is not);
+- ``scatter+blob``, ``scatter-rot+blob``: a scattering set and the blob statistics side by side.
+
+:data:`FEATURE_SET` (``scatter-rot+blob``, 31 numbers) was chosen on a validation split by
+``scripts/sweep_dp_imaging.py``.
 
 The features are whitened (ZCA) with the mean and covariance of a PUBLIC reference set: SYNTHETIC
 lesion images from the generator of :mod:`node.datasets.synthetic` at a seed no site uses, so no
@@ -34,26 +41,48 @@ from node.blobfeatures import DEFAULT_SCALES, blob_map
 from node.data import ImageData, TabularData
 from node.scatternet import scattering, scattering_channels
 
-__all__ = ["FEATURE_SETS", "FEATURE_SET", "Whitener", "feature_dim", "raw_features", "fit_whitener",
-           "public_whitener", "image_features", "to_features", "REFERENCE_SEED", "REFERENCE_IMAGES"]
+__all__ = ["FEATURE_SETS", "FEATURE_SET", "Whitener", "feature_dim", "orientation_average", "raw_features", "fit_whitener",
+           "public_whitener", "image_features", "to_features", "REFERENCE_SEED", "REFERENCE_IMAGES", "DP_SCHEDULE"]
 
-FEATURE_SETS = ("blob", "scatter", "scatter+blob")
-FEATURE_SET = "scatter+blob"  # the imaging-features model's map (chosen by validation)
+FEATURE_SETS = ("blob", "scatter", "scatter-rot", "scatter+blob", "scatter-rot+blob")
+FEATURE_SET = "scatter-rot+blob"  # the imaging-features model's map (chosen by validation)
 SCATTER_J, SCATTER_L = 2, 8
 REFERENCE_SEED = 10_007  # no site of any split uses it (sites: seed * 1000 + h, h < 500)
 REFERENCE_IMAGES = 2000
+#: The federated DP-SGD schedule of the ``imaging-features`` model at epsilon 1 (clip 1), picked on a
+#: validation split by scripts/sweep_dp_imaging.py (benchmarks/results/sweep_dp_imaging_features.json):
+#: few full-batch steps at a large learning rate (De et al. 2022).
+DP_SCHEDULE = {"rounds": 20, "local_epochs": 1, "steps_per_epoch": 1, "learning_rate": 4.0}
 
 
 def feature_dim(kind: str = FEATURE_SET) -> int:
     """Length of one image's feature vector."""
     _check(kind)
-    dims = {"blob": 3 * len(DEFAULT_SCALES), "scatter": 2 * scattering_channels(SCATTER_J, SCATTER_L)}
+    dims = {"blob": 3 * len(DEFAULT_SCALES), "scatter": 2 * scattering_channels(SCATTER_J, SCATTER_L),
+            "scatter-rot": 2 * (1 + SCATTER_J + SCATTER_L * SCATTER_J * (SCATTER_J - 1) // 2)}
     return sum(dims[part] for part in kind.split("+"))
 
 
 def _check(kind: str) -> None:
     if kind not in FEATURE_SETS:
         raise ValueError(f"unknown feature set {kind!r}; choose one of {', '.join(FEATURE_SETS)}")
+
+
+def orientation_average(s: torch.Tensor, J: int = SCATTER_J, L: int = SCATTER_L) -> torch.Tensor:
+    """Scattering channels (N x K x h x w, in :func:`node.scatternet.scattering`'s order) averaged
+    over orientations: order 0 as is, order 1 over ``theta1`` per ``j1``, order 2 over ``theta1`` per
+    ``(j1, j2)`` and relative angle ``(theta2 - theta1) mod L``."""
+    n, _, h, w = s.shape
+    out = [s[:, :1], s[:, 1:1 + J * L].reshape(n, J, L, h, w).mean(dim=2)]
+    at = 1 + J * L
+    rel = (torch.arange(L)[:, None] + torch.arange(L)[None, :]) % L  # [theta1, d] -> theta2
+    for j1 in range(J - 1):
+        k = J - j1 - 1
+        block = s[:, at:at + L * k * L].reshape(n, L, k, L, h, w).transpose(1, 2)  # N, j2, theta1, theta2, h, w
+        index = rel.view(1, 1, L, L, 1, 1).expand(n, k, L, L, h, w).to(s.device)
+        out.append(block.gather(3, index).mean(dim=2).reshape(n, k * L, h, w))  # mean over theta1 at each d
+        at += L * k * L
+    return torch.cat(out, dim=1)
 
 
 def raw_features(x: torch.Tensor, kind: str = FEATURE_SET) -> torch.Tensor:
@@ -64,6 +93,8 @@ def raw_features(x: torch.Tensor, kind: str = FEATURE_SET) -> torch.Tensor:
     parts = []
     if "scatter" in kind:
         s = scattering(x, J=SCATTER_J, L=SCATTER_L)[:, 0]  # N x 81 x H/4 x W/4
+        if kind.startswith("scatter-rot"):
+            s = orientation_average(s)
         parts += [s.mean(dim=(2, 3)), s.amax(dim=(2, 3))]
     if "blob" in kind:
         parts.append(blob_map(x))

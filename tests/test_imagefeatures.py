@@ -11,7 +11,7 @@ from node.blobfeatures import blob_features
 from node.data import TabularData
 from node.datasets.synthetic import synthetic_lesions
 from node.imagefeatures import (
-    FEATURE_SET, feature_dim, fit_whitener, public_whitener, raw_features, to_features,
+    FEATURE_SET, feature_dim, fit_whitener, orientation_average, public_whitener, raw_features, to_features,
 )
 from node.models import build_model, flat_parameters, model_input
 from node.privacy import DPConfig, PrivacyLedger
@@ -23,8 +23,8 @@ SIZE = 16  # tiny images keep the public whitener (2,000 reference images) fast
 
 def test_exports():
     assert sorted(node.imagefeatures.__all__) == sorted([
-        "FEATURE_SETS", "FEATURE_SET", "Whitener", "feature_dim", "raw_features", "fit_whitener", "public_whitener",
-        "image_features", "to_features", "REFERENCE_SEED", "REFERENCE_IMAGES"])
+        "FEATURE_SETS", "FEATURE_SET", "Whitener", "feature_dim", "orientation_average", "raw_features", "fit_whitener", "public_whitener",
+        "image_features", "to_features", "REFERENCE_SEED", "REFERENCE_IMAGES", "DP_SCHEDULE"])
 
 
 def test_features_are_pooled_scattering_then_blob_statistics():
@@ -33,9 +33,31 @@ def test_features_are_pooled_scattering_then_blob_statistics():
     f = raw_features(x, "scatter+blob").numpy()
     s = scattering(x, J=2, L=8)[:, 0].numpy()  # 3 x 81 x 4 x 4
     assert f.shape == (3, feature_dim("scatter+blob")) == (3, 2 * 81 + 9)
+    assert feature_dim("scatter-rot+blob") == 2 * (1 + 2 + 8) + 9 == 31
     np.testing.assert_allclose(f[:, :81], s.mean(axis=(2, 3)), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(f[:, 81:162], s.max(axis=(2, 3)), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(f[:, 162:], blob_features(images).x, rtol=1e-5, atol=1e-7)
+
+
+def test_orientation_average_by_hand():
+    # J = 2, L = 2: channels [S0, S1(j0,t0), S1(j0,t1), S1(j1,t0), S1(j1,t1), S2(t1=0,t2=0), S2(0,1), S2(1,0), S2(1,1)]
+    s = torch.arange(9, dtype=torch.float32).view(1, 9, 1, 1)
+    got = orientation_average(s, J=2, L=2).flatten().tolist()
+    # order 1: (1+2)/2, (3+4)/2; order 2 at relative angle 0: (S2(0,0) + S2(1,1))/2, at 1: (S2(0,1) + S2(1,0))/2
+    assert got == [0.0, 1.5, 3.5, (5 + 8) / 2, (6 + 7) / 2]
+
+
+def test_rotating_an_image_by_90_degrees_keeps_its_rotation_invariant_features():
+    x = torch.from_numpy(synthetic_lesions(2, size=SIZE, seed=5).x)
+    turned = torch.rot90(x, 1, dims=(2, 3))  # 90 degrees = L/2 orientation steps
+
+    def worst_channel_change(kind):  # relative change of the most-changed feature
+        a, b = raw_features(x, kind), raw_features(turned, kind)
+        return float(((a - b).norm(dim=0) / a.norm(dim=0)).max())
+
+    # averaged over orientations: within 5% (the 4-pixel sampling grid does not rotate onto itself);
+    # per orientation, channels swap places and change by far more
+    assert worst_channel_change("scatter-rot") < 0.05 < 0.3 < worst_channel_change("scatter")
 
 
 def test_whitened_reference_features_have_identity_covariance():
@@ -79,7 +101,7 @@ def test_only_the_linear_head_is_trained_and_shared_under_dp():
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="single-channel square"):
         build_model("imaging-features", input_shape=(3, 32, 32))
-    with pytest.raises(ValueError, match="171 features"):
+    with pytest.raises(ValueError, match=f"{feature_dim()} features"):
         build_model("imaging-features", 30)
     with pytest.raises(ValueError, match="unknown feature set"):
         feature_dim("pixels")
