@@ -52,7 +52,7 @@ REFERENCE_IMAGES = 2000
 #: The federated DP-SGD schedule of the ``imaging-features`` model at epsilon 1 (clip 1), picked on a
 #: validation split by scripts/sweep_dp_imaging.py (benchmarks/results/sweep_dp_imaging_features.json):
 #: few full-batch steps at a large learning rate (De et al. 2022).
-DP_SCHEDULE = {"rounds": 20, "local_epochs": 1, "steps_per_epoch": 1, "learning_rate": 4.0}
+DP_SCHEDULE = {"rounds": 20, "local_epochs": 1, "steps_per_epoch": 1, "learning_rate": 1.0}
 
 
 def feature_dim(kind: str = FEATURE_SET) -> int:
