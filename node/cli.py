@@ -26,7 +26,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import DemoConfig, format_report, run_demo
 
     cfg = DemoConfig(rounds=args.rounds, hospitals=args.hospitals, epsilon=args.epsilon, rule=args.rule,
-                     model=args.model, data=args.data, learning_rate=args.learning_rate, seed=args.seed, protection=args.protection, topk=args.topk,
+                     model=args.model, data=args.data, learning_rate=args.learning_rate, seed=args.seed,
+                     protection=args.protection, topk=args.topk,
                      quantize=args.quantize, clip_norm=args.clip_norm, rpc=args.rpc, accountant=args.accountant, chain_state=args.chain_state,
                      json_path=args.json, progress=not args.no_progress, model_out=args.model_out)
     report = run_demo(cfg)

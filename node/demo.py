@@ -52,7 +52,7 @@ class DemoConfig:
     quantize: bool = False  # 8-bit quantization of the sent values (sealed only)
     clip_norm: float | None = None  # L2 clip of each update before masking or encrypting
     model: str = "logreg"
-    data: str = "breast-cancer"  # or "synthetic-imaging": SYNTHETIC 32 x 32 lesion images (models cnn, imaging-features)
+    data: str = "breast-cancer"  # or "synthetic-imaging": SYNTHETIC 32 x 32 lesions (cnn, imaging-features)
     seed: int = 0
     rpc: str | None = None
     chain_state: Path | None = None

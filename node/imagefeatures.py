@@ -41,7 +41,8 @@ from node.blobfeatures import DEFAULT_SCALES, blob_map
 from node.data import ImageData, TabularData
 from node.scatternet import scattering, scattering_channels
 
-__all__ = ["FEATURE_SETS", "FEATURE_SET", "Whitener", "feature_dim", "orientation_average", "raw_features", "fit_whitener",
+__all__ = ["FEATURE_SETS", "FEATURE_SET", "Whitener", "feature_dim", "orientation_average", "raw_features",
+           "fit_whitener",
            "public_whitener", "image_features", "to_features", "REFERENCE_SEED", "REFERENCE_IMAGES", "DP_SCHEDULE"]
 
 FEATURE_SETS = ("blob", "scatter", "scatter-rot", "scatter+blob", "scatter-rot+blob")

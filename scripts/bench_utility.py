@@ -202,7 +202,8 @@ def main() -> None:
     if args.task in ("all", "breast-cancer"):
         results.append(run_task(breast_cancer_task, min(args.seeds, 3) if args.quick else args.seeds, 5))
     if args.task in ("all", "imaging"):
-        results.append(run_task(imaging_task, 2 if args.quick else args.seeds, 3 if args.quick else DP_SCHEDULE["rounds"]))
+        results.append(run_task(imaging_task, 2 if args.quick else args.seeds,
+                                3 if args.quick else DP_SCHEDULE["rounds"]))
     out = {"command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),

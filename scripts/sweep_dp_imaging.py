@@ -14,11 +14,12 @@ Selection is by VALIDATION, never by the test set: every split seed also draws a
 (the same sites' scanner styles, another seed); for each feature set the schedule with the best
 mean validation accuracy is picked (separately with and without DP), and the feature set whose
 picked DP schedule has the best validation accuracy wins. Reported: validation and test accuracy
-and AUC, mean over ``--seeds`` data splits, and with ``--cnn-reference`` the shipped CNN without DP
-on the same splits (its schedule fixed, as in scripts/bench_privacy_attacks.py).
+and AUC, mean over ``--seeds`` data splits (and ``--draws`` DP noise draws per split), and with
+``--cnn-reference`` the shipped CNN without DP on the same splits (its schedule fixed, as in
+scripts/bench_privacy_attacks.py).
 
     .venv/bin/python scripts/sweep_dp_imaging.py [--sites 4] [--site-size 200] [--seeds 3] \
-        [--features blob scatter-rot+blob ...] [--cnn-reference] [--json out.json]
+        [--draws 1] [--features blob scatter-rot+blob ...] [--cnn-reference] [--json out.json]
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--test", type=int, default=400, help="held-out images (test set, and as many for validation)")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--draws", type=int, default=1,
+                    help="DP campaigns per split (fresh noise each; the mean is reported): less selection noise")
     ap.add_argument("--features", nargs="+", default=list(FEATURE_SETS), choices=FEATURE_SETS)
     ap.add_argument("--quick", action="store_true", help="two schedules, one seed, 2 sites of 50")
     ap.add_argument("--cnn-reference", action="store_true",
@@ -111,12 +114,14 @@ def main() -> None:
         for sch in schedules:
             row = dict(sch)
             for dp_on in (False, True):
-                cells = [run_schedule(sites, val, test, sch, dp_on, seed) for seed, (sites, val, test) in enumerate(mapped)]
+                cells = [run_schedule(sites, val, test, sch, dp_on, seed)
+                         for seed, (sites, val, test) in enumerate(mapped) for _ in range(args.draws if dp_on else 1)]
                 row["dp" if dp_on else "nodp"] = mean_of(cells)
             rows.append(row)
             print(f"{kind:<13} r {sch['rounds']:>2} e {sch['epochs']} s {sch['steps']} lr {sch['lr']:<4} | no DP val "
                   f"{row['nodp']['val_accuracy']:.3f} test {row['nodp']['accuracy']:.3f} | DP eps "
-                  f"{row['dp']['epsilon_spent']:.2f} val {row['dp']['val_accuracy']:.3f} test {row['dp']['accuracy']:.3f}",
+                  f"{row['dp']['epsilon_spent']:.2f} val {row['dp']['val_accuracy']:.3f} "
+                  f"test {row['dp']['accuracy']:.3f}",
                   flush=True)
         pick = {k: max(rows, key=lambda r: r[k]["val_accuracy"]) for k in ("nodp", "dp")}
         best = {k: {"schedule": {s: pick[k][s] for s in ("rounds", "epochs", "steps", "lr", "clip")}, **pick[k][k]}
@@ -124,7 +129,8 @@ def main() -> None:
         best["dp_loss_points"] = round(100 * (best["nodp"]["accuracy"] - best["dp"]["accuracy"]), 2)
         result["features"][kind] = {"dim": feature_dim(kind), "rows": rows, "picked_by_validation": best,
                                     "seconds": round(time.perf_counter() - t, 1)}
-        print(f"{kind}: picked by validation: no DP test {best['nodp']['accuracy']:.3f} / AUC {best['nodp']['auc']:.3f}, "
+        print(f"{kind}: picked by validation: no DP test {best['nodp']['accuracy']:.3f} / AUC "
+              f"{best['nodp']['auc']:.3f}, "
               f"DP test {best['dp']['accuracy']:.3f} / AUC {best['dp']['auc']:.3f} "
               f"(loss {best['dp_loss_points']:+.1f} pts)", flush=True)
     winner = max(result["features"], key=lambda k: result["features"][k]["picked_by_validation"]["dp"]["val_accuracy"])
@@ -141,7 +147,8 @@ def main() -> None:
               "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                           "torch_threads": torch.get_num_threads()},
               "task": "SYNTHETIC lesions", "sites": args.sites, "site_size": args.site_size, "image_size": args.size,
-              "test": args.test, "validation": args.test, "seeds": args.seeds, "epsilon": EPSILON, "delta": DELTA,
+              "test": args.test, "validation": args.test, "seeds": args.seeds, "dp_draws": args.draws,
+              "epsilon": EPSILON, "delta": DELTA,
               **result, "seconds": round(time.perf_counter() - started, 1)}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

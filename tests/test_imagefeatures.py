@@ -23,7 +23,8 @@ SIZE = 16  # tiny images keep the public whitener (2,000 reference images) fast
 
 def test_exports():
     assert sorted(node.imagefeatures.__all__) == sorted([
-        "FEATURE_SETS", "FEATURE_SET", "Whitener", "feature_dim", "orientation_average", "raw_features", "fit_whitener", "public_whitener",
+        "FEATURE_SETS", "FEATURE_SET", "Whitener", "feature_dim", "orientation_average", "raw_features", "fit_whitener",
+        "public_whitener",
         "image_features", "to_features", "REFERENCE_SEED", "REFERENCE_IMAGES", "DP_SCHEDULE"])
 
 
