@@ -50,6 +50,7 @@ FEATURE_SET = "scatter-rot+blob"  # the imaging-features model's map (chosen by 
 SCATTER_J, SCATTER_L = 2, 8
 REFERENCE_SEED = 10_007  # no site of any split uses it (sites: seed * 1000 + h, h < 500)
 REFERENCE_IMAGES = 2000
+BATCH = 64  # images per scattering call: its order-2 spectra take 64 x 64 x (S + 8)^2 complex values
 #: The federated DP-SGD schedule of the ``imaging-features`` model at epsilon 1 (clip 1), picked on a
 #: validation split by scripts/sweep_dp_imaging.py (benchmarks/results/sweep_dp_imaging_features.json):
 #: few full-batch steps at a large learning rate (De et al. 2022).
@@ -116,8 +117,9 @@ class Whitener:
 def fit_whitener(reference: ImageData, kind: str = FEATURE_SET, floor: float = 1e-6) -> Whitener:
     """ZCA whitening from PUBLIC reference images: ``C^(-1/2)`` with eigenvalues floored at
     ``floor`` times the largest (near-constant directions are not blown up)."""
+    x = torch.from_numpy(reference.x)
     with torch.no_grad():
-        f = raw_features(torch.from_numpy(reference.x), kind).double().numpy()
+        f = torch.cat([raw_features(x[i:i + BATCH], kind) for i in range(0, len(x), BATCH)]).double().numpy()
     if len(f) <= f.shape[1]:
         raise ValueError(f"a whitener for {f.shape[1]} features needs more than {f.shape[1]} reference images, "
                          f"got {len(f)}")
@@ -145,7 +147,7 @@ def image_features(x: torch.Tensor, kind: str = FEATURE_SET) -> torch.Tensor:
     return public_whitener(int(x.shape[-1]), kind)(raw_features(x, kind))
 
 
-def to_features(data: ImageData, kind: str = FEATURE_SET, batch: int = 256) -> TabularData:
+def to_features(data: ImageData, kind: str = FEATURE_SET, batch: int = BATCH) -> TabularData:
     """``data``'s images mapped to whitened features once (what a loader does before training)."""
     if not isinstance(data, ImageData):
         raise ValueError(f"{data.source or 'data'}: image features need images, got {type(data).__name__}")
