@@ -25,8 +25,8 @@ The features are whitened (ZCA) with the mean and covariance of a PUBLIC referen
 lesion images from the generator of :mod:`node.datasets.synthetic` at a seed no site uses, so no
 hospital statistic is released and nothing here spends privacy. Whitening makes the linear
 model's loss well conditioned, so that a few DP-SGD steps go far (De et al. 2022). The
-reference is the synthetic task's: a consortium training on real scans would pass its own public
-reference images to :func:`fit_whitener`.
+reference is the synthetic task's. :func:`fit_whitener` takes any public images, but the node has
+no setting for them yet: a consortium training on real scans needs that hook first.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from node.data import ImageData, TabularData
 from node.scatternet import scattering, scattering_channels
 
 __all__ = ["FEATURE_SETS", "FEATURE_SET", "Whitener", "feature_dim", "orientation_average", "raw_features",
-           "fit_whitener",
-           "public_whitener", "image_features", "to_features", "REFERENCE_SEED", "REFERENCE_IMAGES", "DP_SCHEDULE"]
+           "fit_whitener", "public_whitener", "image_features", "to_features", "REFERENCE_SEED", "REFERENCE_IMAGES",
+           "DP_SCHEDULE"]
 
 FEATURE_SETS = ("blob", "scatter", "scatter-rot", "scatter+blob", "scatter-rot+blob")
 FEATURE_SET = "scatter-rot+blob"  # the imaging-features model's map (chosen by validation)

@@ -16,7 +16,7 @@ model from the same name, input shape and seed holds bit-identical initial weigh
 | `imaging-features` | 1 x S x S (or its features) | one linear layer on the fixed features of :mod:`node.imagefeatures` (scattering + blob statistics, publicly whitened): the DP imaging model |
 
 `imaging-features` follows Tramer & Boneh (2021): only the linear head is trained and shared
-(172 parameters), the feature map is fixed and spends no privacy. Its forward takes images (and
+(32 parameters on the default 31 features), the feature map is fixed and spends no privacy. Its forward takes images (and
 maps them) or their feature rows; :func:`model_input` maps a data set's images once, as a loader
 would, so training does not recompute the scattering every step.
 
