@@ -18,7 +18,7 @@ import torch
 
 from node.data import ImageData, TabularData
 
-__all__ = ["blob_features", "DEFAULT_SCALES", "SURROUND"]
+__all__ = ["blob_features", "blob_map", "DEFAULT_SCALES", "SURROUND"]
 
 DEFAULT_SCALES = (2.0, 3.0, 4.0)
 SURROUND = 2.5  # the DoG's outer Gaussian is SURROUND times wider than its centre
@@ -32,25 +32,29 @@ def _gaussian(sigma: float) -> torch.Tensor:
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    g = _gaussian(sigma)
+    g = _gaussian(sigma).to(x.dtype)
     r = len(g) // 2
     x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1))
     return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 0, r, r), mode="reflect"), g.view(1, 1, -1, 1))
 
 
-def blob_features(images: ImageData, scales: Sequence[float] = DEFAULT_SCALES) -> TabularData:
-    """Three features per scale (max, top-10 mean and std of the scale-normalized DoG response) of
-    single-channel images; labels and patients carried over."""
-    if images.x.ndim != 4 or images.x.shape[1] != 1:
-        raise ValueError(f"blob_features needs N x 1 x H x W images, got shape {images.x.shape}")
+def blob_map(x: torch.Tensor, scales: Sequence[float] = DEFAULT_SCALES) -> torch.Tensor:
+    """The features of :func:`blob_features` on a tensor of N x 1 x H x W images (differentiable)."""
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"blob_features needs N x 1 x H x W images, got shape {tuple(x.shape)}")
     if not scales or min(scales) <= 0:
         raise ValueError("scales must be a non-empty list of positive widths (pixels)")
-    x = torch.from_numpy(images.x)
     cols = []
     for s in scales:
         dog = (s ** 2) * (_blur(x, s) - _blur(x, SURROUND * s))  # bright blobs of radius ~ s*sqrt(2) respond > 0
         flat = dog.flatten(1)
         top = flat.topk(min(10, flat.shape[1]), dim=1).values
         cols += [top[:, 0], top.mean(dim=1), flat.std(dim=1)]
-    feats = torch.stack(cols, dim=1).numpy().astype(np.float32)
+    return torch.stack(cols, dim=1)
+
+
+def blob_features(images: ImageData, scales: Sequence[float] = DEFAULT_SCALES) -> TabularData:
+    """Three features per scale (max, top-10 mean and std of the scale-normalized DoG response) of
+    single-channel images; labels and patients carried over."""
+    feats = blob_map(torch.from_numpy(images.x), scales).numpy().astype(np.float32)
     return TabularData(feats, images.y, patients=images.patients, source=f"{images.source} | blob features")

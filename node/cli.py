@@ -26,7 +26,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import DemoConfig, format_report, run_demo
 
     cfg = DemoConfig(rounds=args.rounds, hospitals=args.hospitals, epsilon=args.epsilon, rule=args.rule,
-                     model=args.model, seed=args.seed, protection=args.protection, topk=args.topk,
+                     model=args.model, data=args.data, learning_rate=args.learning_rate, seed=args.seed,
+                     protection=args.protection, topk=args.topk,
                      quantize=args.quantize, clip_norm=args.clip_norm, rpc=args.rpc, accountant=args.accountant, chain_state=args.chain_state,
                      json_path=args.json, progress=not args.no_progress, model_out=args.model_out)
     report = run_demo(cfg)
@@ -49,6 +50,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from ledger.cli import register_commands
     from node.aggregation import RULES
+    from node.demo import DEMO_DATA
     from node.models import MODEL_NAMES
 
     parser = argparse.ArgumentParser(prog="medmesh", description=__doc__)
@@ -68,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--accountant", choices=("prv", "rdp"), default="prv",
                       help="privacy accountant (PRV is tighter; RDP is the node's default)")
     demo.add_argument("--model", choices=MODEL_NAMES, default="logreg")
+    demo.add_argument("--data", choices=DEMO_DATA, default="breast-cancer",
+                      help="the hospitals' data: breast cancer (tabular) or SYNTHETIC 32x32 lesion images "
+                           "(with --model imaging-features or cnn)")
+    demo.add_argument("--learning-rate", type=float, default=2.0, help="local SGD learning rate")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--rpc", help="JSON-RPC URL of a chain (default: the embedded chain)")
     demo.add_argument("--chain-state", type=Path, help="persist the embedded chain here (for `medmesh audit`)")

@@ -22,16 +22,20 @@ import trio
 from gossip import PeerHost
 from ledger import LedgerClient, connect, deploy, dev_account, fund, save_state
 from node.compression import CompressionConfig
-from node.data import TabularData, breast_cancer_split
+from node.data import HospitalSplit, LabelledData, breast_cancer_split
+from node.datasets import synthetic_imaging_split
 from node.evaluation import Scores, centralized_baseline, evaluate, local_only_baseline
 from node.fsutil import atomic_write_json
 from node.identity import NodeIdentity
+from node.models import model_input
 from node.peer import HospitalPeer, PeerSettings, RoundOutcome
 from node.privacy import DPConfig, PrivacyLedger
 from node.training import TrainConfig
 from node.update import parameters_hash
 
 __all__ = ["DemoConfig", "run_demo", "format_report", "enroll"]
+
+DEMO_DATA = ("breast-cancer", "synthetic-imaging")
 
 log = logging.getLogger("medmesh.demo")
 
@@ -48,6 +52,7 @@ class DemoConfig:
     quantize: bool = False  # 8-bit quantization of the sent values (sealed only)
     clip_norm: float | None = None  # L2 clip of each update before masking or encrypting
     model: str = "logreg"
+    data: str = "breast-cancer"  # or "synthetic-imaging": SYNTHETIC 32 x 32 lesions (cnn, imaging-features)
     seed: int = 0
     rpc: str | None = None
     chain_state: Path | None = None
@@ -77,6 +82,8 @@ class DemoConfig:
         self.peer_settings()  # validates the protection mode against the rule and the compression
         if self.rounds < 1:
             raise ValueError("--rounds must be at least 1")
+        if self.data not in DEMO_DATA:
+            raise ValueError(f"unknown demo data {self.data!r}; choose one of {', '.join(DEMO_DATA)}")
 
     def peer_settings(self) -> PeerSettings:
         compression = CompressionConfig(self.topk, self.quantize) if self.topk is not None or self.quantize else None
@@ -93,7 +100,7 @@ class DemoConfig:
 @dataclass
 class _Hospital:
     identity: NodeIdentity
-    raw: TabularData
+    raw: LabelledData
     client: LedgerClient
     host: PeerHost
     peer: HospitalPeer | None = None
@@ -114,8 +121,14 @@ def run_demo(cfg: DemoConfig, *, peer_class: type[HospitalPeer] | dict[int, type
     return report
 
 
+def _split(cfg: DemoConfig) -> HospitalSplit:
+    if cfg.data == "synthetic-imaging":
+        return synthetic_imaging_split(cfg.hospitals, size=32, seed=cfg.seed)
+    return breast_cancer_split(cfg.hospitals, seed=cfg.seed)
+
+
 async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
-    split = breast_cancer_split(cfg.hospitals, seed=cfg.seed)
+    split = _split(cfg)
     w3 = connect(cfg.rpc)
     admin = dev_account(w3)
     deployment = deploy(w3, admin, commit_window=cfg.commit_window, attest_window=cfg.attest_window)
@@ -150,7 +163,8 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         async with trio.open_nursery() as setup:
             for h in hospitals:
                 setup.start_soon(h.peer.agree_standardizer)
-        test = hospitals[0].peer.standardizer.apply(split.test)
+        z = hospitals[0].peer.standardizer  # None for images: pixels are already in [0, 1]
+        test = z.apply(split.test) if z is not None else model_input(cfg.model, split.test)
 
         progress = _progress(cfg)
         for round_ in range(1, cfg.rounds + 1):
@@ -182,8 +196,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
     if cfg.model_out:
         Path(cfg.model_out).parent.mkdir(parents=True, exist_ok=True)
         np.save(cfg.model_out, hospitals[0].peer.global_params)
-    pooled = TabularData(np.concatenate([h.peer.data.x for h in hospitals]),
-                         np.concatenate([h.peer.data.y for h in hospitals]))
+    pooled = type(hospitals[0].peer.data).concat([h.peer.data for h in hospitals])
     dp = cfg.dp()
     baselines = {
         "centralized": centralized_baseline(cfg.model, pooled, test, seed=cfg.seed).to_json(),
@@ -193,7 +206,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
     }
     return {
         "config": {"rounds": cfg.rounds, "hospitals": cfg.hospitals, "epsilon": cfg.epsilon,
-                   "delta": cfg.delta, "rule": cfg.rule, "model": cfg.model, "seed": cfg.seed,
+                   "delta": cfg.delta, "rule": cfg.rule, "model": cfg.model, "data": cfg.data, "seed": cfg.seed,
                    "protection": cfg.protection, "topk": cfg.topk, "quantize": cfg.quantize,
                    "clip_norm": cfg.clip_norm, "parameters": int(hospitals[0].peer.global_params.size),
                    "accountant": cfg.accountant,
@@ -232,7 +245,7 @@ def _bytes_sent(hospitals: list[_Hospital]) -> int:
 
 
 def _round_row(round_: int, hospitals: list[_Hospital], results: dict[str, RoundOutcome],
-               test: TabularData, bytes_sent: int, seconds: float) -> dict:
+               test: LabelledData, bytes_sent: int, seconds: float) -> dict:
     scores: Scores = evaluate(hospitals[0].peer.model, test)
     hashes = {o.aggregate_hash for o in results.values()}
     return {

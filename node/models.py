@@ -13,6 +13,12 @@ model from the same name, input shape and seed holds bit-identical initial weigh
 | `cnn`      | channels x H x W      | three 3x3 conv blocks (16/32/64 channels, GroupNorm), global max-pool |
 | `resnet18` | channels x H x W      | ResNet-18 (He et al., 2016) with GroupNorm (Wu & He, 2018) |
 | `resnet50` | channels x H x W      | ResNet-50, bottleneck blocks, GroupNorm |
+| `imaging-features` | 1 x S x S (or its features) | one linear layer on the fixed features of :mod:`node.imagefeatures` (scattering + blob statistics, publicly whitened): the DP imaging model |
+
+`imaging-features` follows Tramer & Boneh (2021): only the linear head is trained and shared
+(32 parameters on the default 31 features), the feature map is fixed and spends no privacy. Its forward takes images (and
+maps them) or their feature rows; :func:`model_input` maps a data set's images once, as a loader
+would, so training does not recompute the scattering every step.
 
 ResNets written here because torchvision does not install beside this torch. Inputs smaller
 than 64 pixels on a side get a 3x3 stride-1 stem without max-pooling (the CIFAR variant), so
@@ -31,8 +37,10 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["build_model", "MODEL_NAMES", "IMAGE_MODELS", "flat_parameters", "load_flat_parameters",
-           "select_device"]
+from node.data import ImageData, LabelledData
+
+__all__ = ["build_model", "MODEL_NAMES", "IMAGE_MODELS", "FEATURE_MODELS", "flat_parameters", "load_flat_parameters",
+           "select_device", "model_input"]
 
 
 class LogisticRegression(nn.Module):
@@ -46,6 +54,18 @@ class LogisticRegression(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x).squeeze(-1)
+
+
+class FeatureHead(LogisticRegression):
+    """A linear head on the fixed image features of :mod:`node.imagefeatures`: N x 1 x S x S
+    images are mapped on the fly, N x d feature rows (mapped once by :func:`model_input`) go
+    straight to the head. Same parameters, in the same order, as ``logreg`` on d features."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:
+            from node.imagefeatures import image_features
+            x = image_features(x)
+        return super().forward(x)
 
 
 class MLP(nn.Module):
@@ -195,6 +215,22 @@ def _image(factory):
     return make
 
 
+def _features(n_features: int | None, input_shape: tuple[int, ...] | None) -> nn.Module:
+    from node.imagefeatures import feature_dim
+    d = feature_dim()
+    if input_shape is not None and len(input_shape) == 3:
+        c, h, w = input_shape
+        if c != 1 or h != w or h % 4 or h < 16:
+            raise ValueError(f"imaging-features needs single-channel square images with a side that is a multiple "
+                             f"of 4 and >= 16, got {c}x{h}x{w}")
+        return FeatureHead(d)
+    given = input_shape[0] if input_shape is not None and len(input_shape) == 1 else n_features
+    if given != d:
+        raise ValueError(f"imaging-features takes 1 x S x S images or their {d} features, got "
+                         f"{input_shape or n_features}")
+    return FeatureHead(d)
+
+
 _MODELS = {
     "logreg": _tabular(LogisticRegression),
     "mlp": _tabular(MLP),
@@ -202,9 +238,20 @@ _MODELS = {
     "cnn": _image(lambda c, small: SmallCNN(c)),
     "resnet18": _image(lambda c, small: ResNet(BasicBlock, (2, 2, 2, 2), c, small)),
     "resnet50": _image(lambda c, small: ResNet(Bottleneck, (3, 4, 6, 3), c, small)),
+    "imaging-features": _features,
 }
 MODEL_NAMES = tuple(_MODELS)
-IMAGE_MODELS = ("cnn", "resnet18", "resnet50")
+IMAGE_MODELS = ("cnn", "resnet18", "resnet50", "imaging-features")
+FEATURE_MODELS = ("imaging-features",)  # fixed feature map + trained head: model_input maps the images once
+
+
+def model_input(name: str, data: LabelledData) -> LabelledData:
+    """What model ``name`` trains on: for a feature model, ``data``'s images mapped once to their
+    features (the map is fixed, so this equals mapping them in every forward pass); else ``data``."""
+    if name in FEATURE_MODELS and isinstance(data, ImageData):
+        from node.imagefeatures import to_features
+        return to_features(data)
+    return data
 
 
 def build_model(name: str, n_features: int | None = None, *, input_shape: Sequence[int] | None = None,

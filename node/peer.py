@@ -28,7 +28,7 @@ from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.freeriding import screen_free_riders
 from node.identity import NodeIdentity
-from node.models import build_model, flat_parameters, load_flat_parameters
+from node.models import build_model, flat_parameters, load_flat_parameters, model_input
 from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
 from node.sealing import SealContext, SealError, blob_hash, peek_context
@@ -300,9 +300,10 @@ class HospitalPeer:
     async def agree_standardizer(self, timeout: float = 30.0) -> Standardizer | None:
         """Share this hospital's feature sums; build the z-scorer from everyone's total.
 
-        Images need none: their loaders already scale pixels to [0, 1]."""
+        Images need none: their loaders already scale pixels to [0, 1]. A feature model
+        (``imaging-features``) gets them mapped once to its fixed features."""
         if isinstance(self.raw_data, ImageData):
-            self.data = self.raw_data
+            self.data = model_input(self.settings.model, self.raw_data)
             return None
         mine = FeatureStats.of(self.raw_data)
         self._stats[self.address] = mine

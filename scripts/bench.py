@@ -79,7 +79,8 @@ def summarize(name: str, data: dict) -> dict:
     if name == "flower":
         return data["summary"]
     return {"targets": data["targets"],
-            "membership": [{k: r[k] for k in ("dp", "mia_auc", "test_accuracy")} for r in data["membership"]["runs"]]}
+            "membership": [{k: r.get(k, "cnn") for k in ("model", "dp", "mia_auc", "test_accuracy")}
+                           for r in data["membership"]["runs"]]}
 
 
 def run_part(part: Part, quick: bool) -> dict:

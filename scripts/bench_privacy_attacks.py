@@ -12,19 +12,28 @@
      the noise multiplier is calibrated so that this ONE full-batch step spends the whole
      epsilon 1, the setting most favourable to the attacker (a campaign spreads epsilon over
      many steps, each noisier).
-   - Two models: ``cnn``, the imaging model medmesh ships, and ``mlp`` on the flattened
-     pixels, a positive control: a fully connected first layer is known to leak its input
-     exactly (Phong et al. 2017), so it shows what the attack recovers from a model that leaks.
+   - Three models: ``cnn``, the end-to-end imaging model; ``mlp`` on the flattened pixels, a
+     positive control: a fully connected first layer is known to leak its input exactly (Phong
+     et al. 2017), so it shows what the attack recovers from a model that leaks; and
+     ``imaging-features``, the DP imaging model (a linear head on fixed scattering + blob
+     features). Its update is a linear model's gradient, so its INPUT, the feature vector, is
+     read off exactly (:func:`~node.privacy_attacks.linear_head_input`: reported as the cosine
+     and relative error against the true features); the pixel attack optimizes an image
+     through the fixed feature map to match the update.
    - Quality: PSNR and SSIM (Wang et al. 2004) against the true image, next to three guesses
      that saw no update: uniform noise, a flat image at the data's mean grey, and another
      image drawn from the same distribution ("prior guess"). "No better than noise": the
      reconstruction's mean SSIM is at most the best of those guesses' mean SSIM.
 
 2. Loss-threshold membership inference (Yeom et al. 2018; :mod:`node.privacy_attacks.membership`)
-   on the final model of a FedAvg campaign (``--sites`` hospitals of ``--site-size`` images,
-   ``--rounds`` x ``--epochs`` x ``--steps`` SGD steps), without DP and with DP-SGD at epsilon 1
-   for the whole campaign: AUC and advantage over an equal number of training images
-   (members) and held-out images (non-members), and the held-out accuracy (the utility cost).
+   on the final model of a FedAvg campaign (``--sites`` hospitals of ``--site-size`` images),
+   without DP and with DP-SGD at epsilon 1 for the whole campaign: AUC and advantage over an
+   equal number of training images (members) and held-out images (non-members), and the
+   held-out accuracy (the utility cost). For each of ``--mia-models``: ``cnn`` at ``--rounds`` x
+   ``--epochs`` x ``--steps`` SGD steps (learning rate ``--lr``, ``--dp-lr`` under DP), and
+   ``imaging-features`` at its schedule picked by validation
+   (:data:`node.imagefeatures.DP_SCHEDULE`), the images mapped once to features by
+   :func:`node.models.model_input`.
 
 ``--quick`` is a smoke run (fewer images, iterations and rounds), about 2 minutes.
 
@@ -51,13 +60,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's node/, not an installed one
+
 from node.data import ImageData, LabelledData, TabularData
 from node.datasets import synthetic_imaging_split, synthetic_lesions
 from node.evaluation import evaluate
-from node.models import build_model, flat_parameters
+from node.imagefeatures import DP_SCHEDULE, image_features
+from node.models import build_model, flat_parameters, model_input
 from node.privacy import DPConfig, PrivacyLedger
 from node.privacy_attacks import (
-    InversionConfig, gradient_from_update, invert_gradient, loss_threshold_attack, per_sample_losses, psnr, ssim,
+    InversionConfig, gradient_from_update, invert_gradient, linear_head_input, loss_threshold_attack,
+    per_sample_losses, psnr, ssim,
 )
 from node.simulation import run_campaign
 from node.training import TrainConfig, train_local
@@ -70,8 +83,18 @@ def mean(values: list[float]) -> float:
 
 
 def as_model_input(name: str, images: ImageData) -> LabelledData:
-    """The CNN takes images; the MLP control takes the same pixels flattened."""
-    return images if name == "cnn" else TabularData(images.x.reshape(len(images), -1), images.y)
+    """The MLP control takes the pixels flattened; the others take the images (the feature
+    model maps them through its fixed features, so the pixel attack optimizes through them)."""
+    return TabularData(images.x.reshape(len(images), -1), images.y) if name == "mlp" else images
+
+
+def feature_recovery(gradient: np.ndarray, image: np.ndarray) -> dict[str, float]:
+    """How well the linear head's update gives away the image's feature vector."""
+    with torch.no_grad():
+        truth = image_features(torch.from_numpy(image[None])).numpy()[0].astype(np.float64)
+    got = linear_head_input(gradient).astype(np.float64)
+    return {"feature_cosine": float(got @ truth / (np.linalg.norm(got) * np.linalg.norm(truth))),
+            "feature_rel_error": float(np.linalg.norm(got - truth) / np.linalg.norm(truth))}
 
 
 def single_step_dp(dp: bool) -> DPConfig:
@@ -112,8 +135,12 @@ def inversion_part(args) -> dict:
                 one = type(data)(data.x[k:k + 1], data.y[k:k + 1])
                 update = train_local(model, start, one, PrivacyLedger(dp, warn_if_off=False),
                                      TrainConfig(args.victim_lr, seed=k, device="cpu"))
+                gradient = gradient_from_update(update.delta, args.victim_lr)
+                if model_name == "imaging-features":
+                    for key, value in feature_recovery(gradient, images.x[k]).items():
+                        scores.setdefault(key, []).append(value)
                 t = time.perf_counter()
-                rec = invert_gradient(model, start, gradient_from_update(update.delta, args.victim_lr),
+                rec = invert_gradient(model, start, gradient,
                                       data.input_shape, InversionConfig(args.iterations, args.step_size,
                                                                         args.tv_weight, args.restarts, seed=k))
                 image = rec.image.reshape(images.x.shape[1:])[0]
@@ -127,43 +154,56 @@ def inversion_part(args) -> dict:
                    "ssim_per_image": [round(s, 4) for s in scores["ssim"]],
                    "no_better_than_noise": mean(scores["ssim"]) <= best_guess_ssim}
             out["runs"].append(run)
+            features = (f", features read off: cosine {run['feature_cosine']:.3f}, rel. error "
+                        f"{run['feature_rel_error']:.3g}") if "feature_cosine" in run else ""
             print(f"  inversion {model_name:<4} {'DP eps 1' if dp_on else 'no DP':<8} PSNR {run['psnr']:6.2f} dB, "
                   f"SSIM {run['ssim']:.3f}, label right {run['label_correct']:.2f}, "
-                  f"{run['seconds']:.1f} s/image", flush=True)
+                  f"{run['seconds']:.1f} s/image{features}", flush=True)
     out["best_guess_ssim"] = best_guess_ssim
     return out
 
 
-def campaign(args, dp_on: bool) -> tuple[torch.nn.Module, list[ImageData], ImageData, float]:
+def schedule(args, model_name: str, dp_on: bool) -> tuple[int, int, int, float]:
+    """(rounds, local epochs, steps per epoch, learning rate) of the MIA campaign."""
+    if model_name == "imaging-features":
+        return (DP_SCHEDULE["rounds"], DP_SCHEDULE["local_epochs"], DP_SCHEDULE["steps_per_epoch"],
+                DP_SCHEDULE["learning_rate"])
+    return args.rounds, args.epochs, args.steps, args.dp_lr if dp_on else args.lr
+
+
+def campaign(args, model_name: str, dp_on: bool) -> tuple[torch.nn.Module, list[LabelledData], LabelledData, float]:
     split = synthetic_imaging_split(args.sites, sizes=[args.site_size] * args.sites, n_test=args.test,
                                     size=args.size, seed=args.seed)
-    sites = list(split.hospitals.values())
-    dp = DPConfig(enabled=dp_on, target_epsilon=EPSILON, delta=DELTA, rounds=args.rounds, local_epochs=args.epochs,
-                  steps_per_epoch=args.steps, max_grad_norm=1.0)
-    run = run_campaign("cnn", sites, dp, learning_rate=args.dp_lr if dp_on else args.lr, rule="fedavg")
-    return run.model, sites, split.test, run.epsilon_spent
+    sites = [model_input(model_name, d) for d in split.hospitals.values()]
+    rounds, epochs, steps, lr = schedule(args, model_name, dp_on)
+    dp = DPConfig(enabled=dp_on, target_epsilon=EPSILON, delta=DELTA, rounds=rounds, local_epochs=epochs,
+                  steps_per_epoch=steps, max_grad_norm=1.0)
+    run = run_campaign(model_name, sites, dp, learning_rate=lr, rule="fedavg")
+    return run.model, sites, model_input(model_name, split.test), run.epsilon_spent
 
 
 def membership_part(args) -> dict:
-    out: dict = {"sites": args.sites, "site_size": args.site_size, "rounds": args.rounds, "local_epochs": args.epochs,
-                 "steps_per_epoch": args.steps, "lr": args.lr, "dp_lr": args.dp_lr, "runs": []}
-    rng = np.random.default_rng(args.seed)
-    for dp_on in (False, True):
-        t = time.perf_counter()
-        model, sites, test, spent = campaign(args, dp_on)
-        train = ImageData.concat(sites)
-        pick = rng.choice(len(train), size=min(len(train), len(test)), replace=False)
-        members = ImageData(train.x[pick], train.y[pick])
-        mia = loss_threshold_attack(per_sample_losses(model, members), per_sample_losses(model, test))
-        scores = evaluate(model, test)
-        run = {"dp": dp_on, "epsilon_spent": round(spent, 4) if dp_on else None, "mia_auc": round(mia.auc, 4),
-               "mia_advantage": round(mia.advantage, 4), "members": mia.members, "non_members": mia.non_members,
-               "test_accuracy": round(scores.accuracy, 4), "test_auc": round(scores.auc, 4),
-               "seconds": round(time.perf_counter() - t, 1)}
-        out["runs"].append(run)
-        print(f"  membership {'DP eps 1' if dp_on else 'no DP':<8} AUC {run['mia_auc']:.3f}, advantage "
-              f"{run['mia_advantage']:.3f}; model accuracy {run['test_accuracy']:.3f} / AUC {run['test_auc']:.3f} "
-              f"({run['seconds']} s)", flush=True)
+    out: dict = {"sites": args.sites, "site_size": args.site_size, "runs": []}
+    for model_name in args.mia_models:
+        rng = np.random.default_rng(args.seed)
+        for dp_on in (False, True):
+            t = time.perf_counter()
+            model, sites, test, spent = campaign(args, model_name, dp_on)
+            train = type(sites[0]).concat(sites)
+            pick = rng.choice(len(train), size=min(len(train), len(test)), replace=False)
+            members = type(train)(train.x[pick], train.y[pick])
+            mia = loss_threshold_attack(per_sample_losses(model, members), per_sample_losses(model, test))
+            scores = evaluate(model, test)
+            rounds, epochs, steps, lr = schedule(args, model_name, dp_on)
+            run = {"model": model_name, "dp": dp_on, "epsilon_spent": round(spent, 4) if dp_on else None,
+                   "rounds": rounds, "local_epochs": epochs, "steps_per_epoch": steps, "lr": lr,
+                   "mia_auc": round(mia.auc, 4), "mia_advantage": round(mia.advantage, 4), "members": mia.members,
+                   "non_members": mia.non_members, "test_accuracy": round(scores.accuracy, 4),
+                   "test_auc": round(scores.auc, 4), "seconds": round(time.perf_counter() - t, 1)}
+            out["runs"].append(run)
+            print(f"  membership {model_name:<16} {'DP eps 1' if dp_on else 'no DP':<8} AUC {run['mia_auc']:.3f}, "
+                  f"advantage {run['mia_advantage']:.3f}; model accuracy {run['test_accuracy']:.3f} / AUC "
+                  f"{run['test_auc']:.3f} ({run['seconds']} s)", flush=True)
     return out
 
 
@@ -172,7 +212,10 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=32, help="image side (pixels)")
-    p.add_argument("--models", nargs="+", default=["cnn", "mlp"], choices=("cnn", "mlp"))
+    p.add_argument("--models", nargs="+", default=["cnn", "mlp", "imaging-features"],
+                   choices=("cnn", "mlp", "imaging-features"), help="models whose updates are inverted")
+    p.add_argument("--mia-models", nargs="+", default=["cnn", "imaging-features"], choices=("cnn", "imaging-features"),
+                   help="models whose final campaign model is attacked by membership inference")
     p.add_argument("--images", type=int, default=8, help="victim images attacked per setting")
     p.add_argument("--victim-lr", type=float, default=0.1)
     p.add_argument("--iterations", type=int, default=1000)

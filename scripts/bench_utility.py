@@ -19,8 +19,11 @@ Student-t interval over the seeds of AUC, accuracy and F1 on the held-out set.
 
 Tasks: ``breast-cancer`` (4 hospitals, the demo's non-IID split and schedule: 5 rounds of one
 full-batch step at learning rate 2.0, clipping norm 1, PRV accountant) and ``imaging`` (the
-SYNTHETIC lesions, 4 hospitals of 240/180/120/90 images, ``cnn``, 20 rounds x 2 epochs x 8 steps
-at learning rate 0.1, RDP accountant).
+SYNTHETIC lesions, 4 hospitals of 240/180/120/90 images of 32 x 32, ``imaging-features``: a linear
+head on fixed scattering + blob features, its schedule :data:`node.imagefeatures.DP_SCHEDULE`
+picked on a validation split, RDP accountant). The imaging task adds one reference row: the
+end-to-end ``cnn`` with plain FedAvg, no DP (20 rounds x 2 epochs x 8 steps at learning rate 0.1),
+the best model without DP, so the DP rows' cost can be read against it too.
 
     .venv/bin/python scripts/bench_utility.py            # both tasks, 5 seeds
     .venv/bin/python scripts/bench_utility.py --quick    # breast cancer 3 seeds, imaging 2 seeds x 3 rounds
@@ -53,9 +56,11 @@ from scipy.stats import t as student_t
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's node/, not an installed one
 
 from node.compression import CompressionConfig
+from node.imagefeatures import DP_SCHEDULE
 from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
 from node.evaluation import centralized_baseline, evaluate
+from node.models import model_input
 from node.privacy import DPConfig
 from node.simprotect import make_protect
 from node.simulation import Protect, run_campaign
@@ -84,6 +89,7 @@ class Task:
     steps: int
     lr: float
     accountant: str
+    reference: Task | None = None  # a model without DP on the same split, reported as one more row
 
     def dp(self, enabled: bool) -> DPConfig:
         return DPConfig(enabled=enabled, target_epsilon=EPSILON, delta=1e-5, max_grad_norm=1.0, rounds=self.rounds,
@@ -101,9 +107,16 @@ def breast_cancer_task(seed: int, rounds: int) -> Task:
                 rounds, 1, 1, 2.0, "prv")
 
 
+CNN_REFERENCE = "medmesh FedAvg, cnn end-to-end (no DP)"
+
+
 def imaging_task(seed: int, rounds: int) -> Task:
     split = synthetic_imaging_split(4, size=32, seed=seed)
-    return Task("synthetic-imaging", "cnn", list(split.hospitals.values()), split.test, rounds, 2, 8, 0.1, "rdp")
+    name = "imaging-features"
+    cnn = Task("synthetic-imaging", "cnn", list(split.hospitals.values()), split.test, rounds, 2, 8, 0.1, "rdp")
+    return Task("synthetic-imaging", name, [model_input(name, d) for d in split.hospitals.values()],
+                model_input(name, split.test), rounds, DP_SCHEDULE["local_epochs"], DP_SCHEDULE["steps_per_epoch"],
+                DP_SCHEDULE["learning_rate"], "rdp", reference=cnn)
 
 
 def scores(model: torch.nn.Module, test: LabelledData) -> dict[str, float]:
@@ -114,7 +127,7 @@ def scores(model: torch.nn.Module, test: LabelledData) -> dict[str, float]:
 def one_seed(task: Task, seed: int) -> dict[str, dict[str, float]]:
     rows: dict[str, dict[str, float]] = {}
     pooled = task.pooled()
-    if task.model == "logreg":
+    if task.model in ("logreg", "imaging-features"):  # a linear model: exact-ish full-batch optimum
         rows["centralized"] = centralized_baseline(task.model, pooled, task.test, seed=seed).__dict__
     else:  # the same SGD schedule as one big site, without DP
         rows["centralized"] = scores(run_campaign(task.model, [pooled], task.dp(False), learning_rate=task.lr,
@@ -132,6 +145,10 @@ def one_seed(task: Task, seed: int) -> dict[str, dict[str, float]]:
         run = run_campaign(task.model, task.sites, task.dp(dp_on), learning_rate=task.lr, rule=rule, seed=seed,
                            protect=protect() if protect is not None else None)
         rows[label] = scores(run.model, task.test)
+    if task.reference is not None:
+        ref = task.reference
+        rows[CNN_REFERENCE] = scores(run_campaign(ref.model, ref.sites, ref.dp(False), learning_rate=ref.lr,
+                                                  seed=seed).model, ref.test)
     return {k: {m: float(v[m]) for m in ("auc", "accuracy", "f1")} for k, v in rows.items()}
 
 
@@ -156,6 +173,10 @@ def run_task(make, seeds: int, rounds: int) -> dict:
     return {"task": task.name, "model": task.model, "site_sizes": [len(s) for s in task.sites],
             "held_out": len(task.test), "rounds": rounds, "local_epochs": task.epochs,
             "steps_per_epoch": task.steps, "learning_rate": task.lr, "accountant": task.accountant,
+            "reference": None if task.reference is None else
+            {"row": CNN_REFERENCE, "model": task.reference.model, "rounds": task.reference.rounds,
+             "local_epochs": task.reference.epochs, "steps_per_epoch": task.reference.steps,
+             "learning_rate": task.reference.lr},
             "seeds": seeds, "rows": rows, "per_seed": per_seed, "seconds": round(time.perf_counter() - t, 1)}
 
 
@@ -181,7 +202,8 @@ def main() -> None:
     if args.task in ("all", "breast-cancer"):
         results.append(run_task(breast_cancer_task, min(args.seeds, 3) if args.quick else args.seeds, 5))
     if args.task in ("all", "imaging"):
-        results.append(run_task(imaging_task, 2 if args.quick else args.seeds, 3 if args.quick else 20))
+        results.append(run_task(imaging_task, 2 if args.quick else args.seeds,
+                                3 if args.quick else DP_SCHEDULE["rounds"]))
     out = {"command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),

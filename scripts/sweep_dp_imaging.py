@@ -1,15 +1,25 @@
 #!/usr/bin/env python3
-"""DP vs no-DP on the SYNTHETIC imaging task with fixed blob features and a linear model.
+"""DP vs no-DP on the SYNTHETIC imaging task with fixed image features and a linear model.
 
-Tramer & Boneh (2021): under DP-SGD a linear model on data-independent features loses far
-less than an end-to-end CNN. Each site's images go through :func:`node.blobfeatures.blob_features`
-(no learned part, no privacy spent), are whitened (ZCA) with the mean/covariance of a PUBLIC reference
-set (synthetic images from a different seed, so no site statistic is released), and a FedAvg
-campaign of ``logreg`` runs with and without DP-SGD at the same schedule (De et al. 2022: few,
-large-batch steps and a large learning rate). Accuracy and AUC on the held-out set, mean over
-``--seeds`` data splits.
+Tramer & Boneh (2021): under DP-SGD a linear model on data-independent features loses far less
+than an end-to-end CNN. Each site's images go through a fixed feature map of
+:mod:`node.imagefeatures` (``blob``: difference-of-Gaussians statistics; ``scatter``: a 2-layer
+scattering transform, J = 2, L = 8, pooled over space; ``scatter-rot``: the same averaged over
+orientations; ``scatter+blob``, ``scatter-rot+blob``: side by side), whitened with the statistics
+of a PUBLIC synthetic reference set (no site statistic is released), and a FedAvg campaign of
+``logreg`` runs with and without DP-SGD (epsilon 1, delta 1e-5, clip 1, RDP) at each schedule
+(De et al. 2022: few, large-batch steps and a large learning rate; 12 schedules).
 
-    .venv/bin/python scripts/sweep_dp_imaging.py [--site-size 200] [--seeds 3] [--json out.json]
+Selection is by VALIDATION, never by the test set: every split seed also draws a validation set
+(the same sites' scanner styles, another seed); for each feature set the schedule with the best
+mean validation accuracy is picked (separately with and without DP), and the feature set whose
+picked DP schedule has the best validation accuracy wins. Reported: validation and test accuracy
+and AUC, mean over ``--seeds`` data splits (and ``--draws`` DP noise draws per split), and with
+``--cnn-reference`` the shipped CNN without DP on the same splits (its schedule fixed, as in
+scripts/bench_privacy_attacks.py).
+
+    .venv/bin/python scripts/sweep_dp_imaging.py [--sites 4] [--site-size 200] [--seeds 3] \
+        [--draws 1] [--features blob scatter-rot+blob ...] [--cnn-reference] [--json out.json]
 """
 
 from __future__ import annotations
@@ -17,65 +27,59 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
+import shlex
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from node.blobfeatures import DEFAULT_SCALES, SURROUND, blob_features
-from node.data import TabularData
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's node/, not an installed one
+
 from node.datasets.synthetic import synthetic_imaging_split
 from node.evaluation import evaluate
+from node.imagefeatures import FEATURE_SETS, feature_dim, to_features
 from node.privacy import DPConfig
 from node.simulation import run_campaign
 
 EPSILON, DELTA = 1.0, 1e-5
+VALIDATION_SEED = 5_000  # validation split seed = VALIDATION_SEED + split seed (test sets use the split seed)
+SCHEDULES = [dict(rounds=r, epochs=e, steps=s, lr=lr, clip=1.0)
+             for r, e, s in ((5, 1, 1), (10, 1, 1), (20, 1, 1), (10, 2, 2)) for lr in (1.0, 4.0, 16.0)]
 
 
-def public_whitener(size: int, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and ZCA whitening matrix of the features of a PUBLIC synthetic reference set: the
-    blob features are strongly correlated, and whitening makes the linear model's loss well
-    conditioned, so few DP-SGD steps go far (no private statistic is used)."""
-    ref = synthetic_imaging_split(4, sizes=[n // 4] * 4, n_test=4, size=size, seed=10_007)
-    x = np.concatenate([blob_features(d).x for d in ref.hospitals.values()]).astype(np.float64)
-    mu = x.mean(0)
-    vals, vecs = np.linalg.eigh(np.cov(x - mu, rowvar=False))
-    return mu, (vecs / np.sqrt(vals + 1e-6 * vals.max())) @ vecs.T
-
-
-def scaled(d, mu: np.ndarray, w: np.ndarray) -> TabularData:
-    f = blob_features(d)
-    return TabularData(((f.x - mu) @ w).astype(np.float32), f.y, patients=f.patients, source=f.source)
-
-
-def cell(seed: int, args, schedule: dict, mu, sd) -> dict:
+def splits(seed: int, args):
     split = synthetic_imaging_split(args.sites, sizes=[args.site_size] * args.sites, n_test=args.test,
                                     size=args.size, seed=seed)
-    sites = [scaled(d, mu, sd) for d in split.hospitals.values()]
-    test = scaled(split.test, mu, sd)
-    out = {}
-    for dp_on in (False, True):
-        dp = DPConfig(enabled=dp_on, target_epsilon=EPSILON, delta=DELTA, max_grad_norm=schedule["clip"],
-                      rounds=schedule["rounds"], local_epochs=schedule["epochs"], steps_per_epoch=schedule["steps"])
-        run = run_campaign("logreg", sites, dp.calibrated(), learning_rate=schedule["lr"], seed=seed)
-        s = evaluate(run.model, test)
-        out["dp" if dp_on else "nodp"] = {"accuracy": float(s.accuracy), "auc": float(s.auc),
-                                          "epsilon_spent": float(run.epsilon_spent)}
-    return out
+    val = synthetic_imaging_split(args.sites, sizes=[2] * args.sites, n_test=args.test, size=args.size,
+                                  seed=VALIDATION_SEED + seed).test
+    return split, val
 
 
-def cnn_reference(seed: int, args) -> dict:
+def run_schedule(sites, val, test, sch: dict, dp_on: bool, seed: int) -> dict:
+    dp = DPConfig(enabled=dp_on, target_epsilon=EPSILON, delta=DELTA, max_grad_norm=sch["clip"],
+                  rounds=sch["rounds"], local_epochs=sch["epochs"], steps_per_epoch=sch["steps"])
+    run = run_campaign("logreg", sites, dp.calibrated(), learning_rate=sch["lr"], seed=seed)
+    v, t = evaluate(run.model, val), evaluate(run.model, test)
+    return {"val_accuracy": v.accuracy, "val_auc": v.auc, "accuracy": t.accuracy, "auc": t.auc,
+            "epsilon_spent": run.epsilon_spent}
+
+
+def cnn_reference(split, val, seed: int) -> dict:
     """The shipped CNN on the raw images of the same split, without DP, at the schedule of
     scripts/bench_privacy_attacks.py (20 rounds x 2 epochs x 8 steps, learning rate 0.1)."""
-    split = synthetic_imaging_split(args.sites, sizes=[args.site_size] * args.sites, n_test=args.test,
-                                    size=args.size, seed=seed)
     dp = DPConfig(enabled=False, rounds=20, local_epochs=2, steps_per_epoch=8)
     run = run_campaign("cnn", list(split.hospitals.values()), dp, learning_rate=0.1, seed=seed)
-    s = evaluate(run.model, split.test)
-    return {"accuracy": float(s.accuracy), "auc": float(s.auc)}
+    v, t = evaluate(run.model, val), evaluate(run.model, split.test)
+    return {"val_accuracy": v.accuracy, "val_auc": v.auc, "accuracy": t.accuracy, "auc": t.auc}
+
+
+def mean_of(cells: list[dict]) -> dict:
+    return {k: round(float(np.mean([c[k] for c in cells])), 4) for k in cells[0]}
 
 
 def main() -> None:
@@ -83,9 +87,12 @@ def main() -> None:
     ap.add_argument("--sites", type=int, default=4)
     ap.add_argument("--site-size", type=int, default=200)
     ap.add_argument("--size", type=int, default=32)
-    ap.add_argument("--test", type=int, default=400)
+    ap.add_argument("--test", type=int, default=400, help="held-out images (test set, and as many for validation)")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="one schedule, one seed")
+    ap.add_argument("--draws", type=int, default=1,
+                    help="DP campaigns per split (fresh noise each; the mean is reported): less selection noise")
+    ap.add_argument("--features", nargs="+", default=list(FEATURE_SETS), choices=FEATURE_SETS)
+    ap.add_argument("--quick", action="store_true", help="two schedules, one seed, 2 sites of 50")
     ap.add_argument("--cnn-reference", action="store_true",
                     help="also train the shipped CNN without DP on the same splits (slow: ~40 s per seed)")
     ap.add_argument("--json", help="write the table as JSON here")
@@ -93,39 +100,58 @@ def main() -> None:
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    schedules = [dict(rounds=r, epochs=e, steps=s, lr=lr, clip=1.0)
-                 for r, e, s in ((5, 1, 1), (10, 1, 1), (20, 1, 1), (10, 2, 2), (20, 2, 8)) for lr in (1.0, 4.0, 16.0)]
+    schedules = SCHEDULES
     if args.quick:
-        schedules, args.seeds = schedules[:1], 1
-    mu, sd = public_whitener(args.size)
+        schedules, args.seeds, args.sites, args.site_size, args.test = SCHEDULES[:2], 1, 2, 50, 100
     started = time.perf_counter()
-    rows = []
-    for sch in schedules:
-        cells = [cell(seed, args, sch, mu, sd) for seed in range(args.seeds)]
-        row = dict(sch)
-        for k in ("nodp", "dp"):
-            for m in ("accuracy", "auc"):
-                row[f"{k}_{m}"] = round(float(np.mean([c[k][m] for c in cells])), 4)
-        row["dp_epsilon_spent"] = round(max(c["dp"]["epsilon_spent"] for c in cells), 4)
-        row["accuracy_loss_points"] = round(100 * (row["nodp_accuracy"] - row["dp_accuracy"]), 2)
-        rows.append(row)
-        print(f"rounds {sch['rounds']:>2} epochs {sch['epochs']} steps {sch['steps']} lr {sch['lr']:<4} | "
-              f"no DP acc {row['nodp_accuracy']:.3f} AUC {row['nodp_auc']:.3f} | DP eps {row['dp_epsilon_spent']:.2f} "
-              f"acc {row['dp_accuracy']:.3f} AUC {row['dp_auc']:.3f} | loss {row['accuracy_loss_points']:+.1f} pts",
-              flush=True)
-    cnn = None
+    data = [splits(seed, args) for seed in range(args.seeds)]
+    result: dict = {"features": {}, "cnn_no_dp": None}
+    for kind in args.features:
+        t = time.perf_counter()
+        mapped = [([to_features(d, kind) for d in split.hospitals.values()], to_features(val, kind),
+                   to_features(split.test, kind)) for split, val in data]
+        rows = []
+        for sch in schedules:
+            row = dict(sch)
+            for dp_on in (False, True):
+                cells = [run_schedule(sites, val, test, sch, dp_on, seed)
+                         for seed, (sites, val, test) in enumerate(mapped) for _ in range(args.draws if dp_on else 1)]
+                row["dp" if dp_on else "nodp"] = mean_of(cells)
+            rows.append(row)
+            print(f"{kind:<13} r {sch['rounds']:>2} e {sch['epochs']} s {sch['steps']} lr {sch['lr']:<4} | no DP val "
+                  f"{row['nodp']['val_accuracy']:.3f} test {row['nodp']['accuracy']:.3f} | DP eps "
+                  f"{row['dp']['epsilon_spent']:.2f} val {row['dp']['val_accuracy']:.3f} "
+                  f"test {row['dp']['accuracy']:.3f}",
+                  flush=True)
+        pick = {k: max(rows, key=lambda r: r[k]["val_accuracy"]) for k in ("nodp", "dp")}
+        best = {k: {"schedule": {s: pick[k][s] for s in ("rounds", "epochs", "steps", "lr", "clip")}, **pick[k][k]}
+                for k in ("nodp", "dp")}
+        best["dp_loss_points"] = round(100 * (best["nodp"]["accuracy"] - best["dp"]["accuracy"]), 2)
+        result["features"][kind] = {"dim": feature_dim(kind), "rows": rows, "picked_by_validation": best,
+                                    "seconds": round(time.perf_counter() - t, 1)}
+        print(f"{kind}: picked by validation: no DP test {best['nodp']['accuracy']:.3f} / AUC "
+              f"{best['nodp']['auc']:.3f}, "
+              f"DP test {best['dp']['accuracy']:.3f} / AUC {best['dp']['auc']:.3f} "
+              f"(loss {best['dp_loss_points']:+.1f} pts)", flush=True)
+    winner = max(result["features"], key=lambda k: result["features"][k]["picked_by_validation"]["dp"]["val_accuracy"])
+    result["winner_by_validation"] = winner
     if args.cnn_reference:
-        refs = [cnn_reference(seed, args) for seed in range(args.seeds)]
-        cnn = {m: round(float(np.mean([r[m] for r in refs])), 4) for m in ("accuracy", "auc")}
-        print(f"shipped CNN, no DP (20 x 2 x 8, lr 0.1): acc {cnn['accuracy']:.3f} AUC {cnn['auc']:.3f}", flush=True)
-    result = {"command": " ".join([sys.executable.rsplit("/", 1)[-1]] + sys.argv), "machine": platform.platform(),
-              "task": "SYNTHETIC lesions", "features": {"scales": list(DEFAULT_SCALES), "surround": SURROUND},
-              "sites": args.sites, "site_size": args.site_size, "image_size": args.size, "test": args.test,
-              "seeds": args.seeds, "epsilon": EPSILON, "delta": DELTA, "rows": rows, "cnn_no_dp": cnn,
-              "seconds": round(time.perf_counter() - started, 1)}
+        cnn = mean_of([cnn_reference(split, val, seed) for seed, (split, val) in enumerate(data)])
+        result["cnn_no_dp"] = cnn
+        w = result["features"][winner]["picked_by_validation"]
+        w["dp_loss_vs_cnn_points"] = round(100 * (cnn["accuracy"] - w["dp"]["accuracy"]), 2)
+        print(f"shipped CNN, no DP (20 x 2 x 8, lr 0.1): val {cnn['val_accuracy']:.3f} test {cnn['accuracy']:.3f} "
+              f"AUC {cnn['auc']:.3f}", flush=True)
+    print(f"winner by validation: {winner}", flush=True)
+    result = {"command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
+              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                          "torch_threads": torch.get_num_threads()},
+              "task": "SYNTHETIC lesions", "sites": args.sites, "site_size": args.site_size, "image_size": args.size,
+              "test": args.test, "validation": args.test, "seeds": args.seeds, "dp_draws": args.draws,
+              "epsilon": EPSILON, "delta": DELTA,
+              **result, "seconds": round(time.perf_counter() - started, 1)}
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

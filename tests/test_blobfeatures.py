@@ -14,7 +14,7 @@ def _images(x: np.ndarray) -> ImageData:
 
 
 def test_exports():
-    assert sorted(node.blobfeatures.__all__) == ["DEFAULT_SCALES", "SURROUND", "blob_features"]
+    assert sorted(node.blobfeatures.__all__) == ["DEFAULT_SCALES", "SURROUND", "blob_features", "blob_map"]
 
 
 def test_features_match_a_scipy_difference_of_gaussians():

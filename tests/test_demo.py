@@ -64,3 +64,14 @@ def test_demo_round_on_a_real_anvil_devnet(tmp_path):
         assert report["chain"]["chain_id"] == 31337
         audit = collect(connect(rpc), Deployment.from_dict(report["chain"]["deployment"]))
     check_chain(audit, 1, report["hospitals"])
+
+
+def test_demo_trains_the_dp_imaging_model_on_synthetic_images(tmp_path):
+    from node.imagefeatures import feature_dim
+    report = run_demo(DemoConfig(rounds=1, data="synthetic-imaging", model="imaging-features", learning_rate=4.0,
+                                 progress=False, state_dir=tmp_path))
+    assert report["config"]["data"] == "synthetic-imaging" and report["config"]["model"] == "imaging-features"
+    assert report["config"]["parameters"] == feature_dim() + 1  # only the linear head is trained and shared
+    assert report["rounds"][0]["finalized"] and report["peers_agree"]
+    assert max(report["rounds"][0]["epsilon"].values()) <= 1.0 + 1e-3
+    assert {"centralized", "local_only"} <= set(report["baselines"])

@@ -14,7 +14,8 @@ from node.datasets import synthetic_lesions
 from node.models import build_model, flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
 from node.privacy_attacks import (
-    InversionConfig, gradient_from_update, invert_gradient, loss_threshold_attack, per_sample_losses, psnr, ssim,
+    InversionConfig, gradient_from_update, invert_gradient, linear_head_input, loss_threshold_attack, per_sample_losses,
+    psnr, ssim,
 )
 from node.privacy_attacks.image_metrics import gaussian_window
 from node.training import TrainConfig, train_local
@@ -23,7 +24,7 @@ from node.training import TrainConfig, train_local
 def test_exports():
     assert sorted(pa.__all__) == sorted(["psnr", "ssim", "InversionConfig", "InversionResult", "gradient_from_update",
                                          "invert_gradient", "MembershipResult", "loss_threshold_attack",
-                                         "per_sample_losses"])
+                                         "per_sample_losses", "linear_head_input"])
 
 
 def test_psnr_by_hand():
@@ -110,3 +111,15 @@ def test_per_sample_losses_by_hand():
     data = TabularData(np.array([[1.0, 2.0], [0.0, 0.0]], dtype=np.float32), np.array([1.0, 0.0], dtype=np.float32))
     # zero weights: logit 0, loss log 2 for either label
     np.testing.assert_allclose(per_sample_losses(model, data), [math.log(2)] * 2, rtol=1e-12)
+
+
+def test_a_linear_models_input_is_read_exactly_off_one_samples_update():
+    f = np.array([[0.5, -1.25, 2.0]], dtype=np.float32)
+    data = TabularData(f, np.array([1.0], dtype=np.float32))
+    model = build_model("logreg", 3)
+    start = flat_parameters(model) + 0.1  # any starting point with a non-flat loss
+    update = train_local(model, start, data, PrivacyLedger(DPConfig(enabled=False), warn_if_off=False),
+                         TrainConfig(0.3, seed=0, device="cpu"))
+    np.testing.assert_allclose(linear_head_input(gradient_from_update(update.delta, 0.3)), f[0], rtol=1e-4)
+    with pytest.raises(ValueError, match="bias gradient is 0"):
+        linear_head_input(np.array([1.0, 2.0, 0.0]))

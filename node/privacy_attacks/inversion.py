@@ -25,7 +25,7 @@ from torch import nn
 
 from node.models import load_flat_parameters
 
-__all__ = ["InversionConfig", "InversionResult", "gradient_from_update", "invert_gradient"]
+__all__ = ["InversionConfig", "InversionResult", "gradient_from_update", "invert_gradient", "linear_head_input"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,21 @@ def gradient_from_update(delta: np.ndarray, learning_rate: float) -> np.ndarray:
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
     return (-np.asarray(delta, dtype=np.float64) / learning_rate).astype(np.float32)
+
+
+def linear_head_input(gradient: np.ndarray) -> np.ndarray:
+    """The input of a one-logit linear model, read exactly off its gradient on one sample.
+
+    For ``z = <w, f> + b`` and any loss of ``z``, ``dL/dw = dL/dz * f`` and ``dL/db = dL/dz``, so
+    ``f = (dL/dw) / (dL/db)`` (Phong et al. 2017; the analytic attack on a fully connected first
+    layer). ``gradient`` is ``[dL/dw, dL/db]`` in the model's parameter order (weights, then bias).
+    """
+    g = np.asarray(gradient, dtype=np.float64)
+    if g.ndim != 1 or g.size < 2:
+        raise ValueError(f"need a flat gradient of a linear model (weights then bias), got shape {g.shape}")
+    if g[-1] == 0:
+        raise ValueError("the bias gradient is 0: the sample's loss was flat, its input cannot be read off")
+    return (g[:-1] / g[-1]).astype(np.float32)
 
 
 def _split(flat: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor]:
