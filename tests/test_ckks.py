@@ -243,7 +243,7 @@ def test_module_exports():
     import node.ckks
     assert sorted(node.ckks.__all__) == sorted([
         "CKKSError", "CKKSParams", "CKKSKeyHolder", "CKKSPublicContext", "CipherHeader", "DecryptedSum",
-        "WeightedMean", "context_id", "DEFAULT_MAX_LENGTH"])
+        "EncryptedVector", "WeightedMean", "context_id", "DEFAULT_MAX_LENGTH"])
 
 
 def test_numpy_scalars_are_accepted(holder, peer):
@@ -283,3 +283,26 @@ def test_oversized_input_is_rejected(holder, peer):
     with pytest.raises(CKKSError, match="1-D vector"):
         peer.encrypt(np.ones((3, 3)), ROUND)
 
+
+
+def test_loaded_vectors_add_like_blobs_and_stay_unchanged(holder, peer):
+    xs = _updates(3, 2 * 8192 + 5, seed=11)
+    blobs = [peer.encrypt(x, ROUND) for x in xs]
+    loaded = [peer.load(b, ROUND) for b in blobs]
+    assert loaded[0].header == peer.check(blobs[0], ROUND)
+    ref = np.sum(np.stack(xs), axis=0, dtype=np.float64)
+    for items in (loaded, [blobs[0], loaded[1], blobs[2]]):  # parsed once, or a mix of both
+        total = holder.decrypt_sum(peer.sum(items, ROUND), ROUND)
+        assert total.summands == 3 and _rel_err(total.values, ref) < 1e-6
+    # adding did not change the loaded summands: each alone still decrypts to its own vector
+    alone = holder.decrypt_sum(peer.sum([loaded[0], loaded[0]], ROUND), ROUND)
+    assert _rel_err(alone.values, 2 * xs[0]) < 1e-6
+
+
+def test_loaded_vector_from_another_round_or_context_is_not_added(holder, peer):
+    blob = peer.encrypt(np.ones(4), ROUND)
+    with pytest.raises(CKKSError, match=rf"ciphertext 1 was loaded for round {ROUND}.* not round {ROUND + 1}"):
+        peer.sum([peer.encrypt(np.ones(4), ROUND + 1), peer.load(blob, ROUND)], ROUND + 1)
+    other = CKKSKeyHolder().public
+    with pytest.raises(CKKSError, match="ciphertext 0 was loaded for round .* under context"):
+        peer.sum([other.load(other.encrypt(np.ones(4), ROUND), ROUND)], ROUND)

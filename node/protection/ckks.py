@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import trio
 
+from node import ckks_pool
 from node.aggregation import clip_norms
-from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext
+from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext, EncryptedVector
 from node.protection import ckks_wire as wire
 from node.protection.base import Aggregate, ProtectionMode, Rejected
 from node.sealing import SealError, peek_context
@@ -50,6 +51,7 @@ class CkksMode(ProtectionMode):
 
     def __init__(self, peer, params: CKKSParams | None = None) -> None:
         super().__init__(peer)
+        ckks_pool.warm_up()
         self.params = params or CKKSParams()
         self._holders: dict[int, CKKSKeyHolder] = {}
         self._public: dict[int, CKKSPublicContext] = {}
@@ -105,8 +107,8 @@ class CkksMode(ProtectionMode):
         delta = update.delta.astype(np.float64)
         if self.peer.settings.clip_norm is not None:
             delta = clip_norms(delta[None, :], self.peer.settings.clip_norm)[0]
-        # SEAL work runs in a worker thread: the event loop keeps serving the network meanwhile
-        self._own[r] = await trio.to_thread.run_sync(self._public[r].encrypt_weighted, delta, float(update.samples), r)
+        # in a worker process: SEAL holds the GIL, so a thread would stall this process's event loop
+        self._own[r] = await ckks_pool.encrypt_weighted(self._public[r], delta, float(update.samples), r)
         return self.seal_for(r, self._own[r], [aggregator] if not self._is(aggregator) else [holder])
 
     def own(self, update: ModelUpdate) -> bytes:
@@ -120,7 +122,7 @@ class CkksMode(ProtectionMode):
         _, aggregator = self.roles(round_)
         return {i.address for i in self.peer._others()} if self._is(aggregator) else set()
 
-    def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> bytes:
+    def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> EncryptedVector:
         try:
             ciphertext = self.unseal(round_, member, blob)
         except SealError as exc:
@@ -128,14 +130,13 @@ class CkksMode(ProtectionMode):
         public = self._public.get(round_)
         if public is None:
             raise Rejected("other", "this peer has no public context for the round")
-        try:
-            public.check(ciphertext, round_)  # parses every chunk; checks round and context binding
+        try:  # parses every chunk, once: the sum adds these objects; checks round and context binding
+            return public.load(ciphertext, round_)
         except CKKSError as exc:
             raise Rejected("bad-format", str(exc)) from None
-        return ciphertext
 
     # -- aggregate -----------------------------------------------------------------------
-    async def aggregate(self, round_: int, opened: dict[str, bytes | None]) -> Aggregate:
+    async def aggregate(self, round_: int, opened: dict[str, bytes | EncryptedVector | None]) -> Aggregate:
         holder, aggregator = self.roles(round_)
         me = self.peer.address
         committed = {a.lower(): a for a in self.peer.ledger.commitments(round_)}
