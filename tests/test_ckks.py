@@ -63,6 +63,16 @@ def test_weighted_fedavg_of_16_updates(holder, peer):
     assert _rel_err(mean.mean, ref) < 1e-4
 
 
+def test_two_primes_data_and_special_work_too():
+    p = CKKSParams(coeff_mod_bit_sizes=(60, 60))  # the special prime is dropped at encryption
+    assert p.data_bits == 60 and p.value_bound == CKKSParams().value_bound
+    holder = CKKSKeyHolder(p)
+    xs = _updates(4, 10_000, seed=2)
+    blobs = [holder.public.encrypt(x, ROUND) for x in xs]
+    total = holder.decrypt_sum(holder.public.sum(blobs, ROUND), ROUND)
+    assert _rel_err(total.values, np.sum(np.stack(xs), axis=0, dtype=np.float64)) < 1e-6
+
+
 def test_sums_can_be_summed_again_and_odd_lengths_survive(holder, peer):
     n = 2 * 8192 + 3  # three chunks, the last with 3 values
     xs = _updates(4, n, seed=9)
@@ -99,6 +109,9 @@ def test_security_check_accepts_defaults_and_refuses_weak_parameters():
     p = CKKSParams()
     assert sum(p.coeff_mod_bit_sizes) <= 218 and p.poly_modulus_degree == 8192
     assert seal_context(p).parameters_set()
+    # one prime: SEAL needs no special prime, since only additions are done (no key switching)
+    assert p.coeff_mod_bit_sizes == (60,) and not seal_context(p).using_keyswitching()
+    assert seal_context(CKKSParams(coeff_mod_bit_sizes=(60, 60))).using_keyswitching()
     with pytest.raises(CKKSError, match=r"coeff_mod_bit_sizes: 250 bits in total exceed 218, the 128-bit"):
         CKKSParams(8192, (60, 50, 50, 30, 60))
     with pytest.raises(CKKSError, match="exceed 109"):
@@ -111,7 +124,7 @@ def test_security_check_accepts_defaults_and_refuses_weak_parameters():
     with pytest.raises(CKKSError, match="coeff_mod_bit_sizes"):
         CKKSParams(8192, (61, 60))
     with pytest.raises(CKKSError, match="coeff_mod_bit_sizes"):
-        CKKSParams(8192, (60,))
+        CKKSParams(8192, ())
     with pytest.raises(CKKSError, match="scale_bits 55: leaves no headroom"):
         CKKSParams(scale_bits=55)
 
@@ -180,15 +193,15 @@ def test_malformed_or_mismatched_public_context_is_refused(holder):
         (b"garbage" * 10, "bad magic"),
         (export[:5000], "malformed public key"),
         (export[:-1], "malformed public key"),
-        # the special prime's bit size (byte 11) set to 0
-        (export[:11] + b"\x00" + export[12:], r"^public context: ring 8192, primes \[60, 0\].* differ"),
+        # the prime's bit size (byte 10) set to 0
+        (export[:10] + b"\x00" + export[11:], r"^public context: ring 8192, primes \[0\].* differ"),
         (export + b"\x00" * (p.public_context_bytes_bound), "exceeds the"),
     ]:
         with pytest.raises(CKKSError, match=why):
             CKKSPublicContext.from_bytes(bad, p)
     for other, why in [(CKKSParams(4096, (60, 49)), "^public context: ring 4096, primes \\[60, 49\\]"),
                        (CKKSParams(scale_bits=30), "scale 2\\^30 differ"),
-                       (CKKSParams(16384, (60, 60)), "exceeds the 327680-byte bound")]:
+                       (CKKSParams(16384, (60, 60)), "exceeds the 196608-byte bound")]:
         with pytest.raises(CKKSError, match=why):
             CKKSPublicContext.from_bytes(CKKSKeyHolder(other).public_context_bytes, p)
 
