@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gossip import PeerHost  # noqa: E402
 from ledger import LedgerClient, connect, deploy, dev_account, fund  # noqa: E402
+from node import ckks_pool  # noqa: E402
 from node.compression import CompressionConfig, UpdateCodec  # noqa: E402
 from node.data import TabularData  # noqa: E402
 from node.demo import enroll  # noqa: E402
@@ -144,6 +145,8 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
         nursery = await stack.enter_async_context(trio.open_nursery())
         for peer, _, _ in members:
             await nursery.start(peer.serve)
+        if any(m == "ckks" for m, _ in MODES):
+            ckks_pool.warm_up()  # start-up, not per round: a node starts its CKKS workers once
         # rounds interleave the modes (plain, sealed, ..., plain, sealed, ...), so a change in the
         # machine's load hits every mode alike; the median round time is reported
         samples: dict[tuple[str, float | None], dict[str, list]] = {
