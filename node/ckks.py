@@ -272,7 +272,8 @@ class CKKSKeyHolder:
         return DecryptedSum(values, header.summands)
 
     def decrypt_weighted_mean(self, blob: bytes, round: int, *, min_summands: int = 2,
-                              expected_weight: float | None = None) -> WeightedMean:
+                              expected_weight: float | None = None,
+                              own: tuple[np.ndarray, float] | None = None) -> WeightedMean:
         """Decrypt a sum of weighted vectors and divide by the summed weight.
 
         ``expected_weight`` (e.g. the sum of the accepted peers' sample counts committed on chain)
@@ -280,8 +281,21 @@ class CKKSKeyHolder:
         refused before its mean leaves the key holder. The aggregator writes the header's summand
         count, so this weight is the stronger check, though not a proof: repeats whose weights
         happen to add up to the expected total still pass.
+
+        ``own = (delta, weight)`` is the key holder's own update, added in the clear after
+        decryption and counted as one of the ``min_summands``: encrypting it would hide nothing
+        from the key holder, who can subtract it from any sum it decrypts.
+        ``WeightedMean.summands`` still counts the encrypted summands only.
         """
-        header, values = self._decrypt(blob, round, min_summands)
+        extra = None
+        if own is not None:
+            delta, weight = own
+            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight) \
+                    or weight <= 0:
+                raise CKKSError(f"own weight {weight!r}: must be a positive finite number")
+            extra = np.append(_as_vector(delta, math.inf, self.public.max_length - 1, "own delta") * float(weight),
+                              float(weight))
+        header, values = self._decrypt(blob, round, min_summands, own=extra is not None)
         if header.layout != Layout.WEIGHTED:
             raise CKKSError(f"decrypt_weighted_mean: got a {header.describe()}; peers must use encrypt_weighted")
         total = float(values[-1])
@@ -290,13 +304,20 @@ class CKKSKeyHolder:
         if expected_weight is not None and not math.isclose(total, expected_weight, rel_tol=1e-6):
             raise CKKSError(f"decrypt_weighted_mean: summed weight {total:.6g} differs from the expected "
                             f"{expected_weight:.6g} (the sum does not cover exactly the accepted updates)")
+        if extra is not None:
+            if extra.size != values.size:
+                raise CKKSError(f"decrypt_weighted_mean: own delta has {extra.size - 1} values, the sum "
+                                f"{values.size - 1}")
+            values = values + extra
+            total = float(values[-1])
         return WeightedMean(values[:-1] / total, total, header.summands)
 
-    def _decrypt(self, blob: bytes, rnd: int, min_summands: int) -> tuple[CipherHeader, np.ndarray]:
+    def _decrypt(self, blob: bytes, rnd: int, min_summands: int, own: bool = False) -> tuple[CipherHeader, np.ndarray]:
         header, cts = self.public._load(blob, rnd)
-        if header.summands < min_summands:
-            raise CKKSError(f"decrypt: refusing a sum of {header.summands} update(s); the key holder decrypts "
-                            f"only sums of at least {min_summands}")
+        if header.summands + own < min_summands:
+            mine = " plus its own" if own else ""
+            raise CKKSError(f"decrypt: refusing a sum of {header.summands} update(s){mine}; the key holder "
+                            f"decrypts only sums of at least {min_summands}")
         n, parts = self.params.values_per_ciphertext, []
         for i, ct in enumerate(cts):
             pt = seal.Plaintext()

@@ -319,3 +319,25 @@ def test_loaded_vector_from_another_round_or_context_is_not_added(holder, peer):
     other = CKKSKeyHolder().public
     with pytest.raises(CKKSError, match="ciphertext 0 was loaded for round .* under context"):
         peer.sum([other.load(other.encrypt(np.ones(4), ROUND), ROUND)], ROUND)
+
+
+def test_key_holder_adds_its_own_update_in_the_clear(holder, peer):
+    xs = _updates(3, 10_000, seed=21)
+    samples = [40, 90, 25]  # the last one is the key holder's own: never encrypted
+    blobs = [peer.encrypt_weighted(x, float(n), ROUND) for x, n in zip(xs[:2], samples[:2])]
+    mean = holder.decrypt_weighted_mean(peer.sum(blobs, ROUND), ROUND, expected_weight=130.0,
+                                        own=(xs[2], float(samples[2])))
+    ref = sum(n * x for n, x in zip(samples, xs)) / sum(samples)  # FedAvg over all three, float64
+    assert mean.summands == 2 and mean.total_weight == pytest.approx(155.0, rel=1e-9)
+    assert _rel_err(mean.mean, ref) < 1e-6
+    # one other update plus its own is a sum of two: decrypted; one alone is not
+    one = peer.sum(blobs[:1], ROUND)
+    assert holder.decrypt_weighted_mean(one, ROUND, own=(xs[2], 25.0)).summands == 1
+    with pytest.raises(CKKSError, match="refusing a sum of 1 update"):
+        holder.decrypt_weighted_mean(one, ROUND)
+    with pytest.raises(CKKSError, match=r"refusing a sum of 1 update\(s\) plus its own; .* at least 3"):
+        holder.decrypt_weighted_mean(one, ROUND, min_summands=3, own=(xs[2], 25.0))
+    with pytest.raises(CKKSError, match="own delta has 9999 values, the sum 10000"):
+        holder.decrypt_weighted_mean(one, ROUND, own=(xs[2][1:], 25.0))
+    with pytest.raises(CKKSError, match="own weight 0.0"):
+        holder.decrypt_weighted_mean(one, ROUND, own=(xs[2], 0.0))
