@@ -106,7 +106,12 @@ class CkksMode(ProtectionMode):
             self._holders[r] = CKKSKeyHolder(self.params)
             self._public[r] = self._holders[r].public
             msg = wire.CkksMessage("context", r, self.peer.address, (), self._holders[r].public_context_bytes)
-            await self.send_to(r, "ckks-context", self.seal_for(r, wire.encode(msg), others), others)
+            sealed = self.seal_for(r, wire.encode(msg), others)
+            # the senders first: their ciphertexts must travel, the aggregator's own waits for them anyway,
+            # so where peers share CPUs (or CKKS workers) the aggregator's encryption queues last
+            senders = [i for i in others if i.address.lower() != aggregator.address.lower()]
+            await self.send_to(r, "ckks-context", sealed, senders)
+            await self.send_to(r, "ckks-context", sealed, [aggregator])
         else:
             ctx = await self._await("context", r, holder)
             self._public[r] = CKKSPublicContext.from_bytes(ctx.body, self.params)
