@@ -10,7 +10,7 @@ with :class:`~node.ckks.CKKSKeyHolder`.
 Workers are plain subprocesses (``python -m node.ckks_pool``), not ``multiprocessing``: a fork
 would copy this process's sockets and any lock another thread holds, and ``spawn``/``forkserver``
 re-import the caller's ``__main__``. One pool per process, shared by every peer in it (the
-in-process benchmark runs several), one worker per usable CPU, started on first use. Jobs and
+in-process benchmark runs several), one worker per usable CPU (at most 4), started on first use. Jobs and
 results travel as length-prefixed pickles over the worker's stdin/stdout, between this process
 and the children it started. A worker exits when its stdin closes, i.e. with this process.
 """
@@ -37,15 +37,18 @@ __all__ = ["encrypt_weighted", "warm_up", "workers"]
 
 _LEN = struct.Struct(">Q")
 _KEEP_CONTEXTS = 4
+_MAX_WORKERS = 4
 _ROOT = Path(__file__).resolve().parents[1]
 
 
 def workers() -> int:
-    """Worker processes in the pool: one per CPU this process may use (at least 1)."""
+    """Worker processes in the pool: one per CPU this process may use, 1 to ``_MAX_WORKERS``
+    (each holds SEAL and numpy, 45-100 MB; a peer encrypts one update per round)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, _MAX_WORKERS))
 
 
 def _send(stream, obj) -> None:
