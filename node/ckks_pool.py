@@ -10,9 +10,10 @@ with :class:`~node.ckks.CKKSKeyHolder`.
 Workers are plain subprocesses (``python -m node.ckks_pool``), not ``multiprocessing``: a fork
 would copy this process's sockets and any lock another thread holds, and ``spawn``/``forkserver``
 re-import the caller's ``__main__``. One pool per process, shared by every peer in it (the
-in-process benchmark runs several), one worker per usable CPU (at most 4), started on first use. Jobs and
-results travel as length-prefixed pickles over the worker's stdin/stdout, between this process
-and the children it started. A worker exits when its stdin closes, i.e. with this process.
+in-process benchmark runs several), one worker per usable CPU (at most 4), started on first
+use. Jobs and results travel as length-prefixed pickles over the worker's stdin/stdout, between
+this process and the children it started. A worker exits when its stdin closes, i.e. with this
+process.
 """
 
 from __future__ import annotations
