@@ -124,7 +124,7 @@ class CkksMode(ProtectionMode):
             return self._own[r]
         # in a worker process: SEAL holds the GIL, so a thread would stall this process's event loop
         self._own[r] = await ckks_pool.encrypt_weighted(self._public[r], delta, float(update.samples), r)
-        return self.seal_for(r, self._own[r], [aggregator] if not self._is(aggregator) else [holder])
+        return self.seal_for(r, self._own[r], [aggregator])  # the aggregator's own: sealed to itself, never sent
 
     def own(self, update: ModelUpdate) -> bytes:
         return self._own[update.round]
