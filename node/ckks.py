@@ -38,7 +38,7 @@ from node.ckks_params import CKKSError, CKKSParams
 from node.ckks_seal import SealIO, pack_complex, seal_context, unpack_complex
 
 __all__ = ["CKKSError", "CKKSParams", "CKKSKeyHolder", "CKKSPublicContext", "CipherHeader", "DecryptedSum",
-           "WeightedMean", "context_id", "DEFAULT_MAX_LENGTH"]
+           "EncryptedVector", "WeightedMean", "context_id", "DEFAULT_MAX_LENGTH"]
 
 DEFAULT_MAX_LENGTH = 1 << 25  # values per encrypted vector (33.5M; a ResNet-50 has 23.5M parameters)
 _CONTEXT_DOMAIN = b"medmesh/ckks/context/v1"
@@ -53,6 +53,13 @@ _IO = SealIO()
 class DecryptedSum:
     values: np.ndarray  # float64, sum over the summands
     summands: int
+
+
+@dataclass(frozen=True)
+class EncryptedVector:
+    """A received ciphertext blob, checked and parsed once (:meth:`CKKSPublicContext.load`)."""
+    header: CipherHeader
+    ciphertexts: tuple[seal.Ciphertext, ...]  # one per chunk; never changed in place
 
 
 @dataclass(frozen=True)
@@ -113,8 +120,10 @@ def _parse_export(data: bytes, params: CKKSParams) -> bytes:
 class CKKSPublicContext:
     """Peer and aggregator side: encrypt and add under the key holder's public key."""
 
-    def __init__(self, params: CKKSParams, public_key: seal.PublicKey, cid: bytes, max_length: int) -> None:
-        self.params, self.context_id, self.max_length = params, cid, max_length
+    def __init__(self, params: CKKSParams, public_key: seal.PublicKey, export: bytes, max_length: int) -> None:
+        self.params, self.max_length = params, max_length
+        self.export = export  #: the key holder's exported bytes this context was loaded from
+        self.context_id = context_id(export)
         self._ctx = seal_context(params)
         self._encryptor = seal.Encryptor(self._ctx, public_key)
         self._encoder = seal.CKKSEncoder(self._ctx)
@@ -136,7 +145,7 @@ class CKKSPublicContext:
             raise CKKSError(f"public context: malformed public key ({exc})") from None
         if pk.parms_id() != ctx.key_parms_id():
             raise CKKSError("public context: public key is not at the key level of these parameters")
-        return cls(params, pk, context_id(data), max_length)
+        return cls(params, pk, data, max_length)
 
     def encrypt(self, values, round: int) -> bytes:
         """Encrypt a float vector for ``round``; each |value| must be at most ``params.value_bound``."""
@@ -157,27 +166,49 @@ class CKKSPublicContext:
         """Fully validate one received ciphertext (framing, binding, every chunk) without adding it."""
         return self._load(blob, round)[0]
 
-    def sum(self, blobs: Sequence[bytes], round: int) -> bytes:
-        """Add encrypted vectors of one round, context, layout and length; no secret key needed."""
+    def load(self, blob: bytes, round: int) -> EncryptedVector:
+        """Validate one received ciphertext as :meth:`check` does and keep it parsed for :meth:`sum`."""
+        header, cts = self._load(blob, round)
+        return EncryptedVector(header, tuple(cts))
+
+    def sum(self, blobs: Sequence[bytes | EncryptedVector], round: int) -> bytes:
+        """Add encrypted vectors of one round, context, layout and length; no secret key needed.
+
+        Each item is a framed blob (checked and parsed here, one at a time) or an
+        :class:`EncryptedVector` this context loaded for the same round (parsed once already)."""
         if not blobs:
             raise CKKSError("sum: no ciphertexts to add")
         rnd = _check_round(round)
         first, acc, summands = None, [], 0
-        for i, blob in enumerate(blobs):  # one summand in memory at a time
-            header, cts = self._load(blob, rnd)
+        for i, blob in enumerate(blobs):
+            header, cts = self._parsed(blob, rnd, i)
             if first is None:
-                first, acc = header, cts
+                first, acc = header, list(cts)  # the first summand's objects: replaced, never changed
             elif (header.layout, header.length) != (first.layout, first.length):
                 raise CKKSError(f"sum: ciphertext {i} is a {header.describe()}, ciphertext 0 a {first.describe()}")
             else:
-                for a, c in zip(acc, cts):
-                    self._evaluator.add_inplace(a, c)
+                for j, c in enumerate(cts):
+                    if i == 1:  # a fresh accumulator, so that no caller's ciphertext is changed
+                        total = seal.Ciphertext()
+                        self._evaluator.add(acc[j], c, total)
+                        acc[j] = total
+                    else:
+                        self._evaluator.add_inplace(acc[j], c)
             summands += header.summands
             if summands > self.params.max_summands:
                 raise CKKSError(f"sum: {summands} summands exceed max_summands {self.params.max_summands} "
                                 f"(the sum could overflow the ciphertext modulus)")
         header = CipherHeader(first.layout, rnd, self.context_id, first.length, first.chunks, summands)
         return pack(header, [_IO.dump(a) for a in acc])
+
+    def _parsed(self, item: bytes | EncryptedVector, rnd: int, i: int) -> tuple[CipherHeader, Sequence]:
+        if not isinstance(item, EncryptedVector):
+            return self._load(item, rnd)
+        h = item.header
+        if (h.context_id, h.round) != (self.context_id, rnd):
+            raise CKKSError(f"sum: ciphertext {i} was loaded for round {h.round} under context "
+                            f"{h.context_id.hex()[:16]}, not round {rnd} under {self.context_id.hex()[:16]}")
+        return h, item.ciphertexts
 
     def _encrypt(self, x: np.ndarray, layout: int, rnd: int) -> bytes:
         rnd = _check_round(rnd)
@@ -241,7 +272,8 @@ class CKKSKeyHolder:
         return DecryptedSum(values, header.summands)
 
     def decrypt_weighted_mean(self, blob: bytes, round: int, *, min_summands: int = 2,
-                              expected_weight: float | None = None) -> WeightedMean:
+                              expected_weight: float | None = None,
+                              own: tuple[np.ndarray, float] | None = None) -> WeightedMean:
         """Decrypt a sum of weighted vectors and divide by the summed weight.
 
         ``expected_weight`` (e.g. the sum of the accepted peers' sample counts committed on chain)
@@ -249,8 +281,21 @@ class CKKSKeyHolder:
         refused before its mean leaves the key holder. The aggregator writes the header's summand
         count, so this weight is the stronger check, though not a proof: repeats whose weights
         happen to add up to the expected total still pass.
+
+        ``own = (delta, weight)`` is the key holder's own update, added in the clear after
+        decryption and counted as one of the ``min_summands``: encrypting it would hide nothing
+        from the key holder, who can subtract it from any sum it decrypts.
+        ``WeightedMean.summands`` still counts the encrypted summands only.
         """
-        header, values = self._decrypt(blob, round, min_summands)
+        extra = None
+        if own is not None:
+            delta, weight = own
+            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight) \
+                    or weight <= 0:
+                raise CKKSError(f"own weight {weight!r}: must be a positive finite number")
+            extra = np.append(_as_vector(delta, math.inf, self.public.max_length - 1, "own delta") * float(weight),
+                              float(weight))
+        header, values = self._decrypt(blob, round, min_summands, own=extra is not None)
         if header.layout != Layout.WEIGHTED:
             raise CKKSError(f"decrypt_weighted_mean: got a {header.describe()}; peers must use encrypt_weighted")
         total = float(values[-1])
@@ -259,13 +304,20 @@ class CKKSKeyHolder:
         if expected_weight is not None and not math.isclose(total, expected_weight, rel_tol=1e-6):
             raise CKKSError(f"decrypt_weighted_mean: summed weight {total:.6g} differs from the expected "
                             f"{expected_weight:.6g} (the sum does not cover exactly the accepted updates)")
+        if extra is not None:
+            if extra.size != values.size:
+                raise CKKSError(f"decrypt_weighted_mean: own delta has {extra.size - 1} values, the sum "
+                                f"{values.size - 1}")
+            values = values + extra
+            total = float(values[-1])
         return WeightedMean(values[:-1] / total, total, header.summands)
 
-    def _decrypt(self, blob: bytes, rnd: int, min_summands: int) -> tuple[CipherHeader, np.ndarray]:
+    def _decrypt(self, blob: bytes, rnd: int, min_summands: int, own: bool = False) -> tuple[CipherHeader, np.ndarray]:
         header, cts = self.public._load(blob, rnd)
-        if header.summands < min_summands:
-            raise CKKSError(f"decrypt: refusing a sum of {header.summands} update(s); the key holder decrypts "
-                            f"only sums of at least {min_summands}")
+        if header.summands + own < min_summands:
+            mine = " plus its own" if own else ""
+            raise CKKSError(f"decrypt: refusing a sum of {header.summands} update(s){mine}; the key holder "
+                            f"decrypts only sums of at least {min_summands}")
         n, parts = self.params.values_per_ciphertext, []
         for i, ct in enumerate(cts):
             pt = seal.Plaintext()

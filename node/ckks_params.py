@@ -8,8 +8,12 @@ error sigma 3.2): for ring degree N the whole coefficient modulus may have at mo
 Cheon, Kim, Kim and Song, "Homomorphic Encryption for Arithmetic of Approximate Numbers",
 ASIACRYPT 2017.
 
-medmesh only *adds* ciphertexts, so no level is ever consumed: the first ``k - 1`` primes are
-the ciphertext modulus ``q`` and the last one is SEAL's special (key-switching) prime. A slot
+medmesh only *adds* ciphertexts, so no level is ever consumed and no key is ever switched.
+With ``k >= 2`` primes the first ``k - 1`` are the ciphertext modulus ``q`` and the last one is
+SEAL's special (key-switching) prime; with a single prime (the default) SEAL uses no special
+prime, that prime is ``q``, and public-key encryption runs at that one level instead of
+encrypting over two primes and dropping one (measured: 1.8x faster; the special prime only
+serves relinearization and rotation keys, which additions never need). A slot
 holding ``x`` is stored as ``round(x * 2^scale_bits)`` modulo ``q``; a sum whose magnitude reaches
 ``q / 2`` silently wraps around. :attr:`CKKSParams.value_bound` is therefore the largest ``|x|``
 one peer may encrypt so that the sum of ``max_summands`` such vectors stays below ``q / 4``:
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 __all__ = ["CKKSError", "CKKSParams", "MAX_COEFF_BITS_128", "check_security"]
 
 MAX_COEFF_BITS_128: dict[int, int] = {1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881}
-_MIN_CKKS_DEGREE = 4096  # below this not even one 60-bit data prime and a special prime fit
+_MIN_CKKS_DEGREE = 4096  # below this not even one 60-bit prime fits (54 bits at most for N = 2048)
 _PRIME_BITS = (20, 60)  # SEAL's NTT-friendly primes: at most 60 bits; below 20 the precision is gone
 _MIN_SCALE_BITS = 20
 
@@ -37,14 +41,14 @@ class CKKSError(ValueError):
 class CKKSParams:
     """Ring degree, coefficient-modulus prime sizes and the encoding scale ``2^scale_bits``.
 
-    The defaults (N = 8192, primes 60 + 60 bits = 120 of the 218 bits allowed, scale 2^40)
-    give one 60-bit ciphertext prime (the smallest ciphertext SEAL can make with a public key),
-    8192 values per ciphertext and an absolute error around 2e-8 per value after summing 16
-    updates, whatever their magnitude.
+    The defaults (N = 8192, one 60-bit prime of the 218 bits allowed, scale 2^40) give the
+    smallest ciphertext SEAL makes (one 60-bit prime, two polynomials), 8192 values per
+    ciphertext and an absolute error around 1e-7 per value after summing 16 updates, whatever
+    their magnitude (fresh public-key noise, not divided down by a special prime).
     """
 
     poly_modulus_degree: int = 8192
-    coeff_mod_bit_sizes: tuple[int, ...] = (60, 60)
+    coeff_mod_bit_sizes: tuple[int, ...] = (60,)
     scale_bits: int = 40
     max_summands: int = 64
 
@@ -63,8 +67,9 @@ class CKKSParams:
 
     @property
     def data_bits(self) -> int:
-        """Bits of the ciphertext modulus q (every prime but the special one)."""
-        return sum(self.coeff_mod_bit_sizes[:-1])
+        """Bits of the ciphertext modulus q (every prime but the special one, if there is one)."""
+        bits = self.coeff_mod_bit_sizes
+        return sum(bits[:-1]) if len(bits) > 1 else bits[0]
 
     @property
     def value_bound(self) -> float:
@@ -74,7 +79,7 @@ class CKKSParams:
     @property
     def ciphertext_bytes_bound(self) -> int:
         """Upper bound on one serialized ciphertext (2 polynomials of 64-bit words, plus framing)."""
-        return 2 * self.poly_modulus_degree * (len(self.coeff_mod_bit_sizes) - 1) * 8 + 4096
+        return 2 * self.poly_modulus_degree * max(1, len(self.coeff_mod_bit_sizes) - 1) * 8 + 4096
 
     @property
     def public_context_bytes_bound(self) -> int:
@@ -88,8 +93,8 @@ def check_security(p: CKKSParams) -> None:
     if not isinstance(n, int) or n not in MAX_COEFF_BITS_128 or n < _MIN_CKKS_DEGREE:
         allowed = ", ".join(str(d) for d in MAX_COEFF_BITS_128 if d >= _MIN_CKKS_DEGREE)
         raise CKKSError(f"poly_modulus_degree {n!r}: must be one of {allowed}")
-    if len(bits) < 2 or not all(isinstance(b, int) and _PRIME_BITS[0] <= b <= _PRIME_BITS[1] for b in bits):
-        raise CKKSError(f"coeff_mod_bit_sizes {list(bits)!r}: need at least 2 primes (data + special) "
+    if len(bits) < 1 or not all(isinstance(b, int) and _PRIME_BITS[0] <= b <= _PRIME_BITS[1] for b in bits):
+        raise CKKSError(f"coeff_mod_bit_sizes {list(bits)!r}: need one prime, or data primes and a special prime, "
                         f"of {_PRIME_BITS[0]}-{_PRIME_BITS[1]} bits each")
     limit = MAX_COEFF_BITS_128[n]
     if sum(bits) > limit:

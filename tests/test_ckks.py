@@ -63,6 +63,16 @@ def test_weighted_fedavg_of_16_updates(holder, peer):
     assert _rel_err(mean.mean, ref) < 1e-4
 
 
+def test_two_primes_data_and_special_work_too():
+    p = CKKSParams(coeff_mod_bit_sizes=(60, 60))  # the special prime is dropped at encryption
+    assert p.data_bits == 60 and p.value_bound == CKKSParams().value_bound
+    holder = CKKSKeyHolder(p)
+    xs = _updates(4, 10_000, seed=2)
+    blobs = [holder.public.encrypt(x, ROUND) for x in xs]
+    total = holder.decrypt_sum(holder.public.sum(blobs, ROUND), ROUND)
+    assert _rel_err(total.values, np.sum(np.stack(xs), axis=0, dtype=np.float64)) < 1e-6
+
+
 def test_sums_can_be_summed_again_and_odd_lengths_survive(holder, peer):
     n = 2 * 8192 + 3  # three chunks, the last with 3 values
     xs = _updates(4, n, seed=9)
@@ -99,6 +109,9 @@ def test_security_check_accepts_defaults_and_refuses_weak_parameters():
     p = CKKSParams()
     assert sum(p.coeff_mod_bit_sizes) <= 218 and p.poly_modulus_degree == 8192
     assert seal_context(p).parameters_set()
+    # one prime: SEAL needs no special prime, since only additions are done (no key switching)
+    assert p.coeff_mod_bit_sizes == (60,) and not seal_context(p).using_keyswitching()
+    assert seal_context(CKKSParams(coeff_mod_bit_sizes=(60, 60))).using_keyswitching()
     with pytest.raises(CKKSError, match=r"coeff_mod_bit_sizes: 250 bits in total exceed 218, the 128-bit"):
         CKKSParams(8192, (60, 50, 50, 30, 60))
     with pytest.raises(CKKSError, match="exceed 109"):
@@ -111,7 +124,7 @@ def test_security_check_accepts_defaults_and_refuses_weak_parameters():
     with pytest.raises(CKKSError, match="coeff_mod_bit_sizes"):
         CKKSParams(8192, (61, 60))
     with pytest.raises(CKKSError, match="coeff_mod_bit_sizes"):
-        CKKSParams(8192, (60,))
+        CKKSParams(8192, ())
     with pytest.raises(CKKSError, match="scale_bits 55: leaves no headroom"):
         CKKSParams(scale_bits=55)
 
@@ -180,15 +193,15 @@ def test_malformed_or_mismatched_public_context_is_refused(holder):
         (b"garbage" * 10, "bad magic"),
         (export[:5000], "malformed public key"),
         (export[:-1], "malformed public key"),
-        # the special prime's bit size (byte 11) set to 0
-        (export[:11] + b"\x00" + export[12:], r"^public context: ring 8192, primes \[60, 0\].* differ"),
+        # the prime's bit size (byte 10) set to 0
+        (export[:10] + b"\x00" + export[11:], r"^public context: ring 8192, primes \[0\].* differ"),
         (export + b"\x00" * (p.public_context_bytes_bound), "exceeds the"),
     ]:
         with pytest.raises(CKKSError, match=why):
             CKKSPublicContext.from_bytes(bad, p)
     for other, why in [(CKKSParams(4096, (60, 49)), "^public context: ring 4096, primes \\[60, 49\\]"),
                        (CKKSParams(scale_bits=30), "scale 2\\^30 differ"),
-                       (CKKSParams(16384, (60, 60)), "exceeds the 327680-byte bound")]:
+                       (CKKSParams(16384, (60, 60)), "exceeds the 196608-byte bound")]:
         with pytest.raises(CKKSError, match=why):
             CKKSPublicContext.from_bytes(CKKSKeyHolder(other).public_context_bytes, p)
 
@@ -243,7 +256,7 @@ def test_module_exports():
     import node.ckks
     assert sorted(node.ckks.__all__) == sorted([
         "CKKSError", "CKKSParams", "CKKSKeyHolder", "CKKSPublicContext", "CipherHeader", "DecryptedSum",
-        "WeightedMean", "context_id", "DEFAULT_MAX_LENGTH"])
+        "EncryptedVector", "WeightedMean", "context_id", "DEFAULT_MAX_LENGTH"])
 
 
 def test_numpy_scalars_are_accepted(holder, peer):
@@ -283,3 +296,48 @@ def test_oversized_input_is_rejected(holder, peer):
     with pytest.raises(CKKSError, match="1-D vector"):
         peer.encrypt(np.ones((3, 3)), ROUND)
 
+
+
+def test_loaded_vectors_add_like_blobs_and_stay_unchanged(holder, peer):
+    xs = _updates(3, 2 * 8192 + 5, seed=11)
+    blobs = [peer.encrypt(x, ROUND) for x in xs]
+    loaded = [peer.load(b, ROUND) for b in blobs]
+    assert loaded[0].header == peer.check(blobs[0], ROUND)
+    ref = np.sum(np.stack(xs), axis=0, dtype=np.float64)
+    for items in (loaded, [blobs[0], loaded[1], blobs[2]]):  # parsed once, or a mix of both
+        total = holder.decrypt_sum(peer.sum(items, ROUND), ROUND)
+        assert total.summands == 3 and _rel_err(total.values, ref) < 1e-6
+    # adding did not change the loaded summands: each alone still decrypts to its own vector
+    alone = holder.decrypt_sum(peer.sum([loaded[0], loaded[0]], ROUND), ROUND)
+    assert _rel_err(alone.values, 2 * xs[0]) < 1e-6
+
+
+def test_loaded_vector_from_another_round_or_context_is_not_added(holder, peer):
+    blob = peer.encrypt(np.ones(4), ROUND)
+    with pytest.raises(CKKSError, match=rf"ciphertext 1 was loaded for round {ROUND}.* not round {ROUND + 1}"):
+        peer.sum([peer.encrypt(np.ones(4), ROUND + 1), peer.load(blob, ROUND)], ROUND + 1)
+    other = CKKSKeyHolder().public
+    with pytest.raises(CKKSError, match="ciphertext 0 was loaded for round .* under context"):
+        peer.sum([other.load(other.encrypt(np.ones(4), ROUND), ROUND)], ROUND)
+
+
+def test_key_holder_adds_its_own_update_in_the_clear(holder, peer):
+    xs = _updates(3, 10_000, seed=21)
+    samples = [40, 90, 25]  # the last one is the key holder's own: never encrypted
+    blobs = [peer.encrypt_weighted(x, float(n), ROUND) for x, n in zip(xs[:2], samples[:2])]
+    mean = holder.decrypt_weighted_mean(peer.sum(blobs, ROUND), ROUND, expected_weight=130.0,
+                                        own=(xs[2], float(samples[2])))
+    ref = sum(n * x for n, x in zip(samples, xs)) / sum(samples)  # FedAvg over all three, float64
+    assert mean.summands == 2 and mean.total_weight == pytest.approx(155.0, rel=1e-9)
+    assert _rel_err(mean.mean, ref) < 1e-6
+    # one other update plus its own is a sum of two: decrypted; one alone is not
+    one = peer.sum(blobs[:1], ROUND)
+    assert holder.decrypt_weighted_mean(one, ROUND, own=(xs[2], 25.0)).summands == 1
+    with pytest.raises(CKKSError, match="refusing a sum of 1 update"):
+        holder.decrypt_weighted_mean(one, ROUND)
+    with pytest.raises(CKKSError, match=r"refusing a sum of 1 update\(s\) plus its own; .* at least 3"):
+        holder.decrypt_weighted_mean(one, ROUND, min_summands=3, own=(xs[2], 25.0))
+    with pytest.raises(CKKSError, match="own delta has 9999 values, the sum 10000"):
+        holder.decrypt_weighted_mean(one, ROUND, own=(xs[2][1:], 25.0))
+    with pytest.raises(CKKSError, match="own weight 0.0"):
+        holder.decrypt_weighted_mean(one, ROUND, own=(xs[2], 0.0))

@@ -39,7 +39,8 @@ def test_ckks_round_decrypts_only_the_sum_within_1e_4(tmp_path):
     assert r["status"] == "finalized" and all(c["mode"] == 3 for c in r["commits"])
     assert {a["aggregate_hash"].removeprefix("0x") for a in r["attestations"]} == {parameters_hash(np.load(model)).hex()}
     assert len(r["attestations"]) == 4
-    # the aggregator got three ciphertexts, the key holder a context's worth more: nobody else got any
+    # the aggregator got two ciphertexts (the key holder encrypts nothing), the key holder sent three
+    # contexts: nobody else got any ciphertext
     sent = report["rounds"][0]["blob_bytes_per_peer"]
     holder, aggregator = list(report["hospitals"])[:2]  # registry order: round 1 -> members 0 and 1
     assert sent[holder] > max(v for k, v in sent.items() if k != holder)
@@ -69,8 +70,10 @@ class Tamperer(Recorder):
 
 def test_ckks_rejects_replayed_and_tampered_ciphertexts(tmp_path):
     state = tmp_path / "chain.json"
+    # round 1: member 0 holds the key (it encrypts nothing), so the replayer is member 3; round 2: member 1
+    # holds the key and member 2 aggregates
     report = run_demo(DemoConfig(rounds=2, rule="fedavg", protection="ckks", chain_state=state, progress=False,
-                                 state_dir=tmp_path), peer_class={0: Replayer, 3: Tamperer})
+                                 state_dir=tmp_path), peer_class={3: Replayer, 0: Tamperer})
     names = list(report["hospitals"])
     addr = {n: report["hospitals"][n]["address"].lower() for n in names}
     r2 = collect(*load_state(state))["rounds"][1]
@@ -78,5 +81,5 @@ def test_ckks_rejects_replayed_and_tampered_ciphertexts(tmp_path):
     assert {a.lower() for a in r2["accepted"]} == {addr[names[1]], addr[names[2]]}
     # round 2's aggregator (registry member 2) saw both and put them on the record
     recorded = {(x["reporter"].lower(), x["account"].lower(), x["reason_name"]) for x in r2["rejections"]}
-    assert recorded == {(addr[names[2]], addr[names[0]], "bad-format"), (addr[names[2]], addr[names[3]], "hash-mismatch")}
+    assert recorded == {(addr[names[2]], addr[names[3]], "bad-format"), (addr[names[2]], addr[names[0]], "hash-mismatch")}
     assert report["peers_agree"]

@@ -6,13 +6,18 @@ peer whenever n >= 2), so both rotate every round.
 
 1. ``ckks-context``: the key holder makes fresh keys and sends its public context (public key
    and parameters only, refused below 128-bit security) to every member;
-2. ``update`` (committed on chain): each peer encrypts ``[samples * delta, samples]`` under
-   that context, bound to the round and the context's hash, and sends it to the aggregator only;
+2. ``update`` (committed on chain): each other peer encrypts ``[samples * delta, samples]``
+   under that context, bound to the round and the context's hash, and sends it to the
+   aggregator only. The key holder encrypts nothing: it could subtract its own update from any
+   sum it decrypts, so a ciphertext of it would hide nothing from the one peer able to open
+   it. It commits the hash of its plain update (encoded as :mod:`node.update`), which stays
+   with it, and adds that update after decryption;
 3. ``ckks-sum``: the aggregator checks and adds the committed ciphertexts (no secret needed)
    and sends the encrypted sum, naming whose it added, to the key holder;
 4. ``ckks-result``: the key holder decrypts only that sum (never one update: at least two
-   summands), checks the decrypted sample total against the chain, and sends the new global
-   parameters to every member; each attests their hash on chain.
+   updates, its own counted), checks the decrypted sample total against the chain, adds its
+   own weighted update, and sends the new global parameters to every member; each attests
+   their hash on chain.
 
 Every peer sees only the sum. What it cannot check is the key holder's arithmetic: an honest
 key holder is trusted for the decryption (the others attest what it published, and a key
@@ -27,12 +32,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import trio
 
+from node import ckks_pool
 from node.aggregation import clip_norms
-from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext
+from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext, EncryptedVector
 from node.protection import ckks_wire as wire
 from node.protection.base import Aggregate, ProtectionMode, Rejected
 from node.sealing import SealError, peek_context
-from node.update import ModelUpdate, UpdateFormatError
+from node.update import ModelUpdate, UpdateFormatError, encode_update
 
 if TYPE_CHECKING:
     from ledger import Commitment, Identity
@@ -50,10 +56,12 @@ class CkksMode(ProtectionMode):
 
     def __init__(self, peer, params: CKKSParams | None = None) -> None:
         super().__init__(peer)
+        ckks_pool.warm_up()
         self.params = params or CKKSParams()
         self._holders: dict[int, CKKSKeyHolder] = {}
         self._public: dict[int, CKKSPublicContext] = {}
         self._own: dict[int, bytes] = {}
+        self._plain: dict[int, tuple[np.ndarray, float]] = {}  # the key holder's own (delta, weight)
 
     def roles(self, round_: int) -> tuple[Identity, Identity]:
         """(key holder, aggregator) for ``round_``, rotating in registry order."""
@@ -98,29 +106,40 @@ class CkksMode(ProtectionMode):
             self._holders[r] = CKKSKeyHolder(self.params)
             self._public[r] = self._holders[r].public
             msg = wire.CkksMessage("context", r, self.peer.address, (), self._holders[r].public_context_bytes)
-            await self.send_to(r, "ckks-context", self.seal_for(r, wire.encode(msg), others), others)
+            sealed = self.seal_for(r, wire.encode(msg), others)
+            # the senders first: their ciphertexts must travel, the aggregator's own waits for them anyway,
+            # so where peers share CPUs (or CKKS workers) the aggregator's encryption queues last
+            senders = [i for i in others if i.address.lower() != aggregator.address.lower()]
+            await self.send_to(r, "ckks-context", sealed, senders)
+            await self.send_to(r, "ckks-context", sealed, [aggregator])
         else:
             ctx = await self._await("context", r, holder)
             self._public[r] = CKKSPublicContext.from_bytes(ctx.body, self.params)
         delta = update.delta.astype(np.float64)
         if self.peer.settings.clip_norm is not None:
             delta = clip_norms(delta[None, :], self.peer.settings.clip_norm)[0]
-        # SEAL work runs in a worker thread: the event loop keeps serving the network meanwhile
-        self._own[r] = await trio.to_thread.run_sync(self._public[r].encrypt_weighted, delta, float(update.samples), r)
-        return self.seal_for(r, self._own[r], [aggregator] if not self._is(aggregator) else [holder])
+        if self._is(holder):  # added in the clear after decryption; committed, never sent
+            self._plain[r] = (delta, float(update.samples))
+            self._own[r] = encode_update(update)
+            return self._own[r]
+        # in a worker process: SEAL holds the GIL, so a thread would stall this process's event loop
+        self._own[r] = await ckks_pool.encrypt_weighted(self._public[r], delta, float(update.samples), r)
+        return self.seal_for(r, self._own[r], [aggregator])  # the aggregator's own: sealed to itself, never sent
 
     def own(self, update: ModelUpdate) -> bytes:
         return self._own[update.round]
 
     def update_recipients(self, round_: int) -> list[Identity]:
-        _, aggregator = self.roles(round_)
-        return [] if self._is(aggregator) else [aggregator]
+        holder, aggregator = self.roles(round_)
+        return [] if self._is(aggregator) or self._is(holder) else [aggregator]
 
     def expected_update_senders(self, round_: int) -> set[str]:
-        _, aggregator = self.roles(round_)
-        return {i.address for i in self.peer._others()} if self._is(aggregator) else set()
+        holder, aggregator = self.roles(round_)
+        if not self._is(aggregator):
+            return set()
+        return {i.address for i in self.peer._others() if i.address.lower() != holder.address.lower()}
 
-    def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> bytes:
+    def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> EncryptedVector:
         try:
             ciphertext = self.unseal(round_, member, blob)
         except SealError as exc:
@@ -128,17 +147,15 @@ class CkksMode(ProtectionMode):
         public = self._public.get(round_)
         if public is None:
             raise Rejected("other", "this peer has no public context for the round")
-        try:
-            public.check(ciphertext, round_)  # parses every chunk; checks round and context binding
+        try:  # parses every chunk, once: the sum adds these objects; checks round and context binding
+            return public.load(ciphertext, round_)
         except CKKSError as exc:
             raise Rejected("bad-format", str(exc)) from None
-        return ciphertext
 
     # -- aggregate -----------------------------------------------------------------------
-    async def aggregate(self, round_: int, opened: dict[str, bytes | None]) -> Aggregate:
+    async def aggregate(self, round_: int, opened: dict[str, bytes | EncryptedVector | None]) -> Aggregate:
         holder, aggregator = self.roles(round_)
         me = self.peer.address
-        committed = {a.lower(): a for a in self.peer.ledger.commitments(round_)}
         if self._is(aggregator):
             included = tuple(sorted((a.lower() for a, c in opened.items() if c is not None)))
             blobs = [opened[a] for a in sorted(opened, key=str.lower) if opened[a] is not None]
@@ -150,20 +167,27 @@ class CkksMode(ProtectionMode):
                 await self.send_to(round_, "ckks-sum", self.seal_for(round_, wire.encode(msg), [holder]), [holder])
         if self._is(holder):
             summed = await self._await("sum", round_, aggregator)
+            committed = self._committed(round_)  # read now: the key holder itself commits early
             if not set(summed.included) <= set(committed):
                 raise CKKSError(f"the aggregator added ciphertexts from members with no commitment: "
                                 f"{sorted(set(summed.included) - set(committed))}")
-            samples = sum(self.peer.ledger.commitments(round_)[committed[a]].samples for a in summed.included)
+            if me.lower() in summed.included:
+                raise CKKSError("the aggregator's sum names the key holder, who sent it no ciphertext")
+            commitments = self.peer.ledger.commitments(round_)
+            samples = sum(commitments[committed[a]].samples for a in summed.included)
+            own = self._plain.get(round_)
             mean = await trio.to_thread.run_sync(lambda: self._holders[round_].decrypt_weighted_mean(
-                summed.body, round_, min_summands=2, expected_weight=float(samples)))  # the chain's sample total
+                summed.body, round_, min_summands=2, expected_weight=float(samples), own=own))  # chain's total
             if mean.summands != len(summed.included):
                 raise CKKSError(f"the sum holds {mean.summands} summands but names {len(summed.included)} members")
             params = (self.peer.global_params + mean.mean).astype(np.float32)
-            result = wire.CkksMessage("result", round_, me, summed.included, params.astype("<f4").tobytes())
+            included = tuple(sorted(summed.included + ((me.lower(),) if own is not None else ())))
+            result = wire.CkksMessage("result", round_, me, included, params.astype("<f4").tobytes())
             others = self.peer._others()
             await self.send_to(round_, "ckks-result", self.seal_for(round_, wire.encode(result), others), others)
-            return Aggregate(params, [committed[a] for a in summed.included])
+            return Aggregate(params, [committed[a] for a in included])
         result = await self._await("result", round_, holder)
+        committed = self._committed(round_)
         if not set(result.included) <= set(committed) or len(result.body) != 4 * self.peer.global_params.size:
             raise CKKSError("the key holder's result names uncommitted members or has the wrong size")
         params = np.frombuffer(result.body, dtype="<f4").astype(np.float32)
@@ -171,8 +195,12 @@ class CkksMode(ProtectionMode):
             raise CKKSError("the key holder's result contains NaN or infinite values")
         return Aggregate(params, [committed[a] for a in result.included])
 
+    def _committed(self, round_: int) -> dict[str, str]:
+        """Lower-cased address -> address of the members with a commitment for ``round_`` on chain."""
+        return {a.lower(): a for a in self.peer.ledger.commitments(round_)}
+
     def end_round(self, round_: int) -> None:
         super().end_round(round_)
-        for d in (self._holders, self._public, self._own):
+        for d in (self._holders, self._public, self._own, self._plain):
             for r in [r for r in d if r <= round_]:
                 del d[r]
