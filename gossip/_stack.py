@@ -23,6 +23,14 @@ Every setting here answers a sharp edge measured on py-libp2p 0.8.1
 * #2 1 MiB pubsub limit: ``max_control_bytes`` is capped at ``MAX_CONTROL_BYTES_LIMIT``.
 * #10 Yamux write-write deadlock: the connection reader writes frames itself and
   blocks on a full socket; ``_yamux.NonBlockingReaderYamux`` queues those writes.
+* #11 negotiation timeouts: py-libp2p gives every new stream 10 s (outbound and
+  inbound, ``ConnectionConfig``) to agree on a protocol, inside whatever deadline the
+  caller set. When 16 hosts share one loop and all open their blob streams while the
+  round's announcements flood the mesh, the loop runs 700-800 tasks per pass and a
+  connection's reader advances a few frames per second: every one of the 240
+  negotiations passed 10 s and every transfer failed, though nothing was stuck.
+  We set both to ``NEGOTIATION_TIMEOUT_S``, so the blob protocol's own deadline
+  (``_blobs.default_timeout``, 60 s and up) decides when a transfer has failed.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.custom_types import TMuxerOptions, TProtocol
+from libp2p.network.config import ConnectionConfig
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
@@ -48,6 +57,8 @@ HEARTBEAT_INTERVAL_S = 1
 PRUNE_BACKOFF_S = 5
 UNSUBSCRIBE_BACKOFF_S = 2
 CONTROL_RATE_PER_S = 1000.0
+NEGOTIATION_TIMEOUT_S = 60.0
+"""Seconds a new stream may take to agree on its protocol (py-libp2p's default: 10)."""
 MAX_CONTROL_BYTES_LIMIT = 512 * 2**10
 """Largest allowed ``max_control_bytes``: half the library's silent 1 MiB RPC cap,
 leaving room for the signed envelope and for batching."""
@@ -76,13 +87,22 @@ def yamux_only() -> TMuxerOptions:
     return {TProtocol(YAMUX_PROTOCOL_ID): NonBlockingReaderYamux}
 
 
+def patient_negotiation() -> ConnectionConfig:
+    """py-libp2p's connection defaults, but ``NEGOTIATION_TIMEOUT_S`` to negotiate a stream."""
+    return ConnectionConfig(
+        outbound_stream_protocol_negotiation_timeout=NEGOTIATION_TIMEOUT_S,
+        inbound_stream_protocol_negotiation_timeout=NEGOTIATION_TIMEOUT_S,
+    )
+
+
 def build_host(key_pair: KeyPair) -> IHost:
-    """A TCP host with Noise-only security and Yamux-only muxing."""
+    """A TCP host with Noise-only security, Yamux-only muxing and patient stream negotiation."""
     install_yamux()
     return libp2p.new_host(
         key_pair=key_pair,
         sec_opt=noise_only(key_pair),
         muxer_opt=yamux_only(),
+        connection_config=patient_negotiation(),
         enable_mDNS=False,
         enable_upnp=False,
     )

@@ -15,7 +15,15 @@ Reported per mode:
 - ``compute``: seconds of one peer's own protection arithmetic per round (encode, seal, open;
   mask, unmask; encrypt, add, decrypt), timed alone on one thread without network or chain;
 - ``time_ratio``: median round time / plaintext FedAvg's median round time in the same consortium
-  (rounds interleave the modes, so load changes hit every mode alike).
+  (rounds interleave the modes, so load changes hit every mode alike);
+- ``loop_seconds``: where a round's time went, summed over the peers (median over rounds):
+  ``protect`` (encode + seal / mask / encrypt), ``open`` (verify + decrypt + decode each received
+  blob), ``hash`` (checking each blob against its on-chain hash), ``aggregate``, ``chain`` (every
+  contract call and transaction), and ``network_and_waits``: the round's wall time less the
+  phases run on the event loop, i.e. libp2p, the blob transfers and waiting. Async stages count
+  wall time. Where the mode opens blobs in worker threads (``opens_off_loop``: sealed and plain),
+  ``open`` and ``hash`` are those threads' wall time, overlapping the loop, and are not
+  subtracted.
 
     .venv/bin/python scripts/bench_protection.py            # 100k and 1M parameters, 4, 8, 16 peers, 3 rounds per mode
     .venv/bin/python scripts/bench_protection.py --quick    # 10k parameters, 4 peers, 1 round each
@@ -52,10 +60,13 @@ from node.identity import NodeIdentity  # noqa: E402
 from node.models import build_model, flat_parameters  # noqa: E402
 from node.peer import HospitalPeer, PeerSettings  # noqa: E402
 from node.privacy import DPConfig, PrivacyLedger  # noqa: E402
+from node.stagetimes import StageClock, time_methods  # noqa: E402
 from node.protection import Rejected, make_mode  # noqa: E402
 from node.protection.sealed import SealedMode  # noqa: E402
 from node.update import ModelUpdate, UpdateFormatError, decode_update, encode_update  # noqa: E402
 
+PHASES = {"protect": "protect", "open": "open", "_check": "hash", "aggregate": "aggregate",
+          "chain._send": "chain", "chain._call": "chain"}
 MODES = [("plain", None), ("sealed", None), ("sealed", 0.1), ("secagg", None), ("secagg", 0.1), ("ckks", None)]
 
 
@@ -87,6 +98,9 @@ class BenchPeer(HospitalPeer):
         self.global_params = flat_parameters(self.model)
         self.data = self.raw_data
         self.blob_sizes: list[int] = []
+        self.clock = StageClock(exclusive=True)  # one per peer: a peer's round runs in one task
+        time_methods(self, ("_check",), self.clock)
+        time_methods(self.ledger, ("_send", "_call"), self.clock, label=lambda n: "chain." + n)
         self._rng = np.random.default_rng(abs(hash(self.address)) % 2**32)
 
     def use(self, protection: str, topk: float | None) -> None:
@@ -95,6 +109,14 @@ class BenchPeer(HospitalPeer):
                                 compression=compression)
         self.codec = UpdateCodec(compression, self.size)
         self.protection = PlainMode(self) if protection == "plain" else make_mode(self)
+        time_methods(self.protection, ("protect", "open", "aggregate"), self.clock)
+
+    def phase_seconds(self) -> dict[str, float]:
+        """Seconds per phase since the last call (see ``loop_seconds`` in the module docstring)."""
+        out = dict.fromkeys(dict.fromkeys(PHASES.values()), 0.0)
+        for name, secs in self.clock.reset().items():
+            out[PHASES[name]] += secs
+        return out
 
     async def _train(self, round_: int) -> ModelUpdate:
         delta = self._rng.normal(0, 0.01, self.size).astype(np.float32)
@@ -150,7 +172,7 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
         # rounds interleave the modes (plain, sealed, ..., plain, sealed, ...), so a change in the
         # machine's load hits every mode alike; the median round time is reported
         samples: dict[tuple[str, float | None], dict[str, list]] = {
-            m: {"times": [], "sent": [], "blobs": [], "ok": []} for m in MODES}
+            m: {"times": [], "sent": [], "blobs": [], "ok": [], "phases": []} for m in MODES}
         for i in range(rounds * len(MODES)):
             mode = MODES[i % len(MODES)]
             for peer, _, _ in members:
@@ -159,6 +181,7 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
             before = [h.stats.blob_bytes_sent for _, h, _ in members]
             for peer, _, _ in members:
                 peer.blob_sizes.clear()
+                peer.phase_seconds()
             started = time.perf_counter()
             round_ = await members[i % peers][0].open_round()
             outcomes = {}
@@ -170,20 +193,28 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
                 for peer, _, _ in members:
                     rn.start_soon(run, peer)
             s["times"].append(time.perf_counter() - started)
+            per_peer = [p.phase_seconds() for p, _, _ in members]
+            phases = {k: sum(x[k] for x in per_peer) for k in per_peer[0]}
+            off_loop = ("open", "hash") if members[0][0].protection.opens_off_loop else ()
+            phases["network_and_waits"] = max(
+                s["times"][-1] - sum(v for k, v in phases.items() if k not in off_loop), 0.0)
+            s["phases"].append(phases)
             s["sent"].append(statistics.mean(h.stats.blob_bytes_sent - b for (_, h, _), b in zip(members, before)))
             s["blobs"].append(statistics.mean(x for p, _, _ in members for x in p.blob_sizes))
             s["ok"].append(all(o.finalized for o in outcomes.values())
                            and len({o.aggregate_hash for o in outcomes.values()}) == 1)
             print(f"  {size:>8} params {peers:>2} peers {mode[0]:>6}{' top10%' if mode[1] else '       '}: "
                   f"{s['times'][-1]:7.2f} s, update {s['blobs'][-1] / (4 * size):.3f}x, "
-                  f"sent {s['sent'][-1] / (4 * size):.2f}x, ok={s['ok'][-1]}", flush=True)
+                  f"sent {s['sent'][-1] / (4 * size):.2f}x, ok={s['ok'][-1]}; loop s: "
+                  + " ".join(f"{k} {v:.2f}" for k, v in phases.items()), flush=True)
         for (protection, topk), s in samples.items():
             rows.append({"parameters": size, "peers": peers, "mode": protection, "topk": topk,
                          "round_seconds": [round(t, 3) for t in s["times"]],
                          "median_seconds": statistics.median(s["times"]),
                          "update_bytes": statistics.mean(s["blobs"]), "sent_bytes_per_peer": statistics.mean(s["sent"]),
                          "update_ratio": statistics.mean(s["blobs"]) / (4 * size),
-                         "sent_ratio": statistics.mean(s["sent"]) / (4 * size), "all_finalized_and_agree": all(s["ok"])})
+                         "sent_ratio": statistics.mean(s["sent"]) / (4 * size), "all_finalized_and_agree": all(s["ok"]),
+                         "loop_seconds": {k: round(statistics.median(p[k] for p in s["phases"]), 3) for k in s["phases"][0]}})
         nursery.cancel_scope.cancel()
     base = next(r["median_seconds"] for r in rows if r["mode"] == "plain")
     for r in rows:

@@ -69,3 +69,31 @@ def test_garbage_gives_a_clear_error(world, junk):
     sign, keys, ctx, _ = world
     with pytest.raises(SealError):
         open_as(BOB, junk, keys, ctx, sign)
+
+
+def test_a_slot_holding_another_content_key_is_caught(world):
+    """Key commitment (Albertini et al. 2022): a sender who wraps a different content key for
+    Carol, with a ciphertext and signature that are otherwise valid, is caught by Carol."""
+    import json
+    import struct
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from node import sealing
+
+    sign, keys, ctx, blob = world
+    hlen = struct.unpack(">I", blob[4:8])[0]
+    header = json.loads(blob[8:8 + hlen])
+    eph_pub = bytes.fromhex(header["eph"])
+    # Carol's slot now wraps a second key (the sender knows the ephemeral secret; the test
+    # derives the same wrap key from Carol's side of the exchange)
+    carol_pub = raw(keys[CAROL].public_key())
+    shared = keys[CAROL].exchange(sealing.X25519PublicKey.from_public_bytes(eph_pub))
+    wrap = AESGCM(sealing._wrap_key(shared, eph_pub, carol_pub, ctx))
+    header["slots"][CAROL] = wrap.encrypt(bytes(12), AESGCM.generate_key(bit_length=256), None).hex()
+    new_header = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    prefix = blob[:4] + struct.pack(">I", len(new_header)) + new_header
+    forged = prefix + blob[8 + hlen:-64]  # the sender re-signs the new body
+    forged += sign.sign(sealing._signed_message(forged))
+    with pytest.raises(SealError, match="key commitment"):
+        open_as(CAROL, forged, keys, ctx, sign)

@@ -84,6 +84,9 @@ class ProtectionMode:
     name = ""
     code = 0
     sum_only = False
+    opens_off_loop = False
+    """Whether :meth:`open` may run in a worker thread: it touches no trio object and no state
+    that another task changes meanwhile, and its heavy part is C code that releases the GIL."""
     relays_updates = True
     """Whether a peer holding another's committed update blob may relay it to a peer that
     missed it (:mod:`node.relay`): true when the blob is sealed to every peer that waits for it."""

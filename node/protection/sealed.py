@@ -22,6 +22,7 @@ class SealedMode(ProtectionMode):
     name = "sealed"
     code = 1
     sum_only = False
+    opens_off_loop = True  # SHA-256, Ed25519 and AES-GCM release the GIL; open reads only its arguments
 
     _sent: ModelUpdate | None = None
 
