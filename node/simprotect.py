@@ -12,9 +12,10 @@ with no network and no chain, so a utility benchmark shows what that mode costs 
   (:func:`node.secagg.mask_input`), summed and unmasked (:func:`node.secagg.unmask_sum`),
   decoded; with compression every site sends the round's shared random-k coordinates
   (:func:`node.compression.shared_indices`) with error feedback;
-- ``ckks`` (:mod:`node.protection.ckks`, Cheon et al. 2017): each site encrypts
-  ``[w * delta, w]`` under a fresh key holder's public key, the ciphertexts are added, and the
-  key holder decrypts the weighted mean (:meth:`node.ckks.CKKSKeyHolder.decrypt_weighted_mean`).
+- ``ckks`` (:mod:`node.protection.ckks`, Cheon et al. 2017): every site but the round's key
+  holder encrypts ``[w * delta, w]`` under the key holder's fresh public key, the ciphertexts
+  are added, and the key holder decrypts the sum, adds its own update in the clear and divides
+  (:meth:`node.ckks.CKKSKeyHolder.decrypt_weighted_mean`).
 
 A hook keeps per-site state across rounds (error-feedback residuals, a round counter), so make a
 fresh one per campaign with :func:`make_protect`.
@@ -115,12 +116,17 @@ class _Ckks(_Rounds):
     def step(self, deltas, weights, rule):
         if rule != "fedavg":
             raise ValueError(f"ckks reveals only the sum: rule must be fedavg, not {rule}")
-        holder = CKKSKeyHolder()  # a fresh key holder every round, as in the live mode
+        if len(deltas) < 2:
+            raise ValueError("ckks needs at least two sites (a key holder and an aggregator)")
+        # as in the live mode: a fresh key holder every round, taking turns over the sites; it
+        # encrypts nothing and adds its own update in the clear after decrypting the others' sum
+        holder, own = CKKSKeyHolder(), self.round % len(deltas)
         blobs = [holder.public.encrypt_weighted(delta.astype(np.float64), float(w), self.round)
-                 for delta, w in zip(deltas, weights)]
+                 for i, (delta, w) in enumerate(zip(deltas, weights)) if i != own]
         total = holder.public.sum(blobs, self.round)
-        return holder.decrypt_weighted_mean(total, self.round, min_summands=min(2, len(blobs)),
-                                            expected_weight=float(sum(weights))).mean.astype(np.float32)
+        return holder.decrypt_weighted_mean(total, self.round, expected_weight=float(sum(weights) - weights[own]),
+                                            own=(deltas[own].astype(np.float64), float(weights[own]))
+                                            ).mean.astype(np.float32)
 
 
 def make_protect(mode: str, compression: CompressionConfig | None = None) -> Protect:

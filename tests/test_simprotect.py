@@ -42,6 +42,15 @@ def test_secagg_shared_10pct_sends_the_same_coordinates_and_keeps_the_rest():
     assert np.abs(total - MEAN).max() < 1e-3
 
 
+def test_ckks_key_holder_rotates_and_every_round_gives_the_weighted_mean():
+    # the key holder (site r mod 4) adds its own update in the clear: each holder in turn
+    hook = make_protect("ckks")
+    for _ in range(len(WEIGHTS)):
+        assert np.abs(hook(DELTAS, WEIGHTS, "fedavg") - MEAN).max() < 1e-6
+    with pytest.raises(ValueError, match="two sites"):
+        make_protect("ckks")(DELTAS[:1], WEIGHTS[:1], "fedavg")
+
+
 def test_sum_only_modes_refuse_robust_rules():
     with pytest.raises(ValueError, match="fedavg"):
         make_protect("ckks")(DELTAS, WEIGHTS, "median")
