@@ -103,6 +103,14 @@ def raw_features(x: torch.Tensor, kind: str = FEATURE_SET) -> torch.Tensor:
     return torch.cat(parts, dim=1)
 
 
+def _batched(features, images: np.ndarray, batch: int, dim: int) -> torch.Tensor:
+    """``features`` of ``images`` ``batch`` at a time (bounded memory), without gradients."""
+    x = torch.from_numpy(images)
+    with torch.no_grad():
+        parts = [features(x[i:i + batch]) for i in range(0, len(x), batch)]
+    return torch.cat(parts) if parts else torch.zeros(0, dim)
+
+
 @dataclass(frozen=True)
 class Whitener:
     """``(f - mean) @ matrix``: ZCA whitening fitted on public images."""
@@ -117,9 +125,7 @@ class Whitener:
 def fit_whitener(reference: ImageData, kind: str = FEATURE_SET, floor: float = 1e-6) -> Whitener:
     """ZCA whitening from PUBLIC reference images: ``C^(-1/2)`` with eigenvalues floored at
     ``floor`` times the largest (near-constant directions are not blown up)."""
-    x = torch.from_numpy(reference.x)
-    with torch.no_grad():
-        f = torch.cat([raw_features(x[i:i + BATCH], kind) for i in range(0, len(x), BATCH)]).double().numpy()
+    f = _batched(lambda b: raw_features(b, kind), reference.x, BATCH, feature_dim(kind)).double().numpy()
     if len(f) <= f.shape[1]:
         raise ValueError(f"a whitener for {f.shape[1]} features needs more than {f.shape[1]} reference images, "
                          f"got {len(f)}")
@@ -151,9 +157,6 @@ def to_features(data: ImageData, kind: str = FEATURE_SET, batch: int = BATCH) ->
     """``data``'s images mapped to whitened features once (what a loader does before training)."""
     if not isinstance(data, ImageData):
         raise ValueError(f"{data.source or 'data'}: image features need images, got {type(data).__name__}")
-    with torch.no_grad():
-        x = torch.from_numpy(data.x)
-        f = torch.cat([image_features(x[i:i + batch], kind) for i in range(0, len(x), batch)]) if len(x) else \
-            torch.zeros(0, feature_dim(kind))
+    f = _batched(lambda b: image_features(b, kind), data.x, batch, feature_dim(kind))
     return TabularData(f.numpy().astype(np.float32), data.y, patients=data.patients, groups=data.groups,
                        source=f"{data.source} | {kind} features")

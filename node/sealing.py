@@ -143,7 +143,10 @@ def _parse(blob: bytes) -> tuple[dict, bytes, memoryview, bytes]:
 
 def peek_context(blob: bytes) -> SealContext:
     """The context an envelope *claims* (unverified): for routing before :func:`open_sealed`."""
-    header, *_ = _parse(blob)
+    return _claimed_context(_parse(blob)[0])
+
+
+def _claimed_context(header: dict) -> SealContext:
     try:
         return SealContext(int(header["chain_id"]), str(header["ledger"]), int(header["round"]), str(header["sender"]))
     except (KeyError, ValueError, TypeError) as exc:
@@ -159,7 +162,7 @@ def open_sealed(blob: bytes, expected: SealContext, *, sender_sign_key: bytes,
             signature, _signed_message(memoryview(blob)[:-_SIG]))
     except (InvalidSignature, ValueError):
         raise SealError(f"bad signature: envelope was not signed by {expected.sender}") from None
-    claimed = peek_context(blob)
+    claimed = _claimed_context(header)
     if claimed.info() != expected.info():
         raise SealError(f"envelope is bound to round {claimed.round} of {claimed.ledger} from "
                         f"{claimed.sender}, expected round {expected.round} of {expected.ledger.lower()} "

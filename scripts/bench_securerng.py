@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -61,7 +62,8 @@ def main() -> None:
     site = Standardizer.fit(site).apply(site)
     rounds = []
     for model_name in ("mlp", "mlp-wide"):
-        row = {"model": model_name, "rows": len(site)}
+        row = {"model": model_name, "rows": len(site),
+               "parameters": flat_parameters(build_model(model_name, site.n_features)).size}
         for secure in (False, True):
             dp = DPConfig(noise_multiplier=1.0, target_epsilon=1e6, steps_per_epoch=10, local_epochs=1,
                           rounds=10_000, secure_mode=secure)
@@ -69,14 +71,13 @@ def main() -> None:
             def one_round() -> None:
                 model = build_model(model_name, site.n_features)
                 train_local(model, flat_parameters(model), site, PrivacyLedger(dp), TrainConfig(0.1))
-            row["parameters"] = flat_parameters(build_model(model_name, site.n_features)).size
             row["secure_s" if secure else "torch_s"] = round(cpu_median(one_round, args.repeats), 4)
         row["ratio"] = round(row["secure_s"] / row["torch_s"], 2)
         rounds.append(row)
         print(f"round of 10 DP-SGD steps, {model_name} ({row['parameters']:,} parameters): "
               f"torch RNG {row['torch_s']:.3f} s, secure {row['secure_s']:.3f} s ({row['ratio']}x)")
     report = {"command": " ".join(sys.argv), "machine": {"platform": platform.platform(),
-              "load_average": list(__import__("os").getloadavg())}, "noise": noise, "rounds": rounds}
+              "load_average": list(os.getloadavg())}, "noise": noise, "rounds": rounds}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 
