@@ -832,8 +832,10 @@ contract RoundLedger {
     }
 
     function _checkRoundMember(uint256 round) private view {
+        Round storage r = _rounds[round];
+        if (r.status == RoundStatus.None) revert RoundLedgerRoundNotOpen(round, RoundStatus.None);
         (uint64 activeSince, uint64 activeUntil) = _registry.tenure(msg.sender);
-        if (activeSince == 0 || activeUntil != 0 || activeSince > _rounds[round].membershipEpoch) {
+        if (activeSince == 0 || activeUntil != 0 || activeSince > r.membershipEpoch) {
             revert RoundLedgerNotRoundMember(round, msg.sender);
         }
     }
