@@ -537,9 +537,9 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     }
 
     /// @inheritdoc IHospitalRegistry
-    function membership() external view returns (uint64 epoch, uint64 active, uint64 departures) {
+    function membership() external view returns (Membership memory) {
         Clock memory c = _clock;
-        return (c.epoch, uint64(_activeCount), c.departures);
+        return Membership(c.epoch, uint64(_activeCount), c.departures);
     }
 
     /// @inheritdoc IHospitalRegistry

@@ -6,6 +6,16 @@ pragma solidity ^0.8.24;
  * @notice What other consortium contracts read from the hospital registry.
  */
 interface IHospitalRegistry {
+    /// @notice The membership clock (see `membership`).
+    /// @param epoch Membership changes so far.
+    /// @param active Active members now (what `activeCount` returns).
+    /// @param departures Times an Active member stopped being Active.
+    struct Membership {
+        uint64 epoch;
+        uint64 active;
+        uint64 departures;
+    }
+
     /// @notice Whether `account` belongs to an admitted, non-revoked institution.
     /// @param account The account to check.
     /// @return True when the identity's status is Active.
@@ -19,10 +29,8 @@ interface IHospitalRegistry {
     /// admission, suspension, reinstatement, revocation or exit of an Active member);
     /// `departures` counts the changes that took a member out of it. A round snapshots both
     /// when it opens, so that its quorum is computed over the membership of that moment.
-    /// @return epoch Membership changes so far.
-    /// @return active Active members now (what `activeCount` returns).
-    /// @return departures Times an Active member stopped being Active.
-    function membership() external view returns (uint64 epoch, uint64 active, uint64 departures);
+    /// @return The clock now.
+    function membership() external view returns (Membership memory);
 
     /// @notice When `account` last joined and last left the Active set, in membership epochs:
     /// it was Active at epoch `e` iff `activeSince != 0 && activeSince <= e` and

@@ -453,23 +453,24 @@ contract RoundLedger {
         uint256 previous = _currentRound;
         Round storage p = _rounds[previous];
         if (p.status == RoundStatus.Open) revert RoundLedgerRoundStillOpen(previous);
-        if (p.status == RoundStatus.Finalized && !p.settled) _settle(previous, p);
         round = previous + 1;
         _currentRound = round;
         uint64 commitDeadline = uint64(block.timestamp) + _commitWindow;
         uint64 attestDeadline = commitDeadline + _attestWindow;
-        (uint64 epoch, uint64 active, uint64 departures) = _registry.membership();
+        IHospitalRegistry.Membership memory m = _registry.membership();
         Round storage r = _rounds[round];
         r.opener = msg.sender;
         r.openedAt = uint64(block.timestamp);
         r.status = RoundStatus.Open;
         r.commitDeadline = commitDeadline;
         r.attestDeadline = attestDeadline;
-        r.memberCount = uint32(active);
-        r.membershipEpoch = epoch;
-        r.departuresAtOpen = departures;
+        r.memberCount = uint32(m.active);
+        r.membershipEpoch = m.epoch;
+        r.departuresAtOpen = m.departures;
         r.aggregateHash = _NO_AGGREGATE;
-        emit RoundOpened(round, msg.sender, commitDeadline, attestDeadline, uint32(active), epoch);
+        emit RoundOpened(round, msg.sender, commitDeadline, attestDeadline, uint32(m.active), m.epoch);
+        // the previous round's credits, if nobody settled them (calls the credit token: last)
+        if (p.status == RoundStatus.Finalized && !p.settled) _settle(previous, p);
     }
 
     /// @notice Commits the caller's update for the open round, once per member of the round.
@@ -551,9 +552,12 @@ contract RoundLedger {
     /// @param account The departed member.
     function strikeVote(uint256 round, address account) external {
         Round storage r = _openRound(round);
-        (, uint64 activeUntil) = _registry.tenure(account);
+        (uint64 activeSince, uint64 activeUntil) = _registry.tenure(account);
         uint64 previous = _struckAt[round][account];
-        if (activeUntil <= r.membershipEpoch || activeUntil == previous) revert RoundLedgerNothingToStrike(round, account);
+        // left the Active set after the round opened (activeUntil > epoch), not yet struck for it
+        if (activeSince == 0 || activeUntil <= r.membershipEpoch || activeUntil == previous) {
+            revert RoundLedgerNothingToStrike(round, account);
+        }
         _struckAt[round][account] = activeUntil;
         r.struck += 1;
         bytes32 voteKey = _votes[round][account];
@@ -843,20 +847,26 @@ contract RoundLedger {
     /// @dev Votes of the leading pair that count: its tally (struck votes removed) less the
     /// departures since opening not struck yet (`pending`), each counted as a lost vote.
     function _countedVotes(Round storage r) private view returns (uint256 votes, uint256 pending) {
-        (,, uint64 departures) = _registry.membership();
-        pending = departures - r.departuresAtOpen - r.struck;
+        pending = _registry.membership().departures - r.departuresAtOpen - r.struck;
         votes = r.leaderVotes > pending ? r.leaderVotes - pending : 0;
     }
 
     function _settle(uint256 round, Round storage r) private {
         r.settled = true;
         uint224 mask = _tallies[round][_votes[round][r.leader]].acceptedMask;
-        uint256 minted = _mintCredits(round, _unmask(round, mask));
+        uint256 minted = _mintCredits(round, _inCommitOrder(round, mask));
         emit RoundSettled(round, msg.sender, minted);
         if (_slashPerRejection != 0) _slash(round, mask, r.commitCount);
     }
 
+    /// @dev The committers in `mask`, ascending by address (for views).
     function _unmask(uint256 round, uint224 mask) private view returns (address[] memory accepted) {
+        accepted = _inCommitOrder(round, mask);
+        _sortAscending(accepted);
+    }
+
+    /// @dev The committers in `mask`, in commit order (no sort: what settlement iterates).
+    function _inCommitOrder(uint256 round, uint224 mask) private view returns (address[] memory accepted) {
         uint256 count = _rounds[round].commitCount;
         address[] memory found = new address[](count);
         uint256 n = 0;
@@ -867,7 +877,6 @@ contract RoundLedger {
         for (uint256 i = 0; i < n; ++i) {
             accepted[i] = found[i];
         }
-        _sortAscending(accepted);
     }
 
     function _sortAscending(address[] memory accounts) private pure {
