@@ -146,3 +146,29 @@ def test_an_admission_takes_effect_from_the_next_round(ledger_consortium: Ledger
     assert s.admin.round_info(nxt).member_count == 5 and s.admin.round_info(rnd).settled
     newcomer.commit_update(nxt, h32("newcomer"), 100, 0.5, 1)
 
+
+
+def test_the_membership_clock_and_tenures(ledger_consortium: LedgerSetup) -> None:
+    """Every change of the Active set advances the epoch; a tenure is the latest stay."""
+    s = ledger_consortium
+    a, b, c, d = s.hospitals
+    registry = s.admin.registry.functions
+
+    def clock() -> tuple[int, int, int]:
+        m = registry.membership().call()
+        return (m[0], m[1], m[2])
+
+    assert clock() == (4, 4, 0)  # four genesis admissions, no departure
+    assert [tuple(registry.tenure(h.address).call()) for h in s.hospitals] == [(1, 0), (2, 0), (3, 0), (4, 0)]
+    assert tuple(registry.tenure(s.outsider.address).call()) == (0, 0)  # never Active
+    for h in (a, b, c):
+        h.suspend(d.address)
+    assert clock() == (5, 3, 1) and tuple(registry.tenure(d.address).call()) == (4, 5)
+    for h in (a, b, c):
+        h.reinstate(d.address)
+    assert clock() == (6, 4, 1) and tuple(registry.tenure(d.address).call()) == (6, 0)
+    c.exit()
+    assert clock() == (7, 3, 2) and tuple(registry.tenure(c.address).call()) == (3, 7)
+    rnd = a.open_round()
+    info = s.admin.round_info(rnd)
+    assert (info.member_count, info.membership_epoch) == (3, 7)
