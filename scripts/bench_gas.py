@@ -11,6 +11,7 @@ finalize). Targets: attest <= 100k and finalize <= 300k gas at 64 members.
     .venv/bin/python scripts/bench_gas.py                      # anvil, 4 16 64 224
     .venv/bin/python scripts/bench_gas.py --chain embedded --sizes 4 16
     .venv/bin/python scripts/bench_gas.py --json benchmarks/results/ledger_gas.json --md docs/ledger-gas.md
+    .venv/bin/python scripts/bench_gas.py --from-json benchmarks/results/ledger_gas.json --md docs/ledger-gas.md
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {r['finalize']:,} | {r['settle']:,} |"
         )
     t = report["targets"]
+    small, large = rows[0], rows[-1]
+    if large["members"] > small["members"]:
+        slope = (large["settle"] - small["settle"]) / (large["members"] - small["members"])
+        lines += ["", f"`settle` costs about {slope:,.0f} gas per accepted contributor here (every balance is minted "
+                  "for the first time, a zero-to-nonzero store); later rounds pay less per contributor."]
     lines += [
         "",
         f"Targets (issue 14) at {t['members']} members: attest <= {t['attest_max']:,} and finalize <= "
@@ -139,7 +145,13 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[4, 16, 64, 224])
     ap.add_argument("--json", type=Path)
     ap.add_argument("--md", type=Path)
+    ap.add_argument("--from-json", type=Path, help="only render --md from a report written earlier")
     args = ap.parse_args()
+    if args.from_json:
+        if not args.md:
+            raise SystemExit("--from-json needs --md")
+        args.md.write_text(markdown(json.loads(args.from_json.read_text(encoding="utf-8"))), encoding="utf-8")
+        return
     rows, node = [], None
     started = time.perf_counter()
     try:
