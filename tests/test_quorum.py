@@ -15,7 +15,6 @@ from ledger_support import LedgerSetup, events, h32, keys, reverts
 from ledger import LedgerClient, advance_time, institution_id
 
 LEDGER_BACKENDS = ("embedded", "anvil")  # every ledger test runs on both (conftest.py)
-SUSPEND, REVOKE = 0, 2
 
 
 def _needed(members: int) -> int:
