@@ -32,7 +32,7 @@ from node.models import build_model, flat_parameters, load_flat_parameters, mode
 from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
 from node.sealing import SealContext, SealError, blob_hash, peek_context
-from node.training import TrainConfig, train_local
+from node.training import TrainConfig, round_train_config, train_local
 from node.update import ModelUpdate, parameters_hash
 
 __all__ = ["PeerSettings", "RoundOutcome", "HospitalPeer", "MODE_SEALED"]
@@ -410,7 +410,7 @@ class HospitalPeer:
         self.protection.end_round(round_)
 
     async def _train(self, round_: int) -> ModelUpdate:
-        cfg = TrainConfig(self.settings.train.learning_rate, self.settings.train.seed * 100_003 + round_)
+        cfg = round_train_config(self.settings.train, round_)
         result = await trio.to_thread.run_sync(
             train_local, self.model, self.global_params, self.data, self.privacy, cfg)
         self.log.info("trained %d steps on %d samples, epsilon spent %.3f", result.steps,
