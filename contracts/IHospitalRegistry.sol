@@ -14,4 +14,10 @@ interface IHospitalRegistry {
     /// @notice How many identities are Active right now.
     /// @return The number of Active identities.
     function activeCount() external view returns (uint256);
+
+    /// @notice The cohort `account` declared at registration, which its admission endorsed:
+    /// the most training samples one of its commitments may claim.
+    /// @param account The account to look up.
+    /// @return The cohort (0 for an account without an identity).
+    function cohortOf(address account) external view returns (uint64);
 }
