@@ -114,7 +114,7 @@ contract RoundLedger {
     /// @notice A member's privacy budget for the campaign (the ledger's lifetime), declared once
     /// before its first commitment. Fixed point: `epsilonMicros` = ε·10^6, `deltaAtto` = δ·10^18,
     /// `noiseMicros` = σ·10^6 (DP-SGD noise multiplier), `clipMicros` = C·10^6 (per-sample L2
-    /// clip norm); `accountant` names the accountant in right-padded ASCII ("rdp", "prv"; "none"
+    /// clip norm); `accountant` names the accountant in right-padded ASCII (at most 24 bytes) ("rdp", "prv"; "none"
     /// without DP). A DP budget has ε > 0, 0 < δ < 1, σ > 0 and C > 0; a budget with ε = 0
     /// declares a campaign without DP (δ = σ = 0), whose commitments must all report ε = 0.
     /// @param epsilonMicros The campaign's ε budget, times 10^6.
@@ -127,7 +127,18 @@ contract RoundLedger {
         uint64 deltaAtto;
         uint64 noiseMicros;
         uint64 clipMicros;
-        bytes32 accountant;
+        bytes24 accountant;
+    }
+
+    /// @dev A budget as stored, with the member's last reported cumulative ε beside the
+    /// accountant's name: checking and recording a commitment's ε rewrites one warm slot.
+    struct BudgetRecord {
+        uint64 epsilonMicros;
+        uint64 deltaAtto;
+        uint64 noiseMicros;
+        uint64 clipMicros;
+        bytes24 accountant;
+        uint64 spentMicros;
     }
 
     /// @dev Votes for one (aggregate hash, accepted set) pair: one slot.
@@ -160,8 +171,7 @@ contract RoundLedger {
     mapping(uint256 round => mapping(address reporter => mapping(address account => uint8 reason))) private _rejected;
     mapping(uint256 round => mapping(address account => uint256)) private _rejectionCount;
     mapping(uint256 round => mapping(address reporter => uint224 indexes)) private _rejectedMask;
-    mapping(address account => PrivacyBudget) private _budgets;
-    mapping(address account => uint64 epsilonMicros) private _spent;
+    mapping(address account => BudgetRecord) private _budgets;
 
     /// @notice `account` is not an Active member of the registry.
     /// @param account The caller.
@@ -294,7 +304,7 @@ contract RoundLedger {
     /// @param clipMicros C·10^6 given.
     /// @param accountant The accountant given.
     error RoundLedgerInvalidBudget(
-        uint64 epsilonMicros, uint64 deltaAtto, uint64 noiseMicros, uint64 clipMicros, bytes32 accountant
+        uint64 epsilonMicros, uint64 deltaAtto, uint64 noiseMicros, uint64 clipMicros, bytes24 accountant
     );
 
     /// @notice `account` reports a cumulative ε below the `previousMicros` it reported before.
@@ -359,7 +369,7 @@ contract RoundLedger {
         uint64 deltaAtto,
         uint64 noiseMicros,
         uint64 clipMicros,
-        bytes32 accountant
+        bytes24 accountant
     );
 
     /// @notice `account` attested to `aggregateHash` built from `accepted` in `round`.
@@ -477,9 +487,9 @@ contract RoundLedger {
     /// against it. Active members only.
     /// @param budget The budget.
     function declarePrivacyBudget(PrivacyBudget calldata budget) external onlyActiveMember {
-        if (_budgets[msg.sender].accountant != bytes32(0)) revert RoundLedgerBudgetAlreadyDeclared(msg.sender);
+        if (_budgets[msg.sender].accountant != bytes24(0)) revert RoundLedgerBudgetAlreadyDeclared(msg.sender);
         bool dp = budget.epsilonMicros != 0;
-        bool valid = budget.accountant != bytes32(0)
+        bool valid = budget.accountant != bytes24(0)
             && (dp
                 ? budget.deltaAtto != 0 && budget.deltaAtto < 1e18 && budget.noiseMicros != 0 && budget.clipMicros != 0
                 : budget.deltaAtto == 0 && budget.noiseMicros == 0);
@@ -488,7 +498,9 @@ contract RoundLedger {
                 budget.epsilonMicros, budget.deltaAtto, budget.noiseMicros, budget.clipMicros, budget.accountant
             );
         }
-        _budgets[msg.sender] = budget;
+        _budgets[msg.sender] = BudgetRecord(
+            budget.epsilonMicros, budget.deltaAtto, budget.noiseMicros, budget.clipMicros, budget.accountant, 0
+        );
         emit PrivacyBudgetDeclared(
             msg.sender, budget.epsilonMicros, budget.deltaAtto, budget.noiseMicros, budget.clipMicros, budget.accountant
         );
@@ -742,14 +754,15 @@ contract RoundLedger {
     /// @param account The member.
     /// @return The budget.
     function privacyBudget(address account) external view returns (PrivacyBudget memory) {
-        return _budgets[account];
+        BudgetRecord storage b = _budgets[account];
+        return PrivacyBudget(b.epsilonMicros, b.deltaAtto, b.noiseMicros, b.clipMicros, b.accountant);
     }
 
     /// @notice The cumulative ε·10^6 `account` reported in its latest commitment (0 before any).
     /// @param account The member.
     /// @return The spend.
     function epsilonSpent(address account) external view returns (uint64) {
-        return _spent[account];
+        return _budgets[account].spentMicros;
     }
 
     /// @notice Whether `round` is finalized, or open with a vote pair that has quorum now.
@@ -829,14 +842,14 @@ contract RoundLedger {
     /// @dev Checks the caller's cumulative ε against its declared budget and its last report,
     /// then records it.
     function _spend(uint256 round, uint64 epsilonMicros) private {
-        PrivacyBudget storage budget = _budgets[msg.sender];
-        if (budget.accountant == bytes32(0)) revert RoundLedgerBudgetNotDeclared(msg.sender);
+        BudgetRecord storage budget = _budgets[msg.sender];
+        if (budget.accountant == bytes24(0)) revert RoundLedgerBudgetNotDeclared(msg.sender);
         uint64 cap = budget.epsilonMicros;
         if (epsilonMicros > cap) revert RoundLedgerEpsilonOverBudget(round, msg.sender, epsilonMicros, cap);
         if (cap != 0 && epsilonMicros == 0) revert RoundLedgerZeroEpsilon(round, msg.sender);
-        uint64 previous = _spent[msg.sender];
+        uint64 previous = budget.spentMicros;
         if (epsilonMicros < previous) revert RoundLedgerEpsilonDecreased(round, msg.sender, epsilonMicros, previous);
-        if (epsilonMicros != previous) _spent[msg.sender] = epsilonMicros;
+        if (epsilonMicros != previous) budget.spentMicros = epsilonMicros;
     }
 
     /// @dev Commit indexes of the updates `account` accepted in its attestation of `round` (0: none).

@@ -105,8 +105,8 @@ class PrivacyBudget:
 
     def encode(self) -> tuple[int, int, int, int, bytes]:
         name = self.accountant.encode("ascii", errors="replace") if self.accountant.isascii() else b""
-        if not name or len(name) > 32 or not self.accountant.isprintable():
-            raise LedgerError(f"accountant must be 1-32 printable ASCII characters, got {self.accountant!r}")
+        if not name or len(name) > 24 or not self.accountant.isprintable():
+            raise LedgerError(f"accountant must be 1-24 printable ASCII characters, got {self.accountant!r}")
         fields = {"delta": self.delta, "noise_multiplier": self.noise_multiplier, "clip_norm": self.clip_norm}
         for what, value in fields.items():
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -118,12 +118,12 @@ class PrivacyBudget:
                    round(self.clip_norm * EPSILON_SCALE))
         if max(encoded) > _UINT64_MAX:
             raise LedgerError(f"privacy budget {self} is too large to record")
-        return (*encoded, name.ljust(32, b"\x00"))
+        return (*encoded, name.ljust(24, b"\x00"))
 
     @classmethod
     def decode(cls, raw: tuple[int, int, int, int, bytes] | None) -> PrivacyBudget | None:
         """From the contract's tuple; None for an undeclared budget (zero accountant)."""
-        if raw is None or bytes(raw[4]) == b"\x00" * 32:
+        if raw is None or not any(bytes(raw[4])):
             return None
         name = bytes(raw[4]).rstrip(b"\x00").decode("ascii", errors="replace")
         return cls(micros_to_epsilon(int(raw[0])), int(raw[1]) / DELTA_SCALE, name,

@@ -207,6 +207,8 @@ def test_a_round_takes_at_most_max_committers(ledger_deployed: LedgerSetup) -> N
         raw_send(s.admin, crowd.functions.join(registry, JOIN_BATCH))
     raw_send(s.admin, s.admin.registry.functions.transferAdmin(crowd.address))  # the crowd admits
     raw_send(s.admin, crowd.functions.admitAll(registry, 0, limit))
+    for start in range(0, limit, JOIN_BATCH):
+        raw_send(s.admin, crowd.functions.declareAll(round_ledger, start, start + JOIN_BATCH))
     assert s.admin.active_count() == limit + 1
     rnd = h.open_round()
     for start in range(0, limit, COMMIT_BATCH):
