@@ -49,6 +49,7 @@ REJECTION_REASONS = {
     7: "zero-update",  # free-rider screening, node/freeriding.py
     8: "stale-update",
     9: "duplicate-update",
+    10: "samples-above-cohort",  # more samples than the committer's endorsed cohort (node/peer.py)
     255: "other",
 }
 #: Solidity enum (internalType) -> labels, for readable revert messages.
