@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ledger_support import COHORT, HOSPITALS, h32, keys, peer_id, reverts, setup_on
+from ledger_support import BUDGET, COHORT, HOSPITALS, h32, keys, peer_id, reverts, setup_on
 from web3 import Web3
 
 from ledger import (
@@ -52,6 +52,7 @@ def test_full_round_on_anvil(ledger_anvil_rpc: str, ledger_anvil_deployment: Dep
     for i, h in enumerate(s.hospitals):
         h.register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i), COHORT)
         s.admin.admit(h.address)
+        h.declare_privacy_budget(BUDGET)
     assert s.admin.active_count() == 4
     assert [i.peer_id for i in s.admin.identities()] == [peer_id(i) for i in range(4)]
 
@@ -93,6 +94,7 @@ def test_a_round_without_quorum_fails_on_anvil(
         for i, h in enumerate(s.hospitals):
             h.register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i), COHORT)
             s.admin.admit(h.address)
+            h.declare_privacy_budget(BUDGET)
     rnd = s.hospitals[1].open_round()
     s.hospitals[1].commit_update(rnd, h32("lonely"), 10, 1.0, 0)
     s.hospitals[1].attest(rnd, h32("agg"), [s.hospitals[1].address])
@@ -241,6 +243,7 @@ def test_membership_rejections_and_dissent_on_anvil(ledger_anvil_rpc: str) -> No
 
     rnd = a.open_round()
     for i, h in enumerate(s.hospitals):
+        h.declare_privacy_budget(BUDGET)
         h.commit_update(rnd, h32(f"m-{i}"), 10 * (i + 1), 0.5, 1)
     receipt = a.record_rejections(rnd, {d.address: "bad-seal"})
     assert events(a.round_ledger, "UpdateRejected", receipt) == [
