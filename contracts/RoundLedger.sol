@@ -15,6 +15,11 @@ import {IHospitalRegistry} from "./IHospitalRegistry.sol";
  * accepted contributors (by samples or in equal shares) and, when configured, slashes credits
  * of the committers left out. A round without quorum by its attestation deadline can be
  * failed, so the next one can open.
+ *
+ * Self-reported figures are bounded: a commitment's sample count by the cohort the committer's
+ * admission endorsed (HospitalRegistry), its cumulative epsilon by the privacy budget the
+ * member declared before its first commitment (never decreasing, never above the budget,
+ * never 0 under a DP budget); and no member may reject an update in its own accepted set.
  * @dev One round is open at a time. Each round's commitments get an index in commit order; an
  * attested accepted set is stored as a bitmask over those indexes, so a round takes at most
  * `MAX_COMMITTERS` commitments. Gas: a tally is one slot (mask and votes); the aggregate hash

@@ -372,6 +372,13 @@ def _check_against_views(
         )
         check(f"identity {account} ({entry['peer_id']}) matches the registry", same)
 
+    declared = [a for a in accounts if identities[a].get("privacy_budget")]
+    budget_views = _view_calls(w3, _View(viewer.round_ledger, "privacyBudget"), [(a,) for a in declared])
+    for account, (raw,) in zip(declared, budget_views, strict=True):
+        logged = {k: v for k, v in identities[account]["privacy_budget"].items() if k != "block"}
+        on_chain = PrivacyBudget.decode(tuple(raw))
+        check(f"privacy budget of {account} matches the ledger", on_chain is not None and on_chain.to_json() == logged)
+
     current = viewer.current_round()
     check("rounds in logs == currentRound()", current == (max(rounds) if rounds else 0), f"current round {current}")
     num, den = settings["ledger"]["quorum"]
