@@ -119,8 +119,8 @@ contract RoundLedger {
     /// @notice A member's privacy budget for the campaign (the ledger's lifetime), declared once
     /// before its first commitment. Fixed point: `epsilonMicros` = ε·10^6, `deltaAtto` = δ·10^18,
     /// `noiseMicros` = σ·10^6 (DP-SGD noise multiplier), `clipMicros` = C·10^6 (per-sample L2
-    /// clip norm); `accountant` names the accountant in right-padded ASCII (at most 24 bytes) ("rdp", "prv"; "none"
-    /// without DP). A DP budget has ε > 0, 0 < δ < 1, σ > 0 and C > 0; a budget with ε = 0
+    /// clip norm); `accountant` names the accountant in right-padded ASCII, at most 24 bytes
+    /// ("rdp", "prv"; "none" without DP). A DP budget has ε > 0, 0 < δ < 1, σ > 0 and C > 0; a budget with ε = 0
     /// declares a campaign without DP (δ = σ = 0), whose commitments must all report ε = 0.
     /// @param epsilonMicros The campaign's ε budget, times 10^6.
     /// @param deltaAtto The campaign's δ, times 10^18.

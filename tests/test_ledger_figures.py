@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from ledger_support import BUDGET, COHORT, HOSPITALS, LedgerSetup, events, h32, keys, peer_id, raw_send, reverts
 
-from ledger import LedgerError, institution_id, is_embedded, save_state
+from ledger import LedgerError, advance_time, institution_id, is_embedded, save_state
 from ledger import audit as audit_module
 from ledger.audit import _expected_credits, build_history
 from ledger.cli import register_commands
@@ -33,8 +33,10 @@ UINT64_MAX = 2**64 - 1
 NO_DP = PrivacyBudget(epsilon=0.0, delta=0.0, accountant="none", noise_multiplier=0.0, clip_norm=1.0)
 
 
-def _sorted(clients: list[Any]) -> list[Any]:
-    return sorted(clients, key=lambda h: int(h.address, 16))
+def _fail(s: LedgerSetup, rnd: int) -> None:
+    """Let ``rnd``'s attestation window pass and fail it, so the next round can open."""
+    advance_time(s.w3, 2 * 3600 + 1)
+    s.hospitals[1].fail_round(rnd)
 
 
 # =========================================================================== sample counts
@@ -145,7 +147,7 @@ def test_epsilon_zero_or_decreasing_or_over_budget_is_refused(ledger_consortium:
                  budgetMicros=10_000_000):
         a.commit_update(r1, h32("r1"), 10, 10.000001, 0)
     a.commit_update(r1, h32("r1"), 10, 0.42, 0)
-    advance_and_fail(s, r1)
+    _fail(s, r1)
     r2 = a.open_round()
     with reverts("RoundLedgerEpsilonDecreased", round=r2, account=a.address, epsilonMicros=100_000,
                  previousMicros=420_000):
@@ -154,13 +156,6 @@ def test_epsilon_zero_or_decreasing_or_over_budget_is_refused(ledger_consortium:
         a.commit_update(r2, h32("r2"), 10, 0.0, 0)
     a.commit_update(r2, h32("r2"), 10, 0.42, 0)  # no new spend (e.g. no steps) is allowed
     assert a.epsilon_spent(a.address) == pytest.approx(0.42)
-
-
-def advance_and_fail(s: LedgerSetup, rnd: int) -> None:
-    from ledger import advance_time
-
-    advance_time(s.w3, 2 * 3600 + 1)
-    s.hospitals[1].fail_round(rnd)
 
 
 def test_a_campaign_without_dp_commits_only_epsilon_zero(ledger_deployed: LedgerSetup) -> None:
