@@ -494,13 +494,14 @@ def format_report(report: dict[str, Any]) -> str:
         "",
         f"Identities ({len(report['identities'])})",
         _table(
-            ["account", "peer id", "institution id", "status", "registered", "admitted"],
+            ["account", "peer id", "institution id", "status", "cohort", "registered", "admitted"],
             [
                 [
                     i["account"],
                     i["peer_id"],
                     _short(i["institution_id"]),
                     i["status"],
+                    i.get("cohort", "-"),
                     i["registered_block"],
                     i["admitted_block"],
                 ]
