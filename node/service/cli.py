@@ -144,6 +144,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
               "chain_round_status": client.round_info(current).status if current else None,
               "completed_round": state.get("completed_round", 0), "params_round": state.get("params_round", 0),
               "epsilon_spent": privacy.get("epsilon", 0.0)}
+    budget = client.privacy_budget(identity.address) if on_chain else None
+    result["privacy_budget_on_chain"] = budget.to_json() if budget else None
+    result["epsilon_on_chain"] = client.epsilon_spent(identity.address) if on_chain else None
     print(json.dumps(result, indent=2) if args.json else
           "\n".join(f"{k:>18}: {v}" for k, v in result.items()))
     return 0
