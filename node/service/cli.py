@@ -82,15 +82,16 @@ def _cmd_register(args: argparse.Namespace) -> int:
         elif client.endorsements(identity.address) >= client.endorsements_needed():
             client.admit(identity.address)
     status = client.identity(identity.address).status
-    result = {"address": identity.address, "status": status,
+    result = {"address": identity.address, "status": status, "cohort": client.cohort_of(identity.address),
               "endorsements": client.endorsements(identity.address),
               "endorsements_needed": client.endorsements_needed()}
     if args.json:
         print(json.dumps(result))
     elif status == "pending":
-        print(f"{identity.address} registered, pending: {result['endorsements']} of "
+        print(f"{identity.address} registered with a cohort of {result['cohort']} patients, pending: "
+              f"{result['endorsements']} of "
               f"{result['endorsements_needed']} endorsements; members run `medmesh node endorse "
-              f"--config THEIR_CONFIG {identity.address}`, then run this command again")
+              f"--config THEIR_CONFIG --cohort {result['cohort']} {identity.address}`, then run this command again")
     else:
         print(f"{identity.address} is {status} on chain")
     return 0 if status in ("active", "pending") else 1
