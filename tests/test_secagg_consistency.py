@@ -60,15 +60,15 @@ def test_a_peer_never_releases_both_shares_of_one_member_even_after_a_restart(tm
     log = ReleaseLog(path)
     a, b, c, d = PEERS[:4]
     with pytest.raises(SecAggError, match="both the self-mask and the mask-key share"):
-        log.record(3, b"x" * 32, seeds_for=[a, b], keys_for=[b])
-    log.record(3, b"x" * 32, seeds_for=[a, b], keys_for=[c])
-    log.record(3, b"x" * 32, seeds_for=[a, b], keys_for=[c])  # the same release again is fine
+        log.record("3", b"x" * 32, seeds_for=[a, b], keys_for=[b])
+    log.record("3", b"x" * 32, seeds_for=[a, b], keys_for=[c])
+    log.record("3", b"x" * 32, seeds_for=[a, b], keys_for=[c])  # the same release again is fine
     for restarted in (log, ReleaseLog(path)):
         with pytest.raises(SecAggError, match=r"already released.*both shares of \['0xaaaa"):
-            restarted.record(3, b"y" * 32, seeds_for=[b], keys_for=[a])  # a second request for a's mask key
+            restarted.record("3", b"y" * 32, seeds_for=[b], keys_for=[a])  # a second request for a's mask key
         with pytest.raises(SecAggError, match="already released"):
-            restarted.record(3, b"y" * 32, seeds_for=[a, b, d], keys_for=[])
-    ReleaseLog(path).record(4, b"z" * 32, seeds_for=[c], keys_for=[a])  # a new round has new secrets
+            restarted.record("3", b"y" * 32, seeds_for=[a, b, d], keys_for=[])
+    ReleaseLog(path).record("4", b"z" * 32, seeds_for=[c], keys_for=[a])  # a new round has new secrets
     path.write_text("{not json")
     with pytest.raises(SecAggError, match="unreadable"):
         ReleaseLog(path)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import trio
 
+from ledger.randomness import round_seed
 from node import shamir
 from node.aggregation import clip_norms
 from node.compression import shared_indices
@@ -233,7 +234,8 @@ class SecAggMode(ProtectionMode):
         seeds = {u: (points[u].x, points[u].b) if u != me else (x, b) for u in survivors if u in points or u == me}
         keys = {d: (points[d].x, points[d].s) for d in dropped if d in points}
         digest = consistency.statement_digest(self._ctx_bytes(round_), round_, agreed)
-        self.released.record(round_, digest, seeds, keys)  # raises before anything leaves
+        name = f"{round_}:{round_seed(self.peer.ledger, round_, 'secagg-release').hex()}"  # unique across chains
+        self.released.record(name, digest, seeds, keys)  # raises before anything leaves
         msg = wire.Unmask(round_, me, participants, survivors, seeds, keys)
         others = self.peer._others()
         await self.send_to(round_, "secagg-unmask", self.seal_for(round_, wire.encode(msg), others), others)

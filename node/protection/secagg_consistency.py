@@ -101,24 +101,28 @@ def agreed_statement(signed: Iterable[tuple[str, Statement, bytes]], sign_keys: 
 class ReleaseLog:
     """What this peer released per round: one statement, and for each member either its
     self-mask share (``b``) or its mask-key share (``s``), never both. Written to ``path``
-    (atomically, before the shares leave) so a restart cannot be talked into the other half."""
+    (atomically, before the shares leave) so a restart cannot be talked into the other half.
+
+    A round is named by a string that must not repeat across chains (the secagg mode uses the
+    round number and its seed on chain: a state directory reused with a fresh devnet, whose
+    contracts sit at the same addresses, starts from round 1 again)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else None
-        self._rounds: dict[int, dict] = {}
+        self._rounds: dict[str, dict] = {}
         if self.path is not None and self.path.exists():
             try:
                 raw = json.loads(self.path.read_text())
-                self._rounds = {int(r): {"statement": str(v["statement"]), "b": list(v["b"]), "s": list(v["s"])}
-                                for r, v in raw["rounds"].items()}
+                self._rounds = {str(v["round"]): {"statement": str(v["statement"]), "b": list(v["b"]),
+                                                  "s": list(v["s"])} for v in raw["released"]}
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise SecAggError(f"secagg release log {self.path} is unreadable ({exc}); refusing to start "
                                   f"without knowing which shares were released") from None
 
-    def released(self, round_: int) -> dict | None:
+    def released(self, round_: str) -> dict | None:
         return self._rounds.get(round_)
 
-    def record(self, round_: int, digest: bytes, seeds_for: Iterable[str], keys_for: Iterable[str]) -> None:
+    def record(self, round_: str, digest: bytes, seeds_for: Iterable[str], keys_for: Iterable[str]) -> None:
         """Allow releasing self-mask shares of ``seeds_for`` and mask-key shares of ``keys_for``
         under the statement ``digest``; raise :class:`SecAggError` if that would reveal both
         halves of any member, in this call or with what this round already released."""
@@ -136,8 +140,8 @@ class ReleaseLog:
             raise SecAggError(f"round {round_}: shares were already released for another survivor set; "
                               f"refusing a second release{detail}")
         self._rounds[round_] = entry
-        for old in sorted(self._rounds)[:-_KEEP_ROUNDS]:
+        for old in list(self._rounds)[:-_KEEP_ROUNDS]:  # oldest first: insertion order
             del self._rounds[old]
         if self.path is not None:
-            atomic_write_json(self.path, {"rounds": {str(r): v for r, v in sorted(self._rounds.items())}},
+            atomic_write_json(self.path, {"released": [{"round": r} | v for r, v in self._rounds.items()]},
                               mode=0o600)

@@ -4,7 +4,9 @@ sender before they travel; see :mod:`node.sealing`).
 Layout: ``b"MMSA" | u32 header length | header JSON (sorted keys) | body``. The header's
 ``phase`` names the message type, so a message of one phase can never be read as another;
 the envelope binds it to (deployment, round, sender). Big integers travel as hex strings.
-Only :class:`MaskedInput` has a body: its ring elements, little-endian.
+Only :class:`MaskedInput` has a body: its ring elements, little-endian. A
+:class:`Consistency` statement also carries its own Ed25519 signature, so it can be checked
+apart from its envelope.
 """
 
 from __future__ import annotations
