@@ -82,7 +82,7 @@ def main() -> None:
         print(spe, json.dumps(summary[spe]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"target_epsilon": TARGET, "delta": DELTA, "rounds": ROUNDS, "local_epochs": EPOCHS,
-                                    "accountant": "prv", "summary": summary, "rows": rows}, indent=1) + "\n")
+                                    "accountant": "prv", "summary": summary, "rows": rows}) + "\n")
 
 
 if __name__ == "__main__":
