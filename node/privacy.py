@@ -5,8 +5,9 @@ Gaussian noise of ``noise_multiplier * max_grad_norm``, Poisson sampling at rate
 PRV accountant (Gopi et al., 2021; tighter, and the default of the node's ``[privacy]
 accountant`` and of ``medmesh demo --accountant``) or the Rényi-DP accountant (Mironov, 2017;
 ``accountant="rdp"``, see :class:`SoundRDPAccountant`; :class:`DPConfig`'s own default for
-library callers) composes every step this hospital has ever taken for the campaign. Its history (and which accountant reads it) is written to disk atomically *before*
-an update leaves the node, so a crash or restart can never reset or under-count the spent
+library callers) composes every step this hospital has ever taken for the campaign. Its
+history (and which accountant reads it) is written to disk atomically *before* an update
+leaves the node, so a crash or restart can never reset or under-count the spent
 budget; the spent epsilon travels with every update and is recorded on chain.
 
 The DP noise always comes from an unseeded source: with ``secure_mode=True`` (the node's

@@ -54,7 +54,8 @@ def campaign(spe: int, q: float, steps: int) -> dict:
     pld = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-3)
     pld.compose(dp_event.SelfComposedDpEvent(dp_event.PoissonSampledDpEvent(q, dp_event.GaussianDpEvent(
         dp.noise_multiplier)), total))
-    return {"rounds": rounds, "epsilon_ledger": round(ledger.spent(), 4), "epsilon_pld": round(pld.get_epsilon(DELTA), 4)}
+    return {"rounds": rounds, "epsilon_ledger": round(ledger.spent(), 4),
+            "epsilon_pld": round(pld.get_epsilon(DELTA), 4)}
 
 
 def main() -> None:

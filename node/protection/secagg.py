@@ -203,23 +203,24 @@ class SecAggMode(ProtectionMode):
     async def _agree(self, round_: int) -> consistency.Statement:
         """Sign and send this peer's statement (if it took part), then wait (bounded) for one
         statement to carry the consistency threshold of survivors' signatures."""
-        me, ctx = self.peer.address, self._ctx_bytes(round_)
+        me, ctx = self.peer.address.lower(), self._ctx_bytes(round_)
         mine: dict[str, wire.Consistency] = {}
         if round_ in self._own:  # this peer masked an input: it holds shares and signs its view
             statement = self._statement(round_)
             signature = consistency.sign_statement(self.peer.identity.sign_private, ctx, round_, statement)
-            msg = wire.Consistency(round_, me.lower(), statement[0], statement[1], statement[2], signature)
-            mine[me.lower()] = msg
+            mine[me] = wire.Consistency(round_, me, *statement, signature)
             others = self.peer._others()
-            await self.send_to(round_, "secagg-consistency", self.seal_for(round_, wire.encode(msg), others), others)
+            await self.send_to(round_, "secagg-consistency", self.seal_for(round_, wire.encode(mine[me]), others),
+                               others)
         # a peer still waiting for a late masked input signs up to a whole round_timeout later
         with trio.move_on_after(2 * self.peer.settings.round_timeout):
             await self.mailbox.wait_until("consistency", round_, lambda _: self._agreed(round_, mine) is not None)
         agreed = self._agreed(round_, mine)
         if agreed is None:
-            raise SecAggError(f"no survivor set carries {consistency.consistency_threshold(len(self.peer.active_members()))} "
-                              f"signatures (the members' views of the round differ); releasing no shares")
-        if mine and (mine[me.lower()].participants, mine[me.lower()].keys_hash, mine[me.lower()].survivors) != agreed:
+            needed = consistency.consistency_threshold(len(self.peer.active_members()))
+            raise SecAggError(f"no survivor set carries {needed} signatures (the members' views of the round "
+                              f"differ); releasing no shares")
+        if mine and (mine[me].participants, mine[me].keys_hash, mine[me].survivors) != agreed:
             raise SecAggError("the signed survivor set differs from this peer's view; releasing no shares")
         return agreed
 

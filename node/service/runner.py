@@ -114,7 +114,8 @@ class NodeRunner:
         settings = PeerSettings(model=t.model, rule=a.rule, f=a.f,
                                 train=TrainConfig(t.learning_rate, t.seed, device=t.device),
                                 round_timeout=cfg.rounds.round_timeout, protection=a.protection,
-                                compression=compression, clip_norm=a.clip_norm, min_contributors=a.min_contributors)
+                                compression=compression, clip_norm=a.clip_norm,
+                                min_contributors=a.min_contributors)
         self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy, settings)
         self.peer.refresh_directory()
         self.host.on_blob(self._on_blob)
