@@ -2,10 +2,12 @@
 
 :func:`round_seed` hashes the hash of the block that opened a round (its ``RoundOpened``
 event) with the deployment and the round number. No member knows it before the round opens,
-and no member can choose it: the opener sends a transaction but does not pick the block's
-hash. What it does not resist: whoever produces blocks (the sequencer of a PoA devnet, the
-embedded chain's process, a validator) can withhold or reorder blocks and grind over hashes;
-that needs a beacon (RANDAO, a VRF, drand) or a commit-reveal among members instead.
+and a member that only sends transactions does not produce the block. What it does not
+resist: whoever produces blocks (a validator, the sequencer of a PoA devnet, the embedded
+chain's process) can withhold, reorder and grind over hashes; and on a chain that mines one
+block per transaction (anvil's automine, the embedded chain) the opener can predict the
+block its transaction makes and grind by varying that transaction. Unbiasable draws need a
+beacon (RANDAO, a VRF, drand) or a commit-reveal among members.
 """
 
 from __future__ import annotations
