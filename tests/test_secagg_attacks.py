@@ -17,6 +17,8 @@ Before the consistency check (Bonawitz et al. 2017, section 6) the first attack 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import trio
@@ -130,8 +132,8 @@ def test_selective_share_dealing_recovers_no_update(tmp_path):
     attacker = Snooper.instances[report["hospitals"][list(report["hospitals"])[4]]["address"]]
     assert 1 in Snooper.seen, "the attacker never reached the unmask stage"
     assert recovered_updates(attacker, 1) == []  # before the consistency check: all 4
-    released = [m for m in Snooper.seen[1]["unmask"].values()]
-    assert released == []  # no statement reached 4 of 5 signatures: no share left any honest peer
+    assert Snooper.seen[1]["unmask"] == {}  # no statement reached 4 of 5 signatures...
+    assert not list(tmp_path.glob("*.secagg-released.json"))  # ...so no peer's release log holds anything
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] == "open" and not r["attestations"]  # the round fails rather than leak
 
@@ -171,6 +173,8 @@ def test_late_blobs_at_two_of_five_peers_reveal_no_update(tmp_path):
     # self-mask shares only, and the peers holding every masked input compute the exact sum
     released = Snooper.seen[1]["unmask"]
     assert len(released) == 4 and all(not m.keys for m in released.values())
+    logs = [json.loads(p.read_text())["released"] for p in tmp_path.glob("*.secagg-released.json")]
+    assert len(logs) == 5 and all(len(entry["b"]) == 5 and entry["s"] == [] for log in logs for entry in log)
     everyone = sorted((report["hospitals"][n]["address"] for n in names), key=str.lower)
     expected, _ = reference_hash(1, everyone)
     r = collect(*load_state(state))["rounds"][0]
