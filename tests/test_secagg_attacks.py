@@ -9,10 +9,12 @@ really trained (recorded by the test, never sent), so a recovery cannot be a fal
 
 - selective dealing (malicious): the snooper deals its Shamir shares to only 2 of the 4 others
   and signs a separate survivor statement for each half, to split the honest peers' views;
-- late blobs (honest but curious): one member's masked input never reaches 2 of the 5 peers.
+- late blobs (honest but curious): one member's masked input never reaches 2 of the 5 peers;
+- a late commit (honest but curious): 2 peers read the chain's committers before an honest
+  member's commit lands, 3 after, so the chain alone gives them different survivor sets.
 
-Before the consistency check (Bonawitz et al. 2017, section 6) the first attack recovered
-4 of 4 updates and the second 1; now neither recovers anything.
+Before the consistency check (Bonawitz et al. 2017, section 6) these recovered 4 of 4
+updates, 1 and 1; now none recovers anything.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class Snooper(Recorder):
             finally:
                 others = {i.address for i in self._others()}
                 await mode.mailbox.wait_for("unmask", round_, others, self.settings.round_timeout)
-                Snooper.seen[round_] = {kind: dict(mode.mailbox.get(kind, round_)) for kind in ("unmask", "shares")}
+                Snooper.seen[round_] = {kind: dict(mode.mailbox.get(kind, round_))
+                                        for kind in ("unmask", "shares", "consistency")}
                 Snooper.seen[round_] |= {"blobs": dict(self._inbox[round_]), "keys": dict(mode._keys.get(round_, {})),
                                          "address": self.address}
         mode.aggregate = keep
@@ -182,3 +185,66 @@ def test_late_blobs_at_two_of_five_peers_reveal_no_update(tmp_path):
     full = {report["hospitals"][names[i]]["address"].lower() for i in (0, 3, 4)}
     assert attested == {a: expected.hex() for a in full}  # the two deaf peers cannot compute it
 
+
+
+class LateCommitter(Recorder):
+    """An honest member that commits only after two peers have read the chain without it
+    (they already sent what they saw: a statement, or before the consistency check, shares)."""
+    address_: str = ""
+    early: set[str] = set()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        LateCommitter.address_ = self.address
+
+    async def _protect(self, update):
+        blob = await super()._protect(update)
+        box = self.protection.mailbox
+        with trio.move_on_after(6 * self.settings.round_timeout):
+            while not all(a in box.get("consistency", update.round) or a in box.get("unmask", update.round)
+                          for a in LateCommitter.early):
+                await box._changed.wait()
+        return blob
+
+
+class Early(Recorder):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        LateCommitter.early.add(self.address)
+
+
+async def _wait_for_late_blob(peer, round_):
+    with trio.move_on_after(6 * peer.settings.round_timeout):
+        while LateCommitter.address_ not in peer._inbox[round_]:
+            await peer._inbox_changed.wait()
+
+
+class Patient(Recorder):
+    """Reads the chain only once the late member's masked input has arrived."""
+
+    async def _verify(self, round_, own):
+        await _wait_for_late_blob(self, round_)
+        return await super()._verify(round_, own)
+
+
+class PatientSnooper(Snooper):
+    async def _verify(self, round_, own):
+        await _wait_for_late_blob(self, round_)
+        return await super()._verify(round_, own)
+
+
+def test_a_commit_racing_the_chain_reads_reveals_no_update(tmp_path):
+    """Two peers read the committers before a late (honest) commit lands, three after: the
+    chain alone gives them different survivor sets, and only the signed statements keep one
+    group from revealing the late member's mask key while the other reveals its self-mask."""
+    Recorder.trained.clear()
+    Snooper.seen.clear()
+    LateCommitter.early.clear()
+    report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="fedavg", protection="secagg", progress=False,
+                                 state_dir=tmp_path, round_timeout=4.0),
+                      peer_class={0: LateCommitter, 1: Early, 2: Early, 3: Patient, 4: PatientSnooper})
+    snooper = Snooper.instances[report["hospitals"][list(report["hospitals"])[4]]["address"]]
+    assert recovered_updates(snooper, 1) == []  # before the consistency check: the late member's update
+    views = {m.survivors for m in Snooper.seen[1]["consistency"].values()}
+    assert len(views) == 2 and {len(v) for v in views} == {4, 5}  # the race happened: 2 read 4 committers
+    assert not list(tmp_path.glob("*.secagg-released.json"))  # 2 + 3 signatures: neither set reaches 4
