@@ -1,6 +1,6 @@
 """The "secagg" mode: Bonawitz et al. 2017 pairwise masking among peers, with no server —
 every peer plays the server's part for itself. The arithmetic is :mod:`node.secagg`; this
-module runs its four phases over libp2p blobs, each one sealed and signed
+module runs its five phases over libp2p blobs, each one sealed and signed
 (:mod:`node.sealing`), so it is bound to this deployment, round and sender:
 
 1. ``secagg-keys``: a fresh X25519 mask key per round, to every other member;
@@ -178,7 +178,7 @@ class SecAggMode(ProtectionMode):
                                          f"{self.params.frac_bits} and {expected}")
         return msg
 
-    # -- aggregate: phase 4 --------------------------------------------------------------
+    # -- aggregate: phases 4 and 5 ------------------------------------------------------
     def _statement(self, round_: int) -> consistency.Statement:
         """(participants, keys hash, survivors) as this peer saw them; the survivors are the
         committers on chain, the one view every peer reads alike."""
