@@ -375,7 +375,8 @@ def peer_settings(cfg: NodeConfig) -> PeerSettings:
     return PeerSettings(model=t.model, rule=a.rule, f=a.f,
                         train=TrainConfig(t.learning_rate, t.seed, proximal_mu=t.proximal_mu, device=t.device),
                         round_timeout=cfg.rounds.round_timeout, protection=a.protection,
-                        compression=compression, clip_norm=a.clip_norm)
+                        compression=compression, clip_norm=a.clip_norm,
+                        min_contributors=a.min_contributors)
 
 
 def configure_logging(events: EventLog, verbose: bool) -> None:
