@@ -18,15 +18,37 @@ so every peer computes the same bits from the same committed set.
   Aggregation for Federated Learning").
 - :func:`clip_norms` — norm clipping, a pre-filter for any rule (Sun et al., 2019, "Can You
   Really Backdoor Federated Learning?").
+- :func:`bounded_counts` — self-reported sample counts capped at the round's median claim,
+  the only weights :func:`aggregate` ever applies (FedAvg); the robust rules count each
+  member once.
+
+Against an adaptive member (issue 16):
+
+- **Weights are claims.** A sample count is whatever its sender commits. :func:`aggregate`
+  hands the robust rules no weights at all (each member counts once, as in their papers'
+  guarantees: Yin et al. 2018 and Blanchard et al. 2017 state them over n equal workers) and
+  FedAvg only :func:`bounded_counts`: each claim capped at the round's lower median claim.
+  With f < n/2 liars the lower median is at most some honest claim, and at least
+  ``floor(n/2) + 1`` claims reach it, so ``f`` colluders hold at most ``f / (floor(n/2) + 1)``
+  of FedAvg's weight whatever they claim (1/6 at n = 10, f = 1). A per-member ceiling (the
+  cohort declared at admission, on chain) can be passed too.
+- **Bits, not floats.** Every reduction here is an explicit, fixed-order sequence of IEEE-754
+  additions (:func:`_row_sums`: a pairwise tree of elementwise adds; :func:`_sum_rows`: rows
+  in order; ``math.fsum`` for short vectors, exactly rounded). Nothing goes through BLAS,
+  whose dot products change bits with the kernel (``OPENBLAS_CORETYPE``) and the thread count,
+  so a crafted near-tie cannot make peers on different machines pick different Krum winners.
+  Exact ties break on the canonical row order (ascending registry address).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import math
+
 import numpy as np
 
-__all__ = ["fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum",
+__all__ = ["bounded_counts", "fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum",
            "bulyan", "geometric_median", "clip_norms", "RULES", "aggregate", "aggregate_by_peer", "minimum_updates",
            "selection", "selection_by_peer"]
 
@@ -40,21 +62,77 @@ def _stack(updates: np.ndarray | list[np.ndarray]) -> np.ndarray:
     return stack
 
 
-def _mean(rows: np.ndarray) -> np.ndarray:
+def _sum_rows(rows: np.ndarray) -> np.ndarray:
+    """Column sums, adding the rows one after another (a fixed order: bit-reproducible)."""
     total = np.zeros(rows.shape[1])
-    for row in rows:  # fixed summation order: bit-reproducible
+    for row in rows:
         total += row
-    return total / len(rows)
+    return total
+
+
+def _mean(rows: np.ndarray) -> np.ndarray:
+    return _sum_rows(rows) / len(rows)
+
+
+def _row_sums(matrix: np.ndarray) -> np.ndarray:
+    """The sum of each row of a 2-D array, in float64, by a fixed pairwise tree: column ``j`` is
+    added to column ``j + ceil(w/2)`` halving the width ``w`` until one column is left. Only
+    elementwise IEEE additions, so the bits are the same on every machine, NumPy build, BLAS
+    and thread count (``ndarray.sum`` and ``@`` promise no order)."""
+    m = np.array(matrix, dtype=np.float64, copy=True, ndmin=2)
+    width = m.shape[1]
+    if width == 0:
+        return np.zeros(m.shape[0])
+    while width > 1:
+        half = (width + 1) // 2
+        m[:, : width - half] += m[:, half:width]  # disjoint slices: width - half <= half
+        width = half
+    return m[:, 0].copy()
+
+
+def _fsum(values: np.ndarray) -> float:
+    """Exactly rounded sum of a short vector (Shewchuk's algorithm): order-independent."""
+    return math.fsum(np.asarray(values, dtype=np.float64).tolist())
+
+
+def _check_weights(w: np.ndarray, n: int) -> None:
+    if w.shape != (n,):
+        raise ValueError(f"expected one weight per update ({n}), got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or _fsum(w) <= 0:
+        raise ValueError("weights must be finite and non-negative, not all zero")
+
+
+def bounded_counts(claims: np.ndarray | list[float], ceilings: np.ndarray | list[float] | None = None) -> np.ndarray:
+    """Each claimed sample count capped at the round's lower median claim (and at its member's
+    ``ceilings``, e.g. the cohort size declared at admission, if given).
+
+    The lower median (the ``ceil(n/2)``-th smallest claim) is a claim some member made, and at
+    least ``floor(n/2) + 1`` claims are at or above it. With ``f < n/2`` liars it is at most an
+    honest claim, and those ``floor(n/2) + 1`` members hold exactly the cap after capping, so
+    the liars' share of the total weight is at most ``f / (floor(n/2) + 1)`` whatever they claim.
+    Honest members above the median lose weight (the price of not trusting claims); below
+    it, nothing changes. The median is the estimator with the highest breakdown point (1/2;
+    Hampel, 1971; for FL, Yin et al., 2018), so no smaller coalition can move the cap outside
+    the honest claims."""
+    c = np.asarray(claims, dtype=np.float64)
+    if c.ndim != 1 or len(c) == 0 or not np.isfinite(c).all() or (c < 0).any():
+        raise ValueError("claims must be one finite non-negative count per update")
+    if ceilings is not None:
+        top = np.asarray(ceilings, dtype=np.float64)
+        if top.shape != c.shape or not np.isfinite(top).all() or (top < 0).any():
+            raise ValueError("ceilings must be one finite non-negative count per update")
+        c = np.minimum(c, top)
+    cap = float(np.sort(c)[(len(c) - 1) // 2])
+    return np.minimum(c, cap)
 
 
 def fedavg(updates: np.ndarray | list[np.ndarray], weights: np.ndarray | list[float] | None = None) -> np.ndarray:
     """Weighted mean of the updates; weights default to equal (e.g. pass sample counts)."""
     stack = _stack(updates)
     w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != (len(stack),) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError("weights must be one non-negative value per update, not all zero")
+    _check_weights(w, len(stack))
     total = np.zeros(stack.shape[1])
-    for row, wi in zip(stack, w / w.sum()):
+    for row, wi in zip(stack, w / _fsum(w)):
         total += wi * row
     return total.astype(np.float32)
 
@@ -72,16 +150,22 @@ def trimmed_mean(updates: np.ndarray | list[np.ndarray], weights: object = None,
     if not 0 <= beta < 0.5 or n - 2 * k < 1:
         raise ValueError(f"trimmed mean with beta={beta} leaves nothing of {n} updates")
     ordered = np.sort(stack, axis=0)[k : n - k]
-    return (ordered.sum(axis=0) / len(ordered)).astype(np.float32)
+    return (_sum_rows(ordered) / len(ordered)).astype(np.float32)
+
+
+_CHUNK_VALUES = 1 << 22  # float64 values per block of differences (32 MiB)
 
 
 def _pairwise_sq_distances(stack: np.ndarray) -> np.ndarray:
-    n = len(stack)
+    """Squared L2 distances by :func:`_row_sums` (never BLAS: see the module docstring)."""
+    n, d = stack.shape
     dist = np.zeros((n, n))
+    step = max(1, _CHUNK_VALUES // max(d, 1))
     for i in range(n):
-        for j in range(i + 1, n):
-            diff = stack[i] - stack[j]
-            dist[i, j] = dist[j, i] = float(diff @ diff)
+        for lo in range(i + 1, n, step):
+            hi = min(n, lo + step)
+            diff = stack[lo:hi] - stack[i]
+            dist[i, lo:hi] = dist[lo:hi, i] = _row_sums(diff * diff)
     return dist
 
 
@@ -97,7 +181,7 @@ def krum_scores(updates: np.ndarray | list[np.ndarray], f: int) -> np.ndarray:
 
 def _scores(stack: np.ndarray, k: int) -> np.ndarray:
     dist = _pairwise_sq_distances(stack)
-    return np.array([np.sort(np.delete(dist[i], i))[:k].sum() for i in range(len(stack))])
+    return np.array([_fsum(np.sort(np.delete(dist[i], i))[:k]) for i in range(len(stack))])
 
 
 def _krum_order(stack: np.ndarray, f: int, *, k: int | None = None) -> list[int]:
@@ -136,7 +220,7 @@ def bulyan(updates: np.ndarray | list[np.ndarray], weights: object = None, *, f:
     # per coordinate, the beta values nearest the median (stable sort: ties by row order)
     order = np.argsort(np.abs(chosen - median), axis=0, kind="stable")[:beta]
     picked = np.take_along_axis(chosen, order, axis=0)
-    return (np.sort(picked, axis=0).sum(axis=0) / beta).astype(np.float32)
+    return (_sum_rows(np.sort(picked, axis=0)) / beta).astype(np.float32)
 
 
 def _bulyan_selection(stack: np.ndarray, f: int) -> list[int]:
@@ -156,20 +240,24 @@ def _bulyan_selection(stack: np.ndarray, f: int) -> list[int]:
 
 def geometric_median(updates: np.ndarray | list[np.ndarray], weights: np.ndarray | list[float] | None = None,
                      *, iterations: int = 100, nu: float = 1e-6, tolerance: float = 1e-10) -> np.ndarray:
-    """Weighted geometric median by the smoothed Weiszfeld algorithm (RFA, Algorithm 2)."""
+    """Weighted geometric median by the smoothed Weiszfeld algorithm (RFA, Algorithm 2).
+
+    :func:`aggregate` passes no weights: every member counts once (a claimed count is not a
+    weight an adversary should control; see the module docstring)."""
     stack = _stack(updates)
     alpha = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if alpha.shape != (len(stack),) or (alpha < 0).any() or alpha.sum() <= 0:
-        raise ValueError("weights must be one non-negative value per update, not all zero")
-    alpha = alpha / alpha.sum()
+    _check_weights(alpha, len(stack))
+    alpha = alpha / _fsum(alpha)
     z = fedavg(stack, alpha).astype(np.float64)
     for _ in range(iterations):
-        dist = np.sqrt(((stack - z) ** 2).sum(axis=1))
+        diff = stack - z
+        dist = np.sqrt(_row_sums(diff * diff))
         beta = alpha / np.maximum(nu, dist)
         new = np.zeros_like(z)
-        for row, b in zip(stack, beta / beta.sum()):
+        for row, b in zip(stack, beta / _fsum(beta)):
             new += b * row
-        done = float(np.sqrt(((new - z) ** 2).sum())) <= tolerance * max(1.0, float(np.sqrt((z * z).sum())))
+        moved, size = new - z, z * z
+        done = math.sqrt(_row_sums(moved * moved)[0]) <= tolerance * max(1.0, math.sqrt(_row_sums(size)[0]))
         z = new
         if done:
             break
@@ -179,7 +267,7 @@ def geometric_median(updates: np.ndarray | list[np.ndarray], weights: np.ndarray
 def clip_norms(updates: np.ndarray | list[np.ndarray], max_norm: float | None = None) -> np.ndarray:
     """Scale each update down to L2 norm ``max_norm`` (default: the median norm). float64."""
     stack = _stack(updates)
-    norms = np.sqrt((stack * stack).sum(axis=1))
+    norms = np.sqrt(_row_sums(stack * stack))
     bound = float(np.median(norms)) if max_norm is None else float(max_norm)
     if bound <= 0:
         return np.zeros_like(stack) if max_norm is not None else stack
@@ -230,26 +318,34 @@ def selection_by_peer(rule: str, updates: dict[str, np.ndarray], *, f: int = 1) 
 
 
 def aggregate_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[str, float] | None = None,
-                      *, f: int = 1, clip: bool = False) -> np.ndarray:
+                      *, f: int = 1, clip: bool = False, ceilings: dict[str, float] | None = None) -> np.ndarray:
     """Aggregate updates keyed by registry address in the canonical order (ascending
-    lower-case address), so arrival order never changes a bit of the result."""
+    lower-case address), so arrival order never changes a bit of the result. ``weights`` are
+    claimed sample counts and ``ceilings`` optional per-member bounds (see :func:`aggregate`)."""
     order = sorted(updates, key=str.lower)
     if len({a.lower() for a in order}) != len(order):
         raise ValueError("two updates from the same address")
     stack = np.stack([np.asarray(updates[a], dtype=np.float32) for a in order])
     w = None if weights is None else [weights[a] for a in order]
-    return aggregate(rule, stack, w, f=f, clip=clip)
+    top = None if ceilings is None else [ceilings[a] for a in order]
+    return aggregate(rule, stack, w, f=f, clip=clip, ceilings=top)
 
 
 def aggregate(rule: str, updates: np.ndarray | list[np.ndarray], weights: list[float] | None = None,
-              *, f: int = 1, clip: bool = False) -> np.ndarray:
+              *, f: int = 1, clip: bool = False, ceilings: list[float] | None = None) -> np.ndarray:
     """Apply the rule named ``rule`` (a key of :data:`RULES`), optionally after norm clipping.
 
     ``f`` is the number of Byzantine peers the Krum family and Bulyan must tolerate.
+    ``weights`` are the senders' claimed sample counts: FedAvg uses them only through
+    :func:`bounded_counts` (capped at the median claim, and at ``ceilings`` if given); every
+    other rule counts each member once and ignores them.
     """
     try:
         fn = RULES[rule]
     except KeyError:
         raise ValueError(f"unknown aggregation rule {rule!r}; choose one of {', '.join(RULES)}") from None
     stack = clip_norms(updates) if clip else updates
-    return fn(stack, weights, f=f) if rule in _NEEDS_F else fn(stack, weights)
+    if rule == "fedavg":
+        bounded = None if weights is None else bounded_counts(weights, ceilings)
+        return fn(stack, bounded)
+    return fn(stack, None, f=f) if rule in _NEEDS_F else fn(stack, None)

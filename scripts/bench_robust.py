@@ -21,8 +21,10 @@
      (:func:`add_backdoor` defaults: 30 % extra rows with features 0, 1, 2 — mean radius,
      texture, perimeter — set to 6.0 in standardized units, labelled 0 = benign). The
      Byzantine peers train honestly on their poisoned data.
-   - Byzantine peers report their true sample count (FedAvg and the geometric median are
-     weighted by sample counts; the other rules ignore weights).
+   - Byzantine peers claim the largest sample count they can (``LIAR_CLAIM``, 2^63: a uint64
+     commitment holds it); honest peers report their true counts. :func:`aggregate` caps every
+     claim at the round's median claim before FedAvg uses it, and the robust rules count each
+     member once (issue 16), so the lie buys at most the median honest weight.
    - Each rule is told the true ``f`` (Krum, Multi-Krum with m = n - f, Bulyan); trimmed mean
      keeps its fixed beta = 0.25 (2 values cut per side at n = 10). A rule/f pair below
      ``minimum_updates(rule, f)`` is "n/a" (Bulyan: n >= 4f + 3, so only f <= 1 at n = 10).
@@ -91,6 +93,7 @@ ALL_ATTACKS = ("none", *MODEL_ATTACKS, *DATA_ATTACKS)
 BACKDOOR = {"target": 0.0, "trigger_features": (0, 1, 2), "trigger_value": 6.0}  # add_backdoor's defaults
 BREAK_POINTS = 5.0  # FedAvg "breaks" when its accuracy drops by more than this (points)
 TARGET_POINTS = 2.0  # the best robust rule should stay within this of the clean run
+LIAR_CLAIM = float(2**63)  # what a Byzantine peer claims to have trained on (issue 16)
 
 
 
@@ -123,7 +126,7 @@ def campaign(setup: dict, rule: str, attack: str, f: int) -> dict:
     n = len(sites)
     data = [poison(d, attack, seed=i) if i < f and attack in POISONED_TRAINING else d for i, d in enumerate(sites)]
     ledgers = [PrivacyLedger(dp, warn_if_off=False) for _ in data]
-    weights = [float(len(d)) for d in sites]  # claimed sample counts (the clean ones)
+    weights = [LIAR_CLAIM if i < f else float(len(d)) for i, d in enumerate(sites)]  # claimed sample counts
     model = build_model(setup["model"], input_shape=sites[0].input_shape)
     params = flat_parameters(model)
     t = time.perf_counter()
