@@ -48,7 +48,7 @@ import math
 
 import numpy as np
 
-__all__ = ["bounded_counts", "fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum",
+__all__ = ["bounded_counts", "gram", "fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum",
            "bulyan", "geometric_median", "clip_norms", "RULES", "aggregate", "aggregate_by_peer", "minimum_updates",
            "selection", "selection_by_peer"]
 
@@ -88,6 +88,17 @@ def _row_sums(matrix: np.ndarray) -> np.ndarray:
         m[:, : width - half] += m[:, half:width]  # disjoint slices: width - half <= half
         width = half
     return m[:, 0].copy()
+
+
+def gram(rows: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """All inner products ``<u_i, u_j>`` of the rows, in float64, by :func:`_row_sums` (the same
+    bits on every machine: screens and credits that compare updates use it instead of ``@``)."""
+    stack = _stack(rows)
+    n = len(stack)
+    out = np.zeros((n, n))
+    for i in range(n):
+        out[i, i:] = out[i:, i] = _row_sums(stack[i:] * stack[i])
+    return out
 
 
 def _fsum(values: np.ndarray) -> float:
