@@ -12,7 +12,10 @@ share when it plays honestly under the same code (its "honest share"). Strategie
   highest cosine with the honest mean) plus Gaussian noise of 10 % / 30 % of its norm
   (Fraboni et al., 2021's disguised free-rider), committing after the site it copies;
 - ``stale-10``: the previous global step plus 10 % noise (Lin et al., 2019, disguised);
-- ``random``: a random direction at the median honest norm.
+- ``random``: a random direction at the median honest norm;
+- ``honest-declared`` / ``claim-3000-declared``: as above with each site's cohort declared at
+  admission and claims capped at it (the on-chain ceiling of the ledger issue); new code only,
+  the old column repeats the undeclared run.
 
 "old" is the code at ``--base`` (default: the commit before issue 16) exported with ``git
 archive`` and run in a subprocess, the strategies patched in from outside (claimed counts,
@@ -50,7 +53,12 @@ STRATEGIES: dict[str, dict] = {
     "copy-30": {"role": "free-rider", "free_ride": "copy", "free_ride_noise": 0.3},
     "stale-10": {"role": "free-rider", "free_ride": "stale", "free_ride_noise": 0.1},
     "random": {"role": "free-rider", "free_ride": "random"},
+    # with each site's cohort declared at admission and claims above it refused (issue 14's
+    # chain check; the simulator caps the claim, a liar's best response): "new" only
+    "honest-declared": {"scenario": {"declared_cohorts": True}},
+    "claim-3000-declared": {"claimed_samples": 3000, "scenario": {"declared_cohorts": True}},
 }
+BASELINE = {"honest-declared": "honest-declared", "claim-3000-declared": "honest-declared"}  # else "honest"
 NOISES = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 GOAL_POINTS = 5.0
 
@@ -61,7 +69,9 @@ def _scenario_dict(strategy: str, legacy: bool) -> dict:
     data = tomllib.loads((REPO / "node/incentives/scenarios/four.toml").read_text())
     groups = data["hospitals"]
     if not legacy:
-        groups[2] = {**groups[2], **STRATEGIES[strategy]}
+        spec = dict(STRATEGIES[strategy])
+        data.update(spec.pop("scenario", {}))
+        groups[2] = {**groups[2], **spec}
     return data
 
 
@@ -190,8 +200,8 @@ def markdown(table: dict, sweep_rows: list[dict]) -> str:
         cells = []
         for scheme in SCHEMES:
             old, new = table["old"][strategy]["shares"][scheme], table["new"][strategy]["shares"][scheme]
-            honest_new = table["new"]["honest"]["shares"][scheme]
-            mark = "" if strategy == "honest" or new <= honest_new + GOAL_POINTS else " **over**"
+            honest_new = table["new"][BASELINE.get(strategy, "honest")]["shares"][scheme]
+            mark = "" if strategy.startswith("honest") or new <= honest_new + GOAL_POINTS else " **over**"
             cells.append(f"{old:.1f} → {new:.1f}{mark}")
         lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
     lines += ["", "| copy noise | caught, old screen | caught, new screen | honest updates flagged (old/new) |",
@@ -220,14 +230,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tree = _export_base(args.base, Path(tmp))
         for strategy in STRATEGIES:
-            table["old"][strategy] = run_legacy(strategy, tree)
+            legacy = strategy.removesuffix("-declared")  # the old code has no declared cohorts
+            table["old"][strategy] = table["old"].get(legacy) or run_legacy(legacy, tree)
             table["new"][strategy] = run_one(strategy, legacy=False)
             print(f"{strategy}: old {table['old'][strategy]['shares']}\n{'':>{len(strategy)}}  new "
                   f"{table['new'][strategy]['shares']}", flush=True)
     print("noise sweep:", flush=True)
     sweep_rows = sweep(args.seeds)
-    over = {s: [k for k in SCHEMES if table["new"][s]["shares"][k] > table["new"]["honest"]["shares"][k] + GOAL_POINTS]
-            for s in STRATEGIES if s != "honest"}
+    over = {s: [k for k in SCHEMES
+                if table["new"][s]["shares"][k] > table["new"][BASELINE.get(s, "honest")]["shares"][k] + GOAL_POINTS]
+            for s in STRATEGIES if not s.startswith("honest")}
     result = {"command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
               "machine": {"platform": platform.platform(), "python": platform.python_version(),
                           "numpy": np.__version__},
