@@ -291,27 +291,47 @@ def goal(cells: list[dict], rules: list[str], attacks: list[str], fs: list[int])
     """Per rule, the worst mean-accuracy drop against the clean run (FedAvg, f = 0) over every
     attack at f <= 2 and at f = 3, where, and whether issue 16's goal holds."""
     look = {(c["rule"], c["attack"], c["f"]): c for c in cells}
-    base = look[("fedavg", "none", 0)]["accuracy"]
+    clean = look[("fedavg", "none", 0)]
+    base = clean["accuracy"]
+    base_by_seed = np.array(clean.get("accuracy_by_seed", [base]))
     out = {}
     for rule in rules:
         row = {}
         for label, group in (("f<=2", [f for f in fs if 0 < f <= 2]), ("f=3", [f for f in fs if f == 3])):
-            drops = []
+            drops, seed_drops = [], []
             for attack in attacks:
                 for f in group:
                     c = look.get((rule, attack, f))
                     if c is None or attack == "none" or c["status"] == "n/a":
                         continue
-                    drop = 100 * (base - c["accuracy"]) if c["status"] == "ok" else float("inf")
-                    drops.append((drop, attack, f))
+                    ok = c["status"] == "ok"
+                    drops.append((100 * (base - c["accuracy"]) if ok else float("inf"), attack, f))
+                    per_seed = np.array(c.get("accuracy_by_seed", [c.get("accuracy", 0.0)]))
+                    seed_drops.append((float((100 * (base_by_seed - per_seed)).max()) if ok else float("inf"),
+                                       attack, f))
             if drops:
-                worst = max(drops)
+                worst, worst_seed = max(drops), max(seed_drops)
                 limit = GOAL[2 if label == "f<=2" else 3]
                 row[label] = {"worst_drop_points": round(worst[0], 2) if np.isfinite(worst[0]) else None,
                               "where": f"{worst[1]}, f={worst[2]}", "goal_points": limit,
-                              "meets_goal": bool(worst[0] <= limit)}
+                              "meets_goal": bool(worst[0] <= limit),
+                              "worst_single_seed_drop_points": round(worst_seed[0], 2) if np.isfinite(worst_seed[0])
+                              else None, "single_seed_where": f"{worst_seed[1]}, f={worst_seed[2]}"}
         out[rule] = row
     return out
+
+
+def goal_markdown(g: dict) -> str:
+    """The goal table in Markdown (mean over seeds; the worst single seed in brackets)."""
+    def cell(v: dict | None) -> str:
+        if v is None:
+            return "n/a"
+        mean = "diverged" if v["worst_drop_points"] is None else f"{v['worst_drop_points']:+.1f}"
+        seed = "diverged" if v["worst_single_seed_drop_points"] is None else f"{v['worst_single_seed_drop_points']:+.1f}"
+        return f"{mean} ({v['where']}) [{seed}] {'ok' if v['meets_goal'] else '**missed**'}"
+    lines = ["| rule | f <= 2 (goal 2) | f = 3 (goal 5) |", "|---|---|---|"]
+    lines += [f"| {rule} | {cell(row.get('f<=2'))} | {cell(row.get('f=3'))} |" for rule, row in g.items()]
+    return "\n".join(lines)
 
 
 def print_goal(g: dict) -> None:
@@ -456,7 +476,13 @@ def main() -> None:
     p.add_argument("--img-steps", type=int, default=8)
     p.add_argument("--img-lr", type=float, default=0.1)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--summarize", type=Path, default=None, help="print the goal table of an earlier JSON and exit")
     args = p.parse_args()
+    if args.summarize:
+        old = json.loads(args.summarize.read_text())
+        st = old["settings"]
+        print(goal_markdown(goal(old["cells"], st["rules"], st["attacks"], st["f"])))
+        return
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="Optimal order")
     torch.set_num_threads(1)  # tiny models: thread hand-offs cost more than they save (10x on a busy machine)
