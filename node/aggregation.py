@@ -54,7 +54,7 @@ import math
 import numpy as np
 
 __all__ = ["bounded_counts", "gram", "centered_clipping", "bucketize", "fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum",
-           "bulyan", "geometric_median", "clip_norms", "RULES", "aggregate", "aggregate_by_peer", "minimum_updates",
+           "bulyan", "geometric_median", "clip_norms", "RULES", "DEFAULT_RULE", "aggregate", "aggregate_by_peer", "minimum_updates",
            "selection", "selection_by_peer"]
 
 
@@ -347,6 +347,13 @@ RULES: dict[str, Callable[..., np.ndarray]] = {
     "geomed": geometric_median,
     "cclip": centered_clipping,
 }
+#: The rule a consortium gets unless it picks another: the geometric median, each member counted
+#: once (RFA, Pillutla et al. 2022). Picked by measurement (issue 16, docs/robustness.md): over 5
+#: data splits, 10 peers and 17 attacks at their strongest (min-max, min-sum, Fang et al., ALIE,
+#: IPM, model replacement, label flip, ...), the only rule within 2 accuracy points of the clean run
+#: at f <= 2 and within 5 at f = 3 on both the breast-cancer task and the 20-round non-IID imaging
+#: task; the coordinate median (the old default) lost 4.5 / 6.9 points on the imaging task.
+DEFAULT_RULE = "geomed"
 _NEEDS_F = {"krum", "multi-krum", "bulyan", "trimmed-mean", "cclip"}
 
 
