@@ -349,7 +349,7 @@ RULES: dict[str, Callable[..., np.ndarray]] = {
 }
 #: The rule a consortium gets unless it picks another: the geometric median, each member counted
 #: once (RFA, Pillutla et al. 2022). Picked by measurement (issue 16, docs/robustness.md): over 5
-#: data splits, 10 peers and 17 attacks at their strongest (min-max, min-sum, Fang et al., ALIE,
+#: data splits, 10 peers and 14-16 attacks at their strongest (min-max, min-sum, Fang et al., ALIE,
 #: IPM, model replacement, label flip, ...), the only rule within 2 accuracy points of the clean run
 #: at f <= 2 and within 5 at f = 3 on both the breast-cancer task and the 20-round non-IID imaging
 #: task; the coordinate median (the old default) lost 4.5 / 6.9 points on the imaging task.
