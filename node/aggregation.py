@@ -25,7 +25,7 @@ so every peer computes the same bits from the same committed set.
   Bucketing", ICLR, Algorithm 1).
 - :func:`bounded_counts` — self-reported sample counts capped at the round's median claim,
   the only weights :func:`aggregate` ever applies (FedAvg); the robust rules count each
-  member once.
+  member once. :data:`DEFAULT_RULE` is the geometric median (see its comment).
 
 Against an adaptive member (issue 16):
 
@@ -47,15 +47,14 @@ Against an adaptive member (issue 16):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import math
+from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["bounded_counts", "gram", "centered_clipping", "bucketize", "fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum",
-           "bulyan", "geometric_median", "clip_norms", "RULES", "DEFAULT_RULE", "aggregate", "aggregate_by_peer", "minimum_updates",
-           "selection", "selection_by_peer"]
+__all__ = ["fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum", "bulyan",
+           "geometric_median", "centered_clipping", "bucketize", "clip_norms", "bounded_counts", "gram", "RULES",
+           "DEFAULT_RULE", "aggregate", "aggregate_by_peer", "minimum_updates", "selection", "selection_by_peer"]
 
 
 def _stack(updates: np.ndarray | list[np.ndarray]) -> np.ndarray:
