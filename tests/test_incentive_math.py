@@ -152,3 +152,27 @@ def test_round_game_steps_and_metric_hand_worked() -> None:
     assert np.allclose(med.aggregate(0b111), [0.5, -0.5, 0.0])  # median of two rows: their mean
     assert np.allclose(med.aggregate(0b001), [1.0, 0.0, 0.0])
     assert np.allclose(med.aggregate(0b010), [0.0, 0.0, 0.0]) and med(0b011) == med(0b001)
+
+
+@pytest.mark.parametrize("rule,f", [("fedavg", 0), ("median", 1), ("multi-krum", 1), ("geomed", 1)])
+def test_round_game_grand_coalition_is_the_applied_step_bit_for_bit(rule: str, f: int) -> None:
+    """Issue 16: the game is the step the rule applies to the kept updates (claims bounded as
+    aggregate() bounds them), so Shapley's efficiency sums to the real gain."""
+    import torch
+
+    from node.aggregation import aggregate
+    from node.data import TabularData
+    from node.incentives import RoundGame
+    from node.models import build_model
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(9)
+    updates = rng.normal(size=(7, 3)).astype(np.float32)
+    claims = np.array([30.0, 10.0, 60.0, 3000.0, 45.0, 20.0, 50.0])
+    kept = np.array([True, True, False, True, True, True, True])
+    validation = TabularData(rng.normal(size=(6, 2)).astype(np.float32), np.array([1.0, 0.0] * 3))
+    game = RoundGame(build_model("logreg", 2), np.zeros(3, dtype=np.float32), updates, claims, validation,
+                     "neg-logloss", rule=rule, f=f, kept=kept)
+    applied = aggregate(rule, updates[kept], claims[kept].tolist(), f=f)
+    assert game.aggregate((1 << 7) - 1).tobytes() == applied.tobytes()
+    assert game.aggregate(0b0000100).tobytes() == np.zeros(3, dtype=np.float32).tobytes()  # the rejected one is null
