@@ -78,12 +78,14 @@ def _mean(rows: np.ndarray) -> np.ndarray:
     return _sum_rows(rows) / len(rows)
 
 
-def _row_sums(matrix: np.ndarray) -> np.ndarray:
+def _row_sums(matrix: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """The sum of each row of a 2-D array, in float64, by a fixed pairwise tree: column ``j`` is
     added to column ``j + ceil(w/2)`` halving the width ``w`` until one column is left. Only
     elementwise IEEE additions, so the bits are the same on every machine, NumPy build, BLAS
-    and thread count (``ndarray.sum`` and ``@`` promise no order)."""
-    m = np.array(matrix, dtype=np.float64, copy=True, ndmin=2)
+    and thread count (``ndarray.sum`` and ``@`` promise no order). ``overwrite``: ``matrix`` is a
+    float64 temporary the sums may be built in."""
+    m = np.asarray(matrix, dtype=np.float64) if overwrite else np.array(matrix, dtype=np.float64)
+    m = m.reshape(1, -1) if m.ndim < 2 else m
     width = m.shape[1]
     if width == 0:
         return np.zeros(m.shape[0])
@@ -101,7 +103,7 @@ def gram(rows: np.ndarray | list[np.ndarray]) -> np.ndarray:
     n = len(stack)
     out = np.zeros((n, n))
     for i in range(n):
-        out[i, i:] = out[i:, i] = _row_sums(stack[i:] * stack[i])
+        out[i, i:] = out[i:, i] = _row_sums(stack[i:] * stack[i], overwrite=True)
     return out
 
 
@@ -187,7 +189,8 @@ def _pairwise_sq_distances(stack: np.ndarray) -> np.ndarray:
         for lo in range(i + 1, n, step):
             hi = min(n, lo + step)
             diff = stack[lo:hi] - stack[i]
-            dist[i, lo:hi] = dist[lo:hi, i] = _row_sums(diff * diff)
+            diff *= diff
+            dist[i, lo:hi] = dist[lo:hi, i] = _row_sums(diff, overwrite=True)
     return dist
 
 
@@ -201,13 +204,17 @@ def krum_scores(updates: np.ndarray | list[np.ndarray], f: int) -> np.ndarray:
     return _scores(stack, n - f - 2)
 
 
-def _scores(stack: np.ndarray, k: int) -> np.ndarray:
-    dist = _pairwise_sq_distances(stack)
-    return np.array([_fsum(np.sort(np.delete(dist[i], i))[:k]) for i in range(len(stack))])
+def _scores(stack: np.ndarray, k: int, dist: np.ndarray | None = None) -> np.ndarray:
+    dist = _pairwise_sq_distances(stack) if dist is None else dist
+    return np.array([_fsum(np.sort(np.delete(dist[i], i))[:k]) for i in range(len(dist))])
 
 
-def _krum_order(stack: np.ndarray, f: int, *, k: int | None = None) -> list[int]:
-    scores = krum_scores(stack, f) if k is None else _scores(stack, k)
+def _krum_order(stack: np.ndarray, f: int, *, k: int | None = None, dist: np.ndarray | None = None) -> list[int]:
+    """Indices by ascending Krum score; ``dist`` (the squared distances of ``stack``) saves
+    recomputing them: each pair's value depends on its two rows only, so a sub-matrix of a
+    larger set's distances is bit-identical to computing them afresh."""
+    scores = krum_scores(stack, f) if k is None and dist is None else \
+        _scores(stack, len(stack) - f - 2 if k is None else k, dist)
     return sorted(range(len(stack)), key=lambda i: (scores[i], i))  # ties: lowest index
 
 
@@ -250,11 +257,12 @@ def _bulyan_selection(stack: np.ndarray, f: int) -> list[int]:
     remaining = list(range(len(stack)))
     selected: list[int] = []
     theta = len(stack) - 2 * f
+    dist = _pairwise_sq_distances(stack)  # once: every round of the recursion reads a sub-matrix
     while len(selected) < theta:
         # Krum over what is left; as the set shrinks below Krum's own bound, score on at
         # least one neighbour (the paper's recursion; Flower's aggregate_bulyan does the same)
         k = max(1, len(remaining) - f - 2)
-        best = remaining[_krum_order(stack[remaining], f, k=k)[0]]
+        best = remaining[_krum_order(stack[remaining], f, k=k, dist=dist[np.ix_(remaining, remaining)])[0]]
         selected.append(best)
         remaining.remove(best)
     return sorted(selected)
@@ -273,13 +281,13 @@ def geometric_median(updates: np.ndarray | list[np.ndarray], weights: np.ndarray
     z = fedavg(stack, alpha).astype(np.float64)
     for _ in range(iterations):
         diff = stack - z
-        dist = np.sqrt(_row_sums(diff * diff))
+        dist = np.sqrt(_row_sums(diff * diff, overwrite=True))
         beta = alpha / np.maximum(nu, dist)
         new = np.zeros_like(z)
         for row, b in zip(stack, beta / _fsum(beta)):
             new += b * row
         moved, size = new - z, z * z
-        done = math.sqrt(_row_sums(moved * moved)[0]) <= tolerance * max(1.0, math.sqrt(_row_sums(size)[0]))
+        done = math.sqrt(_row_sums(moved * moved, overwrite=True)[0]) <= tolerance * max(1.0, math.sqrt(_row_sums(size, overwrite=True)[0]))
         z = new
         if done:
             break
@@ -303,7 +311,7 @@ def centered_clipping(updates: np.ndarray | list[np.ndarray], weights: object = 
         raise ValueError(f"center has {v.size} values, the updates {stack.shape[1]}")
     for it in range(iterations):
         diff = stack - v
-        dist = np.sqrt(_row_sums(diff * diff))
+        dist = np.sqrt(_row_sums(diff * diff, overwrite=True))
         radius = float(np.sort(dist)[n - f - 1]) if tau is None else float(tau)
         if it == 0 and radius < 0:
             raise ValueError(f"tau must be >= 0, got {radius}")
@@ -328,7 +336,7 @@ def bucketize(updates: np.ndarray | list[np.ndarray], size: int, seed: int) -> n
 def clip_norms(updates: np.ndarray | list[np.ndarray], max_norm: float | None = None) -> np.ndarray:
     """Scale each update down to L2 norm ``max_norm`` (default: the median norm). float64."""
     stack = _stack(updates)
-    norms = np.sqrt(_row_sums(stack * stack))
+    norms = np.sqrt(_row_sums(stack * stack, overwrite=True))
     bound = float(np.median(norms)) if max_norm is None else float(max_norm)
     if bound <= 0:
         return np.zeros_like(stack) if max_norm is not None else stack
