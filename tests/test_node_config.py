@@ -140,24 +140,46 @@ def test_model_offer_codec_and_request():
         decode_request(b'{"round": 0}')
 
 
-def test_node_state_round_trips_and_refuses_tampering(tmp_path):
+def test_node_state_is_one_atomic_file_and_drops_tampered_parameters(tmp_path):
+    """Issue 17.3: the state is one file (no pair to tear); parameters that do not match their
+    hash are dropped (to be fetched from the chain by hash), the rest of the state is kept."""
+    import base64
     from node.data import Standardizer
     params = np.arange(5, dtype=np.float32)
     std = Standardizer(np.array([1.0, 2.0]), np.array([0.5, 4.0]))
     NodeState("12D3KooWme", 4, 3, params, std).save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
     assert os.stat(tmp_path / "state.json").st_mode & 0o777 == 0o600
     stored = json.loads((tmp_path / "state.json").read_text())
     expected = hashlib.sha256(b"medmesh/params/v1" + params.astype("<f4").tobytes()).hexdigest()
     assert stored["params_hash"] == expected
+    assert base64.b64decode(stored["params"]) == params.astype("<f4").tobytes()
     state = NodeState.load(tmp_path, "12D3KooWme")
-    assert (state.completed_round, state.params_round) == (4, 3)
+    assert (state.completed_round, state.params_round, state.recovered) == (4, 3, None)
     assert np.array_equal(state.params, params) and np.array_equal(state.standardizer.std, [0.5, 4.0])
     assert NodeState.load(tmp_path / "fresh", "x") is None
     with pytest.raises(StateError, match="belongs to peer 12D3KooWme"):
         NodeState.load(tmp_path, "12D3KooWother")
-    np.save(tmp_path / "params.npy", params + 1)
-    with pytest.raises(StateError, match="does not match the hash"):
-        NodeState.load(tmp_path, "12D3KooWme")
+    stored["params"] = base64.b64encode((params + 1).astype("<f4").tobytes()).decode()
+    (tmp_path / "state.json").write_text(json.dumps(stored))
+    state = NodeState.load(tmp_path, "12D3KooWme")
+    assert state.params is None and state.params_round == 0 and "do not match the hash" in state.recovered
+    assert state.completed_round == 4 and np.array_equal(state.standardizer.mean, [1.0, 2.0])
+
+
+def test_torn_version_1_pair_recovers_instead_of_refusing(tmp_path):
+    """The version-1 layout crashed between its two writes: params.npy new, state.json old."""
+    old, new = np.zeros(3, dtype=np.float32), np.ones(3, dtype=np.float32)
+    np.save(tmp_path / "params.npy", new)
+    (tmp_path / "state.json").write_text(json.dumps({
+        "version": 1, "peer_id": "12D3KooWme", "completed_round": 2, "params_round": 2,
+        "params_hash": hashlib.sha256(b"medmesh/params/v1" + old.astype("<f4").tobytes()).hexdigest(),
+        "standardizer": None}))
+    state = NodeState.load(tmp_path, "12D3KooWme")
+    assert state.params is None and state.params_round == 0 and state.completed_round == 2
+    np.save(tmp_path / "params.npy", old)  # an untorn version-1 pair still loads as it was
+    state = NodeState.load(tmp_path, "12D3KooWme")
+    assert np.array_equal(state.params, old) and state.params_round == 2 and state.recovered is None
 
 
 def test_event_lines_name_peer_and_round():

@@ -139,7 +139,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from node.service.runner import NodeRunner, configure_logging
 
     cfg = load_config(args.config)
-    runner = NodeRunner(cfg, events_json=args.log_json)
+    runner = NodeRunner(cfg, events_json=args.log_json, restore_privacy=args.restore_privacy_from_chain)
     configure_logging(runner.events, args.verbose)
     return trio.run(runner.run)
 
@@ -176,6 +176,8 @@ def register_node_commands(sub: argparse._SubParsersAction) -> None:
     run = node_sub.add_parser("run", help="run the peer until stopped")
     run.add_argument("--config", type=Path, required=True)
     run.add_argument("--log-json", action="store_true", help="JSON lines instead of text")
+    run.add_argument("--restore-privacy-from-chain", action="store_true",
+                     help="privacy.json is lost: rebuild it from this node's commitments on chain (a lower bound)")
     run.set_defaults(func=_cmd_run)
 
     status = node_sub.add_parser("status", help="this node's registration, rounds and privacy budget")

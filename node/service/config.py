@@ -26,6 +26,8 @@ PROTECTION_MODES = MODE_CODES
 #: ``[data].source``: built-in demo splits, or a loader from :mod:`node.loaders` over ``path``.
 DATA_SOURCES = ("breast-cancer", "synthetic-imaging", "table", "image-folder", "npz", "manifest")
 _BUILTIN_SOURCES = ("breast-cancer", "synthetic-imaging")
+#: ``[rounds].when_done``: after the budget's planned rounds, exit (0) or stay as a non-training member.
+WHEN_DONE = ("stop", "standby")
 
 
 class ConfigError(ValueError):
@@ -96,6 +98,7 @@ class RoundsSection:
     join_margin: float = 2.0              # do not join a round whose commit deadline is closer than this
     setup_timeout: float = 120.0          # wait for every member's feature sums at first start
     stop_after_round: int = 0             # exit once this chain round has ended (0: run until stopped)
+    when_done: str = "stop"               # once the budget funds no more rounds: "stop" (exit 0) or "standby"
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
     for key in ("round_timeout", "open_fallback", "poll_interval", "setup_timeout"):
         if not getattr(r, key) > 0:
             raise bad(f"rounds.{key}", f"must be > 0, got {getattr(r, key)}")
+    if r.when_done not in WHEN_DONE:
+        raise bad("rounds.when_done", f"must be one of {', '.join(WHEN_DONE)}, got {r.when_done!r}")
     for key in ("join_margin", "attest_grace", "stop_after_round"):
         if getattr(r, key) < 0:
             raise bad(f"rounds.{key}", f"must be >= 0, got {getattr(r, key)}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 
 import numpy as np
@@ -31,7 +32,9 @@ import trio
 from gossip import GossipError, PeerHost, sole_exception
 from ledger import ContractRevert, Deployment, LedgerClient, LedgerError, connect
 from node import protocol
-from node.service import modelsync
+from node.data import ImageData
+from node.service import modelsync, setupsync
+from node.service.privacyfloor import PrivacyFloorError, check_floor, committed_spend, restore_from_chain
 from node.service.config import NodeConfig
 from node.service.events import EventLog
 from node.identity import NodeIdentity
@@ -40,7 +43,7 @@ from node.compression import CompressionConfig
 from node.models import load_flat_parameters
 from node.service.state import NodeState
 from node.peer import HospitalPeer, PeerSettings
-from node.privacy import DPConfig, PrivacyLedger
+from node.privacy import BudgetExhausted, DPConfig, PrivacyLedger
 from node.service.schedule import opener_rank
 from node.service.sources import load_training_data
 from node.stagetimes import StageClock, time_methods
@@ -67,8 +70,9 @@ class NodeStopped(Exception):
 
 
 class NodeRunner:
-    def __init__(self, cfg: NodeConfig, events_json: bool = False) -> None:
+    def __init__(self, cfg: NodeConfig, events_json: bool = False, *, restore_privacy: bool = False) -> None:
         self.cfg = cfg
+        self.restore_privacy = restore_privacy
         self.identity = NodeIdentity.load(cfg.node.identity)
         self.events = EventLog(self.identity.institution, json_lines=events_json)
         self.peer: HospitalPeer | None = None
@@ -77,6 +81,12 @@ class NodeRunner:
         self.timings: dict[str, float] = self._clock.seconds
         self._responded: dict[str, float] = {}
         self._synced = trio.Event()
+        self._std_offers: dict[str, bytes] = {}
+        self._std_changed = trio.Event()
+        self._std_responded: dict[str, float] = {}
+        self._waiting_logged = 0  # the last round whose "waiting_for_members" was logged
+        self._standby_logged = False
+        self._budget_checked: tuple | None = None  # the ledger history last found to fund a round
         self._nursery: trio.Nursery | None = None
 
     # -- set-up ------------------------------------------------------------------------
@@ -85,6 +95,7 @@ class NodeRunner:
 
     def build(self) -> None:
         cfg, ident = self.cfg, self.identity
+        _check_port_free(cfg)
         import torch
         torch.set_num_threads(cfg.training.threads)
         w3 = connect(cfg.chain.rpc)
@@ -108,6 +119,7 @@ class NodeRunner:
                       steps_per_epoch=p.steps_per_epoch, local_epochs=p.local_epochs, rounds=p.rounds,
                       accountant=p.accountant, secure_mode=p.secure_rng)
         privacy = PrivacyLedger(dp, cfg.node.state_dir / "privacy.json")
+        self._privacy_floor(privacy)
         t = cfg.training
         a = cfg.aggregation
         compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
@@ -121,6 +133,22 @@ class NodeRunner:
         self._instrument(self.peer)
         self._restore()
 
+    def _privacy_floor(self, privacy: PrivacyLedger) -> None:
+        """Refuse to run with a ledger below this node's highest ε on chain (issue 17.2)."""
+        spend = committed_spend(self.client, self.identity.address)
+        if self.restore_privacy:
+            if privacy.spent() + 1e-6 < spend.epsilon or not privacy.history:
+                try:
+                    rebuilt = restore_from_chain(privacy, spend)
+                except PrivacyFloorError as exc:
+                    raise RunnerError(str(exc)) from None
+                self.events.emit("privacy_restored", epsilon=rebuilt, chain_epsilon=spend.epsilon,
+                                 commits=spend.commits, delta=privacy.config.delta)
+        try:
+            check_floor(privacy, spend)
+        except PrivacyFloorError as exc:
+            raise RunnerError(str(exc)) from None
+
     def _instrument(self, peer: HospitalPeer) -> None:
         """Wrap the peer's stage methods so that each call adds its wall time to ``timings``."""
         time_methods(peer, STAGES, self._clock, label=lambda name: name.lstrip("_"))
@@ -132,10 +160,13 @@ class NodeRunner:
             self.events.emit("started", peer_id=self.host.peer_id, address=self.identity.address, resumed=False,
                              epsilon=peer.privacy.spent())
             return
-        if state.params.size != peer.global_params.size:
+        if state.params is not None and state.params.size != peer.global_params.size:
             raise RunnerError(f"state dir {self.cfg.node.state_dir} holds {state.params.size} parameters, "
                               f"model {self.cfg.training.model} has {peer.global_params.size}")
-        self._adopt(state.params, state.params_round)
+        if state.params is None:  # torn or edited: the chain's model is fetched by hash (catch-up)
+            self.events.emit("state_recovered", reason=state.recovered, completed_round=state.completed_round)
+        else:
+            self._adopt(state.params, state.params_round)
         peer.completed_round = state.completed_round
         if state.standardizer is not None:
             peer.standardizer = state.standardizer
@@ -160,6 +191,8 @@ class NodeRunner:
         self.build()
         code = 0
         async with self.host.running():
+            if not self.host.listen_addrs:
+                raise RunnerError(f"[node].listen {self.cfg.node.listen}: no listener could be opened")
             self.events.emit("listening", addrs=self.host.listen_addrs)
             try:
                 async with trio.open_nursery() as nursery:
@@ -193,8 +226,14 @@ class NodeRunner:
                 return
 
     async def _setup(self) -> None:
-        """First start: agree on the standardizer with every member (restarts restore it)."""
+        """First start: agree on the standardizer with every member (restarts restore it).
+
+        Once the consortium has run a round, the agreement is over: a node without state (a late
+        member, or a lost state directory) fetches the agreed standardizer from the members."""
         if self.peer.data is not None:
+            return
+        if not isinstance(self.peer.raw_data, ImageData) and self.client.current_round() > 0:
+            await self._fetch_standardizer()
             return
         others = {i.peer_id for i in self.peer._others()}
         with trio.fail_after(self.cfg.rounds.setup_timeout):
@@ -208,6 +247,36 @@ class NodeRunner:
         self._save()
         self.events.emit("setup_done", members=len(self.peer.active_members()))
 
+    async def _fetch_standardizer(self) -> None:
+        others = self.peer._others()
+        need = setupsync.majority(len(others))
+        asked: set[str] = set()
+        self.events.emit("fetching_standardizer", need=need, members=len(others))
+        try:
+            with trio.fail_after(self.cfg.rounds.setup_timeout):
+                while (std := setupsync.agreed(self._std_offers, need)) is None:
+                    connected = set(self.host.connected_peers())
+                    for ident in others:
+                        if ident.peer_id in connected and ident.address not in asked:
+                            asked.add(ident.address)
+                            self._nursery.start_soon(self._request_standardizer, ident)
+                    with trio.move_on_after(self.cfg.rounds.poll_interval):
+                        await self._std_changed.wait()
+        except trio.TooSlowError:
+            raise RunnerError(f"fewer than {need} members sent one identical standardizer within "
+                              f"rounds.setup_timeout ({len(self._std_offers)} answered)") from None
+        peer = self.peer
+        peer.standardizer = std
+        peer.data = std.apply(peer.raw_data)
+        self._save()
+        self.events.emit("standardizer_fetched", sources=len(self._std_offers), need=need)
+
+    async def _request_standardizer(self, ident) -> None:
+        try:
+            await self.host.send_blob(ident.peer_id, b"{}", kind=setupsync.REQUEST_KIND)
+        except GossipError as exc:
+            self.events.emit("standardizer_request_failed", peer=ident.address, error=str(exc)[:160])
+
     # -- schedule ----------------------------------------------------------------------
     async def _round_loop(self) -> None:
         poll = self.cfg.rounds.poll_interval
@@ -218,11 +287,15 @@ class NodeRunner:
             info = self.client.round_info(current) if current else None
             if self._stop_reached(current, info):
                 return
-            if info is None or info.status != "open":
+            if self._campaign_done():
+                await trio.sleep(poll)  # standing by: serves models and relays, trains and opens nothing
+            elif info is None or info.status != "open":
                 await self._catch_up()
                 await self._open(current + 1)
             elif self._joinable(current, info):
-                if await self._catch_up() and self._joinable(current, self.client.round_info(current)):
+                if not self._enough_members(current):
+                    await trio.sleep(poll)  # never train (spend epsilon) on an update that cannot leave
+                elif await self._catch_up() and self._joinable(current, self.client.round_info(current)):
                     await self._run_round(current)
                 else:
                     await trio.sleep(poll)  # no peer to catch up from yet; the keeper is dialing
@@ -230,6 +303,41 @@ class NodeRunner:
                 await self._open(current + 1)  # fails the stale round first
             else:
                 await trio.sleep(poll)  # a round in progress without us: the chain is polled
+
+    def _enough_members(self, round_: int) -> bool:
+        """Enough connected members to send an update to (issue 17.8); logs once per round if not."""
+        from node.aggregation import minimum_updates
+        connected = set(self.host.connected_peers())
+        reachable = [i for i in self.peer.protection.update_recipients(round_) if i.peer_id in connected]
+        need = max(1, minimum_updates(self.cfg.aggregation.rule) - 1)
+        if len(reachable) >= need:
+            return True
+        if self._waiting_logged != round_:
+            self._waiting_logged = round_
+            self.events.emit("waiting_for_members", round_, reachable=len(reachable), need=need,
+                             epsilon=self.peer.privacy.spent())
+        return False
+
+    def _campaign_done(self) -> bool:
+        """After the budget's planned rounds: stop, or stand by, as ``[rounds].when_done`` says."""
+        p = self.peer.privacy
+        if self._budget_checked == tuple(p.history):
+            return False
+        try:
+            p.check_round()
+            self._budget_checked = tuple(p.history)
+            return False
+        except BudgetExhausted as exc:
+            reason = str(exc)
+        if self.cfg.rounds.when_done == "stop":
+            self.events.emit("campaign_done", action="stop", epsilon=p.spent(), target=p.config.target_epsilon,
+                             completed_round=self.peer.completed_round)
+            raise NodeStopped(f"campaign done, stopping: {reason}", 0)
+        if not self._standby_logged:
+            self._standby_logged = True
+            self.events.emit("campaign_done", action="standby", epsilon=p.spent(), target=p.config.target_epsilon,
+                             completed_round=self.peer.completed_round)
+        return True
 
     def _check_membership(self) -> None:
         me = self.client.identity(self.identity.address)
@@ -291,6 +399,7 @@ class NodeRunner:
         started = time.perf_counter()
         self.events.emit("round_joined", round_)
         out = await self.peer.run_round(round_)
+        self.peer.completed_round = max(self.peer.completed_round, round_)  # never rejoin (re-train) it
         seconds = time.perf_counter() - started
         after = self.host.stats
         info = self.client.round_info(round_)
@@ -345,7 +454,16 @@ class NodeRunner:
         return False
 
     async def _on_blob(self, from_peer: str, kind: str, data: bytes) -> None:
-        if kind == modelsync.REQUEST_KIND:
+        if kind == setupsync.REQUEST_KIND:
+            self._answer_standardizer(from_peer)
+        elif kind == setupsync.OFFER_KIND:
+            ident = self.peer._directory.get(from_peer)
+            if ident is None:
+                raise PermissionError("standardizer from an unknown peer")
+            self._std_offers[ident.address] = setupsync.decode_offer(data, self.peer.raw_data.x[0].size)
+            self._std_changed.set()
+            self._std_changed = trio.Event()
+        elif kind == modelsync.REQUEST_KIND:
             modelsync.decode_request(data)
             now = time.monotonic()
             if now - self._responded.get(from_peer, -1e9) < modelsync.RESPONSE_INTERVAL_S:
@@ -366,11 +484,41 @@ class NodeRunner:
         else:
             await self.peer._on_blob(from_peer, kind, data)
 
+    def _answer_standardizer(self, from_peer: str) -> None:
+        std = self.peer.standardizer
+        if std is None:
+            raise LookupError("this node holds no standardizer")
+        now = time.monotonic()
+        if now - self._std_responded.get(from_peer, -1e9) < setupsync.RESPONSE_INTERVAL_S:
+            raise PermissionError(f"standardizer requests are limited to one per {setupsync.RESPONSE_INTERVAL_S:g} s")
+        self._std_responded[from_peer] = now
+        self._nursery.start_soon(self._send_standardizer, from_peer, setupsync.encode_offer(std))
+
+    async def _send_standardizer(self, peer_id: str, payload: bytes) -> None:
+        try:
+            await self.host.send_blob(peer_id, payload, kind=setupsync.OFFER_KIND)
+        except GossipError as exc:
+            self.events.emit("standardizer_offer_failed", peer_id=peer_id, error=str(exc)[:160])
+
     async def _send_offer(self, peer_id: str, offer: modelsync.ModelOffer) -> None:
         try:
             await self.host.send_blob(peer_id, modelsync.encode_offer(offer), kind=modelsync.MODEL_KIND)
         except GossipError as exc:
             self.events.emit("sync_offer_failed", offer.round, peer_id=peer_id, error=str(exc)[:160])
+
+
+def _check_port_free(cfg: NodeConfig) -> None:
+    """A busy listen port is a one-line error at start (issue 17.12), not a node without listener."""
+    ip, port = cfg.listen_ip_port
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the listener itself does
+        try:
+            sock.bind((ip, port))
+        except OSError as exc:
+            raise RunnerError(f"[node].listen {cfg.node.listen}: cannot listen ({exc.strerror or exc}); "
+                              f"is another node running on this port?") from None
 
 
 def configure_logging(events: EventLog, verbose: bool) -> None:
