@@ -39,7 +39,7 @@ def free_port() -> int:
 class NodeProcess:
     """One ``medmesh node run`` process and the events it has logged so far."""
 
-    def __init__(self, name: str, config: Path, log_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, name: str, config: Path, log_dir: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> None:
         self.name = name
         self.events: list[dict[str, Any]] = []
         self._changed = threading.Condition()
@@ -47,7 +47,7 @@ class NodeProcess:
         self.stdout_path = log_dir / f"{name}.jsonl"
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config), "--log-json"],
+                [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config), "--log-json", *extra],
                 cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=err)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -175,8 +175,9 @@ class LocalNet:
     def client(self, name: str) -> LedgerClient:
         return LedgerClient(self.w3, self.deployment, self.identities[name].account)
 
-    def start(self, name: str) -> NodeProcess:
-        proc = NodeProcess(name, self.configs[name], self.root, self.env)
+    def start(self, name: str, *extra: str) -> NodeProcess:
+        """Start ``name``'s node; ``extra``: more ``node run`` options."""
+        proc = NodeProcess(name, self.configs[name], self.root, self.env, extra)
         self.procs[name] = proc
         return proc
 

@@ -129,6 +129,7 @@ class NodeRunner:
                                 compression=compression, clip_norm=a.clip_norm)
         self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy, settings)
         self.peer.refresh_directory()
+        self._quorum = self.client.ledger_config()["quorum"]
         self.host.on_blob(self._on_blob)
         self._instrument(self.peer)
         self._restore()
@@ -305,16 +306,22 @@ class NodeRunner:
                 await trio.sleep(poll)  # a round in progress without us: the chain is polled
 
     def _enough_members(self, round_: int) -> bool:
-        """Enough connected members to send an update to (issue 17.8); logs once per round if not."""
+        """Enough connected members for this round to finalize (issue 17.8): the chain's quorum
+        of the active members (and the rule's minimum) counting this node, and at least one of
+        the peers its update goes to. Otherwise nothing is trained and no ε is spent; logged once
+        per round."""
         from node.aggregation import minimum_updates
         connected = set(self.host.connected_peers())
-        reachable = [i for i in self.peer.protection.update_recipients(round_) if i.peer_id in connected]
-        need = max(1, minimum_updates(self.cfg.aggregation.rule) - 1)
-        if len(reachable) >= need:
+        others = [i for i in self.peer._others() if i.peer_id in connected]
+        recipients = self.peer.protection.update_recipients(round_)
+        num, den = self._quorum
+        active = len(self.peer._others()) + 1
+        need = max(minimum_updates(self.cfg.aggregation.rule, self.cfg.aggregation.f), -(-active * num // den))
+        if len(others) + 1 >= need and (not recipients or any(i.peer_id in connected for i in recipients)):
             return True
         if self._waiting_logged != round_:
             self._waiting_logged = round_
-            self.events.emit("waiting_for_members", round_, reachable=len(reachable), need=need,
+            self.events.emit("waiting_for_members", round_, reachable=len(others) + 1, need=need,
                              epsilon=self.peer.privacy.spent())
         return False
 
@@ -527,6 +534,7 @@ def configure_logging(events: EventLog, verbose: bool) -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     root.addHandler(events.handler())
+    logging.captureWarnings(True)  # library warnings (Opacus, every round) become log events, not stderr
     root.setLevel(logging.WARNING)
     logging.getLogger("medmesh").setLevel(logging.INFO)
     logging.getLogger("medmesh.gossip").setLevel(logging.INFO if verbose else logging.WARNING)

@@ -1,0 +1,188 @@
+"""Issue 17: what hospitals do to their nodes, against real `medmesh node run` processes.
+
+One campaign of four nodes on anvil, planned for ``PLANNED`` rounds, runs through the module:
+1. a second `node run` on a busy port exits at once with one line (17.12);
+2. hospital-d gets SIGTERM and ends promptly (17.13); its whole state directory is then lost:
+   `node run` refuses, in one line, to run below the ε the chain records for it (17.2); with
+   ``--restore-privacy-from-chain`` it rebuilds its ledger at or above that ε, fetches the
+   agreed standardizer from a majority of members and the model by its chain hash, and
+   attests with all the others again (17.3: a node with an empty state dir rejoins);
+3. hospital-c is killed and restarted over a torn version-1 state pair (params.npy newer than
+   state.json): it keeps its rounds, fetches the chain's model by hash and attests again (17.3);
+4. after their planned rounds, hospital-a and hospital-b stop on their own with status 0 and
+   say so (17.9); the two left (which missed rounds while restarting) cannot reach the chain's
+   quorum, so they wait and spend no ε (17.8).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ledger import Anvil
+from node.service.localnet import REPO_ROOT, LocalNet
+
+pytestmark = [pytest.mark.slow, pytest.mark.anvil]
+
+PLANNED = 30  # rounds the DP noise is calibrated for: each node's budget ends after them
+COMMIT_WINDOW = ATTEST_WINDOW = 20
+OVERRIDES = {
+    "rounds": {"round_timeout": 5.0, "open_fallback": 1.5, "attest_grace": 3.0, "poll_interval": 0.25,
+               "join_margin": 3.0, "setup_timeout": 90.0},
+    "privacy": {"rounds": PLANNED},
+    "gossip": {"reconnect_initial": 0.25, "reconnect_max": 2.0},
+}
+
+
+def params_hash(params: np.ndarray) -> bytes:
+    """The README's formula, written out independently of node.update."""
+    return hashlib.sha256(b"medmesh/params/v1" + np.asarray(params, dtype="<f4").tobytes()).digest()
+
+
+def wait_chain(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"chain: no {what} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    with Anvil(block_time=1) as rpc:
+        net = LocalNet(tmp_path_factory.mktemp("recovery"), rpc, 4, commit_window=COMMIT_WINDOW,
+                       attest_window=ATTEST_WINDOW, overrides=OVERRIDES)
+        net.setup()
+        net.start_all()
+        try:
+            yield net
+        finally:
+            net.stop_all()
+
+
+def run_cli(net: LocalNet, name: str, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "node.cli", "node", "run", "--config", str(net.configs[name]),
+                           *extra], cwd=REPO_ROOT, env=net.env, capture_output=True, text=True, timeout=timeout)
+
+
+def attesters(net: LocalNet, round_: int, aggregate: bytes) -> set[str]:
+    reader = net.client("hospital-a")
+    return {name for name, ident in net.identities.items()
+            if (att := reader.attestation(round_, ident.address)) is not None and att.aggregate_hash == aggregate}
+
+
+def rejoined_with_all(net: LocalNet, name: str, since: int):
+    """A round after ``since`` that finalized with all four attesting its hash."""
+    for event in net.procs[name].find(lambda e: e["event"] == "round_done" and e["finalized"]):
+        info = net.client("hospital-a").round_info(event["round"])
+        if event["round"] > since and info.status == "finalized" and \
+                attesters(net, event["round"], info.aggregate_hash) == set(net.names):
+            return event["round"]
+    return None
+
+
+def chain_epsilon(net: LocalNet, name: str) -> float:
+    """The highest ε ``name`` committed, read round by round from the chain."""
+    reader, address = net.client("hospital-a"), net.identities[name].address
+    found = [c.epsilon for r in range(1, reader.current_round() + 1)
+             if (c := reader.commitment(r, address)) is not None]
+    return max(found, default=0.0)
+
+
+def test_campaign_starts_and_a_busy_port_is_one_line(net):
+    for proc in net.procs.values():
+        proc.wait_for(lambda e: e["event"] == "round_done" and e["round"] >= 2 and e["finalized"], 150, "round 2")
+    out = run_cli(net, "hospital-a", timeout=60)  # hospital-a's own port is taken by hospital-a
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "[node].listen" in lines[0] and "cannot listen" in lines[0], out.stderr
+    # the running hospital-a was not disturbed
+    assert net.procs["hospital-a"].proc.poll() is None
+
+
+def test_lost_state_dir_refuses_below_chain_epsilon_then_restores_and_rejoins(net):
+    name = "hospital-d"
+    proc = net.procs[name]
+    proc.wait_for(lambda e: e["event"] == "round_joined", 60, "a round starting", since=proc.mark())
+    sent = time.monotonic()
+    proc.proc.send_signal(signal.SIGTERM)
+    code = proc.proc.wait(30)
+    assert time.monotonic() - sent < 10, "SIGTERM took longer than 10 s to end the node"
+    assert code == 0 and proc.wait_for(lambda e: e["event"] == "exited", 5, "exited")
+    floor = chain_epsilon(net, name)
+    assert floor > 0
+    shutil.rmtree(net.root / name / "state")  # privacy.json, state.json: all of it
+
+    out = run_cli(net, name)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the chain records epsilon" in lines[0] and f"{floor:.6f}" in lines[0], out.stderr
+
+    since = net.client("hospital-a").current_round()
+    back = net.start(name, "--restore-privacy-from-chain")
+    restored = back.wait_for(lambda e: e["event"] == "privacy_restored", 90, "privacy restored")
+    assert restored["epsilon"] >= floor - 1e-6 and restored["chain_epsilon"] == pytest.approx(floor)
+    assert back.wait_for(lambda e: e["event"] == "started", 30, "start")["epsilon"] >= floor - 1e-6
+    back.wait_for(lambda e: e["event"] == "standardizer_fetched", 90, "the standardizer")
+    ours = json.loads((net.root / name / "state" / "state.json").read_text())["standardizer"]
+    theirs = json.loads((net.root / "hospital-a" / "state" / "state.json").read_text())["standardizer"]
+    assert ours == theirs
+    round_ = wait_chain(lambda: rejoined_with_all(net, name, since), 150, f"{name} attesting with all the others")
+    assert net.client("hospital-a").commitment(round_, net.identities[name].address).epsilon > floor
+
+
+def test_torn_state_pair_recovers_the_model_by_chain_hash(net):
+    name = "hospital-c"
+    proc = net.procs[name]
+    proc.wait_for(lambda e: e["event"] == "round_joined", 60, "a round starting", since=proc.mark())
+    proc.kill()
+    state_dir = net.root / name / "state"
+    stored = json.loads((state_dir / "state.json").read_text())
+    params = np.frombuffer(base64.b64decode(stored.pop("params")), dtype="<f4")
+    # the version-1 layout, torn: params.npy already the next round's, state.json still the old
+    stored["version"] = 1
+    (state_dir / "state.json").write_text(json.dumps(stored))
+    np.save(state_dir / "params.npy", params + 0.5)
+
+    since = net.client("hospital-a").current_round()
+    back = net.start(name)
+    recovered = back.wait_for(lambda e: e["event"] == "state_recovered", 90, "state recovery")
+    assert "hash" in recovered["reason"]
+    started = back.wait_for(lambda e: e["event"] == "started", 30, "start")
+    assert started["completed_round"] == stored["completed_round"]
+    caught = back.wait_for(lambda e: e["event"] == "caught_up", 90, "catch-up")
+    info = net.client("hospital-a").round_info(caught["round"])
+    assert bytes.fromhex(caught["params_hash"]) == info.aggregate_hash
+    wait_chain(lambda: rejoined_with_all(net, name, since), 150, f"{name} attesting with all the others")
+
+
+def test_planned_rounds_end_nodes_stop_and_the_rest_never_train_alone(net):
+    for name in ("hospital-a", "hospital-b"):
+        done = net.procs[name].wait_for(lambda e: e["event"] == "campaign_done", 400, "the campaign's end")
+        assert done["action"] == "stop" and done["epsilon"] <= 1.0 * (1 + 1e-3)
+        assert net.procs[name].proc.wait(30) == 0
+        stopped = net.procs[name].find(lambda e: e["event"] == "stopped")
+        assert stopped and "campaign done" in stopped[0]["reason"]
+    last = max(net.procs[n].find(lambda e: e["event"] == "round_done")[-1]["round"] for n in ("hospital-a", "hospital-b"))
+    reader = net.client("hospital-a")
+    for name in ("hospital-c", "hospital-d"):  # they missed rounds while restarting: budget left
+        proc = net.procs[name]
+        waiting = proc.wait_for(lambda e: e["event"] == "waiting_for_members" and e["round"] > last, 120,
+                                "waiting for members")
+        assert waiting["need"] == 3 and waiting["reachable"] <= 2
+        eps = json.loads((net.root / name / "state" / "privacy.json").read_text())["epsilon"]
+        assert eps == pytest.approx(waiting["epsilon"]) and eps < 1.0
+        assert reader.commitment(waiting["round"], net.identities[name].address) is None
+        assert not proc.find(lambda e: e["event"] == "round_joined" and e["round"] >= waiting["round"])
