@@ -23,7 +23,7 @@ import trio
 
 from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
-from node import protocol, relay
+from node import protocol, relay, scaling
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.freeriding import screen_free_riders
@@ -55,6 +55,8 @@ class PeerSettings:
     clip_norm: float | None = None  # L2 clip of each update before masking (secagg, ckks)
     secagg_ring_bits: int = 32
     secagg_frac_bits: int = 16
+    # public per-feature ranges: scaling from them shares nothing (node.scaling); None: federated sums
+    feature_bounds: scaling.FeatureBounds | None = None
 
     def __post_init__(self) -> None:
         check_protection(self.protection, self.rule)
@@ -108,6 +110,7 @@ class HospitalPeer:
         self._inbox_changed = trio.Event()
         self._chain_changed = trio.Event()
         self._stats: dict[str, FeatureStats] = {}
+        self._stats_refused: dict[str, str] = {}  # sender -> why its feature sums were refused
         self._stats_changed = trio.Event()
         self._relayed: set[tuple[str, int, str]] = set()  # (requester, round, committer) answered
         self._kept: dict[int, dict[str, bytes]] = {}  # the last completed rounds' blobs, for relaying
@@ -163,10 +166,22 @@ class HospitalPeer:
                     raise protocol.ControlError("not a stats message from a registered peer")
                 if shared.sender.lower() != ident.address.lower():
                     raise protocol.ControlError(f"stats claim sender {shared.sender}, signed by {ident.address}")
-                self._stats[ident.address] = FeatureStats.from_json(shared.stats)
             except (protocol.ControlError, ValueError) as exc:
                 self.log.warning("dropped setup message from %s: %s", msg.from_peer[:12], exc)
                 continue
+            if ident.address == self.address:
+                continue  # our own message, echoed by pubsub
+            if ident.address in self._stats or ident.address in self._stats_refused:
+                self.log.warning("ignored a second feature summary from %s; the first one stands", ident.address)
+                continue
+            try:
+                stats = FeatureStats.from_json(shared.stats)
+                scaling.check_stats(stats, self.raw_data.x[0].size)
+            except (ValueError, KeyError, TypeError) as exc:
+                self._stats_refused[ident.address] = str(exc)
+                self.log.warning("refused the feature summary of %s: %s", ident.address, exc)
+            else:
+                self._stats[ident.address] = stats
             self._stats_changed.set()
             self._stats_changed = trio.Event()
 
@@ -298,28 +313,40 @@ class HospitalPeer:
 
     # -- set-up ------------------------------------------------------------------------
     async def agree_standardizer(self, timeout: float = 30.0) -> Standardizer | None:
-        """Share this hospital's feature sums; build the z-scorer from everyone's total.
+        """Fix the z-scorer every member applies (:mod:`node.scaling`).
 
-        Images need none: their loaders already scale pixels to [0, 1]. A feature model
-        (``imaging-features``) gets them mapped once to its fixed features."""
+        With public ``feature_bounds`` nothing is shared: the scaling follows from the bounds.
+        Otherwise each hospital shares its feature sums; each summary is checked, a bad one is
+        refused with a warning naming its sender (it neither poisons the scaling nor stalls the
+        set-up), and the valid ones are combined by per-feature medians. Images need none: their
+        loaders already scale pixels to [0, 1]; a feature model (``imaging-features``) gets them
+        mapped once to its fixed features."""
         if isinstance(self.raw_data, ImageData):
             self.data = model_input(self.settings.model, self.raw_data)
             return None
+        features = self.raw_data.x[0].size
+        bounds = self.settings.feature_bounds
+        if bounds is not None:
+            if bounds.low.size != features:
+                raise ValueError(f"feature bounds for {bounds.low.size} features, the data has {features}")
+            self.standardizer = scaling.from_bounds(bounds)
+            self.data = self.standardizer.apply(self.raw_data)
+            return self.standardizer
         mine = FeatureStats.of(self.raw_data)
+        scaling.check_stats(mine, features)
         self._stats[self.address] = mine
         others = self._others()
         await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
         await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
             protocol.StatsShared(self.address, mine.to_json())))
         with trio.fail_after(timeout):
-            while not all(i.address in self._stats for i in others):
+            while not all(i.address in self._stats or i.address in self._stats_refused for i in others):
                 await self._stats_changed.wait()
-        total = None
-        for ident in self.active_members():  # fixed order: every peer gets identical bits
-            s = self._stats[ident.address]
-            total = s if total is None else total + s
-        self.standardizer = Standardizer.from_stats(total)
+        sites = [self._stats[i.address] for i in self.active_members() if i.address in self._stats]
+        self.standardizer = scaling.robust_combine(sites)
         self.data = self.standardizer.apply(self.raw_data)
+        self.log.warning("feature sums of %d sites were shared in the clear, outside the DP budget (no public "
+                         "feature bounds); %d refused", len(sites), len(self._stats_refused))
         return self.standardizer
 
     # -- the round pipeline --------------------------------------------------------------

@@ -28,6 +28,8 @@ DATA_SOURCES = ("breast-cancer", "synthetic-imaging", "table", "image-folder", "
 _BUILTIN_SOURCES = ("breast-cancer", "synthetic-imaging")
 #: ``[rounds].when_done``: after the budget's planned rounds, exit (0) or stay as a non-training member.
 WHEN_DONE = ("stop", "standby")
+#: ``[data].scaling``: public bounds (nothing shared), federated sums (in the clear), or auto.
+SCALINGS = ("auto", "bounds", "federated")
 
 
 class ConfigError(ValueError):
@@ -54,6 +56,8 @@ class DataSection:
     path: Path | None = None              # for table / image-folder / npz / manifest
     label: str = "label"                  # label column (table, manifest)
     site: int = 0                         # built-in splits: which hospital of the split this node is
+    scaling: str = "auto"                 # auto | bounds | federated: how features are scaled (docs/standardizer.md)
+    bounds: Path | None = None            # public per-feature ranges, "low,high" per line (scaling = bounds)
     sites: int = 4                        # built-in splits: hospitals in the split
     seed: int = 0
 
@@ -241,6 +245,17 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("data.path", f"required for source {d.source!r}")
     elif not d.path.exists():
         raise bad("data.path", f"{d.path} does not exist")
+    if d.scaling not in SCALINGS:
+        raise bad("data.scaling", f"must be one of {', '.join(SCALINGS)}, got {d.scaling!r}")
+    if d.bounds is not None:
+        from node.scaling import load_bounds
+        try:
+            load_bounds(d.bounds)
+        except (OSError, ValueError) as exc:
+            raise bad("data.bounds", str(getattr(exc, "strerror", None) or exc)) from None
+    elif d.scaling == "bounds" and d.source != "breast-cancer":
+        raise bad("data.bounds", f"required with scaling = \"bounds\" for source {d.source!r} "
+                                 "(public per-feature ranges, \"low,high\" per line)")
 
     t = cfg.training
     if t.model not in MODEL_NAMES:

@@ -45,7 +45,7 @@ from node.service.state import NodeState
 from node.peer import HospitalPeer, PeerSettings
 from node.privacy import BudgetExhausted, DPConfig, PrivacyLedger
 from node.service.schedule import opener_rank
-from node.service.sources import load_training_data
+from node.service.sources import feature_bounds, load_training_data
 from node.stagetimes import StageClock, time_methods
 from node.training import TrainConfig
 from node.update import parameters_hash
@@ -126,7 +126,8 @@ class NodeRunner:
         settings = PeerSettings(model=t.model, rule=a.rule, f=a.f,
                                 train=TrainConfig(t.learning_rate, t.seed, device=t.device),
                                 round_timeout=cfg.rounds.round_timeout, protection=a.protection,
-                                compression=compression, clip_norm=a.clip_norm)
+                                compression=compression, clip_norm=a.clip_norm,
+                                feature_bounds=feature_bounds(cfg.data))
         self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy, settings)
         self.peer.refresh_directory()
         self._quorum = self.client.ledger_config()["quorum"]
@@ -233,7 +234,14 @@ class NodeRunner:
         member, or a lost state directory) fetches the agreed standardizer from the members."""
         if self.peer.data is not None:
             return
-        if not isinstance(self.peer.raw_data, ImageData) and self.client.current_round() > 0:
+        shares = not isinstance(self.peer.raw_data, ImageData) and self.peer.settings.feature_bounds is None
+        if not shares:  # images, or public bounds: nothing to exchange
+            await self.peer.agree_standardizer()
+            self._save()
+            self.events.emit("setup_done", members=len(self.peer.active_members()),
+                             scaling="none" if self.peer.standardizer is None else "bounds")
+            return
+        if self.client.current_round() > 0:
             await self._fetch_standardizer()
             return
         others = {i.peer_id for i in self.peer._others()}

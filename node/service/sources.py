@@ -11,7 +11,7 @@ from __future__ import annotations
 from node.service.config import DataSection
 from node.data import LabelledData
 
-__all__ = ["load_training_data"]
+__all__ = ["load_training_data", "feature_bounds"]
 
 
 def load_training_data(data: DataSection) -> LabelledData:
@@ -33,3 +33,15 @@ def load_training_data(data: DataSection) -> LabelledData:
     if data.source == "manifest":
         return loaders.load_manifest(data.path, label=data.label)
     raise ValueError(f"[data].source: unknown source {data.source!r}")  # config validation catches it first
+
+
+def feature_bounds(data: DataSection):
+    """The public feature ranges the node scales by, or None for federated sums (``[data].scaling``)."""
+    from node.scaling import BREAST_CANCER_BOUNDS, load_bounds
+    if data.scaling == "federated":
+        return None
+    if data.bounds is not None:
+        return load_bounds(data.bounds)
+    if data.source == "breast-cancer":
+        return BREAST_CANCER_BOUNDS
+    return None  # auto, and nothing published: federated sums (the node warns)
