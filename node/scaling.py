@@ -83,9 +83,11 @@ def check_stats(stats: FeatureStats, features: int) -> None:
         raise ValueError("non-finite sums (NaN or inf)")
     mean = stats.total / stats.count
     second = stats.total_sq / stats.count
-    if not np.isfinite(mean * mean).all() or (second < 0).any():
+    with np.errstate(over="ignore"):
+        square = mean * mean
+    if not np.isfinite(square).all() or (second < 0).any():
         raise ValueError("sums out of range (a negative sum of squares, or an overflowing mean)")
-    var = second - mean * mean
+    var = second - square
     slack = 1e-9 * np.maximum(second, 1.0)
     if (var < -slack).any():
         j = int(np.argmax(slack - var))

@@ -1,0 +1,127 @@
+"""Feature scaling at set-up (issue 17.1, issue 15 §2): public bounds, checked site summaries, medians.
+
+The last two tests are the issue's reproductions in a real consortium (chain, libp2p, DP-SGD):
+one member shares huge sums, or NaN sums, at set-up.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+
+import numpy as np
+import pytest
+
+from node import protocol
+from node.data import FeatureStats, LabelledData, Standardizer
+from node.peer import HospitalPeer
+from node.scaling import BREAST_CANCER_BOUNDS, FeatureBounds, check_stats, from_bounds, load_bounds, robust_combine
+
+
+def stats_of(rows) -> FeatureStats:
+    x = np.asarray(rows, dtype=np.float64)
+    return FeatureStats(len(x), x.sum(axis=0), (x * x).sum(axis=0))
+
+
+def test_breast_cancer_bounds_are_the_published_table():
+    from sklearn.datasets import load_breast_cancer
+    descr = load_breast_cancer().DESCR
+    table = descr[descr.index("Summary Statistics"):descr.index(":Missing Attribute Values")]
+    pairs = [(float(lo), float(hi)) for lo, hi in re.findall(r":\s+(-?[\d.]+)\s+(-?[\d.]+)\s*$", table, re.M)]
+    assert len(pairs) == 30
+    assert np.array_equal(BREAST_CANCER_BOUNDS.low, [p[0] for p in pairs])
+    assert np.array_equal(BREAST_CANCER_BOUNDS.high, [p[1] for p in pairs])
+
+
+def test_scaling_from_bounds_is_hozo_mid_range_and_range_over_six():
+    z = from_bounds(FeatureBounds(np.array([6.981, 0.0]), np.array([28.11, 0.427])))
+    # Hozo, Djulbegovic & Hozo (2005): mean ~ (a + b) / 2, SD ~ (b - a) / 6 for n > 70
+    assert z.mean.tolist() == pytest.approx([(6.981 + 28.11) / 2, 0.427 / 2])
+    assert z.std.tolist() == pytest.approx([(28.11 - 6.981) / 6, 0.427 / 6])
+    with pytest.raises(ValueError, match="feature 1"):
+        FeatureBounds(np.array([0.0, 1.0]), np.array([1.0, 1.0]))
+
+
+def test_bounds_file(tmp_path):
+    path = tmp_path / "bounds.csv"
+    path.write_text("low,high\n# age\n0,120\n-5.5, 2.5\n")
+    b = load_bounds(path)
+    assert b.low.tolist() == [0.0, -5.5] and b.high.tolist() == [120.0, 2.5]
+    path.write_text("0,120\n3,1\n")
+    with pytest.raises(ValueError, match="bounds.csv:2"):
+        load_bounds(path)
+
+
+@pytest.mark.parametrize("bad, problem", [
+    (FeatureStats(10, np.array([np.nan, 1.0]), np.array([1.0, 1.0])), "non-finite"),
+    (FeatureStats(10, np.array([np.inf, 1.0]), np.array([1.0, 1.0])), "non-finite"),
+    (FeatureStats(10, np.array([1e200, 1.0]), np.array([1e300, 1.0])), "out of range"),
+    (FeatureStats(10, np.array([10.0, 1.0]), np.array([1.0, 1.0])), "negative variance"),
+    (FeatureStats(10, np.array([1.0, 1.0]), np.array([-1.0, 1.0])), "out of range"),
+    (FeatureStats(0, np.array([1.0, 1.0]), np.array([1.0, 1.0])), "row count"),
+    (FeatureStats(10**9, np.array([1.0, 1.0]), np.array([1.0, 1.0])), "row count"),
+    (FeatureStats(10, np.array([1.0]), np.array([1.0])), "1 features"),
+])
+def test_check_stats_refuses_bad_summaries(bad, problem):
+    with pytest.raises(ValueError, match=problem):
+        check_stats(bad, 2)
+
+
+def test_robust_combine_is_the_median_of_site_means_and_stds():
+    rng = np.random.default_rng(3)
+    sites = [rng.normal(13.35, 3.84, size=(n, 2)) for n in (90, 120, 150)]
+    rows = np.full((100, 2), 1000.0) + rng.normal(0, 0.62, size=(100, 2))  # the issue's poisoner
+    z = robust_combine([stats_of(s) for s in sites] + [stats_of(rows)])
+    for j in range(2):  # an independent reference: the statistics module, site by site
+        means = [statistics.fmean(s[:, j]) for s in sites + [rows]]
+        stds = [statistics.pstdev(s[:, j]) for s in sites + [rows]]
+        assert z.mean[j] == pytest.approx(statistics.median(means), rel=1e-9)
+        assert z.std[j] == pytest.approx(statistics.median(stds), rel=1e-6)
+        assert 12 < z.mean[j] < 15 and 3 < z.std[j] < 4.6  # the clean values are 13.35 and 3.84
+
+
+# -- the issue's reproductions, in a real consortium -------------------------------------------------
+
+SEEN: dict[str, Standardizer] = {}
+
+
+class Recording(HospitalPeer):
+    async def agree_standardizer(self, timeout: float = 30.0):
+        z = await super().agree_standardizer(timeout)
+        SEEN[self.address] = z
+        return z
+
+
+def poisoner(sums: float | str):
+    class Poisoner(HospitalPeer):
+        async def agree_standardizer(self, timeout: float = 30.0):
+            n, d = len(self.raw_data), self.raw_data.x[0].size
+            value = float(sums)
+            bad = {"count": n, "sum": [value * n] * d, "sum_sq": [value * value * n] * d}
+            others = {i.peer_id for i in self._others()}
+            await self.host.wait_topic_peers(protocol.SETUP_TOPIC, others, timeout)
+            await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(protocol.StatsShared(self.address, bad)))
+            self.standardizer = Standardizer.fit(self.raw_data)
+            self.data = self.standardizer.apply(self.raw_data)
+            return self.standardizer
+    return Poisoner
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sums", ["1000", "nan"])
+def test_one_member_can_neither_poison_the_scaling_nor_stop_the_consortium(tmp_path, sums, caplog):
+    from node.demo import DemoConfig, run_demo
+    SEEN.clear()
+    classes = {0: poisoner(sums), 1: Recording, 2: Recording, 3: Recording}
+    with caplog.at_level("WARNING", logger="medmesh.peer"):
+        report = run_demo(DemoConfig(rounds=1, scaling="federated", progress=False, state_dir=tmp_path),
+                          peer_class=classes)
+    assert report["rounds"][0]["finalized"]
+    assert len(SEEN) == 3 and len({z.mean.tobytes() for z in SEEN.values()}) == 1  # one scaling for all
+    z = next(iter(SEEN.values()))
+    # clean feature 0 ("mean radius"): pooled mean 13.35, std 3.84 in the issue's run
+    assert 12.5 < z.mean[0] < 14.5 and 3.0 < z.std[0] < 4.6
+    poisoner_address = report["hospitals"][next(iter(report["hospitals"]))]["address"]
+    if sums == "nan":
+        refusals = [r.getMessage() for r in caplog.records if "refused the feature summary" in r.getMessage()]
+        assert refusals and all(poisoner_address in m and "non-finite" in m for m in refusals)
