@@ -437,7 +437,8 @@ class HospitalPeer:
         self.protection.end_round(round_)
 
     async def _train(self, round_: int) -> ModelUpdate:
-        cfg = TrainConfig(self.settings.train.learning_rate, self.settings.train.seed * 100_003 + round_)
+        base = self.settings.train
+        cfg = TrainConfig(base.learning_rate, base.seed * 100_003 + round_, base.proximal_mu, base.device)
         result = await trio.to_thread.run_sync(
             train_local, self.model, self.global_params, self.data, self.privacy, cfg)
         self.log.info("trained %d steps on %d samples, epsilon spent %.3f", result.steps,

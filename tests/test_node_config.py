@@ -23,7 +23,7 @@ GOOD = """
 identity = "a.key"
 state_dir = "state"
 listen = "/ip4/127.0.0.1/tcp/4001"
-bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample"]
+bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"]
 
 [chain]
 rpc = "http://127.0.0.1:8545"
@@ -44,7 +44,7 @@ def test_good_config_loads_with_defaults_and_resolved_paths(tmp_path):
     cfg = load_config(write(tmp_path, GOOD))
     assert cfg.node.identity == tmp_path / "a.key"
     assert cfg.node.state_dir == tmp_path / "state"
-    assert cfg.node.bootstrap == ("/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample",)
+    assert cfg.node.bootstrap == ("/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5",)
     assert cfg.listen_ip_port == ("127.0.0.1", 4001)
     assert cfg.privacy.epsilon == 2.0 and cfg.privacy.delta == 1e-5
     assert cfg.aggregation.protection == "sealed" and cfg.aggregation.rule == "median"
@@ -66,7 +66,7 @@ BAD = [
     (GOOD.replace('rpc = "http://127.0.0.1:8545"\n', ''), "node.toml: [chain].rpc: missing (required)"),
     (GOOD.replace('rpc = "http://127.0.0.1:8545"', 'rpc = "127.0.0.1:8545"'), "node.toml: [chain].rpc: must be an http(s) JSON-RPC URL"),
     (GOOD.replace('tcp/4001"', 'tcp/99999"'), "node.toml: [node].listen: must look like /ip4/127.0.0.1/tcp/4001"),
-    (GOOD.replace('/p2p/12D3KooWExample', ''), "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002' must be"),
+    (GOOD.replace('/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5', ''), "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002' must be"),
     (GOOD + '\n[aggregation]\nprotection = "plaintext"\n', "node.toml: [aggregation].protection: unknown protection mode 'plaintext'; choose one of sealed, secagg, ckks"),
     (GOOD + '\n[aggregation]\nprotection = "ckks"\n', "node.toml: [aggregation].protection: protection ckks reveals only the sum"),
     (GOOD + '\n[aggregation]\nrule = "fedavg"\nprotection = "secagg"\nquantize = true\n', "node.toml: [aggregation].quantize: 8-bit values compose with protection = \"sealed\" only"),
@@ -85,6 +85,16 @@ BAD = [
     (GOOD.replace('[chain]', '[chains]'), "node.toml: [chains]: unknown section"),
     (GOOD + '\n[rounds]\nstop_after_round = true\n', "node.toml: [rounds].stop_after_round: must be an integer, got True"),
     ("[node\n", "node.toml: not valid TOML"),
+    # issue 17.15 and 17.14: each accepted before
+    (GOOD.replace('12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5', '12D3KooWExample'),
+     "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample': '12D3KooWExample' is not a libp2p peer ID"),
+    (GOOD.replace('/ip4/127.0.0.1/tcp/4002', '/ip4/0.0.0.0/tcp/4002'), "0.0.0.0 is a listen address, not one a peer can dial"),
+    (GOOD + '\n[aggregation]\nf = 10\n[data]\nsites = 1\n', "node.toml: [aggregation].f: must be below the number of hospitals (1), got 10"),
+    (GOOD + '\n[aggregation]\nrule = "krum"\nf = 2\n[data]\nsites = 6\n', "node.toml: [aggregation].f: krum with f = 2 needs at least 7 hospitals"),
+    (GOOD + '\n[training]\ndevice = "gpu"\n', "node.toml: [training].device: must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+    (GOOD + '\n[rounds]\nwhen_done = "sleep"\n', "node.toml: [rounds].when_done: must be one of stop, standby"),
+    (GOOD + '\n[data]\nscaling = "guess"\n', "node.toml: [data].scaling: must be one of auto, bounds, federated"),
+    (GOOD + '\n[data]\nsource = "npz"\npath = "node.toml"\nscaling = "bounds"\n', "node.toml: [data].bounds: required with scaling"),
 ]
 
 
@@ -243,3 +253,21 @@ def test_retrying_send_retries_transfer_failures_but_not_rejections():
         assert calls == ["reject"]
 
     trio.run(main)
+
+
+def test_state_dir_that_is_a_file_names_the_key(tmp_path):
+    (tmp_path / "state").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"node.toml: \[node\].state_dir: .* exists and is not a directory"):
+        load_config(write(tmp_path, GOOD))
+
+
+def test_three_class_labels_name_the_config_key(tmp_path):
+    from node.data import DataError
+    from node.loaders import load_table
+    path = tmp_path / "t.csv"
+    path.write_text("a,label\n1,x\n2,y\n3,z\n")
+    with pytest.raises(DataError, match=r"\[data\].positive"):
+        load_table(path, "label")
+    cfg = load_config(write(tmp_path, GOOD + f'\n[data]\nsource = "table"\npath = "{path}"\npositive = ["x", "y"]\n'))
+    from node.service.sources import load_training_data
+    assert load_training_data(cfg.data).y.tolist() == [1.0, 1.0, 0.0]

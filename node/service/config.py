@@ -8,6 +8,7 @@ against the config file's folder. ``medmesh node init`` writes a commented templ
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -55,6 +56,7 @@ class DataSection:
     source: str = "breast-cancer"
     path: Path | None = None              # for table / image-folder / npz / manifest
     label: str = "label"                  # label column (table, manifest)
+    positive: tuple[str, ...] = ()        # label values that mean "positive" when labels are not 0/1
     site: int = 0                         # built-in splits: which hospital of the split this node is
     scaling: str = "auto"                 # auto | bounds | federated: how features are scaled (docs/standardizer.md)
     bounds: Path | None = None            # public per-feature ranges, "low,high" per line (scaling = bounds)
@@ -230,6 +232,11 @@ def _check(where: str, cfg: NodeConfig) -> None:
     for addr in n.bootstrap:
         if "/p2p/" not in addr or not addr.startswith("/ip4/"):
             raise bad("node.bootstrap", f"{addr!r} must be /ip4/<ip>/tcp/<port>/p2p/<peer id>")
+        problem = bootstrap_problem(addr)
+        if problem:
+            raise bad("node.bootstrap", f"{addr!r}: {problem}")
+    if n.state_dir.exists() and not n.state_dir.is_dir():
+        raise bad("node.state_dir", f"{n.state_dir} exists and is not a directory")
     if not cfg.chain.rpc.startswith(("http://", "https://")):
         raise bad("chain.rpc", f"must be an http(s) JSON-RPC URL, got {cfg.chain.rpc!r}")
 
@@ -264,6 +271,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("training.learning_rate", f"must be > 0, got {t.learning_rate}")
     if t.threads < 1:
         raise bad("training.threads", f"must be >= 1, got {t.threads}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device):
+        raise bad("training.device", f"must be auto, cpu, cuda or cuda:N, got {t.device!r}")
 
     p = cfg.privacy
     if not p.epsilon > 0:
@@ -297,6 +306,11 @@ def _check(where: str, cfg: NodeConfig) -> None:
     if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule):
         raise bad("aggregation.rule", f"{a.rule} needs at least {minimum_updates(a.rule)} hospitals, "
                                       f"the split has {d.sites}")
+    if d.source in _BUILTIN_SOURCES and a.f >= d.sites:
+        raise bad("aggregation.f", f"must be below the number of hospitals ({d.sites}), got {a.f}")
+    if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule, a.f):
+        raise bad("aggregation.f", f"{a.rule} with f = {a.f} needs at least {minimum_updates(a.rule, a.f)} "
+                                   f"hospitals, the split has {d.sites}")
 
     r = cfg.rounds
     for key in ("round_timeout", "open_fallback", "poll_interval", "setup_timeout"):
@@ -321,6 +335,30 @@ def _check(where: str, cfg: NodeConfig) -> None:
             raise bad(f"gossip.{key}", f"must be >= 1, got {getattr(g, key)}")
     if not g.dial_timeout > 0:
         raise bad("gossip.dial_timeout", f"must be > 0, got {g.dial_timeout}")
+
+
+def bootstrap_problem(addr: str) -> str | None:
+    """Why ``/ip4/<ip>/tcp/<port>/p2p/<peer id>`` cannot be dialed, or None."""
+    import ipaddress
+    parts = addr.strip("/").split("/")
+    if len(parts) != 6 or parts[0] != "ip4" or parts[2] != "tcp" or parts[4] != "p2p":
+        return "must be /ip4/<ip>/tcp/<port>/p2p/<peer id>"
+    try:
+        ip = ipaddress.IPv4Address(parts[1])
+    except ValueError:
+        return f"{parts[1]!r} is not an IPv4 address"
+    if ip.is_unspecified:
+        return "0.0.0.0 is a listen address, not one a peer can dial; give the host's reachable IP"
+    if not parts[3].isdigit() or not 0 < int(parts[3]) <= 65535:
+        return f"port {parts[3]!r} is not in 1..65535"
+    try:
+        from libp2p.peer.id import ID
+        ID.from_base58(parts[5])
+    except Exception:  # base58 or multihash errors: the ID cannot name a peer
+        return f"{parts[5]!r} is not a libp2p peer ID"
+    if not parts[5].startswith("12D3KooW"):
+        return f"{parts[5]!r} is not an Ed25519 peer ID (12D3KooW...), which medmesh nodes use"
+    return None
 
 
 def _toml_value(value: Any) -> str:

@@ -41,7 +41,7 @@ from node.identity import NodeIdentity
 from node.service.liveness import PeerKeeper, retrying
 from node.compression import CompressionConfig
 from node.models import load_flat_parameters
-from node.service.state import NodeState
+from node.service.state import NodeState, StateError
 from node.peer import HospitalPeer, PeerSettings
 from node.privacy import BudgetExhausted, DPConfig, PrivacyLedger
 from node.service.schedule import opener_rank
@@ -156,7 +156,10 @@ class NodeRunner:
         time_methods(peer, STAGES, self._clock, label=lambda name: name.lstrip("_"))
 
     def _restore(self) -> None:
-        state = NodeState.load(self.cfg.node.state_dir, self.host.peer_id)
+        try:
+            state = NodeState.load(self.cfg.node.state_dir, self.host.peer_id)
+        except StateError as exc:
+            raise RunnerError(f"[node].state_dir: {exc}") from None
         peer = self.peer
         if state is None:
             self.events.emit("started", peer_id=self.host.peer_id, address=self.identity.address, resumed=False,
@@ -184,8 +187,12 @@ class NodeRunner:
 
     def _save(self) -> None:
         peer = self.peer
-        NodeState(self.host.peer_id, peer.completed_round, self.params_round, peer.global_params,
-                  peer.standardizer).save(self.cfg.node.state_dir)
+        try:
+            NodeState(self.host.peer_id, peer.completed_round, self.params_round, peer.global_params,
+                      peer.standardizer).save(self.cfg.node.state_dir)
+        except OSError as exc:
+            raise RunnerError(f"[node].state_dir {self.cfg.node.state_dir}: cannot write the state "
+                              f"({exc.strerror or exc})") from None
 
     # -- the process -------------------------------------------------------------------
     async def run(self) -> int:
@@ -420,6 +427,9 @@ class NodeRunner:
         info = self.client.round_info(round_)
         if info.status == "finalized" and info.aggregate_hash == parameters_hash(self.peer.global_params):
             self.params_round = round_
+        if not out.finalized and out.error is None:  # a round that did not finalize always says why
+            out.error = "the round failed on chain" if info.status == "failed" else \
+                f"no quorum within rounds.round_timeout (chain status {info.status})"
         self._save()
         stages = {k: round(v, 4) for k, v in self.timings.items()}
         self.events.emit(

@@ -24,14 +24,15 @@ def load_training_data(data: DataSection) -> LabelledData:
         split = synthetic_imaging_split(data.sites, seed=data.seed)
         return list(split.hospitals.values())[data.site]
     from node import loaders
+    positive = list(data.positive) or None
     if data.source == "table":
-        return loaders.load_table(data.path, data.label)
+        return loaders.load_table(data.path, data.label, positive=positive)
     if data.source == "image-folder":
-        return loaders.load_image_folder(data.path)
+        return loaders.load_image_folder(data.path, positive=positive)
     if data.source == "npz":
-        return loaders.load_npz(data.path)
+        return loaders.load_npz(data.path, positive=positive)
     if data.source == "manifest":
-        return loaders.load_manifest(data.path, label=data.label)
+        return loaders.load_manifest(data.path, label=data.label, positive=positive)
     raise ValueError(f"[data].source: unknown source {data.source!r}")  # config validation catches it first
 
 
