@@ -73,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", choices=DEMO_DATA, default="breast-cancer",
                       help="the hospitals' data: breast cancer (tabular) or SYNTHETIC 32x32 lesion images "
                            "(with --model imaging-features or cnn)")
-    demo.add_argument("--scaling", choices=("bounds", "federated"), default="bounds",
-                      help="breast-cancer features: scaled by published ranges (nothing shared) or by medians "
-                           "of the sites' feature sums (shared in the clear); see docs/standardizer.md")
+    demo.add_argument("--scaling", choices=("secure", "bounds", "federated"), default="secure",
+                      help="breast-cancer features: published ranges plus a secure-sum centre (default), "
+                           "published ranges only, or medians of the sites' sums in the clear (docs/standardizer.md)")
     demo.add_argument("--learning-rate", type=float, default=2.0, help="local SGD learning rate")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--rpc", help="JSON-RPC URL of a chain (default: the embedded chain)")

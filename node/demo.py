@@ -52,9 +52,10 @@ class DemoConfig:
     quantize: bool = False  # 8-bit quantization of the sent values (sealed only)
     clip_norm: float | None = None  # L2 clip of each update before masking or encrypting
     model: str = "logreg"
-    # breast-cancer features: "bounds" scales by the published ranges (nothing shared, no epsilon),
-    # "federated" by medians of the sites' sums (shared in the clear); see docs/standardizer.md
-    scaling: str = "bounds"
+    # breast-cancer features (docs/standardizer.md): "secure" scales by the published ranges and centres
+    # by a secure sum (only the consortium total is revealed); "bounds" shares nothing; "federated"
+    # takes medians of the sites' sums, shared in the clear
+    scaling: str = "secure"
     data: str = "breast-cancer"  # or "synthetic-imaging": SYNTHETIC 32 x 32 lesions (cnn, imaging-features)
     seed: int = 0
     rpc: str | None = None
@@ -87,16 +88,17 @@ class DemoConfig:
             raise ValueError("--rounds must be at least 1")
         if self.data not in DEMO_DATA:
             raise ValueError(f"unknown demo data {self.data!r}; choose one of {', '.join(DEMO_DATA)}")
-        if self.scaling not in ("bounds", "federated"):
-            raise ValueError(f"unknown scaling {self.scaling!r}; choose bounds or federated")
+        if self.scaling not in ("secure", "bounds", "federated"):
+            raise ValueError(f"unknown scaling {self.scaling!r}; choose secure, bounds or federated")
 
     def peer_settings(self) -> PeerSettings:
         compression = CompressionConfig(self.topk, self.quantize) if self.topk is not None or self.quantize else None
         from node.scaling import BREAST_CANCER_BOUNDS
-        bounds = BREAST_CANCER_BOUNDS if self.scaling == "bounds" and self.data == "breast-cancer" else None
+        bounds = BREAST_CANCER_BOUNDS if self.scaling != "federated" and self.data == "breast-cancer" else None
         return PeerSettings(model=self.model, rule=self.rule, round_timeout=self.round_timeout,
                             protection=self.protection, compression=compression, clip_norm=self.clip_norm,
-                            train=TrainConfig(self.learning_rate, self.seed), feature_bounds=bounds)
+                            train=TrainConfig(self.learning_rate, self.seed), feature_bounds=bounds,
+                            scaling="bounds" if self.scaling == "bounds" else "secure")
 
     def dp(self) -> DPConfig:
         return DPConfig(target_epsilon=self.epsilon, delta=self.delta, max_grad_norm=self.max_grad_norm,

@@ -23,7 +23,7 @@ import trio
 
 from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
-from node import protocol, relay, scaling
+from node import protocol, relay, scaling, setupsum
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.freeriding import screen_free_riders
@@ -55,11 +55,15 @@ class PeerSettings:
     clip_norm: float | None = None  # L2 clip of each update before masking (secagg, ckks)
     secagg_ring_bits: int = 32
     secagg_frac_bits: int = 16
-    # public per-feature ranges: scaling from them shares nothing (node.scaling); None: federated sums
+    # public per-feature ranges (node.scaling); None: no public bounds, federated sums in the clear
     feature_bounds: scaling.FeatureBounds | None = None
+    # with bounds: "secure" (scale from the bounds, centre from a secure sum) or "bounds" (nothing shared)
+    scaling: str = "secure"
 
     def __post_init__(self) -> None:
         check_protection(self.protection, self.rule)
+        if self.scaling not in ("secure", "bounds"):
+            raise ValueError(f"scaling must be secure or bounds (with feature_bounds), got {self.scaling!r}")
         if self.compression is not None and self.compression.quantize and self.protection != "sealed":
             raise ValueError(f"8-bit quantization composes with --protection sealed only; {self.protection} "
                              f"sums values in its own fixed-point encoding")
@@ -111,6 +115,7 @@ class HospitalPeer:
         self._chain_changed = trio.Event()
         self._stats: dict[str, FeatureStats] = {}
         self._stats_refused: dict[str, str] = {}  # sender -> why its feature sums were refused
+        self._masked: dict[str, np.ndarray] = {}  # sender -> its masked set-up sum (node.setupsum)
         self._stats_changed = trio.Event()
         self._relayed: set[tuple[str, int, str]] = set()  # (requester, round, committer) answered
         self._kept: dict[int, dict[str, bytes]] = {}  # the last completed rounds' blobs, for relaying
@@ -171,17 +176,20 @@ class HospitalPeer:
                 continue
             if ident.address == self.address:
                 continue  # our own message, echoed by pubsub
-            if ident.address in self._stats or ident.address in self._stats_refused:
+            if ident.address in self._stats or ident.address in self._stats_refused or ident.address in self._masked:
                 self.log.warning("ignored a second feature summary from %s; the first one stands", ident.address)
                 continue
+            features = self.raw_data.x[0].size
             try:
-                stats = FeatureStats.from_json(shared.stats)
-                scaling.check_stats(stats, self.raw_data.x[0].size)
+                if "masked" in shared.stats:
+                    self._masked[ident.address] = setupsum.decode_masked(shared.stats["masked"], features + 1)
+                else:
+                    stats = FeatureStats.from_json(shared.stats)
+                    scaling.check_stats(stats, features)
+                    self._stats[ident.address] = stats
             except (ValueError, KeyError, TypeError) as exc:
                 self._stats_refused[ident.address] = str(exc)
                 self.log.warning("refused the feature summary of %s: %s", ident.address, exc)
-            else:
-                self._stats[ident.address] = stats
             self._stats_changed.set()
             self._stats_changed = trio.Event()
 
@@ -330,6 +338,8 @@ class HospitalPeer:
             if bounds.low.size != features:
                 raise ValueError(f"feature bounds for {bounds.low.size} features, the data has {features}")
             self.standardizer = scaling.from_bounds(bounds)
+            if self.settings.scaling == "secure":
+                self.standardizer = Standardizer(await self._secure_centre(bounds, timeout), self.standardizer.std)
             self.data = self.standardizer.apply(self.raw_data)
             return self.standardizer
         mine = FeatureStats.of(self.raw_data)
@@ -348,6 +358,38 @@ class HospitalPeer:
         self.log.warning("feature sums of %d sites were shared in the clear, outside the DP budget (no public "
                          "feature bounds); %d refused", len(sites), len(self._stats_refused))
         return self.standardizer
+
+    async def _secure_centre(self, bounds: scaling.FeatureBounds, timeout: float) -> np.ndarray:
+        """The consortium's per-feature mean from a secure sum (:mod:`node.setupsum`); the public
+        mid-range if a member's input is missing or the total is implausible (warned)."""
+        members = self.active_members()
+        keys = {m.address: m.seal_key for m in members}
+        deployment = self.ledger.deployment
+        context = f"{deployment.chain_id}|{deployment.addresses['RoundLedger'].lower()}".encode()
+        mine = setupsum.mask(setupsum.site_vector(self.raw_data, bounds), self.address,
+                             self.identity.seal_private, keys, context)
+        self._masked[self.address] = mine
+        others = self._others()
+        with trio.move_on_after(timeout):
+            await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
+        await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
+            protocol.StatsShared(self.address, {"masked": [int(v) for v in mine]})))
+        with trio.move_on_after(timeout):
+            while not all(i.address in self._masked or i.address in self._stats_refused for i in others):
+                await self._stats_changed.wait()
+        mid = (bounds.low + bounds.high) / 2
+        missing = [i.address for i in others if i.address not in self._masked]
+        if missing:
+            self.log.warning("no usable masked sum from %s: the centre falls back to the public mid-range",
+                             ", ".join(missing))
+            return mid
+        try:
+            return setupsum.check_total(setupsum.unmask([self._masked[m.address] for m in members]),
+                                        len(members), bounds)
+        except ValueError as exc:
+            self.log.warning("the secure sum is implausible (%s): a member's masked input is wrong, and masked "
+                             "inputs cannot be attributed; the centre falls back to the public mid-range", exc)
+            return mid
 
     # -- the round pipeline --------------------------------------------------------------
     async def open_round(self) -> int:

@@ -5,7 +5,7 @@ spread of the final federated AUC and its gap to the centralized baseline.
 DP noise is fresh in every run, so one run's AUC is one draw; this script measures the
 distribution the README quotes.
 
-    .venv/bin/python scripts/bench_demo_spread.py --runs 20 [--scaling bounds|federated] [--json benchmarks/results/demo_spread.json]
+    .venv/bin/python scripts/bench_demo_spread.py --runs 20 [--scaling secure|bounds|federated] [--json benchmarks/results/demo_spread.json]
 
 ``gap`` is against the demo's centralized baseline (pooled rows under the consortium's scaling);
 ``gap_exact_zscore`` against pooled rows z-scored with their exact statistics, so it includes
@@ -30,7 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--scaling", choices=("bounds", "federated"), default="bounds")
+    ap.add_argument("--scaling", choices=("secure", "bounds", "federated"), default="secure")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/demo_spread.json"))
     args = ap.parse_args()
     logging.disable(logging.WARNING)

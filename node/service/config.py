@@ -30,7 +30,7 @@ _BUILTIN_SOURCES = ("breast-cancer", "synthetic-imaging")
 #: ``[rounds].when_done``: after the budget's planned rounds, exit (0) or stay as a non-training member.
 WHEN_DONE = ("stop", "standby")
 #: ``[data].scaling``: public bounds (nothing shared), federated sums (in the clear), or auto.
-SCALINGS = ("auto", "bounds", "federated")
+SCALINGS = ("auto", "secure", "bounds", "federated")
 
 
 class ConfigError(ValueError):
@@ -58,8 +58,8 @@ class DataSection:
     label: str = "label"                  # label column (table, manifest)
     positive: tuple[str, ...] = ()        # label values that mean "positive" when labels are not 0/1
     site: int = 0                         # built-in splits: which hospital of the split this node is
-    scaling: str = "auto"                 # auto | bounds | federated: how features are scaled (docs/standardizer.md)
-    bounds: Path | None = None            # public per-feature ranges, "low,high" per line (scaling = bounds)
+    scaling: str = "auto"                 # auto | secure | bounds | federated (docs/standardizer.md)
+    bounds: Path | None = None            # public per-feature ranges, "low,high" per line (secure, bounds)
     sites: int = 4                        # built-in splits: hospitals in the split
     seed: int = 0
 
@@ -260,8 +260,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
             load_bounds(d.bounds)
         except (OSError, ValueError) as exc:
             raise bad("data.bounds", str(getattr(exc, "strerror", None) or exc)) from None
-    elif d.scaling == "bounds" and d.source != "breast-cancer":
-        raise bad("data.bounds", f"required with scaling = \"bounds\" for source {d.source!r} "
+    elif d.scaling in ("secure", "bounds") and d.source != "breast-cancer":
+        raise bad("data.bounds", f"required with scaling = \"{d.scaling}\" for source {d.source!r} "
                                  "(public per-feature ranges, \"low,high\" per line)")
 
     t = cfg.training

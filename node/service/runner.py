@@ -127,7 +127,8 @@ class NodeRunner:
                                 train=TrainConfig(t.learning_rate, t.seed, device=t.device),
                                 round_timeout=cfg.rounds.round_timeout, protection=a.protection,
                                 compression=compression, clip_norm=a.clip_norm,
-                                feature_bounds=feature_bounds(cfg.data))
+                                feature_bounds=feature_bounds(cfg.data),
+                                scaling="bounds" if cfg.data.scaling == "bounds" else "secure")
         self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy, settings)
         self.peer.refresh_directory()
         self._quorum = self.client.ledger_config()["quorum"]
@@ -241,7 +242,9 @@ class NodeRunner:
         member, or a lost state directory) fetches the agreed standardizer from the members."""
         if self.peer.data is not None:
             return
-        shares = not isinstance(self.peer.raw_data, ImageData) and self.peer.settings.feature_bounds is None
+        settings = self.peer.settings
+        shares = not isinstance(self.peer.raw_data, ImageData) and (
+            settings.feature_bounds is None or settings.scaling == "secure")
         if not shares:  # images, or public bounds: nothing to exchange
             await self.peer.agree_standardizer()
             self._save()
