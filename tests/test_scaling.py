@@ -131,3 +131,85 @@ def test_one_member_can_neither_poison_the_scaling_nor_stop_the_consortium(tmp_p
     if sums == "nan":
         refusals = [r.getMessage() for r in caplog.records if "refused the feature summary" in r.getMessage()]
         assert refusals and all(poisoner_address in m and "non-finite" in m for m in refusals)
+
+
+# -- the secure-sum centre (node.setupsum) -------------------------------------------------------------
+
+def _members(n: int):
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    keys = {f"0x{i:040x}": X25519PrivateKey.generate() for i in range(1, n + 1)}
+    return keys, {a: k.public_key().public_bytes_raw() for a, k in keys.items()}
+
+
+def test_secure_sum_reveals_the_total_only():
+    from node import setupsum
+    keys, public = _members(4)
+    rng = np.random.default_rng(0)
+    vectors = {a: np.concatenate([[float(n)], rng.uniform(0, 50, 3) * n]) for a, n in zip(keys, (90, 110, 120, 135))}
+    masked = {a: setupsum.mask(v, a, keys[a], public, b"ctx") for a, v in vectors.items()}
+    total = setupsum.unmask(list(masked.values()))
+    reference = [sum(float(v[j]) for v in vectors.values()) for j in range(4)]  # plain Python sums
+    assert total.tolist() == pytest.approx(reference, abs=1e-3)
+    # one masked vector alone decodes to nothing like its site's numbers; three of four do not sum to them either
+    from node.secagg import decode_fixed
+    for a, y in masked.items():
+        assert np.abs(decode_fixed(y, setupsum.PARAMS) - vectors[a]).min() > 1e3
+    partial = setupsum.unmask([masked[a] for a in list(keys)[:3]])
+    assert np.abs(partial - sum(vectors[a] for a in list(keys)[:3])).min() > 1e3
+    # another context (deployment) gives other masks
+    other = setupsum.mask(vectors[next(iter(keys))], next(iter(keys)), next(iter(keys.values())), public, b"ctx2")
+    assert not np.array_equal(other, masked[next(iter(keys))])
+
+
+def test_secure_total_is_checked_against_the_public_bounds():
+    from node import setupsum
+    bounds = FeatureBounds(np.array([0.0, 10.0]), np.array([1.0, 20.0]))
+    assert setupsum.check_total(np.array([100.0, 50.0, 1500.0]), 4, bounds).tolist() == [0.5, 15.0]
+    with pytest.raises(ValueError, match="feature 1's consortium mean 1e\\+05 is outside"):
+        setupsum.check_total(np.array([100.0, 50.0, 1e7]), 4, bounds)
+    with pytest.raises(ValueError, match="row count"):
+        setupsum.check_total(np.array([2.0, 1.0, 30.0]), 4, bounds)
+    with pytest.raises(ValueError, match="ring elements"):
+        setupsum.decode_masked([1, 2], 3)
+    with pytest.raises(ValueError, match="integers"):
+        setupsum.decode_masked([1, 2, -1], 3)
+
+
+def secure_poisoner(kind: str):
+    class SecurePoisoner(HospitalPeer):
+        async def _secure_centre(self, bounds, timeout):
+            if kind == "silent":  # shares nothing at all
+                return (bounds.low + bounds.high) / 2
+            from node import setupsum
+            keys = {m.address: m.seal_key for m in self.active_members()}
+            d = self.ledger.deployment
+            context = f"{d.chain_id}|{d.addresses['RoundLedger'].lower()}".encode()
+            vector = setupsum.site_vector(self.raw_data, bounds)
+            vector[1:] *= 1000.0  # the issue's poisoner: huge sums, hidden under the masks
+            mine = setupsum.mask(vector, self.address, self.identity.seal_private, keys, context)
+            others = {i.peer_id for i in self._others()}
+            await self.host.wait_topic_peers(protocol.SETUP_TOPIC, others, timeout)
+            await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
+                protocol.StatsShared(self.address, {"masked": [int(v) for v in mine]})))
+            return (bounds.low + bounds.high) / 2
+    return SecurePoisoner
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["huge", "silent"])
+def test_secure_centre_falls_back_to_the_public_mid_range_when_one_member_lies_or_is_silent(tmp_path, kind, caplog):
+    from node.demo import DemoConfig, run_demo
+    from node.peer import PeerSettings  # noqa: F401  (the demo's settings carry the bounds)
+    SEEN.clear()
+    classes = {0: secure_poisoner(kind), 1: Recording, 2: Recording, 3: Recording}
+    with caplog.at_level("WARNING", logger="medmesh.peer"):
+        report = run_demo(DemoConfig(rounds=1, scaling="secure", progress=False, state_dir=tmp_path),
+                          peer_class=classes)
+    assert report["rounds"][0]["finalized"]
+    assert len(SEEN) == 3 and len({z.mean.tobytes() for z in SEEN.values()}) == 1
+    z = next(iter(SEEN.values()))
+    mid = (BREAST_CANCER_BOUNDS.low + BREAST_CANCER_BOUNDS.high) / 2
+    assert np.array_equal(z.mean, mid)  # the fallback: bounded by the public ranges, whatever was sent
+    assert np.allclose(z.std, (BREAST_CANCER_BOUNDS.high - BREAST_CANCER_BOUNDS.low) / 6)
+    expected = "implausible" if kind == "huge" else "no usable masked sum"
+    assert any(expected in r.getMessage() for r in caplog.records)
