@@ -271,3 +271,34 @@ def test_three_class_labels_name_the_config_key(tmp_path):
     cfg = load_config(write(tmp_path, GOOD + f'\n[data]\nsource = "table"\npath = "{path}"\npositive = ["x", "y"]\n'))
     from node.service.sources import load_training_data
     assert load_training_data(cfg.data).y.tolist() == [1.0, 1.0, 0.0]
+
+
+def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path, capsys):
+    """Issue 17.14: the multiaddr other hospitals put in their bootstrap lists, and a command that does it."""
+    import tomllib
+    from node.cli import main
+    dep = tmp_path / "deployment.json"
+    dep.write_text("{}")
+    assert main(["node", "init", "--dir", str(tmp_path / "a"), "--name", "a", "--listen", "/ip4/0.0.0.0/tcp/4001",
+                 "--public-ip", "10.1.2.3", "--deployment", str(dep)]) == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("multiaddr "))
+    a_addr = line.split()[1]
+    assert a_addr.startswith("/ip4/10.1.2.3/tcp/4001/p2p/12D3KooW")
+    text = (tmp_path / "a" / "a.toml").read_text()
+    assert "listen = \"/ip4/0.0.0.0/tcp/4001\"  # libp2p listen multiaddr" in text  # a commented template
+    assert main(["node", "init", "--dir", str(tmp_path / "b"), "--name", "b", "--listen", "/ip4/127.0.0.1/tcp/4002",
+                 "--deployment", str(dep), "--json"]) == 0
+    b = json.loads(capsys.readouterr().out)
+    assert b["multiaddr"].startswith("/ip4/127.0.0.1/tcp/4002/p2p/")
+    b_cfg = tmp_path / "b" / "b.toml"
+    assert main(["node", "add-peer", "--config", str(b_cfg), a_addr]) == 0
+    assert main(["node", "add-peer", "--config", str(b_cfg), a_addr]) == 0  # idempotent
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr]
+    assert os.stat(b_cfg).st_mode & 0o777 == 0o600
+    capsys.readouterr()
+    assert main(["node", "add-peer", "--config", str(b_cfg), "/ip4/10.0.0.1/tcp/1/p2p/12D3KooWExample"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a libp2p peer ID" in err[0]
+    assert main(["node", "add-peer", "--config", str(b_cfg), b["multiaddr"]]) == 2
+    assert "own address" in capsys.readouterr().err

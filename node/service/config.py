@@ -53,42 +53,42 @@ class ChainSection:
 
 @dataclass(frozen=True)
 class DataSection:
-    source: str = "breast-cancer"
+    source: str = "breast-cancer"         # breast-cancer | synthetic-imaging | table | image-folder | npz | manifest
     path: Path | None = None              # for table / image-folder / npz / manifest
     label: str = "label"                  # label column (table, manifest)
     positive: tuple[str, ...] = ()        # label values that mean "positive" when labels are not 0/1
     site: int = 0                         # built-in splits: which hospital of the split this node is
+    sites: int = 4                        # built-in splits: hospitals in the split
+    seed: int = 0                         # built-in splits: the split's seed (same on every node)
     scaling: str = "auto"                 # auto | secure | bounds | federated (docs/standardizer.md)
     bounds: Path | None = None            # public per-feature ranges, "low,high" per line (secure, bounds)
-    sites: int = 4                        # built-in splits: hospitals in the split
-    seed: int = 0
 
 
 @dataclass(frozen=True)
 class TrainingSection:
-    model: str = "logreg"
-    learning_rate: float = 2.0
-    seed: int = 0
-    device: str = "cpu"
+    model: str = "logreg"                 # model architecture (logreg, mlp, cnn, imaging-features)
+    learning_rate: float = 2.0            # local SGD learning rate
+    seed: int = 0                         # training seed (sampling and DP noise use the secure RNG)
+    device: str = "cpu"                   # auto | cpu | cuda | cuda:N
     threads: int = 1                      # torch threads per node process
 
 
 @dataclass(frozen=True)
 class PrivacySection:
     epsilon: float = 1.0                  # target for the whole campaign
-    delta: float = 1e-5
-    accountant: str = "prv"
-    max_grad_norm: float = 1.0
-    steps_per_epoch: int = 1
-    local_epochs: int = 1
+    delta: float = 1e-5                   # delta of the (epsilon, delta) guarantee
+    accountant: str = "prv"               # prv | rdp
+    max_grad_norm: float = 1.0            # per-sample gradient clip (DP-SGD)
+    steps_per_epoch: int = 1              # DP-SGD steps per local epoch (sample rate 1/this)
+    local_epochs: int = 1                 # local epochs per round
     rounds: int = 5                       # campaign length the noise is calibrated for
     secure_rng: bool = True               # DP noise and sampling from ChaCha20 (off: torch's RNG, faster)
 
 
 @dataclass(frozen=True)
 class AggregationSection:
-    rule: str = "median"
-    f: int = 1
+    rule: str = "median"                  # robust aggregation rule (median, trimmed-mean, krum, ...)
+    f: int = 1                            # Byzantine members the Krum family and Bulyan tolerate
     protection: str = "sealed"         # sealed | secagg | ckks; secagg and ckks need rule = "fedavg"
     topk: float | None = None          # top-k sparsification with error feedback (fraction kept, e.g. 0.1)
     quantize: bool = False             # 8-bit values (sealed only)
@@ -109,11 +109,11 @@ class RoundsSection:
 
 @dataclass(frozen=True)
 class GossipSection:
-    max_blob_bytes: int = 64 * 2**20
-    max_control_bytes: int = 64 * 2**10
+    max_blob_bytes: int = 64 * 2**20      # largest blob (sealed update) accepted from a peer
+    max_control_bytes: int = 64 * 2**10   # largest control (pubsub) message accepted
     reconnect_initial: float = 0.5        # first retry delay; doubles per failure
     reconnect_max: float = 30.0
-    dial_timeout: float = 5.0
+    dial_timeout: float = 5.0             # seconds to wait for one dial
     send_attempts: int = 3                # tries per blob on transfer failures (backoff from reconnect_initial)
     parallel_sends: int = 4               # blob transfers in flight at once (a rate limit on fan-out)
 
@@ -372,19 +372,32 @@ def _toml_value(value: Any) -> str:
     return f'"{text}"'
 
 
+def key_comments(cls: type) -> dict[str, str]:
+    """Each field's trailing ``# comment`` in its dataclass's source: the template's key notes."""
+    import inspect
+    notes = {}
+    for line in inspect.getsource(cls).splitlines():
+        match = re.match(r"\s+(\w+): [^=]+(?:=[^#]*)?#\s*(.+)$", line)
+        if match:
+            notes[match[1]] = match[2].strip()
+    return notes
+
+
 def template(values: dict[str, dict[str, Any]]) -> str:
-    """A config file: every section with its keys, ``values`` overriding the defaults."""
+    """A config file: every section with its keys, ``values`` overriding the defaults, each key
+    with its one-line note; an optional key without a value is written commented out."""
     lines = ["# medmesh hospital node (`medmesh node run --config THIS_FILE`); see README,",
              "# 'Running a hospital node', for every key. Relative paths are relative to this file."]
     for name, cls in _SECTIONS.items():
         lines += ["", f"[{name}]"]
         given = values.get(name, {})
+        notes = key_comments(cls)
         for f in fields(cls):
-            if f.name in given:
-                value = given[f.name]
+            note = f"  # {notes[f.name]}" if f.name in notes else ""
+            if f.name in given and given[f.name] is not None:
+                lines.append(f"{f.name} = {_toml_value(given[f.name])}{note}")
             elif f.default is not MISSING and f.default is not None:
-                value = f.default
+                lines.append(f"{f.name} = {_toml_value(f.default)}{note}")
             else:
-                continue
-            lines.append(f"{f.name} = {_toml_value(value)}")
+                lines.append(f"# {f.name} = ...{note}")
     return "\n".join(lines) + "\n"
