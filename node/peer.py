@@ -182,7 +182,7 @@ class HospitalPeer:
             features = self.raw_data.x[0].size
             try:
                 if "masked" in shared.stats:
-                    self._masked[ident.address] = setupsum.decode_masked(shared.stats["masked"], features + 1)
+                    self._masked[ident.address] = setupsum.decode_masked(shared.stats["masked"], 2 * features + 1)
                 else:
                     stats = FeatureStats.from_json(shared.stats)
                     scaling.check_stats(stats, features)
@@ -339,7 +339,7 @@ class HospitalPeer:
                 raise ValueError(f"feature bounds for {bounds.low.size} features, the data has {features}")
             self.standardizer = scaling.from_bounds(bounds)
             if self.settings.scaling == "secure":
-                self.standardizer = Standardizer(await self._secure_centre(bounds, timeout), self.standardizer.std)
+                self.standardizer = await self._secure_standardizer(bounds, timeout)
             self.data = self.standardizer.apply(self.raw_data)
             return self.standardizer
         mine = FeatureStats.of(self.raw_data)
@@ -359,9 +359,9 @@ class HospitalPeer:
                          "feature bounds); %d refused", len(sites), len(self._stats_refused))
         return self.standardizer
 
-    async def _secure_centre(self, bounds: scaling.FeatureBounds, timeout: float) -> np.ndarray:
-        """The consortium's per-feature mean from a secure sum (:mod:`node.setupsum`); the public
-        mid-range if a member's input is missing or the total is implausible (warned)."""
+    async def _secure_standardizer(self, bounds: scaling.FeatureBounds, timeout: float) -> Standardizer:
+        """The pooled z-scorer from a secure sum (:mod:`node.setupsum`); the public bounds' scaling
+        if a member's input is missing or the total is implausible (warned)."""
         members = self.active_members()
         keys = {m.address: m.seal_key for m in members}
         deployment = self.ledger.deployment
@@ -377,19 +377,19 @@ class HospitalPeer:
         with trio.move_on_after(timeout):
             while not all(i.address in self._masked or i.address in self._stats_refused for i in others):
                 await self._stats_changed.wait()
-        mid = (bounds.low + bounds.high) / 2
+        fallback = scaling.from_bounds(bounds)
         missing = [i.address for i in others if i.address not in self._masked]
         if missing:
-            self.log.warning("no usable masked sum from %s: the centre falls back to the public mid-range",
+            self.log.warning("no usable masked sum from %s: scaling falls back to the public bounds",
                              ", ".join(missing))
-            return mid
+            return fallback
         try:
             return setupsum.check_total(setupsum.unmask([self._masked[m.address] for m in members]),
                                         len(members), bounds)
         except ValueError as exc:
             self.log.warning("the secure sum is implausible (%s): a member's masked input is wrong, and masked "
-                             "inputs cannot be attributed; the centre falls back to the public mid-range", exc)
-            return mid
+                             "inputs cannot be attributed; scaling falls back to the public bounds", exc)
+            return fallback
 
     # -- the round pipeline --------------------------------------------------------------
     async def open_round(self) -> int:
@@ -501,17 +501,31 @@ class HospitalPeer:
         self.log.info("committed update %s (%d bytes)", blob_hash(blob).hex()[:12], len(blob), round=update.round)
 
     async def _send(self, round_: int, blob: bytes) -> None:
+        """Send the blob to every recipient concurrently, each transfer bounded by the round's
+        deadline (``round_timeout`` from now), in the background: a slow or frozen receiver holds
+        up neither the other transfers nor this peer's verify stage (issue 17.6). A transfer cut
+        off by the deadline is what the relay (:mod:`node.relay`) is for."""
         await self._announce(protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob)))
+        deadline = trio.current_time() + self.settings.round_timeout
 
         async def send_one(ident: Identity) -> None:
-            try:
-                await self.host.send_blob(ident.peer_id, blob, kind="update")
-            except Exception as exc:  # one unreachable peer must not stop the others
-                self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
+            with trio.move_on_at(deadline) as scope:
+                try:
+                    await self.host.send_blob(ident.peer_id, blob, kind="update")
+                except Exception as exc:  # one unreachable peer must not stop the others
+                    self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
+            if scope.cancelled_caught:
+                self.log.warning("gave up delivering update to %s at the round's deadline", ident.address,
+                                 round=round_)
 
-        async with trio.open_nursery() as nursery:
-            for ident in self.protection.update_recipients(round_):
-                nursery.start_soon(send_one, ident)
+        recipients = self.protection.update_recipients(round_)
+        if self._background is None:  # not serving (unit tests): send in place, still bounded
+            async with trio.open_nursery() as nursery:
+                for ident in recipients:
+                    nursery.start_soon(send_one, ident)
+            return
+        for ident in recipients:
+            self._background.start_soon(send_one, ident)
 
     async def _verify(self, round_: int, own: ModelUpdate | None) -> tuple[dict[str, object], dict[str, str]]:
         """Wait for the members' blobs (bounded), check each against the chain, then screen out

@@ -145,11 +145,13 @@ def test_secure_sum_reveals_the_total_only():
     from node import setupsum
     keys, public = _members(4)
     rng = np.random.default_rng(0)
-    vectors = {a: np.concatenate([[float(n)], rng.uniform(0, 50, 3) * n]) for a, n in zip(keys, (90, 110, 120, 135))}
+    vectors = {a: np.concatenate([[float(n)], rng.uniform(0, 50, 3) * n, rng.uniform(0, 2500, 3) * n])
+               for a, n in zip(keys, (90, 110, 120, 135))}
     masked = {a: setupsum.mask(v, a, keys[a], public, b"ctx") for a, v in vectors.items()}
     total = setupsum.unmask(list(masked.values()))
     reference = [sum(float(v[j]) for v in vectors.values()) for j in range(4)]  # plain Python sums
-    assert total.tolist() == pytest.approx(reference, abs=1e-3)
+    reference = [sum(float(v[j]) for v in vectors.values()) for j in range(7)]  # plain Python sums
+    assert total.tolist() == pytest.approx(reference, abs=1e-4)
     # one masked vector alone decodes to nothing like its site's numbers; three of four do not sum to them either
     from node.secagg import decode_fixed
     for a, y in masked.items():
@@ -164,11 +166,18 @@ def test_secure_sum_reveals_the_total_only():
 def test_secure_total_is_checked_against_the_public_bounds():
     from node import setupsum
     bounds = FeatureBounds(np.array([0.0, 10.0]), np.array([1.0, 20.0]))
-    assert setupsum.check_total(np.array([100.0, 50.0, 1500.0]), 4, bounds).tolist() == [0.5, 15.0]
+    # 100 rows, feature 0 mean 0.5 std 0.2, feature 1 mean 15 std 2 (sums of squares: n (std^2 + mean^2))
+    good = np.array([100.0, 50.0, 1500.0, 100 * (0.04 + 0.25), 100 * (4.0 + 225.0)])
+    z = setupsum.check_total(good, 4, bounds)
+    assert z.mean.tolist() == pytest.approx([0.5, 15.0]) and z.std.tolist() == pytest.approx([0.2, 2.0])
     with pytest.raises(ValueError, match="feature 1's consortium mean 1e\\+05 is outside"):
-        setupsum.check_total(np.array([100.0, 50.0, 1e7]), 4, bounds)
+        setupsum.check_total(good + [0, 0, 1e7 - 1500, 0, 0], 4, bounds)
     with pytest.raises(ValueError, match="row count"):
-        setupsum.check_total(np.array([2.0, 1.0, 30.0]), 4, bounds)
+        setupsum.check_total(np.array([2.0, 1.0, 30.0, 1.0, 500.0]), 4, bounds)
+    with pytest.raises(ValueError, match="feature 0's consortium std 0 is outside"):  # variance crushed
+        setupsum.check_total(good - [0, 0, 0, 100 * 0.04, 0], 4, bounds)
+    with pytest.raises(ValueError, match="feature 1's consortium std .* is outside"):  # wider than the bounds allow
+        setupsum.check_total(good + [0, 0, 0, 0, 100 * 30.0], 4, bounds)
     with pytest.raises(ValueError, match="ring elements"):
         setupsum.decode_masked([1, 2], 3)
     with pytest.raises(ValueError, match="integers"):
@@ -177,21 +186,22 @@ def test_secure_total_is_checked_against_the_public_bounds():
 
 def secure_poisoner(kind: str):
     class SecurePoisoner(HospitalPeer):
-        async def _secure_centre(self, bounds, timeout):
+        async def _secure_standardizer(self, bounds, timeout):
+            from node.scaling import from_bounds
             if kind == "silent":  # shares nothing at all
-                return (bounds.low + bounds.high) / 2
+                return from_bounds(bounds)
             from node import setupsum
             keys = {m.address: m.seal_key for m in self.active_members()}
             d = self.ledger.deployment
             context = f"{d.chain_id}|{d.addresses['RoundLedger'].lower()}".encode()
             vector = setupsum.site_vector(self.raw_data, bounds)
-            vector[1:] *= 1000.0  # the issue's poisoner: huge sums, hidden under the masks
+            vector[1:] *= 1000.0  # the issue's poisoner: huge sums (and squares), hidden under the masks
             mine = setupsum.mask(vector, self.address, self.identity.seal_private, keys, context)
             others = {i.peer_id for i in self._others()}
             await self.host.wait_topic_peers(protocol.SETUP_TOPIC, others, timeout)
             await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
                 protocol.StatsShared(self.address, {"masked": [int(v) for v in mine]})))
-            return (bounds.low + bounds.high) / 2
+            return from_bounds(bounds)
     return SecurePoisoner
 
 

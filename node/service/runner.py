@@ -55,6 +55,20 @@ __all__ = ["NodeRunner", "NodeStopped", "RunnerError", "STAGES"]
 #: HospitalPeer methods timed per round, in pipeline order (missing ones are skipped).
 STAGES = ("_train", "_protect", "_commit", "_send", "_verify", "_aggregate", "_record_rejections", "_finalize")
 SYNC_TIMEOUT_S = 10.0
+CHAIN_RETRY_MAX_S = 30.0  # the longest wait between retries while the chain's RPC does not answer
+CHAIN_CHECK_S = 5.0  # how often the genesis block and the contracts are checked (chain reset)
+
+
+def chain_unreachable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a failed connection to the RPC."""
+    import requests
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                            ConnectionError, TimeoutError)):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class RunnerError(RuntimeError):
@@ -132,6 +146,8 @@ class NodeRunner:
         self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy, settings)
         self.peer.refresh_directory()
         self._quorum = self.client.ledger_config()["quorum"]
+        self._genesis = w3.eth.get_block(0)["hash"].hex()
+        self._chain_checked = time.monotonic()
         self.host.on_blob(self._on_blob)
         self._instrument(self.peer)
         self._restore()
@@ -298,30 +314,65 @@ class NodeRunner:
 
     # -- schedule ----------------------------------------------------------------------
     async def _round_loop(self) -> None:
-        poll = self.cfg.rounds.poll_interval
+        """Schedule rounds until a stop; a chain RPC outage is retried with backoff (each retry
+        logged as ``chain_unreachable``), a chain reset stops the node with one line."""
+        failures = 0
         while True:
-            self.peer.refresh_directory()
-            self._check_membership()
-            current = self.client.current_round()
-            info = self.client.round_info(current) if current else None
-            if self._stop_reached(current, info):
-                return
-            if self._campaign_done():
-                await trio.sleep(poll)  # standing by: serves models and relays, trains and opens nothing
-            elif info is None or info.status != "open":
-                await self._catch_up()
-                await self._open(current + 1)
-            elif self._joinable(current, info):
-                if not self._enough_members(current):
-                    await trio.sleep(poll)  # never train (spend epsilon) on an update that cannot leave
-                elif await self._catch_up() and self._joinable(current, self.client.round_info(current)):
-                    await self._run_round(current)
-                else:
-                    await trio.sleep(poll)  # no peer to catch up from yet; the keeper is dialing
-            elif self._chain_time() > info.attest_deadline:
-                await self._open(current + 1)  # fails the stale round first
+            try:
+                if await self._round_step():
+                    return
+                failures = 0
+            except BaseException as exc:  # noqa: BLE001 - re-raised unless the chain is unreachable
+                leaf = sole_exception(exc) if isinstance(exc, BaseExceptionGroup) else exc
+                if not chain_unreachable(leaf):
+                    raise
+                failures += 1
+                delay = min(self.cfg.gossip.reconnect_initial * 2 ** (failures - 1), CHAIN_RETRY_MAX_S)
+                self.events.emit("chain_unreachable", attempt=failures, retry_in=round(delay, 3),
+                                 rpc=self.cfg.chain.rpc, error=str(leaf)[:160])
+                await trio.sleep(delay)
+
+    def _check_chain(self) -> None:
+        """The chain is the one this node joined: same genesis block, the contracts still there."""
+        now = time.monotonic()
+        if now - self._chain_checked < CHAIN_CHECK_S:
+            return
+        genesis = self.client.w3.eth.get_block(0)["hash"].hex()
+        code = self.client.w3.eth.get_code(self.client.deployment.addresses["RoundLedger"])
+        if genesis != self._genesis or not code:
+            self.events.emit("chain_reset", genesis=genesis, expected=self._genesis, contracts=bool(code))
+            raise NodeStopped(f"the chain at {self.cfg.chain.rpc} was reset (genesis {genesis[:18]}..., this node "
+                              f"joined {self._genesis[:18]}...; RoundLedger code {'present' if code else 'gone'}): "
+                              f"redeploy and re-register, or point [chain].rpc at the consortium's chain", 4)
+        self._chain_checked = now
+
+    async def _round_step(self) -> bool:
+        """One pass of the schedule; True once the node should stop."""
+        poll = self.cfg.rounds.poll_interval
+        self._check_chain()
+        self.peer.refresh_directory()
+        self._check_membership()
+        current = self.client.current_round()
+        info = self.client.round_info(current) if current else None
+        if self._stop_reached(current, info):
+            return True
+        if self._campaign_done():
+            await trio.sleep(poll)  # standing by: serves models and relays, trains and opens nothing
+        elif info is None or info.status != "open":
+            await self._catch_up()
+            await self._open(current + 1)
+        elif self._joinable(current, info):
+            if not self._enough_members(current):
+                await trio.sleep(poll)  # never train (spend epsilon) on an update that cannot leave
+            elif await self._catch_up() and self._joinable(current, self.client.round_info(current)):
+                await self._run_round(current)
             else:
-                await trio.sleep(poll)  # a round in progress without us: the chain is polled
+                await trio.sleep(poll)  # no peer to catch up from yet; the keeper is dialing
+        elif self._chain_time() > info.attest_deadline:
+            await self._open(current + 1)  # fails the stale round first
+        else:
+            await trio.sleep(poll)  # a round in progress without us: the chain is polled
+        return False
 
     def _enough_members(self, round_: int) -> bool:
         """Enough connected members for this round to finalize (issue 17.8): the chain's quorum
