@@ -302,3 +302,19 @@ def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path,
     assert len(err) == 1 and "is not a libp2p peer ID" in err[0]
     assert main(["node", "add-peer", "--config", str(b_cfg), b["multiaddr"]]) == 2
     assert "own address" in capsys.readouterr().err
+
+
+def test_chain_unreachable_recognises_connection_failures_through_ledger_errors():
+    import requests
+    from ledger import LedgerError
+    from node.service.runner import chain_unreachable
+    try:
+        try:
+            raise requests.exceptions.ConnectionError("Max retries exceeded")
+        except OSError as exc:
+            raise LedgerError("currentRound failed") from exc
+    except LedgerError as wrapped:
+        assert chain_unreachable(wrapped)
+    assert chain_unreachable(requests.exceptions.ReadTimeout("slow"))
+    assert not chain_unreachable(LedgerError("reverted: RoundLedgerRoundStillOpen"))
+    assert not chain_unreachable(ValueError("bad"))

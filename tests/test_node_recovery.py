@@ -186,3 +186,16 @@ def test_planned_rounds_end_nodes_stop_and_the_rest_never_train_alone(net):
         assert eps == pytest.approx(waiting["epsilon"]) and eps < 1.0
         assert reader.commitment(waiting["round"], net.identities[name].address) is None
         assert not proc.find(lambda e: e["event"] == "round_joined" and e["round"] >= waiting["round"])
+
+
+def test_chain_reset_is_reported_in_one_line_and_stops_the_node(net):
+    """Issue 17.7: a new chain on the same RPC (anvil_reset) is detected, not silently sat out."""
+    left = [n for n in ("hospital-c", "hospital-d") if net.procs[n].proc.poll() is None]
+    assert left
+    marks = {n: net.procs[n].mark() for n in left}
+    net.w3.provider.make_request("anvil_reset", [])
+    for name in left:
+        proc = net.procs[name]
+        stopped = proc.wait_for(lambda e: e["event"] == "stopped", 60, "the reset being noticed", since=marks[name])
+        assert "was reset" in stopped["reason"] and "\n" not in stopped["reason"]
+        assert proc.proc.wait(30) == 4
