@@ -525,7 +525,11 @@ class HospitalPeer:
                     nursery.start_soon(send_one, ident)
             return
         for ident in recipients:
-            self._background.start_soon(send_one, ident)
+            try:
+                self._background.start_soon(send_one, ident)
+            except RuntimeError:  # the peer is shutting down (its nursery is closed): nothing to send
+                self.log.warning("not sending the update: the peer is stopping", round=round_)
+                return
 
     async def _verify(self, round_: int, own: ModelUpdate | None) -> tuple[dict[str, object], dict[str, str]]:
         """Wait for the members' blobs (bounded), check each against the chain, then screen out
