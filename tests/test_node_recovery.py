@@ -9,9 +9,12 @@ One campaign of four nodes on anvil, planned for ``PLANNED`` rounds, runs throug
    attests with all the others again (17.3: a node with an empty state dir rejoins);
 3. hospital-c is killed and restarted over a torn version-1 state pair (params.npy newer than
    state.json): it keeps its rounds, fetches the chain's model by hash and attests again (17.3);
-4. after their planned rounds, hospital-a and hospital-b stop on their own with status 0 and
-   say so (17.9); the two left (which missed rounds while restarting) cannot reach the chain's
-   quorum, so they wait and spend no ε (17.8).
+4. hospital-e, admitted by endorsement after the start, fetches the standardizer and the model
+   and attests with all the others (17.4);
+5. after their planned rounds, hospital-a and hospital-b stop on their own with status 0 and
+   say so (17.9); the three left (which missed rounds) cannot reach the chain's quorum, so
+   they wait and spend no ε (17.8);
+6. a chain reset under the running nodes stops them with one line (17.7).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from node.service.localnet import REPO_ROOT, LocalNet
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
-PLANNED = 30  # rounds the DP noise is calibrated for: each node's budget ends after them
+PLANNED = 40  # rounds the DP noise is calibrated for: each node's budget ends after them
 COMMIT_WINDOW = ATTEST_WINDOW = 20
 OVERRIDES = {
     "rounds": {"round_timeout": 5.0, "open_fallback": 1.5, "attest_grace": 3.0, "poll_interval": 0.25,
@@ -168,6 +171,28 @@ def test_torn_state_pair_recovers_the_model_by_chain_hash(net):
     wait_chain(lambda: rejoined_with_all(net, name, since), 150, f"{name} attesting with all the others")
 
 
+def test_member_admitted_by_endorsement_runs_with_the_others(net):
+    """Issue 17.4: a hospital admitted after the consortium started fetches the agreed
+    standardizer and the current model, and takes part like the others."""
+    name = "hospital-e"
+    pending = net.add_member(name, site=0)
+    assert pending["status"] == "pending"
+    address = net.identities[name].address
+    reader = net.client("hospital-a")
+    for member in ("hospital-a", "hospital-b", "hospital-c", "hospital-d"):
+        if reader.endorsements(address) >= reader.endorsements_needed():
+            break
+        net.client(member).endorse(address)
+    assert net.admit(name)["status"] == "active"
+    since = reader.current_round()
+    late = net.start(name)
+    late.wait_for(lambda e: e["event"] == "standardizer_fetched", 120, "the agreed standardizer")
+    ours = json.loads((net.root / name / "state" / "state.json").read_text())["standardizer"]
+    assert ours == json.loads((net.root / "hospital-a" / "state" / "state.json").read_text())["standardizer"]
+    round_ = wait_chain(lambda: rejoined_with_all(net, name, since), 180, f"{name} attesting with all the others")
+    assert reader.commitment(round_, address) is not None
+
+
 def test_planned_rounds_end_nodes_stop_and_the_rest_never_train_alone(net):
     for name in ("hospital-a", "hospital-b"):
         done = net.procs[name].wait_for(lambda e: e["event"] == "campaign_done", 400, "the campaign's end")
@@ -177,11 +202,12 @@ def test_planned_rounds_end_nodes_stop_and_the_rest_never_train_alone(net):
         assert stopped and "campaign done" in stopped[0]["reason"]
     last = max(net.procs[n].find(lambda e: e["event"] == "round_done")[-1]["round"] for n in ("hospital-a", "hospital-b"))
     reader = net.client("hospital-a")
-    for name in ("hospital-c", "hospital-d"):  # they missed rounds while restarting: budget left
+    for name in ("hospital-c", "hospital-d", "hospital-e"):  # they missed rounds: budget left
         proc = net.procs[name]
         waiting = proc.wait_for(lambda e: e["event"] == "waiting_for_members" and e["round"] > last, 120,
                                 "waiting for members")
-        assert waiting["need"] == 3 and waiting["reachable"] <= 2
+        num, den = reader.ledger_config()["quorum"]
+        assert waiting["need"] == -(-reader.active_count() * num // den) and waiting["reachable"] < waiting["need"]
         eps = json.loads((net.root / name / "state" / "privacy.json").read_text())["epsilon"]
         assert eps == pytest.approx(waiting["epsilon"]) and eps < 1.0
         assert reader.commitment(waiting["round"], net.identities[name].address) is None
@@ -190,7 +216,7 @@ def test_planned_rounds_end_nodes_stop_and_the_rest_never_train_alone(net):
 
 def test_chain_reset_is_reported_in_one_line_and_stops_the_node(net):
     """Issue 17.7: a new chain on the same RPC (anvil_reset) is detected, not silently sat out."""
-    left = [n for n in ("hospital-c", "hospital-d") if net.procs[n].proc.poll() is None]
+    left = [n for n in ("hospital-c", "hospital-d", "hospital-e") if net.procs[n].proc.poll() is None]
     assert left
     marks = {n: net.procs[n].mark() for n in left}
     net.w3.provider.make_request("anvil_reset", [])

@@ -271,9 +271,14 @@ class NodeRunner:
             await self._fetch_standardizer()
             return
         others = {i.peer_id for i in self.peer._others()}
-        with trio.fail_after(self.cfg.rounds.setup_timeout):
+        with trio.move_on_after(self.cfg.rounds.setup_timeout):
             while not others <= set(self.host.connected_peers()):
                 await trio.sleep(self.cfg.rounds.poll_interval)  # the keeper is dialing them
+        absent = len(others - set(self.host.connected_peers()))
+        if absent and settings.feature_bounds is None:
+            raise RunnerError(f"{absent} member(s) not connected within rounds.setup_timeout; start all members "
+                              "for the first run (or give public feature bounds: docs/standardizer.md)")
+        # with bounds, an absent member's masked sum is missing: everyone falls back to the bounds
         try:
             await self.peer.agree_standardizer(timeout=self.cfg.rounds.setup_timeout)
         except trio.TooSlowError:
