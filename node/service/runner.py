@@ -330,6 +330,8 @@ class NodeRunner:
             except BaseException as exc:  # noqa: BLE001 - re-raised unless the chain is unreachable
                 leaf = sole_exception(exc) if isinstance(exc, BaseExceptionGroup) else exc
                 if not chain_unreachable(leaf):
+                    if isinstance(leaf, Exception) and not isinstance(leaf, NodeStopped):
+                        self._check_chain(force=True)  # contracts gone under us: say so, not the call
                     raise
                 failures += 1
                 delay = min(self.cfg.gossip.reconnect_initial * 2 ** (failures - 1), CHAIN_RETRY_MAX_S)
@@ -337,10 +339,10 @@ class NodeRunner:
                                  rpc=self.cfg.chain.rpc, error=str(leaf)[:160])
                 await trio.sleep(delay)
 
-    def _check_chain(self) -> None:
+    def _check_chain(self, force: bool = False) -> None:
         """The chain is the one this node joined: same genesis block, the contracts still there."""
         now = time.monotonic()
-        if now - self._chain_checked < CHAIN_CHECK_S:
+        if not force and now - self._chain_checked < CHAIN_CHECK_S:
             return
         genesis = self.client.w3.eth.get_block(0)["hash"].hex()
         code = self.client.w3.eth.get_code(self.client.deployment.addresses["RoundLedger"])
