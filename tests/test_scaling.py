@@ -223,3 +223,22 @@ def test_secure_centre_falls_back_to_the_public_mid_range_when_one_member_lies_o
     assert np.allclose(z.std, (BREAST_CANCER_BOUNDS.high - BREAST_CANCER_BOUNDS.low) / 6)
     expected = "implausible" if kind == "huge" else "no usable masked sum"
     assert any(expected in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_secure_sum_gives_every_member_the_pooled_z_score(tmp_path):
+    """With honest members, `secure` is the exact pooled standardizer (the old clear-text total),
+    while no site's sums left it unmasked."""
+    from node.data import breast_cancer_split
+    from node.demo import DemoConfig, run_demo
+    SEEN.clear()
+    report = run_demo(DemoConfig(rounds=1, scaling="secure", progress=False, state_dir=tmp_path),
+                      peer_class=Recording)
+    assert report["rounds"][0]["finalized"]
+    assert len(SEEN) == 4 and len({(z.mean.tobytes(), z.std.tobytes()) for z in SEEN.values()}) == 1
+    z = next(iter(SEEN.values()))
+    rows = np.concatenate([h.x for h in breast_cancer_split(4, seed=0).hospitals.values()]).astype(np.float64)
+    # the rows are clipped to the published bounds, which are rounded to 3 decimals: a tiny shift
+    assert np.abs(z.mean - rows.mean(axis=0)).max() / rows.std(axis=0).min() < 1e-2
+    assert np.abs(z.mean - rows.mean(axis=0)).max() < 1e-3 * np.abs(rows.mean(axis=0)).max()
+    np.testing.assert_allclose(z.std, rows.std(axis=0), rtol=1e-2)
