@@ -109,6 +109,9 @@ class HospitalPeer:
         self.global_params = flat_parameters(self.model)
         self.last_step: np.ndarray | None = None  # the last adopted global step (free-rider screen)
         self.completed_round = 0
+        # the chain's current round as last read by the schedule (node.service.runner); when set, blobs
+        # are held only for it and the next one, so a member cannot park blobs for other rounds
+        self.chain_round: int | None = None
         self._directory: dict[str, Identity] = {}
         self._inbox: dict[int, dict[str, bytes]] = defaultdict(dict)
         self._inbox_changed = trio.Event()
@@ -220,6 +223,9 @@ class HospitalPeer:
             raise SealError(f"blob claims sender {ctx.sender} but came from {ident.address}")
         if ctx.round <= self.completed_round:
             raise SealError(f"blob for round {ctx.round}, which this peer already completed (replay?)")
+        if self.chain_round is not None and not self.chain_round <= ctx.round <= self.chain_round + 1:
+            raise SealError(f"blob for round {ctx.round}; the chain is at round {self.chain_round}, and blobs are "
+                            f"held only for the current and the next round")
         if kind != "update":
             await self.protection.on_message(ident, kind, data)
             return
@@ -468,6 +474,13 @@ class HospitalPeer:
         out.finalized = await self._finalize(round_, new_params)
         self._end_round(round_)
         return out
+
+    def at_chain_round(self, round_: int) -> None:
+        """The schedule read ``round_`` as the chain's current round: drop what is held for
+        earlier rounds this peer never ran (rounds it ran moved to ``_kept`` when they ended)."""
+        self.chain_round = round_
+        for old in [r for r in self._inbox if r < round_]:
+            del self._inbox[old]
 
     def _end_round(self, round_: int) -> None:
         self.completed_round = max(self.completed_round, round_)

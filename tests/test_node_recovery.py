@@ -214,6 +214,39 @@ def test_planned_rounds_end_nodes_stop_and_the_rest_never_train_alone(net):
         assert not proc.find(lambda e: e["event"] == "round_joined" and e["round"] >= waiting["round"])
 
 
+def test_a_member_cannot_park_blobs_for_other_rounds(net):
+    """Issue 17.10: blobs are held only for the chain's current and next round. A registered member
+    (hospital-a's identity, its node stopped) sends sealed, signed blobs for rounds ahead."""
+    import trio
+    from gossip import BlobRejected, PeerHost
+    from node.sealing import Recipient, SealContext, seal
+    target = next(n for n in ("hospital-c", "hospital-d", "hospital-e") if net.procs[n].proc.poll() is None)
+    me, them = net.identities["hospital-a"], net.identities[target]
+    chain_round = net.client("hospital-a").current_round()
+    outcome: dict[int, str] = {}
+
+    async def park() -> None:
+        host = PeerHost(me.libp2p_seed, authorize=None)
+        async with host.running():
+            await host.connect(net.multiaddrs[target])
+            for round_ in (chain_round + 3, chain_round + 50):
+                ctx = SealContext(net.deployment.chain_id, net.deployment.addresses["RoundLedger"], round_,
+                                  me.address.lower())
+                blob = seal(b"x" * 200_000, ctx, me.sign_private, [Recipient(them.address, them.seal_public)])
+                try:
+                    await host.send_blob(target_peer(net, target), blob, kind="update", timeout=20)
+                    outcome[round_] = "accepted"
+                except BlobRejected as exc:
+                    outcome[round_] = f"rejected: {exc}"
+
+    trio.run(park)
+    assert all(v.startswith("rejected") for v in outcome.values()), outcome
+
+
+def target_peer(net: LocalNet, name: str) -> str:
+    return net.multiaddrs[name].rsplit("/p2p/", 1)[1]
+
+
 def test_chain_reset_is_reported_in_one_line_and_stops_the_node(net):
     """Issue 17.7: a new chain on the same RPC (anvil_reset) is detected, not silently sat out."""
     left = [n for n in ("hospital-c", "hospital-d", "hospital-e") if net.procs[n].proc.poll() is None]

@@ -360,6 +360,7 @@ class NodeRunner:
         self.peer.refresh_directory()
         self._check_membership()
         current = self.client.current_round()
+        self.peer.at_chain_round(current)
         info = self.client.round_info(current) if current else None
         if self._stop_reached(current, info):
             return True
