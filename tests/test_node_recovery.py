@@ -194,24 +194,33 @@ def test_member_admitted_by_endorsement_runs_with_the_others(net):
 
 
 def test_planned_rounds_end_nodes_stop_and_the_rest_never_train_alone(net):
-    for name in ("hospital-a", "hospital-b"):
+    def stops_on_its_own(name: str) -> None:
         done = net.procs[name].wait_for(lambda e: e["event"] == "campaign_done", 400, "the campaign's end")
         assert done["action"] == "stop" and done["epsilon"] <= 1.0 * (1 + 1e-3)
         assert net.procs[name].proc.wait(30) == 0
         stopped = net.procs[name].find(lambda e: e["event"] == "stopped")
         assert stopped and "campaign done" in stopped[0]["reason"]
+
+    for name in ("hospital-a", "hospital-b"):
+        stops_on_its_own(name)
     last = max(net.procs[n].find(lambda e: e["event"] == "round_done")[-1]["round"] for n in ("hospital-a", "hospital-b"))
     reader = net.client("hospital-a")
-    for name in ("hospital-c", "hospital-d", "hospital-e"):  # they missed rounds: budget left
+    num, den = reader.ledger_config()["quorum"]
+    waited = []
+    for name in ("hospital-c", "hospital-d", "hospital-e"):  # those that missed rounds have budget left
         proc = net.procs[name]
-        waiting = proc.wait_for(lambda e: e["event"] == "waiting_for_members" and e["round"] > last, 120,
-                                "waiting for members")
-        num, den = reader.ledger_config()["quorum"]
-        assert waiting["need"] == -(-reader.active_count() * num // den) and waiting["reachable"] < waiting["need"]
+        event = proc.wait_for(lambda e: e["event"] == "campaign_done" or (
+            e["event"] == "waiting_for_members" and e["round"] > last), 180, "its end or a wait for members")
+        if event["event"] == "campaign_done":
+            stops_on_its_own(name)
+            continue
+        waited.append(name)
+        assert event["need"] == -(-reader.active_count() * num // den) and event["reachable"] < event["need"]
         eps = json.loads((net.root / name / "state" / "privacy.json").read_text())["epsilon"]
-        assert eps == pytest.approx(waiting["epsilon"]) and eps < 1.0
-        assert reader.commitment(waiting["round"], net.identities[name].address) is None
-        assert not proc.find(lambda e: e["event"] == "round_joined" and e["round"] >= waiting["round"])
+        assert eps == pytest.approx(event["epsilon"]) and eps < 1.0
+        assert reader.commitment(event["round"], net.identities[name].address) is None
+        assert not proc.find(lambda e: e["event"] == "round_joined" and e["round"] >= event["round"])
+    assert "hospital-e" in waited  # admitted last: it cannot have spent its budget
 
 
 def test_a_member_cannot_park_blobs_for_other_rounds(net):
