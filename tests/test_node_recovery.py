@@ -221,6 +221,8 @@ def test_planned_rounds_end_nodes_stop_and_the_rest_never_train_alone(net):
         assert reader.commitment(event["round"], net.identities[name].address) is None
         assert not proc.find(lambda e: e["event"] == "round_joined" and e["round"] >= event["round"])
     assert "hospital-e" in waited  # admitted last: it cannot have spent its budget
+    for proc in net.procs.values():  # 17.15: a round that did not finalize says why
+        assert all(e["error"] for e in proc.find(lambda e: e["event"] == "round_done" and not e["finalized"]))
 
 
 def test_a_member_cannot_park_blobs_for_other_rounds(net):
