@@ -32,7 +32,7 @@ from node.models import build_model, flat_parameters, load_flat_parameters, mode
 from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
 from node.sealing import SealContext, SealError, blob_hash, peek_context
-from node.training import TrainConfig, train_local
+from node.training import TrainConfig, round_train_config, train_local
 from node.update import ModelUpdate, parameters_hash
 
 __all__ = ["PeerSettings", "RoundOutcome", "HospitalPeer", "MODE_SEALED"]
@@ -492,8 +492,7 @@ class HospitalPeer:
         self.protection.end_round(round_)
 
     async def _train(self, round_: int) -> ModelUpdate:
-        base = self.settings.train
-        cfg = TrainConfig(base.learning_rate, base.seed * 100_003 + round_, base.proximal_mu, base.device)
+        cfg = round_train_config(self.settings.train, round_)
         result = await trio.to_thread.run_sync(
             train_local, self.model, self.global_params, self.data, self.privacy, cfg)
         self.log.info("trained %d steps on %d samples, epsilon spent %.3f", result.steps,
@@ -641,6 +640,8 @@ class HospitalPeer:
                     except LedgerError as exc:  # another peer got there first
                         self.log.debug("finalize: %s", exc, round=round_)
                     continue
+                if self.ledger.pending_departures(round_) and self.ledger.strike_departures(round_):
+                    continue  # a member left mid-round: its vote is struck, the quorum re-read
                 with trio.move_on_after(1.0):  # a lost hint only costs a second
                     await self._chain_changed.wait()
         if info is None or info.status != "finalized":  # timed out: read the final word once more

@@ -22,7 +22,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from node.models import flat_parameters, load_flat_parameters, select_device
 from node.privacy import PrivacyLedger
 from node.securerng import SecurePoissonLoader, SecureRandom, secure_noise_optimizer
 
-__all__ = ["TrainConfig", "TrainResult", "train_local"]
+__all__ = ["TrainConfig", "TrainResult", "round_train_config", "train_local"]
 
 log = logging.getLogger("medmesh.training")
 
@@ -72,6 +72,15 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.proximal_mu < 0:
             raise ValueError(f"proximal_mu must be >= 0, got {self.proximal_mu}")
+
+
+def round_train_config(config: TrainConfig, round_: int) -> TrainConfig:
+    """The hospital's settings for one round: everything kept, only the seed derived per round.
+
+    Built with :func:`dataclasses.replace`, so a field added to :class:`TrainConfig` (as
+    ``device`` and ``proximal_mu`` were) reaches training without touching this function.
+    """
+    return replace(config, seed=config.seed * 100_003 + round_)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ BAD = [
     (GOOD + '\n[data]\nsource = "table"\n', "node.toml: [data].path: required for source 'table'"),
     (GOOD + '\n[data]\nsource = "table"\npath = "missing.csv"\n', "missing.csv does not exist"),
     (GOOD + '\n[training]\nmodel = "gpt"\n', "node.toml: [training].model: unknown model 'gpt'"),
+    (GOOD + '\n[training]\nproximal_mu = -0.1\n', "node.toml: [training].proximal_mu: must be >= 0, got -0.1"),
     (GOOD + '\n[rounds]\nround_timeout = 0\n', "node.toml: [rounds].round_timeout: must be > 0, got 0.0"),
     (GOOD + '\n[gossip]\nmax_control_bytes = 2000000\n', "node.toml: [gossip].max_control_bytes: must be in 1..524288"),
     (GOOD + '\n[gossip]\nreconnect_initial = 60.0\n', "node.toml: [gossip].reconnect_initial: must be > 0 and <= reconnect_max"),

@@ -70,6 +70,7 @@ class TrainingSection:
     learning_rate: float = 2.0            # local SGD learning rate
     seed: int = 0                         # training seed (sampling and DP noise use the secure RNG)
     device: str = "cpu"                   # auto | cpu | cuda | cuda:N
+    proximal_mu: float = 0.0              # FedProx (Li et al. 2020): 0 is plain local SGD
     threads: int = 1                      # torch threads per node process
 
 
@@ -269,6 +270,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("training.model", f"unknown model {t.model!r}; choose one of {', '.join(MODEL_NAMES)}")
     if not t.learning_rate > 0:
         raise bad("training.learning_rate", f"must be > 0, got {t.learning_rate}")
+    if not t.proximal_mu >= 0:
+        raise bad("training.proximal_mu", f"must be >= 0, got {t.proximal_mu}")
     if t.threads < 1:
         raise bad("training.threads", f"must be >= 1, got {t.threads}")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device):

@@ -134,16 +134,8 @@ class NodeRunner:
                       accountant=p.accountant, secure_mode=p.secure_rng)
         privacy = PrivacyLedger(dp, cfg.node.state_dir / "privacy.json")
         self._privacy_floor(privacy)
-        t = cfg.training
-        a = cfg.aggregation
-        compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
-        settings = PeerSettings(model=t.model, rule=a.rule, f=a.f,
-                                train=TrainConfig(t.learning_rate, t.seed, device=t.device),
-                                round_timeout=cfg.rounds.round_timeout, protection=a.protection,
-                                compression=compression, clip_norm=a.clip_norm,
-                                feature_bounds=feature_bounds(cfg.data),
-                                scaling="bounds" if cfg.data.scaling == "bounds" else "secure")
-        self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy, settings)
+        self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy,
+                                 peer_settings(cfg))
         self.peer.refresh_directory()
         self._quorum = self.client.ledger_config()["quorum"]
         self._genesis = w3.eth.get_block(0)["hash"].hex()
@@ -606,6 +598,19 @@ def _check_port_free(cfg: NodeConfig) -> None:
         except OSError as exc:
             raise RunnerError(f"[node].listen {cfg.node.listen}: cannot listen ({exc.strerror or exc}); "
                               f"is another node running on this port?") from None
+
+
+def peer_settings(cfg: NodeConfig) -> PeerSettings:
+    """The round pipeline's settings, every training, aggregation and scaling key of the config carried over."""
+    t = cfg.training
+    a = cfg.aggregation
+    compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
+    return PeerSettings(model=t.model, rule=a.rule, f=a.f,
+                        train=TrainConfig(t.learning_rate, t.seed, proximal_mu=t.proximal_mu, device=t.device),
+                        round_timeout=cfg.rounds.round_timeout, protection=a.protection,
+                        compression=compression, clip_norm=a.clip_norm,
+                        feature_bounds=feature_bounds(cfg.data),
+                        scaling="bounds" if cfg.data.scaling == "bounds" else "secure")
 
 
 def configure_logging(events: EventLog, verbose: bool) -> None:
