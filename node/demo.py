@@ -160,7 +160,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         fund(w3, identity.address, 10**18)
         holder: list[HospitalPeer] = []
         host = PeerHost(identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid))
-        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals])
+        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals], len(raw))
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
         hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings)
@@ -245,11 +245,12 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
 
 
 def enroll(w3, admin_client: LedgerClient, identity: NodeIdentity, peer_id: str,
-           members: list[LedgerClient]) -> LedgerClient:
-    """Register a funded hospital and get it admitted: by the consortium admin while genesis
-    is open, later endorsed by a quorum of ``members`` first. Returns its ledger client."""
+           members: list[LedgerClient], cohort: int) -> LedgerClient:
+    """Register a funded hospital with its ``cohort`` (the patients it trains on: no commit
+    may claim more samples) and get it admitted: by the consortium admin while genesis is
+    open, later endorsed by a quorum of ``members`` first. Returns its ledger client."""
     client = LedgerClient(w3, admin_client.deployment, identity.account)
-    client.register(identity.institution_id, peer_id, identity.seal_public, identity.sign_public)
+    client.register(identity.institution_id, peer_id, identity.seal_public, identity.sign_public, cohort)
     if admin_client.genesis_open():
         admin_client.admit(identity.address)
     else:

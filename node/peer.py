@@ -23,6 +23,7 @@ import trio
 
 from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
+from ledger.records import PrivacyBudget
 from node import protocol, relay, scaling, setupsum
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
@@ -124,6 +125,7 @@ class HospitalPeer:
         self._kept: dict[int, dict[str, bytes]] = {}  # the last completed rounds' blobs, for relaying
         self.relay_counts: dict[str, int] = defaultdict(int)  # requested, served, accepted, refused
         self._background: trio.Nursery | None = None
+        self._budget_declared = False
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
         self.protection = make_mode(self)
         host.on_blob(self._on_blob)
@@ -443,6 +445,7 @@ class HospitalPeer:
             self.privacy.save()  # the spent budget is on disk before the update leaves
             try:
                 blob = await self._protect(update)
+                self._declare_budget()
                 self._commit(update, blob)
             except (LedgerError, ValueError) as exc:  # e.g. the commit window closed, or too few
                 self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
@@ -506,6 +509,21 @@ class HospitalPeer:
     async def _protect(self, update: ModelUpdate) -> bytes:
         """The blob this peer commits and sends: the consortium's protection mode decides."""
         return await self.protection.protect(update)
+
+    def privacy_budget(self) -> PrivacyBudget:
+        """This hospital's campaign budget as the chain records it (ε = 0: DP off)."""
+        c = self.privacy.config
+        if not c.enabled:
+            return PrivacyBudget(0.0, 0.0, "none", 0.0, c.max_grad_norm)
+        return PrivacyBudget(self.privacy.cap(), c.delta, c.accountant, float(c.noise_multiplier), c.max_grad_norm)
+
+    def _declare_budget(self) -> None:
+        """Put the campaign's privacy budget on chain before the first commit (once: the
+        contract checks every committed epsilon against it; a different budget recorded
+        earlier is an error, since the chain keeps the first)."""
+        if not self._budget_declared:
+            self.ledger.ensure_privacy_budget(self.privacy_budget())
+            self._budget_declared = True
 
     def _commit(self, update: ModelUpdate, blob: bytes) -> None:
         self.ledger.commit_update(update.round, blob_hash(blob), update.samples, update.epsilon,
@@ -597,6 +615,10 @@ class HospitalPeer:
         blob = self._inbox[round_].get(sender)
         if sender not in members:
             raise _Rejected("not-a-member", "committer is not an active registered hospital")
+        cohort = members[sender].cohort
+        if commitment.samples > cohort:  # the contract refuses these; a ledger that did not is caught here
+            raise _Rejected("samples-above-cohort", f"claims {commitment.samples} samples, above the cohort "
+                                                    f"of {cohort} its admission endorsed")
         if commitment.mode != self.protection.code:
             raise _Rejected("bad-format", f"committed under protection mode {commitment.mode}, the consortium "
                                           f"uses {self.protection.name} ({self.protection.code})")

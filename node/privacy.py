@@ -37,6 +37,8 @@ __all__ = ["DPConfig", "PrivacyLedger", "BudgetExhausted", "ACCOUNTANTS", "Sound
            "make_accountant", "calibrate_noise"]
 
 ACCOUNTANTS = ("rdp", "prv")
+#: Relative slack over the target epsilon that a round may reach (calibration is approximate).
+CAP_SLACK = 1e-3
 
 log = logging.getLogger("medmesh.privacy")
 
@@ -234,10 +236,16 @@ class PrivacyLedger:
         probe.history = self.history + [(self.config.noise_multiplier, self.config.sample_rate, steps)]
         return _epsilon(probe, self.config.delta)
 
+    def cap(self) -> float:
+        """The most epsilon this campaign may spend: the target, with the 10^-3 relative slack
+        that calibrating the noise to it leaves (0.0 with DP off). It is the budget the peer
+        declares on chain, where every committed epsilon is checked against it."""
+        return self.config.target_epsilon * (1 + CAP_SLACK) if self.config.enabled else 0.0
+
     def check_round(self) -> None:
         """Raise :class:`BudgetExhausted` if one more round would exceed the target."""
         after = self.projected(self.config.steps_per_round)
-        if self.config.enabled and after > self.config.target_epsilon * (1 + 1e-3):
+        if self.config.enabled and after > self.cap():
             raise BudgetExhausted(
                 f"one more round would spend epsilon {after:.3f} > target "
                 f"{self.config.target_epsilon:g} (spent {self.spent():.3f}); refusing to train"

@@ -55,7 +55,7 @@ def test_template_round_trips(tmp_path):
                      "chain": {"rpc": "http://127.0.0.1:9", "deployment": "d.json"},
                      "aggregation": {"rule": "trimmed-mean"}, "data": {"site": 2}})
     cfg = load_config(write(tmp_path, text))
-    assert cfg.aggregation.rule == "trimmed-mean" and cfg.data.site == 2
+    assert cfg.aggregation.rule == "trimmed-mean" and cfg.data.site == 2 and cfg.data.cohort == 0
     assert cfg.node.identity == tmp_path / "k.key" and cfg.rounds.round_timeout == 60.0
 
 
@@ -76,6 +76,7 @@ BAD = [
     (GOOD + '\n[aggregation]\nrule = "mean"\n', "node.toml: [aggregation].rule: unknown rule 'mean'"),
     (GOOD + '\n[data]\nsite = 4\n', "node.toml: [data].site: must be in 0..3 (data.sites = 4), got 4"),
     (GOOD + '\n[data]\nsource = "table"\n', "node.toml: [data].path: required for source 'table'"),
+    (GOOD + '\n[data]\ncohort = -1\n', "node.toml: [data].cohort: must be a number of patients >= 1 (0: the data's row count), got -1"),
     (GOOD + '\n[data]\nsource = "table"\npath = "missing.csv"\n', "missing.csv does not exist"),
     (GOOD + '\n[training]\nmodel = "gpt"\n', "node.toml: [training].model: unknown model 'gpt'"),
     (GOOD + '\n[training]\nproximal_mu = -0.1\n', "node.toml: [training].proximal_mu: must be >= 0, got -0.1"),

@@ -152,7 +152,7 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
     elif rpc is not None:
         raise ValueError("simulate: give rpc or w3, not both")
     chain = SimulatedConsortium(w3, [h.name for h in hospitals], schemes, budget, seed=scenario.seed,
-                                step=lambda: bar.update(1))
+                                cohorts={h.name: int(h.samples) for h in hospitals}, step=lambda: bar.update(1))
     # canonical order: ascending registry address, as every peer aggregates
     by_address = sorted(hospitals, key=lambda h: int(chain.address(h.name), 16))
     campaign = _Campaign(scenario, cohort)

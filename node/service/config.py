@@ -60,6 +60,7 @@ class DataSection:
     site: int = 0                         # built-in splits: which hospital of the split this node is
     sites: int = 4                        # built-in splits: hospitals in the split
     seed: int = 0                         # built-in splits: the split's seed (same on every node)
+    cohort: int = 0                       # patients declared on chain at registration (0: the data's row count)
     scaling: str = "auto"                 # auto | secure | bounds | federated (docs/standardizer.md)
     bounds: Path | None = None            # public per-feature ranges, "low,high" per line (secure, bounds)
 
@@ -253,6 +254,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("data.path", f"required for source {d.source!r}")
     elif not d.path.exists():
         raise bad("data.path", f"{d.path} does not exist")
+    if not 0 <= d.cohort < 2**64:
+        raise bad("data.cohort", f"must be a number of patients >= 1 (0: the data's row count), got {d.cohort}")
     if d.scaling not in SCALINGS:
         raise bad("data.scaling", f"must be one of {', '.join(SCALINGS)}, got {d.scaling!r}")
     if d.bounds is not None:
