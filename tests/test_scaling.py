@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from node import protocol
-from node.data import FeatureStats, LabelledData, Standardizer
+from node.data import FeatureStats, Standardizer
 from node.peer import HospitalPeer
 from node.scaling import BREAST_CANCER_BOUNDS, FeatureBounds, check_stats, from_bounds, load_bounds, robust_combine
 
@@ -149,7 +149,6 @@ def test_secure_sum_reveals_the_total_only():
                for a, n in zip(keys, (90, 110, 120, 135))}
     masked = {a: setupsum.mask(v, a, keys[a], public, b"ctx") for a, v in vectors.items()}
     total = setupsum.unmask(list(masked.values()))
-    reference = [sum(float(v[j]) for v in vectors.values()) for j in range(4)]  # plain Python sums
     reference = [sum(float(v[j]) for v in vectors.values()) for j in range(7)]  # plain Python sums
     assert total.tolist() == pytest.approx(reference, abs=1e-4)
     # one masked vector alone decodes to nothing like its site's numbers; three of four do not sum to them either
@@ -209,7 +208,6 @@ def secure_poisoner(kind: str):
 @pytest.mark.parametrize("kind", ["huge", "silent"])
 def test_secure_centre_falls_back_to_the_public_mid_range_when_one_member_lies_or_is_silent(tmp_path, kind, caplog):
     from node.demo import DemoConfig, run_demo
-    from node.peer import PeerSettings  # noqa: F401  (the demo's settings carry the bounds)
     SEEN.clear()
     classes = {0: secure_poisoner(kind), 1: Recording, 2: Recording, 3: Recording}
     with caplog.at_level("WARNING", logger="medmesh.peer"):
