@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quantize", action="store_true", help="8-bit values (sealed only)")
     demo.add_argument("--clip-norm", type=float, help="L2-clip each update before masking or encrypting")
     demo.add_argument("--accountant", choices=("prv", "rdp"), default="prv",
-                      help="privacy accountant (PRV is tighter; RDP is the node's default)")
+                      help="privacy accountant (PRV, the default, is tighter than RDP)")
     demo.add_argument("--model", choices=MODEL_NAMES, default="logreg")
     demo.add_argument("--data", choices=DEMO_DATA, default="breast-cancer",
                       help="the hospitals' data: breast cancer (tabular) or SYNTHETIC 32x32 lesion images "

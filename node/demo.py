@@ -265,6 +265,13 @@ def _bytes_sent(hospitals: list[_Hospital]) -> int:
     return sum(h.host.stats.blob_bytes_sent + h.host.stats.control_bytes_sent for h in hospitals)
 
 
+def round_epsilons(results: dict[str, RoundOutcome]) -> dict[str, float | None]:
+    """Each hospital's spent epsilon after the round; None where it trained nothing this round
+    (its budget refused the round, or it was offline): the table shows "—", not a 0.000 that
+    reads as no privacy spent."""
+    return {name: round(o.epsilon, 4) if o.samples else None for name, o in results.items()}
+
+
 def _round_row(round_: int, hospitals: list[_Hospital], results: dict[str, RoundOutcome],
                test: LabelledData, bytes_sent: int, seconds: float) -> dict:
     scores: Scores = evaluate(hospitals[0].peer.model, test)
@@ -273,7 +280,7 @@ def _round_row(round_: int, hospitals: list[_Hospital], results: dict[str, Round
         "round": round_,
         "auc": round(scores.auc, 4),
         "accuracy": round(scores.accuracy, 4),
-        "epsilon": {name: round(o.epsilon, 4) for name, o in results.items()},
+        "epsilon": round_epsilons(results),
         "bytes_sent": bytes_sent,
         "finalized": all(o.finalized for o in results.values()),
         "aggregate_hash": hashes.pop() if len(hashes) == 1 else None,
@@ -299,6 +306,15 @@ class _progress:
         self._bar.close()
 
 
+def _eps_cell(epsilon: float | None) -> str:
+    return f"{'—':>7}" if epsilon is None else f"{epsilon:>7.3f}"
+
+
+def max_epsilon(row: dict) -> float:
+    """The largest epsilon a hospital reported in one round of the report (0 if none trained)."""
+    return max((e for e in row["epsilon"].values() if e is not None), default=0.0)
+
+
 def format_report(report: dict) -> str:
     """The human-readable summary printed at the end of the demo."""
     names = list(report["hospitals"])
@@ -310,7 +326,7 @@ def format_report(report: dict) -> str:
         f" {'bytes sent':>11} {'final':>6}  aggregate"
     lines += [head, "-" * len(head)]
     for r in report["rounds"]:
-        eps = " ".join(f"{r['epsilon'].get(n, 0.0):>7.3f}" for n in names)
+        eps = " ".join(_eps_cell(r["epsilon"].get(n)) for n in names)
         lines.append(f"{r['round']:>5} {r['auc']:>7.4f} {r['accuracy']:>7.4f} {eps} {r['bytes_sent']:>11,}"
                      f" {'yes' if r['finalized'] else 'NO':>6}  {(r['aggregate_hash'] or 'disagreement')[:16]}")
     b = report["baselines"]
@@ -322,7 +338,7 @@ def format_report(report: dict) -> str:
         final = report["rounds"][-1]
         gap = b["centralized"]["auc"] - final["auc"]
         lines += ["", f"federated AUC {final['auc']:.4f} vs centralized {b['centralized']['auc']:.4f} "
-                      f"(gap {gap:+.4f}) at epsilon <= {max(final['epsilon'].values(), default=0):.3f}"]
+                      f"(gap {gap:+.4f}) at epsilon <= {max_epsilon(final):.3f}"]
     lines.append("credits (MMC): " + ", ".join(f"{n} {h['credits']:.2f}" for n, h in report["hospitals"].items()))
     lines.append(f"all peers hold the same model: {'yes' if report['peers_agree'] else 'NO'}")
     return "\n".join(lines)

@@ -32,6 +32,7 @@ from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters, model_input
 from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
+from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 from node.sealing import SealContext, SealError, blob_hash, peek_context
 from node.training import TrainConfig, round_train_config, train_local
 from node.update import ModelUpdate, parameters_hash
@@ -56,6 +57,7 @@ class PeerSettings:
     clip_norm: float | None = None  # L2 clip of each update before masking (secagg, ckks)
     secagg_ring_bits: int = 32
     secagg_frac_bits: int = 16
+    min_contributors: int = MIN_CONTRIBUTORS  # fewest committed updates a secagg or ckks sum may hold
     # public per-feature ranges (node.scaling); None: no public bounds, federated sums in the clear
     feature_bounds: scaling.FeatureBounds | None = None
     # with bounds: "secure" (scale from the bounds, centre from a secure sum) or "bounds" (nothing shared)
@@ -63,6 +65,9 @@ class PeerSettings:
 
     def __post_init__(self) -> None:
         check_protection(self.protection, self.rule)
+        if self.min_contributors < MIN_CONTRIBUTORS:
+            raise ValueError(f"min_contributors must be at least {MIN_CONTRIBUTORS}, got {self.min_contributors}: "
+                             f"a sum of two updates reveals each one to the other contributor")
         if self.scaling not in ("secure", "bounds"):
             raise ValueError(f"scaling must be secure or bounds (with feature_bounds), got {self.scaling!r}")
         if self.compression is not None and self.compression.quantize and self.protection != "sealed":

@@ -2,10 +2,12 @@
 
 DP-SGD (Abadi et al., 2016) with Opacus: per-sample gradients clipped to ``max_grad_norm``,
 Gaussian noise of ``noise_multiplier * max_grad_norm``, Poisson sampling at rate ``q``. The
-Rényi-DP accountant (Mironov, 2017; the default, see :class:`SoundRDPAccountant`) or the PRV accountant (Gopi et al., 2021;
-``accountant="prv"``, tighter) composes every step this hospital has ever taken for the
-campaign. Its history (and which accountant reads it) is written to disk atomically *before*
-an update leaves the node, so a crash or restart can never reset or under-count the spent
+PRV accountant (Gopi et al., 2021; tighter, and the default of the node's ``[privacy]
+accountant`` and of ``medmesh demo --accountant``) or the Rényi-DP accountant (Mironov, 2017;
+``accountant="rdp"``, see :class:`SoundRDPAccountant`; :class:`DPConfig`'s own default for
+library callers) composes every step this hospital has ever taken for the campaign. Its
+history (and which accountant reads it) is written to disk atomically *before* an update
+leaves the node, so a crash or restart can never reset or under-count the spent
 budget; the spent epsilon travels with every update and is recorded on chain.
 
 The DP noise always comes from an unseeded source: with ``secure_mode=True`` (the node's
@@ -51,11 +53,13 @@ class BudgetExhausted(RuntimeError):
 class DPConfig:
     """DP-SGD settings for a whole training campaign.
 
-    ``sample_rate`` is ``1 / steps_per_epoch`` (Poisson sampling), so each local epoch is
-    ``steps_per_epoch`` noisy steps on average, whatever the hospital's size. Give either a
+    ``sample_rate`` is ``1 / steps_per_epoch`` (Poisson sampling), and each local epoch is
+    exactly ``steps_per_epoch`` noisy steps, whatever the hospital's size: the DP loader
+    (:func:`node.training.private_loader`) samples at this rate, the accountant steps at it,
+    and the calibration and :meth:`PrivacyLedger.check_round` assume it. Give either a
     ``target_epsilon`` (the noise multiplier is calibrated for ``rounds`` rounds) or a
     ``noise_multiplier``; ``target_epsilon`` stays the cap a round may not exceed.
-    ``accountant`` is ``"rdp"`` (default) or ``"prv"``.
+    ``accountant`` is ``"rdp"`` (this class's default) or ``"prv"`` (the node's and the demo's).
     """
 
     target_epsilon: float = 1.0

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from node.demo import DemoConfig, run_demo
+from node.demo import DemoConfig, max_epsilon, run_demo
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
         exact = (report["baselines"].get("centralized_exact_zscore") or {}).get("auc", central)
         runs.append({"auc": final["auc"], "accuracy": final["accuracy"], "centralized_auc": central,
                      "gap": round(central - final["auc"], 4), "centralized_exact_zscore_auc": exact,
-                     "gap_exact_zscore": round(exact - final["auc"], 4), "epsilon": max(final["epsilon"].values()),
+                     "gap_exact_zscore": round(exact - final["auc"], 4), "epsilon": max_epsilon(final),
                      "finalized": all(r["finalized"] for r in report["rounds"]),
                      "peers_agree": report["peers_agree"], "seconds": round(time.perf_counter() - started, 2)})
         print(f"run {i + 1:>2}: AUC {final['auc']:.4f}  gap {central - final['auc']:+.4f}  "

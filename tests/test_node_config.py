@@ -72,6 +72,8 @@ BAD = [
     (GOOD + '\n[aggregation]\nrule = "fedavg"\nprotection = "secagg"\nquantize = true\n', "node.toml: [aggregation].quantize: 8-bit values compose with protection = \"sealed\" only"),
     (GOOD + '\n[aggregation]\ntopk = 1.5\n', "node.toml: [aggregation].topk: must be in (0, 1], got 1.5"),
     (GOOD + '\n[aggregation]\nclip_norm = 0\n', "node.toml: [aggregation].clip_norm: must be > 0, got 0.0"),
+    (GOOD + '\n[aggregation]\nmin_contributors = 2\n',
+     "node.toml: [aggregation].min_contributors: must be at least 3, got 2: a sum of two updates reveals each"),
     (GOOD + '\n[aggregation]\nrule = "krum"\n', "node.toml: [aggregation].rule: krum needs at least 5 hospitals, the split has 4"),
     (GOOD + '\n[aggregation]\nrule = "mean"\n', "node.toml: [aggregation].rule: unknown rule 'mean'"),
     (GOOD + '\n[data]\nsite = 4\n', "node.toml: [data].site: must be in 0..3 (data.sites = 4), got 4"),

@@ -95,6 +95,7 @@ class AggregationSection:
     topk: float | None = None          # top-k sparsification with error feedback (fraction kept, e.g. 0.1)
     quantize: bool = False             # 8-bit values (sealed only)
     clip_norm: float | None = None     # L2 clip of each update before it is sealed, masked or encrypted
+    min_contributors: int = 3          # fewest committed updates a secagg or ckks sum may hold (>= 3)
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,9 @@ def _check(where: str, cfg: NodeConfig) -> None:
                                           f"not {a.protection!r}")
     if a.clip_norm is not None and not a.clip_norm > 0:
         raise bad("aggregation.clip_norm", f"must be > 0, got {a.clip_norm}")
+    if a.min_contributors < 3:
+        raise bad("aggregation.min_contributors", f"must be at least 3, got {a.min_contributors}: a sum of two "
+                                                  f"updates reveals each one to the other contributor")
     if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule):
         raise bad("aggregation.rule", f"{a.rule} needs at least {minimum_updates(a.rule)} hospitals, "
                                       f"the split has {d.sites}")

@@ -609,7 +609,7 @@ def peer_settings(cfg: NodeConfig) -> PeerSettings:
                         train=TrainConfig(t.learning_rate, t.seed, proximal_mu=t.proximal_mu, device=t.device),
                         round_timeout=cfg.rounds.round_timeout, protection=a.protection,
                         compression=compression, clip_norm=a.clip_norm,
-                        feature_bounds=feature_bounds(cfg.data),
+                        min_contributors=a.min_contributors, feature_bounds=feature_bounds(cfg.data),
                         scaling="bounds" if cfg.data.scaling == "bounds" else "secure")
 
 
