@@ -6,14 +6,13 @@ from collections import defaultdict
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from .chain import get_logs, sync_clock
+from .chain import event_topic, get_logs, sync_clock
 from .compile import CONTRACT_NAMES, compile_contracts, error_decoder
 from .deploy import Deployment
 from .errors import ErrorDecoder, LedgerError
@@ -378,7 +377,7 @@ class LedgerClient:
             return None
         event = self.round_ledger.events.AggregateAttested()
         topics = [
-            keccak(text="AggregateAttested(uint256,address,bytes32,bytes32,uint256)"),
+            event_topic(self.round_ledger, "AggregateAttested"),
             int(round).to_bytes(32, "big"),
             bytes(12) + bytes.fromhex(address[2:]),
         ]

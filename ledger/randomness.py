@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from eth_utils import keccak
 
-from .chain import get_logs
+from .chain import event_topic, get_logs
 from .errors import LedgerError
 
 if TYPE_CHECKING:
@@ -24,12 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["round_opened_block_hash", "round_seed"]
 
-_ROUND_OPENED = keccak(text="RoundOpened(uint256,address,uint64,uint64)")
-
-
 def round_opened_block_hash(client: LedgerClient, round_: int) -> bytes:
     """The hash of the block whose transaction opened ``round_``."""
-    topics = [_ROUND_OPENED, int(round_).to_bytes(32, "big")]
+    topics = [event_topic(client.round_ledger, "RoundOpened"), int(round_).to_bytes(32, "big")]
     found = get_logs(client.w3, [client.round_ledger.address], client.deployment.start_block, topics)
     if len(found) != 1:
         raise LedgerError(f"round {round_}: expected one RoundOpened event, found {len(found)}")

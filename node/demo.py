@@ -21,6 +21,7 @@ import trio
 
 from gossip import PeerHost
 from ledger import LedgerClient, connect, deploy, dev_account, fund, save_state
+from node.aggregation import DEFAULT_RULE
 from node.compression import CompressionConfig
 from node.data import HospitalSplit, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
@@ -46,7 +47,7 @@ class DemoConfig:
     hospitals: int = 4
     epsilon: float = 1.0
     delta: float = 1e-5
-    rule: str = "median"
+    rule: str = DEFAULT_RULE
     protection: str = "sealed"  # sealed | secagg | ckks (node.protection)
     topk: float | None = None  # top-k sparsification with error feedback (fraction kept)
     quantize: bool = False  # 8-bit quantization of the sent values (sealed only)

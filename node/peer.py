@@ -25,6 +25,7 @@ from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget
 from node import protocol, relay, scaling, setupsum
+from node.aggregation import DEFAULT_RULE
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.freeriding import screen_free_riders
@@ -48,7 +49,7 @@ RELAY_WAIT_S = 30.0  # how long one holder that accepted a relay request has to 
 @dataclass(frozen=True)
 class PeerSettings:
     model: str = "logreg"
-    rule: str = "median"
+    rule: str = DEFAULT_RULE
     f: int = 1  # Byzantine peers the Krum family and Bulyan must tolerate
     train: TrainConfig = TrainConfig()
     round_timeout: float = 60.0  # seconds to wait for blobs, and again for the quorum

@@ -47,7 +47,8 @@ def test_good_config_loads_with_defaults_and_resolved_paths(tmp_path):
     assert cfg.node.bootstrap == ("/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5",)
     assert cfg.listen_ip_port == ("127.0.0.1", 4001)
     assert cfg.privacy.epsilon == 2.0 and cfg.privacy.delta == 1e-5
-    assert cfg.aggregation.protection == "sealed" and cfg.aggregation.rule == "median"
+    # the default rule is the geometric median (issue 16: the one that met the robustness goal)
+    assert cfg.aggregation.protection == "sealed" and cfg.aggregation.rule == "geomed"
 
 
 def test_template_round_trips(tmp_path):

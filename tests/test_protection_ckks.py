@@ -34,7 +34,7 @@ def chain_roles(state, round_: int) -> tuple[str, str]:
     an integer x: holder = members[x mod n], aggregator = the others[(x div n) mod (n - 1)]."""
     w3, deployment = load_state(state)
     client = LedgerClient(w3, deployment)
-    topic = keccak(text="RoundOpened(uint256,address,uint64,uint64)")
+    topic = keccak(text="RoundOpened(uint256,address,uint64,uint64,uint32,uint64)")
     (log,) = get_logs(w3, [client.round_ledger.address], deployment.start_block, [topic, round_.to_bytes(32, "big")])
     head = (f"medmesh/round-seed/v1|ckks-roles|{deployment.chain_id}|"
             f"{deployment.addresses['RoundLedger'].lower()}|{round_}|").encode()

@@ -14,6 +14,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from node.aggregation import DEFAULT_RULE
 from node.protection import MODE_CODES, check_protection
 
 __all__ = ["ConfigError", "NodeConfig", "NodeSection", "ChainSection", "DataSection", "TrainingSection",
@@ -89,7 +90,7 @@ class PrivacySection:
 
 @dataclass(frozen=True)
 class AggregationSection:
-    rule: str = "median"                  # robust aggregation rule (median, trimmed-mean, krum, ...)
+    rule: str = DEFAULT_RULE              # robust aggregation rule (geometric-median, median, trimmed-mean, krum, ...)
     f: int = 1                            # Byzantine members the Krum family and Bulyan tolerate
     protection: str = "sealed"         # sealed | secagg | ckks; secagg and ckks need rule = "fedavg"
     topk: float | None = None          # top-k sparsification with error feedback (fraction kept, e.g. 0.1)
