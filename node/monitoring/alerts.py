@@ -1,0 +1,135 @@
+"""Alert rules a hospital evaluates locally, every round, without sharing a row.
+
+- **accuracy drop**: the new global model's AUC on the hospital's own validation split falls by
+  more than ``auc_drop`` against the previous round or the best round so far.
+- **bias shift**: the gap in sensitivity (true-positive rate) between the groups of the validation
+  split widens by more than ``bias_gap`` against the previous round (equal opportunity, Hardt,
+  Price & Srebro, NeurIPS 2016: a fair classifier has equal TPR across groups).
+- **anomalous update**: among the updates this hospital opened in a round, a sender whose update
+  norm has a robust z-score above ``norm_z`` (modified z-score ``0.6745 (x - median) / MAD``,
+  Iglewicz & Hoaglin, *How to Detect and Handle Outliers*, 1993, who recommend 3.5), or whose
+  cosine to the aggregate step is below ``min_cosine`` (the sign test of FLTrust, Cao et al.,
+  NDSS 2021, and the direction screen of FoolsGold, Fung et al., RAID 2020).
+
+Threat limit: an adaptive poisoner who keeps its norm inside the crowd and its direction within
+``min_cosine`` of the aggregate raises no anomalous-update alert; these alerts report what the
+robust rule let through or nearly did, they do not replace it. The senders' norms are the
+opened updates' own (never self-reported numbers), so a sender cannot claim a norm.
+Each rule is a plain function over numbers; :class:`node.service.metrics.Monitor` feeds them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ALERT_KINDS", "Alert", "AlertThresholds", "accuracy_drop", "anomalous_updates", "bias_shift",
+           "cosine", "robust_z", "sensitivity_gap"]
+
+ALERT_KINDS = ("accuracy_drop", "bias_shift", "anomalous_update")
+_MAD_SCALE = 0.6745  # the normal's 0.75 quantile: makes MAD comparable to a standard deviation
+_MEANAD_SCALE = 1.253314  # sqrt(pi / 2): the normal's mean absolute deviation is 0.7979 sigma
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    auc_drop: float = 0.05
+    bias_gap: float = 0.2
+    norm_z: float = 3.5
+    min_cosine: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("auc_drop", "bias_gap", "norm_z"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
+        if not -1 <= self.min_cosine <= 1:
+            raise ValueError(f"min_cosine must be in [-1, 1], got {self.min_cosine}")
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str          # one of ALERT_KINDS
+    round: int
+    message: str       # one line for the log and the status page
+    subject: str = ""  # the sender for anomalous_update, else ""
+    value: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "round": self.round, "message": self.message, "subject": self.subject,
+                "value": None if math.isnan(self.value) else round(self.value, 4)}
+
+
+def accuracy_drop(history: Sequence[float], auc: float, round_: int, threshold: float) -> Alert | None:
+    """An alert if ``auc`` is more than ``threshold`` below the last or the best of ``history``."""
+    past = [a for a in history if not math.isnan(a)]
+    if not past or math.isnan(auc):
+        return None
+    last, best = past[-1], max(past)
+    drop = max(last - auc, best - auc)
+    if drop <= threshold:
+        return None
+    ref = "previous round" if last - auc >= best - auc else "best round"
+    return Alert("accuracy_drop", round_, f"validation AUC {auc:.3f} is {drop:.3f} below the {ref} "
+                                          f"({last if ref == 'previous round' else best:.3f})", value=drop)
+
+
+def sensitivity_gap(by_group: Mapping[str, float]) -> float:
+    """The largest minus the smallest per-group sensitivity (NaN groups, without positives, skipped)."""
+    values = [v for v in by_group.values() if not math.isnan(v)]
+    return max(values) - min(values) if len(values) >= 2 else float("nan")
+
+
+def bias_shift(previous_gap: float, by_group: Mapping[str, float], round_: int, threshold: float) -> Alert | None:
+    """An alert if the sensitivity gap across groups widened by more than ``threshold``."""
+    gap = sensitivity_gap(by_group)
+    if math.isnan(gap) or math.isnan(previous_gap) or gap - previous_gap <= threshold:
+        return None
+    return Alert("bias_shift", round_, f"sensitivity gap between groups widened from {previous_gap:.3f} to "
+                                       f"{gap:.3f}", value=gap - previous_gap)
+
+
+def robust_z(values: Sequence[float]) -> np.ndarray:
+    """Modified z-scores ``0.6745 (x - median) / MAD`` (Iglewicz & Hoaglin 1993). Where MAD is 0
+    (over half the values equal) the mean absolute deviation stands in, ``(x - median) /
+    (1.253314 MeanAD)`` (the same scaling for a normal; IBM SPSS's convention); all zero if
+    every value is equal."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return x
+    med = np.median(x)
+    mad = np.median(np.abs(x - med))
+    if mad > 0:
+        return _MAD_SCALE * (x - med) / mad
+    mean_ad = np.mean(np.abs(x - med))
+    return (x - med) / (_MEANAD_SCALE * mean_ad) if mean_ad > 0 else np.zeros_like(x)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity; NaN when either vector is zero."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else float("nan")
+
+
+def anomalous_updates(deltas: Mapping[str, np.ndarray], aggregate_step: np.ndarray, round_: int,
+                      thresholds: AlertThresholds) -> list[Alert]:
+    """One alert per sender whose update norm is a robust outlier (needs >= 3 updates) or whose
+    direction is further from the aggregate step than ``min_cosine``, in sender order."""
+    senders = sorted(deltas)
+    norms = [float(np.linalg.norm(np.asarray(deltas[s], dtype=np.float64))) for s in senders]
+    zs = robust_z(norms) if len(senders) >= 3 else np.zeros(len(senders))
+    alerts = []
+    for sender, norm, z in zip(senders, norms, zs):
+        cos = cosine(deltas[sender], aggregate_step)
+        reasons = []
+        if z > thresholds.norm_z:
+            reasons.append(f"norm {norm:.4g} has robust z-score {z:.1f} > {thresholds.norm_z:g}")
+        if not math.isnan(cos) and cos < thresholds.min_cosine:
+            reasons.append(f"cosine to the aggregate step {cos:.3f} < {thresholds.min_cosine:g}")
+        if reasons:
+            alerts.append(Alert("anomalous_update", round_, f"update from {sender}: " + "; ".join(reasons),
+                                subject=sender, value=float(z) if z > thresholds.norm_z else cos))
+    return alerts
