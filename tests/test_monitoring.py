@@ -15,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from node.evaluation import Scores
-from node.monitoring.alerts import AlertThresholds, accuracy_drop, anomalous_updates, bias_shift, cosine, \
-    robust_z, sensitivity_gap
+from node.monitoring.alerts import AlertThresholds, accuracy_drop, anomalous_updates, auc_standard_error, \
+    bias_shift, cosine, robust_z, sensitivity_gap
 from node.service.config import ConfigError, load_config
 from node.service.events import EventLog
 from node.service.metrics import Monitor
@@ -39,6 +39,7 @@ def test_robust_z_matches_iglewicz_hoaglin_by_hand():
     z = robust_z([1, 1, 2, 2, 10])
     assert z[4] == pytest.approx(5.396)
     assert z[2] == 0 and z[0] == pytest.approx(-0.6745)
+    assert robust_z([1, 1, 2, 2, 10], floor=2.0)[4] == pytest.approx(0.6745 * 8 / 4)  # MAD floored at 2 * 2
     flat = robust_z([3, 3, 3, 4])  # MAD 0: mean |x - 3| = 0.25 stands in, z(4) = 1 / (1.253314 * 0.25)
     assert list(flat[:3]) == [0, 0, 0] and flat[3] == pytest.approx(3.1915, abs=1e-4)
     assert list(robust_z([2, 2, 2])) == [0, 0, 0]
@@ -48,16 +49,17 @@ def test_anomalous_update_flags_the_outlier_norm_and_the_reversed_direction():
     step = np.array([1.0, 0.0])
     deltas = {"a": np.array([1.0, 0.0]), "b": np.array([1.2, 0.0]), "c": np.array([0.8, 0.6]),
               "d": np.array([-9.0, 0.0]), "e": np.array([1.1, 0.0])}
-    # norms 1, 1.2, 1.0, 9, 1.1: median 1.1, |dev| .1 .1 .1 7.9 0 -> MAD .1; z(d) = .6745 * 7.9 / .1
+    # norms 1, 1.2, 1.0, 9, 1.1: median 1.1, |dev| .1 .1 .1 7.9 0 -> MAD .1, floored at .25 * 1.1 = .275;
+    # z(d) = .6745 * 7.9 / .275
     alerts = anomalous_updates(deltas, step, 7, AlertThresholds(norm_z=3.5, min_cosine=0.0))
     assert [a.subject for a in alerts] == ["d"]
     assert alerts[0].kind == "anomalous_update" and alerts[0].round == 7
-    assert alerts[0].value == pytest.approx(0.6745 * 7.9 / 0.1)
+    assert alerts[0].value == pytest.approx(0.6745 * 7.9 / 0.275)
     assert "cosine to the aggregate step -1.000" in alerts[0].message
     # direction alone: same norm as the crowd, pointing away (cos = -0.8 / 1); norms 1 1.2 1 1 1.1 have
-    # MAD 0, so mean |x - 1| = 0.06 stands in: z(b) = 0.2 / (1.253314 * 0.06) = 2.66 < 3.5
+    # MAD 0, floored at .25: z(b) = .6745 * .2 / .25 = 0.54 < 3.5
     sneaky = {**deltas, "d": np.array([-0.8, 0.6])}
-    alerts = anomalous_updates(sneaky, step, 7, AlertThresholds(min_cosine=0.0))
+    alerts = anomalous_updates(sneaky, step, 7, AlertThresholds(min_cosine=-0.5))
     assert [(a.subject, round(a.value, 3)) for a in alerts] == [("d", -0.8)]
     assert cosine(np.array([0.8, 0.6]), step) == pytest.approx(0.8)
 
@@ -71,6 +73,15 @@ def test_accuracy_drop_against_last_and_best_round():
     assert b is not None and b.value == pytest.approx(0.2) and "previous round" in b.message
     assert accuracy_drop([], 0.1, 1, 0.05) is None  # nothing to compare with yet
     assert accuracy_drop([0.9], float("nan"), 2, 0.05) is None
+
+
+def test_auc_drop_must_exceed_two_hanley_mcneil_standard_errors():
+    # A = 0.95, 10 positives, 18 negatives: Q1 = .95/1.05 = .904762, Q2 = 2(.9025)/1.95 = .925641;
+    # var = (.0475 + 9(.002262) + 17(.023141)) / 180 = .0025625 -> SE = .050621
+    assert auc_standard_error(0.95, 10, 18) == pytest.approx(0.050621, abs=1e-6)
+    assert accuracy_drop([0.95], 0.898, 2, 0.05, positives=10, negatives=18) is None  # 0.052 < 2 SE
+    assert accuracy_drop([0.95], 0.84, 2, 0.05, positives=10, negatives=18) is not None  # 0.11 > 2 SE
+    assert accuracy_drop([0.95], 0.898, 2, 0.05) is not None  # counts unknown: the threshold alone
 
 
 def test_bias_shift_is_the_widening_sensitivity_gap():
@@ -189,12 +200,12 @@ def test_chain_latency_and_errors_are_timed_per_operation():
 
     monitor, client = Monitor("hospital-a"), Client()
     monitor._time_chain(client)
-    assert client._call(None) == 5 and client._send("commitUpdate", None) == {"gasUsed": 1}
+    assert client._call(None) == 5 and client._send("commit_update", None) == {"gasUsed": 1}
     with pytest.raises(RuntimeError):
         client._send("attest", None)
     fam = _families(__import__("prometheus_client").generate_latest(monitor.registry).decode())
     counts = {s.labels["op"]: s.value for s in fam["medmesh_chain_seconds"].samples if s.name.endswith("_count")}
-    assert counts == {"call": 1, "commitUpdate": 1, "attest": 1}
+    assert counts == {"call": 1, "commit_update": 1, "attest": 1}
     assert [(s.labels["op"], s.value) for s in fam["medmesh_chain_errors"].samples if s.name.endswith("_total")] \
         == [("attest", 1)]
 

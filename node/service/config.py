@@ -119,7 +119,8 @@ class MonitoringSection:
     auc_drop: float = 0.05                # alert: validation AUC falls this much below the last or best round
     bias_gap: float = 0.2                 # alert: the sensitivity gap between groups widens this much
     norm_z: float = 3.5                   # alert: robust z-score of an update's norm above this
-    min_cosine: float = 0.0               # alert: an update's cosine to the aggregate step below this
+    min_cosine: float = -0.5              # alert: an update's cosine to the aggregate step below this (DP noise
+                                          # leaves honest updates near 0; a reversed one is near -1)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 
 from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, accuracy_drop, anomalous_updates, \
-    bias_shift, sensitivity_gap
+    bias_shift, sensitivity_gap, update_screen
 
 __all__ = ["Monitor", "validation_split"]
 
@@ -176,13 +176,16 @@ class Monitor:
         if len(deltas) < 2:
             return []
         alerts = anomalous_updates(deltas, step, round_, self.thresholds)
+        self._log("updates_screened", round_, **{s[:10]: {k: round(v, 4) for k, v in m.items()}
+                                                 for s, m in update_screen(deltas, step).items()})
         self._pending += alerts
         return alerts
 
     def check_model(self, round_: int, scores) -> list[Alert]:
         """Accuracy-drop and bias-shift rules on the new global model's validation scores."""
         alerts = []
-        a = accuracy_drop(self._auc_history, scores.auc, round_, self.thresholds.auc_drop)
+        a = accuracy_drop(self._auc_history, scores.auc, round_, self.thresholds.auc_drop,
+                          positives=scores.positives, negatives=scores.n - scores.positives)
         if a:
             alerts.append(a)
         by_group = {g: s.sensitivity for g, s in scores.by_group.items()}

@@ -1,5 +1,5 @@
 """The node's monitoring endpoint: ``/metrics`` (Prometheus text format, rendered by
-``prometheus_client``), ``/`` (the status page), ``/status.js`` and ``/status.json`` on one port.
+``prometheus_client``), ``/`` (the status page), ``/status.js``, ``/status.css`` and ``/status.json`` on one port.
 
 Read-only (GET and HEAD only; anything else is 405), bound to ``[monitoring].host`` (127.0.0.1 by
 default), and the page shows only :meth:`Monitor.snapshot`: identity, rounds, ε, validation AUC,
@@ -34,7 +34,8 @@ class StatusServer:
             log.warning("monitoring on %s: the status page and /metrics are visible beyond this machine", host)
         self.monitor = monitor
         self.pages = {"/": ("text/html; charset=utf-8", (_ASSETS / "status.html").read_bytes()),
-                      "/status.js": ("text/javascript; charset=utf-8", (_ASSETS / "status.js").read_bytes())}
+                      "/status.js": ("text/javascript; charset=utf-8", (_ASSETS / "status.js").read_bytes()),
+                      "/status.css": ("text/css; charset=utf-8", (_ASSETS / "status.css").read_bytes())}
         handler = type("Handler", (_Handler,), {"server_ref": self})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -64,6 +65,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, CONTENT_TYPE_LATEST, generate_latest(srv.monitor.registry)
         if path == "/status.json":
             return 200, "application/json", json.dumps(srv.monitor.snapshot(), allow_nan=False).encode()
+        if path == "/favicon.ico":
+            return 204, "image/x-icon", b""
         if path in srv.pages:
             return 200, *srv.pages[path]
         return 404, "text/plain; charset=utf-8", b"not found\n"
