@@ -226,3 +226,23 @@ def test_update_watch_sees_the_opened_deltas():
     alerts = monitor.check_updates(5, opened, np.ones(3))
     assert [a.subject for a in alerts] == ["d"]
     assert monitor.check_updates(5, {"a": SimpleNamespace(delta=None)}, np.ones(3)) == []  # masked: nothing seen
+
+
+def test_dashboard_and_prometheus_snippet_name_only_exposed_metrics():
+    """The shipped Grafana dashboard and alert rules cannot drift from the metric names."""
+    import re
+    from pathlib import Path
+
+    from prometheus_client import generate_latest
+
+    monitor = Monitor("hospital-a")
+    monitor.chain_seconds.labels("call").observe(0.1)
+    monitor.stage_seconds.labels("train").observe(0.1)
+    families = list(text_string_to_metric_families(generate_latest(monitor.registry).decode()))
+    exposed = {s.name for f in families for s in f.samples} | {f.name + "_total" for f in families
+                                                              if f.type == "counter"}
+    docs = Path(__file__).resolve().parents[1] / "docs" / "monitoring"
+    dashboard = json.loads((docs / "grafana-dashboard.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    used = set(re.findall(r"medmesh_[a-z_]+", exprs + (docs / "prometheus.yml").read_text()))
+    assert used and used <= exposed, used - exposed
