@@ -75,12 +75,14 @@ def test_accuracy_drop_against_last_and_best_round():
     assert accuracy_drop([0.9], float("nan"), 2, 0.05) is None
 
 
-def test_auc_drop_must_exceed_two_hanley_mcneil_standard_errors():
+def test_auc_drop_must_exceed_hanley_mcneil_standard_errors():
     # A = 0.95, 10 positives, 18 negatives: Q1 = .95/1.05 = .904762, Q2 = 2(.9025)/1.95 = .925641;
     # var = (.0475 + 9(.002262) + 17(.023141)) / 180 = .0025625 -> SE = .050621
     assert auc_standard_error(0.95, 10, 18) == pytest.approx(0.050621, abs=1e-6)
-    assert accuracy_drop([0.95], 0.898, 2, 0.05, positives=10, negatives=18) is None  # 0.052 < 2 SE
-    assert accuracy_drop([0.95], 0.84, 2, 0.05, positives=10, negatives=18) is not None  # 0.11 > 2 SE
+    assert accuracy_drop([0.95], 0.898, 2, 0.05, positives=10, negatives=18, z=2) is None  # 0.052 < 2 SE
+    assert accuracy_drop([0.95], 0.84, 2, 0.05, positives=10, negatives=18, z=2) is not None  # 0.11 > 2 SE
+    assert accuracy_drop([0.95], 0.84, 2, 0.05, positives=10, negatives=18) is None  # 0.11 < 3 SE (default)
+    assert accuracy_drop([0.95], 0.79, 2, 0.05, positives=10, negatives=18) is not None  # 0.16 > 3 SE
     assert accuracy_drop([0.95], 0.898, 2, 0.05) is not None  # counts unknown: the threshold alone
 
 

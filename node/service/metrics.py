@@ -14,6 +14,7 @@ as facts.
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 import time
@@ -29,6 +30,8 @@ from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, accuracy
 
 __all__ = ["Monitor", "validation_split"]
 
+#: the peer's pipeline methods, in order (as the runner times them)
+STAGES = ("_train", "_protect", "_commit", "_send", "_verify", "_aggregate", "_record_rejections", "_finalize")
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 CHAIN_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 KEEP_ROUNDS = 50  # rounds the status page remembers
@@ -90,6 +93,7 @@ class Monitor:
         self.epsilon_spent = Gauge("medmesh_epsilon_spent", "Privacy budget spent (this node's own ledger)", registry=r)
         self.epsilon_budget = Gauge("medmesh_epsilon_budget", "Privacy budget of the campaign", registry=r)
         self.epsilon_budget.set(epsilon_budget)
+        self._epsilon = {"spent": 0.0, "budget": epsilon_budget}
         self.peers_connected = Gauge("medmesh_peers_connected", "Peers connected over libp2p", registry=r)
         self.rejected = Counter("medmesh_updates_rejected", "Committed updates this node refused", ["reason"],
                                 registry=r)
@@ -134,6 +138,7 @@ class Monitor:
         self._validation = validation_split(runner.cfg.data)
         self._time_chain(runner.client)
         self._watch_aggregation(runner.peer)
+        self._watch_stages(runner.peer, STAGES)
 
     def _time_chain(self, client) -> None:
         def timed(fn, op_of):
@@ -163,6 +168,27 @@ class Monitor:
             return params, accepted
 
         peer._aggregate = watched
+
+    def _watch_stages(self, peer, names) -> None:
+        """Show the stage a round is in: each pipeline method marks its name when it starts."""
+        for name in names:
+            method = getattr(peer, name, None)
+            if method is None:
+                continue
+            label = name.lstrip("_")
+            if inspect.iscoroutinefunction(method):
+                async def marked(*args, _m=method, _label=label, **kwargs):
+                    self._set_stage(_label)
+                    return await _m(*args, **kwargs)
+            else:
+                def marked(*args, _m=method, _label=label, **kwargs):
+                    self._set_stage(_label)
+                    return _m(*args, **kwargs)
+            setattr(peer, name, marked)
+
+    def _set_stage(self, stage: str) -> None:
+        with self.lock:
+            self.stage = stage
 
     def _log(self, event: str, round_: int | None = None, **fields) -> None:
         if self.events is not None:
@@ -233,8 +259,10 @@ class Monitor:
         if handler is not None:
             handler(round_, fields)
 
-    def _on_started(self, round_, fields) -> None:
-        self.epsilon_spent.set(fields.get("epsilon", 0.0))
+    def set_epsilon(self, spent: float) -> None:
+        self.epsilon_spent.set(spent)
+        with self.lock:
+            self._epsilon["spent"] = spent
 
     def _on_round_joined(self, round_, fields) -> None:
         self.rounds_joined.inc()
@@ -248,7 +276,7 @@ class Monitor:
         for stage, seconds in (fields.get("stages") or {}).items():
             self.stage_seconds.labels(stage).observe(seconds)
         self.round_seconds.observe(fields.get("seconds", 0.0))
-        self.epsilon_spent.set(fields.get("epsilon", 0.0))
+        self.set_epsilon(fields.get("epsilon", 0.0))
         rejected = fields.get("rejected") or {}
         for reason in rejected.values():
             self.rejected.labels(reason).inc()
@@ -301,8 +329,7 @@ class Monitor:
         with self.lock:
             return {"identity": dict(self.identity), "round": self.round, "stage": self.stage,
                     "rounds": list(self.rounds),
-                    "epsilon": {"spent": _num(self.epsilon_spent._value.get()),
-                                "budget": _num(self.epsilon_budget._value.get())},
+                    "epsilon": {k: _num(v) for k, v in self._epsilon.items()},
                     "peers": [{"peer_id": p, **v} for p, v in sorted(self.peers.items())],
                     "alerts": [a.to_json() for a in self.active_alerts],
                     "now": time.time()}

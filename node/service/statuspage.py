@@ -113,7 +113,7 @@ def start_monitoring(runner) -> StatusServer | None:
                       AlertThresholds(m.auc_drop, m.bias_gap, m.norm_z, m.min_cosine),
                       epsilon_budget=runner.cfg.privacy.epsilon)
     monitor.attach(runner)
-    monitor.epsilon_spent.set(runner.peer.privacy.spent())
+    monitor.set_epsilon(runner.peer.privacy.spent())
     runner.events.listeners.append(monitor.on_event)
     server = StatusServer(monitor, m.host, m.port).start()
     runner.events.emit("monitoring", url=server.url, metrics=f"{server.url}/metrics")
