@@ -248,3 +248,15 @@ def test_dashboard_and_prometheus_snippet_name_only_exposed_metrics():
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     used = set(re.findall(r"medmesh_[a-z_]+", exprs + (docs / "prometheus.yml").read_text()))
     assert used and used <= exposed, used - exposed
+
+
+def test_busy_port_is_one_line_naming_the_section():
+    from node.service.statuspage import MonitoringError
+
+    first = StatusServer(Monitor("hospital-a"))
+    try:
+        port = first.httpd.server_address[1]
+        with pytest.raises(MonitoringError, match=r"^\[monitoring\]: cannot listen on 127.0.0.1:\d+: .*enabled = false$"):
+            StatusServer(Monitor("hospital-a"), port=port)
+    finally:
+        first.close()

@@ -20,10 +20,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from node.service.metrics import Monitor
 
-__all__ = ["StatusServer"]
+__all__ = ["MonitoringError", "StatusServer", "start_monitoring"]
 
 log = logging.getLogger("medmesh.monitoring")
 _ASSETS = resources.files("node.service") / "statuspage_assets"
+
+
+class MonitoringError(RuntimeError):
+    """The monitoring endpoint cannot start; one line naming the config key."""
 
 
 class StatusServer:
@@ -37,7 +41,11 @@ class StatusServer:
                       "/status.js": ("text/javascript; charset=utf-8", (_ASSETS / "status.js").read_bytes()),
                       "/status.css": ("text/css; charset=utf-8", (_ASSETS / "status.css").read_bytes())}
         handler = type("Handler", (_Handler,), {"server_ref": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise MonitoringError(f"[monitoring]: cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                                  f"set another port (0: any free one) or enabled = false") from None
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="medmesh-status", daemon=True)
 
@@ -51,7 +59,8 @@ class StatusServer:
         return self
 
     def close(self) -> None:
-        self.httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever: never call it unstarted
+            self.httpd.shutdown()
         self.httpd.server_close()
 
 
