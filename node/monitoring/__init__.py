@@ -3,8 +3,8 @@ data and on the updates it opened (:mod:`node.monitoring.alerts`). The plumbing 
 (``/metrics``, the status page) lives in :mod:`node.service.metrics` and :mod:`node.service.statuspage`.
 """
 
-from node.monitoring.alerts import (ALERT_KINDS, Alert, AlertThresholds, accuracy_drop, anomalous_updates,
-                                    bias_shift, cosine, robust_z, sensitivity_gap)
+from node.monitoring.alerts import (ALERT_KINDS, AUC_Z, Alert, AlertThresholds, accuracy_drop, anomalous_updates,
+                                    auc_standard_error, bias_shift, cosine, robust_z, sensitivity_gap, update_screen)
 
-__all__ = ["ALERT_KINDS", "Alert", "AlertThresholds", "accuracy_drop", "anomalous_updates", "bias_shift",
-           "cosine", "robust_z", "sensitivity_gap"]
+__all__ = ["ALERT_KINDS", "AUC_Z", "Alert", "AlertThresholds", "accuracy_drop", "anomalous_updates",
+           "auc_standard_error", "bias_shift", "cosine", "robust_z", "sensitivity_gap", "update_screen"]
