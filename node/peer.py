@@ -23,7 +23,9 @@ import trio
 
 from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
-from node import protocol, relay
+from ledger.records import PrivacyBudget
+from node import protocol, relay, scaling, setupsum
+from node.aggregation import DEFAULT_RULE
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.freeriding import screen_free_riders
@@ -31,8 +33,9 @@ from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters, model_input
 from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
+from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 from node.sealing import SealContext, SealError, blob_hash, peek_context
-from node.training import TrainConfig, train_local
+from node.training import TrainConfig, round_train_config, train_local
 from node.update import ModelUpdate, parameters_hash
 
 __all__ = ["PeerSettings", "RoundOutcome", "HospitalPeer", "MODE_SEALED"]
@@ -46,7 +49,7 @@ RELAY_WAIT_S = 30.0  # how long one holder that accepted a relay request has to 
 @dataclass(frozen=True)
 class PeerSettings:
     model: str = "logreg"
-    rule: str = "median"
+    rule: str = DEFAULT_RULE
     f: int = 1  # Byzantine peers the Krum family and Bulyan must tolerate
     train: TrainConfig = TrainConfig()
     round_timeout: float = 60.0  # seconds to wait for blobs, and again for the quorum
@@ -55,9 +58,19 @@ class PeerSettings:
     clip_norm: float | None = None  # L2 clip of each update before masking (secagg, ckks)
     secagg_ring_bits: int = 32
     secagg_frac_bits: int = 16
+    min_contributors: int = MIN_CONTRIBUTORS  # fewest committed updates a secagg or ckks sum may hold
+    # public per-feature ranges (node.scaling); None: no public bounds, federated sums in the clear
+    feature_bounds: scaling.FeatureBounds | None = None
+    # with bounds: "secure" (scale from the bounds, centre from a secure sum) or "bounds" (nothing shared)
+    scaling: str = "secure"
 
     def __post_init__(self) -> None:
         check_protection(self.protection, self.rule)
+        if self.min_contributors < MIN_CONTRIBUTORS:
+            raise ValueError(f"min_contributors must be at least {MIN_CONTRIBUTORS}, got {self.min_contributors}: "
+                             f"a sum of two updates reveals each one to the other contributor")
+        if self.scaling not in ("secure", "bounds"):
+            raise ValueError(f"scaling must be secure or bounds (with feature_bounds), got {self.scaling!r}")
         if self.compression is not None and self.compression.quantize and self.protection != "sealed":
             raise ValueError(f"8-bit quantization composes with --protection sealed only; {self.protection} "
                              f"sums values in its own fixed-point encoding")
@@ -103,16 +116,22 @@ class HospitalPeer:
         self.global_params = flat_parameters(self.model)
         self.last_step: np.ndarray | None = None  # the last adopted global step (free-rider screen)
         self.completed_round = 0
+        # the chain's current round as last read by the schedule (node.service.runner); when set, blobs
+        # are held only for it and the next one, so a member cannot park blobs for other rounds
+        self.chain_round: int | None = None
         self._directory: dict[str, Identity] = {}
         self._inbox: dict[int, dict[str, bytes]] = defaultdict(dict)
         self._inbox_changed = trio.Event()
         self._chain_changed = trio.Event()
         self._stats: dict[str, FeatureStats] = {}
+        self._stats_refused: dict[str, str] = {}  # sender -> why its feature sums were refused
+        self._masked: dict[str, np.ndarray] = {}  # sender -> its masked set-up sum (node.setupsum)
         self._stats_changed = trio.Event()
         self._relayed: set[tuple[str, int, str]] = set()  # (requester, round, committer) answered
         self._kept: dict[int, dict[str, bytes]] = {}  # the last completed rounds' blobs, for relaying
         self.relay_counts: dict[str, int] = defaultdict(int)  # requested, served, accepted, refused
         self._background: trio.Nursery | None = None
+        self._budget_declared = False
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
         self.protection = make_mode(self)
         host.on_blob(self._on_blob)
@@ -163,10 +182,25 @@ class HospitalPeer:
                     raise protocol.ControlError("not a stats message from a registered peer")
                 if shared.sender.lower() != ident.address.lower():
                     raise protocol.ControlError(f"stats claim sender {shared.sender}, signed by {ident.address}")
-                self._stats[ident.address] = FeatureStats.from_json(shared.stats)
             except (protocol.ControlError, ValueError) as exc:
                 self.log.warning("dropped setup message from %s: %s", msg.from_peer[:12], exc)
                 continue
+            if ident.address == self.address:
+                continue  # our own message, echoed by pubsub
+            if ident.address in self._stats or ident.address in self._stats_refused or ident.address in self._masked:
+                self.log.warning("ignored a second feature summary from %s; the first one stands", ident.address)
+                continue
+            features = self.raw_data.x[0].size
+            try:
+                if "masked" in shared.stats:
+                    self._masked[ident.address] = setupsum.decode_masked(shared.stats["masked"], 2 * features + 1)
+                else:
+                    stats = FeatureStats.from_json(shared.stats)
+                    scaling.check_stats(stats, features)
+                    self._stats[ident.address] = stats
+            except (ValueError, KeyError, TypeError) as exc:
+                self._stats_refused[ident.address] = str(exc)
+                self.log.warning("refused the feature summary of %s: %s", ident.address, exc)
             self._stats_changed.set()
             self._stats_changed = trio.Event()
 
@@ -197,6 +231,9 @@ class HospitalPeer:
             raise SealError(f"blob claims sender {ctx.sender} but came from {ident.address}")
         if ctx.round <= self.completed_round:
             raise SealError(f"blob for round {ctx.round}, which this peer already completed (replay?)")
+        if self.chain_round is not None and not self.chain_round <= ctx.round <= self.chain_round + 1:
+            raise SealError(f"blob for round {ctx.round}; the chain is at round {self.chain_round}, and blobs are "
+                            f"held only for the current and the next round")
         if kind != "update":
             await self.protection.on_message(ident, kind, data)
             return
@@ -298,29 +335,75 @@ class HospitalPeer:
 
     # -- set-up ------------------------------------------------------------------------
     async def agree_standardizer(self, timeout: float = 30.0) -> Standardizer | None:
-        """Share this hospital's feature sums; build the z-scorer from everyone's total.
+        """Fix the z-scorer every member applies (:mod:`node.scaling`).
 
-        Images need none: their loaders already scale pixels to [0, 1]. A feature model
-        (``imaging-features``) gets them mapped once to its fixed features."""
+        With public ``feature_bounds`` nothing is shared: the scaling follows from the bounds.
+        Otherwise each hospital shares its feature sums; each summary is checked, a bad one is
+        refused with a warning naming its sender (it neither poisons the scaling nor stalls the
+        set-up), and the valid ones are combined by per-feature medians. Images need none: their
+        loaders already scale pixels to [0, 1]; a feature model (``imaging-features``) gets them
+        mapped once to its fixed features."""
         if isinstance(self.raw_data, ImageData):
             self.data = model_input(self.settings.model, self.raw_data)
             return None
+        features = self.raw_data.x[0].size
+        bounds = self.settings.feature_bounds
+        if bounds is not None:
+            if bounds.low.size != features:
+                raise ValueError(f"feature bounds for {bounds.low.size} features, the data has {features}")
+            self.standardizer = scaling.from_bounds(bounds)
+            if self.settings.scaling == "secure":
+                self.standardizer = await self._secure_standardizer(bounds, timeout)
+            self.data = self.standardizer.apply(self.raw_data)
+            return self.standardizer
         mine = FeatureStats.of(self.raw_data)
+        scaling.check_stats(mine, features)
         self._stats[self.address] = mine
         others = self._others()
         await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
         await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
             protocol.StatsShared(self.address, mine.to_json())))
         with trio.fail_after(timeout):
-            while not all(i.address in self._stats for i in others):
+            while not all(i.address in self._stats or i.address in self._stats_refused for i in others):
                 await self._stats_changed.wait()
-        total = None
-        for ident in self.active_members():  # fixed order: every peer gets identical bits
-            s = self._stats[ident.address]
-            total = s if total is None else total + s
-        self.standardizer = Standardizer.from_stats(total)
+        sites = [self._stats[i.address] for i in self.active_members() if i.address in self._stats]
+        self.standardizer = scaling.robust_combine(sites)
         self.data = self.standardizer.apply(self.raw_data)
+        self.log.warning("feature sums of %d sites were shared in the clear, outside the DP budget (no public "
+                         "feature bounds); %d refused", len(sites), len(self._stats_refused))
         return self.standardizer
+
+    async def _secure_standardizer(self, bounds: scaling.FeatureBounds, timeout: float) -> Standardizer:
+        """The pooled z-scorer from a secure sum (:mod:`node.setupsum`); the public bounds' scaling
+        if a member's input is missing or the total is implausible (warned)."""
+        members = self.active_members()
+        keys = {m.address: m.seal_key for m in members}
+        deployment = self.ledger.deployment
+        context = f"{deployment.chain_id}|{deployment.addresses['RoundLedger'].lower()}".encode()
+        mine = setupsum.mask(setupsum.site_vector(self.raw_data, bounds), self.address,
+                             self.identity.seal_private, keys, context)
+        self._masked[self.address] = mine
+        others = self._others()
+        with trio.move_on_after(timeout):
+            await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
+        await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
+            protocol.StatsShared(self.address, {"masked": [int(v) for v in mine]})))
+        with trio.move_on_after(timeout):
+            while not all(i.address in self._masked or i.address in self._stats_refused for i in others):
+                await self._stats_changed.wait()
+        fallback = scaling.from_bounds(bounds)
+        missing = [i.address for i in others if i.address not in self._masked]
+        if missing:
+            self.log.warning("no usable masked sum from %s: scaling falls back to the public bounds",
+                             ", ".join(missing))
+            return fallback
+        try:
+            return setupsum.check_total(setupsum.unmask([self._masked[m.address] for m in members]),
+                                        len(members), bounds)
+        except ValueError as exc:
+            self.log.warning("the secure sum is implausible (%s): a member's masked input is wrong, and masked "
+                             "inputs cannot be attributed; scaling falls back to the public bounds", exc)
+            return fallback
 
     # -- the round pipeline --------------------------------------------------------------
     async def open_round(self) -> int:
@@ -368,6 +451,7 @@ class HospitalPeer:
             self.privacy.save()  # the spent budget is on disk before the update leaves
             try:
                 blob = await self._protect(update)
+                self._declare_budget()
                 self._commit(update, blob)
             except (LedgerError, ValueError) as exc:  # e.g. the commit window closed, or too few
                 self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
@@ -400,6 +484,13 @@ class HospitalPeer:
         self._end_round(round_)
         return out
 
+    def at_chain_round(self, round_: int) -> None:
+        """The schedule read ``round_`` as the chain's current round: drop what is held for
+        earlier rounds this peer never ran (rounds it ran moved to ``_kept`` when they ended)."""
+        self.chain_round = round_
+        for old in [r for r in self._inbox if r < round_]:
+            del self._inbox[old]
+
     def _end_round(self, round_: int) -> None:
         self.completed_round = max(self.completed_round, round_)
         # a slower peer may still be verifying this round and need a blob relayed: keep the
@@ -410,7 +501,7 @@ class HospitalPeer:
         self.protection.end_round(round_)
 
     async def _train(self, round_: int) -> ModelUpdate:
-        cfg = TrainConfig(self.settings.train.learning_rate, self.settings.train.seed * 100_003 + round_)
+        cfg = round_train_config(self.settings.train, round_)
         result = await trio.to_thread.run_sync(
             train_local, self.model, self.global_params, self.data, self.privacy, cfg)
         self.log.info("trained %d steps on %d samples, epsilon spent %.3f", result.steps,
@@ -425,23 +516,56 @@ class HospitalPeer:
         """The blob this peer commits and sends: the consortium's protection mode decides."""
         return await self.protection.protect(update)
 
+    def privacy_budget(self) -> PrivacyBudget:
+        """This hospital's campaign budget as the chain records it (ε = 0: DP off)."""
+        c = self.privacy.config
+        if not c.enabled:
+            return PrivacyBudget(0.0, 0.0, "none", 0.0, c.max_grad_norm)
+        return PrivacyBudget(self.privacy.cap(), c.delta, c.accountant, float(c.noise_multiplier), c.max_grad_norm)
+
+    def _declare_budget(self) -> None:
+        """Put the campaign's privacy budget on chain before the first commit (once: the
+        contract checks every committed epsilon against it; a different budget recorded
+        earlier is an error, since the chain keeps the first)."""
+        if not self._budget_declared:
+            self.ledger.ensure_privacy_budget(self.privacy_budget())
+            self._budget_declared = True
+
     def _commit(self, update: ModelUpdate, blob: bytes) -> None:
         self.ledger.commit_update(update.round, blob_hash(blob), update.samples, update.epsilon,
                                   self.protection.code)
         self.log.info("committed update %s (%d bytes)", blob_hash(blob).hex()[:12], len(blob), round=update.round)
 
     async def _send(self, round_: int, blob: bytes) -> None:
+        """Send the blob to every recipient concurrently, each transfer bounded by the round's
+        deadline (``round_timeout`` from now), in the background: a slow or frozen receiver holds
+        up neither the other transfers nor this peer's verify stage (issue 17.6). A transfer cut
+        off by the deadline is what the relay (:mod:`node.relay`) is for."""
         await self._announce(protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob)))
+        deadline = trio.current_time() + self.settings.round_timeout
 
         async def send_one(ident: Identity) -> None:
-            try:
-                await self.host.send_blob(ident.peer_id, blob, kind="update")
-            except Exception as exc:  # one unreachable peer must not stop the others
-                self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
+            with trio.move_on_at(deadline) as scope:
+                try:
+                    await self.host.send_blob(ident.peer_id, blob, kind="update")
+                except Exception as exc:  # one unreachable peer must not stop the others
+                    self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
+            if scope.cancelled_caught:
+                self.log.warning("gave up delivering update to %s at the round's deadline", ident.address,
+                                 round=round_)
 
-        async with trio.open_nursery() as nursery:
-            for ident in self.protection.update_recipients(round_):
-                nursery.start_soon(send_one, ident)
+        recipients = self.protection.update_recipients(round_)
+        if self._background is None:  # not serving (unit tests): send in place, still bounded
+            async with trio.open_nursery() as nursery:
+                for ident in recipients:
+                    nursery.start_soon(send_one, ident)
+            return
+        for ident in recipients:
+            try:
+                self._background.start_soon(send_one, ident)
+            except RuntimeError:  # the peer is shutting down (its nursery is closed): nothing to send
+                self.log.warning("not sending the update: the peer is stopping", round=round_)
+                return
 
     async def _verify(self, round_: int, own: ModelUpdate | None) -> tuple[dict[str, object], dict[str, str]]:
         """Wait for the members' blobs (bounded), check each against the chain, then screen out
@@ -497,6 +621,10 @@ class HospitalPeer:
         blob = self._inbox[round_].get(sender)
         if sender not in members:
             raise _Rejected("not-a-member", "committer is not an active registered hospital")
+        cohort = members[sender].cohort
+        if commitment.samples > cohort:  # the contract refuses these; a ledger that did not is caught here
+            raise _Rejected("samples-above-cohort", f"claims {commitment.samples} samples, above the cohort "
+                                                    f"of {cohort} its admission endorsed")
         if commitment.mode != self.protection.code:
             raise _Rejected("bad-format", f"committed under protection mode {commitment.mode}, the consortium "
                                           f"uses {self.protection.name} ({self.protection.code})")

@@ -12,6 +12,7 @@ Every wait is on an event: a JSON log line of a node, or the chain's state (poll
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -94,7 +95,7 @@ def test_four_processes_finish_three_rounds_with_one_aggregate(net, capsys):
     # each node's persisted model is the chain's aggregate of the round it names
     for name in net.names:
         state = json.loads((net.root / name / "state" / "state.json").read_text())
-        params = np.load(net.root / name / "state" / "params.npy")
+        params = np.frombuffer(base64.b64decode(state["params"]), dtype="<f4")  # one atomic file (issue 17.3)
         assert state["params_round"] >= 3
         assert params_hash(params) == finalized(net, state["params_round"]).aggregate_hash
     from node.cli import main
@@ -102,6 +103,14 @@ def test_four_processes_finish_three_rounds_with_one_aggregate(net, capsys):
     status = json.loads(capsys.readouterr().out)
     assert status["registry_status"] == "active" and status["completed_round"] >= 3
     assert status["epsilon_spent"] > 0 and status["peer_id"] == net.multiaddrs["hospital-b"].rsplit("/", 1)[1]
+    # issue 14: the cohort registered is the node's row count; its budget and spend are on chain
+    from node.service.config import load_config
+    from node.service.sources import load_training_data
+    cfg = load_config(net.configs["hospital-b"])
+    assert status["cohort"] == len(load_training_data(cfg.data))
+    assert status["privacy_budget_on_chain"]["epsilon"] == pytest.approx(cfg.privacy.epsilon * 1.001)
+    assert status["privacy_budget_on_chain"]["accountant"] == cfg.privacy.accountant
+    assert 0 < status["epsilon_on_chain"] <= status["epsilon_spent"] + 1e-6
 
 
 def test_unregistered_intruder_is_refused(net):

@@ -238,7 +238,13 @@ class Monitor:
             import copy
             self._eval_model = copy.deepcopy(peer.model)
         load_flat_parameters(self._eval_model, peer.global_params)
-        rows = peer.data if self._validation is None else peer.standardizer.apply(self._validation)
+        if self._validation is None:
+            rows = peer.data
+        elif peer.standardizer is not None:  # tabular: the consortium's scaling
+            rows = peer.standardizer.apply(self._validation)
+        else:  # images: the loader's scaling, mapped to features where the model needs them
+            from node.models import model_input
+            rows = model_input(peer.settings.model, self._validation)
         return evaluate(self._eval_model, rows)
 
     def _publish_alerts(self, round_: int) -> None:
