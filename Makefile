@@ -9,9 +9,16 @@ PIP    := $(PY) -m pip
 MEDMESH := $(VENV)/bin/medmesh
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench devnet audit slither clean
+.PHONY: setup browser demo test bench devnet audit slither clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed browser
+
+# Debian's chromium + chromedriver for the status page's browser test (tests/test_monitoring_node.py);
+# skipped when both are already on PATH. About 90 s on a fresh Debian 12 (docs/monitoring.md).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium chromium-driver; }
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

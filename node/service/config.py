@@ -8,6 +8,7 @@ against the config file's folder. ``medmesh node init`` writes a commented templ
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
@@ -18,7 +19,8 @@ from node.aggregation import DEFAULT_RULE
 from node.protection import MODE_CODES, check_protection
 
 __all__ = ["ConfigError", "NodeConfig", "NodeSection", "ChainSection", "DataSection", "TrainingSection",
-           "PrivacySection", "AggregationSection", "RoundsSection", "GossipSection", "PROTECTION_MODES",
+           "PrivacySection", "AggregationSection", "RoundsSection", "GossipSection", "MonitoringSection",
+           "PROTECTION_MODES",
            "DATA_SOURCES", "load_config", "template"]
 
 #: Protection modes a node accepts in ``[aggregation].protection``, with the byte recorded
@@ -123,6 +125,18 @@ class GossipSection:
 
 
 @dataclass(frozen=True)
+class MonitoringSection:
+    enabled: bool = True                  # /metrics (Prometheus) and the status page, on one port
+    host: str = "127.0.0.1"               # an IP literal; anything but loopback exposes the node's state
+    port: int = 0                         # 0: any free port (logged in the `monitoring` event)
+    auc_drop: float = 0.05                # alert: validation AUC falls this much below the last or best round
+    bias_gap: float = 0.2                 # alert: the sensitivity gap between groups widens this much
+    norm_z: float = 3.5                   # alert: robust z-score of an update's norm above this
+    min_cosine: float = -0.5              # alert: an update's cosine to the aggregate step below this (DP noise
+                                          # leaves honest updates near 0; a reversed one is near -1)
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     path: Path
     node: NodeSection
@@ -133,6 +147,7 @@ class NodeConfig:
     aggregation: AggregationSection = field(default_factory=AggregationSection)
     rounds: RoundsSection = field(default_factory=RoundsSection)
     gossip: GossipSection = field(default_factory=GossipSection)
+    monitoring: MonitoringSection = field(default_factory=MonitoringSection)
 
     @property
     def listen_ip_port(self) -> tuple[str, int]:
@@ -142,7 +157,7 @@ class NodeConfig:
 
 _SECTIONS = {"node": NodeSection, "chain": ChainSection, "data": DataSection, "training": TrainingSection,
              "privacy": PrivacySection, "aggregation": AggregationSection, "rounds": RoundsSection,
-             "gossip": GossipSection}
+             "gossip": GossipSection, "monitoring": MonitoringSection}
 _REQUIRED_SECTIONS = ("node", "chain")
 
 
@@ -346,6 +361,19 @@ def _check(where: str, cfg: NodeConfig) -> None:
             raise bad(f"gossip.{key}", f"must be >= 1, got {getattr(g, key)}")
     if not g.dial_timeout > 0:
         raise bad("gossip.dial_timeout", f"must be > 0, got {g.dial_timeout}")
+
+    m = cfg.monitoring
+    try:
+        ipaddress.ip_address(m.host)
+    except ValueError:
+        raise bad("monitoring.host", f"must be an IP address such as 127.0.0.1, got {m.host!r}") from None
+    if not 0 <= m.port <= 65535:
+        raise bad("monitoring.port", f"must be in 0..65535, got {m.port}")
+    for key in ("auc_drop", "bias_gap", "norm_z"):
+        if not getattr(m, key) > 0:
+            raise bad(f"monitoring.{key}", f"must be > 0, got {getattr(m, key)}")
+    if not -1 <= m.min_cosine <= 1:
+        raise bad("monitoring.min_cosine", f"must be in [-1, 1], got {m.min_cosine}")
 
 
 def bootstrap_problem(addr: str) -> str | None:

@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 __all__ = ["EventLog"]
@@ -33,6 +34,7 @@ class EventLog:
         self.peer = peer
         self.json_lines = json_lines
         self.stream = stream or sys.stdout
+        self.listeners: list[Callable[[str, int | None, dict[str, Any]], None]] = []  # e.g. the Monitor
 
     def emit(self, event: str, round: int | None = None, **fields: Any) -> None:
         ts = time.time()
@@ -44,6 +46,12 @@ class EventLog:
             extra = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
             line = f"{_stamp(ts)} {where} {event}" + (f" {extra}" if extra else "")
         print(line, file=self.stream, flush=True)
+        for listener in self.listeners:
+            try:
+                listener(event, round, fields)
+            except Exception as exc:  # a listener's bug must not stop the node; it is logged once here
+                print(f"{_stamp(ts)} [{self.peer}] listener_error {type(exc).__name__}: {exc}",
+                      file=sys.stderr, flush=True)
 
     def handler(self) -> logging.Handler:
         """A logging handler that turns library records into ``log`` events."""

@@ -42,6 +42,7 @@ from node.service.liveness import PeerKeeper, retrying
 from node.compression import CompressionConfig
 from node.models import load_flat_parameters
 from node.service.state import NodeState, StateError
+from node.service.statuspage import start_monitoring
 from node.peer import HospitalPeer, PeerSettings
 from node.privacy import BudgetExhausted, DPConfig, PrivacyLedger
 from node.service.schedule import opener_rank
@@ -207,6 +208,7 @@ class NodeRunner:
     async def run(self) -> int:
         """Run until stopped (SIGINT/SIGTERM), revoked, or ``stop_after_round``; the exit status."""
         self.build()
+        monitoring = start_monitoring(self)
         code = 0
         async with self.host.running():
             if not self.host.listen_addrs:
@@ -234,6 +236,8 @@ class NodeRunner:
                 self.events.emit("stopped", reason=str(exc))
                 code = exc.code
         self.events.emit("exited", code=code, epsilon=self.peer.privacy.spent())
+        if monitoring is not None:
+            monitoring.close()
         return code
 
     async def _on_signals(self, scope: trio.CancelScope) -> None:

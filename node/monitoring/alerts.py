@@ -1,0 +1,167 @@
+"""Alert rules a hospital evaluates locally, every round, without sharing a row.
+
+- **accuracy drop**: the new global model's AUC on the hospital's own validation split falls by
+  more than ``auc_drop`` against the previous round or the best round so far.
+- **bias shift**: the gap in sensitivity (true-positive rate) between the groups of the validation
+  split widens by more than ``bias_gap`` against the previous round (equal opportunity, Hardt,
+  Price & Srebro, NeurIPS 2016: a fair classifier has equal TPR across groups).
+- **anomalous update**: among the updates this hospital opened in a round, a sender whose update
+  norm has a robust z-score above ``norm_z`` (modified z-score ``0.6745 (x - median) / MAD``,
+  Iglewicz & Hoaglin, *How to Detect and Handle Outliers*, 1993, who recommend 3.5), or whose
+  cosine to the aggregate step is below ``min_cosine`` (the sign test of FLTrust, Cao et al.,
+  NDSS 2021, and the direction screen of FoolsGold, Fung et al., RAID 2020).
+
+Threat limit: an adaptive poisoner who keeps its norm inside the crowd and its direction within
+``min_cosine`` of the aggregate raises no anomalous-update alert; these alerts report what the
+robust rule let through or nearly did, they do not replace it. The senders' norms are the
+opened updates' own (never self-reported numbers), so a sender cannot claim a norm.
+Each rule is a plain function over numbers; :class:`node.service.metrics.Monitor` feeds them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ALERT_KINDS", "AUC_Z", "Alert", "AlertThresholds", "accuracy_drop", "anomalous_updates", "auc_standard_error",
+           "bias_shift", "cosine", "robust_z", "sensitivity_gap", "update_screen"]
+
+ALERT_KINDS = ("accuracy_drop", "bias_shift", "anomalous_update")
+_MAD_SCALE = 0.6745  # the normal's 0.75 quantile: makes MAD comparable to a standard deviation
+#: standard errors (Hanley-McNeil) an AUC drop must exceed. 2 raised 2 false alarms in 200 clean
+#: rounds of 4 hospitals (scripts/bench_alerts.py --auc-z 2): the drop is taken against the best of
+#: a noisy history, a maximum, so a one-sided 2-SE test is too eager.
+AUC_Z = 3.0
+#: MAD is floored at this share of the median norm: honest hospitals of different sizes send
+#: DP-noised updates whose norms differ persistently (a small site's noise is larger), and with 4
+#: senders the raw MAD can be tiny. With the floor, an alert needs a norm above
+#: ``median * (1 + norm_z * 0.25 / 0.6745)`` (2.3x the median at norm_z = 3.5).
+NORM_MAD_FLOOR = 0.25
+_MEANAD_SCALE = 1.253314  # sqrt(pi / 2): the normal's mean absolute deviation is 0.7979 sigma
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    auc_drop: float = 0.05
+    bias_gap: float = 0.2
+    norm_z: float = 3.5
+    min_cosine: float = -0.5  # honest DP-noised updates scatter around 0 (a 4-node run showed -0.002)
+
+    def __post_init__(self) -> None:
+        for key in ("auc_drop", "bias_gap", "norm_z"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
+        if not -1 <= self.min_cosine <= 1:
+            raise ValueError(f"min_cosine must be in [-1, 1], got {self.min_cosine}")
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str          # one of ALERT_KINDS
+    round: int
+    message: str       # one line for the log and the status page
+    subject: str = ""  # the sender for anomalous_update, else ""
+    value: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "round": self.round, "message": self.message, "subject": self.subject,
+                "value": None if math.isnan(self.value) else round(self.value, 4)}
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley & McNeil (Radiology 143, 1982), eq. 2: the standard error of an AUC measured on
+    ``positives`` and ``negatives`` rows, with ``Q1 = A / (2 - A)`` and ``Q2 = 2 A^2 / (1 + A)``."""
+    if positives < 1 or negatives < 1 or math.isnan(auc):
+        return float("nan")
+    a = auc
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (positives * negatives)
+    return math.sqrt(max(var, 0.0))
+
+
+def accuracy_drop(history: Sequence[float], auc: float, round_: int, threshold: float, *,
+                  positives: int = 0, negatives: int = 0, z: float = AUC_Z) -> Alert | None:
+    """An alert if ``auc`` is more than ``threshold`` below the last or the best of ``history``.
+    Given the split's class counts, the drop must also exceed ``z`` Hanley-McNeil standard errors
+    of the reference AUC: on a hospital's small validation split a few rows move the AUC by more
+    than ``threshold``, and a clean campaign must not raise alarms."""
+    past = [a for a in history if not math.isnan(a)]
+    if not past or math.isnan(auc):
+        return None
+    last, best = past[-1], max(past)
+    ref, ref_auc = ("previous round", last) if last - auc >= best - auc else ("best round", best)
+    drop = ref_auc - auc
+    se = auc_standard_error(ref_auc, positives, negatives)
+    needed = threshold if math.isnan(se) else max(threshold, z * se)
+    if drop <= needed:
+        return None
+    return Alert("accuracy_drop", round_, f"validation AUC {auc:.3f} is {drop:.3f} below the {ref} "
+                                          f"({ref_auc:.3f})", value=drop)
+
+
+def sensitivity_gap(by_group: Mapping[str, float]) -> float:
+    """The largest minus the smallest per-group sensitivity (NaN groups, without positives, skipped)."""
+    values = [v for v in by_group.values() if not math.isnan(v)]
+    return max(values) - min(values) if len(values) >= 2 else float("nan")
+
+
+def bias_shift(previous_gap: float, by_group: Mapping[str, float], round_: int, threshold: float) -> Alert | None:
+    """An alert if the sensitivity gap across groups widened by more than ``threshold``."""
+    gap = sensitivity_gap(by_group)
+    if math.isnan(gap) or math.isnan(previous_gap) or gap - previous_gap <= threshold:
+        return None
+    return Alert("bias_shift", round_, f"sensitivity gap between groups widened from {previous_gap:.3f} to "
+                                       f"{gap:.3f}", value=gap - previous_gap)
+
+
+def robust_z(values: Sequence[float], floor: float = 0.0) -> np.ndarray:
+    """Modified z-scores ``0.6745 (x - median) / MAD`` (Iglewicz & Hoaglin 1993), with MAD at
+    least ``floor * |median|``. Where MAD is 0 (over half the values equal) and no floor is
+    given, the mean absolute deviation stands in, ``(x - median) / (1.253314 MeanAD)`` (the same
+    scaling for a normal; IBM SPSS's convention); all zero if every value is equal."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return x
+    med = np.median(x)
+    mad = max(float(np.median(np.abs(x - med))), floor * abs(float(med)))
+    if mad > 0:
+        return _MAD_SCALE * (x - med) / mad
+    mean_ad = np.mean(np.abs(x - med))
+    return (x - med) / (_MEANAD_SCALE * mean_ad) if mean_ad > 0 else np.zeros_like(x)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity; NaN when either vector is zero."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else float("nan")
+
+
+def update_screen(deltas: Mapping[str, np.ndarray], aggregate_step: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per sender: the update's L2 norm, its robust z-score in the round, its cosine to the aggregate step."""
+    senders = sorted(deltas)
+    norms = [float(np.linalg.norm(np.asarray(deltas[s], dtype=np.float64))) for s in senders]
+    zs = robust_z(norms, NORM_MAD_FLOOR) if len(senders) >= 3 else np.zeros(len(senders))
+    return {s: {"norm": n, "z": float(z), "cosine": cosine(deltas[s], aggregate_step)}
+            for s, n, z in zip(senders, norms, zs)}
+
+
+def anomalous_updates(deltas: Mapping[str, np.ndarray], aggregate_step: np.ndarray, round_: int,
+                      thresholds: AlertThresholds) -> list[Alert]:
+    """One alert per sender whose update norm is a robust outlier (needs >= 3 updates) or whose
+    direction is further from the aggregate step than ``min_cosine``, in sender order."""
+    alerts = []
+    for sender, m in update_screen(deltas, aggregate_step).items():
+        norm, z, cos = m["norm"], m["z"], m["cosine"]
+        reasons = []
+        if z > thresholds.norm_z:
+            reasons.append(f"norm {norm:.4g} has robust z-score {z:.1f} > {thresholds.norm_z:g}")
+        if not math.isnan(cos) and cos < thresholds.min_cosine:
+            reasons.append(f"cosine to the aggregate step {cos:.3f} < {thresholds.min_cosine:g}")
+        if reasons:
+            alerts.append(Alert("anomalous_update", round_, f"update from {sender}: " + "; ".join(reasons),
+                                subject=sender, value=z if z > thresholds.norm_z else cos))
+    return alerts

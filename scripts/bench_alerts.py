@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Detection rates and false alarms of a hospital's local alerts (issue 21, "Measure").
+
+Campaigns of 4 breast-cancer hospitals run in process with the peers' arithmetic
+(:func:`node.simulation.run_campaign`: DP-SGD per site, the node defaults lr 2.0, ε 1 over the
+campaign, one local step per round). Its ``protect`` hook sees each round's stack of deltas,
+which is what a peer opens under ``sealed`` protection: there the scenario's attacker (site 3)
+replaces its delta, and every honest hospital runs :mod:`node.monitoring.alerts` with the node's
+default thresholds, scoring the new global model on its own validation rows (site k's share of
+the held-out split) exactly as :class:`node.service.metrics.Monitor` does.
+
+Scenarios, from round ``--attack-from`` on, under ``fedavg`` (the weak setting: no robust rule):
+- ``clean``: no attacker (false alarms);
+- ``scaling``: the attacker boosts its own update 5x (Bhagoji et al. 2019 boost by n = 4 and more);
+- ``sign_flip``: the attacker sends minus the honest mean (Damaskinos et al. 2018 at scale 1);
+- ``label_flip``: the attacker trains on its rows with every label flipped (Fang et al. 2020).
+
+Reported per scenario: rounds where an anomalous-update alert names the attacker (detection)
+or names an honest hospital (false alarm), and accuracy-drop / bias alerts at honest hospitals.
+
+    .venv/bin/python scripts/bench_alerts.py --json benchmarks/results/bench_alerts.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from node.aggregation import aggregate  # noqa: E402
+from node.attacks import flip_labels, sign_flip  # noqa: E402
+from node.data import FeatureStats, Standardizer, breast_cancer_split  # noqa: E402
+from node.evaluation import evaluate  # noqa: E402
+from node.models import build_model, load_flat_parameters  # noqa: E402
+from node.monitoring.alerts import AUC_Z, AlertThresholds, accuracy_drop, anomalous_updates  # noqa: E402
+from node.privacy import DPConfig, PrivacyLedger  # noqa: E402
+from node.simulation import run_campaign  # noqa: E402
+from node.training import TrainConfig, train_local  # noqa: E402
+
+SCENARIOS = ("clean", "scaling", "sign_flip", "label_flip")
+ATTACKER = 3
+LR = 2.0
+
+
+def campaign(scenario: str, seed: int, rounds: int, attack_from: int, th: AlertThresholds,
+             auc_z: float = AUC_Z) -> dict:
+    split = breast_cancer_split(4, seed=seed)
+    raw = list(split.hospitals.values())
+    total = FeatureStats.of(raw[0])
+    for site in raw[1:]:
+        total = total + FeatureStats.of(site)
+    std = Standardizer.from_stats(total)
+    sites = [std.apply(s) for s in raw]
+    vals = [std.apply(split.test.subset(np.arange(k, len(split.test), 4))) for k in range(4)]
+    dp = DPConfig(target_epsilon=1.0, delta=1e-5, steps_per_epoch=1, local_epochs=1, rounds=rounds,
+                  accountant="prv", secure_mode=False)
+    model = build_model("logreg", sites[0].n_features, seed=seed)
+    from node.models import flat_parameters
+    state = {"params": flat_parameters(model), "round": 0}
+    flipped, flip_ledger = flip_labels(sites[ATTACKER]), PrivacyLedger(dp, warn_if_off=False)
+    eval_model = build_model("logreg", sites[0].n_features, seed=seed)
+    auc_hist: list[list[float]] = [[] for _ in range(4)]
+    out = {"attacked_rounds": 0, "attacker_flagged": 0, "honest_flagged": 0, "accuracy_drop": 0,
+           "accuracy_drop_attacked": 0, "rounds": rounds}
+    weights_all = [float(len(s)) for s in sites]
+
+    def protect(deltas: np.ndarray, weights: list[float], rule: str) -> np.ndarray:
+        r = state["round"] = state["round"] + 1
+        deltas = deltas.copy()
+        attacked = scenario != "clean" and r >= attack_from
+        if attacked:
+            honest = np.delete(deltas, ATTACKER, axis=0)
+            if scenario == "scaling":
+                deltas[ATTACKER] = 5.0 * deltas[ATTACKER]
+            elif scenario == "sign_flip":
+                deltas[ATTACKER] = sign_flip(honest, 1)[0]
+            elif scenario == "label_flip":
+                deltas[ATTACKER] = train_local(eval_model, state["params"], flipped, flip_ledger,
+                                               TrainConfig(LR, seed=seed * 7919 + r, device="cpu")).delta
+            out["attacked_rounds"] += 1
+        step = aggregate("fedavg", deltas, weights_all)
+        alerts = anomalous_updates({f"site{k}": deltas[k] for k in range(4)}, step, r, th)
+        flagged = {a.subject for a in alerts}
+        out["attacker_flagged"] += attacked and f"site{ATTACKER}" in flagged
+        out["honest_flagged"] += bool(flagged - {f"site{ATTACKER}"} if scenario != "clean" else flagged)
+        state["params"] = (state["params"] + step).astype(np.float32)
+        load_flat_parameters(eval_model, state["params"])
+        drop = False
+        for k in range(4):
+            if scenario != "clean" and k == ATTACKER:
+                continue
+            s = evaluate(eval_model, vals[k])
+            drop |= accuracy_drop(auc_hist[k], s.auc, r, th.auc_drop, positives=s.positives,
+                                  negatives=s.n - s.positives, z=auc_z) is not None
+            auc_hist[k].append(s.auc)
+        out["accuracy_drop"] += drop
+        out["accuracy_drop_attacked"] += drop and attacked
+        return step
+
+    run_campaign("logreg", sites, dp, learning_rate=LR, rule="fedavg", seed=seed, protect=protect)
+    out["final_auc_mean_honest"] = float(np.mean([h[-1] for k, h in enumerate(auc_hist) if h]))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--attack-from", type=int, default=4)
+    ap.add_argument("--auc-z", type=float, default=AUC_Z, help="standard errors an AUC drop must exceed")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    th = AlertThresholds()
+    started = time.perf_counter()
+    result: dict = {"thresholds": th.__dict__, "seeds": args.seeds, "rounds": args.rounds,
+                    "attack_from": args.attack_from, "rule": "fedavg", "auc_z": args.auc_z, "scenarios": {}}
+    for scenario in SCENARIOS:
+        runs = [campaign(scenario, seed, args.rounds, args.attack_from, th, args.auc_z) for seed in range(args.seeds)]
+        attacked = sum(r["attacked_rounds"] for r in runs)
+        total = sum(r["rounds"] for r in runs)
+        result["scenarios"][scenario] = {
+            "campaigns": len(runs), "rounds": total, "attacked_rounds": attacked,
+            "anomalous_update_detection_rate": (sum(r["attacker_flagged"] for r in runs) / attacked) if attacked else None,
+            "campaigns_with_attacker_flagged": sum(r["attacker_flagged"] > 0 for r in runs),
+            "rounds_with_honest_flagged": sum(r["honest_flagged"] for r in runs),
+            "rounds_with_accuracy_drop": sum(r["accuracy_drop"] for r in runs),
+            "campaigns_with_accuracy_drop_after_attack": sum(r["accuracy_drop_attacked"] > 0 for r in runs),
+            "final_auc_mean_honest": round(float(np.mean([r["final_auc_mean_honest"] for r in runs])), 4)}
+        print(scenario, json.dumps(result["scenarios"][scenario]), flush=True)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    result["command"] = "scripts/bench_alerts.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""Fast tests of a node's monitoring: the alert rules against hand-computed references, the
+``[monitoring]`` config section, and the Monitor + HTTP server read back through Prometheus' own
+text parser. The 4-node run with a browser is in test_monitoring_node.py."""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import urllib.request
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from node.evaluation import Scores
+from node.monitoring.alerts import AlertThresholds, accuracy_drop, anomalous_updates, auc_standard_error, \
+    bias_shift, cosine, robust_z, sensitivity_gap
+from node.service.config import ConfigError, load_config
+from node.service.events import EventLog
+from node.service.metrics import Monitor
+from node.service.statuspage import StatusServer
+
+CONFIG = """
+[node]
+identity = "a.key"
+state_dir = "state"
+
+[chain]
+rpc = "http://127.0.0.1:8545"
+deployment = "deployment.json"
+"""
+
+
+# -- alert rules -------------------------------------------------------------------------
+def test_robust_z_matches_iglewicz_hoaglin_by_hand():
+    # median 2, |x - 2| = 1 1 0 0 8, MAD = 1: z(10) = 0.6745 * 8 / 1
+    z = robust_z([1, 1, 2, 2, 10])
+    assert z[4] == pytest.approx(5.396)
+    assert z[2] == 0 and z[0] == pytest.approx(-0.6745)
+    assert robust_z([1, 1, 2, 2, 10], floor=2.0)[4] == pytest.approx(0.6745 * 8 / 4)  # MAD floored at 2 * 2
+    flat = robust_z([3, 3, 3, 4])  # MAD 0: mean |x - 3| = 0.25 stands in, z(4) = 1 / (1.253314 * 0.25)
+    assert list(flat[:3]) == [0, 0, 0] and flat[3] == pytest.approx(3.1915, abs=1e-4)
+    assert list(robust_z([2, 2, 2])) == [0, 0, 0]
+
+
+def test_anomalous_update_flags_the_outlier_norm_and_the_reversed_direction():
+    step = np.array([1.0, 0.0])
+    deltas = {"a": np.array([1.0, 0.0]), "b": np.array([1.2, 0.0]), "c": np.array([0.8, 0.6]),
+              "d": np.array([-9.0, 0.0]), "e": np.array([1.1, 0.0])}
+    # norms 1, 1.2, 1.0, 9, 1.1: median 1.1, |dev| .1 .1 .1 7.9 0 -> MAD .1, floored at .25 * 1.1 = .275;
+    # z(d) = .6745 * 7.9 / .275
+    alerts = anomalous_updates(deltas, step, 7, AlertThresholds(norm_z=3.5, min_cosine=0.0))
+    assert [a.subject for a in alerts] == ["d"]
+    assert alerts[0].kind == "anomalous_update" and alerts[0].round == 7
+    assert alerts[0].value == pytest.approx(0.6745 * 7.9 / 0.275)
+    assert "cosine to the aggregate step -1.000" in alerts[0].message
+    # direction alone: same norm as the crowd, pointing away (cos = -0.8 / 1); norms 1 1.2 1 1 1.1 have
+    # MAD 0, floored at .25: z(b) = .6745 * .2 / .25 = 0.54 < 3.5
+    sneaky = {**deltas, "d": np.array([-0.8, 0.6])}
+    alerts = anomalous_updates(sneaky, step, 7, AlertThresholds(min_cosine=-0.5))
+    assert [(a.subject, round(a.value, 3)) for a in alerts] == [("d", -0.8)]
+    assert cosine(np.array([0.8, 0.6]), step) == pytest.approx(0.8)
+
+
+def test_accuracy_drop_against_last_and_best_round():
+    history = [0.80, 0.90, 0.88]
+    a = accuracy_drop(history, 0.84, 4, 0.05)  # 0.04 below the last, 0.06 below the best
+    assert a is not None and a.value == pytest.approx(0.06) and "best round (0.900)" in a.message
+    assert accuracy_drop(history, 0.86, 4, 0.05) is None
+    b = accuracy_drop([0.9], 0.7, 2, 0.05)
+    assert b is not None and b.value == pytest.approx(0.2) and "previous round" in b.message
+    assert accuracy_drop([], 0.1, 1, 0.05) is None  # nothing to compare with yet
+    assert accuracy_drop([0.9], float("nan"), 2, 0.05) is None
+
+
+def test_auc_drop_must_exceed_hanley_mcneil_standard_errors():
+    # A = 0.95, 10 positives, 18 negatives: Q1 = .95/1.05 = .904762, Q2 = 2(.9025)/1.95 = .925641;
+    # var = (.0475 + 9(.002262) + 17(.023141)) / 180 = .0025625 -> SE = .050621
+    assert auc_standard_error(0.95, 10, 18) == pytest.approx(0.050621, abs=1e-6)
+    assert accuracy_drop([0.95], 0.898, 2, 0.05, positives=10, negatives=18, z=2) is None  # 0.052 < 2 SE
+    assert accuracy_drop([0.95], 0.84, 2, 0.05, positives=10, negatives=18, z=2) is not None  # 0.11 > 2 SE
+    assert accuracy_drop([0.95], 0.84, 2, 0.05, positives=10, negatives=18) is None  # 0.11 < 3 SE (default)
+    assert accuracy_drop([0.95], 0.79, 2, 0.05, positives=10, negatives=18) is not None  # 0.16 > 3 SE
+    assert accuracy_drop([0.95], 0.898, 2, 0.05) is not None  # counts unknown: the threshold alone
+
+
+def test_bias_shift_is_the_widening_sensitivity_gap():
+    assert sensitivity_gap({"F": 0.9, "M": 0.6, "X": float("nan")}) == pytest.approx(0.3)
+    a = bias_shift(0.1, {"F": 0.9, "M": 0.6}, 3, 0.15)  # gap 0.1 -> 0.3
+    assert a is not None and a.value == pytest.approx(0.2) and a.kind == "bias_shift"
+    assert bias_shift(0.1, {"F": 0.9, "M": 0.6}, 3, 0.25) is None
+    assert bias_shift(float("nan"), {"F": 0.9, "M": 0.1}, 1, 0.1) is None  # first round: no baseline
+    assert bias_shift(0.1, {"F": 0.9}, 3, 0.1) is None  # one group: no gap
+
+
+def test_bad_thresholds_raise():
+    with pytest.raises(ValueError, match="norm_z must be > 0"):
+        AlertThresholds(norm_z=0)
+    with pytest.raises(ValueError, match="min_cosine must be in"):
+        AlertThresholds(min_cosine=2)
+
+
+# -- config ------------------------------------------------------------------------------
+def test_monitoring_defaults_to_loopback(tmp_path):
+    path = tmp_path / "node.toml"
+    path.write_text(CONFIG)
+    m = load_config(path).monitoring
+    assert (m.enabled, m.host, m.port) == (True, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ('host = "localhost"', "node.toml: [monitoring].host: must be an IP address"),
+    ("port = 70000", "node.toml: [monitoring].port: must be in 0..65535, got 70000"),
+    ("auc_drop = 0", "node.toml: [monitoring].auc_drop: must be > 0"),
+    ("min_cosine = -2", "node.toml: [monitoring].min_cosine: must be in [-1, 1]"),
+    ("colour = 1", "node.toml: [monitoring].colour: unknown key"),
+])
+def test_bad_monitoring_config_is_one_line(tmp_path, extra, expected):
+    path = tmp_path / "node.toml"
+    path.write_text(CONFIG + "\n[monitoring]\n" + extra + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+# -- the monitor and its server ------------------------------------------------------------
+def _round_done(monitor: Monitor, round_: int, **fields) -> None:
+    base = dict(finalized=True, accepted=["0xa", "0xb"], rejected={"0xc": "hash-mismatch"}, epsilon=0.25,
+                seconds=1.5, stages={"train": 0.4, "verify": 0.7})
+    monitor.on_event("round_done", round_, {**base, **fields})
+
+
+def _families(text: str) -> dict:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as res:
+            return res.status, res.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def test_monitor_counts_rounds_and_serves_parseable_metrics():
+    log = EventLog("hospital-a", stream=open("/dev/null", "w"))
+    monitor = Monitor("hospital-a", epsilon_budget=1.0)
+    log.listeners.append(monitor.on_event)
+    log.emit("round_joined", 1)
+    _round_done(monitor, 1)
+    log.emit("round_joined", 2)
+    _round_done(monitor, 2, finalized=False, rejected={"0xc": "robust-rule", "0xd": "robust-rule"}, epsilon=0.5)
+    monitor.check_model(3, Scores(auc=0.9, accuracy=0.8))
+    monitor.check_model(4, Scores(auc=0.7, accuracy=0.6))  # drop of 0.2 -> an alert with the next round_done
+    _round_done(monitor, 4, epsilon=0.75)
+    server = StatusServer(monitor).start()
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        status, body = _get(server.url + "/metrics")
+        assert status == 200
+        fam = _families(body.decode())
+        samples = [s for f in fam.values() for s in f.samples]
+        value = lambda name, **labels: next(s.value for s in samples  # noqa: E731
+                                            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+        assert value("medmesh_rounds_joined_total") == 2
+        assert value("medmesh_rounds_finalized_total") == 2 and value("medmesh_rounds_failed_total") == 1
+        assert value("medmesh_updates_rejected_total", reason="robust-rule") == 2
+        assert value("medmesh_updates_rejected_total", reason="hash-mismatch") == 2
+        assert value("medmesh_round_stage_seconds_count", stage="train") == 3
+        assert value("medmesh_round_stage_seconds_sum", stage="verify") == pytest.approx(2.1)
+        assert value("medmesh_epsilon_spent") == 0.75 and value("medmesh_epsilon_budget") == 1.0
+        assert value("medmesh_validation_auc") == pytest.approx(0.7)
+        assert value("medmesh_alert", kind="accuracy_drop") == 1
+        assert value("medmesh_alert", kind="anomalous_update") == 0
+        assert value("medmesh_alerts_total", kind="accuracy_drop") == 1
+        assert "medmesh_bytes_sent" in fam and "medmesh_peers_connected" in fam and "medmesh_chain_seconds" in fam
+        status, body = _get(server.url + "/status.json")
+        snap = json.loads(body)
+        assert [r["round"] for r in snap["rounds"]] == [1, 2, 4]
+        assert snap["alerts"][0]["kind"] == "accuracy_drop" and snap["epsilon"] == {"spent": 0.75, "budget": 1.0}
+        assert _get(server.url + "/")[0] == 200 and b"/status.js" in _get(server.url + "/")[1]
+        assert _get(server.url + "/nope")[0] == 404
+        req = urllib.request.Request(server.url + "/metrics", data=b"x", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=10)
+        assert info.value.code == 405  # read-only
+    finally:
+        server.close()
+
+
+def test_chain_latency_and_errors_are_timed_per_operation():
+    class Client:
+        def _send(self, method, fn, value=0):
+            if method == "attest":
+                raise RuntimeError("reverted")
+            return {"gasUsed": 1}
+
+        def _call(self, fn):
+            return 5
+
+    monitor, client = Monitor("hospital-a"), Client()
+    monitor._time_chain(client)
+    assert client._call(None) == 5 and client._send("commit_update", None) == {"gasUsed": 1}
+    with pytest.raises(RuntimeError):
+        client._send("attest", None)
+    fam = _families(__import__("prometheus_client").generate_latest(monitor.registry).decode())
+    counts = {s.labels["op"]: s.value for s in fam["medmesh_chain_seconds"].samples if s.name.endswith("_count")}
+    assert counts == {"call": 1, "commit_update": 1, "attest": 1}
+    assert [(s.labels["op"], s.value) for s in fam["medmesh_chain_errors"].samples if s.name.endswith("_total")] \
+        == [("attest", 1)]
+
+
+def test_a_failing_listener_does_not_stop_the_log(capsys):
+    log = EventLog("hospital-a")
+    log.listeners.append(lambda *a: 1 / 0)
+    log.emit("round_joined", 1)
+    log.emit("round_joined", 2)
+    out = capsys.readouterr()
+    assert out.out.count("round_joined") == 2 and "listener_error ZeroDivisionError" in out.err
+
+
+def test_update_watch_sees_the_opened_deltas():
+    monitor = Monitor("hospital-a")
+    opened = {s: SimpleNamespace(delta=d) for s, d in
+              {"a": np.ones(3), "b": np.ones(3) * 1.1, "c": np.ones(3) * 0.9, "d": -np.ones(3) * 8}.items()}
+    alerts = monitor.check_updates(5, opened, np.ones(3))
+    assert [a.subject for a in alerts] == ["d"]
+    assert monitor.check_updates(5, {"a": SimpleNamespace(delta=None)}, np.ones(3)) == []  # masked: nothing seen
+
+
+def test_dashboard_and_prometheus_snippet_name_only_exposed_metrics():
+    """The shipped Grafana dashboard and alert rules cannot drift from the metric names."""
+    import re
+    from pathlib import Path
+
+    from prometheus_client import generate_latest
+
+    monitor = Monitor("hospital-a")
+    monitor.chain_seconds.labels("call").observe(0.1)
+    monitor.stage_seconds.labels("train").observe(0.1)
+    families = list(text_string_to_metric_families(generate_latest(monitor.registry).decode()))
+    exposed = {s.name for f in families for s in f.samples} | {f.name + "_total" for f in families
+                                                              if f.type == "counter"}
+    docs = Path(__file__).resolve().parents[1] / "docs" / "monitoring"
+    dashboard = json.loads((docs / "grafana-dashboard.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    used = set(re.findall(r"medmesh_[a-z_]+", exprs + (docs / "prometheus.yml").read_text()))
+    assert used and used <= exposed, used - exposed
+
+
+def test_busy_port_is_one_line_naming_the_section():
+    from node.service.statuspage import MonitoringError
+
+    first = StatusServer(Monitor("hospital-a"))
+    try:
+        port = first.httpd.server_address[1]
+        with pytest.raises(MonitoringError, match=r"^\[monitoring\]: cannot listen on 127.0.0.1:\d+: .*enabled = false$"):
+            StatusServer(Monitor("hospital-a"), port=port)
+    finally:
+        first.close()
