@@ -11,10 +11,11 @@ PYTEST_ARGS ?=
 
 .PHONY: setup browser demo test bench devnet audit slither clean
 
-setup: $(VENV)/.installed node_modules/.installed browser
+setup: $(VENV)/.installed node_modules/.installed
 
 # Debian's chromium + chromedriver for the status page's browser test (tests/test_monitoring_node.py);
 # skipped when both are already on PATH. About 90 s on a fresh Debian 12 (docs/monitoring.md).
+# Only `make test` needs it; `make demo` never installs system packages.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
@@ -33,7 +34,7 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(MEDMESH) demo --chain-state build/demo-chain.json --json build/demo.json --model-out build/demo-model.npy
 
-test: setup
+test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # `make bench` reproduces the evaluation suite (README, 'Evaluation suite'); `make bench QUICK=1` is the short version.
