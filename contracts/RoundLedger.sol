@@ -847,6 +847,9 @@ contract RoundLedger {
             uint224 mask = _tallies[round][a.voteKey].acceptedMask;
             a.acceptedMask = mask;
             a.accepted = _unmask(round, mask);
+            // Two stored vote keys (hashes) compared in a view: not the balance or timestamp
+            // equality the detector is for, and nothing an attacker can steer to a near miss.
+            // slither-disable-next-line incorrect-equality
             a.withLeader = a.voteKey == _votes[round][_rounds[round].leader];
             a.struck = _struckAt[round][account] != 0;
         }
