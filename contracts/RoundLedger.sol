@@ -190,6 +190,12 @@ contract RoundLedger {
     /// @param deadline Its attestation deadline.
     error RoundLedgerAttestClosed(uint256 round, uint64 deadline);
 
+    /// @notice The chain head an attester says it saw is not block `seenNumber` of this chain
+    /// (or is too old for `blockhash`, 256 blocks).
+    /// @param seenNumber The block number given.
+    /// @param seenHead The block hash given.
+    error RoundLedgerUnknownHead(uint256 seenNumber, bytes32 seenHead);
+
     /// @notice `account` already attested in `round`.
     /// @param round The round.
     /// @param account The member.
@@ -278,12 +284,16 @@ contract RoundLedger {
     /// @param aggregateHash The aggregate hash.
     /// @param voteKey keccak256(abi.encode(aggregateHash, accepted)).
     /// @param accepted The accepted contributors, ascending.
+    /// @param seenNumber The number of the chain head the member saw when it attested.
+    /// @param seenHead That block's hash (checked against `blockhash`).
     event AggregateAttested(
         uint256 indexed round,
         address indexed account,
         bytes32 indexed aggregateHash,
         bytes32 voteKey,
-        address[] accepted
+        address[] accepted,
+        uint256 seenNumber,
+        bytes32 seenHead
     );
 
     /// @notice `round` was finalized on `aggregateHash` by `finalizer`.
@@ -422,7 +432,19 @@ contract RoundLedger {
     /// @param aggregateHash Hash of the aggregate; nonzero.
     /// @param accepted Contributors accepted into the aggregate: nonempty, strictly ascending,
     /// each with a commitment in this round.
-    function attest(uint256 round, bytes32 aggregateHash, address[] calldata accepted) external onlyActiveMember {
+    /// @param seenNumber The number of the latest block the member saw before attesting.
+    /// @param seenHead That block's hash: a member's signed attestation anchors the history it
+    /// saw, so an auditor holding it detects a rewritten chain.
+    function attest(
+        uint256 round,
+        bytes32 aggregateHash,
+        address[] calldata accepted,
+        uint256 seenNumber,
+        bytes32 seenHead
+    ) external onlyActiveMember {
+        if (seenHead == bytes32(0) || blockhash(seenNumber) != seenHead) {
+            revert RoundLedgerUnknownHead(seenNumber, seenHead);
+        }
         Round storage r = _attestableRound(round);
         if (aggregateHash == bytes32(0) || uint256(aggregateHash) == 1 || accepted.length == 0) {
             revert RoundLedgerInvalidAttestation(round, aggregateHash, accepted.length);
@@ -444,7 +466,7 @@ contract RoundLedger {
             r.leader = msg.sender;
             r.aggregateHash = aggregateHash;
         }
-        emit AggregateAttested(round, msg.sender, aggregateHash, voteKey, accepted);
+        emit AggregateAttested(round, msg.sender, aggregateHash, voteKey, accepted, seenNumber, seenHead);
         if (!open) {
             bytes32 winning = _votes[round][r.leader];
             if (voteKey != winning) emit DissentRecorded(round, msg.sender, voteKey, winning);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -107,6 +108,8 @@ class LedgerClient:
         self.credit: Contract = contracts["ContributionCredit"]
         self.gas_used: dict[str, list[int]] = defaultdict(list)
         self.last_receipt: TxReceipt | None = None
+        #: Signed attest transactions by round (see :meth:`attest`).
+        self.attestation_records: dict[int, bytes] = {}
 
     @property
     def address(self) -> str:
@@ -116,13 +119,15 @@ class LedgerClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _send(self, method: str, fn: ContractFunction, value: int = 0) -> TxReceipt:
+    def _send(
+        self, method: str, fn: ContractFunction, value: int = 0, keep_raw: Callable[[bytes], None] | None = None
+    ) -> TxReceipt:
         if self.account is None:
             raise LedgerError(f"{method}: this LedgerClient is read-only (no account)")
         tx: Any = fn
         if value:
             tx = {"to": fn.address, "data": fn._encode_transaction_data(), "value": int(value)}
-        receipt = send(self.w3, self.account, tx, decoder=self._decoder, action=method)
+        receipt = send(self.w3, self.account, tx, decoder=self._decoder, action=method, keep_raw=keep_raw)
         self.gas_used[method].append(int(receipt["gasUsed"]))
         self.last_receipt = receipt
         return receipt
@@ -289,12 +294,36 @@ class LedgerClient:
         found = (_commitment(Web3.to_checksum_address(a), raw) for a, raw in zip(accounts, raws))
         return {c.address: c for c in found if c is not None}
 
-    def attest(self, round: int, aggregate_hash: bytes, accepted: list[str]) -> TxReceipt:
-        """Vote for (``aggregate_hash``, ``accepted``); ``accepted`` is sorted here."""
+    def chain_head(self) -> tuple[int, bytes]:
+        """The head this client attests it saw: the number and hash of the latest block's
+        parent, the newest block whose hash the contract can check (``blockhash`` knows only
+        blocks before the one executing, and a node simulates a call in the latest block)."""
+        block = self.w3.eth.get_block("latest")
+        number = int(block["number"])
+        if number == 0:
+            raise LedgerError("the chain has no block before its genesis to attest as seen")
+        return number - 1, bytes(block["parentHash"])
+
+    def attest(
+        self, round: int, aggregate_hash: bytes, accepted: list[str], seen: tuple[int, bytes] | None = None
+    ) -> TxReceipt:
+        """Vote for (``aggregate_hash``, ``accepted``); ``accepted`` is sorted here. ``seen`` is
+        the chain head (number, hash) the member read before voting (default: read now); the
+        signed transaction is kept in ``attestation_records[round]``, the member's evidence of
+        the history it saw (:mod:`ledger.anchors`)."""
+        number, head = seen if seen is not None else self.chain_head()
         fn = self.round_ledger.functions.attest(
-            int(round), as_bytes32(aggregate_hash, "aggregate_hash"), sort_accounts(accepted)
+            int(round),
+            as_bytes32(aggregate_hash, "aggregate_hash"),
+            sort_accounts(accepted),
+            int(number),
+            as_bytes32(head, "seen head"),
         )
-        return self._send("attest", fn)
+
+        def keep(raw: bytes) -> None:
+            self.attestation_records[int(round)] = raw
+
+        return self._send("attest", fn, keep_raw=keep)
 
     def attestation(self, round: int, account: str) -> Attestation | None:
         """``account``'s vote in ``round``; its aggregate hash is read from its event."""
@@ -304,7 +333,7 @@ class LedgerClient:
             return None
         event = self.round_ledger.events.AggregateAttested()
         topics = [
-            keccak(text="AggregateAttested(uint256,address,bytes32,bytes32,address[])"),
+            keccak(text="AggregateAttested(uint256,address,bytes32,bytes32,address[],uint256,bytes32)"),
             int(round).to_bytes(32, "big"),
             bytes(12) + bytes.fromhex(address[2:]),
         ]

@@ -225,9 +225,18 @@ def test_attest_records_the_vote_pair(ledger_consortium: LedgerSetup) -> None:
     # independent of the contract and of ledger.records.vote_key
     key = keccak(abi_encode(["bytes32", "address[]"], [agg, accepted]))
     voter = s.hospitals[3]
-    receipt = voter.attest(rnd, agg, list(reversed(accepted)))  # the client sorts
+    seen = s.w3.eth.get_block(s.w3.eth.block_number - 1)  # the latest block's parent
+    receipt = voter.attest(rnd, agg, list(reversed(accepted)))  # the client sorts, reads the head
     assert events(voter.round_ledger, "AggregateAttested", receipt) == [
-        {"round": rnd, "account": voter.address, "aggregateHash": agg, "voteKey": key, "accepted": accepted}
+        {
+            "round": rnd,
+            "account": voter.address,
+            "aggregateHash": agg,
+            "voteKey": key,
+            "accepted": accepted,
+            "seenNumber": seen["number"],
+            "seenHead": bytes(seen["hash"]),
+        }
     ]
     att = voter.attestation(rnd, voter.address)
     assert att is not None and (att.vote_key, att.aggregate_hash, list(att.accepted)) == (key, agg, accepted)
@@ -244,11 +253,16 @@ def test_attest_rejections(ledger_consortium: LedgerSetup) -> None:
     a.commit_update(rnd, h32("a"), 10, 1.0, 0)
     b.commit_update(rnd, h32("b"), 10, 1.0, 0)
     low, high = _sorted([a.address, b.address])
+    number, head = c.chain_head()
     attest = a.round_ledger.functions.attest
     with reverts("RoundLedgerAcceptedNotSorted", round=rnd, position=1):
-        raw_send(c, attest(rnd, h32("agg"), [high, low]))
+        raw_send(c, attest(rnd, h32("agg"), [high, low], number, head))
     with reverts("RoundLedgerAcceptedNotSorted", round=rnd, position=1):
-        raw_send(c, attest(rnd, h32("agg"), [low, low]))
+        raw_send(c, attest(rnd, h32("agg"), [low, low], number, head))
+    # the head an attester says it saw must be a block of this chain (blockhash)
+    for bad_number, bad_head in ((number, h32("not a block")), (number + 1, head), (number, ZERO32)):
+        with reverts("RoundLedgerUnknownHead", seenNumber=bad_number, seenHead=bad_head):
+            c.attest(rnd, h32("agg"), [a.address, b.address], seen=(bad_number, bad_head))
     with reverts("RoundLedgerNotCommitted", round=rnd, account=d.address):
         c.attest(rnd, h32("agg"), [a.address, d.address])
     with reverts("RoundLedgerInvalidAttestation", round=rnd, aggregateHash=h32("agg"), acceptedCount=0):
