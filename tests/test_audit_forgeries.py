@@ -1,0 +1,230 @@
+"""The four forgeries of issue 14, section 2, each made for real and each failing the audit
+with exit status 2 and a line naming what it found:
+
+(a) an edited value in the py-evm store of a saved chain-state file, head hash unchanged;
+(b) a deployment file naming a rogue RoundLedger wired to a registry of 4 Sybil members,
+    deployed on the same chain;
+(c) a fresh anvil serving a fake history under the same chain id and the same addresses;
+(d) a saved chain whose last round was rewritten.
+
+The honest chain passes the same audit (exit 0) in each, so the failures are the forgeries'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ledger_support import LedgerSetup, h32, keys, peer_id, register_all, setup_on
+
+from ledger import Anvil, Deployment, LedgerClient, connect, deploy, dev_account, fork_embedded, institution_id, save_state
+from ledger.anchors import read_record, write_record
+from ledger.chain import read_state
+from ledger.cli import register_commands
+from ledger.embedded import pack_store, unpack_store
+from ledger.integrity import verify_store
+
+
+def audit(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``medmesh audit ARGV`` in this process: (exit status, stdout, stderr)."""
+    parser = argparse.ArgumentParser(prog="medmesh")
+    register_commands(parser.add_subparsers())
+    args = parser.parse_args(["audit", *argv])
+    capsys.readouterr()
+    code = args.func(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _round(s: LedgerSetup, aggregate: bytes, voters: list[LedgerClient] | None = None) -> int:
+    """One round: every hospital commits, ``voters`` (default the first three) attest
+    ``aggregate`` over every committer, the last one finalizes."""
+    a = s.hospitals[0]
+    rnd = a.open_round()
+    for i, h in enumerate(s.hospitals):
+        h.commit_update(rnd, h32(f"update-{rnd}-{i}"), 100 + i, 0.5, 0)
+    accepted = [h.address for h in s.hospitals]
+    voters = voters or s.hospitals[:3]
+    for h in voters:
+        h.attest(rnd, aggregate, accepted)
+    voters[-1].finalize(rnd)
+    return rnd
+
+
+def _honest_rounds(s: LedgerSetup, n: int) -> None:
+    for i in range(n):
+        _round(s, h32(f"aggregate-{i}"))
+
+
+# --------------------------------------------------------------------------- (a)
+
+
+def test_a_an_edited_store_fails_the_audit(tmp_path: Path, ledger_consortium: LedgerSetup, capsys: Any) -> None:
+    s = ledger_consortium
+    _honest_rounds(s, 2)
+    last = s.hospitals[0].round_info(2)
+    state = tmp_path / "chain.json"
+    save_state(s.w3, state, s.deployment)
+    code, out, _ = audit(capsys, "--chain-state", str(state))
+    assert code == 0, out
+    assert "chain-state store verified" not in out  # passes are not listed; failures are
+    # the attack: replace the last round's aggregate hash wherever the store holds it (its
+    # storage slot, its event logs), leaving the head hash as it was
+    doc = json.loads(state.read_text())
+    store = unpack_store(doc["store"]["data"])
+    real, fake = last.aggregate_hash, h32("an inverted classifier")
+    assert real is not None
+    edited = {k: v.replace(real, fake) for k, v in store.items() if real in v}
+    assert edited, "the aggregate hash is in the store"
+    store.update(edited)
+    doc["store"]["data"] = pack_store(store)
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(doc))
+    assert doc["head"]["hash"] == json.loads(state.read_text())["head"]["hash"]
+
+    code, out, _ = audit(capsys, "--chain-state", str(forged))
+    assert code == 2
+    assert "does not hash to its key: its value was edited" in out
+    code, _, err = audit(capsys, "verify", str(tmp_path / "model.npy"), "--chain-state", str(forged))
+    assert code == 2 and "failed verification" in err and "does not hash to its key" in err
+
+
+def test_a_store_checks_name_each_kind_of_edit(ledger_consortium: LedgerSetup) -> None:
+    from ledger.embedded import export_store
+
+    store, head = export_store(ledger_consortium.w3)
+    assert verify_store(store, head).ok
+    node = next(k for k in sorted(store) if len(k) == 32 and k != head)
+    dropped = {k: v for k, v in store.items() if k != node}
+    assert any("is missing" in p for p in verify_store(dropped, head).problems)
+    renumbered = {**store, b"block-number-to-hash:1": store[b"block-number-to-hash:2"]}
+    assert verify_store(renumbered, head).problems == ["block 1's canonical hash in the store disagrees with the verified headers"]
+    extra = {**store, b"injected": b"x"}
+    assert any("of no kind py-evm writes" in p for p in verify_store(extra, head).problems)
+
+
+# --------------------------------------------------------------------------- (b)
+
+
+def test_b_a_rogue_ledger_over_sybils_fails_the_audit(
+    tmp_path: Path, ledger_consortium: LedgerSetup, capsys: Any
+) -> None:
+    s = ledger_consortium
+    _honest_rounds(s, 1)
+    w3 = s.w3
+    attacker = dev_account(w3, 5)
+    rogue = deploy(w3, attacker)  # the same compiled contracts, wired to each other
+    sybils = [LedgerClient(w3, rogue, dev_account(w3, i)) for i in range(6, 10)]
+    boss = LedgerClient(w3, rogue, attacker)
+    for i, sybil in enumerate(sybils):
+        seal, sign = keys(10 + i)
+        sybil.register(institution_id(f"Sybil {i}"), peer_id(10 + i), seal, sign)
+        boss.admit(sybil.address)
+    assert len(boss.identities()) == 4
+    honest = tmp_path / "honest.json"
+    save_state(w3, honest, s.deployment)
+    assert audit(capsys, "--chain-state", str(honest))[0] == 0
+
+    forged_files = {
+        "rogue ledger and registry": {"RoundLedger": rogue.addresses["RoundLedger"],
+                                      "HospitalRegistry": rogue.addresses["HospitalRegistry"]},
+        "rogue ledger only": {"RoundLedger": rogue.addresses["RoundLedger"]},
+    }
+    for name, swapped in forged_files.items():
+        forged = Deployment(**{**s.deployment.to_dict(), "addresses": {**s.deployment.addresses, **swapped}})
+        path = tmp_path / "forged.json"
+        save_state(w3, path, forged)
+        code, out, _ = audit(capsys, "--chain-state", str(path))
+        assert code == 2, name
+        assert "FAIL ContributionCredit.minter() is the deployment's RoundLedger" in out, name
+        assert "FAIL RoundLedger.credit() is the deployment's ContributionCredit" in out, name
+    assert "FAIL RoundLedger.registry() is the deployment's HospitalRegistry" in out
+    # the code check alone passes the rogue ledger: it is the real compiled code
+    assert "FAIL code of RoundLedger" not in out
+
+
+# --------------------------------------------------------------------------- (c)
+
+
+def _consortium_on(rpc: str) -> LedgerSetup:
+    w3 = connect(rpc)
+    s = setup_on(w3, deploy(w3, dev_account(w3, 0)))
+    register_all(s)
+    return s
+
+
+@pytest.mark.slow
+def test_c_a_fresh_anvil_with_a_fake_history_fails_the_audit(tmp_path: Path, capsys: Any) -> None:
+    with Anvil() as real_rpc, Anvil() as fake_rpc:
+        real = _consortium_on(real_rpc)
+        _round(real, h32("the consortium's model"))
+        real.deployment.save(tmp_path / "deployment.json")
+        record = write_record(tmp_path / "member.json", real.hospitals[1].attestation_records[1])
+        fake = _consortium_on(fake_rpc)
+        _round(fake, h32("an inverted classifier"))
+        assert fake.deployment.addresses == real.deployment.addresses
+        assert fake.w3.eth.chain_id == real.w3.eth.chain_id
+        assert fake.w3.eth.get_block(0)["hash"] == real.w3.eth.get_block(0)["hash"]  # anvil's genesis is fixed
+
+        dep = str(tmp_path / "deployment.json")
+        code, out, _ = audit(capsys, "--deployment", dep, "--cache", "none", "--expect-head", str(tmp_path / "member.json"))
+        assert code == 0, out
+        assert f"read from {real_rpc}" in out
+        # the fake node passes every internal check; the genesis anchor cannot tell either
+        code, out, _ = audit(capsys, "--deployment", dep, "--rpc", fake_rpc, "--cache", "none", "--json")
+        report = json.loads(out)
+        assert code == 0 and report["chain"]["rpc"] == fake_rpc
+        # one member's signed attestation exposes it
+        code, out, _ = audit(
+            capsys, "--deployment", dep, "--rpc", fake_rpc, "--cache", "none", "--expect-head", str(tmp_path / "member.json")
+        )
+        assert code == 2
+        assert f"read from {fake_rpc}" in out
+        who = f"{record.sender}'s signed attestation of round 1"
+        assert f"FAIL {who}: the head it saw is on this chain" in out and "history rewritten" in out
+        assert f"FAIL {who} is on this chain" in out
+        # as does a head the auditor knows
+        number, head = record.seen.number, "0x" + record.seen.hash.hex()
+        code, out, _ = audit(capsys, "--deployment", dep, "--rpc", fake_rpc, "--cache", "none",
+                             "--expect-head", f"{number}:{head}")
+        assert code == 2 and f"FAIL expected head: block {number} is on this chain" in out
+
+
+# --------------------------------------------------------------------------- (d)
+
+
+def test_d_a_rewritten_last_round_fails_the_audit(tmp_path: Path, ledger_consortium: LedgerSetup, capsys: Any) -> None:
+    s = ledger_consortium
+    _honest_rounds(s, 1)
+    fork = setup_on(fork_embedded(s.w3), s.deployment)  # the history both share
+    _round(s, h32("the consortium's model"))
+    write_record(tmp_path / "member.json", s.hospitals[1].attestation_records[2])
+    # the forger rewrites round 2 on the copy: other updates, another aggregate; re-mined,
+    # so the store verifies and the head hash is the new chain's own
+    a, b, c, _ = fork.hospitals
+    rnd = a.open_round()
+    for i, h in enumerate((a, b, c)):
+        h.commit_update(rnd, h32(f"forged-{i}"), 10**6, 0.5, 0)
+    for h in (a, b, c):
+        h.attest(rnd, h32("an inverted classifier"), [a.address, b.address, c.address])
+    c.finalize(rnd)
+    forged = tmp_path / "forged.json"
+    save_state(fork.w3, forged, s.deployment)
+    assert read_state(forged).verification.ok
+    genesis = "0x" + bytes(s.w3.eth.get_block(0)["hash"]).hex()
+
+    code, out, _ = audit(capsys, "--chain-state", str(forged), "--expect-genesis", genesis)
+    assert code == 0, out  # consistent, same genesis: only an anchor past the fork tells
+    code, out, _ = audit(capsys, "--chain-state", str(forged), "--expect-head", str(tmp_path / "member.json"))
+    assert code == 2
+    record = read_record(tmp_path / "member.json")
+    assert f"FAIL {record.sender}'s signed attestation of round 2: the head it saw is on this chain" in out
+    honest = tmp_path / "honest.json"
+    save_state(s.w3, honest, s.deployment)
+    assert audit(capsys, "--chain-state", str(honest), "--expect-head", str(tmp_path / "member.json"),
+                 "--expect-genesis", genesis)[0] == 0
+    code, out, _ = audit(capsys, "--chain-state", str(honest), "--expect-genesis", "0x" + "11" * 32)
+    assert code == 2 and "FAIL the chain's genesis is the expected genesis" in out
