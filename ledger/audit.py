@@ -149,6 +149,10 @@ def collect(
             "contracts": dict(deployment.addresses),
             "admin": deployment.admin,
             "head_block": index.last_block,
+            "anchors": {
+                "genesis": [g for g in (deployment.genesis, expect_genesis and "0x" + expect_genesis.hex()) if g],
+                "heads": len(expect_heads or ()),
+            },
         },
         "settings": settings,
         **history,
@@ -463,6 +467,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"genesis: {chain.get('genesis')}"
         + (f"; the deployment file names rpc {chain['deployment_rpc']}" if chain.get("deployment_rpc") not in
            (None, chain["rpc"], "embedded") else ""),
+        _anchor_line(chain),
         "contracts: " + ", ".join(f"{k} {v}" for k, v in chain["contracts"].items()),
         f"admin: {chain['admin']}",
         "",
@@ -537,6 +542,17 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     out += [f"  FAIL {c['check']} {c['detail']}".rstrip() for c in report["checks"] if not c["ok"]]
     return "\n".join(out)
+
+
+def _anchor_line(chain: dict[str, Any]) -> str:
+    if "anchors" not in chain:
+        return "anchors: not checked"
+    anchors = chain["anchors"]
+    given = len(anchors.get("genesis", [])) + int(anchors.get("heads", 0))
+    if anchors.get("heads"):
+        return f"anchors: {given} checked, {anchors['heads']} of them past genesis (members' records or known heads)"
+    return (f"anchors: {given} checked, none past genesis: this proves the chain consistent, not that it is the "
+            "consortium's; give --expect-head with a member's attestation record")
 
 
 def _incentive_tables(report: dict[str, Any], peers: dict[str, str]) -> list[str]:

@@ -181,7 +181,8 @@ def _refused(source: _Source) -> dict[str, Any]:
     """The report of a chain-state file that failed verification: its failures, no history."""
     d = source.deployment
     chain = {"chain_id": d.chain_id, "rpc": source.label, "deployment_rpc": d.rpc, "genesis": None,
-             "head_hash": None, "contracts": dict(d.addresses), "admin": d.admin, "head_block": None}
+             "head_hash": None, "contracts": dict(d.addresses), "admin": d.admin,
+             "head_block": "not read (the store failed verification)"}
     return {"chain": chain, "settings": {}, "identities": [], "rounds": [], "credits": {}, "total_supply": 0,
             "checks": source.checks, "ok": False}
 
