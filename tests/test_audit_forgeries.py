@@ -109,41 +109,67 @@ def test_a_store_checks_name_each_kind_of_edit(ledger_consortium: LedgerSetup) -
 # --------------------------------------------------------------------------- (b)
 
 
+def _rogue_over_sybils(w3: Any) -> Deployment:
+    """The attack's contracts, deployed on the same chain by an outsider: the real compiled
+    code, a RoundLedger wired to a registry whose 4 members the outsider admitted."""
+    attacker = dev_account(w3, 5)
+    rogue = deploy(w3, attacker)
+    boss = LedgerClient(w3, rogue, attacker)
+    for i in range(4):
+        sybil = LedgerClient(w3, rogue, dev_account(w3, 6 + i))
+        seal, sign = keys(10 + i)
+        sybil.register(institution_id(f"Sybil {i}"), peer_id(10 + i), seal, sign)
+        boss.admit(sybil.address)
+    assert len(boss.identities()) == 4
+    return rogue
+
+
+def _forged_files(honest: Deployment, rogue: Deployment) -> dict[str, Deployment]:
+    swaps = {
+        "rogue ledger and registry": ("RoundLedger", "HospitalRegistry"),
+        "rogue ledger only": ("RoundLedger",),
+    }
+    return {
+        name: Deployment(**{**honest.to_dict(), "addresses": {**honest.addresses, **{k: rogue.addresses[k] for k in keys_}}})
+        for name, keys_ in swaps.items()
+    }
+
+
+def _assert_wiring_failures(code: int, out: str, name: str) -> None:
+    assert code == 2, name
+    assert "FAIL ContributionCredit.minter() is the deployment's RoundLedger" in out, name
+    assert "FAIL RoundLedger.credit() is the deployment's ContributionCredit" in out, name
+    assert ("FAIL RoundLedger.registry() is the deployment's HospitalRegistry" in out) == (name == "rogue ledger only")
+    assert "FAIL code of RoundLedger" not in out  # the rogue runs the real compiled code
+
+
 def test_b_a_rogue_ledger_over_sybils_fails_the_audit(
     tmp_path: Path, ledger_consortium: LedgerSetup, capsys: Any
 ) -> None:
     s = ledger_consortium
     _honest_rounds(s, 1)
-    w3 = s.w3
-    attacker = dev_account(w3, 5)
-    rogue = deploy(w3, attacker)  # the same compiled contracts, wired to each other
-    sybils = [LedgerClient(w3, rogue, dev_account(w3, i)) for i in range(6, 10)]
-    boss = LedgerClient(w3, rogue, attacker)
-    for i, sybil in enumerate(sybils):
-        seal, sign = keys(10 + i)
-        sybil.register(institution_id(f"Sybil {i}"), peer_id(10 + i), seal, sign)
-        boss.admit(sybil.address)
-    assert len(boss.identities()) == 4
+    rogue = _rogue_over_sybils(s.w3)
     honest = tmp_path / "honest.json"
-    save_state(w3, honest, s.deployment)
+    save_state(s.w3, honest, s.deployment)
     assert audit(capsys, "--chain-state", str(honest))[0] == 0
-
-    forged_files = {
-        "rogue ledger and registry": {"RoundLedger": rogue.addresses["RoundLedger"],
-                                      "HospitalRegistry": rogue.addresses["HospitalRegistry"]},
-        "rogue ledger only": {"RoundLedger": rogue.addresses["RoundLedger"]},
-    }
-    for name, swapped in forged_files.items():
-        forged = Deployment(**{**s.deployment.to_dict(), "addresses": {**s.deployment.addresses, **swapped}})
+    for name, forged in _forged_files(s.deployment, rogue).items():
         path = tmp_path / "forged.json"
-        save_state(w3, path, forged)
-        code, out, _ = audit(capsys, "--chain-state", str(path))
-        assert code == 2, name
-        assert "FAIL ContributionCredit.minter() is the deployment's RoundLedger" in out, name
-        assert "FAIL RoundLedger.credit() is the deployment's ContributionCredit" in out, name
-    assert "FAIL RoundLedger.registry() is the deployment's HospitalRegistry" in out
-    # the code check alone passes the rogue ledger: it is the real compiled code
-    assert "FAIL code of RoundLedger" not in out
+        save_state(s.w3, path, forged)
+        _assert_wiring_failures(*audit(capsys, "--chain-state", str(path))[:2], name)
+
+
+def test_b_on_anvil(tmp_path: Path, _ledger_anvil: Any, capsys: Any) -> None:
+    chain = _ledger_anvil
+    with chain.isolated() as w3:
+        s = setup_on(w3, chain.consortium)
+        _honest_rounds(s, 1)
+        rogue = _rogue_over_sybils(w3)
+        s.deployment.save(tmp_path / "honest.json")
+        assert audit(capsys, "--deployment", str(tmp_path / "honest.json"), "--cache", "none")[0] == 0
+        for name, forged in _forged_files(s.deployment, rogue).items():
+            forged.save(tmp_path / "forged.json")
+            code, out, _ = audit(capsys, "--deployment", str(tmp_path / "forged.json"), "--cache", "none")
+            _assert_wiring_failures(code, out, name)
 
 
 # --------------------------------------------------------------------------- (c)
@@ -229,3 +255,24 @@ def test_d_a_rewritten_last_round_fails_the_audit(tmp_path: Path, ledger_consort
                  "--expect-genesis", genesis)[0] == 0
     code, out, _ = audit(capsys, "--chain-state", str(honest), "--expect-genesis", "0x" + "11" * 32)
     assert code == 2 and "FAIL the chain's genesis is the expected genesis" in out
+
+
+def test_d_on_anvil(tmp_path: Path, _ledger_anvil: Any, capsys: Any) -> None:
+    chain = _ledger_anvil
+    with chain.isolated() as w3:
+        s = setup_on(w3, chain.consortium)
+        _honest_rounds(s, 1)
+        before = w3.provider.make_request("evm_snapshot", [])["result"]
+        _round(s, h32("the consortium's model"))
+        record = write_record(tmp_path / "member.json", s.hospitals[1].attestation_records[2])
+        s.deployment.save(tmp_path / "deployment.json")
+        dep = str(tmp_path / "deployment.json")
+        assert audit(capsys, "--deployment", dep, "--cache", "none", "--expect-head", str(tmp_path / "member.json"))[0] == 0
+        # the node's operator rewinds and rewrites round 2
+        assert w3.provider.make_request("evm_revert", [before])["result"] is True
+        _round(s, h32("an inverted classifier"), updates="forged")
+        assert audit(capsys, "--deployment", dep, "--cache", "none")[0] == 0  # consistent on its own
+        code, out, _ = audit(capsys, "--deployment", dep, "--cache", "none", "--expect-head", str(tmp_path / "member.json"))
+        assert code == 2
+        assert f"FAIL {record.sender}'s signed attestation of round 2: the head it saw is on this chain" in out
+        assert f"FAIL {record.sender}'s signed attestation of round 2 is on this chain" in out
