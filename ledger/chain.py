@@ -198,10 +198,12 @@ class SavedChain:
             f"{v.entries} entries; {v.blocks} headers chained to 0x{self.head.hex()}; "
             f"{v.trie_nodes} trie nodes, {v.accounts} accounts verified"
         )
-        found = [{"check": "chain-state store: " + p, "ok": False, "detail": "", "kind": "integrity"} for p in v.problems]
-        return found or [{"check": "chain-state store verified: every entry hashes to its key, the headers chain to "
-                          "the head, every trie is complete below its root", "ok": True, "detail": summary,
-                          "kind": "integrity"}]
+        if v.problems:
+            return [
+                {"check": f"chain-state store: {p}", "ok": False, "detail": "", "kind": "integrity"} for p in v.problems
+            ]
+        name = "chain-state store verified: entries hash to their keys, headers chain to the head, tries complete"
+        return [{"check": name, "ok": True, "detail": summary, "kind": "integrity"}]
 
     def web3(self) -> Web3:
         """The embedded chain over the verified store (refused if the verification failed)."""
@@ -227,7 +229,8 @@ def read_state(path: Path | str) -> SavedChain:
     deployment = Deployment.from_dict(document["deployment"])
     verification = verify_store(store, head)
     if verification.ok and verification.blocks != head_number + 1:
-        verification.problems.append(f"the file says head block {head_number}, its store holds {verification.blocks - 1}")
+        held = verification.blocks - 1
+        verification.problems.append(f"the file says head block {head_number}, its store holds {held}")
     return SavedChain(Path(path), deployment, store, head, head_number, chain_id, verification)
 
 

@@ -171,15 +171,18 @@ def _expect(store: dict[bytes, bytes], key: bytes, value: bytes, what: str, out:
         out.problems.append(f"{what} in the store disagrees with the verified headers")
 
 
-def _check_indexes(store: dict[bytes, bytes], head: bytes, headers: list[Any], txs: dict[bytes, bytes],
-                   out: StoreVerification) -> None:
+def _check_indexes(
+    store: dict[bytes, bytes], head: bytes, headers: list[Any], txs: dict[bytes, bytes], out: StoreVerification
+) -> None:
     """py-evm's lookup entries must be exactly those the verified chain implies."""
     _expect(store, _CANONICAL_HEAD, head, "the canonical head", out)
     score = 0
     for h in headers:
-        _expect(store, _NUMBER_PREFIX + str(h.block_number).encode(), rlp.encode(h.hash), f"block {h.block_number}'s canonical hash", out)
-        score += h.difficulty or h.block_number  # py-evm's score rule (HeaderDB._set_hash_scores_to_db)
-        _expect(store, _SCORE_PREFIX + repr(h.hash).encode(), rlp.encode(score), f"block {h.block_number}'s score", out)
+        number = h.block_number
+        canonical = _NUMBER_PREFIX + str(number).encode()
+        _expect(store, canonical, rlp.encode(h.hash), f"block {number}'s canonical hash", out)
+        score += h.difficulty or number  # py-evm's score rule (HeaderDB._set_hash_scores_to_db)
+        _expect(store, _SCORE_PREFIX + repr(h.hash).encode(), rlp.encode(score), f"block {number}'s score", out)
     from eth.rlp.sedes import chain_gaps
 
     gaps = rlp.encode(((), len(headers)), sedes=chain_gaps)  # no gaps; the next block to come

@@ -88,7 +88,8 @@ def _address_view(w3: Web3, address: str, getter: str) -> str | None:
     """``getter()`` of the contract at ``address`` as an address, or None if it fails."""
     data = "0x" + function_signature_to_4byte_selector(f"{getter}()").hex()
     try:
-        raw = bytes(w3.eth.call({"to": Web3.to_checksum_address(address), "data": data}))  # type: ignore[typeddict-item]
+        tx = {"to": Web3.to_checksum_address(address), "data": data}
+        raw = bytes(w3.eth.call(tx))  # type: ignore[arg-type]
     except Exception:  # a revert or no such function: reported as a mismatch
         return None
     return Web3.to_checksum_address(raw[12:32]) if len(raw) >= 32 else None

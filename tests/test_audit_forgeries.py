@@ -20,7 +20,17 @@ from typing import Any
 import pytest
 from ledger_support import LedgerSetup, h32, keys, peer_id, register_all, setup_on
 
-from ledger import Anvil, Deployment, LedgerClient, connect, deploy, dev_account, fork_embedded, institution_id, save_state
+from ledger import (
+    Anvil,
+    Deployment,
+    LedgerClient,
+    connect,
+    deploy,
+    dev_account,
+    fork_embedded,
+    institution_id,
+    save_state,
+)
 from ledger.anchors import read_record, write_record
 from ledger.chain import read_state
 from ledger.cli import register_commands
@@ -68,9 +78,11 @@ def test_a_an_edited_store_fails_the_audit(tmp_path: Path, ledger_consortium: Le
     last = s.hospitals[0].round_info(2)
     state = tmp_path / "chain.json"
     save_state(s.w3, state, s.deployment)
-    code, out, _ = audit(capsys, "--chain-state", str(state))
+    code, out, _ = audit(capsys, "--chain-state", str(state), "--json")
     assert code == 0, out
-    assert "chain-state store verified" not in out  # passes are not listed; failures are
+    passed = {c["check"].split(":")[0] for c in json.loads(out)["checks"] if c["ok"]}
+    assert "chain-state store verified" in passed
+    assert {"round 1", "round 2"} <= passed  # incl. "every attested chain head is a block of this chain"
     # the attack: replace the last round's aggregate hash wherever the store holds it (its
     # storage slot, its event logs), leaving the head hash as it was
     doc = json.loads(state.read_text())
@@ -101,7 +113,9 @@ def test_a_store_checks_name_each_kind_of_edit(ledger_consortium: LedgerSetup) -
     dropped = {k: v for k, v in store.items() if k != node}
     assert any("is missing" in p for p in verify_store(dropped, head).problems)
     renumbered = {**store, b"block-number-to-hash:1": store[b"block-number-to-hash:2"]}
-    assert verify_store(renumbered, head).problems == ["block 1's canonical hash in the store disagrees with the verified headers"]
+    assert verify_store(renumbered, head).problems == [
+        "block 1's canonical hash in the store disagrees with the verified headers"
+    ]
     extra = {**store, b"injected": b"x"}
     assert any("of no kind py-evm writes" in p for p in verify_store(extra, head).problems)
 
@@ -129,10 +143,11 @@ def _forged_files(honest: Deployment, rogue: Deployment) -> dict[str, Deployment
         "rogue ledger and registry": ("RoundLedger", "HospitalRegistry"),
         "rogue ledger only": ("RoundLedger",),
     }
-    return {
-        name: Deployment(**{**honest.to_dict(), "addresses": {**honest.addresses, **{k: rogue.addresses[k] for k in keys_}}})
-        for name, keys_ in swaps.items()
-    }
+    files = {}
+    for name, swapped in swaps.items():
+        addresses = {**honest.addresses, **{k: rogue.addresses[k] for k in swapped}}
+        files[name] = Deployment(**{**honest.to_dict(), "addresses": addresses})
+    return files
 
 
 def _assert_wiring_failures(code: int, out: str, name: str) -> None:
@@ -187,7 +202,8 @@ def test_c_a_fresh_anvil_with_a_fake_history_fails_the_audit(tmp_path: Path, cap
         real = _consortium_on(real_rpc)
         _round(real, h32("the consortium's model"))
         real.deployment.save(tmp_path / "deployment.json")
-        record = write_record(tmp_path / "member.json", real.hospitals[1].attestation_records[1])
+        member = str(tmp_path / "member.json")
+        record = write_record(member, real.hospitals[1].attestation_records[1])
         fake = _consortium_on(fake_rpc)
         # the fake differs from its first commit on (blocks before it may be identical:
         # the same signed transactions in the same second make the same blocks)
@@ -197,7 +213,7 @@ def test_c_a_fresh_anvil_with_a_fake_history_fails_the_audit(tmp_path: Path, cap
         assert fake.w3.eth.get_block(0)["hash"] == real.w3.eth.get_block(0)["hash"]  # anvil's genesis is fixed
 
         dep = str(tmp_path / "deployment.json")
-        code, out, _ = audit(capsys, "--deployment", dep, "--cache", "none", "--expect-head", str(tmp_path / "member.json"))
+        code, out, _ = audit(capsys, "--deployment", dep, "--cache", "none", "--expect-head", member)
         assert code == 0, out
         assert f"read from {real_rpc}" in out
         # the fake node passes every internal check; the genesis anchor cannot tell either
@@ -206,7 +222,7 @@ def test_c_a_fresh_anvil_with_a_fake_history_fails_the_audit(tmp_path: Path, cap
         assert code == 0 and report["chain"]["rpc"] == fake_rpc
         # one member's signed attestation exposes it
         code, out, _ = audit(
-            capsys, "--deployment", dep, "--rpc", fake_rpc, "--cache", "none", "--expect-head", str(tmp_path / "member.json")
+            capsys, "--deployment", dep, "--rpc", fake_rpc, "--cache", "none", "--expect-head", member
         )
         assert code == 2
         assert f"read from {fake_rpc}" in out
@@ -228,7 +244,8 @@ def test_d_a_rewritten_last_round_fails_the_audit(tmp_path: Path, ledger_consort
     _honest_rounds(s, 1)
     fork = setup_on(fork_embedded(s.w3), s.deployment)  # the history both share
     _round(s, h32("the consortium's model"))
-    write_record(tmp_path / "member.json", s.hospitals[1].attestation_records[2])
+    member = str(tmp_path / "member.json")
+    write_record(member, s.hospitals[1].attestation_records[2])
     # the forger rewrites round 2 on the copy: other updates, another aggregate; re-mined,
     # so the store verifies and the head hash is the new chain's own
     a, b, c, _ = fork.hospitals
@@ -245,13 +262,13 @@ def test_d_a_rewritten_last_round_fails_the_audit(tmp_path: Path, ledger_consort
 
     code, out, _ = audit(capsys, "--chain-state", str(forged), "--expect-genesis", genesis)
     assert code == 0, out  # consistent, same genesis: only an anchor past the fork tells
-    code, out, _ = audit(capsys, "--chain-state", str(forged), "--expect-head", str(tmp_path / "member.json"))
+    code, out, _ = audit(capsys, "--chain-state", str(forged), "--expect-head", member)
     assert code == 2
-    record = read_record(tmp_path / "member.json")
+    record = read_record(member)
     assert f"FAIL {record.sender}'s signed attestation of round 2: the head it saw is on this chain" in out
     honest = tmp_path / "honest.json"
     save_state(s.w3, honest, s.deployment)
-    assert audit(capsys, "--chain-state", str(honest), "--expect-head", str(tmp_path / "member.json"),
+    assert audit(capsys, "--chain-state", str(honest), "--expect-head", member,
                  "--expect-genesis", genesis)[0] == 0
     code, out, _ = audit(capsys, "--chain-state", str(honest), "--expect-genesis", "0x" + "11" * 32)
     assert code == 2 and "FAIL the chain's genesis is the expected genesis" in out
@@ -264,15 +281,16 @@ def test_d_on_anvil(tmp_path: Path, _ledger_anvil: Any, capsys: Any) -> None:
         _honest_rounds(s, 1)
         before = w3.provider.make_request("evm_snapshot", [])["result"]
         _round(s, h32("the consortium's model"))
-        record = write_record(tmp_path / "member.json", s.hospitals[1].attestation_records[2])
+        member = str(tmp_path / "member.json")
+        record = write_record(member, s.hospitals[1].attestation_records[2])
         s.deployment.save(tmp_path / "deployment.json")
         dep = str(tmp_path / "deployment.json")
-        assert audit(capsys, "--deployment", dep, "--cache", "none", "--expect-head", str(tmp_path / "member.json"))[0] == 0
+        assert audit(capsys, "--deployment", dep, "--cache", "none", "--expect-head", member)[0] == 0
         # the node's operator rewinds and rewrites round 2
         assert w3.provider.make_request("evm_revert", [before])["result"] is True
         _round(s, h32("an inverted classifier"), updates="forged")
         assert audit(capsys, "--deployment", dep, "--cache", "none")[0] == 0  # consistent on its own
-        code, out, _ = audit(capsys, "--deployment", dep, "--cache", "none", "--expect-head", str(tmp_path / "member.json"))
+        code, out, _ = audit(capsys, "--deployment", dep, "--cache", "none", "--expect-head", member)
         assert code == 2
         assert f"FAIL {record.sender}'s signed attestation of round 2: the head it saw is on this chain" in out
         assert f"FAIL {record.sender}'s signed attestation of round 2 is on this chain" in out
