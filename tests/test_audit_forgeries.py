@@ -294,3 +294,41 @@ def test_d_on_anvil(tmp_path: Path, _ledger_anvil: Any, capsys: Any) -> None:
         assert code == 2
         assert f"FAIL {record.sender}'s signed attestation of round 2: the head it saw is on this chain" in out
         assert f"FAIL {record.sender}'s signed attestation of round 2 is on this chain" in out
+
+
+def test_anchor_inputs_are_checked(tmp_path: Path, ledger_consortium: LedgerSetup, capsys: Any) -> None:
+    """Bad anchors are one-line errors (exit 1); a record whose signed bytes were edited no
+    longer anchors anything it claims (its signer and its transaction change)."""
+    s = ledger_consortium
+    _honest_rounds(s, 1)
+    state = tmp_path / "chain.json"
+    save_state(s.w3, state, s.deployment)
+    for bad, message in (
+        ("garbage", "--expect-head takes NUMBER:HASH or an attestation record file"),
+        ("5:0x12", "--expect-head must be a 32-byte hex hash"),
+    ):
+        code, _, err = audit(capsys, "--chain-state", str(state), "--expect-head", bad)
+        assert code == 1 and message in err and err.count("\n") == 1
+    code, _, err = audit(capsys, "--chain-state", str(state), "--expect-genesis", "0x1234")
+    assert code == 1 and "--expect-genesis must be a 32-byte hex hash" in err
+    (tmp_path / "other.json").write_text('{"format": "something else"}')
+    code, _, err = audit(capsys, "--chain-state", str(state), "--expect-head", str(tmp_path / "other.json"))
+    assert code == 1 and "is not a medmesh attestation record" in err
+
+    raw = s.hospitals[0].attestation_records[1]
+    record = write_record(tmp_path / "member.json", raw)
+    assert record.sender == s.hospitals[0].address and record.round == 1
+    assert record.round_ledger == s.deployment.addresses["RoundLedger"]
+    assert audit(capsys, "--chain-state", str(state), "--expect-head", str(tmp_path / "member.json"))[0] == 0
+    # move the claimed head one block back inside the signed bytes: the signature no longer
+    # belongs to the member, and the edited transaction is on no chain
+    doc = json.loads((tmp_path / "member.json").read_text())
+    number = record.seen.number.to_bytes(32, "big")
+    edited = raw.replace(number, (record.seen.number - 1).to_bytes(32, "big"))
+    assert edited != raw
+    doc["raw_tx"] = "0x" + edited.hex()
+    (tmp_path / "edited.json").write_text(json.dumps(doc))
+    forged = read_record(tmp_path / "edited.json")
+    assert forged.sender != record.sender
+    code, out, _ = audit(capsys, "--chain-state", str(state), "--expect-head", str(tmp_path / "edited.json"))
+    assert code == 2 and f"FAIL {forged.sender}'s signed attestation of round 1 is on this chain" in out
