@@ -22,7 +22,7 @@ from web3 import Web3
 from .award_audit import award_history, check_awards
 from .awards import artifact_name
 from .client import LedgerClient
-from .compile import compile_contracts
+from .compile import CONTRACT_NAMES, compile_contracts
 from .anchors import AttestationRecord, HeadAnchor, check_anchors, check_attested_heads
 from .deploy import Deployment, provider_label
 from .embedded import is_embedded
@@ -32,7 +32,7 @@ from .views import scheme_label
 from .wiring import check_wiring, code_matches
 from .records import IDENTITY_STATUSES, REJECTION_REASONS, ROUND_STATUSES, SANCTIONS, micros_to_epsilon
 
-__all__ = ["build_history", "collect", "epsilon_by_hospital", "format_report"]
+__all__ = ["build_history", "collect", "epsilon_by_hospital", "format_report", "unread_report"]
 
 _ZERO = "0x0000000000000000000000000000000000000000"
 #: eth_call requests per JSON-RPC batch.
@@ -123,10 +123,29 @@ def collect(
         checks.append({"check": name, "ok": bool(ok), "detail": detail, "kind": kind})
 
     check_anchors(w3, deployment, check, expect_genesis=expect_genesis, heads=expect_heads or ())
+    first = len(checks)
     for name, address in sorted(deployment.addresses.items()):
         ok, detail = code_matches(w3, address, artifacts[artifact_name(name)])
-        check(f"code of {name} matches contracts/{artifact_name(name)}.sol", ok, f"{address}{detail}", kind="integrity")
+        kind = "integrity" if name in CONTRACT_NAMES else "history"  # distributors: ledger.award_audit
+        check(f"code of {name} matches contracts/{artifact_name(name)}.sol", ok, f"{address}{detail}", kind=kind)
     check_wiring(w3, deployment, check)
+    chain = {
+        "chain_id": w3.eth.chain_id,
+        "rpc": source or provider_label(w3),
+        "deployment_rpc": deployment.rpc,
+        "genesis": "0x" + bytes(w3.eth.get_block(0)["hash"]).hex(),
+        "contracts": dict(deployment.addresses),
+        "admin": deployment.admin,
+        "anchors": {
+            "genesis": [g for g in (deployment.genesis, expect_genesis and "0x" + expect_genesis.hex()) if g],
+            "heads": len(expect_heads or ()),
+        },
+    }
+    if not all(c["ok"] for c in checks[first:] if c["kind"] == "integrity"):
+        # not the consortium's contracts, or not wired as the file says: read nothing of them
+        latest = w3.eth.get_block("latest")
+        chain.update(head_block=int(latest["number"]), head_hash="0x" + bytes(latest["hash"]).hex())
+        return unread_report(chain, checks)
     viewer = LedgerClient(w3, deployment)  # read-only: no key
     index = (index or EventIndex(w3, deployment, cache_dir)).update()
 
@@ -139,26 +158,21 @@ def collect(
         ok, detail = code_matches(w3, token, artifacts["ContributionCredit"])
         check(f"code of {key}'s token matches contracts/ContributionCredit.sol", ok, f"{token}{detail}")
     history["epsilon"] = epsilon_by_hospital(history)
+    chain.update(head_block=index.last_block, head_hash="0x" + bytes(w3.eth.get_block(index.last_block)["hash"]).hex())
     return {
-        "chain": {
-            "chain_id": w3.eth.chain_id,
-            "rpc": source or provider_label(w3),
-            "deployment_rpc": deployment.rpc,
-            "genesis": "0x" + bytes(w3.eth.get_block(0)["hash"]).hex(),
-            "head_hash": "0x" + bytes(w3.eth.get_block(index.last_block)["hash"]).hex(),
-            "contracts": dict(deployment.addresses),
-            "admin": deployment.admin,
-            "head_block": index.last_block,
-            "anchors": {
-                "genesis": [g for g in (deployment.genesis, expect_genesis and "0x" + expect_genesis.hex()) if g],
-                "heads": len(expect_heads or ()),
-            },
-        },
+        "chain": chain,
         "settings": settings,
         **history,
         "checks": checks,
         "ok": all(c["ok"] for c in checks),
     }
+
+
+def unread_report(chain: dict[str, Any], checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A report whose history was not read because the chain or the deployment failed its
+    integrity checks: the ``chain`` description and the ``checks``, no history."""
+    return {"chain": chain, "settings": {}, "identities": [], "rounds": [], "credits": {}, "total_supply": 0,
+            "checks": checks, "ok": False}
 
 
 def _new_identity(a: dict[str, Any], block: int) -> dict[str, Any]:

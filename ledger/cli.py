@@ -19,7 +19,7 @@ from typing import Any
 
 from web3 import Web3
 
-from .audit import collect, format_report
+from .audit import collect, format_report, unread_report
 from .anchors import parse_genesis, parse_head
 from .chain import connect, dev_account, read_state
 from .deploy import Deployment, deploy
@@ -183,8 +183,7 @@ def _refused(source: _Source) -> dict[str, Any]:
     chain = {"chain_id": d.chain_id, "rpc": source.label, "deployment_rpc": d.rpc, "genesis": None,
              "head_hash": None, "contracts": dict(d.addresses), "admin": d.admin,
              "head_block": "not read (the store failed verification)"}
-    return {"chain": chain, "settings": {}, "identities": [], "rounds": [], "credits": {}, "total_supply": 0,
-            "checks": source.checks, "ok": False}
+    return unread_report(chain, source.checks)
 
 
 def _trust_failures(report: dict[str, Any]) -> list[str]:
