@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -112,7 +113,9 @@ def main() -> int:
             points.append(point)
     result = {
         "command": f"python scripts/bench_integrity.py --rounds {args.rounds}",
-        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}",
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "points": points,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

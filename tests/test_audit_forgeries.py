@@ -332,3 +332,35 @@ def test_anchor_inputs_are_checked(tmp_path: Path, ledger_consortium: LedgerSetu
     assert forged.sender != record.sender
     code, out, _ = audit(capsys, "--chain-state", str(state), "--expect-head", str(tmp_path / "edited.json"))
     assert code == 2 and f"FAIL {forged.sender}'s signed attestation of round 1 is on this chain" in out
+
+
+def _deploy_raw_runtime(w3: Any, runtime: bytes) -> str:
+    """Deploy ``runtime`` as is: init code that copies it to memory and returns it."""
+    from ledger.tx import send
+
+    init = bytes.fromhex("61") + len(runtime).to_bytes(2, "big") + bytes.fromhex("80600a5f395ff3")
+    receipt = send(w3, dev_account(w3, 5), {"data": "0x" + (init + runtime).hex()}, action="deploy raw")
+    return str(receipt["contractAddress"])
+
+
+def test_b_a_patched_immutable_is_caught(ledger_deployed: LedgerSetup) -> None:
+    """The mask hides every immutable; a copy of the RoundLedger whose registry address is
+    swapped at one use only (the getter still answers the real registry) must still fail."""
+    from ledger import compile_contracts
+    from ledger.wiring import code_matches
+
+    s = ledger_deployed
+    art = compile_contracts()["RoundLedger"]
+    real = bytes(s.w3.eth.get_code(s.deployment.addresses["RoundLedger"]))
+    registry_word = bytes(12) + bytes.fromhex(s.deployment.addresses["HospitalRegistry"][2:])
+    (ident, spans), = [(i, sp) for i, sp in art["immutableReferences"].items()
+                       if real[sp[0]["start"] : sp[0]["start"] + 32] == registry_word]
+    assert len(spans) > 1, "the registry is used in several places"
+    patched = bytearray(real)
+    patched[spans[-1]["start"] : spans[-1]["start"] + 32] = bytes(12) + b"\x66" * 20
+    copy = _deploy_raw_runtime(s.w3, real)
+    forged = _deploy_raw_runtime(s.w3, bytes(patched))
+    assert code_matches(s.w3, copy, art) == (True, "")
+    assert code_matches(s.w3, forged, art) == (
+        False, f" (immutable #{ident} holds different values in different places: patched code)"
+    )
