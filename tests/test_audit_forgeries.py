@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from ledger_support import LedgerSetup, h32, keys, peer_id, register_all, setup_on
 
@@ -24,18 +25,22 @@ from ledger import (
     Anvil,
     Deployment,
     LedgerClient,
+    LedgerError,
+    collect,
     connect,
     deploy,
     dev_account,
     fork_embedded,
     institution_id,
+    load_state,
     save_state,
 )
 from ledger.anchors import read_record, write_record
 from ledger.chain import read_state
 from ledger.cli import register_commands
-from ledger.embedded import pack_store, unpack_store
+from ledger.embedded import pack_store, unpack_store, web3_from_store
 from ledger.integrity import verify_store
+from ledger.views import parameters_hash, verify_model
 
 
 def audit(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -85,9 +90,11 @@ def test_a_an_edited_store_fails_the_audit(tmp_path: Path, ledger_consortium: Le
     assert {"round 1", "round 2"} <= passed  # incl. "every attested chain head is a block of this chain"
     # the attack: replace the last round's aggregate hash wherever the store holds it (its
     # storage slot, its event logs), leaving the head hash as it was
+    inverted = -np.linspace(-1.0, 1.0, 31, dtype=np.float32)  # an "inverted classifier"
+    np.save(tmp_path / "model.npy", inverted)
     doc = json.loads(state.read_text())
     store = unpack_store(doc["store"]["data"])
-    real, fake = last.aggregate_hash, h32("an inverted classifier")
+    real, fake = last.aggregate_hash, parameters_hash(inverted)
     assert real is not None
     edited = {k: v.replace(real, fake) for k, v in store.items() if real in v}
     assert edited, "the aggregate hash is in the store"
@@ -97,11 +104,18 @@ def test_a_an_edited_store_fails_the_audit(tmp_path: Path, ledger_consortium: Le
     forged.write_text(json.dumps(doc))
     assert doc["head"]["hash"] == json.loads(state.read_text())["head"]["hash"]
 
+    # read without verification (as the audit used to), the edit takes: round 2 "made" the model
+    unchecked = web3_from_store(unpack_store(doc["store"]["data"]), bytes.fromhex(doc["head"]["hash"][2:]))
+    assert verify_model(collect(unchecked, s.deployment), tmp_path / "model.npy")["round"] == 2
+
     code, out, _ = audit(capsys, "--chain-state", str(forged))
     assert code == 2
     assert "does not hash to its key: its value was edited" in out
-    code, _, err = audit(capsys, "verify", str(tmp_path / "model.npy"), "--chain-state", str(forged))
+    code, out, err = audit(capsys, "verify", str(tmp_path / "model.npy"), "--chain-state", str(forged))
     assert code == 2 and "failed verification" in err and "does not hash to its key" in err
+    assert "produced by" not in out
+    with pytest.raises(LedgerError, match="failed verification: store entry 0x"):
+        load_state(forged)
 
 
 def test_a_store_checks_name_each_kind_of_edit(ledger_consortium: LedgerSetup) -> None:
