@@ -134,6 +134,7 @@ def run_devnet(args: argparse.Namespace) -> int:
             for name, address in deployment.addresses.items():
                 print(f"  {name:<20} {address}")
             print(f"  admin                {deployment.admin}")
+            print(f"  genesis              {deployment.genesis}")
             print(f"deployment written to {args.out}; Ctrl-C stops the devnet", flush=True)
             threading.Event().wait()  # until Ctrl-C
     except KeyboardInterrupt:

@@ -323,6 +323,10 @@ def test_anchor_inputs_are_checked(tmp_path: Path, ledger_consortium: LedgerSetu
     ):
         code, _, err = audit(capsys, "--chain-state", str(state), "--expect-head", bad)
         assert code == 1 and message in err and err.count("\n") == 1
+    other_genesis = Deployment(**{**s.deployment.to_dict(), "genesis": "0x" + "22" * 32})
+    save_state(s.w3, tmp_path / "other-genesis.json", other_genesis)
+    code, out, _ = audit(capsys, "--chain-state", str(tmp_path / "other-genesis.json"))
+    assert code == 2 and "FAIL the chain's genesis is the deployment file's genesis expected 0x2222" in out
     code, _, err = audit(capsys, "--chain-state", str(state), "--expect-genesis", "0x1234")
     assert code == 1 and "--expect-genesis must be a 32-byte hex hash" in err
     (tmp_path / "other.json").write_text('{"format": "something else"}')
