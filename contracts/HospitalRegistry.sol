@@ -14,15 +14,20 @@ import {IHospitalRegistry} from "./IHospitalRegistry.sol";
  * Life cycle: a hospital registers itself with its bond (Pending). While genesis is open (fewer
  * than `genesisSeats` admissions so far) the admin admits; after that anyone may admit a
  * Pending identity that holds the bond and the endorsements of more than
- * `quorumNumerator / quorumDenominator` of the Active members. A quorum of the other Active
- * members can suspend, reinstate or revoke a member. A member may leave (Exited) and take its
+ * `quorumNumerator / quorumDenominator` of the Active members. The same quorum of the Active
+ * members (the target counted, so it is the round ledger's more-than-2/3 over the same set)
+ * can suspend, reinstate or revoke a member. A member may leave (Exited) and take its
  * bond back after `exitCooldown`; a revoked member's bond is forfeited when the consortium
  * configured it so, and refundable after the cooldown otherwise.
  * @dev Institution IDs and peer IDs stay reserved for good (also after a key rotation, an exit
  * or a revocation), and an account holds at most one identity for ever. Endorsements and
  * sanction votes cast by members that later stop being Active still count. Sanction votes
  * belong to the target's current status: every status change starts a new epoch, so votes
- * cast before it no longer count.
+ * cast before it no longer count. The quorum fraction is at least 2/3: a simple majority must
+ * not be able to admit, suspend or revoke anyone (it could then hold 2/3 of the next round).
+ * Every change of the Active set advances a membership epoch and is recorded in the member's
+ * tenure, so that the round ledger fixes each round's membership when the round opens and a
+ * sanction or admission takes effect on quorums from the next round (`membership`, `tenure`).
  */
 contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @notice Life cycle of an identity.
@@ -82,6 +87,18 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         bool forfeitOnRevoke;
     }
 
+    /// @dev An Active stay in membership epochs (see `tenure`): one slot.
+    struct Tenure {
+        uint64 activeSince;
+        uint64 activeUntil;
+    }
+
+    /// @dev The membership clock (see `membership`): one slot.
+    struct Clock {
+        uint64 epoch;
+        uint64 departures;
+    }
+
     /// @notice Longest accepted peer ID in bytes (libp2p IDs are ~52 characters).
     uint256 public constant MAX_PEER_ID_LENGTH = 128;
 
@@ -103,6 +120,8 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     uint256 private _activeCount;
     uint256 private _admittedCount;
     uint256 private _forfeited;
+    mapping(address account => Tenure) private _tenures;
+    Clock private _clock;
 
     /// @notice `account` already holds an identity.
     /// @param account The account that tried to register again.
@@ -140,7 +159,7 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @param status Its current status.
     error HospitalRegistryInvalidStatus(address account, Status status);
 
-    /// @notice The quorum fraction must satisfy 0 < numerator < denominator.
+    /// @notice The quorum fraction must satisfy 0 < numerator < denominator and be at least 2/3.
     /// @param numerator The numerator given.
     /// @param denominator The denominator given.
     error HospitalRegistryInvalidQuorum(uint256 numerator, uint256 denominator);
@@ -300,7 +319,10 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @param initialAdmin The consortium admin (admits the genesis members).
     /// @param config_ The registry's settings (see `Config`).
     constructor(address initialAdmin, Config memory config_) ConsortiumAdmin(initialAdmin) {
-        if (config_.quorumNumerator == 0 || config_.quorumNumerator >= config_.quorumDenominator) {
+        if (
+            config_.quorumNumerator == 0 || config_.quorumNumerator >= config_.quorumDenominator
+                || uint256(config_.quorumNumerator) * 3 < uint256(config_.quorumDenominator) * 2
+        ) {
             revert HospitalRegistryInvalidQuorum(config_.quorumNumerator, config_.quorumDenominator);
         }
         if (config_.genesisSeats == 0) revert HospitalRegistryInvalidGenesis(config_.genesisSeats);
@@ -395,7 +417,9 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     // ------------------------------------------------------------------ sanctions
 
     /// @notice Votes `action` about `account`; the first vote proposes it. When the votes reach
-    /// a quorum of the Active members (the target not counted) the sanction takes effect:
+    /// a quorum of the Active members (the target counted if Active: more than 2/3 of the
+    /// membership, as for a round; the target cannot vote) the sanction takes effect on the
+    /// target's status at once, and on round quorums from the next round the ledger opens:
     /// Suspend (Active -> Suspended), Reinstate (Suspended -> Active), Revoke (Active or
     /// Suspended -> Revoked, bond forfeited if so configured).
     /// @param account The target member.
@@ -413,7 +437,7 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         _sanctionVoted[ballot][msg.sender] = true;
         uint256 votes = _sanctionVotes[ballot] + 1;
         _sanctionVotes[ballot] = votes;
-        uint256 needed = _needed(_activeCount - (status == Status.Active ? 1 : 0));
+        uint256 needed = _needed(_activeCount);
         emit SanctionVoted(account, msg.sender, action, votes, needed);
         if (votes < needed) return;
 
@@ -510,6 +534,18 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @inheritdoc IHospitalRegistry
     function activeCount() external view returns (uint256) {
         return _activeCount;
+    }
+
+    /// @inheritdoc IHospitalRegistry
+    function membership() external view returns (Membership memory) {
+        Clock memory c = _clock;
+        return Membership(c.epoch, uint64(_activeCount), c.departures);
+    }
+
+    /// @inheritdoc IHospitalRegistry
+    function tenure(address account) external view returns (uint64 activeSince, uint64 activeUntil) {
+        Tenure memory t = _tenures[account];
+        return (t.activeSince, t.activeUntil);
     }
 
     /// @notice The identity held by `account` (all zero with status None if there is none).
@@ -611,8 +647,22 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     }
 
     function _setStatus(Identity storage id, Status status) private {
+        bool wasActive = id.status == Status.Active;
         id.status = status;
         id.epoch += 1;
+        bool isActive_ = status == Status.Active;
+        if (wasActive == isActive_) return;
+        Clock storage c = _clock;
+        uint64 epoch = c.epoch + 1;
+        c.epoch = epoch;
+        Tenure storage t = _tenures[id.account];
+        if (isActive_) {
+            t.activeSince = epoch;
+            t.activeUntil = 0;
+        } else {
+            t.activeUntil = epoch;
+            c.departures += 1;
+        }
     }
 
     function _needed(uint256 eligible) private view returns (uint256) {

@@ -10,20 +10,29 @@ import {IHospitalRegistry} from "./IHospitalRegistry.sol";
  * round, commit the hash of their (protected) model update with its sample count and privacy
  * spend, then attest to the aggregate they computed together with the set of updates they
  * accepted, and may record which updates they rejected and why. When more than
- * `quorumNumerator / quorumDenominator` of the active members attest to the same (aggregate
- * hash, accepted set) pair, the round can be finalized, which mints contribution credits to the
- * accepted contributors (by samples or in equal shares) and, when configured, slashes credits
- * of the committers left out. A round without quorum by its attestation deadline can be
- * failed, so the next one can open.
+ * `quorumNumerator / quorumDenominator` of the round's members attest to the same (aggregate
+ * hash, accepted set) pair, the round can be finalized; settling it then mints contribution
+ * credits to the accepted contributors (by samples or in equal shares) and, when configured,
+ * slashes credits of the committers left out. A round without quorum by its attestation
+ * deadline can be failed, so the next one can open.
+ *
+ * Membership (the "fixed membership" rule): a round's members are the registry's Active members
+ * when it opened (`HospitalRegistry.membership` / `tenure`, O(1) per check); only they commit
+ * and attest in it, and its quorum is over their number, whatever happens in the registry
+ * while it runs. A vote counts at finalization only if its member is still Active then: a
+ * member that leaves the Active set mid-round (suspended, revoked, exited) must have its vote
+ * struck (`strikeVote`, by anyone) and, until every such departure is struck, `finalize`
+ * counts each of them as a vote lost by the leading pair. An admission mid-round takes effect
+ * from the next round. See docs/ledger-consensus.md for the threat model.
  * @dev One round is open at a time. Each round's commitments get an index in commit order; an
- * attested accepted set is stored as a bitmask over those indexes, so a round takes at most
- * `MAX_COMMITTERS` commitments. Gas: a tally is one slot (mask and votes); the aggregate hash
- * of a pair is not stored per pair but in the round, for the leading pair only (the slot is
- * made nonzero at opening so that attestations only ever rewrite it); every attestation's
- * aggregate hash is in its event. The quorum is checked against the registry's active count
- * at the time of `finalize` / `failRound`; a vote cast by a member suspended or revoked later
- * in the round still counts. An accepted contributor revoked before finalization is still
- * credited for the update it committed.
+ * accepted set is attested as a bitmask over those indexes (bit i: the i-th committer), so a
+ * round takes at most `MAX_COMMITTERS` commitments and an attestation costs O(1) gas in the
+ * membership. Gas: a tally is one slot (mask and votes); the aggregate hash of a pair is not
+ * stored per pair but in the round, for the leading pair only (the slot is made nonzero at
+ * opening so that attestations only ever rewrite it); every attestation's aggregate hash is in
+ * its event. `finalize` is O(1); the O(|accepted|) minting and slashing is in `settle`, which
+ * `openRound` also runs for the previous round if nobody did. An accepted contributor revoked
+ * before settlement is still credited for the update it committed.
  */
 contract RoundLedger {
     /// @notice Life cycle of a round.
@@ -45,6 +54,8 @@ contract RoundLedger {
     /// @param opener The member that opened the round.
     /// @param openedAt Timestamp of `openRound`.
     /// @param status Current status.
+    /// @param settled Whether a finalized round's credits were minted and slashes applied.
+    /// @param struckVotes Attestations struck because their member left the Active set.
     /// @param leader An attester whose vote pair has the most votes (first to lead wins ties).
     /// @param attestDeadline Last timestamp at which attestations are accepted (without quorum
     /// by then, the round can be failed).
@@ -52,18 +63,29 @@ contract RoundLedger {
     /// @param leaderVotes Votes of the leading pair.
     /// @param commitDeadline Last timestamp at which commitments are accepted.
     /// @param commitCount Number of commitments.
+    /// @param memberCount The round's members: the registry's Active count when it opened (the
+    /// quorum's denominator).
+    /// @param membershipEpoch The registry's membership epoch when it opened.
+    /// @param departuresAtOpen The registry's departure count when it opened.
+    /// @param struck Departures of this round struck so far (`strikeVote`).
     /// @param aggregateHash The leading pair's aggregate hash while open (1 before any
     /// attestation), the finalized aggregate hash once finalized.
     struct Round {
         address opener;
         uint64 openedAt;
         RoundStatus status;
+        bool settled;
+        uint16 struckVotes;
         address leader;
         uint64 attestDeadline;
         uint16 attestCount;
         uint16 leaderVotes;
         uint64 commitDeadline;
-        uint32 commitCount;
+        uint16 commitCount;
+        uint32 memberCount;
+        uint64 membershipEpoch;
+        uint64 departuresAtOpen;
+        uint16 struck;
         bytes32 aggregateHash;
     }
 
@@ -82,14 +104,18 @@ contract RoundLedger {
     }
 
     /// @notice A member's attestation in a round, as stored.
-    /// @param voteKey keccak256(abi.encode(aggregateHash, accepted)); zero if not attested.
+    /// @param voteKey keccak256(abi.encode(aggregateHash, acceptedMask)); zero if not attested.
     /// @param accepted The contributors accepted into the aggregate, ascending.
     /// @param withLeader Whether it is the leading pair's vote (for a finalized round: whether
     /// it agrees with the finalized pair; false is a dissent).
+    /// @param acceptedMask The accepted set as attested: bit i is the i-th committer.
+    /// @param struck Whether the vote was struck (its member left the Active set mid-round).
     struct Attestation {
         bytes32 voteKey;
         address[] accepted;
         bool withLeader;
+        uint256 acceptedMask;
+        bool struck;
     }
 
     /// @notice The ledger's settings, fixed at deployment.
@@ -140,10 +166,35 @@ contract RoundLedger {
     mapping(uint256 round => mapping(bytes32 voteKey => Tally)) private _tallies;
     mapping(uint256 round => mapping(address reporter => mapping(address account => uint8 reason))) private _rejected;
     mapping(uint256 round => mapping(address account => uint256)) private _rejectionCount;
+    mapping(uint256 round => mapping(address account => uint64 activeUntil)) private _struckAt;
 
     /// @notice `account` is not an Active member of the registry.
     /// @param account The caller.
     error RoundLedgerNotActiveMember(address account);
+
+    /// @notice `account` is not a member of `round` in good standing: it was not Active when
+    /// the round opened (admitted later), or it is not Active now.
+    /// @param round The round.
+    /// @param account The caller.
+    error RoundLedgerNotRoundMember(uint256 round, address account);
+
+    /// @notice `account` has no departure to strike in `round`: it is Active, it left before
+    /// the round opened, or its departure was already struck.
+    /// @param round The round.
+    /// @param account The account named.
+    error RoundLedgerNothingToStrike(uint256 round, address account);
+
+    /// @notice The leading pair of `round` has quorum only if votes of members that left the
+    /// Active set count: strike the `pending` departures first (`strikeVote`).
+    /// @param round The round.
+    /// @param pending Departures since the round opened that are not struck yet.
+    error RoundLedgerDeparturesNotStruck(uint256 round, uint256 pending);
+
+    /// @notice `round` is not finalized (or it is already settled).
+    /// @param round The round.
+    /// @param status Its status.
+    /// @param settled Whether it is settled.
+    error RoundLedgerNotSettleable(uint256 round, RoundStatus status, bool settled);
 
     /// @notice The quorum fraction must satisfy 0 < numerator < denominator and be at least 1/2.
     /// @param numerator The numerator given.
@@ -204,24 +255,25 @@ contract RoundLedger {
     /// @notice An attestation needs a nonzero aggregate hash and a nonempty accepted set.
     /// @param round The round.
     /// @param aggregateHash The aggregate hash given.
-    /// @param acceptedCount The size of the accepted set given.
-    error RoundLedgerInvalidAttestation(uint256 round, bytes32 aggregateHash, uint256 acceptedCount);
+    /// @param acceptedMask The accepted set given.
+    error RoundLedgerInvalidAttestation(uint256 round, bytes32 aggregateHash, uint256 acceptedMask);
 
-    /// @notice The accepted set is not strictly ascending at position `position`.
+    /// @notice The accepted set names a commit index at or above `commitCount`.
     /// @param round The round.
-    /// @param position Index of the first out-of-order (or repeated) address.
-    error RoundLedgerAcceptedNotSorted(uint256 round, uint256 position);
+    /// @param acceptedMask The accepted set given.
+    /// @param commitCount Commitments in the round.
+    error RoundLedgerAcceptedNotCommitted(uint256 round, uint256 acceptedMask, uint256 commitCount);
 
     /// @notice An accepted address made no commitment in `round`.
     /// @param round The round.
     /// @param account The address without a commitment.
     error RoundLedgerNotCommitted(uint256 round, address account);
 
-    /// @notice No vote pair of `round` has quorum: `votes` of `activeCount` active members.
+    /// @notice No vote pair of `round` has quorum: `votes` of its `memberCount` members.
     /// @param round The round.
-    /// @param votes Votes of the leading pair.
-    /// @param activeCount Active members now.
-    error RoundLedgerQuorumNotReached(uint256 round, uint256 votes, uint256 activeCount);
+    /// @param votes Votes of the leading pair that count (members still Active).
+    /// @param memberCount The round's members (Active when it opened).
+    error RoundLedgerQuorumNotReached(uint256 round, uint256 votes, uint256 memberCount);
 
     /// @notice A vote pair of `round` has quorum, so it must be finalized, not failed.
     /// @param round The round.
@@ -258,7 +310,16 @@ contract RoundLedger {
     /// @param opener The member that opened it.
     /// @param commitDeadline Last timestamp for commitments.
     /// @param attestDeadline Last timestamp for attestations.
-    event RoundOpened(uint256 indexed round, address indexed opener, uint64 commitDeadline, uint64 attestDeadline);
+    /// @param memberCount The round's members (the registry's Active count now).
+    /// @param membershipEpoch The registry's membership epoch now.
+    event RoundOpened(
+        uint256 indexed round,
+        address indexed opener,
+        uint64 commitDeadline,
+        uint64 attestDeadline,
+        uint32 memberCount,
+        uint64 membershipEpoch
+    );
 
     /// @notice `account` committed `updateHash` in `round`.
     /// @param round The round.
@@ -278,12 +339,13 @@ contract RoundLedger {
         uint8 index
     );
 
-    /// @notice `account` attested to `aggregateHash` built from `accepted` in `round`.
+    /// @notice `account` attested to `aggregateHash` built from the committers in
+    /// `acceptedMask` in `round`.
     /// @param round The round.
     /// @param account The attesting member.
     /// @param aggregateHash The aggregate hash.
-    /// @param voteKey keccak256(abi.encode(aggregateHash, accepted)).
-    /// @param accepted The accepted contributors, ascending.
+    /// @param voteKey keccak256(abi.encode(aggregateHash, acceptedMask)).
+    /// @param acceptedMask The accepted contributors: bit i is the committer of index i.
     /// @param seenNumber The number of the chain head the member saw when it attested.
     /// @param seenHead That block's hash (checked against `blockhash`).
     event AggregateAttested(
@@ -291,28 +353,42 @@ contract RoundLedger {
         address indexed account,
         bytes32 indexed aggregateHash,
         bytes32 voteKey,
-        address[] accepted,
+        uint256 acceptedMask,
         uint256 seenNumber,
         bytes32 seenHead
     );
+
+    /// @notice The vote of `account` in `round` no longer counts: it left the Active set
+    /// mid-round (`voteKey` zero if it had not attested).
+    /// @param round The round.
+    /// @param account The departed member.
+    /// @param voteKey Its vote pair (zero: no vote).
+    /// @param striker The caller.
+    event VoteStruck(uint256 indexed round, address indexed account, bytes32 voteKey, address striker);
 
     /// @notice `round` was finalized on `aggregateHash` by `finalizer`.
     /// @param round The round.
     /// @param aggregateHash The agreed aggregate hash.
     /// @param finalizer The member that called `finalize`.
     /// @param voteKey The winning vote pair.
-    /// @param votes Votes for it.
-    /// @param activeCount Active members at finalization.
-    /// @param accepted The credited contributors, ascending.
+    /// @param votes Votes for it that counted (members still Active).
+    /// @param memberCount The round's members (Active when it opened).
+    /// @param acceptedMask The credited contributors: bit i is the committer of index i.
     event RoundFinalized(
         uint256 indexed round,
         bytes32 indexed aggregateHash,
         address indexed finalizer,
         bytes32 voteKey,
         uint256 votes,
-        uint256 activeCount,
-        address[] accepted
+        uint256 memberCount,
+        uint256 acceptedMask
     );
+
+    /// @notice The credits of finalized `round` were minted (and slashes applied) by `settler`.
+    /// @param round The round.
+    /// @param settler The caller (or the opener of the next round).
+    /// @param minted Credits minted in all.
+    event RoundSettled(uint256 indexed round, address indexed settler, uint256 minted);
 
     /// @notice `reporter` rejected the update `account` committed in `round`, for `reason`
     /// (a code defined by the node software: hash mismatch, missing blob, bad seal, ...).
@@ -339,13 +415,19 @@ contract RoundLedger {
     /// @notice `round` failed for lack of quorum; `caller` closed it.
     /// @param round The round.
     /// @param caller The member that called `failRound`.
-    /// @param leaderVotes Votes of the leading pair.
-    /// @param activeCount Active members at that time.
-    event RoundFailed(uint256 indexed round, address indexed caller, uint256 leaderVotes, uint256 activeCount);
+    /// @param leaderVotes Votes of the leading pair that counted.
+    /// @param memberCount The round's members (Active when it opened).
+    event RoundFailed(uint256 indexed round, address indexed caller, uint256 leaderVotes, uint256 memberCount);
 
     /// @dev Restricts a function to Active members of the registry.
     modifier onlyActiveMember() {
         if (!_registry.isActive(msg.sender)) revert RoundLedgerNotActiveMember(msg.sender);
+        _;
+    }
+
+    /// @dev Restricts a function to members of `round` (Active when it opened) still Active.
+    modifier onlyRoundMember(uint256 round) {
+        _checkRoundMember(round);
         _;
     }
 
@@ -373,26 +455,35 @@ contract RoundLedger {
 
     // ------------------------------------------------------------------ rounds
 
-    /// @notice Opens the next round. Active members only; no other round may be open.
+    /// @notice Opens the next round, fixing its membership: the registry's Active members now.
+    /// Active members only; no other round may be open. Settles the previous round first if it
+    /// was finalized and nobody settled it.
     /// @return round The new round number (the first round is 1).
     function openRound() external onlyActiveMember returns (uint256 round) {
         uint256 previous = _currentRound;
-        if (_rounds[previous].status == RoundStatus.Open) revert RoundLedgerRoundStillOpen(previous);
+        Round storage p = _rounds[previous];
+        if (p.status == RoundStatus.Open) revert RoundLedgerRoundStillOpen(previous);
         round = previous + 1;
         _currentRound = round;
         uint64 commitDeadline = uint64(block.timestamp) + _commitWindow;
         uint64 attestDeadline = commitDeadline + _attestWindow;
+        IHospitalRegistry.Membership memory m = _registry.membership();
         Round storage r = _rounds[round];
         r.opener = msg.sender;
         r.openedAt = uint64(block.timestamp);
         r.status = RoundStatus.Open;
         r.commitDeadline = commitDeadline;
         r.attestDeadline = attestDeadline;
+        r.memberCount = uint32(m.active);
+        r.membershipEpoch = m.epoch;
+        r.departuresAtOpen = m.departures;
         r.aggregateHash = _NO_AGGREGATE;
-        emit RoundOpened(round, msg.sender, commitDeadline, attestDeadline);
+        emit RoundOpened(round, msg.sender, commitDeadline, attestDeadline, uint32(m.active), m.epoch);
+        // the previous round's credits, if nobody settled them (calls the credit token: last)
+        if (p.status == RoundStatus.Finalized && !p.settled) _settle(previous, p);
     }
 
-    /// @notice Commits the caller's update for the open round, once per member.
+    /// @notice Commits the caller's update for the open round, once per member of the round.
     /// @param round The open round.
     /// @param updateHash Hash of the update; nonzero.
     /// @param samples Training samples behind it; nonzero.
@@ -404,13 +495,13 @@ contract RoundLedger {
         uint64 samples,
         uint64 epsilonMicros,
         uint8 mode
-    ) external onlyActiveMember {
+    ) external onlyRoundMember(round) {
         Round storage r = _openRound(round);
         if (block.timestamp > r.commitDeadline) revert RoundLedgerCommitClosed(round, r.commitDeadline);
         if (updateHash == bytes32(0) || samples == 0) revert RoundLedgerInvalidCommitment(round, updateHash, samples);
         Commitment storage c = _commitments[round][msg.sender];
         if (c.samples != 0) revert RoundLedgerAlreadyCommitted(round, msg.sender);
-        uint32 index = r.commitCount;
+        uint16 index = r.commitCount;
         if (index >= MAX_COMMITTERS) revert RoundLedgerRoundFull(round, MAX_COMMITTERS);
 
         c.updateHash = updateHash;
@@ -423,40 +514,39 @@ contract RoundLedger {
         emit UpdateCommitted(round, msg.sender, updateHash, samples, epsilonMicros, mode, uint8(index));
     }
 
-    /// @notice Attests, once per member, that the aggregate of the round's updates from
-    /// `accepted` hashes to `aggregateHash`. A vote counts for the pair (aggregateHash, accepted).
-    /// A member that attests after the quorum already finalized the round is still recorded
-    /// (agreement, or dissent with a `DissentRecorded` event) until the attestation deadline or
-    /// until the next round opens, whichever comes first; a late vote never changes the outcome.
+    /// @notice Attests, once per member of the round, that the aggregate of the round's updates
+    /// from the committers in `acceptedMask` hashes to `aggregateHash`. A vote counts for the
+    /// pair (aggregateHash, acceptedMask). A member that attests after the quorum already
+    /// finalized the round is still recorded (agreement, or dissent with a `DissentRecorded`
+    /// event) until the attestation deadline or until the next round opens, whichever comes
+    /// first; a late vote never changes the outcome. O(1) gas in the membership.
     /// @param round The open round, or the just-finalized current round.
     /// @param aggregateHash Hash of the aggregate; nonzero.
-    /// @param accepted Contributors accepted into the aggregate: nonempty, strictly ascending,
-    /// each with a commitment in this round.
+    /// @param acceptedMask Contributors accepted into the aggregate: bit i is the committer of
+    /// index i (see `UpdateCommitted`); nonzero, no bit at or above the commit count.
     /// @param seenNumber The number of the latest block the member saw before attesting.
     /// @param seenHead That block's hash: a member's signed attestation anchors the history it
     /// saw, so an auditor holding it detects a rewritten chain.
-    function attest(
-        uint256 round,
-        bytes32 aggregateHash,
-        address[] calldata accepted,
-        uint256 seenNumber,
-        bytes32 seenHead
-    ) external onlyActiveMember {
+    function attest(uint256 round, bytes32 aggregateHash, uint256 acceptedMask, uint256 seenNumber, bytes32 seenHead)
+        external
+        onlyRoundMember(round)
+    {
         if (seenHead == bytes32(0) || blockhash(seenNumber) != seenHead) {
             revert RoundLedgerUnknownHead(seenNumber, seenHead);
         }
         Round storage r = _attestableRound(round);
-        if (aggregateHash == bytes32(0) || uint256(aggregateHash) == 1 || accepted.length == 0) {
-            revert RoundLedgerInvalidAttestation(round, aggregateHash, accepted.length);
+        if (aggregateHash == bytes32(0) || aggregateHash == _NO_AGGREGATE || acceptedMask == 0) {
+            revert RoundLedgerInvalidAttestation(round, aggregateHash, acceptedMask);
         }
         if (_votes[round][msg.sender] != bytes32(0)) revert RoundLedgerAlreadyAttested(round, msg.sender);
-        uint224 mask = _acceptedMask(round, accepted);
+        uint256 commitCount = r.commitCount;
+        if (acceptedMask >> commitCount != 0) revert RoundLedgerAcceptedNotCommitted(round, acceptedMask, commitCount);
 
-        bytes32 voteKey = keccak256(abi.encode(aggregateHash, accepted));
+        bytes32 voteKey = keccak256(abi.encode(aggregateHash, acceptedMask));
         _votes[round][msg.sender] = voteKey;
         Tally storage t = _tallies[round][voteKey];
         uint32 votes = t.votes + 1;
-        t.acceptedMask = mask;
+        t.acceptedMask = uint224(acceptedMask); // < 2**commitCount <= 2**224, checked above
         t.votes = votes;
         r.attestCount += 1;
         // votes <= attestCount, which the checked increment above keeps within uint16
@@ -466,11 +556,37 @@ contract RoundLedger {
             r.leader = msg.sender;
             r.aggregateHash = aggregateHash;
         }
-        emit AggregateAttested(round, msg.sender, aggregateHash, voteKey, accepted, seenNumber, seenHead);
+        emit AggregateAttested(round, msg.sender, aggregateHash, voteKey, acceptedMask, seenNumber, seenHead);
         if (!open) {
             bytes32 winning = _votes[round][r.leader];
             if (voteKey != winning) emit DissentRecorded(round, msg.sender, voteKey, winning);
         }
+    }
+
+    /// @notice Strikes the vote of `account` from the open `round` because it left the Active
+    /// set (suspended, revoked or exited) after the round opened; accounts for its departure
+    /// even if it did not vote. Anyone may call it, once per departure. Until every departure
+    /// since the round opened is struck, `finalize` counts each one as a lost vote.
+    /// @param round The open round.
+    /// @param account The departed member.
+    function strikeVote(uint256 round, address account) external {
+        Round storage r = _openRound(round);
+        (uint64 activeSince, uint64 activeUntil) = _registry.tenure(account);
+        uint64 previous = _struckAt[round][account];
+        // left the Active set after the round opened (activeUntil > epoch), not yet struck for it
+        if (activeSince == 0 || activeUntil <= r.membershipEpoch || activeUntil == previous) {
+            revert RoundLedgerNothingToStrike(round, account);
+        }
+        _struckAt[round][account] = activeUntil;
+        r.struck += 1;
+        bytes32 voteKey = _votes[round][account];
+        // a departed member attests no more in this round: its vote is removed at its first strike
+        if (voteKey != bytes32(0) && previous == 0) {
+            _tallies[round][voteKey].votes -= 1;
+            r.struckVotes += 1;
+            if (voteKey == _votes[round][r.leader]) r.leaderVotes -= 1;
+        }
+        emit VoteStruck(round, account, voteKey, msg.sender);
     }
 
     /// @notice Records that the caller rejected the updates of `accounts` in `round`, each for
@@ -498,24 +614,35 @@ contract RoundLedger {
         }
     }
 
-    /// @notice Finalizes the open round once its leading vote pair has quorum, then mints
-    /// `creditPerRound` to the accepted contributors (by the credit scheme) and, when slashing
-    /// is on, burns `slashPerRejection` credits from each committer left out.
-    /// @dev Each share is rounded down, so fewer than `accepted.length` smallest units of
-    /// `creditPerRound` stay unminted per round (dust that goes to nobody).
+    /// @notice Finalizes the open round once its leading vote pair has quorum over the round's
+    /// members, counting only votes of members still Active (see `strikeVote`). O(1) gas; the
+    /// credits follow in `settle`.
     /// @param round The open round.
     function finalize(uint256 round) external onlyActiveMember {
         Round storage r = _openRound(round);
-        uint256 active = _registry.activeCount();
-        if (!_hasQuorum(r.leaderVotes, active)) revert RoundLedgerQuorumNotReached(round, r.leaderVotes, active);
+        (uint256 votes, uint256 pending) = _countedVotes(r);
+        uint256 members = r.memberCount;
+        if (!_hasQuorum(votes, members)) {
+            if (pending != 0 && _hasQuorum(r.leaderVotes, members)) revert RoundLedgerDeparturesNotStruck(round, pending);
+            revert RoundLedgerQuorumNotReached(round, votes, members);
+        }
         bytes32 voteKey = _votes[round][r.leader];
-        uint224 mask = _tallies[round][voteKey].acceptedMask;
-
         r.status = RoundStatus.Finalized;
-        address[] memory accepted = _unmask(round, mask);
-        emit RoundFinalized(round, r.aggregateHash, msg.sender, voteKey, r.leaderVotes, active, accepted);
-        _mintCredits(round, accepted);
-        if (_slashPerRejection != 0) _slash(round, mask, r.commitCount);
+        emit RoundFinalized(
+            round, r.aggregateHash, msg.sender, voteKey, votes, members, _tallies[round][voteKey].acceptedMask
+        );
+    }
+
+    /// @notice Mints `creditPerRound` to the accepted contributors of finalized `round` (by the
+    /// credit scheme) and, when slashing is on, burns `slashPerRejection` credits from each
+    /// committer left out. Once per round; anyone may call it (`openRound` does, if nobody did).
+    /// @dev Each share is rounded down, so fewer than |accepted| smallest units of
+    /// `creditPerRound` stay unminted per round (dust that goes to nobody).
+    /// @param round A finalized round.
+    function settle(uint256 round) external {
+        Round storage r = _rounds[round];
+        if (r.status != RoundStatus.Finalized || r.settled) revert RoundLedgerNotSettleable(round, r.status, r.settled);
+        _settle(round, r);
     }
 
     /// @notice Fails the open round after its attestation deadline when no pair has quorum,
@@ -524,10 +651,10 @@ contract RoundLedger {
     function failRound(uint256 round) external onlyActiveMember {
         Round storage r = _openRound(round);
         if (block.timestamp <= r.attestDeadline) revert RoundLedgerAttestStillOpen(round, r.attestDeadline);
-        uint256 active = _registry.activeCount();
-        if (_hasQuorum(r.leaderVotes, active)) revert RoundLedgerQuorumReached(round);
+        (uint256 votes,) = _countedVotes(r);
+        if (_hasQuorum(votes, r.memberCount)) revert RoundLedgerQuorumReached(round);
         r.status = RoundStatus.Failed;
-        emit RoundFailed(round, msg.sender, r.leaderVotes, active);
+        emit RoundFailed(round, msg.sender, votes, r.memberCount);
     }
 
     // ------------------------------------------------------------------ views
@@ -592,8 +719,11 @@ contract RoundLedger {
     function attestation(uint256 round, address account) external view returns (Attestation memory a) {
         a.voteKey = _votes[round][account];
         if (a.voteKey != bytes32(0)) {
-            a.accepted = _unmask(round, _tallies[round][a.voteKey].acceptedMask);
+            uint224 mask = _tallies[round][a.voteKey].acceptedMask;
+            a.acceptedMask = mask;
+            a.accepted = _unmask(round, mask);
             a.withLeader = a.voteKey == _votes[round][_rounds[round].leader];
+            a.struck = _struckAt[round][account] != 0;
         }
     }
 
@@ -604,7 +734,7 @@ contract RoundLedger {
     function dissentCount(uint256 round) external view returns (uint256) {
         Round storage r = _rounds[round];
         if (r.attestCount == 0) return 0;
-        return r.attestCount - _tallies[round][_votes[round][r.leader]].votes;
+        return r.attestCount - r.struckVotes - _tallies[round][_votes[round][r.leader]].votes;
     }
 
     /// @notice Votes for the pair `voteKey` in `round`.
@@ -633,14 +763,27 @@ contract RoundLedger {
         return _rejectionCount[round][account];
     }
 
-    /// @notice Whether `round` is finalized, or open with a vote pair that has quorum now.
+    /// @notice Whether `round` is finalized, or open with a vote pair that has quorum now
+    /// (counting every unstruck departure as a lost vote, as `finalize` does).
     /// @param round The round.
     /// @return True if so.
     function quorumReached(uint256 round) external view returns (bool) {
         Round storage r = _rounds[round];
         if (r.status == RoundStatus.Finalized) return true;
         if (r.status != RoundStatus.Open) return false;
-        return _hasQuorum(r.leaderVotes, _registry.activeCount());
+        (uint256 votes,) = _countedVotes(r);
+        return _hasQuorum(votes, r.memberCount);
+    }
+
+    /// @notice Departures from the Active set since `round` opened that are not struck yet
+    /// (0 unless the round is open).
+    /// @param round The round.
+    /// @return The number of departures `finalize` counts as lost votes.
+    function pendingDepartures(uint256 round) external view returns (uint256) {
+        Round storage r = _rounds[round];
+        if (r.status != RoundStatus.Open) return 0;
+        (, uint256 pending) = _countedVotes(r);
+        return pending;
     }
 
     /// @notice The registry this ledger reads.
@@ -682,7 +825,7 @@ contract RoundLedger {
         return _creditPerRound;
     }
 
-    /// @notice The quorum fraction: a pair needs votes * denominator > active * numerator.
+    /// @notice The quorum fraction: a pair needs votes * denominator > members * numerator.
     /// @return numerator The numerator.
     /// @return denominator The denominator.
     function quorum() external view returns (uint256 numerator, uint256 denominator) {
@@ -707,28 +850,42 @@ contract RoundLedger {
         if (block.timestamp > r.attestDeadline) revert RoundLedgerAttestClosed(round, r.attestDeadline);
     }
 
-    function _hasQuorum(uint256 votes, uint256 active) private view returns (bool) {
-        return votes != 0 && votes * _quorumDenominator > active * _quorumNumerator;
+    function _hasQuorum(uint256 votes, uint256 members) private view returns (bool) {
+        return votes != 0 && votes * _quorumDenominator > members * _quorumNumerator;
     }
 
-    function _acceptedMask(uint256 round, address[] calldata accepted) private view returns (uint224 mask) {
-        address previous = address(0);
-        for (uint256 i = 0; i < accepted.length; ++i) {
-            address account = accepted[i];
-            if (account <= previous) revert RoundLedgerAcceptedNotSorted(round, i);
-            previous = account;
-            Commitment storage c = _commitments[round][account];
-            // samples and index share a slot: one read per accepted account
-            uint256 packed;
-            assembly ("memory-safe") {
-                packed := sload(add(c.slot, 1))
-            }
-            if (uint64(packed) == 0) revert RoundLedgerNotCommitted(round, account);
-            mask |= uint224(1) << uint8(packed >> 136);
+    function _checkRoundMember(uint256 round) private view {
+        Round storage r = _rounds[round];
+        if (r.status == RoundStatus.None) revert RoundLedgerRoundNotOpen(round, RoundStatus.None);
+        (uint64 activeSince, uint64 activeUntil) = _registry.tenure(msg.sender);
+        if (activeSince == 0 || activeUntil != 0 || activeSince > r.membershipEpoch) {
+            revert RoundLedgerNotRoundMember(round, msg.sender);
         }
     }
 
+    /// @dev Votes of the leading pair that count: its tally (struck votes removed) less the
+    /// departures since opening not struck yet (`pending`), each counted as a lost vote.
+    function _countedVotes(Round storage r) private view returns (uint256 votes, uint256 pending) {
+        pending = _registry.membership().departures - r.departuresAtOpen - r.struck;
+        votes = r.leaderVotes > pending ? r.leaderVotes - pending : 0;
+    }
+
+    function _settle(uint256 round, Round storage r) private {
+        r.settled = true;
+        uint224 mask = _tallies[round][_votes[round][r.leader]].acceptedMask;
+        uint256 minted = _mintCredits(round, _inCommitOrder(round, mask));
+        emit RoundSettled(round, msg.sender, minted);
+        if (_slashPerRejection != 0) _slash(round, mask, r.commitCount);
+    }
+
+    /// @dev The committers in `mask`, ascending by address (for views).
     function _unmask(uint256 round, uint224 mask) private view returns (address[] memory accepted) {
+        accepted = _inCommitOrder(round, mask);
+        _sortAscending(accepted);
+    }
+
+    /// @dev The committers in `mask`, in commit order (no sort: what settlement iterates).
+    function _inCommitOrder(uint256 round, uint224 mask) private view returns (address[] memory accepted) {
         uint256 count = _rounds[round].commitCount;
         address[] memory found = new address[](count);
         uint256 n = 0;
@@ -739,7 +896,6 @@ contract RoundLedger {
         for (uint256 i = 0; i < n; ++i) {
             accepted[i] = found[i];
         }
-        _sortAscending(accepted);
     }
 
     function _sortAscending(address[] memory accounts) private pure {
@@ -754,8 +910,8 @@ contract RoundLedger {
         }
     }
 
-    function _mintCredits(uint256 round, address[] memory accepted) private {
-        if (_creditPerRound == 0) return;
+    function _mintCredits(uint256 round, address[] memory accepted) private returns (uint256 minted) {
+        if (_creditPerRound == 0) return 0;
         uint256 n = accepted.length;
         uint256[] memory weights = new uint256[](n);
         uint256 total = 0;
@@ -765,6 +921,7 @@ contract RoundLedger {
         }
         for (uint256 i = 0; i < n; ++i) {
             uint256 amount = (_creditPerRound * weights[i]) / total;
+            minted += amount;
             if (amount != 0) _credit.mint(accepted[i], amount);
         }
     }

@@ -53,8 +53,8 @@ __all__ = [
 ]
 
 RECORD_FORMAT = "medmesh-attestation-record/1"
-_ATTEST = "attest(uint256,bytes32,address[],uint256,bytes32)"
-_ATTEST_TYPES = ["uint256", "bytes32", "address[]", "uint256", "bytes32"]
+_ATTEST_TYPES = ["uint256", "bytes32", "uint256", "uint256", "bytes32"]  # round, aggregate, mask, seen
+_ATTEST = f"attest({','.join(_ATTEST_TYPES)})"
 
 Check = Callable[..., None]
 

@@ -87,12 +87,15 @@ def _view_calls(w3: Web3, view: _View, arg_lists: list[tuple[Any, ...]]) -> list
     return [abi_decode(view.outputs, raw) for raw in raws]
 
 
-def _vote_key(aggregate_hash: str, accepted: list[str]) -> str:
-    """``keccak256(abi.encode(aggregateHash, accepted))`` for an already ascending ``accepted``
-    (as the contract requires and emits), encoded by hand: the audit recomputes thousands."""
-    words = [bytes.fromhex(aggregate_hash[2:]), (64).to_bytes(32, "big"), len(accepted).to_bytes(32, "big")]
-    words += [bytes(12) + bytes.fromhex(a[2:]) for a in accepted]
-    return "0x" + keccak(b"".join(words)).hex()
+def _vote_key(aggregate_hash: str, accepted_mask: int) -> str:
+    """``keccak256(abi.encode(aggregateHash, acceptedMask))``, encoded by hand: the audit
+    recomputes thousands."""
+    return "0x" + keccak(bytes.fromhex(aggregate_hash[2:]) + int(accepted_mask).to_bytes(32, "big")).hex()
+
+
+def _unmask(mask: int, commits: list[dict[str, Any]]) -> list[str]:
+    """The committers of ``mask`` (bit i: the i-th commit of the round), ascending."""
+    return sorted((c["account"] for i, c in enumerate(commits) if mask >> i & 1), key=lambda a: int(a, 16))
 
 
 def collect(
@@ -203,6 +206,8 @@ def _new_round(a: dict[str, Any], block: int) -> dict[str, Any]:
         "opened_block": block,
         "commit_deadline": a["commitDeadline"],
         "attest_deadline": a["attestDeadline"],
+        "member_count": a["memberCount"],
+        "members": [],  # the registry's Active set when the round opened, replayed from its events
         "commits": [],
         "attestations": [],
         "votes": {},
@@ -215,6 +220,7 @@ def _new_round(a: dict[str, Any], block: int) -> dict[str, Any]:
         "dissenters": [],
         "credited": {},
         "slashed": {},
+        "settle_tx": None,
         "closed_block": None,
     }
 
@@ -251,12 +257,21 @@ def _registry_event(identities: dict[str, dict[str, Any]], kind: str, a: dict[st
         ident["key_rotations"] += 1
 
 
+def _active_set(active: set[str], kind: str, a: dict[str, Any]) -> None:
+    """Replay one registry event on the set of Active members."""
+    if kind in ("Admitted", "Reinstated"):
+        active.add(a["account"])
+    elif kind in ("Suspended", "Revoked", "Exited"):
+        active.discard(a["account"])
+
+
 def _ledger_event(
-    rounds: dict[int, dict[str, Any]], identities: dict[str, dict[str, Any]], ev: dict[str, Any]
+    rounds: dict[int, dict[str, Any]], identities: dict[str, dict[str, Any]], ev: dict[str, Any], active: set[str]
 ) -> None:
     a, kind = ev["args"], ev["event"]
     if kind == "RoundOpened":
         rounds[a["round"]] = _new_round(a, ev["block"])
+        rounds[a["round"]]["members"] = sorted(active, key=lambda x: int(x, 16))
         return
     r = rounds.get(a["round"])
     if r is None:
@@ -278,12 +293,14 @@ def _ledger_event(
             {
                 "account": a["account"],
                 "aggregate_hash": a["aggregateHash"],
-                "accepted": list(a["accepted"]),
+                "accepted": _unmask(a["acceptedMask"], r["commits"]),
+                "accepted_mask": a["acceptedMask"],
                 "seen_number": a["seenNumber"],
                 "seen_head": a["seenHead"],
                 "vote_key": key,
                 "late": r["finalized"],
                 "agrees": None,
+                "struck": False,
             }
         )
         r["votes"][key] = r["votes"].get(key, 0) + 1
@@ -296,23 +313,30 @@ def _ledger_event(
                 "reason_name": REJECTION_REASONS.get(a["reason"], "other"),
             }
         )
+    elif kind == "VoteStruck":
+        for att in r["attestations"]:
+            if att["account"] == a["account"]:
+                att["struck"] = True
     elif kind == "RoundFinalized":
         r.update(
             status="finalized",
             finalized=True,
             aggregate_hash=a["aggregateHash"],
             finalizer=a["finalizer"],
-            accepted=list(a["accepted"]),
+            accepted=_unmask(a["acceptedMask"], r["commits"]),
             closed_block=ev["block"],
-            finalize_tx=ev["tx"],
             winning_vote_key=a["voteKey"],
             winning_votes=a["votes"],
-            active_at_close=a["activeCount"],
+            active_at_close=a["memberCount"],
+            # who was Active at finalization, replayed from the registry's events
+            active_at_finalize=sorted(active, key=lambda x: int(x, 16)),
         )
+    elif kind == "RoundSettled":
+        r["settle_tx"] = ev["tx"]
     elif kind == "ContributorSlashed":
         r["slashed"][a["account"]] = a["amount"]
     elif kind == "RoundFailed":
-        r.update(status="failed", closed_block=ev["block"], active_at_close=a["activeCount"])
+        r.update(status="failed", closed_block=ev["block"], active_at_close=a["memberCount"])
 
 
 def build_history(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -322,13 +346,15 @@ def build_history(events: list[dict[str, Any]]) -> dict[str, Any]:
     balances: dict[str, int] = defaultdict(int)
     supply = 0
     minted_in_tx: dict[str, dict[str, int]] = defaultdict(dict)
+    active: set[str] = set()
 
     for ev in events:
         contract, kind, a = ev["contract"], ev["event"], ev["args"]
         if contract == "HospitalRegistry":
             _registry_event(identities, kind, a, ev["block"])
+            _active_set(active, kind, a)
         elif contract == "RoundLedger":
-            _ledger_event(rounds, identities, ev)
+            _ledger_event(rounds, identities, ev, active)
         elif contract == "ContributionCredit" and kind == "Transfer":
             value = a["value"]
             if a["from"] == _ZERO:
@@ -344,7 +370,7 @@ def build_history(events: list[dict[str, Any]]) -> dict[str, Any]:
     for r in rounds.values():
         if not r["finalized"]:
             continue
-        r["credited"] = minted_in_tx.get(r.pop("finalize_tx"), {})
+        r["credited"] = minted_in_tx.get(r["settle_tx"], {}) if r["settle_tx"] else {}
         accepted = set(r["accepted"])
         r["excluded"] = [c["account"] for c in r["commits"] if c["account"] not in accepted]
         for att in r["attestations"]:
@@ -375,6 +401,40 @@ def _expected_credits(r: dict[str, Any], per_round: int, scheme: str) -> dict[st
     if not per_round or not total:
         return {}
     return {a: per_round * w // total for a, w in weights.items() if per_round * w // total}
+
+
+def check_round_quorum(r: dict[str, Any], quorum: tuple[int, int], check: Any) -> None:
+    """The quorum rules of one round, from the registry's and the ledger's events alone: its
+    membership is the Active set when it opened (and the ledger's member count agrees); every
+    attester belonged to it; a finalization had more than ``quorum`` of that membership voting
+    for the winner, counting only members still Active at finalization."""
+    num, den = quorum
+    rnd, members = r["round"], set(r["members"])
+    check(
+        f"round {rnd}: its quorum is over the {r['member_count']} members Active when it opened",
+        r["member_count"] == len(members),
+        f"{len(members)} Active in the registry's events",
+    )
+    outsiders = sorted({x["account"] for x in r["attestations"]} - members)
+    check(
+        f"round {rnd}: every attester was a member when the round opened",
+        not outsiders,
+        f"not members at opening: {', '.join(outsiders)}" if outsiders else "",
+    )
+    if not r["finalized"]:
+        return
+    on_time = [x for x in r["attestations"] if not x["late"] and x["vote_key"] == r["winning_vote_key"]]
+    standing = members & set(r["active_at_finalize"])
+    good = [x["account"] for x in on_time if x["account"] in standing]
+    bad = sorted({x["account"] for x in on_time} - standing)
+    n, claimed = r["member_count"], r["winning_votes"]
+    check(
+        f"round {rnd}: the winner had {len(good)} votes of members in good standing, "
+        f"> {num}/{den} of its {n} members",
+        len(good) * den > n * num and claimed <= len(good),
+        (f"the finalization counted {claimed}; votes of members not in good standing at "
+         f"finalization or not members at opening: {', '.join(bad)}") if bad else f"counted {claimed}",
+    )
 
 
 def _check_against_views(
@@ -408,7 +468,11 @@ def _check_against_views(
     commits = dict(zip(pairs, _view_calls(w3, _View(viewer.round_ledger, "commitment"), pairs), strict=True))
     for rnd, (info,) in zip(numbers, infos, strict=True):
         r = rounds[rnd]
-        same = (ROUND_STATUSES[info[2]], info[8], info[5]) == (r["status"], len(r["commits"]), len(r["attestations"]))
+        # Round fields: opener, openedAt, status, settled, struckVotes, leader, attestDeadline,
+        # attestCount, leaderVotes, commitDeadline, commitCount, memberCount, ...
+        same = (ROUND_STATUSES[info[2]], info[10], info[7], info[11]) == (
+            r["status"], len(r["commits"]), len(r["attestations"]), r["member_count"]
+        )
         check(
             f"round {rnd}: status {r['status']}, {len(r['commits'])} commits, "
             f"{len(r['attestations'])} attestations match the ledger",
@@ -419,23 +483,15 @@ def _check_against_views(
             for c in r["commits"]
         )
         check(f"round {rnd}: committed hashes and samples match the ledger", same_commits)
-        keys_ok = all(
-            x["accepted"] == sorted(x["accepted"], key=lambda a: int(a, 16))
-            and _vote_key(x["aggregate_hash"], x["accepted"]) == x["vote_key"]
-            for x in r["attestations"]
-        )
-        check(f"round {rnd}: every vote key is keccak256(aggregate, accepted)", keys_ok)
+        keys_ok = all(_vote_key(x["aggregate_hash"], x["accepted_mask"]) == x["vote_key"] for x in r["attestations"])
+        check(f"round {rnd}: every vote key is keccak256(aggregate, accepted mask)", keys_ok)
+        check_round_quorum(r, (num, den), check)
         if not r["finalized"]:
             continue
-        check(f"round {rnd}: aggregate hash matches the ledger", _hex(info[9]) == r["aggregate_hash"])
-        # votes counted at finalization; members attesting after it are recorded too
-        votes = r["votes"].get(r["winning_vote_key"], 0)
-        at_close, active = r["winning_votes"], r["active_at_close"]
-        check(
-            f"round {rnd}: {at_close} of {active} active members attested the winner by "
-            f"finalization (> {num}/{den}); {votes} in all",
-            votes >= at_close and at_close * den > active * num,
-        )
+        check(f"round {rnd}: aggregate hash matches the ledger", _hex(info[15]) == r["aggregate_hash"])
+        check(f"round {rnd}: credits were settled", r["settle_tx"] is not None or rnd == current)
+        if r["settle_tx"] is None:
+            continue
         check(f"round {rnd}: credits follow the {scheme} scheme", _expected_credits(r, per_round, scheme) == r["credited"])
         if slash:
             check(f"round {rnd}: every excluded committer was slashed", set(r["slashed"]) == set(r["excluded"]))

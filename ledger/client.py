@@ -28,10 +28,10 @@ from .records import (
     Commitment,
     Identity,
     RoundInfo,
+    accepted_mask,
     as_bytes32,
     epsilon_to_micros,
     micros_to_epsilon,
-    sort_accounts,
 )
 from .tx import call, send
 
@@ -307,23 +307,56 @@ class LedgerClient:
     def attest(
         self, round: int, aggregate_hash: bytes, accepted: list[str], seen: tuple[int, bytes] | None = None
     ) -> TxReceipt:
-        """Vote for (``aggregate_hash``, ``accepted``); ``accepted`` is sorted here. ``seen`` is
-        the chain head (number, hash) the member read before voting (default: read now); the
-        signed transaction is kept in ``attestation_records[round]``, the member's evidence of
-        the history it saw (:mod:`ledger.anchors`)."""
+        """Vote for (``aggregate_hash``, ``accepted``): the accounts are turned into the round's
+        commit-index bitmask here (an account without a commitment is a LedgerError). ``seen``
+        is the chain head (number, hash) the member read before voting (default: read now)."""
+        index_of = {a: c.index for a, c in self.commitments(round).items()}
+        return self.attest_mask(round, aggregate_hash, accepted_mask(accepted, index_of), seen)
+
+    def attest_mask(
+        self, round: int, aggregate_hash: bytes, mask: int, seen: tuple[int, bytes] | None = None
+    ) -> TxReceipt:
+        """Vote for (``aggregate_hash``, ``mask``), bit i the committer of index i, having seen
+        chain head ``seen`` (default: :meth:`chain_head`). The signed transaction is kept in
+        ``attestation_records[round]``: the member's evidence of the history it saw
+        (:mod:`ledger.anchors`)."""
+        if not 0 <= int(mask) < 2**256:
+            raise LedgerError(f"accepted mask must fit in 256 bits, got {mask}")
         number, head = seen if seen is not None else self.chain_head()
         fn = self.round_ledger.functions.attest(
-            int(round),
-            as_bytes32(aggregate_hash, "aggregate_hash"),
-            sort_accounts(accepted),
-            int(number),
-            as_bytes32(head, "seen head"),
+            int(round), as_bytes32(aggregate_hash, "aggregate_hash"), int(mask), int(number), as_bytes32(head, "seen head")
         )
 
         def keep(raw: bytes) -> None:
             self.attestation_records[int(round)] = raw
 
         return self._send("attest", fn, keep_raw=keep)
+
+    def strike_vote(self, round: int, account: str) -> TxReceipt:
+        """Strike the vote of ``account``, which left the Active set after ``round`` opened."""
+        fn = self.round_ledger.functions.strikeVote(int(round), Web3.to_checksum_address(account))
+        return self._send("strike_vote", fn)
+
+    def pending_departures(self, round: int) -> int:
+        """Departures since ``round`` opened not struck yet (``finalize`` counts each as a lost vote)."""
+        return int(self._call(self.round_ledger.functions.pendingDepartures(int(round))))
+
+    def strike_departures(self, round: int) -> list[str]:
+        """Strike every departure of the open ``round`` not struck yet (read from the registry's
+        tenures); returns the accounts struck. Races with other strikers are harmless."""
+        info = self.round_info(round)
+        if info.status != "open" or not self.pending_departures(round):
+            return []
+        struck = []
+        for ident in self.identities():
+            _, until = self._call(self.registry.functions.tenure(ident.address))
+            if until > info.membership_epoch:
+                try:
+                    self.strike_vote(round, ident.address)
+                    struck.append(ident.address)
+                except LedgerError:
+                    pass  # struck already (by us earlier or by another member)
+        return struck
 
     def attestation(self, round: int, account: str) -> Attestation | None:
         """``account``'s vote in ``round``; its aggregate hash is read from its event."""
@@ -333,7 +366,7 @@ class LedgerClient:
             return None
         event = self.round_ledger.events.AggregateAttested()
         topics = [
-            keccak(text="AggregateAttested(uint256,address,bytes32,bytes32,address[],uint256,bytes32)"),
+            keccak(text="AggregateAttested(uint256,address,bytes32,bytes32,uint256,uint256,bytes32)"),
             int(round).to_bytes(32, "big"),
             bytes(12) + bytes.fromhex(address[2:]),
         ]
@@ -346,6 +379,8 @@ class LedgerClient:
             aggregate_hash=bytes(event.process_log(found[0])["args"]["aggregateHash"]),
             accepted=tuple(Web3.to_checksum_address(a) for a in raw.accepted),
             with_leader=bool(raw.withLeader),
+            accepted_mask=int(raw.acceptedMask),
+            struck=bool(raw.struck),
         )
 
     def record_rejections(self, round: int, reasons: dict[str, int | str]) -> TxReceipt:
@@ -387,9 +422,18 @@ class LedgerClient:
             self._call(self.round_ledger.functions.votesFor(int(round), as_bytes32(vote_key, "vote_key")))
         )
 
-    def finalize(self, round: int) -> TxReceipt:
-        """Finalize ``round`` once a vote pair has quorum; mints the credits."""
-        return self._send("finalize", self.round_ledger.functions.finalize(int(round)))
+    def finalize(self, round: int, *, settle: bool = True) -> TxReceipt:
+        """Finalize ``round`` once a vote pair has quorum over the round's members and, with
+        ``settle``, mint its credits in a second transaction (its receipt in ``last_receipt``).
+        Returns the finalize receipt."""
+        receipt = self._send("finalize", self.round_ledger.functions.finalize(int(round)))
+        if settle:
+            self.settle(round)
+        return receipt
+
+    def settle(self, round: int) -> TxReceipt:
+        """Mint the credits (and apply the slashes) of finalized ``round``, once."""
+        return self._send("settle", self.round_ledger.functions.settle(int(round)))
 
     def sync_clock(self) -> None:
         """See :func:`ledger.chain.sync_clock` (embedded chain only; a no-op elsewhere)."""
@@ -414,6 +458,9 @@ class LedgerClient:
             commit_count=int(raw.commitCount),
             attest_count=int(raw.attestCount),
             leader_votes=int(raw.leaderVotes),
+            member_count=int(raw.memberCount),
+            membership_epoch=int(raw.membershipEpoch),
+            settled=bool(raw.settled),
         )
 
     def quorum_reached(self, round: int) -> bool:

@@ -124,7 +124,7 @@ def deploy(
     credit_per_round: int = 100 * 10**18,
     quorum: tuple[int, int] = (2, 3),
     genesis_seats: int = 4,
-    member_quorum: tuple[int, int] = (1, 2),
+    member_quorum: tuple[int, int] = (2, 3),
     bond: int = DEFAULT_BOND,
     exit_cooldown: int = 7 * 24 * 3600,
     forfeit_on_revoke: bool = True,
@@ -139,7 +139,8 @@ def deploy(
     ``credit_per_round``; ``slash_per_rejection`` > 0 burns that many credits from each
     committer a finalized round left out. Registry: the admin admits the first
     ``genesis_seats`` members alone; later admissions need endorsements from more than
-    ``member_quorum`` of the active members, as do suspensions and revocations; every member
+    ``member_quorum`` (at least 2/3) of the active members, as do suspensions and revocations
+    (the target counted); every member
     holds a ``bond`` (wei), refundable ``exit_cooldown`` seconds after it leaves, forfeited on
     revocation if ``forfeit_on_revoke``."""
     if credit_scheme not in CREDIT_SCHEMES:

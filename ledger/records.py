@@ -25,7 +25,9 @@ __all__ = [
     "epsilon_to_micros",
     "institution_id",
     "micros_to_epsilon",
+    "accepted_mask",
     "sort_accounts",
+    "unmask",
     "vote_key",
 ]
 
@@ -100,12 +102,15 @@ class Attestation:
     aggregate_hash: bytes
     accepted: tuple[str, ...]
     with_leader: bool = True
+    accepted_mask: int = 0  # bit i: the committer of index i
+    struck: bool = False  # its member left the Active set mid-round: the vote does not count
 
 
 @dataclass(frozen=True)
 class RoundInfo:
     """A round as stored. ``status``: none (never opened), open, finalized or failed;
-    ``aggregate_hash`` is None until finalized."""
+    ``aggregate_hash`` is None until finalized. ``member_count``: the registry's Active members
+    when it opened (its quorum's denominator); ``settled``: its credits were minted."""
 
     round: int
     status: str
@@ -117,6 +122,9 @@ class RoundInfo:
     commit_count: int
     attest_count: int
     leader_votes: int
+    member_count: int = 0
+    membership_epoch: int = 0
+    settled: bool = False
 
 
 def institution_id(name: str) -> bytes:
@@ -149,10 +157,30 @@ def sort_accounts(accounts: list[str] | tuple[str, ...]) -> list[str]:
     return sorted(checked, key=lambda a: int(a, 16))
 
 
-def vote_key(aggregate_hash: bytes, accepted: list[str] | tuple[str, ...]) -> bytes:
-    """``keccak256(abi.encode(aggregateHash, accepted))`` with ``accepted`` sorted, as the
-    RoundLedger keys votes."""
-    return keccak(abi_encode(["bytes32", "address[]"], [aggregate_hash, sort_accounts(accepted)]))
+def vote_key(aggregate_hash: bytes, accepted_mask: int) -> bytes:
+    """``keccak256(abi.encode(aggregateHash, acceptedMask))``, as the RoundLedger keys votes
+    (bit i of the mask: the round's committer of index i; see :func:`accepted_mask`)."""
+    return keccak(abi_encode(["bytes32", "uint256"], [aggregate_hash, int(accepted_mask)]))
+
+
+def accepted_mask(accepted: list[str] | tuple[str, ...], index_of: dict[str, int]) -> int:
+    """The bitmask of ``accepted`` over the round's commit indexes ``index_of`` (account ->
+    index); an account without a commitment is a LedgerError naming it."""
+    mask = 0
+    for account in sort_accounts(accepted):
+        index = index_of.get(account)
+        if index is None:
+            raise LedgerError(f"{account} made no commitment in this round and cannot be accepted")
+        mask |= 1 << index
+    return mask
+
+
+def unmask(mask: int, committers: list[str] | tuple[str, ...]) -> list[str]:
+    """The accounts of ``mask`` (bit i: ``committers[i]``), sorted ascending; a bit beyond the
+    committers is a LedgerError."""
+    if mask >> len(committers):
+        raise LedgerError(f"accepted mask {mask:#x} names a commit index beyond the {len(committers)} committers")
+    return sort_accounts([a for i, a in enumerate(committers) if mask >> i & 1])
 
 
 def as_bytes32(value: bytes, what: str) -> bytes:

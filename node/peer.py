@@ -541,6 +541,8 @@ class HospitalPeer:
                     except LedgerError as exc:  # another peer got there first
                         self.log.debug("finalize: %s", exc, round=round_)
                     continue
+                if self.ledger.pending_departures(round_) and self.ledger.strike_departures(round_):
+                    continue  # a member left mid-round: its vote is struck, the quorum re-read
                 with trio.move_on_after(1.0):  # a lost hint only costs a second
                     await self._chain_changed.wait()
         if info is None or info.status != "finalized":  # timed out: read the final word once more

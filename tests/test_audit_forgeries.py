@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +213,9 @@ def _consortium_on(rpc: str) -> LedgerSetup:
 
 
 def test_c_a_fresh_anvil_with_a_fake_history_fails_the_audit(tmp_path: Path, capsys: Any) -> None:
-    with Anvil() as real_rpc, Anvil() as fake_rpc:
+    # anvil's genesis is its settings and its start time: the forger copies the real one's
+    genesis_time = ("--timestamp", str(int(time.time())))
+    with Anvil(extra_args=genesis_time) as real_rpc, Anvil(extra_args=genesis_time) as fake_rpc:
         real = _consortium_on(real_rpc)
         _round(real, h32("the consortium's model"))
         real.deployment.save(tmp_path / "deployment.json")
@@ -224,7 +227,7 @@ def test_c_a_fresh_anvil_with_a_fake_history_fails_the_audit(tmp_path: Path, cap
         _round(fake, h32("an inverted classifier"), updates="forged")
         assert fake.deployment.addresses == real.deployment.addresses
         assert fake.w3.eth.chain_id == real.w3.eth.chain_id
-        assert fake.w3.eth.get_block(0)["hash"] == real.w3.eth.get_block(0)["hash"]  # anvil's genesis is fixed
+        assert fake.w3.eth.get_block(0)["hash"] == real.w3.eth.get_block(0)["hash"]
 
         dep = str(tmp_path / "deployment.json")
         code, out, _ = audit(capsys, "--deployment", dep, "--cache", "none", "--expect-head", member)

@@ -195,7 +195,7 @@ def test_revoked_peer_is_cut_off_from_the_next_round(net):
     address = net.identities[revoked].address
     voters = [n for n in net.names if n != revoked]
     reader = net.client("hospital-a")
-    for name in voters:  # more than half of the other active members must vote
+    for name in voters:  # more than 2/3 of the Active members, the target counted: all three others
         if reader.identity(address).status == "revoked":
             break
         for attempt in range(3):

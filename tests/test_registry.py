@@ -15,6 +15,7 @@ from ledger_support import (
     keys,
     peer_id,
     raw_send,
+    register_all,
     reverts,
     setup_on,
 )
@@ -127,7 +128,7 @@ def test_genesis_admission_is_the_admins_until_the_seats_are_filled(ledger_deplo
     h = s.hospitals[0]
     assert s.admin.genesis_open() and s.admin.registry_config() == {
         "genesis_seats": 4,
-        "member_quorum": (1, 2),
+        "member_quorum": (2, 3),
         "bond": DEFAULT_BOND,
         "exit_cooldown": WEEK,
         "forfeit_on_revoke": True,
@@ -207,7 +208,7 @@ def test_endorsed_admission_after_genesis(ledger_consortium: LedgerSetup) -> Non
     assert events(a.registry, "Admitted", receipt) == [
         {"account": candidate, "admittedBy": candidate, "endorsements": 3, "genesis": False}
     ]
-    assert a.active_count() == 5 and a.endorsements_needed() == 3  # 5 * 1/2 -> 2, plus one
+    assert a.active_count() == 5 and a.endorsements_needed() == 4  # 5 * 2/3 -> 3, plus one
 
 
 # =========================================================================== sanctions
@@ -217,8 +218,9 @@ def test_suspend_and_reinstate_by_quorum(ledger_consortium: LedgerSetup) -> None
     s = ledger_consortium
     a, b, c, d = s.hospitals
     receipt = a.suspend(d.address)
+    # more than 2/3 of the 4 Active members, the target counted (as for a round): 3
     assert events(a.registry, "SanctionVoted", receipt) == [
-        {"account": d.address, "voter": a.address, "action": SUSPEND, "votes": 1, "needed": 2}
+        {"account": d.address, "voter": a.address, "action": SUSPEND, "votes": 1, "needed": 3}
     ]
     assert events(a.registry, "Suspended", receipt) == []
     assert a.sanction_votes(d.address, "suspend") == 1
@@ -232,8 +234,10 @@ def test_suspend_and_reinstate_by_quorum(ledger_consortium: LedgerSetup) -> None
         a.reinstate(d.address)
     with reverts("HospitalRegistryUnknownAccount", account=s.outsider.address):
         a.suspend(s.outsider.address)
-    receipt = b.suspend(d.address)
-    assert events(a.registry, "Suspended", receipt) == [{"account": d.address, "votes": 2}]
+    receipt = b.suspend(d.address)  # a simple majority of the others is not enough
+    assert events(a.registry, "Suspended", receipt) == [] and a.is_active(d.address)
+    receipt = c.suspend(d.address)
+    assert events(a.registry, "Suspended", receipt) == [{"account": d.address, "votes": 3}]
     assert d.identity(d.address).status == "suspended" and a.active_count() == 3  # type: ignore[union-attr]
     assert a.sanction_votes(d.address, "suspend") == 0  # a new epoch: old ballots are closed
     with reverts("RoundLedgerNotActiveMember", account=d.address):
@@ -244,8 +248,9 @@ def test_suspend_and_reinstate_by_quorum(ledger_consortium: LedgerSetup) -> None
         c.suspend(d.address)
 
     a.reinstate(d.address)
-    receipt = c.reinstate(d.address)  # 3 active: more than 1.5 -> 2 votes
-    assert events(a.registry, "Reinstated", receipt) == [{"account": d.address, "votes": 2}]
+    b.reinstate(d.address)
+    receipt = c.reinstate(d.address)  # 3 active: more than 2 -> 3 votes
+    assert events(a.registry, "Reinstated", receipt) == [{"account": d.address, "votes": 3}]
     assert a.is_active(d.address) and a.active_count() == 4
     receipt = a.suspend(d.address)  # a fresh ballot: a's earlier suspend vote is gone
     assert events(a.registry, "SanctionVoted", receipt)[0]["votes"] == 1
@@ -255,15 +260,16 @@ def test_revoke_by_quorum_forfeits_the_bond(ledger_consortium: LedgerSetup) -> N
     s = ledger_consortium
     a, b, c, d = s.hospitals
     a.revoke(d.address)
-    receipt = b.revoke(d.address)
-    assert events(a.registry, "Revoked", receipt) == [{"account": d.address, "previousStatus": ACTIVE, "votes": 2}]
+    b.revoke(d.address)
+    receipt = c.revoke(d.address)
+    assert events(a.registry, "Revoked", receipt) == [{"account": d.address, "previousStatus": ACTIVE, "votes": 3}]
     assert events(a.registry, "BondForfeited", receipt) == [{"account": d.address, "amount": DEFAULT_BOND}]
     ident = d.identity(d.address)
     assert ident is not None and (ident.status, ident.bond, ident.left_at) == ("revoked", 0, _ts(s, receipt))
     assert a.active_count() == 3 and not d.is_active(d.address)
     assert a.registry.functions.forfeitedBonds().call() == DEFAULT_BOND
     with reverts("HospitalRegistryInvalidStatus", account=d.address, status=REVOKED):
-        c.revoke(d.address)
+        a.revoke(d.address)
     # the account cannot come back, and its names stay reserved
     with reverts("HospitalRegistryAlreadyRegistered", account=d.address):
         d.register(institution_id("Another name"), "12D3KooWanother", *keys(9))
@@ -291,23 +297,23 @@ def test_revoke_by_quorum_forfeits_the_bond(ledger_consortium: LedgerSetup) -> N
 def test_a_suspended_member_can_be_revoked(ledger_consortium: LedgerSetup) -> None:
     s = ledger_consortium
     a, b, c, d = s.hospitals
-    a.suspend(d.address)
-    b.suspend(d.address)
-    a.revoke(d.address)  # 3 active, target not counted: 2 votes
+    for h in (a, b, c):
+        h.suspend(d.address)
+    a.revoke(d.address)  # 3 active (the suspended target is not): more than 2 -> 3 votes
+    b.revoke(d.address)
     receipt = c.revoke(d.address)
-    assert events(a.registry, "Revoked", receipt) == [{"account": d.address, "previousStatus": SUSPENDED, "votes": 2}]
+    assert events(a.registry, "Revoked", receipt) == [{"account": d.address, "previousStatus": SUSPENDED, "votes": 3}]
     assert a.active_count() == 3
 
 
 def test_revocation_without_forfeiture_refunds_after_the_cooldown(ledger_deployed: LedgerSetup) -> None:
     w3 = ledger_deployed.w3
-    s = setup_on(w3, deploy(w3, dev_account(w3, 0), forfeit_on_revoke=False, genesis_seats=3, exit_cooldown=60))
-    for i, h in enumerate(s.hospitals[:3]):
-        h.register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i))
-        s.admin.admit(h.address)
-    a, b, c = s.hospitals[:3]
+    s = setup_on(w3, deploy(w3, dev_account(w3, 0), forfeit_on_revoke=False, exit_cooldown=60))
+    register_all(s)
+    a, b, d, c = s.hospitals
     a.revoke(c.address)
-    receipt = b.revoke(c.address)  # 2 eligible: more than 1 -> 2
+    b.revoke(c.address)
+    receipt = d.revoke(c.address)  # 4 Active: more than 8/3 -> 3
     assert events(a.registry, "BondForfeited", receipt) == []
     left = _ts(s, receipt)
     with reverts("HospitalRegistryBondLocked", account=c.address, availableAt=left + 60):
@@ -437,6 +443,12 @@ def test_registry_constructor_checks(ledger_deployed: LedgerSetup) -> None:
         deploy(w3, dev_account(w3, 0), member_quorum=(2, 2))
     with reverts("HospitalRegistryInvalidQuorum", numerator=0, denominator=2):
         deploy(w3, dev_account(w3, 0), member_quorum=(0, 2))
+    # a simple majority must not admit or sanction: the fraction is at least 2/3
+    with reverts("HospitalRegistryInvalidQuorum", numerator=1, denominator=2):
+        deploy(w3, dev_account(w3, 0), member_quorum=(1, 2))
+    with reverts("HospitalRegistryInvalidQuorum", numerator=5, denominator=8):
+        deploy(w3, dev_account(w3, 0), member_quorum=(5, 8))
+    deploy(w3, dev_account(w3, 0), member_quorum=(3, 4))
     with reverts("HospitalRegistryInvalidGenesis", genesisSeats=0):
         deploy(w3, dev_account(w3, 0), genesis_seats=0)
     art = compile_contracts()["HospitalRegistry"]
