@@ -19,8 +19,11 @@ import {IHospitalRegistry} from "./IHospitalRegistry.sol";
  * can suspend, reinstate or revoke a member. A member may leave (Exited) and take its
  * bond back after `exitCooldown`; a revoked member's bond is forfeited when the consortium
  * configured it so, and refundable after the cooldown otherwise.
- * @dev Institution IDs and peer IDs stay reserved for good (also after a key rotation, an exit
- * or a revocation), and an account holds at most one identity for ever. Endorsements and
+ * Each identity declares its cohort (the patients behind its updates) when it registers; its
+ * admission is the endorsement of that figure, and the round ledger caps every commitment's
+ * sample count by it.
+ * @dev Institution IDs, peer IDs and public keys stay reserved for good (also after a key
+ * rotation, an exit or a revocation), and an account holds at most one identity for ever. Endorsements and
  * sanction votes cast by members that later stop being Active still count. Sanction votes
  * belong to the target's current status: every status change starts a new epoch, so votes
  * cast before it no longer count. The quorum fraction is at least 2/3: a simple majority must
@@ -58,6 +61,9 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @param peerId The libp2p peer ID (base58, e.g. "12D3KooW...").
     /// @param bond Stake bond held, in wei.
     /// @param leftAt Timestamp of the exit or revocation (0 before); the bond cooldown runs from it.
+    /// @param cohort Patients (training samples) the institution declared at registration; the
+    /// admission (by the admin during genesis, by a quorum of endorsements after it) endorses
+    /// it, and the round ledger refuses commitments claiming more samples.
     struct Identity {
         bytes32 institutionId;
         address account;
@@ -69,6 +75,7 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         string peerId;
         uint128 bond;
         uint64 leftAt;
+        uint64 cohort;
     }
 
     /// @notice The registry's settings, fixed at deployment.
@@ -112,6 +119,7 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     mapping(address account => Identity) private _identities;
     mapping(bytes32 institutionId => address) private _accountOfInstitution;
     mapping(bytes32 peerIdHash => address) private _accountOfPeer;
+    mapping(bytes32 key => address) private _accountOfKey;
     mapping(address candidate => mapping(address endorser => bool)) private _endorsed;
     mapping(address candidate => uint256) private _endorsements;
     mapping(bytes32 ballot => mapping(address voter => bool)) private _sanctionVoted;
@@ -136,6 +144,15 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @param peerId The contested peer ID.
     /// @param account The account holding it.
     error HospitalRegistryPeerTaken(string peerId, address account);
+
+    /// @notice The public key `key` (sealing or signing) is already held by `account`.
+    /// @param key The contested key.
+    /// @param account The account holding it.
+    error HospitalRegistryKeyTaken(bytes32 key, address account);
+
+    /// @notice The declared cohort (patients behind the institution's updates) is zero.
+    /// @param cohort The cohort given.
+    error HospitalRegistryInvalidCohort(uint256 cohort);
 
     /// @notice The institution ID is zero.
     /// @param institutionId The rejected ID.
@@ -231,13 +248,15 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @param sealKey The X25519 public key.
     /// @param signKey The Ed25519 public key.
     /// @param bond The wei sent with the registration.
+    /// @param cohort The declared cohort (most samples a commitment may claim).
     event Registered(
         address indexed account,
         bytes32 indexed institutionId,
         string peerId,
         bytes32 sealKey,
         bytes32 signKey,
-        uint256 bond
+        uint256 bond,
+        uint64 cohort
     );
 
     /// @notice `account` added `amount` wei to its bond, which is now `bond`.
@@ -342,17 +361,25 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @param peerId The libp2p peer ID; nonempty, at most 128 bytes, unused.
     /// @param sealKey X25519 public key; nonzero.
     /// @param signKey Ed25519 public key; nonzero.
-    function register(bytes32 institutionId, string calldata peerId, bytes32 sealKey, bytes32 signKey)
-        external
-        payable
-    {
+    /// @param cohort Patients (training samples) the institution holds for the campaign; nonzero.
+    /// Endorsers and the genesis admin admit the identity with this figure, and no commitment
+    /// may claim more samples.
+    function register(
+        bytes32 institutionId,
+        string calldata peerId,
+        bytes32 sealKey,
+        bytes32 signKey,
+        uint64 cohort
+    ) external payable {
         if (_identities[msg.sender].status != Status.None) revert HospitalRegistryAlreadyRegistered(msg.sender);
         if (institutionId == bytes32(0)) revert HospitalRegistryInvalidInstitution(institutionId);
         _checkKeys(peerId, sealKey, signKey);
         if (msg.value > type(uint128).max) revert HospitalRegistryInvalidDeposit(msg.sender, msg.value);
         address holder = _accountOfInstitution[institutionId];
         if (holder != address(0)) revert HospitalRegistryInstitutionTaken(institutionId, holder);
+        if (cohort == 0) revert HospitalRegistryInvalidCohort(cohort);
         _reservePeer(peerId);
+        _reserveKeys(sealKey, signKey);
 
         Identity storage id = _identities[msg.sender];
         id.institutionId = institutionId;
@@ -362,9 +389,10 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         id.signKey = signKey;
         id.peerId = peerId;
         id.bond = uint128(msg.value);
+        id.cohort = cohort;
         _accountOfInstitution[institutionId] = msg.sender;
         _members.push(msg.sender);
-        emit Registered(msg.sender, institutionId, peerId, sealKey, signKey, msg.value);
+        emit Registered(msg.sender, institutionId, peerId, sealKey, signKey, msg.value, cohort);
     }
 
     /// @notice Adds the wei sent to the caller's bond. Pending or Active identities only.
@@ -465,7 +493,7 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     // ------------------------------------------------------------------ own identity
 
     /// @notice Replaces the caller's peer ID and keys (Pending or Active identities). A new
-    /// peer ID must be unused; the old one stays reserved to this account.
+    /// peer ID and new keys must be unused; the old ones stay reserved to this account.
     /// @param peerId The libp2p peer ID (may be the current one).
     /// @param sealKey The new X25519 public key; nonzero.
     /// @param signKey The new Ed25519 public key; nonzero.
@@ -479,6 +507,7 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
             _reservePeer(peerId);
             id.peerId = peerId;
         }
+        _reserveKeys(sealKey, signKey);
         id.sealKey = sealKey;
         id.signKey = signKey;
         emit KeysRotated(msg.sender, peerId, sealKey, signKey);
@@ -560,6 +589,19 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     /// @return The account.
     function accountOfPeer(string calldata peerId) external view returns (address) {
         return _accountOfPeer[keccak256(bytes(peerId))];
+    }
+
+    /// @inheritdoc IHospitalRegistry
+    function cohortOf(address account) external view returns (uint64) {
+        return _identities[account].cohort;
+    }
+
+    /// @notice The account that registered `key` as its sealing or signing key, now or before a
+    /// rotation (zero if none).
+    /// @param key An X25519 or Ed25519 public key.
+    /// @return The account.
+    function accountOfKey(bytes32 key) external view returns (address) {
+        return _accountOfKey[key];
     }
 
     /// @notice The account that registered `institutionId` (zero if none).
@@ -685,6 +727,23 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         address holder = _accountOfPeer[peerHash];
         if (holder != address(0)) revert HospitalRegistryPeerTaken(peerId, holder);
         _accountOfPeer[peerHash] = msg.sender;
+    }
+
+    /// @dev Reserves both keys to the caller, registry-wide and for good (one slot read per
+    /// key): a key another identity holds, or held before a rotation, is refused, so two
+    /// identities never share a sealing or a signing key.
+    function _reserveKeys(bytes32 sealKey, bytes32 signKey) private {
+        _reserveKey(sealKey);
+        if (signKey != sealKey) _reserveKey(signKey);
+    }
+
+    function _reserveKey(bytes32 key) private {
+        address holder = _accountOfKey[key];
+        if (holder == address(0)) {
+            _accountOfKey[key] = msg.sender;
+        } else if (holder != msg.sender) {
+            revert HospitalRegistryKeyTaken(key, holder);
+        }
     }
 
     /// @dev Callers: `withdrawBond` (to the caller, its own bond) and `sweepForfeited` (admin

@@ -41,4 +41,9 @@ interface IHospitalRegistry {
     /// @return activeSince Epoch of its latest admission or reinstatement (0: never Active).
     /// @return activeUntil Epoch at which it then left the Active set (0: still Active).
     function tenure(address account) external view returns (uint64 activeSince, uint64 activeUntil);
+    /// @notice The cohort `account` declared at registration, which its admission endorsed:
+    /// the most training samples one of its commitments may claim.
+    /// @param account The account to look up.
+    /// @return The cohort (0 for an account without an identity).
+    function cohortOf(address account) external view returns (uint64);
 }

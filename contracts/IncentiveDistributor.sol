@@ -20,7 +20,9 @@ import {RoundLedger} from "./RoundLedger.sol";
  * Rules: only the admin or a member quorum awards; only for a round the RoundLedger finalized; once
  * per (round, scheme); credits only to Active members in the round's finalized accepted set,
  * penalties only to members that committed in the round and were left out of that set; all of
- * a round's awards together stay within `budgetPerRound`.
+ * a round's awards together stay within `budgetPerRound`, and all penalties of a round together,
+ * whatever the scheme, burn at most `maxPenaltyPerRound` from any one member (so new scheme
+ * names cannot repeat a penalty until it reaches credits the member earned in other rounds).
  * @dev The distributor must be the minter of its ContributionCredit token (set once by the
  * token's admin). A consortium that pays by an off-chain scheme deploys its RoundLedger with a
  * zero `creditPerRound`, or gives the distributor a token of its own, so no round is paid twice.
@@ -38,8 +40,10 @@ contract IncentiveDistributor is ConsortiumAdmin {
     RoundLedger private immutable _roundLedger;
     IContributionCredit private immutable _credit;
     uint256 private immutable _budgetPerRound;
+    uint256 private immutable _maxPenaltyPerRound;
 
     mapping(uint256 round => uint256) private _awardedInRound;
+    mapping(uint256 round => mapping(address member => uint256)) private _penalizedInRound;
     mapping(uint256 round => mapping(bytes32 scheme => bool)) private _settled;
     mapping(uint256 round => mapping(bytes32 scheme => mapping(address member => bytes32))) private _endorsed;
     mapping(uint256 round => mapping(bytes32 scheme => mapping(bytes32 awardHash => uint256))) private _endorsements;
@@ -47,6 +51,19 @@ contract IncentiveDistributor is ConsortiumAdmin {
     /// @notice A zero budget, or a zero address for the registry, the round ledger or the token.
     /// @param budgetPerRound The budget given.
     error IncentiveDistributorInvalidSetup(uint256 budgetPerRound);
+
+    /// @notice The penalty cap per member and round exceeds the budget per round.
+    /// @param maxPenaltyPerRound The cap given.
+    /// @param budgetPerRound The budget given.
+    error IncentiveDistributorInvalidPenaltyCap(uint256 maxPenaltyPerRound, uint256 budgetPerRound);
+
+    /// @notice The penalties of `round` would burn more than `maxPenaltyPerRound` from `account`,
+    /// all schemes together: `requested` asked now, `remaining` of the cap left.
+    /// @param round The round.
+    /// @param account The penalized member.
+    /// @param requested The penalty asked.
+    /// @param remaining What the cap still allows for this member in this round.
+    error IncentiveDistributorPenaltyCapExceeded(uint256 round, address account, uint256 requested, uint256 remaining);
 
     /// @notice The scheme name must be nonzero.
     error IncentiveDistributorInvalidScheme();
@@ -164,17 +181,24 @@ contract IncentiveDistributor is ConsortiumAdmin {
     /// @param roundLedger_ The round ledger whose finalized rounds are paid.
     /// @param credit_ The token this distributor mints (it must be made its minter).
     /// @param budgetPerRound_ Most credits (smallest unit) all awards of one round may mint.
+    /// @param maxPenaltyPerRound_ Most credits all awards of one round may burn from one member
+    /// (0: no penalties); at most `budgetPerRound_`.
     constructor(
         address initialAdmin,
         IHospitalRegistry registry_,
         RoundLedger roundLedger_,
         IContributionCredit credit_,
-        uint256 budgetPerRound_
+        uint256 budgetPerRound_,
+        uint256 maxPenaltyPerRound_
     ) ConsortiumAdmin(initialAdmin) {
         if (
             budgetPerRound_ == 0 || address(registry_) == address(0) || address(roundLedger_) == address(0)
                 || address(credit_) == address(0)
         ) revert IncentiveDistributorInvalidSetup(budgetPerRound_);
+        if (maxPenaltyPerRound_ > budgetPerRound_) {
+            revert IncentiveDistributorInvalidPenaltyCap(maxPenaltyPerRound_, budgetPerRound_);
+        }
+        _maxPenaltyPerRound = maxPenaltyPerRound_;
         _registry = registry_;
         _roundLedger = roundLedger_;
         _credit = credit_;
@@ -188,7 +212,8 @@ contract IncentiveDistributor is ConsortiumAdmin {
     /// @param grants Active members of the round's finalized accepted set, strictly ascending by
     /// account, with nonzero amounts whose sum stays within the round's remaining budget.
     /// @param penalties Members that committed in the round but were left out of its accepted
-    /// set, strictly ascending by account, with nonzero amounts to burn (may be empty).
+    /// set, strictly ascending by account, with nonzero amounts to burn (may be empty); each
+    /// member's penalties for the round, all schemes together, stay within `maxPenaltyPerRound`.
     function award(uint256 round, bytes32 scheme, Entry[] calldata grants, Entry[] calldata penalties)
         external
         onlyAdmin
@@ -280,6 +305,7 @@ contract IncentiveDistributor is ConsortiumAdmin {
 
         _settled[round][scheme] = true;
         _awardedInRound[round] += total;
+        _chargePenalties(round, penalties);
         emit CreditsAwarded(round, scheme, msg.sender, total, grants.length);
         for (uint256 i = 0; i < grants.length; ++i) {
             _credit.mint(grants[i].account, grants[i].amount);
@@ -312,6 +338,20 @@ contract IncentiveDistributor is ConsortiumAdmin {
     /// @return The budget in the token's smallest unit.
     function budgetPerRound() external view returns (uint256) {
         return _budgetPerRound;
+    }
+
+    /// @notice Most credits all awards of one round may burn from one member.
+    /// @return The cap in the token's smallest unit.
+    function maxPenaltyPerRound() external view returns (uint256) {
+        return _maxPenaltyPerRound;
+    }
+
+    /// @notice Penalties asked from `account` for `round` so far, all schemes together.
+    /// @param round The round.
+    /// @param account The member.
+    /// @return The amount in the token's smallest unit.
+    function penalizedInRound(uint256 round, address account) external view returns (uint256) {
+        return _penalizedInRound[round][account];
     }
 
     /// @notice The registry whose Active members may be credited.
@@ -361,6 +401,20 @@ contract IncentiveDistributor is ConsortiumAdmin {
             if (wasAccepted || _roundLedger.commitment(round, account).samples == 0) {
                 revert IncentiveDistributorNotLeftOut(round, account);
             }
+        }
+    }
+
+    /// @dev Adds each penalty to its member's total for the round, within the cap. A penalty
+    /// counts in full even where the balance was lower: asking is what the cap bounds.
+    function _chargePenalties(uint256 round, Entry[] calldata penalties) private {
+        for (uint256 i = 0; i < penalties.length; ++i) {
+            address account = penalties[i].account;
+            uint256 charged = _penalizedInRound[round][account];
+            uint256 remaining = _maxPenaltyPerRound - charged;
+            if (penalties[i].amount > remaining) {
+                revert IncentiveDistributorPenaltyCapExceeded(round, account, penalties[i].amount, remaining);
+            }
+            _penalizedInRound[round][account] = charged + penalties[i].amount;
         }
     }
 

@@ -24,6 +24,11 @@ import {IHospitalRegistry} from "./IHospitalRegistry.sol";
  * struck (`strikeVote`, by anyone) and, until every such departure is struck, `finalize`
  * counts each of them as a vote lost by the leading pair. An admission mid-round takes effect
  * from the next round. See docs/ledger-consensus.md for the threat model.
+ *
+ * Self-reported figures are bounded: a commitment's sample count by the cohort the committer's
+ * admission endorsed (HospitalRegistry), its cumulative epsilon by the privacy budget the
+ * member declared before its first commitment (never decreasing, never above the budget,
+ * never 0 under a DP budget); and no member may reject an update in its own accepted set.
  * @dev One round is open at a time. Each round's commitments get an index in commit order; an
  * accepted set is attested as a bitmask over those indexes (bit i: the i-th committer), so a
  * round takes at most `MAX_COMMITTERS` commitments and an attestation costs O(1) gas in the
@@ -137,6 +142,36 @@ contract RoundLedger {
         uint256 slashPerRejection;
     }
 
+    /// @notice A member's privacy budget for the campaign (the ledger's lifetime), declared once
+    /// before its first commitment. Fixed point: `epsilonMicros` = ε·10^6, `deltaAtto` = δ·10^18,
+    /// `noiseMicros` = σ·10^6 (DP-SGD noise multiplier), `clipMicros` = C·10^6 (per-sample L2
+    /// clip norm); `accountant` names the accountant in right-padded ASCII, at most 24 bytes
+    /// ("rdp", "prv"; "none" without DP). A DP budget has ε > 0, 0 < δ < 1, σ > 0 and C > 0; a budget with ε = 0
+    /// declares a campaign without DP (δ = σ = 0), whose commitments must all report ε = 0.
+    /// @param epsilonMicros The campaign's ε budget, times 10^6.
+    /// @param deltaAtto The campaign's δ, times 10^18.
+    /// @param noiseMicros The noise multiplier σ, times 10^6.
+    /// @param clipMicros The clip norm C, times 10^6.
+    /// @param accountant The accountant's name, right-padded ASCII; nonzero.
+    struct PrivacyBudget {
+        uint64 epsilonMicros;
+        uint64 deltaAtto;
+        uint64 noiseMicros;
+        uint64 clipMicros;
+        bytes24 accountant;
+    }
+
+    /// @dev A budget as stored, with the member's last reported cumulative ε beside the
+    /// accountant's name: checking and recording a commitment's ε rewrites one warm slot.
+    struct BudgetRecord {
+        uint64 epsilonMicros;
+        uint64 deltaAtto;
+        uint64 noiseMicros;
+        uint64 clipMicros;
+        bytes24 accountant;
+        uint64 spentMicros;
+    }
+
     /// @dev Votes for one (aggregate hash, accepted set) pair: one slot.
     struct Tally {
         uint224 acceptedMask;
@@ -167,6 +202,8 @@ contract RoundLedger {
     mapping(uint256 round => mapping(address reporter => mapping(address account => uint8 reason))) private _rejected;
     mapping(uint256 round => mapping(address account => uint256)) private _rejectionCount;
     mapping(uint256 round => mapping(address account => uint64 activeUntil)) private _struckAt;
+    mapping(uint256 round => mapping(address reporter => uint224 indexes)) private _rejectedMask;
+    mapping(address account => BudgetRecord) private _budgets;
 
     /// @notice `account` is not an Active member of the registry.
     /// @param account The caller.
@@ -301,6 +338,57 @@ contract RoundLedger {
     /// @param account The rejected member.
     error RoundLedgerAlreadyRejected(uint256 round, address reporter, address account);
 
+    /// @notice `reporter` cannot both accept and reject `account`'s update in `round`.
+    /// @param round The round.
+    /// @param reporter The member whose attestation and rejections contradict each other.
+    /// @param account The member whose update it both accepted and rejected.
+    error RoundLedgerContradictoryRejection(uint256 round, address reporter, address account);
+
+    /// @notice `account` claims `samples` training samples, more than its endorsed `cohort`.
+    /// @param round The round.
+    /// @param account The committing member.
+    /// @param samples The samples claimed.
+    /// @param cohort The cohort it declared at registration (HospitalRegistry).
+    error RoundLedgerSamplesAboveCohort(uint256 round, address account, uint64 samples, uint64 cohort);
+
+    /// @notice `account` has not declared its privacy budget (`declarePrivacyBudget`).
+    /// @param account The member.
+    error RoundLedgerBudgetNotDeclared(address account);
+
+    /// @notice `account` already declared its privacy budget; it cannot change.
+    /// @param account The member.
+    error RoundLedgerBudgetAlreadyDeclared(address account);
+
+    /// @notice The budget is neither a DP budget (ε > 0, 0 < δ < 1, σ > 0, C > 0) nor a
+    /// no-DP one (ε = δ = σ = 0), or names no accountant (fixed point as in `PrivacyBudget`).
+    /// @param epsilonMicros ε·10^6 given.
+    /// @param deltaAtto δ·10^18 given.
+    /// @param noiseMicros σ·10^6 given.
+    /// @param clipMicros C·10^6 given.
+    /// @param accountant The accountant given.
+    error RoundLedgerInvalidBudget(
+        uint64 epsilonMicros, uint64 deltaAtto, uint64 noiseMicros, uint64 clipMicros, bytes24 accountant
+    );
+
+    /// @notice `account` reports a cumulative ε below the `previousMicros` it reported before.
+    /// @param round The round.
+    /// @param account The member.
+    /// @param epsilonMicros The ε·10^6 reported now.
+    /// @param previousMicros Its last reported ε·10^6.
+    error RoundLedgerEpsilonDecreased(uint256 round, address account, uint64 epsilonMicros, uint64 previousMicros);
+
+    /// @notice `account` reports a cumulative ε above its declared budget.
+    /// @param round The round.
+    /// @param account The member.
+    /// @param epsilonMicros The ε·10^6 reported.
+    /// @param budgetMicros Its declared budget, ε·10^6.
+    error RoundLedgerEpsilonOverBudget(uint256 round, address account, uint64 epsilonMicros, uint64 budgetMicros);
+
+    /// @notice `account` declared a DP budget but reports ε = 0: DP-SGD training spends ε > 0.
+    /// @param round The round.
+    /// @param account The member.
+    error RoundLedgerZeroEpsilon(uint256 round, address account);
+
     /// @notice The credit scheme value is unknown.
     /// @param scheme The value given.
     error RoundLedgerInvalidScheme(uint8 scheme);
@@ -337,6 +425,23 @@ contract RoundLedger {
         uint64 epsilonMicros,
         uint8 mode,
         uint8 index
+    );
+
+    /// @notice `account` declared its privacy budget for the campaign (fixed point as in
+    /// `PrivacyBudget`).
+    /// @param account The member.
+    /// @param epsilonMicros ε·10^6 (0: no DP).
+    /// @param deltaAtto δ·10^18.
+    /// @param noiseMicros Noise multiplier σ·10^6.
+    /// @param clipMicros Clip norm C·10^6.
+    /// @param accountant The accountant's name, right-padded ASCII.
+    event PrivacyBudgetDeclared(
+        address indexed account,
+        uint64 epsilonMicros,
+        uint64 deltaAtto,
+        uint64 noiseMicros,
+        uint64 clipMicros,
+        bytes24 accountant
     );
 
     /// @notice `account` attested to `aggregateHash` built from the committers in
@@ -483,11 +588,38 @@ contract RoundLedger {
         if (p.status == RoundStatus.Finalized && !p.settled) _settle(previous, p);
     }
 
-    /// @notice Commits the caller's update for the open round, once per member of the round.
+    /// @notice Declares the caller's privacy budget for the campaign: once, before its first
+    /// commitment (see `PrivacyBudget`). Every later commitment's cumulative ε is checked
+    /// against it. Active members only.
+    /// @param budget The budget.
+    function declarePrivacyBudget(PrivacyBudget calldata budget) external onlyActiveMember {
+        if (_budgets[msg.sender].accountant != bytes24(0)) revert RoundLedgerBudgetAlreadyDeclared(msg.sender);
+        bool dp = budget.epsilonMicros != 0;
+        bool valid = budget.accountant != bytes24(0)
+            && (dp
+                ? budget.deltaAtto != 0 && budget.deltaAtto < 1e18 && budget.noiseMicros != 0 && budget.clipMicros != 0
+                : budget.deltaAtto == 0 && budget.noiseMicros == 0);
+        if (!valid) {
+            revert RoundLedgerInvalidBudget(
+                budget.epsilonMicros, budget.deltaAtto, budget.noiseMicros, budget.clipMicros, budget.accountant
+            );
+        }
+        _budgets[msg.sender] = BudgetRecord(
+            budget.epsilonMicros, budget.deltaAtto, budget.noiseMicros, budget.clipMicros, budget.accountant, 0
+        );
+        emit PrivacyBudgetDeclared(
+            msg.sender, budget.epsilonMicros, budget.deltaAtto, budget.noiseMicros, budget.clipMicros, budget.accountant
+        );
+    }
+
+    /// @notice Commits the caller's update for the open round, once per member of the round. The
+    /// sample count is bounded by the cohort the caller's admission endorsed, and `epsilonMicros`
+    /// is the caller's cumulative spend for the campaign: never below what it reported before,
+    /// never above its declared budget, and nonzero under a DP budget.
     /// @param round The open round.
     /// @param updateHash Hash of the update; nonzero.
-    /// @param samples Training samples behind it; nonzero.
-    /// @param epsilonMicros Differential-privacy epsilon times 10^6.
+    /// @param samples Training samples behind it; nonzero, at most the caller's cohort.
+    /// @param epsilonMicros Cumulative differential-privacy epsilon times 10^6.
     /// @param mode Protection mode of the update.
     function commitUpdate(
         uint256 round,
@@ -503,6 +635,9 @@ contract RoundLedger {
         if (c.samples != 0) revert RoundLedgerAlreadyCommitted(round, msg.sender);
         uint16 index = r.commitCount;
         if (index >= MAX_COMMITTERS) revert RoundLedgerRoundFull(round, MAX_COMMITTERS);
+        uint64 cohort = _registry.cohortOf(msg.sender);
+        if (samples > cohort) revert RoundLedgerSamplesAboveCohort(round, msg.sender, samples, cohort);
+        _spend(round, epsilonMicros);
 
         c.updateHash = updateHash;
         c.samples = samples;
@@ -541,6 +676,7 @@ contract RoundLedger {
         if (_votes[round][msg.sender] != bytes32(0)) revert RoundLedgerAlreadyAttested(round, msg.sender);
         uint256 commitCount = r.commitCount;
         if (acceptedMask >> commitCount != 0) revert RoundLedgerAcceptedNotCommitted(round, acceptedMask, commitCount);
+        _checkNotRejected(round, uint224(acceptedMask));
 
         bytes32 voteKey = keccak256(abi.encode(aggregateHash, acceptedMask));
         _votes[round][msg.sender] = voteKey;
@@ -590,7 +726,9 @@ contract RoundLedger {
     }
 
     /// @notice Records that the caller rejected the updates of `accounts` in `round`, each for
-    /// the matching reason code. Same window as `attest`; once per (reporter, account).
+    /// the matching reason code. Same window as `attest`; once per (reporter, account); never
+    /// for an update in the caller's own attested accepted set (nor may the caller later
+    /// attest a set that holds an update it rejected).
     /// @param round The open round, or the just-finalized current round.
     /// @param accounts Members whose committed updates the caller rejected.
     /// @param reasons Nonzero reason codes, one per account.
@@ -600,6 +738,8 @@ contract RoundLedger {
     {
         _attestableRound(round);
         if (accounts.length != reasons.length) revert RoundLedgerLengthMismatch(accounts.length, reasons.length);
+        uint224 accepted = _attestedMask(round, msg.sender);
+        uint224 rejected = _rejectedMask[round][msg.sender];
         for (uint256 i = 0; i < accounts.length; ++i) {
             address account = accounts[i];
             uint8 reason = reasons[i];
@@ -608,10 +748,14 @@ contract RoundLedger {
             if (_rejected[round][msg.sender][account] != 0) {
                 revert RoundLedgerAlreadyRejected(round, msg.sender, account);
             }
+            uint224 bit = uint224(1) << _commitments[round][account].index;
+            if (accepted & bit != 0) revert RoundLedgerContradictoryRejection(round, msg.sender, account);
+            rejected |= bit;
             _rejected[round][msg.sender][account] = reason;
             _rejectionCount[round][account] += 1;
             emit UpdateRejected(round, account, msg.sender, reason);
         }
+        _rejectedMask[round][msg.sender] = rejected;
     }
 
     /// @notice Finalizes the open round once its leading vote pair has quorum over the round's
@@ -763,6 +907,21 @@ contract RoundLedger {
         return _rejectionCount[round][account];
     }
 
+    /// @notice The privacy budget `account` declared (all zero if none).
+    /// @param account The member.
+    /// @return The budget.
+    function privacyBudget(address account) external view returns (PrivacyBudget memory) {
+        BudgetRecord storage b = _budgets[account];
+        return PrivacyBudget(b.epsilonMicros, b.deltaAtto, b.noiseMicros, b.clipMicros, b.accountant);
+    }
+
+    /// @notice The cumulative ε·10^6 `account` reported in its latest commitment (0 before any).
+    /// @param account The member.
+    /// @return The spend.
+    function epsilonSpent(address account) external view returns (uint64) {
+        return _budgets[account].spentMicros;
+    }
+
     /// @notice Whether `round` is finalized, or open with a vote pair that has quorum now
     /// (counting every unstruck departure as a lost vote, as `finalize` does).
     /// @param round The round.
@@ -848,6 +1007,34 @@ contract RoundLedger {
             revert RoundLedgerRoundNotOpen(round, status);
         }
         if (block.timestamp > r.attestDeadline) revert RoundLedgerAttestClosed(round, r.attestDeadline);
+    }
+
+    /// @dev Checks the caller's cumulative ε against its declared budget and its last report,
+    /// then records it.
+    function _spend(uint256 round, uint64 epsilonMicros) private {
+        BudgetRecord storage budget = _budgets[msg.sender];
+        if (budget.accountant == bytes24(0)) revert RoundLedgerBudgetNotDeclared(msg.sender);
+        uint64 cap = budget.epsilonMicros;
+        if (epsilonMicros > cap) revert RoundLedgerEpsilonOverBudget(round, msg.sender, epsilonMicros, cap);
+        if (cap != 0 && epsilonMicros == 0) revert RoundLedgerZeroEpsilon(round, msg.sender);
+        uint64 previous = budget.spentMicros;
+        if (epsilonMicros < previous) revert RoundLedgerEpsilonDecreased(round, msg.sender, epsilonMicros, previous);
+        if (epsilonMicros != previous) budget.spentMicros = epsilonMicros;
+    }
+
+    /// @dev Commit indexes of the updates `account` accepted in its attestation of `round` (0: none).
+    function _attestedMask(uint256 round, address account) private view returns (uint224) {
+        bytes32 voteKey = _votes[round][account];
+        return voteKey == bytes32(0) ? 0 : _tallies[round][voteKey].acceptedMask;
+    }
+
+    /// @dev Reverts if the caller attests an accepted set (`mask`) holding an update it rejected.
+    function _checkNotRejected(uint256 round, uint224 mask) private view {
+        uint224 both = mask & _rejectedMask[round][msg.sender];
+        if (both == 0) return;
+        uint256 i = 0;
+        while ((uint256(both) >> i) & 1 == 0) ++i;
+        revert RoundLedgerContradictoryRejection(round, msg.sender, _committers[round][i]);
     }
 
     function _hasQuorum(uint256 votes, uint256 members) private view returns (bool) {

@@ -9,7 +9,7 @@ Bytes on the wire live here; no model arithmetic and no chain calls.
 * Connections are Noise-only and Yamux-muxed; ``authorize`` vets every peer.
 
 Built on py-libp2p 0.8.1 (trio). The library's sharp edges and what each module
-does about them: /work/shared/notes/libp2p.md and the module docstrings.
+does about them: docs/libp2p-pitfalls.md and the module docstrings.
 """
 
 from ._subscriptions import ControlMessage, Subscription

@@ -45,7 +45,7 @@ BlobHandler = Callable[[str, str, bytes], Awaitable[None]]
 BASE_TIMEOUT_S = 60.0
 HEADER_TIMEOUT_S = BASE_TIMEOUT_S
 """How long a new blob stream may take to deliver its header: a loop congested by 16
-peers delays frames by tens of seconds (``_stack``, libp2p.md #11)."""
+peers delays frames by tens of seconds (``_stack``, docs/libp2p-pitfalls.md #11)."""
 MIN_RATE_BYTES_PER_S = 1_000_000
 """Slowest link we wait for: a blob of n bytes gets BASE_TIMEOUT_S + n / this."""
 

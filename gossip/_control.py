@@ -1,6 +1,6 @@
 """Control messages over GossipSub: publish, subscribe, mesh readiness, validation.
 
-Sharp edges guarded here (numbers refer to /work/shared/notes/libp2p.md):
+Sharp edges guarded here (numbers refer to docs/libp2p-pitfalls.md):
 
 * #7 subscription buffers and own messages: see ``_subscriptions``.
 * Outbound queues: each peer's outbound RPC queue also holds only 32 RPCs and

@@ -2,7 +2,7 @@
 
 Model updates (1-20 MB) never travel over pubsub: py-libp2p silently drops pubsub
 messages over 1 MiB at the sender and amplifies large ones 4-5x in the mesh
-(libp2p.md #2). They go over one fresh stream per blob instead::
+(docs/libp2p-pitfalls.md #2). They go over one fresh stream per blob instead::
 
     sender                                   receiver
     header  = version u8 | kind_len u8 | length u64 (big-endian) | kind (ASCII)

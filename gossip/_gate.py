@@ -1,6 +1,6 @@
 """The authorization gate in front of every inbound stream.
 
-Sharp edge guarded here (libp2p.md #8): py-libp2p has no peer-ID gate at
+Sharp edge guarded here (docs/libp2p-pitfalls.md #8): py-libp2p has no peer-ID gate at
 connection level (``ConnectionGate`` filters IPs; a pubsub blacklist leaves the
 TCP connection open). ``Gate.install`` wraps the swarm's common stream handler,
 which every stream a remote peer opens passes before protocol negotiation, so

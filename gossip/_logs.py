@@ -4,7 +4,7 @@ All our records go to ``logging.getLogger("medmesh.gossip")`` and name the local
 peer and the remote one by short id (the last 8 characters of the base58 peer ID;
 every Ed25519 ID shares the ``12D3KooW`` prefix).
 
-Sharp edge guarded here (libp2p.md #9): py-libp2p logs connection retries at
+Sharp edge guarded here (docs/libp2p-pitfalls.md #9): py-libp2p logs connection retries at
 ERROR and, at teardown, tracebacks such as ``LifecycleError('Cannot schedule
 task after service has stopped')``. With ``LIBP2P_DEBUG`` unset the library's
 ``libp2p`` logger has no handler and does not propagate, so those records fall

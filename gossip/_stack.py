@@ -1,7 +1,7 @@
 """Construction of the py-libp2p objects behind a :class:`~gossip.PeerHost`.
 
 Every setting here answers a sharp edge measured on py-libp2p 0.8.1
-(/work/shared/notes/libp2p.md); numbers refer to that note:
+(docs/libp2p-pitfalls.md); numbers refer to that note:
 
 * #1 plaintext fallback: ``new_host`` offers ``/plaintext/2.0.0``, secio and TLS
   besides Noise and will negotiate plaintext with a peer that offers only that.

@@ -1,6 +1,6 @@
 """Subscriptions to control topics, and the fan-out that feeds them.
 
-Sharp edges guarded here (numbers refer to /work/shared/notes/libp2p.md):
+Sharp edges guarded here (numbers refer to docs/libp2p-pitfalls.md):
 
 * #7 subscription buffers: the library hands each topic a 32-slot channel and
   drops (one log line) whatever does not fit. A drain task is not enough: a burst

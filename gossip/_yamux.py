@@ -1,4 +1,4 @@
-"""Yamux whose connection reader never waits on the socket (libp2p.md #10).
+"""Yamux whose connection reader never waits on the socket (docs/libp2p-pitfalls.md #10).
 
 py-libp2p 0.8.1 reads each connection in one task (``Yamux.handle_incoming``), and that
 task itself writes frames: the ACK answering a peer's new stream (SYN), an RST, a ping

@@ -28,9 +28,10 @@ from .deploy import Deployment, provider_label
 from .embedded import is_embedded
 from .errors import LedgerError, _abi_type
 from .index import EventIndex, fast_decode, is_static_simple
+from .figures import check_figures, privacy_by_hospital
 from .views import scheme_label
 from .wiring import check_wiring, code_matches
-from .records import IDENTITY_STATUSES, REJECTION_REASONS, ROUND_STATUSES, SANCTIONS, micros_to_epsilon
+from .records import IDENTITY_STATUSES, REJECTION_REASONS, ROUND_STATUSES, SANCTIONS, PrivacyBudget, micros_to_epsilon
 
 __all__ = ["build_history", "collect", "epsilon_by_hospital", "format_report", "unread_report"]
 
@@ -161,6 +162,8 @@ def collect(
         ok, detail = code_matches(w3, token, artifacts["ContributionCredit"])
         check(f"code of {key}'s token matches contracts/ContributionCredit.sol", ok, f"{token}{detail}")
     history["epsilon"] = epsilon_by_hospital(history)
+    history["privacy"] = privacy_by_hospital(history)
+    history["flags"] = check_figures(history, check)
     chain.update(head_block=index.last_block, head_hash="0x" + bytes(w3.eth.get_block(index.last_block)["hash"]).hex())
     return {
         "chain": chain,
@@ -187,6 +190,7 @@ def _new_identity(a: dict[str, Any], block: int) -> dict[str, Any]:
         "sign_key": a["signKey"],
         "status": "pending",
         "bond": a["bond"],
+        "cohort": a["cohort"],
         "registered_block": block,
         "admitted_block": None,
         "admitted_by": None,
@@ -273,7 +277,14 @@ def _ledger_event(
         rounds[a["round"]] = _new_round(a, ev["block"])
         rounds[a["round"]]["members"] = sorted(active, key=lambda x: int(x, 16))
         return
-    r = rounds.get(a["round"])
+    if kind == "PrivacyBudgetDeclared":
+        ident = identities.get(a["account"])
+        if ident is not None:
+            raw = (a["epsilonMicros"], a["deltaAtto"], a["noiseMicros"], a["clipMicros"], bytes.fromhex(a["accountant"][2:]))
+            budget = PrivacyBudget.decode(raw)
+            ident["privacy_budget"] = None if budget is None else {**budget.to_json(), "block": ev["block"]}
+        return
+    r = rounds.get(a.get("round"))
     if r is None:
         return
     if kind == "UpdateCommitted":
@@ -394,8 +405,13 @@ def epsilon_by_hospital(history: dict[str, Any]) -> dict[str, list[dict[str, Any
     return dict(series)
 
 
-def _expected_credits(r: dict[str, Any], per_round: int, scheme: str) -> dict[str, int]:
-    samples = {c["account"]: c["samples"] for c in r["commits"]}
+def _expected_credits(
+    r: dict[str, Any], per_round: int, scheme: str, cohorts: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Each accepted contributor's credits as the contract must mint them, on sample counts
+    capped by each committer's declared cohort (``cohorts``; uncapped where None)."""
+    caps = cohorts or {}
+    samples = {c["account"]: min(c["samples"], caps.get(c["account"], c["samples"])) for c in r["commits"]}
     weights = {a: (1 if scheme == "equal" else samples[a]) for a in r["accepted"]}
     total = sum(weights.values())
     if not per_round or not total:
@@ -448,14 +464,22 @@ def _check_against_views(
     identity_views = _view_calls(w3, _View(viewer.registry, "identity"), [(a,) for a in accounts])
     for account, (raw,) in zip(accounts, identity_views, strict=True):
         entry = identities[account]
-        same = (IDENTITY_STATUSES[raw[2]], raw[7], _hex(raw[5]), _hex(raw[6]), int(raw[8])) == (
+        same = (IDENTITY_STATUSES[raw[2]], raw[7], _hex(raw[5]), _hex(raw[6]), int(raw[8]), int(raw[10])) == (
             entry["status"],
             entry["peer_id"],
             entry["seal_key"],
             entry["sign_key"],
             entry["bond"],
+            entry["cohort"],
         )
         check(f"identity {account} ({entry['peer_id']}) matches the registry", same)
+
+    declared = [a for a in accounts if identities[a].get("privacy_budget")]
+    budget_views = _view_calls(w3, _View(viewer.round_ledger, "privacyBudget"), [(a,) for a in declared])
+    for account, (raw,) in zip(declared, budget_views, strict=True):
+        logged = {k: v for k, v in identities[account]["privacy_budget"].items() if k != "block"}
+        on_chain = PrivacyBudget.decode(tuple(raw))
+        check(f"privacy budget of {account} matches the ledger", on_chain is not None and on_chain.to_json() == logged)
 
     current = viewer.current_round()
     check("rounds in logs == currentRound()", current == (max(rounds) if rounds else 0), f"current round {current}")
@@ -492,7 +516,11 @@ def _check_against_views(
         check(f"round {rnd}: credits were settled", r["settle_tx"] is not None or rnd == current)
         if r["settle_tx"] is None:
             continue
-        check(f"round {rnd}: credits follow the {scheme} scheme", _expected_credits(r, per_round, scheme) == r["credited"])
+        cohorts = {a: identities[a]["cohort"] for a in identities}
+        check(
+            f"round {rnd}: credits follow the {scheme} scheme (samples capped by each declared cohort)",
+            _expected_credits(r, per_round, scheme, cohorts) == r["credited"],
+        )
         if slash:
             check(f"round {rnd}: every excluded committer was slashed", set(r["slashed"]) == set(r["excluded"]))
     holders = list(history["credits"])
@@ -543,13 +571,14 @@ def format_report(report: dict[str, Any]) -> str:
         "",
         f"Identities ({len(report['identities'])})",
         _table(
-            ["account", "peer id", "institution id", "status", "registered", "admitted"],
+            ["account", "peer id", "institution id", "status", "cohort", "registered", "admitted"],
             [
                 [
                     i["account"],
                     i["peer_id"],
                     _short(i["institution_id"]),
                     i["status"],
+                    i.get("cohort", "-"),
                     i["registered_block"],
                     i["admitted_block"],
                 ]
@@ -604,6 +633,7 @@ def format_report(report: dict[str, Any]) -> str:
             [[k, peers.get(k, "-"), _credits(v)] for k, v in report["credits"].items()],
         ),
     ]
+    out += _privacy_tables(report, peers)
     out += _incentive_tables(report, peers)
     out += [
         "",
@@ -623,6 +653,30 @@ def _anchor_line(chain: dict[str, Any]) -> str:
         return f"anchors: {given} checked, {anchors['heads']} of them past genesis (members' records or known heads)"
     return (f"anchors: {given} checked, none past genesis: this proves the chain consistent, not that it is the "
             "consortium's; give --expect-head with a member's attestation record")
+
+
+def _privacy_tables(report: dict[str, Any], peers: dict[str, str]) -> list[str]:
+    """Each member's declared budget and its cumulative epsilon round by round; flagged figures."""
+    privacy = report.get("privacy", {})
+    out: list[str] = []
+    if privacy:
+        rows = []
+        for account, entry in privacy.items():
+            b = entry["budget"] or {}
+            spend = ", ".join(f"r{s['round']} {s['epsilon']:g}" for s in entry["spend"]) or "-"
+            rows.append([
+                _short(account), _short(peers.get(account), 14), b.get("accountant", "NONE DECLARED"),
+                f"{b['epsilon']:g}" if b else "-", f"{b['delta']:g}" if b else "-",
+                f"{b['noise_multiplier']:g}" if b else "-", f"{b['clip_norm']:g}" if b else "-", spend,
+            ])
+        out += ["", "Privacy budgets and cumulative spend (epsilon after each round)",
+                _table(["account", "peer id", "accountant", "budget eps", "delta", "noise", "clip", "spend"], rows)]
+    flags = report.get("flags", [])
+    if flags:
+        out += ["", f"Flagged figures ({len(flags)}; not failures, worth a look)"]
+        out += [f"  round {f['round']}: {f['account']} claims {f['samples']} samples, {f['why']} ({f['median']:g})"
+                for f in flags]
+    return out
 
 
 def _incentive_tables(report: dict[str, Any], peers: dict[str, str]) -> list[str]:

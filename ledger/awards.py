@@ -82,19 +82,25 @@ class AwardReceipt:
     gas_used: int
 
 
-def deploy_distributor(w3: Web3, admin: LocalAccount, deployment: Deployment, *, budget_per_round: int
-                       ) -> dict[str, str]:
+def deploy_distributor(w3: Web3, admin: LocalAccount, deployment: Deployment, *, budget_per_round: int,
+                       max_penalty_per_round: int = 0) -> dict[str, str]:
     """Deploy a ContributionCredit token and an IncentiveDistributor (its minter) over
-    ``deployment``'s registry and round ledger, from the consortium ``admin``. Returns
+    ``deployment``'s registry and round ledger, from the consortium ``admin``. All awards of one
+    round mint at most ``budget_per_round`` and burn at most ``max_penalty_per_round`` from any
+    one member (0, the default: no penalties). Returns
     ``{"ContributionCredit": ..., "IncentiveDistributor": ...}``."""
     if int(budget_per_round) <= 0:
         raise LedgerError(f"budget_per_round must be > 0, got {budget_per_round}")
+    if not 0 <= int(max_penalty_per_round) <= int(budget_per_round):
+        raise LedgerError(f"max_penalty_per_round must be in 0..budget_per_round ({budget_per_round}), "
+                          f"got {max_penalty_per_round}")
     artifacts = compile_contracts()
     decoder = error_decoder(artifacts)
     credit = _deploy_one(w3, admin, "ContributionCredit", artifacts, decoder, admin.address)
     distributor = _deploy_one(
         w3, admin, "IncentiveDistributor", artifacts, decoder, admin.address,
         deployment.addresses["HospitalRegistry"], deployment.addresses["RoundLedger"], credit, int(budget_per_round),
+        int(max_penalty_per_round),
     )
     token = w3.eth.contract(address=credit, abi=artifacts["ContributionCredit"]["abi"])
     send(w3, admin, token.functions.setMinter(distributor), decoder=decoder, action="setMinter")
@@ -174,6 +180,15 @@ class DistributorClient:
 
     def budget_per_round(self) -> int:
         return int(call(self.distributor.functions.budgetPerRound(), decoder=self._decoder))
+
+    def max_penalty_per_round(self) -> int:
+        """Most credits all awards of one round may burn from one member."""
+        return int(call(self.distributor.functions.maxPenaltyPerRound(), decoder=self._decoder))
+
+    def penalized_in_round(self, round: int, account: str) -> int:
+        """Penalties asked from ``account`` for ``round`` so far, all schemes together."""
+        fn = self.distributor.functions.penalizedInRound(int(round), Web3.to_checksum_address(account))
+        return int(call(fn, decoder=self._decoder))
 
     def balance(self, account: str) -> int:
         """Credits ``account`` holds in this distributor's token (smallest unit)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 from web3.types import TxParams, TxReceipt, Wei
 
@@ -28,6 +29,7 @@ from .integrity import StoreVerification, verify_store
 from .tx import send
 
 __all__ = [
+    "event_topic",
     "ANVIL_CHAIN_ID",
     "STATE_FORMAT",
     "EmbeddedProvider",
@@ -123,6 +125,15 @@ def sync_clock(w3: Web3) -> None:
     now = int(time.time())
     if int(w3.eth.get_block("latest")["timestamp"]) < now:
         w3.provider.ethereum_tester.time_travel(now)  # type: ignore[attr-defined]
+
+
+def event_topic(contract: Any, name: str) -> bytes:
+    """The topic of ``contract``'s event ``name``, from the compiled ABI (never a hand-written
+    signature, which goes stale when the event gains a field)."""
+    abi = next((e for e in contract.abi if e.get("type") == "event" and e.get("name") == name), None)
+    if abi is None:
+        raise LedgerError(f"the contract at {contract.address} has no event {name}")
+    return bytes(event_abi_to_log_topic(abi))
 
 
 def get_logs(

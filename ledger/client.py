@@ -7,14 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from .chain import get_logs, sync_clock
+from .chain import event_topic, get_logs, sync_clock
 from .compile import CONTRACT_NAMES, compile_contracts, error_decoder
 from .deploy import Deployment
 from .errors import ErrorDecoder, LedgerError
@@ -27,6 +26,7 @@ from .records import (
     Attestation,
     Commitment,
     Identity,
+    PrivacyBudget,
     RoundInfo,
     accepted_mask,
     as_bytes32,
@@ -67,6 +67,7 @@ def _identity(raw: Any) -> Identity:
         joined_at=int(raw.joinedAt),
         bond=int(raw.bond),
         left_at=int(raw.leftAt),
+        cohort=int(raw.cohort),
     )
 
 
@@ -138,15 +139,25 @@ class LedgerClient:
     # ------------------------------------------------------------------ registry
 
     def register(
-        self, institution_id: bytes, peer_id: str, seal_key: bytes, sign_key: bytes, bond: int | None = None
+        self,
+        institution_id: bytes,
+        peer_id: str,
+        seal_key: bytes,
+        sign_key: bytes,
+        cohort: int,
+        bond: int | None = None,
     ) -> TxReceipt:
-        """Register this account's institution (Pending until admitted), depositing ``bond`` wei
-        (default: the registry's required bond)."""
+        """Register this account's institution (Pending until admitted) with its ``cohort`` (the
+        patients behind its updates: no commitment may claim more samples; the admission
+        endorses it), depositing ``bond`` wei (default: the registry's required bond)."""
+        if isinstance(cohort, bool) or not isinstance(cohort, int) or not 0 < cohort < 2**64:
+            raise LedgerError(f"cohort must be a whole number of patients in 1..2^64-1, got {cohort!r}")
         fn = self.registry.functions.register(
             as_bytes32(institution_id, "institution_id"),
             peer_id,
             as_bytes32(seal_key, "seal_key"),
             as_bytes32(sign_key, "sign_key"),
+            int(cohort),
         )
         value = self.registry_config()["bond"] if bond is None else int(bond)
         return self._send("register", fn, value)
@@ -247,6 +258,10 @@ class LedgerClient:
         ident = self.identity(account)
         return ident if ident is not None and ident.peer_id == peer_id else None
 
+    def cohort_of(self, account: str) -> int:
+        """The cohort ``account`` declared at registration (0 without an identity)."""
+        return int(self._call(self.registry.functions.cohortOf(Web3.to_checksum_address(account))))
+
     def is_active(self, account: str) -> bool:
         return bool(self._call(self.registry.functions.isActive(Web3.to_checksum_address(account))))
 
@@ -266,6 +281,32 @@ class LedgerClient:
     def current_round(self) -> int:
         """The latest round number (0 before any round)."""
         return int(self._call(self.round_ledger.functions.currentRound()))
+
+    def declare_privacy_budget(self, budget: PrivacyBudget) -> TxReceipt:
+        """Record this member's campaign privacy budget on chain: once, before its first commit."""
+        return self._send("declare_privacy_budget", self.round_ledger.functions.declarePrivacyBudget(budget.encode()))
+
+    def privacy_budget(self, account: str) -> PrivacyBudget | None:
+        """The budget ``account`` declared (None if none yet)."""
+        raw = self._call(self.round_ledger.functions.privacyBudget(Web3.to_checksum_address(account)))
+        return PrivacyBudget.decode(tuple(raw))
+
+    def ensure_privacy_budget(self, budget: PrivacyBudget) -> None:
+        """Declare ``budget`` unless this member already declared one; a different budget on
+        chain raises (it cannot change, and commits are checked against the recorded one)."""
+        recorded = self.privacy_budget(self.address)
+        if recorded is None:
+            self.declare_privacy_budget(budget)
+            return
+        if PrivacyBudget.decode(budget.encode()) != recorded:
+            raise LedgerError(
+                f"{self.address} declared privacy budget {recorded.to_json()} on chain, which cannot change; "
+                f"this peer runs {budget.to_json()}"
+            )
+
+    def epsilon_spent(self, account: str) -> float:
+        """The cumulative epsilon ``account`` reported in its latest commitment (0.0 before any)."""
+        return micros_to_epsilon(int(self._call(self.round_ledger.functions.epsilonSpent(Web3.to_checksum_address(account)))))
 
     def commit_update(
         self, round: int, update_hash: bytes, samples: int, epsilon: float, mode: int
@@ -366,7 +407,7 @@ class LedgerClient:
             return None
         event = self.round_ledger.events.AggregateAttested()
         topics = [
-            keccak(text="AggregateAttested(uint256,address,bytes32,bytes32,uint256,uint256,bytes32)"),
+            event_topic(self.round_ledger, "AggregateAttested"),
             int(round).to_bytes(32, "big"),
             bytes(12) + bytes.fromhex(address[2:]),
         ]

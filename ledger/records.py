@@ -21,6 +21,7 @@ __all__ = [
     "Attestation",
     "Commitment",
     "Identity",
+    "PrivacyBudget",
     "RoundInfo",
     "epsilon_to_micros",
     "institution_id",
@@ -50,6 +51,7 @@ REJECTION_REASONS = {
     7: "zero-update",  # free-rider screening, node/freeriding.py
     8: "stale-update",
     9: "duplicate-update",
+    10: "samples-above-cohort",  # more samples than the committer's endorsed cohort (node/peer.py)
     255: "other",
 }
 #: Solidity enum (internalType) -> labels, for readable revert messages.
@@ -77,6 +79,62 @@ class Identity:
     joined_at: int
     bond: int = 0
     left_at: int = 0
+    cohort: int = 0
+
+
+#: Fixed-point scales of ``RoundLedger.PrivacyBudget``: epsilon, noise multiplier and clip norm
+#: in millionths, delta in 10^-18 units.
+DELTA_SCALE = 10**18
+
+
+@dataclass(frozen=True)
+class PrivacyBudget:
+    """A member's campaign privacy budget as ``RoundLedger.declarePrivacyBudget`` records it:
+    ``epsilon`` (0: a campaign without DP), ``delta``, the ``accountant``'s name (``"rdp"``,
+    ``"prv"``; ``"none"`` without DP), the DP-SGD ``noise_multiplier`` and the per-sample
+    ``clip_norm``. :meth:`encode` gives the contract's fixed-point tuple: epsilon, noise and
+    clip times 10^6 (rounded up for epsilon, so the cap a peer enforces is never cut below),
+    delta times 10^18."""
+
+    epsilon: float
+    delta: float
+    accountant: str
+    noise_multiplier: float
+    clip_norm: float
+
+    @property
+    def dp(self) -> bool:
+        return self.epsilon > 0
+
+    def encode(self) -> tuple[int, int, int, int, bytes]:
+        name = self.accountant.encode("ascii", errors="replace") if self.accountant.isascii() else b""
+        if not name or len(name) > 24 or not self.accountant.isprintable():
+            raise LedgerError(f"accountant must be 1-24 printable ASCII characters, got {self.accountant!r}")
+        fields = {"delta": self.delta, "noise_multiplier": self.noise_multiplier, "clip_norm": self.clip_norm}
+        for what, value in fields.items():
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise LedgerError(f"{what} must be a finite number >= 0, got {value!r}")
+        epsilon = epsilon_to_micros(self.epsilon)
+        if self.epsilon > 0:
+            epsilon = max(epsilon, math.ceil(float(self.epsilon) * EPSILON_SCALE))
+        encoded = (epsilon, round(self.delta * DELTA_SCALE), round(self.noise_multiplier * EPSILON_SCALE),
+                   round(self.clip_norm * EPSILON_SCALE))
+        if max(encoded) > _UINT64_MAX:
+            raise LedgerError(f"privacy budget {self} is too large to record")
+        return (*encoded, name.ljust(24, b"\x00"))
+
+    @classmethod
+    def decode(cls, raw: tuple[int, int, int, int, bytes] | None) -> PrivacyBudget | None:
+        """From the contract's tuple; None for an undeclared budget (zero accountant)."""
+        if raw is None or not any(bytes(raw[4])):
+            return None
+        name = bytes(raw[4]).rstrip(b"\x00").decode("ascii", errors="replace")
+        return cls(micros_to_epsilon(int(raw[0])), int(raw[1]) / DELTA_SCALE, name,
+                   int(raw[2]) / EPSILON_SCALE, int(raw[3]) / EPSILON_SCALE)
+
+    def to_json(self) -> dict[str, object]:
+        return {"epsilon": self.epsilon, "delta": self.delta, "accountant": self.accountant,
+                "noise_multiplier": self.noise_multiplier, "clip_norm": self.clip_norm}
 
 
 @dataclass(frozen=True)

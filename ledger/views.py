@@ -101,6 +101,7 @@ def identity_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             "institution_id": i["institution_id"],
             "status": i["status"],
             "bond_wei": i["bond"],
+            "cohort": i.get("cohort"),
             "admitted_block": i["admitted_block"],
             "admission": "genesis" if i["genesis"] else ("endorsed" if i["genesis"] is False else "-"),
             "endorsements": len(i["endorsed_by"]),

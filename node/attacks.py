@@ -16,7 +16,18 @@ shape (n, d)) and return what the ``f`` Byzantine peers send instead (shape (f, 
   aggregate's inner product with the true gradient turns negative (Xie et al., 2020,
   "Fall of Empires"; the mean's inner product turns negative once epsilon > (n - f) / f;
   100 is a large epsilon in that regime);
-- :func:`free_rider` — zero updates, or a stale update replayed (Lin et al., 2019).
+- :func:`free_rider` — zero updates, or a stale update replayed (Lin et al., 2019);
+- :func:`min_max`, :func:`min_sum` — the honest mean plus gamma times a perturbation (unit,
+  std or sign), gamma as large as keeps the malicious update's largest (min-max) or summed
+  squared (min-sum) distance to the honest updates within the honest updates' own (Shejwalkar
+  & Houmansadr, NDSS 2021, "Manipulating the Byzantine: Optimizing Model Poisoning Attacks and
+  Defenses for Federated Learning", Algorithm 1, gamma_init = 10, tau = 1e-5);
+- :func:`fang_trimmed_mean` — Fang et al., 2020, "Local Model Poisoning Attacks to
+  Byzantine-Robust Federated Learning" (USENIX Security), full knowledge, against trimmed mean
+  and median: per coordinate, values just beyond the honest extreme opposite to the honest
+  direction, drawn within a factor b = 2 of it;
+- :func:`fang_krum` — Fang et al., 2020, against Krum: all attackers send ``-lambda * s``
+  (``s`` the honest direction's sign), lambda halved from an upper bound until Krum picks it.
 
 :data:`PAPER_STRENGTHS` holds those papers' strengths; the function defaults are milder.
 
@@ -38,8 +49,8 @@ from scipy.stats import norm
 from node.data import LabelledData, TabularData
 
 __all__ = ["sign_flip", "gaussian_noise", "scaling", "little_is_enough", "lie_z_max",
-           "inner_product_manipulation", "free_rider", "flip_labels", "add_backdoor", "MODEL_ATTACKS",
-           "PAPER_STRENGTHS"]
+           "inner_product_manipulation", "free_rider", "min_max", "min_sum", "fang_trimmed_mean", "fang_krum",
+           "flip_labels", "add_backdoor", "MODEL_ATTACKS", "PAPER_STRENGTHS"]
 
 
 def _honest(honest: np.ndarray) -> np.ndarray:
@@ -92,6 +103,87 @@ def free_rider(honest: np.ndarray, f: int, *, stale: np.ndarray | None = None) -
     return _repeat(np.zeros(d) if stale is None else np.asarray(stale, dtype=np.float64), f)
 
 
+def _perturbation(stack: np.ndarray, kind: str) -> np.ndarray:
+    mean = stack.mean(axis=0)
+    if kind == "unit":
+        norm = float(np.linalg.norm(mean))
+        return -mean / norm if norm > 0 else np.zeros_like(mean)
+    if kind == "std":
+        return -stack.std(axis=0)
+    if kind == "sign":
+        return -np.sign(mean)
+    raise ValueError(f"unknown perturbation {kind!r}; choose unit, std or sign")
+
+
+def _sq_dists(points: np.ndarray, stack: np.ndarray) -> np.ndarray:
+    return ((points[:, None, :] - stack[None, :, :]) ** 2).sum(axis=2)
+
+
+def _largest_gamma(ok, gamma_init: float = 10.0, tau: float = 1e-5) -> float:
+    """Shejwalkar & Houmansadr, Algorithm 1: gamma moves by a halving step, up while ``ok``."""
+    gamma, step, best = gamma_init, gamma_init / 2, 0.0
+    while abs(step) > tau:
+        if ok(gamma):
+            best = max(best, gamma)
+            gamma += step
+        else:
+            gamma -= step
+        step /= 2
+    return best
+
+
+def min_max(honest: np.ndarray, f: int, *, perturbation: str = "std") -> np.ndarray:
+    """max_i ||m - x_i|| <= max_{i,j} ||x_i - x_j||, m = mean + gamma p, gamma the largest."""
+    stack = _honest(honest)
+    mean, p = stack.mean(axis=0), _perturbation(stack, perturbation)
+    bound = float(_sq_dists(stack, stack).max())
+    gamma = _largest_gamma(lambda g: float(_sq_dists((mean + g * p)[None], stack).max()) <= bound)
+    return _repeat(mean + gamma * p, f)
+
+
+def min_sum(honest: np.ndarray, f: int, *, perturbation: str = "std") -> np.ndarray:
+    """sum_i ||m - x_i||^2 <= max_i sum_j ||x_i - x_j||^2, m = mean + gamma p, gamma the largest."""
+    stack = _honest(honest)
+    mean, p = stack.mean(axis=0), _perturbation(stack, perturbation)
+    bound = float(_sq_dists(stack, stack).sum(axis=1).max())
+    gamma = _largest_gamma(lambda g: float(_sq_dists((mean + g * p)[None], stack).sum()) <= bound)
+    return _repeat(mean + gamma * p, f)
+
+
+def fang_trimmed_mean(honest: np.ndarray, f: int, *, b: float = 2.0, seed: int = 0) -> np.ndarray:
+    """Fang et al. 2020, Sec. 4.2 (full knowledge): where the honest direction ``s_j`` is up,
+    values in [w_min/b, w_min] (w_min > 0) or [b w_min, w_min]; where it is down, in [w_max,
+    b w_max] (w_max > 0) or [w_max/b, w_max]. Each attacker draws its own values."""
+    stack = _honest(honest)
+    s = np.sign(stack.mean(axis=0))
+    lo, hi = stack.min(axis=0), stack.max(axis=0)
+    low_end = np.where(s > 0, np.where(lo > 0, lo / b, b * lo), np.where(hi > 0, hi, hi / b))
+    high_end = np.where(s > 0, lo, np.where(hi > 0, b * hi, hi))
+    u = np.random.default_rng(seed).random(size=(f, stack.shape[1]))
+    return (low_end + u * (high_end - low_end)).astype(np.float32)
+
+
+def fang_krum(honest: np.ndarray, f: int, *, tolerance: float = 1e-5) -> np.ndarray:
+    """Fang et al. 2020, Sec. 4.1 (full knowledge, deltas): the ``f`` attackers all send
+    ``-lambda * s``; lambda starts at the paper's upper bound and halves until Krum (told f)
+    selects an attacker, or falls under ``tolerance`` (then lambda = tolerance)."""
+    from node.aggregation import selection
+
+    stack = _honest(honest)
+    m, d = len(stack) + f, stack.shape[1]
+    s = np.sign(stack.mean(axis=0))
+    dist = np.sqrt(_sq_dists(stack, stack))
+    k = max(1, m - 2 * f - 1)
+    nearest = np.sort(dist, axis=1)[:, 1:k + 1].sum(axis=1)  # each honest update's m - 2f - 1 nearest honest
+    lam = float(nearest.min() / ((m - 2 * f - 1) * math.sqrt(d)) + np.sqrt((stack**2).sum(axis=1)).max() / math.sqrt(d))
+    while lam > tolerance:
+        crafted = _repeat(-lam * s, f)
+        if m >= 2 * f + 3 and selection("krum", np.vstack([crafted, stack]), f=f)[0] < f:
+            return crafted
+        lam /= 2
+    return _repeat(-tolerance * s, f)
+
+
 MODEL_ATTACKS = {
     "sign-flip": sign_flip,
     "gaussian": gaussian_noise,
@@ -99,6 +191,10 @@ MODEL_ATTACKS = {
     "lie": little_is_enough,
     "ipm": inner_product_manipulation,
     "free-rider": free_rider,
+    "min-max": min_max,
+    "min-sum": min_sum,
+    "fang-tm": fang_trimmed_mean,
+    "fang-krum": fang_krum,
 }
 
 # Strengths used in the papers the attacks come from (keyword arguments of MODEL_ATTACKS);
@@ -107,6 +203,12 @@ PAPER_STRENGTHS: dict[str, dict[str, float]] = {
     "sign-flip": {"scale": 4.0},  # Li et al. 2019 (RSA), sigma = -4
     "gaussian": {"sigma": 200.0},  # Blanchard et al. 2017, Gaussian Byzantine workers
     "ipm": {"epsilon": 100.0},  # Xie et al. 2020, a large epsilon (> (n - f) / f for any f >= 1, n <= 101)
+    # Baruch et al.'s z_max(n, f) is 0 at n = 10, f = 1 (the honest mean: no attack at all), so
+    # the benchmark floors z at 1.0, the value reimplementations commonly use; it passes
+    # z = max(z_max, 1) itself
+    "min-max": {"perturbation": "std"},  # Shejwalkar & Houmansadr 2021: std is their strongest
+    "min-sum": {"perturbation": "std"},
+    "fang-tm": {"b": 2.0},  # Fang et al. 2020
 }
 
 

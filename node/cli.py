@@ -51,7 +51,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from ledger.cli import register_commands
-    from node.aggregation import RULES
+    from node.aggregation import DEFAULT_RULE, RULES
     from node.demo import DEMO_DATA
     from node.models import MODEL_NAMES
 
@@ -63,14 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rounds", type=int, default=5)
     demo.add_argument("--hospitals", type=int, default=4)
     demo.add_argument("--epsilon", type=float, default=1.0, help="DP budget for the whole campaign")
-    demo.add_argument("--rule", choices=sorted(RULES), default="median")
+    demo.add_argument("--rule", choices=sorted(RULES), default=DEFAULT_RULE)
     demo.add_argument("--protection", choices=("sealed", "secagg", "ckks"), default="sealed",
                       help="how updates are protected: sealed (any rule), secagg or ckks (sum only: --rule fedavg)")
     demo.add_argument("--topk", type=float, help="send only this fraction of coordinates (error feedback), e.g. 0.1")
     demo.add_argument("--quantize", action="store_true", help="8-bit values (sealed only)")
     demo.add_argument("--clip-norm", type=float, help="L2-clip each update before masking or encrypting")
     demo.add_argument("--accountant", choices=("prv", "rdp"), default="prv",
-                      help="privacy accountant (PRV is tighter; RDP is the node's default)")
+                      help="privacy accountant (PRV, the default, is tighter than RDP)")
     demo.add_argument("--model", choices=MODEL_NAMES, default="logreg")
     demo.add_argument("--data", choices=DEMO_DATA, default="breast-cancer",
                       help="the hospitals' data: breast cancer (tabular) or SYNTHETIC 32x32 lesion images "

@@ -22,6 +22,7 @@ import trio
 from gossip import PeerHost
 from ledger import LedgerClient, connect, deploy, dev_account, fund, save_state
 from ledger.anchors import write_record
+from node.aggregation import DEFAULT_RULE
 from node.compression import CompressionConfig
 from node.data import HospitalSplit, LabelledData, breast_cancer_split
 from node.datasets import synthetic_imaging_split
@@ -47,7 +48,7 @@ class DemoConfig:
     hospitals: int = 4
     epsilon: float = 1.0
     delta: float = 1e-5
-    rule: str = "median"
+    rule: str = DEFAULT_RULE
     protection: str = "sealed"  # sealed | secagg | ckks (node.protection)
     topk: float | None = None  # top-k sparsification with error feedback (fraction kept)
     quantize: bool = False  # 8-bit quantization of the sent values (sealed only)
@@ -62,7 +63,7 @@ class DemoConfig:
     model_out: Path | None = None  # the final global parameters, as .npy (for `audit verify`)
     progress: bool = True
     # DP-SGD schedule: one full-batch step per round (sample rate 1) suits hospitals of ~100
-    # patients; chosen by scripts/tune_demo.py (see the README), not by the test set of one run.
+    # patients; chosen by scripts/sweep_dp_schedule.py (docs/results.md), not by the test set of one run.
     local_epochs: int = 1
     steps_per_epoch: int = 1
     max_grad_norm: float = 1.0
@@ -142,7 +143,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         fund(w3, identity.address, 10**18)
         holder: list[HospitalPeer] = []
         host = PeerHost(identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid))
-        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals])
+        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals], len(raw))
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
         hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings)
@@ -227,11 +228,12 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
 
 
 def enroll(w3, admin_client: LedgerClient, identity: NodeIdentity, peer_id: str,
-           members: list[LedgerClient]) -> LedgerClient:
-    """Register a funded hospital and get it admitted: by the consortium admin while genesis
-    is open, later endorsed by a quorum of ``members`` first. Returns its ledger client."""
+           members: list[LedgerClient], cohort: int) -> LedgerClient:
+    """Register a funded hospital with its ``cohort`` (the patients it trains on: no commit
+    may claim more samples) and get it admitted: by the consortium admin while genesis is
+    open, later endorsed by a quorum of ``members`` first. Returns its ledger client."""
     client = LedgerClient(w3, admin_client.deployment, identity.account)
-    client.register(identity.institution_id, peer_id, identity.seal_public, identity.sign_public)
+    client.register(identity.institution_id, peer_id, identity.seal_public, identity.sign_public, cohort)
     if admin_client.genesis_open():
         admin_client.admit(identity.address)
     else:
@@ -263,6 +265,13 @@ def _save_attestation_records(chain_state: Path, hospitals: list[_Hospital]) -> 
                 write_record(path, raw)
 
 
+def round_epsilons(results: dict[str, RoundOutcome]) -> dict[str, float | None]:
+    """Each hospital's spent epsilon after the round; None where it trained nothing this round
+    (its budget refused the round, or it was offline): the table shows "—", not a 0.000 that
+    reads as no privacy spent."""
+    return {name: round(o.epsilon, 4) if o.samples else None for name, o in results.items()}
+
+
 def _round_row(round_: int, hospitals: list[_Hospital], results: dict[str, RoundOutcome],
                test: LabelledData, bytes_sent: int, seconds: float) -> dict:
     scores: Scores = evaluate(hospitals[0].peer.model, test)
@@ -271,7 +280,7 @@ def _round_row(round_: int, hospitals: list[_Hospital], results: dict[str, Round
         "round": round_,
         "auc": round(scores.auc, 4),
         "accuracy": round(scores.accuracy, 4),
-        "epsilon": {name: round(o.epsilon, 4) for name, o in results.items()},
+        "epsilon": round_epsilons(results),
         "bytes_sent": bytes_sent,
         "finalized": all(o.finalized for o in results.values()),
         "aggregate_hash": hashes.pop() if len(hashes) == 1 else None,
@@ -297,6 +306,15 @@ class _progress:
         self._bar.close()
 
 
+def _eps_cell(epsilon: float | None) -> str:
+    return f"{'—':>7}" if epsilon is None else f"{epsilon:>7.3f}"
+
+
+def max_epsilon(row: dict) -> float:
+    """The largest epsilon a hospital reported in one round of the report (0 if none trained)."""
+    return max((e for e in row["epsilon"].values() if e is not None), default=0.0)
+
+
 def format_report(report: dict) -> str:
     """The human-readable summary printed at the end of the demo."""
     names = list(report["hospitals"])
@@ -308,7 +326,7 @@ def format_report(report: dict) -> str:
         f" {'bytes sent':>11} {'final':>6}  aggregate"
     lines += [head, "-" * len(head)]
     for r in report["rounds"]:
-        eps = " ".join(f"{r['epsilon'].get(n, 0.0):>7.3f}" for n in names)
+        eps = " ".join(_eps_cell(r["epsilon"].get(n)) for n in names)
         lines.append(f"{r['round']:>5} {r['auc']:>7.4f} {r['accuracy']:>7.4f} {eps} {r['bytes_sent']:>11,}"
                      f" {'yes' if r['finalized'] else 'NO':>6}  {(r['aggregate_hash'] or 'disagreement')[:16]}")
     b = report["baselines"]
@@ -320,7 +338,7 @@ def format_report(report: dict) -> str:
         final = report["rounds"][-1]
         gap = b["centralized"]["auc"] - final["auc"]
         lines += ["", f"federated AUC {final['auc']:.4f} vs centralized {b['centralized']['auc']:.4f} "
-                      f"(gap {gap:+.4f}) at epsilon <= {max(final['epsilon'].values(), default=0):.3f}"]
+                      f"(gap {gap:+.4f}) at epsilon <= {max_epsilon(final):.3f}"]
     lines.append("credits (MMC): " + ", ".join(f"{n} {h['credits']:.2f}" for n, h in report["hospitals"].items()))
     lines.append(f"all peers hold the same model: {'yes' if report['peers_agree'] else 'NO'}")
     return "\n".join(lines)

@@ -23,7 +23,9 @@ import trio
 
 from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
+from ledger.records import PrivacyBudget
 from node import protocol, relay
+from node.aggregation import DEFAULT_RULE
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.freeriding import screen_free_riders
@@ -31,8 +33,9 @@ from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters, model_input
 from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
+from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 from node.sealing import SealContext, SealError, blob_hash, peek_context
-from node.training import TrainConfig, train_local
+from node.training import TrainConfig, round_train_config, train_local
 from node.update import ModelUpdate, parameters_hash
 
 __all__ = ["PeerSettings", "RoundOutcome", "HospitalPeer", "MODE_SEALED"]
@@ -46,7 +49,7 @@ RELAY_WAIT_S = 30.0  # how long one holder that accepted a relay request has to 
 @dataclass(frozen=True)
 class PeerSettings:
     model: str = "logreg"
-    rule: str = "median"
+    rule: str = DEFAULT_RULE
     f: int = 1  # Byzantine peers the Krum family and Bulyan must tolerate
     train: TrainConfig = TrainConfig()
     round_timeout: float = 60.0  # seconds to wait for blobs, and again for the quorum
@@ -55,9 +58,13 @@ class PeerSettings:
     clip_norm: float | None = None  # L2 clip of each update before masking (secagg, ckks)
     secagg_ring_bits: int = 32
     secagg_frac_bits: int = 16
+    min_contributors: int = MIN_CONTRIBUTORS  # fewest committed updates a secagg or ckks sum may hold
 
     def __post_init__(self) -> None:
         check_protection(self.protection, self.rule)
+        if self.min_contributors < MIN_CONTRIBUTORS:
+            raise ValueError(f"min_contributors must be at least {MIN_CONTRIBUTORS}, got {self.min_contributors}: "
+                             f"a sum of two updates reveals each one to the other contributor")
         if self.compression is not None and self.compression.quantize and self.protection != "sealed":
             raise ValueError(f"8-bit quantization composes with --protection sealed only; {self.protection} "
                              f"sums values in its own fixed-point encoding")
@@ -113,6 +120,7 @@ class HospitalPeer:
         self._kept: dict[int, dict[str, bytes]] = {}  # the last completed rounds' blobs, for relaying
         self.relay_counts: dict[str, int] = defaultdict(int)  # requested, served, accepted, refused
         self._background: trio.Nursery | None = None
+        self._budget_declared = False
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
         self.protection = make_mode(self)
         host.on_blob(self._on_blob)
@@ -368,6 +376,7 @@ class HospitalPeer:
             self.privacy.save()  # the spent budget is on disk before the update leaves
             try:
                 blob = await self._protect(update)
+                self._declare_budget()
                 self._commit(update, blob)
             except (LedgerError, ValueError) as exc:  # e.g. the commit window closed, or too few
                 self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
@@ -411,7 +420,7 @@ class HospitalPeer:
         self.protection.end_round(round_)
 
     async def _train(self, round_: int) -> ModelUpdate:
-        cfg = TrainConfig(self.settings.train.learning_rate, self.settings.train.seed * 100_003 + round_)
+        cfg = round_train_config(self.settings.train, round_)
         result = await trio.to_thread.run_sync(
             train_local, self.model, self.global_params, self.data, self.privacy, cfg)
         self.log.info("trained %d steps on %d samples, epsilon spent %.3f", result.steps,
@@ -425,6 +434,21 @@ class HospitalPeer:
     async def _protect(self, update: ModelUpdate) -> bytes:
         """The blob this peer commits and sends: the consortium's protection mode decides."""
         return await self.protection.protect(update)
+
+    def privacy_budget(self) -> PrivacyBudget:
+        """This hospital's campaign budget as the chain records it (ε = 0: DP off)."""
+        c = self.privacy.config
+        if not c.enabled:
+            return PrivacyBudget(0.0, 0.0, "none", 0.0, c.max_grad_norm)
+        return PrivacyBudget(self.privacy.cap(), c.delta, c.accountant, float(c.noise_multiplier), c.max_grad_norm)
+
+    def _declare_budget(self) -> None:
+        """Put the campaign's privacy budget on chain before the first commit (once: the
+        contract checks every committed epsilon against it; a different budget recorded
+        earlier is an error, since the chain keeps the first)."""
+        if not self._budget_declared:
+            self.ledger.ensure_privacy_budget(self.privacy_budget())
+            self._budget_declared = True
 
     def _commit(self, update: ModelUpdate, blob: bytes) -> None:
         self.ledger.commit_update(update.round, blob_hash(blob), update.samples, update.epsilon,
@@ -498,6 +522,10 @@ class HospitalPeer:
         blob = self._inbox[round_].get(sender)
         if sender not in members:
             raise _Rejected("not-a-member", "committer is not an active registered hospital")
+        cohort = members[sender].cohort
+        if commitment.samples > cohort:  # the contract refuses these; a ledger that did not is caught here
+            raise _Rejected("samples-above-cohort", f"claims {commitment.samples} samples, above the cohort "
+                                                    f"of {cohort} its admission endorsed")
         if commitment.mode != self.protection.code:
             raise _Rejected("bad-format", f"committed under protection mode {commitment.mode}, the consortium "
                                           f"uses {self.protection.name} ({self.protection.code})")

@@ -2,10 +2,12 @@
 
 DP-SGD (Abadi et al., 2016) with Opacus: per-sample gradients clipped to ``max_grad_norm``,
 Gaussian noise of ``noise_multiplier * max_grad_norm``, Poisson sampling at rate ``q``. The
-Rényi-DP accountant (Mironov, 2017; the default, see :class:`SoundRDPAccountant`) or the PRV accountant (Gopi et al., 2021;
-``accountant="prv"``, tighter) composes every step this hospital has ever taken for the
-campaign. Its history (and which accountant reads it) is written to disk atomically *before*
-an update leaves the node, so a crash or restart can never reset or under-count the spent
+PRV accountant (Gopi et al., 2021; tighter, and the default of the node's ``[privacy]
+accountant`` and of ``medmesh demo --accountant``) or the Rényi-DP accountant (Mironov, 2017;
+``accountant="rdp"``, see :class:`SoundRDPAccountant`; :class:`DPConfig`'s own default for
+library callers) composes every step this hospital has ever taken for the campaign. Its
+history (and which accountant reads it) is written to disk atomically *before* an update
+leaves the node, so a crash or restart can never reset or under-count the spent
 budget; the spent epsilon travels with every update and is recorded on chain.
 
 The DP noise always comes from an unseeded source: with ``secure_mode=True`` (the node's
@@ -37,6 +39,8 @@ __all__ = ["DPConfig", "PrivacyLedger", "BudgetExhausted", "ACCOUNTANTS", "Sound
            "make_accountant", "calibrate_noise"]
 
 ACCOUNTANTS = ("rdp", "prv")
+#: Relative slack over the target epsilon that a round may reach (calibration is approximate).
+CAP_SLACK = 1e-3
 
 log = logging.getLogger("medmesh.privacy")
 
@@ -49,11 +53,13 @@ class BudgetExhausted(RuntimeError):
 class DPConfig:
     """DP-SGD settings for a whole training campaign.
 
-    ``sample_rate`` is ``1 / steps_per_epoch`` (Poisson sampling), so each local epoch is
-    ``steps_per_epoch`` noisy steps on average, whatever the hospital's size. Give either a
+    ``sample_rate`` is ``1 / steps_per_epoch`` (Poisson sampling), and each local epoch is
+    exactly ``steps_per_epoch`` noisy steps, whatever the hospital's size: the DP loader
+    (:func:`node.training.private_loader`) samples at this rate, the accountant steps at it,
+    and the calibration and :meth:`PrivacyLedger.check_round` assume it. Give either a
     ``target_epsilon`` (the noise multiplier is calibrated for ``rounds`` rounds) or a
     ``noise_multiplier``; ``target_epsilon`` stays the cap a round may not exceed.
-    ``accountant`` is ``"rdp"`` (default) or ``"prv"``.
+    ``accountant`` is ``"rdp"`` (this class's default) or ``"prv"`` (the node's and the demo's).
     """
 
     target_epsilon: float = 1.0
@@ -234,10 +240,16 @@ class PrivacyLedger:
         probe.history = self.history + [(self.config.noise_multiplier, self.config.sample_rate, steps)]
         return _epsilon(probe, self.config.delta)
 
+    def cap(self) -> float:
+        """The most epsilon this campaign may spend: the target, with the 10^-3 relative slack
+        that calibrating the noise to it leaves (0.0 with DP off). It is the budget the peer
+        declares on chain, where every committed epsilon is checked against it."""
+        return self.config.target_epsilon * (1 + CAP_SLACK) if self.config.enabled else 0.0
+
     def check_round(self) -> None:
         """Raise :class:`BudgetExhausted` if one more round would exceed the target."""
         after = self.projected(self.config.steps_per_round)
-        if self.config.enabled and after > self.config.target_epsilon * (1 + 1e-3):
+        if self.config.enabled and after > self.cap():
             raise BudgetExhausted(
                 f"one more round would spend epsilon {after:.3f} > target "
                 f"{self.config.target_epsilon:g} (spent {self.spent():.3f}); refusing to train"

@@ -13,7 +13,9 @@ addresses. The pairwise masks cancel in the sum over the survivors ``U2``; the s
 removed with the ``b_u`` the survivors reconstruct from Shamir shares; for every peer ``d``
 that shared its secrets but dropped before sending ``y_d``, the survivors reconstruct ``s_d``
 instead and strip the masks ``PRG(s_ud)`` that were left in their own inputs. A peer's
-``b_u`` and ``s_u`` are never both revealed: survivors reveal ``b``, dropped peers ``s``.
+``b_u`` and ``s_u`` are never both revealed: survivors reveal ``b``, dropped peers ``s``. That
+holds across peers only if every peer reveals for the same survivor set, which the protocol
+layer enforces (:mod:`node.protection.secagg_consistency`, Bonawitz et al. 2017 section 6).
 
 PRG: the ChaCha20 keystream (from ``cryptography``) under a seed that is used exactly once.
 Seeds come from HKDF-SHA256 over the X25519 output, bound to the round context and the pair.

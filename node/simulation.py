@@ -2,7 +2,8 @@
 
 Every round each site trains from the global parameters with :func:`node.training.train_local`
 under its own :class:`~node.privacy.PrivacyLedger`, and the global parameters move by the
-aggregate of the deltas (:func:`node.aggregation.aggregate`, weighted by sample counts) — the
+aggregate of the deltas (:func:`node.aggregation.aggregate`, weighted by sample counts capped at
+the median count, :func:`node.aggregation.bounded_counts`, as the peers cap claims) — the
 same arithmetic the peers run in ``node/peer.py``, minus sealing, gossip and consensus.
 ``protect`` is a hook for a protection mode (secure aggregation, encryption): a function that
 takes the (n, d) stack of deltas, the weights and the rule and returns the aggregate it
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from node.aggregation import aggregate
+from node.aggregation import aggregate, bounded_counts
 from node.data import LabelledData
 from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
@@ -45,7 +46,7 @@ def run_campaign(model_name: str, sites: Sequence[LabelledData], dp: DPConfig, *
     model = (build_model(model_name, first.n_features, seed=seed) if first.x.ndim == 2
              else build_model(model_name, input_shape=first.input_shape, seed=seed))
     params = flat_parameters(model)
-    weights = [float(len(s)) for s in sites]
+    weights = [float(w) for w in bounded_counts([len(s) for s in sites])]  # what any protection mode may weight by
     for r in range(dp.rounds):
         deltas = np.stack([train_local(model, params, s, led,
                                        TrainConfig(learning_rate, seed=seed * 100_000 + r * 1000 + i, device="cpu")).delta

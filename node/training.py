@@ -22,7 +22,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -32,10 +32,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from node.data import LabelledData
 from node.models import flat_parameters, load_flat_parameters, select_device
-from node.privacy import PrivacyLedger
+from node.privacy import DPConfig, PrivacyLedger
 from node.securerng import SecurePoissonLoader, SecureRandom, secure_noise_optimizer
 
-__all__ = ["TrainConfig", "TrainResult", "train_local"]
+__all__ = ["TrainConfig", "TrainResult", "private_loader", "round_train_config", "train_local"]
 
 log = logging.getLogger("medmesh.training")
 
@@ -74,6 +74,15 @@ class TrainConfig:
             raise ValueError(f"proximal_mu must be >= 0, got {self.proximal_mu}")
 
 
+def round_train_config(config: TrainConfig, round_: int) -> TrainConfig:
+    """The hospital's settings for one round: everything kept, only the seed derived per round.
+
+    Built with :func:`dataclasses.replace`, so a field added to :class:`TrainConfig` (as
+    ``device`` and ``proximal_mu`` were) reaches training without touching this function.
+    """
+    return replace(config, seed=config.seed * 100_003 + round_)
+
+
 @dataclass(frozen=True)
 class TrainResult:
     delta: np.ndarray  # float32, new parameters minus the starting global parameters
@@ -106,24 +115,30 @@ def train_local(
     model.train()
     generator = torch.Generator().manual_seed(config.seed)
     dataset = TensorDataset(torch.from_numpy(data.x), torch.from_numpy(data.y))
-    batch = max(1, math.ceil(len(dataset) / dp.steps_per_epoch))
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, generator=generator)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate)
     module: nn.Module = model
     if dp.enabled:
         engine = PrivacyEngine(accountant=dp.accountant)  # Opacus' secure_mode needs torchcsprng: see below
         engine.accountant = ledger.accountant  # the ledger's accountant is stepped directly
-        module, optimizer, loader = engine.make_private(
-            module=model, optimizer=optimizer, data_loader=loader,
+        # Opacus takes its sample rate (for the accountant) as 1 / len(data_loader): hand it a
+        # plan of exactly steps_per_epoch batches, so the accountant steps at dp.sample_rate
+        plan = DataLoader(dataset, batch_sampler=[[i % len(dataset)] for i in range(dp.steps_per_epoch)])
+        module, optimizer, _ = engine.make_private(
+            module=model, optimizer=optimizer, data_loader=plan,
             noise_multiplier=dp.noise_multiplier, max_grad_norm=dp.max_grad_norm,
             poisson_sampling=True,  # never pass a seeded noise_generator: noise must be unpredictable
         )
+        optimizer.expected_batch_size = max(1, optimizer.expected_batch_size)  # a scale only (N < steps)
         if dp.secure_mode:  # same clipping, scaling and accounting; secure sampling and noise
-            rng = SecureRandom()
+            rng: SecureRandom | _TorchBernoulli = SecureRandom()
             secure_noise_optimizer(optimizer, rng)
-            loader = SecurePoissonLoader(*dataset.tensors, rate=loader.sample_rate, steps=len(loader), rng=rng)
         else:
+            rng = _TorchBernoulli()
             _log_insecure_rng_once()
+        loader: Iterable = private_loader(dataset, dp, rng)
+    else:
+        batch = max(1, math.ceil(len(dataset) / dp.steps_per_epoch))
+        loader = DataLoader(dataset, batch_size=batch, shuffle=True, generator=generator)
     anchor = None
     if config.proximal_mu > 0:
         anchor = [p.detach().clone() for p in model.parameters()]
@@ -136,6 +151,22 @@ def train_local(
         model.to("cpu")
     delta = flat_parameters(model) - global_params
     return TrainResult(delta.astype(np.float32), len(data), steps, ledger.spent())
+
+
+def private_loader(dataset: TensorDataset, dp: DPConfig, rng: SecureRandom | _TorchBernoulli) -> SecurePoissonLoader:
+    """The DP-SGD batches of one local epoch: ``dp.steps_per_epoch`` batches, each example in
+    each with probability ``dp.sample_rate`` (Poisson sampling, Abadi et al. 2016), whatever
+    the hospital's size. The accountant, the calibration and ``check_round`` use this same
+    rate and step count; Opacus' own loader would sample at 1 / ceil(N / ceil(N / steps)) and
+    take ``int(1 / rate)`` steps, which differ from them for most N (issue 15)."""
+    return SecurePoissonLoader(*dataset.tensors, rate=dp.sample_rate, steps=dp.steps_per_epoch, rng=rng)
+
+
+class _TorchBernoulli:
+    """Poisson sampling from torch's default RNG (``secure_mode=False``: fast, predictable)."""
+
+    def poisson_mask(self, n: int, rate: float) -> np.ndarray:
+        return np.flatnonzero((torch.rand(n) < rate).numpy())
 
 
 def _log_insecure_rng_once() -> None:

@@ -23,6 +23,7 @@ from web3 import Web3  # noqa: E402
 
 from ledger import Anvil, LedgerClient, collect, connect, deploy, dev_account, institution_id  # noqa: E402
 from ledger.index import EventIndex  # noqa: E402
+from ledger.records import PrivacyBudget  # noqa: E402
 
 
 def _fill(w3: Web3, clients: list[LedgerClient], rounds: int) -> None:
@@ -55,7 +56,7 @@ def _fill(w3: Web3, clients: list[LedgerClient], rounds: int) -> None:
     for rnd in range(start + 1, start + rounds + 1):
         send(clients[rnd % 4], f.openRound())
         for i, c in enumerate(clients):
-            send(c, f.commitUpdate(rnd, (rnd * 8 + i + 1).to_bytes(32, "big"), 100 + i, 250_000 * (rnd % 4 + 1), 1))
+            send(c, f.commitUpdate(rnd, (rnd * 8 + i + 1).to_bytes(32, "big"), 100 + i, 1_000 * rnd, 1))
         seen = w3.eth.get_block("latest")  # mined before these attests: blockhash knows it
         for c in clients[:3]:
             send(c, f.attest(rnd, (rnd + 7).to_bytes(32, "big"), accepted, seen["number"], bytes(seen["hash"])))
@@ -80,8 +81,10 @@ def main() -> int:
         admin = LedgerClient(w3, deployment, dev_account(w3, 0))
         clients = [LedgerClient(w3, deployment, dev_account(w3, i)) for i in range(1, 5)]
         for i, c in enumerate(clients):
-            c.register(institution_id(f"Hospital {i}"), f"12D3KooWbench{i}", bytes([i + 1]) * 32, bytes([i + 9]) * 32)
+            c.register(institution_id(f"Hospital {i}"), f"12D3KooWbench{i}", bytes([i + 1]) * 32, bytes([i + 9]) * 32,
+                       1000)
             admin.admit(c.address)
+            c.declare_privacy_budget(PrivacyBudget(100.0, 1e-5, "rdp", 1.0, 1.0))  # cumulative epsilon grows per round
         t0 = time.perf_counter()
         _fill(w3, clients, args.rounds)
         fill_s = time.perf_counter() - t0

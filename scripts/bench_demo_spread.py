@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from node.demo import DemoConfig, run_demo
+from node.demo import DemoConfig, max_epsilon, run_demo
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
         final = report["rounds"][-1]
         central = report["baselines"]["centralized"]["auc"]
         runs.append({"auc": final["auc"], "accuracy": final["accuracy"], "centralized_auc": central,
-                     "gap": round(central - final["auc"], 4), "epsilon": max(final["epsilon"].values()),
+                     "gap": round(central - final["auc"], 4), "epsilon": max_epsilon(final),
                      "finalized": all(r["finalized"] for r in report["rounds"]),
                      "peers_agree": report["peers_agree"], "seconds": round(time.perf_counter() - started, 2)})
         print(f"run {i + 1:>2}: AUC {final['auc']:.4f}  gap {central - final['auc']:+.4f}  "

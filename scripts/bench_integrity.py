@@ -29,6 +29,7 @@ from ledger import LedgerClient, collect, connect, deploy, dev_account, institut
 from ledger.chain import read_state  # noqa: E402
 from ledger.embedded import export_store  # noqa: E402
 from ledger.integrity import verify_store  # noqa: E402
+from ledger.records import PrivacyBudget  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "bench_integrity.json"
 
@@ -48,7 +49,7 @@ def _fill(w3: Web3, clients: list[LedgerClient], first: int, last: int) -> None:
     for rnd in range(first, last + 1):
         send(clients[rnd % 4], f.openRound())
         for i, c in enumerate(clients):
-            send(c, f.commitUpdate(rnd, (rnd * 8 + i + 1).to_bytes(32, "big"), 100 + i, 250_000 * (rnd % 4 + 1), 1))
+            send(c, f.commitUpdate(rnd, (rnd * 8 + i + 1).to_bytes(32, "big"), 100 + i, 1_000 * rnd, 1))
         seen = w3.eth.get_block("latest")
         for c in clients[:3]:
             send(c, f.attest(rnd, (rnd + 7).to_bytes(32, "big"), accepted, seen["number"], bytes(seen["hash"])))
@@ -99,8 +100,10 @@ def main() -> int:
     admin = LedgerClient(w3, deployment, dev_account(w3, 0))
     clients = [LedgerClient(w3, deployment, dev_account(w3, i)) for i in range(1, 5)]
     for i, c in enumerate(clients):
-        c.register(institution_id(f"Hospital {i}"), f"12D3KooWbench{i}", bytes([i + 1]) * 32, bytes([i + 9]) * 32)
+        c.register(institution_id(f"Hospital {i}"), f"12D3KooWbench{i}", bytes([i + 1]) * 32, bytes([i + 9]) * 32,
+                   1000)
         admin.admit(c.address)
+        c.declare_privacy_budget(PrivacyBudget(100.0, 1e-5, "rdp", 1.0, 1.0))  # cumulative epsilon grows per round
     checkpoints = sorted({max(1, args.rounds // 8), max(1, args.rounds // 4), max(1, args.rounds // 2), args.rounds})
     points, done = [], 0
     with tempfile.TemporaryDirectory() as tmp:

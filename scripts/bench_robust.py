@@ -21,11 +21,19 @@
      (:func:`add_backdoor` defaults: 30 % extra rows with features 0, 1, 2 — mean radius,
      texture, perimeter — set to 6.0 in standardized units, labelled 0 = benign). The
      Byzantine peers train honestly on their poisoned data.
-   - Byzantine peers report their true sample count (FedAvg and the geometric median are
-     weighted by sample counts; the other rules ignore weights).
-   - Each rule is told the true ``f`` (Krum, Multi-Krum with m = n - f, Bulyan); trimmed mean
-     keeps its fixed beta = 0.25 (2 values cut per side at n = 10). A rule/f pair below
-     ``minimum_updates(rule, f)`` is "n/a" (Bulyan: n >= 4f + 3, so only f <= 1 at n = 10).
+   - Byzantine peers claim the largest sample count they can (``LIAR_CLAIM``, 2^63: a uint64
+     commitment holds it); honest peers report their true counts. :func:`aggregate` caps every
+     claim at the round's median claim before FedAvg uses it, and the robust rules count each
+     member once (issue 16), so the lie buys at most the median honest weight.
+   - Adaptive attacks (issue 16): min-max and min-sum with the unit, std and sign
+     perturbations (Shejwalkar & Houmansadr 2021; ``min-max-std`` etc.), Fang et al. 2020's
+     attacks on trimmed mean (``fang-tm``, b = 2) and on Krum (``fang-krum``), and ALIE with
+     z = max(z_max(n, f), 1.0) (z_max(10, 1) = 0 would send the honest mean).
+   - Each rule is told the true ``f`` (Krum, Multi-Krum with m = n - f, Bulyan, trimmed mean
+     cutting f values per side, centered clipping's radius). ``rule+bucket`` applies the rule
+     to bucket means of s = 2 (Karimireddy et al. 2022), the permutation seeded by the round.
+     A rule/f pair below ``minimum_updates(rule, f)`` is "n/a" (Bulyan: n >= 4f + 3, so only
+     f <= 1 at n = 10).
    - f = 0 has no attacker, so it is run once per rule and shared by every attack's table.
    - Backdoor success rate: of the held-out rows labelled MALIGNANT (y = 1, i.e. not the
      backdoor's target class 0), stamped with the trigger, the fraction the model classifies
@@ -46,6 +54,15 @@
    at learning rate 0.1; fedavg / median / multi-krum / geomed x every model attack but the
    free-rider, and label-flip, x f = 0, 3 (the largest f < n/3; Bulyan would need n >= 15).
    Replaces the tabular part.
+
+4. ``--task imaging-features``: the SYNTHETIC imaging task through the ``imaging-features``
+   map (31 fixed features, a linear head), 10 non-IID sites of 200 images (site styles, a
+   legacy scanner, 20 % to 80 % positive), 20 rounds of one full-batch step at learning rate
+   1.0, no DP. Writes ``bench_robust_features.json``.
+
+``--seeds N`` runs every cell on N data splits and reports the mean accuracy (and each seed's);
+``--rules`` / ``--attacks`` / ``--fs`` narrow the grid. The "issue 16 goal" lines give each
+rule's worst mean drop against clean FedAvg at f <= 2 (goal: 2 points) and f = 3 (goal: 5).
 
 ``--quick``: f in {0, 2}, attacks none / sign-flip / lie / label-flip, rules fedavg / median /
 multi-krum, timing at n = 10 only.
@@ -76,7 +93,7 @@ import numpy as np
 import torch
 
 from node.aggregation import RULES, aggregate, minimum_updates
-from node.attacks import MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, flip_labels, scaling
+from node.attacks import MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, flip_labels, lie_z_max, scaling
 from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
 from node.evaluation import evaluate, predict_logits
@@ -84,13 +101,19 @@ from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
 from node.training import TrainConfig, train_local
 
-ALL_RULES = tuple(RULES)  # fedavg, median, trimmed-mean, krum, multi-krum, bulyan, geomed
+BUCKET = 2  # bucketing's s (Karimireddy et al. 2022 use s = 2 in most experiments)
+ALL_RULES = (*RULES, *(f"{r}+bucket" for r in ("median", "trimmed-mean", "cclip", "multi-krum")))
 DATA_ATTACKS = ("label-flip", "backdoor")
 POISONED_TRAINING = ("label-flip", "backdoor", "scaling")  # Byzantine peers train on poisoned data
-ALL_ATTACKS = ("none", *MODEL_ATTACKS, *DATA_ATTACKS)
+# min-max / min-sum with each of Shejwalkar & Houmansadr's perturbations (unit, std, sign)
+VARIANTS = {f"{a}-{p}": (a, {"perturbation": p}) for a in ("min-max", "min-sum") for p in ("unit", "std", "sign")}
+MODEL_ATTACK_NAMES = tuple(a for a in MODEL_ATTACKS if a not in ("min-max", "min-sum")) + tuple(VARIANTS)
+ALL_ATTACKS = ("none", *MODEL_ATTACK_NAMES, *DATA_ATTACKS)
+LIE_Z_FLOOR = 1.0  # z_max(10, 1) = 0 is the honest mean: no attack; floor z at 1.0 (see node/attacks.py)
 BACKDOOR = {"target": 0.0, "trigger_features": (0, 1, 2), "trigger_value": 6.0}  # add_backdoor's defaults
 BREAK_POINTS = 5.0  # FedAvg "breaks" when its accuracy drops by more than this (points)
 TARGET_POINTS = 2.0  # the best robust rule should stay within this of the clean run
+LIAR_CLAIM = float(2**63)  # what a Byzantine peer claims to have trained on (issue 16)
 
 
 
@@ -117,29 +140,53 @@ def backdoor_success(model: torch.nn.Module, test: LabelledData) -> float | None
     return float(as_target.mean())
 
 
+def attack_rows(attack: str, honest: np.ndarray, f: int, n: int, round_: int) -> np.ndarray:
+    """What the ``f`` Byzantine peers send this round, at the attack's strongest parameter."""
+    if attack in VARIANTS:
+        base, kwargs = VARIANTS[attack]
+        return MODEL_ATTACKS[base](honest, f, **kwargs)
+    kwargs = dict(PAPER_STRENGTHS.get(attack, {}))
+    if attack in ("gaussian", "fang-tm"):
+        kwargs["seed"] = round_
+    if attack == "lie":
+        kwargs["z"] = max(lie_z_max(n, f), LIE_Z_FLOOR)
+    return MODEL_ATTACKS[attack](honest, f, **kwargs)
+
+
+def apply_rule(rule: str, stack: np.ndarray, weights: list[float], f: int, round_: int) -> np.ndarray:
+    """``rule`` or ``rule+bucket`` (bucketing with s = BUCKET, permutation seeded by the round)."""
+    base, _, bucket = rule.partition("+")
+    return aggregate(base, stack, weights, f=f, bucket=BUCKET if bucket else 1, seed=round_)
+
+
+def rule_minimum(rule: str, f: int) -> int:
+    """The fewest peers ``rule`` takes at this f (bucketing: enough bucket means)."""
+    base, _, bucket = rule.partition("+")
+    return minimum_updates(base, f) * (BUCKET if bucket else 1) - (BUCKET - 1 if bucket else 0)
+
+
 def campaign(setup: dict, rule: str, attack: str, f: int) -> dict:
     """One federated campaign; the first ``f`` peers are Byzantine."""
     sites, test, dp = setup["sites"], setup["test"], setup["dp"]
     n = len(sites)
     data = [poison(d, attack, seed=i) if i < f and attack in POISONED_TRAINING else d for i, d in enumerate(sites)]
     ledgers = [PrivacyLedger(dp, warn_if_off=False) for _ in data]
-    weights = [float(len(d)) for d in sites]  # claimed sample counts (the clean ones)
+    weights = [LIAR_CLAIM if i < f else float(len(d)) for i, d in enumerate(sites)]  # claimed sample counts
     model = build_model(setup["model"], input_shape=sites[0].input_shape)
     params = flat_parameters(model)
     t = time.perf_counter()
     for r in range(setup["rounds"]):
-        omniscient = attack in MODEL_ATTACKS and attack not in POISONED_TRAINING and f > 0
+        omniscient = attack in MODEL_ATTACK_NAMES and attack not in POISONED_TRAINING and f > 0
         trainers = range(f, n) if omniscient else range(n)
         deltas = [train_local(model, params, data[i], ledgers[i],
                               TrainConfig(setup["lr"], seed=r * 1000 + i, device="cpu")).delta for i in trainers]
         stack = np.stack(deltas)
         if omniscient:
-            kwargs = {**PAPER_STRENGTHS.get(attack, {}), **({"seed": r} if attack == "gaussian" else {})}
-            stack = np.concatenate([MODEL_ATTACKS[attack](stack, f, **kwargs), stack]).astype(np.float32)
+            stack = np.concatenate([attack_rows(attack, stack, f, n, r), stack]).astype(np.float32)
         elif attack == "scaling" and f > 0:  # model replacement: gamma = n, server learning rate 1
             stack = np.concatenate([scaling(stack[i:i + 1], 1, factor=float(n)) for i in range(f)] + [stack[f:]])
         try:
-            params = (params + aggregate(rule, stack, weights, f=f)).astype(np.float32)
+            params = (params + apply_rule(rule, stack, weights, f, r)).astype(np.float32)
         except ValueError as e:  # e.g. non-finite parameters after a divergent round
             return {"rule": rule, "attack": attack, "f": f, "status": f"error: {e}"}
         if not np.isfinite(params).all():
@@ -166,6 +213,24 @@ def tabular_setup(args) -> dict:
             "site_sizes": [len(d) for d in split.hospitals.values()]}
 
 
+def features_setup(args) -> dict:
+    """The SYNTHETIC imaging task through the ``imaging-features`` map (31 fixed features, a
+    linear head): 10 non-IID sites (site styles, one legacy scanner, label mixes from 20 % to
+    80 % positive), 20 rounds of the model's federated schedule without DP (one full-batch
+    step at learning rate 1.0, :data:`node.imagefeatures.DP_SCHEDULE`)."""
+    from node.imagefeatures import DP_SCHEDULE, to_features
+
+    fractions = [0.2 + 0.6 * i / (args.peers - 1) for i in range(args.peers)]
+    split = synthetic_imaging_split(args.peers, sizes=[args.img_site_size] * args.peers, n_test=args.img_test,
+                                    size=args.img_size, seed=args.seed, positive_fractions=fractions)
+    sites = [to_features(d) for d in split.hospitals.values()]
+    rounds = args.feat_rounds
+    dp = DPConfig(enabled=False, rounds=rounds, local_epochs=DP_SCHEDULE["local_epochs"],
+                  steps_per_epoch=DP_SCHEDULE["steps_per_epoch"])
+    return {"task": "synthetic-imaging-features", "model": "logreg", "sites": sites, "test": to_features(split.test),
+            "dp": dp, "rounds": rounds, "lr": DP_SCHEDULE["learning_rate"], "site_sizes": [len(d) for d in sites]}
+
+
 def imaging_setup(args) -> dict:
     split = synthetic_imaging_split(args.peers, sizes=[args.img_site_size] * args.peers, n_test=args.img_test,
                                     size=args.img_size, seed=args.seed)
@@ -184,9 +249,9 @@ def run_grid(setup: dict, rules: list[str], attacks: list[str], fs: list[int]) -
             if attack == "none" and f > 0:  # no attacker: the f = 0 run says it all
                 continue
             for rule in rules:
-                if minimum_updates(rule, f) > n:
+                if rule_minimum(rule, f) > n:
                     cells.append({"rule": rule, "attack": attack, "f": f, "status": "n/a",
-                                  "why": f"{rule} needs n >= {minimum_updates(rule, f)} for f={f}, n={n}"})
+                                  "why": f"{rule} needs n >= {rule_minimum(rule, f)} for f={f}, n={n}"})
                     continue
                 if f == 0:  # no attacker: the same campaign for every attack
                     if rule not in clean:
@@ -196,6 +261,85 @@ def run_grid(setup: dict, rules: list[str], attacks: list[str], fs: list[int]) -
                 cells.append(campaign(setup, rule, attack, f))
         print(f"  {attack}: done", flush=True)
     return cells
+
+
+def merge_seeds(per_seed: list[list[dict]]) -> list[dict]:
+    """One cell per (rule, attack, f): accuracy and AUC averaged over the seeds (each seed's
+    kept in ``*_by_seed``); a cell that failed in any seed keeps that seed's status."""
+    out = []
+    for group in zip(*per_seed):
+        first = group[0]
+        bad = next((c for c in group if c["status"] != "ok"), None)
+        if bad is not None:
+            out.append(bad)
+            continue
+        merged = {**first, "accuracy": round(float(np.mean([c["accuracy"] for c in group])), 4),
+                  "accuracy_by_seed": [c["accuracy"] for c in group],
+                  "seconds": round(sum(c["seconds"] for c in group), 3)}
+        aucs = [c["auc"] for c in group if c["auc"] is not None]
+        merged["auc"] = round(float(np.mean(aucs)), 4) if aucs else None
+        if "backdoor_success" in first:
+            merged["backdoor_success"] = round(float(np.mean([c["backdoor_success"] for c in group])), 4)
+        out.append(merged)
+    return out
+
+
+GOAL = {2: 2.0, 3: 5.0}  # issue 16: within 2 points of the clean run at f <= 2 of 10, within 5 at f = 3
+
+
+def goal(cells: list[dict], rules: list[str], attacks: list[str], fs: list[int]) -> dict:
+    """Per rule, the worst mean-accuracy drop against the clean run (FedAvg, f = 0) over every
+    attack at f <= 2 and at f = 3, where, and whether issue 16's goal holds."""
+    look = {(c["rule"], c["attack"], c["f"]): c for c in cells}
+    clean = look[("fedavg", "none", 0)]
+    base = clean["accuracy"]
+    base_by_seed = np.array(clean.get("accuracy_by_seed", [base]))
+    out = {}
+    for rule in rules:
+        row = {}
+        for label, group in (("f<=2", [f for f in fs if 0 < f <= 2]), ("f=3", [f for f in fs if f == 3])):
+            drops, seed_drops = [], []
+            for attack in attacks:
+                for f in group:
+                    c = look.get((rule, attack, f))
+                    if c is None or attack == "none" or c["status"] == "n/a":
+                        continue
+                    ok = c["status"] == "ok"
+                    drops.append((100 * (base - c["accuracy"]) if ok else float("inf"), attack, f))
+                    per_seed = np.array(c.get("accuracy_by_seed", [c.get("accuracy", 0.0)]))
+                    seed_drops.append((float((100 * (base_by_seed - per_seed)).max()) if ok else float("inf"),
+                                       attack, f))
+            if drops:
+                worst, worst_seed = max(drops), max(seed_drops)
+                limit = GOAL[2 if label == "f<=2" else 3]
+                row[label] = {"worst_drop_points": round(worst[0], 2) if np.isfinite(worst[0]) else None,
+                              "where": f"{worst[1]}, f={worst[2]}", "goal_points": limit,
+                              "meets_goal": bool(worst[0] <= limit),
+                              "worst_single_seed_drop_points": round(worst_seed[0], 2) if np.isfinite(worst_seed[0])
+                              else None, "single_seed_where": f"{worst_seed[1]}, f={worst_seed[2]}"}
+        out[rule] = row
+    return out
+
+
+def goal_markdown(g: dict) -> str:
+    """The goal table in Markdown (mean over seeds; the worst single seed in brackets)."""
+    def cell(v: dict | None) -> str:
+        if v is None:
+            return "n/a"
+        mean = "diverged" if v["worst_drop_points"] is None else f"{v['worst_drop_points']:+.1f}"
+        seed = "diverged" if v["worst_single_seed_drop_points"] is None else f"{v['worst_single_seed_drop_points']:+.1f}"
+        return f"{mean} ({v['where']}) [{seed}] {'ok' if v['meets_goal'] else '**missed**'}"
+    lines = ["| rule | f <= 2 (goal 2) | f = 3 (goal 5) |", "|---|---|---|"]
+    lines += [f"| {rule} | {cell(row.get('f<=2'))} | {cell(row.get('f=3'))} |" for rule, row in g.items()]
+    return "\n".join(lines)
+
+
+def print_goal(g: dict) -> None:
+    print("\nissue 16 goal (mean over seeds; drop against clean FedAvg): within 2 points at f <= 2, 5 at f = 3")
+    for rule, row in g.items():
+        parts = [f"{k}: {'diverged' if v['worst_drop_points'] is None else format(v['worst_drop_points'], '+.1f')} "
+                 f"({v['where']}) {'ok' if v['meets_goal'] else 'MISSED'}" for k, v in row.items()]
+        print(f"  {rule:<20} " + " | ".join(parts))
 
 
 def cell_text(c: dict | None) -> str:
@@ -311,7 +455,12 @@ def print_timing(rows: list[dict], ns: list[int], rules: list[str], d: int) -> N
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer combinations: a ~1 minute smoke run")
-    p.add_argument("--task", choices=("breast-cancer", "imaging"), default="breast-cancer")
+    p.add_argument("--task", choices=("breast-cancer", "imaging", "imaging-features"), default="breast-cancer")
+    p.add_argument("--seeds", type=int, default=1, help="data split seeds --seed, --seed + 1, ... (cells: means)")
+    p.add_argument("--feat-rounds", type=int, default=20, help="rounds of the imaging-features task")
+    p.add_argument("--rules", nargs="+", default=None, help="only these rules")
+    p.add_argument("--attacks", nargs="+", default=None, help="only these attacks ('none' is always run)")
+    p.add_argument("--fs", nargs="+", type=int, default=None, help="only these f (0 is always run)")
     p.add_argument("--peers", type=int, default=10)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0, help="data split seed")
@@ -327,35 +476,48 @@ def main() -> None:
     p.add_argument("--img-steps", type=int, default=8)
     p.add_argument("--img-lr", type=float, default=0.1)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--summarize", type=Path, default=None, help="print the goal table of an earlier JSON and exit")
     args = p.parse_args()
+    if args.summarize:
+        old = json.loads(args.summarize.read_text())
+        st = old["settings"]
+        print(goal_markdown(goal(old["cells"], st["rules"], st["attacks"], st["f"])))
+        return
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="Optimal order")
+    torch.set_num_threads(1)  # tiny models: thread hand-offs cost more than they save (10x on a busy machine)
     started = time.perf_counter()
     imaging = args.task == "imaging"
+    make_setup = {"imaging": imaging_setup, "imaging-features": features_setup}.get(args.task, tabular_setup)
     if imaging:
         rules, fs = ["fedavg", "median", "multi-krum", "geomed"], [0, 3]
-        attacks = ["none", *(a for a in MODEL_ATTACKS if a != "free-rider"), "label-flip"]
-        setup = imaging_setup(args)
+        attacks = ["none", *(a for a in MODEL_ATTACK_NAMES if a != "free-rider"), "label-flip"]
     else:
         rules, attacks, fs = list(ALL_RULES), list(ALL_ATTACKS), [0, 1, 2, 3]
-        setup = tabular_setup(args)
     if args.quick:
         rules = [r for r in rules if r in ("fedavg", "median", "multi-krum")]
         attacks = [a for a in attacks if a in ("none", "sign-flip", "lie", "label-flip")]
         fs = [0, 2]
-    out_path = args.out or Path("benchmarks/results/bench_robust_imaging.json" if imaging
-                                else "benchmarks/results/bench_robust.json")
-    n = len(setup["sites"])
-    print(f"{setup['task']} ({setup['model']}), {n} peers of {setup['site_sizes']} samples, "
-          f"{len(setup['test'])} held out, {setup['rounds']} rounds, "
-          f"{'DP epsilon ' + str(args.dp_epsilon) if setup['dp'].enabled else 'no DP'}", flush=True)
-    cells = run_grid(setup, rules, attacks, fs)
+    rules = rules if args.rules is None else ["fedavg", *(r for r in args.rules if r != "fedavg")]
+    attacks = attacks if args.attacks is None else ["none", *(a for a in args.attacks if a != "none")]
+    fs = fs if args.fs is None else [0, *(f for f in args.fs if f != 0)]
+    default_out = {"imaging": "bench_robust_imaging.json", "imaging-features": "bench_robust_features.json"}
+    out_path = args.out or Path("benchmarks/results") / default_out.get(args.task, "bench_robust.json")
+    per_seed = []
+    for seed in range(args.seed, args.seed + args.seeds):
+        setup = make_setup(argparse.Namespace(**{**vars(args), "seed": seed}))
+        n = len(setup["sites"])
+        print(f"{setup['task']} ({setup['model']}), seed {seed}, {n} peers of {setup['site_sizes']} samples, "
+              f"{len(setup['test'])} held out, {setup['rounds']} rounds, "
+              f"{'DP epsilon ' + str(args.dp_epsilon) if setup['dp'].enabled else 'no DP'}", flush=True)
+        per_seed.append(run_grid(setup, rules, attacks, fs))
+    cells = merge_seeds(per_seed)
     grid_seconds = round(time.perf_counter() - started, 1)
     summary = summaries(cells, rules, attacks, fs, n)
     timing: list[dict] = []
     time_ns = [10] if args.quick else [10, 32]
-    time_rules_list = rules
-    if not args.no_timing and not imaging:
+    time_rules_list = [r for r in rules if r in RULES]
+    if not args.no_timing and args.task == "breast-cancer":
         print(f"aggregation timing ({args.time_dim:,} parameters):", flush=True)
         timing = time_rules(time_ns, args.time_dim, time_rules_list, args.time_repeats)
     result = {
@@ -373,6 +535,7 @@ def main() -> None:
                                                          "classified as target 0 (benign)"}},
         "cells": cells,
         "summary": summary,
+        "goal": goal(cells, rules, attacks, fs),
         "timing": timing,
         "grid_seconds": grid_seconds,
     }
@@ -381,6 +544,7 @@ def main() -> None:
     worst = summary["worst_case_drop_by_rule"]
     print("\nworst-case accuracy drop over every attack and f < n/3, per robust rule (points): "
           + ", ".join(f"{r} {'diverged' if v is None else format(v, '+.1f')}" for r, v in worst.items()))
+    print_goal(result["goal"])
     if timing:
         print_timing(timing, time_ns, time_rules_list, args.time_dim)
     out_path.parent.mkdir(parents=True, exist_ok=True)

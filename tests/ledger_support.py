@@ -24,9 +24,14 @@ from web3.logs import DISCARD
 from ledger import ContractRevert, Deployment, LedgerClient, dev_account, institution_id
 from ledger.compile import _SETTINGS, CACHE_DIR, SOLC_SHIM, _solc_version, error_decoder
 from ledger.embedded import EmbeddedProvider
+from ledger.records import PrivacyBudget
 from ledger.tx import send
 
 HOSPITALS = ("Charite Berlin", "Karolinska Stockholm", "AP-HP Paris", "Rigshospitalet Copenhagen")
+#: The cohort each test hospital declares at registration (most samples a commit may claim).
+COHORT = 10_000
+#: The privacy budget each hospital of ``register_all`` declares: a DP campaign up to epsilon 10.
+BUDGET = PrivacyBudget(epsilon=10.0, delta=1e-5, accountant="rdp", noise_multiplier=1.1, clip_norm=1.0)
 
 
 @dataclass
@@ -69,10 +74,12 @@ def h32(label: str) -> bytes:
 
 
 def register_all(setup: LedgerSetup) -> None:
+    """Register and admit the four hospitals, each with :data:`COHORT` and :data:`BUDGET` declared."""
     for i, hospital in enumerate(setup.hospitals):
         seal, sign = keys(i)
-        hospital.register(institution_id(HOSPITALS[i]), peer_id(i), seal, sign)
+        hospital.register(institution_id(HOSPITALS[i]), peer_id(i), seal, sign, COHORT)
         setup.admin.admit(hospital.address)
+        hospital.declare_privacy_budget(BUDGET)
 
 
 def raw_send(client: LedgerClient, fn: ContractFunction) -> Any:

@@ -132,7 +132,7 @@ def test_a_restored_chain_keeps_going(tmp_path: Path, ledger_consortium: LedgerS
     assert deployment == s.deployment
     assert w3.eth.get_block("latest")["hash"] == s.w3.eth.get_block("latest")["hash"]
     t = setup_on(w3, deployment)
-    t.hospitals[3].commit_update(3, h32("r3-d"), 30, 1.0, 0)  # round 3 was open when saved
+    t.hospitals[3].commit_update(3, h32("r3-d"), 30, 2.5, 0)  # round 3 was open when saved
     assert set(t.admin.commitments(3)) == {t.hospitals[2].address, t.hospitals[3].address}
     assert len(s.admin.commitments(3)) == 1  # the original chain is untouched
 

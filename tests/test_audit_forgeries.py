@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from ledger_support import LedgerSetup, h32, keys, peer_id, register_all, setup_on
+from ledger_support import COHORT, LedgerSetup, h32, keys, peer_id, register_all, setup_on
 
 from ledger import (
     Anvil,
@@ -61,7 +61,7 @@ def _round(s: LedgerSetup, aggregate: bytes, updates: str = "update") -> int:
     a = s.hospitals[0]
     rnd = a.open_round()
     for i, h in enumerate(s.hospitals):
-        h.commit_update(rnd, h32(f"{updates}-{rnd}-{i}"), 100 + i, 0.5, 0)
+        h.commit_update(rnd, h32(f"{updates}-{rnd}-{i}"), 100 + i, 0.5 * rnd, 0)
     accepted = [h.address for h in s.hospitals]
     voters = s.hospitals[:3]
     for h in voters:
@@ -147,7 +147,7 @@ def _rogue_over_sybils(w3: Any) -> Deployment:
     for i in range(4):
         sybil = LedgerClient(w3, rogue, dev_account(w3, 6 + i))
         seal, sign = keys(10 + i)
-        sybil.register(institution_id(f"Sybil {i}"), peer_id(10 + i), seal, sign)
+        sybil.register(institution_id(f"Sybil {i}"), peer_id(10 + i), seal, sign, COHORT)
         boss.admit(sybil.address)
     assert len(boss.identities()) == 4
     return rogue
@@ -268,7 +268,7 @@ def test_d_a_rewritten_last_round_fails_the_audit(tmp_path: Path, ledger_consort
     a, b, c, _ = fork.hospitals
     rnd = a.open_round()
     for i, h in enumerate((a, b, c)):
-        h.commit_update(rnd, h32(f"forged-{i}"), 10**6, 0.5, 0)
+        h.commit_update(rnd, h32(f"forged-{i}"), COHORT, 0.5 * rnd, 0)
     for h in (a, b, c):
         h.attest(rnd, h32("an inverted classifier"), [a.address, b.address, c.address])
     c.finalize(rnd)

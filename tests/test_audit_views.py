@@ -162,7 +162,7 @@ def test_event_index_cache(tmp_path: Path, ledger_consortium: LedgerSetup) -> No
     assert first.cache_file is not None and first.cache_file.exists()
     again = EventIndex(s.w3, s.deployment, tmp_path)
     assert again.last_block == first.last_block and again.events == first.events  # from disk
-    s.hospitals[1].commit_update(2, h32("more"), 5, 0.1, 0)
+    s.hospitals[1].commit_update(2, h32("more"), 5, 0.6, 0)
     again.update()
     assert len(again.events) == len(first.events) + 1 and again.events[-1]["event"] == "UpdateCommitted"
     again.last_hash = "0x" + "00" * 32  # a reorganized chain: read it all again

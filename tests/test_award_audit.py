@@ -41,8 +41,8 @@ def _pay(s: LedgerSetup) -> tuple[dict[str, str], dict[str, str]]:
     returns their addresses."""
     admin = dev_account(s.w3, 0)
     a, b, c, d = (h.address for h in s.hospitals)
-    first = deploy_distributor(s.w3, admin, s.deployment, budget_per_round=100 * MMC)
-    second = deploy_distributor(s.w3, admin, s.deployment, budget_per_round=50 * MMC)
+    first = deploy_distributor(s.w3, admin, s.deployment, budget_per_round=100 * MMC, max_penalty_per_round=10 * MMC)
+    second = deploy_distributor(s.w3, admin, s.deployment, budget_per_round=50 * MMC, max_penalty_per_round=20 * MMC)
     one, two = DistributorClient(s.w3, first, admin), DistributorClient(s.w3, second, admin)
     one.award(1, "shapley-gtg", {a: 40 * MMC, b: 30 * MMC, c: 20 * MMC, d: 10 * MMC})
     one.award(2, "shapley-gtg", {a: 50 * MMC, b: 25 * MMC}, {d: 4 * MMC})

@@ -8,6 +8,7 @@ import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from ledger_support import (
+    COHORT,
     LedgerSetup,
     deploy_test_contract,
     events,
@@ -130,7 +131,7 @@ def test_only_active_members_act(ledger_consortium: LedgerSetup) -> None:
         outsider.open_round()
     rnd = s.hospitals[0].open_round()
     s.hospitals[0].commit_update(rnd, h32("u0"), 10, 1.0, 0)
-    outsider.register(institution_id("Pending Clinic"), "12D3KooWpending", *keys(7))  # Pending, not Active
+    outsider.register(institution_id("Pending Clinic"), "12D3KooWpending", *keys(7), COHORT)  # Pending, not Active
     with reverts("RoundLedgerNotRoundMember", round=rnd, account=outsider.address):
         outsider.commit_update(rnd, h32("u"), 10, 1.0, 0)
     with reverts("RoundLedgerNotRoundMember", round=rnd, account=outsider.address):
@@ -207,7 +208,7 @@ def test_a_round_takes_at_most_max_committers(ledger_deployed: LedgerSetup) -> N
     h = s.hospitals[0]
     limit = s.admin.round_ledger.functions.MAX_COMMITTERS().call()
     assert limit == 224
-    h.register(institution_id("The 225th"), peer_id(0), *keys(0), bond=0)
+    h.register(institution_id("The 225th"), peer_id(0), *keys(0), COHORT, bond=0)
     s.admin.admit(h.address)
     crowd = deploy_test_contract(w3, s.admin.account, "Crowd")
     registry, round_ledger = s.admin.registry.address, s.admin.round_ledger.address
@@ -215,6 +216,8 @@ def test_a_round_takes_at_most_max_committers(ledger_deployed: LedgerSetup) -> N
         raw_send(s.admin, crowd.functions.join(registry, JOIN_BATCH))
     raw_send(s.admin, s.admin.registry.functions.transferAdmin(crowd.address))  # the crowd admits
     raw_send(s.admin, crowd.functions.admitAll(registry, 0, limit))
+    for start in range(0, limit, JOIN_BATCH):
+        raw_send(s.admin, crowd.functions.declareAll(round_ledger, start, start + JOIN_BATCH))
     assert s.admin.active_count() == limit + 1
     rnd = h.open_round()
     for start in range(0, limit, COMMIT_BATCH):
@@ -556,7 +559,7 @@ def test_dissent_is_visible_before_and_after_finalization(ledger_consortium: Led
     d.finalize(rnd)
     assert a.dissent_count(rnd) == 1
     # a member admitted after the round opened takes part from the next round only
-    s.outsider.register(institution_id("Late Clinic"), "12D3KooWlate", *keys(8))
+    s.outsider.register(institution_id("Late Clinic"), "12D3KooWlate", *keys(8), COHORT)
     for h in (a, b, c):
         h.endorse(s.outsider.address)
     s.outsider.admit(s.outsider.address)

@@ -37,9 +37,17 @@ def test_screen_flags_zero_stale_and_later_duplicates() -> None:
     a, b = rng.normal(size=50), rng.normal(size=50)
     updates = [a, np.zeros(50), 3.0 * prev, b, a.copy(), _at_angle(prev, 0.9995), _at_angle(prev, 0.998),
                1e-9 * a]
-    flags = screen_free_riders(updates, prev)
+    # the fixed-cosine part alone (spread_fraction=0)
+    flags = screen_free_riders(updates, prev, spread_fraction=0)
     assert flags == {1: "zero-update", 2: "stale-update", 4: "duplicate-update", 5: "stale-update",
                      7: "zero-update"}
+    # against the round's spread (random 50-d vectors: nearly orthogonal, S ~ 1) a noisy copy at
+    # cosine 0.998 (sine 0.063 < 0.2 S) is a duplicate; the stale test stays on the fixed cosine
+    assert screen_free_riders(updates, prev) == flags
+    noisy = _at_angle(a, 0.998, seed=3)
+    assert screen_free_riders([a, b, noisy], None) == {2: "duplicate-update"}
+    assert screen_free_riders([noisy, b, a], None) == {2: "duplicate-update"}  # the later one, whoever it is
+    assert screen_free_riders([a, b, noisy], None, spread_fraction=0) == {}
     # the earlier of two copies is kept, whichever order they come in
     assert screen_free_riders([b, a, a.copy(), a.copy()], None) == {2: "duplicate-update", 3: "duplicate-update"}
     # a copy of a flagged (stale) update is flagged as stale itself, not as a duplicate of it
@@ -77,9 +85,9 @@ def test_a_stale_free_rider_is_rejected_on_record_and_paid_nothing() -> None:
     for scheme in ("shapley-gtg", "reputation", "leave-one-out"):
         assert by_scheme[scheme].free_rider_share <= 0.05, scheme
         assert by_scheme[scheme].balances_match_chain
-    # the replay is worth something in the round's game (the previous step is useful momentum),
-    # which is why it must be caught by the screen and not left to the Shapley value
-    assert sum(r.shapley_exact[rider] for r in result.rounds[1:]) > 0
+    # the game is the step actually applied (issue 16), and the screen kept the replay out of
+    # it: the rejected free-rider is a null player, worth exactly zero in every round
+    assert all(r.shapley_exact[rider] == 0 for r in result.rounds)
     # every accepted site put the rejection and its reason on chain
     audit = collect(w3, Deployment.from_dict(result.chain["deployment"]))
     account = result.chain["accounts"][rider].lower()

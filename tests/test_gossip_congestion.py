@@ -1,6 +1,6 @@
 """A blob whose stream negotiation is delayed past py-libp2p's 10 s still arrives.
 
-Reproducer for libp2p.md #11 (gossip/_stack.py): with 16 hosts in one trio loop, the
+Reproducer for docs/libp2p-pitfalls.md #11 (gossip/_stack.py): with 16 hosts in one trio loop, the
 round's announcements and 240 new blob streams left the loop running 700-800 tasks per
 pass, so each connection's reader moved a few frames a second and every stream's
 multistream negotiation took more than py-libp2p's 10 s default (outbound and

@@ -1,6 +1,6 @@
 """Two hosts streaming blobs to each other at once over their one connection.
 
-The reproducer for the Yamux write-write deadlock (gossip/_yamux.py, libp2p.md #10): with
+The reproducer for the Yamux write-write deadlock (gossip/_yamux.py, docs/libp2p-pitfalls.md #10): with
 py-libp2p's own Yamux, 8 concurrent 4 MB blobs each way between two hosts stalled every
 transfer until its timeout (16 of 16 failed; 8 of 48 with 4 hosts x 4 blobs per pair);
 with the fix all arrive in about a second.

@@ -17,13 +17,16 @@ LEDGER_BACKENDS = ("embedded", "anvil")  # every ledger test runs on both (conft
 
 ZERO = "0x0000000000000000000000000000000000000000"
 BUDGET = 1000
+MAX_PENALTY = 200  # the distributors here burn at most this from one member per round
 NONE, OPEN = 0, 1  # RoundLedger.RoundStatus
 SHAPLEY = scheme_id("shapley-gtg")
 
 
-def _distributor(s: LedgerSetup, budget: int = BUDGET) -> tuple[DistributorClient, DistributorClient]:
+def _distributor(s: LedgerSetup, budget: int = BUDGET, max_penalty: int = MAX_PENALTY
+                 ) -> tuple[DistributorClient, DistributorClient]:
     """(admin's client, an outsider's client) of a fresh distributor over ``s``'s consortium."""
-    addresses = deploy_distributor(s.w3, s.admin.account, s.deployment, budget_per_round=budget)
+    addresses = deploy_distributor(s.w3, s.admin.account, s.deployment, budget_per_round=budget,
+                                   max_penalty_per_round=max_penalty)
     return DistributorClient(s.w3, addresses, s.admin.account), DistributorClient(s.w3, addresses, s.outsider.account)
 
 
@@ -55,6 +58,7 @@ def test_distributor_views_and_minter(ledger_consortium: LedgerSetup) -> None:
         admin.credit.address,
     )
     assert admin.budget_per_round() == BUDGET and f.admin().call() == s.admin.address
+    assert admin.max_penalty_per_round() == MAX_PENALTY
     assert admin.credit.functions.minter().call() == admin.distributor.address
     assert admin.supply() == 0 and admin.awarded_in_round(1) == 0 and not admin.awarded(1, "shapley-gtg")
 
@@ -65,12 +69,19 @@ def test_constructor_rejects_a_zero_budget_or_address(ledger_consortium: LedgerS
     factory = s.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     registry, ledger = s.deployment.addresses["HospitalRegistry"], s.deployment.addresses["RoundLedger"]
     credit = s.deployment.addresses["ContributionCredit"]
-    for args, budget in (((registry, ledger, credit, 0), 0), ((ZERO, ledger, credit, 5), 5), ((registry, ledger, ZERO, 5), 5)):
+    for args, budget in (((registry, ledger, credit, 0, 0), 0), ((ZERO, ledger, credit, 5, 0), 5),
+                         ((registry, ledger, ZERO, 5, 0), 5)):
         with reverts("IncentiveDistributorInvalidSetup", budgetPerRound=budget):
             send(s.w3, s.admin.account, {"data": factory.constructor(s.admin.address, *args).data_in_transaction},
                  decoder=s.admin._decoder)
+    with reverts("IncentiveDistributorInvalidPenaltyCap", maxPenaltyPerRound=6, budgetPerRound=5):
+        send(s.w3, s.admin.account,
+             {"data": factory.constructor(s.admin.address, registry, ledger, credit, 5, 6).data_in_transaction},
+             decoder=s.admin._decoder)
     with pytest.raises(LedgerError, match="budget_per_round must be > 0"):
         deploy_distributor(s.w3, s.admin.account, s.deployment, budget_per_round=0)
+    with pytest.raises(LedgerError, match="max_penalty_per_round must be in 0..budget_per_round"):
+        deploy_distributor(s.w3, s.admin.account, s.deployment, budget_per_round=5, max_penalty_per_round=6)
 
 
 def test_scheme_ids_are_padded_ascii() -> None:
@@ -118,9 +129,36 @@ def test_award_mints_grants_and_burns_penalties(ledger_consortium: LedgerSetup) 
     ]
     assert [admin.balance(h.address) for h in (a, b, c, d)] == [700, 7, 8, 180]
     assert admin.supply() == 895
-    # a penalty above the balance burns what is there (a fresh scheme, same round)
-    receipt = admin.award(second, "reputation", {}, {d.address: 10**6})
-    assert receipt.burned == {d.address: 180} and admin.balance(d.address) == 0
+    # a fresh scheme shares the member's penalty cap for the round: 80 of 200 left
+    with reverts("IncentiveDistributorPenaltyCapExceeded", round=second, account=d.address, requested=10**6,
+                 remaining=MAX_PENALTY - 120):
+        admin.award(second, "reputation", {}, {d.address: 10**6})
+    receipt = admin.award(second, "reputation", {}, {d.address: 80})
+    assert receipt.burned == {d.address: 80} and admin.balance(d.address) == 100
+    assert admin.penalized_in_round(second, d.address) == MAX_PENALTY
+
+
+def test_penalties_under_new_scheme_names_stay_within_the_cap(ledger_consortium: LedgerSetup) -> None:
+    """Issue 14: penalty-only awards repeated under new scheme names burned a left-out
+    member's credits from another round, 30 -> 0. All penalties of a round, whatever the
+    scheme, now burn at most the cap from one member; a balance below the penalty still
+    charges the full penalty against the cap, and a cap of 0 means no penalties."""
+    s = ledger_consortium
+    admin, _ = _distributor(s, max_penalty=10)
+    a, b, c, d = _sorted(s.hospitals)
+    first = _finalized_round(s, [a, b, c, d])
+    admin.award(first, "equal", {a.address: 30, b.address: 30, c.address: 30, d.address: 30})
+    second = _finalized_round(s, [a, b, c])  # d is left out
+    assert admin.award(second, "reputation", {}, {d.address: 10}).burned == {d.address: 10}
+    for scheme in ("reputation-2", "reputation-3", "loo"):
+        with reverts("IncentiveDistributorPenaltyCapExceeded", round=second, account=d.address, requested=10,
+                     remaining=0):
+            admin.award(second, scheme, {}, {d.address: 10})
+    assert admin.balance(d.address) == 20 and not admin.awarded(second, "reputation-2")
+    # another distributor without penalties refuses every penalty
+    plain, _ = _distributor(s, max_penalty=0)
+    with reverts("IncentiveDistributorPenaltyCapExceeded", round=second, account=d.address, requested=1, remaining=0):
+        plain.award(second, "reputation", {}, {d.address: 1})
 
 
 def test_award_rules(ledger_consortium: LedgerSetup) -> None:
@@ -188,7 +226,8 @@ def test_award_hash_is_abi_encoded_by_hand(ledger_consortium: LedgerSetup) -> No
 
 def test_a_member_quorum_awards_what_it_endorsed(ledger_consortium: LedgerSetup) -> None:
     s = ledger_consortium
-    addresses = deploy_distributor(s.w3, s.admin.account, s.deployment, budget_per_round=BUDGET)
+    addresses = deploy_distributor(s.w3, s.admin.account, s.deployment, budget_per_round=BUDGET,
+                                   max_penalty_per_round=MAX_PENALTY)
     a, b, c, d = (DistributorClient(s.w3, addresses, h.account) for h in _sorted(s.hospitals))
     stranger = DistributorClient(s.w3, addresses, s.outsider.account)
     A, B, C, D = (x.account.address for x in (a, b, c, d))

@@ -137,10 +137,42 @@ def test_round_game_steps_and_metric_hand_worked() -> None:
     updates = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, -1.0, 0.0]], dtype=np.float32)
     game = RoundGame(model, np.zeros(3, dtype=np.float32), updates, np.array([30.0, 10.0, 60.0]), validation,
                      "neg-logloss")
-    # step(S) = sum over S of n_i / n_N * update_i: the FedAvg step restricted to S's terms
-    assert np.allclose(game.aggregate(0b101), [0.3, -0.6, 0.0])
+    # step(S) = sum over S of b_i / b_N * update_i: the FedAvg step restricted to S's terms, with
+    # the claims bounded at the lower median claim (issue 16): 30 / 10 / 60 -> 30 / 10 / 30 of 70
+    assert np.allclose(game.aggregate(0b101), [3 / 7, -3 / 7, 0.0])
     assert np.allclose(game.aggregate(0b011), game.aggregate(0b001))  # a zero update adds nothing
     assert game(0) == pytest.approx(-np.log(2))
-    # weights (0.3, -0.6), bias 0: logits 0.3 (label 1) and -0.6 (label 0)
-    expected = -np.mean([np.log1p(np.exp(-0.3)), np.log1p(np.exp(-0.6))])
+    # weights (3/7, -3/7), bias 0: logits 3/7 (label 1) and -3/7 (label 0)
+    expected = -np.mean([np.log1p(np.exp(-3 / 7)), np.log1p(np.exp(-3 / 7))])
     assert game(0b101) == pytest.approx(expected, rel=1e-6)
+    # the game of the step actually applied: the coordinate median of S's kept updates; a
+    # player the screen rejected is a null player
+    med = RoundGame(model, np.zeros(3, dtype=np.float32), updates, np.array([30.0, 10.0, 60.0]), validation,
+                    "neg-logloss", rule="median", kept=np.array([True, False, True]))
+    assert np.allclose(med.aggregate(0b111), [0.5, -0.5, 0.0])  # median of two rows: their mean
+    assert np.allclose(med.aggregate(0b001), [1.0, 0.0, 0.0])
+    assert np.allclose(med.aggregate(0b010), [0.0, 0.0, 0.0]) and med(0b011) == med(0b001)
+
+
+@pytest.mark.parametrize("rule,f", [("fedavg", 0), ("median", 1), ("multi-krum", 1), ("geomed", 1)])
+def test_round_game_grand_coalition_is_the_applied_step_bit_for_bit(rule: str, f: int) -> None:
+    """Issue 16: the game is the step the rule applies to the kept updates (claims bounded as
+    aggregate() bounds them), so Shapley's efficiency sums to the real gain."""
+    import torch
+
+    from node.aggregation import aggregate
+    from node.data import TabularData
+    from node.incentives import RoundGame
+    from node.models import build_model
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(9)
+    updates = rng.normal(size=(7, 3)).astype(np.float32)
+    claims = np.array([30.0, 10.0, 60.0, 3000.0, 45.0, 20.0, 50.0])
+    kept = np.array([True, True, False, True, True, True, True])
+    validation = TabularData(rng.normal(size=(6, 2)).astype(np.float32), np.array([1.0, 0.0] * 3))
+    game = RoundGame(build_model("logreg", 2), np.zeros(3, dtype=np.float32), updates, claims, validation,
+                     "neg-logloss", rule=rule, f=f, kept=kept)
+    applied = aggregate(rule, updates[kept], claims[kept].tolist(), f=f)
+    assert game.aggregate((1 << 7) - 1).tobytes() == applied.tobytes()
+    assert game.aggregate(0b0000100).tobytes() == np.zeros(3, dtype=np.float32).tobytes()  # the rejected one is null

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ledger_support import HOSPITALS, h32, keys, peer_id, reverts, setup_on
+from ledger_support import BUDGET, COHORT, HOSPITALS, h32, keys, peer_id, reverts, setup_on
 from web3 import Web3
 
 from ledger import (
@@ -50,8 +50,9 @@ def test_full_round_on_anvil(ledger_anvil_rpc: str, ledger_anvil_deployment: Dep
     assert w3.eth.chain_id == 31337 and ledger_anvil_deployment.rpc == ledger_anvil_rpc
     s = setup_on(w3, ledger_anvil_deployment)
     for i, h in enumerate(s.hospitals):
-        h.register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i))
+        h.register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i), COHORT)
         s.admin.admit(h.address)
+        h.declare_privacy_budget(BUDGET)
     assert s.admin.active_count() == 4
     assert [i.peer_id for i in s.admin.identities()] == [peer_id(i) for i in range(4)]
 
@@ -91,8 +92,9 @@ def test_a_round_without_quorum_fails_on_anvil(
     s = setup_on(w3, ledger_anvil_deployment)
     if s.admin.active_count() == 0:  # this test also runs alone
         for i, h in enumerate(s.hospitals):
-            h.register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i))
+            h.register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i), COHORT)
             s.admin.admit(h.address)
+            h.declare_privacy_budget(BUDGET)
     rnd = s.hospitals[1].open_round()
     s.hospitals[1].commit_update(rnd, h32("lonely"), 10, 1.0, 0)
     s.hospitals[1].attest(rnd, h32("agg"), [s.hospitals[1].address])
@@ -152,7 +154,7 @@ def test_fresh_keys_are_funded_and_sign_locally(
     fund(w3, key.address, 10**18)
     assert w3.eth.get_balance(key.address) == 10**18
     client = LedgerClient(w3, ledger_anvil_deployment, key)
-    client.register(institution_id("Fresh Clinic"), "12D3KooWfresh", *keys(42))
+    client.register(institution_id("Fresh Clinic"), "12D3KooWfresh", *keys(42), COHORT)
     assert client.identity(key.address).status == "pending"  # type: ignore[union-attr]
     with pytest.raises(LedgerError, match="chain id"):
         LedgerClient(connect(), ledger_anvil_deployment, key)
@@ -224,7 +226,7 @@ def test_membership_rejections_and_dissent_on_anvil(ledger_anvil_rpc: str) -> No
     w3 = connect(ledger_anvil_rpc)
     s = setup_on(w3, deploy(w3, dev_account(w3, 0), genesis_seats=3))
     for i, h in enumerate(s.hospitals):
-        h.register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i))
+        h.register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i), COHORT)
     a, b, c, d = s.hospitals
     for h in (a, b, c):
         s.admin.admit(h.address)
@@ -243,6 +245,7 @@ def test_membership_rejections_and_dissent_on_anvil(ledger_anvil_rpc: str) -> No
 
     rnd = a.open_round()
     for i, h in enumerate(s.hospitals):
+        h.declare_privacy_budget(BUDGET)
         h.commit_update(rnd, h32(f"m-{i}"), 10 * (i + 1), 0.5, 1)
     receipt = a.record_rejections(rnd, {d.address: "bad-seal"})
     assert events(a.round_ledger, "UpdateRejected", receipt) == [

@@ -47,7 +47,8 @@ def test_good_config_loads_with_defaults_and_resolved_paths(tmp_path):
     assert cfg.node.bootstrap == ("/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample",)
     assert cfg.listen_ip_port == ("127.0.0.1", 4001)
     assert cfg.privacy.epsilon == 2.0 and cfg.privacy.delta == 1e-5
-    assert cfg.aggregation.protection == "sealed" and cfg.aggregation.rule == "median"
+    # the default rule is the geometric median (issue 16: the one that met the robustness goal)
+    assert cfg.aggregation.protection == "sealed" and cfg.aggregation.rule == "geomed"
 
 
 def test_template_round_trips(tmp_path):
@@ -55,7 +56,7 @@ def test_template_round_trips(tmp_path):
                      "chain": {"rpc": "http://127.0.0.1:9", "deployment": "d.json"},
                      "aggregation": {"rule": "trimmed-mean"}, "data": {"site": 2}})
     cfg = load_config(write(tmp_path, text))
-    assert cfg.aggregation.rule == "trimmed-mean" and cfg.data.site == 2
+    assert cfg.aggregation.rule == "trimmed-mean" and cfg.data.site == 2 and cfg.data.cohort == 0
     assert cfg.node.identity == tmp_path / "k.key" and cfg.rounds.round_timeout == 60.0
 
 
@@ -72,12 +73,16 @@ BAD = [
     (GOOD + '\n[aggregation]\nrule = "fedavg"\nprotection = "secagg"\nquantize = true\n', "node.toml: [aggregation].quantize: 8-bit values compose with protection = \"sealed\" only"),
     (GOOD + '\n[aggregation]\ntopk = 1.5\n', "node.toml: [aggregation].topk: must be in (0, 1], got 1.5"),
     (GOOD + '\n[aggregation]\nclip_norm = 0\n', "node.toml: [aggregation].clip_norm: must be > 0, got 0.0"),
+    (GOOD + '\n[aggregation]\nmin_contributors = 2\n',
+     "node.toml: [aggregation].min_contributors: must be at least 3, got 2: a sum of two updates reveals each"),
     (GOOD + '\n[aggregation]\nrule = "krum"\n', "node.toml: [aggregation].rule: krum needs at least 5 hospitals, the split has 4"),
     (GOOD + '\n[aggregation]\nrule = "mean"\n', "node.toml: [aggregation].rule: unknown rule 'mean'"),
     (GOOD + '\n[data]\nsite = 4\n', "node.toml: [data].site: must be in 0..3 (data.sites = 4), got 4"),
     (GOOD + '\n[data]\nsource = "table"\n', "node.toml: [data].path: required for source 'table'"),
+    (GOOD + '\n[data]\ncohort = -1\n', "node.toml: [data].cohort: must be a number of patients >= 1 (0: the data's row count), got -1"),
     (GOOD + '\n[data]\nsource = "table"\npath = "missing.csv"\n', "missing.csv does not exist"),
     (GOOD + '\n[training]\nmodel = "gpt"\n', "node.toml: [training].model: unknown model 'gpt'"),
+    (GOOD + '\n[training]\nproximal_mu = -0.1\n', "node.toml: [training].proximal_mu: must be >= 0, got -0.1"),
     (GOOD + '\n[rounds]\nround_timeout = 0\n', "node.toml: [rounds].round_timeout: must be > 0, got 0.0"),
     (GOOD + '\n[gossip]\nmax_control_bytes = 2000000\n', "node.toml: [gossip].max_control_bytes: must be in 1..524288"),
     (GOOD + '\n[gossip]\nreconnect_initial = 60.0\n', "node.toml: [gossip].reconnect_initial: must be > 0 and <= reconnect_max"),

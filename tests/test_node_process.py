@@ -107,6 +107,14 @@ def test_four_processes_finish_three_rounds_with_one_aggregate(net, capsys):
     status = json.loads(capsys.readouterr().out)
     assert status["registry_status"] == "active" and status["completed_round"] >= 3
     assert status["epsilon_spent"] > 0 and status["peer_id"] == net.multiaddrs["hospital-b"].rsplit("/", 1)[1]
+    # issue 14: the cohort registered is the node's row count; its budget and spend are on chain
+    from node.service.config import load_config
+    from node.service.sources import load_training_data
+    cfg = load_config(net.configs["hospital-b"])
+    assert status["cohort"] == len(load_training_data(cfg.data))
+    assert status["privacy_budget_on_chain"]["epsilon"] == pytest.approx(cfg.privacy.epsilon * 1.001)
+    assert status["privacy_budget_on_chain"]["accountant"] == cfg.privacy.accountant
+    assert 0 < status["epsilon_on_chain"] <= status["epsilon_spent"] + 1e-6
 
 
 def test_unregistered_intruder_is_refused(net):
@@ -195,6 +203,9 @@ def test_revoked_peer_is_cut_off_from_the_next_round(net):
     address = net.identities[revoked].address
     voters = [n for n in net.names if n != revoked]
     reader = net.client("hospital-a")
+    # revoke a node that is running rounds (run alone, this test would otherwise revoke it before
+    # its set-up ends, and it would refuse to start instead of stopping); same budget as round 3
+    net.procs[revoked].wait_for(lambda e: e["event"] == "round_joined", 150, "the node joining a round")
     for name in voters:  # more than 2/3 of the Active members, the target counted: all three others
         if reader.identity(address).status == "revoked":
             break

@@ -8,9 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ledger import collect, load_state
+from eth_utils import keccak
+
+from ledger import LedgerClient, collect, load_state
+from ledger.chain import get_logs
 from node.demo import DemoConfig, run_demo
-from node.peer import HospitalPeer
+from node.peer import HospitalPeer, RoundOutcome
 from node.update import parameters_hash
 
 pytestmark = pytest.mark.slow
@@ -23,6 +26,23 @@ class Recorder(HospitalPeer):
         update = await super()._train(round_)
         Recorder.trained[(round_, self.address)] = (update.delta.copy(), update.samples, self.global_params.copy())
         return update
+
+
+def chain_roles(state, round_: int) -> tuple[str, str]:
+    """(key holder, aggregator) of ``round_``, re-derived here from the chain: the hash of the
+    block with the round's RoundOpened event, hashed with the deployment and the round, read as
+    an integer x: holder = members[x mod n], aggregator = the others[(x div n) mod (n - 1)]."""
+    w3, deployment = load_state(state)
+    client = LedgerClient(w3, deployment)
+    topic = keccak(text="RoundOpened(uint256,address,uint64,uint64,uint32,uint64)")
+    (log,) = get_logs(w3, [client.round_ledger.address], deployment.start_block, [topic, round_.to_bytes(32, "big")])
+    head = (f"medmesh/round-seed/v1|ckks-roles|{deployment.chain_id}|"
+            f"{deployment.addresses['RoundLedger'].lower()}|{round_}|").encode()
+    x = int.from_bytes(keccak(head + bytes(log["blockHash"])), "big")
+    members = sorted((i.address for i in client.identities() if i.status == "active"), key=str.lower)
+    holder = members[x % len(members)]
+    rest = [m for m in members if m != holder]
+    return holder, rest[(x // len(members)) % len(rest)]
 
 
 def test_ckks_round_decrypts_only_the_sum_within_1e_4(tmp_path):
@@ -42,44 +62,77 @@ def test_ckks_round_decrypts_only_the_sum_within_1e_4(tmp_path):
     # the aggregator got two ciphertexts (the key holder encrypts nothing), the key holder sent three
     # contexts: nobody else got any ciphertext
     sent = report["rounds"][0]["blob_bytes_per_peer"]
-    holder, aggregator = list(report["hospitals"])[:2]  # registry order: round 1 -> members 0 and 1
-    assert sent[holder] > max(v for k, v in sent.items() if k != holder)
+    name = {h["address"]: n for n, h in report["hospitals"].items()}
+    holder, aggregator = chain_roles(state, 1)
+    assert holder != aggregator
+    assert sent[name[holder]] > max(v for k, v in sent.items() if k != name[holder])
 
 
-class Replayer(Recorder):
-    """Round 2: commits its round-1 ciphertext in a fresh, valid round-2 envelope."""
+class Misbehaver(Recorder):
+    """In round 2, of the members that are neither key holder nor aggregator, the first that
+    did not hold the key in round 1 commits its round-1 ciphertext in a fresh, valid round-2
+    envelope (a replay); the next commits its blob's hash, then sends the blob with one byte
+    flipped; any further one is honest. The roles come from the chain, so each peer decides
+    at run time."""
     old: dict[str, bytes] = {}
+
+    def part(self) -> str | None:
+        holder, aggregator = self.protection.roles(2)
+        holder1, _ = self.protection.roles(1)
+        free = [m.address for m in self.active_members() if m.address not in (holder.address, aggregator.address)]
+        free.sort(key=lambda a: (a == holder1.address, a.lower()))
+        return {free[0]: "replay", free[1]: "tamper"}.get(self.address)
 
     async def _protect(self, update):
         blob = await super()._protect(update)
         if update.round == 1:
-            Replayer.old[self.address] = self.protection.own(update)
-            return blob
-        _, aggregator = self.protection.roles(update.round)
-        return self.protection.seal_for(update.round, Replayer.old[self.address], [aggregator])
-
-
-class Tamperer(Recorder):
-    """Round 2: commits its blob's hash, then sends the blob with one byte flipped."""
+            Misbehaver.old[self.address] = self.protection.own(update)
+        elif self.part() == "replay":
+            _, aggregator = self.protection.roles(update.round)
+            return self.protection.seal_for(update.round, Misbehaver.old[self.address], [aggregator])
+        return blob
 
     async def _send(self, round_, blob):
-        if round_ == 2:
+        if round_ == 2 and self.part() == "tamper":
             blob = blob[:1000] + bytes([blob[1000] ^ 1]) + blob[1001:]
         await super()._send(round_, blob)
 
 
 def test_ckks_rejects_replayed_and_tampered_ciphertexts(tmp_path):
     state = tmp_path / "chain.json"
-    # round 1: member 0 holds the key (it encrypts nothing), so the replayer is member 3; round 2: member 1
-    # holds the key and member 2 aggregates
-    report = run_demo(DemoConfig(rounds=2, rule="fedavg", protection="ckks", chain_state=state, progress=False,
-                                 state_dir=tmp_path), peer_class={3: Replayer, 0: Tamperer})
-    names = list(report["hospitals"])
-    addr = {n: report["hospitals"][n]["address"].lower() for n in names}
+    report = run_demo(DemoConfig(rounds=2, hospitals=5, rule="fedavg", protection="ckks", chain_state=state,
+                                 progress=False, state_dir=tmp_path), peer_class=Misbehaver)
+    members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
+    holder, aggregator = chain_roles(state, 2)
+    holder1, _ = chain_roles(state, 1)
+    free = sorted((m for m in members if m not in (holder, aggregator)), key=lambda a: (a == holder1, a.lower()))
+    replayer, tamperer, honest = free
     r2 = collect(*load_state(state))["rounds"][1]
     assert r2["status"] == "finalized"
-    assert {a.lower() for a in r2["accepted"]} == {addr[names[1]], addr[names[2]]}
-    # round 2's aggregator (registry member 2) saw both and put them on the record
+    assert {a.lower() for a in r2["accepted"]} == {holder.lower(), aggregator.lower(), honest.lower()}
+    # round 2's aggregator saw both and put them on the record
     recorded = {(x["reporter"].lower(), x["account"].lower(), x["reason_name"]) for x in r2["rejections"]}
-    assert recorded == {(addr[names[2]], addr[names[3]], "bad-format"), (addr[names[2]], addr[names[0]], "hash-mismatch")}
+    assert recorded == {(aggregator.lower(), replayer.lower(), "bad-format"),
+                        (aggregator.lower(), tamperer.lower(), "hash-mismatch")}
     assert report["peers_agree"]
+
+
+class Absent(Recorder):
+    """Offline for the round unless it holds the key or aggregates: only those two commit."""
+
+    async def run_round(self, round_):
+        self.refresh_directory()
+        if self.address not in {m.address for m in self.protection.roles(round_)}:
+            return RoundOutcome(round_, error="offline")
+        return await super().run_round(round_)
+
+
+def test_ckks_refuses_to_decrypt_a_sum_of_two_committed_members(tmp_path):
+    """A sum of the key holder's update and one other is that other's update, to the key holder:
+    below min_contributors (3), counted from the chain's commitments, nothing is decrypted."""
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=1, rule="fedavg", protection="ckks", chain_state=state, progress=False,
+                                 state_dir=tmp_path, round_timeout=5.0), peer_class=Absent)
+    r = collect(*load_state(state))["rounds"][0]
+    assert len(r["commits"]) == 2 and not r["attestations"]  # before: the pair decrypted and attested
+    assert r["status"] == "open" and not report["rounds"][0]["finalized"]

@@ -48,7 +48,10 @@ def reference_hash(round_: int, survivors: list[str]) -> tuple[bytes, np.ndarray
     return parameters_hash(params), np.abs(params - plain).max()
 
 
-@pytest.mark.parametrize("hospitals,dropped", [(4, [2]), (5, [1, 3])])
+# One dropout each: shares are released only for a survivor set that more than 2n/3 members
+# signed (Bonawitz et al. 2017, section 6), so 3 survivors of 5 release nothing (see
+# tests/test_secagg_attacks.py for why a bare majority is not enough against one liar).
+@pytest.mark.parametrize("hospitals,dropped", [(4, [2]), (5, [1])])
 def test_secagg_recovers_the_exact_sum_when_peers_drop_out(tmp_path, hospitals, dropped):
     Recorder.trained.clear()
     state = tmp_path / "chain.json"
@@ -66,8 +69,7 @@ def test_secagg_recovers_the_exact_sum_when_peers_drop_out(tmp_path, hospitals, 
     assert all(c["mode"] == 2 for c in r["commits"])
     attested = {a["account"].lower(): a["aggregate_hash"].removeprefix("0x") for a in r["attestations"]}
     assert attested == {a.lower(): expected.hex() for a in survivors}  # every honest peer, the exact sum
-    # more than 2/3 attested with one dropout of four; three of five is no quorum, but agreement
-    assert r["status"] == ("finalized" if hospitals == 4 else "open")
+    assert r["status"] == "finalized"  # more than 2/3 attested
 
 
 class Meddler(Recorder):

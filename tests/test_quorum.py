@@ -10,7 +10,7 @@ the Active members (the target counted); only votes of members still Active coun
 
 from __future__ import annotations
 
-from ledger_support import LedgerSetup, events, h32, keys, reverts
+from ledger_support import BUDGET, COHORT, LedgerSetup, events, h32, keys, reverts
 
 from ledger import LedgerClient, advance_time, institution_id
 
@@ -24,10 +24,11 @@ def _needed(members: int) -> int:
 
 def _five(s: LedgerSetup) -> list[LedgerClient]:
     """The four hospitals plus the outsider, endorsed by three of them (more than 2/3 of 4)."""
-    s.outsider.register(institution_id("Fifth Clinic"), "12D3KooWfifth", *keys(5))
+    s.outsider.register(institution_id("Fifth Clinic"), "12D3KooWfifth", *keys(5), COHORT)
     for h in s.hospitals[:3]:
         h.endorse(s.outsider.address)
     s.outsider.admit(s.outsider.address)
+    s.outsider.declare_privacy_budget(BUDGET)
     return [*s.hospitals, s.outsider]
 
 

@@ -4,8 +4,10 @@ Reverts are checked by exact custom error and arguments, events by exact argumen
 
 from __future__ import annotations
 
+import pytest
 from eth_utils import keccak
 from ledger_support import (
+    COHORT,
     HOSPITALS,
     RICH_WEI,
     LedgerSetup,
@@ -23,6 +25,7 @@ from ledger_support import (
 from ledger import (
     DEFAULT_BOND,
     LedgerClient,
+    LedgerError,
     advance_time,
     compile_contracts,
     deploy,
@@ -46,7 +49,7 @@ def _ts(setup: LedgerSetup, receipt: dict) -> int:
 
 
 def _candidate(s: LedgerSetup, bond: int | None = None) -> str:
-    s.outsider.register(institution_id("Candidate Clinic"), peer_id(9), *keys(9), bond=bond)
+    s.outsider.register(institution_id("Candidate Clinic"), peer_id(9), *keys(9), COHORT, bond=bond)
     return s.outsider.address
 
 
@@ -57,7 +60,7 @@ def test_register_creates_pending_identity_with_its_bond(ledger_deployed: Ledger
     s = ledger_deployed
     h = s.hospitals[0]
     seal, sign = keys(0)
-    receipt = h.register(institution_id(HOSPITALS[0]), peer_id(0), seal, sign)
+    receipt = h.register(institution_id(HOSPITALS[0]), peer_id(0), seal, sign, COHORT)
 
     assert events(h.registry, "Registered", receipt) == [
         {
@@ -67,6 +70,7 @@ def test_register_creates_pending_identity_with_its_bond(ledger_deployed: Ledger
             "sealKey": seal,
             "signKey": sign,
             "bond": DEFAULT_BOND,
+            "cohort": COHORT,
         }
     ]
     ident = h.identity(h.address)
@@ -79,6 +83,7 @@ def test_register_creates_pending_identity_with_its_bond(ledger_deployed: Ledger
         sign,
     )
     assert (ident.status, ident.joined_at, ident.bond, ident.left_at) == ("pending", 0, DEFAULT_BOND, 0)
+    assert ident.cohort == COHORT == h.cohort_of(h.address) and h.cohort_of(s.outsider.address) == 0
     # the batched view returns exactly what members() then identity() per member do
     reg = h.registry.functions
     assert reg.identities().call() == [reg.identity(m).call() for m in reg.members().call()]
@@ -97,27 +102,62 @@ def test_register_rejects_duplicates_and_bad_fields(ledger_deployed: LedgerSetup
     s = ledger_deployed
     a, b = s.hospitals[0], s.hospitals[1]
     seal, sign = keys(0)
-    a.register(institution_id(HOSPITALS[0]), peer_id(0), seal, sign)
+    a.register(institution_id(HOSPITALS[0]), peer_id(0), seal, sign, COHORT)
 
     with reverts("HospitalRegistryAlreadyRegistered", account=a.address):
-        a.register(institution_id(HOSPITALS[1]), peer_id(1), seal, sign)
+        a.register(institution_id(HOSPITALS[1]), peer_id(1), seal, sign, COHORT)
     with reverts(
         "HospitalRegistryInstitutionTaken", institutionId=keccak(text=HOSPITALS[0]), account=a.address
     ):
-        b.register(institution_id(HOSPITALS[0]), peer_id(1), seal, sign)
+        b.register(institution_id(HOSPITALS[0]), peer_id(1), seal, sign, COHORT)
     with reverts("HospitalRegistryPeerTaken", peerId=peer_id(0), account=a.address):
-        b.register(institution_id(HOSPITALS[1]), peer_id(0), seal, sign)
+        b.register(institution_id(HOSPITALS[1]), peer_id(0), seal, sign, COHORT)
     with reverts("HospitalRegistryInvalidInstitution", institutionId=ZERO32):
-        b.register(ZERO32, peer_id(1), seal, sign)
+        b.register(ZERO32, peer_id(1), seal, sign, COHORT)
     with reverts("HospitalRegistryInvalidPeerId", peerId=""):
-        b.register(institution_id(HOSPITALS[1]), "", seal, sign)
+        b.register(institution_id(HOSPITALS[1]), "", seal, sign, COHORT)
     with reverts("HospitalRegistryInvalidPeerId", peerId="x" * 129):
-        b.register(institution_id(HOSPITALS[1]), "x" * 129, seal, sign)
+        b.register(institution_id(HOSPITALS[1]), "x" * 129, seal, sign, COHORT)
     with reverts("HospitalRegistryInvalidKeys", sealKey=ZERO32, signKey=sign):
-        b.register(institution_id(HOSPITALS[1]), peer_id(1), ZERO32, sign)
+        b.register(institution_id(HOSPITALS[1]), peer_id(1), ZERO32, sign, COHORT)
     with reverts("HospitalRegistryInvalidKeys", sealKey=seal, signKey=ZERO32):
-        b.register(institution_id(HOSPITALS[1]), peer_id(1), seal, ZERO32)
-    b.register(institution_id(HOSPITALS[1]), "x" * 128, seal, sign)  # the longest peer ID allowed
+        b.register(institution_id(HOSPITALS[1]), peer_id(1), seal, ZERO32, COHORT)
+    with reverts("HospitalRegistryInvalidCohort", cohort=0):  # the client refuses it before sending, too
+        raw_send(b, b.registry.functions.register(institution_id(HOSPITALS[1]), peer_id(1), *keys(1), 0))
+    with pytest.raises(LedgerError, match="cohort must be a whole number"):
+        b.register(institution_id(HOSPITALS[1]), peer_id(1), *keys(1), 0)
+    b.register(institution_id(HOSPITALS[1]), "x" * 128, *keys(1), COHORT)  # the longest peer ID allowed
+    with pytest.raises(LedgerError, match="cohort must be a whole number"):
+        s.outsider.register(institution_id("Cohortless"), peer_id(5), *keys(5), 2**64)
+
+
+def test_a_second_identity_cannot_reuse_a_members_keys(ledger_deployed: LedgerSetup) -> None:
+    """Issue 14: a second identity registered with the same sealing and signing keys as an
+    existing one was admitted. Each key is now reserved registry-wide, for good."""
+    s = ledger_deployed
+    a, b = s.hospitals[0], s.hospitals[1]
+    seal, sign = keys(0)
+    a.register(institution_id(HOSPITALS[0]), peer_id(0), seal, sign, COHORT)
+    s.admin.admit(a.address)
+    other_seal, other_sign = keys(1)
+    with reverts("HospitalRegistryKeyTaken", key=seal, account=a.address):
+        b.register(institution_id(HOSPITALS[1]), peer_id(1), seal, sign, COHORT)  # the whole pair
+    with reverts("HospitalRegistryKeyTaken", key=seal, account=a.address):
+        b.register(institution_id(HOSPITALS[1]), peer_id(1), seal, other_sign, COHORT)
+    with reverts("HospitalRegistryKeyTaken", key=sign, account=a.address):
+        b.register(institution_id(HOSPITALS[1]), peer_id(1), other_seal, sign, COHORT)
+    with reverts("HospitalRegistryKeyTaken", key=seal, account=a.address):
+        b.register(institution_id(HOSPITALS[1]), peer_id(1), other_seal, seal, COHORT)  # a key is a key
+    b.register(institution_id(HOSPITALS[1]), peer_id(1), other_seal, other_sign, COHORT)
+    reg = a.registry.functions
+    assert (reg.accountOfKey(seal).call(), reg.accountOfKey(other_sign).call()) == (a.address, b.address)
+    # a rotation may not take another member's key, and the keys it rotates away stay reserved
+    with reverts("HospitalRegistryKeyTaken", key=other_seal, account=b.address):
+        a.rotate_keys(peer_id(0), other_seal, sign)
+    a.rotate_keys(peer_id(0), *keys(20))
+    with reverts("HospitalRegistryKeyTaken", key=seal, account=a.address):
+        b.rotate_keys(peer_id(1), seal, other_sign)
+    a.rotate_keys(peer_id(0), seal, sign)  # its own former keys are still its own
 
 
 # =========================================================================== admission
@@ -133,7 +173,7 @@ def test_genesis_admission_is_the_admins_until_the_seats_are_filled(ledger_deplo
         "exit_cooldown": WEEK,
         "forfeit_on_revoke": True,
     }
-    h.register(institution_id(HOSPITALS[0]), peer_id(0), *keys(0))
+    h.register(institution_id(HOSPITALS[0]), peer_id(0), *keys(0), COHORT)
 
     with reverts("ConsortiumAdminUnauthorizedAccount", account=h.address):
         h.admit(h.address)
@@ -150,7 +190,7 @@ def test_genesis_admission_is_the_admins_until_the_seats_are_filled(ledger_deplo
         s.admin.admit(h.address)
 
     for i in (1, 2, 3):
-        s.hospitals[i].register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i))
+        s.hospitals[i].register(institution_id(HOSPITALS[i]), peer_id(i), *keys(i), COHORT)
         s.admin.admit(s.hospitals[i].address)
     assert not s.admin.genesis_open()
     assert s.admin.registry.functions.admittedCount().call() == 4
@@ -162,7 +202,7 @@ def test_genesis_admission_is_the_admins_until_the_seats_are_filled(ledger_deplo
 def test_admission_needs_the_bond(ledger_deployed: LedgerSetup) -> None:
     s = ledger_deployed
     h = s.hospitals[0]
-    h.register(institution_id(HOSPITALS[0]), peer_id(0), *keys(0), bond=DEFAULT_BOND - 1)
+    h.register(institution_id(HOSPITALS[0]), peer_id(0), *keys(0), COHORT, bond=DEFAULT_BOND - 1)
     with reverts("HospitalRegistryBondTooLow", account=h.address, bond=DEFAULT_BOND - 1, required=DEFAULT_BOND):
         s.admin.admit(h.address)
     receipt = h.deposit_bond(1)
@@ -272,9 +312,9 @@ def test_revoke_by_quorum_forfeits_the_bond(ledger_consortium: LedgerSetup) -> N
         a.revoke(d.address)
     # the account cannot come back, and its names stay reserved
     with reverts("HospitalRegistryAlreadyRegistered", account=d.address):
-        d.register(institution_id("Another name"), "12D3KooWanother", *keys(9))
+        d.register(institution_id("Another name"), "12D3KooWanother", *keys(9), COHORT)
     with reverts("HospitalRegistryPeerTaken", peerId=peer_id(3), account=d.address):
-        s.outsider.register(institution_id("Another name"), peer_id(3), *keys(9))
+        s.outsider.register(institution_id("Another name"), peer_id(3), *keys(9), COHORT)
     advance_time(s.w3, WEEK + 1)
     with reverts("HospitalRegistryNoBond", account=d.address):
         d.withdraw_bond()
@@ -330,7 +370,7 @@ def test_a_deposit_beyond_128_bits_is_refused(ledger_rich: RichSetup) -> None:
     s = ledger_rich.setup
     h = LedgerClient(s.w3, s.deployment, ledger_rich.accounts[0])
     assert s.w3.eth.get_balance(h.address) == RICH_WEI > 2**129
-    fields = (institution_id("Rich Clinic"), peer_id(12), *keys(12))
+    fields = (institution_id("Rich Clinic"), peer_id(12), *keys(12), COHORT)
     with reverts("HospitalRegistryInvalidDeposit", account=h.address, amount=2**128):
         h.register(*fields, bond=2**128)
     h.register(*fields, bond=2**127)
@@ -414,7 +454,7 @@ def test_a_refund_the_account_refuses_reverts(ledger_deployed: LedgerSetup) -> N
         tx = {"to": proxy.address, "data": data._encode_transaction_data(), "value": value}
         return send(s.w3, s.outsider.account, tx, decoder=error_decoder(), action="forward")  # type: ignore[arg-type]
 
-    forward(registry.functions.register(institution_id("Refusing Clinic"), peer_id(11), *keys(11)), DEFAULT_BOND)
+    forward(registry.functions.register(institution_id("Refusing Clinic"), peer_id(11), *keys(11), COHORT), DEFAULT_BOND)
     s.admin.admit(proxy.address)
     forward(registry.functions.exit())
     advance_time(s.w3, WEEK + 1)
@@ -470,7 +510,7 @@ def test_admin_transfer(ledger_deployed: LedgerSetup) -> None:
         {"previousAdmin": s.admin.address, "newAdmin": new_admin.address}
     ]
     assert fn.admin().call() == new_admin.address
-    s.hospitals[0].register(institution_id(HOSPITALS[0]), peer_id(0), *keys(0))
+    s.hospitals[0].register(institution_id(HOSPITALS[0]), peer_id(0), *keys(0), COHORT)
     with reverts("ConsortiumAdminUnauthorizedAccount", account=s.admin.address):
         s.admin.admit(s.hospitals[0].address)
     new_admin.admit(s.hospitals[0].address)

@@ -30,6 +30,11 @@ class SimHospital:
     def samples(self) -> int:
         return len(self.data)
 
+    @property
+    def claimed(self) -> int:
+        """The count this site commits on chain: its true count unless it lies."""
+        return self.group.claimed_samples or self.samples
+
 
 @dataclass(frozen=True)
 class Cohort:

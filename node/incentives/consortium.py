@@ -28,18 +28,20 @@ from ledger import (
     institution_id,
 )
 from ledger.awards import with_distributor
+from ledger.records import PrivacyBudget
 
 __all__ = ["SimulatedConsortium"]
 
 _WINDOW = 3600
 _FUNDING = 10**18  # 1 ether per hospital: its bond and its gas
+_NO_DP = PrivacyBudget(epsilon=0.0, delta=0.0, accountant="none", noise_multiplier=0.0, clip_norm=0.0)
 
 
 class SimulatedConsortium:
     """``names`` are the hospitals (registered in that order); ``schemes`` the distributors."""
 
-    def __init__(self, w3: Web3, names: list[str], schemes: list[str], budget_per_round: int, *, seed: int = 0,
-                 step: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, w3: Web3, names: list[str], schemes: list[str], budget_per_round: int, *,
+                 cohorts: dict[str, int], seed: int = 0, step: Callable[[], None] = lambda: None) -> None:
         self.w3 = w3
         admin_key = dev_account(w3, 0)
         self.deployment = deploy(w3, admin_key, credit_per_round=0, genesis_seats=len(names),
@@ -52,14 +54,17 @@ class SimulatedConsortium:
             client = LedgerClient(w3, self.deployment, account)
             digest = hashlib.sha256(name.encode()).digest()
             client.register(institution_id(f"{name} (seed {seed})"), "12D3KooW" + digest.hex()[:44],
-                            hashlib.sha256(b"seal" + digest).digest(), hashlib.sha256(b"sign" + digest).digest())
+                            hashlib.sha256(b"seal" + digest).digest(), hashlib.sha256(b"sign" + digest).digest(),
+                            cohorts[name])
             self.admin.admit(account.address)
+            client.declare_privacy_budget(_NO_DP)  # the simulated updates are not DP-trained
             self.members[name] = client
             step()
         self.distributors: dict[str, DistributorClient] = {}
         self._member_clients: dict[tuple[str, str], DistributorClient] = {}
         for scheme in schemes:
-            addresses = deploy_distributor(w3, admin_key, self.deployment, budget_per_round=budget_per_round)
+            addresses = deploy_distributor(w3, admin_key, self.deployment, budget_per_round=budget_per_round,
+                                           max_penalty_per_round=budget_per_round)
             self.deployment = with_distributor(self.deployment, addresses["IncentiveDistributor"], scheme)
             self.distributors[scheme] = DistributorClient(w3, addresses, admin_key)
             step()

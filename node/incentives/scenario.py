@@ -11,7 +11,10 @@ hospitals (see ``node/incentives/scenarios/*.toml``)::
     count = 1
     samples = 25
     role = "free-rider"   # or "honest", "poisoner"
-    free_ride = "zero"    # or "stale": replays the previous round's global step
+    free_ride = "zero"    # or "stale" (the previous global step), "copy" (another site's
+                          # update of the round), "random" (a random direction, honest norm)
+    free_ride_noise = 0.1 # stale/copy: Gaussian noise of this fraction of the source's norm
+    claimed_samples = 3000  # what the site commits (0 or absent: its true count)
 
 Every problem raises :class:`ScenarioError` with one line naming the file and the key.
 """
@@ -29,10 +32,11 @@ from node.attacks import MODEL_ATTACKS
 from .schemes import SCHEMES
 from .utility import METRICS
 
-__all__ = ["ROLES", "DATASETS", "ScenarioError", "HospitalGroup", "ShapleySettings", "Scenario", "check_rows",
+__all__ = ["ROLES", "FREE_RIDES", "DATASETS", "ScenarioError", "HospitalGroup", "ShapleySettings", "Scenario", "check_rows",
            "load_scenario", "scenario_from_dict"]
 
 ROLES = ("honest", "free-rider", "poisoner")
+FREE_RIDES = ("zero", "stale", "copy", "random")
 DATASETS = ("breast-cancer",)
 _POISONS = tuple(a for a in MODEL_ATTACKS if a != "free-rider")
 
@@ -51,8 +55,10 @@ class HospitalGroup:
     scanner_noise: float = 0.0  # legacy-scanner input noise, x the site's own spread
     dropout: float = 0.0  # probability of missing a round
     role: str = "honest"
-    free_ride: str = "zero"  # free-riders: "zero" updates or a "stale" replay
+    free_ride: str = "zero"  # free-riders: "zero", a "stale" replay, a "copy" of another site's update, "random"
+    free_ride_noise: float = 0.0  # stale/copy: added Gaussian noise, as a fraction of the source's norm
     attack: str = "sign-flip"  # poisoners: a key of node.attacks.MODEL_ATTACKS
+    claimed_samples: int = 0  # the count the site commits on chain (0: its true count)
 
     def check(self) -> None:
         if self.count < 1 or self.samples < 2:
@@ -63,8 +69,10 @@ class HospitalGroup:
                 raise ValueError(f"{name} out of range: {value}")
         if self.dropout >= 1:
             raise ValueError("dropout must be < 1")
+        if not 0 <= self.free_ride_noise <= 10 or not 0 <= self.claimed_samples < 2**64:
+            raise ValueError("free_ride_noise must be in [0, 10] and claimed_samples in [0, 2^64)")
         _choice("role", self.role, ROLES)
-        _choice("free_ride", self.free_ride, ("zero", "stale"))
+        _choice("free_ride", self.free_ride, FREE_RIDES)
         _choice("attack", self.attack, _POISONS)
 
 
@@ -105,6 +113,8 @@ class Scenario:
     award_by: str = "admin"  # who sends each award: the consortium "admin", or a member "quorum"
     free_rider_screen: bool = True  # reject zero, stale and duplicate updates (node/freeriding.py)
     similarity_threshold: float = 0.999  # the screen's cosine threshold
+    spread_fraction: float = 0.2  # the screen's copy test against the round's spread (0: cosine only)
+    declared_cohorts: bool = False  # claims capped at each site's true count, as declared at admission
     schemes: tuple[str, ...] = tuple(SCHEMES)
     shapley: ShapleySettings = ShapleySettings()
     hospitals: tuple[HospitalGroup, ...] = field(default_factory=lambda: (HospitalGroup(count=4),))
@@ -126,6 +136,8 @@ class Scenario:
             raise ValueError("reputation_alpha must be in [0, 1) and reputation_slash in [0, 1]")
         if not isinstance(self.free_rider_screen, bool) or not 0 < self.similarity_threshold <= 1:
             raise ValueError("free_rider_screen must be true or false and similarity_threshold in (0, 1]")
+        if not isinstance(self.declared_cohorts, bool) or not 0 <= self.spread_fraction < 1:
+            raise ValueError("declared_cohorts must be true or false and spread_fraction in [0, 1)")
         _choice("award_by", self.award_by, ("admin", "quorum"))
         _choice("dataset", self.dataset, DATASETS)
         _choice("model", self.model, tuple(MODEL_NAMES))

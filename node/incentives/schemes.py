@@ -4,14 +4,18 @@ budget is then split in proportion by :func:`allocate` (exact integer arithmetic
 down, so the credits never exceed the budget).
 
 - :func:`equal_weights` — equal split among accepted contributors.
-- :func:`size_weights` — in proportion to the samples each contributor trained on (the
-  FedAvg weighting, McMahan et al., 2017).
+- :func:`size_weights` — in proportion to the samples each contributor claims to have trained
+  on (the FedAvg weighting, McMahan et al., 2017), bounded: at each member's declared cohort
+  when the consortium holds one, else at the round's median claim
+  (:func:`node.aggregation.bounded_counts`). A claim is not a fact: unbounded, one site
+  claiming 3,000 samples instead of 30 took 94 % of the budget (issue 16). The median cap
+  flattens honest shares too (a hospital above the median is paid as the median).
 - :func:`loo_weights` — leave-one-out marginal gain v(N) - v(N minus i), the deletion method of
   Wang et al., 2019, "Measure Contribution of Participants in Federated Learning"; negative
   gains earn nothing.
-- :func:`shapley_weights` — the round's Shapley value, estimated (GTG-Shapley, Liu et al.,
-  2022, or TMC, Ghorbani & Zou, 2019; see :mod:`node.incentives.shapley`); negative values
-  earn nothing.
+- :func:`shapley_weights` — the round's Shapley value: exact whenever every coalition was
+  evaluated, else estimated (GTG-Shapley, Liu et al., 2022, or TMC, Ghorbani & Zou, 2019;
+  see :mod:`node.incentives.shapley`); negative values earn nothing.
 - :func:`reputation_update` / :func:`reputation_weights` — the reputation of RFFL (Xu & Lyu,
   2021, "A Reputation Mechanism Is All You Need: Collaborative Fairness and Adversarial
   Robustness in Federated Learning"): an exponential moving average of the cosine similarity
@@ -22,11 +26,14 @@ down, so the credits never exceed the budget).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+
+from node.aggregation import bounded_counts, gram
 
 __all__ = ["SCHEMES", "RoundView", "allocate", "cosine_similarity", "equal_weights", "size_weights",
            "loo_weights", "shapley_weights", "reputation_update", "reputation_weights", "penalties"]
@@ -36,7 +43,9 @@ __all__ = ["SCHEMES", "RoundView", "allocate", "cosine_similarity", "equal_weigh
 class RoundView:
     """One round as the schemes see it; arrays are in ``players`` order (the committers).
 
-    ``reputation`` is each player's reputation after this round's :func:`reputation_update`."""
+    ``reputation`` is each player's reputation after this round's :func:`reputation_update`;
+    ``shapley`` the exact values when computed, else the estimate; ``declared`` each player's
+    declared cohort (an on-chain ceiling on its claims), if the consortium records one."""
 
     round: int
     players: tuple[str, ...]
@@ -45,6 +54,7 @@ class RoundView:
     shapley: np.ndarray
     loo: np.ndarray
     reputation: np.ndarray
+    declared: np.ndarray | None = None
 
 
 def allocate(budget: int, weights: dict[str, float]) -> dict[str, int]:
@@ -69,7 +79,11 @@ def equal_weights(view: RoundView) -> np.ndarray:
 
 
 def size_weights(view: RoundView) -> np.ndarray:
-    return _accepted_only(view, view.samples)
+    """Claims capped at the declared cohorts where the consortium holds them (checked at
+    admission), else at the round's median claim (:func:`node.aggregation.bounded_counts`)."""
+    claims = np.asarray(view.samples, dtype=np.float64)
+    bounded = bounded_counts(claims) if view.declared is None else np.minimum(claims, view.declared)
+    return _accepted_only(view, bounded)
 
 
 def loo_weights(view: RoundView) -> np.ndarray:
@@ -86,9 +100,10 @@ def reputation_weights(view: RoundView) -> np.ndarray:
 
 def cosine_similarity(update: np.ndarray, aggregate: np.ndarray) -> float:
     """cos(update, aggregate); 0 when either is the zero vector (a zero update earns nothing)."""
-    u, a = np.asarray(update, dtype=np.float64), np.asarray(aggregate, dtype=np.float64)
-    nu, na = float(np.linalg.norm(u)), float(np.linalg.norm(a))
-    return 0.0 if nu == 0 or na == 0 else float(u @ a / (nu * na))
+    g = gram([np.asarray(update, dtype=np.float64).ravel(), np.asarray(aggregate, dtype=np.float64).ravel()])
+    if g[0, 0] == 0 or g[1, 1] == 0:
+        return 0.0
+    return max(-1.0, min(1.0, float(g[0, 1] / math.sqrt(g[0, 0] * g[1, 1]))))
 
 
 def reputation_update(previous: np.ndarray, similarity: np.ndarray, accepted: np.ndarray, *,

@@ -2,12 +2,15 @@
 each round valued by every compared scheme and paid through the real contracts.
 
 Per round: hospitals that do not drop out train locally (plain SGD: the simulation is about
-incentives, not privacy) or misbehave as their role says; zero, stale and duplicate updates
-are rejected (:mod:`node.freeriding`, as the live peer does); the consortium's rule aggregates
-the rest and its selection is the accepted set; the round is committed, the rejections
-recorded, and the round attested and finalized on the RoundLedger; GTG-Shapley, leave-one-out
-and (for small rounds) exact Shapley values are computed on the round's game
-(:mod:`node.incentives.utility`); each scheme's credits are split from the round's budget and
+incentives, not privacy) or misbehave as their role says, and commit in a seeded random order,
+free-riders last (a copier must see what it copies); zero, stale and duplicate updates are
+rejected in that commit order (:mod:`node.freeriding`, as the live peer does); the
+consortium's rule aggregates the rest in address order and its selection is the accepted set;
+the round is committed, the rejections recorded, and the round attested and finalized on the
+RoundLedger; GTG-Shapley, leave-one-out and (for small rounds) exact Shapley values are
+computed on the round's game, the step the rule actually applied
+(:mod:`node.incentives.utility`), and the Shapley scheme pays the exact values whenever they
+were computed; each scheme's credits are split from the round's budget and
 minted by its IncentiveDistributor (sent by the admin, or by a member quorum with
 ``award_by = "quorum"``). At the end the balances read back from each scheme's token must
 equal the simulator's own sums.
@@ -58,6 +61,7 @@ class RoundRecord:
     reputation: dict[str, float] = field(default_factory=dict)
     utility_evaluations: int = 0
     rejected: dict[str, str] = field(default_factory=dict)  # hospital -> reason (free-rider screen, robust rule)
+    commit_order: list[str] = field(default_factory=list)
     credits: dict[str, dict[str, int]] = field(default_factory=dict)  # scheme -> hospital -> units
     burned: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -95,6 +99,36 @@ class _Campaign:
         dp = DPConfig(enabled=False, steps_per_epoch=1, local_epochs=scenario.local_epochs, rounds=scenario.rounds)
         self.ledgers = {h.name: PrivacyLedger(dp, warn_if_off=False) for h in cohort.hospitals}
         self.rng = np.random.default_rng(scenario.seed + 1)
+        self.order_rng = np.random.default_rng([scenario.seed, 2])  # commit orders
+        self.noise_rng = np.random.default_rng([scenario.seed, 3])  # free-riders' disguises
+
+    def commit_order(self, players: list[SimHospital]) -> list[int]:
+        """Indices into ``players`` in commit order: the trainers in a random order, then the
+        free-riders (in the given order), who wait for the updates they copy."""
+        trainers = [i for i, h in enumerate(players) if h.role != "free-rider"]
+        riders = [i for i, h in enumerate(players) if h.role == "free-rider"]
+        return [trainers[j] for j in self.order_rng.permutation(len(trainers))] + riders
+
+    def _free_ride(self, h: SimHospital, reference: np.ndarray, honest: list[np.ndarray]) -> np.ndarray:
+        """What a free-rider sends: Lin et al. (2019)'s zero or stale update, a copy of the most
+        central honest update of the round, or a random direction at the median honest norm;
+        stale and copy disguised with Gaussian noise of ``free_ride_noise`` x the source's norm
+        (Fraboni et al., 2021)."""
+        how = h.group.free_ride
+        if how == "zero":
+            return np.zeros_like(self.params)
+        if how == "random":
+            direction = self.noise_rng.normal(size=self.params.size)
+            norm = float(np.median([np.linalg.norm(u) for u in honest])) if honest else 0.0
+            return (direction * norm / np.linalg.norm(direction)).astype(np.float32)
+        if how == "copy" and honest:
+            mean = np.mean(honest, axis=0)
+            source = max(honest, key=lambda u: cosine_similarity(u, mean))
+        else:  # stale, or nothing to copy yet
+            source = self.last_step
+        noise = self.noise_rng.normal(size=self.params.size)
+        scale = h.group.free_ride_noise * float(np.linalg.norm(source)) / float(np.linalg.norm(noise))
+        return (source + scale * noise).astype(np.float32)
 
     def updates(self, round_: int, players: list[SimHospital]) -> np.ndarray:
         honest: dict[str, np.ndarray] = {}
@@ -102,11 +136,12 @@ class _Campaign:
             if h.role != "free-rider":  # a poisoner trains too, then sends its attack instead
                 cfg = TrainConfig(self.scenario.learning_rate, seed=self.scenario.seed * 1000 + round_, device="cpu")
                 honest[h.name] = train_local(self.model, self.params, h.data, self.ledgers[h.name], cfg).delta
-        reference = np.stack([honest[h.name] for h in players if h.role == "honest"] or [self.last_step])
+        honest_rows = [honest[h.name] for h in players if h.role == "honest"]
+        reference = np.stack(honest_rows or [self.last_step])
         rows = []
         for h in players:
             if h.role == "free-rider":
-                rows.append(np.zeros_like(self.params) if h.group.free_ride == "zero" else self.last_step)
+                rows.append(self._free_ride(h, reference, honest_rows))
             elif h.role == "poisoner":
                 attack = MODEL_ATTACKS[h.group.attack]
                 rows.append(attack(reference, 1)[0])
@@ -152,7 +187,7 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
     elif rpc is not None:
         raise ValueError("simulate: give rpc or w3, not both")
     chain = SimulatedConsortium(w3, [h.name for h in hospitals], schemes, budget, seed=scenario.seed,
-                                step=lambda: bar.update(1))
+                                cohorts={h.name: int(h.samples) for h in hospitals}, step=lambda: bar.update(1))
     # canonical order: ascending registry address, as every peer aggregates
     by_address = sorted(hospitals, key=lambda h: int(chain.address(h.name), 16))
     campaign = _Campaign(scenario, cohort)
@@ -165,13 +200,21 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
             players = [by_address[0]]
         names = [h.name for h in players]
         stack = campaign.updates(t, players)
-        samples = np.array([h.samples for h in players], dtype=np.float64)
-        game = RoundGame(campaign.eval_model, campaign.params, stack, samples, cohort.validation, scenario.metric)
-        before = game.value_of(campaign.params)
-        flags = (screen_free_riders(list(stack), campaign.last_step, threshold=scenario.similarity_threshold)
-                 if scenario.free_rider_screen else {})
+        claims = [min(h.claimed, h.samples) if scenario.declared_cohorts else h.claimed for h in players]
+        samples = np.array(claims, dtype=np.float64)
+        order = campaign.commit_order(players)
+        flags = {}
+        if scenario.free_rider_screen:  # in commit order: of two copies, the later is the copier
+            in_order = screen_free_riders([stack[i] for i in order], campaign.last_step,
+                                          threshold=scenario.similarity_threshold,
+                                          spread_fraction=scenario.spread_fraction)
+            flags = {order[j]: reason for j, reason in in_order.items()}
         kept = [i for i in range(len(names)) if i not in flags]  # what reaches the robust rule
         enough = len(kept) >= minimum_updates(scenario.rule, scenario.f)
+        moving = np.array([enough and i in kept for i in range(len(names))])  # too few: the model stays
+        game = RoundGame(campaign.eval_model, campaign.params, stack, samples, cohort.validation, scenario.metric,
+                         rule=scenario.rule, f=scenario.f, kept=moving)
+        before = game.value_of(campaign.params)
         keep = [kept[j] for j in selection(scenario.rule, stack[kept], f=scenario.f)] if enough else []
         step = (aggregate(scenario.rule, stack[kept], [float(samples[i]) for i in kept], f=scenario.f) if enough
                 else np.zeros_like(campaign.params))
@@ -181,7 +224,7 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
         rejected.update({names[i]: "robust-rule" for i in kept if enough and i not in keep})
         chain_round = chain.run_round(commits, accepted, _hash(b"medmesh/params/v1", campaign.params + step), rejected)
         record = RoundRecord(t, chain_round, names, accepted, chain.finalized(chain_round), before, before,
-                             rejected=rejected)
+                             rejected=rejected, commit_order=[names[i] for i in order])
         records.append(record)
         if not record.finalized:  # no credits for a failed round; the model stays where it was
             bar.update(1)
@@ -199,7 +242,9 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
         record.shapley_exact = None if exact is None else dict(zip(names, map(float, exact)))
         record.leave_one_out = dict(zip(names, map(float, loo)))
         record.reputation = dict(reputation)
-        view = RoundView(t, tuple(names), samples, accepted_mask, gtg, loo, updated)
+        declared = np.array([h.samples for h in players], dtype=np.float64) if scenario.declared_cohorts else None
+        view = RoundView(t, tuple(names), samples, accepted_mask, gtg if exact is None else exact, loo, updated,
+                         declared)
         for scheme in schemes:
             grants = allocate(budget, dict(zip(names, SCHEMES[scheme](view))))
             burns = penalties(view, penalty) if scheme == "reputation" else {}
@@ -223,7 +268,8 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
             "deployment": chain.deployment.to_dict(), "addresses": chain.addresses(),
             "accounts": {h.name: chain.address(h.name) for h in hospitals},
             "award_gas": {s: d.gas_used["award"] for s, d in chain.distributors.items()}}
-    roster = [{"name": h.name, "role": h.role, "profile": _profile(h.group), "samples": h.samples, "label_noise": h.group.label_noise,
+    roster = [{"name": h.name, "role": h.role, "profile": _profile(h.group), "samples": h.samples,
+               "claimed_samples": h.claimed, "label_noise": h.group.label_noise,
                "scanner_noise": h.group.scanner_noise, "dropout": h.group.dropout,
                "behaviour": h.group.free_ride if h.role == "free-rider" else
                h.group.attack if h.role == "poisoner" else "trains"} for h in hospitals]

@@ -6,23 +6,37 @@ et al., 2022, Sec. 3): each round is its own game and the campaign's value of a 
 the sum over rounds. The metric comes from :mod:`node.evaluation` on a validation set the
 simulator holds back from every hospital.
 
-``step(S)`` is the round's FedAvg step restricted to S's terms: ``sum over i in S of
-(n_i / n_N) update_i``, i.e. :func:`node.aggregation.fedavg` of S scaled by S's share of the
-round's samples; the grand coalition's step is plain FedAvg. Renormalizing the weights within
-each coalition instead would let a zero update shorten the others' steps, which pays
-whenever one of them hurts (a noisy or poisoned update) and then gives a free-rider a
-Shapley value as large as an honest hospital's. With fixed weights a zero update is a null
-player: its Shapley value is exactly zero.
+``step(S)`` is the step the consortium actually applies, restricted to S (issue 16: a game on
+a FedAvg step while the model moves by the median prices the wrong thing, and its values did
+not add up to the real gain):
+
+- the players the free-rider screen rejected (``kept`` false) are left out of every
+  coalition: they are null players and their value is exactly zero;
+- ``rule = "fedavg"``: ``sum over i in S of (b_i / b_K) update_i`` with ``b`` the round's
+  claims bounded by :func:`node.aggregation.bounded_counts` (a claim never buys more than the
+  median kept claim, as :func:`node.aggregation.aggregate` bounds them) and ``b_K`` their
+  total over the kept players. Fixed weights, not renormalized within S: renormalizing would
+  let a zero update shorten the others' steps, which pays whenever one of them hurts, and
+  give a free-rider a Shapley value as large as an honest hospital's; with fixed weights a
+  zero update is a null player;
+- any other rule: :func:`node.aggregation.aggregate` of S's kept updates (each member counted
+  once, claims ignored); a coalition smaller than the rule's minimum
+  (:func:`node.aggregation.minimum_updates`, Krum and Bulyan) is valued by the coordinate
+  median, which needs no minimum.
+
+The grand coalition's step is bit for bit the applied one, so the Shapley values add up to the
+round's real gain ``metric(theta_t+1) - metric(theta_t)`` (efficiency).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from node.aggregation import fedavg
+from node.aggregation import aggregate, bounded_counts, minimum_updates
 from node.data import LabelledData
 from node.evaluation import binary_scores, predict_logits
 from node.models import load_flat_parameters
@@ -47,7 +61,9 @@ def metric_value(metric: str, y: np.ndarray, logits: np.ndarray) -> float:
 
 @dataclass
 class RoundGame:
-    """One round's game over the ``updates`` (rows in player order) of its participants."""
+    """One round's game over the ``updates`` (rows in player order) of its participants;
+    ``samples`` are their claimed counts, ``kept`` which of them passed the free-rider screen
+    (default: all), ``rule`` and ``f`` the consortium's aggregation."""
 
     model: torch.nn.Module
     params: np.ndarray
@@ -55,6 +71,9 @@ class RoundGame:
     samples: np.ndarray
     validation: LabelledData
     metric: str = "auc"
+    rule: str = "fedavg"
+    f: int = 0
+    kept: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.updates = np.asarray(self.updates, dtype=np.float32)
@@ -62,6 +81,14 @@ class RoundGame:
             raise ValueError(f"updates {self.updates.shape} and samples ({len(self.samples)}) do not match")
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; choose one of {', '.join(METRICS)}")
+        self.kept = np.ones(self.n, dtype=bool) if self.kept is None else np.asarray(self.kept, dtype=bool)
+        if self.kept.shape != (self.n,):
+            raise ValueError(f"kept must have one flag per update ({self.n}), got shape {self.kept.shape}")
+        claims = np.asarray(self.samples, dtype=np.float64)
+        self._weights = np.zeros(self.n)
+        if self.kept.any():  # as aggregate() bounds the claims of what reaches the rule
+            bounded = bounded_counts(claims[self.kept])
+            self._weights[self.kept] = bounded / math.fsum(bounded.tolist())
 
     @property
     def n(self) -> int:
@@ -72,11 +99,16 @@ class RoundGame:
         return metric_value(self.metric, self.validation.y, predict_logits(self.model, self.validation))
 
     def aggregate(self, mask: int) -> np.ndarray:
-        members = [i for i in range(self.n) if (mask >> i) & 1]
+        members = [i for i in range(self.n) if (mask >> i) & 1 and self.kept[i]]
         if not members:
             return np.zeros(self.updates.shape[1], dtype=np.float32)
-        share = float(np.sum(self.samples[members]) / np.sum(self.samples))
-        return (fedavg(self.updates[members], [float(self.samples[i]) for i in members]) * share).astype(np.float32)
+        if self.rule == "fedavg":  # the terms of the applied FedAvg sum, in the same order
+            total = np.zeros(self.updates.shape[1])
+            for i in members:
+                total += self._weights[i] * self.updates[i].astype(np.float64)
+            return total.astype(np.float32)
+        rule = self.rule if len(members) >= minimum_updates(self.rule, self.f) else "median"
+        return aggregate(rule, self.updates[members], f=self.f)
 
     def __call__(self, mask: int) -> float:
         return self.value_of(self.params + self.aggregate(mask))

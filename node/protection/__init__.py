@@ -10,6 +10,8 @@ sealed     1     the update itself (sealed for registered peers only)           
 secagg     2     only the sum over all peers (Bonawitz et al. 2017 masking)     fedavg
 ckks       3     only the sum, decrypted by the round's key holder (CKKS)       fedavg
 =========  ====  =============================================================  ==============
+
+Who learns what under which collusion, for each mode: ``docs/threat-model.md``.
 """
 
 from __future__ import annotations

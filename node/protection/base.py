@@ -16,6 +16,7 @@ rules need every individual update.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,11 @@ class Mailbox:
             while not senders <= set(self.get(kind, round_)):
                 await self._changed.wait()
         return dict(self.get(kind, round_))
+
+    async def wait_until(self, kind: str, round_: int, done: Callable[[dict[str, Any]], bool]) -> None:
+        """Wait until ``done`` holds for the ``kind`` messages of ``round_`` (the caller bounds it)."""
+        while not done(dict(self.get(kind, round_))):
+            await self._changed.wait()
 
     def drop_round(self, round_: int) -> None:
         for key in [k for k in self._box if k[1] <= round_]:

@@ -1,8 +1,11 @@
 """The "ckks" mode: TenSEAL CKKS (:mod:`node.ckks`) with roles drawn from the chain.
 
-For round ``r`` over the active members in registry order ``m_0 .. m_{n-1}``:
-the **key holder** is ``m_{(r-1) mod n}`` and the **aggregator** ``m_{r mod n}`` (another
-peer whenever n >= 2), so both rotate every round.
+For round ``r``, the **key holder** and the **aggregator** are two different active members
+drawn from the round's seed on chain (:func:`ledger.randomness.round_seed`: the hash of the
+block that opened the round, mixed with the round number; :func:`draw_roles`). Nobody knows
+the pair before the round opens, and no member picks it, so a pair of colluders holds both
+roles in a round with probability 2 / (n (n - 1)), not on a schedule it can read from the
+registry. A block producer (the sequencer of a PoA devnet) can still grind block hashes.
 
 1. ``ckks-context``: the key holder makes fresh keys and sends its public context (public key
    and parameters only, refused below 128-bit security) to every member;
@@ -14,15 +17,16 @@ peer whenever n >= 2), so both rotate every round.
    with it, and adds that update after decryption;
 3. ``ckks-sum``: the aggregator checks and adds the committed ciphertexts (no secret needed)
    and sends the encrypted sum, naming whose it added, to the key holder;
-4. ``ckks-result``: the key holder decrypts only that sum (never one update: at least two
-   updates, its own counted), checks the decrypted sample total against the chain, adds its
-   own weighted update, and sends the new global parameters to every member; each attests
-   their hash on chain.
+4. ``ckks-result``: the key holder decrypts only that sum, and only if it holds at least
+   ``min_contributors`` (default 3) members with a ckks commitment on chain, its own counted
+   (the chain's count, not the ciphertext header's, which the aggregator could rewrite);
+   it checks the decrypted sample total against the chain, adds its own weighted update, and
+   sends the new global parameters to every member; each attests their hash on chain.
 
 Every peer sees only the sum. What it cannot check is the key holder's arithmetic: an honest
 key holder is trusted for the decryption (the others attest what it published, and a key
 holder that publishes different results to different peers splits the vote and fails the
-round). A missing key holder or aggregator fails the round; the roles rotate to the next one.
+round). A missing key holder or aggregator fails the round; the next round draws a new pair.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import trio
 
+from ledger.errors import LedgerError
+from ledger.randomness import round_seed
 from node import ckks_pool
 from node.aggregation import clip_norms
 from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext, EncryptedVector
@@ -43,7 +49,19 @@ from node.update import ModelUpdate, UpdateFormatError, encode_update
 if TYPE_CHECKING:
     from ledger import Commitment, Identity
 
-__all__ = ["CkksMode"]
+__all__ = ["CkksMode", "draw_roles"]
+
+
+def draw_roles(seed: bytes, members: list[Identity]) -> tuple[Identity, Identity]:
+    """(key holder, aggregator): two different members, uniform over ordered pairs, read from
+    a 32-byte ``seed`` (members in ascending address order; modulo bias below 2^-240)."""
+    order = sorted(members, key=lambda i: i.address.lower())
+    if len(order) < 2:
+        raise CKKSError("ckks needs at least two active members (a key holder and an aggregator)")
+    x = int.from_bytes(seed, "big")
+    holder = order[x % len(order)]
+    rest = [m for m in order if m is not holder]
+    return holder, rest[(x // len(order)) % len(rest)]
 
 _KINDS = {"ckks-context": "context", "ckks-sum": "sum", "ckks-result": "result"}
 
@@ -62,13 +80,17 @@ class CkksMode(ProtectionMode):
         self._public: dict[int, CKKSPublicContext] = {}
         self._own: dict[int, bytes] = {}
         self._plain: dict[int, tuple[np.ndarray, float]] = {}  # the key holder's own (delta, weight)
+        self._roles: dict[int, tuple[Identity, Identity]] = {}
 
     def roles(self, round_: int) -> tuple[Identity, Identity]:
-        """(key holder, aggregator) for ``round_``, rotating in registry order."""
-        members = [i for i in self.peer._directory.values() if i.status == "active"]
-        if len(members) < 2:
-            raise CKKSError("ckks needs at least two active members (a key holder and an aggregator)")
-        return members[(round_ - 1) % len(members)], members[round_ % len(members)]
+        """(key holder, aggregator) for ``round_``, drawn from the round's seed on chain."""
+        if round_ not in self._roles:
+            try:
+                seed = round_seed(self.peer.ledger, round_, "ckks-roles")
+            except LedgerError as exc:
+                raise CKKSError(f"no role draw for round {round_}: {exc}") from None
+            self._roles[round_] = draw_roles(seed, self.peer.active_members())
+        return self._roles[round_]
 
     def _is(self, ident: Identity) -> bool:
         return ident.address.lower() == self.peer.address.lower()
@@ -78,7 +100,10 @@ class CkksMode(ProtectionMode):
         if phase is None:
             raise SealError(f"ckks takes no {kind!r} messages")
         round_ = peek_context(data).round
-        holder, aggregator = self.roles(round_)
+        try:
+            holder, aggregator = self.roles(round_)
+        except CKKSError as exc:
+            raise SealError(str(exc)) from None
         allowed = aggregator if phase == "sum" else holder
         if sender.address.lower() != allowed.address.lower():
             raise SealError(f"a ckks {phase} message for round {round_} must come from {allowed.address}")
@@ -176,8 +201,15 @@ class CkksMode(ProtectionMode):
             commitments = self.peer.ledger.commitments(round_)
             samples = sum(commitments[committed[a]].samples for a in summed.included)
             own = self._plain.get(round_)
+            least = self.peer.settings.min_contributors
+            counted = {a for a in summed.included if commitments[committed[a]].mode == self.code}
+            if own is not None and me in commitments:
+                counted.add(me.lower())
+            if len(counted) < least:  # from the chain: the ciphertext header's count could be rewritten
+                raise CKKSError(f"the sum holds {len(counted)} members with a ckks commitment on chain; refusing "
+                                f"to decrypt fewer than {least} (min_contributors)")
             mean = await trio.to_thread.run_sync(lambda: self._holders[round_].decrypt_weighted_mean(
-                summed.body, round_, min_summands=2, expected_weight=float(samples), own=own))  # chain's total
+                summed.body, round_, min_summands=least, expected_weight=float(samples), own=own))  # chain's total
             if mean.summands != len(summed.included):
                 raise CKKSError(f"the sum holds {mean.summands} summands but names {len(summed.included)} members")
             params = (self.peer.global_params + mean.mean).astype(np.float32)
@@ -201,6 +233,6 @@ class CkksMode(ProtectionMode):
 
     def end_round(self, round_: int) -> None:
         super().end_round(round_)
-        for d in (self._holders, self._public, self._own, self._plain):
+        for d in (self._holders, self._public, self._own, self._plain, self._roles):
             for r in [r for r in d if r <= round_]:
                 del d[r]

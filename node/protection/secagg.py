@@ -1,6 +1,6 @@
 """The "secagg" mode: Bonawitz et al. 2017 pairwise masking among peers, with no server —
 every peer plays the server's part for itself. The arithmetic is :mod:`node.secagg`; this
-module runs its four phases over libp2p blobs, each one sealed and signed
+module runs its five phases over libp2p blobs, each one sealed and signed
 (:mod:`node.sealing`), so it is bound to this deployment, round and sender:
 
 1. ``secagg-keys``: a fresh X25519 mask key per round, to every other member;
@@ -9,9 +9,17 @@ module runs its four phases over libp2p blobs, each one sealed and signed
    are this peer plus those whose shares reached it;
 3. ``update`` (committed on chain like any update): the masked vector
    ``[samples * delta, samples]`` in fixed point, masked against the participants;
-4. ``secagg-unmask``: once the masked inputs are in, the survivors are the participants that
-   committed on chain; each survivor reveals its shares of the survivors' self-mask seeds and
-   of the dropped participants' mask keys. Any ``threshold`` of them recover the sum.
+4. ``secagg-consistency``: once the masked inputs are in, the survivors are the members that
+   committed on chain (the same set for every peer that reads the chain). Each peer that
+   masked an input signs (participants, their mask keys' hash, survivors) and sends it to
+   every member; no share is released until one such statement carries the signatures of
+   more than 2n/3 survivors (:mod:`node.protection.secagg_consistency`, Bonawitz et al. 2017
+   section 6), and a peer whose own view differs releases nothing;
+5. ``secagg-unmask``: each survivor reveals, for that agreed statement only, its shares of
+   the survivors' self-mask seeds and of the dropped participants' mask keys, after its
+   on-disk release log confirmed it never released the other half of any member. Any
+   ``threshold`` of them recover the sum, which must hold at least ``min_contributors``
+   (default 3) committed updates.
 
 Weighted FedAvg then is ``sum(samples * delta) / sum(samples)``; the sample total must equal
 the sum the survivors committed on chain. With top-k compression, every peer sends the same
@@ -23,10 +31,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import trio
 
+from ledger.randomness import round_seed
 from node import shamir
 from node.aggregation import clip_norms
 from node.compression import shared_indices
+from node.protection import secagg_consistency as consistency
 from node.protection import secagg_wire as wire
 from node.protection.base import Aggregate, ProtectionMode, Rejected
 from node.sealing import SealError, peek_context
@@ -39,7 +50,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SecAggMode"]
 
-_KINDS = {"secagg-keys": "keys", "secagg-shares": "shares", "secagg-unmask": "unmask"}
+_KINDS = {"secagg-keys": "keys", "secagg-shares": "shares", "secagg-consistency": "consistency",
+          "secagg-unmask": "unmask"}
 
 
 class SecAggMode(ProtectionMode):
@@ -55,6 +67,8 @@ class SecAggMode(ProtectionMode):
         self._own: dict[int, wire.MaskedInput] = {}
         self._my_shares: dict[int, tuple[int, int, int]] = {}  # my own (x, b, s) of my secrets
         self._keys: dict[int, dict[str, bytes]] = {}  # participants' mask keys (lower-case), mine included
+        path = peer.privacy.path
+        self.released = consistency.ReleaseLog(None if path is None else path.with_suffix(".secagg-released.json"))
 
     # -- helpers -------------------------------------------------------------------------
     def _ctx_bytes(self, round_: int) -> bytes:
@@ -164,38 +178,89 @@ class SecAggMode(ProtectionMode):
                                          f"{self.params.frac_bits} and {expected}")
         return msg
 
-    # -- aggregate: phase 4 --------------------------------------------------------------
+    # -- aggregate: phases 4 and 5 ------------------------------------------------------
+    def _statement(self, round_: int) -> consistency.Statement:
+        """(participants, keys hash, survivors) as this peer saw them; the survivors are the
+        committers on chain, the one view every peer reads alike."""
+        participants = tuple(p.lower() for p in self._participants[round_])
+        committed = self.peer.ledger.commitments(round_)
+        survivors = tuple(sorted(a.lower() for a, c in committed.items() if c.mode == self.code))
+        outside = sorted(set(survivors) - set(participants))
+        if outside:
+            raise SecAggError(f"committers {outside} never dealt this peer their shares; releasing no shares")
+        if len(survivors) < self.peer.settings.min_contributors:
+            raise SecAggError(f"only {len(survivors)} members committed masked inputs; a sum needs at least "
+                              f"{self.peer.settings.min_contributors} (min_contributors): releasing no shares")
+        return participants, consistency.keys_hash(self._keys[round_]), survivors
+
+    def _agreed(self, round_: int, mine: dict[str, wire.Consistency]) -> consistency.Statement | None:
+        got = {a.lower(): m for a, m in self.mailbox.get("consistency", round_).items()} | mine
+        signed = [(a, (m.participants, m.keys_hash, m.survivors), m.signature) for a, m in got.items()]
+        keys = {i.address.lower(): i.sign_key for i in self.peer.active_members()}
+        return consistency.agreed_statement(signed, keys, self._ctx_bytes(round_), round_,
+                                            consistency.consistency_threshold(len(self.peer.active_members())))
+
+    async def _agree(self, round_: int) -> consistency.Statement:
+        """Sign and send this peer's statement (if it took part), then wait (bounded) for one
+        statement to carry the consistency threshold of survivors' signatures."""
+        me, ctx = self.peer.address.lower(), self._ctx_bytes(round_)
+        mine: dict[str, wire.Consistency] = {}
+        if round_ in self._own:  # this peer masked an input: it holds shares and signs its view
+            statement = self._statement(round_)
+            signature = consistency.sign_statement(self.peer.identity.sign_private, ctx, round_, statement)
+            mine[me] = wire.Consistency(round_, me, *statement, signature)
+            others = self.peer._others()
+            await self.send_to(round_, "secagg-consistency", self.seal_for(round_, wire.encode(mine[me]), others),
+                               others)
+        # a peer still waiting for a late masked input signs up to a whole round_timeout later
+        with trio.move_on_after(2 * self.peer.settings.round_timeout):
+            await self.mailbox.wait_until("consistency", round_, lambda _: self._agreed(round_, mine) is not None)
+        agreed = self._agreed(round_, mine)
+        if agreed is None:
+            needed = consistency.consistency_threshold(len(self.peer.active_members()))
+            raise SecAggError(f"no survivor set carries {needed} signatures (the members' views of the round "
+                              f"differ); releasing no shares")
+        if mine and (mine[me].participants, mine[me].keys_hash, mine[me].survivors) != agreed:
+            raise SecAggError("the signed survivor set differs from this peer's view; releasing no shares")
+        return agreed
+
+    async def _release(self, round_: int, agreed: consistency.Statement) -> wire.Unmask:
+        """Send this peer's shares for the agreed statement: the survivors' self-mask seeds and
+        the dropped participants' mask keys, after the release log allowed it."""
+        me = self.peer.address.lower()
+        participants, _, survivors = agreed
+        dropped = tuple(p for p in participants if p not in survivors)
+        points = {a.lower(): b for a, b in self.mailbox.get("shares", round_).items()}
+        x, b, _ = self._my_shares[round_]
+        seeds = {u: (points[u].x, points[u].b) if u != me else (x, b) for u in survivors if u in points or u == me}
+        keys = {d: (points[d].x, points[d].s) for d in dropped if d in points}
+        digest = consistency.statement_digest(self._ctx_bytes(round_), round_, agreed)
+        name = f"{round_}:{round_seed(self.peer.ledger, round_, 'secagg-release').hex()}"  # unique across chains
+        self.released.record(name, digest, seeds, keys)  # raises before anything leaves
+        msg = wire.Unmask(round_, me, participants, survivors, seeds, keys)
+        others = self.peer._others()
+        await self.send_to(round_, "secagg-unmask", self.seal_for(round_, wire.encode(msg), others), others)
+        return msg
+
     async def aggregate(self, round_: int, opened: dict[str, wire.MaskedInput]) -> Aggregate:
         me, timeout = self.peer.address, self.peer.settings.round_timeout
+        agreed = await self._agree(round_)
+        participants, _, survivors = agreed
+        dropped = tuple(p for p in participants if p not in survivors)
+        mine = {me.lower(): await self._release(round_, agreed)} if round_ in self._own else {}
         masked = {a.lower(): m for a, m in opened.items() if m is not None}
-        if not masked:
-            raise SecAggError("no masked inputs to aggregate")
-        participant_sets = {m.participants for m in masked.values()}
-        if len(participant_sets) != 1:
-            raise SecAggError("masked inputs disagree on the participants; cannot unmask")
-        participants = participant_sets.pop()
-        survivors = tuple(sorted(masked))
-        dropped = tuple(p for p in participants if p not in masked)
+        absent = [u for u in survivors if u not in masked or masked[u].participants != participants]
+        if absent:  # our shares helped the others; this peer cannot compute the sum itself
+            raise SecAggError(f"no masked input over the agreed participants from {absent}; cannot unmask")
         threshold = self._threshold()
         adverts = {a.lower(): m for a, m in self.mailbox.get("keys", round_).items()}
-        received = {a.lower(): b for a, b in self.mailbox.get("shares", round_).items()}
-        if round_ in self._my_shares:  # a participant reveals its shares to every other member
-            points = dict(received)
-            x, b, s = self._my_shares[round_]
-            seeds = {u: (points[u].x, points[u].b) if u != me.lower() else (x, b) for u in survivors
-                     if u in points or u == me.lower()}
-            keys = {d: (points[d].x, points[d].s) for d in dropped if d in points}
-            msg = wire.encode(wire.Unmask(round_, me, survivors, seeds, keys))
-            others = self.peer._others()
-            await self.send_to(round_, "secagg-unmask", self.seal_for(round_, msg, others), others)
-            mine = {me.lower(): wire.Unmask(round_, me.lower(), survivors, seeds, keys)}
-        else:
-            mine = {}
-        helpers = {p for p in survivors if p != me.lower()}
-        revealed = await self.mailbox.wait_for("unmask", round_, {self._member(h).address for h in helpers}, timeout)
-        agreeing = {a.lower(): u for a, u in revealed.items() if u.survivors == survivors} | mine
+        helpers = {self._member(h).address for h in survivors if h != me.lower()}
+        with trio.move_on_after(timeout):
+            await self.mailbox.wait_until("unmask", round_, lambda got: set(got) >= helpers)
+        revealed = self.mailbox.get("unmask", round_)
+        agreeing = self._agreeing(revealed, agreed) | mine
         for a in set(map(str.lower, revealed)) - set(agreeing):
-            self.peer.log.warning("ignored unmask shares from %s: it saw other survivors", a, round=round_)
+            self.peer.log.warning("ignored unmask shares from %s: not for the agreed survivor set", a, round=round_)
         try:
             seeds = {u: shamir.reconstruct([m.seeds[u] for m in agreeing.values() if u in m.seeds], threshold, 32)
                      for u in survivors}
@@ -212,7 +277,7 @@ class SecAggMode(ProtectionMode):
                            self._ctx_bytes(round_), self.params)
         vec = decode_fixed(total, self.params)
         committed = self.peer.ledger.commitments(round_)
-        chain_samples = sum(c.samples for a, c in committed.items() if a.lower() in masked)
+        chain_samples = sum(c.samples for a, c in committed.items() if a.lower() in survivors)
         if round(vec[-1]) != chain_samples:
             raise SecAggError(f"the unmasked sample total {vec[-1]:.0f} differs from the {chain_samples} the "
                               f"survivors committed on chain")
@@ -221,8 +286,14 @@ class SecAggMode(ProtectionMode):
         step = np.zeros(self.peer.global_params.size) if idx is not None else mean
         if idx is not None:
             step[idx] = mean
-        accepted = [a for a in committed if a.lower() in masked]
+        accepted = [a for a in committed if a.lower() in survivors]
         return Aggregate((self.peer.global_params + step).astype(np.float32), sorted(accepted, key=str.lower))
+
+    @staticmethod
+    def _agreeing(revealed: dict[str, wire.Unmask], agreed: consistency.Statement) -> dict[str, wire.Unmask]:
+        participants, _, survivors = agreed
+        return {a.lower(): u for a, u in revealed.items()
+                if u.survivors == survivors and u.participants == participants and a.lower() in survivors}
 
     def end_round(self, round_: int) -> None:
         super().end_round(round_)

@@ -4,7 +4,9 @@ sender before they travel; see :mod:`node.sealing`).
 Layout: ``b"MMSA" | u32 header length | header JSON (sorted keys) | body``. The header's
 ``phase`` names the message type, so a message of one phase can never be read as another;
 the envelope binds it to (deployment, round, sender). Big integers travel as hex strings.
-Only :class:`MaskedInput` has a body: its ring elements, little-endian.
+Only :class:`MaskedInput` has a body: its ring elements, little-endian. A
+:class:`Consistency` statement also carries its own Ed25519 signature, so it can be checked
+apart from its envelope.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from node.update import UpdateFormatError
 
-__all__ = ["KeyAdvert", "ShareBundle", "MaskedInput", "Unmask", "encode", "decode"]
+__all__ = ["KeyAdvert", "ShareBundle", "MaskedInput", "Consistency", "Unmask", "encode", "decode"]
 
 _MAGIC = b"MMSA"
 _MAX_HEADER = 1 << 20
@@ -55,17 +57,33 @@ class MaskedInput:
 
 
 @dataclass(frozen=True)
-class Unmask:
-    """Phase 4: the sender's shares of the survivors' b and of the dropped peers' s."""
+class Consistency:
+    """Phase 4a (Bonawitz et al. 2017, section 6, ConsistencyCheck): the participants, a hash of
+    their mask keys and the survivors this peer saw, with its Ed25519 signature over them
+    (:func:`node.protection.secagg_consistency.statement_digest`)."""
     round: int
     sender: str
+    participants: tuple[str, ...]
+    keys_hash: bytes
+    survivors: tuple[str, ...]
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Unmask:
+    """Phase 4b: the sender's shares of the survivors' b and of the dropped peers' s, released
+    for one agreed (participants, survivors) statement."""
+    round: int
+    sender: str
+    participants: tuple[str, ...]
     survivors: tuple[str, ...]
     seeds: dict[str, tuple[int, int]]  # survivor -> (x, y)
     keys: dict[str, tuple[int, int]]  # dropped participant -> (x, y)
 
 
-Message = KeyAdvert | ShareBundle | MaskedInput | Unmask
-_PHASES = {KeyAdvert: "keys", ShareBundle: "shares", MaskedInput: "masked", Unmask: "unmask"}
+Message = KeyAdvert | ShareBundle | MaskedInput | Consistency | Unmask
+_PHASES = {KeyAdvert: "keys", ShareBundle: "shares", MaskedInput: "masked", Consistency: "consistency",
+           Unmask: "unmask"}
 
 
 def _points(d: dict[str, tuple[int, int]]) -> dict[str, list[str]]:
@@ -83,8 +101,12 @@ def encode(msg: Message) -> bytes:
         head.update(participants=[p.lower() for p in msg.participants], ring_bits=msg.ring_bits,
                     frac_bits=msg.frac_bits, count=int(msg.values.size))
         body = msg.values.astype(np.dtype(msg.values.dtype).newbyteorder("<")).tobytes()
+    elif isinstance(msg, Consistency):
+        head.update(participants=[p.lower() for p in msg.participants], keys_hash=msg.keys_hash.hex(),
+                    survivors=[p.lower() for p in msg.survivors], signature=msg.signature.hex())
     else:
-        head.update(survivors=[p.lower() for p in msg.survivors], seeds=_points(msg.seeds), keys=_points(msg.keys))
+        head.update(participants=[p.lower() for p in msg.participants], survivors=[p.lower() for p in msg.survivors],
+                    seeds=_points(msg.seeds), keys=_points(msg.keys))
     header = json.dumps(head, sort_keys=True, separators=(",", ":")).encode()
     return _MAGIC + struct.pack(">I", len(header)) + header + body
 
@@ -117,8 +139,12 @@ def decode(data: bytes, phase: str) -> Message:
             dtype = np.uint32 if bits == 32 else np.uint64
             values = np.frombuffer(body, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
             msg = MaskedInput(r, sender, tuple(map(str, h["participants"])), bits, int(h["frac_bits"]), values)
+        elif phase == "consistency":
+            msg = Consistency(r, sender, tuple(map(str, h["participants"])), bytes.fromhex(h["keys_hash"]),
+                              tuple(map(str, h["survivors"])), bytes.fromhex(h["signature"]))
         elif phase == "unmask":
-            msg = Unmask(r, sender, tuple(map(str, h["survivors"])), _read_points(h["seeds"]), _read_points(h["keys"]))
+            msg = Unmask(r, sender, tuple(map(str, h["participants"])), tuple(map(str, h["survivors"])),
+                         _read_points(h["seeds"]), _read_points(h["keys"]))
         else:
             raise ValueError(f"unknown phase {phase!r}")
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:

@@ -36,7 +36,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     text = template({
         "node": {"identity": key_path.name, "state_dir": "state", "listen": args.listen},
         "chain": {"rpc": args.rpc, "deployment": str(Path(args.deployment).resolve())},
-        "data": {"source": args.source, "site": args.site, "sites": args.sites},
+        "data": {"source": args.source, "site": args.site, "sites": args.sites, "cohort": args.cohort},
     })
     fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -72,7 +72,7 @@ def _cmd_register(args: argparse.Namespace) -> int:
         fund(client.w3, identity.address, 10**18)
     if client.identity(identity.address) is None:
         client.register(identity.institution_id, _peer_id(identity.libp2p_seed), identity.seal_public,
-                        identity.sign_public)
+                        identity.sign_public, _cohort(cfg))
     status = client.identity(identity.address).status
     if status == "pending":
         if client.genesis_open() and args.admin_key_file:
@@ -82,18 +82,30 @@ def _cmd_register(args: argparse.Namespace) -> int:
         elif client.endorsements(identity.address) >= client.endorsements_needed():
             client.admit(identity.address)
     status = client.identity(identity.address).status
-    result = {"address": identity.address, "status": status,
+    result = {"address": identity.address, "status": status, "cohort": client.cohort_of(identity.address),
               "endorsements": client.endorsements(identity.address),
               "endorsements_needed": client.endorsements_needed()}
     if args.json:
         print(json.dumps(result))
     elif status == "pending":
-        print(f"{identity.address} registered, pending: {result['endorsements']} of "
+        print(f"{identity.address} registered with a cohort of {result['cohort']} patients, pending: "
+              f"{result['endorsements']} of "
               f"{result['endorsements_needed']} endorsements; members run `medmesh node endorse "
-              f"--config THEIR_CONFIG {identity.address}`, then run this command again")
+              f"--config THEIR_CONFIG --cohort {result['cohort']} {identity.address}`, then run this command again")
     else:
         print(f"{identity.address} is {status} on chain")
     return 0 if status in ("active", "pending") else 1
+
+
+def _cohort(cfg) -> int:
+    """The cohort to declare: ``[data].cohort``, or the row count of the node's training data."""
+    if cfg.data.cohort:
+        return cfg.data.cohort
+    from node.service.sources import load_training_data
+    rows = len(load_training_data(cfg.data))
+    if rows < 1:
+        raise ValueError(f"{cfg.path}: [data].cohort: the training data has no rows; declare the cohort")
+    return rows
 
 
 def _cmd_endorse(args: argparse.Namespace) -> int:
@@ -102,8 +114,13 @@ def _cmd_endorse(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     client = _client(cfg, NodeIdentity.load(cfg.node.identity))
+    candidate = client.identity(args.candidate)
+    if candidate is not None and args.cohort is not None and candidate.cohort != args.cohort:
+        raise ValueError(f"{args.candidate} declared a cohort of {candidate.cohort} patients, not the "
+                         f"{args.cohort} you expect; not endorsing")
     client.endorse(args.candidate)
-    print(f"endorsed {args.candidate}: {client.endorsements(args.candidate)} of {client.endorsements_needed()}")
+    print(f"endorsed {args.candidate} (cohort {candidate.cohort if candidate else '?'} patients): "
+          f"{client.endorsements(args.candidate)} of {client.endorsements_needed()}")
     return 0
 
 
@@ -123,10 +140,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     result = {"institution": identity.institution, "address": identity.address,
               "peer_id": _peer_id(identity.libp2p_seed),
               "registry_status": on_chain.status if on_chain else "unregistered",
+              "cohort": on_chain.cohort if on_chain else None,
               "chain_round": current,
               "chain_round_status": client.round_info(current).status if current else None,
               "completed_round": state.get("completed_round", 0), "params_round": state.get("params_round", 0),
               "epsilon_spent": privacy.get("epsilon", 0.0)}
+    budget = client.privacy_budget(identity.address) if on_chain else None
+    result["privacy_budget_on_chain"] = budget.to_json() if budget else None
+    result["epsilon_on_chain"] = client.epsilon_spent(identity.address) if on_chain else None
     print(json.dumps(result, indent=2) if args.json else
           "\n".join(f"{k:>18}: {v}" for k, v in result.items()))
     return 0
@@ -157,6 +178,8 @@ def register_node_commands(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--source", default="breast-cancer", help="[data].source (see README)")
     init.add_argument("--site", type=int, default=0)
     init.add_argument("--sites", type=int, default=4)
+    init.add_argument("--cohort", type=int, default=0,
+                      help="[data].cohort: patients to declare on chain (default 0: the data's row count)")
     init.add_argument("--force", action="store_true")
     init.add_argument("--json", action="store_true")
     init.set_defaults(func=_cmd_init)
@@ -171,6 +194,7 @@ def register_node_commands(sub: argparse._SubParsersAction) -> None:
     endorse = node_sub.add_parser("endorse", help="endorse a pending candidate as an active member")
     endorse.add_argument("--config", type=Path, required=True)
     endorse.add_argument("candidate", help="the candidate's account address")
+    endorse.add_argument("--cohort", type=int, help="endorse only if the candidate declared this many patients")
     endorse.set_defaults(func=_cmd_endorse)
 
     run = node_sub.add_parser("run", help="run the peer until stopped")

@@ -13,6 +13,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from node.aggregation import DEFAULT_RULE
 from node.protection import MODE_CODES, check_protection
 
 __all__ = ["ConfigError", "NodeConfig", "NodeSection", "ChainSection", "DataSection", "TrainingSection",
@@ -54,6 +55,7 @@ class DataSection:
     site: int = 0                         # built-in splits: which hospital of the split this node is
     sites: int = 4                        # built-in splits: hospitals in the split
     seed: int = 0
+    cohort: int = 0                       # patients declared on chain at registration (0: the data's row count)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class TrainingSection:
     learning_rate: float = 2.0
     seed: int = 0
     device: str = "cpu"
+    proximal_mu: float = 0.0              # FedProx (Li et al. 2020): 0 is plain local SGD
     threads: int = 1                      # torch threads per node process
 
 
@@ -79,12 +82,13 @@ class PrivacySection:
 
 @dataclass(frozen=True)
 class AggregationSection:
-    rule: str = "median"
+    rule: str = DEFAULT_RULE
     f: int = 1
     protection: str = "sealed"         # sealed | secagg | ckks; secagg and ckks need rule = "fedavg"
     topk: float | None = None          # top-k sparsification with error feedback (fraction kept, e.g. 0.1)
     quantize: bool = False             # 8-bit values (sealed only)
     clip_norm: float | None = None     # L2 clip of each update before it is sealed, masked or encrypted
+    min_contributors: int = 3          # fewest committed updates a secagg or ckks sum may hold (>= 3)
 
 
 @dataclass(frozen=True)
@@ -238,12 +242,16 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("data.path", f"required for source {d.source!r}")
     elif not d.path.exists():
         raise bad("data.path", f"{d.path} does not exist")
+    if not 0 <= d.cohort < 2**64:
+        raise bad("data.cohort", f"must be a number of patients >= 1 (0: the data's row count), got {d.cohort}")
 
     t = cfg.training
     if t.model not in MODEL_NAMES:
         raise bad("training.model", f"unknown model {t.model!r}; choose one of {', '.join(MODEL_NAMES)}")
     if not t.learning_rate > 0:
         raise bad("training.learning_rate", f"must be > 0, got {t.learning_rate}")
+    if not t.proximal_mu >= 0:
+        raise bad("training.proximal_mu", f"must be >= 0, got {t.proximal_mu}")
     if t.threads < 1:
         raise bad("training.threads", f"must be >= 1, got {t.threads}")
 
@@ -276,6 +284,9 @@ def _check(where: str, cfg: NodeConfig) -> None:
                                           f"not {a.protection!r}")
     if a.clip_norm is not None and not a.clip_norm > 0:
         raise bad("aggregation.clip_norm", f"must be > 0, got {a.clip_norm}")
+    if a.min_contributors < 3:
+        raise bad("aggregation.min_contributors", f"must be at least 3, got {a.min_contributors}: a sum of two "
+                                                  f"updates reveals each one to the other contributor")
     if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule):
         raise bad("aggregation.rule", f"{a.rule} needs at least {minimum_updates(a.rule)} hospitals, "
                                       f"the split has {d.sites}")

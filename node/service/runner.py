@@ -109,14 +109,8 @@ class NodeRunner:
                       steps_per_epoch=p.steps_per_epoch, local_epochs=p.local_epochs, rounds=p.rounds,
                       accountant=p.accountant, secure_mode=p.secure_rng)
         privacy = PrivacyLedger(dp, cfg.node.state_dir / "privacy.json")
-        t = cfg.training
-        a = cfg.aggregation
-        compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
-        settings = PeerSettings(model=t.model, rule=a.rule, f=a.f,
-                                train=TrainConfig(t.learning_rate, t.seed, device=t.device),
-                                round_timeout=cfg.rounds.round_timeout, protection=a.protection,
-                                compression=compression, clip_norm=a.clip_norm)
-        self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy, settings)
+        self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy,
+                                 peer_settings(cfg))
         self.peer.refresh_directory()
         self.host.on_blob(self._on_blob)
         self._instrument(self.peer)
@@ -380,6 +374,18 @@ class NodeRunner:
             await self.host.send_blob(peer_id, modelsync.encode_offer(offer), kind=modelsync.MODEL_KIND)
         except GossipError as exc:
             self.events.emit("sync_offer_failed", offer.round, peer_id=peer_id, error=str(exc)[:160])
+
+
+def peer_settings(cfg: NodeConfig) -> PeerSettings:
+    """The round pipeline's settings, every training and aggregation key of the config carried over."""
+    t = cfg.training
+    a = cfg.aggregation
+    compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
+    return PeerSettings(model=t.model, rule=a.rule, f=a.f,
+                        train=TrainConfig(t.learning_rate, t.seed, proximal_mu=t.proximal_mu, device=t.device),
+                        round_timeout=cfg.rounds.round_timeout, protection=a.protection,
+                        compression=compression, clip_norm=a.clip_norm,
+                        min_contributors=a.min_contributors)
 
 
 def configure_logging(events: EventLog, verbose: bool) -> None:

@@ -44,11 +44,12 @@ contract Crowd {
             m.forward(
                 registry,
                 abi.encodeWithSignature(
-                    "register(bytes32,string,bytes32,bytes32)",
+                    "register(bytes32,string,bytes32,bytes32,uint64)",
                     keccak256(abi.encode("crowd institution", i)),
                     string(abi.encodePacked("crowd-peer-", bytes32(i))),
                     keccak256(abi.encode("crowd seal", i)),
-                    keccak256(abi.encode("crowd sign", i))
+                    keccak256(abi.encode("crowd sign", i)),
+                    uint64(1000)
                 )
             );
         }
@@ -67,6 +68,24 @@ contract Crowd {
                     revert(add(ret, 32), mload(ret))
                 }
             }
+        }
+    }
+
+    /// @notice Members `from` .. `to - 1` declare a DP privacy budget (epsilon 10, delta 1e-5,
+    /// RDP, noise 1, clip 1) on `roundLedger`, as each must before its first commitment.
+    function declareAll(address roundLedger, uint256 from, uint256 to) external {
+        for (uint256 i = from; i < to; ++i) {
+            members[i].forward(
+                roundLedger,
+                abi.encodeWithSignature(
+                    "declarePrivacyBudget((uint64,uint64,uint64,uint64,bytes24))",
+                    uint64(10_000_000),
+                    uint64(10_000_000_000_000),
+                    uint64(1_000_000),
+                    uint64(1_000_000),
+                    bytes24("rdp")
+                )
+            );
         }
     }
 

@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Can a hospital game the credit schemes? Each gaming strategy against each scheme, before and
+after issue 16, on the shipped 4-hospital scenario (``four``: 120, 60, 30 samples with 20 %
+label noise, and a zero-update free-rider), paid through the real contracts on the embedded chain.
+
+The gamer is hospital-c (30 samples). Its share of each scheme's credits is compared with its
+share when it plays honestly under the same code (its "honest share"). Strategies:
+
+- ``honest``: trains on its 30 samples and says so;
+- ``claim-3000``: trains honestly but claims 3,000 samples;
+- ``copy-10`` / ``copy-30``: does not train; sends the round's most central honest update (the
+  highest cosine with the honest mean) plus Gaussian noise of 10 % / 30 % of its norm
+  (Fraboni et al., 2021's disguised free-rider), committing after the site it copies;
+- ``stale-10``: the previous global step plus 10 % noise (Lin et al., 2019, disguised);
+- ``random``: a random direction at the median honest norm;
+- ``honest-declared`` / ``claim-3000-declared``: as above with each site's cohort declared at
+  admission and claims capped at it (the on-chain ceiling of the ledger issue); new code only,
+  the old column repeats the undeclared run.
+
+"old" is the code at ``--base`` (default: the commit before issue 16) exported with ``git
+archive`` and run in a subprocess, the strategies patched in from outside (claimed counts,
+rows replaced); "new" is this tree, the strategies set in the scenario. Also a sweep of the
+copier's noise over 0 to 100 % (no chain: the screen alone, 5 seeds x 3 rounds), old screen
+(cosine >= 0.999) against new (against the round's spread), and how often honest sites are flagged.
+
+    .venv/bin/python scripts/bench_incentive_gaming.py            # ~4 min on 2 cores
+
+Writes ``benchmarks/results/incentive_gaming.json`` and prints the tables in Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+GAMER = "hospital-c"
+SCHEMES = ("equal", "data-size", "leave-one-out", "shapley-gtg", "reputation")
+STRATEGIES: dict[str, dict] = {
+    "honest": {},
+    "claim-3000": {"claimed_samples": 3000},
+    "copy-10": {"role": "free-rider", "free_ride": "copy", "free_ride_noise": 0.1},
+    "copy-30": {"role": "free-rider", "free_ride": "copy", "free_ride_noise": 0.3},
+    "stale-10": {"role": "free-rider", "free_ride": "stale", "free_ride_noise": 0.1},
+    "random": {"role": "free-rider", "free_ride": "random"},
+    # with each site's cohort declared at admission and claims above it refused (issue 14's
+    # chain check; the simulator caps the claim, a liar's best response): "new" only
+    "honest-declared": {"scenario": {"declared_cohorts": True}},
+    "claim-3000-declared": {"claimed_samples": 3000, "scenario": {"declared_cohorts": True}},
+}
+BASELINE = {"honest-declared": "honest-declared", "claim-3000-declared": "honest-declared"}  # else "honest"
+NOISES = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+GOAL_POINTS = 5.0
+
+
+def _scenario_dict(strategy: str, legacy: bool) -> dict:
+    import tomllib
+
+    data = tomllib.loads((REPO / "node/incentives/scenarios/four.toml").read_text())
+    groups = data["hospitals"]
+    if not legacy:
+        spec = dict(STRATEGIES[strategy])
+        data.update(spec.pop("scenario", {}))
+        groups[2] = {**groups[2], **spec}
+    return data
+
+
+def _patch_legacy(strategy: str, seed: int) -> None:
+    """Put the strategy into the old simulator from outside: the claimed count through
+    ``SimHospital.samples`` (what the old code commits and weighs), the sent row through
+    ``_Campaign.updates``. The old simulator screens in address order."""
+    from node.incentives import cohort, simulate
+    from node.incentives.schemes import cosine_similarity
+
+    spec = STRATEGIES[strategy]
+    if "claimed_samples" in spec:
+        true = cohort.SimHospital.samples.fget
+        cohort.SimHospital.samples = property(
+            lambda self: spec["claimed_samples"] if self.name == GAMER else true(self))
+    if spec.get("role") != "free-rider":
+        return
+    original = simulate._Campaign.updates
+    rng = np.random.default_rng([seed, 3])
+
+    def updates(self, round_, players):
+        rows = original(self, round_, players)
+        names = [h.name for h in players]
+        if GAMER not in names:
+            return rows
+        honest = [rows[i] for i, h in enumerate(players) if h.role == "honest" and h.name != GAMER]
+        how = spec["free_ride"]
+        if how == "random":
+            d = rng.normal(size=rows.shape[1])
+            new = d * float(np.median([np.linalg.norm(u) for u in honest])) / np.linalg.norm(d)
+        else:
+            source = (max(honest, key=lambda u: cosine_similarity(u, np.mean(honest, axis=0)))
+                      if how == "copy" else self.last_step)
+            noise = rng.normal(size=rows.shape[1])
+            new = source + spec["free_ride_noise"] * float(np.linalg.norm(source)) / np.linalg.norm(noise) * noise
+        rows[names.index(GAMER)] = new.astype(np.float32)
+        return rows
+
+    simulate._Campaign.updates = updates
+
+
+def run_one(strategy: str, legacy: bool) -> dict:
+    """One simulation; the gamer's share of each scheme's credits, in percent."""
+    from node.incentives.scenario import scenario_from_dict
+    from node.incentives.simulate import simulate
+
+    scenario = scenario_from_dict(_scenario_dict(strategy, legacy))
+    if legacy:
+        _patch_legacy(strategy, scenario.seed)
+    result = simulate(scenario, progress=False)
+    shares = {}
+    for scheme in SCHEMES:
+        total = sum(result.computed[scheme].values())
+        shares[scheme] = 0.0 if total == 0 else round(100 * result.computed[scheme][GAMER] / total, 2)
+    rejected = sorted({f"r{r.round}:{r.rejected.get(GAMER)}" for r in result.rounds if GAMER in r.rejected})
+    return {"shares": shares, "gamer_rejected": rejected}
+
+
+def _export_base(base: str, into: Path) -> Path:
+    tree = into / "medmesh-base"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", base, "node", "ledger", "contracts", "scripts"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    (tree / "node_modules").symlink_to((REPO / "node_modules").resolve())
+    return tree
+
+
+def run_legacy(strategy: str, tree: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, __file__, "--one", strategy, "--legacy"], env=env, cwd=tree,
+                         capture_output=True, text=True, check=True, timeout=1200)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sweep(seeds: int) -> list[dict]:
+    """The copier's noise against the old and new screen: the share of (seed, round) pairs in
+    which the copy is flagged, and of honest updates flagged (no chain, the screen alone)."""
+    from node.aggregation import aggregate
+    from node.freeriding import screen_free_riders
+    from node.incentives.cohort import build_cohort
+    from node.incentives.scenario import scenario_from_dict
+    from node.incentives.simulate import _Campaign
+
+    rows = []
+    for noise in NOISES:
+        caught = {"old": 0, "new": 0}
+        honest_flagged = {"old": 0, "new": 0}
+        trials = honest_total = 0
+        for seed in range(seeds):
+            data = _scenario_dict("copy-10", legacy=False)
+            data["hospitals"][2]["free_ride_noise"] = noise
+            scenario = replace(scenario_from_dict(data), seed=seed)
+            cohort = build_cohort(scenario)
+            campaign = _Campaign(scenario, cohort)
+            players = list(cohort.hospitals)
+            for t in range(1, scenario.rounds + 1):
+                stack = campaign.updates(t, players)
+                order = campaign.commit_order(players)
+                gamer = order.index([h.name for h in players].index(GAMER))
+                honest = [order.index(i) for i, h in enumerate(players) if h.role == "honest"]
+                for label, fraction in (("old", 0.0), ("new", None)):
+                    kw = {} if fraction is None else {"spread_fraction": fraction}
+                    flags = screen_free_riders([stack[i] for i in order], campaign.last_step, **kw)
+                    caught[label] += gamer in flags
+                    honest_flagged[label] += sum(j in flags for j in honest)
+                trials += 1
+                honest_total += len(honest)
+                kept = [order[j] for j in range(len(order)) if j not in
+                        screen_free_riders([stack[i] for i in order], campaign.last_step)]
+                step = aggregate(scenario.rule, stack[kept], f=scenario.f)
+                campaign.params = (campaign.params + step).astype(np.float32)
+                campaign.last_step = step.astype(np.float32)
+        rows.append({"noise": noise, "trials": trials,
+                     "caught_old": round(caught["old"] / trials, 3), "caught_new": round(caught["new"] / trials, 3),
+                     "honest_flagged_old": honest_flagged["old"], "honest_flagged_new": honest_flagged["new"],
+                     "honest_updates": honest_total})
+        print(f"  noise {noise:.2f}: copy caught old {rows[-1]['caught_old']:.0%}, new {rows[-1]['caught_new']:.0%}",
+              flush=True)
+    return rows
+
+
+def markdown(table: dict, sweep_rows: list[dict]) -> str:
+    lines = ["| strategy | " + " | ".join(SCHEMES) + " |", "|---|" + "---|" * len(SCHEMES)]
+    for strategy in STRATEGIES:
+        cells = []
+        for scheme in SCHEMES:
+            old, new = table["old"][strategy]["shares"][scheme], table["new"][strategy]["shares"][scheme]
+            honest_new = table["new"][BASELINE.get(strategy, "honest")]["shares"][scheme]
+            mark = "" if strategy.startswith("honest") or new <= honest_new + GOAL_POINTS else " **over**"
+            cells.append(f"{old:.1f} → {new:.1f}{mark}")
+        lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    lines += ["", "| copy noise | caught, old screen | caught, new screen | honest updates flagged (old/new) |",
+              "|---|---|---|---|"]
+    for r in sweep_rows:
+        lines.append(f"| {r['noise']:.0%} | {r['caught_old']:.0%} | {r['caught_new']:.0%} | "
+                     f"{r['honest_flagged_old']}/{r['honest_flagged_new']} of {r['honest_updates']} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base", default="2da4825", help="the commit before issue 16 (the 'old' column)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds of the noise sweep")
+    p.add_argument("--one", choices=tuple(STRATEGIES), help=argparse.SUPPRESS)
+    p.add_argument("--legacy", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks/results/incentive_gaming.json")
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    if args.one:
+        print(json.dumps(run_one(args.one, args.legacy)))
+        return 0
+    table: dict[str, dict] = {"old": {}, "new": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = _export_base(args.base, Path(tmp))
+        for strategy in STRATEGIES:
+            legacy = strategy.removesuffix("-declared")  # the old code has no declared cohorts
+            table["old"][strategy] = table["old"].get(legacy) or run_legacy(legacy, tree)
+            table["new"][strategy] = run_one(strategy, legacy=False)
+            print(f"{strategy}: old {table['old'][strategy]['shares']}\n{'':>{len(strategy)}}  new "
+                  f"{table['new'][strategy]['shares']}", flush=True)
+    print("noise sweep:", flush=True)
+    sweep_rows = sweep(args.seeds)
+    over = {s: [k for k in SCHEMES
+                if table["new"][s]["shares"][k] > table["new"][BASELINE.get(s, "honest")]["shares"][k] + GOAL_POINTS]
+            for s in STRATEGIES if not s.startswith("honest")}
+    result = {"command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
+              "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                          "numpy": np.__version__},
+              "scenario": "four", "gamer": GAMER, "base": args.base, "goal_points": GOAL_POINTS,
+              "strategies": STRATEGIES, "shares_percent": table, "over_goal_new": over, "noise_sweep": sweep_rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print("\n" + markdown(table, sweep_rows))
+    print(f"\nover honest share + {GOAL_POINTS:g} points (new code): {over}\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
