@@ -5,7 +5,9 @@ connection level (``ConnectionGate`` filters IPs; a pubsub blacklist leaves the
 TCP connection open). ``Gate.install`` wraps the swarm's common stream handler,
 which every stream a remote peer opens passes before protocol negotiation, so
 ``authorize`` is consulted for all of them: blob, pubsub, identify, ping. A
-refused stream is reset before a byte of it is read.
+refused stream is reset before a byte of it is read, and the connection it came
+on is closed: an unauthorized identity cannot hold connections (and file
+descriptors) open.
 
 It also guards the swarm: py-libp2p runs stream handlers in the swarm's nursery
 without a ``try``, so one raising handler would tear down every connection. The
@@ -85,6 +87,7 @@ class Gate:
         if not self.allows(remote, "inbound stream"):
             self._stats.add(streams_refused=1)
             await _reset(stream)
+            await _close(stream.muxed_conn)  # an unauthorized peer holds no connection open (issue 17.11)
             return
         assert self._inner is not None
         try:
@@ -93,6 +96,13 @@ class Gate:
             level = logging.DEBUG if self.quiet else logging.WARNING
             log.log(level, "[%s] stream handler for [%s] failed: %s", self._me, short(remote), one_line(exc))
             await _reset(stream)
+
+
+async def _close(conn) -> None:
+    try:
+        await conn.close()
+    except Exception:
+        pass
 
 
 async def _reset(stream: INetStream) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import threading
 from dataclasses import dataclass
@@ -62,6 +64,12 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
         help="also mine a block every N seconds, so round deadlines pass with wall time (default 1; "
         "0 mines only on transactions)",
     )
+    devnet.add_argument("--commit-window", type=int, default=DEVNET_WINDOW_S, metavar="S",
+                        help=f"seconds a round accepts commits (default {DEVNET_WINDOW_S})")
+    devnet.add_argument("--attest-window", type=int, default=DEVNET_WINDOW_S, metavar="S",
+                        help=f"seconds after the commit window a round accepts attestations (default {DEVNET_WINDOW_S})")
+    devnet.add_argument("--admin-key-out", type=Path, default=None, metavar="FILE",
+                        help="where to write the admin key (0600; default admin.key beside --out)")
     devnet.set_defaults(func=run_devnet)
 
     audit = subparsers.add_parser(
@@ -124,12 +132,35 @@ def _audit_options(parser: argparse.ArgumentParser, default: object) -> None:
     fmt.add_argument("--csv", action="store_true", help="print CSV instead of tables", **kw)
 
 
+#: Default commit and attestation windows of a devnet: rounds here take seconds to minutes, and a
+#: round that cannot finalize is failed (and the campaign goes on) after both windows.
+DEVNET_WINDOW_S = 120
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # leave the ``with Anvil`` block: anvil is stopped, its port freed
+
+
 def run_devnet(args: argparse.Namespace) -> int:
+    for key in ("commit_window", "attest_window"):
+        if getattr(args, key) < 1:
+            print(f"medmesh devnet: --{key.replace('_', '-')} must be >= 1 s, got {getattr(args, key)}", file=sys.stderr)
+            return 2
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         with Anvil(args.port, block_time=args.block_time or None) as rpc:
             w3 = connect(rpc)
-            deployment = deploy(w3, dev_account(w3))
+            admin = dev_account(w3)
+            deployment = deploy(w3, admin, commit_window=args.commit_window, attest_window=args.attest_window)
             deployment.save(args.out)
+            key_path = args.admin_key_out or Path(args.out).parent / "admin.key"
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(admin.key.hex() + "\n")
+            os.chmod(key_path, 0o600)
+            print(f"commit window {args.commit_window} s, attest window {args.attest_window} s")
+            print(f"admin key written to {key_path} (0600): the consortium admin admits the genesis members "
+                  f"with it (`medmesh node register --admin-key-file {key_path}`); keep it off the hospitals' machines")
             print(f"anvil devnet at {rpc} (chain id {deployment.chain_id})")
             for name, address in deployment.addresses.items():
                 print(f"  {name:<20} {address}")
@@ -138,11 +169,13 @@ def run_devnet(args: argparse.Namespace) -> int:
             print(f"deployment written to {args.out}; Ctrl-C stops the devnet", flush=True)
             threading.Event().wait()  # until Ctrl-C
     except KeyboardInterrupt:
-        print("devnet stopped")
+        print("devnet stopped", flush=True)
         return 0
     except LedgerError as exc:
         print(f"medmesh devnet: {exc}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

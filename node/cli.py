@@ -26,7 +26,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import DemoConfig, format_report, records_dir, run_demo
 
     cfg = DemoConfig(rounds=args.rounds, hospitals=args.hospitals, epsilon=args.epsilon, rule=args.rule,
-                     model=args.model, data=args.data, learning_rate=args.learning_rate, seed=args.seed,
+                     model=args.model, data=args.data, scaling=args.scaling, learning_rate=args.learning_rate, seed=args.seed,
                      protection=args.protection, topk=args.topk,
                      quantize=args.quantize, clip_norm=args.clip_norm, rpc=args.rpc, accountant=args.accountant, chain_state=args.chain_state,
                      json_path=args.json, progress=not args.no_progress, model_out=args.model_out)
@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", choices=DEMO_DATA, default="breast-cancer",
                       help="the hospitals' data: breast cancer (tabular) or SYNTHETIC 32x32 lesion images "
                            "(with --model imaging-features or cnn)")
+    demo.add_argument("--scaling", choices=("secure", "bounds", "federated"), default="secure",
+                      help="breast-cancer features: published ranges plus a secure-sum centre (default), "
+                           "published ranges only, or medians of the sites' sums in the clear (docs/standardizer.md)")
     demo.add_argument("--learning-rate", type=float, default=2.0, help="local SGD learning rate")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--rpc", help="JSON-RPC URL of a chain (default: the embedded chain)")

@@ -24,7 +24,7 @@ from ledger import LedgerClient, connect, deploy, dev_account, fund, save_state
 from ledger.anchors import write_record
 from node.aggregation import DEFAULT_RULE
 from node.compression import CompressionConfig
-from node.data import HospitalSplit, LabelledData, breast_cancer_split
+from node.data import HospitalSplit, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
 from node.evaluation import Scores, centralized_baseline, evaluate, local_only_baseline
 from node.fsutil import atomic_write_json
@@ -54,6 +54,10 @@ class DemoConfig:
     quantize: bool = False  # 8-bit quantization of the sent values (sealed only)
     clip_norm: float | None = None  # L2 clip of each update before masking or encrypting
     model: str = "logreg"
+    # breast-cancer features (docs/standardizer.md): "secure" scales by the published ranges and centres
+    # by a secure sum (only the consortium total is revealed); "bounds" shares nothing; "federated"
+    # takes medians of the sites' sums, shared in the clear
+    scaling: str = "secure"
     data: str = "breast-cancer"  # or "synthetic-imaging": SYNTHETIC 32 x 32 lesions (cnn, imaging-features)
     seed: int = 0
     rpc: str | None = None
@@ -86,12 +90,17 @@ class DemoConfig:
             raise ValueError("--rounds must be at least 1")
         if self.data not in DEMO_DATA:
             raise ValueError(f"unknown demo data {self.data!r}; choose one of {', '.join(DEMO_DATA)}")
+        if self.scaling not in ("secure", "bounds", "federated"):
+            raise ValueError(f"unknown scaling {self.scaling!r}; choose secure, bounds or federated")
 
     def peer_settings(self) -> PeerSettings:
         compression = CompressionConfig(self.topk, self.quantize) if self.topk is not None or self.quantize else None
+        from node.scaling import BREAST_CANCER_BOUNDS
+        bounds = BREAST_CANCER_BOUNDS if self.scaling != "federated" and self.data == "breast-cancer" else None
         return PeerSettings(model=self.model, rule=self.rule, round_timeout=self.round_timeout,
                             protection=self.protection, compression=compression, clip_norm=self.clip_norm,
-                            train=TrainConfig(self.learning_rate, self.seed))
+                            train=TrainConfig(self.learning_rate, self.seed), feature_bounds=bounds,
+                            scaling="bounds" if self.scaling == "bounds" else "secure")
 
     def dp(self) -> DPConfig:
         return DPConfig(target_epsilon=self.epsilon, delta=self.delta, max_grad_norm=self.max_grad_norm,
@@ -121,6 +130,16 @@ def run_demo(cfg: DemoConfig, *, peer_class: type[HospitalPeer] | dict[int, type
     if cfg.json_path:
         atomic_write_json(cfg.json_path, report)
     return report
+
+
+def _exact_zscore_baseline(cfg: DemoConfig, split: HospitalSplit, hospitals: list[_Hospital]) -> dict | None:
+    """Centralized, on the pooled raw rows z-scored with their exact mean and std: the reference
+    that shows what the consortium's scaling costs (None for images, which need no scaling)."""
+    if hospitals[0].peer.standardizer is None:
+        return None
+    raw = type(hospitals[0].raw).concat([h.raw for h in hospitals])
+    z = Standardizer.fit(raw)
+    return centralized_baseline(cfg.model, z.apply(raw), z.apply(split.test), seed=cfg.seed).to_json()
 
 
 def _split(cfg: DemoConfig) -> HospitalSplit:
@@ -203,6 +222,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
     dp = cfg.dp()
     baselines = {
         "centralized": centralized_baseline(cfg.model, pooled, test, seed=cfg.seed).to_json(),
+        "centralized_exact_zscore": _exact_zscore_baseline(cfg, split, hospitals),
         "local_only": {h.identity.institution: local_only_baseline(
             cfg.model, h.peer.data, test, dp, settings.train, cfg.rounds).to_json() for h in hospitals},
         "local_only_note": "each hospital alone, same DP budget and steps as in the federation",

@@ -24,7 +24,7 @@ import trio
 from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget
-from node import protocol, relay
+from node import protocol, relay, scaling, setupsum
 from node.aggregation import DEFAULT_RULE
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
@@ -59,12 +59,18 @@ class PeerSettings:
     secagg_ring_bits: int = 32
     secagg_frac_bits: int = 16
     min_contributors: int = MIN_CONTRIBUTORS  # fewest committed updates a secagg or ckks sum may hold
+    # public per-feature ranges (node.scaling); None: no public bounds, federated sums in the clear
+    feature_bounds: scaling.FeatureBounds | None = None
+    # with bounds: "secure" (scale from the bounds, centre from a secure sum) or "bounds" (nothing shared)
+    scaling: str = "secure"
 
     def __post_init__(self) -> None:
         check_protection(self.protection, self.rule)
         if self.min_contributors < MIN_CONTRIBUTORS:
             raise ValueError(f"min_contributors must be at least {MIN_CONTRIBUTORS}, got {self.min_contributors}: "
                              f"a sum of two updates reveals each one to the other contributor")
+        if self.scaling not in ("secure", "bounds"):
+            raise ValueError(f"scaling must be secure or bounds (with feature_bounds), got {self.scaling!r}")
         if self.compression is not None and self.compression.quantize and self.protection != "sealed":
             raise ValueError(f"8-bit quantization composes with --protection sealed only; {self.protection} "
                              f"sums values in its own fixed-point encoding")
@@ -110,11 +116,16 @@ class HospitalPeer:
         self.global_params = flat_parameters(self.model)
         self.last_step: np.ndarray | None = None  # the last adopted global step (free-rider screen)
         self.completed_round = 0
+        # the chain's current round as last read by the schedule (node.service.runner); when set, blobs
+        # are held only for it and the next one, so a member cannot park blobs for other rounds
+        self.chain_round: int | None = None
         self._directory: dict[str, Identity] = {}
         self._inbox: dict[int, dict[str, bytes]] = defaultdict(dict)
         self._inbox_changed = trio.Event()
         self._chain_changed = trio.Event()
         self._stats: dict[str, FeatureStats] = {}
+        self._stats_refused: dict[str, str] = {}  # sender -> why its feature sums were refused
+        self._masked: dict[str, np.ndarray] = {}  # sender -> its masked set-up sum (node.setupsum)
         self._stats_changed = trio.Event()
         self._relayed: set[tuple[str, int, str]] = set()  # (requester, round, committer) answered
         self._kept: dict[int, dict[str, bytes]] = {}  # the last completed rounds' blobs, for relaying
@@ -171,10 +182,25 @@ class HospitalPeer:
                     raise protocol.ControlError("not a stats message from a registered peer")
                 if shared.sender.lower() != ident.address.lower():
                     raise protocol.ControlError(f"stats claim sender {shared.sender}, signed by {ident.address}")
-                self._stats[ident.address] = FeatureStats.from_json(shared.stats)
             except (protocol.ControlError, ValueError) as exc:
                 self.log.warning("dropped setup message from %s: %s", msg.from_peer[:12], exc)
                 continue
+            if ident.address == self.address:
+                continue  # our own message, echoed by pubsub
+            if ident.address in self._stats or ident.address in self._stats_refused or ident.address in self._masked:
+                self.log.warning("ignored a second feature summary from %s; the first one stands", ident.address)
+                continue
+            features = self.raw_data.x[0].size
+            try:
+                if "masked" in shared.stats:
+                    self._masked[ident.address] = setupsum.decode_masked(shared.stats["masked"], 2 * features + 1)
+                else:
+                    stats = FeatureStats.from_json(shared.stats)
+                    scaling.check_stats(stats, features)
+                    self._stats[ident.address] = stats
+            except (ValueError, KeyError, TypeError) as exc:
+                self._stats_refused[ident.address] = str(exc)
+                self.log.warning("refused the feature summary of %s: %s", ident.address, exc)
             self._stats_changed.set()
             self._stats_changed = trio.Event()
 
@@ -205,6 +231,9 @@ class HospitalPeer:
             raise SealError(f"blob claims sender {ctx.sender} but came from {ident.address}")
         if ctx.round <= self.completed_round:
             raise SealError(f"blob for round {ctx.round}, which this peer already completed (replay?)")
+        if self.chain_round is not None and not self.chain_round <= ctx.round <= self.chain_round + 1:
+            raise SealError(f"blob for round {ctx.round}; the chain is at round {self.chain_round}, and blobs are "
+                            f"held only for the current and the next round")
         if kind != "update":
             await self.protection.on_message(ident, kind, data)
             return
@@ -306,29 +335,75 @@ class HospitalPeer:
 
     # -- set-up ------------------------------------------------------------------------
     async def agree_standardizer(self, timeout: float = 30.0) -> Standardizer | None:
-        """Share this hospital's feature sums; build the z-scorer from everyone's total.
+        """Fix the z-scorer every member applies (:mod:`node.scaling`).
 
-        Images need none: their loaders already scale pixels to [0, 1]. A feature model
-        (``imaging-features``) gets them mapped once to its fixed features."""
+        With public ``feature_bounds`` nothing is shared: the scaling follows from the bounds.
+        Otherwise each hospital shares its feature sums; each summary is checked, a bad one is
+        refused with a warning naming its sender (it neither poisons the scaling nor stalls the
+        set-up), and the valid ones are combined by per-feature medians. Images need none: their
+        loaders already scale pixels to [0, 1]; a feature model (``imaging-features``) gets them
+        mapped once to its fixed features."""
         if isinstance(self.raw_data, ImageData):
             self.data = model_input(self.settings.model, self.raw_data)
             return None
+        features = self.raw_data.x[0].size
+        bounds = self.settings.feature_bounds
+        if bounds is not None:
+            if bounds.low.size != features:
+                raise ValueError(f"feature bounds for {bounds.low.size} features, the data has {features}")
+            self.standardizer = scaling.from_bounds(bounds)
+            if self.settings.scaling == "secure":
+                self.standardizer = await self._secure_standardizer(bounds, timeout)
+            self.data = self.standardizer.apply(self.raw_data)
+            return self.standardizer
         mine = FeatureStats.of(self.raw_data)
+        scaling.check_stats(mine, features)
         self._stats[self.address] = mine
         others = self._others()
         await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
         await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
             protocol.StatsShared(self.address, mine.to_json())))
         with trio.fail_after(timeout):
-            while not all(i.address in self._stats for i in others):
+            while not all(i.address in self._stats or i.address in self._stats_refused for i in others):
                 await self._stats_changed.wait()
-        total = None
-        for ident in self.active_members():  # fixed order: every peer gets identical bits
-            s = self._stats[ident.address]
-            total = s if total is None else total + s
-        self.standardizer = Standardizer.from_stats(total)
+        sites = [self._stats[i.address] for i in self.active_members() if i.address in self._stats]
+        self.standardizer = scaling.robust_combine(sites)
         self.data = self.standardizer.apply(self.raw_data)
+        self.log.warning("feature sums of %d sites were shared in the clear, outside the DP budget (no public "
+                         "feature bounds); %d refused", len(sites), len(self._stats_refused))
         return self.standardizer
+
+    async def _secure_standardizer(self, bounds: scaling.FeatureBounds, timeout: float) -> Standardizer:
+        """The pooled z-scorer from a secure sum (:mod:`node.setupsum`); the public bounds' scaling
+        if a member's input is missing or the total is implausible (warned)."""
+        members = self.active_members()
+        keys = {m.address: m.seal_key for m in members}
+        deployment = self.ledger.deployment
+        context = f"{deployment.chain_id}|{deployment.addresses['RoundLedger'].lower()}".encode()
+        mine = setupsum.mask(setupsum.site_vector(self.raw_data, bounds), self.address,
+                             self.identity.seal_private, keys, context)
+        self._masked[self.address] = mine
+        others = self._others()
+        with trio.move_on_after(timeout):
+            await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
+        await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
+            protocol.StatsShared(self.address, {"masked": [int(v) for v in mine]})))
+        with trio.move_on_after(timeout):
+            while not all(i.address in self._masked or i.address in self._stats_refused for i in others):
+                await self._stats_changed.wait()
+        fallback = scaling.from_bounds(bounds)
+        missing = [i.address for i in others if i.address not in self._masked]
+        if missing:
+            self.log.warning("no usable masked sum from %s: scaling falls back to the public bounds",
+                             ", ".join(missing))
+            return fallback
+        try:
+            return setupsum.check_total(setupsum.unmask([self._masked[m.address] for m in members]),
+                                        len(members), bounds)
+        except ValueError as exc:
+            self.log.warning("the secure sum is implausible (%s): a member's masked input is wrong, and masked "
+                             "inputs cannot be attributed; scaling falls back to the public bounds", exc)
+            return fallback
 
     # -- the round pipeline --------------------------------------------------------------
     async def open_round(self) -> int:
@@ -410,6 +485,13 @@ class HospitalPeer:
         self._end_round(round_)
         return out
 
+    def at_chain_round(self, round_: int) -> None:
+        """The schedule read ``round_`` as the chain's current round: drop what is held for
+        earlier rounds this peer never ran (rounds it ran moved to ``_kept`` when they ended)."""
+        self.chain_round = round_
+        for old in [r for r in self._inbox if r < round_]:
+            del self._inbox[old]
+
     def _end_round(self, round_: int) -> None:
         self.completed_round = max(self.completed_round, round_)
         # a slower peer may still be verifying this round and need a blob relayed: keep the
@@ -456,17 +538,35 @@ class HospitalPeer:
         self.log.info("committed update %s (%d bytes)", blob_hash(blob).hex()[:12], len(blob), round=update.round)
 
     async def _send(self, round_: int, blob: bytes) -> None:
+        """Send the blob to every recipient concurrently, each transfer bounded by the round's
+        deadline (``round_timeout`` from now), in the background: a slow or frozen receiver holds
+        up neither the other transfers nor this peer's verify stage (issue 17.6). A transfer cut
+        off by the deadline is what the relay (:mod:`node.relay`) is for."""
         await self._announce(protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob)))
+        deadline = trio.current_time() + self.settings.round_timeout
 
         async def send_one(ident: Identity) -> None:
-            try:
-                await self.host.send_blob(ident.peer_id, blob, kind="update")
-            except Exception as exc:  # one unreachable peer must not stop the others
-                self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
+            with trio.move_on_at(deadline) as scope:
+                try:
+                    await self.host.send_blob(ident.peer_id, blob, kind="update")
+                except Exception as exc:  # one unreachable peer must not stop the others
+                    self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
+            if scope.cancelled_caught:
+                self.log.warning("gave up delivering update to %s at the round's deadline", ident.address,
+                                 round=round_)
 
-        async with trio.open_nursery() as nursery:
-            for ident in self.protection.update_recipients(round_):
-                nursery.start_soon(send_one, ident)
+        recipients = self.protection.update_recipients(round_)
+        if self._background is None:  # not serving (unit tests): send in place, still bounded
+            async with trio.open_nursery() as nursery:
+                for ident in recipients:
+                    nursery.start_soon(send_one, ident)
+            return
+        for ident in recipients:
+            try:
+                self._background.start_soon(send_one, ident)
+            except RuntimeError:  # the peer is shutting down (its nursery is closed): nothing to send
+                self.log.warning("not sending the update: the peer is stopping", round=round_)
+                return
 
     async def _verify(self, round_: int, own: ModelUpdate | None) -> tuple[dict[str, object], dict[str, str]]:
         """Wait for the members' blobs (bounded), check each against the chain, then screen out

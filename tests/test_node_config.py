@@ -23,7 +23,7 @@ GOOD = """
 identity = "a.key"
 state_dir = "state"
 listen = "/ip4/127.0.0.1/tcp/4001"
-bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample"]
+bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"]
 
 [chain]
 rpc = "http://127.0.0.1:8545"
@@ -44,7 +44,7 @@ def test_good_config_loads_with_defaults_and_resolved_paths(tmp_path):
     cfg = load_config(write(tmp_path, GOOD))
     assert cfg.node.identity == tmp_path / "a.key"
     assert cfg.node.state_dir == tmp_path / "state"
-    assert cfg.node.bootstrap == ("/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample",)
+    assert cfg.node.bootstrap == ("/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5",)
     assert cfg.listen_ip_port == ("127.0.0.1", 4001)
     assert cfg.privacy.epsilon == 2.0 and cfg.privacy.delta == 1e-5
     # the default rule is the geometric median (issue 16: the one that met the robustness goal)
@@ -67,7 +67,7 @@ BAD = [
     (GOOD.replace('rpc = "http://127.0.0.1:8545"\n', ''), "node.toml: [chain].rpc: missing (required)"),
     (GOOD.replace('rpc = "http://127.0.0.1:8545"', 'rpc = "127.0.0.1:8545"'), "node.toml: [chain].rpc: must be an http(s) JSON-RPC URL"),
     (GOOD.replace('tcp/4001"', 'tcp/99999"'), "node.toml: [node].listen: must look like /ip4/127.0.0.1/tcp/4001"),
-    (GOOD.replace('/p2p/12D3KooWExample', ''), "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002' must be"),
+    (GOOD.replace('/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5', ''), "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002' must be"),
     (GOOD + '\n[aggregation]\nprotection = "plaintext"\n', "node.toml: [aggregation].protection: unknown protection mode 'plaintext'; choose one of sealed, secagg, ckks"),
     (GOOD + '\n[aggregation]\nprotection = "ckks"\n', "node.toml: [aggregation].protection: protection ckks reveals only the sum"),
     (GOOD + '\n[aggregation]\nrule = "fedavg"\nprotection = "secagg"\nquantize = true\n', "node.toml: [aggregation].quantize: 8-bit values compose with protection = \"sealed\" only"),
@@ -90,6 +90,16 @@ BAD = [
     (GOOD.replace('[chain]', '[chains]'), "node.toml: [chains]: unknown section"),
     (GOOD + '\n[rounds]\nstop_after_round = true\n', "node.toml: [rounds].stop_after_round: must be an integer, got True"),
     ("[node\n", "node.toml: not valid TOML"),
+    # issue 17.15 and 17.14: each accepted before
+    (GOOD.replace('12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5', '12D3KooWExample'),
+     "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample': '12D3KooWExample' is not a libp2p peer ID"),
+    (GOOD.replace('/ip4/127.0.0.1/tcp/4002', '/ip4/0.0.0.0/tcp/4002'), "0.0.0.0 is a listen address, not one a peer can dial"),
+    (GOOD + '\n[aggregation]\nf = 10\n[data]\nsites = 1\n', "node.toml: [aggregation].f: must be below the number of hospitals (1), got 10"),
+    (GOOD + '\n[aggregation]\nrule = "krum"\nf = 2\n[data]\nsites = 6\n', "node.toml: [aggregation].f: krum with f = 2 needs at least 7 hospitals"),
+    (GOOD + '\n[training]\ndevice = "gpu"\n', "node.toml: [training].device: must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+    (GOOD + '\n[rounds]\nwhen_done = "sleep"\n', "node.toml: [rounds].when_done: must be one of stop, standby"),
+    (GOOD + '\n[data]\nscaling = "guess"\n', "node.toml: [data].scaling: must be one of auto, secure, bounds, federated"),
+    (GOOD + '\n[data]\nsource = "npz"\npath = "node.toml"\nscaling = "bounds"\n', "node.toml: [data].bounds: required with scaling"),
 ]
 
 
@@ -145,24 +155,46 @@ def test_model_offer_codec_and_request():
         decode_request(b'{"round": 0}')
 
 
-def test_node_state_round_trips_and_refuses_tampering(tmp_path):
+def test_node_state_is_one_atomic_file_and_drops_tampered_parameters(tmp_path):
+    """Issue 17.3: the state is one file (no pair to tear); parameters that do not match their
+    hash are dropped (to be fetched from the chain by hash), the rest of the state is kept."""
+    import base64
     from node.data import Standardizer
     params = np.arange(5, dtype=np.float32)
     std = Standardizer(np.array([1.0, 2.0]), np.array([0.5, 4.0]))
     NodeState("12D3KooWme", 4, 3, params, std).save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
     assert os.stat(tmp_path / "state.json").st_mode & 0o777 == 0o600
     stored = json.loads((tmp_path / "state.json").read_text())
     expected = hashlib.sha256(b"medmesh/params/v1" + params.astype("<f4").tobytes()).hexdigest()
     assert stored["params_hash"] == expected
+    assert base64.b64decode(stored["params"]) == params.astype("<f4").tobytes()
     state = NodeState.load(tmp_path, "12D3KooWme")
-    assert (state.completed_round, state.params_round) == (4, 3)
+    assert (state.completed_round, state.params_round, state.recovered) == (4, 3, None)
     assert np.array_equal(state.params, params) and np.array_equal(state.standardizer.std, [0.5, 4.0])
     assert NodeState.load(tmp_path / "fresh", "x") is None
     with pytest.raises(StateError, match="belongs to peer 12D3KooWme"):
         NodeState.load(tmp_path, "12D3KooWother")
-    np.save(tmp_path / "params.npy", params + 1)
-    with pytest.raises(StateError, match="does not match the hash"):
-        NodeState.load(tmp_path, "12D3KooWme")
+    stored["params"] = base64.b64encode((params + 1).astype("<f4").tobytes()).decode()
+    (tmp_path / "state.json").write_text(json.dumps(stored))
+    state = NodeState.load(tmp_path, "12D3KooWme")
+    assert state.params is None and state.params_round == 0 and "do not match the hash" in state.recovered
+    assert state.completed_round == 4 and np.array_equal(state.standardizer.mean, [1.0, 2.0])
+
+
+def test_torn_version_1_pair_recovers_instead_of_refusing(tmp_path):
+    """The version-1 layout crashed between its two writes: params.npy new, state.json old."""
+    old, new = np.zeros(3, dtype=np.float32), np.ones(3, dtype=np.float32)
+    np.save(tmp_path / "params.npy", new)
+    (tmp_path / "state.json").write_text(json.dumps({
+        "version": 1, "peer_id": "12D3KooWme", "completed_round": 2, "params_round": 2,
+        "params_hash": hashlib.sha256(b"medmesh/params/v1" + old.astype("<f4").tobytes()).hexdigest(),
+        "standardizer": None}))
+    state = NodeState.load(tmp_path, "12D3KooWme")
+    assert state.params is None and state.params_round == 0 and state.completed_round == 2
+    np.save(tmp_path / "params.npy", old)  # an untorn version-1 pair still loads as it was
+    state = NodeState.load(tmp_path, "12D3KooWme")
+    assert np.array_equal(state.params, old) and state.params_round == 2 and state.recovered is None
 
 
 def test_event_lines_name_peer_and_round():
@@ -226,3 +258,68 @@ def test_retrying_send_retries_transfer_failures_but_not_rejections():
         assert calls == ["reject"]
 
     trio.run(main)
+
+
+def test_state_dir_that_is_a_file_names_the_key(tmp_path):
+    (tmp_path / "state").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"node.toml: \[node\].state_dir: .* exists and is not a directory"):
+        load_config(write(tmp_path, GOOD))
+
+
+def test_three_class_labels_name_the_config_key(tmp_path):
+    from node.data import DataError
+    from node.loaders import load_table
+    path = tmp_path / "t.csv"
+    path.write_text("a,label\n1,x\n2,y\n3,z\n")
+    with pytest.raises(DataError, match=r"\[data\].positive"):
+        load_table(path, "label")
+    cfg = load_config(write(tmp_path, GOOD + f'\n[data]\nsource = "table"\npath = "{path}"\npositive = ["x", "y"]\n'))
+    from node.service.sources import load_training_data
+    assert load_training_data(cfg.data).y.tolist() == [1.0, 1.0, 0.0]
+
+
+def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path, capsys):
+    """Issue 17.14: the multiaddr other hospitals put in their bootstrap lists, and a command that does it."""
+    import tomllib
+    from node.cli import main
+    dep = tmp_path / "deployment.json"
+    dep.write_text("{}")
+    assert main(["node", "init", "--dir", str(tmp_path / "a"), "--name", "a", "--listen", "/ip4/0.0.0.0/tcp/4001",
+                 "--public-ip", "10.1.2.3", "--deployment", str(dep)]) == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("multiaddr "))
+    a_addr = line.split()[1]
+    assert a_addr.startswith("/ip4/10.1.2.3/tcp/4001/p2p/12D3KooW")
+    text = (tmp_path / "a" / "a.toml").read_text()
+    assert "listen = \"/ip4/0.0.0.0/tcp/4001\"  # libp2p listen multiaddr" in text  # a commented template
+    assert main(["node", "init", "--dir", str(tmp_path / "b"), "--name", "b", "--listen", "/ip4/127.0.0.1/tcp/4002",
+                 "--deployment", str(dep), "--json"]) == 0
+    b = json.loads(capsys.readouterr().out)
+    assert b["multiaddr"].startswith("/ip4/127.0.0.1/tcp/4002/p2p/")
+    b_cfg = tmp_path / "b" / "b.toml"
+    assert main(["node", "add-peer", "--config", str(b_cfg), a_addr]) == 0
+    assert main(["node", "add-peer", "--config", str(b_cfg), a_addr]) == 0  # idempotent
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr]
+    assert os.stat(b_cfg).st_mode & 0o777 == 0o600
+    capsys.readouterr()
+    assert main(["node", "add-peer", "--config", str(b_cfg), "/ip4/10.0.0.1/tcp/1/p2p/12D3KooWExample"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a libp2p peer ID" in err[0]
+    assert main(["node", "add-peer", "--config", str(b_cfg), b["multiaddr"]]) == 2
+    assert "own address" in capsys.readouterr().err
+
+
+def test_chain_unreachable_recognises_connection_failures_through_ledger_errors():
+    import requests
+    from ledger import LedgerError
+    from node.service.runner import chain_unreachable
+    try:
+        try:
+            raise requests.exceptions.ConnectionError("Max retries exceeded")
+        except OSError as exc:
+            raise LedgerError("currentRound failed") from exc
+    except LedgerError as wrapped:
+        assert chain_unreachable(wrapped)
+    assert chain_unreachable(requests.exceptions.ReadTimeout("slow"))
+    assert not chain_unreachable(LedgerError("reverted: RoundLedgerRoundStillOpen"))
+    assert not chain_unreachable(ValueError("bad"))

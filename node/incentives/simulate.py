@@ -164,6 +164,13 @@ def _round_values(game: RoundGame, scenario: Scenario, seed: int) -> tuple[np.nd
     return gtg, exact, loo, evaluations
 
 
+def _cohorts(hospitals, declared: bool) -> dict[str, int]:
+    """The cohort each site declares at registration. With ``declared`` the admission endorsed
+    its true count, so the chain refuses any larger claim; without it the consortium endorsed
+    whatever the site declared, and a site that lies about its samples declared its claim too."""
+    return {h.name: int(h.samples if declared else max(h.samples, h.claimed)) for h in hospitals}
+
+
 def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, progress: bool = True
              ) -> SimulationResult:
     """Run ``scenario`` on a fresh embedded chain, the node at ``rpc``, or the connected ``w3``;
@@ -187,7 +194,7 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
     elif rpc is not None:
         raise ValueError("simulate: give rpc or w3, not both")
     chain = SimulatedConsortium(w3, [h.name for h in hospitals], schemes, budget, seed=scenario.seed,
-                                cohorts={h.name: int(h.samples) for h in hospitals}, step=lambda: bar.update(1))
+                                cohorts=_cohorts(hospitals, scenario.declared_cohorts), step=lambda: bar.update(1))
     # canonical order: ascending registry address, as every peer aggregates
     by_address = sorted(hospitals, key=lambda h: int(chain.address(h.name), 16))
     campaign = _Campaign(scenario, cohort)

@@ -3,7 +3,8 @@
     medmesh node init --dir hospital-a --name hospital-a --rpc URL --deployment deployment.json
     medmesh node register --config hospital-a/hospital-a.toml [--admin-key-file admin.key] [--dev-fund]
     medmesh node endorse --config hospital-b/hospital-b.toml 0xCANDIDATE
-    medmesh node run --config hospital-a/hospital-a.toml [--log-json]
+    medmesh node add-peer --config hospital-a/hospital-a.toml /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW...
+    medmesh node run --config hospital-a/hospital-a.toml [--log-json] [--restore-privacy-from-chain]
     medmesh node status --config hospital-a/hospital-a.toml [--json]
 """
 
@@ -45,11 +46,53 @@ def _cmd_init(args: argparse.Namespace) -> int:
     cfg = load_config(cfg_path)  # the template must load as written
     peer_id = _peer_id(identity.libp2p_seed)
     ip, port = cfg.listen_ip_port
+    dial_ip = args.public_ip or (ip if ip != "0.0.0.0" else _outbound_ip())
+    multiaddr = f"/ip4/{dial_ip}/tcp/{port}/p2p/{peer_id}" if port else None
     out = {"config": str(cfg_path), "identity": str(key_path), "address": identity.address, "peer_id": peer_id,
-           "multiaddr": f"/ip4/{ip}/tcp/{port}/p2p/{peer_id}" if port else None}
+           "multiaddr": multiaddr}
     print(json.dumps(out, indent=2) if args.json else
           f"created {key_path} (0600) and {cfg_path}\naccount {identity.address}\npeer ID {peer_id}\n"
-          f"next: fund the account, then `medmesh node register --config {cfg_path}`")
+          f"multiaddr {multiaddr or '(none: --listen has port 0; pick a fixed port)'}\n"
+          f"  give it to the other hospitals: `medmesh node add-peer --config THEIRS {multiaddr or 'MULTIADDR'}`"
+          f"{'' if args.public_ip or ip != '0.0.0.0' else ' (check the IP; --public-ip sets it)'}\n"
+          f"next: `medmesh node register --config {cfg_path}` (on a devnet: add --dev-fund and, for a "
+          f"genesis member, --admin-key-file admin.key)")
+    return 0
+
+
+def _outbound_ip() -> str:
+    """This host's IP on its default route (a UDP socket is connected; no packet is sent)."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: routing only
+            return sock.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def _cmd_add_peer(args: argparse.Namespace) -> int:
+    """Append a multiaddr to ``[node].bootstrap``, checked first; the rest of the file is rewritten
+    from the template with the same values."""
+    import tomllib
+
+    from node.identity import NodeIdentity
+    from node.service.config import ConfigError, bootstrap_problem, load_config, template
+
+    cfg = load_config(args.config)
+    problem = bootstrap_problem(args.multiaddr)
+    if problem:
+        raise ConfigError(f"{args.multiaddr!r}: {problem}")
+    if args.multiaddr.rsplit("/", 1)[1] == _peer_id(NodeIdentity.load(cfg.node.identity).libp2p_seed):
+        raise ConfigError(f"{args.multiaddr!r} is this node's own address")
+    raw = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))
+    peers = [a for a in raw["node"].get("bootstrap", []) if a.rsplit("/", 1)[1] != args.multiaddr.rsplit("/", 1)[1]]
+    raw["node"]["bootstrap"] = peers + [args.multiaddr]
+    fd = os.open(args.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(template(raw))
+    load_config(args.config)
+    print(f"{args.config}: [node].bootstrap now has {len(raw['node']['bootstrap'])} peer(s)")
     return 0
 
 
@@ -160,7 +203,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from node.service.runner import NodeRunner, configure_logging
 
     cfg = load_config(args.config)
-    runner = NodeRunner(cfg, events_json=args.log_json)
+    runner = NodeRunner(cfg, events_json=args.log_json, restore_privacy=args.restore_privacy_from_chain)
     configure_logging(runner.events, args.verbose)
     return trio.run(runner.run)
 
@@ -178,6 +221,8 @@ def register_node_commands(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--source", default="breast-cancer", help="[data].source (see README)")
     init.add_argument("--site", type=int, default=0)
     init.add_argument("--sites", type=int, default=4)
+    init.add_argument("--public-ip", help="the IP other hospitals dial (default: the listen IP, or this "
+                                          "host's outbound IP when listening on 0.0.0.0)")
     init.add_argument("--cohort", type=int, default=0,
                       help="[data].cohort: patients to declare on chain (default 0: the data's row count)")
     init.add_argument("--force", action="store_true")
@@ -197,9 +242,16 @@ def register_node_commands(sub: argparse._SubParsersAction) -> None:
     endorse.add_argument("--cohort", type=int, help="endorse only if the candidate declared this many patients")
     endorse.set_defaults(func=_cmd_endorse)
 
+    add = node_sub.add_parser("add-peer", help="add another hospital's multiaddr to [node].bootstrap")
+    add.add_argument("--config", type=Path, required=True)
+    add.add_argument("multiaddr", help="/ip4/<ip>/tcp/<port>/p2p/<peer id>, as printed by its `node init`")
+    add.set_defaults(func=_cmd_add_peer)
+
     run = node_sub.add_parser("run", help="run the peer until stopped")
     run.add_argument("--config", type=Path, required=True)
     run.add_argument("--log-json", action="store_true", help="JSON lines instead of text")
+    run.add_argument("--restore-privacy-from-chain", action="store_true",
+                     help="privacy.json is lost: rebuild it from this node's commitments on chain (a lower bound)")
     run.set_defaults(func=_cmd_run)
 
     status = node_sub.add_parser("status", help="this node's registration, rounds and privacy budget")

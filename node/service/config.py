@@ -8,6 +8,7 @@ against the config file's folder. ``medmesh node init`` writes a commented templ
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -27,6 +28,10 @@ PROTECTION_MODES = MODE_CODES
 #: ``[data].source``: built-in demo splits, or a loader from :mod:`node.loaders` over ``path``.
 DATA_SOURCES = ("breast-cancer", "synthetic-imaging", "table", "image-folder", "npz", "manifest")
 _BUILTIN_SOURCES = ("breast-cancer", "synthetic-imaging")
+#: ``[rounds].when_done``: after the budget's planned rounds, exit (0) or stay as a non-training member.
+WHEN_DONE = ("stop", "standby")
+#: ``[data].scaling``: public bounds (nothing shared), federated sums (in the clear), or auto.
+SCALINGS = ("auto", "secure", "bounds", "federated")
 
 
 class ConfigError(ValueError):
@@ -49,21 +54,24 @@ class ChainSection:
 
 @dataclass(frozen=True)
 class DataSection:
-    source: str = "breast-cancer"
+    source: str = "breast-cancer"         # breast-cancer | synthetic-imaging | table | image-folder | npz | manifest
     path: Path | None = None              # for table / image-folder / npz / manifest
     label: str = "label"                  # label column (table, manifest)
+    positive: tuple[str, ...] = ()        # label values that mean "positive" when labels are not 0/1
     site: int = 0                         # built-in splits: which hospital of the split this node is
     sites: int = 4                        # built-in splits: hospitals in the split
-    seed: int = 0
+    seed: int = 0                         # built-in splits: the split's seed (same on every node)
     cohort: int = 0                       # patients declared on chain at registration (0: the data's row count)
+    scaling: str = "auto"                 # auto | secure | bounds | federated (docs/standardizer.md)
+    bounds: Path | None = None            # public per-feature ranges, "low,high" per line (secure, bounds)
 
 
 @dataclass(frozen=True)
 class TrainingSection:
-    model: str = "logreg"
-    learning_rate: float = 2.0
-    seed: int = 0
-    device: str = "cpu"
+    model: str = "logreg"                 # model architecture (logreg, mlp, cnn, imaging-features)
+    learning_rate: float = 2.0            # local SGD learning rate
+    seed: int = 0                         # training seed (sampling and DP noise use the secure RNG)
+    device: str = "cpu"                   # auto | cpu | cuda | cuda:N
     proximal_mu: float = 0.0              # FedProx (Li et al. 2020): 0 is plain local SGD
     threads: int = 1                      # torch threads per node process
 
@@ -71,19 +79,19 @@ class TrainingSection:
 @dataclass(frozen=True)
 class PrivacySection:
     epsilon: float = 1.0                  # target for the whole campaign
-    delta: float = 1e-5
-    accountant: str = "prv"
-    max_grad_norm: float = 1.0
-    steps_per_epoch: int = 1
-    local_epochs: int = 1
+    delta: float = 1e-5                   # delta of the (epsilon, delta) guarantee
+    accountant: str = "prv"               # prv | rdp
+    max_grad_norm: float = 1.0            # per-sample gradient clip (DP-SGD)
+    steps_per_epoch: int = 1              # DP-SGD steps per local epoch (sample rate 1/this)
+    local_epochs: int = 1                 # local epochs per round
     rounds: int = 5                       # campaign length the noise is calibrated for
     secure_rng: bool = True               # DP noise and sampling from ChaCha20 (off: torch's RNG, faster)
 
 
 @dataclass(frozen=True)
 class AggregationSection:
-    rule: str = DEFAULT_RULE
-    f: int = 1
+    rule: str = DEFAULT_RULE              # robust aggregation rule (geometric-median, median, trimmed-mean, krum, ...)
+    f: int = 1                            # Byzantine members the Krum family and Bulyan tolerate
     protection: str = "sealed"         # sealed | secagg | ckks; secagg and ckks need rule = "fedavg"
     topk: float | None = None          # top-k sparsification with error feedback (fraction kept, e.g. 0.1)
     quantize: bool = False             # 8-bit values (sealed only)
@@ -100,15 +108,16 @@ class RoundsSection:
     join_margin: float = 2.0              # do not join a round whose commit deadline is closer than this
     setup_timeout: float = 120.0          # wait for every member's feature sums at first start
     stop_after_round: int = 0             # exit once this chain round has ended (0: run until stopped)
+    when_done: str = "stop"               # once the budget funds no more rounds: "stop" (exit 0) or "standby"
 
 
 @dataclass(frozen=True)
 class GossipSection:
-    max_blob_bytes: int = 64 * 2**20
-    max_control_bytes: int = 64 * 2**10
+    max_blob_bytes: int = 64 * 2**20      # largest blob (sealed update) accepted from a peer
+    max_control_bytes: int = 64 * 2**10   # largest control (pubsub) message accepted
     reconnect_initial: float = 0.5        # first retry delay; doubles per failure
     reconnect_max: float = 30.0
-    dial_timeout: float = 5.0
+    dial_timeout: float = 5.0             # seconds to wait for one dial
     send_attempts: int = 3                # tries per blob on transfer failures (backoff from reconnect_initial)
     parallel_sends: int = 4               # blob transfers in flight at once (a rate limit on fan-out)
 
@@ -227,6 +236,11 @@ def _check(where: str, cfg: NodeConfig) -> None:
     for addr in n.bootstrap:
         if "/p2p/" not in addr or not addr.startswith("/ip4/"):
             raise bad("node.bootstrap", f"{addr!r} must be /ip4/<ip>/tcp/<port>/p2p/<peer id>")
+        problem = bootstrap_problem(addr)
+        if problem:
+            raise bad("node.bootstrap", f"{addr!r}: {problem}")
+    if n.state_dir.exists() and not n.state_dir.is_dir():
+        raise bad("node.state_dir", f"{n.state_dir} exists and is not a directory")
     if not cfg.chain.rpc.startswith(("http://", "https://")):
         raise bad("chain.rpc", f"must be an http(s) JSON-RPC URL, got {cfg.chain.rpc!r}")
 
@@ -244,6 +258,17 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("data.path", f"{d.path} does not exist")
     if not 0 <= d.cohort < 2**64:
         raise bad("data.cohort", f"must be a number of patients >= 1 (0: the data's row count), got {d.cohort}")
+    if d.scaling not in SCALINGS:
+        raise bad("data.scaling", f"must be one of {', '.join(SCALINGS)}, got {d.scaling!r}")
+    if d.bounds is not None:
+        from node.scaling import load_bounds
+        try:
+            load_bounds(d.bounds)
+        except (OSError, ValueError) as exc:
+            raise bad("data.bounds", str(getattr(exc, "strerror", None) or exc)) from None
+    elif d.scaling in ("secure", "bounds") and d.source != "breast-cancer":
+        raise bad("data.bounds", f"required with scaling = \"{d.scaling}\" for source {d.source!r} "
+                                 "(public per-feature ranges, \"low,high\" per line)")
 
     t = cfg.training
     if t.model not in MODEL_NAMES:
@@ -254,6 +279,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("training.proximal_mu", f"must be >= 0, got {t.proximal_mu}")
     if t.threads < 1:
         raise bad("training.threads", f"must be >= 1, got {t.threads}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", t.device):
+        raise bad("training.device", f"must be auto, cpu, cuda or cuda:N, got {t.device!r}")
 
     p = cfg.privacy
     if not p.epsilon > 0:
@@ -290,11 +317,18 @@ def _check(where: str, cfg: NodeConfig) -> None:
     if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule):
         raise bad("aggregation.rule", f"{a.rule} needs at least {minimum_updates(a.rule)} hospitals, "
                                       f"the split has {d.sites}")
+    if d.source in _BUILTIN_SOURCES and a.f >= d.sites:
+        raise bad("aggregation.f", f"must be below the number of hospitals ({d.sites}), got {a.f}")
+    if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule, a.f):
+        raise bad("aggregation.f", f"{a.rule} with f = {a.f} needs at least {minimum_updates(a.rule, a.f)} "
+                                   f"hospitals, the split has {d.sites}")
 
     r = cfg.rounds
     for key in ("round_timeout", "open_fallback", "poll_interval", "setup_timeout"):
         if not getattr(r, key) > 0:
             raise bad(f"rounds.{key}", f"must be > 0, got {getattr(r, key)}")
+    if r.when_done not in WHEN_DONE:
+        raise bad("rounds.when_done", f"must be one of {', '.join(WHEN_DONE)}, got {r.when_done!r}")
     for key in ("join_margin", "attest_grace", "stop_after_round"):
         if getattr(r, key) < 0:
             raise bad(f"rounds.{key}", f"must be >= 0, got {getattr(r, key)}")
@@ -314,6 +348,30 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("gossip.dial_timeout", f"must be > 0, got {g.dial_timeout}")
 
 
+def bootstrap_problem(addr: str) -> str | None:
+    """Why ``/ip4/<ip>/tcp/<port>/p2p/<peer id>`` cannot be dialed, or None."""
+    import ipaddress
+    parts = addr.strip("/").split("/")
+    if len(parts) != 6 or parts[0] != "ip4" or parts[2] != "tcp" or parts[4] != "p2p":
+        return "must be /ip4/<ip>/tcp/<port>/p2p/<peer id>"
+    try:
+        ip = ipaddress.IPv4Address(parts[1])
+    except ValueError:
+        return f"{parts[1]!r} is not an IPv4 address"
+    if ip.is_unspecified:
+        return "0.0.0.0 is a listen address, not one a peer can dial; give the host's reachable IP"
+    if not parts[3].isdigit() or not 0 < int(parts[3]) <= 65535:
+        return f"port {parts[3]!r} is not in 1..65535"
+    try:
+        from libp2p.peer.id import ID
+        ID.from_base58(parts[5])
+    except Exception:  # base58 or multihash errors: the ID cannot name a peer
+        return f"{parts[5]!r} is not a libp2p peer ID"
+    if not parts[5].startswith("12D3KooW"):
+        return f"{parts[5]!r} is not an Ed25519 peer ID (12D3KooW...), which medmesh nodes use"
+    return None
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -325,19 +383,32 @@ def _toml_value(value: Any) -> str:
     return f'"{text}"'
 
 
+def key_comments(cls: type) -> dict[str, str]:
+    """Each field's trailing ``# comment`` in its dataclass's source: the template's key notes."""
+    import inspect
+    notes = {}
+    for line in inspect.getsource(cls).splitlines():
+        match = re.match(r"\s+(\w+): [^=]+(?:=[^#]*)?#\s*(.+)$", line)
+        if match:
+            notes[match[1]] = match[2].strip()
+    return notes
+
+
 def template(values: dict[str, dict[str, Any]]) -> str:
-    """A config file: every section with its keys, ``values`` overriding the defaults."""
+    """A config file: every section with its keys, ``values`` overriding the defaults, each key
+    with its one-line note; an optional key without a value is written commented out."""
     lines = ["# medmesh hospital node (`medmesh node run --config THIS_FILE`); see README,",
              "# 'Running a hospital node', for every key. Relative paths are relative to this file."]
     for name, cls in _SECTIONS.items():
         lines += ["", f"[{name}]"]
         given = values.get(name, {})
+        notes = key_comments(cls)
         for f in fields(cls):
-            if f.name in given:
-                value = given[f.name]
+            note = f"  # {notes[f.name]}" if f.name in notes else ""
+            if f.name in given and given[f.name] is not None:
+                lines.append(f"{f.name} = {_toml_value(given[f.name])}{note}")
             elif f.default is not MISSING and f.default is not None:
-                value = f.default
+                lines.append(f"{f.name} = {_toml_value(f.default)}{note}")
             else:
-                continue
-            lines.append(f"{f.name} = {_toml_value(value)}")
+                lines.append(f"# {f.name} = ...{note}")
     return "\n".join(lines) + "\n"

@@ -39,7 +39,7 @@ def free_port() -> int:
 class NodeProcess:
     """One ``medmesh node run`` process and the events it has logged so far."""
 
-    def __init__(self, name: str, config: Path, log_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, name: str, config: Path, log_dir: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> None:
         self.name = name
         self.events: list[dict[str, Any]] = []
         self._changed = threading.Condition()
@@ -47,7 +47,7 @@ class NodeProcess:
         self.stdout_path = log_dir / f"{name}.jsonl"
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config), "--log-json"],
+                [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config), "--log-json", *extra],
                 cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=err)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -133,8 +133,6 @@ class LocalNet:
         self.deployment: Deployment | None = None
 
     def setup(self) -> None:
-        from node.cli import main
-
         self.root.mkdir(parents=True, exist_ok=True)
         admin = dev_account(self.w3)
         self.deployment = deploy(self.w3, admin, commit_window=self.commit_window, attest_window=self.attest_window,
@@ -145,24 +143,46 @@ class LocalNet:
         admin_key.write_text(admin.key.hex())
         admin_key.chmod(0o600)
         for i, name in enumerate(self.names):
-            folder = self.root / name
-            out = folder / "init.json"
-            folder.mkdir(parents=True, exist_ok=True)
-            code = _run_cli(main, ["node", "init", "--dir", str(folder), "--name", name, "--json",
-                                   "--listen", f"/ip4/127.0.0.1/tcp/{free_port()}", "--rpc", self.rpc,
-                                   "--deployment", str(dep_path), "--site", str(i), "--sites", str(self.n)], out)
-            if code != 0:
-                raise RuntimeError(f"node init {name} failed")
-            info = json.loads(out.read_text())
-            self.configs[name] = Path(info["config"])
-            self.multiaddrs[name] = info["multiaddr"]
-            self.identities[name] = NodeIdentity.load(Path(info["identity"]))
+            self._init(name, i, self.n)
         for name in self.names:
             self._write_config(name)
-            code = _run_cli(main, ["node", "register", "--config", str(self.configs[name]), "--admin-key-file",
-                                   str(admin_key), "--dev-fund", "--json"], self.root / name / "register.json")
-            if code != 0:
-                raise RuntimeError(f"node register {name} failed")
+            self._register(name, "--admin-key-file", str(admin_key))
+
+    def _init(self, name: str, site: int, sites: int) -> None:
+        from node.cli import main
+        folder = self.root / name
+        out = folder / "init.json"
+        folder.mkdir(parents=True, exist_ok=True)
+        code = _run_cli(main, ["node", "init", "--dir", str(folder), "--name", name, "--json",
+                               "--listen", f"/ip4/127.0.0.1/tcp/{free_port()}", "--rpc", self.rpc,
+                               "--deployment", str(self.root / "deployment.json"), "--site", str(site),
+                               "--sites", str(sites)], out)
+        if code != 0:
+            raise RuntimeError(f"node init {name} failed")
+        info = json.loads(out.read_text())
+        self.configs[name] = Path(info["config"])
+        self.multiaddrs[name] = info["multiaddr"]
+        self.identities[name] = NodeIdentity.load(Path(info["identity"]))
+
+    def _register(self, name: str, *extra: str) -> dict:
+        from node.cli import main
+        out = self.root / name / "register.json"
+        if _run_cli(main, ["node", "register", "--config", str(self.configs[name]), "--dev-fund", "--json",
+                           *extra], out) != 0:
+            raise RuntimeError(f"node register {name} failed")
+        return json.loads(out.read_text())
+
+    def add_member(self, name: str, site: int = 0) -> dict:
+        """A hospital that registers after the genesis members (pending until endorsed): its
+        config lists every node as a bootstrap peer; the result of its ``node register``."""
+        self._init(name, site, self.n)
+        self.names.append(name)
+        self._write_config(name)
+        return self._register(name)
+
+    def admit(self, name: str) -> dict:
+        """``node register`` again: admits ``name`` once enough members endorsed it."""
+        return self._register(name)
 
     def _write_config(self, name: str) -> None:
         path = self.configs[name]
@@ -175,8 +195,9 @@ class LocalNet:
     def client(self, name: str) -> LedgerClient:
         return LedgerClient(self.w3, self.deployment, self.identities[name].account)
 
-    def start(self, name: str) -> NodeProcess:
-        proc = NodeProcess(name, self.configs[name], self.root, self.env)
+    def start(self, name: str, *extra: str) -> NodeProcess:
+        """Start ``name``'s node; ``extra``: more ``node run`` options."""
+        proc = NodeProcess(name, self.configs[name], self.root, self.env, extra)
         self.procs[name] = proc
         return proc
 

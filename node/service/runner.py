@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 
 import numpy as np
@@ -32,18 +33,20 @@ from gossip import GossipError, PeerHost, sole_exception
 from ledger import ContractRevert, Deployment, LedgerClient, LedgerError, connect
 from ledger.anchors import write_record
 from node import protocol
-from node.service import modelsync
+from node.data import ImageData
+from node.service import modelsync, setupsync
+from node.service.privacyfloor import PrivacyFloorError, check_floor, committed_spend, restore_from_chain
 from node.service.config import NodeConfig
 from node.service.events import EventLog
 from node.identity import NodeIdentity
 from node.service.liveness import PeerKeeper, retrying
 from node.compression import CompressionConfig
 from node.models import load_flat_parameters
-from node.service.state import NodeState
+from node.service.state import NodeState, StateError
 from node.peer import HospitalPeer, PeerSettings
-from node.privacy import DPConfig, PrivacyLedger
+from node.privacy import BudgetExhausted, DPConfig, PrivacyLedger
 from node.service.schedule import opener_rank
-from node.service.sources import load_training_data
+from node.service.sources import feature_bounds, load_training_data
 from node.stagetimes import StageClock, time_methods
 from node.training import TrainConfig
 from node.update import parameters_hash
@@ -53,6 +56,20 @@ __all__ = ["NodeRunner", "NodeStopped", "RunnerError", "STAGES"]
 #: HospitalPeer methods timed per round, in pipeline order (missing ones are skipped).
 STAGES = ("_train", "_protect", "_commit", "_send", "_verify", "_aggregate", "_record_rejections", "_finalize")
 SYNC_TIMEOUT_S = 10.0
+CHAIN_RETRY_MAX_S = 30.0  # the longest wait between retries while the chain's RPC does not answer
+CHAIN_CHECK_S = 5.0  # how often the genesis block and the contracts are checked (chain reset)
+
+
+def chain_unreachable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a failed connection to the RPC."""
+    import requests
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                            ConnectionError, TimeoutError)):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class RunnerError(RuntimeError):
@@ -68,8 +85,9 @@ class NodeStopped(Exception):
 
 
 class NodeRunner:
-    def __init__(self, cfg: NodeConfig, events_json: bool = False) -> None:
+    def __init__(self, cfg: NodeConfig, events_json: bool = False, *, restore_privacy: bool = False) -> None:
         self.cfg = cfg
+        self.restore_privacy = restore_privacy
         self.identity = NodeIdentity.load(cfg.node.identity)
         self.events = EventLog(self.identity.institution, json_lines=events_json)
         self.peer: HospitalPeer | None = None
@@ -78,6 +96,12 @@ class NodeRunner:
         self.timings: dict[str, float] = self._clock.seconds
         self._responded: dict[str, float] = {}
         self._synced = trio.Event()
+        self._std_offers: dict[str, bytes] = {}
+        self._std_changed = trio.Event()
+        self._std_responded: dict[str, float] = {}
+        self._waiting_logged = 0  # the last round whose "waiting_for_members" was logged
+        self._standby_logged = False
+        self._budget_checked: tuple | None = None  # the ledger history last found to fund a round
         self._nursery: trio.Nursery | None = None
 
     # -- set-up ------------------------------------------------------------------------
@@ -86,6 +110,7 @@ class NodeRunner:
 
     def build(self) -> None:
         cfg, ident = self.cfg, self.identity
+        _check_port_free(cfg)
         import torch
         torch.set_num_threads(cfg.training.threads)
         w3 = connect(cfg.chain.rpc)
@@ -109,28 +134,54 @@ class NodeRunner:
                       steps_per_epoch=p.steps_per_epoch, local_epochs=p.local_epochs, rounds=p.rounds,
                       accountant=p.accountant, secure_mode=p.secure_rng)
         privacy = PrivacyLedger(dp, cfg.node.state_dir / "privacy.json")
+        self._privacy_floor(privacy)
         self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy,
                                  peer_settings(cfg))
         self.peer.refresh_directory()
+        self._quorum = self.client.ledger_config()["quorum"]
+        self._genesis = w3.eth.get_block(0)["hash"].hex()
+        self._chain_checked = time.monotonic()
         self.host.on_blob(self._on_blob)
         self._instrument(self.peer)
         self._restore()
+
+    def _privacy_floor(self, privacy: PrivacyLedger) -> None:
+        """Refuse to run with a ledger below this node's highest ε on chain (issue 17.2)."""
+        spend = committed_spend(self.client, self.identity.address)
+        if self.restore_privacy:
+            if privacy.spent() + 1e-6 < spend.epsilon or not privacy.history:
+                try:
+                    rebuilt = restore_from_chain(privacy, spend)
+                except PrivacyFloorError as exc:
+                    raise RunnerError(str(exc)) from None
+                self.events.emit("privacy_restored", epsilon=rebuilt, chain_epsilon=spend.epsilon,
+                                 commits=spend.commits, delta=privacy.config.delta)
+        try:
+            check_floor(privacy, spend)
+        except PrivacyFloorError as exc:
+            raise RunnerError(str(exc)) from None
 
     def _instrument(self, peer: HospitalPeer) -> None:
         """Wrap the peer's stage methods so that each call adds its wall time to ``timings``."""
         time_methods(peer, STAGES, self._clock, label=lambda name: name.lstrip("_"))
 
     def _restore(self) -> None:
-        state = NodeState.load(self.cfg.node.state_dir, self.host.peer_id)
+        try:
+            state = NodeState.load(self.cfg.node.state_dir, self.host.peer_id)
+        except StateError as exc:
+            raise RunnerError(f"[node].state_dir: {exc}") from None
         peer = self.peer
         if state is None:
             self.events.emit("started", peer_id=self.host.peer_id, address=self.identity.address, resumed=False,
                              epsilon=peer.privacy.spent())
             return
-        if state.params.size != peer.global_params.size:
+        if state.params is not None and state.params.size != peer.global_params.size:
             raise RunnerError(f"state dir {self.cfg.node.state_dir} holds {state.params.size} parameters, "
                               f"model {self.cfg.training.model} has {peer.global_params.size}")
-        self._adopt(state.params, state.params_round)
+        if state.params is None:  # torn or edited: the chain's model is fetched by hash (catch-up)
+            self.events.emit("state_recovered", reason=state.recovered, completed_round=state.completed_round)
+        else:
+            self._adopt(state.params, state.params_round)
         peer.completed_round = state.completed_round
         if state.standardizer is not None:
             peer.standardizer = state.standardizer
@@ -146,8 +197,12 @@ class NodeRunner:
 
     def _save(self) -> None:
         peer = self.peer
-        NodeState(self.host.peer_id, peer.completed_round, self.params_round, peer.global_params,
-                  peer.standardizer).save(self.cfg.node.state_dir)
+        try:
+            NodeState(self.host.peer_id, peer.completed_round, self.params_round, peer.global_params,
+                      peer.standardizer).save(self.cfg.node.state_dir)
+        except OSError as exc:
+            raise RunnerError(f"[node].state_dir {self.cfg.node.state_dir}: cannot write the state "
+                              f"({exc.strerror or exc})") from None
 
     # -- the process -------------------------------------------------------------------
     async def run(self) -> int:
@@ -155,6 +210,8 @@ class NodeRunner:
         self.build()
         code = 0
         async with self.host.running():
+            if not self.host.listen_addrs:
+                raise RunnerError(f"[node].listen {self.cfg.node.listen}: no listener could be opened")
             self.events.emit("listening", addrs=self.host.listen_addrs)
             try:
                 async with trio.open_nursery() as nursery:
@@ -188,13 +245,33 @@ class NodeRunner:
                 return
 
     async def _setup(self) -> None:
-        """First start: agree on the standardizer with every member (restarts restore it)."""
+        """First start: agree on the standardizer with every member (restarts restore it).
+
+        Once the consortium has run a round, the agreement is over: a node without state (a late
+        member, or a lost state directory) fetches the agreed standardizer from the members."""
         if self.peer.data is not None:
             return
+        settings = self.peer.settings
+        shares = not isinstance(self.peer.raw_data, ImageData) and (
+            settings.feature_bounds is None or settings.scaling == "secure")
+        if not shares:  # images, or public bounds: nothing to exchange
+            await self.peer.agree_standardizer()
+            self._save()
+            self.events.emit("setup_done", members=len(self.peer.active_members()),
+                             scaling="none" if self.peer.standardizer is None else "bounds")
+            return
+        if self.client.current_round() > 0:
+            await self._fetch_standardizer()
+            return
         others = {i.peer_id for i in self.peer._others()}
-        with trio.fail_after(self.cfg.rounds.setup_timeout):
+        with trio.move_on_after(self.cfg.rounds.setup_timeout):
             while not others <= set(self.host.connected_peers()):
                 await trio.sleep(self.cfg.rounds.poll_interval)  # the keeper is dialing them
+        absent = len(others - set(self.host.connected_peers()))
+        if absent and settings.feature_bounds is None:
+            raise RunnerError(f"{absent} member(s) not connected within rounds.setup_timeout; start all members "
+                              "for the first run (or give public feature bounds: docs/standardizer.md)")
+        # with bounds, an absent member's masked sum is missing: everyone falls back to the bounds
         try:
             await self.peer.agree_standardizer(timeout=self.cfg.rounds.setup_timeout)
         except trio.TooSlowError:
@@ -203,28 +280,141 @@ class NodeRunner:
         self._save()
         self.events.emit("setup_done", members=len(self.peer.active_members()))
 
+    async def _fetch_standardizer(self) -> None:
+        others = self.peer._others()
+        need = setupsync.majority(len(others))
+        asked: set[str] = set()
+        self.events.emit("fetching_standardizer", need=need, members=len(others))
+        try:
+            with trio.fail_after(self.cfg.rounds.setup_timeout):
+                while (std := setupsync.agreed(self._std_offers, need)) is None:
+                    connected = set(self.host.connected_peers())
+                    for ident in others:
+                        if ident.peer_id in connected and ident.address not in asked:
+                            asked.add(ident.address)
+                            self._nursery.start_soon(self._request_standardizer, ident)
+                    with trio.move_on_after(self.cfg.rounds.poll_interval):
+                        await self._std_changed.wait()
+        except trio.TooSlowError:
+            raise RunnerError(f"fewer than {need} members sent one identical standardizer within "
+                              f"rounds.setup_timeout ({len(self._std_offers)} answered)") from None
+        peer = self.peer
+        peer.standardizer = std
+        peer.data = std.apply(peer.raw_data)
+        self._save()
+        self.events.emit("standardizer_fetched", sources=len(self._std_offers), need=need)
+
+    async def _request_standardizer(self, ident) -> None:
+        try:
+            await self.host.send_blob(ident.peer_id, b"{}", kind=setupsync.REQUEST_KIND)
+        except GossipError as exc:
+            self.events.emit("standardizer_request_failed", peer=ident.address, error=str(exc)[:160])
+
     # -- schedule ----------------------------------------------------------------------
     async def _round_loop(self) -> None:
-        poll = self.cfg.rounds.poll_interval
+        """Schedule rounds until a stop; a chain RPC outage is retried with backoff (each retry
+        logged as ``chain_unreachable``), a chain reset stops the node with one line."""
+        failures = 0
         while True:
-            self.peer.refresh_directory()
-            self._check_membership()
-            current = self.client.current_round()
-            info = self.client.round_info(current) if current else None
-            if self._stop_reached(current, info):
-                return
-            if info is None or info.status != "open":
-                await self._catch_up()
-                await self._open(current + 1)
-            elif self._joinable(current, info):
-                if await self._catch_up() and self._joinable(current, self.client.round_info(current)):
-                    await self._run_round(current)
-                else:
-                    await trio.sleep(poll)  # no peer to catch up from yet; the keeper is dialing
-            elif self._chain_time() > info.attest_deadline:
-                await self._open(current + 1)  # fails the stale round first
+            try:
+                if await self._round_step():
+                    return
+                failures = 0
+            except BaseException as exc:  # noqa: BLE001 - re-raised unless the chain is unreachable
+                leaf = sole_exception(exc) if isinstance(exc, BaseExceptionGroup) else exc
+                if not chain_unreachable(leaf):
+                    if isinstance(leaf, Exception) and not isinstance(leaf, NodeStopped):
+                        self._check_chain(force=True)  # contracts gone under us: say so, not the call
+                    raise
+                failures += 1
+                delay = min(self.cfg.gossip.reconnect_initial * 2 ** (failures - 1), CHAIN_RETRY_MAX_S)
+                self.events.emit("chain_unreachable", attempt=failures, retry_in=round(delay, 3),
+                                 rpc=self.cfg.chain.rpc, error=str(leaf)[:160])
+                await trio.sleep(delay)
+
+    def _check_chain(self, force: bool = False) -> None:
+        """The chain is the one this node joined: same genesis block, the contracts still there."""
+        now = time.monotonic()
+        if not force and now - self._chain_checked < CHAIN_CHECK_S:
+            return
+        genesis = self.client.w3.eth.get_block(0)["hash"].hex()
+        code = self.client.w3.eth.get_code(self.client.deployment.addresses["RoundLedger"])
+        if genesis != self._genesis or not code:
+            self.events.emit("chain_reset", genesis=genesis, expected=self._genesis, contracts=bool(code))
+            raise NodeStopped(f"the chain at {self.cfg.chain.rpc} was reset (genesis {genesis[:18]}..., this node "
+                              f"joined {self._genesis[:18]}...; RoundLedger code {'present' if code else 'gone'}): "
+                              f"redeploy and re-register, or point [chain].rpc at the consortium's chain", 4)
+        self._chain_checked = now
+
+    async def _round_step(self) -> bool:
+        """One pass of the schedule; True once the node should stop."""
+        poll = self.cfg.rounds.poll_interval
+        self._check_chain()
+        self.peer.refresh_directory()
+        self._check_membership()
+        current = self.client.current_round()
+        self.peer.at_chain_round(current)
+        info = self.client.round_info(current) if current else None
+        if self._stop_reached(current, info):
+            return True
+        if self._campaign_done():
+            await trio.sleep(poll)  # standing by: serves models and relays, trains and opens nothing
+        elif info is None or info.status != "open":
+            await self._catch_up()
+            await self._open(current + 1)
+        elif self._joinable(current, info):
+            if not self._enough_members(current):
+                await trio.sleep(poll)  # never train (spend epsilon) on an update that cannot leave
+            elif await self._catch_up() and self._joinable(current, self.client.round_info(current)):
+                await self._run_round(current)
             else:
-                await trio.sleep(poll)  # a round in progress without us: the chain is polled
+                await trio.sleep(poll)  # no peer to catch up from yet; the keeper is dialing
+        elif self._chain_time() > info.attest_deadline:
+            await self._open(current + 1)  # fails the stale round first
+        else:
+            await trio.sleep(poll)  # a round in progress without us: the chain is polled
+        return False
+
+    def _enough_members(self, round_: int) -> bool:
+        """Enough connected members for this round to finalize (issue 17.8): the chain's quorum
+        of the active members (and the rule's minimum) counting this node, and at least one of
+        the peers its update goes to. Otherwise nothing is trained and no ε is spent; logged once
+        per round."""
+        from node.aggregation import minimum_updates
+        connected = set(self.host.connected_peers())
+        others = [i for i in self.peer._others() if i.peer_id in connected]
+        recipients = self.peer.protection.update_recipients(round_)
+        num, den = self._quorum
+        active = len(self.peer._others()) + 1
+        need = max(minimum_updates(self.cfg.aggregation.rule, self.cfg.aggregation.f), -(-active * num // den))
+        if len(others) + 1 >= need and (not recipients or any(i.peer_id in connected for i in recipients)):
+            return True
+        if self._waiting_logged != round_:
+            self._waiting_logged = round_
+            self.events.emit("waiting_for_members", round_, reachable=len(others) + 1, need=need,
+                             epsilon=self.peer.privacy.spent())
+        return False
+
+    def _campaign_done(self) -> bool:
+        """After the budget's planned rounds: stop, or stand by, as ``[rounds].when_done`` says."""
+        p = self.peer.privacy
+        if self._budget_checked == tuple(p.history):
+            return False
+        try:
+            p.check_round()
+            self._budget_checked = tuple(p.history)
+            return False
+        except BudgetExhausted as exc:
+            reason = str(exc)
+        if self.cfg.rounds.when_done == "stop":
+            self.events.emit("campaign_done", action="stop", epsilon=p.spent(), target=p.config.target_epsilon,
+                             completed_round=self.peer.completed_round)
+            raise NodeStopped(f"campaign done, stopping: {reason}", 0)
+        if not self._standby_logged:
+            self._standby_logged = True
+            self.events.emit("campaign_done", action="standby", epsilon=p.spent(), target=p.config.target_epsilon,
+                             completed_round=self.peer.completed_round)
+        return True
 
     def _check_membership(self) -> None:
         me = self.client.identity(self.identity.address)
@@ -286,11 +476,15 @@ class NodeRunner:
         started = time.perf_counter()
         self.events.emit("round_joined", round_)
         out = await self.peer.run_round(round_)
+        self.peer.completed_round = max(self.peer.completed_round, round_)  # never rejoin (re-train) it
         seconds = time.perf_counter() - started
         after = self.host.stats
         info = self.client.round_info(round_)
         if info.status == "finalized" and info.aggregate_hash == parameters_hash(self.peer.global_params):
             self.params_round = round_
+        if not out.finalized and out.error is None:  # a round that did not finalize always says why
+            out.error = "the round failed on chain" if info.status == "failed" else \
+                f"no quorum within rounds.round_timeout (chain status {info.status})"
         self._save()
         self._keep_attestation(round_)
         stages = {k: round(v, 4) for k, v in self.timings.items()}
@@ -348,7 +542,16 @@ class NodeRunner:
         return False
 
     async def _on_blob(self, from_peer: str, kind: str, data: bytes) -> None:
-        if kind == modelsync.REQUEST_KIND:
+        if kind == setupsync.REQUEST_KIND:
+            self._answer_standardizer(from_peer)
+        elif kind == setupsync.OFFER_KIND:
+            ident = self.peer._directory.get(from_peer)
+            if ident is None:
+                raise PermissionError("standardizer from an unknown peer")
+            self._std_offers[ident.address] = setupsync.decode_offer(data, self.peer.raw_data.x[0].size)
+            self._std_changed.set()
+            self._std_changed = trio.Event()
+        elif kind == modelsync.REQUEST_KIND:
             modelsync.decode_request(data)
             now = time.monotonic()
             if now - self._responded.get(from_peer, -1e9) < modelsync.RESPONSE_INTERVAL_S:
@@ -369,6 +572,22 @@ class NodeRunner:
         else:
             await self.peer._on_blob(from_peer, kind, data)
 
+    def _answer_standardizer(self, from_peer: str) -> None:
+        std = self.peer.standardizer
+        if std is None:
+            raise LookupError("this node holds no standardizer")
+        now = time.monotonic()
+        if now - self._std_responded.get(from_peer, -1e9) < setupsync.RESPONSE_INTERVAL_S:
+            raise PermissionError(f"standardizer requests are limited to one per {setupsync.RESPONSE_INTERVAL_S:g} s")
+        self._std_responded[from_peer] = now
+        self._nursery.start_soon(self._send_standardizer, from_peer, setupsync.encode_offer(std))
+
+    async def _send_standardizer(self, peer_id: str, payload: bytes) -> None:
+        try:
+            await self.host.send_blob(peer_id, payload, kind=setupsync.OFFER_KIND)
+        except GossipError as exc:
+            self.events.emit("standardizer_offer_failed", peer_id=peer_id, error=str(exc)[:160])
+
     async def _send_offer(self, peer_id: str, offer: modelsync.ModelOffer) -> None:
         try:
             await self.host.send_blob(peer_id, modelsync.encode_offer(offer), kind=modelsync.MODEL_KIND)
@@ -376,8 +595,22 @@ class NodeRunner:
             self.events.emit("sync_offer_failed", offer.round, peer_id=peer_id, error=str(exc)[:160])
 
 
+def _check_port_free(cfg: NodeConfig) -> None:
+    """A busy listen port is a one-line error at start (issue 17.12), not a node without listener."""
+    ip, port = cfg.listen_ip_port
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the listener itself does
+        try:
+            sock.bind((ip, port))
+        except OSError as exc:
+            raise RunnerError(f"[node].listen {cfg.node.listen}: cannot listen ({exc.strerror or exc}); "
+                              f"is another node running on this port?") from None
+
+
 def peer_settings(cfg: NodeConfig) -> PeerSettings:
-    """The round pipeline's settings, every training and aggregation key of the config carried over."""
+    """The round pipeline's settings, every training, aggregation and scaling key of the config carried over."""
     t = cfg.training
     a = cfg.aggregation
     compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
@@ -385,7 +618,8 @@ def peer_settings(cfg: NodeConfig) -> PeerSettings:
                         train=TrainConfig(t.learning_rate, t.seed, proximal_mu=t.proximal_mu, device=t.device),
                         round_timeout=cfg.rounds.round_timeout, protection=a.protection,
                         compression=compression, clip_norm=a.clip_norm,
-                        min_contributors=a.min_contributors)
+                        min_contributors=a.min_contributors, feature_bounds=feature_bounds(cfg.data),
+                        scaling="bounds" if cfg.data.scaling == "bounds" else "secure")
 
 
 def configure_logging(events: EventLog, verbose: bool) -> None:
@@ -394,6 +628,7 @@ def configure_logging(events: EventLog, verbose: bool) -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     root.addHandler(events.handler())
+    logging.captureWarnings(True)  # library warnings (Opacus, every round) become log events, not stderr
     root.setLevel(logging.WARNING)
     logging.getLogger("medmesh").setLevel(logging.INFO)
     logging.getLogger("medmesh.gossip").setLevel(logging.INFO if verbose else logging.WARNING)

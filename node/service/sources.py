@@ -11,7 +11,7 @@ from __future__ import annotations
 from node.service.config import DataSection
 from node.data import LabelledData
 
-__all__ = ["load_training_data"]
+__all__ = ["load_training_data", "feature_bounds"]
 
 
 def load_training_data(data: DataSection) -> LabelledData:
@@ -24,12 +24,25 @@ def load_training_data(data: DataSection) -> LabelledData:
         split = synthetic_imaging_split(data.sites, seed=data.seed)
         return list(split.hospitals.values())[data.site]
     from node import loaders
+    positive = list(data.positive) or None
     if data.source == "table":
-        return loaders.load_table(data.path, data.label)
+        return loaders.load_table(data.path, data.label, positive=positive)
     if data.source == "image-folder":
-        return loaders.load_image_folder(data.path)
+        return loaders.load_image_folder(data.path, positive=positive)
     if data.source == "npz":
-        return loaders.load_npz(data.path)
+        return loaders.load_npz(data.path, positive=positive)
     if data.source == "manifest":
-        return loaders.load_manifest(data.path, label=data.label)
+        return loaders.load_manifest(data.path, label=data.label, positive=positive)
     raise ValueError(f"[data].source: unknown source {data.source!r}")  # config validation catches it first
+
+
+def feature_bounds(data: DataSection):
+    """The public feature ranges the node scales by, or None for federated sums (``[data].scaling``)."""
+    from node.scaling import BREAST_CANCER_BOUNDS, load_bounds
+    if data.scaling == "federated":
+        return None
+    if data.bounds is not None:
+        return load_bounds(data.bounds)
+    if data.source == "breast-cancer":
+        return BREAST_CANCER_BOUNDS
+    return None  # auto, and nothing published: federated sums (the node warns)
