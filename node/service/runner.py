@@ -502,8 +502,12 @@ class NodeRunner:
         """Keep this member's signed attestation of ``round_`` (the chain head it saw is in
         it): an auditor given it detects a rewritten history (ledger.anchors)."""
         raw = self.client.attestation_records.get(round_)
-        if raw is not None:
+        if raw is None:
+            return
+        try:
             write_record(self.cfg.node.state_dir / "attestations" / f"round-{round_}.json", raw)
+        except (OSError, LedgerError) as exc:  # the round stands; only the evidence is missing
+            self.events.emit("record_failed", round_, error=str(exc)[:160])
 
     # -- catch-up ----------------------------------------------------------------------
     def _latest_finalized(self) -> int:
