@@ -278,6 +278,12 @@ contract RoundLedger {
     /// @param deadline Its attestation deadline.
     error RoundLedgerAttestClosed(uint256 round, uint64 deadline);
 
+    /// @notice The chain head an attester says it saw is not block `seenNumber` of this chain
+    /// (or is too old for `blockhash`, 256 blocks).
+    /// @param seenNumber The block number given.
+    /// @param seenHead The block hash given.
+    error RoundLedgerUnknownHead(uint256 seenNumber, bytes32 seenHead);
+
     /// @notice `account` already attested in `round`.
     /// @param round The round.
     /// @param account The member.
@@ -445,12 +451,16 @@ contract RoundLedger {
     /// @param aggregateHash The aggregate hash.
     /// @param voteKey keccak256(abi.encode(aggregateHash, acceptedMask)).
     /// @param acceptedMask The accepted contributors: bit i is the committer of index i.
+    /// @param seenNumber The number of the chain head the member saw when it attested.
+    /// @param seenHead That block's hash (checked against `blockhash`).
     event AggregateAttested(
         uint256 indexed round,
         address indexed account,
         bytes32 indexed aggregateHash,
         bytes32 voteKey,
-        uint256 acceptedMask
+        uint256 acceptedMask,
+        uint256 seenNumber,
+        bytes32 seenHead
     );
 
     /// @notice The vote of `account` in `round` no longer counts: it left the Active set
@@ -649,7 +659,16 @@ contract RoundLedger {
     /// @param aggregateHash Hash of the aggregate; nonzero.
     /// @param acceptedMask Contributors accepted into the aggregate: bit i is the committer of
     /// index i (see `UpdateCommitted`); nonzero, no bit at or above the commit count.
-    function attest(uint256 round, bytes32 aggregateHash, uint256 acceptedMask) external onlyRoundMember(round) {
+    /// @param seenNumber The number of the latest block the member saw before attesting.
+    /// @param seenHead That block's hash: a member's signed attestation anchors the history it
+    /// saw, so an auditor holding it detects a rewritten chain.
+    function attest(uint256 round, bytes32 aggregateHash, uint256 acceptedMask, uint256 seenNumber, bytes32 seenHead)
+        external
+        onlyRoundMember(round)
+    {
+        if (seenHead == bytes32(0) || blockhash(seenNumber) != seenHead) {
+            revert RoundLedgerUnknownHead(seenNumber, seenHead);
+        }
         Round storage r = _attestableRound(round);
         if (aggregateHash == bytes32(0) || aggregateHash == _NO_AGGREGATE || acceptedMask == 0) {
             revert RoundLedgerInvalidAttestation(round, aggregateHash, acceptedMask);
@@ -673,7 +692,7 @@ contract RoundLedger {
             r.leader = msg.sender;
             r.aggregateHash = aggregateHash;
         }
-        emit AggregateAttested(round, msg.sender, aggregateHash, voteKey, acceptedMask);
+        emit AggregateAttested(round, msg.sender, aggregateHash, voteKey, acceptedMask, seenNumber, seenHead);
         if (!open) {
             bytes32 winning = _votes[round][r.leader];
             if (voteKey != winning) emit DissentRecorded(round, msg.sender, voteKey, winning);

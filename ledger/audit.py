@@ -22,16 +22,18 @@ from web3 import Web3
 from .award_audit import award_history, check_awards
 from .awards import artifact_name
 from .client import LedgerClient
-from .compile import compile_contracts
-from .deploy import Deployment
+from .compile import CONTRACT_NAMES, compile_contracts
+from .anchors import AttestationRecord, HeadAnchor, check_anchors, check_attested_heads
+from .deploy import Deployment, provider_label
 from .embedded import is_embedded
 from .errors import LedgerError, _abi_type
 from .index import EventIndex, fast_decode, is_static_simple
 from .figures import check_figures, privacy_by_hospital
 from .views import scheme_label
+from .wiring import check_wiring, code_matches
 from .records import IDENTITY_STATUSES, REJECTION_REASONS, ROUND_STATUSES, SANCTIONS, PrivacyBudget, micros_to_epsilon
 
-__all__ = ["build_history", "collect", "epsilon_by_hospital", "format_report"]
+__all__ = ["build_history", "collect", "epsilon_by_hospital", "format_report", "unread_report"]
 
 _ZERO = "0x0000000000000000000000000000000000000000"
 #: eth_call requests per JSON-RPC batch.
@@ -98,47 +100,85 @@ def _unmask(mask: int, commits: list[dict[str, Any]]) -> list[str]:
 
 
 def collect(
-    w3: Web3, deployment: Deployment, *, index: EventIndex | None = None, cache_dir: Path | str | None = None
+    w3: Web3,
+    deployment: Deployment,
+    *,
+    index: EventIndex | None = None,
+    cache_dir: Path | str | None = None,
+    expect_genesis: bytes | None = None,
+    expect_heads: list[HeadAnchor | AttestationRecord] | None = None,
+    source: str | None = None,
+    prior_checks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The audit report of ``deployment`` on ``w3``: chain, settings, identities, rounds,
     credits, privacy spend and checks. History comes from the event logs (an
     :class:`~ledger.index.EventIndex`, updated here; pass one, or a ``cache_dir``, to reuse it);
-    the contracts' views are read, batched, only to cross-check it."""
+    the contracts' views are read, batched, only to cross-check it.
+
+    Before the history, the chain itself is checked (checks of ``kind`` "integrity"): the
+    anchors (:mod:`ledger.anchors`: the deployment's genesis, ``expect_genesis``, each of
+    ``expect_heads``), the deployed code and its wiring (:mod:`ledger.wiring`), and each
+    attested head. ``prior_checks`` (e.g. the chain-state file's verification) come first;
+    ``source`` names where the chain was read (default: the provider's endpoint)."""
     artifacts = compile_contracts()
+    checks: list[dict[str, Any]] = list(prior_checks or [])
+
+    def check(name: str, ok: bool, detail: str = "", kind: str = "history") -> None:
+        checks.append({"check": name, "ok": bool(ok), "detail": detail, "kind": kind})
+
+    check_anchors(w3, deployment, check, expect_genesis=expect_genesis, heads=expect_heads or ())
+    first = len(checks)
+    for name, address in sorted(deployment.addresses.items()):
+        ok, detail = code_matches(w3, address, artifacts[artifact_name(name)])
+        kind = "integrity" if name in CONTRACT_NAMES else "history"  # distributors: ledger.award_audit
+        check(f"code of {name} matches contracts/{artifact_name(name)}.sol", ok, f"{address}{detail}", kind=kind)
+    check_wiring(w3, deployment, check)
+    chain = {
+        "chain_id": w3.eth.chain_id,
+        "rpc": source or provider_label(w3),
+        "deployment_rpc": deployment.rpc,
+        "genesis": "0x" + bytes(w3.eth.get_block(0)["hash"]).hex(),
+        "contracts": dict(deployment.addresses),
+        "admin": deployment.admin,
+        "anchors": {
+            "genesis": [g for g in (deployment.genesis, expect_genesis and "0x" + expect_genesis.hex()) if g],
+            "heads": len(expect_heads or ()),
+        },
+    }
+    if not all(c["ok"] for c in checks[first:] if c["kind"] == "integrity"):
+        # not the consortium's contracts, or not wired as the file says: read nothing of them
+        latest = w3.eth.get_block("latest")
+        chain.update(head_block=int(latest["number"]), head_hash="0x" + bytes(latest["hash"]).hex())
+        return unread_report(chain, checks)
     viewer = LedgerClient(w3, deployment)  # read-only: no key
     index = (index or EventIndex(w3, deployment, cache_dir)).update()
-    checks: list[dict[str, Any]] = []
-
-    def check(name: str, ok: bool, detail: str = "") -> None:
-        checks.append({"check": name, "ok": bool(ok), "detail": detail})
-
-    for name, address in sorted(deployment.addresses.items()):
-        ok, detail = _code_matches(w3, address, artifacts[artifact_name(name)])
-        check(f"code of {name} matches contracts/{artifact_name(name)}.sol", ok, f"{address}{detail}")
 
     settings = {"registry": viewer.registry_config(), "ledger": viewer.ledger_config()}
     history = build_history(index.events)
+    check_attested_heads(w3, history["rounds"], check)
     _check_against_views(w3, viewer, history, settings, check)
     history["incentives"] = award_history(index.events, deployment)
     for key, token in check_awards(w3, deployment, history, settings["ledger"]["quorum"], check).items():
-        ok, detail = _code_matches(w3, token, artifacts["ContributionCredit"])
+        ok, detail = code_matches(w3, token, artifacts["ContributionCredit"])
         check(f"code of {key}'s token matches contracts/ContributionCredit.sol", ok, f"{token}{detail}")
     history["epsilon"] = epsilon_by_hospital(history)
     history["privacy"] = privacy_by_hospital(history)
     history["flags"] = check_figures(history, check)
+    chain.update(head_block=index.last_block, head_hash="0x" + bytes(w3.eth.get_block(index.last_block)["hash"]).hex())
     return {
-        "chain": {
-            "chain_id": w3.eth.chain_id,
-            "rpc": deployment.rpc,
-            "contracts": dict(deployment.addresses),
-            "admin": deployment.admin,
-            "head_block": index.last_block,
-        },
+        "chain": chain,
         "settings": settings,
         **history,
         "checks": checks,
         "ok": all(c["ok"] for c in checks),
     }
+
+
+def unread_report(chain: dict[str, Any], checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A report whose history was not read because the chain or the deployment failed its
+    integrity checks: the ``chain`` description and the ``checks``, no history."""
+    return {"chain": chain, "settings": {}, "identities": [], "rounds": [], "credits": {}, "total_supply": 0,
+            "checks": checks, "ok": False}
 
 
 def _new_identity(a: dict[str, Any], block: int) -> dict[str, Any]:
@@ -266,6 +306,8 @@ def _ledger_event(
                 "aggregate_hash": a["aggregateHash"],
                 "accepted": _unmask(a["acceptedMask"], r["commits"]),
                 "accepted_mask": a["acceptedMask"],
+                "seen_number": a["seenNumber"],
+                "seen_head": a["seenHead"],
                 "vote_key": key,
                 "late": r["finalized"],
                 "agrees": None,
@@ -488,34 +530,8 @@ def _check_against_views(
     check("total supply matches the token", viewer.credit_supply() == history["total_supply"], str(history["total_supply"]))
 
 
-def _masked_code(code: bytes, refs: dict[str, list[dict[str, int]]]) -> bytes:
-    out = bytearray(code)
-    for spans in refs.values():
-        for span in spans:
-            out[span["start"] : span["start"] + span["length"]] = b"\x00" * span["length"]
-    return bytes(out)
-
-
-def _without_metadata(code: bytes) -> bytes:
-    """Runtime code without solc's CBOR metadata trailer (its length is in the last 2 bytes)."""
-    if len(code) < 2:
-        return code
-    size = int.from_bytes(code[-2:], "big") + 2
-    return code[:-size] if size <= len(code) else code
-
-
-def _code_matches(w3: Web3, address: str, artifact: dict[str, Any]) -> tuple[bool, str]:
-    """Whether the code at ``address`` is the compiled runtime code (immutables masked). Code
-    that differs only in the metadata trailer (the sources' comments or NatSpec changed since
-    deployment) executes identically and passes, with a note."""
-    refs = artifact["immutableReferences"]
-    onchain = _masked_code(bytes(w3.eth.get_code(Web3.to_checksum_address(address))), refs)
-    compiled = _masked_code(bytes.fromhex(artifact["deployedBytecode"][2:]), refs)
-    if onchain == compiled:
-        return True, ""
-    if onchain and _without_metadata(onchain) == _without_metadata(compiled):
-        return True, " (same executable code; metadata differs: comments changed since deployment)"
-    return False, " (the code differs from the compiled sources)"
+#: Kept for callers of the old name.
+_code_matches = code_matches
 
 
 # --------------------------------------------------------------------------- rendering
@@ -544,7 +560,12 @@ def format_report(report: dict[str, Any]) -> str:
     chain = report["chain"]
     peers = {i["account"]: i["peer_id"] for i in report["identities"]}
     out = [
-        f"medmesh audit: chain {chain['chain_id']} at {chain['rpc']}, head block {chain['head_block']}",
+        f"medmesh audit: chain {chain['chain_id']} read from {chain['rpc']}, head block {chain['head_block']}"
+        + (f" ({chain['head_hash']})" if chain.get("head_hash") else ""),
+        f"genesis: {chain.get('genesis')}"
+        + (f"; the deployment file names rpc {chain['deployment_rpc']}" if chain.get("deployment_rpc") not in
+           (None, chain["rpc"], "embedded") else ""),
+        _anchor_line(chain),
         "contracts: " + ", ".join(f"{k} {v}" for k, v in chain["contracts"].items()),
         f"admin: {chain['admin']}",
         "",
@@ -621,6 +642,17 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     out += [f"  FAIL {c['check']} {c['detail']}".rstrip() for c in report["checks"] if not c["ok"]]
     return "\n".join(out)
+
+
+def _anchor_line(chain: dict[str, Any]) -> str:
+    if "anchors" not in chain:
+        return "anchors: not checked"
+    anchors = chain["anchors"]
+    given = len(anchors.get("genesis", [])) + int(anchors.get("heads", 0))
+    if anchors.get("heads"):
+        return f"anchors: {given} checked, {anchors['heads']} of them past genesis (members' records or known heads)"
+    return (f"anchors: {given} checked, none past genesis: this proves the chain consistent, not that it is the "
+            "consortium's; give --expect-head with a member's attestation record")
 
 
 def _privacy_tables(report: dict[str, Any], peers: dict[str, str]) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from . import embedded
 from .deploy import Deployment, _atomic_write_text, _read_json
 from .embedded import EmbeddedProvider, is_embedded
 from .errors import LedgerError
+from .integrity import StoreVerification, verify_store
 from .tx import send
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "get_logs",
     "is_embedded",
     "load_state",
+    "read_state",
+    "SavedChain",
     "sync_clock",
     "save_state",
 ]
@@ -185,18 +189,64 @@ def save_state(w3: Web3, path: Path | str, deployment: Deployment) -> None:
     _atomic_write_text(Path(path), json.dumps(document, indent=1) + "\n")
 
 
-def load_state(path: Path | str) -> tuple[Web3, Deployment]:
-    """Rebuild the embedded chain saved by :func:`save_state`; returns it and its deployment."""
+@dataclass
+class SavedChain:
+    """A chain-state file, read and verified (:func:`ledger.integrity.verify_store`) but not
+    yet loaded into py-evm: ``verification.problems`` lists what is wrong with its store."""
+
+    path: Path
+    deployment: Deployment
+    store: dict[bytes, bytes]
+    head: bytes
+    head_number: int
+    chain_id: int
+    verification: StoreVerification
+
+    def checks(self) -> list[dict[str, Any]]:
+        """The verification as audit checks (kind "integrity")."""
+        v = self.verification
+        summary = (
+            f"{v.entries} entries; {v.blocks} headers chained to 0x{self.head.hex()}; "
+            f"{v.trie_nodes} trie nodes, {v.accounts} accounts verified"
+        )
+        if v.problems:
+            return [
+                {"check": f"chain-state store: {p}", "ok": False, "detail": "", "kind": "integrity"} for p in v.problems
+            ]
+        name = "chain-state store verified: entries hash to their keys, headers chain to the head, tries complete"
+        return [{"check": name, "ok": True, "detail": summary, "kind": "integrity"}]
+
+    def web3(self) -> Web3:
+        """The embedded chain over the verified store (refused if the verification failed)."""
+        if not self.verification.ok:
+            raise LedgerError(f"chain state {self.path} failed verification: {self.verification.problems[0]}")
+        w3 = embedded.web3_from_store(self.store, self.head)
+        if w3.eth.chain_id != self.chain_id or w3.eth.block_number != self.head_number:
+            raise LedgerError(f"chain state {self.path} does not rebuild the chain it describes")
+        return w3
+
+
+def read_state(path: Path | str) -> SavedChain:
+    """Read a chain-state file written by :func:`save_state` and verify its store."""
     document = _read_json(Path(path), "chain state")
     if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
         raise LedgerError(f"{path} is not a medmesh chain state (format {STATE_FORMAT})")
     try:
         store = embedded.unpack_store(document["store"]["data"])
         head = bytes.fromhex(document["head"]["hash"][2:])
+        head_number, chain_id = int(document["head"]["number"]), int(document["chain_id"])
     except (KeyError, TypeError, ValueError) as exc:
         raise LedgerError(f"chain state {path} is corrupt: {exc}") from exc
     deployment = Deployment.from_dict(document["deployment"])
-    w3 = embedded.web3_from_store(store, head)
-    if w3.eth.chain_id != document["chain_id"] or w3.eth.block_number != document["head"]["number"]:
-        raise LedgerError(f"chain state {path} does not rebuild the chain it describes")
-    return w3, deployment
+    verification = verify_store(store, head)
+    if verification.ok and verification.blocks != head_number + 1:
+        held = verification.blocks - 1
+        verification.problems.append(f"the file says head block {head_number}, its store holds {held}")
+    return SavedChain(Path(path), deployment, store, head, head_number, chain_id, verification)
+
+
+def load_state(path: Path | str) -> tuple[Web3, Deployment]:
+    """Rebuild the embedded chain saved by :func:`save_state`, after verifying its store;
+    returns it and its deployment."""
+    saved = read_state(path)
+    return saved.web3(), saved.deployment

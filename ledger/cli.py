@@ -14,14 +14,16 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from typing import Any
 
 from web3 import Web3
 
-from .audit import collect, format_report
-from .chain import connect, dev_account, load_state
+from .audit import collect, format_report, unread_report
+from .anchors import parse_genesis, parse_head
+from .chain import connect, dev_account, read_state
 from .deploy import Deployment, deploy
 from .devnet import Anvil
 from .errors import LedgerError
@@ -108,6 +110,17 @@ def _audit_options(parser: argparse.ArgumentParser, default: object) -> None:
     )
     parser.add_argument("--rpc", metavar="URL", help="JSON-RPC endpoint (with --deployment)", **kw)
     parser.add_argument(
+        "--expect-genesis", metavar="HASH", help="fail unless the chain's block 0 has this hash", **kw
+    )
+    parser.add_argument(
+        "--expect-head",
+        action="append",
+        metavar="NUMBER:HASH|RECORD",
+        help="fail unless block NUMBER has hash HASH, or unless a member's signed attestation record "
+        "(its chain head, its transaction, its RoundLedger) matches the chain; repeatable",
+        **kw,
+    )
+    parser.add_argument(
         "--cache",
         type=Path,
         metavar="DIR",
@@ -152,6 +165,7 @@ def run_devnet(args: argparse.Namespace) -> int:
             for name, address in deployment.addresses.items():
                 print(f"  {name:<20} {address}")
             print(f"  admin                {deployment.admin}")
+            print(f"  genesis              {deployment.genesis}")
             print(f"deployment written to {args.out}; Ctrl-C stops the devnet", flush=True)
             threading.Event().wait()  # until Ctrl-C
     except KeyboardInterrupt:
@@ -165,7 +179,19 @@ def run_devnet(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_source(args: argparse.Namespace) -> tuple[Web3, Deployment, Path | None]:
+@dataclass
+class _Source:
+    """Where the audited chain was read: ``w3`` is None when a chain-state file failed its
+    verification (nothing in it may then be read)."""
+
+    w3: Web3 | None
+    deployment: Deployment
+    cache_dir: Path | None
+    label: str
+    checks: list[dict[str, Any]]
+
+
+def _audit_source(args: argparse.Namespace) -> _Source:
     chain_state, deployment_file = getattr(args, "chain_state", None), getattr(args, "deployment", None)
     rpc_arg = getattr(args, "rpc", None)
     if (chain_state is None) == (deployment_file is None):
@@ -173,28 +199,61 @@ def _audit_source(args: argparse.Namespace) -> tuple[Web3, Deployment, Path | No
     if chain_state is not None:
         if rpc_arg:
             raise LedgerError("--rpc goes with --deployment, not --chain-state")
-        w3, deployment = load_state(chain_state)
-        return w3, deployment, None
+        saved = read_state(chain_state)
+        w3 = saved.web3() if saved.verification.ok else None
+        return _Source(w3, saved.deployment, None, f"embedded chain from {chain_state}", saved.checks())
     deployment = Deployment.load(deployment_file)
     rpc = rpc_arg or deployment.rpc
     if rpc == "embedded":
         raise LedgerError("this deployment lives on an embedded chain; audit its --chain-state file")
     cache = getattr(args, "cache", None)
     cache_dir = None if str(cache) == "none" else (cache or cache_dir_default())
-    return connect(rpc), deployment, cache_dir
+    return _Source(connect(rpc), deployment, cache_dir, rpc, [])
+
+
+def _refused(source: _Source) -> dict[str, Any]:
+    """The report of a chain-state file that failed verification: its failures, no history."""
+    d = source.deployment
+    chain = {"chain_id": d.chain_id, "rpc": source.label, "deployment_rpc": d.rpc, "genesis": None,
+             "head_hash": None, "contracts": dict(d.addresses), "admin": d.admin,
+             "head_block": "not read (the store failed verification)"}
+    return unread_report(chain, source.checks)
+
+
+def _trust_failures(report: dict[str, Any]) -> list[str]:
+    return [f"FAIL {c['check']} {c['detail']}".rstrip() for c in report["checks"]
+            if c.get("kind") == "integrity" and not c["ok"]]
 
 
 def run_audit(args: argparse.Namespace) -> int:
     fmt = "json" if getattr(args, "json", False) else "csv" if getattr(args, "csv", False) else "table"
     view = getattr(args, "view", None)
     try:
-        w3, deployment, cache_dir = _audit_source(args)
-        report = collect(w3, deployment, cache_dir=cache_dir)
+        genesis = getattr(args, "expect_genesis", None)
+        heads = [parse_head(h) for h in getattr(args, "expect_head", None) or []]
+        source = _audit_source(args)
+        if source.w3 is None:
+            report = _refused(source)
+        else:
+            report = collect(
+                source.w3,
+                source.deployment,
+                cache_dir=source.cache_dir,
+                expect_genesis=parse_genesis(genesis) if genesis else None,
+                expect_heads=heads,
+                source=source.label,
+                prior_checks=source.checks,
+            )
         if view is None:
             if fmt == "csv":
                 raise LedgerError("--csv needs a view (identities, rounds, round N, credits, awards, peer ID)")
             print(json.dumps(report, indent=2) if fmt == "json" else format_report(report))
             return 0 if report["ok"] else 2
+        failures = _trust_failures(report)
+        if failures:  # a forged chain or deployment: no view of it is worth reading
+            print(f"medmesh audit: the chain at {source.label} failed verification; nothing shown", file=sys.stderr)
+            print("\n".join(failures), file=sys.stderr)
+            return 2
         if view == "verify":
             found = verify_model(report, args.model_file)
             if fmt == "table":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -108,6 +109,8 @@ class LedgerClient:
         self.credit: Contract = contracts["ContributionCredit"]
         self.gas_used: dict[str, list[int]] = defaultdict(list)
         self.last_receipt: TxReceipt | None = None
+        #: Signed attest transactions by round (see :meth:`attest`).
+        self.attestation_records: dict[int, bytes] = {}
 
     @property
     def address(self) -> str:
@@ -117,13 +120,15 @@ class LedgerClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _send(self, method: str, fn: ContractFunction, value: int = 0) -> TxReceipt:
+    def _send(
+        self, method: str, fn: ContractFunction, value: int = 0, keep_raw: Callable[[bytes], None] | None = None
+    ) -> TxReceipt:
         if self.account is None:
             raise LedgerError(f"{method}: this LedgerClient is read-only (no account)")
         tx: Any = fn
         if value:
             tx = {"to": fn.address, "data": fn._encode_transaction_data(), "value": int(value)}
-        receipt = send(self.w3, self.account, tx, decoder=self._decoder, action=method)
+        receipt = send(self.w3, self.account, tx, decoder=self._decoder, action=method, keep_raw=keep_raw)
         self.gas_used[method].append(int(receipt["gasUsed"]))
         self.last_receipt = receipt
         return receipt
@@ -330,18 +335,43 @@ class LedgerClient:
         found = (_commitment(Web3.to_checksum_address(a), raw) for a, raw in zip(accounts, raws))
         return {c.address: c for c in found if c is not None}
 
-    def attest(self, round: int, aggregate_hash: bytes, accepted: list[str]) -> TxReceipt:
-        """Vote for (``aggregate_hash``, ``accepted``): the accounts are turned into the round's
-        commit-index bitmask here (an account without a commitment is a LedgerError)."""
-        index_of = {a: c.index for a, c in self.commitments(round).items()}
-        return self.attest_mask(round, aggregate_hash, accepted_mask(accepted, index_of))
+    def chain_head(self) -> tuple[int, bytes]:
+        """The head this client attests it saw: the number and hash of the latest block's
+        parent, the newest block whose hash the contract can check (``blockhash`` knows only
+        blocks before the one executing, and a node simulates a call in the latest block)."""
+        block = self.w3.eth.get_block("latest")
+        number = int(block["number"])
+        if number == 0:
+            raise LedgerError("the chain has no block before its genesis to attest as seen")
+        return number - 1, bytes(block["parentHash"])
 
-    def attest_mask(self, round: int, aggregate_hash: bytes, mask: int) -> TxReceipt:
-        """Vote for (``aggregate_hash``, ``mask``), bit i the committer of index i."""
+    def attest(
+        self, round: int, aggregate_hash: bytes, accepted: list[str], seen: tuple[int, bytes] | None = None
+    ) -> TxReceipt:
+        """Vote for (``aggregate_hash``, ``accepted``): the accounts are turned into the round's
+        commit-index bitmask here (an account without a commitment is a LedgerError). ``seen``
+        is the chain head (number, hash) the member read before voting (default: read now)."""
+        index_of = {a: c.index for a, c in self.commitments(round).items()}
+        return self.attest_mask(round, aggregate_hash, accepted_mask(accepted, index_of), seen)
+
+    def attest_mask(
+        self, round: int, aggregate_hash: bytes, mask: int, seen: tuple[int, bytes] | None = None
+    ) -> TxReceipt:
+        """Vote for (``aggregate_hash``, ``mask``), bit i the committer of index i, having seen
+        chain head ``seen`` (default: :meth:`chain_head`). The signed transaction is kept in
+        ``attestation_records[round]``: the member's evidence of the history it saw
+        (:mod:`ledger.anchors`)."""
         if not 0 <= int(mask) < 2**256:
             raise LedgerError(f"accepted mask must fit in 256 bits, got {mask}")
-        fn = self.round_ledger.functions.attest(int(round), as_bytes32(aggregate_hash, "aggregate_hash"), int(mask))
-        return self._send("attest", fn)
+        number, head = seen if seen is not None else self.chain_head()
+        fn = self.round_ledger.functions.attest(
+            int(round), as_bytes32(aggregate_hash, "aggregate_hash"), int(mask), int(number), as_bytes32(head, "seen head")
+        )
+
+        def keep(raw: bytes) -> None:
+            self.attestation_records[int(round)] = raw
+
+        return self._send("attest", fn, keep_raw=keep)
 
     def strike_vote(self, round: int, account: str) -> TxReceipt:
         """Strike the vote of ``account``, which left the Active set after ``round`` opened."""

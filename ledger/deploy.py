@@ -29,13 +29,15 @@ EMBEDDED_RPC = "embedded"
 @dataclass
 class Deployment:
     """Where the contracts live. ``addresses`` maps contract name to checksum address;
-    ``start_block`` is the block of the first deployment transaction (log scans start there)."""
+    ``start_block`` is the block of the first deployment transaction (log scans start there);
+    ``genesis`` the chain's block 0 hash at deploy time (an anchor: :mod:`ledger.anchors`)."""
 
     chain_id: int
     rpc: str
     addresses: dict[str, str]
     admin: str
     start_block: int = 0
+    genesis: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +51,7 @@ class Deployment:
                 addresses={str(k): Web3.to_checksum_address(v) for k, v in data["addresses"].items()},
                 admin=Web3.to_checksum_address(data["admin"]),
                 start_block=int(data.get("start_block", 0)),
+                genesis=_genesis_field(data.get("genesis")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise LedgerError(f"not a medmesh deployment: {exc!r}") from exc
@@ -60,6 +63,15 @@ class Deployment:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Deployment:
         return cls.from_dict(_read_json(Path(path), "deployment file"))
+
+
+def _genesis_field(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).lower()
+    if len(text) != 66 or not text.startswith("0x") or any(c not in "0123456789abcdef" for c in text[2:]):
+        raise ValueError(f"genesis must be a 0x-prefixed 32-byte hash, got {value!r}")
+    return text
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -166,4 +178,5 @@ def deploy(
         addresses={"HospitalRegistry": registry, "ContributionCredit": credit, "RoundLedger": ledger},
         admin=admin.address,
         start_block=start_block,
+        genesis="0x" + bytes(w3.eth.get_block(0)["hash"]).hex(),
     )

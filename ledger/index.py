@@ -14,6 +14,7 @@ this one stopped. Decoded values are JSON-ready: addresses checksummed, ``bytes3
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -135,6 +136,9 @@ class EventIndex:
             "chain_id": self.deployment.chain_id,
             "addresses": {k: v.lower() for k, v in sorted(self.deployment.addresses.items())},
             "start_block": self.deployment.start_block,
+            "genesis": self.deployment.genesis,
+            # the events' signatures: a cache decoded with other ABIs is read again
+            "topics": hashlib.sha256(b"".join(sorted({bytes(k[1]) for k in self._by_key}))).hexdigest(),
         }
 
     def _load(self) -> None:

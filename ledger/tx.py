@@ -8,6 +8,7 @@ is signed or sent, so a failing call never leaves a half-done transaction behind
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -65,9 +66,11 @@ def send(
     *,
     decoder: ErrorDecoder | None = None,
     action: str = "",
+    keep_raw: Callable[[bytes], None] | None = None,
 ) -> TxReceipt:
     """Sign ``tx`` (a contract function call or a plain tx dict) with ``account``, send it raw
-    and return the successful receipt. Reverts raise :class:`ContractRevert`."""
+    and return the successful receipt. Reverts raise :class:`ContractRevert`. ``keep_raw``
+    receives the signed transaction's bytes before it is sent (a member's signed record)."""
     if isinstance(tx, ContractFunction):
         action = action or tx.fn_name
         params: dict[str, Any] = {"to": tx.address, "data": tx._encode_transaction_data()}
@@ -99,6 +102,8 @@ def send(
     else:  # a chain without EIP-1559
         params["gasPrice"] = w3.eth.gas_price
     signed = account.sign_transaction(params)
+    if keep_raw is not None:
+        keep_raw(bytes(signed.raw_transaction))
     try:
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S, poll_latency=0.05)

@@ -23,7 +23,7 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from node.demo import DemoConfig, format_report, run_demo
+    from node.demo import DemoConfig, format_report, records_dir, run_demo
 
     cfg = DemoConfig(rounds=args.rounds, hospitals=args.hospitals, epsilon=args.epsilon, rule=args.rule,
                      model=args.model, data=args.data, scaling=args.scaling, learning_rate=args.learning_rate, seed=args.seed,
@@ -41,6 +41,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               f"medmesh audit --rpc {args.rpc or '<url>'} --deployment {args.deployment_out}")
     if args.chain_state and not args.rpc:
         print(f"chain saved to {args.chain_state}; inspect it with: medmesh audit --chain-state {args.chain_state}")
+        print(f"members' signed attestations in {records_dir(args.chain_state)}/: anchor the audit with "
+              f"--expect-head {records_dir(args.chain_state)}/<member>-round-<n>.json")
         if args.model_out:
             print(f"final model saved to {args.model_out}; trace it with: "
                   f"medmesh audit --chain-state {args.chain_state} verify {args.model_out}")

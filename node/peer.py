@@ -475,7 +475,8 @@ class HospitalPeer:
         self._record_rejections(round_, out.rejected)
         out.aggregate_hash = parameters_hash(new_params).hex()
         try:
-            self.ledger.attest(round_, parameters_hash(new_params), out.accepted)
+            # the head we saw goes into the signed vote: our record of the history we attest on
+            self.ledger.attest(round_, parameters_hash(new_params), out.accepted, seen=self.ledger.chain_head())
             await self._announce(protocol.AggregateAttested(round_, self.address, out.aggregate_hash))
         except LedgerError as exc:  # e.g. the round closed first; we may still adopt its aggregate
             self.log.error("attestation failed: %s", exc, round=round_)

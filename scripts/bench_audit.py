@@ -57,8 +57,9 @@ def _fill(w3: Web3, clients: list[LedgerClient], rounds: int) -> None:
         send(clients[rnd % 4], f.openRound())
         for i, c in enumerate(clients):
             send(c, f.commitUpdate(rnd, (rnd * 8 + i + 1).to_bytes(32, "big"), 100 + i, 1_000 * rnd, 1))
+        seen = w3.eth.get_block("latest")  # mined before these attests: blockhash knows it
         for c in clients[:3]:
-            send(c, f.attest(rnd, (rnd + 7).to_bytes(32, "big"), accepted))
+            send(c, f.attest(rnd, (rnd + 7).to_bytes(32, "big"), accepted, seen["number"], bytes(seen["hash"])))
         send(clients[3], f.finalize(rnd))
         if rnd % 10 == 0:
             _drain(w3)  # a long mempool slows anvil down: let it mine what it has

@@ -32,6 +32,7 @@ from web3 import Web3  # noqa: E402
 
 from ledger import Anvil, LedgerClient, connect, deploy, dev_account, institution_id  # noqa: E402
 from ledger.compile import _solc_version  # noqa: E402
+from ledger.records import PrivacyBudget  # noqa: E402
 
 #: Targets of issue 14 at 64 members.
 TARGETS = {"members": 64, "attest_max": 100_000, "finalize": 300_000}
@@ -61,8 +62,9 @@ def measure(w3: Web3, chain: str, members: int) -> dict[str, Any]:
         _fund(w3, account.address, chain)
         h = LedgerClient(w3, deployment, account)
         h.register(institution_id(f"Hospital {members}-{i}"), f"12D3KooWgas{members}x{i}",
-                   keccak(text=f"seal-{i}"), keccak(text=f"sign-{i}"))
+                   keccak(text=f"seal-{i}"), keccak(text=f"sign-{i}"), 1000)
         boss.admit(h.address)
+        h.declare_privacy_budget(PrivacyBudget(10.0, 1e-5, "rdp", 1.0, 1.0))
         clients.append(h)
     first = clients[0]
     rnd = first.open_round()

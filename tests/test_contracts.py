@@ -242,9 +242,18 @@ def test_attest_records_the_vote_pair(ledger_consortium: LedgerSetup) -> None:
     # independent of the contract and of ledger.records.vote_key
     key = keccak(abi_encode(["bytes32", "uint256"], [agg, mask]))
     voter = s.hospitals[3]
-    receipt = voter.attest(rnd, agg, list(reversed(accepted)))  # the client builds the mask
+    seen = s.w3.eth.get_block(s.w3.eth.block_number - 1)  # the latest block's parent
+    receipt = voter.attest(rnd, agg, list(reversed(accepted)))  # the client builds the mask, reads the head
     assert events(voter.round_ledger, "AggregateAttested", receipt) == [
-        {"round": rnd, "account": voter.address, "aggregateHash": agg, "voteKey": key, "acceptedMask": mask}
+        {
+            "round": rnd,
+            "account": voter.address,
+            "aggregateHash": agg,
+            "voteKey": key,
+            "acceptedMask": mask,
+            "seenNumber": seen["number"],
+            "seenHead": bytes(seen["hash"]),
+        }
     ]
     att = voter.attestation(rnd, voter.address)
     assert att is not None and (att.vote_key, att.aggregate_hash, list(att.accepted)) == (key, agg, accepted)
@@ -261,11 +270,16 @@ def test_attest_rejections(ledger_consortium: LedgerSetup) -> None:
     rnd = a.open_round()
     a.commit_update(rnd, h32("a"), 10, 1.0, 0)
     b.commit_update(rnd, h32("b"), 10, 1.0, 0)
+    number, head = c.chain_head()
     attest = a.round_ledger.functions.attest
     with reverts("RoundLedgerAcceptedNotCommitted", round=rnd, acceptedMask=0b101, commitCount=2):
-        raw_send(c, attest(rnd, h32("agg"), 0b101))  # index 2: nobody committed third
+        raw_send(c, attest(rnd, h32("agg"), 0b101, number, head))  # index 2: nobody committed third
     with reverts("RoundLedgerAcceptedNotCommitted", round=rnd, acceptedMask=1 << 255, commitCount=2):
-        raw_send(c, attest(rnd, h32("agg"), 1 << 255))
+        raw_send(c, attest(rnd, h32("agg"), 1 << 255, number, head))
+    # the head an attester says it saw must be a block of this chain (blockhash)
+    for bad_number, bad_head in ((number, h32("not a block")), (number + 1, head), (number, ZERO32)):
+        with reverts("RoundLedgerUnknownHead", seenNumber=bad_number, seenHead=bad_head):
+            c.attest(rnd, h32("agg"), [a.address, b.address], seen=(bad_number, bad_head))
     with pytest.raises(LedgerError, match="made no commitment"):  # refused before sending
         c.attest(rnd, h32("agg"), [a.address, d.address])
     with reverts("RoundLedgerInvalidAttestation", round=rnd, aggregateHash=h32("agg"), acceptedMask=0):

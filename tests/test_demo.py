@@ -56,6 +56,12 @@ def test_demo_two_rounds_on_the_embedded_chain(tmp_path):
     verify = subprocess.run([sys.executable, "-m", "node.cli", "audit", "--chain-state", str(state),
                              "verify", str(model)], capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0 and "finalized round 2" in verify.stdout, verify.stdout + verify.stderr
+    # each member's signed attestation anchors the audit of the file (ledger.anchors)
+    records = sorted((tmp_path / "chain.records").glob("*-round-2.json"))
+    assert records
+    anchored = subprocess.run([sys.executable, "-m", "node.cli", "audit", "--chain-state", str(state),
+                               "--expect-head", str(records[0])], capture_output=True, text=True, timeout=120)
+    assert anchored.returncode == 0 and "1 of them past genesis" in anchored.stdout, anchored.stdout + anchored.stderr
 
 
 def test_demo_round_on_a_real_anvil_devnet(tmp_path):

@@ -24,6 +24,7 @@ import trio
 
 from gossip import GossipError, PeerHost
 from ledger import Anvil, ContractRevert, LedgerError
+from ledger.anchors import read_record
 from node import protocol
 from node.service.localnet import LocalNet
 
@@ -98,6 +99,10 @@ def test_four_processes_finish_three_rounds_with_one_aggregate(net, capsys):
         params = np.frombuffer(base64.b64decode(state["params"]), dtype="<f4")  # one atomic file (issue 17.3)
         assert state["params_round"] >= 3
         assert params_hash(params) == finalized(net, state["params_round"]).aggregate_hash
+        # and its signed attestations, each anchoring the history it saw (ledger.anchors)
+        for round_ in (1, 2, 3):
+            record = read_record(net.root / name / "state" / "attestations" / f"round-{round_}.json")
+            assert record.round == round_ and record.aggregate_hash == finalized(net, round_).aggregate_hash
     from node.cli import main
     assert main(["node", "status", "--config", str(net.configs["hospital-b"]), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)

@@ -31,6 +31,7 @@ import trio
 
 from gossip import GossipError, PeerHost, sole_exception
 from ledger import ContractRevert, Deployment, LedgerClient, LedgerError, connect
+from ledger.anchors import write_record
 from node import protocol
 from node.data import ImageData
 from node.service import modelsync, setupsync
@@ -489,6 +490,7 @@ class NodeRunner:
             out.error = "the round failed on chain" if info.status == "failed" else \
                 f"no quorum within rounds.round_timeout (chain status {info.status})"
         self._save()
+        self._keep_attestation(round_)
         stages = {k: round(v, 4) for k, v in self.timings.items()}
         self.events.emit(
             "round_done", round_, finalized=out.finalized, aggregate_hash=out.aggregate_hash,
@@ -499,6 +501,17 @@ class NodeRunner:
             bytes_received=(after.blob_bytes_received + after.control_bytes_received)
             - (before.blob_bytes_received + before.control_bytes_received),
             streams_refused=after.streams_refused, control_rejected=after.control_rejected)
+
+    def _keep_attestation(self, round_: int) -> None:
+        """Keep this member's signed attestation of ``round_`` (the chain head it saw is in
+        it): an auditor given it detects a rewritten history (ledger.anchors)."""
+        raw = self.client.attestation_records.get(round_)
+        if raw is None:
+            return
+        try:
+            write_record(self.cfg.node.state_dir / "attestations" / f"round-{round_}.json", raw)
+        except (OSError, LedgerError) as exc:  # the round stands; only the evidence is missing
+            self.events.emit("record_failed", round_, error=str(exc)[:160])
 
     # -- catch-up ----------------------------------------------------------------------
     def _latest_finalized(self) -> int:
