@@ -10,18 +10,23 @@ browser console has no errors, and saves a screenshot to ``build/test-artifacts/
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from node.demo import DemoConfig, run_demo
-from tests.test_monitoring_node import ARTIFACTS, CHROMEDRIVER, CHROMIUM
+from node.service.localnet import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
 ROUNDS = 2
+ARTIFACTS = Path(os.environ.get("MEDMESH_TEST_ARTIFACTS", REPO_ROOT / "build" / "test-artifacts"))
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="chromium/chromedriver missing: run `make setup`")
