@@ -245,7 +245,7 @@ _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 
 def _line_chart(series: dict[str, list[tuple[float, float]]], title: str, ylabel: str) -> str:
     """An inline SVG line chart (one line per series, x = round)."""
-    width, height, left, bottom, top, right = 640, 300, 60, 40, 30, 170
+    width, height, left, bottom, top, right = 660, 300, 60, 40, 30, 190
     points = [p for s in series.values() for p in s]
     if not points:
         return f"<p>{html.escape(title)}: no data.</p>"
@@ -275,7 +275,7 @@ def _line_chart(series: dict[str, list[tuple[float, float]]], title: str, ylabel
             parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"/>')
         ly = top + 16 * n
         parts.append(f'<rect x="{width - right + 10}" y="{ly}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{width - right + 24}" y="{ly + 9}" font-size="11">{html.escape(name[:22])}</text>')
+        parts.append(f'<text x="{width - right + 24}" y="{ly + 9}" font-size="11">{html.escape(name[:28])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -308,7 +308,7 @@ def _html_table(rows: list[dict[str, Any]]) -> str:
         "<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row.values()) + "</tr>"
         for row in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def write_html_report(report: dict[str, Any], out_dir: Path | str) -> Path:
@@ -353,6 +353,7 @@ body {{ font-family: sans-serif; margin: 2em; max-width: 1100px; color: #222; }}
 table {{ border-collapse: collapse; font-size: 12px; margin: 0.5em 0 1.5em; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: left; font-family: monospace; }}
 th {{ background: #f0f0f0; }}
+.scroll {{ overflow-x: auto; max-width: 100%; }}
 .ok {{ color: #2a7d2a; }} .fail {{ color: #b00; font-weight: bold; }}
 </style></head><body>
 <h1>medmesh transparency report</h1>
@@ -360,7 +361,7 @@ th {{ background: #f0f0f0; }}
 Contracts: {", ".join(f"{html.escape(k)} <code>{v}</code>" for k, v in chain["contracts"].items())}.</p>
 <p>Settings: <code>{html.escape(json.dumps(settings))}</code></p>
 <p class="{"ok" if report["ok"] else "fail"}">Independent checks: {len(report["checks"]) - len(failed)}/{len(report["checks"])} passed.</p>
-{_html_table([{"check": c["check"], "detail": c["detail"]} for c in failed])}
+{_html_table([{"check": c["check"], "detail": c["detail"]} for c in failed]) if failed else ""}
 <h2>Participants</h2>
 {_html_table(identity_rows(report))}
 <h2>Rounds</h2>

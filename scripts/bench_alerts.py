@@ -13,10 +13,18 @@ Scenarios, from round ``--attack-from`` on, under ``fedavg`` (the weak setting: 
 - ``clean``: no attacker (false alarms);
 - ``scaling``: the attacker boosts its own update 5x (Bhagoji et al. 2019 boost by n = 4 and more);
 - ``sign_flip``: the attacker sends minus the honest mean (Damaskinos et al. 2018 at scale 1);
-- ``label_flip``: the attacker trains on its rows with every label flipped (Fang et al. 2020).
+- ``label_flip``: the attacker trains on its rows with every label flipped (Fang et al. 2020);
+- ``legacy_scanner``: no attacker, but site 3's rows turn "legacy scanner": every feature goes
+  through the affine map ``x -> a x + b sd_pooled`` (``--scanner-scale`` a, ``--scanner-shift`` b),
+  and site 3 trains on the distorted rows from then on.
 
 Reported per scenario: rounds where an anomalous-update alert names the attacker (detection)
 or names an honest hospital (false alarm), and accuracy-drop / bias alerts at honest hospitals.
+Every hospital also runs the drift rule each round (:func:`feature_drift` of the standardized
+mean differences of its current rows against the pooled statistics the standardizer agreed on,
+as :class:`~node.service.metrics.Monitor` does); its "current rows" are a random ``--window``
+share of its rows, redrawn each round (patients of the recent weeks), so the clean campaigns'
+drift false alarms include sampling noise rather than comparing a fixed table with itself.
 
     .venv/bin/python scripts/bench_alerts.py --json benchmarks/results/bench_alerts.json
 """
@@ -38,18 +46,20 @@ from node.attacks import flip_labels, sign_flip  # noqa: E402
 from node.data import FeatureStats, Standardizer, breast_cancer_split  # noqa: E402
 from node.evaluation import evaluate  # noqa: E402
 from node.models import build_model, load_flat_parameters  # noqa: E402
-from node.monitoring.alerts import AUC_Z, AlertThresholds, accuracy_drop, anomalous_updates  # noqa: E402
+from node.monitoring.alerts import AUC_Z, AlertThresholds, accuracy_drop, anomalous_updates, \
+    feature_drift, standardized_mean_differences  # noqa: E402
 from node.privacy import DPConfig, PrivacyLedger  # noqa: E402
 from node.simulation import run_campaign  # noqa: E402
 from node.training import TrainConfig, train_local  # noqa: E402
 
-SCENARIOS = ("clean", "scaling", "sign_flip", "label_flip")
+SCENARIOS = ("clean", "scaling", "sign_flip", "label_flip", "legacy_scanner")
+POISONING = ("scaling", "sign_flip", "label_flip")
 ATTACKER = 3
 LR = 2.0
 
 
 def campaign(scenario: str, seed: int, rounds: int, attack_from: int, th: AlertThresholds,
-             auc_z: float = AUC_Z) -> dict:
+             auc_z: float = AUC_Z, window: float = 0.7, scanner: tuple[float, float] = (1.2, 0.25)) -> dict:
     split = breast_cancer_split(4, seed=seed)
     raw = list(split.hospitals.values())
     total = FeatureStats.of(raw[0])
@@ -57,6 +67,9 @@ def campaign(scenario: str, seed: int, rounds: int, attack_from: int, th: AlertT
         total = total + FeatureStats.of(site)
     std = Standardizer.from_stats(total)
     sites = [std.apply(s) for s in raw]
+    raw_x = [s.x.reshape(len(s), -1).astype(np.float64) for s in raw]
+    drift_base: list[np.ndarray | None] = [None] * 4
+    window_rng = np.random.default_rng(seed + 10_000)
     vals = [std.apply(split.test.subset(np.arange(k, len(split.test), 4))) for k in range(4)]
     dp = DPConfig(target_epsilon=1.0, delta=1e-5, steps_per_epoch=1, local_epochs=1, rounds=rounds,
                   accountant="prv", secure_mode=False)
@@ -67,14 +80,30 @@ def campaign(scenario: str, seed: int, rounds: int, attack_from: int, th: AlertT
     eval_model = build_model("logreg", sites[0].n_features, seed=seed)
     auc_hist: list[list[float]] = [[] for _ in range(4)]
     out = {"attacked_rounds": 0, "attacker_flagged": 0, "honest_flagged": 0, "accuracy_drop": 0,
-           "accuracy_drop_attacked": 0, "rounds": rounds}
+           "accuracy_drop_attacked": 0, "rounds": rounds, "drift_detected": 0, "drift_false_alarm": 0}
+    poisoned = scenario in POISONING
+
+    def drift_check(r: int) -> None:
+        """Each hospital's drift rule on a window of its current rows (before this round's map)."""
+        flagged = set()
+        for k in range(4):
+            rows = raw_x[k][window_rng.random(len(raw_x[k])) < window]
+            smd = standardized_mean_differences(rows, std.mean, std.std)
+            if drift_base[k] is None:
+                drift_base[k] = smd
+            elif feature_drift(smd, drift_base[k], r, th.drift_smd):
+                flagged.add(k)
+        distorted = scenario == "legacy_scanner" and r >= attack_from
+        out["drift_detected"] += distorted and ATTACKER in flagged
+        out["drift_false_alarm"] += bool(flagged - ({ATTACKER} if distorted else set()))
     weights_all = [float(len(s)) for s in sites]
 
     def protect(deltas: np.ndarray, weights: list[float], rule: str) -> np.ndarray:
         r = state["round"] = state["round"] + 1
         deltas = deltas.copy()
         attacked = scenario != "clean" and r >= attack_from
-        if attacked:
+        drift_check(r)
+        if attacked and poisoned:
             honest = np.delete(deltas, ATTACKER, axis=0)
             if scenario == "scaling":
                 deltas[ATTACKER] = 5.0 * deltas[ATTACKER]
@@ -83,17 +112,17 @@ def campaign(scenario: str, seed: int, rounds: int, attack_from: int, th: AlertT
             elif scenario == "label_flip":
                 deltas[ATTACKER] = train_local(eval_model, state["params"], flipped, flip_ledger,
                                                TrainConfig(LR, seed=seed * 7919 + r, device="cpu")).delta
-            out["attacked_rounds"] += 1
+        out["attacked_rounds"] += attacked
         step = aggregate("fedavg", deltas, weights_all)
         alerts = anomalous_updates({f"site{k}": deltas[k] for k in range(4)}, step, r, th)
         flagged = {a.subject for a in alerts}
         out["attacker_flagged"] += attacked and f"site{ATTACKER}" in flagged
-        out["honest_flagged"] += bool(flagged - {f"site{ATTACKER}"} if scenario != "clean" else flagged)
+        out["honest_flagged"] += bool(flagged - {f"site{ATTACKER}"} if poisoned else flagged)
         state["params"] = (state["params"] + step).astype(np.float32)
         load_flat_parameters(eval_model, state["params"])
         drop = False
         for k in range(4):
-            if scenario != "clean" and k == ATTACKER:
+            if poisoned and k == ATTACKER:
                 continue
             s = evaluate(eval_model, vals[k])
             drop |= accuracy_drop(auc_hist[k], s.auc, r, th.auc_drop, positives=s.positives,
@@ -101,6 +130,11 @@ def campaign(scenario: str, seed: int, rounds: int, attack_from: int, th: AlertT
             auc_hist[k].append(s.auc)
         out["accuracy_drop"] += drop
         out["accuracy_drop_attacked"] += drop and attacked
+        if scenario == "legacy_scanner" and r + 1 == attack_from:  # site 3 trains on the new scanner's rows
+            a, b = scanner
+            raw_x[ATTACKER] = a * raw_x[ATTACKER] + b * std.std
+            shape = sites[ATTACKER].x.shape
+            sites[ATTACKER].x[:] = ((raw_x[ATTACKER] - std.mean) / std.std).astype(np.float32).reshape(shape)
         return step
 
     run_campaign("logreg", sites, dp, learning_rate=LR, rule="fedavg", seed=seed, protect=protect)
@@ -114,14 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--attack-from", type=int, default=4)
     ap.add_argument("--auc-z", type=float, default=AUC_Z, help="standard errors an AUC drop must exceed")
+    ap.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    ap.add_argument("--window", type=float, default=0.7, help="share of a site's rows in its current window")
+    ap.add_argument("--scanner-scale", type=float, default=1.2)
+    ap.add_argument("--scanner-shift", type=float, default=0.25, help="in pooled standard deviations")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     th = AlertThresholds()
     started = time.perf_counter()
     result: dict = {"thresholds": th.__dict__, "seeds": args.seeds, "rounds": args.rounds,
-                    "attack_from": args.attack_from, "rule": "fedavg", "auc_z": args.auc_z, "scenarios": {}}
-    for scenario in SCENARIOS:
-        runs = [campaign(scenario, seed, args.rounds, args.attack_from, th, args.auc_z) for seed in range(args.seeds)]
+                    "attack_from": args.attack_from, "rule": "fedavg", "auc_z": args.auc_z, "window": args.window,
+                    "scanner": {"scale": args.scanner_scale, "shift_sd": args.scanner_shift}, "scenarios": {}}
+    for scenario in args.scenarios:
+        runs = [campaign(scenario, seed, args.rounds, args.attack_from, th, args.auc_z, args.window,
+                         (args.scanner_scale, args.scanner_shift)) for seed in range(args.seeds)]
         attacked = sum(r["attacked_rounds"] for r in runs)
         total = sum(r["rounds"] for r in runs)
         result["scenarios"][scenario] = {
@@ -131,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             "rounds_with_honest_flagged": sum(r["honest_flagged"] for r in runs),
             "rounds_with_accuracy_drop": sum(r["accuracy_drop"] for r in runs),
             "campaigns_with_accuracy_drop_after_attack": sum(r["accuracy_drop_attacked"] > 0 for r in runs),
+            "drift_detection_rate": (sum(r["drift_detected"] for r in runs) / attacked)
+            if scenario == "legacy_scanner" and attacked else None,
+            "campaigns_with_drift_detected": sum(r["drift_detected"] > 0 for r in runs),
+            "rounds_with_drift_false_alarm": sum(r["drift_false_alarm"] for r in runs),
             "final_auc_mean_honest": round(float(np.mean([r["final_auc_mean_honest"] for r in runs])), 4)}
         print(scenario, json.dumps(result["scenarios"][scenario]), flush=True)
     result["seconds"] = round(time.perf_counter() - started, 1)

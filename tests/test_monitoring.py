@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from node.evaluation import Scores
 from node.monitoring.alerts import AlertThresholds, accuracy_drop, anomalous_updates, auc_standard_error, \
-    bias_shift, cosine, robust_z, sensitivity_gap
+    bias_shift, cosine, feature_drift, robust_z, sensitivity_gap, standardized_mean_differences
 from node.service.config import ConfigError, load_config
 from node.service.events import EventLog
 from node.service.metrics import Monitor
@@ -95,6 +95,28 @@ def test_bias_shift_is_the_widening_sensitivity_gap():
     assert bias_shift(0.1, {"F": 0.9}, 3, 0.1) is None  # one group: no gap
 
 
+def test_standardized_mean_difference_is_austins_by_hand():
+    # feature 0: local mean 2, sample variance ((1-2)^2 + (3-2)^2) / 1 = 2; pooled mean 0, sd 2:
+    # d = (2 - 0) / sqrt((2 + 4) / 2) = 2 / sqrt(3) (Austin 2009, eq. 1)
+    # feature 1: constant 5 locally and in the pool -> 0, not a division by zero
+    rows = np.array([[1.0, 5.0], [3.0, 5.0]])
+    d = standardized_mean_differences(rows, np.array([0.0, 5.0]), np.array([2.0, 0.0]))
+    assert d == pytest.approx([2 / math.sqrt(3), 0.0])
+    with pytest.raises(ValueError, match="need >= 2 rows of 2 features"):
+        standardized_mean_differences(rows[:, :1], np.zeros(2), np.ones(2))
+
+
+def test_drift_is_the_smd_moving_from_the_first_round():
+    baseline = np.array([0.1, -0.2, 0.0])
+    now = np.array([0.3, 0.4, 0.0])  # moved 0.2, 0.6, 0
+    alert = feature_drift(now, baseline, 6, 0.5, names=["radius", "texture", "area"])
+    assert alert.kind == "drift" and alert.round == 6 and alert.value == pytest.approx(0.6)
+    assert "1 feature(s)" in alert.message and "texture (-0.20 -> +0.40)" in alert.message
+    assert feature_drift(now, baseline, 6, 0.7) is None
+    # a site that always differed from the pool (case mix) is not drifting
+    assert feature_drift(np.array([1.5, -1.2]), np.array([1.5, -1.2]), 6, 0.5) is None
+
+
 def test_bad_thresholds_raise():
     with pytest.raises(ValueError, match="norm_z must be > 0"):
         AlertThresholds(norm_z=0)
@@ -108,6 +130,7 @@ def test_monitoring_defaults_to_loopback(tmp_path):
     path.write_text(CONFIG)
     m = load_config(path).monitoring
     assert (m.enabled, m.host, m.port) == (True, "127.0.0.1", 0)
+    assert m.drift_smd == AlertThresholds().drift_smd == 0.5
 
 
 @pytest.mark.parametrize("extra,expected", [
@@ -115,6 +138,7 @@ def test_monitoring_defaults_to_loopback(tmp_path):
     ("port = 70000", "node.toml: [monitoring].port: must be in 0..65535, got 70000"),
     ("auc_drop = 0", "node.toml: [monitoring].auc_drop: must be > 0"),
     ("min_cosine = -2", "node.toml: [monitoring].min_cosine: must be in [-1, 1]"),
+    ("drift_smd = 0", "node.toml: [monitoring].drift_smd: must be > 0, got 0"),
     ("colour = 1", "node.toml: [monitoring].colour: unknown key"),
 ])
 def test_bad_monitoring_config_is_one_line(tmp_path, extra, expected):
@@ -219,6 +243,41 @@ def test_a_failing_listener_does_not_stop_the_log(capsys):
     log.emit("round_joined", 2)
     out = capsys.readouterr()
     assert out.out.count("round_joined") == 2 and "listener_error ZeroDivisionError" in out.err
+
+
+def test_drift_is_checked_each_round_on_the_current_rows(tmp_path):
+    """A hospital whose rows turn "legacy scanner" (x -> 1.3 x + 0.5 sd) after round 1: the
+    Monitor compares them with the pooled statistics each round and raises a drift alert (log
+    event, medmesh_alert{kind="drift"}, status page line); a clean round clears it."""
+    import io
+
+    from prometheus_client import generate_latest
+
+    from node.data import LabelledData, Standardizer
+
+    rng = np.random.default_rng(0)
+    pooled = Standardizer(np.array([10.0, 100.0, 0.5]), np.array([2.0, 30.0, 0.1]))
+    clean = rng.normal(pooled.mean, pooled.std, size=(80, 3))
+    rows = lambda x: LabelledData(x.astype(np.float32), np.zeros(len(x), dtype=np.float32))  # noqa: E731
+    monitor = Monitor("hospital-a")
+    stream = io.StringIO()
+    monitor.events = EventLog("hospital-a", json_lines=True, stream=stream)
+    monitor.peer = SimpleNamespace(data=None, standardizer=pooled, raw_data=rows(clean))
+    _round_done(monitor, 1)
+    _round_done(monitor, 2)
+    assert monitor.snapshot()["alerts"] == []
+    monitor.peer.raw_data = rows(clean * 1.3 + 0.5 * pooled.std)
+    _round_done(monitor, 3)
+    snap = monitor.snapshot()
+    assert [a["kind"] for a in snap["alerts"]] == ["drift"] and snap["rounds"][-1]["alerts"] == ["drift"]
+    metrics = _families(generate_latest(monitor.registry).decode())
+    drift = {s.labels.get("kind"): s.value for s in metrics["medmesh_alert"].samples}
+    assert drift["drift"] == 1 and metrics["medmesh_feature_drift_smd"].samples[0].value > 0.5
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert any(e["event"] == "alert" and e["kind"] == "drift" and e["round"] == 3 for e in logged)
+    monitor.peer.raw_data = rows(clean)
+    _round_done(monitor, 4)
+    assert monitor.snapshot()["alerts"] == []
 
 
 def test_update_watch_sees_the_opened_deltas():

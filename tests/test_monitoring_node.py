@@ -78,6 +78,10 @@ def test_four_nodes_expose_metrics_prometheus_parses(net, urls):
         assert m[("medmesh_chain_seconds_count", (("op", "commit_update"),))] >= 2
         assert 0.5 < m[("medmesh_validation_auc", ())] <= 1.0  # breast-cancer held-out rows of this site
         assert m[("medmesh_alert", (("kind", "anomalous_update"),))] == 0  # four honest hospitals
+        assert m[("medmesh_alert", (("kind", "drift"),))] == 0  # rows unchanged since round 1
+        assert m[("medmesh_feature_drift_smd", ())] == 0
+    for proc in net.procs.values():  # every rule ran without a fault (drift on the agreed pooled statistics)
+        assert proc.find(lambda e: e["event"] == "monitor_error") == []
 
 
 # CI installs the browser (`make test` runs `make browser`), so there it must run: a skip there

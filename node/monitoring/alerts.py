@@ -10,6 +10,14 @@
   Iglewicz & Hoaglin, *How to Detect and Handle Outliers*, 1993, who recommend 3.5), or whose
   cosine to the aggregate step is below ``min_cosine`` (the sign test of FLTrust, Cao et al.,
   NDSS 2021, and the direction screen of FoolsGold, Fung et al., RAID 2020).
+- **drift**: the hospital's current rows against the consortium's pooled feature statistics
+  (the mean and standard deviation the standardizer agreed on: a secure sum of every site's
+  counts, sums and sums of squares, or public bounds; :mod:`node.scaling`), per feature as a
+  standardized mean difference ``d = (mean_local - mean_pooled) / sqrt((s_local^2 + s_pooled^2) / 2)``
+  (Austin, Stat Med 28:3083, 2009, eq. 1; |d| > 0.1 marks imbalance there, |d| of 0.5 is Cohen's
+  "medium" effect). Alerted when some feature's ``d`` moved by more than ``drift_smd`` from the
+  hospital's own first-round value: a site that always differed (case mix) is not drift, a site
+  whose scanner changed is. Nothing leaves the hospital: the pooled statistics are already shared.
 
 Threat limit: an adaptive poisoner who keeps its norm inside the crowd and its direction within
 ``min_cosine`` of the aggregate raises no anomalous-update alert; these alerts report what the
@@ -27,9 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ALERT_KINDS", "AUC_Z", "Alert", "AlertThresholds", "accuracy_drop", "anomalous_updates", "auc_standard_error",
-           "bias_shift", "cosine", "robust_z", "sensitivity_gap", "update_screen"]
+           "bias_shift", "cosine", "feature_drift", "robust_z", "sensitivity_gap", "standardized_mean_differences",
+           "update_screen"]
 
-ALERT_KINDS = ("accuracy_drop", "bias_shift", "anomalous_update")
+ALERT_KINDS = ("accuracy_drop", "bias_shift", "anomalous_update", "drift")
 _MAD_SCALE = 0.6745  # the normal's 0.75 quantile: makes MAD comparable to a standard deviation
 #: standard errors (Hanley-McNeil) an AUC drop must exceed. 2 raised 2 false alarms in 200 clean
 #: rounds of 4 hospitals (scripts/bench_alerts.py --auc-z 2): the drop is taken against the best of
@@ -49,9 +58,10 @@ class AlertThresholds:
     bias_gap: float = 0.2
     norm_z: float = 3.5
     min_cosine: float = -0.5  # honest DP-noised updates scatter around 0 (a 4-node run showed -0.002)
+    drift_smd: float = 0.5    # Cohen's "medium" effect; see scripts/bench_alerts.py --scenarios legacy_scanner
 
     def __post_init__(self) -> None:
-        for key in ("auc_drop", "bias_gap", "norm_z"):
+        for key in ("auc_drop", "bias_gap", "norm_z", "drift_smd"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
         if not -1 <= self.min_cosine <= 1:
@@ -165,3 +175,31 @@ def anomalous_updates(deltas: Mapping[str, np.ndarray], aggregate_step: np.ndarr
             alerts.append(Alert("anomalous_update", round_, f"update from {sender}: " + "; ".join(reasons),
                                 subject=sender, value=z if z > thresholds.norm_z else cos))
     return alerts
+
+
+def standardized_mean_differences(rows: np.ndarray, pooled_mean: np.ndarray, pooled_std: np.ndarray) -> np.ndarray:
+    """Per feature, Austin's (2009, eq. 1) standardized mean difference of ``rows`` (one row per
+    patient, raw units) against the pooled mean and standard deviation; features that are
+    constant in both get 0."""
+    x = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+    mean, std = np.asarray(pooled_mean, dtype=np.float64), np.asarray(pooled_std, dtype=np.float64)
+    if x.shape[0] < 2 or x.shape[1] != mean.size or mean.shape != std.shape:
+        raise ValueError(f"need >= 2 rows of {mean.size} features, got {x.shape}")
+    spread = np.sqrt((x.var(axis=0, ddof=1) + std * std) / 2)
+    diff = x.mean(axis=0) - mean
+    return np.divide(diff, spread, out=np.zeros_like(diff), where=spread > 0)
+
+
+def feature_drift(smd: np.ndarray, baseline: np.ndarray, round_: int, threshold: float,
+                  names: Sequence[str] | None = None) -> Alert | None:
+    """An alert if a feature's standardized mean difference moved by more than ``threshold``
+    from ``baseline`` (the same hospital's, at its first round); names the feature that moved most."""
+    moved = np.abs(np.asarray(smd, dtype=np.float64) - np.asarray(baseline, dtype=np.float64))
+    over = int((moved > threshold).sum())
+    if over == 0:
+        return None
+    j = int(np.argmax(moved))
+    name = names[j] if names is not None and j < len(names) else f"feature {j}"
+    return Alert("drift", round_, f"local feature means drifted from the consortium's: {over} feature(s) moved more "
+                                  f"than {threshold:g} SMD, most {name} ({baseline[j]:+.2f} -> {smd[j]:+.2f})",
+                 value=float(moved[j]))

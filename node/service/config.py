@@ -134,6 +134,8 @@ class MonitoringSection:
     norm_z: float = 3.5                   # alert: robust z-score of an update's norm above this
     min_cosine: float = -0.5              # alert: an update's cosine to the aggregate step below this (DP noise
                                           # leaves honest updates near 0; a reversed one is near -1)
+    drift_smd: float = 0.5                # alert: a feature's standardized mean difference to the consortium's
+                                          # pooled mean moves this much from its first round (Austin 2009)
 
 
 @dataclass(frozen=True)
@@ -369,7 +371,7 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("monitoring.host", f"must be an IP address such as 127.0.0.1, got {m.host!r}") from None
     if not 0 <= m.port <= 65535:
         raise bad("monitoring.port", f"must be in 0..65535, got {m.port}")
-    for key in ("auc_drop", "bias_gap", "norm_z"):
+    for key in ("auc_drop", "bias_gap", "norm_z", "drift_smd"):
         if not getattr(m, key) > 0:
             raise bad(f"monitoring.{key}", f"must be > 0, got {getattr(m, key)}")
     if not -1 <= m.min_cosine <= 1:

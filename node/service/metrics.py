@@ -2,7 +2,8 @@
 
 :class:`Monitor` listens to the runner's :class:`~node.service.events.EventLog` (``round_joined``,
 ``round_done``, ``peer_joined`` ...), times the ledger client's calls and transactions, and, after
-every round, scores the new global model on the hospital's own validation split and runs the
+every round, scores the new global model on the hospital's own validation split, compares its
+current training rows with the consortium's agreed pooled feature statistics (drift), and runs the
 alert rules of :mod:`node.monitoring.alerts` on the updates this peer opened. Nothing here
 leaves the hospital: the page and ``/metrics`` are served on ``[monitoring].host`` (127.0.0.1 by
 default) by :mod:`node.service.statuspage`.
@@ -26,7 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 
 from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, accuracy_drop, anomalous_updates, \
-    bias_shift, sensitivity_gap, update_screen
+    bias_shift, feature_drift, sensitivity_gap, standardized_mean_differences, update_screen
 
 __all__ = ["Monitor", "validation_split"]
 
@@ -107,6 +108,8 @@ class Monitor:
                               registry=r)
         self.val_gap = Gauge("medmesh_validation_sensitivity_gap", "Largest sensitivity gap between groups",
                              registry=r)
+        self.drift = Gauge("medmesh_feature_drift_smd", "Largest move of a feature's standardized mean difference to "
+                           "the consortium's pooled mean since the first round", registry=r)
         self.alert = Gauge("medmesh_alert", "1 while an alert of this kind is active (raised last round)", ["kind"],
                            registry=r)
         self.alerts_total = Counter("medmesh_alerts", "Alerts raised", ["kind"], registry=r)
@@ -123,6 +126,7 @@ class Monitor:
         self._pending: list[Alert] = []  # raised while the round runs, published with round_done
         self._auc_history: list[float] = []
         self._gap: float = float("nan")
+        self._drift_baseline: np.ndarray | None = None
         self._validation = None
         self._eval_model = None
 
@@ -228,6 +232,29 @@ class Monitor:
         self._pending += alerts
         return alerts
 
+    def check_drift(self, round_: int, rows: np.ndarray, pooled_mean: np.ndarray, pooled_std: np.ndarray,
+                    names=None) -> list[Alert]:
+        """The drift rule: this hospital's current rows against the consortium's pooled mean and
+        standard deviation (what the standardizer agreed on). The first call fixes the baseline."""
+        smd = standardized_mean_differences(rows, pooled_mean, pooled_std)
+        if self._drift_baseline is None:
+            self._drift_baseline = smd
+            self.drift.set(0.0)
+            return []
+        self.drift.set(float(np.max(np.abs(smd - self._drift_baseline))))
+        alert = feature_drift(smd, self._drift_baseline, round_, self.thresholds.drift_smd, names)
+        alerts = [alert] if alert else []
+        self._pending += alerts
+        return alerts
+
+    def _check_peer_drift(self, round_: int) -> None:
+        peer = self.peer
+        std = getattr(peer, "standardizer", None)
+        data = getattr(peer, "raw_data", None)
+        if std is None or data is None or len(data) < 2:  # images: no pooled feature statistics
+            return
+        self.check_drift(round_, data.x, std.mean, std.std)
+
     def _evaluate(self, round_: int):
         peer = self.peer
         if peer is None or peer.data is None:
@@ -291,6 +318,7 @@ class Monitor:
             scores = self._evaluate(round_)
             if scores is not None:
                 self.check_model(round_, scores)
+            self._check_peer_drift(round_)
         except Exception as exc:  # a monitoring fault is logged, the node goes on
             self._log("monitor_error", round_, error=str(exc)[:160])
         self._publish_alerts(round_)

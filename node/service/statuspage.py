@@ -119,7 +119,7 @@ def start_monitoring(runner) -> StatusServer | None:
     if not m.enabled:
         return None
     monitor = Monitor(runner.identity.institution,
-                      AlertThresholds(m.auc_drop, m.bias_gap, m.norm_z, m.min_cosine),
+                      AlertThresholds(m.auc_drop, m.bias_gap, m.norm_z, m.min_cosine, m.drift_smd),
                       epsilon_budget=runner.cfg.privacy.epsilon)
     monitor.attach(runner)
     monitor.set_epsilon(runner.peer.privacy.spent())
