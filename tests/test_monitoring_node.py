@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ledger import Anvil
-from node.service.localnet import REPO_ROOT, LocalNet
+from node.service.localnet import REPO_ROOT
+from node_support import running_net
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
@@ -36,15 +36,8 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    with Anvil(block_time=1) as rpc:
-        net = LocalNet(tmp_path_factory.mktemp("nodes"), rpc, 4, commit_window=20, attest_window=20,
-                       overrides=OVERRIDES)
-        net.setup()
-        net.start_all()
-        try:
-            yield net
-        finally:
-            net.stop_all()
+    with running_net(tmp_path_factory.mktemp("nodes"), 20, OVERRIDES) as net:
+        yield net
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,17 @@ Every wait is on an event: a JSON log line of a node, or the chain's state (poll
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
-import time
 
 import numpy as np
 import pytest
 import trio
 
 from gossip import GossipError, PeerHost
-from ledger import Anvil, ContractRevert, LedgerError
+from ledger import ContractRevert, LedgerError
 from ledger.anchors import read_record
+from node_support import params_hash, running_net, wait_chain
 from node import protocol
 from node.service.localnet import LocalNet
 
@@ -39,35 +38,12 @@ OVERRIDES = {
 }
 
 
-def params_hash(params: np.ndarray) -> bytes:
-    """The README's formula, written out independently of node.update."""
-    return hashlib.sha256(b"medmesh/params/v1" + np.asarray(params, dtype="<f4").tobytes()).digest()
-
-
-def wait_chain(predicate, timeout: float, what: str):
-    """Poll the chain until ``predicate()`` is truthy (the chain has no push to await)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"chain: no {what} within {timeout:.0f} s")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    # blocks as time passes (like a real chain), and each transaction mined at once
-    with Anvil(block_time=1) as rpc:
-        net = LocalNet(tmp_path_factory.mktemp("nodes"), rpc, 4, commit_window=COMMIT_WINDOW, attest_window=ATTEST_WINDOW,
-                       overrides=OVERRIDES)
-        net.setup()
-        net.start_all()
-        try:
-            yield net
-        finally:
-            net.stop_all()
+    with running_net(tmp_path_factory.mktemp("nodes"), COMMIT_WINDOW, OVERRIDES) as net:
+        yield net
 
 
 def finalized(net: LocalNet, round_: int):

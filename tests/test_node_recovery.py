@@ -20,7 +20,6 @@ One campaign of four nodes on anvil, planned for ``PLANNED`` rounds, runs throug
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import shutil
 import signal
@@ -31,8 +30,9 @@ import time
 import numpy as np
 import pytest
 
-from ledger import Anvil, ContractRevert, LedgerError
+from ledger import ContractRevert, LedgerError
 from node.service.localnet import REPO_ROOT, LocalNet
+from node_support import params_hash, running_net, wait_chain
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
@@ -46,33 +46,12 @@ OVERRIDES = {
 }
 
 
-def params_hash(params: np.ndarray) -> bytes:
-    """The README's formula, written out independently of node.update."""
-    return hashlib.sha256(b"medmesh/params/v1" + np.asarray(params, dtype="<f4").tobytes()).digest()
-
-
-def wait_chain(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"chain: no {what} within {timeout:.0f} s")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    with Anvil(block_time=1) as rpc:
-        net = LocalNet(tmp_path_factory.mktemp("recovery"), rpc, 4, commit_window=COMMIT_WINDOW,
-                       attest_window=ATTEST_WINDOW, overrides=OVERRIDES)
-        net.setup()
-        net.start_all()
-        try:
-            yield net
-        finally:
-            net.stop_all()
+    with running_net(tmp_path_factory.mktemp("recovery"), COMMIT_WINDOW, OVERRIDES) as net:
+        yield net
 
 
 def run_cli(net: LocalNet, name: str, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -1,0 +1,47 @@
+"""Helpers shared by the tests that run real ``medmesh node run`` processes (see
+node/service/localnet.py): an independent params hash and a deadline-bounded chain wait."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ledger import Anvil
+from node.service.localnet import LocalNet
+
+
+def params_hash(params: np.ndarray) -> bytes:
+    """The documented formula, written out independently of node.update."""
+    return hashlib.sha256(b"medmesh/params/v1" + np.asarray(params, dtype="<f4").tobytes()).digest()
+
+
+def wait_chain(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll the chain until ``predicate()`` is truthy (the chain has no push to await)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"chain: no {what} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def running_net(root: Path, windows: int, overrides: dict[str, dict[str, Any]]) -> Iterator[LocalNet]:
+    """Four node processes on a fresh anvil that makes a block every second (like a real chain,
+    and each transaction mined at once), with ``windows`` seconds to commit and to attest."""
+    with Anvil(block_time=1) as rpc:
+        net = LocalNet(root, rpc, 4, commit_window=windows, attest_window=windows, overrides=overrides)
+        net.setup()
+        net.start_all()
+        try:
+            yield net
+        finally:
+            net.stop_all()
