@@ -21,9 +21,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from web3 import Web3  # noqa: E402
 
-from ledger import Anvil, LedgerClient, collect, connect, deploy, dev_account, institution_id  # noqa: E402
+from ledger import Anvil, Deployment, LedgerClient, collect, connect, deploy, dev_account, institution_id  # noqa: E402
 from ledger.index import EventIndex  # noqa: E402
 from ledger.records import PrivacyBudget  # noqa: E402
+
+
+def four_hospitals(w3: Web3) -> tuple[Deployment, list[LedgerClient]]:
+    """A deployment with windows no benchmark outlasts and four admitted hospitals (accounts
+    1-4), each with a cohort of 1,000 and a budget its cumulative epsilon never reaches."""
+    deployment = deploy(w3, dev_account(w3, 0), commit_window=10**8, attest_window=10**8)
+    admin = LedgerClient(w3, deployment, dev_account(w3, 0))
+    clients = [LedgerClient(w3, deployment, dev_account(w3, i)) for i in range(1, 5)]
+    for i, c in enumerate(clients):
+        c.register(institution_id(f"Hospital {i}"), f"12D3KooWbench{i}", bytes([i + 1]) * 32, bytes([i + 9]) * 32,
+                   1000)
+        admin.admit(c.address)
+        c.declare_privacy_budget(PrivacyBudget(100.0, 1e-5, "rdp", 1.0, 1.0))  # cumulative epsilon grows per round
+    return deployment, clients
 
 
 def _fill(w3: Web3, clients: list[LedgerClient], rounds: int) -> None:
@@ -77,14 +91,7 @@ def main() -> int:
     args = parser.parse_args()
     with Anvil(extra_args=("--order", "fifo")) as rpc:
         w3 = connect(rpc)
-        deployment = deploy(w3, dev_account(w3, 0), commit_window=10**8, attest_window=10**8)
-        admin = LedgerClient(w3, deployment, dev_account(w3, 0))
-        clients = [LedgerClient(w3, deployment, dev_account(w3, i)) for i in range(1, 5)]
-        for i, c in enumerate(clients):
-            c.register(institution_id(f"Hospital {i}"), f"12D3KooWbench{i}", bytes([i + 1]) * 32, bytes([i + 9]) * 32,
-                       1000)
-            admin.admit(c.address)
-            c.declare_privacy_budget(PrivacyBudget(100.0, 1e-5, "rdp", 1.0, 1.0))  # cumulative epsilon grows per round
+        deployment, clients = four_hospitals(w3)
         t0 = time.perf_counter()
         _fill(w3, clients, args.rounds)
         fill_s = time.perf_counter() - t0

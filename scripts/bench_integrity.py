@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from web3 import Web3  # noqa: E402
 
-from ledger import LedgerClient, collect, connect, deploy, dev_account, institution_id, save_state  # noqa: E402
+from bench_audit import four_hospitals  # noqa: E402  (this script's folder is on sys.path)
+from ledger import LedgerClient, collect, connect, save_state  # noqa: E402
 from ledger.chain import read_state  # noqa: E402
 from ledger.embedded import export_store  # noqa: E402
 from ledger.integrity import verify_store  # noqa: E402
-from ledger.records import PrivacyBudget  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "bench_integrity.json"
 
@@ -96,14 +96,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     w3 = connect()
-    deployment = deploy(w3, dev_account(w3, 0), commit_window=10**8, attest_window=10**8)
-    admin = LedgerClient(w3, deployment, dev_account(w3, 0))
-    clients = [LedgerClient(w3, deployment, dev_account(w3, i)) for i in range(1, 5)]
-    for i, c in enumerate(clients):
-        c.register(institution_id(f"Hospital {i}"), f"12D3KooWbench{i}", bytes([i + 1]) * 32, bytes([i + 9]) * 32,
-                   1000)
-        admin.admit(c.address)
-        c.declare_privacy_budget(PrivacyBudget(100.0, 1e-5, "rdp", 1.0, 1.0))  # cumulative epsilon grows per round
+    deployment, clients = four_hospitals(w3)
     checkpoints = sorted({max(1, args.rounds // 8), max(1, args.rounds // 4), max(1, args.rounds // 2), args.rounds})
     points, done = [], 0
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from browser_support import headless_chromium, needs_browser
 from node.demo import DemoConfig, run_demo
 from node.service.localnet import REPO_ROOT
 
@@ -26,15 +26,10 @@ pytestmark = pytest.mark.slow
 
 ROUNDS = 2
 ARTIFACTS = Path(os.environ.get("MEDMESH_TEST_ARTIFACTS", REPO_ROOT / "build" / "test-artifacts"))
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
-# CI installs the browser (`make test` runs `make browser`): there it must run, never skip
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
-                    reason="chromium/chromedriver missing: run `make browser`")
+@needs_browser
 def test_audit_html_report_in_headless_chromium(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     state = tmp_path / "chain.json"
@@ -47,14 +42,7 @@ def test_audit_html_report_in_headless_chromium(tmp_path):
     page = out / "index.html"
     assert page.is_file() and (out / "audit.json").is_file()
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1200,1400"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
+    with headless_chromium(1200, 1400) as driver:
         driver.get(page.resolve().as_uri())
         assert driver.title == "medmesh transparency report"
         assert driver.find_element(By.TAG_NAME, "h1").text == "medmesh transparency report"
@@ -89,5 +77,3 @@ def test_audit_html_report_in_headless_chromium(tmp_path):
         assert driver.save_screenshot(str(ARTIFACTS / "audit-report.png"))
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == [], errors
-    finally:
-        driver.quit()

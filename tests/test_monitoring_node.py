@@ -11,7 +11,6 @@ The browser is installed by ``make setup`` (Makefile target ``browser``), never 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from browser_support import headless_chromium, needs_browser
 from node.service.localnet import REPO_ROOT
 from node_support import running_net
 
@@ -31,7 +31,6 @@ OVERRIDES = {
     "gossip": {"reconnect_initial": 0.25, "reconnect_max": 2.0},
 }
 ARTIFACTS = Path(os.environ.get("MEDMESH_TEST_ARTIFACTS", REPO_ROOT / "build" / "test-artifacts"))
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -77,24 +76,12 @@ def test_four_nodes_expose_metrics_prometheus_parses(net, urls):
         assert proc.find(lambda e: e["event"] == "monitor_error") == []
 
 
-# CI installs the browser (`make test` runs `make browser`), so there it must run: a skip there
-# would hide a broken install
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
-                    reason="chromium/chromedriver missing: run `make browser`")
+@needs_browser
 def test_status_page_in_headless_chromium(net, urls):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1200,1100"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
+    with headless_chromium(1200, 1100) as driver:
         driver.get(urls["hospital-a"])
         wait = WebDriverWait(driver, 120, poll_frequency=0.25)
         counter = lambda: driver.find_element(By.ID, "round").text  # noqa: E731
@@ -115,5 +102,3 @@ def test_status_page_in_headless_chromium(net, urls):
         assert "BEGIN" not in page and "PRIVATE" not in page  # no key material on the page
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == [], errors
-    finally:
-        driver.quit()
