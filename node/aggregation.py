@@ -52,6 +52,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from node.errors import AggregationError
+
 __all__ = ["fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum", "bulyan",
            "geometric_median", "centered_clipping", "bucketize", "clip_norms", "bounded_counts", "gram", "RULES",
            "DEFAULT_RULE", "aggregate", "aggregate_by_peer", "minimum_updates", "selection", "selection_by_peer"]
@@ -60,9 +62,9 @@ __all__ = ["fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum",
 def _stack(updates: np.ndarray | list[np.ndarray]) -> np.ndarray:
     stack = np.asarray(updates, dtype=np.float64)
     if stack.ndim != 2 or stack.shape[0] == 0:
-        raise ValueError(f"expected a non-empty (n, d) stack of updates, got shape {stack.shape}")
+        raise AggregationError(f"expected a non-empty (n, d) stack of updates, got shape {stack.shape}")
     if not np.isfinite(stack).all():
-        raise ValueError("updates contain NaN or infinite values")
+        raise AggregationError("updates contain NaN or infinite values")
     return stack
 
 
@@ -114,9 +116,9 @@ def _fsum(values: np.ndarray) -> float:
 
 def _check_weights(w: np.ndarray, n: int) -> None:
     if w.shape != (n,):
-        raise ValueError(f"expected one weight per update ({n}), got shape {w.shape}")
+        raise AggregationError(f"expected one weight per update ({n}), got shape {w.shape}")
     if not np.isfinite(w).all() or (w < 0).any() or _fsum(w) <= 0:
-        raise ValueError("weights must be finite and non-negative, not all zero")
+        raise AggregationError("weights must be finite and non-negative, not all zero")
 
 
 def bounded_counts(claims: np.ndarray | list[float], ceilings: np.ndarray | list[float] | None = None) -> np.ndarray:
@@ -133,11 +135,11 @@ def bounded_counts(claims: np.ndarray | list[float], ceilings: np.ndarray | list
     the honest claims."""
     c = np.asarray(claims, dtype=np.float64)
     if c.ndim != 1 or len(c) == 0 or not np.isfinite(c).all() or (c < 0).any():
-        raise ValueError("claims must be one finite non-negative count per update")
+        raise AggregationError("claims must be one finite non-negative count per update")
     if ceilings is not None:
         top = np.asarray(ceilings, dtype=np.float64)
         if top.shape != c.shape or not np.isfinite(top).all() or (top < 0).any():
-            raise ValueError("ceilings must be one finite non-negative count per update")
+            raise AggregationError("ceilings must be one finite non-negative count per update")
         c = np.minimum(c, top)
     cap = float(np.sort(c)[(len(c) - 1) // 2])
     return np.minimum(c, cap)
@@ -169,10 +171,10 @@ def trimmed_mean(updates: np.ndarray | list[np.ndarray], weights: object = None,
     n = len(stack)
     if f is not None:
         if f < 0 or n - 2 * f < 1:
-            raise ValueError(f"trimmed mean needs n >= 2f + 1 updates; got n={n}, f={f}")
+            raise AggregationError(f"trimmed mean needs n >= 2f + 1 updates; got n={n}, f={f}")
     k = int(np.floor(beta * n)) if f is None else f
     if f is None and (not 0 <= beta < 0.5 or n - 2 * k < 1):
-        raise ValueError(f"trimmed mean with beta={beta} leaves nothing of {n} updates")
+        raise AggregationError(f"trimmed mean with beta={beta} leaves nothing of {n} updates")
     ordered = np.sort(stack, axis=0)[k : n - k]
     return (_sum_rows(ordered) / len(ordered)).astype(np.float32)
 
@@ -200,7 +202,7 @@ def krum_scores(updates: np.ndarray | list[np.ndarray], f: int) -> np.ndarray:
     stack = _stack(updates)
     n = len(stack)
     if f < 0 or n < 2 * f + 3:
-        raise ValueError(f"Krum needs n >= 2f + 3 updates; got n={n}, f={f}")
+        raise AggregationError(f"Krum needs n >= 2f + 3 updates; got n={n}, f={f}")
     return _scores(stack, n - f - 2)
 
 
@@ -230,7 +232,7 @@ def multi_krum(updates: np.ndarray | list[np.ndarray], weights: object = None, *
     stack = _stack(updates)
     m = len(stack) - f if m is None else m
     if not 1 <= m <= len(stack):
-        raise ValueError(f"Multi-Krum needs 1 <= m <= n; got m={m}, n={len(stack)}")
+        raise AggregationError(f"Multi-Krum needs 1 <= m <= n; got m={m}, n={len(stack)}")
     chosen = sorted(_krum_order(stack, f)[:m])
     return _mean(stack[chosen]).astype(np.float32)
 
@@ -241,7 +243,7 @@ def bulyan(updates: np.ndarray | list[np.ndarray], weights: object = None, *, f:
     stack = _stack(updates)
     n = len(stack)
     if f < 0 or n < 4 * f + 3:
-        raise ValueError(f"Bulyan needs n >= 4f + 3 updates; got n={n}, f={f}")
+        raise AggregationError(f"Bulyan needs n >= 4f + 3 updates; got n={n}, f={f}")
     theta = n - 2 * f
     chosen = stack[_bulyan_selection(stack, f)]
     beta = theta - 2 * f
@@ -305,16 +307,16 @@ def centered_clipping(updates: np.ndarray | list[np.ndarray], weights: object = 
     stack = _stack(updates)
     n = len(stack)
     if iterations < 1 or not 0 <= f < n:
-        raise ValueError(f"centered clipping needs iterations >= 1 and 0 <= f < n; got {iterations}, f={f}, n={n}")
+        raise AggregationError(f"centered clipping needs iterations >= 1 and 0 <= f < n; got {iterations}, f={f}, n={n}")
     v = np.median(stack, axis=0) if center is None else np.asarray(center, dtype=np.float64).copy()
     if v.shape != (stack.shape[1],):
-        raise ValueError(f"center has {v.size} values, the updates {stack.shape[1]}")
+        raise AggregationError(f"center has {v.size} values, the updates {stack.shape[1]}")
     for it in range(iterations):
         diff = stack - v
         dist = np.sqrt(_row_sums(diff * diff, overwrite=True))
         radius = float(np.sort(dist)[n - f - 1]) if tau is None else float(tau)
         if it == 0 and radius < 0:
-            raise ValueError(f"tau must be >= 0, got {radius}")
+            raise AggregationError(f"tau must be >= 0, got {radius}")
         scale = np.where(dist > radius, radius / np.maximum(dist, 1e-300), 1.0)
         v = v + _sum_rows(diff * scale[:, None]) / n
     return v.astype(np.float32)
@@ -328,7 +330,7 @@ def bucketize(updates: np.ndarray | list[np.ndarray], size: int, seed: int) -> n
     and no committer can choose (e.g. from the round number): the peers' aggregates must match."""
     stack = _stack(updates)
     if size < 1:
-        raise ValueError(f"bucket size must be >= 1, got {size}")
+        raise AggregationError(f"bucket size must be >= 1, got {size}")
     order = np.random.default_rng(seed).permutation(len(stack))
     return np.stack([_mean(stack[order[i:i + size]]) for i in range(0, len(stack), size)])
 
@@ -381,10 +383,10 @@ def selection(rule: str, updates: np.ndarray | list[np.ndarray], *, f: int = 1) 
         return sorted(_krum_order(stack, f)[: len(stack) - f])
     if rule == "bulyan":
         if len(stack) < 4 * f + 3:
-            raise ValueError(f"Bulyan needs n >= 4f + 3 updates; got n={len(stack)}, f={f}")
+            raise AggregationError(f"Bulyan needs n >= 4f + 3 updates; got n={len(stack)}, f={f}")
         return _bulyan_selection(stack, f)
     if rule not in RULES:
-        raise ValueError(f"unknown aggregation rule {rule!r}; choose one of {', '.join(RULES)}")
+        raise AggregationError(f"unknown aggregation rule {rule!r}; choose one of {', '.join(RULES)}")
     return list(range(len(stack)))
 
 
@@ -402,7 +404,7 @@ def aggregate_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[s
     claimed sample counts and ``ceilings`` optional per-member bounds (see :func:`aggregate`)."""
     order = sorted(updates, key=str.lower)
     if len({a.lower() for a in order}) != len(order):
-        raise ValueError("two updates from the same address")
+        raise AggregationError("two updates from the same address")
     stack = np.stack([np.asarray(updates[a], dtype=np.float32) for a in order])
     w = None if weights is None else [weights[a] for a in order]
     top = None if ceilings is None else [ceilings[a] for a in order]
@@ -424,11 +426,11 @@ def aggregate(rule: str, updates: np.ndarray | list[np.ndarray], weights: list[f
     try:
         fn = RULES[rule]
     except KeyError:
-        raise ValueError(f"unknown aggregation rule {rule!r}; choose one of {', '.join(RULES)}") from None
+        raise AggregationError(f"unknown aggregation rule {rule!r}; choose one of {', '.join(RULES)}") from None
     stack = clip_norms(updates) if clip else updates
     if bucket > 1:
         if rule == "fedavg":
-            raise ValueError("bucketing is for the robust rules; FedAvg of bucket means is FedAvg")
+            raise AggregationError("bucketing is for the robust rules; FedAvg of bucket means is FedAvg")
         stack = bucketize(stack, bucket, seed)
     if rule == "fedavg":
         bounded = None if weights is None else bounded_counts(weights, ceilings)

@@ -28,6 +28,7 @@ from node import protocol, relay, scaling, setupsum
 from node.aggregation import DEFAULT_RULE
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
+from node.errors import MedmeshError, NotAuthorized, NotHeld
 from node.freeriding import screen_free_riders
 from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters, model_input
@@ -44,6 +45,9 @@ MODE_SEALED = MODE_CODES["sealed"]  # protection mode recorded on chain with eac
 RELAY_AFTER = 0.5  # share of round_timeout to wait for direct transfers before pulling via relay
 KEEP_ROUNDS = 2  # completed rounds whose blobs a peer keeps for relaying
 RELAY_WAIT_S = 30.0  # how long one holder that accepted a relay request has to deliver the blob
+#: what a round stage may raise for a remote peer's fault or the chain's refusal (node.errors);
+#: anything else is a programming error and propagates
+ROUND_ERRORS = (MedmeshError, LedgerError)
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,7 @@ class HospitalPeer:
         """
         ident = self._directory.get(from_peer)
         if ident is None or ident.status != "active":
-            raise PermissionError(f"peer {from_peer[:16]} is not an active registered hospital")
+            raise NotAuthorized(f"peer {from_peer[:16]} is not an active registered hospital")
         if kind == relay.REQUEST_KIND:
             self._serve_relay(ident, relay.decode_request(data))
             return
@@ -252,15 +256,15 @@ class HospitalPeer:
     def _serve_relay(self, requester: Identity, req: relay.RelayRequest) -> None:
         """Accept a relay request only for a blob this peer holds with exactly that hash."""
         if not self.protection.relays_updates:
-            raise PermissionError(f"protection mode {self.protection.name} does not relay updates")
+            raise NotAuthorized(f"protection mode {self.protection.name} does not relay updates")
         committer = self._member(req.committer)
         held = self._inbox.get(req.round) or self._kept.get(req.round, {})
         blob = held.get(committer.address) if committer is not None else None
         if blob is None or blob_hash(blob).hex() != req.update_hash.lower():
-            raise LookupError(f"this peer holds no blob {req.update_hash[:12]} from {req.committer}")
+            raise NotHeld(f"this peer holds no blob {req.update_hash[:12]} from {req.committer}")
         key = (requester.address, req.round, committer.address)
         if key in self._relayed:
-            raise PermissionError("this blob was already relayed to you")
+            raise NotAuthorized("this blob was already relayed to you")
         self._relayed.add(key)
         payload = relay.encode_relay(committer.address, blob)
         if self._background is None:
@@ -280,7 +284,7 @@ class HospitalPeer:
         """File a relayed blob only if its hash is the committer's commitment on chain."""
         committer = self._member(committer_address)
         if committer is None or committer.status != "active":
-            raise PermissionError(f"relayed blob of {committer_address}, not an active member")
+            raise NotAuthorized(f"relayed blob of {committer_address}, not an active member")
         ctx = peek_context(blob)
         if ctx.sender != committer.address.lower():
             raise SealError(f"relayed blob claims sender {ctx.sender}, not {committer.address}")
@@ -400,7 +404,7 @@ class HospitalPeer:
         try:
             return setupsum.check_total(setupsum.unmask([self._masked[m.address] for m in members]),
                                         len(members), bounds)
-        except ValueError as exc:
+        except setupsum.SetupSumError as exc:
             self.log.warning("the secure sum is implausible (%s): a member's masked input is wrong, and masked "
                              "inputs cannot be attributed; scaling falls back to the public bounds", exc)
             return fallback
@@ -453,7 +457,7 @@ class HospitalPeer:
                 blob = await self._protect(update)
                 self._declare_budget()
                 self._commit(update, blob)
-            except (LedgerError, ValueError) as exc:  # e.g. the commit window closed, or too few
+            except ROUND_ERRORS as exc:  # e.g. the commit window closed (LedgerError), or too few
                 self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
                 out.error, update = str(exc), None
             else:
@@ -465,7 +469,7 @@ class HospitalPeer:
             return out
         try:
             new_params, out.accepted = await self._aggregate(round_, updates)
-        except ValueError as exc:  # e.g. secagg could not unmask: too many peers dropped out
+        except ROUND_ERRORS as exc:  # e.g. secagg could not unmask: too many peers dropped out
             self.log.error("aggregation failed: %s", exc, round=round_)
             out.error = str(exc)
             self._end_round(round_)

@@ -34,6 +34,7 @@ from opacus.accountants import IAccountant, RDPAccountant, create_accountant
 from opacus.accountants.analysis import rdp as rdp_analysis
 
 from node.fsutil import atomic_write_json
+from node.errors import MedmeshError
 
 __all__ = ["DPConfig", "PrivacyLedger", "BudgetExhausted", "ACCOUNTANTS", "SoundRDPAccountant",
            "make_accountant", "calibrate_noise"]
@@ -45,7 +46,7 @@ CAP_SLACK = 1e-3
 log = logging.getLogger("medmesh.privacy")
 
 
-class BudgetExhausted(RuntimeError):
+class BudgetExhausted(MedmeshError, RuntimeError):
     """Training one more round would spend more epsilon than the campaign allows."""
 
 

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from node import shamir
+from node.errors import MedmeshError
 
 __all__ = ["RingParams", "SecAggError", "MaskSecrets", "default_threshold", "encode_fixed", "decode_fixed",
            "prg", "pair_seed", "mask_input", "share_secrets", "unmask_sum"]
@@ -39,7 +40,7 @@ __all__ = ["RingParams", "SecAggError", "MaskSecrets", "default_threshold", "enc
 _ZERO_NONCE = bytes(16)
 
 
-class SecAggError(ValueError):
+class SecAggError(MedmeshError, ValueError):
     """A secure-aggregation step cannot go on; the message says why."""
 
 

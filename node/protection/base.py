@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import trio
 
+from node.errors import MedmeshError
 from node.sealing import SealContext, SealError, open_sealed, seal, Recipient
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Rejected", "Aggregate", "ProtectionMode", "Mailbox"]
 
 
-class Rejected(Exception):
+class Rejected(MedmeshError):
     """A committed update this peer refuses; ``reason`` is a name from
     :data:`ledger.records.REJECTION_REASONS`."""
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from node.aggregation import DEFAULT_RULE
 from node.protection import MODE_CODES, check_protection
+from node.errors import MedmeshError
 
 __all__ = ["ConfigError", "NodeConfig", "NodeSection", "ChainSection", "DataSection", "TrainingSection",
            "PrivacySection", "AggregationSection", "RoundsSection", "GossipSection", "MonitoringSection",
@@ -36,7 +37,7 @@ WHEN_DONE = ("stop", "standby")
 SCALINGS = ("auto", "secure", "bounds", "federated")
 
 
-class ConfigError(ValueError):
+class ConfigError(MedmeshError, ValueError):
     """A config that cannot run; the message is one line naming the key and the problem."""
 
 

@@ -51,6 +51,7 @@ from node.service.sources import feature_bounds, load_training_data
 from node.stagetimes import StageClock, time_methods
 from node.training import TrainConfig
 from node.update import parameters_hash
+from node.errors import BlobRefused, MedmeshError, NotAuthorized, NotHeld
 
 __all__ = ["NodeRunner", "NodeStopped", "RunnerError", "STAGES"]
 
@@ -73,11 +74,11 @@ def chain_unreachable(exc: BaseException | None) -> bool:
     return False
 
 
-class RunnerError(RuntimeError):
+class RunnerError(MedmeshError, RuntimeError):
     """The node cannot start or go on; one line saying why."""
 
 
-class NodeStopped(Exception):
+class NodeStopped(MedmeshError):
     """The node stops on purpose (revoked, exited the consortium); ``code`` is the exit status."""
 
     def __init__(self, message: str, code: int) -> None:
@@ -555,7 +556,7 @@ class NodeRunner:
         elif kind == setupsync.OFFER_KIND:
             ident = self.peer._directory.get(from_peer)
             if ident is None:
-                raise PermissionError("standardizer from an unknown peer")
+                raise NotAuthorized("standardizer from an unknown peer")
             self._std_offers[ident.address] = setupsync.decode_offer(data, self.peer.raw_data.x[0].size)
             self._std_changed.set()
             self._std_changed = trio.Event()
@@ -563,7 +564,7 @@ class NodeRunner:
             modelsync.decode_request(data)
             now = time.monotonic()
             if now - self._responded.get(from_peer, -1e9) < modelsync.RESPONSE_INTERVAL_S:
-                raise PermissionError("model requests are limited to one per "
+                raise NotAuthorized("model requests are limited to one per "
                                       f"{modelsync.RESPONSE_INTERVAL_S:g} s")
             self._responded[from_peer] = now
             offer = modelsync.ModelOffer(self.params_round, self.peer.global_params.copy())
@@ -574,7 +575,7 @@ class NodeRunner:
                 return
             info = self.client.round_info(offer.round)
             if info.status != "finalized" or info.aggregate_hash != parameters_hash(offer.params):
-                raise ValueError(f"offered parameters are not round {offer.round}'s finalized aggregate")
+                raise BlobRefused(f"offered parameters are not round {offer.round}'s finalized aggregate")
             self._adopt(offer.params, offer.round)
             self._synced.set()
         else:
@@ -583,10 +584,10 @@ class NodeRunner:
     def _answer_standardizer(self, from_peer: str) -> None:
         std = self.peer.standardizer
         if std is None:
-            raise LookupError("this node holds no standardizer")
+            raise NotHeld("this node holds no standardizer")
         now = time.monotonic()
         if now - self._std_responded.get(from_peer, -1e9) < setupsync.RESPONSE_INTERVAL_S:
-            raise PermissionError(f"standardizer requests are limited to one per {setupsync.RESPONSE_INTERVAL_S:g} s")
+            raise NotAuthorized(f"standardizer requests are limited to one per {setupsync.RESPONSE_INTERVAL_S:g} s")
         self._std_responded[from_peer] = now
         self._nursery.start_soon(self._send_standardizer, from_peer, setupsync.encode_offer(std))
 

@@ -19,6 +19,7 @@ from importlib import resources
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from node.service.metrics import Monitor
+from node.errors import MedmeshError
 
 __all__ = ["MonitoringError", "StatusServer", "start_monitoring"]
 
@@ -26,7 +27,7 @@ log = logging.getLogger("medmesh.monitoring")
 _ASSETS = resources.files("node.service") / "statuspage_assets"
 
 
-class MonitoringError(RuntimeError):
+class MonitoringError(MedmeshError, RuntimeError):
     """The monitoring endpoint cannot start; one line naming the config key."""
 
 
