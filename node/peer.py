@@ -33,9 +33,9 @@ from node.freeriding import screen_free_riders
 from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters, model_input
 from node.privacy import BudgetExhausted, PrivacyLedger
-from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
+from node.protection import MODE_CODES, ModeContext, Rejected as _Rejected, check_protection, make_mode
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
-from node.sealing import SealContext, SealError, blob_hash, peek_context
+from node.sealing import SealError, blob_hash, peek_context
 from node.training import TrainConfig, round_train_config, train_local
 from node.update import ModelUpdate, parameters_hash
 
@@ -137,8 +137,14 @@ class HospitalPeer:
         self._background: trio.Nursery | None = None
         self._budget_declared = False
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
-        self.protection = make_mode(self)
+        self.protection = make_mode(self.mode_context())
         host.on_blob(self._on_blob)
+
+    def mode_context(self) -> ModeContext:
+        """What a protection mode sees of this peer (its settings and codec as they are now)."""
+        return ModeContext(self.identity, self.ledger, self.settings, self.codec, self.log, self.privacy.path,
+                           read_members=self.active_members, read_params=lambda: self.global_params,
+                           transport=lambda peer_id, blob, kind: self.host.send_blob(peer_id, blob, kind=kind))
 
     # -- registry view -----------------------------------------------------------------
     def refresh_directory(self) -> None:
@@ -154,7 +160,8 @@ class HospitalPeer:
         return sorted((i for i in self._directory.values() if i.status == "active"),
                       key=lambda i: i.address.lower())
 
-    def _others(self) -> list[Identity]:
+    def others(self) -> list[Identity]:
+        """The active members but this peer, in canonical order."""
         return [i for i in self.active_members() if i.address != self.address]
 
     # -- background tasks --------------------------------------------------------------
@@ -363,7 +370,7 @@ class HospitalPeer:
         mine = FeatureStats.of(self.raw_data)
         scaling.check_stats(mine, features)
         self._stats[self.address] = mine
-        others = self._others()
+        others = self.others()
         await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
         await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
             protocol.StatsShared(self.address, mine.to_json())))
@@ -387,7 +394,7 @@ class HospitalPeer:
         mine = setupsum.mask(setupsum.site_vector(self.raw_data, bounds), self.address,
                              self.identity.seal_private, keys, context)
         self._masked[self.address] = mine
-        others = self._others()
+        others = self.others()
         with trio.move_on_after(timeout):
             await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
         await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
@@ -512,10 +519,6 @@ class HospitalPeer:
         self.log.info("trained %d steps on %d samples, epsilon spent %.3f", result.steps,
                       result.samples, result.epsilon, round=round_)
         return ModelUpdate(round_, self.address, result.samples, result.epsilon, result.delta)
-
-    def _context(self, round_: int, sender: str) -> SealContext:
-        deployment = self.ledger.deployment
-        return SealContext(deployment.chain_id, deployment.addresses["RoundLedger"], round_, sender)
 
     async def _protect(self, update: ModelUpdate) -> bytes:
         """The blob this peer commits and sends: the consortium's protection mode decides."""

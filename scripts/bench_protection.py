@@ -80,7 +80,7 @@ class PlainMode(SealedMode):
 
     def open(self, round_, sender, blob, commitment, member) -> ModelUpdate:
         try:
-            update = decode_update(blob, expected_values=self.peer.global_params.size)
+            update = decode_update(blob, expected_values=self.ctx.global_params.size)
         except UpdateFormatError as exc:
             raise Rejected("bad-format", str(exc)) from None
         if (update.round, update.sender, update.samples) != (round_, sender, commitment.samples):
@@ -108,7 +108,7 @@ class BenchPeer(HospitalPeer):
         self.settings = replace(self.settings, protection="sealed" if protection == "plain" else protection,
                                 compression=compression)
         self.codec = UpdateCodec(compression, self.size)
-        self.protection = PlainMode(self) if protection == "plain" else make_mode(self)
+        self.protection = PlainMode(self.mode_context()) if protection == "plain" else make_mode(self.mode_context())
         time_methods(self.protection, ("protect", "open", "aggregate"), self.clock)
 
     def phase_seconds(self) -> dict[str, float]:

@@ -268,7 +268,7 @@ class NodeRunner:
         if self.client.current_round() > 0:
             await self._fetch_standardizer()
             return
-        others = {i.peer_id for i in self.peer._others()}
+        others = {i.peer_id for i in self.peer.others()}
         with trio.move_on_after(self.cfg.rounds.setup_timeout):
             while not others <= set(self.host.connected_peers()):
                 await trio.sleep(self.cfg.rounds.poll_interval)  # the keeper is dialing them
@@ -286,7 +286,7 @@ class NodeRunner:
         self.events.emit("setup_done", members=len(self.peer.active_members()))
 
     async def _fetch_standardizer(self) -> None:
-        others = self.peer._others()
+        others = self.peer.others()
         need = setupsync.majority(len(others))
         asked: set[str] = set()
         self.events.emit("fetching_standardizer", need=need, members=len(others))
@@ -387,10 +387,10 @@ class NodeRunner:
         per round."""
         from node.aggregation import minimum_updates
         connected = set(self.host.connected_peers())
-        others = [i for i in self.peer._others() if i.peer_id in connected]
+        others = [i for i in self.peer.others() if i.peer_id in connected]
         recipients = self.peer.protection.update_recipients(round_)
         num, den = self._quorum
-        active = len(self.peer._others()) + 1
+        active = len(self.peer.others()) + 1
         need = max(minimum_updates(self.cfg.aggregation.rule, self.cfg.aggregation.f), -(-active * num // den))
         if len(others) + 1 >= need and (not recipients or any(i.peer_id in connected for i in recipients)):
             return True
@@ -528,7 +528,7 @@ class NodeRunner:
         if target <= self.params_round:
             return True
         connected = set(self.host.connected_peers())
-        others = [i for i in self.peer._others() if i.peer_id in connected]
+        others = [i for i in self.peer.others() if i.peer_id in connected]
         if not others:
             return False
         self.events.emit("catching_up", target, have=self.params_round)
