@@ -25,6 +25,7 @@ from ._control import ControlPlane
 from ._errors import GossipError, PeerNotAuthorized, sole_exception
 from ._gate import Gate
 from ._logs import log, one_line, quiet_libp2p_logs, short
+from ._retry import retrying
 from ._stack import (
     MAX_CONTROL_BYTES_LIMIT,
     build_host,
@@ -52,6 +53,9 @@ class PeerHost:
     :param max_blob_bytes: largest blob we accept (and send).
     :param max_control_bytes: largest control message we publish or accept;
         at most 512 KiB (py-libp2p silently drops pubsub RPCs over 1 MiB).
+    :param send_attempts: tries per :meth:`send_blob` on transfer failures (a
+        rejection is final), with backoff from ``retry_initial_s``, doubled per failure.
+    :param parallel_sends: most blob transfers in flight at once (None: no bound).
 
     Run it with ``async with host.running(): ...`` (trio). One ``running()`` per
     instance: py-libp2p's services cannot be restarted.
@@ -66,6 +70,9 @@ class PeerHost:
         authorize: Callable[[str], bool] | None = None,
         max_blob_bytes: int = 64 * 2**20,
         max_control_bytes: int = 64 * 2**10,
+        send_attempts: int = 1,
+        retry_initial_s: float = 0.5,
+        parallel_sends: int | None = None,
     ) -> None:
         if max_blob_bytes <= 0:
             raise ValueError(f"max_blob_bytes must be positive, got {max_blob_bytes}")
@@ -85,6 +92,8 @@ class PeerHost:
         self._listen = ma.Multiaddr(f"/ip4/{listen_ip}/tcp/{listen_port}")
         self.max_blob_bytes = max_blob_bytes
         self.max_control_bytes = max_control_bytes
+        self._send = retrying(self._send_once, attempts=send_attempts, initial=retry_initial_s,
+                              parallel=parallel_sends)
         self._stats = StatsRecorder()
         self._running = False
         self._started = False
@@ -271,4 +280,7 @@ class PeerHost:
         ``BlobTransferError`` (stream failure, timeout) or ``PeerNotAuthorized``.
         """
         self._require_running()
+        await self._send(peer_id, data, kind, timeout)
+
+    async def _send_once(self, peer_id: str, data: bytes, kind: str, timeout: float | None) -> None:
         await self._blobs.send(peer_id, data, kind, timeout)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,10 +34,12 @@ from node.errors import MedmeshError, NotAuthorized, NotHeld
 from node.freeriding import screen_free_riders
 from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters, model_input
+from node.mods import LeaveRound, ModChain, PeerMod
 from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, ModeContext, Rejected as _Rejected, check_protection, make_mode
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 from node.sealing import SealError, blob_hash, peek_context
+from node.stagetimes import StageClock
 from node.training import TrainConfig, round_train_config, train_local
 from node.update import ModelUpdate, parameters_hash
 
@@ -104,7 +108,8 @@ class HospitalPeer:
     (:meth:`serve`), agree on the standardizer, then run rounds."""
 
     def __init__(self, identity: NodeIdentity, raw_data: LabelledData, ledger: LedgerClient,
-                 host: PeerHost, privacy: PrivacyLedger, settings: PeerSettings = PeerSettings()) -> None:
+                 host: PeerHost, privacy: PrivacyLedger, settings: PeerSettings = PeerSettings(), *,
+                 mods: Sequence[PeerMod] = ()) -> None:
         self.identity = identity
         self.name = identity.institution
         self.address = identity.address
@@ -137,14 +142,26 @@ class HospitalPeer:
         self._background: trio.Nursery | None = None
         self._budget_declared = False
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
+        self.clock = StageClock()  # the pipeline marks its stages; monitors and benchmarks subscribe
+        self.mods = ModChain(self, mods)  # node.mods: hooks around the round (tests, benchmarks, monitor)
+        ledger.observers.append(self._time_chain)
         self.protection = make_mode(self.mode_context())
-        host.on_blob(self._on_blob)
+        host.on_blob(self.handle_blob)
 
     def mode_context(self) -> ModeContext:
         """What a protection mode sees of this peer (its settings and codec as they are now)."""
         return ModeContext(self.identity, self.ledger, self.settings, self.codec, self.log, self.privacy.path,
                            read_members=self.active_members, read_params=lambda: self.global_params,
-                           transport=lambda peer_id, blob, kind: self.host.send_blob(peer_id, blob, kind=kind))
+                           transport=self._deliver)
+
+    async def _deliver(self, recipient: Identity, blob: bytes, kind: str) -> None:
+        """Send one blob to one member, as this peer's mods (:mod:`node.mods`) let it."""
+        out = await self.mods.outgoing(recipient, kind, blob)
+        if out is not None:
+            await self.host.send_blob(recipient.peer_id, out, kind=kind)
+
+    def _time_chain(self, op: str) -> AbstractContextManager[None]:
+        return self.clock.stage("chain.call" if op == "call" else "chain.send")
 
     # -- registry view -----------------------------------------------------------------
     def refresh_directory(self) -> None:
@@ -155,6 +172,10 @@ class HospitalPeer:
         """Gate for every inbound stream and pubsub message: registered and active only."""
         ident = self._directory.get(peer_id)
         return ident is not None and ident.status == "active"
+
+    def identity_of(self, peer_id: str) -> Identity | None:
+        """The registered identity behind a libp2p peer ID (any status), or None."""
+        return self._directory.get(peer_id)
 
     def active_members(self) -> list[Identity]:
         return sorted((i for i in self._directory.values() if i.status == "active"),
@@ -223,7 +244,7 @@ class HospitalPeer:
             self._inbox_changed.set()
             self._inbox_changed = trio.Event()
 
-    async def _on_blob(self, from_peer: str, kind: str, data: bytes) -> None:
+    async def handle_blob(self, from_peer: str, kind: str, data: bytes) -> None:
         """Stream handler: file a blob from a registered peer under its claimed round.
 
         Raising here makes the gossip layer answer the sender with a rejection.
@@ -231,13 +252,15 @@ class HospitalPeer:
         ident = self._directory.get(from_peer)
         if ident is None or ident.status != "active":
             raise NotAuthorized(f"peer {from_peer[:16]} is not an active registered hospital")
+        if not await self.mods.incoming(ident, kind, data):
+            return
         if kind == relay.REQUEST_KIND:
             self._serve_relay(ident, relay.decode_request(data))
             return
         if kind == relay.RELAY_KIND:
             self._accept_relayed(ident, *relay.decode_relay(data))
             return
-        ctx = peek_context(data)
+        ctx = self.protection.peek(data)
         if ctx.sender != ident.address.lower():
             raise SealError(f"blob claims sender {ctx.sender} but came from {ident.address}")
         if ctx.round <= self.completed_round:
@@ -339,7 +362,12 @@ class HospitalPeer:
                 while sender not in self._inbox[round_]:  # it accepted: the blob is on its way
                     await self._inbox_changed.wait()
 
-    async def _await_blobs(self, round_: int, expected: set[str], timeout: float) -> None:
+    def inbox(self, round_: int) -> Mapping[str, bytes]:
+        """The blobs received for ``round_`` so far (sender address -> blob), a copy."""
+        return dict(self._inbox.get(round_, {}))
+
+    async def await_blobs(self, round_: int, expected: set[str], timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until each of ``expected`` sent its blob for ``round_``."""
         with trio.move_on_after(max(timeout, 0.0)):
             while not expected <= set(self._inbox[round_]):
                 await self._inbox_changed.wait()
@@ -450,9 +478,20 @@ class HospitalPeer:
     async def run_round(self, round_: int) -> RoundOutcome:
         """Run one round to the end; never raises for a remote peer's fault."""
         out = RoundOutcome(round_)
-        self.refresh_directory()
         try:
-            update = await self._train(round_)
+            return await self._run_stages(out)
+        except LeaveRound as exc:  # a mod (node.mods) took this peer out of the round
+            self.log.warning("left the round: %s", exc, round=round_)
+            out.error = str(exc)
+            return out
+
+    async def _run_stages(self, out: RoundOutcome) -> RoundOutcome:
+        round_, clock = out.round, self.clock
+        with clock.stage("directory"):
+            self.refresh_directory()
+        try:
+            with clock.stage("train"):
+                update = await self.mods.train(round_, self._train)
         except BudgetExhausted as exc:
             self.log.error("%s", exc, round=round_)
             out.error = str(exc)
@@ -461,29 +500,41 @@ class HospitalPeer:
             out.epsilon, out.samples = update.epsilon, update.samples
             self.privacy.save()  # the spent budget is on disk before the update leaves
             try:
-                blob = await self._protect(update)
+                with clock.stage("protect"):
+                    blob = await self.mods.protect(update, self._protect)
                 self._declare_budget()
-                self._commit(update, blob)
+                with clock.stage("commit"):
+                    self._commit(update, blob)
             except ROUND_ERRORS as exc:  # e.g. the commit window closed (LedgerError), or too few
                 self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
                 out.error, update = str(exc), None
             else:
-                await self._send(round_, blob)
-        updates, out.rejected = await self._verify(round_, own=update)
+                with clock.stage("send"):
+                    await self._send(round_, blob)
+        await self.mods.verifying(round_)
+        with clock.stage("verify"):
+            updates, out.rejected = await self._verify(round_, own=update)
+        self.mods.verified(round_, updates, out.rejected)
         if not updates:
             out.error = out.error or "no verified updates"
             self.protection.end_round(round_)
             return out
+        new_params = None
         try:
-            new_params, out.accepted = await self._aggregate(round_, updates)
+            with clock.stage("aggregate"):
+                new_params, out.accepted = await self._aggregate(round_, updates)
         except ROUND_ERRORS as exc:  # e.g. secagg could not unmask: too many peers dropped out
             self.log.error("aggregation failed: %s", exc, round=round_)
             out.error = str(exc)
+        finally:
+            await self.mods.aggregated(round_, updates, new_params)
+        if new_params is None:
             self._end_round(round_)
             return out
         for dropped in {a for a, u in updates.items() if u is not None} - set(out.accepted) - {self.address}:
             out.rejected[dropped] = "robust-rule"
-        self._record_rejections(round_, out.rejected)
+        with clock.stage("record_rejections"):
+            self._record_rejections(round_, out.rejected)
         out.aggregate_hash = parameters_hash(new_params).hex()
         try:
             # the head we saw goes into the signed vote: our record of the history we attest on
@@ -492,7 +543,8 @@ class HospitalPeer:
         except LedgerError as exc:  # e.g. the round closed first; we may still adopt its aggregate
             self.log.error("attestation failed: %s", exc, round=round_)
             out.error = str(exc)
-        out.finalized = await self._finalize(round_, new_params)
+        with clock.stage("finalize"):
+            out.finalized = await self._finalize(round_, new_params)
         self._end_round(round_)
         return out
 
@@ -555,7 +607,7 @@ class HospitalPeer:
         async def send_one(ident: Identity) -> None:
             with trio.move_on_at(deadline) as scope:
                 try:
-                    await self.host.send_blob(ident.peer_id, blob, kind="update")
+                    await self._deliver(ident, blob, "update")
                 except Exception as exc:  # one unreachable peer must not stop the others
                     self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
             if scope.cancelled_caught:
@@ -581,13 +633,13 @@ class HospitalPeer:
         what the protection mode aggregates (whole updates, masked vectors, ciphertexts)."""
         expected = self.protection.expected_update_senders(round_)
         deadline = trio.current_time() + self.settings.round_timeout
-        await self._await_blobs(round_, expected, self.settings.round_timeout * RELAY_AFTER)
+        await self.await_blobs(round_, expected, self.settings.round_timeout * RELAY_AFTER)
         missing = expected - set(self._inbox[round_])
         if missing and self.protection.relays_updates:
             self.log.warning("pulling %d missing updates via relay", len(missing), round=round_)
             with trio.move_on_at(deadline):
                 await self._pull_missing(round_, missing)
-            await self._await_blobs(round_, expected, deadline - trio.current_time())
+            await self.await_blobs(round_, expected, deadline - trio.current_time())
         commitments = self.ledger.commitments(round_)
         members = {i.address: i for i in self.active_members()}
         accepted: dict[str, object] = {}
@@ -620,9 +672,13 @@ class HospitalPeer:
         verifying and decrypting a 4 MB blob is C code that releases the GIL, so the event loop
         keeps serving the other transfers meanwhile (with 16 peers in one process, 240 opens
         would otherwise block it for seconds)."""
+        def check() -> object:
+            with self.clock.stage("check"):
+                return self._check(round_, sender, commitment, members)
+
         if self.protection.opens_off_loop:
-            return await trio.to_thread.run_sync(self._check, round_, sender, commitment, members)
-        return self._check(round_, sender, commitment, members)
+            return await trio.to_thread.run_sync(check)
+        return check()
 
     def _check(self, round_: int, sender: str, commitment: Commitment, members: dict[str, Identity]) -> object:
         """Verify one committed update; raise :class:`_Rejected` naming the on-chain reason."""
@@ -642,7 +698,8 @@ class HospitalPeer:
             raise _Rejected("missing-blob", "committed but its blob never arrived")
         if blob_hash(blob) != commitment.update_hash:
             raise _Rejected("hash-mismatch", "blob hash differs from the hash committed on chain (equivocation?)")
-        return self.protection.open(round_, sender, blob, commitment, members[sender])
+        with self.clock.stage("open"):
+            return self.protection.open(round_, sender, blob, commitment, members[sender])
 
     def _record_rejections(self, round_: int, rejected: dict[str, str]) -> None:
         """Put on the record which committed updates this peer refused, and why."""

@@ -237,7 +237,7 @@ def test_retrying_send_retries_transfer_failures_but_not_rejections():
     import trio
 
     from gossip import BlobRejected, BlobTransferError
-    from node.service.liveness import retrying
+    from gossip._retry import retrying
 
     calls: list[str] = []
 

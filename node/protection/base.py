@@ -24,7 +24,7 @@ import numpy as np
 import trio
 
 from node.errors import MedmeshError
-from node.sealing import SealContext, SealError, open_sealed, seal, Recipient
+from node.sealing import Recipient, SealContext, SealError, open_sealed, peek_context, seal
 
 if TYPE_CHECKING:
     from ledger import Commitment, Identity
@@ -130,6 +130,11 @@ class ProtectionMode:
 
     def end_round(self, round_: int) -> None:
         self.mailbox.drop_round(round_)
+
+    def peek(self, blob: bytes) -> SealContext:
+        """The round and sender a received blob claims, read before it is checked (for the
+        sealed envelope every mode uses, :func:`node.sealing.peek_context`); raises SealError."""
+        return peek_context(blob)
 
     # -- helpers for modes ---------------------------------------------------------------
     def context(self, round_: int, sender: str) -> SealContext:

@@ -51,7 +51,7 @@ class ModeContext:
     state_path: Path | None
     read_members: Callable[[], list[Identity]]  # the registry as the peer last read it
     read_params: Callable[[], np.ndarray]
-    transport: Callable[[str, bytes, str], Awaitable[None]]  # (peer ID, blob, kind)
+    transport: Callable[[Identity, bytes, str], Awaitable[None]]  # (recipient, blob, kind)
 
     @property
     def address(self) -> str:
@@ -87,4 +87,4 @@ class ModeContext:
 
     async def send(self, recipient: Identity, blob: bytes, kind: str) -> None:
         """Send one blob to one member (raises the gossip layer's errors)."""
-        await self.transport(recipient.peer_id, blob, kind)
+        await self.transport(recipient, blob, kind)

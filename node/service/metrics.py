@@ -15,27 +15,42 @@ as facts.
 
 from __future__ import annotations
 
-import inspect
 import math
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 
+from node.mods import PeerMod
+from node.stagetimes import STAGES
 from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, accuracy_drop, anomalous_updates, \
     bias_shift, feature_drift, sensitivity_gap, standardized_mean_differences, update_screen
 
 __all__ = ["Monitor", "validation_split"]
 
-#: the peer's pipeline methods, in order (as the runner times them)
-STAGES = ("_train", "_protect", "_commit", "_send", "_verify", "_aggregate", "_record_rejections", "_finalize")
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 CHAIN_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 KEEP_ROUNDS = 50  # rounds the status page remembers
+
+
+class _UpdateWatch(PeerMod):
+    """Hands the updates a peer opened, and the step its aggregate takes, to the monitor."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    async def aggregated(self, peer, round_: int, opened: dict[str, object], params: np.ndarray | None) -> None:
+        if params is None:
+            return
+        try:
+            self.monitor.check_updates(round_, opened, params - peer.global_params)
+        except Exception as exc:  # monitoring must never break a round
+            self.monitor._log("monitor_error", round_, error=str(exc)[:160])
 
 
 def validation_split(data_cfg) -> Any:
@@ -142,53 +157,28 @@ class Monitor:
         self._validation = validation_split(runner.cfg.data)
         self._time_chain(runner.client)
         self._watch_aggregation(runner.peer)
-        self._watch_stages(runner.peer, STAGES)
+        self._watch_stages(runner.peer)
 
     def _time_chain(self, client) -> None:
-        def timed(fn, op_of):
-            def wrapper(*args, **kwargs):
-                op = op_of(args)
-                start = time.perf_counter()
-                try:
-                    return fn(*args, **kwargs)
-                except Exception:
-                    self.chain_errors.labels(op).inc()
-                    raise
-                finally:
-                    self.chain_seconds.labels(op).observe(time.perf_counter() - start)
-            return wrapper
-        client._send = timed(client._send, lambda args: str(args[0]) if args else "send")
-        client._call = timed(client._call, lambda args: "call")
+        @contextmanager
+        def timed(op: str):
+            start = time.perf_counter()
+            try:
+                yield
+            except Exception:
+                self.chain_errors.labels(op).inc()
+                raise
+            finally:
+                self.chain_seconds.labels(op).observe(time.perf_counter() - start)
+        client.observers.append(timed)
 
     def _watch_aggregation(self, peer) -> None:
-        aggregate = peer._aggregate
+        peer.mods.add(_UpdateWatch(self))
 
-        async def watched(round_, opened, *args, **kwargs):
-            params, accepted = await aggregate(round_, opened, *args, **kwargs)
-            try:
-                self.check_updates(round_, opened, params - peer.global_params)
-            except Exception as exc:  # monitoring must never break a round
-                self._log("monitor_error", round_, error=str(exc)[:160])
-            return params, accepted
-
-        peer._aggregate = watched
-
-    def _watch_stages(self, peer, names) -> None:
-        """Show the stage a round is in: each pipeline method marks its name when it starts."""
-        for name in names:
-            method = getattr(peer, name, None)
-            if method is None:
-                continue
-            label = name.lstrip("_")
-            if inspect.iscoroutinefunction(method):
-                async def marked(*args, _m=method, _label=label, **kwargs):
-                    self._set_stage(_label)
-                    return await _m(*args, **kwargs)
-            else:
-                def marked(*args, _m=method, _label=label, **kwargs):
-                    self._set_stage(_label)
-                    return _m(*args, **kwargs)
-            setattr(peer, name, marked)
+    def _watch_stages(self, peer) -> None:
+        """Show the stage a round is in: the peer's clock says when each stage starts."""
+        peer.clock.subscribe(lambda event: self._set_stage(event.name)
+                             if event.seconds is None and event.name in STAGES else None)
 
     def _set_stage(self, stage: str) -> None:
         with self.lock:

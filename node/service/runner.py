@@ -39,7 +39,7 @@ from node.service.privacyfloor import PrivacyFloorError, check_floor, committed_
 from node.service.config import NodeConfig
 from node.service.events import EventLog
 from node.identity import NodeIdentity
-from node.service.liveness import PeerKeeper, retrying
+from node.service.liveness import PeerKeeper
 from node.compression import CompressionConfig
 from node.models import load_flat_parameters
 from node.service.state import NodeState, StateError
@@ -48,15 +48,13 @@ from node.peer import HospitalPeer, PeerSettings
 from node.privacy import BudgetExhausted, DPConfig, PrivacyLedger
 from node.service.schedule import opener_rank
 from node.service.sources import feature_bounds, load_training_data
-from node.stagetimes import StageClock, time_methods
+from node.stagetimes import STAGES, StageTotals
 from node.training import TrainConfig
 from node.update import parameters_hash
 from node.errors import BlobRefused, MedmeshError, NotAuthorized, NotHeld
 
-__all__ = ["NodeRunner", "NodeStopped", "RunnerError", "STAGES"]
+__all__ = ["NodeRunner", "NodeStopped", "RunnerError"]
 
-#: HospitalPeer methods timed per round, in pipeline order (missing ones are skipped).
-STAGES = ("_train", "_protect", "_commit", "_send", "_verify", "_aggregate", "_record_rejections", "_finalize")
 SYNC_TIMEOUT_S = 10.0
 CHAIN_RETRY_MAX_S = 30.0  # the longest wait between retries while the chain's RPC does not answer
 CHAIN_CHECK_S = 5.0  # how often the genesis block and the contracts are checked (chain reset)
@@ -94,8 +92,8 @@ class NodeRunner:
         self.events = EventLog(self.identity.institution, json_lines=events_json)
         self.peer: HospitalPeer | None = None
         self.params_round = 0
-        self._clock = StageClock()  # inclusive stage times of the current round
-        self.timings: dict[str, float] = self._clock.seconds
+        self._stage_times = StageTotals(names=STAGES)  # inclusive stage times of the current round
+        self.timings: dict[str, float] = self._stage_times.seconds
         self._responded: dict[str, float] = {}
         self._synced = trio.Event()
         self._std_offers: dict[str, bytes] = {}
@@ -119,9 +117,9 @@ class NodeRunner:
         self.client = LedgerClient(w3, Deployment.load(cfg.chain.deployment), ident.account)
         ip, port = cfg.listen_ip_port
         self.host = PeerHost(ident.libp2p_seed, listen_port=port, listen_ip=ip, authorize=self._authorize,
-                             max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes)
-        self.host.send_blob = retrying(self.host.send_blob, attempts=cfg.gossip.send_attempts,  # type: ignore[method-assign]
-                                       initial=cfg.gossip.reconnect_initial, parallel=cfg.gossip.parallel_sends)
+                             max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes,
+                             send_attempts=cfg.gossip.send_attempts, retry_initial_s=cfg.gossip.reconnect_initial,
+                             parallel_sends=cfg.gossip.parallel_sends)
         on_chain = self.client.identity(ident.address)
         if on_chain is None:
             raise RunnerError(f"{ident.institution} ({ident.address}) is not registered on chain; run "
@@ -164,8 +162,8 @@ class NodeRunner:
             raise RunnerError(str(exc)) from None
 
     def _instrument(self, peer: HospitalPeer) -> None:
-        """Wrap the peer's stage methods so that each call adds its wall time to ``timings``."""
-        time_methods(peer, STAGES, self._clock, label=lambda name: name.lstrip("_"))
+        """Add the wall time of each of the peer's pipeline stages to ``timings``."""
+        peer.clock.subscribe(self._stage_times)
 
     def _restore(self) -> None:
         try:
@@ -554,7 +552,7 @@ class NodeRunner:
         if kind == setupsync.REQUEST_KIND:
             self._answer_standardizer(from_peer)
         elif kind == setupsync.OFFER_KIND:
-            ident = self.peer._directory.get(from_peer)
+            ident = self.peer.identity_of(from_peer)
             if ident is None:
                 raise NotAuthorized("standardizer from an unknown peer")
             self._std_offers[ident.address] = setupsync.decode_offer(data, self.peer.raw_data.x[0].size)
@@ -579,7 +577,7 @@ class NodeRunner:
             self._adopt(offer.params, offer.round)
             self._synced.set()
         else:
-            await self.peer._on_blob(from_peer, kind, data)
+            await self.peer.handle_blob(from_peer, kind, data)
 
     def _answer_standardizer(self, from_peer: str) -> None:
         std = self.peer.standardizer
