@@ -33,7 +33,7 @@ from .views import scheme_label
 from .wiring import check_wiring, code_matches
 from .records import IDENTITY_STATUSES, REJECTION_REASONS, ROUND_STATUSES, SANCTIONS, PrivacyBudget, micros_to_epsilon
 
-__all__ = ["build_history", "collect", "epsilon_by_hospital", "format_report", "unread_report"]
+__all__ = ["build_history", "collect", "epsilon_by_hospital", "expected_credits", "format_report", "unread_report"]
 
 _ZERO = "0x0000000000000000000000000000000000000000"
 #: eth_call requests per JSON-RPC batch.
@@ -405,7 +405,7 @@ def epsilon_by_hospital(history: dict[str, Any]) -> dict[str, list[dict[str, Any
     return dict(series)
 
 
-def _expected_credits(
+def expected_credits(
     r: dict[str, Any], per_round: int, scheme: str, cohorts: dict[str, int] | None = None
 ) -> dict[str, int]:
     """Each accepted contributor's credits as the contract must mint them, on sample counts
@@ -519,7 +519,7 @@ def _check_against_views(
         cohorts = {a: identities[a]["cohort"] for a in identities}
         check(
             f"round {rnd}: credits follow the {scheme} scheme (samples capped by each declared cohort)",
-            _expected_credits(r, per_round, scheme, cohorts) == r["credited"],
+            expected_credits(r, per_round, scheme, cohorts) == r["credited"],
         )
         if slash:
             check(f"round {rnd}: every excluded committer was slashed", set(r["slashed"]) == set(r["excluded"]))
@@ -529,9 +529,6 @@ def _check_against_views(
         check(f"credit balance of {account} matches the token", balance == history["credits"][account])
     check("total supply matches the token", viewer.credit_supply() == history["total_supply"], str(history["total_supply"]))
 
-
-#: Kept for callers of the old name.
-_code_matches = code_matches
 
 
 # --------------------------------------------------------------------------- rendering

@@ -8,8 +8,8 @@ The tree (where each class is defined in brackets)::
     ├── Rejected                          [node.protection.base]  a committed update refused
     ├── NodeStopped                       [node.service.runner]   the node stops on purpose
     ├── BlobRefused                       [here]           a blob handler refuses a message
-    │   ├── NotAuthorized (PermissionError)               sender not allowed (or rate-limited)
-    │   └── NotHeld (LookupError)                         asked for something this peer lacks
+    │   ├── NotAuthorized (PermissionError) [here]  sender not allowed (or rate-limited)
+    │   └── NotHeld (LookupError)         [here]           asked for something this peer lacks
     ├── ValueError flavour
     │   ├── AggregationError              [here]           a rule cannot aggregate this set
     │   ├── CKKSError                     [node.ckks_params]
