@@ -307,7 +307,8 @@ def centered_clipping(updates: np.ndarray | list[np.ndarray], weights: object = 
     stack = _stack(updates)
     n = len(stack)
     if iterations < 1 or not 0 <= f < n:
-        raise AggregationError(f"centered clipping needs iterations >= 1 and 0 <= f < n; got {iterations}, f={f}, n={n}")
+        raise AggregationError(f"centered clipping needs iterations >= 1 and 0 <= f < n; got {iterations}, f={f}, "
+                               f"n={n}")
     v = np.median(stack, axis=0) if center is None else np.asarray(center, dtype=np.float64).copy()
     if v.shape != (stack.shape[1],):
         raise AggregationError(f"center has {v.size} values, the updates {stack.shape[1]}")

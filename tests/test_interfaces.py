@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import re
 from collections.abc import Iterator
@@ -22,8 +23,12 @@ SCANNED = ("node", "gossip", "ledger", "scripts", "tests")
 
 def sources(*folders: str) -> Iterator[tuple[Path, ast.Module]]:
     for folder in folders:
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            yield path, ast.parse(path.read_text(), str(path))
+        yield from parsed(folder)
+
+
+@functools.cache
+def parsed(folder: str) -> tuple[tuple[Path, ast.Module], ...]:
+    return tuple((path, ast.parse(path.read_text(), str(path))) for path in sorted((ROOT / folder).rglob("*.py")))
 
 
 def private(name: str) -> bool:
@@ -175,7 +180,8 @@ def test_no_test_or_script_imports_a_private_name():
     for path, tree in sources("tests", "scripts"):
         for n in ast.walk(tree):
             if isinstance(n, ast.ImportFrom):
-                found += [f"{path.relative_to(ROOT)}:{n.lineno} {n.module}.{a.name}" for a in n.names if private(a.name)]
+                found += [f"{path.relative_to(ROOT)}:{n.lineno} {n.module}.{a.name}"
+                          for a in n.names if private(a.name)]
     assert found == []
 
 

@@ -53,7 +53,8 @@ class Snoop(PeerMod):
         mode = peer.protection
         others = {i.address for i in peer.others()}
         await mode.mailbox.wait_for("unmask", round_, others, peer.settings.round_timeout)
-        Snoop.seen[round_] = {kind: dict(mode.mailbox.get(kind, round_)) for kind in ("unmask", "shares", "consistency")}
+        Snoop.seen[round_] = {kind: dict(mode.mailbox.get(kind, round_))
+                              for kind in ("unmask", "shares", "consistency")}
         Snoop.seen[round_] |= {"blobs": peer.inbox(round_), "keys": dict(mode._keys.get(round_, {})),
                                "address": peer.address}
 
