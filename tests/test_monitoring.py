@@ -8,6 +8,7 @@ import json
 import math
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from types import SimpleNamespace
 
 import numpy as np
@@ -216,19 +217,25 @@ def test_monitor_counts_rounds_and_serves_parseable_metrics():
 
 def test_chain_latency_and_errors_are_timed_per_operation():
     class Client:
-        def _send(self, method, fn, value=0):
-            if method == "attest":
-                raise RuntimeError("reverted")
-            return {"gasUsed": 1}
+        """LedgerClient's observer contract: each transaction (its method name) and each read
+        ("call") runs inside every ``observer(op)`` of ``observers``."""
 
-        def _call(self, fn):
-            return 5
+        def __init__(self):
+            self.observers = []
+
+        def run(self, op, result):
+            with ExitStack() as stack:
+                for observer in self.observers:
+                    stack.enter_context(observer(op))
+                if isinstance(result, Exception):
+                    raise result
+                return result
 
     monitor, client = Monitor("hospital-a"), Client()
     monitor._time_chain(client)
-    assert client._call(None) == 5 and client._send("commit_update", None) == {"gasUsed": 1}
+    assert client.run("call", 5) == 5 and client.run("commit_update", {"gasUsed": 1}) == {"gasUsed": 1}
     with pytest.raises(RuntimeError):
-        client._send("attest", None)
+        client.run("attest", RuntimeError("reverted"))
     fam = _families(__import__("prometheus_client").generate_latest(monitor.registry).decode())
     counts = {s.labels["op"]: s.value for s in fam["medmesh_chain_seconds"].samples if s.name.endswith("_count")}
     assert counts == {"call": 1, "commit_update": 1, "attest": 1}
