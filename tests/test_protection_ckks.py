@@ -8,9 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from eth_abi import encode
 from eth_utils import keccak
+from web3 import Web3
 
-from ledger import LedgerClient, collect, load_state
+from ledger import collect, load_state
 from ledger.chain import get_logs
 from node.demo import DemoConfig, run_demo
 from node.peer import HospitalPeer, RoundOutcome
@@ -29,17 +31,29 @@ class Recorder(HospitalPeer):
 
 
 def chain_roles(state, round_: int) -> tuple[str, str]:
-    """(key holder, aggregator) of ``round_``, re-derived here from the chain: the hash of the
-    block with the round's RoundOpened event, hashed with the deployment and the round, read as
-    an integer x: holder = members[x mod n], aggregator = the others[(x div n) mod (n - 1)]."""
+    """(key holder, aggregator) of ``round_``, re-derived here from the chain's beacon reveals:
+    each SecretRevealed event's secret, checked against its member's SecretCommitted
+    commitment, mixed as keccak(abi.encode(XOR of keccak(abi.encode(secret, member)), round,
+    chain id, beacon)), hashed with the deployment and the round, read as an integer x; over the
+    revealers in address order, holder = members[x mod n], aggregator = the others[(x div n) mod (n - 1)]."""
     w3, deployment = load_state(state)
-    client = LedgerClient(w3, deployment)
-    topic = keccak(text="RoundOpened(uint256,address,uint64,uint64,uint32,uint64)")
-    (log,) = get_logs(w3, [client.round_ledger.address], deployment.start_block, [topic, round_.to_bytes(32, "big")])
+    beacon = deployment.addresses["RoundBeacon"]
+    topic = keccak(text="SecretRevealed(uint256,address,bytes32)")
+    committed = keccak(text="SecretCommitted(uint256,address,bytes32)")
+    mix, members = 0, []
+    for log in get_logs(w3, [beacon], deployment.start_block, [topic, round_.to_bytes(32, "big")]):
+        member, secret = "0x" + bytes(log["topics"][2])[-20:].hex(), bytes(log["data"])[:32]
+        (c,) = get_logs(w3, [beacon], deployment.start_block, [committed, round_.to_bytes(32, "big"), log["topics"][2]])
+        assert bytes(c["data"])[:32] == keccak(encode(["bytes32", "address", "uint256", "address"],
+                                                      [secret, member, round_, beacon]))
+        mix ^= int.from_bytes(keccak(encode(["bytes32", "address"], [secret, member])), "big")
+        members.append(Web3.to_checksum_address(member))
+    value = keccak(encode(["bytes32", "uint256", "uint256", "address"], [mix.to_bytes(32, "big"), round_,
+                                                                        deployment.chain_id, beacon]))
     head = (f"medmesh/round-seed/v1|ckks-roles|{deployment.chain_id}|"
             f"{deployment.addresses['RoundLedger'].lower()}|{round_}|").encode()
-    x = int.from_bytes(keccak(head + bytes(log["blockHash"])), "big")
-    members = sorted((i.address for i in client.identities() if i.status == "active"), key=str.lower)
+    x = int.from_bytes(keccak(head + value), "big")
+    members.sort(key=str.lower)
     holder = members[x % len(members)]
     rest = [m for m in members if m != holder]
     return holder, rest[(x // len(members)) % len(rest)]
@@ -118,10 +132,13 @@ def test_ckks_rejects_replayed_and_tampered_ciphertexts(tmp_path):
 
 
 class Absent(Recorder):
-    """Offline for the round unless it holds the key or aggregates: only those two commit."""
+    """Offline for the round unless it holds the key or aggregates: only those two commit.
+    Every peer reveals its beacon secret first (the draw needs a quorum of reveals)."""
 
     async def run_round(self, round_):
         self.refresh_directory()
+        await self.beacon.start_round(round_)
+        await self.beacon.ready(round_)
         if self.address not in {m.address for m in self.protection.roles(round_)}:
             return RoundOutcome(round_, error="offline")
         return await super().run_round(round_)

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Gas of the round beacon (issue 15, section 3): commit, reveal and recordWithheld per member.
+
+A fresh deployment gets ``members`` members (genesis seats); each commits a secret for round 1,
+the first opens the round, every member but the last reveals, the clock passes the reveal
+deadline and the first records the last one's withholding. Reported: ``gasUsed`` of commit
+(first, later median), reveal (first, later median) and recordWithheld. O(1) in the
+membership: the sizes show it.
+
+    .venv/bin/python scripts/bench_beacon_gas.py --json benchmarks/results/beacon_gas.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eth_account import Account  # noqa: E402
+from eth_utils import keccak  # noqa: E402
+
+from ledger import LedgerClient, advance_time, connect, deploy, dev_account, institution_id  # noqa: E402
+from ledger.beacon import beacon_info, commit_secret, record_withheld, reveal_secret  # noqa: E402
+from ledger.compile import _solc_version  # noqa: E402
+
+
+def measure(members: int) -> dict[str, Any]:
+    w3 = connect()
+    admin = dev_account(w3, 0)
+    deployment = deploy(w3, admin, genesis_seats=members)
+    boss = LedgerClient(w3, deployment, admin)
+    clients = []
+    for i in range(members):
+        account = Account.from_key(keccak(text=f"medmesh-beacon-gas-{members}-{i}"))
+        funder = dev_account(w3, 9)
+        tx = {"to": account.address, "value": 10**19, "gas": 21_000, "gasPrice": w3.eth.gas_price,
+              "nonce": w3.eth.get_transaction_count(funder.address), "chainId": w3.eth.chain_id}
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction))
+        h = LedgerClient(w3, deployment, account)
+        h.register(institution_id(f"Hospital {members}-{i}"), f"12D3KooWbeacon{members}x{i}",
+                   keccak(text=f"seal-{i}"), keccak(text=f"sign-{i}"), 1000)
+        boss.admit(h.address)
+        clients.append(h)
+    secrets = [keccak(text=f"secret-{i}") for i in range(members)]
+    for h, s in zip(clients, secrets):
+        commit_secret(h, 1, s)
+    clients[0].open_round()
+    for h, s in list(zip(clients, secrets))[:-1]:
+        reveal_secret(h, 1, s)
+    advance_time(w3, beacon_info(clients[0], 1).reveal_deadline - int(w3.eth.get_block("latest")["timestamp"]) + 2)
+    record_withheld(clients[0], 1, clients[-1].address)
+    commits = [h.gas_used["beacon_commit"][0] for h in clients]
+    reveals = [h.gas_used["beacon_reveal"][0] for h in clients[:-1]]
+    return {
+        "members": members,
+        "commit_first": commits[0],
+        "commit_later_median": int(statistics.median(commits[1:])),
+        "reveal_first": reveals[0],
+        "reveal_later_median": int(statistics.median(reveals[1:])),
+        "recordWithheld": clients[0].gas_used["beacon_record_withheld"][0],
+        "status_after_deadline": beacon_info(clients[0], 1).status,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = parser.parse_args()
+    rows = [measure(n) for n in args.sizes]
+    report = {"chain": "embedded (py-evm, prague)", "solc": str(_solc_version()), "rows": rows,
+              "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    print("| members | commit (first / later) | reveal (first / later) | recordWithheld |")
+    print("|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['members']} | {r['commit_first']:,} / {r['commit_later_median']:,} | "
+              f"{r['reveal_first']:,} / {r['reveal_later_median']:,} | {r['recordWithheld']:,} |")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
