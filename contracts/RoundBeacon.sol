@@ -166,7 +166,7 @@ contract RoundBeacon {
     /// @param revealWindow_ Seconds after a round opens during which secrets are revealed;
     /// nonzero and below the ledger's commit window.
     constructor(IHospitalRegistry registry_, RoundLedger ledger_, uint64 revealWindow_) {
-        (uint64 commitWindow,) = ledger_.windows();
+        uint64 commitWindow = ledger_.config().commitWindow;
         if (revealWindow_ == 0 || revealWindow_ >= commitWindow) revert RoundBeaconInvalidWindow(revealWindow_, commitWindow);
         _registry = registry_;
         _ledger = ledger_;

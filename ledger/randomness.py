@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .client import LedgerClient
     from .deploy import Deployment
 
-__all__ = ["beacon_value", "mix_seed", "round_opened_block_hash", "round_seed"]
+__all__ = ["beacon_value", "draw_pair", "mix_seed", "round_opened_block_hash", "round_seed"]
 
 
 def round_opened_block_hash(client: LedgerClient, round_: int) -> bytes:
@@ -63,3 +63,15 @@ def round_seed(client: LedgerClient, round_: int, label: str, *, beacon: bool = 
     the beacon value if ``beacon`` (raises until it is ready), else from the opening block's hash."""
     value = beacon_value(client, round_) if beacon else round_opened_block_hash(client, round_)
     return mix_seed(client.deployment, round_, label, value)
+
+
+def draw_pair(seed: bytes, addresses: list[str]) -> tuple[str, str]:
+    """Two different addresses, uniform over ordered pairs, read from a 32-byte ``seed``
+    (addresses in ascending order, case-insensitive; modulo bias below 2^-240)."""
+    order = sorted(addresses, key=str.lower)
+    if len(order) < 2:
+        raise LedgerError(f"a pair needs at least two members, got {len(order)}")
+    x = int.from_bytes(seed, "big")
+    first = order[x % len(order)]
+    rest = [a for a in order if a != first]
+    return first, rest[(x // len(order)) % len(rest)]

@@ -42,7 +42,7 @@ import trio
 
 from ledger.errors import LedgerError
 from ledger.beacon import revealed_secrets
-from ledger.randomness import round_seed
+from ledger.randomness import draw_pair, round_seed
 from node import ckks_pool
 from node.aggregation import clip_norms
 from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext, EncryptedVector
@@ -59,14 +59,13 @@ __all__ = ["CkksMode", "draw_roles"]
 
 def draw_roles(seed: bytes, members: list[Identity]) -> tuple[Identity, Identity]:
     """(key holder, aggregator): two different members, uniform over ordered pairs, read from
-    a 32-byte ``seed`` (members in ascending address order; modulo bias below 2^-240)."""
-    order = sorted(members, key=lambda i: i.address.lower())
-    if len(order) < 2:
-        raise CKKSError("ckks needs at least two active members (a key holder and an aggregator)")
-    x = int.from_bytes(seed, "big")
-    holder = order[x % len(order)]
-    rest = [m for m in order if m is not holder]
-    return holder, rest[(x // len(order)) % len(rest)]
+    a 32-byte ``seed`` (:func:`ledger.randomness.draw_pair`, which an audit runs too)."""
+    if len(members) < 2:
+        raise CKKSError("ckks needs at least two members that revealed their beacon secret "
+                        "(a key holder and an aggregator)")
+    by_address = {m.address.lower(): m for m in members}
+    holder, aggregator = draw_pair(seed, [m.address for m in members])
+    return by_address[holder.lower()], by_address[aggregator.lower()]
 
 _KINDS = {"ckks-context": "context", "ckks-sum": "sum", "ckks-result": "result"}
 
