@@ -7,12 +7,14 @@ keccak256(abi.encode(secret, member)); the needed reveals are more than 2/3 of t
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from eth_abi import encode
 from eth_utils import keccak
 from ledger_support import LedgerSetup, events, reverts
 
-from ledger import LedgerClient, advance_time, connect, deploy, dev_account
+from ledger import LedgerClient, advance_time, collect, connect, deploy, dev_account
 from ledger.beacon import (
     beacon_info,
     commit_secret,
@@ -23,8 +25,10 @@ from ledger.beacon import (
     value_from_reveals,
     withheld_count,
 )
+from ledger.beacon_audit import CKKS_MODE
 from ledger.errors import LedgerError
 from ledger.randomness import beacon_value
+from node.protection import MODE_CODES
 
 LEDGER_BACKENDS = ("embedded", "anvil")  # every ledger test runs on both (conftest.py)
 
@@ -150,3 +154,49 @@ def test_reveal_window_must_fit_in_the_commit_window() -> None:
     w3 = connect()
     with reverts("RoundBeaconInvalidWindow", revealWindow=60, commitWindow=60):
         deploy(w3, dev_account(w3, 0), commit_window=60, reveal_window=60)
+
+
+def _audit_checks(s: LedgerSetup, round_: int) -> tuple[dict[str, Any], dict[str, bool]]:
+    report = collect(s.w3, s.deployment)
+    ours = ("beacon", "ckks")
+    return report["rounds"][round_ - 1], {c["check"]: c["ok"] for c in report["checks"]
+                                          if c["check"].startswith(f"round {round_}:") and any(w in c["check"] for w in ours)}
+
+
+def test_audit_redraws_the_ckks_pair_from_the_reveals(ledger_consortium: LedgerSetup) -> None:
+    s = ledger_consortium
+    _commit_all(s)
+    s.hospitals[0].open_round()
+    for i, h in enumerate(s.hospitals):
+        reveal_secret(h, 1, _secret(i))
+        h.commit_update(1, keccak(text=f"update-{i}"), 100, 0.5, MODE_CODES["ckks"])
+    r, checks = _audit_checks(s, 1)
+    assert checks == {"round 1: every beacon reveal matches its commitment": True,
+                      "round 1: the beacon value recomputed from 4 reveals matches RoundBeacon.beacon()": True,
+                      "round 1: its ckks roles come from a beacon with a quorum of reveals": True}
+    # the pair by the rule, here: x = keccak(label head + value); holder = members[x mod n], ...
+    head = (f"medmesh/round-seed/v1|ckks-roles|{s.w3.eth.chain_id}|"
+            f"{s.deployment.addresses['RoundLedger'].lower()}|1|").encode()
+    x = int.from_bytes(keccak(head + _reference(s, 1, s.hospitals)), "big")
+    members = sorted((h.address for h in s.hospitals), key=str.lower)
+    holder = members[x % 4]
+    rest = [m for m in members if m != holder]
+    assert r["ckks_roles"] == {"key_holder": holder, "aggregator": rest[(x // 4) % 3]}
+    assert r["beacon"]["value"] == "0x" + _reference(s, 1, s.hospitals).hex()
+
+
+def test_audit_flags_ckks_updates_without_a_beacon(ledger_consortium: LedgerSetup) -> None:
+    """Members that commit ckks updates in a round nobody drew a pair for: the audit says so."""
+    s = ledger_consortium
+    commit_secret(s.hospitals[0], 1, _secret(0))
+    s.hospitals[0].open_round()
+    reveal_secret(s.hospitals[0], 1, _secret(0))
+    for i, h in enumerate(s.hospitals):
+        h.commit_update(1, keccak(text=f"update-{i}"), 100, 0.5, MODE_CODES["ckks"])
+    r, checks = _audit_checks(s, 1)
+    assert checks["round 1: its ckks roles come from a beacon with a quorum of reveals"] is False
+    assert "ckks_roles" not in r and r["beacon"]["value"] is None
+
+
+def test_the_audit_knows_the_ckks_mode_code() -> None:
+    assert CKKS_MODE == MODE_CODES["ckks"]

@@ -69,7 +69,8 @@ def test_ckks_round_decrypts_only_the_sum_within_1e_4(tmp_path):
     reference = sum(s * d.astype(np.float64) for d, s, _ in rows) / sum(s for _, s, _ in rows)
     got = np.load(model).astype(np.float64) - g0
     assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < 1e-4
-    r = collect(*load_state(state))["rounds"][0]
+    audit = collect(*load_state(state))
+    r = audit["rounds"][0]
     assert r["status"] == "finalized" and all(c["mode"] == 3 for c in r["commits"])
     assert {a["aggregate_hash"].removeprefix("0x") for a in r["attestations"]} == {parameters_hash(np.load(model)).hex()}
     assert len(r["attestations"]) == 4
@@ -79,6 +80,8 @@ def test_ckks_round_decrypts_only_the_sum_within_1e_4(tmp_path):
     name = {h["address"]: n for n, h in report["hospitals"].items()}
     holder, aggregator = chain_roles(state, 1)
     assert holder != aggregator
+    assert r["ckks_roles"] == {"key_holder": holder, "aggregator": aggregator}  # the audit redraws the same pair
+    assert all(c["ok"] for c in audit["checks"] if "beacon" in c["check"] or "ckks" in c["check"])
     assert sent[name[holder]] > max(v for k, v in sent.items() if k != name[holder])
 
 
