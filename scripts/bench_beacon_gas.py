@@ -8,6 +8,9 @@ deadline and the first records the last one's withholding. Reported: ``gasUsed``
 membership: the sizes show it.
 
     .venv/bin/python scripts/bench_beacon_gas.py --json benchmarks/results/beacon_gas.json
+    .venv/bin/python scripts/bench_gas.py --from-json benchmarks/results/ledger_gas.json --md docs/ledger-gas.md
+
+(the second renders docs/ledger-gas.md, whose beacon section comes from this script's JSON).
 """
 
 from __future__ import annotations
@@ -70,11 +73,12 @@ def measure(members: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 16, 64])
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args()
     rows = [measure(n) for n in args.sizes]
-    report = {"chain": "embedded (py-evm, prague)", "solc": str(_solc_version()), "rows": rows,
+    report = {"command": "python scripts/bench_beacon_gas.py " + " ".join(sys.argv[1:]),
+              "chain": "embedded (eth-tester / py-evm, prague)", "solc": str(_solc_version()), "rows": rows,
               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print("| members | commit (first / later) | reveal (first / later) | recordWithheld |")
     print("|---:|---:|---:|---:|")
