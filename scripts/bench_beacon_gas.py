@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eth_account import Account  # noqa: E402
 from eth_utils import keccak  # noqa: E402
 
+from bench_gas import _fund  # noqa: E402  (this script's folder is on sys.path)
 from ledger import LedgerClient, advance_time, connect, deploy, dev_account, institution_id  # noqa: E402
 from ledger.beacon import beacon_info, commit_secret, record_withheld, reveal_secret  # noqa: E402
 from ledger.compile import _solc_version  # noqa: E402
@@ -41,10 +42,7 @@ def measure(members: int) -> dict[str, Any]:
     clients = []
     for i in range(members):
         account = Account.from_key(keccak(text=f"medmesh-beacon-gas-{members}-{i}"))
-        funder = dev_account(w3, 9)
-        tx = {"to": account.address, "value": 10**19, "gas": 21_000, "gasPrice": w3.eth.gas_price,
-              "nonce": w3.eth.get_transaction_count(funder.address), "chainId": w3.eth.chain_id}
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction))
+        _fund(w3, account.address, "embedded")
         h = LedgerClient(w3, deployment, account)
         h.register(institution_id(f"Hospital {members}-{i}"), f"12D3KooWbeacon{members}x{i}",
                    keccak(text=f"seal-{i}"), keccak(text=f"sign-{i}"), 1000)
