@@ -65,6 +65,8 @@ class RoundSecrets:
         then commit one for the next round. Chain errors are logged: the round goes on."""
         ledger = self.peer.ledger
         secret = self._secrets.pop(round_, None)
+        for old in [r for r in self._secrets if r < round_]:  # rounds this peer never ran: withheld
+            del self._secrets[old]
         try:
             if secret is not None and not commitment_of(ledger, round_, self.peer.address)[1]:
                 reveal_secret(ledger, round_, secret)
@@ -87,6 +89,7 @@ class RoundSecrets:
                 raise BeaconFailed(f"round {round_} has not opened: its beacon takes no reveals yet")
             if time.time() > info.reveal_deadline:
                 ledger.sync_clock()  # the embedded chain's clock moves with blocks only
+                self._record_withholders(round_)  # transactions past the deadline also move a chain's clock
                 if time.time() > info.reveal_deadline + DEADLINE_SLACK_S:
                     raise BeaconFailed(f"round {round_}: the chain's clock did not pass the reveal deadline")
             with trio.move_on_after(1.0):  # a reveal's hint may be lost: the chain is re-read each second
@@ -99,6 +102,8 @@ class RoundSecrets:
         return info
 
     def _record_withholders(self, round_: int) -> None:
+        """Put on the record each committer of ``round_`` that has not revealed (the contract
+        refuses it until the reveal deadline has passed, and twice)."""
         ledger = self.peer.ledger
         topics = [event_topic(ledger.beacon, "SecretCommitted"), int(round_).to_bytes(32, "big")]
         for log in get_logs(ledger.w3, [ledger.beacon.address], ledger.deployment.start_block, topics):

@@ -12,7 +12,8 @@ from eth_abi import encode
 from eth_utils import keccak
 from web3 import Web3
 
-from ledger import collect, load_state
+from ledger import LedgerClient, collect, load_state
+from ledger.beacon import withheld_count
 from ledger.chain import get_logs
 from node.demo import DemoConfig, run_demo
 from node.peer import HospitalPeer, RoundOutcome
@@ -156,3 +157,27 @@ def test_ckks_refuses_to_decrypt_a_sum_of_two_committed_members(tmp_path):
     r = collect(*load_state(state))["rounds"][0]
     assert len(r["commits"]) == 2 and not r["attestations"]  # before: the pair decrypted and attested
     assert r["status"] == "open" and not report["rounds"][0]["finalized"]
+
+
+class Withholder(Recorder):
+    """Commits a beacon secret like every peer, then never reveals it (it forgets it)."""
+
+    async def run_round(self, round_):
+        self.beacon._secrets.pop(round_, None)
+        return await super().run_round(round_)
+
+
+def test_a_withholding_member_is_recorded_and_holds_no_role(tmp_path):
+    """One of four members withholds its reveal: the others wait for the reveal deadline, the
+    beacon is final with 3 reveals (the quorum), the pair is drawn among the 3 revealers, the
+    round finalizes with the withholder's update in it, and its withholding is on the record."""
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=1, rule="fedavg", protection="ckks", chain_state=state, progress=False,
+                                 state_dir=tmp_path, commit_window=80), peer_class={3: Withholder})
+    withholder = list(report["hospitals"].values())[3]["address"]
+    w3, deployment = load_state(state)
+    assert withheld_count(LedgerClient(w3, deployment), withholder) == 1
+    assert withholder not in chain_roles(state, 1)
+    r = collect(w3, deployment)["rounds"][0]
+    assert r["status"] == "finalized" and withholder in r["accepted"]
+    assert (r["beacon"]["reveals"], r["beacon"]["withheld"]) == (3, [withholder])
