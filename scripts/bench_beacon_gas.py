@@ -25,29 +25,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eth_account import Account  # noqa: E402
 from eth_utils import keccak  # noqa: E402
 
-from bench_gas import _fund  # noqa: E402  (this script's folder is on sys.path)
-from ledger import LedgerClient, advance_time, connect, deploy, dev_account, institution_id  # noqa: E402
+from bench_gas import enrolled  # noqa: E402  (this script's folder is on sys.path)
+from ledger import advance_time, connect  # noqa: E402
 from ledger.beacon import beacon_info, commit_secret, record_withheld, reveal_secret  # noqa: E402
 from ledger.compile import _solc_version  # noqa: E402
 
 
 def measure(members: int) -> dict[str, Any]:
     w3 = connect()
-    admin = dev_account(w3, 0)
-    deployment = deploy(w3, admin, genesis_seats=members)
-    boss = LedgerClient(w3, deployment, admin)
-    clients = []
-    for i in range(members):
-        account = Account.from_key(keccak(text=f"medmesh-beacon-gas-{members}-{i}"))
-        _fund(w3, account.address, "embedded")
-        h = LedgerClient(w3, deployment, account)
-        h.register(institution_id(f"Hospital {members}-{i}"), f"12D3KooWbeacon{members}x{i}",
-                   keccak(text=f"seal-{i}"), keccak(text=f"sign-{i}"), 1000)
-        boss.admit(h.address)
-        clients.append(h)
+    clients = enrolled(w3, "embedded", members, tag="beacon")
     secrets = [keccak(text=f"secret-{i}") for i in range(members)]
     for h, s in zip(clients, secrets):
         commit_secret(h, 1, s)

@@ -52,20 +52,28 @@ def _fund(w3: Web3, address: str, chain: str) -> None:
         w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction))
 
 
-def measure(w3: Web3, chain: str, members: int) -> dict[str, Any]:
+def enrolled(w3: Web3, chain: str, members: int, tag: str = "gas") -> list[LedgerClient]:
+    """Clients of ``members`` fresh, funded accounts admitted (as genesis seats) to a fresh
+    deployment; ``tag`` keeps their keys apart from another script's."""
     admin = dev_account(w3, 0)
     deployment = deploy(w3, admin, genesis_seats=members)
     boss = LedgerClient(w3, deployment, admin)
     clients = []
     for i in range(members):
-        account = Account.from_key(keccak(text=f"medmesh-gas-{members}-{i}"))
+        account = Account.from_key(keccak(text=f"medmesh-{tag}-{members}-{i}"))
         _fund(w3, account.address, chain)
         h = LedgerClient(w3, deployment, account)
-        h.register(institution_id(f"Hospital {members}-{i}"), f"12D3KooWgas{members}x{i}",
+        h.register(institution_id(f"Hospital {members}-{i}"), f"12D3KooW{tag}{members}x{i}",
                    keccak(text=f"seal-{i}"), keccak(text=f"sign-{i}"), 1000)
         boss.admit(h.address)
-        h.declare_privacy_budget(PrivacyBudget(10.0, 1e-5, "rdp", 1.0, 1.0))
         clients.append(h)
+    return clients
+
+
+def measure(w3: Web3, chain: str, members: int) -> dict[str, Any]:
+    clients = enrolled(w3, chain, members)
+    for h in clients:
+        h.declare_privacy_budget(PrivacyBudget(10.0, 1e-5, "rdp", 1.0, 1.0))
     first = clients[0]
     rnd = first.open_round()
     for i, h in enumerate(clients):
