@@ -38,6 +38,7 @@ from node.mods import LeaveRound, ModChain, PeerMod
 from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, ModeContext, Rejected as _Rejected, check_protection, make_mode
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
+from node.roundbeacon import RoundSecrets
 from node.sealing import SealError, blob_hash, peek_context
 from node.stagetimes import StageClock
 from node.training import TrainConfig, round_train_config, train_local
@@ -145,6 +146,9 @@ class HospitalPeer:
         self.clock = StageClock()  # the pipeline marks its stages; monitors and benchmarks subscribe
         self.mods = ModChain(self, mods)  # node.mods: hooks around the round (tests, benchmarks, monitor)
         ledger.observers.append(self._time_chain)
+        # used only by modes that draw from the beacon (ckks)
+        self.beacon = RoundSecrets(ledger, self.address, self.log, poke=lambda: self._poke(chain=True),
+                                   chain_changed=lambda: self._chain_changed.wait())
         self.protection = make_mode(self.mode_context())
         host.on_blob(self.handle_blob)
 
@@ -152,7 +156,7 @@ class HospitalPeer:
         """What a protection mode sees of this peer (its settings and codec as they are now)."""
         return ModeContext(self.identity, self.ledger, self.settings, self.codec, self.log, self.privacy.path,
                            read_members=self.active_members, read_params=lambda: self.global_params,
-                           transport=self._deliver)
+                           transport=self._deliver, beacon=self.beacon)
 
     async def _deliver(self, recipient: Identity, blob: bytes, kind: str) -> None:
         """Send one blob to one member, as this peer's mods (:mod:`node.mods`) let it."""
@@ -456,6 +460,15 @@ class HospitalPeer:
         await self._announce(protocol.RoundOpened(round_, self.address))
         return round_
 
+    def join_beacon(self) -> None:
+        """Before this peer's first round: commit a beacon secret for the next round, if the
+        consortium's mode draws from the beacon (later rounds commit at their start)."""
+        if self.protection.uses_beacon:
+            try:
+                self.beacon.commit_next()
+            except LedgerError as exc:  # e.g. the round opened meanwhile: this peer sits out its draw
+                self.log.error("beacon: %s", exc)
+
     async def _fail_stale_round(self, round_: int) -> None:
         deadline = self.ledger.round_info(round_).attest_deadline
         wait = deadline - time.time() + 1
@@ -489,6 +502,8 @@ class HospitalPeer:
         round_, clock = out.round, self.clock
         with clock.stage("directory"):
             self.refresh_directory()
+        if self.protection.uses_beacon:
+            await self.beacon.start_round(round_)
         try:
             with clock.stage("train"):
                 update = await self.mods.train(round_, self._train)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ledger import Identity, LedgerClient
     from node.compression import UpdateCodec
     from node.identity import NodeIdentity
+    from node.roundbeacon import RoundSecrets
 
 __all__ = ["ModeContext", "canonical"]
 
@@ -52,6 +53,7 @@ class ModeContext:
     read_members: Callable[[], list[Identity]]  # the registry as the peer last read it
     read_params: Callable[[], np.ndarray]
     transport: Callable[[Identity, bytes, str], Awaitable[None]]  # (recipient, blob, kind)
+    beacon: RoundSecrets | None = None  # this peer's beacon secrets (modes with uses_beacon)
 
     @property
     def address(self) -> str:
