@@ -51,7 +51,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from ledger.cli import register_commands
-    from node.aggregation import DEFAULT_RULE, RULES
+    from node.consensus.rules import DEFAULT_RULE, RULES
     from node.demo import DEMO_DATA
     from node.models import MODEL_NAMES
 

@@ -22,7 +22,7 @@ import trio
 from gossip import PeerHost
 from ledger import LedgerClient, connect, deploy, dev_account, fund, save_state
 from ledger.anchors import write_record
-from node.aggregation import DEFAULT_RULE
+from node.consensus.rules import DEFAULT_RULE
 from node.compression import CompressionConfig
 from node.data import HospitalSplit, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
@@ -79,11 +79,10 @@ class DemoConfig:
     attest_window: int = 120  # seconds after the commit deadline in which peers attest
 
     def __post_init__(self) -> None:
-        from node.aggregation import RULES, minimum_updates
-        if self.rule not in RULES:
-            raise ValueError(f"unknown aggregation rule {self.rule!r}; choose one of {', '.join(RULES)}")
-        if self.hospitals < minimum_updates(self.rule):
-            raise ValueError(f"rule {self.rule} needs at least {minimum_updates(self.rule)} hospitals "
+        from node.consensus.rules import rule_class
+        fewest = rule_class(self.rule).min_updates()
+        if self.hospitals < fewest:
+            raise ValueError(f"rule {self.rule} needs at least {fewest} hospitals "
                              f"(got --hospitals {self.hospitals})")
         self.peer_settings()  # validates the protection mode against the rule and the compression
         if self.rounds < 1:

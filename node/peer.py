@@ -25,7 +25,7 @@ from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget
 from node import protocol, relay, scaling, setupsum
-from node.aggregation import DEFAULT_RULE
+from node.consensus.rules import DEFAULT_RULE
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.freeriding import screen_free_riders

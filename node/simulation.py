@@ -2,8 +2,8 @@
 
 Every round each site trains from the global parameters with :func:`node.training.train_local`
 under its own :class:`~node.privacy.PrivacyLedger`, and the global parameters move by the
-aggregate of the deltas (:func:`node.aggregation.aggregate`, weighted by sample counts capped at
-the median count, :func:`node.aggregation.bounded_counts`, as the peers cap claims) — the
+aggregate of the deltas (:func:`node.consensus.rules.aggregate`, weighted by sample counts capped at
+the median count, :func:`node.consensus.rules.bounded_counts`, as the peers cap claims) — the
 same arithmetic the peers run in ``node/peer.py``, minus sealing, gossip and consensus.
 ``protect`` is a hook for a protection mode (secure aggregation, encryption): a function that
 takes the (n, d) stack of deltas, the weights and the rule and returns the aggregate it
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from node.aggregation import aggregate, bounded_counts
+from node.consensus.rules import aggregate, bounded_counts
 from node.data import LabelledData
 from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import DPConfig, PrivacyLedger

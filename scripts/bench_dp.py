@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
 from node.evaluation import evaluate

@@ -21,7 +21,7 @@ import logging
 import numpy as np
 import torch
 
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.data import FeatureStats, Standardizer, TabularData, breast_cancer_split
 from node.evaluation import centralized_baseline, evaluate
 from node.models import build_model, flat_parameters, load_flat_parameters

@@ -13,7 +13,7 @@ import pytest
 
 from ledger import collect, connect, load_state
 from ledger.deploy import Deployment
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.demo import DemoConfig, run_demo
 from node.freeriding import SIMILARITY_THRESHOLD, screen_free_riders
 from node.incentives.cohort import build_cohort

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ledger import connect
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.freeriding import screen_free_riders
 from node.incentives.cohort import build_cohort
 from node.incentives.report import summarize

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from node.aggregation import RULES
+from node.consensus.rules import RULES
 from node.attacks import MODEL_ATTACKS
 
 from .schemes import SCHEMES

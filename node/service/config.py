@@ -15,7 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from node.aggregation import DEFAULT_RULE
+from node.consensus.rules import DEFAULT_RULE
 from node.protection import MODE_CODES, check_protection
 
 __all__ = ["ConfigError", "NodeConfig", "NodeSection", "ChainSection", "DataSection", "TrainingSection",
@@ -238,7 +238,7 @@ def _typed(what: str, annotation: str, value: Any, base: Path) -> Any:
 
 def _check(where: str, cfg: NodeConfig) -> None:
     """Checks across keys and against the known names (rules, models, accountants, modes)."""
-    from node.aggregation import RULES, minimum_updates
+    from node.consensus.rules import RULES
     from node.models import MODEL_NAMES
     from node.privacy import ACCOUNTANTS
 
@@ -331,13 +331,13 @@ def _check(where: str, cfg: NodeConfig) -> None:
     if a.min_contributors < 3:
         raise bad("aggregation.min_contributors", f"must be at least 3, got {a.min_contributors}: a sum of two "
                                                   f"updates reveals each one to the other contributor")
-    if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule):
-        raise bad("aggregation.rule", f"{a.rule} needs at least {minimum_updates(a.rule)} hospitals, "
+    if d.source in _BUILTIN_SOURCES and d.sites < RULES[a.rule].min_updates():
+        raise bad("aggregation.rule", f"{a.rule} needs at least {RULES[a.rule].min_updates()} hospitals, "
                                       f"the split has {d.sites}")
     if d.source in _BUILTIN_SOURCES and a.f >= d.sites:
         raise bad("aggregation.f", f"must be below the number of hospitals ({d.sites}), got {a.f}")
-    if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule, a.f):
-        raise bad("aggregation.f", f"{a.rule} with f = {a.f} needs at least {minimum_updates(a.rule, a.f)} "
+    if d.source in _BUILTIN_SOURCES and d.sites < RULES[a.rule].min_updates(a.f):
+        raise bad("aggregation.f", f"{a.rule} with f = {a.f} needs at least {RULES[a.rule].min_updates(a.f)} "
                                    f"hospitals, the split has {d.sites}")
 
     r = cfg.rounds

@@ -384,13 +384,13 @@ class NodeRunner:
         of the active members (and the rule's minimum) counting this node, and at least one of
         the peers its update goes to. Otherwise nothing is trained and no ε is spent; logged once
         per round."""
-        from node.aggregation import minimum_updates
+        from node.consensus.rules import rule_class
         connected = set(self.host.connected_peers())
         others = [i for i in self.peer._others() if i.peer_id in connected]
         recipients = self.peer.protection.update_recipients(round_)
         num, den = self._quorum
         active = len(self.peer._others()) + 1
-        need = max(minimum_updates(self.cfg.aggregation.rule, self.cfg.aggregation.f), -(-active * num // den))
+        need = max(rule_class(self.cfg.aggregation.rule).min_updates(self.cfg.aggregation.f), -(-active * num // den))
         if len(others) + 1 >= need and (not recipients or any(i.peer_id in connected for i in recipients)):
             return True
         if self._waiting_logged != round_:
