@@ -65,7 +65,8 @@ def test_paper_strengths_break_the_mean_by_hand():
 
 # -- issue 16: the adaptive attacks and the defences against them -------------------------
 
-from node.consensus.rules import bucketize, centered_clipping, krum, trimmed_mean  # noqa: E402
+from node.consensus.rules import bucketize, centered_clipping, trimmed_mean  # noqa: E402
+from node.consensus.rules.krum import krum  # noqa: E402
 from node.attacks import fang_krum, fang_trimmed_mean, min_max, min_sum  # noqa: E402
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from node.consensus.rules import RULES, aggregate, aggregate_by_peer, bounded_counts, fedavg
+from node.consensus.rules import RULES, aggregate, aggregate_by_peer, bounded_counts
+from node.consensus.rules.fedavg import fedavg
 from node.attacks import sign_flip
 from node.data import FeatureStats, Standardizer, breast_cancer_split
 from node.evaluation import evaluate

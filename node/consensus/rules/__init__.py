@@ -16,6 +16,8 @@ One rule family per module, each citing its paper:
 A rule's ``aggregate`` returns the aggregate and the accepted rows in one pass (the Krum
 family's distance matrix is computed once per round). :func:`outcome` is the entry point the
 peer, the simulators and the benchmarks use: rule by name, claims bounded, wrappers applied.
+The plain functions ``fedavg``, ``krum`` and ``bulyan`` live in their modules of the same name
+(imported from there: a package attribute of that name is the module).
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from typing import NamedTuple
 import numpy as np
 
 from node.consensus.rules.base import RULES, AggregationRule, Outcome, register, rule_class
-from node.consensus.rules.fedavg import FedAvg, bounded_counts, fedavg
+from node.consensus.rules.fedavg import FedAvg, bounded_counts
 from node.consensus.rules.coordinate import Median, TrimmedMean, coordinate_median, trimmed_mean
-from node.consensus.rules.krum import Krum, MultiKrum, krum, krum_scores, multi_krum
-from node.consensus.rules.bulyan import Bulyan, bulyan
+from node.consensus.rules.krum import Krum, MultiKrum, krum_scores, multi_krum
+from node.consensus.rules.bulyan import Bulyan
 from node.consensus.rules.geomed import GeometricMedian, geometric_median
 from node.consensus.rules.cclip import CenteredClipping, centered_clipping
 from node.consensus.rules.reductions import gram
@@ -37,8 +39,8 @@ from node.consensus.rules.wrappers import Bucketed, Clipped, bucketize, clip_nor
 __all__ = ["AggregationRule", "Outcome", "PeerOutcome", "RULES", "DEFAULT_RULE", "register", "rule_class",
            "make_rule", "outcome", "outcome_by_peer", "aggregate", "aggregate_by_peer", "selection",
            "selection_by_peer", "FedAvg", "Median", "TrimmedMean", "Krum", "MultiKrum", "Bulyan", "GeometricMedian",
-           "CenteredClipping", "Clipped", "Bucketed", "fedavg", "coordinate_median", "trimmed_mean", "krum_scores",
-           "krum", "multi_krum", "bulyan", "geometric_median", "centered_clipping", "bucketize", "clip_norms",
+           "CenteredClipping", "Clipped", "Bucketed", "coordinate_median", "trimmed_mean", "krum_scores",
+           "multi_krum", "geometric_median", "centered_clipping", "bucketize", "clip_norms",
            "bounded_counts", "gram"]
 
 #: The rule a consortium gets unless it picks another: the geometric median, each member counted
