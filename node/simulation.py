@@ -22,7 +22,7 @@ from node.consensus.rules import aggregate, bounded_counts
 from node.data import LabelledData
 from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
-from node.training import TrainConfig, train_local
+from node.training import TrainConfig, derive_seed, train_local
 
 __all__ = ["Campaign", "run_campaign", "Protect"]
 
@@ -49,7 +49,7 @@ def run_campaign(model_name: str, sites: Sequence[LabelledData], dp: DPConfig, *
     weights = [float(w) for w in bounded_counts([len(s) for s in sites])]  # what any protection mode may weight by
     for r in range(dp.rounds):
         deltas = np.stack([train_local(model, params, s, led,
-                                       TrainConfig(learning_rate, seed=seed * 100_000 + r * 1000 + i, device="cpu")).delta
+                                       TrainConfig(learning_rate, seed=derive_seed(seed, r, i), device="cpu")).delta
                            for i, (s, led) in enumerate(zip(sites, ledgers))])
         step = protect(deltas, weights, rule) if protect is not None else aggregate(rule, deltas, weights, f=f)
         params = (params + step).astype(np.float32)

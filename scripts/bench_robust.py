@@ -207,7 +207,7 @@ def tabular_setup(args) -> dict:
     stats = [FeatureStats.of(d) for d in split.hospitals.values()]
     z = Standardizer.from_stats(sum(stats[1:], stats[0]))
     dp = DPConfig(enabled=args.dp_epsilon is not None, target_epsilon=args.dp_epsilon or 1.0, rounds=args.rounds,
-                  local_epochs=1, steps_per_epoch=1, max_grad_norm=1.0)
+                  local_epochs=1, steps_per_epoch=1, max_grad_norm=1.0, accountant="rdp")
     return {"task": "breast-cancer", "model": "logreg", "sites": [z.apply(d) for d in split.hospitals.values()],
             "test": z.apply(split.test), "dp": dp, "rounds": args.rounds, "lr": 2.0,
             "site_sizes": [len(d) for d in split.hospitals.values()]}

@@ -35,7 +35,7 @@ def campaign(seed: int, repeat: int, epochs: int, lr: float, rule: str, rounds: 
     z = Standardizer.from_stats(sum(stats[1:], stats[0]))
     hospitals = [z.apply(d) for d in split.hospitals.values()]
     test = z.apply(split.test)
-    dp = DPConfig(target_epsilon=epsilon, rounds=rounds, steps_per_epoch=1, local_epochs=epochs)
+    dp = DPConfig(target_epsilon=epsilon, rounds=rounds, steps_per_epoch=1, local_epochs=epochs, accountant="rdp")
     ledgers = [PrivacyLedger(dp) for _ in hospitals]
     model = build_model("logreg", test.n_features)
     params = flat_parameters(model)

@@ -69,7 +69,7 @@ def test_screen_rejects_bad_arguments() -> None:
 
 
 _STALE_FOUR = {
-    "name": "stale-four", "rounds": 3,
+    "name": "stale-four", "rounds": 3, "rule": "median", "learning_rate": 0.5, "local_epochs": 5,
     "hospitals": [{"samples": 120}, {"samples": 60}, {"samples": 40},
                   {"samples": 40, "role": "free-rider", "free_ride": "stale"}],
 }

@@ -30,7 +30,7 @@ from node.attacks import MODEL_ATTACKS
 from node.freeriding import screen_free_riders
 from node.models import build_model, flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
-from node.training import TrainConfig, train_local
+from node.training import TrainConfig, derive_seed, train_local
 
 from .cohort import Cohort, SimHospital, build_cohort
 from .schemes import SCHEMES, RoundView, allocate, cosine_similarity, penalties, reputation_update
@@ -134,7 +134,8 @@ class _Campaign:
         honest: dict[str, np.ndarray] = {}
         for h in players:
             if h.role != "free-rider":  # a poisoner trains too, then sends its attack instead
-                cfg = TrainConfig(self.scenario.learning_rate, seed=self.scenario.seed * 1000 + round_, device="cpu")
+                cfg = TrainConfig(self.scenario.learning_rate, seed=derive_seed(self.scenario.seed, round_),
+                                  device="cpu")
                 honest[h.name] = train_local(self.model, self.params, h.data, self.ledgers[h.name], cfg).delta
         honest_rows = [honest[h.name] for h in players if h.role == "honest"]
         reference = np.stack(honest_rows or [self.last_step])
