@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from node.consensus.rules import RULES
-from node.service.config import AggregationSection, PrivacySection, TrainingSection
+from node.service.config import AggregationSection, DataSection, PrivacySection, TrainingSection
 from node.attacks import MODEL_ATTACKS
 
 from .schemes import SCHEMES
@@ -100,7 +100,8 @@ _A, _P, _T = AggregationSection, PrivacySection, TrainingSection  # keys a node'
 @dataclass(frozen=True)
 class Scenario:
     """A simulated campaign. The keys a node's config also has (seed, rounds, model, rule, f,
-    learning_rate, local_epochs) default to the node's own defaults (:mod:`node.service.config`)."""
+    learning_rate, local_epochs, the number of hospitals) default to the node's own defaults
+    (:mod:`node.service.config`)."""
 
     name: str = "scenario"
     seed: int = _T.seed
@@ -124,7 +125,7 @@ class Scenario:
     declared_cohorts: bool = False  # claims capped at each site's true count, as declared at admission
     schemes: tuple[str, ...] = tuple(SCHEMES)
     shapley: ShapleySettings = ShapleySettings()
-    hospitals: tuple[HospitalGroup, ...] = field(default_factory=lambda: (HospitalGroup(count=4),))
+    hospitals: tuple[HospitalGroup, ...] = field(default_factory=lambda: (HospitalGroup(count=DataSection.sites),))
 
     @property
     def n_hospitals(self) -> int:
