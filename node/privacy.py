@@ -4,10 +4,10 @@ DP-SGD (Abadi et al., 2016) with Opacus: per-sample gradients clipped to ``max_g
 Gaussian noise of ``noise_multiplier * max_grad_norm``, Poisson sampling at rate ``q``. The
 PRV accountant (Gopi et al., 2021; tighter, and the default everywhere: ``[privacy]
 accountant``, ``medmesh demo --accountant`` and :class:`DPConfig`) or the Rényi-DP accountant
-(Mironov, 2017; ``accountant="rdp"``, see :class:`SoundRDPAccountant`) composes every step this hospital has ever taken for the campaign. Its
-history (and which accountant reads it) is written to disk atomically *before* an update
-leaves the node, so a crash or restart can never reset or under-count the spent
-budget; the spent epsilon travels with every update and is recorded on chain.
+(Mironov, 2017; ``accountant="rdp"``, see :class:`SoundRDPAccountant`) composes every step
+this hospital has ever taken for the campaign. Its history (and which accountant reads it) is
+written to disk atomically *before* an update leaves the node, so a crash or restart can never
+reset or under-count the spent budget; the spent epsilon travels with every update and is recorded on chain.
 
 The DP noise always comes from an unseeded source: with ``secure_mode=True`` (the node's
 default) a ChaCha20 stream under a fresh key, for both the noise and the Poisson sampling,

@@ -76,7 +76,8 @@ def _sealed_round(rule: str, f: int, deltas: dict[str, np.ndarray]):
     settings = SimpleNamespace(rule=rule, f=f)
     peer = SimpleNamespace(settings=settings, global_params=np.zeros(next(iter(deltas.values())).size, np.float32))
     mode = SealedMode(peer)  # type: ignore[arg-type]  # the peer is this unit's neighbour
-    opened = {a: ModelUpdate(round=1, sender=a, samples=10 + i, epsilon=1.0, delta=d) for i, (a, d) in enumerate(deltas.items())}
+    opened = {a: ModelUpdate(round=1, sender=a, samples=10 + i, epsilon=1.0, delta=d)
+              for i, (a, d) in enumerate(deltas.items())}
     return trio.run(mode.aggregate, 1, opened)
 
 

@@ -339,8 +339,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
     if a.clip_norm is not None and not a.clip_norm > 0:
         raise bad("aggregation.clip_norm", f"must be > 0, got {a.clip_norm}")
     if a.min_contributors < MIN_CONTRIBUTORS:
-        raise bad("aggregation.min_contributors", f"must be at least {MIN_CONTRIBUTORS}, got {a.min_contributors}: a sum of two "
-                                                  f"updates reveals each one to the other contributor")
+        raise bad("aggregation.min_contributors", f"must be at least {MIN_CONTRIBUTORS}, got {a.min_contributors}: "
+                                                  f"a sum of two updates reveals each one to the other contributor")
     if d.source in _BUILTIN_SOURCES and d.sites < RULES[a.rule].min_updates():
         raise bad("aggregation.rule", f"{a.rule} needs at least {RULES[a.rule].min_updates()} hospitals, "
                                       f"the split has {d.sites}")

@@ -99,20 +99,22 @@ def _canonical(updates: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
 
 
 def outcome_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[str, float] | None = None, *, f: int = 1,
-                    clip: bool = False, ceilings: dict[str, float] | None = None) -> PeerOutcome:
+                    clip: bool = False, ceilings: dict[str, float] | None = None, bucket: int = 1,
+                    seed: int = 0) -> PeerOutcome:
     """:func:`outcome` for updates keyed by registry address, in the canonical order (ascending
     lower-case address), so arrival order never changes a bit; ``accepted`` holds addresses."""
     order, stack = _canonical(updates)
     w = None if weights is None else [weights[a] for a in order]
     top = None if ceilings is None else [ceilings[a] for a in order]
-    out = outcome(rule, stack, w, f=f, clip=clip, ceilings=top)
+    out = outcome(rule, stack, w, f=f, clip=clip, ceilings=top, bucket=bucket, seed=seed)
     return PeerOutcome(out.params, [order[i] for i in out.accepted])
 
 
 def aggregate_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[str, float] | None = None, *,
-                      f: int = 1, clip: bool = False, ceilings: dict[str, float] | None = None) -> np.ndarray:
+                      f: int = 1, clip: bool = False, ceilings: dict[str, float] | None = None, bucket: int = 1,
+                      seed: int = 0) -> np.ndarray:
     """The aggregate of :func:`outcome_by_peer`."""
-    return outcome_by_peer(rule, updates, weights, f=f, clip=clip, ceilings=ceilings).params
+    return outcome_by_peer(rule, updates, weights, f=f, clip=clip, ceilings=ceilings, bucket=bucket, seed=seed).params
 
 
 def selection_by_peer(rule: str, updates: dict[str, np.ndarray], *, f: int = 1) -> list[str]:
