@@ -11,7 +11,7 @@ The tree (where each class is defined in brackets)::
     │   ├── NotAuthorized (PermissionError) [here]  sender not allowed (or rate-limited)
     │   └── NotHeld (LookupError)         [here]           asked for something this peer lacks
     ├── ValueError flavour
-    │   ├── AggregationError              [here]           a rule cannot aggregate this set
+    │   ├── AggregationError              [here]           a rule (node.consensus.rules) cannot aggregate
     │   ├── CKKSError                     [node.ckks_params]
     │   ├── ConfigError                   [node.service.config]
     │   ├── ControlError                  [node.protocol]

@@ -44,7 +44,7 @@ from ledger.errors import LedgerError
 from ledger.beacon import revealed_secrets
 from ledger.randomness import draw_pair, round_seed
 from node import ckks_pool
-from node.aggregation import clip_norms
+from node.consensus.rules import clip_norms
 from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext, EncryptedVector
 from node.protection import ckks_wire as wire
 from node.protection.base import Aggregate, ProtectionMode, Rejected
