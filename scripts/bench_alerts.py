@@ -40,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from node.aggregation import aggregate  # noqa: E402
 from node.attacks import flip_labels, sign_flip  # noqa: E402
@@ -60,6 +61,7 @@ LR = 2.0
 
 def campaign(scenario: str, seed: int, rounds: int, attack_from: int, th: AlertThresholds,
              auc_z: float = AUC_Z, window: float = 0.7, scanner: tuple[float, float] = (1.2, 0.25)) -> dict:
+    torch.manual_seed(seed)  # secure_mode off: DP sampling and noise come from torch's default RNG, seeded here
     split = breast_cancer_split(4, seed=seed)
     raw = list(split.hospitals.values())
     total = FeatureStats.of(raw[0])
