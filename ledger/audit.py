@@ -29,9 +29,17 @@ from .embedded import is_embedded
 from .errors import LedgerError, _abi_type
 from .index import EventIndex, fast_decode, is_static_simple
 from .figures import check_figures, privacy_by_hospital
-from .views import scheme_label
+from .views import alert_rows, scheme_label
 from .wiring import check_wiring, code_matches
-from .records import IDENTITY_STATUSES, REJECTION_REASONS, ROUND_STATUSES, SANCTIONS, PrivacyBudget, micros_to_epsilon
+from .records import (
+    IDENTITY_STATUSES,
+    REJECTION_REASONS,
+    ROUND_STATUSES,
+    SANCTIONS,
+    PrivacyBudget,
+    alert_kind_name,
+    micros_to_epsilon,
+)
 
 __all__ = ["build_history", "collect", "epsilon_by_hospital", "format_report", "unread_report"]
 
@@ -221,6 +229,7 @@ def _new_round(a: dict[str, Any], block: int) -> dict[str, Any]:
         "accepted": [],
         "excluded": [],
         "rejections": [],
+        "alerts": [],  # AlertRecorded: a member's monitoring alert (kind, hash of its JSON body)
         "dissenters": [],
         "credited": {},
         "slashed": {},
@@ -322,6 +331,16 @@ def _ledger_event(
                 "reporter": a["reporter"],
                 "reason": a["reason"],
                 "reason_name": REJECTION_REASONS.get(a["reason"], "other"),
+            }
+        )
+    elif kind == "AlertRecorded":
+        r["alerts"].append(
+            {
+                "reporter": a["reporter"],
+                "kind": alert_kind_name(a["kind"]),
+                "body_hash": a["bodyHash"],
+                "block": ev["block"],
+                "tx": ev["tx"],
             }
         )
     elif kind == "VoteStruck":
@@ -625,6 +644,9 @@ def format_report(report: dict[str, Any]) -> str:
                     ],
                 )
             ]
+    alerts = alert_rows(report)
+    if alerts:
+        out += ["", f"Alerts recorded on chain ({len(alerts)})", _table(list(alerts[0]), [list(a.values()) for a in alerts])]
     out += [
         "",
         f"Credits (total supply {_credits(report['total_supply'])} MMC)",

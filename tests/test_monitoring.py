@@ -131,6 +131,9 @@ def test_monitoring_defaults_to_loopback(tmp_path):
     m = load_config(path).monitoring
     assert (m.enabled, m.host, m.port) == (True, "127.0.0.1", 0)
     assert m.drift_smd == AlertThresholds().drift_smd == 0.5
+    assert m.alerts_on_chain is False  # recording alerts on chain is the hospital's choice
+    path.write_text(CONFIG + "\n[monitoring]\nalerts_on_chain = true\n")
+    assert load_config(path).monitoring.alerts_on_chain is True
 
 
 @pytest.mark.parametrize("extra,expected", [

@@ -136,6 +136,7 @@ class MonitoringSection:
                                           # leaves honest updates near 0; a reversed one is near -1)
     drift_smd: float = 0.5                # alert: a feature's standardized mean difference to the consortium's
                                           # pooled mean moves this much from its first round (Austin 2009)
+    alerts_on_chain: bool = False         # record each alert as a signed, hashed RoundLedger.recordAlert
 
 
 @dataclass(frozen=True)

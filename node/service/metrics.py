@@ -76,8 +76,10 @@ class Monitor:
     hooks the peer and the ledger client once the runner has built them."""
 
     def __init__(self, institution: str, thresholds: AlertThresholds = AlertThresholds(),
-                 epsilon_budget: float = float("nan")) -> None:
+                 epsilon_budget: float = float("nan"), alerts_on_chain: bool = False) -> None:
         self.institution = institution
+        self.alerts_on_chain = alerts_on_chain
+        self.recorder = None  # an AlertRecorder once attached, when alerts_on_chain
         self.thresholds = thresholds
         self.host = None
         self.peer = None
@@ -140,6 +142,9 @@ class Monitor:
             self.identity = {"institution": ident.institution, "address": ident.address,
                              "peer_id": runner.host.peer_id, "membership": "active"}
         self._validation = validation_split(runner.cfg.data)
+        if self.alerts_on_chain:
+            from node.service.alert_records import AlertRecorder
+            self.recorder = AlertRecorder(runner.client, runner.events, runner.cfg.node.state_dir / "alerts")
         self._time_chain(runner.client)
         self._watch_aggregation(runner.peer)
         self._watch_stages(runner.peer, STAGES)
@@ -284,6 +289,8 @@ class Monitor:
             self._log("alert", round_, kind=a.kind, subject=a.subject, message=a.message)
         with self.lock:
             self.active_alerts = raised
+        if self.recorder is not None and raised:
+            self.recorder.record(round_, raised)
 
     # -- events --------------------------------------------------------------------------
     def on_event(self, event: str, round_: int | None, fields: dict[str, Any]) -> None:
