@@ -1,5 +1,5 @@
 """The ledger's ``medmesh`` subcommands: ``devnet`` and ``audit`` (with its views:
-``identities``, ``rounds``, ``round N``, ``credits``, ``peer ID``, ``verify MODEL_FILE`` and
+``identities``, ``rounds``, ``round N``, ``credits``, ``alerts``, ``peer ID``, ``verify MODEL_FILE`` and
 ``report --out DIR``; each as a table, ``--json`` or ``--csv``).
 
 ``node/cli.py`` owns the ``medmesh`` parser and calls :func:`register_commands` with its
