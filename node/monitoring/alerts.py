@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+from scipy.stats import rankdata
 
 __all__ = ["ALERT_KINDS", "AUC_ALPHA", "Alert", "AlertThresholds", "accuracy_drop", "anomalous_updates",
            "auc_difference", "bias_shift", "campaign_z", "cosine", "feature_drift", "robust_z", "sensitivity_gap", "standardized_mean_differences",
@@ -85,21 +86,6 @@ class Alert:
                 "value": None if math.isnan(self.value) else round(self.value, 4)}
 
 
-def _midranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``x``, ties sharing their mean rank (Sun & Xu 2014, Algorithm 1)."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    ranks = np.empty(len(x), dtype=np.float64)
-    i = 0
-    while i < len(x):
-        j = i
-        while j < len(x) and xs[j] == xs[i]:
-            j += 1
-        ranks[order[i:j]] = 0.5 * (i + j - 1) + 1
-        i = j
-    return ranks
-
-
 def auc_difference(labels: np.ndarray, reference: np.ndarray, new: np.ndarray) -> tuple[float, float, float]:
     """Two models' AUCs on the same rows and the standard error of their difference, by DeLong,
     DeLong & Clarke-Pearson (Biometrics 44, 1988): the structural components ``V10`` (per
@@ -114,7 +100,7 @@ def auc_difference(labels: np.ndarray, reference: np.ndarray, new: np.ndarray) -
     v10, v01, aucs = [], [], []
     for s in (np.asarray(reference, dtype=np.float64), np.asarray(new, dtype=np.float64)):
         pos, neg = s[y], s[~y]
-        tx, ty, tz = _midranks(pos), _midranks(neg), _midranks(np.concatenate([pos, neg]))
+        tx, ty, tz = rankdata(pos), rankdata(neg), rankdata(np.concatenate([pos, neg]))  # midranks
         aucs.append(float((tz[:m].sum() - m * (m + 1) / 2) / (m * n)))
         v10.append((tz[:m] - tx) / n)      # share of negatives each positive outranks
         v01.append(1.0 - (tz[m:] - ty) / m)  # share of positives that outrank each negative
