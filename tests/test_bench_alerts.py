@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
 import torch
 
 from node.monitoring.alerts import AlertThresholds
 from node.service.localnet import REPO_ROOT
+
+
+pytestmark = pytest.mark.slow  # two short campaigns of DP-SGD training
 
 
 def _bench():
@@ -21,10 +25,8 @@ def _bench():
 
 def test_a_campaign_reruns_to_the_same_figures():
     bench = _bench()
-    first = bench.campaign("backdoor", 3, 4, 2, AlertThresholds())
+    first = bench.campaign("backdoor", 3, 3, 2, AlertThresholds())
     torch.rand(100)  # whatever ran before (another campaign, another test) must not matter
-    again = bench.campaign("backdoor", 3, 4, 2, AlertThresholds())
+    again = bench.campaign("backdoor", 3, 3, 2, AlertThresholds())
     assert first == again
-    assert first["attacked_rounds"] == 3 and 0.5 < first["final_auc_mean_honest"] <= 1
-    other = bench.campaign("backdoor", 4, 4, 2, AlertThresholds())
-    assert other["final_auc_mean_honest"] != first["final_auc_mean_honest"]  # the seed does matter
+    assert first["attacked_rounds"] == 2 and 0.5 < first["final_auc_mean_honest"] <= 1
