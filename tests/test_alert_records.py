@@ -21,7 +21,11 @@ from node.service.metrics import Monitor
 POOLED_MEAN, POOLED_STD = np.array([10.0, 100.0, 0.5]), np.array([2.0, 30.0, 0.1])
 
 
-def _drifting_monitor(client, state_dir, on_chain: bool) -> tuple[Monitor, io.StringIO]:
+def _publish_drift(s: LedgerSetup, state_dir, on_chain: bool):
+    """Hospital 0 opens a round, its Monitor raises a drift alert and publishes it; returns the
+    hospital's client, the round and the Monitor's log lines."""
+    client = s.hospitals[0]
+    rnd = client.open_round()
     stream = io.StringIO()
     monitor = Monitor("hospital-a", alerts_on_chain=on_chain)
     monitor.events = EventLog("hospital-a", json_lines=True, stream=stream)
@@ -30,17 +34,13 @@ def _drifting_monitor(client, state_dir, on_chain: bool) -> tuple[Monitor, io.St
     rows = np.random.default_rng(0).normal(POOLED_MEAN, POOLED_STD, size=(80, 3))
     monitor.check_drift(1, rows, POOLED_MEAN, POOLED_STD)  # the baseline
     assert monitor.check_drift(1, rows * 1.3 + 0.5 * POOLED_STD, POOLED_MEAN, POOLED_STD)  # a scanner change
-    return monitor, stream
+    monitor._publish_alerts(rnd)
+    return client, rnd, [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 def test_alert_is_recorded_signed_and_hashed_and_the_audit_lists_it(ledger_consortium: LedgerSetup, tmp_path):
     s = ledger_consortium
-    a = s.hospitals[0]
-    rnd = a.open_round()
-    monitor, stream = _drifting_monitor(a, tmp_path, on_chain=True)
-    monitor._publish_alerts(rnd)
-
-    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    a, rnd, logged = _publish_drift(s, tmp_path, on_chain=True)
     recorded = [e for e in logged if e["event"] == "alert_recorded"]
     assert [e["kind"] for e in recorded] == ["drift"] and recorded[0]["round"] == rnd
     body = recorded[0]["body"]
@@ -60,11 +60,8 @@ def test_alert_is_recorded_signed_and_hashed_and_the_audit_lists_it(ledger_conso
 
 def test_alerts_stay_off_chain_by_default(ledger_consortium: LedgerSetup, tmp_path):
     s = ledger_consortium
-    a = s.hospitals[0]
-    rnd = a.open_round()
-    monitor, stream = _drifting_monitor(a, tmp_path, on_chain=False)
-    monitor._publish_alerts(rnd)
-    assert any(json.loads(line)["event"] == "alert" for line in stream.getvalue().splitlines())
+    _, _, logged = _publish_drift(s, tmp_path, on_chain=False)
+    assert any(e["event"] == "alert" for e in logged) and not any(e["event"] == "alert_recorded" for e in logged)
     assert alert_rows(collect(s.w3, s.deployment)) == []
     assert not (tmp_path / "alerts").exists()
 
