@@ -646,7 +646,8 @@ def format_report(report: dict[str, Any]) -> str:
             ]
     alerts = alert_rows(report)
     if alerts:
-        out += ["", f"Alerts recorded on chain ({len(alerts)})", _table(list(alerts[0]), [list(a.values()) for a in alerts])]
+        rows = [list(a.values()) for a in alerts]
+        out += ["", f"Alerts recorded on chain ({len(alerts)})", _table(list(alerts[0]), rows)]
     out += [
         "",
         f"Credits (total supply {_credits(report['total_supply'])} MMC)",

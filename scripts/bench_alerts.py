@@ -182,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     th = AlertThresholds(auc_alpha=args.auc_alpha)
     started = time.perf_counter()
     result: dict = {"thresholds": th.__dict__, "seeds": args.seeds, "rounds": args.rounds,
-                    "attack_from": args.attack_from, "rule": args.rule, "auc_z": round(campaign_z(th.auc_alpha, args.rounds), 4),
-                    "window": args.window, "backdoor": {**BACKDOOR, "trigger_features": list(BACKDOOR["trigger_features"])},
+                    "attack_from": args.attack_from, "rule": args.rule,
+                    "auc_z": round(campaign_z(th.auc_alpha, args.rounds), 4), "window": args.window,
+                    "backdoor": {**BACKDOOR, "trigger_features": list(BACKDOOR["trigger_features"])},
                     "scanner": {"scale": args.scanner_scale, "shift_sd": args.scanner_shift}, "scenarios": {}}
     for scenario in args.scenarios:
         runs = [campaign(scenario, seed, args.rounds, args.attack_from, th, args.window,

@@ -39,8 +39,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 __all__ = ["ALERT_KINDS", "AUC_ALPHA", "Alert", "AlertThresholds", "accuracy_drop", "anomalous_updates",
-           "auc_difference", "bias_shift", "campaign_z", "cosine", "feature_drift", "robust_z", "sensitivity_gap", "standardized_mean_differences",
-           "update_screen"]
+           "auc_difference", "bias_shift", "campaign_z", "cosine", "feature_drift", "robust_z",
+           "sensitivity_gap", "standardized_mean_differences", "update_screen"]
 
 ALERT_KINDS = ("accuracy_drop", "bias_shift", "anomalous_update", "drift")
 _MAD_SCALE = 0.6745  # the normal's 0.75 quantile: makes MAD comparable to a standard deviation
