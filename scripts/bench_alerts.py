@@ -57,7 +57,7 @@ from node.attacks import add_backdoor, backdoor_success, flip_labels, sign_flip 
 from node.data import FeatureStats, Standardizer, breast_cancer_split  # noqa: E402
 from node.evaluation import evaluate, predict_logits  # noqa: E402
 from node.models import build_model, load_flat_parameters  # noqa: E402
-from node.monitoring.alerts import AlertThresholds, accuracy_drop, anomalous_updates, campaign_z, \
+from node.monitoring.alerts import AlertThresholds, AucComponents, accuracy_drop, anomalous_updates, campaign_z, \
     feature_drift, standardized_mean_differences  # noqa: E402
 from node.privacy import DPConfig, PrivacyLedger  # noqa: E402
 from node.simulation import run_campaign  # noqa: E402
@@ -98,7 +98,7 @@ def campaign(scenario: str, seed: int, rounds: int, attack_from: int, th: AlertT
     auc_z = campaign_z(th.auc_alpha, rounds)
     test = std.apply(split.test)
     eval_model = build_model("logreg", sites[0].n_features, seed=seed)
-    auc_hist: list[list[np.ndarray]] = [[] for _ in range(4)]  # each site's validation logits, every round
+    auc_hist: list[list[AucComponents]] = [[] for _ in range(4)]  # each site's validation AUC, every round
     final_auc: list[float] = [float("nan")] * 4
     out = {"attacked_rounds": 0, "attacker_flagged": 0, "honest_flagged": 0, "accuracy_drop": 0,
            "accuracy_drop_attacked": 0, "rounds": rounds, "drift_detected": 0, "drift_false_alarm": 0}
@@ -146,9 +146,9 @@ def campaign(scenario: str, seed: int, rounds: int, attack_from: int, th: AlertT
         for k in range(4):
             if poisoned and k == ATTACKER:
                 continue
-            logits = predict_logits(eval_model, vals[k]).astype(np.float64)
-            drop |= accuracy_drop(auc_hist[k], vals[k].y, logits, r, th.auc_drop, auc_z) is not None
-            auc_hist[k].append(logits)
+            parts = AucComponents.of(vals[k].y, predict_logits(eval_model, vals[k]))
+            drop |= accuracy_drop(auc_hist[k], parts, r, th.auc_drop, auc_z) is not None
+            auc_hist[k].append(parts)
             final_auc[k] = evaluate(eval_model, vals[k]).auc
         out["accuracy_drop"] += drop
         out["accuracy_drop_attacked"] += drop and attacked

@@ -15,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from node.evaluation import binary_scores
-from node.monitoring.alerts import AlertThresholds, accuracy_drop, anomalous_updates, auc_difference, campaign_z, \
-    bias_shift, cosine, feature_drift, robust_z, sensitivity_gap, standardized_mean_differences
+from node.monitoring.alerts import AlertThresholds, AucComponents, accuracy_drop, anomalous_updates, auc_difference, \
+    bias_shift, campaign_z, cosine, feature_drift, robust_z, sensitivity_gap, standardized_mean_differences
 from node.service.config import ConfigError, load_config
 from node.service.events import EventLog
 from node.service.metrics import Monitor
@@ -112,17 +112,20 @@ def test_accuracy_drop_needs_a_material_and_significant_drop():
     good = labels + np.tile(np.linspace(0, 1.5, 10), 2)  # AUC .925
     worse = good.copy()
     worse[[0, 1, 2]] -= 1.3  # three positives fall among the negatives: AUC .79
+    parts = lambda scores: AucComponents.of(labels, scores)  # noqa: E731
     z = campaign_z(0.05, 10)
-    a = accuracy_drop([good, worse], labels, -good, 3, 0.05, z)  # reversed: far below both rounds
+    a = accuracy_drop([parts(good), parts(worse)], parts(-good), 3, 0.05, z)  # reversed: far below both
     ref, new, se = auc_difference(labels, good, -good)
     assert a is not None and a.value == pytest.approx(ref - new) and "2 rounds earlier (0.925)" in a.message
     assert f"{(ref - new) / se:.1f} DeLong SE" in a.message
     ref, new, se = auc_difference(labels, good, worse)
     assert ref - new > 0.05 and (ref - new) / se < z  # material but not significant on 20 rows
-    assert accuracy_drop([good], labels, worse, 2, 0.05, z) is None
-    assert accuracy_drop([good], labels, worse, 2, 0.05, (ref - new) / se - 0.01) is not None
-    assert accuracy_drop([good], labels, good - 0.01, 2, 0.05, z) is None  # no drop
-    assert accuracy_drop([], labels, good, 1, 0.05, z) is None  # nothing to compare with yet
+    assert accuracy_drop([parts(good)], parts(worse), 2, 0.05, z) is None
+    assert accuracy_drop([parts(good)], parts(worse), 2, 0.05, (ref - new) / se - 0.01) is not None
+    assert accuracy_drop([parts(good)], parts(worse), 2, ref - new, 0.0) is None  # not more than auc_drop
+    assert accuracy_drop([parts(good)], parts(good - 0.01), 2, 0.05, z) is None  # no drop
+    assert accuracy_drop([], parts(good), 1, 0.05, z) is None  # nothing to compare with yet
+    assert AucComponents.of([1, 0, 0], [.9, .1, .2]) is None  # one positive: no AUC variance
 
 
 def test_bias_shift_is_the_widening_sensitivity_gap():

@@ -38,7 +38,7 @@ from statistics import NormalDist
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["ALERT_KINDS", "AUC_ALPHA", "Alert", "AlertThresholds", "accuracy_drop", "anomalous_updates",
+__all__ = ["ALERT_KINDS", "AUC_ALPHA", "Alert", "AlertThresholds", "AucComponents", "accuracy_drop", "anomalous_updates",
            "auc_difference", "bias_shift", "campaign_z", "cosine", "feature_drift", "robust_z",
            "sensitivity_gap", "standardized_mean_differences", "update_screen"]
 
@@ -86,27 +86,46 @@ class Alert:
                 "value": None if math.isnan(self.value) else round(self.value, 4)}
 
 
-def auc_difference(labels: np.ndarray, reference: np.ndarray, new: np.ndarray) -> tuple[float, float, float]:
-    """Two models' AUCs on the same rows and the standard error of their difference, by DeLong,
-    DeLong & Clarke-Pearson (Biometrics 44, 1988): the structural components ``V10`` (per
-    positive) and ``V01`` (per negative) of each AUC, their 2x2 covariances ``S10``, ``S01``,
-    and ``var(A1 - A2) = (S10_11 + S10_22 - 2 S10_12) / m + (S01_11 + S01_22 - 2 S01_12) / n``.
-    Computed with midranks (Sun & Xu, IEEE SPL 21, 2014). Returns ``(auc_ref, auc_new, se)``;
-    NaN where a class has fewer than 2 rows."""
-    y = np.asarray(labels) > 0.5
-    m, n = int(y.sum()), int((~y).sum())
-    if m < 2 or n < 2:
-        return float("nan"), float("nan"), float("nan")
-    v10, v01, aucs = [], [], []
-    for s in (np.asarray(reference, dtype=np.float64), np.asarray(new, dtype=np.float64)):
+@dataclass(frozen=True)
+class AucComponents:
+    """One model's AUC on a set of rows with DeLong's structural components: ``v10[i]``, the share
+    of negatives positive ``i`` outranks, and ``v01[j]``, the share of positives that outrank
+    negative ``j`` (ties count half). Kept per round, so a new round is compared with all earlier
+    ones without scoring them again."""
+
+    auc: float
+    v10: np.ndarray
+    v01: np.ndarray
+
+    @classmethod
+    def of(cls, labels: np.ndarray, scores: np.ndarray) -> AucComponents | None:
+        """From midranks (Sun & Xu, IEEE SPL 21, 2014); None where a class has fewer than 2 rows."""
+        y = np.asarray(labels) > 0.5
+        m, n = int(y.sum()), int((~y).sum())
+        if m < 2 or n < 2:
+            return None
+        s = np.asarray(scores, dtype=np.float64)
         pos, neg = s[y], s[~y]
-        tx, ty, tz = rankdata(pos), rankdata(neg), rankdata(np.concatenate([pos, neg]))  # midranks
-        aucs.append(float((tz[:m].sum() - m * (m + 1) / 2) / (m * n)))
-        v10.append((tz[:m] - tx) / n)      # share of negatives each positive outranks
-        v01.append(1.0 - (tz[m:] - ty) / m)  # share of positives that outrank each negative
-    s10, s01 = np.cov(np.stack(v10)), np.cov(np.stack(v01))
-    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
-    return aucs[0], aucs[1], math.sqrt(max(float(var), 0.0))
+        tx, ty, tz = rankdata(pos), rankdata(neg), rankdata(np.concatenate([pos, neg]))
+        return cls(float((tz[:m].sum() - m * (m + 1) / 2) / (m * n)), (tz[:m] - tx) / n, 1.0 - (tz[m:] - ty) / m)
+
+
+def _difference_se(a: AucComponents, b: AucComponents) -> float:
+    """DeLong, DeLong & Clarke-Pearson (Biometrics 44, 1988): with ``S10``, ``S01`` the 2x2
+    covariances of the two models' components, ``var(A1 - A2) = (S10_11 + S10_22 - 2 S10_12) / m
+    + (S01_11 + S01_22 - 2 S01_12) / n``."""
+    s10, s01 = np.cov(np.stack([a.v10, b.v10])), np.cov(np.stack([a.v01, b.v01]))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / a.v10.size + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / a.v01.size
+    return math.sqrt(max(float(var), 0.0))
+
+
+def auc_difference(labels: np.ndarray, reference: np.ndarray, new: np.ndarray) -> tuple[float, float, float]:
+    """Two models' AUCs on the same rows and the DeLong standard error of their difference:
+    ``(auc_ref, auc_new, se)``, NaN where a class has fewer than 2 rows."""
+    a, b = AucComponents.of(labels, reference), AucComponents.of(labels, new)
+    if a is None or b is None:
+        return float("nan"), float("nan"), float("nan")
+    return a.auc, b.auc, _difference_se(a, b)
 
 
 def campaign_z(alpha: float, rounds: int) -> float:
@@ -118,27 +137,27 @@ def campaign_z(alpha: float, rounds: int) -> float:
     return NormalDist().inv_cdf(1 - alpha / max(1, rounds * (rounds - 1) // 2))
 
 
-def accuracy_drop(history: Sequence[np.ndarray], labels: np.ndarray, logits: np.ndarray, round_: int,
-                  threshold: float, z: float) -> Alert | None:
-    """An alert if the new model's AUC (``logits`` on the validation rows ``labels``) is more than
-    ``threshold`` below an earlier round's (``history``: their logits on the same rows), and the
-    drop exceeds ``z`` DeLong standard errors of the paired difference (:func:`auc_difference`).
-    Every earlier round is a reference (the previous one and the best so far among them); the
-    most significant drop is reported. ``z`` comes from :func:`campaign_z`."""
-    worst: tuple[float, int, float, float, float] | None = None  # (z, round index, ref, new, drop)
+def accuracy_drop(history: Sequence[AucComponents], new: AucComponents, round_: int, threshold: float,
+                  z: float) -> Alert | None:
+    """An alert if the new model's AUC is more than ``threshold`` below an earlier round's
+    (``history``: every earlier round's model on the same validation rows) and the drop exceeds
+    ``z`` DeLong standard errors of the paired difference. Every earlier round is a reference
+    (the previous one and the best so far among them); the most significant drop is reported.
+    ``z`` comes from :func:`campaign_z`."""
+    worst: tuple[float, int, float, float] | None = None  # (z, round index, reference AUC, drop)
     for j, past in enumerate(history):
-        ref, new, se = auc_difference(labels, past, logits)
-        drop = ref - new
-        if math.isnan(drop) or drop <= threshold:
+        drop = past.auc - new.auc
+        if drop <= threshold:  # the cheap test first: most rounds stop here
             continue
+        se = _difference_se(past, new)
         score = drop / se if se > 0 else math.inf
         if score > z and (worst is None or score > worst[0]):
-            worst = (score, j, ref, new, drop)
+            worst = (score, j, past.auc, drop)
     if worst is None:
         return None
-    score, j, ref, new, drop = worst
+    score, j, ref, drop = worst
     which = "previous round" if j == len(history) - 1 else f"{len(history) - j} rounds earlier"
-    return Alert("accuracy_drop", round_, f"validation AUC {new:.3f} is {drop:.3f} below the {which} ({ref:.3f}), "
+    return Alert("accuracy_drop", round_, f"validation AUC {new.auc:.3f} is {drop:.3f} below the {which} ({ref:.3f}), "
                                           f"{score:.1f} DeLong SE > {z:.2f}", value=drop)
 
 

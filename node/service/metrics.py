@@ -26,7 +26,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 
-from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, accuracy_drop, anomalous_updates, \
+from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, AucComponents, accuracy_drop, anomalous_updates, \
     bias_shift, campaign_z, feature_drift, sensitivity_gap, standardized_mean_differences, update_screen
 
 __all__ = ["Monitor", "validation_split"]
@@ -128,7 +128,7 @@ class Monitor:
         self.peers: dict[str, dict] = {}
         self.active_alerts: list[Alert] = []
         self._pending: list[Alert] = []  # raised while the round runs, published with round_done
-        self._auc_history: list[np.ndarray] = []  # the validation rows' logits of every round's model
+        self._auc_history: list[AucComponents] = []  # every round's model on the validation rows
         self._gap: float = float("nan")
         self._drift_baseline: np.ndarray | None = None
         self._validation = None
@@ -222,15 +222,17 @@ class Monitor:
         """Accuracy-drop and bias-shift rules on the new global model's validation scores
         (``logits`` on the validation rows ``labels``, the same rows every round)."""
         alerts = []
-        a = accuracy_drop(self._auc_history, labels, logits, round_, self.thresholds.auc_drop, self.auc_z)
+        parts = AucComponents.of(labels, logits)
+        a = None if parts is None else accuracy_drop(self._auc_history, parts, round_, self.thresholds.auc_drop,
+                                                     self.auc_z)
         if a:
             alerts.append(a)
         by_group = {g: s.sensitivity for g, s in scores.by_group.items()}
         b = bias_shift(self._gap, by_group, round_, self.thresholds.bias_gap)
         if b:
             alerts.append(b)
-        if not math.isnan(scores.auc):
-            self._auc_history = (self._auc_history + [np.asarray(logits, dtype=np.float64)])[-KEEP_ROUNDS:]
+        if parts is not None:
+            self._auc_history = (self._auc_history + [parts])[-KEEP_ROUNDS:]
         gap = sensitivity_gap(by_group)
         self._gap = gap if not math.isnan(gap) else self._gap
         self.val_auc.set(scores.auc)
