@@ -156,8 +156,8 @@ def accuracy_drop(history: Sequence[AucComponents], new: AucComponents, round_: 
     if worst is None:
         return None
     score, j, ref, drop = worst
-    which = "previous round" if j == len(history) - 1 else f"{len(history) - j} rounds earlier"
-    return Alert("accuracy_drop", round_, f"validation AUC {new.auc:.3f} is {drop:.3f} below the {which} ({ref:.3f}), "
+    which = "the previous round's" if j == len(history) - 1 else f"that of {len(history) - j} rounds earlier"
+    return Alert("accuracy_drop", round_, f"validation AUC {new.auc:.3f} is {drop:.3f} below {which} ({ref:.3f}), "
                                           f"{score:.1f} DeLong SE > {z:.2f}", value=drop)
 
 
