@@ -30,9 +30,17 @@ from .errors import LedgerError, _abi_type
 from .index import EventIndex, fast_decode, is_static_simple
 from .beacon_audit import check_beacon
 from .figures import check_figures, privacy_by_hospital
-from .views import scheme_label
+from .views import alert_rows, scheme_label
 from .wiring import check_wiring, code_matches
-from .records import IDENTITY_STATUSES, REJECTION_REASONS, ROUND_STATUSES, SANCTIONS, PrivacyBudget, micros_to_epsilon
+from .records import (
+    IDENTITY_STATUSES,
+    REJECTION_REASONS,
+    ROUND_STATUSES,
+    SANCTIONS,
+    PrivacyBudget,
+    alert_kind_name,
+    micros_to_epsilon,
+)
 
 __all__ = ["build_history", "collect", "epsilon_by_hospital", "expected_credits", "format_report", "unread_report"]
 
@@ -223,6 +231,7 @@ def _new_round(a: dict[str, Any], block: int) -> dict[str, Any]:
         "accepted": [],
         "excluded": [],
         "rejections": [],
+        "alerts": [],  # AlertRecorded: a member's monitoring alert (kind, hash of its JSON body)
         "dissenters": [],
         "credited": {},
         "slashed": {},
@@ -324,6 +333,16 @@ def _ledger_event(
                 "reporter": a["reporter"],
                 "reason": a["reason"],
                 "reason_name": REJECTION_REASONS.get(a["reason"], "other"),
+            }
+        )
+    elif kind == "AlertRecorded":
+        r["alerts"].append(
+            {
+                "reporter": a["reporter"],
+                "kind": alert_kind_name(a["kind"]),
+                "body_hash": a["bodyHash"],
+                "block": ev["block"],
+                "tx": ev["tx"],
             }
         )
     elif kind == "VoteStruck":
@@ -624,6 +643,10 @@ def format_report(report: dict[str, Any]) -> str:
                     ],
                 )
             ]
+    alerts = alert_rows(report)
+    if alerts:
+        rows = [list(a.values()) for a in alerts]
+        out += ["", f"Alerts recorded on chain ({len(alerts)})", _table(list(alerts[0]), rows)]
     out += [
         "",
         f"Credits (total supply {_credits(report['total_supply'])} MMC)",

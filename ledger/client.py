@@ -30,6 +30,8 @@ from .records import (
     PrivacyBudget,
     RoundInfo,
     accepted_mask,
+    alert_body_hash,
+    alert_kind,
     as_bytes32,
     epsilon_to_micros,
     micros_to_epsilon,
@@ -451,6 +453,13 @@ class LedgerClient:
             values.append(code)
         fn = self.round_ledger.functions.recordRejections(int(round), accounts, values)
         return self._send("record_rejections", fn)
+
+    def record_alert(self, round: int, kind: str, body: dict) -> tuple[TxReceipt, bytes]:
+        """Record, signed by this member, that its monitoring raised an alert of ``kind`` about
+        ``round``; the chain keeps only the hash of ``body`` (returned with the receipt)."""
+        body_hash = alert_body_hash(body)
+        fn = self.round_ledger.functions.recordAlert(int(round), alert_kind(kind), body_hash)
+        return self._send("record_alert", fn), body_hash
 
     def rejection_count(self, round: int, account: str) -> int:
         fn = self.round_ledger.functions.rejectionCount(int(round), Web3.to_checksum_address(account))

@@ -152,6 +152,9 @@ class MonitoringSection:
                                           # leaves honest updates near 0; a reversed one is near -1)
     drift_smd: float = 0.5                # alert: a feature's standardized mean difference to the consortium's
                                           # pooled mean moves this much from its first round (Austin 2009)
+    auc_alpha: float = 0.05               # alert: accuracy drops are DeLong-significant at this campaign-wide
+                                          # false-alarm rate (Bonferroni over every pair of rounds)
+    alerts_on_chain: bool = False         # record each alert as a signed, hashed RoundLedger.recordAlert
 
 
 @dataclass(frozen=True)
@@ -391,6 +394,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
             raise bad(f"monitoring.{key}", f"must be > 0, got {getattr(m, key)}")
     if not -1 <= m.min_cosine <= 1:
         raise bad("monitoring.min_cosine", f"must be in [-1, 1], got {m.min_cosine}")
+    if not 0 < m.auc_alpha < 1:
+        raise bad("monitoring.auc_alpha", f"must be in (0, 1), got {m.auc_alpha}")
 
 
 def bootstrap_problem(addr: str) -> str | None:

@@ -28,8 +28,8 @@ from prometheus_client.core import CounterMetricFamily
 
 from node.mods import PeerMod
 from node.stagetimes import STAGES
-from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, accuracy_drop, anomalous_updates, \
-    bias_shift, feature_drift, sensitivity_gap, standardized_mean_differences, update_screen
+from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, AucComponents, accuracy_drop, anomalous_updates, \
+    bias_shift, campaign_z, feature_drift, sensitivity_gap, standardized_mean_differences, update_screen
 
 __all__ = ["Monitor", "validation_split"]
 
@@ -91,8 +91,12 @@ class Monitor:
     hooks the peer and the ledger client once the runner has built them."""
 
     def __init__(self, institution: str, thresholds: AlertThresholds = AlertThresholds(),
-                 epsilon_budget: float = float("nan")) -> None:
+                 epsilon_budget: float = float("nan"), alerts_on_chain: bool = False,
+                 campaign_rounds: int = KEEP_ROUNDS) -> None:
         self.institution = institution
+        self.auc_z = campaign_z(thresholds.auc_alpha, campaign_rounds)  # accuracy-drop rule, campaign-wide
+        self.alerts_on_chain = alerts_on_chain
+        self.recorder = None  # an AlertRecorder once attached, when alerts_on_chain
         self.thresholds = thresholds
         self.host = None
         self.peer = None
@@ -139,7 +143,7 @@ class Monitor:
         self.peers: dict[str, dict] = {}
         self.active_alerts: list[Alert] = []
         self._pending: list[Alert] = []  # raised while the round runs, published with round_done
-        self._auc_history: list[float] = []
+        self._auc_history: list[AucComponents] = []  # every round's model on the validation rows
         self._gap: float = float("nan")
         self._drift_baseline: np.ndarray | None = None
         self._validation = None
@@ -155,6 +159,9 @@ class Monitor:
             self.identity = {"institution": ident.institution, "address": ident.address,
                              "peer_id": runner.host.peer_id, "membership": "active"}
         self._validation = validation_split(runner.cfg.data)
+        if self.alerts_on_chain:
+            from node.service.alert_records import AlertRecorder
+            self.recorder = AlertRecorder(runner.client, runner.events, runner.cfg.node.state_dir / "alerts")
         self._time_chain(runner.client)
         self._watch_aggregation(runner.peer)
         self._watch_stages(runner.peer)
@@ -201,19 +208,21 @@ class Monitor:
         self._pending += alerts
         return alerts
 
-    def check_model(self, round_: int, scores) -> list[Alert]:
-        """Accuracy-drop and bias-shift rules on the new global model's validation scores."""
+    def check_model(self, round_: int, scores, labels: np.ndarray, logits: np.ndarray) -> list[Alert]:
+        """Accuracy-drop and bias-shift rules on the new global model's validation scores
+        (``logits`` on the validation rows ``labels``, the same rows every round)."""
         alerts = []
-        a = accuracy_drop(self._auc_history, scores.auc, round_, self.thresholds.auc_drop,
-                          positives=scores.positives, negatives=scores.n - scores.positives)
+        parts = AucComponents.of(labels, logits)
+        a = None if parts is None else accuracy_drop(self._auc_history, parts, round_, self.thresholds.auc_drop,
+                                                     self.auc_z)
         if a:
             alerts.append(a)
         by_group = {g: s.sensitivity for g, s in scores.by_group.items()}
         b = bias_shift(self._gap, by_group, round_, self.thresholds.bias_gap)
         if b:
             alerts.append(b)
-        if not math.isnan(scores.auc):
-            self._auc_history.append(scores.auc)
+        if parts is not None:
+            self._auc_history = (self._auc_history + [parts])[-KEEP_ROUNDS:]
         gap = sensitivity_gap(by_group)
         self._gap = gap if not math.isnan(gap) else self._gap
         self.val_auc.set(scores.auc)
@@ -249,7 +258,7 @@ class Monitor:
         peer = self.peer
         if peer is None or peer.data is None:
             return None
-        from node.evaluation import evaluate
+        from node.evaluation import evaluate, predict_logits
         from node.models import load_flat_parameters
         if self._eval_model is None:
             import copy
@@ -262,7 +271,7 @@ class Monitor:
         else:  # images: the loader's scaling, mapped to features where the model needs them
             from node.models import model_input
             rows = model_input(peer.settings.model, self._validation)
-        return evaluate(self._eval_model, rows)
+        return rows, evaluate(self._eval_model, rows), predict_logits(self._eval_model, rows)
 
     def _publish_alerts(self, round_: int) -> None:
         raised, self._pending = self._pending, []
@@ -274,6 +283,8 @@ class Monitor:
             self._log("alert", round_, kind=a.kind, subject=a.subject, message=a.message)
         with self.lock:
             self.active_alerts = raised
+        if self.recorder is not None and raised:
+            self.recorder.record(round_, raised)
 
     # -- events --------------------------------------------------------------------------
     def on_event(self, event: str, round_: int | None, fields: dict[str, Any]) -> None:
@@ -305,9 +316,10 @@ class Monitor:
             self.rejected.labels(reason).inc()
         scores = None
         try:
-            scores = self._evaluate(round_)
-            if scores is not None:
-                self.check_model(round_, scores)
+            evaluated = self._evaluate(round_)
+            if evaluated is not None:
+                rows, scores, logits = evaluated
+                self.check_model(round_, scores, rows.y, logits)
             self._check_peer_drift(round_)
         except Exception as exc:  # a monitoring fault is logged, the node goes on
             self._log("monitor_error", round_, error=str(exc)[:160])
