@@ -118,7 +118,8 @@ class NodeRunner:
         self.client = LedgerClient(w3, Deployment.load(cfg.chain.deployment), ident.account)
         ip, port = cfg.listen_ip_port
         self.host = PeerHost(ident.libp2p_seed, listen_port=port, listen_ip=ip, authorize=self._authorize,
-                             max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes)
+                             max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes,
+                             max_conns_per_ip=cfg.gossip.max_connections_per_ip)
         self.host.send_blob = retrying(self.host.send_blob, attempts=cfg.gossip.send_attempts,  # type: ignore[method-assign]
                                        initial=cfg.gossip.reconnect_initial, parallel=cfg.gossip.parallel_sends)
         on_chain = self.client.identity(ident.address)
@@ -500,7 +501,8 @@ class NodeRunner:
             bytes_sent=(after.blob_bytes_sent + after.control_bytes_sent) - (before.blob_bytes_sent + before.control_bytes_sent),
             bytes_received=(after.blob_bytes_received + after.control_bytes_received)
             - (before.blob_bytes_received + before.control_bytes_received),
-            streams_refused=after.streams_refused, control_rejected=after.control_rejected)
+            streams_refused=after.streams_refused, connections_refused=after.connections_refused,
+            control_rejected=after.control_rejected)
 
     def _keep_attestation(self, round_: int) -> None:
         """Keep this member's signed attestation of ``round_`` (the chain head it saw is in
