@@ -97,6 +97,7 @@ class NodeRunner:
         self.timings: dict[str, float] = self._clock.seconds
         self._responded: dict[str, float] = {}
         self._synced = trio.Event()
+        self._sync_error: LedgerError | None = None  # the chain was unreachable while checking an offer
         self._std_offers: dict[str, bytes] = {}
         self._std_changed = trio.Event()
         self._std_responded: dict[str, float] = {}
@@ -542,6 +543,9 @@ class NodeRunner:
                 continue
             with trio.move_on_after(SYNC_TIMEOUT_S):
                 await self._synced.wait()
+            if self._sync_error is not None:  # an offer came, but the chain cannot check it now
+                error, self._sync_error = self._sync_error, None
+                raise error
             if self.params_round >= target:
                 self.peer.completed_round = max(self.peer.completed_round, self.params_round)
                 self._save()
@@ -574,7 +578,13 @@ class NodeRunner:
             offer = modelsync.decode_offer(data, self.peer.global_params.size)
             if offer.round <= self.params_round:
                 return
-            info = self.client.round_info(offer.round)
+            try:
+                info = self.client.round_info(offer.round)
+            except LedgerError as exc:  # the chain is down: the catch-up gives way to the retries
+                if chain_unreachable(exc):
+                    self._sync_error = exc
+                    self._synced.set()
+                raise
             if info.status != "finalized" or info.aggregate_hash != parameters_hash(offer.params):
                 raise ValueError(f"offered parameters are not round {offer.round}'s finalized aggregate")
             self._adopt(offer.params, offer.round)
