@@ -307,6 +307,16 @@ def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path,
     assert len(err) == 1 and "is not a libp2p peer ID" in err[0]
     assert main(["node", "add-peer", "--config", str(b_cfg), b["multiaddr"]]) == 2
     assert "own address" in capsys.readouterr().err
+    # the walkthrough's form: every other hospital's `multiaddr` file in one call; one bad entry adds nothing
+    assert (tmp_path / "a" / "multiaddr").read_text().strip() == a_addr
+    assert main(["node", "init", "--dir", str(tmp_path / "c"), "--name", "c", "--listen", "/ip4/127.0.0.1/tcp/4003",
+                 "--deployment", str(dep), "--json"]) == 0
+    c_addr = (tmp_path / "c" / "multiaddr").read_text().strip()
+    assert c_addr == json.loads(capsys.readouterr().out)["multiaddr"]
+    assert main(["node", "add-peer", "--config", str(b_cfg), c_addr, "/ip4/0.0.0.0/tcp/1/p2p/" + c_addr[-52:]]) == 2
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr]
+    assert main(["node", "add-peer", "--config", str(b_cfg), a_addr, c_addr]) == 0
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr, c_addr]
 
 
 def test_chain_unreachable_recognises_connection_failures_through_ledger_errors():
