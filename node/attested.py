@@ -9,8 +9,10 @@ updates this peer verified itself, and aggregating exactly S with this peer's ow
 H bit for bit, the peer votes for (H, S) instead of its own pair.
 
 This never makes a peer vote for a hash it did not compute: the pair is recomputed from
-updates this peer checked against the chain and their signatures, so a lying attester can
-only offer pairs that an honest computation reproduces. Limits: a rule that drops inputs
+updates this peer checked against the chain and their signatures. Only a pair with more than
+``f`` votes is adopted, so at least one honest member attested it from its own view: up to
+``f`` Byzantine members cannot steer late peers to a subset of their choosing (for example
+one that leaves out a victim's update) by attesting it first. Limits: a rule that drops inputs
 (Krum, Multi-Krum, Bulyan) attests the kept set, not its input set, so it cannot be
 recomputed from S and the peer keeps its own pair; two peers attesting at the same moment
 can still differ, and the round then fails at its deadline as before; modes that reveal only
@@ -53,12 +55,13 @@ def attested_pairs(ledger: LedgerClient, round_: int, members: Iterable[str]) ->
 
 
 async def adopt_attested(pairs: list[AttestedPair], opened: dict[str, object], own: np.ndarray,
-                         aggregate: Aggregator) -> tuple[np.ndarray, list[str], dict[str, object]] | None:
-    """The first of ``pairs`` this peer can reproduce from ``opened`` (its verified updates,
-    keyed by address): (parameters, accepted, the inputs used); None to keep its own pair
-    ``own`` (already attested, or nothing reproducible)."""
+                         aggregate: Aggregator, *, f: int) -> tuple[np.ndarray, list[str], dict[str, object]] | None:
+    """The first of ``pairs`` with more than ``f`` votes that this peer can reproduce from
+    ``opened`` (its verified updates, keyed by address): (parameters, accepted, the inputs
+    used); None to keep its own pair ``own`` (already attested, or nothing reproducible)."""
     if not pairs or any(p.aggregate_hash == parameters_hash(own) for p in pairs):
         return None
+    pairs = [p for p in pairs if p.votes > f]
     by_lower = {a.lower(): a for a, u in opened.items() if u is not None}
     for pair in pairs:
         if not set(pair.accepted) <= set(by_lower):

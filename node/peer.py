@@ -501,14 +501,14 @@ class HospitalPeer:
             self.log.warning("could not read the round's attestations: %s", exc, round=round_)
             return params, accepted, updates
         aggregate = lambda inputs: self._aggregate(round_, inputs)  # noqa: E731
-        adopted = await adopt_attested(pairs, updates, params, aggregate)
-        missing = {a for a in rejected if rejected[a] == "missing-blob" and pairs and
-                   a.lower() in pairs[0].accepted}
+        adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.settings.f)
+        lead = next((p for p in pairs if p.votes > self.settings.f), None)
+        missing = {a for a in rejected if rejected[a] == "missing-blob" and lead and a.lower() in lead.accepted}
         if adopted is None and missing and self.protection.relays_updates:
             with trio.move_on_after(self.settings.round_timeout):
                 await self._pull_missing(round_, missing)
             await self._recheck(round_, missing & set(self._inbox[round_]), updates, rejected)
-            adopted = await adopt_attested(pairs, updates, params, aggregate)
+            adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.settings.f)
         if adopted is None:
             return params, accepted, updates
         self.log.warning("adopting the pair already attested: %d of %d verified updates", len(adopted[2]),

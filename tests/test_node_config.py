@@ -96,6 +96,7 @@ BAD = [
     (GOOD.replace('/ip4/127.0.0.1/tcp/4002', '/ip4/0.0.0.0/tcp/4002'), "0.0.0.0 is a listen address, not one a peer can dial"),
     (GOOD + '\n[aggregation]\nf = 10\n[data]\nsites = 1\n', "node.toml: [aggregation].f: must be below the number of hospitals (1), got 10"),
     (GOOD + '\n[aggregation]\nrule = "krum"\nf = 2\n[data]\nsites = 6\n', "node.toml: [aggregation].f: krum with f = 2 needs at least 7 hospitals"),
+    (GOOD + '\n[gossip]\nmax_connections_per_ip = 0\n', "node.toml: [gossip].max_connections_per_ip: must be >= 1, got 0"),
     (GOOD + '\n[training]\ndevice = "gpu"\n', "node.toml: [training].device: must be auto, cpu, cuda or cuda:N, got 'gpu'"),
     (GOOD + '\n[rounds]\nwhen_done = "sleep"\n', "node.toml: [rounds].when_done: must be one of stop, standby"),
     (GOOD + '\n[data]\nscaling = "guess"\n', "node.toml: [data].scaling: must be one of auto, secure, bounds, federated"),

@@ -1,4 +1,4 @@
-"""Issue 17.5 and 17.7: outages, against four real `medmesh node run` processes on anvil.
+"""Issue 17.5, 17.6, 17.7 and 17.15: outages, against four real `medmesh node run` processes on anvil.
 
 The nodes reach anvil through a TCP relay in this test (:class:`node_support.TcpRelay`), so
 the chain's RPC endpoint can be made unreachable and brought back.
@@ -7,7 +7,8 @@ the chain's RPC endpoint can be made unreachable and brought back.
    attested the next round without them: the returning pair must not split that round.
    Before the fix they voted for their own aggregate (all four updates) against the pair
    already attested (two updates): 2 votes against 2, and the round failed at its deadline.
-2. The RPC endpoint is unreachable for 9 s: every node logs its retries, none exits, none
+2. One node frozen: the three others finish the round without waiting on their sends to it.
+3. The RPC endpoint is unreachable for 9 s: every node logs its retries, none exits, none
    commits twice in a round, and the campaign finalizes again with all four.
 """
 
@@ -61,13 +62,21 @@ def one_hash_per_finalized_round(net: LocalNet) -> None:
             assert len(hashes) == 1, f"round {round_} finalized with attestations split over {dict(hashes)}"
 
 
+def freeze_between_rounds(net: LocalNet, names: tuple[str, ...]) -> int:
+    """SIGSTOP ``names`` once the current round has closed on chain, before the next one opens
+    (so none of them can have joined it); the closed round."""
+    reader = net.client("hospital-a")
+    k = reader.current_round()
+    wait_chain(lambda: reader.round_info(k).status != "open", 3 * WINDOWS, f"round {k} closed")
+    for name in names:
+        net.procs[name].proc.send_signal(signal.SIGSTOP)
+    return k
+
+
 def test_nodes_back_from_an_outage_adopt_the_attested_pair(net):
     reader = net.client("hospital-a")
     frozen = ("hospital-c", "hospital-d")
-    k = reader.current_round()
-    wait_chain(lambda: reader.round_info(k).status != "open", 3 * WINDOWS, f"round {k} closed")
-    for name in frozen:  # between rounds k and k + 1: neither can have joined k + 1
-        net.procs[name].proc.send_signal(signal.SIGSTOP)
+    k = freeze_between_rounds(net, frozen)
     try:
         r = wait_chain(lambda: reader.current_round() > k and reader.current_round(), 60, f"round {k + 1} open")
         for name in ("hospital-a", "hospital-b"):
@@ -93,6 +102,30 @@ def test_nodes_back_from_an_outage_adopt_the_attested_pair(net):
                                      and sum(attest_hashes(net, n).values()) == 4), None),
                        4 * WINDOWS, "a later round finalized by all four")
     assert after > r
+
+
+def test_a_frozen_peer_holds_up_no_sender(net):
+    """Issue 17.6: sends run concurrently, each bounded by the round's deadline. With one peer
+    frozen, the three others finish the round on their quorum within the round's two waits
+    (blobs, then votes: 2 x round_timeout) plus training; a send waiting on the frozen receiver
+    (3 attempts x a 60 s blob timeout before) would hold each sender for minutes."""
+    reader = net.client("hospital-a")
+    timeout = OVERRIDES["rounds"]["round_timeout"]
+    k = freeze_between_rounds(net, ("hospital-d",))
+    try:
+        r = wait_chain(lambda: reader.current_round() > k and reader.current_round(), 60, f"round {k + 1} open")
+        for name in ("hospital-a", "hospital-b", "hospital-c"):
+            done = net.procs[name].wait_for(lambda e: e["event"] == "round_done" and e["round"] == r, 60,
+                                            f"round {r} with a frozen peer")
+            assert done["finalized"] and hospital_d_left_out(net, done)
+            assert done["seconds"] < 2 * timeout + done["stages"]["train"] + 5, done  # 5 s: chain and load slack
+    finally:
+        net.procs["hospital-d"].proc.send_signal(signal.SIGCONT)
+    one_hash_per_finalized_round(net)
+
+
+def hospital_d_left_out(net: LocalNet, done: dict) -> bool:
+    return net.identities["hospital-d"].address not in done["accepted"]
 
 
 def test_a_nine_second_rpc_outage_is_retried_and_the_campaign_resumes(net, relay):
@@ -125,3 +158,11 @@ def test_a_nine_second_rpc_outage_is_retried_and_the_campaign_resumes(net, relay
     for n in range(1, reader.current_round() + 1):
         assert reader.round_info(n).commit_count <= 4
     one_hash_per_finalized_round(net)
+
+
+def test_library_warnings_go_to_the_event_log_not_stderr(net):
+    """Issue 17.15: Opacus warns every round; the warning is an event (``event: "log"``), and the
+    nodes' stderr stays empty."""
+    for name, proc in net.procs.items():
+        assert proc.find(lambda e: e["event"] == "log" and e.get("logger") == "py.warnings"), name
+        assert "Warning" not in proc.stderr_path.read_text(errors="replace"), name
