@@ -2,7 +2,8 @@
 
 It owns the py-libp2p host (Noise-only, Yamux, TCP; ``_stack``), a GossipSub
 router for control messages (``_control``), the direct blob protocol
-(``_blobs``), and one authorization gate in front of all of them (``_gate``).
+(``_blobs``), one authorization gate in front of all of them (``_gate``), and
+connection-level limits (``_conncap``: a per-IP cap, unauthorized peers closed on connect).
 
 Sharp edges guarded here: the lifecycle order in ``running`` and the explicit
 connection close in ``_close_connections`` (py-libp2p leaks sockets and can
@@ -23,6 +24,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from ._blobs import BlobHandler, BlobService
 from ._control import ControlPlane
 from ._errors import GossipError, PeerNotAuthorized, sole_exception
+from ._conncap import DEFAULT_MAX_PER_IP, ConnectionGuard
 from ._gate import Gate
 from ._logs import log, one_line, quiet_libp2p_logs, short
 from ._retry import retrying
@@ -56,6 +58,8 @@ class PeerHost:
     :param send_attempts: tries per :meth:`send_blob` on transfer failures (a
         rejection is final), with backoff from ``retry_initial_s``, doubled per failure.
     :param parallel_sends: most blob transfers in flight at once (None: no bound).
+    :param max_conns_per_ip: inbound connections held at once from one remote IP
+        (``_conncap``); more are closed at accept.
 
     Run it with ``async with host.running(): ...`` (trio). One ``running()`` per
     instance: py-libp2p's services cannot be restarted.
@@ -73,6 +77,7 @@ class PeerHost:
         send_attempts: int = 1,
         retry_initial_s: float = 0.5,
         parallel_sends: int | None = None,
+        max_conns_per_ip: int = DEFAULT_MAX_PER_IP,
     ) -> None:
         if max_blob_bytes <= 0:
             raise ValueError(f"max_blob_bytes must be positive, got {max_blob_bytes}")
@@ -106,6 +111,8 @@ class PeerHost:
 
         self._gate = Gate(self.peer_id, authorize, self._stats)
         self._gate.install(self._host.get_network())
+        self._guard = ConnectionGuard(self.peer_id, self._gate.allows, self._stats, max_conns_per_ip)
+        self._guard.install(self._host.get_network())
         self._pubsub, self._router = build_pubsub(self._host)
         self._control = ControlPlane(
             self._pubsub, self._router, self._id, self._stats, max_control_bytes, self._gate.allows

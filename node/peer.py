@@ -27,6 +27,7 @@ from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget
 from node import protocol, relay, scaling, setupsum
+from node.attested import adopt_attested, attested_pairs
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.errors import MedmeshError, NotAuthorized, NotHeld
@@ -569,6 +570,8 @@ class HospitalPeer:
         if new_params is None:
             self._end_round(round_)
             return out
+        new_params, out.accepted, updates = await self._join_attested(round_, updates, out.rejected, new_params,
+                                                                      out.accepted)
         for dropped in {a for a, u in updates.items() if u is not None} - set(out.accepted) - {self.address}:
             out.rejected[dropped] = "robust-rule"
         with clock.stage("record_rejections"):
@@ -585,6 +588,47 @@ class HospitalPeer:
             out.finalized = await self._finalize(round_, new_params)
         self._end_round(round_)
         return out
+
+    async def _join_attested(self, round_: int, updates: dict[str, object], rejected: dict[str, str],
+                             params: np.ndarray, accepted: list[str]) -> tuple[np.ndarray, list[str], dict[str, object]]:
+        """A late peer votes for the pair already attested if it reproduces it (issue 17.5,
+        :mod:`node.attested`), first pulling by relay (bounded by ``round_timeout``) the
+        committed blobs of that pair it missed; otherwise it keeps its own pair."""
+        if self.protection.sum_only:
+            return params, accepted, updates
+        try:
+            if not self.ledger.round_info(round_).attest_count:  # the first to attest: nothing to read
+                return params, accepted, updates
+            pairs = attested_pairs(self.ledger, round_, [i.address for i in self._others()])
+        except LedgerError as exc:
+            self.log.warning("could not read the round's attestations: %s", exc, round=round_)
+            return params, accepted, updates
+        aggregate = lambda inputs: self._aggregate(round_, inputs)  # noqa: E731
+        adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.settings.f)
+        lead = next((p for p in pairs if p.votes > self.settings.f), None)
+        missing = {a for a in rejected if rejected[a] == "missing-blob" and lead and a.lower() in lead.accepted}
+        if adopted is None and missing and self.protection.relays_updates:
+            with trio.move_on_after(self.settings.round_timeout):
+                await self._pull_missing(round_, missing)
+            await self._recheck(round_, missing & set(self._inbox[round_]), updates, rejected)
+            adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.settings.f)
+        if adopted is None:
+            return params, accepted, updates
+        self.log.warning("adopting the pair already attested: %d of %d verified updates", len(adopted[2]),
+                         len(updates), round=round_)
+        return adopted
+
+    async def _recheck(self, round_: int, arrived: set[str], updates: dict[str, object],
+                       rejected: dict[str, str]) -> None:
+        """Check blobs that arrived after the verify stage; file them as ``_verify`` would."""
+        commitments = self.ledger.commitments(round_)
+        members = {i.address: i for i in self.active_members()}
+        for sender in arrived & set(commitments):
+            try:
+                updates[sender] = await self._check_off_loop(round_, sender, commitments[sender], members)
+                del rejected[sender]
+            except _Rejected as exc:
+                rejected[sender] = exc.reason
 
     def at_chain_round(self, round_: int) -> None:
         """The schedule read ``round_`` as the chain's current round: drop what is held for

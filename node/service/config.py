@@ -138,6 +138,7 @@ class GossipSection:
     dial_timeout: float = 5.0             # seconds to wait for one dial
     send_attempts: int = 3                # tries per blob on transfer failures (backoff from reconnect_initial)
     parallel_sends: int = 4               # blob transfers in flight at once (a rate limit on fan-out)
+    max_connections_per_ip: int = 32      # inbound connections held at once from one IP; more are closed
 
 
 @dataclass(frozen=True)
@@ -376,7 +377,7 @@ def _check(where: str, cfg: NodeConfig) -> None:
     if not 0 < g.reconnect_initial <= g.reconnect_max:
         raise bad("gossip.reconnect_initial", f"must be > 0 and <= reconnect_max ({g.reconnect_max}), "
                                               f"got {g.reconnect_initial}")
-    for key in ("send_attempts", "parallel_sends"):
+    for key in ("send_attempts", "parallel_sends", "max_connections_per_ip"):
         if getattr(g, key) < 1:
             raise bad(f"gossip.{key}", f"must be >= 1, got {getattr(g, key)}")
     if not g.dial_timeout > 0:

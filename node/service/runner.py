@@ -94,6 +94,7 @@ class NodeRunner:
         self.timings: dict[str, float] = self._stage_times.seconds
         self._responded: dict[str, float] = {}
         self._synced = trio.Event()
+        self._sync_error: LedgerError | None = None  # the chain was unreachable while checking an offer
         self._std_offers: dict[str, bytes] = {}
         self._std_changed = trio.Event()
         self._std_responded: dict[str, float] = {}
@@ -117,7 +118,8 @@ class NodeRunner:
         self.host = PeerHost(ident.libp2p_seed, listen_port=port, listen_ip=ip, authorize=self._authorize,
                              max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes,
                              send_attempts=cfg.gossip.send_attempts, retry_initial_s=cfg.gossip.reconnect_initial,
-                             parallel_sends=cfg.gossip.parallel_sends)
+                             parallel_sends=cfg.gossip.parallel_sends,
+                             max_conns_per_ip=cfg.gossip.max_connections_per_ip)
         on_chain = self.client.identity(ident.address)
         if on_chain is None:
             raise RunnerError(f"{ident.institution} ({ident.address}) is not registered on chain; run "
@@ -494,7 +496,8 @@ class NodeRunner:
             bytes_sent=(after.blob_bytes_sent + after.control_bytes_sent) - (before.blob_bytes_sent + before.control_bytes_sent),
             bytes_received=(after.blob_bytes_received + after.control_bytes_received)
             - (before.blob_bytes_received + before.control_bytes_received),
-            streams_refused=after.streams_refused, control_rejected=after.control_rejected)
+            streams_refused=after.streams_refused, connections_refused=after.connections_refused,
+            control_rejected=after.control_rejected)
 
     def _keep_attestation(self, round_: int) -> None:
         """Keep this member's signed attestation of ``round_`` (the chain head it saw is in
@@ -534,6 +537,9 @@ class NodeRunner:
                 continue
             with trio.move_on_after(SYNC_TIMEOUT_S):
                 await self._synced.wait()
+            if self._sync_error is not None:  # an offer came, but the chain cannot check it now
+                error, self._sync_error = self._sync_error, None
+                raise error
             if self.params_round >= target:
                 self.peer.completed_round = max(self.peer.completed_round, self.params_round)
                 self._save()
@@ -566,7 +572,13 @@ class NodeRunner:
             offer = modelsync.decode_offer(data, self.peer.global_params.size)
             if offer.round <= self.params_round:
                 return
-            info = self.client.round_info(offer.round)
+            try:
+                info = self.client.round_info(offer.round)
+            except LedgerError as exc:  # the chain is down: the catch-up gives way to the retries
+                if chain_unreachable(exc):
+                    self._sync_error = exc
+                    self._synced.set()
+                raise
             if info.status != "finalized" or info.aggregate_hash != parameters_hash(offer.params):
                 raise BlobRefused(f"offered parameters are not round {offer.round}'s finalized aggregate")
             self._adopt(offer.params, offer.round)
