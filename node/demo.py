@@ -31,7 +31,7 @@ from node.fsutil import atomic_write_json
 from node.identity import NodeIdentity
 from node.models import model_input
 from node.peer import HospitalPeer, PeerSettings, RoundOutcome
-from node.privacy import DPConfig, PrivacyLedger
+from node.privacy import COUNT_NOISE, DPConfig, PrivacyLedger, cohort_ceiling
 from node.training import TrainConfig
 from node.update import parameters_hash
 
@@ -75,6 +75,7 @@ class DemoConfig:
     round_timeout: float = 60.0
     # PRV (Gopi et al. 2021) is tighter than RDP for the same guarantee: about 7% less noise here
     accountant: str = "prv"
+    count_noise: float = COUNT_NOISE  # std (rows) of the noise on each hospital's released row count
     commit_window: int = 120  # seconds after opening in which updates may be committed
     attest_window: int = 120  # seconds after the commit deadline in which peers attest
 
@@ -105,7 +106,7 @@ class DemoConfig:
     def dp(self) -> DPConfig:
         return DPConfig(target_epsilon=self.epsilon, delta=self.delta, max_grad_norm=self.max_grad_norm,
                         steps_per_epoch=self.steps_per_epoch, local_epochs=self.local_epochs,
-                        rounds=self.rounds, accountant=self.accountant)
+                        rounds=self.rounds, accountant=self.accountant, count_noise=self.count_noise)
 
 
 @dataclass
@@ -162,7 +163,8 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         fund(w3, identity.address, 10**18)
         holder: list[HospitalPeer] = []
         host = PeerHost(identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid))
-        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals], len(raw))
+        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals],
+                        cohort_ceiling(len(raw)))
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
         hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings)
@@ -236,6 +238,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
                    "noise_multiplier": hospitals[0].peer.privacy.config.noise_multiplier},
         "hospitals": {h.identity.institution: {"address": h.identity.address, "peer_id": h.host.peer_id,
                                                "samples": len(h.raw), "positives": h.raw.positives(),
+                                               "published_samples": h.peer.privacy.released_count,
                                                "credits": h.client.credit_balance(h.identity.address) / 1e18}
                       for h in hospitals},
         "rounds": rows,

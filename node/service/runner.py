@@ -133,7 +133,7 @@ class NodeRunner:
         p = cfg.privacy
         dp = DPConfig(target_epsilon=p.epsilon, delta=p.delta, max_grad_norm=p.max_grad_norm,
                       steps_per_epoch=p.steps_per_epoch, local_epochs=p.local_epochs, rounds=p.rounds,
-                      accountant=p.accountant, secure_mode=p.secure_rng)
+                      accountant=p.accountant, secure_mode=p.secure_rng, count_noise=p.count_noise)
         privacy = PrivacyLedger(dp, cfg.node.state_dir / "privacy.json")
         self._privacy_floor(privacy)
         self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy,
