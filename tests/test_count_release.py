@@ -154,3 +154,57 @@ def test_a_count_noise_that_alone_exceeds_the_target_is_refused():
         DPConfig(target_epsilon=0.2, count_noise=5.0, **DEMO).calibrated()
     with pytest.raises(ValueError, match="count_noise must be > 0"):
         DPConfig(count_noise=0.0)
+
+
+def test_colluding_other_members_learn_the_released_count_not_n_from_the_masked_total():
+    """The strongest coalition of the secure standardizer sum, all n-1 other members, subtracts
+    its own inputs from the total: it learns the victim's Ñ (public anyway) and its exact
+    feature means and second moments (outside ε, docs/threat-model.md), never its N."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from node import setupsum
+    from node.scaling import BREAST_CANCER_BOUNDS
+    sites = breast_cancer_split(4, seed=0).hospitals
+    keys = {f"0x{i:040x}": X25519PrivateKey.generate() for i in range(1, 5)}
+    public = {a: k.public_key().public_bytes_raw() for a, k in keys.items()}
+    ledgers = {a: PrivacyLedger(DPConfig(accountant="rdp", count_noise=COUNT_NOISE, **DEMO)) for a in keys}
+    released = {a: ledgers[a].release_count(len(d), cohort_ceiling(len(d))) for a, d in zip(keys, sites.values())}
+    vectors = {a: setupsum.site_vector(d, BREAST_CANCER_BOUNDS, released[a]) for a, d in zip(keys, sites.values())}
+    total = setupsum.unmask([setupsum.mask(v, a, keys[a], public, b"ctx") for a, v in vectors.items()])
+    victim, data = next(iter(keys)), next(iter(sites.values()))
+    learned = total - sum(vectors[a] for a in keys if a != victim)
+    assert round(learned[0]) == released[victim]  # the count the coalition learns is Ñ
+    x = np.clip(data.x.astype(np.float64), BREAST_CANCER_BOUNDS.low, BREAST_CANCER_BOUNDS.high)
+    d = x.shape[1]
+    np.testing.assert_allclose(learned[1:d + 1] / learned[0], x.mean(axis=0), rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(learned[d + 1:] / learned[0], (x * x).mean(axis=0), rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_chain_carries_a_fixed_noised_count_never_n(tmp_path):
+    """The attack of issue 15 §2: read each hospital's N off the chain (on main: every commit's
+    ``samples`` and the admission cohort are exactly N). Now every commit carries the same Ñ for
+    the whole campaign, the one its privacy ledger released and charged, the cohort is a
+    ceiling above N, and the ε committed in round 1 already includes the count's release."""
+    from ledger import collect, load_state
+    from node.demo import DemoConfig, run_demo
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=2, chain_state=state, progress=False, state_dir=tmp_path / "peers"))
+    audit = collect(*load_state(state))
+    rows = {h["address"].lower(): h["samples"] for h in report["hospitals"].values()}
+    ledgers = {h["address"].lower(): json.loads((tmp_path / "peers" / f"{n}.privacy.json").read_text())
+               for n, h in report["hospitals"].items()}
+    committed = {a: {c["samples"] for r in audit["rounds"] for c in r["commits"] if c["account"].lower() == a}
+                 for a in rows}
+    assert all(len(counts) == 1 for counts in committed.values()), committed  # fixed across rounds
+    for a, counts in committed.items():
+        assert counts == {ledgers[a]["count"]["released"]} and ledgers[a]["count"]["rows"] == rows[a]
+        assert ledgers[a]["history"][0] == [COUNT_NOISE, 1.0, 1]  # charged once, first
+    assert any(counts != {rows[a]} for a, counts in committed.items())  # all four Ñ = N: p < 1e-5
+    assert all(i["cohort"] == cohort_ceiling(rows[i["account"].lower()]) != rows[i["account"].lower()]
+               for i in audit["identities"])
+    c = ledgers[next(iter(ledgers))]["config"]
+    first = dp_event.ComposedDpEvent([dp_event.GaussianDpEvent(COUNT_NOISE), dp_event.GaussianDpEvent(c["noise_multiplier"])])
+    google = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4)
+    google.compose(first)
+    assert min(cm["epsilon"] for cm in audit["rounds"][0]["commits"]) >= google.get_epsilon(c["delta"]) - 1e-6
