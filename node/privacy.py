@@ -266,7 +266,8 @@ class PrivacyLedger:
             history = [tuple(h) for h in state["history"]]
             count = state.get("count")
             if count is not None:
-                count = {"released": int(count["released"]), "rows": int(count["rows"])}
+                rows = count["rows"]
+                count = {"released": int(count["released"]), "rows": None if rows is None else int(rows)}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"privacy ledger {self.path} is unreadable ({exc}); refusing to "
                              "start with an unknown spent budget") from None
@@ -323,7 +324,7 @@ class PrivacyLedger:
         if rows < 1:
             raise ValueError(f"a row count must be >= 1, got {rows}")
         if self._count is not None:
-            if rows != self._count["rows"]:
+            if self._count["rows"] is not None and rows != self._count["rows"]:
                 log.warning("the training data has %d rows, but this campaign's count was released for %d; "
                             "keeping the released count %d (a new draw would leak N)", rows,
                             self._count["rows"], self._count["released"])
@@ -335,6 +336,17 @@ class PrivacyLedger:
         self._count = {"released": released, "rows": rows}
         self.save()
         return released
+
+    def adopt_released_count(self, released: int) -> None:
+        """Take back a count this campaign already published (read off the chain after the ledger
+        file was lost, :mod:`node.service.privacyfloor`): charged once, first, and never drawn
+        again. The caller saves the ledger."""
+        if self._count is not None:
+            raise ValueError(f"this ledger already holds the released count {self._count['released']}")
+        if released < 1:
+            raise ValueError(f"a released count must be >= 1, got {released}")
+        self._accountant.history = self.config.count_events + self.history
+        self._count = {"released": int(released), "rows": None}
 
     def cap(self) -> float:
         """The most epsilon this campaign may spend: the target, with the 10^-3 relative slack

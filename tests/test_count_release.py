@@ -115,6 +115,23 @@ def test_a_restarted_ledger_reuses_its_count_and_charges_it_once(tmp_path, caplo
     assert restarted.history == [(COUNT_NOISE, 1.0, 1)] and restarted.spent() == pytest.approx(spent, rel=1e-12)
 
 
+def test_a_ledger_rebuilt_from_the_chain_takes_back_the_published_count(tmp_path):
+    """A lost privacy.json, rebuilt with --restore-privacy-from-chain: the count comes back from
+    the commits' ``samples``, charged once, and is never drawn again."""
+    from node.service.privacyfloor import ChainSpend, check_floor, restore_from_chain
+    config = DPConfig(target_epsilon=1.0, accountant="prv", count_noise=COUNT_NOISE, **DEMO)
+    lost = campaign("prv", DEMO)
+    c = lost.config
+    lost.accountant.history = lost.history[:1] + [(c.noise_multiplier, c.sample_rate, 2 * c.steps_per_round)]
+    spend = ChainSpend(lost.spent(), round=2, commits=2, samples=lost.released_count)
+    rebuilt = PrivacyLedger(config, tmp_path / "privacy.json")
+    assert restore_from_chain(rebuilt, spend) == pytest.approx(spend.epsilon, rel=1e-9)
+    check_floor(rebuilt, spend)
+    again = PrivacyLedger(config, tmp_path / "privacy.json")  # what the node reads next
+    assert again.release_count(155, ceiling=200) == lost.released_count
+    assert again.history == rebuilt.history and again.history[0] == (COUNT_NOISE, 1.0, 1)
+
+
 def test_the_count_noise_has_its_stated_scale_and_respects_the_bounds():
     rng = SecureRandom()
     draws = np.array([noisy_count(10_000, COUNT_NOISE, None, rng) for _ in range(4000)]) - 10_000
