@@ -2,13 +2,12 @@
 
 DP-SGD (Abadi et al., 2016) with Opacus: per-sample gradients clipped to ``max_grad_norm``,
 Gaussian noise of ``noise_multiplier * max_grad_norm``, Poisson sampling at rate ``q``. The
-PRV accountant (Gopi et al., 2021; tighter, and the default of the node's ``[privacy]
-accountant`` and of ``medmesh demo --accountant``) or the Rényi-DP accountant (Mironov, 2017;
-``accountant="rdp"``, see :class:`SoundRDPAccountant`; :class:`DPConfig`'s own default for
-library callers) composes every step this hospital has ever taken for the campaign. Its
-history (and which accountant reads it) is written to disk atomically *before* an update
-leaves the node, so a crash or restart can never reset or under-count the spent
-budget; the spent epsilon travels with every update and is recorded on chain.
+PRV accountant (Gopi et al., 2021; tighter, and the default everywhere: ``[privacy]
+accountant``, ``medmesh demo --accountant`` and :class:`DPConfig`) or the Rényi-DP accountant
+(Mironov, 2017; ``accountant="rdp"``, see :class:`SoundRDPAccountant`) composes every step
+this hospital has ever taken for the campaign. Its history (and which accountant reads it) is
+written to disk atomically *before* an update leaves the node, so a crash or restart can never
+reset or under-count the spent budget; the spent epsilon travels with every update and is recorded on chain.
 
 The DP noise always comes from an unseeded source: with ``secure_mode=True`` (the node's
 default) a ChaCha20 stream under a fresh key, for both the noise and the Poisson sampling,
@@ -36,7 +35,7 @@ and it is persisted with the ledger, so a restart reuses Ñ instead of drawing a
 draws would average down to N). Everything a hospital publishes or weighs uses Ñ: the sample
 count it commits, the FedAvg weights and credits derived from it, the DP-SGD batch scale
 (:func:`node.training.train_local`) and the standardizer's masked count (:mod:`node.setupsum`).
-With ``count_noise=None`` (:class:`DPConfig`'s default for library callers) N is returned
+With ``count_noise=None`` (for library callers that never publish a count) N is returned
 exactly and nothing is charged: the caller must then keep N private itself.
 """
 
@@ -54,6 +53,7 @@ from opacus.accountants.analysis import rdp as rdp_analysis
 
 from node.fsutil import atomic_write_json
 from node.securerng import SecureRandom
+from node.service.config import PrivacySection
 
 __all__ = ["DPConfig", "PrivacyLedger", "BudgetExhausted", "ACCOUNTANTS", "SoundRDPAccountant",
            "make_accountant", "calibrate_noise", "noisy_count", "cohort_ceiling", "COUNT_NOISE"]
@@ -61,9 +61,9 @@ __all__ = ["DPConfig", "PrivacyLedger", "BudgetExhausted", "ACCOUNTANTS", "Sound
 ACCOUNTANTS = ("rdp", "prv")
 #: Relative slack over the target epsilon that a round may reach (calibration is approximate).
 CAP_SLACK = 1e-3
-#: The node's and the demo's noise on the released row count (rows, sensitivity 1): about 8% more
-#: DP-SGD noise on the demo's schedule for a count within ±10 rows of N (one standard deviation).
-COUNT_NOISE = 10.0
+#: The default noise on the released row count (rows, sensitivity 1; ``[privacy] count_noise``):
+#: about 8% more DP-SGD noise on the demo's schedule for a count within ±10 rows of N (one sd).
+COUNT_NOISE = PrivacySection.count_noise
 
 Event = tuple[float, float, int]  # (noise multiplier, sample rate, steps), as in Opacus' histories
 
@@ -84,23 +84,31 @@ class DPConfig:
     and the calibration and :meth:`PrivacyLedger.check_round` assume it. Give either a
     ``target_epsilon`` (the noise multiplier is calibrated for ``rounds`` rounds) or a
     ``noise_multiplier``; ``target_epsilon`` stays the cap a round may not exceed.
-    ``accountant`` is ``"rdp"`` (this class's default) or ``"prv"`` (the node's and the demo's).
+    ``accountant`` is ``"prv"`` or ``"rdp"``. The defaults are the node's ``[privacy]`` section
+    (:class:`node.service.config.PrivacySection`): one full-batch step per round under PRV.
     ``count_noise``: the standard deviation, in rows, of the Gaussian noise on the row count the
     hospital releases once (:meth:`PrivacyLedger.release_count`); ``None`` releases nothing and
     charges nothing (N must then stay private: the accountant's relation is add/remove-one).
     """
 
-    target_epsilon: float = 1.0
-    delta: float = 1e-5
-    max_grad_norm: float = 1.0
-    steps_per_epoch: int = 4
-    local_epochs: int = 3
-    rounds: int = 5
+    target_epsilon: float = PrivacySection.epsilon
+    delta: float = PrivacySection.delta
+    max_grad_norm: float = PrivacySection.max_grad_norm
+    steps_per_epoch: int = PrivacySection.steps_per_epoch
+    local_epochs: int = PrivacySection.local_epochs
+    rounds: int = PrivacySection.rounds
     noise_multiplier: float | None = None
     enabled: bool = True
-    accountant: str = "rdp"
-    secure_mode: bool = True
-    count_noise: float | None = None
+    accountant: str = PrivacySection.accountant
+    secure_mode: bool = PrivacySection.secure_rng
+    count_noise: float | None = PrivacySection.count_noise
+
+    @classmethod
+    def from_section(cls, p: PrivacySection) -> DPConfig:
+        """The DP-SGD settings of a ``[privacy]`` section (the node's, or one the demo builds)."""
+        return cls(target_epsilon=p.epsilon, delta=p.delta, max_grad_norm=p.max_grad_norm,
+                   steps_per_epoch=p.steps_per_epoch, local_epochs=p.local_epochs, rounds=p.rounds,
+                   accountant=p.accountant, secure_mode=p.secure_rng, count_noise=p.count_noise)
 
     def __post_init__(self) -> None:
         if self.accountant not in ACCOUNTANTS:
