@@ -167,6 +167,12 @@ class FeatureStats:
         x = data.x.reshape(len(data), -1).astype(np.float64)
         return cls(len(data), x.sum(axis=0), (x * x).sum(axis=0))
 
+    def at_count(self, count: int) -> FeatureStats:
+        """The same means and second moments over a published ``count`` (Ñ) instead of the exact
+        row count: the sums scaled by ``count / self.count`` (:mod:`node.privacy`)."""
+        scale = count / self.count
+        return FeatureStats(count, self.total * scale, self.total_sq * scale)
+
     def __add__(self, other: FeatureStats) -> FeatureStats:
         return FeatureStats(
             self.count + other.count, self.total + other.total, self.total_sq + other.total_sq

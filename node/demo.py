@@ -31,7 +31,7 @@ from node.identity import NodeIdentity
 from node.models import model_input
 from node.mods import PeerMod
 from node.peer import HospitalPeer, PeerSettings, RoundOutcome
-from node.privacy import DPConfig, PrivacyLedger
+from node.privacy import DPConfig, PrivacyLedger, cohort_ceiling
 from node.service.config import AggregationSection, DataSection, PrivacySection, RoundsSection, TrainingSection
 from node.update import parameters_hash
 
@@ -79,6 +79,7 @@ class DemoConfig:
     learning_rate: float = _T.learning_rate
     round_timeout: float = _R.round_timeout
     accountant: str = _P.accountant
+    count_noise: float = _P.count_noise  # std (rows) of the noise on each hospital's released row count
     commit_window: int = 120  # seconds after opening in which updates may be committed
     attest_window: int = 120  # seconds after the commit deadline in which peers attest
 
@@ -104,7 +105,7 @@ class DemoConfig:
                 RoundsSection(round_timeout=self.round_timeout),
                 PrivacySection(epsilon=self.epsilon, delta=self.delta, accountant=self.accountant,
                                max_grad_norm=self.max_grad_norm, steps_per_epoch=self.steps_per_epoch,
-                               local_epochs=self.local_epochs, rounds=self.rounds))
+                               local_epochs=self.local_epochs, rounds=self.rounds, count_noise=self.count_noise))
 
     def peer_settings(self) -> PeerSettings:
         from node.scaling import BREAST_CANCER_BOUNDS
@@ -175,7 +176,8 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
         fund(w3, identity.address, 10**18)
         holder: list[HospitalPeer] = []
         host = PeerHost(identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid))
-        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals], len(raw))
+        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals],
+                        cohort_ceiling(len(raw)))
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
         hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings,
@@ -252,6 +254,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
                    "noise_multiplier": hospitals[0].peer.privacy.config.noise_multiplier},
         "hospitals": {h.identity.institution: {"address": h.identity.address, "peer_id": h.host.peer_id,
                                                "samples": len(h.raw), "positives": h.raw.positives(),
+                                               "published_samples": h.peer.privacy.released_count,
                                                "credits": h.client.credit_balance(h.identity.address) / 1e18}
                       for h in hospitals},
         "rounds": rows,

@@ -423,7 +423,7 @@ class HospitalPeer:
                 self.standardizer = await self._secure_standardizer(bounds, timeout)
             self.data = self.standardizer.apply(self.raw_data)
             return self.standardizer
-        mine = FeatureStats.of(self.raw_data)
+        mine = FeatureStats.of(self.raw_data).at_count(self.public_count())
         scaling.check_stats(mine, features)
         self._stats[self.address] = mine
         others = self.others()
@@ -447,7 +447,7 @@ class HospitalPeer:
         keys = {m.address: m.seal_key for m in members}
         deployment = self.ledger.deployment
         context = f"{deployment.chain_id}|{deployment.addresses['RoundLedger'].lower()}".encode()
-        mine = setupsum.mask(setupsum.site_vector(self.raw_data, bounds), self.address,
+        mine = setupsum.mask(setupsum.site_vector(self.raw_data, bounds, self.public_count()), self.address,
                              self.identity.seal_private, keys, context)
         self._masked[self.address] = mine
         others = self.others()
@@ -646,7 +646,15 @@ class HospitalPeer:
             del self._kept[old]
         self.protection.end_round(round_)
 
+    def public_count(self) -> int:
+        """The row count this hospital publishes and weighs: Ñ, released once per campaign under
+        the privacy ledger and capped by the cohort declared at admission (N itself never
+        leaves the node; :meth:`node.privacy.PrivacyLedger.release_count`)."""
+        return self.privacy.release_count(len(self.raw_data), ceiling=self.ledger.cohort_of(self.address) or None)
+
     async def _train(self, round_: int) -> ModelUpdate:
+        if self.privacy.config.enabled:
+            self.public_count()  # released under the cohort ceiling before train_local reuses it
         cfg = round_train_config(self.settings.train, round_)
         result = await trio.to_thread.run_sync(
             train_local, self.model, self.global_params, self.data, self.privacy, cfg)

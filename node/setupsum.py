@@ -14,8 +14,14 @@ so no self-mask: a key is never reconstructed, and a member that sends nothing l
 masked; the set-up then falls back to the public bounds' scaling (:func:`node.scaling.from_bounds`),
 so a silent member cannot stop the consortium.
 
+Each site enters its published count Ñ (:mod:`node.privacy`), not N, with its sums scaled by
+Ñ/N: the pooled statistics weigh each site's exact means and second moments by Ñ, and no total,
+whoever colludes, carries a site's exact N.
+
 The sum is not a DP release. Against the other members together it hides nothing they could not
-subtract themselves; against any smaller coalition it hides each site's sums behind the others'.
+subtract themselves: all n−1 others learn a site's exact per-feature means and second moments
+(its Ñ is public anyway), outside the ε budget; against any smaller coalition it hides each
+site's statistics behind the others'.
 A member can add anything to its masked input and is not identifiable; :func:`check_total`
 bounds what that can do: the total count must be at least one row per member, every per-feature
 mean must lie within the public bounds and every standard deviation between
@@ -44,10 +50,15 @@ PARAMS = RingParams(ring_bits=64, frac_bits=20)
 MIN_STD_FRACTION = 0.01
 
 
-def site_vector(data: LabelledData, bounds: FeatureBounds) -> np.ndarray:
-    """``[n, per-feature sums, per-feature sums of squares]`` of the rows clipped to the public bounds."""
+def site_vector(data: LabelledData, bounds: FeatureBounds, count: int | None = None) -> np.ndarray:
+    """``[n, per-feature sums, per-feature sums of squares]`` of the rows clipped to the public
+    bounds, over the published row count ``count`` (Ñ, :mod:`node.privacy`): the sums are
+    scaled by ``count / N``, so the site's means and second moments are exact and its weight in
+    the pooled statistics is Ñ. ``None``: the exact count N."""
     x = np.clip(data.x.reshape(len(data), -1).astype(np.float64), bounds.low, bounds.high)
-    return np.concatenate([[float(len(data))], x.sum(axis=0), (x * x).sum(axis=0)])
+    n = len(data) if count is None else count
+    scale = n / len(data)
+    return np.concatenate([[float(n)], x.sum(axis=0) * scale, (x * x).sum(axis=0) * scale])
 
 
 def mask(vector: np.ndarray, me: str, my_key, members: dict[str, bytes], context: bytes) -> np.ndarray:

@@ -105,7 +105,7 @@ def round_train_config(config: TrainConfig, round_: int) -> TrainConfig:
 @dataclass(frozen=True)
 class TrainResult:
     delta: np.ndarray  # float32, new parameters minus the starting global parameters
-    samples: int
+    samples: int  # the count this hospital may publish: Ñ under DP with a count release, else N
     steps: int
     epsilon: float  # total spent by this hospital after this round
 
@@ -128,6 +128,7 @@ def train_local(
     ledger.check_round()
     if len(data) == 0:
         raise ValueError(f"{data.source or 'training data'}: no samples to train on")
+    count = ledger.release_count(len(data)) if dp.enabled else len(data)  # Ñ: see node.privacy
     device = select_device(config.device)
     load_flat_parameters(model, global_params)
     model.to(device)
@@ -147,7 +148,8 @@ def train_local(
             noise_multiplier=dp.noise_multiplier, max_grad_norm=dp.max_grad_norm,
             poisson_sampling=True,  # never pass a seeded noise_generator: noise must be unpredictable
         )
-        optimizer.expected_batch_size = max(1, optimizer.expected_batch_size)  # a scale only (N < steps)
+        # the mean's denominator is public: Ñ · q, not Opacus' N · q (a scale only; >= 1 when N < steps)
+        optimizer.expected_batch_size = max(1, int(count * dp.sample_rate))
         if dp.secure_mode:  # same clipping, scaling and accounting; secure sampling and noise
             rng: SecureRandom | _TorchBernoulli = SecureRandom()
             secure_noise_optimizer(optimizer, rng)
@@ -169,7 +171,7 @@ def train_local(
             module.remove_hooks()  # leave the caller's model free of Opacus' grad-sample hooks
         model.to("cpu")
     delta = flat_parameters(model) - global_params
-    return TrainResult(delta.astype(np.float32), len(data), steps, ledger.spent())
+    return TrainResult(delta.astype(np.float32), count, steps, ledger.spent())
 
 
 def private_loader(dataset: TensorDataset, dp: DPConfig, rng: SecureRandom | _TorchBernoulli) -> SecurePoissonLoader:

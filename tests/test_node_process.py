@@ -84,11 +84,13 @@ def test_four_processes_finish_three_rounds_with_one_aggregate(net, capsys):
     status = json.loads(capsys.readouterr().out)
     assert status["registry_status"] == "active" and status["completed_round"] >= 3
     assert status["epsilon_spent"] > 0 and status["peer_id"] == net.multiaddrs["hospital-b"].rsplit("/", 1)[1]
-    # issue 14: the cohort registered is the node's row count; its budget and spend are on chain
+    # issue 14: the cohort registered is a ceiling above the node's row count (issue 15 §2: never N
+    # itself); its budget and spend are on chain
     from node.service.config import load_config
     from node.service.sources import load_training_data
     cfg = load_config(net.configs["hospital-b"])
-    assert status["cohort"] == len(load_training_data(cfg.data))
+    from node.privacy import cohort_ceiling
+    assert status["cohort"] == cohort_ceiling(len(load_training_data(cfg.data))) > len(load_training_data(cfg.data))
     assert status["privacy_budget_on_chain"]["epsilon"] == pytest.approx(cfg.privacy.epsilon * 1.001)
     assert status["privacy_budget_on_chain"]["accountant"] == cfg.privacy.accountant
     assert 0 < status["epsilon_on_chain"] <= status["epsilon_spent"] + 1e-6

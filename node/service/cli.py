@@ -146,14 +146,16 @@ def _cmd_register(args: argparse.Namespace) -> int:
 
 
 def _cohort(cfg) -> int:
-    """The cohort to declare: ``[data].cohort``, or the row count of the node's training data."""
+    """The cohort to declare: ``[data].cohort``, or a public ceiling above the row count of the
+    node's training data (:func:`node.privacy.cohort_ceiling`: never N itself)."""
     if cfg.data.cohort:
         return cfg.data.cohort
     from node.service.sources import load_training_data
     rows = len(load_training_data(cfg.data))
     if rows < 1:
         raise ValueError(f"{cfg.path}: [data].cohort: the training data has no rows; declare the cohort")
-    return rows
+    from node.privacy import cohort_ceiling
+    return cohort_ceiling(rows)
 
 
 def _cmd_endorse(args: argparse.Namespace) -> int:
@@ -235,7 +237,8 @@ def register_node_commands(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--public-ip", help="the IP other hospitals dial (default: the listen IP, or this "
                                           "host's outbound IP when listening on 0.0.0.0)")
     init.add_argument("--cohort", type=int, default=0,
-                      help="[data].cohort: patients to declare on chain (default 0: the data's row count)")
+                      help="[data].cohort: a public ceiling on the patients, declared on chain (default 0: the data's "
+                           "row count rounded up past the next hundred)")
     init.add_argument("--force", action="store_true")
     init.add_argument("--json", action="store_true")
     init.set_defaults(func=_cmd_init)

@@ -71,7 +71,8 @@ class DataSection:
     site: int = 0                         # built-in splits: which hospital of the split this node is
     sites: int = 4                        # built-in splits: hospitals in the split
     seed: int = 0                         # built-in splits: the split's seed (same on every node)
-    cohort: int = 0                       # patients declared on chain at registration (0: the data's row count)
+    cohort: int = 0                       # public ceiling on the patients, declared on chain at registration
+                                          # (0: the data's row count rounded up past the next hundred)
     scaling: str = "auto"                 # auto | secure | bounds | federated (docs/standardizer.md)
     bounds: Path | None = None            # public per-feature ranges, "low,high" per line (secure, bounds)
 
@@ -104,6 +105,7 @@ class PrivacySection:
     local_epochs: int = 1                 # local epochs per round
     rounds: int = 5                       # campaign length the noise is calibrated for
     secure_rng: bool = True               # DP noise and sampling from ChaCha20 (off: torch's RNG, faster)
+    count_noise: float = 10.0             # std (rows) of the noise on the row count released once (node.privacy)
 
 
 @dataclass(frozen=True)
@@ -293,7 +295,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
     elif not d.path.exists():
         raise bad("data.path", f"{d.path} does not exist")
     if not 0 <= d.cohort < 2**64:
-        raise bad("data.cohort", f"must be a number of patients >= 1 (0: the data's row count), got {d.cohort}")
+        raise bad("data.cohort", f"must be a number of patients >= 1 (0: the data's row count rounded up), "
+                                 f"got {d.cohort}")
     if d.scaling not in SCALINGS:
         raise bad("data.scaling", f"must be one of {', '.join(SCALINGS)}, got {d.scaling!r}")
     if d.bounds is not None:
@@ -327,6 +330,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("privacy.accountant", f"unknown accountant {p.accountant!r}; choose one of {', '.join(ACCOUNTANTS)}")
     if not p.max_grad_norm > 0:
         raise bad("privacy.max_grad_norm", f"must be > 0, got {p.max_grad_norm}")
+    if not p.count_noise > 0:
+        raise bad("privacy.count_noise", f"must be > 0 (the row count is always released noised), got {p.count_noise}")
     for key in ("steps_per_epoch", "local_epochs", "rounds"):
         if getattr(p, key) < 1:
             raise bad(f"privacy.{key}", f"must be >= 1, got {getattr(p, key)}")
