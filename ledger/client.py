@@ -332,7 +332,7 @@ class LedgerClient:
     def commitments(self, round: int) -> dict[str, Commitment]:
         """Commitments of ``round`` by account, in commit order (one call)."""
         accounts, raws = self._call(self.round_ledger.functions.commitmentsOf(int(round)))
-        found = (_commitment(Web3.to_checksum_address(a), raw) for a, raw in zip(accounts, raws))
+        found = (_commitment(Web3.to_checksum_address(a), raw) for a, raw in zip(accounts, raws, strict=False))
         return {c.address: c for c in found if c is not None}
 
     def chain_head(self) -> tuple[int, bytes]:

@@ -149,7 +149,7 @@ def fedavg(updates: np.ndarray | list[np.ndarray], weights: np.ndarray | list[fl
     w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
     _check_weights(w, len(stack))
     total = np.zeros(stack.shape[1])
-    for row, wi in zip(stack, w / _fsum(w)):
+    for row, wi in zip(stack, w / _fsum(w), strict=False):
         total += wi * row
     return total.astype(np.float32)
 
@@ -284,7 +284,7 @@ def geometric_median(updates: np.ndarray | list[np.ndarray], weights: np.ndarray
         dist = np.sqrt(_row_sums(diff * diff, overwrite=True))
         beta = alpha / np.maximum(nu, dist)
         new = np.zeros_like(z)
-        for row, b in zip(stack, beta / _fsum(beta)):
+        for row, b in zip(stack, beta / _fsum(beta), strict=False):
             new += b * row
         moved, size = new - z, z * z
         done = math.sqrt(_row_sums(moved * moved, overwrite=True)[0]) <= tolerance * max(1.0, math.sqrt(_row_sums(size, overwrite=True)[0]))

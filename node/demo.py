@@ -197,7 +197,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
             results: dict[str, RoundOutcome] = {}
 
             async def run(h: _Hospital) -> None:
-                results[h.identity.institution] = await h.peer.run_round(opened)
+                results[h.identity.institution] = await h.peer.run_round(opened)  # noqa: B023 (awaited in this iteration)
 
             async with trio.open_nursery() as round_nursery:
                 for h in hospitals:

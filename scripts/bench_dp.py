@@ -77,7 +77,7 @@ def campaign(model_name: str, sites: list[LabelledData], test: LabelledData, eps
     params = flat_parameters(model)
     for r in range(rounds):
         deltas = [train_local(model, params, d, led, TrainConfig(lr, seed=seed * 1000 + r, device="cpu")).delta
-                  for d, led in zip(sites, ledgers)]
+                  for d, led in zip(sites, ledgers, strict=False)]
         params = (params + aggregate(rule, np.stack(deltas), [len(d) for d in sites])).astype(np.float32)
     load_flat_parameters(model, params)
     return {"auc": evaluate(model, test).auc, "epsilon": max(led.spent() for led in ledgers),
@@ -174,7 +174,7 @@ def main() -> None:
 
 def table(r: dict) -> str:
     lines = ["", f"{'epsilon':>8} {'breast cancer AUC (logreg)':>28} {'synthetic imaging AUC (CNN)':>29}"]
-    for bc, im in zip(r["breast_cancer_logreg"], r["synthetic_imaging_cnn"]):
+    for bc, im in zip(r["breast_cancer_logreg"], r["synthetic_imaging_cnn"], strict=False):
         eps = "no DP" if bc["target_epsilon"] is None else f"{bc['target_epsilon']:g}"
         lines.append(f"{eps:>8} {bc['auc_mean']:>20.4f} ± {bc['auc_std']:.4f} {im['auc']:>21.4f} ± {im['auc_std']:.4f}")
     lines.append("")

@@ -63,7 +63,7 @@ def reference_krum_scores(vectors, f):
     n = len(vectors)
     out = []
     for i in range(n):
-        d = sorted(sum((a - b) ** 2 for a, b in zip(vectors[i], vectors[j])) for j in range(n) if j != i)
+        d = sorted(sum((a - b) ** 2 for a, b in zip(vectors[i], vectors[j], strict=False)) for j in range(n) if j != i)
         out.append(sum(d[: n - f - 2]))
     return out
 

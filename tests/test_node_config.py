@@ -287,7 +287,7 @@ def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path,
     assert main(["node", "init", "--dir", str(tmp_path / "a"), "--name", "a", "--listen", "/ip4/0.0.0.0/tcp/4001",
                  "--public-ip", "10.1.2.3", "--deployment", str(dep)]) == 0
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if l.startswith("multiaddr "))
+    line = next(x for x in out.splitlines() if x.startswith("multiaddr "))
     a_addr = line.split()[1]
     assert a_addr.startswith("/ip4/10.1.2.3/tcp/4001/p2p/12D3KooW")
     text = (tmp_path / "a" / "a.toml").read_text()

@@ -47,7 +47,7 @@ def _read_csv(path: Path, delimiter: str) -> dict[str, list]:
                     continue
                 if len(row) != len(header):
                     raise DataError(path, f"line {lineno} has {len(row)} fields, the header has {len(header)}")
-                for h, cell in zip(header, row):
+                for h, cell in zip(header, row, strict=False):
                     columns[h].append(cell)
     except UnicodeDecodeError as exc:
         raise DataError(path, f"not a UTF-8 text table ({exc.reason} at byte {exc.start})") from None

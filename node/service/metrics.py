@@ -75,10 +75,10 @@ class Monitor:
     """Metrics, alerts and status of one node. ``on_event`` is an EventLog listener; ``attach``
     hooks the peer and the ledger client once the runner has built them."""
 
-    def __init__(self, institution: str, thresholds: AlertThresholds = AlertThresholds(),
+    def __init__(self, institution: str, thresholds: AlertThresholds | None = None,
                  epsilon_budget: float = float("nan")) -> None:
         self.institution = institution
-        self.thresholds = thresholds
+        self.thresholds = thresholds if thresholds is not None else AlertThresholds()
         self.host = None
         self.peer = None
         self.events = None
