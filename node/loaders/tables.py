@@ -100,7 +100,7 @@ def load_table(path: str | Path, label: str, *, patient_id: str | None = None, g
     return TabularData(x, y, patients=ids, groups=groups, source=str(path))
 
 
-def _numeric(values: list, path: Path, column: str) -> np.ndarray:
+def _numeric(values: list, path: str | Path, column: str) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float64)
     for i, v in enumerate(values):
         if isinstance(v, str):
@@ -129,7 +129,7 @@ def _not_finite(v: object) -> bool:
         return False
 
 
-def _strings(values: list, path: Path, column: str) -> np.ndarray:
+def _strings(values: list, path: str | Path, column: str) -> np.ndarray:
     out = ["" if v is None else str(v).strip() for v in values]
     empty = [i for i, v in enumerate(out) if not v]
     if empty:
