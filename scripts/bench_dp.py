@@ -3,8 +3,9 @@
 
 1. Time ratio: ``train_local`` with DP-SGD (Opacus, per-sample clipping) over the same call
    without DP, on the same model, data and step count, in CPU seconds of one torch thread
-   (robust to other load on the machine), median of ``--repeats`` runs after one warm-up: the MLP on one breast-cancer hospital (155 rows, 100 steps), the CNN on
-   one SYNTHETIC imaging site (240 images of 64x64, 4 steps).
+   (robust to other load on the machine), median of ``--repeats`` runs after one warm-up: the
+   MLP on one breast-cancer hospital (155 rows, 100 steps), the CNN on one SYNTHETIC imaging
+   site (240 images of 64x64, 4 steps).
 2. Final held-out AUC of a federated campaign (the peers' arithmetic without network or
    chain: local DP-SGD, then an aggregation rule) for epsilon 0.5, 1, 2, 4, 8 and no DP:
    - breast cancer: logreg, the demo's schedule (4 hospitals, 5 rounds of one full-batch

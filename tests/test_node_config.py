@@ -92,7 +92,8 @@ BAD = [
     ("[node\n", "node.toml: not valid TOML"),
     # issue 17.15 and 17.14: each accepted before
     (GOOD.replace('12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5', '12D3KooWExample'),
-     "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample': '12D3KooWExample' is not a libp2p peer ID"),
+     "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample': "
+     "'12D3KooWExample' is not a libp2p peer ID"),
     (GOOD.replace('/ip4/127.0.0.1/tcp/4002', '/ip4/0.0.0.0/tcp/4002'), "0.0.0.0 is a listen address, not one a peer can dial"),
     (GOOD + '\n[aggregation]\nf = 10\n[data]\nsites = 1\n', "node.toml: [aggregation].f: must be below the number of hospitals (1), got 10"),
     (GOOD + '\n[aggregation]\nrule = "krum"\nf = 2\n[data]\nsites = 6\n', "node.toml: [aggregation].f: krum with f = 2 needs at least 7 hospitals"),
