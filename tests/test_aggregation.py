@@ -1,9 +1,13 @@
 """Aggregation rules against values worked by hand and against NumPy's own statistics."""
 
+import itertools
+
 import numpy as np
 import pytest
+from scipy.optimize import minimize
 
-from node.aggregation import aggregate, coordinate_median, fedavg, trimmed_mean
+from node.aggregation import (aggregate, bulyan, clip_norms, coordinate_median, fedavg, geometric_median, krum,
+                              krum_scores, multi_krum, trimmed_mean)
 
 
 def test_median_by_hand_odd_and_even():
@@ -51,11 +55,8 @@ def test_unknown_rule_is_a_clear_error():
 
 # -- Krum family, Bulyan, geometric median: against independent references --------------
 
-import itertools  # noqa: E402
 
-from scipy.optimize import minimize  # noqa: E402
 
-from node.aggregation import bulyan, clip_norms, geometric_median, krum, krum_scores, multi_krum  # noqa: E402
 
 
 def reference_krum_scores(vectors, f):
