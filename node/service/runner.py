@@ -119,8 +119,9 @@ class NodeRunner:
         ip, port = cfg.listen_ip_port
         self.host = PeerHost(ident.libp2p_seed, listen_port=port, listen_ip=ip, authorize=self._authorize,
                              max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes)
-        self.host.send_blob = retrying(self.host.send_blob, attempts=cfg.gossip.send_attempts,  # type: ignore[method-assign]
-                                       initial=cfg.gossip.reconnect_initial, parallel=cfg.gossip.parallel_sends)
+        send = retrying(self.host.send_blob, attempts=cfg.gossip.send_attempts,
+                        initial=cfg.gossip.reconnect_initial, parallel=cfg.gossip.parallel_sends)
+        self.host.send_blob = send  # type: ignore[method-assign]
         on_chain = self.client.identity(ident.address)
         if on_chain is None:
             raise RunnerError(f"{ident.institution} ({ident.address}) is not registered on chain; run "
