@@ -49,8 +49,10 @@ lint: $(VENV)/.lint-installed
 	$(VENV)/bin/mypy
 
 # `make bench` reproduces the evaluation suite (README, 'Evaluation suite'); `make bench QUICK=1` is the short version.
+# docs/results.md is generated from the records afterwards (scripts/results_md.py).
 bench: setup
 	$(PY) scripts/bench.py $(if $(QUICK),--quick)
+	$(PY) scripts/results_md.py
 
 devnet: setup
 	$(MEDMESH) devnet

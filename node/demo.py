@@ -67,7 +67,7 @@ class DemoConfig:
     model_out: Path | None = None  # the final global parameters, as .npy (for `audit verify`)
     progress: bool = True
     # DP-SGD schedule: one full-batch step per round (sample rate 1) suits hospitals of ~100
-    # patients; chosen by scripts/sweep_dp_schedule.py (docs/results.md), not by the test set of one run.
+    # patients; chosen by scripts/sweep_dp_schedule.py (docs/evaluation.md), not by the test set of one run.
     local_epochs: int = 1
     steps_per_epoch: int = 1
     max_grad_norm: float = 1.0
