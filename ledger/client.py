@@ -406,7 +406,7 @@ class LedgerClient:
         if bytes(raw.voteKey) == _ZERO32:
             return None
         event = self.round_ledger.events.AggregateAttested()
-        topics = [
+        topics: list[bytes | None] = [
             event_topic(self.round_ledger, "AggregateAttested"),
             int(round).to_bytes(32, "big"),
             bytes(12) + bytes.fromhex(address[2:]),
