@@ -167,7 +167,7 @@ def fang_krum(honest: np.ndarray, f: int, *, tolerance: float = 1e-5) -> np.ndar
     """Fang et al. 2020, Sec. 4.1 (full knowledge, deltas): the ``f`` attackers all send
     ``-lambda * s``; lambda starts at the paper's upper bound and halves until Krum (told f)
     selects an attacker, or falls under ``tolerance`` (then lambda = tolerance)."""
-    from node.aggregation import selection
+    from node.consensus.rules import selection
 
     stack = _honest(honest)
     m, d = len(stack) + f, stack.shape[1]

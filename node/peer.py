@@ -25,7 +25,6 @@ from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget
 from node import protocol, relay, scaling, setupsum
-from node.aggregation import DEFAULT_RULE
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.freeriding import screen_free_riders
@@ -34,7 +33,9 @@ from node.models import build_model, flat_parameters, load_flat_parameters, mode
 from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
+from node.roundbeacon import RoundSecrets
 from node.sealing import SealContext, SealError, blob_hash, peek_context
+from node.service.config import AggregationSection, NodeConfig, RoundsSection, TrainingSection
 from node.training import TrainConfig, round_train_config, train_local
 from node.update import ModelUpdate, parameters_hash
 
@@ -46,19 +47,24 @@ KEEP_ROUNDS = 2  # completed rounds whose blobs a peer keeps for relaying
 RELAY_WAIT_S = 30.0  # how long one holder that accepted a relay request has to deliver the blob
 
 
+_A, _R, _T = AggregationSection, RoundsSection, TrainingSection  # the schema holds every default
+
+
 @dataclass(frozen=True)
 class PeerSettings:
-    model: str = "logreg"
-    rule: str = DEFAULT_RULE
-    f: int = 1  # Byzantine peers the Krum family and Bulyan must tolerate
+    """The round pipeline's settings; build them from a node's config with :meth:`from_config`."""
+
+    model: str = _T.model
+    rule: str = _A.rule
+    f: int = _A.f  # Byzantine peers the Krum family and Bulyan must tolerate
     train: TrainConfig = TrainConfig()
-    round_timeout: float = 60.0  # seconds to wait for blobs, and again for the quorum
-    protection: str = "sealed"  # sealed | secagg | ckks (node.protection); the consortium's choice
+    round_timeout: float = _R.round_timeout  # seconds to wait for blobs, and again for the quorum
+    protection: str = _A.protection  # sealed | secagg | ckks (node.protection); the consortium's choice
     compression: CompressionConfig | None = None  # top-k with error feedback, 8-bit values
-    clip_norm: float | None = None  # L2 clip of each update before masking (secagg, ckks)
+    clip_norm: float | None = _A.clip_norm  # L2 clip of each update before masking (secagg, ckks)
     secagg_ring_bits: int = 32
     secagg_frac_bits: int = 16
-    min_contributors: int = MIN_CONTRIBUTORS  # fewest committed updates a secagg or ckks sum may hold
+    min_contributors: int = _A.min_contributors  # fewest committed updates a secagg or ckks sum may hold
     # public per-feature ranges (node.scaling); None: no public bounds, federated sums in the clear
     feature_bounds: scaling.FeatureBounds | None = None
     # with bounds: "secure" (scale from the bounds, centre from a secure sum) or "bounds" (nothing shared)
@@ -74,6 +80,24 @@ class PeerSettings:
         if self.compression is not None and self.compression.quantize and self.protection != "sealed":
             raise ValueError(f"8-bit quantization composes with --protection sealed only; {self.protection} "
                              f"sums values in its own fixed-point encoding")
+
+    @classmethod
+    def from_config(cls, cfg: NodeConfig) -> PeerSettings:
+        """Every training, aggregation, round and scaling key of a node's config carried over."""
+        from node.service.sources import feature_bounds
+        return cls.from_sections(cfg.training, cfg.aggregation, cfg.rounds, feature_bounds(cfg.data),
+                                 mode="bounds" if cfg.data.scaling == "bounds" else "secure")
+
+    @classmethod
+    def from_sections(cls, training: TrainingSection, aggregation: AggregationSection, rounds: RoundsSection,
+                      bounds: scaling.FeatureBounds | None, *, mode: str = "secure") -> PeerSettings:
+        """:meth:`from_config` for sections built elsewhere (``medmesh demo`` builds its own)."""
+        a = aggregation
+        compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
+        return cls(model=training.model, rule=a.rule, f=a.f, train=TrainConfig.from_section(training),
+                   round_timeout=rounds.round_timeout, protection=a.protection, compression=compression,
+                   clip_norm=a.clip_norm, min_contributors=a.min_contributors, feature_bounds=bounds,
+                   scaling=mode)
 
 
 @dataclass
@@ -134,6 +158,7 @@ class HospitalPeer:
         self._budget_declared = False
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
         self.protection = make_mode(self)
+        self.beacon = RoundSecrets(self)  # used only by modes that draw from the beacon (ckks)
         host.on_blob(self._on_blob)
 
     # -- registry view -----------------------------------------------------------------
@@ -417,6 +442,15 @@ class HospitalPeer:
         await self._announce(protocol.RoundOpened(round_, self.address))
         return round_
 
+    def join_beacon(self) -> None:
+        """Before this peer's first round: commit a beacon secret for the next round, if the
+        consortium's mode draws from the beacon (later rounds commit at their start)."""
+        if self.protection.uses_beacon:
+            try:
+                self.beacon.commit_next()
+            except LedgerError as exc:  # e.g. the round opened meanwhile: this peer sits out its draw
+                self.log.error("beacon: %s", exc)
+
     async def _fail_stale_round(self, round_: int) -> None:
         deadline = self.ledger.round_info(round_).attest_deadline
         wait = deadline - time.time() + 1
@@ -440,6 +474,8 @@ class HospitalPeer:
         """Run one round to the end; never raises for a remote peer's fault."""
         out = RoundOutcome(round_)
         self.refresh_directory()
+        if self.protection.uses_beacon:
+            await self.beacon.start_round(round_)
         try:
             update = await self._train(round_)
         except BudgetExhausted as exc:

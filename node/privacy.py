@@ -2,13 +2,12 @@
 
 DP-SGD (Abadi et al., 2016) with Opacus: per-sample gradients clipped to ``max_grad_norm``,
 Gaussian noise of ``noise_multiplier * max_grad_norm``, Poisson sampling at rate ``q``. The
-PRV accountant (Gopi et al., 2021; tighter, and the default of the node's ``[privacy]
-accountant`` and of ``medmesh demo --accountant``) or the Rényi-DP accountant (Mironov, 2017;
-``accountant="rdp"``, see :class:`SoundRDPAccountant`; :class:`DPConfig`'s own default for
-library callers) composes every step this hospital has ever taken for the campaign. Its
-history (and which accountant reads it) is written to disk atomically *before* an update
-leaves the node, so a crash or restart can never reset or under-count the spent
-budget; the spent epsilon travels with every update and is recorded on chain.
+PRV accountant (Gopi et al., 2021; tighter, and the default everywhere: ``[privacy]
+accountant``, ``medmesh demo --accountant`` and :class:`DPConfig`) or the Rényi-DP accountant
+(Mironov, 2017; ``accountant="rdp"``, see :class:`SoundRDPAccountant`) composes every step
+this hospital has ever taken for the campaign. Its history (and which accountant reads it) is
+written to disk atomically *before* an update leaves the node, so a crash or restart can never
+reset or under-count the spent budget; the spent epsilon travels with every update and is recorded on chain.
 
 The DP noise always comes from an unseeded source: with ``secure_mode=True`` (the node's
 default) a ChaCha20 stream under a fresh key, for both the noise and the Poisson sampling,
@@ -34,6 +33,7 @@ from opacus.accountants import IAccountant, RDPAccountant, create_accountant
 from opacus.accountants.analysis import rdp as rdp_analysis
 
 from node.fsutil import atomic_write_json
+from node.service.config import PrivacySection
 
 __all__ = ["DPConfig", "PrivacyLedger", "BudgetExhausted", "ACCOUNTANTS", "SoundRDPAccountant",
            "make_accountant", "calibrate_noise"]
@@ -59,19 +59,27 @@ class DPConfig:
     and the calibration and :meth:`PrivacyLedger.check_round` assume it. Give either a
     ``target_epsilon`` (the noise multiplier is calibrated for ``rounds`` rounds) or a
     ``noise_multiplier``; ``target_epsilon`` stays the cap a round may not exceed.
-    ``accountant`` is ``"rdp"`` (this class's default) or ``"prv"`` (the node's and the demo's).
+    ``accountant`` is ``"prv"`` or ``"rdp"``. The defaults are the node's ``[privacy]`` section
+    (:class:`node.service.config.PrivacySection`): one full-batch step per round under PRV.
     """
 
-    target_epsilon: float = 1.0
-    delta: float = 1e-5
-    max_grad_norm: float = 1.0
-    steps_per_epoch: int = 4
-    local_epochs: int = 3
-    rounds: int = 5
+    target_epsilon: float = PrivacySection.epsilon
+    delta: float = PrivacySection.delta
+    max_grad_norm: float = PrivacySection.max_grad_norm
+    steps_per_epoch: int = PrivacySection.steps_per_epoch
+    local_epochs: int = PrivacySection.local_epochs
+    rounds: int = PrivacySection.rounds
     noise_multiplier: float | None = None
     enabled: bool = True
-    accountant: str = "rdp"
-    secure_mode: bool = True
+    accountant: str = PrivacySection.accountant
+    secure_mode: bool = PrivacySection.secure_rng
+
+    @classmethod
+    def from_section(cls, p: PrivacySection) -> DPConfig:
+        """The DP-SGD settings of a ``[privacy]`` section (the node's, or one the demo builds)."""
+        return cls(target_epsilon=p.epsilon, delta=p.delta, max_grad_norm=p.max_grad_norm,
+                   steps_per_epoch=p.steps_per_epoch, local_epochs=p.local_epochs, rounds=p.rounds,
+                   accountant=p.accountant, secure_mode=p.secure_rng)
 
     def __post_init__(self) -> None:
         if self.accountant not in ACCOUNTANTS:

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from node.aggregation import aggregate  # noqa: E402
+from node.consensus.rules import aggregate  # noqa: E402
 from node.attacks import flip_labels, sign_flip  # noqa: E402
 from node.data import FeatureStats, Standardizer, breast_cancer_split  # noqa: E402
 from node.evaluation import evaluate  # noqa: E402

@@ -150,7 +150,7 @@ def run_legacy(strategy: str, tree: Path) -> dict:
 def sweep(seeds: int) -> list[dict]:
     """The copier's noise against the old and new screen: the share of (seed, round) pairs in
     which the copy is flagged, and of honest updates flagged (no chain, the screen alone)."""
-    from node.aggregation import aggregate
+    from node.consensus.rules import aggregate
     from node.freeriding import screen_free_riders
     from node.incentives.cohort import build_cohort
     from node.incentives.scenario import scenario_from_dict

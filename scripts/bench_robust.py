@@ -32,7 +32,7 @@
    - Each rule is told the true ``f`` (Krum, Multi-Krum with m = n - f, Bulyan, trimmed mean
      cutting f values per side, centered clipping's radius). ``rule+bucket`` applies the rule
      to bucket means of s = 2 (Karimireddy et al. 2022), the permutation seeded by the round.
-     A rule/f pair below ``minimum_updates(rule, f)`` is "n/a" (Bulyan: n >= 4f + 3, so only
+     A rule/f pair below its ``min_updates(f)`` is "n/a" (Bulyan: n >= 4f + 3, so only
      f <= 1 at n = 10).
    - f = 0 has no attacker, so it is run once per rule and shared by every attack's table.
    - Backdoor success rate: of the held-out rows labelled MALIGNANT (y = 1, i.e. not the
@@ -92,7 +92,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from node.aggregation import RULES, aggregate, minimum_updates
+from node.consensus.rules import RULES, aggregate, make_rule
 from node.attacks import MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, flip_labels, lie_z_max, scaling
 from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
@@ -162,7 +162,7 @@ def apply_rule(rule: str, stack: np.ndarray, weights: list[float], f: int, round
 def rule_minimum(rule: str, f: int) -> int:
     """The fewest peers ``rule`` takes at this f (bucketing: enough bucket means)."""
     base, _, bucket = rule.partition("+")
-    return minimum_updates(base, f) * (BUCKET if bucket else 1) - (BUCKET - 1 if bucket else 0)
+    return make_rule(base, f, bucket=BUCKET if bucket else 1).fewest()
 
 
 def campaign(setup: dict, rule: str, attack: str, f: int) -> dict:
@@ -207,7 +207,7 @@ def tabular_setup(args) -> dict:
     stats = [FeatureStats.of(d) for d in split.hospitals.values()]
     z = Standardizer.from_stats(sum(stats[1:], stats[0]))
     dp = DPConfig(enabled=args.dp_epsilon is not None, target_epsilon=args.dp_epsilon or 1.0, rounds=args.rounds,
-                  local_epochs=1, steps_per_epoch=1, max_grad_norm=1.0)
+                  local_epochs=1, steps_per_epoch=1, max_grad_norm=1.0, accountant="rdp")
     return {"task": "breast-cancer", "model": "logreg", "sites": [z.apply(d) for d in split.hospitals.values()],
             "test": z.apply(split.test), "dp": dp, "rounds": args.rounds, "lr": 2.0,
             "site_sizes": [len(d) for d in split.hospitals.values()]}
@@ -428,7 +428,7 @@ def time_rules(ns: list[int], d: int, rules: list[str], repeats: int) -> list[di
     for n in ns:
         stack = rng.standard_normal((n, d), dtype=np.float32)
         for rule in rules:
-            if minimum_updates(rule, 1) > n:
+            if RULES[rule].min_updates(1) > n:
                 rows.append({"rule": rule, "n": n, "d": d, "seconds": None})
                 continue
             runs = []

@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.aggregation import aggregate  # noqa: E402
+from node.consensus.rules import aggregate  # noqa: E402
 from node.freeriding import SIMILARITY_THRESHOLD, SPREAD_FRACTION, round_spread, screen_free_riders  # noqa: E402
 from node.incentives.cohort import build_cohort  # noqa: E402
 from node.incentives.scenario import load_scenario  # noqa: E402

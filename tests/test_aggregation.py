@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from node.aggregation import (aggregate, bulyan, clip_norms, coordinate_median, fedavg, geometric_median, krum,
-                              krum_scores, multi_krum, trimmed_mean)
+from node.consensus.rules import (aggregate, clip_norms, coordinate_median, geometric_median, krum_scores,
+                                  multi_krum, trimmed_mean)
+from node.consensus.rules.bulyan import bulyan
+from node.consensus.rules.fedavg import fedavg
+from node.consensus.rules.krum import krum
 
 
 def test_median_by_hand_odd_and_even():

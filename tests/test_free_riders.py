@@ -13,7 +13,7 @@ import pytest
 
 from ledger import collect, connect, load_state
 from ledger.deploy import Deployment
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.demo import DemoConfig, run_demo
 from node.freeriding import SIMILARITY_THRESHOLD, screen_free_riders
 from node.incentives.cohort import build_cohort
@@ -69,7 +69,7 @@ def test_screen_rejects_bad_arguments() -> None:
 
 
 _STALE_FOUR = {
-    "name": "stale-four", "rounds": 3,
+    "name": "stale-four", "rounds": 3, "rule": "median", "learning_rate": 0.5, "local_epochs": 5,
     "hospitals": [{"samples": 120}, {"samples": 60}, {"samples": 40},
                   {"samples": 40, "role": "free-rider", "free_ride": "stale"}],
 }

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ledger import connect
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.freeriding import screen_free_riders
 from node.incentives.cohort import build_cohort
 from node.incentives.report import summarize
@@ -20,7 +20,7 @@ from node.incentives.simulate import _Campaign, simulate
 
 
 def _four(rounds: int = 2, **gamer) -> dict:
-    return {"name": "four-gamed", "rounds": rounds,
+    return {"name": "four-gamed", "rounds": rounds, "rule": "median", "learning_rate": 0.5, "local_epochs": 5,
             "hospitals": [{"samples": 120}, {"samples": 60}, {"samples": 30, "label_noise": 0.2, **gamer},
                           {"samples": 40, "role": "free-rider"}]}
 

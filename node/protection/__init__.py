@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from node.consensus.rules import rule_class
 from node.protection.base import Aggregate, Mailbox, ProtectionMode, Rejected
 
 if TYPE_CHECKING:
@@ -31,10 +32,11 @@ SUM_ONLY = {"secagg", "ckks"}  # modes that reveal only the sum of the updates
 
 
 def check_protection(protection: str, rule: str) -> None:
-    """Raise ValueError for an unknown mode or a rule the mode cannot serve."""
+    """Raise ValueError for an unknown mode or a rule the mode cannot serve (a sum-only mode serves
+    only a rule that does not need the individual updates)."""
     if protection not in MODE_CODES:
         raise ValueError(f"unknown protection mode {protection!r}; choose one of {', '.join(MODE_CODES)}")
-    if protection in SUM_ONLY and rule != "fedavg":
+    if protection in SUM_ONLY and rule_class(rule).needs_individual_updates:
         raise ValueError(f"protection {protection} reveals only the sum of the updates, so it works with "
                          f"--rule fedavg (plus norm clipping before masking) only, not {rule}: robust rules "
                          f"need each individual update (use --protection sealed)")

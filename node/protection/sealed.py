@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from node.aggregation import aggregate_by_peer, selection_by_peer
+from node.consensus.rules import outcome_by_peer
 from node.protection.base import Aggregate, ProtectionMode, Rejected
 from node.sealing import SealError
 from node.update import ModelUpdate, UpdateFormatError
@@ -52,5 +52,5 @@ class SealedMode(ProtectionMode):
     async def aggregate(self, round_: int, opened: dict[str, ModelUpdate]) -> Aggregate:
         s = self.peer.settings
         deltas = {a: u.delta for a, u in opened.items()}
-        agg = aggregate_by_peer(s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f)
-        return Aggregate((self.peer.global_params + agg).astype("float32"), selection_by_peer(s.rule, deltas, f=s.f))
+        out = outcome_by_peer(s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f)  # one pass
+        return Aggregate((self.peer.global_params + out.params).astype("float32"), out.accepted)

@@ -35,7 +35,7 @@ import trio
 
 from ledger.randomness import round_seed
 from node import shamir
-from node.aggregation import clip_norms
+from node.consensus.rules import clip_norms
 from node.compression import shared_indices
 from node.protection import secagg_consistency as consistency
 from node.protection import secagg_wire as wire

@@ -40,16 +40,14 @@ from node.service.config import NodeConfig
 from node.service.events import EventLog
 from node.identity import NodeIdentity
 from node.service.liveness import PeerKeeper, retrying
-from node.compression import CompressionConfig
 from node.models import load_flat_parameters
 from node.service.state import NodeState, StateError
 from node.service.statuspage import start_monitoring
 from node.peer import HospitalPeer, PeerSettings
 from node.privacy import BudgetExhausted, DPConfig, PrivacyLedger
 from node.service.schedule import opener_rank
-from node.service.sources import feature_bounds, load_training_data
+from node.service.sources import load_training_data
 from node.stagetimes import StageClock, time_methods
-from node.training import TrainConfig
 from node.update import parameters_hash
 
 __all__ = ["NodeRunner", "NodeStopped", "RunnerError", "STAGES"]
@@ -131,14 +129,10 @@ class NodeRunner:
                               f"gives {self.host.peer_id}")
         if on_chain.status != "active":
             raise RunnerError(f"{ident.institution} is {on_chain.status} on chain, not active; it cannot take part")
-        p = cfg.privacy
-        dp = DPConfig(target_epsilon=p.epsilon, delta=p.delta, max_grad_norm=p.max_grad_norm,
-                      steps_per_epoch=p.steps_per_epoch, local_epochs=p.local_epochs, rounds=p.rounds,
-                      accountant=p.accountant, secure_mode=p.secure_rng)
-        privacy = PrivacyLedger(dp, cfg.node.state_dir / "privacy.json")
+        privacy = PrivacyLedger(DPConfig.from_section(cfg.privacy), cfg.node.state_dir / "privacy.json")
         self._privacy_floor(privacy)
         self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy,
-                                 peer_settings(cfg))
+                                 PeerSettings.from_config(cfg))
         self.peer.refresh_directory()
         self._quorum = self.client.ledger_config()["quorum"]
         self._genesis = w3.eth.get_block(0)["hash"].hex()
@@ -366,6 +360,7 @@ class NodeRunner:
             await trio.sleep(poll)  # standing by: serves models and relays, trains and opens nothing
         elif info is None or info.status != "open":
             await self._catch_up()
+            self.peer.join_beacon()  # before the next round opens, or its beacon has no secret of ours
             await self._open(current + 1)
         elif self._joinable(current, info):
             if not self._enough_members(current):
@@ -385,13 +380,13 @@ class NodeRunner:
         of the active members (and the rule's minimum) counting this node, and at least one of
         the peers its update goes to. Otherwise nothing is trained and no ε is spent; logged once
         per round."""
-        from node.aggregation import minimum_updates
+        from node.consensus.rules import rule_class
         connected = set(self.host.connected_peers())
         others = [i for i in self.peer._others() if i.peer_id in connected]
         recipients = self.peer.protection.update_recipients(round_)
         num, den = self._quorum
         active = len(self.peer._others()) + 1
-        need = max(minimum_updates(self.cfg.aggregation.rule, self.cfg.aggregation.f), -(-active * num // den))
+        need = max(rule_class(self.cfg.aggregation.rule).min_updates(self.cfg.aggregation.f), -(-active * num // den))
         if len(others) + 1 >= need and (not recipients or any(i.peer_id in connected for i in recipients)):
             return True
         if self._waiting_logged != round_:
@@ -616,19 +611,6 @@ def _check_port_free(cfg: NodeConfig) -> None:
         except OSError as exc:
             raise RunnerError(f"[node].listen {cfg.node.listen}: cannot listen ({exc.strerror or exc}); "
                               f"is another node running on this port?") from None
-
-
-def peer_settings(cfg: NodeConfig) -> PeerSettings:
-    """The round pipeline's settings, every training, aggregation and scaling key of the config carried over."""
-    t = cfg.training
-    a = cfg.aggregation
-    compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
-    return PeerSettings(model=t.model, rule=a.rule, f=a.f,
-                        train=TrainConfig(t.learning_rate, t.seed, proximal_mu=t.proximal_mu, device=t.device),
-                        round_timeout=cfg.rounds.round_timeout, protection=a.protection,
-                        compression=compression, clip_norm=a.clip_norm,
-                        min_contributors=a.min_contributors, feature_bounds=feature_bounds(cfg.data),
-                        scaling="bounds" if cfg.data.scaling == "bounds" else "secure")
 
 
 def configure_logging(events: EventLog, verbose: bool) -> None:
