@@ -215,7 +215,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
             results: dict[str, RoundOutcome] = {}
 
             async def run(h: _Hospital) -> None:
-                results[h.identity.institution] = await h.peer.run_round(opened)
+                results[h.identity.institution] = await h.peer.run_round(opened)  # noqa: B023 (awaited in this iteration)
 
             async with trio.open_nursery() as round_nursery:
                 for h in hospitals:
@@ -370,7 +370,8 @@ def format_report(report: dict) -> str:
                      f" {'yes' if r['finalized'] else 'NO':>6}  {(r['aggregate_hash'] or 'disagreement')[:16]}")
     b = report["baselines"]
     lines += ["", "baselines on the same held-out set:",
-              f"  centralized (pooled rows, no DP)   AUC {b['centralized']['auc']:.4f}  acc {b['centralized']['accuracy']:.4f}"]
+              f"  centralized (pooled rows, no DP)   AUC {b['centralized']['auc']:.4f}"
+              f"  acc {b['centralized']['accuracy']:.4f}"]
     for n, s in b["local_only"].items():
         lines.append(f"  local only, {n:<12} (same DP)  AUC {s['auc']:.4f}  acc {s['accuracy']:.4f}")
     if report["rounds"]:

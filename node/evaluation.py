@@ -49,7 +49,7 @@ class Scores:
 
     def to_json(self) -> dict:
         """Rounded metrics (NaN as null), with ``by_group`` only when groups were given."""
-        out = {"auc": _r(self.auc), "accuracy": _r(self.accuracy), "f1": _r(self.f1),
+        out: dict[str, object] = {"auc": _r(self.auc), "accuracy": _r(self.accuracy), "f1": _r(self.f1),
                "sensitivity": _r(self.sensitivity), "specificity": _r(self.specificity),
                "n": self.n, "positives": self.positives}
         if self.by_group:

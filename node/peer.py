@@ -39,6 +39,7 @@ from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, ModeContext, Rejected as _Rejected, check_protection, make_mode
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 from node.roundbeacon import RoundSecrets
+from node.scaling import FeatureBounds
 from node.sealing import SealError, blob_hash, peek_context
 from node.service.config import AggregationSection, NodeConfig, RoundsSection, TrainingSection
 from node.stagetimes import StageClock
@@ -75,7 +76,7 @@ class PeerSettings:
     secagg_frac_bits: int = 16
     min_contributors: int = _A.min_contributors  # fewest committed updates a secagg or ckks sum may hold
     # public per-feature ranges (node.scaling); None: no public bounds, federated sums in the clear
-    feature_bounds: scaling.FeatureBounds | None = None
+    feature_bounds: FeatureBounds | None = None
     # with bounds: "secure" (scale from the bounds, centre from a secure sum) or "bounds" (nothing shared)
     scaling: str = "secure"
 
@@ -99,7 +100,7 @@ class PeerSettings:
 
     @classmethod
     def from_sections(cls, training: TrainingSection, aggregation: AggregationSection, rounds: RoundsSection,
-                      bounds: scaling.FeatureBounds | None, *, mode: str = "secure") -> PeerSettings:
+                      bounds: FeatureBounds | None, *, mode: str = "secure") -> PeerSettings:
         """:meth:`from_config` for sections built elsewhere (``medmesh demo`` builds its own)."""
         a = aggregation
         compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None

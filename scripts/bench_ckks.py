@@ -45,7 +45,7 @@ def measure(length: int, peers: int, params: CKKSParams | None = None, seed: int
     holder, keygen = _timed(CKKSKeyHolder, params)
     public, load = _timed(CKKSPublicContext.from_bytes, holder.public_context_bytes, params)
     blobs, enc = [], []
-    for d, w in zip(deltas, weights):
+    for d, w in zip(deltas, weights, strict=False):
         blob, t = _timed(public.encrypt_weighted, d, w, 1)
         blobs.append(blob)
         enc.append(t)

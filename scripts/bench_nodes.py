@@ -102,8 +102,8 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
             "bytes_per_round_mean": round(statistics.fmean(r["bytes_sent"] for r in steady)),
             "train_s_mean": round(statistics.fmean(train_s), 3),
             "network_chain_s_mean": round(statistics.fmean(net_s), 3),
-            "network_chain_share": round(statistics.fmean(a / t for a, t in zip(net_s, total)), 3),
-            "train_share": round(statistics.fmean(a / t for a, t in zip(train_s, total)), 3),
+            "network_chain_share": round(statistics.fmean(a / t for a, t in zip(net_s, total, strict=False)), 3),
+            "train_share": round(statistics.fmean(a / t for a, t in zip(train_s, total, strict=False)), 3),
             "network_chain_over_train": round(statistics.fmean(net_s) / statistics.fmean(train_s), 2),
             "all_finalized_and_agreed": len(per_round) == rounds
             and all(r["finalized"] and r["agree"] and r["nodes_done"] == n for r in per_round),

@@ -198,7 +198,7 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
             outcomes = {}
 
             async def run(p: BenchPeer) -> None:
-                outcomes[p.address] = await p.run_round(round_)
+                outcomes[p.address] = await p.run_round(round_)  # noqa: B023 (awaited in this iteration)
 
             async with trio.open_nursery() as rn:
                 for peer, _, _ in members:
@@ -210,7 +210,7 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
             phases["network_and_waits"] = max(
                 s["times"][-1] - sum(v for k, v in phases.items() if k not in off_loop), 0.0)
             s["phases"].append(phases)
-            s["sent"].append(statistics.mean(h.stats.blob_bytes_sent - b for (_, h, _), b in zip(members, before)))
+            s["sent"].append(statistics.mean(h.stats.blob_bytes_sent - b for (_, h, _), b in zip(members, before, strict=False)))
             s["blobs"].append(statistics.mean(x for p, _, _ in members for x in p.blob_sizes))
             s["ok"].append(all(o.finalized for o in outcomes.values())
                            and len({o.aggregate_hash for o in outcomes.values()}) == 1)

@@ -253,7 +253,7 @@ def merge_seeds(per_seed: list[list[dict]]) -> list[dict]:
     """One cell per (rule, attack, f): accuracy and AUC averaged over the seeds (each seed's
     kept in ``*_by_seed``); a cell that failed in any seed keeps that seed's status."""
     out = []
-    for group in zip(*per_seed):
+    for group in zip(*per_seed, strict=False):
         first = group[0]
         bad = next((c for c in group if c["status"] != "ok"), None)
         if bad is not None:
