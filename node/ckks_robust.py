@@ -8,7 +8,8 @@ adds the chunk products (one relinearization and one rescale per pair, not per c
 the N/2 slots with log2(N/2) rotations (rotate by 1, 2, 4, ...: every slot then holds the
 total), and adds the result's conjugate, so that every slot holds ``2 <a, b>`` and the
 imaginary parts (cross terms of the two halves) cancel. The squared distances follow as
-``|a|^2 + |b|^2 - 2 <a, b>`` (:func:`distances_from_gram`). Cost per pair: ``d / N``
+``|a|^2 + |b|^2 - 2 <a, b>``
+(:func:`node.consensus.robust_audit.distances_from_gram`). Cost per pair: ``d / N``
 ciphertext multiplications and ``log2(N/2) + 1`` Galois automorphisms (Cheon et al. 2017;
 the rotate-and-sum is Halevi and Shoup's, CRYPTO 2014).
 
@@ -48,7 +49,7 @@ from node.ckks_format import Layout, join_chunks, split_chunks
 from node.ckks_params import CKKSError, CKKSParams
 from node.ckks_seal import SealIO, seal_context
 
-__all__ = ["ROBUST_PARAMS", "GramEvaluator", "RobustKeyHolder", "distances_from_gram", "galois_elements",
+__all__ = ["ROBUST_PARAMS", "GramEvaluator", "RobustKeyHolder", "galois_elements",
            "evaluation_keys", "load_evaluation_keys", "frame_gram", "scalar_bound", "pair_count"]
 
 ROBUST_PARAMS = CKKSParams(coeff_mod_bit_sizes=(60, 40, 60), scale_bits=40)
@@ -180,16 +181,6 @@ def frame_gram(rnd: int, context_id: bytes, members: int, chunks: list[bytes]) -
     head = _GS.pack(_GS_MAGIC, _VERSION, rnd, context_id, members)
     body = join_chunks(chunks)
     return head + hashlib.sha256(head + body).digest() + body
-
-
-def distances_from_gram(gram: np.ndarray) -> np.ndarray:
-    """Squared distances ``|a|^2 + |b|^2 - 2 <a, b>`` (float64, zero diagonal, clamped at 0:
-    CKKS noise can make a near-zero distance slightly negative)."""
-    g = np.asarray(gram, dtype=np.float64)
-    diag = np.diag(g)
-    dist = np.maximum(diag[:, None] + diag[None, :] - 2.0 * g, 0.0)
-    np.fill_diagonal(dist, 0.0)
-    return dist
 
 
 class RobustKeyHolder(CKKSKeyHolder):

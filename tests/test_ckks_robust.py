@@ -9,8 +9,9 @@ import tenseal.sealapi as seal
 
 from node.ckks import _IO, CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext
 from node.ckks_params import MAX_COEFF_BITS_128
-from node.ckks_robust import (ROBUST_PARAMS, GramEvaluator, RobustKeyHolder, distances_from_gram, frame_gram,
-                              galois_elements, load_evaluation_keys, scalar_bound)
+from node.ckks_robust import (ROBUST_PARAMS, GramEvaluator, RobustKeyHolder, frame_gram, galois_elements,
+                              load_evaluation_keys, scalar_bound)
+from node.consensus.robust_audit import distances_from_gram
 from node.ckks_seal import seal_context
 
 ROUND = 11
