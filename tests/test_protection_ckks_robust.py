@@ -1,0 +1,111 @@
+"""ckks with Multi-Krum between real peers: real libp2p hosts, the embedded chain, real SEAL.
+
+The references are computed here from the updates the peers actually encrypted (recorded): the
+accepted set is the clear Multi-Krum (the rule sealed mode runs) on those updates, and the
+aggregate their float64 numpy mean."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ledger import collect, load_state
+from node.consensus.rules import make_rule
+from node.demo import DemoConfig, run_demo
+from node.protection.ckks_robust import RobustCkksMode
+from node.update import parameters_hash
+from tests.test_protection_ckks import Recorder, chain_roles
+
+pytestmark = pytest.mark.slow
+
+
+class Poisoner(Recorder):
+    """The first member (address order) that is neither key holder nor aggregator sends its
+    update sign-flipped and scaled by 10 (a model-poisoning attempt); the others are honest."""
+    poisoner: dict[int, str] = {}
+
+    async def _protect(self, update):
+        r = update.round
+        await self.beacon.ready(r)
+        roles = {m.address for m in self.protection.roles(r)}
+        free = sorted((m.address for m in self.active_members() if m.address not in roles), key=str.lower)
+        if self.address == free[0]:
+            Poisoner.poisoner[r] = self.address
+            update = dataclasses.replace(update, delta=(-10.0 * update.delta).astype(np.float32))
+            Recorder.trained[(r, self.address)] = (update.delta.copy(), update.samples, self.global_params.copy())
+        return await super()._protect(update)
+
+
+def test_a_poisoner_is_left_out_under_ckks(tmp_path):
+    Recorder.trained.clear()
+    state, model = tmp_path / "chain.json", tmp_path / "model.npy"
+    report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="multi-krum", protection="ckks", chain_state=state,
+                                 model_out=model, progress=False, state_dir=tmp_path), peer_class=Poisoner)
+    members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
+    deltas = np.stack([Recorder.trained[(1, a)][0] for a in members])
+    want = [members[i] for i in make_rule("multi-krum", 1).select(deltas)]  # the clear rule, sealed mode's code
+    assert Poisoner.poisoner[1] not in want and len(want) == 4
+    r = collect(*load_state(state))["rounds"][0]
+    assert r["status"] == "finalized" and all(c["mode"] == 3 for c in r["commits"])
+    assert sorted(r["accepted"], key=str.lower) == want
+    reference = deltas[[members.index(a) for a in want]].astype(np.float64).mean(axis=0)
+    got = np.load(model).astype(np.float64) - Recorder.trained[(1, members[0])][2]
+    assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < 1e-4
+    assert {a["aggregate_hash"].removeprefix("0x") for a in r["attestations"]} == {parameters_hash(np.load(model)).hex()}
+    assert len(r["attestations"]) == 5 and report["peers_agree"]
+    # every peer sent its ciphertext to the aggregator; the key holder sent the context and the scalars
+    holder, aggregator = chain_roles(state, 1)
+    assert Poisoner.poisoner[1] not in (holder, aggregator)
+    assert report["rounds"][0]["left_out"] == [n for n, h in report["hospitals"].items()
+                                               if h["address"] == Poisoner.poisoner[1]]
+
+
+class ForgingMode(RobustCkksMode):
+    """An aggregator that computes the Gram matrix with an honest member's ciphertext in place of
+    the poisoner's (so the poisoner looks like that member and is accepted), then sums the real
+    ciphertexts of the accepted set."""
+
+    async def aggregate(self, round_, opened):
+        _, aggregator = self.roles(round_)
+        poisoned = opened.get(Poisoner.poisoner.get(round_))
+        if self._is(aggregator) and poisoned is not None:
+            evaluator = self._evaluators[round_]
+            honest_gram = evaluator.gram
+
+            def forged(vectors, rnd):
+                i = next(k for k, v in enumerate(vectors) if v is poisoned)
+                return honest_gram([vectors[(i + 1) % len(vectors)] if v is poisoned else v for v in vectors], rnd)
+
+            evaluator.gram = forged
+        return await super().aggregate(round_, opened)
+
+
+class Forger(Poisoner):
+    errors: dict[str, str | None] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.protection = ForgingMode(self)
+
+    async def run_round(self, round_):
+        out = await super().run_round(round_)
+        Forger.errors[self.address] = out.error
+        return out
+
+
+def test_a_forged_distance_is_caught_by_the_key_holder(tmp_path):
+    """The forged Gram matrix makes the poisoner look honest; the key holder decrypts the sum of
+    the (forged) accepted set, finds its squared norm contradicts the published scalars, and
+    publishes no result: no member attests, the round does not finalize, the model stays put."""
+    Recorder.trained.clear()
+    Forger.errors.clear()
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="multi-krum", protection="ckks", chain_state=state,
+                                 progress=False, state_dir=tmp_path, round_timeout=20.0), peer_class=Forger)
+    holder, _ = chain_roles(state, 1)
+    r = collect(*load_state(state))["rounds"][0]
+    assert r["status"] != "finalized" and not r["attestations"] and not report["rounds"][0]["finalized"]
+    assert "contradicts the published scalars" in (Forger.errors[holder] or "")
+    assert all("no ckks result" in (e or "") for a, e in Forger.errors.items() if a != holder)
