@@ -202,7 +202,8 @@ class RobustKeyHolder(CKKSKeyHolder):
         _, version, got_round, ctx_id, n = _GS.unpack_from(blob)
         if (version, got_round, ctx_id, n) != (_VERSION, rnd, self.context_id, members):
             raise CKKSError(f"gram: version {version}, round {got_round}, {n} members under context "
-                            f"{ctx_id.hex()[:16]}; expected round {rnd}, {members} members, {self.context_id.hex()[:16]}")
+                            f"{ctx_id.hex()[:16]}; expected round {rnd}, {members} members, "
+                            f"{self.context_id.hex()[:16]}")
         body = memoryview(blob)[_GS.size + _DIGEST:]
         if hashlib.sha256(bytes(blob[:_GS.size]) + bytes(body)).digest() != blob[_GS.size:_GS.size + _DIGEST]:
             raise CKKSError("gram: digest mismatch (bytes were changed in transit or tampered with)")

@@ -23,9 +23,7 @@ and the chain are not included (bench_protection.py measures whole rounds betwee
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -35,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from bench_ckks import _timed, measure as measure_plain  # noqa: E402
+from bench_ckks import _timed, measure as measure_plain, write_results  # noqa: E402
 from node.ckks import CKKSPublicContext  # noqa: E402
 from node.ckks_robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder  # noqa: E402
 from node.consensus.robust_audit import select_from_gram  # noqa: E402
@@ -83,7 +81,8 @@ def measure_robust(length: int, members: int, seed: int = 0) -> dict:
         "seconds": seconds, "round_cpu": sum(_cpu(seconds[s]) for s in steps),
         "selection_equals_clear": chosen.accepted == clear,
         "gram_rel_error": float(np.max(np.abs(g - ref_gram)) / np.max(np.abs(ref_gram))),
-        "mean_rel_error": float(np.linalg.norm(out.values / len(chosen.accepted) - ref_mean) / np.linalg.norm(ref_mean)),
+        "mean_rel_error": float(np.linalg.norm(out.values / len(chosen.accepted) - ref_mean)
+                                / np.linalg.norm(ref_mean)),
     }
 
 
@@ -118,19 +117,13 @@ def main() -> None:
         rb, s = r["robust_ckks"], r["robust_ckks"]["seconds"]
         print(f"{length:>9,} values x {members:>2}: plain ckks {r['plain_ckks']['round_cpu']:.2f} s, robust "
               f"{rb['round_cpu']:.2f} s ({r['robust_over_plain']:.1f}x; gram {s['gram']['cpu']:.2f}, encrypt "
-              f"{s['encrypt_per_member']['cpu']:.2f}/member), sealed Multi-Krum {r['sealed_multi_krum']['rule_cpu']:.3f}"
-              f" s; selection = clear: {rb['selection_equals_clear']}; gram err {rb['gram_rel_error']:.1e}; "
+              f"{s['encrypt_per_member']['cpu']:.2f}/member), sealed Multi-Krum "
+              f"{r['sealed_multi_krum']['rule_cpu']:.3f} s; selection = clear: {rb['selection_equals_clear']}; gram err {rb['gram_rel_error']:.1e}; "
               f"keys {rb['evaluation_keys_bytes'] / 1e6:.1f} MB, gram {rb['gram_bytes'] / 1e6:.1f} MB", flush=True)
     if not args.quick:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"command": "python scripts/bench_ckks_robust.py", "machine": f"{platform.machine()}, "
-                f"{os.cpu_count()} cores, shared", "python": platform.python_version(),
-                "note": "one thread; process-CPU seconds of the round's critical path (members encrypt in "
-                        "parallel); no network, no chain"}
-        out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-        print(f"wrote {out}")
-
+        write_results(args.out, "python scripts/bench_ckks_robust.py", rows,
+                      "one thread on a shared machine; process-CPU seconds of the round's critical path "
+                      "(members encrypt in parallel); no network, no chain")
 
 if __name__ == "__main__":
     main()

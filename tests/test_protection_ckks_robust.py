@@ -22,42 +22,54 @@ pytestmark = pytest.mark.slow
 
 
 class Poisoner(Recorder):
-    """The first member (address order) that is neither key holder nor aggregator sends its
-    update sign-flipped and scaled by 10 (a model-poisoning attempt); the others are honest."""
+    """The first member (address order) that is neither key holder nor aggregator (or, with
+    ``role = "holder"``, the key holder) sends its update sign-flipped and scaled by 10 (a
+    model-poisoning attempt); the others are honest."""
     poisoner: dict[int, str] = {}
+    role = "free"
 
     async def _protect(self, update):
         r = update.round
         await self.beacon.ready(r)
-        roles = {m.address for m in self.protection.roles(r)}
-        free = sorted((m.address for m in self.active_members() if m.address not in roles), key=str.lower)
-        if self.address == free[0]:
+        holder, aggregator = self.protection.roles(r)
+        free = sorted((m.address for m in self.active_members() if m.address not in (holder.address,
+                                                                                       aggregator.address)),
+                      key=str.lower)
+        if self.address == (holder.address if self.role == "holder" else free[0]):
             Poisoner.poisoner[r] = self.address
             update = dataclasses.replace(update, delta=(-10.0 * update.delta).astype(np.float32))
             Recorder.trained[(r, self.address)] = (update.delta.copy(), update.samples, self.global_params.copy())
         return await super()._protect(update)
 
 
-def test_a_poisoner_is_left_out_under_ckks(tmp_path):
+class PoisoningHolder(Poisoner):
+    role = "holder"
+
+
+@pytest.mark.parametrize("peer_class", [Poisoner, PoisoningHolder], ids=["member", "key-holder"])
+def test_a_poisoner_is_left_out_under_ckks(tmp_path, peer_class):
+    """Even when the poisoner is the key holder: every member selects from the scalars itself."""
     Recorder.trained.clear()
     state, model = tmp_path / "chain.json", tmp_path / "model.npy"
     report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="multi-krum", protection="ckks", chain_state=state,
-                                 model_out=model, progress=False, state_dir=tmp_path), peer_class=Poisoner)
+                                 model_out=model, progress=False, state_dir=tmp_path), peer_class=peer_class)
     members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
     deltas = np.stack([Recorder.trained[(1, a)][0] for a in members])
     want = [members[i] for i in make_rule("multi-krum", 1).select(deltas)]  # the clear rule, sealed mode's code
     assert Poisoner.poisoner[1] not in want and len(want) == 4
-    r = collect(*load_state(state))["rounds"][0]
+    audit = collect(*load_state(state))
+    r = audit["rounds"][0]
     assert r["status"] == "finalized" and all(c["mode"] == 3 for c in r["commits"])
     assert sorted(r["accepted"], key=str.lower) == want
+    assert all(c["ok"] for c in audit["checks"] if "beacon" in c["check"] or "ckks" in c["check"])
     reference = deltas[[members.index(a) for a in want]].astype(np.float64).mean(axis=0)
     got = np.load(model).astype(np.float64) - Recorder.trained[(1, members[0])][2]
     assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < 1e-4
-    assert {a["aggregate_hash"].removeprefix("0x") for a in r["attestations"]} == {parameters_hash(np.load(model)).hex()}
+    hashes = {a["aggregate_hash"].removeprefix("0x") for a in r["attestations"]}
+    assert hashes == {parameters_hash(np.load(model)).hex()}
     assert len(r["attestations"]) == 5 and report["peers_agree"]
-    # every peer sent its ciphertext to the aggregator; the key holder sent the context and the scalars
     holder, aggregator = chain_roles(state, 1)
-    assert Poisoner.poisoner[1] not in (holder, aggregator)
+    assert (Poisoner.poisoner[1] == holder) == (peer_class is PoisoningHolder) and Poisoner.poisoner[1] != aggregator
     assert report["rounds"][0]["left_out"] == [n for n, h in report["hospitals"].items()
                                                if h["address"] == Poisoner.poisoner[1]]
 
