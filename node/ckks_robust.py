@@ -45,7 +45,7 @@ import numpy as np
 import tenseal.sealapi as seal
 
 from node.ckks import CKKSKeyHolder, CKKSPublicContext, EncryptedVector, _check_round
-from node.ckks_format import Layout, join_chunks, split_chunks
+from node.ckks_format import CipherHeader, Layout, join_chunks, pack, split_chunks
 from node.ckks_params import CKKSError, CKKSParams
 from node.ckks_seal import SealIO, seal_context
 
@@ -130,25 +130,56 @@ class GramEvaluator:
         self._relin, self._galois = load_evaluation_keys(eval_keys, public)
         self._ctx = seal_context(self.params)
         self._ev = seal.Evaluator(self._ctx)
+        self._encoder = seal.CKKSEncoder(self._ctx)
+
+    def scaled_sum(self, vectors: Sequence[EncryptedVector], factors: Sequence[int], round: int) -> bytes:
+        """``sum_a c_a * vector_a`` for public integers ``c_a`` in ``0..2^20`` (norm bounding, Sun et al.
+        2019: ``c_a = round(2^20 min(1, M / |u_a|))``, :func:`node.consensus.robust_audit.factor_integers`).
+        Each ``c_a`` is a constant plaintext at scale 1, so the product is exact and stays a fresh-level
+        ciphertext at scale 2^40: the key holder's ``decrypt_sum`` reads ``2^20 sum_a s_a u_a``."""
+        rnd = _check_round(round)
+        if not vectors or len(factors) != len(vectors) or not all(0 <= int(c) <= 1 << 20 for c in factors):
+            raise CKKSError(f"scaled_sum: need one factor in 0..2^20 per vector, got {len(factors)} for "
+                            f"{len(vectors)}")
+        self._check_same(vectors, rnd)
+        acc = None
+        for v, c in zip(vectors, factors):
+            pt = seal.Plaintext()
+            self._encoder.encode(float(int(c)), 1.0, pt)
+            scaled = []
+            for ct in v.ciphertexts:
+                out = seal.Ciphertext()
+                self._ev.multiply_plain(ct, pt, out)
+                scaled.append(out)
+            if acc is None:
+                first, acc = v.header, scaled
+            else:
+                for a, s in zip(acc, scaled):
+                    self._ev.add_inplace(a, s)
+        return pack(CipherHeader(Layout.PLAIN, rnd, self.public.context_id, first.length, first.chunks, len(vectors)),
+                    [_IO.dump(a) for a in acc])
 
     def gram(self, vectors: Sequence[EncryptedVector], round: int) -> bytes:
         """Encrypted ``<a, b>`` for every pair ``a <= b`` of ``vectors`` (in their given order)."""
         rnd = _check_round(round)
         if not 2 <= len(vectors) <= _MAX_MEMBERS:
             raise CKKSError(f"gram: need 2..{_MAX_MEMBERS} encrypted updates, got {len(vectors)}")
-        first = vectors[0].header
-        for i, v in enumerate(vectors):
-            h = v.header
-            if (h.layout, h.length, h.round, h.context_id, h.summands) != \
-                    (Layout.PLAIN, first.length, rnd, self.public.context_id, 1):
-                raise CKKSError(f"gram: update {i} is a {h.describe()}; need one member's plain vector of "
-                                f"{first.length} values, round {rnd}, this context")
+        self._check_same(vectors, rnd)
         conj = [[self._apply(c, self._conjugation) for c in v.ciphertexts] for v in vectors]
         out = []
         for a, va in enumerate(vectors):
             for b in range(a, len(vectors)):
                 out.append(_IO.dump(self._inner(va.ciphertexts, conj[b])))
         return frame_gram(rnd, self.public.context_id, len(vectors), out)
+
+    def _check_same(self, vectors: Sequence[EncryptedVector], rnd: int) -> None:
+        first = vectors[0].header
+        for i, v in enumerate(vectors):
+            h = v.header
+            if (h.layout, h.length, h.round, h.context_id, h.summands) != \
+                    (Layout.PLAIN, first.length, rnd, self.public.context_id, 1):
+                raise CKKSError(f"update {i} is a {h.describe()}; need one member's plain vector of "
+                                f"{first.length} values, round {rnd}, this context")
 
     @property
     def _conjugation(self) -> int:

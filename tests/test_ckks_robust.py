@@ -11,7 +11,7 @@ from node.ckks import _IO, CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicConte
 from node.ckks_params import MAX_COEFF_BITS_128
 from node.ckks_robust import (ROBUST_PARAMS, GramEvaluator, RobustKeyHolder, frame_gram, galois_elements,
                               load_evaluation_keys, scalar_bound)
-from node.consensus.robust_audit import distances_from_gram
+from node.consensus.robust_audit import FACTOR_BITS, check_sum, distances_from_gram, factor_integers, select_from_gram
 from node.ckks_seal import seal_context
 
 ROUND = 11
@@ -127,3 +127,23 @@ def test_gram_refuses_sums_and_foreign_rounds(evaluator):
 def test_plain_key_holder_is_unchanged():
     # the sum-only mode keeps its one-prime default and publishes no evaluation keys
     assert not hasattr(CKKSKeyHolder(), "evaluation_keys_bytes")
+
+
+def test_norm_bounding_scales_ciphertexts_by_public_factors(holder, evaluator):
+    # Sun et al. 2019 over ciphertexts: the factors come from the decrypted norms alone, the
+    # aggregator multiplies each ciphertext by round(2^20 s), the key holder decrypts the sum
+    x = _updates(5, 9000, seed=3)
+    x[4] *= 50.0  # an oversized update: clipped to the median norm
+    blobs = [evaluator.public.load(evaluator.public.encrypt(v, ROUND), ROUND) for v in x]
+    gram = holder.decrypt_gram(evaluator.gram(blobs, ROUND), ROUND, members=5)
+    chosen = select_from_gram("multi-krum", gram, f=1, clip=True)
+    factors = factor_integers(chosen.scales)
+    norms = np.linalg.norm(x, axis=1)
+    assert factors == pytest.approx(np.round(2**20 * np.minimum(1, np.median(norms) / norms)), abs=1)
+    total = evaluator.scaled_sum([blobs[i] for i in chosen.accepted], factors[chosen.accepted], ROUND)
+    got = holder.decrypt_sum(total, ROUND).values / 2.0**FACTOR_BITS
+    want = (x[chosen.accepted] * (factors[chosen.accepted, None] / 2.0**20)).sum(axis=0)
+    assert np.linalg.norm(got - want) <= 1e-6 * np.linalg.norm(want)
+    check_sum(got, gram, chosen)
+    with pytest.raises(CKKSError, match="one factor in 0..2\\^20"):
+        evaluator.scaled_sum(blobs[:2], [1 << 21, 1], ROUND)

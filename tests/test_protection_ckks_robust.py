@@ -121,3 +121,32 @@ def test_a_forged_distance_is_caught_by_the_key_holder(tmp_path):
     assert r["status"] != "finalized" and not r["attestations"] and not report["rounds"][0]["finalized"]
     assert "contradicts the published scalars" in (Forger.errors[holder] or "")
     assert all("no ckks result" in (e or "") for a, e in Forger.errors.items() if a != holder)
+
+
+class NormBoundMode(RobustCkksMode):
+    norm_bound = True
+
+
+class Booster(Poisoner):
+    """Norm bounding over ciphertexts: the poisoner's update (sign-flipped, 10x) is scaled down to
+    the median norm by a public factor on its ciphertext, then Multi-Krum runs on the result."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.protection = NormBoundMode(self)
+
+
+def test_norm_bounding_over_ciphertexts_matches_the_clear_rule(tmp_path):
+    Recorder.trained.clear()
+    state, model = tmp_path / "chain.json", tmp_path / "model.npy"
+    report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="multi-krum", protection="ckks", chain_state=state,
+                                 model_out=model, progress=False, state_dir=tmp_path), peer_class=Booster)
+    members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
+    deltas = np.stack([Recorder.trained[(1, a)][0] for a in members])
+    clear = make_rule("multi-krum", 1, clip=True)  # median-norm clipping, then the rule (sealed's code)
+    r = collect(*load_state(state))["rounds"][0]
+    assert r["status"] == "finalized" and report["peers_agree"]
+    assert sorted(r["accepted"], key=str.lower) == [members[i] for i in clear.select(deltas)]
+    reference = clear.aggregate(deltas).params.astype(np.float64)
+    got = np.load(model).astype(np.float64) - Recorder.trained[(1, members[0])][2]
+    assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < 1e-4

@@ -32,14 +32,16 @@ import numpy as np
 from node.consensus.rules import make_rule
 from node.consensus.rules.wrappers import norm_scales
 
-__all__ = ["RobustSelection", "distances_from_gram", "select_from_gram", "audit_selection", "check_sum"]
+__all__ = ["RobustSelection", "distances_from_gram", "select_from_gram", "audit_selection", "check_sum",
+           "factor_integers", "FACTOR_BITS"]
 
 CHECK_REL_TOL = 1e-6  # CKKS: ~1e-9 relative per inner product, ~1e-7 absolute per decrypted value
+FACTOR_BITS = 20  # a norm-bounding factor s is applied to a ciphertext as the integer round(s * 2^20)
 
 
 class RobustSelection(NamedTuple):
     accepted: list[int]  # rows kept, ascending
-    scales: np.ndarray  # float64 factor per row (1.0 without norm bounding)
+    scales: np.ndarray  # float64 factor per row, as in the clear (1.0 without norm bounding)
 
 
 def distances_from_gram(gram: np.ndarray) -> np.ndarray:
@@ -70,6 +72,15 @@ def select_from_gram(rule: str, gram: np.ndarray, *, f: int = 1, clip: bool = Fa
     return RobustSelection(chosen.select_from_distances(distances_from_gram(g * np.outer(scales, scales))), scales)
 
 
+def factor_integers(scales: np.ndarray) -> np.ndarray:
+    """The integers ``round(s * 2^FACTOR_BITS)`` by which the aggregator multiplies each ciphertext
+    (a constant plaintext at scale 1: exact, no level spent); int64, in ``0..2^FACTOR_BITS``."""
+    s = np.asarray(scales, dtype=np.float64)
+    if not np.all((s >= 0) & (s <= 1)):
+        raise ValueError("norm-bounding factors must lie in [0, 1]")
+    return np.round(s * 2.0 ** FACTOR_BITS).astype(np.int64)
+
+
 def audit_selection(rule: str, gram: np.ndarray, addresses: list[str], accepted: list[str], *, f: int = 1,
                     clip: bool = False) -> None:
     """Raise ValueError unless ``accepted`` is exactly what ``rule`` selects from ``gram``, whose
@@ -85,9 +96,10 @@ def audit_selection(rule: str, gram: np.ndarray, addresses: list[str], accepted:
 def check_sum(total: np.ndarray, gram: np.ndarray, selection: RobustSelection, *,
               rel_tol: float = CHECK_REL_TOL) -> None:
     """Raise ValueError unless ``|total|^2`` (the decrypted sum of the accepted, scaled updates)
-    equals the sum of their scaled Gram block, within ``rel_tol`` of ``(sum_a s_a |u_a|)^2``."""
+    equals the sum of their scaled Gram block, within ``rel_tol`` of ``(sum_a s_a |u_a|)^2``;
+    ``s_a`` as the ciphertexts get them (:func:`factor_integers`)."""
     g, rows = _square(gram), selection.accepted
-    s = selection.scales[rows]
+    s = factor_integers(selection.scales[rows]) / 2.0 ** FACTOR_BITS  # as applied to the ciphertexts
     block = g[np.ix_(rows, rows)] * np.outer(s, s)
     want = math.fsum(block.ravel())
     got = math.fsum(np.asarray(total, dtype=np.float64) ** 2)

@@ -16,9 +16,10 @@ Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks`; what 
    any ciphertext that is not one scalar in every slot), and sends the Gram matrix, signed, to
    every member;
 5. every member computes the accepted set from it with the same rule code as in the clear
-   (:func:`node.consensus.robust_audit.select_from_gram`, canonical tie-break);
-6. ``ckks-sum``: the aggregator adds the accepted ciphertexts only and sends the sum, naming
-   whose, to the key holder;
+   (:func:`node.consensus.robust_audit.select_from_gram`, canonical tie-break), after norm
+   bounding if ``norm_bound`` (Sun et al. 2019: factors ``min(1, M / |u_a|)`` from the norms);
+6. ``ckks-sum``: the aggregator adds the accepted ciphertexts only (each multiplied by its
+   public factor under ``norm_bound``) and sends the sum, naming whose, to the key holder;
 7. ``ckks-result``: the key holder decrypts it only if its summands are exactly the accepted set
    (and at least ``min_contributors`` with a ckks commitment on chain), checks that its squared
    norm equals the accepted block of the Gram matrix (:func:`~node.consensus.robust_audit.check_sum`),
@@ -43,7 +44,7 @@ import trio
 from node import ckks_pool
 from node.ckks import CKKSError, CKKSPublicContext
 from node.ckks_robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder
-from node.consensus.robust_audit import RobustSelection, check_sum, select_from_gram
+from node.consensus.robust_audit import FACTOR_BITS, RobustSelection, check_sum, factor_integers, select_from_gram
 from node.consensus.rules import rule_class
 from node.protection import ckks_wire as wire
 from node.protection.base import Aggregate
@@ -62,6 +63,7 @@ class RobustCkksMode(CkksMode):
     kinds = {**CkksMode.kinds, "ckks-gram": "gram", "ckks-scalars": "scalars"}
     from_aggregator = frozenset({"sum", "gram"})
     holder_encrypts = True
+    norm_bound = False  # Sun et al. 2019 before the rule: each update scaled to at most the median norm
 
     def __init__(self, peer) -> None:
         super().__init__(peer, ROBUST_PARAMS)
@@ -108,14 +110,19 @@ class RobustCkksMode(CkksMode):
         if gram.size != len(members) ** 2:
             raise CKKSError(f"the key holder's scalars hold {gram.size} values for {len(members)} members")
         gram = gram.reshape(len(members), len(members))
-        chosen = select_from_gram(self.peer.settings.rule, gram, f=self.peer.settings.f)
+        chosen = select_from_gram(self.peer.settings.rule, gram, f=self.peer.settings.f, clip=self.norm_bound)
         accepted = tuple(members[i] for i in chosen.accepted)
         self.peer.log.info("robust ckks: %s accepts %d of %d; left out: %s", self.peer.settings.rule,
                            len(accepted), len(members), sorted(set(members) - set(accepted)) or "nobody",
                            round=round_)
         if self._is(aggregator):
             by_lower = {a.lower(): c for a, c in opened.items()}
-            total = await trio.to_thread.run_sync(self._public[round_].sum, [by_lower[a] for a in accepted], round_)
+            vectors = [by_lower[a] for a in accepted]
+            if self.norm_bound:  # public factors from the published norms, applied to the ciphertexts
+                factors = factor_integers(chosen.scales[chosen.accepted])
+                total = await trio.to_thread.run_sync(self._evaluators[round_].scaled_sum, vectors, factors, round_)
+            else:
+                total = await trio.to_thread.run_sync(self._public[round_].sum, vectors, round_)
             await self._send(round_, "sum", accepted, total, [holder])
         if self._is(holder):
             total = await self._decrypt_sum(round_, aggregator, accepted, gram, chosen)
@@ -155,8 +162,9 @@ class RobustCkksMode(CkksMode):
             summed.body, round_, min_summands=least))
         if out.summands != len(accepted):
             raise CKKSError(f"the sum holds {out.summands} summands but names {len(accepted)} members")
-        _check(out.values, gram, chosen, "the aggregator's sum")
-        return out.values
+        total = out.values / 2.0 ** FACTOR_BITS if self.norm_bound else out.values
+        _check(total, gram, chosen, "the aggregator's sum")
+        return total
 
     def _check_counted(self, round_: int, included: tuple[str, ...], least: int, what: str) -> None:
         """The members named must be committed under ckks on chain, at least ``least`` of them (the
