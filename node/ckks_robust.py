@@ -25,10 +25,12 @@ Parameters (:data:`ROBUST_PARAMS`): N = 8192, primes (60, 40, 60) = 160 of the 2
 128-bit security allows (HomomorphicEncryption.org table, checked by
 :func:`node.ckks_params.check_security` and by SEAL); scale 2^40. The product of two fresh
 ciphertexts (scale 2^80) is rescaled by the 40-bit prime to scale ~2^40 over the remaining
-60-bit prime, so a scalar must stay below :func:`scalar_bound` (2^18 = 262144): squared norms
-of updates up to norm 512. Larger values wrap around the modulus silently; the consistency
-check of :mod:`node.consensus.robust_audit` catches a wrapped or tampered Gram entry when the
-sum is decrypted.
+60-bit prime, so a scalar must stay below :func:`scalar_bound` (2^17 = 131072): squared norms
+of updates up to norm 362. The key holder publishes a decrypted value between 2^17 and 2^18
+(where it would wrap around the modulus) as NaN, and the selection leaves that member out. A
+value beyond 2^18 wraps to a value that is out of range about half the time; if it lands in
+range and its member is accepted, the consistency check of :mod:`node.consensus.robust_audit`
+stops the round when the sum is decrypted (a liveness cost, not a silent one).
 
 Gram blob: ``b"MMGS" | u8 version | u64 round | 32-byte context id | u16 members |
 32-byte SHA-256(header || body) | body``, the body holding one ciphertext per pair
@@ -38,6 +40,7 @@ Gram blob: ``b"MMGS" | u8 version | u64 round | 32-byte context id | u16 members
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 from collections.abc import Sequence
 
@@ -71,8 +74,10 @@ def check_robust(params: CKKSParams) -> None:
 
 
 def scalar_bound(params: CKKSParams) -> float:
-    """Largest |inner product| that survives the rescale: a quarter of what the remaining primes hold."""
-    return float(2 ** (sum(params.coeff_mod_bit_sizes[:-2]) - params.scale_bits - 2))
+    """Largest |inner product| the key holder reads as one. Each slot holds ``2 <a, b>`` at scale
+    ~2^scale_bits over the remaining primes ``q``, readable while ``|2 <a, b>| < q / 2^(scale_bits + 1)``;
+    the bound is half of that, so a value between the bound and the wrap is seen as out of range."""
+    return float(2 ** (sum(params.coeff_mod_bit_sizes[:-2]) - params.scale_bits - 3))
 
 
 def pair_count(members: int) -> int:
@@ -226,7 +231,10 @@ class RobustKeyHolder(CKKSKeyHolder):
 
     def decrypt_gram(self, blob: bytes, round: int, members: int) -> np.ndarray:
         """The ``members`` x ``members`` matrix of inner products in a Gram blob; refuses any
-        ciphertext whose slots do not all hold one real value (so no vector is ever opened)."""
+        ciphertext whose slots do not all hold one real value (so no vector is ever opened).
+        An inner product above :func:`scalar_bound` is NaN: it may have wrapped around, and the
+        selection leaves out every member in whose row one stands (an oversized update does not
+        stop the round)."""
         rnd, p = _check_round(round), self.params
         if not isinstance(blob, (bytes, bytearray)) or len(blob) < _GS.size + _DIGEST or blob[:4] != _GS_MAGIC:
             raise CKKSError("gram: not a medmesh Gram blob (bad magic or too short)")
@@ -261,6 +269,4 @@ class RobustKeyHolder(CKKSKeyHolder):
         if spread > _SLOT_TOLERANCE * max(1.0, abs(value)):
             raise CKKSError(f"gram: pair {pair} does not hold one scalar in every slot (spread {spread:.3g}); "
                             f"refusing to decrypt anything but inner products")
-        if abs(value) > bound:
-            raise CKKSError(f"gram: pair {pair} inner product {value:.6g} exceeds {bound:.6g}, beyond which it wraps")
-        return value
+        return value if abs(value) <= bound else math.nan  # out of range: its members are left out

@@ -43,7 +43,8 @@ def test_parameters_reach_128_bits_with_one_multiplication():
     bits = ROBUST_PARAMS.coeff_mod_bit_sizes
     assert ROBUST_PARAMS.poly_modulus_degree == 8192 and sum(bits) <= MAX_COEFF_BITS_128[8192]
     assert seal.CoeffModulus.MaxBitCount(8192, seal.SEC_LEVEL_TYPE.TC128) == 218
-    assert scalar_bound(ROBUST_PARAMS) == 2.0 ** 18  # 60-bit prime left, scale 2^40, two spare bits
+    # 60-bit prime left, scale 2^40: slots hold 2<a, b>, signed, readable below 2^19; half of that
+    assert scalar_bound(ROBUST_PARAMS) == 2.0 ** 17
     with pytest.raises(CKKSError, match="two data primes"):
         RobustKeyHolder(CKKSParams())  # the sum-only default has no level to spend
 

@@ -28,6 +28,10 @@ class Poisoner(Recorder):
     poisoner: dict[int, str] = {}
     role = "free"
 
+    @staticmethod
+    def poison(delta: np.ndarray) -> np.ndarray:
+        return -10.0 * delta
+
     async def _protect(self, update):
         r = update.round
         await self.beacon.ready(r)
@@ -37,7 +41,7 @@ class Poisoner(Recorder):
                       key=str.lower)
         if self.address == (holder.address if self.role == "holder" else free[0]):
             Poisoner.poisoner[r] = self.address
-            update = dataclasses.replace(update, delta=(-10.0 * update.delta).astype(np.float32))
+            update = dataclasses.replace(update, delta=self.poison(update.delta).astype(np.float32))
             Recorder.trained[(r, self.address)] = (update.delta.copy(), update.samples, self.global_params.copy())
         return await super()._protect(update)
 
@@ -150,3 +154,25 @@ def test_norm_bounding_over_ciphertexts_matches_the_clear_rule(tmp_path):
     reference = clear.aggregate(deltas).params.astype(np.float64)
     got = np.load(model).astype(np.float64) - Recorder.trained[(1, members[0])][2]
     assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < 1e-4
+
+
+class OutOfRange(Poisoner):
+    """An update whose squared norm, 1.5 * 2^17, is beyond the scalar bound (2^17) but not so far
+    that it wraps around (2^18): the key holder publishes NaN for its norm."""
+
+    @staticmethod
+    def poison(delta: np.ndarray) -> np.ndarray:
+        return -delta / np.linalg.norm(delta) * np.sqrt(1.5 * 2**17)
+
+
+def test_an_update_beyond_the_scalar_bound_is_left_out_not_fatal(tmp_path):
+    Recorder.trained.clear()
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=1, hospitals=6, rule="multi-krum", protection="ckks", chain_state=state,
+                                 progress=False, state_dir=tmp_path), peer_class=OutOfRange)
+    members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
+    rest = [a for a in members if a != Poisoner.poisoner[1]]
+    want = [rest[i] for i in make_rule("multi-krum", 1).select(np.stack([Recorder.trained[(1, a)][0] for a in rest]))]
+    r = collect(*load_state(state))["rounds"][0]
+    assert r["status"] == "finalized" and report["peers_agree"]
+    assert sorted(r["accepted"], key=str.lower) == want

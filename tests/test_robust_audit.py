@@ -43,8 +43,25 @@ def test_rules_that_need_the_updates_are_refused():
     x = _round(7, 20, 0)
     with pytest.raises(ValueError, match="needs the updates themselves"):
         select_from_gram("median", x @ x.T)
-    with pytest.raises(ValueError, match="finite square"):
+    with pytest.raises(ValueError, match="square matrix of finite values or NaN"):
         select_from_gram("krum", np.ones((3, 4)))
+
+
+def test_out_of_range_members_are_left_out_before_the_rule():
+    # the key holder publishes NaN for an inner product beyond the scalar bound: every member
+    # leaves that row out, and the rule runs on the others exactly as in the clear
+    x = _round(8, 60, 4)
+    g = x @ x.T
+    g[5, :] = g[:, 5] = np.nan
+    g[5, 2] = g[2, 5] = 1.0  # a stray in-range entry in the row does not bring it back
+    got = select_from_gram("multi-krum", g, f=1, clip=True)
+    rest = [i for i in range(8) if i != 5]
+    assert got.out_of_range == (5,) and got.scales[5] == 0.0
+    assert got.accepted == [rest[i] for i in make_rule("multi-krum", 1, clip=True).select(x[rest])]
+    with pytest.raises(ValueError, match="Krum needs n >= 2f"):
+        select_from_gram("multi-krum", np.where(np.eye(5) > 0, np.nan, 1.0), f=1)
+    with pytest.raises(ValueError, match="finite values or NaN"):
+        select_from_gram("krum", np.full((5, 5), np.inf))
 
 
 def test_audit_recomputes_the_accepted_set():

@@ -41,7 +41,8 @@ FACTOR_BITS = 20  # a norm-bounding factor s is applied to a ciphertext as the i
 
 class RobustSelection(NamedTuple):
     accepted: list[int]  # rows kept, ascending
-    scales: np.ndarray  # float64 factor per row, as in the clear (1.0 without norm bounding)
+    scales: np.ndarray  # float64 factor per row, as in the clear (1.0 without norm bounding; 0.0 out of range)
+    out_of_range: tuple[int, ...] = ()  # rows with a NaN (an inner product beyond the scalar bound): left out
 
 
 def distances_from_gram(gram: np.ndarray) -> np.ndarray:
@@ -56,20 +57,30 @@ def distances_from_gram(gram: np.ndarray) -> np.ndarray:
 
 def _square(gram: np.ndarray) -> np.ndarray:
     g = np.asarray(gram, dtype=np.float64)
-    if g.ndim != 2 or g.shape[0] != g.shape[1] or not np.all(np.isfinite(g)):
-        raise ValueError(f"Gram matrix: need a finite square matrix, got shape {g.shape}")
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or np.any(np.isinf(g)):
+        raise ValueError(f"Gram matrix: need a square matrix of finite values or NaN, got shape {g.shape}")
     return g
 
 
 def select_from_gram(rule: str, gram: np.ndarray, *, f: int = 1, clip: bool = False) -> RobustSelection:
-    """The rows ``rule`` accepts, from the Gram matrix alone (rows in canonical order)."""
+    """The rows ``rule`` accepts, from the Gram matrix alone (rows in canonical order). NaN marks a
+    scalar the key holder could not read within range: a row whose norm is NaN is left out before
+    the rule runs, and so are both rows of a NaN between two others (impossible for honest values:
+    ``|<a, b>| <= max(|a|^2, |b|^2)``). The rule then needs its ``min_updates(f)`` among the rest."""
     g = _square(gram)
     chosen = make_rule(rule, f)
     if not chosen.from_distances:
         raise ValueError(f"aggregation rule {rule!r} needs the updates themselves; over ckks choose one of "
                          f"the rules computable from distances (krum, multi-krum)")
-    scales = norm_scales(np.sqrt(np.maximum(np.diag(g), 0.0))) if clip else np.ones(len(g))
-    return RobustSelection(chosen.select_from_distances(distances_from_gram(g * np.outer(scales, scales))), scales)
+    bad = np.isnan(np.diag(g))
+    bad |= np.any(np.isnan(g) & ~bad[None, :], axis=1) & ~bad  # a NaN with another in-range row
+    ok = [i for i in range(len(g)) if not bad[i]]
+    sub = g[np.ix_(ok, ok)]
+    scales = np.zeros(len(g))
+    scales[ok] = norm_scales(np.sqrt(np.maximum(np.diag(sub), 0.0))) if clip else 1.0
+    s = scales[ok]
+    accepted = [ok[i] for i in chosen.select_from_distances(distances_from_gram(sub * np.outer(s, s)))]
+    return RobustSelection(accepted, scales, tuple(i for i in range(len(g)) if i not in ok))
 
 
 def factor_integers(scales: np.ndarray) -> np.ndarray:
