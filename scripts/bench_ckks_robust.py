@@ -118,7 +118,8 @@ def main() -> None:
         print(f"{length:>9,} values x {members:>2}: plain ckks {r['plain_ckks']['round_cpu']:.2f} s, robust "
               f"{rb['round_cpu']:.2f} s ({r['robust_over_plain']:.1f}x; gram {s['gram']['cpu']:.2f}, encrypt "
               f"{s['encrypt_per_member']['cpu']:.2f}/member), sealed Multi-Krum "
-              f"{r['sealed_multi_krum']['rule_cpu']:.3f} s; selection = clear: {rb['selection_equals_clear']}; gram err {rb['gram_rel_error']:.1e}; "
+              f"{r['sealed_multi_krum']['rule_cpu']:.3f} s; selection = clear: {rb['selection_equals_clear']}; "
+              f"gram err {rb['gram_rel_error']:.1e}; "
               f"keys {rb['evaluation_keys_bytes'] / 1e6:.1f} MB, gram {rb['gram_bytes'] / 1e6:.1f} MB", flush=True)
     if not args.quick:
         write_results(args.out, "python scripts/bench_ckks_robust.py", rows,

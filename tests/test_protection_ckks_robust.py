@@ -50,15 +50,22 @@ class PoisoningHolder(Poisoner):
     role = "holder"
 
 
+def _campaign(tmp_path, peer_class, hospitals: int = 5, **kwargs) -> tuple[dict, list[str], np.ndarray]:
+    """One multi-krum round under ckks: the report, the members in canonical order, and the
+    updates they actually encrypted (rows in that order)."""
+    Recorder.trained.clear()
+    report = run_demo(DemoConfig(rounds=1, hospitals=hospitals, rule="multi-krum", protection="ckks",
+                                 chain_state=tmp_path / "chain.json", progress=False, state_dir=tmp_path, **kwargs),
+                      peer_class=peer_class)
+    members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
+    return report, members, np.stack([Recorder.trained[(1, a)][0] for a in members])
+
+
 @pytest.mark.parametrize("peer_class", [Poisoner, PoisoningHolder], ids=["member", "key-holder"])
 def test_a_poisoner_is_left_out_under_ckks(tmp_path, peer_class):
     """Even when the poisoner is the key holder: every member selects from the scalars itself."""
-    Recorder.trained.clear()
     state, model = tmp_path / "chain.json", tmp_path / "model.npy"
-    report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="multi-krum", protection="ckks", chain_state=state,
-                                 model_out=model, progress=False, state_dir=tmp_path), peer_class=peer_class)
-    members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
-    deltas = np.stack([Recorder.trained[(1, a)][0] for a in members])
+    report, members, deltas = _campaign(tmp_path, peer_class, model_out=model)
     want = [members[i] for i in make_rule("multi-krum", 1).select(deltas)]  # the clear rule, sealed mode's code
     assert Poisoner.poisoner[1] not in want and len(want) == 4
     audit = collect(*load_state(state))
@@ -115,11 +122,9 @@ def test_a_forged_distance_is_caught_by_the_key_holder(tmp_path):
     """The forged Gram matrix makes the poisoner look honest; the key holder decrypts the sum of
     the (forged) accepted set, finds its squared norm contradicts the published scalars, and
     publishes no result: no member attests, the round does not finalize, the model stays put."""
-    Recorder.trained.clear()
     Forger.errors.clear()
     state = tmp_path / "chain.json"
-    report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="multi-krum", protection="ckks", chain_state=state,
-                                 progress=False, state_dir=tmp_path, round_timeout=20.0), peer_class=Forger)
+    report, _, _ = _campaign(tmp_path, Forger, round_timeout=20.0)
     holder, _ = chain_roles(state, 1)
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] != "finalized" and not r["attestations"] and not report["rounds"][0]["finalized"]
@@ -141,12 +146,8 @@ class Booster(Poisoner):
 
 
 def test_norm_bounding_over_ciphertexts_matches_the_clear_rule(tmp_path):
-    Recorder.trained.clear()
     state, model = tmp_path / "chain.json", tmp_path / "model.npy"
-    report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="multi-krum", protection="ckks", chain_state=state,
-                                 model_out=model, progress=False, state_dir=tmp_path), peer_class=Booster)
-    members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
-    deltas = np.stack([Recorder.trained[(1, a)][0] for a in members])
+    report, members, deltas = _campaign(tmp_path, Booster, model_out=model)
     clear = make_rule("multi-krum", 1, clip=True)  # median-norm clipping, then the rule (sealed's code)
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] == "finalized" and report["peers_agree"]
@@ -166,13 +167,10 @@ class OutOfRange(Poisoner):
 
 
 def test_an_update_beyond_the_scalar_bound_is_left_out_not_fatal(tmp_path):
-    Recorder.trained.clear()
     state = tmp_path / "chain.json"
-    report = run_demo(DemoConfig(rounds=1, hospitals=6, rule="multi-krum", protection="ckks", chain_state=state,
-                                 progress=False, state_dir=tmp_path), peer_class=OutOfRange)
-    members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
-    rest = [a for a in members if a != Poisoner.poisoner[1]]
-    want = [rest[i] for i in make_rule("multi-krum", 1).select(np.stack([Recorder.trained[(1, a)][0] for a in rest]))]
+    report, members, deltas = _campaign(tmp_path, OutOfRange, hospitals=6)
+    rest = [i for i, a in enumerate(members) if a != Poisoner.poisoner[1]]
+    want = [members[rest[i]] for i in make_rule("multi-krum", 1).select(deltas[rest])]
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] == "finalized" and report["peers_agree"]
     assert sorted(r["accepted"], key=str.lower) == want
