@@ -53,7 +53,7 @@ from node.ckks_params import CKKSError, CKKSParams
 from node.ckks_seal import SealIO, seal_context
 
 __all__ = ["ROBUST_PARAMS", "GramEvaluator", "RobustKeyHolder", "galois_elements",
-           "evaluation_keys", "load_evaluation_keys", "frame_gram", "scalar_bound", "pair_count"]
+           "evaluation_keys", "load_evaluation_keys", "frame_gram", "encrypted_round", "scalar_bound", "pair_count"]
 
 ROBUST_PARAMS = CKKSParams(coeff_mod_bit_sizes=(60, 40, 60), scale_bits=40)
 _EK = struct.Struct(">4sB32sI")
@@ -270,3 +270,21 @@ class RobustKeyHolder(CKKSKeyHolder):
             raise CKKSError(f"gram: pair {pair} does not hold one scalar in every slot (spread {spread:.3g}); "
                             f"refusing to decrypt anything but inner products")
         return value if abs(value) <= bound else math.nan  # out of range: its members are left out
+
+
+def encrypted_round(rule: str, updates: np.ndarray, *, f: int = 1, round: int = 0) -> np.ndarray:
+    """One robust ckks round in one process, for benchmarks: fresh keys, every row encrypted, the
+    Gram matrix evaluated and decrypted, ``rule`` run on it, the accepted ciphertexts summed and
+    decrypted, checked (:func:`~node.consensus.robust_audit.check_sum`); the mean, float32.
+    Raises ValueError (a :class:`CKKSError` or a failed check) where the protocol's round fails."""
+    from node.consensus.robust_audit import check_sum, select_from_gram
+
+    holder = RobustKeyHolder()
+    evaluator = GramEvaluator(holder.public, holder.evaluation_keys_bytes)
+    vectors = [holder.public.load(holder.public.encrypt(row, round), round) for row in np.asarray(updates)]
+    gram = holder.decrypt_gram(evaluator.gram(vectors, round), round, len(vectors))
+    chosen = select_from_gram(rule, gram, f=f)
+    total = holder.decrypt_sum(holder.public.sum([vectors[i] for i in chosen.accepted], round), round,
+                               min_summands=1).values
+    check_sum(total, gram, chosen)
+    return (total / len(chosen.accepted)).astype(np.float32)

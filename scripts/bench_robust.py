@@ -154,14 +154,19 @@ def attack_rows(attack: str, honest: np.ndarray, f: int, n: int, round_: int) ->
 
 
 def apply_rule(rule: str, stack: np.ndarray, weights: list[float], f: int, round_: int) -> np.ndarray:
-    """``rule`` or ``rule+bucket`` (bucketing with s = BUCKET, permutation seeded by the round)."""
+    """``rule`` or ``rule+bucket`` (bucketing with s = BUCKET, permutation seeded by the round), or
+    ``rule@ckks``: a Krum-family rule run over encrypted updates as robust ckks runs it
+    (:func:`node.ckks_robust.encrypted_round`: selection from decrypted inner products)."""
+    if rule.endswith("@ckks"):
+        from node.ckks_robust import encrypted_round
+        return encrypted_round(rule.removesuffix("@ckks"), stack, f=f, round=round_)
     base, _, bucket = rule.partition("+")
     return aggregate(base, stack, weights, f=f, bucket=BUCKET if bucket else 1, seed=round_)
 
 
 def rule_minimum(rule: str, f: int) -> int:
     """The fewest peers ``rule`` takes at this f (bucketing: enough bucket means)."""
-    base, _, bucket = rule.partition("+")
+    base, _, bucket = rule.removesuffix("@ckks").partition("+")
     return make_rule(base, f, bucket=BUCKET if bucket else 1).fewest()
 
 

@@ -9,8 +9,9 @@ import tenseal.sealapi as seal
 
 from node.ckks import _IO, CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext
 from node.ckks_params import MAX_COEFF_BITS_128
-from node.ckks_robust import (ROBUST_PARAMS, GramEvaluator, RobustKeyHolder, frame_gram, galois_elements,
-                              load_evaluation_keys, scalar_bound)
+from node.ckks_robust import (ROBUST_PARAMS, GramEvaluator, RobustKeyHolder, encrypted_round, frame_gram,
+                              galois_elements, load_evaluation_keys, scalar_bound)
+from node.consensus.rules import make_rule
 from node.consensus.robust_audit import FACTOR_BITS, check_sum, distances_from_gram, factor_integers, select_from_gram
 from node.ckks_seal import seal_context
 
@@ -148,3 +149,13 @@ def test_norm_bounding_scales_ciphertexts_by_public_factors(holder, evaluator):
     check_sum(got, gram, chosen)
     with pytest.raises(CKKSError, match="one factor in 0..2\\^20"):
         evaluator.scaled_sum(blobs[:2], [1 << 21, 1], ROUND)
+
+
+def test_encrypted_round_matches_the_clear_rule():
+    # the benchmarks' one-process robust ckks round: same accepted rows, same mean as sealed's rule
+    x = _updates(7, 500, seed=4)
+    x[2] *= -30.0
+    for rule in ("krum", "multi-krum"):
+        clear = make_rule(rule, 1).aggregate(x).params.astype(np.float64)
+        got = encrypted_round(rule, x, f=1, round=ROUND).astype(np.float64)
+        assert np.linalg.norm(got - clear) <= 1e-6 * np.linalg.norm(clear)
