@@ -58,6 +58,9 @@ def test_out_of_range_members_are_left_out_before_the_rule():
     rest = [i for i in range(8) if i != 5]
     assert got.out_of_range == (5,) and got.scales[5] == 0.0
     assert got.accepted == [rest[i] for i in make_rule("multi-krum", 1, clip=True).select(x[rest])]
+    wrapped = x @ x.T
+    wrapped[3, 3] = -1000.0  # a squared norm that wrapped around the modulus to a negative value
+    assert select_from_gram("multi-krum", wrapped, f=1).out_of_range == (3,)
     with pytest.raises(ValueError, match="Krum needs n >= 2f"):
         select_from_gram("multi-krum", np.where(np.eye(5) > 0, np.nan, 1.0), f=1)
     with pytest.raises(ValueError, match="finite values or NaN"):

@@ -67,7 +67,8 @@ def _square(gram: np.ndarray) -> np.ndarray:
 
 def select_from_gram(rule: str, gram: np.ndarray, *, f: int = 1, clip: bool = False) -> RobustSelection:
     """The rows ``rule`` accepts, from the Gram matrix alone (rows in canonical order). NaN marks a
-    scalar the key holder could not read within range: a row whose norm is NaN is left out before
+    scalar the key holder could not read within range: a row whose squared norm is NaN (or negative,
+    which only a value that wrapped around the modulus gives) is left out before
     the rule runs, and so are both rows of a NaN between two others (impossible for honest values:
     ``|<a, b>| <= max(|a|^2, |b|^2)``). The rule then needs its ``min_updates(f)`` among the rest."""
     g = _square(gram)
@@ -75,7 +76,7 @@ def select_from_gram(rule: str, gram: np.ndarray, *, f: int = 1, clip: bool = Fa
     if not chosen.from_distances:
         raise ValueError(f"aggregation rule {rule!r} needs the updates themselves; over ckks choose one of "
                          f"the rules computable from distances (krum, multi-krum)")
-    bad = np.isnan(np.diag(g))
+    bad = np.isnan(np.diag(g)) | (np.diag(g) < -GRAM_ABS_ERR)  # a negative squared norm has wrapped around
     bad |= np.any(np.isnan(g) & ~bad[None, :], axis=1) & ~bad  # a NaN with another in-range row
     ok = [i for i in range(len(g)) if not bad[i]]
     sub = g[np.ix_(ok, ok)]
