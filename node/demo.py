@@ -315,6 +315,7 @@ def _round_row(round_: int, hospitals: list[_Hospital], results: dict[str, Round
                test: LabelledData, bytes_sent: int, seconds: float) -> dict:
     scores: Scores = evaluate(hospitals[0].peer.model, test)
     hashes = {o.aggregate_hash for o in results.values()}
+    accepted = {a.lower() for o in results.values() if o.finalized for a in o.accepted}
     return {
         "round": round_,
         "auc": round(scores.auc, 4),
@@ -325,6 +326,7 @@ def _round_row(round_: int, hospitals: list[_Hospital], results: dict[str, Round
         "aggregate_hash": hashes.pop() if len(hashes) == 1 else None,
         "accepted": len(next(iter(results.values())).accepted),
         "rejected": {name: o.rejected for name, o in results.items() if o.rejected},
+        "left_out": [h.identity.institution for h in hospitals if accepted and h.peer.address.lower() not in accepted],
         "seconds": round(seconds, 2),
     }
 
@@ -368,6 +370,9 @@ def format_report(report: dict) -> str:
         eps = " ".join(_eps_cell(r["epsilon"].get(n)) for n in names)
         lines.append(f"{r['round']:>5} {r['auc']:>7.4f} {r['accuracy']:>7.4f} {eps} {r['bytes_sent']:>11,}"
                      f" {'yes' if r['finalized'] else 'NO':>6}  {(r['aggregate_hash'] or 'disagreement')[:16]}")
+    left = [f"round {r['round']}: {', '.join(r['left_out'])}" for r in report["rounds"] if r.get("left_out")]
+    if left:
+        lines += ["", "left out of the aggregate by the rule: " + "; ".join(left)]
     b = report["baselines"]
     lines += ["", "baselines on the same held-out set:",
               f"  centralized (pooled rows, no DP)   AUC {b['centralized']['auc']:.4f}"

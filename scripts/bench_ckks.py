@@ -87,13 +87,18 @@ def main() -> None:
               f"(wall {t['encrypt_per_peer']['wall']:.3f}, {t['sum']['wall']:.3f}, {t['decrypt']['wall']:.3f}); "
               f"rel err {r['rel_error']:.1e}", flush=True)
     if not args.quick:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"command": "python scripts/bench_ckks.py", "machine": f"{platform.machine()}, "
-                f"{os.cpu_count()} cores", "python": platform.python_version(),
-                "note": "one thread; wall times are upper bounds when the machine is shared, CPU times are not"}
-        out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-        print(f"wrote {out}")
+        write_results(args.out, "python scripts/bench_ckks.py", rows,
+                      "one thread; wall times are upper bounds when the machine is shared, CPU times are not")
+
+
+def write_results(path: str | Path, command: str, rows: list[dict], note: str) -> None:
+    """``{"meta": {command, machine, python, note}, "results": rows}`` as JSON at ``path``."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"command": command, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(), "note": note}
+    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ def test_a_registered_rule_reaches_the_protection_check(monkeypatch):
     monkeypatch.setitem(RULES, "test-sum", SumRule)
     check_protection("secagg", "test-sum")
     with pytest.raises(ValueError, match="protection ckks reveals only the sum"):
-        check_protection("ckks", "krum")
+        check_protection("ckks", "median")
+    check_protection("ckks", "multi-krum")  # selection from encrypted inner products
     with pytest.raises(ValueError, match="registered twice"):
         register(SumRule)
 
