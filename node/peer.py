@@ -26,6 +26,7 @@ from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget
 from node import protocol, relay, scaling, setupsum
 from node.compression import CompressionConfig, UpdateCodec
+from node.deadlines import DeadlineBounds, StageClock
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.freeriding import screen_free_riders
 from node.identity import NodeIdentity
@@ -58,7 +59,9 @@ class PeerSettings:
     rule: str = _A.rule
     f: int = _A.f  # Byzantine peers the Krum family and Bulyan must tolerate
     train: TrainConfig = TrainConfig()
-    round_timeout: float = _R.round_timeout  # seconds to wait for blobs, and again for the quorum
+    round_timeout: float = _R.round_timeout  # at least this long to wait for blobs, and again for the quorum
+    round_timeout_max: float = _R.round_timeout_max  # at most this long (node.deadlines derives the wait between)
+    assumed_link_mbit: float = _R.assumed_link_mbit  # link rate assumed for the first wait, until one is measured
     protection: str = _A.protection  # sealed | secagg | ckks (node.protection); the consortium's choice
     compression: CompressionConfig | None = None  # top-k with error feedback, 8-bit values
     clip_norm: float | None = _A.clip_norm  # L2 clip of each update before masking (secagg, ckks)
@@ -95,7 +98,8 @@ class PeerSettings:
         a = aggregation
         compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
         return cls(model=training.model, rule=a.rule, f=a.f, train=TrainConfig.from_section(training),
-                   round_timeout=rounds.round_timeout, protection=a.protection, compression=compression,
+                   round_timeout=rounds.round_timeout, round_timeout_max=rounds.round_timeout_max,
+                   assumed_link_mbit=rounds.assumed_link_mbit, protection=a.protection, compression=compression,
                    clip_norm=a.clip_norm, min_contributors=a.min_contributors, feature_bounds=bounds,
                    scaling=mode)
 
@@ -156,6 +160,9 @@ class HospitalPeer:
         self.relay_counts: dict[str, int] = defaultdict(int)  # requested, served, accepted, refused
         self._background: trio.Nursery | None = None
         self._budget_declared = False
+        # the blob and quorum waits, derived from measured training time and transfer rate
+        self.clock = StageClock(DeadlineBounds(settings.round_timeout, max(settings.round_timeout,
+                                               settings.round_timeout_max), settings.assumed_link_mbit))
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
         self.protection = make_mode(self)
         self.beacon = RoundSecrets(self)  # used only by modes that draw from the beacon (ckks)
@@ -539,8 +546,10 @@ class HospitalPeer:
 
     async def _train(self, round_: int) -> ModelUpdate:
         cfg = round_train_config(self.settings.train, round_)
+        started = time.perf_counter()
         result = await trio.to_thread.run_sync(
             train_local, self.model, self.global_params, self.data, self.privacy, cfg)
+        self.clock.trained(time.perf_counter() - started)
         self.log.info("trained %d steps on %d samples, epsilon spent %.3f", result.steps,
                       result.samples, result.epsilon, round=round_)
         return ModelUpdate(round_, self.address, result.samples, result.epsilon, result.delta)
@@ -575,23 +584,26 @@ class HospitalPeer:
 
     async def _send(self, round_: int, blob: bytes) -> None:
         """Send the blob to every recipient concurrently, each transfer bounded by the round's
-        deadline (``round_timeout`` from now), in the background: a slow or frozen receiver holds
+        deadline (:mod:`node.deadlines` from now), in the background: a slow or frozen receiver holds
         up neither the other transfers nor this peer's verify stage (issue 17.6). A transfer cut
         off by the deadline is what the relay (:mod:`node.relay`) is for."""
         await self._announce(protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob)))
-        deadline = trio.current_time() + self.settings.round_timeout
+        recipients = self.protection.update_recipients(round_)
+        self.clock.sending(len(blob), len(recipients))
+        deadline = trio.current_time() + self.clock.deadline()
 
         async def send_one(ident: Identity) -> None:
             with trio.move_on_at(deadline) as scope:
                 try:
+                    started = trio.current_time()
                     await self.host.send_blob(ident.peer_id, blob, kind="update")
+                    self.clock.transferred(len(blob), trio.current_time() - started)
                 except Exception as exc:  # one unreachable peer must not stop the others
                     self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
             if scope.cancelled_caught:
                 self.log.warning("gave up delivering update to %s at the round's deadline", ident.address,
                                  round=round_)
 
-        recipients = self.protection.update_recipients(round_)
         if self._background is None:  # not serving (unit tests): send in place, still bounded
             async with trio.open_nursery() as nursery:
                 for ident in recipients:
@@ -609,8 +621,9 @@ class HospitalPeer:
         free-riders (:mod:`node.freeriding`) where the mode reveals individual updates; returns
         what the protection mode aggregates (whole updates, masked vectors, ciphertexts)."""
         expected = self.protection.expected_update_senders(round_)
-        deadline = trio.current_time() + self.settings.round_timeout
-        await self._await_blobs(round_, expected, self.settings.round_timeout * RELAY_AFTER)
+        wait, started = self.clock.deadline(), trio.current_time()
+        deadline = started + wait
+        await self._await_blobs(round_, expected, wait * RELAY_AFTER)
         missing = expected - set(self._inbox[round_])
         if missing and self.protection.relays_updates:
             self.log.warning("pulling %d missing updates via relay", len(missing), round=round_)
@@ -618,6 +631,8 @@ class HospitalPeer:
                 await self._pull_missing(round_, missing)
             await self._await_blobs(round_, expected, deadline - trio.current_time())
         commitments = self.ledger.commitments(round_)
+        # a committed blob that never came means the wait was too short; an absent member does not
+        self.clock.waited(trio.current_time() - started, expected & set(commitments) <= set(self._inbox[round_]), wait)
         members = {i.address: i for i in self.active_members()}
         accepted: dict[str, object] = {}
         rejected: dict[str, str] = {}
@@ -689,8 +704,8 @@ class HospitalPeer:
 
     async def _finalize(self, round_: int, new_params: np.ndarray) -> bool:
         """Finalize once a quorum attested; adopt the aggregate if it is the finalized one."""
-        info = None
-        with trio.move_on_after(self.settings.round_timeout):
+        info, wait = None, self.clock.deadline()
+        with trio.move_on_after(wait):
             while True:
                 info = self.ledger.round_info(round_)
                 if info.status == "finalized":
@@ -712,7 +727,7 @@ class HospitalPeer:
         if info is None or info.status != "finalized":  # timed out: read the final word once more
             info = self.ledger.round_info(round_)
         if info.status != "finalized":
-            self.log.error("no quorum within %.0f s", self.settings.round_timeout, round=round_)
+            self.log.error("no quorum within %.0f s", wait, round=round_)
             return False
         if info.aggregate_hash != parameters_hash(new_params):
             self.log.error("the finalized aggregate %s is not ours; keeping the previous model",
