@@ -14,7 +14,9 @@ where
 - ``lag_s`` is how long the last wait actually took for every expected blob to arrive; a wait that
   ran out before they all arrived counts as its whole deadline, so the next round waits ``slack``
   times longer (up to ``ceiling``) and a slow hospital gets its update in instead of being dropped
-  round after round. Both measured terms decay by half per round once the link recovers.
+  round after round. A wait that ran out only on a member that committed nothing (absent, or cut
+  off by a partition) teaches nothing and counts as 0. Both measured terms decay by half per
+  round once the link recovers.
 
 ``floor`` is ``[rounds].round_timeout`` and ``ceiling`` ``[rounds].round_timeout_max``.
 """

@@ -502,6 +502,12 @@ class HospitalPeer:
             else:
                 await self._send(round_, blob)
         updates, out.rejected = await self._verify(round_, own=update)
+        partial = self._partial_view(round_, out.rejected)
+        if partial is not None:  # cut off from most members: its aggregate could only conflict
+            self.log.error("%s", partial, round=round_)
+            out.error = partial
+            self._end_round(round_)
+            return out
         if not updates:
             out.error = out.error or "no verified updates"
             self.protection.end_round(round_)
@@ -527,6 +533,23 @@ class HospitalPeer:
         out.finalized = await self._finalize(round_, new_params)
         self._end_round(round_)
         return out
+
+    def _partial_view(self, round_: int, rejected: dict[str, str]) -> str | None:
+        """Why this peer must neither attest nor accuse anyone this round, or None. When the
+        committed blobs it holds are fewer than the chain's quorum (a network partition cut it
+        off), the aggregate it could compute differs from any a quorum can finalize: attesting
+        it would put a conflicting vote on chain, and recording the missing blobs would accuse
+        members that only sat on the other side of the cut. It catches up by hash instead."""
+        missing = [s for s, reason in rejected.items() if reason == "missing-blob"]
+        if not missing:
+            return None
+        num, den = self.ledger.ledger_config()["quorum"]
+        need = -(-self.ledger.round_info(round_).member_count * num // den)
+        held = len(self.ledger.commitments(round_)) - len(missing)
+        if held >= need:
+            return None
+        return (f"holds {held} of the committed updates, fewer than the quorum of {need} (the other "
+                f"{len(missing)} never arrived): not attesting a partial aggregate")
 
     def at_chain_round(self, round_: int) -> None:
         """The schedule read ``round_`` as the chain's current round: drop what is held for
@@ -631,8 +654,11 @@ class HospitalPeer:
                 await self._pull_missing(round_, missing)
             await self._await_blobs(round_, expected, deadline - trio.current_time())
         commitments = self.ledger.commitments(round_)
-        # a committed blob that never came means the wait was too short; an absent member does not
-        self.clock.waited(trio.current_time() - started, expected & set(commitments) <= set(self._inbox[round_]), wait)
+        # a committed blob that never came means the wait was too short; a wait that ran out only on a
+        # member that committed nothing (absent, cut off) says nothing about the link
+        arrived = set(self._inbox[round_])
+        self.clock.waited(trio.current_time() - started if expected <= arrived else 0.0,
+                          expected & set(commitments) <= arrived, wait)
         members = {i.address: i for i in self.active_members()}
         accepted: dict[str, object] = {}
         rejected: dict[str, str] = {}

@@ -68,6 +68,12 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
             net.stop_all()
         codes = {name: p.proc.returncode for name, p in net.procs.items()}
         events = {name: p.events for name, p in net.procs.items()}
+    return {**summarize(events, n, rounds), "exit_codes": codes, "timed_out": timed_out,
+            "campaign_wall_s": round(time.perf_counter() - started, 1)}
+
+
+def summarize(events: dict[str, list[dict]], n: int, rounds: int) -> dict:
+    """Per-round wall time, bytes and mean stage times from the nodes' ``round_done`` lines."""
     per_round = []
     for r in range(1, rounds + 1):
         joined = [e["ts"] for ev in events.values() for e in ev if e["event"] == "round_joined" and e["round"] == r]
@@ -85,8 +91,7 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
             "stages_mean_s": {k: round(v, 4) for k, v in stages.items()},
         })
     if not per_round:
-        return {"nodes": n, "rounds": [], "timed_out": timed_out, "exit_codes": codes,
-                "summary": {"all_finalized_and_agreed": False}}
+        return {"nodes": n, "rounds": [], "summary": {"all_finalized_and_agreed": False}}
     steady = per_round[1:] or per_round  # round 1 carries one-off warm-up (Opacus, first dials)
     total = [sum(r["stages_mean_s"].values()) for r in steady]
     net_s = [sum(r["stages_mean_s"][s] for s in NETWORK_STAGES) for r in steady]
@@ -94,9 +99,6 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
     return {
         "nodes": n,
         "rounds": per_round,
-        "exit_codes": codes,
-        "timed_out": timed_out,
-        "campaign_wall_s": round(time.perf_counter() - started, 1),
         "summary": {
             "round_wall_s_mean": round(statistics.fmean(r["wall_s"] for r in steady), 3),
             "bytes_per_round_mean": round(statistics.fmean(r["bytes_sent"] for r in steady)),
