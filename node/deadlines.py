@@ -18,7 +18,10 @@ where
   off by a partition) teaches nothing and counts as 0. Both measured terms decay by half per
   round once the link recovers.
 
-``floor`` is ``[rounds].round_timeout`` and ``ceiling`` ``[rounds].round_timeout_max``.
+``floor`` is ``[rounds].round_timeout`` and ``ceiling`` ``[rounds].round_timeout_max``. Waiting past
+the chain's attestation deadline helps no one (attestations are refused after it), so a wait is
+also cut to half the ``room`` left before that deadline: the other half is for aggregating,
+attesting and finalizing.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["DeadlineBounds", "StageClock", "stage_deadline"]
+
+MIN_WAIT_S = 1.0  # the shortest wait the chain's deadline can cut a stage to
 
 
 @dataclass(frozen=True)
@@ -88,5 +93,7 @@ class StageClock:
             return self.payload_bytes * self.sec_per_byte
         return self.payload_bytes * max(self.transfers, 1) * 8 / (self.bounds.assumed_mbit * 1e6)
 
-    def deadline(self) -> float:
-        return stage_deadline(self.bounds, train_s=self.train_s, transfer_s=self.transfer_s(), lag_s=self.lag_s)
+    def deadline(self, room: float | None = None) -> float:
+        """The wait in seconds; ``room``: seconds left before the round's attestation deadline."""
+        wait = stage_deadline(self.bounds, train_s=self.train_s, transfer_s=self.transfer_s(), lag_s=self.lag_s)
+        return wait if room is None else min(wait, max(room / 2, MIN_WAIT_S))

@@ -534,6 +534,10 @@ class HospitalPeer:
         self._end_round(round_)
         return out
 
+    def _room(self, round_: int) -> float:
+        """Seconds left before ``round_``'s attestation deadline (the chain follows wall time)."""
+        return self.ledger.round_info(round_).attest_deadline - time.time()
+
     def _partial_view(self, round_: int, rejected: dict[str, str]) -> str | None:
         """Why this peer must neither attest nor accuse anyone this round, or None. When the
         committed blobs it holds are fewer than the chain's quorum (a network partition cut it
@@ -644,7 +648,7 @@ class HospitalPeer:
         free-riders (:mod:`node.freeriding`) where the mode reveals individual updates; returns
         what the protection mode aggregates (whole updates, masked vectors, ciphertexts)."""
         expected = self.protection.expected_update_senders(round_)
-        wait, started = self.clock.deadline(), trio.current_time()
+        wait, started = self.clock.deadline(self._room(round_)), trio.current_time()
         deadline = started + wait
         await self._await_blobs(round_, expected, wait * RELAY_AFTER)
         missing = expected - set(self._inbox[round_])

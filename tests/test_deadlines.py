@@ -86,3 +86,11 @@ def test_the_slowest_stream_decays_by_half_per_round_once_the_link_recovers():
 def test_impossible_bounds_raise(kwargs):
     with pytest.raises(ValueError):
         DeadlineBounds(**kwargs)
+
+
+def test_no_wait_runs_past_half_the_room_before_the_attestation_deadline():
+    clock = StageClock(BOUNDS)
+    clock.trained(30.0)                       # 2 * 30 = 60 s derived
+    assert clock.deadline(room=200.0) == 60.0
+    assert clock.deadline(room=40.0) == 20.0  # half of what is left: the rest attests and finalizes
+    assert clock.deadline(room=-3.0) == 1.0   # past the deadline: the shortest wait, not a negative one
