@@ -17,6 +17,7 @@ bytes cross A's link (its tbf upload) and B's link
 
 A partition puts the other side's addresses (own and alias) into each member's nft set ``cut``:
 input and output drop them, so open connections stall and new dials time out, as on a WAN.
+``refuse`` makes a member answer everyone with TCP resets instead (its service down, its host up).
 """
 
 from __future__ import annotations
@@ -132,9 +133,11 @@ class Lab:
         sh("ip", "netns", "exec", self.ns[member], "nft", "-f", "-", input_=f"""
 table inet mm {{
   set cut {{ type ipv4_addr; }}
+  set refuse {{ type ipv4_addr; }}
   chain input {{ type filter hook input priority 0; policy accept;
     iif lo accept
     ip saddr @cut drop
+    meta l4proto tcp ip saddr @refuse reject with tcp reset
   }}
   chain loss {{ }}
   chain output {{ type filter hook output priority 0; policy accept;
@@ -202,9 +205,18 @@ table inet mm {{
         """Cut ``member`` (a hospital, or ``"chain"``) off from everyone else."""
         self.partition([member], [m for m in self.ns if m != member])
 
+    def refuse(self, member: str) -> None:
+        """``member``'s host stays up but its service is down: it answers every TCP segment from
+        the others with a reset (a crashed RPC server; a partition drops instead)."""
+        others = [a for m in self.ns if m != member for a in self.addresses(m)]
+        sh("ip", "netns", "exec", self.ns[member], "nft", "add", "element", "inet", "mm", "refuse",
+           "{ " + ", ".join(others) + " }")
+
     def heal(self) -> None:
+        """Undo every partition and refusal."""
         for ns in self.ns.values():
-            sh("ip", "netns", "exec", ns, "nft", "flush", "set", "inet", "mm", "cut")
+            for table_set in ("cut", "refuse"):
+                sh("ip", "netns", "exec", ns, "nft", "flush", "set", "inet", "mm", table_set)
 
     def at(self, seconds: float, action: Callable[[], None]) -> None:
         """Run ``action`` (a partition, a heal) ``seconds`` from now, on a timer thread."""

@@ -139,9 +139,11 @@ def test_even_split_fails_the_round_then_resumes(net):
 
 
 def test_chain_unreachable_for_30_s(net):
+    """The chain's RPC refuses connections for 30 s (a dropped link instead only stalls the nodes'
+    calls, each bounded by the RPC client's 30 s timeout)."""
     start = chain_round(net)
     marks = {n: p.mark() for n, p in net.procs.items()}
-    net.lab.isolate(CHAIN)
+    net.lab.refuse(CHAIN)
     net.lab.at(30.0, net.lab.heal)
     for name, proc in net.procs.items():
         proc.wait_for(lambda e: e["event"] == "chain_unreachable", 60, "chain_unreachable", since=marks[name])
@@ -151,11 +153,9 @@ def test_chain_unreachable_for_30_s(net):
         retries = proc.find(lambda e: e["event"] == "chain_unreachable")
         delays = [e["retry_in"] for e in retries[-5:]]
         assert delays == sorted(delays), f"{name}: retry delays do not back off: {delays}"
-    for round_ in range(start, resumed + 1):
-        # one commitment per member per round: the contract's record has one slot per member
-        committed = [e for p in net.procs.values() for e in p.events
-                     if e["event"] == "round_done" and e["round"] == round_ and e.get("samples")]
-        assert len(committed) <= len(net.names)
+    for name, proc in net.procs.items():  # no node committed twice in any round
+        commits = [e["round"] for e in proc.events if str(e.get("msg", "")).startswith("committed update")]
+        assert len(commits) == len(set(commits)), f"{name} committed twice: {sorted(commits)}"
 
 
 def test_thin_link_finalizes_and_catches_up(net):
