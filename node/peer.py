@@ -535,8 +535,9 @@ class HospitalPeer:
         return out
 
     def _room(self, round_: int) -> float:
-        """Seconds left before ``round_``'s attestation deadline (the chain follows wall time)."""
-        return self.ledger.round_info(round_).attest_deadline - time.time()
+        """Seconds left before ``round_``'s attestation deadline, by the chain's clock (its latest
+        block; an embedded chain's clock moves only with its blocks, so this errs long)."""
+        return self.ledger.round_info(round_).attest_deadline - int(self.ledger.w3.eth.get_block("latest")["timestamp"])
 
     def _partial_view(self, round_: int, rejected: dict[str, str]) -> str | None:
         """Why this peer must neither attest nor accuse anyone this round, or None. When the

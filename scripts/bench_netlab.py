@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "scripts")]
 
-from bench_nodes import summarize  # noqa: E402
+from bench_nodes import campaign_overrides, summarize, wait_campaign  # noqa: E402
 from netlab.consortium import running_lab  # noqa: E402
 from netlab.lab import Lab, LinkSpec  # noqa: E402
 from node.fsutil import atomic_write_json  # noqa: E402
@@ -39,25 +39,12 @@ GRID = [(1000, 50), (100, 50), (10, 50), (100, 1), (100, 200)]  # (Mbit/s, RTT m
 
 
 def run_one(n: int, mbit: float, rtt_ms: float, rounds: int, model: str, timeout: float) -> dict:
-    overrides = {
-        "training": {"model": model},
-        "rounds": {"stop_after_round": rounds, "round_timeout": 30.0, "setup_timeout": 600.0,
-                   "open_fallback": 5.0, "attest_grace": 5.0, "join_margin": 5.0},
-        "privacy": {"rounds": rounds},
-        "gossip": {"reconnect_initial": 0.5, "reconnect_max": 5.0},
-    }
     started = time.perf_counter()
-    timed_out = None
     with Lab(n, rtt_ms=rtt_ms, link=LinkSpec(mbit=mbit)) as lab:
         root = Path(tempfile.mkdtemp(prefix=f"bench-netlab-{n}-{mbit:g}-{rtt_ms:g}-"))
-        with running_lab(lab, root, 300, overrides) as net:
-            try:
-                deadline = time.monotonic() + timeout
-                for proc in net.procs.values():
-                    proc.wait_for(lambda e: e["event"] == "exited", max(deadline - time.monotonic(), 1),
-                                  "the end of the campaign")
-            except TimeoutError as exc:  # report the rounds that did complete
-                timed_out = str(exc).splitlines()[0]
+        # round_timeout 30 s: the floor of the derived waits (node/deadlines.py), as a hospital would set it
+        with running_lab(lab, root, 300, campaign_overrides(model, rounds, round_timeout=30.0)) as net:
+            timed_out = wait_campaign(net, timeout)
             events = {name: p.events for name, p in net.procs.items()}
         relayed = lab.relay.bytes_forwarded if lab.relay else None
     out = summarize(events, n, rounds)

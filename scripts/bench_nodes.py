@@ -42,28 +42,38 @@ NETWORK_STAGES = ("commit", "send", "verify", "record_rejections", "finalize")
 LOCAL_STAGES = ("train", "protect", "aggregate")
 
 
-def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
-    overrides = {
+def campaign_overrides(model: str, rounds: int, round_timeout: float = 180.0) -> dict[str, dict]:
+    """The node config of a benchmark campaign: ``rounds`` rounds of ``model``, then exit."""
+    return {
         "training": {"model": model},
-        "rounds": {"stop_after_round": rounds, "round_timeout": 180.0, "setup_timeout": 900.0,
+        "rounds": {"stop_after_round": rounds, "round_timeout": round_timeout, "setup_timeout": 900.0,
                    "open_fallback": 5.0, "attest_grace": 5.0, "join_margin": 5.0},
         "privacy": {"rounds": rounds},
         "gossip": {"reconnect_initial": 0.5, "reconnect_max": 5.0},
     }
+
+
+def wait_campaign(net: LocalNet, timeout: float) -> str | None:
+    """Wait until every node has exited; None, or the first line of why the wait ran out."""
+    try:
+        deadline = time.monotonic() + timeout
+        for proc in net.procs.values():
+            proc.wait_for(lambda e: e["event"] == "exited", max(deadline - time.monotonic(), 1),
+                          "the end of the campaign")
+    except TimeoutError as exc:  # report the rounds that did complete
+        return str(exc).splitlines()[0]
+    return None
+
+
+def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
     started = time.perf_counter()
     with Anvil(block_time=1) as rpc:
         net = LocalNet(Path(tempfile.mkdtemp(prefix=f"bench-nodes-{n}-")), rpc, n, commit_window=300,
-                       attest_window=300, overrides=overrides)
+                       attest_window=300, overrides=campaign_overrides(model, rounds))
         net.setup()
         net.start_all()
-        timed_out = None
         try:
-            deadline = time.monotonic() + timeout
-            for proc in net.procs.values():
-                proc.wait_for(lambda e: e["event"] == "exited", max(deadline - time.monotonic(), 1),
-                              "the end of the campaign")
-        except TimeoutError as exc:  # report the rounds that did complete
-            timed_out = str(exc).splitlines()[0]
+            timed_out = wait_campaign(net, timeout)
         finally:
             net.stop_all()
         codes = {name: p.proc.returncode for name, p in net.procs.items()}

@@ -38,10 +38,16 @@ def running_net(root: Path, windows: int, overrides: dict[str, dict[str, Any]]) 
     """Four node processes on a fresh anvil that makes a block every second (like a real chain,
     and each transaction mined at once), with ``windows`` seconds to commit and to attest."""
     with Anvil(block_time=1) as rpc:
-        net = LocalNet(root, rpc, 4, commit_window=windows, attest_window=windows, overrides=overrides)
-        net.setup()
-        net.start_all()
-        try:
+        with started(LocalNet(root, rpc, 4, commit_window=windows, attest_window=windows, overrides=overrides)) as net:
             yield net
-        finally:
-            net.stop_all()
+
+
+@contextlib.contextmanager
+def started(net: LocalNet) -> Iterator[LocalNet]:
+    """``net`` set up on its chain with every node process running; the processes stopped on exit."""
+    net.setup()
+    net.start_all()
+    try:
+        yield net
+    finally:
+        net.stop_all()

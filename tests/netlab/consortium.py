@@ -19,6 +19,7 @@ from ledger import Anvil
 from netlab.lab import CHAIN, CHAIN_PORT, NODE_PORT, Lab
 from node.service.config import template
 from node.service.localnet import LocalNet, NodeProcess
+from node_support import started
 
 __all__ = ["LabNet", "lab_chain", "running_lab"]
 
@@ -71,10 +72,5 @@ class LabNet(LocalNet):
 def running_lab(lab: Lab, root: Path, windows: int, overrides: dict[str, dict[str, Any]]) -> Iterator[LabNet]:
     """The lab's chain and its hospitals' node processes, all started; stopped on exit."""
     with lab_chain(lab):
-        net = LabNet(lab, root, commit_window=windows, attest_window=windows, overrides=overrides)
-        net.setup()
-        net.start_all()
-        try:
+        with started(LabNet(lab, root, commit_window=windows, attest_window=windows, overrides=overrides)) as net:
             yield net
-        finally:
-            net.stop_all()
