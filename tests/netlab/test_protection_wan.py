@@ -9,7 +9,7 @@ import pytest
 
 from netlab.consortium import running_lab
 from netlab.lab import LinkSpec
-from netlab.test_scenarios import OVERRIDES, ROUND_S, WINDOWS, attesters, reader, wait_caught_up
+from netlab.campaign import OVERRIDES, ROUND_S, WINDOWS, attesters, reader, wait_caught_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 ROUNDS = 2
