@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar, Self
 
 import numpy as np
+from node.errors import MedmeshError
 
 __all__ = [
     "DataError",
@@ -50,7 +51,7 @@ DEFAULT_CLASS_SHARES: dict[int, tuple[float, ...]] = {
 }
 
 
-class DataError(ValueError):
+class DataError(MedmeshError, ValueError):
     """A hospital's data cannot be used; the message is one line: ``<file>: <problem>``."""
 
     def __init__(self, where: object, problem: str) -> None:

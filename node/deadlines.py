@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DeadlineBounds", "StageClock", "stage_deadline"]
+__all__ = ["DeadlineBounds", "WaitClock", "stage_deadline"]
 
 MIN_WAIT_S = 1.0  # the shortest wait the chain's deadline can cut a stage to
 
@@ -53,7 +53,7 @@ def stage_deadline(bounds: DeadlineBounds, *, train_s: float, transfer_s: float,
     return min(bounds.ceiling, max(bounds.floor, need))
 
 
-class StageClock:
+class WaitClock:
     """What one peer measured about its machine and links, and the deadline that follows."""
 
     def __init__(self, bounds: DeadlineBounds) -> None:

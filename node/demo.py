@@ -12,6 +12,7 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from node.evaluation import Scores, centralized_baseline, evaluate, local_only_b
 from node.fsutil import atomic_write_json
 from node.identity import NodeIdentity
 from node.models import model_input
+from node.mods import PeerMod
 from node.peer import HospitalPeer, PeerSettings, RoundOutcome
 from node.privacy import DPConfig, PrivacyLedger
 from node.service.config import AggregationSection, DataSection, PrivacySection, RoundsSection, TrainingSection
@@ -124,16 +126,20 @@ class _Hospital:
     peer: HospitalPeer | None = None
 
 
-def run_demo(cfg: DemoConfig, *, peer_class: type[HospitalPeer] | dict[int, type[HospitalPeer]] = HospitalPeer) -> dict:
+def run_demo(cfg: DemoConfig, *, peer_class: type[HospitalPeer] | dict[int, type[HospitalPeer]] = HospitalPeer,
+             mods: Mapping[int, Sequence[PeerMod]] | Sequence[PeerMod] = ()) -> dict:
     """Run the whole campaign; returns the report (also written to ``cfg.json_path``).
 
-    ``peer_class`` may map hospital indices to :class:`HospitalPeer` subclasses: tests and
-    benchmarks use it to plant misbehaving peers (equivocators, attackers) among honest ones.
+    ``mods`` (:mod:`node.mods`) maps hospital indices to the hooks their peers run, or gives
+    hooks every peer runs: tests and benchmarks use them to plant misbehaving peers
+    (equivocators, attackers) among honest ones and to watch rounds. ``peer_class`` may map
+    hospital indices to :class:`HospitalPeer` subclasses (a peer that changes public methods).
     """
     state_dir = Path(cfg.state_dir or tempfile.mkdtemp(prefix="medmesh-demo-"))
     classes = peer_class if isinstance(peer_class, dict) else {}
     default = HospitalPeer if isinstance(peer_class, dict) else peer_class
-    report = trio.run(_campaign, cfg, state_dir, lambda i: classes.get(i, default))
+    hooks = (lambda i: list(mods.get(i, ()))) if isinstance(mods, Mapping) else (lambda i: list(mods))
+    report = trio.run(_campaign, cfg, state_dir, lambda i: classes.get(i, default), hooks)
     if cfg.json_path:
         atomic_write_json(cfg.json_path, report)
     return report
@@ -155,7 +161,7 @@ def _split(cfg: DemoConfig) -> HospitalSplit:
     return breast_cancer_split(cfg.hospitals, seed=cfg.seed)
 
 
-async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
+async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict:
     split = _split(cfg)
     w3 = connect(cfg.rpc)
     admin = dev_account(w3)
@@ -172,7 +178,8 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals], len(raw))
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
-        hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings)
+        hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings,
+                                                   mods=hooks(len(hospitals)))
         holder.append(hospital.peer)
         hospitals.append(hospital)
     for h in hospitals:

@@ -33,19 +33,19 @@ from opacus.accountants import IAccountant, RDPAccountant, create_accountant
 from opacus.accountants.analysis import rdp as rdp_analysis
 
 from node.fsutil import atomic_write_json
-from node.service.config import PrivacySection
+from node.errors import MedmeshError
+from node.service.config import ACCOUNTANTS, PrivacySection
 
 __all__ = ["DPConfig", "PrivacyLedger", "BudgetExhausted", "ACCOUNTANTS", "SoundRDPAccountant",
            "make_accountant", "calibrate_noise"]
 
-ACCOUNTANTS = ("rdp", "prv")
 #: Relative slack over the target epsilon that a round may reach (calibration is approximate).
 CAP_SLACK = 1e-3
 
 log = logging.getLogger("medmesh.privacy")
 
 
-class BudgetExhausted(RuntimeError):
+class BudgetExhausted(MedmeshError, RuntimeError):
     """Training one more round would spend more epsilon than the campaign allows."""
 
 

@@ -28,10 +28,15 @@ from __future__ import annotations
 import numpy as np
 
 from node.data import LabelledData, Standardizer
+from node.errors import MedmeshError
 from node.scaling import MAX_COUNT, FeatureBounds
 from node.secagg import RingParams, decode_fixed, encode_fixed, pair_seed, prg
 
-__all__ = ["PARAMS", "site_vector", "mask", "unmask", "check_total", "decode_masked"]
+__all__ = ["PARAMS", "SetupSumError", "site_vector", "mask", "unmask", "check_total", "decode_masked"]
+
+
+class SetupSumError(MedmeshError, ValueError):
+    """A masked set-up sum, or the total it unmasks to, is malformed or implausible."""
 
 #: 64-bit ring, 20 fractional bits: values up to ~8.8e12 / members, resolution 9.5e-7.
 PARAMS = RingParams(ring_bits=64, frac_bits=20)
@@ -67,9 +72,9 @@ def unmask(masked: list[np.ndarray]) -> np.ndarray:
 def decode_masked(values: object, size: int) -> np.ndarray:
     """A received ``y_u`` (a JSON list of ``size`` integers in [0, 2^64)); ValueError otherwise."""
     if not isinstance(values, list) or len(values) != size:
-        raise ValueError(f"a masked sum of {size} ring elements is expected")
+        raise SetupSumError(f"a masked sum of {size} ring elements is expected")
     if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**64 for v in values):
-        raise ValueError("masked sum values must be integers in [0, 2^64)")
+        raise SetupSumError("masked sum values must be integers in [0, 2^64)")
     return np.array(values, dtype=np.uint64)
 
 
@@ -77,10 +82,10 @@ def check_total(total: np.ndarray, members: int, bounds: FeatureBounds) -> Stand
     """The pooled z-scorer, or ValueError (one line) if the total is implausible."""
     d = bounds.low.size
     if total.shape != (2 * d + 1,):
-        raise ValueError(f"a total of {total.size} values, expected {2 * d + 1}")
+        raise SetupSumError(f"a total of {total.size} values, expected {2 * d + 1}")
     count = total[0]
     if not members <= count <= MAX_COUNT or abs(count - round(count)) > 1e-3:
-        raise ValueError(f"total row count {count:.4g} is not an integer in {members}..{MAX_COUNT}")
+        raise SetupSumError(f"total row count {count:.4g} is not an integer in {members}..{MAX_COUNT}")
     n = round(count)
     mean, second = total[1:d + 1] / n, total[d + 1:] / n
     width = bounds.high - bounds.low
@@ -88,12 +93,12 @@ def check_total(total: np.ndarray, members: int, bounds: FeatureBounds) -> Stand
     outside = (mean < bounds.low - slack) | (mean > bounds.high + slack)
     if outside.any():
         j = int(np.argmax(outside))
-        raise ValueError(f"feature {j}'s consortium mean {mean[j]:.4g} is outside its public bounds "
+        raise SetupSumError(f"feature {j}'s consortium mean {mean[j]:.4g} is outside its public bounds "
                          f"[{bounds.low[j]:g}, {bounds.high[j]:g}]")
     std = np.sqrt(np.maximum(second - mean * mean, 0.0))
     implausible = (std < MIN_STD_FRACTION * width) | (std > width / 2 + slack)
     if implausible.any():
         j = int(np.argmax(implausible))
-        raise ValueError(f"feature {j}'s consortium std {std[j]:.4g} is outside {MIN_STD_FRACTION:g}..0.5 of its "
+        raise SetupSumError(f"feature {j}'s consortium std {std[j]:.4g} is outside {MIN_STD_FRACTION:g}..0.5 of its "
                          f"public range {width[j]:g}")
     return Standardizer(mean, std)

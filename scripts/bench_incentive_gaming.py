@@ -78,7 +78,7 @@ def _scenario_dict(strategy: str, legacy: bool) -> dict:
 def _patch_legacy(strategy: str, seed: int) -> None:
     """Put the strategy into the old simulator from outside: the claimed count through
     ``SimHospital.samples`` (what the old code commits and weighs), the sent row through
-    ``_Campaign.updates``. The old simulator screens in address order."""
+    ``Campaign.updates``. The old simulator screens in address order."""
     from node.incentives import cohort, simulate
     from node.incentives.schemes import cosine_similarity
 
@@ -89,7 +89,7 @@ def _patch_legacy(strategy: str, seed: int) -> None:
             lambda self: spec["claimed_samples"] if self.name == GAMER else true(self))
     if spec.get("role") != "free-rider":
         return
-    original = simulate._Campaign.updates
+    original = simulate.Campaign.updates
     rng = np.random.default_rng([seed, 3])
 
     def updates(self, round_, players):
@@ -110,7 +110,7 @@ def _patch_legacy(strategy: str, seed: int) -> None:
         rows[names.index(GAMER)] = new.astype(np.float32)
         return rows
 
-    simulate._Campaign.updates = updates
+    simulate.Campaign.updates = updates
 
 
 def run_one(strategy: str, legacy: bool) -> dict:
@@ -154,7 +154,7 @@ def sweep(seeds: int) -> list[dict]:
     from node.freeriding import screen_free_riders
     from node.incentives.cohort import build_cohort
     from node.incentives.scenario import scenario_from_dict
-    from node.incentives.simulate import _Campaign
+    from node.incentives.simulate import Campaign
 
     rows = []
     for noise in NOISES:
@@ -166,7 +166,7 @@ def sweep(seeds: int) -> list[dict]:
             data["hospitals"][2]["free_ride_noise"] = noise
             scenario = replace(scenario_from_dict(data), seed=seed)
             cohort = build_cohort(scenario)
-            campaign = _Campaign(scenario, cohort)
+            campaign = Campaign(scenario, cohort)
             players = list(cohort.hospitals)
             for t in range(1, scenario.rounds + 1):
                 stack = campaign.updates(t, players)

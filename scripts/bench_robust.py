@@ -93,10 +93,10 @@ import numpy as np
 import torch
 
 from node.consensus.rules import RULES, aggregate, make_rule
-from node.attacks import MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, flip_labels, lie_z_max, scaling
+from node.attacks import MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, backdoor_success, flip_labels, lie_z_max, scaling
 from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
-from node.evaluation import evaluate, predict_logits
+from node.evaluation import evaluate
 from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
 from node.training import TrainConfig, train_local
@@ -124,20 +124,6 @@ def poison(data: LabelledData, attack: str, seed: int) -> LabelledData:
     if attack == "backdoor":
         return add_backdoor(data, seed=seed, **BACKDOOR)
     return data
-
-
-def backdoor_success(model: torch.nn.Module, test: LabelledData) -> float | None:
-    """Share of triggered held-out rows of the non-target class classified as the target."""
-    if test.x.ndim != 2:
-        return None
-    rows = test.y != BACKDOOR["target"]
-    if not rows.any():
-        return None
-    x = test.x[rows].copy()
-    x[:, list(BACKDOOR["trigger_features"])] = BACKDOOR["trigger_value"]
-    logits = predict_logits(model, type(test)(x, test.y[rows]))
-    as_target = (logits > 0) == (BACKDOOR["target"] > 0.5)
-    return float(as_target.mean())
 
 
 def attack_rows(attack: str, honest: np.ndarray, f: int, n: int, round_: int) -> np.ndarray:
@@ -196,7 +182,7 @@ def campaign(setup: dict, rule: str, attack: str, f: int) -> dict:
     out = {"rule": rule, "attack": attack, "f": f, "status": "ok",
            "accuracy": round(scores.accuracy, 4), "auc": None if np.isnan(scores.auc) else round(scores.auc, 4),
            "seconds": round(time.perf_counter() - t, 3)}
-    bsr = backdoor_success(model, test)
+    bsr = backdoor_success(model, test, **BACKDOOR)
     if bsr is not None:
         out["backdoor_success"] = round(bsr, 4)
     return out

@@ -32,13 +32,13 @@ from node.freeriding import SIMILARITY_THRESHOLD, SPREAD_FRACTION, round_spread,
 from node.incentives.cohort import build_cohort  # noqa: E402
 from node.incentives.scenario import load_scenario  # noqa: E402
 from node.incentives.schemes import cosine_similarity  # noqa: E402
-from node.incentives.simulate import _Campaign  # noqa: E402
+from node.incentives.simulate import Campaign  # noqa: E402
 
 
 def margins(name: str, seed: int) -> dict:
     scenario = replace(load_scenario(name), seed=seed)
     cohort = build_cohort(scenario)
-    campaign = _Campaign(scenario, cohort)
+    campaign = Campaign(scenario, cohort)
     players = list(cohort.hospitals)
     honest = [i for i, h in enumerate(players) if h.role == "honest"]
     samples = [float(h.samples) for h in players]

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from node.deadlines import DeadlineBounds, StageClock, stage_deadline
+from node.deadlines import DeadlineBounds, WaitClock, stage_deadline
 
 BOUNDS = DeadlineBounds(floor=5.0, ceiling=120.0, assumed_mbit=10.0, slack=2.0)
 MB4 = 4_000_000  # a 1M-parameter float32 update
 
 
 def test_loopback_small_model_stays_at_the_configured_floor():
-    clock = StageClock(BOUNDS)
+    clock = WaitClock(BOUNDS)
     clock.trained(0.3)
     clock.sending(2_000, 3)
     clock.transferred(2_000, 0.01)
@@ -22,7 +22,7 @@ def test_loopback_small_model_stays_at_the_configured_floor():
 
 
 def test_first_round_assumes_the_configured_link_rate():
-    clock = StageClock(BOUNDS)
+    clock = WaitClock(BOUNDS)
     clock.trained(4.0)
     clock.sending(MB4, 3)
     # 3 copies of 4 MB one after another at 10 Mbit/s: 3 * 32 Mbit / 10 Mbit/s = 9.6 s
@@ -30,7 +30,7 @@ def test_first_round_assumes_the_configured_link_rate():
 
 
 def test_measured_slowest_stream_sets_the_transfer_time():
-    clock = StageClock(BOUNDS)
+    clock = WaitClock(BOUNDS)
     clock.trained(1.0)
     clock.sending(MB4, 3)
     clock.transferred(MB4, 0.4)   # 100 Mbit/s-ish peers
@@ -39,7 +39,7 @@ def test_measured_slowest_stream_sets_the_transfer_time():
 
 
 def test_a_loaded_machine_trains_slower_and_waits_longer():
-    quiet, loaded = StageClock(BOUNDS), StageClock(BOUNDS)
+    quiet, loaded = WaitClock(BOUNDS), WaitClock(BOUNDS)
     for clock, train in ((quiet, 2.0), (loaded, 11.0)):
         clock.trained(train)
         clock.sending(MB4, 3)
@@ -49,7 +49,7 @@ def test_a_loaded_machine_trains_slower_and_waits_longer():
 
 
 def test_a_missed_blob_doubles_the_next_wait_then_it_decays():
-    clock = StageClock(BOUNDS)
+    clock = WaitClock(BOUNDS)
     clock.trained(1.0)
     clock.sending(1_000, 3)
     clock.transferred(1_000, 0.1)
@@ -65,14 +65,14 @@ def test_a_missed_blob_doubles_the_next_wait_then_it_decays():
 
 
 def test_the_ceiling_bounds_every_wait():
-    clock = StageClock(BOUNDS)
+    clock = WaitClock(BOUNDS)
     clock.trained(500.0)
     assert clock.deadline() == 120.0
     assert stage_deadline(BOUNDS, train_s=0.0, transfer_s=0.0, lag_s=1e6) == 120.0
 
 
 def test_the_slowest_stream_decays_by_half_per_round_once_the_link_recovers():
-    clock = StageClock(BOUNDS)
+    clock = WaitClock(BOUNDS)
     clock.sending(MB4, 1)
     clock.transferred(MB4, 16.0)
     clock.sending(MB4, 1)
@@ -89,7 +89,7 @@ def test_impossible_bounds_raise(kwargs):
 
 
 def test_no_wait_runs_past_half_the_room_before_the_attestation_deadline():
-    clock = StageClock(BOUNDS)
+    clock = WaitClock(BOUNDS)
     clock.trained(30.0)                       # 2 * 30 = 60 s derived
     assert clock.deadline(room=200.0) == 60.0
     assert clock.deadline(room=40.0) == 20.0  # half of what is left: the rest attests and finalizes

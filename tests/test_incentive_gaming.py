@@ -16,7 +16,7 @@ from node.freeriding import screen_free_riders
 from node.incentives.cohort import build_cohort
 from node.incentives.report import summarize
 from node.incentives.scenario import load_scenario, scenario_from_dict
-from node.incentives.simulate import _Campaign, simulate
+from node.incentives.simulate import Campaign, simulate
 
 
 def _four(rounds: int = 2, **gamer) -> dict:
@@ -65,7 +65,7 @@ def test_noisy_copies_are_caught_up_to_the_measured_noise(noise: float, caught: 
         scenario = replace(scenario_from_dict(_four(rounds=3, role="free-rider", free_ride="copy",
                                                     free_ride_noise=noise)), seed=seed)
         cohort = build_cohort(scenario)
-        campaign = _Campaign(scenario, cohort)
+        campaign = Campaign(scenario, cohort)
         players = list(cohort.hospitals)
         for t in range(1, scenario.rounds + 1):
             stack = campaign.updates(t, players)

@@ -96,6 +96,7 @@ BAD = [
     (GOOD.replace('/ip4/127.0.0.1/tcp/4002', '/ip4/0.0.0.0/tcp/4002'), "0.0.0.0 is a listen address, not one a peer can dial"),
     (GOOD + '\n[aggregation]\nf = 10\n[data]\nsites = 1\n', "node.toml: [aggregation].f: must be below the number of hospitals (1), got 10"),
     (GOOD + '\n[aggregation]\nrule = "krum"\nf = 2\n[data]\nsites = 6\n', "node.toml: [aggregation].f: krum with f = 2 needs at least 7 hospitals"),
+    (GOOD + '\n[gossip]\nmax_connections_per_ip = 0\n', "node.toml: [gossip].max_connections_per_ip: must be >= 1, got 0"),
     (GOOD + '\n[training]\ndevice = "gpu"\n', "node.toml: [training].device: must be auto, cpu, cuda or cuda:N, got 'gpu'"),
     (GOOD + '\n[rounds]\nwhen_done = "sleep"\n', "node.toml: [rounds].when_done: must be one of stop, standby"),
     (GOOD + '\n[data]\nscaling = "guess"\n', "node.toml: [data].scaling: must be one of auto, secure, bounds, federated"),
@@ -237,7 +238,7 @@ def test_retrying_send_retries_transfer_failures_but_not_rejections():
     import trio
 
     from gossip import BlobRejected, BlobTransferError
-    from node.service.liveness import retrying
+    from gossip._retry import retrying
 
     calls: list[str] = []
 
@@ -307,6 +308,16 @@ def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path,
     assert len(err) == 1 and "is not a libp2p peer ID" in err[0]
     assert main(["node", "add-peer", "--config", str(b_cfg), b["multiaddr"]]) == 2
     assert "own address" in capsys.readouterr().err
+    # the walkthrough's form: every other hospital's `multiaddr` file in one call; one bad entry adds nothing
+    assert (tmp_path / "a" / "multiaddr").read_text().strip() == a_addr
+    assert main(["node", "init", "--dir", str(tmp_path / "c"), "--name", "c", "--listen", "/ip4/127.0.0.1/tcp/4003",
+                 "--deployment", str(dep), "--json"]) == 0
+    c_addr = (tmp_path / "c" / "multiaddr").read_text().strip()
+    assert c_addr == json.loads(capsys.readouterr().out)["multiaddr"]
+    assert main(["node", "add-peer", "--config", str(b_cfg), c_addr, "/ip4/0.0.0.0/tcp/1/p2p/" + c_addr[-52:]]) == 2
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr]
+    assert main(["node", "add-peer", "--config", str(b_cfg), a_addr, c_addr]) == 0
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr, c_addr]
 
 
 def test_chain_unreachable_recognises_connection_failures_through_ledger_errors():

@@ -120,8 +120,8 @@ def test_unregistered_intruder_is_refused(net):
     short = str(outcome["peer_id"])[-8:]
     target.wait_for(lambda e: e["event"] == "log" and "not authorized" in e.get("msg", "") and short in e["msg"],
                     30, "refusal of the intruder")
-    done = target.wait_for(lambda e: e["event"] == "round_done" and e["streams_refused"] >= 1, 60,
-                           "a round counting the refused streams")
+    done = target.wait_for(lambda e: e["event"] == "round_done" and e["streams_refused"] + e["connections_refused"] >= 1,
+                           60, "a round counting the refused connection or streams")
     assert done["control_rejected"] >= 0 and not any(
         e for e in target.events if e["event"] == "log" and "999" in e.get("msg", ""))
     # no blob from it was received by anyone

@@ -12,7 +12,7 @@ import statistics
 import numpy as np
 import pytest
 
-from node import protocol
+from node import protocol, setupsum
 from node.data import FeatureStats, Standardizer
 from node.peer import HospitalPeer
 from node.scaling import BREAST_CANCER_BOUNDS, FeatureBounds, check_stats, from_bounds, load_bounds, robust_combine
@@ -98,7 +98,7 @@ def poisoner(sums: float | str):
             n, d = len(self.raw_data), self.raw_data.x[0].size
             value = float(sums)
             bad = {"count": n, "sum": [value * n] * d, "sum_sq": [value * value * n] * d}
-            others = {i.peer_id for i in self._others()}
+            others = {i.peer_id for i in self.others()}
             await self.host.wait_topic_peers(protocol.SETUP_TOPIC, others, timeout)
             await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(protocol.StatsShared(self.address, bad)))
             self.standardizer = Standardizer.fit(self.raw_data)
@@ -185,22 +185,22 @@ def test_secure_total_is_checked_against_the_public_bounds():
 
 def secure_poisoner(kind: str):
     class SecurePoisoner(HospitalPeer):
-        async def _secure_standardizer(self, bounds, timeout):
-            from node.scaling import from_bounds
-            if kind == "silent":  # shares nothing at all
-                return from_bounds(bounds)
-            from node import setupsum
-            keys = {m.address: m.seal_key for m in self.active_members()}
-            d = self.ledger.deployment
-            context = f"{d.chain_id}|{d.addresses['RoundLedger'].lower()}".encode()
-            vector = setupsum.site_vector(self.raw_data, bounds)
-            vector[1:] *= 1000.0  # the poisoner: huge sums (and squares), hidden under the masks
-            mine = setupsum.mask(vector, self.address, self.identity.seal_private, keys, context)
-            others = {i.peer_id for i in self._others()}
-            await self.host.wait_topic_peers(protocol.SETUP_TOPIC, others, timeout)
-            await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
-                protocol.StatsShared(self.address, {"masked": [int(v) for v in mine]})))
-            return from_bounds(bounds)
+        async def agree_standardizer(self, timeout: float = 30.0):
+            bounds = self.settings.feature_bounds
+            if kind != "silent":  # "silent" shares nothing at all
+                keys = {m.address: m.seal_key for m in self.active_members()}
+                d = self.ledger.deployment
+                context = f"{d.chain_id}|{d.addresses['RoundLedger'].lower()}".encode()
+                vector = setupsum.site_vector(self.raw_data, bounds)
+                vector[1:] *= 1000.0  # the poisoner: huge sums (and squares), hidden under the masks
+                mine = setupsum.mask(vector, self.address, self.identity.seal_private, keys, context)
+                others = {i.peer_id for i in self.others()}
+                await self.host.wait_topic_peers(protocol.SETUP_TOPIC, others, timeout)
+                await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
+                    protocol.StatsShared(self.address, {"masked": [int(v) for v in mine]})))
+            self.standardizer = from_bounds(bounds)
+            self.data = self.standardizer.apply(self.raw_data)
+            return self.standardizer
     return SecurePoisoner
 
 

@@ -32,6 +32,7 @@ from node.attacks import MODEL_ATTACKS
 
 from .schemes import SCHEMES
 from .utility import METRICS
+from node.errors import MedmeshError
 
 __all__ = ["ROLES", "FREE_RIDES", "DATASETS", "ScenarioError", "HospitalGroup", "ShapleySettings", "Scenario", "check_rows",
            "load_scenario", "scenario_from_dict"]
@@ -42,7 +43,7 @@ DATASETS = ("breast-cancer",)
 _POISONS = tuple(a for a in MODEL_ATTACKS if a != "free-rider")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(MedmeshError, ValueError):
     """A scenario cannot be used; the message is one line: ``<file>: <problem>``."""
 
 

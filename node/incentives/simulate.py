@@ -38,7 +38,7 @@ from .scenario import Scenario
 from .shapley import CachedGame, exact_shapley, gtg_shapley
 from .utility import RoundGame
 
-__all__ = ["CREDIT_UNIT", "RoundRecord", "SimulationResult", "simulate"]
+__all__ = ["CREDIT_UNIT", "Campaign", "RoundRecord", "SimulationResult", "simulate"]
 
 #: Smallest units of one credit (the token has 18 decimals).
 CREDIT_UNIT = 10**18
@@ -85,7 +85,7 @@ def _hash(label: bytes, vector: np.ndarray) -> bytes:
     return hashlib.sha256(label + np.ascontiguousarray(vector, dtype="<f4").tobytes()).digest()
 
 
-class _Campaign:
+class Campaign:
     """The arithmetic side: the global model, the hospitals' updates and the round games."""
 
     def __init__(self, scenario: Scenario, cohort: Cohort) -> None:
@@ -198,7 +198,7 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
                                 cohorts=_cohorts(hospitals, scenario.declared_cohorts), step=lambda: bar.update(1))
     # canonical order: ascending registry address, as every peer aggregates
     by_address = sorted(hospitals, key=lambda h: int(chain.address(h.name), 16))
-    campaign = _Campaign(scenario, cohort)
+    campaign = Campaign(scenario, cohort)
     reputation = {h.name: 0.0 for h in hospitals}
     computed = {s: {h.name: 0 for h in hospitals} for s in schemes}
     records: list[RoundRecord] = []

@@ -27,10 +27,10 @@ class SealedMode(ProtectionMode):
     _sent: ModelUpdate | None = None
 
     async def protect(self, update: ModelUpdate) -> bytes:
-        plaintext = self.peer.codec.encode(update)
+        plaintext = self.ctx.codec.encode(update)
         # aggregate our own update exactly as the others will decode it (compression loses bits)
-        self._sent = self.peer.codec.decode(plaintext, expected_values=update.delta.size)
-        return self.seal_for(update.round, plaintext, self.peer._others())
+        self._sent = self.ctx.codec.decode(plaintext, expected_values=update.delta.size)
+        return self.seal_for(update.round, plaintext, self.ctx.others())
 
     def own(self, update: ModelUpdate) -> ModelUpdate:
         assert self._sent is not None and self._sent.round == update.round, "own() before protect()"
@@ -42,7 +42,7 @@ class SealedMode(ProtectionMode):
         except SealError as exc:
             raise Rejected("bad-seal", str(exc)) from None
         try:
-            update = self.peer.codec.decode(plaintext, expected_values=self.peer.global_params.size)
+            update = self.ctx.codec.decode(plaintext, expected_values=self.ctx.global_params.size)
         except UpdateFormatError as exc:
             raise Rejected("bad-format", str(exc)) from None
         if (update.round, update.sender, update.samples) != (round_, sender, commitment.samples):
@@ -50,7 +50,7 @@ class SealedMode(ProtectionMode):
         return update
 
     async def aggregate(self, round_: int, opened: dict[str, ModelUpdate]) -> Aggregate:
-        s = self.peer.settings
+        s = self.ctx.settings
         deltas = {a: u.delta for a, u in opened.items()}
         out = outcome_by_peer(s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f)  # one pass
-        return Aggregate((self.peer.global_params + out.params).astype("float32"), out.accepted)
+        return Aggregate((self.ctx.global_params + out.params).astype("float32"), out.accepted)

@@ -23,6 +23,7 @@ from typing import Any
 
 from node.consensus.rules import DEFAULT_RULE
 from node.protection import MODE_CODES, check_protection
+from node.errors import MedmeshError
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 
 __all__ = ["ConfigError", "NodeConfig", "NodeSection", "ChainSection", "DataSection", "TrainingSection",
@@ -43,7 +44,7 @@ WHEN_DONE = ("stop", "standby")
 SCALINGS = ("auto", "secure", "bounds", "federated")
 
 
-class ConfigError(ValueError):
+class ConfigError(MedmeshError, ValueError):
     """A config that cannot run; the message is one line naming the key and the problem."""
 
 
@@ -83,6 +84,11 @@ class TrainingSection:
     device: str = "cpu"                   # auto | cpu | cuda | cuda:N
     proximal_mu: float = 0.0              # FedProx (Li et al. 2020): 0 is plain local SGD
     threads: int = 1                      # torch threads per node process
+
+
+#: the privacy accountants node.privacy offers (named here, in the schema, so that node.privacy can
+#: take its defaults from this module without an import cycle)
+ACCOUNTANTS = ("rdp", "prv")
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,7 @@ class GossipSection:
     dial_timeout: float = 5.0             # seconds to wait for one dial
     send_attempts: int = 3                # tries per blob on transfer failures (backoff from reconnect_initial)
     parallel_sends: int = 4               # blob transfers in flight at once (a rate limit on fan-out)
+    max_connections_per_ip: int = 32      # inbound connections held at once from one IP; more are closed
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,9 @@ class MonitoringSection:
                                           # leaves honest updates near 0; a reversed one is near -1)
     drift_smd: float = 0.5                # alert: a feature's standardized mean difference to the consortium's
                                           # pooled mean moves this much from its first round (Austin 2009)
+    auc_alpha: float = 0.05               # alert: accuracy drops are DeLong-significant at this campaign-wide
+                                          # false-alarm rate (Bonferroni over every pair of rounds)
+    alerts_on_chain: bool = False         # record each alert as a signed, hashed RoundLedger.recordAlert
 
 
 @dataclass(frozen=True)
@@ -252,7 +262,6 @@ def _check(where: str, cfg: NodeConfig) -> None:
     """Checks across keys and against the known names (rules, models, accountants, modes)."""
     from node.consensus.rules import RULES
     from node.models import MODEL_NAMES
-    from node.privacy import ACCOUNTANTS
 
     def bad(key: str, problem: str) -> ConfigError:
         return ConfigError(f"{where}: [{key.split('.')[0]}].{key.split('.', 1)[1]}: {problem}")
@@ -372,7 +381,7 @@ def _check(where: str, cfg: NodeConfig) -> None:
     if not 0 < g.reconnect_initial <= g.reconnect_max:
         raise bad("gossip.reconnect_initial", f"must be > 0 and <= reconnect_max ({g.reconnect_max}), "
                                               f"got {g.reconnect_initial}")
-    for key in ("send_attempts", "parallel_sends"):
+    for key in ("send_attempts", "parallel_sends", "max_connections_per_ip"):
         if getattr(g, key) < 1:
             raise bad(f"gossip.{key}", f"must be >= 1, got {getattr(g, key)}")
     if not g.dial_timeout > 0:
@@ -390,6 +399,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
             raise bad(f"monitoring.{key}", f"must be > 0, got {getattr(m, key)}")
     if not -1 <= m.min_cosine <= 1:
         raise bad("monitoring.min_cosine", f"must be in [-1, 1], got {m.min_cosine}")
+    if not 0 < m.auc_alpha < 1:
+        raise bad("monitoring.auc_alpha", f"must be in (0, 1), got {m.auc_alpha}")
 
 
 def bootstrap_problem(addr: str) -> str | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ledger import LedgerClient
 from node.privacy import PrivacyLedger
+from node.errors import MedmeshError
 
 __all__ = ["ChainSpend", "PrivacyFloorError", "committed_spend", "check_floor", "restore_from_chain"]
 
@@ -28,7 +29,7 @@ __all__ = ["ChainSpend", "PrivacyFloorError", "committed_spend", "check_floor", 
 TOLERANCE = 1e-6
 
 
-class PrivacyFloorError(RuntimeError):
+class PrivacyFloorError(MedmeshError, RuntimeError):
     """The local privacy ledger is below what the chain records; one line."""
 
 

@@ -35,6 +35,7 @@ from node.consensus.rules.geomed import GeometricMedian, geometric_median
 from node.consensus.rules.cclip import CenteredClipping, centered_clipping
 from node.consensus.rules.reductions import gram
 from node.consensus.rules.wrappers import Bucketed, Clipped, bucketize, clip_norms
+from node.errors import AggregationError
 
 __all__ = ["AggregationRule", "Outcome", "PeerOutcome", "RULES", "DEFAULT_RULE", "register", "rule_class",
            "make_rule", "outcome", "outcome_by_peer", "aggregate", "aggregate_by_peer", "selection",
@@ -94,7 +95,7 @@ class PeerOutcome(NamedTuple):
 def _canonical(updates: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
     order = sorted(updates, key=str.lower)
     if len({a.lower() for a in order}) != len(order):
-        raise ValueError("two updates from the same address")
+        raise AggregationError("two updates from the same address")
     return order, np.stack([np.asarray(updates[a], dtype=np.float32) for a in order])
 
 

@@ -18,6 +18,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from node.consensus.rules.reductions import stack_updates
+from node.errors import AggregationError
 
 __all__ = ["Outcome", "AggregationRule", "RULES", "register", "rule_class"]
 
@@ -66,7 +67,7 @@ RULES: dict[str, type[AggregationRule]] = {}
 def register(cls: type[AggregationRule]) -> type[AggregationRule]:
     """Class decorator: make ``cls`` available under ``cls.name``."""
     if cls.name in RULES:
-        raise ValueError(f"aggregation rule {cls.name!r} is registered twice")
+        raise AggregationError(f"aggregation rule {cls.name!r} is registered twice")
     RULES[cls.name] = cls
     return cls
 
@@ -76,4 +77,4 @@ def rule_class(name: str) -> type[AggregationRule]:
     try:
         return RULES[name]
     except KeyError:
-        raise ValueError(f"unknown aggregation rule {name!r}; choose one of {', '.join(RULES)}") from None
+        raise AggregationError(f"unknown aggregation rule {name!r}; choose one of {', '.join(RULES)}") from None

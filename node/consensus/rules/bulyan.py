@@ -10,13 +10,14 @@ import numpy as np
 from node.consensus.rules.base import AggregationRule, Outcome, register
 from node.consensus.rules.krum import krum_order
 from node.consensus.rules.reductions import pairwise_sq_distances, stack_updates, sum_rows
+from node.errors import AggregationError
 
 __all__ = ["bulyan", "bulyan_selection", "Bulyan"]
 
 
 def _check(n: int, f: int) -> None:
     if f < 0 or n < 4 * f + 3:
-        raise ValueError(f"Bulyan needs n >= 4f + 3 updates; got n={n}, f={f}")
+        raise AggregationError(f"Bulyan needs n >= 4f + 3 updates; got n={n}, f={f}")
 
 
 def bulyan_selection(stack: np.ndarray, f: int) -> list[int]:

@@ -8,6 +8,7 @@ import numpy as np
 
 from node.consensus.rules.base import AggregationRule, Outcome, register
 from node.consensus.rules.reductions import row_sums, stack_updates, sum_rows
+from node.errors import AggregationError
 
 __all__ = ["centered_clipping", "CenteredClipping"]
 
@@ -23,16 +24,17 @@ def centered_clipping(updates: np.ndarray | list[np.ndarray], weights: object = 
     stack = stack_updates(updates)
     n = len(stack)
     if iterations < 1 or not 0 <= f < n:
-        raise ValueError(f"centered clipping needs iterations >= 1 and 0 <= f < n; got {iterations}, f={f}, n={n}")
+        raise AggregationError(f"centered clipping needs iterations >= 1 and 0 <= f < n; got {iterations}, f={f}, "
+                               f"n={n}")
     v = np.median(stack, axis=0) if center is None else np.asarray(center, dtype=np.float64).copy()
     if v.shape != (stack.shape[1],):
-        raise ValueError(f"center has {v.size} values, the updates {stack.shape[1]}")
+        raise AggregationError(f"center has {v.size} values, the updates {stack.shape[1]}")
     for it in range(iterations):
         diff = stack - v
         dist = np.sqrt(row_sums(diff * diff, overwrite=True))
         radius = float(np.sort(dist)[n - f - 1]) if tau is None else float(tau)
         if it == 0 and radius < 0:
-            raise ValueError(f"tau must be >= 0, got {radius}")
+            raise AggregationError(f"tau must be >= 0, got {radius}")
         scale = np.where(dist > radius, radius / np.maximum(dist, 1e-300), 1.0)
         v = v + sum_rows(diff * scale[:, None]) / n
     return v.astype(np.float32)

@@ -8,6 +8,7 @@ import numpy as np
 
 from node.consensus.rules.base import AggregationRule, Outcome, register
 from node.consensus.rules.reductions import stack_updates, sum_rows
+from node.errors import AggregationError
 
 __all__ = ["coordinate_median", "trimmed_mean", "Median", "TrimmedMean"]
 
@@ -27,10 +28,10 @@ def trimmed_mean(updates: np.ndarray | list[np.ndarray], weights: object = None,
     n = len(stack)
     if f is not None:
         if f < 0 or n - 2 * f < 1:
-            raise ValueError(f"trimmed mean needs n >= 2f + 1 updates; got n={n}, f={f}")
+            raise AggregationError(f"trimmed mean needs n >= 2f + 1 updates; got n={n}, f={f}")
     k = int(np.floor(beta * n)) if f is None else f
     if f is None and (not 0 <= beta < 0.5 or n - 2 * k < 1):
-        raise ValueError(f"trimmed mean with beta={beta} leaves nothing of {n} updates")
+        raise AggregationError(f"trimmed mean with beta={beta} leaves nothing of {n} updates")
     ordered = np.sort(stack, axis=0)[k : n - k]
     return (sum_rows(ordered) / len(ordered)).astype(np.float32)
 

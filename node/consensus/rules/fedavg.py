@@ -16,6 +16,7 @@ import numpy as np
 
 from node.consensus.rules.base import AggregationRule, Outcome, register
 from node.consensus.rules.reductions import check_weights, fsum, stack_updates
+from node.errors import AggregationError
 
 __all__ = ["fedavg", "bounded_counts", "FedAvg"]
 
@@ -32,11 +33,11 @@ def bounded_counts(claims: np.ndarray | list[float], ceilings: np.ndarray | list
     it, nothing changes."""
     c = np.asarray(claims, dtype=np.float64)
     if c.ndim != 1 or len(c) == 0 or not np.isfinite(c).all() or (c < 0).any():
-        raise ValueError("claims must be one finite non-negative count per update")
+        raise AggregationError("claims must be one finite non-negative count per update")
     if ceilings is not None:
         top = np.asarray(ceilings, dtype=np.float64)
         if top.shape != c.shape or not np.isfinite(top).all() or (top < 0).any():
-            raise ValueError("ceilings must be one finite non-negative count per update")
+            raise AggregationError("ceilings must be one finite non-negative count per update")
         c = np.minimum(c, top)
     cap = float(np.sort(c)[(len(c) - 1) // 2])
     return np.minimum(c, cap)

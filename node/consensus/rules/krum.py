@@ -10,13 +10,14 @@ import numpy as np
 
 from node.consensus.rules.base import AggregationRule, Outcome, register
 from node.consensus.rules.reductions import fsum, mean_rows, pairwise_sq_distances, stack_updates
+from node.errors import AggregationError
 
 __all__ = ["krum_scores", "krum_order", "krum", "multi_krum", "Krum", "MultiKrum"]
 
 
 def _check(n: int, f: int) -> None:
     if f < 0 or n < 2 * f + 3:
-        raise ValueError(f"Krum needs n >= 2f + 3 updates; got n={n}, f={f}")
+        raise AggregationError(f"Krum needs n >= 2f + 3 updates; got n={n}, f={f}")
 
 
 def _scores(k: int, dist: np.ndarray) -> np.ndarray:
@@ -54,7 +55,7 @@ def multi_krum(updates: np.ndarray | list[np.ndarray], weights: object = None, *
     stack = stack_updates(updates)
     m = len(stack) - f if m is None else m
     if not 1 <= m <= len(stack):
-        raise ValueError(f"Multi-Krum needs 1 <= m <= n; got m={m}, n={len(stack)}")
+        raise AggregationError(f"Multi-Krum needs 1 <= m <= n; got m={m}, n={len(stack)}")
     chosen = sorted(krum_order(stack, f)[:m])
     return mean_rows(stack[chosen]).astype(np.float32)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from node.errors import AggregationError
 
 __all__ = ["stack_updates", "sum_rows", "mean_rows", "row_sums", "gram", "fsum", "check_weights",
            "pairwise_sq_distances"]
@@ -21,9 +22,9 @@ def stack_updates(updates: np.ndarray | list[np.ndarray]) -> np.ndarray:
     """The updates as a finite, non-empty (n, d) float64 array."""
     stack = np.asarray(updates, dtype=np.float64)
     if stack.ndim != 2 or stack.shape[0] == 0:
-        raise ValueError(f"expected a non-empty (n, d) stack of updates, got shape {stack.shape}")
+        raise AggregationError(f"expected a non-empty (n, d) stack of updates, got shape {stack.shape}")
     if not np.isfinite(stack).all():
-        raise ValueError("updates contain NaN or infinite values")
+        raise AggregationError("updates contain NaN or infinite values")
     return stack
 
 
@@ -77,9 +78,9 @@ def fsum(values: np.ndarray) -> float:
 def check_weights(w: np.ndarray, n: int) -> None:
     """Raise ValueError unless ``w`` is one finite non-negative weight per update, not all zero."""
     if w.shape != (n,):
-        raise ValueError(f"expected one weight per update ({n}), got shape {w.shape}")
+        raise AggregationError(f"expected one weight per update ({n}), got shape {w.shape}")
     if not np.isfinite(w).all() or (w < 0).any() or fsum(w) <= 0:
-        raise ValueError("weights must be finite and non-negative, not all zero")
+        raise AggregationError("weights must be finite and non-negative, not all zero")
 
 
 _CHUNK_VALUES = 1 << 22  # float64 values per block of differences (32 MiB)

@@ -13,6 +13,7 @@ import numpy as np
 
 from node.consensus.rules.base import AggregationRule, Outcome
 from node.consensus.rules.reductions import mean_rows, row_sums, stack_updates
+from node.errors import AggregationError
 
 __all__ = ["clip_norms", "bucketize", "Clipped", "Bucketed"]
 
@@ -30,7 +31,7 @@ def clip_norms(updates: np.ndarray | list[np.ndarray], max_norm: float | None = 
 
 def _buckets(n: int, size: int, seed: int) -> list[np.ndarray]:
     if size < 1:
-        raise ValueError(f"bucket size must be >= 1, got {size}")
+        raise AggregationError(f"bucket size must be >= 1, got {size}")
     order = np.random.default_rng(seed).permutation(n)
     return [order[i:i + size] for i in range(0, n, size)]
 
@@ -76,7 +77,7 @@ class Bucketed(_Wrapper):
 
     def __init__(self, inner: AggregationRule, size: int, seed: int) -> None:
         if inner.weighted:
-            raise ValueError("bucketing is for the robust rules; FedAvg of bucket means is FedAvg")
+            raise AggregationError("bucketing is for the robust rules; FedAvg of bucket means is FedAvg")
         super().__init__(inner)
         self.size, self.seed = size, seed
 
