@@ -634,7 +634,7 @@ class HospitalPeer:
         try:
             if not self.ledger.round_info(round_).attest_count:  # the first to attest: nothing to read
                 return params, accepted, updates
-            pairs = attested_pairs(self.ledger, round_, [i.address for i in self._others()])
+            pairs = attested_pairs(self.ledger, round_, [i.address for i in self.others()])
         except LedgerError as exc:
             self.log.warning("could not read the round's attestations: %s", exc, round=round_)
             return params, accepted, updates
