@@ -47,15 +47,24 @@ def running_net(root: Path, windows: int, overrides: dict[str, dict[str, Any]],
             relay.target_port = int(rpc.rsplit(":", 1)[1])
             relay.start()
             rpc = relay.url
-        net = LocalNet(root, rpc, 4, commit_window=windows, attest_window=windows, overrides=overrides)
-        net.setup()
-        net.start_all()
         try:
-            yield net
+            with started(LocalNet(root, rpc, 4, commit_window=windows, attest_window=windows,
+                                  overrides=overrides)) as net:
+                yield net
         finally:
-            net.stop_all()
             if relay is not None:
                 relay.stop()
+
+
+@contextlib.contextmanager
+def started(net: LocalNet) -> Iterator[LocalNet]:
+    """``net`` set up on its chain with every node process running; the processes stopped on exit."""
+    net.setup()
+    net.start_all()
+    try:
+        yield net
+    finally:
+        net.stop_all()
 
 
 class TcpRelay:
