@@ -383,7 +383,10 @@ class NodeRunner:
         from node.consensus.rules import rule_class
         connected = set(self.host.connected_peers())
         others = [i for i in self.peer.others() if i.peer_id in connected]
-        recipients = self.peer.protection.update_recipients(round_)
+        try:
+            recipients = self.peer.protection.update_recipients(round_)
+        except MedmeshError:  # not drawn yet (ckks: roles come from the beacon, revealed in the round)
+            recipients = []
         num, den = self._quorum
         active = len(self.peer.others()) + 1
         need = max(rule_class(self.cfg.aggregation.rule).min_updates(self.cfg.aggregation.f), -(-active * num // den))

@@ -1,4 +1,4 @@
-"""The protection modes that reveal only the sum (secagg; ckks below) through the WAN of the network lab:
+"""The protection modes that reveal only the sum (secagg, ckks) through the WAN of the network lab:
 four ``medmesh node run`` processes in their own namespaces, 100 Mbit/s, 50 ms RTT and 1 % loss
 per link, two rounds each, every member attesting the one finalized hash. (sealed, the default,
 runs through the same WAN in test_scenarios.py.)"""
@@ -15,11 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 ROUNDS = 2
 
 
-# ckks is not run here yet: through `medmesh node run` processes, every node exits (status 2) as round 1
-# opens, with "no role draw for round 1: the beacon is revealing (0 of 4 secrets revealed, 3 needed)".
-# The runner does not yet wait for the beacon's reveals. The exit is immediate, so the WAN is not the
-# cause. Add "ckks" to the list once the runner waits for the draw.
-@pytest.mark.parametrize("mode", ["secagg"])
+@pytest.mark.parametrize("mode", ["secagg", "ckks"])
 def test_mode_through_the_wan(make_lab, tmp_path, mode):
     lab = make_lab(4, rtt_ms=50, link=LinkSpec(mbit=100, loss=1.0))
     overrides = {**OVERRIDES, "aggregation": {"protection": mode, "rule": "fedavg"}}
