@@ -69,7 +69,7 @@ def import_profile(module: str = "node.service.runner", top: int = 10) -> dict:
 def run_campaign(rounds: int, model: str, timeout: float) -> tuple[dict[str, list[dict]], float, dict]:
     overrides = {
         "training": {"model": model},
-        "rounds": {"stop_after_round": rounds, "round_timeout": 120.0, "setup_timeout": 300.0},
+        "rounds": {"stop_after_round": rounds, "round_timeout": 30.0, "setup_timeout": 300.0},
         "privacy": {"rounds": rounds},
         "gossip": {"reconnect_initial": 0.5, "reconnect_max": 5.0},
     }
