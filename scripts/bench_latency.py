@@ -18,7 +18,7 @@ Starts anvil (1 s blocks plus instant mining of each transaction), deploys the c
 The machine load (``os.getloadavg``) is recorded before and after: on a shared machine, compare
 figures only between runs taken under the same load (interleave before/after runs).
 
-    .venv/bin/python scripts/bench_latency.py                  # 4 nodes, 4 rounds
+    .venv/bin/python scripts/bench_latency.py                  # 4 nodes, 6 rounds
     .venv/bin/python scripts/bench_latency.py --rounds 3 --out benchmarks/results/x.json
 """
 
@@ -49,7 +49,8 @@ LAUNCH_MARKS = ("started", "listening", "setup_done", "round_joined", "first_fin
 
 
 def import_profile(module: str = "node.service.runner", top: int = 10) -> dict:
-    """Import ``module`` in a fresh interpreter; its total and the top-level packages by cumulative time."""
+    """Import ``module`` in a fresh interpreter; its wall time and the packages that cost most
+    (self time of every module, summed per top-level package, as ``-X importtime`` reports it)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=REPO, env=env,
@@ -58,12 +59,12 @@ def import_profile(module: str = "node.service.runner", top: int = 10) -> dict:
     packages: dict[str, float] = {}
     for line in proc.stderr.splitlines():
         m = _IMPORT_LINE.match(line)
-        if m and not m.group(3).strip(" ") and len(m.group(3)) == 1:  # top-level imports only
+        if m:
             name = m.group(4).split(".")[0]
-            packages[name] = packages.get(name, 0.0) + int(m.group(2)) / 1e6
+            packages[name] = packages.get(name, 0.0) + int(m.group(1)) / 1e6
     ranked = sorted(packages.items(), key=lambda kv: -kv[1])[:top]
     return {"module": module, "interpreter_wall_s": round(wall, 3),
-            "top_level_cumulative_s": {k: round(v, 3) for k, v in ranked}}
+            "package_self_s": {k: round(v, 3) for k, v in ranked}}
 
 
 def run_campaign(rounds: int, model: str, timeout: float) -> tuple[dict[str, list[dict]], float, dict]:
@@ -142,9 +143,29 @@ def round_profile(events: dict[str, list[dict]], round_: int) -> dict | None:
             "last_done_ts": max(d["ts"] for d in done.values()), "opened_ts": t0}
 
 
+def summarize(report: dict) -> dict:
+    """Means and medians over the steady rounds (2..R-1), and the critical path's mean stages."""
+    rounds = report["rounds"]
+    steady = [r for r in rounds[1:-1] if "gap_to_next_open_s" in r]
+    if not steady:
+        return {}
+    cycle = [r["wall_s"] + r["gap_to_next_open_s"] for r in steady]
+    crit = {k: round(statistics.fmean(r["critical_path"].get(k, 0.0) for r in steady), 3)
+            for k in ("join_lag_s", *STAGES, "other_s")}
+    return {"steady_rounds": [r["round"] for r in steady],
+            "round_wall_s_mean": round(statistics.fmean(r["wall_s"] for r in steady), 3),
+            "round_wall_s_median": round(statistics.median(r["wall_s"] for r in steady), 3),
+            "round_cycle_s_mean": round(statistics.fmean(cycle), 3),
+            "gap_to_next_open_s_mean": round(statistics.fmean(r["gap_to_next_open_s"] for r in steady), 3),
+            "join_lag_s_mean": round(statistics.fmean(n["joined_after_open_s"] for r in steady
+                                                      for n in r["nodes"].values()), 3),
+            "critical_path_mean_s": crit,
+            "launch_to_first_finalized_s": report["launch"]["launch_to_first_finalized_s"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--model", default="logreg")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_latency.json")
@@ -155,8 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     rounds = [r for r in (round_profile(events, k) for k in range(1, args.rounds + 1)) if r is not None]
     for previous, nxt in zip(rounds, rounds[1:]):
         previous["gap_to_next_open_s"] = round(nxt["opened_ts"] - previous["last_done_ts"], 3)
-    steady = rounds[1:] or rounds  # round 1 carries warm-up (first dials, Opacus)
-    cycle = [r["wall_s"] + r.get("gap_to_next_open_s", 0.0) for r in steady if "gap_to_next_open_s" in r]
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
@@ -166,18 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         "imports": imports,
         "launch": launch_profile(events, launched),
         "rounds": rounds,
-        "summary": {
-            "round_wall_s_mean": round(statistics.fmean(r["wall_s"] for r in steady), 3) if steady else None,
-            "round_cycle_s_mean": round(statistics.fmean(cycle), 3) if cycle else None,
-            "gap_to_next_open_s_mean": round(statistics.fmean(r["gap_to_next_open_s"] for r in rounds
-                                                              if "gap_to_next_open_s" in r), 3) if cycle else None,
-        },
+        "notes": "steady rounds: 2..R-1 (round 1 carries warm-up: first dials, torch's lazy imports; in round R "
+                 "the nodes exit once it finalized, and a blob still in flight is lost with its sender)",
     }
+    report["summary"] = summarize(report)
     atomic_write_json(args.out, report)
     print(json.dumps({"load": report["machine"]["load_before"], "imports": imports,
-                      "launch": report["launch"]["step_mean_s"],
-                      "launch_to_first_finalized_s": report["launch"]["launch_to_first_finalized_s"],
-                      **report["summary"]}, indent=1))
+                      "launch": report["launch"]["step_mean_s"], **report["summary"]}, indent=1))
     for r in rounds:
         print(f"round {r['round']}: wall {r['wall_s']} s, gap {r.get('gap_to_next_open_s')}, critical path "
               f"{json.dumps(r['critical_path'])}")
