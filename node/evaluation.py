@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from node.data import LabelledData
 from node.models import build_model, flat_parameters, load_flat_parameters
@@ -59,6 +58,8 @@ class Scores:
 
 def binary_scores(y: np.ndarray, logits: np.ndarray) -> Scores:
     """Metrics of ``logits`` against 0/1 labels ``y`` (threshold: logit 0)."""
+    from sklearn.metrics import roc_auc_score  # here: scikit-learn costs a node process ~2 s at start
+
     y = np.asarray(y) > 0.5
     logits = np.asarray(logits, dtype=np.float64)
     pred = logits > 0

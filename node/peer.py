@@ -272,6 +272,13 @@ class HospitalPeer:
             self._stats_changed.set()
             self._stats_changed = trio.Event()
 
+    def chain_hint(self) -> trio.Event:
+        """The event the next round-topic hint sets (a round opened, an update committed, an
+        aggregate attested). Take it *before* reading the chain, then wait on it with a poll
+        interval as the bound: a hint only says when to read the chain again, never what it holds,
+        and one that arrives between the read and the wait is not missed (issue 22)."""
+        return self._chain_changed
+
     def _poke(self, *, chain: bool = False, inbox: bool = False) -> None:
         if chain:
             self._chain_changed.set()
