@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from bench_ckks import measure as measure_plain  # noqa: E402
+from bench_ckks import timed, write_results  # noqa: E402
 
-from bench_ckks import _timed, measure as measure_plain, write_results  # noqa: E402
 from node.ckks import CKKSPublicContext  # noqa: E402
 from node.ckks_robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder  # noqa: E402
 from node.consensus.robust_audit import select_from_gram  # noqa: E402
@@ -50,20 +51,20 @@ def measure_robust(length: int, members: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     deltas = rng.normal(0.0, 1e-2, (members, length))
     deltas[-1] *= -10.0  # one poisoner: the selection must drop it, as in the clear
-    holder, keygen = _timed(RobustKeyHolder)
-    public, load = _timed(CKKSPublicContext.from_bytes, holder.public_context_bytes, ROBUST_PARAMS)
-    evaluator, load_keys = _timed(GramEvaluator, public, holder.evaluation_keys_bytes)
+    holder, keygen = timed(RobustKeyHolder)
+    public, load = timed(CKKSPublicContext.from_bytes, holder.public_context_bytes, ROBUST_PARAMS)
+    evaluator, load_keys = timed(GramEvaluator, public, holder.evaluation_keys_bytes)
     blobs, enc = [], []
     for d in deltas:
-        blob, t = _timed(public.encrypt, d, 1)
+        blob, t = timed(public.encrypt, d, 1)
         blobs.append(blob)
         enc.append(t)
-    vectors, parse = _timed(lambda: [public.load(b, 1) for b in blobs])
-    gram_blob, gram = _timed(evaluator.gram, vectors, 1)
-    g, dec_gram = _timed(holder.decrypt_gram, gram_blob, 1, members)
-    chosen, select = _timed(lambda: select_from_gram(RULE, g, f=F))
-    total, summed = _timed(public.sum, [vectors[i] for i in chosen.accepted], 1)
-    out, dec_sum = _timed(holder.decrypt_sum, total, 1)
+    vectors, parse = timed(lambda: [public.load(b, 1) for b in blobs])
+    gram_blob, gram = timed(evaluator.gram, vectors, 1)
+    g, dec_gram = timed(holder.decrypt_gram, gram_blob, 1, members)
+    chosen, select = timed(lambda: select_from_gram(RULE, g, f=F))
+    total, summed = timed(public.sum, [vectors[i] for i in chosen.accepted], 1)
+    out, dec_sum = timed(holder.decrypt_sum, total, 1)
     clear = make_rule(RULE, F).select(deltas)
     ref_gram = deltas @ deltas.T
     ref_mean = deltas[clear].mean(axis=0)
@@ -91,7 +92,7 @@ def measure_all(length: int, members: int) -> dict:
     t = plain["seconds"]
     plain_round = sum(_cpu(t[s]) for s in ("keygen", "load_public_context", "encrypt_per_peer", "sum", "decrypt"))
     deltas = np.random.default_rng(1).normal(0.0, 1e-2, (members, length)).astype(np.float32)
-    _, sealed = _timed(lambda: outcome(RULE, deltas, f=F))
+    _, sealed = timed(lambda: outcome(RULE, deltas, f=F))
     robust = measure_robust(length, members)
     return {"length": length, "members": members,
             "params": {"poly_modulus_degree": ROBUST_PARAMS.poly_modulus_degree,

@@ -1,6 +1,7 @@
 """Helpers shared by the tests that run real ``medmesh node run`` processes (see
 node/service/localnet.py): an independent params hash, a deadline-bounded chain wait, the
-4-node anvil fixture, and a TCP relay that makes the chain's RPC unreachable on demand."""
+4-node anvil fixture, and a TCP relay that makes the chain's RPC unreachable on demand; and,
+for the in-process runs (``run_demo``), the :class:`Record` mod."""
 
 from __future__ import annotations
 
@@ -16,7 +17,19 @@ from typing import Any
 import numpy as np
 
 from ledger import Anvil
+from node.mods import PeerMod
 from node.service.localnet import LocalNet
+
+
+class Record(PeerMod):
+    """Lets the test see what each peer trained (never what others receive): (round, address)
+    -> (delta, samples, the global parameters it trained from)."""
+    trained: dict[tuple[int, str], tuple[np.ndarray, int, np.ndarray]] = {}
+
+    async def train(self, peer, round_, call_next):
+        update = await call_next(round_)
+        Record.trained[(round_, peer.address)] = (update.delta.copy(), update.samples, peer.global_params.copy())
+        return update
 
 
 def params_hash(params: np.ndarray) -> bytes:

@@ -7,15 +7,30 @@ import numpy as np
 import pytest
 import tenseal.sealapi as seal
 
-from node.ckks import _IO, CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext
+from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext
 from node.ckks_params import MAX_COEFF_BITS_128
-from node.ckks_robust import (ROBUST_PARAMS, GramEvaluator, RobustKeyHolder, encrypted_round, frame_gram,
-                              galois_elements, load_evaluation_keys, scalar_bound)
+from node.ckks_robust import (
+    ROBUST_PARAMS,
+    GramEvaluator,
+    RobustKeyHolder,
+    encrypted_round,
+    frame_gram,
+    galois_elements,
+    load_evaluation_keys,
+    scalar_bound,
+)
+from node.ckks_seal import SealIO, seal_context
+from node.consensus.robust_audit import (
+    FACTOR_BITS,
+    check_sum,
+    distances_from_gram,
+    factor_integers,
+    select_from_gram,
+)
 from node.consensus.rules import make_rule
-from node.consensus.robust_audit import FACTOR_BITS, check_sum, distances_from_gram, factor_integers, select_from_gram
-from node.ckks_seal import seal_context
 
 ROUND = 11
+IO = SealIO()  # bytes of SEAL objects (the format node.ckks uses)
 # Relative error bound of a decrypted inner product, against the largest |<a, b>|: fresh noise
 # ~2^-40 relative per value, grown by the product, the rescale and 13 key switches; measured
 # 1e-10 .. 1e-9, bounded here at 1e-7 (a wrong slot sum or a missed half is off by O(1)).
@@ -104,11 +119,11 @@ def test_key_holder_refuses_to_open_a_vector(holder, evaluator):
     honest = evaluator.gram(blobs, ROUND)
     ev, ct = seal.Evaluator(seal_context(ROBUST_PARAMS)), seal.Ciphertext()
     ev.mod_switch_to_next(blobs[0].ciphertexts[0], ct)
-    chunks = [_IO.dump(ct)] * 3
+    chunks = [IO.dump(ct)] * 3
     with pytest.raises(CKKSError, match="one scalar in every slot"):
         holder.decrypt_gram(frame_gram(ROUND, holder.context_id, 2, chunks), ROUND, members=2)
     with pytest.raises(CKKSError, match="not a relinearized ciphertext at the last level"):
-        holder.decrypt_gram(frame_gram(ROUND, holder.context_id, 2, [_IO.dump(blobs[0].ciphertexts[0])] * 3),
+        holder.decrypt_gram(frame_gram(ROUND, holder.context_id, 2, [IO.dump(blobs[0].ciphertexts[0])] * 3),
                             ROUND, members=2)
     with pytest.raises(CKKSError, match="expected round"):
         holder.decrypt_gram(honest, ROUND + 1, members=2)

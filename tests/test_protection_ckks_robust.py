@@ -2,7 +2,8 @@
 
 The references are computed here from the updates the peers actually encrypted (recorded): the
 accepted set is the clear Multi-Krum (the rule sealed mode runs) on those updates, and the
-aggregate their float64 numpy mean."""
+aggregate their float64 numpy mean. The poisoners play through :mod:`node.mods`; a forging or
+norm-bounding mode is swapped in through :func:`tests.ckks_support.peer_with_mode`."""
 
 from __future__ import annotations
 
@@ -14,75 +15,79 @@ import pytest
 from ledger import collect, load_state
 from node.consensus.rules import make_rule
 from node.demo import DemoConfig, run_demo
+from node.mods import PeerMod
+from node.peer import HospitalPeer
 from node.protection.ckks_robust import RobustCkksMode
 from node.update import parameters_hash
-from tests.test_protection_ckks import Recorder, chain_roles
+from tests.ckks_support import chain_roles, peer_with_mode
+from tests.node_support import Record
 
 pytestmark = pytest.mark.slow
 
 
-class Poisoner(Recorder):
+class Poison(PeerMod):
     """The first member (address order) that is neither key holder nor aggregator (or, with
     ``role = "holder"``, the key holder) sends its update sign-flipped and scaled by 10 (a
-    model-poisoning attempt); the others are honest."""
+    model-poisoning attempt); the others are honest. Runs after :class:`Record`, whose entry
+    it replaces with the update the poisoner actually encrypts."""
     poisoner: dict[int, str] = {}
-    role = "free"
+
+    def __init__(self, role: str = "free") -> None:
+        self.role = role
 
     @staticmethod
     def poison(delta: np.ndarray) -> np.ndarray:
         return -10.0 * delta
 
-    async def _protect(self, update):
+    async def protect(self, peer, update, call_next):
         r = update.round
-        await self.beacon.ready(r)
-        holder, aggregator = self.protection.roles(r)
-        free = sorted((m.address for m in self.active_members() if m.address not in (holder.address,
+        await peer.beacon.ready(r)
+        holder, aggregator = peer.protection.roles(r)
+        free = sorted((m.address for m in peer.active_members() if m.address not in (holder.address,
                                                                                        aggregator.address)),
                       key=str.lower)
-        if self.address == (holder.address if self.role == "holder" else free[0]):
-            Poisoner.poisoner[r] = self.address
+        if peer.address == (holder.address if self.role == "holder" else free[0]):
+            Poison.poisoner[r] = peer.address
             update = dataclasses.replace(update, delta=self.poison(update.delta).astype(np.float32))
-            Recorder.trained[(r, self.address)] = (update.delta.copy(), update.samples, self.global_params.copy())
-        return await super()._protect(update)
+            Record.trained[(r, peer.address)] = (update.delta.copy(), update.samples, peer.global_params.copy())
+        return await call_next(update)
 
 
-class PoisoningHolder(Poisoner):
-    role = "holder"
-
-
-def _campaign(tmp_path, peer_class, hospitals: int = 5, **kwargs) -> tuple[dict, list[str], np.ndarray]:
+def _campaign(tmp_path, poison: Poison, peer_class: type[HospitalPeer] = HospitalPeer, hospitals: int = 5,
+              **kwargs) -> tuple[dict, list[str], np.ndarray]:
     """One multi-krum round under ckks: the report, the members in canonical order, and the
     updates they actually encrypted (rows in that order)."""
-    Recorder.trained.clear()
+    Record.trained.clear()
+    Poison.poisoner.clear()
     report = run_demo(DemoConfig(rounds=1, hospitals=hospitals, rule="multi-krum", protection="ckks",
                                  chain_state=tmp_path / "chain.json", progress=False, state_dir=tmp_path, **kwargs),
-                      peer_class=peer_class)
+                      peer_class=peer_class, mods=[Record(), poison])
     members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
-    return report, members, np.stack([Recorder.trained[(1, a)][0] for a in members])
+    return report, members, np.stack([Record.trained[(1, a)][0] for a in members])
 
 
-@pytest.mark.parametrize("peer_class", [Poisoner, PoisoningHolder], ids=["member", "key-holder"])
-def test_a_poisoner_is_left_out_under_ckks(tmp_path, peer_class):
+@pytest.mark.parametrize("role", ["free", "holder"], ids=["member", "key-holder"])
+def test_a_poisoner_is_left_out_under_ckks(tmp_path, role):
     """Even when the poisoner is the key holder: every member selects from the scalars itself."""
     state, model = tmp_path / "chain.json", tmp_path / "model.npy"
-    report, members, deltas = _campaign(tmp_path, peer_class, model_out=model)
+    report, members, deltas = _campaign(tmp_path, Poison(role), model_out=model)
     want = [members[i] for i in make_rule("multi-krum", 1).select(deltas)]  # the clear rule, sealed mode's code
-    assert Poisoner.poisoner[1] not in want and len(want) == 4
+    assert Poison.poisoner[1] not in want and len(want) == 4
     audit = collect(*load_state(state))
     r = audit["rounds"][0]
     assert r["status"] == "finalized" and all(c["mode"] == 3 for c in r["commits"])
     assert sorted(r["accepted"], key=str.lower) == want
     assert all(c["ok"] for c in audit["checks"] if "beacon" in c["check"] or "ckks" in c["check"])
     reference = deltas[[members.index(a) for a in want]].astype(np.float64).mean(axis=0)
-    got = np.load(model).astype(np.float64) - Recorder.trained[(1, members[0])][2]
+    got = np.load(model).astype(np.float64) - Record.trained[(1, members[0])][2]
     assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < 1e-4
     hashes = {a["aggregate_hash"].removeprefix("0x") for a in r["attestations"]}
     assert hashes == {parameters_hash(np.load(model)).hex()}
     assert len(r["attestations"]) == 5 and report["peers_agree"]
     holder, aggregator = chain_roles(state, 1)
-    assert (Poisoner.poisoner[1] == holder) == (peer_class is PoisoningHolder) and Poisoner.poisoner[1] != aggregator
+    assert (Poison.poisoner[1] == holder) == (role == "holder") and Poison.poisoner[1] != aggregator
     assert report["rounds"][0]["left_out"] == [n for n, h in report["hospitals"].items()
-                                               if h["address"] == Poisoner.poisoner[1]]
+                                               if h["address"] == Poison.poisoner[1]]
 
 
 class ForgingMode(RobustCkksMode):
@@ -92,9 +97,9 @@ class ForgingMode(RobustCkksMode):
 
     async def aggregate(self, round_, opened):
         _, aggregator = self.roles(round_)
-        poisoned = opened.get(Poisoner.poisoner.get(round_))
-        if self._is(aggregator) and poisoned is not None:
-            evaluator = self._evaluators[round_]
+        poisoned = opened.get(Poison.poisoner.get(round_))
+        if aggregator.address.lower() == self.ctx.address.lower() and poisoned is not None:
+            evaluator = self._evaluators[round_]  # this mode's own evaluator (a mode subclass, not the peer)
             honest_gram = evaluator.gram
 
             def forged(vectors, rnd):
@@ -105,59 +110,41 @@ class ForgingMode(RobustCkksMode):
         return await super().aggregate(round_, opened)
 
 
-class Forger(Poisoner):
-    errors: dict[str, str | None] = {}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.protection = ForgingMode(self)
-
-    async def run_round(self, round_):
-        out = await super().run_round(round_)
-        Forger.errors[self.address] = out.error
-        return out
-
-
 def test_a_forged_distance_is_caught_by_the_key_holder(tmp_path):
     """The forged Gram matrix makes the poisoner look honest; the key holder decrypts the sum of
     the (forged) accepted set, finds its squared norm contradicts the published scalars, and
     publishes no result: no member attests, the round does not finalize, the model stays put."""
-    Forger.errors.clear()
+    forger = peer_with_mode(ForgingMode)
     state = tmp_path / "chain.json"
-    report, _, _ = _campaign(tmp_path, Forger, round_timeout=20.0)
+    report, members, _ = _campaign(tmp_path, Poison(), peer_class=forger, round_timeout=20.0)
+    errors = {a: forger.outcomes[(1, a)].error for a in members}
     holder, _ = chain_roles(state, 1)
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] != "finalized" and not r["attestations"] and not report["rounds"][0]["finalized"]
-    assert "contradicts the published scalars" in (Forger.errors[holder] or "")
-    assert all("no ckks result" in (e or "") for a, e in Forger.errors.items() if a != holder)
+    assert "contradicts the published scalars" in (errors[holder] or "")
+    assert all("no ckks result" in (e or "") for a, e in errors.items() if a != holder)
 
 
 class NormBoundMode(RobustCkksMode):
-    norm_bound = True
-
-
-class Booster(Poisoner):
     """Norm bounding over ciphertexts: the poisoner's update (sign-flipped, 10x) is scaled down to
     the median norm by a public factor on its ciphertext, then Multi-Krum runs on the result."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.protection = NormBoundMode(self)
+    norm_bound = True
 
 
 def test_norm_bounding_over_ciphertexts_matches_the_clear_rule(tmp_path):
     state, model = tmp_path / "chain.json", tmp_path / "model.npy"
-    report, members, deltas = _campaign(tmp_path, Booster, model_out=model)
+    report, members, deltas = _campaign(tmp_path, Poison(), peer_class=peer_with_mode(NormBoundMode),
+                                        model_out=model)
     clear = make_rule("multi-krum", 1, clip=True)  # median-norm clipping, then the rule (sealed's code)
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] == "finalized" and report["peers_agree"]
     assert sorted(r["accepted"], key=str.lower) == [members[i] for i in clear.select(deltas)]
     reference = clear.aggregate(deltas).params.astype(np.float64)
-    got = np.load(model).astype(np.float64) - Recorder.trained[(1, members[0])][2]
+    got = np.load(model).astype(np.float64) - Record.trained[(1, members[0])][2]
     assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < 1e-4
 
 
-class OutOfRange(Poisoner):
+class OutOfRange(Poison):
     """An update whose squared norm, 1.5 * 2^17, is beyond the scalar bound (2^17) but not so far
     that it wraps around (2^18): the key holder publishes NaN for its norm."""
 
@@ -168,8 +155,8 @@ class OutOfRange(Poisoner):
 
 def test_an_update_beyond_the_scalar_bound_is_left_out_not_fatal(tmp_path):
     state = tmp_path / "chain.json"
-    report, members, deltas = _campaign(tmp_path, OutOfRange, hospitals=6)
-    rest = [i for i, a in enumerate(members) if a != Poisoner.poisoner[1]]
+    report, members, deltas = _campaign(tmp_path, OutOfRange(), hospitals=6)
+    rest = [i for i, a in enumerate(members) if a != Poison.poisoner[1]]
     want = [members[rest[i]] for i in make_rule("multi-krum", 1).select(deltas[rest])]
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] == "finalized" and report["peers_agree"]
