@@ -58,7 +58,10 @@ STRATEGIES: dict[str, dict] = {
     "honest-declared": {"scenario": {"declared_cohorts": True}},
     "claim-3000-declared": {"claimed_samples": 3000, "scenario": {"declared_cohorts": True}},
 }
-BASELINE = {"honest-declared": "honest-declared", "claim-3000-declared": "honest-declared"}  # else "honest"
+BASELINE = {
+    "honest-declared": "honest-declared",
+    "claim-3000-declared": "honest-declared",
+}  # else "honest"
 NOISES = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 GOAL_POINTS = 5.0
 
@@ -86,7 +89,8 @@ def _patch_legacy(strategy: str, seed: int) -> None:
     if "claimed_samples" in spec:
         true = cohort.SimHospital.samples.fget
         cohort.SimHospital.samples = property(
-            lambda self: spec["claimed_samples"] if self.name == GAMER else true(self))
+            lambda self: spec["claimed_samples"] if self.name == GAMER else true(self)
+        )
     if spec.get("role") != "free-rider":
         return
     original = simulate.Campaign.updates
@@ -103,10 +107,19 @@ def _patch_legacy(strategy: str, seed: int) -> None:
             d = rng.normal(size=rows.shape[1])
             new = d * float(np.median([np.linalg.norm(u) for u in honest])) / np.linalg.norm(d)
         else:
-            source = (max(honest, key=lambda u: cosine_similarity(u, np.mean(honest, axis=0)))
-                      if how == "copy" else self.last_step)
+            source = (
+                max(honest, key=lambda u: cosine_similarity(u, np.mean(honest, axis=0)))
+                if how == "copy"
+                else self.last_step
+            )
             noise = rng.normal(size=rows.shape[1])
-            new = source + spec["free_ride_noise"] * float(np.linalg.norm(source)) / np.linalg.norm(noise) * noise
+            new = (
+                source
+                + spec["free_ride_noise"]
+                * float(np.linalg.norm(source))
+                / np.linalg.norm(noise)
+                * noise
+            )
         rows[names.index(GAMER)] = new.astype(np.float32)
         return rows
 
@@ -125,16 +138,23 @@ def run_one(strategy: str, legacy: bool) -> dict:
     shares = {}
     for scheme in SCHEMES:
         total = sum(result.computed[scheme].values())
-        shares[scheme] = 0.0 if total == 0 else round(100 * result.computed[scheme][GAMER] / total, 2)
-    rejected = sorted({f"r{r.round}:{r.rejected.get(GAMER)}" for r in result.rounds if GAMER in r.rejected})
+        shares[scheme] = (
+            0.0 if total == 0 else round(100 * result.computed[scheme][GAMER] / total, 2)
+        )
+    rejected = sorted(
+        {f"r{r.round}:{r.rejected.get(GAMER)}" for r in result.rounds if GAMER in r.rejected}
+    )
     return {"shares": shares, "gamer_rejected": rejected}
 
 
 def _export_base(base: str, into: Path) -> Path:
     tree = into / "medmesh-base"
     tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", base, "node", "ledger", "contracts", "scripts"],
-                             check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", base, "node", "ledger", "contracts", "scripts"],
+        check=True,
+        capture_output=True,
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     (tree / "node_modules").symlink_to((REPO / "node_modules").resolve())
     return tree
@@ -142,16 +162,23 @@ def _export_base(base: str, into: Path) -> Path:
 
 def run_legacy(strategy: str, tree: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, __file__, "--one", strategy, "--legacy"], env=env, cwd=tree,
-                         capture_output=True, text=True, check=True, timeout=1200)
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", strategy, "--legacy"],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1200,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def sweep(seeds: int) -> list[dict]:
     """The copier's noise against the old and new screen: the share of (seed, round) pairs in
     which the copy is flagged, and of honest updates flagged (no chain, the screen alone)."""
+    from node.consensus.freeriding import screen_free_riders
     from node.consensus.rules import aggregate
-    from node.freeriding import screen_free_riders
     from node.incentives.cohort import build_cohort
     from node.incentives.scenario import scenario_from_dict
     from node.incentives.simulate import Campaign
@@ -180,17 +207,29 @@ def sweep(seeds: int) -> list[dict]:
                     honest_flagged[label] += sum(j in flags for j in honest)
                 trials += 1
                 honest_total += len(honest)
-                kept = [order[j] for j in range(len(order)) if j not in
-                        screen_free_riders([stack[i] for i in order], campaign.last_step)]
+                kept = [
+                    order[j]
+                    for j in range(len(order))
+                    if j not in screen_free_riders([stack[i] for i in order], campaign.last_step)
+                ]
                 step = aggregate(scenario.rule, stack[kept], f=scenario.f)
                 campaign.params = (campaign.params + step).astype(np.float32)
                 campaign.last_step = step.astype(np.float32)
-        rows.append({"noise": noise, "trials": trials,
-                     "caught_old": round(caught["old"] / trials, 3), "caught_new": round(caught["new"] / trials, 3),
-                     "honest_flagged_old": honest_flagged["old"], "honest_flagged_new": honest_flagged["new"],
-                     "honest_updates": honest_total})
-        print(f"  noise {noise:.2f}: copy caught old {rows[-1]['caught_old']:.0%}, new {rows[-1]['caught_new']:.0%}",
-              flush=True)
+        rows.append(
+            {
+                "noise": noise,
+                "trials": trials,
+                "caught_old": round(caught["old"] / trials, 3),
+                "caught_new": round(caught["new"] / trials, 3),
+                "honest_flagged_old": honest_flagged["old"],
+                "honest_flagged_new": honest_flagged["new"],
+                "honest_updates": honest_total,
+            }
+        )
+        print(
+            f"  noise {noise:.2f}: copy caught old {rows[-1]['caught_old']:.0%}, new {rows[-1]['caught_new']:.0%}",
+            flush=True,
+        )
     return rows
 
 
@@ -199,22 +238,36 @@ def markdown(table: dict, sweep_rows: list[dict]) -> str:
     for strategy in STRATEGIES:
         cells = []
         for scheme in SCHEMES:
-            old, new = table["old"][strategy]["shares"][scheme], table["new"][strategy]["shares"][scheme]
+            old, new = (
+                table["old"][strategy]["shares"][scheme],
+                table["new"][strategy]["shares"][scheme],
+            )
             honest_new = table["new"][BASELINE.get(strategy, "honest")]["shares"][scheme]
-            mark = "" if strategy.startswith("honest") or new <= honest_new + GOAL_POINTS else " **over**"
+            mark = (
+                ""
+                if strategy.startswith("honest") or new <= honest_new + GOAL_POINTS
+                else " **over**"
+            )
             cells.append(f"{old:.1f} → {new:.1f}{mark}")
         lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
-    lines += ["", "| copy noise | caught, old screen | caught, new screen | honest updates flagged (old/new) |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        "| copy noise | caught, old screen | caught, new screen | honest updates flagged (old/new) |",
+        "|---|---|---|---|",
+    ]
     for r in sweep_rows:
-        lines.append(f"| {r['noise']:.0%} | {r['caught_old']:.0%} | {r['caught_new']:.0%} | "
-                     f"{r['honest_flagged_old']}/{r['honest_flagged_new']} of {r['honest_updates']} |")
+        lines.append(
+            f"| {r['noise']:.0%} | {r['caught_old']:.0%} | {r['caught_new']:.0%} | "
+            f"{r['honest_flagged_old']}/{r['honest_flagged_new']} of {r['honest_updates']} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base", default="2da4825", help="the commit before issue 16 (the 'old' column)")
+    p.add_argument(
+        "--base", default="2da4825", help="the commit before issue 16 (the 'old' column)"
+    )
     p.add_argument("--seeds", type=int, default=5, help="seeds of the noise sweep")
     p.add_argument("--one", choices=tuple(STRATEGIES), help=argparse.SUPPRESS)
     p.add_argument("--legacy", action="store_true", help=argparse.SUPPRESS)
@@ -233,18 +286,39 @@ def main() -> int:
             legacy = strategy.removesuffix("-declared")  # the old code has no declared cohorts
             table["old"][strategy] = table["old"].get(legacy) or run_legacy(legacy, tree)
             table["new"][strategy] = run_one(strategy, legacy=False)
-            print(f"{strategy}: old {table['old'][strategy]['shares']}\n{'':>{len(strategy)}}  new "
-                  f"{table['new'][strategy]['shares']}", flush=True)
+            print(
+                f"{strategy}: old {table['old'][strategy]['shares']}\n{'':>{len(strategy)}}  new "
+                f"{table['new'][strategy]['shares']}",
+                flush=True,
+            )
     print("noise sweep:", flush=True)
     sweep_rows = sweep(args.seeds)
-    over = {s: [k for k in SCHEMES
-                if table["new"][s]["shares"][k] > table["new"][BASELINE.get(s, "honest")]["shares"][k] + GOAL_POINTS]
-            for s in STRATEGIES if not s.startswith("honest")}
-    result = {"command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
-              "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                          "numpy": np.__version__},
-              "scenario": "four", "gamer": GAMER, "base": args.base, "goal_points": GOAL_POINTS,
-              "strategies": STRATEGIES, "shares_percent": table, "over_goal_new": over, "noise_sweep": sweep_rows}
+    over = {
+        s: [
+            k
+            for k in SCHEMES
+            if table["new"][s]["shares"][k]
+            > table["new"][BASELINE.get(s, "honest")]["shares"][k] + GOAL_POINTS
+        ]
+        for s in STRATEGIES
+        if not s.startswith("honest")
+    }
+    result = {
+        "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
+        "scenario": "four",
+        "gamer": GAMER,
+        "base": args.base,
+        "goal_points": GOAL_POINTS,
+        "strategies": STRATEGIES,
+        "shares_percent": table,
+        "over_goal_new": over,
+        "noise_sweep": sweep_rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print("\n" + markdown(table, sweep_rows))

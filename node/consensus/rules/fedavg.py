@@ -21,7 +21,9 @@ from node.errors import AggregationError
 __all__ = ["fedavg", "bounded_counts", "FedAvg"]
 
 
-def bounded_counts(claims: np.ndarray | list[float], ceilings: np.ndarray | list[float] | None = None) -> np.ndarray:
+def bounded_counts(
+    claims: np.ndarray | list[float], ceilings: np.ndarray | list[float] | None = None
+) -> np.ndarray:
     """Each claimed sample count capped at the round's lower median claim (and at its member's
     ``ceilings``, e.g. the cohort size declared at admission, if given).
 
@@ -43,7 +45,9 @@ def bounded_counts(claims: np.ndarray | list[float], ceilings: np.ndarray | list
     return np.minimum(c, cap)
 
 
-def fedavg(updates: np.ndarray | list[np.ndarray], weights: np.ndarray | list[float] | None = None) -> np.ndarray:
+def fedavg(
+    updates: np.ndarray | list[np.ndarray], weights: np.ndarray | list[float] | None = None
+) -> np.ndarray:
     """Weighted mean of the updates; weights default to equal (e.g. pass sample counts)."""
     stack = stack_updates(updates)
     w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -62,6 +66,8 @@ class FedAvg(AggregationRule):
     needs_individual_updates = False
     weighted = True
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         stack = stack_updates(updates)
         return Outcome(fedavg(stack, weights), list(range(len(stack))))
