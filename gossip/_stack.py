@@ -9,10 +9,11 @@ Every setting here answers a sharp edge measured on py-libp2p 0.8.1
   (the default also offers Mplex, ~5x slower).
 * #4 heartbeat: ``GossipSub(heartbeat_interval=...)`` defaults to 120 s. We use 1 s.
 * #3 stranding: with ``degree_high`` below N-1, PRUNE backoff plus the GRAFT-flood
-  penalty left peers with an empty mesh for 50+ s. We set
-  ``degree_low = degree = degree_high = MESH_DEGREE`` (64, far above a hospital
-  network's 16-32 peers) so every subscribed peer is grafted and nobody is ever
-  pruned for oversubscription, and we cut the PRUNE backoff to a few seconds.
+  penalty left peers with an empty mesh for 50+ s. Up to ``_degree.FULL_MESH_UP_TO``
+  members we set ``degree_low = degree = degree_high`` = 64, far above N - 1, so every
+  subscribed peer is grafted and nobody is ever pruned for oversubscription; larger
+  consortia get a partial mesh (``_degree.mesh_degrees``). Either way we cut the PRUNE
+  backoff to a few seconds.
   Adaptive gossip is off: it rewrites the degree bounds and, when it judges the
   network unhealthy, stretches the heartbeat to 30-60 s (``_adapt_heartbeat_parameters``).
   Eclipse protection is off: it wants peers on >= 3 distinct IPs, which hospitals
@@ -50,10 +51,10 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 
+from ._degree import MeshDegrees, mesh_degrees
 from ._yamux import NonBlockingReaderYamux
 from ._yamux import install as install_yamux
 
-MESH_DEGREE = 64
 HEARTBEAT_INTERVAL_S = 1
 PRUNE_BACKOFF_S = 5
 UNSUBSCRIBE_BACKOFF_S = 2
@@ -109,13 +110,30 @@ def build_host(key_pair: KeyPair) -> IHost:
     )
 
 
-def build_pubsub(host: IHost) -> tuple[Pubsub, GossipSub]:
-    """GossipSub tuned for a small full mesh, and the strict-signing Pubsub on top."""
-    router = GossipSub(
+class _LazyDegreeGossipSub(GossipSub):
+    """GossipSub whose IHAVE gossip goes to ``d_lazy`` peers per topic and heartbeat.
+
+    py-libp2p 0.8.1 takes no D_lazy: with adaptive gossip off it gossips to
+    ``max(6, subscribers // 4)`` peers, which grows with N (64 at 256 members).
+    """
+
+    def __init__(self, d_lazy: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.d_lazy = d_lazy
+
+    def _get_adaptive_gossip_peers_count(self, topic: str, total_peers: int) -> int:
+        return min(self.d_lazy, total_peers)
+
+
+def build_pubsub(host: IHost, degrees: MeshDegrees | None = None) -> tuple[Pubsub, GossipSub]:
+    """GossipSub with ``degrees`` (default: the full mesh), and the strict-signing Pubsub on top."""
+    mesh = degrees or mesh_degrees(None)
+    router = _LazyDegreeGossipSub(
+        mesh.d_lazy,
         protocols=list(GOSSIPSUB_PROTOCOLS),
-        degree=MESH_DEGREE,
-        degree_low=MESH_DEGREE,
-        degree_high=MESH_DEGREE,
+        degree=mesh.d,
+        degree_low=mesh.d_low,
+        degree_high=mesh.d_high,
         heartbeat_initial_delay=0.1,
         heartbeat_interval=HEARTBEAT_INTERVAL_S,
         prune_back_off=PRUNE_BACKOFF_S,

@@ -108,7 +108,9 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
         fund(w3, identity.address, 10**18)
         holder: list[HospitalPeer] = []
         host = PeerHost(
-            identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid)
+            identity.libp2p_seed,
+            authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid),
+            members=cfg.hospitals,
         )
         client = enroll(
             w3,
