@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -74,6 +75,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 f"medmesh audit --chain-state {args.chain_state} verify {args.model_out}"
             )
     return 0 if all(r["finalized"] for r in report["rounds"]) and report["peers_agree"] else 1
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from node.sim.consortium import SimConfig, format_simulation, progress_bar, simulate
+
+    cfg = SimConfig(
+        peers=args.peers,
+        committee=args.committee,
+        rounds=args.rounds,
+        params=args.params,
+        protection=args.protection,
+        rule=args.rule,
+        rows=args.rows,
+        seed=args.seed,
+        json_path=args.json,
+        progress=not args.no_progress,
+    )
+    if args.chain == "anvil":
+        from ledger import Anvil
+
+        with Anvil() as rpc:
+            report = simulate(replace(cfg, rpc=rpc), progress_bar(cfg))
+    else:
+        report = simulate(cfg, progress_bar(cfg))
+    print(format_simulation(report))
+    if args.json:
+        print(f"report written to {args.json}")
+    return 0 if report["all_finalized_one_hash"] else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +183,35 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model-out", type=Path, help="save the final model's parameters (.npy)")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(func=_cmd_demo)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="run the real round pipeline for N members in one process (in-memory network) "
+        "and report bytes per member, chain transactions, gas and time per round",
+    )
+    sim.add_argument("--peers", type=int, default=8, help="members of the consortium (N)")
+    sim.add_argument(
+        "--committee",
+        type=int,
+        help="aggregation committee size K (default N; only K = N until the committee lands)",
+    )
+    sim.add_argument("--rounds", type=int, default=1)
+    sim.add_argument(
+        "--params", type=int, default=100_000, help="model parameters (an MLP of that size)"
+    )
+    sim.add_argument("--protection", choices=tuple(MODE_CODES), default="sealed")
+    sim.add_argument("--rule", choices=sorted(RULES), default="fedavg")
+    sim.add_argument("--rows", type=int, default=32, help="training rows per member")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument(
+        "--chain",
+        choices=("embedded", "anvil"),
+        default="embedded",
+        help="the embedded py-evm chain, or a fresh anvil devnet",
+    )
+    sim.add_argument("--json", type=Path, help="write the report as JSON")
+    sim.add_argument("--no-progress", action="store_true")
+    sim.set_defaults(func=_cmd_simulate)
 
     register_commands(sub)
     from node.incentives.cli import register_commands as register_incentive_commands

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import trio
 
-from gossip import BlobRejected, PeerHost
+from gossip import BlobRejected, Transport
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget
 from node.consensus import protocol
@@ -197,7 +197,7 @@ class HospitalPeer:
         identity: NodeIdentity,
         raw_data: LabelledData,
         ledger: LedgerClient,
-        host: PeerHost,
+        host: Transport,
         privacy: PrivacyLedger,
         settings: PeerSettings = PeerSettings(),
         *,
