@@ -103,15 +103,19 @@ def _member_data(peers: int, rows: int, seed: int) -> list[TabularData]:
     return out
 
 
-def simulate(cfg: SimConfig, on_round: Callable[[dict], None] | None = None) -> dict:
+OnRound = Callable[[dict, list[HospitalPeer]], None]
+"""Called after each round with its report row and the members (tests, progress)."""
+
+
+def simulate(cfg: SimConfig, on_round: OnRound | None = None) -> dict:
     """Run the campaign; return the report (also written to ``cfg.json_path``)."""
-    report = trio.run(_campaign, cfg, on_round or (lambda _row: None))
+    report = trio.run(_campaign, cfg, on_round or (lambda _row, _peers: None))
     if cfg.json_path:
         atomic_write_json(cfg.json_path, report)
     return report
 
 
-async def _campaign(cfg: SimConfig, on_round: Callable[[dict], None]) -> dict:
+async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
     demo = cfg.demo()
     w3 = connect(cfg.rpc)
     admin = dev_account(w3)
@@ -159,7 +163,7 @@ async def _campaign(cfg: SimConfig, on_round: Callable[[dict], None]) -> dict:
                 p.join_beacon()
             for round_ in range(1, cfg.rounds + 1):
                 rows.append(await _round(w3, peers, hosts, round_))
-                on_round(rows[-1])
+                on_round(rows[-1], peers)
             serving.cancel_scope.cancel()
         outer.cancel_scope.cancel()
     return {
@@ -205,6 +209,7 @@ def _traffic(before: list[GossipStats], after: list[GossipStats]) -> dict:
         "control_messages_sent": sum(per_member("control_sent")),
         "control_messages_delivered": sum(per_member("control_received")),
         "control_bytes_sent": sum(per_member("control_bytes_sent")),
+        "members": [[s, r] for s, r in zip(sent, received, strict=True)],  # bytes sent, received
     }
 
 
@@ -269,7 +274,7 @@ def format_simulation(report: dict) -> str:
     return "\n".join(lines)
 
 
-def progress_bar(cfg: SimConfig) -> Callable[[dict], None]:
+def progress_bar(cfg: SimConfig) -> OnRound:
     """A per-round progress bar on stderr (tqdm), silent when not on a terminal."""
     from tqdm import tqdm
 
@@ -281,7 +286,7 @@ def progress_bar(cfg: SimConfig) -> Callable[[dict], None]:
         disable=not (cfg.progress and sys.stderr.isatty()),
     )
 
-    def update(row: dict) -> None:
+    def update(row: dict, _peers: list[HospitalPeer]) -> None:
         bar.set_postfix(seconds=row["seconds"], finalized=row["finalized"])
         bar.update(1)
         if bar.n == bar.total:

@@ -1,0 +1,88 @@
+"""`medmesh simulate` (issue 19 part B): the real round pipeline for 8 members over the in-memory
+transport, on the embedded chain.
+
+The byte counts are checked against a count derived by hand from the protocol, not read back
+from the simulator: per round the opener publishes one RoundOpened, every member one
+UpdateCommitted and one AggregateAttested (compact JSON, keys sorted), each delivered to the
+N - 1 others; every member sends its sealed blob, whose SHA-256 is its commitment on chain, to
+the N - 1 others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from node.peer.pipeline import HospitalPeer
+from node.sim.consortium import SimConfig, simulate
+
+N, ROUNDS, PARAMS = 8, 2, 2_000
+
+
+def _control(kind: str, **fields) -> int:
+    """Length of one control message as the protocol defines it: compact JSON, sorted keys."""
+    return len(json.dumps({"type": kind, **fields}, sort_keys=True, separators=(",", ":")))
+
+
+def test_eight_members_two_rounds_finalize_with_hand_counted_bytes() -> None:
+    checked: list[int] = []
+
+    def check(row: dict, peers: list[HospitalPeer]) -> None:
+        rnd = row["round"]
+        ledger = peers[0].ledger
+        commits = ledger.commitments(rnd)
+        assert len(commits) == N
+        # each member's blob as its receivers hold it, found by its on-chain hash
+        size: dict[str, int] = {}
+        for p in peers:
+            for q in peers:
+                if q is p:
+                    continue
+                blob = q._kept[rnd][p.address]
+                assert hashlib.sha256(blob).digest() == commits[p.address].update_hash
+                size.setdefault(p.address, len(blob))
+                assert len(blob) == size[p.address]
+        # a sealed float32 update of PARAMS values, plus bounded envelope overhead
+        assert all(4 * PARAMS < s < 4 * PARAMS + 8 * 1024 for s in size.values())
+        opener = peers[(rnd - 1) % N].address
+        agg = row["aggregate_hash"]
+        published = {
+            p.address: _control(
+                "UpdateCommitted",
+                round=rnd,
+                sender=p.address,
+                update_hash=commits[p.address].update_hash.hex(),
+                size=size[p.address],
+            )
+            + _control("AggregateAttested", round=rnd, sender=p.address, aggregate_hash=agg)
+            + (_control("RoundOpened", round=rnd, opener=p.address) if p.address == opener else 0)
+            for p in peers
+        }
+        total_control = sum(published.values())
+        for p, (sent, received) in zip(peers, row["members"], strict=True):
+            assert sent == (N - 1) * size[p.address] + published[p.address]
+            others = [q.address for q in peers if q is not p]
+            assert received == sum(size[a] for a in others) + total_control - published[p.address]
+        assert row["blobs"] == N * (N - 1)
+        assert row["control_messages_sent"] == 2 * N + 1
+        assert row["control_messages_delivered"] == (2 * N + 1) * (N - 1)
+        checked.append(rnd)
+
+    report = simulate(SimConfig(peers=N, rounds=ROUNDS, params=PARAMS, rows=16), check)
+    assert checked == [1, 2]
+    assert report["all_finalized_one_hash"]
+    for row in report["rounds"]:
+        assert row["finalized"] and row["aggregate_hash"]
+        assert row["accepted"] == N
+        # every member commits and attests, one member opens: at least 2N + 1 transactions
+        assert row["transactions"] >= 2 * N + 1 and row["gas"] > 0
+    assert report["rounds"][0]["aggregate_hash"] != report["rounds"][1]["aggregate_hash"]
+
+
+def test_committee_smaller_than_the_consortium_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match="issue 19 part A") as err:
+        SimConfig(peers=16, committee=4)
+    assert "\n" not in str(err.value)
+    assert SimConfig(peers=16, committee=16).committee == 16
