@@ -59,6 +59,8 @@ HEARTBEAT_INTERVAL_S = 1
 PRUNE_BACKOFF_S = 5
 UNSUBSCRIBE_BACKOFF_S = 2
 CONTROL_RATE_PER_S = 1000.0
+OUTBOUND_QUEUE_RPCS = 1024
+"""RPCs each peer's outbound pubsub queue holds (py-libp2p's default: 32); see ``_RoomyQueues``."""
 NEGOTIATION_TIMEOUT_S = 60.0
 """Seconds a new stream may take to agree on its protocol (py-libp2p's default: 10)."""
 MAX_CONTROL_BYTES_LIMIT = 512 * 2**10
@@ -110,25 +112,60 @@ def build_host(key_pair: KeyPair) -> IHost:
     )
 
 
-class _LazyDegreeGossipSub(GossipSub):
-    """GossipSub whose IHAVE gossip goes to ``d_lazy`` peers per topic and heartbeat.
+class _ConsortiumGossipSub(GossipSub):
+    """GossipSub with medmesh's two changes to py-libp2p 0.8.1 for a partial mesh.
 
-    py-libp2p 0.8.1 takes no D_lazy: with adaptive gossip off it gossips to
-    ``max(6, subscribers // 4)`` peers, which grows with N (64 at 256 members).
+    * D_lazy: the library takes none; with adaptive gossip off it sends IHAVE gossip to
+      ``max(6, subscribers // 4)`` peers per topic and heartbeat, which grows with N (64 at 256
+      members). Here it is ``d_lazy``.
+    * No mesh "quality maintenance" (py-libp2p's "v2.0" extra, not in the GossipSub v1.1
+      specification): every heartbeat it swapped the lowest-scored mesh peer for any peer
+      scoring 0.1 higher, and scores move with every delivery, so meshes churned (about 220
+      GRAFTs and 200 PRUNEs per member in two minutes at 16 hosts) and messages forwarded
+      into the churn were lost. Degree bounds still hold the mesh (``heartbeat``).
+    * GRAFT-flood detection is off (``graft_flood_threshold = 0``). The library stamps the
+      time of every PRUNE it *receives* and calls a GRAFT from that same peer within the
+      backoff a flood: it penalizes the peer's score and prunes it again. In a partial mesh a
+      peer that pruned us for oversubscription and then runs short grafts us again within
+      seconds, so honest peers sank in score. A GRAFT
+      during our own backoff is still refused with a PRUNE (``handle_graft``), and only
+      registered members reach the router (``authorize``).
     """
+
+    LIBRARY_FLOOD_THRESHOLD_S = 10.0  # py-libp2p 0.8.1's graft_flood_threshold
 
     def __init__(self, d_lazy: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.d_lazy = d_lazy
+        self.graft_flood_threshold = 0.0
 
     def _get_adaptive_gossip_peers_count(self, topic: str, total_peers: int) -> int:
         return min(self.d_lazy, total_peers)
+
+    async def _maintain_mesh_quality(self, topic: str) -> None:
+        return
+
+
+class _RoomyQueues(dict):
+    """``Pubsub.peer_queues`` whose per-peer outbound queues hold ``OUTBOUND_QUEUE_RPCS``.
+
+    py-libp2p 0.8.1 gives each peer a queue of 32 RPCs and drops (at DEBUG) what does not fit.
+    ``ControlPlane.publish`` waits for room before our own publishes, but in a partial mesh a
+    peer also forwards every other member's messages: a round's burst of 80 through one
+    forwarder overflowed it (about 105 messages dropped per member at 16 hosts).
+    """
+
+    def __setitem__(self, peer, queue) -> None:
+        inner = getattr(queue, "_queue", None)
+        if inner is not None:
+            inner.max_size = max(inner.max_size, OUTBOUND_QUEUE_RPCS)
+        super().__setitem__(peer, queue)
 
 
 def build_pubsub(host: IHost, degrees: MeshDegrees | None = None) -> tuple[Pubsub, GossipSub]:
     """GossipSub with ``degrees`` (default: the full mesh), and the strict-signing Pubsub on top."""
     mesh = degrees or mesh_degrees(None)
-    router = _LazyDegreeGossipSub(
+    router = _ConsortiumGossipSub(
         mesh.d_lazy,
         protocols=list(GOSSIPSUB_PROTOCOLS),
         degree=mesh.d,
@@ -145,4 +182,5 @@ def build_pubsub(host: IHost, degrees: MeshDegrees | None = None) -> tuple[Pubsu
         eclipse_protection_enabled=False,
     )
     pubsub = Pubsub(host, router, strict_signing=True)
+    pubsub.peer_queues = _RoomyQueues()
     return pubsub, router

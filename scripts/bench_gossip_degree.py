@@ -58,6 +58,15 @@ def _count_writes(host: PeerHost, counts: Counter) -> None:
         return await original(stream, rpc)
 
     pubsub.write_msg = write_msg
+    router = host._router
+    dropped = router._handle_dropped_rpc
+
+    def count_drop(peer_id, rpc, reason, *rest):
+        counts["dropped_rpcs"] += 1
+        counts["dropped_messages"] += len(rpc.publish)
+        return dropped(peer_id, rpc, reason, *rest)
+
+    router._handle_dropped_rpc = count_drop
 
 
 async def _one(n: int, config: str, messages: int, size: int, settle: float) -> dict:
@@ -111,6 +120,7 @@ async def _one(n: int, config: str, messages: int, size: int, settle: float) -> 
         await trio.sleep(settle)  # heartbeats: IHAVE gossip over the message cache
         mesh = [len(h._router.mesh.get(TOPIC, ())) for h in hosts]
     keys = ("rpcs", "bytes", "messages", "graft", "prune", "ihave", "iwant", "idontwant")
+    keys += ("dropped_rpcs", "dropped_messages")  # full outbound queues (32 RPCs per peer)
     per_member = {k: statistics.fmean(c[k] for c in counts) for k in keys}
     degrees = mesh_degrees(members)
     return {
@@ -142,6 +152,9 @@ def main() -> None:
     import logging
 
     logging.getLogger("libp2p").setLevel(logging.CRITICAL)
+    logging.getLogger("medmesh.gossip").setLevel(
+        logging.CRITICAL
+    )  # GRAFT-flood lines by the hundred
     runs = []
     for n in args.sizes:
         for config in args.configs:
@@ -150,7 +163,8 @@ def main() -> None:
                 f"N={n:>3} {config:>7}: mesh {row['mesh_size_mean']:.1f}, per member "
                 f"{row['per_member']['rpcs']:.0f} RPCs, {row['per_member']['bytes']:.0f} B, "
                 f"{row['per_member']['messages']:.0f} msgs pushed, ihave {row['per_member']['ihave']:.0f}; "
-                f"delivered all: {row['delivered_all']} in {row['delivery_s']} s",
+                f"delivered all: {row['delivered_all']} ({row['missing_deliveries']} missing) in "
+                f"{row['delivery_s']} s",
                 flush=True,
             )
             runs.append(row)

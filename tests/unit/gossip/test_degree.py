@@ -49,3 +49,4 @@ def test_host_hands_the_degrees_to_the_router() -> None:
     # IHAVE gossip goes to d_lazy peers, not to py-libp2p's max(6, subscribers // 4)
     assert router._get_adaptive_gossip_peers_count("t", 255) == SPEC_D_LAZY
     assert router._get_adaptive_gossip_peers_count("t", 3) == 3
+    assert router.graft_flood_threshold == 0.0  # py-libp2p's GRAFT-flood detection is off
