@@ -30,9 +30,9 @@ from ._gate import Gate
 from ._logs import log, one_line, quiet_libp2p_logs, short
 from ._retry import retrying
 from ._stack import (
-    MAX_CONTROL_BYTES_LIMIT,
     build_host,
     build_pubsub,
+    check_limits,
     identity_from_seed,
 )
 from ._stats import GossipStats, StatsRecorder
@@ -84,12 +84,7 @@ class PeerHost:
         max_conns_per_ip: int = DEFAULT_MAX_PER_IP,
         members: int | None = None,
     ) -> None:
-        if max_blob_bytes <= 0:
-            raise ValueError(f"max_blob_bytes must be positive, got {max_blob_bytes}")
-        if not 0 < max_control_bytes <= MAX_CONTROL_BYTES_LIMIT:
-            raise ValueError(
-                f"max_control_bytes must be in 1..{MAX_CONTROL_BYTES_LIMIT}, got {max_control_bytes}"
-            )
+        check_limits(max_blob_bytes, max_control_bytes)
         if not 0 <= listen_port <= 65535:
             raise ValueError(f"listen_port must be 0-65535, got {listen_port}")
         quiet_libp2p_logs()

@@ -34,7 +34,7 @@ from ._errors import (
 )
 from ._frame import Reason
 from ._logs import log, one_line, short
-from ._stack import MAX_CONTROL_BYTES_LIMIT, identity_from_seed
+from ._stack import check_limits, identity_from_seed
 from ._stats import GossipStats, StatsRecorder
 from ._subscriptions import SUBSCRIPTION_BUFFER, ControlMessage, Subscription
 
@@ -82,12 +82,7 @@ class MemoryHost:
         max_blob_bytes: int = 64 * 2**20,
         max_control_bytes: int = 64 * 2**10,
     ) -> None:
-        if max_blob_bytes <= 0:
-            raise ValueError(f"max_blob_bytes must be positive, got {max_blob_bytes}")
-        if not 0 < max_control_bytes <= MAX_CONTROL_BYTES_LIMIT:
-            raise ValueError(
-                f"max_control_bytes must be in 1..{MAX_CONTROL_BYTES_LIMIT}, got {max_control_bytes}"
-            )
+        check_limits(max_blob_bytes, max_control_bytes)
         self._network = network
         self.peer_id: str = ID.from_pubkey(identity_from_seed(key_seed).public_key).to_base58()
         self._me = short(self.peer_id)

@@ -70,6 +70,16 @@ leaving room for the signed envelope and for batching."""
 GOSSIPSUB_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
 
 
+def check_limits(max_blob_bytes: int, max_control_bytes: int) -> None:
+    """Raise ``ValueError`` for a host's size limits that cannot work."""
+    if max_blob_bytes <= 0:
+        raise ValueError(f"max_blob_bytes must be positive, got {max_blob_bytes}")
+    if not 0 < max_control_bytes <= MAX_CONTROL_BYTES_LIMIT:
+        raise ValueError(
+            f"max_control_bytes must be in 1..{MAX_CONTROL_BYTES_LIMIT}, got {max_control_bytes}"
+        )
+
+
 def identity_from_seed(key_seed: bytes) -> KeyPair:
     """The Ed25519 key pair derived from a 32-byte seed."""
     if len(key_seed) != 32:

@@ -44,6 +44,21 @@ def _summary(report: dict) -> dict:
     }
 
 
+def _write(out: Path, runs: list[dict], summaries: list[dict]) -> None:
+    atomic_write_json(
+        out,
+        {
+            "benchmark": "simulate",
+            "command": "python scripts/bench_simulate.py " + " ".join(sys.argv[1:]),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, shared and busy (other work running)",
+            "load_average": os.getloadavg(),
+            "committee": "K = N (the committee is issue 19 part A)",
+            "summary": summaries,
+            "runs": runs,
+        },
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[16, 64])
@@ -73,18 +88,7 @@ def main() -> None:
             f"(whole run {report['wall_s']} s)",
             flush=True,
         )
-    atomic_write_json(
-        args.out,
-        {
-            "benchmark": "simulate",
-            "command": "python scripts/bench_simulate.py " + " ".join(sys.argv[1:]),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, shared and busy (other work running)",
-            "load_average": os.getloadavg(),
-            "committee": "K = N (the committee is issue 19 part A)",
-            "summary": summaries,
-            "runs": runs,
-        },
-    )
+        _write(args.out, runs, summaries)  # after every size: a long run keeps what it measured
     print(f"written to {args.out}")
 
 

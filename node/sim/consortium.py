@@ -31,7 +31,7 @@ import numpy as np
 import trio
 
 from gossip import GossipStats, MemoryHost, MemoryNetwork
-from ledger import LedgerClient, connect, deploy, dev_account, fund
+from ledger import LedgerClient, connect, deploy, dev_account
 from node.consensus.update import parameters_hash
 from node.data.samples import TabularData, breast_cancer_split
 from node.learning.models import mlp_for_parameters
@@ -39,7 +39,7 @@ from node.learning.privacy import PrivacyLedger, cohort_ceiling
 from node.peer.identity import NodeIdentity
 from node.peer.pipeline import HospitalPeer, RoundOutcome
 from node.service.fsutil import atomic_write_json
-from node.sim.demo import enroll
+from node.sim.demo import join
 from node.sim.democonfig import DemoConfig
 
 __all__ = ["SimConfig", "simulate", "format_simulation"]
@@ -133,18 +133,13 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
     started = time.perf_counter()
     for i, raw in enumerate(_member_data(cfg.peers, cfg.rows, cfg.seed)):
         identity = NodeIdentity.generate(f"member-{i:03d}")
-        fund(w3, identity.address, 10**18)
-        holder: list[HospitalPeer] = []
-        host = network.host(
-            identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid)
-        )
-        client = enroll(
+        host, client, holder = join(
             w3,
             admin_client,
             identity,
-            host.peer_id,
             [p.ledger for p in peers],
             cohort_ceiling(len(raw)),
+            lambda seed, gate: network.host(seed, authorize=gate),
         )
         privacy = PrivacyLedger(dp, None, warn_if_off=False)
         holder.append(HospitalPeer(identity, raw, client, host, privacy, settings))
