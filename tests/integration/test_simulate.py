@@ -40,7 +40,7 @@ def test_eight_members_two_rounds_finalize_with_hand_counted_bytes() -> None:
             for q in peers:
                 if q is p:
                     continue
-                blob = q._kept[rnd][p.address]
+                blob = q.held_blobs(rnd)[p.address]
                 assert hashlib.sha256(blob).digest() == commits[p.address].update_hash
                 size.setdefault(p.address, len(blob))
                 assert len(blob) == size[p.address]
