@@ -6,12 +6,14 @@ and ``D_high``) to which every message is pushed in full, and gossips message ID
 ``D_lazy`` other subscribers each heartbeat. Each member then sends a message to about ``D``
 peers instead of ``N - 1``, so its control traffic stays flat in N once N passes ``D``.
 
-Below :data:`FULL_MESH_UP_TO` members medmesh keeps the full mesh it always had
-(``D = D_low = D_high`` = :data:`FULL_MESH_DEGREE`, far above N - 1): every subscriber is
+Up to :data:`FULL_MESH_UP_TO` members medmesh keeps the full mesh it always had
+(``D = D_low = D_high`` = :data:`FULL_MESH_DEGREE`, at least N - 1): every subscriber is
 grafted, nobody is pruned, and a message reaches everyone in one hop. Above it the degrees
-are the libp2p specification's defaults scaled up slightly (:data:`PARTIAL`). The threshold
+are the libp2p specification's defaults raised slightly (:data:`PARTIAL`). The threshold
 comes from a measurement with real hosts (``scripts/bench_gossip_degree.py``,
-docs/network.md): what the full mesh costs and saves per member at N = 4, 8, 16 and 32.
+docs/network.md#gossipsubs-mesh-degree): with py-libp2p 0.8.1 the partial mesh lost messages
+and cost more bytes per member than the full mesh at every N measured, so the full mesh stays
+wherever it was in use before (up to 64 members).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ __all__ = ["FULL_MESH_DEGREE", "FULL_MESH_UP_TO", "PARTIAL", "MeshDegrees", "mes
 
 FULL_MESH_DEGREE = 64
 """Every subscriber grafted: far above any N - 1 a full mesh is used for."""
-FULL_MESH_UP_TO = 16
+FULL_MESH_UP_TO = FULL_MESH_DEGREE
 """The largest consortium that keeps the full mesh (docs/network.md gives the measurement)."""
 
 
@@ -51,7 +53,7 @@ class MeshDegrees:
 
 FULL = MeshDegrees(FULL_MESH_DEGREE, FULL_MESH_DEGREE, FULL_MESH_DEGREE, 6)
 PARTIAL = MeshDegrees(d=8, d_low=6, d_high=12, d_lazy=6)
-"""From :data:`FULL_MESH_UP_TO` + 1 members: the specification's D = 6, D_low = 4, D_high = 12,
+"""Above :data:`FULL_MESH_UP_TO` members: the specification's D = 6, D_low = 4, D_high = 12,
 D_lazy = 6 with D and D_low raised by two, so a member keeps a margin of mesh peers over its
 lower bound through the PRUNE backoff that follows a churned connection."""
 

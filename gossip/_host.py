@@ -62,7 +62,7 @@ class PeerHost:
     :param max_conns_per_ip: inbound connections held at once from one remote IP
         (``_conncap``); more are closed at accept.
     :param members: the consortium's size, which sets GossipSub's mesh degree
-        (``_degree.mesh_degrees``: the full mesh up to 16 members, D = 8 above);
+        (``_degree.mesh_degrees``: the full mesh up to 64 members, D = 8 above);
         None keeps the full mesh. Fixed for the host's life.
 
     Run it with ``async with host.running(): ...`` (trio). One ``running()`` per

@@ -9,7 +9,7 @@ Every setting here answers a sharp edge measured on py-libp2p 0.8.1
   (the default also offers Mplex, ~5x slower).
 * #4 heartbeat: ``GossipSub(heartbeat_interval=...)`` defaults to 120 s. We use 1 s.
 * #3 stranding: with ``degree_high`` below N-1, PRUNE backoff plus the GRAFT-flood
-  penalty left peers with an empty mesh for 50+ s. Up to ``_degree.FULL_MESH_UP_TO``
+  penalty left peers with an empty mesh for 50+ s. Up to ``_degree.FULL_MESH_UP_TO`` (64)
   members we set ``degree_low = degree = degree_high`` = 64, far above N - 1, so every
   subscribed peer is grafted and nobody is ever pruned for oversubscription; larger
   consortia get a partial mesh (``_degree.mesh_degrees``). Either way we cut the PRUNE
