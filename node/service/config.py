@@ -306,7 +306,7 @@ def _typed(what: str, annotation: str, value: Any, base: Path) -> Any:
 def _check(where: str, cfg: NodeConfig) -> None:
     """Checks across keys and against the known names (rules, models, accountants, modes)."""
     from node.consensus.rules import RULES
-    from node.learning.models import MODEL_NAMES
+    from node.learning.modelnames import MODEL_NAMES
 
     def bad(key: str, problem: str) -> ConfigError:
         return ConfigError(f"{where}: [{key.split('.')[0]}].{key.split('.', 1)[1]}: {problem}")
