@@ -238,14 +238,10 @@ class _Source:
 
 
 def _audit_source(args: argparse.Namespace) -> _Source:
-    chain_state, deployment_file = (
-        getattr(args, "chain_state", None),
-        getattr(args, "deployment", None),
-    )
+    chain_state: Path | None = getattr(args, "chain_state", None)
+    deployment_file: Path | None = getattr(args, "deployment", None)
     rpc_arg = getattr(args, "rpc", None)
-    if (chain_state is None) == (deployment_file is None):
-        raise LedgerError("give one of --chain-state FILE or --deployment FILE")
-    if chain_state is not None:
+    if chain_state is not None and deployment_file is None:
         if rpc_arg:
             raise LedgerError("--rpc goes with --deployment, not --chain-state")
         saved = read_state(chain_state)
@@ -253,6 +249,8 @@ def _audit_source(args: argparse.Namespace) -> _Source:
         return _Source(
             w3, saved.deployment, None, f"embedded chain from {chain_state}", saved.checks()
         )
+    if deployment_file is None or chain_state is not None:
+        raise LedgerError("give one of --chain-state FILE or --deployment FILE")
     deployment = Deployment.load(deployment_file)
     rpc = rpc_arg or deployment.rpc
     if rpc == "embedded":

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from web3 import Web3
 
 from .compile import compile_contracts, error_decoder
@@ -115,7 +116,7 @@ def _deploy_one(
     artifacts: dict[str, Any],
     decoder: ErrorDecoder,
     *args: Any,
-) -> str:
+) -> ChecksumAddress:
     art = artifacts[name]
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     data = factory.constructor(*args).data_in_transaction
