@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -442,6 +443,9 @@ def test_three_class_labels_name_the_config_key(tmp_path):
     from node.service.sources import load_training_data
 
     assert load_training_data(cfg.data).y.tolist() == [1.0, 1.0, 0.0]
+    # built without the config's checks, a file source without a path is one line, not a crash
+    with pytest.raises(ConfigError, match=r"^\[data\]\.path: required for source 'table'$"):
+        load_training_data(replace(cfg.data, path=None))
 
 
 def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path, capsys):
