@@ -265,7 +265,10 @@ def _section(where: str, name: str, cls: type, values: Any, base: Path) -> Any:
             raise ConfigError(
                 f"{where}: [{name}].{key}: unknown key; expected one of {', '.join(known)}"
             )
-        kwargs[key] = _typed(f"{where}: [{name}].{key}", known[key].type, value, base)
+        annotation = known[key].type
+        if not isinstance(annotation, str):  # this module's annotations are postponed: text
+            raise TypeError(f"[{name}].{key}: field type {annotation!r} is not annotation text")
+        kwargs[key] = _typed(f"{where}: [{name}].{key}", annotation, value, base)
     for key, f in known.items():
         if key not in kwargs and f.default is MISSING and f.default_factory is MISSING:
             raise ConfigError(f"{where}: [{name}].{key}: missing (required)")
