@@ -100,6 +100,12 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         uint64 activeUntil;
     }
 
+    /// @dev A member's Active slot (see `slotOf`): one storage slot.
+    struct ActiveSlot {
+        uint64 slot;
+        uint64 since;
+    }
+
     /// @dev The membership clock (see `membership`): one slot.
     struct Clock {
         uint64 epoch;
@@ -130,6 +136,8 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     uint256 private _forfeited;
     mapping(address account => Tenure) private _tenures;
     Clock private _clock;
+    mapping(address account => ActiveSlot) private _slots;
+    mapping(uint256 slot => address account) private _slotHolders;
 
     /// @notice `account` already holds an identity.
     /// @param account The account that tried to register again.
@@ -437,7 +445,6 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         if (id.bond < _bondRequired) revert HospitalRegistryBondTooLow(account, id.bond, _bondRequired);
         _setStatus(id, Status.Active);
         id.joinedAt = uint64(block.timestamp);
-        ++_activeCount;
         ++_admittedCount;
         emit Admitted(account, msg.sender, endorsed, genesis);
     }
@@ -469,13 +476,11 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         emit SanctionVoted(account, msg.sender, action, votes, needed);
         if (votes < needed) return;
 
-        if (status == Status.Active) --_activeCount;
         if (action == Sanction.Suspend) {
             _setStatus(id, Status.Suspended);
             emit Suspended(account, votes);
         } else if (action == Sanction.Reinstate) {
             _setStatus(id, Status.Active);
-            ++_activeCount;
             emit Reinstated(account, votes);
         } else {
             _setStatus(id, Status.Revoked);
@@ -521,7 +526,6 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         if (previous != Status.Pending && previous != Status.Active) {
             revert HospitalRegistryInvalidStatus(msg.sender, previous);
         }
-        if (previous == Status.Active) --_activeCount;
         _setStatus(id, Status.Exited);
         id.leftAt = uint64(block.timestamp);
         emit Exited(msg.sender, previous);
@@ -569,6 +573,19 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     function membership() external view returns (Membership memory) {
         Clock memory c = _clock;
         return Membership(c.epoch, uint64(_activeCount), c.departures);
+    }
+
+    /// @inheritdoc IHospitalRegistry
+    function slotOf(address account) external view returns (uint64 slot, uint64 since) {
+        ActiveSlot memory a = _slots[account];
+        return (a.slot, a.since);
+    }
+
+    /// @notice The Active member holding `slot` now (zero address if `slot >= activeCount`).
+    /// @param slot The slot.
+    /// @return The member.
+    function holderOf(uint256 slot) external view returns (address) {
+        return _slotHolders[slot];
     }
 
     /// @inheritdoc IHospitalRegistry
@@ -701,10 +718,35 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         if (isActive_) {
             t.activeSince = epoch;
             t.activeUntil = 0;
+            _takeSlot(id.account, epoch);
         } else {
             t.activeUntil = epoch;
             c.departures += 1;
+            _releaseSlot(id.account, epoch);
         }
+    }
+
+    /// @dev Gives a member joining the Active set the next slot, `_activeCount`, and counts it.
+    function _takeSlot(address account, uint64 epoch) private {
+        uint256 slot = _activeCount;
+        _activeCount = slot + 1;
+        _slots[account] = ActiveSlot(uint64(slot), epoch);
+        _slotHolders[slot] = account;
+    }
+
+    /// @dev Frees the slot of a member leaving the Active set, moving the last slot's holder
+    /// into it (slots stay dense: `0.._activeCount-1`); the moved member's slot dates from now.
+    function _releaseSlot(address account, uint64 epoch) private {
+        uint256 last = _activeCount - 1;
+        uint256 slot = _slots[account].slot;
+        if (slot != last) {
+            address moved = _slotHolders[last];
+            _slots[moved] = ActiveSlot(uint64(slot), epoch);
+            _slotHolders[slot] = moved;
+        }
+        delete _slots[account];
+        delete _slotHolders[last];
+        _activeCount = last;
     }
 
     function _needed(uint256 eligible) private view returns (uint256) {

@@ -41,6 +41,15 @@ interface IHospitalRegistry {
     /// @return activeSince Epoch of its latest admission or reinstatement (0: never Active).
     /// @return activeUntil Epoch at which it then left the Active set (0: still Active).
     function tenure(address account) external view returns (uint64 activeSince, uint64 activeUntil);
+    /// @notice The Active slot of `account`: Active members hold the slots `0..activeCount-1`
+    /// (dense: a departure moves the last slot's holder into the freed slot), which the round
+    /// ledger's committee draw permutes. `since` is the membership epoch at which it got this
+    /// slot (0: it holds none, it is not Active).
+    /// @param account The account to look up.
+    /// @return slot Its slot (0 when it holds none: check `since`).
+    /// @return since Epoch from which it holds the slot (0: none).
+    function slotOf(address account) external view returns (uint64 slot, uint64 since);
+
     /// @notice The cohort `account` declared at registration, which its admission endorsed:
     /// the most training samples one of its commitments may claim.
     /// @param account The account to look up.

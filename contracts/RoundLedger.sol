@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {CommitteeDraw} from "./CommitteeDraw.sol";
 import {IContributionCredit} from "./IContributionCredit.sol";
 import {IHospitalRegistry} from "./IHospitalRegistry.sol";
+import {IRoundBeacon} from "./IRoundBeacon.sol";
 
 /**
  * @title RoundLedger
@@ -38,6 +40,12 @@ import {IHospitalRegistry} from "./IHospitalRegistry.sol";
  * its event. `finalize` is O(1); the O(|accepted|) minting and slashing is in `settle`, which
  * `openRound` also runs for the previous round if nobody did. An accepted contributor revoked
  * before settlement is still credited for the update it committed.
+ *
+ * Committee (issue 19): with a `committeeSize` k below a round's member count, only the k
+ * members the round's beacon draws attest (`CommitteeDraw` over the registry's Active slots,
+ * keyed by keccak256(abi.encode(beacon value, round)); O(1) gas per check), and the quorum is
+ * over k instead of the member count. `committeeSize` 0 is the whole consortium. See
+ * docs/committee.md.
  */
 contract RoundLedger {
     /// @notice Life cycle of a round.
@@ -132,6 +140,8 @@ contract RoundLedger {
     /// @param creditScheme A `CreditScheme` value.
     /// @param slashPerRejection Credits burned from each committer left out of a finalized
     /// accepted set (0: slashing off).
+    /// @param committeeSize Attesters drawn per round (0, or at least the round's member count:
+    /// every member).
     struct Config {
         uint64 commitWindow;
         uint64 attestWindow;
@@ -140,6 +150,7 @@ contract RoundLedger {
         uint256 quorumDenominator;
         uint8 creditScheme;
         uint256 slashPerRejection;
+        uint32 committeeSize;
     }
 
     /// @notice A member's privacy budget for the campaign (the ledger's lifetime), declared once
@@ -192,6 +203,9 @@ contract RoundLedger {
     uint256 private immutable _quorumDenominator;
     CreditScheme private immutable _creditScheme;
     uint256 private immutable _slashPerRejection;
+    uint32 private immutable _committeeSize;
+    address private immutable _deployer;
+    IRoundBeacon private _beacon;
 
     uint256 private _currentRound;
     mapping(uint256 round => Round) private _rounds;
@@ -204,6 +218,7 @@ contract RoundLedger {
     mapping(uint256 round => mapping(address account => uint64 activeUntil)) private _struckAt;
     mapping(uint256 round => mapping(address reporter => uint224 indexes)) private _rejectedMask;
     mapping(address account => BudgetRecord) private _budgets;
+    mapping(uint256 round => uint32 size) private _committees;
 
     /// @notice `account` is not an Active member of the registry.
     /// @param account The caller.
@@ -399,9 +414,31 @@ contract RoundLedger {
     /// @param bodyHash The body hash given.
     error RoundLedgerInvalidAlert(uint256 round, bytes32 kind, bytes32 bodyHash);
 
+    /// @notice `account` does not sit on the committee of `round`: its seat is `seat` (at or
+    /// above the committee size; the largest uint256 when its Active slot moved after the
+    /// round opened).
+    /// @param round The round.
+    /// @param account The caller.
+    /// @param seat Its seat in the round's draw.
+    error RoundLedgerNotCommitteeMember(uint256 round, address account, uint256 seat);
+
+    /// @notice The committee of `round` is not drawn: its beacon is not `Ready` (still
+    /// revealing, or failed), or no beacon is bound.
+    /// @param round The round.
+    error RoundLedgerCommitteeNotDrawn(uint256 round);
+
+    /// @notice Only the deployer binds the beacon, once, to a beacon that serves this ledger.
+    /// @param caller The caller.
+    /// @param beacon The beacon given.
+    error RoundLedgerInvalidBeaconBinding(address caller, address beacon);
+
     /// @notice The credit scheme value is unknown.
     /// @param scheme The value given.
     error RoundLedgerInvalidScheme(uint8 scheme);
+
+    /// @notice The beacon that draws committees was bound.
+    /// @param beacon The beacon.
+    event BeaconBound(address indexed beacon);
 
     /// @notice `opener` opened round `round`.
     /// @param round The new round number.
@@ -574,6 +611,20 @@ contract RoundLedger {
         _quorumDenominator = den;
         _creditScheme = CreditScheme(config_.creditScheme);
         _slashPerRejection = config_.slashPerRejection;
+        _committeeSize = config_.committeeSize;
+        _deployer = msg.sender;
+    }
+
+    /// @notice Binds the beacon whose per-round values draw the committees; once, by the
+    /// deployer, to a beacon serving this ledger.
+    /// @param beacon_ The RoundBeacon.
+    function bindBeacon(IRoundBeacon beacon_) external {
+        if (
+            msg.sender != _deployer || address(_beacon) != address(0) || address(beacon_) == address(0)
+                || beacon_.ledger() != address(this)
+        ) revert RoundLedgerInvalidBeaconBinding(msg.sender, address(beacon_));
+        _beacon = beacon_;
+        emit BeaconBound(address(beacon_));
     }
 
     // ------------------------------------------------------------------ rounds
@@ -601,6 +652,8 @@ contract RoundLedger {
         r.membershipEpoch = m.epoch;
         r.departuresAtOpen = m.departures;
         r.aggregateHash = _NO_AGGREGATE;
+        uint32 k = _committeeSize;
+        if (k != 0 && k < m.active) _committees[round] = k;
         emit RoundOpened(round, msg.sender, commitDeadline, attestDeadline, uint32(m.active), m.epoch);
         // the previous round's credits, if nobody settled them (calls the credit token: last)
         if (p.status == RoundStatus.Finalized && !p.settled) _settle(previous, p);
@@ -688,6 +741,7 @@ contract RoundLedger {
             revert RoundLedgerUnknownHead(seenNumber, seenHead);
         }
         Round storage r = _attestableRound(round);
+        _checkCommittee(round, r);
         if (aggregateHash == bytes32(0) || aggregateHash == _NO_AGGREGATE || acceptedMask == 0) {
             revert RoundLedgerInvalidAttestation(round, aggregateHash, acceptedMask);
         }
@@ -783,7 +837,7 @@ contract RoundLedger {
     function finalize(uint256 round) external onlyActiveMember {
         Round storage r = _openRound(round);
         (uint256 votes, uint256 pending) = _countedVotes(r);
-        uint256 members = r.memberCount;
+        uint256 members = _voters(round, r);
         if (!_hasQuorum(votes, members)) {
             if (pending != 0 && _hasQuorum(r.leaderVotes, members)) revert RoundLedgerDeparturesNotStruck(round, pending);
             revert RoundLedgerQuorumNotReached(round, votes, members);
@@ -814,9 +868,10 @@ contract RoundLedger {
         Round storage r = _openRound(round);
         if (block.timestamp <= r.attestDeadline) revert RoundLedgerAttestStillOpen(round, r.attestDeadline);
         (uint256 votes,) = _countedVotes(r);
-        if (_hasQuorum(votes, r.memberCount)) revert RoundLedgerQuorumReached(round);
+        uint256 voters = _voters(round, r);
+        if (_hasQuorum(votes, voters)) revert RoundLedgerQuorumReached(round);
         r.status = RoundStatus.Failed;
-        emit RoundFailed(round, msg.sender, votes, r.memberCount);
+        emit RoundFailed(round, msg.sender, votes, voters);
     }
 
     /// @notice Records, signed by the caller, that its local monitoring raised an alert about
@@ -964,7 +1019,7 @@ contract RoundLedger {
         if (r.status == RoundStatus.Finalized) return true;
         if (r.status != RoundStatus.Open) return false;
         (uint256 votes,) = _countedVotes(r);
-        return _hasQuorum(votes, r.memberCount);
+        return _hasQuorum(votes, _voters(round, r));
     }
 
     /// @notice Departures from the Active set since `round` opened that are not struck yet
@@ -976,6 +1031,32 @@ contract RoundLedger {
         if (r.status != RoundStatus.Open) return 0;
         (, uint256 pending) = _countedVotes(r);
         return pending;
+    }
+
+    /// @notice The committee of `round`: its size (0: every member attests) and its draw key,
+    /// keccak256(abi.encode(beacon value, round)) (zero until the beacon is `Ready`).
+    /// @param round The round.
+    /// @return size Attesters drawn.
+    /// @return key The key of `committeeSeat`.
+    function committeeOf(uint256 round) external view returns (uint256 size, bytes32 key) {
+        size = _committees[round];
+        if (size != 0) key = _committeeKey(round);
+    }
+
+    /// @notice The seat of the member at Active slot `slot` among `n` under `key`
+    /// (`CommitteeDraw.seat`): it sits on a committee of `k` iff the seat is below `k`.
+    /// @param key The round's key (`committeeOf`).
+    /// @param slot The member's Active slot (`HospitalRegistry.slotOf`); below `n`.
+    /// @param n The round's member count; nonzero.
+    /// @return The seat.
+    function committeeSeat(bytes32 key, uint256 slot, uint256 n) external pure returns (uint256) {
+        return CommitteeDraw.seat(key, slot, n);
+    }
+
+    /// @notice The beacon that draws committees (zero address until bound).
+    /// @return The beacon address.
+    function beacon() external view returns (address) {
+        return address(_beacon);
     }
 
     /// @notice The registry this ledger reads.
@@ -1000,7 +1081,8 @@ contract RoundLedger {
             _quorumNumerator,
             _quorumDenominator,
             uint8(_creditScheme),
-            _slashPerRejection
+            _slashPerRejection,
+            _committeeSize
         );
     }
 
@@ -1068,6 +1150,33 @@ contract RoundLedger {
         uint256 i = 0;
         while ((uint256(both) >> i) & 1 == 0) ++i;
         revert RoundLedgerContradictoryRejection(round, msg.sender, _committers[round][i]);
+    }
+
+    /// @dev The quorum's denominator: the committee size, or the round's member count.
+    function _voters(uint256 round, Round storage r) private view returns (uint256) {
+        uint256 k = _committees[round];
+        return k != 0 ? k : r.memberCount;
+    }
+
+    /// @dev keccak256(abi.encode(beacon value, round)), zero while the beacon has no value.
+    function _committeeKey(uint256 round) private view returns (bytes32) {
+        IRoundBeacon b = _beacon;
+        if (address(b) == address(0)) return bytes32(0);
+        bytes32 seed = b.valueOf(round);
+        return seed == bytes32(0) ? bytes32(0) : keccak256(abi.encode(seed, round));
+    }
+
+    /// @dev Reverts unless the caller sits on the committee of `round` (no-op without one).
+    /// The caller is a member of the round (`onlyRoundMember`), so its slot is below the
+    /// round's member count unless it moved since the opening.
+    function _checkCommittee(uint256 round, Round storage r) private view {
+        uint256 k = _committees[round];
+        if (k == 0) return;
+        bytes32 key = _committeeKey(round);
+        if (key == bytes32(0)) revert RoundLedgerCommitteeNotDrawn(round);
+        (uint64 slot, uint64 since) = _registry.slotOf(msg.sender);
+        uint256 s = since > r.membershipEpoch ? type(uint256).max : CommitteeDraw.seat(key, slot, r.memberCount);
+        if (s >= k) revert RoundLedgerNotCommitteeMember(round, msg.sender, s);
     }
 
     function _hasQuorum(uint256 votes, uint256 members) private view returns (bool) {

@@ -142,6 +142,7 @@ def deploy(
     credit_scheme: str = "samples",
     slash_per_rejection: int = 0,
     reveal_window: int | None = None,
+    committee_size: int = 0,
 ) -> Deployment:
     """Deploy HospitalRegistry, ContributionCredit, RoundLedger and RoundBeacon from ``admin``
     (who becomes the consortium admin) and make the RoundLedger the credit's minter.
@@ -155,7 +156,9 @@ def deploy(
     (the target counted); every member
     holds a ``bond`` (wei), refundable ``exit_cooldown`` seconds after it leaves, forfeited on
     revocation if ``forfeit_on_revoke``. Beacon: members reveal their secrets within
-    ``reveal_window`` seconds of a round's opening (default: a quarter of the commit window)."""
+    ``reveal_window`` seconds of a round's opening (default: a quarter of the commit window),
+    and their values draw each round's ``committee_size`` attesters (0: every member attests;
+    docs/committee.md)."""
     if credit_scheme not in CREDIT_SCHEMES:
         raise LedgerError(
             f"credit_scheme must be one of {', '.join(CREDIT_SCHEMES)}, got {credit_scheme!r}"
@@ -183,6 +186,7 @@ def deploy(
         int(quorum[1]),
         CREDIT_SCHEMES.index(credit_scheme),
         int(slash_per_rejection),
+        int(committee_size),
     )
     ledger = _deploy_one(
         w3, admin, "RoundLedger", artifacts, decoder, registry, credit, ledger_config
@@ -193,6 +197,16 @@ def deploy(
     send(w3, admin, token.functions.setMinter(ledger), decoder=decoder, action="setMinter")
     window = max(1, int(commit_window) // 4) if reveal_window is None else int(reveal_window)
     beacon = _deploy_one(w3, admin, "RoundBeacon", artifacts, decoder, registry, ledger, window)
+    round_ledger = w3.eth.contract(
+        address=Web3.to_checksum_address(ledger), abi=artifacts["RoundLedger"]["abi"]
+    )
+    send(
+        w3,
+        admin,
+        round_ledger.functions.bindBeacon(beacon),
+        decoder=decoder,
+        action="bindBeacon",
+    )
     return Deployment(
         chain_id=w3.eth.chain_id,
         rpc=provider_label(w3),

@@ -1,0 +1,145 @@
+"""The per-round committee on chain (issue 19): RoundLedger draws `committeeSize` attesters from
+the round's beacon over the registry's dense Active slots, refuses everyone else's attestation
+with its exact custom error, and finalizes at more than 2/3 of the committee.
+
+The independent reference for the draw is node.consensus.committee (Python, hashlib-free
+keccak via eth_hash), compared with the contract's committeeSeat on many keys and sizes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from eth_utils import keccak
+from ledger_support import BUDGET, COHORT, LedgerSetup, events, h32, keys, peer_id, reverts
+
+from ledger import LedgerClient, connect, deploy, dev_account, fork_embedded, institution_id
+from ledger.beacon import beacon_info, commit_secret, reveal_secret
+from ledger.committee import committee_info, holder_of, seat_on_chain, slot_of
+from node.consensus.committee import committee_key, seat
+
+N, K = 6, 4
+
+
+@pytest.fixture(scope="module")
+def _committee_base() -> tuple[object, object]:
+    w3 = connect()
+    deployment = deploy(w3, dev_account(w3, 0), genesis_seats=N, committee_size=K)
+    for i in range(N):
+        h = LedgerClient(w3, deployment, dev_account(w3, i + 1))
+        seal, sign = keys(i)
+        h.register(institution_id(f"hospital {i}"), peer_id(i), seal, sign, COHORT)
+        LedgerClient(w3, deployment, dev_account(w3, 0)).admit(h.address)
+        h.declare_privacy_budget(BUDGET)
+    return w3, deployment
+
+
+@pytest.fixture
+def six(_committee_base: tuple[object, object]) -> Iterator[LedgerSetup]:
+    w3, deployment = _committee_base
+    fork = fork_embedded(w3)  # type: ignore[arg-type]
+    yield LedgerSetup(
+        w3=fork,
+        deployment=deployment,  # type: ignore[arg-type]
+        admin=LedgerClient(fork, deployment, dev_account(fork, 0)),  # type: ignore[arg-type]
+        hospitals=[
+            LedgerClient(fork, deployment, dev_account(fork, i + 1))  # type: ignore[arg-type]
+            for i in range(N)
+        ],
+        outsider=LedgerClient(fork, deployment, dev_account(fork, 9)),  # type: ignore[arg-type]
+    )
+
+
+def _open_with_beacon(s: LedgerSetup, reveal: int = N) -> int:
+    round_ = s.hospitals[0].current_round() + 1
+    for i, h in enumerate(s.hospitals):
+        commit_secret(h, round_, keccak(text=f"secret-{round_}-{i}"))
+    s.hospitals[0].open_round()
+    for i, h in enumerate(s.hospitals[:reveal]):
+        reveal_secret(h, round_, keccak(text=f"secret-{round_}-{i}"))
+    for i, h in enumerate(s.hospitals):
+        h.commit_update(round_, h32(f"update-{round_}-{i}"), 100, 0.5, 1)
+    return round_
+
+
+def _split(s: LedgerSetup, round_: int) -> tuple[list[LedgerClient], list[LedgerClient]]:
+    """(committee, the others) by the Python draw over the members' registry slots."""
+    info = committee_info(s.hospitals[0], round_)
+    assert info.key == committee_key(beacon_info(s.hospitals[0], round_).value or b"", round_)
+    seats = {h.address: seat(info.key, slot_of(h, h.address).slot, N) for h in s.hospitals}
+    inside = [h for h in s.hospitals if seats[h.address] < info.size]
+    return inside, [h for h in s.hospitals if seats[h.address] >= info.size]
+
+
+def test_python_draw_equals_the_contracts(six: LedgerSetup) -> None:
+    rng = random.Random(19)
+    client = six.hospitals[0]
+    for n in (1, 2, 3, 5, 6, 16, 17, 64, 100, 256, 1000):
+        for _ in range(12):
+            key = rng.randbytes(32)
+            slot = rng.randrange(n)
+            assert seat_on_chain(client, key, slot, n) == seat(key, slot, n)
+
+
+def test_only_the_committee_attests_and_two_thirds_of_it_finalize(six: LedgerSetup) -> None:
+    round_ = _open_with_beacon(six)
+    info = committee_info(six.hospitals[0], round_)
+    assert info.size == K and info.key is not None
+    inside, outside = _split(six, round_)
+    assert len(inside) == K and len(outside) == N - K
+    accepted = [h.address for h in six.hospitals]
+    agg = h32(f"aggregate-{round_}")
+    for h in outside:
+        s = seat(info.key, slot_of(h, h.address).slot, N)
+        with reverts("RoundLedgerNotCommitteeMember", round=round_, account=h.address, seat=s):
+            h.attest(round_, agg, accepted)
+    for h in inside[:2]:
+        h.attest(round_, agg, accepted)
+    # 2 of 4: 2 * 3 > 4 * 2 is false
+    assert not six.hospitals[0].round_ledger.functions.quorumReached(round_).call()
+    with reverts("RoundLedgerQuorumNotReached", round=round_, votes=2, memberCount=K):
+        outside[0].finalize(round_)
+    inside[2].attest(round_, agg, accepted)  # 3 of 4 > 2/3
+    receipt = outside[0].finalize(round_, settle=False)
+    (ev,) = events(six.hospitals[0].round_ledger, "RoundFinalized", receipt)
+    assert (ev["votes"], ev["memberCount"], ev["aggregateHash"]) == (3, K, agg)
+
+
+def test_no_attestation_before_the_beacon_draws_the_committee(six: LedgerSetup) -> None:
+    round_ = _open_with_beacon(six, reveal=3)  # 3 of 6 revealed, window still open
+    assert beacon_info(six.hospitals[0], round_).status == "revealing"
+    assert committee_info(six.hospitals[0], round_).key is None
+    with reverts("RoundLedgerCommitteeNotDrawn", round=round_):
+        six.hospitals[0].attest(round_, h32("agg"), [six.hospitals[0].address])
+
+
+def test_slots_stay_dense_and_a_small_consortium_has_no_committee(six: LedgerSetup) -> None:
+    first, moved = six.hospitals[0], six.hospitals[N - 1]
+    assert slot_of(first, first.address).slot == 0
+    assert slot_of(moved, moved.address).slot == N - 1
+    first.exit()  # the last slot's holder takes slot 0
+    assert (slot_of(moved, moved.address).slot, holder_of(moved, 0)) == (0, moved.address)
+    assert slot_of(first, first.address).since == 0 and holder_of(moved, N - 1) is None
+    six.hospitals[1].exit()  # 4 members left: committeeSize 4 is everyone
+    assert sorted(slot_of(h, h.address).slot for h in six.hospitals[2:]) == [0, 1, 2, 3]
+    round_ = moved.current_round() + 1
+    moved.open_round()
+    assert committee_info(moved, round_).size == 0
+
+
+def test_a_member_whose_slot_moved_mid_round_is_refused(six: LedgerSetup) -> None:
+    round_ = _open_with_beacon(six)
+    last = six.hospitals[N - 1]
+    six.hospitals[0].exit()  # moves the holder of the last slot into slot 0
+    with reverts("RoundLedgerNotCommitteeMember", round=round_, account=last.address, seat=2**256 - 1):
+        last.attest(round_, h32("agg"), [last.address])
+
+
+def test_the_beacon_binds_once(six: LedgerSetup) -> None:
+    fn = six.admin.round_ledger.functions.bindBeacon(six.admin.beacon.address)
+    with reverts(
+        "RoundLedgerInvalidBeaconBinding", caller=six.admin.address, beacon=six.admin.beacon.address
+    ):
+        six.admin._send("bindBeacon", fn)
