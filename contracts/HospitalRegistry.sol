@@ -94,22 +94,20 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         bool forfeitOnRevoke;
     }
 
-    /// @dev An Active stay in membership epochs (see `tenure`): one slot.
+    /// @dev An Active stay in membership epochs (see `tenure`) and the Active slot it holds
+    /// (see `slotOf`): one storage slot.
     struct Tenure {
         uint64 activeSince;
         uint64 activeUntil;
-    }
-
-    /// @dev A member's Active slot (see `slotOf`): one storage slot.
-    struct ActiveSlot {
         uint64 slot;
-        uint64 since;
     }
 
-    /// @dev The membership clock (see `membership`): one slot.
+    /// @dev The membership clock (see `membership`) and the number of Active slots ever
+    /// opened (see `slotCount`): one slot.
     struct Clock {
         uint64 epoch;
         uint64 departures;
+        uint64 slots;
     }
 
     /// @notice Longest accepted peer ID in bytes (libp2p IDs are ~52 characters).
@@ -136,8 +134,7 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     uint256 private _forfeited;
     mapping(address account => Tenure) private _tenures;
     Clock private _clock;
-    mapping(address account => ActiveSlot) private _slots;
-    mapping(uint256 slot => address account) private _slotHolders;
+    uint64[] private _freeSlots;
 
     /// @notice `account` already holds an identity.
     /// @param account The account that tried to register again.
@@ -577,15 +574,14 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
 
     /// @inheritdoc IHospitalRegistry
     function slotOf(address account) external view returns (uint64 slot, uint64 since) {
-        ActiveSlot memory a = _slots[account];
-        return (a.slot, a.since);
+        Tenure memory t = _tenures[account];
+        if (t.activeSince == 0 || t.activeUntil != 0) return (0, 0);
+        return (t.slot, t.activeSince);
     }
 
-    /// @notice The Active member holding `slot` now (zero address if `slot >= activeCount`).
-    /// @param slot The slot.
-    /// @return The member.
-    function holderOf(uint256 slot) external view returns (address) {
-        return _slotHolders[slot];
+    /// @inheritdoc IHospitalRegistry
+    function slotCount() external view returns (uint64) {
+        return _clock.slots;
     }
 
     /// @inheritdoc IHospitalRegistry
@@ -718,35 +714,32 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         if (isActive_) {
             t.activeSince = epoch;
             t.activeUntil = 0;
-            _takeSlot(id.account, epoch);
+            _takeSlot(t, c);
         } else {
             t.activeUntil = epoch;
             c.departures += 1;
-            _releaseSlot(id.account, epoch);
+            _releaseSlot(t);
         }
     }
 
-    /// @dev Gives a member joining the Active set the next slot, `_activeCount`, and counts it.
-    function _takeSlot(address account, uint64 epoch) private {
-        uint256 slot = _activeCount;
-        _activeCount = slot + 1;
-        _slots[account] = ActiveSlot(uint64(slot), epoch);
-        _slotHolders[slot] = account;
+    /// @dev Gives a member joining the Active set a slot (the last one freed, else a new one)
+    /// and counts it; the tenure slot `t` is written by the caller anyway.
+    function _takeSlot(Tenure storage t, Clock storage c) private {
+        ++_activeCount;
+        uint256 free = _freeSlots.length;
+        if (free != 0) {
+            t.slot = _freeSlots[free - 1];
+            _freeSlots.pop();
+        } else {
+            t.slot = c.slots;
+            c.slots += 1;
+        }
     }
 
-    /// @dev Frees the slot of a member leaving the Active set, moving the last slot's holder
-    /// into it (slots stay dense: `0.._activeCount-1`); the moved member's slot dates from now.
-    function _releaseSlot(address account, uint64 epoch) private {
-        uint256 last = _activeCount - 1;
-        uint256 slot = _slots[account].slot;
-        if (slot != last) {
-            address moved = _slotHolders[last];
-            _slots[moved] = ActiveSlot(uint64(slot), epoch);
-            _slotHolders[slot] = moved;
-        }
-        delete _slots[account];
-        delete _slotHolders[last];
-        _activeCount = last;
+    /// @dev Frees the slot of a member leaving the Active set, for the next admission.
+    function _releaseSlot(Tenure storage t) private {
+        --_activeCount;
+        _freeSlots.push(t.slot);
     }
 
     function _needed(uint256 eligible) private view returns (uint256) {

@@ -140,8 +140,6 @@ contract RoundLedger {
     /// @param creditScheme A `CreditScheme` value.
     /// @param slashPerRejection Credits burned from each committer left out of a finalized
     /// accepted set (0: slashing off).
-    /// @param committeeSize Attesters drawn per round (0, or at least the round's member count:
-    /// every member).
     struct Config {
         uint64 commitWindow;
         uint64 attestWindow;
@@ -150,7 +148,13 @@ contract RoundLedger {
         uint256 quorumDenominator;
         uint8 creditScheme;
         uint256 slashPerRejection;
-        uint32 committeeSize;
+    }
+
+    /// @dev A round's committee as fixed at opening: its size and the Active slots it is drawn
+    /// from (`HospitalRegistry.slotCount`). One slot; none without a committee.
+    struct Committee {
+        uint32 size;
+        uint64 domain;
     }
 
     /// @notice A member's privacy budget for the campaign (the ledger's lifetime), declared once
@@ -203,9 +207,9 @@ contract RoundLedger {
     uint256 private immutable _quorumDenominator;
     CreditScheme private immutable _creditScheme;
     uint256 private immutable _slashPerRejection;
-    uint32 private immutable _committeeSize;
     address private immutable _deployer;
     IRoundBeacon private _beacon;
+    uint32 private _committeeSize;
 
     uint256 private _currentRound;
     mapping(uint256 round => Round) private _rounds;
@@ -218,7 +222,7 @@ contract RoundLedger {
     mapping(uint256 round => mapping(address account => uint64 activeUntil)) private _struckAt;
     mapping(uint256 round => mapping(address reporter => uint224 indexes)) private _rejectedMask;
     mapping(address account => BudgetRecord) private _budgets;
-    mapping(uint256 round => uint32 size) private _committees;
+    mapping(uint256 round => Committee) private _committees;
 
     /// @notice `account` is not an Active member of the registry.
     /// @param account The caller.
@@ -414,9 +418,8 @@ contract RoundLedger {
     /// @param bodyHash The body hash given.
     error RoundLedgerInvalidAlert(uint256 round, bytes32 kind, bytes32 bodyHash);
 
-    /// @notice `account` does not sit on the committee of `round`: its seat is `seat` (at or
-    /// above the committee size; the largest uint256 when its Active slot moved after the
-    /// round opened).
+    /// @notice `account` does not sit on the committee of `round`: its seat is `seat`, at or
+    /// above the committee size.
     /// @param round The round.
     /// @param account The caller.
     /// @param seat Its seat in the round's draw.
@@ -432,6 +435,11 @@ contract RoundLedger {
     /// @param beacon The beacon given.
     error RoundLedgerInvalidBeaconBinding(address caller, address beacon);
 
+    /// @notice Only the deployer sets the committee size, before the first round opens and
+    /// after the beacon is bound.
+    /// @param caller The caller.
+    error RoundLedgerCommitteeFixed(address caller);
+
     /// @notice The credit scheme value is unknown.
     /// @param scheme The value given.
     error RoundLedgerInvalidScheme(uint8 scheme);
@@ -439,6 +447,10 @@ contract RoundLedger {
     /// @notice The beacon that draws committees was bound.
     /// @param beacon The beacon.
     event BeaconBound(address indexed beacon);
+
+    /// @notice The committee size was set (0: every member attests).
+    /// @param size Attesters drawn per round.
+    event CommitteeSizeSet(uint32 size);
 
     /// @notice `opener` opened round `round`.
     /// @param round The new round number.
@@ -611,7 +623,6 @@ contract RoundLedger {
         _quorumDenominator = den;
         _creditScheme = CreditScheme(config_.creditScheme);
         _slashPerRejection = config_.slashPerRejection;
-        _committeeSize = config_.committeeSize;
         _deployer = msg.sender;
     }
 
@@ -625,6 +636,18 @@ contract RoundLedger {
         ) revert RoundLedgerInvalidBeaconBinding(msg.sender, address(beacon_));
         _beacon = beacon_;
         emit BeaconBound(address(beacon_));
+    }
+
+    /// @notice Sets how many members each round's beacon draws to attest (0, or at least a
+    /// round's member count: every member, the default); by the deployer, before the first
+    /// round opens, once the beacon is bound.
+    /// @param size The committee size.
+    function setCommitteeSize(uint32 size) external {
+        if (msg.sender != _deployer || _currentRound != 0 || address(_beacon) == address(0)) {
+            revert RoundLedgerCommitteeFixed(msg.sender);
+        }
+        _committeeSize = size;
+        emit CommitteeSizeSet(size);
     }
 
     // ------------------------------------------------------------------ rounds
@@ -653,7 +676,7 @@ contract RoundLedger {
         r.departuresAtOpen = m.departures;
         r.aggregateHash = _NO_AGGREGATE;
         uint32 k = _committeeSize;
-        if (k != 0 && k < m.active) _committees[round] = k;
+        if (k != 0 && k < m.active) _committees[round] = Committee(k, _registry.slotCount());
         emit RoundOpened(round, msg.sender, commitDeadline, attestDeadline, uint32(m.active), m.epoch);
         // the previous round's credits, if nobody settled them (calls the credit token: last)
         if (p.status == RoundStatus.Finalized && !p.settled) _settle(previous, p);
@@ -741,7 +764,7 @@ contract RoundLedger {
             revert RoundLedgerUnknownHead(seenNumber, seenHead);
         }
         Round storage r = _attestableRound(round);
-        _checkCommittee(round, r);
+        _checkCommittee(round);
         if (aggregateHash == bytes32(0) || aggregateHash == _NO_AGGREGATE || acceptedMask == 0) {
             revert RoundLedgerInvalidAttestation(round, aggregateHash, acceptedMask);
         }
@@ -1033,21 +1056,31 @@ contract RoundLedger {
         return pending;
     }
 
-    /// @notice The committee of `round`: its size (0: every member attests) and its draw key,
-    /// keccak256(abi.encode(beacon value, round)) (zero until the beacon is `Ready`).
+    /// @notice The committee of `round`: its size (0: every member attests), the Active slots
+    /// it is drawn from, and its draw key, keccak256(abi.encode(beacon value, round)) (zero
+    /// until the beacon is `Ready`). A member at slot `s` sits on it iff
+    /// `committeeSeat(key, s, domain) < size`.
     /// @param round The round.
     /// @return size Attesters drawn.
+    /// @return domain Slots drawn from (`HospitalRegistry.slotCount` at opening).
     /// @return key The key of `committeeSeat`.
-    function committeeOf(uint256 round) external view returns (uint256 size, bytes32 key) {
-        size = _committees[round];
+    function committeeOf(uint256 round) external view returns (uint256 size, uint256 domain, bytes32 key) {
+        Committee memory c = _committees[round];
+        (size, domain) = (c.size, c.domain);
         if (size != 0) key = _committeeKey(round);
+    }
+
+    /// @notice Attesters drawn per round from now on (0: every member).
+    /// @return The committee size.
+    function committeeSize() external view returns (uint32) {
+        return _committeeSize;
     }
 
     /// @notice The seat of the member at Active slot `slot` among `n` under `key`
     /// (`CommitteeDraw.seat`): it sits on a committee of `k` iff the seat is below `k`.
     /// @param key The round's key (`committeeOf`).
     /// @param slot The member's Active slot (`HospitalRegistry.slotOf`); below `n`.
-    /// @param n The round's member count; nonzero.
+    /// @param n The slots drawn from (`committeeOf`'s domain); nonzero.
     /// @return The seat.
     function committeeSeat(bytes32 key, uint256 slot, uint256 n) external pure returns (uint256) {
         return CommitteeDraw.seat(key, slot, n);
@@ -1081,8 +1114,7 @@ contract RoundLedger {
             _quorumNumerator,
             _quorumDenominator,
             uint8(_creditScheme),
-            _slashPerRejection,
-            _committeeSize
+            _slashPerRejection
         );
     }
 
@@ -1154,7 +1186,7 @@ contract RoundLedger {
 
     /// @dev The quorum's denominator: the committee size, or the round's member count.
     function _voters(uint256 round, Round storage r) private view returns (uint256) {
-        uint256 k = _committees[round];
+        uint256 k = _committees[round].size;
         return k != 0 ? k : r.memberCount;
     }
 
@@ -1167,16 +1199,16 @@ contract RoundLedger {
     }
 
     /// @dev Reverts unless the caller sits on the committee of `round` (no-op without one).
-    /// The caller is a member of the round (`onlyRoundMember`), so its slot is below the
-    /// round's member count unless it moved since the opening.
-    function _checkCommittee(uint256 round, Round storage r) private view {
-        uint256 k = _committees[round];
-        if (k == 0) return;
+    /// The caller is a member of the round (`onlyRoundMember`: Active since before the opening
+    /// and still), so it holds the slot it held at the opening, below the committee's domain.
+    function _checkCommittee(uint256 round) private view {
+        Committee memory c = _committees[round];
+        if (c.size == 0) return;
         bytes32 key = _committeeKey(round);
         if (key == bytes32(0)) revert RoundLedgerCommitteeNotDrawn(round);
-        (uint64 slot, uint64 since) = _registry.slotOf(msg.sender);
-        uint256 s = since > r.membershipEpoch ? type(uint256).max : CommitteeDraw.seat(key, slot, r.memberCount);
-        if (s >= k) revert RoundLedgerNotCommitteeMember(round, msg.sender, s);
+        (uint64 slot,) = _registry.slotOf(msg.sender);
+        uint256 s = CommitteeDraw.seat(key, slot, c.domain);
+        if (s >= c.size) revert RoundLedgerNotCommitteeMember(round, msg.sender, s);
     }
 
     function _hasQuorum(uint256 votes, uint256 members) private view returns (bool) {

@@ -527,7 +527,6 @@ class LedgerClient:
             "quorum": (int(raw.quorumNumerator), int(raw.quorumDenominator)),
             "credit_scheme": CREDIT_SCHEMES[raw.creditScheme],
             "slash_per_rejection": int(raw.slashPerRejection),
-            "committee_size": int(raw.committeeSize),
         }
 
     def votes_for(self, round: int, vote_key: bytes) -> int:

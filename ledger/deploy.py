@@ -142,7 +142,6 @@ def deploy(
     credit_scheme: str = "samples",
     slash_per_rejection: int = 0,
     reveal_window: int | None = None,
-    committee_size: int = 0,
 ) -> Deployment:
     """Deploy HospitalRegistry, ContributionCredit, RoundLedger and RoundBeacon from ``admin``
     (who becomes the consortium admin) and make the RoundLedger the credit's minter.
@@ -156,9 +155,9 @@ def deploy(
     (the target counted); every member
     holds a ``bond`` (wei), refundable ``exit_cooldown`` seconds after it leaves, forfeited on
     revocation if ``forfeit_on_revoke``. Beacon: members reveal their secrets within
-    ``reveal_window`` seconds of a round's opening (default: a quarter of the commit window),
-    and their values draw each round's ``committee_size`` attesters (0: every member attests;
-    docs/committee.md)."""
+    ``reveal_window`` seconds of a round's opening (default: a quarter of the commit window);
+    the RoundLedger is bound to it, so that its values can draw each round's committee
+    (:func:`ledger.committee.set_committee_size`; by default every member attests)."""
     if credit_scheme not in CREDIT_SCHEMES:
         raise LedgerError(
             f"credit_scheme must be one of {', '.join(CREDIT_SCHEMES)}, got {credit_scheme!r}"
@@ -186,7 +185,6 @@ def deploy(
         int(quorum[1]),
         CREDIT_SCHEMES.index(credit_scheme),
         int(slash_per_rejection),
-        int(committee_size),
     )
     ledger = _deploy_one(
         w3, admin, "RoundLedger", artifacts, decoder, registry, credit, ledger_config

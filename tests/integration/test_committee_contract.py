@@ -17,7 +17,13 @@ from ledger_support import BUDGET, COHORT, LedgerSetup, events, h32, keys, peer_
 
 from ledger import LedgerClient, connect, deploy, dev_account, fork_embedded, institution_id
 from ledger.beacon import beacon_info, commit_secret, reveal_secret
-from ledger.committee import committee_info, holder_of, seat_on_chain, slot_of
+from ledger.committee import (
+    committee_info,
+    seat_on_chain,
+    set_committee_size,
+    slot_count,
+    slot_of,
+)
 from node.consensus.committee import committee_key, seat
 
 N, K = 6, 4
@@ -26,7 +32,8 @@ N, K = 6, 4
 @pytest.fixture(scope="module")
 def _committee_base() -> tuple[object, object]:
     w3 = connect()
-    deployment = deploy(w3, dev_account(w3, 0), genesis_seats=N, committee_size=K)
+    deployment = deploy(w3, dev_account(w3, 0), genesis_seats=N + 1)
+    set_committee_size(LedgerClient(w3, deployment, dev_account(w3, 0)), K)
     for i in range(N):
         h = LedgerClient(w3, deployment, dev_account(w3, i + 1))
         seal, sign = keys(i)
@@ -68,6 +75,7 @@ def _split(s: LedgerSetup, round_: int) -> tuple[list[LedgerClient], list[Ledger
     """(committee, the others) by the Python draw over the members' registry slots."""
     info = committee_info(s.hospitals[0], round_)
     assert info.key == committee_key(beacon_info(s.hospitals[0], round_).value or b"", round_)
+    assert info.key is not None and info.domain == N
     seats = {h.address: seat(info.key, slot_of(h, h.address).slot, N) for h in s.hospitals}
     inside = [h for h in s.hospitals if seats[h.address] < info.size]
     return inside, [h for h in s.hospitals if seats[h.address] >= info.size]
@@ -86,7 +94,7 @@ def test_python_draw_equals_the_contracts(six: LedgerSetup) -> None:
 def test_only_the_committee_attests_and_two_thirds_of_it_finalize(six: LedgerSetup) -> None:
     round_ = _open_with_beacon(six)
     info = committee_info(six.hospitals[0], round_)
-    assert info.size == K and info.key is not None
+    assert (info.size, info.domain) == (K, N) and info.key is not None
     inside, outside = _split(six, round_)
     assert len(inside) == K and len(outside) == N - K
     accepted = [h.address for h in six.hospitals]
@@ -115,26 +123,31 @@ def test_no_attestation_before_the_beacon_draws_the_committee(six: LedgerSetup) 
         six.hospitals[0].attest(round_, h32("agg"), [six.hospitals[0].address])
 
 
-def test_slots_stay_dense_and_a_small_consortium_has_no_committee(six: LedgerSetup) -> None:
-    first, moved = six.hospitals[0], six.hospitals[N - 1]
-    assert slot_of(first, first.address).slot == 0
-    assert slot_of(moved, moved.address).slot == N - 1
-    first.exit()  # the last slot's holder takes slot 0
-    assert (slot_of(moved, moved.address).slot, holder_of(moved, 0)) == (0, moved.address)
-    assert slot_of(first, first.address).since == 0 and holder_of(moved, N - 1) is None
-    six.hospitals[1].exit()  # 4 members left: committeeSize 4 is everyone
-    assert sorted(slot_of(h, h.address).slot for h in six.hospitals[2:]) == [0, 1, 2, 3]
-    round_ = moved.current_round() + 1
-    moved.open_round()
-    assert committee_info(moved, round_).size == 0
+def test_a_freed_slot_is_taken_again_and_a_small_consortium_has_no_committee(
+    six: LedgerSetup,
+) -> None:
+    assert sorted(slot_of(h, h.address).slot for h in six.hospitals) == list(range(N))
+    first, second = six.hospitals[0], six.hospitals[1]
+    freed = slot_of(first, first.address).slot
+    first.exit()
+    assert slot_of(first, first.address).since == 0 and slot_count(first) == N
+    newcomer = six.outsider
+    newcomer.register(institution_id("newcomer"), peer_id(99), *keys(99), COHORT)
+    six.admin.admit(newcomer.address)  # takes the freed slot: slots stay within 0..N-1
+    assert slot_of(newcomer, newcomer.address).slot == freed and slot_count(first) == N
+    newcomer.exit()
+    second.exit()  # 4 members left: committeeSize 4 is everyone
+    round_ = second.current_round() + 1
+    six.hospitals[2].open_round()
+    assert committee_info(second, round_).size == 0
 
 
-def test_a_member_whose_slot_moved_mid_round_is_refused(six: LedgerSetup) -> None:
-    round_ = _open_with_beacon(six)
-    last = six.hospitals[N - 1]
-    six.hospitals[0].exit()  # moves the holder of the last slot into slot 0
-    with reverts("RoundLedgerNotCommitteeMember", round=round_, account=last.address, seat=2**256 - 1):
-        last.attest(round_, h32("agg"), [last.address])
+def test_committee_size_is_fixed_before_the_first_round(six: LedgerSetup) -> None:
+    with reverts("RoundLedgerCommitteeFixed", caller=six.hospitals[0].address):
+        set_committee_size(six.hospitals[0], 2)
+    six.hospitals[0].open_round()
+    with reverts("RoundLedgerCommitteeFixed", caller=six.admin.address):
+        set_committee_size(six.admin, 2)
 
 
 def test_the_beacon_binds_once(six: LedgerSetup) -> None:
