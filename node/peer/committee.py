@@ -99,7 +99,9 @@ class RoundCommittee:
             if _seated(peer, m.address, epoch, info.key, info.domain, info.size)
         )
         self._seats[round_] = seats
-        peer.log.info("committee of %d drawn (seated: %s)", len(seats), self.seated(round_), round=round_)
+        peer.log.info(
+            "committee of %d drawn (seated: %s)", len(seats), self.seated(round_), round=round_
+        )
         return seats
 
     def keep(self, round_: int, params: np.ndarray) -> None:
@@ -128,7 +130,9 @@ class RoundCommittee:
                     try:
                         await peer.host.send_blob(holder.peer_id, request, kind=REQUEST_KIND)
                     except Exception as exc:  # not held yet, or unreachable: ask the next one
-                        peer.log.debug("aggregate request to %s: %s", holder.address, exc, round=round_)
+                        peer.log.debug(
+                            "aggregate request to %s: %s", holder.address, exc, round=round_
+                        )
                         continue
                     with trio.move_on_after(ANSWER_WAIT_S):
                         while round_ not in self._offers:
@@ -164,7 +168,9 @@ class RoundCommittee:
         offer = decode_offer(data, peer.global_params.size)
         info = peer.ledger.round_info(offer.round)
         if info.status != "finalized" or info.aggregate_hash != parameters_hash(offer.params):
-            raise NotAuthorized(f"offered parameters are not round {offer.round}'s finalized aggregate")
+            raise NotAuthorized(
+                f"offered parameters are not round {offer.round}'s finalized aggregate"
+            )
         self._offers[offer.round] = offer.params
         self._offered.set()
         self._offered = trio.Event()
