@@ -156,3 +156,13 @@ def test_the_beacon_binds_once(six: LedgerSetup) -> None:
         "RoundLedgerInvalidBeaconBinding", caller=six.admin.address, beacon=six.admin.beacon.address
     ):
         six.admin._send("bindBeacon", fn)
+
+
+def test_node_status_reports_k_and_the_tail(six: LedgerSetup) -> None:
+    from node.service.cli import _committee_status
+
+    status = _committee_status(six.hospitals[0], 2)
+    # n=6, f=2, k=4: P[X >= 2] = C(2,2) C(4,2) / C(6,4) = 6/15, the hypergeometric tail
+    assert (status["k"], status["members"], status["tolerated_f"]) == (K, N, 2)
+    assert status["tail_probability"] == pytest.approx(6 / 15)
+    assert status["default_k"] == N  # 3f + 1 > n: no smaller committee meets 1e-6
