@@ -117,6 +117,33 @@ class RoundCommittee:
         self._offers.pop(round_, None)
 
     # -- the follower --------------------------------------------------------------------
+    async def follow(self, out: Any) -> None:
+        """Off the round's committee: wait for the round to finalize, fetch its aggregate from
+        a committee member, and adopt it if its hash is the chain's; fills ``out`` (the
+        peer's :class:`~node.peer.pipeline.RoundOutcome`)."""
+        peer, round_ = self.peer, out.round
+        info = await peer._final_word(round_)
+        final = info.aggregate_hash if info.status == "finalized" else None
+        if final is None:
+            return
+        out.finalized = True
+        params = await self.fetch(round_, final, peer.waits.deadline())
+        if params is None:
+            out.error = "no committee member sent the finalized aggregate"
+            peer.log.error("%s", out.error, round=round_)
+            return
+        peer._adopt(round_, params)
+        out.aggregate_hash = final.hex()
+        out.accepted = self._finalized_accepted(round_)
+
+    def _finalized_accepted(self, round_: int) -> list[str]:
+        """The accepted set of finalized ``round_``, from a committee member's attestation."""
+        for address in sorted(self._seats.get(round_) or ()):
+            attestation = self.peer.ledger.attestation(round_, address)
+            if attestation is not None and attestation.with_leader:
+                return list(attestation.accepted)
+        return []
+
     async def fetch(self, round_: int, expected: bytes, timeout: float) -> np.ndarray | None:
         """Ask the committee members, one after another, for the aggregate of ``round_``
         until one arrives whose hash is ``expected`` (the chain's), or ``timeout`` passes."""

@@ -758,8 +758,11 @@ class HospitalPeer:
             else:
                 with clock.stage("send"):
                     await self._send(round_, blob)
-        if not self.committee.seated(round_):
-            return await self._follow(out)
+        if not self.committee.seated(round_):  # a follower: fetches the finalized aggregate
+            with clock.stage("finalize"):
+                await self.committee.follow(out)
+            self._end_round(round_)
+            return out
         await self.mods.verifying(round_)
         with clock.stage("verify"):
             updates, out.rejected = await self._verify(round_, own=update)
@@ -1189,38 +1192,6 @@ class HospitalPeer:
         load_flat_parameters(self.model, new_params)
         self.committee.keep(round_, new_params)
         self.log.info("adopted aggregate %s", parameters_hash(new_params).hex()[:12], round=round_)
-
-    async def _follow(self, out: RoundOutcome) -> RoundOutcome:
-        """Off the round's committee: wait for it to finalize, fetch the aggregate from a
-        committee member and adopt it if its hash is the chain's (:mod:`node.peer.committee`)."""
-        round_ = out.round
-        with self.clock.stage("finalize"):  # the wait for quorum, then the fetch
-            info = await self._final_word(round_)
-            final = info.aggregate_hash if info.status == "finalized" else None
-            params = (
-                None
-                if final is None
-                else await self.committee.fetch(round_, final, self.waits.deadline())
-            )
-        if final is not None:
-            out.finalized = True
-            if params is None:
-                out.error = "no committee member sent the finalized aggregate"
-                self.log.error("%s", out.error, round=round_)
-            else:
-                self._adopt(round_, params)
-                out.aggregate_hash = final.hex()
-                out.accepted = self._finalized_accepted(round_)
-        self._end_round(round_)
-        return out
-
-    def _finalized_accepted(self, round_: int) -> list[str]:
-        """The accepted set of finalized ``round_``, from a committee member's attestation."""
-        for address in sorted(self.committee.members(round_) or ()):
-            attestation = self.ledger.attestation(round_, address)
-            if attestation is not None and attestation.with_leader:
-                return list(attestation.accepted)
-        return []
 
     async def _announce(self, msg: protocol.ControlMessage) -> None:
         try:
