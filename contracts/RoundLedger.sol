@@ -1206,8 +1206,9 @@ contract RoundLedger {
         if (c.size == 0) return;
         bytes32 key = _committeeKey(round);
         if (key == bytes32(0)) revert RoundLedgerCommitteeNotDrawn(round);
-        (uint64 slot,) = _registry.slotOf(msg.sender);
-        uint256 s = CommitteeDraw.seat(key, slot, c.domain);
+        (uint64 slot, uint64 since) = _registry.slotOf(msg.sender);
+        // a round member holds a slot below the domain (defensive: no seat otherwise)
+        uint256 s = since == 0 || slot >= c.domain ? type(uint256).max : CommitteeDraw.seat(key, slot, c.domain);
         if (s >= c.size) revert RoundLedgerNotCommitteeMember(round, msg.sender, s);
     }
 
