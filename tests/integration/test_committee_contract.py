@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
+import trio
 from eth_utils import keccak
 from ledger_support import BUDGET, COHORT, LedgerSetup, events, h32, keys, peer_id, reverts
 
@@ -25,6 +28,11 @@ from ledger.committee import (
     slot_of,
 )
 from node.consensus.committee import committee_key, seat
+from node.consensus.update import parameters_hash
+from node.errors import NotAuthorized
+from node.peer.committee import AGGREGATE_KIND, RoundCommittee
+from node.service.cli import _committee_status
+from node.service.modelsync import ModelOffer, encode_offer
 
 N, K = 6, 4
 
@@ -161,10 +169,26 @@ def test_the_beacon_binds_once(six: LedgerSetup) -> None:
 
 
 def test_node_status_reports_k_and_the_tail(six: LedgerSetup) -> None:
-    from node.service.cli import _committee_status
-
     status = _committee_status(six.hospitals[0], 2)
     # n=6, f=2, k=4: P[X >= 2] = C(2,2) C(4,2) / C(6,4) = 6/15, the hypergeometric tail
     assert (status["k"], status["members"], status["tolerated_f"]) == (K, N, 2)
     assert status["tail_probability"] == pytest.approx(6 / 15)
     assert status["default_k"] == N  # 3f + 1 > n: no smaller committee meets 1e-6
+
+
+def test_a_follower_refuses_an_aggregate_the_chain_did_not_finalize(six: LedgerSetup) -> None:
+    """A committee member that sends a follower other parameters than the finalized aggregate
+    is refused: the follower files an offer only if its hash is the chain's."""
+    params = np.array([0.5, -1.25, 2.0], dtype=np.float32)
+    round_ = _open_with_beacon(six)
+    inside, outside = _split(six, round_)
+    for h in inside[:3]:
+        h.attest(round_, parameters_hash(params), [h.address for h in six.hospitals])
+    outside[0].finalize(round_, settle=False)
+    follower = RoundCommittee(SimpleNamespace(ledger=outside[0], global_params=np.zeros(3)))
+    sender = SimpleNamespace(address=inside[0].address)
+    forged = encode_offer(ModelOffer(round_, params * 10))
+    with pytest.raises(NotAuthorized, match="not round .* finalized aggregate"):
+        trio.run(follower.on_blob, sender, AGGREGATE_KIND, forged)
+    trio.run(follower.on_blob, sender, AGGREGATE_KIND, encode_offer(ModelOffer(round_, params)))
+    assert np.array_equal(follower._offers[round_], params)
