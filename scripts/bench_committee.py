@@ -107,7 +107,6 @@ def run(hospitals: int, k: int, rounds: int) -> dict[str, Any]:
                 "update_bytes_sent_follower_mean": (
                     statistics.mean(sent[n] for n in outside) if outside else None
                 ),
-                "all_blob_bytes_sent_mean": statistics.mean(row["blob_bytes_per_peer"].values()),
                 "gas": round_gas,
                 "seconds": row["seconds"],
             }
