@@ -56,6 +56,7 @@ class RoundCommittee:
         self._seats: dict[int, frozenset[str] | None] = {}
         self._held: dict[int, np.ndarray] = {}  # finalized aggregates this peer computed
         self._served: set[tuple[str, int]] = set()
+        self._asking: set[int] = set()  # rounds whose aggregate this follower is fetching
         self._offers: dict[int, np.ndarray] = {}
         self._offered = trio.Event()
 
@@ -113,7 +114,10 @@ class RoundCommittee:
             del self._held[old]
 
     def end_round(self, round_: int) -> None:
-        self._seats.pop(round_ - KEEP_ROUNDS, None)
+        for old in [r for r in self._seats if r <= round_ - KEEP_ROUNDS]:
+            del self._seats[old]
+        self._served = {(a, r) for a, r in self._served if r > round_ - KEEP_ROUNDS}
+        self._asking.discard(round_)
         self._offers.pop(round_, None)
 
     # -- the follower --------------------------------------------------------------------
@@ -151,6 +155,7 @@ class RoundCommittee:
         seats = self._seats.get(round_) or frozenset()
         holders = [m for m in peer.others() if m.address.lower() in seats]
         request = encode_request(round_)
+        self._asking.add(round_)
         with trio.move_on_after(timeout):
             while round_ not in self._offers:
                 for holder in holders:
@@ -193,6 +198,8 @@ class RoundCommittee:
             peer.background_task(self._answer, sender, round_, payload)
             return
         offer = decode_offer(data, peer.global_params.size)
+        if offer.round not in self._asking:
+            raise NotAuthorized(f"this peer asked for no aggregate of round {offer.round}")
         info = peer.ledger.round_info(offer.round)
         if info.status != "finalized" or info.aggregate_hash != parameters_hash(offer.params):
             raise NotAuthorized(
