@@ -9,9 +9,10 @@ argument is Algorand's (Gilad et al., "Algorand: Scaling Byzantine Agreements fo
 Cryptocurrencies", SOSP 2017, section 5), here without replacement. ``k = n`` is the whole
 consortium: the tail is then 0 or 1 (``3f < n`` or not), as without a committee.
 
-**Draw.** Member seats are the registry's dense Active slots ``0..n-1`` (``HospitalRegistry``
-``seatOf``). The round's key is ``keccak256(abi.encode(seed, round))`` with ``seed`` the
-round's beacon value (``RoundBeacon``); a member at slot ``i`` sits on the committee iff
+**Draw.** Members hold Active slots in the registry (``HospitalRegistry.slotOf``; a freed
+slot is taken again by the next admission), and a round draws from its ``n`` = ``slotCount``
+slots. The round's key is ``keccak256(abi.encode(seed, round))`` with ``seed`` the round's
+beacon value (``RoundBeacon``); the member at slot ``i`` sits on the committee iff
 ``pi(i) < k``, where ``pi`` is a keyed permutation of ``0..n-1``: a balanced 4-round Feistel
 network on ``2h`` bits (``4**h >= n``; round function: the low ``h`` bits of
 ``keccak256(abi.encode(key, j, right))``), restricted to ``0..n-1`` by cycle-walking (Black
