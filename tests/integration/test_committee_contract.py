@@ -1,5 +1,5 @@
 """The per-round committee on chain (issue 19): RoundLedger draws `committeeSize` attesters from
-the round's beacon over the registry's dense Active slots, refuses everyone else's attestation
+the round's beacon over the registry's Active slots, refuses everyone else's attestation
 with its exact custom error, and finalizes at more than 2/3 of the committee.
 
 The independent reference for the draw is node.consensus.committee (a second implementation,
