@@ -47,6 +47,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         json_path=args.json,
         progress=not args.no_progress,
         model_out=args.model_out,
+        committee=args.committee,
     )
     report = run_demo(cfg)
     print(format_report(report))
@@ -92,6 +93,13 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     d = DemoConfig  # the defaults, written once in the node's schema
     demo.add_argument("--rounds", type=int, default=d.rounds)
     demo.add_argument("--hospitals", type=int, default=d.hospitals)
+    demo.add_argument(
+        "--committee",
+        type=int,
+        default=d.committee,
+        metavar="K",
+        help="attesters the beacon draws per round (0: every hospital; sealed only; docs/committee.md)",
+    )
     demo.add_argument(
         "--epsilon", type=float, default=d.epsilon, help="DP budget for the whole campaign"
     )

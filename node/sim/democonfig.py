@@ -68,6 +68,9 @@ class DemoConfig:
     )  # std (rows) of the noise on each hospital's released row count
     commit_window: int = 120  # seconds after opening in which updates may be committed
     attest_window: int = 120  # seconds after the commit deadline in which peers attest
+    committee: int = (
+        0  # attesters the beacon draws per round (0: every hospital; docs/committee.md)
+    )
 
     def __post_init__(self) -> None:
         from node.consensus.rules import rule_class
@@ -81,6 +84,15 @@ class DemoConfig:
         self.peer_settings()  # validates the protection mode against the rule and the compression
         if self.rounds < 1:
             raise ValueError("--rounds must be at least 1")
+        if self.committee < 0:
+            raise ValueError(
+                f"--committee must be 0 (every hospital) or more, got {self.committee}"
+            )
+        if 0 < self.committee < self.hospitals and self.protection != "sealed":
+            raise ValueError(
+                f"--committee {self.committee} runs with --protection sealed only "
+                f"({self.protection} aggregates among every hospital)"
+            )
         if self.data not in DEMO_DATA:
             raise ValueError(
                 f"unknown demo data {self.data!r}; choose one of {', '.join(DEMO_DATA)}"
