@@ -35,6 +35,7 @@ catch: docs/threat-model.md.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from typing import TYPE_CHECKING
 
@@ -78,12 +79,27 @@ class RobustCkksMode(CkksMode):
     def __init__(self, ctx) -> None:
         super().__init__(ctx, ROBUST_PARAMS)
         self._evaluators: dict[int, GramEvaluator] = {}
+        #: round -> evaluator address -> the phase ("gram", "sum") in which this key holder saw it
+        #: send bytes that differ from the majority's
+        self.named: dict[int, dict[str, str]] = {}
+
+    # -- roles ---------------------------------------------------------------------------------
+    def _extra_roles(self) -> int:
+        return 2 * max(1, self.ctx.settings.f)  # the verifiers
+
+    def evaluators(self, round_: int) -> list[Identity]:
+        """The aggregator, then ``2 max(1, f)`` verifiers (fewer where fewer members revealed),
+        drawn from the round's beacon after the pair; never the key holder."""
+        return self._drawn(round_)[1:]
+
+    def _evaluating(self, round_: int) -> bool:
+        return self.ctx.address.lower() in {e.address.lower() for e in self.evaluators(round_)}
 
     # -- hooks ---------------------------------------------------------------------------------
     def _new_holder(self) -> RobustKeyHolder:
         return RobustKeyHolder(self.params)
 
-    def _aggregator_context(self, round_: int, sealed: bytes, aggregator: Identity) -> bytes:
+    def _aggregator_context(self, round_: int, sealed: bytes, evaluators: list[Identity]) -> bytes:
         h = self._holders[round_]
         body = (
             _KEYS_MAGIC
@@ -92,14 +108,13 @@ class RobustCkksMode(CkksMode):
             + h.evaluation_keys_bytes
         )
         msg = wire.CkksMessage("context", round_, self.ctx.address, (), body)
-        return self.seal_for(round_, wire.encode(msg), [aggregator])
+        return self.seal_for(round_, wire.encode(msg), evaluators)
 
     def _load_context(self, round_: int, body: bytes) -> None:
-        _, aggregator = self.roles(round_)
-        if not self._is(aggregator):
+        if not self._evaluating(round_):
             return super()._load_context(round_, body)
         if body[:4] != _KEYS_MAGIC or len(body) < 8:
-            raise CKKSError("the key holder sent the aggregator no evaluation keys")
+            raise CKKSError("the key holder sent this evaluator no evaluation keys")
         (n,) = _LEN.unpack_from(body, 4)
         public = CKKSPublicContext.from_bytes(body[8 : 8 + n], self.params)
         self._public[round_], self._evaluators[round_] = (
@@ -112,8 +127,9 @@ class RobustCkksMode(CkksMode):
 
     # -- aggregate -------------------------------------------------------------------------------
     async def aggregate(self, round_: int, opened: dict[str, object]) -> Aggregate:
-        holder, aggregator = self.roles(round_)
-        if self._is(aggregator):
+        holder, _ = self.roles(round_)
+        evaluating = self._evaluating(round_)
+        if evaluating:
             public = self._public[round_]
             opened = {
                 a: public.load(c, round_) if isinstance(c, bytes) else c  # its own: still a blob
@@ -126,7 +142,7 @@ class RobustCkksMode(CkksMode):
             )
             await self._send(round_, "gram", tuple(a.lower() for a in order), gram, [holder])
         if self._is(holder):
-            await self._publish_scalars(round_, aggregator)
+            await self._publish_scalars(round_)
         scalars = await self._await("scalars", round_, holder)
         members = scalars.included
         gram = np.frombuffer(scalars.body, dtype="<f8").astype(np.float64)
@@ -147,7 +163,7 @@ class RobustCkksMode(CkksMode):
             sorted(set(members) - set(accepted)) or "nobody",
             round=round_,
         )
-        if self._is(aggregator):
+        if evaluating:
             by_lower = {a.lower(): c for a, c in opened.items()}
             vectors = [by_lower[a] for a in accepted]
             if (
@@ -161,7 +177,7 @@ class RobustCkksMode(CkksMode):
                 total = await trio.to_thread.run_sync(self._public[round_].sum, vectors, round_)
             await self._send(round_, "sum", accepted, total, [holder])
         if self._is(holder):
-            total = await self._decrypt_sum(round_, aggregator, accepted, gram, chosen)
+            total = await self._decrypt_sum(round_, accepted, gram, chosen)
             others = self.ctx.others()
             await self._send(round_, "result", accepted, total.astype("<f8").tobytes(), others)
         else:
@@ -179,9 +195,47 @@ class RobustCkksMode(CkksMode):
         committed = self._committed(round_)
         return Aggregate(params, [committed[a] for a in accepted])
 
-    async def _publish_scalars(self, round_: int, aggregator: Identity) -> None:
-        """Key holder: decrypt the Gram blob's scalars (only) and send them to every member."""
-        msg = await self._await("gram", round_, aggregator)
+    async def _agreed(self, phase: str, round_: int) -> wire.CkksMessage:
+        """Key holder: the ``phase`` message (``gram`` or ``sum``) that a strict majority of the
+        round's evaluators sent bit for bit, naming the members in ``included`` alike; an evaluator
+        whose message differs is named (:attr:`named`, and this peer's log). Evaluation is
+        deterministic, so honest evaluators agree to the bit; with at most ``f`` of the ``2f + 1``
+        faulty, the ``f + 1`` honest ones are the majority."""
+        evaluators = self.evaluators(round_)
+        names = {e.address for e in evaluators}
+        started, timeout = trio.current_time(), self.ctx.settings.round_timeout
+        with trio.move_on_after(timeout):  # every evaluator, or a majority first
+            await self.mailbox.wait_until(
+                phase, round_, lambda got: names <= set(got) or _majority(got, len(names)) != []
+            )
+        # stragglers get as long again as the majority took (they do the same work), to be compared
+        took = trio.current_time() - started
+        with trio.move_on_after(min(took, max(0.0, timeout - took))):
+            await self.mailbox.wait_until(phase, round_, lambda got: names <= set(got))
+        got = self.mailbox.get(phase, round_)
+        agreeing = _majority(got, len(names))
+        dissent = sorted(set(got) - set(agreeing), key=str.lower) if agreeing else []
+        if dissent:
+            self.named.setdefault(round_, {}).update(dict.fromkeys(dissent, phase))
+            self.ctx.log.warning(
+                "robust ckks: evaluator(s) %s sent a %s that differs from the one %d of %d "
+                "evaluators computed bit for bit; named",
+                dissent,
+                phase,
+                len(agreeing),
+                len(evaluators),
+                round=round_,
+            )
+        if not agreeing:
+            raise CKKSError(
+                f"no majority of the {len(evaluators)} evaluators sent the same {phase} "
+                f"({len(_largest(got))} agree, {len(got)} arrived); refusing to decrypt"
+            )
+        return got[agreeing[0]]
+
+    async def _publish_scalars(self, round_: int) -> None:
+        """Key holder: decrypt the agreed Gram blob's scalars (only); send them to every member."""
+        msg = await self._agreed("gram", round_)
         least = max(
             self.ctx.settings.min_contributors,
             rule_class(self.ctx.settings.rule).min_updates(self.ctx.settings.f),
@@ -197,13 +251,12 @@ class RobustCkksMode(CkksMode):
     async def _decrypt_sum(
         self,
         round_: int,
-        aggregator: Identity,
         accepted: tuple[str, ...],
         gram: np.ndarray,
         chosen: RobustSelection,
     ) -> np.ndarray:
-        """Key holder: decrypt the aggregator's sum only if it holds exactly the accepted set."""
-        summed = await self._await("sum", round_, aggregator)
+        """Key holder: decrypt the agreed sum only if it holds exactly the accepted set."""
+        summed = await self._agreed("sum", round_)
         if summed.included != accepted:
             raise CKKSError(
                 f"the aggregator's sum holds {list(summed.included)}, not the accepted {list(accepted)}"
@@ -257,3 +310,17 @@ def _check(total: np.ndarray, gram: np.ndarray, chosen: RobustSelection, what: s
         check_sum(total, gram, chosen)
     except ValueError as exc:
         raise CKKSError(f"{what} contradicts the published scalars: {exc}") from None
+
+
+def _largest(got: dict[str, wire.CkksMessage]) -> list[str]:
+    """The senders of the most common message (same members named, same bytes)."""
+    groups: dict[tuple[tuple[str, ...], bytes], list[str]] = {}
+    for sender, msg in got.items():
+        groups.setdefault((msg.included, hashlib.sha256(msg.body).digest()), []).append(sender)
+    return max(groups.values(), key=len, default=[])
+
+
+def _majority(got: dict[str, wire.CkksMessage], evaluators: int) -> list[str]:
+    """The senders of a message that more than half of ``evaluators`` sent alike, or []."""
+    agreeing = _largest(got)
+    return agreeing if 2 * len(agreeing) > evaluators else []

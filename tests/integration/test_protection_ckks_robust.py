@@ -11,10 +11,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+import tenseal.sealapi as seal
 
 from ledger import collect, load_state
 from node.consensus.rules import make_rule
 from node.consensus.update import parameters_hash
+from node.crypto.ckks.seal import seal_context
 from node.peer.mods import PeerMod
 from node.peer.pipeline import HospitalPeer
 from node.protection.ckks_robust import RobustCkksMode
@@ -120,46 +122,90 @@ def test_a_poisoner_is_left_out_under_ckks(tmp_path, role):
 
 
 class ForgingMode(RobustCkksMode):
-    """An aggregator that computes the Gram matrix with an honest member's ciphertext in place of
-    the poisoner's (so the poisoner looks like that member and is accepted), then sums the real
-    ciphertexts of the accepted set."""
+    """A malicious aggregator: it evaluates the Gram matrix over ciphertexts it changed
+    (:meth:`forge`), then sums the real ciphertexts of the accepted set. Every instance is kept,
+    so that the test can read what each key holder named."""
+
+    instances: list[RobustCkksMode] = []
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        ForgingMode.instances.append(self)
+
+    def forge(self, vectors: list, opened: dict, round_: int) -> list:
+        raise NotImplementedError
 
     async def aggregate(self, round_, opened):
         _, aggregator = self.roles(round_)
-        poisoned = opened.get(Poison.poisoner.get(round_))
-        if aggregator.address.lower() == self.ctx.address.lower() and poisoned is not None:
-            evaluator = self._evaluators[
-                round_
-            ]  # this mode's own evaluator (a mode subclass, not the peer)
+        if aggregator.address.lower() == self.ctx.address.lower():
+            evaluator = self._evaluators[round_]  # this mode's own evaluator (a mode subclass)
             honest_gram = evaluator.gram
 
             def forged(vectors, rnd):
-                i = next(k for k, v in enumerate(vectors) if v is poisoned)
-                return honest_gram(
-                    [vectors[(i + 1) % len(vectors)] if v is poisoned else v for v in vectors], rnd
-                )
+                return honest_gram(self.forge(list(vectors), opened, rnd), rnd)
 
             evaluator.gram = forged
         return await super().aggregate(round_, opened)
 
 
-def test_a_forged_distance_is_caught_by_the_key_holder(tmp_path):
-    """The forged Gram matrix makes the poisoner look honest; the key holder decrypts the sum of
-    the (forged) accepted set, finds its squared norm contradicts the published scalars, and
-    publishes no result: no member attests, the round does not finalize, the model stays put."""
-    forger = peer_with_mode(ForgingMode)
+class Disguise(ForgingMode):
+    """The poisoner's row computed from an honest ciphertext: the poisoner looks honest."""
+
+    def forge(self, vectors, opened, round_):
+        i = next(k for k, v in enumerate(vectors) if v is opened[Poison.poisoner[round_]])
+        vectors[i] = vectors[(i + 1) % len(vectors)]
+        return vectors
+
+
+class Inflate(ForgingMode):
+    """An honest member's ciphertext multiplied by the public constant 30 (no key needed): it
+    looks farthest from everyone, Multi-Krum drops it and keeps the poisoner in its place. The
+    accepted block of the Gram matrix is untouched, so the decrypted sum agrees with it."""
+
+    victim: dict[int, str] = {}
+
+    def forge(self, vectors, opened, round_):
+        holder, aggregator = self.roles(round_)
+        roles = {holder.address, aggregator.address, Poison.poisoner[round_]}
+        victim = Inflate.victim[round_] = min((a for a in opened if a not in roles), key=str.lower)
+        ctx = seal_context(self.params)
+        ev, pt = seal.Evaluator(ctx), seal.Plaintext()
+        seal.CKKSEncoder(ctx).encode(30.0, 1.0, pt)  # an exact integer at scale 1, as norm bounding
+
+        def times_30(ct):
+            out = seal.Ciphertext()
+            ev.multiply_plain(ct, pt, out)
+            return out
+
+        i = next(k for k, v in enumerate(vectors) if v is opened[victim])
+        vectors[i] = dataclasses.replace(
+            vectors[i], ciphertexts=tuple(times_30(c) for c in vectors[i].ciphertexts)
+        )
+        return vectors
+
+
+@pytest.mark.parametrize(
+    "forgery", [Inflate, Disguise], ids=["inflate-honest", "disguise-poisoner"]
+)
+def test_a_forging_aggregator_is_outvoted_and_named(tmp_path, forgery):
+    """The verifiers drawn with the aggregator recompute the Gram matrix from the same committed
+    ciphertexts bit for bit; the key holder decrypts the one the majority sent. The round finalizes
+    with the clear Multi-Krum's accepted set (the poisoner out, the honest victim in), and the key
+    holder names the aggregator. On a single unverified aggregator, Inflate drops the victim and
+    accepts the poisoner, and the sum check passes (its block is untouched)."""
+    ForgingMode.instances.clear()
     state = tmp_path / "chain.json"
-    report, members, _ = _campaign(tmp_path, Poison(), peer_class=forger, round_timeout=20.0)
-    errors = {a: forger.outcomes[(1, a)].error for a in members}
-    holder, _ = chain_roles(state, 1)
+    report, members, deltas = _campaign(tmp_path, Poison(), peer_class=peer_with_mode(forgery))
+    want = [members[i] for i in make_rule("multi-krum", 1).select(deltas)]  # sealed mode's code
     r = collect(*load_state(state))["rounds"][0]
-    assert (
-        r["status"] != "finalized"
-        and not r["attestations"]
-        and not report["rounds"][0]["finalized"]
-    )
-    assert "contradicts the published scalars" in (errors[holder] or "")
-    assert all("no ckks result" in (e or "") for a, e in errors.items() if a != holder)
+    assert r["status"] == "finalized" and report["peers_agree"]
+    assert Poison.poisoner[1] not in want and len(want) == 4
+    if forgery is Inflate:
+        assert Inflate.victim[1] in want
+    assert sorted(r["accepted"], key=str.lower) == want
+    holder, aggregator = chain_roles(state, 1)
+    (key_holder,) = [m for m in ForgingMode.instances if m.ctx.address == holder]
+    assert key_holder.named == {1: {aggregator: "gram"}}
 
 
 class NormBoundMode(RobustCkksMode):
