@@ -93,7 +93,8 @@ def draw_distinct(seed: bytes, addresses: list[str], k: int) -> list[str]:
     32-byte ``seed`` as mixed-radix digits: pick ``order[x mod n]``, then ``x div n`` picks among the
     ``n - 1`` left, and so on (addresses in ascending order, case-insensitive). The first two are
     :func:`draw_pair`'s; modulo bias below ``2^-256 * n^k``."""
-    rest, x, out = sorted(addresses, key=str.lower), int.from_bytes(seed, "big"), []
+    rest, x = sorted(addresses, key=str.lower), int.from_bytes(seed, "big")
+    out: list[str] = []
     while rest and len(out) < k:
         x, i = divmod(x, len(rest))
         out.append(rest.pop(i))

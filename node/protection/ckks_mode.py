@@ -254,7 +254,7 @@ class CkksMode(ProtectionMode):
 
     def open(
         self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity
-    ) -> EncryptedVector:
+    ) -> EncryptedVector | bytes:
         try:
             ciphertext = self.unseal(round_, member, blob)
         except SealError as exc:
@@ -262,10 +262,17 @@ class CkksMode(ProtectionMode):
         public = self._public.get(round_)
         if public is None:
             raise Rejected("other", "this peer has no public context for the round")
-        try:  # parses every chunk, once: the sum adds these objects; checks round and context binding
-            return public.load(ciphertext, round_)
+        try:
+            return self._opened(public, ciphertext, round_)
         except CKKSError as exc:
             raise Rejected("bad-format", str(exc)) from None
+
+    def _opened(
+        self, public: CKKSPublicContext, ciphertext: bytes, round_: int
+    ) -> EncryptedVector | bytes:
+        """A committed ciphertext, checked (round and context binding, every chunk), as
+        :meth:`aggregate` takes it: here parsed, once (the sum adds these objects)."""
+        return public.load(ciphertext, round_)
 
     # -- aggregate -----------------------------------------------------------------------
     async def aggregate(

@@ -75,6 +75,7 @@ class RobustCkksMode(CkksMode):
     norm_bound = (
         False  # Sun et al. 2019 before the rule: each update scaled to at most the median norm
     )
+    gram_in_workers = True  # the Gram matrix on the CKKS worker processes, its pairs split
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx, ROBUST_PARAMS)
@@ -126,20 +127,27 @@ class RobustCkksMode(CkksMode):
         return await ckks_pool.encrypt(self._public[round_], delta, round_)
 
     # -- aggregate -------------------------------------------------------------------------------
+    def _opened(self, public: CKKSPublicContext, ciphertext: bytes, round_: int) -> bytes:
+        public.check(ciphertext, round_)  # the committed bytes, checked: what the workers parse
+        return ciphertext
+
+    async def _gram(self, round_: int, blobs: list[bytes]) -> bytes:
+        """The encrypted Gram matrix of ``blobs``, in worker processes (:attr:`gram_in_workers`)
+        or in a thread (SEAL holds the GIL there: the event loop waits)."""
+        evaluator = self._evaluators[round_]
+        if self.gram_in_workers:
+            return await ckks_pool.gram(evaluator.public, evaluator.keys, blobs, round_)
+        vectors = [evaluator.public.load(b, round_) for b in blobs]
+        return await trio.to_thread.run_sync(evaluator.gram, vectors, round_)
+
     async def aggregate(self, round_: int, opened: dict[str, object]) -> Aggregate:
         holder, _ = self.roles(round_)
         evaluating = self._evaluating(round_)
         if evaluating:
             public = self._public[round_]
-            opened = {
-                a: public.load(c, round_) if isinstance(c, bytes) else c  # its own: still a blob
-                for a, c in opened.items()
-                if c is not None
-            }
-            order = sorted(opened, key=str.lower)
-            gram = await trio.to_thread.run_sync(
-                self._evaluators[round_].gram, [opened[a] for a in order], round_
-            )
+            blobs = {a: c for a, c in opened.items() if isinstance(c, bytes)}
+            order = sorted(blobs, key=str.lower)
+            gram = await self._gram(round_, [blobs[a] for a in order])
             await self._send(round_, "gram", tuple(a.lower() for a in order), gram, [holder])
         if self._is(holder):
             await self._publish_scalars(round_)
@@ -164,8 +172,8 @@ class RobustCkksMode(CkksMode):
             round=round_,
         )
         if evaluating:
-            by_lower = {a.lower(): c for a, c in opened.items()}
-            vectors = [by_lower[a] for a in accepted]
+            by_lower = {a.lower(): c for a, c in blobs.items()}
+            vectors = [public.load(by_lower[a], round_) for a in accepted]
             if (
                 self.norm_bound
             ):  # public factors from the published norms, applied to the ciphertexts
