@@ -81,18 +81,17 @@ class CkksMode(ProtectionMode):
     name = "ckks"
     code = 3
     sum_only = True
-    relays_updates = (
-        False  # ciphertexts go to the round's aggregator alone: no third peer holds one
-    )
+    # ciphertexts go to the round's evaluators alone (the aggregator; with a robust rule, also the
+    # verifiers): no other peer holds one, so none relays one
+    relays_updates = False
     uses_beacon = True
     kinds = {
         "ckks-context": "context",
         "ckks-sum": "sum",
         "ckks-result": "result",
     }  # message kind -> phase
-    from_aggregator = frozenset(
-        {"sum"}
-    )  # phases the aggregator sends; the key holder sends the others
+    # phases an evaluator (:meth:`evaluators`) sends; the key holder sends the others
+    from_aggregator = frozenset({"sum"})
     holder_encrypts = False  # the key holder's own update is added in the clear after decryption
 
     def __init__(self, ctx: ModeContext, params: CKKSParams | None = None) -> None:

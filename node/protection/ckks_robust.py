@@ -2,35 +2,54 @@
 
 Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks_mode`; what changes:
 
+0. **Evaluators.** The beacon draw continues past the (key holder, aggregator) pair: ``2 max(1, f)``
+   more members, the **verifiers** (fewer if fewer members revealed), so that the aggregator and
+   the verifiers make ``2f + 1`` evaluators, never the key holder. SEAL's evaluation (multiply,
+   relinearize, rescale, rotate, add) is exact integer arithmetic: the same ciphertexts and keys
+   give the same bytes in any process (``tests/unit/crypto/test_ckks_pool.py`` pins it). Each
+   evaluator computes what the aggregator computes, and the key holder acts only on a message that
+   a strict majority of them sent bit for bit; with at most ``f`` faulty evaluators, the ``f + 1``
+   honest ones are that majority, and an evaluator that sent anything else is named;
 1. ``ckks-context``: the key holder (:class:`~node.crypto.ckks.robust.RobustKeyHolder`, parameters
    with one multiplicative level) sends its public context to every member, and to the
-   aggregator also its evaluation keys (relinearization and Galois keys; no secret);
+   evaluators also its evaluation keys (relinearization and Galois keys; no secret);
 2. ``update``: **every** member, the key holder included, encrypts its plain update (each
-   member counts once, as the robust rules count them in the clear) and sends it to the
-   aggregator only; the key holder's update must enter the distances like any other;
-3. ``ckks-gram``: the aggregator computes the encrypted inner products of every pair of the
-   ciphertexts it opened (:class:`~node.crypto.ckks.robust.GramEvaluator`), in canonical order, and
-   sends them to the key holder;
-4. ``ckks-scalars``: the key holder checks that the members named are committed on chain and
-   at least ``min_contributors`` and the rule's minimum, decrypts the scalars only (it refuses
-   any ciphertext that is not one scalar in every slot), and sends the Gram matrix, signed, to
-   every member;
+   member counts once, as the robust rules count them in the clear) and sends it, in one envelope
+   whose hash it commits on chain, to the evaluators only; the key holder's update must enter the
+   distances like any other;
+3. ``ckks-gram``: each evaluator computes the encrypted inner products of every pair of the
+   ciphertexts it opened (:class:`~node.crypto.ckks.robust.GramEvaluator`, its pairs split over the
+   CKKS worker processes, :func:`node.crypto.ckks.pool.gram`), in canonical order, and sends them to
+   the key holder;
+4. ``ckks-scalars``: the key holder takes the majority's Gram blob, checks that the members named
+   are committed on chain and at least ``min_contributors`` and the rule's minimum, decrypts the
+   scalars only (it refuses any ciphertext that is not one scalar in every slot), and sends the
+   Gram matrix, signed, to every member;
 5. every member computes the accepted set from it with the same rule code as in the clear
    (:func:`node.consensus.robust_audit.select_from_gram`, canonical tie-break), after norm
-   bounding if ``norm_bound`` (Sun et al. 2019: factors ``min(1, M / |u_a|)`` from the norms);
-6. ``ckks-sum``: the aggregator adds the accepted ciphertexts only (each multiplied by its
+   bounding if ``[aggregation] norm_bound`` (Sun et al. 2019: factors ``min(1, M / |u_a|)`` from
+   the norms);
+6. ``ckks-sum``: each evaluator adds the accepted ciphertexts only (each multiplied by its
    public factor under ``norm_bound``) and sends the sum, naming whose, to the key holder;
-7. ``ckks-result``: the key holder decrypts it only if its summands are exactly the accepted set
-   (and at least ``min_contributors`` with a ckks commitment on chain), checks that its squared
-   norm equals the accepted block of the Gram matrix (:func:`~node.consensus.robust_audit.check_sum`),
-   and sends the decrypted sum (float64) to every member. Each member repeats that check
-   against the scalars it received, adds ``sum / |accepted|`` to the global parameters itself,
-   and attests; the accepted set goes on chain as in every mode.
+7. ``ckks-result``: the key holder takes the majority's sum, decrypts it only if its summands are
+   exactly the accepted set (and at least ``min_contributors`` with a ckks commitment on chain),
+   checks that its squared norm equals the accepted block of the Gram matrix
+   (:func:`~node.consensus.robust_audit.check_sum`), and sends the decrypted sum (float64) to every
+   member. Each member repeats that check against the scalars it received, adds
+   ``sum / |accepted|`` to the global parameters itself, and attests; the accepted set goes on
+   chain as in every mode.
 
-A check that fails raises :class:`~node.crypto.ckks.scheme.CKKSError`: that member attests nothing, so a
-tampered Gram entry (by the aggregator) or a tampered scalar report (by the key holder) that the
-sum contradicts stops the round instead of steering it. What leaks, and what these checks do not
-catch: docs/threat-model.md.
+Threat model. *An aggregator (or verifier) alone*, up to ``f`` evaluators in all: whatever they
+evaluate (a victim's distances inflated, a poisoner's row disguised, an inner product with a
+vector of their own), the honest majority's bytes are what the key holder decrypts; they are
+named, and the round goes on. *The key holder with an evaluator*: they can decrypt every
+individual ciphertext of the round (the mode's collusion threshold, now any of the ``2f + 1``
+evaluators with the key holder instead of the aggregator alone), and the key holder can publish any
+scalars: decryption is not verified, only the sum's consistency with the scalars (:func:`_check`).
+A silent evaluator costs nothing while a majority agrees. A check that fails raises
+:class:`~node.crypto.ckks.scheme.CKKSError`: that member attests nothing, so a round without a
+majority, or whose decrypted sum contradicts the scalars, stops instead of being steered. What
+leaks: docs/threat-model.md.
 """
 
 from __future__ import annotations
@@ -72,10 +91,13 @@ class RobustCkksMode(CkksMode):
     kinds = {**CkksMode.kinds, "ckks-gram": "gram", "ckks-scalars": "scalars"}
     from_aggregator = frozenset({"sum", "gram"})
     holder_encrypts = True
-    norm_bound = (
-        False  # Sun et al. 2019 before the rule: each update scaled to at most the median norm
-    )
     gram_in_workers = True  # the Gram matrix on the CKKS worker processes, its pairs split
+
+    @property
+    def norm_bound(self) -> bool:
+        """Sun et al. 2019 before the rule (``[aggregation] norm_bound``): each update scaled to at
+        most the median norm, by public factors on the ciphertexts."""
+        return self.ctx.settings.norm_bound
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx, ROBUST_PARAMS)

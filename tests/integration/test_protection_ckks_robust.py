@@ -215,18 +215,11 @@ def test_a_forging_aggregator_is_outvoted_and_named(tmp_path, forgery):
     assert key_holder.named == {1: {aggregator: "gram"}}
 
 
-class NormBoundMode(RobustCkksMode):
-    """Norm bounding over ciphertexts: the poisoner's update (sign-flipped, 10x) is scaled down to
-    the median norm by a public factor on its ciphertext, then Multi-Krum runs on the result."""
-
-    norm_bound = True
-
-
 def test_norm_bounding_over_ciphertexts_matches_the_clear_rule(tmp_path):
     state, model = tmp_path / "chain.json", tmp_path / "model.npy"
-    report, members, deltas = _campaign(
-        tmp_path, Poison(), peer_class=peer_with_mode(NormBoundMode), model_out=model
-    )
+    # [aggregation] norm_bound = true: the poisoner's update (sign-flipped, 10x) is scaled down to
+    # the median norm by a public factor on its ciphertext, then Multi-Krum runs on the result
+    report, members, deltas = _campaign(tmp_path, Poison(), model_out=model, norm_bound=True)
     clear = make_rule(
         "multi-krum", 1, clip=True
     )  # median-norm clipping, then the rule (sealed's code)
