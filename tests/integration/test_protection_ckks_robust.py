@@ -243,8 +243,9 @@ class OutOfRange(Poison):
 def test_an_update_beyond_the_scalar_bound_is_left_out_not_fatal(tmp_path):
     state = tmp_path / "chain.json"
     report, members, deltas = _campaign(tmp_path, OutOfRange(), hospitals=6)
-    rest = [i for i, a in enumerate(members) if a != Poison.poisoner[1]]
-    want = [members[rest[i]] for i in make_rule("multi-krum", 1).select(deltas[rest])]
+    # the unreadable row counts as the farthest: the accepted set is sealed's on the real updates
+    want = [members[i] for i in make_rule("multi-krum", 1).select(deltas)]
+    assert Poison.poisoner[1] not in want and len(want) == 5
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] == "finalized" and report["peers_agree"]
     assert sorted(r["accepted"], key=str.lower) == want
