@@ -91,7 +91,8 @@ def diagnose(stack: np.ndarray, f: int, out: dict) -> dict:
     nearest = np.argsort(enc_dist[ok.index(pick)])[1 : len(ok) - f - 1]
     return {
         "clear_pick": int(make_rule(RULE, f).select(stack)[0]),
-        # the clear Krum on the rows the encrypted selection kept: n - f - 2 neighbours shrink
+        # the clear Krum on the rows in range only: what robust ckks picked while it left the
+        # out-of-range rows out before the rule (Krum's n - f - 2 neighbours among fewer rows)
         "clear_pick_without_left_out_rows": int(ok[make_rule(RULE, f).select(stack[ok])[0]]),
         "ckks_pick": int(pick),
         "ckks_round_failed": out["failed"],
