@@ -85,8 +85,8 @@ MODES = [
 ]
 # on request (--modes) only: Multi-Krum (f = 1) in the clear under sealed, and over encrypted inner products
 # under ckks (node.protection.ckks_robust); every other mode runs FedAvg
-# (ckks-mk-thread: the same, its Gram matrix in one thread instead of the CKKS worker processes)
-ROBUST = {"sealed-mk": "sealed", "ckks-mk": "ckks", "ckks-mk-thread": "ckks"}
+# (ckks-mk-pool: the same, its Gram matrix on the CKKS worker processes instead of one thread)
+ROBUST = {"sealed-mk": "sealed", "ckks-mk": "ckks", "ckks-mk-pool": "ckks"}
 
 
 class PlainMode(SealedMode):
@@ -164,7 +164,7 @@ class BenchPeer(HospitalPeer):
             else make_mode(self.mode_context())
         )
         if isinstance(self.protection, RobustCkksMode):
-            self.protection.gram_in_workers = protection != "ckks-mk-thread"
+            self.protection.gram_in_workers = protection == "ckks-mk-pool"
 
     def phase_seconds(self) -> dict[str, float]:
         """Seconds per phase since the last call (see ``loop_seconds`` in the module docstring)."""
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "--modes",
         nargs="+",
         help="a subset, e.g. plain sealed sealed-top10 secagg secagg-top10 ckks, "
-        "or sealed-mk / ckks-mk / ckks-mk-thread (Multi-Krum) (plain, the baseline, is always run "
+        "or sealed-mk / ckks-mk / ckks-mk-pool (Multi-Krum) (plain, the baseline, is always run "
         "first)",
     )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_protection.json"))

@@ -18,9 +18,9 @@ Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks_mode`; 
    whose hash it commits on chain, to the evaluators only; the key holder's update must enter the
    distances like any other;
 3. ``ckks-gram``: each evaluator computes the encrypted inner products of every pair of the
-   ciphertexts it opened (:class:`~node.crypto.ckks.robust.GramEvaluator`, its pairs split over the
-   CKKS worker processes, :func:`node.crypto.ckks.pool.gram`), in canonical order, and sends them to
-   the key holder;
+   ciphertexts it opened (:class:`~node.crypto.ckks.robust.GramEvaluator`; or, with
+   :attr:`gram_in_workers`, its pairs split over the CKKS worker processes,
+   :func:`node.crypto.ckks.pool.gram`), in canonical order, and sends them to the key holder;
 4. ``ckks-scalars``: the key holder takes the majority's Gram blob, checks that the members named
    are committed on chain and at least ``min_contributors`` and the rule's minimum, decrypts the
    scalars only (it refuses any ciphertext that is not one scalar in every slot), and sends the
@@ -91,7 +91,9 @@ class RobustCkksMode(CkksMode):
     kinds = {**CkksMode.kinds, "ckks-gram": "gram", "ckks-scalars": "scalars"}
     from_aggregator = frozenset({"sum", "gram"})
     holder_encrypts = True
-    gram_in_workers = True  # the Gram matrix on the CKKS worker processes, its pairs split
+    # the Gram matrix on the CKKS worker processes, its pairs split: off, as it does not pay on a
+    # 2-core machine (shipping the ciphertexts and loading the keys per round; docs/ckks.md)
+    gram_in_workers = False
 
     @property
     def norm_bound(self) -> bool:
