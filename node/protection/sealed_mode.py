@@ -32,7 +32,11 @@ class SealedMode(ProtectionMode):
         plaintext = self.ctx.codec.encode(update)
         # aggregate our own update exactly as the others will decode it (compression loses bits)
         self._sent = self.ctx.codec.decode(plaintext, expected_values=update.delta.size)
-        return self.seal_for(update.round, plaintext, self.ctx.others())
+        return self.seal_for(update.round, plaintext, self.ctx.aggregators(update.round))
+
+    def update_recipients(self, round_: int) -> list[Identity]:
+        """The round's committee, or every other member without one (docs/committee.md)."""
+        return self.ctx.aggregators(round_)
 
     def own(self, update: ModelUpdate) -> ModelUpdate:
         assert self._sent is not None and self._sent.round == update.round, "own() before protect()"
@@ -57,6 +61,6 @@ class SealedMode(ProtectionMode):
         s = self.ctx.settings
         deltas = {a: u.delta for a, u in opened.items()}
         out = outcome_by_peer(
-            s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f
+            s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f, clip=s.norm_bound
         )  # one pass
         return Aggregate((self.ctx.global_params + out.params).astype("float32"), out.accepted)

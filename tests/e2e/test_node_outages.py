@@ -163,7 +163,7 @@ def test_a_frozen_peer_holds_up_no_sender(net):
                 60,
                 f"round {r} with a frozen peer",
             )
-            assert done["finalized"] and hospital_d_left_out(net, done)
+            assert done["finalized"] and hospital_d_left_out(net, done), done
             assert done["seconds"] < 2 * timeout + done["stages"]["train"] + 5, (
                 done
             )  # 5 s: chain and load slack
