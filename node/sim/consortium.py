@@ -14,8 +14,11 @@ round here, and changes no byte and no transaction).
 Per round the report gives: payload bytes sent and received per member (blobs and control
 messages, as :class:`gossip.GossipStats` counts them), the chain's transactions and gas (every
 block mined during the round), the round's wall time, and whether every member finalized the
-same aggregate. ``committee`` is the aggregation committee's size; until the committee exists
-(issue 19, part A) only ``committee == peers`` runs, and bytes per member grow with N.
+same aggregate. ``committee`` is the aggregation committee's size k (issue 19,
+docs/committee.md): below N the chain draws k attesters per round from the beacon, members
+seal their updates to the committee only, and the others fetch the finalized aggregate; the
+report then splits the bytes between committee members and followers. ``None`` (or N) is the
+whole consortium: every member sends its update to every other, and bytes grow with N.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import trio
 
 from gossip import GossipStats, MemoryHost, MemoryNetwork
 from ledger import LedgerClient, connect, deploy, dev_account
+from ledger.committee import set_committee_size
 from node.consensus.update import parameters_hash
 from node.data.samples import TabularData, breast_cancer_split
 from node.learning.models import mlp_for_parameters
@@ -49,10 +53,7 @@ ROUND_TIMEOUT_PER_MEMBER_S = 10.0
 take about N times one member's (5 s per member and round at N = 16 on the loaded 2-core
 machine, ``benchmarks/results/simulate.json``); a fixed 120 s ran out at N = 64."""
 
-COMMITTEE_PENDING = (
-    "--committee {k} with --peers {n}: an aggregation committee smaller than the consortium "
-    "is issue 19 part A, not in this build; only K = N (every member aggregates) runs"
-)
+COMMITTEE_RANGE = "--committee must be within 1..--peers ({n}), got {k}"
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class SimConfig:
     """``medmesh simulate``'s options."""
 
     peers: int = 8
-    committee: int | None = None  # None: every member (K = N)
+    committee: int | None = None  # None (or peers): every member aggregates (K = N)
     rounds: int = 1
     params: int = 100_000
     protection: str = "sealed"
@@ -75,13 +76,13 @@ class SimConfig:
     def __post_init__(self) -> None:
         if self.peers < 3:
             raise ValueError(f"--peers must be at least 3, got {self.peers}")
-        if self.committee is not None and self.committee != self.peers:
-            raise ValueError(COMMITTEE_PENDING.format(k=self.committee, n=self.peers))
+        if self.committee is not None and not 1 <= self.committee <= self.peers:
+            raise ValueError(COMMITTEE_RANGE.format(k=self.committee, n=self.peers))
         if self.rounds < 1:
             raise ValueError(f"--rounds must be at least 1, got {self.rounds}")
         if self.rows < 2:
             raise ValueError(f"--rows must be at least 2, got {self.rows}")
-        self.demo()  # validates rule, protection and the privacy settings as the demo does
+        self.demo()  # validates rule, protection (sealed with a committee) as the demo does
 
     def demo(self) -> DemoConfig:
         """The same campaign as ``medmesh demo`` options: the pipeline's settings come from here."""
@@ -98,6 +99,7 @@ class SimConfig:
             commit_window=3600,
             attest_window=3600,
             round_timeout=max(120.0, ROUND_TIMEOUT_PER_MEMBER_S * self.peers),
+            committee=self.committee if self.committee and self.committee < self.peers else 0,
         )
 
 
@@ -131,6 +133,8 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
         w3, admin, commit_window=demo.commit_window, attest_window=demo.attest_window
     )
     admin_client = LedgerClient(w3, deployment, admin)
+    if demo.committee:
+        set_committee_size(admin_client, demo.committee)
     settings = demo.peer_settings()
     dp = demo.dp().calibrated()  # every member has the same settings and row count: calibrate once
     network = MemoryNetwork()
@@ -217,6 +221,23 @@ def _traffic(before: list[GossipStats], after: list[GossipStats]) -> dict:
     }
 
 
+def _by_role(members: list[list[int]], seated: list[bool]) -> dict:
+    """Mean bytes sent and received by the round's committee members and by its followers
+    (``None`` for a role nobody had)."""
+
+    def mean(role: bool) -> dict | None:
+        pairs = [m for m, s in zip(members, seated, strict=True) if s is role]
+        if not pairs:
+            return None
+        return {
+            "members": len(pairs),
+            "sent": statistics.fmean(s for s, _ in pairs),
+            "received": statistics.fmean(r for _, r in pairs),
+        }
+
+    return {"committee": mean(True), "follower": mean(False)}
+
+
 def _chain_usage(w3, first_block: int) -> dict:
     """Transactions and gas of every block mined after ``first_block``."""
     txs = gas = 0
@@ -243,13 +264,18 @@ async def _round(w3, peers: list[HospitalPeer], hosts: list[MemoryHost], round_:
     seconds = time.perf_counter() - started
     hashes = {o.aggregate_hash for o in results.values()}
     adopted = {parameters_hash(p.global_params).hex() for p in peers}
+    traffic = _traffic(before, [h.stats for h in hosts])
+    seated = [p.committee.seated(opened) for p in peers]
     return {
         "round": opened,
         "seconds": round(seconds, 2),
         "finalized": all(o.finalized for o in results.values()),
         "aggregate_hash": hashes.pop() if len(hashes) == 1 and len(adopted) == 1 else None,
         "accepted": len(next(iter(results.values())).accepted),
-        **_traffic(before, [h.stats for h in hosts]),
+        "committee": sum(seated),
+        "attestations": peers[0].ledger.round_info(opened).attest_count,
+        "bytes_by_role": _by_role(traffic["members"], seated),
+        **traffic,
         **_chain_usage(w3, first_block),
     }
 
@@ -263,12 +289,18 @@ def format_simulation(report: dict) -> str:
         f"chain={report['chain']}",
         "",
         f"{'round':>5} {'seconds':>8} {'MB sent/member':>15} {'MB recv/member':>15} "
-        f"{'chain txs':>10} {'gas':>12}  final",
+        f"{'MB sent: committee / follower':>30} {'attest':>6} {'chain txs':>10} {'gas':>12}  final",
     ]
     for r in report["rounds"]:
+        roles = r["bytes_by_role"]
+        by_role = " / ".join(
+            "-" if roles[role] is None else f"{roles[role]['sent'] / 1e6:.3f}"
+            for role in ("committee", "follower")
+        )
         lines.append(
             f"{r['round']:>5} {r['seconds']:>8.2f} {r['bytes_sent_per_member']['mean'] / 1e6:>15.3f} "
-            f"{r['bytes_received_per_member']['mean'] / 1e6:>15.3f} {r['transactions']:>10} "
+            f"{r['bytes_received_per_member']['mean'] / 1e6:>15.3f} {by_role:>30} "
+            f"{r['attestations']:>6} {r['transactions']:>10} "
             f"{r['gas']:>12,}  {'yes' if r['finalized'] and r['aggregate_hash'] else 'NO'}"
         )
     lines.append(

@@ -6,6 +6,9 @@ from the simulator: per round the opener publishes one RoundOpened, every member
 UpdateCommitted and one AggregateAttested (compact JSON, keys sorted), each delivered to the
 N - 1 others; every member sends its sealed blob, whose SHA-256 is its commitment on chain, to
 the N - 1 others.
+
+With a committee of K = 4 the committee is checked against the contract's own draw
+(``RoundLedger.committeeSeat`` over the members' registry slots), not the peers' Python draw.
 """
 
 from __future__ import annotations
@@ -15,10 +18,18 @@ import json
 
 import pytest
 
+from ledger.committee import committee_info, seat_on_chain, slot_of
+from node.consensus.update import parameters_hash
 from node.peer.pipeline import HospitalPeer
 from node.sim.consortium import SimConfig, simulate
 
-N, ROUNDS, PARAMS = 8, 2, 2_000
+N, K, ROUNDS, PARAMS = 8, 4, 2, 2_000
+
+
+def _simulate(check, committee: int | None = None) -> dict:
+    return simulate(
+        SimConfig(peers=N, committee=committee, rounds=ROUNDS, params=PARAMS, rows=16), check
+    )
 
 
 def _control(kind: str, **fields) -> int:
@@ -70,7 +81,7 @@ def test_eight_members_two_rounds_finalize_with_hand_counted_bytes() -> None:
         assert row["control_messages_delivered"] == (2 * N + 1) * (N - 1)
         checked.append(rnd)
 
-    report = simulate(SimConfig(peers=N, rounds=ROUNDS, params=PARAMS, rows=16), check)
+    report = _simulate(check)
     assert checked == [1, 2]
     assert report["all_finalized_one_hash"]
     for row in report["rounds"]:
@@ -81,8 +92,55 @@ def test_eight_members_two_rounds_finalize_with_hand_counted_bytes() -> None:
     assert report["rounds"][0]["aggregate_hash"] != report["rounds"][1]["aggregate_hash"]
 
 
-def test_committee_smaller_than_the_consortium_is_refused_in_one_line() -> None:
-    with pytest.raises(ValueError, match="issue 19 part A") as err:
-        SimConfig(peers=16, committee=4)
+def test_a_committee_of_four_among_eight_attests_and_every_member_adopts_the_chains_hash() -> None:
+    checked: list[int] = []
+
+    def check(row: dict, peers: list[HospitalPeer]) -> None:
+        rnd = row["round"]
+        ledger = peers[0].ledger
+        info = ledger.round_info(rnd)
+        assert info.status == "finalized" and info.attest_count == K
+        assert row["aggregate_hash"] == info.aggregate_hash.hex()
+        drawn = committee_info(ledger, rnd)
+        assert drawn.size == K and drawn.key is not None
+        seated = {
+            p.address
+            for p in peers
+            if seat_on_chain(ledger, drawn.key, slot_of(ledger, p.address).slot, drawn.domain) < K
+        }
+        assert len(seated) == K
+        assert {p.address for p in peers if ledger.attestation(rnd, p.address)} == seated
+        commits = ledger.commitments(rnd)
+        assert len(commits) == N  # every member, seated or not, commits its update
+        for p in peers:
+            held = p.held_blobs(rnd)
+            if p.address in seated:  # every other member's update, as committed on chain
+                assert set(held) == {q.address for q in peers if q is not p}
+                assert all(
+                    hashlib.sha256(b).digest() == commits[a].update_hash for a, b in held.items()
+                )
+            else:  # a follower receives no update, only the aggregate it fetched
+                assert not held
+            assert parameters_hash(p.global_params) == info.aggregate_hash
+        assert row["committee"] == row["attestations"] == K
+        roles = row["bytes_by_role"]
+        assert roles["committee"]["members"] == K and roles["follower"]["members"] == N - K
+        checked.append(rnd)
+
+    report = _simulate(check, committee=K)
+    assert checked == [1, 2]
+    assert report["all_finalized_one_hash"] and report["config"]["committee"] == K
+
+
+@pytest.mark.parametrize("committee", [0, N + 1])
+def test_a_committee_outside_one_to_n_is_refused_in_one_line(committee: int) -> None:
+    with pytest.raises(ValueError, match=r"--committee must be within 1\.\.--peers") as err:
+        SimConfig(peers=N, committee=committee)
     assert "\n" not in str(err.value)
-    assert SimConfig(peers=16, committee=16).committee == 16
+
+
+def test_a_committee_with_secagg_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match="sealed only") as err:
+        SimConfig(peers=N, committee=K, protection="secagg")
+    assert "\n" not in str(err.value)
+    assert SimConfig(peers=N, committee=N, protection="secagg").demo().committee == 0
