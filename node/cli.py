@@ -206,7 +206,9 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     sim.add_argument(
         "--committee",
         type=int,
-        help="aggregation committee size K (default N; only K = N until the committee lands)",
+        metavar="K",
+        help="attesters the beacon draws per round (default N: every member; sealed only; "
+        "docs/committee.md)",
     )
     sim.add_argument("--rounds", type=int, default=1)
     sim.add_argument(

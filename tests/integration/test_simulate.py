@@ -144,3 +144,11 @@ def test_a_committee_with_secagg_is_refused_in_one_line() -> None:
         SimConfig(peers=N, committee=K, protection="secagg")
     assert "\n" not in str(err.value)
     assert SimConfig(peers=N, committee=N, protection="secagg").demo().committee == 0
+
+
+def test_medmesh_simulate_parses_committee_from_its_own_parser() -> None:
+    from node.cli import build_parser
+
+    argv = ["simulate", "--peers", "16", "--committee", "4"]
+    args = build_parser(argv).parse_args(argv)
+    assert (args.peers, args.committee, args.func.__name__) == (16, 4, "_cmd_simulate")
