@@ -37,6 +37,7 @@ def _control(kind: str, **fields) -> int:
     return len(json.dumps({"type": kind, **fields}, sort_keys=True, separators=(",", ":")))
 
 
+@pytest.mark.slow
 def test_eight_members_two_rounds_finalize_with_hand_counted_bytes() -> None:
     checked: list[int] = []
 
@@ -92,6 +93,7 @@ def test_eight_members_two_rounds_finalize_with_hand_counted_bytes() -> None:
     assert report["rounds"][0]["aggregate_hash"] != report["rounds"][1]["aggregate_hash"]
 
 
+@pytest.mark.slow
 def test_a_committee_of_four_among_eight_attests_and_every_member_adopts_the_chains_hash() -> None:
     checked: list[int] = []
 
