@@ -16,11 +16,21 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import trio
-from eth_utils import keccak
-from ledger_support import BUDGET, COHORT, LedgerSetup, events, h32, keys, peer_id, reverts
+from ledger_support import (
+    COHORT,
+    LedgerSetup,
+    committee_chain,
+    committee_setup,
+    events,
+    h32,
+    keys,
+    open_with_beacon,
+    peer_id,
+    reverts,
+)
 
-from ledger import LedgerClient, connect, deploy, dev_account, fork_embedded, institution_id
-from ledger.beacon import beacon_info, commit_secret, reveal_secret
+from ledger import LedgerClient, institution_id
+from ledger.beacon import beacon_info
 from ledger.committee import (
     committee_info,
     seat_on_chain,
@@ -40,44 +50,16 @@ N, K = 6, 4
 
 @pytest.fixture(scope="module")
 def _committee_base() -> tuple[object, object]:
-    w3 = connect()
-    deployment = deploy(w3, dev_account(w3, 0), genesis_seats=N + 1)
-    set_committee_size(LedgerClient(w3, deployment, dev_account(w3, 0)), K)
-    for i in range(N):
-        h = LedgerClient(w3, deployment, dev_account(w3, i + 1))
-        seal, sign = keys(i)
-        h.register(institution_id(f"hospital {i}"), peer_id(i), seal, sign, COHORT)
-        LedgerClient(w3, deployment, dev_account(w3, 0)).admit(h.address)
-        h.declare_privacy_budget(BUDGET)
-    return w3, deployment
+    return committee_chain(N, K)
 
 
 @pytest.fixture
 def six(_committee_base: tuple[object, object]) -> Iterator[LedgerSetup]:
-    w3, deployment = _committee_base
-    fork = fork_embedded(w3)  # type: ignore[arg-type]
-    yield LedgerSetup(
-        w3=fork,
-        deployment=deployment,  # type: ignore[arg-type]
-        admin=LedgerClient(fork, deployment, dev_account(fork, 0)),  # type: ignore[arg-type]
-        hospitals=[
-            LedgerClient(fork, deployment, dev_account(fork, i + 1))  # type: ignore[arg-type]
-            for i in range(N)
-        ],
-        outsider=LedgerClient(fork, deployment, dev_account(fork, 9)),  # type: ignore[arg-type]
-    )
+    yield committee_setup(*_committee_base, N)  # type: ignore[arg-type]
 
 
 def _open_with_beacon(s: LedgerSetup, reveal: int = N) -> int:
-    round_ = s.hospitals[0].current_round() + 1
-    for i, h in enumerate(s.hospitals):
-        commit_secret(h, round_, keccak(text=f"secret-{round_}-{i}"))
-    s.hospitals[0].open_round()
-    for i, h in enumerate(s.hospitals[:reveal]):
-        reveal_secret(h, round_, keccak(text=f"secret-{round_}-{i}"))
-    for i, h in enumerate(s.hospitals):
-        h.commit_update(round_, h32(f"update-{round_}-{i}"), 100, 0.5, 1)
-    return round_
+    return open_with_beacon(s, reveal)
 
 
 def _split(s: LedgerSetup, round_: int) -> tuple[list[LedgerClient], list[LedgerClient]]:
