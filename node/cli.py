@@ -41,6 +41,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         topk=args.topk,
         quantize=args.quantize,
         clip_norm=args.clip_norm,
+        norm_bound=args.norm_bound,
         rpc=args.rpc,
         accountant=args.accountant,
         chain_state=args.chain_state,
@@ -118,6 +119,12 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--quantize", action="store_true", help="8-bit values (sealed only)")
     demo.add_argument(
         "--clip-norm", type=float, help="L2-clip each update before masking or encrypting"
+    )
+    demo.add_argument(
+        "--norm-bound",
+        action="store_true",
+        help="scale each update to at most the median norm before the rule (Sun et al. 2019; "
+        "sealed, or ckks with krum / multi-krum)",
     )
     demo.add_argument(
         "--accountant",

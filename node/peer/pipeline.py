@@ -50,6 +50,7 @@ from node.peer.roundbeacon import RoundSecrets
 from node.protection import (
     MODE_CODES,
     ModeContext,
+    check_norm_bound,
     check_protection,
     make_mode,
 )
@@ -95,6 +96,9 @@ class PeerSettings:
     )  # sealed | secagg | ckks (node.protection); the consortium's choice
     compression: CompressionConfig | None = None  # top-k with error feedback, 8-bit values
     clip_norm: float | None = _A.clip_norm  # L2 clip of each update before masking (secagg, ckks)
+    norm_bound: bool = (
+        _A.norm_bound
+    )  # Sun et al. 2019: scaled to at most the median norm, then the rule
     secagg_ring_bits: int = 32
     secagg_frac_bits: int = 16
     min_contributors: int = (
@@ -107,6 +111,8 @@ class PeerSettings:
 
     def __post_init__(self) -> None:
         check_protection(self.protection, self.rule)
+        if self.norm_bound:
+            check_norm_bound(self.protection, self.rule)
         if self.min_contributors < MIN_CONTRIBUTORS:
             raise ValueError(
                 f"min_contributors must be at least {MIN_CONTRIBUTORS}, got {self.min_contributors}: "
@@ -165,6 +171,7 @@ class PeerSettings:
             protection=a.protection,
             compression=compression,
             clip_norm=a.clip_norm,
+            norm_bound=a.norm_bound,
             min_contributors=a.min_contributors,
             feature_bounds=bounds,
             scaling=mode,

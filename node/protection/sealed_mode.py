@@ -61,6 +61,6 @@ class SealedMode(ProtectionMode):
         s = self.ctx.settings
         deltas = {a: u.delta for a, u in opened.items()}
         out = outcome_by_peer(
-            s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f
+            s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f, clip=s.norm_bound
         )  # one pass
         return Aggregate((self.ctx.global_params + out.params).astype("float32"), out.accepted)

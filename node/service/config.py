@@ -23,7 +23,7 @@ from typing import Any
 
 from node.consensus.rules import DEFAULT_RULE
 from node.errors import MedmeshError
-from node.protection import MODE_CODES, check_protection
+from node.protection import MODE_CODES, check_norm_bound, check_protection
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 
 __all__ = [
@@ -137,6 +137,9 @@ class AggregationSection:
     clip_norm: float | None = (
         None  # L2 clip of each update before it is sealed, masked or encrypted
     )
+    # Sun et al. 2019 before the rule: each update scaled to at most the median norm (sealed; ckks
+    # with krum / multi-krum, over the decrypted norms and public factors on the ciphertexts)
+    norm_bound: bool = False
     min_contributors: int = (
         MIN_CONTRIBUTORS  # fewest committed updates a secagg or ckks sum may hold (>= 3)
     )
@@ -426,6 +429,11 @@ def _check(where: str, cfg: NodeConfig) -> None:
         )
     if a.clip_norm is not None and not a.clip_norm > 0:
         raise bad("aggregation.clip_norm", f"must be > 0, got {a.clip_norm}")
+    if a.norm_bound:
+        try:
+            check_norm_bound(a.protection, a.rule)
+        except ValueError as exc:
+            raise bad("aggregation.norm_bound", str(exc)) from None
     if a.min_contributors < MIN_CONTRIBUTORS:
         raise bad(
             "aggregation.min_contributors",

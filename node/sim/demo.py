@@ -217,6 +217,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
             "topk": cfg.topk,
             "quantize": cfg.quantize,
             "clip_norm": cfg.clip_norm,
+            "norm_bound": cfg.norm_bound,
             "parameters": int(hospitals[0].peer.global_params.size),
             "accountant": cfg.accountant,
             "noise_multiplier": hospitals[0].peer.privacy.config.noise_multiplier,

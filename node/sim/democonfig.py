@@ -42,6 +42,9 @@ class DemoConfig:
     topk: float | None = _A.topk  # top-k sparsification with error feedback (fraction kept)
     quantize: bool = _A.quantize  # 8-bit quantization of the sent values (sealed only)
     clip_norm: float | None = _A.clip_norm  # L2 clip of each update before masking or encrypting
+    norm_bound: bool = (
+        _A.norm_bound
+    )  # Sun et al. 2019: scaled to at most the median norm, then the rule
     model: str = _T.model
     # breast-cancer features (docs/standardizer.md): "secure" scales by the published ranges and centres
     # by a secure sum (only the consortium total is revealed); "bounds" shares nothing; "federated"
@@ -112,6 +115,7 @@ class DemoConfig:
                 topk=self.topk,
                 quantize=self.quantize,
                 clip_norm=self.clip_norm,
+                norm_bound=self.norm_bound,
             ),
             RoundsSection(round_timeout=self.round_timeout),
             PrivacySection(

@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from node.peer.pipeline import PeerSettings
 from node.service.config import PROTECTION_MODES, ConfigError, load_config, template
 from node.service.events import EventLog
 from node.service.liveness import Backoff
@@ -126,6 +127,15 @@ BAD = [
     (
         GOOD.replace("epsilon = 2.0", "epsilon = 2.0\ncount_noise = 0"),
         "node.toml: [privacy].count_noise: must be > 0 (the row count is always",
+    ),
+    (
+        GOOD + '\n[aggregation]\nprotection = "secagg"\nrule = "fedavg"\nnorm_bound = true\n',
+        "node.toml: [aggregation].norm_bound: norm_bound needs each update's norm: protection "
+        "sealed, or ckks with krum / multi-krum; not secagg with fedavg",
+    ),
+    (
+        GOOD + '\n[aggregation]\nnorm_bound = "yes"\n',
+        "node.toml: [aggregation].norm_bound:",
     ),
     (
         GOOD + "\n[aggregation]\nmin_contributors = 2\n",
@@ -575,3 +585,12 @@ def test_chain_unreachable_recognises_connection_failures_through_ledger_errors(
     assert chain_unreachable(requests.exceptions.ReadTimeout("slow"))
     assert not chain_unreachable(LedgerError("reverted: RoundLedgerRoundStillOpen"))
     assert not chain_unreachable(ValueError("bad"))
+
+
+def test_norm_bound_reaches_the_pipeline_settings(tmp_path):
+    """``[aggregation] norm_bound`` (Sun et al. 2019) is off by default and, once set, is what the
+    round pipeline runs with (sealed: the clear rule's clipping; ckks: factors on ciphertexts)."""
+    assert PeerSettings.from_config(load_config(write(tmp_path, GOOD))).norm_bound is False
+    cfg = load_config(write(tmp_path, GOOD + "\n[aggregation]\nnorm_bound = true\n"))
+    assert cfg.aggregation.norm_bound is True
+    assert PeerSettings.from_config(cfg).norm_bound is True
