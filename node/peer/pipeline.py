@@ -1156,7 +1156,12 @@ class HospitalPeer:
         for a follower, ``new_params`` None, when a committee member sends it with the chain's
         hash). Sets ``out.finalized``."""
         round_ = out.round
-        info = await self._final_word(round_)
+        wait = self.waits.deadline()
+        if new_params is None:
+            # a follower starts waiting when the committee starts waiting for blobs: it waits as
+            # long as they may, for the blobs (as _verify bounds it) and then for the quorum
+            wait += self.waits.deadline(self._room(round_))
+        info = await self._final_word(round_, wait)
         if info.status != "finalized":
             return
         out.finalized = True
@@ -1175,10 +1180,10 @@ class HospitalPeer:
             return
         self._adopt(round_, new_params)
 
-    async def _final_word(self, round_: int) -> RoundInfo:
-        """Wait (bounded by the round's deadline) until ``round_`` is finalized or failed,
-        finalizing it once a quorum attested; the round as the chain then has it."""
-        info, wait = None, self.waits.deadline()
+    async def _final_word(self, round_: int, wait: float) -> RoundInfo:
+        """Wait (at most ``wait`` seconds) until ``round_`` is finalized or failed, finalizing
+        it once a quorum attested; the round as the chain then has it."""
+        info = None
         with trio.move_on_after(wait):
             while True:
                 info = self.ledger.round_info(round_)
