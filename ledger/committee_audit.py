@@ -12,9 +12,10 @@ against it:
 - the seats: the members whose slot's seat (:func:`ledger.committee_draw.seat`) is below k.
 
 It then checks that ``RoundLedger.committeeOf`` fixed that (k, domain, key), that every
-attestation came from a seat (none at all while the beacon had no value), and that a round
-was finalized by more than the quorum fraction of k on votes of seats, with k (not the round's
-member count) reported as the finalization's and failure's denominator. Each round gets a
+attestation and every rejection came from a seat (none at all while the beacon had no value;
+only seats receive the updates), and that a round was finalized by more than the quorum
+fraction of k on votes of seats, with k (not the round's member count) reported as the
+finalization's and failure's denominator. Each round gets a
 ``committee`` entry: size, domain, key, seats and vacant seats.
 """
 
@@ -116,14 +117,16 @@ def check_committee(
             got == want,
             f"chain says size {got[0]}, domain {got[1]}, key 0x{got[2].hex()}",
         )
-        outsiders = sorted(
-            {x["account"] for x in r["attestations"]} - set(seats), key=lambda a: int(a, 16)
-        )
-        check(
-            f"round {n}: every attester sits on its committee",
-            not outsiders,
-            f"not seated: {', '.join(outsiders)}" if outsiders else "",
-        )
+        for what, accounts in (
+            ("attester", {x["account"] for x in r["attestations"]}),
+            ("rejecter", {x["reporter"] for x in r["rejections"]}),
+        ):
+            outsiders = sorted(accounts - set(seats), key=lambda a: int(a, 16))
+            check(
+                f"round {n}: every {what} sits on its committee",
+                not outsiders,
+                f"not seated: {', '.join(outsiders)}" if outsiders else "",
+            )
         if r["status"] not in ("finalized", "failed"):
             continue
         check(

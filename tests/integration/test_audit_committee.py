@@ -88,6 +88,7 @@ def test_the_audits_committee_is_the_contracts(campaign: Any) -> None:
         assert r["committee"]["domain"] == N  # the newcomer reused a slot; none was added
         assert r["committee"]["vacant"] == K - len(seated[n])
         assert f"round {n}: every attester sits on its committee" in names
+        assert f"round {n}: every rejecter sits on its committee" in names
         assert f"round {n}: its closing counted the quorum over the {K} committee seats" in names
 
 
@@ -132,6 +133,26 @@ def test_a_vote_from_a_member_off_the_committee_fails_the_audit(campaign: Any) -
     assert failed["round 2: every attester sits on its committee"] == f"not seated: {outsider}"
     winner = f"round 2: the winner had {len(seated[2]) - 1} votes of seats, > 2/3 of {K}"
     assert set(failed) == {"round 2: every attester sits on its committee", winner}
+
+
+def test_a_rejection_from_a_member_off_the_committee_fails_the_audit(campaign: Any) -> None:
+    """A follower holds no update to reject (the contract refuses it): a history that shows
+    one anyway fails, whoever it accuses."""
+    s, seated = campaign
+    events = _events(s)
+    outsider = next(h.address for h in s.hospitals if h.address not in seated[2])
+    vote = next(
+        ev for ev in events if ev["event"] == "AggregateAttested" and ev["args"]["round"] == 2
+    )
+    accusation = {
+        **vote,
+        "event": "UpdateRejected",
+        "args": {"round": 2, "account": seated[2][0], "reporter": outsider, "reason": 1},
+    }
+    events.insert(events.index(vote), accusation)
+    assert _committee_checks(s, events) == {
+        "round 2: every rejecter sits on its committee": f"not seated: {outsider}"
+    }
 
 
 def test_a_quorum_counted_over_every_member_fails_the_audit(campaign: Any) -> None:

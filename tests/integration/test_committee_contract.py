@@ -108,6 +108,41 @@ def test_only_the_committee_attests_and_two_thirds_of_it_finalize(six: LedgerSet
     assert (ev["votes"], ev["memberCount"], ev["aggregateHash"]) == (3, K, agg)
 
 
+def test_only_the_committee_rejects_an_update(six: LedgerSetup) -> None:
+    """A follower receives no update, so it has none to reject: its accusation is refused as
+    its vote is; a seat's rejection of a follower's update is recorded."""
+    round_ = _open_with_beacon(six)
+    info = committee_info(six.hospitals[0], round_)
+    assert info.key is not None
+    inside, outside = _split(six, round_)
+    follower, seat_holder = outside[0], inside[0]
+    s = seat(info.key, slot_of(follower, follower.address).slot, N)
+    with reverts("RoundLedgerNotCommitteeMember", round=round_, account=follower.address, seat=s):
+        follower.record_rejections(round_, {seat_holder.address: "hash-mismatch"})
+    receipt = seat_holder.record_rejections(round_, {follower.address: "hash-mismatch"})
+    (ev,) = events(six.hospitals[0].round_ledger, "UpdateRejected", receipt)
+    assert (ev["account"], ev["reporter"], ev["reason"]) == (
+        follower.address,
+        seat_holder.address,
+        1,
+    )
+
+
+def test_credits_pay_the_accepted_update_not_the_seat(six: LedgerSetup) -> None:
+    """Settling mints ``creditPerRound`` (100 credits by default) over the accepted committers
+    by samples (100 each here): one sixth to each of the six, whether it attested (three
+    seats), sat without voting (the fourth seat) or could not vote (the two followers)."""
+    round_ = _open_with_beacon(six)
+    inside, outside = _split(six, round_)
+    accepted = [h.address for h in six.hospitals]
+    for h in inside[:3]:
+        h.attest(round_, h32(f"aggregate-{round_}"), accepted)
+    outside[0].finalize(round_)  # and settle
+    share = 100 * 10**18 * 100 // (6 * 100)
+    balances = {h.address: six.admin.credit_balance(h.address) for h in six.hospitals}
+    assert balances == {h.address: share for h in six.hospitals}
+
+
 def test_no_attestation_before_the_beacon_draws_the_committee(six: LedgerSetup) -> None:
     round_ = _open_with_beacon(six, reveal=3)  # 3 of 6 revealed, window still open
     assert beacon_info(six.hospitals[0], round_).status == "revealing"
