@@ -11,7 +11,7 @@ Every wait is on a node's JSON log line.
 from __future__ import annotations
 
 import pytest
-from node_support import started
+from node_support import SHORT_CAMPAIGN, started
 
 from ledger import Anvil
 from ledger.committee import committee_info
@@ -21,17 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
 N, K, ROUNDS = 5, 4, 2
 WINDOW = 20  # seconds to commit and to attest, on the chain's clock
-OVERRIDES = {
-    "rounds": {
-        "round_timeout": 5.0,
-        "open_fallback": 1.5,
-        "attest_grace": 5.0,
-        "poll_interval": 0.25,
-        "join_margin": 3.0,
-    },
-    "privacy": {"rounds": 40},
-    "gossip": {"reconnect_initial": 0.25, "reconnect_max": 2.0},
-}
 
 
 def test_five_processes_with_a_committee_of_four(tmp_path) -> None:
@@ -44,7 +33,7 @@ def test_five_processes_with_a_committee_of_four(tmp_path) -> None:
                 N,
                 commit_window=WINDOW,
                 attest_window=WINDOW,
-                overrides=OVERRIDES,
+                overrides=SHORT_CAMPAIGN,
                 committee=K,
             )
         ) as net,
