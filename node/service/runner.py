@@ -296,7 +296,16 @@ class NodeRunner:
                     )
                     nursery.start_soon(keeper.run)
                     await self._setup()
-                    await self._round_loop()
+                    stopped: NodeStopped | None = None
+                    try:
+                        await self._round_loop()
+                    except NodeStopped as exc:
+                        stopped = exc
+                    # stopping on purpose: in-flight update transfers finish first
+                    with trio.move_on_after(self.peer.waits.deadline()):
+                        await self.peer.drain_sends()
+                    if stopped is not None:
+                        raise stopped
                     nursery.cancel_scope.cancel()
             except BaseExceptionGroup as group:  # trio wraps what the loop raised
                 leaf = sole_exception(group)
