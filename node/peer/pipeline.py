@@ -246,6 +246,8 @@ class HospitalPeer:
         ] = {}  # the last completed rounds' blobs, for relaying
         self.relay_counts: dict[str, int] = defaultdict(int)  # requested, served, accepted, refused
         self._background: trio.Nursery | None = None
+        self._sending = 0  # update transfers in flight in the background
+        self._sends_drained: trio.Event | None = None  # set when _sending falls to 0 (drain_sends)
         self._budget_declared = False
         # the blob and quorum waits, derived from measured training time and transfer rate
         self.waits = WaitClock(
@@ -997,6 +999,14 @@ class HospitalPeer:
         deadline = trio.current_time() + self.waits.deadline()
 
         async def send_one(ident: Identity) -> None:
+            try:
+                await deliver(ident)
+            finally:
+                self._sending -= 1
+                if self._sending == 0 and self._sends_drained is not None:
+                    self._sends_drained.set()
+
+        async def deliver(ident: Identity) -> None:
             with trio.move_on_at(deadline) as scope:
                 try:
                     started = trio.current_time()
@@ -1016,16 +1026,27 @@ class HospitalPeer:
         if self._background is None:  # not serving (unit tests): send in place, still bounded
             async with trio.open_nursery() as nursery:
                 for ident in recipients:
-                    nursery.start_soon(send_one, ident)
+                    nursery.start_soon(deliver, ident)
             return
         for ident in recipients:
             try:
                 self._background.start_soon(send_one, ident)
+                self._sending += 1
             except (
                 RuntimeError
             ):  # the peer is shutting down (its nursery is closed): nothing to send
                 self.log.warning("not sending the update: the peer is stopping", round=round_)
                 return
+
+    async def drain_sends(self) -> None:
+        """Return once no update transfer is in flight: a node that stops after its last round
+        first lets its update reach the peers still waiting for it (each transfer is bounded by
+        its round's deadline). Without it, a peer that had not yet received the update sat in
+        ``verify`` until its deadline and kept its previous model."""
+        while self._sending > 0:
+            self._sends_drained = trio.Event()
+            await self._sends_drained.wait()
+        self._sends_drained = None
 
     async def _verify(
         self, round_: int, own: ModelUpdate | None

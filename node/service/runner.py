@@ -299,7 +299,16 @@ class NodeRunner:
                     )
                     nursery.start_soon(keeper.run)
                     await self._setup()
-                    await self._round_loop()
+                    stopped: NodeStopped | None = None
+                    try:
+                        await self._round_loop()
+                    except NodeStopped as exc:
+                        stopped = exc
+                    # stopping on purpose: in-flight update transfers finish first
+                    with trio.move_on_after(self.peer.waits.deadline()):
+                        await self.peer.drain_sends()
+                    if stopped is not None:
+                        raise stopped
                     nursery.cancel_scope.cancel()
             except BaseExceptionGroup as group:  # trio wraps what the loop raised
                 leaf = sole_exception(group)
@@ -615,6 +624,13 @@ class NodeRunner:
             await self._next_hint(
                 hint, deadline - trio.current_time()
             )  # the opener's RoundOpened hint
+        if self.peer.draws_beacon:  # the round's draw needs the members' beacon commitments
+            rounds = self.cfg.rounds
+            await self.peer.beacon.committed(
+                round_, len(members), everyone=rounds.open_fallback, quorum=rounds.round_timeout
+            )
+            if self.client.current_round() >= round_:
+                return
         try:
             if previous and self.client.round_info(previous).status == "open":
                 self.client.fail_round(previous)

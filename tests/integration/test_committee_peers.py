@@ -35,19 +35,24 @@ class PoisonFromTheFirstSeat(PeerMod):
 
     def __init__(self, poisoners: dict[int, str]) -> None:
         self.poisoners = poisoners
+        self.views: dict[int, dict[str, frozenset[str] | None]] = {}  # round -> peer -> its seats
+        self.poisoned: dict[int, list[str]] = {}
 
     async def train(self, peer, round_, call_next):
         update = await call_next(round_)
         seats = peer.committee.members(round_)
+        self.views.setdefault(round_, {})[peer.name] = seats
         if not seats or peer.address.lower() != min(seats):
             return update
         self.poisoners[round_] = peer.name
+        self.poisoned.setdefault(round_, []).append(peer.name)
         return replace(update, delta=(update.delta * 100.0).astype(update.delta.dtype))
 
 
 def test_six_peers_with_a_committee_of_four_finalize_and_followers_adopt(tmp_path) -> None:
     state = tmp_path / "chain.json"
     poisoners: dict[int, str] = {}
+    mod = PoisonFromTheFirstSeat(poisoners)
     report = run_demo(
         DemoConfig(
             hospitals=N,
@@ -58,11 +63,14 @@ def test_six_peers_with_a_committee_of_four_finalize_and_followers_adopt(tmp_pat
             progress=False,
             state_dir=tmp_path,
         ),
-        mods=[PoisonFromTheFirstSeat(poisoners)],
+        mods=[mod],
     )
     w3, deployment = load_state(state)
     chain = LedgerClient(w3, deployment)
     assert sorted(poisoners) == list(range(1, ROUNDS + 1))
+    for round_, views in mod.views.items():  # every peer drew the same committee: one poisoner
+        assert len(set(views.values())) == 1, (round_, views)
+        assert len(mod.poisoned[round_]) == 1, (round_, mod.poisoned)
     for row in report["rounds"]:
         info = chain.round_info(row["round"])
         assert row["finalized"] and info.status == "finalized"
@@ -70,7 +78,7 @@ def test_six_peers_with_a_committee_of_four_finalize_and_followers_adopt(tmp_pat
         assert row["aggregate_hash"] == info.aggregate_hash.hex()
         assert committee_info(chain, row["round"]).size == K
         assert info.attest_count == K  # the followers did not (could not) attest
-        assert row["left_out"] == [poisoners[row["round"]]]
+        assert row["left_out"] == [poisoners[row["round"]]], (poisoners, row)
     assert report["peers_agree"]
     assert report["rounds"][-1]["auc"] > 0.9  # the poison did not reach the model
     # the audit counts the quorum over the committee (k from the CommitteeSizeSet event)
