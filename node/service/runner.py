@@ -33,7 +33,6 @@ import trio
 from gossip import GossipError, PeerHost, sole_exception
 from ledger import ContractRevert, Deployment, LedgerClient, LedgerError, connect
 from ledger.anchors import write_record
-from ledger.beacon import beacon_info
 from ledger.committee import committee_info
 from node.consensus import protocol
 from node.consensus.update import parameters_hash
@@ -54,7 +53,7 @@ from node.service.privacyfloor import (
     committed_spend,
     restore_from_chain,
 )
-from node.service.schedule import beacon_secrets_needed, opener_rank
+from node.service.schedule import opener_rank
 from node.service.sources import load_training_data
 from node.service.state import NodeState, StateError
 from node.service.statuspage import start_monitoring
@@ -119,7 +118,6 @@ class NodeRunner:
         self._std_changed = trio.Event()
         self._std_responded: dict[str, float] = {}
         self._waiting_logged = 0  # the last round whose "waiting_for_members" was logged
-        self._beacon_logged = 0  # the last round whose "waiting_for_beacon" was logged
         self._standby_logged = False
         self._budget_checked: tuple | None = None  # the ledger history last found to fund a round
         self._nursery: trio.Nursery | None = None
@@ -613,9 +611,6 @@ class NodeRunner:
                 if info.status != "finalized" or info.attest_count >= min(voters, len(members)):
                     break
                 await self._next_hint(hint)  # an attestation's hint, or the next poll
-        if not self._beacon_committed(round_):
-            await trio.sleep(self.cfg.rounds.poll_interval)  # a member's commit is a transaction
-            return
         deadline = trio.current_time() + rank * self.cfg.rounds.open_fallback
         while trio.current_time() < deadline:
             hint = self.peer.chain_hint()
@@ -647,21 +642,6 @@ class NodeRunner:
             )
         except GossipError as exc:  # a hint; the others poll the chain anyway
             self.events.emit("publish_failed", opened, error=str(exc)[:160])
-
-    def _beacon_committed(self, round_: int) -> bool:
-        """Whether ``round_`` may open as far as its beacon goes (:mod:`node.service.schedule`):
-        the consortium does not draw from it, or the secrets committed for it already reach
-        the reveals it needs. Otherwise logged once per round."""
-        if not self.peer.draws_beacon:
-            return True
-        need = beacon_secrets_needed(len(self.peer.active_members()), self._quorum)
-        committed = beacon_info(self.client, round_).commits
-        if committed >= need:
-            return True
-        if self._beacon_logged != round_:
-            self._beacon_logged = round_
-            self.events.emit("waiting_for_beacon", round_, committed=committed, need=need)
-        return False
 
     async def _run_round(self, round_: int) -> None:
         self.timings.clear()

@@ -6,20 +6,13 @@ for the others). To avoid a stampede of transactions, members take turns: the *p
 opener* of round ``r`` is the active member at index ``(r - 1) mod n`` in address order, and
 the member ranked ``k`` places after it waits ``k`` times the fallback delay before trying,
 so a dead opener costs one fallback delay, not a stalled campaign.
-
-Where the consortium draws from the round's beacon (a committee, or ckks's roles), a round
-opened before enough members committed a secret for it has nothing to draw from: its beacon
-fails (``RoundBeacon`` needs the ledger's quorum of the round's members to reveal) and the round
-only fails after its attestation deadline. Nobody opens such a round until the secrets
-committed for it reach :func:`beacon_secrets_needed` (members that start one after another
-commit theirs as they come up).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["beacon_secrets_needed", "opener_rank"]
+__all__ = ["opener_rank"]
 
 
 def opener_rank(round_: int, members: Sequence[str], me: str) -> int:
@@ -36,10 +29,3 @@ def opener_rank(round_: int, members: Sequence[str], me: str) -> int:
     except ValueError:
         raise ValueError(f"{me} is not an active member") from None
     return (mine - (round_ - 1)) % len(order)
-
-
-def beacon_secrets_needed(members: int, quorum: tuple[int, int]) -> int:
-    """The reveals a round's beacon needs to give a value, for ``members`` active members and
-    the ledger's ``quorum`` fraction (num, den): the least k with k * den > members * num."""
-    num, den = quorum
-    return members * num // den + 1

@@ -3,8 +3,8 @@ drawing a committee of 4 per round (LocalNet's ``committee``, as `medmesh devnet
 
 Two rounds finalize on one hash each; exactly the four seated nodes attest; the follower of
 each round logs a ``round_done`` naming the aggregate it adopted, and that hash is the chain's.
-The nodes come up one after another: round 1 opens only once enough of them committed a
-beacon secret for it (node.service.schedule), or it would have no committee and fail.
+The nodes come up one after another: the opener waits for their beacon secrets for round 1
+(node.peer.roundbeacon's ``committed``), or round 1 would have no committee and fail.
 Every wait is on a node's JSON log line.
 """
 

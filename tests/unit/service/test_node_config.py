@@ -23,7 +23,7 @@ from node.service.modelsync import (
     encode_offer,
     encode_request,
 )
-from node.service.schedule import beacon_secrets_needed, opener_rank
+from node.service.schedule import opener_rank
 from node.service.state import NodeState, StateError
 
 GOOD = """
@@ -254,12 +254,6 @@ def test_opener_rank_takes_turns_by_address_order():
     assert [opener_rank(4, members, m) for m in ("0xaa", "0xbb", "0xcc")] == [0, 1, 2]
     with pytest.raises(ValueError, match="not an active member"):
         opener_rank(1, members, "0xdd")
-
-
-def test_beacon_secrets_needed_is_strictly_more_than_the_quorum_fraction():
-    # hand-worked, 2/3: 4 members -> 3 (3 * 3 > 8), 5 -> 4 (12 > 10), 6 -> 5 (4 * 3 = 12 is not > 12)
-    assert [beacon_secrets_needed(n, (2, 3)) for n in (1, 4, 5, 6, 7)] == [1, 3, 4, 5, 5]
-    assert beacon_secrets_needed(4, (1, 2)) == 3  # a simple majority: 2 of 4 is not one
 
 
 def test_backoff_doubles_up_to_the_cap_and_resets():
