@@ -41,6 +41,7 @@ exactly and nothing is charged: the caller must then keep N private itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import warnings
@@ -299,6 +300,18 @@ def _epsilon(accountant: IAccountant, delta: float) -> float:
         return float(accountant.get_epsilon(delta=delta))
 
 
+@functools.lru_cache(maxsize=256)
+def _epsilon_of(
+    accountant: str, history: tuple[tuple[float, float, int], ...], delta: float
+) -> float:
+    """Epsilon of ``history`` under the named accountant, computed once per history: a PRV
+    epsilon costs tens of milliseconds, and a peer asks for the same one several times a round
+    (saving its ledger, checking the next round, reporting the spend)."""
+    probe = make_accountant(accountant)
+    probe.history = list(history)
+    return _epsilon(probe, delta)
+
+
 class PrivacyLedger:
     """A hospital's spent privacy budget: an accountant (RDP or PRV) plus its file on disk.
 
@@ -385,22 +398,24 @@ class PrivacyLedger:
         """Epsilon spent so far at the campaign's delta (0.0 before any step or with DP off)."""
         if not self.config.enabled or not self._accountant.history:
             return 0.0
-        return _epsilon(self._accountant, self.config.delta)
+        history = tuple(tuple(h) for h in self._accountant.history)
+        return _epsilon_of(self.config.accountant, history, self.config.delta)
 
     def projected(self, steps: int) -> float:
         """Epsilon after ``steps`` more DP-SGD steps at the campaign's noise and sample rate."""
         if not self.config.enabled:
             return 0.0
-        probe = make_accountant(self.config.accountant)
         pending = (
             self.config.count_events if self._count is None else []
         )  # the count, if not yet released
-        probe.history = (
+        history = (
             self.history
             + pending
             + [(self.config.noise_multiplier, self.config.sample_rate, steps)]
         )
-        return _epsilon(probe, self.config.delta)
+        return _epsilon_of(
+            self.config.accountant, tuple(tuple(h) for h in history), self.config.delta
+        )
 
     @property
     def released_count(self) -> int | None:
