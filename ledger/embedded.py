@@ -89,8 +89,37 @@ class EmbeddedProvider(EthereumTesterProvider):
         for name in ("call", "estimateGas"):
             endpoints["eth"][name] = _keep_revert_data(endpoints["eth"][name])
         super().__init__(ethereum_tester, api_endpoints=endpoints)
+        #: answers of ``eth_call`` on the latest block, for that block's hash only (make_request)
+        self._calls: tuple[bytes, dict[str, Any]] = (b"", {})
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        if method == "eth_call" and len(params) == 2 and params[1] == "latest":
+            return self._latest_call(params)
+        return self._request(method, params)
+
+    def _latest_call(self, params: Any) -> RPCResponse:
+        """An ``eth_call`` on the latest block, answered once per block and call: eth-tester runs
+        it in the state and header of the latest mined block, which no later transaction
+        changes (it mines a new block), so the answer is a function of that block's hash and
+        the call. Peers that share one embedded chain read the same views at the same head
+        (the round, its quorum, the registry) many times a round; each read costs a full EVM
+        execution behind web3's formatting. Only results are kept, never reverts."""
+        head = bytes(cast(Any, self.ethereum_tester).backend.chain.get_canonical_head().hash)
+        if self._calls[0] != head:
+            self._calls = (head, {})
+        key = repr(params[0])
+        cached = self._calls[1].get(key)
+        if cached is not None:
+            self._current_request_id += 1
+            return cast(
+                RPCResponse, {"jsonrpc": "2.0", "id": self._current_request_id, "result": cached}
+            )
+        response = self._request(RPCEndpoint("eth_call"), params)
+        if "result" in response and "error" not in response:
+            self._calls[1][key] = response["result"]
+        return response
+
+    def _request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         try:
             return super().make_request(method, params)
         except _RevertData as exc:
