@@ -13,7 +13,7 @@ from dp_accounting.rdp import rdp_privacy_accountant  # noqa: E402
 
 from node.data.samples import breast_cancer_split
 from node.learning.models import build_model, flat_parameters
-from node.learning.privacy import BudgetExhausted, DPConfig, PrivacyLedger
+from node.learning.privacy import BudgetExhausted, DPConfig, PrivacyLedger, make_accountant
 from node.learning.training import TrainConfig, train_local
 
 CASES = [(1.1, 0.01, 1000, 1e-5), (0.8, 0.05, 300, 1e-6), (2.0, 0.25, 60, 1e-5)]
@@ -60,6 +60,18 @@ def test_rdp_epsilon_pinned():
     # sigma 1.1, q 0.01, 1000 steps, delta 1e-5 (the DP-SGD paper's MNIST setting): 1.72529 at
     # order 9; Opacus' fractional grid would report 1.71177 (order 8.x)
     assert ledger_after(1.1, 0.01, 1000, 1e-5, "rdp").spent() == pytest.approx(1.725291, abs=1e-5)
+
+
+def test_spent_follows_the_history_as_the_optimizer_steps_it():
+    """The epsilon is computed once per history, not once per ledger: after the DP optimizer
+    steps the accountant (Opacus rewrites its last entry in place) the ledger reports the new
+    history's epsilon, by Google's accountant."""
+    sigma, q, delta = 1.1, 0.01, 1e-5
+    orders = [a for a in make_accountant("rdp").DEFAULT_ALPHAS if float(a).is_integer()]
+    ledger = ledger_after(sigma, q, 100, delta, "rdp")
+    assert ledger.spent() == pytest.approx(google_rdp(sigma, q, 100, delta, orders), rel=1e-9)
+    ledger.accountant.history[-1] = (sigma, q, 400)
+    assert ledger.spent() == pytest.approx(google_rdp(sigma, q, 400, delta, orders), rel=1e-9)
 
 
 @pytest.mark.parametrize("sigma, q, steps, delta", CASES[:2])
