@@ -3,7 +3,10 @@ round pipeline that ties them together.
 
 One round, as seen by one peer (each stage is one method below)::
 
-    train -> protect -> commit -> gossip -> verify -> aggregate -> attest -> finalize -> credit
+    train -> protect -> commit -> hold -> gossip -> verify -> aggregate -> attest -> finalize -> credit
+
+A peer sends its blob only once every member has committed or the commit window has closed
+(:mod:`node.reveal`): no member can copy a current-round update into its own commitment.
 
 The chain is the source of truth (who is registered, who committed which hash, which
 aggregate finalized); gossip carries hints and blobs. Nothing a remote peer sends can change
@@ -24,7 +27,7 @@ import trio
 from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget
-from node import protocol, relay, scaling, setupsum
+from node import protocol, relay, reveal, scaling, setupsum
 from node.aggregation import DEFAULT_RULE
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
@@ -86,6 +89,8 @@ class RoundOutcome:
     epsilon: float = 0.0
     samples: int = 0
     error: str | None = None
+    revealed: str | None = None  # why the blob was released (node.reveal): all-committed | window-closed
+    held_s: float = 0.0  # seconds between this peer's commit and the release of its blob
 
 
 class _PeerLog(logging.LoggerAdapter):
@@ -132,6 +137,7 @@ class HospitalPeer:
         self.relay_counts: dict[str, int] = defaultdict(int)  # requested, served, accepted, refused
         self._background: trio.Nursery | None = None
         self._budget_declared = False
+        self._commits_final: set[int] = set()  # rounds whose reveal hold ended: no commitment can be added
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
         self.protection = make_mode(self)
         host.on_blob(self._on_blob)
@@ -457,6 +463,8 @@ class HospitalPeer:
                 self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
                 out.error, update = str(exc), None
             else:
+                await self._announce(protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob)))
+                out.revealed, out.held_s = await self._hold(round_)
                 await self._send(round_, blob)
         updates, out.rejected = await self._verify(round_, own=update)
         if not updates:
@@ -497,6 +505,7 @@ class HospitalPeer:
         # a slower peer may still be verifying this round and need a blob relayed: keep the
         # blobs of the last KEEP_ROUNDS completed rounds (a peer finishes on quorum, not on all)
         self._kept[round_] = self._inbox.pop(round_, {})
+        self._commits_final.discard(round_)
         for old in [r for r in self._kept if r <= round_ - KEEP_ROUNDS]:
             del self._kept[old]
         self.protection.end_round(round_)
@@ -537,12 +546,22 @@ class HospitalPeer:
                                   self.protection.code)
         self.log.info("committed update %s (%d bytes)", blob_hash(blob).hex()[:12], len(blob), round=update.round)
 
+    async def _hold(self, round_: int) -> tuple[str, float]:
+        """Commit before reveal (:mod:`node.reveal`): wait until every active member committed
+        or the commit window closed; returns why, and the seconds waited."""
+        started = time.perf_counter()
+        why = await reveal.hold_until_committed(self.ledger, round_, [m.address for m in self.active_members()],
+                                                lambda: self._chain_changed)
+        held = time.perf_counter() - started
+        self._commits_final.add(round_)
+        self.log.info("revealing the update after %.2f s (%s)", held, why, round=round_)
+        return why, held
+
     async def _send(self, round_: int, blob: bytes) -> None:
         """Send the blob to every recipient concurrently, each transfer bounded by the round's
         deadline (``round_timeout`` from now), in the background: a slow or frozen receiver holds
         up neither the other transfers nor this peer's verify stage (issue 17.6). A transfer cut
         off by the deadline is what the relay (:mod:`node.relay`) is for."""
-        await self._announce(protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob)))
         deadline = trio.current_time() + self.settings.round_timeout
 
         async def send_one(ident: Identity) -> None:
@@ -573,6 +592,8 @@ class HospitalPeer:
         free-riders (:mod:`node.freeriding`) where the mode reveals individual updates; returns
         what the protection mode aggregates (whole updates, masked vectors, ciphertexts)."""
         expected = self.protection.expected_update_senders(round_)
+        if round_ in self._commits_final:  # no commitment can be added: wait for the committers' blobs only
+            expected &= set(self.ledger.commitments(round_))
         deadline = trio.current_time() + self.settings.round_timeout
         await self._await_blobs(round_, expected, self.settings.round_timeout * RELAY_AFTER)
         missing = expected - set(self._inbox[round_])
