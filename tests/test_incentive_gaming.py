@@ -46,8 +46,10 @@ def test_a_claimed_count_buys_no_marginal_credit_and_at_most_the_median_under_da
 
 
 def test_a_copier_is_rejected_in_commit_order_never_its_source() -> None:
-    result = simulate(scenario_from_dict(_four(rounds=3, role="free-rider", free_ride="copy")), w3=connect(),
-                      progress=False)
+    # a copier that does see the round's updates (peers that reveal before every commit is fixed)
+    scenario = replace(scenario_from_dict(_four(rounds=3, role="free-rider", free_ride="copy")),
+                       commit_before_reveal=False)
+    result = simulate(scenario, w3=connect(), progress=False)
     for r in result.rounds:
         assert r.rejected == {"hospital-c": "duplicate-update", "hospital-d": "zero-update"}, r.round
         assert r.commit_order.index("hospital-c") > max(r.commit_order.index(n) for n in ("hospital-a", "hospital-b"))
@@ -63,7 +65,7 @@ def test_noisy_copies_are_caught_up_to_the_measured_noise(noise: float, caught: 
     hits = trials = 0
     for seed in range(3):
         scenario = replace(scenario_from_dict(_four(rounds=3, role="free-rider", free_ride="copy",
-                                                    free_ride_noise=noise)), seed=seed)
+                                                    free_ride_noise=noise)), seed=seed, commit_before_reveal=False)
         cohort = build_cohort(scenario)
         campaign = _Campaign(scenario, cohort)
         players = list(cohort.hospitals)
@@ -81,6 +83,29 @@ def test_noisy_copies_are_caught_up_to_the_measured_noise(noise: float, caught: 
     assert hits / trials == caught
 
 
+def test_under_commit_before_reveal_a_copier_sees_only_earlier_rounds() -> None:
+    """node/reveal.py's rule in the simulator: nothing to copy in round 1 (the copy is the zero
+    previous step), then exactly one of the previous round's honest updates, never this round's."""
+    scenario = scenario_from_dict(_four(rounds=3, role="free-rider", free_ride="copy", free_ride_noise=0.0))
+    assert scenario.commit_before_reveal
+    cohort = build_cohort(scenario)
+    campaign = _Campaign(scenario, cohort)
+    players = list(cohort.hospitals)
+    previous: list[np.ndarray] = []
+    for t in range(1, scenario.rounds + 1):
+        stack = campaign.updates(t, players)
+        copy = stack[2]
+        if t == 1:
+            assert not copy.any()
+        else:
+            assert any(np.array_equal(copy, p) for p in previous), t
+        assert not any(np.array_equal(copy, stack[i]) for i in (0, 1)), t
+        previous = [stack[0].copy(), stack[1].copy()]
+        step = aggregate(scenario.rule, stack[:2], f=scenario.f)
+        campaign.params = (campaign.params + step).astype(np.float32)
+        campaign.last_step = step
+
+
 def test_scenarios_take_the_new_keys_and_refuse_bad_ones() -> None:
     s = scenario_from_dict(_four(role="free-rider", free_ride="random", claimed_samples=10))
     assert s.hospitals[2].free_ride == "random" and s.hospitals[2].claimed_samples == 10
@@ -89,3 +114,5 @@ def test_scenarios_take_the_new_keys_and_refuse_bad_ones() -> None:
     with pytest.raises(ValueError, match="claimed_samples"):
         scenario_from_dict(_four(claimed_samples=-1))
     assert load_scenario("four").spread_fraction == 0.2
+    with pytest.raises(ValueError, match="commit_before_reveal"):
+        scenario_from_dict({**_four(), "commit_before_reveal": "yes"})

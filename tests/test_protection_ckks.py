@@ -132,7 +132,7 @@ def test_ckks_refuses_to_decrypt_a_sum_of_two_committed_members(tmp_path):
     below min_contributors (3), counted from the chain's commitments, nothing is decrypted."""
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=1, rule="fedavg", protection="ckks", chain_state=state, progress=False,
-                                 state_dir=tmp_path, round_timeout=5.0), peer_class=Absent)
+                                 state_dir=tmp_path, round_timeout=5.0, commit_window=20), peer_class=Absent)  # node.reveal holds until it closes
     r = collect(*load_state(state))["rounds"][0]
     assert len(r["commits"]) == 2 and not r["attestations"]  # before: the pair decrypted and attested
     assert r["status"] == "open" and not report["rounds"][0]["finalized"]

@@ -56,7 +56,8 @@ def test_secagg_recovers_the_exact_sum_when_peers_drop_out(tmp_path, hospitals, 
     Recorder.trained.clear()
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=1, hospitals=hospitals, rule="fedavg", protection="secagg",
-                                 chain_state=state, progress=False, state_dir=tmp_path, round_timeout=4.0),
+                                 chain_state=state, progress=False, state_dir=tmp_path, round_timeout=4.0,
+                                 commit_window=30),  # the survivors hold their blobs until it closes (node.reveal)
                       peer_class={i: (Dropout if i in dropped else Recorder) for i in range(hospitals)})
     names = list(report["hospitals"])
     gone = {report["hospitals"][names[i]]["address"] for i in dropped}

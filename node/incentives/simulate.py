@@ -3,7 +3,9 @@ each round valued by every compared scheme and paid through the real contracts.
 
 Per round: hospitals that do not drop out train locally (plain SGD: the simulation is about
 incentives, not privacy) or misbehave as their role says, and commit in a seeded random order,
-free-riders last (a copier must see what it copies); zero, stale and duplicate updates are
+free-riders last (a copier must see what it copies); with ``commit_before_reveal`` (the live
+rule, :mod:`node.reveal`) no update of the round is seen before every commitment is fixed, so a
+copier copies the previous round's update; zero, stale and duplicate updates are
 rejected in that commit order (:mod:`node.freeriding`, as the live peer does); the
 consortium's rule aggregates the rest in address order and its selection is the accepted set;
 the round is committed, the rejections recorded, and the round attested and finalized on the
@@ -96,6 +98,7 @@ class _Campaign:
         self.eval_model = build_model(scenario.model, n_features, seed=scenario.seed)
         self.params = flat_parameters(self.model)
         self.last_step = np.zeros_like(self.params)
+        self.revealed: list[np.ndarray] = []  # the last finished round's honest updates, seen by everyone
         dp = DPConfig(enabled=False, steps_per_epoch=1, local_epochs=scenario.local_epochs, rounds=scenario.rounds)
         self.ledgers = {h.name: PrivacyLedger(dp, warn_if_off=False) for h in cohort.hospitals}
         self.rng = np.random.default_rng(scenario.seed + 1)
@@ -111,10 +114,13 @@ class _Campaign:
 
     def _free_ride(self, h: SimHospital, reference: np.ndarray, honest: list[np.ndarray]) -> np.ndarray:
         """What a free-rider sends: Lin et al. (2019)'s zero or stale update, a copy of the most
-        central honest update of the round, or a random direction at the median honest norm;
-        stale and copy disguised with Gaussian noise of ``free_ride_noise`` x the source's norm
-        (Fraboni et al., 2021)."""
+        central honest update it has seen (of this round, or under ``commit_before_reveal`` of
+        the previous one), or a random direction at the median honest norm; stale and copy
+        disguised with Gaussian noise of ``free_ride_noise`` x the source's norm (Fraboni et
+        al., 2021)."""
         how = h.group.free_ride
+        if how == "copy" and self.scenario.commit_before_reveal:
+            honest = self.revealed
         if how == "zero":
             return np.zeros_like(self.params)
         if how == "random":
@@ -147,6 +153,7 @@ class _Campaign:
                 rows.append(attack(reference, 1)[0])
             else:
                 rows.append(honest[h.name])
+        self.revealed = honest_rows  # revealed once the round's commitments are fixed
         return np.stack(rows).astype(np.float32)
 
 
