@@ -53,7 +53,8 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = ["fedavg", "coordinate_median", "trimmed_mean", "krum_scores", "krum", "multi_krum", "bulyan",
-           "geometric_median", "centered_clipping", "bucketize", "clip_norms", "bounded_counts", "gram", "RULES",
+           "geometric_median", "centered_clipping", "bucketize", "bucket_members", "cohort_weight", "clip_norms",
+           "bounded_counts", "gram", "RULES",
            "DEFAULT_RULE", "aggregate", "aggregate_by_peer", "minimum_updates", "selection", "selection_by_peer"]
 
 
@@ -327,10 +328,29 @@ def bucketize(updates: np.ndarray | list[np.ndarray], size: int, seed: int) -> n
     updates shrinks by about sqrt(size). The permutation must be one every peer derives alike
     and no committer can choose (e.g. from the round number): the peers' aggregates must match."""
     stack = _stack(updates)
+    return np.stack([_mean(stack[members]) for members in bucket_members(len(stack), size, seed)])
+
+
+def bucket_members(n: int, size: int, seed: int) -> list[list[int]]:
+    """The indices of the updates averaged into each of :func:`bucketize`'s buckets."""
     if size < 1:
         raise ValueError(f"bucket size must be >= 1, got {size}")
-    order = np.random.default_rng(seed).permutation(len(stack))
-    return np.stack([_mean(stack[order[i:i + size]]) for i in range(0, len(stack), size)])
+    order = np.random.default_rng(seed).permutation(n)
+    return [[int(j) for j in order[i:i + size]] for i in range(0, n, size)]
+
+
+def cohort_weight(claim: float, cohort: float, cohorts: list[float]) -> float:
+    """A member's weight inside a masked or encrypted sum (secagg, ckks), where no peer sees the
+    round's other claims before summing: its claim capped at its admission ``cohort`` and at the
+    lower median of the active members' ``cohorts``, both read from the registry before training.
+    As in :func:`bounded_counts`, with ``f`` liars among ``n`` members the median is at most an
+    honest cohort, so the liars' share of the weight is at most ``f / (floor(n/2) + 1)``."""
+    top = np.asarray(cohorts, dtype=np.float64)
+    if top.ndim != 1 or len(top) == 0 or not np.isfinite(top).all() or (top < 0).any():
+        raise ValueError("cohorts must be one finite non-negative count per active member")
+    if not (np.isfinite(claim) and claim >= 0 and np.isfinite(cohort) and cohort >= 0):
+        raise ValueError(f"claim and cohort must be finite and non-negative, got {claim} and {cohort}")
+    return float(min(claim, cohort, np.sort(top)[(len(top) - 1) // 2]))
 
 
 def clip_norms(updates: np.ndarray | list[np.ndarray], max_norm: float | None = None) -> np.ndarray:
@@ -388,15 +408,22 @@ def selection(rule: str, updates: np.ndarray | list[np.ndarray], *, f: int = 1) 
     return list(range(len(stack)))
 
 
-def selection_by_peer(rule: str, updates: dict[str, np.ndarray], *, f: int = 1) -> list[str]:
-    """:func:`selection` for updates keyed by registry address (canonical order)."""
+def selection_by_peer(rule: str, updates: dict[str, np.ndarray], *, f: int = 1, bucket: int = 1,
+                      seed: int = 0) -> list[str]:
+    """:func:`selection` for updates keyed by registry address (canonical order); with
+    ``bucket > 1`` the members of every bucket the rule keeps (see :func:`aggregate`)."""
     order = sorted(updates, key=str.lower)
-    keep = selection(rule, np.stack([np.asarray(updates[a], dtype=np.float32) for a in order]), f=f)
-    return [order[i] for i in keep]
+    stack = np.stack([np.asarray(updates[a], dtype=np.float32) for a in order])
+    if bucket <= 1:
+        return [order[i] for i in selection(rule, stack, f=f)]
+    buckets = bucket_members(len(stack), bucket, seed)
+    keep = selection(rule, bucketize(stack, bucket, seed), f=f)
+    return [order[i] for i in sorted(i for b in keep for i in buckets[b])]
 
 
 def aggregate_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[str, float] | None = None,
-                      *, f: int = 1, clip: bool = False, ceilings: dict[str, float] | None = None) -> np.ndarray:
+                      *, f: int = 1, clip: bool = False, ceilings: dict[str, float] | None = None,
+                      bucket: int = 1, seed: int = 0) -> np.ndarray:
     """Aggregate updates keyed by registry address in the canonical order (ascending
     lower-case address), so arrival order never changes a bit of the result. ``weights`` are
     claimed sample counts and ``ceilings`` optional per-member bounds (see :func:`aggregate`)."""
@@ -406,7 +433,7 @@ def aggregate_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[s
     stack = np.stack([np.asarray(updates[a], dtype=np.float32) for a in order])
     w = None if weights is None else [weights[a] for a in order]
     top = None if ceilings is None else [ceilings[a] for a in order]
-    return aggregate(rule, stack, w, f=f, clip=clip, ceilings=top)
+    return aggregate(rule, stack, w, f=f, clip=clip, ceilings=top, bucket=bucket, seed=seed)
 
 
 def aggregate(rule: str, updates: np.ndarray | list[np.ndarray], weights: list[float] | None = None,

@@ -49,6 +49,7 @@ class DemoConfig:
     epsilon: float = 1.0
     delta: float = 1e-5
     rule: str = DEFAULT_RULE
+    bucket_size: int = 1  # > 1: bucketing before the rule (node.aggregation.bucketize)
     protection: str = "sealed"  # sealed | secagg | ckks (node.protection)
     topk: float | None = None  # top-k sparsification with error feedback (fraction kept)
     quantize: bool = False  # 8-bit quantization of the sent values (sealed only)
@@ -97,7 +98,8 @@ class DemoConfig:
         compression = CompressionConfig(self.topk, self.quantize) if self.topk is not None or self.quantize else None
         from node.scaling import BREAST_CANCER_BOUNDS
         bounds = BREAST_CANCER_BOUNDS if self.scaling != "federated" and self.data == "breast-cancer" else None
-        return PeerSettings(model=self.model, rule=self.rule, round_timeout=self.round_timeout,
+        return PeerSettings(model=self.model, rule=self.rule, bucket_size=self.bucket_size,
+                            round_timeout=self.round_timeout,
                             protection=self.protection, compression=compression, clip_norm=self.clip_norm,
                             train=TrainConfig(self.learning_rate, self.seed), feature_bounds=bounds,
                             scaling="bounds" if self.scaling == "bounds" else "secure")

@@ -54,6 +54,7 @@ class PeerSettings:
     model: str = "logreg"
     rule: str = DEFAULT_RULE
     f: int = 1  # Byzantine peers the Krum family and Bulyan must tolerate
+    bucket_size: int = 1  # > 1: bucketing before the rule (node.aggregation.bucketize), seeded by the round
     train: TrainConfig = TrainConfig()
     round_timeout: float = 60.0  # seconds to wait for blobs, and again for the quorum
     protection: str = "sealed"  # sealed | secagg | ckks (node.protection); the consortium's choice
@@ -72,6 +73,9 @@ class PeerSettings:
         if self.min_contributors < MIN_CONTRIBUTORS:
             raise ValueError(f"min_contributors must be at least {MIN_CONTRIBUTORS}, got {self.min_contributors}: "
                              f"a sum of two updates reveals each one to the other contributor")
+        if self.bucket_size < 1 or (self.bucket_size > 1 and self.rule == "fedavg"):
+            raise ValueError(f"bucket_size must be >= 1, and 1 with rule fedavg (a mean of bucket means is FedAvg), "
+                             f"got {self.bucket_size} with {self.rule}")
         if self.scaling not in ("secure", "bounds"):
             raise ValueError(f"scaling must be secure or bounds (with feature_bounds), got {self.scaling!r}")
         if self.compression is not None and self.compression.quantize and self.protection != "sealed":

@@ -1,5 +1,6 @@
 """Helpers shared by the tests that run real ``medmesh node run`` processes (see
-node/service/localnet.py): an independent params hash and a deadline-bounded chain wait."""
+node/service/localnet.py): an independent params hash and a deadline-bounded chain wait; and
+by the secagg and ckks tests: the weight a member's update carries in a sum."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ from node.service.localnet import LocalNet
 def params_hash(params: np.ndarray) -> bytes:
     """The documented formula, written out independently of node.update."""
     return hashlib.sha256(b"medmesh/params/v1" + np.asarray(params, dtype="<f4").tobytes()).digest()
+
+
+def sum_weight(ledger: Any, address: str, samples: int) -> int:
+    """The documented weight of an update in a secagg or ckks sum, re-derived from the registry:
+    the claim, capped at the member's cohort and at the lower median of the active cohorts."""
+    members = [i for i in ledger.identities() if i.status == "active"]
+    cohorts = sorted(i.cohort for i in members)
+    own = next(i.cohort for i in members if i.address.lower() == address.lower())
+    return min(samples, own, cohorts[(len(cohorts) - 1) // 2])
 
 
 def wait_chain(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -77,6 +77,9 @@ BAD = [
      "node.toml: [aggregation].min_contributors: must be at least 3, got 2: a sum of two updates reveals each"),
     (GOOD + '\n[aggregation]\nrule = "krum"\n', "node.toml: [aggregation].rule: krum needs at least 5 hospitals, the split has 4"),
     (GOOD + '\n[aggregation]\nrule = "mean"\n', "node.toml: [aggregation].rule: unknown rule 'mean'"),
+    (GOOD + '\n[aggregation]\nbucket_size = 0\n', "node.toml: [aggregation].bucket_size: must be >= 1"),
+    (GOOD + '\n[aggregation]\nrule = "fedavg"\nbucket_size = 2\n',
+     "node.toml: [aggregation].bucket_size: must be >= 1, and 1 with rule = \"fedavg\""),
     (GOOD + '\n[data]\nsite = 4\n', "node.toml: [data].site: must be in 0..3 (data.sites = 4), got 4"),
     (GOOD + '\n[data]\nsource = "table"\n', "node.toml: [data].path: required for source 'table'"),
     (GOOD + '\n[data]\ncohort = -1\n', "node.toml: [data].cohort: must be a number of patients >= 1 (0: the data's row count), got -1"),
@@ -323,3 +326,10 @@ def test_chain_unreachable_recognises_connection_failures_through_ledger_errors(
     assert chain_unreachable(requests.exceptions.ReadTimeout("slow"))
     assert not chain_unreachable(LedgerError("reverted: RoundLedgerRoundStillOpen"))
     assert not chain_unreachable(ValueError("bad"))
+
+
+def test_bucket_size_reaches_the_live_peer_settings(tmp_path):
+    from node.service.runner import peer_settings
+    cfg = load_config(write(tmp_path, GOOD + '\n[aggregation]\nrule = "median"\nbucket_size = 2\n'))
+    assert cfg.aggregation.bucket_size == 2 and peer_settings(cfg).bucket_size == 2
+    assert load_config(write(tmp_path, GOOD)).aggregation.bucket_size == 1  # off by default

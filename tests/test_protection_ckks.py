@@ -15,6 +15,7 @@ from ledger.chain import get_logs
 from node.demo import DemoConfig, run_demo
 from node.peer import HospitalPeer, RoundOutcome
 from node.update import parameters_hash
+from node_support import sum_weight
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,8 @@ class Recorder(HospitalPeer):
 
     async def _train(self, round_):
         update = await super()._train(round_)
-        Recorder.trained[(round_, self.address)] = (update.delta.copy(), update.samples, self.global_params.copy())
+        weight = sum_weight(self.ledger, self.address, update.samples)  # the sum's weight, not the raw claim
+        Recorder.trained[(round_, self.address)] = (update.delta.copy(), weight, self.global_params.copy())
         return update
 
 

@@ -88,7 +88,8 @@ class Snooper(Recorder):
 
 
 def recovered_updates(snooper: Snooper, round_: int) -> list[str]:
-    """Members whose recovered vector is their real ``samples * delta`` (to 1e-3)."""
+    """Members whose recovered vector is their real ``weight * delta`` (to 1e-3; the weight as
+    tests/node_support.py:sum_weight derives it)."""
     hits = []
     for address, vec in snooper.recover(round_).items():
         delta, samples, _ = Recorder.trained[(round_, address)]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import trio
 
+from node.aggregation import cohort_weight
 from node.sealing import SealContext, SealError, open_sealed, seal, Recipient
 
 if TYPE_CHECKING:
@@ -131,6 +132,15 @@ class ProtectionMode:
         self.mailbox.drop_round(round_)
 
     # -- helpers for modes ---------------------------------------------------------------
+    def claim_weight(self, address: str, samples: int) -> float:
+        """The weight of ``address``'s update in a masked or encrypted sum: its claimed ``samples``
+        capped by its admission cohort and the median cohort of the active members, both from the
+        registry (:func:`node.aggregation.cohort_weight`), so every peer computes it alike."""
+        member = self.peer._member(address)
+        if member is None:
+            raise ValueError(f"{address} is not a registered member: its update has no weight")
+        return cohort_weight(samples, member.cohort, [m.cohort for m in self.peer.active_members()])
+
     def context(self, round_: int, sender: str) -> SealContext:
         return self.peer._context(round_, sender)
 

@@ -9,7 +9,8 @@ registry. A block producer (the sequencer of a PoA devnet) can still grind block
 
 1. ``ckks-context``: the key holder makes fresh keys and sends its public context (public key
    and parameters only, refused below 128-bit security) to every member;
-2. ``update`` (committed on chain): each other peer encrypts ``[samples * delta, samples]``
+2. ``update`` (committed on chain): each other peer encrypts ``[w * delta, w]`` (``w`` its
+   committed samples capped by its cohort and the median cohort: :func:`node.aggregation.cohort_weight`)
    under that context, bound to the round and the context's hash, and sends it to the
    aggregator only. The key holder encrypts nothing: it could subtract its own update from any
    sum it decrypts, so a ciphertext of it would hide nothing from the one peer able to open
@@ -20,7 +21,7 @@ registry. A block producer (the sequencer of a PoA devnet) can still grind block
 4. ``ckks-result``: the key holder decrypts only that sum, and only if it holds at least
    ``min_contributors`` (default 3) members with a ckks commitment on chain, its own counted
    (the chain's count, not the ciphertext header's, which the aggregator could rewrite);
-   it checks the decrypted sample total against the chain, adds its own weighted update, and
+   it checks the decrypted weight total against the chain and registry, adds its own weighted update, and
    sends the new global parameters to every member; each attests their hash on chain.
 
 Every peer sees only the sum. What it cannot check is the key holder's arithmetic: an honest
@@ -144,11 +145,12 @@ class CkksMode(ProtectionMode):
         if self.peer.settings.clip_norm is not None:
             delta = clip_norms(delta[None, :], self.peer.settings.clip_norm)[0]
         if self._is(holder):  # added in the clear after decryption; committed, never sent
-            self._plain[r] = (delta, float(update.samples))
+            self._plain[r] = (delta, self.claim_weight(self.peer.address, update.samples))
             self._own[r] = encode_update(update)
             return self._own[r]
         # in a worker process: SEAL holds the GIL, so a thread would stall this process's event loop
-        self._own[r] = await ckks_pool.encrypt_weighted(self._public[r], delta, float(update.samples), r)
+        weight = self.claim_weight(self.peer.address, update.samples)  # bounded by the registry's cohorts
+        self._own[r] = await ckks_pool.encrypt_weighted(self._public[r], delta, weight, r)
         return self.seal_for(r, self._own[r], [aggregator])  # the aggregator's own: sealed to itself, never sent
 
     def own(self, update: ModelUpdate) -> bytes:
@@ -199,7 +201,7 @@ class CkksMode(ProtectionMode):
             if me.lower() in summed.included:
                 raise CKKSError("the aggregator's sum names the key holder, who sent it no ciphertext")
             commitments = self.peer.ledger.commitments(round_)
-            samples = sum(commitments[committed[a]].samples for a in summed.included)
+            samples = sum(self.claim_weight(committed[a], commitments[committed[a]].samples) for a in summed.included)
             own = self._plain.get(round_)
             least = self.peer.settings.min_contributors
             counted = {a for a in summed.included if commitments[committed[a]].mode == self.code}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ledger.randomness import round_seed
 from node.aggregation import aggregate_by_peer, selection_by_peer
 from node.protection.base import Aggregate, ProtectionMode, Rejected
 from node.sealing import SealError
@@ -50,7 +51,14 @@ class SealedMode(ProtectionMode):
         return update
 
     async def aggregate(self, round_: int, opened: dict[str, ModelUpdate]) -> Aggregate:
+        """The consortium's rule on the opened updates: claims bounded by each member's cohort on
+        chain (``ceilings``), and with ``bucket_size > 1`` bucketing seeded by the round's public
+        seed (:func:`ledger.randomness.round_seed`), so every peer buckets alike."""
         s = self.peer.settings
         deltas = {a: u.delta for a, u in opened.items()}
-        agg = aggregate_by_peer(s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f)
-        return Aggregate((self.peer.global_params + agg).astype("float32"), selection_by_peer(s.rule, deltas, f=s.f))
+        cohorts = {a: self.peer._member(a).cohort for a in opened}
+        seed = int.from_bytes(round_seed(self.peer.ledger, round_, "bucketing")[:8], "big") if s.bucket_size > 1 else 0
+        agg = aggregate_by_peer(s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f, ceilings=cohorts,
+                                bucket=s.bucket_size, seed=seed)
+        return Aggregate((self.peer.global_params + agg).astype("float32"),
+                         selection_by_peer(s.rule, deltas, f=s.f, bucket=s.bucket_size, seed=seed))

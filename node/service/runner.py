@@ -622,7 +622,7 @@ def peer_settings(cfg: NodeConfig) -> PeerSettings:
     t = cfg.training
     a = cfg.aggregation
     compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
-    return PeerSettings(model=t.model, rule=a.rule, f=a.f,
+    return PeerSettings(model=t.model, rule=a.rule, f=a.f, bucket_size=a.bucket_size,
                         train=TrainConfig(t.learning_rate, t.seed, proximal_mu=t.proximal_mu, device=t.device),
                         round_timeout=cfg.rounds.round_timeout, protection=a.protection,
                         compression=compression, clip_norm=a.clip_norm,
