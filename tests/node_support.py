@@ -31,6 +31,23 @@ def sum_weight(ledger: Any, address: str, samples: int) -> int:
     return min(samples, own, cohorts[(len(cohorts) - 1) // 2])
 
 
+def round_seed_reference(state: Path, round_: int, label: str) -> bytes:
+    """The round's public seed for ``label`` (ledger.randomness.round_seed), re-derived here from
+    the saved chain: keccak of the documented header and the RoundOpened block's hash."""
+    from eth_utils import keccak
+
+    from ledger import LedgerClient, load_state
+    from ledger.chain import get_logs
+
+    w3, deployment = load_state(state)
+    client = LedgerClient(w3, deployment)
+    topic = keccak(text="RoundOpened(uint256,address,uint64,uint64,uint32,uint64)")
+    (log,) = get_logs(w3, [client.round_ledger.address], deployment.start_block, [topic, round_.to_bytes(32, "big")])
+    head = (f"medmesh/round-seed/v1|{label}|{deployment.chain_id}|"
+            f"{deployment.addresses['RoundLedger'].lower()}|{round_}|").encode()
+    return keccak(head + bytes(log["blockHash"]))
+
+
 def wait_chain(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll the chain until ``predicate()`` is truthy (the chain has no push to await)."""
     deadline = time.monotonic() + timeout

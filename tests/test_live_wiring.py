@@ -10,10 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import trio
-from eth_utils import keccak
+from node_support import round_seed_reference
 
-from ledger import LedgerClient, load_state
-from ledger.chain import get_logs
 from node.aggregation import cohort_weight
 from node.demo import DemoConfig, run_demo
 from node.peer import HospitalPeer, PeerSettings
@@ -61,17 +59,6 @@ class Capture(HospitalPeer):
         return params, accepted
 
 
-def _bucket_seed(state, round_: int) -> int:
-    """The round's public seed for "bucketing", re-derived from the RoundOpened block's hash."""
-    w3, deployment = load_state(state)
-    client = LedgerClient(w3, deployment)
-    topic = keccak(text="RoundOpened(uint256,address,uint64,uint64,uint32,uint64)")
-    (log,) = get_logs(w3, [client.round_ledger.address], deployment.start_block, [topic, round_.to_bytes(32, "big")])
-    head = (f"medmesh/round-seed/v1|bucketing|{deployment.chain_id}|"
-            f"{deployment.addresses['RoundLedger'].lower()}|{round_}|").encode()
-    return int.from_bytes(keccak(head + bytes(log["blockHash"]))[:8], "big")
-
-
 def _median_of_buckets(updates: dict[str, np.ndarray], size: int, seed: int) -> np.ndarray:
     rows = np.stack([updates[a].astype(np.float64) for a in sorted(updates, key=str.lower)])
     order = np.random.default_rng(seed).permutation(len(rows))
@@ -88,7 +75,7 @@ def test_live_peers_bucket_with_the_rounds_public_seed(tmp_path):
     report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="median", bucket_size=2, chain_state=state,
                                  progress=False, state_dir=tmp_path), peer_class=Capture)
     assert report["rounds"][0]["finalized"] and report["peers_agree"]
-    seed = _bucket_seed(state, 1)
+    seed = int.from_bytes(round_seed_reference(state, 1, "bucketing")[:8], "big")
     for updates, step in Capture.seen.values():
         assert len(updates) == 5
         np.testing.assert_allclose(step, _median_of_buckets(updates, 2, seed), atol=1e-6)

@@ -8,14 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eth_utils import keccak
-
 from ledger import LedgerClient, collect, load_state
-from ledger.chain import get_logs
 from node.demo import DemoConfig, run_demo
 from node.peer import HospitalPeer, RoundOutcome
 from node.update import parameters_hash
-from node_support import sum_weight
+from node_support import round_seed_reference, sum_weight
 
 pytestmark = pytest.mark.slow
 
@@ -34,13 +31,8 @@ def chain_roles(state, round_: int) -> tuple[str, str]:
     """(key holder, aggregator) of ``round_``, re-derived here from the chain: the hash of the
     block with the round's RoundOpened event, hashed with the deployment and the round, read as
     an integer x: holder = members[x mod n], aggregator = the others[(x div n) mod (n - 1)]."""
-    w3, deployment = load_state(state)
-    client = LedgerClient(w3, deployment)
-    topic = keccak(text="RoundOpened(uint256,address,uint64,uint64,uint32,uint64)")
-    (log,) = get_logs(w3, [client.round_ledger.address], deployment.start_block, [topic, round_.to_bytes(32, "big")])
-    head = (f"medmesh/round-seed/v1|ckks-roles|{deployment.chain_id}|"
-            f"{deployment.addresses['RoundLedger'].lower()}|{round_}|").encode()
-    x = int.from_bytes(keccak(head + bytes(log["blockHash"])), "big")
+    x = int.from_bytes(round_seed_reference(state, round_, "ckks-roles"), "big")
+    client = LedgerClient(*load_state(state))
     members = sorted((i.address for i in client.identities() if i.status == "active"), key=str.lower)
     holder = members[x % len(members)]
     rest = [m for m in members if m != holder]
