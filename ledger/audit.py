@@ -28,6 +28,7 @@ from .deploy import Deployment, provider_label
 from .embedded import is_embedded
 from .errors import LedgerError, _abi_type
 from .index import EventIndex, fast_decode, is_static_simple
+from .beacon_audit import check_beacon
 from .figures import check_figures, privacy_by_hospital
 from .views import scheme_label
 from .wiring import check_wiring, code_matches
@@ -157,6 +158,7 @@ def collect(
     history = build_history(index.events)
     check_attested_heads(w3, history["rounds"], check)
     _check_against_views(w3, viewer, history, settings, check)
+    check_beacon(viewer, deployment, index.events, history["rounds"], settings["ledger"]["quorum"], check)
     history["incentives"] = award_history(index.events, deployment)
     for key, token in check_awards(w3, deployment, history, settings["ledger"]["quorum"], check).items():
         ok, detail = code_matches(w3, token, artifacts["ContributionCredit"])

@@ -107,6 +107,7 @@ class LedgerClient:
         self.registry: Contract = contracts["HospitalRegistry"]
         self.round_ledger: Contract = contracts["RoundLedger"]
         self.credit: Contract = contracts["ContributionCredit"]
+        self.beacon: Contract = contracts["RoundBeacon"]  # per-round randomness: ledger.beacon
         self.gas_used: dict[str, list[int]] = defaultdict(list)
         self.last_receipt: TxReceipt | None = None
         #: Signed attest transactions by round (see :meth:`attest`).

@@ -29,7 +29,7 @@ CACHE_DIR = REPO_ROOT / "build" / "contracts"
 #: runs Prague and later. solc 0.8.37 defaults to a newer one (Osaka), hence the pin.
 EVM_VERSION = "prague"
 #: The deployable contracts, in deployment order.
-CONTRACT_NAMES = ("HospitalRegistry", "ContributionCredit", "RoundLedger")
+CONTRACT_NAMES = ("HospitalRegistry", "ContributionCredit", "RoundLedger", "RoundBeacon")
 
 _SETTINGS: dict[str, Any] = {
     "evmVersion": EVM_VERSION,

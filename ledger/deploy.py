@@ -130,9 +130,10 @@ def deploy(
     forfeit_on_revoke: bool = True,
     credit_scheme: str = "samples",
     slash_per_rejection: int = 0,
+    reveal_window: int | None = None,
 ) -> Deployment:
-    """Deploy HospitalRegistry, ContributionCredit and RoundLedger from ``admin`` (who becomes
-    the consortium admin) and make the RoundLedger the credit's minter.
+    """Deploy HospitalRegistry, ContributionCredit, RoundLedger and RoundBeacon from ``admin``
+    (who becomes the consortium admin) and make the RoundLedger the credit's minter.
 
     Round ledger: ``quorum`` is the attestation quorum (a pair needs more than that fraction of
     the active members); ``credit_scheme`` ``"samples"`` or ``"equal"`` splits
@@ -142,7 +143,8 @@ def deploy(
     ``member_quorum`` (at least 2/3) of the active members, as do suspensions and revocations
     (the target counted); every member
     holds a ``bond`` (wei), refundable ``exit_cooldown`` seconds after it leaves, forfeited on
-    revocation if ``forfeit_on_revoke``."""
+    revocation if ``forfeit_on_revoke``. Beacon: members reveal their secrets within
+    ``reveal_window`` seconds of a round's opening (default: a quarter of the commit window)."""
     if credit_scheme not in CREDIT_SCHEMES:
         raise LedgerError(f"credit_scheme must be one of {', '.join(CREDIT_SCHEMES)}, got {credit_scheme!r}")
     artifacts = compile_contracts()
@@ -172,10 +174,13 @@ def deploy(
         address=Web3.to_checksum_address(credit), abi=artifacts["ContributionCredit"]["abi"]
     )
     send(w3, admin, token.functions.setMinter(ledger), decoder=decoder, action="setMinter")
+    window = max(1, int(commit_window) // 4) if reveal_window is None else int(reveal_window)
+    beacon = _deploy_one(w3, admin, "RoundBeacon", artifacts, decoder, registry, ledger, window)
     return Deployment(
         chain_id=w3.eth.chain_id,
         rpc=provider_label(w3),
-        addresses={"HospitalRegistry": registry, "ContributionCredit": credit, "RoundLedger": ledger},
+        addresses={"HospitalRegistry": registry, "ContributionCredit": credit, "RoundLedger": ledger,
+                   "RoundBeacon": beacon},
         admin=admin.address,
         start_block=start_block,
         genesis="0x" + bytes(w3.eth.get_block(0)["hash"]).hex(),

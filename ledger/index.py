@@ -1,4 +1,4 @@
-"""The event index behind the audit: every event of the three contracts, decoded once and
+"""The event index behind the audit: every event of the deployment's contracts, decoded once and
 cached by block.
 
 An :class:`EventIndex` reads logs from the deployment's start block to the head, decodes them

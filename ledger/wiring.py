@@ -10,6 +10,7 @@ compares the deployed code with the code compiled from ``contracts/*.sol`` by th
 - given that, the getters are the compiled getters, so they report the immutables and the
   storage the code runs on: ``RoundLedger.registry()`` and ``credit()`` must be the file's
   HospitalRegistry and ContributionCredit, ``ContributionCredit.minter()`` its RoundLedger,
+  ``RoundBeacon.ledger()`` and ``registry()`` its RoundLedger and HospitalRegistry,
   and ``admin()`` of the registry and the token its admin.
 
 What it cannot prove: that the file's addresses are the consortium's and not a whole second,
@@ -36,6 +37,8 @@ _WIRES = (
     ("RoundLedger", "registry", "HospitalRegistry"),
     ("RoundLedger", "credit", "ContributionCredit"),
     ("ContributionCredit", "minter", "RoundLedger"),
+    ("RoundBeacon", "ledger", "RoundLedger"),
+    ("RoundBeacon", "registry", "HospitalRegistry"),
     ("HospitalRegistry", "admin", None),
     ("ContributionCredit", "admin", None),
 )

@@ -189,6 +189,8 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         z = hospitals[0].peer.standardizer  # None for images: pixels are already in [0, 1]
         test = z.apply(split.test) if z is not None else model_input(cfg.model, split.test)
 
+        for h in hospitals:
+            h.peer.join_beacon()  # a secret for round 1, committed before anyone can open it
         progress = _progress(cfg)
         for round_ in range(1, cfg.rounds + 1):
             started = time.perf_counter()

@@ -37,6 +37,7 @@ from node.models import build_model, flat_parameters, load_flat_parameters, mode
 from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
+from node.roundbeacon import RoundSecrets
 from node.sealing import SealContext, SealError, blob_hash, peek_context
 from node.training import TrainConfig, round_train_config, train_local
 from node.update import ModelUpdate, parameters_hash
@@ -144,6 +145,7 @@ class HospitalPeer:
         self._commits_final: set[int] = set()  # rounds whose reveal hold ended: no commitment can be added
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
         self.protection = make_mode(self)
+        self.beacon = RoundSecrets(self)  # used only by modes that draw from the beacon (ckks)
         host.on_blob(self._on_blob)
 
     # -- registry view -----------------------------------------------------------------
@@ -427,6 +429,15 @@ class HospitalPeer:
         await self._announce(protocol.RoundOpened(round_, self.address))
         return round_
 
+    def join_beacon(self) -> None:
+        """Before this peer's first round: commit a beacon secret for the next round, if the
+        consortium's mode draws from the beacon (later rounds commit at their start)."""
+        if self.protection.uses_beacon:
+            try:
+                self.beacon.commit_next()
+            except LedgerError as exc:  # e.g. the round opened meanwhile: this peer sits out its draw
+                self.log.error("beacon: %s", exc)
+
     async def _fail_stale_round(self, round_: int) -> None:
         deadline = self.ledger.round_info(round_).attest_deadline
         wait = deadline - time.time() + 1
@@ -450,6 +461,8 @@ class HospitalPeer:
         """Run one round to the end; never raises for a remote peer's fault."""
         out = RoundOutcome(round_)
         self.refresh_directory()
+        if self.protection.uses_beacon:
+            await self.beacon.start_round(round_)
         try:
             update = await self._train(round_)
         except BudgetExhausted as exc:

@@ -78,7 +78,7 @@ def _commit_all(setup: LedgerSetup, rnd: int, samples: tuple[int, ...] = (100, 2
 
 def test_compiled_artifacts_come_from_the_sources() -> None:
     artifacts = compile_contracts()
-    assert set(artifacts) == {"HospitalRegistry", "RoundLedger", "ContributionCredit", "IncentiveDistributor"}
+    assert set(artifacts) == {"HospitalRegistry", "RoundLedger", "RoundBeacon", "ContributionCredit", "IncentiveDistributor"}
     for art in artifacts.values():
         # the CBOR metadata trailer names the compiler: "solc" 0x000825 = 0.8.37
         assert art["deployedBytecode"].endswith("64736f6c63430008250033")

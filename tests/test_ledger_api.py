@@ -57,5 +57,6 @@ def test_client_methods() -> None:
     assert list(inspect.signature(ledger.deploy).parameters) == [
         "w3", "admin", "commit_window", "attest_window", "credit_per_round", "quorum", "genesis_seats",
         "member_quorum", "bond", "exit_cooldown", "forfeit_on_revoke", "credit_scheme", "slash_per_rejection",
+        "reveal_window",
     ]  # fmt: skip
     assert list(inspect.signature(ledger.connect).parameters) == ["rpc", "state_file"]

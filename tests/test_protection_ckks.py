@@ -8,11 +8,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from eth_abi import encode
+from eth_utils import keccak
+from web3 import Web3
+
 from ledger import LedgerClient, collect, load_state
+from ledger.beacon import withheld_count
+from ledger.chain import get_logs
 from node.demo import DemoConfig, run_demo
 from node.peer import HospitalPeer, RoundOutcome
 from node.update import parameters_hash
-from node_support import round_seed_reference, sum_weight
+from node_support import sum_weight
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +34,29 @@ class Recorder(HospitalPeer):
 
 
 def chain_roles(state, round_: int) -> tuple[str, str]:
-    """(key holder, aggregator) of ``round_``, re-derived here from the chain: the hash of the
-    block with the round's RoundOpened event, hashed with the deployment and the round, read as
-    an integer x: holder = members[x mod n], aggregator = the others[(x div n) mod (n - 1)]."""
-    x = int.from_bytes(round_seed_reference(state, round_, "ckks-roles"), "big")
-    client = LedgerClient(*load_state(state))
-    members = sorted((i.address for i in client.identities() if i.status == "active"), key=str.lower)
+    """(key holder, aggregator) of ``round_``, re-derived here from the chain's beacon reveals:
+    each SecretRevealed event's secret, checked against its member's SecretCommitted
+    commitment, mixed as keccak(abi.encode(XOR of keccak(abi.encode(secret, member)), round,
+    chain id, beacon)), hashed with the deployment and the round, read as an integer x; over the
+    revealers in address order, holder = members[x mod n], aggregator = the others[(x div n) mod (n - 1)]."""
+    w3, deployment = load_state(state)
+    beacon = deployment.addresses["RoundBeacon"]
+    topic = keccak(text="SecretRevealed(uint256,address,bytes32)")
+    committed = keccak(text="SecretCommitted(uint256,address,bytes32)")
+    mix, members = 0, []
+    for log in get_logs(w3, [beacon], deployment.start_block, [topic, round_.to_bytes(32, "big")]):
+        member, secret = "0x" + bytes(log["topics"][2])[-20:].hex(), bytes(log["data"])[:32]
+        (c,) = get_logs(w3, [beacon], deployment.start_block, [committed, round_.to_bytes(32, "big"), log["topics"][2]])
+        assert bytes(c["data"])[:32] == keccak(encode(["bytes32", "address", "uint256", "address"],
+                                                      [secret, member, round_, beacon]))
+        mix ^= int.from_bytes(keccak(encode(["bytes32", "address"], [secret, member])), "big")
+        members.append(Web3.to_checksum_address(member))
+    value = keccak(encode(["bytes32", "uint256", "uint256", "address"], [mix.to_bytes(32, "big"), round_,
+                                                                        deployment.chain_id, beacon]))
+    head = (f"medmesh/round-seed/v1|ckks-roles|{deployment.chain_id}|"
+            f"{deployment.addresses['RoundLedger'].lower()}|{round_}|").encode()
+    x = int.from_bytes(keccak(head + value), "big")
+    members.sort(key=str.lower)
     holder = members[x % len(members)]
     rest = [m for m in members if m != holder]
     return holder, rest[(x // len(members)) % len(rest)]
@@ -49,7 +72,8 @@ def test_ckks_round_decrypts_only_the_sum_within_1e_4(tmp_path):
     reference = sum(s * d.astype(np.float64) for d, s, _ in rows) / sum(s for _, s, _ in rows)
     got = np.load(model).astype(np.float64) - g0
     assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < 1e-4
-    r = collect(*load_state(state))["rounds"][0]
+    audit = collect(*load_state(state))
+    r = audit["rounds"][0]
     assert r["status"] == "finalized" and all(c["mode"] == 3 for c in r["commits"])
     assert {a["aggregate_hash"].removeprefix("0x") for a in r["attestations"]} == {parameters_hash(np.load(model)).hex()}
     assert len(r["attestations"]) == 4
@@ -59,6 +83,8 @@ def test_ckks_round_decrypts_only_the_sum_within_1e_4(tmp_path):
     name = {h["address"]: n for n, h in report["hospitals"].items()}
     holder, aggregator = chain_roles(state, 1)
     assert holder != aggregator
+    assert r["ckks_roles"] == {"key_holder": holder, "aggregator": aggregator}  # the audit redraws the same pair
+    assert all(c["ok"] for c in audit["checks"] if "beacon" in c["check"] or "ckks" in c["check"])
     assert sent[name[holder]] > max(v for k, v in sent.items() if k != name[holder])
 
 
@@ -112,10 +138,13 @@ def test_ckks_rejects_replayed_and_tampered_ciphertexts(tmp_path):
 
 
 class Absent(Recorder):
-    """Offline for the round unless it holds the key or aggregates: only those two commit."""
+    """Offline for the round unless it holds the key or aggregates: only those two commit.
+    Every peer reveals its beacon secret first (the draw needs a quorum of reveals)."""
 
     async def run_round(self, round_):
         self.refresh_directory()
+        await self.beacon.start_round(round_)
+        await self.beacon.ready(round_)
         if self.address not in {m.address for m in self.protection.roles(round_)}:
             return RoundOutcome(round_, error="offline")
         return await super().run_round(round_)
@@ -130,3 +159,27 @@ def test_ckks_refuses_to_decrypt_a_sum_of_two_committed_members(tmp_path):
     r = collect(*load_state(state))["rounds"][0]
     assert len(r["commits"]) == 2 and not r["attestations"]  # before: the pair decrypted and attested
     assert r["status"] == "open" and not report["rounds"][0]["finalized"]
+
+
+class Withholder(Recorder):
+    """Commits a beacon secret like every peer, then never reveals it (it forgets it)."""
+
+    async def run_round(self, round_):
+        self.beacon._secrets.pop(round_, None)
+        return await super().run_round(round_)
+
+
+def test_a_withholding_member_is_recorded_and_holds_no_role(tmp_path):
+    """One of four members withholds its reveal: the others wait for the reveal deadline, the
+    beacon is final with 3 reveals (the quorum), the pair is drawn among the 3 revealers, the
+    round finalizes with the withholder's update in it, and its withholding is on the record."""
+    state = tmp_path / "chain.json"
+    report = run_demo(DemoConfig(rounds=1, rule="fedavg", protection="ckks", chain_state=state, progress=False,
+                                 state_dir=tmp_path, commit_window=80), peer_class={3: Withholder})
+    withholder = list(report["hospitals"].values())[3]["address"]
+    w3, deployment = load_state(state)
+    assert withheld_count(LedgerClient(w3, deployment), withholder) == 1
+    assert withholder not in chain_roles(state, 1)
+    r = collect(w3, deployment)["rounds"][0]
+    assert r["status"] == "finalized" and withholder in r["accepted"]
+    assert (r["beacon"]["reveals"], r["beacon"]["withheld"]) == (3, [withholder])

@@ -95,6 +95,9 @@ class ProtectionMode:
     """Whether :meth:`open` may run in a worker thread: it touches no trio object and no state
     that another task changes meanwhile, and its heavy part is C code that releases the GIL."""
     relays_updates = True
+    uses_beacon = False
+    """Whether the mode draws from the round's beacon (:mod:`node.roundbeacon`): its peers then
+    commit and reveal beacon secrets every round."""
     """Whether a peer holding another's committed update blob may relay it to a peer that
     missed it (:mod:`node.relay`): true when the blob is sealed to every peer that waits for it."""
 

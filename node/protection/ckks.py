@@ -1,11 +1,15 @@
 """The "ckks" mode: TenSEAL CKKS (:mod:`node.ckks`) with roles drawn from the chain.
 
-For round ``r``, the **key holder** and the **aggregator** are two different active members
-drawn from the round's seed on chain (:func:`ledger.randomness.round_seed`: the hash of the
-block that opened the round, mixed with the round number; :func:`draw_roles`). Nobody knows
-the pair before the round opens, and no member picks it, so a pair of colluders holds both
-roles in a round with probability 2 / (n (n - 1)), not on a schedule it can read from the
-registry. A block producer (the sequencer of a PoA devnet) can still grind block hashes.
+For round ``r``, the **key holder** and the **aggregator** are two different members drawn
+from the round's **beacon** (:mod:`ledger.beacon`, :func:`draw_roles`): each member committed a
+secret before ``r`` opened and revealed it after; the draw is uniform over ordered pairs of the
+members that revealed, from ``round_seed(..., beacon=True)``. The pair is fixed by the reveals,
+before anyone makes its update, and no single member can steer it: not the opener (its
+transaction no longer enters the draw), not a member grinding its reveal (its secret was
+committed before the round opened). What is left is each withholding committer's one bit (it
+sees the others' reveals and chooses to reveal or not; a withholder cannot hold a role), and a
+coalition holding every reveal. A beacon with too few reveals (below the round's quorum) makes
+no draw: the round goes on without ckks roles and fails; the next round draws afresh.
 
 1. ``ckks-context``: the key holder makes fresh keys and sends its public context (public key
    and parameters only, refused below 128-bit security) to every member;
@@ -38,7 +42,8 @@ import numpy as np
 import trio
 
 from ledger.errors import LedgerError
-from ledger.randomness import round_seed
+from ledger.beacon import revealed_secrets
+from ledger.randomness import draw_pair, round_seed
 from node import ckks_pool
 from node.aggregation import clip_norms
 from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext, EncryptedVector
@@ -55,14 +60,13 @@ __all__ = ["CkksMode", "draw_roles"]
 
 def draw_roles(seed: bytes, members: list[Identity]) -> tuple[Identity, Identity]:
     """(key holder, aggregator): two different members, uniform over ordered pairs, read from
-    a 32-byte ``seed`` (members in ascending address order; modulo bias below 2^-240)."""
-    order = sorted(members, key=lambda i: i.address.lower())
-    if len(order) < 2:
-        raise CKKSError("ckks needs at least two active members (a key holder and an aggregator)")
-    x = int.from_bytes(seed, "big")
-    holder = order[x % len(order)]
-    rest = [m for m in order if m is not holder]
-    return holder, rest[(x // len(order)) % len(rest)]
+    a 32-byte ``seed`` (:func:`ledger.randomness.draw_pair`, which an audit runs too)."""
+    if len(members) < 2:
+        raise CKKSError("ckks needs at least two members that revealed their beacon secret "
+                        "(a key holder and an aggregator)")
+    by_address = {m.address.lower(): m for m in members}
+    holder, aggregator = draw_pair(seed, [m.address for m in members])
+    return by_address[holder.lower()], by_address[aggregator.lower()]
 
 _KINDS = {"ckks-context": "context", "ckks-sum": "sum", "ckks-result": "result"}
 
@@ -72,6 +76,7 @@ class CkksMode(ProtectionMode):
     code = 3
     sum_only = True
     relays_updates = False  # ciphertexts go to the round's aggregator alone: no third peer holds one
+    uses_beacon = True
 
     def __init__(self, peer, params: CKKSParams | None = None) -> None:
         super().__init__(peer)
@@ -84,13 +89,17 @@ class CkksMode(ProtectionMode):
         self._roles: dict[int, tuple[Identity, Identity]] = {}
 
     def roles(self, round_: int) -> tuple[Identity, Identity]:
-        """(key holder, aggregator) for ``round_``, drawn from the round's seed on chain."""
+        """(key holder, aggregator) for ``round_``, drawn from the round's beacon among the
+        members that revealed their secret (raises until the beacon is ready)."""
         if round_ not in self._roles:
+            ledger = self.peer.ledger
             try:
-                seed = round_seed(self.peer.ledger, round_, "ckks-roles")
+                seed = round_seed(ledger, round_, "ckks-roles", beacon=True)
+                revealed = {a.lower() for a in revealed_secrets(ledger, round_)}
             except LedgerError as exc:
                 raise CKKSError(f"no role draw for round {round_}: {exc}") from None
-            self._roles[round_] = draw_roles(seed, self.peer.active_members())
+            members = [m for m in self.peer.active_members() if m.address.lower() in revealed]
+            self._roles[round_] = draw_roles(seed, members)
         return self._roles[round_]
 
     def _is(self, ident: Identity) -> bool:
@@ -126,6 +135,7 @@ class CkksMode(ProtectionMode):
     # -- protect -------------------------------------------------------------------------
     async def protect(self, update: ModelUpdate) -> bytes:
         r = update.round
+        await self.peer.beacon.ready(r)  # the draw is final before any update is made
         holder, aggregator = self.roles(r)
         others = self.peer._others()
         if self._is(holder):
@@ -161,7 +171,10 @@ class CkksMode(ProtectionMode):
         return [] if self._is(aggregator) or self._is(holder) else [aggregator]
 
     def expected_update_senders(self, round_: int) -> set[str]:
-        holder, aggregator = self.roles(round_)
+        try:
+            holder, aggregator = self.roles(round_)
+        except CKKSError:  # no draw (the beacon failed): nobody sends this peer a ciphertext
+            return set()
         if not self._is(aggregator):
             return set()
         return {i.address for i in self.peer._others() if i.address.lower() != holder.address.lower()}

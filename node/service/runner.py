@@ -365,6 +365,7 @@ class NodeRunner:
             await trio.sleep(poll)  # standing by: serves models and relays, trains and opens nothing
         elif info is None or info.status != "open":
             await self._catch_up()
+            self.peer.join_beacon()  # before the next round opens, or its beacon has no secret of ours
             await self._open(current + 1)
         elif self._joinable(current, info):
             if not self._enough_members(current):
