@@ -389,6 +389,16 @@ contract RoundLedger {
     /// @param account The member.
     error RoundLedgerZeroEpsilon(uint256 round, address account);
 
+    /// @notice No round `round` was ever opened, so nothing can be recorded about it.
+    /// @param round The round given.
+    error RoundLedgerUnknownRound(uint256 round);
+
+    /// @notice An alert record needs a nonzero kind and a nonzero hash of its body.
+    /// @param round The round.
+    /// @param kind The kind given.
+    /// @param bodyHash The body hash given.
+    error RoundLedgerInvalidAlert(uint256 round, bytes32 kind, bytes32 bodyHash);
+
     /// @notice The credit scheme value is unknown.
     /// @param scheme The value given.
     error RoundLedgerInvalidScheme(uint8 scheme);
@@ -516,6 +526,14 @@ contract RoundLedger {
     /// @param account The member.
     /// @param amount The credits burned (its balance, if that was lower than the penalty).
     event ContributorSlashed(uint256 indexed round, address indexed account, uint256 amount);
+
+    /// @notice `reporter`'s local monitoring raised an alert of `kind` about `round`'s model or
+    /// updates; the alert's JSON body stays with the reporter, `bodyHash` (keccak-256) binds it.
+    /// @param round The round.
+    /// @param reporter The member that raised it (the transaction's signer).
+    /// @param kind The alert kind, as a right-padded ASCII string ("accuracy_drop", ...).
+    /// @param bodyHash keccak-256 of the alert's canonical JSON body.
+    event AlertRecorded(uint256 indexed round, address indexed reporter, bytes32 indexed kind, bytes32 bodyHash);
 
     /// @notice `round` failed for lack of quorum; `caller` closed it.
     /// @param round The round.
@@ -799,6 +817,18 @@ contract RoundLedger {
         if (_hasQuorum(votes, r.memberCount)) revert RoundLedgerQuorumReached(round);
         r.status = RoundStatus.Failed;
         emit RoundFailed(round, msg.sender, votes, r.memberCount);
+    }
+
+    /// @notice Records, signed by the caller, that its local monitoring raised an alert about
+    /// `round` (any round that was opened: alerts follow a round's end). Stores nothing; the
+    /// `AlertRecorded` event is the record an auditor reads.
+    /// @param round A round that was opened.
+    /// @param kind The alert kind, nonzero.
+    /// @param bodyHash keccak-256 of the alert's JSON body, nonzero.
+    function recordAlert(uint256 round, bytes32 kind, bytes32 bodyHash) external onlyActiveMember {
+        if (_rounds[round].status == RoundStatus.None) revert RoundLedgerUnknownRound(round);
+        if (kind == bytes32(0) || bodyHash == bytes32(0)) revert RoundLedgerInvalidAlert(round, kind, bodyHash);
+        emit AlertRecorded(round, msg.sender, kind, bodyHash);
     }
 
     // ------------------------------------------------------------------ views

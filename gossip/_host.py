@@ -2,7 +2,8 @@
 
 It owns the py-libp2p host (Noise-only, Yamux, TCP; ``_stack``), a GossipSub
 router for control messages (``_control``), the direct blob protocol
-(``_blobs``), and one authorization gate in front of all of them (``_gate``).
+(``_blobs``), one authorization gate in front of all of them (``_gate``), and
+connection-level limits (``_conncap``: a per-IP cap, unauthorized peers closed on connect).
 
 Sharp edges guarded here: the lifecycle order in ``running`` and the explicit
 connection close in ``_close_connections`` (py-libp2p leaks sockets and can
@@ -23,8 +24,10 @@ from libp2p.tools.anyio_service import background_trio_service
 from ._blobs import BlobHandler, BlobService
 from ._control import ControlPlane
 from ._errors import GossipError, PeerNotAuthorized, sole_exception
+from ._conncap import DEFAULT_MAX_PER_IP, ConnectionGuard
 from ._gate import Gate
 from ._logs import log, one_line, quiet_libp2p_logs, short
+from ._retry import retrying
 from ._stack import (
     MAX_CONTROL_BYTES_LIMIT,
     build_host,
@@ -52,6 +55,11 @@ class PeerHost:
     :param max_blob_bytes: largest blob we accept (and send).
     :param max_control_bytes: largest control message we publish or accept;
         at most 512 KiB (py-libp2p silently drops pubsub RPCs over 1 MiB).
+    :param send_attempts: tries per :meth:`send_blob` on transfer failures (a
+        rejection is final), with backoff from ``retry_initial_s``, doubled per failure.
+    :param parallel_sends: most blob transfers in flight at once (None: no bound).
+    :param max_conns_per_ip: inbound connections held at once from one remote IP
+        (``_conncap``); more are closed at accept.
 
     Run it with ``async with host.running(): ...`` (trio). One ``running()`` per
     instance: py-libp2p's services cannot be restarted.
@@ -66,6 +74,10 @@ class PeerHost:
         authorize: Callable[[str], bool] | None = None,
         max_blob_bytes: int = 64 * 2**20,
         max_control_bytes: int = 64 * 2**10,
+        send_attempts: int = 1,
+        retry_initial_s: float = 0.5,
+        parallel_sends: int | None = None,
+        max_conns_per_ip: int = DEFAULT_MAX_PER_IP,
     ) -> None:
         if max_blob_bytes <= 0:
             raise ValueError(f"max_blob_bytes must be positive, got {max_blob_bytes}")
@@ -85,6 +97,8 @@ class PeerHost:
         self._listen = ma.Multiaddr(f"/ip4/{listen_ip}/tcp/{listen_port}")
         self.max_blob_bytes = max_blob_bytes
         self.max_control_bytes = max_control_bytes
+        self._send = retrying(self._send_once, attempts=send_attempts, initial=retry_initial_s,
+                              parallel=parallel_sends)
         self._stats = StatsRecorder()
         self._running = False
         self._started = False
@@ -97,6 +111,8 @@ class PeerHost:
 
         self._gate = Gate(self.peer_id, authorize, self._stats)
         self._gate.install(self._host.get_network())
+        self._guard = ConnectionGuard(self.peer_id, self._gate.allows, self._stats, max_conns_per_ip)
+        self._guard.install(self._host.get_network())
         self._pubsub, self._router = build_pubsub(self._host)
         self._control = ControlPlane(
             self._pubsub, self._router, self._id, self._stats, max_control_bytes, self._gate.allows
@@ -271,4 +287,7 @@ class PeerHost:
         ``BlobTransferError`` (stream failure, timeout) or ``PeerNotAuthorized``.
         """
         self._require_running()
+        await self._send(peer_id, data, kind, timeout)
+
+    async def _send_once(self, peer_id: str, data: bytes, kind: str, timeout: float | None) -> None:
         await self._blobs.send(peer_id, data, kind, timeout)

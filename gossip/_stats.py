@@ -29,7 +29,9 @@ class GossipStats:
 
     ``control_rejected`` counts received pubsub messages our validator refused
     (unauthorized origin or forwarder, oversized); ``streams_refused`` counts
-    inbound streams reset because ``authorize`` refused the remote peer.
+    inbound streams reset because ``authorize`` refused the remote peer;
+    ``connections_refused`` counts inbound connections closed at once: over the
+    per-IP cap at accept, or naming a refused peer at the handshake.
     """
 
     blobs_sent: int = 0
@@ -44,6 +46,7 @@ class GossipStats:
     control_bytes_received: int = 0
     control_rejected: int = 0
     streams_refused: int = 0
+    connections_refused: int = 0
 
 
 class StatsRecorder:

@@ -30,11 +30,19 @@ from .errors import LedgerError, _abi_type
 from .index import EventIndex, fast_decode, is_static_simple
 from .beacon_audit import check_beacon
 from .figures import check_figures, privacy_by_hospital
-from .views import scheme_label
+from .views import alert_rows, scheme_label
 from .wiring import check_wiring, code_matches
-from .records import IDENTITY_STATUSES, REJECTION_REASONS, ROUND_STATUSES, SANCTIONS, PrivacyBudget, micros_to_epsilon
+from .records import (
+    IDENTITY_STATUSES,
+    REJECTION_REASONS,
+    ROUND_STATUSES,
+    SANCTIONS,
+    PrivacyBudget,
+    alert_kind_name,
+    micros_to_epsilon,
+)
 
-__all__ = ["build_history", "collect", "epsilon_by_hospital", "format_report", "unread_report"]
+__all__ = ["build_history", "collect", "epsilon_by_hospital", "expected_credits", "format_report", "unread_report"]
 
 _ZERO = "0x0000000000000000000000000000000000000000"
 #: eth_call requests per JSON-RPC batch.
@@ -223,6 +231,7 @@ def _new_round(a: dict[str, Any], block: int) -> dict[str, Any]:
         "accepted": [],
         "excluded": [],
         "rejections": [],
+        "alerts": [],  # AlertRecorded: a member's monitoring alert (kind, hash of its JSON body)
         "dissenters": [],
         "credited": {},
         "slashed": {},
@@ -326,6 +335,16 @@ def _ledger_event(
                 "reason_name": REJECTION_REASONS.get(a["reason"], "other"),
             }
         )
+    elif kind == "AlertRecorded":
+        r["alerts"].append(
+            {
+                "reporter": a["reporter"],
+                "kind": alert_kind_name(a["kind"]),
+                "body_hash": a["bodyHash"],
+                "block": ev["block"],
+                "tx": ev["tx"],
+            }
+        )
     elif kind == "VoteStruck":
         for att in r["attestations"]:
             if att["account"] == a["account"]:
@@ -407,7 +426,7 @@ def epsilon_by_hospital(history: dict[str, Any]) -> dict[str, list[dict[str, Any
     return dict(series)
 
 
-def _expected_credits(
+def expected_credits(
     r: dict[str, Any], per_round: int, scheme: str, cohorts: dict[str, int] | None = None
 ) -> dict[str, int]:
     """Each accepted contributor's credits as the contract must mint them, on sample counts
@@ -521,7 +540,7 @@ def _check_against_views(
         cohorts = {a: identities[a]["cohort"] for a in identities}
         check(
             f"round {rnd}: credits follow the {scheme} scheme (samples capped by each declared cohort)",
-            _expected_credits(r, per_round, scheme, cohorts) == r["credited"],
+            expected_credits(r, per_round, scheme, cohorts) == r["credited"],
         )
         if slash:
             check(f"round {rnd}: every excluded committer was slashed", set(r["slashed"]) == set(r["excluded"]))
@@ -531,9 +550,6 @@ def _check_against_views(
         check(f"credit balance of {account} matches the token", balance == history["credits"][account])
     check("total supply matches the token", viewer.credit_supply() == history["total_supply"], str(history["total_supply"]))
 
-
-#: Kept for callers of the old name.
-_code_matches = code_matches
 
 
 # --------------------------------------------------------------------------- rendering
@@ -627,6 +643,10 @@ def format_report(report: dict[str, Any]) -> str:
                     ],
                 )
             ]
+    alerts = alert_rows(report)
+    if alerts:
+        rows = [list(a.values()) for a in alerts]
+        out += ["", f"Alerts recorded on chain ({len(alerts)})", _table(list(alerts[0]), rows)]
     out += [
         "",
         f"Credits (total supply {_credits(report['total_supply'])} MMC)",

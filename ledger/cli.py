@@ -1,5 +1,5 @@
 """The ledger's ``medmesh`` subcommands: ``devnet`` and ``audit`` (with its views:
-``identities``, ``rounds``, ``round N``, ``credits``, ``peer ID``, ``verify MODEL_FILE`` and
+``identities``, ``rounds``, ``round N``, ``credits``, ``alerts``, ``peer ID``, ``verify MODEL_FILE`` and
 ``report --out DIR``; each as a table, ``--json`` or ``--csv``).
 
 ``node/cli.py`` owns the ``medmesh`` parser and calls :func:`register_commands` with its
@@ -29,6 +29,7 @@ from .devnet import Anvil
 from .errors import LedgerError
 from .index import cache_dir_default
 from .views import (
+    alert_rows,
     award_rows,
     credit_rows,
     identity_rows,
@@ -89,6 +90,7 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
     one.add_argument("number", type=int)
     views.add_parser("credits", parents=[shared], help="credit balances (and each IncentiveDistributor's)")
     views.add_parser("awards", parents=[shared], help="IncentiveDistributor awards: per scheme, round and account")
+    views.add_parser("alerts", parents=[shared], help="monitoring alerts members recorded on chain")
     peer = views.add_parser("peer", parents=[shared], help="one member's record, by peer ID or account")
     peer.add_argument("peer_id", metavar="ID")
     verify = views.add_parser(
@@ -271,6 +273,7 @@ def run_audit(args: argparse.Namespace) -> int:
             "round": lambda: round_view(report, args.number),
             "credits": lambda: credit_rows(report),
             "awards": lambda: award_rows(report),
+            "alerts": lambda: alert_rows(report),
             "peer": lambda: peer_view(report, args.peer_id),
         }[view]()
     except LedgerError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -29,6 +30,8 @@ from .records import (
     PrivacyBudget,
     RoundInfo,
     accepted_mask,
+    alert_body_hash,
+    alert_kind,
     as_bytes32,
     epsilon_to_micros,
     micros_to_epsilon,
@@ -99,6 +102,10 @@ class LedgerClient:
         self.w3 = w3
         self.deployment = deployment
         self.account = account
+        #: ``observer(op)`` context managers entered around every transaction (``op`` is its
+        #: method name, e.g. ``"commit_update"``) and every read (``op`` is ``"call"``): how
+        #: a peer times its chain calls and a monitor counts them, without wrapping methods
+        self.observers: list[Callable[[str], AbstractContextManager[Any]]] = []
         contracts, self._decoder = contracts_for(w3, deployment)
         if not w3.eth.get_code(contracts["RoundLedger"].address):
             raise LedgerError(
@@ -129,13 +136,21 @@ class LedgerClient:
         tx: Any = fn
         if value:
             tx = {"to": fn.address, "data": fn._encode_transaction_data(), "value": int(value)}
-        receipt = send(self.w3, self.account, tx, decoder=self._decoder, action=method, keep_raw=keep_raw)
+        with self._observed(method):
+            receipt = send(self.w3, self.account, tx, decoder=self._decoder, action=method, keep_raw=keep_raw)
         self.gas_used[method].append(int(receipt["gasUsed"]))
         self.last_receipt = receipt
         return receipt
 
     def _call(self, fn: ContractFunction) -> Any:
-        return call(fn, decoder=self._decoder)
+        with self._observed("call"):
+            return call(fn, decoder=self._decoder)
+
+    def _observed(self, op: str) -> ExitStack:
+        stack = ExitStack()
+        for observer in self.observers:
+            stack.enter_context(observer(op))
+        return stack
 
     # ------------------------------------------------------------------ registry
 
@@ -446,6 +461,13 @@ class LedgerClient:
             values.append(code)
         fn = self.round_ledger.functions.recordRejections(int(round), accounts, values)
         return self._send("record_rejections", fn)
+
+    def record_alert(self, round: int, kind: str, body: dict) -> tuple[TxReceipt, bytes]:
+        """Record, signed by this member, that its monitoring raised an alert of ``kind`` about
+        ``round``; the chain keeps only the hash of ``body`` (returned with the receipt)."""
+        body_hash = alert_body_hash(body)
+        fn = self.round_ledger.functions.recordAlert(int(round), alert_kind(kind), body_hash)
+        return self._send("record_alert", fn), body_hash
 
     def rejection_count(self, round: int, account: str) -> int:
         fn = self.round_ledger.functions.rejectionCount(int(round), Web3.to_checksum_address(account))

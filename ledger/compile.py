@@ -18,7 +18,8 @@ from typing import Any
 from .errors import ErrorDecoder, LedgerError
 from .records import ENUM_LABELS
 
-__all__ = ["CONTRACT_NAMES", "EVM_VERSION", "REPO_ROOT", "compile_contracts", "error_decoder"]
+__all__ = ["CONTRACT_NAMES", "EVM_VERSION", "REPO_ROOT", "SOLC_SETTINGS", "compile_contracts", "error_decoder",
+           "solc_version"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR = REPO_ROOT / "contracts"
@@ -31,7 +32,7 @@ EVM_VERSION = "prague"
 #: The deployable contracts, in deployment order.
 CONTRACT_NAMES = ("HospitalRegistry", "ContributionCredit", "RoundLedger", "RoundBeacon")
 
-_SETTINGS: dict[str, Any] = {
+SOLC_SETTINGS: dict[str, Any] = {
     "evmVersion": EVM_VERSION,
     "optimizer": {"enabled": True, "runs": 200},
     "outputSelection": {
@@ -54,7 +55,7 @@ def _sources() -> dict[str, str]:
     return {f"contracts/{p.name}": p.read_text(encoding="utf-8") for p in files}
 
 
-def _solc_version() -> str:
+def solc_version() -> str:
     if not os.access(SOLC_SHIM, os.X_OK):
         raise LedgerError(f"Solidity compiler shim {SOLC_SHIM} is missing or not executable")
     import solcx.wrapper
@@ -75,8 +76,8 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
 @functools.lru_cache(maxsize=4)
 def _compile_cached(sources_json: str) -> dict[str, dict[str, Any]]:
     sources: dict[str, str] = json.loads(sources_json)
-    version = _solc_version()
-    key_material = json.dumps({"sources": sources, "solc": version, "settings": _SETTINGS}, sort_keys=True)
+    version = solc_version()
+    key_material = json.dumps({"sources": sources, "solc": version, "settings": SOLC_SETTINGS}, sort_keys=True)
     digest = hashlib.sha256(key_material.encode()).hexdigest()
     cache_file = CACHE_DIR / f"{digest}.json"
     if cache_file.exists():
@@ -99,7 +100,7 @@ def _run_solc(sources: dict[str, str]) -> dict[str, dict[str, Any]]:
     standard_input = {
         "language": "Solidity",
         "sources": {name: {"content": text} for name, text in sources.items()},
-        "settings": _SETTINGS,
+        "settings": SOLC_SETTINGS,
     }
     try:
         output = solcx.compile_standard(standard_input, solc_binary=str(SOLC_SHIM), allow_empty=True)

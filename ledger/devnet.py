@@ -21,7 +21,7 @@ from types import TracebackType
 from .compile import REPO_ROOT
 from .errors import LedgerError
 
-__all__ = ["ANVIL_BIN", "Anvil"]
+__all__ = ["ANVIL_BIN", "Anvil", "rpc_answers"]
 
 ANVIL_BIN = REPO_ROOT / "node_modules" / ".bin" / "anvil"
 _READY_TIMEOUT_S = 20.0
@@ -34,7 +34,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _answers(rpc: str) -> bool:
+def rpc_answers(rpc: str) -> bool:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
     request = urllib.request.Request(rpc, data=body, headers={"Content-Type": "application/json"})
     try:
@@ -113,7 +113,7 @@ class Anvil:
                 err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
                 self.process = None
                 return (err.strip().splitlines() or [f"exit status {status}"])[-1]
-            if _answers(self.rpc):
+            if rpc_answers(self.rpc):
                 return ""
             time.sleep(0.05)  # polling the RPC until the deadline; anvil has no readiness signal
         self.stop()

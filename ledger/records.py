@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -27,6 +28,9 @@ __all__ = [
     "institution_id",
     "micros_to_epsilon",
     "accepted_mask",
+    "alert_body_hash",
+    "alert_kind",
+    "alert_kind_name",
     "sort_accounts",
     "unmask",
     "vote_key",
@@ -239,6 +243,26 @@ def unmask(mask: int, committers: list[str] | tuple[str, ...]) -> list[str]:
     if mask >> len(committers):
         raise LedgerError(f"accepted mask {mask:#x} names a commit index beyond the {len(committers)} committers")
     return sort_accounts([a for i, a in enumerate(committers) if mask >> i & 1])
+
+
+def alert_kind(kind: str) -> bytes:
+    """An alert kind as the RoundLedger's ``bytes32``: ASCII, right-padded with zeros."""
+    raw = kind.encode("ascii", "replace") if isinstance(kind, str) else b""
+    if not raw or len(raw) > 32 or not kind.isprintable():
+        raise LedgerError(f"alert kind must be 1-32 printable ASCII characters, got {kind!r}")
+    return raw.ljust(32, b"\x00")
+
+
+def alert_kind_name(raw: bytes | str) -> str:
+    """The kind string of an ``AlertRecorded`` event's ``kind`` (bytes or 0x-hex)."""
+    data = bytes.fromhex(raw[2:]) if isinstance(raw, str) else bytes(raw)
+    return data.rstrip(b"\x00").decode("ascii", "replace")
+
+
+def alert_body_hash(body: dict) -> bytes:
+    """keccak-256 of an alert's canonical JSON (sorted keys, no spaces, UTF-8): what the
+    RoundLedger's ``AlertRecorded`` binds; anyone holding the body recomputes it."""
+    return keccak(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode())
 
 
 def as_bytes32(value: bytes, what: str) -> bytes:

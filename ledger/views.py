@@ -130,6 +130,24 @@ def round_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def alert_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per ``AlertRecorded`` event: a member's signed record of a monitoring alert (its
+    kind, the round, keccak-256 of the alert's JSON body, which the member keeps)."""
+    peers = {i["account"]: i["peer_id"] for i in report["identities"]}
+    return [
+        {
+            "round": r["round"],
+            "kind": x["kind"],
+            "reporter": x["reporter"],
+            "peer_id": peers.get(x["reporter"], ""),
+            "body_hash": x["body_hash"],
+            "block": x["block"],
+        }
+        for r in report["rounds"]
+        for x in r.get("alerts", [])
+    ]
+
+
 def _find_round(report: dict[str, Any], number: int) -> dict[str, Any]:
     for r in report["rounds"]:
         if r["round"] == number:
@@ -375,6 +393,10 @@ Contracts: {", ".join(f"{html.escape(k)} <code>{v}</code>" for k, v in chain["co
 {_html_table(rejections)}
 <h3>Dissenting attestations</h3>
 {_html_table(dissent)}
+<h2>Monitoring alerts recorded on chain</h2>
+<p>Alerts a hospital's local monitoring raised and signed on chain (<code>AlertRecorded</code>): the
+kind, the round and the hash of the alert's JSON body, which the hospital keeps and can show.</p>
+{_html_table(alert_rows(report))}
 <h2>Credits</h2>
 {_line_chart(cumulative_credit, "credits held over time", "MMC")}
 {_html_table(credit_rows(report))}

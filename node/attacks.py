@@ -50,7 +50,7 @@ from node.data import LabelledData, TabularData
 
 __all__ = ["sign_flip", "gaussian_noise", "scaling", "little_is_enough", "lie_z_max",
            "inner_product_manipulation", "free_rider", "min_max", "min_sum", "fang_trimmed_mean", "fang_krum",
-           "flip_labels", "add_backdoor", "MODEL_ATTACKS", "PAPER_STRENGTHS"]
+           "flip_labels", "add_backdoor", "backdoor_success", "MODEL_ATTACKS", "PAPER_STRENGTHS"]
 
 
 def _honest(honest: np.ndarray) -> np.ndarray:
@@ -167,7 +167,7 @@ def fang_krum(honest: np.ndarray, f: int, *, tolerance: float = 1e-5) -> np.ndar
     """Fang et al. 2020, Sec. 4.1 (full knowledge, deltas): the ``f`` attackers all send
     ``-lambda * s``; lambda starts at the paper's upper bound and halves until Krum (told f)
     selects an attacker, or falls under ``tolerance`` (then lambda = tolerance)."""
-    from node.aggregation import selection
+    from node.consensus.rules import selection
 
     stack = _honest(honest)
     m, d = len(stack) + f, stack.shape[1]
@@ -215,6 +215,21 @@ PAPER_STRENGTHS: dict[str, dict[str, float]] = {
 def flip_labels(data: LabelledData) -> LabelledData:
     """Every binary label inverted."""
     return replace(data, y=(1.0 - data.y).astype(np.float32))
+
+
+def backdoor_success(model, test: LabelledData, *, target: float = 0.0,
+                     trigger_features: tuple[int, ...] = (0, 1, 2), trigger_value: float = 6.0) -> float | None:
+    """Share of held-out rows of the non-target class that ``model`` classifies as ``target``
+    once the trigger of :func:`add_backdoor` is stamped on them (None for images or without such rows)."""
+    from node.evaluation import predict_logits
+
+    rows = test.y != target
+    if test.x.ndim != 2 or not rows.any():
+        return None
+    x = test.x[rows].copy()
+    x[:, list(trigger_features)] = trigger_value
+    logits = predict_logits(model, type(test)(x, test.y[rows]))
+    return float(((logits > 0) == (target > 0.5)).mean())
 
 
 def add_backdoor(data: TabularData, *, fraction: float = 0.3, target: float = 0.0,

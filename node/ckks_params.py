@@ -24,6 +24,7 @@ a spare bit, which covers the factor ``sqrt(2)`` of packing two reals into one c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from node.errors import MedmeshError
 
 __all__ = ["CKKSError", "CKKSParams", "MAX_COEFF_BITS_128", "check_security"]
 
@@ -33,7 +34,7 @@ _PRIME_BITS = (20, 60)  # SEAL's NTT-friendly primes: at most 60 bits; below 20 
 _MIN_SCALE_BITS = 20
 
 
-class CKKSError(ValueError):
+class CKKSError(MedmeshError, ValueError):
     """A CKKS parameter, context or ciphertext failed a check; the message names which one."""
 
 

@@ -51,8 +51,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from ledger.cli import register_commands
-    from node.aggregation import DEFAULT_RULE, RULES
-    from node.demo import DEMO_DATA
+    from node.consensus.rules import RULES
+    from node.demo import DEMO_DATA, DemoConfig
+    from node.privacy import ACCOUNTANTS
+    from node.protection import MODE_CODES
     from node.models import MODEL_NAMES
 
     parser = argparse.ArgumentParser(prog="medmesh", description=__doc__)
@@ -60,26 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run a federated campaign among hospital peers in one process")
-    demo.add_argument("--rounds", type=int, default=5)
-    demo.add_argument("--hospitals", type=int, default=4)
-    demo.add_argument("--epsilon", type=float, default=1.0, help="DP budget for the whole campaign")
-    demo.add_argument("--rule", choices=sorted(RULES), default=DEFAULT_RULE)
-    demo.add_argument("--protection", choices=("sealed", "secagg", "ckks"), default="sealed",
+    d = DemoConfig  # the defaults, written once in the node's schema
+    demo.add_argument("--rounds", type=int, default=d.rounds)
+    demo.add_argument("--hospitals", type=int, default=d.hospitals)
+    demo.add_argument("--epsilon", type=float, default=d.epsilon, help="DP budget for the whole campaign")
+    demo.add_argument("--rule", choices=sorted(RULES), default=d.rule)
+    demo.add_argument("--protection", choices=tuple(MODE_CODES), default=d.protection,
                       help="how updates are protected: sealed (any rule), secagg or ckks (sum only: --rule fedavg)")
     demo.add_argument("--topk", type=float, help="send only this fraction of coordinates (error feedback), e.g. 0.1")
     demo.add_argument("--quantize", action="store_true", help="8-bit values (sealed only)")
     demo.add_argument("--clip-norm", type=float, help="L2-clip each update before masking or encrypting")
-    demo.add_argument("--accountant", choices=("prv", "rdp"), default="prv",
+    demo.add_argument("--accountant", choices=ACCOUNTANTS, default=d.accountant,
                       help="privacy accountant (PRV, the default, is tighter than RDP)")
-    demo.add_argument("--model", choices=MODEL_NAMES, default="logreg")
-    demo.add_argument("--data", choices=DEMO_DATA, default="breast-cancer",
+    demo.add_argument("--model", choices=MODEL_NAMES, default=d.model)
+    demo.add_argument("--data", choices=DEMO_DATA, default=d.data,
                       help="the hospitals' data: breast cancer (tabular) or SYNTHETIC 32x32 lesion images "
                            "(with --model imaging-features or cnn)")
-    demo.add_argument("--scaling", choices=("secure", "bounds", "federated"), default="secure",
+    demo.add_argument("--scaling", choices=("secure", "bounds", "federated"), default=d.scaling,
                       help="breast-cancer features: published ranges plus a secure-sum centre (default), "
                            "published ranges only, or medians of the sites' sums in the clear (docs/standardizer.md)")
-    demo.add_argument("--learning-rate", type=float, default=2.0, help="local SGD learning rate")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--learning-rate", type=float, default=d.learning_rate, help="local SGD learning rate")
+    demo.add_argument("--seed", type=int, default=d.seed)
     demo.add_argument("--rpc", help="JSON-RPC URL of a chain (default: the embedded chain)")
     demo.add_argument("--chain-state", type=Path, help="persist the embedded chain here (for `medmesh audit`)")
     demo.add_argument("--json", type=Path, help="write the full report as JSON")

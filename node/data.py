@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar, Self
 
 import numpy as np
+from node.errors import MedmeshError
 
 __all__ = [
     "DataError",
@@ -50,7 +51,7 @@ DEFAULT_CLASS_SHARES: dict[int, tuple[float, ...]] = {
 }
 
 
-class DataError(ValueError):
+class DataError(MedmeshError, ValueError):
     """A hospital's data cannot be used; the message is one line: ``<file>: <problem>``."""
 
     def __init__(self, where: object, problem: str) -> None:
@@ -165,6 +166,12 @@ class FeatureStats:
         """This hospital's statistics (images: one statistic per pixel position)."""
         x = data.x.reshape(len(data), -1).astype(np.float64)
         return cls(len(data), x.sum(axis=0), (x * x).sum(axis=0))
+
+    def at_count(self, count: int) -> FeatureStats:
+        """The same means and second moments over a published ``count`` (Ñ) instead of the exact
+        row count: the sums scaled by ``count / self.count`` (:mod:`node.privacy`)."""
+        scale = count / self.count
+        return FeatureStats(count, self.total * scale, self.total_sq * scale)
 
     def __add__(self, other: FeatureStats) -> FeatureStats:
         return FeatureStats(

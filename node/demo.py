@@ -12,6 +12,7 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,17 +23,16 @@ import trio
 from gossip import PeerHost
 from ledger import LedgerClient, connect, deploy, dev_account, fund, save_state
 from ledger.anchors import write_record
-from node.aggregation import DEFAULT_RULE
-from node.compression import CompressionConfig
 from node.data import HospitalSplit, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
 from node.evaluation import Scores, centralized_baseline, evaluate, local_only_baseline
 from node.fsutil import atomic_write_json
 from node.identity import NodeIdentity
 from node.models import model_input
+from node.mods import PeerMod
 from node.peer import HospitalPeer, PeerSettings, RoundOutcome
-from node.privacy import DPConfig, PrivacyLedger
-from node.training import TrainConfig
+from node.privacy import DPConfig, PrivacyLedger, cohort_ceiling
+from node.service.config import AggregationSection, DataSection, PrivacySection, RoundsSection, TrainingSection
 from node.update import parameters_hash
 
 __all__ = ["DemoConfig", "run_demo", "format_report", "enroll"]
@@ -42,49 +42,53 @@ DEMO_DATA = ("breast-cancer", "synthetic-imaging")
 log = logging.getLogger("medmesh.demo")
 
 
+_A, _D, _P, _R, _T = AggregationSection, DataSection, PrivacySection, RoundsSection, TrainingSection
+
+
 @dataclass(frozen=True)
 class DemoConfig:
-    rounds: int = 5
-    hospitals: int = 4
-    epsilon: float = 1.0
-    delta: float = 1e-5
-    rule: str = DEFAULT_RULE
-    bucket_size: int = 1  # > 1: bucketing before the rule (node.aggregation.bucketize)
-    protection: str = "sealed"  # sealed | secagg | ckks (node.protection)
-    topk: float | None = None  # top-k sparsification with error feedback (fraction kept)
-    quantize: bool = False  # 8-bit quantization of the sent values (sealed only)
-    clip_norm: float | None = None  # L2 clip of each update before masking or encrypting
-    model: str = "logreg"
+    """``medmesh demo``'s options. Every key a node's config also has takes its default from the
+    node's schema (:mod:`node.service.config`), and :meth:`peer_settings` / :meth:`dp` build the
+    pipeline's settings through the same converters as a node process."""
+
+    rounds: int = _P.rounds
+    hospitals: int = _D.sites
+    epsilon: float = _P.epsilon
+    delta: float = _P.delta
+    rule: str = _A.rule
+    bucket_size: int = _A.bucket_size  # > 1: bucketing before the rule (node.consensus.rules.Bucketed)
+    protection: str = _A.protection  # sealed | secagg | ckks (node.protection)
+    topk: float | None = _A.topk  # top-k sparsification with error feedback (fraction kept)
+    quantize: bool = _A.quantize  # 8-bit quantization of the sent values (sealed only)
+    clip_norm: float | None = _A.clip_norm  # L2 clip of each update before masking or encrypting
+    model: str = _T.model
     # breast-cancer features (docs/standardizer.md): "secure" scales by the published ranges and centres
     # by a secure sum (only the consortium total is revealed); "bounds" shares nothing; "federated"
     # takes medians of the sites' sums, shared in the clear
     scaling: str = "secure"
-    data: str = "breast-cancer"  # or "synthetic-imaging": SYNTHETIC 32 x 32 lesions (cnn, imaging-features)
-    seed: int = 0
+    data: str = _D.source  # or "synthetic-imaging": SYNTHETIC 32 x 32 lesions (cnn, imaging-features)
+    seed: int = _D.seed  # the split's seed and every hospital's training seed
     rpc: str | None = None
     chain_state: Path | None = None
     json_path: Path | None = None
     state_dir: Path | None = None
     model_out: Path | None = None  # the final global parameters, as .npy (for `audit verify`)
     progress: bool = True
-    # DP-SGD schedule: one full-batch step per round (sample rate 1) suits hospitals of ~100
-    # patients; chosen by scripts/sweep_dp_schedule.py (docs/results.md), not by the test set of one run.
-    local_epochs: int = 1
-    steps_per_epoch: int = 1
-    max_grad_norm: float = 1.0
-    learning_rate: float = 2.0
-    round_timeout: float = 60.0
-    # PRV (Gopi et al. 2021) is tighter than RDP for the same guarantee: about 7% less noise here
-    accountant: str = "prv"
+    local_epochs: int = _P.local_epochs
+    steps_per_epoch: int = _P.steps_per_epoch
+    max_grad_norm: float = _P.max_grad_norm
+    learning_rate: float = _T.learning_rate
+    round_timeout: float = _R.round_timeout
+    accountant: str = _P.accountant
+    count_noise: float = _P.count_noise  # std (rows) of the noise on each hospital's released row count
     commit_window: int = 120  # seconds after opening in which updates may be committed
     attest_window: int = 120  # seconds after the commit deadline in which peers attest
 
     def __post_init__(self) -> None:
-        from node.aggregation import RULES, minimum_updates
-        if self.rule not in RULES:
-            raise ValueError(f"unknown aggregation rule {self.rule!r}; choose one of {', '.join(RULES)}")
-        if self.hospitals < minimum_updates(self.rule):
-            raise ValueError(f"rule {self.rule} needs at least {minimum_updates(self.rule)} hospitals "
+        from node.consensus.rules import rule_class
+        fewest = rule_class(self.rule).min_updates()
+        if self.hospitals < fewest:
+            raise ValueError(f"rule {self.rule} needs at least {fewest} hospitals "
                              f"(got --hospitals {self.hospitals})")
         self.peer_settings()  # validates the protection mode against the rule and the compression
         if self.rounds < 1:
@@ -94,20 +98,25 @@ class DemoConfig:
         if self.scaling not in ("secure", "bounds", "federated"):
             raise ValueError(f"unknown scaling {self.scaling!r}; choose secure, bounds or federated")
 
+    def sections(self) -> tuple[TrainingSection, AggregationSection, RoundsSection, PrivacySection]:
+        """This demo as the node's config sections (the keys it does not set keep their defaults)."""
+        return (TrainingSection(model=self.model, learning_rate=self.learning_rate, seed=self.seed),
+                AggregationSection(rule=self.rule, bucket_size=self.bucket_size, protection=self.protection,
+                                   topk=self.topk, quantize=self.quantize, clip_norm=self.clip_norm),
+                RoundsSection(round_timeout=self.round_timeout),
+                PrivacySection(epsilon=self.epsilon, delta=self.delta, accountant=self.accountant,
+                               max_grad_norm=self.max_grad_norm, steps_per_epoch=self.steps_per_epoch,
+                               local_epochs=self.local_epochs, rounds=self.rounds, count_noise=self.count_noise))
+
     def peer_settings(self) -> PeerSettings:
-        compression = CompressionConfig(self.topk, self.quantize) if self.topk is not None or self.quantize else None
         from node.scaling import BREAST_CANCER_BOUNDS
         bounds = BREAST_CANCER_BOUNDS if self.scaling != "federated" and self.data == "breast-cancer" else None
-        return PeerSettings(model=self.model, rule=self.rule, bucket_size=self.bucket_size,
-                            round_timeout=self.round_timeout,
-                            protection=self.protection, compression=compression, clip_norm=self.clip_norm,
-                            train=TrainConfig(self.learning_rate, self.seed), feature_bounds=bounds,
-                            scaling="bounds" if self.scaling == "bounds" else "secure")
+        training, aggregation, rounds, _ = self.sections()
+        return PeerSettings.from_sections(training, aggregation, rounds, bounds,
+                                          mode="bounds" if self.scaling == "bounds" else "secure")
 
     def dp(self) -> DPConfig:
-        return DPConfig(target_epsilon=self.epsilon, delta=self.delta, max_grad_norm=self.max_grad_norm,
-                        steps_per_epoch=self.steps_per_epoch, local_epochs=self.local_epochs,
-                        rounds=self.rounds, accountant=self.accountant)
+        return DPConfig.from_section(self.sections()[3])
 
 
 @dataclass
@@ -119,16 +128,20 @@ class _Hospital:
     peer: HospitalPeer | None = None
 
 
-def run_demo(cfg: DemoConfig, *, peer_class: type[HospitalPeer] | dict[int, type[HospitalPeer]] = HospitalPeer) -> dict:
+def run_demo(cfg: DemoConfig, *, peer_class: type[HospitalPeer] | dict[int, type[HospitalPeer]] = HospitalPeer,
+             mods: Mapping[int, Sequence[PeerMod]] | Sequence[PeerMod] = ()) -> dict:
     """Run the whole campaign; returns the report (also written to ``cfg.json_path``).
 
-    ``peer_class`` may map hospital indices to :class:`HospitalPeer` subclasses: tests and
-    benchmarks use it to plant misbehaving peers (equivocators, attackers) among honest ones.
+    ``mods`` (:mod:`node.mods`) maps hospital indices to the hooks their peers run, or gives
+    hooks every peer runs: tests and benchmarks use them to plant misbehaving peers
+    (equivocators, attackers) among honest ones and to watch rounds. ``peer_class`` may map
+    hospital indices to :class:`HospitalPeer` subclasses (a peer that changes public methods).
     """
     state_dir = Path(cfg.state_dir or tempfile.mkdtemp(prefix="medmesh-demo-"))
     classes = peer_class if isinstance(peer_class, dict) else {}
     default = HospitalPeer if isinstance(peer_class, dict) else peer_class
-    report = trio.run(_campaign, cfg, state_dir, lambda i: classes.get(i, default))
+    hooks = (lambda i: list(mods.get(i, ()))) if isinstance(mods, Mapping) else (lambda i: list(mods))
+    report = trio.run(_campaign, cfg, state_dir, lambda i: classes.get(i, default), hooks)
     if cfg.json_path:
         atomic_write_json(cfg.json_path, report)
     return report
@@ -150,7 +163,7 @@ def _split(cfg: DemoConfig) -> HospitalSplit:
     return breast_cancer_split(cfg.hospitals, seed=cfg.seed)
 
 
-async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
+async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict:
     split = _split(cfg)
     w3 = connect(cfg.rpc)
     admin = dev_account(w3)
@@ -164,10 +177,12 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
         fund(w3, identity.address, 10**18)
         holder: list[HospitalPeer] = []
         host = PeerHost(identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid))
-        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals], len(raw))
+        client = enroll(w3, admin_client, identity, host.peer_id, [h.client for h in hospitals],
+                        cohort_ceiling(len(raw)))
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
-        hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings)
+        hospital.peer = peer_class(len(hospitals))(identity, raw, client, host, privacy, settings,
+                                                   mods=hooks(len(hospitals)))
         holder.append(hospital.peer)
         hospitals.append(hospital)
     for h in hospitals:
@@ -240,6 +255,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class) -> dict:
                    "noise_multiplier": hospitals[0].peer.privacy.config.noise_multiplier},
         "hospitals": {h.identity.institution: {"address": h.identity.address, "peer_id": h.host.peer_id,
                                                "samples": len(h.raw), "positives": h.raw.positives(),
+                                               "published_samples": h.peer.privacy.released_count,
                                                "credits": h.client.credit_balance(h.identity.address) / 1e18}
                       for h in hospitals},
         "rounds": rows,

@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from node.data import LabelledData
 from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
-from node.training import TrainConfig, train_local
+from node.training import TrainConfig, round_train_config, train_local
 
 __all__ = ["Scores", "evaluate", "evaluate_sites", "binary_scores", "predict_logits",
            "centralized_baseline", "local_only_baseline"]
@@ -129,8 +129,6 @@ def local_only_baseline(model_name: str, data: LabelledData, test: LabelledData,
     ledger = PrivacyLedger(dp)
     params = flat_parameters(model)
     for r in range(rounds):
-        cfg = TrainConfig(train_config.learning_rate, train_config.seed * 1000 + r,
-                          train_config.proximal_mu, train_config.device)
-        params = params + train_local(model, params, data, ledger, cfg).delta
+        params = params + train_local(model, params, data, ledger, round_train_config(train_config, r)).delta
     load_flat_parameters(model, params)
     return evaluate(model, test)

@@ -34,7 +34,7 @@ was seen with a copier in the round), so a spread-relative stale test would let 
 an honest site flagged. A noisy replay of the previous step is left to the contribution
 schemes.
 
-Every inner product goes through :func:`node.aggregation.gram` (fixed order, no BLAS), so
+Every inner product goes through :func:`node.consensus.rules.gram` (fixed order, no BLAS), so
 every peer flags the same updates on any machine.
 """
 
@@ -45,7 +45,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from node.aggregation import gram
+from node.consensus.rules import gram
 
 __all__ = ["FREE_RIDER_REASONS", "SIMILARITY_THRESHOLD", "SPREAD_FRACTION", "ZERO_TOLERANCE", "round_spread",
            "screen_free_riders"]

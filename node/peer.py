@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,17 +30,21 @@ from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget
 from node import protocol, relay, reveal, scaling, setupsum
-from node.aggregation import DEFAULT_RULE
+from node.attested import adopt_attested, attested_pairs
 from node.compression import CompressionConfig, UpdateCodec
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
+from node.errors import MedmeshError, NotAuthorized, NotHeld
 from node.freeriding import screen_free_riders
 from node.identity import NodeIdentity
 from node.models import build_model, flat_parameters, load_flat_parameters, model_input
+from node.mods import LeaveRound, ModChain, PeerMod
 from node.privacy import BudgetExhausted, PrivacyLedger
-from node.protection import MODE_CODES, Rejected as _Rejected, check_protection, make_mode
+from node.protection import MODE_CODES, ModeContext, Rejected as _Rejected, check_protection, make_mode
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 from node.roundbeacon import RoundSecrets
-from node.sealing import SealContext, SealError, blob_hash, peek_context
+from node.sealing import SealError, blob_hash, peek_context
+from node.service.config import AggregationSection, NodeConfig, RoundsSection, TrainingSection
+from node.stagetimes import StageClock
 from node.training import TrainConfig, round_train_config, train_local
 from node.update import ModelUpdate, parameters_hash
 
@@ -48,22 +54,30 @@ MODE_SEALED = MODE_CODES["sealed"]  # protection mode recorded on chain with eac
 RELAY_AFTER = 0.5  # share of round_timeout to wait for direct transfers before pulling via relay
 KEEP_ROUNDS = 2  # completed rounds whose blobs a peer keeps for relaying
 RELAY_WAIT_S = 30.0  # how long one holder that accepted a relay request has to deliver the blob
+#: what a round stage may raise for a remote peer's fault or the chain's refusal (node.errors);
+#: anything else is a programming error and propagates
+ROUND_ERRORS = (MedmeshError, LedgerError)
+
+
+_A, _R, _T = AggregationSection, RoundsSection, TrainingSection  # the schema holds every default
 
 
 @dataclass(frozen=True)
 class PeerSettings:
-    model: str = "logreg"
-    rule: str = DEFAULT_RULE
-    f: int = 1  # Byzantine peers the Krum family and Bulyan must tolerate
-    bucket_size: int = 1  # > 1: bucketing before the rule (node.aggregation.bucketize), seeded by the round
+    """The round pipeline's settings; build them from a node's config with :meth:`from_config`."""
+
+    model: str = _T.model
+    rule: str = _A.rule
+    f: int = _A.f  # Byzantine peers the Krum family and Bulyan must tolerate
+    bucket_size: int = _A.bucket_size  # > 1: bucketing before the rule (rules.Bucketed), seeded by the round
     train: TrainConfig = TrainConfig()
-    round_timeout: float = 60.0  # seconds to wait for blobs, and again for the quorum
-    protection: str = "sealed"  # sealed | secagg | ckks (node.protection); the consortium's choice
+    round_timeout: float = _R.round_timeout  # seconds to wait for blobs, and again for the quorum
+    protection: str = _A.protection  # sealed | secagg | ckks (node.protection); the consortium's choice
     compression: CompressionConfig | None = None  # top-k with error feedback, 8-bit values
-    clip_norm: float | None = None  # L2 clip of each update before masking (secagg, ckks)
+    clip_norm: float | None = _A.clip_norm  # L2 clip of each update before masking (secagg, ckks)
     secagg_ring_bits: int = 32
     secagg_frac_bits: int = 16
-    min_contributors: int = MIN_CONTRIBUTORS  # fewest committed updates a secagg or ckks sum may hold
+    min_contributors: int = _A.min_contributors  # fewest committed updates a secagg or ckks sum may hold
     # public per-feature ranges (node.scaling); None: no public bounds, federated sums in the clear
     feature_bounds: scaling.FeatureBounds | None = None
     # with bounds: "secure" (scale from the bounds, centre from a secure sum) or "bounds" (nothing shared)
@@ -82,6 +96,25 @@ class PeerSettings:
         if self.compression is not None and self.compression.quantize and self.protection != "sealed":
             raise ValueError(f"8-bit quantization composes with --protection sealed only; {self.protection} "
                              f"sums values in its own fixed-point encoding")
+
+    @classmethod
+    def from_config(cls, cfg: NodeConfig) -> PeerSettings:
+        """Every training, aggregation, round and scaling key of a node's config carried over."""
+        from node.service.sources import feature_bounds
+        return cls.from_sections(cfg.training, cfg.aggregation, cfg.rounds, feature_bounds(cfg.data),
+                                 mode="bounds" if cfg.data.scaling == "bounds" else "secure")
+
+    @classmethod
+    def from_sections(cls, training: TrainingSection, aggregation: AggregationSection, rounds: RoundsSection,
+                      bounds: scaling.FeatureBounds | None, *, mode: str = "secure") -> PeerSettings:
+        """:meth:`from_config` for sections built elsewhere (``medmesh demo`` builds its own)."""
+        a = aggregation
+        compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
+        return cls(model=training.model, rule=a.rule, f=a.f, bucket_size=a.bucket_size,
+                   train=TrainConfig.from_section(training),
+                   round_timeout=rounds.round_timeout, protection=a.protection, compression=compression,
+                   clip_norm=a.clip_norm, min_contributors=a.min_contributors, feature_bounds=bounds,
+                   scaling=mode)
 
 
 @dataclass
@@ -110,7 +143,8 @@ class HospitalPeer:
     (:meth:`serve`), agree on the standardizer, then run rounds."""
 
     def __init__(self, identity: NodeIdentity, raw_data: LabelledData, ledger: LedgerClient,
-                 host: PeerHost, privacy: PrivacyLedger, settings: PeerSettings = PeerSettings()) -> None:
+                 host: PeerHost, privacy: PrivacyLedger, settings: PeerSettings = PeerSettings(), *,
+                 mods: Sequence[PeerMod] = ()) -> None:
         self.identity = identity
         self.name = identity.institution
         self.address = identity.address
@@ -144,9 +178,29 @@ class HospitalPeer:
         self._budget_declared = False
         self._commits_final: set[int] = set()  # rounds whose reveal hold ended: no commitment can be added
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
-        self.protection = make_mode(self)
-        self.beacon = RoundSecrets(self)  # used only by modes that draw from the beacon (ckks)
-        host.on_blob(self._on_blob)
+        self.clock = StageClock()  # the pipeline marks its stages; monitors and benchmarks subscribe
+        self.mods = ModChain(self, mods)  # node.mods: hooks around the round (tests, benchmarks, monitor)
+        ledger.observers.append(self._time_chain)
+        # used only by modes that draw from the beacon (ckks)
+        self.beacon = RoundSecrets(ledger, self.address, self.log, poke=lambda: self._poke(chain=True),
+                                   chain_changed=lambda: self._chain_changed.wait())
+        self.protection = make_mode(self.mode_context())
+        host.on_blob(self.handle_blob)
+
+    def mode_context(self) -> ModeContext:
+        """What a protection mode sees of this peer (its settings and codec as they are now)."""
+        return ModeContext(self.identity, self.ledger, self.settings, self.codec, self.log, self.privacy.path,
+                           read_members=self.active_members, read_params=lambda: self.global_params,
+                           transport=self._deliver, beacon=self.beacon)
+
+    async def _deliver(self, recipient: Identity, blob: bytes, kind: str) -> None:
+        """Send one blob to one member, as this peer's mods (:mod:`node.mods`) let it."""
+        out = await self.mods.outgoing(recipient, kind, blob)
+        if out is not None:
+            await self.host.send_blob(recipient.peer_id, out, kind=kind)
+
+    def _time_chain(self, op: str) -> AbstractContextManager[None]:
+        return self.clock.stage("chain.call" if op == "call" else "chain.send")
 
     # -- registry view -----------------------------------------------------------------
     def refresh_directory(self) -> None:
@@ -158,11 +212,16 @@ class HospitalPeer:
         ident = self._directory.get(peer_id)
         return ident is not None and ident.status == "active"
 
+    def identity_of(self, peer_id: str) -> Identity | None:
+        """The registered identity behind a libp2p peer ID (any status), or None."""
+        return self._directory.get(peer_id)
+
     def active_members(self) -> list[Identity]:
         return sorted((i for i in self._directory.values() if i.status == "active"),
                       key=lambda i: i.address.lower())
 
-    def _others(self) -> list[Identity]:
+    def others(self) -> list[Identity]:
+        """The active members but this peer, in canonical order."""
         return [i for i in self.active_members() if i.address != self.address]
 
     # -- background tasks --------------------------------------------------------------
@@ -224,21 +283,23 @@ class HospitalPeer:
             self._inbox_changed.set()
             self._inbox_changed = trio.Event()
 
-    async def _on_blob(self, from_peer: str, kind: str, data: bytes) -> None:
+    async def handle_blob(self, from_peer: str, kind: str, data: bytes) -> None:
         """Stream handler: file a blob from a registered peer under its claimed round.
 
         Raising here makes the gossip layer answer the sender with a rejection.
         """
         ident = self._directory.get(from_peer)
         if ident is None or ident.status != "active":
-            raise PermissionError(f"peer {from_peer[:16]} is not an active registered hospital")
+            raise NotAuthorized(f"peer {from_peer[:16]} is not an active registered hospital")
+        if not await self.mods.incoming(ident, kind, data):
+            return
         if kind == relay.REQUEST_KIND:
             self._serve_relay(ident, relay.decode_request(data))
             return
         if kind == relay.RELAY_KIND:
             self._accept_relayed(ident, *relay.decode_relay(data))
             return
-        ctx = peek_context(data)
+        ctx = self.protection.peek(data)
         if ctx.sender != ident.address.lower():
             raise SealError(f"blob claims sender {ctx.sender} but came from {ident.address}")
         if ctx.round <= self.completed_round:
@@ -264,15 +325,15 @@ class HospitalPeer:
     def _serve_relay(self, requester: Identity, req: relay.RelayRequest) -> None:
         """Accept a relay request only for a blob this peer holds with exactly that hash."""
         if not self.protection.relays_updates:
-            raise PermissionError(f"protection mode {self.protection.name} does not relay updates")
+            raise NotAuthorized(f"protection mode {self.protection.name} does not relay updates")
         committer = self._member(req.committer)
         held = self._inbox.get(req.round) or self._kept.get(req.round, {})
         blob = held.get(committer.address) if committer is not None else None
         if blob is None or blob_hash(blob).hex() != req.update_hash.lower():
-            raise LookupError(f"this peer holds no blob {req.update_hash[:12]} from {req.committer}")
+            raise NotHeld(f"this peer holds no blob {req.update_hash[:12]} from {req.committer}")
         key = (requester.address, req.round, committer.address)
         if key in self._relayed:
-            raise PermissionError("this blob was already relayed to you")
+            raise NotAuthorized("this blob was already relayed to you")
         self._relayed.add(key)
         payload = relay.encode_relay(committer.address, blob)
         if self._background is None:
@@ -292,7 +353,7 @@ class HospitalPeer:
         """File a relayed blob only if its hash is the committer's commitment on chain."""
         committer = self._member(committer_address)
         if committer is None or committer.status != "active":
-            raise PermissionError(f"relayed blob of {committer_address}, not an active member")
+            raise NotAuthorized(f"relayed blob of {committer_address}, not an active member")
         ctx = peek_context(blob)
         if ctx.sender != committer.address.lower():
             raise SealError(f"relayed blob claims sender {ctx.sender}, not {committer.address}")
@@ -340,7 +401,12 @@ class HospitalPeer:
                 while sender not in self._inbox[round_]:  # it accepted: the blob is on its way
                     await self._inbox_changed.wait()
 
-    async def _await_blobs(self, round_: int, expected: set[str], timeout: float) -> None:
+    def inbox(self, round_: int) -> Mapping[str, bytes]:
+        """The blobs received for ``round_`` so far (sender address -> blob), a copy."""
+        return dict(self._inbox.get(round_, {}))
+
+    async def await_blobs(self, round_: int, expected: set[str], timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until each of ``expected`` sent its blob for ``round_``."""
         with trio.move_on_after(max(timeout, 0.0)):
             while not expected <= set(self._inbox[round_]):
                 await self._inbox_changed.wait()
@@ -368,10 +434,10 @@ class HospitalPeer:
                 self.standardizer = await self._secure_standardizer(bounds, timeout)
             self.data = self.standardizer.apply(self.raw_data)
             return self.standardizer
-        mine = FeatureStats.of(self.raw_data)
+        mine = FeatureStats.of(self.raw_data).at_count(self.public_count())
         scaling.check_stats(mine, features)
         self._stats[self.address] = mine
-        others = self._others()
+        others = self.others()
         await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
         await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
             protocol.StatsShared(self.address, mine.to_json())))
@@ -392,10 +458,10 @@ class HospitalPeer:
         keys = {m.address: m.seal_key for m in members}
         deployment = self.ledger.deployment
         context = f"{deployment.chain_id}|{deployment.addresses['RoundLedger'].lower()}".encode()
-        mine = setupsum.mask(setupsum.site_vector(self.raw_data, bounds), self.address,
+        mine = setupsum.mask(setupsum.site_vector(self.raw_data, bounds, self.public_count()), self.address,
                              self.identity.seal_private, keys, context)
         self._masked[self.address] = mine
-        others = self._others()
+        others = self.others()
         with trio.move_on_after(timeout):
             await self.host.wait_topic_peers(protocol.SETUP_TOPIC, {i.peer_id for i in others}, timeout)
         await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
@@ -412,7 +478,7 @@ class HospitalPeer:
         try:
             return setupsum.check_total(setupsum.unmask([self._masked[m.address] for m in members]),
                                         len(members), bounds)
-        except ValueError as exc:
+        except setupsum.SetupSumError as exc:
             self.log.warning("the secure sum is implausible (%s): a member's masked input is wrong, and masked "
                              "inputs cannot be attributed; scaling falls back to the public bounds", exc)
             return fallback
@@ -460,11 +526,22 @@ class HospitalPeer:
     async def run_round(self, round_: int) -> RoundOutcome:
         """Run one round to the end; never raises for a remote peer's fault."""
         out = RoundOutcome(round_)
-        self.refresh_directory()
+        try:
+            return await self._run_stages(out)
+        except LeaveRound as exc:  # a mod (node.mods) took this peer out of the round
+            self.log.warning("left the round: %s", exc, round=round_)
+            out.error = str(exc)
+            return out
+
+    async def _run_stages(self, out: RoundOutcome) -> RoundOutcome:
+        round_, clock = out.round, self.clock
+        with clock.stage("directory"):
+            self.refresh_directory()
         if self.protection.uses_beacon:
             await self.beacon.start_round(round_)
         try:
-            update = await self._train(round_)
+            with clock.stage("train"):
+                update = await self.mods.train(round_, self._train)
         except BudgetExhausted as exc:
             self.log.error("%s", exc, round=round_)
             out.error = str(exc)
@@ -473,31 +550,46 @@ class HospitalPeer:
             out.epsilon, out.samples = update.epsilon, update.samples
             self.privacy.save()  # the spent budget is on disk before the update leaves
             try:
-                blob = await self._protect(update)
+                with clock.stage("protect"):
+                    blob = await self.mods.protect(update, self._protect)
                 self._declare_budget()
-                self._commit(update, blob)
-            except (LedgerError, ValueError) as exc:  # e.g. the commit window closed, or too few
+                with clock.stage("commit"):
+                    self._commit(update, blob)
+            except ROUND_ERRORS as exc:  # e.g. the commit window closed (LedgerError), or too few
                 self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
                 out.error, update = str(exc), None
             else:
                 await self._announce(protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob)))
-                out.revealed, out.held_s = await self._hold(round_)
-                await self._send(round_, blob)
-        updates, out.rejected = await self._verify(round_, own=update)
+                with clock.stage("hold"):
+                    out.revealed, out.held_s = await self.mods.hold(round_, self._hold)
+                with clock.stage("send"):
+                    await self._send(round_, blob)
+        await self.mods.verifying(round_)
+        with clock.stage("verify"):
+            updates, out.rejected = await self._verify(round_, own=update)
+        self.mods.verified(round_, updates, out.rejected)
         if not updates:
             out.error = out.error or "no verified updates"
             self.protection.end_round(round_)
             return out
+        new_params = None
         try:
-            new_params, out.accepted = await self._aggregate(round_, updates)
-        except ValueError as exc:  # e.g. secagg could not unmask: too many peers dropped out
+            with clock.stage("aggregate"):
+                new_params, out.accepted = await self._aggregate(round_, updates)
+        except ROUND_ERRORS as exc:  # e.g. secagg could not unmask: too many peers dropped out
             self.log.error("aggregation failed: %s", exc, round=round_)
             out.error = str(exc)
+        finally:
+            await self.mods.aggregated(round_, updates, new_params)
+        if new_params is None:
             self._end_round(round_)
             return out
+        new_params, out.accepted, updates = await self._join_attested(round_, updates, out.rejected, new_params,
+                                                                      out.accepted)
         for dropped in {a for a, u in updates.items() if u is not None} - set(out.accepted) - {self.address}:
             out.rejected[dropped] = "robust-rule"
-        self._record_rejections(round_, out.rejected)
+        with clock.stage("record_rejections"):
+            self._record_rejections(round_, out.rejected)
         out.aggregate_hash = parameters_hash(new_params).hex()
         try:
             # the head we saw goes into the signed vote: our record of the history we attest on
@@ -506,9 +598,51 @@ class HospitalPeer:
         except LedgerError as exc:  # e.g. the round closed first; we may still adopt its aggregate
             self.log.error("attestation failed: %s", exc, round=round_)
             out.error = str(exc)
-        out.finalized = await self._finalize(round_, new_params)
+        with clock.stage("finalize"):
+            out.finalized = await self._finalize(round_, new_params)
         self._end_round(round_)
         return out
+
+    async def _join_attested(self, round_: int, updates: dict[str, object], rejected: dict[str, str],
+                             params: np.ndarray, accepted: list[str]) -> tuple[np.ndarray, list[str], dict[str, object]]:
+        """A late peer votes for the pair already attested if it reproduces it (issue 17.5,
+        :mod:`node.attested`), first pulling by relay (bounded by ``round_timeout``) the
+        committed blobs of that pair it missed; otherwise it keeps its own pair."""
+        if self.protection.sum_only:
+            return params, accepted, updates
+        try:
+            if not self.ledger.round_info(round_).attest_count:  # the first to attest: nothing to read
+                return params, accepted, updates
+            pairs = attested_pairs(self.ledger, round_, [i.address for i in self.others()])
+        except LedgerError as exc:
+            self.log.warning("could not read the round's attestations: %s", exc, round=round_)
+            return params, accepted, updates
+        aggregate = lambda inputs: self._aggregate(round_, inputs)  # noqa: E731
+        adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.settings.f)
+        lead = next((p for p in pairs if p.votes > self.settings.f), None)
+        missing = {a for a in rejected if rejected[a] == "missing-blob" and lead and a.lower() in lead.accepted}
+        if adopted is None and missing and self.protection.relays_updates:
+            with trio.move_on_after(self.settings.round_timeout):
+                await self._pull_missing(round_, missing)
+            await self._recheck(round_, missing & set(self._inbox[round_]), updates, rejected)
+            adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.settings.f)
+        if adopted is None:
+            return params, accepted, updates
+        self.log.warning("adopting the pair already attested: %d of %d verified updates", len(adopted[2]),
+                         len(updates), round=round_)
+        return adopted
+
+    async def _recheck(self, round_: int, arrived: set[str], updates: dict[str, object],
+                       rejected: dict[str, str]) -> None:
+        """Check blobs that arrived after the verify stage; file them as ``_verify`` would."""
+        commitments = self.ledger.commitments(round_)
+        members = {i.address: i for i in self.active_members()}
+        for sender in arrived & set(commitments):
+            try:
+                updates[sender] = await self._check_off_loop(round_, sender, commitments[sender], members)
+                del rejected[sender]
+            except _Rejected as exc:
+                rejected[sender] = exc.reason
 
     def at_chain_round(self, round_: int) -> None:
         """The schedule read ``round_`` as the chain's current round: drop what is held for
@@ -527,17 +661,21 @@ class HospitalPeer:
             del self._kept[old]
         self.protection.end_round(round_)
 
+    def public_count(self) -> int:
+        """The row count this hospital publishes and weighs: Ñ, released once per campaign under
+        the privacy ledger and capped by the cohort declared at admission (N itself never
+        leaves the node; :meth:`node.privacy.PrivacyLedger.release_count`)."""
+        return self.privacy.release_count(len(self.raw_data), ceiling=self.ledger.cohort_of(self.address) or None)
+
     async def _train(self, round_: int) -> ModelUpdate:
+        if self.privacy.config.enabled:
+            self.public_count()  # released under the cohort ceiling before train_local reuses it
         cfg = round_train_config(self.settings.train, round_)
         result = await trio.to_thread.run_sync(
             train_local, self.model, self.global_params, self.data, self.privacy, cfg)
         self.log.info("trained %d steps on %d samples, epsilon spent %.3f", result.steps,
                       result.samples, result.epsilon, round=round_)
         return ModelUpdate(round_, self.address, result.samples, result.epsilon, result.delta)
-
-    def _context(self, round_: int, sender: str) -> SealContext:
-        deployment = self.ledger.deployment
-        return SealContext(deployment.chain_id, deployment.addresses["RoundLedger"], round_, sender)
 
     async def _protect(self, update: ModelUpdate) -> bytes:
         """The blob this peer commits and sends: the consortium's protection mode decides."""
@@ -584,7 +722,7 @@ class HospitalPeer:
         async def send_one(ident: Identity) -> None:
             with trio.move_on_at(deadline) as scope:
                 try:
-                    await self.host.send_blob(ident.peer_id, blob, kind="update")
+                    await self._deliver(ident, blob, "update")
                 except Exception as exc:  # one unreachable peer must not stop the others
                     self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
             if scope.cancelled_caught:
@@ -612,13 +750,13 @@ class HospitalPeer:
         if round_ in self._commits_final:  # no commitment can be added: wait for the committers' blobs only
             expected &= set(self.ledger.commitments(round_))
         deadline = trio.current_time() + self.settings.round_timeout
-        await self._await_blobs(round_, expected, self.settings.round_timeout * RELAY_AFTER)
+        await self.await_blobs(round_, expected, self.settings.round_timeout * RELAY_AFTER)
         missing = expected - set(self._inbox[round_])
         if missing and self.protection.relays_updates:
             self.log.warning("pulling %d missing updates via relay", len(missing), round=round_)
             with trio.move_on_at(deadline):
                 await self._pull_missing(round_, missing)
-            await self._await_blobs(round_, expected, deadline - trio.current_time())
+            await self.await_blobs(round_, expected, deadline - trio.current_time())
         commitments = self.ledger.commitments(round_)
         members = {i.address: i for i in self.active_members()}
         accepted: dict[str, object] = {}
@@ -651,9 +789,13 @@ class HospitalPeer:
         verifying and decrypting a 4 MB blob is C code that releases the GIL, so the event loop
         keeps serving the other transfers meanwhile (with 16 peers in one process, 240 opens
         would otherwise block it for seconds)."""
+        def check() -> object:
+            with self.clock.stage("check"):
+                return self._check(round_, sender, commitment, members)
+
         if self.protection.opens_off_loop:
-            return await trio.to_thread.run_sync(self._check, round_, sender, commitment, members)
-        return self._check(round_, sender, commitment, members)
+            return await trio.to_thread.run_sync(check)
+        return check()
 
     def _check(self, round_: int, sender: str, commitment: Commitment, members: dict[str, Identity]) -> object:
         """Verify one committed update; raise :class:`_Rejected` naming the on-chain reason."""
@@ -673,7 +815,8 @@ class HospitalPeer:
             raise _Rejected("missing-blob", "committed but its blob never arrived")
         if blob_hash(blob) != commitment.update_hash:
             raise _Rejected("hash-mismatch", "blob hash differs from the hash committed on chain (equivocation?)")
-        return self.protection.open(round_, sender, blob, commitment, members[sender])
+        with self.clock.stage("open"):
+            return self.protection.open(round_, sender, blob, commitment, members[sender])
 
     def _record_rejections(self, round_: int, rejected: dict[str, str]) -> None:
         """Put on the record which committed updates this peer refused, and why."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from node.errors import MedmeshError
 
 __all__ = ["ROUND_TOPIC", "SETUP_TOPIC", "ControlError", "StatsShared", "RoundOpened",
            "UpdateCommitted", "AggregateAttested", "encode", "decode"]
@@ -17,7 +18,7 @@ ROUND_TOPIC = "medmesh/v1/rounds"
 SETUP_TOPIC = "medmesh/v1/setup"
 
 
-class ControlError(ValueError):
+class ControlError(MedmeshError, ValueError):
     """A control message that does not parse or has the wrong fields."""
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from node.errors import MedmeshError
 
 __all__ = ["REQUEST_KIND", "RELAY_KIND", "RelayRequest", "RelayError", "encode_request", "decode_request",
            "encode_relay", "decode_relay"]
@@ -29,7 +30,7 @@ RELAY_KIND = "update-relay"
 _MAGIC = b"medmesh/relay/v1"
 
 
-class RelayError(ValueError):
+class RelayError(MedmeshError, ValueError):
     """A relay message that does not parse."""
 
 

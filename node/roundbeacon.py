@@ -11,6 +11,7 @@ chain records (:func:`ledger.beacon.record_withheld`) and which costs it nothing
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -28,7 +29,9 @@ from ledger.chain import event_topic, get_logs
 from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
-    from node.peer import HospitalPeer
+    import logging
+
+    from ledger import LedgerClient
 
 __all__ = ["BeaconFailed", "RoundSecrets"]
 
@@ -42,45 +45,51 @@ class BeaconFailed(LedgerError):
 
 
 class RoundSecrets:
-    """The secrets one peer committed, by round."""
+    """The secrets one peer committed, by round. ``poke()`` tells the peer's waiters that the
+    chain moved (a reveal went out); ``chain_changed()`` waits for the next such hint."""
 
-    def __init__(self, peer: HospitalPeer) -> None:
-        self.peer = peer
+    def __init__(self, ledger: LedgerClient, address: str, log: logging.LoggerAdapter, *,
+                 poke: Callable[[], None], chain_changed: Callable[[], Awaitable[None]]) -> None:
+        self.ledger = ledger
+        self.address = address
+        self.log = log
+        self.poke = poke
+        self.chain_changed = chain_changed
         self._secrets: dict[int, bytes] = {}
 
     def commit_next(self) -> None:
         """Commit a fresh secret for the round after the chain's current one, unless this
         account already did (held here or not: a commitment never changes)."""
-        ledger = self.peer.ledger
+        ledger = self.ledger
         round_ = ledger.current_round() + 1
-        if round_ in self._secrets or commitment_of(ledger, round_, self.peer.address)[0] is not None:
+        if round_ in self._secrets or commitment_of(ledger, round_, self.address)[0] is not None:
             return
         secret = new_secret()
         commit_secret(ledger, round_, secret)
         self._secrets[round_] = secret
-        self.peer.log.info("committed a beacon secret", round=round_)
+        self.log.info("committed a beacon secret", round=round_)
 
     async def start_round(self, round_: int) -> None:
         """Reveal this peer's secret for ``round_`` (if it holds one and has not revealed it),
         then commit one for the next round. Chain errors are logged: the round goes on."""
-        ledger = self.peer.ledger
+        ledger = self.ledger
         secret = self._secrets.pop(round_, None)
         for old in [r for r in self._secrets if r < round_]:  # rounds this peer never ran: withheld
             del self._secrets[old]
         try:
-            if secret is not None and not commitment_of(ledger, round_, self.peer.address)[1]:
+            if secret is not None and not commitment_of(ledger, round_, self.address)[1]:
                 reveal_secret(ledger, round_, secret)
-                self.peer.log.info("revealed its beacon secret", round=round_)
-                self.peer._poke(chain=True)
+                self.log.info("revealed its beacon secret", round=round_)
+                self.poke()
             self.commit_next()
         except LedgerError as exc:  # e.g. the reveal window closed: recorded as withheld
-            self.peer.log.error("beacon: %s", exc, round=round_)
+            self.log.error("beacon: %s", exc, round=round_)
 
     async def ready(self, round_: int) -> BeaconInfo:
         """Wait until the beacon of ``round_`` is final; return it if ready, raise
         :class:`BeaconFailed` if too few revealed. Records the withholders once it is final by
         its deadline (not by every committer's reveal)."""
-        ledger = self.peer.ledger
+        ledger = self.ledger
         while True:
             info = beacon_info(ledger, round_)
             if info.status in ("ready", "failed"):
@@ -93,7 +102,7 @@ class RoundSecrets:
                 if time.time() > info.reveal_deadline + DEADLINE_SLACK_S:
                     raise BeaconFailed(f"round {round_}: the chain's clock did not pass the reveal deadline")
             with trio.move_on_after(1.0):  # a reveal's hint may be lost: the chain is re-read each second
-                await self.peer._chain_changed.wait()
+                await self.chain_changed()
         if info.reveals < info.commits:
             self._record_withholders(round_)
         if info.status == "failed":
@@ -104,7 +113,7 @@ class RoundSecrets:
     def _record_withholders(self, round_: int) -> None:
         """Put on the record each committer of ``round_`` that has not revealed (the contract
         refuses it until the reveal deadline has passed, and twice)."""
-        ledger = self.peer.ledger
+        ledger = self.ledger
         topics = [event_topic(ledger.beacon, "SecretCommitted"), int(round_).to_bytes(32, "big")]
         for log in get_logs(ledger.w3, [ledger.beacon.address], ledger.deployment.start_block, topics):
             account = "0x" + bytes(log["topics"][2])[-20:].hex()
@@ -112,6 +121,6 @@ class RoundSecrets:
                 continue
             try:
                 record_withheld(ledger, round_, account)
-                self.peer.log.warning("recorded that %s withheld its beacon secret", account, round=round_)
+                self.log.warning("recorded that %s withheld its beacon secret", account, round=round_)
             except LedgerError as exc:  # another peer recorded it first
-                self.peer.log.debug("record_withheld: %s", exc, round=round_)
+                self.log.debug("record_withheld: %s", exc, round=round_)

@@ -28,7 +28,7 @@ import torch
 __all__ = ["FilterBank", "filter_bank", "scattering", "scattering_channels"]
 
 
-def _gabor(size: tuple[int, int], sigma: float, theta: float, xi: float, slant: float) -> np.ndarray:
+def gabor(size: tuple[int, int], sigma: float, theta: float, xi: float, slant: float) -> np.ndarray:
     """A 2-D Gabor filter centred at the origin of a periodic ``size`` grid (5 x 5 periodic copies
     summed), ``exp(-x^T C x / 2) exp(i xi <x, e_theta>) / (2 pi sigma^2 / slant)`` with the
     envelope ``C`` of widths ``sigma`` along ``e_theta`` and ``sigma / slant`` across it."""
@@ -44,10 +44,10 @@ def _gabor(size: tuple[int, int], sigma: float, theta: float, xi: float, slant: 
     return out / (2 * math.pi * sigma ** 2 / slant)
 
 
-def _morlet(size: tuple[int, int], sigma: float, theta: float, xi: float, slant: float) -> np.ndarray:
+def morlet(size: tuple[int, int], sigma: float, theta: float, xi: float, slant: float) -> np.ndarray:
     """Gabor minus its envelope scaled to cancel the mean: a zero-mean (admissible) wavelet."""
-    wave = _gabor(size, sigma, theta, xi, slant)
-    envelope = _gabor(size, sigma, theta, 0.0, slant)
+    wave = gabor(size, sigma, theta, xi, slant)
+    envelope = gabor(size, sigma, theta, 0.0, slant)
     return wave - (wave.sum() / envelope.sum()) * envelope
 
 
@@ -60,9 +60,9 @@ class FilterBank:
         for j in range(J):
             for t in range(L):
                 theta = (int(L - L / 2 - 1) - t) * math.pi / L
-                psi = _morlet(size, 0.8 * 2 ** j, theta, 0.75 * math.pi / 2 ** j, 4.0 / L)
+                psi = morlet(size, 0.8 * 2 ** j, theta, 0.75 * math.pi / 2 ** j, 4.0 / L)
                 self.psi_hat[j, t] = torch.from_numpy(np.real(np.fft.fft2(psi)).astype(np.float32))
-        phi = _gabor(size, 0.8 * 2 ** (J - 1), 0.0, 0.0, 1.0)
+        phi = gabor(size, 0.8 * 2 ** (J - 1), 0.0, 0.0, 1.0)
         self.phi_hat = torch.from_numpy(np.real(np.fft.fft2(phi)).astype(np.float32))
         self.psi = torch.stack([torch.stack([self.psi_hat[j, t] for t in range(L)]) for j in range(J)])  # (J, L, M, N)
 
@@ -80,7 +80,7 @@ def scattering_channels(J: int = 2, L: int = 8) -> int:
     return 1 + J * L + L * L * J * (J - 1) // 2
 
 
-def _padding(side: int, J: int) -> tuple[int, int]:
+def reflect_padding(side: int, J: int) -> tuple[int, int]:
     """Reflect padding of at least ``2^J`` on each side, to a multiple of ``2^J`` (kymatio's rule)."""
     total = ((side + 2 ** J) // 2 ** J + 1) * 2 ** J
     before = (total - side) // 2
@@ -105,7 +105,7 @@ def scattering(x: torch.Tensor, J: int = 2, L: int = 8) -> torch.Tensor:
     if h % step or w % step or min(h, w) < 2 * step:
         raise ValueError(f"scattering with J={J} needs sides that are multiples of {step} and >= {2 * step}, "
                          f"got {h}x{w}")
-    (top, bottom), (left, right) = _padding(h, J), _padding(w, J)
+    (top, bottom), (left, right) = reflect_padding(h, J), reflect_padding(w, J)
     padded = torch.nn.functional.pad(x.reshape(n * c, 1, h, w).float(), (left, right, top, bottom), mode="reflect")
     padded = padded[:, 0]
     bank = filter_bank(tuple(padded.shape[-2:]), J, L)

@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from node.errors import MedmeshError
 
 __all__ = ["SealContext", "Recipient", "SealError", "seal", "open_sealed", "peek_context", "blob_hash"]
 
@@ -56,7 +57,7 @@ _MAX_HEADER = 1 << 20
 _ZERO_NONCE = bytes(12)
 
 
-class SealError(ValueError):
+class SealError(MedmeshError, ValueError):
     """A sealed envelope failed a check; the message names which one."""
 
 

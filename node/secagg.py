@@ -32,14 +32,15 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from node import shamir
+from node.errors import MedmeshError
 
 __all__ = ["RingParams", "SecAggError", "MaskSecrets", "default_threshold", "encode_fixed", "decode_fixed",
-           "prg", "pair_seed", "mask_input", "share_secrets", "unmask_sum"]
+           "prg", "pair_seed", "self_mask_seed", "mask_input", "share_secrets", "unmask_sum"]
 
 _ZERO_NONCE = bytes(16)
 
 
-class SecAggError(ValueError):
+class SecAggError(MedmeshError, ValueError):
     """A secure-aggregation step cannot go on; the message says why."""
 
 
@@ -137,7 +138,8 @@ def pair_seed(my_key: X25519PrivateKey, their_public: bytes, me: str, them: str,
                 info=b"medmesh/secagg/v1/pair|" + context + f"|{a}|{b}".encode()).derive(shared)
 
 
-def _self_seed(seed: bytes, context: bytes) -> bytes:
+def self_mask_seed(seed: bytes, context: bytes) -> bytes:
+    """The PRG seed of a member's self-mask for this context, from its self-mask ``seed``."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                 info=b"medmesh/secagg/v1/self|" + context).derive(seed)
 
@@ -153,7 +155,7 @@ def mask_input(x: np.ndarray, me: str, secrets: MaskSecrets, mask_keys: dict[str
     x = np.asarray(x)
     if x.dtype != params.dtype:
         raise SecAggError(f"input must be {np.dtype(params.dtype).name} ring elements, got {x.dtype}")
-    y = x + prg(_self_seed(secrets.self_seed, context), x.size, params)
+    y = x + prg(self_mask_seed(secrets.self_seed, context), x.size, params)
     for other in sorted(mask_keys, key=str.lower):
         if other.lower() == me.lower():
             continue
@@ -194,7 +196,7 @@ def unmask_sum(masked: dict[str, np.ndarray], mask_keys: dict[str, bytes], self_
     for u in survivors:  # fixed order; ring addition is exact anyway
         if masked[u].dtype != params.dtype or masked[u].size != size:
             raise SecAggError(f"masked input from {u} has the wrong type or length")
-        total = total + masked[u] - prg(_self_seed(self_seeds[u], context), size, params)
+        total = total + masked[u] - prg(self_mask_seed(self_seeds[u], context), size, params)
     for d in sorted(dropped_keys, key=str.lower):
         key = X25519PrivateKey.from_private_bytes(dropped_keys[d])
         if _raw_public(key) != mask_keys[d]:

@@ -11,6 +11,7 @@ Used by :mod:`node.secagg` to share each peer's per-round mask secrets (Bonawitz
 from __future__ import annotations
 
 import secrets as _random
+from node.errors import MedmeshError
 
 __all__ = ["PRIME", "Share", "ShamirError", "split", "reconstruct", "secret_to_int", "int_to_secret"]
 
@@ -19,7 +20,7 @@ PRIME = 2**521 - 1  # a Mersenne prime: every 64-byte secret fits below it
 Share = tuple[int, int]  # (x, y)
 
 
-class ShamirError(ValueError):
+class ShamirError(MedmeshError, ValueError):
     """Bad sharing parameters or too few / inconsistent shares."""
 
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.ckks import CKKSKeyHolder
 from node.compression import CompressionConfig, UpdateCodec, shared_indices
 from node.sealing import Recipient, SealContext, open_sealed, seal

@@ -2,8 +2,8 @@
 
 Every round each site trains from the global parameters with :func:`node.training.train_local`
 under its own :class:`~node.privacy.PrivacyLedger`, and the global parameters move by the
-aggregate of the deltas (:func:`node.aggregation.aggregate`, weighted by sample counts capped at
-the median count, :func:`node.aggregation.bounded_counts`, as the peers cap claims) — the
+aggregate of the deltas (:func:`node.consensus.rules.aggregate`, weighted by sample counts capped at
+the median count, :func:`node.consensus.rules.bounded_counts`, as the peers cap claims) — the
 same arithmetic the peers run in ``node/peer.py``, minus sealing, gossip and consensus.
 ``protect`` is a hook for a protection mode (secure aggregation, encryption): a function that
 takes the (n, d) stack of deltas, the weights and the rule and returns the aggregate it
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from node.aggregation import aggregate, bounded_counts
+from node.consensus.rules import aggregate, bounded_counts
 from node.data import LabelledData
 from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
-from node.training import TrainConfig, train_local
+from node.training import TrainConfig, derive_seed, train_local
 
 __all__ = ["Campaign", "run_campaign", "Protect"]
 
@@ -49,7 +49,7 @@ def run_campaign(model_name: str, sites: Sequence[LabelledData], dp: DPConfig, *
     weights = [float(w) for w in bounded_counts([len(s) for s in sites])]  # what any protection mode may weight by
     for r in range(dp.rounds):
         deltas = np.stack([train_local(model, params, s, led,
-                                       TrainConfig(learning_rate, seed=seed * 100_000 + r * 1000 + i, device="cpu")).delta
+                                       TrainConfig(learning_rate, seed=derive_seed(seed, r, i), device="cpu")).delta
                            for i, (s, led) in enumerate(zip(sites, ledgers))])
         step = protect(deltas, weights, rule) if protect is not None else aggregate(rule, deltas, weights, f=f)
         params = (params + step).astype(np.float32)

@@ -1,6 +1,6 @@
 """Local training of one hospital for one round: DP-SGD through Opacus, or plain SGD.
 
-The model starts from the current global parameters, runs ``local_epochs`` epochs (default 3,
+The model starts from the current global parameters, runs ``local_epochs`` epochs (default 1,
 from the :class:`~node.privacy.DPConfig`) and returns its *delta*; the spent epsilon is read
 from the hospital's :class:`~node.privacy.PrivacyLedger`, whose accountant the Opacus
 optimizer steps directly (one accountant, no copies to drift apart).
@@ -34,8 +34,9 @@ from node.data import LabelledData
 from node.models import flat_parameters, load_flat_parameters, select_device
 from node.privacy import DPConfig, PrivacyLedger
 from node.securerng import SecurePoissonLoader, SecureRandom, secure_noise_optimizer
+from node.service.config import TrainingSection
 
-__all__ = ["TrainConfig", "TrainResult", "private_loader", "round_train_config", "train_local"]
+__all__ = ["TrainConfig", "TrainResult", "derive_seed", "private_loader", "round_train_config", "train_local"]
 
 log = logging.getLogger("medmesh.training")
 
@@ -59,13 +60,19 @@ _insecure_rng_logged = False
 class TrainConfig:
     """Optimizer settings of one hospital; the DP schedule (epochs, steps) is in DPConfig.
 
-    ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda:0"``...
+    ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda:0"``... The
+    defaults are the node's ``[training]`` section (:class:`node.service.config.TrainingSection`).
     """
 
-    learning_rate: float = 0.5
-    seed: int = 0
-    proximal_mu: float = 0.0
-    device: str = "auto"
+    learning_rate: float = TrainingSection.learning_rate
+    seed: int = TrainingSection.seed
+    proximal_mu: float = TrainingSection.proximal_mu
+    device: str = TrainingSection.device
+
+    @classmethod
+    def from_section(cls, t: TrainingSection) -> TrainConfig:
+        """The optimizer settings of a ``[training]`` section, every key carried over."""
+        return cls(t.learning_rate, t.seed, proximal_mu=t.proximal_mu, device=t.device)
 
     def __post_init__(self) -> None:
         if not self.learning_rate > 0:
@@ -74,19 +81,31 @@ class TrainConfig:
             raise ValueError(f"proximal_mu must be >= 0, got {self.proximal_mu}")
 
 
+#: Sites per (seed, round) that :func:`derive_seed` keeps apart: seeds stay distinct while
+#: ``seed * 100_003 + round`` is below this (seeds under ~42,000).
+_SITE_STRIDE = 2**32
+
+
+def derive_seed(seed: int, round_: int, site: int = 0) -> int:
+    """The training seed of one round (and, in a simulation, one site) from a campaign's seed:
+    ``seed * 100_003 + round + site * 2**32``. The one derivation the peer, the simulators and
+    the baselines use; a node (site 0) gets ``seed * 100_003 + round``."""
+    return seed * 100_003 + round_ + site * _SITE_STRIDE
+
+
 def round_train_config(config: TrainConfig, round_: int) -> TrainConfig:
     """The hospital's settings for one round: everything kept, only the seed derived per round.
 
     Built with :func:`dataclasses.replace`, so a field added to :class:`TrainConfig` (as
     ``device`` and ``proximal_mu`` were) reaches training without touching this function.
     """
-    return replace(config, seed=config.seed * 100_003 + round_)
+    return replace(config, seed=derive_seed(config.seed, round_))
 
 
 @dataclass(frozen=True)
 class TrainResult:
     delta: np.ndarray  # float32, new parameters minus the starting global parameters
-    samples: int
+    samples: int  # the count this hospital may publish: Ñ under DP with a count release, else N
     steps: int
     epsilon: float  # total spent by this hospital after this round
 
@@ -109,6 +128,7 @@ def train_local(
     ledger.check_round()
     if len(data) == 0:
         raise ValueError(f"{data.source or 'training data'}: no samples to train on")
+    count = ledger.release_count(len(data)) if dp.enabled else len(data)  # Ñ: see node.privacy
     device = select_device(config.device)
     load_flat_parameters(model, global_params)
     model.to(device)
@@ -128,7 +148,8 @@ def train_local(
             noise_multiplier=dp.noise_multiplier, max_grad_norm=dp.max_grad_norm,
             poisson_sampling=True,  # never pass a seeded noise_generator: noise must be unpredictable
         )
-        optimizer.expected_batch_size = max(1, optimizer.expected_batch_size)  # a scale only (N < steps)
+        # the mean's denominator is public: Ñ · q, not Opacus' N · q (a scale only; >= 1 when N < steps)
+        optimizer.expected_batch_size = max(1, int(count * dp.sample_rate))
         if dp.secure_mode:  # same clipping, scaling and accounting; secure sampling and noise
             rng: SecureRandom | _TorchBernoulli = SecureRandom()
             secure_noise_optimizer(optimizer, rng)
@@ -150,7 +171,7 @@ def train_local(
             module.remove_hooks()  # leave the caller's model free of Opacus' grad-sample hooks
         model.to("cpu")
     delta = flat_parameters(model) - global_params
-    return TrainResult(delta.astype(np.float32), len(data), steps, ledger.spent())
+    return TrainResult(delta.astype(np.float32), count, steps, ledger.spent())
 
 
 def private_loader(dataset: TensorDataset, dp: DPConfig, rng: SecureRandom | _TorchBernoulli) -> SecurePoissonLoader:

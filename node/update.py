@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+from node.errors import MedmeshError
 
 __all__ = ["ModelUpdate", "UpdateFormatError", "encode_update", "decode_update", "parameters_hash"]
 
@@ -23,7 +24,7 @@ _MAGIC = b"MMU1"
 _MAX_HEADER = 4096
 
 
-class UpdateFormatError(ValueError):
+class UpdateFormatError(MedmeshError, ValueError):
     """The bytes are not a well-formed medmesh update."""
 
 

@@ -30,7 +30,7 @@ from eth_utils import keccak  # noqa: E402
 from bench_gas import enrolled  # noqa: E402  (this script's folder is on sys.path)
 from ledger import advance_time, connect  # noqa: E402
 from ledger.beacon import beacon_info, commit_secret, record_withheld, reveal_secret  # noqa: E402
-from ledger.compile import _solc_version  # noqa: E402
+from ledger.compile import solc_version  # noqa: E402
 
 
 def measure(members: int) -> dict[str, Any]:
@@ -64,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [measure(n) for n in args.sizes]
     report = {"command": "python scripts/bench_beacon_gas.py " + " ".join(sys.argv[1:]),
-              "chain": "embedded (eth-tester / py-evm, prague)", "solc": str(_solc_version()), "rows": rows,
+              "chain": "embedded (eth-tester / py-evm, prague)", "solc": str(solc_version()), "rows": rows,
               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print("| members | commit (first / later) | reveal (first / later) | recordWithheld |")
     print("|---:|---:|---:|---:|")

@@ -2,7 +2,8 @@
 """What commit before reveal (node/reveal.py) costs an honest round: 4 hospitals, the demo's
 breast-cancer campaign on the embedded chain, real libp2p on 127.0.0.1, sealed updates.
 
-Each peer records when its commit transaction returned and when it released its blob. Per
+Each peer records when its hold began (its commit transaction returned and was announced) and
+when it released its blob. Per
 round, the latency the hold adds is the time from the last commit landing to the last peer
 releasing (without the hold each blob would leave as soon as its own commit landed, and no
 round can end before the last commit anyway). The same campaign is then run with the hold
@@ -29,23 +30,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _classes():
-    from node.peer import HospitalPeer
+def _mods():
+    from node.mods import PeerMod
 
     marks: dict[int, dict[str, list[float]]] = {}  # round -> {"commit": [...], "release": [...]}
 
-    class Timed(HospitalPeer):
-        def _commit(self, update, blob):
-            super()._commit(update, blob)
-            marks.setdefault(update.round, {"commit": [], "release": []})["commit"].append(time.perf_counter())
+    class Timed(PeerMod):
+        """Marks when the hold starts (the commit landed and was announced) and when it ends."""
 
-        async def _hold(self, round_):
-            result = await super()._hold(round_)
+        async def hold(self, peer, round_, call_next):
+            marks.setdefault(round_, {"commit": [], "release": []})["commit"].append(time.perf_counter())
+            result = await call_next(round_)
             marks[round_]["release"].append(time.perf_counter())
             return result
 
-    class Unheld(HospitalPeer):
-        async def _hold(self, round_):
+    class Unheld(PeerMod):
+        async def hold(self, peer, round_, call_next):
             return "skipped", 0.0
 
     return marks, Timed, Unheld
@@ -58,11 +58,11 @@ def main() -> int:
     args = p.parse_args()
     from node.demo import DemoConfig, run_demo
 
-    marks, timed, unheld = _classes()
+    marks, timed, unheld = _mods()
     runs = {}
     for label, cls in (("held", timed), ("unheld", unheld)):
         with tempfile.TemporaryDirectory() as tmp:
-            report = run_demo(DemoConfig(rounds=args.rounds, progress=False, state_dir=Path(tmp)), peer_class=cls)
+            report = run_demo(DemoConfig(rounds=args.rounds, progress=False, state_dir=Path(tmp)), mods=[cls()])
         runs[label] = {"round_seconds": [r["seconds"] for r in report["rounds"]],
                        "finalized": [r["finalized"] for r in report["rounds"]]}
     added = [max(m["release"]) - max(m["commit"]) for _, m in sorted(marks.items())]

@@ -44,31 +44,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from node.data import FeatureStats, Standardizer, breast_cancer_split  # noqa: E402
 from node.demo import DemoConfig, run_demo  # noqa: E402
 from node.peer import HospitalPeer  # noqa: E402
-from node.service.runner import STAGES  # noqa: E402
 from node.simulation import run_campaign  # noqa: E402
-from node.stagetimes import StageClock, time_methods  # noqa: E402
+from node.stagetimes import StageTotals  # noqa: E402
 
-CATEGORY = {"_train": "training", "protect": "protection", "open": "protection", "aggregate": "protection",
-            "_protect": "protection", "_aggregate": "protection", "_send": "network", "_verify": "network",
-            "ledger._send": "chain", "ledger._call": "chain", "_commit": "chain", "_record_rejections": "chain",
-            "refresh_directory": "chain", "_finalize": "quorum wait"}
+CATEGORY = {"train": "training", "protect": "protection", "open": "protection", "aggregate": "protection",
+            "check": "protection", "hold": "network", "send": "network", "verify": "network", "chain.send": "chain",
+            "chain.call": "chain", "commit": "chain", "record_rejections": "chain", "directory": "chain",
+            "finalize": "quorum wait"}
 CATEGORIES = ("training", "protection", "network", "chain", "quorum wait", "other")
 
 
-def timed_peer_class(clocks: list[StageClock]) -> type[HospitalPeer]:
+def timed_peer_class(clocks: list[StageTotals]) -> type[HospitalPeer]:
+    """Peers whose stage clock (node.stagetimes) reports exclusive seconds into ``clocks``."""
     class TimedPeer(HospitalPeer):
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
-            clock = StageClock(exclusive=True)
-            clocks.append(clock)
-            time_methods(self, (*STAGES, "refresh_directory"), clock)
-            time_methods(self.protection, ("protect", "open", "aggregate"), clock)
-            time_methods(self.ledger, ("_send", "_call"), clock, label=lambda n: "ledger." + n)
+            totals = StageTotals(exclusive=True)
+            clocks.append(totals)
+            self.clock.subscribe(totals)
     return TimedPeer
 
 
 def medmesh_cost(cfg: DemoConfig) -> dict:
-    clocks: list[StageClock] = []
+    clocks: list[StageTotals] = []
     started = time.perf_counter()
     report = run_demo(cfg, peer_class=timed_peer_class(clocks))
     rows = report["rounds"]

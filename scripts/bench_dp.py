@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
 from node.evaluation import evaluate
@@ -55,7 +55,7 @@ def time_ratio(name: str, data: LabelledData, steps: int, epochs: int, lr: float
     torch.set_num_threads(1)  # CPU time of one thread: robust to other load on a shared machine
     for label, enabled in (("sgd", False), ("dp_sgd", True)):
         dp = DPConfig(enabled=enabled, noise_multiplier=1.0, target_epsilon=1e6, steps_per_epoch=steps,
-                      local_epochs=epochs, rounds=repeats + 1)
+                      local_epochs=epochs, rounds=repeats + 1, accountant="rdp")
         runs = []
         for i in range(repeats + 1):
             t = time.process_time()
@@ -71,7 +71,7 @@ def time_ratio(name: str, data: LabelledData, steps: int, epochs: int, lr: float
 def campaign(model_name: str, sites: list[LabelledData], test: LabelledData, epsilon: float | None, *,
              rounds: int, epochs: int, steps: int, lr: float, rule: str, max_grad_norm: float, seed: int) -> dict:
     dp = DPConfig(enabled=epsilon is not None, target_epsilon=epsilon or 1.0, rounds=rounds,
-                  local_epochs=epochs, steps_per_epoch=steps, max_grad_norm=max_grad_norm)
+                  local_epochs=epochs, steps_per_epoch=steps, max_grad_norm=max_grad_norm, accountant="rdp")
     ledgers = [PrivacyLedger(dp, warn_if_off=False) for _ in sites]
     model = build_model(model_name, input_shape=sites[0].input_shape)
     params = flat_parameters(model)

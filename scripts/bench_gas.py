@@ -31,7 +31,7 @@ from eth_utils import keccak  # noqa: E402
 from web3 import Web3  # noqa: E402
 
 from ledger import Anvil, LedgerClient, connect, deploy, dev_account, institution_id  # noqa: E402
-from ledger.compile import _solc_version  # noqa: E402
+from ledger.compile import solc_version  # noqa: E402
 from ledger.records import PrivacyBudget  # noqa: E402
 
 #: Targets of issue 14 at 64 members.
@@ -203,7 +203,7 @@ def main() -> None:
     report = {
         "command": "python scripts/bench_gas.py " + " ".join(sys.argv[1:]),
         "chain": "anvil (node_modules/.bin/anvil)" if args.chain == "anvil" else "embedded (eth-tester / py-evm)",
-        "solc": _solc_version(),
+        "solc": solc_version(),
         "seconds": round(time.perf_counter() - started, 1),
         "targets": TARGETS,
         "meets_targets": bool(at) and all(

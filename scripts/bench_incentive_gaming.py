@@ -89,7 +89,7 @@ def _scenario_dict(strategy: str, legacy: bool) -> dict:
 def _patch_legacy(strategy: str, seed: int) -> None:
     """Put the strategy into the old simulator from outside: the claimed count through
     ``SimHospital.samples`` (what the old code commits and weighs), the sent row through
-    ``_Campaign.updates``. The old simulator screens in address order."""
+    ``Campaign.updates``. The old simulator screens in address order."""
     from node.incentives import cohort, simulate
     from node.incentives.schemes import cosine_similarity
 
@@ -100,7 +100,7 @@ def _patch_legacy(strategy: str, seed: int) -> None:
             lambda self: spec["claimed_samples"] if self.name == GAMER else true(self))
     if spec.get("role") != "free-rider":
         return
-    original = simulate._Campaign.updates
+    original = simulate.Campaign.updates
     rng = np.random.default_rng([seed, 3])
 
     def updates(self, round_, players):
@@ -121,7 +121,7 @@ def _patch_legacy(strategy: str, seed: int) -> None:
         rows[names.index(GAMER)] = new.astype(np.float32)
         return rows
 
-    simulate._Campaign.updates = updates
+    simulate.Campaign.updates = updates
 
 
 def run_one(strategy: str, legacy: bool) -> dict:
@@ -170,11 +170,11 @@ def _catch_rates(noise: float, seeds: int, held: bool) -> dict:
     of trials in which the copy is flagged, old screen (cosine >= 0.999) and new (against the
     round's spread), and the honest updates flagged. ``held``: commit before reveal, the copy is
     of the previous round (round 1, with nothing to copy, is left out of the trials)."""
-    from node.aggregation import aggregate
+    from node.consensus.rules import aggregate
     from node.freeriding import screen_free_riders
     from node.incentives.cohort import build_cohort
     from node.incentives.scenario import scenario_from_dict
-    from node.incentives.simulate import _Campaign
+    from node.incentives.simulate import Campaign
 
     caught = {"old": 0, "new": 0}
     honest_flagged = {"old": 0, "new": 0}
@@ -184,7 +184,7 @@ def _catch_rates(noise: float, seeds: int, held: bool) -> dict:
         data["hospitals"][2]["free_ride_noise"] = noise
         scenario = replace(scenario_from_dict(data), seed=seed, commit_before_reveal=held)
         cohort = build_cohort(scenario)
-        campaign = _Campaign(scenario, cohort)
+        campaign = Campaign(scenario, cohort)
         players = list(cohort.hospitals)
         for t in range(1, scenario.rounds + 1):
             stack = campaign.updates(t, players)

@@ -60,13 +60,15 @@ from node.identity import NodeIdentity  # noqa: E402
 from node.models import build_model, flat_parameters  # noqa: E402
 from node.peer import HospitalPeer, PeerSettings  # noqa: E402
 from node.privacy import DPConfig, PrivacyLedger  # noqa: E402
-from node.stagetimes import StageClock, time_methods  # noqa: E402
+from node.mods import PeerMod  # noqa: E402
+from node.sealing import SealContext  # noqa: E402
+from node.stagetimes import StageTotals  # noqa: E402
 from node.protection import Rejected, make_mode  # noqa: E402
 from node.protection.sealed import SealedMode  # noqa: E402
 from node.update import ModelUpdate, UpdateFormatError, decode_update, encode_update  # noqa: E402
 
-PHASES = {"protect": "protect", "open": "open", "_check": "hash", "aggregate": "aggregate",
-          "chain._send": "chain", "chain._call": "chain"}
+PHASES = {"protect": "protect", "open": "open", "check": "hash", "aggregate": "aggregate",
+          "chain.send": "chain", "chain.call": "chain"}  # stage (node.stagetimes) -> phase
 MODES = [("plain", None), ("sealed", None), ("sealed", 0.1), ("secagg", None), ("secagg", 0.1), ("ckks", None)]
 
 
@@ -78,14 +80,39 @@ class PlainMode(SealedMode):
         self._sent = update
         return encode_update(update)
 
+    def peek(self, blob: bytes) -> SealContext:
+        """A plain update has no envelope: its round and sender come from the update itself."""
+        try:
+            update = decode_update(blob)
+        except UpdateFormatError as exc:
+            raise Rejected("bad-format", str(exc)) from None
+        return SealContext(0, "", update.round, update.sender.lower())
+
     def open(self, round_, sender, blob, commitment, member) -> ModelUpdate:
         try:
-            update = decode_update(blob, expected_values=self.peer.global_params.size)
+            update = decode_update(blob, expected_values=self.ctx.global_params.size)
         except UpdateFormatError as exc:
             raise Rejected("bad-format", str(exc)) from None
         if (update.round, update.sender, update.samples) != (round_, sender, commitment.samples):
             raise Rejected("bad-format", "update metadata differs from the on-chain commitment")
         return update
+
+
+class SyntheticUpdates(PeerMod):
+    """Draws a synthetic update instead of training, and notes the size of each blob."""
+
+    def __init__(self, peer: BenchPeer) -> None:
+        self.rng = np.random.default_rng(abs(hash(peer.address)) % 2**32)
+        self.blob_sizes = peer.blob_sizes
+
+    async def train(self, peer, round_, call_next) -> ModelUpdate:
+        delta = self.rng.normal(0, 0.01, peer.size).astype(np.float32)
+        return ModelUpdate(round_, peer.address, 100 + len(peer.name), 0.0, delta)
+
+    async def protect(self, peer, update, call_next) -> bytes:
+        blob = await call_next(update)
+        self.blob_sizes.append(len(blob))
+        return blob
 
 
 class BenchPeer(HospitalPeer):
@@ -98,41 +125,23 @@ class BenchPeer(HospitalPeer):
         self.global_params = flat_parameters(self.model)
         self.data = self.raw_data
         self.blob_sizes: list[int] = []
-        self.clock = StageClock(exclusive=True)  # one per peer: a peer's round runs in one task
-        time_methods(self, ("_check",), self.clock)
-        time_methods(self.ledger, ("_send", "_call"), self.clock, label=lambda n: "chain." + n)
-        self._rng = np.random.default_rng(abs(hash(self.address)) % 2**32)
+        self.phases = StageTotals(exclusive=True, names=tuple(PHASES))
+        self.clock.subscribe(self.phases)
+        self.mods.add(SyntheticUpdates(self))
 
     def use(self, protection: str, topk: float | None) -> None:
         compression = CompressionConfig(topk=topk) if topk else None
         self.settings = replace(self.settings, protection="sealed" if protection == "plain" else protection,
                                 compression=compression)
         self.codec = UpdateCodec(compression, self.size)
-        self.protection = PlainMode(self) if protection == "plain" else make_mode(self)
-        time_methods(self.protection, ("protect", "open", "aggregate"), self.clock)
+        self.protection = PlainMode(self.mode_context()) if protection == "plain" else make_mode(self.mode_context())
 
     def phase_seconds(self) -> dict[str, float]:
         """Seconds per phase since the last call (see ``loop_seconds`` in the module docstring)."""
         out = dict.fromkeys(dict.fromkeys(PHASES.values()), 0.0)
-        for name, secs in self.clock.reset().items():
+        for name, secs in self.phases.reset().items():
             out[PHASES[name]] += secs
         return out
-
-    async def _train(self, round_: int) -> ModelUpdate:
-        delta = self._rng.normal(0, 0.01, self.size).astype(np.float32)
-        return ModelUpdate(round_, self.address, 100 + len(self.name), 0.0, delta)
-
-    def _commit(self, update, blob) -> None:
-        self.blob_sizes.append(len(blob))
-        super()._commit(update, blob)
-
-    async def _on_blob(self, from_peer: str, kind: str, data: bytes) -> None:
-        if data[:4] == b"MMU1":  # plaintext baseline: no envelope to read the round from
-            ident = self._directory[from_peer]
-            self._inbox[decode_update(data).round][ident.address] = data
-            self._poke(inbox=True)
-            return
-        await super()._on_blob(from_peer, kind, data)
 
 
 async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[dict]:
@@ -151,7 +160,8 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
         holder: list[BenchPeer] = []
         host = PeerHost(identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid))
         client = enroll(w3, admin_client, identity, host.peer_id, [m[2] for m in members], 1000)
-        privacy = PrivacyLedger(DPConfig(enabled=False), state / f"{i}.json", warn_if_off=False)
+        no_dp = DPConfig(enabled=False, steps_per_epoch=4, local_epochs=3)  # the schedule its figures were taken with
+        privacy = PrivacyLedger(no_dp, state / f"{i}.json", warn_if_off=False)
         peer = cls(identity, data, client, host, privacy, settings)
         holder.append(peer)
         members.append((peer, host, client))

@@ -32,7 +32,7 @@
    - Each rule is told the true ``f`` (Krum, Multi-Krum with m = n - f, Bulyan, trimmed mean
      cutting f values per side, centered clipping's radius). ``rule+bucket`` applies the rule
      to bucket means of s = 2 (Karimireddy et al. 2022), the permutation seeded by the round.
-     A rule/f pair below ``minimum_updates(rule, f)`` is "n/a" (Bulyan: n >= 4f + 3, so only
+     A rule/f pair below its ``min_updates(f)`` is "n/a" (Bulyan: n >= 4f + 3, so only
      f <= 1 at n = 10).
    - f = 0 has no attacker, so it is run once per rule and shared by every attack's table.
    - Backdoor success rate: of the held-out rows labelled MALIGNANT (y = 1, i.e. not the
@@ -92,11 +92,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from node.aggregation import RULES, aggregate, minimum_updates
-from node.attacks import MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, flip_labels, lie_z_max, scaling
+from node.consensus.rules import RULES, aggregate, make_rule
+from node.attacks import MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, backdoor_success, flip_labels, lie_z_max, scaling
 from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
 from node.datasets import synthetic_imaging_split
-from node.evaluation import evaluate, predict_logits
+from node.evaluation import evaluate
 from node.models import build_model, flat_parameters, load_flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
 from node.training import TrainConfig, train_local
@@ -126,20 +126,6 @@ def poison(data: LabelledData, attack: str, seed: int) -> LabelledData:
     return data
 
 
-def backdoor_success(model: torch.nn.Module, test: LabelledData) -> float | None:
-    """Share of triggered held-out rows of the non-target class classified as the target."""
-    if test.x.ndim != 2:
-        return None
-    rows = test.y != BACKDOOR["target"]
-    if not rows.any():
-        return None
-    x = test.x[rows].copy()
-    x[:, list(BACKDOOR["trigger_features"])] = BACKDOOR["trigger_value"]
-    logits = predict_logits(model, type(test)(x, test.y[rows]))
-    as_target = (logits > 0) == (BACKDOOR["target"] > 0.5)
-    return float(as_target.mean())
-
-
 def attack_rows(attack: str, honest: np.ndarray, f: int, n: int, round_: int) -> np.ndarray:
     """What the ``f`` Byzantine peers send this round, at the attack's strongest parameter."""
     if attack in VARIANTS:
@@ -162,7 +148,7 @@ def apply_rule(rule: str, stack: np.ndarray, weights: list[float], f: int, round
 def rule_minimum(rule: str, f: int) -> int:
     """The fewest peers ``rule`` takes at this f (bucketing: enough bucket means)."""
     base, _, bucket = rule.partition("+")
-    return minimum_updates(base, f) * (BUCKET if bucket else 1) - (BUCKET - 1 if bucket else 0)
+    return make_rule(base, f, bucket=BUCKET if bucket else 1).fewest()
 
 
 def campaign(setup: dict, rule: str, attack: str, f: int) -> dict:
@@ -196,7 +182,7 @@ def campaign(setup: dict, rule: str, attack: str, f: int) -> dict:
     out = {"rule": rule, "attack": attack, "f": f, "status": "ok",
            "accuracy": round(scores.accuracy, 4), "auc": None if np.isnan(scores.auc) else round(scores.auc, 4),
            "seconds": round(time.perf_counter() - t, 3)}
-    bsr = backdoor_success(model, test)
+    bsr = backdoor_success(model, test, **BACKDOOR)
     if bsr is not None:
         out["backdoor_success"] = round(bsr, 4)
     return out
@@ -207,7 +193,7 @@ def tabular_setup(args) -> dict:
     stats = [FeatureStats.of(d) for d in split.hospitals.values()]
     z = Standardizer.from_stats(sum(stats[1:], stats[0]))
     dp = DPConfig(enabled=args.dp_epsilon is not None, target_epsilon=args.dp_epsilon or 1.0, rounds=args.rounds,
-                  local_epochs=1, steps_per_epoch=1, max_grad_norm=1.0)
+                  local_epochs=1, steps_per_epoch=1, max_grad_norm=1.0, accountant="rdp")
     return {"task": "breast-cancer", "model": "logreg", "sites": [z.apply(d) for d in split.hospitals.values()],
             "test": z.apply(split.test), "dp": dp, "rounds": args.rounds, "lr": 2.0,
             "site_sizes": [len(d) for d in split.hospitals.values()]}
@@ -428,7 +414,7 @@ def time_rules(ns: list[int], d: int, rules: list[str], repeats: int) -> list[di
     for n in ns:
         stack = rng.standard_normal((n, d), dtype=np.float32)
         for rule in rules:
-            if minimum_updates(rule, 1) > n:
+            if RULES[rule].min_updates(1) > n:
                 rows.append({"rule": rule, "n": n, "d": d, "seconds": None})
                 continue
             runs = []

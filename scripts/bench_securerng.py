@@ -66,7 +66,7 @@ def main() -> None:
                "parameters": flat_parameters(build_model(model_name, site.n_features)).size}
         for secure in (False, True):
             dp = DPConfig(noise_multiplier=1.0, target_epsilon=1e6, steps_per_epoch=10, local_epochs=1,
-                          rounds=10_000, secure_mode=secure)
+                          rounds=10_000, secure_mode=secure, accountant="rdp")
 
             def one_round() -> None:
                 model = build_model(model_name, site.n_features)

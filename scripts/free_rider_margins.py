@@ -29,18 +29,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.aggregation import aggregate  # noqa: E402
+from node.consensus.rules import aggregate  # noqa: E402
 from node.freeriding import SIMILARITY_THRESHOLD, SPREAD_FRACTION, round_spread, screen_free_riders  # noqa: E402
 from node.incentives.cohort import build_cohort  # noqa: E402
 from node.incentives.scenario import load_scenario  # noqa: E402
 from node.incentives.schemes import cosine_similarity  # noqa: E402
-from node.incentives.simulate import _Campaign  # noqa: E402
+from node.incentives.simulate import Campaign  # noqa: E402
 
 
 def margins(name: str, seed: int) -> dict:
     scenario = replace(load_scenario(name), seed=seed)
     cohort = build_cohort(scenario)
-    campaign = _Campaign(scenario, cohort)
+    campaign = Campaign(scenario, cohort)
     players = list(cohort.hospitals)
     honest = [i for i, h in enumerate(players) if h.role == "honest"]
     samples = [float(h.samples) for h in players]

@@ -62,7 +62,7 @@ def splits(seed: int, args):
 
 def run_schedule(sites, val, test, sch: dict, dp_on: bool, seed: int) -> dict:
     dp = DPConfig(enabled=dp_on, target_epsilon=EPSILON, delta=DELTA, max_grad_norm=sch["clip"],
-                  rounds=sch["rounds"], local_epochs=sch["epochs"], steps_per_epoch=sch["steps"])
+                  rounds=sch["rounds"], local_epochs=sch["epochs"], steps_per_epoch=sch["steps"], accountant="rdp")
     run = run_campaign("logreg", sites, dp.calibrated(), learning_rate=sch["lr"], seed=seed)
     v, t = evaluate(run.model, val), evaluate(run.model, test)
     return {"val_accuracy": v.accuracy, "val_auc": v.auc, "accuracy": t.accuracy, "auc": t.auc,

@@ -21,7 +21,7 @@ import logging
 import numpy as np
 import torch
 
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.data import FeatureStats, Standardizer, TabularData, breast_cancer_split
 from node.evaluation import centralized_baseline, evaluate
 from node.models import build_model, flat_parameters, load_flat_parameters
@@ -35,7 +35,7 @@ def campaign(seed: int, repeat: int, epochs: int, lr: float, rule: str, rounds: 
     z = Standardizer.from_stats(sum(stats[1:], stats[0]))
     hospitals = [z.apply(d) for d in split.hospitals.values()]
     test = z.apply(split.test)
-    dp = DPConfig(target_epsilon=epsilon, rounds=rounds, steps_per_epoch=1, local_epochs=epochs)
+    dp = DPConfig(target_epsilon=epsilon, rounds=rounds, steps_per_epoch=1, local_epochs=epochs, accountant="rdp")
     ledgers = [PrivacyLedger(dp) for _ in hospitals]
     model = build_model("logreg", test.n_features)
     params = flat_parameters(model)

@@ -35,8 +35,9 @@ TARGET, DELTA, ROUNDS, EPOCHS = 1.0, 1e-5, 5, 3
 
 
 def calibrated(spe: int) -> DPConfig:
+    # DP-SGD's steps alone, as the PLD reference composes them (no row-count release)
     return DPConfig(target_epsilon=TARGET, delta=DELTA, steps_per_epoch=spe, local_epochs=EPOCHS, rounds=ROUNDS,
-                    accountant="prv").calibrated()
+                    accountant="prv", count_noise=None).calibrated()
 
 
 @cache

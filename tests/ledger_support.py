@@ -22,7 +22,7 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 
 from ledger import ContractRevert, Deployment, LedgerClient, dev_account, institution_id
-from ledger.compile import _SETTINGS, CACHE_DIR, SOLC_SHIM, _solc_version, error_decoder
+from ledger.compile import SOLC_SETTINGS, CACHE_DIR, SOLC_SHIM, solc_version, error_decoder
 from ledger.embedded import EmbeddedProvider
 from ledger.records import PrivacyBudget
 from ledger.tx import send
@@ -115,15 +115,15 @@ def compile_test_contract(name: str) -> dict[str, str]:
     """``{"abi": [...], "bytecode": "0x..."}`` of ``tests/contracts/<name>.sol``, compiled like the
     project's contracts (py-solc-x driving scripts/solc, same settings); cached in build/."""
     source = (TEST_CONTRACTS_DIR / f"{name}.sol").read_text(encoding="utf-8")
-    version = _solc_version()
+    version = solc_version()
     digest = hashlib.sha256(
-        json.dumps({"source": source, "solc": version, "settings": _SETTINGS}, sort_keys=True).encode()
+        json.dumps({"source": source, "solc": version, "settings": SOLC_SETTINGS}, sort_keys=True).encode()
     ).hexdigest()
     cache_file = CACHE_DIR / "tests" / f"{name}-{digest[:16]}.json"
     if cache_file.exists():
         return json.loads(cache_file.read_text(encoding="utf-8"))
     output = solcx.compile_standard(
-        {"language": "Solidity", "sources": {f"{name}.sol": {"content": source}}, "settings": _SETTINGS},
+        {"language": "Solidity", "sources": {f"{name}.sol": {"content": source}}, "settings": SOLC_SETTINGS},
         solc_binary=str(SOLC_SHIM),
     )
     data = output["contracts"][f"{name}.sol"][name]

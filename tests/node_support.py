@@ -1,11 +1,14 @@
 """Helpers shared by the tests that run real ``medmesh node run`` processes (see
-node/service/localnet.py): an independent params hash and a deadline-bounded chain wait; and
-by the secagg and ckks tests: the weight a member's update carries in a sum."""
+node/service/localnet.py): an independent params hash, a deadline-bounded chain wait, the
+4-node anvil fixture, and a TCP relay that makes the chain's RPC unreachable on demand; and for
+the secagg and ckks tests, the weight a member's update carries in a sum."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -61,10 +64,16 @@ def wait_chain(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @contextlib.contextmanager
-def running_net(root: Path, windows: int, overrides: dict[str, dict[str, Any]]) -> Iterator[LocalNet]:
+def running_net(root: Path, windows: int, overrides: dict[str, dict[str, Any]],
+                relay: TcpRelay | None = None) -> Iterator[LocalNet]:
     """Four node processes on a fresh anvil that makes a block every second (like a real chain,
-    and each transaction mined at once), with ``windows`` seconds to commit and to attest."""
+    and each transaction mined at once), with ``windows`` seconds to commit and to attest; with
+    ``relay``, everything reaches anvil through it."""
     with Anvil(block_time=1) as rpc:
+        if relay is not None:
+            relay.target_port = int(rpc.rsplit(":", 1)[1])
+            relay.start()
+            rpc = relay.url
         net = LocalNet(root, rpc, 4, commit_window=windows, attest_window=windows, overrides=overrides)
         net.setup()
         net.start_all()
@@ -72,3 +81,70 @@ def running_net(root: Path, windows: int, overrides: dict[str, dict[str, Any]]) 
             yield net
         finally:
             net.stop_all()
+            if relay is not None:
+                relay.stop()
+
+
+class TcpRelay:
+    """A TCP relay on 127.0.0.1 in front of ``target_port`` (the nodes' RPC endpoint), that the
+    test stops (listener and every relayed connection closed: the endpoint is unreachable)
+    and starts again on the same port."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            sockets, self._sockets = self._sockets, []
+        for sock in ([listener] if listener else []) + sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)

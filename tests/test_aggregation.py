@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from node.aggregation import aggregate, coordinate_median, fedavg, trimmed_mean
+from node.consensus.rules import aggregate, coordinate_median, trimmed_mean
+from node.consensus.rules.fedavg import fedavg
 
 
 def test_median_by_hand_odd_and_even():
@@ -55,7 +56,9 @@ import itertools  # noqa: E402
 
 from scipy.optimize import minimize  # noqa: E402
 
-from node.aggregation import bulyan, clip_norms, geometric_median, krum, krum_scores, multi_krum  # noqa: E402
+from node.consensus.rules import clip_norms, geometric_median, krum_scores, multi_krum  # noqa: E402
+from node.consensus.rules.bulyan import bulyan  # noqa: E402
+from node.consensus.rules.krum import krum  # noqa: E402
 
 
 def reference_krum_scores(vectors, f):

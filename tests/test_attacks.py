@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.attacks import (
     MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, flip_labels, inner_product_manipulation, lie_z_max, little_is_enough, sign_flip,
 )
@@ -65,7 +65,8 @@ def test_paper_strengths_break_the_mean_by_hand():
 
 # -- issue 16: the adaptive attacks and the defences against them -------------------------
 
-from node.aggregation import bucketize, centered_clipping, krum, trimmed_mean  # noqa: E402
+from node.consensus.rules import bucketize, centered_clipping, trimmed_mean  # noqa: E402
+from node.consensus.rules.krum import krum  # noqa: E402
 from node.attacks import fang_krum, fang_trimmed_mean, min_max, min_sum  # noqa: E402
 
 

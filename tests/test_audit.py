@@ -172,18 +172,18 @@ def test_audit_cli_reports_errors_on_stderr(tmp_path: Path) -> None:
 
 def test_code_check_tells_metadata_from_code(ledger_deployed: LedgerSetup) -> None:
     from ledger import compile_contracts
-    from ledger.audit import _code_matches
+    from ledger.wiring import code_matches
 
     s = ledger_deployed
     art = compile_contracts()["RoundLedger"]
     address = s.deployment.addresses["RoundLedger"]
-    assert _code_matches(s.w3, address, art) == (True, "")
+    assert code_matches(s.w3, address, art) == (True, "")
     code = art["deployedBytecode"]
     other_metadata = {**art, "deployedBytecode": code[:-20] + ("0" if code[-20] != "0" else "1") + code[-19:]}
-    ok, note = _code_matches(s.w3, address, other_metadata)
+    ok, note = code_matches(s.w3, address, other_metadata)
     assert ok and "metadata differs" in note
     other_code = {**art, "deployedBytecode": code[:100] + ("0" if code[100] != "0" else "1") + code[101:]}
-    assert _code_matches(s.w3, address, other_code) == (
+    assert code_matches(s.w3, address, other_code) == (
         False,
         " (the code differs from the compiled sources)",
     )

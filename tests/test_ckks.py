@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tenseal.sealapi as seal
 
-from node.ckks import _IO, DEFAULT_MAX_LENGTH, CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext
+from node.ckks import DEFAULT_MAX_LENGTH, CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext
 from node.ckks_format import pack
 from node.ckks_params import MAX_COEFF_BITS_128
-from node.ckks_seal import pack_complex, seal_context, unpack_complex
+from node.ckks_seal import SealIO, pack_complex, seal_context, unpack_complex
 
 ROUND = 7
 
@@ -241,7 +241,7 @@ def test_reframed_chunks_are_checked_by_seal(peer):
     seal.CKKSEncoder(ctx).encode(pack_complex(np.ones(10), 8192), 2.0**30, pt)
     peer._encryptor.encrypt(pt, ct)
     with pytest.raises(CKKSError, match="chunk 0 is not a fresh ciphertext at scale 2\\^40"):
-        peer.check(pack(header, [_IO.dump(ct)]), ROUND)
+        peer.check(pack(header, [SealIO().dump(ct)]), ROUND)
 
 
 def test_a_sum_missing_or_repeating_a_peer_fails_the_weight_check(holder, peer):

@@ -3,7 +3,7 @@
 The review's attack: 1 of 10 peers sends the honest mean sign-flipped x4 (Li et al. 2019,
 RSA's sigma = -4) and claims ever more samples. The robust rules must not move at all
 (bit-identical output whatever the claim), and FedAvg's weight for the claimer must stay under
-the bound :func:`node.aggregation.bounded_counts` proves: f / (floor(n/2) + 1).
+the bound :func:`node.consensus.rules.bounded_counts` proves: f / (floor(n/2) + 1).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from node.aggregation import RULES, aggregate, aggregate_by_peer, bounded_counts, fedavg
+from node.consensus.rules import RULES, aggregate, aggregate_by_peer, bounded_counts
+from node.consensus.rules.fedavg import fedavg
 from node.attacks import sign_flip
 from node.data import FeatureStats, Standardizer, breast_cancer_split
 from node.evaluation import evaluate

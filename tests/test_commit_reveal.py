@@ -20,14 +20,14 @@ import trio
 
 from ledger import collect, load_state
 from node.demo import DemoConfig, run_demo
-from node.peer import HospitalPeer
+from node.mods import PeerMod
 
 pytestmark = pytest.mark.slow
 
 COMMIT_WINDOW = 12  # seconds: three honest sites train and commit well inside it on a loaded machine
 
 
-class Copier(HospitalPeer):
+class Copier(PeerMod):
     """Waits for any other site's current-round blob (up to its commit deadline and past it),
     then commits a noisy copy of it as its own update."""
 
@@ -35,17 +35,24 @@ class Copier(HospitalPeer):
     deadline: dict[int, int] = {}  # round -> the round's commit deadline (chain time)
     copied: dict[int, str] = {}  # round -> whose update it committed a copy of
 
-    async def _train(self, round_):
-        update = await super()._train(round_)
-        Copier.deadline[round_] = deadline = self.ledger.round_info(round_).commit_deadline
-        with trio.move_on_after(deadline - time.time() + self.settings.round_timeout):
-            while not self._inbox[round_]:
-                await self._inbox_changed.wait()
-        if not self._inbox[round_]:
+    async def train(self, peer, round_, call_next):
+        update = await call_next(round_)
+        Copier.deadline[round_] = deadline = peer.ledger.round_info(round_).commit_deadline
+        others = {i.address: i for i in peer.others()}
+        patience = deadline - time.time() + peer.settings.round_timeout
+
+        async with trio.open_nursery() as nursery:  # the first other blob to arrive ends the wait
+            async def first(address: str) -> None:
+                await peer.await_blobs(round_, {address}, patience)
+                nursery.cancel_scope.cancel()
+            for address in others:
+                nursery.start_soon(first, address)
+        inbox = peer.inbox(round_)
+        if not inbox:
             return update
         Copier.first_blob_at[round_] = time.time()
-        sender, blob = sorted(self._inbox[round_].items())[0]
-        source = self.protection.open(round_, sender, blob, self.ledger.commitment(round_, sender), self._member(sender))
+        sender, blob = sorted(inbox.items())[0]
+        source = peer.protection.open(round_, sender, blob, peer.ledger.commitment(round_, sender), others[sender])
         noise = np.random.default_rng(round_).normal(size=source.delta.size)
         noise *= 0.3 * np.linalg.norm(source.delta) / np.linalg.norm(noise)
         Copier.copied[round_] = sender
@@ -56,7 +63,7 @@ def test_a_copier_sees_no_current_round_update_before_its_commit_deadline(tmp_pa
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=1, chain_state=state, progress=False, state_dir=tmp_path,
                                  commit_window=COMMIT_WINDOW, round_timeout=20.0),
-                      peer_class={3: Copier})
+                      mods={3: [Copier()]})
     names = list(report["hospitals"])
     copier = report["hospitals"][names[3]]["address"].lower()
     # the first blob reached the copier only after the contract stopped taking commitments

@@ -542,6 +542,38 @@ def test_record_rejections(ledger_consortium: LedgerSetup) -> None:
         c.record_rejections(rnd, {b.address: 1})
 
 
+def test_record_alert(ledger_consortium: LedgerSetup) -> None:
+    s = ledger_consortium
+    a, b, *_ = s.hospitals
+    with reverts("RoundLedgerUnknownRound", round=1):
+        a.record_alert(1, "drift", {"round": 1})
+    rnd = a.open_round()
+    body = {"kind": "accuracy_drop", "round": rnd, "message": "validation AUC 0.80 is 0.15 below the best round"}
+    receipt, body_hash = b.record_alert(rnd, "accuracy_drop", body)
+    # the hash is keccak-256 of the canonical JSON, recomputed here by hand
+    canonical = ('{"kind":"accuracy_drop","message":"validation AUC 0.80 is 0.15 below the best round",'
+                 f'"round":{rnd}}}')
+    assert body_hash == keccak(text=canonical)
+    kind = b"accuracy_drop" + b"\x00" * 19
+    assert events(a.round_ledger, "AlertRecorded", receipt) == [
+        {"round": rnd, "reporter": b.address, "kind": kind, "bodyHash": body_hash}]
+    assert receipt["gasUsed"] < 40_000  # nothing stored: 32,488 measured on the embedded chain
+    f = a.round_ledger.functions
+    with reverts("RoundLedgerInvalidAlert", round=rnd, kind=ZERO32, bodyHash=body_hash):
+        raw_send(a, f.recordAlert(rnd, ZERO32, body_hash))
+    with reverts("RoundLedgerInvalidAlert", round=rnd, kind=kind, bodyHash=ZERO32):
+        raw_send(a, f.recordAlert(rnd, kind, ZERO32))
+    with reverts("RoundLedgerNotActiveMember", account=s.outsider.address):
+        s.outsider.record_alert(rnd, "drift", body)
+    with reverts("RoundLedgerUnknownRound", round=rnd + 1):
+        a.record_alert(rnd + 1, "drift", body)
+    with pytest.raises(LedgerError, match="alert kind must be 1-32 printable ASCII"):
+        a.record_alert(rnd, "x" * 33, body)
+    advance_time(s.w3, 2 * WINDOW + 1)  # no window: an alert follows the round's end
+    _, later = a.record_alert(rnd, "bias_shift", {"round": rnd})
+    assert later == keccak(text=f'{{"round":{rnd}}}')
+
+
 def test_dissent_is_visible_before_and_after_finalization(ledger_consortium: LedgerSetup) -> None:
     s = ledger_consortium
     a, b, c, d = s.hospitals

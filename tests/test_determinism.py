@@ -17,7 +17,7 @@ import pytest
 SCRIPT = """
 import json, random, sys
 import numpy as np
-from node.aggregation import aggregate_by_peer
+from node.consensus.rules import aggregate_by_peer
 from node.update import parameters_hash
 spec = json.loads(sys.argv[1])
 rng = np.random.default_rng(0)
@@ -43,7 +43,7 @@ def test_two_processes_agree_bit_for_bit(rule):
 
 
 def test_same_address_twice_is_refused():
-    from node.aggregation import aggregate_by_peer
+    from node.consensus.rules import aggregate_by_peer
     with pytest.raises(ValueError, match="same address"):
         aggregate_by_peer("median", {"0xAb": np.zeros(2), "0xab": np.ones(2)})
 
@@ -58,7 +58,7 @@ def test_same_address_twice_is_refused():
 BLAS_SCRIPT = """
 import hashlib, json, sys
 import numpy as np
-from node.aggregation import RULES, aggregate, clip_norms, selection
+from node.consensus.rules import RULES, aggregate, clip_norms, selection
 
 def crafted(seed, d=40_000, m=6):
     rng = np.random.default_rng(seed)

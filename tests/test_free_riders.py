@@ -13,14 +13,14 @@ import pytest
 
 from ledger import collect, connect, load_state
 from ledger.deploy import Deployment
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.demo import DemoConfig, run_demo
 from node.freeriding import SIMILARITY_THRESHOLD, screen_free_riders
 from node.incentives.cohort import build_cohort
 from node.incentives.report import summarize
 from node.incentives.scenario import load_scenario, scenario_from_dict
-from node.incentives.simulate import _Campaign, simulate
-from node.peer import HospitalPeer
+from node.incentives.simulate import Campaign, simulate
+from node.mods import PeerMod
 
 
 def _at_angle(base: np.ndarray, cos: float, seed: int = 0) -> np.ndarray:
@@ -69,7 +69,7 @@ def test_screen_rejects_bad_arguments() -> None:
 
 
 _STALE_FOUR = {
-    "name": "stale-four", "rounds": 3,
+    "name": "stale-four", "rounds": 3, "rule": "median", "learning_rate": 0.5, "local_epochs": 5,
     "hospitals": [{"samples": 120}, {"samples": 60}, {"samples": 40},
                   {"samples": 40, "role": "free-rider", "free_ride": "stale"}],
 }
@@ -105,7 +105,7 @@ def test_honest_sites_are_never_flagged(name: str) -> None:
     for seed in range(3):
         scenario = replace(load_scenario(name), seed=seed, rounds=4)
         cohort = build_cohort(scenario)
-        campaign = _Campaign(scenario, cohort)
+        campaign = Campaign(scenario, cohort)
         players = list(cohort.hospitals)
         samples = [float(h.samples) for h in players]
         for t in range(1, scenario.rounds + 1):
@@ -118,27 +118,25 @@ def test_honest_sites_are_never_flagged(name: str) -> None:
             campaign.last_step = step.astype(np.float32)
 
 
-class StaleFreeRider(HospitalPeer):
+class StaleFreeRide(PeerMod):
     """Sends the previous global step instead of training (Lin et al., 2019's stale update; in
     round 1 that is a zero update), and leaves its own update out of its aggregate so that it
     votes with the others and keeps up with the global model."""
 
-    async def _train(self, round_):
-        update = await super()._train(round_)
-        step = np.zeros_like(update.delta) if self.last_step is None else self.last_step
+    async def train(self, peer, round_, call_next):
+        update = await call_next(round_)
+        step = np.zeros_like(update.delta) if peer.last_step is None else peer.last_step
         return replace(update, delta=step.astype(update.delta.dtype))
 
-    async def _verify(self, round_, own):
-        accepted, rejected = await super()._verify(round_, own)
-        accepted.pop(self.address, None)
-        return accepted, rejected
+    def verified(self, peer, round_, opened, rejected):
+        opened.pop(peer.address, None)
 
 
 @pytest.mark.slow
 def test_live_peers_reject_a_stale_free_rider_and_say_why_on_chain(tmp_path) -> None:
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=2, chain_state=state, progress=False, state_dir=tmp_path),
-                      peer_class={3: StaleFreeRider})
+                      mods={3: [StaleFreeRide()]})
     names = list(report["hospitals"])
     rider = report["hospitals"][names[3]]["address"]
     honest = {report["hospitals"][n]["address"].lower() for n in names[:3]}

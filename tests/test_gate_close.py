@@ -31,6 +31,7 @@ def test_unauthorized_connections_are_closed():
             with trio.fail_after(20):
                 while node.connected_peers():
                     await trio.sleep(0.05)
-            assert node.stats.streams_refused >= len(intruders)
+            stats = node.stats  # each refused on connect (17.11) or, if it got a stream in first, on that
+            assert stats.connections_refused + stats.streams_refused >= len(intruders)
 
     trio.run(main)

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 
 from ledger import connect
-from node.aggregation import aggregate
+from node.consensus.rules import aggregate
 from node.freeriding import screen_free_riders
 from node.incentives.cohort import build_cohort
 from node.incentives.report import summarize
 from node.incentives.scenario import load_scenario, scenario_from_dict
-from node.incentives.simulate import _Campaign, simulate
+from node.incentives.simulate import Campaign, simulate
 
 
 def _four(rounds: int = 2, **gamer) -> dict:
-    return {"name": "four-gamed", "rounds": rounds,
+    return {"name": "four-gamed", "rounds": rounds, "rule": "median", "learning_rate": 0.5, "local_epochs": 5,
             "hospitals": [{"samples": 120}, {"samples": 60}, {"samples": 30, "label_noise": 0.2, **gamer},
                           {"samples": 40, "role": "free-rider"}]}
 
@@ -67,7 +67,7 @@ def test_noisy_copies_are_caught_up_to_the_measured_noise(noise: float, caught: 
         scenario = replace(scenario_from_dict(_four(rounds=3, role="free-rider", free_ride="copy",
                                                     free_ride_noise=noise)), seed=seed, commit_before_reveal=False)
         cohort = build_cohort(scenario)
-        campaign = _Campaign(scenario, cohort)
+        campaign = Campaign(scenario, cohort)
         players = list(cohort.hospitals)
         for t in range(1, scenario.rounds + 1):
             stack = campaign.updates(t, players)
@@ -89,7 +89,7 @@ def test_under_commit_before_reveal_a_copier_sees_only_earlier_rounds() -> None:
     scenario = scenario_from_dict(_four(rounds=3, role="free-rider", free_ride="copy", free_ride_noise=0.0))
     assert scenario.commit_before_reveal
     cohort = build_cohort(scenario)
-    campaign = _Campaign(scenario, cohort)
+    campaign = Campaign(scenario, cohort)
     players = list(cohort.hospitals)
     previous: list[np.ndarray] = []
     for t in range(1, scenario.rounds + 1):

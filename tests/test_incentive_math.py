@@ -160,7 +160,7 @@ def test_round_game_grand_coalition_is_the_applied_step_bit_for_bit(rule: str, f
     aggregate() bounds them), so Shapley's efficiency sums to the real gain."""
     import torch
 
-    from node.aggregation import aggregate
+    from node.consensus.rules import aggregate
     from node.data import TabularData
     from node.incentives import RoundGame
     from node.models import build_model

@@ -26,7 +26,7 @@ from ledger import (
     fund,
     institution_id,
 )
-from ledger.devnet import _answers
+from ledger.devnet import rpc_answers
 
 pytestmark = pytest.mark.anvil
 REPO = Path(__file__).resolve().parent.parent
@@ -168,8 +168,8 @@ def test_connect_to_nothing_is_one_clear_line() -> None:
 
 def test_anvil_stops_on_exit_and_reports_a_missing_binary(tmp_path: Path) -> None:
     with Anvil() as rpc:
-        assert _answers(rpc)
-    assert not _answers(rpc)
+        assert rpc_answers(rpc)
+    assert not rpc_answers(rpc)
     with pytest.raises(LedgerError, match="run `make setup`"), Anvil(binary=tmp_path / "anvil"):
         pass
 
@@ -205,7 +205,7 @@ def test_devnet_command_deploys_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert not _answers(f"http://127.0.0.1:{port}")
+    assert not rpc_answers(f"http://127.0.0.1:{port}")
 
 
 def _free_port() -> int:

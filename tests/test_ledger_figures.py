@@ -21,7 +21,7 @@ from ledger_support import BUDGET, COHORT, HOSPITALS, LedgerSetup, events, h32, 
 
 from ledger import LedgerError, advance_time, institution_id, is_embedded, save_state
 from ledger import audit as audit_module
-from ledger.audit import _expected_credits, build_history
+from ledger.audit import expected_credits, build_history
 from ledger.cli import register_commands
 from ledger.figures import check_figures, privacy_by_hospital
 from ledger.index import EventIndex
@@ -259,7 +259,7 @@ def test_the_audit_fails_on_figures_an_older_contract_accepted(ledger_consortium
     }
     assert [f["account"] for f in flags] == [r1["commits"][0]["account"]]  # also far above the median
     # credits recomputed on capped counts: the 2^64-1 claim weighs its cohort, not 2^64-1
-    expected = _expected_credits({**r1, "accepted": [x["account"] for x in r1["commits"][:3]]}, 100, "samples",
+    expected = expected_credits({**r1, "accepted": [x["account"] for x in r1["commits"][:3]]}, 100, "samples",
                                  {i["account"]: i["cohort"] for i in forged["identities"]})
     weights = [COHORT, 200, 300]
     assert list(expected.values()) == [100 * w // sum(weights) for w in weights]

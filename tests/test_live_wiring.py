@@ -12,9 +12,10 @@ import pytest
 import trio
 from node_support import round_seed_reference
 
-from node.aggregation import cohort_weight
+from node.consensus.rules import cohort_weight
 from node.demo import DemoConfig, run_demo
-from node.peer import HospitalPeer, PeerSettings
+from node.mods import PeerMod
+from node.peer import PeerSettings
 from node.protection.sealed import SealedMode
 from node.update import ModelUpdate
 
@@ -37,10 +38,9 @@ def test_sealed_fedavg_bounds_each_claim_by_its_cohort_on_chain():
     rows = {f"0x{i:040x}": np.full(3, float(i + 1), dtype=np.float32) for i in range(4)}
     claims = dict(zip(rows, (5000, 60, 30, 40)))
     cohorts = dict(zip(rows, (120, 60, 30, 40)))
-    peer = SimpleNamespace(settings=PeerSettings(rule="fedavg"), global_params=np.zeros(3, dtype=np.float32),
-                           _member=lambda a: SimpleNamespace(cohort=cohorts[a]))
-    mode = SealedMode.__new__(SealedMode)
-    mode.peer = peer
+    ctx = SimpleNamespace(settings=PeerSettings(rule="fedavg"), global_params=np.zeros(3, dtype=np.float32),
+                          cohort=cohorts.__getitem__)  # the ModeContext's registry view, nothing else
+    mode = SealedMode(ctx)
     opened = {a: ModelUpdate(1, a, claims[a], 0.0, rows[a]) for a in rows}
     result = trio.run(mode.aggregate, 1, opened)
     weights = [40, 40, 30, 40]  # min(claim, cohort) = 120, 60, 30, 40; lower median 40
@@ -48,15 +48,14 @@ def test_sealed_fedavg_bounds_each_claim_by_its_cohort_on_chain():
     np.testing.assert_allclose(result.params, expected, rtol=1e-6)
 
 
-class Capture(HospitalPeer):
-    """Keeps the updates it aggregated and the step it took."""
+class Capture(PeerMod):
+    """Keeps the updates each peer aggregated and the step it took."""
 
     seen: dict[str, tuple[dict[str, np.ndarray], np.ndarray]] = {}
 
-    async def _aggregate(self, round_, opened):
-        params, accepted = await super()._aggregate(round_, opened)
-        Capture.seen[self.address] = ({a: u.delta.copy() for a, u in opened.items()}, params - self.global_params)
-        return params, accepted
+    async def aggregated(self, peer, round_, opened, params):
+        assert params is not None, "the peer could not aggregate"
+        Capture.seen[peer.address] = ({a: u.delta.copy() for a, u in opened.items()}, params - peer.global_params)
 
 
 def _median_of_buckets(updates: dict[str, np.ndarray], size: int, seed: int) -> np.ndarray:
@@ -73,7 +72,7 @@ def test_live_peers_bucket_with_the_rounds_public_seed(tmp_path):
     Capture.seen.clear()
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="median", bucket_size=2, chain_state=state,
-                                 progress=False, state_dir=tmp_path), peer_class=Capture)
+                                 progress=False, state_dir=tmp_path), mods=[Capture()])
     assert report["rounds"][0]["finalized"] and report["peers_agree"]
     seed = int.from_bytes(round_seed_reference(state, 1, "bucketing")[:8], "big")
     for updates, step in Capture.seen.values():

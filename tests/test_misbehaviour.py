@@ -6,37 +6,36 @@ chain and sends different (validly sealed and signed) bytes to the others — eq
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ledger import collect, load_state
 from node.demo import DemoConfig, run_demo
-from node.peer import HospitalPeer
+from node.mods import PeerMod
+from node.peer import HospitalPeer, RoundOutcome
 from node.sealing import blob_hash
 
 pytestmark = pytest.mark.slow
 
 
-class Equivocator(HospitalPeer):
+class Equivocate(PeerMod):
     """Commits the hash of one sealing of its update, then sends another sealing."""
 
-    async def _protect(self, update):
-        self._committed_blob = await super()._protect(update)
-        return self._committed_blob
+    async def protect(self, peer, update, call_next):
+        committed = await call_next(update)
+        self.other = await call_next(update)  # same update, fresh keys: different bytes
+        assert blob_hash(self.other) != blob_hash(committed)
+        return committed
 
-    async def _send(self, round_, blob):
-        other = await super()._protect(self._last_update)  # same update, fresh keys: different bytes
-        assert blob_hash(other) != blob_hash(blob)
-        await super()._send(round_, other)
-
-    def _commit(self, update, blob):
-        self._last_update = update
-        super()._commit(update, blob)
+    async def outgoing(self, peer, recipient, kind, blob):
+        return self.other if kind == "update" else blob
 
 
 def test_equivocation_is_rejected_recorded_and_outvoted(tmp_path):
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=1, chain_state=state, progress=False, state_dir=tmp_path),
-                      peer_class={3: Equivocator})
+                      mods={3: [Equivocate()]})
     names = list(report["hospitals"])
     cheat = report["hospitals"][names[3]]["address"]
     row = report["rounds"][0]
@@ -57,7 +56,6 @@ class Crashed(HospitalPeer):
     """A hospital whose node is down for the round: it neither commits nor attests."""
 
     async def run_round(self, round_):
-        from node.peer import RoundOutcome
         return RoundOutcome(round_, error="offline")
 
 
@@ -77,20 +75,19 @@ def test_a_crashed_peer_is_left_out_not_waited_for(tmp_path):
     assert all(row["seconds"] < 30 for row in report["rounds"])
 
 
-class Poisoner(HospitalPeer):
+class Poison(PeerMod):
     """Trains honestly, then sends its update scaled up a hundredfold (a model-replacement
     style attack): well formed, validly sealed and committed, only its content is hostile."""
 
-    async def _train(self, round_):
-        from dataclasses import replace
-        update = await super()._train(round_)
+    async def train(self, peer, round_, call_next):
+        update = await call_next(round_)
         return replace(update, delta=(update.delta * 100.0).astype(update.delta.dtype))
 
 
 def test_multi_krum_drops_a_poisoner_and_the_chain_says_why(tmp_path):
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=1, hospitals=6, rule="multi-krum", chain_state=state,
-                                 progress=False, state_dir=tmp_path), peer_class={4: Poisoner})
+                                 progress=False, state_dir=tmp_path), mods={4: [Poison()]})
     names = list(report["hospitals"])
     bad = report["hospitals"][names[4]]["address"].lower()
     audit = collect(*load_state(state))

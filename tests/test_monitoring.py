@@ -8,15 +8,16 @@ import json
 import math
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from node.evaluation import Scores
-from node.monitoring.alerts import AlertThresholds, accuracy_drop, anomalous_updates, auc_standard_error, \
-    bias_shift, cosine, feature_drift, robust_z, sensitivity_gap, standardized_mean_differences
+from node.evaluation import binary_scores
+from node.monitoring.alerts import AlertThresholds, AucComponents, accuracy_drop, anomalous_updates, auc_difference, \
+    bias_shift, campaign_z, cosine, feature_drift, robust_z, sensitivity_gap, standardized_mean_differences
 from node.service.config import ConfigError, load_config
 from node.service.events import EventLog
 from node.service.metrics import Monitor
@@ -64,26 +65,68 @@ def test_anomalous_update_flags_the_outlier_norm_and_the_reversed_direction():
     assert cosine(np.array([0.8, 0.6]), step) == pytest.approx(0.8)
 
 
-def test_accuracy_drop_against_last_and_best_round():
-    history = [0.80, 0.90, 0.88]
-    a = accuracy_drop(history, 0.84, 4, 0.05)  # 0.04 below the last, 0.06 below the best
-    assert a is not None and a.value == pytest.approx(0.06) and "best round (0.900)" in a.message
-    assert accuracy_drop(history, 0.86, 4, 0.05) is None
-    b = accuracy_drop([0.9], 0.7, 2, 0.05)
-    assert b is not None and b.value == pytest.approx(0.2) and "previous round" in b.message
-    assert accuracy_drop([], 0.1, 1, 0.05) is None  # nothing to compare with yet
-    assert accuracy_drop([0.9], float("nan"), 2, 0.05) is None
+def _pairwise_auc_difference(y, a, b):
+    """DeLong et al. (1988) from the definition: the kernel psi(X, Y) over every positive-negative
+    pair, its structural components and their covariances (O(mn); the code uses midranks)."""
+    y = np.asarray(y) > 0.5
+    comps = []
+    for s in (a, b):
+        psi = (s[y][:, None] > s[~y][None, :]) + 0.5 * (s[y][:, None] == s[~y][None, :])
+        comps.append((psi.mean(), psi.mean(axis=1), psi.mean(axis=0)))
+    s10 = np.cov(np.stack([comps[0][1], comps[1][1]]))
+    s01 = np.cov(np.stack([comps[0][2], comps[1][2]]))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / y.sum() + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / (~y).sum()
+    return comps[0][0], comps[1][0], math.sqrt(var)
 
 
-def test_auc_drop_must_exceed_hanley_mcneil_standard_errors():
-    # A = 0.95, 10 positives, 18 negatives: Q1 = .95/1.05 = .904762, Q2 = 2(.9025)/1.95 = .925641;
-    # var = (.0475 + 9(.002262) + 17(.023141)) / 180 = .0025625 -> SE = .050621
-    assert auc_standard_error(0.95, 10, 18) == pytest.approx(0.050621, abs=1e-6)
-    assert accuracy_drop([0.95], 0.898, 2, 0.05, positives=10, negatives=18, z=2) is None  # 0.052 < 2 SE
-    assert accuracy_drop([0.95], 0.84, 2, 0.05, positives=10, negatives=18, z=2) is not None  # 0.11 > 2 SE
-    assert accuracy_drop([0.95], 0.84, 2, 0.05, positives=10, negatives=18) is None  # 0.11 < 3 SE (default)
-    assert accuracy_drop([0.95], 0.79, 2, 0.05, positives=10, negatives=18) is not None  # 0.16 > 3 SE
-    assert accuracy_drop([0.95], 0.898, 2, 0.05) is not None  # counts unknown: the threshold alone
+def test_delong_paired_difference_matches_the_pairwise_definition():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    for n, ties in ((12, False), (40, True), (200, True)):
+        y = (rng.random(n) < 0.4).astype(float)
+        y[:2], y[2:4] = 1, 0
+        a = rng.normal(size=n) + y
+        b = a + rng.normal(scale=0.7, size=n) - 0.3 * y
+        if ties:
+            a, b = np.round(a, 1), np.round(b, 1)
+        got = auc_difference(y, a, b)
+        assert got == pytest.approx(_pairwise_auc_difference(y, a, b), rel=1e-9)
+        assert got[:2] == pytest.approx((roc_auc_score(y, a), roc_auc_score(y, b)), rel=1e-12)
+    # by hand: positives (.9, .4), negatives (.5, .1); model b swaps .4 and .5 -> AUC .75 vs 1.
+    # V10 = (1, .5) / (1, 1), V01 = (.5, 1) / (1, 1): var = (.125 + 0 - 0) / 2 + (.125 + 0 - 0) / 2 = .125
+    assert auc_difference([1, 1, 0, 0], [.9, .4, .5, .1], [.9, .5, .4, .1]) == pytest.approx((.75, 1.0, .125 ** .5))
+    assert all(math.isnan(v) for v in auc_difference([1, 0, 0], [.9, .1, .2], [.9, .1, .2]))  # one positive
+
+
+def test_campaign_z_is_bonferroni_over_every_pair_of_rounds():
+    from scipy.stats import norm
+
+    assert campaign_z(0.05, 10) == pytest.approx(norm.isf(0.05 / 45), rel=1e-9)  # 3.0588
+    assert campaign_z(0.05, 1) == pytest.approx(norm.isf(0.05), rel=1e-9)
+    with pytest.raises(ValueError, match="0 < alpha < 1"):
+        campaign_z(0, 10)
+
+
+def test_accuracy_drop_needs_a_material_and_significant_drop():
+    labels = np.repeat([1.0, 0.0], 10)
+    good = labels + np.tile(np.linspace(0, 1.5, 10), 2)  # AUC .925
+    worse = good.copy()
+    worse[[0, 1, 2]] -= 1.3  # three positives fall among the negatives: AUC .79
+    parts = lambda scores: AucComponents.of(labels, scores)  # noqa: E731
+    z = campaign_z(0.05, 10)
+    a = accuracy_drop([parts(good), parts(worse)], parts(-good), 3, 0.05, z)  # reversed: far below both
+    ref, new, se = auc_difference(labels, good, -good)
+    assert a is not None and a.value == pytest.approx(ref - new) and "2 rounds earlier (0.925)" in a.message
+    assert f"{(ref - new) / se:.1f} DeLong SE" in a.message
+    ref, new, se = auc_difference(labels, good, worse)
+    assert ref - new > 0.05 and (ref - new) / se < z  # material but not significant on 20 rows
+    assert accuracy_drop([parts(good)], parts(worse), 2, 0.05, z) is None
+    assert accuracy_drop([parts(good)], parts(worse), 2, 0.05, (ref - new) / se - 0.01) is not None
+    assert accuracy_drop([parts(good)], parts(worse), 2, ref - new, 0.0) is None  # not more than auc_drop
+    assert accuracy_drop([parts(good)], parts(good - 0.01), 2, 0.05, z) is None  # no drop
+    assert accuracy_drop([], parts(good), 1, 0.05, z) is None  # nothing to compare with yet
+    assert AucComponents.of([1, 0, 0], [.9, .1, .2]) is None  # one positive: no AUC variance
 
 
 def test_bias_shift_is_the_widening_sensitivity_gap():
@@ -131,6 +174,9 @@ def test_monitoring_defaults_to_loopback(tmp_path):
     m = load_config(path).monitoring
     assert (m.enabled, m.host, m.port) == (True, "127.0.0.1", 0)
     assert m.drift_smd == AlertThresholds().drift_smd == 0.5
+    assert m.alerts_on_chain is False  # recording alerts on chain is the hospital's choice
+    path.write_text(CONFIG + "\n[monitoring]\nalerts_on_chain = true\n")
+    assert load_config(path).monitoring.alerts_on_chain is True
 
 
 @pytest.mark.parametrize("extra,expected", [
@@ -139,6 +185,7 @@ def test_monitoring_defaults_to_loopback(tmp_path):
     ("auc_drop = 0", "node.toml: [monitoring].auc_drop: must be > 0"),
     ("min_cosine = -2", "node.toml: [monitoring].min_cosine: must be in [-1, 1]"),
     ("drift_smd = 0", "node.toml: [monitoring].drift_smd: must be > 0, got 0"),
+    ("auc_alpha = 1.0", "node.toml: [monitoring].auc_alpha: must be in (0, 1), got 1.0"),
     ("colour = 1", "node.toml: [monitoring].colour: unknown key"),
 ])
 def test_bad_monitoring_config_is_one_line(tmp_path, extra, expected):
@@ -176,8 +223,11 @@ def test_monitor_counts_rounds_and_serves_parseable_metrics():
     _round_done(monitor, 1)
     log.emit("round_joined", 2)
     _round_done(monitor, 2, finalized=False, rejected={"0xc": "robust-rule", "0xd": "robust-rule"}, epsilon=0.5)
-    monitor.check_model(3, Scores(auc=0.9, accuracy=0.8))
-    monitor.check_model(4, Scores(auc=0.7, accuracy=0.6))  # drop of 0.2 -> an alert with the next round_done
+    labels = np.repeat([1.0, 0.0], 10)
+    good = labels + np.tile(np.linspace(0, 1.5, 10), 2)  # AUC 0.925
+    bad = -good  # AUC 0.075: far below, 7.7 DeLong SE -> an alert with the next round_done
+    monitor.check_model(3, binary_scores(labels, good), labels, good)
+    monitor.check_model(4, binary_scores(labels, bad), labels, bad)
     _round_done(monitor, 4, epsilon=0.75)
     server = StatusServer(monitor).start()
     try:
@@ -195,7 +245,7 @@ def test_monitor_counts_rounds_and_serves_parseable_metrics():
         assert value("medmesh_round_stage_seconds_count", stage="train") == 3
         assert value("medmesh_round_stage_seconds_sum", stage="verify") == pytest.approx(2.1)
         assert value("medmesh_epsilon_spent") == 0.75 and value("medmesh_epsilon_budget") == 1.0
-        assert value("medmesh_validation_auc") == pytest.approx(0.7)
+        assert value("medmesh_validation_auc") == pytest.approx(binary_scores(labels, bad).auc)
         assert value("medmesh_alert", kind="accuracy_drop") == 1
         assert value("medmesh_alert", kind="anomalous_update") == 0
         assert value("medmesh_alerts_total", kind="accuracy_drop") == 1
@@ -216,19 +266,25 @@ def test_monitor_counts_rounds_and_serves_parseable_metrics():
 
 def test_chain_latency_and_errors_are_timed_per_operation():
     class Client:
-        def _send(self, method, fn, value=0):
-            if method == "attest":
-                raise RuntimeError("reverted")
-            return {"gasUsed": 1}
+        """LedgerClient's observer contract: each transaction (its method name) and each read
+        ("call") runs inside every ``observer(op)`` of ``observers``."""
 
-        def _call(self, fn):
-            return 5
+        def __init__(self):
+            self.observers = []
+
+        def run(self, op, result):
+            with ExitStack() as stack:
+                for observer in self.observers:
+                    stack.enter_context(observer(op))
+                if isinstance(result, Exception):
+                    raise result
+                return result
 
     monitor, client = Monitor("hospital-a"), Client()
     monitor._time_chain(client)
-    assert client._call(None) == 5 and client._send("commit_update", None) == {"gasUsed": 1}
+    assert client.run("call", 5) == 5 and client.run("commit_update", {"gasUsed": 1}) == {"gasUsed": 1}
     with pytest.raises(RuntimeError):
-        client._send("attest", None)
+        client.run("attest", RuntimeError("reverted"))
     fam = _families(__import__("prometheus_client").generate_latest(monitor.registry).decode())
     counts = {s.labels["op"]: s.value for s in fam["medmesh_chain_seconds"].samples if s.name.endswith("_count")}
     assert counts == {"call": 1, "commit_update": 1, "attest": 1}

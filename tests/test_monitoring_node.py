@@ -89,8 +89,8 @@ def test_status_page_in_headless_chromium(net, urls):
         wait.until(lambda d: counter().isdigit() and int(counter()) > first)
         assert driver.find_element(By.ID, "institution").text == "hospital-a"
         assert driver.find_element(By.ID, "membership").text == "active"
-        assert driver.find_element(By.ID, "stage").text in {"idle", "train", "protect", "commit", "send", "verify",
-                                                            "aggregate", "record_rejections", "finalize"}
+        assert driver.find_element(By.ID, "stage").text in {"idle", "train", "protect", "commit", "hold", "send",
+                                                            "verify", "aggregate", "record_rejections", "finalize"}
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#eps-plot .point")) >= 2)
         assert driver.find_elements(By.CSS_SELECTOR, "#eps-plot .limit")  # the budget line
         assert len(driver.find_elements(By.CSS_SELECTOR, "#auc-plot .point")) >= 1

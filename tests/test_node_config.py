@@ -73,6 +73,7 @@ BAD = [
     (GOOD + '\n[aggregation]\nrule = "fedavg"\nprotection = "secagg"\nquantize = true\n', "node.toml: [aggregation].quantize: 8-bit values compose with protection = \"sealed\" only"),
     (GOOD + '\n[aggregation]\ntopk = 1.5\n', "node.toml: [aggregation].topk: must be in (0, 1], got 1.5"),
     (GOOD + '\n[aggregation]\nclip_norm = 0\n', "node.toml: [aggregation].clip_norm: must be > 0, got 0.0"),
+    (GOOD.replace('epsilon = 2.0', 'epsilon = 2.0\ncount_noise = 0'), "node.toml: [privacy].count_noise: must be > 0 (the row count is always"),
     (GOOD + '\n[aggregation]\nmin_contributors = 2\n',
      "node.toml: [aggregation].min_contributors: must be at least 3, got 2: a sum of two updates reveals each"),
     (GOOD + '\n[aggregation]\nrule = "krum"\n', "node.toml: [aggregation].rule: krum needs at least 5 hospitals, the split has 4"),
@@ -82,7 +83,8 @@ BAD = [
      "node.toml: [aggregation].bucket_size: must be >= 1, and 1 with rule = \"fedavg\""),
     (GOOD + '\n[data]\nsite = 4\n', "node.toml: [data].site: must be in 0..3 (data.sites = 4), got 4"),
     (GOOD + '\n[data]\nsource = "table"\n', "node.toml: [data].path: required for source 'table'"),
-    (GOOD + '\n[data]\ncohort = -1\n', "node.toml: [data].cohort: must be a number of patients >= 1 (0: the data's row count), got -1"),
+    (GOOD + '\n[data]\ncohort = -1\n', "node.toml: [data].cohort: must be a number of patients >= 1 (0: the data's row count rounded up), "
+                                     "got -1"),
     (GOOD + '\n[data]\nsource = "table"\npath = "missing.csv"\n', "missing.csv does not exist"),
     (GOOD + '\n[training]\nmodel = "gpt"\n', "node.toml: [training].model: unknown model 'gpt'"),
     (GOOD + '\n[training]\nproximal_mu = -0.1\n', "node.toml: [training].proximal_mu: must be >= 0, got -0.1"),
@@ -99,6 +101,7 @@ BAD = [
     (GOOD.replace('/ip4/127.0.0.1/tcp/4002', '/ip4/0.0.0.0/tcp/4002'), "0.0.0.0 is a listen address, not one a peer can dial"),
     (GOOD + '\n[aggregation]\nf = 10\n[data]\nsites = 1\n', "node.toml: [aggregation].f: must be below the number of hospitals (1), got 10"),
     (GOOD + '\n[aggregation]\nrule = "krum"\nf = 2\n[data]\nsites = 6\n', "node.toml: [aggregation].f: krum with f = 2 needs at least 7 hospitals"),
+    (GOOD + '\n[gossip]\nmax_connections_per_ip = 0\n', "node.toml: [gossip].max_connections_per_ip: must be >= 1, got 0"),
     (GOOD + '\n[training]\ndevice = "gpu"\n', "node.toml: [training].device: must be auto, cpu, cuda or cuda:N, got 'gpu'"),
     (GOOD + '\n[rounds]\nwhen_done = "sleep"\n', "node.toml: [rounds].when_done: must be one of stop, standby"),
     (GOOD + '\n[data]\nscaling = "guess"\n', "node.toml: [data].scaling: must be one of auto, secure, bounds, federated"),
@@ -240,7 +243,7 @@ def test_retrying_send_retries_transfer_failures_but_not_rejections():
     import trio
 
     from gossip import BlobRejected, BlobTransferError
-    from node.service.liveness import retrying
+    from gossip._retry import retrying
 
     calls: list[str] = []
 
@@ -310,6 +313,16 @@ def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path,
     assert len(err) == 1 and "is not a libp2p peer ID" in err[0]
     assert main(["node", "add-peer", "--config", str(b_cfg), b["multiaddr"]]) == 2
     assert "own address" in capsys.readouterr().err
+    # the walkthrough's form: every other hospital's `multiaddr` file in one call; one bad entry adds nothing
+    assert (tmp_path / "a" / "multiaddr").read_text().strip() == a_addr
+    assert main(["node", "init", "--dir", str(tmp_path / "c"), "--name", "c", "--listen", "/ip4/127.0.0.1/tcp/4003",
+                 "--deployment", str(dep), "--json"]) == 0
+    c_addr = (tmp_path / "c" / "multiaddr").read_text().strip()
+    assert c_addr == json.loads(capsys.readouterr().out)["multiaddr"]
+    assert main(["node", "add-peer", "--config", str(b_cfg), c_addr, "/ip4/0.0.0.0/tcp/1/p2p/" + c_addr[-52:]]) == 2
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr]
+    assert main(["node", "add-peer", "--config", str(b_cfg), a_addr, c_addr]) == 0
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr, c_addr]
 
 
 def test_chain_unreachable_recognises_connection_failures_through_ledger_errors():
@@ -329,7 +342,7 @@ def test_chain_unreachable_recognises_connection_failures_through_ledger_errors(
 
 
 def test_bucket_size_reaches_the_live_peer_settings(tmp_path):
-    from node.service.runner import peer_settings
+    from node.peer import PeerSettings
     cfg = load_config(write(tmp_path, GOOD + '\n[aggregation]\nrule = "median"\nbucket_size = 2\n'))
-    assert cfg.aggregation.bucket_size == 2 and peer_settings(cfg).bucket_size == 2
+    assert cfg.aggregation.bucket_size == 2 and PeerSettings.from_config(cfg).bucket_size == 2
     assert load_config(write(tmp_path, GOOD)).aggregation.bucket_size == 1  # off by default

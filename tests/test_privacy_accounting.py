@@ -137,8 +137,9 @@ def test_noise_and_sampling_source_follow_secure_mode(monkeypatch, secure):
         assert secure_batches == [pytest.approx(1 / 2)] * result.steps
     else:
         assert opacus_noise == [None] * 2 * result.steps and not secure_noise and not secure_batches
-    # either way the accountant composed the same Poisson-subsampled Gaussian steps
-    assert ledger.accountant.history == [(1.3, pytest.approx(1 / 2), result.steps)]
+    # either way the accountant composed the row-count release (issue 15 §2), then the same
+    # Poisson-subsampled Gaussian steps
+    assert ledger.accountant.history == [(cfg.count_noise, 1.0, 1), (1.3, pytest.approx(1 / 2), result.steps)]
 
 
 def test_dp_off_warns_loudly_and_reports_zero_epsilon():

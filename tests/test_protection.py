@@ -3,8 +3,6 @@ cannot work fails at once with a clear error."""
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 
@@ -12,6 +10,7 @@ from ledger import collect, load_state
 from node.compression import CompressionConfig
 from node.demo import DemoConfig, run_demo
 from node.peer import HospitalPeer, PeerSettings
+from node.protection.sealed import SealedMode
 
 
 @pytest.mark.parametrize("mode", ["secagg", "ckks"])
@@ -29,12 +28,15 @@ def test_bad_protection_settings_fail_clearly():
         PeerSettings(protection="secagg", rule="fedavg", compression=CompressionConfig(quantize=True))
 
 
-class OtherMode(HospitalPeer):
+class SealedAsSecagg(SealedMode):
     """Seals its update like everyone else but records it on chain as a secagg commit."""
+    code = 2
 
-    def _commit(self, update, blob):
-        self.ledger.commit_update(update.round, hashlib.sha256(blob).digest(), update.samples,
-                                  update.epsilon, 2)
+
+class OtherMode(HospitalPeer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.protection = SealedAsSecagg(self.mode_context())
 
 
 @pytest.mark.slow

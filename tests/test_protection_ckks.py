@@ -16,20 +16,23 @@ from ledger import LedgerClient, collect, load_state
 from ledger.beacon import withheld_count
 from ledger.chain import get_logs
 from node.demo import DemoConfig, run_demo
+from node.mods import PeerMod
 from node.peer import HospitalPeer, RoundOutcome
+from node.sealing import peek_context
 from node.update import parameters_hash
 from node_support import sum_weight
 
 pytestmark = pytest.mark.slow
 
 
-class Recorder(HospitalPeer):
+class Record(PeerMod):
+    """Lets the test see what each peer trained (never what others receive)."""
     trained: dict[tuple[int, str], tuple[np.ndarray, int, np.ndarray]] = {}
 
-    async def _train(self, round_):
-        update = await super()._train(round_)
-        weight = sum_weight(self.ledger, self.address, update.samples)  # the sum's weight, not the raw claim
-        Recorder.trained[(round_, self.address)] = (update.delta.copy(), weight, self.global_params.copy())
+    async def train(self, peer, round_, call_next):
+        update = await call_next(round_)
+        weight = sum_weight(peer.ledger, peer.address, update.samples)  # the sum's weight, not the raw claim
+        Record.trained[(round_, peer.address)] = (update.delta.copy(), weight, peer.global_params.copy())
         return update
 
 
@@ -63,11 +66,11 @@ def chain_roles(state, round_: int) -> tuple[str, str]:
 
 
 def test_ckks_round_decrypts_only_the_sum_within_1e_4(tmp_path):
-    Recorder.trained.clear()
+    Record.trained.clear()
     state, model = tmp_path / "chain.json", tmp_path / "model.npy"
     report = run_demo(DemoConfig(rounds=1, rule="fedavg", protection="ckks", chain_state=state, model_out=model,
-                                 progress=False, state_dir=tmp_path), peer_class=Recorder)
-    rows = [Recorder.trained[(1, h["address"])] for h in report["hospitals"].values()]
+                                 progress=False, state_dir=tmp_path), mods=[Record()])
+    rows = [Record.trained[(1, h["address"])] for h in report["hospitals"].values()]
     g0 = rows[0][2].astype(np.float64)
     reference = sum(s * d.astype(np.float64) for d, s, _ in rows) / sum(s for _, s, _ in rows)
     got = np.load(model).astype(np.float64) - g0
@@ -88,7 +91,7 @@ def test_ckks_round_decrypts_only_the_sum_within_1e_4(tmp_path):
     assert sent[name[holder]] > max(v for k, v in sent.items() if k != name[holder])
 
 
-class Misbehaver(Recorder):
+class Misbehave(PeerMod):
     """In round 2, of the members that are neither key holder nor aggregator, the first that
     did not hold the key in round 1 commits its round-1 ciphertext in a fresh, valid round-2
     envelope (a replay); the next commits its blob's hash, then sends the blob with one byte
@@ -96,32 +99,33 @@ class Misbehaver(Recorder):
     at run time."""
     old: dict[str, bytes] = {}
 
-    def part(self) -> str | None:
-        holder, aggregator = self.protection.roles(2)
-        holder1, _ = self.protection.roles(1)
-        free = [m.address for m in self.active_members() if m.address not in (holder.address, aggregator.address)]
+    @staticmethod
+    def part(peer) -> str | None:
+        holder, aggregator = peer.protection.roles(2)
+        holder1, _ = peer.protection.roles(1)
+        free = [m.address for m in peer.active_members() if m.address not in (holder.address, aggregator.address)]
         free.sort(key=lambda a: (a == holder1.address, a.lower()))
-        return {free[0]: "replay", free[1]: "tamper"}.get(self.address)
+        return {free[0]: "replay", free[1]: "tamper"}.get(peer.address)
 
-    async def _protect(self, update):
-        blob = await super()._protect(update)
+    async def protect(self, peer, update, call_next):
+        blob = await call_next(update)
         if update.round == 1:
-            Misbehaver.old[self.address] = self.protection.own(update)
-        elif self.part() == "replay":
-            _, aggregator = self.protection.roles(update.round)
-            return self.protection.seal_for(update.round, Misbehaver.old[self.address], [aggregator])
+            Misbehave.old[peer.address] = peer.protection.own(update)
+        elif self.part(peer) == "replay":
+            _, aggregator = peer.protection.roles(update.round)
+            return peer.protection.seal_for(update.round, Misbehave.old[peer.address], [aggregator])
         return blob
 
-    async def _send(self, round_, blob):
-        if round_ == 2 and self.part() == "tamper":
+    async def outgoing(self, peer, recipient, kind, blob):
+        if kind == "update" and peek_context(blob).round == 2 and self.part(peer) == "tamper":
             blob = blob[:1000] + bytes([blob[1000] ^ 1]) + blob[1001:]
-        await super()._send(round_, blob)
+        return blob
 
 
 def test_ckks_rejects_replayed_and_tampered_ciphertexts(tmp_path):
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=2, hospitals=5, rule="fedavg", protection="ckks", chain_state=state,
-                                 progress=False, state_dir=tmp_path), peer_class=Misbehaver)
+                                 progress=False, state_dir=tmp_path), mods=[Record(), Misbehave()])
     members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
     holder, aggregator = chain_roles(state, 2)
     holder1, _ = chain_roles(state, 1)
@@ -137,7 +141,7 @@ def test_ckks_rejects_replayed_and_tampered_ciphertexts(tmp_path):
     assert report["peers_agree"]
 
 
-class Absent(Recorder):
+class Absent(HospitalPeer):
     """Offline for the round unless it holds the key or aggregates: only those two commit.
     Every peer reveals its beacon secret first (the draw needs a quorum of reveals)."""
 
@@ -155,13 +159,14 @@ def test_ckks_refuses_to_decrypt_a_sum_of_two_committed_members(tmp_path):
     below min_contributors (3), counted from the chain's commitments, nothing is decrypted."""
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=1, rule="fedavg", protection="ckks", chain_state=state, progress=False,
-                                 state_dir=tmp_path, round_timeout=5.0, commit_window=20), peer_class=Absent)  # node.reveal holds until it closes
+                                 state_dir=tmp_path, round_timeout=5.0, commit_window=20),  # node.reveal holds to it
+                      peer_class=Absent)
     r = collect(*load_state(state))["rounds"][0]
     assert len(r["commits"]) == 2 and not r["attestations"]  # before: the pair decrypted and attested
     assert r["status"] == "open" and not report["rounds"][0]["finalized"]
 
 
-class Withholder(Recorder):
+class Withholder(HospitalPeer):
     """Commits a beacon secret like every peer, then never reveals it (it forgets it)."""
 
     async def run_round(self, round_):

@@ -12,37 +12,36 @@ import pytest
 from gossip import BlobRejected
 from ledger import collect, load_state
 from node.demo import DemoConfig, run_demo
-from node.peer import HospitalPeer, RoundOutcome
+from node.mods import LeaveRound, PeerMod
+from node.sealing import peek_context
 from node.update import parameters_hash
 from node_support import sum_weight
 
 pytestmark = pytest.mark.slow
 
 
-class Recorder(HospitalPeer):
-    """An honest peer that lets the test see what it trained (never what others receive)."""
+class Record(PeerMod):
+    """Lets the test see what an honest peer trained (never what others receive)."""
     trained: dict[tuple[int, str], tuple[np.ndarray, int, np.ndarray]] = {}
 
-    async def _train(self, round_):
-        update = await super()._train(round_)
-        weight = sum_weight(self.ledger, self.address, update.samples)  # the sum's weight, not the raw claim
-        Recorder.trained[(round_, self.address)] = (update.delta.copy(), weight, self.global_params.copy())
+    async def train(self, peer, round_, call_next):
+        update = await call_next(round_)
+        weight = sum_weight(peer.ledger, peer.address, update.samples)  # the sum's weight, not the raw claim
+        Record.trained[(round_, peer.address)] = (update.delta.copy(), weight, peer.global_params.copy())
         return update
 
 
-class Dropout(Recorder):
+class Dropout(PeerMod):
     """Advertises its mask key and deals its shares, masks its update, then goes offline
     before committing: its pairwise masks are in everyone else's inputs."""
 
-    async def run_round(self, round_):
-        self.refresh_directory()
-        update = await self._train(round_)
-        await self._protect(update)
-        return RoundOutcome(round_, error="dropped out mid-round")
+    async def protect(self, peer, update, call_next):
+        await call_next(update)
+        raise LeaveRound("dropped out mid-round")
 
 
 def reference_hash(round_: int, survivors: list[str]) -> tuple[bytes, np.ndarray]:
-    rows = [Recorder.trained[(round_, a)] for a in survivors]
+    rows = [Record.trained[(round_, a)] for a in survivors]
     total = sum(np.rint(s * d.astype(np.float64) * 2**16).astype(np.int64) for d, s, _ in rows)
     samples = sum(s for _, s, _ in rows)
     params = (rows[0][2] + (total / 2**16) / samples).astype(np.float32)
@@ -55,12 +54,12 @@ def reference_hash(round_: int, survivors: list[str]) -> tuple[bytes, np.ndarray
 # tests/test_secagg_attacks.py for why a bare majority is not enough against one liar).
 @pytest.mark.parametrize("hospitals,dropped", [(4, [2]), (5, [1])])
 def test_secagg_recovers_the_exact_sum_when_peers_drop_out(tmp_path, hospitals, dropped):
-    Recorder.trained.clear()
+    Record.trained.clear()
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=1, hospitals=hospitals, rule="fedavg", protection="secagg",
                                  chain_state=state, progress=False, state_dir=tmp_path, round_timeout=4.0,
                                  commit_window=30),  # the survivors hold their blobs until it closes (node.reveal)
-                      peer_class={i: (Dropout if i in dropped else Recorder) for i in range(hospitals)})
+                      mods={i: [Record(), Dropout()] if i in dropped else [Record()] for i in range(hospitals)})
     names = list(report["hospitals"])
     gone = {report["hospitals"][names[i]]["address"] for i in dropped}
     survivors = sorted((report["hospitals"][n]["address"] for n in names if report["hospitals"][n]["address"] not in gone),
@@ -75,22 +74,17 @@ def test_secagg_recovers_the_exact_sum_when_peers_drop_out(tmp_path, hospitals, 
     assert r["status"] == "finalized"  # more than 2/3 attested
 
 
-class Meddler(Recorder):
+class Meddle(PeerMod):
     """Honest, but in round 2 also sends a replayed, a tampered and a mislabelled message."""
     sent: dict[tuple[int, str], bytes] = {}
     answers: dict[str, str | None] = {}
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        original = self.protection.send_to
+    async def outgoing(self, peer, recipient, kind, blob):
+        Meddle.sent.setdefault((peek_context(blob).round, kind), blob)
+        return blob
 
-        async def keep(round_, kind, blob, recipients):
-            Meddler.sent.setdefault((round_, kind), blob)
-            await original(round_, kind, blob, recipients)
-        self.protection.send_to = keep
-
-    async def _protect(self, update):
-        blob = await super()._protect(update)
+    async def protect(self, peer, update, call_next):
+        blob = await call_next(update)
         if update.round == 2:
             keys = self.sent[(2, "secagg-keys")]
             attempts = {"replay": (self.sent[(1, "secagg-keys")], "secagg-keys"),
@@ -99,18 +93,18 @@ class Meddler(Recorder):
                         "duplicate": (keys, "secagg-keys")}
             for name, (data, kind) in attempts.items():
                 try:
-                    await self.host.send_blob(self._others()[0].peer_id, data, kind=kind)
-                    Meddler.answers[name] = None
+                    await peer.host.send_blob(peer.others()[0].peer_id, data, kind=kind)
+                    Meddle.answers[name] = None
                 except BlobRejected as exc:
-                    Meddler.answers[name] = exc.reason
+                    Meddle.answers[name] = exc.reason
         return blob
 
 
 def test_secagg_rejects_replayed_tampered_and_mislabelled_messages(tmp_path):
     """(with top-50% compression over the round-shared coordinates, to cover that path too)"""
     report = run_demo(DemoConfig(rounds=2, rule="fedavg", protection="secagg", topk=0.5, progress=False,
-                                 state_dir=tmp_path), peer_class={0: Meddler})
-    a = Meddler.answers
+                                 state_dir=tmp_path), mods={0: [Meddle()]})
+    a = Meddle.answers
     assert "replay" in a["replay"] and "round 1" in a["replay"]
     assert "bad signature" in a["tampered"]
     assert "'keys' message where 'shares' was expected" in a["wrong-phase"]

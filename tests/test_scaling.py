@@ -12,7 +12,7 @@ import statistics
 import numpy as np
 import pytest
 
-from node import protocol
+from node import protocol, setupsum
 from node.data import FeatureStats, Standardizer
 from node.peer import HospitalPeer
 from node.scaling import BREAST_CANCER_BOUNDS, FeatureBounds, check_stats, from_bounds, load_bounds, robust_combine
@@ -98,7 +98,7 @@ def poisoner(sums: float | str):
             n, d = len(self.raw_data), self.raw_data.x[0].size
             value = float(sums)
             bad = {"count": n, "sum": [value * n] * d, "sum_sq": [value * value * n] * d}
-            others = {i.peer_id for i in self._others()}
+            others = {i.peer_id for i in self.others()}
             await self.host.wait_topic_peers(protocol.SETUP_TOPIC, others, timeout)
             await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(protocol.StatsShared(self.address, bad)))
             self.standardizer = Standardizer.fit(self.raw_data)
@@ -185,22 +185,22 @@ def test_secure_total_is_checked_against_the_public_bounds():
 
 def secure_poisoner(kind: str):
     class SecurePoisoner(HospitalPeer):
-        async def _secure_standardizer(self, bounds, timeout):
-            from node.scaling import from_bounds
-            if kind == "silent":  # shares nothing at all
-                return from_bounds(bounds)
-            from node import setupsum
-            keys = {m.address: m.seal_key for m in self.active_members()}
-            d = self.ledger.deployment
-            context = f"{d.chain_id}|{d.addresses['RoundLedger'].lower()}".encode()
-            vector = setupsum.site_vector(self.raw_data, bounds)
-            vector[1:] *= 1000.0  # the issue's poisoner: huge sums (and squares), hidden under the masks
-            mine = setupsum.mask(vector, self.address, self.identity.seal_private, keys, context)
-            others = {i.peer_id for i in self._others()}
-            await self.host.wait_topic_peers(protocol.SETUP_TOPIC, others, timeout)
-            await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
-                protocol.StatsShared(self.address, {"masked": [int(v) for v in mine]})))
-            return from_bounds(bounds)
+        async def agree_standardizer(self, timeout: float = 30.0):
+            bounds = self.settings.feature_bounds
+            if kind != "silent":  # "silent" shares nothing at all
+                keys = {m.address: m.seal_key for m in self.active_members()}
+                d = self.ledger.deployment
+                context = f"{d.chain_id}|{d.addresses['RoundLedger'].lower()}".encode()
+                vector = setupsum.site_vector(self.raw_data, bounds)
+                vector[1:] *= 1000.0  # the issue's poisoner: huge sums (and squares), hidden under the masks
+                mine = setupsum.mask(vector, self.address, self.identity.seal_private, keys, context)
+                others = {i.peer_id for i in self.others()}
+                await self.host.wait_topic_peers(protocol.SETUP_TOPIC, others, timeout)
+                await self.host.publish(protocol.SETUP_TOPIC, protocol.encode(
+                    protocol.StatsShared(self.address, {"masked": [int(v) for v in mine]})))
+            self.standardizer = from_bounds(bounds)
+            self.data = self.standardizer.apply(self.raw_data)
+            return self.standardizer
     return SecurePoisoner
 
 
@@ -225,8 +225,9 @@ def test_secure_centre_falls_back_to_the_public_mid_range_when_one_member_lies_o
 
 @pytest.mark.slow
 def test_secure_sum_gives_every_member_the_pooled_z_score(tmp_path):
-    """With honest members, `secure` is the exact pooled standardizer (the old clear-text total),
-    while no site's sums left it unmasked."""
+    """With honest members, `secure` is the pooled standardizer with each site weighted by its
+    published count Ñ (issue 15 §2: the masked count is Ñ, not N), while no site's sums left it
+    unmasked."""
     from node.data import breast_cancer_split
     from node.demo import DemoConfig, run_demo
     SEEN.clear()
@@ -235,8 +236,14 @@ def test_secure_sum_gives_every_member_the_pooled_z_score(tmp_path):
     assert report["rounds"][0]["finalized"]
     assert len(SEEN) == 4 and len({(z.mean.tobytes(), z.std.tobytes()) for z in SEEN.values()}) == 1
     z = next(iter(SEEN.values()))
-    rows = np.concatenate([h.x for h in breast_cancer_split(4, seed=0).hospitals.values()]).astype(np.float64)
+    sites = {n: h.x.astype(np.float64) for n, h in breast_cancer_split(4, seed=0).hospitals.items()}
+    weights = np.array([report["hospitals"][n]["published_samples"] for n in sites], dtype=np.float64)
+    assert (weights != [len(x) for x in sites.values()]).any()  # Ñ, not N (all four equal: p < 1e-5)
+    # the reference: numpy's per-site moments, pooled with the published counts as weights
+    mean = np.average([x.mean(axis=0) for x in sites.values()], axis=0, weights=weights)
+    second = np.average([(x * x).mean(axis=0) for x in sites.values()], axis=0, weights=weights)
+    std = np.sqrt(second - mean * mean)
     # the rows are clipped to the published bounds, which are rounded to 3 decimals: a tiny shift
-    assert np.abs(z.mean - rows.mean(axis=0)).max() / rows.std(axis=0).min() < 1e-2
-    assert np.abs(z.mean - rows.mean(axis=0)).max() < 1e-3 * np.abs(rows.mean(axis=0)).max()
-    np.testing.assert_allclose(z.std, rows.std(axis=0), rtol=1e-2)
+    assert np.abs(z.mean - mean).max() / std.min() < 1e-2
+    assert np.abs(z.mean - mean).max() < 1e-3 * np.abs(mean).max()
+    np.testing.assert_allclose(z.std, std, rtol=1e-2)

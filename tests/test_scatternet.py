@@ -10,7 +10,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 import node.scatternet
-from node.scatternet import _gabor, _morlet, _padding, filter_bank, scattering, scattering_channels
+from node.scatternet import gabor, morlet, reflect_padding, filter_bank, scattering, scattering_channels
 
 
 def test_exports():
@@ -27,7 +27,7 @@ def test_morlet_has_zero_mean_and_peaks_at_its_centre_frequency():
     m = 64
     for j in (0, 1):
         for theta in (0.0, math.pi / 4, math.pi / 2):
-            psi = _morlet((m, m), 0.8 * 2 ** j, theta, 0.75 * math.pi / 2 ** j, 0.5)
+            psi = morlet((m, m), 0.8 * 2 ** j, theta, 0.75 * math.pi / 2 ** j, 0.5)
             assert abs(psi.sum()) < 1e-9 * np.abs(psi).sum()  # admissible: psi_hat(0) = 0
             spectrum = np.abs(np.fft.fft2(psi))
             k1, k2 = np.unravel_index(spectrum.argmax(), spectrum.shape)
@@ -57,11 +57,11 @@ def test_littlewood_paley_bound_makes_the_wavelet_transform_non_expansive_and_st
     rng = np.random.default_rng(0)
     for _ in range(3):
         x = rng.normal(size=size)
-        energy = np.sum(_circular(x, np.real(_gabor(size, 0.8 * 2, 0.0, 0.0, 1.0))) ** 2)
+        energy = np.sum(_circular(x, np.real(gabor(size, 0.8 * 2, 0.0, 0.0, 1.0))) ** 2)
         for j in range(2):
             for t in range(8):
                 theta = (int(8 - 8 / 2 - 1) - t) * math.pi / 8
-                psi = _morlet(size, 0.8 * 2 ** j, theta, 0.75 * math.pi / 2 ** j, 0.5)
+                psi = morlet(size, 0.8 * 2 ** j, theta, 0.75 * math.pi / 2 ** j, 0.5)
                 # the bank keeps Re(psi_hat), i.e. the filter (psi(x) + conj(psi(-x))) / 2
                 sym = 0.5 * (psi + np.conj(np.roll(np.flip(psi, (0, 1)), (1, 1), (0, 1))))
                 energy += np.sum(np.abs(_circular(x, sym)) ** 2)
@@ -85,7 +85,7 @@ def test_a_flat_image_has_only_order_zero():
 def _cascade(x: torch.Tensor, J: int, L: int) -> torch.Tensor:
     """The definition, loop by loop, at full resolution, subsampled in space at the end."""
     n, c, h, w = x.shape
-    (top, bottom), (left, right) = _padding(h, J), _padding(w, J)
+    (top, bottom), (left, right) = reflect_padding(h, J), reflect_padding(w, J)
     p = torch.nn.functional.pad(x.reshape(n * c, 1, h, w), (left, right, top, bottom), mode="reflect")[:, 0]
     bank = filter_bank(tuple(p.shape[-2:]), J, L)
 

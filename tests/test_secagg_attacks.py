@@ -29,153 +29,152 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from ledger import collect, load_state
 from node import relay, shamir
 from node.demo import DemoConfig, run_demo
+from node.mods import PeerMod
+from node.peer import HospitalPeer
+from node.protection import secagg_consistency as consistency
 from node.protection import secagg_wire as wire
-from node.secagg import _self_seed, decode_fixed, default_threshold, pair_seed, prg
-from tests.test_protection_secagg import Recorder, reference_hash
+from node.sealing import peek_context
+from node.secagg import decode_fixed, default_threshold, pair_seed, prg, self_mask_seed
+from tests.test_protection_secagg import Record, reference_hash
 
 pytestmark = pytest.mark.slow
 
 
-class Snooper(Recorder):
+class Snoop(PeerMod):
     """Follows the protocol, keeps everything it receives, and stays for every unmask message."""
     seen: dict[int, dict] = {}
-    instances: dict[str, Snooper] = {}
+    instances: dict[str, HospitalPeer] = {}
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        Snooper.instances[self.address] = self
-        mode, aggregate = self.protection, self.protection.aggregate
+    async def train(self, peer, round_, call_next):
+        Snoop.instances[peer.address] = peer
+        return await call_next(round_)
 
-        async def keep(round_, opened):
-            try:
-                return await aggregate(round_, opened)
-            finally:
-                others = {i.address for i in self._others()}
-                await mode.mailbox.wait_for("unmask", round_, others, self.settings.round_timeout)
-                Snooper.seen[round_] = {kind: dict(mode.mailbox.get(kind, round_))
-                                        for kind in ("unmask", "shares", "consistency")}
-                Snooper.seen[round_] |= {"blobs": dict(self._inbox[round_]), "keys": dict(mode._keys.get(round_, {})),
-                                         "address": self.address}
-        mode.aggregate = keep
-
-    def recover(self, round_: int) -> dict[str, np.ndarray]:
-        """Every other member's ``[samples * delta, samples]`` this peer can unmask."""
-        seen, mode = Snooper.seen[round_], self.protection
-        keys = {a.lower(): k for a, k in seen["keys"].items()}
-        t = default_threshold(len(self.active_members()))
-        found = {}
-        for ident in self._others():
-            v = ident.address.lower()
-            b = {m.seeds[v][0]: m.seeds[v][1] for m in seen["unmask"].values() if v in m.seeds}
-            s = {m.keys[v][0]: m.keys[v][1] for m in seen["unmask"].values() if v in m.keys}
-            mine = {a.lower(): m for a, m in seen["shares"].items()}.get(v)
-            if mine is not None:
-                b[mine.x], s[mine.x] = mine.b, mine.s
-            blob = seen["blobs"].get(ident.address)
-            if len(b) < t or len(s) < t or blob is None:
-                continue
-            y = wire.decode(mode.unseal(round_, ident, blob), "masked")
-            b_v = shamir.reconstruct(list(b.items()), t, 32)
-            s_v = X25519PrivateKey.from_private_bytes(shamir.reconstruct(list(s.items()), t, 32))
-            ctx = mode._ctx_bytes(round_)
-            x = y.values - prg(_self_seed(b_v, ctx), y.values.size, mode.params)
-            for w in y.participants:
-                if w != v:
-                    mask = prg(pair_seed(s_v, keys[w], v, w, ctx), y.values.size, mode.params)
-                    x = x - mask if w > v else x + mask
-            found[ident.address] = decode_fixed(x, mode.params)
-        return found
+    async def aggregated(self, peer, round_, opened, params):
+        mode = peer.protection
+        others = {i.address for i in peer.others()}
+        await mode.mailbox.wait_for("unmask", round_, others, peer.settings.round_timeout)
+        Snoop.seen[round_] = {kind: dict(mode.mailbox.get(kind, round_))
+                              for kind in ("unmask", "shares", "consistency")}
+        Snoop.seen[round_] |= {"blobs": peer.inbox(round_), "keys": dict(mode._keys.get(round_, {})),
+                               "address": peer.address}
 
 
-def recovered_updates(snooper: Snooper, round_: int) -> list[str]:
+def recover(peer: HospitalPeer, round_: int) -> dict[str, np.ndarray]:
+    """Every other member's ``[weight * delta, weight]`` the snooping ``peer`` can unmask."""
+    seen, mode = Snoop.seen[round_], peer.protection
+    keys = {a.lower(): k for a, k in seen["keys"].items()}
+    t = default_threshold(len(peer.active_members()))
+    found = {}
+    for ident in peer.others():
+        v = ident.address.lower()
+        b = {m.seeds[v][0]: m.seeds[v][1] for m in seen["unmask"].values() if v in m.seeds}
+        s = {m.keys[v][0]: m.keys[v][1] for m in seen["unmask"].values() if v in m.keys}
+        mine = {a.lower(): m for a, m in seen["shares"].items()}.get(v)
+        if mine is not None:
+            b[mine.x], s[mine.x] = mine.b, mine.s
+        blob = seen["blobs"].get(ident.address)
+        if len(b) < t or len(s) < t or blob is None:
+            continue
+        y = wire.decode(mode.unseal(round_, ident, blob), "masked")
+        b_v = shamir.reconstruct(list(b.items()), t, 32)
+        s_v = X25519PrivateKey.from_private_bytes(shamir.reconstruct(list(s.items()), t, 32))
+        ctx = mode._ctx_bytes(round_)
+        x = y.values - prg(self_mask_seed(b_v, ctx), y.values.size, mode.params)
+        for w in y.participants:
+            if w != v:
+                mask = prg(pair_seed(s_v, keys[w], v, w, ctx), y.values.size, mode.params)
+                x = x - mask if w > v else x + mask
+        found[ident.address] = decode_fixed(x, mode.params)
+    return found
+
+
+def recovered_updates(snooper: HospitalPeer, round_: int) -> list[str]:
     """Members whose recovered vector is their real ``weight * delta`` (to 1e-3; the weight as
     tests/node_support.py:sum_weight derives it)."""
     hits = []
-    for address, vec in snooper.recover(round_).items():
-        delta, samples, _ = Recorder.trained[(round_, address)]
+    for address, vec in recover(snooper, round_).items():
+        delta, samples, _ = Record.trained[(round_, address)]
         if vec[-1] == samples and np.abs(vec[:-1] - samples * delta.astype(np.float64)).max() < 1e-3:
             hits.append(address)
     return hits
 
 
-class SelectiveDealer(Snooper):
+class SelectiveDeal(PeerMod):
     """Deals its shares to the first two others only, and tells each half the statement it
     expects (signing both): the attack of issue 15."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        mode, send = self.protection, self.protection.send_to
+    def __init__(self) -> None:
+        self.forged: dict[int, bytes] = {}
 
-        async def selective(round_, kind, blob, recipients):
-            left_out = {i.address for i in self._others()[2:]}
-            if kind == "secagg-shares":
-                recipients = [i for i in recipients if i.address not in left_out]
-            if kind == "secagg-consistency":  # the half without our shares saw participants without us
-                from node.protection import secagg_consistency as consistency
-                ours = [i for i in recipients if i.address not in left_out]
-                await send(round_, kind, blob, ours)
-                participants, _, survivors = mode._statement(round_)
-                participants = tuple(p for p in participants if p != self.address.lower())
-                khash = consistency.keys_hash({p: k for p, k in mode._keys[round_].items() if p in participants})
-                forged = (participants, khash, survivors)
-                sig = consistency.sign_statement(self.identity.sign_private, mode._ctx_bytes(round_), round_, forged)
-                msg = wire.Consistency(round_, self.address.lower(), *forged, sig)
-                theirs = [i for i in recipients if i.address in left_out]
-                blob, recipients = mode.seal_for(round_, wire.encode(msg), theirs), theirs
-            await send(round_, kind, blob, recipients)
-        mode.send_to = selective
+    async def outgoing(self, peer, recipient, kind, blob):
+        left_out = {i.address for i in peer.others()[2:]}
+        if recipient.address not in left_out or kind not in ("secagg-shares", "secagg-consistency"):
+            return blob
+        if kind == "secagg-shares":
+            return None
+        # the half without our shares saw participants without us
+        round_, mode = peek_context(blob).round, peer.protection
+        if round_ not in self.forged:
+            participants, _, survivors = mode._statement(round_)
+            participants = tuple(p for p in participants if p != peer.address.lower())
+            khash = consistency.keys_hash({p: k for p, k in mode._keys[round_].items() if p in participants})
+            forged = (participants, khash, survivors)
+            sig = consistency.sign_statement(peer.identity.sign_private, mode._ctx_bytes(round_), round_, forged)
+            msg = wire.Consistency(round_, peer.address.lower(), *forged, sig)
+            theirs = [i for i in peer.others() if i.address in left_out]
+            self.forged[round_] = mode.seal_for(round_, wire.encode(msg), theirs)
+        return self.forged[round_]
 
 
 def test_selective_share_dealing_recovers_no_update(tmp_path):
-    Recorder.trained.clear()
-    Snooper.seen.clear()
+    Record.trained.clear()
+    Snoop.seen.clear()
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="fedavg", protection="secagg", chain_state=state,
                                  progress=False, state_dir=tmp_path, round_timeout=5.0),
-                      peer_class={0: Recorder, 1: Recorder, 2: Recorder, 3: Recorder, 4: SelectiveDealer})
-    attacker = Snooper.instances[report["hospitals"][list(report["hospitals"])[4]]["address"]]
-    assert 1 in Snooper.seen, "the attacker never reached the unmask stage"
+                      mods={0: [Record()], 1: [Record()], 2: [Record()], 3: [Record()],
+                            4: [Record(), Snoop(), SelectiveDeal()]})
+    attacker = Snoop.instances[report["hospitals"][list(report["hospitals"])[4]]["address"]]
+    assert 1 in Snoop.seen, "the attacker never reached the unmask stage"
     assert recovered_updates(attacker, 1) == []  # before the consistency check: all 4
-    assert Snooper.seen[1]["unmask"] == {}  # no statement reached 4 of 5 signatures...
+    assert Snoop.seen[1]["unmask"] == {}  # no statement reached 4 of 5 signatures...
     assert not list(tmp_path.glob("*.secagg-released.json"))  # ...so no peer's release log holds anything
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] == "open" and not r["attestations"]  # the round fails rather than leak
 
 
-class Flaky(Recorder):
+class Flaky(PeerMod):
     """An honest member whose masked input is late at two peers (see :class:`Deaf`)."""
     address_: str = ""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        Flaky.address_ = self.address
+    async def train(self, peer, round_, call_next):
+        Flaky.address_ = peer.address
+        return await call_next(round_)
 
 
-class Deaf(Recorder):
+class Deaf(PeerMod):
     """An honest member that never gets :class:`Flaky`'s masked input, directly or relayed."""
 
-    async def _on_blob(self, from_peer, kind, data):
-        ident = self._directory.get(from_peer)
-        if kind == "update" and ident is not None and ident.address == Flaky.address_:
-            return
-        if kind == relay.RELAY_KIND and relay.decode_relay(data)[0].lower() == Flaky.address_.lower():
-            return
-        await super()._on_blob(from_peer, kind, data)
+    async def incoming(self, peer, sender, kind, data):
+        if kind == "update" and sender.address == Flaky.address_:
+            return False
+        return not (kind == relay.RELAY_KIND and relay.decode_relay(data)[0].lower() == Flaky.address_.lower())
 
 
 def test_late_blobs_at_two_of_five_peers_reveal_no_update(tmp_path):
-    Recorder.trained.clear()
-    Snooper.seen.clear()
+    Record.trained.clear()
+    Snoop.seen.clear()
     state = tmp_path / "chain.json"
     report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="fedavg", protection="secagg", chain_state=state,
                                  progress=False, state_dir=tmp_path, round_timeout=5.0),
-                      peer_class={0: Flaky, 1: Deaf, 2: Deaf, 3: Recorder, 4: Snooper})
+                      mods={0: [Record(), Flaky()], 1: [Record(), Deaf()], 2: [Record(), Deaf()], 3: [Record()],
+                            4: [Record(), Snoop()]})
     names = list(report["hospitals"])
     snooper_address = report["hospitals"][names[4]]["address"]
-    assert recovered_updates(Snooper.instances[snooper_address], 1) == []  # before: Flaky's update
+    assert recovered_updates(Snoop.instances[snooper_address], 1) == []  # before: Flaky's update
     # the chain fixes the survivors for everyone: all five agree, so the shares released are
     # self-mask shares only, and the peers holding every masked input compute the exact sum
-    released = Snooper.seen[1]["unmask"]
+    released = Snoop.seen[1]["unmask"]
     assert len(released) == 4 and all(not m.keys for m in released.values())
     logs = [json.loads(p.read_text())["released"] for p in tmp_path.glob("*.secagg-released.json")]
     assert len(logs) == 5 and all(len(entry["b"]) == 5 and entry["s"] == [] for log in logs for entry in log)
@@ -188,70 +187,57 @@ def test_late_blobs_at_two_of_five_peers_reveal_no_update(tmp_path):
 
 
 
-class LateCommitter(Recorder):
+class LateCommitter(PeerMod):
     """An honest member that commits only after two peers have read the chain without it
     (they already sent what they saw: a statement, or before the consistency check, shares)."""
     address_: str = ""
     early: set[str] = set()
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        LateCommitter.address_ = self.address
+    async def train(self, peer, round_, call_next):
+        LateCommitter.address_ = peer.address
+        return await call_next(round_)
 
-    async def _protect(self, update):
-        blob = await super()._protect(update)
-        box = self.protection.mailbox
-        with trio.move_on_after(6 * self.settings.round_timeout):
-            while not all(a in box.get("consistency", update.round) or a in box.get("unmask", update.round)
-                          for a in LateCommitter.early):
-                await box._changed.wait()
+    async def protect(self, peer, update, call_next):
+        blob = await call_next(update)
+        box, r = peer.protection.mailbox, update.round
+        with trio.move_on_after(6 * peer.settings.round_timeout):
+            await box.wait_until("consistency", r, lambda _: all(
+                a in box.get("consistency", r) or a in box.get("unmask", r) for a in LateCommitter.early))
         return blob
 
 
-class Early(Recorder):
+class Early(PeerMod):
     """Reads the chain before the late commit: it skips the commit-before-reveal hold
     (node.reveal), which an honest peer keeps and which would rule the race out."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        LateCommitter.early.add(self.address)
+    async def train(self, peer, round_, call_next):
+        LateCommitter.early.add(peer.address)
+        return await call_next(round_)
 
-    async def _hold(self, round_):
+    async def hold(self, peer, round_, call_next):
         return "skipped", 0.0
 
 
-async def _wait_for_late_blob(peer, round_):
-    with trio.move_on_after(6 * peer.settings.round_timeout):
-        while LateCommitter.address_ not in peer._inbox[round_]:
-            await peer._inbox_changed.wait()
-
-
-class Patient(Recorder):
+class Patient(PeerMod):
     """Reads the chain only once the late member's masked input has arrived."""
 
-    async def _verify(self, round_, own):
-        await _wait_for_late_blob(self, round_)
-        return await super()._verify(round_, own)
-
-
-class PatientSnooper(Snooper):
-    async def _verify(self, round_, own):
-        await _wait_for_late_blob(self, round_)
-        return await super()._verify(round_, own)
+    async def verifying(self, peer, round_):
+        await peer.await_blobs(round_, {LateCommitter.address_}, 6 * peer.settings.round_timeout)
 
 
 def test_a_commit_racing_the_chain_reads_reveals_no_update(tmp_path):
     """Two peers read the committers before a late (honest) commit lands, three after: the
     chain alone gives them different survivor sets, and only the signed statements keep one
     group from revealing the late member's mask key while the other reveals its self-mask."""
-    Recorder.trained.clear()
-    Snooper.seen.clear()
+    Record.trained.clear()
+    Snoop.seen.clear()
     LateCommitter.early.clear()
     report = run_demo(DemoConfig(rounds=1, hospitals=5, rule="fedavg", protection="secagg", progress=False,
                                  state_dir=tmp_path, round_timeout=4.0),
-                      peer_class={0: LateCommitter, 1: Early, 2: Early, 3: Patient, 4: PatientSnooper})
-    snooper = Snooper.instances[report["hospitals"][list(report["hospitals"])[4]]["address"]]
+                      mods={0: [Record(), LateCommitter()], 1: [Record(), Early()], 2: [Record(), Early()],
+                            3: [Record(), Patient()], 4: [Record(), Snoop(), Patient()]})
+    snooper = Snoop.instances[report["hospitals"][list(report["hospitals"])[4]]["address"]]
     assert recovered_updates(snooper, 1) == []  # before the consistency check: the late member's update
-    views = {m.survivors for m in Snooper.seen[1]["consistency"].values()}
+    views = {m.survivors for m in Snoop.seen[1]["consistency"].values()}
     assert len(views) == 2 and {len(v) for v in views} == {4, 5}  # the race happened: 2 read 4 committers
     assert not list(tmp_path.glob("*.secagg-released.json"))  # 2 + 3 signatures: neither set reaches 4

@@ -15,7 +15,7 @@ from node.data import LabelledData
 from node.models import build_model, flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
 from node.service.config import load_config
-from node.service.runner import peer_settings
+from node.peer import PeerSettings
 from node.training import TrainConfig, round_train_config, train_local
 
 CONFIG = """
@@ -39,7 +39,7 @@ proximal_mu = 0.25
 def test_every_training_key_reaches_the_rounds_train_config(tmp_path):
     path = tmp_path / "node.toml"
     path.write_text(CONFIG)
-    train = peer_settings(load_config(path)).train
+    train = PeerSettings.from_config(load_config(path)).train
     assert (train.learning_rate, train.seed, train.device, train.proximal_mu) == (1.5, 7, "cpu", 0.25)
     for round_ in (1, 2, 9):
         cfg = round_train_config(train, round_)

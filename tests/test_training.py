@@ -27,8 +27,8 @@ def site() -> TabularData:
     return Standardizer.fit(data).apply(data)
 
 
-def test_default_round_is_three_local_epochs():
-    assert DPConfig().local_epochs == 3
+def test_a_round_is_its_epochs_times_steps():
+    assert (DPConfig().local_epochs, DPConfig().steps_per_epoch) == (1, 1)  # the node's [privacy] defaults
     data = site()
     model = build_model("mlp", data.n_features)
     result = train_local(model, flat_parameters(model), data, no_dp(steps=4), TrainConfig(0.1))

@@ -26,11 +26,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from node.aggregation import RULES
+from node.consensus.rules import RULES
+from node.service.config import AggregationSection, DataSection, PrivacySection, TrainingSection
 from node.attacks import MODEL_ATTACKS
 
 from .schemes import SCHEMES
 from .utility import METRICS
+from node.errors import MedmeshError
 
 __all__ = ["ROLES", "FREE_RIDES", "DATASETS", "ScenarioError", "HospitalGroup", "ShapleySettings", "Scenario", "check_rows",
            "load_scenario", "scenario_from_dict"]
@@ -41,7 +43,7 @@ DATASETS = ("breast-cancer",)
 _POISONS = tuple(a for a in MODEL_ATTACKS if a != "free-rider")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(MedmeshError, ValueError):
     """A scenario cannot be used; the message is one line: ``<file>: <problem>``."""
 
 
@@ -93,19 +95,26 @@ class ShapleySettings:
             raise ValueError("tolerances must be >= 0")
 
 
+_A, _P, _T = AggregationSection, PrivacySection, TrainingSection  # keys a node's config also has
+
+
 @dataclass(frozen=True)
 class Scenario:
+    """A simulated campaign. The keys a node's config also has (seed, rounds, model, rule, f,
+    learning_rate, local_epochs, the number of hospitals) default to the node's own defaults
+    (:mod:`node.service.config`)."""
+
     name: str = "scenario"
-    seed: int = 0
-    rounds: int = 8
+    seed: int = _T.seed
+    rounds: int = _P.rounds
     dataset: str = "breast-cancer"
     validation_fraction: float = 0.2
-    model: str = "logreg"
+    model: str = _T.model
     metric: str = "neg-logloss"  # AUC saturates after a round or two on this data (see README)
-    rule: str = "median"  # the consortium's aggregation rule (its selection is the accepted set)
-    f: int = 1  # Byzantine peers the Krum family and Bulyan tolerate
-    learning_rate: float = 0.5
-    local_epochs: int = 5
+    rule: str = _A.rule  # the consortium's aggregation rule (its selection is the accepted set)
+    f: int = _A.f  # Byzantine peers the Krum family and Bulyan tolerate
+    learning_rate: float = _T.learning_rate
+    local_epochs: int = _P.local_epochs
     budget_per_round: int = 100  # credits (whole MMC) per round, per scheme
     penalty: int = 10  # credits burned per rejected update (reputation scheme)
     reputation_alpha: float = 0.5
@@ -119,7 +128,7 @@ class Scenario:
     commit_before_reveal: bool = True
     schemes: tuple[str, ...] = tuple(SCHEMES)
     shapley: ShapleySettings = ShapleySettings()
-    hospitals: tuple[HospitalGroup, ...] = field(default_factory=lambda: (HospitalGroup(count=4),))
+    hospitals: tuple[HospitalGroup, ...] = field(default_factory=lambda: (HospitalGroup(count=DataSection.sites),))
 
     @property
     def n_hospitals(self) -> int:

@@ -7,7 +7,7 @@ down, so the credits never exceed the budget).
 - :func:`size_weights` — in proportion to the samples each contributor claims to have trained
   on (the FedAvg weighting, McMahan et al., 2017), bounded: at each member's declared cohort
   when the consortium holds one, else at the round's median claim
-  (:func:`node.aggregation.bounded_counts`). A claim is not a fact: unbounded, one site
+  (:func:`node.consensus.rules.bounded_counts`). A claim is not a fact: unbounded, one site
   claiming 3,000 samples instead of 30 took 94 % of the budget (issue 16). The median cap
   flattens honest shares too (a hospital above the median is paid as the median).
 - :func:`loo_weights` — leave-one-out marginal gain v(N) - v(N minus i), the deletion method of
@@ -33,7 +33,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from node.aggregation import bounded_counts, gram
+from node.consensus.rules import bounded_counts, gram
 
 __all__ = ["SCHEMES", "RoundView", "allocate", "cosine_similarity", "equal_weights", "size_weights",
            "loo_weights", "shapley_weights", "reputation_update", "reputation_weights", "penalties"]
@@ -80,7 +80,7 @@ def equal_weights(view: RoundView) -> np.ndarray:
 
 def size_weights(view: RoundView) -> np.ndarray:
     """Claims capped at the declared cohorts where the consortium holds them (checked at
-    admission), else at the round's median claim (:func:`node.aggregation.bounded_counts`)."""
+    admission), else at the round's median claim (:func:`node.consensus.rules.bounded_counts`)."""
     claims = np.asarray(view.samples, dtype=np.float64)
     bounded = bounded_counts(claims) if view.declared is None else np.minimum(claims, view.declared)
     return _accepted_only(view, bounded)

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from node.aggregation import aggregate, minimum_updates, selection
+from node.consensus.rules import outcome, rule_class
 from node.attacks import MODEL_ATTACKS
 from node.freeriding import screen_free_riders
 from node.models import build_model, flat_parameters
 from node.privacy import DPConfig, PrivacyLedger
-from node.training import TrainConfig, train_local
+from node.training import TrainConfig, derive_seed, train_local
 
 from .cohort import Cohort, SimHospital, build_cohort
 from .schemes import SCHEMES, RoundView, allocate, cosine_similarity, penalties, reputation_update
@@ -40,7 +40,7 @@ from .scenario import Scenario
 from .shapley import CachedGame, exact_shapley, gtg_shapley
 from .utility import RoundGame
 
-__all__ = ["CREDIT_UNIT", "RoundRecord", "SimulationResult", "simulate"]
+__all__ = ["CREDIT_UNIT", "Campaign", "RoundRecord", "SimulationResult", "simulate"]
 
 #: Smallest units of one credit (the token has 18 decimals).
 CREDIT_UNIT = 10**18
@@ -87,7 +87,7 @@ def _hash(label: bytes, vector: np.ndarray) -> bytes:
     return hashlib.sha256(label + np.ascontiguousarray(vector, dtype="<f4").tobytes()).digest()
 
 
-class _Campaign:
+class Campaign:
     """The arithmetic side: the global model, the hospitals' updates and the round games."""
 
     def __init__(self, scenario: Scenario, cohort: Cohort) -> None:
@@ -140,7 +140,8 @@ class _Campaign:
         honest: dict[str, np.ndarray] = {}
         for h in players:
             if h.role != "free-rider":  # a poisoner trains too, then sends its attack instead
-                cfg = TrainConfig(self.scenario.learning_rate, seed=self.scenario.seed * 1000 + round_, device="cpu")
+                cfg = TrainConfig(self.scenario.learning_rate, seed=derive_seed(self.scenario.seed, round_),
+                                  device="cpu")
                 honest[h.name] = train_local(self.model, self.params, h.data, self.ledgers[h.name], cfg).delta
         honest_rows = [honest[h.name] for h in players if h.role == "honest"]
         reference = np.stack(honest_rows or [self.last_step])
@@ -204,7 +205,7 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
                                 cohorts=_cohorts(hospitals, scenario.declared_cohorts), step=lambda: bar.update(1))
     # canonical order: ascending registry address, as every peer aggregates
     by_address = sorted(hospitals, key=lambda h: int(chain.address(h.name), 16))
-    campaign = _Campaign(scenario, cohort)
+    campaign = Campaign(scenario, cohort)
     reputation = {h.name: 0.0 for h in hospitals}
     computed = {s: {h.name: 0 for h in hospitals} for s in schemes}
     records: list[RoundRecord] = []
@@ -224,14 +225,14 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
                                           spread_fraction=scenario.spread_fraction)
             flags = {order[j]: reason for j, reason in in_order.items()}
         kept = [i for i in range(len(names)) if i not in flags]  # what reaches the robust rule
-        enough = len(kept) >= minimum_updates(scenario.rule, scenario.f)
+        enough = len(kept) >= rule_class(scenario.rule).min_updates(scenario.f)
         moving = np.array([enough and i in kept for i in range(len(names))])  # too few: the model stays
         game = RoundGame(campaign.eval_model, campaign.params, stack, samples, cohort.validation, scenario.metric,
                          rule=scenario.rule, f=scenario.f, kept=moving)
         before = game.value_of(campaign.params)
-        keep = [kept[j] for j in selection(scenario.rule, stack[kept], f=scenario.f)] if enough else []
-        step = (aggregate(scenario.rule, stack[kept], [float(samples[i]) for i in kept], f=scenario.f) if enough
-                else np.zeros_like(campaign.params))
+        out = outcome(scenario.rule, stack[kept], [float(samples[i]) for i in kept], f=scenario.f) if enough else None
+        keep = [kept[j] for j in out.accepted] if out is not None else []
+        step = out.params if out is not None else np.zeros_like(campaign.params)
         commits = {n: (_hash(b"medmesh/update/v1", stack[i]), int(samples[i])) for i, n in enumerate(names)}
         accepted = [names[i] for i in keep]
         rejected = {names[i]: reason for i, reason in flags.items()}

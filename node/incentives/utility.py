@@ -13,15 +13,15 @@ not add up to the real gain):
 - the players the free-rider screen rejected (``kept`` false) are left out of every
   coalition: they are null players and their value is exactly zero;
 - ``rule = "fedavg"``: ``sum over i in S of (b_i / b_K) update_i`` with ``b`` the round's
-  claims bounded by :func:`node.aggregation.bounded_counts` (a claim never buys more than the
-  median kept claim, as :func:`node.aggregation.aggregate` bounds them) and ``b_K`` their
+  claims bounded by :func:`node.consensus.rules.bounded_counts` (a claim never buys more than the
+  median kept claim, as :func:`node.consensus.rules.aggregate` bounds them) and ``b_K`` their
   total over the kept players. Fixed weights, not renormalized within S: renormalizing would
   let a zero update shorten the others' steps, which pays whenever one of them hurts, and
   give a free-rider a Shapley value as large as an honest hospital's; with fixed weights a
   zero update is a null player;
-- any other rule: :func:`node.aggregation.aggregate` of S's kept updates (each member counted
+- any other rule: :func:`node.consensus.rules.aggregate` of S's kept updates (each member counted
   once, claims ignored); a coalition smaller than the rule's minimum
-  (:func:`node.aggregation.minimum_updates`, Krum and Bulyan) is valued by the coordinate
+  (its ``min_updates``: Krum and Bulyan) is valued by the coordinate
   median, which needs no minimum.
 
 The grand coalition's step is bit for bit the applied one, so the Shapley values add up to the
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from node.aggregation import aggregate, bounded_counts, minimum_updates
+from node.consensus.rules import aggregate, bounded_counts, rule_class
 from node.data import LabelledData
 from node.evaluation import binary_scores, predict_logits
 from node.models import load_flat_parameters
@@ -107,7 +107,7 @@ class RoundGame:
             for i in members:
                 total += self._weights[i] * self.updates[i].astype(np.float64)
             return total.astype(np.float32)
-        rule = self.rule if len(members) >= minimum_updates(self.rule, self.f) else "median"
+        rule = self.rule if len(members) >= rule_class(self.rule).min_updates(self.f) else "median"
         return aggregate(rule, self.updates[members], f=self.f)
 
     def __call__(self, mask: int) -> float:

@@ -1,7 +1,9 @@
 """Alert rules a hospital evaluates locally, every round, without sharing a row.
 
 - **accuracy drop**: the new global model's AUC on the hospital's own validation split falls by
-  more than ``auc_drop`` against the previous round or the best round so far.
+  more than ``auc_drop`` below an earlier round's (the previous one, the best so far), and the
+  drop is significant at a campaign-wide false-alarm rate ``auc_alpha``: DeLong's paired test
+  (the same rows score both models) with a Bonferroni bound over every pair of rounds.
 - **bias shift**: the gap in sensitivity (true-positive rate) between the groups of the validation
   split widens by more than ``bias_gap`` against the previous round (equal opportunity, Hardt,
   Price & Srebro, NeurIPS 2016: a fair classifier has equal TPR across groups).
@@ -31,19 +33,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
+from scipy.stats import rankdata
 
-__all__ = ["ALERT_KINDS", "AUC_Z", "Alert", "AlertThresholds", "accuracy_drop", "anomalous_updates", "auc_standard_error",
-           "bias_shift", "cosine", "feature_drift", "robust_z", "sensitivity_gap", "standardized_mean_differences",
-           "update_screen"]
+__all__ = ["ALERT_KINDS", "AUC_ALPHA", "Alert", "AlertThresholds", "AucComponents", "accuracy_drop", "anomalous_updates",
+           "auc_difference", "bias_shift", "campaign_z", "cosine", "feature_drift", "robust_z",
+           "sensitivity_gap", "standardized_mean_differences", "update_screen"]
 
 ALERT_KINDS = ("accuracy_drop", "bias_shift", "anomalous_update", "drift")
 _MAD_SCALE = 0.6745  # the normal's 0.75 quantile: makes MAD comparable to a standard deviation
-#: standard errors (Hanley-McNeil) an AUC drop must exceed. 2 raised 2 false alarms in 200 clean
-#: rounds of 4 hospitals (scripts/bench_alerts.py --auc-z 2): the drop is taken against the best of
-#: a noisy history, a maximum, so a one-sided 2-SE test is too eager.
-AUC_Z = 3.0
+#: chance, per hospital and campaign, of any false accuracy-drop alert (see :func:`campaign_z`)
+AUC_ALPHA = 0.05
 #: MAD is floored at this share of the median norm: honest hospitals of different sizes send
 #: DP-noised updates whose norms differ persistently (a small site's noise is larger), and with 4
 #: senders the raw MAD can be tiny. With the floor, an alert needs a norm above
@@ -59,11 +61,14 @@ class AlertThresholds:
     norm_z: float = 3.5
     min_cosine: float = -0.5  # honest DP-noised updates scatter around 0 (a 4-node run showed -0.002)
     drift_smd: float = 0.5    # Cohen's "medium" effect; see scripts/bench_alerts.py --scenarios legacy_scanner
+    auc_alpha: float = AUC_ALPHA  # family-wise false-alarm rate of the accuracy-drop rule over a campaign
 
     def __post_init__(self) -> None:
         for key in ("auc_drop", "bias_gap", "norm_z", "drift_smd"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
+        if not 0 < self.auc_alpha < 1:
+            raise ValueError(f"auc_alpha must be in (0, 1), got {self.auc_alpha}")
         if not -1 <= self.min_cosine <= 1:
             raise ValueError(f"min_cosine must be in [-1, 1], got {self.min_cosine}")
 
@@ -81,35 +86,79 @@ class Alert:
                 "value": None if math.isnan(self.value) else round(self.value, 4)}
 
 
-def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
-    """Hanley & McNeil (Radiology 143, 1982), eq. 2: the standard error of an AUC measured on
-    ``positives`` and ``negatives`` rows, with ``Q1 = A / (2 - A)`` and ``Q2 = 2 A^2 / (1 + A)``."""
-    if positives < 1 or negatives < 1 or math.isnan(auc):
-        return float("nan")
-    a = auc
-    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    var = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (positives * negatives)
-    return math.sqrt(max(var, 0.0))
+@dataclass(frozen=True)
+class AucComponents:
+    """One model's AUC on a set of rows with DeLong's structural components: ``v10[i]``, the share
+    of negatives positive ``i`` outranks, and ``v01[j]``, the share of positives that outrank
+    negative ``j`` (ties count half). Kept per round, so a new round is compared with all earlier
+    ones without scoring them again."""
+
+    auc: float
+    v10: np.ndarray
+    v01: np.ndarray
+
+    @classmethod
+    def of(cls, labels: np.ndarray, scores: np.ndarray) -> AucComponents | None:
+        """From midranks (Sun & Xu, IEEE SPL 21, 2014); None where a class has fewer than 2 rows."""
+        y = np.asarray(labels) > 0.5
+        m, n = int(y.sum()), int((~y).sum())
+        if m < 2 or n < 2:
+            return None
+        s = np.asarray(scores, dtype=np.float64)
+        pos, neg = s[y], s[~y]
+        tx, ty, tz = rankdata(pos), rankdata(neg), rankdata(np.concatenate([pos, neg]))
+        return cls(float((tz[:m].sum() - m * (m + 1) / 2) / (m * n)), (tz[:m] - tx) / n, 1.0 - (tz[m:] - ty) / m)
 
 
-def accuracy_drop(history: Sequence[float], auc: float, round_: int, threshold: float, *,
-                  positives: int = 0, negatives: int = 0, z: float = AUC_Z) -> Alert | None:
-    """An alert if ``auc`` is more than ``threshold`` below the last or the best of ``history``.
-    Given the split's class counts, the drop must also exceed ``z`` Hanley-McNeil standard errors
-    of the reference AUC: on a hospital's small validation split a few rows move the AUC by more
-    than ``threshold``, and a clean campaign must not raise alarms."""
-    past = [a for a in history if not math.isnan(a)]
-    if not past or math.isnan(auc):
+def _difference_se(a: AucComponents, b: AucComponents) -> float:
+    """DeLong, DeLong & Clarke-Pearson (Biometrics 44, 1988): with ``S10``, ``S01`` the 2x2
+    covariances of the two models' components, ``var(A1 - A2) = (S10_11 + S10_22 - 2 S10_12) / m
+    + (S01_11 + S01_22 - 2 S01_12) / n``."""
+    s10, s01 = np.cov(np.stack([a.v10, b.v10])), np.cov(np.stack([a.v01, b.v01]))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / a.v10.size + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / a.v01.size
+    return math.sqrt(max(float(var), 0.0))
+
+
+def auc_difference(labels: np.ndarray, reference: np.ndarray, new: np.ndarray) -> tuple[float, float, float]:
+    """Two models' AUCs on the same rows and the DeLong standard error of their difference:
+    ``(auc_ref, auc_new, se)``, NaN where a class has fewer than 2 rows."""
+    a, b = AucComponents.of(labels, reference), AucComponents.of(labels, new)
+    if a is None or b is None:
+        return float("nan"), float("nan"), float("nan")
+    return a.auc, b.auc, _difference_se(a, b)
+
+
+def campaign_z(alpha: float, rounds: int) -> float:
+    """The one-sided normal quantile that keeps the chance of any false accuracy-drop alert in a
+    campaign of ``rounds`` rounds at ``alpha`` (Bonferroni): every round is compared with every
+    earlier one, ``rounds (rounds - 1) / 2`` tests in all."""
+    if not 0 < alpha < 1 or rounds < 1:
+        raise ValueError(f"need 0 < alpha < 1 and rounds >= 1, got alpha={alpha}, rounds={rounds}")
+    return NormalDist().inv_cdf(1 - alpha / max(1, rounds * (rounds - 1) // 2))
+
+
+def accuracy_drop(history: Sequence[AucComponents], new: AucComponents, round_: int, threshold: float,
+                  z: float) -> Alert | None:
+    """An alert if the new model's AUC is more than ``threshold`` below an earlier round's
+    (``history``: every earlier round's model on the same validation rows) and the drop exceeds
+    ``z`` DeLong standard errors of the paired difference. Every earlier round is a reference
+    (the previous one and the best so far among them); the most significant drop is reported.
+    ``z`` comes from :func:`campaign_z`."""
+    worst: tuple[float, int, float, float] | None = None  # (z, round index, reference AUC, drop)
+    for j, past in enumerate(history):
+        drop = past.auc - new.auc
+        if drop <= threshold:  # the cheap test first: most rounds stop here
+            continue
+        se = _difference_se(past, new)
+        score = drop / se if se > 0 else math.inf
+        if score > z and (worst is None or score > worst[0]):
+            worst = (score, j, past.auc, drop)
+    if worst is None:
         return None
-    last, best = past[-1], max(past)
-    ref, ref_auc = ("previous round", last) if last - auc >= best - auc else ("best round", best)
-    drop = ref_auc - auc
-    se = auc_standard_error(ref_auc, positives, negatives)
-    needed = threshold if math.isnan(se) else max(threshold, z * se)
-    if drop <= needed:
-        return None
-    return Alert("accuracy_drop", round_, f"validation AUC {auc:.3f} is {drop:.3f} below the {ref} "
-                                          f"({ref_auc:.3f})", value=drop)
+    score, j, ref, drop = worst
+    which = "the previous round's" if j == len(history) - 1 else f"that of {len(history) - j} rounds earlier"
+    return Alert("accuracy_drop", round_, f"validation AUC {new.auc:.3f} is {drop:.3f} below {which} ({ref:.3f}), "
+                                          f"{score:.1f} DeLong SE > {z:.2f}", value=drop)
 
 
 def sensitivity_gap(by_group: Mapping[str, float]) -> float:

@@ -16,38 +16,37 @@ Who learns what under which collusion, for each mode: ``docs/threat-model.md``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from node.consensus.rules import rule_class
 from node.protection.base import Aggregate, Mailbox, ProtectionMode, Rejected
+from node.protection.context import ModeContext
 
-if TYPE_CHECKING:
-    from node.peer import HospitalPeer
-
-__all__ = ["MODE_CODES", "SUM_ONLY", "Aggregate", "Mailbox", "ProtectionMode", "Rejected", "check_protection",
-           "make_mode"]
+__all__ = ["MODE_CODES", "SUM_ONLY", "Aggregate", "Mailbox", "ModeContext", "ProtectionMode", "Rejected",
+           "check_protection", "make_mode"]
 
 MODE_CODES = {"sealed": 1, "secagg": 2, "ckks": 3}
 SUM_ONLY = {"secagg", "ckks"}  # modes that reveal only the sum of the updates
 
 
 def check_protection(protection: str, rule: str) -> None:
-    """Raise ValueError for an unknown mode or a rule the mode cannot serve."""
+    """Raise ValueError for an unknown mode or a rule the mode cannot serve (a sum-only mode serves
+    only a rule that does not need the individual updates)."""
     if protection not in MODE_CODES:
         raise ValueError(f"unknown protection mode {protection!r}; choose one of {', '.join(MODE_CODES)}")
-    if protection in SUM_ONLY and rule != "fedavg":
+    if protection in SUM_ONLY and rule_class(rule).needs_individual_updates:
         raise ValueError(f"protection {protection} reveals only the sum of the updates, so it works with "
                          f"--rule fedavg (plus norm clipping before masking) only, not {rule}: robust rules "
                          f"need each individual update (use --protection sealed)")
 
 
-def make_mode(peer: HospitalPeer) -> ProtectionMode:
-    name = peer.settings.protection
-    check_protection(name, peer.settings.rule)
+def make_mode(ctx: ModeContext) -> ProtectionMode:
+    """The consortium's mode (``ctx.settings.protection``), seeing the peer through ``ctx``."""
+    name = ctx.settings.protection
+    check_protection(name, ctx.settings.rule)
     if name == "sealed":
         from node.protection.sealed import SealedMode
-        return SealedMode(peer)
+        return SealedMode(ctx)
     if name == "secagg":
         from node.protection.secagg import SecAggMode
-        return SecAggMode(peer)
+        return SecAggMode(ctx)
     from node.protection.ckks import CkksMode
-    return CkksMode(peer)
+    return CkksMode(ctx)

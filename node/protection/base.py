@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import trio
 
-from node.aggregation import cohort_weight
-from node.sealing import SealContext, SealError, open_sealed, seal, Recipient
+from node.errors import MedmeshError
+from node.sealing import Recipient, SealContext, SealError, open_sealed, peek_context, seal
 
 if TYPE_CHECKING:
     from ledger import Commitment, Identity
-    from node.peer import HospitalPeer
+    from node.protection.context import ModeContext
     from node.update import ModelUpdate
 
 __all__ = ["Rejected", "Aggregate", "ProtectionMode", "Mailbox"]
 
 
-class Rejected(Exception):
+class Rejected(MedmeshError):
     """A committed update this peer refuses; ``reason`` is a name from
     :data:`ledger.records.REJECTION_REASONS`."""
 
@@ -101,8 +101,8 @@ class ProtectionMode:
     """Whether a peer holding another's committed update blob may relay it to a peer that
     missed it (:mod:`node.relay`): true when the blob is sealed to every peer that waits for it."""
 
-    def __init__(self, peer: HospitalPeer) -> None:
-        self.peer = peer
+    def __init__(self, ctx: ModeContext) -> None:
+        self.ctx = ctx
         self.mailbox = Mailbox()
 
     # -- stages --------------------------------------------------------------------------
@@ -121,11 +121,11 @@ class ProtectionMode:
 
     def update_recipients(self, round_: int) -> list[Identity]:
         """Who this peer sends its committed blob to."""
-        return self.peer._others()
+        return self.ctx.others()
 
     def expected_update_senders(self, round_: int) -> set[str]:
         """Whose committed blobs this peer waits for in the verify stage."""
-        return {i.address for i in self.peer._others()}
+        return {i.address for i in self.ctx.others()}
 
     async def on_message(self, sender: Identity, kind: str, data: bytes) -> None:
         """A side-channel blob (any kind but ``update``); raise to reject it."""
@@ -134,35 +134,31 @@ class ProtectionMode:
     def end_round(self, round_: int) -> None:
         self.mailbox.drop_round(round_)
 
-    # -- helpers for modes ---------------------------------------------------------------
-    def claim_weight(self, address: str, samples: int) -> float:
-        """The weight of ``address``'s update in a masked or encrypted sum: its claimed ``samples``
-        capped by its admission cohort and the median cohort of the active members, both from the
-        registry (:func:`node.aggregation.cohort_weight`), so every peer computes it alike."""
-        member = self.peer._member(address)
-        if member is None:
-            raise ValueError(f"{address} is not a registered member: its update has no weight")
-        return cohort_weight(samples, member.cohort, [m.cohort for m in self.peer.active_members()])
+    def peek(self, blob: bytes) -> SealContext:
+        """The round and sender a received blob claims, read before it is checked (for the
+        sealed envelope every mode uses, :func:`node.sealing.peek_context`); raises SealError."""
+        return peek_context(blob)
 
+    # -- helpers for modes ---------------------------------------------------------------
     def context(self, round_: int, sender: str) -> SealContext:
-        return self.peer._context(round_, sender)
+        return self.ctx.seal_context(round_, sender)
 
     def seal_for(self, round_: int, plaintext: bytes, recipients: list[Identity]) -> bytes:
-        return seal(plaintext, self.context(round_, self.peer.address), self.peer.identity.sign_private,
+        return seal(plaintext, self.context(round_, self.ctx.address), self.ctx.identity.sign_private,
                     [Recipient(i.address, i.seal_key) for i in recipients])
 
     def unseal(self, round_: int, sender: Identity, blob: bytes) -> bytes:
         """Open an envelope from ``sender`` for this round; raises SealError."""
         return open_sealed(blob, self.context(round_, sender.address), sender_sign_key=sender.sign_key,
-                           my_address=self.peer.address, my_seal_key=self.peer.identity.seal_private)
+                           my_address=self.ctx.address, my_seal_key=self.ctx.identity.seal_private)
 
     async def send_to(self, round_: int, kind: str, blob: bytes, recipients: list[Identity]) -> None:
         """Deliver ``blob`` to each recipient (best effort, in parallel)."""
         async def one(ident: Identity) -> None:
             try:
-                await self.peer.host.send_blob(ident.peer_id, blob, kind=kind)
+                await self.ctx.send(ident, blob, kind)
             except Exception as exc:  # one unreachable peer must not stop the others
-                self.peer.log.warning("could not deliver %s to %s: %s", kind, ident.address, exc, round=round_)
+                self.ctx.log.warning("could not deliver %s to %s: %s", kind, ident.address, exc, round=round_)
 
         async with trio.open_nursery() as nursery:
             for ident in recipients:

@@ -14,7 +14,7 @@ no draw: the round goes on without ckks roles and fails; the next round draws af
 1. ``ckks-context``: the key holder makes fresh keys and sends its public context (public key
    and parameters only, refused below 128-bit security) to every member;
 2. ``update`` (committed on chain): each other peer encrypts ``[w * delta, w]`` (``w`` its
-   committed samples capped by its cohort and the median cohort: :func:`node.aggregation.cohort_weight`)
+   committed samples capped by its cohort and the median cohort: :func:`node.consensus.rules.cohort_weight`)
    under that context, bound to the round and the context's hash, and sends it to the
    aggregator only. The key holder encrypts nothing: it could subtract its own update from any
    sum it decrypts, so a ciphertext of it would hide nothing from the one peer able to open
@@ -45,7 +45,7 @@ from ledger.errors import LedgerError
 from ledger.beacon import revealed_secrets
 from ledger.randomness import draw_pair, round_seed
 from node import ckks_pool
-from node.aggregation import clip_norms
+from node.consensus.rules import clip_norms
 from node.ckks import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext, EncryptedVector
 from node.protection import ckks_wire as wire
 from node.protection.base import Aggregate, ProtectionMode, Rejected
@@ -54,6 +54,7 @@ from node.update import ModelUpdate, UpdateFormatError, encode_update
 
 if TYPE_CHECKING:
     from ledger import Commitment, Identity
+    from node.protection.context import ModeContext
 
 __all__ = ["CkksMode", "draw_roles"]
 
@@ -78,8 +79,8 @@ class CkksMode(ProtectionMode):
     relays_updates = False  # ciphertexts go to the round's aggregator alone: no third peer holds one
     uses_beacon = True
 
-    def __init__(self, peer, params: CKKSParams | None = None) -> None:
-        super().__init__(peer)
+    def __init__(self, ctx: ModeContext, params: CKKSParams | None = None) -> None:
+        super().__init__(ctx)
         ckks_pool.warm_up()
         self.params = params or CKKSParams()
         self._holders: dict[int, CKKSKeyHolder] = {}
@@ -92,18 +93,18 @@ class CkksMode(ProtectionMode):
         """(key holder, aggregator) for ``round_``, drawn from the round's beacon among the
         members that revealed their secret (raises until the beacon is ready)."""
         if round_ not in self._roles:
-            ledger = self.peer.ledger
+            ledger = self.ctx.ledger
             try:
                 seed = round_seed(ledger, round_, "ckks-roles", beacon=True)
                 revealed = {a.lower() for a in revealed_secrets(ledger, round_)}
             except LedgerError as exc:
                 raise CKKSError(f"no role draw for round {round_}: {exc}") from None
-            members = [m for m in self.peer.active_members() if m.address.lower() in revealed]
+            members = [m for m in self.ctx.members() if m.address.lower() in revealed]
             self._roles[round_] = draw_roles(seed, members)
         return self._roles[round_]
 
     def _is(self, ident: Identity) -> bool:
-        return ident.address.lower() == self.peer.address.lower()
+        return ident.address.lower() == self.ctx.address.lower()
 
     async def on_message(self, sender: Identity, kind: str, data: bytes) -> None:
         phase = _KINDS.get(kind)
@@ -127,21 +128,21 @@ class CkksMode(ProtectionMode):
         self.mailbox.put(phase, round_, sender.address, msg)
 
     async def _await(self, phase: str, round_: int, sender: Identity) -> wire.CkksMessage:
-        got = await self.mailbox.wait_for(phase, round_, {sender.address}, self.peer.settings.round_timeout)
+        got = await self.mailbox.wait_for(phase, round_, {sender.address}, self.ctx.settings.round_timeout)
         if sender.address not in got:
-            raise CKKSError(f"no ckks {phase} from {sender.address} within {self.peer.settings.round_timeout:g} s")
+            raise CKKSError(f"no ckks {phase} from {sender.address} within {self.ctx.settings.round_timeout:g} s")
         return got[sender.address]
 
     # -- protect -------------------------------------------------------------------------
     async def protect(self, update: ModelUpdate) -> bytes:
         r = update.round
-        await self.peer.beacon.ready(r)  # the draw is final before any update is made
+        await self.ctx.beacon.ready(r)  # the draw is final before any update is made
         holder, aggregator = self.roles(r)
-        others = self.peer._others()
+        others = self.ctx.others()
         if self._is(holder):
             self._holders[r] = CKKSKeyHolder(self.params)
             self._public[r] = self._holders[r].public
-            msg = wire.CkksMessage("context", r, self.peer.address, (), self._holders[r].public_context_bytes)
+            msg = wire.CkksMessage("context", r, self.ctx.address, (), self._holders[r].public_context_bytes)
             sealed = self.seal_for(r, wire.encode(msg), others)
             # the senders first: their ciphertexts must travel, the aggregator's own waits for them anyway,
             # so where peers share CPUs (or CKKS workers) the aggregator's encryption queues last
@@ -152,14 +153,14 @@ class CkksMode(ProtectionMode):
             ctx = await self._await("context", r, holder)
             self._public[r] = CKKSPublicContext.from_bytes(ctx.body, self.params)
         delta = update.delta.astype(np.float64)
-        if self.peer.settings.clip_norm is not None:
-            delta = clip_norms(delta[None, :], self.peer.settings.clip_norm)[0]
+        if self.ctx.settings.clip_norm is not None:
+            delta = clip_norms(delta[None, :], self.ctx.settings.clip_norm)[0]
         if self._is(holder):  # added in the clear after decryption; committed, never sent
-            self._plain[r] = (delta, self.claim_weight(self.peer.address, update.samples))
+            self._plain[r] = (delta, self.ctx.claim_weight(self.ctx.address, update.samples))
             self._own[r] = encode_update(update)
             return self._own[r]
         # in a worker process: SEAL holds the GIL, so a thread would stall this process's event loop
-        weight = self.claim_weight(self.peer.address, update.samples)  # bounded by the registry's cohorts
+        weight = self.ctx.claim_weight(self.ctx.address, update.samples)  # bounded by the registry's cohorts
         self._own[r] = await ckks_pool.encrypt_weighted(self._public[r], delta, weight, r)
         return self.seal_for(r, self._own[r], [aggregator])  # the aggregator's own: sealed to itself, never sent
 
@@ -177,7 +178,7 @@ class CkksMode(ProtectionMode):
             return set()
         if not self._is(aggregator):
             return set()
-        return {i.address for i in self.peer._others() if i.address.lower() != holder.address.lower()}
+        return {i.address for i in self.ctx.others() if i.address.lower() != holder.address.lower()}
 
     def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> EncryptedVector:
         try:
@@ -195,7 +196,7 @@ class CkksMode(ProtectionMode):
     # -- aggregate -----------------------------------------------------------------------
     async def aggregate(self, round_: int, opened: dict[str, bytes | EncryptedVector | None]) -> Aggregate:
         holder, aggregator = self.roles(round_)
-        me = self.peer.address
+        me = self.ctx.address
         if self._is(aggregator):
             included = tuple(sorted((a.lower() for a, c in opened.items() if c is not None)))
             blobs = [opened[a] for a in sorted(opened, key=str.lower) if opened[a] is not None]
@@ -213,10 +214,11 @@ class CkksMode(ProtectionMode):
                                 f"{sorted(set(summed.included) - set(committed))}")
             if me.lower() in summed.included:
                 raise CKKSError("the aggregator's sum names the key holder, who sent it no ciphertext")
-            commitments = self.peer.ledger.commitments(round_)
-            samples = sum(self.claim_weight(committed[a], commitments[committed[a]].samples) for a in summed.included)
+            commitments = self.ctx.ledger.commitments(round_)
+            samples = sum(self.ctx.claim_weight(committed[a], commitments[committed[a]].samples)
+                          for a in summed.included)
             own = self._plain.get(round_)
-            least = self.peer.settings.min_contributors
+            least = self.ctx.settings.min_contributors
             counted = {a for a in summed.included if commitments[committed[a]].mode == self.code}
             if own is not None and me in commitments:
                 counted.add(me.lower())
@@ -227,15 +229,15 @@ class CkksMode(ProtectionMode):
                 summed.body, round_, min_summands=least, expected_weight=float(samples), own=own))  # chain's total
             if mean.summands != len(summed.included):
                 raise CKKSError(f"the sum holds {mean.summands} summands but names {len(summed.included)} members")
-            params = (self.peer.global_params + mean.mean).astype(np.float32)
+            params = (self.ctx.global_params + mean.mean).astype(np.float32)
             included = tuple(sorted(summed.included + ((me.lower(),) if own is not None else ())))
             result = wire.CkksMessage("result", round_, me, included, params.astype("<f4").tobytes())
-            others = self.peer._others()
+            others = self.ctx.others()
             await self.send_to(round_, "ckks-result", self.seal_for(round_, wire.encode(result), others), others)
             return Aggregate(params, [committed[a] for a in included])
         result = await self._await("result", round_, holder)
         committed = self._committed(round_)
-        if not set(result.included) <= set(committed) or len(result.body) != 4 * self.peer.global_params.size:
+        if not set(result.included) <= set(committed) or len(result.body) != 4 * self.ctx.global_params.size:
             raise CKKSError("the key holder's result names uncommitted members or has the wrong size")
         params = np.frombuffer(result.body, dtype="<f4").astype(np.float32)
         if not np.isfinite(params).all():
@@ -244,7 +246,7 @@ class CkksMode(ProtectionMode):
 
     def _committed(self, round_: int) -> dict[str, str]:
         """Lower-cased address -> address of the members with a commitment for ``round_`` on chain."""
-        return {a.lower(): a for a in self.peer.ledger.commitments(round_)}
+        return {a.lower(): a for a in self.ctx.ledger.commitments(round_)}
 
     def end_round(self, round_: int) -> None:
         super().end_round(round_)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ledger.randomness import round_seed
-from node.aggregation import aggregate_by_peer, selection_by_peer
+from node.consensus.rules import outcome_by_peer, rule_class
 from node.protection.base import Aggregate, ProtectionMode, Rejected
 from node.sealing import SealError
 from node.update import ModelUpdate, UpdateFormatError
@@ -28,10 +28,10 @@ class SealedMode(ProtectionMode):
     _sent: ModelUpdate | None = None
 
     async def protect(self, update: ModelUpdate) -> bytes:
-        plaintext = self.peer.codec.encode(update)
+        plaintext = self.ctx.codec.encode(update)
         # aggregate our own update exactly as the others will decode it (compression loses bits)
-        self._sent = self.peer.codec.decode(plaintext, expected_values=update.delta.size)
-        return self.seal_for(update.round, plaintext, self.peer._others())
+        self._sent = self.ctx.codec.decode(plaintext, expected_values=update.delta.size)
+        return self.seal_for(update.round, plaintext, self.ctx.others())
 
     def own(self, update: ModelUpdate) -> ModelUpdate:
         assert self._sent is not None and self._sent.round == update.round, "own() before protect()"
@@ -43,7 +43,7 @@ class SealedMode(ProtectionMode):
         except SealError as exc:
             raise Rejected("bad-seal", str(exc)) from None
         try:
-            update = self.peer.codec.decode(plaintext, expected_values=self.peer.global_params.size)
+            update = self.ctx.codec.decode(plaintext, expected_values=self.ctx.global_params.size)
         except UpdateFormatError as exc:
             raise Rejected("bad-format", str(exc)) from None
         if (update.round, update.sender, update.samples) != (round_, sender, commitment.samples):
@@ -51,14 +51,13 @@ class SealedMode(ProtectionMode):
         return update
 
     async def aggregate(self, round_: int, opened: dict[str, ModelUpdate]) -> Aggregate:
-        """The consortium's rule on the opened updates: claims bounded by each member's cohort on
-        chain (``ceilings``), and with ``bucket_size > 1`` bucketing seeded by the round's public
-        seed (:func:`ledger.randomness.round_seed`), so every peer buckets alike."""
-        s = self.peer.settings
+        """The consortium's rule on the opened updates: claims (Ñ, :mod:`node.privacy`) bounded by
+        each member's cohort on chain (``ceilings``), and with ``bucket_size > 1`` bucketing seeded
+        by the round's public seed (:func:`ledger.randomness.round_seed`), so every peer buckets alike."""
+        s = self.ctx.settings
         deltas = {a: u.delta for a, u in opened.items()}
-        cohorts = {a: self.peer._member(a).cohort for a in opened}
-        seed = int.from_bytes(round_seed(self.peer.ledger, round_, "bucketing")[:8], "big") if s.bucket_size > 1 else 0
-        agg = aggregate_by_peer(s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f, ceilings=cohorts,
-                                bucket=s.bucket_size, seed=seed)
-        return Aggregate((self.peer.global_params + agg).astype("float32"),
-                         selection_by_peer(s.rule, deltas, f=s.f, bucket=s.bucket_size, seed=seed))
+        cohorts = {a: self.ctx.cohort(a) for a in opened} if rule_class(s.rule).weighted else None  # FedAvg's ceilings
+        seed = int.from_bytes(round_seed(self.ctx.ledger, round_, "bucketing")[:8], "big") if s.bucket_size > 1 else 0
+        out = outcome_by_peer(s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f, ceilings=cohorts,
+                              bucket=s.bucket_size, seed=seed)  # one pass
+        return Aggregate((self.ctx.global_params + out.params).astype("float32"), out.accepted)

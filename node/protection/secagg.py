@@ -10,7 +10,7 @@ module runs its five phases over libp2p blobs, each one sealed and signed
 3. ``update`` (committed on chain like any update): the masked vector
    ``[w * delta, w]`` in fixed point, masked against the participants, where ``w`` is the
    committed sample count capped by the member's admission cohort and the active members'
-   median cohort (:func:`node.aggregation.cohort_weight`: no peer sees the other claims
+   median cohort (:func:`node.consensus.rules.cohort_weight`: no peer sees the other claims
    before the sum, so the cap comes from the registry, read before training);
 4. ``secagg-consistency``: once the masked inputs are in, the survivors are the members that
    committed on chain (the same set for every peer that reads the chain). Each peer that
@@ -25,8 +25,8 @@ module runs its five phases over libp2p blobs, each one sealed and signed
    (default 3) committed updates.
 
 Weighted FedAvg then is ``sum(w * delta) / sum(w)``; the weight total must equal the one every
-peer computes from the survivors' commitments on chain and the registry. With top-k compression, every peer sends the same
-round-shared random coordinates (:func:`node.compression.shared_indices`) with error feedback.
+peer computes from the survivors' commitments on chain and the registry. With top-k
+compression, every peer sends the same round-shared random coordinates (:func:`node.compression.shared_indices`) with error feedback.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import trio
 
 from ledger.randomness import round_seed
 from node import shamir
-from node.aggregation import clip_norms
+from node.consensus.rules import clip_norms
 from node.compression import shared_indices
 from node.protection import secagg_consistency as consistency
 from node.protection import secagg_wire as wire
@@ -50,6 +50,7 @@ from node.update import ModelUpdate, UpdateFormatError
 
 if TYPE_CHECKING:
     from ledger import Commitment, Identity
+    from node.protection.context import ModeContext
 
 __all__ = ["SecAggMode"]
 
@@ -62,33 +63,36 @@ class SecAggMode(ProtectionMode):
     code = 2
     sum_only = True
 
-    def __init__(self, peer) -> None:
-        super().__init__(peer)
-        s = peer.settings
+    def __init__(self, ctx: ModeContext) -> None:
+        super().__init__(ctx)
+        s = ctx.settings
         self.params = RingParams(s.secagg_ring_bits, s.secagg_frac_bits)
         self._participants: dict[int, tuple[str, ...]] = {}
         self._own: dict[int, wire.MaskedInput] = {}
         self._my_shares: dict[int, tuple[int, int, int]] = {}  # my own (x, b, s) of my secrets
         self._keys: dict[int, dict[str, bytes]] = {}  # participants' mask keys (lower-case), mine included
-        path = peer.privacy.path
+        path = ctx.state_path
         self.released = consistency.ReleaseLog(None if path is None else path.with_suffix(".secagg-released.json"))
 
     # -- helpers -------------------------------------------------------------------------
     def _ctx_bytes(self, round_: int) -> bytes:
-        d = self.peer.ledger.deployment
+        d = self.ctx.ledger.deployment
         return f"{d.chain_id}|{d.addresses['RoundLedger'].lower()}|{round_}".encode()
 
     def _threshold(self) -> int:
-        return default_threshold(len(self.peer.active_members()))
+        return default_threshold(len(self.ctx.members()))
 
     def _indices(self, round_: int, n: int) -> np.ndarray | None:
-        c = self.peer.settings.compression
+        c = self.ctx.settings.compression
         if c is None or c.topk is None:
             return None
         return shared_indices(b"medmesh/secagg/topk|" + self._ctx_bytes(round_), n, c.kept(n))
 
     def _member(self, address: str) -> Identity:
-        return next(i for i in self.peer.active_members() if i.address.lower() == address.lower())
+        member = self.ctx.member(address)
+        if member is None:
+            raise SecAggError(f"{address} is not an active member")
+        return member
 
     # -- inbound side channel ------------------------------------------------------------
     async def on_message(self, sender: Identity, kind: str, data: bytes) -> None:
@@ -103,14 +107,14 @@ class SecAggMode(ProtectionMode):
         if msg.round != round_ or msg.sender.lower() != sender.address.lower():
             raise SealError(f"secagg {phase} message names round {msg.round} / sender {msg.sender}, "
                             f"its envelope round {round_} / sender {sender.address}")
-        if phase == "shares" and msg.holder.lower() != self.peer.address.lower():
+        if phase == "shares" and msg.holder.lower() != self.ctx.address.lower():
             raise SealError(f"shares addressed to {msg.holder}, not to this peer")
         self.mailbox.put(phase, round_, sender.address, msg)
 
     # -- protect: phases 1-3 -------------------------------------------------------------
     async def protect(self, update: ModelUpdate) -> bytes:
-        r, me, timeout = update.round, self.peer.address, self.peer.settings.round_timeout
-        others = self.peer._others()
+        r, me, timeout = update.round, self.ctx.address, self.ctx.settings.round_timeout
+        others = self.ctx.others()
         threshold = self._threshold()
         secrets = MaskSecrets.generate()
         # phase 1: advertise the mask key
@@ -135,15 +139,14 @@ class SecAggMode(ProtectionMode):
         self._participants[r] = participants
         # phase 3: the masked, weighted, fixed-point update
         delta = update.delta.astype(np.float64)
-        if self.peer.settings.clip_norm is not None:
-            delta = clip_norms(delta[None, :], self.peer.settings.clip_norm)[0]
+        if self.ctx.settings.clip_norm is not None:
+            delta = clip_norms(delta[None, :], self.ctx.settings.clip_norm)[0]
         idx = self._indices(r, delta.size)
         if idx is not None:
-            _, delta = self.peer.codec.sparse_for_secagg(ModelUpdate(r, me, update.samples, update.epsilon,
+            _, delta = self.ctx.codec.sparse_for_secagg(ModelUpdate(r, me, update.samples, update.epsilon,
                                                                      delta.astype(np.float32)), idx)
-        weight = self.claim_weight(me, update.samples)  # the claim bounded by the registry's cohorts
-        x = encode_fixed(np.append(weight * delta.astype(np.float64), weight),
-                         self.params, len(self.peer.active_members()))
+        weight = self.ctx.claim_weight(me, update.samples)  # the claim bounded by the registry's cohorts
+        x = encode_fixed(np.append(weight * delta.astype(np.float64), weight), self.params, len(self.ctx.members()))
         keys = {a.lower(): m.mask_key for a, m in adverts.items() if a in participants}
         keys[me.lower()] = secrets.mask_public()
         self._keys[r] = keys
@@ -159,7 +162,7 @@ class SecAggMode(ProtectionMode):
         mine = self._participants.get(round_)
         if mine is None:
             return super().expected_update_senders(round_)
-        return {i.address for i in self.peer._others() if i.address.lower() in {p.lower() for p in mine}}
+        return {i.address for i in self.ctx.others() if i.address.lower() in {p.lower() for p in mine}}
 
     def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> wire.MaskedInput:
         try:
@@ -173,7 +176,7 @@ class SecAggMode(ProtectionMode):
         mine = self._participants.get(round_)
         if mine is not None and tuple(p.lower() for p in mine) != msg.participants:
             raise Rejected("bad-format", "masked input was masked with another set of participants than ours")
-        n = self.peer.global_params.size
+        n = self.ctx.global_params.size
         idx = self._indices(round_, n)
         expected = (n if idx is None else idx.size) + 1
         if (msg.ring_bits, msg.frac_bits, msg.values.size) != (self.params.ring_bits, self.params.frac_bits, expected):
@@ -187,41 +190,41 @@ class SecAggMode(ProtectionMode):
         """(participants, keys hash, survivors) as this peer saw them; the survivors are the
         committers on chain, the one view every peer reads alike."""
         participants = tuple(p.lower() for p in self._participants[round_])
-        committed = self.peer.ledger.commitments(round_)
+        committed = self.ctx.ledger.commitments(round_)
         survivors = tuple(sorted(a.lower() for a, c in committed.items() if c.mode == self.code))
         outside = sorted(set(survivors) - set(participants))
         if outside:
             raise SecAggError(f"committers {outside} never dealt this peer their shares; releasing no shares")
-        if len(survivors) < self.peer.settings.min_contributors:
+        if len(survivors) < self.ctx.settings.min_contributors:
             raise SecAggError(f"only {len(survivors)} members committed masked inputs; a sum needs at least "
-                              f"{self.peer.settings.min_contributors} (min_contributors): releasing no shares")
+                              f"{self.ctx.settings.min_contributors} (min_contributors): releasing no shares")
         return participants, consistency.keys_hash(self._keys[round_]), survivors
 
     def _agreed(self, round_: int, mine: dict[str, wire.Consistency]) -> consistency.Statement | None:
         got = {a.lower(): m for a, m in self.mailbox.get("consistency", round_).items()} | mine
         signed = [(a, (m.participants, m.keys_hash, m.survivors), m.signature) for a, m in got.items()]
-        keys = {i.address.lower(): i.sign_key for i in self.peer.active_members()}
+        keys = {i.address.lower(): i.sign_key for i in self.ctx.members()}
         return consistency.agreed_statement(signed, keys, self._ctx_bytes(round_), round_,
-                                            consistency.consistency_threshold(len(self.peer.active_members())))
+                                            consistency.consistency_threshold(len(self.ctx.members())))
 
     async def _agree(self, round_: int) -> consistency.Statement:
         """Sign and send this peer's statement (if it took part), then wait (bounded) for one
         statement to carry the consistency threshold of survivors' signatures."""
-        me, ctx = self.peer.address.lower(), self._ctx_bytes(round_)
+        me, ctx = self.ctx.address.lower(), self._ctx_bytes(round_)
         mine: dict[str, wire.Consistency] = {}
         if round_ in self._own:  # this peer masked an input: it holds shares and signs its view
             statement = self._statement(round_)
-            signature = consistency.sign_statement(self.peer.identity.sign_private, ctx, round_, statement)
+            signature = consistency.sign_statement(self.ctx.identity.sign_private, ctx, round_, statement)
             mine[me] = wire.Consistency(round_, me, *statement, signature)
-            others = self.peer._others()
+            others = self.ctx.others()
             await self.send_to(round_, "secagg-consistency", self.seal_for(round_, wire.encode(mine[me]), others),
                                others)
         # a peer still waiting for a late masked input signs up to a whole round_timeout later
-        with trio.move_on_after(2 * self.peer.settings.round_timeout):
+        with trio.move_on_after(2 * self.ctx.settings.round_timeout):
             await self.mailbox.wait_until("consistency", round_, lambda _: self._agreed(round_, mine) is not None)
         agreed = self._agreed(round_, mine)
         if agreed is None:
-            needed = consistency.consistency_threshold(len(self.peer.active_members()))
+            needed = consistency.consistency_threshold(len(self.ctx.members()))
             raise SecAggError(f"no survivor set carries {needed} signatures (the members' views of the round "
                               f"differ); releasing no shares")
         if mine and (mine[me].participants, mine[me].keys_hash, mine[me].survivors) != agreed:
@@ -231,7 +234,7 @@ class SecAggMode(ProtectionMode):
     async def _release(self, round_: int, agreed: consistency.Statement) -> wire.Unmask:
         """Send this peer's shares for the agreed statement: the survivors' self-mask seeds and
         the dropped participants' mask keys, after the release log allowed it."""
-        me = self.peer.address.lower()
+        me = self.ctx.address.lower()
         participants, _, survivors = agreed
         dropped = tuple(p for p in participants if p not in survivors)
         points = {a.lower(): b for a, b in self.mailbox.get("shares", round_).items()}
@@ -239,15 +242,15 @@ class SecAggMode(ProtectionMode):
         seeds = {u: (points[u].x, points[u].b) if u != me else (x, b) for u in survivors if u in points or u == me}
         keys = {d: (points[d].x, points[d].s) for d in dropped if d in points}
         digest = consistency.statement_digest(self._ctx_bytes(round_), round_, agreed)
-        name = f"{round_}:{round_seed(self.peer.ledger, round_, 'secagg-release').hex()}"  # unique across chains
+        name = f"{round_}:{round_seed(self.ctx.ledger, round_, 'secagg-release').hex()}"  # unique across chains
         self.released.record(name, digest, seeds, keys)  # raises before anything leaves
         msg = wire.Unmask(round_, me, participants, survivors, seeds, keys)
-        others = self.peer._others()
+        others = self.ctx.others()
         await self.send_to(round_, "secagg-unmask", self.seal_for(round_, wire.encode(msg), others), others)
         return msg
 
     async def aggregate(self, round_: int, opened: dict[str, wire.MaskedInput]) -> Aggregate:
-        me, timeout = self.peer.address, self.peer.settings.round_timeout
+        me, timeout = self.ctx.address, self.ctx.settings.round_timeout
         agreed = await self._agree(round_)
         participants, _, survivors = agreed
         dropped = tuple(p for p in participants if p not in survivors)
@@ -264,7 +267,7 @@ class SecAggMode(ProtectionMode):
         revealed = self.mailbox.get("unmask", round_)
         agreeing = self._agreeing(revealed, agreed) | mine
         for a in set(map(str.lower, revealed)) - set(agreeing):
-            self.peer.log.warning("ignored unmask shares from %s: not for the agreed survivor set", a, round=round_)
+            self.ctx.log.warning("ignored unmask shares from %s: not for the agreed survivor set", a, round=round_)
         try:
             seeds = {u: shamir.reconstruct([m.seeds[u] for m in agreeing.values() if u in m.seeds], threshold, 32)
                      for u in survivors}
@@ -280,18 +283,18 @@ class SecAggMode(ProtectionMode):
         total = unmask_sum({u: masked[u].values for u in survivors}, mask_keys, seeds, dkeys,
                            self._ctx_bytes(round_), self.params)
         vec = decode_fixed(total, self.params)
-        committed = self.peer.ledger.commitments(round_)
-        weight = sum(self.claim_weight(a, c.samples) for a, c in committed.items() if a.lower() in survivors)
+        committed = self.ctx.ledger.commitments(round_)
+        weight = sum(self.ctx.claim_weight(a, c.samples) for a, c in committed.items() if a.lower() in survivors)
         if round(vec[-1]) != weight:
             raise SecAggError(f"the unmasked weight total {vec[-1]:.0f} differs from the {weight:.0f} the survivors' "
                               f"commitments on chain give (claims capped by the cohorts)")
         mean = vec[:-1] / weight
-        idx = self._indices(round_, self.peer.global_params.size)
-        step = np.zeros(self.peer.global_params.size) if idx is not None else mean
+        idx = self._indices(round_, self.ctx.global_params.size)
+        step = np.zeros(self.ctx.global_params.size) if idx is not None else mean
         if idx is not None:
             step[idx] = mean
         accepted = [a for a in committed if a.lower() in survivors]
-        return Aggregate((self.peer.global_params + step).astype(np.float32), sorted(accepted, key=str.lower))
+        return Aggregate((self.ctx.global_params + step).astype(np.float32), sorted(accepted, key=str.lower))
 
     @staticmethod
     def _agreeing(revealed: dict[str, wire.Unmask], agreed: consistency.Statement) -> dict[str, wire.Unmask]:

@@ -3,8 +3,8 @@
     medmesh node init --dir hospital-a --name hospital-a --rpc URL --deployment deployment.json
     medmesh node register --config hospital-a/hospital-a.toml [--admin-key-file admin.key] [--dev-fund]
     medmesh node endorse --config hospital-b/hospital-b.toml 0xCANDIDATE
-    medmesh node add-peer --config hospital-a/hospital-a.toml /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW...
-    medmesh node run --config hospital-a/hospital-a.toml [--log-json] [--restore-privacy-from-chain]
+    medmesh node add-peer --config hospital-a/hospital-a.toml /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW... [MORE ...]
+    medmesh node run --config hospital-a/hospital-a.toml [--log-json] [--restore-privacy-from-chain] [--stop-after-round N]
     medmesh node status --config hospital-a/hospital-a.toml [--json]
 """
 
@@ -48,6 +48,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
     ip, port = cfg.listen_ip_port
     dial_ip = args.public_ip or (ip if ip != "0.0.0.0" else _outbound_ip())
     multiaddr = f"/ip4/{dial_ip}/tcp/{port}/p2p/{peer_id}" if port else None
+    if multiaddr:  # a file to hand to the other hospitals (and for scripts: `$(cat DIR/multiaddr)`)
+        (folder / "multiaddr").write_text(multiaddr + "\n")
     out = {"config": str(cfg_path), "identity": str(key_path), "address": identity.address, "peer_id": peer_id,
            "multiaddr": multiaddr}
     print(json.dumps(out, indent=2) if args.json else
@@ -80,14 +82,17 @@ def _cmd_add_peer(args: argparse.Namespace) -> int:
     from node.service.config import ConfigError, bootstrap_problem, load_config, template
 
     cfg = load_config(args.config)
-    problem = bootstrap_problem(args.multiaddr)
-    if problem:
-        raise ConfigError(f"{args.multiaddr!r}: {problem}")
-    if args.multiaddr.rsplit("/", 1)[1] == _peer_id(NodeIdentity.load(cfg.node.identity).libp2p_seed):
-        raise ConfigError(f"{args.multiaddr!r} is this node's own address")
+    own = _peer_id(NodeIdentity.load(cfg.node.identity).libp2p_seed)
+    for multiaddr in args.multiaddr:
+        problem = bootstrap_problem(multiaddr)
+        if problem:
+            raise ConfigError(f"{multiaddr!r}: {problem}")
+        if multiaddr.rsplit("/", 1)[1] == own:
+            raise ConfigError(f"{multiaddr!r} is this node's own address")
     raw = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))
-    peers = [a for a in raw["node"].get("bootstrap", []) if a.rsplit("/", 1)[1] != args.multiaddr.rsplit("/", 1)[1]]
-    raw["node"]["bootstrap"] = peers + [args.multiaddr]
+    added = {a.rsplit("/", 1)[1] for a in args.multiaddr}
+    peers = [a for a in raw["node"].get("bootstrap", []) if a.rsplit("/", 1)[1] not in added]
+    raw["node"]["bootstrap"] = peers + list(args.multiaddr)
     fd = os.open(args.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(template(raw))
@@ -141,14 +146,16 @@ def _cmd_register(args: argparse.Namespace) -> int:
 
 
 def _cohort(cfg) -> int:
-    """The cohort to declare: ``[data].cohort``, or the row count of the node's training data."""
+    """The cohort to declare: ``[data].cohort``, or a public ceiling above the row count of the
+    node's training data (:func:`node.privacy.cohort_ceiling`: never N itself)."""
     if cfg.data.cohort:
         return cfg.data.cohort
     from node.service.sources import load_training_data
     rows = len(load_training_data(cfg.data))
     if rows < 1:
         raise ValueError(f"{cfg.path}: [data].cohort: the training data has no rows; declare the cohort")
-    return rows
+    from node.privacy import cohort_ceiling
+    return cohort_ceiling(rows)
 
 
 def _cmd_endorse(args: argparse.Namespace) -> int:
@@ -197,12 +204,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     import trio
 
     from node.service.config import load_config
     from node.service.runner import NodeRunner, configure_logging
 
     cfg = load_config(args.config)
+    if args.stop_after_round is not None:
+        if args.stop_after_round < 0:
+            raise ValueError(f"--stop-after-round must be >= 0, got {args.stop_after_round}")
+        cfg = dataclasses.replace(cfg, rounds=dataclasses.replace(cfg.rounds, stop_after_round=args.stop_after_round))
     runner = NodeRunner(cfg, events_json=args.log_json, restore_privacy=args.restore_privacy_from_chain)
     configure_logging(runner.events, args.verbose)
     return trio.run(runner.run)
@@ -224,7 +237,8 @@ def register_node_commands(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--public-ip", help="the IP other hospitals dial (default: the listen IP, or this "
                                           "host's outbound IP when listening on 0.0.0.0)")
     init.add_argument("--cohort", type=int, default=0,
-                      help="[data].cohort: patients to declare on chain (default 0: the data's row count)")
+                      help="[data].cohort: a public ceiling on the patients, declared on chain (default 0: the data's "
+                           "row count rounded up past the next hundred)")
     init.add_argument("--force", action="store_true")
     init.add_argument("--json", action="store_true")
     init.set_defaults(func=_cmd_init)
@@ -244,12 +258,15 @@ def register_node_commands(sub: argparse._SubParsersAction) -> None:
 
     add = node_sub.add_parser("add-peer", help="add another hospital's multiaddr to [node].bootstrap")
     add.add_argument("--config", type=Path, required=True)
-    add.add_argument("multiaddr", help="/ip4/<ip>/tcp/<port>/p2p/<peer id>, as printed by its `node init`")
+    add.add_argument("multiaddr", nargs="+",
+                     help="/ip4/<ip>/tcp/<port>/p2p/<peer id>, as printed by its `node init` (one or more)")
     add.set_defaults(func=_cmd_add_peer)
 
     run = node_sub.add_parser("run", help="run the peer until stopped")
     run.add_argument("--config", type=Path, required=True)
     run.add_argument("--log-json", action="store_true", help="JSON lines instead of text")
+    run.add_argument("--stop-after-round", type=int, metavar="N",
+                     help="exit once chain round N has ended (overrides [rounds].stop_after_round)")
     run.add_argument("--restore-privacy-from-chain", action="store_true",
                      help="privacy.json is lost: rebuild it from this node's commitments on chain (a lower bound)")
     run.set_defaults(func=_cmd_run)

@@ -4,6 +4,12 @@ Every problem raises :class:`ConfigError` with one line naming the file, the key
 problem (``node.toml: [privacy].epsilon: must be > 0, got -1``). Relative paths are resolved
 against the config file's folder. ``medmesh node init`` writes a commented template
 (:func:`template`); the keys, their types and defaults are the dataclasses below.
+
+This is the one schema: every default of a key is written here once. The library settings
+(:class:`node.privacy.DPConfig`, :class:`node.training.TrainConfig`), the round pipeline's
+:class:`node.peer.PeerSettings` (``PeerSettings.from_config``), ``medmesh demo``'s
+:class:`node.demo.DemoConfig` and the incentive simulator's scenario take their defaults from
+these sections, so a key left out resolves to the same value wherever it is read.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from node.aggregation import DEFAULT_RULE
+from node.consensus.rules import DEFAULT_RULE
 from node.protection import MODE_CODES, check_protection
+from node.errors import MedmeshError
+from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 
 __all__ = ["ConfigError", "NodeConfig", "NodeSection", "ChainSection", "DataSection", "TrainingSection",
            "PrivacySection", "AggregationSection", "RoundsSection", "GossipSection", "MonitoringSection",
@@ -36,7 +44,7 @@ WHEN_DONE = ("stop", "standby")
 SCALINGS = ("auto", "secure", "bounds", "federated")
 
 
-class ConfigError(ValueError):
+class ConfigError(MedmeshError, ValueError):
     """A config that cannot run; the message is one line naming the key and the problem."""
 
 
@@ -63,7 +71,8 @@ class DataSection:
     site: int = 0                         # built-in splits: which hospital of the split this node is
     sites: int = 4                        # built-in splits: hospitals in the split
     seed: int = 0                         # built-in splits: the split's seed (same on every node)
-    cohort: int = 0                       # patients declared on chain at registration (0: the data's row count)
+    cohort: int = 0                       # public ceiling on the patients, declared on chain at registration
+                                          # (0: the data's row count rounded up past the next hundred)
     scaling: str = "auto"                 # auto | secure | bounds | federated (docs/standardizer.md)
     bounds: Path | None = None            # public per-feature ranges, "low,high" per line (secure, bounds)
 
@@ -78,8 +87,16 @@ class TrainingSection:
     threads: int = 1                      # torch threads per node process
 
 
+#: the privacy accountants node.privacy offers (named here, in the schema, so that node.privacy can
+#: take its defaults from this module without an import cycle)
+ACCOUNTANTS = ("rdp", "prv")
+
+
 @dataclass(frozen=True)
 class PrivacySection:
+    # One full-batch step per round (sample rate 1) suits hospitals of ~100 patients (chosen by
+    # scripts/sweep_dp_schedule.py, docs/results.md); PRV (Gopi et al. 2021) is tighter than RDP
+    # for the same guarantee: about 7% less noise here.
     epsilon: float = 1.0                  # target for the whole campaign
     delta: float = 1e-5                   # delta of the (epsilon, delta) guarantee
     accountant: str = "prv"               # prv | rdp
@@ -88,6 +105,7 @@ class PrivacySection:
     local_epochs: int = 1                 # local epochs per round
     rounds: int = 5                       # campaign length the noise is calibrated for
     secure_rng: bool = True               # DP noise and sampling from ChaCha20 (off: torch's RNG, faster)
+    count_noise: float = 10.0             # std (rows) of the noise on the row count released once (node.privacy)
 
 
 @dataclass(frozen=True)
@@ -99,7 +117,7 @@ class AggregationSection:
     topk: float | None = None          # top-k sparsification with error feedback (fraction kept, e.g. 0.1)
     quantize: bool = False             # 8-bit values (sealed only)
     clip_norm: float | None = None     # L2 clip of each update before it is sealed, masked or encrypted
-    min_contributors: int = 3          # fewest committed updates a secagg or ckks sum may hold (>= 3)
+    min_contributors: int = MIN_CONTRIBUTORS  # fewest committed updates a secagg or ckks sum may hold (>= 3)
 
 
 @dataclass(frozen=True)
@@ -123,6 +141,7 @@ class GossipSection:
     dial_timeout: float = 5.0             # seconds to wait for one dial
     send_attempts: int = 3                # tries per blob on transfer failures (backoff from reconnect_initial)
     parallel_sends: int = 4               # blob transfers in flight at once (a rate limit on fan-out)
+    max_connections_per_ip: int = 32      # inbound connections held at once from one IP; more are closed
 
 
 @dataclass(frozen=True)
@@ -137,6 +156,9 @@ class MonitoringSection:
                                           # leaves honest updates near 0; a reversed one is near -1)
     drift_smd: float = 0.5                # alert: a feature's standardized mean difference to the consortium's
                                           # pooled mean moves this much from its first round (Austin 2009)
+    auc_alpha: float = 0.05               # alert: accuracy drops are DeLong-significant at this campaign-wide
+                                          # false-alarm rate (Bonferroni over every pair of rounds)
+    alerts_on_chain: bool = False         # record each alert as a signed, hashed RoundLedger.recordAlert
 
 
 @dataclass(frozen=True)
@@ -239,9 +261,8 @@ def _typed(what: str, annotation: str, value: Any, base: Path) -> Any:
 
 def _check(where: str, cfg: NodeConfig) -> None:
     """Checks across keys and against the known names (rules, models, accountants, modes)."""
-    from node.aggregation import RULES, minimum_updates
+    from node.consensus.rules import RULES
     from node.models import MODEL_NAMES
-    from node.privacy import ACCOUNTANTS
 
     def bad(key: str, problem: str) -> ConfigError:
         return ConfigError(f"{where}: [{key.split('.')[0]}].{key.split('.', 1)[1]}: {problem}")
@@ -275,7 +296,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
     elif not d.path.exists():
         raise bad("data.path", f"{d.path} does not exist")
     if not 0 <= d.cohort < 2**64:
-        raise bad("data.cohort", f"must be a number of patients >= 1 (0: the data's row count), got {d.cohort}")
+        raise bad("data.cohort", f"must be a number of patients >= 1 (0: the data's row count rounded up), "
+                                 f"got {d.cohort}")
     if d.scaling not in SCALINGS:
         raise bad("data.scaling", f"must be one of {', '.join(SCALINGS)}, got {d.scaling!r}")
     if d.bounds is not None:
@@ -309,6 +331,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("privacy.accountant", f"unknown accountant {p.accountant!r}; choose one of {', '.join(ACCOUNTANTS)}")
     if not p.max_grad_norm > 0:
         raise bad("privacy.max_grad_norm", f"must be > 0, got {p.max_grad_norm}")
+    if not p.count_noise > 0:
+        raise bad("privacy.count_noise", f"must be > 0 (the row count is always released noised), got {p.count_noise}")
     for key in ("steps_per_epoch", "local_epochs", "rounds"):
         if getattr(p, key) < 1:
             raise bad(f"privacy.{key}", f"must be >= 1, got {getattr(p, key)}")
@@ -332,16 +356,16 @@ def _check(where: str, cfg: NodeConfig) -> None:
                                           f"not {a.protection!r}")
     if a.clip_norm is not None and not a.clip_norm > 0:
         raise bad("aggregation.clip_norm", f"must be > 0, got {a.clip_norm}")
-    if a.min_contributors < 3:
-        raise bad("aggregation.min_contributors", f"must be at least 3, got {a.min_contributors}: a sum of two "
-                                                  f"updates reveals each one to the other contributor")
-    if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule):
-        raise bad("aggregation.rule", f"{a.rule} needs at least {minimum_updates(a.rule)} hospitals, "
+    if a.min_contributors < MIN_CONTRIBUTORS:
+        raise bad("aggregation.min_contributors", f"must be at least {MIN_CONTRIBUTORS}, got {a.min_contributors}: "
+                                                  f"a sum of two updates reveals each one to the other contributor")
+    if d.source in _BUILTIN_SOURCES and d.sites < RULES[a.rule].min_updates():
+        raise bad("aggregation.rule", f"{a.rule} needs at least {RULES[a.rule].min_updates()} hospitals, "
                                       f"the split has {d.sites}")
     if d.source in _BUILTIN_SOURCES and a.f >= d.sites:
         raise bad("aggregation.f", f"must be below the number of hospitals ({d.sites}), got {a.f}")
-    if d.source in _BUILTIN_SOURCES and d.sites < minimum_updates(a.rule, a.f):
-        raise bad("aggregation.f", f"{a.rule} with f = {a.f} needs at least {minimum_updates(a.rule, a.f)} "
+    if d.source in _BUILTIN_SOURCES and d.sites < RULES[a.rule].min_updates(a.f):
+        raise bad("aggregation.f", f"{a.rule} with f = {a.f} needs at least {RULES[a.rule].min_updates(a.f)} "
                                    f"hospitals, the split has {d.sites}")
 
     r = cfg.rounds
@@ -362,7 +386,7 @@ def _check(where: str, cfg: NodeConfig) -> None:
     if not 0 < g.reconnect_initial <= g.reconnect_max:
         raise bad("gossip.reconnect_initial", f"must be > 0 and <= reconnect_max ({g.reconnect_max}), "
                                               f"got {g.reconnect_initial}")
-    for key in ("send_attempts", "parallel_sends"):
+    for key in ("send_attempts", "parallel_sends", "max_connections_per_ip"):
         if getattr(g, key) < 1:
             raise bad(f"gossip.{key}", f"must be >= 1, got {getattr(g, key)}")
     if not g.dial_timeout > 0:
@@ -380,6 +404,8 @@ def _check(where: str, cfg: NodeConfig) -> None:
             raise bad(f"monitoring.{key}", f"must be > 0, got {getattr(m, key)}")
     if not -1 <= m.min_cosine <= 1:
         raise bad("monitoring.min_cosine", f"must be in [-1, 1], got {m.min_cosine}")
+    if not 0 < m.auc_alpha < 1:
+        raise bad("monitoring.auc_alpha", f"must be in (0, 1), got {m.auc_alpha}")
 
 
 def bootstrap_problem(addr: str) -> str | None:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import trio
 
-from gossip import BlobRejected, BlobTransferError, GossipError, PeerHost
+from gossip import GossipError, PeerHost
 from node.service.events import EventLog
 
-__all__ = ["Backoff", "PeerKeeper", "retrying"]
+__all__ = ["Backoff", "PeerKeeper"]
 
 TICK_S = 0.25
 
@@ -83,27 +83,3 @@ class PeerKeeper:
             return
         self.backoff[pid].reset()
         self._notice()
-
-
-def retrying(send_blob, *, attempts: int, initial: float, parallel: int):
-    """``send_blob`` with at most ``parallel`` transfers at a time, retried on transfer failures
-    (a stream that could not be opened, a reset, a timeout) with exponential backoff; a
-    rejection by the receiver is final. Measured with 16 node processes on 2 cores: 4 MB blobs
-    fanned out to 15 peers at once failed with "failed to open a stream", retries or not."""
-    slots = trio.Semaphore(parallel)
-
-    async def send(peer_id: str, data: bytes, **kwargs) -> None:
-        backoff = Backoff(initial, initial * 2 ** max(attempts - 2, 0))
-        for attempt in range(1, attempts + 1):
-            try:
-                async with slots:
-                    return await send_blob(peer_id, data, **kwargs)
-            except BlobRejected:
-                raise
-            except BlobTransferError:
-                if attempt == attempts:
-                    raise
-                await trio.sleep(backoff.failed(0.0))
-
-    return send
-

@@ -15,27 +15,42 @@ as facts.
 
 from __future__ import annotations
 
-import inspect
 import math
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 
-from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, accuracy_drop, anomalous_updates, \
-    bias_shift, feature_drift, sensitivity_gap, standardized_mean_differences, update_screen
+from node.mods import PeerMod
+from node.stagetimes import STAGES
+from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, AucComponents, accuracy_drop, anomalous_updates, \
+    bias_shift, campaign_z, feature_drift, sensitivity_gap, standardized_mean_differences, update_screen
 
 __all__ = ["Monitor", "validation_split"]
 
-#: the peer's pipeline methods, in order (as the runner times them)
-STAGES = ("_train", "_protect", "_commit", "_send", "_verify", "_aggregate", "_record_rejections", "_finalize")
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 CHAIN_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 KEEP_ROUNDS = 50  # rounds the status page remembers
+
+
+class _UpdateWatch(PeerMod):
+    """Hands the updates a peer opened, and the step its aggregate takes, to the monitor."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    async def aggregated(self, peer, round_: int, opened: dict[str, object], params: np.ndarray | None) -> None:
+        if params is None:
+            return
+        try:
+            self.monitor.check_updates(round_, opened, params - peer.global_params)
+        except Exception as exc:  # monitoring must never break a round
+            self.monitor._log("monitor_error", round_, error=str(exc)[:160])
 
 
 def validation_split(data_cfg) -> Any:
@@ -76,8 +91,12 @@ class Monitor:
     hooks the peer and the ledger client once the runner has built them."""
 
     def __init__(self, institution: str, thresholds: AlertThresholds = AlertThresholds(),
-                 epsilon_budget: float = float("nan")) -> None:
+                 epsilon_budget: float = float("nan"), alerts_on_chain: bool = False,
+                 campaign_rounds: int = KEEP_ROUNDS) -> None:
         self.institution = institution
+        self.auc_z = campaign_z(thresholds.auc_alpha, campaign_rounds)  # accuracy-drop rule, campaign-wide
+        self.alerts_on_chain = alerts_on_chain
+        self.recorder = None  # an AlertRecorder once attached, when alerts_on_chain
         self.thresholds = thresholds
         self.host = None
         self.peer = None
@@ -124,7 +143,7 @@ class Monitor:
         self.peers: dict[str, dict] = {}
         self.active_alerts: list[Alert] = []
         self._pending: list[Alert] = []  # raised while the round runs, published with round_done
-        self._auc_history: list[float] = []
+        self._auc_history: list[AucComponents] = []  # every round's model on the validation rows
         self._gap: float = float("nan")
         self._drift_baseline: np.ndarray | None = None
         self._validation = None
@@ -140,55 +159,33 @@ class Monitor:
             self.identity = {"institution": ident.institution, "address": ident.address,
                              "peer_id": runner.host.peer_id, "membership": "active"}
         self._validation = validation_split(runner.cfg.data)
+        if self.alerts_on_chain:
+            from node.service.alert_records import AlertRecorder
+            self.recorder = AlertRecorder(runner.client, runner.events, runner.cfg.node.state_dir / "alerts")
         self._time_chain(runner.client)
         self._watch_aggregation(runner.peer)
-        self._watch_stages(runner.peer, STAGES)
+        self._watch_stages(runner.peer)
 
     def _time_chain(self, client) -> None:
-        def timed(fn, op_of):
-            def wrapper(*args, **kwargs):
-                op = op_of(args)
-                start = time.perf_counter()
-                try:
-                    return fn(*args, **kwargs)
-                except Exception:
-                    self.chain_errors.labels(op).inc()
-                    raise
-                finally:
-                    self.chain_seconds.labels(op).observe(time.perf_counter() - start)
-            return wrapper
-        client._send = timed(client._send, lambda args: str(args[0]) if args else "send")
-        client._call = timed(client._call, lambda args: "call")
+        @contextmanager
+        def timed(op: str):
+            start = time.perf_counter()
+            try:
+                yield
+            except Exception:
+                self.chain_errors.labels(op).inc()
+                raise
+            finally:
+                self.chain_seconds.labels(op).observe(time.perf_counter() - start)
+        client.observers.append(timed)
 
     def _watch_aggregation(self, peer) -> None:
-        aggregate = peer._aggregate
+        peer.mods.add(_UpdateWatch(self))
 
-        async def watched(round_, opened, *args, **kwargs):
-            params, accepted = await aggregate(round_, opened, *args, **kwargs)
-            try:
-                self.check_updates(round_, opened, params - peer.global_params)
-            except Exception as exc:  # monitoring must never break a round
-                self._log("monitor_error", round_, error=str(exc)[:160])
-            return params, accepted
-
-        peer._aggregate = watched
-
-    def _watch_stages(self, peer, names) -> None:
-        """Show the stage a round is in: each pipeline method marks its name when it starts."""
-        for name in names:
-            method = getattr(peer, name, None)
-            if method is None:
-                continue
-            label = name.lstrip("_")
-            if inspect.iscoroutinefunction(method):
-                async def marked(*args, _m=method, _label=label, **kwargs):
-                    self._set_stage(_label)
-                    return await _m(*args, **kwargs)
-            else:
-                def marked(*args, _m=method, _label=label, **kwargs):
-                    self._set_stage(_label)
-                    return _m(*args, **kwargs)
-            setattr(peer, name, marked)
+    def _watch_stages(self, peer) -> None:
+        """Show the stage a round is in: the peer's clock says when each stage starts."""
+        peer.clock.subscribe(lambda event: self._set_stage(event.name)
+                             if event.seconds is None and event.name in STAGES else None)
 
     def _set_stage(self, stage: str) -> None:
         with self.lock:
@@ -211,19 +208,21 @@ class Monitor:
         self._pending += alerts
         return alerts
 
-    def check_model(self, round_: int, scores) -> list[Alert]:
-        """Accuracy-drop and bias-shift rules on the new global model's validation scores."""
+    def check_model(self, round_: int, scores, labels: np.ndarray, logits: np.ndarray) -> list[Alert]:
+        """Accuracy-drop and bias-shift rules on the new global model's validation scores
+        (``logits`` on the validation rows ``labels``, the same rows every round)."""
         alerts = []
-        a = accuracy_drop(self._auc_history, scores.auc, round_, self.thresholds.auc_drop,
-                          positives=scores.positives, negatives=scores.n - scores.positives)
+        parts = AucComponents.of(labels, logits)
+        a = None if parts is None else accuracy_drop(self._auc_history, parts, round_, self.thresholds.auc_drop,
+                                                     self.auc_z)
         if a:
             alerts.append(a)
         by_group = {g: s.sensitivity for g, s in scores.by_group.items()}
         b = bias_shift(self._gap, by_group, round_, self.thresholds.bias_gap)
         if b:
             alerts.append(b)
-        if not math.isnan(scores.auc):
-            self._auc_history.append(scores.auc)
+        if parts is not None:
+            self._auc_history = (self._auc_history + [parts])[-KEEP_ROUNDS:]
         gap = sensitivity_gap(by_group)
         self._gap = gap if not math.isnan(gap) else self._gap
         self.val_auc.set(scores.auc)
@@ -259,7 +258,7 @@ class Monitor:
         peer = self.peer
         if peer is None or peer.data is None:
             return None
-        from node.evaluation import evaluate
+        from node.evaluation import evaluate, predict_logits
         from node.models import load_flat_parameters
         if self._eval_model is None:
             import copy
@@ -272,7 +271,7 @@ class Monitor:
         else:  # images: the loader's scaling, mapped to features where the model needs them
             from node.models import model_input
             rows = model_input(peer.settings.model, self._validation)
-        return evaluate(self._eval_model, rows)
+        return rows, evaluate(self._eval_model, rows), predict_logits(self._eval_model, rows)
 
     def _publish_alerts(self, round_: int) -> None:
         raised, self._pending = self._pending, []
@@ -284,6 +283,8 @@ class Monitor:
             self._log("alert", round_, kind=a.kind, subject=a.subject, message=a.message)
         with self.lock:
             self.active_alerts = raised
+        if self.recorder is not None and raised:
+            self.recorder.record(round_, raised)
 
     # -- events --------------------------------------------------------------------------
     def on_event(self, event: str, round_: int | None, fields: dict[str, Any]) -> None:
@@ -315,9 +316,10 @@ class Monitor:
             self.rejected.labels(reason).inc()
         scores = None
         try:
-            scores = self._evaluate(round_)
-            if scores is not None:
-                self.check_model(round_, scores)
+            evaluated = self._evaluate(round_)
+            if evaluated is not None:
+                rows, scores, logits = evaluated
+                self.check_model(round_, scores, rows.y, logits)
             self._check_peer_drift(round_)
         except Exception as exc:  # a monitoring fault is logged, the node goes on
             self._log("monitor_error", round_, error=str(exc)[:160])

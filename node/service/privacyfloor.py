@@ -10,7 +10,10 @@ An operator whose ``privacy.json`` is lost for good may rebuild it from the chai
 ``steps_per_round`` DP-SGD steps at the campaign's calibrated noise for every round this node
 committed in. That is a lower bound of what was spent: a round trained but never committed
 (its commit reverted) left nothing on chain. The rebuilt ledger must reach the chain's
-highest ε, or the config no longer matches what was committed and the node refuses.
+highest ε, or the config no longer matches what was committed and the node refuses. The row
+count the node released (issue 15 §2, :meth:`node.privacy.PrivacyLedger.release_count`) is
+read back from its commits' ``samples`` and charged once: drawing a new one would publish a
+second noisy view of N.
 
 The chain records ε only, not δ: δ is the ledger's (and the config's) campaign δ.
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 from ledger import LedgerClient
 from node.privacy import PrivacyLedger
+from node.errors import MedmeshError
 
 __all__ = ["ChainSpend", "PrivacyFloorError", "committed_spend", "check_floor", "restore_from_chain"]
 
@@ -28,7 +32,7 @@ __all__ = ["ChainSpend", "PrivacyFloorError", "committed_spend", "check_floor", 
 TOLERANCE = 1e-6
 
 
-class PrivacyFloorError(RuntimeError):
+class PrivacyFloorError(MedmeshError, RuntimeError):
     """The local privacy ledger is below what the chain records; one line."""
 
 
@@ -37,19 +41,20 @@ class ChainSpend:
     epsilon: float  # the highest ε this node committed
     round: int      # the round of that commit (0: none)
     commits: int    # rounds this node committed in
+    samples: int = 0  # the sample count of that commit (the released Ñ; 0: none)
 
 
 def committed_spend(client: LedgerClient, address: str) -> ChainSpend:
     """This node's commitments on chain: highest ε, its round, and how many rounds."""
-    best, at, count = 0.0, 0, 0
+    best, at, count, samples = 0.0, 0, 0, 0
     for round_ in range(1, client.current_round() + 1):
         c = client.commitment(round_, address)
         if c is None:
             continue
         count += 1
         if c.epsilon >= best:
-            best, at = c.epsilon, round_
-    return ChainSpend(best, at, count)
+            best, at, samples = c.epsilon, round_, c.samples
+    return ChainSpend(best, at, count, samples)
 
 
 def check_floor(ledger: PrivacyLedger, spend: ChainSpend) -> None:
@@ -71,6 +76,8 @@ def restore_from_chain(ledger: PrivacyLedger, spend: ChainSpend) -> float:
     cfg = ledger.config
     if spend.commits and cfg.enabled:
         ledger.accountant.history = [(cfg.noise_multiplier, cfg.sample_rate, spend.commits * cfg.steps_per_round)]
+        if cfg.count_events and spend.samples:
+            ledger.adopt_released_count(spend.samples)
     rebuilt = ledger.spent()
     if rebuilt + TOLERANCE < spend.epsilon:
         ledger.accountant.history = []

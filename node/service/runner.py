@@ -39,23 +39,20 @@ from node.service.privacyfloor import PrivacyFloorError, check_floor, committed_
 from node.service.config import NodeConfig
 from node.service.events import EventLog
 from node.identity import NodeIdentity
-from node.service.liveness import PeerKeeper, retrying
-from node.compression import CompressionConfig
+from node.service.liveness import PeerKeeper
 from node.models import load_flat_parameters
 from node.service.state import NodeState, StateError
 from node.service.statuspage import start_monitoring
 from node.peer import HospitalPeer, PeerSettings
 from node.privacy import BudgetExhausted, DPConfig, PrivacyLedger
 from node.service.schedule import opener_rank
-from node.service.sources import feature_bounds, load_training_data
-from node.stagetimes import StageClock, time_methods
-from node.training import TrainConfig
+from node.service.sources import load_training_data
+from node.stagetimes import STAGES, StageTotals
 from node.update import parameters_hash
+from node.errors import BlobRefused, MedmeshError, NotAuthorized, NotHeld
 
-__all__ = ["NodeRunner", "NodeStopped", "RunnerError", "STAGES"]
+__all__ = ["NodeRunner", "NodeStopped", "RunnerError"]
 
-#: HospitalPeer methods timed per round, in pipeline order (missing ones are skipped).
-STAGES = ("_train", "_protect", "_commit", "_send", "_verify", "_aggregate", "_record_rejections", "_finalize")
 SYNC_TIMEOUT_S = 10.0
 CHAIN_RETRY_MAX_S = 30.0  # the longest wait between retries while the chain's RPC does not answer
 CHAIN_CHECK_S = 5.0  # how often the genesis block and the contracts are checked (chain reset)
@@ -73,11 +70,11 @@ def chain_unreachable(exc: BaseException | None) -> bool:
     return False
 
 
-class RunnerError(RuntimeError):
+class RunnerError(MedmeshError, RuntimeError):
     """The node cannot start or go on; one line saying why."""
 
 
-class NodeStopped(Exception):
+class NodeStopped(MedmeshError):
     """The node stops on purpose (revoked, exited the consortium); ``code`` is the exit status."""
 
     def __init__(self, message: str, code: int) -> None:
@@ -93,10 +90,11 @@ class NodeRunner:
         self.events = EventLog(self.identity.institution, json_lines=events_json)
         self.peer: HospitalPeer | None = None
         self.params_round = 0
-        self._clock = StageClock()  # inclusive stage times of the current round
-        self.timings: dict[str, float] = self._clock.seconds
+        self._stage_times = StageTotals(names=STAGES)  # inclusive stage times of the current round
+        self.timings: dict[str, float] = self._stage_times.seconds
         self._responded: dict[str, float] = {}
         self._synced = trio.Event()
+        self._sync_error: LedgerError | None = None  # the chain was unreachable while checking an offer
         self._std_offers: dict[str, bytes] = {}
         self._std_changed = trio.Event()
         self._std_responded: dict[str, float] = {}
@@ -118,9 +116,10 @@ class NodeRunner:
         self.client = LedgerClient(w3, Deployment.load(cfg.chain.deployment), ident.account)
         ip, port = cfg.listen_ip_port
         self.host = PeerHost(ident.libp2p_seed, listen_port=port, listen_ip=ip, authorize=self._authorize,
-                             max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes)
-        self.host.send_blob = retrying(self.host.send_blob, attempts=cfg.gossip.send_attempts,  # type: ignore[method-assign]
-                                       initial=cfg.gossip.reconnect_initial, parallel=cfg.gossip.parallel_sends)
+                             max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes,
+                             send_attempts=cfg.gossip.send_attempts, retry_initial_s=cfg.gossip.reconnect_initial,
+                             parallel_sends=cfg.gossip.parallel_sends,
+                             max_conns_per_ip=cfg.gossip.max_connections_per_ip)
         on_chain = self.client.identity(ident.address)
         if on_chain is None:
             raise RunnerError(f"{ident.institution} ({ident.address}) is not registered on chain; run "
@@ -130,14 +129,10 @@ class NodeRunner:
                               f"gives {self.host.peer_id}")
         if on_chain.status != "active":
             raise RunnerError(f"{ident.institution} is {on_chain.status} on chain, not active; it cannot take part")
-        p = cfg.privacy
-        dp = DPConfig(target_epsilon=p.epsilon, delta=p.delta, max_grad_norm=p.max_grad_norm,
-                      steps_per_epoch=p.steps_per_epoch, local_epochs=p.local_epochs, rounds=p.rounds,
-                      accountant=p.accountant, secure_mode=p.secure_rng)
-        privacy = PrivacyLedger(dp, cfg.node.state_dir / "privacy.json")
+        privacy = PrivacyLedger(DPConfig.from_section(cfg.privacy), cfg.node.state_dir / "privacy.json")
         self._privacy_floor(privacy)
         self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy,
-                                 peer_settings(cfg))
+                                 PeerSettings.from_config(cfg))
         self.peer.refresh_directory()
         self._quorum = self.client.ledger_config()["quorum"]
         self._genesis = w3.eth.get_block(0)["hash"].hex()
@@ -163,8 +158,8 @@ class NodeRunner:
             raise RunnerError(str(exc)) from None
 
     def _instrument(self, peer: HospitalPeer) -> None:
-        """Wrap the peer's stage methods so that each call adds its wall time to ``timings``."""
-        time_methods(peer, STAGES, self._clock, label=lambda name: name.lstrip("_"))
+        """Add the wall time of each of the peer's pipeline stages to ``timings``."""
+        peer.clock.subscribe(self._stage_times)
 
     def _restore(self) -> None:
         try:
@@ -267,7 +262,7 @@ class NodeRunner:
         if self.client.current_round() > 0:
             await self._fetch_standardizer()
             return
-        others = {i.peer_id for i in self.peer._others()}
+        others = {i.peer_id for i in self.peer.others()}
         with trio.move_on_after(self.cfg.rounds.setup_timeout):
             while not others <= set(self.host.connected_peers()):
                 await trio.sleep(self.cfg.rounds.poll_interval)  # the keeper is dialing them
@@ -285,7 +280,7 @@ class NodeRunner:
         self.events.emit("setup_done", members=len(self.peer.active_members()))
 
     async def _fetch_standardizer(self) -> None:
-        others = self.peer._others()
+        others = self.peer.others()
         need = setupsync.majority(len(others))
         asked: set[str] = set()
         self.events.emit("fetching_standardizer", need=need, members=len(others))
@@ -385,13 +380,13 @@ class NodeRunner:
         of the active members (and the rule's minimum) counting this node, and at least one of
         the peers its update goes to. Otherwise nothing is trained and no ε is spent; logged once
         per round."""
-        from node.aggregation import minimum_updates
+        from node.consensus.rules import rule_class
         connected = set(self.host.connected_peers())
-        others = [i for i in self.peer._others() if i.peer_id in connected]
+        others = [i for i in self.peer.others() if i.peer_id in connected]
         recipients = self.peer.protection.update_recipients(round_)
         num, den = self._quorum
-        active = len(self.peer._others()) + 1
-        need = max(minimum_updates(self.cfg.aggregation.rule, self.cfg.aggregation.f), -(-active * num // den))
+        active = len(self.peer.others()) + 1
+        need = max(rule_class(self.cfg.aggregation.rule).min_updates(self.cfg.aggregation.f), -(-active * num // den))
         if len(others) + 1 >= need and (not recipients or any(i.peer_id in connected for i in recipients)):
             return True
         if self._waiting_logged != round_:
@@ -501,7 +496,8 @@ class NodeRunner:
             bytes_sent=(after.blob_bytes_sent + after.control_bytes_sent) - (before.blob_bytes_sent + before.control_bytes_sent),
             bytes_received=(after.blob_bytes_received + after.control_bytes_received)
             - (before.blob_bytes_received + before.control_bytes_received),
-            streams_refused=after.streams_refused, control_rejected=after.control_rejected)
+            streams_refused=after.streams_refused, connections_refused=after.connections_refused,
+            control_rejected=after.control_rejected)
 
     def _keep_attestation(self, round_: int) -> None:
         """Keep this member's signed attestation of ``round_`` (the chain head it saw is in
@@ -528,7 +524,7 @@ class NodeRunner:
         if target <= self.params_round:
             return True
         connected = set(self.host.connected_peers())
-        others = [i for i in self.peer._others() if i.peer_id in connected]
+        others = [i for i in self.peer.others() if i.peer_id in connected]
         if not others:
             return False
         self.events.emit("catching_up", target, have=self.params_round)
@@ -541,6 +537,9 @@ class NodeRunner:
                 continue
             with trio.move_on_after(SYNC_TIMEOUT_S):
                 await self._synced.wait()
+            if self._sync_error is not None:  # an offer came, but the chain cannot check it now
+                error, self._sync_error = self._sync_error, None
+                raise error
             if self.params_round >= target:
                 self.peer.completed_round = max(self.peer.completed_round, self.params_round)
                 self._save()
@@ -554,9 +553,9 @@ class NodeRunner:
         if kind == setupsync.REQUEST_KIND:
             self._answer_standardizer(from_peer)
         elif kind == setupsync.OFFER_KIND:
-            ident = self.peer._directory.get(from_peer)
+            ident = self.peer.identity_of(from_peer)
             if ident is None:
-                raise PermissionError("standardizer from an unknown peer")
+                raise NotAuthorized("standardizer from an unknown peer")
             self._std_offers[ident.address] = setupsync.decode_offer(data, self.peer.raw_data.x[0].size)
             self._std_changed.set()
             self._std_changed = trio.Event()
@@ -564,7 +563,7 @@ class NodeRunner:
             modelsync.decode_request(data)
             now = time.monotonic()
             if now - self._responded.get(from_peer, -1e9) < modelsync.RESPONSE_INTERVAL_S:
-                raise PermissionError("model requests are limited to one per "
+                raise NotAuthorized("model requests are limited to one per "
                                       f"{modelsync.RESPONSE_INTERVAL_S:g} s")
             self._responded[from_peer] = now
             offer = modelsync.ModelOffer(self.params_round, self.peer.global_params.copy())
@@ -573,21 +572,27 @@ class NodeRunner:
             offer = modelsync.decode_offer(data, self.peer.global_params.size)
             if offer.round <= self.params_round:
                 return
-            info = self.client.round_info(offer.round)
+            try:
+                info = self.client.round_info(offer.round)
+            except LedgerError as exc:  # the chain is down: the catch-up gives way to the retries
+                if chain_unreachable(exc):
+                    self._sync_error = exc
+                    self._synced.set()
+                raise
             if info.status != "finalized" or info.aggregate_hash != parameters_hash(offer.params):
-                raise ValueError(f"offered parameters are not round {offer.round}'s finalized aggregate")
+                raise BlobRefused(f"offered parameters are not round {offer.round}'s finalized aggregate")
             self._adopt(offer.params, offer.round)
             self._synced.set()
         else:
-            await self.peer._on_blob(from_peer, kind, data)
+            await self.peer.handle_blob(from_peer, kind, data)
 
     def _answer_standardizer(self, from_peer: str) -> None:
         std = self.peer.standardizer
         if std is None:
-            raise LookupError("this node holds no standardizer")
+            raise NotHeld("this node holds no standardizer")
         now = time.monotonic()
         if now - self._std_responded.get(from_peer, -1e9) < setupsync.RESPONSE_INTERVAL_S:
-            raise PermissionError(f"standardizer requests are limited to one per {setupsync.RESPONSE_INTERVAL_S:g} s")
+            raise NotAuthorized(f"standardizer requests are limited to one per {setupsync.RESPONSE_INTERVAL_S:g} s")
         self._std_responded[from_peer] = now
         self._nursery.start_soon(self._send_standardizer, from_peer, setupsync.encode_offer(std))
 
@@ -616,19 +621,6 @@ def _check_port_free(cfg: NodeConfig) -> None:
         except OSError as exc:
             raise RunnerError(f"[node].listen {cfg.node.listen}: cannot listen ({exc.strerror or exc}); "
                               f"is another node running on this port?") from None
-
-
-def peer_settings(cfg: NodeConfig) -> PeerSettings:
-    """The round pipeline's settings, every training, aggregation and scaling key of the config carried over."""
-    t = cfg.training
-    a = cfg.aggregation
-    compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
-    return PeerSettings(model=t.model, rule=a.rule, f=a.f, bucket_size=a.bucket_size,
-                        train=TrainConfig(t.learning_rate, t.seed, proximal_mu=t.proximal_mu, device=t.device),
-                        round_timeout=cfg.rounds.round_timeout, protection=a.protection,
-                        compression=compression, clip_norm=a.clip_norm,
-                        min_contributors=a.min_contributors, feature_bounds=feature_bounds(cfg.data),
-                        scaling="bounds" if cfg.data.scaling == "bounds" else "secure")
 
 
 def configure_logging(events: EventLog, verbose: bool) -> None:

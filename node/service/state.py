@@ -26,6 +26,7 @@ import numpy as np
 from node.data import Standardizer
 from node.fsutil import atomic_write_json
 from node.update import parameters_hash
+from node.errors import MedmeshError
 
 __all__ = ["NodeState", "StateError", "STATE_FILE"]
 
@@ -33,7 +34,7 @@ STATE_FILE = "state.json"
 _LEGACY_PARAMS = "params.npy"
 
 
-class StateError(ValueError):
+class StateError(MedmeshError, ValueError):
     """A state directory that cannot be trusted (unreadable or another node's)."""
 
 

@@ -19,6 +19,7 @@ from importlib import resources
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from node.service.metrics import Monitor
+from node.errors import MedmeshError
 
 __all__ = ["MonitoringError", "StatusServer", "start_monitoring"]
 
@@ -26,7 +27,7 @@ log = logging.getLogger("medmesh.monitoring")
 _ASSETS = resources.files("node.service") / "statuspage_assets"
 
 
-class MonitoringError(RuntimeError):
+class MonitoringError(MedmeshError, RuntimeError):
     """The monitoring endpoint cannot start; one line naming the config key."""
 
 
@@ -119,8 +120,9 @@ def start_monitoring(runner) -> StatusServer | None:
     if not m.enabled:
         return None
     monitor = Monitor(runner.identity.institution,
-                      AlertThresholds(m.auc_drop, m.bias_gap, m.norm_z, m.min_cosine, m.drift_smd),
-                      epsilon_budget=runner.cfg.privacy.epsilon)
+                      AlertThresholds(m.auc_drop, m.bias_gap, m.norm_z, m.min_cosine, m.drift_smd, m.auc_alpha),
+                      epsilon_budget=runner.cfg.privacy.epsilon, alerts_on_chain=m.alerts_on_chain,
+                      campaign_rounds=runner.cfg.privacy.rounds)
     monitor.attach(runner)
     monitor.set_epsilon(runner.peer.privacy.spent())
     runner.events.listeners.append(monitor.on_event)

@@ -1,0 +1,1 @@
+"""Consensus arithmetic: the aggregation rules every peer applies alike (:mod:`node.consensus.rules`)."""
