@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 MEDMESH := $(VENV)/bin/medmesh
 PYTEST_ARGS ?=
 
-.PHONY: setup browser demo test bench devnet audit slither clean
+.PHONY: setup browser demo test lint bench devnet audit slither clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -27,6 +27,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
+# the lint extra (ruff, mypy) beside the test extra, installed once per pyproject.toml change
+$(VENV)/.lint-installed: $(VENV)/.installed pyproject.toml
+	$(PIP) install --quiet -e '.[test,lint]'
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -37,9 +42,17 @@ demo: setup
 test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff (lint, then the formatter as a check) and mypy on gossip/, ledger/ and node/ ([tool.mypy] in pyproject.toml)
+lint: $(VENV)/.lint-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
 # `make bench` reproduces the evaluation suite (README, 'Evaluation suite'); `make bench QUICK=1` is the short version.
+# docs/results.md is generated from the records afterwards (scripts/results_md.py).
 bench: setup
 	$(PY) scripts/bench.py $(if $(QUICK),--quick)
+	$(PY) scripts/results_md.py
 
 devnet: setup
 	$(MEDMESH) devnet

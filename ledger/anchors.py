@@ -186,7 +186,7 @@ def block_hashes(w3: Web3, numbers: Iterable[int]) -> dict[int, bytes | None]:
         return found
     for lo in range(0, len(present), 500):
         chunk = present[lo : lo + 500]
-        answers = w3.provider.make_batch_request(  # type: ignore[attr-defined]
+        answers = w3.provider.make_batch_request(
             [("eth_getBlockByNumber", [hex(n), False]) for n in chunk]
         )
         if isinstance(answers, dict):

@@ -77,7 +77,7 @@ def _view_calls(w3: Web3, view: _View, arg_lists: list[tuple[Any, ...]]) -> list
         raws = [bytes(w3.eth.call({"to": view.address, "data": d})) for d in datas]  # type: ignore[typeddict-item]
     else:
         for lo in range(0, len(datas), _BATCH):
-            answers = w3.provider.make_batch_request(  # type: ignore[attr-defined]
+            answers = w3.provider.make_batch_request(
                 [("eth_call", [{"to": view.address, "data": d}, "latest"]) for d in datas[lo : lo + _BATCH]]
             )
             if isinstance(answers, dict):  # the node refused the whole batch

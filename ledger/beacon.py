@@ -107,7 +107,7 @@ def withheld_count(client: LedgerClient, account: str) -> int:
 
 def revealed_secrets(client: LedgerClient, round_: int) -> dict[str, bytes]:
     """Checksum address -> secret of every ``SecretRevealed`` event of ``round_``."""
-    topics = [event_topic(client.beacon, "SecretRevealed"), int(round_).to_bytes(32, "big")]
+    topics: list[bytes | None] = [event_topic(client.beacon, "SecretRevealed"), int(round_).to_bytes(32, "big")]
     found = get_logs(client.w3, [client.beacon.address], client.deployment.start_block, topics)
     out: dict[str, bytes] = {}
     for log in found:

@@ -7,8 +7,9 @@ For a round with ckks commitments (mode :data:`CKKS_MODE`), the beacon must have
 of reveals (no ckks draw without one), the audit redraws the key holder and the aggregator
 from the recomputed value among the revealers (:func:`ledger.randomness.draw_pair`, the rule
 the peers run) and puts them in the report (``round["ckks_roles"]``); a finalized ckks round
-whose drawn key holder committed must have it in its accepted set (the key holder's own update
-is always in the sum it decrypts).
+whose drawn key holder committed must have it in its accepted set (with FedAvg, the key holder's
+own update is always in the sum it decrypts) or among the attesters of the winning aggregate
+(with a robust rule the rule may leave the key holder's update out).
 """
 
 from __future__ import annotations
@@ -77,6 +78,10 @@ def check_beacon(viewer: Any, deployment: Deployment, events: list[dict[str, Any
         r["ckks_roles"] = {"key_holder": holder, "aggregator": aggregator}
         committed = {c["account"].lower() for c in r["commits"]}
         if r["finalized"] and holder.lower() in committed:
+            # with FedAvg its update is always in the sum; with a robust rule (Krum, Multi-Krum over
+            # encrypted distances) the rule may leave it out, but it decrypted and voted for the aggregate
             accepted = {a.lower() for a in r["accepted"]}
-            check(f"round {n}: the ckks key holder drawn from the beacon is in the accepted set",
-                  holder.lower() in accepted, f"key holder {holder}")
+            voted = {x["account"].lower() for x in r["attestations"]
+                     if x.get("vote_key") == r.get("winning_vote_key")}
+            check(f"round {n}: the ckks key holder drawn from the beacon is in the accepted set or voted for it",
+                  holder.lower() in accepted | voted, f"key holder {holder}")

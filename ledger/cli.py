@@ -44,7 +44,7 @@ from .views import (
 __all__ = ["register_commands", "run_audit", "run_devnet"]
 
 
-def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``devnet`` and ``audit`` to the ``medmesh`` CLI."""
     devnet = subparsers.add_parser(
         "devnet",
@@ -105,7 +105,7 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
 def _audit_options(parser: argparse.ArgumentParser, default: object) -> None:
     """The source and format options, on ``audit`` and again on each view (``default``
     SUPPRESS there, so an option given before the view is not reset after it)."""
-    kw = {} if default is None else {"default": default}
+    kw: dict[str, Any] = {} if default is None else {"default": default}
     parser.add_argument("--chain-state", type=Path, metavar="FILE", help="an embedded chain saved by the demo", **kw)
     parser.add_argument(
         "--deployment", type=Path, metavar="FILE", help="a deployment file (its rpc is used unless --rpc)", **kw

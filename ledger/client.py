@@ -348,7 +348,7 @@ class LedgerClient:
     def commitments(self, round: int) -> dict[str, Commitment]:
         """Commitments of ``round`` by account, in commit order (one call)."""
         accounts, raws = self._call(self.round_ledger.functions.commitmentsOf(int(round)))
-        found = (_commitment(Web3.to_checksum_address(a), raw) for a, raw in zip(accounts, raws))
+        found = (_commitment(Web3.to_checksum_address(a), raw) for a, raw in zip(accounts, raws, strict=False))
         return {c.address: c for c in found if c is not None}
 
     def commit_window_closed(self, round: int) -> bool:
@@ -430,7 +430,7 @@ class LedgerClient:
         if bytes(raw.voteKey) == _ZERO32:
             return None
         event = self.round_ledger.events.AggregateAttested()
-        topics = [
+        topics: list[bytes | None] = [
             event_topic(self.round_ledger, "AggregateAttested"),
             int(round).to_bytes(32, "big"),
             bytes(12) + bytes.fromhex(address[2:]),

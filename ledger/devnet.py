@@ -59,7 +59,11 @@ class Anvil:
         block_time: int | None = None,
         extra_args: tuple[str, ...] = (),
         ready_timeout: float = _READY_TIMEOUT_S,
+        host: str = "127.0.0.1",
+        prefix: tuple[str, ...] = (),
     ) -> None:
+        self.host = host
+        self.prefix = prefix  # a command anvil runs under (the network lab: ``ip netns exec NS``)
         self.binary = Path(binary) if binary is not None else ANVIL_BIN
         self.requested_port = port
         self.port: int | None = None
@@ -76,7 +80,7 @@ class Anvil:
     def rpc(self) -> str:
         if self.port is None:
             raise LedgerError("anvil is not running")
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> str:
         if self.process is not None:
@@ -94,9 +98,10 @@ class Anvil:
 
     def _launch(self) -> str:
         args = [
+            *self.prefix,
             str(self.binary),
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(self.port),
             "--silent",

@@ -35,7 +35,7 @@ __all__ = ["beacon_value", "draw_pair", "mix_seed", "round_opened_block_hash", "
 
 def round_opened_block_hash(client: LedgerClient, round_: int) -> bytes:
     """The hash of the block whose transaction opened ``round_``."""
-    topics = [event_topic(client.round_ledger, "RoundOpened"), int(round_).to_bytes(32, "big")]
+    topics: list[bytes | None] = [event_topic(client.round_ledger, "RoundOpened"), int(round_).to_bytes(32, "big")]
     found = get_logs(client.w3, [client.round_ledger.address], client.deployment.start_block, topics)
     if len(found) != 1:
         raise LedgerError(f"round {round_}: expected one RoundOpened event, found {len(found)}")

@@ -199,7 +199,7 @@ MODEL_ATTACKS = {
 
 # Strengths used in the papers the attacks come from (keyword arguments of MODEL_ATTACKS);
 # scaling's gamma = n is the number of participants, so callers pass factor=n themselves.
-PAPER_STRENGTHS: dict[str, dict[str, float]] = {
+PAPER_STRENGTHS: dict[str, dict[str, float | str]] = {
     "sign-flip": {"scale": 4.0},  # Li et al. 2019 (RSA), sigma = -4
     "gaussian": {"sigma": 200.0},  # Blanchard et al. 2017, Gaussian Byzantine workers
     "ipm": {"epsilon": 100.0},  # Xie et al. 2020, a large epsilon (> (n - f) / f for any f >= 1, n <= 101)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from node.ckks_params import CKKSError
 
-__all__ = ["Layout", "CipherHeader", "pack", "unpack"]
+__all__ = ["Layout", "CipherHeader", "pack", "unpack", "join_chunks", "split_chunks"]
 
 _MAGIC = b"MMCK"
 _VERSION = 1
@@ -54,7 +54,7 @@ class CipherHeader:
 def pack(header: CipherHeader, chunks: list[bytes]) -> bytes:
     head = _HEAD.pack(_MAGIC, _VERSION, header.layout, header.round, header.context_id,
                       header.length, header.chunks, header.summands)
-    body = b"".join(part for c in chunks for part in (_SIZE.pack(len(c)), c))
+    body = join_chunks(chunks)
     return head + hashlib.sha256(head + body).digest() + body
 
 
@@ -84,6 +84,17 @@ def unpack(data: bytes, *, per_chunk: int, max_length: int, max_chunk_bytes: int
     digest.update(body)
     if digest.digest() != data[_HEAD.size:_HEAD.size + _DIGEST]:
         raise CKKSError("ciphertext: digest mismatch (bytes were changed in transit or tampered with)")
+    chunks = split_chunks(body, n_chunks, max_chunk_bytes)
+    return CipherHeader(layout, rnd, ctx_id, length, n_chunks, summands), chunks
+
+
+def join_chunks(chunks: list[bytes]) -> bytes:
+    """``u32 size | bytes`` for each chunk, concatenated."""
+    return b"".join(part for c in chunks for part in (_SIZE.pack(len(c)), c))
+
+
+def split_chunks(body: bytes | memoryview, n_chunks: int, max_chunk_bytes: int) -> list[bytes]:
+    """Inverse of :func:`join_chunks` for exactly ``n_chunks`` chunks of at most ``max_chunk_bytes``."""
     chunks, pos = [], 0
     for i in range(n_chunks):
         if pos + _SIZE.size > len(body):
@@ -96,4 +107,4 @@ def unpack(data: bytes, *, per_chunk: int, max_length: int, max_chunk_bytes: int
         pos += size
     if pos != len(body):
         raise CKKSError(f"ciphertext: {len(body) - pos} trailing bytes after the last chunk")
-    return CipherHeader(layout, rnd, ctx_id, length, n_chunks, summands), chunks
+    return chunks

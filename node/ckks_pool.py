@@ -152,6 +152,13 @@ async def encrypt_weighted(public: CKKSPublicContext, delta: np.ndarray, weight:
                                          public.max_length, np.ascontiguousarray(delta), weight, round)
 
 
+async def encrypt(public: CKKSPublicContext, values: np.ndarray, round: int) -> bytes:
+    """:meth:`CKKSPublicContext.encrypt` (plain layout) in a worker process."""
+    pool = _get_pool()
+    return await trio.to_thread.run_sync(pool.run, "encrypt", public.params, public.export, public.max_length,
+                                         np.ascontiguousarray(values), round)
+
+
 # -- the worker side -----------------------------------------------------------------------
 _contexts: OrderedDict[bytes, CKKSPublicContext] = OrderedDict()
 
@@ -173,7 +180,11 @@ def _encrypt_weighted(params: CKKSParams, export: bytes, max_length: int, delta:
     return _context(params, export, max_length).encrypt_weighted(delta, weight, rnd)
 
 
-_JOBS = {"encrypt_weighted": _encrypt_weighted}
+def _encrypt(params: CKKSParams, export: bytes, max_length: int, values: np.ndarray, rnd: int) -> bytes:
+    return _context(params, export, max_length).encrypt(values, rnd)
+
+
+_JOBS = {"encrypt_weighted": _encrypt_weighted, "encrypt": _encrypt}
 
 
 def _serve() -> None:

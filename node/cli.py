@@ -52,8 +52,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from ledger.cli import register_commands
     from node.consensus.rules import RULES
-    from node.demo import DEMO_DATA, DemoConfig
-    from node.privacy import ACCOUNTANTS
+    from node.democonfig import DEMO_DATA, DemoConfig  # not node.demo: `node run` never loads the demo
+    from node.service.config import ACCOUNTANTS
     from node.protection import MODE_CODES
     from node.models import MODEL_NAMES
 

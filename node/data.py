@@ -248,7 +248,7 @@ def split_by_patient(data: LabelledData, test_fraction: float = 0.2, *, seed: in
     else:
         units, unit_of = np.unique(data.patients), data.patients
     unit_label = {u: 0 for u in units}
-    for u, label in zip(unit_of[data.y > 0.5], data.y[data.y > 0.5]):
+    for u in unit_of[data.y > 0.5]:
         unit_label[u] = 1
     test_units: list[str] = []
     for c in (0, 1):
@@ -308,7 +308,7 @@ def breast_cancer_split(
 
     names = [hospital_name(h) for h in range(n_hospitals)]
     hospitals = {}
-    for name, idx in zip(names, parts):
+    for name, idx in zip(names, parts, strict=False):
         if not idx:
             raise ValueError(f"hospital {name} received no rows; change the shares or the seed")
         idx_arr = np.sort(np.asarray(idx))

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from node.data import LabelledData
 from node.models import build_model, flat_parameters, load_flat_parameters
@@ -49,7 +48,7 @@ class Scores:
 
     def to_json(self) -> dict:
         """Rounded metrics (NaN as null), with ``by_group`` only when groups were given."""
-        out = {"auc": _r(self.auc), "accuracy": _r(self.accuracy), "f1": _r(self.f1),
+        out: dict[str, object] = {"auc": _r(self.auc), "accuracy": _r(self.accuracy), "f1": _r(self.f1),
                "sensitivity": _r(self.sensitivity), "specificity": _r(self.specificity),
                "n": self.n, "positives": self.positives}
         if self.by_group:
@@ -59,6 +58,8 @@ class Scores:
 
 def binary_scores(y: np.ndarray, logits: np.ndarray) -> Scores:
     """Metrics of ``logits`` against 0/1 labels ``y`` (threshold: logit 0)."""
+    from sklearn.metrics import roc_auc_score  # here: scikit-learn costs a node process ~2 s at start
+
     y = np.asarray(y) > 0.5
     logits = np.asarray(logits, dtype=np.float64)
     pred = logits > 0

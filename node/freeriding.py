@@ -23,10 +23,11 @@ noisy copy (cosine 0.995) from two honest sites (up to 0.986 on the breast-cance
 measured against the round's own spread it can, while the noise is small: over the shipped
 scenarios (4 scenarios x 5 seeds, no DP noise, ``scripts/free_rider_margins.py``) an honest
 update's nearest other update is at least 0.33 S away, so :data:`SPREAD_FRACTION` = 0.2 leaves
-a 1.67x margin, and a copy is caught while its noise keeps it closer to its source than 0.2 S. Past that, a copy is as far from its source
-as two honest sites can be from each other, and no similarity screen can tell them apart (the
-sweep in ``docs/incentive-gaming.md`` shows where detection stops). The median is over pairs,
-so colluders can move ``S`` only while they hold fewer than half of the pairs.
+a 1.67x margin, and a copy is caught while its noise keeps it closer to its source than 0.2 S.
+Past that, a copy is as far from its source as two honest sites can be from each other, and no
+similarity screen can tell them apart (the sweep in ``docs/incentive-gaming.md`` shows where
+detection stops). The median is over pairs, so colluders can move ``S`` only while they hold
+fewer than half of the pairs.
 
 The stale test keeps the fixed cosine only: an honest site's update can sit close to the
 previous global step (momentum, and a step dominated by that site's own last update; 0.23 S

@@ -172,7 +172,7 @@ class ResNet(nn.Module):
                                       nn.MaxPool2d(3, 2, 1))
         stages: list[nn.Module] = []
         cin = 64
-        for i, (width, depth) in enumerate(zip((64, 128, 256, 512), depths)):
+        for i, (width, depth) in enumerate(zip((64, 128, 256, 512), depths, strict=False)):
             blocks = []
             for j in range(depth):
                 blocks.append(block(cin, width, 2 if (j == 0 and i > 0) else 1))

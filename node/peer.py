@@ -32,6 +32,7 @@ from ledger.records import PrivacyBudget
 from node import protocol, relay, reveal, scaling, setupsum
 from node.attested import adopt_attested, attested_pairs
 from node.compression import CompressionConfig, UpdateCodec
+from node.deadlines import DeadlineBounds, WaitClock
 from node.data import FeatureStats, ImageData, LabelledData, Standardizer
 from node.errors import MedmeshError, NotAuthorized, NotHeld
 from node.freeriding import screen_free_riders
@@ -42,6 +43,7 @@ from node.privacy import BudgetExhausted, PrivacyLedger
 from node.protection import MODE_CODES, ModeContext, Rejected as _Rejected, check_protection, make_mode
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 from node.roundbeacon import RoundSecrets
+from node.scaling import FeatureBounds
 from node.sealing import SealError, blob_hash, peek_context
 from node.service.config import AggregationSection, NodeConfig, RoundsSection, TrainingSection
 from node.stagetimes import StageClock
@@ -71,7 +73,9 @@ class PeerSettings:
     f: int = _A.f  # Byzantine peers the Krum family and Bulyan must tolerate
     bucket_size: int = _A.bucket_size  # > 1: bucketing before the rule (rules.Bucketed), seeded by the round
     train: TrainConfig = TrainConfig()
-    round_timeout: float = _R.round_timeout  # seconds to wait for blobs, and again for the quorum
+    round_timeout: float = _R.round_timeout  # at least this long to wait for blobs, and again for the quorum
+    round_timeout_max: float = _R.round_timeout_max  # at most this long (node.deadlines derives the wait between)
+    assumed_link_mbit: float = _R.assumed_link_mbit  # link rate assumed for the first wait, until one is measured
     protection: str = _A.protection  # sealed | secagg | ckks (node.protection); the consortium's choice
     compression: CompressionConfig | None = None  # top-k with error feedback, 8-bit values
     clip_norm: float | None = _A.clip_norm  # L2 clip of each update before masking (secagg, ckks)
@@ -79,7 +83,7 @@ class PeerSettings:
     secagg_frac_bits: int = 16
     min_contributors: int = _A.min_contributors  # fewest committed updates a secagg or ckks sum may hold
     # public per-feature ranges (node.scaling); None: no public bounds, federated sums in the clear
-    feature_bounds: scaling.FeatureBounds | None = None
+    feature_bounds: FeatureBounds | None = None
     # with bounds: "secure" (scale from the bounds, centre from a secure sum) or "bounds" (nothing shared)
     scaling: str = "secure"
 
@@ -106,13 +110,14 @@ class PeerSettings:
 
     @classmethod
     def from_sections(cls, training: TrainingSection, aggregation: AggregationSection, rounds: RoundsSection,
-                      bounds: scaling.FeatureBounds | None, *, mode: str = "secure") -> PeerSettings:
+                      bounds: FeatureBounds | None, *, mode: str = "secure") -> PeerSettings:
         """:meth:`from_config` for sections built elsewhere (``medmesh demo`` builds its own)."""
         a = aggregation
         compression = CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
         return cls(model=training.model, rule=a.rule, f=a.f, bucket_size=a.bucket_size,
                    train=TrainConfig.from_section(training),
-                   round_timeout=rounds.round_timeout, protection=a.protection, compression=compression,
+                   round_timeout=rounds.round_timeout, round_timeout_max=rounds.round_timeout_max,
+                   assumed_link_mbit=rounds.assumed_link_mbit, protection=a.protection, compression=compression,
                    clip_norm=a.clip_norm, min_contributors=a.min_contributors, feature_bounds=bounds,
                    scaling=mode)
 
@@ -177,6 +182,9 @@ class HospitalPeer:
         self._background: trio.Nursery | None = None
         self._budget_declared = False
         self._commits_final: set[int] = set()  # rounds whose reveal hold ended: no commitment can be added
+        # the blob and quorum waits, derived from measured training time and transfer rate
+        self.waits = WaitClock(DeadlineBounds(settings.round_timeout, max(settings.round_timeout,
+                                              settings.round_timeout_max), settings.assumed_link_mbit))
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
         self.clock = StageClock()  # the pipeline marks its stages; monitors and benchmarks subscribe
         self.mods = ModChain(self, mods)  # node.mods: hooks around the round (tests, benchmarks, monitor)
@@ -274,6 +282,13 @@ class HospitalPeer:
                 self.log.warning("refused the feature summary of %s: %s", ident.address, exc)
             self._stats_changed.set()
             self._stats_changed = trio.Event()
+
+    def chain_hint(self) -> trio.Event:
+        """The event the next round-topic hint sets (a round opened, an update committed, an
+        aggregate attested). Take it *before* reading the chain, then wait on it with a poll
+        interval as the bound: a hint only says when to read the chain again, never what it holds,
+        and one that arrives between the read and the wait is not missed (issue 22)."""
+        return self._chain_changed
 
     def _poke(self, *, chain: bool = False, inbox: bool = False) -> None:
         if chain:
@@ -584,8 +599,14 @@ class HospitalPeer:
         if new_params is None:
             self._end_round(round_)
             return out
-        new_params, out.accepted, updates = await self._join_attested(round_, updates, out.rejected, new_params,
-                                                                      out.accepted)
+        joined = await self._join_attested(round_, updates, out.rejected, new_params, out.accepted)
+        partial = None if joined[0] is not new_params else self._partial_view(round_, out.rejected)
+        if partial is not None:  # cut off from most members: its aggregate could only conflict
+            self.log.error("%s", partial, round=round_)
+            out.error = partial
+            self._end_round(round_)
+            return out
+        new_params, out.accepted, updates = joined
         for dropped in {a for a, u in updates.items() if u is not None} - set(out.accepted) - {self.address}:
             out.rejected[dropped] = "robust-rule"
         with clock.stage("record_rejections"):
@@ -602,6 +623,28 @@ class HospitalPeer:
             out.finalized = await self._finalize(round_, new_params)
         self._end_round(round_)
         return out
+
+    def _room(self, round_: int) -> float:
+        """Seconds left before ``round_``'s attestation deadline, by the chain's clock (its latest
+        block; an embedded chain's clock moves only with its blocks, so this errs long)."""
+        return self.ledger.round_info(round_).attest_deadline - int(self.ledger.w3.eth.get_block("latest")["timestamp"])
+
+    def _partial_view(self, round_: int, rejected: dict[str, str]) -> str | None:
+        """Why this peer must neither attest nor accuse anyone this round, or None. When the
+        committed blobs it holds are fewer than the chain's quorum (a network partition cut it
+        off), the aggregate it could compute differs from any a quorum can finalize: attesting
+        it would put a conflicting vote on chain, and recording the missing blobs would accuse
+        members that only sat on the other side of the cut. It catches up by hash instead."""
+        missing = [s for s, reason in rejected.items() if reason == "missing-blob"]
+        if not missing:
+            return None
+        num, den = self.ledger.ledger_config()["quorum"]
+        need = -(-self.ledger.round_info(round_).member_count * num // den)
+        held = len(self.ledger.commitments(round_)) - len(missing)
+        if held >= need:
+            return None
+        return (f"holds {held} of the committed updates, fewer than the quorum of {need} (the other "
+                f"{len(missing)} never arrived): not attesting a partial aggregate")
 
     async def _join_attested(self, round_: int, updates: dict[str, object], rejected: dict[str, str],
                              params: np.ndarray, accepted: list[str]) -> tuple[np.ndarray, list[str], dict[str, object]]:
@@ -671,8 +714,10 @@ class HospitalPeer:
         if self.privacy.config.enabled:
             self.public_count()  # released under the cohort ceiling before train_local reuses it
         cfg = round_train_config(self.settings.train, round_)
+        started = time.perf_counter()
         result = await trio.to_thread.run_sync(
             train_local, self.model, self.global_params, self.data, self.privacy, cfg)
+        self.waits.trained(time.perf_counter() - started)
         self.log.info("trained %d steps on %d samples, epsilon spent %.3f", result.steps,
                       result.samples, result.epsilon, round=round_)
         return ModelUpdate(round_, self.address, result.samples, result.epsilon, result.delta)
@@ -714,22 +759,25 @@ class HospitalPeer:
 
     async def _send(self, round_: int, blob: bytes) -> None:
         """Send the blob to every recipient concurrently, each transfer bounded by the round's
-        deadline (``round_timeout`` from now), in the background: a slow or frozen receiver holds
+        deadline (:mod:`node.deadlines` from now), in the background: a slow or frozen receiver holds
         up neither the other transfers nor this peer's verify stage (issue 17.6). A transfer cut
         off by the deadline is what the relay (:mod:`node.relay`) is for."""
-        deadline = trio.current_time() + self.settings.round_timeout
+        recipients = self.protection.update_recipients(round_)
+        self.waits.sending(len(blob), len(recipients))
+        deadline = trio.current_time() + self.waits.deadline()
 
         async def send_one(ident: Identity) -> None:
             with trio.move_on_at(deadline) as scope:
                 try:
+                    started = trio.current_time()
                     await self._deliver(ident, blob, "update")
+                    self.waits.transferred(len(blob), trio.current_time() - started)
                 except Exception as exc:  # one unreachable peer must not stop the others
                     self.log.warning("could not deliver update to %s: %s", ident.address, exc, round=round_)
             if scope.cancelled_caught:
                 self.log.warning("gave up delivering update to %s at the round's deadline", ident.address,
                                  round=round_)
 
-        recipients = self.protection.update_recipients(round_)
         if self._background is None:  # not serving (unit tests): send in place, still bounded
             async with trio.open_nursery() as nursery:
                 for ident in recipients:
@@ -749,8 +797,9 @@ class HospitalPeer:
         expected = self.protection.expected_update_senders(round_)
         if round_ in self._commits_final:  # no commitment can be added: wait for the committers' blobs only
             expected &= set(self.ledger.commitments(round_))
-        deadline = trio.current_time() + self.settings.round_timeout
-        await self.await_blobs(round_, expected, self.settings.round_timeout * RELAY_AFTER)
+        wait, started = self.waits.deadline(self._room(round_)), trio.current_time()
+        deadline = started + wait
+        await self.await_blobs(round_, expected, wait * RELAY_AFTER)
         missing = expected - set(self._inbox[round_])
         if missing and self.protection.relays_updates:
             self.log.warning("pulling %d missing updates via relay", len(missing), round=round_)
@@ -758,6 +807,11 @@ class HospitalPeer:
                 await self._pull_missing(round_, missing)
             await self.await_blobs(round_, expected, deadline - trio.current_time())
         commitments = self.ledger.commitments(round_)
+        # a committed blob that never came means the wait was too short; a wait that ran out only on a
+        # member that committed nothing (absent, cut off) says nothing about the link
+        arrived = set(self._inbox[round_])
+        self.waits.waited(trio.current_time() - started if expected <= arrived else 0.0,
+                          expected & set(commitments) <= arrived, wait)
         members = {i.address: i for i in self.active_members()}
         accepted: dict[str, object] = {}
         rejected: dict[str, str] = {}
@@ -834,8 +888,8 @@ class HospitalPeer:
 
     async def _finalize(self, round_: int, new_params: np.ndarray) -> bool:
         """Finalize once a quorum attested; adopt the aggregate if it is the finalized one."""
-        info = None
-        with trio.move_on_after(self.settings.round_timeout):
+        info, wait = None, self.waits.deadline()
+        with trio.move_on_after(wait):
             while True:
                 info = self.ledger.round_info(round_)
                 if info.status == "finalized":
@@ -857,7 +911,7 @@ class HospitalPeer:
         if info is None or info.status != "finalized":  # timed out: read the final word once more
             info = self.ledger.round_info(round_)
         if info.status != "finalized":
-            self.log.error("no quorum within %.0f s", self.settings.round_timeout, round=round_)
+            self.log.error("no quorum within %.0f s", wait, round=round_)
             return False
         if info.aggregate_hash != parameters_hash(new_params):
             self.log.error("the finalized aggregate %s is not ours; keeping the previous model",

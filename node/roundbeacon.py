@@ -114,7 +114,7 @@ class RoundSecrets:
         """Put on the record each committer of ``round_`` that has not revealed (the contract
         refuses it until the reveal deadline has passed, and twice)."""
         ledger = self.ledger
-        topics = [event_topic(ledger.beacon, "SecretCommitted"), int(round_).to_bytes(32, "big")]
+        topics: list[bytes | None] = [event_topic(ledger.beacon, "SecretCommitted"), int(round_).to_bytes(32, "big")]
         for log in get_logs(ledger.w3, [ledger.beacon.address], ledger.deployment.start_block, topics):
             account = "0x" + bytes(log["topics"][2])[-20:].hex()
             if commitment_of(ledger, round_, account)[1]:

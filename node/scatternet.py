@@ -72,7 +72,7 @@ def filter_bank(size: tuple[int, int], J: int = 2, L: int = 8) -> FilterBank:
     """The (cached) filter bank for a padded grid of ``size``."""
     if J < 1 or L < 1:
         raise ValueError(f"scattering needs J >= 1 and L >= 1, got J={J}, L={L}")
-    return FilterBank(tuple(int(s) for s in size), J, L)
+    return FilterBank((int(size[0]), int(size[1])), J, L)
 
 
 def scattering_channels(J: int = 2, L: int = 8) -> int:

@@ -192,7 +192,7 @@ def unmask_sum(masked: dict[str, np.ndarray], mask_keys: dict[str, bytes], self_
     if missing:
         raise SecAggError(f"no reconstructed mask key for dropped participants {sorted(missing)}")
     size = masked[survivors[0]].size
-    total = np.zeros(size, dtype=params.dtype)
+    total: np.ndarray = np.zeros(size, dtype=params.dtype)
     for u in survivors:  # fixed order; ring addition is exact anyway
         if masked[u].dtype != params.dtype or masked[u].size != size:
             raise SecAggError(f"masked input from {u} has the wrong type or length")

@@ -73,7 +73,7 @@ class _Sealed(_Rounds):
 
     def step(self, deltas, weights, rule):
         opened = []
-        for i, (delta, w) in enumerate(zip(deltas, weights)):
+        for i, (delta, w) in enumerate(zip(deltas, weights, strict=False)):
             ctx = SealContext(_CHAIN_ID, _LEDGER, self.round, _site(i))
             plain = self.codecs[i].encode(ModelUpdate(self.round, _site(i), int(w), 0.0, delta))
             blob = seal(plain, ctx, self.sign, [self.agg])
@@ -97,7 +97,7 @@ class _SecAgg(_Rounds):
         secrets = [MaskSecrets.generate() for _ in range(n)]
         keys = {_site(i): s.mask_public() for i, s in enumerate(secrets)}
         masked = {}
-        for i, (delta, w) in enumerate(zip(deltas, weights)):
+        for i, (delta, w) in enumerate(zip(deltas, weights, strict=False)):
             sent = delta if idx is None else self.codecs[i].sparse_for_secagg(
                 ModelUpdate(self.round, _site(i), int(w), 0.0, delta), idx)[1]
             x = encode_fixed(np.append(w * sent.astype(np.float64), w), self.params, n)
@@ -122,7 +122,7 @@ class _Ckks(_Rounds):
         # encrypts nothing and adds its own update in the clear after decrypting the others' sum
         holder, own = CKKSKeyHolder(), self.round % len(deltas)
         blobs = [holder.public.encrypt_weighted(delta.astype(np.float64), float(w), self.round)
-                 for i, (delta, w) in enumerate(zip(deltas, weights)) if i != own]
+                 for i, (delta, w) in enumerate(zip(deltas, weights, strict=False)) if i != own]
         total = holder.public.sum(blobs, self.round)
         return holder.decrypt_weighted_mean(total, self.round, expected_weight=float(sum(weights) - weights[own]),
                                             own=(deltas[own].astype(np.float64), float(weights[own]))

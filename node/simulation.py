@@ -50,7 +50,7 @@ def run_campaign(model_name: str, sites: Sequence[LabelledData], dp: DPConfig, *
     for r in range(dp.rounds):
         deltas = np.stack([train_local(model, params, s, led,
                                        TrainConfig(learning_rate, seed=derive_seed(seed, r, i), device="cpu")).delta
-                           for i, (s, led) in enumerate(zip(sites, ledgers))])
+                           for i, (s, led) in enumerate(zip(sites, ledgers, strict=False))])
         step = protect(deltas, weights, rule) if protect is not None else aggregate(rule, deltas, weights, f=f)
         params = (params + step).astype(np.float32)
     load_flat_parameters(model, params)

@@ -215,7 +215,7 @@ def _run_epochs(module: nn.Module, optimizer: torch.optim.Optimizer, loader: Ite
             optimizer.step()
             if anchor is not None:  # FedProx, data-independent: spends no privacy
                 with torch.no_grad():
-                    for p, a in zip(params, anchor):
+                    for p, a in zip(params, anchor, strict=False):
                         p.sub_(prox_rate * (p - a.to(p.device)))
             steps += 1
     return steps

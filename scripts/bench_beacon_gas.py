@@ -37,10 +37,10 @@ def measure(members: int) -> dict[str, Any]:
     w3 = connect()
     clients = enrolled(w3, "embedded", members, tag="beacon")
     secrets = [keccak(text=f"secret-{i}") for i in range(members)]
-    for h, s in zip(clients, secrets):
+    for h, s in zip(clients, secrets, strict=False):
         commit_secret(h, 1, s)
     clients[0].open_round()
-    for h, s in list(zip(clients, secrets))[:-1]:
+    for h, s in list(zip(clients, secrets, strict=False))[:-1]:
         reveal_secret(h, 1, s)
     advance_time(w3, beacon_info(clients[0], 1).reveal_deadline - int(w3.eth.get_block("latest")["timestamp"]) + 2)
     record_withheld(clients[0], 1, clients[-1].address)

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from node.ckks import CKKSKeyHolder, CKKSParams, CKKSPublicContext  # noqa: E402
 
 
-def _timed(fn, *args):
+def timed(fn, *args):
     """(result, {"wall": s, "cpu": s}): CPU time of this process is robust on a shared machine."""
     w0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args)
@@ -42,16 +42,16 @@ def measure(length: int, peers: int, params: CKKSParams | None = None, seed: int
     rng = np.random.default_rng(seed)
     deltas = [rng.normal(0.0, 1e-2, length) for _ in range(peers)]
     weights = [float(w) for w in rng.integers(50, 500, peers)]
-    holder, keygen = _timed(CKKSKeyHolder, params)
-    public, load = _timed(CKKSPublicContext.from_bytes, holder.public_context_bytes, params)
+    holder, keygen = timed(CKKSKeyHolder, params)
+    public, load = timed(CKKSPublicContext.from_bytes, holder.public_context_bytes, params)
     blobs, enc = [], []
-    for d, w in zip(deltas, weights):
-        blob, t = _timed(public.encrypt_weighted, d, w, 1)
+    for d, w in zip(deltas, weights, strict=False):
+        blob, t = timed(public.encrypt_weighted, d, w, 1)
         blobs.append(blob)
         enc.append(t)
-    total, summed = _timed(public.sum, blobs, 1)
-    mean, dec = _timed(holder.decrypt_weighted_mean, total, 1)
-    ref, plain = _timed(lambda: np.average(np.stack(deltas), axis=0, weights=weights))
+    total, summed = timed(public.sum, blobs, 1)
+    mean, dec = timed(holder.decrypt_weighted_mean, total, 1)
+    ref, plain = timed(lambda: np.average(np.stack(deltas), axis=0, weights=weights))
     blob_bytes = len(blobs[0])
     return {
         "length": length, "peers": peers,
@@ -87,13 +87,18 @@ def main() -> None:
               f"(wall {t['encrypt_per_peer']['wall']:.3f}, {t['sum']['wall']:.3f}, {t['decrypt']['wall']:.3f}); "
               f"rel err {r['rel_error']:.1e}", flush=True)
     if not args.quick:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"command": "python scripts/bench_ckks.py", "machine": f"{platform.machine()}, "
-                f"{os.cpu_count()} cores", "python": platform.python_version(),
-                "note": "one thread; wall times are upper bounds when the machine is shared, CPU times are not"}
-        out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-        print(f"wrote {out}")
+        write_results(args.out, "python scripts/bench_ckks.py", rows,
+                      "one thread; wall times are upper bounds when the machine is shared, CPU times are not")
+
+
+def write_results(path: str | Path, command: str, rows: list[dict], note: str) -> None:
+    """``{"meta": {command, machine, python, note}, "results": rows}`` as JSON at ``path``."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"command": command, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(), "note": note}
+    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

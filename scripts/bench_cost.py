@@ -112,7 +112,8 @@ def measure(cfg: DemoConfig) -> dict:
                     "training_over_bare_round": round(med["split_per_peer_mean"]["training"] / bare["seconds_per_round"], 2),
                     "bytes_per_peer": round(med["bytes_per_peer"] / bare["bytes_per_peer"], 2)}
     s = med["split_per_peer_mean"]
-    print(f"  {cfg.model:<9}{cfg.protection:<7}{med['seconds_per_round']:>7.2f} s/round (bare {bare['seconds_per_round']:.3f}, "
+    print(f"  {cfg.model:<9}{cfg.protection:<7}{med['seconds_per_round']:>7.2f} s/round "
+          f"(bare {bare['seconds_per_round']:.3f}, "
           f"x{med['ratio']['time_per_round']}) " + " ".join(f"{k} {v:.2f}" for k, v in s.items())
           + f"; {med['bytes_per_peer']:,} B/peer (x{med['ratio']['bytes_per_peer']})", flush=True)
     return med

@@ -5,7 +5,8 @@ spread of the final federated AUC and its gap to the centralized baseline.
 DP noise is fresh in every run, so one run's AUC is one draw; this script measures the
 distribution the README quotes.
 
-    .venv/bin/python scripts/bench_demo_spread.py --runs 20 [--scaling secure|bounds|federated] [--json benchmarks/results/demo_spread.json]
+    .venv/bin/python scripts/bench_demo_spread.py --runs 20 [--scaling secure|bounds|federated] \
+        [--json benchmarks/results/demo_spread.json]
 
 ``gap`` is against the demo's centralized baseline (pooled rows under the consortium's scaling);
 ``gap_exact_zscore`` against pooled rows z-scored with their exact statistics, so it includes

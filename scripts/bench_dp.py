@@ -3,8 +3,9 @@
 
 1. Time ratio: ``train_local`` with DP-SGD (Opacus, per-sample clipping) over the same call
    without DP, on the same model, data and step count, in CPU seconds of one torch thread
-   (robust to other load on the machine), median of ``--repeats`` runs after one warm-up: the MLP on one breast-cancer hospital (155 rows, 100 steps), the CNN on
-   one SYNTHETIC imaging site (240 images of 64x64, 4 steps).
+   (robust to other load on the machine), median of ``--repeats`` runs after one warm-up: the
+   MLP on one breast-cancer hospital (155 rows, 100 steps), the CNN on one SYNTHETIC imaging
+   site (240 images of 64x64, 4 steps).
 2. Final held-out AUC of a federated campaign (the peers' arithmetic without network or
    chain: local DP-SGD, then an aggregation rule) for epsilon 0.5, 1, 2, 4, 8 and no DP:
    - breast cancer: logreg, the demo's schedule (4 hospitals, 5 rounds of one full-batch
@@ -77,7 +78,7 @@ def campaign(model_name: str, sites: list[LabelledData], test: LabelledData, eps
     params = flat_parameters(model)
     for r in range(rounds):
         deltas = [train_local(model, params, d, led, TrainConfig(lr, seed=seed * 1000 + r, device="cpu")).delta
-                  for d, led in zip(sites, ledgers)]
+                  for d, led in zip(sites, ledgers, strict=False)]
         params = (params + aggregate(rule, np.stack(deltas), [len(d) for d in sites])).astype(np.float32)
     load_flat_parameters(model, params)
     return {"auc": evaluate(model, test).auc, "epsilon": max(led.spent() for led in ledgers),
@@ -174,7 +175,7 @@ def main() -> None:
 
 def table(r: dict) -> str:
     lines = ["", f"{'epsilon':>8} {'breast cancer AUC (logreg)':>28} {'synthetic imaging AUC (CNN)':>29}"]
-    for bc, im in zip(r["breast_cancer_logreg"], r["synthetic_imaging_cnn"]):
+    for bc, im in zip(r["breast_cancer_logreg"], r["synthetic_imaging_cnn"], strict=False):
         eps = "no DP" if bc["target_epsilon"] is None else f"{bc['target_epsilon']:g}"
         lines.append(f"{eps:>8} {bc['auc_mean']:>20.4f} ± {bc['auc_std']:.4f} {im['auc']:>21.4f} ± {im['auc_std']:.4f}")
     lines.append("")

@@ -127,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.pairs):  # alternate the order: a machine that slows down over time biases neither
         order = (True, False) if i % 2 == 0 else (False, True)
         runs += [campaign(args.rounds, on, args.scrape_interval) for on in order]
-    med = lambda on: statistics.median(r["round_seconds_median"] for r in runs if r["monitoring"] == on)  # noqa: E731
+
+    def med(on: bool) -> float:
+        return statistics.median(r["round_seconds_median"] for r in runs if r["monitoring"] == on)
+
     base = med(False)
     result = {"end_to_end": {"runs": runs, "on_median_s": med(True), "off_median_s": base,
                              "overhead_median_pct": round(100 * (med(True) - base) / base, 2)},

@@ -42,32 +42,48 @@ NETWORK_STAGES = ("commit", "hold", "send", "verify", "record_rejections", "fina
 LOCAL_STAGES = ("train", "protect", "aggregate")
 
 
-def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
-    overrides = {
+def campaign_overrides(model: str, rounds: int, round_timeout: float = 180.0) -> dict[str, dict]:
+    """The node config of a benchmark campaign: ``rounds`` rounds of ``model``, then exit."""
+    return {
         "training": {"model": model},
-        "rounds": {"stop_after_round": rounds, "round_timeout": 180.0, "setup_timeout": 900.0,
+        "rounds": {"stop_after_round": rounds, "round_timeout": round_timeout, "setup_timeout": 900.0,
                    "open_fallback": 5.0, "attest_grace": 5.0, "join_margin": 5.0},
         "privacy": {"rounds": rounds},
         "gossip": {"reconnect_initial": 0.5, "reconnect_max": 5.0},
     }
+
+
+def wait_campaign(net: LocalNet, timeout: float) -> str | None:
+    """Wait until every node has exited; None, or the first line of why the wait ran out."""
+    try:
+        deadline = time.monotonic() + timeout
+        for proc in net.procs.values():
+            proc.wait_for(lambda e: e["event"] == "exited", max(deadline - time.monotonic(), 1),
+                          "the end of the campaign")
+    except TimeoutError as exc:  # report the rounds that did complete
+        return str(exc).splitlines()[0]
+    return None
+
+
+def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
     started = time.perf_counter()
     with Anvil(block_time=1) as rpc:
         net = LocalNet(Path(tempfile.mkdtemp(prefix=f"bench-nodes-{n}-")), rpc, n, commit_window=300,
-                       attest_window=300, overrides=overrides)
+                       attest_window=300, overrides=campaign_overrides(model, rounds))
         net.setup()
         net.start_all()
-        timed_out = None
         try:
-            deadline = time.monotonic() + timeout
-            for proc in net.procs.values():
-                proc.wait_for(lambda e: e["event"] == "exited", max(deadline - time.monotonic(), 1),
-                              "the end of the campaign")
-        except TimeoutError as exc:  # report the rounds that did complete
-            timed_out = str(exc).splitlines()[0]
+            timed_out = wait_campaign(net, timeout)
         finally:
             net.stop_all()
         codes = {name: p.proc.returncode for name, p in net.procs.items()}
         events = {name: p.events for name, p in net.procs.items()}
+    return {**summarize(events, n, rounds), "exit_codes": codes, "timed_out": timed_out,
+            "campaign_wall_s": round(time.perf_counter() - started, 1)}
+
+
+def summarize(events: dict[str, list[dict]], n: int, rounds: int) -> dict:
+    """Per-round wall time, bytes and mean stage times from the nodes' ``round_done`` lines."""
     per_round = []
     for r in range(1, rounds + 1):
         joined = [e["ts"] for ev in events.values() for e in ev if e["event"] == "round_joined" and e["round"] == r]
@@ -85,8 +101,7 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
             "stages_mean_s": {k: round(v, 4) for k, v in stages.items()},
         })
     if not per_round:
-        return {"nodes": n, "rounds": [], "timed_out": timed_out, "exit_codes": codes,
-                "summary": {"all_finalized_and_agreed": False}}
+        return {"nodes": n, "rounds": [], "summary": {"all_finalized_and_agreed": False}}
     steady = per_round[1:] or per_round  # round 1 carries one-off warm-up (Opacus, first dials)
     total = [sum(r["stages_mean_s"].values()) for r in steady]
     net_s = [sum(r["stages_mean_s"][s] for s in NETWORK_STAGES) for r in steady]
@@ -94,16 +109,13 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
     return {
         "nodes": n,
         "rounds": per_round,
-        "exit_codes": codes,
-        "timed_out": timed_out,
-        "campaign_wall_s": round(time.perf_counter() - started, 1),
         "summary": {
             "round_wall_s_mean": round(statistics.fmean(r["wall_s"] for r in steady), 3),
             "bytes_per_round_mean": round(statistics.fmean(r["bytes_sent"] for r in steady)),
             "train_s_mean": round(statistics.fmean(train_s), 3),
             "network_chain_s_mean": round(statistics.fmean(net_s), 3),
-            "network_chain_share": round(statistics.fmean(a / t for a, t in zip(net_s, total)), 3),
-            "train_share": round(statistics.fmean(a / t for a, t in zip(train_s, total)), 3),
+            "network_chain_share": round(statistics.fmean(a / t for a, t in zip(net_s, total, strict=False)), 3),
+            "train_share": round(statistics.fmean(a / t for a, t in zip(train_s, total, strict=False)), 3),
             "network_chain_over_train": round(statistics.fmean(net_s) / statistics.fmean(train_s), 2),
             "all_finalized_and_agreed": len(per_round) == rounds
             and all(r["finalized"] and r["agree"] and r["nodes_done"] == n for r in per_round),

@@ -70,6 +70,9 @@ from node.update import ModelUpdate, UpdateFormatError, decode_update, encode_up
 PHASES = {"protect": "protect", "open": "open", "check": "hash", "aggregate": "aggregate",
           "chain.send": "chain", "chain.call": "chain"}  # stage (node.stagetimes) -> phase
 MODES = [("plain", None), ("sealed", None), ("sealed", 0.1), ("secagg", None), ("secagg", 0.1), ("ckks", None)]
+# on request (--modes) only: Multi-Krum (f = 1) in the clear under sealed, and over encrypted inner products
+# under ckks (node.protection.ckks_robust); every other mode runs FedAvg
+ROBUST = {"sealed-mk": "sealed", "ckks-mk": "ckks"}
 
 
 class PlainMode(SealedMode):
@@ -131,8 +134,9 @@ class BenchPeer(HospitalPeer):
 
     def use(self, protection: str, topk: float | None) -> None:
         compression = CompressionConfig(topk=topk) if topk else None
-        self.settings = replace(self.settings, protection="sealed" if protection == "plain" else protection,
-                                compression=compression)
+        mode = ROBUST.get(protection, "sealed" if protection == "plain" else protection)
+        self.settings = replace(self.settings, protection=mode, compression=compression,
+                                rule="multi-krum" if protection in ROBUST else "fedavg")
         self.codec = UpdateCodec(compression, self.size)
         self.protection = PlainMode(self.mode_context()) if protection == "plain" else make_mode(self.mode_context())
 
@@ -177,7 +181,7 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
         nursery = await stack.enter_async_context(trio.open_nursery())
         for peer, _, _ in members:
             await nursery.start(peer.serve)
-        if any(m == "ckks" for m, _ in MODES):
+        if any(m in ("ckks", "ckks-mk") for m, _ in MODES):
             ckks_pool.warm_up()  # start-up, not per round: a node starts its CKKS workers once
         # rounds interleave the modes (plain, sealed, ..., plain, sealed, ...), so a change in the
         # machine's load hits every mode alike; the median round time is reported
@@ -198,7 +202,7 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
             outcomes = {}
 
             async def run(p: BenchPeer) -> None:
-                outcomes[p.address] = await p.run_round(round_)
+                outcomes[p.address] = await p.run_round(round_)  # noqa: B023 (awaited in this iteration)
 
             async with trio.open_nursery() as rn:
                 for peer, _, _ in members:
@@ -210,7 +214,7 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
             phases["network_and_waits"] = max(
                 s["times"][-1] - sum(v for k, v in phases.items() if k not in off_loop), 0.0)
             s["phases"].append(phases)
-            s["sent"].append(statistics.mean(h.stats.blob_bytes_sent - b for (_, h, _), b in zip(members, before)))
+            s["sent"].append(statistics.mean(h.stats.blob_bytes_sent - b for (_, h, _), b in zip(members, before, strict=False)))
             s["blobs"].append(statistics.mean(x for p, _, _ in members for x in p.blob_sizes))
             s["ok"].append(all(o.finalized for o in outcomes.values())
                            and len({o.aggregate_hash for o in outcomes.values()}) == 1)
@@ -295,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peers", type=int, nargs="+", default=[4, 8, 16])
     ap.add_argument("--rounds", type=int, default=3, help="rounds per mode (median reported)")
     ap.add_argument("--timeout", type=float, default=300.0, help="round timeout in seconds")
-    ap.add_argument("--modes", nargs="+", help="a subset, e.g. plain sealed sealed-top10 secagg secagg-top10 ckks "
-                    "(plain, the baseline, is always run first)")
+    ap.add_argument("--modes", nargs="+", help="a subset, e.g. plain sealed sealed-top10 secagg secagg-top10 ckks, "
+                    "or sealed-mk / ckks-mk (Multi-Krum) (plain, the baseline, is always run first)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_protection.json"))
     args = ap.parse_args(argv)
     if args.quick:
@@ -304,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out == ap.get_default("out"):
             args.out = Path("benchmarks/results/bench_protection_quick.json")
     if args.modes:
-        names = {f"{m}{'-top10' if k else ''}": (m, k) for m, k in MODES}
+        names = {f"{m}{'-top10' if k else ''}": (m, k) for m, k in MODES} | {m: (m, None) for m in ROBUST}
         unknown = set(args.modes) - set(names)
         if unknown:
             ap.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(names)}")

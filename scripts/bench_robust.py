@@ -139,15 +139,27 @@ def attack_rows(attack: str, honest: np.ndarray, f: int, n: int, round_: int) ->
     return MODEL_ATTACKS[attack](honest, f, **kwargs)
 
 
+CKKS_FAILED_ROUNDS: list[tuple[str, int, str]] = []  # rule@ckks rounds that failed (reported in the output)
+
+
 def apply_rule(rule: str, stack: np.ndarray, weights: list[float], f: int, round_: int) -> np.ndarray:
-    """``rule`` or ``rule+bucket`` (bucketing with s = BUCKET, permutation seeded by the round)."""
+    """``rule`` or ``rule+bucket`` (bucketing with s = BUCKET, permutation seeded by the round), or
+    ``rule@ckks``: a Krum-family rule run over encrypted updates as robust ckks runs it
+    (:func:`node.ckks_robust.encrypted_round`: selection from decrypted inner products)."""
+    if rule.endswith("@ckks"):
+        from node.ckks_robust import encrypted_round
+        try:
+            return encrypted_round(rule.removesuffix("@ckks"), stack, f=f, round=round_)
+        except ValueError as exc:  # the protocol's round fails (e.g. a wrapped norm caught): the model stays
+            CKKS_FAILED_ROUNDS.append((rule, round_, str(exc)[:80]))
+            return np.zeros(stack.shape[1], dtype=np.float32)
     base, _, bucket = rule.partition("+")
     return aggregate(base, stack, weights, f=f, bucket=BUCKET if bucket else 1, seed=round_)
 
 
 def rule_minimum(rule: str, f: int) -> int:
     """The fewest peers ``rule`` takes at this f (bucketing: enough bucket means)."""
-    base, _, bucket = rule.partition("+")
+    base, _, bucket = rule.removesuffix("@ckks").partition("+")
     return make_rule(base, f, bucket=BUCKET if bucket else 1).fewest()
 
 
@@ -253,7 +265,7 @@ def merge_seeds(per_seed: list[list[dict]]) -> list[dict]:
     """One cell per (rule, attack, f): accuracy and AUC averaged over the seeds (each seed's
     kept in ``*_by_seed``); a cell that failed in any seed keeps that seed's status."""
     out = []
-    for group in zip(*per_seed):
+    for group in zip(*per_seed, strict=False):
         first = group[0]
         bad = next((c for c in group if c["status"] != "ok"), None)
         if bad is not None:
@@ -523,7 +535,7 @@ def main() -> None:
         "summary": summary,
         "goal": goal(cells, rules, attacks, fs),
         "timing": timing,
-        "grid_seconds": grid_seconds,
+        "grid_seconds": grid_seconds, "ckks_failed_rounds": len(CKKS_FAILED_ROUNDS),
     }
     result["seconds"] = round(time.perf_counter() - started, 1)
     print_tables(cells, rules, attacks, fs, summary)

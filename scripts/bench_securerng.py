@@ -53,8 +53,8 @@ def main() -> None:
     noise = []
     for n in (10_000, 100_000, 1_000_000):
         ref = torch.zeros(n)
-        plain = cpu_median(lambda: torch.normal(0.0, 1.0, size=ref.shape), args.repeats)
-        secure = cpu_median(lambda: rng.noise(1.0, ref), args.repeats)
+        plain = cpu_median(lambda ref=ref: torch.normal(0.0, 1.0, size=ref.shape), args.repeats)
+        secure = cpu_median(lambda ref=ref: rng.noise(1.0, ref), args.repeats)
         noise.append({"parameters": n, "torch_s": round(plain, 5), "secure_s": round(secure, 5),
                       "ratio": round(secure / plain, 1)})
         print(f"noise, {n:>9,} parameters: torch {plain * 1e3:7.2f} ms, secure {secure * 1e3:7.2f} ms")
@@ -68,7 +68,7 @@ def main() -> None:
             dp = DPConfig(noise_multiplier=1.0, target_epsilon=1e6, steps_per_epoch=10, local_epochs=1,
                           rounds=10_000, secure_mode=secure, accountant="rdp")
 
-            def one_round() -> None:
+            def one_round(model_name=model_name, dp=dp) -> None:
                 model = build_model(model_name, site.n_features)
                 train_local(model, flat_parameters(model), site, PrivacyLedger(dp), TrainConfig(0.1))
             row["secure_s" if secure else "torch_s"] = round(cpu_median(one_round, args.repeats), 4)

@@ -101,7 +101,7 @@ def main() -> None:
     started = time.perf_counter()
     start_server(server_address=address, config=ServerConfig(num_rounds=args.rounds), strategy=strategy)
     total = time.perf_counter() - started
-    per_round = [round(b - a, 3) for a, b in zip(marks, marks[1:])]
+    per_round = [round(b - a, 3) for a, b in zip(marks, marks[1:], strict=False)]
     print(json.dumps({"system": "flower", "flwr": flwr.__version__, "rule": args.rule, "hospitals": args.hospitals,
                       "rounds": history[1:], "seconds_per_round": per_round, "seconds_total": round(total, 2),
                       "final_accuracy": history[-1]["accuracy"], "final_auc": history[-1]["auc"]}), flush=True)

@@ -93,7 +93,8 @@ def main() -> int:
                "runs_with_an_honest_site_flagged": len(honest_flagged)}
     print(f"threshold {SIMILARITY_THRESHOLD}: max honest pair {summary['max_cos_honest_pair']:.4f}, max honest vs "
           f"previous step {summary['max_cos_honest_vs_previous_step']:.4f}, smallest honest nearest/spread "
-          f"{summary['min_honest_nearest_over_spread']:.3f} (flagged below {SPREAD_FRACTION}), runs flagging an honest site: "
+          f"{summary['min_honest_nearest_over_spread']:.3f} (flagged below {SPREAD_FRACTION}), "
+          f"runs flagging an honest site: "
           f"{len(honest_flagged)} of {len(runs)}")
     if not args.quick:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ def campaign(seed: int, repeat: int, epochs: int, lr: float, rule: str, rounds: 
     params = flat_parameters(model)
     for r in range(rounds):
         results = [train_local(model, params, d, led, TrainConfig(lr, repeat * 1000 + r))
-                   for d, led in zip(hospitals, ledgers)]
+                   for d, led in zip(hospitals, ledgers, strict=False)]
         params = params + aggregate(rule, np.stack([x.delta for x in results]), [x.samples for x in results])
     load_flat_parameters(model, params)
     pooled = TabularData(np.concatenate([d.x for d in hospitals]), np.concatenate([d.y for d in hospitals]))

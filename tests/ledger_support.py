@@ -110,7 +110,7 @@ def reverts(error_name: str, **error_args: Any) -> Iterator[Any]:
 TEST_CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compile_test_contract(name: str) -> dict[str, str]:
     """``{"abi": [...], "bytecode": "0x..."}`` of ``tests/contracts/<name>.sol``, compiled like the
     project's contracts (py-solc-x driving scripts/solc, same settings); cached in build/."""

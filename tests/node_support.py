@@ -1,7 +1,8 @@
 """Helpers shared by the tests that run real ``medmesh node run`` processes (see
 node/service/localnet.py): an independent params hash, a deadline-bounded chain wait, the
-4-node anvil fixture, and a TCP relay that makes the chain's RPC unreachable on demand; and for
-the secagg and ckks tests, the weight a member's update carries in a sum."""
+4-node anvil fixture, and a TCP relay that makes the chain's RPC unreachable on demand; for
+the in-process runs (``run_demo``), the :class:`Record` mod; and for the secagg and ckks tests,
+the weight a member's update carries in a sum."""
 
 from __future__ import annotations
 
@@ -17,7 +18,21 @@ from typing import Any
 import numpy as np
 
 from ledger import Anvil
+from node.mods import PeerMod
 from node.service.localnet import LocalNet
+
+
+class Record(PeerMod):
+    """Lets the test see what each peer trained (never what others receive): (round, address)
+    -> (delta, its weight in a secagg or ckks sum (:func:`sum_weight`, not the raw claim), the
+    global parameters it trained from)."""
+    trained: dict[tuple[int, str], tuple[np.ndarray, int, np.ndarray]] = {}
+
+    async def train(self, peer, round_, call_next):
+        update = await call_next(round_)
+        weight = sum_weight(peer.ledger, peer.address, update.samples)
+        Record.trained[(round_, peer.address)] = (update.delta.copy(), weight, peer.global_params.copy())
+        return update
 
 
 def params_hash(params: np.ndarray) -> bytes:
@@ -74,15 +89,24 @@ def running_net(root: Path, windows: int, overrides: dict[str, dict[str, Any]],
             relay.target_port = int(rpc.rsplit(":", 1)[1])
             relay.start()
             rpc = relay.url
-        net = LocalNet(root, rpc, 4, commit_window=windows, attest_window=windows, overrides=overrides)
-        net.setup()
-        net.start_all()
         try:
-            yield net
+            with started(LocalNet(root, rpc, 4, commit_window=windows, attest_window=windows,
+                                  overrides=overrides)) as net:
+                yield net
         finally:
-            net.stop_all()
             if relay is not None:
                 relay.stop()
+
+
+@contextlib.contextmanager
+def started(net: LocalNet) -> Iterator[LocalNet]:
+    """``net`` set up on its chain with every node process running; the processes stopped on exit."""
+    net.setup()
+    net.start_all()
+    try:
+        yield net
+    finally:
+        net.stop_all()
 
 
 class TcpRelay:

@@ -1,10 +1,16 @@
 """Aggregation rules against values worked by hand and against NumPy's own statistics."""
 
+import itertools
+
 import numpy as np
 import pytest
+from scipy.optimize import minimize
 
-from node.consensus.rules import aggregate, coordinate_median, trimmed_mean
+from node.consensus.rules import (aggregate, clip_norms, coordinate_median, geometric_median, krum_scores,
+                                  multi_krum, trimmed_mean)
+from node.consensus.rules.bulyan import bulyan
 from node.consensus.rules.fedavg import fedavg
+from node.consensus.rules.krum import krum
 
 
 def test_median_by_hand_odd_and_even():
@@ -52,13 +58,8 @@ def test_unknown_rule_is_a_clear_error():
 
 # -- Krum family, Bulyan, geometric median: against independent references --------------
 
-import itertools  # noqa: E402
 
-from scipy.optimize import minimize  # noqa: E402
 
-from node.consensus.rules import clip_norms, geometric_median, krum_scores, multi_krum  # noqa: E402
-from node.consensus.rules.bulyan import bulyan  # noqa: E402
-from node.consensus.rules.krum import krum  # noqa: E402
 
 
 def reference_krum_scores(vectors, f):
@@ -66,7 +67,7 @@ def reference_krum_scores(vectors, f):
     n = len(vectors)
     out = []
     for i in range(n):
-        d = sorted(sum((a - b) ** 2 for a, b in zip(vectors[i], vectors[j])) for j in range(n) if j != i)
+        d = sorted(sum((a - b) ** 2 for a, b in zip(vectors[i], vectors[j], strict=False)) for j in range(n) if j != i)
         out.append(sum(d[: n - f - 2]))
     return out
 

@@ -61,7 +61,8 @@ def test_a_registered_rule_reaches_the_protection_check(monkeypatch):
     monkeypatch.setitem(RULES, "test-sum", SumRule)
     check_protection("secagg", "test-sum")
     with pytest.raises(ValueError, match="protection ckks reveals only the sum"):
-        check_protection("ckks", "krum")
+        check_protection("ckks", "median")
+    check_protection("ckks", "multi-krum")  # selection from encrypted inner products
     with pytest.raises(ValueError, match="registered twice"):
         register(SumRule)
 
@@ -98,7 +99,7 @@ def test_sealed_round_computes_the_distance_matrix_once(rule, monkeypatch):
     rows = rng.normal(size=(n, 40)).astype(np.float32)
     rows[2] += 25.0  # one far outlier: no near-ties in the scores
     addresses = [f"0x{i + 1:040x}" for i in range(n)]  # ascending: row i is address i
-    result = _sealed_round(rule, f, dict(zip(addresses, rows)))
+    result = _sealed_round(rule, f, dict(zip(addresses, rows, strict=False)))
     assert calls == [(n, 40)]  # once per round, for the aggregate and the accepted set together
     order = _reference_krum_order(rows, f)
     if rule == "krum":

@@ -86,7 +86,7 @@ def test_withholding_colluders_choose_among_few_values(ledger_consortium: Ledger
     secrets = {h.address: keccak(text=f"secret-{i}") for i, h in enumerate(s.hospitals)}
     for h in s.hospitals:
         commit_secret(h, 1, secrets[h.address])
-    honest, colluders = s.hospitals[2:], s.hospitals[:2]
+    colluders = s.hospitals[:2]
     reachable = set()
     for n in (0, 1, 2):
         for withheld in combinations(colluders, n):

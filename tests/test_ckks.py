@@ -55,9 +55,9 @@ def test_decrypted_sum_matches_float64_sum(holder, peer, k):
 def test_weighted_fedavg_of_16_updates(holder, peer):
     xs = _updates(16, 100_000, seed=3)
     samples = [155, 130, 91, 80, 12, 400, 77, 300, 5, 64, 210, 99, 150, 33, 48, 260]
-    blobs = [peer.encrypt_weighted(x, float(n), ROUND) for x, n in zip(xs, samples)]
+    blobs = [peer.encrypt_weighted(x, float(n), ROUND) for x, n in zip(xs, samples, strict=False)]
     mean = holder.decrypt_weighted_mean(peer.sum(blobs, ROUND), ROUND, expected_weight=sum(samples))
-    ref = sum(n * x for n, x in zip(samples, xs)) / sum(samples)  # FedAvg, McMahan et al. 2017, eq. in Alg. 1
+    ref = sum(n * x for n, x in zip(samples, xs, strict=False)) / sum(samples)  # FedAvg, McMahan et al. 2017, eq. in Alg. 1
     assert mean.summands == 16
     assert mean.total_weight == pytest.approx(sum(samples), rel=1e-9)
     assert _rel_err(mean.mean, ref) < 1e-4
@@ -324,10 +324,10 @@ def test_loaded_vector_from_another_round_or_context_is_not_added(holder, peer):
 def test_key_holder_adds_its_own_update_in_the_clear(holder, peer):
     xs = _updates(3, 10_000, seed=21)
     samples = [40, 90, 25]  # the last one is the key holder's own: never encrypted
-    blobs = [peer.encrypt_weighted(x, float(n), ROUND) for x, n in zip(xs[:2], samples[:2])]
+    blobs = [peer.encrypt_weighted(x, float(n), ROUND) for x, n in zip(xs[:2], samples[:2], strict=False)]
     mean = holder.decrypt_weighted_mean(peer.sum(blobs, ROUND), ROUND, expected_weight=130.0,
                                         own=(xs[2], float(samples[2])))
-    ref = sum(n * x for n, x in zip(samples, xs)) / sum(samples)  # FedAvg over all three, float64
+    ref = sum(n * x for n, x in zip(samples, xs, strict=False)) / sum(samples)  # FedAvg over all three, float64
     assert mean.summands == 2 and mean.total_weight == pytest.approx(155.0, rel=1e-9)
     assert _rel_err(mean.mean, ref) < 1e-6
     # one other update plus its own is a sum of two: decrypted; one alone is not

@@ -36,7 +36,7 @@ def test_pool_ciphertexts_decrypt_to_the_weighted_mean():
     holders = [CKKSKeyHolder(), CKKSKeyHolder()]  # two rounds' contexts: each worker caches both
     deltas = [rng.normal(0, 0.01, 20_000) for _ in range(6)]
     weights = [30.0, 7.0, 120.0, 55.0, 1.0, 64.0]
-    jobs = [(holders[i % 2].public, d, w, ROUND + i % 2) for i, (d, w) in enumerate(zip(deltas, weights))]
+    jobs = [(holders[i % 2].public, d, w, ROUND + i % 2) for i, (d, w) in enumerate(zip(deltas, weights, strict=False))]
     blobs = _encrypt_all(jobs)  # more jobs than workers: they queue
     for k, holder in enumerate(holders):
         mine = [i for i in range(len(jobs)) if i % 2 == k]

@@ -97,7 +97,7 @@ def test_standardization_per_hospital_and_federated_without_pooling():
 
 def test_synthetic_imaging_task_is_labelled_synthetic_and_site_specific():
     split = synthetic_imaging_split(sizes=[40, 30, 20, 20], n_test=40, size=32, seed=0)
-    for name, d in split.hospitals.items():
+    for d in split.hospitals.values():
         assert isinstance(d, ImageData) and d.x.shape[1:] == (1, 32, 32)
         assert "synthetic" in d.source and 0 < d.positives() < len(d)
         assert 0 <= d.x.min() and d.x.max() <= 1

@@ -91,7 +91,7 @@ def test_a_stale_free_rider_is_rejected_on_record_and_paid_nothing() -> None:
     # every accepted site put the rejection and its reason on chain
     audit = collect(w3, Deployment.from_dict(result.chain["deployment"]))
     account = result.chain["accounts"][rider].lower()
-    for r, row in zip(result.rounds, audit["rounds"]):
+    for r, row in zip(result.rounds, audit["rounds"], strict=False):
         recorded = {(x["reporter"].lower(), x["account"].lower(), x["reason_name"]) for x in row["rejections"]}
         reporters = {result.chain["accounts"][n].lower() for n in r.accepted}
         assert recorded == {(rep, account, r.rejected[rider]) for rep in reporters}
@@ -141,7 +141,7 @@ def test_live_peers_reject_a_stale_free_rider_and_say_why_on_chain(tmp_path) -> 
     rider = report["hospitals"][names[3]]["address"]
     honest = {report["hospitals"][n]["address"].lower() for n in names[:3]}
     audit = collect(*load_state(state))
-    for row, r, reason in zip(report["rounds"], audit["rounds"], ("zero-update", "stale-update")):
+    for row, r, reason in zip(report["rounds"], audit["rounds"], ("zero-update", "stale-update"), strict=False):
         assert all(row["rejected"][n] == {rider: reason} for n in names[:3]), row["rejected"]
         assert r["status"] == "finalized" and {a.lower() for a in r["accepted"]} == honest
         recorded = {(x["reporter"].lower(), x["account"].lower(), x["reason_name"]) for x in r["rejections"]}

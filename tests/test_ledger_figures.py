@@ -249,13 +249,13 @@ def test_the_audit_fails_on_figures_an_older_contract_accepted(ledger_consortium
     forged["privacy"] = privacy_by_hospital(forged)
     failures, flags = _failures(forged)
     lines = {c["check"]: c["detail"] for c in failures}
+    cohort = "round 1: every committed sample count is within its committer's declared cohort"
+    own_set = "round 1: no member rejected an update in its own accepted set"
+    spend = f"privacy spend of {b.address} never decreases and stays within its declared budget"
     assert lines == {
-        "round 1: every committed sample count is within its committer's declared cohort":
-            f"{r1['commits'][0]['account']} claims {UINT64_MAX} samples, above its cohort {COHORT}",
-        "round 1: no member rejected an update in its own accepted set":
-            f"{c.address} rejected {b.address} (robust-rule) and accepted it",
-        f"privacy spend of {b.address} never decreases and stays within its declared budget":
-            "epsilon decreases in round 2 (0.42 -> 0.1)",
+        cohort: f"{r1['commits'][0]['account']} claims {UINT64_MAX} samples, above its cohort {COHORT}",
+        own_set: f"{c.address} rejected {b.address} (robust-rule) and accepted it",
+        spend: "epsilon decreases in round 2 (0.42 -> 0.1)",
     }
     assert [f["account"] for f in flags] == [r1["commits"][0]["account"]]  # also far above the median
     # credits recomputed on capped counts: the 2^64-1 claim weighs its cohort, not 2^64-1

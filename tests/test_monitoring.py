@@ -236,8 +236,11 @@ def test_monitor_counts_rounds_and_serves_parseable_metrics():
         assert status == 200
         fam = _families(body.decode())
         samples = [s for f in fam.values() for s in f.samples]
-        value = lambda name, **labels: next(s.value for s in samples  # noqa: E731
-                                            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+        def value(name: str, **labels: str) -> float:
+            return next(s.value for s in samples
+                        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
         assert value("medmesh_rounds_joined_total") == 2
         assert value("medmesh_rounds_finalized_total") == 2 and value("medmesh_rounds_failed_total") == 1
         assert value("medmesh_updates_rejected_total", reason="robust-rule") == 2

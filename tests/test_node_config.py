@@ -97,7 +97,8 @@ BAD = [
     ("[node\n", "node.toml: not valid TOML"),
     # issue 17.15 and 17.14: each accepted before
     (GOOD.replace('12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5', '12D3KooWExample'),
-     "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample': '12D3KooWExample' is not a libp2p peer ID"),
+     "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample': "
+     "'12D3KooWExample' is not a libp2p peer ID"),
     (GOOD.replace('/ip4/127.0.0.1/tcp/4002', '/ip4/0.0.0.0/tcp/4002'), "0.0.0.0 is a listen address, not one a peer can dial"),
     (GOOD + '\n[aggregation]\nf = 10\n[data]\nsites = 1\n', "node.toml: [aggregation].f: must be below the number of hospitals (1), got 10"),
     (GOOD + '\n[aggregation]\nrule = "krum"\nf = 2\n[data]\nsites = 6\n', "node.toml: [aggregation].f: krum with f = 2 needs at least 7 hospitals"),
@@ -293,7 +294,7 @@ def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path,
     assert main(["node", "init", "--dir", str(tmp_path / "a"), "--name", "a", "--listen", "/ip4/0.0.0.0/tcp/4001",
                  "--public-ip", "10.1.2.3", "--deployment", str(dep)]) == 0
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if l.startswith("multiaddr "))
+    line = next(x for x in out.splitlines() if x.startswith("multiaddr "))
     a_addr = line.split()[1]
     assert a_addr.startswith("/ip4/10.1.2.3/tcp/4001/p2p/12D3KooW")
     text = (tmp_path / "a" / "a.toml").read_text()

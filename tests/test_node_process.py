@@ -152,7 +152,7 @@ def test_killed_node_others_go_on_and_it_rejoins(net):
 
     survivors = [n for n in net.names if n != victim]
     for round_ in (killed_in, killed_in + 1):
-        info = wait_chain(lambda: finalized(net, round_), 90, f"round {round_} finalized")
+        info = wait_chain(lambda round_=round_: finalized(net, round_), 90, f"round {round_} finalized")
         assert set(survivors) <= attesters(net, round_, info.aggregate_hash)
     assert reader.commitment(killed_in + 1, address) is None
     watcher.wait_for(lambda e: e["event"] == "peer_left" and e["peer_id"] == started["peer_id"], 30,

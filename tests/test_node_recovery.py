@@ -209,7 +209,7 @@ def test_planned_rounds_end_nodes_stop_and_the_rest_never_train_alone(net):
         eps = json.loads((net.root / name / "state" / "privacy.json").read_text())["epsilon"]
         assert eps == pytest.approx(event["epsilon"]) and eps < 1.0
         assert reader.commitment(event["round"], net.identities[name].address) is None
-        assert not proc.find(lambda e: e["event"] == "round_joined" and e["round"] >= event["round"])
+        assert not proc.find(lambda e, event=event: e["event"] == "round_joined" and e["round"] >= event["round"])
     assert "hospital-e" in waited  # admitted last: it cannot have spent its budget
     for proc in net.procs.values():  # 17.15: a round that did not finalize says why
         assert all(e["error"] for e in proc.find(lambda e: e["event"] == "round_done" and not e["finalized"]))

@@ -8,61 +8,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eth_abi import encode
-from eth_utils import keccak
-from web3 import Web3
-
 from ledger import LedgerClient, collect, load_state
 from ledger.beacon import withheld_count
-from ledger.chain import get_logs
 from node.demo import DemoConfig, run_demo
 from node.mods import PeerMod
 from node.peer import HospitalPeer, RoundOutcome
 from node.sealing import peek_context
 from node.update import parameters_hash
-from node_support import sum_weight
+from tests.ckks_support import chain_roles
+from tests.node_support import Record
 
 pytestmark = pytest.mark.slow
-
-
-class Record(PeerMod):
-    """Lets the test see what each peer trained (never what others receive)."""
-    trained: dict[tuple[int, str], tuple[np.ndarray, int, np.ndarray]] = {}
-
-    async def train(self, peer, round_, call_next):
-        update = await call_next(round_)
-        weight = sum_weight(peer.ledger, peer.address, update.samples)  # the sum's weight, not the raw claim
-        Record.trained[(round_, peer.address)] = (update.delta.copy(), weight, peer.global_params.copy())
-        return update
-
-
-def chain_roles(state, round_: int) -> tuple[str, str]:
-    """(key holder, aggregator) of ``round_``, re-derived here from the chain's beacon reveals:
-    each SecretRevealed event's secret, checked against its member's SecretCommitted
-    commitment, mixed as keccak(abi.encode(XOR of keccak(abi.encode(secret, member)), round,
-    chain id, beacon)), hashed with the deployment and the round, read as an integer x; over the
-    revealers in address order, holder = members[x mod n], aggregator = the others[(x div n) mod (n - 1)]."""
-    w3, deployment = load_state(state)
-    beacon = deployment.addresses["RoundBeacon"]
-    topic = keccak(text="SecretRevealed(uint256,address,bytes32)")
-    committed = keccak(text="SecretCommitted(uint256,address,bytes32)")
-    mix, members = 0, []
-    for log in get_logs(w3, [beacon], deployment.start_block, [topic, round_.to_bytes(32, "big")]):
-        member, secret = "0x" + bytes(log["topics"][2])[-20:].hex(), bytes(log["data"])[:32]
-        (c,) = get_logs(w3, [beacon], deployment.start_block, [committed, round_.to_bytes(32, "big"), log["topics"][2]])
-        assert bytes(c["data"])[:32] == keccak(encode(["bytes32", "address", "uint256", "address"],
-                                                      [secret, member, round_, beacon]))
-        mix ^= int.from_bytes(keccak(encode(["bytes32", "address"], [secret, member])), "big")
-        members.append(Web3.to_checksum_address(member))
-    value = keccak(encode(["bytes32", "uint256", "uint256", "address"], [mix.to_bytes(32, "big"), round_,
-                                                                        deployment.chain_id, beacon]))
-    head = (f"medmesh/round-seed/v1|ckks-roles|{deployment.chain_id}|"
-            f"{deployment.addresses['RoundLedger'].lower()}|{round_}|").encode()
-    x = int.from_bytes(keccak(head + value), "big")
-    members.sort(key=str.lower)
-    holder = members[x % len(members)]
-    rest = [m for m in members if m != holder]
-    return holder, rest[(x // len(members)) % len(rest)]
 
 
 def test_ckks_round_decrypts_only_the_sum_within_1e_4(tmp_path):

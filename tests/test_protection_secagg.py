@@ -15,20 +15,9 @@ from node.demo import DemoConfig, run_demo
 from node.mods import LeaveRound, PeerMod
 from node.sealing import peek_context
 from node.update import parameters_hash
-from node_support import sum_weight
+from tests.node_support import Record
 
 pytestmark = pytest.mark.slow
-
-
-class Record(PeerMod):
-    """Lets the test see what an honest peer trained (never what others receive)."""
-    trained: dict[tuple[int, str], tuple[np.ndarray, int, np.ndarray]] = {}
-
-    async def train(self, peer, round_, call_next):
-        update = await call_next(round_)
-        weight = sum_weight(peer.ledger, peer.address, update.samples)  # the sum's weight, not the raw claim
-        Record.trained[(round_, peer.address)] = (update.delta.copy(), weight, peer.global_params.copy())
-        return update
 
 
 class Dropout(PeerMod):

@@ -146,7 +146,7 @@ def test_secure_sum_reveals_the_total_only():
     keys, public = _members(4)
     rng = np.random.default_rng(0)
     vectors = {a: np.concatenate([[float(n)], rng.uniform(0, 50, 3) * n, rng.uniform(0, 2500, 3) * n])
-               for a, n in zip(keys, (90, 110, 120, 135))}
+               for a, n in zip(keys, (90, 110, 120, 135), strict=False)}
     masked = {a: setupsum.mask(v, a, keys[a], public, b"ctx") for a, v in vectors.items()}
     total = setupsum.unmask(list(masked.values()))
     reference = [sum(float(v[j]) for v in vectors.values()) for j in range(7)]  # plain Python sums

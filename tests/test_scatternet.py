@@ -50,7 +50,10 @@ def test_littlewood_paley_bound_makes_the_wavelet_transform_non_expansive_and_st
     bank = filter_bank(size, J=2, L=8)
     # LP(w) = |phi_hat(w)|^2 + 1/2 sum_{j,theta} (|psi_hat(w)|^2 + |psi_hat(-w)|^2): the orientations in [0, pi)
     # and their mirror images cover the circle for a real signal
-    flip = lambda a: torch.roll(torch.flip(a, (0, 1)), (1, 1), (0, 1))  # a(-w) on the FFT grid
+
+    def flip(a: torch.Tensor) -> torch.Tensor:  # a(-w) on the FFT grid
+        return torch.roll(torch.flip(a, (0, 1)), (1, 1), (0, 1))
+
     lp = bank.phi_hat ** 2 + 0.5 * sum(p ** 2 + flip(p) ** 2 for p in bank.psi_hat.values())
     upper, lower = float(lp.max()), float(lp.min())
     assert upper <= 1.0 + 1e-5 and lower > 0.05

@@ -35,7 +35,8 @@ from node.protection import secagg_consistency as consistency
 from node.protection import secagg_wire as wire
 from node.sealing import peek_context
 from node.secagg import decode_fixed, default_threshold, pair_seed, prg, self_mask_seed
-from tests.test_protection_secagg import Record, reference_hash
+from tests.node_support import Record
+from tests.test_protection_secagg import reference_hash
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from pathlib import Path
 __all__ = ["register_commands"]
 
 
-def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``incentives simulate`` to the ``medmesh`` CLI."""
     incentives = subparsers.add_parser("incentives", help="compare incentive schemes on simulated hospitals")
     sub = incentives.add_subparsers(dest="incentives_command", required=True, metavar="COMMAND")

@@ -61,7 +61,7 @@ def credits_over_rounds_svg(result: SimulationResult, scheme: str) -> str:
     x, y = _scale(0, max(rounds) or 1, _L, _W - _R), _scale(0, top, _H - _B, _T)
     for i, h in enumerate(result.hospitals):
         color, dash = _PALETTE[i % len(_PALETTE)], _DASH[h["role"]]
-        pts = " ".join(f"{x(r):.1f},{y(v):.1f}" for r, v in zip(rounds, series[h["name"]]))
+        pts = " ".join(f"{x(r):.1f},{y(v):.1f}" for r, v in zip(rounds, series[h["name"]], strict=False))
         out.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.6"'
                    + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
         ly = _T + 14 * i

@@ -124,7 +124,7 @@ def penalties(view: RoundView, penalty: int) -> dict[str, int]:
         raise ValueError(f"penalty must be >= 0, got {penalty}")
     if penalty == 0:
         return {}
-    return {p: penalty for p, ok in zip(view.players, view.accepted) if not ok}
+    return {p: penalty for p, ok in zip(view.players, view.accepted, strict=False) if not ok}
 
 
 #: Scheme name (also its on-chain name) -> weights of a round.

@@ -252,16 +252,16 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
         similarity = np.array([cosine_similarity(row, step) for row in stack])
         updated = reputation_update(np.array([reputation[n] for n in names]), similarity, accepted_mask,
                                     alpha=scenario.reputation_alpha, slash=scenario.reputation_slash)
-        reputation.update(zip(names, (float(r) for r in updated)))
-        record.shapley_gtg = dict(zip(names, map(float, gtg)))
-        record.shapley_exact = None if exact is None else dict(zip(names, map(float, exact)))
-        record.leave_one_out = dict(zip(names, map(float, loo)))
+        reputation.update(zip(names, (float(r) for r in updated), strict=False))
+        record.shapley_gtg = dict(zip(names, map(float, gtg), strict=False))
+        record.shapley_exact = None if exact is None else dict(zip(names, map(float, exact), strict=False))
+        record.leave_one_out = dict(zip(names, map(float, loo), strict=False))
         record.reputation = dict(reputation)
         declared = np.array([h.samples for h in players], dtype=np.float64) if scenario.declared_cohorts else None
         view = RoundView(t, tuple(names), samples, accepted_mask, gtg if exact is None else exact, loo, updated,
                          declared)
         for scheme in schemes:
-            grants = allocate(budget, dict(zip(names, SCHEMES[scheme](view))))
+            grants = allocate(budget, dict(zip(names, SCHEMES[scheme](view), strict=False)))
             burns = penalties(view, penalty) if scheme == "reputation" else {}
             burns = {n: min(p, computed[scheme][n]) for n, p in burns.items()}
             burns = {n: p for n, p in burns.items() if p > 0}

@@ -52,7 +52,8 @@ def binary_labels(values: Sequence[object], where: object, column: str,
                                        f"{'1' if classes == ['0'] else '0'}; both classes are needed")
             return np.asarray([c == "1" for c in canon], dtype=np.float32)
         raise DataError(where, f"label column {column!r} has classes {', '.join(map(repr, classes[:6]))}"
-                               f"{'...' if len(classes) > 6 else ''}; say which is positive ([data].positive in a node config, positive= in the API)")
+                               f"{'...' if len(classes) > 6 else ''}; say which is positive "
+                               f"([data].positive in a node config, positive= in the API)")
     wanted = {_canon(p) for p in (positive if _is_collection(positive) else [positive])}
     unknown = wanted - set(canon)
     if unknown:

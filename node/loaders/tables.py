@@ -47,7 +47,7 @@ def _read_csv(path: Path, delimiter: str) -> dict[str, list]:
                     continue
                 if len(row) != len(header):
                     raise DataError(path, f"line {lineno} has {len(row)} fields, the header has {len(header)}")
-                for h, cell in zip(header, row):
+                for h, cell in zip(header, row, strict=False):
                     columns[h].append(cell)
     except UnicodeDecodeError as exc:
         raise DataError(path, f"not a UTF-8 text table ({exc.reason} at byte {exc.start})") from None
@@ -100,7 +100,7 @@ def load_table(path: str | Path, label: str, *, patient_id: str | None = None, g
     return TabularData(x, y, patients=ids, groups=groups, source=str(path))
 
 
-def _numeric(values: list, path: Path, column: str) -> np.ndarray:
+def _numeric(values: list, path: str | Path, column: str) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float64)
     for i, v in enumerate(values):
         if isinstance(v, str):
@@ -129,7 +129,7 @@ def _not_finite(v: object) -> bool:
         return False
 
 
-def _strings(values: list, path: Path, column: str) -> np.ndarray:
+def _strings(values: list, path: str | Path, column: str) -> np.ndarray:
     out = ["" if v is None else str(v).strip() for v in values]
     empty = [i for i, v in enumerate(out) if not v]
     if empty:

@@ -205,7 +205,7 @@ def update_screen(deltas: Mapping[str, np.ndarray], aggregate_step: np.ndarray) 
     norms = [float(np.linalg.norm(np.asarray(deltas[s], dtype=np.float64))) for s in senders]
     zs = robust_z(norms, NORM_MAD_FLOOR) if len(senders) >= 3 else np.zeros(len(senders))
     return {s: {"norm": n, "z": float(z), "cosine": cosine(deltas[s], aggregate_step)}
-            for s, n, z in zip(senders, norms, zs)}
+            for s, n, z in zip(senders, norms, zs, strict=False)}
 
 
 def anomalous_updates(deltas: Mapping[str, np.ndarray], aggregate_step: np.ndarray, round_: int,

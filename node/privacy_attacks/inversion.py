@@ -119,7 +119,7 @@ def invert_gradient(model: nn.Module, params: np.ndarray, gradient: np.ndarray, 
             opt.zero_grad()
             loss_fn = nn.functional.binary_cross_entropy_with_logits(model(x), y)
             grads = torch.autograd.grad(loss_fn, weights, create_graph=True)
-            dot = sum((g * t).sum() for g, t in zip(grads, target))
+            dot = sum((g * t).sum() for g, t in zip(grads, target, strict=False))
             norm = torch.sqrt(sum((g * g).sum() for g in grads))
             loss = 1 - dot / (norm * target_norm + 1e-12) + config.tv_weight * _total_variation(x)
             loss.backward()

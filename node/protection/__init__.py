@@ -8,7 +8,8 @@ mode       code  what a peer sees of another peer's update                      
 =========  ====  =============================================================  ==============
 sealed     1     the update itself (sealed for registered peers only)           any
 secagg     2     only the sum over all peers (Bonawitz et al. 2017 masking)     fedavg
-ckks       3     only the sum, decrypted by the round's key holder (CKKS)       fedavg
+ckks       3     only the sum, decrypted by the round's key holder (CKKS);      fedavg, krum,
+                 with krum / multi-krum also every pair's inner product          multi-krum
 =========  ====  =============================================================  ==============
 
 Who learns what under which collusion, for each mode: ``docs/threat-model.md``.
@@ -32,10 +33,14 @@ def check_protection(protection: str, rule: str) -> None:
     only a rule that does not need the individual updates)."""
     if protection not in MODE_CODES:
         raise ValueError(f"unknown protection mode {protection!r}; choose one of {', '.join(MODE_CODES)}")
-    if protection in SUM_ONLY and rule_class(rule).needs_individual_updates:
+    chosen = rule_class(rule)
+    if protection == "ckks" and chosen.from_distances:
+        return  # the robust variant: selection from encrypted inner products (node.protection.ckks_robust)
+    if protection in SUM_ONLY and chosen.needs_individual_updates:
+        also = ", or krum / multi-krum" if protection == "ckks" else ""
         raise ValueError(f"protection {protection} reveals only the sum of the updates, so it works with "
-                         f"--rule fedavg (plus norm clipping before masking) only, not {rule}: robust rules "
-                         f"need each individual update (use --protection sealed)")
+                         f"--rule fedavg (plus norm clipping before masking){also} only, not {rule}: this "
+                         f"rule needs each individual update (use --protection sealed)")
 
 
 def make_mode(ctx: ModeContext) -> ProtectionMode:
@@ -48,5 +53,8 @@ def make_mode(ctx: ModeContext) -> ProtectionMode:
     if name == "secagg":
         from node.protection.secagg import SecAggMode
         return SecAggMode(ctx)
+    if rule_class(ctx.settings.rule).from_distances:
+        from node.protection.ckks_robust import RobustCkksMode
+        return RobustCkksMode(ctx)
     from node.protection.ckks import CkksMode
     return CkksMode(ctx)

@@ -69,8 +69,6 @@ def draw_roles(seed: bytes, members: list[Identity]) -> tuple[Identity, Identity
     holder, aggregator = draw_pair(seed, [m.address for m in members])
     return by_address[holder.lower()], by_address[aggregator.lower()]
 
-_KINDS = {"ckks-context": "context", "ckks-sum": "sum", "ckks-result": "result"}
-
 
 class CkksMode(ProtectionMode):
     name = "ckks"
@@ -78,6 +76,9 @@ class CkksMode(ProtectionMode):
     sum_only = True
     relays_updates = False  # ciphertexts go to the round's aggregator alone: no third peer holds one
     uses_beacon = True
+    kinds = {"ckks-context": "context", "ckks-sum": "sum", "ckks-result": "result"}  # message kind -> phase
+    from_aggregator = frozenset({"sum"})  # phases the aggregator sends; the key holder sends the others
+    holder_encrypts = False  # the key holder's own update is added in the clear after decryption
 
     def __init__(self, ctx: ModeContext, params: CKKSParams | None = None) -> None:
         super().__init__(ctx)
@@ -107,7 +108,7 @@ class CkksMode(ProtectionMode):
         return ident.address.lower() == self.ctx.address.lower()
 
     async def on_message(self, sender: Identity, kind: str, data: bytes) -> None:
-        phase = _KINDS.get(kind)
+        phase = self.kinds.get(kind)
         if phase is None:
             raise SealError(f"ckks takes no {kind!r} messages")
         round_ = peek_context(data).round
@@ -115,7 +116,7 @@ class CkksMode(ProtectionMode):
             holder, aggregator = self.roles(round_)
         except CKKSError as exc:
             raise SealError(str(exc)) from None
-        allowed = aggregator if phase == "sum" else holder
+        allowed = aggregator if phase in self.from_aggregator else holder
         if sender.address.lower() != allowed.address.lower():
             raise SealError(f"a ckks {phase} message for round {round_} must come from {allowed.address}")
         try:
@@ -140,7 +141,7 @@ class CkksMode(ProtectionMode):
         holder, aggregator = self.roles(r)
         others = self.ctx.others()
         if self._is(holder):
-            self._holders[r] = CKKSKeyHolder(self.params)
+            self._holders[r] = self._new_holder()
             self._public[r] = self._holders[r].public
             msg = wire.CkksMessage("context", r, self.ctx.address, (), self._holders[r].public_context_bytes)
             sealed = self.seal_for(r, wire.encode(msg), others)
@@ -148,20 +149,19 @@ class CkksMode(ProtectionMode):
             # so where peers share CPUs (or CKKS workers) the aggregator's encryption queues last
             senders = [i for i in others if i.address.lower() != aggregator.address.lower()]
             await self.send_to(r, "ckks-context", sealed, senders)
-            await self.send_to(r, "ckks-context", sealed, [aggregator])
+            await self.send_to(r, "ckks-context", self._aggregator_context(r, sealed, aggregator), [aggregator])
         else:
             ctx = await self._await("context", r, holder)
-            self._public[r] = CKKSPublicContext.from_bytes(ctx.body, self.params)
+            self._load_context(r, ctx.body)
         delta = update.delta.astype(np.float64)
         if self.ctx.settings.clip_norm is not None:
             delta = clip_norms(delta[None, :], self.ctx.settings.clip_norm)[0]
-        if self._is(holder):  # added in the clear after decryption; committed, never sent
-            self._plain[r] = (delta, self.ctx.claim_weight(self.ctx.address, update.samples))
+        weight = self.ctx.claim_weight(self.ctx.address, update.samples)  # bounded by the registry's cohorts
+        if self._is(holder) and not self.holder_encrypts:  # added in the clear after decryption; never sent
+            self._plain[r] = (delta, weight)
             self._own[r] = encode_update(update)
             return self._own[r]
-        # in a worker process: SEAL holds the GIL, so a thread would stall this process's event loop
-        weight = self.ctx.claim_weight(self.ctx.address, update.samples)  # bounded by the registry's cohorts
-        self._own[r] = await ckks_pool.encrypt_weighted(self._public[r], delta, weight, r)
+        self._own[r] = await self._encrypt(r, delta, weight)
         return self.seal_for(r, self._own[r], [aggregator])  # the aggregator's own: sealed to itself, never sent
 
     def own(self, update: ModelUpdate) -> bytes:
@@ -169,7 +169,7 @@ class CkksMode(ProtectionMode):
 
     def update_recipients(self, round_: int) -> list[Identity]:
         holder, aggregator = self.roles(round_)
-        return [] if self._is(aggregator) or self._is(holder) else [aggregator]
+        return [] if self._is(aggregator) or (self._is(holder) and not self.holder_encrypts) else [aggregator]
 
     def expected_update_senders(self, round_: int) -> set[str]:
         try:
@@ -178,7 +178,23 @@ class CkksMode(ProtectionMode):
             return set()
         if not self._is(aggregator):
             return set()
-        return {i.address for i in self.ctx.others() if i.address.lower() != holder.address.lower()}
+        return {i.address for i in self.ctx.others()
+                if self.holder_encrypts or i.address.lower() != holder.address.lower()}
+
+    # -- hooks a variant of the mode overrides ----------------------------------------------
+    def _new_holder(self) -> CKKSKeyHolder:
+        return CKKSKeyHolder(self.params)
+
+    def _aggregator_context(self, round_: int, sealed: bytes, aggregator: Identity) -> bytes:
+        """The sealed context message for the aggregator (here the same as everyone's)."""
+        return sealed
+
+    def _load_context(self, round_: int, body: bytes) -> None:
+        self._public[round_] = CKKSPublicContext.from_bytes(body, self.params)
+
+    async def _encrypt(self, round_: int, delta: np.ndarray, samples: float) -> bytes:
+        # in a worker process: SEAL holds the GIL, so a thread would stall this process's event loop
+        return await ckks_pool.encrypt_weighted(self._public[round_], delta, samples, round_)
 
     def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> EncryptedVector:
         try:

@@ -5,7 +5,10 @@ Layout: ``b"MMCK" | u32 header length | header JSON {phase, round, sender, inclu
 - ``context``: the key holder's public context (:mod:`node.ckks`), body = its bytes;
 - ``sum``: the aggregator's encrypted sum, body = the framed ciphertext, ``included`` = whose
   ciphertexts it added;
-- ``result``: the key holder's decrypted new global parameters, body = float32 LE values.
+- ``result``: the key holder's decrypted new global parameters, body = float32 LE values;
+- with a robust rule (:mod:`node.protection.ckks_robust`): ``gram``, the aggregator's encrypted
+  inner products (:mod:`node.ckks_robust`), ``included`` = whose, in canonical order;
+  ``scalars``, the key holder's decrypted Gram matrix, float64 LE, same ``included``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ __all__ = ["CkksMessage", "encode", "decode"]
 
 _MAGIC = b"MMCK"
 _MAX_HEADER = 1 << 20
-_PHASES = ("context", "sum", "result")
+_PHASES = ("context", "sum", "result", "gram", "scalars")
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,9 @@ class AggregationSection:
 
 @dataclass(frozen=True)
 class RoundsSection:
-    round_timeout: float = 60.0           # wait for blobs, then again for the quorum
+    round_timeout: float = 60.0           # wait at least this for blobs, then again for the quorum
+    round_timeout_max: float = 600.0      # ... and at most this; in between, from measured train and link times
+    assumed_link_mbit: float = 10.0       # link rate assumed for the first round's wait, until one is measured
     open_fallback: float = 5.0            # a peer ranked k after the preferred opener waits k times this
     attest_grace: float = 3.0             # after finalization, wait this long for late attestations
     poll_interval: float = 0.5            # seconds between chain polls while idle
@@ -369,9 +371,11 @@ def _check(where: str, cfg: NodeConfig) -> None:
                                    f"hospitals, the split has {d.sites}")
 
     r = cfg.rounds
-    for key in ("round_timeout", "open_fallback", "poll_interval", "setup_timeout"):
+    for key in ("round_timeout", "open_fallback", "poll_interval", "setup_timeout", "assumed_link_mbit"):
         if not getattr(r, key) > 0:
             raise bad(f"rounds.{key}", f"must be > 0, got {getattr(r, key)}")
+    if r.round_timeout_max < r.round_timeout:
+        raise bad("rounds.round_timeout_max", f"must be >= round_timeout ({r.round_timeout}), got {r.round_timeout_max}")
     if r.when_done not in WHEN_DONE:
         raise bad("rounds.when_done", f"must be one of {', '.join(WHEN_DONE)}, got {r.when_done!r}")
     for key in ("join_margin", "attest_grace", "stop_after_round"):

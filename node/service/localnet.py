@@ -37,9 +37,11 @@ def free_port() -> int:
 
 
 class NodeProcess:
-    """One ``medmesh node run`` process and the events it has logged so far."""
+    """One ``medmesh node run`` process and the events it has logged so far; ``prefix``: a
+    command it runs under (e.g. ``ip netns exec NS`` for the network lab in tests/netlab)."""
 
-    def __init__(self, name: str, config: Path, log_dir: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, config: Path, log_dir: Path, env: dict[str, str], extra: tuple[str, ...] = (),
+                 prefix: tuple[str, ...] = ()) -> None:
         self.name = name
         self.events: list[dict[str, Any]] = []
         self._changed = threading.Condition()
@@ -47,7 +49,7 @@ class NodeProcess:
         self.stdout_path = log_dir / f"{name}.jsonl"
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "node", "run", "--config", str(config), "--log-json", *extra],
+                [*prefix, sys.executable, "-m", "node.cli", "node", "run", "--config", str(config), "--log-json", *extra],
                 cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=err)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

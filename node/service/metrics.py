@@ -90,14 +90,14 @@ class Monitor:
     """Metrics, alerts and status of one node. ``on_event`` is an EventLog listener; ``attach``
     hooks the peer and the ledger client once the runner has built them."""
 
-    def __init__(self, institution: str, thresholds: AlertThresholds = AlertThresholds(),
+    def __init__(self, institution: str, thresholds: AlertThresholds | None = None,
                  epsilon_budget: float = float("nan"), alerts_on_chain: bool = False,
                  campaign_rounds: int = KEEP_ROUNDS) -> None:
         self.institution = institution
-        self.auc_z = campaign_z(thresholds.auc_alpha, campaign_rounds)  # accuracy-drop rule, campaign-wide
         self.alerts_on_chain = alerts_on_chain
         self.recorder = None  # an AlertRecorder once attached, when alerts_on_chain
-        self.thresholds = thresholds
+        self.thresholds = thresholds if thresholds is not None else AlertThresholds()
+        self.auc_z = campaign_z(self.thresholds.auc_alpha, campaign_rounds)  # accuracy-drop rule, campaign-wide
         self.host = None
         self.peer = None
         self.events = None

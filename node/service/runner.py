@@ -22,6 +22,7 @@ Every stage's wall time is measured and logged with each round (``round_done``).
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import socket
 import time
@@ -348,6 +349,7 @@ class NodeRunner:
     async def _round_step(self) -> bool:
         """One pass of the schedule; True once the node should stop."""
         poll = self.cfg.rounds.poll_interval
+        hint = self.peer.chain_hint()  # before the chain is read: a hint from here on ends the wait
         self._check_chain()
         self.peer.refresh_directory()
         self._check_membership()
@@ -372,8 +374,14 @@ class NodeRunner:
         elif self._chain_time() > info.attest_deadline:
             await self._open(current + 1)  # fails the stale round first
         else:
-            await trio.sleep(poll)  # a round in progress without us: the chain is polled
+            await self._next_hint(hint)  # a round in progress without us: its end's hint, or the next poll
         return False
+
+    async def _next_hint(self, hint: trio.Event, limit: float | None = None) -> None:
+        """Wait for ``hint`` (taken from :meth:`HospitalPeer.chain_hint` before the chain was
+        read), at most one poll interval (or ``limit``): hints are best effort, the chain is polled."""
+        with trio.move_on_after(min(self.cfg.rounds.poll_interval, limit if limit is not None else math.inf)):
+            await hint.wait()
 
     def _enough_members(self, round_: int) -> bool:
         """Enough connected members for this round to finalize (issue 17.8): the chain's quorum
@@ -383,7 +391,10 @@ class NodeRunner:
         from node.consensus.rules import rule_class
         connected = set(self.host.connected_peers())
         others = [i for i in self.peer.others() if i.peer_id in connected]
-        recipients = self.peer.protection.update_recipients(round_)
+        try:
+            recipients = self.peer.protection.update_recipients(round_)
+        except MedmeshError:  # not drawn yet (ckks: roles come from the beacon, revealed in the round)
+            recipients = []
         num, den = self._quorum
         active = len(self.peer.others()) + 1
         need = max(rule_class(self.cfg.aggregation.rule).min_updates(self.cfg.aggregation.f), -(-active * num // den))
@@ -446,16 +457,20 @@ class NodeRunner:
         previous = round_ - 1
         if previous:  # late attestations count only until the next round opens: give them a moment
             grace = trio.current_time() + self.cfg.rounds.attest_grace
-            while trio.current_time() < grace and self.client.current_round() < round_:
+            while trio.current_time() < grace:
+                hint = self.peer.chain_hint()
+                if self.client.current_round() >= round_:
+                    break
                 info = self.client.round_info(previous)
                 if info.status != "finalized" or info.attest_count >= len(members):
                     break
-                await trio.sleep(self.cfg.rounds.poll_interval)
+                await self._next_hint(hint)  # an attestation's hint, or the next poll
         deadline = trio.current_time() + rank * self.cfg.rounds.open_fallback
         while trio.current_time() < deadline:
+            hint = self.peer.chain_hint()
             if self.client.current_round() >= round_:
                 return
-            await trio.sleep(self.cfg.rounds.poll_interval)
+            await self._next_hint(hint, deadline - trio.current_time())  # the opener's RoundOpened hint
         try:
             if previous and self.client.round_info(previous).status == "open":
                 self.client.fail_round(previous)

@@ -28,12 +28,16 @@ from typing import NamedTuple
 import numpy as np
 
 from node.consensus.rules.base import RULES, AggregationRule, Outcome, register, rule_class
+
+# each import registers its rules: this order is the order RULES lists them in
+# isort: off
 from node.consensus.rules.fedavg import FedAvg, bounded_counts, cohort_weight
 from node.consensus.rules.coordinate import Median, TrimmedMean, coordinate_median, trimmed_mean
 from node.consensus.rules.krum import Krum, MultiKrum, krum_scores, multi_krum
 from node.consensus.rules.bulyan import Bulyan
 from node.consensus.rules.geomed import GeometricMedian, geometric_median
 from node.consensus.rules.cclip import CenteredClipping, centered_clipping
+# isort: on
 from node.consensus.rules.reductions import gram
 from node.consensus.rules.wrappers import Bucketed, Clipped, bucketize, clip_norms
 from node.errors import AggregationError

@@ -33,11 +33,15 @@ class AggregationRule(ABC):
 
     ``needs_individual_updates``: False only for a rule that a sum of the updates serves (FedAvg),
     so that the sum-only protection modes (secagg, ckks) can run it. ``weighted``: the rule applies
-    per-update weights (bounded sample counts); the robust rules count each member once."""
+    per-update weights (bounded sample counts); the robust rules count each member once.
+    ``from_distances``: the rule's accepted set follows from the pairwise squared distances alone
+    (:meth:`select_from_distances`), so that a mode which reveals only those scalars (ckks with
+    encrypted inner products) can run it, the aggregate being the mean of the accepted rows."""
 
     name: ClassVar[str]
     needs_individual_updates: ClassVar[bool] = True
     weighted: ClassVar[bool] = False
+    from_distances: ClassVar[bool] = False
 
     def __init__(self, f: int = 1) -> None:
         self.f = f
@@ -59,6 +63,11 @@ class AggregationRule(ABC):
         """The accepted rows alone. Rules that down-weight values rather than senders (FedAvg,
         the coordinate-wise rules) keep every update."""
         return list(range(len(stack_updates(updates))))
+
+    def select_from_distances(self, dist: np.ndarray) -> list[int]:
+        """The accepted rows from an (n, n) matrix of squared distances, for a rule marked
+        ``from_distances``: the same rows :meth:`select` keeps on the updates themselves."""
+        raise ValueError(f"aggregation rule {self.name!r} cannot select from distances alone")
 
 
 RULES: dict[str, type[AggregationRule]] = {}

@@ -64,7 +64,7 @@ def fedavg(updates: np.ndarray | list[np.ndarray], weights: np.ndarray | list[fl
     w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
     check_weights(w, len(stack))
     total = np.zeros(stack.shape[1])
-    for row, wi in zip(stack, w / fsum(w)):
+    for row, wi in zip(stack, w / fsum(w), strict=False):
         total += wi * row
     return total.astype(np.float32)
 

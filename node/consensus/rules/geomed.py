@@ -28,7 +28,7 @@ def geometric_median(updates: np.ndarray | list[np.ndarray], weights: np.ndarray
         dist = np.sqrt(row_sums(diff * diff, overwrite=True))
         beta = alpha / np.maximum(nu, dist)
         new = np.zeros_like(z)
-        for row, b in zip(stack, beta / fsum(beta)):
+        for row, b in zip(stack, beta / fsum(beta), strict=False):
             new += b * row
         moved, size = new - z, z * z
         done = math.sqrt(row_sums(moved * moved, overwrite=True)[0]) <= \

@@ -12,7 +12,7 @@ from node.consensus.rules.base import AggregationRule, Outcome, register
 from node.consensus.rules.reductions import fsum, mean_rows, pairwise_sq_distances, stack_updates
 from node.errors import AggregationError
 
-__all__ = ["krum_scores", "krum_order", "krum", "multi_krum", "Krum", "MultiKrum"]
+__all__ = ["krum_scores", "krum_order", "krum_order_from_distances", "krum", "multi_krum", "Krum", "MultiKrum"]
 
 
 def _check(n: int, f: int) -> None:
@@ -37,11 +37,20 @@ def krum_order(stack: np.ndarray, f: int, *, k: int | None = None, dist: np.ndar
     ``dist`` (the squared distances of ``stack``) saves recomputing them: each pair's value depends
     on its two rows only, so a sub-matrix of a larger set's distances is bit-identical to
     computing them afresh."""
+    return krum_order_from_distances(pairwise_sq_distances(stack) if dist is None else dist, f, k=k)
+
+
+def krum_order_from_distances(dist: np.ndarray, f: int, *, k: int | None = None) -> list[int]:
+    """:func:`krum_order` from the (n, n) squared distances alone: what a mode that reveals only
+    the distances (ckks with encrypted inner products) runs, and what an audit recomputes."""
+    dist = np.asarray(dist, dtype=np.float64)
+    n = len(dist)
+    if dist.shape != (n, n):
+        raise ValueError(f"Krum needs a square distance matrix; got shape {dist.shape}")
     if k is None:
-        _check(len(stack), f)
-    dist = pairwise_sq_distances(stack) if dist is None else dist
-    scores = _scores(len(stack) - f - 2 if k is None else k, dist)
-    return sorted(range(len(stack)), key=lambda i: (scores[i], i))  # ties: lowest index
+        _check(n, f)
+    scores = _scores(n - f - 2 if k is None else k, dist)
+    return sorted(range(n), key=lambda i: (scores[i], i))  # ties: lowest index
 
 
 def krum(updates: np.ndarray | list[np.ndarray], weights: object = None, *, f: int = 1) -> np.ndarray:
@@ -63,13 +72,17 @@ def multi_krum(updates: np.ndarray | list[np.ndarray], weights: object = None, *
 @register
 class Krum(AggregationRule):
     name = "krum"
+    from_distances = True
 
     @classmethod
     def min_updates(cls, f: int = 1) -> int:
         return 2 * f + 3
 
     def select(self, updates: np.ndarray | list[np.ndarray]) -> list[int]:
-        return [krum_order(stack_updates(updates), self.f)[0]]
+        return self.select_from_distances(pairwise_sq_distances(stack_updates(updates)))
+
+    def select_from_distances(self, dist: np.ndarray) -> list[int]:
+        return [krum_order_from_distances(dist, self.f)[0]]
 
     def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
         stack = stack_updates(updates)
@@ -84,8 +97,10 @@ class MultiKrum(Krum):
     name = "multi-krum"
 
     def select(self, updates: np.ndarray | list[np.ndarray]) -> list[int]:
-        stack = stack_updates(updates)
-        return sorted(krum_order(stack, self.f)[: len(stack) - self.f])
+        return self.select_from_distances(pairwise_sq_distances(stack_updates(updates)))
+
+    def select_from_distances(self, dist: np.ndarray) -> list[int]:
+        return sorted(krum_order_from_distances(dist, self.f)[: len(dist) - self.f])
 
     def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
         stack = stack_updates(updates)

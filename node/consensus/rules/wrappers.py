@@ -15,18 +15,27 @@ from node.consensus.rules.base import AggregationRule, Outcome
 from node.consensus.rules.reductions import mean_rows, row_sums, stack_updates
 from node.errors import AggregationError
 
-__all__ = ["clip_norms", "bucketize", "Clipped", "Bucketed"]
+__all__ = ["clip_norms", "norm_scales", "bucketize", "Clipped", "Bucketed"]
 
 
 def clip_norms(updates: np.ndarray | list[np.ndarray], max_norm: float | None = None) -> np.ndarray:
     """Scale each update down to L2 norm ``max_norm`` (default: the median norm). float64."""
     stack = stack_updates(updates)
     norms = np.sqrt(row_sums(stack * stack, overwrite=True))
+    if max_norm is not None and max_norm <= 0:
+        return np.zeros_like(stack)
+    return stack * norm_scales(norms, max_norm)[:, None]
+
+
+def norm_scales(norms: np.ndarray, max_norm: float | None = None) -> np.ndarray:
+    """The factors ``min(1, M / |u|)`` (Sun et al., 2019) that clip updates of L2 norms ``norms``
+    to ``M = max_norm`` (default: the median norm): what :func:`clip_norms` multiplies by, and what
+    a mode that sees only the norms (ckks) applies to each ciphertext as a public plaintext."""
+    norms = np.asarray(norms, dtype=np.float64)
     bound = float(np.median(norms)) if max_norm is None else float(max_norm)
     if bound <= 0:
-        return np.zeros_like(stack) if max_norm is not None else stack
-    scale = np.minimum(1.0, bound / np.maximum(norms, 1e-300))
-    return stack * scale[:, None]
+        return np.zeros_like(norms) if max_norm is not None else np.ones_like(norms)
+    return np.minimum(1.0, bound / np.maximum(norms, 1e-300))
 
 
 def _buckets(n: int, size: int, seed: int) -> list[np.ndarray]:
