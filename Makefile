@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 setup: $(VENV)/.installed node_modules/.installed
 
-# Debian's chromium + chromedriver for the status page's browser test (tests/test_monitoring_node.py);
+# Debian's chromium + chromedriver for the status page's browser test (tests/e2e/test_monitoring_node.py);
 # skipped when both are already on PATH. About 90 s on a fresh Debian 12 (docs/monitoring.md).
 # Only `make test` needs it; `make demo` never installs system packages.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -12,7 +12,6 @@ Built on py-libp2p 0.8.1 (trio). The library's sharp edges and what each module
 does about them: docs/libp2p-pitfalls.md and the module docstrings.
 """
 
-from ._subscriptions import ControlMessage, Subscription
 from ._errors import (
     BlobRejected,
     BlobTooLarge,
@@ -28,6 +27,7 @@ from ._errors import (
 from ._frame import BLOB_PROTOCOL
 from ._host import PeerHost
 from ._stats import GossipStats
+from ._subscriptions import ControlMessage, Subscription
 
 __all__ = [
     "BLOB_PROTOCOL",

@@ -144,7 +144,11 @@ class BlobService:
             if length > self._max:
                 log.warning(
                     "[%s] rejected blob %r from [%s]: declares %d bytes > max_blob_bytes=%d",
-                    self._me, kind, them, length, self._max,
+                    self._me,
+                    kind,
+                    them,
+                    length,
+                    self._max,
                 )
                 await self._reject(
                     stream, Reason.TOO_LARGE, f"{length} bytes > max_blob_bytes={self._max}"
@@ -152,7 +156,9 @@ class BlobService:
                 return
             handler = self.handler
             if handler is None:
-                log.warning("[%s] rejected blob %r from [%s]: no blob handler", self._me, kind, them)
+                log.warning(
+                    "[%s] rejected blob %r from [%s]: no blob handler", self._me, kind, them
+                )
                 await self._reject(stream, Reason.NO_HANDLER, "no blob handler registered")
                 return
             await stream.write(bytes([Status.CONTINUE]))
@@ -163,7 +169,11 @@ class BlobService:
             except Exception as exc:
                 log.warning(
                     "[%s] blob handler failed on %r (%d bytes) from [%s]: %s",
-                    self._me, kind, length, them, one_line(exc),
+                    self._me,
+                    kind,
+                    length,
+                    them,
+                    one_line(exc),
                 )
                 await self._reject(stream, Reason.HANDLER_ERROR, one_line(exc))
                 return

@@ -38,8 +38,13 @@ DEFAULT_MAX_PER_IP = 32
 class ConnectionGuard(INotifee):
     """Counts inbound connections per IP and closes unauthorized ones."""
 
-    def __init__(self, local: str, allows: Callable[[str, str], bool], stats: StatsRecorder,
-                 max_per_ip: int = DEFAULT_MAX_PER_IP) -> None:
+    def __init__(
+        self,
+        local: str,
+        allows: Callable[[str, str], bool],
+        stats: StatsRecorder,
+        max_per_ip: int = DEFAULT_MAX_PER_IP,
+    ) -> None:
         if max_per_ip < 1:
             raise ValueError(f"max_per_ip must be >= 1, got {max_per_ip}")
         self.max_per_ip = max_per_ip
@@ -65,8 +70,13 @@ class ConnectionGuard(INotifee):
                 self._over_cap += 1
                 self._stats.add(connections_refused=1)
                 if self._over_cap == 1 or self._over_cap % 100 == 0:
-                    log.warning("[%s] %d inbound connections from %s: closing new ones (%d refused so far)",
-                                self._me, self.max_per_ip, ip, self._over_cap)
+                    log.warning(
+                        "[%s] %d inbound connections from %s: closing new ones (%d refused so far)",
+                        self._me,
+                        self.max_per_ip,
+                        ip,
+                        self._over_cap,
+                    )
                 await _close(read_write_closer)
                 return
             self._open[ip] += 1

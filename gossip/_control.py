@@ -93,7 +93,10 @@ class ControlPlane:
         if len(msg.data) > self._max:
             log.warning(
                 "[%s] dropped control message of %d bytes from [%s] (max_control_bytes=%d)",
-                self._me, len(msg.data), short(origin.to_base58()), self._max,
+                self._me,
+                len(msg.data),
+                short(origin.to_base58()),
+                self._max,
             )
             return False
         if not self._is_authorized(origin.to_base58(), "pubsub message"):
@@ -124,7 +127,9 @@ class ControlPlane:
             if trio.current_time() >= deadline:
                 log.warning(
                     "[%s] outbound queue still full for %s after %.0f s; publishing anyway",
-                    self._me, ", ".join(short(p.to_base58()) for p in full), OUTBOUND_WAIT_S,
+                    self._me,
+                    ", ".join(short(p.to_base58()) for p in full),
+                    OUTBOUND_WAIT_S,
                 )
                 return
             await trio.sleep(_POLL_S)
@@ -224,7 +229,9 @@ class ControlPlane:
             where = "mesh" if subscribed else "subscriber list"
             raise TopicNotReady(
                 f"topic {topic!r}: {len(waiting)} peer(s) not in the {where} after {timeout:g} s: "
-                + ", ".join(sorted(f"{short(p.to_base58())} ({self._why(p, topic)})" for p in waiting))
+                + ", ".join(
+                    sorted(f"{short(p.to_base58())} ({self._why(p, topic)})" for p in waiting)
+                )
             )
 
     def _why(self, peer: ID, topic: str) -> str:

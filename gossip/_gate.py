@@ -61,7 +61,10 @@ class Gate:
                 self._denied.add(peer_id)
                 log.error(
                     "[%s] authorize(%s) raised %s; treating as denied (%s refused)",
-                    self._me, short(peer_id), one_line(exc), what,
+                    self._me,
+                    short(peer_id),
+                    one_line(exc),
+                    what,
                 )
             return False
         if allowed:
@@ -70,7 +73,9 @@ class Gate:
             self._denied.add(peer_id)
             log.warning(
                 "[%s] peer [%s] not authorized (%s refused; further refusals not logged)",
-                self._me, short(peer_id), what,
+                self._me,
+                short(peer_id),
+                what,
             )
         return allowed
 
@@ -87,14 +92,22 @@ class Gate:
         if not self.allows(remote, "inbound stream"):
             self._stats.add(streams_refused=1)
             await _reset(stream)
-            await _close(stream.muxed_conn)  # an unauthorized peer holds no connection open (issue 17.11)
+            await _close(
+                stream.muxed_conn
+            )  # an unauthorized peer holds no connection open (issue 17.11)
             return
         assert self._inner is not None
         try:
             await self._inner(stream)
         except Exception as exc:
             level = logging.DEBUG if self.quiet else logging.WARNING
-            log.log(level, "[%s] stream handler for [%s] failed: %s", self._me, short(remote), one_line(exc))
+            log.log(
+                level,
+                "[%s] stream handler for [%s] failed: %s",
+                self._me,
+                short(remote),
+                one_line(exc),
+            )
             await _reset(stream)
 
 

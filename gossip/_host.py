@@ -22,9 +22,9 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.tools.anyio_service import background_trio_service
 
 from ._blobs import BlobHandler, BlobService
+from ._conncap import DEFAULT_MAX_PER_IP, ConnectionGuard
 from ._control import ControlPlane
 from ._errors import GossipError, PeerNotAuthorized, sole_exception
-from ._conncap import DEFAULT_MAX_PER_IP, ConnectionGuard
 from ._gate import Gate
 from ._logs import log, one_line, quiet_libp2p_logs, short
 from ._retry import retrying
@@ -97,8 +97,12 @@ class PeerHost:
         self._listen = ma.Multiaddr(f"/ip4/{listen_ip}/tcp/{listen_port}")
         self.max_blob_bytes = max_blob_bytes
         self.max_control_bytes = max_control_bytes
-        self._send = retrying(self._send_once, attempts=send_attempts, initial=retry_initial_s,
-                              parallel=parallel_sends)
+        self._send = retrying(
+            self._send_once,
+            attempts=send_attempts,
+            initial=retry_initial_s,
+            parallel=parallel_sends,
+        )
         self._stats = StatsRecorder()
         self._running = False
         self._started = False
@@ -111,7 +115,9 @@ class PeerHost:
 
         self._gate = Gate(self.peer_id, authorize, self._stats)
         self._gate.install(self._host.get_network())
-        self._guard = ConnectionGuard(self.peer_id, self._gate.allows, self._stats, max_conns_per_ip)
+        self._guard = ConnectionGuard(
+            self.peer_id, self._gate.allows, self._stats, max_conns_per_ip
+        )
         self._guard.install(self._host.get_network())
         self._pubsub, self._router = build_pubsub(self._host)
         self._control = ControlPlane(
@@ -190,7 +196,9 @@ class PeerHost:
                 except Exception as exc:
                     log.debug("[%s] error while closing connections: %s", self._me, one_line(exc))
             if scope.cancelled_caught:
-                log.warning("[%s] closing connections took over %g s; abandoned", self._me, CLOSE_TIMEOUT_S)
+                log.warning(
+                    "[%s] closing connections took over %g s; abandoned", self._me, CLOSE_TIMEOUT_S
+                )
 
     async def _stop_auto_connector(self) -> None:
         """Turn off py-libp2p's AutoConnector.
@@ -228,7 +236,9 @@ class PeerHost:
         try:
             await self._host.connect(info)
         except Exception as exc:
-            raise GossipError(f"could not connect to peer {short(remote)}: {one_line(exc)}") from exc
+            raise GossipError(
+                f"could not connect to peer {short(remote)}: {one_line(exc)}"
+            ) from exc
         log.info("[%s] connected to [%s]", self._me, short(remote))
         return remote
 
@@ -257,7 +267,9 @@ class PeerHost:
         self._require_running()
         return await self._control.subscribe(topic)
 
-    async def wait_topic_peers(self, topic: str, peer_ids: Iterable[str], timeout: float = 10.0) -> None:
+    async def wait_topic_peers(
+        self, topic: str, peer_ids: Iterable[str], timeout: float = 10.0
+    ) -> None:
         """Wait until every peer in ``peer_ids`` will get what we publish on ``topic``.
 
         Subscribe first: then this waits for each peer to enter our GossipSub mesh

@@ -50,7 +50,8 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 
-from ._yamux import NonBlockingReaderYamux, install as install_yamux
+from ._yamux import NonBlockingReaderYamux
+from ._yamux import install as install_yamux
 
 MESH_DEGREE = 64
 HEARTBEAT_INTERVAL_S = 1

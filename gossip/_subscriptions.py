@@ -125,7 +125,9 @@ class TopicFanout:
                 if not self._overflowing:
                     log.warning(
                         "[%s] a subscriber on %r is %d messages behind; dropping until it catches up",
-                        self._me, self.topic, SUBSCRIPTION_BUFFER,
+                        self._me,
+                        self.topic,
+                        SUBSCRIPTION_BUFFER,
                     )
                 self._overflowing = True
             except (trio.BrokenResourceError, trio.ClosedResourceError):

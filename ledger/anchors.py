@@ -53,7 +53,13 @@ __all__ = [
 ]
 
 RECORD_FORMAT = "medmesh-attestation-record/1"
-_ATTEST_TYPES = ["uint256", "bytes32", "uint256", "uint256", "bytes32"]  # round, aggregate, mask, seen
+_ATTEST_TYPES = [
+    "uint256",
+    "bytes32",
+    "uint256",
+    "uint256",
+    "bytes32",
+]  # round, aggregate, mask, seen
 _ATTEST = f"attest({','.join(_ATTEST_TYPES)})"
 
 Check = Callable[..., None]
@@ -171,7 +177,9 @@ def parse_head(text: str) -> HeadAnchor | AttestationRecord:
         return HeadAnchor(int(number), _hash32(value, "--expect-head"))
     if Path(text).exists():
         return read_record(text)
-    raise LedgerError(f"--expect-head takes NUMBER:HASH or an attestation record file, got {text!r}")
+    raise LedgerError(
+        f"--expect-head takes NUMBER:HASH or an attestation record file, got {text!r}"
+    )
 
 
 def block_hashes(w3: Web3, numbers: Iterable[int]) -> dict[int, bytes | None]:
@@ -202,7 +210,10 @@ def _at(hashes: dict[int, bytes | None], anchor: HeadAnchor) -> tuple[bool, str]
     if found == anchor.hash:
         return True, f"block {anchor.number} is 0x{anchor.hash.hex()}"
     there = "no such block" if found is None else f"0x{found.hex()}"
-    return False, f"expected 0x{anchor.hash.hex()} at block {anchor.number}, this chain has {there}: history rewritten"
+    return (
+        False,
+        f"expected 0x{anchor.hash.hex()} at block {anchor.number}, this chain has {there}: history rewritten",
+    )
 
 
 def check_anchors(
@@ -219,7 +230,10 @@ def check_anchors(
     anchors = [h.seen if isinstance(h, AttestationRecord) else h for h in heads]
     hashes = block_hashes(w3, [0, *(a.number for a in anchors)])
     genesis = hashes[0]
-    for claimed, source in ((deployment.genesis, "the deployment file's"), (expect_genesis, "the expected")):
+    for claimed, source in (
+        (deployment.genesis, "the deployment file's"),
+        (expect_genesis, "the expected"),
+    ):
         if claimed is None:
             continue
         want = _hash32(claimed, "genesis") if isinstance(claimed, str) else claimed
@@ -233,7 +247,9 @@ def check_anchors(
     for item in heads:
         if isinstance(item, HeadAnchor):
             ok, detail = _at(hashes, item)
-            check(f"expected head: block {item.number} is on this chain", ok, detail, kind="integrity")
+            check(
+                f"expected head: block {item.number} is on this chain", ok, detail, kind="integrity"
+            )
             continue
         who = f"{item.sender}'s signed attestation of round {item.round}"
         check(
@@ -245,7 +261,12 @@ def check_anchors(
         )
         ok, detail = _at(hashes, item.seen)
         check(f"{who}: the head it saw is on this chain", ok, detail, kind="integrity")
-        check(f"{who} is on this chain", _included(w3, item.tx_hash), f"tx 0x{item.tx_hash.hex()}", kind="integrity")
+        check(
+            f"{who} is on this chain",
+            _included(w3, item.tx_hash),
+            f"tx 0x{item.tx_hash.hex()}",
+            kind="integrity",
+        )
 
 
 def _included(w3: Web3, tx_hash: bytes) -> bool:
@@ -262,13 +283,16 @@ def check_attested_heads(w3: Web3, rounds: list[dict[str, Any]], check: Check) -
     hashes = block_hashes(w3, wanted)
     for r in rounds:
         bad = [
-            a for a in r["attestations"]
+            a
+            for a in r["attestations"]
             if hashes.get(a["seen_number"]) != bytes.fromhex(a["seen_head"][2:])
         ]
         if r["attestations"]:
             check(
                 f"round {r['round']}: every attested chain head is a block of this chain",
                 not bad,
-                f"{bad[0]['account']} saw block {bad[0]['seen_number']} as {bad[0]['seen_head']}" if bad else "",
+                f"{bad[0]['account']} saw block {bad[0]['seen_number']} as {bad[0]['seen_head']}"
+                if bad
+                else "",
                 kind="integrity",
             )

@@ -19,19 +19,17 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 from web3 import Web3
 
+from .anchors import AttestationRecord, HeadAnchor, check_anchors, check_attested_heads
 from .award_audit import award_history, check_awards
 from .awards import artifact_name
+from .beacon_audit import check_beacon
 from .client import LedgerClient
 from .compile import CONTRACT_NAMES, compile_contracts
-from .anchors import AttestationRecord, HeadAnchor, check_anchors, check_attested_heads
 from .deploy import Deployment, provider_label
 from .embedded import is_embedded
 from .errors import LedgerError, _abi_type
-from .index import EventIndex, fast_decode, is_static_simple
-from .beacon_audit import check_beacon
 from .figures import check_figures, privacy_by_hospital
-from .views import alert_rows, scheme_label
-from .wiring import check_wiring, code_matches
+from .index import EventIndex, fast_decode, is_static_simple
 from .records import (
     IDENTITY_STATUSES,
     REJECTION_REASONS,
@@ -41,8 +39,17 @@ from .records import (
     alert_kind_name,
     micros_to_epsilon,
 )
+from .views import alert_rows, scheme_label
+from .wiring import check_wiring, code_matches
 
-__all__ = ["build_history", "collect", "epsilon_by_hospital", "expected_credits", "format_report", "unread_report"]
+__all__ = [
+    "build_history",
+    "collect",
+    "epsilon_by_hospital",
+    "expected_credits",
+    "format_report",
+    "unread_report",
+]
 
 _ZERO = "0x0000000000000000000000000000000000000000"
 #: eth_call requests per JSON-RPC batch.
@@ -78,7 +85,10 @@ def _view_calls(w3: Web3, view: _View, arg_lists: list[tuple[Any, ...]]) -> list
     else:
         for lo in range(0, len(datas), _BATCH):
             answers = w3.provider.make_batch_request(
-                [("eth_call", [{"to": view.address, "data": d}, "latest"]) for d in datas[lo : lo + _BATCH]]
+                [
+                    ("eth_call", [{"to": view.address, "data": d}, "latest"])
+                    for d in datas[lo : lo + _BATCH]
+                ]
             )
             if isinstance(answers, dict):  # the node refused the whole batch
                 raise LedgerError(f"batched eth_call failed: {answers.get('error')}")
@@ -88,7 +98,12 @@ def _view_calls(w3: Web3, view: _View, arg_lists: list[tuple[Any, ...]]) -> list
                 result = answer["result"]
                 raws.append(bytes.fromhex(result[2:]) if isinstance(result, str) else bytes(result))
     flat = view.outputs
-    if len(flat) == 1 and flat[0].startswith("(") and flat[0].endswith(")") and "(" not in flat[0][1:]:
+    if (
+        len(flat) == 1
+        and flat[0].startswith("(")
+        and flat[0].endswith(")")
+        and "(" not in flat[0][1:]
+    ):
         inner = flat[0][1:-1].split(",")
         if all(is_static_simple(t) for t in inner):  # a struct of static words: decode it fast
             return [(tuple(fast_decode(inner, raw)),) for raw in raws]
@@ -100,12 +115,17 @@ def _view_calls(w3: Web3, view: _View, arg_lists: list[tuple[Any, ...]]) -> list
 def _vote_key(aggregate_hash: str, accepted_mask: int) -> str:
     """``keccak256(abi.encode(aggregateHash, acceptedMask))``, encoded by hand: the audit
     recomputes thousands."""
-    return "0x" + keccak(bytes.fromhex(aggregate_hash[2:]) + int(accepted_mask).to_bytes(32, "big")).hex()
+    return (
+        "0x"
+        + keccak(bytes.fromhex(aggregate_hash[2:]) + int(accepted_mask).to_bytes(32, "big")).hex()
+    )
 
 
 def _unmask(mask: int, commits: list[dict[str, Any]]) -> list[str]:
     """The committers of ``mask`` (bit i: the i-th commit of the round), ascending."""
-    return sorted((c["account"] for i, c in enumerate(commits) if mask >> i & 1), key=lambda a: int(a, 16))
+    return sorted(
+        (c["account"] for i, c in enumerate(commits) if mask >> i & 1), key=lambda a: int(a, 16)
+    )
 
 
 def collect(
@@ -139,8 +159,15 @@ def collect(
     first = len(checks)
     for name, address in sorted(deployment.addresses.items()):
         ok, detail = code_matches(w3, address, artifacts[artifact_name(name)])
-        kind = "integrity" if name in CONTRACT_NAMES else "history"  # distributors: ledger.award_audit
-        check(f"code of {name} matches contracts/{artifact_name(name)}.sol", ok, f"{address}{detail}", kind=kind)
+        kind = (
+            "integrity" if name in CONTRACT_NAMES else "history"
+        )  # distributors: ledger.award_audit
+        check(
+            f"code of {name} matches contracts/{artifact_name(name)}.sol",
+            ok,
+            f"{address}{detail}",
+            kind=kind,
+        )
     check_wiring(w3, deployment, check)
     chain = {
         "chain_id": w3.eth.chain_id,
@@ -150,7 +177,9 @@ def collect(
         "contracts": dict(deployment.addresses),
         "admin": deployment.admin,
         "anchors": {
-            "genesis": [g for g in (deployment.genesis, expect_genesis and "0x" + expect_genesis.hex()) if g],
+            "genesis": [
+                g for g in (deployment.genesis, expect_genesis and "0x" + expect_genesis.hex()) if g
+            ],
             "heads": len(expect_heads or ()),
         },
     }
@@ -166,15 +195,26 @@ def collect(
     history = build_history(index.events)
     check_attested_heads(w3, history["rounds"], check)
     _check_against_views(w3, viewer, history, settings, check)
-    check_beacon(viewer, deployment, index.events, history["rounds"], settings["ledger"]["quorum"], check)
+    check_beacon(
+        viewer, deployment, index.events, history["rounds"], settings["ledger"]["quorum"], check
+    )
     history["incentives"] = award_history(index.events, deployment)
-    for key, token in check_awards(w3, deployment, history, settings["ledger"]["quorum"], check).items():
+    for key, token in check_awards(
+        w3, deployment, history, settings["ledger"]["quorum"], check
+    ).items():
         ok, detail = code_matches(w3, token, artifacts["ContributionCredit"])
-        check(f"code of {key}'s token matches contracts/ContributionCredit.sol", ok, f"{token}{detail}")
+        check(
+            f"code of {key}'s token matches contracts/ContributionCredit.sol",
+            ok,
+            f"{token}{detail}",
+        )
     history["epsilon"] = epsilon_by_hospital(history)
     history["privacy"] = privacy_by_hospital(history)
     history["flags"] = check_figures(history, check)
-    chain.update(head_block=index.last_block, head_hash="0x" + bytes(w3.eth.get_block(index.last_block)["hash"]).hex())
+    chain.update(
+        head_block=index.last_block,
+        head_hash="0x" + bytes(w3.eth.get_block(index.last_block)["hash"]).hex(),
+    )
     return {
         "chain": chain,
         "settings": settings,
@@ -187,8 +227,16 @@ def collect(
 def unread_report(chain: dict[str, Any], checks: list[dict[str, Any]]) -> dict[str, Any]:
     """A report whose history was not read because the chain or the deployment failed its
     integrity checks: the ``chain`` description and the ``checks``, no history."""
-    return {"chain": chain, "settings": {}, "identities": [], "rounds": [], "credits": {}, "total_supply": 0,
-            "checks": checks, "ok": False}
+    return {
+        "chain": chain,
+        "settings": {},
+        "identities": [],
+        "rounds": [],
+        "credits": {},
+        "total_supply": 0,
+        "checks": checks,
+        "ok": False,
+    }
 
 
 def _new_identity(a: dict[str, Any], block: int) -> dict[str, Any]:
@@ -240,7 +288,9 @@ def _new_round(a: dict[str, Any], block: int) -> dict[str, Any]:
     }
 
 
-def _registry_event(identities: dict[str, dict[str, Any]], kind: str, a: dict[str, Any], block: int) -> None:
+def _registry_event(
+    identities: dict[str, dict[str, Any]], kind: str, a: dict[str, Any], block: int
+) -> None:
     if kind == "Registered":
         identities[a["account"]] = _new_identity(a, block)
         return
@@ -248,14 +298,22 @@ def _registry_event(identities: dict[str, dict[str, Any]], kind: str, a: dict[st
     if ident is None:
         return
     if kind == "Admitted":
-        ident.update(status="active", admitted_block=block, admitted_by=a["admittedBy"], genesis=a["genesis"])
+        ident.update(
+            status="active", admitted_block=block, admitted_by=a["admittedBy"], genesis=a["genesis"]
+        )
     elif kind == "Endorsed":
         ident["endorsed_by"].append(a["endorser"])
     elif kind == "BondDeposited":
         ident["bond"] = a["bond"]
     elif kind == "SanctionVoted":
         ident["sanctions"].append(
-            {"voter": a["voter"], "action": SANCTIONS[a["action"]], "votes": a["votes"], "needed": a["needed"], "block": block}
+            {
+                "voter": a["voter"],
+                "action": SANCTIONS[a["action"]],
+                "votes": a["votes"],
+                "needed": a["needed"],
+                "block": block,
+            }
         )
     elif kind == "Suspended":
         ident["status"] = "suspended"
@@ -281,7 +339,10 @@ def _active_set(active: set[str], kind: str, a: dict[str, Any]) -> None:
 
 
 def _ledger_event(
-    rounds: dict[int, dict[str, Any]], identities: dict[str, dict[str, Any]], ev: dict[str, Any], active: set[str]
+    rounds: dict[int, dict[str, Any]],
+    identities: dict[str, dict[str, Any]],
+    ev: dict[str, Any],
+    active: set[str],
 ) -> None:
     a, kind = ev["args"], ev["event"]
     if kind == "RoundOpened":
@@ -291,9 +352,17 @@ def _ledger_event(
     if kind == "PrivacyBudgetDeclared":
         ident = identities.get(a["account"])
         if ident is not None:
-            raw = (a["epsilonMicros"], a["deltaAtto"], a["noiseMicros"], a["clipMicros"], bytes.fromhex(a["accountant"][2:]))
+            raw = (
+                a["epsilonMicros"],
+                a["deltaAtto"],
+                a["noiseMicros"],
+                a["clipMicros"],
+                bytes.fromhex(a["accountant"][2:]),
+            )
             budget = PrivacyBudget.decode(raw)
-            ident["privacy_budget"] = None if budget is None else {**budget.to_json(), "block": ev["block"]}
+            ident["privacy_budget"] = (
+                None if budget is None else {**budget.to_json(), "block": ev["block"]}
+            )
         return
     r = rounds.get(a.get("round"))
     if r is None:
@@ -432,7 +501,9 @@ def expected_credits(
     """Each accepted contributor's credits as the contract must mint them, on sample counts
     capped by each committer's declared cohort (``cohorts``; uncapped where None)."""
     caps = cohorts or {}
-    samples = {c["account"]: min(c["samples"], caps.get(c["account"], c["samples"])) for c in r["commits"]}
+    samples = {
+        c["account"]: min(c["samples"], caps.get(c["account"], c["samples"])) for c in r["commits"]
+    }
     weights = {a: (1 if scheme == "equal" else samples[a]) for a in r["accepted"]}
     total = sum(weights.values())
     if not per_round or not total:
@@ -460,7 +531,9 @@ def check_round_quorum(r: dict[str, Any], quorum: tuple[int, int], check: Any) -
     )
     if not r["finalized"]:
         return
-    on_time = [x for x in r["attestations"] if not x["late"] and x["vote_key"] == r["winning_vote_key"]]
+    on_time = [
+        x for x in r["attestations"] if not x["late"] and x["vote_key"] == r["winning_vote_key"]
+    ]
     standing = members & set(r["active_at_finalize"])
     good = [x["account"] for x in on_time if x["account"] in standing]
     bad = sorted({x["account"] for x in on_time} - standing)
@@ -469,8 +542,12 @@ def check_round_quorum(r: dict[str, Any], quorum: tuple[int, int], check: Any) -
         f"round {rnd}: the winner had {len(good)} votes of members in good standing, "
         f"> {num}/{den} of its {n} members",
         len(good) * den > n * num and claimed <= len(good),
-        (f"the finalization counted {claimed}; votes of members not in good standing at "
-         f"finalization or not members at opening: {', '.join(bad)}") if bad else f"counted {claimed}",
+        (
+            f"the finalization counted {claimed}; votes of members not in good standing at "
+            f"finalization or not members at opening: {', '.join(bad)}"
+        )
+        if bad
+        else f"counted {claimed}",
     )
 
 
@@ -480,12 +557,23 @@ def _check_against_views(
     identities = {i["account"]: i for i in history["identities"]}
     rounds = {r["round"]: r for r in history["rounds"]}
     members = viewer._call(viewer.registry.functions.members())
-    check("identities in logs == registry members", set(members) == set(identities), f"{len(identities)} identities")
+    check(
+        "identities in logs == registry members",
+        set(members) == set(identities),
+        f"{len(identities)} identities",
+    )
     accounts = list(identities)
     identity_views = _view_calls(w3, _View(viewer.registry, "identity"), [(a,) for a in accounts])
     for account, (raw,) in zip(accounts, identity_views, strict=True):
         entry = identities[account]
-        same = (IDENTITY_STATUSES[raw[2]], raw[7], _hex(raw[5]), _hex(raw[6]), int(raw[8]), int(raw[10])) == (
+        same = (
+            IDENTITY_STATUSES[raw[2]],
+            raw[7],
+            _hex(raw[5]),
+            _hex(raw[6]),
+            int(raw[8]),
+            int(raw[10]),
+        ) == (
             entry["status"],
             entry["peer_id"],
             entry["seal_key"],
@@ -496,27 +584,41 @@ def _check_against_views(
         check(f"identity {account} ({entry['peer_id']}) matches the registry", same)
 
     declared = [a for a in accounts if identities[a].get("privacy_budget")]
-    budget_views = _view_calls(w3, _View(viewer.round_ledger, "privacyBudget"), [(a,) for a in declared])
+    budget_views = _view_calls(
+        w3, _View(viewer.round_ledger, "privacyBudget"), [(a,) for a in declared]
+    )
     for account, (raw,) in zip(declared, budget_views, strict=True):
         logged = {k: v for k, v in identities[account]["privacy_budget"].items() if k != "block"}
         on_chain = PrivacyBudget.decode(tuple(raw))
-        check(f"privacy budget of {account} matches the ledger", on_chain is not None and on_chain.to_json() == logged)
+        check(
+            f"privacy budget of {account} matches the ledger",
+            on_chain is not None and on_chain.to_json() == logged,
+        )
 
     current = viewer.current_round()
-    check("rounds in logs == currentRound()", current == (max(rounds) if rounds else 0), f"current round {current}")
+    check(
+        "rounds in logs == currentRound()",
+        current == (max(rounds) if rounds else 0),
+        f"current round {current}",
+    )
     num, den = settings["ledger"]["quorum"]
     per_round, scheme = settings["ledger"]["credit_per_round"], settings["ledger"]["credit_scheme"]
     slash = settings["ledger"]["slash_per_rejection"]
     numbers = sorted(rounds)
     infos = _view_calls(w3, _View(viewer.round_ledger, "roundInfo"), [(n,) for n in numbers])
     pairs = [(n, c["account"]) for n in numbers for c in rounds[n]["commits"]]
-    commits = dict(zip(pairs, _view_calls(w3, _View(viewer.round_ledger, "commitment"), pairs), strict=True))
+    commits = dict(
+        zip(pairs, _view_calls(w3, _View(viewer.round_ledger, "commitment"), pairs), strict=True)
+    )
     for rnd, (info,) in zip(numbers, infos, strict=True):
         r = rounds[rnd]
         # Round fields: opener, openedAt, status, settled, struckVotes, leader, attestDeadline,
         # attestCount, leaderVotes, commitDeadline, commitCount, memberCount, ...
         same = (ROUND_STATUSES[info[2]], info[10], info[7], info[11]) == (
-            r["status"], len(r["commits"]), len(r["attestations"]), r["member_count"]
+            r["status"],
+            len(r["commits"]),
+            len(r["attestations"]),
+            r["member_count"],
         )
         check(
             f"round {rnd}: status {r['status']}, {len(r['commits'])} commits, "
@@ -524,16 +626,22 @@ def _check_against_views(
             same,
         )
         same_commits = all(
-            (_hex(commits[(rnd, c["account"])][0][0]), commits[(rnd, c["account"])][0][1]) == (c["update_hash"], c["samples"])
+            (_hex(commits[(rnd, c["account"])][0][0]), commits[(rnd, c["account"])][0][1])
+            == (c["update_hash"], c["samples"])
             for c in r["commits"]
         )
         check(f"round {rnd}: committed hashes and samples match the ledger", same_commits)
-        keys_ok = all(_vote_key(x["aggregate_hash"], x["accepted_mask"]) == x["vote_key"] for x in r["attestations"])
+        keys_ok = all(
+            _vote_key(x["aggregate_hash"], x["accepted_mask"]) == x["vote_key"]
+            for x in r["attestations"]
+        )
         check(f"round {rnd}: every vote key is keccak256(aggregate, accepted mask)", keys_ok)
         check_round_quorum(r, (num, den), check)
         if not r["finalized"]:
             continue
-        check(f"round {rnd}: aggregate hash matches the ledger", _hex(info[15]) == r["aggregate_hash"])
+        check(
+            f"round {rnd}: aggregate hash matches the ledger", _hex(info[15]) == r["aggregate_hash"]
+        )
         check(f"round {rnd}: credits were settled", r["settle_tx"] is not None or rnd == current)
         if r["settle_tx"] is None:
             continue
@@ -543,22 +651,34 @@ def _check_against_views(
             expected_credits(r, per_round, scheme, cohorts) == r["credited"],
         )
         if slash:
-            check(f"round {rnd}: every excluded committer was slashed", set(r["slashed"]) == set(r["excluded"]))
+            check(
+                f"round {rnd}: every excluded committer was slashed",
+                set(r["slashed"]) == set(r["excluded"]),
+            )
     holders = list(history["credits"])
     balances = _view_calls(w3, _View(viewer.credit, "balanceOf"), [(a,) for a in holders])
     for account, (balance,) in zip(holders, balances, strict=True):
-        check(f"credit balance of {account} matches the token", balance == history["credits"][account])
-    check("total supply matches the token", viewer.credit_supply() == history["total_supply"], str(history["total_supply"]))
-
+        check(
+            f"credit balance of {account} matches the token", balance == history["credits"][account]
+        )
+    check(
+        "total supply matches the token",
+        viewer.credit_supply() == history["total_supply"],
+        str(history["total_supply"]),
+    )
 
 
 # --------------------------------------------------------------------------- rendering
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
+    cells = [[str(h) for h in headers]] + [
+        ["" if v is None else str(v) for v in row] for row in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -581,8 +701,11 @@ def format_report(report: dict[str, Any]) -> str:
         f"medmesh audit: chain {chain['chain_id']} read from {chain['rpc']}, head block {chain['head_block']}"
         + (f" ({chain['head_hash']})" if chain.get("head_hash") else ""),
         f"genesis: {chain.get('genesis')}"
-        + (f"; the deployment file names rpc {chain['deployment_rpc']}" if chain.get("deployment_rpc") not in
-           (None, chain["rpc"], "embedded") else ""),
+        + (
+            f"; the deployment file names rpc {chain['deployment_rpc']}"
+            if chain.get("deployment_rpc") not in (None, chain["rpc"], "embedded")
+            else ""
+        ),
         _anchor_line(chain),
         "contracts: " + ", ".join(f"{k} {v}" for k, v in chain["contracts"].items()),
         f"admin: {chain['admin']}",
@@ -610,7 +733,16 @@ def format_report(report: dict[str, Any]) -> str:
             f"Round {r['round']}: {r['status']}, opened by {_short(peers.get(r['opener'], r['opener']), 14)}"
             + (f", aggregate {r['aggregate_hash']}" if r["aggregate_hash"] else ""),
             _table(
-                ["committer", "peer id", "update hash", "samples", "epsilon", "mode", "accepted", "credited"],
+                [
+                    "committer",
+                    "peer id",
+                    "update hash",
+                    "samples",
+                    "epsilon",
+                    "mode",
+                    "accepted",
+                    "credited",
+                ],
                 [
                     [
                         _short(c["account"]),
@@ -673,8 +805,10 @@ def _anchor_line(chain: dict[str, Any]) -> str:
     given = len(anchors.get("genesis", [])) + int(anchors.get("heads", 0))
     if anchors.get("heads"):
         return f"anchors: {given} checked, {anchors['heads']} of them past genesis (members' records or known heads)"
-    return (f"anchors: {given} checked, none past genesis: this proves the chain consistent, not that it is the "
-            "consortium's; give --expect-head with a member's attestation record")
+    return (
+        f"anchors: {given} checked, none past genesis: this proves the chain consistent, not that it is the "
+        "consortium's; give --expect-head with a member's attestation record"
+    )
 
 
 def _privacy_tables(report: dict[str, Any], peers: dict[str, str]) -> list[str]:
@@ -686,18 +820,42 @@ def _privacy_tables(report: dict[str, Any], peers: dict[str, str]) -> list[str]:
         for account, entry in privacy.items():
             b = entry["budget"] or {}
             spend = ", ".join(f"r{s['round']} {s['epsilon']:g}" for s in entry["spend"]) or "-"
-            rows.append([
-                _short(account), _short(peers.get(account), 14), b.get("accountant", "NONE DECLARED"),
-                f"{b['epsilon']:g}" if b else "-", f"{b['delta']:g}" if b else "-",
-                f"{b['noise_multiplier']:g}" if b else "-", f"{b['clip_norm']:g}" if b else "-", spend,
-            ])
-        out += ["", "Privacy budgets and cumulative spend (epsilon after each round)",
-                _table(["account", "peer id", "accountant", "budget eps", "delta", "noise", "clip", "spend"], rows)]
+            rows.append(
+                [
+                    _short(account),
+                    _short(peers.get(account), 14),
+                    b.get("accountant", "NONE DECLARED"),
+                    f"{b['epsilon']:g}" if b else "-",
+                    f"{b['delta']:g}" if b else "-",
+                    f"{b['noise_multiplier']:g}" if b else "-",
+                    f"{b['clip_norm']:g}" if b else "-",
+                    spend,
+                ]
+            )
+        out += [
+            "",
+            "Privacy budgets and cumulative spend (epsilon after each round)",
+            _table(
+                [
+                    "account",
+                    "peer id",
+                    "accountant",
+                    "budget eps",
+                    "delta",
+                    "noise",
+                    "clip",
+                    "spend",
+                ],
+                rows,
+            ),
+        ]
     flags = report.get("flags", [])
     if flags:
         out += ["", f"Flagged figures ({len(flags)}; not failures, worth a look)"]
-        out += [f"  round {f['round']}: {f['account']} claims {f['samples']} samples, {f['why']} ({f['median']:g})"
-                for f in flags]
+        out += [
+            f"  round {f['round']}: {f['account']} claims {f['samples']} samples, {f['why']} ({f['median']:g})"
+            for f in flags
+        ]
     return out
 
 
@@ -714,20 +872,35 @@ def _incentive_tables(report: dict[str, Any], peers: dict[str, str]) -> list[str
             _table(
                 ["round", "scheme", "recipients", "minted MMC", "penalized", "burned MMC"],
                 [
-                    [aw["round"], aw["scheme"], aw["recipients"], _credits(aw["total"]), len(aw["penalties"]),
-                     _credits(sum(p["burned"] for p in aw["penalties"].values()))]
+                    [
+                        aw["round"],
+                        aw["scheme"],
+                        aw["recipients"],
+                        _credits(aw["total"]),
+                        len(aw["penalties"]),
+                        _credits(sum(p["burned"] for p in aw["penalties"].values())),
+                    ]
                     for aw in d["awards"]
                 ],
             ),
         ]
-    holders = sorted({a for d in incentives.values() for a, v in d["balances"].items() if v}, key=lambda a: int(a, 16))
+    holders = sorted(
+        {a for d in incentives.values() for a, v in d["balances"].items() if v},
+        key=lambda a: int(a, 16),
+    )
     out += [
         "",
         "Incentive credits by scheme (MMC)",
         _table(
             ["account", "peer id", *(scheme_label(key) for key in incentives)],
-            [[a, _short(peers.get(a), 14), *(_credits(d["balances"].get(a, 0)) for d in incentives.values())]
-             for a in holders],
+            [
+                [
+                    a,
+                    _short(peers.get(a), 14),
+                    *(_credits(d["balances"].get(a, 0)) for d in incentives.values()),
+                ]
+                for a in holders
+            ],
         ),
     ]
     return out

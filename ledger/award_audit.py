@@ -45,11 +45,19 @@ AWARD_RULES = {
     "penalties": "every penalty hit a committer left out of a finalized round, burning at most the penalty",
     "budget": "each round's awards sum within budgetPerRound",
 }
-_AWARD_EVENTS = ("CreditsAwarded", "CreditAwarded", "ContributorPenalized", "AwardEndorsed", "AwardQuorumReached")
+_AWARD_EVENTS = (
+    "CreditsAwarded",
+    "CreditAwarded",
+    "ContributorPenalized",
+    "AwardEndorsed",
+    "AwardQuorumReached",
+)
 _SHOWN = 5  # offenders named in a failed check's detail
 
 
-def award_history(events: list[dict[str, Any]], deployment: Deployment) -> dict[str, dict[str, Any]]:
+def award_history(
+    events: list[dict[str, Any]], deployment: Deployment
+) -> dict[str, dict[str, Any]]:
     """Per distributor key: its address, its awards in chain order, and the balances and
     supply its token should hold (grants minus burns)."""
     out: dict[str, dict[str, Any]] = {}
@@ -66,27 +74,47 @@ def award_history(events: list[dict[str, Any]], deployment: Deployment) -> dict[
             if ev["event"] == "AwardEndorsed":
                 endorsed[a["awardHash"]].append(a["member"])
             elif ev["event"] == "AwardQuorumReached":  # emitted just before its CreditsAwarded
-                quorum[where] = {"hash": a["awardHash"], "endorsements": a["endorsements"], "active": a["activeCount"]}
+                quorum[where] = {
+                    "hash": a["awardHash"],
+                    "endorsements": a["endorsements"],
+                    "active": a["activeCount"],
+                }
             elif ev["event"] == "CreditsAwarded":
-                award = {"round": a["round"], "scheme": scheme_name(a["scheme"]), "scheme_id": a["scheme"],
-                         "awarder": a["awarder"], "quorum": quorum.get(where), "total": a["total"],
-                         "recipients": a["recipients"], "grants": {}, "penalties": {},
-                         "block": ev["block"], "tx": ev["tx"]}
+                award = {
+                    "round": a["round"],
+                    "scheme": scheme_name(a["scheme"]),
+                    "scheme_id": a["scheme"],
+                    "awarder": a["awarder"],
+                    "quorum": quorum.get(where),
+                    "total": a["total"],
+                    "recipients": a["recipients"],
+                    "grants": {},
+                    "penalties": {},
+                    "block": ev["block"],
+                    "tx": ev["tx"],
+                }
                 awards.append(award)
                 open_award[where] = award
             elif ev["event"] == "CreditAwarded" and where in open_award:
                 open_award[where]["grants"][a["account"]] = a["amount"]
             elif ev["event"] == "ContributorPenalized" and where in open_award:
-                open_award[where]["penalties"][a["account"]] = {"penalty": a["penalty"], "burned": a["burned"]}
+                open_award[where]["penalties"][a["account"]] = {
+                    "penalty": a["penalty"],
+                    "burned": a["burned"],
+                }
         balances: dict[str, int] = defaultdict(int)
         for award in awards:
             for account, amount in award["grants"].items():
                 balances[account] += amount
             for account, p in award["penalties"].items():
                 balances[account] -= p["burned"]
-        out[key] = {"address": address, "awards": awards, "endorsed": dict(endorsed),
-                    "balances": {a: v for a, v in sorted(balances.items()) if v},
-                    "supply": sum(balances.values())}
+        out[key] = {
+            "address": address,
+            "awards": awards,
+            "endorsed": dict(endorsed),
+            "balances": {a: v for a, v in sorted(balances.items()) if v},
+            "supply": sum(balances.values()),
+        }
     return out
 
 
@@ -95,22 +123,34 @@ def award_digest(award: dict[str, Any]) -> str:
     (grants and the penalties asked, in the order sent), as members endorse it."""
     grants = [(a, v) for a, v in award["grants"].items()]
     penalties = [(a, p["penalty"]) for a, p in award["penalties"].items()]
-    encoded = abi_encode(["uint256", "bytes32", "(address,uint256)[]", "(address,uint256)[]"],
-                         [award["round"], bytes.fromhex(award["scheme_id"][2:]), grants, penalties])
+    encoded = abi_encode(
+        ["uint256", "bytes32", "(address,uint256)[]", "(address,uint256)[]"],
+        [award["round"], bytes.fromhex(award["scheme_id"][2:]), grants, penalties],
+    )
     return "0x" + keccak(encoded).hex()
 
 
-def _by_quorum(award: dict[str, Any], endorsed: dict[str, list[str]], quorum: tuple[int, int]) -> bool:
+def _by_quorum(
+    award: dict[str, Any], endorsed: dict[str, list[str]], quorum: tuple[int, int]
+) -> bool:
     q = award.get("quorum")
     if not q or q["hash"] != award_digest(award):
         return False
     num, den = quorum
-    return len(set(endorsed.get(q["hash"], []))) >= q["endorsements"] and q["endorsements"] * den > q["active"] * num
+    return (
+        len(set(endorsed.get(q["hash"], []))) >= q["endorsements"]
+        and q["endorsements"] * den > q["active"] * num
+    )
 
 
-def award_violations(awards: list[dict[str, Any]], rounds: list[dict[str, Any]], admin: str, budget: int,
-                     endorsed: dict[str, list[str]] | None = None, quorum: tuple[int, int] = (2, 3)
-                     ) -> dict[str, list[str]]:
+def award_violations(
+    awards: list[dict[str, Any]],
+    rounds: list[dict[str, Any]],
+    admin: str,
+    budget: int,
+    endorsed: dict[str, list[str]] | None = None,
+    quorum: tuple[int, int] = (2, 3),
+) -> dict[str, list[str]]:
     """Per rule of :data:`AWARD_RULES`, what breaks it (empty lists: none), from the awards
     (as :func:`award_history` builds them), the endorsements (award hash -> members), the
     RoundLedger's quorum fraction and its history (``collect``'s rounds)."""
@@ -121,13 +161,17 @@ def award_violations(awards: list[dict[str, Any]], rounds: list[dict[str, Any]],
     for aw in awards:
         tag = f"round {aw['round']} {aw['scheme']}"
         if aw["total"] != sum(aw["grants"].values()) or aw["recipients"] != len(aw["grants"]):
-            found["sums"].append(f"{tag}: total {aw['total']} over {aw['recipients']} recipients, "
-                                 f"grants sum to {sum(aw['grants'].values())} over {len(aw['grants'])}")
+            found["sums"].append(
+                f"{tag}: total {aw['total']} over {aw['recipients']} recipients, "
+                f"grants sum to {sum(aw['grants'].values())} over {len(aw['grants'])}"
+            )
         if (aw["round"], aw["scheme"]) in seen:
             found["once"].append(f"{tag}: awarded again")
         seen.add((aw["round"], aw["scheme"]))
         if aw["awarder"].lower() != admin.lower() and not _by_quorum(aw, endorsed or {}, quorum):
-            found["once"].append(f"{tag}: sent by {aw['awarder']}, neither the admin nor on a member quorum")
+            found["once"].append(
+                f"{tag}: sent by {aw['awarder']}, neither the admin nor on a member quorum"
+            )
         r = by_number.get(aw["round"])
         finalized = r is not None and r["finalized"]
         accepted = {a.lower() for a in r["accepted"]} if finalized else set()
@@ -137,15 +181,26 @@ def award_violations(awards: list[dict[str, Any]], rounds: list[dict[str, Any]],
                 why = "the round is not finalized" if not finalized else "not in its accepted set"
                 found["grants"].append(f"{tag}: {account} ({why})")
         for account, p in aw["penalties"].items():
-            if account.lower() in accepted or account.lower() not in committed or p["burned"] > p["penalty"]:
+            if (
+                account.lower() in accepted
+                or account.lower() not in committed
+                or p["burned"] > p["penalty"]
+            ):
                 found["penalties"].append(f"{tag}: {account}")
         per_round[aw["round"]] += aw["total"]
-    found["budget"] = [f"round {n}: {total} > {budget}" for n, total in sorted(per_round.items()) if total > budget]
+    found["budget"] = [
+        f"round {n}: {total} > {budget}" for n, total in sorted(per_round.items()) if total > budget
+    ]
     return found
 
 
-def check_awards(w3: Web3, deployment: Deployment, history: dict[str, Any], quorum: tuple[int, int],
-                 check: Callable[..., None]) -> dict[str, str]:
+def check_awards(
+    w3: Web3,
+    deployment: Deployment,
+    history: dict[str, Any],
+    quorum: tuple[int, int],
+    check: Callable[..., None],
+) -> dict[str, str]:
     """Run the checks of the module docstring on every distributor in ``history["incentives"]``
     (``quorum``: the RoundLedger's fraction); returns distributor key -> its token's address
     (for the caller's code check)."""
@@ -154,35 +209,54 @@ def check_awards(w3: Web3, deployment: Deployment, history: dict[str, Any], quor
     for key, d in history["incentives"].items():
         views = w3.eth.contract(address=d["address"], abi=abi).functions
         try:
-            token_address, *bound = (Web3.to_checksum_address(f().call())
-                                     for f in (views.credit, views.roundLedger, views.registry))
+            token_address, *bound = (
+                Web3.to_checksum_address(f().call())
+                for f in (views.credit, views.roundLedger, views.registry)
+            )
         except (LedgerError, Web3Exception) as exc:
             check(f"{key}: answers as an IncentiveDistributor", False, f"{d['address']}: {exc}")
             continue
-        client = DistributorClient(w3, {"IncentiveDistributor": d["address"], "ContributionCredit": token_address})
+        client = DistributorClient(
+            w3, {"IncentiveDistributor": d["address"], "ContributionCredit": token_address}
+        )
         tokens[key] = token_address
-        check(f"{key}: pays for this deployment's RoundLedger and registry",
-              tuple(bound) == (deployment.addresses["RoundLedger"], deployment.addresses["HospitalRegistry"]),
-              f"round ledger {bound[0]}, registry {bound[1]}")
+        check(
+            f"{key}: pays for this deployment's RoundLedger and registry",
+            tuple(bound)
+            == (deployment.addresses["RoundLedger"], deployment.addresses["HospitalRegistry"]),
+            f"round ledger {bound[0]}, registry {bound[1]}",
+        )
         budget = d["budget_per_round"] = client.budget_per_round()
         d["token"] = token_address
-        found = award_violations(d["awards"], history["rounds"], deployment.admin, budget, d["endorsed"], quorum)
+        found = award_violations(
+            d["awards"], history["rounds"], deployment.admin, budget, d["endorsed"], quorum
+        )
         for rule, offenders in found.items():
             more = len(offenders) - _SHOWN
             detail = "; ".join(offenders[:_SHOWN]) + (f"; and {more} more" if more > 0 else "")
-            check(f"{key}: {AWARD_RULES[rule]}" + (f" ({budget})" if rule == "budget" else ""), not offenders,
-                  detail or f"{len(d['awards'])} awards")
+            check(
+                f"{key}: {AWARD_RULES[rule]}" + (f" ({budget})" if rule == "budget" else ""),
+                not offenders,
+                detail or f"{len(d['awards'])} awards",
+            )
         totals: dict[int, int] = defaultdict(int)
         for aw in d["awards"]:
             totals[aw["round"]] += aw["total"]
         mismatched = [n for n, t in sorted(totals.items()) if client.awarded_in_round(n) != t]
-        check(f"{key}: awards per round match its awardedInRound", not mismatched,
-              "rounds " + ", ".join(map(str, mismatched)) if mismatched else f"{len(totals)} rounds")
+        check(
+            f"{key}: awards per round match its awardedInRound",
+            not mismatched,
+            "rounds " + ", ".join(map(str, mismatched)) if mismatched else f"{len(totals)} rounds",
+        )
         minter = Web3.to_checksum_address(client.credit.functions.minter().call())
         wrong = [a for a, v in d["balances"].items() if client.balance(a) != v]
-        check(f"{key}: is the only minter of its token {token_address}, whose balances and supply "
-              "equal the awards minus the burns",
-              minter == Web3.to_checksum_address(d["address"]) and not wrong and client.supply() == d["supply"],
-              f"minter {minter}, supply {client.supply()} (awards say {d['supply']})"
-              + (f"; balances differ for {', '.join(wrong[:_SHOWN])}" if wrong else ""))
+        check(
+            f"{key}: is the only minter of its token {token_address}, whose balances and supply "
+            "equal the awards minus the burns",
+            minter == Web3.to_checksum_address(d["address"])
+            and not wrong
+            and client.supply() == d["supply"],
+            f"minter {minter}, supply {client.supply()} (awards say {d['supply']})"
+            + (f"; balances differ for {', '.join(wrong[:_SHOWN])}" if wrong else ""),
+        )
     return tokens

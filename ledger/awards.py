@@ -28,8 +28,18 @@ from .errors import LedgerError
 from .records import sort_accounts
 from .tx import call, send
 
-__all__ = ["DISTRIBUTOR", "AwardReceipt", "DistributorClient", "artifact_name", "award_hash", "deploy_distributor",
-           "distributors", "scheme_id", "scheme_name", "with_distributor"]
+__all__ = [
+    "DISTRIBUTOR",
+    "AwardReceipt",
+    "DistributorClient",
+    "artifact_name",
+    "award_hash",
+    "deploy_distributor",
+    "distributors",
+    "scheme_id",
+    "scheme_name",
+    "with_distributor",
+]
 
 #: A deployment lists its distributors as ``IncentiveDistributor`` or ``IncentiveDistributor[label]``
 #: (one per scheme in the simulator), so that ``medmesh audit`` finds and re-checks them.
@@ -53,7 +63,9 @@ def with_distributor(deployment: Deployment, address: str, label: str | None = N
     key = DISTRIBUTOR if label is None else f"{DISTRIBUTOR}[{label}]"
     if key in deployment.addresses:
         raise LedgerError(f"the deployment already lists {key}")
-    return replace(deployment, addresses={**deployment.addresses, key: Web3.to_checksum_address(address)})
+    return replace(
+        deployment, addresses={**deployment.addresses, key: Web3.to_checksum_address(address)}
+    )
 
 
 def scheme_id(name: str) -> bytes:
@@ -68,7 +80,11 @@ def scheme_name(scheme: bytes | str) -> str:
     """The inverse of :func:`scheme_id` (``bytes32`` or its ``0x`` hex); non-ASCII bytes as hex."""
     raw = bytes.fromhex(scheme[2:]) if isinstance(scheme, str) else bytes(scheme)
     name = raw.rstrip(b"\x00")
-    return name.decode("ascii") if name.isascii() and name.decode("ascii").isprintable() else "0x" + raw.hex()
+    return (
+        name.decode("ascii")
+        if name.isascii() and name.decode("ascii").isprintable()
+        else "0x" + raw.hex()
+    )
 
 
 @dataclass(frozen=True)
@@ -82,8 +98,14 @@ class AwardReceipt:
     gas_used: int
 
 
-def deploy_distributor(w3: Web3, admin: LocalAccount, deployment: Deployment, *, budget_per_round: int,
-                       max_penalty_per_round: int = 0) -> dict[str, str]:
+def deploy_distributor(
+    w3: Web3,
+    admin: LocalAccount,
+    deployment: Deployment,
+    *,
+    budget_per_round: int,
+    max_penalty_per_round: int = 0,
+) -> dict[str, str]:
     """Deploy a ContributionCredit token and an IncentiveDistributor (its minter) over
     ``deployment``'s registry and round ledger, from the consortium ``admin``. All awards of one
     round mint at most ``budget_per_round`` and burn at most ``max_penalty_per_round`` from any
@@ -92,14 +114,24 @@ def deploy_distributor(w3: Web3, admin: LocalAccount, deployment: Deployment, *,
     if int(budget_per_round) <= 0:
         raise LedgerError(f"budget_per_round must be > 0, got {budget_per_round}")
     if not 0 <= int(max_penalty_per_round) <= int(budget_per_round):
-        raise LedgerError(f"max_penalty_per_round must be in 0..budget_per_round ({budget_per_round}), "
-                          f"got {max_penalty_per_round}")
+        raise LedgerError(
+            f"max_penalty_per_round must be in 0..budget_per_round ({budget_per_round}), "
+            f"got {max_penalty_per_round}"
+        )
     artifacts = compile_contracts()
     decoder = error_decoder(artifacts)
     credit = _deploy_one(w3, admin, "ContributionCredit", artifacts, decoder, admin.address)
     distributor = _deploy_one(
-        w3, admin, "IncentiveDistributor", artifacts, decoder, admin.address,
-        deployment.addresses["HospitalRegistry"], deployment.addresses["RoundLedger"], credit, int(budget_per_round),
+        w3,
+        admin,
+        "IncentiveDistributor",
+        artifacts,
+        decoder,
+        admin.address,
+        deployment.addresses["HospitalRegistry"],
+        deployment.addresses["RoundLedger"],
+        credit,
+        int(budget_per_round),
         int(max_penalty_per_round),
     )
     token = w3.eth.contract(address=credit, abi=artifacts["ContributionCredit"]["abi"])
@@ -110,7 +142,9 @@ def deploy_distributor(w3: Web3, admin: LocalAccount, deployment: Deployment, *,
 class DistributorClient:
     """Acts on one IncentiveDistributor and reads its token; ``account`` signs (None: read-only)."""
 
-    def __init__(self, w3: Web3, addresses: Mapping[str, str], account: LocalAccount | None = None) -> None:
+    def __init__(
+        self, w3: Web3, addresses: Mapping[str, str], account: LocalAccount | None = None
+    ) -> None:
         artifacts = compile_contracts()
         self.w3 = w3
         self.account = account
@@ -118,39 +152,60 @@ class DistributorClient:
         try:
             self.distributor: Contract = w3.eth.contract(
                 address=Web3.to_checksum_address(addresses["IncentiveDistributor"]),
-                abi=artifacts["IncentiveDistributor"]["abi"], decode_tuples=True,
+                abi=artifacts["IncentiveDistributor"]["abi"],
+                decode_tuples=True,
             )
             self.credit: Contract = w3.eth.contract(
                 address=Web3.to_checksum_address(addresses["ContributionCredit"]),
-                abi=artifacts["ContributionCredit"]["abi"], decode_tuples=True,
+                abi=artifacts["ContributionCredit"]["abi"],
+                decode_tuples=True,
             )
         except KeyError as exc:
             raise LedgerError(f"distributor addresses lack {exc.args[0]}") from None
         self.gas_used: dict[str, list[int]] = defaultdict(list)
         self.last_receipt: TxReceipt | None = None
 
-    def award(self, round: int, scheme: str, grants: Mapping[str, int],
-              penalties: Mapping[str, int] | None = None) -> AwardReceipt:
+    def award(
+        self,
+        round: int,
+        scheme: str,
+        grants: Mapping[str, int],
+        penalties: Mapping[str, int] | None = None,
+    ) -> AwardReceipt:
         """Mint ``grants`` (account -> credits) and burn ``penalties`` for ``round`` by
         ``scheme``; zero amounts are left out. Admin only."""
         return self._award("award", round, scheme, grants, penalties)
 
-    def endorse(self, round: int, scheme: str, grants: Mapping[str, int],
-                penalties: Mapping[str, int] | None = None) -> TxReceipt:
+    def endorse(
+        self,
+        round: int,
+        scheme: str,
+        grants: Mapping[str, int],
+        penalties: Mapping[str, int] | None = None,
+    ) -> TxReceipt:
         """Endorse, as an Active member, the award of ``round`` by ``scheme`` with these grants
         and penalties (its :func:`award_hash`)."""
         digest = award_hash(round, scheme, grants, penalties or {})
         fn = self.distributor.functions.endorseAward(int(round), scheme_id(scheme), digest)
         return self._send("endorse", fn)
 
-    def award_by_quorum(self, round: int, scheme: str, grants: Mapping[str, int],
-                        penalties: Mapping[str, int] | None = None) -> AwardReceipt:
+    def award_by_quorum(
+        self,
+        round: int,
+        scheme: str,
+        grants: Mapping[str, int],
+        penalties: Mapping[str, int] | None = None,
+    ) -> AwardReceipt:
         """Make the award a member quorum endorsed (anyone may send it)."""
         return self._award("awardByQuorum", round, scheme, grants, penalties)
 
     def endorsements(self, round: int, scheme: str, digest: bytes) -> int:
-        return int(call(self.distributor.functions.endorsements(int(round), scheme_id(scheme), digest),
-                        decoder=self._decoder))
+        return int(
+            call(
+                self.distributor.functions.endorsements(int(round), scheme_id(scheme), digest),
+                decoder=self._decoder,
+            )
+        )
 
     def _send(self, action: str, fn: Any) -> TxReceipt:
         if self.account is None:
@@ -160,23 +215,37 @@ class DistributorClient:
         self.last_receipt = receipt
         return receipt
 
-    def _award(self, function: str, round: int, scheme: str, grants: Mapping[str, int],
-               penalties: Mapping[str, int] | None) -> AwardReceipt:
+    def _award(
+        self,
+        function: str,
+        round: int,
+        scheme: str,
+        grants: Mapping[str, int],
+        penalties: Mapping[str, int] | None,
+    ) -> AwardReceipt:
         entries = [_entries(grants, "grant"), _entries(penalties or {}, "penalty")]
         fn = getattr(self.distributor.functions, function)(int(round), scheme_id(scheme), *entries)
         receipt = self._send("award", fn)
         return AwardReceipt(
-            round=int(round), scheme=scheme,
+            round=int(round),
+            scheme=scheme,
             minted=_by_account(self.distributor, "CreditAwarded", receipt, "amount"),
             burned=_by_account(self.distributor, "ContributorPenalized", receipt, "burned"),
             gas_used=int(receipt["gasUsed"]),
         )
 
     def awarded(self, round: int, scheme: str) -> bool:
-        return bool(call(self.distributor.functions.awarded(int(round), scheme_id(scheme)), decoder=self._decoder))
+        return bool(
+            call(
+                self.distributor.functions.awarded(int(round), scheme_id(scheme)),
+                decoder=self._decoder,
+            )
+        )
 
     def awarded_in_round(self, round: int) -> int:
-        return int(call(self.distributor.functions.awardedInRound(int(round)), decoder=self._decoder))
+        return int(
+            call(self.distributor.functions.awardedInRound(int(round)), decoder=self._decoder)
+        )
 
     def budget_per_round(self) -> int:
         return int(call(self.distributor.functions.budgetPerRound(), decoder=self._decoder))
@@ -187,7 +256,9 @@ class DistributorClient:
 
     def penalized_in_round(self, round: int, account: str) -> int:
         """Penalties asked from ``account`` for ``round`` so far, all schemes together."""
-        fn = self.distributor.functions.penalizedInRound(int(round), Web3.to_checksum_address(account))
+        fn = self.distributor.functions.penalizedInRound(
+            int(round), Web3.to_checksum_address(account)
+        )
         return int(call(fn, decoder=self._decoder))
 
     def balance(self, account: str) -> int:
@@ -199,12 +270,18 @@ class DistributorClient:
         return int(call(self.credit.functions.totalSupply(), decoder=self._decoder))
 
 
-def award_hash(round: int, scheme: str, grants: Mapping[str, int], penalties: Mapping[str, int]) -> bytes:
+def award_hash(
+    round: int, scheme: str, grants: Mapping[str, int], penalties: Mapping[str, int]
+) -> bytes:
     """What members endorse: ``keccak256(abi.encode(round, scheme, grants, penalties))``, the
     entries ``(account, amount)`` ascending by account without zero amounts, as sent."""
     entries = [_entries(grants, "grant"), _entries(penalties, "penalty")]
-    return keccak(abi_encode(["uint256", "bytes32", "(address,uint256)[]", "(address,uint256)[]"],
-                             [int(round), scheme_id(scheme), *entries]))
+    return keccak(
+        abi_encode(
+            ["uint256", "bytes32", "(address,uint256)[]", "(address,uint256)[]"],
+            [int(round), scheme_id(scheme), *entries],
+        )
+    )
 
 
 def _entries(amounts: Mapping[str, int], what: str) -> list[tuple[str, int]]:

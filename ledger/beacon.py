@@ -28,9 +28,20 @@ from .errors import LedgerError
 if TYPE_CHECKING:
     from .client import LedgerClient
 
-__all__ = ["BEACON_STATUSES", "BeaconInfo", "new_secret", "secret_commitment", "commit_secret", "reveal_secret",
-           "record_withheld", "beacon_info", "commitment_of", "withheld_count", "revealed_secrets",
-           "value_from_reveals"]
+__all__ = [
+    "BEACON_STATUSES",
+    "BeaconInfo",
+    "new_secret",
+    "secret_commitment",
+    "commit_secret",
+    "reveal_secret",
+    "record_withheld",
+    "beacon_info",
+    "commitment_of",
+    "withheld_count",
+    "revealed_secrets",
+    "value_from_reveals",
+]
 
 #: ``RoundBeacon.BeaconStatus`` by value.
 BEACON_STATUSES = ("committing", "revealing", "ready", "failed")
@@ -57,9 +68,17 @@ def new_secret() -> bytes:
 
 def secret_commitment(secret: bytes, account: str, round_: int, beacon_address: str) -> bytes:
     """``keccak256(abi.encode(secret, account, round, beacon))``: what a member commits."""
-    return keccak(encode(["bytes32", "address", "uint256", "address"],
-                         [_secret(secret), Web3.to_checksum_address(account), int(round_),
-                          Web3.to_checksum_address(beacon_address)]))
+    return keccak(
+        encode(
+            ["bytes32", "address", "uint256", "address"],
+            [
+                _secret(secret),
+                Web3.to_checksum_address(account),
+                int(round_),
+                Web3.to_checksum_address(beacon_address),
+            ],
+        )
+    )
 
 
 def _secret(secret: bytes) -> bytes:
@@ -76,7 +95,9 @@ def commit_secret(client: LedgerClient, round_: int, secret: bytes) -> TxReceipt
 
 def reveal_secret(client: LedgerClient, round_: int, secret: bytes) -> TxReceipt:
     """Reveal ``secret`` for the opened ``round_`` as ``client``."""
-    return client._send("beacon_reveal", client.beacon.functions.reveal(int(round_), _secret(secret)))
+    return client._send(
+        "beacon_reveal", client.beacon.functions.reveal(int(round_), _secret(secret))
+    )
 
 
 def record_withheld(client: LedgerClient, round_: int, account: str) -> TxReceipt:
@@ -89,25 +110,38 @@ def beacon_info(client: LedgerClient, round_: int) -> BeaconInfo:
     """The beacon of ``round_`` as the contract reports it now."""
     raw = client._call(client.beacon.functions.beacon(int(round_)))
     status = BEACON_STATUSES[raw.status]
-    return BeaconInfo(int(round_), status, bytes(raw.value) if status == "ready" else None, int(raw.commits),
-                      int(raw.reveals), int(raw.needed), int(raw.revealDeadline))
+    return BeaconInfo(
+        int(round_),
+        status,
+        bytes(raw.value) if status == "ready" else None,
+        int(raw.commits),
+        int(raw.reveals),
+        int(raw.needed),
+        int(raw.revealDeadline),
+    )
 
 
 def commitment_of(client: LedgerClient, round_: int, account: str) -> tuple[bytes | None, bool]:
     """(commitment or None, revealed) of ``account`` for ``round_``."""
-    commitment, revealed = client._call(client.beacon.functions.commitmentOf(int(round_),
-                                                                             Web3.to_checksum_address(account)))
+    commitment, revealed = client._call(
+        client.beacon.functions.commitmentOf(int(round_), Web3.to_checksum_address(account))
+    )
     return (bytes(commitment) if any(commitment) else None), bool(revealed)
 
 
 def withheld_count(client: LedgerClient, account: str) -> int:
     """How many of ``account``'s withholdings are on the record."""
-    return int(client._call(client.beacon.functions.withheldCount(Web3.to_checksum_address(account))))
+    return int(
+        client._call(client.beacon.functions.withheldCount(Web3.to_checksum_address(account)))
+    )
 
 
 def revealed_secrets(client: LedgerClient, round_: int) -> dict[str, bytes]:
     """Checksum address -> secret of every ``SecretRevealed`` event of ``round_``."""
-    topics: list[bytes | None] = [event_topic(client.beacon, "SecretRevealed"), int(round_).to_bytes(32, "big")]
+    topics: list[bytes | None] = [
+        event_topic(client.beacon, "SecretRevealed"),
+        int(round_).to_bytes(32, "big"),
+    ]
     found = get_logs(client.w3, [client.beacon.address], client.deployment.start_block, topics)
     out: dict[str, bytes] = {}
     for log in found:
@@ -116,11 +150,26 @@ def revealed_secrets(client: LedgerClient, round_: int) -> dict[str, bytes]:
     return out
 
 
-def value_from_reveals(chain_id: int, beacon_address: str, round_: int, reveals: dict[str, bytes]) -> bytes:
+def value_from_reveals(
+    chain_id: int, beacon_address: str, round_: int, reveals: dict[str, bytes]
+) -> bytes:
     """The beacon value of ``round_`` recomputed from its reveals (account -> secret)."""
     mix = 0
     for account, secret in reveals.items():
-        mix ^= int.from_bytes(keccak(encode(["bytes32", "address"], [_secret(secret),
-                                                                      Web3.to_checksum_address(account)])), "big")
-    return keccak(encode(["bytes32", "uint256", "uint256", "address"],
-                         [mix.to_bytes(32, "big"), int(round_), int(chain_id), Web3.to_checksum_address(beacon_address)]))
+        mix ^= int.from_bytes(
+            keccak(
+                encode(["bytes32", "address"], [_secret(secret), Web3.to_checksum_address(account)])
+            ),
+            "big",
+        )
+    return keccak(
+        encode(
+            ["bytes32", "uint256", "uint256", "address"],
+            [
+                mix.to_bytes(32, "big"),
+                int(round_),
+                int(chain_id),
+                Web3.to_checksum_address(beacon_address),
+            ],
+        )
+    )

@@ -29,7 +29,9 @@ CKKS_MODE = 3
 
 def beacon_rounds(events: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Per round: ``commitments`` and ``reveals`` (account -> 0x hex) and ``withheld`` accounts."""
-    rounds: dict[int, dict[str, Any]] = defaultdict(lambda: {"commitments": {}, "reveals": {}, "withheld": []})
+    rounds: dict[int, dict[str, Any]] = defaultdict(
+        lambda: {"commitments": {}, "reveals": {}, "withheld": []}
+    )
     for ev in events:
         if ev["contract"] != "RoundBeacon":
             continue
@@ -44,8 +46,14 @@ def beacon_rounds(events: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return dict(rounds)
 
 
-def check_beacon(viewer: Any, deployment: Deployment, events: list[dict[str, Any]], rounds: list[dict[str, Any]],
-                 quorum: tuple[int, int], check: Any) -> None:
+def check_beacon(
+    viewer: Any,
+    deployment: Deployment,
+    events: list[dict[str, Any]],
+    rounds: list[dict[str, Any]],
+    quorum: tuple[int, int],
+    check: Any,
+) -> None:
     """Run the checks above over ``rounds`` (the audit's history), adding ``beacon`` and, for
     ckks rounds, ``ckks_roles`` to each round."""
     beacons = beacon_rounds(events)
@@ -56,22 +64,44 @@ def check_beacon(viewer: Any, deployment: Deployment, events: list[dict[str, Any
         ckks = any(c["mode"] == CKKS_MODE for c in r["commits"])
         reveals = {a: bytes.fromhex(s[2:]) for a, s in b["reveals"].items()}
         needed = r["member_count"] * quorum[0] // quorum[1] + 1
-        value = value_from_reveals(deployment.chain_id, address, n, reveals) if len(reveals) >= needed else None
-        r["beacon"] = {"commits": len(b["commitments"]), "reveals": len(reveals), "needed": needed,
-                       "withheld": b["withheld"], "value": None if value is None else "0x" + value.hex()}
+        value = (
+            value_from_reveals(deployment.chain_id, address, n, reveals)
+            if len(reveals) >= needed
+            else None
+        )
+        r["beacon"] = {
+            "commits": len(b["commitments"]),
+            "reveals": len(reveals),
+            "needed": needed,
+            "withheld": b["withheld"],
+            "value": None if value is None else "0x" + value.hex(),
+        }
         if not b["commitments"] and not ckks:
             continue  # a round of a mode that draws nothing from the beacon
-        wrong = [a for a, s in reveals.items()
-                 if "0x" + secret_commitment(s, a, n, address).hex() != b["commitments"].get(a)]
-        check(f"round {n}: every beacon reveal matches its commitment", not wrong, f"mismatched: {wrong}" if wrong else "")
+        wrong = [
+            a
+            for a, s in reveals.items()
+            if "0x" + secret_commitment(s, a, n, address).hex() != b["commitments"].get(a)
+        ]
+        check(
+            f"round {n}: every beacon reveal matches its commitment",
+            not wrong,
+            f"mismatched: {wrong}" if wrong else "",
+        )
         if value is not None:
             onchain = beacon_info(viewer, n).value
-            check(f"round {n}: the beacon value recomputed from {len(reveals)} reveals matches RoundBeacon.beacon()",
-                  onchain == value, f"chain says {onchain.hex() if onchain else None}, reveals give {value.hex()}")
+            check(
+                f"round {n}: the beacon value recomputed from {len(reveals)} reveals matches RoundBeacon.beacon()",
+                onchain == value,
+                f"chain says {onchain.hex() if onchain else None}, reveals give {value.hex()}",
+            )
         if not ckks:
             continue
-        check(f"round {n}: its ckks roles come from a beacon with a quorum of reveals", value is not None,
-              f"{len(reveals)} of {r['member_count']} members revealed, {needed} needed")
+        check(
+            f"round {n}: its ckks roles come from a beacon with a quorum of reveals",
+            value is not None,
+            f"{len(reveals)} of {r['member_count']} members revealed, {needed} needed",
+        )
         if value is None or len(reveals) < 2:
             continue
         holder, aggregator = draw_pair(mix_seed(deployment, n, "ckks-roles", value), list(reveals))
@@ -81,7 +111,13 @@ def check_beacon(viewer: Any, deployment: Deployment, events: list[dict[str, Any
             # with FedAvg its update is always in the sum; with a robust rule (Krum, Multi-Krum over
             # encrypted distances) the rule may leave it out, but it decrypted and voted for the aggregate
             accepted = {a.lower() for a in r["accepted"]}
-            voted = {x["account"].lower() for x in r["attestations"]
-                     if x.get("vote_key") == r.get("winning_vote_key")}
-            check(f"round {n}: the ckks key holder drawn from the beacon is in the accepted set or voted for it",
-                  holder.lower() in accepted | voted, f"key holder {holder}")
+            voted = {
+                x["account"].lower()
+                for x in r["attestations"]
+                if x.get("vote_key") == r.get("winning_vote_key")
+            }
+            check(
+                f"round {n}: the ckks key holder drawn from the beacon is in the accepted set or voted for it",
+                holder.lower() in accepted | voted,
+                f"key holder {holder}",
+            )

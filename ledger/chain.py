@@ -78,7 +78,9 @@ def connect(rpc: str | None = None, *, state_file: Path | str | None = None) -> 
     try:
         _ = w3.eth.chain_id
     except Exception as exc:
-        raise LedgerError(f"no Ethereum JSON-RPC node answers at {rpc}: {type(exc).__name__}") from exc
+        raise LedgerError(
+            f"no Ethereum JSON-RPC node answers at {rpc}: {type(exc).__name__}"
+        ) from exc
     return w3
 
 
@@ -92,7 +94,9 @@ def dev_account(w3: Web3, index: int = 0) -> LocalAccount:
     chain_id = w3.eth.chain_id
     if chain_id == ANVIL_CHAIN_ID:
         return Account.from_key(_ANVIL_KEYS[index])
-    raise LedgerError(f"no development key is known for chain id {chain_id}; use a funded key of your own")
+    raise LedgerError(
+        f"no development key is known for chain id {chain_id}; use a funded key of your own"
+    )
 
 
 def fund(w3: Web3, to: str, wei: int) -> TxReceipt:
@@ -130,7 +134,9 @@ def sync_clock(w3: Web3) -> None:
 def event_topic(contract: Any, name: str) -> bytes:
     """The topic of ``contract``'s event ``name``, from the compiled ABI (never a hand-written
     signature, which goes stale when the event gains a field)."""
-    abi = next((e for e in contract.abi if e.get("type") == "event" and e.get("name") == name), None)
+    abi = next(
+        (e for e in contract.abi if e.get("type") == "event" and e.get("name") == name), None
+    )
     if abi is None:
         raise LedgerError(f"the contract at {contract.address} has no event {name}")
     return bytes(event_abi_to_log_topic(abi))
@@ -145,11 +151,17 @@ def get_logs(
     On a node this is ``eth_getLogs``; on the embedded chain the receipts are read from py-evm."""
     wanted = {Web3.to_checksum_address(a) for a in addresses}
     if not is_embedded(w3):
-        params: dict[str, Any] = {"address": sorted(wanted), "fromBlock": from_block, "toBlock": "latest"}
+        params: dict[str, Any] = {
+            "address": sorted(wanted),
+            "fromBlock": from_block,
+            "toBlock": "latest",
+        }
         if topics:
             params["topics"] = [None if t is None else "0x" + bytes(t).hex() for t in topics]
         found = w3.eth.get_logs(params)  # type: ignore[arg-type]
-        return sorted((dict(log) for log in found), key=lambda lg: (lg["blockNumber"], lg["logIndex"]))
+        return sorted(
+            (dict(log) for log in found), key=lambda lg: (lg["blockNumber"], lg["logIndex"])
+        )
     logs = embedded.logs(w3, wanted, from_block)
     if topics:
         logs = [
@@ -211,7 +223,8 @@ class SavedChain:
         )
         if v.problems:
             return [
-                {"check": f"chain-state store: {p}", "ok": False, "detail": "", "kind": "integrity"} for p in v.problems
+                {"check": f"chain-state store: {p}", "ok": False, "detail": "", "kind": "integrity"}
+                for p in v.problems
             ]
         name = "chain-state store verified: entries hash to their keys, headers chain to the head, tries complete"
         return [{"check": name, "ok": True, "detail": summary, "kind": "integrity"}]
@@ -219,7 +232,9 @@ class SavedChain:
     def web3(self) -> Web3:
         """The embedded chain over the verified store (refused if the verification failed)."""
         if not self.verification.ok:
-            raise LedgerError(f"chain state {self.path} failed verification: {self.verification.problems[0]}")
+            raise LedgerError(
+                f"chain state {self.path} failed verification: {self.verification.problems[0]}"
+            )
         w3 = embedded.web3_from_store(self.store, self.head)
         if w3.eth.chain_id != self.chain_id or w3.eth.block_number != self.head_number:
             raise LedgerError(f"chain state {self.path} does not rebuild the chain it describes")
@@ -241,7 +256,9 @@ def read_state(path: Path | str) -> SavedChain:
     verification = verify_store(store, head)
     if verification.ok and verification.blocks != head_number + 1:
         held = verification.blocks - 1
-        verification.problems.append(f"the file says head block {head_number}, its store holds {held}")
+        verification.problems.append(
+            f"the file says head block {head_number}, its store holds {held}"
+        )
     return SavedChain(Path(path), deployment, store, head, head_number, chain_id, verification)
 
 

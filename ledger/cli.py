@@ -16,13 +16,12 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Any
 
 from web3 import Web3
 
-from .audit import collect, format_report, unread_report
 from .anchors import parse_genesis, parse_head
+from .audit import collect, format_report, unread_report
 from .chain import connect, dev_account, read_state
 from .deploy import Deployment, deploy
 from .devnet import Anvil
@@ -51,7 +50,9 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
         help="start a local anvil chain with the medmesh contracts deployed",
         description="Start anvil, deploy the contracts, write the deployment file, and run until Ctrl-C.",
     )
-    devnet.add_argument("--port", type=int, default=8545, help="RPC port on 127.0.0.1 (default 8545)")
+    devnet.add_argument(
+        "--port", type=int, default=8545, help="RPC port on 127.0.0.1 (default 8545)"
+    )
     devnet.add_argument(
         "--out",
         type=Path,
@@ -65,12 +66,27 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
         help="also mine a block every N seconds, so round deadlines pass with wall time (default 1; "
         "0 mines only on transactions)",
     )
-    devnet.add_argument("--commit-window", type=int, default=DEVNET_WINDOW_S, metavar="S",
-                        help=f"seconds a round accepts commits (default {DEVNET_WINDOW_S})")
-    devnet.add_argument("--attest-window", type=int, default=DEVNET_WINDOW_S, metavar="S",
-                        help=f"seconds after the commit window a round accepts attestations (default {DEVNET_WINDOW_S})")
-    devnet.add_argument("--admin-key-out", type=Path, default=None, metavar="FILE",
-                        help="where to write the admin key (0600; default admin.key beside --out)")
+    devnet.add_argument(
+        "--commit-window",
+        type=int,
+        default=DEVNET_WINDOW_S,
+        metavar="S",
+        help=f"seconds a round accepts commits (default {DEVNET_WINDOW_S})",
+    )
+    devnet.add_argument(
+        "--attest-window",
+        type=int,
+        default=DEVNET_WINDOW_S,
+        metavar="S",
+        help=f"seconds after the commit window a round accepts attestations (default {DEVNET_WINDOW_S})",
+    )
+    devnet.add_argument(
+        "--admin-key-out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="where to write the admin key (0600; default admin.key beside --out)",
+    )
     devnet.set_defaults(func=run_devnet)
 
     audit = subparsers.add_parser(
@@ -86,15 +102,27 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     _audit_options(shared, argparse.SUPPRESS)
     views.add_parser("identities", parents=[shared], help="registered institutions")
     views.add_parser("rounds", parents=[shared], help="one line per round")
-    one = views.add_parser("round", parents=[shared], help="one round: commits, votes, rejections, credits")
+    one = views.add_parser(
+        "round", parents=[shared], help="one round: commits, votes, rejections, credits"
+    )
     one.add_argument("number", type=int)
-    views.add_parser("credits", parents=[shared], help="credit balances (and each IncentiveDistributor's)")
-    views.add_parser("awards", parents=[shared], help="IncentiveDistributor awards: per scheme, round and account")
+    views.add_parser(
+        "credits", parents=[shared], help="credit balances (and each IncentiveDistributor's)"
+    )
+    views.add_parser(
+        "awards",
+        parents=[shared],
+        help="IncentiveDistributor awards: per scheme, round and account",
+    )
     views.add_parser("alerts", parents=[shared], help="monitoring alerts members recorded on chain")
-    peer = views.add_parser("peer", parents=[shared], help="one member's record, by peer ID or account")
+    peer = views.add_parser(
+        "peer", parents=[shared], help="one member's record, by peer ID or account"
+    )
     peer.add_argument("peer_id", metavar="ID")
     verify = views.add_parser(
-        "verify", parents=[shared], help="which finalized round produced a model file (.npy or raw .f32)"
+        "verify",
+        parents=[shared],
+        help="which finalized round produced a model file (.npy or raw .f32)",
     )
     verify.add_argument("model_file", type=Path, metavar="MODEL_FILE")
     report = views.add_parser("report", parents=[shared], help="write an HTML transparency report")
@@ -106,13 +134,22 @@ def _audit_options(parser: argparse.ArgumentParser, default: object) -> None:
     """The source and format options, on ``audit`` and again on each view (``default``
     SUPPRESS there, so an option given before the view is not reset after it)."""
     kw: dict[str, Any] = {} if default is None else {"default": default}
-    parser.add_argument("--chain-state", type=Path, metavar="FILE", help="an embedded chain saved by the demo", **kw)
     parser.add_argument(
-        "--deployment", type=Path, metavar="FILE", help="a deployment file (its rpc is used unless --rpc)", **kw
+        "--chain-state", type=Path, metavar="FILE", help="an embedded chain saved by the demo", **kw
+    )
+    parser.add_argument(
+        "--deployment",
+        type=Path,
+        metavar="FILE",
+        help="a deployment file (its rpc is used unless --rpc)",
+        **kw,
     )
     parser.add_argument("--rpc", metavar="URL", help="JSON-RPC endpoint (with --deployment)", **kw)
     parser.add_argument(
-        "--expect-genesis", metavar="HASH", help="fail unless the chain's block 0 has this hash", **kw
+        "--expect-genesis",
+        metavar="HASH",
+        help="fail unless the chain's block 0 has this hash",
+        **kw,
     )
     parser.add_argument(
         "--expect-head",
@@ -146,14 +183,19 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
 def run_devnet(args: argparse.Namespace) -> int:
     for key in ("commit_window", "attest_window"):
         if getattr(args, key) < 1:
-            print(f"medmesh devnet: --{key.replace('_', '-')} must be >= 1 s, got {getattr(args, key)}", file=sys.stderr)
+            print(
+                f"medmesh devnet: --{key.replace('_', '-')} must be >= 1 s, got {getattr(args, key)}",
+                file=sys.stderr,
+            )
             return 2
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         with Anvil(args.port, block_time=args.block_time or None) as rpc:
             w3 = connect(rpc)
             admin = dev_account(w3)
-            deployment = deploy(w3, admin, commit_window=args.commit_window, attest_window=args.attest_window)
+            deployment = deploy(
+                w3, admin, commit_window=args.commit_window, attest_window=args.attest_window
+            )
             deployment.save(args.out)
             key_path = args.admin_key_out or Path(args.out).parent / "admin.key"
             fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -161,8 +203,10 @@ def run_devnet(args: argparse.Namespace) -> int:
                 fh.write(admin.key.hex() + "\n")
             os.chmod(key_path, 0o600)
             print(f"commit window {args.commit_window} s, attest window {args.attest_window} s")
-            print(f"admin key written to {key_path} (0600): the consortium admin admits the genesis members "
-                  f"with it (`medmesh node register --admin-key-file {key_path}`); keep it off the hospitals' machines")
+            print(
+                f"admin key written to {key_path} (0600): the consortium admin admits the genesis members "
+                f"with it (`medmesh node register --admin-key-file {key_path}`); keep it off the hospitals' machines"
+            )
             print(f"anvil devnet at {rpc} (chain id {deployment.chain_id})")
             for name, address in deployment.addresses.items():
                 print(f"  {name:<20} {address}")
@@ -194,7 +238,10 @@ class _Source:
 
 
 def _audit_source(args: argparse.Namespace) -> _Source:
-    chain_state, deployment_file = getattr(args, "chain_state", None), getattr(args, "deployment", None)
+    chain_state, deployment_file = (
+        getattr(args, "chain_state", None),
+        getattr(args, "deployment", None),
+    )
     rpc_arg = getattr(args, "rpc", None)
     if (chain_state is None) == (deployment_file is None):
         raise LedgerError("give one of --chain-state FILE or --deployment FILE")
@@ -203,11 +250,15 @@ def _audit_source(args: argparse.Namespace) -> _Source:
             raise LedgerError("--rpc goes with --deployment, not --chain-state")
         saved = read_state(chain_state)
         w3 = saved.web3() if saved.verification.ok else None
-        return _Source(w3, saved.deployment, None, f"embedded chain from {chain_state}", saved.checks())
+        return _Source(
+            w3, saved.deployment, None, f"embedded chain from {chain_state}", saved.checks()
+        )
     deployment = Deployment.load(deployment_file)
     rpc = rpc_arg or deployment.rpc
     if rpc == "embedded":
-        raise LedgerError("this deployment lives on an embedded chain; audit its --chain-state file")
+        raise LedgerError(
+            "this deployment lives on an embedded chain; audit its --chain-state file"
+        )
     cache = getattr(args, "cache", None)
     cache_dir = None if str(cache) == "none" else (cache or cache_dir_default())
     return _Source(connect(rpc), deployment, cache_dir, rpc, [])
@@ -216,19 +267,35 @@ def _audit_source(args: argparse.Namespace) -> _Source:
 def _refused(source: _Source) -> dict[str, Any]:
     """The report of a chain-state file that failed verification: its failures, no history."""
     d = source.deployment
-    chain = {"chain_id": d.chain_id, "rpc": source.label, "deployment_rpc": d.rpc, "genesis": None,
-             "head_hash": None, "contracts": dict(d.addresses), "admin": d.admin,
-             "head_block": "not read (the store failed verification)"}
+    chain = {
+        "chain_id": d.chain_id,
+        "rpc": source.label,
+        "deployment_rpc": d.rpc,
+        "genesis": None,
+        "head_hash": None,
+        "contracts": dict(d.addresses),
+        "admin": d.admin,
+        "head_block": "not read (the store failed verification)",
+    }
     return unread_report(chain, source.checks)
 
 
 def _trust_failures(report: dict[str, Any]) -> list[str]:
-    return [f"FAIL {c['check']} {c['detail']}".rstrip() for c in report["checks"]
-            if c.get("kind") == "integrity" and not c["ok"]]
+    return [
+        f"FAIL {c['check']} {c['detail']}".rstrip()
+        for c in report["checks"]
+        if c.get("kind") == "integrity" and not c["ok"]
+    ]
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    fmt = "json" if getattr(args, "json", False) else "csv" if getattr(args, "csv", False) else "table"
+    fmt = (
+        "json"
+        if getattr(args, "json", False)
+        else "csv"
+        if getattr(args, "csv", False)
+        else "table"
+    )
     view = getattr(args, "view", None)
     try:
         genesis = getattr(args, "expect_genesis", None)
@@ -248,12 +315,17 @@ def run_audit(args: argparse.Namespace) -> int:
             )
         if view is None:
             if fmt == "csv":
-                raise LedgerError("--csv needs a view (identities, rounds, round N, credits, awards, peer ID)")
+                raise LedgerError(
+                    "--csv needs a view (identities, rounds, round N, credits, awards, peer ID)"
+                )
             print(json.dumps(report, indent=2) if fmt == "json" else format_report(report))
             return 0 if report["ok"] else 2
         failures = _trust_failures(report)
         if failures:  # a forged chain or deployment: no view of it is worth reading
-            print(f"medmesh audit: the chain at {source.label} failed verification; nothing shown", file=sys.stderr)
+            print(
+                f"medmesh audit: the chain at {source.label} failed verification; nothing shown",
+                file=sys.stderr,
+            )
             print("\n".join(failures), file=sys.stderr)
             return 2
         if view == "verify":
@@ -286,19 +358,34 @@ def run_audit(args: argparse.Namespace) -> int:
 def _verify_rows(found: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [{"role": "contributor", **c, "agrees": ""} for c in found["contributors"]]
     rows += [{"role": "attester", **a} for a in found["attesters"]]
-    return [{"file": found["file"], "hash": found["hash"], "round": found["round"], **r} for r in rows] or [
-        {"file": found["file"], "hash": found["hash"], "round": None, "role": "", "account": "", "peer_id": "", "agrees": ""}
+    return [
+        {"file": found["file"], "hash": found["hash"], "round": found["round"], **r} for r in rows
+    ] or [
+        {
+            "file": found["file"],
+            "hash": found["hash"],
+            "round": None,
+            "role": "",
+            "account": "",
+            "peer_id": "",
+            "agrees": "",
+        }
     ]
 
 
 def _verify_text(found: dict[str, Any]) -> str:
     if found["round"] is None:
         return f"{found['file']}: hash {found['hash']}\nno finalized round produced this model"
-    lines = [f"{found['file']}: hash {found['hash']}", f"produced by finalized round {found['round']}", "contributors:"]
+    lines = [
+        f"{found['file']}: hash {found['hash']}",
+        f"produced by finalized round {found['round']}",
+        "contributors:",
+    ]
     lines += [f"  {c['account']}  {c['peer_id']}" for c in found["contributors"]]
     lines.append("attesters:")
     lines += [
-        f"  {a['account']}  {a['peer_id']}" + ("" if a["agrees"] else "  (dissent: attested another aggregate)")
+        f"  {a['account']}  {a['peer_id']}"
+        + ("" if a["agrees"] else "  (dissent: attested another aggregate)")
         for a in found["attesters"]
     ]
     return "\n".join(lines)

@@ -93,7 +93,9 @@ class LedgerClient:
     receipt and append the gas used to ``gas_used[method]``; a revert raises
     :class:`~ledger.errors.ContractRevert` with the decoded custom error, before anything is sent."""
 
-    def __init__(self, w3: Web3, deployment: Deployment, account: LocalAccount | None = None) -> None:
+    def __init__(
+        self, w3: Web3, deployment: Deployment, account: LocalAccount | None = None
+    ) -> None:
         chain_id = w3.eth.chain_id
         if chain_id != deployment.chain_id:
             raise LedgerError(
@@ -129,7 +131,11 @@ class LedgerClient:
     # ------------------------------------------------------------------ plumbing
 
     def _send(
-        self, method: str, fn: ContractFunction, value: int = 0, keep_raw: Callable[[bytes], None] | None = None
+        self,
+        method: str,
+        fn: ContractFunction,
+        value: int = 0,
+        keep_raw: Callable[[bytes], None] | None = None,
     ) -> TxReceipt:
         if self.account is None:
             raise LedgerError(f"{method}: this LedgerClient is read-only (no account)")
@@ -137,7 +143,9 @@ class LedgerClient:
         if value:
             tx = {"to": fn.address, "data": fn._encode_transaction_data(), "value": int(value)}
         with self._observed(method):
-            receipt = send(self.w3, self.account, tx, decoder=self._decoder, action=method, keep_raw=keep_raw)
+            receipt = send(
+                self.w3, self.account, tx, decoder=self._decoder, action=method, keep_raw=keep_raw
+            )
         self.gas_used[method].append(int(receipt["gasUsed"]))
         self.last_receipt = receipt
         return receipt
@@ -167,7 +175,9 @@ class LedgerClient:
         patients behind its updates: no commitment may claim more samples; the admission
         endorses it), depositing ``bond`` wei (default: the registry's required bond)."""
         if isinstance(cohort, bool) or not isinstance(cohort, int) or not 0 < cohort < 2**64:
-            raise LedgerError(f"cohort must be a whole number of patients in 1..2^64-1, got {cohort!r}")
+            raise LedgerError(
+                f"cohort must be a whole number of patients in 1..2^64-1, got {cohort!r}"
+            )
         fn = self.registry.functions.register(
             as_bytes32(institution_id, "institution_id"),
             peer_id,
@@ -184,7 +194,9 @@ class LedgerClient:
 
     def endorse(self, candidate: str) -> TxReceipt:
         """Endorse a Pending identity (Active members, once per candidate)."""
-        return self._send("endorse", self.registry.functions.endorse(Web3.to_checksum_address(candidate)))
+        return self._send(
+            "endorse", self.registry.functions.endorse(Web3.to_checksum_address(candidate))
+        )
 
     def admit(self, account: str) -> TxReceipt:
         """Admit a Pending identity that holds the bond: the admin during genesis, anyone once
@@ -196,7 +208,9 @@ class LedgerClient:
         vote that reaches the quorum applies it. The first vote is the proposal."""
         if action not in SANCTIONS:
             raise LedgerError(f"sanction must be one of {', '.join(SANCTIONS)}, got {action!r}")
-        fn = self.registry.functions.voteSanction(Web3.to_checksum_address(account), SANCTIONS.index(action))
+        fn = self.registry.functions.voteSanction(
+            Web3.to_checksum_address(account), SANCTIONS.index(action)
+        )
         return self._send(f"vote_{action}", fn)
 
     def suspend(self, account: str) -> TxReceipt:
@@ -229,7 +243,9 @@ class LedgerClient:
 
     def sweep_forfeited(self, to: str) -> TxReceipt:
         """Send the forfeited bonds to ``to`` (admin only)."""
-        return self._send("sweep_forfeited", self.registry.functions.sweepForfeited(Web3.to_checksum_address(to)))
+        return self._send(
+            "sweep_forfeited", self.registry.functions.sweepForfeited(Web3.to_checksum_address(to))
+        )
 
     def registry_config(self) -> dict[str, Any]:
         """The registry's settings (genesis seats, member quorum, bond, cooldown, forfeiture)."""
@@ -251,11 +267,15 @@ class LedgerClient:
         return int(self._call(self.registry.functions.endorsementsNeeded()))
 
     def endorsements(self, candidate: str) -> int:
-        return int(self._call(self.registry.functions.endorsements(Web3.to_checksum_address(candidate))))
+        return int(
+            self._call(self.registry.functions.endorsements(Web3.to_checksum_address(candidate)))
+        )
 
     def sanction_votes(self, account: str, action: str) -> int:
         """Votes for ``action`` about ``account`` in its current status."""
-        fn = self.registry.functions.sanctionVotes(Web3.to_checksum_address(account), SANCTIONS.index(action))
+        fn = self.registry.functions.sanctionVotes(
+            Web3.to_checksum_address(account), SANCTIONS.index(action)
+        )
         return int(self._call(fn))
 
     def identity(self, account: str) -> Identity | None:
@@ -300,11 +320,16 @@ class LedgerClient:
 
     def declare_privacy_budget(self, budget: PrivacyBudget) -> TxReceipt:
         """Record this member's campaign privacy budget on chain: once, before its first commit."""
-        return self._send("declare_privacy_budget", self.round_ledger.functions.declarePrivacyBudget(budget.encode()))
+        return self._send(
+            "declare_privacy_budget",
+            self.round_ledger.functions.declarePrivacyBudget(budget.encode()),
+        )
 
     def privacy_budget(self, account: str) -> PrivacyBudget | None:
         """The budget ``account`` declared (None if none yet)."""
-        raw = self._call(self.round_ledger.functions.privacyBudget(Web3.to_checksum_address(account)))
+        raw = self._call(
+            self.round_ledger.functions.privacyBudget(Web3.to_checksum_address(account))
+        )
         return PrivacyBudget.decode(tuple(raw))
 
     def ensure_privacy_budget(self, budget: PrivacyBudget) -> None:
@@ -322,7 +347,13 @@ class LedgerClient:
 
     def epsilon_spent(self, account: str) -> float:
         """The cumulative epsilon ``account`` reported in its latest commitment (0.0 before any)."""
-        return micros_to_epsilon(int(self._call(self.round_ledger.functions.epsilonSpent(Web3.to_checksum_address(account)))))
+        return micros_to_epsilon(
+            int(
+                self._call(
+                    self.round_ledger.functions.epsilonSpent(Web3.to_checksum_address(account))
+                )
+            )
+        )
 
     def commit_update(
         self, round: int, update_hash: bytes, samples: int, epsilon: float, mode: int
@@ -343,12 +374,17 @@ class LedgerClient:
 
     def commitment(self, round: int, account: str) -> Commitment | None:
         address = Web3.to_checksum_address(account)
-        return _commitment(address, self._call(self.round_ledger.functions.commitment(int(round), address)))
+        return _commitment(
+            address, self._call(self.round_ledger.functions.commitment(int(round), address))
+        )
 
     def commitments(self, round: int) -> dict[str, Commitment]:
         """Commitments of ``round`` by account, in commit order (one call)."""
         accounts, raws = self._call(self.round_ledger.functions.commitmentsOf(int(round)))
-        found = (_commitment(Web3.to_checksum_address(a), raw) for a, raw in zip(accounts, raws, strict=False))
+        found = (
+            _commitment(Web3.to_checksum_address(a), raw)
+            for a, raw in zip(accounts, raws, strict=False)
+        )
         return {c.address: c for c in found if c is not None}
 
     def commit_window_closed(self, round: int) -> bool:
@@ -370,7 +406,11 @@ class LedgerClient:
         return number - 1, bytes(block["parentHash"])
 
     def attest(
-        self, round: int, aggregate_hash: bytes, accepted: list[str], seen: tuple[int, bytes] | None = None
+        self,
+        round: int,
+        aggregate_hash: bytes,
+        accepted: list[str],
+        seen: tuple[int, bytes] | None = None,
     ) -> TxReceipt:
         """Vote for (``aggregate_hash``, ``accepted``): the accounts are turned into the round's
         commit-index bitmask here (an account without a commitment is a LedgerError). ``seen``
@@ -389,7 +429,11 @@ class LedgerClient:
             raise LedgerError(f"accepted mask must fit in 256 bits, got {mask}")
         number, head = seen if seen is not None else self.chain_head()
         fn = self.round_ledger.functions.attest(
-            int(round), as_bytes32(aggregate_hash, "aggregate_hash"), int(mask), int(number), as_bytes32(head, "seen head")
+            int(round),
+            as_bytes32(aggregate_hash, "aggregate_hash"),
+            int(mask),
+            int(number),
+            as_bytes32(head, "seen head"),
         )
 
         def keep(raw: bytes) -> None:
@@ -437,7 +481,9 @@ class LedgerClient:
         ]
         found = get_logs(self.w3, [self.round_ledger.address], self.deployment.start_block, topics)
         if len(found) != 1:
-            raise LedgerError(f"round {round}: expected one AggregateAttested event of {address}, found {len(found)}")
+            raise LedgerError(
+                f"round {round}: expected one AggregateAttested event of {address}, found {len(found)}"
+            )
         return Attestation(
             address=address,
             vote_key=bytes(raw.voteKey),
@@ -470,7 +516,9 @@ class LedgerClient:
         return self._send("record_alert", fn), body_hash
 
     def rejection_count(self, round: int, account: str) -> int:
-        fn = self.round_ledger.functions.rejectionCount(int(round), Web3.to_checksum_address(account))
+        fn = self.round_ledger.functions.rejectionCount(
+            int(round), Web3.to_checksum_address(account)
+        )
         return int(self._call(fn))
 
     def dissent_count(self, round: int) -> int:
@@ -491,7 +539,9 @@ class LedgerClient:
 
     def votes_for(self, round: int, vote_key: bytes) -> int:
         return int(
-            self._call(self.round_ledger.functions.votesFor(int(round), as_bytes32(vote_key, "vote_key")))
+            self._call(
+                self.round_ledger.functions.votesFor(int(round), as_bytes32(vote_key, "vote_key"))
+            )
         )
 
     def finalize(self, round: int, *, settle: bool = True) -> TxReceipt:
@@ -549,4 +599,6 @@ class LedgerClient:
 
     def set_transfers_enabled(self, enabled: bool) -> TxReceipt:
         """Switch credit transfers on or off (admin only)."""
-        return self._send("set_transfers_enabled", self.credit.functions.setTransfersEnabled(bool(enabled)))
+        return self._send(
+            "set_transfers_enabled", self.credit.functions.setTransfersEnabled(bool(enabled))
+        )

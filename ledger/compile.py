@@ -18,8 +18,15 @@ from typing import Any
 from .errors import ErrorDecoder, LedgerError
 from .records import ENUM_LABELS
 
-__all__ = ["CONTRACT_NAMES", "EVM_VERSION", "REPO_ROOT", "SOLC_SETTINGS", "compile_contracts", "error_decoder",
-           "solc_version"]
+__all__ = [
+    "CONTRACT_NAMES",
+    "EVM_VERSION",
+    "REPO_ROOT",
+    "SOLC_SETTINGS",
+    "compile_contracts",
+    "error_decoder",
+    "solc_version",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR = REPO_ROOT / "contracts"
@@ -77,7 +84,9 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
 def _compile_cached(sources_json: str) -> dict[str, dict[str, Any]]:
     sources: dict[str, str] = json.loads(sources_json)
     version = solc_version()
-    key_material = json.dumps({"sources": sources, "solc": version, "settings": SOLC_SETTINGS}, sort_keys=True)
+    key_material = json.dumps(
+        {"sources": sources, "solc": version, "settings": SOLC_SETTINGS}, sort_keys=True
+    )
     digest = hashlib.sha256(key_material.encode()).hexdigest()
     cache_file = CACHE_DIR / f"{digest}.json"
     if cache_file.exists():
@@ -103,14 +112,22 @@ def _run_solc(sources: dict[str, str]) -> dict[str, dict[str, Any]]:
         "settings": SOLC_SETTINGS,
     }
     try:
-        output = solcx.compile_standard(standard_input, solc_binary=str(SOLC_SHIM), allow_empty=True)
+        output = solcx.compile_standard(
+            standard_input, solc_binary=str(SOLC_SHIM), allow_empty=True
+        )
     except Exception as exc:  # solcx raises SolcError with the compiler's messages
         message = getattr(exc, "stderr_data", "") or getattr(exc, "message", "") or str(exc)
-        raise LedgerError(f"Solidity compilation failed: {str(message).strip().splitlines()[0]}") from exc
+        raise LedgerError(
+            f"Solidity compilation failed: {str(message).strip().splitlines()[0]}"
+        ) from exc
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
-        first = errors[0].get("formattedMessage", errors[0].get("message", "?")).strip().splitlines()
-        raise LedgerError(f"Solidity compilation failed ({len(errors)} errors): {' '.join(first[:2])}")
+        first = (
+            errors[0].get("formattedMessage", errors[0].get("message", "?")).strip().splitlines()
+        )
+        raise LedgerError(
+            f"Solidity compilation failed ({len(errors)} errors): {' '.join(first[:2])}"
+        )
     found: dict[str, dict[str, Any]] = {}
     for unit in output.get("contracts", {}).values():
         for name, data in unit.items():
@@ -121,7 +138,9 @@ def _run_solc(sources: dict[str, str]) -> dict[str, dict[str, Any]]:
                 "abi": data["abi"],
                 "bytecode": "0x" + bytecode,
                 "deployedBytecode": "0x" + data["evm"]["deployedBytecode"]["object"],
-                "immutableReferences": data["evm"]["deployedBytecode"].get("immutableReferences", {}),
+                "immutableReferences": data["evm"]["deployedBytecode"].get(
+                    "immutableReferences", {}
+                ),
             }
     missing = [n for n in CONTRACT_NAMES if n not in found]
     if missing:

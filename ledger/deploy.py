@@ -48,7 +48,9 @@ class Deployment:
             return cls(
                 chain_id=int(data["chain_id"]),
                 rpc=str(data["rpc"]),
-                addresses={str(k): Web3.to_checksum_address(v) for k, v in data["addresses"].items()},
+                addresses={
+                    str(k): Web3.to_checksum_address(v) for k, v in data["addresses"].items()
+                },
                 admin=Web3.to_checksum_address(data["admin"]),
                 start_block=int(data.get("start_block", 0)),
                 genesis=_genesis_field(data.get("genesis")),
@@ -69,7 +71,11 @@ def _genesis_field(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).lower()
-    if len(text) != 66 or not text.startswith("0x") or any(c not in "0123456789abcdef" for c in text[2:]):
+    if (
+        len(text) != 66
+        or not text.startswith("0x")
+        or any(c not in "0123456789abcdef" for c in text[2:])
+    ):
         raise ValueError(f"genesis must be a 0x-prefixed 32-byte hash, got {value!r}")
     return text
 
@@ -103,7 +109,12 @@ def provider_label(w3: Web3) -> str:
 
 
 def _deploy_one(
-    w3: Web3, admin: LocalAccount, name: str, artifacts: dict[str, Any], decoder: ErrorDecoder, *args: Any
+    w3: Web3,
+    admin: LocalAccount,
+    name: str,
+    artifacts: dict[str, Any],
+    decoder: ErrorDecoder,
+    *args: Any,
 ) -> str:
     art = artifacts[name]
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
@@ -146,7 +157,9 @@ def deploy(
     revocation if ``forfeit_on_revoke``. Beacon: members reveal their secrets within
     ``reveal_window`` seconds of a round's opening (default: a quarter of the commit window)."""
     if credit_scheme not in CREDIT_SCHEMES:
-        raise LedgerError(f"credit_scheme must be one of {', '.join(CREDIT_SCHEMES)}, got {credit_scheme!r}")
+        raise LedgerError(
+            f"credit_scheme must be one of {', '.join(CREDIT_SCHEMES)}, got {credit_scheme!r}"
+        )
     artifacts = compile_contracts()
     decoder = error_decoder(artifacts)
     start_block = w3.eth.block_number + 1
@@ -158,7 +171,9 @@ def deploy(
         int(exit_cooldown),
         bool(forfeit_on_revoke),
     )
-    registry = _deploy_one(w3, admin, "HospitalRegistry", artifacts, decoder, admin.address, registry_config)
+    registry = _deploy_one(
+        w3, admin, "HospitalRegistry", artifacts, decoder, admin.address, registry_config
+    )
     credit = _deploy_one(w3, admin, "ContributionCredit", artifacts, decoder, admin.address)
     ledger_config = (
         int(commit_window),
@@ -169,7 +184,9 @@ def deploy(
         CREDIT_SCHEMES.index(credit_scheme),
         int(slash_per_rejection),
     )
-    ledger = _deploy_one(w3, admin, "RoundLedger", artifacts, decoder, registry, credit, ledger_config)
+    ledger = _deploy_one(
+        w3, admin, "RoundLedger", artifacts, decoder, registry, credit, ledger_config
+    )
     token = w3.eth.contract(
         address=Web3.to_checksum_address(credit), abi=artifacts["ContributionCredit"]["abi"]
     )
@@ -179,8 +196,12 @@ def deploy(
     return Deployment(
         chain_id=w3.eth.chain_id,
         rpc=provider_label(w3),
-        addresses={"HospitalRegistry": registry, "ContributionCredit": credit, "RoundLedger": ledger,
-                   "RoundBeacon": beacon},
+        addresses={
+            "HospitalRegistry": registry,
+            "ContributionCredit": credit,
+            "RoundLedger": ledger,
+            "RoundBeacon": beacon,
+        },
         admin=admin.address,
         start_block=start_block,
         genesis="0x" + bytes(w3.eth.get_block(0)["hash"]).hex(),

@@ -115,7 +115,11 @@ class Anvil:
         while time.monotonic() < deadline:
             status = self.process.poll()
             if status is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                err = (
+                    self.process.stderr.read().decode(errors="replace")
+                    if self.process.stderr
+                    else ""
+                )
                 self.process = None
                 return (err.strip().splitlines() or [f"exit status {status}"])[-1]
             if rpc_answers(self.rpc):
@@ -142,6 +146,9 @@ class Anvil:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

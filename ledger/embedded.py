@@ -94,13 +94,17 @@ class EmbeddedProvider(EthereumTesterProvider):
         except _RevertData as exc:
             self._current_request_id += 1
             error = {"code": 3, "message": "execution reverted", "data": "0x" + exc.data.hex()}
-            return cast(RPCResponse, {"jsonrpc": "2.0", "id": self._current_request_id, "error": error})
+            return cast(
+                RPCResponse, {"jsonrpc": "2.0", "id": self._current_request_id, "error": error}
+            )
 
 
 def backend(w3: Web3) -> Any:
     """The ``PyEVMBackend`` behind an embedded ``w3``."""
     if not is_embedded(w3):
-        raise LedgerError("chain state can be saved only for the embedded chain; a node keeps its own")
+        raise LedgerError(
+            "chain state can be saved only for the embedded chain; a node keeps its own"
+        )
     return w3.provider.ethereum_tester.backend  # type: ignore[attr-defined]
 
 
@@ -122,7 +126,9 @@ def web3_from_store(store: dict[bytes, bytes], head: bytes) -> Web3:
     fresh = PyEVMBackend()  # brings eth-tester's chain class (its VMs, chain id) and dev keys
     fresh.chain = type(fresh.chain)(AtomicDB(MemoryDB(store)))
     if fresh.chain.get_canonical_head().hash != head:
-        raise LedgerError("chain state is inconsistent: its stored head differs from the canonical head")
+        raise LedgerError(
+            "chain state is inconsistent: its stored head differs from the canonical head"
+        )
     return Web3(EmbeddedProvider(EthereumTester(fresh)))
 
 

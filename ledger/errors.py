@@ -54,7 +54,9 @@ class ContractRevert(LedgerError):
         self.error_args = dict(error_args)
         self.action = action
         labels = dict(shown or {})
-        parts = ", ".join(f"{k}={labels[k] if k in labels else _show(v)}" for k, v in self.error_args.items())
+        parts = ", ".join(
+            f"{k}={labels[k] if k in labels else _show(v)}" for k, v in self.error_args.items()
+        )
         #: ``Name(k=v, ...)``, without the action prefix (enum values shown by name).
         self.signature = f"{error_name}({parts})"
         super().__init__(f"{action} reverted: {self.signature}" if action else self.signature)
@@ -91,7 +93,10 @@ class ErrorDecoder:
     using the custom errors declared in the given ABIs."""
 
     def __init__(
-        self, abis: Iterable[list[dict[str, Any]]], *, enums: Mapping[str, tuple[str, ...]] | None = None
+        self,
+        abis: Iterable[list[dict[str, Any]]],
+        *,
+        enums: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self._enums = dict(enums or {})
         self._errors: dict[bytes, dict[str, Any]] = {}
@@ -115,7 +120,9 @@ class ErrorDecoder:
             if selector == _PANIC_SELECTOR:
                 (code,) = abi_decode(["uint256"], body)
                 return ContractRevert(
-                    "Panic", {"code": hex(code), "meaning": _PANIC_CODES.get(code, "unknown")}, action=action
+                    "Panic",
+                    {"code": hex(code), "meaning": _PANIC_CODES.get(code, "unknown")},
+                    action=action,
                 )
             item = self._errors.get(selector)
             if item is None:

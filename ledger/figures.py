@@ -49,22 +49,32 @@ def privacy_by_hospital(history: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _spend_problems(budget: dict[str, Any] | None, spend: list[dict[str, Any]]) -> list[str]:
     if budget is None:
-        return [f"committed in round {spend[0]['round']} without a declared privacy budget"] if spend else []
+        return (
+            [f"committed in round {spend[0]['round']} without a declared privacy budget"]
+            if spend
+            else []
+        )
     problems = []
     cap, previous = _micros(budget["epsilon"]), 0
     for s in spend:
         eps = _micros(s["epsilon"])
         if eps < previous:
-            problems.append(f"epsilon decreases in round {s['round']} ({previous / EPSILON_SCALE:g} -> {s['epsilon']:g})")
+            problems.append(
+                f"epsilon decreases in round {s['round']} ({previous / EPSILON_SCALE:g} -> {s['epsilon']:g})"
+            )
         if eps > cap:
-            problems.append(f"epsilon {s['epsilon']:g} in round {s['round']} exceeds its budget {budget['epsilon']:g}")
+            problems.append(
+                f"epsilon {s['epsilon']:g} in round {s['round']} exceeds its budget {budget['epsilon']:g}"
+            )
         if cap and not eps:
             problems.append(f"epsilon 0 in round {s['round']} under a DP budget")
         previous = max(previous, eps)
     return problems
 
 
-def check_figures(history: dict[str, Any], check: Callable[[str, bool, str], None]) -> list[dict[str, Any]]:
+def check_figures(
+    history: dict[str, Any], check: Callable[[str, bool, str], None]
+) -> list[dict[str, Any]]:
     """Add the figure checks to ``check``; return the flagged (not failed) outliers."""
     cohorts = {i["account"]: i.get("cohort", 0) for i in history["identities"]}
     flags: list[dict[str, Any]] = []
@@ -74,23 +84,36 @@ def check_figures(history: dict[str, Any], check: Callable[[str, bool, str], Non
         check(
             f"round {rnd}: every committed sample count is within its committer's declared cohort",
             not over,
-            "; ".join(f"{c['account']} claims {c['samples']} samples, above its cohort {cohorts.get(c['account'], 0)}"
-                      for c in over),
+            "; ".join(
+                f"{c['account']} claims {c['samples']} samples, above its cohort {cohorts.get(c['account'], 0)}"
+                for c in over
+            ),
         )
         counts = [c["samples"] for c in r["commits"]]
         if len(counts) >= 3:
             median = statistics.median(counts)
             for c in r["commits"]:
                 if c["samples"] > OUTLIER_FACTOR * median:
-                    flags.append({"round": rnd, "account": c["account"], "samples": c["samples"], "median": median,
-                                  "why": f"more than {OUTLIER_FACTOR}x the round's median sample count"})
+                    flags.append(
+                        {
+                            "round": rnd,
+                            "account": c["account"],
+                            "samples": c["samples"],
+                            "median": median,
+                            "why": f"more than {OUTLIER_FACTOR}x the round's median sample count",
+                        }
+                    )
         accepted_by = {att["account"]: set(att["accepted"]) for att in r["attestations"]}
-        contradictory = [x for x in r["rejections"] if x["account"] in accepted_by.get(x["reporter"], set())]
+        contradictory = [
+            x for x in r["rejections"] if x["account"] in accepted_by.get(x["reporter"], set())
+        ]
         check(
             f"round {rnd}: no member rejected an update in its own accepted set",
             not contradictory,
-            "; ".join(f"{x['reporter']} rejected {x['account']} ({x['reason_name']}) and accepted it"
-                      for x in contradictory),
+            "; ".join(
+                f"{x['reporter']} rejected {x['account']} ({x['reason_name']}) and accepted it"
+                for x in contradictory
+            ),
         )
     for account, entry in history["privacy"].items():
         problems = _spend_problems(entry["budget"], entry["spend"])

@@ -108,11 +108,14 @@ class EventIndex:
     """Decoded events of ``deployment`` on ``w3``, in chain order (see the module docstring).
     ``events`` holds dicts ``{"contract", "event", "block", "tx", "args"}``."""
 
-    def __init__(self, w3: Web3, deployment: Deployment, cache_dir: Path | str | None = None) -> None:
+    def __init__(
+        self, w3: Web3, deployment: Deployment, cache_dir: Path | str | None = None
+    ) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.cache_file = (
-            Path(cache_dir) / f"{deployment.chain_id}-{deployment.addresses['RoundLedger'].lower()}.json"
+            Path(cache_dir)
+            / f"{deployment.chain_id}-{deployment.addresses['RoundLedger'].lower()}.json"
             if cache_dir is not None
             else None
         )
@@ -138,7 +141,9 @@ class EventIndex:
             "start_block": self.deployment.start_block,
             "genesis": self.deployment.genesis,
             # the events' signatures: a cache decoded with other ABIs is read again
-            "topics": hashlib.sha256(b"".join(sorted({bytes(k[1]) for k in self._by_key}))).hexdigest(),
+            "topics": hashlib.sha256(
+                b"".join(sorted({bytes(k[1]) for k in self._by_key}))
+            ).hexdigest(),
         }
 
     def _load(self) -> None:
@@ -175,7 +180,11 @@ class EventIndex:
         head = int(self.w3.eth.block_number)
         if self.last_hash and self.last_block >= self.deployment.start_block:
             if self.last_block > head or self._block_hash(self.last_block) != self.last_hash:
-                self.events, self.last_block, self.last_hash = [], self.deployment.start_block - 1, ""
+                self.events, self.last_block, self.last_hash = (
+                    [],
+                    self.deployment.start_block - 1,
+                    "",
+                )
         if head <= self.last_block:
             return self
         start = self.last_block + 1
@@ -196,14 +205,26 @@ class EventIndex:
         if abi is None:
             return
         self.events.append(
-            {"contract": abi.contract, "event": abi.name, "block": block, "tx": tx, "args": abi.decode(topics, data)}
+            {
+                "contract": abi.contract,
+                "event": abi.name,
+                "block": block,
+                "tx": tx,
+                "args": abi.decode(topics, data),
+            }
         )
 
     def _add_embedded(self, start: int) -> None:
         wanted = {Web3.to_checksum_address(a) for a in self.deployment.addresses.values()}
         for log in embedded_logs(self.w3, wanted, start):
             topics = [bytes(t) for t in log["topics"]]
-            self._add(log["address"], topics, bytes(log["data"]), log["blockNumber"], "0x" + bytes(log["transactionHash"]).hex())
+            self._add(
+                log["address"],
+                topics,
+                bytes(log["data"]),
+                log["blockNumber"],
+                "0x" + bytes(log["transactionHash"]).hex(),
+            )
 
     def _add_raw(self, lo: int, hi: int) -> None:
         params = {
@@ -218,7 +239,13 @@ class EventIndex:
         found.sort(key=lambda lg: (int(lg["blockNumber"], 16), int(lg["logIndex"], 16)))
         for log in found:
             topics = [bytes.fromhex(t[2:]) for t in log["topics"]]
-            self._add(log["address"], topics, bytes.fromhex(log["data"][2:]), int(log["blockNumber"], 16), log["transactionHash"])
+            self._add(
+                log["address"],
+                topics,
+                bytes.fromhex(log["data"][2:]),
+                int(log["blockNumber"], 16),
+                log["transactionHash"],
+            )
 
 
 def cache_dir_default() -> Path:

@@ -85,7 +85,11 @@ def _children(node: list[Any]) -> Iterator[Any]:
 
 
 def _walk_trie(
-    store: dict[bytes, bytes], root: bytes, seen: set[bytes], on_value: Callable[[bytes], None], what: str
+    store: dict[bytes, bytes],
+    root: bytes,
+    seen: set[bytes],
+    on_value: Callable[[bytes], None],
+    what: str,
 ) -> list[str]:
     """Visit every node below ``root`` not in ``seen`` (shared subtries are walked once),
     calling ``on_value`` with each value; problems as lines. Nodes of ≥ 32 bytes are stored
@@ -127,12 +131,18 @@ def _walk_trie(
 def _check_entries(store: dict[bytes, bytes], out: StoreVerification) -> None:
     bad = [k for k, v in store.items() if len(k) == 32 and keccak(v) != k]
     for key in sorted(bad)[:_SHOWN]:
-        out.problems.append(f"store entry {_hex(key)} does not hash to its key: its value was edited")
+        out.problems.append(
+            f"store entry {_hex(key)} does not hash to its key: its value was edited"
+        )
     if len(bad) > _SHOWN:
-        out.problems.append(f"... and {len(bad) - _SHOWN} more store entries that do not hash to their keys")
+        out.problems.append(
+            f"... and {len(bad) - _SHOWN} more store entries that do not hash to their keys"
+        )
     known = (_NUMBER_PREFIX, _SCORE_PREFIX, _TX_PREFIX)
     odd = [
-        k for k in store if len(k) != 32 and k != _CANONICAL_HEAD and k not in _GAP_KEYS and not k.startswith(known)
+        k
+        for k in store
+        if len(k) != 32 and k != _CANONICAL_HEAD and k not in _GAP_KEYS and not k.startswith(known)
     ]
     for key in sorted(odd)[:_SHOWN]:
         out.problems.append(f"store entry {key[:60]!r} is of no kind py-evm writes")
@@ -148,7 +158,9 @@ def _headers(store: dict[bytes, bytes], head: bytes, out: StoreVerification) -> 
     while True:
         raw = store.get(wanted)
         if raw is None:
-            out.problems.append(f"header {_hex(wanted)} (block {number if number is not None else 'head'}) is missing")
+            out.problems.append(
+                f"header {_hex(wanted)} (block {number if number is not None else 'head'}) is missing"
+            )
             return []
         try:
             header = _decode_block_header(raw)
@@ -156,7 +168,9 @@ def _headers(store: dict[bytes, bytes], head: bytes, out: StoreVerification) -> 
             out.problems.append(f"header {_hex(wanted)} does not decode: {type(exc).__name__}")
             return []
         if number is not None and header.block_number != number:
-            out.problems.append(f"header {_hex(wanted)} says block {header.block_number}, its child says {number}")
+            out.problems.append(
+                f"header {_hex(wanted)} says block {header.block_number}, its child says {number}"
+            )
             return []
         chain.append(header)
         if header.block_number == 0:
@@ -166,13 +180,19 @@ def _headers(store: dict[bytes, bytes], head: bytes, out: StoreVerification) -> 
     return chain
 
 
-def _expect(store: dict[bytes, bytes], key: bytes, value: bytes, what: str, out: StoreVerification) -> None:
+def _expect(
+    store: dict[bytes, bytes], key: bytes, value: bytes, what: str, out: StoreVerification
+) -> None:
     if store.get(key) != value:
         out.problems.append(f"{what} in the store disagrees with the verified headers")
 
 
 def _check_indexes(
-    store: dict[bytes, bytes], head: bytes, headers: list[Any], txs: dict[bytes, bytes], out: StoreVerification
+    store: dict[bytes, bytes],
+    head: bytes,
+    headers: list[Any],
+    txs: dict[bytes, bytes],
+    out: StoreVerification,
 ) -> None:
     """py-evm's lookup entries must be exactly those the verified chain implies."""
     _expect(store, _CANONICAL_HEAD, head, "the canonical head", out)
@@ -182,7 +202,13 @@ def _check_indexes(
         canonical = _NUMBER_PREFIX + str(number).encode()
         _expect(store, canonical, rlp.encode(h.hash), f"block {number}'s canonical hash", out)
         score += h.difficulty or number  # py-evm's score rule (HeaderDB._set_hash_scores_to_db)
-        _expect(store, _SCORE_PREFIX + repr(h.hash).encode(), rlp.encode(score), f"block {number}'s score", out)
+        _expect(
+            store,
+            _SCORE_PREFIX + repr(h.hash).encode(),
+            rlp.encode(score),
+            f"block {number}'s score",
+            out,
+        )
     from eth.rlp.sedes import chain_gaps
 
     gaps = rlp.encode(((), len(headers)), sedes=chain_gaps)  # no gaps; the next block to come
@@ -190,14 +216,22 @@ def _check_indexes(
         _expect(store, key, gaps, key.decode(), out)
     numbers = {_NUMBER_PREFIX + str(h.block_number).encode() for h in headers}
     scores = {_SCORE_PREFIX + repr(h.hash).encode() for h in headers}
-    extra = [k for k in store if (k.startswith(_NUMBER_PREFIX) and k not in numbers)
-             or (k.startswith(_SCORE_PREFIX) and k not in scores)
-             or (k.startswith(_TX_PREFIX) and k not in txs)]
+    extra = [
+        k
+        for k in store
+        if (k.startswith(_NUMBER_PREFIX) and k not in numbers)
+        or (k.startswith(_SCORE_PREFIX) and k not in scores)
+        or (k.startswith(_TX_PREFIX) and k not in txs)
+    ]
     if extra:
-        out.problems.append(f"{len(extra)} index entries in the store name nothing in the verified chain")
+        out.problems.append(
+            f"{len(extra)} index entries in the store name nothing in the verified chain"
+        )
     wrong = [k for k, v in txs.items() if store.get(k) != v]
     if wrong:
-        out.problems.append(f"{len(wrong)} transaction lookups in the store disagree with the verified blocks")
+        out.problems.append(
+            f"{len(wrong)} transaction lookups in the store disagree with the verified blocks"
+        )
 
 
 def verify_store(store: dict[bytes, bytes], head: bytes) -> StoreVerification:
@@ -217,15 +251,23 @@ def verify_store(store: dict[bytes, bytes], head: bytes) -> StoreVerification:
     for h in headers:
         number = h.block_number
         leaves: list[bytes] = []
-        out.problems += _walk_trie(store, h.transaction_root, set(), leaves.append, f"block {number}'s transactions")
+        out.problems += _walk_trie(
+            store, h.transaction_root, set(), leaves.append, f"block {number}'s transactions"
+        )
         for index, encoded in enumerate(_in_key_order(store, h.transaction_root, leaves)):
             txs[_TX_PREFIX + repr(keccak(encoded)).encode()] = rlp.encode([number, index])
-        out.problems += _walk_trie(store, h.receipt_root, seen, lambda _v: None, f"block {number}'s receipts")
+        out.problems += _walk_trie(
+            store, h.receipt_root, seen, lambda _v: None, f"block {number}'s receipts"
+        )
         withdrawals = getattr(h, "withdrawals_root", _BLANK_ROOT)
-        out.problems += _walk_trie(store, withdrawals, seen, lambda _v: None, f"block {number}'s withdrawals")
+        out.problems += _walk_trie(
+            store, withdrawals, seen, lambda _v: None, f"block {number}'s withdrawals"
+        )
         if h.uncles_hash != _EMPTY_UNCLES and h.uncles_hash not in store:
             out.problems.append(f"block {number}'s uncles {_hex(h.uncles_hash)} are missing")
-        out.problems += _walk_trie(store, h.state_root, seen, accounts.append, f"block {number}'s state")
+        out.problems += _walk_trie(
+            store, h.state_root, seen, accounts.append, f"block {number}'s state"
+        )
     out.trie_nodes = len(seen)
     storage_seen: set[bytes] = set()
     for encoded in set(accounts):
@@ -234,7 +276,9 @@ def verify_store(store: dict[bytes, bytes], head: bytes) -> StoreVerification:
         except (rlp.exceptions.DecodingError, ValueError):
             out.problems.append("an account in the state trie is not an RLP account")
             continue
-        out.problems += _walk_trie(store, storage_root, storage_seen, lambda _v: None, "an account's storage")
+        out.problems += _walk_trie(
+            store, storage_root, storage_seen, lambda _v: None, "an account's storage"
+        )
         if code_hash != _EMPTY_CODE and code_hash not in store:
             out.problems.append(f"contract code {_hex(code_hash)} is missing")
     out.accounts = len(set(accounts))

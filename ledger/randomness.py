@@ -35,8 +35,13 @@ __all__ = ["beacon_value", "draw_pair", "mix_seed", "round_opened_block_hash", "
 
 def round_opened_block_hash(client: LedgerClient, round_: int) -> bytes:
     """The hash of the block whose transaction opened ``round_``."""
-    topics: list[bytes | None] = [event_topic(client.round_ledger, "RoundOpened"), int(round_).to_bytes(32, "big")]
-    found = get_logs(client.w3, [client.round_ledger.address], client.deployment.start_block, topics)
+    topics: list[bytes | None] = [
+        event_topic(client.round_ledger, "RoundOpened"),
+        int(round_).to_bytes(32, "big"),
+    ]
+    found = get_logs(
+        client.w3, [client.round_ledger.address], client.deployment.start_block, topics
+    )
     if len(found) != 1:
         raise LedgerError(f"round {round_}: expected one RoundOpened event, found {len(found)}")
     return bytes(found[0]["blockHash"])
@@ -46,8 +51,10 @@ def beacon_value(client: LedgerClient, round_: int) -> bytes:
     """The beacon value of ``round_``; raises unless the beacon is ready."""
     info = beacon_info(client, round_)
     if info.value is None:
-        raise LedgerError(f"round {round_}: the beacon is {info.status} ({info.reveals} of {info.commits} secrets "
-                          f"revealed, {info.needed} needed), no value to draw from")
+        raise LedgerError(
+            f"round {round_}: the beacon is {info.status} ({info.reveals} of {info.commits} secrets "
+            f"revealed, {info.needed} needed), no value to draw from"
+        )
     return info.value
 
 

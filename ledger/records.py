@@ -52,10 +52,10 @@ REJECTION_REASONS = {
     4: "bad-format",
     5: "not-a-member",
     6: "robust-rule",
-    7: "zero-update",  # free-rider screening, node/freeriding.py
+    7: "zero-update",  # free-rider screening, node/consensus/freeriding.py
     8: "stale-update",
     9: "duplicate-update",
-    10: "samples-above-cohort",  # more samples than the committer's endorsed cohort (node/peer.py)
+    10: "samples-above-cohort",  # more samples than the committer's endorsed cohort (node/peer/pipeline.py)
     255: "other",
 }
 #: Solidity enum (internalType) -> labels, for readable revert messages.
@@ -111,18 +111,30 @@ class PrivacyBudget:
         return self.epsilon > 0
 
     def encode(self) -> tuple[int, int, int, int, bytes]:
-        name = self.accountant.encode("ascii", errors="replace") if self.accountant.isascii() else b""
+        name = (
+            self.accountant.encode("ascii", errors="replace") if self.accountant.isascii() else b""
+        )
         if not name or len(name) > 24 or not self.accountant.isprintable():
-            raise LedgerError(f"accountant must be 1-24 printable ASCII characters, got {self.accountant!r}")
-        fields = {"delta": self.delta, "noise_multiplier": self.noise_multiplier, "clip_norm": self.clip_norm}
+            raise LedgerError(
+                f"accountant must be 1-24 printable ASCII characters, got {self.accountant!r}"
+            )
+        fields = {
+            "delta": self.delta,
+            "noise_multiplier": self.noise_multiplier,
+            "clip_norm": self.clip_norm,
+        }
         for what, value in fields.items():
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise LedgerError(f"{what} must be a finite number >= 0, got {value!r}")
         epsilon = epsilon_to_micros(self.epsilon)
         if self.epsilon > 0:
             epsilon = max(epsilon, math.ceil(float(self.epsilon) * EPSILON_SCALE))
-        encoded = (epsilon, round(self.delta * DELTA_SCALE), round(self.noise_multiplier * EPSILON_SCALE),
-                   round(self.clip_norm * EPSILON_SCALE))
+        encoded = (
+            epsilon,
+            round(self.delta * DELTA_SCALE),
+            round(self.noise_multiplier * EPSILON_SCALE),
+            round(self.clip_norm * EPSILON_SCALE),
+        )
         if max(encoded) > _UINT64_MAX:
             raise LedgerError(f"privacy budget {self} is too large to record")
         return (*encoded, name.ljust(24, b"\x00"))
@@ -133,12 +145,22 @@ class PrivacyBudget:
         if raw is None or not any(bytes(raw[4])):
             return None
         name = bytes(raw[4]).rstrip(b"\x00").decode("ascii", errors="replace")
-        return cls(micros_to_epsilon(int(raw[0])), int(raw[1]) / DELTA_SCALE, name,
-                   int(raw[2]) / EPSILON_SCALE, int(raw[3]) / EPSILON_SCALE)
+        return cls(
+            micros_to_epsilon(int(raw[0])),
+            int(raw[1]) / DELTA_SCALE,
+            name,
+            int(raw[2]) / EPSILON_SCALE,
+            int(raw[3]) / EPSILON_SCALE,
+        )
 
     def to_json(self) -> dict[str, object]:
-        return {"epsilon": self.epsilon, "delta": self.delta, "accountant": self.accountant,
-                "noise_multiplier": self.noise_multiplier, "clip_norm": self.clip_norm}
+        return {
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+            "accountant": self.accountant,
+            "noise_multiplier": self.noise_multiplier,
+            "clip_norm": self.clip_norm,
+        }
 
 
 @dataclass(frozen=True)
@@ -241,7 +263,9 @@ def unmask(mask: int, committers: list[str] | tuple[str, ...]) -> list[str]:
     """The accounts of ``mask`` (bit i: ``committers[i]``), sorted ascending; a bit beyond the
     committers is a LedgerError."""
     if mask >> len(committers):
-        raise LedgerError(f"accepted mask {mask:#x} names a commit index beyond the {len(committers)} committers")
+        raise LedgerError(
+            f"accepted mask {mask:#x} names a commit index beyond the {len(committers)} committers"
+        )
     return sort_accounts([a for i, a in enumerate(committers) if mask >> i & 1])
 
 

@@ -40,7 +40,9 @@ def _revert_data(exc: BaseException) -> str | bytes | None:
     return None
 
 
-def _raise_revert(exc: ContractLogicError, decoder: ErrorDecoder | None, action: str) -> ContractRevert:
+def _raise_revert(
+    exc: ContractLogicError, decoder: ErrorDecoder | None, action: str
+) -> ContractRevert:
     data = _revert_data(exc)
     if decoder is not None and data:
         return decoder.decode(data, action=action)
@@ -106,7 +108,9 @@ def send(
         keep_raw(bytes(signed.raw_transaction))
     try:
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S, poll_latency=0.05)
+        receipt = w3.eth.wait_for_transaction_receipt(
+            tx_hash, timeout=RECEIPT_TIMEOUT_S, poll_latency=0.05
+        )
     except ContractLogicError as exc:
         raise _raise_revert(exc, decoder, action) from None
     except TimeExhausted as exc:

@@ -36,13 +36,15 @@ __all__ = [
     "write_html_report",
 ]
 
-#: Domain prefix of the aggregate hash (node.update.parameters_hash).
+#: Domain prefix of the aggregate hash (node.consensus.update.parameters_hash).
 PARAMS_DOMAIN = b"medmesh/params/v1"
 
 
 def parameters_hash(params: np.ndarray) -> bytes:
     """SHA-256 of ``PARAMS_DOMAIN`` + the vector's float32 little-endian bytes."""
-    return hashlib.sha256(PARAMS_DOMAIN + np.ascontiguousarray(params, dtype="<f4").tobytes()).digest()
+    return hashlib.sha256(
+        PARAMS_DOMAIN + np.ascontiguousarray(params, dtype="<f4").tobytes()
+    ).digest()
 
 
 def read_model_file(path: Path | str) -> np.ndarray:
@@ -54,7 +56,9 @@ def read_model_file(path: Path | str) -> np.ndarray:
         else:
             raw = path.read_bytes()
             if len(raw) % 4:
-                raise LedgerError(f"{path}: {len(raw)} bytes is not a whole number of float32 values")
+                raise LedgerError(
+                    f"{path}: {len(raw)} bytes is not a whole number of float32 values"
+                )
             array = np.frombuffer(raw, dtype="<f4")
     except OSError as exc:
         raise LedgerError(f"cannot read model file {path}: {exc.strerror}") from exc
@@ -78,7 +82,11 @@ def verify_model(report: dict[str, Any], path: Path | str) -> dict[str, Any]:
                 "round": r["round"],
                 "contributors": [{"account": a, "peer_id": peers.get(a)} for a in r["accepted"]],
                 "attesters": [
-                    {"account": x["account"], "peer_id": peers.get(x["account"]), "agrees": x["agrees"]}
+                    {
+                        "account": x["account"],
+                        "peer_id": peers.get(x["account"]),
+                        "agrees": x["agrees"],
+                    }
                     for x in r["attestations"]
                 ],
                 "finalizer": r["finalizer"],
@@ -103,7 +111,9 @@ def identity_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             "bond_wei": i["bond"],
             "cohort": i.get("cohort"),
             "admitted_block": i["admitted_block"],
-            "admission": "genesis" if i["genesis"] else ("endorsed" if i["genesis"] is False else "-"),
+            "admission": "genesis"
+            if i["genesis"]
+            else ("endorsed" if i["genesis"] is False else "-"),
             "endorsements": len(i["endorsed_by"]),
             "key_rotations": i["key_rotations"],
         }
@@ -175,10 +185,14 @@ def round_view(report: dict[str, Any], number: int) -> list[dict[str, Any]]:
                 "samples": c["samples"] if c else "",
                 "epsilon": c["epsilon"] if c else "",
                 "mode": c["mode"] if c else "",
-                "accepted": ("yes" if account in r["accepted"] else "no") if c and r["finalized"] else "",
+                "accepted": ("yes" if account in r["accepted"] else "no")
+                if c and r["finalized"]
+                else "",
                 "rejected_by": ",".join(rejected.get(account, [])),
                 "attested": a["aggregate_hash"] if a else "",
-                "vote": ("agrees" if a["agrees"] else "DISSENT") if a and a["agrees"] is not None else "",
+                "vote": ("agrees" if a["agrees"] else "DISSENT")
+                if a and a["agrees"] is not None
+                else "",
                 "credited": _credits(r["credited"].get(account, 0)),
                 "slashed": _credits(r["slashed"].get(account, 0)),
             }
@@ -196,12 +210,21 @@ def credit_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     deployment has IncentiveDistributors, the credits each one's token holds (one column each)."""
     peers = {i["account"]: i["peer_id"] for i in report["identities"]}
     incentives = report.get("incentives", {})
-    holders = list(report["credits"]) + sorted({a for d in incentives.values() for a, v in d["balances"].items() if v}
-                                               - set(report["credits"]))
+    holders = list(report["credits"]) + sorted(
+        {a for d in incentives.values() for a, v in d["balances"].items() if v}
+        - set(report["credits"])
+    )
     return [
-        {"account": k, "peer_id": peers.get(k, ""), "credits": _credits(report["credits"].get(k, 0)),
-         "wei": report["credits"].get(k, 0),
-         **{scheme_label(key): _credits(d["balances"].get(k, 0)) for key, d in incentives.items()}}
+        {
+            "account": k,
+            "peer_id": peers.get(k, ""),
+            "credits": _credits(report["credits"].get(k, 0)),
+            "wei": report["credits"].get(k, 0),
+            **{
+                scheme_label(key): _credits(d["balances"].get(k, 0))
+                for key, d in incentives.items()
+            },
+        }
         for k in holders
     ]
 
@@ -212,18 +235,33 @@ def award_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for key, d in report.get("incentives", {}).items():
         for aw in d["awards"]:
-            for account in sorted(set(aw["grants"]) | set(aw["penalties"]), key=lambda a: int(a, 16)):
+            for account in sorted(
+                set(aw["grants"]) | set(aw["penalties"]), key=lambda a: int(a, 16)
+            ):
                 p = aw["penalties"].get(account, {"penalty": 0, "burned": 0})
-                rows.append({"distributor": scheme_label(key), "scheme": aw["scheme"], "round": aw["round"],
-                             "account": account, "peer_id": peers.get(account, ""),
-                             "awarded": _credits(aw["grants"].get(account, 0)), "penalty": _credits(p["penalty"]),
-                             "burned": _credits(p["burned"]), "round_total": _credits(aw["total"])})
+                rows.append(
+                    {
+                        "distributor": scheme_label(key),
+                        "scheme": aw["scheme"],
+                        "round": aw["round"],
+                        "account": account,
+                        "peer_id": peers.get(account, ""),
+                        "awarded": _credits(aw["grants"].get(account, 0)),
+                        "penalty": _credits(p["penalty"]),
+                        "burned": _credits(p["burned"]),
+                        "round_total": _credits(aw["total"]),
+                    }
+                )
     return rows
 
 
 def peer_view(report: dict[str, Any], key: str) -> list[dict[str, Any]]:
     """Round-by-round record of one member, named by peer ID or account."""
-    match = [i for i in report["identities"] if key in (i["peer_id"], i["account"]) or key.lower() == i["account"].lower()]
+    match = [
+        i
+        for i in report["identities"]
+        if key in (i["peer_id"], i["account"]) or key.lower() == i["account"].lower()
+    ]
     if not match:
         raise LedgerError(f"no registered identity has peer ID or account {key}")
     account = match[0]["account"]
@@ -231,7 +269,13 @@ def peer_view(report: dict[str, Any], key: str) -> list[dict[str, Any]]:
     for r in report["rounds"]:
         for row in round_view(report, r["round"]):
             if row["account"] == account:
-                rows.append({"round": r["round"], "status": r["status"], **{k: v for k, v in row.items() if k not in ("account", "peer_id")}})
+                rows.append(
+                    {
+                        "round": r["round"],
+                        "status": r["status"],
+                        **{k: v for k, v in row.items() if k not in ("account", "peer_id")},
+                    }
+                )
     return rows
 
 
@@ -251,7 +295,9 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     headers = list(rows[0])
     cells = [headers] + [["" if row[h] is None else str(row[h]) for h in headers] for row in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -282,9 +328,13 @@ def _line_chart(series: dict[str, list[tuple[float, float]]], title: str, ylabel
     ]
     for i in range(5):
         y = ymax * i / 4
-        parts.append(f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.3g}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.3g}</text>'
+        )
     for x in sorted({int(x) for x, _ in points})[:: max(1, len({int(x) for x, _ in points}) // 10)]:
-        parts.append(f'<text x="{sx(x):.1f}" y="{height - bottom + 15}" text-anchor="middle" font-size="11">{x}</text>')
+        parts.append(
+            f'<text x="{sx(x):.1f}" y="{height - bottom + 15}" text-anchor="middle" font-size="11">{x}</text>'
+        )
     for n, (name, pts) in enumerate(series.items()):
         color = _COLORS[n % len(_COLORS)]
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in sorted(pts))
@@ -292,8 +342,12 @@ def _line_chart(series: dict[str, list[tuple[float, float]]], title: str, ylabel
         for x, y in pts:
             parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"/>')
         ly = top + 16 * n
-        parts.append(f'<rect x="{width - right + 10}" y="{ly}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{width - right + 24}" y="{ly + 9}" font-size="11">{html.escape(name[:28])}</text>')
+        parts.append(
+            f'<rect x="{width - right + 10}" y="{ly}" width="10" height="10" fill="{color}"/>'
+        )
+        parts.append(
+            f'<text x="{width - right + 24}" y="{ly + 9}" font-size="11">{html.escape(name[:28])}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -311,9 +365,15 @@ def _bar_chart(values: dict[str, float], title: str) -> str:
     for n, (name, value) in enumerate(values.items()):
         y = 30 + n * bar
         w = value / vmax * (width - left - 80)
-        parts.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end" font-size="11">{html.escape(name[:28])}</text>')
-        parts.append(f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{bar - 6}" fill="{_COLORS[n % len(_COLORS)]}"/>')
-        parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 15}" font-size="11">{value:,.2f}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end" font-size="11">{html.escape(name[:28])}</text>'
+        )
+        parts.append(
+            f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{bar - 6}" fill="{_COLORS[n % len(_COLORS)]}"/>'
+        )
+        parts.append(
+            f'<text x="{left + w + 4:.1f}" y="{y + 15}" font-size="11">{value:,.2f}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -323,7 +383,9 @@ def _html_table(rows: list[dict[str, Any]]) -> str:
         return "<p>(none)</p>"
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in rows[0])
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row.values()) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row.values())
+        + "</tr>"
         for row in rows
     )
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
@@ -336,7 +398,9 @@ def write_html_report(report: dict[str, Any], out_dir: Path | str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     peers = {i["account"]: i["peer_id"] or i["account"] for i in report["identities"]}
     label = lambda a: f"{peers.get(a, a)[:14]}.. ({a[:8]})"  # noqa: E731
-    epsilon = {label(a): [(p["round"], p["epsilon"]) for p in pts] for a, pts in report["epsilon"].items()}
+    epsilon = {
+        label(a): [(p["round"], p["epsilon"]) for p in pts] for a, pts in report["epsilon"].items()
+    }
     cumulative_credit: dict[str, list[tuple[float, float]]] = {}
     running: dict[str, int] = {}
     for r in report["rounds"]:
@@ -347,16 +411,31 @@ def write_html_report(report: dict[str, Any], out_dir: Path | str) -> Path:
         for a, total in running.items():
             cumulative_credit.setdefault(label(a), []).append((r["round"], total / 10**18))
     rejections = [
-        {"round": r["round"], "account": x["account"], "reporter": x["reporter"], "reason": x["reason_name"]}
+        {
+            "round": r["round"],
+            "account": x["account"],
+            "reporter": x["reporter"],
+            "reason": x["reason_name"],
+        }
         for r in report["rounds"]
         for x in r["rejections"]
     ] + [
-        {"round": r["round"], "account": a, "reporter": "(finalized set)", "reason": "left out of the accepted set"}
+        {
+            "round": r["round"],
+            "account": a,
+            "reporter": "(finalized set)",
+            "reason": "left out of the accepted set",
+        }
         for r in report["rounds"]
         for a in r["excluded"]
     ]
     dissent = [
-        {"round": r["round"], "account": x["account"], "aggregate": x["aggregate_hash"], "late": x["late"]}
+        {
+            "round": r["round"],
+            "account": x["account"],
+            "aggregate": x["aggregate_hash"],
+            "late": x["late"],
+        }
         for r in report["rounds"]
         for x in r["attestations"]
         if x["agrees"] is False

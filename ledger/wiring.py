@@ -83,8 +83,16 @@ def code_matches(w3: Web3, address: str, artifact: dict[str, Any]) -> tuple[bool
         return False, " (the code differs from the compiled sources)"
     split = _split_immutables(raw, refs) if len(raw) == len(compiled) else []
     if split:
-        return False, f" (immutable #{split[0]} holds different values in different places: patched code)"
-    return True, "" if same else " (same executable code; metadata differs: comments changed since deployment)"
+        return (
+            False,
+            f" (immutable #{split[0]} holds different values in different places: patched code)",
+        )
+    return (
+        True,
+        ""
+        if same
+        else " (same executable code; metadata differs: comments changed since deployment)",
+    )
 
 
 def _address_view(w3: Web3, address: str, getter: str) -> str | None:
@@ -104,14 +112,21 @@ def check_wiring(w3: Web3, deployment: Deployment, check: Check) -> None:
     for contract, getter, target in _WIRES:
         address = deployment.addresses.get(contract)
         if address is None:
-            check(f"the deployment names a {contract}", False, "missing from the deployment file", kind="integrity")
+            check(
+                f"the deployment names a {contract}",
+                False,
+                "missing from the deployment file",
+                kind="integrity",
+            )
             continue
         expected = deployment.admin if target is None else deployment.addresses.get(target)
         found = _address_view(w3, address, getter)
         what = "the deployment's admin" if target is None else f"the deployment's {target}"
         check(
             f"{contract}.{getter}() is {what}",
-            found is not None and expected is not None and found == Web3.to_checksum_address(expected),
+            found is not None
+            and expected is not None
+            and found == Web3.to_checksum_address(expected),
             f"chain says {found}, deployment file says {expected}",
             kind="integrity",
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import warnings
@@ -13,8 +12,11 @@ __all__ = ["main", "build_parser"]
 
 
 def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
     if not verbose:  # the libraries' own chatter (see shared notes on py-libp2p) stays out
         for noisy in ("libp2p", "multiaddr", "async_service", "web3", "eth"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
@@ -23,78 +25,142 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from node.demo import DemoConfig, format_report, records_dir, run_demo
+    from node.sim.demo import DemoConfig, format_report, records_dir, run_demo
 
-    cfg = DemoConfig(rounds=args.rounds, hospitals=args.hospitals, epsilon=args.epsilon, rule=args.rule,
-                     model=args.model, data=args.data, scaling=args.scaling, learning_rate=args.learning_rate, seed=args.seed,
-                     protection=args.protection, topk=args.topk,
-                     quantize=args.quantize, clip_norm=args.clip_norm, rpc=args.rpc, accountant=args.accountant, chain_state=args.chain_state,
-                     json_path=args.json, progress=not args.no_progress, model_out=args.model_out)
+    cfg = DemoConfig(
+        rounds=args.rounds,
+        hospitals=args.hospitals,
+        epsilon=args.epsilon,
+        rule=args.rule,
+        model=args.model,
+        data=args.data,
+        scaling=args.scaling,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        protection=args.protection,
+        topk=args.topk,
+        quantize=args.quantize,
+        clip_norm=args.clip_norm,
+        rpc=args.rpc,
+        accountant=args.accountant,
+        chain_state=args.chain_state,
+        json_path=args.json,
+        progress=not args.no_progress,
+        model_out=args.model_out,
+    )
     report = run_demo(cfg)
     print(format_report(report))
     if args.json:
         print(f"report written to {args.json}")
     if args.deployment_out:
         from ledger import Deployment
+
         Deployment.from_dict(report["chain"]["deployment"]).save(args.deployment_out)
-        print(f"deployment written to {args.deployment_out}; inspect the chain with: "
-              f"medmesh audit --rpc {args.rpc or '<url>'} --deployment {args.deployment_out}")
+        print(
+            f"deployment written to {args.deployment_out}; inspect the chain with: "
+            f"medmesh audit --rpc {args.rpc or '<url>'} --deployment {args.deployment_out}"
+        )
     if args.chain_state and not args.rpc:
-        print(f"chain saved to {args.chain_state}; inspect it with: medmesh audit --chain-state {args.chain_state}")
-        print(f"members' signed attestations in {records_dir(args.chain_state)}/: anchor the audit with "
-              f"--expect-head {records_dir(args.chain_state)}/<member>-round-<n>.json")
+        print(
+            f"chain saved to {args.chain_state}; inspect it with: medmesh audit --chain-state {args.chain_state}"
+        )
+        print(
+            f"members' signed attestations in {records_dir(args.chain_state)}/: anchor the audit with "
+            f"--expect-head {records_dir(args.chain_state)}/<member>-round-<n>.json"
+        )
         if args.model_out:
-            print(f"final model saved to {args.model_out}; trace it with: "
-                  f"medmesh audit --chain-state {args.chain_state} verify {args.model_out}")
+            print(
+                f"final model saved to {args.model_out}; trace it with: "
+                f"medmesh audit --chain-state {args.chain_state} verify {args.model_out}"
+            )
     return 0 if all(r["finalized"] for r in report["rounds"]) and report["peers_agree"] else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
     from ledger.cli import register_commands
     from node.consensus.rules import RULES
-    from node.democonfig import DEMO_DATA, DemoConfig  # not node.demo: `node run` never loads the demo
-    from node.service.config import ACCOUNTANTS
+    from node.learning.models import MODEL_NAMES
     from node.protection import MODE_CODES
-    from node.models import MODEL_NAMES
+    from node.service.config import ACCOUNTANTS
+    from node.sim.democonfig import (
+        DEMO_DATA,
+        DemoConfig,
+    )  # not node.demo: `node run` never loads the demo
 
     parser = argparse.ArgumentParser(prog="medmesh", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every event (peer and round)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log every event (peer and round)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run a federated campaign among hospital peers in one process")
+    demo = sub.add_parser(
+        "demo", help="run a federated campaign among hospital peers in one process"
+    )
     d = DemoConfig  # the defaults, written once in the node's schema
     demo.add_argument("--rounds", type=int, default=d.rounds)
     demo.add_argument("--hospitals", type=int, default=d.hospitals)
-    demo.add_argument("--epsilon", type=float, default=d.epsilon, help="DP budget for the whole campaign")
+    demo.add_argument(
+        "--epsilon", type=float, default=d.epsilon, help="DP budget for the whole campaign"
+    )
     demo.add_argument("--rule", choices=sorted(RULES), default=d.rule)
-    demo.add_argument("--protection", choices=tuple(MODE_CODES), default=d.protection,
-                      help="how updates are protected: sealed (any rule), secagg or ckks (sum only: --rule fedavg)")
-    demo.add_argument("--topk", type=float, help="send only this fraction of coordinates (error feedback), e.g. 0.1")
+    demo.add_argument(
+        "--protection",
+        choices=tuple(MODE_CODES),
+        default=d.protection,
+        help="how updates are protected: sealed (any rule), secagg or ckks (sum only: --rule fedavg)",
+    )
+    demo.add_argument(
+        "--topk",
+        type=float,
+        help="send only this fraction of coordinates (error feedback), e.g. 0.1",
+    )
     demo.add_argument("--quantize", action="store_true", help="8-bit values (sealed only)")
-    demo.add_argument("--clip-norm", type=float, help="L2-clip each update before masking or encrypting")
-    demo.add_argument("--accountant", choices=ACCOUNTANTS, default=d.accountant,
-                      help="privacy accountant (PRV, the default, is tighter than RDP)")
+    demo.add_argument(
+        "--clip-norm", type=float, help="L2-clip each update before masking or encrypting"
+    )
+    demo.add_argument(
+        "--accountant",
+        choices=ACCOUNTANTS,
+        default=d.accountant,
+        help="privacy accountant (PRV, the default, is tighter than RDP)",
+    )
     demo.add_argument("--model", choices=MODEL_NAMES, default=d.model)
-    demo.add_argument("--data", choices=DEMO_DATA, default=d.data,
-                      help="the hospitals' data: breast cancer (tabular) or SYNTHETIC 32x32 lesion images "
-                           "(with --model imaging-features or cnn)")
-    demo.add_argument("--scaling", choices=("secure", "bounds", "federated"), default=d.scaling,
-                      help="breast-cancer features: published ranges plus a secure-sum centre (default), "
-                           "published ranges only, or medians of the sites' sums in the clear (docs/standardizer.md)")
-    demo.add_argument("--learning-rate", type=float, default=d.learning_rate, help="local SGD learning rate")
+    demo.add_argument(
+        "--data",
+        choices=DEMO_DATA,
+        default=d.data,
+        help="the hospitals' data: breast cancer (tabular) or SYNTHETIC 32x32 lesion images "
+        "(with --model imaging-features or cnn)",
+    )
+    demo.add_argument(
+        "--scaling",
+        choices=("secure", "bounds", "federated"),
+        default=d.scaling,
+        help="breast-cancer features: published ranges plus a secure-sum centre (default), "
+        "published ranges only, or medians of the sites' sums in the clear (docs/standardizer.md)",
+    )
+    demo.add_argument(
+        "--learning-rate", type=float, default=d.learning_rate, help="local SGD learning rate"
+    )
     demo.add_argument("--seed", type=int, default=d.seed)
     demo.add_argument("--rpc", help="JSON-RPC URL of a chain (default: the embedded chain)")
-    demo.add_argument("--chain-state", type=Path, help="persist the embedded chain here (for `medmesh audit`)")
+    demo.add_argument(
+        "--chain-state", type=Path, help="persist the embedded chain here (for `medmesh audit`)"
+    )
     demo.add_argument("--json", type=Path, help="write the full report as JSON")
-    demo.add_argument("--deployment-out", type=Path, help="write the contracts' addresses (for --rpc chains)")
+    demo.add_argument(
+        "--deployment-out", type=Path, help="write the contracts' addresses (for --rpc chains)"
+    )
     demo.add_argument("--model-out", type=Path, help="save the final model's parameters (.npy)")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(func=_cmd_demo)
 
     register_commands(sub)
     from node.incentives.cli import register_commands as register_incentive_commands
+
     register_incentive_commands(sub)
     from node.service.cli import register_node_commands
+
     register_node_commands(sub)
     return parser
 

@@ -12,20 +12,20 @@ The tree (where each class is defined in brackets)::
     │   └── NotHeld (LookupError)         [here]           asked for something this peer lacks
     ├── ValueError flavour
     │   ├── AggregationError              [here]           a rule (node.consensus.rules) cannot aggregate
-    │   ├── CKKSError                     [node.ckks_params]
+    │   ├── CKKSError                     [node.crypto.ckks.params]
     │   ├── ConfigError                   [node.service.config]
-    │   ├── ControlError                  [node.protocol]
-    │   ├── DataError                     [node.data]
-    │   ├── RelayError                    [node.relay]
+    │   ├── ControlError                  [node.consensus.protocol]
+    │   ├── DataError                     [node.data.samples]
+    │   ├── RelayError                    [node.peer.relay]
     │   ├── ScenarioError                 [node.incentives.scenario]
-    │   ├── SealError                     [node.sealing]
-    │   ├── SecAggError                   [node.secagg]
-    │   ├── SetupSumError                 [node.setupsum]
-    │   ├── ShamirError                   [node.shamir]
+    │   ├── SealError                     [node.crypto.sealing]
+    │   ├── SecAggError                   [node.crypto.secagg.masking]
+    │   ├── SetupSumError                 [node.peer.setupsum]
+    │   ├── ShamirError                   [node.crypto.secagg.shamir]
     │   ├── StateError                    [node.service.state]
-    │   └── UpdateFormatError             [node.update]
+    │   └── UpdateFormatError             [node.consensus.update]
     └── RuntimeError flavour
-        ├── BudgetExhausted               [node.privacy]
+        ├── BudgetExhausted               [node.learning.privacy]
         ├── MonitoringError               [node.service.statuspage]
         ├── PrivacyFloorError             [node.service.privacyfloor]
         └── RunnerError                   [node.service.runner]
@@ -36,12 +36,12 @@ The tree (where each class is defined in brackets)::
 Why three roots and not one: ``ledger`` and ``gossip`` are the bottom layers (they import no
 ``node`` module), so a root they shared with ``node`` would have to live in one of them, and
 importing any module of either package runs its ``__init__`` (web3 or py-libp2p, seconds).
-Every node module that raises, down to :mod:`node.shamir` and the CKKS worker processes, would
-pay that on start (``import node.ckks`` measured 0.45 s before, 3.2 s with the root in
+Every node module that raises, down to :mod:`node.crypto.secagg.shamir` and the CKKS worker processes, would
+pay that on start (``import node.crypto.ckks.scheme`` measured 0.45 s before, 3.2 s with the root in
 ``ledger.errors``, on a busy shared 2-core machine). So the pipeline names the roots it
-expects, ``(MedmeshError, LedgerError)`` (:data:`node.peer.ROUND_ERRORS`; gossip errors never
+expects, ``(MedmeshError, LedgerError)`` (:data:`node.peer.pipeline.ROUND_ERRORS`; gossip errors never
 reach it: every transfer catches its own). This module imports nothing.
-``tests/test_interfaces.py`` checks this drawing against the classes.
+``tests/unit/node/test_interfaces.py`` checks this drawing against the classes.
 """
 
 from __future__ import annotations

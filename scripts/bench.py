@@ -51,8 +51,13 @@ class Part:
         return RESULTS / f"{self.result}{'_quick' if quick else ''}.json"
 
     def argv(self, quick: bool) -> list[str]:
-        return [sys.executable, str(ROOT / "scripts" / self.script), *(self.quick if quick else self.full),
-                "--out", str(self.result_path(quick))]
+        return [
+            sys.executable,
+            str(ROOT / "scripts" / self.script),
+            *(self.quick if quick else self.full),
+            "--out",
+            str(self.result_path(quick)),
+        ]
 
 
 # Flower and privacy run reduced settings here, so their records get their own names and the
@@ -61,35 +66,60 @@ PARTS = (
     Part("utility", "bench_utility.py", (), ("--quick",), "bench_utility"),
     Part("cost", "bench_cost.py", (), ("--quick",), "bench_cost"),
     Part("flower", "bench_flower.py", ("--repeats", "2"), ("--quick",), "bench_flower_suite"),
-    Part("privacy", "bench_privacy_attacks.py", ("--images", "4", "--iterations", "600"), ("--quick",),
-         "bench_privacy_attacks_suite"),
+    Part(
+        "privacy",
+        "bench_privacy_attacks.py",
+        ("--images", "4", "--iterations", "600"),
+        ("--quick",),
+        "bench_privacy_attacks_suite",
+    ),
 )
 
 
 def summarize(name: str, data: dict) -> dict:
     """The few figures the README tables lead with."""
     if name == "utility":
-        return {t["task"]: {label: row["auc"]["mean"] for label, row in t["rows"].items()} for t in data["tasks"]}
+        return {
+            t["task"]: {label: row["auc"]["mean"] for label, row in t["rows"].items()}
+            for t in data["tasks"]
+        }
     if name == "cost":
-        return {f"{r['model']}/{r['protection']}": {"seconds_per_round": r["seconds_per_round"],
-                                                   "x_bare": r["ratio"]["time_per_round"],
-                                                   "split": r["split_per_peer_mean"],
-                                                   "bytes_per_peer": r["bytes_per_peer"],
-                                                   "bytes_x_floor": r["ratio"]["bytes_per_peer"]} for r in data["runs"]}
+        return {
+            f"{r['model']}/{r['protection']}": {
+                "seconds_per_round": r["seconds_per_round"],
+                "x_bare": r["ratio"]["time_per_round"],
+                "split": r["split_per_peer_mean"],
+                "bytes_per_peer": r["bytes_per_peer"],
+                "bytes_x_floor": r["ratio"]["bytes_per_peer"],
+            }
+            for r in data["runs"]
+        }
     if name == "flower":
         return data["summary"]
-    return {"targets": data["targets"],
-            "membership": [{k: r.get(k, "cnn") for k in ("model", "dp", "mia_auc", "test_accuracy")}
-                           for r in data["membership"]["runs"]]}
+    return {
+        "targets": data["targets"],
+        "membership": [
+            {k: r.get(k, "cnn") for k in ("model", "dp", "mia_auc", "test_accuracy")}
+            for r in data["membership"]["runs"]
+        ],
+    }
 
 
 def run_part(part: Part, quick: bool) -> dict:
     argv = part.argv(quick)
-    command = " ".join(shlex.quote(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) or a == sys.executable else a)
-                       for a in argv)
+    command = " ".join(
+        shlex.quote(
+            os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) or a == sys.executable else a
+        )
+        for a in argv
+    )
     print(f"\n== {part.name}: {command}", flush=True)
     started = time.perf_counter()
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "PYTHONPATH": str(ROOT),
+    }
     rc = subprocess.run(argv, cwd=ROOT, env=env).returncode
     seconds = round(time.perf_counter() - started, 1)
     entry = {"command": command, "exit_status": rc, "seconds": seconds, "result": None}
@@ -112,15 +142,30 @@ def main() -> None:
     p.add_argument("--only", nargs="+", choices=[x.name for x in PARTS], default=None)
     args = p.parse_args()
     started = time.perf_counter()
-    parts = {x.name: run_part(x, args.quick) for x in PARTS if args.only is None or x.name in args.only}
-    out = {"command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable, ROOT), *sys.argv]),
-           "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                       "cpu_count": os.cpu_count(), "python": platform.python_version()},
-           "quick": args.quick, "parts": parts, "seconds": round(time.perf_counter() - started, 1)}
+    parts = {
+        x.name: run_part(x, args.quick) for x in PARTS if args.only is None or x.name in args.only
+    }
+    out = {
+        "command": " ".join(
+            shlex.quote(a) for a in [os.path.relpath(sys.executable, ROOT), *sys.argv]
+        ),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "quick": args.quick,
+        "parts": parts,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     path = RESULTS / f"bench_suite{'_quick' if args.quick else ''}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"\nsuite: {out['seconds']} s; " + ", ".join(f"{k} {v['status']} ({v['seconds']} s)" for k, v in parts.items()))
+    print(
+        f"\nsuite: {out['seconds']} s; "
+        + ", ".join(f"{k} {v['status']} ({v['seconds']} s)" for k, v in parts.items())
+    )
     print(f"wrote {path}")
     if any(v["status"] == "failed" for v in parts.values()):
         raise SystemExit(1)

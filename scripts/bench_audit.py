@@ -21,7 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from web3 import Web3  # noqa: E402
 
-from ledger import Anvil, Deployment, LedgerClient, collect, connect, deploy, dev_account, institution_id  # noqa: E402
+from ledger import (
+    Anvil,
+    Deployment,
+    LedgerClient,
+    collect,
+    connect,
+    deploy,
+    dev_account,
+    institution_id,
+)  # noqa: E402
 from ledger.index import EventIndex  # noqa: E402
 from ledger.records import PrivacyBudget  # noqa: E402
 
@@ -33,10 +42,17 @@ def four_hospitals(w3: Web3) -> tuple[Deployment, list[LedgerClient]]:
     admin = LedgerClient(w3, deployment, dev_account(w3, 0))
     clients = [LedgerClient(w3, deployment, dev_account(w3, i)) for i in range(1, 5)]
     for i, c in enumerate(clients):
-        c.register(institution_id(f"Hospital {i}"), f"12D3KooWbench{i}", bytes([i + 1]) * 32, bytes([i + 9]) * 32,
-                   1000)
+        c.register(
+            institution_id(f"Hospital {i}"),
+            f"12D3KooWbench{i}",
+            bytes([i + 1]) * 32,
+            bytes([i + 9]) * 32,
+            1000,
+        )
         admin.admit(c.address)
-        c.declare_privacy_budget(PrivacyBudget(100.0, 1e-5, "rdp", 1.0, 1.0))  # cumulative epsilon grows per round
+        c.declare_privacy_budget(
+            PrivacyBudget(100.0, 1e-5, "rdp", 1.0, 1.0)
+        )  # cumulative epsilon grows per round
     return deployment, clients
 
 
@@ -70,10 +86,22 @@ def _fill(w3: Web3, clients: list[LedgerClient], rounds: int) -> None:
     for rnd in range(start + 1, start + rounds + 1):
         send(clients[rnd % 4], f.openRound())
         for i, c in enumerate(clients):
-            send(c, f.commitUpdate(rnd, (rnd * 8 + i + 1).to_bytes(32, "big"), 100 + i, 1_000 * rnd, 1))
+            send(
+                c,
+                f.commitUpdate(rnd, (rnd * 8 + i + 1).to_bytes(32, "big"), 100 + i, 1_000 * rnd, 1),
+            )
         seen = w3.eth.get_block("latest")  # mined before these attests: blockhash knows it
         for c in clients[:3]:
-            send(c, f.attest(rnd, (rnd + 7).to_bytes(32, "big"), accepted, seen["number"], bytes(seen["hash"])))
+            send(
+                c,
+                f.attest(
+                    rnd,
+                    (rnd + 7).to_bytes(32, "big"),
+                    accepted,
+                    seen["number"],
+                    bytes(seen["hash"]),
+                ),
+            )
         send(clients[3], f.finalize(rnd))
         if rnd % 10 == 0:
             _drain(w3)  # a long mempool slows anvil down: let it mine what it has

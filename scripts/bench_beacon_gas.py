@@ -25,9 +25,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_gas import enrolled  # noqa: E402  (this script's folder is on sys.path)
 from eth_utils import keccak  # noqa: E402
 
-from bench_gas import enrolled  # noqa: E402  (this script's folder is on sys.path)
 from ledger import advance_time, connect  # noqa: E402
 from ledger.beacon import beacon_info, commit_secret, record_withheld, reveal_secret  # noqa: E402
 from ledger.compile import solc_version  # noqa: E402
@@ -42,7 +42,12 @@ def measure(members: int) -> dict[str, Any]:
     clients[0].open_round()
     for h, s in list(zip(clients, secrets, strict=False))[:-1]:
         reveal_secret(h, 1, s)
-    advance_time(w3, beacon_info(clients[0], 1).reveal_deadline - int(w3.eth.get_block("latest")["timestamp"]) + 2)
+    advance_time(
+        w3,
+        beacon_info(clients[0], 1).reveal_deadline
+        - int(w3.eth.get_block("latest")["timestamp"])
+        + 2,
+    )
     record_withheld(clients[0], 1, clients[-1].address)
     commits = [h.gas_used["beacon_commit"][0] for h in clients]
     reveals = [h.gas_used["beacon_reveal"][0] for h in clients[:-1]]
@@ -63,14 +68,20 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args()
     rows = [measure(n) for n in args.sizes]
-    report = {"command": "python scripts/bench_beacon_gas.py " + " ".join(sys.argv[1:]),
-              "chain": "embedded (eth-tester / py-evm, prague)", "solc": str(solc_version()), "rows": rows,
-              "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report = {
+        "command": "python scripts/bench_beacon_gas.py " + " ".join(sys.argv[1:]),
+        "chain": "embedded (eth-tester / py-evm, prague)",
+        "solc": str(solc_version()),
+        "rows": rows,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     print("| members | commit (first / later) | reveal (first / later) | recordWithheld |")
     print("|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['members']} | {r['commit_first']:,} / {r['commit_later_median']:,} | "
-              f"{r['reveal_first']:,} / {r['reveal_later_median']:,} | {r['recordWithheld']:,} |")
+        print(
+            f"| {r['members']} | {r['commit_first']:,} / {r['commit_later_median']:,} | "
+            f"{r['reveal_first']:,} / {r['reveal_later_median']:,} | {r['recordWithheld']:,} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 

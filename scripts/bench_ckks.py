@@ -1,4 +1,4 @@
-"""Benchmark: cost of the CKKS mode's building block (node/ckks.py) on this machine.
+"""Benchmark: cost of the CKKS mode's building block (node/crypto/ckks/scheme.py) on this machine.
 
     .venv/bin/python scripts/bench_ckks.py            # 100k and 1M values, 4 and 16 peers
     .venv/bin/python scripts/bench_ckks.py --quick    # 100k values, 4 peers; prints, writes nothing
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from node.ckks import CKKSKeyHolder, CKKSParams, CKKSPublicContext  # noqa: E402
+from node.crypto.ckks.scheme import CKKSKeyHolder, CKKSParams, CKKSPublicContext  # noqa: E402
 
 
 def timed(fn, *args):
@@ -54,17 +54,26 @@ def measure(length: int, peers: int, params: CKKSParams | None = None, seed: int
     ref, plain = timed(lambda: np.average(np.stack(deltas), axis=0, weights=weights))
     blob_bytes = len(blobs[0])
     return {
-        "length": length, "peers": peers,
-        "params": {"poly_modulus_degree": params.poly_modulus_degree,
-                   "coeff_mod_bit_sizes": list(params.coeff_mod_bit_sizes), "scale_bits": params.scale_bits},
+        "length": length,
+        "peers": peers,
+        "params": {
+            "poly_modulus_degree": params.poly_modulus_degree,
+            "coeff_mod_bit_sizes": list(params.coeff_mod_bit_sizes),
+            "scale_bits": params.scale_bits,
+        },
         "public_context_bytes": len(holder.public_context_bytes),
         "ciphertext_bytes_per_peer": blob_bytes,
         "bytes_per_value": blob_bytes / length,
         "ratio_to_float32": blob_bytes / (4 * length),
         "sum_bytes": len(total),
-        "seconds": {"keygen": keygen, "load_public_context": load,
-                    "encrypt_per_peer": {k: float(np.mean([e[k] for e in enc])) for k in ("wall", "cpu")},
-                    "sum": summed, "decrypt": dec, "plaintext_weighted_mean": plain},
+        "seconds": {
+            "keygen": keygen,
+            "load_public_context": load,
+            "encrypt_per_peer": {k: float(np.mean([e[k] for e in enc])) for k in ("wall", "cpu")},
+            "sum": summed,
+            "decrypt": dec,
+            "plaintext_weighted_mean": plain,
+        },
         "rel_error": float(np.linalg.norm(mean.mean - ref) / np.linalg.norm(ref)),
         "max_abs_error": float(np.max(np.abs(mean.mean - ref))),
     }
@@ -75,28 +84,43 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="100k values, 4 peers; print only")
     ap.add_argument("--out", default="benchmarks/results/bench_ckks.json")
     args = ap.parse_args()
-    grid = [(100_000, 4)] if args.quick else [(100_000, 4), (100_000, 16), (1_000_000, 4), (1_000_000, 16)]
+    grid = (
+        [(100_000, 4)]
+        if args.quick
+        else [(100_000, 4), (100_000, 16), (1_000_000, 4), (1_000_000, 16)]
+    )
     rows = []
     for length, peers in grid:
         r = measure(length, peers)
         rows.append(r)
         t = r["seconds"]
-        print(f"{length:>9,} values x {peers:>2} peers: {r['bytes_per_value']:.2f} B/value "
-              f"({r['ratio_to_float32']:.2f}x float32); CPU s: encrypt {t['encrypt_per_peer']['cpu']:.3f}/peer, "
-              f"sum {t['sum']['cpu']:.3f}, decrypt {t['decrypt']['cpu']:.3f} "
-              f"(wall {t['encrypt_per_peer']['wall']:.3f}, {t['sum']['wall']:.3f}, {t['decrypt']['wall']:.3f}); "
-              f"rel err {r['rel_error']:.1e}", flush=True)
+        print(
+            f"{length:>9,} values x {peers:>2} peers: {r['bytes_per_value']:.2f} B/value "
+            f"({r['ratio_to_float32']:.2f}x float32); CPU s: encrypt {t['encrypt_per_peer']['cpu']:.3f}/peer, "
+            f"sum {t['sum']['cpu']:.3f}, decrypt {t['decrypt']['cpu']:.3f} "
+            f"(wall {t['encrypt_per_peer']['wall']:.3f}, {t['sum']['wall']:.3f}, {t['decrypt']['wall']:.3f}); "
+            f"rel err {r['rel_error']:.1e}",
+            flush=True,
+        )
     if not args.quick:
-        write_results(args.out, "python scripts/bench_ckks.py", rows,
-                      "one thread; wall times are upper bounds when the machine is shared, CPU times are not")
+        write_results(
+            args.out,
+            "python scripts/bench_ckks.py",
+            rows,
+            "one thread; wall times are upper bounds when the machine is shared, CPU times are not",
+        )
 
 
 def write_results(path: str | Path, command: str, rows: list[dict], note: str) -> None:
     """``{"meta": {command, machine, python, note}, "results": rows}`` as JSON at ``path``."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"command": command, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "python": platform.python_version(), "note": note}
+    meta = {
+        "command": command,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(),
+        "note": note,
+    }
     out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -78,9 +78,15 @@ def attack(snr: float, trials: int, coalition: int, seed: int = 0) -> dict:
             coef = np.linalg.lstsq(basis @ basis.T, target, rcond=None)[0]
             recon.append(_cos(coef @ basis, x[victim]))
             base.append(_cos(mean, x[victim]))
-    return {"snr": None if math.isinf(snr) else snr, "coalition": coalition, "trials": trials,
-            "similarity_auc": float(np.mean(aucs)), "similarity_auc_baseline": 0.5,
-            "reconstruction_cosine": float(np.mean(recon)), "baseline_cosine_aggregate": float(np.mean(base))}
+    return {
+        "snr": None if math.isinf(snr) else snr,
+        "coalition": coalition,
+        "trials": trials,
+        "similarity_auc": float(np.mean(aucs)),
+        "similarity_auc_baseline": 0.5,
+        "reconstruction_cosine": float(np.mean(recon)),
+        "baseline_cosine_aggregate": float(np.mean(base)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,14 +97,22 @@ def main(argv: list[str] | None = None) -> int:
     trials = 5 if args.quick else 50
     rows = [attack(snr, trials, k) for snr in SNRS for k in (1, 3)]
     for r in rows:
-        print(f"snr {r['snr'] or 'inf':>5} coalition {r['coalition']}: same-group AUC {r['similarity_auc']:.3f} "
-              f"(chance 0.5); reconstruction cosine {r['reconstruction_cosine']:.3f} vs aggregate "
-              f"{r['baseline_cosine_aggregate']:.3f}", flush=True)
+        print(
+            f"snr {r['snr'] or 'inf':>5} coalition {r['coalition']}: same-group AUC {r['similarity_auc']:.3f} "
+            f"(chance 0.5); reconstruction cosine {r['reconstruction_cosine']:.3f} vs aggregate "
+            f"{r['baseline_cosine_aggregate']:.3f}",
+            flush=True,
+        )
     if not args.quick:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"command": "python scripts/bench_ckks_leakage.py", "members": N, "values": D, "groups": 2,
-                "note": "synthetic updates: group direction (norm 1) + member heterogeneity (norm 0.5) + "
-                        "Gaussian DP noise of norm 1/snr"}
+        meta = {
+            "command": "python scripts/bench_ckks_leakage.py",
+            "members": N,
+            "values": D,
+            "groups": 2,
+            "note": "synthetic updates: group direction (norm 1) + member heterogeneity (norm 0.5) + "
+            "Gaussian DP noise of norm 1/snr",
+        }
         args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
         print(f"wrote {args.out}")
     return 0

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from node.demo import DemoConfig, max_epsilon, run_demo
+from node.sim.demo import DemoConfig, max_epsilon, run_demo
 
 
 def main() -> None:
@@ -39,23 +39,43 @@ def main() -> None:
     for i in range(args.runs):
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            report = run_demo(DemoConfig(rounds=args.rounds, scaling=args.scaling, progress=False, state_dir=Path(tmp)))
+            report = run_demo(
+                DemoConfig(
+                    rounds=args.rounds, scaling=args.scaling, progress=False, state_dir=Path(tmp)
+                )
+            )
         final = report["rounds"][-1]
         central = report["baselines"]["centralized"]["auc"]
         exact = (report["baselines"].get("centralized_exact_zscore") or {}).get("auc", central)
-        runs.append({"auc": final["auc"], "accuracy": final["accuracy"], "centralized_auc": central,
-                     "gap": round(central - final["auc"], 4), "centralized_exact_zscore_auc": exact,
-                     "gap_exact_zscore": round(exact - final["auc"], 4), "epsilon": max_epsilon(final),
-                     "finalized": all(r["finalized"] for r in report["rounds"]),
-                     "peers_agree": report["peers_agree"], "seconds": round(time.perf_counter() - started, 2)})
-        print(f"run {i + 1:>2}: AUC {final['auc']:.4f}  gap {central - final['auc']:+.4f}  "
-              f"all finalized {runs[-1]['finalized']}  {runs[-1]['seconds']:.1f} s", flush=True)
+        runs.append(
+            {
+                "auc": final["auc"],
+                "accuracy": final["accuracy"],
+                "centralized_auc": central,
+                "gap": round(central - final["auc"], 4),
+                "centralized_exact_zscore_auc": exact,
+                "gap_exact_zscore": round(exact - final["auc"], 4),
+                "epsilon": max_epsilon(final),
+                "finalized": all(r["finalized"] for r in report["rounds"]),
+                "peers_agree": report["peers_agree"],
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+        )
+        print(
+            f"run {i + 1:>2}: AUC {final['auc']:.4f}  gap {central - final['auc']:+.4f}  "
+            f"all finalized {runs[-1]['finalized']}  {runs[-1]['seconds']:.1f} s",
+            flush=True,
+        )
     gaps = [r["gap"] for r in runs]
     summary = {
-        "runs": len(runs), "auc_mean": round(statistics.mean(r["auc"] for r in runs), 4),
-        "auc_min": min(r["auc"] for r in runs), "auc_max": max(r["auc"] for r in runs),
-        "gap_mean": round(statistics.mean(gaps), 4), "gap_max": max(gaps),
-        "within_0.03": sum(g <= 0.03 for g in gaps), "all_finalized": all(r["finalized"] for r in runs),
+        "runs": len(runs),
+        "auc_mean": round(statistics.mean(r["auc"] for r in runs), 4),
+        "auc_min": min(r["auc"] for r in runs),
+        "auc_max": max(r["auc"] for r in runs),
+        "gap_mean": round(statistics.mean(gaps), 4),
+        "gap_max": max(gaps),
+        "within_0.03": sum(g <= 0.03 for g in gaps),
+        "all_finalized": all(r["finalized"] for r in runs),
         "gap_exact_zscore_mean": round(statistics.mean(r["gap_exact_zscore"] for r in runs), 4),
         "gap_exact_zscore_max": max(r["gap_exact_zscore"] for r in runs),
         "within_0.03_of_exact_zscore": sum(r["gap_exact_zscore"] <= 0.03 for r in runs),
@@ -63,10 +83,18 @@ def main() -> None:
     }
     print(json.dumps(summary, indent=2))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"command": f"scripts/bench_demo_spread.py --runs {args.runs} --rounds {args.rounds} "
-                                                f"--scaling {args.scaling} --json {args.json}",
-                                     "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores",
-                                     "summary": summary, "runs": runs}, indent=2))
+    args.json.write_text(
+        json.dumps(
+            {
+                "command": f"scripts/bench_demo_spread.py --runs {args.runs} --rounds {args.rounds} "
+                f"--scaling {args.scaling} --json {args.json}",
+                "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores",
+                "summary": summary,
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

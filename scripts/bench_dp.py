@@ -36,53 +36,100 @@ import numpy as np
 import torch
 
 from node.consensus.rules import aggregate
-from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
-from node.datasets import synthetic_imaging_split
-from node.evaluation import evaluate
-from node.models import build_model, flat_parameters, load_flat_parameters
-from node.privacy import DPConfig, PrivacyLedger
-from node.training import TrainConfig, train_local
+from node.data.datasets import synthetic_imaging_split
+from node.data.samples import FeatureStats, LabelledData, Standardizer, breast_cancer_split
+from node.learning.evaluation import evaluate
+from node.learning.models import build_model, flat_parameters, load_flat_parameters
+from node.learning.privacy import DPConfig, PrivacyLedger
+from node.learning.training import TrainConfig, train_local
 
 EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0, None)
 
 
-
-
-def time_ratio(name: str, data: LabelledData, steps: int, epochs: int, lr: float, repeats: int) -> dict:
+def time_ratio(
+    name: str, data: LabelledData, steps: int, epochs: int, lr: float, repeats: int
+) -> dict:
     model = build_model(name, input_shape=data.input_shape)
     start = flat_parameters(model)
     times = {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # CPU time of one thread: robust to other load on a shared machine
     for label, enabled in (("sgd", False), ("dp_sgd", True)):
-        dp = DPConfig(enabled=enabled, noise_multiplier=1.0, target_epsilon=1e6, steps_per_epoch=steps,
-                      local_epochs=epochs, rounds=repeats + 1, accountant="rdp")
+        dp = DPConfig(
+            enabled=enabled,
+            noise_multiplier=1.0,
+            target_epsilon=1e6,
+            steps_per_epoch=steps,
+            local_epochs=epochs,
+            rounds=repeats + 1,
+            accountant="rdp",
+        )
         runs = []
         for i in range(repeats + 1):
             t = time.process_time()
-            train_local(model, start, data, PrivacyLedger(dp, warn_if_off=False), TrainConfig(lr, seed=i, device="cpu"))
+            train_local(
+                model,
+                start,
+                data,
+                PrivacyLedger(dp, warn_if_off=False),
+                TrainConfig(lr, seed=i, device="cpu"),
+            )
             runs.append(time.process_time() - t)
         times[label] = statistics.median(runs[1:])  # the first run warms up
     torch.set_num_threads(threads)
-    return {"model": name, "samples": len(data), "input_shape": list(data.input_shape),
-            "steps": steps * epochs, "sgd_s": round(times["sgd"], 3), "dp_sgd_s": round(times["dp_sgd"], 3),
-            "ratio": round(times["dp_sgd"] / times["sgd"], 2)}
+    return {
+        "model": name,
+        "samples": len(data),
+        "input_shape": list(data.input_shape),
+        "steps": steps * epochs,
+        "sgd_s": round(times["sgd"], 3),
+        "dp_sgd_s": round(times["dp_sgd"], 3),
+        "ratio": round(times["dp_sgd"] / times["sgd"], 2),
+    }
 
 
-def campaign(model_name: str, sites: list[LabelledData], test: LabelledData, epsilon: float | None, *,
-             rounds: int, epochs: int, steps: int, lr: float, rule: str, max_grad_norm: float, seed: int) -> dict:
-    dp = DPConfig(enabled=epsilon is not None, target_epsilon=epsilon or 1.0, rounds=rounds,
-                  local_epochs=epochs, steps_per_epoch=steps, max_grad_norm=max_grad_norm, accountant="rdp")
+def campaign(
+    model_name: str,
+    sites: list[LabelledData],
+    test: LabelledData,
+    epsilon: float | None,
+    *,
+    rounds: int,
+    epochs: int,
+    steps: int,
+    lr: float,
+    rule: str,
+    max_grad_norm: float,
+    seed: int,
+) -> dict:
+    dp = DPConfig(
+        enabled=epsilon is not None,
+        target_epsilon=epsilon or 1.0,
+        rounds=rounds,
+        local_epochs=epochs,
+        steps_per_epoch=steps,
+        max_grad_norm=max_grad_norm,
+        accountant="rdp",
+    )
     ledgers = [PrivacyLedger(dp, warn_if_off=False) for _ in sites]
     model = build_model(model_name, input_shape=sites[0].input_shape)
     params = flat_parameters(model)
     for r in range(rounds):
-        deltas = [train_local(model, params, d, led, TrainConfig(lr, seed=seed * 1000 + r, device="cpu")).delta
-                  for d, led in zip(sites, ledgers, strict=False)]
-        params = (params + aggregate(rule, np.stack(deltas), [len(d) for d in sites])).astype(np.float32)
+        deltas = [
+            train_local(
+                model, params, d, led, TrainConfig(lr, seed=seed * 1000 + r, device="cpu")
+            ).delta
+            for d, led in zip(sites, ledgers, strict=False)
+        ]
+        params = (params + aggregate(rule, np.stack(deltas), [len(d) for d in sites])).astype(
+            np.float32
+        )
     load_flat_parameters(model, params)
-    return {"auc": evaluate(model, test).auc, "epsilon": max(led.spent() for led in ledgers),
-            "noise_multiplier": ledgers[0].config.noise_multiplier if epsilon is not None else 0.0}
+    return {
+        "auc": evaluate(model, test).auc,
+        "epsilon": max(led.spent() for led in ledgers),
+        "noise_multiplier": ledgers[0].config.noise_multiplier if epsilon is not None else 0.0,
+    }
 
 
 def breast_cancer(seeds: int) -> list[dict]:
@@ -94,33 +141,77 @@ def breast_cancer(seeds: int) -> list[dict]:
             stats = [FeatureStats.of(d) for d in split.hospitals.values()]
             z = Standardizer.from_stats(sum(stats[1:], stats[0]))
             sites = [z.apply(d) for d in split.hospitals.values()]
-            out = campaign("logreg", sites, z.apply(split.test), eps, rounds=5, epochs=1, steps=1, lr=2.0,
-                           rule="median", max_grad_norm=1.0, seed=seed)
+            out = campaign(
+                "logreg",
+                sites,
+                z.apply(split.test),
+                eps,
+                rounds=5,
+                epochs=1,
+                steps=1,
+                lr=2.0,
+                rule="median",
+                max_grad_norm=1.0,
+                seed=seed,
+            )
             aucs.append(out["auc"])
             spent.append(out["epsilon"])
-        rows.append({"target_epsilon": eps, "auc_mean": round(float(np.mean(aucs)), 4),
-                     "auc_std": round(float(np.std(aucs)), 4), "epsilon_spent_max": round(max(spent), 3)})
-        print(f"  breast cancer  eps={eps}: AUC {rows[-1]['auc_mean']:.4f} ± {rows[-1]['auc_std']:.4f}", flush=True)
+        rows.append(
+            {
+                "target_epsilon": eps,
+                "auc_mean": round(float(np.mean(aucs)), 4),
+                "auc_std": round(float(np.std(aucs)), 4),
+                "epsilon_spent_max": round(max(spent), 3),
+            }
+        )
+        print(
+            f"  breast cancer  eps={eps}: AUC {rows[-1]['auc_mean']:.4f} ± {rows[-1]['auc_std']:.4f}",
+            flush=True,
+        )
     return rows
 
 
 def imaging(args) -> list[dict]:
-    split = synthetic_imaging_split(4, sizes=args.img_sizes, n_test=args.img_test, size=args.img_size, seed=0)
+    split = synthetic_imaging_split(
+        4, sizes=args.img_sizes, n_test=args.img_test, size=args.img_size, seed=0
+    )
     sites = list(split.hospitals.values())
     rows = []
     for eps in EPSILONS:
         t = time.perf_counter()
-        outs = [campaign("cnn", sites, split.test, eps, rounds=args.img_rounds, epochs=args.img_epochs,
-                         steps=args.img_steps, lr=args.img_lr if eps is not None else args.img_lr_nodp,
-                         rule="fedavg", max_grad_norm=args.img_clip, seed=run) for run in range(args.img_runs)]
+        outs = [
+            campaign(
+                "cnn",
+                sites,
+                split.test,
+                eps,
+                rounds=args.img_rounds,
+                epochs=args.img_epochs,
+                steps=args.img_steps,
+                lr=args.img_lr if eps is not None else args.img_lr_nodp,
+                rule="fedavg",
+                max_grad_norm=args.img_clip,
+                seed=run,
+            )
+            for run in range(args.img_runs)
+        ]
         aucs = [o["auc"] for o in outs]
-        rows.append({"target_epsilon": eps, "auc": round(float(np.mean(aucs)), 4),
-                     "auc_std": round(float(np.std(aucs)), 4), "runs": len(outs),
-                     "epsilon_spent_max": round(max(o["epsilon"] for o in outs), 3),
-                     "noise_multiplier": round(outs[0]["noise_multiplier"], 3),
-                     "seconds": round(time.perf_counter() - t, 1)})
-        print(f"  synthetic CNN  eps={eps}: AUC {rows[-1]['auc']:.4f} ± {rows[-1]['auc_std']:.4f} "
-              f"({rows[-1]['seconds']} s)", flush=True)
+        rows.append(
+            {
+                "target_epsilon": eps,
+                "auc": round(float(np.mean(aucs)), 4),
+                "auc_std": round(float(np.std(aucs)), 4),
+                "runs": len(outs),
+                "epsilon_spent_max": round(max(o["epsilon"] for o in outs), 3),
+                "noise_multiplier": round(outs[0]["noise_multiplier"], 3),
+                "seconds": round(time.perf_counter() - t, 1),
+            }
+        )
+        print(
+            f"  synthetic CNN  eps={eps}: AUC {rows[-1]['auc']:.4f} ± {rows[-1]['auc_std']:.4f} "
+            f"({rows[-1]['seconds']} s)",
+            flush=True,
+        )
     return rows
 
 
@@ -136,14 +227,24 @@ def main() -> None:
     p.add_argument("--img-rounds", type=int, default=6)
     p.add_argument("--img-epochs", type=int, default=3)
     p.add_argument("--img-steps", type=int, default=3)
-    p.add_argument("--img-lr", type=float, default=2.0, help="learning rate under DP (clipped gradients)")
+    p.add_argument(
+        "--img-lr", type=float, default=2.0, help="learning rate under DP (clipped gradients)"
+    )
     p.add_argument("--img-lr-nodp", type=float, default=1.0)
     p.add_argument("--img-clip", type=float, default=1.0)
-    p.add_argument("--img-runs", type=int, default=3, help="runs per epsilon (fresh DP noise and batches)")
+    p.add_argument(
+        "--img-runs", type=int, default=3, help="runs per epsilon (fresh DP noise and batches)"
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_dp.json"))
     args = p.parse_args()
     if args.quick:
-        args.repeats, args.seeds, args.img_sizes, args.img_test, args.img_rounds = 1, 1, [60, 50, 40, 30], 80, 2
+        args.repeats, args.seeds, args.img_sizes, args.img_test, args.img_rounds = (
+            1,
+            1,
+            [60, 50, 40, 30],
+            80,
+            2,
+        )
         args.time_size, args.img_runs = 32, 1
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="Optimal order")
@@ -152,15 +253,26 @@ def main() -> None:
     print("DP-SGD time relative to plain SGD (same model, data and steps):", flush=True)
     bc = breast_cancer_split().hospitals["hospital-a"]
     bc = Standardizer.fit(bc).apply(bc)
-    img = synthetic_imaging_split(4, sizes=args.img_sizes, n_test=8, size=args.time_size, seed=0).hospitals["hospital-a"]
-    timing = [time_ratio("mlp", bc, steps=4, epochs=25, lr=0.1, repeats=args.repeats),
-              time_ratio("cnn", img, steps=4, epochs=1, lr=0.1, repeats=args.repeats)]
+    img = synthetic_imaging_split(
+        4, sizes=args.img_sizes, n_test=8, size=args.time_size, seed=0
+    ).hospitals["hospital-a"]
+    timing = [
+        time_ratio("mlp", bc, steps=4, epochs=25, lr=0.1, repeats=args.repeats),
+        time_ratio("cnn", img, steps=4, epochs=1, lr=0.1, repeats=args.repeats),
+    ]
     for t in timing:
-        print(f"  {t['model']:<4} {t['samples']} samples x {t['input_shape']}, {t['steps']} steps: "
-              f"SGD {t['sgd_s']:.3f} s, DP-SGD {t['dp_sgd_s']:.3f} s, ratio {t['ratio']:.2f}x", flush=True)
+        print(
+            f"  {t['model']:<4} {t['samples']} samples x {t['input_shape']}, {t['steps']} steps: "
+            f"SGD {t['sgd_s']:.3f} s, DP-SGD {t['dp_sgd_s']:.3f} s, ratio {t['ratio']:.2f}x",
+            flush=True,
+        )
     print("Final held-out AUC against the campaign's epsilon (delta 1e-5):", flush=True)
     result = {
-        "machine": {"cores": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()},
+        "machine": {
+            "cores": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "timing": timing,
         "breast_cancer_logreg": breast_cancer(args.seeds),
@@ -174,13 +286,20 @@ def main() -> None:
 
 
 def table(r: dict) -> str:
-    lines = ["", f"{'epsilon':>8} {'breast cancer AUC (logreg)':>28} {'synthetic imaging AUC (CNN)':>29}"]
+    lines = [
+        "",
+        f"{'epsilon':>8} {'breast cancer AUC (logreg)':>28} {'synthetic imaging AUC (CNN)':>29}",
+    ]
     for bc, im in zip(r["breast_cancer_logreg"], r["synthetic_imaging_cnn"], strict=False):
         eps = "no DP" if bc["target_epsilon"] is None else f"{bc['target_epsilon']:g}"
-        lines.append(f"{eps:>8} {bc['auc_mean']:>20.4f} ± {bc['auc_std']:.4f} {im['auc']:>21.4f} ± {im['auc_std']:.4f}")
+        lines.append(
+            f"{eps:>8} {bc['auc_mean']:>20.4f} ± {bc['auc_std']:.4f} {im['auc']:>21.4f} ± {im['auc_std']:.4f}"
+        )
     lines.append("")
     for t in r["timing"]:
-        lines.append(f"DP-SGD / SGD time, {t['model']}: {t['ratio']:.2f}x ({t['dp_sgd_s']:.3f} s vs {t['sgd_s']:.3f} s)")
+        lines.append(
+            f"DP-SGD / SGD time, {t['model']}: {t['ratio']:.2f}x ({t['dp_sgd_s']:.3f} s vs {t['sgd_s']:.3f} s)"
+        )
     return "\n".join(lines)
 
 

@@ -19,11 +19,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger import Anvil, DistributorClient, LedgerClient, connect, deploy, deploy_distributor, dev_account  # noqa: E402
-from ledger import institution_id  # noqa: E402
+from ledger import (
+    Anvil,
+    DistributorClient,
+    LedgerClient,
+    connect,
+    deploy,
+    deploy_distributor,
+    dev_account,
+    institution_id,  # noqa: E402
+)  # noqa: E402
 from ledger.records import PrivacyBudget  # noqa: E402
 
-BUDGET = PrivacyBudget(epsilon=1.0, delta=1e-5, accountant="prv", noise_multiplier=1.1, clip_norm=1.0)
+BUDGET = PrivacyBudget(
+    epsilon=1.0, delta=1e-5, accountant="prv", noise_multiplier=1.1, clip_norm=1.0
+)
 
 
 def _key(label: str) -> bytes:
@@ -40,7 +50,13 @@ def measure() -> dict[str, dict[str, int]]:
         admin = LedgerClient(w3, deployment, admin_account)
         hospitals = [LedgerClient(w3, deployment, dev_account(w3, i)) for i in range(1, 5)]
         for i, h in enumerate(hospitals):
-            h.register(institution_id(f"Gas Hospital {i}"), f"12D3KooWgas{i}", _key(f"seal{i}"), _key(f"sign{i}"), 500)
+            h.register(
+                institution_id(f"Gas Hospital {i}"),
+                f"12D3KooWgas{i}",
+                _key(f"seal{i}"),
+                _key(f"sign{i}"),
+                500,
+            )
             admin.admit(h.address)
             h.declare_privacy_budget(BUDGET)
         everyone = [h.address for h in hospitals]
@@ -53,26 +69,37 @@ def measure() -> dict[str, dict[str, int]]:
             for h in hospitals:
                 h.attest(rnd, _key(f"agg{rnd}"), everyone[:3])  # d left out (a rejected it)
             a.finalize(rnd)
-        addresses = deploy_distributor(w3, admin_account, deployment, budget_per_round=10**20,
-                                       max_penalty_per_round=10**18)
+        addresses = deploy_distributor(
+            w3, admin_account, deployment, budget_per_round=10**20, max_penalty_per_round=10**18
+        )
         dist = DistributorClient(w3, addresses, admin_account)
-        receipt = dist.award(1, "shapley-gtg", {a.address: 10**18, b.address: 10**18}, {d.address: 10**17})
+        receipt = dist.award(
+            1, "shapley-gtg", {a.address: 10**18, b.address: 10**18}, {d.address: 10**17}
+        )
     gas: dict[str, list[int]] = {}
     for h in hospitals:
         for method, values in h.gas_used.items():
             gas.setdefault(method, []).extend(values)
     gas["award_with_penalty"] = [receipt.gas_used]
-    return {k: {"n": len(v), "min": min(v), "median": int(statistics.median(v)), "max": max(v)}
-            for k, v in sorted(gas.items())}
+    return {
+        k: {"n": len(v), "min": min(v), "median": int(statistics.median(v)), "max": max(v)}
+        for k, v in sorted(gas.items())
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ledger_figures_gas.json"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/ledger_figures_gas.json")
+    )
     args = parser.parse_args()
     table = measure()
-    result = {"command": "PYTHONPATH=. python scripts/bench_figures_gas.py", "chain": "anvil", "members": 4,
-              "gas": table}
+    result = {
+        "command": "PYTHONPATH=. python scripts/bench_figures_gas.py",
+        "chain": "anvil",
+        "members": 4,
+        "gas": table,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"{'call':<24} {'n':>3} {'min':>9} {'median':>9} {'max':>9}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """medmesh side by side with Flower (issue 9, part 3): FedAvg and Krum on the same split and model.
 
-- medmesh: the full demo campaign (:func:`node.demo.run_demo`: embedded chain, libp2p hosts,
+- medmesh: the full demo campaign (:func:`node.sim.demo.run_demo`: embedded chain, libp2p hosts,
   DP-SGD, sealed and signed updates, consensus on the aggregate) with ``--rule fedavg`` and
   ``--rule krum`` (f = 1).
 - Flower: ``scripts/flower_side.py`` inside ``build/flower-venv`` (created on first use with
@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from node.demo import DemoConfig, run_demo  # noqa: E402
+from node.sim.demo import DemoConfig, run_demo  # noqa: E402
 
 VENV = ROOT / "build" / "flower-venv"
 PIN = "flwr==1.41.0"
@@ -59,15 +59,23 @@ def flower_python() -> Path:
     if not (VENV / "flwr-installed").exists():
         try:
             venv.create(VENV, with_pip=True)
-            pip = subprocess.run([str(py), "-m", "pip", "install", "--quiet", PIN], capture_output=True, text=True)
+            pip = subprocess.run(
+                [str(py), "-m", "pip", "install", "--quiet", PIN], capture_output=True, text=True
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             raise FlowerUnavailable(f"cannot create {VENV}: {exc}") from None
         if pip.returncode != 0:
             last = (pip.stderr.strip().splitlines() or ["no output"])[-1]
-            raise FlowerUnavailable(f"pip could not install {PIN} into {VENV} (package registry unreachable?): {last}")
+            raise FlowerUnavailable(
+                f"pip could not install {PIN} into {VENV} (package registry unreachable?): {last}"
+            )
         (VENV / "flwr-installed").write_text(PIN + "\n")
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     # after flower-venv's own packages: this checkout, then the project's .venv (torch, opacus...)
     Path(site, "medmesh.pth").write_text(f"{ROOT}\n{sysconfig.get_paths()['purelib']}\n")
     return py
@@ -81,24 +89,51 @@ def free_port() -> int:
 
 def medmesh_run(rule: str, hospitals: int, rounds: int, seed: int) -> dict:
     t = time.perf_counter()
-    report = run_demo(DemoConfig(hospitals=hospitals, rounds=rounds, rule=rule, seed=seed, progress=False))
+    report = run_demo(
+        DemoConfig(hospitals=hospitals, rounds=rounds, rule=rule, seed=seed, progress=False)
+    )
     total = time.perf_counter() - t
     rows = report["rounds"]
-    return {"system": "medmesh", "rule": rule, "hospitals": hospitals,
-            "rounds": [{"round": r["round"], "accuracy": r["accuracy"], "auc": r["auc"]} for r in rows],
-            "seconds_per_round": [r["seconds"] for r in rows], "seconds_total": round(total, 2),
-            "final_accuracy": rows[-1]["accuracy"], "final_auc": rows[-1]["auc"],
-            "all_finalized": all(r["finalized"] for r in rows)}
+    return {
+        "system": "medmesh",
+        "rule": rule,
+        "hospitals": hospitals,
+        "rounds": [{"round": r["round"], "accuracy": r["accuracy"], "auc": r["auc"]} for r in rows],
+        "seconds_per_round": [r["seconds"] for r in rows],
+        "seconds_total": round(total, 2),
+        "final_accuracy": rows[-1]["accuracy"],
+        "final_auc": rows[-1]["auc"],
+        "all_finalized": all(r["finalized"] for r in rows),
+    }
 
 
 def flower_run(py: Path, rule: str, hospitals: int, rounds: int, seed: int) -> dict:
-    out = subprocess.run([str(py), str(ROOT / "scripts" / "flower_side.py"), "--rule", rule, "--hospitals",
-                          str(hospitals), "--rounds", str(rounds), "--seed", str(seed), "--port", str(free_port())],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            str(py),
+            str(ROOT / "scripts" / "flower_side.py"),
+            "--rule",
+            rule,
+            "--hospitals",
+            str(hospitals),
+            "--rounds",
+            str(rounds),
+            "--seed",
+            str(seed),
+            "--port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     try:  # gRPC's threads sometimes abort the process at exit, after the result line is out
         run = json.loads(out.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
-        raise SystemExit(f"flower_side.py failed ({out.returncode}): {out.stderr.strip().splitlines()[-1:]}") from None
+        raise SystemExit(
+            f"flower_side.py failed ({out.returncode}): {out.stderr.strip().splitlines()[-1:]}"
+        ) from None
     run["exit_status"] = out.returncode
     return run
 
@@ -110,15 +145,21 @@ def summary(runs: list[dict]) -> dict:
             rs = [r for r in runs if r["system"] == system and r["rule"] == rule]
             per_round = [s for r in rs for s in r["seconds_per_round"]]
             out[f"{system}/{rule}"] = {
-                "runs": len(rs), "final_accuracy_mean": round(statistics.mean(r["final_accuracy"] for r in rs), 4),
+                "runs": len(rs),
+                "final_accuracy_mean": round(statistics.mean(r["final_accuracy"] for r in rs), 4),
                 "final_auc_mean": round(statistics.mean(r["final_auc"] for r in rs), 4),
-                "seconds_per_round_median": round(statistics.median(per_round), 3)}
+                "seconds_per_round_median": round(statistics.median(per_round), 3),
+            }
     for rule in ("fedavg", "krum"):
         m, f = out[f"medmesh/{rule}"], out[f"flower/{rule}"]
-        out[f"ratio/{rule}"] = {"time_per_round_medmesh_over_flower":
-                                round(m["seconds_per_round_median"] / f["seconds_per_round_median"], 2),
-                                "accuracy_medmesh_minus_flower":
-                                round(m["final_accuracy_mean"] - f["final_accuracy_mean"], 4)}
+        out[f"ratio/{rule}"] = {
+            "time_per_round_medmesh_over_flower": round(
+                m["seconds_per_round_median"] / f["seconds_per_round_median"], 2
+            ),
+            "accuracy_medmesh_minus_flower": round(
+                m["final_accuracy_mean"] - f["final_accuracy_mean"], 4
+            ),
+        }
     return out
 
 
@@ -128,7 +169,9 @@ def main() -> None:
     p.add_argument("--hospitals", type=int, default=5)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_flower.json")
+    p.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_flower.json"
+    )
     args = p.parse_args()
     repeats = 1 if args.quick else args.repeats
     logging.disable(logging.WARNING)
@@ -141,20 +184,38 @@ def main() -> None:
     for seed in range(repeats):
         for rule in ("fedavg", "krum"):
             for system in ("medmesh", "flower"):
-                run = (medmesh_run(rule, args.hospitals, args.rounds, seed) if system == "medmesh"
-                       else flower_run(py, rule, args.hospitals, args.rounds, seed))
+                run = (
+                    medmesh_run(rule, args.hospitals, args.rounds, seed)
+                    if system == "medmesh"
+                    else flower_run(py, rule, args.hospitals, args.rounds, seed)
+                )
                 run["seed"] = seed
                 runs.append(run)
-                print(f"  seed {seed} {system:<8} {rule:<6} accuracy {run['final_accuracy']:.3f} AUC "
-                      f"{run['final_auc']:.3f}, {statistics.median(run['seconds_per_round']):.3f} s/round", flush=True)
+                print(
+                    f"  seed {seed} {system:<8} {rule:<6} accuracy {run['final_accuracy']:.3f} AUC "
+                    f"{run['final_auc']:.3f}, {statistics.median(run['seconds_per_round']):.3f} s/round",
+                    flush=True,
+                )
     result = {
         "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version()},
-        "settings": {"hospitals": args.hospitals, "rounds": args.rounds, "repeats": repeats, "flower": PIN,
-                     "model": "logreg", "data": "breast cancer, breast_cancer_split(hospitals, seed)",
-                     "schedule": "demo: 1 full-batch DP-SGD step per round, lr 2.0, epsilon 1, PRV"},
-        "runs": runs, "summary": summary(runs)}
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "settings": {
+            "hospitals": args.hospitals,
+            "rounds": args.rounds,
+            "repeats": repeats,
+            "flower": PIN,
+            "model": "logreg",
+            "data": "breast cancer, breast_cancer_split(hospitals, seed)",
+            "schedule": "demo: 1 full-batch DP-SGD step per round, lr 2.0, epsilon 1, PRV",
+        },
+        "runs": runs,
+        "summary": summary(runs),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for key, value in result["summary"].items():

@@ -47,9 +47,17 @@ def _fund(w3: Web3, address: str, chain: str) -> None:
             raise SystemExit(f"anvil_setBalance failed: {response['error']}")
     else:
         funder = dev_account(w3, 9)
-        tx = {"to": address, "value": 10**19, "gas": 21_000, "gasPrice": w3.eth.gas_price,
-              "nonce": w3.eth.get_transaction_count(funder.address), "chainId": w3.eth.chain_id}
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction))
+        tx = {
+            "to": address,
+            "value": 10**19,
+            "gas": 21_000,
+            "gasPrice": w3.eth.gas_price,
+            "nonce": w3.eth.get_transaction_count(funder.address),
+            "chainId": w3.eth.chain_id,
+        }
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_raw_transaction(funder.sign_transaction(tx).raw_transaction)
+        )
 
 
 def enrolled(w3: Web3, chain: str, members: int, tag: str = "gas") -> list[LedgerClient]:
@@ -63,8 +71,13 @@ def enrolled(w3: Web3, chain: str, members: int, tag: str = "gas") -> list[Ledge
         account = Account.from_key(keccak(text=f"medmesh-{tag}-{members}-{i}"))
         _fund(w3, account.address, chain)
         h = LedgerClient(w3, deployment, account)
-        h.register(institution_id(f"Hospital {members}-{i}"), f"12D3KooW{tag}{members}x{i}",
-                   keccak(text=f"seal-{i}"), keccak(text=f"sign-{i}"), 1000)
+        h.register(
+            institution_id(f"Hospital {members}-{i}"),
+            f"12D3KooW{tag}{members}x{i}",
+            keccak(text=f"seal-{i}"),
+            keccak(text=f"sign-{i}"),
+            1000,
+        )
         boss.admit(h.address)
         clients.append(h)
     return clients
@@ -106,8 +119,10 @@ def measure(w3: Web3, chain: str, members: int) -> dict[str, Any]:
 
 def markdown(report: dict[str, Any]) -> str:
     rows = report["rows"]
-    head = ("| members | openRound | commitUpdate (first / later) | attest (first / later median / later max) "
-            "| attest later, before | finalize | settle (mints) |")
+    head = (
+        "| members | openRound | commitUpdate (first / later) | attest (first / later median / later max) "
+        "| attest later, before | finalize | settle (mints) |"
+    )
     lines = [
         "# RoundLedger gas by membership",
         "",
@@ -131,14 +146,17 @@ def markdown(report: dict[str, Any]) -> str:
     small, large = rows[0], rows[-1]
     if large["members"] > small["members"]:
         slope = (large["settle"] - small["settle"]) / (large["members"] - small["members"])
-        lines += ["", f"`settle` costs about {slope:,.0f} gas per accepted contributor here (every balance is minted "
-                  "for the first time, a zero-to-nonzero store); later rounds pay less per contributor."]
+        lines += [
+            "",
+            f"`settle` costs about {slope:,.0f} gas per accepted contributor here (every balance is minted "
+            "for the first time, a zero-to-nonzero store); later rounds pay less per contributor.",
+        ]
     lines += [
         "",
         f"Targets (issue 14) at {t['members']} members: attest <= {t['attest_max']:,} and finalize <= "
         f"{t['finalize']:,} gas: **{'met' if report['meets_targets'] else 'NOT met'}**.",
         "",
-        "\"attest later, before\" is what the issue measured on anvil with the earlier contract, which stored",
+        '"attest later, before" is what the issue measured on anvil with the earlier contract, which stored',
         "the accepted set as an address list checked member by member (about 3.7k gas more per member).",
         "An attestation now carries the accepted set as a bitmask over the round's commit indexes, so it",
         "costs the same at any membership. `finalize` is O(1); the O(|accepted|) work of minting each",
@@ -167,9 +185,15 @@ def _beacon_section() -> list[str]:
         "|---:|---:|---:|---:|",
     ]
     for r in report["rows"]:
-        lines.append(f"| {r['members']} | {r['commit_first']:,} / {r['commit_later_median']:,} | "
-                     f"{r['reveal_first']:,} / {r['reveal_later_median']:,} | {r['recordWithheld']:,} |")
-    lines += ["", "Each is O(1) in the membership: the reveals mix by XOR into one slot, with no loop.", ""]
+        lines.append(
+            f"| {r['members']} | {r['commit_first']:,} / {r['commit_later_median']:,} | "
+            f"{r['reveal_first']:,} / {r['reveal_later_median']:,} | {r['recordWithheld']:,} |"
+        )
+    lines += [
+        "",
+        "Each is O(1) in the membership: the reveals mix by XOR into one slot, with no loop.",
+        "",
+    ]
     return lines
 
 
@@ -184,7 +208,9 @@ def main() -> None:
     if args.from_json:
         if not args.md:
             raise SystemExit("--from-json needs --md")
-        args.md.write_text(markdown(json.loads(args.from_json.read_text(encoding="utf-8"))), encoding="utf-8")
+        args.md.write_text(
+            markdown(json.loads(args.from_json.read_text(encoding="utf-8"))), encoding="utf-8"
+        )
         return
     rows, node = [], None
     started = time.perf_counter()
@@ -202,13 +228,18 @@ def main() -> None:
     at = [r for r in rows if r["members"] == TARGETS["members"]]
     report = {
         "command": "python scripts/bench_gas.py " + " ".join(sys.argv[1:]),
-        "chain": "anvil (node_modules/.bin/anvil)" if args.chain == "anvil" else "embedded (eth-tester / py-evm)",
+        "chain": "anvil (node_modules/.bin/anvil)"
+        if args.chain == "anvil"
+        else "embedded (eth-tester / py-evm)",
         "solc": solc_version(),
         "seconds": round(time.perf_counter() - started, 1),
         "targets": TARGETS,
-        "meets_targets": bool(at) and all(
-            r["attest_first"] <= TARGETS["attest_max"] and r["attest_later_max"] <= TARGETS["attest_max"]
-            and r["finalize"] <= TARGETS["finalize"] for r in at
+        "meets_targets": bool(at)
+        and all(
+            r["attest_first"] <= TARGETS["attest_max"]
+            and r["attest_later_max"] <= TARGETS["attest_max"]
+            and r["finalize"] <= TARGETS["finalize"]
+            for r in at
         ),
         "rows": rows,
     }

@@ -11,7 +11,7 @@ share when it plays honestly under the same code (its "honest share"). Strategie
 - ``copy-10`` / ``copy-30``: does not train; sends the most central honest update it has seen
   (the highest cosine with the honest mean) plus Gaussian noise of 10 % / 30 % of its norm
   (Fraboni et al., 2021's disguised free-rider), committing after the site it copies. Under
-  commit before reveal (node/reveal.py, the new code) what it has seen is the previous
+  commit before reveal (node/peer/reveal.py, the new code) what it has seen is the previous
   round's updates; ``copy-10-unheld`` / ``copy-30-unheld`` are the new code with the hold off
   (``commit_before_reveal = false``: the round's own updates are seen before committing);
 - ``stale-10``: the previous global step plus 10 % noise (Lin et al., 2019, disguised);
@@ -57,10 +57,18 @@ STRATEGIES: dict[str, dict] = {
     "claim-3000": {"claimed_samples": 3000},
     "copy-10": {"role": "free-rider", "free_ride": "copy", "free_ride_noise": 0.1},
     "copy-30": {"role": "free-rider", "free_ride": "copy", "free_ride_noise": 0.3},
-    "copy-10-unheld": {"role": "free-rider", "free_ride": "copy", "free_ride_noise": 0.1,
-                       "scenario": {"commit_before_reveal": False}},
-    "copy-30-unheld": {"role": "free-rider", "free_ride": "copy", "free_ride_noise": 0.3,
-                       "scenario": {"commit_before_reveal": False}},
+    "copy-10-unheld": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.1,
+        "scenario": {"commit_before_reveal": False},
+    },
+    "copy-30-unheld": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "scenario": {"commit_before_reveal": False},
+    },
     "stale-10": {"role": "free-rider", "free_ride": "stale", "free_ride_noise": 0.1},
     "random": {"role": "free-rider", "free_ride": "random"},
     # with each site's cohort declared at admission and claims above it refused (issue 14's
@@ -68,8 +76,14 @@ STRATEGIES: dict[str, dict] = {
     "honest-declared": {"scenario": {"declared_cohorts": True}},
     "claim-3000-declared": {"claimed_samples": 3000, "scenario": {"declared_cohorts": True}},
 }
-BASELINE = {"honest-declared": "honest-declared", "claim-3000-declared": "honest-declared"}  # else "honest"
-SUFFIXES = ("-declared", "-unheld")  # new-code-only variants: the old column repeats the plain strategy
+BASELINE = {
+    "honest-declared": "honest-declared",
+    "claim-3000-declared": "honest-declared",
+}  # else "honest"
+SUFFIXES = (
+    "-declared",
+    "-unheld",
+)  # new-code-only variants: the old column repeats the plain strategy
 NOISES = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 GOAL_POINTS = 5.0
 
@@ -97,7 +111,8 @@ def _patch_legacy(strategy: str, seed: int) -> None:
     if "claimed_samples" in spec:
         true = cohort.SimHospital.samples.fget
         cohort.SimHospital.samples = property(
-            lambda self: spec["claimed_samples"] if self.name == GAMER else true(self))
+            lambda self: spec["claimed_samples"] if self.name == GAMER else true(self)
+        )
     if spec.get("role") != "free-rider":
         return
     original = simulate.Campaign.updates
@@ -114,10 +129,19 @@ def _patch_legacy(strategy: str, seed: int) -> None:
             d = rng.normal(size=rows.shape[1])
             new = d * float(np.median([np.linalg.norm(u) for u in honest])) / np.linalg.norm(d)
         else:
-            source = (max(honest, key=lambda u: cosine_similarity(u, np.mean(honest, axis=0)))
-                      if how == "copy" else self.last_step)
+            source = (
+                max(honest, key=lambda u: cosine_similarity(u, np.mean(honest, axis=0)))
+                if how == "copy"
+                else self.last_step
+            )
             noise = rng.normal(size=rows.shape[1])
-            new = source + spec["free_ride_noise"] * float(np.linalg.norm(source)) / np.linalg.norm(noise) * noise
+            new = (
+                source
+                + spec["free_ride_noise"]
+                * float(np.linalg.norm(source))
+                / np.linalg.norm(noise)
+                * noise
+            )
         rows[names.index(GAMER)] = new.astype(np.float32)
         return rows
 
@@ -143,16 +167,23 @@ def gamer_shares(scenario) -> dict:
     shares = {}
     for scheme in SCHEMES:
         total = sum(result.computed[scheme].values())
-        shares[scheme] = 0.0 if total == 0 else round(100 * result.computed[scheme][GAMER] / total, 2)
-    rejected = sorted({f"r{r.round}:{r.rejected.get(GAMER)}" for r in result.rounds if GAMER in r.rejected})
+        shares[scheme] = (
+            0.0 if total == 0 else round(100 * result.computed[scheme][GAMER] / total, 2)
+        )
+    rejected = sorted(
+        {f"r{r.round}:{r.rejected.get(GAMER)}" for r in result.rounds if GAMER in r.rejected}
+    )
     return {"shares": shares, "gamer_rejected": rejected}
 
 
 def _export_base(base: str, into: Path) -> Path:
     tree = into / "medmesh-base"
     tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", base, "node", "ledger", "contracts", "scripts"],
-                             check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", base, "node", "ledger", "contracts", "scripts"],
+        check=True,
+        capture_output=True,
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     (tree / "node_modules").symlink_to((REPO / "node_modules").resolve())
     return tree
@@ -160,8 +191,15 @@ def _export_base(base: str, into: Path) -> Path:
 
 def run_legacy(strategy: str, tree: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, __file__, "--one", strategy, "--legacy"], env=env, cwd=tree,
-                         capture_output=True, text=True, check=True, timeout=1200)
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", strategy, "--legacy"],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1200,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -170,8 +208,8 @@ def _catch_rates(noise: float, seeds: int, held: bool) -> dict:
     of trials in which the copy is flagged, old screen (cosine >= 0.999) and new (against the
     round's spread), and the honest updates flagged. ``held``: commit before reveal, the copy is
     of the previous round (round 1, with nothing to copy, is left out of the trials)."""
+    from node.consensus.freeriding import screen_free_riders
     from node.consensus.rules import aggregate
-    from node.freeriding import screen_free_riders
     from node.incentives.cohort import build_cohort
     from node.incentives.scenario import scenario_from_dict
     from node.incentives.simulate import Campaign
@@ -199,14 +237,22 @@ def _catch_rates(noise: float, seeds: int, held: bool) -> dict:
                     honest_flagged[label] += sum(j in flags for j in honest)
                 trials += 1
                 honest_total += len(honest)
-            kept = [order[j] for j in range(len(order)) if j not in
-                    screen_free_riders([stack[i] for i in order], campaign.last_step)]
+            kept = [
+                order[j]
+                for j in range(len(order))
+                if j not in screen_free_riders([stack[i] for i in order], campaign.last_step)
+            ]
             step = aggregate(scenario.rule, stack[kept], f=scenario.f)
             campaign.params = (campaign.params + step).astype(np.float32)
             campaign.last_step = step.astype(np.float32)
-    return {"trials": trials, "caught_old": round(caught["old"] / trials, 3),
-            "caught_new": round(caught["new"] / trials, 3), "honest_flagged_old": honest_flagged["old"],
-            "honest_flagged_new": honest_flagged["new"], "honest_updates": honest_total}
+    return {
+        "trials": trials,
+        "caught_old": round(caught["old"] / trials, 3),
+        "caught_new": round(caught["new"] / trials, 3),
+        "honest_flagged_old": honest_flagged["old"],
+        "honest_flagged_new": honest_flagged["new"],
+        "honest_updates": honest_total,
+    }
 
 
 def sweep(seeds: int) -> list[dict]:
@@ -220,13 +266,19 @@ def sweep(seeds: int) -> list[dict]:
     for noise in NOISES:
         data = _scenario_dict("copy-10", legacy=False)
         data["hospitals"][2]["free_ride_noise"] = noise
-        row = {"noise": noise, "current": _catch_rates(noise, seeds, held=False),
-               "previous": _catch_rates(noise, seeds, held=True),
-               "previous_paid": gamer_shares(scenario_from_dict(data))["shares"]}
+        row = {
+            "noise": noise,
+            "current": _catch_rates(noise, seeds, held=False),
+            "previous": _catch_rates(noise, seeds, held=True),
+            "previous_paid": gamer_shares(scenario_from_dict(data))["shares"],
+        }
         rows.append(row)
-        print(f"  noise {noise:.2f}: current-round copy caught old {row['current']['caught_old']:.0%}, new "
-              f"{row['current']['caught_new']:.0%}; previous-round copy caught {row['previous']['caught_new']:.0%}, "
-              f"paid {row['previous_paid']}", flush=True)
+        print(
+            f"  noise {noise:.2f}: current-round copy caught old {row['current']['caught_old']:.0%}, new "
+            f"{row['current']['caught_new']:.0%}; previous-round copy caught {row['previous']['caught_new']:.0%}, "
+            f"paid {row['previous_paid']}",
+            flush=True,
+        )
     return rows
 
 
@@ -235,26 +287,40 @@ def markdown(table: dict, sweep_rows: list[dict]) -> str:
     for strategy in STRATEGIES:
         cells = []
         for scheme in SCHEMES:
-            old, new = table["old"][strategy]["shares"][scheme], table["new"][strategy]["shares"][scheme]
+            old, new = (
+                table["old"][strategy]["shares"][scheme],
+                table["new"][strategy]["shares"][scheme],
+            )
             honest_new = table["new"][BASELINE.get(strategy, "honest")]["shares"][scheme]
-            mark = "" if strategy.startswith("honest") or new <= honest_new + GOAL_POINTS else " **over**"
+            mark = (
+                ""
+                if strategy.startswith("honest") or new <= honest_new + GOAL_POINTS
+                else " **over**"
+            )
             cells.append(f"{old:.1f} → {new:.1f}{mark}")
         lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
-    lines += ["", "| copy noise | this round's update: caught, old / new screen | previous round's: caught "
-                  "(new screen) | honest flagged | previous-round copier paid: LOO / Shapley / reputation |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| copy noise | this round's update: caught, old / new screen | previous round's: caught "
+        "(new screen) | honest flagged | previous-round copier paid: LOO / Shapley / reputation |",
+        "|---|---|---|---|---|",
+    ]
     for r in sweep_rows:
         cur, prev, paid = r["current"], r["previous"], r["previous_paid"]
-        lines.append(f"| {r['noise']:.0%} | {cur['caught_old']:.0%} / {cur['caught_new']:.0%} | "
-                     f"{prev['caught_new']:.0%} | {cur['honest_flagged_new'] + prev['honest_flagged_new']} of "
-                     f"{cur['honest_updates'] + prev['honest_updates']} | {paid['leave-one-out']:.1f} / "
-                     f"{paid['shapley-gtg']:.1f} / {paid['reputation']:.1f} |")
+        lines.append(
+            f"| {r['noise']:.0%} | {cur['caught_old']:.0%} / {cur['caught_new']:.0%} | "
+            f"{prev['caught_new']:.0%} | {cur['honest_flagged_new'] + prev['honest_flagged_new']} of "
+            f"{cur['honest_updates'] + prev['honest_updates']} | {paid['leave-one-out']:.1f} / "
+            f"{paid['shapley-gtg']:.1f} / {paid['reputation']:.1f} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base", default="2da4825", help="the commit before issue 16 (the 'old' column)")
+    p.add_argument(
+        "--base", default="2da4825", help="the commit before issue 16 (the 'old' column)"
+    )
     p.add_argument("--seeds", type=int, default=5, help="seeds of the noise sweep")
     p.add_argument("--one", choices=tuple(STRATEGIES), help=argparse.SUPPRESS)
     p.add_argument("--legacy", action="store_true", help=argparse.SUPPRESS)
@@ -270,21 +336,44 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tree = _export_base(args.base, Path(tmp))
         for strategy in STRATEGIES:
-            legacy = next((strategy.removesuffix(s) for s in SUFFIXES if strategy.endswith(s)), strategy)
+            legacy = next(
+                (strategy.removesuffix(s) for s in SUFFIXES if strategy.endswith(s)), strategy
+            )
             table["old"][strategy] = table["old"].get(legacy) or run_legacy(legacy, tree)
             table["new"][strategy] = run_one(strategy, legacy=False)
-            print(f"{strategy}: old {table['old'][strategy]['shares']}\n{'':>{len(strategy)}}  new "
-                  f"{table['new'][strategy]['shares']}", flush=True)
+            print(
+                f"{strategy}: old {table['old'][strategy]['shares']}\n{'':>{len(strategy)}}  new "
+                f"{table['new'][strategy]['shares']}",
+                flush=True,
+            )
     print("noise sweep:", flush=True)
     sweep_rows = sweep(args.seeds)
-    over = {s: [k for k in SCHEMES
-                if table["new"][s]["shares"][k] > table["new"][BASELINE.get(s, "honest")]["shares"][k] + GOAL_POINTS]
-            for s in STRATEGIES if not s.startswith("honest")}
-    result = {"command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
-              "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                          "numpy": np.__version__},
-              "scenario": "four", "gamer": GAMER, "base": args.base, "goal_points": GOAL_POINTS,
-              "strategies": STRATEGIES, "shares_percent": table, "over_goal_new": over, "noise_sweep": sweep_rows}
+    over = {
+        s: [
+            k
+            for k in SCHEMES
+            if table["new"][s]["shares"][k]
+            > table["new"][BASELINE.get(s, "honest")]["shares"][k] + GOAL_POINTS
+        ]
+        for s in STRATEGIES
+        if not s.startswith("honest")
+    }
+    result = {
+        "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
+        "scenario": "four",
+        "gamer": GAMER,
+        "base": args.base,
+        "goal_points": GOAL_POINTS,
+        "strategies": STRATEGIES,
+        "shares_percent": table,
+        "over_goal_new": over,
+        "noise_sweep": sweep_rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print("\n" + markdown(table, sweep_rows))

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_audit import four_hospitals  # noqa: E402  (this script's folder is on sys.path)
 from web3 import Web3  # noqa: E402
 
-from bench_audit import four_hospitals  # noqa: E402  (this script's folder is on sys.path)
 from ledger import LedgerClient, collect, connect, save_state  # noqa: E402
 from ledger.chain import read_state  # noqa: E402
 from ledger.embedded import export_store  # noqa: E402
@@ -40,19 +40,38 @@ def _fill(w3: Web3, clients: list[LedgerClient], first: int, last: int) -> None:
     accepted = 0b1111  # the accepted-set bitmask: the four commits of each round, in commit order
 
     def send(client: LedgerClient, fn) -> None:  # type: ignore[no-untyped-def]
-        tx = {"to": ledger.address, "data": fn._encode_transaction_data(), "chainId": chain_id, "gas": 1_000_000,
-              "nonce": w3.eth.get_transaction_count(client.address), "maxFeePerGas": 10**10,
-              "maxPriorityFeePerGas": 10**9, "type": 2}
+        tx = {
+            "to": ledger.address,
+            "data": fn._encode_transaction_data(),
+            "chainId": chain_id,
+            "gas": 1_000_000,
+            "nonce": w3.eth.get_transaction_count(client.address),
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 10**9,
+            "type": 2,
+        }
         w3.eth.send_raw_transaction(client.account.sign_transaction(tx).raw_transaction)  # type: ignore[union-attr]
 
     f = ledger.functions
     for rnd in range(first, last + 1):
         send(clients[rnd % 4], f.openRound())
         for i, c in enumerate(clients):
-            send(c, f.commitUpdate(rnd, (rnd * 8 + i + 1).to_bytes(32, "big"), 100 + i, 1_000 * rnd, 1))
+            send(
+                c,
+                f.commitUpdate(rnd, (rnd * 8 + i + 1).to_bytes(32, "big"), 100 + i, 1_000 * rnd, 1),
+            )
         seen = w3.eth.get_block("latest")
         for c in clients[:3]:
-            send(c, f.attest(rnd, (rnd + 7).to_bytes(32, "big"), accepted, seen["number"], bytes(seen["hash"])))
+            send(
+                c,
+                f.attest(
+                    rnd,
+                    (rnd + 7).to_bytes(32, "big"),
+                    accepted,
+                    seen["number"],
+                    bytes(seen["hash"]),
+                ),
+            )
         send(clients[3], f.finalize(rnd))
 
 
@@ -97,7 +116,9 @@ def main() -> int:
     args = parser.parse_args()
     w3 = connect()
     deployment, clients = four_hospitals(w3)
-    checkpoints = sorted({max(1, args.rounds // 8), max(1, args.rounds // 4), max(1, args.rounds // 2), args.rounds})
+    checkpoints = sorted(
+        {max(1, args.rounds // 8), max(1, args.rounds // 4), max(1, args.rounds // 2), args.rounds}
+    )
     points, done = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         for target in checkpoints:

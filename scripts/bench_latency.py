@@ -40,9 +40,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ledger import Anvil  # noqa: E402
-from node.fsutil import atomic_write_json  # noqa: E402
+from node.monitoring.stagetimes import STAGES  # noqa: E402
+from node.service.fsutil import atomic_write_json  # noqa: E402
 from node.service.localnet import LocalNet  # noqa: E402
-from node.stagetimes import STAGES  # noqa: E402
 
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
 LAUNCH_MARKS = ("started", "listening", "setup_done", "round_joined", "first_finalized")
@@ -53,8 +53,14 @@ def import_profile(module: str = "node.service.runner", top: int = 10) -> dict:
     (self time of every module, summed per top-level package, as ``-X importtime`` reports it)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=REPO, env=env,
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     wall = time.perf_counter() - started
     packages: dict[str, float] = {}
     for line in proc.stderr.splitlines():
@@ -63,11 +69,16 @@ def import_profile(module: str = "node.service.runner", top: int = 10) -> dict:
             name = m.group(4).split(".")[0]
             packages[name] = packages.get(name, 0.0) + int(m.group(1)) / 1e6
     ranked = sorted(packages.items(), key=lambda kv: -kv[1])[:top]
-    return {"module": module, "interpreter_wall_s": round(wall, 3),
-            "package_self_s": {k: round(v, 3) for k, v in ranked}}
+    return {
+        "module": module,
+        "interpreter_wall_s": round(wall, 3),
+        "package_self_s": {k: round(v, 3) for k, v in ranked},
+    }
 
 
-def run_campaign(rounds: int, model: str, timeout: float) -> tuple[dict[str, list[dict]], float, dict]:
+def run_campaign(
+    rounds: int, model: str, timeout: float
+) -> tuple[dict[str, list[dict]], float, dict]:
     overrides = {
         "training": {"model": model},
         "rounds": {"stop_after_round": rounds, "round_timeout": 30.0, "setup_timeout": 300.0},
@@ -75,16 +86,25 @@ def run_campaign(rounds: int, model: str, timeout: float) -> tuple[dict[str, lis
         "gossip": {"reconnect_initial": 0.5, "reconnect_max": 5.0},
     }
     with Anvil(block_time=1) as rpc:
-        net = LocalNet(Path(tempfile.mkdtemp(prefix="bench-latency-")), rpc, 4, commit_window=300,
-                       attest_window=300, overrides=overrides)
+        net = LocalNet(
+            Path(tempfile.mkdtemp(prefix="bench-latency-")),
+            rpc,
+            4,
+            commit_window=300,
+            attest_window=300,
+            overrides=overrides,
+        )
         net.setup()
         launched = time.time()
         net.start_all()
         try:
             deadline = time.monotonic() + timeout
             for proc in net.procs.values():
-                proc.wait_for(lambda e: e["event"] == "exited", max(deadline - time.monotonic(), 1),
-                              "the end of the campaign")
+                proc.wait_for(
+                    lambda e: e["event"] == "exited",
+                    max(deadline - time.monotonic(), 1),
+                    "the end of the campaign",
+                )
         finally:
             net.stop_all()
         codes = {name: p.proc.returncode for name, p in net.procs.items()}
@@ -102,7 +122,9 @@ def launch_profile(events: dict[str, list[dict]], launched: float) -> dict:
         marks = {
             "started": _first(ev, lambda e: e["event"] == "started"),
             "listening": _first(ev, lambda e: e["event"] == "listening"),
-            "setup_done": _first(ev, lambda e: e["event"] in ("setup_done", "standardizer_fetched")),
+            "setup_done": _first(
+                ev, lambda e: e["event"] in ("setup_done", "standardizer_fetched")
+            ),
             "round_joined": _first(ev, lambda e: e["event"] == "round_joined"),
             "first_finalized": _first(ev, lambda e: e["event"] == "round_done" and e["finalized"]),
         }
@@ -114,16 +136,29 @@ def launch_profile(events: dict[str, list[dict]], launched: float) -> dict:
                 previous = at[k]
         per_node[name] = {"since_launch_s": at, "step_s": steps}
     firsts = [n["since_launch_s"].get("first_finalized") for n in per_node.values()]
-    mean_steps = {k: round(statistics.fmean(n["step_s"].get(k, 0.0) for n in per_node.values()), 3)
-                  for k in LAUNCH_MARKS}
-    return {"per_node": per_node, "step_mean_s": mean_steps,
-            "launch_to_first_finalized_s": min((f for f in firsts if f is not None), default=None)}
+    mean_steps = {
+        k: round(statistics.fmean(n["step_s"].get(k, 0.0) for n in per_node.values()), 3)
+        for k in LAUNCH_MARKS
+    }
+    return {
+        "per_node": per_node,
+        "step_mean_s": mean_steps,
+        "launch_to_first_finalized_s": min((f for f in firsts if f is not None), default=None),
+    }
 
 
 def round_profile(events: dict[str, list[dict]], round_: int) -> dict | None:
-    done = {n: _first(ev, lambda e: e["event"] == "round_done" and e["round"] == round_) for n, ev in events.items()}
-    joined = {n: _first(ev, lambda e: e["event"] == "round_joined" and e["round"] == round_) for n, ev in events.items()}
-    opened = [e for ev in events.values() for e in ev if e["event"] == "opened" and e["round"] == round_]
+    done = {
+        n: _first(ev, lambda e: e["event"] == "round_done" and e["round"] == round_)
+        for n, ev in events.items()
+    }
+    joined = {
+        n: _first(ev, lambda e: e["event"] == "round_joined" and e["round"] == round_)
+        for n, ev in events.items()
+    }
+    opened = [
+        e for ev in events.values() for e in ev if e["event"] == "opened" and e["round"] == round_
+    ]
     if not all(done.values()) or not all(joined.values()):
         return None
     t0 = min([e["ts"] for e in opened] or [min(j["ts"] for j in joined.values())])
@@ -131,16 +166,30 @@ def round_profile(events: dict[str, list[dict]], round_: int) -> dict | None:
     for n in events:
         d, j = done[n], joined[n]
         stages = {s: d["stages"].get(s, 0.0) for s in STAGES if s in d["stages"]}
-        nodes[n] = {"joined_after_open_s": round(j["ts"] - t0, 3), "stages_s": stages,
-                    "other_s": round(d["seconds"] - sum(stages.values()), 3), "round_s": d["seconds"],
-                    "done_after_open_s": round(d["ts"] - t0, 3), "finalized": d["finalized"]}
+        nodes[n] = {
+            "joined_after_open_s": round(j["ts"] - t0, 3),
+            "stages_s": stages,
+            "other_s": round(d["seconds"] - sum(stages.values()), 3),
+            "round_s": d["seconds"],
+            "done_after_open_s": round(d["ts"] - t0, 3),
+            "finalized": d["finalized"],
+        }
     last = max(nodes, key=lambda n: nodes[n]["done_after_open_s"])
     crit = nodes[last]
-    return {"round": round_, "opened_by_event": bool(opened), "nodes": nodes,
-            "wall_s": round(max(d["ts"] for d in done.values()) - t0, 3),
-            "critical_path": {"node": last, "join_lag_s": crit["joined_after_open_s"], **crit["stages_s"],
-                              "other_s": crit["other_s"]},
-            "last_done_ts": max(d["ts"] for d in done.values()), "opened_ts": t0}
+    return {
+        "round": round_,
+        "opened_by_event": bool(opened),
+        "nodes": nodes,
+        "wall_s": round(max(d["ts"] for d in done.values()) - t0, 3),
+        "critical_path": {
+            "node": last,
+            "join_lag_s": crit["joined_after_open_s"],
+            **crit["stages_s"],
+            "other_s": crit["other_s"],
+        },
+        "last_done_ts": max(d["ts"] for d in done.values()),
+        "opened_ts": t0,
+    }
 
 
 def summarize(report: dict) -> dict:
@@ -150,51 +199,83 @@ def summarize(report: dict) -> dict:
     if not steady:
         return {}
     cycle = [r["wall_s"] + r["gap_to_next_open_s"] for r in steady]
-    crit = {k: round(statistics.fmean(r["critical_path"].get(k, 0.0) for r in steady), 3)
-            for k in ("join_lag_s", *STAGES, "other_s")}
-    return {"steady_rounds": [r["round"] for r in steady],
-            "round_wall_s_mean": round(statistics.fmean(r["wall_s"] for r in steady), 3),
-            "round_wall_s_median": round(statistics.median(r["wall_s"] for r in steady), 3),
-            "round_cycle_s_mean": round(statistics.fmean(cycle), 3),
-            "gap_to_next_open_s_mean": round(statistics.fmean(r["gap_to_next_open_s"] for r in steady), 3),
-            "join_lag_s_mean": round(statistics.fmean(n["joined_after_open_s"] for r in steady
-                                                      for n in r["nodes"].values()), 3),
-            "critical_path_mean_s": crit,
-            "launch_to_first_finalized_s": report["launch"]["launch_to_first_finalized_s"]}
+    crit = {
+        k: round(statistics.fmean(r["critical_path"].get(k, 0.0) for r in steady), 3)
+        for k in ("join_lag_s", *STAGES, "other_s")
+    }
+    return {
+        "steady_rounds": [r["round"] for r in steady],
+        "round_wall_s_mean": round(statistics.fmean(r["wall_s"] for r in steady), 3),
+        "round_wall_s_median": round(statistics.median(r["wall_s"] for r in steady), 3),
+        "round_cycle_s_mean": round(statistics.fmean(cycle), 3),
+        "gap_to_next_open_s_mean": round(
+            statistics.fmean(r["gap_to_next_open_s"] for r in steady), 3
+        ),
+        "join_lag_s_mean": round(
+            statistics.fmean(n["joined_after_open_s"] for r in steady for n in r["nodes"].values()),
+            3,
+        ),
+        "critical_path_mean_s": crit,
+        "launch_to_first_finalized_s": report["launch"]["launch_to_first_finalized_s"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--model", default="logreg")
     parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_latency.json")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_latency.json"
+    )
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
     imports = import_profile()
     events, launched, codes = run_campaign(args.rounds, args.model, args.timeout)
-    rounds = [r for r in (round_profile(events, k) for k in range(1, args.rounds + 1)) if r is not None]
+    rounds = [
+        r for r in (round_profile(events, k) for k in range(1, args.rounds + 1)) if r is not None
+    ]
     for previous, nxt in zip(rounds, rounds[1:]):
         previous["gap_to_next_open_s"] = round(nxt["opened_ts"] - previous["last_done_ts"], 3)
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_before": [round(x, 2) for x in load_before],
-                    "load_after": [round(x, 2) for x in os.getloadavg()]},
-        "model": args.model, "nodes": 4, "rounds_asked": args.rounds, "exit_codes": codes,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_before": [round(x, 2) for x in load_before],
+            "load_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "model": args.model,
+        "nodes": 4,
+        "rounds_asked": args.rounds,
+        "exit_codes": codes,
         "imports": imports,
         "launch": launch_profile(events, launched),
         "rounds": rounds,
         "notes": "steady rounds: 2..R-1 (round 1 carries warm-up: first dials, torch's lazy imports; in round R "
-                 "the nodes exit once it finalized, and a blob still in flight is lost with its sender)",
+        "the nodes exit once it finalized, and a blob still in flight is lost with its sender)",
     }
     report["summary"] = summarize(report)
     atomic_write_json(args.out, report)
-    print(json.dumps({"load": report["machine"]["load_before"], "imports": imports,
-                      "launch": report["launch"]["step_mean_s"], **report["summary"]}, indent=1))
+    print(
+        json.dumps(
+            {
+                "load": report["machine"]["load_before"],
+                "imports": imports,
+                "launch": report["launch"]["step_mean_s"],
+                **report["summary"],
+            },
+            indent=1,
+        )
+    )
     for r in rounds:
-        print(f"round {r['round']}: wall {r['wall_s']} s, gap {r.get('gap_to_next_open_s')}, critical path "
-              f"{json.dumps(r['critical_path'])}")
+        print(
+            f"round {r['round']}: wall {r['wall_s']} s, gap {r.get('gap_to_next_open_s')}, critical path "
+            f"{json.dumps(r['critical_path'])}"
+        )
     print(f"written {args.out}", flush=True)
     return 0 if len(rounds) == args.rounds else 1
 

@@ -31,8 +31,13 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 OVERRIDES = {
-    "rounds": {"round_timeout": 5.0, "open_fallback": 1.5, "attest_grace": 5.0, "poll_interval": 0.25,
-               "join_margin": 3.0},
+    "rounds": {
+        "round_timeout": 5.0,
+        "open_fallback": 1.5,
+        "attest_grace": 5.0,
+        "poll_interval": 0.25,
+        "join_margin": 3.0,
+    },
     "privacy": {"rounds": 40},
     "gossip": {"reconnect_initial": 0.25, "reconnect_max": 2.0},
 }
@@ -51,8 +56,10 @@ def campaign(rounds: int, monitoring: bool, interval: float = 1.0) -> dict:
         try:
             urls = []
             if monitoring:
-                urls = [p.wait_for(lambda e: e["event"] == "monitoring", 120, "monitoring")["url"]
-                        for p in net.procs.values()]
+                urls = [
+                    p.wait_for(lambda e: e["event"] == "monitoring", 120, "monitoring")["url"]
+                    for p in net.procs.values()
+                ]
 
             def scraper() -> None:
                 while not stop.wait(interval):
@@ -66,25 +73,42 @@ def campaign(rounds: int, monitoring: bool, interval: float = 1.0) -> dict:
             thread.start()
             seconds = []
             for proc in net.procs.values():
-                proc.wait_for(lambda e: e["event"] == "round_done" and e["round"] == rounds, 60 + 30 * rounds,
-                              f"round {rounds}")
-                seconds += [e["seconds"] for e in proc.find(lambda e: e["event"] == "round_done"
-                                                            and 2 <= e["round"] <= rounds and e["finalized"])]
+                proc.wait_for(
+                    lambda e: e["event"] == "round_done" and e["round"] == rounds,
+                    60 + 30 * rounds,
+                    f"round {rounds}",
+                )
+                seconds += [
+                    e["seconds"]
+                    for e in proc.find(
+                        lambda e: (
+                            e["event"] == "round_done"
+                            and 2 <= e["round"] <= rounds
+                            and e["finalized"]
+                        )
+                    )
+                ]
             stop.set()
             thread.join(15)
         finally:
             net.stop_all()
-    return {"monitoring": monitoring, "rounds": rounds, "round_seconds_median": statistics.median(seconds),
-            "round_seconds_mean": statistics.fmean(seconds), "samples": len(seconds), "scrapes": len(scrapes),
-            "scrape_interval_s": interval if monitoring else None}
+    return {
+        "monitoring": monitoring,
+        "rounds": rounds,
+        "round_seconds_median": statistics.median(seconds),
+        "round_seconds_mean": statistics.fmean(seconds),
+        "samples": len(seconds),
+        "scrapes": len(scrapes),
+        "scrape_interval_s": interval if monitoring else None,
+    }
 
 
 def in_process(repeats: int) -> dict:
     import numpy as np
     from prometheus_client import generate_latest
 
-    from node.data import Standardizer, breast_cancer_split
-    from node.models import build_model, flat_parameters
+    from node.data.samples import Standardizer, breast_cancer_split
+    from node.learning.models import build_model, flat_parameters
     from node.service.config import DataSection
     from node.service.metrics import Monitor, validation_split
 
@@ -93,14 +117,25 @@ def in_process(repeats: int) -> dict:
     std = Standardizer.fit(data)
     model = build_model("logreg", data.n_features, seed=0)
     monitor = Monitor("hospital-a", epsilon_budget=1.0)
-    monitor.peer = SimpleNamespace(data=std.apply(data), standardizer=std, model=model,
-                                   global_params=flat_parameters(model))
+    monitor.peer = SimpleNamespace(
+        data=std.apply(data), standardizer=std, model=model, global_params=flat_parameters(model)
+    )
     monitor._validation = validation_split(DataSection(site=0, sites=4))
-    fields = dict(finalized=True, accepted=["a", "b", "c", "d"], rejected={}, epsilon=0.1, seconds=1.0,
-                  stages={"train": 0.1, "verify": 0.1, "aggregate": 0.01, "finalize": 0.2})
+    fields = dict(
+        finalized=True,
+        accepted=["a", "b", "c", "d"],
+        rejected={},
+        epsilon=0.1,
+        seconds=1.0,
+        stages={"train": 0.1, "verify": 0.1, "aggregate": 0.01, "finalize": 0.2},
+    )
     rng = np.random.default_rng(0)
-    opened = {s: SimpleNamespace(delta=rng.normal(size=monitor.peer.global_params.size)) for s in "abcd"}
-    monitor.on_event("round_done", 0, fields)  # untimed: the first round imports the evaluation code, copies the model
+    opened = {
+        s: SimpleNamespace(delta=rng.normal(size=monitor.peer.global_params.size)) for s in "abcd"
+    }
+    monitor.on_event(
+        "round_done", 0, fields
+    )  # untimed: the first round imports the evaluation code, copies the model
     start = time.perf_counter()
     for r in range(repeats):
         monitor.check_updates(r, opened, opened["a"].delta)
@@ -110,8 +145,13 @@ def in_process(repeats: int) -> dict:
     for _ in range(repeats):
         generate_latest(monitor.registry)
     per_scrape = (time.perf_counter() - start) / repeats
-    return {"per_round_handler_s": per_round, "per_scrape_s": per_scrape, "repeats": repeats,
-            "model": "logreg", "validation_rows": len(monitor._validation)}
+    return {
+        "per_round_handler_s": per_round,
+        "per_scrape_s": per_scrape,
+        "repeats": repeats,
+        "model": "logreg",
+        "validation_rows": len(monitor._validation),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,12 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--scrape-interval", type=float, default=1.0)
-    ap.add_argument("--pairs", type=int, default=1, help="off/on campaign pairs, alternating which goes first")
+    ap.add_argument(
+        "--pairs", type=int, default=1, help="off/on campaign pairs, alternating which goes first"
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     micro = in_process(args.repeats)
     runs = []
-    for i in range(args.pairs):  # alternate the order: a machine that slows down over time biases neither
+    for i in range(
+        args.pairs
+    ):  # alternate the order: a machine that slows down over time biases neither
         order = (True, False) if i % 2 == 0 else (False, True)
         runs += [campaign(args.rounds, on, args.scrape_interval) for on in order]
 
@@ -132,11 +176,23 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(r["round_seconds_median"] for r in runs if r["monitoring"] == on)
 
     base = med(False)
-    result = {"end_to_end": {"runs": runs, "on_median_s": med(True), "off_median_s": base,
-                             "overhead_median_pct": round(100 * (med(True) - base) / base, 2)},
-              "in_process": {**micro, "handler_share_of_round_pct": round(100 * micro["per_round_handler_s"] / base, 3),
-                             "scrape_cpu_share_pct": round(100 * 2 * micro["per_scrape_s"] / args.scrape_interval, 3)},
-              "command": "scripts/bench_monitoring.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    result = {
+        "end_to_end": {
+            "runs": runs,
+            "on_median_s": med(True),
+            "off_median_s": base,
+            "overhead_median_pct": round(100 * (med(True) - base) / base, 2),
+        },
+        "in_process": {
+            **micro,
+            "handler_share_of_round_pct": round(100 * micro["per_round_handler_s"] / base, 3),
+            "scrape_cpu_share_pct": round(
+                100 * 2 * micro["per_scrape_s"] / args.scrape_interval, 3
+            ),
+        },
+        "command": "scripts/bench_monitoring.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ledger import Anvil  # noqa: E402
-from node.fsutil import atomic_write_json  # noqa: E402
+from node.learning.models import build_model  # noqa: E402
+from node.service.fsutil import atomic_write_json  # noqa: E402
 from node.service.localnet import LocalNet  # noqa: E402
-from node.models import build_model  # noqa: E402
 
 NETWORK_STAGES = ("commit", "hold", "send", "verify", "record_rejections", "finalize")
 LOCAL_STAGES = ("train", "protect", "aggregate")
@@ -46,8 +46,14 @@ def campaign_overrides(model: str, rounds: int, round_timeout: float = 180.0) ->
     """The node config of a benchmark campaign: ``rounds`` rounds of ``model``, then exit."""
     return {
         "training": {"model": model},
-        "rounds": {"stop_after_round": rounds, "round_timeout": round_timeout, "setup_timeout": 900.0,
-                   "open_fallback": 5.0, "attest_grace": 5.0, "join_margin": 5.0},
+        "rounds": {
+            "stop_after_round": rounds,
+            "round_timeout": round_timeout,
+            "setup_timeout": 900.0,
+            "open_fallback": 5.0,
+            "attest_grace": 5.0,
+            "join_margin": 5.0,
+        },
         "privacy": {"rounds": rounds},
         "gossip": {"reconnect_initial": 0.5, "reconnect_max": 5.0},
     }
@@ -58,8 +64,11 @@ def wait_campaign(net: LocalNet, timeout: float) -> str | None:
     try:
         deadline = time.monotonic() + timeout
         for proc in net.procs.values():
-            proc.wait_for(lambda e: e["event"] == "exited", max(deadline - time.monotonic(), 1),
-                          "the end of the campaign")
+            proc.wait_for(
+                lambda e: e["event"] == "exited",
+                max(deadline - time.monotonic(), 1),
+                "the end of the campaign",
+            )
     except TimeoutError as exc:  # report the rounds that did complete
         return str(exc).splitlines()[0]
     return None
@@ -68,8 +77,14 @@ def wait_campaign(net: LocalNet, timeout: float) -> str | None:
 def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
     started = time.perf_counter()
     with Anvil(block_time=1) as rpc:
-        net = LocalNet(Path(tempfile.mkdtemp(prefix=f"bench-nodes-{n}-")), rpc, n, commit_window=300,
-                       attest_window=300, overrides=campaign_overrides(model, rounds))
+        net = LocalNet(
+            Path(tempfile.mkdtemp(prefix=f"bench-nodes-{n}-")),
+            rpc,
+            n,
+            commit_window=300,
+            attest_window=300,
+            overrides=campaign_overrides(model, rounds),
+        )
         net.setup()
         net.start_all()
         try:
@@ -78,28 +93,47 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
             net.stop_all()
         codes = {name: p.proc.returncode for name, p in net.procs.items()}
         events = {name: p.events for name, p in net.procs.items()}
-    return {**summarize(events, n, rounds), "exit_codes": codes, "timed_out": timed_out,
-            "campaign_wall_s": round(time.perf_counter() - started, 1)}
+    return {
+        **summarize(events, n, rounds),
+        "exit_codes": codes,
+        "timed_out": timed_out,
+        "campaign_wall_s": round(time.perf_counter() - started, 1),
+    }
 
 
 def summarize(events: dict[str, list[dict]], n: int, rounds: int) -> dict:
     """Per-round wall time, bytes and mean stage times from the nodes' ``round_done`` lines."""
     per_round = []
     for r in range(1, rounds + 1):
-        joined = [e["ts"] for ev in events.values() for e in ev if e["event"] == "round_joined" and e["round"] == r]
-        done = [e for ev in events.values() for e in ev if e["event"] == "round_done" and e["round"] == r]
+        joined = [
+            e["ts"]
+            for ev in events.values()
+            for e in ev
+            if e["event"] == "round_joined" and e["round"] == r
+        ]
+        done = [
+            e
+            for ev in events.values()
+            for e in ev
+            if e["event"] == "round_done" and e["round"] == r
+        ]
         if not done:
             continue
-        stages = {s: statistics.fmean(d["stages"].get(s, 0.0) for d in done) for s in NETWORK_STAGES + LOCAL_STAGES}
-        per_round.append({
-            "round": r,
-            "nodes_done": len(done),
-            "finalized": all(d["finalized"] for d in done),
-            "agree": len({d["aggregate_hash"] for d in done}) == 1,
-            "wall_s": round(max(d["ts"] for d in done) - min(joined), 3),
-            "bytes_sent": sum(d["bytes_sent"] for d in done),
-            "stages_mean_s": {k: round(v, 4) for k, v in stages.items()},
-        })
+        stages = {
+            s: statistics.fmean(d["stages"].get(s, 0.0) for d in done)
+            for s in NETWORK_STAGES + LOCAL_STAGES
+        }
+        per_round.append(
+            {
+                "round": r,
+                "nodes_done": len(done),
+                "finalized": all(d["finalized"] for d in done),
+                "agree": len({d["aggregate_hash"] for d in done}) == 1,
+                "wall_s": round(max(d["ts"] for d in done) - min(joined), 3),
+                "bytes_sent": sum(d["bytes_sent"] for d in done),
+                "stages_mean_s": {k: round(v, 4) for k, v in stages.items()},
+            }
+        )
     if not per_round:
         return {"nodes": n, "rounds": [], "summary": {"all_finalized_and_agreed": False}}
     steady = per_round[1:] or per_round  # round 1 carries one-off warm-up (Opacus, first dials)
@@ -114,9 +148,15 @@ def summarize(events: dict[str, list[dict]], n: int, rounds: int) -> dict:
             "bytes_per_round_mean": round(statistics.fmean(r["bytes_sent"] for r in steady)),
             "train_s_mean": round(statistics.fmean(train_s), 3),
             "network_chain_s_mean": round(statistics.fmean(net_s), 3),
-            "network_chain_share": round(statistics.fmean(a / t for a, t in zip(net_s, total, strict=False)), 3),
-            "train_share": round(statistics.fmean(a / t for a, t in zip(train_s, total, strict=False)), 3),
-            "network_chain_over_train": round(statistics.fmean(net_s) / statistics.fmean(train_s), 2),
+            "network_chain_share": round(
+                statistics.fmean(a / t for a, t in zip(net_s, total, strict=False)), 3
+            ),
+            "train_share": round(
+                statistics.fmean(a / t for a, t in zip(train_s, total, strict=False)), 3
+            ),
+            "network_chain_over_train": round(
+                statistics.fmean(net_s) / statistics.fmean(train_s), 2
+            ),
             "all_finalized_and_agreed": len(per_round) == rounds
             and all(r["finalized"] and r["agree"] and r["nodes_done"] == n for r in per_round),
         },
@@ -124,20 +164,29 @@ def summarize(events: dict[str, list[dict]], n: int, rounds: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--nodes", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default="mlp-wide")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per campaign")
-    parser.add_argument("--quick", action="store_true", help="4 nodes, 2 rounds, results in bench_nodes_quick.json")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_nodes.json")
+    parser.add_argument(
+        "--quick", action="store_true", help="4 nodes, 2 rounds, results in bench_nodes_quick.json"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_nodes.json"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.nodes, args.rounds = [4], 2
     params = int(sum(t.numel() for t in build_model(args.model, 30).state_dict().values()))
     runs = []
     for n in args.nodes:
-        print(f"{n} node processes, {args.rounds} rounds, {args.model} ({params:,} parameters) ...", flush=True)
+        print(
+            f"{n} node processes, {args.rounds} rounds, {args.model} ({params:,} parameters) ...",
+            flush=True,
+        )
         run = run_one(n, args.rounds, args.model, args.timeout)
         print(json.dumps(run["summary"]), flush=True)
         runs.append(run)
@@ -149,10 +198,16 @@ def _write(args: argparse.Namespace, params: int, runs: list[dict]) -> None:
     """Write the results so far (after each campaign, so a long run leaves partial results)."""
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "model": args.model, "parameters": params, "rounds": args.rounds,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "model": args.model,
+        "parameters": params,
+        "rounds": args.rounds,
         "notes": "wall time per round: first round_joined to last round_done; bytes: payload all nodes sent "
-                 "(blobs + control); stage times are per-node means over rounds 2..R",
+        "(blobs + control); stage times are per-node means over rounds 2..R",
         "runs": runs,
     }
     out = args.out.with_name("bench_nodes_quick.json") if args.quick else args.out

@@ -9,8 +9,8 @@
    ``--dp-epsilon E``. For every rule x attack x f, the final held-out accuracy and AUC.
 
    - The first ``f`` peers (hospital-a, -b, ... in registry order) are Byzantine.
-   - Model attacks (:data:`node.attacks.MODEL_ATTACKS`) at their papers' strengths
-     (:data:`node.attacks.PAPER_STRENGTHS`): sign-flip x4 of the honest mean (Li et al. 2019),
+   - Model attacks (:data:`node.adversary.attacks.MODEL_ATTACKS`) at their papers' strengths
+     (:data:`node.adversary.attacks.PAPER_STRENGTHS`): sign-flip x4 of the honest mean (Li et al. 2019),
      Gaussian sigma 200 (Blanchard et al. 2017, seed = round), LIE with z_max(n, f) (Baruch et
      al. 2019), IPM epsilon 100 (Xie et al. 2020), free-rider zeros: the Byzantine peers do not
      train; each round they send the attack computed from that round's honest updates (an
@@ -49,7 +49,7 @@
    (standard normal), f = 1, median of 3 wall-clock timings of ``aggregate``.
 
 3. ``--task imaging``: the SYNTHETIC imaging task (generated lesions, not patient data,
-   :func:`node.datasets.synthetic_imaging_split`: 10 sites of 200 images, 32x32, one legacy
+   :func:`node.data.datasets.synthetic_imaging_split`: 10 sites of 200 images, 32x32, one legacy
    scanner), the ``cnn`` model, no DP, 20 rounds of 2 local epochs of 8 SGD steps (batch 25)
    at learning rate 0.1; fedavg / median / multi-krum / geomed x every model attack but the
    free-rider, and label-flip, x f = 0, 3 (the largest f < n/3; Bulyan would need n >= 15).
@@ -92,30 +92,46 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from node.adversary.attacks import (
+    MODEL_ATTACKS,
+    PAPER_STRENGTHS,
+    add_backdoor,
+    backdoor_success,
+    flip_labels,
+    lie_z_max,
+    scaling,
+)
 from node.consensus.rules import RULES, aggregate, make_rule
-from node.attacks import MODEL_ATTACKS, PAPER_STRENGTHS, add_backdoor, backdoor_success, flip_labels, lie_z_max, scaling
-from node.data import FeatureStats, LabelledData, Standardizer, breast_cancer_split
-from node.datasets import synthetic_imaging_split
-from node.evaluation import evaluate
-from node.models import build_model, flat_parameters, load_flat_parameters
-from node.privacy import DPConfig, PrivacyLedger
-from node.training import TrainConfig, train_local
+from node.data.datasets import synthetic_imaging_split
+from node.data.samples import FeatureStats, LabelledData, Standardizer, breast_cancer_split
+from node.learning.evaluation import evaluate
+from node.learning.models import build_model, flat_parameters, load_flat_parameters
+from node.learning.privacy import DPConfig, PrivacyLedger
+from node.learning.training import TrainConfig, train_local
 
 BUCKET = 2  # bucketing's s (Karimireddy et al. 2022 use s = 2 in most experiments)
 ALL_RULES = (*RULES, *(f"{r}+bucket" for r in ("median", "trimmed-mean", "cclip", "multi-krum")))
 DATA_ATTACKS = ("label-flip", "backdoor")
 POISONED_TRAINING = ("label-flip", "backdoor", "scaling")  # Byzantine peers train on poisoned data
 # min-max / min-sum with each of Shejwalkar & Houmansadr's perturbations (unit, std, sign)
-VARIANTS = {f"{a}-{p}": (a, {"perturbation": p}) for a in ("min-max", "min-sum") for p in ("unit", "std", "sign")}
-MODEL_ATTACK_NAMES = tuple(a for a in MODEL_ATTACKS if a not in ("min-max", "min-sum")) + tuple(VARIANTS)
+VARIANTS = {
+    f"{a}-{p}": (a, {"perturbation": p})
+    for a in ("min-max", "min-sum")
+    for p in ("unit", "std", "sign")
+}
+MODEL_ATTACK_NAMES = tuple(a for a in MODEL_ATTACKS if a not in ("min-max", "min-sum")) + tuple(
+    VARIANTS
+)
 ALL_ATTACKS = ("none", *MODEL_ATTACK_NAMES, *DATA_ATTACKS)
-LIE_Z_FLOOR = 1.0  # z_max(10, 1) = 0 is the honest mean: no attack; floor z at 1.0 (see node/attacks.py)
-BACKDOOR = {"target": 0.0, "trigger_features": (0, 1, 2), "trigger_value": 6.0}  # add_backdoor's defaults
+LIE_Z_FLOOR = 1.0  # z_max(10, 1) = 0 is the honest mean: no attack; floor z at 1.0 (see node/adversary/attacks.py)
+BACKDOOR = {
+    "target": 0.0,
+    "trigger_features": (0, 1, 2),
+    "trigger_value": 6.0,
+}  # add_backdoor's defaults
 BREAK_POINTS = 5.0  # FedAvg "breaks" when its accuracy drops by more than this (points)
 TARGET_POINTS = 2.0  # the best robust rule should stay within this of the clean run
 LIAR_CLAIM = float(2**63)  # what a Byzantine peer claims to have trained on (issue 16)
-
-
 
 
 def poison(data: LabelledData, attack: str, seed: int) -> LabelledData:
@@ -139,18 +155,25 @@ def attack_rows(attack: str, honest: np.ndarray, f: int, n: int, round_: int) ->
     return MODEL_ATTACKS[attack](honest, f, **kwargs)
 
 
-CKKS_FAILED_ROUNDS: list[tuple[str, int, str]] = []  # rule@ckks rounds that failed (reported in the output)
+CKKS_FAILED_ROUNDS: list[
+    tuple[str, int, str]
+] = []  # rule@ckks rounds that failed (reported in the output)
 
 
-def apply_rule(rule: str, stack: np.ndarray, weights: list[float], f: int, round_: int) -> np.ndarray:
+def apply_rule(
+    rule: str, stack: np.ndarray, weights: list[float], f: int, round_: int
+) -> np.ndarray:
     """``rule`` or ``rule+bucket`` (bucketing with s = BUCKET, permutation seeded by the round), or
     ``rule@ckks``: a Krum-family rule run over encrypted updates as robust ckks runs it
-    (:func:`node.ckks_robust.encrypted_round`: selection from decrypted inner products)."""
+    (:func:`node.crypto.ckks.robust.encrypted_round`: selection from decrypted inner products)."""
     if rule.endswith("@ckks"):
-        from node.ckks_robust import encrypted_round
+        from node.crypto.ckks.robust import encrypted_round
+
         try:
             return encrypted_round(rule.removesuffix("@ckks"), stack, f=f, round=round_)
-        except ValueError as exc:  # the protocol's round fails (e.g. a wrapped norm caught): the model stays
+        except (
+            ValueError
+        ) as exc:  # the protocol's round fails (e.g. a wrapped norm caught): the model stays
             CKKS_FAILED_ROUNDS.append((rule, round_, str(exc)[:80]))
             return np.zeros(stack.shape[1], dtype=np.float32)
     base, _, bucket = rule.partition("+")
@@ -167,33 +190,59 @@ def campaign(setup: dict, rule: str, attack: str, f: int) -> dict:
     """One federated campaign; the first ``f`` peers are Byzantine."""
     sites, test, dp = setup["sites"], setup["test"], setup["dp"]
     n = len(sites)
-    data = [poison(d, attack, seed=i) if i < f and attack in POISONED_TRAINING else d for i, d in enumerate(sites)]
+    data = [
+        poison(d, attack, seed=i) if i < f and attack in POISONED_TRAINING else d
+        for i, d in enumerate(sites)
+    ]
     ledgers = [PrivacyLedger(dp, warn_if_off=False) for _ in data]
-    weights = [LIAR_CLAIM if i < f else float(len(d)) for i, d in enumerate(sites)]  # claimed sample counts
+    weights = [
+        LIAR_CLAIM if i < f else float(len(d)) for i, d in enumerate(sites)
+    ]  # claimed sample counts
     model = build_model(setup["model"], input_shape=sites[0].input_shape)
     params = flat_parameters(model)
     t = time.perf_counter()
     for r in range(setup["rounds"]):
         omniscient = attack in MODEL_ATTACK_NAMES and attack not in POISONED_TRAINING and f > 0
         trainers = range(f, n) if omniscient else range(n)
-        deltas = [train_local(model, params, data[i], ledgers[i],
-                              TrainConfig(setup["lr"], seed=r * 1000 + i, device="cpu")).delta for i in trainers]
+        deltas = [
+            train_local(
+                model,
+                params,
+                data[i],
+                ledgers[i],
+                TrainConfig(setup["lr"], seed=r * 1000 + i, device="cpu"),
+            ).delta
+            for i in trainers
+        ]
         stack = np.stack(deltas)
         if omniscient:
             stack = np.concatenate([attack_rows(attack, stack, f, n, r), stack]).astype(np.float32)
         elif attack == "scaling" and f > 0:  # model replacement: gamma = n, server learning rate 1
-            stack = np.concatenate([scaling(stack[i:i + 1], 1, factor=float(n)) for i in range(f)] + [stack[f:]])
+            stack = np.concatenate(
+                [scaling(stack[i : i + 1], 1, factor=float(n)) for i in range(f)] + [stack[f:]]
+            )
         try:
             params = (params + apply_rule(rule, stack, weights, f, r)).astype(np.float32)
         except ValueError as e:  # e.g. non-finite parameters after a divergent round
             return {"rule": rule, "attack": attack, "f": f, "status": f"error: {e}"}
         if not np.isfinite(params).all():
-            return {"rule": rule, "attack": attack, "f": f, "status": "diverged (non-finite parameters)"}
+            return {
+                "rule": rule,
+                "attack": attack,
+                "f": f,
+                "status": "diverged (non-finite parameters)",
+            }
     load_flat_parameters(model, params)
     scores = evaluate(model, test)
-    out = {"rule": rule, "attack": attack, "f": f, "status": "ok",
-           "accuracy": round(scores.accuracy, 4), "auc": None if np.isnan(scores.auc) else round(scores.auc, 4),
-           "seconds": round(time.perf_counter() - t, 3)}
+    out = {
+        "rule": rule,
+        "attack": attack,
+        "f": f,
+        "status": "ok",
+        "accuracy": round(scores.accuracy, 4),
+        "auc": None if np.isnan(scores.auc) else round(scores.auc, 4),
+        "seconds": round(time.perf_counter() - t, 3),
+    }
     bsr = backdoor_success(model, test, **BACKDOOR)
     if bsr is not None:
         out["backdoor_success"] = round(bsr, 4)
@@ -204,38 +253,87 @@ def tabular_setup(args) -> dict:
     split = breast_cancer_split(args.peers, seed=args.seed)
     stats = [FeatureStats.of(d) for d in split.hospitals.values()]
     z = Standardizer.from_stats(sum(stats[1:], stats[0]))
-    dp = DPConfig(enabled=args.dp_epsilon is not None, target_epsilon=args.dp_epsilon or 1.0, rounds=args.rounds,
-                  local_epochs=1, steps_per_epoch=1, max_grad_norm=1.0, accountant="rdp")
-    return {"task": "breast-cancer", "model": "logreg", "sites": [z.apply(d) for d in split.hospitals.values()],
-            "test": z.apply(split.test), "dp": dp, "rounds": args.rounds, "lr": 2.0,
-            "site_sizes": [len(d) for d in split.hospitals.values()]}
+    dp = DPConfig(
+        enabled=args.dp_epsilon is not None,
+        target_epsilon=args.dp_epsilon or 1.0,
+        rounds=args.rounds,
+        local_epochs=1,
+        steps_per_epoch=1,
+        max_grad_norm=1.0,
+        accountant="rdp",
+    )
+    return {
+        "task": "breast-cancer",
+        "model": "logreg",
+        "sites": [z.apply(d) for d in split.hospitals.values()],
+        "test": z.apply(split.test),
+        "dp": dp,
+        "rounds": args.rounds,
+        "lr": 2.0,
+        "site_sizes": [len(d) for d in split.hospitals.values()],
+    }
 
 
 def features_setup(args) -> dict:
     """The SYNTHETIC imaging task through the ``imaging-features`` map (31 fixed features, a
     linear head): 10 non-IID sites (site styles, one legacy scanner, label mixes from 20 % to
     80 % positive), 20 rounds of the model's federated schedule without DP (one full-batch
-    step at learning rate 1.0, :data:`node.imagefeatures.DP_SCHEDULE`)."""
-    from node.imagefeatures import DP_SCHEDULE, to_features
+    step at learning rate 1.0, :data:`node.learning.imagefeatures.DP_SCHEDULE`)."""
+    from node.learning.imagefeatures import DP_SCHEDULE, to_features
 
     fractions = [0.2 + 0.6 * i / (args.peers - 1) for i in range(args.peers)]
-    split = synthetic_imaging_split(args.peers, sizes=[args.img_site_size] * args.peers, n_test=args.img_test,
-                                    size=args.img_size, seed=args.seed, positive_fractions=fractions)
+    split = synthetic_imaging_split(
+        args.peers,
+        sizes=[args.img_site_size] * args.peers,
+        n_test=args.img_test,
+        size=args.img_size,
+        seed=args.seed,
+        positive_fractions=fractions,
+    )
     sites = [to_features(d) for d in split.hospitals.values()]
     rounds = args.feat_rounds
-    dp = DPConfig(enabled=False, rounds=rounds, local_epochs=DP_SCHEDULE["local_epochs"],
-                  steps_per_epoch=DP_SCHEDULE["steps_per_epoch"])
-    return {"task": "synthetic-imaging-features", "model": "logreg", "sites": sites, "test": to_features(split.test),
-            "dp": dp, "rounds": rounds, "lr": DP_SCHEDULE["learning_rate"], "site_sizes": [len(d) for d in sites]}
+    dp = DPConfig(
+        enabled=False,
+        rounds=rounds,
+        local_epochs=DP_SCHEDULE["local_epochs"],
+        steps_per_epoch=DP_SCHEDULE["steps_per_epoch"],
+    )
+    return {
+        "task": "synthetic-imaging-features",
+        "model": "logreg",
+        "sites": sites,
+        "test": to_features(split.test),
+        "dp": dp,
+        "rounds": rounds,
+        "lr": DP_SCHEDULE["learning_rate"],
+        "site_sizes": [len(d) for d in sites],
+    }
 
 
 def imaging_setup(args) -> dict:
-    split = synthetic_imaging_split(args.peers, sizes=[args.img_site_size] * args.peers, n_test=args.img_test,
-                                    size=args.img_size, seed=args.seed)
-    dp = DPConfig(enabled=False, rounds=args.img_rounds, local_epochs=args.img_epochs, steps_per_epoch=args.img_steps)
-    return {"task": "synthetic-imaging", "model": "cnn", "sites": list(split.hospitals.values()), "test": split.test,
-            "dp": dp, "rounds": args.img_rounds, "lr": args.img_lr,
-            "site_sizes": [len(d) for d in split.hospitals.values()]}
+    split = synthetic_imaging_split(
+        args.peers,
+        sizes=[args.img_site_size] * args.peers,
+        n_test=args.img_test,
+        size=args.img_size,
+        seed=args.seed,
+    )
+    dp = DPConfig(
+        enabled=False,
+        rounds=args.img_rounds,
+        local_epochs=args.img_epochs,
+        steps_per_epoch=args.img_steps,
+    )
+    return {
+        "task": "synthetic-imaging",
+        "model": "cnn",
+        "sites": list(split.hospitals.values()),
+        "test": split.test,
+        "dp": dp,
+        "rounds": args.img_rounds,
+        "lr": args.img_lr,
+        "site_sizes": [len(d) for d in split.hospitals.values()],
+    }
 
 
 def run_grid(setup: dict, rules: list[str], attacks: list[str], fs: list[int]) -> list[dict]:
@@ -248,8 +346,15 @@ def run_grid(setup: dict, rules: list[str], attacks: list[str], fs: list[int]) -
                 continue
             for rule in rules:
                 if rule_minimum(rule, f) > n:
-                    cells.append({"rule": rule, "attack": attack, "f": f, "status": "n/a",
-                                  "why": f"{rule} needs n >= {rule_minimum(rule, f)} for f={f}, n={n}"})
+                    cells.append(
+                        {
+                            "rule": rule,
+                            "attack": attack,
+                            "f": f,
+                            "status": "n/a",
+                            "why": f"{rule} needs n >= {rule_minimum(rule, f)} for f={f}, n={n}",
+                        }
+                    )
                     continue
                 if f == 0:  # no attacker: the same campaign for every attack
                     if rule not in clean:
@@ -271,18 +376,26 @@ def merge_seeds(per_seed: list[list[dict]]) -> list[dict]:
         if bad is not None:
             out.append(bad)
             continue
-        merged = {**first, "accuracy": round(float(np.mean([c["accuracy"] for c in group])), 4),
-                  "accuracy_by_seed": [c["accuracy"] for c in group],
-                  "seconds": round(sum(c["seconds"] for c in group), 3)}
+        merged = {
+            **first,
+            "accuracy": round(float(np.mean([c["accuracy"] for c in group])), 4),
+            "accuracy_by_seed": [c["accuracy"] for c in group],
+            "seconds": round(sum(c["seconds"] for c in group), 3),
+        }
         aucs = [c["auc"] for c in group if c["auc"] is not None]
         merged["auc"] = round(float(np.mean(aucs)), 4) if aucs else None
         if "backdoor_success" in first:
-            merged["backdoor_success"] = round(float(np.mean([c["backdoor_success"] for c in group])), 4)
+            merged["backdoor_success"] = round(
+                float(np.mean([c["backdoor_success"] for c in group])), 4
+            )
         out.append(merged)
     return out
 
 
-GOAL = {2: 2.0, 3: 5.0}  # issue 16: within 2 points of the clean run at f <= 2 of 10, within 5 at f = 3
+GOAL = {
+    2: 2.0,
+    3: 5.0,
+}  # issue 16: within 2 points of the clean run at f <= 2 of 10, within 5 at f = 3
 
 
 def goal(cells: list[dict], rules: list[str], attacks: list[str], fs: list[int]) -> dict:
@@ -295,7 +408,10 @@ def goal(cells: list[dict], rules: list[str], attacks: list[str], fs: list[int])
     out = {}
     for rule in rules:
         row = {}
-        for label, group in (("f<=2", [f for f in fs if 0 < f <= 2]), ("f=3", [f for f in fs if f == 3])):
+        for label, group in (
+            ("f<=2", [f for f in fs if 0 < f <= 2]),
+            ("f=3", [f for f in fs if f == 3]),
+        ):
             drops, seed_drops = [], []
             for attack in attacks:
                 for f in group:
@@ -305,38 +421,61 @@ def goal(cells: list[dict], rules: list[str], attacks: list[str], fs: list[int])
                     ok = c["status"] == "ok"
                     drops.append((100 * (base - c["accuracy"]) if ok else float("inf"), attack, f))
                     per_seed = np.array(c.get("accuracy_by_seed", [c.get("accuracy", 0.0)]))
-                    seed_drops.append((float((100 * (base_by_seed - per_seed)).max()) if ok else float("inf"),
-                                       attack, f))
+                    seed_drops.append(
+                        (
+                            float((100 * (base_by_seed - per_seed)).max()) if ok else float("inf"),
+                            attack,
+                            f,
+                        )
+                    )
             if drops:
                 worst, worst_seed = max(drops), max(seed_drops)
                 limit = GOAL[2 if label == "f<=2" else 3]
-                row[label] = {"worst_drop_points": round(worst[0], 2) if np.isfinite(worst[0]) else None,
-                              "where": f"{worst[1]}, f={worst[2]}", "goal_points": limit,
-                              "meets_goal": bool(worst[0] <= limit),
-                              "worst_single_seed_drop_points": round(worst_seed[0], 2) if np.isfinite(worst_seed[0])
-                              else None, "single_seed_where": f"{worst_seed[1]}, f={worst_seed[2]}"}
+                row[label] = {
+                    "worst_drop_points": round(worst[0], 2) if np.isfinite(worst[0]) else None,
+                    "where": f"{worst[1]}, f={worst[2]}",
+                    "goal_points": limit,
+                    "meets_goal": bool(worst[0] <= limit),
+                    "worst_single_seed_drop_points": round(worst_seed[0], 2)
+                    if np.isfinite(worst_seed[0])
+                    else None,
+                    "single_seed_where": f"{worst_seed[1]}, f={worst_seed[2]}",
+                }
         out[rule] = row
     return out
 
 
 def goal_markdown(g: dict) -> str:
     """The goal table in Markdown (mean over seeds; the worst single seed in brackets)."""
+
     def cell(v: dict | None) -> str:
         if v is None:
             return "n/a"
         mean = "diverged" if v["worst_drop_points"] is None else f"{v['worst_drop_points']:+.1f}"
-        seed = "diverged" if v["worst_single_seed_drop_points"] is None else f"{v['worst_single_seed_drop_points']:+.1f}"
+        seed = (
+            "diverged"
+            if v["worst_single_seed_drop_points"] is None
+            else f"{v['worst_single_seed_drop_points']:+.1f}"
+        )
         return f"{mean} ({v['where']}) [{seed}] {'ok' if v['meets_goal'] else '**missed**'}"
+
     lines = ["| rule | f <= 2 (goal 2) | f = 3 (goal 5) |", "|---|---|---|"]
-    lines += [f"| {rule} | {cell(row.get('f<=2'))} | {cell(row.get('f=3'))} |" for rule, row in g.items()]
+    lines += [
+        f"| {rule} | {cell(row.get('f<=2'))} | {cell(row.get('f=3'))} |" for rule, row in g.items()
+    ]
     return "\n".join(lines)
 
 
 def print_goal(g: dict) -> None:
-    print("\nissue 16 goal (mean over seeds; drop against clean FedAvg): within 2 points at f <= 2, 5 at f = 3")
+    print(
+        "\nissue 16 goal (mean over seeds; drop against clean FedAvg): within 2 points at f <= 2, 5 at f = 3"
+    )
     for rule, row in g.items():
-        parts = [f"{k}: {'diverged' if v['worst_drop_points'] is None else format(v['worst_drop_points'], '+.1f')} "
-                 f"({v['where']}) {'ok' if v['meets_goal'] else 'MISSED'}" for k, v in row.items()]
+        parts = [
+            f"{k}: {'diverged' if v['worst_drop_points'] is None else format(v['worst_drop_points'], '+.1f')} "
+            f"({v['where']}) {'ok' if v['meets_goal'] else 'MISSED'}"
+            for k, v in row.items()
+        ]
         print(f"  {rule:<20} " + " | ".join(parts))
 
 
@@ -349,12 +488,19 @@ def cell_text(c: dict | None) -> str:
     return f"{c['accuracy']:.3f}/{auc}"
 
 
-def summaries(cells: list[dict], rules: list[str], attacks: list[str], fs: list[int], n: int) -> dict:
+def summaries(
+    cells: list[dict], rules: list[str], attacks: list[str], fs: list[int], n: int
+) -> dict:
     look = {(c["rule"], c["attack"], c["f"]): c for c in cells}
     clean = look.get(("fedavg", "none", 0))
     base = clean["accuracy"]
     byz_fs = [f for f in fs if 0 < f and 3 * f < n]
-    out: dict = {"clean_accuracy": base, "clean_auc": clean["auc"], "f_below_n_over_3": byz_fs, "attacks": {}}
+    out: dict = {
+        "clean_accuracy": base,
+        "clean_auc": clean["auc"],
+        "f_below_n_over_3": byz_fs,
+        "attacks": {},
+    }
     robust = [r for r in rules if r != "fedavg"]
     worst_by_rule: dict[str, float] = {}
     for attack in attacks:
@@ -366,12 +512,19 @@ def summaries(cells: list[dict], rules: list[str], attacks: list[str], fs: list[
             best = max(ok, key=lambda c: (c["accuracy"], c["auc"] or 0.0)) if ok else None
             fa = look[("fedavg", attack, f)]
             fa_drop = 100 * (base - fa["accuracy"]) if fa["status"] == "ok" else float("inf")
-            per_f.append({"f": f, "best_rule": best and best["rule"],
-                          "best_accuracy": best and best["accuracy"],
-                          "best_drop_points": None if best is None else round(100 * (base - best["accuracy"]), 2),
-                          "fedavg_accuracy": fa.get("accuracy"),
-                          "fedavg_drop_points": round(fa_drop, 2) if np.isfinite(fa_drop) else None,
-                          "fedavg_breaks": fa_drop > BREAK_POINTS})
+            per_f.append(
+                {
+                    "f": f,
+                    "best_rule": best and best["rule"],
+                    "best_accuracy": best and best["accuracy"],
+                    "best_drop_points": None
+                    if best is None
+                    else round(100 * (base - best["accuracy"]), 2),
+                    "fedavg_accuracy": fa.get("accuracy"),
+                    "fedavg_drop_points": round(fa_drop, 2) if np.isfinite(fa_drop) else None,
+                    "fedavg_breaks": fa_drop > BREAK_POINTS,
+                }
+            )
             for r in robust:
                 c = look[(r, attack, f)]
                 if c["status"] == "ok":
@@ -385,39 +538,63 @@ def summaries(cells: list[dict], rules: list[str], attacks: list[str], fs: list[
             "fedavg_breaks": any(p["fedavg_breaks"] for p in per_f),
         }
     # rules that are n/a at some f < n/3 are ranked only over the f they can take
-    out["worst_case_drop_by_rule"] = {r: round(v, 2) if np.isfinite(v) else None  # None: diverged somewhere
-                                      for r, v in sorted(worst_by_rule.items(), key=lambda kv: kv[1])}
+    out["worst_case_drop_by_rule"] = {
+        r: round(v, 2) if np.isfinite(v) else None  # None: diverged somewhere
+        for r, v in sorted(worst_by_rule.items(), key=lambda kv: kv[1])
+    }
     return out
 
 
-def print_tables(cells: list[dict], rules: list[str], attacks: list[str], fs: list[int], summary: dict) -> None:
+def print_tables(
+    cells: list[dict], rules: list[str], attacks: list[str], fs: list[int], summary: dict
+) -> None:
     look = {(c["rule"], c["attack"], c["f"]): c for c in cells}
     for attack in attacks:
         print(f"\nattack: {attack}   (cells: held-out accuracy/AUC)")
         print(f"{'rule':<13}" + "".join(f"{'f=' + str(f):>14}" for f in fs))
         for rule in rules:
-            print(f"{rule:<13}" + "".join(f"{cell_text(look.get((rule, attack, f))):>14}" for f in fs))
+            print(
+                f"{rule:<13}" + "".join(f"{cell_text(look.get((rule, attack, f))):>14}" for f in fs)
+            )
         if attack == "backdoor":
             print("backdoor success (triggered malignant held-out rows classified benign):")
             for rule in rules:
                 vals = []
                 for f in fs:
                     c = look.get((rule, attack, f))
-                    vals.append("n/a" if not c or c["status"] != "ok" else f"{c.get('backdoor_success', float('nan')):.3f}")
+                    vals.append(
+                        "n/a"
+                        if not c or c["status"] != "ok"
+                        else f"{c.get('backdoor_success', float('nan')):.3f}"
+                    )
                 print(f"{rule:<13}" + "".join(f"{v:>14}" for v in vals))
         s = summary["attacks"].get(attack)
         if s:
             parts = []
             for p in s["per_f"]:
-                best = "none" if p["best_rule"] is None else \
-                    f"{p['best_rule']} {p['best_accuracy']:.3f} (drop {p['best_drop_points']:+.1f} pts)"
-                fa = "diverged" if p["fedavg_drop_points"] is None else f"{p['fedavg_drop_points']:+.1f} pts"
-                parts.append(f"f={p['f']}: best robust {best}; FedAvg drop {fa}"
-                             f"{' BREAKS' if p['fedavg_breaks'] else ''}")
-            print(f"summary vs clean (FedAvg, f=0: acc {summary['clean_accuracy']:.3f}): " + " | ".join(parts))
-            print(f"  best robust within {TARGET_POINTS:g} pts at every f < n/3: "
-                  f"{'yes' if s['best_robust_within_target'] else 'NO'}; FedAvg breaks (> {BREAK_POINTS:g} pts) "
-                  f"at some f: {'yes' if s['fedavg_breaks'] else 'no'}")
+                best = (
+                    "none"
+                    if p["best_rule"] is None
+                    else f"{p['best_rule']} {p['best_accuracy']:.3f} (drop {p['best_drop_points']:+.1f} pts)"
+                )
+                fa = (
+                    "diverged"
+                    if p["fedavg_drop_points"] is None
+                    else f"{p['fedavg_drop_points']:+.1f} pts"
+                )
+                parts.append(
+                    f"f={p['f']}: best robust {best}; FedAvg drop {fa}"
+                    f"{' BREAKS' if p['fedavg_breaks'] else ''}"
+                )
+            print(
+                f"summary vs clean (FedAvg, f=0: acc {summary['clean_accuracy']:.3f}): "
+                + " | ".join(parts)
+            )
+            print(
+                f"  best robust within {TARGET_POINTS:g} pts at every f < n/3: "
+                f"{'yes' if s['best_robust_within_target'] else 'NO'}; FedAvg breaks (> {BREAK_POINTS:g} pts) "
+                f"at some f: {'yes' if s['fedavg_breaks'] else 'no'}"
+            )
 
 
 def time_rules(ns: list[int], d: int, rules: list[str], repeats: int) -> list[dict]:
@@ -434,8 +611,15 @@ def time_rules(ns: list[int], d: int, rules: list[str], repeats: int) -> list[di
                 t = time.perf_counter()
                 aggregate(rule, stack, None, f=1)
                 runs.append(time.perf_counter() - t)
-            rows.append({"rule": rule, "n": n, "d": d, "seconds": round(statistics.median(runs), 4),
-                         "runs": [round(x, 4) for x in runs]})
+            rows.append(
+                {
+                    "rule": rule,
+                    "n": n,
+                    "d": d,
+                    "seconds": round(statistics.median(runs), 4),
+                    "runs": [round(x, 4) for x in runs],
+                }
+            )
             print(f"  n={n:<3} {rule:<13} {rows[-1]['seconds']:.3f} s", flush=True)
         del stack
     return rows
@@ -446,23 +630,41 @@ def print_timing(rows: list[dict], ns: list[int], rules: list[str], d: int) -> N
     print(f"\naggregation time, {d:,} float32 parameters, f=1, median of repeats (seconds)")
     print(f"{'rule':<13}" + "".join(f"{'n=' + str(n):>12}" for n in ns))
     for rule in rules:
-        print(f"{rule:<13}" + "".join(
-            f"{('n/a' if look.get((rule, n)) is None else format(look[(rule, n)], '.3f')):>12}" for n in ns))
+        print(
+            f"{rule:<13}"
+            + "".join(
+                f"{('n/a' if look.get((rule, n)) is None else format(look[(rule, n)], '.3f')):>12}"
+                for n in ns
+            )
+        )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer combinations: a ~1 minute smoke run")
-    p.add_argument("--task", choices=("breast-cancer", "imaging", "imaging-features"), default="breast-cancer")
-    p.add_argument("--seeds", type=int, default=1, help="data split seeds --seed, --seed + 1, ... (cells: means)")
-    p.add_argument("--feat-rounds", type=int, default=20, help="rounds of the imaging-features task")
+    p.add_argument(
+        "--task", choices=("breast-cancer", "imaging", "imaging-features"), default="breast-cancer"
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="data split seeds --seed, --seed + 1, ... (cells: means)",
+    )
+    p.add_argument(
+        "--feat-rounds", type=int, default=20, help="rounds of the imaging-features task"
+    )
     p.add_argument("--rules", nargs="+", default=None, help="only these rules")
-    p.add_argument("--attacks", nargs="+", default=None, help="only these attacks ('none' is always run)")
+    p.add_argument(
+        "--attacks", nargs="+", default=None, help="only these attacks ('none' is always run)"
+    )
     p.add_argument("--fs", nargs="+", type=int, default=None, help="only these f (0 is always run)")
     p.add_argument("--peers", type=int, default=10)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0, help="data split seed")
-    p.add_argument("--dp-epsilon", type=float, default=None, help="DP-SGD at this epsilon (default: no DP)")
+    p.add_argument(
+        "--dp-epsilon", type=float, default=None, help="DP-SGD at this epsilon (default: no DP)"
+    )
     p.add_argument("--no-timing", action="store_true", help="skip the aggregation timing")
     p.add_argument("--time-dim", type=int, default=1_000_000)
     p.add_argument("--time-repeats", type=int, default=3)
@@ -474,7 +676,12 @@ def main() -> None:
     p.add_argument("--img-steps", type=int, default=8)
     p.add_argument("--img-lr", type=float, default=0.1)
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--summarize", type=Path, default=None, help="print the goal table of an earlier JSON and exit")
+    p.add_argument(
+        "--summarize",
+        type=Path,
+        default=None,
+        help="print the goal table of an earlier JSON and exit",
+    )
     args = p.parse_args()
     if args.summarize:
         old = json.loads(args.summarize.read_text())
@@ -483,10 +690,14 @@ def main() -> None:
         return
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="Optimal order")
-    torch.set_num_threads(1)  # tiny models: thread hand-offs cost more than they save (10x on a busy machine)
+    torch.set_num_threads(
+        1
+    )  # tiny models: thread hand-offs cost more than they save (10x on a busy machine)
     started = time.perf_counter()
     imaging = args.task == "imaging"
-    make_setup = {"imaging": imaging_setup, "imaging-features": features_setup}.get(args.task, tabular_setup)
+    make_setup = {"imaging": imaging_setup, "imaging-features": features_setup}.get(
+        args.task, tabular_setup
+    )
     if imaging:
         rules, fs = ["fedavg", "median", "multi-krum", "geomed"], [0, 3]
         attacks = ["none", *(a for a in MODEL_ATTACK_NAMES if a != "free-rider"), "label-flip"]
@@ -497,17 +708,27 @@ def main() -> None:
         attacks = [a for a in attacks if a in ("none", "sign-flip", "lie", "label-flip")]
         fs = [0, 2]
     rules = rules if args.rules is None else ["fedavg", *(r for r in args.rules if r != "fedavg")]
-    attacks = attacks if args.attacks is None else ["none", *(a for a in args.attacks if a != "none")]
+    attacks = (
+        attacks if args.attacks is None else ["none", *(a for a in args.attacks if a != "none")]
+    )
     fs = fs if args.fs is None else [0, *(f for f in args.fs if f != 0)]
-    default_out = {"imaging": "bench_robust_imaging.json", "imaging-features": "bench_robust_features.json"}
-    out_path = args.out or Path("benchmarks/results") / default_out.get(args.task, "bench_robust.json")
+    default_out = {
+        "imaging": "bench_robust_imaging.json",
+        "imaging-features": "bench_robust_features.json",
+    }
+    out_path = args.out or Path("benchmarks/results") / default_out.get(
+        args.task, "bench_robust.json"
+    )
     per_seed = []
     for seed in range(args.seed, args.seed + args.seeds):
         setup = make_setup(argparse.Namespace(**{**vars(args), "seed": seed}))
         n = len(setup["sites"])
-        print(f"{setup['task']} ({setup['model']}), seed {seed}, {n} peers of {setup['site_sizes']} samples, "
-              f"{len(setup['test'])} held out, {setup['rounds']} rounds, "
-              f"{'DP epsilon ' + str(args.dp_epsilon) if setup['dp'].enabled else 'no DP'}", flush=True)
+        print(
+            f"{setup['task']} ({setup['model']}), seed {seed}, {n} peers of {setup['site_sizes']} samples, "
+            f"{len(setup['test'])} held out, {setup['rounds']} rounds, "
+            f"{'DP epsilon ' + str(args.dp_epsilon) if setup['dp'].enabled else 'no DP'}",
+            flush=True,
+        )
         per_seed.append(run_grid(setup, rules, attacks, fs))
     cells = merge_seeds(per_seed)
     grid_seconds = round(time.perf_counter() - started, 1)
@@ -520,28 +741,53 @@ def main() -> None:
         timing = time_rules(time_ns, args.time_dim, time_rules_list, args.time_repeats)
     result = {
         "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
-        "settings": {**{k: v for k, v in vars(args).items() if k != "out"},
-                     "task": setup["task"], "model": setup["model"], "peers": n, "site_sizes": setup["site_sizes"],
-                     "held_out": len(setup["test"]), "learning_rate": setup["lr"],
-                     "local_epochs": setup["dp"].local_epochs, "steps_per_epoch": setup["dp"].steps_per_epoch,
-                     "rules": rules, "attacks": attacks, "attack_strengths": {**PAPER_STRENGTHS, "scaling": {"factor": n}}, "f": fs, "byzantine": "the first f peers",
-                     "backdoor": {**BACKDOOR, "fraction": 0.3,
-                                  "success_measured_on": "held-out rows with y=1 (malignant), trigger stamped, "
-                                                         "classified as target 0 (benign)"}},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+        },
+        "settings": {
+            **{k: v for k, v in vars(args).items() if k != "out"},
+            "task": setup["task"],
+            "model": setup["model"],
+            "peers": n,
+            "site_sizes": setup["site_sizes"],
+            "held_out": len(setup["test"]),
+            "learning_rate": setup["lr"],
+            "local_epochs": setup["dp"].local_epochs,
+            "steps_per_epoch": setup["dp"].steps_per_epoch,
+            "rules": rules,
+            "attacks": attacks,
+            "attack_strengths": {**PAPER_STRENGTHS, "scaling": {"factor": n}},
+            "f": fs,
+            "byzantine": "the first f peers",
+            "backdoor": {
+                **BACKDOOR,
+                "fraction": 0.3,
+                "success_measured_on": "held-out rows with y=1 (malignant), trigger stamped, "
+                "classified as target 0 (benign)",
+            },
+        },
         "cells": cells,
         "summary": summary,
         "goal": goal(cells, rules, attacks, fs),
         "timing": timing,
-        "grid_seconds": grid_seconds, "ckks_failed_rounds": len(CKKS_FAILED_ROUNDS),
+        "grid_seconds": grid_seconds,
+        "ckks_failed_rounds": len(CKKS_FAILED_ROUNDS),
     }
     result["seconds"] = round(time.perf_counter() - started, 1)
     print_tables(cells, rules, attacks, fs, summary)
     worst = summary["worst_case_drop_by_rule"]
-    print("\nworst-case accuracy drop over every attack and f < n/3, per robust rule (points): "
-          + ", ".join(f"{r} {'diverged' if v is None else format(v, '+.1f')}" for r, v in worst.items()))
+    print(
+        "\nworst-case accuracy drop over every attack and f < n/3, per robust rule (points): "
+        + ", ".join(
+            f"{r} {'diverged' if v is None else format(v, '+.1f')}" for r, v in worst.items()
+        )
+    )
     print_goal(result["goal"])
     if timing:
         print_timing(timing, time_ns, time_rules_list, args.time_dim)

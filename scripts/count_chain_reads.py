@@ -35,8 +35,17 @@ def count_reads(hospitals: int, rounds: int) -> collections.Counter[str]:
     client.LedgerClient._call = counted
     try:
         with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-            code = medmesh(["demo", "--hospitals", str(hospitals), "--rounds", str(rounds),
-                            "--json", str(Path(tmp) / "demo.json")])
+            code = medmesh(
+                [
+                    "demo",
+                    "--hospitals",
+                    str(hospitals),
+                    "--rounds",
+                    str(rounds),
+                    "--json",
+                    str(Path(tmp) / "demo.json"),
+                ]
+            )
     finally:
         client.LedgerClient._call = original
     if code:
@@ -52,9 +61,14 @@ def main() -> None:
     args = ap.parse_args()
     counts = count_reads(args.hospitals, args.rounds)
     total = sum(counts.values())
-    report = {"command": " ".join(sys.argv), "hospitals": args.hospitals, "rounds": args.rounds,
-              "reads": total, "reads_per_peer_per_round": round(total / (args.hospitals * args.rounds), 2),
-              "by_function": dict(counts.most_common())}
+    report = {
+        "command": " ".join(sys.argv),
+        "hospitals": args.hospitals,
+        "rounds": args.rounds,
+        "reads": total,
+        "reads_per_peer_per_round": round(total / (args.hospitals * args.rounds), 2),
+        "by_function": dict(counts.most_common()),
+    }
     print(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")

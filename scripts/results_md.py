@@ -66,11 +66,15 @@ def flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
 def table(items: list[dict]) -> list[str]:
     """A list of records as a table: their first MAX_COLUMNS scalar fields, MAX_ROWS rows."""
     flat = [dict(flatten(item)) for item in items[:MAX_ROWS]]
-    columns = [k for k in dict.fromkeys(k for row in flat for k in row) if not k.endswith("entries")]
+    columns = [
+        k for k in dict.fromkeys(k for row in flat for k in row) if not k.endswith("entries")
+    ]
     columns = [k for k in columns if all(not row.get(k, "").endswith(" entries") for row in flat)]
     columns = columns[:MAX_COLUMNS]
     out = ["| " + " | ".join(f"`{c}`" for c in columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(row.get(c, "").replace("|", "/") for c in columns) + " |" for row in flat]
+    out += [
+        "| " + " | ".join(row.get(c, "").replace("|", "/") for c in columns) + " |" for row in flat
+    ]
     if len(items) > MAX_ROWS:
         out.append(f"({len(items) - MAX_ROWS} more rows in the JSON)")
     return out
@@ -124,7 +128,10 @@ def section(path: Path, scripts: dict[str, str], cited: dict[str, list[str]]) ->
     name = path.name
     lines = [f"## {name}", ""]
     if path.suffix != ".json":
-        lines += [f"A text record (written by `{scripts.get(name, 'hand')}`); read it as it is.", ""]
+        lines += [
+            f"A text record (written by `{scripts.get(name, 'hand')}`); read it as it is.",
+            "",
+        ]
         return "\n".join(lines)
     record = json.loads(path.read_text())
     if not isinstance(record, dict):
@@ -134,8 +141,13 @@ def section(path: Path, scripts: dict[str, str], cited: dict[str, list[str]]) ->
     if isinstance(record.get("seconds"), (int, float)):
         lines.append(f"- wall time: {record['seconds']:.0f} s")
     if name in cited:
-        lines.append("- quoted in: " + ", ".join(f"[{p}]({Path(p).name if p.startswith('docs/') else '../' + p})"
-                                                for p in cited[name]))
+        lines.append(
+            "- quoted in: "
+            + ", ".join(
+                f"[{p}]({Path(p).name if p.startswith('docs/') else '../' + p})"
+                for p in cited[name]
+            )
+        )
     body = record.get("summary")
     if not isinstance(body, (dict, list)):
         body = {k: v for k, v in record.items() if k not in ("command", "machine", "seconds")}
@@ -145,7 +157,7 @@ def section(path: Path, scripts: dict[str, str], cited: dict[str, list[str]]) ->
         lines += [f"| `{k}` | {v.replace('|', '/')} |" for k, v in rows[:MAX_ROWS]]
         if len(rows) > MAX_ROWS:
             lines.append(f"| ... | {len(rows) - MAX_ROWS} more in the JSON |")
-    for key, value in (body.items() if isinstance(body, dict) else [("records", body)]):
+    for key, value in body.items() if isinstance(body, dict) else [("records", body)]:
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             lines += ["", f"`{key}`:", "", *table(value)]
     lines.append("")
@@ -156,19 +168,29 @@ def render() -> str:
     scripts, cited = writers(), citations()
     records = sorted(p for p in RESULTS.iterdir() if p.suffix in (".json", ".txt"))
     index = ["", "| record | quoted in |", "|---|---|"]
-    index += [f"| [{p.name}](#{re.sub(r'[^a-z0-9_-]', '', p.name.lower())}) | "
-              f"{', '.join(cited.get(p.name, [])) or '(none)'} |" for p in records]
-    return HEADER + "\n".join(index) + "\n\n" + "\n".join(section(p, scripts, cited) for p in records)
+    index += [
+        f"| [{p.name}](#{re.sub(r'[^a-z0-9_-]', '', p.name.lower())}) | "
+        f"{', '.join(cited.get(p.name, [])) or '(none)'} |"
+        for p in records
+    ]
+    return (
+        HEADER + "\n".join(index) + "\n\n" + "\n".join(section(p, scripts, cited) for p in records)
+    )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if docs/results.md is not up to date")
+    ap.add_argument(
+        "--check", action="store_true", help="exit 1 if docs/results.md is not up to date"
+    )
     args = ap.parse_args()
     text = render()
     if args.check:
         if not PAGE.exists() or PAGE.read_text() != text:
-            print("docs/results.md is stale: run scripts/results_md.py (make bench does)", file=sys.stderr)
+            print(
+                "docs/results.md is stale: run scripts/results_md.py (make bench does)",
+                file=sys.stderr,
+            )
             return 1
         return 0
     PAGE.write_text(text)

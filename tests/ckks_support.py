@@ -10,7 +10,7 @@ from web3 import Web3
 
 from ledger import load_state
 from ledger.chain import get_logs
-from node.peer import HospitalPeer, RoundOutcome
+from node.peer.pipeline import HospitalPeer, RoundOutcome
 from node.protection import ProtectionMode
 
 
@@ -27,15 +27,27 @@ def chain_roles(state, round_: int) -> tuple[str, str]:
     mix, members = 0, []
     for log in get_logs(w3, [beacon], deployment.start_block, [topic, round_.to_bytes(32, "big")]):
         member, secret = "0x" + bytes(log["topics"][2])[-20:].hex(), bytes(log["data"])[:32]
-        (c,) = get_logs(w3, [beacon], deployment.start_block, [committed, round_.to_bytes(32, "big"), log["topics"][2]])
-        assert bytes(c["data"])[:32] == keccak(encode(["bytes32", "address", "uint256", "address"],
-                                                      [secret, member, round_, beacon]))
+        (c,) = get_logs(
+            w3,
+            [beacon],
+            deployment.start_block,
+            [committed, round_.to_bytes(32, "big"), log["topics"][2]],
+        )
+        assert bytes(c["data"])[:32] == keccak(
+            encode(["bytes32", "address", "uint256", "address"], [secret, member, round_, beacon])
+        )
         mix ^= int.from_bytes(keccak(encode(["bytes32", "address"], [secret, member])), "big")
         members.append(Web3.to_checksum_address(member))
-    value = keccak(encode(["bytes32", "uint256", "uint256", "address"], [mix.to_bytes(32, "big"), round_,
-                                                                        deployment.chain_id, beacon]))
-    head = (f"medmesh/round-seed/v1|ckks-roles|{deployment.chain_id}|"
-            f"{deployment.addresses['RoundLedger'].lower()}|{round_}|").encode()
+    value = keccak(
+        encode(
+            ["bytes32", "uint256", "uint256", "address"],
+            [mix.to_bytes(32, "big"), round_, deployment.chain_id, beacon],
+        )
+    )
+    head = (
+        f"medmesh/round-seed/v1|ckks-roles|{deployment.chain_id}|"
+        f"{deployment.addresses['RoundLedger'].lower()}|{round_}|"
+    ).encode()
     x = int.from_bytes(keccak(head + value), "big")
     members.sort(key=str.lower)
     holder = members[x % len(members)]
@@ -47,7 +59,7 @@ def peer_with_mode(mode: type[ProtectionMode]) -> type[HospitalPeer]:
     """A peer class that runs ``mode`` (a subclass of the consortium's mode, e.g. a forging
     aggregator) in place of the one :func:`node.protection.make_mode` picks, through the peer's
     public ``protection`` and ``mode_context()``; its class attribute ``outcomes`` maps
-    (round, address) to what each of its peers' :meth:`~node.peer.HospitalPeer.run_round` returned."""
+    (round, address) to what each of its peers' :meth:`~node.peer.pipeline.HospitalPeer.run_round` returned."""
 
     class ModePeer(HospitalPeer):
         outcomes: dict[tuple[int, str], RoundOutcome] = {}

@@ -61,7 +61,9 @@ def _ledger_deployed_base() -> tuple[Web3, Deployment]:
 
 
 @pytest.fixture(scope="session")
-def _ledger_consortium_base(_ledger_deployed_base: tuple[Web3, Deployment]) -> tuple[Web3, Deployment]:
+def _ledger_consortium_base(
+    _ledger_deployed_base: tuple[Web3, Deployment],
+) -> tuple[Web3, Deployment]:
     w3, deployment = _ledger_deployed_base
     fork = fork_embedded(w3)
     register_all(setup_on(fork, deployment))

@@ -22,7 +22,7 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 
 from ledger import ContractRevert, Deployment, LedgerClient, dev_account, institution_id
-from ledger.compile import SOLC_SETTINGS, CACHE_DIR, SOLC_SHIM, solc_version, error_decoder
+from ledger.compile import CACHE_DIR, SOLC_SETTINGS, SOLC_SHIM, error_decoder, solc_version
 from ledger.embedded import EmbeddedProvider
 from ledger.records import PrivacyBudget
 from ledger.tx import send
@@ -31,7 +31,9 @@ HOSPITALS = ("Charite Berlin", "Karolinska Stockholm", "AP-HP Paris", "Rigshospi
 #: The cohort each test hospital declares at registration (most samples a commit may claim).
 COHORT = 10_000
 #: The privacy budget each hospital of ``register_all`` declares: a DP campaign up to epsilon 10.
-BUDGET = PrivacyBudget(epsilon=10.0, delta=1e-5, accountant="rdp", noise_multiplier=1.1, clip_norm=1.0)
+BUDGET = PrivacyBudget(
+    epsilon=10.0, delta=1e-5, accountant="rdp", noise_multiplier=1.1, clip_norm=1.0
+)
 
 
 @dataclass
@@ -90,7 +92,8 @@ def raw_send(client: LedgerClient, fn: ContractFunction) -> Any:
 def events(contract: Any, name: str, receipt: Any) -> list[dict[str, Any]]:
     """Decoded args of every ``name`` event of ``contract`` in ``receipt``."""
     return [
-        dict(e["args"]) for e in getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
+        dict(e["args"])
+        for e in getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
     ]
 
 
@@ -117,13 +120,19 @@ def compile_test_contract(name: str) -> dict[str, str]:
     source = (TEST_CONTRACTS_DIR / f"{name}.sol").read_text(encoding="utf-8")
     version = solc_version()
     digest = hashlib.sha256(
-        json.dumps({"source": source, "solc": version, "settings": SOLC_SETTINGS}, sort_keys=True).encode()
+        json.dumps(
+            {"source": source, "solc": version, "settings": SOLC_SETTINGS}, sort_keys=True
+        ).encode()
     ).hexdigest()
     cache_file = CACHE_DIR / "tests" / f"{name}-{digest[:16]}.json"
     if cache_file.exists():
         return json.loads(cache_file.read_text(encoding="utf-8"))
     output = solcx.compile_standard(
-        {"language": "Solidity", "sources": {f"{name}.sol": {"content": source}}, "settings": SOLC_SETTINGS},
+        {
+            "language": "Solidity",
+            "sources": {f"{name}.sol": {"content": source}},
+            "settings": SOLC_SETTINGS,
+        },
         solc_binary=str(SOLC_SHIM),
     )
     data = output["contracts"][f"{name}.sol"][name]
@@ -136,7 +145,9 @@ def compile_test_contract(name: str) -> dict[str, str]:
 def deploy_test_contract(w3: Web3, account: LocalAccount, name: str) -> Contract:
     art = compile_test_contract(name)
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-    receipt = send(w3, account, {"data": factory.constructor().data_in_transaction}, action=f"deploy {name}")
+    receipt = send(
+        w3, account, {"data": factory.constructor().data_in_transaction}, action=f"deploy {name}"
+    )
     return w3.eth.contract(address=receipt["contractAddress"], abi=art["abi"])
 
 
@@ -163,7 +174,9 @@ def rich_embedded_chain() -> tuple[Web3, list[LocalAccount]]:
     from eth_tester import EthereumTester, PyEVMBackend
 
     total = RICH_ACCOUNTS + 10
-    state = dict(PyEVMBackend.generate_genesis_state(overrides={"balance": RICH_WEI}, num_accounts=total))
+    state = dict(
+        PyEVMBackend.generate_genesis_state(overrides={"balance": RICH_WEI}, num_accounts=total)
+    )
     w3 = Web3(EmbeddedProvider(EthereumTester(PyEVMBackend(genesis_state=state))))
     accounts = [Account.from_key((i + 1).to_bytes(32, "big")) for i in range(10, total)]
     return w3, accounts

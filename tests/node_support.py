@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ledger import Anvil
-from node.mods import PeerMod
+from node.peer.mods import PeerMod
 from node.service.localnet import LocalNet
 
 
@@ -26,17 +26,22 @@ class Record(PeerMod):
     """Lets the test see what each peer trained (never what others receive): (round, address)
     -> (delta, its weight in a secagg or ckks sum (:func:`sum_weight`, not the raw claim), the
     global parameters it trained from)."""
+
     trained: dict[tuple[int, str], tuple[np.ndarray, int, np.ndarray]] = {}
 
     async def train(self, peer, round_, call_next):
         update = await call_next(round_)
         weight = sum_weight(peer.ledger, peer.address, update.samples)
-        Record.trained[(round_, peer.address)] = (update.delta.copy(), weight, peer.global_params.copy())
+        Record.trained[(round_, peer.address)] = (
+            update.delta.copy(),
+            weight,
+            peer.global_params.copy(),
+        )
         return update
 
 
 def params_hash(params: np.ndarray) -> bytes:
-    """The documented formula, written out independently of node.update."""
+    """The documented formula, written out independently of node.consensus.update."""
     return hashlib.sha256(b"medmesh/params/v1" + np.asarray(params, dtype="<f4").tobytes()).digest()
 
 
@@ -60,9 +65,16 @@ def round_seed_reference(state: Path, round_: int, label: str) -> bytes:
     w3, deployment = load_state(state)
     client = LedgerClient(w3, deployment)
     topic = keccak(text="RoundOpened(uint256,address,uint64,uint64,uint32,uint64)")
-    (log,) = get_logs(w3, [client.round_ledger.address], deployment.start_block, [topic, round_.to_bytes(32, "big")])
-    head = (f"medmesh/round-seed/v1|{label}|{deployment.chain_id}|"
-            f"{deployment.addresses['RoundLedger'].lower()}|{round_}|").encode()
+    (log,) = get_logs(
+        w3,
+        [client.round_ledger.address],
+        deployment.start_block,
+        [topic, round_.to_bytes(32, "big")],
+    )
+    head = (
+        f"medmesh/round-seed/v1|{label}|{deployment.chain_id}|"
+        f"{deployment.addresses['RoundLedger'].lower()}|{round_}|"
+    ).encode()
     return keccak(head + bytes(log["blockHash"]))
 
 
@@ -79,8 +91,9 @@ def wait_chain(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @contextlib.contextmanager
-def running_net(root: Path, windows: int, overrides: dict[str, dict[str, Any]],
-                relay: TcpRelay | None = None) -> Iterator[LocalNet]:
+def running_net(
+    root: Path, windows: int, overrides: dict[str, dict[str, Any]], relay: TcpRelay | None = None
+) -> Iterator[LocalNet]:
     """Four node processes on a fresh anvil that makes a block every second (like a real chain,
     and each transaction mined at once), with ``windows`` seconds to commit and to attest; with
     ``relay``, everything reaches anvil through it."""
@@ -90,8 +103,11 @@ def running_net(root: Path, windows: int, overrides: dict[str, dict[str, Any]],
             relay.start()
             rpc = relay.url
         try:
-            with started(LocalNet(root, rpc, 4, commit_window=windows, attest_window=windows,
-                                  overrides=overrides)) as net:
+            with started(
+                LocalNet(
+                    root, rpc, 4, commit_window=windows, attest_window=windows, overrides=overrides
+                )
+            ) as net:
                 yield net
         finally:
             if relay is not None:

@@ -1,6 +1,6 @@
 """Robust selection from decrypted scalars: what every member computes, and an audit recomputes.
 
-In ckks mode with a robust rule (:mod:`node.ckks_robust`) no member sees an update; the key
+In ckks mode with a robust rule (:mod:`node.crypto.ckks.robust`) no member sees an update; the key
 holder publishes the Gram matrix ``G[a, b] = <u_a, u_b>`` of the members' updates (inner
 products, norms on the diagonal), signed. From it, every member runs the **same rule code as
 in the clear** (:meth:`~node.consensus.rules.base.AggregationRule.select_from_distances`):
@@ -32,20 +32,33 @@ import numpy as np
 from node.consensus.rules import make_rule
 from node.consensus.rules.wrappers import norm_scales
 
-__all__ = ["RobustSelection", "distances_from_gram", "select_from_gram", "audit_selection", "check_sum",
-           "factor_integers", "FACTOR_BITS"]
+__all__ = [
+    "RobustSelection",
+    "distances_from_gram",
+    "select_from_gram",
+    "audit_selection",
+    "check_sum",
+    "factor_integers",
+    "FACTOR_BITS",
+]
 
 CHECK_REL_TOL = 1e-6  # CKKS: ~1e-9 relative per inner product
 # CKKS absolute noise floors (N = 8192, primes (60, 40, 60), scale 2^40), measured at 1.3e-6 per decrypted
 # inner product and 2e-8 per decrypted value of a sum, whatever the magnitude; bounded here with 10x / 50x
 GRAM_ABS_ERR, SUM_ABS_ERR = 1e-5, 1e-6
-FACTOR_BITS = 20  # a norm-bounding factor s is applied to a ciphertext as the integer round(s * 2^20)
+FACTOR_BITS = (
+    20  # a norm-bounding factor s is applied to a ciphertext as the integer round(s * 2^20)
+)
 
 
 class RobustSelection(NamedTuple):
     accepted: list[int]  # rows kept, ascending
-    scales: np.ndarray  # float64 factor per row, as in the clear (1.0 without norm bounding; 0.0 out of range)
-    out_of_range: tuple[int, ...] = ()  # rows with a NaN (an inner product beyond the scalar bound): left out
+    scales: (
+        np.ndarray
+    )  # float64 factor per row, as in the clear (1.0 without norm bounding; 0.0 out of range)
+    out_of_range: tuple[
+        int, ...
+    ] = ()  # rows with a NaN (an inner product beyond the scalar bound): left out
 
 
 def distances_from_gram(gram: np.ndarray) -> np.ndarray:
@@ -61,11 +74,15 @@ def distances_from_gram(gram: np.ndarray) -> np.ndarray:
 def _square(gram: np.ndarray) -> np.ndarray:
     g = np.asarray(gram, dtype=np.float64)
     if g.ndim != 2 or g.shape[0] != g.shape[1] or np.any(np.isinf(g)):
-        raise ValueError(f"Gram matrix: need a square matrix of finite values or NaN, got shape {g.shape}")
+        raise ValueError(
+            f"Gram matrix: need a square matrix of finite values or NaN, got shape {g.shape}"
+        )
     return g
 
 
-def select_from_gram(rule: str, gram: np.ndarray, *, f: int = 1, clip: bool = False) -> RobustSelection:
+def select_from_gram(
+    rule: str, gram: np.ndarray, *, f: int = 1, clip: bool = False
+) -> RobustSelection:
     """The rows ``rule`` accepts, from the Gram matrix alone (rows in canonical order). NaN marks a
     scalar the key holder could not read within range: a row whose squared norm is NaN (or negative,
     which only a value that wrapped around the modulus gives) is left out before
@@ -74,16 +91,22 @@ def select_from_gram(rule: str, gram: np.ndarray, *, f: int = 1, clip: bool = Fa
     g = _square(gram)
     chosen = make_rule(rule, f)
     if not chosen.from_distances:
-        raise ValueError(f"aggregation rule {rule!r} needs the updates themselves; over ckks choose one of "
-                         f"the rules computable from distances (krum, multi-krum)")
-    bad = np.isnan(np.diag(g)) | (np.diag(g) < -GRAM_ABS_ERR)  # a negative squared norm has wrapped around
+        raise ValueError(
+            f"aggregation rule {rule!r} needs the updates themselves; over ckks choose one of "
+            f"the rules computable from distances (krum, multi-krum)"
+        )
+    bad = np.isnan(np.diag(g)) | (
+        np.diag(g) < -GRAM_ABS_ERR
+    )  # a negative squared norm has wrapped around
     bad |= np.any(np.isnan(g) & ~bad[None, :], axis=1) & ~bad  # a NaN with another in-range row
     ok = [i for i in range(len(g)) if not bad[i]]
     sub = g[np.ix_(ok, ok)]
     scales = np.zeros(len(g))
     scales[ok] = norm_scales(np.sqrt(np.maximum(np.diag(sub), 0.0))) if clip else 1.0
     s = scales[ok]
-    accepted = [ok[i] for i in chosen.select_from_distances(distances_from_gram(sub * np.outer(s, s)))]
+    accepted = [
+        ok[i] for i in chosen.select_from_distances(distances_from_gram(sub * np.outer(s, s)))
+    ]
     return RobustSelection(accepted, scales, tuple(i for i in range(len(g)) if i not in ok))
 
 
@@ -93,34 +116,58 @@ def factor_integers(scales: np.ndarray) -> np.ndarray:
     s = np.asarray(scales, dtype=np.float64)
     if not np.all((s >= 0) & (s <= 1)):
         raise ValueError("norm-bounding factors must lie in [0, 1]")
-    return np.round(s * 2.0 ** FACTOR_BITS).astype(np.int64)
+    return np.round(s * 2.0**FACTOR_BITS).astype(np.int64)
 
 
-def audit_selection(rule: str, gram: np.ndarray, addresses: list[str], accepted: list[str], *, f: int = 1,
-                    clip: bool = False) -> None:
+def audit_selection(
+    rule: str,
+    gram: np.ndarray,
+    addresses: list[str],
+    accepted: list[str],
+    *,
+    f: int = 1,
+    clip: bool = False,
+) -> None:
     """Raise ValueError unless ``accepted`` is exactly what ``rule`` selects from ``gram``, whose
     rows belong to ``addresses`` in the canonical order (ascending lower-case address)."""
-    if [a.lower() for a in addresses] != sorted(a.lower() for a in addresses) or len(addresses) != len(gram):
-        raise ValueError("audit: the Gram rows must be the members in ascending address order, one each")
+    if [a.lower() for a in addresses] != sorted(a.lower() for a in addresses) or len(
+        addresses
+    ) != len(gram):
+        raise ValueError(
+            "audit: the Gram rows must be the members in ascending address order, one each"
+        )
     want = [addresses[i].lower() for i in select_from_gram(rule, gram, f=f, clip=clip).accepted]
     got = sorted(a.lower() for a in accepted)
     if got != want:
-        raise ValueError(f"audit: {rule} on the published scalars accepts {want}, the record says {got}")
+        raise ValueError(
+            f"audit: {rule} on the published scalars accepts {want}, the record says {got}"
+        )
 
 
-def check_sum(total: np.ndarray, gram: np.ndarray, selection: RobustSelection, *,
-              rel_tol: float = CHECK_REL_TOL) -> None:
+def check_sum(
+    total: np.ndarray,
+    gram: np.ndarray,
+    selection: RobustSelection,
+    *,
+    rel_tol: float = CHECK_REL_TOL,
+) -> None:
     """Raise ValueError unless ``|total|^2`` (the decrypted sum of the accepted, scaled updates)
     equals the sum of their scaled Gram block, within ``rel_tol`` of ``(sum_a s_a |u_a|)^2`` plus
     the CKKS noise floors (``|S|^2`` Gram entries, ``d`` summed values); ``s_a`` as the ciphertexts
     get them (:func:`factor_integers`)."""
     g, rows = _square(gram), selection.accepted
-    s = factor_integers(selection.scales[rows]) / 2.0 ** FACTOR_BITS  # as applied to the ciphertexts
+    s = factor_integers(selection.scales[rows]) / 2.0**FACTOR_BITS  # as applied to the ciphertexts
     block = g[np.ix_(rows, rows)] * np.outer(s, s)
     want = math.fsum(block.ravel())
     got = math.fsum(np.asarray(total, dtype=np.float64) ** 2)
-    scale = math.fsum(np.sqrt(np.maximum(np.diag(block), 0.0))) ** 2  # (sum_a s_a |u_a|)^2 bounds |both|
-    noise = len(rows) ** 2 * GRAM_ABS_ERR + 2 * math.sqrt(max(want, 0.0) * np.size(total)) * SUM_ABS_ERR
+    scale = (
+        math.fsum(np.sqrt(np.maximum(np.diag(block), 0.0))) ** 2
+    )  # (sum_a s_a |u_a|)^2 bounds |both|
+    noise = (
+        len(rows) ** 2 * GRAM_ABS_ERR + 2 * math.sqrt(max(want, 0.0) * np.size(total)) * SUM_ABS_ERR
+    )
     if abs(got - want) > rel_tol * scale + noise:
-        raise ValueError(f"the decrypted sum's squared norm {got:.9g} differs from {want:.9g}, the published "
-                         f"scalars' value: a Gram entry or the sum was tampered with")
+        raise ValueError(
+            f"the decrypted sum's squared norm {got:.9g} differs from {want:.9g}, the published "
+            f"scalars' value: a Gram entry or the sum was tampered with"
+        )

@@ -8,8 +8,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from node.data import FeatureStats, Standardizer, TabularData, breast_cancer_split, hospital_name
-from node.datasets.partition import legacy_scanner
+from node.data.datasets.partition import legacy_scanner
+from node.data.samples import (
+    FeatureStats,
+    Standardizer,
+    TabularData,
+    breast_cancer_split,
+    hospital_name,
+)
 
 from .scenario import HospitalGroup, Scenario, check_rows
 
@@ -67,10 +73,14 @@ def build_cohort(scenario: Scenario) -> Cohort:
             data = pool.subset(np.sort(order[start : start + group.samples]))
             start += group.samples
             if data.positives() in (0, len(data)):  # a site needs both classes to train on
-                raise ValueError(f"{name} drew rows of one class only; change the seed or its samples")
+                raise ValueError(
+                    f"{name} drew rows of one class only; change the seed or its samples"
+                )
             data = _flip(data, group.label_noise, rng)
             if group.scanner_noise > 0:
-                data = legacy_scanner(data, noise=group.scanner_noise, seed=scenario.seed + len(raw))
+                data = legacy_scanner(
+                    data, noise=group.scanner_noise, seed=scenario.seed + len(raw)
+                )
             raw.append((name, group, replace(data, source=name)))
     stats = FeatureStats.of(raw[0][2])
     for _, _, data in raw[1:]:

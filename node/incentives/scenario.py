@@ -26,16 +26,26 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from node.adversary.attacks import MODEL_ATTACKS
 from node.consensus.rules import RULES
+from node.errors import MedmeshError
 from node.service.config import AggregationSection, DataSection, PrivacySection, TrainingSection
-from node.attacks import MODEL_ATTACKS
 
 from .schemes import SCHEMES
 from .utility import METRICS
-from node.errors import MedmeshError
 
-__all__ = ["ROLES", "FREE_RIDES", "DATASETS", "ScenarioError", "HospitalGroup", "ShapleySettings", "Scenario", "check_rows",
-           "load_scenario", "scenario_from_dict"]
+__all__ = [
+    "ROLES",
+    "FREE_RIDES",
+    "DATASETS",
+    "ScenarioError",
+    "HospitalGroup",
+    "ShapleySettings",
+    "Scenario",
+    "check_rows",
+    "load_scenario",
+    "scenario_from_dict",
+]
 
 ROLES = ("honest", "free-rider", "poisoner")
 FREE_RIDES = ("zero", "stale", "copy", "random")
@@ -57,9 +67,13 @@ class HospitalGroup:
     scanner_noise: float = 0.0  # legacy-scanner input noise, x the site's own spread
     dropout: float = 0.0  # probability of missing a round
     role: str = "honest"
-    free_ride: str = "zero"  # free-riders: "zero", a "stale" replay, a "copy" of another site's update, "random"
-    free_ride_noise: float = 0.0  # stale/copy: added Gaussian noise, as a fraction of the source's norm
-    attack: str = "sign-flip"  # poisoners: a key of node.attacks.MODEL_ATTACKS
+    free_ride: str = (
+        "zero"  # free-riders: "zero", a "stale" replay, a "copy" of another site's update, "random"
+    )
+    free_ride_noise: float = (
+        0.0  # stale/copy: added Gaussian noise, as a fraction of the source's norm
+    )
+    attack: str = "sign-flip"  # poisoners: a key of node.adversary.attacks.MODEL_ATTACKS
     claimed_samples: int = 0  # the count the site commits on chain (0: its true count)
 
     def check(self) -> None:
@@ -120,33 +134,45 @@ class Scenario:
     reputation_alpha: float = 0.5
     reputation_slash: float = 0.5
     award_by: str = "admin"  # who sends each award: the consortium "admin", or a member "quorum"
-    free_rider_screen: bool = True  # reject zero, stale and duplicate updates (node/freeriding.py)
+    free_rider_screen: bool = (
+        True  # reject zero, stale and duplicate updates (node/consensus/freeriding.py)
+    )
     similarity_threshold: float = 0.999  # the screen's cosine threshold
-    spread_fraction: float = 0.2  # the screen's copy test against the round's spread (0: cosine only)
-    declared_cohorts: bool = False  # claims capped at each site's true count, as declared at admission
-    # blobs are sent only once every member committed (node/reveal.py): a copier sees earlier rounds only
+    spread_fraction: float = (
+        0.2  # the screen's copy test against the round's spread (0: cosine only)
+    )
+    declared_cohorts: bool = (
+        False  # claims capped at each site's true count, as declared at admission
+    )
+    # blobs are sent only once every member committed (node/peer/reveal.py): a copier sees earlier rounds only
     commit_before_reveal: bool = True
     schemes: tuple[str, ...] = tuple(SCHEMES)
     shapley: ShapleySettings = ShapleySettings()
-    hospitals: tuple[HospitalGroup, ...] = field(default_factory=lambda: (HospitalGroup(count=DataSection.sites),))
+    hospitals: tuple[HospitalGroup, ...] = field(
+        default_factory=lambda: (HospitalGroup(count=DataSection.sites),)
+    )
 
     @property
     def n_hospitals(self) -> int:
         return sum(g.count for g in self.hospitals)
 
     def check(self) -> None:
-        from node.models import MODEL_NAMES
+        from node.learning.models import MODEL_NAMES
 
         if self.rounds < 1 or self.local_epochs < 1 or self.learning_rate <= 0:
             raise ValueError("rounds and local_epochs must be >= 1 and learning_rate > 0")
         if not 0 < self.validation_fraction < 0.5:
-            raise ValueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
+            raise ValueError(
+                f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}"
+            )
         if self.budget_per_round < 1 or self.penalty < 0 or self.f < 0:
             raise ValueError("budget_per_round must be >= 1, penalty and f >= 0")
         if not 0 <= self.reputation_alpha < 1 or not 0 <= self.reputation_slash <= 1:
             raise ValueError("reputation_alpha must be in [0, 1) and reputation_slash in [0, 1]")
         if not isinstance(self.free_rider_screen, bool) or not 0 < self.similarity_threshold <= 1:
-            raise ValueError("free_rider_screen must be true or false and similarity_threshold in (0, 1]")
+            raise ValueError(
+                "free_rider_screen must be true or false and similarity_threshold in (0, 1]"
+            )
         if not isinstance(self.declared_cohorts, bool) or not 0 <= self.spread_fraction < 1:
             raise ValueError("declared_cohorts must be true or false and spread_fraction in [0, 1)")
         if not isinstance(self.commit_before_reveal, bool):
@@ -188,7 +214,11 @@ def _build(cls: type, table: Any, where: str) -> Any:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{where}{key} must be a list of names")
             kwargs[key] = tuple(value)
-        elif isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif (
+            isinstance(default, float)
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+        ):
             kwargs[key] = float(value)
         elif type(value) is not type(default):
             raise ValueError(f"{where}{key} must be {type(default).__name__}, got {value!r}")
@@ -206,8 +236,10 @@ def scenario_from_dict(data: dict[str, Any]) -> Scenario:
     if groups is not None:
         if not isinstance(groups, list) or not groups:
             raise ValueError("hospitals must be a non-empty array of tables ([[hospitals]])")
-        kwargs["hospitals"] = tuple(HospitalGroup(**_build(HospitalGroup, g, f"hospitals[{i}]."))
-                                    for i, g in enumerate(groups))
+        kwargs["hospitals"] = tuple(
+            HospitalGroup(**_build(HospitalGroup, g, f"hospitals[{i}]."))
+            for i, g in enumerate(groups)
+        )
     scenario = Scenario(**kwargs)
     scenario.check()
     return scenario
@@ -234,14 +266,16 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def check_rows(scenario: Scenario) -> None:
     """The hospitals must fit in the data set's training rows (rows are drawn without replacement)."""
-    from node.data import breast_cancer_split
+    from node.data.samples import breast_cancer_split
 
     split = breast_cancer_split(1, seed=scenario.seed, test_fraction=scenario.validation_fraction)
     available = sum(len(d) for d in split.hospitals.values())
     wanted = sum(g.count * g.samples for g in scenario.hospitals)
     if wanted > available:
-        raise ValueError(f"the hospitals ask for {wanted} rows; {scenario.dataset} has {available} training rows "
-                         f"(with validation_fraction {scenario.validation_fraction})")
+        raise ValueError(
+            f"the hospitals ask for {wanted} rows; {scenario.dataset} has {available} training rows "
+            f"(with validation_fraction {scenario.validation_fraction})"
+        )
 
 
 SHIPPED = Path(__file__).resolve().parent / "scenarios"

@@ -35,8 +35,19 @@ import numpy as np
 
 from node.consensus.rules import bounded_counts, gram
 
-__all__ = ["SCHEMES", "RoundView", "allocate", "cosine_similarity", "equal_weights", "size_weights",
-           "loo_weights", "shapley_weights", "reputation_update", "reputation_weights", "penalties"]
+__all__ = [
+    "SCHEMES",
+    "RoundView",
+    "allocate",
+    "cosine_similarity",
+    "equal_weights",
+    "size_weights",
+    "loo_weights",
+    "shapley_weights",
+    "reputation_update",
+    "reputation_weights",
+    "penalties",
+]
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,10 @@ def allocate(budget: int, weights: dict[str, float]) -> dict[str, int]:
     total = sum(exact.values(), Fraction(0))
     if total == 0:
         return {}
-    return {k: (budget * w.numerator * total.denominator) // (w.denominator * total.numerator)
-            for k, w in exact.items()}
+    return {
+        k: (budget * w.numerator * total.denominator) // (w.denominator * total.numerator)
+        for k, w in exact.items()
+    }
 
 
 def _accepted_only(view: RoundView, weights: np.ndarray) -> np.ndarray:
@@ -100,18 +113,31 @@ def reputation_weights(view: RoundView) -> np.ndarray:
 
 def cosine_similarity(update: np.ndarray, aggregate: np.ndarray) -> float:
     """cos(update, aggregate); 0 when either is the zero vector (a zero update earns nothing)."""
-    g = gram([np.asarray(update, dtype=np.float64).ravel(), np.asarray(aggregate, dtype=np.float64).ravel()])
+    g = gram(
+        [
+            np.asarray(update, dtype=np.float64).ravel(),
+            np.asarray(aggregate, dtype=np.float64).ravel(),
+        ]
+    )
     if g[0, 0] == 0 or g[1, 1] == 0:
         return 0.0
     return max(-1.0, min(1.0, float(g[0, 1] / math.sqrt(g[0, 0] * g[1, 1]))))
 
 
-def reputation_update(previous: np.ndarray, similarity: np.ndarray, accepted: np.ndarray, *,
-                      alpha: float = 0.5, slash: float = 0.5) -> np.ndarray:
+def reputation_update(
+    previous: np.ndarray,
+    similarity: np.ndarray,
+    accepted: np.ndarray,
+    *,
+    alpha: float = 0.5,
+    slash: float = 0.5,
+) -> np.ndarray:
     """RFFL's r_i <- alpha r_i + (1 - alpha) max(cos_i, 0) for accepted updates; a rejected
     update scores 0 and the result is multiplied by (1 - ``slash``)."""
     if not 0 <= alpha < 1 or not 0 <= slash <= 1:
-        raise ValueError(f"need 0 <= alpha < 1 and 0 <= slash <= 1, got alpha={alpha}, slash={slash}")
+        raise ValueError(
+            f"need 0 <= alpha < 1 and 0 <= slash <= 1, got alpha={alpha}, slash={slash}"
+        )
     acc = np.asarray(accepted, dtype=bool)
     score = np.where(acc, np.maximum(np.asarray(similarity, dtype=np.float64), 0.0), 0.0)
     updated = alpha * np.asarray(previous, dtype=np.float64) + (1 - alpha) * score

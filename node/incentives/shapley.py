@@ -55,20 +55,27 @@ class CachedGame:
 def exact_shapley(game: Utility, n: int) -> np.ndarray:
     """phi_i = sum over S not containing i of |S|! (n-|S|-1)! / n! * (v(S + i) - v(S))."""
     if not 1 <= n <= 20:
-        raise ValueError(f"exact Shapley values need 1 <= n <= 20 players (2^n coalitions), got n={n}")
+        raise ValueError(
+            f"exact Shapley values need 1 <= n <= 20 players (2^n coalitions), got n={n}"
+        )
     values = np.array([game(mask) for mask in range(1 << n)], dtype=np.float64)
     sizes = np.array([bin(mask).count("1") for mask in range(1 << n)])
-    weight = np.array([math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)])
+    weight = np.array(
+        [math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)]
+    )
     phi = np.zeros(n)
     masks = np.arange(1 << n)
     for i in range(n):
         without = masks[(masks >> i) & 1 == 0]
-        phi[i] = float(np.sum(weight[sizes[without]] * (values[without | (1 << i)] - values[without])))
+        phi[i] = float(
+            np.sum(weight[sizes[without]] * (values[without | (1 << i)] - values[without]))
+        )
     return phi
 
 
-def _permutation_pass(game: Utility, order: np.ndarray, v_empty: float, v_full: float, tolerance: float
-                      ) -> np.ndarray:
+def _permutation_pass(
+    game: Utility, order: np.ndarray, v_empty: float, v_full: float, tolerance: float
+) -> np.ndarray:
     """Marginal contributions along ``order``; once the running coalition is within
     ``tolerance`` of the grand coalition's value, the rest get zero (truncation)."""
     marginal = np.zeros(len(order))
@@ -83,8 +90,9 @@ def _permutation_pass(game: Utility, order: np.ndarray, v_empty: float, v_full: 
     return marginal
 
 
-def tmc_shapley(game: Utility, n: int, *, permutations: int = 200, tolerance: float = 0.0,
-                seed: int = 0) -> np.ndarray:
+def tmc_shapley(
+    game: Utility, n: int, *, permutations: int = 200, tolerance: float = 0.0, seed: int = 0
+) -> np.ndarray:
     """Ghorbani & Zou (2019), Algorithm 1: the mean marginal contribution over ``permutations``
     random orders, truncated once a prefix is within ``tolerance`` of v(N)."""
     if permutations < 1:
@@ -97,8 +105,16 @@ def tmc_shapley(game: Utility, n: int, *, permutations: int = 200, tolerance: fl
     return total / permutations
 
 
-def gtg_shapley(game: Utility, n: int, *, max_permutations: int | None = None, round_tolerance: float = 1e-4,
-                within_tolerance: float = 1e-4, convergence: float = 0.02, seed: int = 0) -> np.ndarray:
+def gtg_shapley(
+    game: Utility,
+    n: int,
+    *,
+    max_permutations: int | None = None,
+    round_tolerance: float = 1e-4,
+    within_tolerance: float = 1e-4,
+    convergence: float = 0.02,
+    seed: int = 0,
+) -> np.ndarray:
     """Liu et al. (2022), Algorithm 1, for one round's game (v(0) is the previous global model).
 
     Between-round truncation: a round whose total gain |v(N) - v(0)| is at most
@@ -119,8 +135,9 @@ def gtg_shapley(game: Utility, n: int, *, max_permutations: int | None = None, r
     for k in range(1, limit + 1):
         first = (k - 1) % n
         rest = rng.permutation([p for p in range(n) if p != first])
-        total += _permutation_pass(game, np.concatenate([[first], rest]).astype(int), v_empty, v_full,
-                                   within_tolerance)
+        total += _permutation_pass(
+            game, np.concatenate([[first], rest]).astype(int), v_empty, v_full, within_tolerance
+        )
         if k % n == 0:
             estimate = total / k
             if checkpoint is not None:

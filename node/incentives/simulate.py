@@ -4,9 +4,9 @@ each round valued by every compared scheme and paid through the real contracts.
 Per round: hospitals that do not drop out train locally (plain SGD: the simulation is about
 incentives, not privacy) or misbehave as their role says, and commit in a seeded random order,
 free-riders last (a copier must see what it copies); with ``commit_before_reveal`` (the live
-rule, :mod:`node.reveal`) no update of the round is seen before every commitment is fixed, so a
+rule, :mod:`node.peer.reveal`) no update of the round is seen before every commitment is fixed, so a
 copier copies the previous round's update; zero, stale and duplicate updates are
-rejected in that commit order (:mod:`node.freeriding`, as the live peer does); the
+rejected in that commit order (:mod:`node.consensus.freeriding`, as the live peer does); the
 consortium's rule aggregates the rest in address order and its selection is the accepted set;
 the round is committed, the rejections recorded, and the round attested and finalized on the
 RoundLedger; GTG-Shapley, leave-one-out and (for small rounds) exact Shapley values are
@@ -27,16 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from node.adversary.attacks import MODEL_ATTACKS
+from node.consensus.freeriding import screen_free_riders
 from node.consensus.rules import outcome, rule_class
-from node.attacks import MODEL_ATTACKS
-from node.freeriding import screen_free_riders
-from node.models import build_model, flat_parameters
-from node.privacy import DPConfig, PrivacyLedger
-from node.training import TrainConfig, derive_seed, train_local
+from node.learning.models import build_model, flat_parameters
+from node.learning.privacy import DPConfig, PrivacyLedger
+from node.learning.training import TrainConfig, derive_seed, train_local
 
 from .cohort import Cohort, SimHospital, build_cohort
-from .schemes import SCHEMES, RoundView, allocate, cosine_similarity, penalties, reputation_update
 from .scenario import Scenario
+from .schemes import SCHEMES, RoundView, allocate, cosine_similarity, penalties, reputation_update
 from .shapley import CachedGame, exact_shapley, gtg_shapley
 from .utility import RoundGame
 
@@ -62,7 +62,9 @@ class RoundRecord:
     leave_one_out: dict[str, float] = field(default_factory=dict)
     reputation: dict[str, float] = field(default_factory=dict)
     utility_evaluations: int = 0
-    rejected: dict[str, str] = field(default_factory=dict)  # hospital -> reason (free-rider screen, robust rule)
+    rejected: dict[str, str] = field(
+        default_factory=dict
+    )  # hospital -> reason (free-rider screen, robust rule)
     commit_order: list[str] = field(default_factory=list)
     credits: dict[str, dict[str, int]] = field(default_factory=dict)  # scheme -> hospital -> units
     burned: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -78,9 +80,14 @@ class SimulationResult:
     chain: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"scenario": asdict(self.scenario), "hospitals": self.hospitals,
-                "rounds": [asdict(r) for r in self.rounds], "computed": self.computed,
-                "on_chain": self.on_chain, "chain": self.chain}
+        return {
+            "scenario": asdict(self.scenario),
+            "hospitals": self.hospitals,
+            "rounds": [asdict(r) for r in self.rounds],
+            "computed": self.computed,
+            "on_chain": self.on_chain,
+            "chain": self.chain,
+        }
 
 
 def _hash(label: bytes, vector: np.ndarray) -> bytes:
@@ -98,8 +105,15 @@ class Campaign:
         self.eval_model = build_model(scenario.model, n_features, seed=scenario.seed)
         self.params = flat_parameters(self.model)
         self.last_step = np.zeros_like(self.params)
-        self.revealed: list[np.ndarray] = []  # the last finished round's honest updates, seen by everyone
-        dp = DPConfig(enabled=False, steps_per_epoch=1, local_epochs=scenario.local_epochs, rounds=scenario.rounds)
+        self.revealed: list[
+            np.ndarray
+        ] = []  # the last finished round's honest updates, seen by everyone
+        dp = DPConfig(
+            enabled=False,
+            steps_per_epoch=1,
+            local_epochs=scenario.local_epochs,
+            rounds=scenario.rounds,
+        )
         self.ledgers = {h.name: PrivacyLedger(dp, warn_if_off=False) for h in cohort.hospitals}
         self.rng = np.random.default_rng(scenario.seed + 1)
         self.order_rng = np.random.default_rng([scenario.seed, 2])  # commit orders
@@ -112,7 +126,9 @@ class Campaign:
         riders = [i for i, h in enumerate(players) if h.role == "free-rider"]
         return [trainers[j] for j in self.order_rng.permutation(len(trainers))] + riders
 
-    def _free_ride(self, h: SimHospital, reference: np.ndarray, honest: list[np.ndarray]) -> np.ndarray:
+    def _free_ride(
+        self, h: SimHospital, reference: np.ndarray, honest: list[np.ndarray]
+    ) -> np.ndarray:
         """What a free-rider sends: Lin et al. (2019)'s zero or stale update, a copy of the most
         central honest update it has seen (of this round, or under ``commit_before_reveal`` of
         the previous one), or a random direction at the median honest norm; stale and copy
@@ -133,16 +149,23 @@ class Campaign:
         else:  # stale, or nothing to copy yet
             source = self.last_step
         noise = self.noise_rng.normal(size=self.params.size)
-        scale = h.group.free_ride_noise * float(np.linalg.norm(source)) / float(np.linalg.norm(noise))
+        scale = (
+            h.group.free_ride_noise * float(np.linalg.norm(source)) / float(np.linalg.norm(noise))
+        )
         return (source + scale * noise).astype(np.float32)
 
     def updates(self, round_: int, players: list[SimHospital]) -> np.ndarray:
         honest: dict[str, np.ndarray] = {}
         for h in players:
             if h.role != "free-rider":  # a poisoner trains too, then sends its attack instead
-                cfg = TrainConfig(self.scenario.learning_rate, seed=derive_seed(self.scenario.seed, round_),
-                                  device="cpu")
-                honest[h.name] = train_local(self.model, self.params, h.data, self.ledgers[h.name], cfg).delta
+                cfg = TrainConfig(
+                    self.scenario.learning_rate,
+                    seed=derive_seed(self.scenario.seed, round_),
+                    device="cpu",
+                )
+                honest[h.name] = train_local(
+                    self.model, self.params, h.data, self.ledgers[h.name], cfg
+                ).delta
         honest_rows = [honest[h.name] for h in players if h.role == "honest"]
         reference = np.stack(honest_rows or [self.last_step])
         rows = []
@@ -158,13 +181,22 @@ class Campaign:
         return np.stack(rows).astype(np.float32)
 
 
-def _round_values(game: RoundGame, scenario: Scenario, seed: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, int]:
+def _round_values(
+    game: RoundGame, scenario: Scenario, seed: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, int]:
     """(GTG-Shapley, exact Shapley or None, leave-one-out gains, utility evaluations)."""
     n = game.n
     cached = CachedGame(game, n)
     s = scenario.shapley
-    gtg = gtg_shapley(cached, n, max_permutations=s.max_permutations or None, round_tolerance=s.round_tolerance,
-                      within_tolerance=s.within_tolerance, convergence=s.convergence, seed=seed)
+    gtg = gtg_shapley(
+        cached,
+        n,
+        max_permutations=s.max_permutations or None,
+        round_tolerance=s.round_tolerance,
+        within_tolerance=s.within_tolerance,
+        convergence=s.convergence,
+        seed=seed,
+    )
     evaluations = cached.evaluations
     full = (1 << n) - 1
     loo = np.array([cached(full) - cached(full & ~(1 << i)) for i in range(n)])
@@ -179,8 +211,9 @@ def _cohorts(hospitals, declared: bool) -> dict[str, int]:
     return {h.name: int(h.samples if declared else max(h.samples, h.claimed)) for h in hospitals}
 
 
-def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, progress: bool = True
-             ) -> SimulationResult:
+def simulate(
+    scenario: Scenario, *, rpc: str | None = None, w3: Any = None, progress: bool = True
+) -> SimulationResult:
     """Run ``scenario`` on a fresh embedded chain, the node at ``rpc``, or the connected ``w3``;
     see the module docstring."""
     from tqdm import tqdm
@@ -195,14 +228,26 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
     schemes = list(scenario.schemes)
     budget = scenario.budget_per_round * CREDIT_UNIT
     penalty = scenario.penalty * CREDIT_UNIT
-    bar = tqdm(total=len(hospitals) + len(schemes) + scenario.rounds, desc="incentives", unit="step",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(hospitals) + len(schemes) + scenario.rounds,
+        desc="incentives",
+        unit="step",
+        disable=not progress,
+        leave=False,
+    )
     if w3 is None:
         w3 = connect(rpc)
     elif rpc is not None:
         raise ValueError("simulate: give rpc or w3, not both")
-    chain = SimulatedConsortium(w3, [h.name for h in hospitals], schemes, budget, seed=scenario.seed,
-                                cohorts=_cohorts(hospitals, scenario.declared_cohorts), step=lambda: bar.update(1))
+    chain = SimulatedConsortium(
+        w3,
+        [h.name for h in hospitals],
+        schemes,
+        budget,
+        seed=scenario.seed,
+        cohorts=_cohorts(hospitals, scenario.declared_cohorts),
+        step=lambda: bar.update(1),
+    )
     # canonical order: ascending registry address, as every peer aggregates
     by_address = sorted(hospitals, key=lambda h: int(chain.address(h.name), 16))
     campaign = Campaign(scenario, cohort)
@@ -215,31 +260,64 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
             players = [by_address[0]]
         names = [h.name for h in players]
         stack = campaign.updates(t, players)
-        claims = [min(h.claimed, h.samples) if scenario.declared_cohorts else h.claimed for h in players]
+        claims = [
+            min(h.claimed, h.samples) if scenario.declared_cohorts else h.claimed for h in players
+        ]
         samples = np.array(claims, dtype=np.float64)
         order = campaign.commit_order(players)
         flags = {}
         if scenario.free_rider_screen:  # in commit order: of two copies, the later is the copier
-            in_order = screen_free_riders([stack[i] for i in order], campaign.last_step,
-                                          threshold=scenario.similarity_threshold,
-                                          spread_fraction=scenario.spread_fraction)
+            in_order = screen_free_riders(
+                [stack[i] for i in order],
+                campaign.last_step,
+                threshold=scenario.similarity_threshold,
+                spread_fraction=scenario.spread_fraction,
+            )
             flags = {order[j]: reason for j, reason in in_order.items()}
         kept = [i for i in range(len(names)) if i not in flags]  # what reaches the robust rule
         enough = len(kept) >= rule_class(scenario.rule).min_updates(scenario.f)
-        moving = np.array([enough and i in kept for i in range(len(names))])  # too few: the model stays
-        game = RoundGame(campaign.eval_model, campaign.params, stack, samples, cohort.validation, scenario.metric,
-                         rule=scenario.rule, f=scenario.f, kept=moving)
+        moving = np.array(
+            [enough and i in kept for i in range(len(names))]
+        )  # too few: the model stays
+        game = RoundGame(
+            campaign.eval_model,
+            campaign.params,
+            stack,
+            samples,
+            cohort.validation,
+            scenario.metric,
+            rule=scenario.rule,
+            f=scenario.f,
+            kept=moving,
+        )
         before = game.value_of(campaign.params)
-        out = outcome(scenario.rule, stack[kept], [float(samples[i]) for i in kept], f=scenario.f) if enough else None
+        out = (
+            outcome(scenario.rule, stack[kept], [float(samples[i]) for i in kept], f=scenario.f)
+            if enough
+            else None
+        )
         keep = [kept[j] for j in out.accepted] if out is not None else []
         step = out.params if out is not None else np.zeros_like(campaign.params)
-        commits = {n: (_hash(b"medmesh/update/v1", stack[i]), int(samples[i])) for i, n in enumerate(names)}
+        commits = {
+            n: (_hash(b"medmesh/update/v1", stack[i]), int(samples[i])) for i, n in enumerate(names)
+        }
         accepted = [names[i] for i in keep]
         rejected = {names[i]: reason for i, reason in flags.items()}
         rejected.update({names[i]: "robust-rule" for i in kept if enough and i not in keep})
-        chain_round = chain.run_round(commits, accepted, _hash(b"medmesh/params/v1", campaign.params + step), rejected)
-        record = RoundRecord(t, chain_round, names, accepted, chain.finalized(chain_round), before, before,
-                             rejected=rejected, commit_order=[names[i] for i in order])
+        chain_round = chain.run_round(
+            commits, accepted, _hash(b"medmesh/params/v1", campaign.params + step), rejected
+        )
+        record = RoundRecord(
+            t,
+            chain_round,
+            names,
+            accepted,
+            chain.finalized(chain_round),
+            before,
+            before,
+            rejected=rejected,
+            commit_order=[names[i] for i in order],
+        )
         records.append(record)
         if not record.finalized:  # no credits for a failed round; the model stays where it was
             bar.update(1)
@@ -247,27 +325,51 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
         campaign.params = (campaign.params + step).astype(np.float32)
         campaign.last_step = step.astype(np.float32)
         record.metric_after = game.value_of(campaign.params)
-        gtg, exact, loo, record.utility_evaluations = _round_values(game, scenario, seed=scenario.seed * 7919 + t)
+        gtg, exact, loo, record.utility_evaluations = _round_values(
+            game, scenario, seed=scenario.seed * 7919 + t
+        )
         accepted_mask = np.array([n in accepted for n in names])
         similarity = np.array([cosine_similarity(row, step) for row in stack])
-        updated = reputation_update(np.array([reputation[n] for n in names]), similarity, accepted_mask,
-                                    alpha=scenario.reputation_alpha, slash=scenario.reputation_slash)
+        updated = reputation_update(
+            np.array([reputation[n] for n in names]),
+            similarity,
+            accepted_mask,
+            alpha=scenario.reputation_alpha,
+            slash=scenario.reputation_slash,
+        )
         reputation.update(zip(names, (float(r) for r in updated), strict=False))
         record.shapley_gtg = dict(zip(names, map(float, gtg), strict=False))
-        record.shapley_exact = None if exact is None else dict(zip(names, map(float, exact), strict=False))
+        record.shapley_exact = (
+            None if exact is None else dict(zip(names, map(float, exact), strict=False))
+        )
         record.leave_one_out = dict(zip(names, map(float, loo), strict=False))
         record.reputation = dict(reputation)
-        declared = np.array([h.samples for h in players], dtype=np.float64) if scenario.declared_cohorts else None
-        view = RoundView(t, tuple(names), samples, accepted_mask, gtg if exact is None else exact, loo, updated,
-                         declared)
+        declared = (
+            np.array([h.samples for h in players], dtype=np.float64)
+            if scenario.declared_cohorts
+            else None
+        )
+        view = RoundView(
+            t,
+            tuple(names),
+            samples,
+            accepted_mask,
+            gtg if exact is None else exact,
+            loo,
+            updated,
+            declared,
+        )
         for scheme in schemes:
             grants = allocate(budget, dict(zip(names, SCHEMES[scheme](view), strict=False)))
             burns = penalties(view, penalty) if scheme == "reputation" else {}
             burns = {n: min(p, computed[scheme][n]) for n, p in burns.items()}
             burns = {n: p for n, p in burns.items() if p > 0}
             if grants or burns:
-                endorsers = (None if scenario.award_by == "admin" else
-                             names + [h.name for h in by_address if h.name not in names])
+                endorsers = (
+                    None
+                    if scenario.award_by == "admin"
+                    else names + [h.name for h in by_address if h.name not in names]
+                )
                 receipt = chain.award(scheme, chain_round, grants, burns, endorsers)
                 _check_receipt(receipt, chain, grants, burns)
             for n, v in grants.items():
@@ -279,15 +381,32 @@ def simulate(scenario: Scenario, *, rpc: str | None = None, w3: Any = None, prog
         bar.update(1)
     bar.close()
     on_chain = {s: chain.balances(s) for s in schemes}
-    info = {"rpc": rpc or getattr(w3.provider, "endpoint_uri", None) or "embedded", "chain_id": w3.eth.chain_id,
-            "deployment": chain.deployment.to_dict(), "addresses": chain.addresses(),
-            "accounts": {h.name: chain.address(h.name) for h in hospitals},
-            "award_gas": {s: d.gas_used["award"] for s, d in chain.distributors.items()}}
-    roster = [{"name": h.name, "role": h.role, "profile": _profile(h.group), "samples": h.samples,
-               "claimed_samples": h.claimed, "label_noise": h.group.label_noise,
-               "scanner_noise": h.group.scanner_noise, "dropout": h.group.dropout,
-               "behaviour": h.group.free_ride if h.role == "free-rider" else
-               h.group.attack if h.role == "poisoner" else "trains"} for h in hospitals]
+    info = {
+        "rpc": rpc or getattr(w3.provider, "endpoint_uri", None) or "embedded",
+        "chain_id": w3.eth.chain_id,
+        "deployment": chain.deployment.to_dict(),
+        "addresses": chain.addresses(),
+        "accounts": {h.name: chain.address(h.name) for h in hospitals},
+        "award_gas": {s: d.gas_used["award"] for s, d in chain.distributors.items()},
+    }
+    roster = [
+        {
+            "name": h.name,
+            "role": h.role,
+            "profile": _profile(h.group),
+            "samples": h.samples,
+            "claimed_samples": h.claimed,
+            "label_noise": h.group.label_noise,
+            "scanner_noise": h.group.scanner_noise,
+            "dropout": h.group.dropout,
+            "behaviour": h.group.free_ride
+            if h.role == "free-rider"
+            else h.group.attack
+            if h.role == "poisoner"
+            else "trains",
+        }
+        for h in hospitals
+    ]
     return SimulationResult(scenario, roster, records, computed, on_chain, info)
 
 
@@ -295,8 +414,15 @@ def _profile(group: Any) -> str:
     """A short label for the tables: the role, or for an honest site what is special about it."""
     if group.role != "honest":
         return str(group.role)
-    tags = [tag for tag, on in (("label-noise", group.label_noise > 0), ("legacy-scanner", group.scanner_noise > 0),
-                                ("dropout", group.dropout > 0)) if on]
+    tags = [
+        tag
+        for tag, on in (
+            ("label-noise", group.label_noise > 0),
+            ("legacy-scanner", group.scanner_noise > 0),
+            ("dropout", group.dropout > 0),
+        )
+        if on
+    ]
     return "+".join(tags) or "honest"
 
 
@@ -304,5 +430,7 @@ def _check_receipt(receipt: Any, chain: Any, grants: dict[str, int], burns: dict
     minted = {chain.address(n): v for n, v in grants.items()}
     burned = {chain.address(n): v for n, v in burns.items()}
     if receipt.minted != minted or receipt.burned != burned:
-        raise RuntimeError(f"round {receipt.round} {receipt.scheme}: the chain minted {receipt.minted} "
-                           f"and burned {receipt.burned}, the simulator expected {minted} and {burned}")
+        raise RuntimeError(
+            f"round {receipt.round} {receipt.scheme}: the chain minted {receipt.minted} "
+            f"and burned {receipt.burned}, the simulator expected {minted} and {burned}"
+        )

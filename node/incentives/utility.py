@@ -3,7 +3,7 @@ model moved by the aggregate of that coalition's updates.
 
 ``v(S) = metric(theta_t + step(S))`` and ``v({}) = metric(theta_t)``, as in GTG-Shapley (Liu
 et al., 2022, Sec. 3): each round is its own game and the campaign's value of a hospital is
-the sum over rounds. The metric comes from :mod:`node.evaluation` on a validation set the
+the sum over rounds. The metric comes from :mod:`node.learning.evaluation` on a validation set the
 simulator holds back from every hospital.
 
 ``step(S)`` is the step the consortium actually applies, restricted to S (issue 16: a game on
@@ -37,9 +37,9 @@ import numpy as np
 import torch
 
 from node.consensus.rules import aggregate, bounded_counts, rule_class
-from node.data import LabelledData
-from node.evaluation import binary_scores, predict_logits
-from node.models import load_flat_parameters
+from node.data.samples import LabelledData
+from node.learning.evaluation import binary_scores, predict_logits
+from node.learning.models import load_flat_parameters
 
 __all__ = ["METRICS", "metric_value", "RoundGame"]
 
@@ -47,7 +47,7 @@ METRICS = ("auc", "accuracy", "neg-logloss")
 
 
 def metric_value(metric: str, y: np.ndarray, logits: np.ndarray) -> float:
-    """``auc`` / ``accuracy`` from :func:`node.evaluation.binary_scores`; ``neg-logloss`` is
+    """``auc`` / ``accuracy`` from :func:`node.learning.evaluation.binary_scores`; ``neg-logloss`` is
     minus the mean binary cross-entropy (higher is better, like the others)."""
     if metric == "neg-logloss":
         z = np.asarray(logits, dtype=np.float64)
@@ -77,13 +77,23 @@ class RoundGame:
 
     def __post_init__(self) -> None:
         self.updates = np.asarray(self.updates, dtype=np.float32)
-        if self.updates.ndim != 2 or len(self.updates) != len(self.samples) or len(self.updates) == 0:
-            raise ValueError(f"updates {self.updates.shape} and samples ({len(self.samples)}) do not match")
+        if (
+            self.updates.ndim != 2
+            or len(self.updates) != len(self.samples)
+            or len(self.updates) == 0
+        ):
+            raise ValueError(
+                f"updates {self.updates.shape} and samples ({len(self.samples)}) do not match"
+            )
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; choose one of {', '.join(METRICS)}")
-        self.kept = np.ones(self.n, dtype=bool) if self.kept is None else np.asarray(self.kept, dtype=bool)
+        self.kept = (
+            np.ones(self.n, dtype=bool) if self.kept is None else np.asarray(self.kept, dtype=bool)
+        )
         if self.kept.shape != (self.n,):
-            raise ValueError(f"kept must have one flag per update ({self.n}), got shape {self.kept.shape}")
+            raise ValueError(
+                f"kept must have one flag per update ({self.n}), got shape {self.kept.shape}"
+            )
         claims = np.asarray(self.samples, dtype=np.float64)
         self._weights = np.zeros(self.n)
         if self.kept.any():  # as aggregate() bounds the claims of what reaches the rule
@@ -96,7 +106,9 @@ class RoundGame:
 
     def value_of(self, params: np.ndarray) -> float:
         load_flat_parameters(self.model, np.asarray(params, dtype=np.float32))
-        return metric_value(self.metric, self.validation.y, predict_logits(self.model, self.validation))
+        return metric_value(
+            self.metric, self.validation.y, predict_logits(self.model, self.validation)
+        )
 
     def aggregate(self, mask: int) -> np.ndarray:
         members = [i for i in range(self.n) if (mask >> i) & 1 and self.kept[i]]

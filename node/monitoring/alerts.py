@@ -14,7 +14,7 @@
   NDSS 2021, and the direction screen of FoolsGold, Fung et al., RAID 2020).
 - **drift**: the hospital's current rows against the consortium's pooled feature statistics
   (the mean and standard deviation the standardizer agreed on: a secure sum of every site's
-  counts, sums and sums of squares, or public bounds; :mod:`node.scaling`), per feature as a
+  counts, sums and sums of squares, or public bounds; :mod:`node.data.scaling`), per feature as a
   standardized mean difference ``d = (mean_local - mean_pooled) / sqrt((s_local^2 + s_pooled^2) / 2)``
   (Austin, Stat Med 28:3083, 2009, eq. 1; |d| > 0.1 marks imbalance there, |d| of 0.5 is Cohen's
   "medium" effect). Alerted when some feature's ``d`` moved by more than ``drift_smd`` from the
@@ -38,9 +38,24 @@ from statistics import NormalDist
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["ALERT_KINDS", "AUC_ALPHA", "Alert", "AlertThresholds", "AucComponents", "accuracy_drop", "anomalous_updates",
-           "auc_difference", "bias_shift", "campaign_z", "cosine", "feature_drift", "robust_z",
-           "sensitivity_gap", "standardized_mean_differences", "update_screen"]
+__all__ = [
+    "ALERT_KINDS",
+    "AUC_ALPHA",
+    "Alert",
+    "AlertThresholds",
+    "AucComponents",
+    "accuracy_drop",
+    "anomalous_updates",
+    "auc_difference",
+    "bias_shift",
+    "campaign_z",
+    "cosine",
+    "feature_drift",
+    "robust_z",
+    "sensitivity_gap",
+    "standardized_mean_differences",
+    "update_screen",
+]
 
 ALERT_KINDS = ("accuracy_drop", "bias_shift", "anomalous_update", "drift")
 _MAD_SCALE = 0.6745  # the normal's 0.75 quantile: makes MAD comparable to a standard deviation
@@ -59,9 +74,15 @@ class AlertThresholds:
     auc_drop: float = 0.05
     bias_gap: float = 0.2
     norm_z: float = 3.5
-    min_cosine: float = -0.5  # honest DP-noised updates scatter around 0 (a 4-node run showed -0.002)
-    drift_smd: float = 0.5    # Cohen's "medium" effect; see scripts/bench_alerts.py --scenarios legacy_scanner
-    auc_alpha: float = AUC_ALPHA  # family-wise false-alarm rate of the accuracy-drop rule over a campaign
+    min_cosine: float = (
+        -0.5
+    )  # honest DP-noised updates scatter around 0 (a 4-node run showed -0.002)
+    drift_smd: float = (
+        0.5  # Cohen's "medium" effect; see scripts/bench_alerts.py --scenarios legacy_scanner
+    )
+    auc_alpha: float = (
+        AUC_ALPHA  # family-wise false-alarm rate of the accuracy-drop rule over a campaign
+    )
 
     def __post_init__(self) -> None:
         for key in ("auc_drop", "bias_gap", "norm_z", "drift_smd"):
@@ -75,15 +96,20 @@ class AlertThresholds:
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str          # one of ALERT_KINDS
+    kind: str  # one of ALERT_KINDS
     round: int
-    message: str       # one line for the log and the status page
+    message: str  # one line for the log and the status page
     subject: str = ""  # the sender for anomalous_update, else ""
     value: float = 0.0
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "round": self.round, "message": self.message, "subject": self.subject,
-                "value": None if math.isnan(self.value) else round(self.value, 4)}
+        return {
+            "kind": self.kind,
+            "round": self.round,
+            "message": self.message,
+            "subject": self.subject,
+            "value": None if math.isnan(self.value) else round(self.value, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -107,7 +133,11 @@ class AucComponents:
         s = np.asarray(scores, dtype=np.float64)
         pos, neg = s[y], s[~y]
         tx, ty, tz = rankdata(pos), rankdata(neg), rankdata(np.concatenate([pos, neg]))
-        return cls(float((tz[:m].sum() - m * (m + 1) / 2) / (m * n)), (tz[:m] - tx) / n, 1.0 - (tz[m:] - ty) / m)
+        return cls(
+            float((tz[:m].sum() - m * (m + 1) / 2) / (m * n)),
+            (tz[:m] - tx) / n,
+            1.0 - (tz[m:] - ty) / m,
+        )
 
 
 def _difference_se(a: AucComponents, b: AucComponents) -> float:
@@ -115,11 +145,15 @@ def _difference_se(a: AucComponents, b: AucComponents) -> float:
     covariances of the two models' components, ``var(A1 - A2) = (S10_11 + S10_22 - 2 S10_12) / m
     + (S01_11 + S01_22 - 2 S01_12) / n``."""
     s10, s01 = np.cov(np.stack([a.v10, b.v10])), np.cov(np.stack([a.v01, b.v01]))
-    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / a.v10.size + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / a.v01.size
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / a.v10.size + (
+        s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]
+    ) / a.v01.size
     return math.sqrt(max(float(var), 0.0))
 
 
-def auc_difference(labels: np.ndarray, reference: np.ndarray, new: np.ndarray) -> tuple[float, float, float]:
+def auc_difference(
+    labels: np.ndarray, reference: np.ndarray, new: np.ndarray
+) -> tuple[float, float, float]:
     """Two models' AUCs on the same rows and the DeLong standard error of their difference:
     ``(auc_ref, auc_new, se)``, NaN where a class has fewer than 2 rows."""
     a, b = AucComponents.of(labels, reference), AucComponents.of(labels, new)
@@ -137,8 +171,9 @@ def campaign_z(alpha: float, rounds: int) -> float:
     return NormalDist().inv_cdf(1 - alpha / max(1, rounds * (rounds - 1) // 2))
 
 
-def accuracy_drop(history: Sequence[AucComponents], new: AucComponents, round_: int, threshold: float,
-                  z: float) -> Alert | None:
+def accuracy_drop(
+    history: Sequence[AucComponents], new: AucComponents, round_: int, threshold: float, z: float
+) -> Alert | None:
     """An alert if the new model's AUC is more than ``threshold`` below an earlier round's
     (``history``: every earlier round's model on the same validation rows) and the drop exceeds
     ``z`` DeLong standard errors of the paired difference. Every earlier round is a reference
@@ -156,9 +191,18 @@ def accuracy_drop(history: Sequence[AucComponents], new: AucComponents, round_: 
     if worst is None:
         return None
     score, j, ref, drop = worst
-    which = "the previous round's" if j == len(history) - 1 else f"that of {len(history) - j} rounds earlier"
-    return Alert("accuracy_drop", round_, f"validation AUC {new.auc:.3f} is {drop:.3f} below {which} ({ref:.3f}), "
-                                          f"{score:.1f} DeLong SE > {z:.2f}", value=drop)
+    which = (
+        "the previous round's"
+        if j == len(history) - 1
+        else f"that of {len(history) - j} rounds earlier"
+    )
+    return Alert(
+        "accuracy_drop",
+        round_,
+        f"validation AUC {new.auc:.3f} is {drop:.3f} below {which} ({ref:.3f}), "
+        f"{score:.1f} DeLong SE > {z:.2f}",
+        value=drop,
+    )
 
 
 def sensitivity_gap(by_group: Mapping[str, float]) -> float:
@@ -167,13 +211,19 @@ def sensitivity_gap(by_group: Mapping[str, float]) -> float:
     return max(values) - min(values) if len(values) >= 2 else float("nan")
 
 
-def bias_shift(previous_gap: float, by_group: Mapping[str, float], round_: int, threshold: float) -> Alert | None:
+def bias_shift(
+    previous_gap: float, by_group: Mapping[str, float], round_: int, threshold: float
+) -> Alert | None:
     """An alert if the sensitivity gap across groups widened by more than ``threshold``."""
     gap = sensitivity_gap(by_group)
     if math.isnan(gap) or math.isnan(previous_gap) or gap - previous_gap <= threshold:
         return None
-    return Alert("bias_shift", round_, f"sensitivity gap between groups widened from {previous_gap:.3f} to "
-                                       f"{gap:.3f}", value=gap - previous_gap)
+    return Alert(
+        "bias_shift",
+        round_,
+        f"sensitivity gap between groups widened from {previous_gap:.3f} to {gap:.3f}",
+        value=gap - previous_gap,
+    )
 
 
 def robust_z(values: Sequence[float], floor: float = 0.0) -> np.ndarray:
@@ -199,17 +249,25 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (na * nb)) if na > 0 and nb > 0 else float("nan")
 
 
-def update_screen(deltas: Mapping[str, np.ndarray], aggregate_step: np.ndarray) -> dict[str, dict[str, float]]:
+def update_screen(
+    deltas: Mapping[str, np.ndarray], aggregate_step: np.ndarray
+) -> dict[str, dict[str, float]]:
     """Per sender: the update's L2 norm, its robust z-score in the round, its cosine to the aggregate step."""
     senders = sorted(deltas)
     norms = [float(np.linalg.norm(np.asarray(deltas[s], dtype=np.float64))) for s in senders]
     zs = robust_z(norms, NORM_MAD_FLOOR) if len(senders) >= 3 else np.zeros(len(senders))
-    return {s: {"norm": n, "z": float(z), "cosine": cosine(deltas[s], aggregate_step)}
-            for s, n, z in zip(senders, norms, zs, strict=False)}
+    return {
+        s: {"norm": n, "z": float(z), "cosine": cosine(deltas[s], aggregate_step)}
+        for s, n, z in zip(senders, norms, zs, strict=False)
+    }
 
 
-def anomalous_updates(deltas: Mapping[str, np.ndarray], aggregate_step: np.ndarray, round_: int,
-                      thresholds: AlertThresholds) -> list[Alert]:
+def anomalous_updates(
+    deltas: Mapping[str, np.ndarray],
+    aggregate_step: np.ndarray,
+    round_: int,
+    thresholds: AlertThresholds,
+) -> list[Alert]:
     """One alert per sender whose update norm is a robust outlier (needs >= 3 updates) or whose
     direction is further from the aggregate step than ``min_cosine``, in sender order."""
     alerts = []
@@ -221,12 +279,21 @@ def anomalous_updates(deltas: Mapping[str, np.ndarray], aggregate_step: np.ndarr
         if not math.isnan(cos) and cos < thresholds.min_cosine:
             reasons.append(f"cosine to the aggregate step {cos:.3f} < {thresholds.min_cosine:g}")
         if reasons:
-            alerts.append(Alert("anomalous_update", round_, f"update from {sender}: " + "; ".join(reasons),
-                                subject=sender, value=z if z > thresholds.norm_z else cos))
+            alerts.append(
+                Alert(
+                    "anomalous_update",
+                    round_,
+                    f"update from {sender}: " + "; ".join(reasons),
+                    subject=sender,
+                    value=z if z > thresholds.norm_z else cos,
+                )
+            )
     return alerts
 
 
-def standardized_mean_differences(rows: np.ndarray, pooled_mean: np.ndarray, pooled_std: np.ndarray) -> np.ndarray:
+def standardized_mean_differences(
+    rows: np.ndarray, pooled_mean: np.ndarray, pooled_std: np.ndarray
+) -> np.ndarray:
     """Per feature, Austin's (2009, eq. 1) standardized mean difference of ``rows`` (one row per
     patient, raw units) against the pooled mean and standard deviation; features that are
     constant in both get 0."""
@@ -239,8 +306,13 @@ def standardized_mean_differences(rows: np.ndarray, pooled_mean: np.ndarray, poo
     return np.divide(diff, spread, out=np.zeros_like(diff), where=spread > 0)
 
 
-def feature_drift(smd: np.ndarray, baseline: np.ndarray, round_: int, threshold: float,
-                  names: Sequence[str] | None = None) -> Alert | None:
+def feature_drift(
+    smd: np.ndarray,
+    baseline: np.ndarray,
+    round_: int,
+    threshold: float,
+    names: Sequence[str] | None = None,
+) -> Alert | None:
     """An alert if a feature's standardized mean difference moved by more than ``threshold``
     from ``baseline`` (the same hospital's, at its first round); names the feature that moved most."""
     moved = np.abs(np.asarray(smd, dtype=np.float64) - np.asarray(baseline, dtype=np.float64))
@@ -249,6 +321,10 @@ def feature_drift(smd: np.ndarray, baseline: np.ndarray, round_: int, threshold:
         return None
     j = int(np.argmax(moved))
     name = names[j] if names is not None and j < len(names) else f"feature {j}"
-    return Alert("drift", round_, f"local feature means drifted from the consortium's: {over} feature(s) moved more "
-                                  f"than {threshold:g} SMD, most {name} ({baseline[j]:+.2f} -> {smd[j]:+.2f})",
-                 value=float(moved[j]))
+    return Alert(
+        "drift",
+        round_,
+        f"local feature means drifted from the consortium's: {over} feature(s) moved more "
+        f"than {threshold:g} SMD, most {name} ({baseline[j]:+.2f} -> {smd[j]:+.2f})",
+        value=float(moved[j]),
+    )

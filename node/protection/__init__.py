@@ -21,8 +21,17 @@ from node.consensus.rules import rule_class
 from node.protection.base import Aggregate, Mailbox, ProtectionMode, Rejected
 from node.protection.context import ModeContext
 
-__all__ = ["MODE_CODES", "SUM_ONLY", "Aggregate", "Mailbox", "ModeContext", "ProtectionMode", "Rejected",
-           "check_protection", "make_mode"]
+__all__ = [
+    "MODE_CODES",
+    "SUM_ONLY",
+    "Aggregate",
+    "Mailbox",
+    "ModeContext",
+    "ProtectionMode",
+    "Rejected",
+    "check_protection",
+    "make_mode",
+]
 
 MODE_CODES = {"sealed": 1, "secagg": 2, "ckks": 3}
 SUM_ONLY = {"secagg", "ckks"}  # modes that reveal only the sum of the updates
@@ -32,15 +41,19 @@ def check_protection(protection: str, rule: str) -> None:
     """Raise ValueError for an unknown mode or a rule the mode cannot serve (a sum-only mode serves
     only a rule that does not need the individual updates)."""
     if protection not in MODE_CODES:
-        raise ValueError(f"unknown protection mode {protection!r}; choose one of {', '.join(MODE_CODES)}")
+        raise ValueError(
+            f"unknown protection mode {protection!r}; choose one of {', '.join(MODE_CODES)}"
+        )
     chosen = rule_class(rule)
     if protection == "ckks" and chosen.from_distances:
         return  # the robust variant: selection from encrypted inner products (node.protection.ckks_robust)
     if protection in SUM_ONLY and chosen.needs_individual_updates:
         also = ", or krum / multi-krum" if protection == "ckks" else ""
-        raise ValueError(f"protection {protection} reveals only the sum of the updates, so it works with "
-                         f"--rule fedavg (plus norm clipping before masking){also} only, not {rule}: this "
-                         f"rule needs each individual update (use --protection sealed)")
+        raise ValueError(
+            f"protection {protection} reveals only the sum of the updates, so it works with "
+            f"--rule fedavg (plus norm clipping before masking){also} only, not {rule}: this "
+            f"rule needs each individual update (use --protection sealed)"
+        )
 
 
 def make_mode(ctx: ModeContext) -> ProtectionMode:
@@ -48,13 +61,17 @@ def make_mode(ctx: ModeContext) -> ProtectionMode:
     name = ctx.settings.protection
     check_protection(name, ctx.settings.rule)
     if name == "sealed":
-        from node.protection.sealed import SealedMode
+        from node.protection.sealed_mode import SealedMode
+
         return SealedMode(ctx)
     if name == "secagg":
-        from node.protection.secagg import SecAggMode
+        from node.protection.secagg_mode import SecAggMode
+
         return SecAggMode(ctx)
     if rule_class(ctx.settings.rule).from_distances:
         from node.protection.ckks_robust import RobustCkksMode
+
         return RobustCkksMode(ctx)
-    from node.protection.ckks import CkksMode
+    from node.protection.ckks_mode import CkksMode
+
     return CkksMode(ctx)

@@ -1,6 +1,6 @@
 """The seam between the round pipeline and a protection mode.
 
-:class:`~node.peer.HospitalPeer` runs ``train -> protect -> commit -> gossip -> verify ->
+:class:`~node.peer.pipeline.HospitalPeer` runs ``train -> protect -> commit -> gossip -> verify ->
 aggregate -> attest``; the three middle stages ask the consortium's mode what to do:
 
 * :meth:`ProtectionMode.protect` turns this peer's update into the blob it commits and sends
@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import trio
 
+from node.crypto.sealing import Recipient, SealContext, SealError, open_sealed, peek_context, seal
 from node.errors import MedmeshError
-from node.sealing import Recipient, SealContext, SealError, open_sealed, peek_context, seal
 
 if TYPE_CHECKING:
     from ledger import Commitment, Identity
+    from node.consensus.update import ModelUpdate
     from node.protection.context import ModeContext
-    from node.update import ModelUpdate
 
 __all__ = ["Rejected", "Aggregate", "ProtectionMode", "Mailbox"]
 
@@ -67,14 +67,18 @@ class Mailbox:
     def get(self, kind: str, round_: int) -> dict[str, Any]:
         return self._box.get((kind, round_), {})
 
-    async def wait_for(self, kind: str, round_: int, senders: set[str], timeout: float) -> dict[str, Any]:
+    async def wait_for(
+        self, kind: str, round_: int, senders: set[str], timeout: float
+    ) -> dict[str, Any]:
         """Wait (bounded) until every one of ``senders`` has sent ``kind``; return what came."""
         with trio.move_on_after(timeout):
             while not senders <= set(self.get(kind, round_)):
                 await self._changed.wait()
         return dict(self.get(kind, round_))
 
-    async def wait_until(self, kind: str, round_: int, done: Callable[[dict[str, Any]], bool]) -> None:
+    async def wait_until(
+        self, kind: str, round_: int, done: Callable[[dict[str, Any]], bool]
+    ) -> None:
         """Wait until ``done`` holds for the ``kind`` messages of ``round_`` (the caller bounds it)."""
         while not done(dict(self.get(kind, round_))):
             await self._changed.wait()
@@ -96,10 +100,10 @@ class ProtectionMode:
     that another task changes meanwhile, and its heavy part is C code that releases the GIL."""
     relays_updates = True
     uses_beacon = False
-    """Whether the mode draws from the round's beacon (:mod:`node.roundbeacon`): its peers then
+    """Whether the mode draws from the round's beacon (:mod:`node.peer.roundbeacon`): its peers then
     commit and reveal beacon secrets every round."""
     """Whether a peer holding another's committed update blob may relay it to a peer that
-    missed it (:mod:`node.relay`): true when the blob is sealed to every peer that waits for it."""
+    missed it (:mod:`node.peer.relay`): true when the blob is sealed to every peer that waits for it."""
 
     def __init__(self, ctx: ModeContext) -> None:
         self.ctx = ctx
@@ -113,7 +117,9 @@ class ProtectionMode:
         """What :meth:`open` would return for this peer's own update."""
         raise NotImplementedError
 
-    def open(self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity) -> Any:
+    def open(
+        self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity
+    ) -> Any:
         raise NotImplementedError
 
     async def aggregate(self, round_: int, opened: dict[str, Any]) -> Aggregate:
@@ -136,7 +142,7 @@ class ProtectionMode:
 
     def peek(self, blob: bytes) -> SealContext:
         """The round and sender a received blob claims, read before it is checked (for the
-        sealed envelope every mode uses, :func:`node.sealing.peek_context`); raises SealError."""
+        sealed envelope every mode uses, :func:`node.crypto.sealing.peek_context`); raises SealError."""
         return peek_context(blob)
 
     # -- helpers for modes ---------------------------------------------------------------
@@ -144,21 +150,35 @@ class ProtectionMode:
         return self.ctx.seal_context(round_, sender)
 
     def seal_for(self, round_: int, plaintext: bytes, recipients: list[Identity]) -> bytes:
-        return seal(plaintext, self.context(round_, self.ctx.address), self.ctx.identity.sign_private,
-                    [Recipient(i.address, i.seal_key) for i in recipients])
+        return seal(
+            plaintext,
+            self.context(round_, self.ctx.address),
+            self.ctx.identity.sign_private,
+            [Recipient(i.address, i.seal_key) for i in recipients],
+        )
 
     def unseal(self, round_: int, sender: Identity, blob: bytes) -> bytes:
         """Open an envelope from ``sender`` for this round; raises SealError."""
-        return open_sealed(blob, self.context(round_, sender.address), sender_sign_key=sender.sign_key,
-                           my_address=self.ctx.address, my_seal_key=self.ctx.identity.seal_private)
+        return open_sealed(
+            blob,
+            self.context(round_, sender.address),
+            sender_sign_key=sender.sign_key,
+            my_address=self.ctx.address,
+            my_seal_key=self.ctx.identity.seal_private,
+        )
 
-    async def send_to(self, round_: int, kind: str, blob: bytes, recipients: list[Identity]) -> None:
+    async def send_to(
+        self, round_: int, kind: str, blob: bytes, recipients: list[Identity]
+    ) -> None:
         """Deliver ``blob`` to each recipient (best effort, in parallel)."""
+
         async def one(ident: Identity) -> None:
             try:
                 await self.ctx.send(ident, blob, kind)
             except Exception as exc:  # one unreachable peer must not stop the others
-                self.ctx.log.warning("could not deliver %s to %s: %s", kind, ident.address, exc, round=round_)
+                self.ctx.log.warning(
+                    "could not deliver %s to %s: %s", kind, ident.address, exc, round=round_
+                )
 
         async with trio.open_nursery() as nursery:
             for ident in recipients:

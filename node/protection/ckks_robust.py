@@ -1,15 +1,15 @@
 """The "ckks" mode with a robust rule (Krum, Multi-Krum): selection over encrypted updates.
 
-Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks`; what changes:
+Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks_mode`; what changes:
 
-1. ``ckks-context``: the key holder (:class:`~node.ckks_robust.RobustKeyHolder`, parameters
+1. ``ckks-context``: the key holder (:class:`~node.crypto.ckks.robust.RobustKeyHolder`, parameters
    with one multiplicative level) sends its public context to every member, and to the
    aggregator also its evaluation keys (relinearization and Galois keys; no secret);
 2. ``update``: **every** member, the key holder included, encrypts its plain update (each
    member counts once, as the robust rules count them in the clear) and sends it to the
    aggregator only; the key holder's update must enter the distances like any other;
 3. ``ckks-gram``: the aggregator computes the encrypted inner products of every pair of the
-   ciphertexts it opened (:class:`~node.ckks_robust.GramEvaluator`), in canonical order, and
+   ciphertexts it opened (:class:`~node.crypto.ckks.robust.GramEvaluator`), in canonical order, and
    sends them to the key holder;
 4. ``ckks-scalars``: the key holder checks that the members named are committed on chain and
    at least ``min_contributors`` and the rule's minimum, decrypts the scalars only (it refuses
@@ -27,7 +27,7 @@ Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks`; what 
    against the scalars it received, adds ``sum / |accepted|`` to the global parameters itself,
    and attests; the accepted set goes on chain as in every mode.
 
-A check that fails raises :class:`~node.ckks.CKKSError`: that member attests nothing, so a
+A check that fails raises :class:`~node.crypto.ckks.scheme.CKKSError`: that member attests nothing, so a
 tampered Gram entry (by the aggregator) or a tampered scalar report (by the key holder) that the
 sum contradicts stops the round instead of steering it. What leaks, and what these checks do not
 catch: docs/threat-model.md.
@@ -41,21 +41,29 @@ from typing import TYPE_CHECKING
 import numpy as np
 import trio
 
-from node import ckks_pool
-from node.ckks import CKKSError, CKKSPublicContext
-from node.ckks_robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder
-from node.consensus.robust_audit import FACTOR_BITS, RobustSelection, check_sum, factor_integers, select_from_gram
+from node.consensus.robust_audit import (
+    FACTOR_BITS,
+    RobustSelection,
+    check_sum,
+    factor_integers,
+    select_from_gram,
+)
 from node.consensus.rules import rule_class
+from node.crypto.ckks import pool as ckks_pool
+from node.crypto.ckks.robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder
+from node.crypto.ckks.scheme import CKKSError, CKKSPublicContext
 from node.protection import ckks_wire as wire
 from node.protection.base import Aggregate
-from node.protection.ckks import CkksMode
+from node.protection.ckks_mode import CkksMode
 
 if TYPE_CHECKING:
     from ledger import Identity
 
 __all__ = ["RobustCkksMode"]
 
-_KEYS_MAGIC = b"MMRK"  # aggregator's context body: magic | u32 context length | context | evaluation keys
+_KEYS_MAGIC = (
+    b"MMRK"  # aggregator's context body: magic | u32 context length | context | evaluation keys
+)
 _LEN = struct.Struct(">I")
 
 
@@ -63,7 +71,9 @@ class RobustCkksMode(CkksMode):
     kinds = {**CkksMode.kinds, "ckks-gram": "gram", "ckks-scalars": "scalars"}
     from_aggregator = frozenset({"sum", "gram"})
     holder_encrypts = True
-    norm_bound = False  # Sun et al. 2019 before the rule: each update scaled to at most the median norm
+    norm_bound = (
+        False  # Sun et al. 2019 before the rule: each update scaled to at most the median norm
+    )
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx, ROBUST_PARAMS)
@@ -75,7 +85,12 @@ class RobustCkksMode(CkksMode):
 
     def _aggregator_context(self, round_: int, sealed: bytes, aggregator: Identity) -> bytes:
         h = self._holders[round_]
-        body = _KEYS_MAGIC + _LEN.pack(len(h.public_context_bytes)) + h.public_context_bytes + h.evaluation_keys_bytes
+        body = (
+            _KEYS_MAGIC
+            + _LEN.pack(len(h.public_context_bytes))
+            + h.public_context_bytes
+            + h.evaluation_keys_bytes
+        )
         msg = wire.CkksMessage("context", round_, self.ctx.address, (), body)
         return self.seal_for(round_, wire.encode(msg), [aggregator])
 
@@ -86,8 +101,11 @@ class RobustCkksMode(CkksMode):
         if body[:4] != _KEYS_MAGIC or len(body) < 8:
             raise CKKSError("the key holder sent the aggregator no evaluation keys")
         (n,) = _LEN.unpack_from(body, 4)
-        public = CKKSPublicContext.from_bytes(body[8:8 + n], self.params)
-        self._public[round_], self._evaluators[round_] = public, GramEvaluator(public, body[8 + n:])
+        public = CKKSPublicContext.from_bytes(body[8 : 8 + n], self.params)
+        self._public[round_], self._evaluators[round_] = (
+            public,
+            GramEvaluator(public, body[8 + n :]),
+        )
 
     async def _encrypt(self, round_: int, delta: np.ndarray, samples: float) -> bytes:
         return await ckks_pool.encrypt(self._public[round_], delta, round_)
@@ -97,10 +115,15 @@ class RobustCkksMode(CkksMode):
         holder, aggregator = self.roles(round_)
         if self._is(aggregator):
             public = self._public[round_]
-            opened = {a: public.load(c, round_) if isinstance(c, bytes) else c  # its own: still a blob
-                      for a, c in opened.items() if c is not None}
+            opened = {
+                a: public.load(c, round_) if isinstance(c, bytes) else c  # its own: still a blob
+                for a, c in opened.items()
+                if c is not None
+            }
             order = sorted(opened, key=str.lower)
-            gram = await trio.to_thread.run_sync(self._evaluators[round_].gram, [opened[a] for a in order], round_)
+            gram = await trio.to_thread.run_sync(
+                self._evaluators[round_].gram, [opened[a] for a in order], round_
+            )
             await self._send(round_, "gram", tuple(a.lower() for a in order), gram, [holder])
         if self._is(holder):
             await self._publish_scalars(round_, aggregator)
@@ -108,19 +131,32 @@ class RobustCkksMode(CkksMode):
         members = scalars.included
         gram = np.frombuffer(scalars.body, dtype="<f8").astype(np.float64)
         if gram.size != len(members) ** 2:
-            raise CKKSError(f"the key holder's scalars hold {gram.size} values for {len(members)} members")
+            raise CKKSError(
+                f"the key holder's scalars hold {gram.size} values for {len(members)} members"
+            )
         gram = gram.reshape(len(members), len(members))
-        chosen = select_from_gram(self.ctx.settings.rule, gram, f=self.ctx.settings.f, clip=self.norm_bound)
+        chosen = select_from_gram(
+            self.ctx.settings.rule, gram, f=self.ctx.settings.f, clip=self.norm_bound
+        )
         accepted = tuple(members[i] for i in chosen.accepted)
-        self.ctx.log.info("robust ckks: %s accepts %d of %d; left out: %s", self.ctx.settings.rule,
-                           len(accepted), len(members), sorted(set(members) - set(accepted)) or "nobody",
-                           round=round_)
+        self.ctx.log.info(
+            "robust ckks: %s accepts %d of %d; left out: %s",
+            self.ctx.settings.rule,
+            len(accepted),
+            len(members),
+            sorted(set(members) - set(accepted)) or "nobody",
+            round=round_,
+        )
         if self._is(aggregator):
             by_lower = {a.lower(): c for a, c in opened.items()}
             vectors = [by_lower[a] for a in accepted]
-            if self.norm_bound:  # public factors from the published norms, applied to the ciphertexts
+            if (
+                self.norm_bound
+            ):  # public factors from the published norms, applied to the ciphertexts
                 factors = factor_integers(chosen.scales[chosen.accepted])
-                total = await trio.to_thread.run_sync(self._evaluators[round_].scaled_sum, vectors, factors, round_)
+                total = await trio.to_thread.run_sync(
+                    self._evaluators[round_].scaled_sum, vectors, factors, round_
+                )
             else:
                 total = await trio.to_thread.run_sync(self._public[round_].sum, vectors, round_)
             await self._send(round_, "sum", accepted, total, [holder])
@@ -131,8 +167,10 @@ class RobustCkksMode(CkksMode):
         else:
             result = await self._await("result", round_, holder)
             if result.included != accepted or len(result.body) != 8 * self.ctx.global_params.size:
-                raise CKKSError(f"the key holder's result names {list(result.included)}, not the accepted "
-                                f"{list(accepted)}, or has the wrong size")
+                raise CKKSError(
+                    f"the key holder's result names {list(result.included)}, not the accepted "
+                    f"{list(accepted)}, or has the wrong size"
+                )
             total = np.frombuffer(result.body, dtype="<f8").astype(np.float64)
             _check(total, gram, chosen, "the key holder's decrypted sum")
         params = (self.ctx.global_params + total / len(accepted)).astype(np.float32)
@@ -144,25 +182,42 @@ class RobustCkksMode(CkksMode):
     async def _publish_scalars(self, round_: int, aggregator: Identity) -> None:
         """Key holder: decrypt the Gram blob's scalars (only) and send them to every member."""
         msg = await self._await("gram", round_, aggregator)
-        least = max(self.ctx.settings.min_contributors, rule_class(self.ctx.settings.rule).min_updates(
-            self.ctx.settings.f))
+        least = max(
+            self.ctx.settings.min_contributors,
+            rule_class(self.ctx.settings.rule).min_updates(self.ctx.settings.f),
+        )
         self._check_counted(round_, msg.included, least, "Gram matrix")
-        gram = await trio.to_thread.run_sync(self._holders[round_].decrypt_gram, msg.body, round_, len(msg.included))
-        await self._send(round_, "scalars", msg.included, gram.astype("<f8").tobytes(), self.ctx.others())
+        gram = await trio.to_thread.run_sync(
+            self._holders[round_].decrypt_gram, msg.body, round_, len(msg.included)
+        )
+        await self._send(
+            round_, "scalars", msg.included, gram.astype("<f8").tobytes(), self.ctx.others()
+        )
 
-    async def _decrypt_sum(self, round_: int, aggregator: Identity, accepted: tuple[str, ...], gram: np.ndarray,
-                           chosen: RobustSelection) -> np.ndarray:
+    async def _decrypt_sum(
+        self,
+        round_: int,
+        aggregator: Identity,
+        accepted: tuple[str, ...],
+        gram: np.ndarray,
+        chosen: RobustSelection,
+    ) -> np.ndarray:
         """Key holder: decrypt the aggregator's sum only if it holds exactly the accepted set."""
         summed = await self._await("sum", round_, aggregator)
         if summed.included != accepted:
-            raise CKKSError(f"the aggregator's sum holds {list(summed.included)}, not the accepted {list(accepted)}")
+            raise CKKSError(
+                f"the aggregator's sum holds {list(summed.included)}, not the accepted {list(accepted)}"
+            )
         least = self.ctx.settings.min_contributors
         self._check_counted(round_, accepted, least, "sum")
-        out = await trio.to_thread.run_sync(lambda: self._holders[round_].decrypt_sum(
-            summed.body, round_, min_summands=least))
+        out = await trio.to_thread.run_sync(
+            lambda: self._holders[round_].decrypt_sum(summed.body, round_, min_summands=least)
+        )
         if out.summands != len(accepted):
-            raise CKKSError(f"the sum holds {out.summands} summands but names {len(accepted)} members")
-        total = out.values / 2.0 ** FACTOR_BITS if self.norm_bound else out.values
+            raise CKKSError(
+                f"the sum holds {out.summands} summands but names {len(accepted)} members"
+            )
+        total = out.values / 2.0**FACTOR_BITS if self.norm_bound else out.values
         _check(total, gram, chosen, "the aggregator's sum")
         return total
 
@@ -171,15 +226,20 @@ class RobustCkksMode(CkksMode):
         chain's count: the ciphertext header's could be rewritten by the aggregator)."""
         commitments, committed = self.ctx.ledger.commitments(round_), self._committed(round_)
         if len(set(included)) != len(included) or not set(included) <= set(committed):
-            raise CKKSError(f"the aggregator's {what} names members with no commitment, or one twice: "
-                            f"{sorted(set(included) - set(committed))}")
+            raise CKKSError(
+                f"the aggregator's {what} names members with no commitment, or one twice: "
+                f"{sorted(set(included) - set(committed))}"
+            )
         counted = [a for a in included if commitments[committed[a]].mode == self.code]
         if len(counted) < least:
-            raise CKKSError(f"the {what} holds {len(counted)} members with a ckks commitment on chain; refusing "
-                            f"to decrypt fewer than {least}")
+            raise CKKSError(
+                f"the {what} holds {len(counted)} members with a ckks commitment on chain; refusing "
+                f"to decrypt fewer than {least}"
+            )
 
-    async def _send(self, round_: int, phase: str, included: tuple[str, ...], body: bytes,
-                    to: list[Identity]) -> None:
+    async def _send(
+        self, round_: int, phase: str, included: tuple[str, ...], body: bytes, to: list[Identity]
+    ) -> None:
         """Send one message of ``phase`` to ``to``, and file it in this peer's own mailbox too."""
         msg = wire.CkksMessage(phase, round_, self.ctx.address, included, body)
         self.mailbox.put(phase, round_, self.ctx.address, msg)

@@ -2,12 +2,12 @@
 
 Layout: ``b"MMCK" | u32 header length | header JSON {phase, round, sender, included} | body``:
 
-- ``context``: the key holder's public context (:mod:`node.ckks`), body = its bytes;
+- ``context``: the key holder's public context (:mod:`node.crypto.ckks.scheme`), body = its bytes;
 - ``sum``: the aggregator's encrypted sum, body = the framed ciphertext, ``included`` = whose
   ciphertexts it added;
 - ``result``: the key holder's decrypted new global parameters, body = float32 LE values;
 - with a robust rule (:mod:`node.protection.ckks_robust`): ``gram``, the aggregator's encrypted
-  inner products (:mod:`node.ckks_robust`), ``included`` = whose, in canonical order;
+  inner products (:mod:`node.crypto.ckks.robust`), ``included`` = whose, in canonical order;
   ``scalars``, the key holder's decrypted Gram matrix, float64 LE, same ``included``.
 """
 
@@ -17,7 +17,7 @@ import json
 import struct
 from dataclasses import dataclass
 
-from node.update import UpdateFormatError
+from node.consensus.update import UpdateFormatError
 
 __all__ = ["CkksMessage", "encode", "decode"]
 
@@ -36,8 +36,16 @@ class CkksMessage:
 
 
 def encode(msg: CkksMessage) -> bytes:
-    header = json.dumps({"phase": msg.phase, "round": msg.round, "sender": msg.sender.lower(),
-                         "included": [a.lower() for a in msg.included]}, sort_keys=True, separators=(",", ":")).encode()
+    header = json.dumps(
+        {
+            "phase": msg.phase,
+            "round": msg.round,
+            "sender": msg.sender.lower(),
+            "included": [a.lower() for a in msg.included],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
     return _MAGIC + struct.pack(">I", len(header)) + header + msg.body
 
 
@@ -51,6 +59,12 @@ def decode(data: bytes, phase: str) -> CkksMessage:
         h = json.loads(data[8 : 8 + hlen])
         if h["phase"] != phase or phase not in _PHASES:
             raise ValueError(f"a {h['phase']!r} message where {phase!r} was expected")
-        return CkksMessage(phase, int(h["round"]), str(h["sender"]), tuple(map(str, h["included"])), data[8 + hlen :])
+        return CkksMessage(
+            phase,
+            int(h["round"]),
+            str(h["sender"]),
+            tuple(map(str, h["included"])),
+            data[8 + hlen :],
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise UpdateFormatError(f"malformed ckks {phase} message ({exc})") from None

@@ -2,7 +2,7 @@
 
 The peer builds one context and hands it to its mode (:func:`node.protection.make_mode`);
 the mode reads membership, keys, settings and parameters through it and sends through it,
-and never sees the peer itself. So the modes import nothing of :mod:`node.peer`, and a
+and never sees the peer itself. So the modes import nothing of :mod:`node.peer.pipeline`, and a
 change inside the peer cannot reach into a mode unnoticed.
 
 Membership is the registry as the peer last read it: the active members in one canonical
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from node.consensus.rules.fedavg import cohort_weight
+from node.crypto.sealing import SealContext
 from node.errors import AggregationError
-from node.sealing import SealContext
 
 if TYPE_CHECKING:
     from ledger import Identity, LedgerClient
-    from node.compression import UpdateCodec
-    from node.identity import NodeIdentity
-    from node.roundbeacon import RoundSecrets
+    from node.consensus.compression import UpdateCodec
+    from node.peer.identity import NodeIdentity
+    from node.peer.roundbeacon import RoundSecrets
 
 __all__ = ["ModeContext", "canonical"]
 
@@ -41,7 +41,7 @@ def canonical(members: list[Identity]) -> list[Identity]:
 class ModeContext:
     """A protection mode's view of its peer.
 
-    ``settings`` is the peer's :class:`~node.peer.PeerSettings` (round timeout, rule, clipping,
+    ``settings`` is the peer's :class:`~node.peer.pipeline.PeerSettings` (round timeout, rule, clipping,
     compression, secagg ring, ``min_contributors``); ``state_path`` the file next to which a
     mode may keep state across restarts (None: in memory only).
     """

@@ -30,13 +30,23 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from node.fsutil import atomic_write_json
-from node.secagg import SecAggError
+from node.crypto.secagg.masking import SecAggError
+from node.service.fsutil import atomic_write_json
 
-__all__ = ["MIN_CONTRIBUTORS", "consistency_threshold", "keys_hash", "statement_digest", "sign_statement",
-           "verify_statement", "agreed_statement", "ReleaseLog"]
+__all__ = [
+    "MIN_CONTRIBUTORS",
+    "consistency_threshold",
+    "keys_hash",
+    "statement_digest",
+    "sign_statement",
+    "verify_statement",
+    "agreed_statement",
+    "ReleaseLog",
+]
 
-MIN_CONTRIBUTORS = 3  # the least a sum may hold: with two, each contributor learns the other's update
+MIN_CONTRIBUTORS = (
+    3  # the least a sum may hold: with two, each contributor learns the other's update
+)
 _KEEP_ROUNDS = 64  # rounds a release log remembers (each round uses fresh secrets)
 
 Statement = tuple[tuple[str, ...], bytes, tuple[str, ...]]  # (participants, keys hash, survivors)
@@ -60,26 +70,44 @@ def keys_hash(mask_keys: Mapping[str, bytes]) -> bytes:
 def statement_digest(context: bytes, round_: int, statement: Statement) -> bytes:
     """What a survivor signs: the deployment context, the round and the statement."""
     participants, khash, survivors = statement
-    body = json.dumps({"round": round_, "participants": [p.lower() for p in participants],
-                       "keys_hash": khash.hex(), "survivors": [s.lower() for s in survivors]},
-                      sort_keys=True, separators=(",", ":")).encode()
+    body = json.dumps(
+        {
+            "round": round_,
+            "participants": [p.lower() for p in participants],
+            "keys_hash": khash.hex(),
+            "survivors": [s.lower() for s in survivors],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
     return hashlib.sha256(b"medmesh/secagg/v1/consistency|" + context + b"|" + body).digest()
 
 
-def sign_statement(key: Ed25519PrivateKey, context: bytes, round_: int, statement: Statement) -> bytes:
+def sign_statement(
+    key: Ed25519PrivateKey, context: bytes, round_: int, statement: Statement
+) -> bytes:
     return key.sign(statement_digest(context, round_, statement))
 
 
-def verify_statement(public: bytes, signature: bytes, context: bytes, round_: int, statement: Statement) -> bool:
+def verify_statement(
+    public: bytes, signature: bytes, context: bytes, round_: int, statement: Statement
+) -> bool:
     try:
-        Ed25519PublicKey.from_public_bytes(public).verify(signature, statement_digest(context, round_, statement))
+        Ed25519PublicKey.from_public_bytes(public).verify(
+            signature, statement_digest(context, round_, statement)
+        )
     except (InvalidSignature, ValueError):
         return False
     return True
 
 
-def agreed_statement(signed: Iterable[tuple[str, Statement, bytes]], sign_keys: Mapping[str, bytes],
-                     context: bytes, round_: int, threshold: int) -> Statement | None:
+def agreed_statement(
+    signed: Iterable[tuple[str, Statement, bytes]],
+    sign_keys: Mapping[str, bytes],
+    context: bytes,
+    round_: int,
+    threshold: int,
+) -> Statement | None:
     """The statement that at least ``threshold`` distinct survivors signed validly, or None.
 
     ``signed``: (signer, statement, signature); a signature counts only if it verifies under
@@ -93,8 +121,10 @@ def agreed_statement(signed: Iterable[tuple[str, Statement, bytes]], sign_keys: 
             votes[statement].add(who)
     winners = [s for s, v in votes.items() if len(v) >= threshold]
     if len(winners) > 1:  # more than n/3 members signed twice: nothing is safe to release
-        raise SecAggError(f"{len(winners)} different survivor sets each carry {threshold} signatures; "
-                          f"releasing no shares")
+        raise SecAggError(
+            f"{len(winners)} different survivor sets each carry {threshold} signatures; "
+            f"releasing no shares"
+        )
     return winners[0] if winners else None
 
 
@@ -113,23 +143,35 @@ class ReleaseLog:
         if self.path is not None and self.path.exists():
             try:
                 raw = json.loads(self.path.read_text())
-                self._rounds = {str(v["round"]): {"statement": str(v["statement"]), "b": list(v["b"]),
-                                                  "s": list(v["s"])} for v in raw["released"]}
+                self._rounds = {
+                    str(v["round"]): {
+                        "statement": str(v["statement"]),
+                        "b": list(v["b"]),
+                        "s": list(v["s"]),
+                    }
+                    for v in raw["released"]
+                }
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise SecAggError(f"secagg release log {self.path} is unreadable ({exc}); refusing to start "
-                                  f"without knowing which shares were released") from None
+                raise SecAggError(
+                    f"secagg release log {self.path} is unreadable ({exc}); refusing to start "
+                    f"without knowing which shares were released"
+                ) from None
 
     def released(self, round_: str) -> dict | None:
         return self._rounds.get(round_)
 
-    def record(self, round_: str, digest: bytes, seeds_for: Iterable[str], keys_for: Iterable[str]) -> None:
+    def record(
+        self, round_: str, digest: bytes, seeds_for: Iterable[str], keys_for: Iterable[str]
+    ) -> None:
         """Allow releasing self-mask shares of ``seeds_for`` and mask-key shares of ``keys_for``
         under the statement ``digest``; raise :class:`SecAggError` if that would reveal both
         halves of any member, in this call or with what this round already released."""
         b, s = sorted({a.lower() for a in seeds_for}), sorted({a.lower() for a in keys_for})
         both = set(b) & set(s)
         if both:
-            raise SecAggError(f"refusing to release both the self-mask and the mask-key share of {sorted(both)}")
+            raise SecAggError(
+                f"refusing to release both the self-mask and the mask-key share of {sorted(both)}"
+            )
         entry = {"statement": digest.hex(), "b": b, "s": s}
         before = self._rounds.get(round_)
         if before is not None:
@@ -137,11 +179,16 @@ class ReleaseLog:
                 return  # the same release again (e.g. resent): nothing new leaves
             crossed = (set(before["b"]) & set(s)) | (set(before["s"]) & set(b))
             detail = f" (that would reveal both shares of {sorted(crossed)})" if crossed else ""
-            raise SecAggError(f"round {round_}: shares were already released for another survivor set; "
-                              f"refusing a second release{detail}")
+            raise SecAggError(
+                f"round {round_}: shares were already released for another survivor set; "
+                f"refusing a second release{detail}"
+            )
         self._rounds[round_] = entry
         for old in list(self._rounds)[:-_KEEP_ROUNDS]:  # oldest first: insertion order
             del self._rounds[old]
         if self.path is not None:
-            atomic_write_json(self.path, {"released": [{"round": r} | v for r, v in self._rounds.items()]},
-                              mode=0o600)
+            atomic_write_json(
+                self.path,
+                {"released": [{"round": r} | v for r, v in self._rounds.items()]},
+                mode=0o600,
+            )

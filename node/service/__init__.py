@@ -7,5 +7,5 @@ persists model and round atomically (:mod:`~node.service.state`) and logs one ev
 (:mod:`~node.service.events`); :mod:`~node.service.sources` loads the hospital's training data;
 :mod:`~node.service.cli` holds the ``medmesh node`` commands and :mod:`~node.service.localnet`
 starts a consortium of such processes for tests and benchmarks. The round pipeline itself is
-:class:`node.peer.HospitalPeer`.
+:class:`node.peer.pipeline.HospitalPeer`.
 """

@@ -44,17 +44,29 @@ class AlertRecorder:
             try:
                 receipt, body_hash = self.client.record_alert(round_, alert.kind, body)
             except (LedgerError, ValueError) as exc:
-                self.events.emit("alert_record_failed", round_, kind=alert.kind, error=str(exc)[:160])
+                self.events.emit(
+                    "alert_record_failed", round_, kind=alert.kind, error=str(exc)[:160]
+                )
                 continue
             digest = "0x" + body_hash.hex()
             hashes.append(digest)
-            self.events.emit("alert_recorded", round_, kind=alert.kind, body_hash=digest,
-                             tx="0x" + bytes(receipt["transactionHash"]).hex(), body=body)
+            self.events.emit(
+                "alert_recorded",
+                round_,
+                kind=alert.kind,
+                body_hash=digest,
+                tx="0x" + bytes(receipt["transactionHash"]).hex(),
+                body=body,
+            )
             if self.directory is not None:
                 try:
                     self.directory.mkdir(parents=True, exist_ok=True)
                     (self.directory / f"round-{round_}-{index}.json").write_text(
-                        json.dumps({"body": body, "body_hash": digest}, indent=2) + "\n", encoding="utf-8")
+                        json.dumps({"body": body, "body_hash": digest}, indent=2) + "\n",
+                        encoding="utf-8",
+                    )
                 except OSError as exc:
-                    self.events.emit("alert_record_failed", round_, kind=alert.kind, error=str(exc)[:160])
+                    self.events.emit(
+                        "alert_record_failed", round_, kind=alert.kind, error=str(exc)[:160]
+                    )
         return hashes

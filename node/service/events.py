@@ -30,17 +30,24 @@ def _stamp(ts: float) -> str:
 
 
 class EventLog:
-    def __init__(self, peer: str, *, json_lines: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, peer: str, *, json_lines: bool = False, stream: TextIO | None = None
+    ) -> None:
         self.peer = peer
         self.json_lines = json_lines
         self.stream = stream or sys.stdout
-        self.listeners: list[Callable[[str, int | None, dict[str, Any]], None]] = []  # e.g. the Monitor
+        self.listeners: list[
+            Callable[[str, int | None, dict[str, Any]], None]
+        ] = []  # e.g. the Monitor
 
     def emit(self, event: str, round: int | None = None, **fields: Any) -> None:
         ts = time.time()
         if self.json_lines:
-            line = json.dumps({"ts": round_ts(ts), "peer": self.peer, "round": round, "event": event, **fields},
-                              default=str, separators=(",", ":"))
+            line = json.dumps(
+                {"ts": round_ts(ts), "peer": self.peer, "round": round, "event": event, **fields},
+                default=str,
+                separators=(",", ":"),
+            )
         else:
             where = f"[{self.peer}{'' if round is None else f' r{round}'}]"
             extra = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
@@ -49,9 +56,14 @@ class EventLog:
         for listener in self.listeners:
             try:
                 listener(event, round, fields)
-            except Exception as exc:  # a listener's bug must not stop the node; it is logged once here
-                print(f"{_stamp(ts)} [{self.peer}] listener_error {type(exc).__name__}: {exc}",
-                      file=sys.stderr, flush=True)
+            except (
+                Exception
+            ) as exc:  # a listener's bug must not stop the node; it is logged once here
+                print(
+                    f"{_stamp(ts)} [{self.peer}] listener_error {type(exc).__name__}: {exc}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def handler(self) -> logging.Handler:
         """A logging handler that turns library records into ``log`` events."""
@@ -85,4 +97,6 @@ class _Handler(logging.Handler):
         if match and match["peer"] == self.events.peer:
             rnd = int(match["round"]) if match["round"] else None
             msg = match["msg"]
-        self.events.emit("log", rnd, level=record.levelname.lower(), logger=record.name, msg=msg.splitlines()[0])
+        self.events.emit(
+            "log", rnd, level=record.levelname.lower(), logger=record.name, msg=msg.splitlines()[0]
+        )

@@ -43,8 +43,17 @@ class Backoff:
 
 
 class PeerKeeper:
-    def __init__(self, host: PeerHost, bootstrap: tuple[str, ...], events: EventLog, *,
-                 allowed: Callable[[str], bool], initial: float, maximum: float, dial_timeout: float) -> None:
+    def __init__(
+        self,
+        host: PeerHost,
+        bootstrap: tuple[str, ...],
+        events: EventLog,
+        *,
+        allowed: Callable[[str], bool],
+        initial: float,
+        maximum: float,
+        dial_timeout: float,
+    ) -> None:
         self.host = host
         self.targets = {addr.rsplit("/p2p/", 1)[1]: addr for addr in bootstrap}
         self.targets.pop(host.peer_id, None)
@@ -63,7 +72,9 @@ class PeerKeeper:
                     self.backoff[pid].reset()
                 elif self.allowed(pid) and self.backoff[pid].due(now):
                     await self._dial(pid, addr)
-            await trio.sleep(TICK_S)  # liveness is a periodic check: libp2p has no disconnect event here
+            await trio.sleep(
+                TICK_S
+            )  # liveness is a periodic check: libp2p has no disconnect event here
 
     def _notice(self) -> None:
         now = set(self.host.connected_peers())

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger import Deployment, LedgerClient, connect, deploy, dev_account
+from node.peer.identity import NodeIdentity
 from node.service.config import template
-from node.identity import NodeIdentity
 
 __all__ = ["LocalNet", "NodeProcess", "REPO_ROOT"]
 
@@ -40,8 +40,15 @@ class NodeProcess:
     """One ``medmesh node run`` process and the events it has logged so far; ``prefix``: a
     command it runs under (e.g. ``ip netns exec NS`` for the network lab in tests/netlab)."""
 
-    def __init__(self, name: str, config: Path, log_dir: Path, env: dict[str, str], extra: tuple[str, ...] = (),
-                 prefix: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: Path,
+        log_dir: Path,
+        env: dict[str, str],
+        extra: tuple[str, ...] = (),
+        prefix: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
         self.events: list[dict[str, Any]] = []
         self._changed = threading.Condition()
@@ -49,8 +56,23 @@ class NodeProcess:
         self.stdout_path = log_dir / f"{name}.jsonl"
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
-                [*prefix, sys.executable, "-m", "node.cli", "node", "run", "--config", str(config), "--log-json", *extra],
-                cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=err)
+                [
+                    *prefix,
+                    sys.executable,
+                    "-m",
+                    "node.cli",
+                    "node",
+                    "run",
+                    "--config",
+                    str(config),
+                    "--log-json",
+                    *extra,
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -79,7 +101,9 @@ class NodeProcess:
         with self._changed:
             return len(self.events)
 
-    def wait_for(self, pred: Callable[[dict], bool], timeout: float, what: str = "event", *, since: int = 0) -> dict:
+    def wait_for(
+        self, pred: Callable[[dict], bool], timeout: float, what: str = "event", *, since: int = 0
+    ) -> dict:
         """The first logged event (from index ``since`` on) matching ``pred``, waiting for new
         lines up to ``timeout``."""
         deadline = time.monotonic() + timeout
@@ -93,8 +117,10 @@ class NodeProcess:
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
                     tail = self.stderr_path.read_text(errors="replace")[-2000:]
-                    raise TimeoutError(f"{self.name}: no {what} within {timeout:.0f} s "
-                                       f"(exit status {self.proc.poll()}); stderr tail:\n{tail}")
+                    raise TimeoutError(
+                        f"{self.name}: no {what} within {timeout:.0f} s "
+                        f"(exit status {self.proc.poll()}); stderr tail:\n{tail}"
+                    )
                 self._changed.wait(left)
 
     def kill(self) -> None:
@@ -116,16 +142,29 @@ class NodeProcess:
 class LocalNet:
     """``n`` hospital nodes on 127.0.0.1 over the chain at ``rpc`` (anvil: its dev keys fund them)."""
 
-    def __init__(self, root: Path, rpc: str, n: int, *, commit_window: int = 60, attest_window: int = 60,
-                 overrides: dict[str, dict[str, Any]] | None = None, threads: int = 1) -> None:
+    def __init__(
+        self,
+        root: Path,
+        rpc: str,
+        n: int,
+        *,
+        commit_window: int = 60,
+        attest_window: int = 60,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        threads: int = 1,
+    ) -> None:
         self.root = Path(root)
         self.rpc = rpc
         self.n = n
         self.commit_window = commit_window
         self.attest_window = attest_window
         self.overrides = overrides or {}
-        self.env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": str(threads),
-                    "PYTHONUNBUFFERED": "1"}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            "OMP_NUM_THREADS": str(threads),
+            "PYTHONUNBUFFERED": "1",
+        }
         self.names = [f"hospital-{chr(ord('a') + i)}" for i in range(n)]
         self.configs: dict[str, Path] = {}
         self.identities: dict[str, NodeIdentity] = {}
@@ -137,8 +176,13 @@ class LocalNet:
     def setup(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         admin = dev_account(self.w3)
-        self.deployment = deploy(self.w3, admin, commit_window=self.commit_window, attest_window=self.attest_window,
-                                 genesis_seats=max(4, self.n))
+        self.deployment = deploy(
+            self.w3,
+            admin,
+            commit_window=self.commit_window,
+            attest_window=self.attest_window,
+            genesis_seats=max(4, self.n),
+        )
         dep_path = self.root / "deployment.json"
         self.deployment.save(dep_path)
         admin_key = self.root / "admin.key"
@@ -152,13 +196,33 @@ class LocalNet:
 
     def _init(self, name: str, site: int, sites: int) -> None:
         from node.cli import main
+
         folder = self.root / name
         out = folder / "init.json"
         folder.mkdir(parents=True, exist_ok=True)
-        code = _run_cli(main, ["node", "init", "--dir", str(folder), "--name", name, "--json",
-                               "--listen", f"/ip4/127.0.0.1/tcp/{free_port()}", "--rpc", self.rpc,
-                               "--deployment", str(self.root / "deployment.json"), "--site", str(site),
-                               "--sites", str(sites)], out)
+        code = _run_cli(
+            main,
+            [
+                "node",
+                "init",
+                "--dir",
+                str(folder),
+                "--name",
+                name,
+                "--json",
+                "--listen",
+                f"/ip4/127.0.0.1/tcp/{free_port()}",
+                "--rpc",
+                self.rpc,
+                "--deployment",
+                str(self.root / "deployment.json"),
+                "--site",
+                str(site),
+                "--sites",
+                str(sites),
+            ],
+            out,
+        )
         if code != 0:
             raise RuntimeError(f"node init {name} failed")
         info = json.loads(out.read_text())
@@ -168,9 +232,24 @@ class LocalNet:
 
     def _register(self, name: str, *extra: str) -> dict:
         from node.cli import main
+
         out = self.root / name / "register.json"
-        if _run_cli(main, ["node", "register", "--config", str(self.configs[name]), "--dev-fund", "--json",
-                           *extra], out) != 0:
+        if (
+            _run_cli(
+                main,
+                [
+                    "node",
+                    "register",
+                    "--config",
+                    str(self.configs[name]),
+                    "--dev-fund",
+                    "--json",
+                    *extra,
+                ],
+                out,
+            )
+            != 0
+        ):
             raise RuntimeError(f"node register {name} failed")
         return json.loads(out.read_text())
 
@@ -218,5 +297,6 @@ class LocalNet:
 def _run_cli(main: Callable[[list[str]], int], argv: list[str], out: Path) -> int:
     """Run ``medmesh argv`` in this process with stdout captured to ``out``."""
     import contextlib
+
     with open(out, "w") as fh, contextlib.redirect_stdout(fh):
         return main(argv)

@@ -26,10 +26,22 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 
-from node.mods import PeerMod
-from node.stagetimes import STAGES
-from node.monitoring.alerts import ALERT_KINDS, Alert, AlertThresholds, AucComponents, accuracy_drop, anomalous_updates, \
-    bias_shift, campaign_z, feature_drift, sensitivity_gap, standardized_mean_differences, update_screen
+from node.monitoring.alerts import (
+    ALERT_KINDS,
+    Alert,
+    AlertThresholds,
+    AucComponents,
+    accuracy_drop,
+    anomalous_updates,
+    bias_shift,
+    campaign_z,
+    feature_drift,
+    sensitivity_gap,
+    standardized_mean_differences,
+    update_screen,
+)
+from node.monitoring.stagetimes import STAGES
+from node.peer.mods import PeerMod
 
 __all__ = ["Monitor", "validation_split"]
 
@@ -44,7 +56,9 @@ class _UpdateWatch(PeerMod):
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
 
-    async def aggregated(self, peer, round_: int, opened: dict[str, object], params: np.ndarray | None) -> None:
+    async def aggregated(
+        self, peer, round_: int, opened: dict[str, object], params: np.ndarray | None
+    ) -> None:
         if params is None:
             return
         try:
@@ -58,10 +72,12 @@ def validation_split(data_cfg) -> Any:
     ``sites``-th row from ``k``) of the split's held-out test set, never trained on; for a
     hospital's own files, None (the node then scores its training rows, an optimistic view)."""
     if data_cfg.source == "breast-cancer":
-        from node.data import breast_cancer_split
+        from node.data.samples import breast_cancer_split
+
         test = breast_cancer_split(data_cfg.sites, seed=data_cfg.seed).test
     elif data_cfg.source == "synthetic-imaging":
-        from node.datasets import synthetic_imaging_split
+        from node.data.datasets import synthetic_imaging_split
+
         test = synthetic_imaging_split(data_cfg.sites, seed=data_cfg.seed).test
     else:
         return None
@@ -76,8 +92,12 @@ class _GossipCollector:
 
     def collect(self):
         host = self.monitor.host
-        sent = CounterMetricFamily("medmesh_bytes_sent", "Payload bytes sent (blobs and control messages)")
-        received = CounterMetricFamily("medmesh_bytes_received", "Payload bytes received (blobs and control)")
+        sent = CounterMetricFamily(
+            "medmesh_bytes_sent", "Payload bytes sent (blobs and control messages)"
+        )
+        received = CounterMetricFamily(
+            "medmesh_bytes_received", "Payload bytes received (blobs and control)"
+        )
         if host is not None:
             s = host.stats
             sent.add_metric([], s.blob_bytes_sent + s.control_bytes_sent)
@@ -90,47 +110,96 @@ class Monitor:
     """Metrics, alerts and status of one node. ``on_event`` is an EventLog listener; ``attach``
     hooks the peer and the ledger client once the runner has built them."""
 
-    def __init__(self, institution: str, thresholds: AlertThresholds | None = None,
-                 epsilon_budget: float = float("nan"), alerts_on_chain: bool = False,
-                 campaign_rounds: int = KEEP_ROUNDS) -> None:
+    def __init__(
+        self,
+        institution: str,
+        thresholds: AlertThresholds | None = None,
+        epsilon_budget: float = float("nan"),
+        alerts_on_chain: bool = False,
+        campaign_rounds: int = KEEP_ROUNDS,
+    ) -> None:
         self.institution = institution
         self.alerts_on_chain = alerts_on_chain
         self.recorder = None  # an AlertRecorder once attached, when alerts_on_chain
         self.thresholds = thresholds if thresholds is not None else AlertThresholds()
-        self.auc_z = campaign_z(self.thresholds.auc_alpha, campaign_rounds)  # accuracy-drop rule, campaign-wide
+        self.auc_z = campaign_z(
+            self.thresholds.auc_alpha, campaign_rounds
+        )  # accuracy-drop rule, campaign-wide
         self.host = None
         self.peer = None
         self.events = None
         self.lock = threading.Lock()  # the HTTP thread reads what the event loop writes
         self.registry = r = CollectorRegistry()
         self.rounds_joined = Counter("medmesh_rounds_joined", "Rounds this node joined", registry=r)
-        self.rounds_finalized = Counter("medmesh_rounds_finalized", "Joined rounds that finalized on chain", registry=r)
-        self.rounds_failed = Counter("medmesh_rounds_failed", "Joined rounds that did not finalize", registry=r)
-        self.stage_seconds = Histogram("medmesh_round_stage_seconds", "Wall time of each round stage", ["stage"],
-                                       buckets=STAGE_BUCKETS, registry=r)
-        self.round_seconds = Histogram("medmesh_round_seconds", "Wall time of a whole round", buckets=STAGE_BUCKETS,
-                                       registry=r)
-        self.epsilon_spent = Gauge("medmesh_epsilon_spent", "Privacy budget spent (this node's own ledger)", registry=r)
-        self.epsilon_budget = Gauge("medmesh_epsilon_budget", "Privacy budget of the campaign", registry=r)
+        self.rounds_finalized = Counter(
+            "medmesh_rounds_finalized", "Joined rounds that finalized on chain", registry=r
+        )
+        self.rounds_failed = Counter(
+            "medmesh_rounds_failed", "Joined rounds that did not finalize", registry=r
+        )
+        self.stage_seconds = Histogram(
+            "medmesh_round_stage_seconds",
+            "Wall time of each round stage",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.round_seconds = Histogram(
+            "medmesh_round_seconds", "Wall time of a whole round", buckets=STAGE_BUCKETS, registry=r
+        )
+        self.epsilon_spent = Gauge(
+            "medmesh_epsilon_spent", "Privacy budget spent (this node's own ledger)", registry=r
+        )
+        self.epsilon_budget = Gauge(
+            "medmesh_epsilon_budget", "Privacy budget of the campaign", registry=r
+        )
         self.epsilon_budget.set(epsilon_budget)
         self._epsilon = {"spent": 0.0, "budget": epsilon_budget}
-        self.peers_connected = Gauge("medmesh_peers_connected", "Peers connected over libp2p", registry=r)
-        self.rejected = Counter("medmesh_updates_rejected", "Committed updates this node refused", ["reason"],
-                                registry=r)
-        self.chain_errors = Counter("medmesh_chain_errors", "Chain calls and transactions that failed", ["op"],
-                                    registry=r)
-        self.chain_seconds = Histogram("medmesh_chain_seconds", "Latency of chain calls and transactions", ["op"],
-                                       buckets=CHAIN_BUCKETS, registry=r)
+        self.peers_connected = Gauge(
+            "medmesh_peers_connected", "Peers connected over libp2p", registry=r
+        )
+        self.rejected = Counter(
+            "medmesh_updates_rejected",
+            "Committed updates this node refused",
+            ["reason"],
+            registry=r,
+        )
+        self.chain_errors = Counter(
+            "medmesh_chain_errors", "Chain calls and transactions that failed", ["op"], registry=r
+        )
+        self.chain_seconds = Histogram(
+            "medmesh_chain_seconds",
+            "Latency of chain calls and transactions",
+            ["op"],
+            buckets=CHAIN_BUCKETS,
+            registry=r,
+        )
         self.current_round = Gauge("medmesh_round", "The round this node last joined", registry=r)
-        self.val_auc = Gauge("medmesh_validation_auc", "Global model's AUC on the local validation split", registry=r)
-        self.val_sens = Gauge("medmesh_validation_sensitivity", "Global model's sensitivity on the local split",
-                              registry=r)
-        self.val_gap = Gauge("medmesh_validation_sensitivity_gap", "Largest sensitivity gap between groups",
-                             registry=r)
-        self.drift = Gauge("medmesh_feature_drift_smd", "Largest move of a feature's standardized mean difference to "
-                           "the consortium's pooled mean since the first round", registry=r)
-        self.alert = Gauge("medmesh_alert", "1 while an alert of this kind is active (raised last round)", ["kind"],
-                           registry=r)
+        self.val_auc = Gauge(
+            "medmesh_validation_auc", "Global model's AUC on the local validation split", registry=r
+        )
+        self.val_sens = Gauge(
+            "medmesh_validation_sensitivity",
+            "Global model's sensitivity on the local split",
+            registry=r,
+        )
+        self.val_gap = Gauge(
+            "medmesh_validation_sensitivity_gap",
+            "Largest sensitivity gap between groups",
+            registry=r,
+        )
+        self.drift = Gauge(
+            "medmesh_feature_drift_smd",
+            "Largest move of a feature's standardized mean difference to "
+            "the consortium's pooled mean since the first round",
+            registry=r,
+        )
+        self.alert = Gauge(
+            "medmesh_alert",
+            "1 while an alert of this kind is active (raised last round)",
+            ["kind"],
+            registry=r,
+        )
         self.alerts_total = Counter("medmesh_alerts", "Alerts raised", ["kind"], registry=r)
         for kind in ALERT_KINDS:
             self.alert.labels(kind).set(0)
@@ -156,12 +225,19 @@ class Monitor:
         self.host, self.peer, self.events = runner.host, runner.peer, runner.events
         ident = runner.identity
         with self.lock:
-            self.identity = {"institution": ident.institution, "address": ident.address,
-                             "peer_id": runner.host.peer_id, "membership": "active"}
+            self.identity = {
+                "institution": ident.institution,
+                "address": ident.address,
+                "peer_id": runner.host.peer_id,
+                "membership": "active",
+            }
         self._validation = validation_split(runner.cfg.data)
         if self.alerts_on_chain:
             from node.service.alert_records import AlertRecorder
-            self.recorder = AlertRecorder(runner.client, runner.events, runner.cfg.node.state_dir / "alerts")
+
+            self.recorder = AlertRecorder(
+                runner.client, runner.events, runner.cfg.node.state_dir / "alerts"
+            )
         self._time_chain(runner.client)
         self._watch_aggregation(runner.peer)
         self._watch_stages(runner.peer)
@@ -177,6 +253,7 @@ class Monitor:
                 raise
             finally:
                 self.chain_seconds.labels(op).observe(time.perf_counter() - start)
+
         client.observers.append(timed)
 
     def _watch_aggregation(self, peer) -> None:
@@ -184,8 +261,13 @@ class Monitor:
 
     def _watch_stages(self, peer) -> None:
         """Show the stage a round is in: the peer's clock says when each stage starts."""
-        peer.clock.subscribe(lambda event: self._set_stage(event.name)
-                             if event.seconds is None and event.name in STAGES else None)
+        peer.clock.subscribe(
+            lambda event: (
+                self._set_stage(event.name)
+                if event.seconds is None and event.name in STAGES
+                else None
+            )
+        )
 
     def _set_stage(self, stage: str) -> None:
         with self.lock:
@@ -203,18 +285,31 @@ class Monitor:
         if len(deltas) < 2:
             return []
         alerts = anomalous_updates(deltas, step, round_, self.thresholds)
-        self._log("updates_screened", round_, **{s[:10]: {k: round(v, 4) for k, v in m.items()}
-                                                 for s, m in update_screen(deltas, step).items()})
+        self._log(
+            "updates_screened",
+            round_,
+            **{
+                s[:10]: {k: round(v, 4) for k, v in m.items()}
+                for s, m in update_screen(deltas, step).items()
+            },
+        )
         self._pending += alerts
         return alerts
 
-    def check_model(self, round_: int, scores, labels: np.ndarray, logits: np.ndarray) -> list[Alert]:
+    def check_model(
+        self, round_: int, scores, labels: np.ndarray, logits: np.ndarray
+    ) -> list[Alert]:
         """Accuracy-drop and bias-shift rules on the new global model's validation scores
         (``logits`` on the validation rows ``labels``, the same rows every round)."""
         alerts = []
         parts = AucComponents.of(labels, logits)
-        a = None if parts is None else accuracy_drop(self._auc_history, parts, round_, self.thresholds.auc_drop,
-                                                     self.auc_z)
+        a = (
+            None
+            if parts is None
+            else accuracy_drop(
+                self._auc_history, parts, round_, self.thresholds.auc_drop, self.auc_z
+            )
+        )
         if a:
             alerts.append(a)
         by_group = {g: s.sensitivity for g, s in scores.by_group.items()}
@@ -231,8 +326,14 @@ class Monitor:
         self._pending += alerts
         return alerts
 
-    def check_drift(self, round_: int, rows: np.ndarray, pooled_mean: np.ndarray, pooled_std: np.ndarray,
-                    names=None) -> list[Alert]:
+    def check_drift(
+        self,
+        round_: int,
+        rows: np.ndarray,
+        pooled_mean: np.ndarray,
+        pooled_std: np.ndarray,
+        names=None,
+    ) -> list[Alert]:
         """The drift rule: this hospital's current rows against the consortium's pooled mean and
         standard deviation (what the standardizer agreed on). The first call fixes the baseline."""
         smd = standardized_mean_differences(rows, pooled_mean, pooled_std)
@@ -258,10 +359,12 @@ class Monitor:
         peer = self.peer
         if peer is None or peer.data is None:
             return None
-        from node.evaluation import evaluate, predict_logits
-        from node.models import load_flat_parameters
+        from node.learning.evaluation import evaluate, predict_logits
+        from node.learning.models import load_flat_parameters
+
         if self._eval_model is None:
             import copy
+
             self._eval_model = copy.deepcopy(peer.model)
         load_flat_parameters(self._eval_model, peer.global_params)
         if self._validation is None:
@@ -269,7 +372,8 @@ class Monitor:
         elif peer.standardizer is not None:  # tabular: the consortium's scaling
             rows = peer.standardizer.apply(self._validation)
         else:  # images: the loader's scaling, mapped to features where the model needs them
-            from node.models import model_input
+            from node.learning.models import model_input
+
             rows = model_input(peer.settings.model, self._validation)
         return rows, evaluate(self._eval_model, rows), predict_logits(self._eval_model, rows)
 
@@ -324,10 +428,16 @@ class Monitor:
         except Exception as exc:  # a monitoring fault is logged, the node goes on
             self._log("monitor_error", round_, error=str(exc)[:160])
         self._publish_alerts(round_)
-        row = {"round": round_, "finalized": finalized, "accepted": len(fields.get("accepted") or []),
-               "rejected": len(rejected), "epsilon": fields.get("epsilon"), "seconds": fields.get("seconds"),
-               "auc": None if scores is None or math.isnan(scores.auc) else round(scores.auc, 4),
-               "alerts": [a.kind for a in self.active_alerts]}
+        row = {
+            "round": round_,
+            "finalized": finalized,
+            "accepted": len(fields.get("accepted") or []),
+            "rejected": len(rejected),
+            "epsilon": fields.get("epsilon"),
+            "seconds": fields.get("seconds"),
+            "auc": None if scores is None or math.isnan(scores.auc) else round(scores.auc, 4),
+            "alerts": [a.kind for a in self.active_alerts],
+        }
         with self.lock:
             self.rounds.append(row)
             self.stage = "idle"
@@ -363,12 +473,16 @@ class Monitor:
     def snapshot(self) -> dict[str, Any]:
         """What the status page shows: no key, no row, no secret; JSON-ready."""
         with self.lock:
-            return {"identity": dict(self.identity), "round": self.round, "stage": self.stage,
-                    "rounds": list(self.rounds),
-                    "epsilon": {k: _num(v) for k, v in self._epsilon.items()},
-                    "peers": [{"peer_id": p, **v} for p, v in sorted(self.peers.items())],
-                    "alerts": [a.to_json() for a in self.active_alerts],
-                    "now": time.time()}
+            return {
+                "identity": dict(self.identity),
+                "round": self.round,
+                "stage": self.stage,
+                "rounds": list(self.rounds),
+                "epsilon": {k: _num(v) for k, v in self._epsilon.items()},
+                "peers": [{"peer_id": p, **v} for p, v in sorted(self.peers.items())],
+                "alerts": [a.to_json() for a in self.active_alerts],
+                "now": time.time(),
+            }
 
 
 def _num(x: float) -> float | None:

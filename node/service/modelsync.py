@@ -19,8 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MODEL_KIND", "REQUEST_KIND", "ModelOffer", "encode_offer", "decode_offer", "encode_request",
-           "decode_request", "RESPONSE_INTERVAL_S"]
+__all__ = [
+    "MODEL_KIND",
+    "REQUEST_KIND",
+    "ModelOffer",
+    "encode_offer",
+    "decode_offer",
+    "encode_request",
+    "decode_request",
+    "RESPONSE_INTERVAL_S",
+]
 
 MODEL_KIND = "model"
 REQUEST_KIND = "model-request"
@@ -42,7 +50,7 @@ def decode_offer(data: bytes, expected_values: int) -> ModelOffer:
     head = len(_MAGIC) + 8
     if not data.startswith(_MAGIC) or len(data) != head + 4 * expected_values:
         raise ValueError(f"not a model offer of {expected_values} parameters ({len(data)} bytes)")
-    round_ = int.from_bytes(data[len(_MAGIC):head], "big")
+    round_ = int.from_bytes(data[len(_MAGIC) : head], "big")
     return ModelOffer(round_, np.frombuffer(data, dtype="<f4", offset=head).astype(np.float32))
 
 

@@ -11,7 +11,7 @@ An operator whose ``privacy.json`` is lost for good may rebuild it from the chai
 committed in. That is a lower bound of what was spent: a round trained but never committed
 (its commit reverted) left nothing on chain. The rebuilt ledger must reach the chain's
 highest ε, or the config no longer matches what was committed and the node refuses. The row
-count the node released (issue 15 §2, :meth:`node.privacy.PrivacyLedger.release_count`) is
+count the node released (issue 15 §2, :meth:`node.learning.privacy.PrivacyLedger.release_count`) is
 read back from its commits' ``samples`` and charged once: drawing a new one would publish a
 second noisy view of N.
 
@@ -23,10 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger import LedgerClient
-from node.privacy import PrivacyLedger
 from node.errors import MedmeshError
+from node.learning.privacy import PrivacyLedger
 
-__all__ = ["ChainSpend", "PrivacyFloorError", "committed_spend", "check_floor", "restore_from_chain"]
+__all__ = [
+    "ChainSpend",
+    "PrivacyFloorError",
+    "committed_spend",
+    "check_floor",
+    "restore_from_chain",
+]
 
 #: ε is committed in micro-units, rounded to nearest: half a unit either way is the same spend.
 TOLERANCE = 1e-6
@@ -39,8 +45,8 @@ class PrivacyFloorError(MedmeshError, RuntimeError):
 @dataclass(frozen=True)
 class ChainSpend:
     epsilon: float  # the highest ε this node committed
-    round: int      # the round of that commit (0: none)
-    commits: int    # rounds this node committed in
+    round: int  # the round of that commit (0: none)
+    commits: int  # rounds this node committed in
     samples: int = 0  # the sample count of that commit (the released Ñ; 0: none)
 
 
@@ -65,17 +71,22 @@ def check_floor(ledger: PrivacyLedger, spend: ChainSpend) -> None:
         raise PrivacyFloorError(
             f"the chain records epsilon {spend.epsilon:.6f} committed by this node in round {spend.round}, "
             f"but {where} holds {local:.6f}: restore privacy.json from a backup, or run once with "
-            f"--restore-privacy-from-chain to rebuild it from the chain's {spend.commits} commitments")
+            f"--restore-privacy-from-chain to rebuild it from the chain's {spend.commits} commitments"
+        )
 
 
 def restore_from_chain(ledger: PrivacyLedger, spend: ChainSpend) -> float:
     """Rebuild an empty ledger from ``spend`` (see the module docstring); the rebuilt ε."""
     if ledger.history:
-        raise PrivacyFloorError("--restore-privacy-from-chain rebuilds a lost privacy.json only; "
-                                f"{ledger.path} exists and holds epsilon {ledger.spent():.6f}")
+        raise PrivacyFloorError(
+            "--restore-privacy-from-chain rebuilds a lost privacy.json only; "
+            f"{ledger.path} exists and holds epsilon {ledger.spent():.6f}"
+        )
     cfg = ledger.config
     if spend.commits and cfg.enabled:
-        ledger.accountant.history = [(cfg.noise_multiplier, cfg.sample_rate, spend.commits * cfg.steps_per_round)]
+        ledger.accountant.history = [
+            (cfg.noise_multiplier, cfg.sample_rate, spend.commits * cfg.steps_per_round)
+        ]
         if cfg.count_events and spend.samples:
             ledger.adopt_released_count(spend.samples)
     rebuilt = ledger.spent()
@@ -84,6 +95,7 @@ def restore_from_chain(ledger: PrivacyLedger, spend: ChainSpend) -> float:
         raise PrivacyFloorError(
             f"rebuilding from {spend.commits} commitments gives epsilon {rebuilt:.6f}, below the "
             f"{spend.epsilon:.6f} committed in round {spend.round}: the [privacy] config differs from the "
-            f"one that was used; restore privacy.json from a backup")
+            f"one that was used; restore privacy.json from a backup"
+        )
     ledger.save()
     return rebuilt

@@ -1,7 +1,7 @@
 """``medmesh node run``: one hospital peer as a long-lived OS process.
 
 The process holds one :class:`~gossip.PeerHost` with the persisted identity, one
-:class:`~node.peer.HospitalPeer` for the round pipeline, and these tasks:
+:class:`~node.peer.pipeline.HospitalPeer` for the round pipeline, and these tasks:
 
 - **schedule** (:meth:`NodeRunner._round_loop`): the chain says which round is current. A
   closed (or stale) round is followed by opening the next one, in turns
@@ -33,24 +33,29 @@ import trio
 from gossip import GossipError, PeerHost, sole_exception
 from ledger import ContractRevert, Deployment, LedgerClient, LedgerError, connect
 from ledger.anchors import write_record
-from node import protocol
-from node.data import ImageData
+from node.consensus import protocol
+from node.consensus.update import parameters_hash
+from node.data.samples import ImageData
+from node.errors import BlobRefused, MedmeshError, NotAuthorized, NotHeld
+from node.learning.models import load_flat_parameters
+from node.learning.privacy import BudgetExhausted, DPConfig, PrivacyLedger
+from node.monitoring.stagetimes import STAGES, StageTotals
+from node.peer.identity import NodeIdentity
+from node.peer.pipeline import HospitalPeer, PeerSettings
 from node.service import modelsync, setupsync
-from node.service.privacyfloor import PrivacyFloorError, check_floor, committed_spend, restore_from_chain
 from node.service.config import NodeConfig
 from node.service.events import EventLog
-from node.identity import NodeIdentity
 from node.service.liveness import PeerKeeper
-from node.models import load_flat_parameters
-from node.service.state import NodeState, StateError
-from node.service.statuspage import start_monitoring
-from node.peer import HospitalPeer, PeerSettings
-from node.privacy import BudgetExhausted, DPConfig, PrivacyLedger
+from node.service.privacyfloor import (
+    PrivacyFloorError,
+    check_floor,
+    committed_spend,
+    restore_from_chain,
+)
 from node.service.schedule import opener_rank
 from node.service.sources import load_training_data
-from node.stagetimes import STAGES, StageTotals
-from node.update import parameters_hash
-from node.errors import BlobRefused, MedmeshError, NotAuthorized, NotHeld
+from node.service.state import NodeState, StateError
+from node.service.statuspage import start_monitoring
 
 __all__ = ["NodeRunner", "NodeStopped", "RunnerError"]
 
@@ -62,10 +67,18 @@ CHAIN_CHECK_S = 5.0  # how often the genesis block and the contracts are checked
 def chain_unreachable(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or an exception it was raised from) is a failed connection to the RPC."""
     import requests
+
     seen = 0
     while exc is not None and seen < 8:
-        if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                            ConnectionError, TimeoutError)):
+        if isinstance(
+            exc,
+            (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                ConnectionError,
+                TimeoutError,
+            ),
+        ):
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False
@@ -84,7 +97,9 @@ class NodeStopped(MedmeshError):
 
 
 class NodeRunner:
-    def __init__(self, cfg: NodeConfig, events_json: bool = False, *, restore_privacy: bool = False) -> None:
+    def __init__(
+        self, cfg: NodeConfig, events_json: bool = False, *, restore_privacy: bool = False
+    ) -> None:
         self.cfg = cfg
         self.restore_privacy = restore_privacy
         self.identity = NodeIdentity.load(cfg.node.identity)
@@ -95,7 +110,9 @@ class NodeRunner:
         self.timings: dict[str, float] = self._stage_times.seconds
         self._responded: dict[str, float] = {}
         self._synced = trio.Event()
-        self._sync_error: LedgerError | None = None  # the chain was unreachable while checking an offer
+        self._sync_error: LedgerError | None = (
+            None  # the chain was unreachable while checking an offer
+        )
         self._std_offers: dict[str, bytes] = {}
         self._std_changed = trio.Event()
         self._std_responded: dict[str, float] = {}
@@ -112,28 +129,50 @@ class NodeRunner:
         cfg, ident = self.cfg, self.identity
         _check_port_free(cfg)
         import torch
+
         torch.set_num_threads(cfg.training.threads)
         w3 = connect(cfg.chain.rpc)
         self.client = LedgerClient(w3, Deployment.load(cfg.chain.deployment), ident.account)
         ip, port = cfg.listen_ip_port
-        self.host = PeerHost(ident.libp2p_seed, listen_port=port, listen_ip=ip, authorize=self._authorize,
-                             max_blob_bytes=cfg.gossip.max_blob_bytes, max_control_bytes=cfg.gossip.max_control_bytes,
-                             send_attempts=cfg.gossip.send_attempts, retry_initial_s=cfg.gossip.reconnect_initial,
-                             parallel_sends=cfg.gossip.parallel_sends,
-                             max_conns_per_ip=cfg.gossip.max_connections_per_ip)
+        self.host = PeerHost(
+            ident.libp2p_seed,
+            listen_port=port,
+            listen_ip=ip,
+            authorize=self._authorize,
+            max_blob_bytes=cfg.gossip.max_blob_bytes,
+            max_control_bytes=cfg.gossip.max_control_bytes,
+            send_attempts=cfg.gossip.send_attempts,
+            retry_initial_s=cfg.gossip.reconnect_initial,
+            parallel_sends=cfg.gossip.parallel_sends,
+            max_conns_per_ip=cfg.gossip.max_connections_per_ip,
+        )
         on_chain = self.client.identity(ident.address)
         if on_chain is None:
-            raise RunnerError(f"{ident.institution} ({ident.address}) is not registered on chain; run "
-                              f"`medmesh node register --config {cfg.path}` first")
+            raise RunnerError(
+                f"{ident.institution} ({ident.address}) is not registered on chain; run "
+                f"`medmesh node register --config {cfg.path}` first"
+            )
         if on_chain.peer_id != self.host.peer_id:
-            raise RunnerError(f"the chain binds {ident.address} to peer {on_chain.peer_id}, but the key file "
-                              f"gives {self.host.peer_id}")
+            raise RunnerError(
+                f"the chain binds {ident.address} to peer {on_chain.peer_id}, but the key file "
+                f"gives {self.host.peer_id}"
+            )
         if on_chain.status != "active":
-            raise RunnerError(f"{ident.institution} is {on_chain.status} on chain, not active; it cannot take part")
-        privacy = PrivacyLedger(DPConfig.from_section(cfg.privacy), cfg.node.state_dir / "privacy.json")
+            raise RunnerError(
+                f"{ident.institution} is {on_chain.status} on chain, not active; it cannot take part"
+            )
+        privacy = PrivacyLedger(
+            DPConfig.from_section(cfg.privacy), cfg.node.state_dir / "privacy.json"
+        )
         self._privacy_floor(privacy)
-        self.peer = HospitalPeer(ident, load_training_data(cfg.data), self.client, self.host, privacy,
-                                 PeerSettings.from_config(cfg))
+        self.peer = HospitalPeer(
+            ident,
+            load_training_data(cfg.data),
+            self.client,
+            self.host,
+            privacy,
+            PeerSettings.from_config(cfg),
+        )
         self.peer.refresh_directory()
         self._quorum = self.client.ledger_config()["quorum"]
         self._genesis = w3.eth.get_block(0)["hash"].hex()
@@ -151,8 +190,13 @@ class NodeRunner:
                     rebuilt = restore_from_chain(privacy, spend)
                 except PrivacyFloorError as exc:
                     raise RunnerError(str(exc)) from None
-                self.events.emit("privacy_restored", epsilon=rebuilt, chain_epsilon=spend.epsilon,
-                                 commits=spend.commits, delta=privacy.config.delta)
+                self.events.emit(
+                    "privacy_restored",
+                    epsilon=rebuilt,
+                    chain_epsilon=spend.epsilon,
+                    commits=spend.commits,
+                    delta=privacy.config.delta,
+                )
         try:
             check_floor(privacy, spend)
         except PrivacyFloorError as exc:
@@ -169,23 +213,39 @@ class NodeRunner:
             raise RunnerError(f"[node].state_dir: {exc}") from None
         peer = self.peer
         if state is None:
-            self.events.emit("started", peer_id=self.host.peer_id, address=self.identity.address, resumed=False,
-                             epsilon=peer.privacy.spent())
+            self.events.emit(
+                "started",
+                peer_id=self.host.peer_id,
+                address=self.identity.address,
+                resumed=False,
+                epsilon=peer.privacy.spent(),
+            )
             return
         if state.params is not None and state.params.size != peer.global_params.size:
-            raise RunnerError(f"state dir {self.cfg.node.state_dir} holds {state.params.size} parameters, "
-                              f"model {self.cfg.training.model} has {peer.global_params.size}")
+            raise RunnerError(
+                f"state dir {self.cfg.node.state_dir} holds {state.params.size} parameters, "
+                f"model {self.cfg.training.model} has {peer.global_params.size}"
+            )
         if state.params is None:  # torn or edited: the chain's model is fetched by hash (catch-up)
-            self.events.emit("state_recovered", reason=state.recovered, completed_round=state.completed_round)
+            self.events.emit(
+                "state_recovered", reason=state.recovered, completed_round=state.completed_round
+            )
         else:
             self._adopt(state.params, state.params_round)
         peer.completed_round = state.completed_round
         if state.standardizer is not None:
             peer.standardizer = state.standardizer
             peer.data = state.standardizer.apply(peer.raw_data)
-        self.events.emit("started", peer_id=self.host.peer_id, address=self.identity.address, resumed=True,
-                         completed_round=state.completed_round, params_round=state.params_round,
-                         params_hash=parameters_hash(state.params).hex(), epsilon=peer.privacy.spent())
+        self.events.emit(
+            "started",
+            peer_id=self.host.peer_id,
+            address=self.identity.address,
+            resumed=True,
+            completed_round=state.completed_round,
+            params_round=state.params_round,
+            params_hash=parameters_hash(state.params).hex(),
+            epsilon=peer.privacy.spent(),
+        )
 
     def _adopt(self, params: np.ndarray, round_: int) -> None:
         self.peer.global_params = params.astype(np.float32)
@@ -195,11 +255,18 @@ class NodeRunner:
     def _save(self) -> None:
         peer = self.peer
         try:
-            NodeState(self.host.peer_id, peer.completed_round, self.params_round, peer.global_params,
-                      peer.standardizer).save(self.cfg.node.state_dir)
+            NodeState(
+                self.host.peer_id,
+                peer.completed_round,
+                self.params_round,
+                peer.global_params,
+                peer.standardizer,
+            ).save(self.cfg.node.state_dir)
         except OSError as exc:
-            raise RunnerError(f"[node].state_dir {self.cfg.node.state_dir}: cannot write the state "
-                              f"({exc.strerror or exc})") from None
+            raise RunnerError(
+                f"[node].state_dir {self.cfg.node.state_dir}: cannot write the state "
+                f"({exc.strerror or exc})"
+            ) from None
 
     # -- the process -------------------------------------------------------------------
     async def run(self) -> int:
@@ -209,16 +276,24 @@ class NodeRunner:
         code = 0
         async with self.host.running():
             if not self.host.listen_addrs:
-                raise RunnerError(f"[node].listen {self.cfg.node.listen}: no listener could be opened")
+                raise RunnerError(
+                    f"[node].listen {self.cfg.node.listen}: no listener could be opened"
+                )
             self.events.emit("listening", addrs=self.host.listen_addrs)
             try:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._on_signals, nursery.cancel_scope)
                     await nursery.start(self.peer.serve)
-                    keeper = PeerKeeper(self.host, self.cfg.node.bootstrap, self.events, allowed=self._authorize,
-                                        initial=self.cfg.gossip.reconnect_initial,
-                                        maximum=self.cfg.gossip.reconnect_max, dial_timeout=self.cfg.gossip.dial_timeout)
+                    keeper = PeerKeeper(
+                        self.host,
+                        self.cfg.node.bootstrap,
+                        self.events,
+                        allowed=self._authorize,
+                        initial=self.cfg.gossip.reconnect_initial,
+                        maximum=self.cfg.gossip.reconnect_max,
+                        dial_timeout=self.cfg.gossip.dial_timeout,
+                    )
                     nursery.start_soon(keeper.run)
                     await self._setup()
                     await self._round_loop()
@@ -253,12 +328,16 @@ class NodeRunner:
             return
         settings = self.peer.settings
         shares = not isinstance(self.peer.raw_data, ImageData) and (
-            settings.feature_bounds is None or settings.scaling == "secure")
+            settings.feature_bounds is None or settings.scaling == "secure"
+        )
         if not shares:  # images, or public bounds: nothing to exchange
             await self.peer.agree_standardizer()
             self._save()
-            self.events.emit("setup_done", members=len(self.peer.active_members()),
-                             scaling="none" if self.peer.standardizer is None else "bounds")
+            self.events.emit(
+                "setup_done",
+                members=len(self.peer.active_members()),
+                scaling="none" if self.peer.standardizer is None else "bounds",
+            )
             return
         if self.client.current_round() > 0:
             await self._fetch_standardizer()
@@ -269,14 +348,18 @@ class NodeRunner:
                 await trio.sleep(self.cfg.rounds.poll_interval)  # the keeper is dialing them
         absent = len(others - set(self.host.connected_peers()))
         if absent and settings.feature_bounds is None:
-            raise RunnerError(f"{absent} member(s) not connected within rounds.setup_timeout; start all members "
-                              "for the first run (or give public feature bounds: docs/standardizer.md)")
+            raise RunnerError(
+                f"{absent} member(s) not connected within rounds.setup_timeout; start all members "
+                "for the first run (or give public feature bounds: docs/standardizer.md)"
+            )
         # with bounds, an absent member's masked sum is missing: everyone falls back to the bounds
         try:
             await self.peer.agree_standardizer(timeout=self.cfg.rounds.setup_timeout)
         except trio.TooSlowError:
-            raise RunnerError("not every member shared its feature sums within rounds.setup_timeout; "
-                              "start all members for the first run") from None
+            raise RunnerError(
+                "not every member shared its feature sums within rounds.setup_timeout; "
+                "start all members for the first run"
+            ) from None
         self._save()
         self.events.emit("setup_done", members=len(self.peer.active_members()))
 
@@ -296,8 +379,10 @@ class NodeRunner:
                     with trio.move_on_after(self.cfg.rounds.poll_interval):
                         await self._std_changed.wait()
         except trio.TooSlowError:
-            raise RunnerError(f"fewer than {need} members sent one identical standardizer within "
-                              f"rounds.setup_timeout ({len(self._std_offers)} answered)") from None
+            raise RunnerError(
+                f"fewer than {need} members sent one identical standardizer within "
+                f"rounds.setup_timeout ({len(self._std_offers)} answered)"
+            ) from None
         peer = self.peer
         peer.standardizer = std
         peer.data = std.apply(peer.raw_data)
@@ -308,7 +393,9 @@ class NodeRunner:
         try:
             await self.host.send_blob(ident.peer_id, b"{}", kind=setupsync.REQUEST_KIND)
         except GossipError as exc:
-            self.events.emit("standardizer_request_failed", peer=ident.address, error=str(exc)[:160])
+            self.events.emit(
+                "standardizer_request_failed", peer=ident.address, error=str(exc)[:160]
+            )
 
     # -- schedule ----------------------------------------------------------------------
     async def _round_loop(self) -> None:
@@ -324,12 +411,21 @@ class NodeRunner:
                 leaf = sole_exception(exc) if isinstance(exc, BaseExceptionGroup) else exc
                 if not chain_unreachable(leaf):
                     if isinstance(leaf, Exception) and not isinstance(leaf, NodeStopped):
-                        self._check_chain(force=True)  # contracts gone under us: say so, not the call
+                        self._check_chain(
+                            force=True
+                        )  # contracts gone under us: say so, not the call
                     raise
                 failures += 1
-                delay = min(self.cfg.gossip.reconnect_initial * 2 ** (failures - 1), CHAIN_RETRY_MAX_S)
-                self.events.emit("chain_unreachable", attempt=failures, retry_in=round(delay, 3),
-                                 rpc=self.cfg.chain.rpc, error=str(leaf)[:160])
+                delay = min(
+                    self.cfg.gossip.reconnect_initial * 2 ** (failures - 1), CHAIN_RETRY_MAX_S
+                )
+                self.events.emit(
+                    "chain_unreachable",
+                    attempt=failures,
+                    retry_in=round(delay, 3),
+                    rpc=self.cfg.chain.rpc,
+                    error=str(leaf)[:160],
+                )
                 await trio.sleep(delay)
 
     def _check_chain(self, force: bool = False) -> None:
@@ -340,10 +436,15 @@ class NodeRunner:
         genesis = self.client.w3.eth.get_block(0)["hash"].hex()
         code = self.client.w3.eth.get_code(self.client.deployment.addresses["RoundLedger"])
         if genesis != self._genesis or not code:
-            self.events.emit("chain_reset", genesis=genesis, expected=self._genesis, contracts=bool(code))
-            raise NodeStopped(f"the chain at {self.cfg.chain.rpc} was reset (genesis {genesis[:18]}..., this node "
-                              f"joined {self._genesis[:18]}...; RoundLedger code {'present' if code else 'gone'}): "
-                              f"redeploy and re-register, or point [chain].rpc at the consortium's chain", 4)
+            self.events.emit(
+                "chain_reset", genesis=genesis, expected=self._genesis, contracts=bool(code)
+            )
+            raise NodeStopped(
+                f"the chain at {self.cfg.chain.rpc} was reset (genesis {genesis[:18]}..., this node "
+                f"joined {self._genesis[:18]}...; RoundLedger code {'present' if code else 'gone'}): "
+                f"redeploy and re-register, or point [chain].rpc at the consortium's chain",
+                4,
+            )
         self._chain_checked = now
 
     async def _round_step(self) -> bool:
@@ -359,7 +460,9 @@ class NodeRunner:
         if self._stop_reached(current, info):
             return True
         if self._campaign_done():
-            await trio.sleep(poll)  # standing by: serves models and relays, trains and opens nothing
+            await trio.sleep(
+                poll
+            )  # standing by: serves models and relays, trains and opens nothing
         elif info is None or info.status != "open":
             await self._catch_up()
             self.peer.join_beacon()  # before the next round opens, or its beacon has no secret of ours
@@ -367,20 +470,26 @@ class NodeRunner:
         elif self._joinable(current, info):
             if not self._enough_members(current):
                 await trio.sleep(poll)  # never train (spend epsilon) on an update that cannot leave
-            elif await self._catch_up() and self._joinable(current, self.client.round_info(current)):
+            elif await self._catch_up() and self._joinable(
+                current, self.client.round_info(current)
+            ):
                 await self._run_round(current)
             else:
                 await trio.sleep(poll)  # no peer to catch up from yet; the keeper is dialing
         elif self._chain_time() > info.attest_deadline:
             await self._open(current + 1)  # fails the stale round first
         else:
-            await self._next_hint(hint)  # a round in progress without us: its end's hint, or the next poll
+            await self._next_hint(
+                hint
+            )  # a round in progress without us: its end's hint, or the next poll
         return False
 
     async def _next_hint(self, hint: trio.Event, limit: float | None = None) -> None:
         """Wait for ``hint`` (taken from :meth:`HospitalPeer.chain_hint` before the chain was
         read), at most one poll interval (or ``limit``): hints are best effort, the chain is polled."""
-        with trio.move_on_after(min(self.cfg.rounds.poll_interval, limit if limit is not None else math.inf)):
+        with trio.move_on_after(
+            min(self.cfg.rounds.poll_interval, limit if limit is not None else math.inf)
+        ):
             await hint.wait()
 
     def _enough_members(self, round_: int) -> bool:
@@ -389,21 +498,34 @@ class NodeRunner:
         the peers its update goes to. Otherwise nothing is trained and no ε is spent; logged once
         per round."""
         from node.consensus.rules import rule_class
+
         connected = set(self.host.connected_peers())
         others = [i for i in self.peer.others() if i.peer_id in connected]
         try:
             recipients = self.peer.protection.update_recipients(round_)
-        except MedmeshError:  # not drawn yet (ckks: roles come from the beacon, revealed in the round)
+        except (
+            MedmeshError
+        ):  # not drawn yet (ckks: roles come from the beacon, revealed in the round)
             recipients = []
         num, den = self._quorum
         active = len(self.peer.others()) + 1
-        need = max(rule_class(self.cfg.aggregation.rule).min_updates(self.cfg.aggregation.f), -(-active * num // den))
-        if len(others) + 1 >= need and (not recipients or any(i.peer_id in connected for i in recipients)):
+        need = max(
+            rule_class(self.cfg.aggregation.rule).min_updates(self.cfg.aggregation.f),
+            -(-active * num // den),
+        )
+        if len(others) + 1 >= need and (
+            not recipients or any(i.peer_id in connected for i in recipients)
+        ):
             return True
         if self._waiting_logged != round_:
             self._waiting_logged = round_
-            self.events.emit("waiting_for_members", round_, reachable=len(others) + 1, need=need,
-                             epsilon=self.peer.privacy.spent())
+            self.events.emit(
+                "waiting_for_members",
+                round_,
+                reachable=len(others) + 1,
+                need=need,
+                epsilon=self.peer.privacy.spent(),
+            )
         return False
 
     def _campaign_done(self) -> bool:
@@ -418,13 +540,23 @@ class NodeRunner:
         except BudgetExhausted as exc:
             reason = str(exc)
         if self.cfg.rounds.when_done == "stop":
-            self.events.emit("campaign_done", action="stop", epsilon=p.spent(), target=p.config.target_epsilon,
-                             completed_round=self.peer.completed_round)
+            self.events.emit(
+                "campaign_done",
+                action="stop",
+                epsilon=p.spent(),
+                target=p.config.target_epsilon,
+                completed_round=self.peer.completed_round,
+            )
             raise NodeStopped(f"campaign done, stopping: {reason}", 0)
         if not self._standby_logged:
             self._standby_logged = True
-            self.events.emit("campaign_done", action="standby", epsilon=p.spent(), target=p.config.target_epsilon,
-                             completed_round=self.peer.completed_round)
+            self.events.emit(
+                "campaign_done",
+                action="standby",
+                epsilon=p.spent(),
+                target=p.config.target_epsilon,
+                completed_round=self.peer.completed_round,
+            )
         return True
 
     def _check_membership(self) -> None:
@@ -441,7 +573,9 @@ class NodeRunner:
 
     def _stop_reached(self, current: int, info) -> bool:
         stop = self.cfg.rounds.stop_after_round
-        return bool(stop) and (current > stop or (current == stop and info is not None and info.status != "open"))
+        return bool(stop) and (
+            current > stop or (current == stop and info is not None and info.status != "open")
+        )
 
     def _joinable(self, round_: int, info) -> bool:
         if info.status != "open" or round_ <= self.peer.completed_round:
@@ -470,7 +604,9 @@ class NodeRunner:
             hint = self.peer.chain_hint()
             if self.client.current_round() >= round_:
                 return
-            await self._next_hint(hint, deadline - trio.current_time())  # the opener's RoundOpened hint
+            await self._next_hint(
+                hint, deadline - trio.current_time()
+            )  # the opener's RoundOpened hint
         try:
             if previous and self.client.round_info(previous).status == "open":
                 self.client.fail_round(previous)
@@ -481,7 +617,10 @@ class NodeRunner:
             return
         self.events.emit("opened", opened, rank=rank)
         try:
-            await self.host.publish(protocol.ROUND_TOPIC, protocol.encode(protocol.RoundOpened(opened, self.identity.address)))
+            await self.host.publish(
+                protocol.ROUND_TOPIC,
+                protocol.encode(protocol.RoundOpened(opened, self.identity.address)),
+            )
         except GossipError as exc:  # a hint; the others poll the chain anyway
             self.events.emit("publish_failed", opened, error=str(exc)[:160])
 
@@ -491,28 +630,46 @@ class NodeRunner:
         started = time.perf_counter()
         self.events.emit("round_joined", round_)
         out = await self.peer.run_round(round_)
-        self.peer.completed_round = max(self.peer.completed_round, round_)  # never rejoin (re-train) it
+        self.peer.completed_round = max(
+            self.peer.completed_round, round_
+        )  # never rejoin (re-train) it
         seconds = time.perf_counter() - started
         after = self.host.stats
         info = self.client.round_info(round_)
-        if info.status == "finalized" and info.aggregate_hash == parameters_hash(self.peer.global_params):
+        if info.status == "finalized" and info.aggregate_hash == parameters_hash(
+            self.peer.global_params
+        ):
             self.params_round = round_
         if not out.finalized and out.error is None:  # a round that did not finalize always says why
-            out.error = "the round failed on chain" if info.status == "failed" else \
-                f"no quorum within rounds.round_timeout (chain status {info.status})"
+            out.error = (
+                "the round failed on chain"
+                if info.status == "failed"
+                else f"no quorum within rounds.round_timeout (chain status {info.status})"
+            )
         self._save()
         self._keep_attestation(round_)
         stages = {k: round(v, 4) for k, v in self.timings.items()}
         self.events.emit(
-            "round_done", round_, finalized=out.finalized, aggregate_hash=out.aggregate_hash,
-            params_round=self.params_round, accepted=out.accepted, rejected=out.rejected, error=out.error,
-            epsilon=round(self.peer.privacy.spent(), 6), samples=out.samples, seconds=round(seconds, 4),
+            "round_done",
+            round_,
+            finalized=out.finalized,
+            aggregate_hash=out.aggregate_hash,
+            params_round=self.params_round,
+            accepted=out.accepted,
+            rejected=out.rejected,
+            error=out.error,
+            epsilon=round(self.peer.privacy.spent(), 6),
+            samples=out.samples,
+            seconds=round(seconds, 4),
             stages=stages,
-            bytes_sent=(after.blob_bytes_sent + after.control_bytes_sent) - (before.blob_bytes_sent + before.control_bytes_sent),
+            bytes_sent=(after.blob_bytes_sent + after.control_bytes_sent)
+            - (before.blob_bytes_sent + before.control_bytes_sent),
             bytes_received=(after.blob_bytes_received + after.control_bytes_received)
             - (before.blob_bytes_received + before.control_bytes_received),
-            streams_refused=after.streams_refused, connections_refused=after.connections_refused,
-            control_rejected=after.control_rejected)
+            streams_refused=after.streams_refused,
+            connections_refused=after.connections_refused,
+            control_rejected=after.control_rejected,
+        )
 
     def _keep_attestation(self, round_: int) -> None:
         """Keep this member's signed attestation of ``round_`` (the chain head it saw is in
@@ -546,9 +703,13 @@ class NodeRunner:
         for ident in others:
             self._synced = trio.Event()
             try:
-                await self.host.send_blob(ident.peer_id, modelsync.encode_request(target), kind=modelsync.REQUEST_KIND)
+                await self.host.send_blob(
+                    ident.peer_id, modelsync.encode_request(target), kind=modelsync.REQUEST_KIND
+                )
             except GossipError as exc:
-                self.events.emit("sync_request_failed", target, peer=ident.address, error=str(exc)[:160])
+                self.events.emit(
+                    "sync_request_failed", target, peer=ident.address, error=str(exc)[:160]
+                )
                 continue
             with trio.move_on_after(SYNC_TIMEOUT_S):
                 await self._synced.wait()
@@ -558,8 +719,12 @@ class NodeRunner:
             if self.params_round >= target:
                 self.peer.completed_round = max(self.peer.completed_round, self.params_round)
                 self._save()
-                self.events.emit("caught_up", self.params_round, source=ident.address,
-                                 params_hash=parameters_hash(self.peer.global_params).hex())
+                self.events.emit(
+                    "caught_up",
+                    self.params_round,
+                    source=ident.address,
+                    params_hash=parameters_hash(self.peer.global_params).hex(),
+                )
                 return True
         self.events.emit("catch_up_failed", target, asked=len(others))
         return False
@@ -571,15 +736,18 @@ class NodeRunner:
             ident = self.peer.identity_of(from_peer)
             if ident is None:
                 raise NotAuthorized("standardizer from an unknown peer")
-            self._std_offers[ident.address] = setupsync.decode_offer(data, self.peer.raw_data.x[0].size)
+            self._std_offers[ident.address] = setupsync.decode_offer(
+                data, self.peer.raw_data.x[0].size
+            )
             self._std_changed.set()
             self._std_changed = trio.Event()
         elif kind == modelsync.REQUEST_KIND:
             modelsync.decode_request(data)
             now = time.monotonic()
             if now - self._responded.get(from_peer, -1e9) < modelsync.RESPONSE_INTERVAL_S:
-                raise NotAuthorized("model requests are limited to one per "
-                                      f"{modelsync.RESPONSE_INTERVAL_S:g} s")
+                raise NotAuthorized(
+                    f"model requests are limited to one per {modelsync.RESPONSE_INTERVAL_S:g} s"
+                )
             self._responded[from_peer] = now
             offer = modelsync.ModelOffer(self.params_round, self.peer.global_params.copy())
             self._nursery.start_soon(self._send_offer, from_peer, offer)
@@ -595,7 +763,9 @@ class NodeRunner:
                     self._synced.set()
                 raise
             if info.status != "finalized" or info.aggregate_hash != parameters_hash(offer.params):
-                raise BlobRefused(f"offered parameters are not round {offer.round}'s finalized aggregate")
+                raise BlobRefused(
+                    f"offered parameters are not round {offer.round}'s finalized aggregate"
+                )
             self._adopt(offer.params, offer.round)
             self._synced.set()
         else:
@@ -607,7 +777,9 @@ class NodeRunner:
             raise NotHeld("this node holds no standardizer")
         now = time.monotonic()
         if now - self._std_responded.get(from_peer, -1e9) < setupsync.RESPONSE_INTERVAL_S:
-            raise NotAuthorized(f"standardizer requests are limited to one per {setupsync.RESPONSE_INTERVAL_S:g} s")
+            raise NotAuthorized(
+                f"standardizer requests are limited to one per {setupsync.RESPONSE_INTERVAL_S:g} s"
+            )
         self._std_responded[from_peer] = now
         self._nursery.start_soon(self._send_standardizer, from_peer, setupsync.encode_offer(std))
 
@@ -619,9 +791,13 @@ class NodeRunner:
 
     async def _send_offer(self, peer_id: str, offer: modelsync.ModelOffer) -> None:
         try:
-            await self.host.send_blob(peer_id, modelsync.encode_offer(offer), kind=modelsync.MODEL_KIND)
+            await self.host.send_blob(
+                peer_id, modelsync.encode_offer(offer), kind=modelsync.MODEL_KIND
+            )
         except GossipError as exc:
-            self.events.emit("sync_offer_failed", offer.round, peer_id=peer_id, error=str(exc)[:160])
+            self.events.emit(
+                "sync_offer_failed", offer.round, peer_id=peer_id, error=str(exc)[:160]
+            )
 
 
 def _check_port_free(cfg: NodeConfig) -> None:
@@ -634,8 +810,10 @@ def _check_port_free(cfg: NodeConfig) -> None:
         try:
             sock.bind((ip, port))
         except OSError as exc:
-            raise RunnerError(f"[node].listen {cfg.node.listen}: cannot listen ({exc.strerror or exc}); "
-                              f"is another node running on this port?") from None
+            raise RunnerError(
+                f"[node].listen {cfg.node.listen}: cannot listen ({exc.strerror or exc}); "
+                f"is another node running on this port?"
+            ) from None
 
 
 def configure_logging(events: EventLog, verbose: bool) -> None:
@@ -644,7 +822,9 @@ def configure_logging(events: EventLog, verbose: bool) -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     root.addHandler(events.handler())
-    logging.captureWarnings(True)  # library warnings (Opacus, every round) become log events, not stderr
+    logging.captureWarnings(
+        True
+    )  # library warnings (Opacus, every round) become log events, not stderr
     root.setLevel(logging.WARNING)
     logging.getLogger("medmesh").setLevel(logging.INFO)
     logging.getLogger("medmesh.gossip").setLevel(logging.INFO if verbose else logging.WARNING)

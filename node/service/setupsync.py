@@ -22,10 +22,17 @@ from collections import Counter
 
 import numpy as np
 
-from node.data import Standardizer
+from node.data.samples import Standardizer
 
-__all__ = ["REQUEST_KIND", "OFFER_KIND", "RESPONSE_INTERVAL_S", "encode_offer", "decode_offer", "agreed",
-           "majority"]
+__all__ = [
+    "REQUEST_KIND",
+    "OFFER_KIND",
+    "RESPONSE_INTERVAL_S",
+    "encode_offer",
+    "decode_offer",
+    "agreed",
+    "majority",
+]
 
 REQUEST_KIND = "standardizer-request"
 OFFER_KIND = "standardizer"
@@ -33,8 +40,11 @@ RESPONSE_INTERVAL_S = 2.0
 
 
 def encode_offer(std: Standardizer) -> bytes:
-    return json.dumps({"mean": [float(v) for v in std.mean], "std": [float(v) for v in std.std]},
-                      separators=(",", ":"), sort_keys=True).encode()
+    return json.dumps(
+        {"mean": [float(v) for v in std.mean], "std": [float(v) for v in std.std]},
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
 
 
 def decode_offer(data: bytes, features: int) -> bytes:
@@ -46,10 +56,14 @@ def decode_offer(data: bytes, features: int) -> bytes:
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"malformed standardizer ({exc})") from None
     if len(mean) != features or len(std) != features:
-        raise ValueError(f"standardizer of {len(mean)}/{len(std)} features, this node has {features}")
+        raise ValueError(
+            f"standardizer of {len(mean)}/{len(std)} features, this node has {features}"
+        )
     if not all(math.isfinite(v) for v in values) or not all(float(s) > 0 for s in std):
         raise ValueError("standardizer with a non-finite value or a std <= 0")
-    return encode_offer(Standardizer(np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)))
+    return encode_offer(
+        Standardizer(np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64))
+    )
 
 
 def majority(n_others: int) -> int:
@@ -65,4 +79,6 @@ def agreed(offers: dict[str, bytes], need: int) -> Standardizer | None:
     if votes < need:
         return None
     obj = json.loads(blob)
-    return Standardizer(np.asarray(obj["mean"], dtype=np.float64), np.asarray(obj["std"], dtype=np.float64))
+    return Standardizer(
+        np.asarray(obj["mean"], dtype=np.float64), np.asarray(obj["std"], dtype=np.float64)
+    )

@@ -2,28 +2,31 @@
 
 Built-in splits (``breast-cancer``, ``synthetic-imaging``) give site ``k`` of a split every
 node draws identically from its seed, for demos, tests and benchmarks. The other sources
-read the hospital's own files through :mod:`node.loaders` and fail with one
-:class:`~node.data.DataError` line naming the file and the problem.
+read the hospital's own files through :mod:`node.data.loaders` and fail with one
+:class:`~node.data.samples.DataError` line naming the file and the problem.
 """
 
 from __future__ import annotations
 
+from node.data.samples import LabelledData
 from node.service.config import DataSection
-from node.data import LabelledData
 
 __all__ = ["load_training_data", "feature_bounds"]
 
 
 def load_training_data(data: DataSection) -> LabelledData:
     if data.source == "breast-cancer":
-        from node.data import breast_cancer_split
+        from node.data.samples import breast_cancer_split
+
         split = breast_cancer_split(data.sites, seed=data.seed)
         return list(split.hospitals.values())[data.site]
     if data.source == "synthetic-imaging":
-        from node.datasets import synthetic_imaging_split
+        from node.data.datasets import synthetic_imaging_split
+
         split = synthetic_imaging_split(data.sites, seed=data.seed)
         return list(split.hospitals.values())[data.site]
-    from node import loaders
+    from node.data import loaders
+
     positive = list(data.positive) or None
     if data.source == "table":
         return loaders.load_table(data.path, data.label, positive=positive)
@@ -33,12 +36,15 @@ def load_training_data(data: DataSection) -> LabelledData:
         return loaders.load_npz(data.path, positive=positive)
     if data.source == "manifest":
         return loaders.load_manifest(data.path, label=data.label, positive=positive)
-    raise ValueError(f"[data].source: unknown source {data.source!r}")  # config validation catches it first
+    raise ValueError(
+        f"[data].source: unknown source {data.source!r}"
+    )  # config validation catches it first
 
 
 def feature_bounds(data: DataSection):
     """The public feature ranges the node scales by, or None for federated sums (``[data].scaling``)."""
-    from node.scaling import BREAST_CANCER_BOUNDS, load_bounds
+    from node.data.scaling import BREAST_CANCER_BOUNDS, load_bounds
+
     if data.scaling == "federated":
         return None
     if data.bounds is not None:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from node.data import Standardizer
-from node.fsutil import atomic_write_json
-from node.update import parameters_hash
+from node.consensus.update import parameters_hash
+from node.data.samples import Standardizer
 from node.errors import MedmeshError
+from node.service.fsutil import atomic_write_json
 
 __all__ = ["NodeState", "StateError", "STATE_FILE"]
 
@@ -54,12 +54,24 @@ class NodeState:
             raise ValueError("no parameters to save")
         state_dir = Path(state_dir)
         raw = np.asarray(self.params, dtype="<f4").tobytes()
-        std = None if self.standardizer is None else {
-            "mean": self.standardizer.mean.tolist(), "std": self.standardizer.std.tolist()}
-        atomic_write_json(state_dir / STATE_FILE, {
-            "version": 2, "peer_id": self.peer_id, "completed_round": self.completed_round,
-            "params_round": self.params_round, "params_hash": parameters_hash(self.params).hex(),
-            "params": base64.b64encode(raw).decode("ascii"), "standardizer": std}, mode=0o600)
+        std = (
+            None
+            if self.standardizer is None
+            else {"mean": self.standardizer.mean.tolist(), "std": self.standardizer.std.tolist()}
+        )
+        atomic_write_json(
+            state_dir / STATE_FILE,
+            {
+                "version": 2,
+                "peer_id": self.peer_id,
+                "completed_round": self.completed_round,
+                "params_round": self.params_round,
+                "params_hash": parameters_hash(self.params).hex(),
+                "params": base64.b64encode(raw).decode("ascii"),
+                "standardizer": std,
+            },
+            mode=0o600,
+        )
         (state_dir / _LEGACY_PARAMS).unlink(missing_ok=True)  # a version-1 leftover would mislead
 
     @classmethod
@@ -75,19 +87,37 @@ class NodeState:
         try:
             obj = json.loads(path.read_text())
             std = obj["standardizer"]
-            standardizer = None if std is None else Standardizer(
-                np.asarray(std["mean"], dtype=np.float64), np.asarray(std["std"], dtype=np.float64))
-            state = cls(str(obj["peer_id"]), int(obj["completed_round"]), int(obj["params_round"]), None,
-                        standardizer)
+            standardizer = (
+                None
+                if std is None
+                else Standardizer(
+                    np.asarray(std["mean"], dtype=np.float64),
+                    np.asarray(std["std"], dtype=np.float64),
+                )
+            )
+            state = cls(
+                str(obj["peer_id"]),
+                int(obj["completed_round"]),
+                int(obj["params_round"]),
+                None,
+                standardizer,
+            )
             stored_hash = str(obj["params_hash"])
             version = int(obj.get("version", 1))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StateError(f"state dir {state_dir} is unreadable ({exc}); move it away to start afresh") from None
+            raise StateError(
+                f"state dir {state_dir} is unreadable ({exc}); move it away to start afresh"
+            ) from None
         if state.peer_id != peer_id:
-            raise StateError(f"state dir {state_dir} belongs to peer {state.peer_id}, not to this identity ({peer_id})")
+            raise StateError(
+                f"state dir {state_dir} belongs to peer {state.peer_id}, not to this identity ({peer_id})"
+            )
         params, problem = _read_params(state_dir, obj, version)
         if params is not None and parameters_hash(params).hex() != stored_hash:
-            params, problem = None, f"parameters do not match the hash in {STATE_FILE} (torn write or edit)"
+            params, problem = (
+                None,
+                f"parameters do not match the hash in {STATE_FILE} (torn write or edit)",
+            )
         if params is None:
             state.params_round, state.recovered = 0, problem
         state.params = params

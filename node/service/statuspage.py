@@ -18,8 +18,8 @@ from importlib import resources
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from node.service.metrics import Monitor
 from node.errors import MedmeshError
+from node.service.metrics import Monitor
 
 __all__ = ["MonitoringError", "StatusServer", "start_monitoring"]
 
@@ -36,19 +36,28 @@ class StatusServer:
 
     def __init__(self, monitor: Monitor, host: str = "127.0.0.1", port: int = 0) -> None:
         if not ipaddress.ip_address(host).is_loopback:
-            log.warning("monitoring on %s: the status page and /metrics are visible beyond this machine", host)
+            log.warning(
+                "monitoring on %s: the status page and /metrics are visible beyond this machine",
+                host,
+            )
         self.monitor = monitor
-        self.pages = {"/": ("text/html; charset=utf-8", (_ASSETS / "status.html").read_bytes()),
-                      "/status.js": ("text/javascript; charset=utf-8", (_ASSETS / "status.js").read_bytes()),
-                      "/status.css": ("text/css; charset=utf-8", (_ASSETS / "status.css").read_bytes())}
+        self.pages = {
+            "/": ("text/html; charset=utf-8", (_ASSETS / "status.html").read_bytes()),
+            "/status.js": ("text/javascript; charset=utf-8", (_ASSETS / "status.js").read_bytes()),
+            "/status.css": ("text/css; charset=utf-8", (_ASSETS / "status.css").read_bytes()),
+        }
         handler = type("Handler", (_Handler,), {"server_ref": self})
         try:
             self.httpd = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:
-            raise MonitoringError(f"[monitoring]: cannot listen on {host}:{port}: {exc.strerror or exc}; "
-                                  f"set another port (0: any free one) or enabled = false") from None
+            raise MonitoringError(
+                f"[monitoring]: cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                f"set another port (0: any free one) or enabled = false"
+            ) from None
         self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="medmesh-status", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="medmesh-status", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -74,7 +83,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(srv.monitor.registry)
         if path == "/status.json":
-            return 200, "application/json", json.dumps(srv.monitor.snapshot(), allow_nan=False).encode()
+            return (
+                200,
+                "application/json",
+                json.dumps(srv.monitor.snapshot(), allow_nan=False).encode(),
+            )
         if path == "/favicon.ico":
             return 204, "image/x-icon", b""
         if path in srv.pages:
@@ -107,7 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
         if with_body:
             self.wfile.write(body)
 
-    def log_message(self, format: str, *args) -> None:  # scrapes every few seconds: not worth a log line
+    def log_message(
+        self, format: str, *args
+    ) -> None:  # scrapes every few seconds: not worth a log line
         pass
 
 
@@ -119,10 +134,13 @@ def start_monitoring(runner) -> StatusServer | None:
     m = runner.cfg.monitoring
     if not m.enabled:
         return None
-    monitor = Monitor(runner.identity.institution,
-                      AlertThresholds(m.auc_drop, m.bias_gap, m.norm_z, m.min_cosine, m.drift_smd, m.auc_alpha),
-                      epsilon_budget=runner.cfg.privacy.epsilon, alerts_on_chain=m.alerts_on_chain,
-                      campaign_rounds=runner.cfg.privacy.rounds)
+    monitor = Monitor(
+        runner.identity.institution,
+        AlertThresholds(m.auc_drop, m.bias_gap, m.norm_z, m.min_cosine, m.drift_smd, m.auc_alpha),
+        epsilon_budget=runner.cfg.privacy.epsilon,
+        alerts_on_chain=m.alerts_on_chain,
+        campaign_rounds=runner.cfg.privacy.rounds,
+    )
     monitor.attach(runner)
     monitor.set_epsilon(runner.peer.privacy.spent())
     runner.events.listeners.append(monitor.on_event)

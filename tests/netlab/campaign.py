@@ -7,14 +7,19 @@ import base64
 import json
 
 import numpy as np
+from node_support import params_hash, wait_chain
 
 from netlab.consortium import LabNet
-from node_support import params_hash, wait_chain
 
 WINDOWS = 20  # commit and attest windows, seconds on the chain's clock
 OVERRIDES = {
-    "rounds": {"round_timeout": 5.0, "open_fallback": 1.5, "attest_grace": 5.0, "poll_interval": 0.25,
-               "join_margin": 3.0},
+    "rounds": {
+        "round_timeout": 5.0,
+        "open_fallback": 1.5,
+        "attest_grace": 5.0,
+        "poll_interval": 0.25,
+        "join_margin": 3.0,
+    },
     "privacy": {"rounds": 60},  # the noise is calibrated for a campaign longer than this module
     "gossip": {"reconnect_initial": 0.25, "reconnect_max": 2.0, "dial_timeout": 3.0},
 }
@@ -35,11 +40,13 @@ def status(net: LabNet, round_: int) -> str:
 
 def wait_finalized(net: LabNet, after: int, timeout: float) -> int:
     """The first round above ``after`` that finalizes on chain."""
+
     def found():
         for r in range(after + 1, chain_round(net) + 1):
             if status(net, r) == "finalized":
                 return r
         return None
+
     return wait_chain(found, timeout, f"finalized round after {after}")
 
 
@@ -61,7 +68,9 @@ def model_hash(net: LabNet, name: str) -> tuple[int, bytes]:
 
 def wait_caught_up(net: LabNet, name: str, round_: int, timeout: float) -> None:
     """``name``'s persisted model is the chain's aggregate of ``round_`` or a later round."""
+
     def caught():
         have, digest = model_hash(net, name)
         return have >= round_ and digest == reader(net).round_info(have).aggregate_hash
+
     wait_chain(caught, timeout, f"{name} holding the chain's model of round {round_} or later")

@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from node_support import started
+
 from ledger import Anvil
 from netlab.lab import CHAIN, CHAIN_PORT, NODE_PORT, Lab
 from node.service.config import template
 from node.service.localnet import LocalNet, NodeProcess
-from node_support import started
 
 __all__ = ["LabNet", "lab_chain", "running_lab"]
 
@@ -28,7 +29,9 @@ class _NsAnvil(Anvil):
     """Anvil inside the chain namespace; readiness (and ``__enter__``'s URL) through the forwarder."""
 
     def __init__(self, lab: Lab) -> None:
-        super().__init__(CHAIN_PORT, block_time=1, host=lab.ip[CHAIN], prefix=lab.exec_prefix(CHAIN))
+        super().__init__(
+            CHAIN_PORT, block_time=1, host=lab.ip[CHAIN], prefix=lab.exec_prefix(CHAIN)
+        )
         self._proxy = lab.proxy_rpc
 
     @property
@@ -41,17 +44,33 @@ def lab_chain(lab: Lab) -> Anvil:
 
 
 class LabNet(LocalNet):
-    def __init__(self, lab: Lab, root: Path, *, commit_window: int, attest_window: int,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
-        super().__init__(root, lab.proxy_rpc, lab.hospitals, commit_window=commit_window,
-                         attest_window=attest_window, overrides=overrides)
+    def __init__(
+        self,
+        lab: Lab,
+        root: Path,
+        *,
+        commit_window: int,
+        attest_window: int,
+        overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(
+            root,
+            lab.proxy_rpc,
+            lab.hospitals,
+            commit_window=commit_window,
+            attest_window=attest_window,
+            overrides=overrides,
+        )
         self.lab = lab
 
     def _init(self, name: str, site: int, sites: int) -> None:
         super()._init(name, site, sites)
         # the others reach this node at its relay alias
-        self.multiaddrs[name] = re.sub(r"^/ip4/[^/]+/tcp/\d+", f"/ip4/{self.lab.alias[name]}/tcp/{NODE_PORT}",
-                                       self.multiaddrs[name])
+        self.multiaddrs[name] = re.sub(
+            r"^/ip4/[^/]+/tcp/\d+",
+            f"/ip4/{self.lab.alias[name]}/tcp/{NODE_PORT}",
+            self.multiaddrs[name],
+        )
 
     def setup(self) -> None:
         super().setup()
@@ -63,14 +82,20 @@ class LabNet(LocalNet):
             path.write_text(template(raw))
 
     def start(self, name: str, *extra: str) -> NodeProcess:
-        proc = NodeProcess(name, self.configs[name], self.root, self.env, extra, prefix=self.lab.exec_prefix(name))
+        proc = NodeProcess(
+            name, self.configs[name], self.root, self.env, extra, prefix=self.lab.exec_prefix(name)
+        )
         self.procs[name] = proc
         return proc
 
 
 @contextlib.contextmanager
-def running_lab(lab: Lab, root: Path, windows: int, overrides: dict[str, dict[str, Any]]) -> Iterator[LabNet]:
+def running_lab(
+    lab: Lab, root: Path, windows: int, overrides: dict[str, dict[str, Any]]
+) -> Iterator[LabNet]:
     """The lab's chain and its hospitals' node processes, all started; stopped on exit."""
     with lab_chain(lab):
-        with started(LabNet(lab, root, commit_window=windows, attest_window=windows, overrides=overrides)) as net:
+        with started(
+            LabNet(lab, root, commit_window=windows, attest_window=windows, overrides=overrides)
+        ) as net:
             yield net

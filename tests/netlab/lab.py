@@ -26,7 +26,14 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 
-from netlab.netns import NetnsUnavailable, ensure_nftables, namespace_pids, namespaces, netns_supported, sh
+from netlab.netns import (
+    NetnsUnavailable,
+    ensure_nftables,
+    namespace_pids,
+    namespaces,
+    netns_supported,
+    sh,
+)
 from netlab.relay import DelayRelay, Route
 
 __all__ = ["Lab", "LinkSpec", "sweep_stale", "NODE_PORT", "CHAIN_PORT"]
@@ -49,7 +56,7 @@ def sweep_stale() -> list[str]:
     ending the processes still inside them (processes an earlier lab started)."""
     removed = []
     for ns in namespaces(PREFIX):
-        owner = ns[len(PREFIX):].split("-", 1)[0]
+        owner = ns[len(PREFIX) :].split("-", 1)[0]
         if owner.isdigit() and int(owner) != os.getpid() and not os.path.exists(f"/proc/{owner}"):
             for pid in namespace_pids(ns):
                 _kill(pid)
@@ -66,17 +73,27 @@ def _kill(pid: int) -> None:
 
 
 class Lab:
-    def __init__(self, hospitals: int, *, rtt_ms: float = 0.0, link: LinkSpec | None = None) -> None:
+    def __init__(
+        self, hospitals: int, *, rtt_ms: float = 0.0, link: LinkSpec | None = None
+    ) -> None:
         self.tag = f"{PREFIX}{os.getpid()}"
         self.hospitals = hospitals
         self.bridge = f"{self.tag}-br"
-        self.ns = {CHAIN: f"{self.tag}-ch", **{self.name(i): f"{self.tag}-h{i}" for i in range(hospitals)}}
-        self.ip = {CHAIN: "10.77.0.2", **{self.name(i): f"10.77.0.{10 + i}" for i in range(hospitals)}}
+        self.ns = {
+            CHAIN: f"{self.tag}-ch",
+            **{self.name(i): f"{self.tag}-h{i}" for i in range(hospitals)},
+        }
+        self.ip = {
+            CHAIN: "10.77.0.2",
+            **{self.name(i): f"10.77.0.{10 + i}" for i in range(hospitals)},
+        }
         self.alias = {self.name(i): f"10.77.1.{10 + i}" for i in range(hospitals)}
         self.links = {m: link or LinkSpec() for m in self.ns}
         self.relay: DelayRelay | None = None
         self.rtt_ms = rtt_ms
-        self.chain_proxy: tuple[str, int] | None = None  # the test process's own way to the chain RPC
+        self.chain_proxy: tuple[str, int] | None = (
+            None  # the test process's own way to the chain RPC
+        )
         self._timers: list[threading.Timer] = []
         self._made: list[str] = []
 
@@ -107,17 +124,40 @@ class Lab:
         for i, (member, ns) in enumerate(self.ns.items()):
             self._add_ns(ns)
             port = f"p{i}"
-            sh("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", self.bridge)
+            sh(
+                "ip",
+                "link",
+                "add",
+                "eth0",
+                "netns",
+                ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                port,
+                "netns",
+                self.bridge,
+            )
             sh("ip", "-n", ns, "addr", "add", f"{self.ip[member]}/16", "dev", "eth0")
             sh("ip", "-n", ns, "link", "set", "eth0", "up")
             sh("ip", "-n", self.bridge, "link", "set", port, "master", "br0", "up")
             self._nft_base(member)
             self.set_link(member, self.links[member])
-        routes = [Route(self.bridge, (alias, NODE_PORT), self.ns[m], (self.ip[m], NODE_PORT))
-                  for m, alias in self.alias.items()]
+        routes = [
+            Route(self.bridge, (alias, NODE_PORT), self.ns[m], (self.ip[m], NODE_PORT))
+            for m, alias in self.alias.items()
+        ]
         proxy_port = _free_local_port()
-        routes.append(Route(None, ("127.0.0.1", proxy_port), self.ns[CHAIN], (self.ip[CHAIN], CHAIN_PORT),
-                            delayed=False))
+        routes.append(
+            Route(
+                None,
+                ("127.0.0.1", proxy_port),
+                self.ns[CHAIN],
+                (self.ip[CHAIN], CHAIN_PORT),
+                delayed=False,
+            )
+        )
         self.chain_proxy = ("127.0.0.1", proxy_port)
         self.relay = DelayRelay(routes, self.rtt_ms / 2000)
         self.relay.start()
@@ -130,7 +170,15 @@ class Lab:
     def _nft_base(self, member: str) -> None:
         peers = f"10.77.0.10-10.77.0.{9 + self.hospitals}"
         direct = f"ip daddr {peers} ip daddr != {self.ip[member]} reject" if member != CHAIN else ""
-        sh("ip", "netns", "exec", self.ns[member], "nft", "-f", "-", input_=f"""
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            self.ns[member],
+            "nft",
+            "-f",
+            "-",
+            input_=f"""
 table inet mm {{
   set cut {{ type ipv4_addr; }}
   set refuse {{ type ipv4_addr; }}
@@ -146,8 +194,22 @@ table inet mm {{
     {direct}
   }}
 }}
-""")
-        sh("ip", "netns", "exec", self.ns[member], "nft", "add", "rule", "inet", "mm", "input", "jump", "loss")
+""",
+        )
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            self.ns[member],
+            "nft",
+            "add",
+            "rule",
+            "inet",
+            "mm",
+            "input",
+            "jump",
+            "loss",
+        )
 
     def down(self) -> None:
         """Stop the relay and timers, end every process left in the lab's namespaces, delete them
@@ -173,13 +235,41 @@ table inet mm {{
             sh("tc", "-n", ns, "qdisc", "del", "dev", dev, "root", check=False)
             if spec.mbit is not None:
                 burst = max(32_000, int(spec.mbit * 1e6 / 8 / 100))  # >= one 10 ms tick of the rate
-                sh("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate", f"{spec.mbit}mbit",
-                   "burst", str(burst), "latency", "200ms")
+                sh(
+                    "tc",
+                    "-n",
+                    ns,
+                    "qdisc",
+                    "add",
+                    "dev",
+                    dev,
+                    "root",
+                    "tbf",
+                    "rate",
+                    f"{spec.mbit}mbit",
+                    "burst",
+                    str(burst),
+                    "latency",
+                    "200ms",
+                )
         nsx = ("ip", "netns", "exec", self.ns[member], "nft")
         sh(*nsx, "flush", "chain", "inet", "mm", "loss")
         if spec.loss > 0:
-            sh(*nsx, "add", "rule", "inet", "mm", "loss", "numgen", "random", "mod", "1000", "<",
-               str(int(round(spec.loss * 10))), "drop")
+            sh(
+                *nsx,
+                "add",
+                "rule",
+                "inet",
+                "mm",
+                "loss",
+                "numgen",
+                "random",
+                "mod",
+                "1000",
+                "<",
+                str(int(round(spec.loss * 10))),
+                "drop",
+            )
 
     def set_rtt(self, rtt_ms: float) -> None:
         self.rtt_ms = rtt_ms
@@ -198,8 +288,19 @@ table inet mm {{
             others = [m for j, g in enumerate(sets) if j != i for m in g]
             cut = [a for m in others for a in self.addresses(m)]
             for member in group:
-                sh("ip", "netns", "exec", self.ns[member], "nft", "add", "element", "inet", "mm", "cut",
-                   "{ " + ", ".join(cut) + " }")
+                sh(
+                    "ip",
+                    "netns",
+                    "exec",
+                    self.ns[member],
+                    "nft",
+                    "add",
+                    "element",
+                    "inet",
+                    "mm",
+                    "cut",
+                    "{ " + ", ".join(cut) + " }",
+                )
 
     def isolate(self, member: str) -> None:
         """Cut ``member`` (a hospital, or ``"chain"``) off from everyone else."""
@@ -209,8 +310,19 @@ table inet mm {{
         """``member``'s host stays up but its service is down: it answers every TCP segment from
         the others with a reset (a crashed RPC server; a partition drops instead)."""
         others = [a for m in self.ns if m != member for a in self.addresses(m)]
-        sh("ip", "netns", "exec", self.ns[member], "nft", "add", "element", "inet", "mm", "refuse",
-           "{ " + ", ".join(others) + " }")
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            self.ns[member],
+            "nft",
+            "add",
+            "element",
+            "inet",
+            "mm",
+            "refuse",
+            "{ " + ", ".join(others) + " }",
+        )
 
     def heal(self) -> None:
         """Undo every partition and refusal."""
@@ -240,7 +352,7 @@ table inet mm {{
         assert self.chain_proxy is not None
         return f"http://{self.chain_proxy[0]}:{self.chain_proxy[1]}"
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         self.up()
         return self
 
@@ -250,6 +362,7 @@ table inet mm {{
 
 def _free_local_port() -> int:
     import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

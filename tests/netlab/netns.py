@@ -13,8 +13,16 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-__all__ = ["NetnsUnavailable", "sh", "netns_supported", "ensure_nftables", "in_netns", "socket_in",
-           "namespaces", "namespace_pids"]
+__all__ = [
+    "NetnsUnavailable",
+    "sh",
+    "netns_supported",
+    "ensure_nftables",
+    "in_netns",
+    "socket_in",
+    "namespaces",
+    "namespace_pids",
+]
 
 T = TypeVar("T")
 _CLONE_NEWNET = 0x40000000
@@ -81,17 +89,22 @@ def in_netns(ns: str, fn: Callable[[], T]) -> T:
 
 def socket_in(ns: str | None) -> socket.socket:
     """A non-blocking TCP socket created in namespace ``ns`` (None: this process's own)."""
+
     def make() -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         return sock
+
     return make() if ns is None else in_netns(ns, make)
 
 
 def namespaces(prefix: str) -> list[str]:
     """Names of the existing network namespaces that start with ``prefix``."""
-    return [line.split()[0] for line in sh("ip", "netns", "list").splitlines()
-            if line.strip() and line.split()[0].startswith(prefix)]
+    return [
+        line.split()[0]
+        for line in sh("ip", "netns", "list").splitlines()
+        if line.strip() and line.split()[0].startswith(prefix)
+    ]
 
 
 def namespace_pids(ns: str) -> Sequence[int]:

@@ -24,11 +24,11 @@ QUEUE_CHUNKS = 256  # chunks in flight per direction before the reader waits (ba
 
 @dataclass(frozen=True)
 class Route:
-    listen_ns: str | None          # None: the test process's own namespace (loopback)
+    listen_ns: str | None  # None: the test process's own namespace (loopback)
     listen: tuple[str, int]
     target_ns: str | None
     target: tuple[str, int]
-    delayed: bool = True           # False: a plain forwarder (the test's own RPC to the chain)
+    delayed: bool = True  # False: a plain forwarder (the test's own RPC to the chain)
 
 
 class DelayRelay:
@@ -38,7 +38,9 @@ class DelayRelay:
         self.bytes_forwarded = 0
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.base_events.Server] = []
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="netlab-relay")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="netlab-relay"
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -47,7 +49,9 @@ class DelayRelay:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(route.listen)
             sock.listen(128)
-            server = asyncio.run_coroutine_threadsafe(self._serve(route, sock), self._loop).result(10)
+            server = asyncio.run_coroutine_threadsafe(self._serve(route, sock), self._loop).result(
+                10
+            )
             self._servers.append(server)
 
     def stop(self) -> None:
@@ -58,6 +62,7 @@ class DelayRelay:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
         if self._thread.is_alive():
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
@@ -70,24 +75,32 @@ class DelayRelay:
                 await self._pair(route, reader, writer)
             except asyncio.CancelledError:  # the relay is stopping
                 writer.close()
+
         return await asyncio.start_server(handle, sock=sock)
 
-    async def _pair(self, route: Route, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+    async def _pair(
+        self, route: Route, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter
+    ) -> None:
         out = socket_in(route.target_ns)  # made in the target's namespace before connecting
         try:
             await asyncio.wait_for(self._loop.sock_connect(out, route.target), 10)
             t_reader, t_writer = await asyncio.open_connection(sock=out)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             out.close()
             c_writer.close()
             return
         delayed = route.delayed
-        await asyncio.gather(self._pipe(c_reader, t_writer, delayed), self._pipe(t_reader, c_writer, delayed),
-                             return_exceptions=True)
+        await asyncio.gather(
+            self._pipe(c_reader, t_writer, delayed),
+            self._pipe(t_reader, c_writer, delayed),
+            return_exceptions=True,
+        )
         for w in (c_writer, t_writer):
             w.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool
+    ) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(QUEUE_CHUNKS)
 
         async def read() -> None:

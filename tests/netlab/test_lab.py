@@ -20,7 +20,9 @@ PAYLOAD = 1_000_000  # 1 MB: 1.0 s at 8 Mbit/s
 
 def _echo_server(lab: Lab) -> socket.socket:
     """In hospital-b: answer b"ping" with b"pong"; on other data, count bytes until EOF and answer the count."""
-    srv = in_netns(lab.ns["hospital-b"], lambda: socket.create_server((lab.ip["hospital-b"], NODE_PORT)))
+    srv = in_netns(
+        lab.ns["hospital-b"], lambda: socket.create_server((lab.ip["hospital-b"], NODE_PORT))
+    )
 
     def serve() -> None:
         while True:
@@ -36,12 +38,16 @@ def _echo_server(lab: Lab) -> socket.socket:
                     else:
                         total += len(data)
                 conn.sendall(str(total).encode())
+
     threading.Thread(target=serve, daemon=True).start()
     return srv
 
 
 def _dial(lab: Lab, address: str, timeout: float = 5.0) -> socket.socket:
-    return in_netns(lab.ns["hospital-a"], lambda: socket.create_connection((address, NODE_PORT), timeout=timeout))
+    return in_netns(
+        lab.ns["hospital-a"],
+        lambda: socket.create_connection((address, NODE_PORT), timeout=timeout),
+    )
 
 
 def test_lab_shapes_cuts_and_cleans_up(make_lab):
@@ -60,7 +66,9 @@ def test_lab_shapes_cuts_and_cleans_up(make_lab):
         conn.sendall(b"x" * PAYLOAD)
         conn.shutdown(socket.SHUT_WR)
         assert conn.recv(32) == str(PAYLOAD).encode()
-        assert time.monotonic() - t >= PAYLOAD * 8 / (MBIT * 1e6) * 0.9  # tbf: no faster than the rate
+        assert (
+            time.monotonic() - t >= PAYLOAD * 8 / (MBIT * 1e6) * 0.9
+        )  # tbf: no faster than the rate
         conn.close()
         with pytest.raises(OSError):  # the other hospital's own address is not reachable directly
             _dial(lab, lab.ip["hospital-b"])

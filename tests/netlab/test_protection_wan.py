@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from netlab.campaign import OVERRIDES, ROUND_S, WINDOWS, attesters, reader, wait_caught_up
 from netlab.consortium import running_lab
 from netlab.lab import LinkSpec
-from netlab.campaign import OVERRIDES, ROUND_S, WINDOWS, attesters, reader, wait_caught_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 ROUNDS = 2
@@ -22,8 +22,11 @@ def test_mode_through_the_wan(make_lab, tmp_path, mode):
     try:
         with running_lab(lab, tmp_path, WINDOWS, overrides) as net:
             for proc in net.procs.values():
-                proc.wait_for(lambda e: e["event"] == "round_done" and e["round"] == ROUNDS, (ROUNDS + 1) * ROUND_S,
-                              f"round {ROUNDS}")
+                proc.wait_for(
+                    lambda e: e["event"] == "round_done" and e["round"] == ROUNDS,
+                    (ROUNDS + 1) * ROUND_S,
+                    f"round {ROUNDS}",
+                )
             for round_ in range(1, ROUNDS + 1):
                 info = reader(net).round_info(round_)
                 assert info.status == "finalized", f"{mode} round {round_}: {info.status}"

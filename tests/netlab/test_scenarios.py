@@ -16,12 +16,21 @@ Every wait is on a node's JSON log event or the chain's state (polled), never a 
 from __future__ import annotations
 
 import pytest
+from node_support import wait_chain
 
-from netlab.campaign import (OVERRIDES, ROUND_S, WINDOWS, attesters, chain_round, reader, status,
-                             wait_caught_up, wait_finalized)
+from netlab.campaign import (
+    OVERRIDES,
+    ROUND_S,
+    WINDOWS,
+    attesters,
+    chain_round,
+    reader,
+    status,
+    wait_caught_up,
+    wait_finalized,
+)
 from netlab.consortium import running_lab
 from netlab.lab import CHAIN, LinkSpec
-from node_support import wait_chain
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
@@ -35,7 +44,9 @@ def net(make_lab, tmp_path_factory):
 
 def test_wan_three_rounds_one_hash(net):
     for proc in net.procs.values():
-        proc.wait_for(lambda e: e["event"] == "round_done" and e["round"] == 3, 4 * ROUND_S, "round 3")
+        proc.wait_for(
+            lambda e: e["event"] == "round_done" and e["round"] == 3, 4 * ROUND_S, "round 3"
+        )
     for round_ in (1, 2, 3):
         info = reader(net).round_info(round_)
         assert info.status == "finalized", f"round {round_}: {info.status}"
@@ -59,7 +70,9 @@ def test_minority_partition(net):
         votes = attesters(net, round_)
         assert {n for n, digest in votes.items() if digest == info.aggregate_hash} == set(majority)
         # the cut-off node put its name to no other aggregate, and accused no one of withholding
-        assert cut not in votes, f"round {round_}: the cut-off node attested {votes[cut].hex()[:12]}"
+        assert cut not in votes, (
+            f"round {round_}: the cut-off node attested {votes[cut].hex()[:12]}"
+        )
         for name in majority:
             assert reader(net).rejection_count(round_, net.identities[name].address) == 0, name
     wait_caught_up(net, cut, second, 2 * ROUND_S)
@@ -71,9 +84,17 @@ def test_even_split_fails_the_round_then_resumes(net):
     start = chain_round(net)
     net.lab.partition(["hospital-a", "hospital-b"], ["hospital-c", "hospital-d"])
     try:
-        failed = wait_chain(lambda: next((r for r in range(start + 1, chain_round(net) + 1)
-                                          if status(net, r) == "failed"), None), 3 * ROUND_S, "a failed round")
-        assert not [r for r in range(start + 1, chain_round(net) + 1) if status(net, r) == "finalized"]
+        failed = wait_chain(
+            lambda: next(
+                (r for r in range(start + 1, chain_round(net) + 1) if status(net, r) == "failed"),
+                None,
+            ),
+            3 * ROUND_S,
+            "a failed round",
+        )
+        assert not [
+            r for r in range(start + 1, chain_round(net) + 1) if status(net, r) == "finalized"
+        ]
     finally:
         net.lab.heal()
     resumed = wait_finalized(net, failed, 3 * ROUND_S)
@@ -89,7 +110,9 @@ def test_chain_unreachable_for_30_s(net):
     net.lab.refuse(CHAIN)
     net.lab.at(30.0, net.lab.heal)
     for name, proc in net.procs.items():
-        proc.wait_for(lambda e: e["event"] == "chain_unreachable", 60, "chain_unreachable", since=marks[name])
+        proc.wait_for(
+            lambda e: e["event"] == "chain_unreachable", 60, "chain_unreachable", since=marks[name]
+        )
     resumed = wait_finalized(net, start, 30 + 3 * ROUND_S)
     for name, proc in net.procs.items():
         assert proc.proc.poll() is None, f"{name} exited"
@@ -97,7 +120,9 @@ def test_chain_unreachable_for_30_s(net):
         delays = [e["retry_in"] for e in retries[-5:]]
         assert delays == sorted(delays), f"{name}: retry delays do not back off: {delays}"
     for name, proc in net.procs.items():  # no node committed twice in any round
-        commits = [e["round"] for e in proc.events if str(e.get("msg", "")).startswith("committed update")]
+        commits = [
+            e["round"] for e in proc.events if str(e.get("msg", "")).startswith("committed update")
+        ]
         assert len(commits) == len(set(commits)), f"{name} committed twice: {sorted(commits)}"
 
 
@@ -110,12 +135,19 @@ def test_thin_link_finalizes_and_catches_up(net):
         info = reader(net).round_info(done)
         address = net.identities[thin].address
         votes = [reader(net).attestation(done, i.address) for i in net.identities.values()]
-        accepted = {a.lower() for v in votes if v is not None and v.aggregate_hash == info.aggregate_hash
-                    for a in v.accepted}
+        accepted = {
+            a.lower()
+            for v in votes
+            if v is not None and v.aggregate_hash == info.aggregate_hash
+            for a in v.accepted
+        }
         # its update is in the finalized aggregate, or it is left out and the chain says so: no
         # commitment from it, or its committed update recorded as rejected
-        assert (address.lower() in accepted or address not in reader(net).commitments(done)
-                or reader(net).rejection_count(done, address) > 0)
+        assert (
+            address.lower() in accepted
+            or address not in reader(net).commitments(done)
+            or reader(net).rejection_count(done, address) > 0
+        )
         nxt = wait_finalized(net, done, 2 * ROUND_S)
         wait_caught_up(net, thin, nxt, 2 * ROUND_S)
     finally:

@@ -37,17 +37,49 @@ from node.consensus.rules.krum import Krum, MultiKrum, krum_scores, multi_krum
 from node.consensus.rules.bulyan import Bulyan
 from node.consensus.rules.geomed import GeometricMedian, geometric_median
 from node.consensus.rules.cclip import CenteredClipping, centered_clipping
+
 # isort: on
 from node.consensus.rules.reductions import gram
 from node.consensus.rules.wrappers import Bucketed, Clipped, bucketize, clip_norms
 from node.errors import AggregationError
 
-__all__ = ["AggregationRule", "Outcome", "PeerOutcome", "RULES", "DEFAULT_RULE", "register", "rule_class",
-           "make_rule", "outcome", "outcome_by_peer", "aggregate", "aggregate_by_peer", "selection",
-           "selection_by_peer", "FedAvg", "Median", "TrimmedMean", "Krum", "MultiKrum", "Bulyan", "GeometricMedian",
-           "CenteredClipping", "Clipped", "Bucketed", "coordinate_median", "trimmed_mean", "krum_scores",
-           "multi_krum", "geometric_median", "centered_clipping", "bucketize", "clip_norms",
-           "bounded_counts", "cohort_weight", "gram"]
+__all__ = [
+    "AggregationRule",
+    "Outcome",
+    "PeerOutcome",
+    "RULES",
+    "DEFAULT_RULE",
+    "register",
+    "rule_class",
+    "make_rule",
+    "outcome",
+    "outcome_by_peer",
+    "aggregate",
+    "aggregate_by_peer",
+    "selection",
+    "selection_by_peer",
+    "FedAvg",
+    "Median",
+    "TrimmedMean",
+    "Krum",
+    "MultiKrum",
+    "Bulyan",
+    "GeometricMedian",
+    "CenteredClipping",
+    "Clipped",
+    "Bucketed",
+    "coordinate_median",
+    "trimmed_mean",
+    "krum_scores",
+    "multi_krum",
+    "geometric_median",
+    "centered_clipping",
+    "bucketize",
+    "clip_norms",
+    "bounded_counts",
+    "cohort_weight",
+    "gram",
+]
 
 #: The rule a consortium gets unless it picks another: the geometric median, each member counted
 #: once (RFA, Pillutla et al. 2022). Picked by measurement (issue 16, docs/robustness.md): over 5
@@ -60,7 +92,9 @@ DEFAULT_RULE = GeometricMedian.name
 Updates = np.ndarray | list[np.ndarray]
 
 
-def make_rule(name: str, f: int = 1, *, clip: bool = False, bucket: int = 1, seed: int = 0) -> AggregationRule:
+def make_rule(
+    name: str, f: int = 1, *, clip: bool = False, bucket: int = 1, seed: int = 0
+) -> AggregationRule:
     """The rule called ``name`` tolerating ``f``, on bucket means of ``bucket`` updates (seeded by
     ``seed``, e.g. the round) if ``bucket > 1``, after median-norm clipping if ``clip``."""
     rule = rule_class(name)(f)
@@ -69,8 +103,17 @@ def make_rule(name: str, f: int = 1, *, clip: bool = False, bucket: int = 1, see
     return Clipped(rule) if clip else rule
 
 
-def outcome(rule: str, updates: Updates, weights: list[float] | None = None, *, f: int = 1, clip: bool = False,
-            ceilings: list[float] | None = None, bucket: int = 1, seed: int = 0) -> Outcome:
+def outcome(
+    rule: str,
+    updates: Updates,
+    weights: list[float] | None = None,
+    *,
+    f: int = 1,
+    clip: bool = False,
+    ceilings: list[float] | None = None,
+    bucket: int = 1,
+    seed: int = 0,
+) -> Outcome:
     """Apply the rule named ``rule`` (see :func:`make_rule`); the aggregate and the accepted rows.
 
     ``weights`` are the senders' claimed sample counts: a weighted rule (FedAvg) gets them only
@@ -81,10 +124,21 @@ def outcome(rule: str, updates: Updates, weights: list[float] | None = None, *, 
     return chosen.aggregate(updates, bounded)
 
 
-def aggregate(rule: str, updates: Updates, weights: list[float] | None = None, *, f: int = 1, clip: bool = False,
-              ceilings: list[float] | None = None, bucket: int = 1, seed: int = 0) -> np.ndarray:
+def aggregate(
+    rule: str,
+    updates: Updates,
+    weights: list[float] | None = None,
+    *,
+    f: int = 1,
+    clip: bool = False,
+    ceilings: list[float] | None = None,
+    bucket: int = 1,
+    seed: int = 0,
+) -> np.ndarray:
     """The aggregate of :func:`outcome`."""
-    return outcome(rule, updates, weights, f=f, clip=clip, ceilings=ceilings, bucket=bucket, seed=seed).params
+    return outcome(
+        rule, updates, weights, f=f, clip=clip, ceilings=ceilings, bucket=bucket, seed=seed
+    ).params
 
 
 def selection(rule: str, updates: Updates, *, f: int = 1) -> list[int]:
@@ -104,9 +158,17 @@ def _canonical(updates: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
     return order, np.stack([np.asarray(updates[a], dtype=np.float32) for a in order])
 
 
-def outcome_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[str, float] | None = None, *, f: int = 1,
-                    clip: bool = False, ceilings: dict[str, float] | None = None, bucket: int = 1,
-                    seed: int = 0) -> PeerOutcome:
+def outcome_by_peer(
+    rule: str,
+    updates: dict[str, np.ndarray],
+    weights: dict[str, float] | None = None,
+    *,
+    f: int = 1,
+    clip: bool = False,
+    ceilings: dict[str, float] | None = None,
+    bucket: int = 1,
+    seed: int = 0,
+) -> PeerOutcome:
     """:func:`outcome` for updates keyed by registry address, in the canonical order (ascending
     lower-case address), so arrival order never changes a bit; ``accepted`` holds addresses."""
     order, stack = _canonical(updates)
@@ -116,11 +178,21 @@ def outcome_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[str
     return PeerOutcome(out.params, [order[i] for i in out.accepted])
 
 
-def aggregate_by_peer(rule: str, updates: dict[str, np.ndarray], weights: dict[str, float] | None = None, *,
-                      f: int = 1, clip: bool = False, ceilings: dict[str, float] | None = None, bucket: int = 1,
-                      seed: int = 0) -> np.ndarray:
+def aggregate_by_peer(
+    rule: str,
+    updates: dict[str, np.ndarray],
+    weights: dict[str, float] | None = None,
+    *,
+    f: int = 1,
+    clip: bool = False,
+    ceilings: dict[str, float] | None = None,
+    bucket: int = 1,
+    seed: int = 0,
+) -> np.ndarray:
     """The aggregate of :func:`outcome_by_peer`."""
-    return outcome_by_peer(rule, updates, weights, f=f, clip=clip, ceilings=ceilings, bucket=bucket, seed=seed).params
+    return outcome_by_peer(
+        rule, updates, weights, f=f, clip=clip, ceilings=ceilings, bucket=bucket, seed=seed
+    ).params
 
 
 def selection_by_peer(rule: str, updates: dict[str, np.ndarray], *, f: int = 1) -> list[str]:

@@ -56,7 +56,9 @@ class AggregationRule(ABC):
         return self.min_updates(self.f)
 
     @abstractmethod
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         """The aggregate and the accepted rows, in one pass."""
 
     def select(self, updates: np.ndarray | list[np.ndarray]) -> list[int]:
@@ -86,4 +88,6 @@ def rule_class(name: str) -> type[AggregationRule]:
     try:
         return RULES[name]
     except KeyError:
-        raise AggregationError(f"unknown aggregation rule {name!r}; choose one of {', '.join(RULES)}") from None
+        raise AggregationError(
+            f"unknown aggregation rule {name!r}; choose one of {', '.join(RULES)}"
+        ) from None

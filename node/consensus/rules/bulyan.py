@@ -30,7 +30,9 @@ def bulyan_selection(stack: np.ndarray, f: int) -> list[int]:
         # Krum over what is left; as the set shrinks below Krum's own bound, score on at
         # least one neighbour (the paper's recursion; Flower's aggregate_bulyan does the same)
         k = max(1, len(remaining) - f - 2)
-        best = remaining[krum_order(stack[remaining], f, k=k, dist=dist[np.ix_(remaining, remaining)])[0]]
+        best = remaining[
+            krum_order(stack[remaining], f, k=k, dist=dist[np.ix_(remaining, remaining)])[0]
+        ]
         selected.append(best)
         remaining.remove(best)
     return sorted(selected)
@@ -45,7 +47,9 @@ def _coordinate_stage(chosen: np.ndarray, f: int) -> np.ndarray:
     return (sum_rows(np.sort(picked, axis=0)) / beta).astype(np.float32)
 
 
-def bulyan(updates: np.ndarray | list[np.ndarray], weights: object = None, *, f: int = 1) -> np.ndarray:
+def bulyan(
+    updates: np.ndarray | list[np.ndarray], weights: object = None, *, f: int = 1
+) -> np.ndarray:
     """Bulyan's aggregate (see the module docstring)."""
     return Bulyan(f).aggregate(updates).params
 
@@ -63,7 +67,9 @@ class Bulyan(AggregationRule):
         _check(len(stack), self.f)
         return bulyan_selection(stack, self.f)
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         stack = stack_updates(updates)
         chosen = self.select(stack)
         return Outcome(_coordinate_stage(stack[chosen], self.f), chosen)

@@ -13,8 +13,15 @@ from node.errors import AggregationError
 __all__ = ["centered_clipping", "CenteredClipping"]
 
 
-def centered_clipping(updates: np.ndarray | list[np.ndarray], weights: object = None, *, f: int = 1,
-                      center: np.ndarray | None = None, tau: float | None = None, iterations: int = 3) -> np.ndarray:
+def centered_clipping(
+    updates: np.ndarray | list[np.ndarray],
+    weights: object = None,
+    *,
+    f: int = 1,
+    center: np.ndarray | None = None,
+    tau: float | None = None,
+    iterations: int = 3,
+) -> np.ndarray:
     """``v <- v + (1/n) sum_i clip_tau(x_i - v)``, ``iterations`` times (CC, Eq. 2), where
     ``clip_tau(z) = z * min(1, tau / ||z||)``. The paper starts from the previous round's
     aggregate (momentum); a stateless rule starts from ``center`` (default: the coordinate
@@ -24,8 +31,10 @@ def centered_clipping(updates: np.ndarray | list[np.ndarray], weights: object = 
     stack = stack_updates(updates)
     n = len(stack)
     if iterations < 1 or not 0 <= f < n:
-        raise AggregationError(f"centered clipping needs iterations >= 1 and 0 <= f < n; got {iterations}, f={f}, "
-                               f"n={n}")
+        raise AggregationError(
+            f"centered clipping needs iterations >= 1 and 0 <= f < n; got {iterations}, f={f}, "
+            f"n={n}"
+        )
     v = np.median(stack, axis=0) if center is None else np.asarray(center, dtype=np.float64).copy()
     if v.shape != (stack.shape[1],):
         raise AggregationError(f"center has {v.size} values, the updates {stack.shape[1]}")
@@ -48,6 +57,8 @@ class CenteredClipping(AggregationRule):
     def min_updates(cls, f: int = 1) -> int:
         return f + 1
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         stack = stack_updates(updates)
         return Outcome(centered_clipping(stack, f=self.f), list(range(len(stack))))

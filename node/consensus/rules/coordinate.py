@@ -18,8 +18,13 @@ def coordinate_median(updates: np.ndarray | list[np.ndarray], weights: object = 
     return np.median(stack_updates(updates), axis=0).astype(np.float32)
 
 
-def trimmed_mean(updates: np.ndarray | list[np.ndarray], weights: object = None, *, beta: float = 0.25,
-                 f: int | None = None) -> np.ndarray:
+def trimmed_mean(
+    updates: np.ndarray | list[np.ndarray],
+    weights: object = None,
+    *,
+    beta: float = 0.25,
+    f: int | None = None,
+) -> np.ndarray:
     """Drop the ``floor(beta * n)`` largest and smallest values per coordinate, average the rest.
     Given ``f`` (as the registered rule does), drop exactly ``f`` per side: Yin et al. 2018's
     guarantee needs beta >= the Byzantine fraction, and a fixed beta = 0.25 lost 57.5 points
@@ -40,7 +45,9 @@ def trimmed_mean(updates: np.ndarray | list[np.ndarray], weights: object = None,
 class Median(AggregationRule):
     name = "median"
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         stack = stack_updates(updates)
         return Outcome(coordinate_median(stack), list(range(len(stack))))
 
@@ -55,6 +62,8 @@ class TrimmedMean(AggregationRule):
     def min_updates(cls, f: int = 1) -> int:
         return 2 * f + 1
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         stack = stack_updates(updates)
         return Outcome(trimmed_mean(stack, f=self.f), list(range(len(stack))))

@@ -21,7 +21,9 @@ from node.errors import AggregationError
 __all__ = ["fedavg", "bounded_counts", "cohort_weight", "FedAvg"]
 
 
-def bounded_counts(claims: np.ndarray | list[float], ceilings: np.ndarray | list[float] | None = None) -> np.ndarray:
+def bounded_counts(
+    claims: np.ndarray | list[float], ceilings: np.ndarray | list[float] | None = None
+) -> np.ndarray:
     """Each claimed sample count capped at the round's lower median claim (and at its member's
     ``ceilings``, e.g. the cohort size declared at admission, if given).
 
@@ -46,7 +48,7 @@ def bounded_counts(claims: np.ndarray | list[float], ceilings: np.ndarray | list
 def cohort_weight(claim: float, cohort: float, cohorts: list[float]) -> float:
     """A member's weight inside a masked or encrypted sum (secagg, ckks), where no peer sees the
     round's other claims before summing: its ``claim`` (the noised count Ñ it committed,
-    :mod:`node.privacy`) capped at its admission ``cohort`` and at the lower median of the active
+    :mod:`node.learning.privacy`) capped at its admission ``cohort`` and at the lower median of the active
     members' ``cohorts``, both read from the registry before training. As in
     :func:`bounded_counts`, with ``f`` liars among ``n`` members the median is at most an honest
     cohort, so the liars' share of the weight is at most ``f / (floor(n/2) + 1)``."""
@@ -54,11 +56,15 @@ def cohort_weight(claim: float, cohort: float, cohorts: list[float]) -> float:
     if top.ndim != 1 or len(top) == 0 or not np.isfinite(top).all() or (top < 0).any():
         raise AggregationError("cohorts must be one finite non-negative count per active member")
     if not (np.isfinite(claim) and claim >= 0 and np.isfinite(cohort) and cohort >= 0):
-        raise AggregationError(f"claim and cohort must be finite and non-negative, got {claim} and {cohort}")
+        raise AggregationError(
+            f"claim and cohort must be finite and non-negative, got {claim} and {cohort}"
+        )
     return float(min(claim, cohort, np.sort(top)[(len(top) - 1) // 2]))
 
 
-def fedavg(updates: np.ndarray | list[np.ndarray], weights: np.ndarray | list[float] | None = None) -> np.ndarray:
+def fedavg(
+    updates: np.ndarray | list[np.ndarray], weights: np.ndarray | list[float] | None = None
+) -> np.ndarray:
     """Weighted mean of the updates; weights default to equal (e.g. pass sample counts)."""
     stack = stack_updates(updates)
     w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -77,6 +83,8 @@ class FedAvg(AggregationRule):
     needs_individual_updates = False
     weighted = True
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         stack = stack_updates(updates)
         return Outcome(fedavg(stack, weights), list(range(len(stack))))

@@ -15,8 +15,14 @@ from node.consensus.rules.reductions import check_weights, fsum, row_sums, stack
 __all__ = ["geometric_median", "GeometricMedian"]
 
 
-def geometric_median(updates: np.ndarray | list[np.ndarray], weights: np.ndarray | list[float] | None = None,
-                     *, iterations: int = 100, nu: float = 1e-6, tolerance: float = 1e-10) -> np.ndarray:
+def geometric_median(
+    updates: np.ndarray | list[np.ndarray],
+    weights: np.ndarray | list[float] | None = None,
+    *,
+    iterations: int = 100,
+    nu: float = 1e-6,
+    tolerance: float = 1e-10,
+) -> np.ndarray:
     """Weighted geometric median (RFA, Algorithm 2); weights default to equal."""
     stack = stack_updates(updates)
     alpha = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -31,8 +37,9 @@ def geometric_median(updates: np.ndarray | list[np.ndarray], weights: np.ndarray
         for row, b in zip(stack, beta / fsum(beta), strict=False):
             new += b * row
         moved, size = new - z, z * z
-        done = math.sqrt(row_sums(moved * moved, overwrite=True)[0]) <= \
-            tolerance * max(1.0, math.sqrt(row_sums(size, overwrite=True)[0]))
+        done = math.sqrt(row_sums(moved * moved, overwrite=True)[0]) <= tolerance * max(
+            1.0, math.sqrt(row_sums(size, overwrite=True)[0])
+        )
         z = new
         if done:
             break
@@ -43,6 +50,8 @@ def geometric_median(updates: np.ndarray | list[np.ndarray], weights: np.ndarray
 class GeometricMedian(AggregationRule):
     name = "geomed"
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         stack = stack_updates(updates)
         return Outcome(geometric_median(stack), list(range(len(stack))))

@@ -12,7 +12,15 @@ from node.consensus.rules.base import AggregationRule, Outcome, register
 from node.consensus.rules.reductions import fsum, mean_rows, pairwise_sq_distances, stack_updates
 from node.errors import AggregationError
 
-__all__ = ["krum_scores", "krum_order", "krum_order_from_distances", "krum", "multi_krum", "Krum", "MultiKrum"]
+__all__ = [
+    "krum_scores",
+    "krum_order",
+    "krum_order_from_distances",
+    "krum",
+    "multi_krum",
+    "Krum",
+    "MultiKrum",
+]
 
 
 def _check(n: int, f: int) -> None:
@@ -32,7 +40,9 @@ def krum_scores(updates: np.ndarray | list[np.ndarray], f: int) -> np.ndarray:
     return _scores(len(stack) - f - 2, pairwise_sq_distances(stack))
 
 
-def krum_order(stack: np.ndarray, f: int, *, k: int | None = None, dist: np.ndarray | None = None) -> list[int]:
+def krum_order(
+    stack: np.ndarray, f: int, *, k: int | None = None, dist: np.ndarray | None = None
+) -> list[int]:
     """Indices by ascending Krum score over ``k`` neighbours (default ``n - f - 2``, checked);
     ``dist`` (the squared distances of ``stack``) saves recomputing them: each pair's value depends
     on its two rows only, so a sub-matrix of a larger set's distances is bit-identical to
@@ -53,13 +63,20 @@ def krum_order_from_distances(dist: np.ndarray, f: int, *, k: int | None = None)
     return sorted(range(n), key=lambda i: (scores[i], i))  # ties: lowest index
 
 
-def krum(updates: np.ndarray | list[np.ndarray], weights: object = None, *, f: int = 1) -> np.ndarray:
+def krum(
+    updates: np.ndarray | list[np.ndarray], weights: object = None, *, f: int = 1
+) -> np.ndarray:
     """The single update with the lowest Krum score (ties go to the lowest index)."""
     return Krum(f).aggregate(updates).params
 
 
-def multi_krum(updates: np.ndarray | list[np.ndarray], weights: object = None, *, f: int = 1,
-               m: int | None = None) -> np.ndarray:
+def multi_krum(
+    updates: np.ndarray | list[np.ndarray],
+    weights: object = None,
+    *,
+    f: int = 1,
+    m: int | None = None,
+) -> np.ndarray:
     """Mean of the ``m`` updates with the lowest Krum scores (default ``m = n - f``)."""
     stack = stack_updates(updates)
     m = len(stack) - f if m is None else m
@@ -84,7 +101,9 @@ class Krum(AggregationRule):
     def select_from_distances(self, dist: np.ndarray) -> list[int]:
         return [krum_order_from_distances(dist, self.f)[0]]
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         stack = stack_updates(updates)
         best = krum_order(stack, self.f)[0]
         return Outcome(stack[best].astype(np.float32), [best])
@@ -102,7 +121,9 @@ class MultiKrum(Krum):
     def select_from_distances(self, dist: np.ndarray) -> list[int]:
         return sorted(krum_order_from_distances(dist, self.f)[: len(dist) - self.f])
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         stack = stack_updates(updates)
         chosen = self.select(stack)
         return Outcome(mean_rows(stack[chosen]).astype(np.float32), chosen)

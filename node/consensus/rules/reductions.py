@@ -12,17 +12,28 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from node.errors import AggregationError
 
-__all__ = ["stack_updates", "sum_rows", "mean_rows", "row_sums", "gram", "fsum", "check_weights",
-           "pairwise_sq_distances"]
+__all__ = [
+    "stack_updates",
+    "sum_rows",
+    "mean_rows",
+    "row_sums",
+    "gram",
+    "fsum",
+    "check_weights",
+    "pairwise_sq_distances",
+]
 
 
 def stack_updates(updates: np.ndarray | list[np.ndarray]) -> np.ndarray:
     """The updates as a finite, non-empty (n, d) float64 array."""
     stack = np.asarray(updates, dtype=np.float64)
     if stack.ndim != 2 or stack.shape[0] == 0:
-        raise AggregationError(f"expected a non-empty (n, d) stack of updates, got shape {stack.shape}")
+        raise AggregationError(
+            f"expected a non-empty (n, d) stack of updates, got shape {stack.shape}"
+        )
     if not np.isfinite(stack).all():
         raise AggregationError("updates contain NaN or infinite values")
     return stack

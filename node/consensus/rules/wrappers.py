@@ -42,7 +42,7 @@ def _buckets(n: int, size: int, seed: int) -> list[np.ndarray]:
     if size < 1:
         raise AggregationError(f"bucket size must be >= 1, got {size}")
     order = np.random.default_rng(seed).permutation(n)
-    return [order[i:i + size] for i in range(0, n, size)]
+    return [order[i : i + size] for i in range(0, n, size)]
 
 
 def bucketize(updates: np.ndarray | list[np.ndarray], size: int, seed: int) -> np.ndarray:
@@ -76,7 +76,9 @@ class Clipped(_Wrapper):
     def select(self, updates: np.ndarray | list[np.ndarray]) -> list[int]:
         return self.inner.select(clip_norms(updates, self.max_norm))
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         return self.inner.aggregate(clip_norms(updates, self.max_norm), weights)
 
 
@@ -86,7 +88,9 @@ class Bucketed(_Wrapper):
 
     def __init__(self, inner: AggregationRule, size: int, seed: int) -> None:
         if inner.weighted:
-            raise AggregationError("bucketing is for the robust rules; FedAvg of bucket means is FedAvg")
+            raise AggregationError(
+                "bucketing is for the robust rules; FedAvg of bucket means is FedAvg"
+            )
         super().__init__(inner)
         self.size, self.seed = size, seed
 
@@ -102,7 +106,9 @@ class Bucketed(_Wrapper):
         stack = stack_updates(updates)
         return self._members(len(stack), self.inner.select(bucketize(stack, self.size, self.seed)))
 
-    def aggregate(self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None) -> Outcome:
+    def aggregate(
+        self, updates: np.ndarray | list[np.ndarray], weights: np.ndarray | None = None
+    ) -> Outcome:
         stack = stack_updates(updates)
         out = self.inner.aggregate(bucketize(stack, self.size, self.seed))
         return Outcome(out.params, self._members(len(stack), out.accepted))

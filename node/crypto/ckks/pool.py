@@ -1,0 +1,234 @@
+"""CKKS encryption in worker processes, so that it runs beside the event loop, not under its GIL.
+
+TenSEAL's ``sealapi`` calls hold the GIL for their whole duration (measured: two threads
+encrypting 1M values each take 2.2x as long as one, on 2 idle cores), so a ``trio.to_thread``
+worker lets nothing else in the process run meanwhile. :func:`encrypt_weighted` ships the job
+to a worker process instead: the vector and the key holder's *public* export go in, the framed
+ciphertext comes out. Only public material crosses the process boundary; the secret key stays
+with :class:`~node.crypto.ckks.scheme.CKKSKeyHolder`.
+
+Workers are plain subprocesses (``python -m node.crypto.ckks.pool``), not ``multiprocessing``: a fork
+would copy this process's sockets and any lock another thread holds, and ``spawn``/``forkserver``
+re-import the caller's ``__main__``. One pool per process, shared by every peer in it (the
+in-process benchmark runs several), one worker per usable CPU (at most 4), started on first
+use. Jobs and results travel as length-prefixed pickles over the worker's stdin/stdout, between
+this process and the children it started. A worker exits when its stdin closes, i.e. with this
+process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import trio
+
+from node.crypto.ckks.scheme import CKKSError, CKKSParams, CKKSPublicContext, context_id
+
+__all__ = ["encrypt_weighted", "warm_up", "workers"]
+
+_LEN = struct.Struct(">Q")
+_KEEP_CONTEXTS = 4
+_MAX_WORKERS = 4
+_ROOT = Path(__file__).resolve().parents[3]
+
+
+def workers() -> int:
+    """Worker processes in the pool: one per CPU this process may use, 1 to ``_MAX_WORKERS``
+    (each holds SEAL and numpy, 45-100 MB; a peer encrypts one update per round)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, _MAX_WORKERS))
+
+
+def _send(stream, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LEN.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _receive(stream):
+    head = stream.read(_LEN.size)
+    if len(head) < _LEN.size:
+        raise EOFError("stream closed")
+    (size,) = _LEN.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("stream closed mid-message")
+    return pickle.loads(data)
+
+
+# -- the parent side -----------------------------------------------------------------------
+class _Worker:
+    def __init__(self) -> None:
+        path = os.environ.get("PYTHONPATH")
+        env = dict(os.environ, PYTHONPATH=str(_ROOT) + (os.pathsep + path if path else ""))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "node.crypto.ckks.pool"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=_ROOT,
+            env=env,
+        )
+
+    def call(self, job: str, *args):
+        _send(self.proc.stdin, (job, args))
+        ok, value = _receive(self.proc.stdout)
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()  # the worker's read ends: it exits
+        except OSError:
+            pass
+
+
+class _Pool:
+    def __init__(self, size: int) -> None:
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._all = [_Worker() for _ in range(size)]
+        for w in self._all:
+            self._idle.put(w)
+        self._lock = threading.Lock()
+
+    def run(self, job: str, *args):
+        """(blocking) Run ``job`` on the next idle worker; a worker found dead is replaced and the
+        job tried once more on its replacement."""
+        worker = self._idle.get()
+        try:
+            for attempt in (1, 2):
+                try:
+                    return worker.call(job, *args)
+                except (EOFError, OSError, pickle.UnpicklingError) as exc:
+                    worker = self._replace(worker)
+                    if attempt == 2:
+                        raise CKKSError(f"the CKKS worker process failed twice ({exc})") from None
+        finally:
+            self._idle.put(worker)
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        worker.close()
+        fresh = _Worker()
+        with self._lock:
+            self._all[self._all.index(worker)] = fresh
+        return fresh
+
+    def close(self) -> None:
+        for w in self._all:
+            w.close()
+
+
+_pool: _Pool | None = None
+_pool_lock = threading.Lock()
+
+
+def _get_pool() -> _Pool:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = _Pool(workers())
+            atexit.register(_pool.close)
+        return _pool
+
+
+def warm_up() -> None:
+    """Start the worker processes now (each imports SEAL, which takes a moment), without waiting."""
+    _get_pool()
+
+
+async def encrypt_weighted(
+    public: CKKSPublicContext, delta: np.ndarray, weight: float, round: int
+) -> bytes:
+    """:meth:`CKKSPublicContext.encrypt_weighted` in a worker process: same bytes format, same errors."""
+    pool = _get_pool()
+    return await trio.to_thread.run_sync(
+        pool.run,
+        "encrypt_weighted",
+        public.params,
+        public.export,
+        public.max_length,
+        np.ascontiguousarray(delta),
+        weight,
+        round,
+    )
+
+
+async def encrypt(public: CKKSPublicContext, values: np.ndarray, round: int) -> bytes:
+    """:meth:`CKKSPublicContext.encrypt` (plain layout) in a worker process."""
+    pool = _get_pool()
+    return await trio.to_thread.run_sync(
+        pool.run,
+        "encrypt",
+        public.params,
+        public.export,
+        public.max_length,
+        np.ascontiguousarray(values),
+        round,
+    )
+
+
+# -- the worker side -----------------------------------------------------------------------
+_contexts: OrderedDict[bytes, CKKSPublicContext] = OrderedDict()
+
+
+def _context(params: CKKSParams, export: bytes, max_length: int) -> CKKSPublicContext:
+    """The loaded public context for ``export``, from the cache when seen before."""
+    cid = context_id(export)
+    pub = _contexts.get(cid)
+    if pub is None or (pub.params, pub.max_length) != (params, max_length):
+        pub = _contexts[cid] = CKKSPublicContext.from_bytes(export, params, max_length=max_length)
+        while len(_contexts) > _KEEP_CONTEXTS:
+            _contexts.popitem(last=False)
+    _contexts.move_to_end(cid)
+    return pub
+
+
+def _encrypt_weighted(
+    params: CKKSParams, export: bytes, max_length: int, delta: np.ndarray, weight: float, rnd: int
+) -> bytes:
+    return _context(params, export, max_length).encrypt_weighted(delta, weight, rnd)
+
+
+def _encrypt(
+    params: CKKSParams, export: bytes, max_length: int, values: np.ndarray, rnd: int
+) -> bytes:
+    return _context(params, export, max_length).encrypt(values, rnd)
+
+
+_JOBS = {"encrypt_weighted": _encrypt_weighted, "encrypt": _encrypt}
+
+
+def _serve() -> None:
+    jobs, out = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, never into the result stream
+    while True:
+        try:
+            name, args = _receive(jobs)
+        except EOFError:
+            return
+        try:
+            result = (True, _JOBS[name](*args))
+        except Exception as exc:  # sent back and raised in the parent
+            result = (
+                False,
+                exc if isinstance(exc, CKKSError) else CKKSError(f"{type(exc).__name__}: {exc}"),
+            )
+        _send(out, result)
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,3 @@
+"""Simulated campaigns without network or chain, the protection modes' arithmetic for benchmarks,
+and the one-process demo.
+"""

@@ -1,0 +1,204 @@
+"""ckks with Multi-Krum between real peers: real libp2p hosts, the embedded chain, real SEAL.
+
+The references are computed here from the updates the peers actually encrypted (recorded): the
+accepted set is the clear Multi-Krum (the rule sealed mode runs) on those updates, and the
+aggregate their float64 numpy mean. The poisoners play through :mod:`node.peer.mods`; a forging or
+norm-bounding mode is swapped in through :func:`tests.ckks_support.peer_with_mode`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ledger import collect, load_state
+from node.consensus.rules import make_rule
+from node.consensus.update import parameters_hash
+from node.peer.mods import PeerMod
+from node.peer.pipeline import HospitalPeer
+from node.protection.ckks_robust import RobustCkksMode
+from node.sim.demo import DemoConfig, run_demo
+from tests.ckks_support import chain_roles, peer_with_mode
+from tests.node_support import Record
+
+pytestmark = pytest.mark.slow
+
+
+class Poison(PeerMod):
+    """The first member (address order) that is neither key holder nor aggregator (or, with
+    ``role = "holder"``, the key holder) sends its update sign-flipped and scaled by 10 (a
+    model-poisoning attempt); the others are honest. Runs after :class:`Record`, whose entry
+    it replaces with the update the poisoner actually encrypts."""
+
+    poisoner: dict[int, str] = {}
+
+    def __init__(self, role: str = "free") -> None:
+        self.role = role
+
+    @staticmethod
+    def poison(delta: np.ndarray) -> np.ndarray:
+        return -10.0 * delta
+
+    async def protect(self, peer, update, call_next):
+        r = update.round
+        await peer.beacon.ready(r)
+        holder, aggregator = peer.protection.roles(r)
+        free = sorted(
+            (
+                m.address
+                for m in peer.active_members()
+                if m.address not in (holder.address, aggregator.address)
+            ),
+            key=str.lower,
+        )
+        if peer.address == (holder.address if self.role == "holder" else free[0]):
+            Poison.poisoner[r] = peer.address
+            update = dataclasses.replace(update, delta=self.poison(update.delta).astype(np.float32))
+            Record.trained[(r, peer.address)] = (
+                update.delta.copy(),
+                update.samples,
+                peer.global_params.copy(),
+            )
+        return await call_next(update)
+
+
+def _campaign(
+    tmp_path,
+    poison: Poison,
+    peer_class: type[HospitalPeer] = HospitalPeer,
+    hospitals: int = 5,
+    **kwargs,
+) -> tuple[dict, list[str], np.ndarray]:
+    """One multi-krum round under ckks: the report, the members in canonical order, and the
+    updates they actually encrypted (rows in that order)."""
+    Record.trained.clear()
+    Poison.poisoner.clear()
+    report = run_demo(
+        DemoConfig(
+            rounds=1,
+            hospitals=hospitals,
+            rule="multi-krum",
+            protection="ckks",
+            chain_state=tmp_path / "chain.json",
+            progress=False,
+            state_dir=tmp_path,
+            **kwargs,
+        ),
+        peer_class=peer_class,
+        mods=[Record(), poison],
+    )
+    members = sorted((h["address"] for h in report["hospitals"].values()), key=str.lower)
+    return report, members, np.stack([Record.trained[(1, a)][0] for a in members])
+
+
+@pytest.mark.parametrize("role", ["free", "holder"], ids=["member", "key-holder"])
+def test_a_poisoner_is_left_out_under_ckks(tmp_path, role):
+    """Even when the poisoner is the key holder: every member selects from the scalars itself."""
+    state, model = tmp_path / "chain.json", tmp_path / "model.npy"
+    report, members, deltas = _campaign(tmp_path, Poison(role), model_out=model)
+    want = [
+        members[i] for i in make_rule("multi-krum", 1).select(deltas)
+    ]  # the clear rule, sealed mode's code
+    assert Poison.poisoner[1] not in want and len(want) == 4
+    audit = collect(*load_state(state))
+    r = audit["rounds"][0]
+    assert r["status"] == "finalized" and all(c["mode"] == 3 for c in r["commits"])
+    assert sorted(r["accepted"], key=str.lower) == want
+    assert all(c["ok"] for c in audit["checks"] if "beacon" in c["check"] or "ckks" in c["check"])
+    reference = deltas[[members.index(a) for a in want]].astype(np.float64).mean(axis=0)
+    got = np.load(model).astype(np.float64) - Record.trained[(1, members[0])][2]
+    assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < 1e-4
+    hashes = {a["aggregate_hash"].removeprefix("0x") for a in r["attestations"]}
+    assert hashes == {parameters_hash(np.load(model)).hex()}
+    assert len(r["attestations"]) == 5 and report["peers_agree"]
+    holder, aggregator = chain_roles(state, 1)
+    assert (Poison.poisoner[1] == holder) == (role == "holder") and Poison.poisoner[1] != aggregator
+    assert report["rounds"][0]["left_out"] == [
+        n for n, h in report["hospitals"].items() if h["address"] == Poison.poisoner[1]
+    ]
+
+
+class ForgingMode(RobustCkksMode):
+    """An aggregator that computes the Gram matrix with an honest member's ciphertext in place of
+    the poisoner's (so the poisoner looks like that member and is accepted), then sums the real
+    ciphertexts of the accepted set."""
+
+    async def aggregate(self, round_, opened):
+        _, aggregator = self.roles(round_)
+        poisoned = opened.get(Poison.poisoner.get(round_))
+        if aggregator.address.lower() == self.ctx.address.lower() and poisoned is not None:
+            evaluator = self._evaluators[
+                round_
+            ]  # this mode's own evaluator (a mode subclass, not the peer)
+            honest_gram = evaluator.gram
+
+            def forged(vectors, rnd):
+                i = next(k for k, v in enumerate(vectors) if v is poisoned)
+                return honest_gram(
+                    [vectors[(i + 1) % len(vectors)] if v is poisoned else v for v in vectors], rnd
+                )
+
+            evaluator.gram = forged
+        return await super().aggregate(round_, opened)
+
+
+def test_a_forged_distance_is_caught_by_the_key_holder(tmp_path):
+    """The forged Gram matrix makes the poisoner look honest; the key holder decrypts the sum of
+    the (forged) accepted set, finds its squared norm contradicts the published scalars, and
+    publishes no result: no member attests, the round does not finalize, the model stays put."""
+    forger = peer_with_mode(ForgingMode)
+    state = tmp_path / "chain.json"
+    report, members, _ = _campaign(tmp_path, Poison(), peer_class=forger, round_timeout=20.0)
+    errors = {a: forger.outcomes[(1, a)].error for a in members}
+    holder, _ = chain_roles(state, 1)
+    r = collect(*load_state(state))["rounds"][0]
+    assert (
+        r["status"] != "finalized"
+        and not r["attestations"]
+        and not report["rounds"][0]["finalized"]
+    )
+    assert "contradicts the published scalars" in (errors[holder] or "")
+    assert all("no ckks result" in (e or "") for a, e in errors.items() if a != holder)
+
+
+class NormBoundMode(RobustCkksMode):
+    """Norm bounding over ciphertexts: the poisoner's update (sign-flipped, 10x) is scaled down to
+    the median norm by a public factor on its ciphertext, then Multi-Krum runs on the result."""
+
+    norm_bound = True
+
+
+def test_norm_bounding_over_ciphertexts_matches_the_clear_rule(tmp_path):
+    state, model = tmp_path / "chain.json", tmp_path / "model.npy"
+    report, members, deltas = _campaign(
+        tmp_path, Poison(), peer_class=peer_with_mode(NormBoundMode), model_out=model
+    )
+    clear = make_rule(
+        "multi-krum", 1, clip=True
+    )  # median-norm clipping, then the rule (sealed's code)
+    r = collect(*load_state(state))["rounds"][0]
+    assert r["status"] == "finalized" and report["peers_agree"]
+    assert sorted(r["accepted"], key=str.lower) == [members[i] for i in clear.select(deltas)]
+    reference = clear.aggregate(deltas).params.astype(np.float64)
+    got = np.load(model).astype(np.float64) - Record.trained[(1, members[0])][2]
+    assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < 1e-4
+
+
+class OutOfRange(Poison):
+    """An update whose squared norm, 1.5 * 2^17, is beyond the scalar bound (2^17) but not so far
+    that it wraps around (2^18): the key holder publishes NaN for its norm."""
+
+    @staticmethod
+    def poison(delta: np.ndarray) -> np.ndarray:
+        return -delta / np.linalg.norm(delta) * np.sqrt(1.5 * 2**17)
+
+
+def test_an_update_beyond_the_scalar_bound_is_left_out_not_fatal(tmp_path):
+    state = tmp_path / "chain.json"
+    report, members, deltas = _campaign(tmp_path, OutOfRange(), hospitals=6)
+    rest = [i for i, a in enumerate(members) if a != Poison.poisoner[1]]
+    want = [members[rest[i]] for i in make_rule("multi-krum", 1).select(deltas[rest])]
+    r = collect(*load_state(state))["rounds"][0]
+    assert r["status"] == "finalized" and report["peers_agree"]
+    assert sorted(r["accepted"], key=str.lower) == want

@@ -1,0 +1,589 @@
+"""Fast tests of the node process's pieces: config validation, opener turns, backoff,
+model offers, persisted state, event lines. The real processes are in test_node_process.py."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+
+from node.service.config import PROTECTION_MODES, ConfigError, load_config, template
+from node.service.events import EventLog
+from node.service.liveness import Backoff
+from node.service.modelsync import (
+    ModelOffer,
+    decode_offer,
+    decode_request,
+    encode_offer,
+    encode_request,
+)
+from node.service.schedule import opener_rank
+from node.service.state import NodeState, StateError
+
+GOOD = """
+[node]
+identity = "a.key"
+state_dir = "state"
+listen = "/ip4/127.0.0.1/tcp/4001"
+bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"]
+
+[chain]
+rpc = "http://127.0.0.1:8545"
+deployment = "deployment.json"
+
+[privacy]
+epsilon = 2.0
+"""
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "node.toml"
+    path.write_text(text)
+    return path
+
+
+def test_good_config_loads_with_defaults_and_resolved_paths(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.node.identity == tmp_path / "a.key"
+    assert cfg.node.state_dir == tmp_path / "state"
+    assert cfg.node.bootstrap == (
+        "/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5",
+    )
+    assert cfg.listen_ip_port == ("127.0.0.1", 4001)
+    assert cfg.privacy.epsilon == 2.0 and cfg.privacy.delta == 1e-5
+    # the default rule is the geometric median (issue 16: the one that met the robustness goal)
+    assert cfg.aggregation.protection == "sealed" and cfg.aggregation.rule == "geomed"
+
+
+def test_template_round_trips(tmp_path):
+    text = template(
+        {
+            "node": {"identity": "k.key", "state_dir": "s", "listen": "/ip4/127.0.0.1/tcp/5000"},
+            "chain": {"rpc": "http://127.0.0.1:9", "deployment": "d.json"},
+            "aggregation": {"rule": "trimmed-mean"},
+            "data": {"site": 2},
+        }
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.aggregation.rule == "trimmed-mean" and cfg.data.site == 2 and cfg.data.cohort == 0
+    assert cfg.node.identity == tmp_path / "k.key" and cfg.rounds.round_timeout == 60.0
+
+
+BAD = [
+    (
+        GOOD.replace("epsilon = 2.0", "epsilon = -1"),
+        "node.toml: [privacy].epsilon: must be > 0, got -1.0",
+    ),
+    (
+        GOOD.replace("epsilon = 2.0", 'epsilon = "high"'),
+        "node.toml: [privacy].epsilon: must be a number, got 'high'",
+    ),
+    (
+        GOOD.replace("epsilon = 2.0", "epsilonn = 2.0"),
+        "node.toml: [privacy].epsilonn: unknown key; expected one of",
+    ),
+    (
+        GOOD.replace('rpc = "http://127.0.0.1:8545"\n', ""),
+        "node.toml: [chain].rpc: missing (required)",
+    ),
+    (
+        GOOD.replace('rpc = "http://127.0.0.1:8545"', 'rpc = "127.0.0.1:8545"'),
+        "node.toml: [chain].rpc: must be an http(s) JSON-RPC URL",
+    ),
+    (
+        GOOD.replace('tcp/4001"', 'tcp/99999"'),
+        "node.toml: [node].listen: must look like /ip4/127.0.0.1/tcp/4001",
+    ),
+    (
+        GOOD.replace("/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5", ""),
+        "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002' must be",
+    ),
+    (
+        GOOD + '\n[aggregation]\nprotection = "plaintext"\n',
+        "node.toml: [aggregation].protection: unknown protection mode 'plaintext'; choose one of sealed, secagg, ckks",
+    ),
+    (
+        GOOD + '\n[aggregation]\nprotection = "ckks"\n',
+        "node.toml: [aggregation].protection: protection ckks reveals only the sum",
+    ),
+    (
+        GOOD + '\n[aggregation]\nrule = "fedavg"\nprotection = "secagg"\nquantize = true\n',
+        'node.toml: [aggregation].quantize: 8-bit values compose with protection = "sealed" only',
+    ),
+    (
+        GOOD + "\n[aggregation]\ntopk = 1.5\n",
+        "node.toml: [aggregation].topk: must be in (0, 1], got 1.5",
+    ),
+    (
+        GOOD + "\n[aggregation]\nclip_norm = 0\n",
+        "node.toml: [aggregation].clip_norm: must be > 0, got 0.0",
+    ),
+    (
+        GOOD.replace("epsilon = 2.0", "epsilon = 2.0\ncount_noise = 0"),
+        "node.toml: [privacy].count_noise: must be > 0 (the row count is always",
+    ),
+    (
+        GOOD + "\n[aggregation]\nmin_contributors = 2\n",
+        "node.toml: [aggregation].min_contributors: must be at least 3, got 2: a sum of two updates reveals each",
+    ),
+    (
+        GOOD + '\n[aggregation]\nrule = "krum"\n',
+        "node.toml: [aggregation].rule: krum needs at least 5 hospitals, the split has 4",
+    ),
+    (
+        GOOD + '\n[aggregation]\nrule = "mean"\n',
+        "node.toml: [aggregation].rule: unknown rule 'mean'",
+    ),
+    (
+        GOOD + "\n[aggregation]\nbucket_size = 0\n",
+        "node.toml: [aggregation].bucket_size: must be >= 1",
+    ),
+    (
+        GOOD + '\n[aggregation]\nrule = "fedavg"\nbucket_size = 2\n',
+        'node.toml: [aggregation].bucket_size: must be >= 1, and 1 with rule = "fedavg"',
+    ),
+    (
+        GOOD + "\n[data]\nsite = 4\n",
+        "node.toml: [data].site: must be in 0..3 (data.sites = 4), got 4",
+    ),
+    (GOOD + '\n[data]\nsource = "table"\n', "node.toml: [data].path: required for source 'table'"),
+    (
+        GOOD + "\n[data]\ncohort = -1\n",
+        "node.toml: [data].cohort: must be a number of patients >= 1 (0: the data's row count rounded up), "
+        "got -1",
+    ),
+    (GOOD + '\n[data]\nsource = "table"\npath = "missing.csv"\n', "missing.csv does not exist"),
+    (GOOD + '\n[training]\nmodel = "gpt"\n', "node.toml: [training].model: unknown model 'gpt'"),
+    (
+        GOOD + "\n[training]\nproximal_mu = -0.1\n",
+        "node.toml: [training].proximal_mu: must be >= 0, got -0.1",
+    ),
+    (
+        GOOD + "\n[rounds]\nround_timeout = 0\n",
+        "node.toml: [rounds].round_timeout: must be > 0, got 0.0",
+    ),
+    (
+        GOOD + "\n[gossip]\nmax_control_bytes = 2000000\n",
+        "node.toml: [gossip].max_control_bytes: must be in 1..524288",
+    ),
+    (
+        GOOD + "\n[gossip]\nreconnect_initial = 60.0\n",
+        "node.toml: [gossip].reconnect_initial: must be > 0 and <= reconnect_max",
+    ),
+    (GOOD + "\n[extra]\nx = 1\n", "node.toml: [extra]: unknown section"),
+    (GOOD.replace("[chain]", "[chains]"), "node.toml: [chains]: unknown section"),
+    (
+        GOOD + "\n[rounds]\nstop_after_round = true\n",
+        "node.toml: [rounds].stop_after_round: must be an integer, got True",
+    ),
+    ("[node\n", "node.toml: not valid TOML"),
+    # issue 17.15 and 17.14: each accepted before
+    (
+        GOOD.replace("12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5", "12D3KooWExample"),
+        "node.toml: [node].bootstrap: '/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWExample': "
+        "'12D3KooWExample' is not a libp2p peer ID",
+    ),
+    (
+        GOOD.replace("/ip4/127.0.0.1/tcp/4002", "/ip4/0.0.0.0/tcp/4002"),
+        "0.0.0.0 is a listen address, not one a peer can dial",
+    ),
+    (
+        GOOD + "\n[aggregation]\nf = 10\n[data]\nsites = 1\n",
+        "node.toml: [aggregation].f: must be below the number of hospitals (1), got 10",
+    ),
+    (
+        GOOD + '\n[aggregation]\nrule = "krum"\nf = 2\n[data]\nsites = 6\n',
+        "node.toml: [aggregation].f: krum with f = 2 needs at least 7 hospitals",
+    ),
+    (
+        GOOD + "\n[gossip]\nmax_connections_per_ip = 0\n",
+        "node.toml: [gossip].max_connections_per_ip: must be >= 1, got 0",
+    ),
+    (
+        GOOD + '\n[training]\ndevice = "gpu"\n',
+        "node.toml: [training].device: must be auto, cpu, cuda or cuda:N, got 'gpu'",
+    ),
+    (
+        GOOD + '\n[rounds]\nwhen_done = "sleep"\n',
+        "node.toml: [rounds].when_done: must be one of stop, standby",
+    ),
+    (
+        GOOD + '\n[data]\nscaling = "guess"\n',
+        "node.toml: [data].scaling: must be one of auto, secure, bounds, federated",
+    ),
+    (
+        GOOD + '\n[data]\nsource = "npz"\npath = "node.toml"\nscaling = "bounds"\n',
+        "node.toml: [data].bounds: required with scaling",
+    ),
+]
+
+
+@pytest.mark.parametrize("text,expected", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
+def test_bad_config_fails_with_one_line_naming_the_key(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.toml: cannot read the config"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_protection_modes_are_defined_once():
+    assert PROTECTION_MODES["sealed"] == 1  # the byte HospitalPeer records on chain today
+    from node.peer.pipeline import MODE_SEALED
+
+    assert MODE_SEALED == PROTECTION_MODES["sealed"]
+
+
+def test_opener_rank_takes_turns_by_address_order():
+    members = ["0xCC", "0xaa", "0xBb"]  # address order, case-insensitive: aa, bb, cc
+    # hand-worked: round 1 -> aa first; round 2 -> bb first, then cc, then aa
+    assert [opener_rank(1, members, m) for m in ("0xaa", "0xbb", "0xcc")] == [0, 1, 2]
+    assert [opener_rank(2, members, m) for m in ("0xaa", "0xbb", "0xcc")] == [2, 0, 1]
+    assert [opener_rank(4, members, m) for m in ("0xaa", "0xbb", "0xcc")] == [0, 1, 2]
+    with pytest.raises(ValueError, match="not an active member"):
+        opener_rank(1, members, "0xdd")
+
+
+def test_backoff_doubles_up_to_the_cap_and_resets():
+    b = Backoff(0.5, 3.0)
+    assert [b.failed(10.0) for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert b.next_at == 13.0 and not b.due(12.9) and b.due(13.0)
+    b.reset()
+    assert b.failed(0.0) == 0.5
+
+
+def test_model_offer_codec_and_request():
+    params = np.array([1.5, -2.0, 3.25], dtype=np.float32)
+    data = encode_offer(ModelOffer(7, params))
+    # independent layout: magic, 8-byte big-endian round, float32 little-endian values
+    assert (
+        data
+        == b"medmesh/model/v1"
+        + (7).to_bytes(8, "big")
+        + np.array([1.5, -2.0, 3.25], "<f4").tobytes()
+    )
+    back = decode_offer(data, 3)
+    assert back.round == 7 and np.array_equal(back.params, params)
+    with pytest.raises(ValueError, match="not a model offer of 4"):
+        decode_offer(data, 4)
+    assert decode_request(encode_request(5)) == 5
+    with pytest.raises(ValueError):
+        decode_request(b'{"round": 0}')
+
+
+def test_node_state_is_one_atomic_file_and_drops_tampered_parameters(tmp_path):
+    """Issue 17.3: the state is one file (no pair to tear); parameters that do not match their
+    hash are dropped (to be fetched from the chain by hash), the rest of the state is kept."""
+    import base64
+
+    from node.data.samples import Standardizer
+
+    params = np.arange(5, dtype=np.float32)
+    std = Standardizer(np.array([1.0, 2.0]), np.array([0.5, 4.0]))
+    NodeState("12D3KooWme", 4, 3, params, std).save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+    assert os.stat(tmp_path / "state.json").st_mode & 0o777 == 0o600
+    stored = json.loads((tmp_path / "state.json").read_text())
+    expected = hashlib.sha256(b"medmesh/params/v1" + params.astype("<f4").tobytes()).hexdigest()
+    assert stored["params_hash"] == expected
+    assert base64.b64decode(stored["params"]) == params.astype("<f4").tobytes()
+    state = NodeState.load(tmp_path, "12D3KooWme")
+    assert (state.completed_round, state.params_round, state.recovered) == (4, 3, None)
+    assert np.array_equal(state.params, params) and np.array_equal(
+        state.standardizer.std, [0.5, 4.0]
+    )
+    assert NodeState.load(tmp_path / "fresh", "x") is None
+    with pytest.raises(StateError, match="belongs to peer 12D3KooWme"):
+        NodeState.load(tmp_path, "12D3KooWother")
+    stored["params"] = base64.b64encode((params + 1).astype("<f4").tobytes()).decode()
+    (tmp_path / "state.json").write_text(json.dumps(stored))
+    state = NodeState.load(tmp_path, "12D3KooWme")
+    assert (
+        state.params is None
+        and state.params_round == 0
+        and "do not match the hash" in state.recovered
+    )
+    assert state.completed_round == 4 and np.array_equal(state.standardizer.mean, [1.0, 2.0])
+
+
+def test_torn_version_1_pair_recovers_instead_of_refusing(tmp_path):
+    """The version-1 layout crashed between its two writes: params.npy new, state.json old."""
+    old, new = np.zeros(3, dtype=np.float32), np.ones(3, dtype=np.float32)
+    np.save(tmp_path / "params.npy", new)
+    (tmp_path / "state.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "peer_id": "12D3KooWme",
+                "completed_round": 2,
+                "params_round": 2,
+                "params_hash": hashlib.sha256(
+                    b"medmesh/params/v1" + old.astype("<f4").tobytes()
+                ).hexdigest(),
+                "standardizer": None,
+            }
+        )
+    )
+    state = NodeState.load(tmp_path, "12D3KooWme")
+    assert state.params is None and state.params_round == 0 and state.completed_round == 2
+    np.save(tmp_path / "params.npy", old)  # an untorn version-1 pair still loads as it was
+    state = NodeState.load(tmp_path, "12D3KooWme")
+    assert np.array_equal(state.params, old) and state.params_round == 2 and state.recovered is None
+
+
+def test_event_lines_name_peer_and_round():
+    out = io.StringIO()
+    EventLog("hospital-a", json_lines=True, stream=out).emit("round_done", 3, finalized=True)
+    line = json.loads(out.getvalue())
+    assert (line["peer"], line["round"], line["event"], line["finalized"]) == (
+        "hospital-a",
+        3,
+        "round_done",
+        True,
+    )
+    text = io.StringIO()
+    EventLog("hospital-a", stream=text).emit("opened", 4, rank=1)
+    assert text.getvalue().rstrip().endswith("[hospital-a r4] opened rank=1")
+
+
+def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
+    from node.cli import main
+
+    path = write(tmp_path, GOOD.replace("epsilon = 2.0", "epsilon = 0"))
+    assert main(["node", "run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "medmesh: error: node.toml: [privacy].epsilon: must be > 0, got 0.0"
+
+
+def test_cli_init_writes_0600_identity_and_a_loadable_config(tmp_path, capsys):
+    from node.cli import main
+    from node.peer.identity import NodeIdentity
+
+    assert (
+        main(
+            [
+                "node",
+                "init",
+                "--dir",
+                str(tmp_path / "a"),
+                "--name",
+                "hospital-a",
+                "--json",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/4101",
+                "--deployment",
+                str(tmp_path / "d.json"),
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    for key in ("identity", "config"):
+        assert os.stat(out[key]).st_mode & 0o777 == 0o600
+    cfg = load_config(out["config"])
+    ident = NodeIdentity.load(cfg.node.identity)
+    assert ident.address == out["address"] and ident.institution == "hospital-a"
+    assert out["multiaddr"] == f"/ip4/127.0.0.1/tcp/4101/p2p/{out['peer_id']}"
+    assert out["peer_id"].startswith("12D3KooW")
+    # a second init must not overwrite the identity
+    assert main(["node", "init", "--dir", str(tmp_path / "a"), "--name", "hospital-a"]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_retrying_send_retries_transfer_failures_but_not_rejections():
+    import trio
+
+    from gossip import BlobRejected, BlobTransferError
+    from gossip._retry import retrying
+
+    calls: list[str] = []
+
+    async def flaky(peer_id, data, **kwargs):
+        calls.append(peer_id)
+        if peer_id == "reject":
+            raise BlobRejected("no", code=1, reason="no")
+        if len(calls) < 3:
+            raise BlobTransferError("stream reset")
+
+    async def main():
+        send = retrying(flaky, attempts=3, initial=0.001, parallel=2)
+        await send("p", b"x", kind="update")
+        assert calls == ["p", "p", "p"]
+        calls.clear()
+        with pytest.raises(BlobRejected):
+            await send("reject", b"x")
+        assert calls == ["reject"]
+
+    trio.run(main)
+
+
+def test_state_dir_that_is_a_file_names_the_key(tmp_path):
+    (tmp_path / "state").write_text("not a folder")
+    with pytest.raises(
+        ConfigError, match=r"node.toml: \[node\].state_dir: .* exists and is not a directory"
+    ):
+        load_config(write(tmp_path, GOOD))
+
+
+def test_three_class_labels_name_the_config_key(tmp_path):
+    from node.data.loaders import load_table
+    from node.data.samples import DataError
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,label\n1,x\n2,y\n3,z\n")
+    with pytest.raises(DataError, match=r"\[data\].positive"):
+        load_table(path, "label")
+    cfg = load_config(
+        write(
+            tmp_path, GOOD + f'\n[data]\nsource = "table"\npath = "{path}"\npositive = ["x", "y"]\n'
+        )
+    )
+    from node.service.sources import load_training_data
+
+    assert load_training_data(cfg.data).y.tolist() == [1.0, 1.0, 0.0]
+
+
+def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path, capsys):
+    """Issue 17.14: the multiaddr other hospitals put in their bootstrap lists, and a command that does it."""
+    import tomllib
+
+    from node.cli import main
+
+    dep = tmp_path / "deployment.json"
+    dep.write_text("{}")
+    assert (
+        main(
+            [
+                "node",
+                "init",
+                "--dir",
+                str(tmp_path / "a"),
+                "--name",
+                "a",
+                "--listen",
+                "/ip4/0.0.0.0/tcp/4001",
+                "--public-ip",
+                "10.1.2.3",
+                "--deployment",
+                str(dep),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("multiaddr "))
+    a_addr = line.split()[1]
+    assert a_addr.startswith("/ip4/10.1.2.3/tcp/4001/p2p/12D3KooW")
+    text = (tmp_path / "a" / "a.toml").read_text()
+    assert (
+        'listen = "/ip4/0.0.0.0/tcp/4001"  # libp2p listen multiaddr' in text
+    )  # a commented template
+    assert (
+        main(
+            [
+                "node",
+                "init",
+                "--dir",
+                str(tmp_path / "b"),
+                "--name",
+                "b",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/4002",
+                "--deployment",
+                str(dep),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    b = json.loads(capsys.readouterr().out)
+    assert b["multiaddr"].startswith("/ip4/127.0.0.1/tcp/4002/p2p/")
+    b_cfg = tmp_path / "b" / "b.toml"
+    assert main(["node", "add-peer", "--config", str(b_cfg), a_addr]) == 0
+    assert main(["node", "add-peer", "--config", str(b_cfg), a_addr]) == 0  # idempotent
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr]
+    assert os.stat(b_cfg).st_mode & 0o777 == 0o600
+    capsys.readouterr()
+    assert (
+        main(
+            ["node", "add-peer", "--config", str(b_cfg), "/ip4/10.0.0.1/tcp/1/p2p/12D3KooWExample"]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a libp2p peer ID" in err[0]
+    assert main(["node", "add-peer", "--config", str(b_cfg), b["multiaddr"]]) == 2
+    assert "own address" in capsys.readouterr().err
+    # the walkthrough's form: every other hospital's `multiaddr` file in one call; one bad entry adds nothing
+    assert (tmp_path / "a" / "multiaddr").read_text().strip() == a_addr
+    assert (
+        main(
+            [
+                "node",
+                "init",
+                "--dir",
+                str(tmp_path / "c"),
+                "--name",
+                "c",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/4003",
+                "--deployment",
+                str(dep),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    c_addr = (tmp_path / "c" / "multiaddr").read_text().strip()
+    assert c_addr == json.loads(capsys.readouterr().out)["multiaddr"]
+    assert (
+        main(
+            [
+                "node",
+                "add-peer",
+                "--config",
+                str(b_cfg),
+                c_addr,
+                "/ip4/0.0.0.0/tcp/1/p2p/" + c_addr[-52:],
+            ]
+        )
+        == 2
+    )
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr]
+    assert main(["node", "add-peer", "--config", str(b_cfg), a_addr, c_addr]) == 0
+    assert tomllib.loads(b_cfg.read_text())["node"]["bootstrap"] == [a_addr, c_addr]
+
+
+def test_chain_unreachable_recognises_connection_failures_through_ledger_errors():
+    import requests
+
+    from ledger import LedgerError
+    from node.service.runner import chain_unreachable
+
+    try:
+        try:
+            raise requests.exceptions.ConnectionError("Max retries exceeded")
+        except OSError as exc:
+            raise LedgerError("currentRound failed") from exc
+    except LedgerError as wrapped:
+        assert chain_unreachable(wrapped)
+    assert chain_unreachable(requests.exceptions.ReadTimeout("slow"))
+    assert not chain_unreachable(LedgerError("reverted: RoundLedgerRoundStillOpen"))
+    assert not chain_unreachable(ValueError("bad"))
+
+
+def test_bucket_size_reaches_the_live_peer_settings(tmp_path):
+    from node.peer.pipeline import PeerSettings
+
+    cfg = load_config(write(tmp_path, GOOD + '\n[aggregation]\nrule = "median"\nbucket_size = 2\n'))
+    assert cfg.aggregation.bucket_size == 2 and PeerSettings.from_config(cfg).bucket_size == 2
+    assert load_config(write(tmp_path, GOOD)).aggregation.bucket_size == 1  # off by default
