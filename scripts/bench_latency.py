@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = [
         r for r in (round_profile(events, k) for k in range(1, args.rounds + 1)) if r is not None
     ]
-    for previous, nxt in zip(rounds, rounds[1:]):
+    for previous, nxt in zip(rounds, rounds[1:], strict=False):
         previous["gap_to_next_open_s"] = round(nxt["opened_ts"] - previous["last_done_ts"], 3)
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

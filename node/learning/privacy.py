@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from opacus.accountants import IAccountant, RDPAccountant, create_accountant
 from opacus.accountants.analysis import rdp as rdp_analysis
 
@@ -276,10 +277,17 @@ def cohort_ceiling(rows: int) -> int:
 
 
 def noisy_count(
-    rows: int, noise: float, ceiling: int | None, rng: SecureRandom | None = None
+    rows: int,
+    noise: float,
+    ceiling: int | None,
+    rng: SecureRandom | None = None,
+    *,
+    z: float | None = None,
 ) -> int:
-    """``clamp(round(rows + noise · Z), 1, ceiling)`` with Z a standard normal from the secure RNG."""
-    z = float((rng or SecureRandom()).standard_normal(1)[0])
+    """``clamp(round(rows + noise · Z), 1, ceiling)`` with Z a standard normal from the secure RNG
+    (or the given ``z``: a caller with ``secure_mode`` off draws it as its DP noise is drawn)."""
+    if z is None:
+        z = float((rng or SecureRandom()).standard_normal(1)[0])
     count = max(round(rows + noise * z), 1)
     return int(min(count, ceiling) if ceiling else count)
 
@@ -420,7 +428,10 @@ class PrivacyLedger:
             return self._count["released"]
         if not self.config.count_events:
             return rows
-        released = noisy_count(rows, float(self.config.count_noise), ceiling)
+        # the count's noise comes from where the DP-SGD noise comes from (module doc): the secure
+        # RNG, or with secure_mode off torch's default RNG, so a seeded benchmark repeats itself
+        z = None if self.config.secure_mode else float(torch.randn(()).item())
+        released = noisy_count(rows, float(self.config.count_noise), ceiling, z=z)
         self._accountant.history = self.history + self.config.count_events
         self._count = {"released": released, "rows": rows}
         self.save()

@@ -487,8 +487,9 @@ class NodeRunner:
     async def _next_hint(self, hint: trio.Event, limit: float | None = None) -> None:
         """Wait for ``hint`` (taken from :meth:`HospitalPeer.chain_hint` before the chain was
         read), at most one poll interval (or ``limit``): hints are best effort, the chain is polled."""
+        # limit: time left to a deadline read before a chain call, so it may have passed by now
         with trio.move_on_after(
-            min(self.cfg.rounds.poll_interval, limit if limit is not None else math.inf)
+            max(0.0, min(self.cfg.rounds.poll_interval, limit if limit is not None else math.inf))
         ):
             await hint.wait()
 

@@ -33,14 +33,13 @@ CLOSE_WITHIN_S = (
     30.0  # closing happens on the connection's own event; this only bounds a stuck test
 )
 
-NODE = (
-    """
+NODE = """
 import sys, trio
 from gossip import PeerHost
 
 allowed = set(sys.argv[2:])
 async def main():
-    host = PeerHost(bytes.fromhex(sys.argv[1]), authorize=lambda pid: pid in allowed, max_conns_per_ip=%d)
+    host = PeerHost(bytes.fromhex(sys.argv[1]), authorize=lambda pid: pid in allowed, max_conns_per_ip={cap})
     got = []
     async def on_blob(frm, kind, data):
         got.append(len(data))
@@ -50,9 +49,7 @@ async def main():
         print("addr", host.listen_addrs[0], flush=True)
         await trio.to_thread.run_sync(sys.stdin.read)  # until the test closes our stdin
 trio.run(main)
-"""
-    % CAP
-)
+""".replace("{cap}", str(CAP))
 
 
 def open_fds(pid: int) -> int:

@@ -166,7 +166,7 @@ def test_a_frozen_peer_holds_up_no_sender(net):
                 WINDOWS + CLOCK_SLACK_S + 60,
                 f"round {r} with a frozen peer",
             )
-            assert done["finalized"] and hospital_d_left_out(net, done)
+            assert done["finalized"] and hospital_d_left_out(net, done), done
             # the reveal hold waits for the frozen peer's commit until the commit window closes, no longer
             hold = done["stages"]["hold"]
             assert hold < WINDOWS + CLOCK_SLACK_S + 5, done

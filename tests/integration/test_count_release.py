@@ -236,11 +236,11 @@ def test_colluding_other_members_learn_the_released_count_not_n_from_the_masked_
     }
     released = {
         a: ledgers[a].release_count(len(d), cohort_ceiling(len(d)))
-        for a, d in zip(keys, sites.values())
+        for a, d in zip(keys, sites.values(), strict=True)
     }
     vectors = {
         a: setupsum.site_vector(d, BREAST_CANCER_BOUNDS, released[a])
-        for a, d in zip(keys, sites.values())
+        for a, d in zip(keys, sites.values(), strict=True)
     }
     total = setupsum.unmask(
         [setupsum.mask(v, a, keys[a], public, b"ctx") for a, v in vectors.items()]

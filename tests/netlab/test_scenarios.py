@@ -113,7 +113,7 @@ def test_chain_unreachable_for_30_s(net):
         proc.wait_for(
             lambda e: e["event"] == "chain_unreachable", 60, "chain_unreachable", since=marks[name]
         )
-    resumed = wait_finalized(net, start, 30 + 3 * ROUND_S)
+    wait_finalized(net, start, 30 + 3 * ROUND_S)
     for name, proc in net.procs.items():
         assert proc.proc.poll() is None, f"{name} exited"
         retries = proc.find(lambda e: e["event"] == "chain_unreachable")

@@ -182,7 +182,7 @@ class GramEvaluator:
             )
         self._check_same(vectors, rnd)
         acc = None
-        for v, c in zip(vectors, factors):
+        for v, c in zip(vectors, factors, strict=True):
             pt = seal.Plaintext()
             self._encoder.encode(float(int(c)), 1.0, pt)
             scaled = []
@@ -193,7 +193,7 @@ class GramEvaluator:
             if acc is None:
                 first, acc = v.header, scaled
             else:
-                for a, s in zip(acc, scaled):
+                for a, s in zip(acc, scaled, strict=True):
                     self._ev.add_inplace(a, s)
         return pack(
             CipherHeader(
@@ -244,7 +244,9 @@ class GramEvaluator:
         self, xs: Sequence[seal.Ciphertext], ys_conj: Sequence[seal.Ciphertext]
     ) -> seal.Ciphertext:
         acc = None
-        for x, y in zip(xs, ys_conj):  # sum the chunk products first: one relinearization per pair
+        for x, y in zip(
+            xs, ys_conj, strict=True
+        ):  # sum the chunk products first: one relinearization per pair
             prod = seal.Ciphertext()
             self._ev.multiply(x, y, prod)
             if acc is None:
@@ -310,7 +312,7 @@ class RobustKeyHolder(CKKSKeyHolder):
         ctx, bound = seal_context(p), scalar_bound(p)
         last = ctx.last_parms_id()
         gram, pairs = np.zeros((n, n)), [(a, b) for a in range(n) for b in range(a, n)]
-        for (a, b), raw in zip(pairs, chunks):
+        for (a, b), raw in zip(pairs, chunks, strict=True):
             try:
                 ct = _IO.load(seal.Ciphertext(), ctx, raw)
             except (ValueError, RuntimeError, TypeError) as exc:
