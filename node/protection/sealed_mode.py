@@ -60,9 +60,9 @@ class SealedMode(ProtectionMode):
         by the round's public seed (:func:`ledger.randomness.round_seed`), so every peer buckets alike."""
         s = self.ctx.settings
         deltas = {a: u.delta for a, u in opened.items()}
-        cohorts = (
-            {a: self.ctx.cohort(a) for a in opened} if rule_class(s.rule).weighted else None
-        )  # FedAvg's ceilings
+        cohorts: dict[str, float] | None = None  # FedAvg's ceilings
+        if rule_class(s.rule).weighted:
+            cohorts = {a: self.ctx.cohort(a) for a in opened}
         seed = (
             int.from_bytes(round_seed(self.ctx.ledger, round_, "bucketing")[:8], "big")
             if s.bucket_size > 1

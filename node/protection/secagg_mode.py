@@ -26,7 +26,8 @@ module runs its five phases over libp2p blobs, each one sealed and signed
 
 Weighted FedAvg then is ``sum(w * delta) / sum(w)``; the weight total must equal the one every
 peer computes from the survivors' commitments on chain and the registry. With top-k
-compression, every peer sends the same round-shared random coordinates (:func:`node.consensus.compression.shared_indices`) with error feedback.
+compression, every peer sends the same round-shared random coordinates
+(:func:`node.consensus.compression.shared_indices`) with error feedback.
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ def test_sealed_fedavg_bounds_each_claim_by_its_cohort_on_chain():
     """A claim above the member's cohort (one a ledger failed to refuse) counts as the cohort,
     then every count is capped at the lower median: reference computed here by hand."""
     rows = {f"0x{i:040x}": np.full(3, float(i + 1), dtype=np.float32) for i in range(4)}
-    claims = dict(zip(rows, (5000, 60, 30, 40)))
-    cohorts = dict(zip(rows, (120, 60, 30, 40)))
+    claims = dict(zip(rows, (5000, 60, 30, 40), strict=True))
+    cohorts = dict(zip(rows, (120, 60, 30, 40), strict=True))
     ctx = SimpleNamespace(
         settings=PeerSettings(rule="fedavg"),
         global_params=np.zeros(3, dtype=np.float32),
@@ -51,7 +51,9 @@ def test_sealed_fedavg_bounds_each_claim_by_its_cohort_on_chain():
     opened = {a: ModelUpdate(1, a, claims[a], 0.0, rows[a]) for a in rows}
     result = trio.run(mode.aggregate, 1, opened)
     weights = [40, 40, 30, 40]  # min(claim, cohort) = 120, 60, 30, 40; lower median 40
-    expected = sum(w * r.astype(np.float64) for w, r in zip(weights, rows.values())) / sum(weights)
+    expected = sum(
+        w * r.astype(np.float64) for w, r in zip(weights, rows.values(), strict=True)
+    ) / sum(weights)
     np.testing.assert_allclose(result.params, expected, rtol=1e-6)
 
 
