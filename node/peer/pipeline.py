@@ -30,7 +30,7 @@ from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget
 from node.consensus import protocol
-from node.consensus.attested import adopt_attested, attested_pairs
+from node.consensus.attested import AttestedPair, adopt_attested, attested_pairs, leading_pair
 from node.consensus.compression import CompressionConfig, UpdateCodec
 from node.consensus.freeriding import screen_free_riders
 from node.consensus.update import ModelUpdate, parameters_hash
@@ -790,6 +790,11 @@ class HospitalPeer:
             out.rejected[dropped] = "robust-rule"
         with clock.stage("record_rejections"):
             self._record_rejections(round_, out.rejected)
+        return await self._vote(out, new_params)
+
+    async def _vote(self, out: RoundOutcome, new_params: np.ndarray) -> RoundOutcome:
+        """Attest ``new_params`` with ``out.accepted``, wait for the quorum, end the round."""
+        round_ = out.round
         out.aggregate_hash = parameters_hash(new_params).hex()
         try:
             # the head we saw goes into the signed vote: our record of the history we attest on
@@ -802,10 +807,60 @@ class HospitalPeer:
         except LedgerError as exc:  # e.g. the round closed first; we may still adopt its aggregate
             self.log.error("attestation failed: %s", exc, round=round_)
             out.error = str(exc)
-        with clock.stage("finalize"):
+        with self.clock.stage("finalize"):
             out.finalized = await self._finalize(round_, new_params)
         self._end_round(round_)
         return out
+
+    def attested_lead(self, round_: int) -> AttestedPair | None:
+        """The pair more than ``f`` other members attested in ``round_`` (None: none yet)."""
+        pairs = attested_pairs(self.ledger, round_, [i.address for i in self.others()])
+        return leading_pair(pairs, self.settings.f)
+
+    async def vote_attested(self, round_: int) -> RoundOutcome:
+        """Give ``round_`` its quorum without an update of this member's own (issue 17.5 under
+        commit before reveal). A member back after the round's commit window closed (an outage,
+        a restart) can no longer commit, and the live members held their blobs until that
+        window closed (:mod:`node.peer.reveal`), so it saw no current-round update before. If
+        more than ``f`` others attested one pair, it pulls that pair's committed blobs by relay,
+        checks each against its commitment on chain, re-aggregates exactly that set with its
+        own rule and votes for the pair only if the hash matches
+        (:mod:`node.consensus.attested`). It trains from the next round: nothing of its own is
+        committed, sent or charged to its privacy budget, and it accuses no one."""
+        out = RoundOutcome(round_)
+        self.refresh_directory()
+        lead = self.attested_lead(round_)
+        if lead is None or self.protection.sum_only:  # a sum-only mode reveals no update to check
+            out.error = "no attested pair this member can check without an update of its own"
+            return out
+        commitments = self.ledger.commitments(round_)
+        wanted = {a for a in commitments if a.lower() in lead.accepted}
+        rejected = {a: "missing-blob" for a in wanted}
+        updates: dict[str, object] = {}
+        with self.clock.stage("verify"):
+            with trio.move_on_after(self.waits.deadline(self._room(round_))):
+                await self._pull_missing(round_, wanted - set(self._inbox[round_]))
+            await self._recheck(round_, wanted & set(self._inbox[round_]), updates, rejected)
+        with self.clock.stage("aggregate"):
+            adopted = await adopt_attested(
+                [lead],
+                updates,
+                None,
+                lambda inputs: self._aggregate(round_, inputs),
+                f=self.settings.f,
+            )
+        if adopted is None:
+            out.rejected = rejected
+            out.error = f"the attested pair is not reproducible from {len(updates)} of its {len(wanted)} blobs"
+            self._end_round(round_)
+            return out
+        new_params, out.accepted, _ = adopted
+        self.log.warning(
+            "back after the commit window: voting for the pair already attested (%d updates)",
+            len(out.accepted),
+            round=round_,
+        )
+        return await self._vote(out, new_params)
 
     def _room(self, round_: int) -> float:
         """Seconds left before ``round_``'s attestation deadline, by the chain's clock (its latest
@@ -857,7 +912,7 @@ class HospitalPeer:
             return params, accepted, updates
         aggregate = lambda inputs: self._aggregate(round_, inputs)  # noqa: E731
         adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.settings.f)
-        lead = next((p for p in pairs if p.votes > self.settings.f), None)
+        lead = leading_pair(pairs, self.settings.f)
         missing = {
             a
             for a in rejected
