@@ -17,6 +17,10 @@ one that leaves out a victim's update) by attesting it first. Limits: a rule tha
 recomputed from S and the peer keeps its own pair; two peers attesting at the same moment
 can still differ, and the round then fails at its deadline as before; modes that reveal only
 the sum (secagg, ckks) are not re-aggregated.
+
+A member back after the round's commit window closed has no update of its own in the round
+(commit before reveal, :mod:`node.peer.reveal`, held every blob until then): it votes for the
+leading pair the same way, with no own pair (``own=None``), and trains from the next round.
 """
 
 from __future__ import annotations

@@ -14,6 +14,11 @@ Threat limit: a member that never commits delays the reveal until the commit dea
 longer (a liveness cost bounded by the commit window, not a safety one). A chain whose block
 time trails the wall clock cannot keep the hold open past :data:`CLOCK_SLACK_S` after the
 deadline: Ethereum clients refuse blocks dated more than 15 s ahead of their own clock.
+
+The hold ends at every member's commit, not at the chain's quorum of commits: at the quorum,
+the last member to commit could copy the first blobs released. A member that returns from an
+outage after the window closed therefore votes without an update
+(:meth:`node.peer.pipeline.HospitalPeer.vote_attested`) and trains from the next round.
 """
 
 from __future__ import annotations
