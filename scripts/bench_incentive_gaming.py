@@ -208,7 +208,6 @@ def _catch_rates(noise: float, seeds: int, held: bool) -> dict:
     of trials in which the copy is flagged, old screen (cosine >= 0.999) and new (against the
     round's spread), and the honest updates flagged. ``held``: commit before reveal, the copy is
     of the previous round (round 1, with nothing to copy, is left out of the trials)."""
-    from node.consensus.freeriding import screen_free_riders
     from node.consensus.rules import aggregate
     from node.incentives.cohort import build_cohort
     from node.incentives.scenario import scenario_from_dict
@@ -228,23 +227,21 @@ def _catch_rates(noise: float, seeds: int, held: bool) -> dict:
             stack = campaign.updates(t, players)
             order = campaign.commit_order(players)
             if not (held and t == 1):
-                gamer = order.index([h.name for h in players].index(GAMER))
-                honest = [order.index(i) for i, h in enumerate(players) if h.role == "honest"]
-                for label, fraction in (("old", 0.0), ("new", None)):
-                    kw = {} if fraction is None else {"spread_fraction": fraction}
-                    flags = screen_free_riders([stack[i] for i in order], campaign.last_step, **kw)
+                gamer = [h.name for h in players].index(GAMER)
+                honest = [i for i, h in enumerate(players) if h.role == "honest"]
+                for label, kw in (
+                    ("old", {"spread_fraction": 0.0, "previous": False}),
+                    ("new", {}),
+                ):
+                    flags = campaign.screen(stack, order, players, **kw)
                     caught[label] += gamer in flags
-                    honest_flagged[label] += sum(j in flags for j in honest)
+                    honest_flagged[label] += sum(i in flags for i in honest)
                 trials += 1
                 honest_total += len(honest)
-            kept = [
-                order[j]
-                for j in range(len(order))
-                if j not in screen_free_riders([stack[i] for i in order], campaign.last_step)
-            ]
+            flags = campaign.screen(stack, order, players)
+            kept = [i for i in order if i not in flags]
             step = aggregate(scenario.rule, stack[kept], f=scenario.f)
-            campaign.params = (campaign.params + step).astype(np.float32)
-            campaign.last_step = step.astype(np.float32)
+            campaign.advance(step, {players[i].name: stack[i] for i in kept})
     return {
         "trials": trials,
         "caught_old": round(caught["old"] / trials, 3),

@@ -108,6 +108,7 @@ class Campaign:
         self.revealed: list[
             np.ndarray
         ] = []  # the last finished round's honest updates, seen by everyone
+        self.accepted: dict[str, np.ndarray] = {}  # the last finalized round's accepted updates
         dp = DPConfig(
             enabled=False,
             steps_per_epoch=1,
@@ -125,6 +126,32 @@ class Campaign:
         trainers = [i for i, h in enumerate(players) if h.role != "free-rider"]
         riders = [i for i, h in enumerate(players) if h.role == "free-rider"]
         return [trainers[j] for j in self.order_rng.permutation(len(trainers))] + riders
+
+    def screen(
+        self,
+        stack: np.ndarray,
+        order: list[int],
+        players: list[SimHospital],
+        previous: bool = True,
+        **kw: float,
+    ) -> dict[int, str]:
+        """The free-rider screen as a live peer runs it: ``stack``'s rows in commit ``order``,
+        against the previous global step and (``previous``) the previous round's accepted
+        updates of the other players; flagged rows (indices into ``stack``) -> reason."""
+        in_order = screen_free_riders(
+            [stack[i] for i in order],
+            self.last_step,
+            senders=[players[i].name for i in order],
+            earlier=self.accepted if previous else None,
+            **kw,
+        )
+        return {order[j]: reason for j, reason in in_order.items()}
+
+    def advance(self, step: np.ndarray, accepted: dict[str, np.ndarray]) -> None:
+        """Apply a finalized round: its ``step`` and the ``accepted`` updates (name -> row)."""
+        self.params = (self.params + step).astype(np.float32)
+        self.last_step = step.astype(np.float32)
+        self.accepted = accepted
 
     def _free_ride(
         self, h: SimHospital, reference: np.ndarray, honest: list[np.ndarray]
@@ -267,13 +294,13 @@ def simulate(
         order = campaign.commit_order(players)
         flags = {}
         if scenario.free_rider_screen:  # in commit order: of two copies, the later is the copier
-            in_order = screen_free_riders(
-                [stack[i] for i in order],
-                campaign.last_step,
+            flags = campaign.screen(
+                stack,
+                order,
+                players,
                 threshold=scenario.similarity_threshold,
                 spread_fraction=scenario.spread_fraction,
             )
-            flags = {order[j]: reason for j, reason in in_order.items()}
         kept = [i for i in range(len(names)) if i not in flags]  # what reaches the robust rule
         enough = len(kept) >= rule_class(scenario.rule).min_updates(scenario.f)
         moving = np.array(
@@ -320,10 +347,10 @@ def simulate(
         )
         records.append(record)
         if not record.finalized:  # no credits for a failed round; the model stays where it was
+            campaign.accepted = {}  # and no round's accepted updates are the previous round's
             bar.update(1)
             continue
-        campaign.params = (campaign.params + step).astype(np.float32)
-        campaign.last_step = step.astype(np.float32)
+        campaign.advance(step, {names[i]: stack[i] for i in keep})
         record.metric_after = game.value_of(campaign.params)
         gtg, exact, loo, record.utility_evaluations = _round_values(
             game, scenario, seed=scenario.seed * 7919 + t

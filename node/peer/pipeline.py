@@ -233,6 +233,8 @@ class HospitalPeer:
         self.model = build_model(settings.model, input_shape=raw_data.input_shape, seed=0)
         self.global_params = flat_parameters(self.model)
         self.last_step: np.ndarray | None = None  # the last adopted global step (free-rider screen)
+        # the last adopted round and its accepted updates (address -> delta; free-rider screen)
+        self.last_accepted: tuple[int, dict[str, np.ndarray]] = (0, {})
         self.completed_round = 0
         # the chain's current round as last read by the schedule (node.service.runner); when set, blobs
         # are held only for it and the next one, so a member cannot park blobs for other rounds
@@ -790,10 +792,13 @@ class HospitalPeer:
             out.rejected[dropped] = "robust-rule"
         with clock.stage("record_rejections"):
             self._record_rejections(round_, out.rejected)
-        return await self._vote(out, new_params)
+        return await self._vote(out, new_params, updates)
 
-    async def _vote(self, out: RoundOutcome, new_params: np.ndarray) -> RoundOutcome:
-        """Attest ``new_params`` with ``out.accepted``, wait for the quorum, end the round."""
+    async def _vote(
+        self, out: RoundOutcome, new_params: np.ndarray, updates: dict[str, object]
+    ) -> RoundOutcome:
+        """Attest ``new_params`` with ``out.accepted`` (aggregated from ``updates``), wait for
+        the quorum, end the round; keep the accepted updates if the round adopted it."""
         round_ = out.round
         out.aggregate_hash = parameters_hash(new_params).hex()
         try:
@@ -809,6 +814,8 @@ class HospitalPeer:
             out.error = str(exc)
         with self.clock.stage("finalize"):
             out.finalized = await self._finalize(round_, new_params)
+        if self.global_params is new_params and not self.protection.sum_only:  # adopted
+            self.last_accepted = (round_, {a: updates[a].delta for a in out.accepted})
         self._end_round(round_)
         return out
 
@@ -854,13 +861,13 @@ class HospitalPeer:
             out.error = f"the attested pair is not reproducible from {len(updates)} of its {len(wanted)} blobs"
             self._end_round(round_)
             return out
-        new_params, out.accepted, _ = adopted
+        new_params, out.accepted, inputs = adopted
         self.log.warning(
             "back after the commit window: voting for the pair already attested (%d updates)",
             len(out.accepted),
             round=round_,
         )
-        return await self._vote(out, new_params)
+        return await self._vote(out, new_params, inputs)
 
     def _room(self, round_: int) -> float:
         """Seconds left before ``round_``'s attestation deadline, by the chain's clock (its latest
@@ -1131,8 +1138,12 @@ class HospitalPeer:
         order = [
             a for a in commitments if a in accepted
         ]  # commit order: of two copies, the later is the copier
+        adopted_round, earlier = self.last_accepted  # the previous round's, if this peer adopted it
         for i, reason in screen_free_riders(
-            [accepted[a].delta for a in order], self.last_step
+            [accepted[a].delta for a in order],
+            self.last_step,
+            senders=order,
+            earlier=earlier if adopted_round == round_ - 1 else None,
         ).items():
             if order[i] != self.address:
                 rejected[order[i]] = reason
