@@ -26,10 +26,11 @@ rows replaced); "new" is this tree, the strategies set in the scenario. Also a s
 copier's noise over 0 to 100 % (the screen alone, no chain, 5 seeds x 3 rounds): a copy of the
 round's own updates under the old screen (cosine >= 0.999) and the new (against the round's
 spread), a copy of the previous round's (all a copier sees under commit before reveal) under
-the new, how often honest sites are flagged, and what the previous-round copier is paid (seed 0,
-on the chain).
+the new (which also compares each update with the other sites' accepted updates of the
+previous round), how often honest sites are flagged, and what the previous-round copier is
+paid (seed 0, on the chain).
 
-    .venv/bin/python scripts/bench_incentive_gaming.py            # ~4 min on 2 cores
+    .venv/bin/python scripts/bench_incentive_gaming.py --seeds 5  # ~10 min on 2 busy cores
 
 Writes ``benchmarks/results/incentive_gaming.json`` and prints the tables in Markdown.
 """
@@ -115,7 +116,8 @@ def _patch_legacy(strategy: str, seed: int) -> None:
         )
     if spec.get("role") != "free-rider":
         return
-    original = simulate.Campaign.updates
+    campaign_class = getattr(simulate, "Campaign", None) or simulate._Campaign  # private before
+    original = campaign_class.updates
     rng = np.random.default_rng([seed, 3])
 
     def updates(self, round_, players):
@@ -145,7 +147,7 @@ def _patch_legacy(strategy: str, seed: int) -> None:
         rows[names.index(GAMER)] = new.astype(np.float32)
         return rows
 
-    simulate.Campaign.updates = updates
+    campaign_class.updates = updates
 
 
 def run_one(strategy: str, legacy: bool) -> dict:
