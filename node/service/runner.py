@@ -593,8 +593,9 @@ class NodeRunner:
     def _votable(self, round_: int, info) -> bool:
         """Too late to commit to the open ``round_`` (:meth:`_joinable` said no), but not to vote:
         this node neither committed nor attested, the attestation window is open, and more than
-        ``f`` others attested one pair (:meth:`HospitalPeer.vote_attested` checks it)."""
-        if (
+        ``f`` others attested one pair (:meth:`HospitalPeer.vote_attested` checks it) in a mode
+        that reveals the updates (a masked or encrypted sum cannot be re-aggregated)."""
+        if self.peer.protection.sum_only or (
             info.status != "open"
             or round_ <= self.peer.completed_round
             or info.attest_count <= self.cfg.aggregation.f
