@@ -844,18 +844,13 @@ class HospitalPeer:
         wanted = {a for a in commitments if a.lower() in lead.accepted}
         rejected = {a: "missing-blob" for a in wanted}
         updates: dict[str, object] = {}
-        with self.clock.stage("verify"):
-            with trio.move_on_after(self.waits.deadline(self._room(round_))):
-                await self._pull_missing(round_, wanted - set(self._inbox[round_]))
-            await self._recheck(round_, wanted & set(self._inbox[round_]), updates, rejected)
-        with self.clock.stage("aggregate"):
-            adopted = await adopt_attested(
-                [lead],
-                updates,
-                None,
-                lambda inputs: self._aggregate(round_, inputs),
-                f=self.settings.f,
-            )
+        # no stage marks until the vote: the round's stages (STAGES) are the full pipeline's
+        with trio.move_on_after(self.waits.deadline(self._room(round_))):
+            await self._pull_missing(round_, wanted - set(self._inbox[round_]))
+        await self._recheck(round_, wanted & set(self._inbox[round_]), updates, rejected)
+        adopted = await adopt_attested(
+            [lead], updates, None, lambda inputs: self._aggregate(round_, inputs), f=self.settings.f
+        )
         if adopted is None:
             out.rejected = rejected
             out.error = f"the attested pair is not reproducible from {len(updates)} of its {len(wanted)} blobs"
