@@ -94,16 +94,20 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         bool forfeitOnRevoke;
     }
 
-    /// @dev An Active stay in membership epochs (see `tenure`): one slot.
+    /// @dev An Active stay in membership epochs (see `tenure`) and the Active slot it holds
+    /// (see `slotOf`): one storage slot.
     struct Tenure {
         uint64 activeSince;
         uint64 activeUntil;
+        uint64 slot;
     }
 
-    /// @dev The membership clock (see `membership`): one slot.
+    /// @dev The membership clock (see `membership`) and the number of Active slots ever
+    /// opened (see `slotCount`): one slot.
     struct Clock {
         uint64 epoch;
         uint64 departures;
+        uint64 slots;
     }
 
     /// @notice Longest accepted peer ID in bytes (libp2p IDs are ~52 characters).
@@ -130,6 +134,7 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     uint256 private _forfeited;
     mapping(address account => Tenure) private _tenures;
     Clock private _clock;
+    uint64[] private _freeSlots;
 
     /// @notice `account` already holds an identity.
     /// @param account The account that tried to register again.
@@ -437,7 +442,6 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         if (id.bond < _bondRequired) revert HospitalRegistryBondTooLow(account, id.bond, _bondRequired);
         _setStatus(id, Status.Active);
         id.joinedAt = uint64(block.timestamp);
-        ++_activeCount;
         ++_admittedCount;
         emit Admitted(account, msg.sender, endorsed, genesis);
     }
@@ -469,13 +473,11 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         emit SanctionVoted(account, msg.sender, action, votes, needed);
         if (votes < needed) return;
 
-        if (status == Status.Active) --_activeCount;
         if (action == Sanction.Suspend) {
             _setStatus(id, Status.Suspended);
             emit Suspended(account, votes);
         } else if (action == Sanction.Reinstate) {
             _setStatus(id, Status.Active);
-            ++_activeCount;
             emit Reinstated(account, votes);
         } else {
             _setStatus(id, Status.Revoked);
@@ -521,7 +523,6 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         if (previous != Status.Pending && previous != Status.Active) {
             revert HospitalRegistryInvalidStatus(msg.sender, previous);
         }
-        if (previous == Status.Active) --_activeCount;
         _setStatus(id, Status.Exited);
         id.leftAt = uint64(block.timestamp);
         emit Exited(msg.sender, previous);
@@ -569,6 +570,18 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
     function membership() external view returns (Membership memory) {
         Clock memory c = _clock;
         return Membership(c.epoch, uint64(_activeCount), c.departures);
+    }
+
+    /// @inheritdoc IHospitalRegistry
+    function slotOf(address account) external view returns (uint64 slot, uint64 since) {
+        Tenure memory t = _tenures[account];
+        if (t.activeSince == 0 || t.activeUntil != 0) return (0, 0);
+        return (t.slot, t.activeSince);
+    }
+
+    /// @inheritdoc IHospitalRegistry
+    function slotCount() external view returns (uint64) {
+        return _clock.slots;
     }
 
     /// @inheritdoc IHospitalRegistry
@@ -701,10 +714,32 @@ contract HospitalRegistry is ConsortiumAdmin, IHospitalRegistry {
         if (isActive_) {
             t.activeSince = epoch;
             t.activeUntil = 0;
+            _takeSlot(t, c);
         } else {
             t.activeUntil = epoch;
             c.departures += 1;
+            _releaseSlot(t);
         }
+    }
+
+    /// @dev Gives a member joining the Active set a slot (the last one freed, else a new one)
+    /// and counts it; the tenure slot `t` is written by the caller anyway.
+    function _takeSlot(Tenure storage t, Clock storage c) private {
+        ++_activeCount;
+        uint256 free = _freeSlots.length;
+        if (free != 0) {
+            t.slot = _freeSlots[free - 1];
+            _freeSlots.pop();
+        } else {
+            t.slot = c.slots;
+            c.slots += 1;
+        }
+    }
+
+    /// @dev Frees the slot of a member leaving the Active set, for the next admission.
+    function _releaseSlot(Tenure storage t) private {
+        --_activeCount;
+        _freeSlots.push(t.slot);
     }
 
     function _needed(uint256 eligible) private view returns (uint256) {

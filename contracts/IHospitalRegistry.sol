@@ -41,6 +41,20 @@ interface IHospitalRegistry {
     /// @return activeSince Epoch of its latest admission or reinstatement (0: never Active).
     /// @return activeUntil Epoch at which it then left the Active set (0: still Active).
     function tenure(address account) external view returns (uint64 activeSince, uint64 activeUntil);
+    /// @notice The Active slot of `account`, which the round ledger's committee draw permutes.
+    /// A member joining the Active set takes the slot the last departure freed, else slot
+    /// `slotCount` (a new one); it keeps it while it stays Active. `since` is the start of
+    /// that stay in membership epochs (0: not Active, holds no slot).
+    /// @param account The account to look up.
+    /// @return slot Its slot (0 when it holds none: check `since`).
+    /// @return since Epoch from which it holds the slot (`tenure`'s `activeSince`; 0: none).
+    function slotOf(address account) external view returns (uint64 slot, uint64 since);
+
+    /// @notice Active slots ever opened: every Active member's slot is below it, and
+    /// `slotCount - activeCount` of them are vacant (freed and not yet taken again).
+    /// @return The count.
+    function slotCount() external view returns (uint64);
+
     /// @notice The cohort `account` declared at registration, which its admission endorsed:
     /// the most training samples one of its commitments may claim.
     /// @param account The account to look up.

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IHospitalRegistry} from "./IHospitalRegistry.sol";
+import {IRoundBeacon} from "./IRoundBeacon.sol";
 import {RoundLedger} from "./RoundLedger.sol";
 
 /**
@@ -31,7 +32,7 @@ import {RoundLedger} from "./RoundLedger.sol";
  * per withholder; a coalition holding every reveal picks the value; a block producer can
  * censor or delay reveals (a censored reveal acts as a withholding). See docs/threat-model.md.
  */
-contract RoundBeacon {
+contract RoundBeacon is IRoundBeacon {
     /// @notice Where a round's beacon stands.
     enum BeaconStatus {
         Committing,
@@ -237,6 +238,15 @@ contract RoundBeacon {
     /// @param round The round.
     /// @return info The beacon.
     function beacon(uint256 round) external view returns (BeaconInfo memory info) {
+        return _info(round);
+    }
+
+    /// @inheritdoc IRoundBeacon
+    function valueOf(uint256 round) external view returns (bytes32) {
+        return _info(round).value;
+    }
+
+    function _info(uint256 round) private view returns (BeaconInfo memory info) {
         Beacon storage b = _beacons[round];
         info.commits = b.commits;
         info.reveals = b.reveals;
@@ -280,8 +290,7 @@ contract RoundBeacon {
         return _revealWindow;
     }
 
-    /// @notice The round ledger this beacon serves.
-    /// @return The ledger address.
+    /// @inheritdoc IRoundBeacon
     function ledger() external view returns (address) {
         return address(_ledger);
     }

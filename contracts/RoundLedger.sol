@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {CommitteeDraw} from "./CommitteeDraw.sol";
 import {IContributionCredit} from "./IContributionCredit.sol";
 import {IHospitalRegistry} from "./IHospitalRegistry.sol";
+import {IRoundBeacon} from "./IRoundBeacon.sol";
 
 /**
  * @title RoundLedger
@@ -38,6 +40,12 @@ import {IHospitalRegistry} from "./IHospitalRegistry.sol";
  * its event. `finalize` is O(1); the O(|accepted|) minting and slashing is in `settle`, which
  * `openRound` also runs for the previous round if nobody did. An accepted contributor revoked
  * before settlement is still credited for the update it committed.
+ *
+ * Committee (issue 19): with a `committeeSize` k below a round's member count, only the k
+ * members the round's beacon draws attest (`CommitteeDraw` over the registry's Active slots,
+ * keyed by keccak256(abi.encode(beacon value, round)); O(1) gas per check), and the quorum is
+ * over k instead of the member count. `committeeSize` 0 is the whole consortium. See
+ * docs/committee.md.
  */
 contract RoundLedger {
     /// @notice Life cycle of a round.
@@ -142,6 +150,13 @@ contract RoundLedger {
         uint256 slashPerRejection;
     }
 
+    /// @dev A round's committee as fixed at opening: its size and the Active slots it is drawn
+    /// from (`HospitalRegistry.slotCount`). One slot; none without a committee.
+    struct Committee {
+        uint32 size;
+        uint64 domain;
+    }
+
     /// @notice A member's privacy budget for the campaign (the ledger's lifetime), declared once
     /// before its first commitment. Fixed point: `epsilonMicros` = ε·10^6, `deltaAtto` = δ·10^18,
     /// `noiseMicros` = σ·10^6 (DP-SGD noise multiplier), `clipMicros` = C·10^6 (per-sample L2
@@ -192,6 +207,9 @@ contract RoundLedger {
     uint256 private immutable _quorumDenominator;
     CreditScheme private immutable _creditScheme;
     uint256 private immutable _slashPerRejection;
+    address private immutable _deployer;
+    IRoundBeacon private _beacon;
+    uint32 private _committeeSize;
 
     uint256 private _currentRound;
     mapping(uint256 round => Round) private _rounds;
@@ -204,6 +222,7 @@ contract RoundLedger {
     mapping(uint256 round => mapping(address account => uint64 activeUntil)) private _struckAt;
     mapping(uint256 round => mapping(address reporter => uint224 indexes)) private _rejectedMask;
     mapping(address account => BudgetRecord) private _budgets;
+    mapping(uint256 round => Committee) private _committees;
 
     /// @notice `account` is not an Active member of the registry.
     /// @param account The caller.
@@ -399,9 +418,39 @@ contract RoundLedger {
     /// @param bodyHash The body hash given.
     error RoundLedgerInvalidAlert(uint256 round, bytes32 kind, bytes32 bodyHash);
 
+    /// @notice `account` does not sit on the committee of `round`: its seat is `seat`, at or
+    /// above the committee size.
+    /// @param round The round.
+    /// @param account The caller.
+    /// @param seat Its seat in the round's draw.
+    error RoundLedgerNotCommitteeMember(uint256 round, address account, uint256 seat);
+
+    /// @notice The committee of `round` is not drawn: its beacon is not `Ready` (still
+    /// revealing, or failed), or no beacon is bound.
+    /// @param round The round.
+    error RoundLedgerCommitteeNotDrawn(uint256 round);
+
+    /// @notice Only the deployer binds the beacon, once, to a beacon that serves this ledger.
+    /// @param caller The caller.
+    /// @param beacon The beacon given.
+    error RoundLedgerInvalidBeaconBinding(address caller, address beacon);
+
+    /// @notice Only the deployer sets the committee size, before the first round opens and
+    /// after the beacon is bound.
+    /// @param caller The caller.
+    error RoundLedgerCommitteeFixed(address caller);
+
     /// @notice The credit scheme value is unknown.
     /// @param scheme The value given.
     error RoundLedgerInvalidScheme(uint8 scheme);
+
+    /// @notice The beacon that draws committees was bound.
+    /// @param beacon The beacon.
+    event BeaconBound(address indexed beacon);
+
+    /// @notice The committee size was set (0: every member attests).
+    /// @param size Attesters drawn per round.
+    event CommitteeSizeSet(uint32 size);
 
     /// @notice `opener` opened round `round`.
     /// @param round The new round number.
@@ -574,6 +623,31 @@ contract RoundLedger {
         _quorumDenominator = den;
         _creditScheme = CreditScheme(config_.creditScheme);
         _slashPerRejection = config_.slashPerRejection;
+        _deployer = msg.sender;
+    }
+
+    /// @notice Binds the beacon whose per-round values draw the committees; once, by the
+    /// deployer, to a beacon serving this ledger.
+    /// @param beacon_ The RoundBeacon.
+    function bindBeacon(IRoundBeacon beacon_) external {
+        if (
+            msg.sender != _deployer || address(_beacon) != address(0) || address(beacon_) == address(0)
+                || beacon_.ledger() != address(this)
+        ) revert RoundLedgerInvalidBeaconBinding(msg.sender, address(beacon_));
+        _beacon = beacon_;
+        emit BeaconBound(address(beacon_));
+    }
+
+    /// @notice Sets how many members each round's beacon draws to attest (0, or at least a
+    /// round's member count: every member, the default); by the deployer, before the first
+    /// round opens, once the beacon is bound.
+    /// @param size The committee size.
+    function setCommitteeSize(uint32 size) external {
+        if (msg.sender != _deployer || _currentRound != 0 || address(_beacon) == address(0)) {
+            revert RoundLedgerCommitteeFixed(msg.sender);
+        }
+        _committeeSize = size;
+        emit CommitteeSizeSet(size);
     }
 
     // ------------------------------------------------------------------ rounds
@@ -601,6 +675,8 @@ contract RoundLedger {
         r.membershipEpoch = m.epoch;
         r.departuresAtOpen = m.departures;
         r.aggregateHash = _NO_AGGREGATE;
+        uint32 k = _committeeSize;
+        if (k != 0 && k < m.active) _committees[round] = Committee(k, _registry.slotCount());
         emit RoundOpened(round, msg.sender, commitDeadline, attestDeadline, uint32(m.active), m.epoch);
         // the previous round's credits, if nobody settled them (calls the credit token: last)
         if (p.status == RoundStatus.Finalized && !p.settled) _settle(previous, p);
@@ -688,6 +764,7 @@ contract RoundLedger {
             revert RoundLedgerUnknownHead(seenNumber, seenHead);
         }
         Round storage r = _attestableRound(round);
+        _checkCommittee(round);
         if (aggregateHash == bytes32(0) || aggregateHash == _NO_AGGREGATE || acceptedMask == 0) {
             revert RoundLedgerInvalidAttestation(round, aggregateHash, acceptedMask);
         }
@@ -783,7 +860,7 @@ contract RoundLedger {
     function finalize(uint256 round) external onlyActiveMember {
         Round storage r = _openRound(round);
         (uint256 votes, uint256 pending) = _countedVotes(r);
-        uint256 members = r.memberCount;
+        uint256 members = _voters(round, r);
         if (!_hasQuorum(votes, members)) {
             if (pending != 0 && _hasQuorum(r.leaderVotes, members)) revert RoundLedgerDeparturesNotStruck(round, pending);
             revert RoundLedgerQuorumNotReached(round, votes, members);
@@ -814,9 +891,10 @@ contract RoundLedger {
         Round storage r = _openRound(round);
         if (block.timestamp <= r.attestDeadline) revert RoundLedgerAttestStillOpen(round, r.attestDeadline);
         (uint256 votes,) = _countedVotes(r);
-        if (_hasQuorum(votes, r.memberCount)) revert RoundLedgerQuorumReached(round);
+        uint256 voters = _voters(round, r);
+        if (_hasQuorum(votes, voters)) revert RoundLedgerQuorumReached(round);
         r.status = RoundStatus.Failed;
-        emit RoundFailed(round, msg.sender, votes, r.memberCount);
+        emit RoundFailed(round, msg.sender, votes, voters);
     }
 
     /// @notice Records, signed by the caller, that its local monitoring raised an alert about
@@ -964,7 +1042,7 @@ contract RoundLedger {
         if (r.status == RoundStatus.Finalized) return true;
         if (r.status != RoundStatus.Open) return false;
         (uint256 votes,) = _countedVotes(r);
-        return _hasQuorum(votes, r.memberCount);
+        return _hasQuorum(votes, _voters(round, r));
     }
 
     /// @notice Departures from the Active set since `round` opened that are not struck yet
@@ -976,6 +1054,42 @@ contract RoundLedger {
         if (r.status != RoundStatus.Open) return 0;
         (, uint256 pending) = _countedVotes(r);
         return pending;
+    }
+
+    /// @notice The committee of `round`: its size (0: every member attests), the Active slots
+    /// it is drawn from, and its draw key, keccak256(abi.encode(beacon value, round)) (zero
+    /// until the beacon is `Ready`). A member at slot `s` sits on it iff
+    /// `committeeSeat(key, s, domain) < size`.
+    /// @param round The round.
+    /// @return size Attesters drawn.
+    /// @return domain Slots drawn from (`HospitalRegistry.slotCount` at opening).
+    /// @return key The key of `committeeSeat`.
+    function committeeOf(uint256 round) external view returns (uint256 size, uint256 domain, bytes32 key) {
+        Committee memory c = _committees[round];
+        (size, domain) = (c.size, c.domain);
+        if (size != 0) key = _committeeKey(round);
+    }
+
+    /// @notice Attesters drawn per round from now on (0: every member).
+    /// @return The committee size.
+    function committeeSize() external view returns (uint32) {
+        return _committeeSize;
+    }
+
+    /// @notice The seat of the member at Active slot `slot` among `n` under `key`
+    /// (`CommitteeDraw.seat`): it sits on a committee of `k` iff the seat is below `k`.
+    /// @param key The round's key (`committeeOf`).
+    /// @param slot The member's Active slot (`HospitalRegistry.slotOf`); below `n`.
+    /// @param n The slots drawn from (`committeeOf`'s domain); nonzero.
+    /// @return The seat.
+    function committeeSeat(bytes32 key, uint256 slot, uint256 n) external pure returns (uint256) {
+        return CommitteeDraw.seat(key, slot, n);
+    }
+
+    /// @notice The beacon that draws committees (zero address until bound).
+    /// @return The beacon address.
+    function beacon() external view returns (address) {
+        return address(_beacon);
     }
 
     /// @notice The registry this ledger reads.
@@ -1068,6 +1182,34 @@ contract RoundLedger {
         uint256 i = 0;
         while ((uint256(both) >> i) & 1 == 0) ++i;
         revert RoundLedgerContradictoryRejection(round, msg.sender, _committers[round][i]);
+    }
+
+    /// @dev The quorum's denominator: the committee size, or the round's member count.
+    function _voters(uint256 round, Round storage r) private view returns (uint256) {
+        uint256 k = _committees[round].size;
+        return k != 0 ? k : r.memberCount;
+    }
+
+    /// @dev keccak256(abi.encode(beacon value, round)), zero while the beacon has no value.
+    function _committeeKey(uint256 round) private view returns (bytes32) {
+        IRoundBeacon b = _beacon;
+        if (address(b) == address(0)) return bytes32(0);
+        bytes32 seed = b.valueOf(round);
+        return seed == bytes32(0) ? bytes32(0) : keccak256(abi.encode(seed, round));
+    }
+
+    /// @dev Reverts unless the caller sits on the committee of `round` (no-op without one).
+    /// The caller is a member of the round (`onlyRoundMember`: Active since before the opening
+    /// and still), so it holds the slot it held at the opening, below the committee's domain.
+    function _checkCommittee(uint256 round) private view {
+        Committee memory c = _committees[round];
+        if (c.size == 0) return;
+        bytes32 key = _committeeKey(round);
+        if (key == bytes32(0)) revert RoundLedgerCommitteeNotDrawn(round);
+        (uint64 slot, uint64 since) = _registry.slotOf(msg.sender);
+        // a round member holds a slot below the domain (defensive: no seat otherwise)
+        uint256 s = since == 0 || slot >= c.domain ? type(uint256).max : CommitteeDraw.seat(key, slot, c.domain);
+        if (s >= c.size) revert RoundLedgerNotCommitteeMember(round, msg.sender, s);
     }
 
     function _hasQuorum(uint256 votes, uint256 members) private view returns (bool) {

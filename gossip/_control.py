@@ -24,6 +24,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.subscription import TrioSubscriptionAPI
 
 from ._errors import ControlMessageTooLarge, GossipError, TopicNotReady
 from ._logs import log, short
@@ -145,6 +146,11 @@ class ControlPlane:
         if fanout is None:
             announced_to = set(self._pubsub.peers)
             library_sub = await self._pubsub.subscribe(topic)
+            if not isinstance(library_sub, TrioSubscriptionAPI):  # what py-libp2p 0.8 returns
+                raise GossipError(
+                    f"topic {topic!r}: py-libp2p gave a {type(library_sub).__name__}, "
+                    "not the TrioSubscriptionAPI whose channel the fan-out takes over"
+                )
             fanout = TopicFanout(topic, self._local_id, self._stats, self._me)
             # Hand over whatever arrived during subscribe()'s awaits, then take the
             # library's place; no await in between, so nothing slips past.

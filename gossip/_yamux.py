@@ -54,8 +54,11 @@ class NonBlockingReaderYamux(Yamux):
         if self._reader is not None and trio.lowlevel.current_task() is self._reader:
             self._backlog.append(data)
             if not self._flushing:
+                nursery = self._nursery  # the muxer's own, open before its reader starts
+                if nursery is None:
+                    raise RuntimeError("yamux: a frame to queue before the muxer started")
                 self._flushing = True
-                self._nursery.start_soon(self._flush)  # the muxer's own nursery
+                nursery.start_soon(self._flush)
             return
         while self._reader is not None and (self._backlog or self._flushing):
             await self._drained.wait()  # the reader's frames first, in order

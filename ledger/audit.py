@@ -448,10 +448,13 @@ def build_history(events: list[dict[str, Any]]) -> dict[str, Any]:
     supply = 0
     minted_in_tx: dict[str, dict[str, int]] = defaultdict(dict)
     active: set[str] = set()
+    committee = 0  # RoundLedger.setCommitteeSize, fixed before the first round
 
     for ev in events:
         contract, kind, a = ev["contract"], ev["event"], ev["args"]
-        if contract == "HospitalRegistry":
+        if contract == "RoundLedger" and kind == "CommitteeSizeSet":
+            committee = a["size"]
+        elif contract == "HospitalRegistry":
             _registry_event(identities, kind, a, ev["block"])
             _active_set(active, kind, a)
         elif contract == "RoundLedger":
@@ -469,6 +472,8 @@ def build_history(events: list[dict[str, Any]]) -> dict[str, Any]:
                 balances[a["to"]] += value
 
     for r in rounds.values():
+        # the quorum's denominator: the round's committee (docs/committee.md) or its members
+        r["voters"] = committee if 0 < committee < r["member_count"] else r["member_count"]
         if not r["finalized"]:
             continue
         r["credited"] = minted_in_tx.get(r["settle_tx"], {}) if r["settle_tx"] else {}
@@ -537,10 +542,11 @@ def check_round_quorum(r: dict[str, Any], quorum: tuple[int, int], check: Any) -
     standing = members & set(r["active_at_finalize"])
     good = [x["account"] for x in on_time if x["account"] in standing]
     bad = sorted({x["account"] for x in on_time} - standing)
-    n, claimed = r["member_count"], r["winning_votes"]
+    n, claimed = r.get("voters", r["member_count"]), r["winning_votes"]
+    whom = "members" if n == r["member_count"] else "committee seats"
     check(
         f"round {rnd}: the winner had {len(good)} votes of members in good standing, "
-        f"> {num}/{den} of its {n} members",
+        f"> {num}/{den} of its {n} {whom}",
         len(good) * den > n * num and claimed <= len(good),
         (
             f"the finalization counted {claimed}; votes of members not in good standing at "

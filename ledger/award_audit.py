@@ -173,12 +173,12 @@ def award_violations(
                 f"{tag}: sent by {aw['awarder']}, neither the admin nor on a member quorum"
             )
         r = by_number.get(aw["round"])
-        finalized = r is not None and r["finalized"]
-        accepted = {a.lower() for a in r["accepted"]} if finalized else set()
-        committed = {c["account"].lower() for c in r["commits"]} if finalized else set()
+        final = r if r is not None and r["finalized"] else None
+        accepted = {a.lower() for a in final["accepted"]} if final is not None else set()
+        committed = {c["account"].lower() for c in final["commits"]} if final is not None else set()
         for account in aw["grants"]:
             if account.lower() not in accepted:
-                why = "the round is not finalized" if not finalized else "not in its accepted set"
+                why = "the round is not finalized" if final is None else "not in its accepted set"
                 found["grants"].append(f"{tag}: {account} ({why})")
         for account, p in aw["penalties"].items():
             if (

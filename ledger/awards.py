@@ -288,7 +288,9 @@ def _entries(amounts: Mapping[str, int], what: str) -> list[tuple[str, int]]:
     for account, amount in amounts.items():
         if int(amount) < 0:
             raise LedgerError(f"{what} for {account} is negative: {amount}")
-    kept = {Web3.to_checksum_address(a): int(v) for a, v in amounts.items() if int(v) > 0}
+    kept: dict[str, int] = {
+        Web3.to_checksum_address(a): int(v) for a, v in amounts.items() if int(v) > 0
+    }
     return [(a, kept[a]) for a in sort_accounts(list(kept))]
 
 

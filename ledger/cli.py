@@ -23,6 +23,8 @@ from web3 import Web3
 from .anchors import parse_genesis, parse_head
 from .audit import collect, format_report, unread_report
 from .chain import connect, dev_account, read_state
+from .client import LedgerClient
+from .committee import set_committee_size
 from .deploy import Deployment, deploy
 from .devnet import Anvil
 from .errors import LedgerError
@@ -79,6 +81,13 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
         default=DEVNET_WINDOW_S,
         metavar="S",
         help=f"seconds after the commit window a round accepts attestations (default {DEVNET_WINDOW_S})",
+    )
+    devnet.add_argument(
+        "--committee",
+        type=int,
+        default=0,
+        metavar="K",
+        help="attesters the beacon draws per round (default 0: every member; docs/committee.md)",
     )
     devnet.add_argument(
         "--admin-key-out",
@@ -196,6 +205,8 @@ def run_devnet(args: argparse.Namespace) -> int:
             deployment = deploy(
                 w3, admin, commit_window=args.commit_window, attest_window=args.attest_window
             )
+            if args.committee:
+                set_committee_size(LedgerClient(w3, deployment, admin), args.committee)
             deployment.save(args.out)
             key_path = args.admin_key_out or Path(args.out).parent / "admin.key"
             fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -238,14 +249,10 @@ class _Source:
 
 
 def _audit_source(args: argparse.Namespace) -> _Source:
-    chain_state, deployment_file = (
-        getattr(args, "chain_state", None),
-        getattr(args, "deployment", None),
-    )
+    chain_state: Path | None = getattr(args, "chain_state", None)
+    deployment_file: Path | None = getattr(args, "deployment", None)
     rpc_arg = getattr(args, "rpc", None)
-    if (chain_state is None) == (deployment_file is None):
-        raise LedgerError("give one of --chain-state FILE or --deployment FILE")
-    if chain_state is not None:
+    if chain_state is not None and deployment_file is None:
         if rpc_arg:
             raise LedgerError("--rpc goes with --deployment, not --chain-state")
         saved = read_state(chain_state)
@@ -253,6 +260,8 @@ def _audit_source(args: argparse.Namespace) -> _Source:
         return _Source(
             w3, saved.deployment, None, f"embedded chain from {chain_state}", saved.checks()
         )
+    if deployment_file is None or chain_state is not None:
+        raise LedgerError("give one of --chain-state FILE or --deployment FILE")
     deployment = Deployment.load(deployment_file)
     rpc = rpc_arg or deployment.rpc
     if rpc == "embedded":

@@ -132,8 +132,8 @@ def _run_solc(sources: dict[str, str]) -> dict[str, dict[str, Any]]:
     for unit in output.get("contracts", {}).values():
         for name, data in unit.items():
             bytecode = data["evm"]["bytecode"]["object"]
-            if not bytecode:  # interfaces and abstract contracts
-                continue
+            if not bytecode or not data["abi"]:  # interfaces, abstract contracts, and
+                continue  # libraries of internal functions (inlined where they are used)
             found[name] = {
                 "abi": data["abi"],
                 "bytecode": "0x" + bytecode,

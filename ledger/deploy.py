@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from web3 import Web3
 
 from .compile import compile_contracts, error_decoder
@@ -115,7 +116,7 @@ def _deploy_one(
     artifacts: dict[str, Any],
     decoder: ErrorDecoder,
     *args: Any,
-) -> str:
+) -> ChecksumAddress:
     art = artifacts[name]
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     data = factory.constructor(*args).data_in_transaction
@@ -155,7 +156,9 @@ def deploy(
     (the target counted); every member
     holds a ``bond`` (wei), refundable ``exit_cooldown`` seconds after it leaves, forfeited on
     revocation if ``forfeit_on_revoke``. Beacon: members reveal their secrets within
-    ``reveal_window`` seconds of a round's opening (default: a quarter of the commit window)."""
+    ``reveal_window`` seconds of a round's opening (default: a quarter of the commit window);
+    the RoundLedger is bound to it, so that its values can draw each round's committee
+    (:func:`ledger.committee.set_committee_size`; by default every member attests)."""
     if credit_scheme not in CREDIT_SCHEMES:
         raise LedgerError(
             f"credit_scheme must be one of {', '.join(CREDIT_SCHEMES)}, got {credit_scheme!r}"
@@ -193,6 +196,16 @@ def deploy(
     send(w3, admin, token.functions.setMinter(ledger), decoder=decoder, action="setMinter")
     window = max(1, int(commit_window) // 4) if reveal_window is None else int(reveal_window)
     beacon = _deploy_one(w3, admin, "RoundBeacon", artifacts, decoder, registry, ledger, window)
+    round_ledger = w3.eth.contract(
+        address=Web3.to_checksum_address(ledger), abi=artifacts["RoundLedger"]["abi"]
+    )
+    send(
+        w3,
+        admin,
+        round_ledger.functions.bindBeacon(beacon),
+        decoder=decoder,
+        action="bindBeacon",
+    )
     return Deployment(
         chain_id=w3.eth.chain_id,
         rpc=provider_label(w3),

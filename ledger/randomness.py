@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from .client import LedgerClient
     from .deploy import Deployment
 
-__all__ = ["beacon_value", "draw_pair", "mix_seed", "round_opened_block_hash", "round_seed"]
+__all__ = [
+    "beacon_value",
+    "draw_distinct",
+    "draw_pair",
+    "mix_seed",
+    "round_opened_block_hash",
+    "round_seed",
+]
 
 
 def round_opened_block_hash(client: LedgerClient, round_: int) -> bytes:
@@ -75,10 +82,20 @@ def round_seed(client: LedgerClient, round_: int, label: str, *, beacon: bool = 
 def draw_pair(seed: bytes, addresses: list[str]) -> tuple[str, str]:
     """Two different addresses, uniform over ordered pairs, read from a 32-byte ``seed``
     (addresses in ascending order, case-insensitive; modulo bias below 2^-240)."""
-    order = sorted(addresses, key=str.lower)
-    if len(order) < 2:
-        raise LedgerError(f"a pair needs at least two members, got {len(order)}")
-    x = int.from_bytes(seed, "big")
-    first = order[x % len(order)]
-    rest = [a for a in order if a != first]
-    return first, rest[(x // len(order)) % len(rest)]
+    if len(addresses) < 2:
+        raise LedgerError(f"a pair needs at least two members, got {len(addresses)}")
+    first, second = draw_distinct(seed, addresses, 2)
+    return first, second
+
+
+def draw_distinct(seed: bytes, addresses: list[str], k: int) -> list[str]:
+    """``min(k, n)`` different addresses in draw order, uniform over ordered k-tuples, read from a
+    32-byte ``seed`` as mixed-radix digits: pick ``order[x mod n]``, then ``x div n`` picks among the
+    ``n - 1`` left, and so on (addresses in ascending order, case-insensitive). The first two are
+    :func:`draw_pair`'s; modulo bias below ``2^-256 * n^k``."""
+    rest, x = sorted(addresses, key=str.lower), int.from_bytes(seed, "big")
+    out: list[str] = []
+    while rest and len(out) < k:
+        x, i = divmod(x, len(rest))
+        out.append(rest.pop(i))
+    return out

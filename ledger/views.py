@@ -331,9 +331,10 @@ def _line_chart(series: dict[str, list[tuple[float, float]]], title: str, ylabel
         parts.append(
             f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.3g}</text>'
         )
-    for x in sorted({int(x) for x, _ in points})[:: max(1, len({int(x) for x, _ in points}) // 10)]:
+    rounds = sorted({int(x) for x, _ in points})
+    for tick in rounds[:: max(1, len(rounds) // 10)]:
         parts.append(
-            f'<text x="{sx(x):.1f}" y="{height - bottom + 15}" text-anchor="middle" font-size="11">{x}</text>'
+            f'<text x="{sx(tick):.1f}" y="{height - bottom + 15}" text-anchor="middle" font-size="11">{tick}</text>'
         )
     for n, (name, pts) in enumerate(series.items()):
         color = _COLORS[n % len(_COLORS)]
@@ -396,8 +397,13 @@ def write_html_report(report: dict[str, Any], out_dir: Path | str) -> Path:
     ``audit.json`` to ``out_dir``; returns the HTML path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    peers = {i["account"]: i["peer_id"] or i["account"] for i in report["identities"]}
-    label = lambda a: f"{peers.get(a, a)[:14]}.. ({a[:8]})"  # noqa: E731
+    peers: dict[str, str] = {
+        i["account"]: i["peer_id"] or i["account"] for i in report["identities"]
+    }
+
+    def label(account: str) -> str:
+        return f"{peers.get(account, account)[:14]}.. ({account[:8]})"
+
     epsilon = {
         label(a): [(p["round"], p["epsilon"]) for p in pts] for a, pts in report["epsilon"].items()
     }

@@ -13,6 +13,7 @@ The tree (where each class is defined in brackets)::
     ├── ValueError flavour
     │   ├── AggregationError              [here]           a rule (node.consensus.rules) cannot aggregate
     │   ├── CKKSError                     [node.crypto.ckks.params]
+    │   ├── CommitteeError                [node.consensus.committee]
     │   ├── ConfigError                   [node.service.config]
     │   ├── ControlError                  [node.consensus.protocol]
     │   ├── DataError                     [node.data.samples]

@@ -62,6 +62,7 @@ from node.peer.identity import NodeIdentity  # noqa: E402
 from node.peer.mods import PeerMod  # noqa: E402
 from node.peer.pipeline import HospitalPeer, PeerSettings  # noqa: E402
 from node.protection import Rejected, make_mode  # noqa: E402
+from node.protection.ckks_robust import RobustCkksMode  # noqa: E402
 from node.protection.sealed_mode import SealedMode  # noqa: E402
 from node.service.fsutil import atomic_write_json  # noqa: E402
 from node.sim.demo import enroll  # noqa: E402
@@ -84,7 +85,8 @@ MODES = [
 ]
 # on request (--modes) only: Multi-Krum (f = 1) in the clear under sealed, and over encrypted inner products
 # under ckks (node.protection.ckks_robust); every other mode runs FedAvg
-ROBUST = {"sealed-mk": "sealed", "ckks-mk": "ckks"}
+# (ckks-mk-pool: the same, its Gram matrix on the CKKS worker processes instead of one thread)
+ROBUST = {"sealed-mk": "sealed", "ckks-mk": "ckks", "ckks-mk-pool": "ckks"}
 
 
 class PlainMode(SealedMode):
@@ -161,6 +163,8 @@ class BenchPeer(HospitalPeer):
             if protection == "plain"
             else make_mode(self.mode_context())
         )
+        if isinstance(self.protection, RobustCkksMode):
+            self.protection.gram_in_workers = protection == "ckks-mk-pool"
 
     def phase_seconds(self) -> dict[str, float]:
         """Seconds per phase since the last call (see ``loop_seconds`` in the module docstring)."""
@@ -209,7 +213,7 @@ async def measure(size: int, peers: int, rounds: int, timeout: float) -> list[di
         nursery = await stack.enter_async_context(trio.open_nursery())
         for peer, _, _ in members:
             await nursery.start(peer.serve)
-        if any(m in ("ckks", "ckks-mk") for m, _ in MODES):
+        if any(m.startswith("ckks") for m, _ in MODES):
             ckks_pool.warm_up()  # start-up, not per round: a node starts its CKKS workers once
         # rounds interleave the modes (plain, sealed, ..., plain, sealed, ...), so a change in the
         # machine's load hits every mode alike; the median round time is reported
@@ -375,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         "--modes",
         nargs="+",
         help="a subset, e.g. plain sealed sealed-top10 secagg secagg-top10 ckks, "
-        "or sealed-mk / ckks-mk (Multi-Krum) (plain, the baseline, is always run first)",
+        "or sealed-mk / ckks-mk / ckks-mk-pool (Multi-Krum) (plain, the baseline, is always run "
+        "first)",
     )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_protection.json"))
     args = ap.parse_args(argv)

@@ -143,12 +143,8 @@ def decode_compressed(data: bytes, *, expected_values: int | None = None) -> Mod
     try:
         h = json.loads(data[8 : 8 + hlen])
         n, kept, sparse, scale = int(h["values"]), int(h["kept"]), bool(h["sparse"]), h["scale"]
-        meta = dict(
-            round=int(h["round"]),
-            sender=str(h["sender"]),
-            samples=int(h["samples"]),
-            epsilon=float(h["epsilon"]),
-        )
+        round_, sender = int(h["round"]), str(h["sender"])
+        samples, epsilon = int(h["samples"]), float(h["epsilon"])
         scale = None if scale is None else float(scale)
     except (ValueError, KeyError, TypeError) as exc:
         raise UpdateFormatError(f"malformed compressed update header ({exc})") from None
@@ -185,7 +181,8 @@ def decode_compressed(data: bytes, *, expected_values: int | None = None) -> Mod
     delta[idx] = values
     # re-validate the dense form exactly as an uncompressed update is validated
     return decode_update(
-        encode_update(ModelUpdate(delta=delta, **meta)), expected_values=expected_values
+        encode_update(ModelUpdate(round_, sender, samples, epsilon, delta)),
+        expected_values=expected_values,
     )
 
 
@@ -198,20 +195,21 @@ class UpdateCodec:
         self.feedback = ErrorFeedback(size) if self.config is not None else None
 
     def encode(self, update: ModelUpdate) -> bytes:
-        if self.config is None:
+        config, feedback = self.config, self.feedback
+        if config is None or feedback is None:  # both or neither (__init__)
             return encode_update(update)
-        corrected = self.feedback.corrected(update.delta)
-        idx = top_k_indices(corrected, self.config.kept(corrected.size))
+        corrected = feedback.corrected(update.delta)
+        idx = top_k_indices(corrected, config.kept(corrected.size))
         values = corrected[idx]
         scale = None
-        if self.config.quantize:
+        if config.quantize:
             values, scale = quantize8(values)
             sent = dequantize8(values, scale)
         else:
             sent = values.astype(np.float32)
         dense = np.zeros_like(corrected)
         dense[idx] = sent
-        self.feedback.keep(corrected, dense)
+        feedback.keep(corrected, dense)
         return encode_compressed(update, idx, values, scale)
 
     def decode(self, data: bytes, *, expected_values: int | None = None) -> ModelUpdate:

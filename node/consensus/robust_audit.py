@@ -85,9 +85,13 @@ def select_from_gram(
 ) -> RobustSelection:
     """The rows ``rule`` accepts, from the Gram matrix alone (rows in canonical order). NaN marks a
     scalar the key holder could not read within range: a row whose squared norm is NaN (or negative,
-    which only a value that wrapped around the modulus gives) is left out before
-    the rule runs, and so are both rows of a NaN between two others (impossible for honest values:
-    ``|<a, b>| <= max(|a|^2, |b|^2)``). The rule then needs its ``min_updates(f)`` among the rest."""
+    which only a value that wrapped around the modulus gives) is out of range, and so are both rows
+    of a NaN between two others (impossible for honest values: ``|<a, b>| <= max(|a|^2, |b|^2)``).
+    An out-of-range row is never accepted and counts as farther from every row than any readable
+    distance: the rule still runs over all ``n`` rows, as in the clear, where such an update (its
+    squared norm beyond the scalar bound) lies far from the others. Leaving it out before the rule
+    would shrink Krum's ``n - f - 2`` neighbours and change which honest row wins
+    (``scripts/bench_ckks_krum_gaussian.py``). The rule needs its ``min_updates(f)`` readable rows."""
     g = _square(gram)
     chosen = make_rule(rule, f)
     if not chosen.from_distances:
@@ -100,14 +104,20 @@ def select_from_gram(
     )  # a negative squared norm has wrapped around
     bad |= np.any(np.isnan(g) & ~bad[None, :], axis=1) & ~bad  # a NaN with another in-range row
     ok = [i for i in range(len(g)) if not bad[i]]
+    if len(ok) < chosen.min_updates(f):
+        raise ValueError(
+            f"{rule} with f = {f} needs at least {chosen.min_updates(f)} updates in range; "
+            f"{len(ok)} of {len(g)} are (Krum needs n >= 2f + 3)"
+        )
     sub = g[np.ix_(ok, ok)]
     scales = np.zeros(len(g))
     scales[ok] = norm_scales(np.sqrt(np.maximum(np.diag(sub), 0.0))) if clip else 1.0
     s = scales[ok]
-    accepted = [
-        ok[i] for i in chosen.select_from_distances(distances_from_gram(sub * np.outer(s, s)))
-    ]
-    return RobustSelection(accepted, scales, tuple(i for i in range(len(g)) if i not in ok))
+    dist = np.full((len(g), len(g)), np.inf)
+    dist[np.ix_(ok, ok)] = distances_from_gram(sub * np.outer(s, s))
+    np.fill_diagonal(dist, 0.0)
+    accepted = [i for i in chosen.select_from_distances(dist) if not bad[i]]
+    return RobustSelection(accepted, scales, tuple(i for i in range(len(g)) if bad[i]))
 
 
 def factor_integers(scales: np.ndarray) -> np.ndarray:

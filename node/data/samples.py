@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Self
+from typing import ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 
@@ -237,12 +237,17 @@ class Standardizer:
         return replace(data, x=x)
 
 
-@dataclass(frozen=True)
-class HospitalSplit:
-    """Raw (unscaled) training data per hospital plus a held-out evaluation set."""
+#: The kind of samples a split holds (tabular rows or images).
+DataT = TypeVar("DataT", bound=LabelledData)
 
-    hospitals: dict[str, TabularData]
-    test: TabularData
+
+@dataclass(frozen=True)
+class HospitalSplit(Generic[DataT]):
+    """Raw (unscaled) training data per hospital plus a held-out evaluation set, all of one
+    kind (:class:`TabularData` or :class:`ImageData`)."""
+
+    hospitals: dict[str, DataT]
+    test: DataT
 
 
 def split_by_patient(
@@ -284,7 +289,7 @@ def breast_cancer_split(
     seed: int = 0,
     test_fraction: float = 0.2,
     class_shares: dict[int, tuple[float, ...]] | None = None,
-) -> HospitalSplit:
+) -> HospitalSplit[TabularData]:
     """Split the Wisconsin Diagnostic Breast Cancer data across hospitals, non-IID.
 
     A stratified ``test_fraction`` is held out. The rest is divided class by class: hospital
@@ -327,10 +332,10 @@ def breast_cancer_split(
 
     names = [hospital_name(h) for h in range(n_hospitals)]
     hospitals = {}
-    for name, idx in zip(names, parts, strict=False):
-        if not idx:
+    for name, rows in zip(names, parts, strict=False):
+        if not rows:
             raise ValueError(f"hospital {name} received no rows; change the shares or the seed")
-        idx_arr = np.sort(np.asarray(idx))
+        idx_arr = np.sort(np.asarray(rows))
         hospitals[name] = TabularData(x[idx_arr], y[idx_arr])
     test = np.sort(np.asarray(test_idx))
     return HospitalSplit(hospitals, TabularData(x[test], y[test]))

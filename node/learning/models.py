@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from node.data.samples import ImageData, LabelledData
+from node.learning.modelnames import FEATURE_MODELS, IMAGE_MODELS, MODEL_NAMES
 
 __all__ = [
     "build_model",
@@ -269,11 +270,10 @@ _MODELS = {
     "resnet50": _image(lambda c, small: ResNet(Bottleneck, (3, 4, 6, 3), c, small)),
     "imaging-features": _features,
 }
-MODEL_NAMES = tuple(_MODELS)
-IMAGE_MODELS = ("cnn", "resnet18", "resnet50", "imaging-features")
-FEATURE_MODELS = (
-    "imaging-features",
-)  # fixed feature map + trained head: model_input maps the images once
+if tuple(_MODELS) != MODEL_NAMES:  # the light list the config and the CLI check names against
+    raise AssertionError(
+        f"node.learning.modelnames lists {MODEL_NAMES}, the models are {tuple(_MODELS)}"
+    )
 
 
 def model_input(name: str, data: LabelledData) -> LabelledData:

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Protocol
 
 import numpy as np
 import torch
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-__all__ = ["SecureRandom", "secure_noise_optimizer", "SecurePoissonLoader"]
+__all__ = ["PoissonSampler", "SecureRandom", "secure_noise_optimizer", "SecurePoissonLoader"]
 
 _SCALE = 2.0**-53
 
@@ -87,12 +88,21 @@ def secure_noise_optimizer(optimizer, rng: SecureRandom):
     return optimizer
 
 
+class PoissonSampler(Protocol):
+    """What draws a Poisson-sampled batch: :class:`SecureRandom`, or torch's default RNG when
+    ``secure_mode`` is off."""
+
+    def poisson_mask(self, n: int, rate: float) -> np.ndarray:
+        """The indexes of ``n`` examples each kept with probability ``rate``."""
+        ...
+
+
 class SecurePoissonLoader:
     """Batches of a tensor dataset, Poisson-sampled at ``rate`` by ``rng``: ``steps`` a pass,
     like Opacus' ``DPDataLoader`` (empty batches included: they still count as steps)."""
 
     def __init__(
-        self, x: torch.Tensor, y: torch.Tensor, rate: float, steps: int, rng: SecureRandom
+        self, x: torch.Tensor, y: torch.Tensor, rate: float, steps: int, rng: PoissonSampler
     ) -> None:
         if not 0 < rate <= 1:
             raise ValueError(f"sample rate must be in (0, 1], got {rate}")

@@ -26,14 +26,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from opacus import PrivacyEngine
+from opacus import GradSampleModule, PrivacyEngine
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from node.data.samples import LabelledData
 from node.learning.models import flat_parameters, load_flat_parameters, select_device
 from node.learning.privacy import DPConfig, PrivacyLedger
-from node.learning.securerng import SecurePoissonLoader, SecureRandom, secure_noise_optimizer
+from node.learning.securerng import (
+    PoissonSampler,
+    SecurePoissonLoader,
+    SecureRandom,
+    secure_noise_optimizer,
+)
 from node.service.config import TrainingSection
 
 __all__ = [
@@ -146,6 +151,7 @@ def train_local(
     dataset = TensorDataset(torch.from_numpy(data.x), torch.from_numpy(data.y))
     optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate)
     module: nn.Module = model
+    private: GradSampleModule | None = None  # Opacus' wrapper, with its grad-sample hooks
     if dp.enabled:
         engine = PrivacyEngine(
             accountant=dp.accountant
@@ -156,7 +162,7 @@ def train_local(
         plan = DataLoader(
             dataset, batch_sampler=[[i % len(dataset)] for i in range(dp.steps_per_epoch)]
         )
-        module, optimizer, _ = engine.make_private(
+        private, optimizer, _ = engine.make_private(
             module=model,
             optimizer=optimizer,
             data_loader=plan,
@@ -164,11 +170,14 @@ def train_local(
             max_grad_norm=dp.max_grad_norm,
             poisson_sampling=True,  # never pass a seeded noise_generator: noise must be unpredictable
         )
+        module = private
         # the mean's denominator is public: Ñ · q, not Opacus' N · q (a scale only; >= 1 when N < steps)
         optimizer.expected_batch_size = max(1, int(count * dp.sample_rate))
+        rng: PoissonSampler
         if dp.secure_mode:  # same clipping, scaling and accounting; secure sampling and noise
-            rng: SecureRandom | _TorchBernoulli = SecureRandom()
-            secure_noise_optimizer(optimizer, rng)
+            secure = SecureRandom()
+            secure_noise_optimizer(optimizer, secure)
+            rng = secure
         else:
             rng = _TorchBernoulli()
             _log_insecure_rng_once()
@@ -191,24 +200,23 @@ def train_local(
             list(model.parameters()),
         )
     finally:
-        if module is not model:
-            module.remove_hooks()  # leave the caller's model free of Opacus' grad-sample hooks
+        if private is not None and private is not model:
+            private.remove_hooks()  # leave the caller's model free of Opacus' grad-sample hooks
         model.to("cpu")
     delta = flat_parameters(model) - global_params
     return TrainResult(delta.astype(np.float32), count, steps, ledger.spent())
 
 
 def private_loader(
-    dataset: TensorDataset, dp: DPConfig, rng: SecureRandom | _TorchBernoulli
+    dataset: TensorDataset, dp: DPConfig, rng: PoissonSampler
 ) -> SecurePoissonLoader:
     """The DP-SGD batches of one local epoch: ``dp.steps_per_epoch`` batches, each example in
     each with probability ``dp.sample_rate`` (Poisson sampling, Abadi et al. 2016), whatever
     the hospital's size. The accountant, the calibration and ``check_round`` use this same
     rate and step count; Opacus' own loader would sample at 1 / ceil(N / ceil(N / steps)) and
     take ``int(1 / rate)`` steps, which differ from them for most N (issue 15)."""
-    return SecurePoissonLoader(
-        *dataset.tensors, rate=dp.sample_rate, steps=dp.steps_per_epoch, rng=rng
-    )
+    x, y = dataset.tensors
+    return SecurePoissonLoader(x, y, rate=dp.sample_rate, steps=dp.steps_per_epoch, rng=rng)
 
 
 class _TorchBernoulli:

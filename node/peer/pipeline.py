@@ -28,7 +28,7 @@ import trio
 
 from gossip import BlobRejected, PeerHost
 from ledger import Commitment, Identity, LedgerClient, LedgerError
-from ledger.records import PrivacyBudget
+from ledger.records import PrivacyBudget, RoundInfo
 from node.consensus import protocol
 from node.consensus.attested import AttestedPair, adopt_attested, attested_pairs, leading_pair
 from node.consensus.compression import CompressionConfig, UpdateCodec
@@ -44,6 +44,8 @@ from node.learning.privacy import BudgetExhausted, PrivacyLedger
 from node.learning.training import TrainConfig, round_train_config, train_local
 from node.monitoring.stagetimes import StageClock
 from node.peer import relay, reveal, setupsum
+from node.peer.committee import KINDS as COMMITTEE_KINDS
+from node.peer.committee import RoundCommittee
 from node.peer.deadlines import DeadlineBounds, WaitClock
 from node.peer.identity import NodeIdentity
 from node.peer.mods import LeaveRound, ModChain, PeerMod
@@ -51,6 +53,7 @@ from node.peer.roundbeacon import RoundSecrets
 from node.protection import (
     MODE_CODES,
     ModeContext,
+    check_norm_bound,
     check_protection,
     make_mode,
 )
@@ -99,6 +102,9 @@ class PeerSettings:
     )  # sealed | secagg | ckks (node.protection); the consortium's choice
     compression: CompressionConfig | None = None  # top-k with error feedback, 8-bit values
     clip_norm: float | None = _A.clip_norm  # L2 clip of each update before masking (secagg, ckks)
+    norm_bound: bool = (
+        _A.norm_bound
+    )  # Sun et al. 2019: scaled to at most the median norm, then the rule
     secagg_ring_bits: int = 32
     secagg_frac_bits: int = 16
     min_contributors: int = (
@@ -111,6 +117,8 @@ class PeerSettings:
 
     def __post_init__(self) -> None:
         check_protection(self.protection, self.rule)
+        if self.norm_bound:
+            check_norm_bound(self.protection, self.rule)
         if self.min_contributors < MIN_CONTRIBUTORS:
             raise ValueError(
                 f"min_contributors must be at least {MIN_CONTRIBUTORS}, got {self.min_contributors}: "
@@ -175,6 +183,7 @@ class PeerSettings:
             protection=a.protection,
             compression=compression,
             clip_norm=a.clip_norm,
+            norm_bound=a.norm_bound,
             min_contributors=a.min_contributors,
             feature_bounds=bounds,
             scaling=mode,
@@ -283,6 +292,7 @@ class HospitalPeer:
             poke=lambda: self._poke(chain=True),
             chain_changed=lambda: self._chain_changed.wait(),
         )
+        self.committee = RoundCommittee(self)  # the round's aggregators (docs/committee.md)
         self.protection = make_mode(self.mode_context())
         host.on_blob(self.handle_blob)
 
@@ -299,6 +309,7 @@ class HospitalPeer:
             read_params=lambda: self.global_params,
             transport=self._deliver,
             beacon=self.beacon,
+            committee=self.committee.members,
         )
 
     async def _deliver(self, recipient: Identity, blob: bytes, kind: str) -> None:
@@ -425,6 +436,9 @@ class HospitalPeer:
             return
         if kind == relay.RELAY_KIND:
             self._accept_relayed(ident, *relay.decode_relay(data))
+            return
+        if kind in COMMITTEE_KINDS:
+            await self.committee.on_blob(ident, kind, data)
             return
         ctx = self.protection.peek(data)
         if ctx.sender != ident.address.lower():
@@ -682,10 +696,22 @@ class HospitalPeer:
         await self._announce(protocol.RoundOpened(round_, self.address))
         return round_
 
+    @property
+    def draws_beacon(self) -> bool:
+        """Whether this peer takes part in the beacon: its mode draws from it (ckks), or the
+        consortium draws committees."""
+        return self.protection.uses_beacon or self.committee.enabled
+
+    def background_task(self, fn, *args) -> None:
+        """Run ``fn(*args)`` in the peer's background nursery (it must be serving)."""
+        if self._background is None:
+            raise RuntimeError("peer is not serving")
+        self._background.start_soon(fn, *args)
+
     def join_beacon(self) -> None:
         """Before this peer's first round: commit a beacon secret for the next round, if the
-        consortium's mode draws from the beacon (later rounds commit at their start)."""
-        if self.protection.uses_beacon:
+        consortium draws from the beacon (later rounds commit at their start)."""
+        if self.draws_beacon:
             try:
                 self.beacon.commit_next()
             except (
@@ -729,8 +755,15 @@ class HospitalPeer:
         round_, clock = out.round, self.clock
         with clock.stage("directory"):
             self.refresh_directory()
-        if self.protection.uses_beacon:
+        if self.draws_beacon:
             await self.beacon.start_round(round_)
+        if self.committee.enabled:
+            try:
+                await self.committee.draw(round_)
+            except ROUND_ERRORS as exc:  # the beacon failed, or a mode without committees
+                self.log.error("no committee: %s", exc, round=round_)
+                out.error = str(exc)
+                return out
         try:
             with clock.stage("train"):
                 update = await self.mods.train(round_, self._train)
@@ -758,6 +791,11 @@ class HospitalPeer:
                     out.revealed, out.held_s = await self.mods.hold(round_, self._hold)
                 with clock.stage("send"):
                     await self._send(round_, blob)
+        if not self.committee.seated(round_):  # a follower: fetches the finalized aggregate
+            with clock.stage("finalize"):
+                await self.committee.follow(out)
+            self._end_round(round_)
+            return out
         await self.mods.verifying(round_)
         with clock.stage("verify"):
             updates, out.rejected = await self._verify(round_, own=update)
@@ -959,6 +997,7 @@ class HospitalPeer:
 
     def _end_round(self, round_: int) -> None:
         self.completed_round = max(self.completed_round, round_)
+        self.committee.end_round(round_)
         # a slower peer may still be verifying this round and need a blob relayed: keep the
         # blobs of the last KEEP_ROUNDS completed rounds (a peer finishes on quorum, not on all)
         self._kept[round_] = self._inbox.pop(round_, {})
@@ -1214,15 +1253,28 @@ class HospitalPeer:
 
     async def _finalize(self, round_: int, new_params: np.ndarray) -> bool:
         """Finalize once a quorum attested; adopt the aggregate if it is the finalized one."""
+        info = await self._final_word(round_)
+        if info.status != "finalized":
+            return False
+        if info.aggregate_hash != parameters_hash(new_params):
+            self.log.error(
+                "the finalized aggregate %s is not ours; keeping the previous model",
+                (info.aggregate_hash or b"").hex()[:12],
+                round=round_,
+            )
+            return True
+        self._adopt(round_, new_params)
+        return True
+
+    async def _final_word(self, round_: int) -> RoundInfo:
+        """Wait (bounded by the round's deadline) until ``round_`` is finalized or failed,
+        finalizing it once a quorum attested; the round as the chain then has it."""
         info, wait = None, self.waits.deadline()
         with trio.move_on_after(wait):
             while True:
                 info = self.ledger.round_info(round_)
-                if info.status == "finalized":
+                if info.status in ("finalized", "failed"):
                     break
-                if info.status == "failed":
-                    self.log.error("round failed on chain", round=round_)
-                    return False
                 if self.ledger.quorum_reached(round_):
                     try:
                         self.ledger.finalize(round_)
@@ -1234,23 +1286,21 @@ class HospitalPeer:
                     continue  # a member left mid-round: its vote is struck, the quorum re-read
                 with trio.move_on_after(1.0):  # a lost hint only costs a second
                     await self._chain_changed.wait()
-        if info is None or info.status != "finalized":  # timed out: read the final word once more
-            info = self.ledger.round_info(round_)
-        if info.status != "finalized":
+        if info is None or info.status not in ("finalized", "failed"):
+            info = self.ledger.round_info(round_)  # timed out: read the final word once more
+        if info.status == "failed":
+            self.log.error("round failed on chain", round=round_)
+        elif info.status != "finalized":
             self.log.error("no quorum within %.0f s", wait, round=round_)
-            return False
-        if info.aggregate_hash != parameters_hash(new_params):
-            self.log.error(
-                "the finalized aggregate %s is not ours; keeping the previous model",
-                info.aggregate_hash.hex()[:12],
-                round=round_,
-            )
-            return True
+        return info
+
+    def _adopt(self, round_: int, new_params: np.ndarray) -> None:
+        """Make the finalized aggregate of ``round_`` this peer's model."""
         self.last_step = (new_params - self.global_params).astype(np.float32)
         self.global_params = new_params
         load_flat_parameters(self.model, new_params)
-        self.log.info("adopted aggregate %s", info.aggregate_hash.hex()[:12], round=round_)
-        return True
+        self.committee.keep(round_, new_params)
+        self.log.info("adopted aggregate %s", parameters_hash(new_params).hex()[:12], round=round_)
 
     async def _announce(self, msg: protocol.ControlMessage) -> None:
         try:

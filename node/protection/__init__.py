@@ -23,6 +23,7 @@ from node.protection.context import ModeContext
 
 __all__ = [
     "MODE_CODES",
+    "check_norm_bound",
     "SUM_ONLY",
     "Aggregate",
     "Mailbox",
@@ -54,6 +55,17 @@ def check_protection(protection: str, rule: str) -> None:
             f"--rule fedavg (plus norm clipping before masking){also} only, not {rule}: this "
             f"rule needs each individual update (use --protection sealed)"
         )
+
+
+def check_norm_bound(protection: str, rule: str) -> None:
+    """Raise ValueError where norm bounding (Sun et al. 2019) cannot run: it scales each update by
+    its norm, which only sealed mode and ckks with a rule computable from distances see."""
+    if protection == "sealed" or (protection == "ckks" and rule_class(rule).from_distances):
+        return
+    raise ValueError(
+        f"norm_bound needs each update's norm: protection sealed, or ckks with krum / multi-krum; "
+        f"not {protection} with {rule} (use clip_norm, a fixed bound each member applies itself)"
+    )
 
 
 def make_mode(ctx: ModeContext) -> ProtectionMode:

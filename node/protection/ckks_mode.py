@@ -43,7 +43,7 @@ import trio
 
 from ledger.beacon import revealed_secrets
 from ledger.errors import LedgerError
-from ledger.randomness import draw_pair, round_seed
+from ledger.randomness import draw_distinct, draw_pair, round_seed
 from node.consensus.rules import clip_norms
 from node.consensus.update import ModelUpdate, UpdateFormatError, encode_update
 from node.crypto.ckks import pool as ckks_pool
@@ -82,18 +82,17 @@ class CkksMode(ProtectionMode):
     name = "ckks"
     code = 3
     sum_only = True
-    relays_updates = (
-        False  # ciphertexts go to the round's aggregator alone: no third peer holds one
-    )
+    # ciphertexts go to the round's evaluators alone (the aggregator; with a robust rule, also the
+    # verifiers): no other peer holds one, so none relays one
+    relays_updates = False
     uses_beacon = True
     kinds = {
         "ckks-context": "context",
         "ckks-sum": "sum",
         "ckks-result": "result",
     }  # message kind -> phase
-    from_aggregator = frozenset(
-        {"sum"}
-    )  # phases the aggregator sends; the key holder sends the others
+    # phases an evaluator (:meth:`evaluators`) sends; the key holder sends the others
+    from_aggregator = frozenset({"sum"})
     holder_encrypts = False  # the key holder's own update is added in the clear after decryption
 
     def __init__(self, ctx: ModeContext, params: CKKSParams | None = None) -> None:
@@ -106,11 +105,25 @@ class CkksMode(ProtectionMode):
         self._plain: dict[
             int, tuple[np.ndarray, float]
         ] = {}  # the key holder's own (delta, weight)
-        self._roles: dict[int, tuple[Identity, Identity]] = {}
+        self._roles: dict[int, list[Identity]] = {}
 
     def roles(self, round_: int) -> tuple[Identity, Identity]:
         """(key holder, aggregator) for ``round_``, drawn from the round's beacon among the
         members that revealed their secret (raises until the beacon is ready)."""
+        holder, aggregator, *_ = self._drawn(round_)
+        return holder, aggregator
+
+    def evaluators(self, round_: int) -> list[Identity]:
+        """The members that receive the ciphertexts and evaluate on them: here the aggregator."""
+        return [self.roles(round_)[1]]
+
+    def _extra_roles(self) -> int:
+        """How many more members a variant draws after the pair (:meth:`_drawn`)."""
+        return 0
+
+    def _drawn(self, round_: int) -> list[Identity]:
+        """(key holder, aggregator, then :meth:`_extra_roles` more while members last), one draw
+        from the beacon: the first two are :func:`draw_roles`'s."""
         if round_ not in self._roles:
             ledger = self.ctx.ledger
             try:
@@ -119,7 +132,10 @@ class CkksMode(ProtectionMode):
             except LedgerError as exc:
                 raise CKKSError(f"no role draw for round {round_}: {exc}") from None
             members = [m for m in self.ctx.members() if m.address.lower() in revealed]
-            self._roles[round_] = draw_roles(seed, members)
+            pair = draw_roles(seed, members)  # raises below two members
+            by_address = {m.address.lower(): m for m in members}
+            drawn = draw_distinct(seed, [m.address for m in members], 2 + self._extra_roles())
+            self._roles[round_] = [*pair, *(by_address[a.lower()] for a in drawn[2:])]
         return self._roles[round_]
 
     def _is(self, ident: Identity) -> bool:
@@ -131,13 +147,14 @@ class CkksMode(ProtectionMode):
             raise SealError(f"ckks takes no {kind!r} messages")
         round_ = peek_context(data).round
         try:
-            holder, aggregator = self.roles(round_)
+            holder, _ = self.roles(round_)
         except CKKSError as exc:
             raise SealError(str(exc)) from None
-        allowed = aggregator if phase in self.from_aggregator else holder
-        if sender.address.lower() != allowed.address.lower():
+        allowed = self.evaluators(round_) if phase in self.from_aggregator else [holder]
+        if sender.address.lower() not in {a.address.lower() for a in allowed}:
             raise SealError(
-                f"a ckks {phase} message for round {round_} must come from {allowed.address}"
+                f"a ckks {phase} message for round {round_} must come from "
+                f"{' or '.join(a.address for a in allowed)}"
             )
         try:
             msg = wire.decode(self.unseal(round_, sender, data), phase)
@@ -164,8 +181,8 @@ class CkksMode(ProtectionMode):
     async def protect(self, update: ModelUpdate) -> bytes:
         r = update.round
         await self.ctx.beacon.ready(r)  # the draw is final before any update is made
-        holder, aggregator = self.roles(r)
-        others = self.ctx.others()
+        holder, _ = self.roles(r)
+        evaluators, others = self.evaluators(r), self.ctx.others()
         if self._is(holder):
             self._holders[r] = self._new_holder()
             self._public[r] = self._holders[r].public
@@ -175,10 +192,10 @@ class CkksMode(ProtectionMode):
             sealed = self.seal_for(r, wire.encode(msg), others)
             # the senders first: their ciphertexts must travel, the aggregator's own waits for them anyway,
             # so where peers share CPUs (or CKKS workers) the aggregator's encryption queues last
-            senders = [i for i in others if i.address.lower() != aggregator.address.lower()]
+            senders = [i for i in others if not _among(i.address, evaluators)]
             await self.send_to(r, "ckks-context", sealed, senders)
             await self.send_to(
-                r, "ckks-context", self._aggregator_context(r, sealed, aggregator), [aggregator]
+                r, "ckks-context", self._aggregator_context(r, sealed, evaluators), evaluators
             )
         else:
             ctx = await self._await("context", r, holder)
@@ -196,27 +213,26 @@ class CkksMode(ProtectionMode):
             self._own[r] = encode_update(update)
             return self._own[r]
         self._own[r] = await self._encrypt(r, delta, weight)
-        return self.seal_for(
-            r, self._own[r], [aggregator]
-        )  # the aggregator's own: sealed to itself, never sent
+        # one envelope for every evaluator (the hash committed on chain binds them all to the same
+        # bytes); an evaluator's own is sealed to itself too, and sent to the other evaluators
+        return self.seal_for(r, self._own[r], evaluators)
 
     def own(self, update: ModelUpdate) -> bytes:
         return self._own[update.round]
 
     def update_recipients(self, round_: int) -> list[Identity]:
-        holder, aggregator = self.roles(round_)
-        return (
-            []
-            if self._is(aggregator) or (self._is(holder) and not self.holder_encrypts)
-            else [aggregator]
-        )
+        holder, _ = self.roles(round_)
+        if self._is(holder) and not self.holder_encrypts:
+            return []
+        return [e for e in self.evaluators(round_) if not self._is(e)]
 
     def expected_update_senders(self, round_: int) -> set[str]:
         try:
-            holder, aggregator = self.roles(round_)
+            holder, _ = self.roles(round_)
+            evaluators = self.evaluators(round_)
         except CKKSError:  # no draw (the beacon failed): nobody sends this peer a ciphertext
             return set()
-        if not self._is(aggregator):
+        if not _among(self.ctx.address, evaluators):
             return set()
         return {
             i.address
@@ -228,8 +244,8 @@ class CkksMode(ProtectionMode):
     def _new_holder(self) -> CKKSKeyHolder:
         return CKKSKeyHolder(self.params)
 
-    def _aggregator_context(self, round_: int, sealed: bytes, aggregator: Identity) -> bytes:
-        """The sealed context message for the aggregator (here the same as everyone's)."""
+    def _aggregator_context(self, round_: int, sealed: bytes, evaluators: list[Identity]) -> bytes:
+        """The sealed context message for the evaluators (here the same as everyone's)."""
         return sealed
 
     def _load_context(self, round_: int, body: bytes) -> None:
@@ -241,7 +257,7 @@ class CkksMode(ProtectionMode):
 
     def open(
         self, round_: int, sender: str, blob: bytes, commitment: Commitment, member: Identity
-    ) -> EncryptedVector:
+    ) -> EncryptedVector | bytes:
         try:
             ciphertext = self.unseal(round_, member, blob)
         except SealError as exc:
@@ -249,10 +265,17 @@ class CkksMode(ProtectionMode):
         public = self._public.get(round_)
         if public is None:
             raise Rejected("other", "this peer has no public context for the round")
-        try:  # parses every chunk, once: the sum adds these objects; checks round and context binding
-            return public.load(ciphertext, round_)
+        try:
+            return self._opened(public, ciphertext, round_)
         except CKKSError as exc:
             raise Rejected("bad-format", str(exc)) from None
+
+    def _opened(
+        self, public: CKKSPublicContext, ciphertext: bytes, round_: int
+    ) -> EncryptedVector | bytes:
+        """A committed ciphertext, checked (round and context binding, every chunk), as
+        :meth:`aggregate` takes it: here parsed, once (the sum adds these objects)."""
+        return public.load(ciphertext, round_)
 
     # -- aggregate -----------------------------------------------------------------------
     async def aggregate(
@@ -342,3 +365,7 @@ class CkksMode(ProtectionMode):
         for d in (self._holders, self._public, self._own, self._plain, self._roles):
             for r in [r for r in d if r <= round_]:
                 del d[r]
+
+
+def _among(address: str, group: list[Identity]) -> bool:
+    return address.lower() in {g.address.lower() for g in group}

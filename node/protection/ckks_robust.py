@@ -2,39 +2,59 @@
 
 Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks_mode`; what changes:
 
+0. **Evaluators.** The beacon draw continues past the (key holder, aggregator) pair: ``2 max(1, f)``
+   more members, the **verifiers** (fewer if fewer members revealed), so that the aggregator and
+   the verifiers make ``2f + 1`` evaluators, never the key holder. SEAL's evaluation (multiply,
+   relinearize, rescale, rotate, add) is exact integer arithmetic: the same ciphertexts and keys
+   give the same bytes in any process (``tests/unit/crypto/test_ckks_pool.py`` pins it). Each
+   evaluator computes what the aggregator computes, and the key holder acts only on a message that
+   a strict majority of them sent bit for bit; with at most ``f`` faulty evaluators, the ``f + 1``
+   honest ones are that majority, and an evaluator that sent anything else is named;
 1. ``ckks-context``: the key holder (:class:`~node.crypto.ckks.robust.RobustKeyHolder`, parameters
    with one multiplicative level) sends its public context to every member, and to the
-   aggregator also its evaluation keys (relinearization and Galois keys; no secret);
+   evaluators also its evaluation keys (relinearization and Galois keys; no secret);
 2. ``update``: **every** member, the key holder included, encrypts its plain update (each
-   member counts once, as the robust rules count them in the clear) and sends it to the
-   aggregator only; the key holder's update must enter the distances like any other;
-3. ``ckks-gram``: the aggregator computes the encrypted inner products of every pair of the
-   ciphertexts it opened (:class:`~node.crypto.ckks.robust.GramEvaluator`), in canonical order, and
-   sends them to the key holder;
-4. ``ckks-scalars``: the key holder checks that the members named are committed on chain and
-   at least ``min_contributors`` and the rule's minimum, decrypts the scalars only (it refuses
-   any ciphertext that is not one scalar in every slot), and sends the Gram matrix, signed, to
-   every member;
+   member counts once, as the robust rules count them in the clear) and sends it, in one envelope
+   whose hash it commits on chain, to the evaluators only; the key holder's update must enter the
+   distances like any other;
+3. ``ckks-gram``: each evaluator computes the encrypted inner products of every pair of the
+   ciphertexts it opened (:class:`~node.crypto.ckks.robust.GramEvaluator`; or, with
+   :attr:`gram_in_workers`, its pairs split over the CKKS worker processes,
+   :func:`node.crypto.ckks.pool.gram`), in canonical order, and sends them to the key holder;
+4. ``ckks-scalars``: the key holder takes the majority's Gram blob, checks that the members named
+   are committed on chain and at least ``min_contributors`` and the rule's minimum, decrypts the
+   scalars only (it refuses any ciphertext that is not one scalar in every slot), and sends the
+   Gram matrix, signed, to every member;
 5. every member computes the accepted set from it with the same rule code as in the clear
    (:func:`node.consensus.robust_audit.select_from_gram`, canonical tie-break), after norm
-   bounding if ``norm_bound`` (Sun et al. 2019: factors ``min(1, M / |u_a|)`` from the norms);
-6. ``ckks-sum``: the aggregator adds the accepted ciphertexts only (each multiplied by its
+   bounding if ``[aggregation] norm_bound`` (Sun et al. 2019: factors ``min(1, M / |u_a|)`` from
+   the norms);
+6. ``ckks-sum``: each evaluator adds the accepted ciphertexts only (each multiplied by its
    public factor under ``norm_bound``) and sends the sum, naming whose, to the key holder;
-7. ``ckks-result``: the key holder decrypts it only if its summands are exactly the accepted set
-   (and at least ``min_contributors`` with a ckks commitment on chain), checks that its squared
-   norm equals the accepted block of the Gram matrix (:func:`~node.consensus.robust_audit.check_sum`),
-   and sends the decrypted sum (float64) to every member. Each member repeats that check
-   against the scalars it received, adds ``sum / |accepted|`` to the global parameters itself,
-   and attests; the accepted set goes on chain as in every mode.
+7. ``ckks-result``: the key holder takes the majority's sum, decrypts it only if its summands are
+   exactly the accepted set (and at least ``min_contributors`` with a ckks commitment on chain),
+   checks that its squared norm equals the accepted block of the Gram matrix
+   (:func:`~node.consensus.robust_audit.check_sum`), and sends the decrypted sum (float64) to every
+   member. Each member repeats that check against the scalars it received, adds
+   ``sum / |accepted|`` to the global parameters itself, and attests; the accepted set goes on
+   chain as in every mode.
 
-A check that fails raises :class:`~node.crypto.ckks.scheme.CKKSError`: that member attests nothing, so a
-tampered Gram entry (by the aggregator) or a tampered scalar report (by the key holder) that the
-sum contradicts stops the round instead of steering it. What leaks, and what these checks do not
-catch: docs/threat-model.md.
+Threat model. *An aggregator (or verifier) alone*, up to ``f`` evaluators in all: whatever they
+evaluate (a victim's distances inflated, a poisoner's row disguised, an inner product with a
+vector of their own), the honest majority's bytes are what the key holder decrypts; they are
+named, and the round goes on. *The key holder with an evaluator*: they can decrypt every
+individual ciphertext of the round (the mode's collusion threshold, now any of the ``2f + 1``
+evaluators with the key holder instead of the aggregator alone), and the key holder can publish any
+scalars: decryption is not verified, only the sum's consistency with the scalars (:func:`_check`).
+A silent evaluator costs nothing while a majority agrees. A check that fails raises
+:class:`~node.crypto.ckks.scheme.CKKSError`: that member attests nothing, so a round without a
+majority, or whose decrypted sum contradicts the scalars, stops instead of being steered. What
+leaks: docs/threat-model.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from typing import TYPE_CHECKING
 
@@ -71,19 +91,40 @@ class RobustCkksMode(CkksMode):
     kinds = {**CkksMode.kinds, "ckks-gram": "gram", "ckks-scalars": "scalars"}
     from_aggregator = frozenset({"sum", "gram"})
     holder_encrypts = True
-    norm_bound = (
-        False  # Sun et al. 2019 before the rule: each update scaled to at most the median norm
-    )
+    # the Gram matrix on the CKKS worker processes, its pairs split: off, as it does not pay on a
+    # 2-core machine (shipping the ciphertexts and loading the keys per round; docs/ckks.md)
+    gram_in_workers = False
+
+    @property
+    def norm_bound(self) -> bool:
+        """Sun et al. 2019 before the rule (``[aggregation] norm_bound``): each update scaled to at
+        most the median norm, by public factors on the ciphertexts."""
+        return self.ctx.settings.norm_bound
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx, ROBUST_PARAMS)
         self._evaluators: dict[int, GramEvaluator] = {}
+        #: round -> evaluator address -> the phase ("gram", "sum") in which this key holder saw it
+        #: send bytes that differ from the majority's
+        self.named: dict[int, dict[str, str]] = {}
+
+    # -- roles ---------------------------------------------------------------------------------
+    def _extra_roles(self) -> int:
+        return 2 * max(1, self.ctx.settings.f)  # the verifiers
+
+    def evaluators(self, round_: int) -> list[Identity]:
+        """The aggregator, then ``2 max(1, f)`` verifiers (fewer where fewer members revealed),
+        drawn from the round's beacon after the pair; never the key holder."""
+        return self._drawn(round_)[1:]
+
+    def _evaluating(self, round_: int) -> bool:
+        return self.ctx.address.lower() in {e.address.lower() for e in self.evaluators(round_)}
 
     # -- hooks ---------------------------------------------------------------------------------
     def _new_holder(self) -> RobustKeyHolder:
         return RobustKeyHolder(self.params)
 
-    def _aggregator_context(self, round_: int, sealed: bytes, aggregator: Identity) -> bytes:
+    def _aggregator_context(self, round_: int, sealed: bytes, evaluators: list[Identity]) -> bytes:
         h = self._holders[round_]
         body = (
             _KEYS_MAGIC
@@ -92,14 +133,13 @@ class RobustCkksMode(CkksMode):
             + h.evaluation_keys_bytes
         )
         msg = wire.CkksMessage("context", round_, self.ctx.address, (), body)
-        return self.seal_for(round_, wire.encode(msg), [aggregator])
+        return self.seal_for(round_, wire.encode(msg), evaluators)
 
     def _load_context(self, round_: int, body: bytes) -> None:
-        _, aggregator = self.roles(round_)
-        if not self._is(aggregator):
+        if not self._evaluating(round_):
             return super()._load_context(round_, body)
         if body[:4] != _KEYS_MAGIC or len(body) < 8:
-            raise CKKSError("the key holder sent the aggregator no evaluation keys")
+            raise CKKSError("the key holder sent this evaluator no evaluation keys")
         (n,) = _LEN.unpack_from(body, 4)
         public = CKKSPublicContext.from_bytes(body[8 : 8 + n], self.params)
         self._public[round_], self._evaluators[round_] = (
@@ -111,22 +151,30 @@ class RobustCkksMode(CkksMode):
         return await ckks_pool.encrypt(self._public[round_], delta, round_)
 
     # -- aggregate -------------------------------------------------------------------------------
+    def _opened(self, public: CKKSPublicContext, ciphertext: bytes, round_: int) -> bytes:
+        public.check(ciphertext, round_)  # the committed bytes, checked: what the workers parse
+        return ciphertext
+
+    async def _gram(self, round_: int, blobs: list[bytes]) -> bytes:
+        """The encrypted Gram matrix of ``blobs``, in worker processes (:attr:`gram_in_workers`)
+        or in a thread (SEAL holds the GIL there: the event loop waits)."""
+        evaluator = self._evaluators[round_]
+        if self.gram_in_workers:
+            return await ckks_pool.gram(evaluator.public, evaluator.keys, blobs, round_)
+        vectors = [evaluator.public.load(b, round_) for b in blobs]
+        return await trio.to_thread.run_sync(evaluator.gram, vectors, round_)
+
     async def aggregate(self, round_: int, opened: dict[str, object]) -> Aggregate:
-        holder, aggregator = self.roles(round_)
-        if self._is(aggregator):
+        holder, _ = self.roles(round_)
+        evaluating = self._evaluating(round_)
+        if evaluating:
             public = self._public[round_]
-            opened = {
-                a: public.load(c, round_) if isinstance(c, bytes) else c  # its own: still a blob
-                for a, c in opened.items()
-                if c is not None
-            }
-            order = sorted(opened, key=str.lower)
-            gram = await trio.to_thread.run_sync(
-                self._evaluators[round_].gram, [opened[a] for a in order], round_
-            )
+            blobs = {a: c for a, c in opened.items() if isinstance(c, bytes)}
+            order = sorted(blobs, key=str.lower)
+            gram = await self._gram(round_, [blobs[a] for a in order])
             await self._send(round_, "gram", tuple(a.lower() for a in order), gram, [holder])
         if self._is(holder):
-            await self._publish_scalars(round_, aggregator)
+            await self._publish_scalars(round_)
         scalars = await self._await("scalars", round_, holder)
         members = scalars.included
         gram = np.frombuffer(scalars.body, dtype="<f8").astype(np.float64)
@@ -147,9 +195,9 @@ class RobustCkksMode(CkksMode):
             sorted(set(members) - set(accepted)) or "nobody",
             round=round_,
         )
-        if self._is(aggregator):
-            by_lower = {a.lower(): c for a, c in opened.items()}
-            vectors = [by_lower[a] for a in accepted]
+        if evaluating:
+            by_lower = {a.lower(): c for a, c in blobs.items()}
+            vectors = [public.load(by_lower[a], round_) for a in accepted]
             if (
                 self.norm_bound
             ):  # public factors from the published norms, applied to the ciphertexts
@@ -161,7 +209,7 @@ class RobustCkksMode(CkksMode):
                 total = await trio.to_thread.run_sync(self._public[round_].sum, vectors, round_)
             await self._send(round_, "sum", accepted, total, [holder])
         if self._is(holder):
-            total = await self._decrypt_sum(round_, aggregator, accepted, gram, chosen)
+            total = await self._decrypt_sum(round_, accepted, gram, chosen)
             others = self.ctx.others()
             await self._send(round_, "result", accepted, total.astype("<f8").tobytes(), others)
         else:
@@ -179,9 +227,47 @@ class RobustCkksMode(CkksMode):
         committed = self._committed(round_)
         return Aggregate(params, [committed[a] for a in accepted])
 
-    async def _publish_scalars(self, round_: int, aggregator: Identity) -> None:
-        """Key holder: decrypt the Gram blob's scalars (only) and send them to every member."""
-        msg = await self._await("gram", round_, aggregator)
+    async def _agreed(self, phase: str, round_: int) -> wire.CkksMessage:
+        """Key holder: the ``phase`` message (``gram`` or ``sum``) that a strict majority of the
+        round's evaluators sent bit for bit, naming the members in ``included`` alike; an evaluator
+        whose message differs is named (:attr:`named`, and this peer's log). Evaluation is
+        deterministic, so honest evaluators agree to the bit; with at most ``f`` of the ``2f + 1``
+        faulty, the ``f + 1`` honest ones are the majority."""
+        evaluators = self.evaluators(round_)
+        names = {e.address for e in evaluators}
+        started, timeout = trio.current_time(), self.ctx.settings.round_timeout
+        with trio.move_on_after(timeout):  # every evaluator, or a majority first
+            await self.mailbox.wait_until(
+                phase, round_, lambda got: names <= set(got) or _majority(got, len(names)) != []
+            )
+        # stragglers get as long again as the majority took (they do the same work), to be compared
+        took = trio.current_time() - started
+        with trio.move_on_after(min(took, max(0.0, timeout - took))):
+            await self.mailbox.wait_until(phase, round_, lambda got: names <= set(got))
+        got = self.mailbox.get(phase, round_)
+        agreeing = _majority(got, len(names))
+        dissent = sorted(set(got) - set(agreeing), key=str.lower) if agreeing else []
+        if dissent:
+            self.named.setdefault(round_, {}).update(dict.fromkeys(dissent, phase))
+            self.ctx.log.warning(
+                "robust ckks: evaluator(s) %s sent a %s that differs from the one %d of %d "
+                "evaluators computed bit for bit; named",
+                dissent,
+                phase,
+                len(agreeing),
+                len(evaluators),
+                round=round_,
+            )
+        if not agreeing:
+            raise CKKSError(
+                f"no majority of the {len(evaluators)} evaluators sent the same {phase} "
+                f"({len(_largest(got))} agree, {len(got)} arrived); refusing to decrypt"
+            )
+        return got[agreeing[0]]
+
+    async def _publish_scalars(self, round_: int) -> None:
+        """Key holder: decrypt the agreed Gram blob's scalars (only); send them to every member."""
+        msg = await self._agreed("gram", round_)
         least = max(
             self.ctx.settings.min_contributors,
             rule_class(self.ctx.settings.rule).min_updates(self.ctx.settings.f),
@@ -197,13 +283,12 @@ class RobustCkksMode(CkksMode):
     async def _decrypt_sum(
         self,
         round_: int,
-        aggregator: Identity,
         accepted: tuple[str, ...],
         gram: np.ndarray,
         chosen: RobustSelection,
     ) -> np.ndarray:
-        """Key holder: decrypt the aggregator's sum only if it holds exactly the accepted set."""
-        summed = await self._await("sum", round_, aggregator)
+        """Key holder: decrypt the agreed sum only if it holds exactly the accepted set."""
+        summed = await self._agreed("sum", round_)
         if summed.included != accepted:
             raise CKKSError(
                 f"the aggregator's sum holds {list(summed.included)}, not the accepted {list(accepted)}"
@@ -257,3 +342,17 @@ def _check(total: np.ndarray, gram: np.ndarray, chosen: RobustSelection, what: s
         check_sum(total, gram, chosen)
     except ValueError as exc:
         raise CKKSError(f"{what} contradicts the published scalars: {exc}") from None
+
+
+def _largest(got: dict[str, wire.CkksMessage]) -> list[str]:
+    """The senders of the most common message (same members named, same bytes)."""
+    groups: dict[tuple[tuple[str, ...], bytes], list[str]] = {}
+    for sender, msg in got.items():
+        groups.setdefault((msg.included, hashlib.sha256(msg.body).digest()), []).append(sender)
+    return max(groups.values(), key=len, default=[])
+
+
+def _majority(got: dict[str, wire.CkksMessage], evaluators: int) -> list[str]:
+    """The senders of a message that more than half of ``evaluators`` sent alike, or []."""
+    agreeing = _largest(got)
+    return agreeing if 2 * len(agreeing) > evaluators else []

@@ -6,8 +6,9 @@ Layout: ``b"MMCK" | u32 header length | header JSON {phase, round, sender, inclu
 - ``sum``: the aggregator's encrypted sum, body = the framed ciphertext, ``included`` = whose
   ciphertexts it added;
 - ``result``: the key holder's decrypted new global parameters, body = float32 LE values;
-- with a robust rule (:mod:`node.protection.ckks_robust`): ``gram``, the aggregator's encrypted
-  inner products (:mod:`node.crypto.ckks.robust`), ``included`` = whose, in canonical order;
+- with a robust rule (:mod:`node.protection.ckks_robust`): ``gram``, an evaluator's (the
+  aggregator's or a verifier's) encrypted inner products (:mod:`node.crypto.ckks.robust`),
+  ``included`` = whose, in canonical order; ``sum`` then comes from every evaluator too;
   ``scalars``, the key holder's decrypted Gram matrix, float64 LE, same ``included``.
 """
 

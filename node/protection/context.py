@@ -56,6 +56,8 @@ class ModeContext:
     read_params: Callable[[], np.ndarray]
     transport: Callable[[Identity, bytes, str], Awaitable[None]]  # (recipient, blob, kind)
     beacon: RoundSecrets | None = None  # this peer's beacon secrets (modes with uses_beacon)
+    #: the round's aggregation committee (lower-case addresses), None for every member
+    committee: Callable[[int], frozenset[str] | None] | None = None
 
     @property
     def address(self) -> str:
@@ -74,6 +76,12 @@ class ModeContext:
     def others(self) -> list[Identity]:
         """The active members but this peer, in canonical order."""
         return [i for i in self.members() if i.address.lower() != self.address.lower()]
+
+    def aggregators(self, round_: int) -> list[Identity]:
+        """The other members that aggregate ``round_``: its committee (docs/committee.md), or
+        every other member without one."""
+        seats = self.committee(round_) if self.committee is not None else None
+        return [i for i in self.others() if seats is None or i.address.lower() in seats]
 
     def is_active(self, address: str) -> bool:
         return self.member(address) is not None

@@ -33,7 +33,11 @@ class SealedMode(ProtectionMode):
         plaintext = self.ctx.codec.encode(update)
         # aggregate our own update exactly as the others will decode it (compression loses bits)
         self._sent = self.ctx.codec.decode(plaintext, expected_values=update.delta.size)
-        return self.seal_for(update.round, plaintext, self.ctx.others())
+        return self.seal_for(update.round, plaintext, self.ctx.aggregators(update.round))
+
+    def update_recipients(self, round_: int) -> list[Identity]:
+        """The round's committee, or every other member without one (docs/committee.md)."""
+        return self.ctx.aggregators(round_)
 
     def own(self, update: ModelUpdate) -> ModelUpdate:
         assert self._sent is not None and self._sent.round == update.round, "own() before protect()"
@@ -73,6 +77,7 @@ class SealedMode(ProtectionMode):
             deltas,
             {a: u.samples for a, u in opened.items()},
             f=s.f,
+            clip=s.norm_bound,
             ceilings=cohorts,
             bucket=s.bucket_size,
             seed=seed,

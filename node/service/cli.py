@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 __all__ = ["register_node_commands"]
 
@@ -240,6 +241,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         "params_round": state.get("params_round", 0),
         "epsilon_spent": privacy.get("epsilon", 0.0),
     }
+    result["committee"] = _committee_status(client, cfg.aggregation.f)
     budget = client.privacy_budget(identity.address) if on_chain else None
     result["privacy_budget_on_chain"] = budget.to_json() if budget else None
     result["epsilon_on_chain"] = client.epsilon_spent(identity.address) if on_chain else None
@@ -249,6 +251,29 @@ def _cmd_status(args: argparse.Namespace) -> int:
         else "\n".join(f"{k:>18}: {v}" for k, v in result.items())
     )
     return 0
+
+
+def _committee_status(client: Any, f: int) -> dict[str, Any]:
+    """The committee rounds open with now: its size k (the chain's setting, or every active
+    member), the chance that ``f`` Byzantine members hold a third of it, and the default k
+    for this N and f (docs/committee.md)."""
+    from ledger.committee import committee_size
+    from node.consensus.committee import TAIL_TARGET, byzantine_tail
+    from node.consensus.committee import committee_size as default_size
+
+    n, setting = client.active_count(), committee_size(client)
+    if n == 0:
+        return {"k": setting, "members": 0}
+    k = setting if 0 < setting < n else n
+    f = min(f, n)
+    return {
+        "k": k,
+        "members": n,
+        "tolerated_f": f,
+        "tail_probability": float(byzantine_tail(n, f, k)),
+        "default_k": default_size(n, f),
+        "tail_target": TAIL_TARGET,
+    }
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 
 from node.consensus.rules import DEFAULT_RULE
 from node.errors import MedmeshError
-from node.protection import MODE_CODES, check_protection
+from node.protection import MODE_CODES, check_norm_bound, check_protection
 from node.protection.secagg_consistency import MIN_CONTRIBUTORS
 
 __all__ = [
@@ -138,6 +138,9 @@ class AggregationSection:
     clip_norm: float | None = (
         None  # L2 clip of each update before it is sealed, masked or encrypted
     )
+    # Sun et al. 2019 before the rule: each update scaled to at most the median norm (sealed; ckks
+    # with krum / multi-krum, over the decrypted norms and public factors on the ciphertexts)
+    norm_bound: bool = False
     min_contributors: int = (
         MIN_CONTRIBUTORS  # fewest committed updates a secagg or ckks sum may hold (>= 3)
     )
@@ -266,7 +269,10 @@ def _section(where: str, name: str, cls: type, values: Any, base: Path) -> Any:
             raise ConfigError(
                 f"{where}: [{name}].{key}: unknown key; expected one of {', '.join(known)}"
             )
-        kwargs[key] = _typed(f"{where}: [{name}].{key}", known[key].type, value, base)
+        annotation = known[key].type
+        if not isinstance(annotation, str):  # this module's annotations are postponed: text
+            raise TypeError(f"[{name}].{key}: field type {annotation!r} is not annotation text")
+        kwargs[key] = _typed(f"{where}: [{name}].{key}", annotation, value, base)
     for key, f in known.items():
         if key not in kwargs and f.default is MISSING and f.default_factory is MISSING:
             raise ConfigError(f"{where}: [{name}].{key}: missing (required)")
@@ -307,7 +313,7 @@ def _typed(what: str, annotation: str, value: Any, base: Path) -> Any:
 def _check(where: str, cfg: NodeConfig) -> None:
     """Checks across keys and against the known names (rules, models, accountants, modes)."""
     from node.consensus.rules import RULES
-    from node.learning.models import MODEL_NAMES
+    from node.learning.modelnames import MODEL_NAMES
 
     def bad(key: str, problem: str) -> ConfigError:
         return ConfigError(f"{where}: [{key.split('.')[0]}].{key.split('.', 1)[1]}: {problem}")
@@ -430,6 +436,11 @@ def _check(where: str, cfg: NodeConfig) -> None:
         )
     if a.clip_norm is not None and not a.clip_norm > 0:
         raise bad("aggregation.clip_norm", f"must be > 0, got {a.clip_norm}")
+    if a.norm_bound:
+        try:
+            check_norm_bound(a.protection, a.rule)
+        except ValueError as exc:
+            raise bad("aggregation.norm_bound", str(exc)) from None
     if a.min_contributors < MIN_CONTRIBUTORS:
         raise bad(
             "aggregation.min_contributors",

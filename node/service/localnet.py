@@ -274,6 +274,10 @@ class LocalNet:
         path.write_text(template(raw))
 
     def client(self, name: str) -> LedgerClient:
+        if self.deployment is None:
+            raise RuntimeError(
+                f"LocalNet.client({name!r}): nothing deployed yet; call setup() first"
+            )
         return LedgerClient(self.w3, self.deployment, self.identities[name].account)
 
     def start(self, name: str, *extra: str) -> NodeProcess:

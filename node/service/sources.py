@@ -8,8 +8,13 @@ read the hospital's own files through :mod:`node.data.loaders` and fail with one
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from node.data.samples import LabelledData
-from node.service.config import DataSection
+from node.service.config import DATA_SOURCES, ConfigError, DataSection
+
+if TYPE_CHECKING:
+    from node.data.scaling import FeatureBounds
 
 __all__ = ["load_training_data", "feature_bounds"]
 
@@ -18,13 +23,18 @@ def load_training_data(data: DataSection) -> LabelledData:
     if data.source == "breast-cancer":
         from node.data.samples import breast_cancer_split
 
-        split = breast_cancer_split(data.sites, seed=data.seed)
-        return list(split.hospitals.values())[data.site]
+        cohort = breast_cancer_split(data.sites, seed=data.seed)
+        return list(cohort.hospitals.values())[data.site]
     if data.source == "synthetic-imaging":
         from node.data.datasets import synthetic_imaging_split
 
-        split = synthetic_imaging_split(data.sites, seed=data.seed)
-        return list(split.hospitals.values())[data.site]
+        images = synthetic_imaging_split(data.sites, seed=data.seed)
+        return list(images.hospitals.values())[data.site]
+    # config validation catches these two first
+    if data.source not in DATA_SOURCES:
+        raise ValueError(f"[data].source: unknown source {data.source!r}")
+    if data.path is None:
+        raise ConfigError(f"[data].path: required for source {data.source!r}")
     from node.data import loaders
 
     positive = list(data.positive) or None
@@ -34,14 +44,10 @@ def load_training_data(data: DataSection) -> LabelledData:
         return loaders.load_image_folder(data.path, positive=positive)
     if data.source == "npz":
         return loaders.load_npz(data.path, positive=positive)
-    if data.source == "manifest":
-        return loaders.load_manifest(data.path, label=data.label, positive=positive)
-    raise ValueError(
-        f"[data].source: unknown source {data.source!r}"
-    )  # config validation catches it first
+    return loaders.load_manifest(data.path, label=data.label, positive=positive)
 
 
-def feature_bounds(data: DataSection):
+def feature_bounds(data: DataSection) -> FeatureBounds | None:
     """The public feature ranges the node scales by, or None for federated sums (``[data].scaling``)."""
     from node.data.scaling import BREAST_CANCER_BOUNDS, load_bounds
 

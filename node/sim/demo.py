@@ -23,6 +23,7 @@ import trio
 from gossip import PeerHost
 from ledger import LedgerClient, connect, deploy, dev_account, fund, save_state
 from ledger.anchors import write_record
+from ledger.committee import set_committee_size
 from node.consensus.update import parameters_hash
 from node.data.datasets import synthetic_imaging_split
 from node.data.samples import HospitalSplit, LabelledData, Standardizer, breast_cancer_split
@@ -100,6 +101,8 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
     admin = dev_account(w3)
     deployment = deploy(w3, admin, commit_window=cfg.commit_window, attest_window=cfg.attest_window)
     admin_client = LedgerClient(w3, deployment, admin)
+    if cfg.committee:
+        set_committee_size(admin_client, cfg.committee)
     settings = cfg.peer_settings()
 
     hospitals: list[_Hospital] = []
@@ -214,6 +217,7 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
             "topk": cfg.topk,
             "quantize": cfg.quantize,
             "clip_norm": cfg.clip_norm,
+            "norm_bound": cfg.norm_bound,
             "parameters": int(hospitals[0].peer.global_params.size),
             "accountant": cfg.accountant,
             "noise_multiplier": hospitals[0].peer.privacy.config.noise_multiplier,

@@ -45,6 +45,9 @@ class DemoConfig:
     topk: float | None = _A.topk  # top-k sparsification with error feedback (fraction kept)
     quantize: bool = _A.quantize  # 8-bit quantization of the sent values (sealed only)
     clip_norm: float | None = _A.clip_norm  # L2 clip of each update before masking or encrypting
+    norm_bound: bool = (
+        _A.norm_bound
+    )  # Sun et al. 2019: scaled to at most the median norm, then the rule
     model: str = _T.model
     # breast-cancer features (docs/standardizer.md): "secure" scales by the published ranges and centres
     # by a secure sum (only the consortium total is revealed); "bounds" shares nothing; "federated"
@@ -71,6 +74,9 @@ class DemoConfig:
     )  # std (rows) of the noise on each hospital's released row count
     commit_window: int = 120  # seconds after opening in which updates may be committed
     attest_window: int = 120  # seconds after the commit deadline in which peers attest
+    committee: int = (
+        0  # attesters the beacon draws per round (0: every hospital; docs/committee.md)
+    )
 
     def __post_init__(self) -> None:
         from node.consensus.rules import rule_class
@@ -84,6 +90,15 @@ class DemoConfig:
         self.peer_settings()  # validates the protection mode against the rule and the compression
         if self.rounds < 1:
             raise ValueError("--rounds must be at least 1")
+        if self.committee < 0:
+            raise ValueError(
+                f"--committee must be 0 (every hospital) or more, got {self.committee}"
+            )
+        if 0 < self.committee < self.hospitals and self.protection != "sealed":
+            raise ValueError(
+                f"--committee {self.committee} runs with --protection sealed only "
+                f"({self.protection} aggregates among every hospital)"
+            )
         if self.data not in DEMO_DATA:
             raise ValueError(
                 f"unknown demo data {self.data!r}; choose one of {', '.join(DEMO_DATA)}"
@@ -104,6 +119,7 @@ class DemoConfig:
                 topk=self.topk,
                 quantize=self.quantize,
                 clip_norm=self.clip_norm,
+                norm_bound=self.norm_bound,
             ),
             RoundsSection(round_timeout=self.round_timeout),
             PrivacySection(

@@ -138,6 +138,10 @@ def test_table_views(audited: tuple[LedgerSetup, Path], capsys: pytest.CaptureFi
     assert code == 1 and "no registered identity" in err
     code, _, err = _audit(capsys, "rounds")
     assert code == 1 and "give one of --chain-state FILE or --deployment FILE" in err
+    code, _, err = _audit(capsys, "--chain-state", str(state), "--deployment", str(state), "rounds")
+    assert code == 1 and "give one of --chain-state FILE or --deployment FILE" in err
+    code, _, err = _audit(capsys, "--chain-state", str(state), "--rpc", "http://x", "rounds")
+    assert code == 1 and "--rpc goes with --deployment, not --chain-state" in err
 
 
 def test_verify(

@@ -11,10 +11,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+import tenseal.sealapi as seal
 
 from ledger import collect, load_state
 from node.consensus.rules import make_rule
 from node.consensus.update import parameters_hash
+from node.crypto.ckks.seal import seal_context
 from node.peer.mods import PeerMod
 from node.peer.pipeline import HospitalPeer
 from node.protection.ckks_robust import RobustCkksMode
@@ -120,60 +122,104 @@ def test_a_poisoner_is_left_out_under_ckks(tmp_path, role):
 
 
 class ForgingMode(RobustCkksMode):
-    """An aggregator that computes the Gram matrix with an honest member's ciphertext in place of
-    the poisoner's (so the poisoner looks like that member and is accepted), then sums the real
-    ciphertexts of the accepted set."""
+    """A malicious aggregator: it evaluates the Gram matrix over ciphertexts it changed
+    (:meth:`forge`, given each member's index in the canonical order), then sums the real
+    ciphertexts of the accepted set. Every instance is kept, so that the test can read what each
+    key holder named."""
+
+    instances: list[RobustCkksMode] = []
+    gram_in_workers = False  # in this process, where forge() can reach the ciphertexts
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        ForgingMode.instances.append(self)
+
+    def forge(self, vectors: list, index: dict[str, int], round_: int) -> list:
+        raise NotImplementedError
 
     async def aggregate(self, round_, opened):
-        _, aggregator = self.roles(round_)
-        poisoned = opened.get(Poison.poisoner.get(round_))
-        if aggregator.address.lower() == self.ctx.address.lower() and poisoned is not None:
-            evaluator = self._evaluators[
-                round_
-            ]  # this mode's own evaluator (a mode subclass, not the peer)
-            honest_gram = evaluator.gram
-
-            def forged(vectors, rnd):
-                i = next(k for k, v in enumerate(vectors) if v is poisoned)
-                return honest_gram(
-                    [vectors[(i + 1) % len(vectors)] if v is poisoned else v for v in vectors], rnd
-                )
-
-            evaluator.gram = forged
+        self.round_opened = opened
         return await super().aggregate(round_, opened)
 
+    async def _gram(self, round_, blobs):
+        _, aggregator = self.roles(round_)
+        if aggregator.address.lower() != self.ctx.address.lower():
+            return await super()._gram(round_, blobs)
+        public = self._public[round_]
+        index = {a: blobs.index(c) for a, c in self.round_opened.items() if c is not None}
+        vectors = self.forge([public.load(b, round_) for b in blobs], index, round_)
+        return self._evaluators[round_].gram(vectors, round_)
 
-def test_a_forged_distance_is_caught_by_the_key_holder(tmp_path):
-    """The forged Gram matrix makes the poisoner look honest; the key holder decrypts the sum of
-    the (forged) accepted set, finds its squared norm contradicts the published scalars, and
-    publishes no result: no member attests, the round does not finalize, the model stays put."""
-    forger = peer_with_mode(ForgingMode)
+
+class Disguise(ForgingMode):
+    """The poisoner's row computed from an honest ciphertext: the poisoner looks honest."""
+
+    def forge(self, vectors, index, round_):
+        i = index[Poison.poisoner[round_]]
+        vectors[i] = vectors[(i + 1) % len(vectors)]
+        return vectors
+
+
+class Inflate(ForgingMode):
+    """An honest member's ciphertext multiplied by the public constant 30 (no key needed): it
+    looks farthest from everyone, Multi-Krum drops it and keeps the poisoner in its place. The
+    accepted block of the Gram matrix is untouched, so the decrypted sum agrees with it."""
+
+    victim: dict[int, str] = {}
+
+    def forge(self, vectors, index, round_):
+        holder, aggregator = self.roles(round_)
+        roles = {holder.address, aggregator.address, Poison.poisoner[round_]}
+        victim = Inflate.victim[round_] = min((a for a in index if a not in roles), key=str.lower)
+        ctx = seal_context(self.params)
+        ev, pt = seal.Evaluator(ctx), seal.Plaintext()
+        seal.CKKSEncoder(ctx).encode(30.0, 1.0, pt)  # an exact integer at scale 1, as norm bounding
+
+        def times_30(ct):
+            out = seal.Ciphertext()
+            ev.multiply_plain(ct, pt, out)
+            return out
+
+        i = index[victim]
+        vectors[i] = dataclasses.replace(
+            vectors[i], ciphertexts=tuple(times_30(c) for c in vectors[i].ciphertexts)
+        )
+        return vectors
+
+
+@pytest.mark.parametrize(
+    "forgery", [Inflate, Disguise], ids=["inflate-honest", "disguise-poisoner"]
+)
+def test_a_forging_aggregator_is_outvoted_and_named(tmp_path, forgery):
+    """The verifiers drawn with the aggregator recompute the Gram matrix from the same committed
+    ciphertexts bit for bit; the key holder decrypts the one the majority sent. The round finalizes
+    with the clear Multi-Krum's accepted set (the poisoner out, the honest victim in), and the key
+    holder names the aggregator. On a single unverified aggregator, Inflate drops the victim and
+    accepts the poisoner, and the sum check passes (its block is untouched)."""
+    ForgingMode.instances.clear()
     state = tmp_path / "chain.json"
-    report, members, _ = _campaign(tmp_path, Poison(), peer_class=forger, round_timeout=20.0)
-    errors = {a: forger.outcomes[(1, a)].error for a in members}
-    holder, _ = chain_roles(state, 1)
+    report, members, deltas = _campaign(tmp_path, Poison(), peer_class=peer_with_mode(forgery))
+    want = [members[i] for i in make_rule("multi-krum", 1).select(deltas)]  # sealed mode's code
     r = collect(*load_state(state))["rounds"][0]
-    assert (
-        r["status"] != "finalized"
-        and not r["attestations"]
-        and not report["rounds"][0]["finalized"]
-    )
-    assert "contradicts the published scalars" in (errors[holder] or "")
-    assert all("no ckks result" in (e or "") for a, e in errors.items() if a != holder)
-
-
-class NormBoundMode(RobustCkksMode):
-    """Norm bounding over ciphertexts: the poisoner's update (sign-flipped, 10x) is scaled down to
-    the median norm by a public factor on its ciphertext, then Multi-Krum runs on the result."""
-
-    norm_bound = True
+    assert r["status"] == "finalized" and report["peers_agree"]
+    assert Poison.poisoner[1] not in want and len(want) == 4
+    accepted = sorted(r["accepted"], key=str.lower)
+    if forgery is Inflate:
+        victim, poisoner = Inflate.victim[1], Poison.poisoner[1]
+        assert victim in want and victim in accepted, (
+            f"the honest victim was dropped (poisoner accepted: {poisoner in accepted})"
+        )
+    assert accepted == want
+    holder, aggregator = chain_roles(state, 1)
+    (key_holder,) = [m for m in ForgingMode.instances if m.ctx.address == holder]
+    assert key_holder.named == {1: {aggregator: "gram"}}
 
 
 def test_norm_bounding_over_ciphertexts_matches_the_clear_rule(tmp_path):
     state, model = tmp_path / "chain.json", tmp_path / "model.npy"
-    report, members, deltas = _campaign(
-        tmp_path, Poison(), peer_class=peer_with_mode(NormBoundMode), model_out=model
-    )
+    # [aggregation] norm_bound = true: the poisoner's update (sign-flipped, 10x) is scaled down to
+    # the median norm by a public factor on its ciphertext, then Multi-Krum runs on the result
+    report, members, deltas = _campaign(tmp_path, Poison(), model_out=model, norm_bound=True)
     clear = make_rule(
         "multi-krum", 1, clip=True
     )  # median-norm clipping, then the rule (sealed's code)
@@ -197,8 +243,9 @@ class OutOfRange(Poison):
 def test_an_update_beyond_the_scalar_bound_is_left_out_not_fatal(tmp_path):
     state = tmp_path / "chain.json"
     report, members, deltas = _campaign(tmp_path, OutOfRange(), hospitals=6)
-    rest = [i for i, a in enumerate(members) if a != Poison.poisoner[1]]
-    want = [members[rest[i]] for i in make_rule("multi-krum", 1).select(deltas[rest])]
+    # the unreadable row counts as the farthest: the accepted set is sealed's on the real updates
+    want = [members[i] for i in make_rule("multi-krum", 1).select(deltas)]
+    assert Poison.poisoner[1] not in want and len(want) == 5
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] == "finalized" and report["peers_agree"]
     assert sorted(r["accepted"], key=str.lower) == want

@@ -17,6 +17,7 @@ observation, Zhao et al. 2020, applied to a sigmoid output).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +98,11 @@ def _label_from_gradient(grads: list[torch.Tensor]) -> float:
     return 1.0 if float(grads[-1].sum()) < 0 else 0.0
 
 
+def _total(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The scalar tensors added left to right (as ``sum`` does: the same bits), as a tensor."""
+    return sum(terms, torch.zeros(()))
+
+
 def _total_variation(x: torch.Tensor) -> torch.Tensor:
     if x.dim() < 4:  # flattened inputs (an MLP on pixels): no image grid to be smooth on
         return x.new_zeros(())
@@ -129,7 +135,7 @@ def invert_gradient(
             )
         label = np.array([_label_from_gradient(target)], dtype=np.float32)
     y = torch.as_tensor(np.asarray(label, dtype=np.float32))
-    target_norm = torch.sqrt(sum((t * t).sum() for t in target))
+    target_norm = torch.sqrt(_total((t * t).sum() for t in target))
     rng = torch.Generator().manual_seed(config.seed)
     best: tuple[float, torch.Tensor] | None = None
     for _ in range(config.restarts):
@@ -144,10 +150,12 @@ def invert_gradient(
             opt.zero_grad()
             loss_fn = nn.functional.binary_cross_entropy_with_logits(model(x), y)
             grads = torch.autograd.grad(loss_fn, weights, create_graph=True)
-            dot = sum((g * t).sum() for g, t in zip(grads, target, strict=False))
-            norm = torch.sqrt(sum((g * g).sum() for g in grads))
+            dot = _total((g * t).sum() for g, t in zip(grads, target, strict=False))
+            norm = torch.sqrt(_total((g * g).sum() for g in grads))
             loss = 1 - dot / (norm * target_norm + 1e-12) + config.tv_weight * _total_variation(x)
             loss.backward()
+            if x.grad is None:
+                raise RuntimeError("gradient inversion: the candidate images got no gradient")
             x.grad.sign_()
             opt.step()
             sched.step()

@@ -1,11 +1,14 @@
-"""CKKS encryption in worker processes, so that it runs beside the event loop, not under its GIL.
+"""CKKS encryption and Gram evaluation in worker processes, beside the event loop, not under its GIL.
 
 TenSEAL's ``sealapi`` calls hold the GIL for their whole duration (measured: two threads
 encrypting 1M values each take 2.2x as long as one, on 2 idle cores), so a ``trio.to_thread``
 worker lets nothing else in the process run meanwhile. :func:`encrypt_weighted` ships the job
 to a worker process instead: the vector and the key holder's *public* export go in, the framed
 ciphertext comes out. Only public material crosses the process boundary; the secret key stays
-with :class:`~node.crypto.ckks.scheme.CKKSKeyHolder`.
+with :class:`~node.crypto.ckks.scheme.CKKSKeyHolder`. :func:`gram` splits a robust round's
+encrypted Gram matrix (:class:`~node.crypto.ckks.robust.GramEvaluator`) over the workers: the
+ciphertexts and the evaluation keys go in, each worker's share of the pairs comes out, framed here
+in the same bytes a single evaluator gives (evaluation is deterministic).
 
 Workers are plain subprocesses (``python -m node.crypto.ckks.pool``), not ``multiprocessing``: a fork
 would copy this process's sockets and any lock another thread holds, and ``spawn``/``forkserver``
@@ -19,6 +22,7 @@ process.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import pickle
 import queue
@@ -32,9 +36,10 @@ from pathlib import Path
 import numpy as np
 import trio
 
+from node.crypto.ckks.robust import GramEvaluator, frame_gram, split_pairs
 from node.crypto.ckks.scheme import CKKSError, CKKSParams, CKKSPublicContext, context_id
 
-__all__ = ["encrypt_weighted", "warm_up", "workers"]
+__all__ = ["encrypt", "encrypt_weighted", "gram", "warm_up", "workers"]
 
 _LEN = struct.Struct(">Q")
 _KEEP_CONTEXTS = 4
@@ -181,8 +186,38 @@ async def encrypt(public: CKKSPublicContext, values: np.ndarray, round: int) -> 
     )
 
 
+async def gram(
+    public: CKKSPublicContext, eval_keys: bytes, blobs: list[bytes], round: int
+) -> bytes:
+    """:meth:`GramEvaluator.gram <node.crypto.ckks.robust.GramEvaluator.gram>` over the framed
+    ciphertexts ``blobs``, its pairs split over the worker processes; the same bytes."""
+    pool, shares = _get_pool(), split_pairs(len(blobs), workers())
+    results: list[list[bytes]] = [[] for _ in shares]
+
+    async def one(i: int, pairs: list[tuple[int, int]]) -> None:
+        used = {k for pair in pairs for k in pair}  # only the updates this share multiplies
+        given = [b if k in used else None for k, b in enumerate(blobs)]
+        results[i] = await trio.to_thread.run_sync(
+            pool.run,
+            "gram_pairs",
+            public.params,
+            public.export,
+            public.max_length,
+            eval_keys,
+            given,
+            pairs,
+            round,
+        )
+
+    async with trio.open_nursery() as nursery:
+        for i, pairs in enumerate(shares):
+            nursery.start_soon(one, i, pairs)
+    return frame_gram(round, public.context_id, len(blobs), [c for share in results for c in share])
+
+
 # -- the worker side -----------------------------------------------------------------------
 _contexts: OrderedDict[bytes, CKKSPublicContext] = OrderedDict()
+_evaluators: OrderedDict[bytes, GramEvaluator] = OrderedDict()
 
 
 def _context(params: CKKSParams, export: bytes, max_length: int) -> CKKSPublicContext:
@@ -209,7 +244,28 @@ def _encrypt(
     return _context(params, export, max_length).encrypt(values, rnd)
 
 
-_JOBS = {"encrypt_weighted": _encrypt_weighted, "encrypt": _encrypt}
+def _gram_pairs(
+    params: CKKSParams,
+    export: bytes,
+    max_length: int,
+    eval_keys: bytes,
+    blobs: list[bytes | None],
+    pairs: list[tuple[int, int]],
+    rnd: int,
+) -> list[bytes]:
+    pub = _context(params, export, max_length)
+    key = context_id(export) + hashlib.sha256(eval_keys).digest()
+    evaluator = _evaluators.get(key)
+    if evaluator is None:  # loading 13 Galois keys: once per round and worker
+        evaluator = _evaluators[key] = GramEvaluator(pub, eval_keys)
+        while len(_evaluators) > _KEEP_CONTEXTS:
+            _evaluators.popitem(last=False)
+    _evaluators.move_to_end(key)
+    vectors = [None if b is None else pub.load(b, rnd) for b in blobs]
+    return evaluator.pairs(vectors, pairs, rnd)
+
+
+_JOBS = {"encrypt_weighted": _encrypt_weighted, "encrypt": _encrypt, "gram_pairs": _gram_pairs}
 
 
 def _serve() -> None:

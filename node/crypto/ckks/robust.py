@@ -63,6 +63,8 @@ __all__ = [
     "encrypted_round",
     "scalar_bound",
     "pair_count",
+    "all_pairs",
+    "split_pairs",
 ]
 
 ROBUST_PARAMS = CKKSParams(coeff_mod_bit_sizes=(60, 40, 60), scale_bits=40)
@@ -94,6 +96,19 @@ def scalar_bound(params: CKKSParams) -> float:
 
 def pair_count(members: int) -> int:
     return members * (members + 1) // 2
+
+
+def all_pairs(members: int) -> list[tuple[int, int]]:
+    """Every pair ``(a, b), a <= b``, row by row: the order of a Gram blob's ciphertexts."""
+    return [(a, b) for a in range(members) for b in range(a, members)]
+
+
+def split_pairs(members: int, parts: int) -> list[list[tuple[int, int]]]:
+    """:func:`all_pairs` cut into at most ``parts`` consecutive runs of near-equal length."""
+    pairs = all_pairs(members)
+    k = max(1, min(parts, len(pairs)))
+    bounds = [round(i * len(pairs) / k) for i in range(k + 1)]
+    return [pairs[bounds[i] : bounds[i + 1]] for i in range(k)]
 
 
 def galois_elements(params: CKKSParams) -> list[int]:
@@ -157,7 +172,7 @@ class GramEvaluator:
     """Aggregator side: the encrypted Gram matrix of the members' updates, no secret needed."""
 
     def __init__(self, public: CKKSPublicContext, eval_keys: bytes) -> None:
-        self.public, self.params = public, public.params
+        self.public, self.params, self.keys = public, public.params, bytes(eval_keys)
         self._relin, self._galois = load_evaluation_keys(eval_keys, public)
         self._ctx = seal_context(self.params)
         self._ev = seal.Evaluator(self._ctx)
@@ -203,17 +218,41 @@ class GramEvaluator:
         )
 
     def gram(self, vectors: Sequence[EncryptedVector], round: int) -> bytes:
-        """Encrypted ``<a, b>`` for every pair ``a <= b`` of ``vectors`` (in their given order)."""
+        """Encrypted ``<a, b>`` for every pair ``a <= b`` of ``vectors`` (in their given order).
+        Deterministic: SEAL's evaluation is exact integer arithmetic, so the same ciphertexts and
+        evaluation keys give the same bytes in any process (a test checks it)."""
+        rnd = _check_round(round)
+        out = self.pairs(vectors, all_pairs(len(vectors)), rnd)
+        return frame_gram(rnd, self.public.context_id, len(vectors), out)
+
+    def pairs(
+        self,
+        vectors: Sequence[EncryptedVector | None],
+        pairs: Sequence[tuple[int, int]],
+        round: int,
+    ) -> list[bytes]:
+        """The serialized ciphertexts of ``<a, b>`` for the given ``pairs`` of indices into
+        ``vectors``, in that order (entries no pair names may be None): a share of :meth:`gram`'s
+        work, as :func:`node.crypto.ckks.pool.gram` hands it to a worker process."""
         rnd = _check_round(round)
         if not 2 <= len(vectors) <= _MAX_MEMBERS:
             raise CKKSError(f"gram: need 2..{_MAX_MEMBERS} encrypted updates, got {len(vectors)}")
-        self._check_same(vectors, rnd)
-        conj = [[self._apply(c, self._conjugation) for c in v.ciphertexts] for v in vectors]
+        if not pairs or not all(0 <= a <= b < len(vectors) for a, b in pairs):
+            raise CKKSError(f"gram: pairs must be (a, b) with 0 <= a <= b < {len(vectors)}")
+        given: dict[int, EncryptedVector] = {}
+        for i in sorted({i for pair in pairs for i in pair}):
+            v = vectors[i]
+            if v is None:
+                raise CKKSError(f"gram: a pair names update {i}, which was not given")
+            given[i] = v
+        self._check_same(list(given.values()), rnd)
+        conj: dict[int, list[seal.Ciphertext]] = {}
         out = []
-        for a, va in enumerate(vectors):
-            for b in range(a, len(vectors)):
-                out.append(_IO.dump(self._inner(va.ciphertexts, conj[b])))
-        return frame_gram(rnd, self.public.context_id, len(vectors), out)
+        for a, b in pairs:
+            if b not in conj:
+                conj[b] = [self._apply(c, self._conjugation) for c in given[b].ciphertexts]
+            out.append(_IO.dump(self._inner(given[a].ciphertexts, conj[b])))
+        return out
 
     def _check_same(self, vectors: Sequence[EncryptedVector], rnd: int) -> None:
         first = vectors[0].header
@@ -311,7 +350,7 @@ class RobustKeyHolder(CKKSKeyHolder):
         chunks = split_chunks(body, pair_count(n), p.ciphertext_bytes_bound)
         ctx, bound = seal_context(p), scalar_bound(p)
         last = ctx.last_parms_id()
-        gram, pairs = np.zeros((n, n)), [(a, b) for a in range(n) for b in range(a, n)]
+        gram, pairs = np.zeros((n, n)), all_pairs(n)
         for (a, b), raw in zip(pairs, chunks, strict=True):
             try:
                 ct = _IO.load(seal.Ciphertext(), ctx, raw)

@@ -250,6 +250,8 @@ class CKKSPublicContext:
                     f"sum: {summands} summands exceed max_summands {self.params.max_summands} "
                     f"(the sum could overflow the ciphertext modulus)"
                 )
+        if first is None:  # not reached: blobs is not empty
+            raise CKKSError("sum: no ciphertexts to add")
         header = CipherHeader(
             first.layout, rnd, self.context_id, first.length, first.chunks, summands
         )

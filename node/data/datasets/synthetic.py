@@ -99,7 +99,7 @@ def synthetic_imaging_split(
     seed: int = 0,
     legacy_site: bool = True,
     positive_fractions: Sequence[float] | None = None,
-) -> HospitalSplit:
+) -> HospitalSplit[ImageData]:
     """Hospitals with site-specific styles (the last one a legacy scanner when ``legacy_site``)
     and label mixes, plus a held-out set drawn equally from every site's style. SYNTHETIC."""
     sizes = (

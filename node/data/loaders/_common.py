@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 
@@ -86,7 +87,7 @@ def binary_labels(
     return y
 
 
-def _is_collection(value: object) -> bool:
+def _is_collection(value: object) -> TypeGuard[Collection[object]]:
     return isinstance(value, (list, tuple, set, frozenset))
 
 

@@ -167,13 +167,17 @@ def read_nifti(path: str | Path) -> np.ndarray:
     """
     try:
         import nibabel as nib
+        from nibabel.dataobj_images import DataobjImage
     except ImportError:
         raise DataError(
             path, "reading NIfTI needs the nibabel package (pip install nibabel)"
         ) from None
     path = existing_file(path, "NIfTI file")
     try:
-        data = np.asarray(nib.load(str(path)).get_fdata(dtype=np.float32))
+        image = nib.load(str(path))
+        if not isinstance(image, DataobjImage):
+            raise TypeError(f"{type(image).__name__} holds no voxel array")
+        data = np.asarray(image.get_fdata(dtype=np.float32))
     except Exception as exc:
         raise DataError(
             path,

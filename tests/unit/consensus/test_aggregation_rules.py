@@ -85,8 +85,9 @@ def _reference_krum_order(stack: np.ndarray, f: int) -> list[int]:
     return sorted(range(n), key=lambda i: (scores[i], i))
 
 
-def _sealed_round(rule: str, f: int, deltas: dict[str, np.ndarray]):
-    settings = PeerSettings(rule=rule, f=f)  # the real settings: bucketing off, the default
+def _sealed_round(rule: str, f: int, deltas: dict[str, np.ndarray], norm_bound: bool = False):
+    # the real settings: bucketing off, the default
+    settings = PeerSettings(rule=rule, f=f, norm_bound=norm_bound)
     peer = SimpleNamespace(
         settings=settings, global_params=np.zeros(next(iter(deltas.values())).size, np.float32)
     )
@@ -160,3 +161,19 @@ def test_wrappers_compose_with_every_rule(name):
 def test_bucketing_refuses_fedavg():
     with pytest.raises(ValueError, match="FedAvg of bucket means is FedAvg"):
         make_rule("fedavg", bucket=2)
+
+
+def test_sealed_norm_bound_scales_each_update_to_the_median_norm_first():
+    """``[aggregation] norm_bound`` under sealed (Sun et al. 2019): every update scaled by
+    ``min(1, M / |u|)``, M the median norm, before the rule (here the coordinate median);
+    the reference is written out here with numpy."""
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(5, 30)) * np.array([[1.0], [2.0], [0.5], [40.0], [3.0]])
+    addresses = [f"0x{i + 1:040x}" for i in range(5)]
+    deltas = dict(zip(addresses, rows.astype(np.float32), strict=True))
+    norms = np.linalg.norm(rows.astype(np.float32).astype(np.float64), axis=1)
+    scaled = rows.astype(np.float32) * np.minimum(1.0, np.median(norms) / norms)[:, None]
+    got = _sealed_round("median", 1, deltas, norm_bound=True).params
+    np.testing.assert_allclose(got, np.median(scaled, axis=0), rtol=1e-5, atol=1e-6)
+    plain = _sealed_round("median", 1, deltas).params
+    assert not np.allclose(plain, got)  # the bound changed the aggregate

@@ -52,21 +52,32 @@ def test_rules_that_need_the_updates_are_refused():
         select_from_gram("krum", np.ones((3, 4)))
 
 
-def test_out_of_range_members_are_left_out_before_the_rule():
-    # the key holder publishes NaN for an inner product beyond the scalar bound: every member
-    # leaves that row out, and the rule runs on the others exactly as in the clear
+def test_out_of_range_members_count_as_farthest_and_are_never_accepted():
+    """The key holder publishes NaN for an inner product beyond the scalar bound: that row is never
+    accepted and counts as farther than any readable row, so the rule runs over all n rows as the
+    clear rule does on real updates, where one beyond the bound lies far from the others.
+    Reference: the clear rule with that row replaced by a far-away update (norm bounding: numpy's
+    median-norm factors on the readable rows; the unreadable one cannot be scaled)."""
     x = _round(8, 60, 4)
+    far = x.copy()
+    far[5] = 1e4  # far beyond every other row, as an update beyond the scalar bound is
     g = x @ x.T
     g[5, :] = g[:, 5] = np.nan
     g[5, 2] = g[2, 5] = 1.0  # a stray in-range entry in the row does not bring it back
-    got = select_from_gram("multi-krum", g, f=1, clip=True)
+    for rule, f in [("krum", 1), ("krum", 2), ("multi-krum", 1), ("multi-krum", 2)]:
+        got = select_from_gram(rule, g, f=f)
+        assert got.out_of_range == (5,) and got.scales[5] == 0.0
+        assert got.accepted == make_rule(rule, f).select(far), (rule, f)
     rest = [i for i in range(8) if i != 5]
-    assert got.out_of_range == (5,) and got.scales[5] == 0.0
-    assert got.accepted == [rest[i] for i in make_rule("multi-krum", 1, clip=True).select(x[rest])]
+    norms = np.linalg.norm(x[rest], axis=1)
+    clipped = far.copy()
+    clipped[rest] = x[rest] * np.minimum(1.0, np.median(norms) / norms)[:, None]
+    got = select_from_gram("multi-krum", g, f=1, clip=True)
+    assert got.accepted == make_rule("multi-krum", 1).select(clipped)
     wrapped = x @ x.T
     wrapped[3, 3] = -1000.0  # a squared norm that wrapped around the modulus to a negative value
     assert select_from_gram("multi-krum", wrapped, f=1).out_of_range == (3,)
-    with pytest.raises(ValueError, match="Krum needs n >= 2f"):
+    with pytest.raises(ValueError, match="needs at least 5 updates in range; 0 of 5 are"):
         select_from_gram("multi-krum", np.where(np.eye(5) > 0, np.nan, 1.0), f=1)
     with pytest.raises(ValueError, match="finite values or NaN"):
         select_from_gram("krum", np.full((5, 5), np.inf))

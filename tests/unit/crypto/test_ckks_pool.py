@@ -1,5 +1,6 @@
 """CKKS encryption in worker processes (node/crypto/ckks/pool.py): the ciphertexts decrypt to the float64
-numpy reference, errors come back as the same CKKSError, and a dead worker is replaced."""
+numpy reference, errors come back as the same CKKSError, and a dead worker is replaced; the
+Gram matrix split over the workers is the single evaluator's, to the bit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 import trio
 
 from node.crypto.ckks import pool as ckks_pool
-from node.crypto.ckks.scheme import CKKSError, CKKSKeyHolder, CKKSParams
+from node.crypto.ckks.robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder, split_pairs
+from node.crypto.ckks.scheme import CKKSError, CKKSKeyHolder, CKKSParams, CKKSPublicContext
 
 ROUND = 3
 
@@ -83,4 +85,40 @@ def test_a_dead_worker_is_replaced():
 
 
 def test_module_exports():
-    assert sorted(ckks_pool.__all__) == ["encrypt_weighted", "warm_up", "workers"]
+    assert sorted(ckks_pool.__all__) == [
+        "encrypt",
+        "encrypt_weighted",
+        "gram",
+        "warm_up",
+        "workers",
+    ]
+
+
+def test_gram_is_the_same_bytes_in_any_evaluator_and_process():
+    """The determinism robust ckks's verifiers rest on: two evaluators built apart from the exported
+    keys, and the worker processes (each loading the keys, each computing its own share of the
+    pairs), give the same Gram blob to the bit; and it decrypts to numpy's inner products."""
+    holder = RobustKeyHolder()
+    rng = np.random.default_rng(5)
+    updates = [rng.normal(0, 0.05, 9_000) for _ in range(5)]  # 2 chunks, the last one partial
+    blobs = [holder.public.encrypt(u, ROUND) for u in updates]
+
+    def in_thread() -> bytes:
+        public = CKKSPublicContext.from_bytes(holder.public_context_bytes, ROBUST_PARAMS)
+        evaluator = GramEvaluator(public, holder.evaluation_keys_bytes)
+        return evaluator.gram([public.load(b, ROUND) for b in blobs], ROUND)
+
+    first, second = in_thread(), in_thread()
+    pooled = trio.run(ckks_pool.gram, holder.public, holder.evaluation_keys_bytes, blobs, ROUND)
+    assert first == second == pooled
+    gram = holder.decrypt_gram(pooled, ROUND, len(blobs))
+    want = np.stack(updates) @ np.stack(updates).T
+    assert np.max(np.abs(gram - want)) <= 1e-7 * np.max(np.abs(want))
+
+
+def test_pairs_split_over_workers_cover_the_gram_once_in_order():
+    for n, parts in [(2, 4), (5, 2), (8, 3), (16, 4)]:
+        shares = split_pairs(n, parts)
+        flat = [p for share in shares for p in share]
+        assert flat == [(a, b) for a in range(n) for b in range(a, n)]
+        assert max(map(len, shares)) - min(map(len, shares)) <= 1

@@ -7,10 +7,12 @@ import hashlib
 import io
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from node.peer.pipeline import PeerSettings
 from node.service.config import PROTECTION_MODES, ConfigError, load_config, template
 from node.service.events import EventLog
 from node.service.liveness import Backoff
@@ -125,6 +127,15 @@ BAD = [
     (
         GOOD.replace("epsilon = 2.0", "epsilon = 2.0\ncount_noise = 0"),
         "node.toml: [privacy].count_noise: must be > 0 (the row count is always",
+    ),
+    (
+        GOOD + '\n[aggregation]\nprotection = "secagg"\nrule = "fedavg"\nnorm_bound = true\n',
+        "node.toml: [aggregation].norm_bound: norm_bound needs each update's norm: protection "
+        "sealed, or ckks with krum / multi-krum; not secagg with fedavg",
+    ),
+    (
+        GOOD + '\n[aggregation]\nnorm_bound = "yes"\n',
+        "node.toml: [aggregation].norm_bound:",
     ),
     (
         GOOD + "\n[aggregation]\nmin_contributors = 2\n",
@@ -450,6 +461,9 @@ def test_three_class_labels_name_the_config_key(tmp_path):
     from node.service.sources import load_training_data
 
     assert load_training_data(cfg.data).y.tolist() == [1.0, 1.0, 0.0]
+    # built without the config's checks, a file source without a path is one line, not a crash
+    with pytest.raises(ConfigError, match=r"^\[data\]\.path: required for source 'table'$"):
+        load_training_data(replace(cfg.data, path=None))
 
 
 def test_init_prints_a_dialable_multiaddr_and_add_peer_fills_bootstrap(tmp_path, capsys):
@@ -582,8 +596,15 @@ def test_chain_unreachable_recognises_connection_failures_through_ledger_errors(
 
 
 def test_bucket_size_reaches_the_live_peer_settings(tmp_path):
-    from node.peer.pipeline import PeerSettings
-
     cfg = load_config(write(tmp_path, GOOD + '\n[aggregation]\nrule = "median"\nbucket_size = 2\n'))
     assert cfg.aggregation.bucket_size == 2 and PeerSettings.from_config(cfg).bucket_size == 2
     assert load_config(write(tmp_path, GOOD)).aggregation.bucket_size == 1  # off by default
+
+
+def test_norm_bound_reaches_the_pipeline_settings(tmp_path):
+    """``[aggregation] norm_bound`` (Sun et al. 2019) is off by default and, once set, is what the
+    round pipeline runs with (sealed: the clear rule's clipping; ckks: factors on ciphertexts)."""
+    assert PeerSettings.from_config(load_config(write(tmp_path, GOOD))).norm_bound is False
+    cfg = load_config(write(tmp_path, GOOD + "\n[aggregation]\nnorm_bound = true\n"))
+    assert cfg.aggregation.norm_bound is True
+    assert PeerSettings.from_config(cfg).norm_bound is True

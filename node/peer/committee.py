@@ -1,0 +1,227 @@
+"""A peer's part in the per-round aggregation committee (issue 19, docs/committee.md).
+
+When the consortium sets a committee size k below a round's member count, the round's beacon
+draws k attesters (:mod:`node.consensus.committee`, the same draw ``RoundLedger`` checks). Every
+member then seals its update to the committee only and sends it there; committee members
+verify, aggregate and attest as before. A member off the committee (a *follower*) waits for
+the round to finalize, asks the committee for the aggregate (blob kinds ``aggregate-request``
+and ``aggregate``, the :mod:`node.service.modelsync` offer format) and adopts it only if its
+``parameters_hash`` is the aggregate hash the chain finalized. A committee member answers one
+request per (requester, round), for the aggregates of its last ``KEEP_ROUNDS`` rounds.
+
+Only the sealed mode runs with a committee so far: secagg and ckks aggregate among every
+member, and a peer of theirs refuses a committee round (:class:`CommitteeError`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import trio
+
+from ledger.committee import committee_info, committee_size, slot_of
+from node.consensus.committee import CommitteeError, seat
+from node.consensus.update import parameters_hash
+from node.errors import NotAuthorized, NotHeld
+from node.service.modelsync import (
+    ModelOffer,
+    decode_offer,
+    decode_request,
+    encode_offer,
+    encode_request,
+)
+
+if TYPE_CHECKING:
+    from ledger import Identity
+
+__all__ = ["AGGREGATE_KIND", "KINDS", "REQUEST_KIND", "RoundCommittee"]
+
+REQUEST_KIND = "aggregate-request"
+AGGREGATE_KIND = "aggregate"
+KINDS = (REQUEST_KIND, AGGREGATE_KIND)
+#: Finalized aggregates a committee member keeps to answer followers.
+KEEP_ROUNDS = 2
+#: How long a follower waits for one committee member's answer before asking the next.
+ANSWER_WAIT_S = 10.0
+
+
+class RoundCommittee:
+    """The committee of each round this peer runs, and the follower's fetch. ``peer`` is the
+    :class:`~node.peer.pipeline.HospitalPeer` (its ledger, host, log, members, background)."""
+
+    def __init__(self, peer: Any) -> None:
+        self.peer = peer
+        self._size: int | None = None
+        self._seats: dict[int, frozenset[str] | None] = {}
+        self._held: dict[int, np.ndarray] = {}  # finalized aggregates this peer computed
+        self._served: set[tuple[str, int]] = set()
+        self._asking: set[int] = set()  # rounds whose aggregate this follower is fetching
+        self._offers: dict[int, np.ndarray] = {}
+        self._offered = trio.Event()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the consortium draws committees (read from the chain once)."""
+        if self._size is None:
+            self._size = committee_size(self.peer.ledger)
+        return self._size > 0
+
+    def members(self, round_: int) -> frozenset[str] | None:
+        """The committee of ``round_`` (lower-case addresses) once drawn; None for every member
+        (no committee, or not drawn yet)."""
+        return self._seats.get(round_)
+
+    def seated(self, round_: int) -> bool:
+        seats = self._seats.get(round_)
+        return seats is None or self.peer.address.lower() in seats
+
+    async def draw(self, round_: int) -> frozenset[str] | None:
+        """Draw the committee of ``round_`` as the chain will check it, waiting for the beacon
+        (:meth:`node.peer.roundbeacon.RoundSecrets.ready`; raises BeaconFailed)."""
+        peer = self.peer
+        info = committee_info(peer.ledger, round_)
+        if info.size == 0:
+            self._seats[round_] = None
+            return None
+        if peer.protection.name != "sealed":
+            raise CommitteeError(
+                f"committee: protection mode {peer.protection.name} aggregates among every "
+                f"member; a committee of {info.size} runs with protection = sealed only"
+            )
+        if info.key is None:
+            await peer.beacon.ready(round_)
+            info = committee_info(peer.ledger, round_)
+        assert info.key is not None, "a ready beacon gives the committee its key"
+        epoch = peer.ledger.round_info(round_).membership_epoch
+        seats = frozenset(
+            m.address.lower()
+            for m in peer.active_members()
+            if _seated(peer, m.address, epoch, info.key, info.domain, info.size)
+        )
+        self._seats[round_] = seats
+        peer.log.info(
+            "committee of %d drawn (seated: %s)", len(seats), self.seated(round_), round=round_
+        )
+        return seats
+
+    def keep(self, round_: int, params: np.ndarray) -> None:
+        """Hold the finalized aggregate of ``round_`` for followers (committee members)."""
+        if not self.seated(round_):
+            return
+        self._held[round_] = params.copy()
+        for old in [r for r in self._held if r <= round_ - KEEP_ROUNDS]:
+            del self._held[old]
+
+    def end_round(self, round_: int) -> None:
+        for old in [r for r in self._seats if r <= round_ - KEEP_ROUNDS]:
+            del self._seats[old]
+        self._served = {(a, r) for a, r in self._served if r > round_ - KEEP_ROUNDS}
+        self._asking.discard(round_)
+        self._offers.pop(round_, None)
+
+    # -- the follower --------------------------------------------------------------------
+    async def follow(self, out: Any) -> None:
+        """Off the round's committee: wait for the round to finalize, fetch its aggregate from
+        a committee member, and adopt it if its hash is the chain's; fills ``out`` (the
+        peer's :class:`~node.peer.pipeline.RoundOutcome`)."""
+        peer, round_ = self.peer, out.round
+        info = await peer._final_word(round_)
+        final = info.aggregate_hash if info.status == "finalized" else None
+        if final is None:
+            return
+        out.finalized = True
+        params = await self.fetch(round_, final, peer.waits.deadline())
+        if params is None:
+            out.error = "no committee member sent the finalized aggregate"
+            peer.log.error("%s", out.error, round=round_)
+            return
+        peer._adopt(round_, params)
+        out.aggregate_hash = final.hex()
+        out.accepted = self._finalized_accepted(round_)
+
+    def _finalized_accepted(self, round_: int) -> list[str]:
+        """The accepted set of finalized ``round_``, from a committee member's attestation."""
+        for address in sorted(self._seats.get(round_) or ()):
+            attestation = self.peer.ledger.attestation(round_, address)
+            if attestation is not None and attestation.with_leader:
+                return list(attestation.accepted)
+        return []
+
+    async def fetch(self, round_: int, expected: bytes, timeout: float) -> np.ndarray | None:
+        """Ask the committee members, one after another, for the aggregate of ``round_``
+        until one arrives whose hash is ``expected`` (the chain's), or ``timeout`` passes."""
+        peer = self.peer
+        seats = self._seats.get(round_) or frozenset()
+        holders = [m for m in peer.others() if m.address.lower() in seats]
+        request = encode_request(round_)
+        self._asking.add(round_)
+        with trio.move_on_after(timeout):
+            while round_ not in self._offers:
+                for holder in holders:
+                    try:
+                        await peer.host.send_blob(holder.peer_id, request, kind=REQUEST_KIND)
+                    except Exception as exc:  # not held yet, or unreachable: ask the next one
+                        peer.log.debug(
+                            "aggregate request to %s: %s", holder.address, exc, round=round_
+                        )
+                        continue
+                    with trio.move_on_after(ANSWER_WAIT_S):
+                        while round_ not in self._offers:
+                            await self._offered.wait()
+                    if round_ in self._offers:
+                        break
+                else:
+                    await trio.sleep(1.0)  # nobody held it yet: they adopt it as they see quorum
+        params = self._offers.get(round_)
+        if params is not None and parameters_hash(params) == expected:
+            return params
+        return None
+
+    # -- blobs ---------------------------------------------------------------------------
+    async def on_blob(self, sender: Identity, kind: str, data: bytes) -> None:
+        """Serve an aggregate request, or file an offered aggregate that the chain finalized."""
+        peer = self.peer
+        if kind == REQUEST_KIND:
+            try:
+                round_ = decode_request(data)
+            except ValueError as exc:
+                raise NotAuthorized(str(exc)) from None
+            params = self._held.get(round_)
+            if params is None:
+                raise NotHeld(f"this peer holds no finalized aggregate of round {round_}")
+            key = (sender.address.lower(), round_)
+            if key in self._served:
+                raise NotAuthorized(f"the aggregate of round {round_} was already sent to you")
+            self._served.add(key)
+            payload = encode_offer(ModelOffer(round_, params))
+            peer.background_task(self._answer, sender, round_, payload)
+            return
+        offer = decode_offer(data, peer.global_params.size)
+        if offer.round not in self._asking:
+            raise NotAuthorized(f"this peer asked for no aggregate of round {offer.round}")
+        info = peer.ledger.round_info(offer.round)
+        if info.status != "finalized" or info.aggregate_hash != parameters_hash(offer.params):
+            raise NotAuthorized(
+                f"offered parameters are not round {offer.round}'s finalized aggregate"
+            )
+        self._offers[offer.round] = offer.params
+        self._offered.set()
+        self._offered = trio.Event()
+
+    async def _answer(self, requester: Identity, round_: int, payload: bytes) -> None:
+        try:
+            await self.peer.host.send_blob(requester.peer_id, payload, kind=AGGREGATE_KIND)
+        except Exception as exc:  # the follower asks the next committee member
+            self.peer.log.warning(
+                "could not send the aggregate to %s: %s", requester.address, exc, round=round_
+            )
+
+
+def _seated(peer: Any, address: str, epoch: int, key: bytes, domain: int, size: int) -> bool:
+    """Whether ``address`` sits on the committee: a member of the round (Active since its
+    opening at ``epoch``, so holding the slot it held then) whose seat is below ``size``."""
+    slot = slot_of(peer.ledger, address)
+    if slot.since == 0 or slot.since > epoch or slot.slot >= domain:
+        return False
+    return seat(key, slot.slot, domain) < size
