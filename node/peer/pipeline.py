@@ -871,9 +871,21 @@ class HospitalPeer:
         checks each against its commitment on chain, re-aggregates exactly that set with its
         own rule and votes for the pair only if the hash matches
         (:mod:`node.consensus.attested`). It trains from the next round: nothing of its own is
-        committed, sent or charged to its privacy budget, and it accuses no one."""
+        committed, sent or charged to its privacy budget, and it accuses no one. With a
+        committee (docs/committee.md) only a seated member votes; a follower fetches the
+        finalized aggregate as in a round it ran."""
         out = RoundOutcome(round_)
         self.refresh_directory()
+        if self.committee.enabled:
+            try:
+                await self.committee.draw(round_)
+            except ROUND_ERRORS as exc:  # the beacon failed, or a mode without committees
+                out.error = str(exc)
+                return out
+            if not self.committee.seated(round_):
+                await self.committee.follow(out)
+                self._end_round(round_)
+                return out
         lead = self.attested_lead(round_)
         if lead is None or self.protection.sum_only:  # a sum-only mode reveals no update to check
             out.error = "no attested pair this member can check without an update of its own"
@@ -1172,18 +1184,26 @@ class HospitalPeer:
         order = [
             a for a in commitments if a in accepted
         ]  # commit order: of two copies, the later is the copier
-        adopted_round, earlier = self.last_accepted  # the previous round's, if this peer adopted it
         for i, reason in screen_free_riders(
             [accepted[a].delta for a in order],
             self.last_step,
             senders=order,
-            earlier=earlier if adopted_round == round_ - 1 else None,
+            earlier=self._screen_earlier(round_),
         ).items():
             if order[i] != self.address:
                 rejected[order[i]] = reason
                 del accepted[order[i]]
                 self.log.warning("rejected update from %s (%s)", order[i], reason, round=round_)
         return accepted, rejected
+
+    def _screen_earlier(self, round_: int) -> dict[str, np.ndarray] | None:
+        """The previous round's accepted updates for the free-rider screen, if this peer adopted
+        that round; None with a committee, where only members seated in both rounds hold them:
+        the seated members must screen alike, or their accepted sets (and votes) split."""
+        adopted_round, earlier = self.last_accepted
+        if adopted_round != round_ - 1 or self.committee.enabled:
+            return None
+        return earlier
 
     async def _check_off_loop(
         self, round_: int, sender: str, commitment: Commitment, members: dict[str, Identity]
