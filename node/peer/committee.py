@@ -121,24 +121,20 @@ class RoundCommittee:
         self._offers.pop(round_, None)
 
     # -- the follower --------------------------------------------------------------------
-    async def follow(self, out: Any) -> None:
-        """Off the round's committee: wait for the round to finalize, fetch its aggregate from
-        a committee member, and adopt it if its hash is the chain's; fills ``out`` (the
-        peer's :class:`~node.peer.pipeline.RoundOutcome`)."""
-        peer, round_ = self.peer, out.round
-        info = await peer._final_word(round_)
-        final = info.aggregate_hash if info.status == "finalized" else None
-        if final is None:
-            return
-        out.finalized = True
-        params = await self.fetch(round_, final, peer.waits.deadline())
+    async def fetch_finalized(self, out: Any, final: bytes) -> np.ndarray | None:
+        """Off the round's committee, once the chain finalized ``out.round`` on ``final``: the
+        aggregate fetched from a committee member and checked against that hash (None when no
+        member sent it in time); fills ``out`` (the peer's
+        :class:`~node.peer.pipeline.RoundOutcome`) with the hash, the accepted set or the error."""
+        round_ = out.round
+        params = await self.fetch(round_, final, self.peer.waits.deadline())
         if params is None:
             out.error = "no committee member sent the finalized aggregate"
-            peer.log.error("%s", out.error, round=round_)
-            return
-        peer._adopt(round_, params)
+            self.peer.log.error("%s", out.error, round=round_)
+            return None
         out.aggregate_hash = final.hex()
         out.accepted = self._finalized_accepted(round_)
+        return params
 
     def _finalized_accepted(self, round_: int) -> list[str]:
         """The accepted set of finalized ``round_``, from a committee member's attestation."""

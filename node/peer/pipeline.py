@@ -792,10 +792,7 @@ class HospitalPeer:
                 with clock.stage("send"):
                     await self._send(round_, blob)
         if not self.committee.seated(round_):  # a follower: fetches the finalized aggregate
-            with clock.stage("finalize"):
-                await self.committee.follow(out)
-            self._end_round(round_)
-            return out
+            return await self._finish(out, None)
         await self.mods.verifying(round_)
         with clock.stage("verify"):
             updates, out.rejected = await self._verify(round_, own=update)
@@ -850,11 +847,17 @@ class HospitalPeer:
         except LedgerError as exc:  # e.g. the round closed first; we may still adopt its aggregate
             self.log.error("attestation failed: %s", exc, round=round_)
             out.error = str(exc)
-        with self.clock.stage("finalize"):
-            out.finalized = await self._finalize(round_, new_params)
+        await self._finish(out, new_params)
         if self.global_params is new_params and not self.protection.sum_only:  # adopted
             self.last_accepted = (round_, {a: updates[a].delta for a in out.accepted})
-        self._end_round(round_)
+        return out
+
+    async def _finish(self, out: RoundOutcome, new_params: np.ndarray | None) -> RoundOutcome:
+        """The round's last stage: finalize and adopt (``new_params`` None: off the committee,
+        the aggregate comes from a committee member), then forget the round's state."""
+        with self.clock.stage("finalize"):
+            await self._finalize(out, new_params)
+        self._end_round(out.round)
         return out
 
     def attested_lead(self, round_: int) -> AttestedPair | None:
@@ -883,9 +886,7 @@ class HospitalPeer:
                 out.error = str(exc)
                 return out
             if not self.committee.seated(round_):
-                await self.committee.follow(out)
-                self._end_round(round_)
-                return out
+                return await self._finish(out, None)
         lead = self.attested_lead(round_)
         if lead is None or self.protection.sum_only:  # a sum-only mode reveals no update to check
             out.error = "no attested pair this member can check without an update of its own"
@@ -1188,7 +1189,7 @@ class HospitalPeer:
             [accepted[a].delta for a in order],
             self.last_step,
             senders=order,
-            earlier=self._screen_earlier(round_),
+            earlier=self.earlier_updates(round_),
         ).items():
             if order[i] != self.address:
                 rejected[order[i]] = reason
@@ -1196,7 +1197,7 @@ class HospitalPeer:
                 self.log.warning("rejected update from %s (%s)", order[i], reason, round=round_)
         return accepted, rejected
 
-    def _screen_earlier(self, round_: int) -> dict[str, np.ndarray] | None:
+    def earlier_updates(self, round_: int) -> dict[str, np.ndarray] | None:
         """The previous round's accepted updates for the free-rider screen, if this peer adopted
         that round; None with a committee, where only members seated in both rounds hold them:
         the seated members must screen alike, or their accepted sets (and votes) split."""
@@ -1271,20 +1272,29 @@ class HospitalPeer:
         result = await self.protection.aggregate(round_, opened)
         return result.params, result.accepted
 
-    async def _finalize(self, round_: int, new_params: np.ndarray) -> bool:
-        """Finalize once a quorum attested; adopt the aggregate if it is the finalized one."""
+    async def _finalize(self, out: RoundOutcome, new_params: np.ndarray | None) -> None:
+        """Finalize once a quorum attested; adopt the finalized aggregate when it is ours (or,
+        for a follower, ``new_params`` None, when a committee member sends it with the chain's
+        hash). Sets ``out.finalized``."""
+        round_ = out.round
         info = await self._final_word(round_)
         if info.status != "finalized":
-            return False
-        if info.aggregate_hash != parameters_hash(new_params):
+            return
+        out.finalized = True
+        if info.aggregate_hash is None:  # a finalized round always names its aggregate
+            return
+        if new_params is None:
+            new_params = await self.committee.fetch_finalized(out, info.aggregate_hash)
+            if new_params is None:
+                return
+        elif info.aggregate_hash != parameters_hash(new_params):
             self.log.error(
                 "the finalized aggregate %s is not ours; keeping the previous model",
-                (info.aggregate_hash or b"").hex()[:12],
+                info.aggregate_hash.hex()[:12],
                 round=round_,
             )
-            return True
+            return
         self._adopt(round_, new_params)
-        return True
 
     async def _final_word(self, round_: int) -> RoundInfo:
         """Wait (bounded by the round's deadline) until ``round_`` is finalized or failed,

@@ -238,14 +238,14 @@ class RobustCkksMode(CkksMode):
         started, timeout = trio.current_time(), self.ctx.settings.round_timeout
         with trio.move_on_after(timeout):  # every evaluator, or a majority first
             await self.mailbox.wait_until(
-                phase, round_, lambda got: names <= set(got) or _majority(got, len(names)) != []
+                phase, round_, lambda got: names <= set(got) or majority(got, len(names)) != []
             )
         # stragglers get as long again as the majority took (they do the same work), to be compared
         took = trio.current_time() - started
         with trio.move_on_after(min(took, max(0.0, timeout - took))):
             await self.mailbox.wait_until(phase, round_, lambda got: names <= set(got))
         got = self.mailbox.get(phase, round_)
-        agreeing = _majority(got, len(names))
+        agreeing = majority(got, len(names))
         dissent = sorted(set(got) - set(agreeing), key=str.lower) if agreeing else []
         if dissent:
             self.named.setdefault(round_, {}).update(dict.fromkeys(dissent, phase))
@@ -352,7 +352,7 @@ def _largest(got: dict[str, wire.CkksMessage]) -> list[str]:
     return max(groups.values(), key=len, default=[])
 
 
-def _majority(got: dict[str, wire.CkksMessage], evaluators: int) -> list[str]:
+def majority(got: dict[str, wire.CkksMessage], evaluators: int) -> list[str]:
     """The senders of a message that more than half of ``evaluators`` sent alike, or []."""
     agreeing = _largest(got)
     return agreeing if 2 * len(agreeing) > evaluators else []

@@ -241,7 +241,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         "params_round": state.get("params_round", 0),
         "epsilon_spent": privacy.get("epsilon", 0.0),
     }
-    result["committee"] = _committee_status(client, cfg.aggregation.f)
+    result["committee"] = committee_status(client, cfg.aggregation.f)
     budget = client.privacy_budget(identity.address) if on_chain else None
     result["privacy_budget_on_chain"] = budget.to_json() if budget else None
     result["epsilon_on_chain"] = client.epsilon_spent(identity.address) if on_chain else None
@@ -253,7 +253,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _committee_status(client: Any, f: int) -> dict[str, Any]:
+def committee_status(client: Any, f: int) -> dict[str, Any]:
     """The committee rounds open with now: its size k (the chain's setting, or every active
     member), the chance that ``f`` Byzantine members hold a third of it, and the default k
     for this N and f (docs/committee.md)."""

@@ -32,7 +32,7 @@ from node.consensus.committee import committee_key, seat
 from node.consensus.update import parameters_hash
 from node.errors import NotAuthorized
 from node.peer.committee import AGGREGATE_KIND, RoundCommittee
-from node.service.cli import _committee_status
+from node.service.cli import committee_status
 from node.service.modelsync import ModelOffer, encode_offer
 
 N, K = 6, 4
@@ -170,7 +170,7 @@ def test_the_beacon_binds_once(six: LedgerSetup) -> None:
 
 
 def test_node_status_reports_k_and_the_tail(six: LedgerSetup) -> None:
-    status = _committee_status(six.hospitals[0], 2)
+    status = committee_status(six.hospitals[0], 2)
     # n=6, f=2, k=4: P[X >= 2] = C(2,2) C(4,2) / C(6,4) = 6/15, the hypergeometric tail
     assert (status["k"], status["members"], status["tolerated_f"]) == (K, N, 2)
     assert status["tail_probability"] == pytest.approx(6 / 15)

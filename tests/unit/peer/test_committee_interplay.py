@@ -19,7 +19,6 @@ class _Committee:
     def __init__(self, *, enabled: bool, seated: bool) -> None:
         self.enabled, self._seated = enabled, seated
         self.drawn: list[int] = []
-        self.followed: list[int] = []
 
     async def draw(self, round_: int) -> None:
         self.drawn.append(round_)
@@ -27,20 +26,23 @@ class _Committee:
     def seated(self, round_: int) -> bool:
         return self._seated
 
-    async def follow(self, out: RoundOutcome) -> None:
-        self.followed.append(out.round)
-        out.finalized, out.aggregate_hash = True, "ab" * 32
-
 
 def _late_member(committee: _Committee) -> SimpleNamespace:
-    ended: list[int] = []
+    fetched: list[int] = []
+
+    async def finish(out: RoundOutcome, new_params: object) -> RoundOutcome:
+        assert new_params is None  # nothing of its own: the aggregate comes from the committee
+        fetched.append(out.round)
+        out.finalized = True
+        return out
+
     return SimpleNamespace(
         committee=committee,
         refresh_directory=lambda: None,
         attested_lead=lambda round_: None,  # no pair yet: the seated member's path stops here
         protection=SimpleNamespace(sum_only=False),
-        _end_round=ended.append,
-        ended=ended,
+        _finish=finish,
+        fetched=fetched,
     )
 
 
@@ -49,15 +51,15 @@ def test_a_late_follower_fetches_the_aggregate_instead_of_voting() -> None:
     peer = _late_member(committee)
     peer.attested_lead = lambda round_: (_ for _ in ()).throw(AssertionError("a follower votes"))
     out = trio.run(HospitalPeer.vote_attested, peer, 7)
-    assert committee.drawn == [7] and committee.followed == [7] and peer.ended == [7]
-    assert out.finalized and out.aggregate_hash == "ab" * 32 and out.error is None
+    assert committee.drawn == [7] and peer.fetched == [7]
+    assert out.finalized and out.error is None
 
 
 def test_a_late_committee_member_goes_on_to_the_vote() -> None:
     committee = _Committee(enabled=True, seated=True)
     peer = _late_member(committee)
     out = trio.run(HospitalPeer.vote_attested, peer, 7)
-    assert committee.drawn == [7] and committee.followed == []
+    assert committee.drawn == [7] and peer.fetched == []
     assert out.error is not None and "no attested pair" in out.error
 
 
@@ -70,7 +72,7 @@ def test_without_a_committee_nothing_is_drawn() -> None:
 def test_the_previous_round_screen_only_without_a_committee() -> None:
     earlier = {"0xa": np.ones(3, np.float32)}
     alone = SimpleNamespace(last_accepted=(6, earlier), committee=SimpleNamespace(enabled=False))
-    assert HospitalPeer._screen_earlier(alone, 7) is earlier
-    assert HospitalPeer._screen_earlier(alone, 8) is None  # round 7 not adopted here
+    assert HospitalPeer.earlier_updates(alone, 7) is earlier
+    assert HospitalPeer.earlier_updates(alone, 8) is None  # round 7 not adopted here
     seated = SimpleNamespace(last_accepted=(6, earlier), committee=SimpleNamespace(enabled=True))
-    assert HospitalPeer._screen_earlier(seated, 7) is None
+    assert HospitalPeer.earlier_updates(seated, 7) is None

@@ -3,7 +3,7 @@ if a strict majority of the round's 2f + 1 evaluators sent it bit for bit, namin
 
 from __future__ import annotations
 
-from node.protection.ckks_robust import _majority
+from node.protection.ckks_robust import majority
 from node.protection.ckks_wire import CkksMessage
 
 MEMBERS = ("0xa", "0xb", "0xc")
@@ -16,14 +16,14 @@ def gram(sender: str, body: bytes, included: tuple[str, ...] = MEMBERS) -> CkksM
 def test_a_strict_majority_of_identical_messages_is_needed():
     honest = b"\x01" * 64
     two_of_three = {"e1": gram("e1", honest), "e2": gram("e2", honest), "e3": gram("e3", b"x")}
-    assert sorted(_majority(two_of_three, 3)) == ["e1", "e2"]
-    assert _majority({"e1": gram("e1", honest), "e3": gram("e3", honest)}, 3) == ["e1", "e3"]
-    assert _majority({"e1": gram("e1", honest)}, 3) == []  # one of three is no majority
-    assert _majority({k: gram(k, k.encode()) for k in ("e1", "e2", "e3")}, 3) == []
+    assert sorted(majority(two_of_three, 3)) == ["e1", "e2"]
+    assert majority({"e1": gram("e1", honest), "e3": gram("e3", honest)}, 3) == ["e1", "e3"]
+    assert majority({"e1": gram("e1", honest)}, 3) == []  # one of three is no majority
+    assert majority({k: gram(k, k.encode()) for k in ("e1", "e2", "e3")}, 3) == []
     # the same bytes naming other members are another message
     other = {"e1": gram("e1", honest), "e2": gram("e2", honest, MEMBERS[:2])}
-    assert _majority(other, 3) == []
-    assert sorted(_majority({f"e{i}": gram(f"e{i}", honest) for i in range(3)}, 5)) == [
+    assert majority(other, 3) == []
+    assert sorted(majority({f"e{i}": gram(f"e{i}", honest) for i in range(3)}, 5)) == [
         "e0",
         "e1",
         "e2",
