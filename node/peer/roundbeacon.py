@@ -92,6 +92,33 @@ class RoundSecrets:
         except LedgerError as exc:  # e.g. the reveal window closed: recorded as withheld
             self.log.error("beacon: %s", exc, round=round_)
 
+    async def committed(self, round_: int, members: int, *, everyone: float, quorum: float) -> int:
+        """Before opening ``round_``: wait until every one of ``members`` committed a secret for
+        it (at most ``everyone`` seconds), else until a quorum of them did (at most ``quorum``
+        seconds in all). Commitments close when the round opens, so a round opened on fewer
+        than the quorum's reveals has a beacon that can only fail (and a ckks round or a
+        committee with it); members that start a few seconds apart commit the first round's
+        secret a few seconds apart. Returns the commitments counted last."""
+        num, den = self.ledger.ledger_config()["quorum"]
+        needed = members * num // den + 1  # RoundBeacon's count of reveals for a value
+        start = trio.current_time()
+        while True:
+            commits = beacon_info(self.ledger, round_).commits
+            waited = trio.current_time() - start
+            if commits >= members or (commits >= needed and waited >= everyone):
+                return commits
+            if waited >= quorum:
+                self.log.warning(
+                    "opening with %d of %d beacon secrets committed (%d needed for a value)",
+                    commits,
+                    members,
+                    needed,
+                    round=round_,
+                )
+                return commits
+            with trio.move_on_after(1.0):  # a commitment's hint may be lost: re-read each second
+                await self.chain_changed()
+
     async def ready(self, round_: int) -> BeaconInfo:
         """Wait until the beacon of ``round_`` is final; return it if ready, raise
         :class:`BeaconFailed` if too few revealed. Records the withholders once it is final by

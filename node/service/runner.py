@@ -634,6 +634,13 @@ class NodeRunner:
             await self._next_hint(
                 hint, deadline - trio.current_time()
             )  # the opener's RoundOpened hint
+        if self.peer.draws_beacon:  # the round's draw needs the members' beacon commitments
+            rounds = self.cfg.rounds
+            await self.peer.beacon.committed(
+                round_, len(members), everyone=rounds.open_fallback, quorum=rounds.round_timeout
+            )
+            if self.client.current_round() >= round_:
+                return
         try:
             if previous and self.client.round_info(previous).status == "open":
                 self.client.fail_round(previous)

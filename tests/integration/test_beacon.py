@@ -240,3 +240,63 @@ def test_audit_flags_ckks_updates_without_a_beacon(ledger_consortium: LedgerSetu
 
 def test_the_audit_knows_the_ckks_mode_code() -> None:
     assert CKKS_MODE == MODE_CODES["ckks"]
+
+
+def test_an_opener_waits_for_the_commitments_a_beacon_needs(
+    ledger_consortium: LedgerSetup, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Commitments close when a round opens, so the opener waits for them (the netlab ckks round
+    1 failed when a node opened before two others had committed their first secret): for every
+    member's up to ``everyone`` seconds, then for a quorum's (more than 2/3: 3 of 4) up to
+    ``quorum`` seconds, then opens anyway and says so."""
+    import logging
+
+    import trio
+
+    from node.peer.roundbeacon import RoundSecrets
+
+    class RoundLog(logging.LoggerAdapter):  # the peer's log takes the round as a keyword
+        def process(self, msg, kwargs):
+            return f"r{kwargs.pop('round', '-')} {msg}", kwargs
+
+    s = ledger_consortium
+    a = s.hospitals[0]
+    log = RoundLog(logging.getLogger("test.beacon"), {})
+    secrets = RoundSecrets(
+        a, a.address, log, poke=lambda: None, chain_changed=lambda: trio.sleep(0.05)
+    )
+
+    def wait(everyone: float, quorum: float) -> tuple[int, float]:
+        async def go() -> tuple[int, float]:
+            start = trio.current_time()
+            got = await secrets.committed(1, 4, everyone=everyone, quorum=quorum)
+            return got, trio.current_time() - start
+
+        return trio.run(go)
+
+    for i in (0, 1):
+        commit_secret(s.hospitals[i], 1, _secret(i))
+    with caplog.at_level(logging.WARNING, logger="test.beacon"):
+        got, took = wait(everyone=0.2, quorum=1.0)
+    assert got == 2 and took >= 1.0  # below the quorum: waited it all, then gave up
+    assert "r1 opening with 2 of 4 beacon secrets committed (3 needed" in caplog.text
+
+    async def third_commits_meanwhile() -> tuple[int, float]:
+        async with trio.open_nursery() as nursery:
+            result: list[tuple[int, float]] = []
+
+            async def waiter() -> None:
+                start = trio.current_time()
+                got = await secrets.committed(1, 4, everyone=0.3, quorum=30.0)
+                result.append((got, trio.current_time() - start))
+
+            nursery.start_soon(waiter)
+            await trio.sleep(0.1)
+            commit_secret(s.hospitals[2], 1, _secret(2))
+        return result[0]
+
+    got, took = trio.run(third_commits_meanwhile)
+    assert got == 3 and 0.3 <= took < 30.0  # a quorum: waited `everyone` for the fourth, no more
+    commit_secret(s.hospitals[3], 1, _secret(3))
+    got, took = wait(everyone=30.0, quorum=60.0)
+    assert got == 4 and took < 30.0  # everyone: no wait at all

@@ -65,7 +65,7 @@ def test_six_peers_with_a_committee_of_four_finalize_and_followers_adopt(tmp_pat
         assert row["aggregate_hash"] == info.aggregate_hash.hex()
         assert committee_info(chain, row["round"]).size == K
         assert info.attest_count == K  # the followers did not (could not) attest
-        assert row["left_out"] == [poisoners[row["round"]]]
+        assert row["left_out"] == [poisoners[row["round"]]], (poisoners, row)
     assert report["peers_agree"]
     assert report["rounds"][-1]["auc"] > 0.9  # the poison did not reach the model
     # the audit counts the quorum over the committee (k from the CommitteeSizeSet event)
