@@ -823,7 +823,8 @@ contract RoundLedger {
     /// @notice Records that the caller rejected the updates of `accounts` in `round`, each for
     /// the matching reason code. Same window as `attest`; once per (reporter, account); never
     /// for an update in the caller's own attested accepted set (nor may the caller later
-    /// attest a set that holds an update it rejected).
+    /// attest a set that holds an update it rejected). With a committee, only its members
+    /// receive the updates, so only they may reject one (as only they may attest).
     /// @param round The open round, or the just-finalized current round.
     /// @param accounts Members whose committed updates the caller rejected.
     /// @param reasons Nonzero reason codes, one per account.
@@ -832,6 +833,7 @@ contract RoundLedger {
         onlyActiveMember
     {
         _attestableRound(round);
+        _checkCommittee(round);
         if (accounts.length != reasons.length) revert RoundLedgerLengthMismatch(accounts.length, reasons.length);
         uint224 accepted = _attestedMask(round, msg.sender);
         uint224 rejected = _rejectedMask[round][msg.sender];

@@ -24,6 +24,7 @@ from .award_audit import award_history, check_awards
 from .awards import artifact_name
 from .beacon_audit import check_beacon
 from .client import LedgerClient
+from .committee_audit import check_committee, committee_setting
 from .compile import CONTRACT_NAMES, compile_contracts
 from .deploy import Deployment, provider_label
 from .embedded import is_embedded
@@ -197,6 +198,15 @@ def collect(
     _check_against_views(w3, viewer, history, settings, check)
     check_beacon(
         viewer, deployment, index.events, history["rounds"], settings["ledger"]["quorum"], check
+    )
+    numbers = [r["round"] for r in history["rounds"]] if committee_setting(index.events) else []
+    drawn = _view_calls(w3, _View(viewer.round_ledger, "committeeOf"), [(n,) for n in numbers])
+    check_committee(
+        index.events,
+        history["rounds"],
+        dict(zip(numbers, drawn, strict=True)),
+        settings["ledger"]["quorum"],
+        check,
     )
     history["incentives"] = award_history(index.events, deployment)
     for key, token in check_awards(

@@ -1,7 +1,7 @@
 """Chain calls of the per-round aggregation committee (``RoundLedger.setCommitteeSize``,
-``committeeOf``, ``committeeSeat``; ``HospitalRegistry.slotOf``, ``slotCount``). The draw itself
-(who sits, how big) is arithmetic and lives in ``node.consensus.committee``; docs/committee.md
-explains both.
+``committeeOf``, ``committeeSeat``; ``HospitalRegistry.slotOf``, ``slotCount``). Who sits is
+:mod:`ledger.committee_draw`, how big ``node.consensus.committee``; docs/committee.md explains
+both.
 """
 
 from __future__ import annotations

@@ -58,6 +58,55 @@ def setup_on(w3: Web3, deployment: Deployment) -> LedgerSetup:
     )
 
 
+def committee_chain(n: int, k: int) -> tuple[Web3, Deployment]:
+    """A fresh embedded chain whose ledger draws a committee of ``k`` per round, with ``n``
+    admitted members (dev accounts 1..n, privacy budgets declared)."""
+    from ledger import connect, deploy
+    from ledger.committee import set_committee_size
+
+    w3 = connect()
+    deployment = deploy(w3, dev_account(w3, 0), genesis_seats=n + 1)
+    admin = LedgerClient(w3, deployment, dev_account(w3, 0))
+    set_committee_size(admin, k)
+    for i in range(n):
+        h = LedgerClient(w3, deployment, dev_account(w3, i + 1))
+        seal, sign = keys(i)
+        h.register(institution_id(f"hospital {i}"), peer_id(i), seal, sign, COHORT)
+        admin.admit(h.address)
+        h.declare_privacy_budget(BUDGET)
+    return w3, deployment
+
+
+def committee_setup(w3: Web3, deployment: Deployment, n: int) -> LedgerSetup:
+    """A fork of a :func:`committee_chain`: its ``n`` members, dev account 9 the outsider."""
+    from ledger import fork_embedded
+
+    fork = fork_embedded(w3)
+    return LedgerSetup(
+        w3=fork,
+        deployment=deployment,
+        admin=LedgerClient(fork, deployment, dev_account(fork, 0)),
+        hospitals=[LedgerClient(fork, deployment, dev_account(fork, i + 1)) for i in range(n)],
+        outsider=LedgerClient(fork, deployment, dev_account(fork, 9)),
+    )
+
+
+def open_with_beacon(s: LedgerSetup, reveal: int | None = None) -> int:
+    """The next round: every member commits a beacon secret, the first opens it, the first
+    ``reveal`` (default: all) reveal, and every member commits an update."""
+    from ledger.beacon import commit_secret, reveal_secret
+
+    round_ = s.hospitals[0].current_round() + 1
+    for i, h in enumerate(s.hospitals):
+        commit_secret(h, round_, keccak(text=f"secret-{round_}-{i}"))
+    s.hospitals[0].open_round()
+    for i, h in enumerate(s.hospitals[: len(s.hospitals) if reveal is None else reveal]):
+        reveal_secret(h, round_, keccak(text=f"secret-{round_}-{i}"))
+    for i, h in enumerate(s.hospitals):
+        h.commit_update(round_, h32(f"update-{round_}-{i}"), 100, 0.5, 1)
+    return round_
+
+
 def peer_id(index: int) -> str:
     """A stable libp2p-shaped peer ID for hospital ``index``."""
     return "12D3KooW" + hashlib.sha256(f"peer-{index}".encode()).hexdigest()[:44]

@@ -21,6 +21,20 @@ from ledger import Anvil
 from node.peer.mods import PeerMod
 from node.service.localnet import LocalNet
 
+#: Node settings for a short campaign of node processes on 127.0.0.1: 5 s floor waits, quick
+#: openers and reconnects, and the DP noise calibrated for 40 rounds (longer than any test).
+SHORT_CAMPAIGN: dict[str, dict[str, Any]] = {
+    "rounds": {
+        "round_timeout": 5.0,
+        "open_fallback": 1.5,
+        "attest_grace": 5.0,
+        "poll_interval": 0.25,
+        "join_margin": 3.0,
+    },
+    "privacy": {"rounds": 40},
+    "gossip": {"reconnect_initial": 0.25, "reconnect_max": 2.0},
+}
+
 
 class Record(PeerMod):
     """Lets the test see what each peer trained (never what others receive): (round, address)

@@ -18,7 +18,9 @@ network on ``2h`` bits (``4**h >= n``; round function: the low ``h`` bits of
 ``keccak256(abi.encode(key, j, right))``), restricted to ``0..n-1`` by cycle-walking (Black
 and Rogaway, "Ciphers with Arbitrary Finite Domains", CT-RSA 2002). Exactly ``k`` seats, O(1)
 work per check (fewer than 4 walks expected, since ``4**h < 4n``), and the same function as
-``RoundLedger.committeeSeat``, which the contract checks every attestation with.
+``RoundLedger.committeeSeat``, which the contract checks every attestation with. The draw is
+:mod:`ledger.committee_draw` (re-exported here): the audit redraws each round's committee
+with it, and ``ledger`` does not import ``node``.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from eth_hash.auto import keccak
-
+from ledger.committee_draw import FEISTEL_ROUNDS, committee_key, committee_slots, permute, seat
 from node.errors import MedmeshError
 
 __all__ = [
@@ -44,8 +45,6 @@ __all__ = [
 
 #: The tolerated probability that f Byzantine members hold a third of the committee.
 TAIL_TARGET = 1e-6
-#: Rounds of the Feistel network (4 rounds: a pseudorandom permutation, Luby-Rackoff).
-FEISTEL_ROUNDS = 4
 
 
 class CommitteeError(MedmeshError, ValueError):
@@ -84,47 +83,3 @@ def committee_size(n: int, f: int, target: float = TAIL_TARGET) -> int:
         if byzantine_tail(n, f, k) <= bound:
             return k
     return n
-
-
-def committee_key(seed: bytes, round_: int) -> bytes:
-    """``keccak256(abi.encode(seed, round))``: the permutation's key for ``round_``."""
-    if len(seed) != 32:
-        raise CommitteeError(f"committee: the seed must be 32 bytes, got {len(seed)}")
-    return keccak(seed + int(round_).to_bytes(32, "big"))
-
-
-def _half_bits(n: int) -> int:
-    h = 1
-    while 4**h < n:
-        h += 1
-    return h
-
-
-def permute(key: bytes, x: int, half_bits: int) -> int:
-    """The Feistel permutation of ``0 .. 4**half_bits - 1`` keyed by ``key`` (32 bytes)."""
-    mask = (1 << half_bits) - 1
-    left, right = x >> half_bits, x & mask
-    for j in range(FEISTEL_ROUNDS):
-        digest = keccak(key + j.to_bytes(32, "big") + right.to_bytes(32, "big"))
-        left, right = right, left ^ (int.from_bytes(digest, "big") & mask)
-    return (left << half_bits) | right
-
-
-def seat(key: bytes, slot: int, n: int) -> int:
-    """``pi(slot)``: the seat of the member at ``slot`` among ``n``, a permutation of
-    ``0..n-1`` (cycle-walking the Feistel network until the value falls inside)."""
-    if not 0 <= slot < n:
-        raise CommitteeError(f"committee: slot {slot} is outside 0..{n - 1}")
-    h = _half_bits(n)
-    y = permute(key, slot, h)
-    while y >= n:
-        y = permute(key, y, h)
-    return y
-
-
-def committee_slots(key: bytes, n: int, k: int) -> list[int]:
-    """The slots (ascending) whose seat is below ``k``: the committee of ``k`` among ``n``
-    (everyone when ``k`` is 0 or at least ``n``)."""
-    if k <= 0 or k >= n:
-        return list(range(n))
-    return [slot for slot in range(n) if seat(key, slot, n) < k]

@@ -264,6 +264,8 @@ class HospitalPeer:
         ] = {}  # the last completed rounds' blobs, for relaying
         self.relay_counts: dict[str, int] = defaultdict(int)  # requested, served, accepted, refused
         self._background: trio.Nursery | None = None
+        self._sending = 0  # update transfers in flight in the background
+        self._sends_drained: trio.Event | None = None  # set when _sending falls to 0 (drain_sends)
         self._budget_declared = False
         self._commits_final: set[int] = (
             set()
@@ -1102,6 +1104,14 @@ class HospitalPeer:
         deadline = trio.current_time() + self.waits.deadline()
 
         async def send_one(ident: Identity) -> None:
+            try:
+                await deliver(ident)
+            finally:
+                self._sending -= 1
+                if self._sending == 0 and self._sends_drained is not None:
+                    self._sends_drained.set()
+
+        async def deliver(ident: Identity) -> None:
             with trio.move_on_at(deadline) as scope:
                 try:
                     started = trio.current_time()
@@ -1121,16 +1131,27 @@ class HospitalPeer:
         if self._background is None:  # not serving (unit tests): send in place, still bounded
             async with trio.open_nursery() as nursery:
                 for ident in recipients:
-                    nursery.start_soon(send_one, ident)
+                    nursery.start_soon(deliver, ident)
             return
         for ident in recipients:
             try:
                 self._background.start_soon(send_one, ident)
+                self._sending += 1
             except (
                 RuntimeError
             ):  # the peer is shutting down (its nursery is closed): nothing to send
                 self.log.warning("not sending the update: the peer is stopping", round=round_)
                 return
+
+    async def drain_sends(self) -> None:
+        """Return once no update transfer is in flight: a node that stops after its last round
+        first lets its update reach the peers still waiting for it (each transfer is bounded by
+        its round's deadline). Without it, a peer that had not yet received the update sat in
+        ``verify`` until its deadline and kept its previous model."""
+        while self._sending > 0:
+            self._sends_drained = trio.Event()
+            await self._sends_drained.wait()
+        self._sends_drained = None
 
     async def _verify(
         self, round_: int, own: ModelUpdate | None
@@ -1277,7 +1298,12 @@ class HospitalPeer:
         for a follower, ``new_params`` None, when a committee member sends it with the chain's
         hash). Sets ``out.finalized``."""
         round_ = out.round
-        info = await self._final_word(round_)
+        wait = self.waits.deadline()
+        if new_params is None:
+            # a follower starts waiting when the committee starts waiting for blobs: it waits as
+            # long as they may, for the blobs (as _verify bounds it) and then for the quorum
+            wait += self.waits.deadline(self._room(round_))
+        info = await self._final_word(round_, wait)
         if info.status != "finalized":
             return
         out.finalized = True
@@ -1296,10 +1322,10 @@ class HospitalPeer:
             return
         self._adopt(round_, new_params)
 
-    async def _final_word(self, round_: int) -> RoundInfo:
-        """Wait (bounded by the round's deadline) until ``round_`` is finalized or failed,
-        finalizing it once a quorum attested; the round as the chain then has it."""
-        info, wait = None, self.waits.deadline()
+    async def _final_word(self, round_: int, wait: float) -> RoundInfo:
+        """Wait (at most ``wait`` seconds) until ``round_`` is finalized or failed, finalizing
+        it once a quorum attested; the round as the chain then has it."""
+        info = None
         with trio.move_on_after(wait):
             while True:
                 info = self.ledger.round_info(round_)

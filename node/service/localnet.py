@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger import Deployment, LedgerClient, connect, deploy, dev_account
+from ledger.committee import set_committee_size
 from node.peer.identity import NodeIdentity
 from node.service.config import template
 
@@ -140,7 +141,8 @@ class NodeProcess:
 
 
 class LocalNet:
-    """``n`` hospital nodes on 127.0.0.1 over the chain at ``rpc`` (anvil: its dev keys fund them)."""
+    """``n`` hospital nodes on 127.0.0.1 over the chain at ``rpc`` (anvil: its dev keys fund them);
+    ``committee``: the attesters each round's beacon draws (0: every member)."""
 
     def __init__(
         self,
@@ -152,6 +154,7 @@ class LocalNet:
         attest_window: int = 60,
         overrides: dict[str, dict[str, Any]] | None = None,
         threads: int = 1,
+        committee: int = 0,
     ) -> None:
         self.root = Path(root)
         self.rpc = rpc
@@ -159,6 +162,7 @@ class LocalNet:
         self.commit_window = commit_window
         self.attest_window = attest_window
         self.overrides = overrides or {}
+        self.committee = committee
         self.env = {
             **os.environ,
             "PYTHONPATH": str(REPO_ROOT),
@@ -185,6 +189,8 @@ class LocalNet:
         )
         dep_path = self.root / "deployment.json"
         self.deployment.save(dep_path)
+        if self.committee:  # as `medmesh devnet --committee K` does (docs/committee.md)
+            set_committee_size(LedgerClient(self.w3, self.deployment, admin), self.committee)
         admin_key = self.root / "admin.key"
         admin_key.write_text(admin.key.hex())
         admin_key.chmod(0o600)

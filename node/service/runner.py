@@ -33,6 +33,7 @@ import trio
 from gossip import GossipError, PeerHost, sole_exception
 from ledger import ContractRevert, Deployment, LedgerClient, LedgerError, connect
 from ledger.anchors import write_record
+from ledger.committee import committee_info
 from node.consensus import protocol
 from node.consensus.update import parameters_hash
 from node.data.samples import ImageData
@@ -296,7 +297,16 @@ class NodeRunner:
                     )
                     nursery.start_soon(keeper.run)
                     await self._setup()
-                    await self._round_loop()
+                    stopped: NodeStopped | None = None
+                    try:
+                        await self._round_loop()
+                    except NodeStopped as exc:
+                        stopped = exc
+                    # stopping on purpose: in-flight update transfers finish first
+                    with trio.move_on_after(self.peer.waits.deadline()):
+                        await self.peer.drain_sends()
+                    if stopped is not None:
+                        raise stopped
                     nursery.cancel_scope.cancel()
             except BaseExceptionGroup as group:  # trio wraps what the loop raised
                 leaf = sole_exception(group)
@@ -618,12 +628,13 @@ class NodeRunner:
         previous = round_ - 1
         if previous:  # late attestations count only until the next round opens: give them a moment
             grace = trio.current_time() + self.cfg.rounds.attest_grace
+            voters = committee_info(self.client, previous).size or len(members)  # a committee's k
             while trio.current_time() < grace:
                 hint = self.peer.chain_hint()
                 if self.client.current_round() >= round_:
                     break
                 info = self.client.round_info(previous)
-                if info.status != "finalized" or info.attest_count >= len(members):
+                if info.status != "finalized" or info.attest_count >= min(voters, len(members)):
                     break
                 await self._next_hint(hint)  # an attestation's hint, or the next poll
         deadline = trio.current_time() + rank * self.cfg.rounds.open_fallback

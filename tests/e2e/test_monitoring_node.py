@@ -16,30 +16,19 @@ from pathlib import Path
 
 import pytest
 from browser_support import headless_chromium, needs_browser
-from node_support import running_net
+from node_support import SHORT_CAMPAIGN, running_net
 from prometheus_client.parser import text_string_to_metric_families
 
 from node.service.localnet import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
-OVERRIDES = {
-    "rounds": {
-        "round_timeout": 5.0,
-        "open_fallback": 1.5,
-        "attest_grace": 5.0,
-        "poll_interval": 0.25,
-        "join_margin": 3.0,
-    },
-    "privacy": {"rounds": 40},
-    "gossip": {"reconnect_initial": 0.25, "reconnect_max": 2.0},
-}
 ARTIFACTS = Path(os.environ.get("MEDMESH_TEST_ARTIFACTS", REPO_ROOT / "build" / "test-artifacts"))
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    with running_net(tmp_path_factory.mktemp("nodes"), 20, OVERRIDES) as net:
+    with running_net(tmp_path_factory.mktemp("nodes"), 20, SHORT_CAMPAIGN) as net:
         yield net
 
 

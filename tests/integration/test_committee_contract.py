@@ -16,11 +16,21 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import trio
-from eth_utils import keccak
-from ledger_support import BUDGET, COHORT, LedgerSetup, events, h32, keys, peer_id, reverts
+from ledger_support import (
+    COHORT,
+    LedgerSetup,
+    committee_chain,
+    committee_setup,
+    events,
+    h32,
+    keys,
+    open_with_beacon,
+    peer_id,
+    reverts,
+)
 
-from ledger import LedgerClient, connect, deploy, dev_account, fork_embedded, institution_id
-from ledger.beacon import beacon_info, commit_secret, reveal_secret
+from ledger import LedgerClient, institution_id
+from ledger.beacon import beacon_info
 from ledger.committee import (
     committee_info,
     seat_on_chain,
@@ -40,44 +50,16 @@ N, K = 6, 4
 
 @pytest.fixture(scope="module")
 def _committee_base() -> tuple[object, object]:
-    w3 = connect()
-    deployment = deploy(w3, dev_account(w3, 0), genesis_seats=N + 1)
-    set_committee_size(LedgerClient(w3, deployment, dev_account(w3, 0)), K)
-    for i in range(N):
-        h = LedgerClient(w3, deployment, dev_account(w3, i + 1))
-        seal, sign = keys(i)
-        h.register(institution_id(f"hospital {i}"), peer_id(i), seal, sign, COHORT)
-        LedgerClient(w3, deployment, dev_account(w3, 0)).admit(h.address)
-        h.declare_privacy_budget(BUDGET)
-    return w3, deployment
+    return committee_chain(N, K)
 
 
 @pytest.fixture
 def six(_committee_base: tuple[object, object]) -> Iterator[LedgerSetup]:
-    w3, deployment = _committee_base
-    fork = fork_embedded(w3)  # type: ignore[arg-type]
-    yield LedgerSetup(
-        w3=fork,
-        deployment=deployment,  # type: ignore[arg-type]
-        admin=LedgerClient(fork, deployment, dev_account(fork, 0)),  # type: ignore[arg-type]
-        hospitals=[
-            LedgerClient(fork, deployment, dev_account(fork, i + 1))  # type: ignore[arg-type]
-            for i in range(N)
-        ],
-        outsider=LedgerClient(fork, deployment, dev_account(fork, 9)),  # type: ignore[arg-type]
-    )
+    yield committee_setup(*_committee_base, N)  # type: ignore[arg-type]
 
 
 def _open_with_beacon(s: LedgerSetup, reveal: int = N) -> int:
-    round_ = s.hospitals[0].current_round() + 1
-    for i, h in enumerate(s.hospitals):
-        commit_secret(h, round_, keccak(text=f"secret-{round_}-{i}"))
-    s.hospitals[0].open_round()
-    for i, h in enumerate(s.hospitals[:reveal]):
-        reveal_secret(h, round_, keccak(text=f"secret-{round_}-{i}"))
-    for i, h in enumerate(s.hospitals):
-        h.commit_update(round_, h32(f"update-{round_}-{i}"), 100, 0.5, 1)
-    return round_
+    return open_with_beacon(s, reveal)
 
 
 def _split(s: LedgerSetup, round_: int) -> tuple[list[LedgerClient], list[LedgerClient]]:
@@ -124,6 +106,41 @@ def test_only_the_committee_attests_and_two_thirds_of_it_finalize(six: LedgerSet
     receipt = outside[0].finalize(round_, settle=False)
     (ev,) = events(six.hospitals[0].round_ledger, "RoundFinalized", receipt)
     assert (ev["votes"], ev["memberCount"], ev["aggregateHash"]) == (3, K, agg)
+
+
+def test_only_the_committee_rejects_an_update(six: LedgerSetup) -> None:
+    """A follower receives no update, so it has none to reject: its accusation is refused as
+    its vote is; a seat's rejection of a follower's update is recorded."""
+    round_ = _open_with_beacon(six)
+    info = committee_info(six.hospitals[0], round_)
+    assert info.key is not None
+    inside, outside = _split(six, round_)
+    follower, seat_holder = outside[0], inside[0]
+    s = seat(info.key, slot_of(follower, follower.address).slot, N)
+    with reverts("RoundLedgerNotCommitteeMember", round=round_, account=follower.address, seat=s):
+        follower.record_rejections(round_, {seat_holder.address: "hash-mismatch"})
+    receipt = seat_holder.record_rejections(round_, {follower.address: "hash-mismatch"})
+    (ev,) = events(six.hospitals[0].round_ledger, "UpdateRejected", receipt)
+    assert (ev["account"], ev["reporter"], ev["reason"]) == (
+        follower.address,
+        seat_holder.address,
+        1,
+    )
+
+
+def test_credits_pay_the_accepted_update_not_the_seat(six: LedgerSetup) -> None:
+    """Settling mints ``creditPerRound`` (100 credits by default) over the accepted committers
+    by samples (100 each here): one sixth to each of the six, whether it attested (three
+    seats), sat without voting (the fourth seat) or could not vote (the two followers)."""
+    round_ = _open_with_beacon(six)
+    inside, outside = _split(six, round_)
+    accepted = [h.address for h in six.hospitals]
+    for h in inside[:3]:
+        h.attest(round_, h32(f"aggregate-{round_}"), accepted)
+    outside[0].finalize(round_)  # and settle
+    share = 100 * 10**18 * 100 // (6 * 100)
+    balances = {h.address: six.admin.credit_balance(h.address) for h in six.hospitals}
+    assert balances == {h.address: share for h in six.hospitals}
 
 
 def test_no_attestation_before_the_beacon_draws_the_committee(six: LedgerSetup) -> None:
