@@ -211,17 +211,21 @@ class ControlPlane:
     async def wait_topic_peers(self, topic: str, peer_ids: Iterable[str], timeout: float) -> None:
         """Return once every peer in ``peer_ids`` will receive our messages on ``topic``.
 
-        If we are subscribed, that means the peer is in our GossipSub mesh for the
-        topic (``Pubsub.wait_for_mesh``, event-driven); otherwise (publish-only) that
-        the peer announced its subscription to us (``wait_for_subscription``).
+        In a full mesh (``degree_low`` at least the number of targets) and subscribed,
+        that means the peer is in our GossipSub mesh for the topic
+        (``Pubsub.wait_for_mesh``, event-driven). Otherwise (publish-only, or a partial
+        mesh whose members reach the others through their own meshes) it means that the
+        peer announced its subscription to us (``wait_for_subscription``) and, when we
+        are subscribed, that our mesh holds ``min(degree_low, targets)`` peers.
         Raises :class:`TopicNotReady` after ``timeout`` seconds.
         """
         targets = {ID.from_base58(p) for p in peer_ids}
         subscribed = topic in self._pubsub.topic_ids
+        full = self._router.degree_low >= len(targets)
         waiting = set(targets)
 
         async def wait_one(peer: ID) -> None:
-            if subscribed:
+            if subscribed and full:
                 await self._pubsub.wait_for_mesh(peer, topic, timeout=math.inf)
             else:
                 await self._pubsub.wait_for_subscription(peer, topic, timeout=math.inf)
@@ -231,6 +235,20 @@ class ControlPlane:
             async with trio.open_nursery() as nursery:
                 for peer in targets:
                     nursery.start_soon(wait_one, peer)
+                if subscribed and not full:
+                    nursery.start_soon(
+                        self._wait_mesh_size, topic, min(self._router.degree_low, len(targets))
+                    )
+        short_mesh = (
+            subscribed
+            and not full
+            and len(self._router.mesh.get(topic, ())) < min(self._router.degree_low, len(targets))
+        )
+        if short_mesh and not waiting:
+            raise TopicNotReady(
+                f"topic {topic!r}: our mesh holds {len(self._router.mesh.get(topic, ()))} peer(s), "
+                f"below degree_low={self._router.degree_low}, after {timeout:g} s"
+            )
         if waiting:
             where = "mesh" if subscribed else "subscriber list"
             raise TopicNotReady(
@@ -239,6 +257,11 @@ class ControlPlane:
                     sorted(f"{short(p.to_base58())} ({self._why(p, topic)})" for p in waiting)
                 )
             )
+
+    async def _wait_mesh_size(self, topic: str, size: int) -> None:
+        """Return once our mesh for ``topic`` holds ``size`` peers (grafts land on heartbeats)."""
+        while len(self._router.mesh.get(topic, ())) < size:
+            await trio.sleep(_POLL_S)
 
     def _why(self, peer: ID, topic: str) -> str:
         """Where ``peer`` is stuck on the way into our mesh for ``topic``."""

@@ -24,14 +24,15 @@ from libp2p.tools.anyio_service import background_trio_service
 from ._blobs import BlobHandler, BlobService
 from ._conncap import DEFAULT_MAX_PER_IP, ConnectionGuard
 from ._control import ControlPlane
+from ._degree import mesh_degrees
 from ._errors import GossipError, PeerNotAuthorized, sole_exception
 from ._gate import Gate
 from ._logs import log, one_line, quiet_libp2p_logs, short
 from ._retry import retrying
 from ._stack import (
-    MAX_CONTROL_BYTES_LIMIT,
     build_host,
     build_pubsub,
+    check_limits,
     identity_from_seed,
 )
 from ._stats import GossipStats, StatsRecorder
@@ -60,6 +61,9 @@ class PeerHost:
     :param parallel_sends: most blob transfers in flight at once (None: no bound).
     :param max_conns_per_ip: inbound connections held at once from one remote IP
         (``_conncap``); more are closed at accept.
+    :param members: the consortium's size, which sets GossipSub's mesh degree
+        (``_degree.mesh_degrees``: the full mesh up to 64 members, D = 8 above);
+        None keeps the full mesh. Fixed for the host's life.
 
     Run it with ``async with host.running(): ...`` (trio). One ``running()`` per
     instance: py-libp2p's services cannot be restarted.
@@ -78,13 +82,9 @@ class PeerHost:
         retry_initial_s: float = 0.5,
         parallel_sends: int | None = None,
         max_conns_per_ip: int = DEFAULT_MAX_PER_IP,
+        members: int | None = None,
     ) -> None:
-        if max_blob_bytes <= 0:
-            raise ValueError(f"max_blob_bytes must be positive, got {max_blob_bytes}")
-        if not 0 < max_control_bytes <= MAX_CONTROL_BYTES_LIMIT:
-            raise ValueError(
-                f"max_control_bytes must be in 1..{MAX_CONTROL_BYTES_LIMIT}, got {max_control_bytes}"
-            )
+        check_limits(max_blob_bytes, max_control_bytes)
         if not 0 <= listen_port <= 65535:
             raise ValueError(f"listen_port must be 0-65535, got {listen_port}")
         quiet_libp2p_logs()
@@ -119,7 +119,9 @@ class PeerHost:
             self.peer_id, self._gate.allows, self._stats, max_conns_per_ip
         )
         self._guard.install(self._host.get_network())
-        self._pubsub, self._router = build_pubsub(self._host)
+        self.mesh = mesh_degrees(members)
+        """GossipSub's degree bounds for this host (:class:`MeshDegrees`)."""
+        self._pubsub, self._router = build_pubsub(self._host, self.mesh)
         self._control = ControlPlane(
             self._pubsub, self._router, self._id, self._stats, max_control_bytes, self._gate.allows
         )

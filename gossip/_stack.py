@@ -9,10 +9,11 @@ Every setting here answers a sharp edge measured on py-libp2p 0.8.1
   (the default also offers Mplex, ~5x slower).
 * #4 heartbeat: ``GossipSub(heartbeat_interval=...)`` defaults to 120 s. We use 1 s.
 * #3 stranding: with ``degree_high`` below N-1, PRUNE backoff plus the GRAFT-flood
-  penalty left peers with an empty mesh for 50+ s. We set
-  ``degree_low = degree = degree_high = MESH_DEGREE`` (64, far above a hospital
-  network's 16-32 peers) so every subscribed peer is grafted and nobody is ever
-  pruned for oversubscription, and we cut the PRUNE backoff to a few seconds.
+  penalty left peers with an empty mesh for 50+ s. Up to ``_degree.FULL_MESH_UP_TO`` (64)
+  members we set ``degree_low = degree = degree_high`` = 64, far above N - 1, so every
+  subscribed peer is grafted and nobody is ever pruned for oversubscription; larger
+  consortia get a partial mesh (``_degree.mesh_degrees``). Either way we cut the PRUNE
+  backoff to a few seconds.
   Adaptive gossip is off: it rewrites the degree bounds and, when it judges the
   network unhealthy, stretches the heartbeat to 30-60 s (``_adapt_heartbeat_parameters``).
   Eclipse protection is off: it wants peers on >= 3 distinct IPs, which hospitals
@@ -50,14 +51,16 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 
+from ._degree import MeshDegrees, mesh_degrees
 from ._yamux import NonBlockingReaderYamux
 from ._yamux import install as install_yamux
 
-MESH_DEGREE = 64
 HEARTBEAT_INTERVAL_S = 1
 PRUNE_BACKOFF_S = 5
 UNSUBSCRIBE_BACKOFF_S = 2
 CONTROL_RATE_PER_S = 1000.0
+OUTBOUND_QUEUE_RPCS = 1024
+"""RPCs each peer's outbound pubsub queue holds (py-libp2p's default: 32); see ``_RoomyQueues``."""
 NEGOTIATION_TIMEOUT_S = 60.0
 """Seconds a new stream may take to agree on its protocol (py-libp2p's default: 10)."""
 MAX_CONTROL_BYTES_LIMIT = 512 * 2**10
@@ -65,6 +68,16 @@ MAX_CONTROL_BYTES_LIMIT = 512 * 2**10
 leaving room for the signed envelope and for batching."""
 
 GOSSIPSUB_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
+
+
+def check_limits(max_blob_bytes: int, max_control_bytes: int) -> None:
+    """Raise ``ValueError`` for a host's size limits that cannot work."""
+    if max_blob_bytes <= 0:
+        raise ValueError(f"max_blob_bytes must be positive, got {max_blob_bytes}")
+    if not 0 < max_control_bytes <= MAX_CONTROL_BYTES_LIMIT:
+        raise ValueError(
+            f"max_control_bytes must be in 1..{MAX_CONTROL_BYTES_LIMIT}, got {max_control_bytes}"
+        )
 
 
 def identity_from_seed(key_seed: bytes) -> KeyPair:
@@ -109,13 +122,65 @@ def build_host(key_pair: KeyPair) -> IHost:
     )
 
 
-def build_pubsub(host: IHost) -> tuple[Pubsub, GossipSub]:
-    """GossipSub tuned for a small full mesh, and the strict-signing Pubsub on top."""
-    router = GossipSub(
+class _ConsortiumGossipSub(GossipSub):
+    """GossipSub with medmesh's two changes to py-libp2p 0.8.1 for a partial mesh.
+
+    * D_lazy: the library takes none; with adaptive gossip off it sends IHAVE gossip to
+      ``max(6, subscribers // 4)`` peers per topic and heartbeat, which grows with N (64 at 256
+      members). Here it is ``d_lazy``.
+    * No mesh "quality maintenance" (py-libp2p's "v2.0" extra, not in the GossipSub v1.1
+      specification): every heartbeat it swapped the lowest-scored mesh peer for any peer
+      scoring 0.1 higher, and scores move with every delivery, so meshes churned (about 220
+      GRAFTs and 200 PRUNEs per member in two minutes at 16 hosts) and messages forwarded
+      into the churn were lost. Degree bounds still hold the mesh (``heartbeat``).
+    * GRAFT-flood detection is off (``graft_flood_threshold = 0``). The library stamps the
+      time of every PRUNE it *receives* and calls a GRAFT from that same peer within the
+      backoff a flood: it penalizes the peer's score and prunes it again. In a partial mesh a
+      peer that pruned us for oversubscription and then runs short grafts us again within
+      seconds, so honest peers sank in score. A GRAFT
+      during our own backoff is still refused with a PRUNE (``handle_graft``), and only
+      registered members reach the router (``authorize``).
+    """
+
+    LIBRARY_FLOOD_THRESHOLD_S = 10.0  # py-libp2p 0.8.1's graft_flood_threshold
+
+    def __init__(self, d_lazy: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.d_lazy = d_lazy
+        self.graft_flood_threshold = 0.0
+
+    def _get_adaptive_gossip_peers_count(self, topic: str, total_peers: int) -> int:
+        return min(self.d_lazy, total_peers)
+
+    async def _maintain_mesh_quality(self, topic: str) -> None:
+        return
+
+
+class _RoomyQueues(dict):
+    """``Pubsub.peer_queues`` whose per-peer outbound queues hold ``OUTBOUND_QUEUE_RPCS``.
+
+    py-libp2p 0.8.1 gives each peer a queue of 32 RPCs and drops (at DEBUG) what does not fit.
+    ``ControlPlane.publish`` waits for room before our own publishes, but in a partial mesh a
+    peer also forwards every other member's messages: a round's burst of 80 through one
+    forwarder overflowed it (about 105 messages dropped per member at 16 hosts).
+    """
+
+    def __setitem__(self, peer, queue) -> None:
+        inner = getattr(queue, "_queue", None)
+        if inner is not None:
+            inner.max_size = max(inner.max_size, OUTBOUND_QUEUE_RPCS)
+        super().__setitem__(peer, queue)
+
+
+def build_pubsub(host: IHost, degrees: MeshDegrees | None = None) -> tuple[Pubsub, GossipSub]:
+    """GossipSub with ``degrees`` (default: the full mesh), and the strict-signing Pubsub on top."""
+    mesh = degrees or mesh_degrees(None)
+    router = _ConsortiumGossipSub(
+        mesh.d_lazy,
         protocols=list(GOSSIPSUB_PROTOCOLS),
-        degree=MESH_DEGREE,
-        degree_low=MESH_DEGREE,
-        degree_high=MESH_DEGREE,
+        degree=mesh.d,
+        degree_low=mesh.d_low,
+        degree_high=mesh.d_high,
         heartbeat_initial_delay=0.1,
         heartbeat_interval=HEARTBEAT_INTERVAL_S,
         prune_back_off=PRUNE_BACKOFF_S,
@@ -127,4 +192,5 @@ def build_pubsub(host: IHost) -> tuple[Pubsub, GossipSub]:
         eclipse_protection_enabled=False,
     )
     pubsub = Pubsub(host, router, strict_signing=True)
+    pubsub.peer_queues = _RoomyQueues()
     return pubsub, router

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -76,6 +77,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 f"medmesh audit --chain-state {args.chain_state} verify {args.model_out}"
             )
     return 0 if all(r["finalized"] for r in report["rounds"]) and report["peers_agree"] else 1
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from node.sim.consortium import SimConfig, format_simulation, progress_bar, simulate
+
+    cfg = SimConfig(
+        peers=args.peers,
+        committee=args.committee,
+        rounds=args.rounds,
+        params=args.params,
+        protection=args.protection,
+        rule=args.rule,
+        rows=args.rows,
+        seed=args.seed,
+        json_path=args.json,
+        progress=not args.no_progress,
+    )
+    if args.chain == "anvil":
+        from ledger import Anvil
+
+        with Anvil() as rpc:
+            report = simulate(replace(cfg, rpc=rpc), progress_bar(cfg))
+    else:
+        report = simulate(cfg, progress_bar(cfg))
+    print(format_simulation(report))
+    if args.json:
+        print(f"report written to {args.json}")
+    return 0 if report["all_finalized_one_hash"] else 1
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -164,6 +193,42 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=_cmd_demo)
 
 
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    from node.consensus.rules import RULES
+    from node.protection import MODE_CODES
+
+    sim = sub.add_parser(
+        "simulate",
+        help="run the real round pipeline for N members in one process (in-memory network) "
+        "and report bytes per member, chain transactions, gas and time per round",
+    )
+    sim.add_argument("--peers", type=int, default=8, help="members of the consortium (N)")
+    sim.add_argument(
+        "--committee",
+        type=int,
+        metavar="K",
+        help="attesters the beacon draws per round (default N: every member; sealed only; "
+        "docs/committee.md)",
+    )
+    sim.add_argument("--rounds", type=int, default=1)
+    sim.add_argument(
+        "--params", type=int, default=100_000, help="model parameters (an MLP of that size)"
+    )
+    sim.add_argument("--protection", choices=tuple(MODE_CODES), default="sealed")
+    sim.add_argument("--rule", choices=sorted(RULES), default="fedavg")
+    sim.add_argument("--rows", type=int, default=32, help="training rows per member")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument(
+        "--chain",
+        choices=("embedded", "anvil"),
+        default="embedded",
+        help="the embedded py-evm chain, or a fresh anvil devnet",
+    )
+    sim.add_argument("--json", type=Path, help="write the report as JSON")
+    sim.add_argument("--no-progress", action="store_true")
+    sim.set_defaults(func=_cmd_simulate)
+
+
 def _add_ledger(sub: argparse._SubParsersAction) -> None:
     from ledger.cli import register_commands
 
@@ -187,6 +252,7 @@ def _add_node(sub: argparse._SubParsersAction) -> None:
 #: opacus (`node add-peer`: 6.1 -> 2.8 s, docs/latency.md); `medmesh --help` builds them all.
 COMMANDS = {
     "demo": _add_demo,
+    "simulate": _add_simulate,
     "devnet": _add_ledger,
     "audit": _add_ledger,
     "incentives": _add_incentives,

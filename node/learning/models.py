@@ -31,6 +31,7 @@ that order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -276,6 +277,32 @@ if tuple(_MODELS) != MODEL_NAMES:  # the light list the config and the CLI check
     )
 
 
+SIZED_MLP = "mlp@"
+"""``mlp@<width>``: the two-hidden-layer :class:`MLP` at any width (``medmesh simulate --params``)."""
+
+
+def mlp_for_parameters(parameters: int, n_features: int) -> str:
+    """The ``mlp@<width>`` name whose parameter count is closest to ``parameters``.
+
+    :class:`MLP` holds ``h*f + h`` (first layer) ``+ h*h + h`` (second) ``+ h + 1`` (head)
+    parameters for width ``h`` and ``f`` features: ``h^2 + (f + 3) h + 1``.
+    """
+    if parameters < n_features + 5:
+        raise ValueError(f"an MLP on {n_features} features needs more than {parameters} parameters")
+    b = n_features + 3
+    width = max(1, round((-b + math.sqrt(b * b + 4 * (parameters - 1))) / 2))
+    return f"{SIZED_MLP}{width}"
+
+
+def _sized_mlp(name: str):
+    if not name.startswith(SIZED_MLP):
+        return None
+    width = name[len(SIZED_MLP) :]
+    if not width.isdigit() or int(width) < 1:
+        raise ValueError(f"a sized MLP is named mlp@<width>, got {name!r}")
+    return _tabular(lambda f: MLP(f, hidden=int(width)))
+
+
 def model_input(name: str, data: LabelledData) -> LabelledData:
     """What model ``name`` trains on: for a feature model, ``data``'s images mapped once to their
     features (the map is fixed, so this equals mapping them in every forward pass); else ``data``."""
@@ -300,7 +327,7 @@ def build_model(
     ``input_shape=(channels, height, width)``. ``n_classes`` must be 2 in v1 (one logit).
     """
     try:
-        make = _MODELS[name]
+        make = _sized_mlp(name) or _MODELS[name]
     except KeyError:
         raise ValueError(
             f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}"

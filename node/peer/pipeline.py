@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import trio
 
-from gossip import BlobRejected, PeerHost
+from gossip import BlobRejected, Transport
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget, RoundInfo
 from node.consensus import protocol
@@ -222,7 +222,7 @@ class HospitalPeer:
         identity: NodeIdentity,
         raw_data: LabelledData,
         ledger: LedgerClient,
-        host: PeerHost,
+        host: Transport,
         privacy: PrivacyLedger,
         settings: PeerSettings = PeerSettings(),
         *,
@@ -482,7 +482,7 @@ class HospitalPeer:
         if not self.protection.relays_updates:
             raise NotAuthorized(f"protection mode {self.protection.name} does not relay updates")
         committer = self._member(req.committer)
-        held = self._inbox.get(req.round) or self._kept.get(req.round, {})
+        held = self.held_blobs(req.round)
         blob = held.get(committer.address) if committer is not None else None
         if blob is None or blob_hash(blob).hex() != req.update_hash.lower():
             raise NotHeld(f"this peer holds no blob {req.update_hash[:12]} from {req.committer}")
@@ -578,6 +578,11 @@ class HospitalPeer:
     def inbox(self, round_: int) -> Mapping[str, bytes]:
         """The blobs received for ``round_`` so far (sender address -> blob), a copy."""
         return dict(self._inbox.get(round_, {}))
+
+    def held_blobs(self, round_: int) -> Mapping[str, bytes]:
+        """The blobs this peer holds for ``round_`` (sender address -> blob): while the round runs,
+        and for the last ``KEEP_ROUNDS`` completed rounds, which it keeps for relaying."""
+        return self._inbox.get(round_) or self._kept.get(round_, {})
 
     async def await_blobs(self, round_: int, expected: set[str], timeout: float) -> None:
         """Wait (at most ``timeout`` seconds) until each of ``expected`` sent its blob for ``round_``."""

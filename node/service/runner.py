@@ -146,6 +146,7 @@ class NodeRunner:
             retry_initial_s=cfg.gossip.reconnect_initial,
             parallel_sends=cfg.gossip.parallel_sends,
             max_conns_per_ip=cfg.gossip.max_connections_per_ip,
+            members=sum(i.status == "active" for i in self.client.identities()),
         )
         on_chain = self.client.identity(ident.address)
         if on_chain is None:

@@ -12,15 +12,16 @@ import logging
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import trio
 
-from gossip import PeerHost
+from gossip import PeerHost, Transport
 from ledger import LedgerClient, connect, deploy, dev_account, fund, save_state
 from ledger.anchors import write_record
 from ledger.committee import set_committee_size
@@ -36,9 +37,10 @@ from node.peer.pipeline import HospitalPeer, RoundOutcome
 from node.service.fsutil import atomic_write_json
 from node.sim.democonfig import DEMO_DATA, DemoConfig  # noqa: F401 - re-exported: the demo's options
 
-__all__ = ["DemoConfig", "run_demo", "format_report", "enroll"]
+__all__ = ["DemoConfig", "run_demo", "format_report", "enroll", "join"]
 
 log = logging.getLogger("medmesh.demo")
+HostT = TypeVar("HostT", bound=Transport)
 
 
 @dataclass
@@ -108,18 +110,13 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
     hospitals: list[_Hospital] = []
     for name, raw in split.hospitals.items():
         identity = NodeIdentity.generate(name)
-        fund(w3, identity.address, 10**18)
-        holder: list[HospitalPeer] = []
-        host = PeerHost(
-            identity.libp2p_seed, authorize=lambda pid, h=holder: bool(h) and h[0].authorize(pid)
-        )
-        client = enroll(
+        host, client, holder = join(
             w3,
             admin_client,
             identity,
-            host.peer_id,
             [h.client for h in hospitals],
             cohort_ceiling(len(raw)),
+            lambda seed, gate: PeerHost(seed, authorize=gate, members=cfg.hospitals),
         )
         hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
@@ -244,6 +241,24 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
             "chain_state": str(cfg.chain_state) if cfg.chain_state else None,
         },
     }
+
+
+def join(
+    w3,
+    admin_client: LedgerClient,
+    identity: NodeIdentity,
+    members: list[LedgerClient],
+    cohort: int,
+    make_host: Callable[[bytes, Callable[[str], bool]], HostT],
+) -> tuple[HostT, LedgerClient, list[HospitalPeer]]:
+    """Fund ``identity``, give it a host (``make_host(libp2p_seed, authorize)``) and
+    :func:`enroll` it. The host's gate asks the peer that the caller appends to the returned
+    holder, once it exists (a peer needs its host, a host its gate)."""
+    fund(w3, identity.address, 10**18)
+    holder: list[HospitalPeer] = []
+    host = make_host(identity.libp2p_seed, lambda pid, h=holder: bool(h) and h[0].authorize(pid))
+    client = enroll(w3, admin_client, identity, host.peer_id, members, cohort)
+    return host, client, holder
 
 
 def enroll(

@@ -76,12 +76,17 @@ def test_public_api_is_pinned() -> None:
             "ControlMessageTooLarge",
             "GossipError",
             "GossipStats",
+            "MemoryHost",
+            "MemoryNetwork",
+            "MeshDegrees",
             "PayloadTooLarge",
             "PeerHost",
             "PeerNotAuthorized",
             "RemoteBlobTooLarge",
             "Subscription",
             "TopicNotReady",
+            "Transport",
+            "mesh_degrees",
             "sole_exception",
         ]
     )

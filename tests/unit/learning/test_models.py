@@ -68,3 +68,16 @@ def test_wide_mlp_has_about_a_million_parameters():
         == 30 * 985 + 985 + 985 * 985 + 985 + 985 + 1
         == 1_002_731
     )
+
+
+def test_sized_mlp_for_a_parameter_budget() -> None:
+    from node.learning.models import mlp_for_parameters
+
+    # by hand: width h on 30 features holds 30h + h + h*h + h + h + 1 = h^2 + 33h + 1
+    assert mlp_for_parameters(100_000, 30) == "mlp@300"  # 90,000 + 9,900 + 1 = 99,901
+    assert flat_parameters(build_model("mlp@300", 30)).size == 99_901
+    assert mlp_for_parameters(1_000_000, 30) == "mlp@984"  # 968,256 + 32,472 + 1 = 1,000,729
+    with pytest.raises(ValueError, match="mlp@<width>"):
+        build_model("mlp@wide", 30)
+    with pytest.raises(ValueError, match="needs more than"):
+        mlp_for_parameters(10, 30)
