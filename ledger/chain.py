@@ -23,7 +23,7 @@ from web3.types import TxParams, TxReceipt, Wei
 
 from . import embedded
 from .deploy import Deployment, _atomic_write_text, _read_json
-from .embedded import EmbeddedProvider, is_embedded
+from .embedded import EmbeddedProvider, embedded_web3, is_embedded
 from .errors import LedgerError
 from .integrity import StoreVerification, verify_store
 from .tx import send
@@ -73,7 +73,7 @@ def connect(rpc: str | None = None, *, state_file: Path | str | None = None) -> 
         w3, _ = load_state(state_file)
         return w3
     if rpc is None:
-        return Web3(EmbeddedProvider())
+        return embedded_web3()
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
     try:
         _ = w3.eth.chain_id
