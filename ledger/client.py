@@ -14,7 +14,8 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from .chain import event_topic, get_logs, sync_clock
+from .attestlog import AttestationIndex
+from .chain import sync_clock
 from .compile import CONTRACT_NAMES, compile_contracts, error_decoder
 from .deploy import Deployment
 from .errors import ErrorDecoder, LedgerError
@@ -121,6 +122,7 @@ class LedgerClient:
         self.last_receipt: TxReceipt | None = None
         #: Signed attest transactions by round (see :meth:`attest`).
         self.attestation_records: dict[int, bytes] = {}
+        self._attested = AttestationIndex(w3, self.round_ledger, deployment.start_block)
 
     @property
     def address(self) -> str:
@@ -465,21 +467,10 @@ class LedgerClient:
         raw = self._call(self.round_ledger.functions.attestation(int(round), address))
         if bytes(raw.voteKey) == _ZERO32:
             return None
-        event = self.round_ledger.events.AggregateAttested()
-        topics: list[bytes | None] = [
-            event_topic(self.round_ledger, "AggregateAttested"),
-            int(round).to_bytes(32, "big"),
-            bytes(12) + bytes.fromhex(address[2:]),
-        ]
-        found = get_logs(self.w3, [self.round_ledger.address], self.deployment.start_block, topics)
-        if len(found) != 1:
-            raise LedgerError(
-                f"round {round}: expected one AggregateAttested event of {address}, found {len(found)}"
-            )
         return Attestation(
             address=address,
             vote_key=bytes(raw.voteKey),
-            aggregate_hash=bytes(event.process_log(found[0])["args"]["aggregateHash"]),
+            aggregate_hash=self._attested.aggregate_hash(round, address, bytes(raw.voteKey)),
             accepted=tuple(Web3.to_checksum_address(a) for a in raw.accepted),
             with_leader=bool(raw.withLeader),
             accepted_mask=int(raw.acceptedMask),
