@@ -14,7 +14,7 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from .attestlog import AttestationIndex
+from .attestlog import Vote, VoteIndex
 from .chain import sync_clock
 from .compile import CONTRACT_NAMES, compile_contracts, error_decoder
 from .deploy import Deployment
@@ -122,7 +122,7 @@ class LedgerClient:
         self.last_receipt: TxReceipt | None = None
         #: Signed attest transactions by round (see :meth:`attest`).
         self.attestation_records: dict[int, bytes] = {}
-        self._attested = AttestationIndex(w3, self.round_ledger, deployment.start_block)
+        self._votes = VoteIndex(w3, self.round_ledger, deployment.start_block)
 
     @property
     def address(self) -> str:
@@ -461,6 +461,18 @@ class LedgerClient:
                     pass  # struck already (by us earlier or by another member)
         return struck
 
+    def votes(self, round: int) -> dict[str, Vote]:
+        """Every vote cast in ``round`` so far, by member (lower-case), from its events
+        (:class:`~ledger.attestlog.VoteIndex`: only the blocks since the last read are scanned)."""
+        return self._votes.votes(round)
+
+    def committers(self, round: int) -> list[str]:
+        """The accounts that committed in ``round``, in commit order (a mask's bit order)."""
+        return [
+            Web3.to_checksum_address(a)
+            for a in self._call(self.round_ledger.functions.committers(int(round)))
+        ]
+
     def attestation(self, round: int, account: str) -> Attestation | None:
         """``account``'s vote in ``round``; its aggregate hash is read from its event."""
         address = Web3.to_checksum_address(account)
@@ -470,7 +482,7 @@ class LedgerClient:
         return Attestation(
             address=address,
             vote_key=bytes(raw.voteKey),
-            aggregate_hash=self._attested.aggregate_hash(round, address, bytes(raw.voteKey)),
+            aggregate_hash=self._votes.aggregate_hash(round, address, bytes(raw.voteKey)),
             accepted=tuple(Web3.to_checksum_address(a) for a in raw.accepted),
             with_leader=bool(raw.withLeader),
             accepted_mask=int(raw.acceptedMask),
