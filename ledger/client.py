@@ -578,6 +578,7 @@ class LedgerClient:
             member_count=int(raw.memberCount),
             membership_epoch=int(raw.membershipEpoch),
             settled=bool(raw.settled),
+            leader=None if raw.leader == _ZERO_ADDRESS else Web3.to_checksum_address(raw.leader),
         )
 
     def quorum_reached(self, round: int) -> bool:

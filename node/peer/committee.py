@@ -21,6 +21,7 @@ import numpy as np
 import trio
 
 from ledger.committee import ActiveSlot, SlotBook, committee_info, committee_size
+from ledger.records import unmask
 from node.consensus.committee import CommitteeError, seat
 from node.consensus.update import parameters_hash
 from node.errors import NotAuthorized, NotHeld
@@ -142,11 +143,19 @@ class RoundCommittee:
         return params
 
     def _finalized_accepted(self, round_: int) -> list[str]:
-        """The accepted set of finalized ``round_``, from a committee member's attestation."""
+        """The accepted set of finalized ``round_``: that of a committee member's vote for the
+        pair the round finalized on (its leader's), read from the round's events and its
+        committers (``attestation`` would rebuild and sort the set in the EVM per call)."""
+        ledger = self.peer.ledger
+        leader = ledger.round_info(round_).leader
+        votes = ledger.votes(round_)
+        winning = votes.get(leader.lower()) if leader else None
+        if winning is None:
+            return []
         for address in sorted(self._seats.get(round_) or ()):
-            attestation = self.peer.ledger.attestation(round_, address)
-            if attestation is not None and attestation.with_leader:
-                return list(attestation.accepted)
+            vote = votes.get(address)
+            if vote is not None and vote.vote_key == winning.vote_key:
+                return unmask(vote.accepted_mask, ledger.committers(round_))
         return []
 
     async def fetch(self, round_: int, expected: bytes, timeout: float) -> np.ndarray | None:
