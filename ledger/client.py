@@ -389,6 +389,14 @@ class LedgerClient:
         )
         return {c.address: c for c in found if c is not None}
 
+    def commit_window_closed(self, round: int) -> bool:
+        """Whether no commitment to ``round`` can land any more: the chain's latest block is
+        past the round's commit deadline, and every later block's timestamp is at least its own
+        (the embedded chain's clock is first brought up to wall-clock time)."""
+        self.sync_clock()
+        latest = int(self.w3.eth.get_block("latest")["timestamp"])
+        return latest > self.round_info(round).commit_deadline
+
     def chain_head(self) -> tuple[int, bytes]:
         """The head this client attests it saw: the number and hash of the latest block's
         parent, the newest block whose hash the contract can check (``blockhash`` knows only

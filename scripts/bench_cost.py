@@ -55,6 +55,7 @@ CATEGORY = {
     "open": "protection",
     "aggregate": "protection",
     "check": "protection",
+    "hold": "network",
     "send": "network",
     "verify": "network",
     "chain.send": "chain",

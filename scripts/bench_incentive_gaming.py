@@ -8,9 +8,12 @@ share when it plays honestly under the same code (its "honest share"). Strategie
 
 - ``honest``: trains on its 30 samples and says so;
 - ``claim-3000``: trains honestly but claims 3,000 samples;
-- ``copy-10`` / ``copy-30``: does not train; sends the round's most central honest update (the
-  highest cosine with the honest mean) plus Gaussian noise of 10 % / 30 % of its norm
-  (Fraboni et al., 2021's disguised free-rider), committing after the site it copies;
+- ``copy-10`` / ``copy-30``: does not train; sends the most central honest update it has seen
+  (the highest cosine with the honest mean) plus Gaussian noise of 10 % / 30 % of its norm
+  (Fraboni et al., 2021's disguised free-rider), committing after the site it copies. Under
+  commit before reveal (node/peer/reveal.py, the new code) what it has seen is the previous
+  round's updates; ``copy-10-unheld`` / ``copy-30-unheld`` are the new code with the hold off
+  (``commit_before_reveal = false``: the round's own updates are seen before committing);
 - ``stale-10``: the previous global step plus 10 % noise (Lin et al., 2019, disguised);
 - ``random``: a random direction at the median honest norm;
 - ``honest-declared`` / ``claim-3000-declared``: as above with each site's cohort declared at
@@ -20,10 +23,14 @@ share when it plays honestly under the same code (its "honest share"). Strategie
 "old" is the code at ``--base`` (default: the commit before issue 16) exported with ``git
 archive`` and run in a subprocess, the strategies patched in from outside (claimed counts,
 rows replaced); "new" is this tree, the strategies set in the scenario. Also a sweep of the
-copier's noise over 0 to 100 % (no chain: the screen alone, 5 seeds x 3 rounds), old screen
-(cosine >= 0.999) against new (against the round's spread), and how often honest sites are flagged.
+copier's noise over 0 to 100 % (the screen alone, no chain, 5 seeds x 3 rounds): a copy of the
+round's own updates under the old screen (cosine >= 0.999) and the new (against the round's
+spread), a copy of the previous round's (all a copier sees under commit before reveal) under
+the new (which also compares each update with the other sites' accepted updates of the
+previous round), how often honest sites are flagged, and what the previous-round copier is
+paid (seed 0, on the chain).
 
-    .venv/bin/python scripts/bench_incentive_gaming.py            # ~4 min on 2 cores
+    .venv/bin/python scripts/bench_incentive_gaming.py --seeds 5  # ~10 min on 2 busy cores
 
 Writes ``benchmarks/results/incentive_gaming.json`` and prints the tables in Markdown.
 """
@@ -51,6 +58,18 @@ STRATEGIES: dict[str, dict] = {
     "claim-3000": {"claimed_samples": 3000},
     "copy-10": {"role": "free-rider", "free_ride": "copy", "free_ride_noise": 0.1},
     "copy-30": {"role": "free-rider", "free_ride": "copy", "free_ride_noise": 0.3},
+    "copy-10-unheld": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.1,
+        "scenario": {"commit_before_reveal": False},
+    },
+    "copy-30-unheld": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "scenario": {"commit_before_reveal": False},
+    },
     "stale-10": {"role": "free-rider", "free_ride": "stale", "free_ride_noise": 0.1},
     "random": {"role": "free-rider", "free_ride": "random"},
     # with each site's cohort declared at admission and claims above it refused (issue 14's
@@ -62,6 +81,10 @@ BASELINE = {
     "honest-declared": "honest-declared",
     "claim-3000-declared": "honest-declared",
 }  # else "honest"
+SUFFIXES = (
+    "-declared",
+    "-unheld",
+)  # new-code-only variants: the old column repeats the plain strategy
 NOISES = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 GOAL_POINTS = 5.0
 
@@ -93,7 +116,8 @@ def _patch_legacy(strategy: str, seed: int) -> None:
         )
     if spec.get("role") != "free-rider":
         return
-    original = simulate.Campaign.updates
+    campaign_class = getattr(simulate, "Campaign", None) or simulate._Campaign  # private before
+    original = campaign_class.updates
     rng = np.random.default_rng([seed, 3])
 
     def updates(self, round_, players):
@@ -123,17 +147,24 @@ def _patch_legacy(strategy: str, seed: int) -> None:
         rows[names.index(GAMER)] = new.astype(np.float32)
         return rows
 
-    simulate.Campaign.updates = updates
+    campaign_class.updates = updates
 
 
 def run_one(strategy: str, legacy: bool) -> dict:
     """One simulation; the gamer's share of each scheme's credits, in percent."""
     from node.incentives.scenario import scenario_from_dict
-    from node.incentives.simulate import simulate
 
     scenario = scenario_from_dict(_scenario_dict(strategy, legacy))
     if legacy:
         _patch_legacy(strategy, scenario.seed)
+    return gamer_shares(scenario)
+
+
+def gamer_shares(scenario) -> dict:
+    """Simulate ``scenario`` on a fresh embedded chain: the gamer's share of each scheme's
+    credits (percent) and the rounds in which it was rejected."""
+    from node.incentives.simulate import simulate
+
     result = simulate(scenario, progress=False)
     shares = {}
     for scheme in SCHEMES:
@@ -174,60 +205,77 @@ def run_legacy(strategy: str, tree: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def sweep(seeds: int) -> list[dict]:
-    """The copier's noise against the old and new screen: the share of (seed, round) pairs in
-    which the copy is flagged, and of honest updates flagged (no chain, the screen alone)."""
-    from node.consensus.freeriding import screen_free_riders
+def _catch_rates(noise: float, seeds: int, held: bool) -> dict:
+    """Screen a copier at ``noise`` over ``seeds`` x the scenario's rounds (no chain): the share
+    of trials in which the copy is flagged, old screen (cosine >= 0.999) and new (against the
+    round's spread), and the honest updates flagged. ``held``: commit before reveal, the copy is
+    of the previous round (round 1, with nothing to copy, is left out of the trials)."""
     from node.consensus.rules import aggregate
     from node.incentives.cohort import build_cohort
     from node.incentives.scenario import scenario_from_dict
     from node.incentives.simulate import Campaign
 
-    rows = []
-    for noise in NOISES:
-        caught = {"old": 0, "new": 0}
-        honest_flagged = {"old": 0, "new": 0}
-        trials = honest_total = 0
-        for seed in range(seeds):
-            data = _scenario_dict("copy-10", legacy=False)
-            data["hospitals"][2]["free_ride_noise"] = noise
-            scenario = replace(scenario_from_dict(data), seed=seed)
-            cohort = build_cohort(scenario)
-            campaign = Campaign(scenario, cohort)
-            players = list(cohort.hospitals)
-            for t in range(1, scenario.rounds + 1):
-                stack = campaign.updates(t, players)
-                order = campaign.commit_order(players)
-                gamer = order.index([h.name for h in players].index(GAMER))
-                honest = [order.index(i) for i, h in enumerate(players) if h.role == "honest"]
-                for label, fraction in (("old", 0.0), ("new", None)):
-                    kw = {} if fraction is None else {"spread_fraction": fraction}
-                    flags = screen_free_riders([stack[i] for i in order], campaign.last_step, **kw)
+    caught = {"old": 0, "new": 0}
+    honest_flagged = {"old": 0, "new": 0}
+    trials = honest_total = 0
+    for seed in range(seeds):
+        data = _scenario_dict("copy-10", legacy=False)
+        data["hospitals"][2]["free_ride_noise"] = noise
+        scenario = replace(scenario_from_dict(data), seed=seed, commit_before_reveal=held)
+        cohort = build_cohort(scenario)
+        campaign = Campaign(scenario, cohort)
+        players = list(cohort.hospitals)
+        for t in range(1, scenario.rounds + 1):
+            stack = campaign.updates(t, players)
+            order = campaign.commit_order(players)
+            if not (held and t == 1):
+                gamer = [h.name for h in players].index(GAMER)
+                honest = [i for i, h in enumerate(players) if h.role == "honest"]
+                for label, kw in (
+                    ("old", {"spread_fraction": 0.0, "previous": False}),
+                    ("new", {}),
+                ):
+                    flags = campaign.screen(stack, order, players, **kw)
                     caught[label] += gamer in flags
-                    honest_flagged[label] += sum(j in flags for j in honest)
+                    honest_flagged[label] += sum(i in flags for i in honest)
                 trials += 1
                 honest_total += len(honest)
-                kept = [
-                    order[j]
-                    for j in range(len(order))
-                    if j not in screen_free_riders([stack[i] for i in order], campaign.last_step)
-                ]
-                step = aggregate(scenario.rule, stack[kept], f=scenario.f)
-                campaign.params = (campaign.params + step).astype(np.float32)
-                campaign.last_step = step.astype(np.float32)
-        rows.append(
-            {
-                "noise": noise,
-                "trials": trials,
-                "caught_old": round(caught["old"] / trials, 3),
-                "caught_new": round(caught["new"] / trials, 3),
-                "honest_flagged_old": honest_flagged["old"],
-                "honest_flagged_new": honest_flagged["new"],
-                "honest_updates": honest_total,
-            }
-        )
+            flags = campaign.screen(stack, order, players)
+            kept = [i for i in order if i not in flags]
+            step = aggregate(scenario.rule, stack[kept], f=scenario.f)
+            campaign.advance(step, {players[i].name: stack[i] for i in kept})
+    return {
+        "trials": trials,
+        "caught_old": round(caught["old"] / trials, 3),
+        "caught_new": round(caught["new"] / trials, 3),
+        "honest_flagged_old": honest_flagged["old"],
+        "honest_flagged_new": honest_flagged["new"],
+        "honest_updates": honest_total,
+    }
+
+
+def sweep(seeds: int) -> list[dict]:
+    """The copier's noise against the screens: a copy of the round's own updates (``current``:
+    what a copier could do before commit before reveal) and of the previous round's
+    (``previous``: all it can copy now), and what the previous-round copier is paid (seed 0,
+    on the chain)."""
+    from node.incentives.scenario import scenario_from_dict
+
+    rows = []
+    for noise in NOISES:
+        data = _scenario_dict("copy-10", legacy=False)
+        data["hospitals"][2]["free_ride_noise"] = noise
+        row = {
+            "noise": noise,
+            "current": _catch_rates(noise, seeds, held=False),
+            "previous": _catch_rates(noise, seeds, held=True),
+            "previous_paid": gamer_shares(scenario_from_dict(data))["shares"],
+        }
+        rows.append(row)
         print(
-            f"  noise {noise:.2f}: copy caught old {rows[-1]['caught_old']:.0%}, new {rows[-1]['caught_new']:.0%}",
+            f"  noise {noise:.2f}: current-round copy caught old {row['current']['caught_old']:.0%}, new "
+            f"{row['current']['caught_new']:.0%}; previous-round copy caught {row['previous']['caught_new']:.0%}, "
+            f"paid {row['previous_paid']}",
             flush=True,
         )
     return rows
@@ -252,13 +300,17 @@ def markdown(table: dict, sweep_rows: list[dict]) -> str:
         lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "| copy noise | caught, old screen | caught, new screen | honest updates flagged (old/new) |",
-        "|---|---|---|---|",
+        "| copy noise | this round's update: caught, old / new screen | previous round's: caught "
+        "(new screen) | honest flagged | previous-round copier paid: LOO / Shapley / reputation |",
+        "|---|---|---|---|---|",
     ]
     for r in sweep_rows:
+        cur, prev, paid = r["current"], r["previous"], r["previous_paid"]
         lines.append(
-            f"| {r['noise']:.0%} | {r['caught_old']:.0%} | {r['caught_new']:.0%} | "
-            f"{r['honest_flagged_old']}/{r['honest_flagged_new']} of {r['honest_updates']} |"
+            f"| {r['noise']:.0%} | {cur['caught_old']:.0%} / {cur['caught_new']:.0%} | "
+            f"{prev['caught_new']:.0%} | {cur['honest_flagged_new'] + prev['honest_flagged_new']} of "
+            f"{cur['honest_updates'] + prev['honest_updates']} | {paid['leave-one-out']:.1f} / "
+            f"{paid['shapley-gtg']:.1f} / {paid['reputation']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -283,7 +335,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tree = _export_base(args.base, Path(tmp))
         for strategy in STRATEGIES:
-            legacy = strategy.removesuffix("-declared")  # the old code has no declared cohorts
+            legacy = next(
+                (strategy.removesuffix(s) for s in SUFFIXES if strategy.endswith(s)), strategy
+            )
             table["old"][strategy] = table["old"].get(legacy) or run_legacy(legacy, tree)
             table["new"][strategy] = run_one(strategy, legacy=False)
             print(

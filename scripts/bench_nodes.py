@@ -38,7 +38,7 @@ from node.learning.models import build_model  # noqa: E402
 from node.service.fsutil import atomic_write_json  # noqa: E402
 from node.service.localnet import LocalNet  # noqa: E402
 
-NETWORK_STAGES = ("commit", "send", "verify", "record_rejections", "finalize")
+NETWORK_STAGES = ("commit", "hold", "send", "verify", "record_rejections", "finalize")
 LOCAL_STAGES = ("train", "protect", "aggregate")
 
 

@@ -7,7 +7,9 @@ round, the consortium's rule aggregating every update. Per run it records the la
 between two honest sites' updates of one round, and between an honest update and the
 previous global step, the smallest ratio of an honest update's nearest other update (its
 sine) to the round's spread S (:func:`node.consensus.freeriding.round_spread`; the duplicate test flags
-below SPREAD_FRACTION = 0.2), and which sites the screen flagged. Writes a JSON summary.
+below SPREAD_FRACTION = 0.2), the same ratio for an honest update's nearest *other* site's
+update of the previous round (what a screen against revealed earlier updates would test), and
+which sites the screen flagged. Writes a JSON summary.
 
     .venv/bin/python scripts/free_rider_margins.py            # 4 scenarios x 5 seeds
     .venv/bin/python scripts/free_rider_margins.py --quick    # 2 scenarios x 1 seed
@@ -47,7 +49,8 @@ def margins(name: str, seed: int) -> dict:
     players = list(cohort.hospitals)
     honest = [i for i, h in enumerate(players) if h.role == "honest"]
     samples = [float(h.samples) for h in players]
-    pair, previous, flagged, ratio = 0.0, 0.0, set(), float("inf")
+    pair, previous, flagged, ratio, earlier_ratio = 0.0, 0.0, set(), float("inf"), float("inf")
+    last = None  # the previous round's updates
     for t in range(1, scenario.rounds + 1):
         stack = campaign.updates(t, players)
         pair = max(
@@ -58,6 +61,13 @@ def margins(name: str, seed: int) -> dict:
             cosines = [cosine_similarity(stack[i], stack[j]) for j in range(len(stack)) if j != i]
             sines = [(1 - c * c) ** 0.5 for c in cosines if c > 0]
             ratio = min([ratio] + [min(sines) / spread] if sines else [ratio])
+            if last is not None:
+                cosines = [cosine_similarity(stack[i], last[j]) for j in honest if j != i]
+                sines = [(1 - c * c) ** 0.5 for c in cosines if c > 0]
+                earlier_ratio = min(
+                    [earlier_ratio] + [min(sines) / spread] if sines else [earlier_ratio]
+                )
+        last = stack.copy()
         previous = max(
             [previous] + [cosine_similarity(stack[i], campaign.last_step) for i in honest]
         )
@@ -75,6 +85,7 @@ def margins(name: str, seed: int) -> dict:
         "max_cos_honest_pair": pair,
         "max_cos_honest_vs_previous_step": previous,
         "min_honest_nearest_over_spread": ratio,
+        "min_honest_vs_others_previous_over_spread": earlier_ratio,
         "flagged": sorted(flagged),
     }
 
@@ -105,6 +116,9 @@ def main() -> int:
         "max_cos_honest_vs_previous_step": max(r["max_cos_honest_vs_previous_step"] for r in runs),
         "spread_fraction": SPREAD_FRACTION,
         "min_honest_nearest_over_spread": min(r["min_honest_nearest_over_spread"] for r in runs),
+        "min_honest_vs_others_previous_over_spread": min(
+            r["min_honest_vs_others_previous_over_spread"] for r in runs
+        ),
         "runs_with_an_honest_site_flagged": len(honest_flagged),
     }
     print(

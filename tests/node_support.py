@@ -1,7 +1,8 @@
 """Helpers shared by the tests that run real ``medmesh node run`` processes (see
 node/service/localnet.py): an independent params hash, a deadline-bounded chain wait, the
-4-node anvil fixture, and a TCP relay that makes the chain's RPC unreachable on demand; and,
-for the in-process runs (``run_demo``), the :class:`Record` mod."""
+4-node anvil fixture, and a TCP relay that makes the chain's RPC unreachable on demand; for
+the in-process runs (``run_demo``), the :class:`Record` mod; and for the secagg and ckks tests,
+the weight a member's update carries in a sum."""
 
 from __future__ import annotations
 
@@ -37,15 +38,17 @@ SHORT_CAMPAIGN: dict[str, dict[str, Any]] = {
 
 class Record(PeerMod):
     """Lets the test see what each peer trained (never what others receive): (round, address)
-    -> (delta, samples, the global parameters it trained from)."""
+    -> (delta, its weight in a secagg or ckks sum (:func:`sum_weight`, not the raw claim), the
+    global parameters it trained from)."""
 
     trained: dict[tuple[int, str], tuple[np.ndarray, int, np.ndarray]] = {}
 
     async def train(self, peer, round_, call_next):
         update = await call_next(round_)
+        weight = sum_weight(peer.ledger, peer.address, update.samples)
         Record.trained[(round_, peer.address)] = (
             update.delta.copy(),
-            update.samples,
+            weight,
             peer.global_params.copy(),
         )
         return update
@@ -54,6 +57,39 @@ class Record(PeerMod):
 def params_hash(params: np.ndarray) -> bytes:
     """The documented formula, written out independently of node.consensus.update."""
     return hashlib.sha256(b"medmesh/params/v1" + np.asarray(params, dtype="<f4").tobytes()).digest()
+
+
+def sum_weight(ledger: Any, address: str, samples: int) -> int:
+    """The documented weight of an update in a secagg or ckks sum, re-derived from the registry:
+    the claim, capped at the member's cohort and at the lower median of the active cohorts."""
+    members = [i for i in ledger.identities() if i.status == "active"]
+    cohorts = sorted(i.cohort for i in members)
+    own = next(i.cohort for i in members if i.address.lower() == address.lower())
+    return min(samples, own, cohorts[(len(cohorts) - 1) // 2])
+
+
+def round_seed_reference(state: Path, round_: int, label: str) -> bytes:
+    """The round's public seed for ``label`` (ledger.randomness.round_seed), re-derived here from
+    the saved chain: keccak of the documented header and the RoundOpened block's hash."""
+    from eth_utils import keccak
+
+    from ledger import LedgerClient, load_state
+    from ledger.chain import get_logs
+
+    w3, deployment = load_state(state)
+    client = LedgerClient(w3, deployment)
+    topic = keccak(text="RoundOpened(uint256,address,uint64,uint64,uint32,uint64)")
+    (log,) = get_logs(
+        w3,
+        [client.round_ledger.address],
+        deployment.start_block,
+        [topic, round_.to_bytes(32, "big")],
+    )
+    head = (
+        f"medmesh/round-seed/v1|{label}|{deployment.chain_id}|"
+        f"{deployment.addresses['RoundLedger'].lower()}|{round_}|"
+    ).encode()
+    return keccak(head + bytes(log["blockHash"]))
 
 
 def wait_chain(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -17,6 +17,10 @@ one that leaves out a victim's update) by attesting it first. Limits: a rule tha
 recomputed from S and the peer keeps its own pair; two peers attesting at the same moment
 can still differ, and the round then fails at its deadline as before; modes that reveal only
 the sum (secagg, ckks) are not re-aggregated.
+
+A member back after the round's commit window closed has no update of its own in the round
+(commit before reveal, :mod:`node.peer.reveal`, held every blob until then): it votes for the
+leading pair the same way, with no own pair (``own=None``), and trains from the next round.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from ledger import LedgerClient
 from ledger.records import unmask
 from node.consensus.update import parameters_hash
 
-__all__ = ["AttestedPair", "attested_pairs", "adopt_attested"]
+__all__ = ["AttestedPair", "attested_pairs", "leading_pair", "adopt_attested"]
 
 Aggregator = Callable[[dict[str, object]], Awaitable[tuple[np.ndarray, list[str]]]]
 
@@ -61,18 +65,27 @@ def attested_pairs(ledger: LedgerClient, round_: int, members: Iterable[str]) ->
     return sorted(pairs, key=lambda p: (-p.votes, p.aggregate_hash))
 
 
+def leading_pair(pairs: list[AttestedPair], f: int) -> AttestedPair | None:
+    """The pair with the most votes if more than ``f`` members voted for it (so at least one
+    honest member attested it from its own view), else None."""
+    return next((p for p in pairs if p.votes > f), None)
+
+
 async def adopt_attested(
     pairs: list[AttestedPair],
     opened: dict[str, object],
-    own: np.ndarray,
+    own: np.ndarray | None,
     aggregate: Aggregator,
     *,
     f: int,
 ) -> tuple[np.ndarray, list[str], dict[str, object]] | None:
     """The first of ``pairs`` with more than ``f`` votes that this peer can reproduce from
     ``opened`` (its verified updates, keyed by address): (parameters, accepted, the inputs
-    used); None to keep its own pair ``own`` (already attested, or nothing reproducible)."""
-    if not pairs or any(p.aggregate_hash == parameters_hash(own) for p in pairs):
+    used); None to keep its own pair ``own`` (already attested, or nothing reproducible).
+    ``own`` is None for a member that has no pair of its own (it votes without an update)."""
+    if not pairs or (
+        own is not None and any(p.aggregate_hash == parameters_hash(own) for p in pairs)
+    ):
         return None
     pairs = [p for p in pairs if p.votes > f]
     by_lower = {a.lower(): a for a, u in opened.items() if u is not None}

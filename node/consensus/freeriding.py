@@ -15,7 +15,11 @@ participant's update of the same round, again with noise added.
   not flagged (a copier must see ``u_j`` before it can commit, so the later committer is the
   copier): ``cos(u_i, u_j) >= threshold``, or the angle between them is small *against the
   spread of the round*: ``cos(u_i, u_j) > 0`` and ``sin(u_i, u_j) < spread_fraction * S``, where
-  ``S`` is the median of ``sin(u_k, u_l)`` over every pair of the round's non-zero updates.
+  ``S`` is the median of ``sin(u_k, u_l)`` over every pair of the round's non-zero updates;
+  or, by the same test, a copy of *another* member's accepted update of the previous round
+  (``earlier``). Under commit before reveal (:mod:`node.peer.reveal`) no member sees a
+  current-round update before its own commitment is fixed, so an earlier round's update is
+  the only work a copier can take.
 
 Cosine is scale-free, so a scaled copy or replay is flagged too. The fixed threshold
 :data:`SIMILARITY_THRESHOLD` = 0.999 catches exact and scaled copies. It cannot tell a 10 %
@@ -28,6 +32,18 @@ Past that, a copy is as far from its source as two honest sites can be from each
 similarity screen can tell them apart (the sweep in ``docs/incentive-gaming.md`` shows where
 detection stops). The median is over pairs, so colluders can move ``S`` only while they hold
 fewer than half of the pairs.
+
+The previous-round test compares each update with the other members' accepted updates of
+the previous round, never with its sender's own (a site's updates may well stay alike from
+round to round). Honest updates come no closer to another site's previous-round update than
+0.30 S over the same scenarios (``min_honest_vs_others_previous_over_spread``), a 1.5x
+margin at 0.2 S. Its limit: a member could plant, in round t - 1, a prediction of an honest
+site's round-t update and get that site flagged in round t. Commit before reveal makes the
+planter predict two rounds ahead (it commits in t - 1 knowing updates up to t - 2), and only
+accepted updates count (the plant must pass the robust rule and this screen itself). Every
+peer that adopted the previous round's aggregate holds the same accepted updates; one that
+did not (it caught up by hash) screens without them, and adopts the pair already attested
+(:mod:`node.consensus.attested`) where the two differ.
 
 The stale test keeps the fixed cosine only: an honest site's update can sit close to the
 previous global step (momentum, and a step dominated by that site's own last update; 0.23 S
@@ -42,7 +58,7 @@ every peer flags the same updates on any machine.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -90,12 +106,16 @@ def screen_free_riders(
     updates: Sequence[np.ndarray],
     previous_step: np.ndarray | None,
     *,
+    senders: Sequence[str] = (),
+    earlier: Mapping[str, np.ndarray] | None = None,
     threshold: float = SIMILARITY_THRESHOLD,
     spread_fraction: float = SPREAD_FRACTION,
     zero_tolerance: float = ZERO_TOLERANCE,
 ) -> dict[int, str]:
     """Index (into ``updates``, in commit order) -> reason, for each flagged update; see the
     module docstring. ``previous_step`` is None (or zero) before the first global step;
+    ``earlier`` maps a member to its accepted update of the previous round (``senders``: who
+    sent each of ``updates``, so that no update is compared with its sender's own);
     ``spread_fraction = 0`` keeps only the fixed-cosine test."""
     if not 0 < threshold <= 1 or not 0 <= zero_tolerance < 1 or not 0 <= spread_fraction < 1:
         raise ValueError(
@@ -111,9 +131,16 @@ def screen_free_riders(
     if prev is not None and prev.shape != rows[0].shape:
         raise ValueError(f"previous_step has {prev.size} values, the updates {rows[0].size}")
     n = len(rows)
+    refs = list((earlier or {}).items())
+    if refs and len(senders) != n:
+        raise ValueError(f"earlier updates need the senders of all {n} updates, got {len(senders)}")
+    if any(np.asarray(u).size != rows[0].size for _, u in refs):
+        raise ValueError("earlier updates must have as many values as the updates")
     g = gram(
-        rows + ([prev] if prev is not None else [np.zeros_like(rows[0])])
-    )  # row n: the previous step
+        rows
+        + ([prev] if prev is not None else [np.zeros_like(rows[0])])  # row n: the previous step
+        + [np.asarray(u, dtype=np.float64).ravel() for _, u in refs]  # rows n + 1...: earlier
+    )
     norms = [math.sqrt(g[i, i]) for i in range(n)]
     median = float(np.median(norms))
     flags: dict[int, str] = {
@@ -130,6 +157,8 @@ def screen_free_riders(
             continue
         if _cos_sin(g, i, n)[0] >= threshold:
             flags[i] = "stale-update"
-        elif any(j not in flags and copies(i, j) for j in range(i)):
+        elif any(j not in flags and copies(i, j) for j in range(i)) or any(
+            who != senders[i] and copies(i, n + 1 + k) for k, (who, _) in enumerate(refs)
+        ):
             flags[i] = "duplicate-update"
     return flags

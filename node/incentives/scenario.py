@@ -144,6 +144,8 @@ class Scenario:
     declared_cohorts: bool = (
         False  # claims capped at each site's true count, as declared at admission
     )
+    # blobs are sent only once every member committed (node/peer/reveal.py): a copier sees earlier rounds only
+    commit_before_reveal: bool = True
     schemes: tuple[str, ...] = tuple(SCHEMES)
     shapley: ShapleySettings = ShapleySettings()
     hospitals: tuple[HospitalGroup, ...] = field(
@@ -173,6 +175,8 @@ class Scenario:
             )
         if not isinstance(self.declared_cohorts, bool) or not 0 <= self.spread_fraction < 1:
             raise ValueError("declared_cohorts must be true or false and spread_fraction in [0, 1)")
+        if not isinstance(self.commit_before_reveal, bool):
+            raise ValueError("commit_before_reveal must be true or false")
         _choice("award_by", self.award_by, ("admin", "quorum"))
         _choice("dataset", self.dataset, DATASETS)
         _choice("model", self.model, tuple(MODEL_NAMES))

@@ -3,7 +3,9 @@ each round valued by every compared scheme and paid through the real contracts.
 
 Per round: hospitals that do not drop out train locally (plain SGD: the simulation is about
 incentives, not privacy) or misbehave as their role says, and commit in a seeded random order,
-free-riders last (a copier must see what it copies); zero, stale and duplicate updates are
+free-riders last (a copier must see what it copies); with ``commit_before_reveal`` (the live
+rule, :mod:`node.peer.reveal`) no update of the round is seen before every commitment is fixed, so a
+copier copies the previous round's update; zero, stale and duplicate updates are
 rejected in that commit order (:mod:`node.consensus.freeriding`, as the live peer does); the
 consortium's rule aggregates the rest in address order and its selection is the accepted set;
 the round is committed, the rejections recorded, and the round attested and finalized on the
@@ -103,6 +105,10 @@ class Campaign:
         self.eval_model = build_model(scenario.model, n_features, seed=scenario.seed)
         self.params = flat_parameters(self.model)
         self.last_step = np.zeros_like(self.params)
+        self.revealed: list[
+            np.ndarray
+        ] = []  # the last finished round's honest updates, seen by everyone
+        self.accepted: dict[str, np.ndarray] = {}  # the last finalized round's accepted updates
         dp = DPConfig(
             enabled=False,
             steps_per_epoch=1,
@@ -121,14 +127,43 @@ class Campaign:
         riders = [i for i, h in enumerate(players) if h.role == "free-rider"]
         return [trainers[j] for j in self.order_rng.permutation(len(trainers))] + riders
 
+    def screen(
+        self,
+        stack: np.ndarray,
+        order: list[int],
+        players: list[SimHospital],
+        previous: bool = True,
+        **kw: float,
+    ) -> dict[int, str]:
+        """The free-rider screen as a live peer runs it: ``stack``'s rows in commit ``order``,
+        against the previous global step and (``previous``) the previous round's accepted
+        updates of the other players; flagged rows (indices into ``stack``) -> reason."""
+        in_order = screen_free_riders(
+            [stack[i] for i in order],
+            self.last_step,
+            senders=[players[i].name for i in order],
+            earlier=self.accepted if previous else None,
+            **kw,
+        )
+        return {order[j]: reason for j, reason in in_order.items()}
+
+    def advance(self, step: np.ndarray, accepted: dict[str, np.ndarray]) -> None:
+        """Apply a finalized round: its ``step`` and the ``accepted`` updates (name -> row)."""
+        self.params = (self.params + step).astype(np.float32)
+        self.last_step = step.astype(np.float32)
+        self.accepted = accepted
+
     def _free_ride(
         self, h: SimHospital, reference: np.ndarray, honest: list[np.ndarray]
     ) -> np.ndarray:
         """What a free-rider sends: Lin et al. (2019)'s zero or stale update, a copy of the most
-        central honest update of the round, or a random direction at the median honest norm;
-        stale and copy disguised with Gaussian noise of ``free_ride_noise`` x the source's norm
-        (Fraboni et al., 2021)."""
+        central honest update it has seen (of this round, or under ``commit_before_reveal`` of
+        the previous one), or a random direction at the median honest norm; stale and copy
+        disguised with Gaussian noise of ``free_ride_noise`` x the source's norm (Fraboni et
+        al., 2021)."""
         how = h.group.free_ride
+        if how == "copy" and self.scenario.commit_before_reveal:
+            honest = self.revealed
         if how == "zero":
             return np.zeros_like(self.params)
         if how == "random":
@@ -169,6 +204,7 @@ class Campaign:
                 rows.append(attack(reference, 1)[0])
             else:
                 rows.append(honest[h.name])
+        self.revealed = honest_rows  # revealed once the round's commitments are fixed
         return np.stack(rows).astype(np.float32)
 
 
@@ -258,13 +294,13 @@ def simulate(
         order = campaign.commit_order(players)
         flags = {}
         if scenario.free_rider_screen:  # in commit order: of two copies, the later is the copier
-            in_order = screen_free_riders(
-                [stack[i] for i in order],
-                campaign.last_step,
+            flags = campaign.screen(
+                stack,
+                order,
+                players,
                 threshold=scenario.similarity_threshold,
                 spread_fraction=scenario.spread_fraction,
             )
-            flags = {order[j]: reason for j, reason in in_order.items()}
         kept = [i for i in range(len(names)) if i not in flags]  # what reaches the robust rule
         enough = len(kept) >= rule_class(scenario.rule).min_updates(scenario.f)
         moving = np.array(
@@ -311,10 +347,10 @@ def simulate(
         )
         records.append(record)
         if not record.finalized:  # no credits for a failed round; the model stays where it was
+            campaign.accepted = {}  # and no round's accepted updates are the previous round's
             bar.update(1)
             continue
-        campaign.params = (campaign.params + step).astype(np.float32)
-        campaign.last_step = step.astype(np.float32)
+        campaign.advance(step, {names[i]: stack[i] for i in keep})
         record.metric_after = game.value_of(campaign.params)
         gtg, exact, loo, record.utility_evaluations = _round_values(
             game, scenario, seed=scenario.seed * 7919 + t

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 
 __all__ = ["PHASES", "STAGES", "StageClock", "StageEvent", "StageTotals"]
 
-#: the round pipeline's stages, in the order a round runs them (node.peer.pipeline)
+#: the round pipeline's stages, in the order a round runs them (node.peer.pipeline); "hold" is the wait
+#: between this peer's commit and the release of its blob (commit before reveal, node.peer.reveal)
 STAGES = (
     "train",
     "protect",
     "commit",
+    "hold",
     "send",
     "verify",
     "aggregate",

@@ -12,6 +12,8 @@ hook            when, and what it may change
 ==============  =======================================================================
 train           wraps training: ``await call_next(round_)`` gives the honest update
 protect         wraps protection: ``await call_next(update)`` gives the blob committed
+hold            wraps the commit-before-reveal hold (:mod:`node.peer.reveal`):
+                ``await call_next(round_)`` gives (why released, seconds held)
 outgoing        each blob this peer sends (updates and the mode's side-channel
                 messages), one recipient at a time; return other bytes, or None to drop
 incoming        each blob an active member sent, before the peer files it; False drops it
@@ -55,6 +57,11 @@ class PeerMod:
         self, peer: Any, update: ModelUpdate, call_next: Callable[[ModelUpdate], Awaitable[bytes]]
     ) -> bytes:
         return await call_next(update)
+
+    async def hold(
+        self, peer: Any, round_: int, call_next: Callable[[int], Awaitable[tuple[str, float]]]
+    ) -> tuple[str, float]:
+        return await call_next(round_)
 
     async def outgoing(
         self, peer: Any, recipient: Identity, kind: str, blob: bytes
@@ -103,6 +110,14 @@ class ModChain:
         for mod in reversed(self.mods):
             call = _bind(mod.protect, self.peer, call)
         return await call(update)
+
+    async def hold(
+        self, round_: int, inner: Callable[[int], Awaitable[tuple[str, float]]]
+    ) -> tuple[str, float]:
+        call = inner
+        for mod in reversed(self.mods):
+            call = _bind(mod.hold, self.peer, call)
+        return await call(round_)
 
     async def outgoing(self, recipient: Identity, kind: str, blob: bytes) -> bytes | None:
         out: bytes | None = blob

@@ -3,7 +3,10 @@ round pipeline that ties them together.
 
 One round, as seen by one peer (each stage is one method below)::
 
-    train -> protect -> commit -> gossip -> verify -> aggregate -> attest -> finalize -> credit
+    train -> protect -> commit -> hold -> gossip -> verify -> aggregate -> attest -> finalize -> credit
+
+A peer sends its blob only once every member has committed or the commit window has closed
+(:mod:`node.peer.reveal`): no member can copy a current-round update into its own commitment.
 
 The chain is the source of truth (who is registered, who committed which hash, which
 aggregate finalized); gossip carries hints and blobs. Nothing a remote peer sends can change
@@ -27,7 +30,7 @@ from gossip import BlobRejected, Transport
 from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget, RoundInfo
 from node.consensus import protocol
-from node.consensus.attested import adopt_attested, attested_pairs
+from node.consensus.attested import AttestedPair, adopt_attested, attested_pairs, leading_pair
 from node.consensus.compression import CompressionConfig, UpdateCodec
 from node.consensus.freeriding import screen_free_riders
 from node.consensus.update import ModelUpdate, parameters_hash
@@ -40,7 +43,7 @@ from node.learning.models import build_model, flat_parameters, load_flat_paramet
 from node.learning.privacy import BudgetExhausted, PrivacyLedger
 from node.learning.training import TrainConfig, round_train_config, train_local
 from node.monitoring.stagetimes import StageClock
-from node.peer import relay, setupsum
+from node.peer import relay, reveal, setupsum
 from node.peer.committee import KINDS as COMMITTEE_KINDS
 from node.peer.committee import RoundCommittee
 from node.peer.deadlines import DeadlineBounds, WaitClock
@@ -81,6 +84,9 @@ class PeerSettings:
     model: str = _T.model
     rule: str = _A.rule
     f: int = _A.f  # Byzantine peers the Krum family and Bulyan must tolerate
+    bucket_size: int = (
+        _A.bucket_size
+    )  # > 1: bucketing before the rule (rules.Bucketed), seeded by the round
     train: TrainConfig = TrainConfig()
     round_timeout: float = (
         _R.round_timeout
@@ -117,6 +123,11 @@ class PeerSettings:
             raise ValueError(
                 f"min_contributors must be at least {MIN_CONTRIBUTORS}, got {self.min_contributors}: "
                 f"a sum of two updates reveals each one to the other contributor"
+            )
+        if self.bucket_size < 1 or (self.bucket_size > 1 and self.rule == "fedavg"):
+            raise ValueError(
+                f"bucket_size must be >= 1, and 1 with rule fedavg (a mean of bucket means is FedAvg), "
+                f"got {self.bucket_size} with {self.rule}"
             )
         if self.scaling not in ("secure", "bounds"):
             raise ValueError(
@@ -164,6 +175,7 @@ class PeerSettings:
             model=training.model,
             rule=a.rule,
             f=a.f,
+            bucket_size=a.bucket_size,
             train=TrainConfig.from_section(training),
             round_timeout=rounds.round_timeout,
             round_timeout_max=rounds.round_timeout_max,
@@ -188,6 +200,10 @@ class RoundOutcome:
     epsilon: float = 0.0
     samples: int = 0
     error: str | None = None
+    revealed: str | None = (
+        None  # why the blob was released (node.peer.reveal): all-committed | window-closed
+    )
+    held_s: float = 0.0  # seconds between this peer's commit and the release of its blob
 
 
 class _PeerLog(logging.LoggerAdapter):
@@ -226,6 +242,8 @@ class HospitalPeer:
         self.model = build_model(settings.model, input_shape=raw_data.input_shape, seed=0)
         self.global_params = flat_parameters(self.model)
         self.last_step: np.ndarray | None = None  # the last adopted global step (free-rider screen)
+        # the last adopted round and its accepted updates (address -> delta; free-rider screen)
+        self.last_accepted: tuple[int, dict[str, np.ndarray]] = (0, {})
         self.completed_round = 0
         # the chain's current round as last read by the schedule (node.service.runner); when set, blobs
         # are held only for it and the next one, so a member cannot park blobs for other rounds
@@ -249,6 +267,9 @@ class HospitalPeer:
         self._sending = 0  # update transfers in flight in the background
         self._sends_drained: trio.Event | None = None  # set when _sending falls to 0 (drain_sends)
         self._budget_declared = False
+        self._commits_final: set[int] = (
+            set()
+        )  # rounds whose reveal hold ended: no commitment can be added
         # the blob and quorum waits, derived from measured training time and transfer rate
         self.waits = WaitClock(
             DeadlineBounds(
@@ -770,6 +791,11 @@ class HospitalPeer:
                 self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
                 out.error, update = str(exc), None
             else:
+                await self._announce(
+                    protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob))
+                )
+                with clock.stage("hold"):
+                    out.revealed, out.held_s = await self.mods.hold(round_, self._hold)
                 with clock.stage("send"):
                     await self._send(round_, blob)
         if not self.committee.seated(round_):  # a follower: fetches the finalized aggregate
@@ -808,6 +834,14 @@ class HospitalPeer:
             out.rejected[dropped] = "robust-rule"
         with clock.stage("record_rejections"):
             self._record_rejections(round_, out.rejected)
+        return await self._vote(out, new_params, updates)
+
+    async def _vote(
+        self, out: RoundOutcome, new_params: np.ndarray, updates: dict[str, object]
+    ) -> RoundOutcome:
+        """Attest ``new_params`` with ``out.accepted`` (aggregated from ``updates``), wait for
+        the quorum, end the round; keep the accepted updates if the round adopted it."""
+        round_ = out.round
         out.aggregate_hash = parameters_hash(new_params).hex()
         try:
             # the head we saw goes into the signed vote: our record of the history we attest on
@@ -820,7 +854,10 @@ class HospitalPeer:
         except LedgerError as exc:  # e.g. the round closed first; we may still adopt its aggregate
             self.log.error("attestation failed: %s", exc, round=round_)
             out.error = str(exc)
-        return await self._finish(out, new_params)
+        await self._finish(out, new_params)
+        if self.global_params is new_params and not self.protection.sum_only:  # adopted
+            self.last_accepted = (round_, {a: updates[a].delta for a in out.accepted})
+        return out
 
     async def _finish(self, out: RoundOutcome, new_params: np.ndarray | None) -> RoundOutcome:
         """The round's last stage: finalize and adopt (``new_params`` None: off the committee,
@@ -829,6 +866,61 @@ class HospitalPeer:
             await self._finalize(out, new_params)
         self._end_round(out.round)
         return out
+
+    def attested_lead(self, round_: int) -> AttestedPair | None:
+        """The pair more than ``f`` other members attested in ``round_`` (None: none yet)."""
+        pairs = attested_pairs(self.ledger, round_, [i.address for i in self.others()])
+        return leading_pair(pairs, self.settings.f)
+
+    async def vote_attested(self, round_: int) -> RoundOutcome:
+        """Give ``round_`` its quorum without an update of this member's own (issue 17.5 under
+        commit before reveal). A member back after the round's commit window closed (an outage,
+        a restart) can no longer commit, and the live members held their blobs until that
+        window closed (:mod:`node.peer.reveal`), so it saw no current-round update before. If
+        more than ``f`` others attested one pair, it pulls that pair's committed blobs by relay,
+        checks each against its commitment on chain, re-aggregates exactly that set with its
+        own rule and votes for the pair only if the hash matches
+        (:mod:`node.consensus.attested`). It trains from the next round: nothing of its own is
+        committed, sent or charged to its privacy budget, and it accuses no one. With a
+        committee (docs/committee.md) only a seated member votes; a follower fetches the
+        finalized aggregate as in a round it ran."""
+        out = RoundOutcome(round_)
+        self.refresh_directory()
+        if self.committee.enabled:
+            try:
+                await self.committee.draw(round_)
+            except ROUND_ERRORS as exc:  # the beacon failed, or a mode without committees
+                out.error = str(exc)
+                return out
+            if not self.committee.seated(round_):
+                return await self._finish(out, None)
+        lead = self.attested_lead(round_)
+        if lead is None or self.protection.sum_only:  # a sum-only mode reveals no update to check
+            out.error = "no attested pair this member can check without an update of its own"
+            return out
+        commitments = self.ledger.commitments(round_)
+        wanted = {a for a in commitments if a.lower() in lead.accepted}
+        rejected = {a: "missing-blob" for a in wanted}
+        updates: dict[str, object] = {}
+        # no stage marks until the vote: the round's stages (STAGES) are the full pipeline's
+        with trio.move_on_after(self.waits.deadline(self._room(round_))):
+            await self._pull_missing(round_, wanted - set(self._inbox[round_]))
+        await self._recheck(round_, wanted & set(self._inbox[round_]), updates, rejected)
+        adopted = await adopt_attested(
+            [lead], updates, None, lambda inputs: self._aggregate(round_, inputs), f=self.settings.f
+        )
+        if adopted is None:
+            out.rejected = rejected
+            out.error = f"the attested pair is not reproducible from {len(updates)} of its {len(wanted)} blobs"
+            self._end_round(round_)
+            return out
+        new_params, out.accepted, inputs = adopted
+        self.log.warning(
+            "back after the commit window: voting for the pair already attested (%d updates)",
+            len(out.accepted),
+            round=round_,
+        )
+        return await self._vote(out, new_params, inputs)
 
     def _room(self, round_: int) -> float:
         """Seconds left before ``round_``'s attestation deadline, by the chain's clock (its latest
@@ -880,7 +972,7 @@ class HospitalPeer:
             return params, accepted, updates
         aggregate = lambda inputs: self._aggregate(round_, inputs)  # noqa: E731
         adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.settings.f)
-        lead = next((p for p in pairs if p.votes > self.settings.f), None)
+        lead = leading_pair(pairs, self.settings.f)
         missing = {
             a
             for a in rejected
@@ -929,6 +1021,7 @@ class HospitalPeer:
         # a slower peer may still be verifying this round and need a blob relayed: keep the
         # blobs of the last KEEP_ROUNDS completed rounds (a peer finishes on quorum, not on all)
         self._kept[round_] = self._inbox.pop(round_, {})
+        self._commits_final.discard(round_)
         for old in [r for r in self._kept if r <= round_ - KEEP_ROUNDS]:
             del self._kept[old]
         self.protection.end_round(round_)
@@ -991,14 +1084,26 @@ class HospitalPeer:
             round=update.round,
         )
 
+    async def _hold(self, round_: int) -> tuple[str, float]:
+        """Commit before reveal (:mod:`node.peer.reveal`): wait until every active member committed
+        or the commit window closed; returns why, and the seconds waited."""
+        started = time.perf_counter()
+        why = await reveal.hold_until_committed(
+            self.ledger,
+            round_,
+            [m.address for m in self.active_members()],
+            lambda: self._chain_changed,
+        )
+        held = time.perf_counter() - started
+        self._commits_final.add(round_)
+        self.log.info("revealing the update after %.2f s (%s)", held, why, round=round_)
+        return why, held
+
     async def _send(self, round_: int, blob: bytes) -> None:
         """Send the blob to every recipient concurrently, each transfer bounded by the round's
         deadline (:mod:`node.peer.deadlines` from now), in the background: a slow or frozen receiver holds
         up neither the other transfers nor this peer's verify stage (issue 17.6). A transfer cut
         off by the deadline is what the relay (:mod:`node.peer.relay`) is for."""
-        await self._announce(
-            protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob))
-        )
         recipients = self.protection.update_recipients(round_)
         self.waits.sending(len(blob), len(recipients))
         deadline = trio.current_time() + self.waits.deadline()
@@ -1060,6 +1165,10 @@ class HospitalPeer:
         free-riders (:mod:`node.consensus.freeriding`) where the mode reveals individual updates; returns
         what the protection mode aggregates (whole updates, masked vectors, ciphertexts)."""
         expected = self.protection.expected_update_senders(round_)
+        if (
+            round_ in self._commits_final
+        ):  # no commitment can be added: wait for the committers' blobs only
+            expected &= set(self.ledger.commitments(round_))
         wait, started = self.waits.deadline(self._room(round_)), trio.current_time()
         deadline = started + wait
         await self.await_blobs(round_, expected, wait * RELAY_AFTER)
@@ -1103,13 +1212,25 @@ class HospitalPeer:
             a for a in commitments if a in accepted
         ]  # commit order: of two copies, the later is the copier
         for i, reason in screen_free_riders(
-            [accepted[a].delta for a in order], self.last_step
+            [accepted[a].delta for a in order],
+            self.last_step,
+            senders=order,
+            earlier=self.earlier_updates(round_),
         ).items():
             if order[i] != self.address:
                 rejected[order[i]] = reason
                 del accepted[order[i]]
                 self.log.warning("rejected update from %s (%s)", order[i], reason, round=round_)
         return accepted, rejected
+
+    def earlier_updates(self, round_: int) -> dict[str, np.ndarray] | None:
+        """The previous round's accepted updates for the free-rider screen, if this peer adopted
+        that round; None with a committee, where only members seated in both rounds hold them:
+        the seated members must screen alike, or their accepted sets (and votes) split."""
+        adopted_round, earlier = self.last_accepted
+        if adopted_round != round_ - 1 or self.committee.enabled:
+            return None
+        return earlier
 
     async def _check_off_loop(
         self, round_: int, sender: str, commitment: Commitment, members: dict[str, Identity]

@@ -13,7 +13,8 @@ no draw: the round goes on without ckks roles and fails; the next round draws af
 
 1. ``ckks-context``: the key holder makes fresh keys and sends its public context (public key
    and parameters only, refused below 128-bit security) to every member;
-2. ``update`` (committed on chain): each other peer encrypts ``[samples * delta, samples]``
+2. ``update`` (committed on chain): each other peer encrypts ``[w * delta, w]`` (``w`` its
+   committed samples capped by its cohort and the median cohort: :func:`node.consensus.rules.cohort_weight`)
    under that context, bound to the round and the context's hash, and sends it to the
    aggregator only. The key holder encrypts nothing: it could subtract its own update from any
    sum it decrypts, so a ciphertext of it would hide nothing from the one peer able to open
@@ -24,7 +25,7 @@ no draw: the round goes on without ckks roles and fails; the next round draws af
 4. ``ckks-result``: the key holder decrypts only that sum, and only if it holds at least
    ``min_contributors`` (default 3) members with a ckks commitment on chain, its own counted
    (the chain's count, not the ciphertext header's, which the aggregator could rewrite);
-   it checks the decrypted sample total against the chain, adds its own weighted update, and
+   it checks the decrypted weight total against the chain and registry, adds its own weighted update, and
    sends the new global parameters to every member; each attests their hash on chain.
 
 Every peer sees only the sum. What it cannot check is the key holder's arithmetic: an honest
@@ -202,13 +203,16 @@ class CkksMode(ProtectionMode):
         delta = update.delta.astype(np.float64)
         if self.ctx.settings.clip_norm is not None:
             delta = clip_norms(delta[None, :], self.ctx.settings.clip_norm)[0]
+        weight = self.ctx.claim_weight(
+            self.ctx.address, update.samples
+        )  # bounded by the registry's cohorts
         if (
             self._is(holder) and not self.holder_encrypts
         ):  # added in the clear after decryption; never sent
-            self._plain[r] = (delta, float(update.samples))
+            self._plain[r] = (delta, weight)
             self._own[r] = encode_update(update)
             return self._own[r]
-        self._own[r] = await self._encrypt(r, delta, float(update.samples))
+        self._own[r] = await self._encrypt(r, delta, weight)
         # one envelope for every evaluator (the hash committed on chain binds them all to the same
         # bytes); an evaluator's own is sealed to itself too, and sent to the other evaluators
         return self.seal_for(r, self._own[r], evaluators)
@@ -303,7 +307,10 @@ class CkksMode(ProtectionMode):
                     "the aggregator's sum names the key holder, who sent it no ciphertext"
                 )
             commitments = self.ctx.ledger.commitments(round_)
-            samples = sum(commitments[committed[a]].samples for a in summed.included)
+            samples = sum(
+                self.ctx.claim_weight(committed[a], commitments[committed[a]].samples)
+                for a in summed.included
+            )
             own = self._plain.get(round_)
             least = self.ctx.settings.min_contributors
             counted = {a for a in summed.included if commitments[committed[a]].mode == self.code}

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from node.consensus.rules.fedavg import cohort_weight
 from node.crypto.sealing import SealContext
+from node.errors import AggregationError
 
 if TYPE_CHECKING:
     from ledger import Identity, LedgerClient
@@ -87,6 +89,19 @@ class ModeContext:
     def member(self, address: str) -> Identity | None:
         """The active member with this address (any case), or None."""
         return next((i for i in self.members() if i.address.lower() == address.lower()), None)
+
+    def cohort(self, address: str) -> int:
+        """The cohort ``address`` declared at admission (on chain): the ceiling of its claims."""
+        member = self.member(address)
+        if member is None:
+            raise AggregationError(f"{address} is not an active member: its update has no weight")
+        return member.cohort
+
+    def claim_weight(self, address: str, samples: float) -> float:
+        """The weight of ``address``'s update in a masked or encrypted sum: its committed count
+        (Ñ) capped by its admission cohort and the active members' lower median cohort, all from
+        the registry (:func:`node.consensus.rules.cohort_weight`), so every peer computes it alike."""
+        return cohort_weight(samples, self.cohort(address), [m.cohort for m in self.members()])
 
     # -- sealing and sending -----------------------------------------------------------
     def seal_context(self, round_: int, sender: str) -> SealContext:

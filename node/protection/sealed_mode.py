@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from node.consensus.rules import outcome_by_peer
+from ledger.randomness import round_seed
+from node.consensus.rules import outcome_by_peer, rule_class
 from node.consensus.update import ModelUpdate, UpdateFormatError
 from node.crypto.sealing import SealError
 from node.protection.base import Aggregate, ProtectionMode, Rejected
@@ -58,9 +59,27 @@ class SealedMode(ProtectionMode):
         return update
 
     async def aggregate(self, round_: int, opened: dict[str, ModelUpdate]) -> Aggregate:
+        """The consortium's rule on the opened updates: claims (Ñ, :mod:`node.learning.privacy`) bounded by
+        each member's cohort on chain (``ceilings``), and with ``bucket_size > 1`` bucketing seeded
+        by the round's public seed (:func:`ledger.randomness.round_seed`), so every peer buckets alike."""
         s = self.ctx.settings
         deltas = {a: u.delta for a, u in opened.items()}
+        cohorts: dict[str, float] | None = None  # FedAvg's ceilings
+        if rule_class(s.rule).weighted:
+            cohorts = {a: self.ctx.cohort(a) for a in opened}
+        seed = (
+            int.from_bytes(round_seed(self.ctx.ledger, round_, "bucketing")[:8], "big")
+            if s.bucket_size > 1
+            else 0
+        )
         out = outcome_by_peer(
-            s.rule, deltas, {a: u.samples for a, u in opened.items()}, f=s.f, clip=s.norm_bound
+            s.rule,
+            deltas,
+            {a: u.samples for a, u in opened.items()},
+            f=s.f,
+            clip=s.norm_bound,
+            ceilings=cohorts,
+            bucket=s.bucket_size,
+            seed=seed,
         )  # one pass
         return Aggregate((self.ctx.global_params + out.params).astype("float32"), out.accepted)

@@ -8,7 +8,10 @@ module runs its five phases over libp2p blobs, each one sealed and signed
    the self-mask seed and of the mask key, each sealed to its holder; the *participants*
    are this peer plus those whose shares reached it;
 3. ``update`` (committed on chain like any update): the masked vector
-   ``[samples * delta, samples]`` in fixed point, masked against the participants;
+   ``[w * delta, w]`` in fixed point, masked against the participants, where ``w`` is the
+   committed sample count capped by the member's admission cohort and the active members'
+   median cohort (:func:`node.consensus.rules.cohort_weight`: no peer sees the other claims
+   before the sum, so the cap comes from the registry, read before training);
 4. ``secagg-consistency``: once the masked inputs are in, the survivors are the members that
    committed on chain (the same set for every peer that reads the chain). Each peer that
    masked an input signs (participants, their mask keys' hash, survivors) and sends it to
@@ -21,9 +24,10 @@ module runs its five phases over libp2p blobs, each one sealed and signed
    ``threshold`` of them recover the sum, which must hold at least ``min_contributors``
    (default 3) committed updates.
 
-Weighted FedAvg then is ``sum(samples * delta) / sum(samples)``; the sample total must equal
-the sum the survivors committed on chain. With top-k compression, every peer sends the same
-round-shared random coordinates (:func:`node.consensus.compression.shared_indices`) with error feedback.
+Weighted FedAvg then is ``sum(w * delta) / sum(w)``; the weight total must equal the one every
+peer computes from the survivors' commitments on chain and the registry. With top-k
+compression, every peer sends the same round-shared random coordinates
+(:func:`node.consensus.compression.shared_indices`) with error feedback.
 """
 
 from __future__ import annotations
@@ -164,8 +168,11 @@ class SecAggMode(ProtectionMode):
             _, delta = self.ctx.codec.sparse_for_secagg(
                 ModelUpdate(r, me, update.samples, update.epsilon, delta.astype(np.float32)), idx
             )
+        weight = self.ctx.claim_weight(
+            me, update.samples
+        )  # the claim bounded by the registry's cohorts
         x = encode_fixed(
-            np.append(update.samples * delta.astype(np.float64), float(update.samples)),
+            np.append(weight * delta.astype(np.float64), weight),
             self.params,
             len(self.ctx.members()),
         )
@@ -380,13 +387,17 @@ class SecAggMode(ProtectionMode):
         )
         vec = decode_fixed(total, self.params)
         committed = self.ctx.ledger.commitments(round_)
-        chain_samples = sum(c.samples for a, c in committed.items() if a.lower() in survivors)
-        if round(vec[-1]) != chain_samples:
+        weight = sum(
+            self.ctx.claim_weight(a, c.samples)
+            for a, c in committed.items()
+            if a.lower() in survivors
+        )
+        if round(vec[-1]) != weight:
             raise SecAggError(
-                f"the unmasked sample total {vec[-1]:.0f} differs from the {chain_samples} the "
-                f"survivors committed on chain"
+                f"the unmasked weight total {vec[-1]:.0f} differs from the {weight:.0f} the survivors' "
+                f"commitments on chain give (claims capped by the cohorts)"
             )
-        mean = vec[:-1] / chain_samples
+        mean = vec[:-1] / weight
         idx = self._indices(round_, self.ctx.global_params.size)
         step = np.zeros(self.ctx.global_params.size) if idx is not None else mean
         if idx is not None:

@@ -131,6 +131,7 @@ class AggregationSection:
         DEFAULT_RULE  # robust aggregation rule (geometric-median, median, trimmed-mean, krum, ...)
     )
     f: int = 1  # Byzantine members the Krum family and Bulyan tolerate
+    bucket_size: int = 1  # > 1: bucketing before the rule, seeded by the round (1: off)
     protection: str = "sealed"  # sealed | secagg | ckks; secagg and ckks need rule = "fedavg"
     topk: float | None = None  # top-k sparsification with error feedback (fraction kept, e.g. 0.1)
     quantize: bool = False  # 8-bit values (sealed only)
@@ -416,6 +417,12 @@ def _check(where: str, cfg: NodeConfig) -> None:
         raise bad("aggregation.rule", f"unknown rule {a.rule!r}; choose one of {', '.join(RULES)}")
     if a.f < 0:
         raise bad("aggregation.f", f"must be >= 0, got {a.f}")
+    if a.bucket_size < 1 or (a.bucket_size > 1 and a.rule == "fedavg"):
+        raise bad(
+            "aggregation.bucket_size",
+            f'must be >= 1, and 1 with rule = "fedavg" (a mean of bucket means '
+            f"is FedAvg), got {a.bucket_size}",
+        )
     try:
         check_protection(a.protection, a.rule)
     except ValueError as exc:

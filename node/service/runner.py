@@ -487,6 +487,11 @@ class NodeRunner:
                 await self._run_round(current)
             else:
                 await trio.sleep(poll)  # no peer to catch up from yet; the keeper is dialing
+        elif self._votable(current, info):  # back after the commit window: vote, train next round
+            if await self._catch_up():
+                await self._run_round(current, vote_only=True)
+            else:
+                await trio.sleep(poll)
         elif self._chain_time() > info.attest_deadline:
             await self._open(current + 1)  # fails the stale round first
         else:
@@ -596,6 +601,27 @@ class NodeRunner:
             return False
         return self.client.commitment(round_, self.identity.address) is None  # none before a crash
 
+    def _votable(self, round_: int, info) -> bool:
+        """Too late to commit to the open ``round_`` (:meth:`_joinable` said no), but not to vote:
+        this node neither committed nor attested, the attestation window is open, and more than
+        ``f`` others attested one pair (:meth:`HospitalPeer.vote_attested` checks it) in a mode
+        that reveals the updates (a masked or encrypted sum cannot be re-aggregated)."""
+        if self.peer.protection.sum_only or (
+            info.status != "open"
+            or round_ <= self.peer.completed_round
+            or info.attest_count <= self.cfg.aggregation.f
+        ):
+            return False
+        if self._chain_time() > info.attest_deadline:
+            return False
+        me = self.identity.address
+        if (
+            self.client.commitment(round_, me) is not None
+            or self.client.attestation(round_, me) is not None
+        ):
+            return False
+        return self.peer.attested_lead(round_) is not None
+
     async def _open(self, round_: int) -> None:
         """Open ``round_`` in turn: wait ``rank * open_fallback`` unless someone else opens it."""
         members = [m.address for m in self.peer.active_members()]
@@ -644,12 +670,13 @@ class NodeRunner:
         except GossipError as exc:  # a hint; the others poll the chain anyway
             self.events.emit("publish_failed", opened, error=str(exc)[:160])
 
-    async def _run_round(self, round_: int) -> None:
+    async def _run_round(self, round_: int, vote_only: bool = False) -> None:
+        """Run ``round_`` (or, ``vote_only``, vote for its attested pair without an update)."""
         self.timings.clear()
         before = self.host.stats
         started = time.perf_counter()
-        self.events.emit("round_joined", round_)
-        out = await self.peer.run_round(round_)
+        self.events.emit("round_joined", round_, vote_only=vote_only)
+        out = await (self.peer.vote_attested(round_) if vote_only else self.peer.run_round(round_))
         self.peer.completed_round = max(
             self.peer.completed_round, round_
         )  # never rejoin (re-train) it

@@ -38,6 +38,9 @@ class DemoConfig:
     epsilon: float = _P.epsilon
     delta: float = _P.delta
     rule: str = _A.rule
+    bucket_size: int = (
+        _A.bucket_size
+    )  # > 1: bucketing before the rule (node.consensus.rules.Bucketed)
     protection: str = _A.protection  # sealed | secagg | ckks (node.protection)
     topk: float | None = _A.topk  # top-k sparsification with error feedback (fraction kept)
     quantize: bool = _A.quantize  # 8-bit quantization of the sent values (sealed only)
@@ -111,6 +114,7 @@ class DemoConfig:
             TrainingSection(model=self.model, learning_rate=self.learning_rate, seed=self.seed),
             AggregationSection(
                 rule=self.rule,
+                bucket_size=self.bucket_size,
                 protection=self.protection,
                 topk=self.topk,
                 quantize=self.quantize,

@@ -105,6 +105,7 @@ def test_status_page_in_headless_chromium(net, urls):
             "train",
             "protect",
             "commit",
+            "hold",
             "send",
             "verify",
             "aggregate",

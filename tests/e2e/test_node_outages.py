@@ -21,6 +21,7 @@ from collections import Counter
 import pytest
 from node_support import TcpRelay, running_net, wait_chain
 
+from node.peer.reveal import CLOCK_SLACK_S
 from node.service.localnet import LocalNet
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
@@ -97,9 +98,10 @@ def test_nodes_back_from_an_outage_adopt_the_attested_pair(net):
             lambda: reader.current_round() > k and reader.current_round(), 60, f"round {k + 1} open"
         )
         for name in ("hospital-a", "hospital-b"):
+            # the pair holds its blobs until the commit window closes (node.peer.reveal), then takes its two waits
             done = net.procs[name].wait_for(
                 lambda e: e["event"] == "round_done" and e["round"] == r,
-                60,
+                WINDOWS + CLOCK_SLACK_S + 60,
                 f"round {r} without the frozen pair",
             )
             assert not done["finalized"]  # 2 of 4 attested: no quorum
@@ -149,7 +151,8 @@ def test_a_frozen_peer_holds_up_no_sender(net):
     """Issue 17.6: sends run concurrently, each bounded by the round's deadline. With one peer
     frozen, the three others finish the round on their quorum within the round's two waits
     (blobs, then votes: 2 x round_timeout) plus training; a send waiting on the frozen receiver
-    (3 attempts x a 60 s blob timeout before) would hold each sender for minutes."""
+    (3 attempts x a 60 s blob timeout before) would hold each sender for minutes. The reveal hold
+    (node.peer.reveal) adds at most the commit window: the frozen peer never commits."""
     reader = net.client("hospital-a")
     timeout = OVERRIDES["rounds"]["round_timeout"]
     k = freeze_between_rounds(net, ("hospital-d",))
@@ -160,11 +163,14 @@ def test_a_frozen_peer_holds_up_no_sender(net):
         for name in ("hospital-a", "hospital-b", "hospital-c"):
             done = net.procs[name].wait_for(
                 lambda e: e["event"] == "round_done" and e["round"] == r,
-                60,
+                WINDOWS + CLOCK_SLACK_S + 60,
                 f"round {r} with a frozen peer",
             )
             assert done["finalized"] and hospital_d_left_out(net, done), done
-            assert done["seconds"] < 2 * timeout + done["stages"]["train"] + 5, (
+            # the reveal hold waits for the frozen peer's commit until the commit window closes, no longer
+            hold = done["stages"]["hold"]
+            assert hold < WINDOWS + CLOCK_SLACK_S + 5, done
+            assert done["seconds"] < 2 * timeout + done["stages"]["train"] + hold + 5, (
                 done
             )  # 5 s: chain and load slack
     finally:

@@ -9,7 +9,7 @@ import numpy as np
 import trio
 from node_support import params_hash
 
-from node.consensus.attested import AttestedPair, adopt_attested
+from node.consensus.attested import AttestedPair, adopt_attested, leading_pair
 
 RNG = np.random.default_rng(7)
 OPENED = {f"0x{i:040x}": RNG.normal(size=5).astype(np.float32) for i in range(1, 5)}
@@ -55,3 +55,13 @@ def test_no_adoption_without_every_update_of_the_pair_or_without_its_hash():
 
 def test_a_peer_whose_own_pair_is_attested_keeps_it():
     assert adopt([pair(ADDRS, 1), pair(ADDRS[:2], 2)]) is None
+
+
+def test_a_member_without_an_update_adopts_the_leading_pair_with_more_than_f_votes():
+    """A member back after the commit window (no pair of its own, ``own=None``) adopts a pair it
+    reproduces; :func:`leading_pair` picks the most-voted pair only past ``f`` votes."""
+    pairs = [pair(ADDRS[:3], 2), pair(ADDRS[:2], 1)]
+    assert leading_pair(pairs, f=1) == pairs[0] and leading_pair(pairs, f=2) is None
+    params, accepted, _ = trio.run(lambda: adopt_attested(pairs, OPENED, None, median, f=1))
+    assert accepted == ADDRS[:3] and params_hash(params) == pairs[0].aggregate_hash
+    assert trio.run(lambda: adopt_attested(pairs[1:], OPENED, None, median, f=1)) is None

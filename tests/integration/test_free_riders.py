@@ -79,6 +79,37 @@ def test_screen_flags_zero_stale_and_later_duplicates() -> None:
     assert screen_free_riders([_at_angle(prev, SIMILARITY_THRESHOLD - 1e-6)], prev) == {}
 
 
+def test_screen_flags_a_copy_of_another_members_previous_update_never_of_its_own() -> None:
+    """Against the previous round's accepted updates (``earlier``), by the same spread test:
+    random 50-d rows are nearly orthogonal, so the round's spread S (the median pairwise sine,
+    computed here with numpy) is near 1 and the bound 0.2 S near 0.2."""
+    rng = np.random.default_rng(2)
+    a, b, c = rng.normal(size=50), rng.normal(size=50), rng.normal(size=50)
+    before = {"x": rng.normal(size=50), "y": rng.normal(size=50)}
+    rows = [a, b, c]
+
+    def sine(u, v):
+        return math.sqrt(max(0.0, 1 - (u @ v / np.linalg.norm(u) / np.linalg.norm(v)) ** 2))
+
+    spread = float(np.median([sine(rows[i], rows[j]) for i in range(3) for j in range(i + 1, 3)]))
+    close, far = _at_angle(before["x"], 0.998, seed=4), _at_angle(before["x"], 0.9, seed=4)
+    assert sine(close, before["x"]) < 0.2 * spread < sine(far, before["x"])
+    senders = ["y", "x", "z"]
+    # z sends x's previous update with noise: flagged; x sending the same is its own: kept
+    assert screen_free_riders([a, b, close], None, senders=senders, earlier=before) == {
+        2: "duplicate-update"
+    }
+    assert screen_free_riders([a, close, c], None, senders=senders, earlier=before) == {}
+    assert screen_free_riders([a, b, far], None, senders=senders, earlier=before) == {}
+    assert screen_free_riders([a, b, close], None) == {}  # without the previous round's
+    # an exact replay is caught by the fixed cosine alone
+    assert screen_free_riders(
+        [a, b, 2 * before["y"]], None, senders=["x", "z", "w"], earlier=before, spread_fraction=0
+    ) == {2: "duplicate-update"}
+    with pytest.raises(ValueError, match="senders of all 3 updates"):
+        screen_free_riders([a, b, c], None, earlier=before)
+
+
 def test_screen_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="threshold"):
         screen_free_riders([np.ones(3)], None, threshold=1.5)
@@ -134,7 +165,8 @@ def test_a_stale_free_rider_is_rejected_on_record_and_paid_nothing() -> None:
 @pytest.mark.parametrize("name", ["default", "free-riders", "poisoners", "four"])
 def test_honest_sites_are_never_flagged(name: str) -> None:
     """No DP noise (the hardest case for the screen): over 3 seeds and every round, no honest
-    site (label noise and legacy scanners included) is flagged."""
+    site (label noise and legacy scanners included) is flagged, the previous round's accepted
+    updates of the other sites included in the screen."""
     for seed in range(3):
         scenario = replace(load_scenario(name), seed=seed, rounds=4)
         cohort = build_cohort(scenario)
@@ -143,7 +175,7 @@ def test_honest_sites_are_never_flagged(name: str) -> None:
         samples = [float(h.samples) for h in players]
         for t in range(1, scenario.rounds + 1):
             stack = campaign.updates(t, players)
-            flags = screen_free_riders(list(stack), campaign.last_step)
+            flags = campaign.screen(stack, campaign.commit_order(players), players)
             flagged = {players[i].name for i in flags}
             assert flagged <= {h.name for h in players if h.role != "honest"}, (
                 name,
@@ -152,8 +184,7 @@ def test_honest_sites_are_never_flagged(name: str) -> None:
                 flags,
             )
             step = aggregate(scenario.rule, stack, samples, f=scenario.f)
-            campaign.params = (campaign.params + step).astype(np.float32)
-            campaign.last_step = step.astype(np.float32)
+            campaign.advance(step, {h.name: stack[i] for i, h in enumerate(players)})
 
 
 class StaleFreeRide(PeerMod):

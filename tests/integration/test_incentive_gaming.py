@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from ledger import connect
-from node.consensus.freeriding import screen_free_riders
 from node.consensus.rules import aggregate
 from node.incentives.cohort import build_cohort
 from node.incentives.report import summarize
@@ -66,11 +65,12 @@ def test_a_claimed_count_buys_no_marginal_credit_and_at_most_the_median_under_da
 
 
 def test_a_copier_is_rejected_in_commit_order_never_its_source() -> None:
-    result = simulate(
+    # a copier that does see the round's updates (peers that reveal before every commit is fixed)
+    scenario = replace(
         scenario_from_dict(_four(rounds=3, role="free-rider", free_ride="copy")),
-        w3=connect(),
-        progress=False,
+        commit_before_reveal=False,
     )
+    result = simulate(scenario, w3=connect(), progress=False)
     for r in result.rounds:
         assert r.rejected == {"hospital-c": "duplicate-update", "hospital-d": "zero-update"}, (
             r.round
@@ -83,10 +83,17 @@ def test_a_copier_is_rejected_in_commit_order_never_its_source() -> None:
         assert shares["hospital-c"] == 0, scheme
 
 
-@pytest.mark.parametrize("noise,caught", [(0.02, 1.0), (0.3, 0.0)])
-def test_noisy_copies_are_caught_up_to_the_measured_noise(noise: float, caught: float) -> None:
-    """The sweep's ends (benchmarks/results/incentive_gaming.json): every 2 % copy caught, no
-    30 % copy caught, and no honest update flagged on the way (no DP noise, 3 seeds x 3 rounds)."""
+@pytest.mark.parametrize(
+    "held,noise,caught", [(False, 0.02, 1.0), (False, 0.3, 0.0), (True, 0.1, 1.0), (True, 0.3, 0.0)]
+)
+def test_noisy_copies_are_caught_up_to_the_measured_noise(
+    held: bool, noise: float, caught: float
+) -> None:
+    """The sweep's ends (benchmarks/results/incentive_gaming.json), no honest update flagged on
+    the way (no DP noise, 3 seeds x 3 rounds). A copy of the round's own updates (the hold off):
+    every 2 % copy caught, no 30 % copy. Under commit before reveal, a copy of the previous
+    round's (rounds 2 and 3; round 1 has nothing to copy), screened against the other sites'
+    accepted updates of that round: every 10 % copy caught, no 30 % copy."""
     hits = trials = 0
     for seed in range(3):
         scenario = replace(
@@ -94,24 +101,47 @@ def test_noisy_copies_are_caught_up_to_the_measured_noise(noise: float, caught: 
                 _four(rounds=3, role="free-rider", free_ride="copy", free_ride_noise=noise)
             ),
             seed=seed,
+            commit_before_reveal=held,
         )
         cohort = build_cohort(scenario)
         campaign = Campaign(scenario, cohort)
         players = list(cohort.hospitals)
         for t in range(1, scenario.rounds + 1):
             stack = campaign.updates(t, players)
-            order = campaign.commit_order(players)
-            flags = {
-                order[j] for j in screen_free_riders([stack[i] for i in order], campaign.last_step)
-            }
-            assert not flags & {0, 1}, (seed, t, flags)  # hospital-a and -b are honest
-            hits += 2 in flags
-            trials += 1
+            flags = campaign.screen(stack, campaign.commit_order(players), players)
+            assert not set(flags) & {0, 1}, (seed, t, flags)  # hospital-a and -b are honest
+            if not (held and t == 1):
+                hits += 2 in flags
+                trials += 1
             kept = [i for i in range(len(players)) if i not in flags]
             step = aggregate(scenario.rule, stack[kept], f=scenario.f)
-            campaign.params = (campaign.params + step).astype(np.float32)
-            campaign.last_step = step
+            campaign.advance(step, {players[i].name: stack[i] for i in kept})
     assert hits / trials == caught
+
+
+def test_under_commit_before_reveal_a_copier_sees_only_earlier_rounds() -> None:
+    """node/peer/reveal.py's rule in the simulator: nothing to copy in round 1 (the copy is the zero
+    previous step), then exactly one of the previous round's honest updates, never this round's."""
+    scenario = scenario_from_dict(
+        _four(rounds=3, role="free-rider", free_ride="copy", free_ride_noise=0.0)
+    )
+    assert scenario.commit_before_reveal
+    cohort = build_cohort(scenario)
+    campaign = Campaign(scenario, cohort)
+    players = list(cohort.hospitals)
+    previous: list[np.ndarray] = []
+    for t in range(1, scenario.rounds + 1):
+        stack = campaign.updates(t, players)
+        copy = stack[2]
+        if t == 1:
+            assert not copy.any()
+        else:
+            assert any(np.array_equal(copy, p) for p in previous), t
+        assert not any(np.array_equal(copy, stack[i]) for i in (0, 1)), t
+        previous = [stack[0].copy(), stack[1].copy()]
+        step = aggregate(scenario.rule, stack[:2], f=scenario.f)
+        campaign.params = (campaign.params + step).astype(np.float32)
+        campaign.last_step = step
 
 
 def test_scenarios_take_the_new_keys_and_refuse_bad_ones() -> None:
@@ -122,3 +152,5 @@ def test_scenarios_take_the_new_keys_and_refuse_bad_ones() -> None:
     with pytest.raises(ValueError, match="claimed_samples"):
         scenario_from_dict(_four(claimed_samples=-1))
     assert load_scenario("four").spread_fraction == 0.2
+    with pytest.raises(ValueError, match="commit_before_reveal"):
+        scenario_from_dict({**_four(), "commit_before_reveal": "yes"})

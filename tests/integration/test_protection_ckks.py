@@ -164,7 +164,8 @@ def test_ckks_refuses_to_decrypt_a_sum_of_two_committed_members(tmp_path):
             progress=False,
             state_dir=tmp_path,
             round_timeout=5.0,
-        ),
+            commit_window=20,
+        ),  # node.peer.reveal holds to it
         peer_class=Absent,
     )
     r = collect(*load_state(state))["rounds"][0]

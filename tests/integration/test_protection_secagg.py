@@ -55,7 +55,8 @@ def test_secagg_recovers_the_exact_sum_when_peers_drop_out(tmp_path, hospitals, 
             progress=False,
             state_dir=tmp_path,
             round_timeout=4.0,
-        ),
+            commit_window=30,
+        ),  # the survivors hold their blobs until it closes (node.peer.reveal)
         mods={i: [Record(), Dropout()] if i in dropped else [Record()] for i in range(hospitals)},
     )
     names = list(report["hospitals"])

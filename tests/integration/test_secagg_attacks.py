@@ -74,7 +74,7 @@ class Snoop(PeerMod):
 
 
 def recover(peer: HospitalPeer, round_: int) -> dict[str, np.ndarray]:
-    """Every other member's ``[samples * delta, samples]`` the snooping ``peer`` can unmask."""
+    """Every other member's ``[weight * delta, weight]`` the snooping ``peer`` can unmask."""
     seen, mode = Snoop.seen[round_], peer.protection
     keys = {a.lower(): k for a, k in seen["keys"].items()}
     t = default_threshold(len(peer.active_members()))
@@ -103,7 +103,8 @@ def recover(peer: HospitalPeer, round_: int) -> dict[str, np.ndarray]:
 
 
 def recovered_updates(snooper: HospitalPeer, round_: int) -> list[str]:
-    """Members whose recovered vector is their real ``samples * delta`` (to 1e-3)."""
+    """Members whose recovered vector is their real ``weight * delta`` (to 1e-3; the weight as
+    tests/node_support.py:sum_weight derives it)."""
     hits = []
     for address, vec in recover(snooper, round_).items():
         delta, samples, _ = Record.trained[(round_, address)]
@@ -273,9 +274,15 @@ class LateCommitter(PeerMod):
 
 
 class Early(PeerMod):
+    """Reads the chain before the late commit: it skips the commit-before-reveal hold
+    (node.peer.reveal), which an honest peer keeps and which would rule the race out."""
+
     async def train(self, peer, round_, call_next):
         LateCommitter.early.add(peer.address)
         return await call_next(round_)
+
+    async def hold(self, peer, round_, call_next):
+        return "skipped", 0.0
 
 
 class Patient(PeerMod):

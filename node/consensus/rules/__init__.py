@@ -3,7 +3,8 @@
 One rule family per module, each citing its paper:
 
 - ``fedavg`` — :mod:`~node.consensus.rules.fedavg` (McMahan et al., 2017), weighted by
-  :func:`bounded_counts`, the only weights any rule applies;
+  :func:`bounded_counts`, the only weights any rule applies (in a masked or encrypted sum, where
+  no peer sees the other claims, :func:`cohort_weight` bounds each one from the registry);
 - ``median``, ``trimmed-mean`` — :mod:`~node.consensus.rules.coordinate` (Yin et al., 2018);
 - ``krum``, ``multi-krum`` — :mod:`~node.consensus.rules.krum` (Blanchard et al., 2017);
 - ``bulyan`` — :mod:`~node.consensus.rules.bulyan` (El Mhamdi et al., 2018);
@@ -30,7 +31,7 @@ from node.consensus.rules.base import RULES, AggregationRule, Outcome, register,
 
 # each import registers its rules: this order is the order RULES lists them in
 # isort: off
-from node.consensus.rules.fedavg import FedAvg, bounded_counts
+from node.consensus.rules.fedavg import FedAvg, bounded_counts, cohort_weight
 from node.consensus.rules.coordinate import Median, TrimmedMean, coordinate_median, trimmed_mean
 from node.consensus.rules.krum import Krum, MultiKrum, krum_scores, multi_krum
 from node.consensus.rules.bulyan import Bulyan
@@ -76,6 +77,7 @@ __all__ = [
     "bucketize",
     "clip_norms",
     "bounded_counts",
+    "cohort_weight",
     "gram",
 ]
 

@@ -18,7 +18,7 @@ from node.consensus.rules.base import AggregationRule, Outcome, register
 from node.consensus.rules.reductions import check_weights, fsum, stack_updates
 from node.errors import AggregationError
 
-__all__ = ["fedavg", "bounded_counts", "FedAvg"]
+__all__ = ["fedavg", "bounded_counts", "cohort_weight", "FedAvg"]
 
 
 def bounded_counts(
@@ -43,6 +43,23 @@ def bounded_counts(
         c = np.minimum(c, top)
     cap = float(np.sort(c)[(len(c) - 1) // 2])
     return np.minimum(c, cap)
+
+
+def cohort_weight(claim: float, cohort: float, cohorts: list[float]) -> float:
+    """A member's weight inside a masked or encrypted sum (secagg, ckks), where no peer sees the
+    round's other claims before summing: its ``claim`` (the noised count Ñ it committed,
+    :mod:`node.learning.privacy`) capped at its admission ``cohort`` and at the lower median of the active
+    members' ``cohorts``, both read from the registry before training. As in
+    :func:`bounded_counts`, with ``f`` liars among ``n`` members the median is at most an honest
+    cohort, so the liars' share of the weight is at most ``f / (floor(n/2) + 1)``."""
+    top = np.asarray(cohorts, dtype=np.float64)
+    if top.ndim != 1 or len(top) == 0 or not np.isfinite(top).all() or (top < 0).any():
+        raise AggregationError("cohorts must be one finite non-negative count per active member")
+    if not (np.isfinite(claim) and claim >= 0 and np.isfinite(cohort) and cohort >= 0):
+        raise AggregationError(
+            f"claim and cohort must be finite and non-negative, got {claim} and {cohort}"
+        )
+    return float(min(claim, cohort, np.sort(top)[(len(top) - 1) // 2]))
 
 
 def fedavg(

@@ -26,6 +26,7 @@ from node.consensus.rules import (
     rule_class,
 )
 from node.consensus.update import ModelUpdate
+from node.peer.pipeline import PeerSettings
 from node.protection import check_protection
 from node.protection.sealed_mode import SealedMode
 
@@ -85,7 +86,8 @@ def _reference_krum_order(stack: np.ndarray, f: int) -> list[int]:
 
 
 def _sealed_round(rule: str, f: int, deltas: dict[str, np.ndarray], norm_bound: bool = False):
-    settings = SimpleNamespace(rule=rule, f=f, norm_bound=norm_bound)
+    # the real settings: bucketing off, the default
+    settings = PeerSettings(rule=rule, f=f, norm_bound=norm_bound)
     peer = SimpleNamespace(
         settings=settings, global_params=np.zeros(next(iter(deltas.values())).size, np.float32)
     )

@@ -150,6 +150,14 @@ BAD = [
         "node.toml: [aggregation].rule: unknown rule 'mean'",
     ),
     (
+        GOOD + "\n[aggregation]\nbucket_size = 0\n",
+        "node.toml: [aggregation].bucket_size: must be >= 1",
+    ),
+    (
+        GOOD + '\n[aggregation]\nrule = "fedavg"\nbucket_size = 2\n',
+        'node.toml: [aggregation].bucket_size: must be >= 1, and 1 with rule = "fedavg"',
+    ),
+    (
         GOOD + "\n[data]\nsite = 4\n",
         "node.toml: [data].site: must be in 0..3 (data.sites = 4), got 4",
     ),
@@ -585,6 +593,12 @@ def test_chain_unreachable_recognises_connection_failures_through_ledger_errors(
     assert chain_unreachable(requests.exceptions.ReadTimeout("slow"))
     assert not chain_unreachable(LedgerError("reverted: RoundLedgerRoundStillOpen"))
     assert not chain_unreachable(ValueError("bad"))
+
+
+def test_bucket_size_reaches_the_live_peer_settings(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD + '\n[aggregation]\nrule = "median"\nbucket_size = 2\n'))
+    assert cfg.aggregation.bucket_size == 2 and PeerSettings.from_config(cfg).bucket_size == 2
+    assert load_config(write(tmp_path, GOOD)).aggregation.bucket_size == 1  # off by default
 
 
 def test_norm_bound_reaches_the_pipeline_settings(tmp_path):
