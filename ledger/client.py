@@ -14,7 +14,8 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from .chain import event_topic, get_logs, sync_clock
+from .attestlog import Vote, VoteIndex
+from .chain import sync_clock
 from .compile import CONTRACT_NAMES, compile_contracts, error_decoder
 from .deploy import Deployment
 from .errors import ErrorDecoder, LedgerError
@@ -121,6 +122,7 @@ class LedgerClient:
         self.last_receipt: TxReceipt | None = None
         #: Signed attest transactions by round (see :meth:`attest`).
         self.attestation_records: dict[int, bytes] = {}
+        self._votes = VoteIndex(w3, self.round_ledger, deployment.start_block)
 
     @property
     def address(self) -> str:
@@ -467,27 +469,28 @@ class LedgerClient:
                     pass  # struck already (by us earlier or by another member)
         return struck
 
+    def votes(self, round: int) -> dict[str, Vote]:
+        """Every vote cast in ``round`` so far, by member (lower-case), from its events
+        (:class:`~ledger.attestlog.VoteIndex`: only the blocks since the last read are scanned)."""
+        return self._votes.votes(round)
+
+    def committers(self, round: int) -> list[str]:
+        """The accounts that committed in ``round``, in commit order (a mask's bit order)."""
+        return [
+            Web3.to_checksum_address(a)
+            for a in self._call(self.round_ledger.functions.committers(int(round)))
+        ]
+
     def attestation(self, round: int, account: str) -> Attestation | None:
         """``account``'s vote in ``round``; its aggregate hash is read from its event."""
         address = Web3.to_checksum_address(account)
         raw = self._call(self.round_ledger.functions.attestation(int(round), address))
         if bytes(raw.voteKey) == _ZERO32:
             return None
-        event = self.round_ledger.events.AggregateAttested()
-        topics: list[bytes | None] = [
-            event_topic(self.round_ledger, "AggregateAttested"),
-            int(round).to_bytes(32, "big"),
-            bytes(12) + bytes.fromhex(address[2:]),
-        ]
-        found = get_logs(self.w3, [self.round_ledger.address], self.deployment.start_block, topics)
-        if len(found) != 1:
-            raise LedgerError(
-                f"round {round}: expected one AggregateAttested event of {address}, found {len(found)}"
-            )
         return Attestation(
             address=address,
             vote_key=bytes(raw.voteKey),
-            aggregate_hash=bytes(event.process_log(found[0])["args"]["aggregateHash"]),
+            aggregate_hash=self._votes.aggregate_hash(round, address, bytes(raw.voteKey)),
             accepted=tuple(Web3.to_checksum_address(a) for a in raw.accepted),
             with_leader=bool(raw.withLeader),
             accepted_mask=int(raw.acceptedMask),
@@ -583,6 +586,7 @@ class LedgerClient:
             member_count=int(raw.memberCount),
             membership_epoch=int(raw.membershipEpoch),
             settled=bool(raw.settled),
+            leader=None if raw.leader == _ZERO_ADDRESS else Web3.to_checksum_address(raw.leader),
         )
 
     def quorum_reached(self, round: int) -> bool:

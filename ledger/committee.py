@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ActiveSlot",
     "CommitteeInfo",
+    "SlotBook",
     "committee_info",
     "committee_size",
     "seat_on_chain",
@@ -81,3 +82,29 @@ def slot_of(client: LedgerClient, account: str) -> ActiveSlot:
 def slot_count(client: LedgerClient) -> int:
     """Active slots ever opened (``HospitalRegistry.slotCount``)."""
     return int(client._call(client.registry.functions.slotCount()))
+
+
+class SlotBook:
+    """``slotOf`` of many accounts, read once per membership epoch. The registry moves every
+    slot (``_takeSlot``, ``_releaseSlot``) only when the Active set changes, and every change
+    of the Active set advances its epoch (``membership().epoch``). So :meth:`sync` reads the
+    epoch (one call) and forgets the slots read under another; a committee draw then costs one
+    ``slotOf`` per member per epoch instead of per round."""
+
+    def __init__(self, client: LedgerClient) -> None:
+        self._client = client
+        self._epoch: int | None = None
+        self._slots: dict[str, ActiveSlot] = {}
+
+    def sync(self) -> None:
+        """Read the registry's membership epoch; drop the slots read in an earlier one."""
+        epoch = int(self._client._call(self._client.registry.functions.membership())[0])
+        if epoch != self._epoch:
+            self._epoch, self._slots = epoch, {}
+
+    def of(self, account: str) -> ActiveSlot:
+        """``slotOf(account)`` as of the last :meth:`sync` (or read now, then kept)."""
+        key = account.lower()
+        if key not in self._slots:
+            self._slots[key] = slot_of(self._client, account)
+        return self._slots[key]

@@ -209,6 +209,7 @@ class RoundInfo:
     member_count: int = 0
     membership_epoch: int = 0
     settled: bool = False
+    leader: str | None = None  # the first member to vote for the leading pair (None: no vote)
 
 
 def institution_id(name: str) -> bytes:

@@ -23,7 +23,7 @@ from web3.logs import DISCARD
 
 from ledger import ContractRevert, Deployment, LedgerClient, dev_account, institution_id
 from ledger.compile import CACHE_DIR, SOLC_SETTINGS, SOLC_SHIM, error_decoder, solc_version
-from ledger.embedded import EmbeddedProvider
+from ledger.embedded import embedded_web3
 from ledger.records import PrivacyBudget
 from ledger.tx import send
 
@@ -226,7 +226,7 @@ def rich_embedded_chain() -> tuple[Web3, list[LocalAccount]]:
     state = dict(
         PyEVMBackend.generate_genesis_state(overrides={"balance": RICH_WEI}, num_accounts=total)
     )
-    w3 = Web3(EmbeddedProvider(EthereumTester(PyEVMBackend(genesis_state=state))))
+    w3 = embedded_web3(EthereumTester(PyEVMBackend(genesis_state=state)))
     accounts = [Account.from_key((i + 1).to_bytes(32, "big")) for i in range(10, total)]
     return w3, accounts
 

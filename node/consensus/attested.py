@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ledger import LedgerClient
+from ledger.records import unmask
 from node.consensus.update import parameters_hash
 
 __all__ = ["AttestedPair", "attested_pairs", "leading_pair", "adopt_attested"]
@@ -46,13 +47,19 @@ class AttestedPair:
 
 
 def attested_pairs(ledger: LedgerClient, round_: int, members: Iterable[str]) -> list[AttestedPair]:
-    """The distinct pairs ``members`` voted for in ``round_``, most votes first (ties: by hash)."""
+    """The distinct pairs ``members`` voted for in ``round_``, most votes first (ties: by hash).
+    The votes come from the round's events (``LedgerClient.votes``) and their accepted sets from
+    one read of the committers: one call per pair member would cost O(n) reads and an O(n^2)
+    sort in the EVM each."""
+    votes = ledger.votes(round_)
+    committers = ledger.committers(round_) if votes else []
     counts: dict[tuple[bytes, tuple[str, ...]], int] = {}
     for address in members:
-        att = ledger.attestation(round_, address)
-        if att is None or att.struck:
+        vote = votes.get(address.lower())
+        if vote is None or vote.struck:
             continue
-        key = (att.aggregate_hash, tuple(sorted(a.lower() for a in att.accepted)))
+        accepted = tuple(sorted(a.lower() for a in unmask(vote.accepted_mask, committers)))
+        key = (vote.aggregate_hash, accepted)
         counts[key] = counts.get(key, 0) + 1
     pairs = [AttestedPair(h, s, n) for (h, s), n in counts.items()]
     return sorted(pairs, key=lambda p: (-p.votes, p.aggregate_hash))

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import trio
 
-from ledger.committee import committee_info, committee_size, slot_of
+from ledger.committee import ActiveSlot, SlotBook, committee_info, committee_size
+from ledger.records import unmask
 from node.consensus.committee import CommitteeError, seat
 from node.consensus.update import parameters_hash
 from node.errors import NotAuthorized, NotHeld
@@ -54,6 +55,7 @@ class RoundCommittee:
         self.peer = peer
         self._size: int | None = None
         self._seats: dict[int, frozenset[str] | None] = {}
+        self._slots: SlotBook | None = None  # the members' Active slots, per membership epoch
         self._held: dict[int, np.ndarray] = {}  # finalized aggregates this peer computed
         self._served: set[tuple[str, int]] = set()
         self._asking: set[int] = set()  # rounds whose aggregate this follower is fetching
@@ -94,10 +96,14 @@ class RoundCommittee:
             info = committee_info(peer.ledger, round_)
         assert info.key is not None, "a ready beacon gives the committee its key"
         epoch = peer.ledger.round_info(round_).membership_epoch
+        if self._slots is None:
+            self._slots = SlotBook(peer.ledger)
+        slots = self._slots
+        slots.sync()
         seats = frozenset(
             m.address.lower()
             for m in peer.active_members()
-            if _seated(peer, m.address, epoch, info.key, info.domain, info.size)
+            if _seated(slots.of(m.address), epoch, info.key, info.domain, info.size)
         )
         self._seats[round_] = seats
         peer.log.info(
@@ -137,11 +143,19 @@ class RoundCommittee:
         return params
 
     def _finalized_accepted(self, round_: int) -> list[str]:
-        """The accepted set of finalized ``round_``, from a committee member's attestation."""
+        """The accepted set of finalized ``round_``: that of a committee member's vote for the
+        pair the round finalized on (its leader's), read from the round's events and its
+        committers (``attestation`` would rebuild and sort the set in the EVM per call)."""
+        ledger = self.peer.ledger
+        leader = ledger.round_info(round_).leader
+        votes = ledger.votes(round_)
+        winning = votes.get(leader.lower()) if leader else None
+        if winning is None:
+            return []
         for address in sorted(self._seats.get(round_) or ()):
-            attestation = self.peer.ledger.attestation(round_, address)
-            if attestation is not None and attestation.with_leader:
-                return list(attestation.accepted)
+            vote = votes.get(address)
+            if vote is not None and vote.vote_key == winning.vote_key:
+                return unmask(vote.accepted_mask, ledger.committers(round_))
         return []
 
     async def fetch(self, round_: int, expected: bytes, timeout: float) -> np.ndarray | None:
@@ -214,10 +228,10 @@ class RoundCommittee:
             )
 
 
-def _seated(peer: Any, address: str, epoch: int, key: bytes, domain: int, size: int) -> bool:
-    """Whether ``address`` sits on the committee: a member of the round (Active since its
-    opening at ``epoch``, so holding the slot it held then) whose seat is below ``size``."""
-    slot = slot_of(peer.ledger, address)
+def _seated(slot: ActiveSlot, epoch: int, key: bytes, domain: int, size: int) -> bool:
+    """Whether the member holding ``slot`` sits on the committee: a member of the round (Active
+    since its opening at ``epoch``, so holding the slot it held then) whose seat is below
+    ``size``."""
     if slot.since == 0 or slot.since > epoch or slot.slot >= domain:
         return False
     return seat(key, slot.slot, domain) < size

@@ -1331,8 +1331,15 @@ class HospitalPeer:
         """Wait (at most ``wait`` seconds) until ``round_`` is finalized or failed, finalizing
         it once a quorum attested; the round as the chain then has it."""
         info = None
+        polled = None  # the head block of the last read: the same block gives the same answers
         with trio.move_on_after(wait):
             while True:
+                head = self.ledger.w3.eth.get_block("latest")["hash"]
+                if head == polled:
+                    with trio.move_on_after(1.0):
+                        await self._chain_changed.wait()
+                    continue
+                polled = head
                 info = self.ledger.round_info(round_)
                 if info.status in ("finalized", "failed"):
                     break
