@@ -15,23 +15,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from node_support import running_net
+from node_support import SHORT_CAMPAIGN, running_net
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
 LAST = 2
 ROUND_TIMEOUT = 60.0  # a stranded peer would spend this long in its last round
 OVERRIDES = {
+    **SHORT_CAMPAIGN,
     "rounds": {
+        **SHORT_CAMPAIGN["rounds"],
         "stop_after_round": LAST,
         "round_timeout": ROUND_TIMEOUT,
-        "open_fallback": 1.5,
-        "attest_grace": 5.0,
-        "poll_interval": 0.25,
-        "join_margin": 3.0,
     },
-    "privacy": {"rounds": 40},
-    "gossip": {"reconnect_initial": 0.25, "reconnect_max": 2.0},
 }
 
 
