@@ -21,7 +21,6 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 
 import numpy as np
 import trio
@@ -31,17 +30,16 @@ from ledger import Commitment, Identity, LedgerClient, LedgerError
 from ledger.records import PrivacyBudget, RoundInfo
 from node.consensus import protocol
 from node.consensus.attested import AttestedPair, adopt_attested, attested_pairs, leading_pair
-from node.consensus.compression import CompressionConfig, UpdateCodec
+from node.consensus.compression import UpdateCodec
 from node.consensus.freeriding import screen_free_riders
 from node.consensus.update import ModelUpdate, parameters_hash
 from node.crypto.sealing import SealError, blob_hash, peek_context
 from node.data import scaling
 from node.data.samples import FeatureStats, ImageData, LabelledData, Standardizer
-from node.data.scaling import FeatureBounds
 from node.errors import MedmeshError, NotAuthorized, NotHeld
 from node.learning.models import build_model, flat_parameters, load_flat_parameters, model_input
 from node.learning.privacy import BudgetExhausted, PrivacyLedger
-from node.learning.training import TrainConfig, round_train_config, train_local
+from node.learning.training import round_train_config, train_local
 from node.monitoring.stagetimes import StageClock
 from node.peer import relay, reveal, setupsum
 from node.peer.committee import KINDS as COMMITTEE_KINDS
@@ -49,19 +47,13 @@ from node.peer.committee import RoundCommittee
 from node.peer.deadlines import DeadlineBounds, WaitClock
 from node.peer.identity import NodeIdentity
 from node.peer.mods import LeaveRound, ModChain, PeerMod
+from node.peer.outcome import PeerLog, RoundOutcome
 from node.peer.roundbeacon import RoundSecrets
-from node.protection import (
-    MODE_CODES,
-    ModeContext,
-    check_norm_bound,
-    check_protection,
-    make_mode,
-)
+from node.peer.settings import PeerSettings
+from node.protection import MODE_CODES, ModeContext, make_mode
 from node.protection import (
     Rejected as _Rejected,
 )
-from node.protection.secagg_consistency import MIN_CONTRIBUTORS
-from node.service.config import AggregationSection, NodeConfig, RoundsSection, TrainingSection
 
 __all__ = ["PeerSettings", "RoundOutcome", "HospitalPeer", "MODE_SEALED"]
 
@@ -72,145 +64,7 @@ RELAY_WAIT_S = 30.0  # how long one holder that accepted a relay request has to 
 #: what a round stage may raise for a remote peer's fault or the chain's refusal (node.errors);
 #: anything else is a programming error and propagates
 ROUND_ERRORS = (MedmeshError, LedgerError)
-
-
-_A, _R, _T = AggregationSection, RoundsSection, TrainingSection  # the schema holds every default
-
-
-@dataclass(frozen=True)
-class PeerSettings:
-    """The round pipeline's settings; build them from a node's config with :meth:`from_config`."""
-
-    model: str = _T.model
-    rule: str = _A.rule
-    f: int = _A.f  # Byzantine peers the Krum family and Bulyan must tolerate
-    bucket_size: int = (
-        _A.bucket_size
-    )  # > 1: bucketing before the rule (rules.Bucketed), seeded by the round
-    train: TrainConfig = TrainConfig()
-    round_timeout: float = (
-        _R.round_timeout
-    )  # at least this long to wait for blobs, and again for the quorum
-    round_timeout_max: float = (
-        _R.round_timeout_max
-    )  # at most this long (node.peer.deadlines derives the wait between)
-    assumed_link_mbit: float = (
-        _R.assumed_link_mbit
-    )  # link rate assumed for the first wait, until one is measured
-    protection: str = (
-        _A.protection
-    )  # sealed | secagg | ckks (node.protection); the consortium's choice
-    compression: CompressionConfig | None = None  # top-k with error feedback, 8-bit values
-    clip_norm: float | None = _A.clip_norm  # L2 clip of each update before masking (secagg, ckks)
-    norm_bound: bool = (
-        _A.norm_bound
-    )  # Sun et al. 2019: scaled to at most the median norm, then the rule
-    secagg_ring_bits: int = 32
-    secagg_frac_bits: int = 16
-    min_contributors: int = (
-        _A.min_contributors
-    )  # fewest committed updates a secagg or ckks sum may hold
-    # public per-feature ranges (node.data.scaling); None: no public bounds, federated sums in the clear
-    feature_bounds: FeatureBounds | None = None
-    # with bounds: "secure" (scale from the bounds, centre from a secure sum) or "bounds" (nothing shared)
-    scaling: str = "secure"
-
-    def __post_init__(self) -> None:
-        check_protection(self.protection, self.rule)
-        if self.norm_bound:
-            check_norm_bound(self.protection, self.rule)
-        if self.min_contributors < MIN_CONTRIBUTORS:
-            raise ValueError(
-                f"min_contributors must be at least {MIN_CONTRIBUTORS}, got {self.min_contributors}: "
-                f"a sum of two updates reveals each one to the other contributor"
-            )
-        if self.bucket_size < 1 or (self.bucket_size > 1 and self.rule == "fedavg"):
-            raise ValueError(
-                f"bucket_size must be >= 1, and 1 with rule fedavg (a mean of bucket means is FedAvg), "
-                f"got {self.bucket_size} with {self.rule}"
-            )
-        if self.scaling not in ("secure", "bounds"):
-            raise ValueError(
-                f"scaling must be secure or bounds (with feature_bounds), got {self.scaling!r}"
-            )
-        if (
-            self.compression is not None
-            and self.compression.quantize
-            and self.protection != "sealed"
-        ):
-            raise ValueError(
-                f"8-bit quantization composes with --protection sealed only; {self.protection} "
-                f"sums values in its own fixed-point encoding"
-            )
-
-    @classmethod
-    def from_config(cls, cfg: NodeConfig) -> PeerSettings:
-        """Every training, aggregation, round and scaling key of a node's config carried over."""
-        from node.service.sources import feature_bounds
-
-        return cls.from_sections(
-            cfg.training,
-            cfg.aggregation,
-            cfg.rounds,
-            feature_bounds(cfg.data),
-            mode="bounds" if cfg.data.scaling == "bounds" else "secure",
-        )
-
-    @classmethod
-    def from_sections(
-        cls,
-        training: TrainingSection,
-        aggregation: AggregationSection,
-        rounds: RoundsSection,
-        bounds: FeatureBounds | None,
-        *,
-        mode: str = "secure",
-    ) -> PeerSettings:
-        """:meth:`from_config` for sections built elsewhere (``medmesh demo`` builds its own)."""
-        a = aggregation
-        compression = (
-            CompressionConfig(a.topk, a.quantize) if a.topk is not None or a.quantize else None
-        )
-        return cls(
-            model=training.model,
-            rule=a.rule,
-            f=a.f,
-            bucket_size=a.bucket_size,
-            train=TrainConfig.from_section(training),
-            round_timeout=rounds.round_timeout,
-            round_timeout_max=rounds.round_timeout_max,
-            assumed_link_mbit=rounds.assumed_link_mbit,
-            protection=a.protection,
-            compression=compression,
-            clip_norm=a.clip_norm,
-            norm_bound=a.norm_bound,
-            min_contributors=a.min_contributors,
-            feature_bounds=bounds,
-            scaling=mode,
-        )
-
-
-@dataclass
-class RoundOutcome:
-    round: int
-    finalized: bool = False
-    aggregate_hash: str | None = None
-    accepted: list[str] = field(default_factory=list)
-    rejected: dict[str, str] = field(default_factory=dict)
-    epsilon: float = 0.0
-    samples: int = 0
-    error: str | None = None
-    revealed: str | None = (
-        None  # why the blob was released (node.peer.reveal): all-committed | window-closed
-    )
-    held_s: float = 0.0  # seconds between this peer's commit and the release of its blob
-
-
-class _PeerLog(logging.LoggerAdapter):
-    def process(self, msg, kwargs):
-        rnd = kwargs.pop("round", None)
-        where = f"[{self.extra['peer']}{'' if rnd is None else f' r{rnd}'}]"
-        return f"{where} {msg}", kwargs
+DEFAULT_SETTINGS = PeerSettings()
 
 
 class HospitalPeer:
@@ -224,7 +78,7 @@ class HospitalPeer:
         ledger: LedgerClient,
         host: Transport,
         privacy: PrivacyLedger,
-        settings: PeerSettings = PeerSettings(),
+        settings: PeerSettings = DEFAULT_SETTINGS,
         *,
         mods: Sequence[PeerMod] = (),
     ) -> None:
@@ -238,7 +92,7 @@ class HospitalPeer:
         self.host = host
         self.privacy = privacy
         self.settings = settings
-        self.log = _PeerLog(logging.getLogger("medmesh.peer"), {"peer": self.name})
+        self.log = PeerLog(logging.getLogger("medmesh.peer"), self.name)
         self.model = build_model(settings.model, input_shape=raw_data.input_shape, seed=0)
         self.global_params = flat_parameters(self.model)
         self.last_step: np.ndarray | None = None  # the last adopted global step (free-rider screen)
