@@ -1,23 +1,25 @@
-"""The round's end on chain: wait for the quorum, finalize, and say which aggregate to adopt.
+"""The round on chain, from its opening to its final word: open, attest, wait for the quorum,
+finalize, and say which aggregate to adopt.
 
-:class:`Finalizer` waits (bounded by :mod:`node.peer.deadlines`) until the round is finalized
-or failed, finalizing it itself once a quorum attested and striking the votes of members that
-left mid-round; it then names the aggregate this peer may adopt: its own when the chain
-finalized that hash, or, off the round's committee, the one a committee member sends with the
-chain's hash (:mod:`node.peer.committee`). :func:`fail_stale_round` fails a round stuck without
-quorum once its attestation deadline passed, so the next one can open.
+:class:`Finalizer` opens the next round (failing first a previous round stuck without quorum,
+:func:`fail_stale_round`) and puts this peer's vote on chain (:meth:`Finalizer.attest`). It then
+waits (bounded by :mod:`node.peer.deadlines`) until the round is finalized or failed,
+finalizing it itself once a quorum attested and striking the votes of members that left
+mid-round, and names the aggregate this peer may adopt: its own when the chain finalized that
+hash, or, off the round's committee, the one a committee member sends with the chain's hash
+(:mod:`node.peer.committee`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 import trio
 
 from ledger import LedgerError
+from node.consensus import protocol
 from node.consensus.update import parameters_hash
 from node.peer.deadlines import attest_room
 
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
     from ledger import LedgerClient
     from ledger.records import RoundInfo
     from node.peer.committee import RoundCommittee
-    from node.peer.deadlines import WaitClock
+    from node.peer.control import ControlTopics
+    from node.peer.core import PeerCore
     from node.peer.outcome import PeerLog, RoundOutcome
 
 __all__ = ["Finalizer", "fail_stale_round"]
@@ -35,19 +38,44 @@ class Finalizer:
     """A round's final word, as this peer reads and helps it. ``chain_hint()`` is the event the
     next chain hint sets."""
 
-    def __init__(
-        self,
-        ledger: LedgerClient,
-        waits: WaitClock,
-        committee: RoundCommittee,
-        log: PeerLog,
-        chain_hint: Callable[[], trio.Event],
-    ) -> None:
-        self.ledger = ledger
-        self.waits = waits
+    def __init__(self, core: PeerCore, committee: RoundCommittee, control: ControlTopics) -> None:
+        self.ledger, self.waits, self.log, self.address = (
+            core.ledger,
+            core.waits,
+            core.log,
+            core.address,
+        )
         self.committee = committee
-        self.log = log
-        self.chain_hint = chain_hint
+        self.chain_hint = control.chain_hint
+        self.announce = control.announce
+
+    async def open_round(self) -> int:
+        """Open the next round on chain; a previous round stuck without quorum is first
+        failed once its attestation deadline has passed (waiting for that deadline)."""
+        previous = self.ledger.current_round()
+        if previous and self.ledger.round_info(previous).status == "open":
+            await fail_stale_round(self.ledger, previous, self.log)
+        round_ = self.ledger.open_round()
+        self.log.info("opened the round", round=round_)
+        await self.announce(protocol.RoundOpened(round_, self.address))
+        return round_
+
+    async def attest(self, out: RoundOutcome, new_params: np.ndarray) -> None:
+        """Attest ``new_params`` with ``out.accepted`` on chain and announce it; a refusal (e.g.
+        the round closed first: this peer may still adopt its aggregate) goes in ``out.error``."""
+        round_ = out.round
+        out.aggregate_hash = parameters_hash(new_params).hex()
+        try:
+            # the head we saw goes into the signed vote: our record of the history we attest on
+            self.ledger.attest(
+                round_, parameters_hash(new_params), out.accepted, seen=self.ledger.chain_head()
+            )
+            await self.announce(
+                protocol.AggregateAttested(round_, self.address, out.aggregate_hash)
+            )
+        except LedgerError as exc:
+            self.log.error("attestation failed: %s", exc, round=round_)
+            out.error = str(exc)
 
     async def settle(self, out: RoundOutcome, new_params: np.ndarray | None) -> np.ndarray | None:
         """Finalize once a quorum attested; the finalized aggregate to adopt when it is ours (or,

@@ -25,13 +25,10 @@ from node.peer import relay
 from node.peer.committee import KINDS as COMMITTEE_KINDS
 
 if TYPE_CHECKING:
-    from gossip import Transport
-    from ledger import Commitment, Identity, LedgerClient
+    from ledger import Commitment, Identity
     from node.peer.committee import RoundCommittee
-    from node.peer.directory import Directory
+    from node.peer.core import PeerCore
     from node.peer.mods import ModChain
-    from node.peer.outcome import PeerLog
-    from node.protection import ProtectionMode
 
 __all__ = ["KEEP_ROUNDS", "RELAY_WAIT_S", "Intake"]
 
@@ -46,24 +43,17 @@ class Intake:
 
     def __init__(
         self,
-        directory: Directory,
-        ledger: LedgerClient,
-        host: Transport,
-        log: PeerLog,
-        *,
+        core: PeerCore,
         mods: ModChain,
         committee: RoundCommittee,
-        protection: ProtectionMode,
+        *,
         completed: Callable[[], int],
         spawn: Callable[..., None],
     ) -> None:
-        self.directory = directory
-        self.ledger = ledger
-        self.host = host
-        self.log = log
+        self.directory, self.ledger, self.host = core.directory, core.ledger, core.host
+        self.log, self.protection = core.log, core.protection
         self.mods = mods
         self.committee = committee
-        self.protection = protection
         self.completed = completed
         self.spawn = spawn
         # the chain's current round as last read by the schedule (node.service.runner); when set, blobs

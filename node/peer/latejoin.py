@@ -24,14 +24,10 @@ from node.consensus.attested import AttestedPair, adopt_attested, attested_pairs
 from node.peer.deadlines import attest_room
 
 if TYPE_CHECKING:
-    from ledger import LedgerClient
-    from node.peer.deadlines import WaitClock
-    from node.peer.directory import Directory
+    from node.peer.core import PeerCore
     from node.peer.intake import Intake
-    from node.peer.outcome import PeerLog, RoundOutcome
-    from node.peer.settings import PeerSettings
+    from node.peer.outcome import RoundOutcome
     from node.peer.verify import Verifier
-    from node.protection import ProtectionMode
 
 __all__ = ["Adopted", "LateJoin"]
 
@@ -45,25 +41,12 @@ class LateJoin:
     inputs)`` is this peer's own aggregation (its protection mode and rule)."""
 
     def __init__(
-        self,
-        ledger: LedgerClient,
-        protection: ProtectionMode,
-        directory: Directory,
-        intake: Intake,
-        verifier: Verifier,
-        waits: WaitClock,
-        settings: PeerSettings,
-        log: PeerLog,
-        aggregate: Aggregate,
+        self, core: PeerCore, intake: Intake, verifier: Verifier, aggregate: Aggregate
     ) -> None:
-        self.ledger = ledger
-        self.protection = protection
-        self.directory = directory
+        self.ledger, self.protection, self.directory = core.ledger, core.protection, core.directory
+        self.waits, self.settings, self.log = core.waits, core.settings, core.log
         self.intake = intake
         self.verifier = verifier
-        self.waits = waits
-        self.settings = settings
-        self.log = log
         self.aggregate = aggregate
 
     def lead(self, round_: int) -> AttestedPair | None:
@@ -138,9 +121,14 @@ class LateJoin:
         return adopted
 
     async def reproduce(self, out: RoundOutcome, lead: AttestedPair) -> Adopted | None:
-        """Without an update of this peer's own: pull by relay the committed blobs of ``lead``,
-        check each against its commitment and re-aggregate exactly that set; the pair if its
-        hash matches, else None with ``out.rejected`` and ``out.error`` saying why."""
+        """The vote of a member back after ``out.round``'s commit window closed (an outage, a
+        restart): it can no longer commit, and the live members held their blobs until that
+        window closed (:mod:`node.peer.reveal`), so it saw no current-round update before. It
+        pulls by relay the committed blobs of ``lead`` (more than ``f`` others attested it),
+        checks each against its commitment on chain and re-aggregates exactly that set with its
+        own rule: the pair if the hash matches (:mod:`node.consensus.attested`), else None with
+        ``out.rejected`` and ``out.error`` saying why. Nothing of its own is committed, sent or
+        charged to its privacy budget, and it accuses no one."""
         round_ = out.round
         commitments = self.ledger.commitments(round_)
         wanted = {a for a in commitments if a.lower() in lead.accepted}

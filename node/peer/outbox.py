@@ -21,13 +21,10 @@ from node.crypto.sealing import blob_hash
 from node.peer import reveal
 
 if TYPE_CHECKING:
-    from ledger import Identity, LedgerClient
+    from ledger import Identity
     from node.consensus.update import ModelUpdate
     from node.learning.privacy import PrivacyLedger
-    from node.peer.deadlines import WaitClock
-    from node.peer.directory import Directory
-    from node.peer.outcome import PeerLog
-    from node.protection import ProtectionMode
+    from node.peer.core import PeerCore
 
 __all__ = ["Outbox"]
 
@@ -39,23 +36,16 @@ class Outbox:
 
     def __init__(
         self,
-        ledger: LedgerClient,
+        core: PeerCore,
         privacy: PrivacyLedger,
-        protection: ProtectionMode,
-        directory: Directory,
-        waits: WaitClock,
-        log: PeerLog,
         *,
         deliver: Callable[[Identity, bytes, str], Awaitable[None]],
         nursery: Callable[[], trio.Nursery | None],
         chain_hint: Callable[[], trio.Event],
     ) -> None:
-        self.ledger = ledger
+        self.ledger, self.protection, self.directory = core.ledger, core.protection, core.directory
+        self.waits, self.log = core.waits, core.log
         self.privacy = privacy
-        self.protection = protection
-        self.directory = directory
-        self.waits = waits
-        self.log = log
         self.deliver = deliver
         self.nursery = nursery
         self.chain_hint = chain_hint

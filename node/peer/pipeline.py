@@ -7,18 +7,9 @@ One round, as seen by one peer::
 
 :class:`HospitalPeer` is the orchestrator: it holds the shared state (the model and its global
 parameters, the last adopted step and accepted updates, the last completed round) and runs the
-stages in order (:meth:`HospitalPeer.run_round`), each marked on its :class:`StageClock`. The
-stages live in their own rooms, collaborators with narrow interfaces:
-
-- :mod:`node.peer.settings`: the pipeline's settings (:class:`PeerSettings`);
-- :mod:`node.peer.directory`: the registry as last read (membership, the canonical order);
-- :mod:`node.peer.standardize`: the set-up before the first round (the agreed z-scorer);
-- :mod:`node.peer.intake`: blobs received (checks at the door, the inbox, the relay);
-- :mod:`node.peer.outbox`: this peer's own update (protect, commit, hold, send);
-- :mod:`node.peer.verify`: the verify stage (checks against the chain, free-rider screen);
-- :mod:`node.peer.latejoin`: joining the pair already attested (issue 17.5);
-- :mod:`node.peer.finalize`: the quorum wait, finalization, the aggregate to adopt;
-- :mod:`node.peer.committee`: the round's aggregation committee and the follower's fetch.
+stages in order (:meth:`HospitalPeer.run_round`), each marked on its :class:`StageClock`. Each
+stage lives in its own room of :mod:`node.peer`, a collaborator that sees a :class:`PeerCore`
+and the callables the peer hands it, never the peer.
 
 A peer sends its blob only once every member has committed or the commit window has closed
 (:mod:`node.peer.reveal`): no member can copy a current-round update into its own commitment.
@@ -32,8 +23,7 @@ hashes were committed on chain and whose signatures verify.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -52,12 +42,13 @@ from node.data.samples import LabelledData, Standardizer
 from node.errors import MedmeshError
 from node.learning.models import build_model, flat_parameters, load_flat_parameters
 from node.learning.privacy import BudgetExhausted, PrivacyLedger
-from node.learning.training import round_train_config, train_local
 from node.monitoring.stagetimes import StageClock
 from node.peer.committee import RoundCommittee
+from node.peer.control import ControlTopics
+from node.peer.core import PeerCore
 from node.peer.deadlines import DeadlineBounds, WaitClock
 from node.peer.directory import Directory
-from node.peer.finalize import Finalizer, fail_stale_round
+from node.peer.finalize import Finalizer
 from node.peer.identity import NodeIdentity
 from node.peer.intake import Intake
 from node.peer.latejoin import LateJoin
@@ -67,6 +58,7 @@ from node.peer.outcome import PeerLog, RoundOutcome
 from node.peer.roundbeacon import RoundSecrets
 from node.peer.settings import PeerSettings
 from node.peer.standardize import FeatureSetup
+from node.peer.trainer import LocalTrainer
 from node.peer.verify import Verifier, update_delta
 from node.protection import MODE_CODES, ModeContext, make_mode
 
@@ -111,8 +103,7 @@ class HospitalPeer:
         # the last adopted round and its accepted updates (address -> delta; free-rider screen)
         self.last_accepted: tuple[int, dict[str, np.ndarray]] = (0, {})
         self.completed_round = 0
-        self._chain_changed = trio.Event()
-        self._background: trio.Nursery | None = None
+        self.control = ControlTopics(host, log=self.log)  # hints and the background nursery
         # the blob and quorum waits, derived from measured training time and transfer rate
         self.waits = WaitClock(
             DeadlineBounds(
@@ -122,9 +113,7 @@ class HospitalPeer:
             )
         )
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
-        self.clock = (
-            StageClock()
-        )  # the pipeline marks its stages; monitors and benchmarks subscribe
+        self.clock = StageClock()  # the stages' marks; monitors and benchmarks subscribe
         self.mods = ModChain(self, mods)  # node.peer.mods: hooks around the round
         ledger.observers.append(self._time_chain)
         self.directory = Directory(ledger, self.address)
@@ -133,60 +122,48 @@ class HospitalPeer:
             ledger,
             self.address,
             self.log,
-            poke=lambda: self._poke(),
-            chain_changed=lambda: self._chain_changed.wait(),
+            poke=self.control.poke,
+            chain_changed=lambda: self.control.chain_hint().wait(),
         )
         self.committee = RoundCommittee(self)  # the round's aggregators (docs/committee.md)
         self.protection = make_mode(self.mode_context())
-        self.setup = FeatureSetup(
-            identity, raw_data, ledger, host, self.directory, settings, self.log, self.public_count
-        )
-        self.intake = Intake(
-            self.directory,
+        core = PeerCore(
+            self.address,
             ledger,
             host,
             self.log,
-            mods=self.mods,
-            committee=self.committee,
-            protection=self.protection,
+            self.directory,
+            settings,
+            self.waits,
+            self.clock,
+            self.protection,
+        )
+        params, data = (lambda: self.global_params), (lambda: self.data)
+        self.trainer = LocalTrainer(core, self.model, raw_data, privacy, data=data, params=params)
+        self.setup = FeatureSetup(core, identity, raw_data, self.public_count)
+        self.intake = Intake(
+            core,
+            self.mods,
+            self.committee,
             completed=lambda: self.completed_round,
             spawn=self.background_task,
         )
         self.outbox = Outbox(
-            ledger,
+            core,
             privacy,
-            self.protection,
-            self.directory,
-            self.waits,
-            self.log,
             deliver=self._deliver,
-            nursery=lambda: self._background,
+            nursery=lambda: self.control.background,
             chain_hint=self.chain_hint,
         )
         self.verifier = Verifier(
-            ledger,
-            self.protection,
-            self.directory,
+            core,
             self.intake,
-            self.waits,
-            self.clock,
-            self.log,
             commits_final=self.outbox.commits_final,
             last_step=lambda: self.last_step,
             earlier=self.earlier_updates,
         )
-        self.late = LateJoin(
-            ledger,
-            self.protection,
-            self.directory,
-            self.intake,
-            self.verifier,
-            self.waits,
-            settings,
-            self.log,
-            self._aggregate,
-        )
-        self.finalizer = Finalizer(ledger, self.waits, self.committee, self.log, self.chain_hint)
+        self.late = LateJoin(core, self.intake, self.verifier, self._aggregate)
+        self.finalizer = Finalizer(core, self.committee, self.control)
         host.on_blob(self.handle_blob)
 
     def mode_context(self) -> ModeContext:
@@ -235,43 +212,18 @@ class HospitalPeer:
         """The active members but this peer, in canonical order."""
         return self.directory.others()
 
-    # -- background tasks --------------------------------------------------------------
+    # -- the control plane (node.peer.control) ------------------------------------------
     async def serve(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Listen to the control topics until cancelled."""
-        async with trio.open_nursery() as nursery:
-            self._background = nursery
-            rounds = await self.host.subscribe(protocol.ROUND_TOPIC)
-            setup = await self.host.subscribe(protocol.SETUP_TOPIC)
-            nursery.start_soon(self._listen_rounds, rounds)
-            nursery.start_soon(self.setup.listen, setup)
-            task_status.started()
-
-    async def _listen_rounds(self, subscription: Any) -> None:
-        async for msg in subscription:
-            try:
-                protocol.decode(msg.data)
-            except protocol.ControlError as exc:
-                self.log.warning("dropped control message from %s: %s", msg.from_peer[:12], exc)
-                continue
-            self._poke()
+        await self.control.serve(self.setup.listen, task_status)
 
     def chain_hint(self) -> trio.Event:
-        """The event the next round-topic hint sets (a round opened, an update committed, an
-        aggregate attested). Take it *before* reading the chain, then wait on it with a poll
-        interval as the bound: a hint only says when to read the chain again, never what it holds,
-        and one that arrives between the read and the wait is not missed (issue 22)."""
-        return self._chain_changed
-
-    def _poke(self) -> None:
-        """A chain hint: wake whoever waits on :meth:`chain_hint`."""
-        self._chain_changed.set()
-        self._chain_changed = trio.Event()
+        """The event the next round-topic hint sets (:meth:`ControlTopics.chain_hint`)."""
+        return self.control.chain_hint()
 
     def background_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the peer's background nursery (it must be serving)."""
-        if self._background is None:
-            raise RuntimeError("peer is not serving")
-        self._background.start_soon(fn, *args)
+        self.control.spawn(fn, *args)
 
     # -- blobs received (node.peer.intake) -----------------------------------------------
     async def handle_blob(self, from_peer: str, kind: str, data: bytes) -> None:
@@ -280,18 +232,6 @@ class HospitalPeer:
         Raising here makes the gossip layer answer the sender with a rejection.
         """
         await self.intake.receive(from_peer, kind, data)
-
-    def inbox(self, round_: int) -> Mapping[str, bytes]:
-        """The blobs received for ``round_`` so far (sender address -> blob), a copy."""
-        return self.intake.inbox(round_)
-
-    def held_blobs(self, round_: int) -> Mapping[str, bytes]:
-        """The blobs this peer holds for ``round_``, including those kept for relaying."""
-        return self.intake.held_blobs(round_)
-
-    async def await_blobs(self, round_: int, expected: set[str], timeout: float) -> None:
-        """Wait (at most ``timeout`` seconds) until each of ``expected`` sent its blob for ``round_``."""
-        await self.intake.await_blobs(round_, expected, timeout)
 
     def at_chain_round(self, round_: int) -> None:
         """The schedule read ``round_`` as the chain's current round: drop what is held for
@@ -306,24 +246,13 @@ class HospitalPeer:
         return self.standardizer
 
     def public_count(self) -> int:
-        """The row count this hospital publishes and weighs: Ñ, released once per campaign under
-        the privacy ledger and capped by the cohort declared at admission (N itself never
-        leaves the node; :meth:`node.learning.privacy.PrivacyLedger.release_count`)."""
-        return self.privacy.release_count(
-            len(self.raw_data), ceiling=self.ledger.cohort_of(self.address) or None
-        )
+        """The row count this hospital publishes (:meth:`LocalTrainer.public_count`)."""
+        return self.trainer.public_count()
 
     # -- the round pipeline --------------------------------------------------------------
     async def open_round(self) -> int:
-        """Open the next round on chain; a previous round stuck without quorum is first
-        failed once its attestation deadline has passed (waiting for that deadline)."""
-        previous = self.ledger.current_round()
-        if previous and self.ledger.round_info(previous).status == "open":
-            await fail_stale_round(self.ledger, previous, self.log)
-        round_ = self.ledger.open_round()
-        self.log.info("opened the round", round=round_)
-        await self._announce(protocol.RoundOpened(round_, self.address))
-        return round_
+        """Open the next round on chain (:meth:`node.peer.finalize.Finalizer.open_round`)."""
+        return await self.finalizer.open_round()
 
     @property
     def draws_beacon(self) -> bool:
@@ -337,9 +266,7 @@ class HospitalPeer:
         if self.draws_beacon:
             try:
                 self.beacon.commit_next()
-            except (
-                LedgerError
-            ) as exc:  # e.g. the round opened meanwhile: this peer sits out its draw
+            except LedgerError as exc:  # e.g. the round opened meanwhile: sits out its draw
                 self.log.error("beacon: %s", exc)
 
     async def run_round(self, round_: int) -> RoundOutcome:
@@ -368,7 +295,7 @@ class HospitalPeer:
         update: ModelUpdate | None
         try:
             with clock.stage("train"):
-                update = await self.mods.train(round_, self._train)
+                update = await self.mods.train(round_, self.trainer.train)
         except BudgetExhausted as exc:
             self.log.error("%s", exc, round=round_)
             out.error = str(exc)
@@ -386,7 +313,7 @@ class HospitalPeer:
                 self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
                 out.error, update = str(exc), None
             else:
-                await self._announce(
+                await self.control.announce(
                     protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob))
                 )
                 with clock.stage("hold"):
@@ -432,24 +359,6 @@ class HospitalPeer:
             self.verifier.record_rejections(round_, out.rejected)
         return await self._vote(out, new_params, updates)
 
-    async def _train(self, round_: int) -> ModelUpdate:
-        if self.privacy.config.enabled:
-            self.public_count()  # released under the cohort ceiling before train_local reuses it
-        cfg = round_train_config(self.settings.train, round_)
-        started = time.perf_counter()
-        result = await trio.to_thread.run_sync(
-            train_local, self.model, self.global_params, self.data, self.privacy, cfg
-        )
-        self.waits.trained(time.perf_counter() - started)
-        self.log.info(
-            "trained %d steps on %d samples, epsilon spent %.3f",
-            result.steps,
-            result.samples,
-            result.epsilon,
-            round=round_,
-        )
-        return ModelUpdate(round_, self.address, result.samples, result.epsilon, result.delta)
-
     async def _aggregate(
         self, round_: int, opened: dict[str, object]
     ) -> tuple[np.ndarray, list[str]]:
@@ -462,22 +371,10 @@ class HospitalPeer:
     ) -> RoundOutcome:
         """Attest ``new_params`` with ``out.accepted`` (aggregated from ``updates``), wait for
         the quorum, end the round; keep the accepted updates if the round adopted it."""
-        round_ = out.round
-        out.aggregate_hash = parameters_hash(new_params).hex()
-        try:
-            # the head we saw goes into the signed vote: our record of the history we attest on
-            self.ledger.attest(
-                round_, parameters_hash(new_params), out.accepted, seen=self.ledger.chain_head()
-            )
-            await self._announce(
-                protocol.AggregateAttested(round_, self.address, out.aggregate_hash)
-            )
-        except LedgerError as exc:  # e.g. the round closed first; we may still adopt its aggregate
-            self.log.error("attestation failed: %s", exc, round=round_)
-            out.error = str(exc)
+        await self.finalizer.attest(out, new_params)
         await self._finish(out, new_params)
         if self.global_params is new_params and not self.protection.sum_only:  # adopted
-            self.last_accepted = (round_, {a: update_delta(updates[a]) for a in out.accepted})
+            self.last_accepted = (out.round, {a: update_delta(updates[a]) for a in out.accepted})
         return out
 
     async def _finish(self, out: RoundOutcome, new_params: np.ndarray | None) -> RoundOutcome:
@@ -511,15 +408,10 @@ class HospitalPeer:
 
     async def vote_attested(self, round_: int) -> RoundOutcome:
         """Give ``round_`` its quorum without an update of this member's own (issue 17.5 under
-        commit before reveal). A member back after the round's commit window closed (an outage,
-        a restart) can no longer commit, and the live members held their blobs until that
-        window closed (:mod:`node.peer.reveal`), so it saw no current-round update before. If
-        more than ``f`` others attested one pair, it pulls that pair's committed blobs by relay,
-        checks each against its commitment on chain, re-aggregates exactly that set with its
-        own rule and votes for the pair only if the hash matches
-        (:meth:`node.peer.latejoin.LateJoin.reproduce`). It trains from the next round: nothing
-        of its own is committed, sent or charged to its privacy budget, and it accuses no one.
-        With a committee (docs/committee.md) only a seated member votes; a follower fetches the
+        commit before reveal): back after the round's commit window closed, it votes for the
+        pair more than ``f`` others attested if it reproduces it
+        (:meth:`node.peer.latejoin.LateJoin.reproduce`), and trains from the next round. With a
+        committee (docs/committee.md) only a seated member votes; a follower fetches the
         finalized aggregate as in a round it ran."""
         out = RoundOutcome(round_)
         self.refresh_directory()
@@ -531,7 +423,7 @@ class HospitalPeer:
                 return out
             if not self.committee.seated(round_):
                 return await self._finish(out, None)
-        lead = self.late.lead(round_)
+        lead = self.attested_lead(round_)
         if lead is None or self.protection.sum_only:  # a sum-only mode reveals no update to check
             out.error = "no attested pair this member can check without an update of its own"
             return out
@@ -564,10 +456,3 @@ class HospitalPeer:
     async def drain_sends(self) -> None:
         """Return once no update transfer is in flight (:meth:`node.peer.outbox.Outbox.drain_sends`)."""
         await self.outbox.drain_sends()
-
-    async def _announce(self, msg: protocol.ControlMessage) -> None:
-        try:
-            await self.host.publish(protocol.ROUND_TOPIC, protocol.encode(msg))
-        except Exception as exc:  # hints are best effort; the chain is the truth
-            self.log.warning("could not publish %s: %s", type(msg).__name__, exc)
-        self._poke()

@@ -21,12 +21,8 @@ from node.learning.models import model_input
 from node.peer import setupsum
 
 if TYPE_CHECKING:
-    from gossip import Transport
-    from ledger import LedgerClient
-    from node.peer.directory import Directory
+    from node.peer.core import PeerCore
     from node.peer.identity import NodeIdentity
-    from node.peer.outcome import PeerLog
-    from node.peer.settings import PeerSettings
 
 __all__ = ["FeatureSetup"]
 
@@ -37,23 +33,16 @@ class FeatureSetup:
 
     def __init__(
         self,
+        core: PeerCore,
         identity: NodeIdentity,
         raw_data: LabelledData,
-        ledger: LedgerClient,
-        host: Transport,
-        directory: Directory,
-        settings: PeerSettings,
-        log: PeerLog,
         public_count: Callable[[], int],
     ) -> None:
+        self.ledger, self.host, self.directory = core.ledger, core.host, core.directory
+        self.settings, self.log = core.settings, core.log
         self.identity = identity
         self.address = identity.address
         self.raw_data = raw_data
-        self.ledger = ledger
-        self.host = host
-        self.directory = directory
-        self.settings = settings
-        self.log = log
         self.public_count = public_count
         self._stats: dict[str, FeatureStats] = {}
         self._stats_refused: dict[str, str] = {}  # sender -> why its feature sums were refused

@@ -26,13 +26,9 @@ from node.peer.deadlines import attest_room
 from node.protection import Rejected
 
 if TYPE_CHECKING:
-    from ledger import Commitment, Identity, LedgerClient
-    from node.monitoring.stagetimes import StageClock
-    from node.peer.deadlines import WaitClock
-    from node.peer.directory import Directory
+    from ledger import Commitment, Identity
+    from node.peer.core import PeerCore
     from node.peer.intake import Intake
-    from node.peer.outcome import PeerLog
-    from node.protection import ProtectionMode
 
 __all__ = ["RELAY_AFTER", "Verifier", "update_delta"]
 
@@ -53,26 +49,21 @@ class Verifier:
 
     def __init__(
         self,
-        ledger: LedgerClient,
-        protection: ProtectionMode,
-        directory: Directory,
+        core: PeerCore,
         intake: Intake,
-        waits: WaitClock,
-        clock: StageClock,
-        log: PeerLog,
         *,
         commits_final: Callable[[int], bool],
         last_step: Callable[[], np.ndarray | None],
         earlier: Callable[[int], dict[str, np.ndarray] | None],
     ) -> None:
-        self.ledger = ledger
-        self.protection = protection
-        self.directory = directory
+        self.ledger, self.protection, self.directory = core.ledger, core.protection, core.directory
+        self.waits, self.clock, self.log, self.address = (
+            core.waits,
+            core.clock,
+            core.log,
+            core.address,
+        )
         self.intake = intake
-        self.waits = waits
-        self.clock = clock
-        self.log = log
-        self.address = directory.address
         self.commits_final = commits_final
         self.last_step = last_step
         self.earlier = earlier

@@ -104,10 +104,13 @@ ROOMS = (
     ("latejoin.py", "LateJoin", "late"),
     ("finalize.py", "Finalizer", "finalizer"),
     ("standardize.py", "FeatureSetup", "setup"),
+    ("control.py", "ControlTopics", "control"),
+    ("trainer.py", "LocalTrainer", "trainer"),
 )
 #: underscored members the scan must see (it would pass vacuously if it saw none)
 SEEN = {
-    "HospitalPeer": {"_train", "_deliver", "_chain_changed", "_background", "_end_round"},
+    "HospitalPeer": {"_deliver", "_aggregate", "_vote", "_finish", "_adopt", "_end_round"},
+    "ControlTopics": {"_chain_changed", "_listen_rounds"},
     "Intake": {"_inbox", "_kept", "_serve_relay", "_accept_relayed"},
     "Outbox": {"_sending", "_commits_final", "_budget_declared"},
     "Directory": {"_by_peer"},
