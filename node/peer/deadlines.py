@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ledger import LedgerClient
+    from node.peer.settings import PeerSettings
 
 __all__ = ["DeadlineBounds", "WaitClock", "attest_room", "stage_deadline"]
 
@@ -53,6 +54,12 @@ class DeadlineBounds:
             raise ValueError(
                 f"assumed_mbit must be > 0 and slack >= 1, got {self.assumed_mbit} and {self.slack}"
             )
+
+    @classmethod
+    def of(cls, settings: PeerSettings) -> DeadlineBounds:
+        """The bounds a peer's settings give: ``round_timeout`` up to ``round_timeout_max``."""
+        top = max(settings.round_timeout, settings.round_timeout_max)
+        return cls(settings.round_timeout, top, settings.assumed_link_mbit)
 
 
 def stage_deadline(

@@ -51,7 +51,7 @@ class Intake:
         spawn: Callable[..., None],
     ) -> None:
         self.directory, self.ledger, self.host = core.directory, core.ledger, core.host
-        self.log, self.protection = core.log, core.protection
+        self.log, self.core = core.log, core
         self.mods = mods
         self.committee = committee
         self.completed = completed
@@ -85,7 +85,7 @@ class Intake:
         if kind in COMMITTEE_KINDS:
             await self.committee.on_blob(ident, kind, data)
             return
-        ctx = self.protection.peek(data)
+        ctx = self.core.protection.peek(data)
         if ctx.sender != ident.address.lower():
             raise SealError(f"blob claims sender {ctx.sender} but came from {ident.address}")
         if ctx.round <= self.completed():
@@ -101,7 +101,7 @@ class Intake:
                 f"held only for the current and the next round"
             )
         if kind != "update":
-            await self.protection.on_message(ident, kind, data)
+            await self.core.protection.on_message(ident, kind, data)
             return
         box = self._inbox[ctx.round]
         if ident.address in box and box[ident.address] != data:
@@ -158,8 +158,10 @@ class Intake:
     # -- relay (node.peer.relay): a committed blob that missed its direct transfer ----------------
     def _serve_relay(self, requester: Identity, req: relay.RelayRequest) -> None:
         """Accept a relay request only for a blob this peer holds with exactly that hash."""
-        if not self.protection.relays_updates:
-            raise NotAuthorized(f"protection mode {self.protection.name} does not relay updates")
+        if not self.core.protection.relays_updates:
+            raise NotAuthorized(
+                f"protection mode {self.core.protection.name} does not relay updates"
+            )
         committer = self.directory.member(req.committer)
         blob = self.held_blobs(req.round).get(committer.address) if committer else None
         if committer is None or blob is None or blob_hash(blob).hex() != req.update_hash.lower():

@@ -43,8 +43,8 @@ class LateJoin:
     def __init__(
         self, core: PeerCore, intake: Intake, verifier: Verifier, aggregate: Aggregate
     ) -> None:
-        self.ledger, self.protection, self.directory = core.ledger, core.protection, core.directory
-        self.waits, self.settings, self.log = core.waits, core.settings, core.log
+        self.core, self.ledger, self.directory = core, core.ledger, core.directory
+        self.waits, self.log = core.waits, core.log
         self.intake = intake
         self.verifier = verifier
         self.aggregate = aggregate
@@ -52,7 +52,7 @@ class LateJoin:
     def lead(self, round_: int) -> AttestedPair | None:
         """The pair more than ``f`` other members attested in ``round_`` (None: none yet)."""
         pairs = attested_pairs(self.ledger, round_, [i.address for i in self.directory.others()])
-        return leading_pair(pairs, self.settings.f)
+        return leading_pair(pairs, self.core.settings.f)
 
     def partial_view(self, round_: int, rejected: dict[str, str]) -> str | None:
         """Why this peer must neither attest nor accuse anyone this round, or None. When the
@@ -84,7 +84,7 @@ class LateJoin:
         """A late peer votes for the pair already attested if it reproduces it, first pulling by
         relay (bounded by ``round_timeout``) the committed blobs of that pair it missed;
         otherwise it keeps its own pair."""
-        if self.protection.sum_only:
+        if self.core.protection.sum_only:
             return params, accepted, updates
         try:
             if not self.ledger.round_info(round_).attest_count:  # the first: nothing to read
@@ -97,19 +97,21 @@ class LateJoin:
 
         aggregate = partial(self.aggregate, round_)
 
-        adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.settings.f)
-        lead = leading_pair(pairs, self.settings.f)
+        adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.core.settings.f)
+        lead = leading_pair(pairs, self.core.settings.f)
         missing = {
             a
             for a in rejected
             if rejected[a] == "missing-blob" and lead and a.lower() in lead.accepted
         }
-        if adopted is None and missing and self.protection.relays_updates:
-            with trio.move_on_after(self.settings.round_timeout):
+        if adopted is None and missing and self.core.protection.relays_updates:
+            with trio.move_on_after(self.core.settings.round_timeout):
                 await self.intake.pull_missing(round_, missing)
             arrived = missing & self.intake.senders(round_)
             await self.verifier.recheck(round_, arrived, updates, rejected)
-            adopted = await adopt_attested(pairs, updates, params, aggregate, f=self.settings.f)
+            adopted = await adopt_attested(
+                pairs, updates, params, aggregate, f=self.core.settings.f
+            )
         if adopted is None:
             return params, accepted, updates
         self.log.warning(
@@ -141,7 +143,7 @@ class LateJoin:
 
         aggregate = partial(self.aggregate, round_)
 
-        adopted = await adopt_attested([lead], updates, None, aggregate, f=self.settings.f)
+        adopted = await adopt_attested([lead], updates, None, aggregate, f=self.core.settings.f)
         if adopted is None:
             out.rejected = rejected
             out.error = (

@@ -43,7 +43,7 @@ class Outbox:
         nursery: Callable[[], trio.Nursery | None],
         chain_hint: Callable[[], trio.Event],
     ) -> None:
-        self.ledger, self.protection, self.directory = core.ledger, core.protection, core.directory
+        self.core, self.ledger, self.directory = core, core.ledger, core.directory
         self.waits, self.log = core.waits, core.log
         self.privacy = privacy
         self.deliver = deliver
@@ -56,7 +56,7 @@ class Outbox:
 
     async def protect(self, update: ModelUpdate) -> bytes:
         """The blob this peer commits and sends: the consortium's protection mode decides."""
-        return await self.protection.protect(update)
+        return await self.core.protection.protect(update)
 
     def privacy_budget(self) -> PrivacyBudget:
         """This hospital's campaign budget as the chain records it (ε = 0: DP off)."""
@@ -80,7 +80,7 @@ class Outbox:
 
     def commit(self, update: ModelUpdate, blob: bytes) -> None:
         self.ledger.commit_update(
-            update.round, blob_hash(blob), update.samples, update.epsilon, self.protection.code
+            update.round, blob_hash(blob), update.samples, update.epsilon, self.core.protection.code
         )
         self.log.info(
             "committed update %s (%d bytes)",
@@ -116,7 +116,7 @@ class Outbox:
         deadline (:mod:`node.peer.deadlines` from now), in the background: a slow or frozen receiver holds
         up neither the other transfers nor this peer's verify stage (issue 17.6). A transfer cut
         off by the deadline is what the relay (:mod:`node.peer.relay`) is for."""
-        recipients = self.protection.update_recipients(round_)
+        recipients = self.core.protection.update_recipients(round_)
         self.waits.sending(len(blob), len(recipients))
         deadline = trio.current_time() + self.waits.deadline()
 

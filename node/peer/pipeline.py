@@ -32,7 +32,6 @@ import trio
 
 from gossip import Transport
 from ledger import Identity, LedgerClient, LedgerError
-from ledger.records import PrivacyBudget
 from node.consensus import protocol
 from node.consensus.attested import AttestedPair
 from node.consensus.compression import UpdateCodec
@@ -60,7 +59,7 @@ from node.peer.settings import PeerSettings
 from node.peer.standardize import FeatureSetup
 from node.peer.trainer import LocalTrainer
 from node.peer.verify import Verifier, update_delta
-from node.protection import MODE_CODES, ModeContext, make_mode
+from node.protection import MODE_CODES, ModeContext, ProtectionMode, make_mode
 
 __all__ = ["PeerSettings", "RoundOutcome", "HospitalPeer", "MODE_SEALED"]
 
@@ -95,7 +94,6 @@ class HospitalPeer:
         self.ledger = ledger
         self.host = host
         self.privacy = privacy
-        self.settings = settings
         self.log = PeerLog(logging.getLogger("medmesh.peer"), self.name)
         self.model = build_model(settings.model, input_shape=raw_data.input_shape, seed=0)
         self.global_params = flat_parameters(self.model)
@@ -105,18 +103,15 @@ class HospitalPeer:
         self.completed_round = 0
         self.control = ControlTopics(host, log=self.log)  # hints and the background nursery
         # the blob and quorum waits, derived from measured training time and transfer rate
-        self.waits = WaitClock(
-            DeadlineBounds(
-                settings.round_timeout,
-                max(settings.round_timeout, settings.round_timeout_max),
-                settings.assumed_link_mbit,
-            )
-        )
+        self.waits = WaitClock(DeadlineBounds.of(settings))
         self.codec = UpdateCodec(settings.compression, self.global_params.size)
         self.clock = StageClock()  # the stages' marks; monitors and benchmarks subscribe
         self.mods = ModChain(self, mods)  # node.peer.mods: hooks around the round
         ledger.observers.append(self._time_chain)
         self.directory = Directory(ledger, self.address)
+        self.core = core = PeerCore(
+            self.address, ledger, host, self.log, self.directory, settings, self.waits, self.clock
+        )
         # used only by modes that draw from the beacon (ckks)
         self.beacon = RoundSecrets(
             ledger,
@@ -126,21 +121,16 @@ class HospitalPeer:
             chain_changed=lambda: self.control.chain_hint().wait(),
         )
         self.committee = RoundCommittee(self)  # the round's aggregators (docs/committee.md)
-        self.protection = make_mode(self.mode_context())
-        core = PeerCore(
-            self.address,
-            ledger,
-            host,
-            self.log,
-            self.directory,
-            settings,
-            self.waits,
-            self.clock,
-            self.protection,
+        core.protection = make_mode(self.mode_context())
+        self.trainer = LocalTrainer(
+            core,
+            raw_data,
+            privacy,
+            model=lambda: self.model,
+            data=lambda: self.data,
+            params=lambda: self.global_params,
         )
-        params, data = (lambda: self.global_params), (lambda: self.data)
-        self.trainer = LocalTrainer(core, self.model, raw_data, privacy, data=data, params=params)
-        self.setup = FeatureSetup(core, identity, raw_data, self.public_count)
+        self.setup = FeatureSetup(core, identity, raw_data, self.trainer.public_count)
         self.intake = Intake(
             core,
             self.mods,
@@ -165,6 +155,24 @@ class HospitalPeer:
         self.late = LateJoin(core, self.intake, self.verifier, self._aggregate)
         self.finalizer = Finalizer(core, self.committee, self.control)
         host.on_blob(self.handle_blob)
+
+    @property
+    def settings(self) -> PeerSettings:
+        """The pipeline's settings, which every room reads (a benchmark may replace them)."""
+        return self.core.settings
+
+    @settings.setter
+    def settings(self, settings: PeerSettings) -> None:
+        self.core.settings = settings
+
+    @property
+    def protection(self) -> ProtectionMode:
+        """The consortium's protection mode (:mod:`node.protection`), which every room reads."""
+        return self.core.protection
+
+    @protection.setter
+    def protection(self, mode: ProtectionMode) -> None:
+        self.core.protection = mode
 
     def mode_context(self) -> ModeContext:
         """What a protection mode sees of this peer (its settings and codec as they are now)."""
@@ -244,10 +252,6 @@ class HospitalPeer:
         and the data the model trains on; None for images (their loaders scale the pixels)."""
         self.data, self.standardizer = await self.setup.agree(timeout)
         return self.standardizer
-
-    def public_count(self) -> int:
-        """The row count this hospital publishes (:meth:`LocalTrainer.public_count`)."""
-        return self.trainer.public_count()
 
     # -- the round pipeline --------------------------------------------------------------
     async def open_round(self) -> int:
@@ -447,11 +451,6 @@ class HospitalPeer:
         if adopted_round != round_ - 1 or self.committee.enabled:
             return None
         return earlier
-
-    # -- this peer's own update (node.peer.outbox) ---------------------------------------
-    def privacy_budget(self) -> PrivacyBudget:
-        """This hospital's campaign budget as the chain records it (ε = 0: DP off)."""
-        return self.outbox.privacy_budget()
 
     async def drain_sends(self) -> None:
         """Return once no update transfer is in flight (:meth:`node.peer.outbox.Outbox.drain_sends`)."""

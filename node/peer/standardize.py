@@ -39,7 +39,7 @@ class FeatureSetup:
         public_count: Callable[[], int],
     ) -> None:
         self.ledger, self.host, self.directory = core.ledger, core.host, core.directory
-        self.settings, self.log = core.settings, core.log
+        self.core, self.log = core, core.log
         self.identity = identity
         self.address = identity.address
         self.raw_data = raw_data
@@ -101,16 +101,16 @@ class FeatureSetup:
         loaders already scale pixels to [0, 1]; a feature model (``imaging-features``) gets them
         mapped once to its fixed features."""
         if isinstance(self.raw_data, ImageData):
-            return model_input(self.settings.model, self.raw_data), None
+            return model_input(self.core.settings.model, self.raw_data), None
         features = self.raw_data.x[0].size
-        bounds = self.settings.feature_bounds
+        bounds = self.core.settings.feature_bounds
         if bounds is not None:
             if bounds.low.size != features:
                 raise ValueError(
                     f"feature bounds for {bounds.low.size} features, the data has {features}"
                 )
             standardizer = scaling.from_bounds(bounds)
-            if self.settings.scaling == "secure":
+            if self.core.settings.scaling == "secure":
                 standardizer = await self._secure_standardizer(bounds, timeout)
             return standardizer.apply(self.raw_data), standardizer
         mine = FeatureStats.of(self.raw_data).at_count(self.public_count())

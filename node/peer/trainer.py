@@ -30,29 +30,24 @@ __all__ = ["LocalTrainer"]
 
 
 class LocalTrainer:
-    """Trains ``model`` on ``data()`` (the standardized data, None before the set-up) from
-    ``params()`` (the current global parameters)."""
+    """Trains the peer's ``model()`` on ``data()`` (the standardized data, None before the
+    set-up) from ``params()`` (the current global parameters), all read at each round."""
 
     def __init__(
         self,
         core: PeerCore,
-        model: torch.nn.Module,
         raw_data: LabelledData,
         privacy: PrivacyLedger,
         *,
+        model: Callable[[], torch.nn.Module],
         data: Callable[[], LabelledData | None],
         params: Callable[[], np.ndarray],
     ) -> None:
-        self.address, self.ledger, self.waits, self.log = (
-            core.address,
-            core.ledger,
-            core.waits,
-            core.log,
-        )
-        self.train_config = core.settings.train
-        self.model = model
+        self.core, self.address, self.ledger = core, core.address, core.ledger
+        self.waits, self.log = core.waits, core.log
         self.raw_data = raw_data
         self.privacy = privacy
+        self.model = model
         self.data = data
         self.params = params
 
@@ -71,10 +66,10 @@ class LocalTrainer:
         data = self.data()
         if data is None:  # a programming error: the set-up comes before the first round
             raise RuntimeError("no training data: agree on the standardizer before the rounds")
-        cfg = round_train_config(self.train_config, round_)
+        cfg = round_train_config(self.core.settings.train, round_)
         started = time.perf_counter()
         result = await trio.to_thread.run_sync(
-            train_local, self.model, self.params(), data, self.privacy, cfg
+            train_local, self.model(), self.params(), data, self.privacy, cfg
         )
         self.waits.trained(time.perf_counter() - started)
         self.log.info(

@@ -56,7 +56,7 @@ class Verifier:
         last_step: Callable[[], np.ndarray | None],
         earlier: Callable[[int], dict[str, np.ndarray] | None],
     ) -> None:
-        self.ledger, self.protection, self.directory = core.ledger, core.protection, core.directory
+        self.core, self.ledger, self.directory = core, core.ledger, core.directory
         self.waits, self.clock, self.log, self.address = (
             core.waits,
             core.clock,
@@ -75,14 +75,14 @@ class Verifier:
         free-riders (:mod:`node.consensus.freeriding`) where the mode reveals individual updates; returns
         what the protection mode aggregates (whole updates, masked vectors, ciphertexts)."""
         intake = self.intake
-        expected = self.protection.expected_update_senders(round_)
+        expected = self.core.protection.expected_update_senders(round_)
         if self.commits_final(round_):  # no commitment can be added: wait for the committers' only
             expected &= set(self.ledger.commitments(round_))
         wait, started = self.waits.deadline(attest_room(self.ledger, round_)), trio.current_time()
         deadline = started + wait
         await intake.await_blobs(round_, expected, wait * RELAY_AFTER)
         missing = expected - intake.senders(round_)
-        if missing and self.protection.relays_updates:
+        if missing and self.core.protection.relays_updates:
             self.log.warning("pulling %d missing updates via relay", len(missing), round=round_)
             with trio.move_on_at(deadline):
                 await intake.pull_missing(round_, missing)
@@ -100,7 +100,7 @@ class Verifier:
         accepted: dict[str, object] = {}
         rejected: dict[str, str] = {}
         if own is not None:
-            accepted[self.address] = self.protection.own(own)
+            accepted[self.address] = self.core.protection.own(own)
         for sender, commitment in commitments.items():
             if sender == self.address:
                 continue
@@ -115,7 +115,7 @@ class Verifier:
             self.log.warning(
                 "%s sent a blob but committed nothing on chain; ignored", sender, round=round_
             )
-        if self.protection.sum_only:
+        if self.core.protection.sum_only:
             return accepted, rejected  # masked or encrypted: nothing to compare
         order = [a for a in commitments if a in accepted]  # commit order: the later is the copier
         for i, reason in screen_free_riders(
@@ -157,7 +157,7 @@ class Verifier:
             with self.clock.stage("check"):
                 return self.check(round_, sender, commitment, members)
 
-        if self.protection.opens_off_loop:
+        if self.core.protection.opens_off_loop:
             return await trio.to_thread.run_sync(check)
         return check()
 
@@ -177,14 +177,14 @@ class Verifier:
                 f"claims {commitment.samples} samples, above the cohort "
                 f"of {cohort} its admission endorsed",
             )
-        if commitment.mode != self.protection.code:
+        if commitment.mode != self.core.protection.code:
             raise Rejected(
                 "bad-format",
                 f"committed under protection mode {commitment.mode}, the consortium "
-                f"uses {self.protection.name} ({self.protection.code})",
+                f"uses {self.core.protection.name} ({self.core.protection.code})",
             )
         if blob is None:
-            if sender not in self.protection.expected_update_senders(round_):
+            if sender not in self.core.protection.expected_update_senders(round_):
                 return None  # not for this peer (ckks: only the aggregator receives ciphertexts)
             raise Rejected("missing-blob", "committed but its blob never arrived")
         if blob_hash(blob) != commitment.update_hash:
@@ -193,7 +193,7 @@ class Verifier:
                 "blob hash differs from the hash committed on chain (equivocation?)",
             )
         with self.clock.stage("open"):
-            return self.protection.open(round_, sender, blob, commitment, members[sender])
+            return self.core.protection.open(round_, sender, blob, commitment, members[sender])
 
     def record_rejections(self, round_: int, rejected: dict[str, str]) -> None:
         """Put on the record which committed updates this peer refused, and why."""

@@ -36,7 +36,7 @@ def _member(cohort: int) -> Identity:
 def test_check_refuses_samples_above_the_members_cohort() -> None:
     verifier = SimpleNamespace(
         intake=SimpleNamespace(blob=lambda round_, sender: None),
-        protection=SimpleNamespace(code=MODE_SEALED + 1, name="other"),
+        core=SimpleNamespace(protection=SimpleNamespace(code=MODE_SEALED + 1, name="other")),
     )
     greedy = Commitment(SENDER, b"\x04" * 32, 2**64 - 1, 0.5, MODE_SEALED, 0)
     with pytest.raises(Rejected) as info:
