@@ -70,6 +70,22 @@ STRATEGIES: dict[str, dict] = {
         "free_ride_noise": 0.3,
         "scenario": {"commit_before_reveal": False},
     },
+    # the adaptive copier under value minting: trains in round 1 (the round that mints most;
+    # under the hold there is nothing to copy in it), copies from round 2
+    "copy-30-late": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "free_ride_from": 2,
+    },
+    # every round mints the whole budget (the code before value minting): what value minting does
+    "honest-pot": {"scenario": {"mint": "pot"}},
+    "copy-30-pot": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "scenario": {"mint": "pot"},
+    },
     "stale-10": {"role": "free-rider", "free_ride": "stale", "free_ride_noise": 0.1},
     "random": {"role": "free-rider", "free_ride": "random"},
     # with each site's cohort declared at admission and claims above it refused (issue 14's
@@ -78,12 +94,15 @@ STRATEGIES: dict[str, dict] = {
     "claim-3000-declared": {"claimed_samples": 3000, "scenario": {"declared_cohorts": True}},
 }
 BASELINE = {
+    "copy-30-pot": "honest-pot",
     "honest-declared": "honest-declared",
     "claim-3000-declared": "honest-declared",
 }  # else "honest"
 SUFFIXES = (
     "-declared",
     "-unheld",
+    "-late",
+    "-pot",
 )  # new-code-only variants: the old column repeats the plain strategy
 NOISES = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 GOAL_POINTS = 5.0
