@@ -136,7 +136,8 @@ class Scenario:
     # the budget); "pot": the whole budget every round (node/incentives/schemes.py, round_mint)
     mint: str = "value"
     value_unit: float = 1.0
-    penalty: int = 10  # credits burned per rejected update (reputation scheme)
+    penalty: int = 10  # credits burned per rejected update in a round minting the whole budget
+    # (reputation scheme); a round minting less burns in proportion
     reputation_alpha: float = 0.5
     reputation_slash: float = 0.5
     award_by: str = "admin"  # who sends each award: the consortium "admin", or a member "quorum"

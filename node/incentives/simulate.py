@@ -414,7 +414,10 @@ def simulate(
         for scheme in schemes:
             weights = dict(zip(names, SCHEMES[scheme](view), strict=False))
             grants = {n: v for n, v in allocate(record.minted, weights).items() if v > 0}
-            burns = penalties(view, penalty) if scheme == "reputation" else {}
+            # the penalty is set against a full round's mint, and scales with the round's mint
+            burns = (
+                penalties(view, penalty * record.minted // budget) if scheme == "reputation" else {}
+            )
             burns = {n: min(p, computed[scheme][n]) for n, p in burns.items()}
             burns = {n: p for n, p in burns.items() if p > 0}
             if grants or burns:
