@@ -37,7 +37,7 @@ previous round), how often honest sites are flagged, and what the previous-round
 paid (seed 0, on the chain). The table's rows are seed 0's; ``SPREAD``'s copiers are also run
 against ``honest`` at each of the ``--seeds`` seeds (the gamer's share minus its honest share).
 
-    .venv/bin/python scripts/bench_incentive_gaming.py --seeds 5  # ~10 min on 2 busy cores
+    .venv/bin/python scripts/bench_incentive_gaming.py --seeds 5  # ~12 min on 2 busy cores
 
 Writes ``benchmarks/results/incentive_gaming.json`` and prints the tables in Markdown.
 """
