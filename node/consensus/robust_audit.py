@@ -20,12 +20,18 @@ sum to the published scalars: ``|sum_{a in S} s_a u_a|^2`` must equal
 with (by the aggregator, who evaluates it, or wrapped around the modulus by an oversized
 update) breaks that equality unless the sum is forged to match; entries of rejected members do
 not enter it (see docs/threat-model.md for what this does not catch).
+
+:func:`check_own_row` is what each member checks of the key holder's scalars with what only it
+knows, the update ``u_a`` it encrypted: its squared norm ``G[a, a] = |u_a|^2``, the sum of its row
+over the accepted set ``sum_{c in S} s_c G[a, c] = <u_a, sum>`` (whether or not ``a`` is in ``S``),
+and Cauchy-Schwarz ``|G[a, c]| <= |u_a| |u_c|`` against each accepted member's published norm; each
+within the CKKS error bound (:class:`NoiseModel`, derived in :mod:`node.crypto.ckks.noise`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -38,6 +44,9 @@ __all__ = [
     "select_from_gram",
     "audit_selection",
     "check_sum",
+    "check_own_row",
+    "row_tolerance",
+    "NoiseModel",
     "factor_integers",
     "FACTOR_BITS",
 ]
@@ -180,4 +189,101 @@ def check_sum(
         raise ValueError(
             f"the decrypted sum's squared norm {got:.9g} differs from {want:.9g}, the published "
             f"scalars' value: a Gram entry or the sum was tampered with"
+        )
+
+
+class NoiseModel(Protocol):
+    """Standard deviation bounds of the CKKS error (:class:`node.crypto.ckks.noise.InnerProductNoise`)."""
+
+    @property
+    def fresh(self) -> float: ...  # one encrypted value's error
+
+    def sd(self, norm_a: float, norm_b: float) -> float: ...  # one decrypted inner product's error
+
+
+class RowTolerance(NamedTuple):
+    norm: float  # on G[a, a]
+    row_sum: float  # on sum_{c in S} s_c G[a, c] - <u_a, sum>
+    pairs: np.ndarray  # on each G[a, c] beyond Cauchy-Schwarz (inf outside the accepted set)
+
+
+def _rounding(d: int) -> float:
+    """gamma_d (Higham): the relative float64 error bound of a d-term dot product."""
+    u = 2.0**-53
+    return d * u / (1 - d * u)
+
+
+def row_tolerance(
+    own: np.ndarray,
+    total: np.ndarray,
+    gram: np.ndarray,
+    selection: RobustSelection,
+    row: int,
+    noise: NoiseModel,
+    tail: float,
+) -> RowTolerance:
+    """How far an honest key holder's row ``row`` may lie from what ``own`` (the update this member
+    encrypted) gives: ``tail`` standard deviations of the CKKS error (:class:`NoiseModel`), plus the
+    float64 rounding of the dot products. Other members' norms are read from the published diagonal,
+    capped by what a key holder can publish (a larger one only widens this by ``tail`` (fresh + conj)
+    ``sqrt(bound)``, 2.3e-5 for ``ROBUST_PARAMS``)."""
+    g, rows = _square(gram), selection.accepted
+    norm = float(np.linalg.norm(own))
+    norms = np.sqrt(np.maximum(np.nan_to_num(np.diag(g), nan=0.0), 0.0))
+    s = factor_integers(selection.scales[rows]) / 2.0**FACTOR_BITS  # as the ciphertexts got them
+    gamma = _rounding(np.size(own))
+    honest = [noise.sd(norm, float(norms[c])) + noise.fresh * norm for c in rows]
+    row_sum = tail * float(np.dot(s, honest)) + gamma * norm * float(np.linalg.norm(total))
+    row_sum += 2.0**-52 * float(np.nansum(np.abs(s * g[row, rows])))
+    pairs = np.full(len(g), np.inf)
+    for c in rows:
+        t_cc = tail * noise.sd(float(norms[c]), float(norms[c]))
+        t_ac = tail * noise.sd(norm, float(norms[c]))
+        pairs[c] = norm * math.sqrt(norms[c] ** 2 + t_cc) - norm * norms[c] + t_ac
+    return RowTolerance(tail * noise.sd(norm, norm) + gamma * norm**2, row_sum, pairs)
+
+
+def check_own_row(
+    own: np.ndarray,
+    total: np.ndarray,
+    gram: np.ndarray,
+    selection: RobustSelection,
+    row: int,
+    noise: NoiseModel,
+    *,
+    bound: float,
+    tail: float,
+) -> None:
+    """Raise ValueError, naming the check, unless row ``row`` of the published ``gram`` agrees with
+    ``own``, the update this member encrypted, and ``total``, the published sum of the accepted
+    (scaled) updates: (1) ``G[a, a] = |own|^2``; (2) ``sum_{c in S} s_c G[a, c] = <own, total>``;
+    (3) ``|G[a, c]| <= |own| sqrt(G[c, c])`` for each accepted ``c``; within :func:`row_tolerance`.
+    A row whose norm reaches the scalar ``bound`` is not checked (an honest key holder publishes NaN,
+    or a value wrapped around the modulus, for it)."""
+    g = _square(gram)
+    tol = row_tolerance(own, total, g, selection, row, noise, tail)
+    norm2 = math.fsum(np.asarray(own, dtype=np.float64) ** 2)
+    if norm2 + tol.norm >= bound:
+        return
+    published = g[row, row]
+    if not abs(published - norm2) <= tol.norm:
+        raise ValueError(
+            f"its squared norm {published:.9g} is not the {norm2:.9g} this member encrypted "
+            f"(tolerance {tol.norm:.3g})"
+        )
+    rows = selection.accepted
+    s = factor_integers(selection.scales[rows]) / 2.0**FACTOR_BITS
+    got = math.fsum(s * g[row, rows])
+    want = float(np.dot(np.asarray(own, dtype=np.float64), np.asarray(total, dtype=np.float64)))
+    if not abs(got - want) <= tol.row_sum:
+        raise ValueError(
+            f"its row sums to {got:.9g} over the accepted members, but <own update, decrypted sum> "
+            f"is {want:.9g} (tolerance {tol.row_sum:.3g})"
+        )
+    norms = np.sqrt(np.maximum(np.diag(g), 0.0))
+    over = [c for c in rows if not abs(g[row, c]) <= math.sqrt(norm2) * norms[c] + tol.pairs[c]]
+    if over:
+        raise ValueError(
+            f"its inner products with rows {over} exceed |own| |u_c| (Cauchy-Schwarz) beyond "
+            f"the tolerance"
         )

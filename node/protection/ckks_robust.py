@@ -35,9 +35,13 @@ Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks_mode`; 
    exactly the accepted set (and at least ``min_contributors`` with a ckks commitment on chain),
    checks that its squared norm equals the accepted block of the Gram matrix
    (:func:`~node.consensus.robust_audit.check_sum`), and sends the decrypted sum (float64) to every
-   member. Each member repeats that check against the scalars it received, adds
-   ``sum / |accepted|`` to the global parameters itself, and attests; the accepted set goes on
-   chain as in every mode.
+   member. Each member repeats that check against the scalars it received, then checks its own
+   row of them against the update it encrypted (:func:`~node.consensus.robust_audit.check_own_row`:
+   its squared norm, its row's sum over the accepted set against ``<own, sum>``, Cauchy-Schwarz),
+   adds ``sum / |accepted|`` to the global parameters itself, and attests; the accepted set goes
+   on chain as in every mode. A member whose row fails records an alert of kind
+   :data:`FALSE_SCALARS` on chain (``RoundLedger.recordAlert``, signed by it; the body, which names
+   the key holder, stays in :attr:`RobustCkksMode.accused`), attests nothing and keeps its model.
 
 Threat model. *An aggregator (or verifier) alone*, up to ``f`` evaluators in all: whatever they
 evaluate (a victim's distances inflated, a poisoner's row disguised, an inner product with a
@@ -45,7 +49,9 @@ vector of their own), the honest majority's bytes are what the key holder decryp
 named, and the round goes on. *The key holder with an evaluator*: they can decrypt every
 individual ciphertext of the round (the mode's collusion threshold, now any of the ``2f + 1``
 evaluators with the key holder instead of the aggregator alone), and the key holder can publish any
-scalars: decryption is not verified, only the sum's consistency with the scalars (:func:`_check`).
+scalars: decryption is not verified, only the sum's consistency with the scalars (:func:`_check`)
+and each honest member's row with its own update (which falsifications that leaves: the threat
+model).
 A silent evaluator costs nothing while a majority agrees. A check that fails raises
 :class:`~node.crypto.ckks.scheme.CKKSError`: that member attests nothing, so a round without a
 majority, or whose decrypted sum contradicts the scalars, stops instead of being steered. What
@@ -61,16 +67,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import trio
 
+from ledger.errors import LedgerError
 from node.consensus.robust_audit import (
     FACTOR_BITS,
     RobustSelection,
+    check_own_row,
     check_sum,
     factor_integers,
     select_from_gram,
 )
 from node.consensus.rules import rule_class
 from node.crypto.ckks import pool as ckks_pool
-from node.crypto.ckks.robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder
+from node.crypto.ckks.noise import TAIL, inner_product_noise
+from node.crypto.ckks.robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder, scalar_bound
 from node.crypto.ckks.scheme import CKKSError, CKKSPublicContext
 from node.protection import ckks_wire as wire
 from node.protection.base import Aggregate
@@ -79,7 +88,9 @@ from node.protection.ckks_mode import CkksMode
 if TYPE_CHECKING:
     from ledger import Identity
 
-__all__ = ["RobustCkksMode"]
+__all__ = ["RobustCkksMode", "FALSE_SCALARS"]
+
+FALSE_SCALARS = "ckks-false-scalars"  # the alert kind a member records when its own row fails
 
 _KEYS_MAGIC = (
     b"MMRK"  # aggregator's context body: magic | u32 context length | context | evaluation keys
@@ -107,6 +118,10 @@ class RobustCkksMode(CkksMode):
         #: round -> evaluator address -> the phase ("gram", "sum") in which this key holder saw it
         #: send bytes that differ from the majority's
         self.named: dict[int, dict[str, str]] = {}
+        #: round -> the alert body this member recorded against the key holder (its row failed)
+        self.accused: dict[int, dict[str, object]] = {}
+        self._mine: dict[int, np.ndarray] = {}  # round -> the update this member encrypted
+        self._noise = inner_product_noise(self.params)
 
     # -- roles ---------------------------------------------------------------------------------
     def _extra_roles(self) -> int:
@@ -148,7 +163,8 @@ class RobustCkksMode(CkksMode):
         )
 
     async def _encrypt(self, round_: int, delta: np.ndarray, samples: float) -> bytes:
-        return await ckks_pool.encrypt(self._public[round_], delta, round_)
+        self._mine[round_] = np.array(delta, dtype=np.float64)  # what the ciphertext holds
+        return await ckks_pool.encrypt(self._public[round_], self._mine[round_], round_)
 
     # -- aggregate -------------------------------------------------------------------------------
     def _opened(self, public: CKKSPublicContext, ciphertext: bytes, round_: int) -> bytes:
@@ -221,6 +237,7 @@ class RobustCkksMode(CkksMode):
                 )
             total = np.frombuffer(result.body, dtype="<f8").astype(np.float64)
             _check(total, gram, chosen, "the key holder's decrypted sum")
+            self._check_own_row(round_, holder, members, gram, chosen, total)
         params = (self.ctx.global_params + total / len(accepted)).astype(np.float32)
         if not np.isfinite(params).all():
             raise CKKSError("the decrypted aggregate contains NaN or infinite values")
@@ -306,6 +323,45 @@ class RobustCkksMode(CkksMode):
         _check(total, gram, chosen, "the aggregator's sum")
         return total
 
+    def _check_own_row(
+        self,
+        round_: int,
+        holder: Identity,
+        members: tuple[str, ...],
+        gram: np.ndarray,
+        chosen: RobustSelection,
+        total: np.ndarray,
+    ) -> None:
+        """This member's row of the key holder's scalars against the update it encrypted; on a
+        mismatch, an alert on chain (best effort) and a CKKSError that names the key holder."""
+        me, own = self.ctx.address.lower(), self._mine.get(round_)
+        if own is None or me not in members:  # its ciphertext did not enter the Gram matrix
+            return
+        try:
+            bound = scalar_bound(self.params)
+            row = members.index(me)
+            check_own_row(own, total, gram, chosen, row, self._noise, bound=bound, tail=TAIL)
+        except ValueError as exc:
+            check = str(exc)
+        else:
+            return
+        body: dict[str, object] = {
+            "kind": FALSE_SCALARS,
+            "round": round_,
+            "key_holder": holder.address,
+            "reporter": self.ctx.address,
+            "check": check,
+        }
+        self.accused[round_] = body
+        try:
+            self.ctx.ledger.record_alert(round_, FALSE_SCALARS, body)
+        except (LedgerError, ValueError) as err:
+            check += f" (alert not recorded: {err})"
+        raise CKKSError(
+            f"the key holder {holder.address} published false scalars in this member's row: "
+            f"{check}; not attesting, keeping the previous model"
+        )
+
     def _check_counted(self, round_: int, included: tuple[str, ...], least: int, what: str) -> None:
         """The members named must be committed under ckks on chain, at least ``least`` of them (the
         chain's count: the ciphertext header's could be rewritten by the aggregator)."""
@@ -333,8 +389,9 @@ class RobustCkksMode(CkksMode):
 
     def end_round(self, round_: int) -> None:
         super().end_round(round_)
-        for r in [r for r in self._evaluators if r <= round_]:
-            del self._evaluators[r]
+        for d in (self._evaluators, self._mine):
+            for r in [r for r in d if r <= round_]:
+                del d[r]
 
 
 def _check(total: np.ndarray, gram: np.ndarray, chosen: RobustSelection, what: str) -> None:
