@@ -323,36 +323,19 @@ class RobustCkksMode(CkksMode):
         _check(total, gram, chosen, "the aggregator's sum")
         return total
 
-    def _check_own_row(
-        self,
-        round_: int,
-        holder: Identity,
-        members: tuple[str, ...],
-        gram: np.ndarray,
-        chosen: RobustSelection,
-        total: np.ndarray,
-    ) -> None:
+    def _check_own_row(self, round_, holder, members, gram, chosen, total) -> None:
         """This member's row of the key holder's scalars against the update it encrypted; on a
         mismatch, an alert on chain (best effort) and a CKKSError that names the key holder."""
         me, own = self.ctx.address.lower(), self._mine.get(round_)
         if own is None or me not in members:  # its ciphertext did not enter the Gram matrix
             return
         try:
-            bound = scalar_bound(self.params)
-            row = members.index(me)
-            check_own_row(own, total, gram, chosen, row, self._noise, bound=bound, tail=TAIL)
+            row, bound = members.index(me), scalar_bound(self.params)
+            return check_own_row(own, total, gram, chosen, row, self._noise, bound=bound, tail=TAIL)
         except ValueError as exc:
             check = str(exc)
-        else:
-            return
-        body: dict[str, object] = {
-            "kind": FALSE_SCALARS,
-            "round": round_,
-            "key_holder": holder.address,
-            "reporter": self.ctx.address,
-            "check": check,
-        }
-        self.accused[round_] = body
+        body = dict(kind=FALSE_SCALARS, round=round_, key_holder=holder.address, check=check)
+        self.accused[round_] = body = {**body, "reporter": self.ctx.address}
         try:
             self.ctx.ledger.record_alert(round_, FALSE_SCALARS, body)
         except (LedgerError, ValueError) as err:

@@ -22,8 +22,9 @@ For ``<a, b>`` (:meth:`GramEvaluator._inner <node.crypto.ckks.robust.GramEvaluat
 deviation is at most ``fresh (|a| + |b|) + conj max(|a|, |b|)`` (the message part: ``sum_j |z_j|^2
 = |a|^2``), plus a floor that does not depend on the values: the rescale rounding summed over
 the ``N/2`` slots, each rotation's key-switching error summed over the slots the remaining
-rotations add (``N/2 - 1`` in all), the last conjugation's halved (the product of two errors, below 1e-28, is left out). Standard deviations are added,
-never their squares, so correlated terms are covered. Measured (real SEAL, fresh keys,
+rotations add (``N/2 - 1`` in all), the last conjugation's halved (the product of two errors,
+below 1e-28, is left out). Standard deviations are added, never their squares, so correlated
+terms are covered. Measured (real SEAL, fresh keys,
 ``tests/unit/crypto/test_ckks_noise.py``): the root mean square of error / sd is 0.6 to 1.6 over
 key draws, the largest |error| / sd 3.5 of 180; :data:`TAIL` = 10 sds is the tolerance.
 """
