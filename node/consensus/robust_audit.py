@@ -193,12 +193,11 @@ def check_sum(
 
 
 class NoiseModel(Protocol):
-    """Standard deviation bounds of the CKKS error (:class:`node.crypto.ckks.noise.InnerProductNoise`)."""
+    """Bounds of the CKKS error (:class:`node.crypto.ckks.noise.InnerProductNoise`)."""
 
-    @property
-    def fresh(self) -> float: ...  # one encrypted value's error
+    def bound(self, norm_a: float, norm_b: float, length: int, tail: float) -> float: ...
 
-    def sd(self, norm_a: float, norm_b: float) -> float: ...  # one decrypted inner product's error
+    def sum_term(self, norm: float, length: int) -> float: ...
 
 
 class RowTolerance(NamedTuple):
@@ -223,24 +222,26 @@ def row_tolerance(
     tail: float,
 ) -> RowTolerance:
     """How far an honest key holder's row ``row`` may lie from what ``own`` (the update this member
-    encrypted) gives: ``tail`` standard deviations of the CKKS error (:class:`NoiseModel`), plus the
-    float64 rounding of the dot products. Other members' norms are read from the published diagonal,
-    capped by what a key holder can publish (a larger one only widens this by ``tail`` (fresh + conj)
-    ``sqrt(bound)``, 2.3e-5 for ``ROBUST_PARAMS``)."""
+    encrypted) gives: the CKKS error bound (:class:`NoiseModel`, ``tail`` standard deviations of its
+    value-independent part), plus the float64 rounding of the dot products. Other members' norms
+    are read from the published diagonal; a key holder that inflates an accepted member's norm
+    widens this by at most ``sqrt(chunks)`` (fresh + conj) ``sqrt(2^17)``, 1.2e-3 per chunk for
+    ``ROBUST_PARAMS`` (and that member's own check fails)."""
     g, rows = _square(gram), selection.accepted
     norm = float(np.linalg.norm(own))
     norms = np.sqrt(np.maximum(np.nan_to_num(np.diag(g), nan=0.0), 0.0))
     s = factor_integers(selection.scales[rows]) / 2.0**FACTOR_BITS  # as the ciphertexts got them
-    gamma = _rounding(np.size(own))
-    honest = [noise.sd(norm, float(norms[c])) + noise.fresh * norm for c in rows]
-    row_sum = tail * float(np.dot(s, honest)) + gamma * norm * float(np.linalg.norm(total))
+    d = int(np.size(own))
+    gamma = _rounding(d)
+    honest = [noise.bound(norm, float(norms[c]), d, tail) + noise.sum_term(norm, d) for c in rows]
+    row_sum = float(np.dot(s, honest)) + gamma * norm * float(np.linalg.norm(total))
     row_sum += 2.0**-52 * float(np.nansum(np.abs(s * g[row, rows])))
     pairs = np.full(len(g), np.inf)
     for c in rows:
-        t_cc = tail * noise.sd(float(norms[c]), float(norms[c]))
-        t_ac = tail * noise.sd(norm, float(norms[c]))
+        t_cc = noise.bound(float(norms[c]), float(norms[c]), d, tail)
+        t_ac = noise.bound(norm, float(norms[c]), d, tail)
         pairs[c] = norm * math.sqrt(norms[c] ** 2 + t_cc) - norm * norms[c] + t_ac
-    return RowTolerance(tail * noise.sd(norm, norm) + gamma * norm**2, row_sum, pairs)
+    return RowTolerance(noise.bound(norm, norm, d, tail) + gamma * norm**2, row_sum, pairs)
 
 
 def check_own_row(
