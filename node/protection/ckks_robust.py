@@ -9,7 +9,8 @@ Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks_mode`; 
    give the same bytes in any process (``tests/unit/crypto/test_ckks_pool.py`` pins it). Each
    evaluator computes what the aggregator computes, and the key holder acts only on a message that
    a strict majority of them sent bit for bit; with at most ``f`` faulty evaluators, the ``f + 1``
-   honest ones are that majority, and an evaluator that sent anything else is named;
+   honest ones are that majority, and an evaluator that sent anything else is named (in the key
+   holder's log, and in an alert of kind :data:`OUTVOTED` it records on chain);
 1. ``ckks-context``: the key holder (:class:`~node.crypto.ckks.robust.RobustKeyHolder`, parameters
    with one multiplicative level) sends its public context to every member, and to the
    evaluators also its evaluation keys (relinearization and Galois keys; no secret);
@@ -88,13 +89,13 @@ from node.protection.ckks_mode import CkksMode
 if TYPE_CHECKING:
     from ledger import Identity
 
-__all__ = ["RobustCkksMode", "FALSE_SCALARS"]
+__all__ = ["RobustCkksMode", "FALSE_SCALARS", "OUTVOTED"]
 
 FALSE_SCALARS = "ckks-false-scalars"  # the alert kind a member records when its own row fails
+OUTVOTED = "ckks-evaluator-outvoted"  # the key holder's alert naming evaluators it outvoted
 
-_KEYS_MAGIC = (
-    b"MMRK"  # aggregator's context body: magic | u32 context length | context | evaluation keys
-)
+# the evaluators' context body: magic | u32 context length | context | evaluation keys
+_KEYS_MAGIC = b"MMRK"
 _LEN = struct.Struct(">I")
 
 
@@ -214,9 +215,7 @@ class RobustCkksMode(CkksMode):
         if evaluating:
             by_lower = {a.lower(): c for a, c in blobs.items()}
             vectors = [public.load(by_lower[a], round_) for a in accepted]
-            if (
-                self.norm_bound
-            ):  # public factors from the published norms, applied to the ciphertexts
+            if self.norm_bound:  # public factors from the published norms, on the ciphertexts
                 factors = factor_integers(chosen.scales[chosen.accepted])
                 total = await trio.to_thread.run_sync(
                     self._evaluators[round_].scaled_sum, vectors, factors, round_
@@ -266,6 +265,7 @@ class RobustCkksMode(CkksMode):
         dissent = sorted(set(got) - set(agreeing), key=str.lower) if agreeing else []
         if dissent:
             self.named.setdefault(round_, {}).update(dict.fromkeys(dissent, phase))
+            self._alert(round_, OUTVOTED, evaluators=dissent, phase=phase, majority=len(agreeing))
             self.ctx.log.warning(
                 "robust ckks: evaluator(s) %s sent a %s that differs from the one %d of %d "
                 "evaluators computed bit for bit; named",
@@ -334,16 +334,23 @@ class RobustCkksMode(CkksMode):
             return check_own_row(own, total, gram, chosen, row, self._noise, bound=bound, tail=TAIL)
         except ValueError as exc:
             check = str(exc)
-        body = dict(kind=FALSE_SCALARS, round=round_, key_holder=holder.address, check=check)
-        self.accused[round_] = body = {**body, "reporter": self.ctx.address}
-        try:
-            self.ctx.ledger.record_alert(round_, FALSE_SCALARS, body)
-        except (LedgerError, ValueError) as err:
-            check += f" (alert not recorded: {err})"
+        self.accused[round_] = self._alert(
+            round_, FALSE_SCALARS, key_holder=holder.address, check=check
+        )
         raise CKKSError(
             f"the key holder {holder.address} published false scalars in this member's row: "
             f"{check}; not attesting, keeping the previous model"
         )
+
+    def _alert(self, round_: int, kind: str, **fields: object) -> dict[str, object]:
+        """Record, signed by this member, an alert of ``kind`` on chain (best effort: a failure is
+        logged); the body (``fields``, the kind, round and reporter) is returned, to keep."""
+        body = {"kind": kind, "round": round_, **fields, "reporter": self.ctx.address}
+        try:
+            self.ctx.ledger.record_alert(round_, kind, body)
+        except (LedgerError, ValueError) as exc:
+            self.ctx.log.warning("robust ckks: alert %s not recorded: %s", kind, exc, round=round_)
+        return body
 
     def _check_counted(self, round_: int, included: tuple[str, ...], least: int, what: str) -> None:
         """The members named must be committed under ckks on chain, at least ``least`` of them (the

@@ -21,7 +21,7 @@ from node.consensus.update import parameters_hash
 from node.crypto.ckks.seal import seal_context
 from node.peer.mods import PeerMod
 from node.peer.pipeline import HospitalPeer
-from node.protection.ckks_robust import FALSE_SCALARS, RobustCkksMode
+from node.protection.ckks_robust import FALSE_SCALARS, OUTVOTED, RobustCkksMode
 from node.sim.demo import DemoConfig, run_demo
 from tests.ckks_support import chain_roles, peer_with_mode
 from tests.node_support import Record
@@ -215,6 +215,13 @@ def test_a_forging_aggregator_is_outvoted_and_named(tmp_path, forgery):
     holder, aggregator = chain_roles(state, 1)
     (key_holder,) = [m for m in ForgingMode.instances if m.ctx.address == holder]
     assert key_holder.named == {1: {aggregator: "gram"}}
+    # and on chain, signed by the key holder: an auditor sees whom it outvoted
+    body = dict(kind=OUTVOTED, round=1, evaluators=[aggregator], phase="gram", majority=2)
+    (alert,) = r["alerts"]
+    assert (alert["reporter"], alert["kind"]) == (holder, OUTVOTED)
+    assert (
+        alert["body_hash"].removeprefix("0x") == alert_body_hash({**body, "reporter": holder}).hex()
+    )
 
 
 def test_norm_bounding_over_ciphertexts_matches_the_clear_rule(tmp_path):
