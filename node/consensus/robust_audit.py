@@ -45,6 +45,7 @@ __all__ = [
     "audit_selection",
     "check_sum",
     "check_own_row",
+    "OwnRow",
     "row_tolerance",
     "NoiseModel",
     "factor_integers",
@@ -212,22 +213,25 @@ def _rounding(d: int) -> float:
     return d * u / (1 - d * u)
 
 
+class OwnRow(NamedTuple):
+    """What a member checks its row with: the update it encrypted, as the ciphertext holds it (after
+    ``clip_norm``), the decrypted sum of the accepted (scaled) updates, and its row's index."""
+
+    own: np.ndarray
+    total: np.ndarray
+    row: int
+
+
 def row_tolerance(
-    own: np.ndarray,
-    total: np.ndarray,
-    gram: np.ndarray,
-    selection: RobustSelection,
-    row: int,
-    noise: NoiseModel,
-    tail: float,
+    mine: OwnRow, gram: np.ndarray, selection: RobustSelection, noise: NoiseModel, tail: float
 ) -> RowTolerance:
-    """How far an honest key holder's row ``row`` may lie from what ``own`` (the update this member
-    encrypted) gives: the CKKS error bound (:class:`NoiseModel`, ``tail`` standard deviations of its
-    value-independent part), plus the float64 rounding of the dot products. Other members' norms
+    """How far an honest key holder's row may lie from what this member's update gives: the CKKS
+    error bound (:class:`NoiseModel`, ``tail`` standard deviations of its value-independent part),
+    plus the float64 rounding of the dot products. Other members' norms
     are read from the published diagonal; a key holder that inflates an accepted member's norm
     widens this by at most ``sqrt(chunks)`` (fresh + conj) ``sqrt(2^17)``, 1.2e-3 per chunk for
     ``ROBUST_PARAMS`` (and that member's own check fails)."""
-    g, rows = _square(gram), selection.accepted
+    (own, total, row), g, rows = mine, _square(gram), selection.accepted
     norm = float(np.linalg.norm(own))
     norms = np.sqrt(np.maximum(np.nan_to_num(np.diag(g), nan=0.0), 0.0))
     s = factor_integers(selection.scales[rows]) / 2.0**FACTOR_BITS  # as the ciphertexts got them
@@ -245,24 +249,22 @@ def row_tolerance(
 
 
 def check_own_row(
-    own: np.ndarray,
-    total: np.ndarray,
+    mine: OwnRow,
     gram: np.ndarray,
     selection: RobustSelection,
-    row: int,
     noise: NoiseModel,
     *,
     bound: float,
     tail: float,
 ) -> None:
-    """Raise ValueError, naming the check, unless row ``row`` of the published ``gram`` agrees with
-    ``own``, the update this member encrypted, and ``total``, the published sum of the accepted
-    (scaled) updates: (1) ``G[a, a] = |own|^2``; (2) ``sum_{c in S} s_c G[a, c] = <own, total>``;
+    """Raise ValueError, naming the check, unless this member's row of the published ``gram`` agrees
+    with ``own``, the update it encrypted, and ``total``, the published sum of the accepted (scaled)
+    updates (:class:`OwnRow`): (1) ``G[a, a] = |own|^2``; (2) ``sum_{c in S} s_c G[a, c] = <own, total>``;
     (3) ``|G[a, c]| <= |own| sqrt(G[c, c])`` for each accepted ``c``; within :func:`row_tolerance`.
     A row whose norm reaches the scalar ``bound`` is not checked (an honest key holder publishes NaN,
     or a value wrapped around the modulus, for it)."""
-    g = _square(gram)
-    tol = row_tolerance(own, total, g, selection, row, noise, tail)
+    (own, total, row), g = mine, _square(gram)
+    tol = row_tolerance(mine, g, selection, noise, tail)
     norm2 = math.fsum(np.asarray(own, dtype=np.float64) ** 2)
     if norm2 + tol.norm >= bound:
         return

@@ -71,6 +71,7 @@ import trio
 from ledger.errors import LedgerError
 from node.consensus.robust_audit import (
     FACTOR_BITS,
+    OwnRow,
     RobustSelection,
     check_own_row,
     check_sum,
@@ -330,8 +331,8 @@ class RobustCkksMode(CkksMode):
         if own is None or me not in members:  # its ciphertext did not enter the Gram matrix
             return
         try:
-            row, bound = members.index(me), scalar_bound(self.params)
-            return check_own_row(own, total, gram, chosen, row, self._noise, bound=bound, tail=TAIL)
+            mine, bound = OwnRow(own, total, members.index(me)), scalar_bound(self.params)
+            return check_own_row(mine, gram, chosen, self._noise, bound=bound, tail=TAIL)
         except ValueError as exc:
             check = str(exc)
         self.accused[round_] = self._alert(

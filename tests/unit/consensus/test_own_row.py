@@ -9,6 +9,7 @@ import pytest
 
 from node.consensus.robust_audit import (
     FACTOR_BITS,
+    OwnRow,
     check_own_row,
     factor_integers,
     row_tolerance,
@@ -33,11 +34,11 @@ def _round(clip: bool):
 
 
 def _check(x, gram, chosen, total, row):
-    check_own_row(x[row], total, gram, chosen, row, NOISE, bound=BOUND, tail=TAIL)
+    check_own_row(OwnRow(x[row], total, row), gram, chosen, NOISE, bound=BOUND, tail=TAIL)
 
 
 def _tol(x, gram, chosen, total, row):
-    return row_tolerance(x[row], total, gram, chosen, row, NOISE, TAIL)
+    return row_tolerance(OwnRow(x[row], total, row), gram, chosen, NOISE, TAIL)
 
 
 @pytest.mark.parametrize("clip", [False, True], ids=["plain", "norm-bound"])
@@ -112,4 +113,4 @@ def test_a_row_beyond_the_scalar_bound_is_not_checked():
     big = x[0] * np.sqrt(BOUND) / np.linalg.norm(x[0])
     g = gram.copy()
     g[0, 0] = np.nan
-    check_own_row(big, total, g, chosen, 0, NOISE, bound=BOUND, tail=TAIL)
+    check_own_row(OwnRow(big, total, 0), g, chosen, NOISE, bound=BOUND, tail=TAIL)
