@@ -41,6 +41,7 @@ Data attacks change the attacker's own training data instead:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -206,7 +207,7 @@ def fang_krum(honest: np.ndarray, f: int, *, tolerance: float = 1e-5) -> np.ndar
     return _repeat(-tolerance * s, f)
 
 
-MODEL_ATTACKS = {
+MODEL_ATTACKS: dict[str, Callable[..., np.ndarray]] = {
     "sign-flip": sign_flip,
     "gaussian": gaussian_noise,
     "scaling": scaling,

@@ -165,6 +165,10 @@ class ImageData(LabelledData):
     _X_NDIM: ClassVar[int | None] = 4
 
 
+#: The kind of samples a split holds (tabular rows or images).
+DataT = TypeVar("DataT", bound=LabelledData)
+
+
 @dataclass(frozen=True)
 class FeatureStats:
     """Sufficient statistics for standardization: row count, per-feature sum and sum of squares."""
@@ -226,7 +230,7 @@ class Standardizer:
         std[std < 1e-12] = 1.0  # a constant feature stays constant instead of dividing by 0
         return cls(mean, std)
 
-    def apply(self, data: LabelledData) -> LabelledData:
+    def apply(self, data: DataT) -> DataT:
         """``data`` z-scored; labels, patient IDs and groups are kept."""
         flat = data.x.reshape(len(data), -1).astype(np.float64)
         if flat.shape[1] != self.mean.size:
@@ -235,10 +239,6 @@ class Standardizer:
             )
         x = ((flat - self.mean) / self.std).astype(np.float32).reshape(data.x.shape)
         return replace(data, x=x)
-
-
-#: The kind of samples a split holds (tabular rows or images).
-DataT = TypeVar("DataT", bound=LabelledData)
 
 
 @dataclass(frozen=True)

@@ -212,30 +212,30 @@ def write_csv(
                 "reputation",
             ]
         )
-        for r in result.rounds:
+        for rec in result.rounds:
             for scheme in result.computed:
                 for h in result.hospitals:
                     n = h["name"]
                     exact = (
                         ""
-                        if r.shapley_exact is None or n not in r.shapley_exact
-                        else f"{r.shapley_exact[n]:.6f}"
+                        if rec.shapley_exact is None or n not in rec.shapley_exact
+                        else f"{rec.shapley_exact[n]:.6f}"
                     )
                     w.writerow(
                         [
-                            r.round,
-                            r.chain_round,
-                            r.finalized,
+                            rec.round,
+                            rec.chain_round,
+                            rec.finalized,
                             scheme,
                             n,
-                            n in r.participants,
-                            n in r.accepted,
-                            r.credits.get(scheme, {}).get(n, 0) / CREDIT_UNIT,
-                            r.burned.get(scheme, {}).get(n, 0) / CREDIT_UNIT,
-                            _fmt(r.shapley_gtg.get(n)),
+                            n in rec.participants,
+                            n in rec.accepted,
+                            rec.credits.get(scheme, {}).get(n, 0) / CREDIT_UNIT,
+                            rec.burned.get(scheme, {}).get(n, 0) / CREDIT_UNIT,
+                            _fmt(rec.shapley_gtg.get(n)),
                             exact,
-                            _fmt(r.leave_one_out.get(n)),
-                            _fmt(r.reputation.get(n)),
+                            _fmt(rec.leave_one_out.get(n)),
+                            _fmt(rec.reputation.get(n)),
                         ]
                     )
     return paths

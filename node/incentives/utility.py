@@ -111,7 +111,9 @@ class RoundGame:
         )
 
     def aggregate(self, mask: int) -> np.ndarray:
-        members = [i for i in range(self.n) if (mask >> i) & 1 and self.kept[i]]
+        kept = self.kept
+        assert kept is not None, "__post_init__ sets kept"
+        members = [i for i in range(self.n) if (mask >> i) & 1 and kept[i]]
         if not members:
             return np.zeros(self.updates.shape[1], dtype=np.float32)
         if self.rule == "fedavg":  # the terms of the applied FedAvg sum, in the same order

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from node.data.samples import DataError, LabelledData, hospital_name
+from node.data.samples import DataError, DataT, LabelledData, hospital_name
 
 __all__ = [
     "partition",
@@ -136,7 +136,7 @@ def partition(
     raise ValueError(f"unknown partition scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
 
 
-def legacy_scanner(data: LabelledData, *, noise: float = 0.5, seed: int = 0) -> LabelledData:
+def legacy_scanner(data: DataT, *, noise: float = 0.5, seed: int = 0) -> DataT:
     """``data`` as an older device would record it: Gaussian noise of ``noise`` x the site's own
     spread added to every input (per feature for tables, over all pixels for images; images stay
     in [0, 1]). Uses only this site's data."""
