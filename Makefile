@@ -8,6 +8,12 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 MEDMESH := $(VENV)/bin/medmesh
 PYTEST_ARGS ?=
+# pytest-xdist, opt-in: `make test PYTEST_WORKERS="-n 2 --dist loadscope --no-loadscope-reorder"`
+# runs two workers, a module's tests on one worker (its module-scoped campaign starts once), the
+# modules handed out in collection order (tests/e2e and tests/integration, the long ones, first;
+# xdist's default reorder puts the modules with the most tests first and leaves the e2e modules
+# for a one-worker tail). Not the default until measured on an idle two-core machine.
+PYTEST_WORKERS ?=
 
 .PHONY: setup browser demo test lint bench devnet audit slither clean
 
@@ -40,7 +46,7 @@ demo: setup
 	$(MEDMESH) demo --chain-state build/demo-chain.json --json build/demo.json --model-out build/demo-model.npy
 
 test: setup browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # ruff (lint, then the formatter as a check) and mypy on gossip/, ledger/ and node/ ([tool.mypy] in pyproject.toml)
 lint: $(VENV)/.lint-installed

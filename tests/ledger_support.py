@@ -6,6 +6,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,7 +188,10 @@ def compile_test_contract(name: str) -> dict[str, str]:
     data = output["contracts"][f"{name}.sol"][name]
     result = {"abi": data["abi"], "bytecode": "0x" + data["evm"]["bytecode"]["object"]}
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    cache_file.write_text(json.dumps(result), encoding="utf-8")
+    # written aside and renamed: a concurrent pytest-xdist worker never reads a torn file
+    partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(result), encoding="utf-8")
+    os.replace(partial, cache_file)
     return result
 
 

@@ -79,14 +79,16 @@ def one_hash_per_finalized_round(net: LocalNet) -> None:
 
 
 def freeze_between_rounds(net: LocalNet, names: tuple[str, ...]) -> int:
-    """SIGSTOP ``names`` once the current round has closed on chain, before the next one opens
-    (so none of them can have joined it); the closed round."""
+    """SIGSTOP ``names`` once the current round has closed on chain; the last round open at the
+    stop. The next round may already have opened (its opener is one block behind the close)
+    and they may have committed to it before the stop: only a round opened after the stop,
+    one above the returned number, is certain to be without them."""
     reader = net.client("hospital-a")
     k = reader.current_round()
     wait_chain(lambda: reader.round_info(k).status != "open", 3 * WINDOWS, f"round {k} closed")
     for name in names:
         net.procs[name].proc.send_signal(signal.SIGSTOP)
-    return k
+    return reader.current_round()  # read after the stop
 
 
 def test_nodes_back_from_an_outage_adopt_the_attested_pair(net):
@@ -95,7 +97,9 @@ def test_nodes_back_from_an_outage_adopt_the_attested_pair(net):
     k = freeze_between_rounds(net, frozen)
     try:
         r = wait_chain(
-            lambda: reader.current_round() > k and reader.current_round(), 60, f"round {k + 1} open"
+            lambda: reader.current_round() > k and reader.current_round(),
+            3 * WINDOWS,
+            f"round {k + 1} open",
         )
         for name in ("hospital-a", "hospital-b"):
             # the pair holds its blobs until the commit window closes (node.peer.reveal), then takes its two waits
@@ -158,7 +162,9 @@ def test_a_frozen_peer_holds_up_no_sender(net):
     k = freeze_between_rounds(net, ("hospital-d",))
     try:
         r = wait_chain(
-            lambda: reader.current_round() > k and reader.current_round(), 60, f"round {k + 1} open"
+            lambda: reader.current_round() > k and reader.current_round(),
+            3 * WINDOWS,
+            f"round {k + 1} open",
         )
         for name in ("hospital-a", "hospital-b", "hospital-c"):
             done = net.procs[name].wait_for(
