@@ -209,7 +209,7 @@ class RoundCommittee:
         seats = self._seats.get(round_) or frozenset()
         holders = [m for m in peer.others() if m.address.lower() in seats]
         request = encode_request(round_)
-        self._asking.add(round_)
+        self.expect(round_)
         with trio.move_on_after(timeout):
             while round_ not in self._offers:
                 for holder in holders:
@@ -231,6 +231,14 @@ class RoundCommittee:
         if params is not None and parameters_hash(params) == expected:
             return params
         return None
+
+    def expect(self, round_: int) -> None:
+        """Accept offers of the aggregate of ``round_`` from now on (a follower asks for it)."""
+        self._asking.add(round_)
+
+    def offered(self, round_: int) -> np.ndarray | None:
+        """The aggregate of ``round_`` a committee member offered and the chain finalized."""
+        return self._offers.get(round_)
 
     # -- blobs ---------------------------------------------------------------------------
     async def on_blob(self, sender: Identity, kind: str, data: bytes) -> None:

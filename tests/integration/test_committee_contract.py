@@ -208,9 +208,10 @@ def test_a_follower_refuses_an_aggregate_the_chain_did_not_finalize(six: LedgerS
     honest = encode_offer(ModelOffer(round_, params))
     with pytest.raises(NotAuthorized, match="asked for no aggregate"):
         trio.run(follower.on_blob, sender, AGGREGATE_KIND, honest)
-    follower._asking.add(round_)  # what fetch() does before it asks the committee
+    follower.expect(round_)  # what fetch() does before it asks the committee
     forged = encode_offer(ModelOffer(round_, params * 10))
     with pytest.raises(NotAuthorized, match="not round .* finalized aggregate"):
         trio.run(follower.on_blob, sender, AGGREGATE_KIND, forged)
     trio.run(follower.on_blob, sender, AGGREGATE_KIND, honest)
-    assert np.array_equal(follower._offers[round_], params)
+    offered = follower.offered(round_)
+    assert offered is not None and np.array_equal(offered, params)

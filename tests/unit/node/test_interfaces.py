@@ -106,6 +106,7 @@ ROOMS = (
     ("standardize.py", "FeatureSetup", "setup"),
     ("control.py", "ControlTopics", "control"),
     ("trainer.py", "LocalTrainer", "trainer"),
+    ("committee.py", "RoundCommittee", "committee"),
 )
 #: underscored members the scan must see (it would pass vacuously if it saw none)
 SEEN = {
@@ -114,6 +115,7 @@ SEEN = {
     "Intake": {"_inbox", "_kept", "_serve_relay", "_accept_relayed"},
     "Outbox": {"_sending", "_commits_final", "_budget_declared"},
     "Directory": {"_by_peer"},
+    "RoundCommittee": {"_asking", "_offers", "_held", "_holding"},
 }
 
 
