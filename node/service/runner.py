@@ -136,7 +136,7 @@ class NodeRunner:
         """Run ``fn(*args)`` in the node's nursery (open while the node runs)."""
         if self._nursery is None:
             raise RunnerError("the node is not running")
-        self._spawn(fn, *args)
+        self._nursery.start_soon(fn, *args)
 
     # -- set-up ------------------------------------------------------------------------
     def _authorize(self, peer_id: str) -> bool:
