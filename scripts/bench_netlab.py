@@ -43,6 +43,7 @@ from netlab.lab import Lab, LinkSpec  # noqa: E402
 from node.learning.models import build_model  # noqa: E402
 from node.service.fsutil import atomic_write_json  # noqa: E402
 
+BOTH_ENDS = "both ends' links"
 GRID = [(1000, 50), (100, 50), (10, 50), (100, 1), (100, 200)]  # (Mbit/s, RTT ms)
 
 
@@ -69,6 +70,7 @@ def run_one(
         "mbit": mbit,
         "rtt_ms": rtt_ms,
         "committee": committee,
+        "shaped": BOTH_ENDS,
         **out,
         "bytes_sent_per_node": _per_node_bytes(events),
         "relay_bytes": relayed,
@@ -109,6 +111,12 @@ def _earlier(out: Path) -> list[dict]:
         row.setdefault("committee", 0)
         row.setdefault("command", old.get("command"))
         row.setdefault("rounds_run", old.get("rounds"))
+        # the per-run load average came with the relay fix: rows without it had only the
+        # dialing side's link shaped
+        row.setdefault(
+            "shaped",
+            BOTH_ENDS if "load_avg_before" in row else "the dialing side's link only (old lab)",
+        )
     return rows
 
 
@@ -137,7 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_netlab.json"
     )
+    parser.add_argument(
+        "--table", action="store_true", help="print --out's rows as the docs' table; run nothing"
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(_earlier(args.out)))
+        return 0
     params = int(sum(t.numel() for t in build_model(args.model, 30).state_dict().values()))
     runs = _earlier(args.out)
     ok = True
@@ -166,6 +180,36 @@ def main(argv: list[str] | None = None) -> int:
                 runs = [r for r in runs if _key(r) != _key(run)] + [run]
                 _write(args, params, sorted(runs, key=_key))
     return 0 if ok else 1
+
+
+def table(runs: list[dict]) -> str:
+    """The rows as docs/network.md's markdown table (steady rounds: 2..R)."""
+    lines = [
+        "| hospitals | committee | link | RTT | round wall time | bytes per round (all nodes) "
+        "| most one node sent | mean train | mean network + chain | load before / after | all agreed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in sorted(runs, key=_key):
+        s = run["summary"]
+        if "round_wall_s_mean" not in s:
+            continue
+        per_node = run.get("bytes_sent_per_node") or {}
+        steady = [r for k, r in per_node.items() if k != "1"] or list(per_node.values())
+        most = max((max(r.values()) for r in steady), default=None)
+        load = (
+            f"{run['load_avg_before'][0]:.0f} / {run['load_avg_after'][0]:.0f}"
+            if "load_avg_before" in run
+            else "not recorded"
+        )
+        lines.append(
+            f"| {run['nodes']} | {run.get('committee') or 'all'} "
+            f"| {run['mbit']:g} Mbit/s{'' if run.get('shaped') == BOTH_ENDS else ' *'} "
+            f"| {run['rtt_ms']:g} ms | {s['round_wall_s_mean']:.1f} s "
+            f"| {s['bytes_per_round_mean']:,} | {f'{most:,}' if most else '-'} "
+            f"| {s['train_s_mean']:.1f} s | {s['network_chain_s_mean']:.1f} s | {load} "
+            f"| {'yes' if s['all_finalized_and_agreed'] else 'no'} |"
+        )
+    return "\n".join(lines)
 
 
 def _write(args: argparse.Namespace, params: int, runs: list[dict]) -> None:
