@@ -16,6 +16,7 @@ Per round it reports:
 
     .venv/bin/python scripts/bench_nodes.py                 # 4, 8, 16 nodes, 3 rounds, mlp-wide
     .venv/bin/python scripts/bench_nodes.py --quick         # 4 nodes, 2 rounds (a check; bench_nodes_quick.json)
+    .venv/bin/python scripts/bench_nodes.py --committee 4   # each round's committee of 4 (bench_nodes_committee.json)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ledger import Anvil  # noqa: E402
+from ledger.audit import collect  # noqa: E402
 from node.learning.models import build_model  # noqa: E402
 from node.service.fsutil import atomic_write_json  # noqa: E402
 from node.service.localnet import LocalNet  # noqa: E402
@@ -74,7 +76,7 @@ def wait_campaign(net: LocalNet, timeout: float) -> str | None:
     return None
 
 
-def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
+def run_one(n: int, rounds: int, model: str, timeout: float, committee: int = 0) -> dict:
     started = time.perf_counter()
     with Anvil(block_time=1) as rpc:
         net = LocalNet(
@@ -84,6 +86,7 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
             commit_window=300,
             attest_window=300,
             overrides=campaign_overrides(model, rounds),
+            committee=committee,
         )
         net.setup()
         net.start_all()
@@ -93,11 +96,58 @@ def run_one(n: int, rounds: int, model: str, timeout: float) -> dict:
             net.stop_all()
         codes = {name: p.proc.returncode for name, p in net.procs.items()}
         events = {name: p.events for name, p in net.procs.items()}
+        chain = chain_view(net)
+    addresses = {name: ident.address.lower() for name, ident in net.identities.items()}
+    summary = summarize(events, n, rounds)
+    for row in summary["rounds"]:
+        row.update(per_member(events, addresses, chain.get(row["round"], {}), row["round"]))
     return {
-        **summarize(events, n, rounds),
+        **summary,
+        "committee": committee,
         "exit_codes": codes,
         "timed_out": timed_out,
         "campaign_wall_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def chain_view(net: LocalNet) -> dict[int, dict]:
+    """Per round, from the chain alone: the seats the audit redraws (every member when the round
+    had no committee) and the gas of the blocks from its opening to the next round's."""
+    assert net.deployment is not None
+    report = collect(net.w3, net.deployment)
+    rounds = sorted(report["rounds"], key=lambda r: r["opened_block"])
+    head = net.w3.eth.block_number
+    view = {}
+    for i, r in enumerate(rounds):
+        end = rounds[i + 1]["opened_block"] if i + 1 < len(rounds) else head + 1
+        gas = sum(net.w3.eth.get_block(b)["gasUsed"] for b in range(r["opened_block"], end))
+        seats = (r.get("committee") or {}).get("seats") or r["members"]
+        view[r["round"]] = {"seats": [a.lower() for a in seats], "gas": gas}
+    return view
+
+
+def per_member(
+    events: dict[str, list[dict]], addresses: dict[str, str], chain: dict, round_: int
+) -> dict:
+    """Bytes each node sent and received in ``round_`` (its ``round_done``), split into the
+    round's committee seats and the other members, and the round's gas."""
+    seats = set(chain.get("seats", []))
+    split: dict[str, dict[str, list[int]]] = {
+        "seat": {"sent": [], "received": []},
+        "follower": {"sent": [], "received": []},
+    }
+    for name, ev in events.items():
+        for e in ev:
+            if e["event"] == "round_done" and e["round"] == round_:
+                role = "seat" if addresses[name] in seats else "follower"
+                split[role]["sent"].append(e["bytes_sent"])
+                split[role]["received"].append(e["bytes_received"])
+    return {
+        "gas": chain.get("gas"),
+        "seats": len(seats),
+        "bytes_per_member": {
+            role: {k: max(v) if v else None for k, v in d.items()} for role, d in split.items()
+        },
     }
 
 
@@ -172,12 +222,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="mlp-wide")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per campaign")
     parser.add_argument(
+        "--committee",
+        type=int,
+        default=0,
+        help="committee size k (0: every member attests; docs/committee.md)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="4 nodes, 2 rounds, results in bench_nodes_quick.json"
     )
     parser.add_argument(
-        "--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_nodes.json"
+        "--out",
+        type=Path,
+        default=None,
+        help="default benchmarks/results/bench_nodes.json (bench_nodes_committee.json with --committee)",
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        name = "bench_nodes_committee.json" if args.committee else "bench_nodes.json"
+        args.out = REPO / "benchmarks" / "results" / name
     if args.quick:
         args.nodes, args.rounds = [4], 2
     params = int(sum(t.numel() for t in build_model(args.model, 30).state_dict().values()))
@@ -187,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{n} node processes, {args.rounds} rounds, {args.model} ({params:,} parameters) ...",
             flush=True,
         )
-        run = run_one(n, args.rounds, args.model, args.timeout)
+        run = run_one(n, args.rounds, args.model, args.timeout, min(args.committee, n))
         print(json.dumps(run["summary"]), flush=True)
         runs.append(run)
         _write(args, params, runs)
@@ -207,7 +269,10 @@ def _write(args: argparse.Namespace, params: int, runs: list[dict]) -> None:
         "parameters": params,
         "rounds": args.rounds,
         "notes": "wall time per round: first round_joined to last round_done; bytes: payload all nodes sent "
-        "(blobs + control); stage times are per-node means over rounds 2..R",
+        "(blobs + control); stage times are per-node means over rounds 2..R; bytes_per_member: the "
+        "largest a seat / a follower sent and received in the round (seats redrawn by the audit); "
+        "gas: the blocks from the round's opening to the next's",
+        "committee": args.committee,
         "runs": runs,
     }
     out = args.out.with_name("bench_nodes_quick.json") if args.quick else args.out

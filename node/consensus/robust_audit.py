@@ -20,12 +20,18 @@ sum to the published scalars: ``|sum_{a in S} s_a u_a|^2`` must equal
 with (by the aggregator, who evaluates it, or wrapped around the modulus by an oversized
 update) breaks that equality unless the sum is forged to match; entries of rejected members do
 not enter it (see docs/threat-model.md for what this does not catch).
+
+:func:`check_own_row` is what each member checks of the key holder's scalars with what only it
+knows, the update ``u_a`` it encrypted: its squared norm ``G[a, a] = |u_a|^2``, the sum of its row
+over the accepted set ``sum_{c in S} s_c G[a, c] = <u_a, sum>`` (whether or not ``a`` is in ``S``),
+and Cauchy-Schwarz ``|G[a, c]| <= |u_a| |u_c|`` against each accepted member's published norm; each
+within the CKKS error bound (:class:`NoiseModel`, derived in :mod:`node.crypto.ckks.noise`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -38,6 +44,10 @@ __all__ = [
     "select_from_gram",
     "audit_selection",
     "check_sum",
+    "check_own_row",
+    "OwnRow",
+    "row_tolerance",
+    "NoiseModel",
     "factor_integers",
     "FACTOR_BITS",
 ]
@@ -180,4 +190,103 @@ def check_sum(
         raise ValueError(
             f"the decrypted sum's squared norm {got:.9g} differs from {want:.9g}, the published "
             f"scalars' value: a Gram entry or the sum was tampered with"
+        )
+
+
+class NoiseModel(Protocol):
+    """Bounds of the CKKS error (:class:`node.crypto.ckks.noise.InnerProductNoise`)."""
+
+    def bound(self, norm_a: float, norm_b: float, length: int, tail: float) -> float: ...
+
+    def sum_term(self, norm: float, length: int) -> float: ...
+
+
+class RowTolerance(NamedTuple):
+    norm: float  # on G[a, a]
+    row_sum: float  # on sum_{c in S} s_c G[a, c] - <u_a, sum>
+    pairs: np.ndarray  # on each G[a, c] beyond Cauchy-Schwarz (inf outside the accepted set)
+
+
+def _rounding(d: int) -> float:
+    """gamma_d (Higham): the relative float64 error bound of a d-term dot product."""
+    u = 2.0**-53
+    return d * u / (1 - d * u)
+
+
+class OwnRow(NamedTuple):
+    """What a member checks its row with: the update it encrypted, as the ciphertext holds it (after
+    ``clip_norm``), the decrypted sum of the accepted (scaled) updates, and its row's index."""
+
+    own: np.ndarray
+    total: np.ndarray
+    row: int
+
+
+def row_tolerance(
+    mine: OwnRow, gram: np.ndarray, selection: RobustSelection, noise: NoiseModel, tail: float
+) -> RowTolerance:
+    """How far an honest key holder's row may lie from what this member's update gives: the CKKS
+    error bound (:class:`NoiseModel`, ``tail`` standard deviations of its value-independent part),
+    plus the float64 rounding of the dot products. Other members' norms
+    are read from the published diagonal; a key holder that inflates an accepted member's norm
+    widens this by at most ``sqrt(chunks)`` (fresh + conj) ``sqrt(2^17)``, 1.2e-3 per chunk for
+    ``ROBUST_PARAMS`` (and that member's own check fails)."""
+    (own, total, row), g, rows = mine, _square(gram), selection.accepted
+    norm = float(np.linalg.norm(own))
+    norms = np.sqrt(np.maximum(np.nan_to_num(np.diag(g), nan=0.0), 0.0))
+    s = factor_integers(selection.scales[rows]) / 2.0**FACTOR_BITS  # as the ciphertexts got them
+    d = int(np.size(own))
+    gamma = _rounding(d)
+    honest = [noise.bound(norm, float(norms[c]), d, tail) + noise.sum_term(norm, d) for c in rows]
+    row_sum = float(np.dot(s, honest)) + gamma * norm * float(np.linalg.norm(total))
+    row_sum += 2.0**-52 * float(np.nansum(np.abs(s * g[row, rows])))
+    pairs = np.full(len(g), np.inf)
+    for c in rows:
+        t_cc = noise.bound(float(norms[c]), float(norms[c]), d, tail)
+        t_ac = noise.bound(norm, float(norms[c]), d, tail)
+        pairs[c] = norm * math.sqrt(norms[c] ** 2 + t_cc) - norm * norms[c] + t_ac
+    return RowTolerance(noise.bound(norm, norm, d, tail) + gamma * norm**2, row_sum, pairs)
+
+
+def check_own_row(
+    mine: OwnRow,
+    gram: np.ndarray,
+    selection: RobustSelection,
+    noise: NoiseModel,
+    *,
+    bound: float,
+    tail: float,
+) -> None:
+    """Raise ValueError, naming the check, unless this member's row of the published ``gram`` agrees
+    with ``own``, the update it encrypted, and ``total``, the published sum of the accepted (scaled)
+    updates (:class:`OwnRow`): (1) ``G[a, a] = |own|^2``; (2) ``sum_{c in S} s_c G[a, c] = <own, total>``;
+    (3) ``|G[a, c]| <= |own| sqrt(G[c, c])`` for each accepted ``c``; within :func:`row_tolerance`.
+    A row whose norm reaches the scalar ``bound`` is not checked (an honest key holder publishes NaN,
+    or a value wrapped around the modulus, for it)."""
+    (own, total, row), g = mine, _square(gram)
+    tol = row_tolerance(mine, g, selection, noise, tail)
+    norm2 = math.fsum(np.asarray(own, dtype=np.float64) ** 2)
+    if norm2 + tol.norm >= bound:
+        return
+    published = g[row, row]
+    if not abs(published - norm2) <= tol.norm:
+        raise ValueError(
+            f"its squared norm {published:.9g} is not the {norm2:.9g} this member encrypted "
+            f"(tolerance {tol.norm:.3g})"
+        )
+    rows = selection.accepted
+    s = factor_integers(selection.scales[rows]) / 2.0**FACTOR_BITS
+    got = math.fsum(s * g[row, rows])
+    want = float(np.dot(np.asarray(own, dtype=np.float64), np.asarray(total, dtype=np.float64)))
+    if not abs(got - want) <= tol.row_sum:
+        raise ValueError(
+            f"its row sums to {got:.9g} over the accepted members, but <own update, decrypted sum> "
+            f"is {want:.9g} (tolerance {tol.row_sum:.3g})"
+        )
+    norms = np.sqrt(np.maximum(np.diag(g), 0.0))
+    over = [c for c in rows if not abs(g[row, c]) <= math.sqrt(norm2) * norms[c] + tol.pairs[c]]
+    if over:
+        raise ValueError(
+            f"its inner products with rows {over} exceed |own| |u_c| (Cauchy-Schwarz) beyond "
+            f"the tolerance"
         )

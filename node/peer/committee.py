@@ -9,6 +9,12 @@ and ``aggregate``, the :mod:`node.service.modelsync` offer format) and adopts it
 ``parameters_hash`` is the aggregate hash the chain finalized. A committee member answers one
 request per (requester, round), for the aggregates of its last ``KEEP_ROUNDS`` rounds.
 
+Having adopted it, a follower tells every committee member so (``aggregate-held``, the round
+number alone). A committee member that stops on purpose after its last round
+(:meth:`RoundCommittee.drain_followers`) waits for every follower's notice first, bounded by the
+round's deadline: before, the seats exited half a second after finalization and the followers
+of a campaign's last round never got its aggregate (``scripts/bench_nodes.py --committee``).
+
 Only the sealed mode runs with a committee so far: secagg and ckks aggregate among every
 member, and a peer of theirs refuses a committee round (:class:`CommitteeError`).
 """
@@ -36,11 +42,12 @@ from node.service.modelsync import (
 if TYPE_CHECKING:
     from ledger import Identity
 
-__all__ = ["AGGREGATE_KIND", "KINDS", "REQUEST_KIND", "RoundCommittee"]
+__all__ = ["AGGREGATE_KIND", "HELD_KIND", "KINDS", "REQUEST_KIND", "RoundCommittee"]
 
 REQUEST_KIND = "aggregate-request"
 AGGREGATE_KIND = "aggregate"
-KINDS = (REQUEST_KIND, AGGREGATE_KIND)
+HELD_KIND = "aggregate-held"
+KINDS = (REQUEST_KIND, AGGREGATE_KIND, HELD_KIND)
 #: Finalized aggregates a committee member keeps to answer followers.
 KEEP_ROUNDS = 2
 #: How long a follower waits for one committee member's answer before asking the next.
@@ -61,6 +68,8 @@ class RoundCommittee:
         self._asking: set[int] = set()  # rounds whose aggregate this follower is fetching
         self._offers: dict[int, np.ndarray] = {}
         self._offered = trio.Event()
+        self._holding: dict[int, set[str]] = {}  # followers that said they adopted the round's
+        self._notice = trio.Event()
 
     @property
     def enabled(self) -> bool:
@@ -123,6 +132,8 @@ class RoundCommittee:
         for old in [r for r in self._seats if r <= round_ - KEEP_ROUNDS]:
             del self._seats[old]
         self._served = {(a, r) for a, r in self._served if r > round_ - KEEP_ROUNDS}
+        for old in [r for r in self._holding if r <= round_ - KEEP_ROUNDS]:
+            del self._holding[old]
         self._asking.discard(round_)
         self._offers.pop(round_, None)
 
@@ -140,7 +151,40 @@ class RoundCommittee:
             return None
         out.aggregate_hash = final.hex()
         out.accepted = self._finalized_accepted(round_)
+        await self._tell_held(round_)
         return params
+
+    async def _tell_held(self, round_: int) -> None:
+        """Tell every committee member of ``round_`` that this follower holds its aggregate, so
+        none that stops after the round waits for it (best effort, each bounded)."""
+        peer, seats = self.peer, self._seats.get(round_) or frozenset()
+        notice = encode_request(round_)
+
+        async def tell(member: Identity) -> None:
+            with trio.move_on_after(ANSWER_WAIT_S):
+                try:
+                    await peer.host.send_blob(member.peer_id, notice, kind=HELD_KIND)
+                except Exception as exc:  # that seat has gone: it waits for nobody
+                    peer.log.debug("held notice to %s: %s", member.address, exc, round=round_)
+
+        async with trio.open_nursery() as nursery:
+            for member in peer.others():
+                if member.address.lower() in seats:
+                    nursery.start_soon(tell, member)
+
+    async def drain_followers(self) -> None:
+        """Return once every follower of the last round this committee member holds the
+        aggregate of has said it adopted it (callers bound the wait by the round's deadline):
+        a seat that stops after a campaign's last round serves its followers first."""
+        if not self._held:
+            return
+        round_ = max(self._held)
+        seats = self._seats.get(round_)
+        if seats is None:
+            return
+        followers = {m.address.lower() for m in self.peer.active_members()} - seats
+        while not followers <= self._holding.get(round_, set()):
+            await self._notice.wait()
 
     def _finalized_accepted(self, round_: int) -> list[str]:
         """The accepted set of finalized ``round_``: that of a committee member's vote for the
@@ -192,6 +236,17 @@ class RoundCommittee:
     async def on_blob(self, sender: Identity, kind: str, data: bytes) -> None:
         """Serve an aggregate request, or file an offered aggregate that the chain finalized."""
         peer = self.peer
+        if kind == HELD_KIND:
+            try:
+                round_ = decode_request(data)
+            except ValueError as exc:
+                raise NotAuthorized(str(exc)) from None
+            done = peer.completed_round  # a notice may come before this seat finished the round
+            if done - KEEP_ROUNDS < round_ <= done + 1:
+                self._holding.setdefault(round_, set()).add(sender.address.lower())
+                self._notice.set()
+                self._notice = trio.Event()
+            return
         if kind == REQUEST_KIND:
             try:
                 round_ = decode_request(data)

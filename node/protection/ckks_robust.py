@@ -9,7 +9,8 @@ Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks_mode`; 
    give the same bytes in any process (``tests/unit/crypto/test_ckks_pool.py`` pins it). Each
    evaluator computes what the aggregator computes, and the key holder acts only on a message that
    a strict majority of them sent bit for bit; with at most ``f`` faulty evaluators, the ``f + 1``
-   honest ones are that majority, and an evaluator that sent anything else is named;
+   honest ones are that majority, and an evaluator that sent anything else is named (in the key
+   holder's log, and in an alert of kind :data:`OUTVOTED` it records on chain);
 1. ``ckks-context``: the key holder (:class:`~node.crypto.ckks.robust.RobustKeyHolder`, parameters
    with one multiplicative level) sends its public context to every member, and to the
    evaluators also its evaluation keys (relinearization and Galois keys; no secret);
@@ -35,9 +36,13 @@ Roles, beacon draw and envelopes are those of :mod:`node.protection.ckks_mode`; 
    exactly the accepted set (and at least ``min_contributors`` with a ckks commitment on chain),
    checks that its squared norm equals the accepted block of the Gram matrix
    (:func:`~node.consensus.robust_audit.check_sum`), and sends the decrypted sum (float64) to every
-   member. Each member repeats that check against the scalars it received, adds
-   ``sum / |accepted|`` to the global parameters itself, and attests; the accepted set goes on
-   chain as in every mode.
+   member. Each member repeats that check against the scalars it received, then checks its own
+   row of them against the update it encrypted (:func:`~node.consensus.robust_audit.check_own_row`:
+   its squared norm, its row's sum over the accepted set against ``<own, sum>``, Cauchy-Schwarz),
+   adds ``sum / |accepted|`` to the global parameters itself, and attests; the accepted set goes
+   on chain as in every mode. A member whose row fails records an alert of kind
+   :data:`FALSE_SCALARS` on chain (``RoundLedger.recordAlert``, signed by it; the body, which names
+   the key holder, stays in :attr:`RobustCkksMode.accused`), attests nothing and keeps its model.
 
 Threat model. *An aggregator (or verifier) alone*, up to ``f`` evaluators in all: whatever they
 evaluate (a victim's distances inflated, a poisoner's row disguised, an inner product with a
@@ -45,7 +50,9 @@ vector of their own), the honest majority's bytes are what the key holder decryp
 named, and the round goes on. *The key holder with an evaluator*: they can decrypt every
 individual ciphertext of the round (the mode's collusion threshold, now any of the ``2f + 1``
 evaluators with the key holder instead of the aggregator alone), and the key holder can publish any
-scalars: decryption is not verified, only the sum's consistency with the scalars (:func:`_check`).
+scalars: decryption is not verified, only the sum's consistency with the scalars (:func:`_check`)
+and each honest member's row with its own update (which falsifications that leaves: the threat
+model).
 A silent evaluator costs nothing while a majority agrees. A check that fails raises
 :class:`~node.crypto.ckks.scheme.CKKSError`: that member attests nothing, so a round without a
 majority, or whose decrypted sum contradicts the scalars, stops instead of being steered. What
@@ -61,16 +68,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import trio
 
+from ledger.errors import LedgerError
 from node.consensus.robust_audit import (
     FACTOR_BITS,
+    OwnRow,
     RobustSelection,
+    check_own_row,
     check_sum,
     factor_integers,
     select_from_gram,
 )
 from node.consensus.rules import rule_class
 from node.crypto.ckks import pool as ckks_pool
-from node.crypto.ckks.robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder
+from node.crypto.ckks.noise import TAIL, inner_product_noise
+from node.crypto.ckks.robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder, scalar_bound
 from node.crypto.ckks.scheme import CKKSError, CKKSPublicContext
 from node.protection import ckks_wire as wire
 from node.protection.base import Aggregate
@@ -79,11 +90,13 @@ from node.protection.ckks_mode import CkksMode
 if TYPE_CHECKING:
     from ledger import Identity
 
-__all__ = ["RobustCkksMode"]
+__all__ = ["RobustCkksMode", "FALSE_SCALARS", "OUTVOTED"]
 
-_KEYS_MAGIC = (
-    b"MMRK"  # aggregator's context body: magic | u32 context length | context | evaluation keys
-)
+FALSE_SCALARS = "ckks-false-scalars"  # the alert kind a member records when its own row fails
+OUTVOTED = "ckks-evaluator-outvoted"  # the key holder's alert naming evaluators it outvoted
+
+# the evaluators' context body: magic | u32 context length | context | evaluation keys
+_KEYS_MAGIC = b"MMRK"
 _LEN = struct.Struct(">I")
 
 
@@ -107,6 +120,10 @@ class RobustCkksMode(CkksMode):
         #: round -> evaluator address -> the phase ("gram", "sum") in which this key holder saw it
         #: send bytes that differ from the majority's
         self.named: dict[int, dict[str, str]] = {}
+        #: round -> the alert body this member recorded against the key holder (its row failed)
+        self.accused: dict[int, dict[str, object]] = {}
+        self._mine: dict[int, np.ndarray] = {}  # round -> the update this member encrypted
+        self._noise = inner_product_noise(self.params)
 
     # -- roles ---------------------------------------------------------------------------------
     def _extra_roles(self) -> int:
@@ -148,7 +165,8 @@ class RobustCkksMode(CkksMode):
         )
 
     async def _encrypt(self, round_: int, delta: np.ndarray, samples: float) -> bytes:
-        return await ckks_pool.encrypt(self._public[round_], delta, round_)
+        self._mine[round_] = np.array(delta, dtype=np.float64)  # what the ciphertext holds
+        return await ckks_pool.encrypt(self._public[round_], self._mine[round_], round_)
 
     # -- aggregate -------------------------------------------------------------------------------
     def _opened(self, public: CKKSPublicContext, ciphertext: bytes, round_: int) -> bytes:
@@ -198,9 +216,7 @@ class RobustCkksMode(CkksMode):
         if evaluating:
             by_lower = {a.lower(): c for a, c in blobs.items()}
             vectors = [public.load(by_lower[a], round_) for a in accepted]
-            if (
-                self.norm_bound
-            ):  # public factors from the published norms, applied to the ciphertexts
+            if self.norm_bound:  # public factors from the published norms, on the ciphertexts
                 factors = factor_integers(chosen.scales[chosen.accepted])
                 total = await trio.to_thread.run_sync(
                     self._evaluators[round_].scaled_sum, vectors, factors, round_
@@ -221,6 +237,7 @@ class RobustCkksMode(CkksMode):
                 )
             total = np.frombuffer(result.body, dtype="<f8").astype(np.float64)
             _check(total, gram, chosen, "the key holder's decrypted sum")
+            self._check_own_row(round_, holder, members, gram, chosen, total)
         params = (self.ctx.global_params + total / len(accepted)).astype(np.float32)
         if not np.isfinite(params).all():
             raise CKKSError("the decrypted aggregate contains NaN or infinite values")
@@ -249,6 +266,7 @@ class RobustCkksMode(CkksMode):
         dissent = sorted(set(got) - set(agreeing), key=str.lower) if agreeing else []
         if dissent:
             self.named.setdefault(round_, {}).update(dict.fromkeys(dissent, phase))
+            self._alert(round_, OUTVOTED, evaluators=dissent, phase=phase, majority=len(agreeing))
             self.ctx.log.warning(
                 "robust ckks: evaluator(s) %s sent a %s that differs from the one %d of %d "
                 "evaluators computed bit for bit; named",
@@ -306,6 +324,35 @@ class RobustCkksMode(CkksMode):
         _check(total, gram, chosen, "the aggregator's sum")
         return total
 
+    def _check_own_row(self, round_, holder, members, gram, chosen, total) -> None:
+        """This member's row of the key holder's scalars against the update it encrypted; on a
+        mismatch, an alert on chain (best effort) and a CKKSError that names the key holder."""
+        me, own = self.ctx.address.lower(), self._mine.get(round_)
+        if own is None or me not in members:  # its ciphertext did not enter the Gram matrix
+            return
+        try:
+            mine, bound = OwnRow(own, total, members.index(me)), scalar_bound(self.params)
+            return check_own_row(mine, gram, chosen, self._noise, bound=bound, tail=TAIL)
+        except ValueError as exc:
+            check = str(exc)
+        self.accused[round_] = self._alert(
+            round_, FALSE_SCALARS, key_holder=holder.address, check=check
+        )
+        raise CKKSError(
+            f"the key holder {holder.address} published false scalars in this member's row: "
+            f"{check}; not attesting, keeping the previous model"
+        )
+
+    def _alert(self, round_: int, kind: str, **fields: object) -> dict[str, object]:
+        """Record, signed by this member, an alert of ``kind`` on chain (best effort: a failure is
+        logged); the body (``fields``, the kind, round and reporter) is returned, to keep."""
+        body = {"kind": kind, "round": round_, **fields, "reporter": self.ctx.address}
+        try:
+            self.ctx.ledger.record_alert(round_, kind, body)
+        except (LedgerError, ValueError) as exc:
+            self.ctx.log.warning("robust ckks: alert %s not recorded: %s", kind, exc, round=round_)
+        return body
+
     def _check_counted(self, round_: int, included: tuple[str, ...], least: int, what: str) -> None:
         """The members named must be committed under ckks on chain, at least ``least`` of them (the
         chain's count: the ciphertext header's could be rewritten by the aggregator)."""
@@ -333,8 +380,9 @@ class RobustCkksMode(CkksMode):
 
     def end_round(self, round_: int) -> None:
         super().end_round(round_)
-        for r in [r for r in self._evaluators if r <= round_]:
-            del self._evaluators[r]
+        for d in (self._evaluators, self._mine):
+            for r in [r for r in d if r <= round_]:
+                del d[r]
 
 
 def _check(total: np.ndarray, gram: np.ndarray, chosen: RobustSelection, what: str) -> None:

@@ -127,7 +127,7 @@ class SecAggMode(ProtectionMode):
                 f"secagg {phase} message names round {msg.round} / sender {msg.sender}, "
                 f"its envelope round {round_} / sender {sender.address}"
             )
-        if phase == "shares" and msg.holder.lower() != self.ctx.address.lower():
+        if isinstance(msg, wire.ShareBundle) and msg.holder.lower() != self.ctx.address.lower():
             raise SealError(f"shares addressed to {msg.holder}, not to this peer")
         self.mailbox.put(phase, round_, sender.address, msg)
 
@@ -149,12 +149,12 @@ class SecAggMode(ProtectionMode):
         # phase 2: deal the shares, each sealed to its holder
         shares = share_secrets(secrets, dealt, threshold)
         for holder in dealt:
-            x, b, s = shares[holder]
+            point, b, s = shares[holder]
             if holder == me:
-                self._my_shares[r] = (x, b, s)
+                self._my_shares[r] = (point, b, s)
                 continue
             ident = self._member(holder)
-            bundle = wire.encode(wire.ShareBundle(r, me, holder, x, b, s))
+            bundle = wire.encode(wire.ShareBundle(r, me, holder, point, b, s))
             await self.send_to(r, "secagg-shares", self.seal_for(r, bundle, [ident]), [ident])
         bundles = await self.mailbox.wait_for("shares", r, set(dealt) - {me}, timeout)
         participants = tuple(sorted([me, *(a for a in bundles if a in adverts)], key=str.lower))
@@ -210,6 +210,8 @@ class SecAggMode(ProtectionMode):
             raise Rejected("bad-seal", str(exc)) from None
         except UpdateFormatError as exc:
             raise Rejected("bad-format", str(exc)) from None
+        if not isinstance(msg, wire.MaskedInput):  # decode checked the phase: never taken
+            raise Rejected("bad-format", f"a {type(msg).__name__} where a masked input belongs")
         if msg.round != round_ or msg.sender != sender.lower():
             raise Rejected(
                 "bad-format", "masked input names another round or sender than its commitment"

@@ -303,9 +303,11 @@ class NodeRunner:
                         await self._round_loop()
                     except NodeStopped as exc:
                         stopped = exc
-                    # stopping on purpose: in-flight update transfers finish first
+                    # stopping on purpose: in-flight update transfers finish first, and a
+                    # committee member serves the last round's followers
                     with trio.move_on_after(self.peer.waits.deadline()):
                         await self.peer.drain_sends()
+                        await self.peer.committee.drain_followers()
                     if stopped is not None:
                         raise stopped
                     nursery.cancel_scope.cancel()

@@ -49,7 +49,14 @@ class _Hospital:
     raw: LabelledData
     client: LedgerClient
     host: PeerHost
-    peer: HospitalPeer | None = None
+    peer: HospitalPeer
+
+    @property
+    def data(self) -> LabelledData:
+        """The rows the peer trains on: set once the consortium agreed on the standardizer."""
+        if self.peer.data is None:
+            raise RuntimeError(f"{self.identity.institution}: no training data before set-up")
+        return self.peer.data
 
 
 def run_demo(
@@ -118,13 +125,12 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
             cohort_ceiling(len(raw)),
             lambda seed, gate: PeerHost(seed, authorize=gate, members=cfg.hospitals),
         )
-        hospital = _Hospital(identity, raw, client, host)
         privacy = PrivacyLedger(cfg.dp(), state_dir / f"{name}.privacy.json")
-        hospital.peer = peer_class(len(hospitals))(
+        peer = peer_class(len(hospitals))(
             identity, raw, client, host, privacy, settings, mods=hooks(len(hospitals))
         )
-        holder.append(hospital.peer)
-        hospitals.append(hospital)
+        holder.append(peer)
+        hospitals.append(_Hospital(identity, raw, client, host, peer))
     for h in hospitals:
         h.peer.refresh_directory()
 
@@ -187,14 +193,14 @@ async def _campaign(cfg: DemoConfig, state_dir: Path, peer_class, hooks) -> dict
     if cfg.model_out:
         Path(cfg.model_out).parent.mkdir(parents=True, exist_ok=True)
         np.save(cfg.model_out, hospitals[0].peer.global_params)
-    pooled = type(hospitals[0].peer.data).concat([h.peer.data for h in hospitals])
+    pooled = type(hospitals[0].data).concat([h.data for h in hospitals])
     dp = cfg.dp()
     baselines = {
         "centralized": centralized_baseline(cfg.model, pooled, test, seed=cfg.seed).to_json(),
         "centralized_exact_zscore": _exact_zscore_baseline(cfg, split, hospitals),
         "local_only": {
             h.identity.institution: local_only_baseline(
-                cfg.model, h.peer.data, test, dp, settings.train, cfg.rounds
+                cfg.model, h.data, test, dp, settings.train, cfg.rounds
             ).to_json()
             for h in hospitals
         },
@@ -256,7 +262,11 @@ def join(
     holder, once it exists (a peer needs its host, a host its gate)."""
     fund(w3, identity.address, 10**18)
     holder: list[HospitalPeer] = []
-    host = make_host(identity.libp2p_seed, lambda pid, h=holder: bool(h) and h[0].authorize(pid))
+
+    def authorize(peer_id: str) -> bool:
+        return bool(holder) and holder[0].authorize(peer_id)
+
+    host = make_host(identity.libp2p_seed, authorize)
     client = enroll(w3, admin_client, identity, host.peer_id, members, cohort)
     return host, client, holder
 

@@ -3,6 +3,9 @@ drawing a committee of 4 per round (LocalNet's ``committee``, as `medmesh devnet
 
 Two rounds finalize on one hash each; exactly the four seated nodes attest; the follower of
 each round logs a ``round_done`` naming the aggregate it adopted, and that hash is the chain's.
+The campaign ends after round 2 (``stop_after_round``): every node exits 0, and the follower of
+that last round still gets its aggregate (the seats used to exit half a second after
+finalization, and the follower waited out its deadline without it).
 The nodes come up one after another: the opener waits for their beacon secrets for round 1
 (node.peer.roundbeacon's ``committed``), or round 1 would have no committee and fail.
 Every wait is on a node's JSON log line.
@@ -33,7 +36,10 @@ def test_five_processes_with_a_committee_of_four(tmp_path) -> None:
                 N,
                 commit_window=WINDOW,
                 attest_window=WINDOW,
-                overrides=SHORT_CAMPAIGN,
+                overrides={
+                    **SHORT_CAMPAIGN,
+                    "rounds": {**SHORT_CAMPAIGN["rounds"], "stop_after_round": ROUNDS},
+                },
                 committee=K,
             )
         ) as net,
@@ -62,3 +68,6 @@ def test_five_processes_with_a_committee_of_four(tmp_path) -> None:
                 assert event["finalized"] and event["aggregate_hash"] == final, (name, event)
             for name in followers:  # the follower adopted it: it was fetched, not computed
                 assert done[(name, r)]["params_round"] == r
+        for name, proc in net.procs.items():  # the planned end: everyone exits, none failed
+            exited = proc.wait_for(lambda e: e["event"] == "exited", 150, "the campaign's end")
+            assert exited["code"] == 0, (name, exited)

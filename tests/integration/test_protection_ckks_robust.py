@@ -14,12 +14,14 @@ import pytest
 import tenseal.sealapi as seal
 
 from ledger import collect, load_state
+from ledger.records import alert_body_hash
+from node.consensus.robust_audit import distances_from_gram
 from node.consensus.rules import make_rule
 from node.consensus.update import parameters_hash
 from node.crypto.ckks.seal import seal_context
 from node.peer.mods import PeerMod
 from node.peer.pipeline import HospitalPeer
-from node.protection.ckks_robust import RobustCkksMode
+from node.protection.ckks_robust import FALSE_SCALARS, OUTVOTED, RobustCkksMode
 from node.sim.demo import DemoConfig, run_demo
 from tests.ckks_support import chain_roles, peer_with_mode
 from tests.node_support import Record
@@ -213,6 +215,13 @@ def test_a_forging_aggregator_is_outvoted_and_named(tmp_path, forgery):
     holder, aggregator = chain_roles(state, 1)
     (key_holder,) = [m for m in ForgingMode.instances if m.ctx.address == holder]
     assert key_holder.named == {1: {aggregator: "gram"}}
+    # and on chain, signed by the key holder: an auditor sees whom it outvoted
+    body = dict(kind=OUTVOTED, round=1, evaluators=[aggregator], phase="gram", majority=2)
+    (alert,) = r["alerts"]
+    assert (alert["reporter"], alert["kind"]) == (holder, OUTVOTED)
+    assert (
+        alert["body_hash"].removeprefix("0x") == alert_body_hash({**body, "reporter": holder}).hex()
+    )
 
 
 def test_norm_bounding_over_ciphertexts_matches_the_clear_rule(tmp_path):
@@ -249,3 +258,54 @@ def test_an_update_beyond_the_scalar_bound_is_left_out_not_fatal(tmp_path):
     r = collect(*load_state(state))["rounds"][0]
     assert r["status"] == "finalized" and report["peers_agree"]
     assert sorted(r["accepted"], key=str.lower) == want
+
+
+class LyingKeyHolder(ForgingMode):
+    """A key holder that decrypts honestly, then signs to every member the same false scalars: an
+    honest victim's inner products with every other member lowered by the largest true distance,
+    so each of its distances grows by twice that and Multi-Krum drops it instead of the poisoner.
+    It adapts to the norm check: the victim's squared norm stays true. The accepted block is
+    untouched, so the decrypted sum agrees with it (``check_sum``)."""
+
+    victim: dict[int, str] = {}
+
+    def forge(self, vectors, index, round_):
+        return vectors  # its aggregator evaluates honestly
+
+    async def _send(self, round_, phase, included, body, to):
+        if phase == "scalars":
+            holder, _ = self.roles(round_)
+            roles = {holder.address.lower(), Poison.poisoner[round_].lower()}
+            victim = min(a for a in included if a not in roles)
+            LyingKeyHolder.victim[round_] = victim
+            gram = np.frombuffer(body, dtype="<f8").reshape(len(included), -1).copy()
+            v, t = included.index(victim), distances_from_gram(gram).max()
+            diag = gram[v, v]
+            gram[v, :] -= t
+            gram[:, v] -= t
+            gram[v, v] = diag
+            body = gram.astype("<f8").tobytes()
+        await super()._send(round_, phase, included, body, to)
+
+
+def test_a_key_holder_signing_false_scalars_is_named_by_its_victim(tmp_path):
+    """Without the own-row check the round finalizes with the honest victim dropped silently.
+    With it, the victim finds that its row sums to less over the accepted set than its own update
+    times the decrypted sum, attests nothing and records an alert naming the key holder; the other
+    4 of 5 members still reach the quorum (more than 2/3), so a key holder lying about fewer than a
+    third of the members finalizes, but on the record."""
+    ForgingMode.instances.clear()
+    state = tmp_path / "chain.json"
+    _, members, deltas = _campaign(tmp_path, Poison(), peer_class=peer_with_mode(LyingKeyHolder))
+    victim = LyingKeyHolder.victim[1]
+    assert victim in [members[i].lower() for i in make_rule("multi-krum", 1).select(deltas)]
+    r = collect(*load_state(state))["rounds"][0]
+    holder, _ = chain_roles(state, 1)
+    assert r["status"] == "finalized" and victim not in [a.lower() for a in r["accepted"]]
+    assert victim not in [a["account"].lower() for a in r["attestations"]]
+    (mode,) = [m for m in ForgingMode.instances if m.ctx.address.lower() == victim]
+    body = mode.accused[1]
+    assert body["key_holder"] == holder and "row sums to" in str(body["check"])
+    assert [(a["reporter"].lower(), a["kind"]) for a in r["alerts"]] == [(victim, FALSE_SCALARS)]
+    assert r["alerts"][0]["body_hash"].removeprefix("0x") == alert_body_hash(body).hex()
+    assert all(not m.accused for m in ForgingMode.instances if m is not mode)
