@@ -60,11 +60,7 @@ def run_one(
     with Lab(n, rtt_ms=rtt_ms, link=LinkSpec(mbit=mbit)) as lab:
         root = Path(tempfile.mkdtemp(prefix=f"bench-netlab-{n}-{committee}-{mbit:g}-{rtt_ms:g}-"))
         # round_timeout 30 s: the floor of the derived waits (node/peer/deadlines.py), as a hospital would set it
-        # with a committee the seats of the campaign's last round stop before every follower
-        # has fetched its aggregate (docs/network.md), so such a campaign plays one more round,
-        # not measured
-        played = rounds + 1 if committee else rounds
-        overrides = campaign_overrides(model, played, round_timeout=30.0)
+        overrides = campaign_overrides(model, rounds, round_timeout=30.0)
         with running_lab(lab, root, 300, overrides, committee=committee) as net:
             timed_out = wait_campaign(net, timeout)
             events = {name: p.events for name, p in net.procs.items()}
@@ -76,7 +72,6 @@ def run_one(
         "committee": committee,
         "shaped": BOTH_ENDS,
         **out,
-        "rounds_played": played,
         "bytes_sent_per_node": _per_node_bytes(events, rounds),
         "relay_bytes": relayed,
         "timed_out": timed_out,
