@@ -14,6 +14,12 @@ share when it plays honestly under the same code (its "honest share"). Strategie
   commit before reveal (node/peer/reveal.py, the new code) what it has seen is the previous
   round's updates; ``copy-10-unheld`` / ``copy-30-unheld`` are the new code with the hold off
   (``commit_before_reveal = false``: the round's own updates are seen before committing);
+- ``copy-30-late``: trains honestly in round 1 and copies (30 %) from round 2: the copier's
+  answer to value minting, which mints most in the first rounds, where under the hold there is
+  nothing to copy;
+- ``honest-pot`` / ``copy-30-pot``: as ``honest`` / ``copy-30`` with every round minting the
+  whole budget (``mint = "pot"``, the code before value minting); the old column repeats the
+  plain strategy;
 - ``stale-10``: the previous global step plus 10 % noise (Lin et al., 2019, disguised);
 - ``random``: a random direction at the median honest norm;
 - ``honest-declared`` / ``claim-3000-declared``: as above with each site's cohort declared at
@@ -28,9 +34,10 @@ round's own updates under the old screen (cosine >= 0.999) and the new (against 
 spread), a copy of the previous round's (all a copier sees under commit before reveal) under
 the new (which also compares each update with the other sites' accepted updates of the
 previous round), how often honest sites are flagged, and what the previous-round copier is
-paid (seed 0, on the chain).
+paid (seed 0, on the chain). The table's rows are seed 0's; ``SPREAD``'s copiers are also run
+against ``honest`` at each of the ``--seeds`` seeds (the gamer's share minus its honest share).
 
-    .venv/bin/python scripts/bench_incentive_gaming.py --seeds 5  # ~10 min on 2 busy cores
+    .venv/bin/python scripts/bench_incentive_gaming.py --seeds 5  # ~12 min on 2 busy cores
 
 Writes ``benchmarks/results/incentive_gaming.json`` and prints the tables in Markdown.
 """
@@ -70,6 +77,22 @@ STRATEGIES: dict[str, dict] = {
         "free_ride_noise": 0.3,
         "scenario": {"commit_before_reveal": False},
     },
+    # the adaptive copier under value minting: trains in round 1 (the round that mints most;
+    # under the hold there is nothing to copy in it), copies from round 2
+    "copy-30-late": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "free_ride_from": 2,
+    },
+    # every round mints the whole budget (the code before value minting): what value minting does
+    "honest-pot": {"scenario": {"mint": "pot"}},
+    "copy-30-pot": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "scenario": {"mint": "pot"},
+    },
     "stale-10": {"role": "free-rider", "free_ride": "stale", "free_ride_noise": 0.1},
     "random": {"role": "free-rider", "free_ride": "random"},
     # with each site's cohort declared at admission and claims above it refused (issue 14's
@@ -78,15 +101,19 @@ STRATEGIES: dict[str, dict] = {
     "claim-3000-declared": {"claimed_samples": 3000, "scenario": {"declared_cohorts": True}},
 }
 BASELINE = {
+    "copy-30-pot": "honest-pot",
     "honest-declared": "honest-declared",
     "claim-3000-declared": "honest-declared",
 }  # else "honest"
 SUFFIXES = (
     "-declared",
     "-unheld",
+    "-late",
+    "-pot",
 )  # new-code-only variants: the old column repeats the plain strategy
 NOISES = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 GOAL_POINTS = 5.0
+SPREAD = ("copy-30", "copy-30-late")  # the copiers of issue 16's last goal, over seeds
 
 
 def _scenario_dict(strategy: str, legacy: bool) -> dict:
@@ -281,7 +308,27 @@ def sweep(seeds: int) -> list[dict]:
     return rows
 
 
-def markdown(table: dict, sweep_rows: list[dict]) -> str:
+def seed_spread(seeds: int, strategies: tuple[str, ...] = SPREAD) -> dict[str, list[dict]]:
+    """The table's rows are seed 0's; here ``strategies`` against ``honest`` at each of
+    ``seeds`` seeds (new code, on the chain): the gamer's share minus its honest share, points."""
+    from node.incentives.scenario import scenario_from_dict
+
+    out: dict[str, list[dict]] = {s: [] for s in strategies}
+    for seed in range(seeds):
+        shares = {
+            s: gamer_shares(
+                replace(scenario_from_dict(_scenario_dict(s, legacy=False)), seed=seed)
+            )["shares"]
+            for s in ("honest", *strategies)
+        }
+        for s in strategies:
+            excess = {k: round(shares[s][k] - shares["honest"][k], 2) for k in SCHEMES}
+            out[s].append({"seed": seed, "excess_points": excess})
+            print(f"  seed {seed} {s}: over honest {excess}", flush=True)
+    return out
+
+
+def markdown(table: dict, sweep_rows: list[dict], spread: dict[str, list[dict]]) -> str:
     lines = ["| strategy | " + " | ".join(SCHEMES) + " |", "|---|" + "---|" * len(SCHEMES)]
     for strategy in STRATEGIES:
         cells = []
@@ -312,6 +359,18 @@ def markdown(table: dict, sweep_rows: list[dict]) -> str:
             f"{cur['honest_updates'] + prev['honest_updates']} | {paid['leave-one-out']:.1f} / "
             f"{paid['shapley-gtg']:.1f} / {paid['reputation']:.1f} |"
         )
+    lines += [
+        "",
+        "| strategy, seed | " + " | ".join(SCHEMES) + " |",
+        "|---|" + "---|" * len(SCHEMES),
+    ]
+    for strategy, rows in spread.items():
+        for r in rows:
+            cells = [
+                f"{v:+.1f}" + (" **over**" if v > GOAL_POINTS else "")
+                for v in (r["excess_points"][k] for k in SCHEMES)
+            ]
+            lines.append(f"| {strategy}, {r['seed']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -347,6 +406,8 @@ def main() -> int:
             )
     print("noise sweep:", flush=True)
     sweep_rows = sweep(args.seeds)
+    print("seed spread:", flush=True)
+    spread = seed_spread(args.seeds)
     over = {
         s: [
             k
@@ -372,10 +433,11 @@ def main() -> int:
         "shares_percent": table,
         "over_goal_new": over,
         "noise_sweep": sweep_rows,
+        "seed_spread": spread,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print("\n" + markdown(table, sweep_rows))
+    print("\n" + markdown(table, sweep_rows, spread))
     print(f"\nover honest share + {GOAL_POINTS:g} points (new code): {over}\nwrote {args.out}")
     return 0
 

@@ -4,6 +4,7 @@ contracts (``medmesh incentives simulate``)."""
 
 from .fairness import gini
 from .schemes import (
+    MINTS,
     SCHEMES,
     RoundView,
     allocate,
@@ -13,6 +14,7 @@ from .schemes import (
     penalties,
     reputation_update,
     reputation_weights,
+    round_mint,
     shapley_weights,
     size_weights,
 )
@@ -21,6 +23,7 @@ from .utility import METRICS, RoundGame, metric_value
 
 __all__ = [
     "METRICS",
+    "MINTS",
     "SCHEMES",
     "CachedGame",
     "RoundGame",
@@ -36,6 +39,7 @@ __all__ = [
     "penalties",
     "reputation_update",
     "reputation_weights",
+    "round_mint",
     "shapley_weights",
     "size_weights",
     "tmc_shapley",

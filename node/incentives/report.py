@@ -119,7 +119,12 @@ def format_tables(result: SimulationResult, summaries: list[SchemeSummary]) -> s
             f"after round {last.round}; chain {result.chain['rpc']} (id {result.chain['chain_id']})"
         )
     lines.append(
-        f"Shapley column: {kind}; credits in MMC, budget {sc.budget_per_round} per round per scheme"
+        f"Shapley column: {kind}; credits in MMC, at most {sc.budget_per_round} per round per "
+        + (
+            f"scheme, {sc.budget_per_round} per {sc.value_unit:g} of {sc.metric} gained"
+            if sc.mint == "value"
+            else "scheme, all of it every round"
+        )
     )
     for s in summaries:
         rho = "n/a" if s.spearman_vs_shapley is None else f"{s.spearman_vs_shapley:+.3f}"

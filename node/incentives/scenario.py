@@ -14,6 +14,7 @@ hospitals (see ``node/incentives/scenarios/*.toml``)::
     free_ride = "zero"    # or "stale" (the previous global step), "copy" (another site's
                           # update of the round), "random" (a random direction, honest norm)
     free_ride_noise = 0.1 # stale/copy: Gaussian noise of this fraction of the source's norm
+    free_ride_from = 2    # trains honestly in round 1, free-rides from round 2 (default 1)
     claimed_samples = 3000  # what the site commits (0 or absent: its true count)
 
 Every problem raises :class:`ScenarioError` with one line naming the file and the key.
@@ -31,7 +32,7 @@ from node.consensus.rules import RULES
 from node.errors import MedmeshError
 from node.service.config import AggregationSection, DataSection, PrivacySection, TrainingSection
 
-from .schemes import SCHEMES
+from .schemes import MINTS, SCHEMES
 from .utility import METRICS
 
 __all__ = [
@@ -73,12 +74,13 @@ class HospitalGroup:
     free_ride_noise: float = (
         0.0  # stale/copy: added Gaussian noise, as a fraction of the source's norm
     )
+    free_ride_from: int = 1  # free-riders: the first round they free-ride in (they train before it)
     attack: str = "sign-flip"  # poisoners: a key of node.adversary.attacks.MODEL_ATTACKS
     claimed_samples: int = 0  # the count the site commits on chain (0: its true count)
 
     def check(self) -> None:
-        if self.count < 1 or self.samples < 2:
-            raise ValueError("count must be >= 1 and samples >= 2")
+        if self.count < 1 or self.samples < 2 or self.free_ride_from < 1:
+            raise ValueError("count and free_ride_from must be >= 1 and samples >= 2")
         for name in ("label_noise", "scanner_noise", "dropout"):
             value = getattr(self, name)
             if not 0 <= value <= (10 if name == "scanner_noise" else 1):
@@ -129,8 +131,13 @@ class Scenario:
     f: int = _A.f  # Byzantine peers the Krum family and Bulyan tolerate
     learning_rate: float = _T.learning_rate
     local_epochs: int = _P.local_epochs
-    budget_per_round: int = 100  # credits (whole MMC) per round, per scheme
-    penalty: int = 10  # credits burned per rejected update (reputation scheme)
+    budget_per_round: int = 100  # credits (whole MMC) per round, per scheme: the most a round mints
+    # "value": a round mints budget x its metric gain over the best so far / value_unit (capped at
+    # the budget); "pot": the whole budget every round (node/incentives/schemes.py, round_mint)
+    mint: str = "value"
+    value_unit: float = 1.0
+    penalty: int = 10  # credits burned per rejected update in a round minting the whole budget
+    # (reputation scheme); a round minting less burns in proportion
     reputation_alpha: float = 0.5
     reputation_slash: float = 0.5
     award_by: str = "admin"  # who sends each award: the consortium "admin", or a member "quorum"
@@ -178,6 +185,9 @@ class Scenario:
         if not isinstance(self.commit_before_reveal, bool):
             raise ValueError("commit_before_reveal must be true or false")
         _choice("award_by", self.award_by, ("admin", "quorum"))
+        _choice("mint", self.mint, MINTS)
+        if not 0 < self.value_unit < float("inf"):
+            raise ValueError(f"value_unit must be a finite number > 0, got {self.value_unit}")
         _choice("dataset", self.dataset, DATASETS)
         _choice("model", self.model, tuple(MODEL_NAMES))
         _choice("metric", self.metric, METRICS)

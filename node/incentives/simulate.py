@@ -9,13 +9,14 @@ copier copies the previous round's update; zero, stale and duplicate updates are
 rejected in that commit order (:mod:`node.consensus.freeriding`, as the live peer does); the
 consortium's rule aggregates the rest in address order and its selection is the accepted set;
 the round is committed, the rejections recorded, and the round attested and finalized on the
-RoundLedger; GTG-Shapley, leave-one-out and (for small rounds) exact Shapley values are
-computed on the round's game, the step the rule actually applied
-(:mod:`node.incentives.utility`), and the Shapley scheme pays the exact values whenever they
-were computed; each scheme's credits are split from the round's budget and
-minted by its IncentiveDistributor (sent by the admin, or by a member quorum with
-``award_by = "quorum"``). At the end the balances read back from each scheme's token must
-equal the simulator's own sums.
+RoundLedger; the round mints its credits (:func:`node.incentives.schemes.round_mint`: by
+default in value units, the budget per unit of metric gain over the best metric so far);
+GTG-Shapley, leave-one-out and (for small rounds) exact Shapley values are computed on the
+round's game, the step the rule actually applied (:mod:`node.incentives.utility`), and the
+Shapley scheme pays the exact values whenever they were computed; each scheme splits the
+round's minted credits, and its IncentiveDistributor mints them (sent by the admin, or by a
+member quorum with ``award_by = "quorum"``). At the end the balances read back from each
+scheme's token must equal the simulator's own sums.
 """
 
 from __future__ import annotations
@@ -36,7 +37,15 @@ from node.learning.training import TrainConfig, derive_seed, train_local
 
 from .cohort import Cohort, SimHospital, build_cohort
 from .scenario import Scenario
-from .schemes import SCHEMES, RoundView, allocate, cosine_similarity, penalties, reputation_update
+from .schemes import (
+    SCHEMES,
+    RoundView,
+    allocate,
+    cosine_similarity,
+    penalties,
+    reputation_update,
+    round_mint,
+)
 from .shapley import CachedGame, exact_shapley, gtg_shapley
 from .utility import RoundGame
 
@@ -62,6 +71,7 @@ class RoundRecord:
     leave_one_out: dict[str, float] = field(default_factory=dict)
     reputation: dict[str, float] = field(default_factory=dict)
     utility_evaluations: int = 0
+    minted: int = 0  # credits (smallest units) the round mints, for each scheme to split
     rejected: dict[str, str] = field(
         default_factory=dict
     )  # hospital -> reason (free-rider screen, robust rule)
@@ -183,8 +193,9 @@ class Campaign:
 
     def updates(self, round_: int, players: list[SimHospital]) -> np.ndarray:
         honest: dict[str, np.ndarray] = {}
+        riding = {h.name for h in players if _rides(h, round_)}
         for h in players:
-            if h.role != "free-rider":  # a poisoner trains too, then sends its attack instead
+            if h.name not in riding:  # a poisoner trains too, then sends its attack instead
                 cfg = TrainConfig(
                     self.scenario.learning_rate,
                     seed=derive_seed(self.scenario.seed, round_),
@@ -197,7 +208,7 @@ class Campaign:
         reference = np.stack(honest_rows or [self.last_step])
         rows = []
         for h in players:
-            if h.role == "free-rider":
+            if h.name in riding:
                 rows.append(self._free_ride(h, reference, honest_rows))
             elif h.role == "poisoner":
                 attack = MODEL_ATTACKS[h.group.attack]
@@ -206,6 +217,11 @@ class Campaign:
                 rows.append(honest[h.name])
         self.revealed = honest_rows  # revealed once the round's commitments are fixed
         return np.stack(rows).astype(np.float32)
+
+
+def _rides(h: SimHospital, round_: int) -> bool:
+    """A free-rider free-rides from its group's ``free_ride_from`` round; before it, it trains."""
+    return h.role == "free-rider" and round_ >= h.group.free_ride_from
 
 
 def _round_values(
@@ -281,6 +297,7 @@ def simulate(
     reputation = {h.name: 0.0 for h in hospitals}
     computed = {s: {h.name: 0 for h in hospitals} for s in schemes}
     records: list[RoundRecord] = []
+    best: float | None = None  # the best validation metric so far (value minting's high-water mark)
     for t in range(1, scenario.rounds + 1):
         players = [h for h in by_address if campaign.rng.random() >= h.group.dropout]
         if not players:
@@ -352,6 +369,14 @@ def simulate(
             continue
         campaign.advance(step, {names[i]: stack[i] for i in keep})
         record.metric_after = game.value_of(campaign.params)
+        best = before if best is None else best
+        record.minted = round_mint(
+            budget,
+            record.metric_after - best,
+            mint=scenario.mint,
+            unit=scenario.value_unit,
+        )
+        best = max(best, record.metric_after)
         gtg, exact, loo, record.utility_evaluations = _round_values(
             game, scenario, seed=scenario.seed * 7919 + t
         )
@@ -387,8 +412,12 @@ def simulate(
             declared,
         )
         for scheme in schemes:
-            grants = allocate(budget, dict(zip(names, SCHEMES[scheme](view), strict=False)))
-            burns = penalties(view, penalty) if scheme == "reputation" else {}
+            weights = dict(zip(names, SCHEMES[scheme](view), strict=False))
+            grants = {n: v for n, v in allocate(record.minted, weights).items() if v > 0}
+            # the penalty is set against a full round's mint, and scales with the round's mint
+            burns = (
+                penalties(view, penalty * record.minted // budget) if scheme == "reputation" else {}
+            )
             burns = {n: min(p, computed[scheme][n]) for n, p in burns.items()}
             burns = {n: p for n, p in burns.items() if p > 0}
             if grants or burns:

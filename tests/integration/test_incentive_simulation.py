@@ -6,7 +6,9 @@ the simulator's own bookkeeping."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -61,9 +63,15 @@ def _check_run(result: SimulationResult, w3: Web3) -> None:
     # balances read from each scheme's token equal what the simulator paid, round by round
     assert _balances_on_chain(w3, result) == _paid_per_round(result) == result.computed
     budget = result.scenario.budget_per_round * CREDIT_UNIT
-    for r in result.rounds:
-        for scheme, grants in r.credits.items():  # floor-rounded shares of the round's budget
-            assert budget - len(names) < sum(grants.values()) <= budget, (r.round, scheme)
+    best = Fraction(result.rounds[0].metric_before)  # value units: the budget per unit of gain
+    for r in result.rounds:  # over the best metric so far, capped at the budget, never below 0
+        assert r.minted == max(
+            0, min(budget, math.floor(budget * (Fraction(r.metric_after) - best)))
+        )
+        best = max(best, Fraction(r.metric_after))
+        for scheme, grants in r.credits.items():  # floor-rounded shares of the round's mint
+            assert r.minted - len(names) < sum(grants.values()) <= r.minted, (r.round, scheme)
+    assert 0 < result.rounds[0].minted < budget  # this campaign's first round gains < 1 unit
     # the round ledger finalized each round, and each distributor recorded its award of it
     reader = LedgerClient(w3, Deployment.from_dict(result.chain["deployment"]))
     for r in result.rounds:
@@ -115,7 +123,6 @@ def test_exact_shapley_is_paid_and_adds_up_to_the_applied_step(
     GTG estimate (which on this median game is off by up to 15 % of the round's gain), and the
     game is the step actually applied, so the values add up to the round's real gain."""
     result, _ = four
-    budget = result.scenario.budget_per_round * CREDIT_UNIT
     for r in result.rounds:
         exact = {n: r.shapley_exact[n] for n in r.participants}
         assert sum(exact.values()) == pytest.approx(
@@ -124,7 +131,7 @@ def test_exact_shapley_is_paid_and_adds_up_to_the_applied_step(
         paid = {n: max(v, 0.0) if n in r.accepted else 0.0 for n, v in exact.items()}
         total = sum(paid.values())
         for n, v in r.credits["shapley-gtg"].items():
-            assert v == pytest.approx(budget * paid[n] / total, rel=1e-9, abs=1), (r.round, n)
+            assert v == pytest.approx(r.minted * paid[n] / total, rel=1e-9, abs=1), (r.round, n)
         assert 0 < r.utility_evaluations <= 16
 
 

@@ -20,6 +20,7 @@ from node.incentives import (
     gtg_shapley,
     penalties,
     reputation_update,
+    round_mint,
     tmc_shapley,
 )
 
@@ -104,6 +105,21 @@ def test_allocate_is_exact_and_within_budget() -> None:
     assert sum(got.values()) <= 10**18
 
 
+def test_round_mint_pays_value_units_exactly_and_refuses_bad_arguments() -> None:
+    assert round_mint(100, 0.25) == 25 and round_mint(100, 0.25, unit=0.5) == 50
+    assert round_mint(100, 3.0) == 100  # capped at the budget
+    assert round_mint(100, 0.0) == 0 and round_mint(100, -0.4) == 0  # no gain, nothing minted
+    assert round_mint(100, -0.4, mint="pot") == 100  # the fixed pot ignores the gain
+    # exact: 0.1 is 3602879701896397 / 2^55, and 10^20 of it is 10000000000000000555.1...
+    assert round_mint(10**20, 0.1) == 10000000000000000555
+    with pytest.raises(ValueError, match="mint = 'flat' is not one of value, pot"):
+        round_mint(100, 0.1, mint="flat")
+    with pytest.raises(ValueError, match="finite unit > 0"):
+        round_mint(100, 0.1, unit=0.0)
+    with pytest.raises(ValueError, match="gain must be finite"):
+        round_mint(100, float("nan"))
+
+
 def test_reputation_update_and_penalties_hand_worked() -> None:
     prev = np.array([0.0, 0.4, 0.8])
     sim = np.array([0.6, -0.2, 0.9])
@@ -120,9 +136,10 @@ def test_public_names() -> None:
     import node.incentives
 
     assert sorted(node.incentives.__all__) == [
-        "CachedGame", "METRICS", "RoundGame", "RoundView", "SCHEMES", "allocate", "cosine_similarity",
-        "equal_weights", "exact_shapley", "gini", "gtg_shapley", "loo_weights", "metric_value", "penalties",
-        "reputation_update", "reputation_weights", "shapley_weights", "size_weights", "tmc_shapley",
+        "CachedGame", "METRICS", "MINTS", "RoundGame", "RoundView", "SCHEMES", "allocate",
+        "cosine_similarity", "equal_weights", "exact_shapley", "gini", "gtg_shapley", "loo_weights",
+        "metric_value", "penalties", "reputation_update", "reputation_weights", "round_mint",
+        "shapley_weights", "size_weights", "tmc_shapley",
     ]  # fmt: skip
     assert sorted(node.incentives.SCHEMES) == [
         "data-size",
