@@ -55,7 +55,7 @@ REJECTION_REASONS = {
     7: "zero-update",  # free-rider screening, node/consensus/freeriding.py
     8: "stale-update",
     9: "duplicate-update",
-    10: "samples-above-cohort",  # more samples than the committer's endorsed cohort (node/peer/pipeline.py)
+    10: "samples-above-cohort",  # more samples than the committer's endorsed cohort (node/peer/verify.py)
     255: "other",
 }
 #: Solidity enum (internalType) -> labels, for readable revert messages.

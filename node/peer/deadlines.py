@@ -27,8 +27,13 @@ attesting and finalizing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["DeadlineBounds", "WaitClock", "stage_deadline"]
+if TYPE_CHECKING:
+    from ledger import LedgerClient
+    from node.peer.settings import PeerSettings
+
+__all__ = ["DeadlineBounds", "WaitClock", "attest_room", "stage_deadline"]
 
 MIN_WAIT_S = 1.0  # the shortest wait the chain's deadline can cut a stage to
 
@@ -49,6 +54,12 @@ class DeadlineBounds:
             raise ValueError(
                 f"assumed_mbit must be > 0 and slack >= 1, got {self.assumed_mbit} and {self.slack}"
             )
+
+    @classmethod
+    def of(cls, settings: PeerSettings) -> DeadlineBounds:
+        """The bounds a peer's settings give: ``round_timeout`` up to ``round_timeout_max``."""
+        top = max(settings.round_timeout, settings.round_timeout_max)
+        return cls(settings.round_timeout, top, settings.assumed_link_mbit)
 
 
 def stage_deadline(
@@ -105,3 +116,12 @@ class WaitClock:
             self.bounds, train_s=self.train_s, transfer_s=self.transfer_s(), lag_s=self.lag_s
         )
         return wait if room is None else min(wait, max(room / 2, MIN_WAIT_S))
+
+
+def attest_room(ledger: LedgerClient, round_: int) -> float:
+    """Seconds left before ``round_``'s attestation deadline, by the chain's clock (its latest
+    block; an embedded chain's clock moves only with its blocks, so this errs long): the
+    ``room`` a stage's wait is cut to."""
+    return ledger.round_info(round_).attest_deadline - int(
+        ledger.w3.eth.get_block("latest")["timestamp"]
+    )

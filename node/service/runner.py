@@ -26,9 +26,12 @@ import math
 import signal
 import socket
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import numpy as np
 import trio
+from web3 import Web3
 
 from gossip import GossipError, PeerHost, sole_exception
 from ledger import ContractRevert, Deployment, LedgerClient, LedgerError, connect
@@ -105,7 +108,7 @@ class NodeRunner:
         self.restore_privacy = restore_privacy
         self.identity = NodeIdentity.load(cfg.node.identity)
         self.events = EventLog(self.identity.institution, json_lines=events_json)
-        self.peer: HospitalPeer | None = None
+        self._peer: HospitalPeer | None = None  # built by build()
         self.params_round = 0
         self._stage_times = StageTotals(names=STAGES)  # inclusive stage times of the current round
         self.timings: dict[str, float] = self._stage_times.seconds
@@ -122,9 +125,22 @@ class NodeRunner:
         self._budget_checked: tuple | None = None  # the ledger history last found to fund a round
         self._nursery: trio.Nursery | None = None
 
+    @property
+    def peer(self) -> HospitalPeer:
+        """The round pipeline (:meth:`build` makes it)."""
+        if self._peer is None:
+            raise RunnerError("the node is not built yet: NodeRunner.build() makes its peer")
+        return self._peer
+
+    def _spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` in the node's nursery (open while the node runs)."""
+        if self._nursery is None:
+            raise RunnerError("the node is not running")
+        self._spawn(fn, *args)
+
     # -- set-up ------------------------------------------------------------------------
     def _authorize(self, peer_id: str) -> bool:
-        return self.peer is not None and self.peer.authorize(peer_id)
+        return self._peer is not None and self._peer.authorize(peer_id)
 
     def build(self) -> None:
         cfg, ident = self.cfg, self.identity
@@ -167,7 +183,7 @@ class NodeRunner:
             DPConfig.from_section(cfg.privacy), cfg.node.state_dir / "privacy.json"
         )
         self._privacy_floor(privacy)
-        self.peer = HospitalPeer(
+        self._peer = HospitalPeer(
             ident,
             load_training_data(cfg.data),
             self.client,
@@ -245,7 +261,7 @@ class NodeRunner:
             resumed=True,
             completed_round=state.completed_round,
             params_round=state.params_round,
-            params_hash=parameters_hash(state.params).hex(),
+            params_hash=None if state.params is None else parameters_hash(state.params).hex(),
             epsilon=peer.privacy.spent(),
         )
 
@@ -388,7 +404,7 @@ class NodeRunner:
                     for ident in others:
                         if ident.peer_id in connected and ident.address not in asked:
                             asked.add(ident.address)
-                            self._nursery.start_soon(self._request_standardizer, ident)
+                            self._spawn(self._request_standardizer, ident)
                     with trio.move_on_after(self.cfg.rounds.poll_interval):
                         await self._std_changed.wait()
         except trio.TooSlowError:
@@ -447,7 +463,8 @@ class NodeRunner:
         if not force and now - self._chain_checked < CHAIN_CHECK_S:
             return
         genesis = self.client.w3.eth.get_block(0)["hash"].hex()
-        code = self.client.w3.eth.get_code(self.client.deployment.addresses["RoundLedger"])
+        ledger = Web3.to_checksum_address(self.client.deployment.addresses["RoundLedger"])
+        code = self.client.w3.eth.get_code(ledger)
         if genesis != self._genesis or not code:
             self.events.emit(
                 "chain_reset", genesis=genesis, expected=self._genesis, contracts=bool(code)
@@ -799,7 +816,7 @@ class NodeRunner:
                 )
             self._responded[from_peer] = now
             offer = modelsync.ModelOffer(self.params_round, self.peer.global_params.copy())
-            self._nursery.start_soon(self._send_offer, from_peer, offer)
+            self._spawn(self._send_offer, from_peer, offer)
         elif kind == modelsync.MODEL_KIND:
             offer = modelsync.decode_offer(data, self.peer.global_params.size)
             if offer.round <= self.params_round:
@@ -830,7 +847,7 @@ class NodeRunner:
                 f"standardizer requests are limited to one per {setupsync.RESPONSE_INTERVAL_S:g} s"
             )
         self._std_responded[from_peer] = now
-        self._nursery.start_soon(self._send_standardizer, from_peer, setupsync.encode_offer(std))
+        self._spawn(self._send_standardizer, from_peer, setupsync.encode_offer(std))
 
     async def _send_standardizer(self, peer_id: str, payload: bytes) -> None:
         try:

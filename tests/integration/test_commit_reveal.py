@@ -46,12 +46,12 @@ class Copier(PeerMod):
         async with trio.open_nursery() as nursery:  # the first other blob to arrive ends the wait
 
             async def first(address: str) -> None:
-                await peer.await_blobs(round_, {address}, patience)
+                await peer.intake.await_blobs(round_, {address}, patience)
                 nursery.cancel_scope.cancel()
 
             for address in others:
                 nursery.start_soon(first, address)
-        inbox = peer.inbox(round_)
+        inbox = peer.intake.inbox(round_)
         if not inbox:
             return update
         Copier.first_blob_at[round_] = time.time()

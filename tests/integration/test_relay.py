@@ -49,8 +49,8 @@ class Lie(PeerMod):
 
     async def verifying(self, peer, round_):
         skipper, victim = ROLES["skipper"], _victim(peer)
-        await peer.await_blobs(round_, {skipper}, 30)
-        blob = peer.inbox(round_)[skipper]  # a KeyError here: the skipper's blob never came
+        await peer.intake.await_blobs(round_, {skipper}, 30)
+        blob = peer.intake.inbox(round_)[skipper]  # a KeyError here: the skipper's blob never came
         forged = blob[:-1] + bytes([blob[-1] ^ 1])
         try:
             await peer.host.send_blob(

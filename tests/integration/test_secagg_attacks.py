@@ -67,7 +67,7 @@ class Snoop(PeerMod):
             for kind in ("unmask", "shares", "consistency")
         }
         Snoop.seen[round_] |= {
-            "blobs": peer.inbox(round_),
+            "blobs": peer.intake.inbox(round_),
             "keys": dict(mode._keys.get(round_, {})),
             "address": peer.address,
         }
@@ -289,7 +289,9 @@ class Patient(PeerMod):
     """Reads the chain only once the late member's masked input has arrived."""
 
     async def verifying(self, peer, round_):
-        await peer.await_blobs(round_, {LateCommitter.address_}, 6 * peer.settings.round_timeout)
+        await peer.intake.await_blobs(
+            round_, {LateCommitter.address_}, 6 * peer.settings.round_timeout
+        )
 
 
 def test_a_commit_racing_the_chain_reads_reveals_no_update(tmp_path):

@@ -52,7 +52,7 @@ def test_eight_members_two_rounds_finalize_with_hand_counted_bytes() -> None:
             for q in peers:
                 if q is p:
                     continue
-                blob = q.held_blobs(rnd)[p.address]
+                blob = q.intake.held_blobs(rnd)[p.address]
                 assert hashlib.sha256(blob).digest() == commits[p.address].update_hash
                 size.setdefault(p.address, len(blob))
                 assert len(blob) == size[p.address]
@@ -115,7 +115,7 @@ def test_a_committee_of_four_among_eight_attests_and_every_member_adopts_the_cha
         commits = ledger.commitments(rnd)
         assert len(commits) == N  # every member, seated or not, commits its update
         for p in peers:
-            held = p.held_blobs(rnd)
+            held = p.intake.held_blobs(rnd)
             if p.address in seated:  # every other member's update, as committed on chain
                 assert set(held) == {q.address for q in peers if q is not p}
                 assert all(

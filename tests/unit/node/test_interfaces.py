@@ -1,8 +1,10 @@
 """The house rules between modules, read from the source (AST) rather than trusted:
 
-- nothing outside ``node/peer/pipeline.py`` touches :class:`~node.peer.pipeline.HospitalPeer`'s underscored
-  members (no call, no read, no override in a subclass): tests, benchmarks, the runner and
-  the monitor go through its public methods, :mod:`node.peer.mods` and :class:`ModeContext`;
+- nothing outside a room of the peer (``node/peer/pipeline.py`` for
+  :class:`~node.peer.pipeline.HospitalPeer`, ``node/peer/intake.py`` for its intake, ...) touches
+  that room's underscored members (no call, no read, no override in a subclass): the other
+  rooms, tests, benchmarks, the runner and the monitor go through its public methods,
+  :mod:`node.peer.mods` and :class:`ModeContext`;
 - the modules of ``node`` import one another without a cycle;
 - no test or script imports a private name (``from x import _y``);
 - ``node/errors.py`` draws the exception tree as the classes really are.
@@ -61,7 +63,7 @@ def class_privates(tree: ast.Module, cls: str) -> set[str]:
 
 
 def other_privates(skip: Path) -> set[str]:
-    """Underscored members that some other class (not HospitalPeer) defines or sets."""
+    """Underscored members that some class outside ``skip`` defines or sets."""
     names: set[str] = set()
     for path, tree in sources(*SCANNED):
         if path == skip:
@@ -78,8 +80,8 @@ def other_privates(skip: Path) -> set[str]:
     return {n for n in names if private(n)}
 
 
-def peer_subclasses(trees: list[tuple[Path, ast.Module]]) -> set[str]:
-    found, grew = {"HospitalPeer"}, True
+def subclasses_of(root: str, trees: list[tuple[Path, ast.Module]]) -> set[str]:
+    found, grew = {root}, True
     while grew:
         grew = False
         for _, tree in trees:
@@ -89,49 +91,68 @@ def peer_subclasses(trees: list[tuple[Path, ast.Module]]) -> set[str]:
                 if any(ast.unparse(b).split(".")[-1] in found for b in cls.bases):
                     found.add(cls.name)
                     grew = True
-    return found - {"HospitalPeer"}
+    return found - {root}
 
 
-def test_nothing_outside_the_peer_touches_its_private_members():
-    peer_py = ROOT / "node" / "peer" / "pipeline.py"
-    mine = class_privates(ast.parse(peer_py.read_text()), "HospitalPeer")
-    assert {
-        "_inbox",
-        "_directory",
-        "_train",
-        "_protect",
-        "_send",
-        "_commit",
-        "_verify",
-    } <= mine  # the scan sees them
-    shared = mine & other_privates(peer_py)  # e.g. _send: LedgerClient has one too
-    trees = [(p, t) for p, t in sources(*SCANNED) if p != peer_py]
-    subclasses = peer_subclasses(trees)
+#: the peer's rooms (node/peer/): the file, its class, and the attribute the peer holds it as
+ROOMS = (
+    ("pipeline.py", "HospitalPeer", "peer"),
+    ("directory.py", "Directory", "directory"),
+    ("intake.py", "Intake", "intake"),
+    ("outbox.py", "Outbox", "outbox"),
+    ("verify.py", "Verifier", "verifier"),
+    ("latejoin.py", "LateJoin", "late"),
+    ("finalize.py", "Finalizer", "finalizer"),
+    ("standardize.py", "FeatureSetup", "setup"),
+    ("control.py", "ControlTopics", "control"),
+    ("trainer.py", "LocalTrainer", "trainer"),
+)
+#: underscored members the scan must see (it would pass vacuously if it saw none)
+SEEN = {
+    "HospitalPeer": {"_deliver", "_aggregate", "_vote", "_finish", "_adopt", "_end_round"},
+    "ControlTopics": {"_chain_changed", "_listen_rounds"},
+    "Intake": {"_inbox", "_kept", "_serve_relay", "_accept_relayed"},
+    "Outbox": {"_sending", "_commits_final", "_budget_declared"},
+    "Directory": {"_by_peer"},
+}
+
+
+@pytest.mark.parametrize(("file", "cls", "held_as"), ROOMS, ids=[r[1] for r in ROOMS])
+def test_nothing_outside_a_peer_room_touches_its_private_members(file, cls, held_as):
+    """No code outside the room's file calls, reads or overrides its class's underscored
+    members: the peer, its rooms, tests, benchmarks, the runner and the monitor go through
+    public methods, :mod:`node.peer.mods` and :class:`ModeContext`."""
+    room_py = ROOT / "node" / "peer" / file
+    mine = class_privates(ast.parse(room_py.read_text()), cls)
+    assert SEEN.get(cls, set()) <= mine  # the scan sees them
+    shared = mine & other_privates(room_py)  # e.g. _send: LedgerClient has one too
+    trees = [(p, t) for p, t in sources(*SCANNED) if p != room_py]
+    subclasses = subclasses_of(cls, trees)
     found = []
     for path, tree in trees:
         where = path.relative_to(ROOT)
-        for cls in (
+        for sub in (
             n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name in subclasses
         ):
-            for n in cls.body:
+            for n in sub.body:
                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in mine:
-                    found.append(f"{where}:{n.lineno} {cls.name} overrides {n.name}")
-            for n in ast.walk(cls):
+                    found.append(f"{where}:{n.lineno} {sub.name} overrides {n.name}")
+            for n in ast.walk(sub):
                 if (
                     isinstance(n, ast.Attribute)
                     and n.attr in mine
                     and ast.unparse(n.value) in ("self", "super()")
                 ):
-                    found.append(f"{where}:{n.lineno} {cls.name} uses {ast.unparse(n)}")
+                    found.append(f"{where}:{n.lineno} {sub.name} uses {ast.unparse(n)}")
         for n in ast.walk(tree):
             if not isinstance(n, ast.Attribute) or n.attr not in mine:
                 continue
             owner = ast.unparse(n.value)
             if owner in ("self", "cls", "super()"):
-                continue  # a class's own member (subclasses of the peer are checked above)
-            if n.attr not in shared or owner.split(".")[-1].endswith("peer"):
+                continue  # a class's own member (subclasses are checked above)
+            if n.attr not in shared or owner.split(".")[-1].endswith(held_as):
                 found.append(f"{where}:{n.lineno} {ast.unparse(n)}")
-    assert found == [], "reach-ins into HospitalPeer:\n" + "\n".join(found)
+    assert found == [], f"reach-ins into {cls}:\n" + "\n".join(found)
 
 
 def module_name(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""Issue 14, section 3, on the peer's side: ``_check`` refuses committed sample counts above the
+"""Issue 14, section 3, on the peer's side: the verify stage's ``check`` refuses committed sample counts above the
 committer's endorsed cohort (the contract refuses them too; this catches a ledger that did
 not), and the privacy budget a peer declares on chain is the cap its accountant enforces.
 Unit tests: a stand-in object carries only the attributes the method reads."""
@@ -12,7 +12,9 @@ import pytest
 from ledger import Commitment, Identity
 from ledger.records import REJECTION_REASONS, epsilon_to_micros
 from node.learning.privacy import DPConfig, PrivacyLedger
-from node.peer.pipeline import MODE_SEALED, HospitalPeer
+from node.peer.outbox import Outbox
+from node.peer.pipeline import MODE_SEALED
+from node.peer.verify import Verifier
 from node.protection import Rejected
 
 SENDER = "0x" + "ab" * 20
@@ -32,12 +34,13 @@ def _member(cohort: int) -> Identity:
 
 
 def test_check_refuses_samples_above_the_members_cohort() -> None:
-    peer = SimpleNamespace(
-        _inbox={1: {}}, protection=SimpleNamespace(code=MODE_SEALED + 1, name="other")
+    verifier = SimpleNamespace(
+        intake=SimpleNamespace(blob=lambda round_, sender: None),
+        core=SimpleNamespace(protection=SimpleNamespace(code=MODE_SEALED + 1, name="other")),
     )
     greedy = Commitment(SENDER, b"\x04" * 32, 2**64 - 1, 0.5, MODE_SEALED, 0)
     with pytest.raises(Rejected) as info:
-        HospitalPeer._check(peer, 1, SENDER, greedy, {SENDER: _member(500)})
+        Verifier.check(verifier, 1, SENDER, greedy, {SENDER: _member(500)})
     assert (
         info.value.reason == "samples-above-cohort"
         and info.value.reason in REJECTION_REASONS.values()
@@ -46,14 +49,14 @@ def test_check_refuses_samples_above_the_members_cohort() -> None:
     # the whole cohort passes this check (and meets the next one: here, the protection mode)
     honest = Commitment(SENDER, b"\x04" * 32, 500, 0.5, MODE_SEALED, 0)
     with pytest.raises(Rejected) as info:
-        HospitalPeer._check(peer, 1, SENDER, honest, {SENDER: _member(500)})
+        Verifier.check(verifier, 1, SENDER, honest, {SENDER: _member(500)})
     assert info.value.reason == "bad-format"
 
 
 def test_the_declared_budget_is_the_cap_the_accountant_enforces() -> None:
     config = DPConfig(target_epsilon=1.0, delta=1e-5, accountant="rdp", max_grad_norm=0.7, rounds=3)
     privacy = PrivacyLedger(config)
-    budget = HospitalPeer.privacy_budget(SimpleNamespace(privacy=privacy))
+    budget = Outbox.privacy_budget(SimpleNamespace(privacy=privacy))
     assert (budget.epsilon, budget.delta, budget.accountant, budget.clip_norm) == (
         1.0 * 1.001,
         1e-5,
@@ -66,6 +69,6 @@ def test_the_declared_budget_is_the_cap_the_accountant_enforces() -> None:
 
     with pytest.warns(UserWarning, match="differential privacy is OFF"):
         off = PrivacyLedger(DPConfig(enabled=False))
-    budget = HospitalPeer.privacy_budget(SimpleNamespace(privacy=off))
+    budget = Outbox.privacy_budget(SimpleNamespace(privacy=off))
     assert (budget.epsilon, budget.accountant, budget.dp) == (0.0, "none", False)
     assert budget.encode()[:3] == (0, 0, 0)
