@@ -52,6 +52,7 @@ class LabNet(LocalNet):
         commit_window: int,
         attest_window: int,
         overrides: dict[str, dict[str, Any]] | None = None,
+        committee: int = 0,
     ) -> None:
         super().__init__(
             root,
@@ -60,6 +61,7 @@ class LabNet(LocalNet):
             commit_window=commit_window,
             attest_window=attest_window,
             overrides=overrides,
+            committee=committee,
         )
         self.lab = lab
 
@@ -91,11 +93,22 @@ class LabNet(LocalNet):
 
 @contextlib.contextmanager
 def running_lab(
-    lab: Lab, root: Path, windows: int, overrides: dict[str, dict[str, Any]]
+    lab: Lab,
+    root: Path,
+    windows: int,
+    overrides: dict[str, dict[str, Any]],
+    committee: int = 0,
 ) -> Iterator[LabNet]:
-    """The lab's chain and its hospitals' node processes, all started; stopped on exit."""
+    """The lab's chain and its hospitals' node processes, all started; stopped on exit.
+    ``committee``: the aggregation committee's size k (0: every member, docs/committee.md)."""
     with lab_chain(lab):
-        with started(
-            LabNet(lab, root, commit_window=windows, attest_window=windows, overrides=overrides)
-        ) as net:
+        net = LabNet(
+            lab,
+            root,
+            commit_window=windows,
+            attest_window=windows,
+            overrides=overrides,
+            committee=committee,
+        )
+        with started(net):
             yield net

@@ -10,10 +10,10 @@ Addresses (10.77.0.0/16, only inside the namespaces this lab makes)::
 
 How a byte travels from hospital A to hospital B: A dials B's relay alias 10.77.1.<10+B>:4001 (the
 address every config lists for B); the relay in the bridge namespace holds each chunk RTT/2 and
-forwards it to 10.77.0.<10+B>:4001. A hospital cannot reach another hospital's own address
-directly (its nft output chain rejects it), so every peer-to-peer byte crosses the relay. The
-bytes cross A's link (its tbf upload) and B's link
-(the bridge-side tbf, B's input with its loss rule). The chain's RPC is not delayed.
+forwards it to 10.77.0.<10+B>:4001, dialing from the bridge namespace. A hospital cannot reach
+another hospital's own address directly (its nft output chain rejects it), so every peer-to-peer
+byte crosses the relay. The bytes cross A's link (its tbf upload) and B's link (the bridge-side
+tbf, B's input with its loss rule), whichever side dialed. The chain's RPC is not delayed.
 
 A partition puts the other side's addresses (own and alias) into each member's nft set ``cut``:
 input and output drop them, so open connections stall and new dials time out, as on a WAN.
@@ -41,6 +41,7 @@ __all__ = ["Lab", "LinkSpec", "sweep_stale", "NODE_PORT", "CHAIN_PORT"]
 NODE_PORT = 4001
 CHAIN_PORT = 8545
 CHAIN = "chain"
+BRIDGE_IP = "10.77.0.1"
 PREFIX = "mm-"
 
 
@@ -117,7 +118,7 @@ class Lab:
     def _build(self) -> None:
         self._add_ns(self.bridge)
         sh("ip", "-n", self.bridge, "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", self.bridge, "addr", "add", "10.77.0.1/16", "dev", "br0")
+        sh("ip", "-n", self.bridge, "addr", "add", f"{BRIDGE_IP}/16", "dev", "br0")
         for alias in self.alias.values():
             sh("ip", "-n", self.bridge, "addr", "add", f"{alias}/16", "dev", "br0")
         sh("ip", "-n", self.bridge, "link", "set", "br0", "up")
@@ -145,7 +146,13 @@ class Lab:
             self._nft_base(member)
             self.set_link(member, self.links[member])
         routes = [
-            Route(self.bridge, (alias, NODE_PORT), self.ns[m], (self.ip[m], NODE_PORT))
+            Route(
+                self.bridge,
+                (alias, NODE_PORT),
+                self.ns[m],
+                (self.ip[m], NODE_PORT),
+                dial_ns=self.bridge,  # so the relayed bytes cross m's own link too
+            )
             for m, alias in self.alias.items()
         ]
         proxy_port = _free_local_port()
@@ -309,7 +316,8 @@ table inet mm {{
     def refuse(self, member: str) -> None:
         """``member``'s host stays up but its service is down: it answers every TCP segment from
         the others with a reset (a crashed RPC server; a partition drops instead)."""
-        others = [a for m in self.ns if m != member for a in self.addresses(m)]
+        # the bridge's address too: the relay dials each hospital from there
+        others = [BRIDGE_IP] + [a for m in self.ns if m != member for a in self.addresses(m)]
         sh(
             "ip",
             "netns",

@@ -29,6 +29,7 @@ class Route:
     target_ns: str | None
     target: tuple[str, int]
     delayed: bool = True  # False: a plain forwarder (the test's own RPC to the chain)
+    dial_ns: str | None = None  # where the relay dials ``target`` from (None: ``target_ns``)
 
 
 class DelayRelay:
@@ -81,7 +82,10 @@ class DelayRelay:
     async def _pair(
         self, route: Route, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter
     ) -> None:
-        out = socket_in(route.target_ns)  # made in the target's namespace before connecting
+        # made in the dialing namespace before connecting: from the bridge, the bytes cross the
+        # target's own link (its tbf and loss); from the target's namespace they would take its
+        # loopback and skip that link
+        out = socket_in(route.dial_ns or route.target_ns)
         try:
             await asyncio.wait_for(self._loop.sock_connect(out, route.target), 10)
             t_reader, t_writer = await asyncio.open_connection(sock=out)

@@ -81,3 +81,55 @@ def test_lab_shapes_cuts_and_cleans_up(make_lab):
         srv.close()
         lab.down()
     assert not [ns for ns in namespaces(lab.tag)]
+
+
+def _timed_transfer(lab: Lab, sender: str, receiver: str) -> float:
+    """Seconds for PAYLOAD bytes from ``sender`` to ``receiver`` over a connection hospital-a
+    dialed to hospital-b's relay alias (the direction back uses the same connection)."""
+    srv = in_netns(
+        lab.ns["hospital-b"], lambda: socket.create_server((lab.ip["hospital-b"], NODE_PORT))
+    )
+    b_sends = sender == "hospital-b"
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            if b_sends:
+                conn.sendall(b"x" * PAYLOAD)
+            else:
+                while conn.recv(65536):
+                    pass
+                conn.sendall(b"done")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        conn = _dial(lab, lab.alias["hospital-b"])
+        t = time.monotonic()
+        if b_sends:
+            got = 0
+            while data := conn.recv(65536):
+                got += len(data)
+            assert got == PAYLOAD
+        else:
+            conn.sendall(b"x" * PAYLOAD)
+            conn.shutdown(socket.SHUT_WR)
+            assert conn.recv(4) == b"done"
+        conn.close()
+        return time.monotonic() - t
+    finally:
+        srv.close()
+        thread.join(5)
+
+
+def test_the_answering_side_link_shapes_a_relayed_connection(make_lab):
+    """Only hospital-b's link is slow, and hospital-a dials: both directions still take at least
+    PAYLOAD at b's rate (the relay used to reach b over b's own loopback, skipping b's link)."""
+    lab = make_lab(2, rtt_ms=0)
+    try:
+        lab.set_link("hospital-b", LinkSpec(mbit=MBIT))
+        floor = PAYLOAD * 8 / (MBIT * 1e6) * 0.9
+        assert _timed_transfer(lab, "hospital-a", "hospital-b") >= floor  # b's download
+        assert _timed_transfer(lab, "hospital-b", "hospital-a") >= floor  # b's upload
+    finally:
+        lab.down()
