@@ -8,12 +8,12 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 MEDMESH := $(VENV)/bin/medmesh
 PYTEST_ARGS ?=
-# pytest-xdist, opt-in: `make test PYTEST_WORKERS="-n 2 --dist loadscope --no-loadscope-reorder"`
-# runs two workers, a module's tests on one worker (its module-scoped campaign starts once), the
-# modules handed out in collection order (tests/e2e and tests/integration, the long ones, first;
-# xdist's default reorder puts the modules with the most tests first and leaves the e2e modules
-# for a one-worker tail). Not the default until measured on an idle two-core machine.
-PYTEST_WORKERS ?=
+# pytest-xdist: two workers, a module's tests on one worker (its module-scoped campaign starts
+# once), the modules handed out in collection order (tests/e2e and tests/integration, the long
+# ones, first; xdist's default reorder puts the modules with the most tests first and leaves the
+# e2e modules for a one-worker tail). Most long tests wait on deadlines with the CPU idle, so two
+# workers share two cores well. `make test PYTEST_WORKERS=` runs the suite in one process.
+PYTEST_WORKERS ?= -n 2 --dist loadscope --no-loadscope-reorder
 
 .PHONY: setup browser demo test lint bench devnet audit slither clean
 
