@@ -198,6 +198,10 @@ def run_devnet(args: argparse.Namespace) -> int:
             )
             return 2
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Ctrl-C stops the devnet even when it was started with SIGINT ignored: a shell's background
+    # job, a pytest-xdist worker or a service manager hands that down, and Python then never
+    # raises KeyboardInterrupt (found when `make test` ran in a background job)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with Anvil(args.port, block_time=args.block_time or None) as rpc:
             w3 = connect(rpc)
@@ -233,6 +237,7 @@ def run_devnet(args: argparse.Namespace) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     return 0
 
 

@@ -193,6 +193,9 @@ def test_devnet_command_deploys_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # started with SIGINT ignored, as a shell's background job or a pytest-xdist worker
+        # hands it down: Ctrl-C must stop the devnet all the same
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         lines = []
