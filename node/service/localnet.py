@@ -23,6 +23,7 @@ from typing import Any
 
 from ledger import Deployment, LedgerClient, connect, deploy, dev_account
 from ledger.committee import set_committee_size
+from node.data.samples import hospital_name
 from node.peer.identity import NodeIdentity
 from node.service.config import template
 
@@ -169,7 +170,7 @@ class LocalNet:
             "OMP_NUM_THREADS": str(threads),
             "PYTHONUNBUFFERED": "1",
         }
-        self.names = [f"hospital-{chr(ord('a') + i)}" for i in range(n)]
+        self.names = [hospital_name(i) for i in range(n)]  # past 26: hospital-27, ...
         self.configs: dict[str, Path] = {}
         self.identities: dict[str, NodeIdentity] = {}
         self.multiaddrs: dict[str, str] = {}
