@@ -123,6 +123,10 @@ class NodeRunner:
         self._waiting_logged = 0  # the last round whose "waiting_for_members" was logged
         self._standby_logged = False
         self._budget_checked: tuple | None = None  # the ledger history last found to fund a round
+        # rounds this process joined with an update: never joined twice, even when the first try
+        # ended in an exception (a chain outage mid-round) before completed_round moved on: it
+        # trained, so it spent privacy budget on that round already
+        self._joined: set[int] = set()
         self._nursery: trio.Nursery | None = None
 
     @property
@@ -614,7 +618,7 @@ class NodeRunner:
         )
 
     def _joinable(self, round_: int, info) -> bool:
-        if info.status != "open" or round_ <= self.peer.completed_round:
+        if info.status != "open" or round_ <= self.peer.completed_round or round_ in self._joined:
             return False
         if self._chain_time() > info.commit_deadline - self.cfg.rounds.join_margin:
             return False
@@ -695,6 +699,8 @@ class NodeRunner:
         before = self.host.stats
         started = time.perf_counter()
         self.events.emit("round_joined", round_, vote_only=vote_only)
+        if not vote_only:
+            self._joined.add(round_)
         out = await (self.peer.vote_attested(round_) if vote_only else self.peer.run_round(round_))
         self.peer.completed_round = max(
             self.peer.completed_round, round_
