@@ -22,6 +22,7 @@ own update, and up to ``k - t`` seats may go missing (as many as the quorum tole
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import trio
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from node.protection.base import ProtectionMode
     from node.protection.context import ModeContext
 
-__all__ = ["deal_to_seats", "seats_of", "share_threshold"]
+__all__ = ["advert_wait", "deal_to_seats", "seats_of", "share_threshold"]
 
 
 def seats_of(ctx: ModeContext, round_: int) -> frozenset[str] | None:
@@ -79,9 +80,17 @@ async def deal_to_seats(
     advert = wire.encode(wire.KeyAdvert(round_, me, secrets.mask_public()))
     await _send_each(mode, round_, "secagg-keys", [(o, advert) for o in others])
     adverts = await mode.mailbox.wait_for(
-        "keys", round_, {o.address for o in others}, ctx.settings.round_timeout
+        "keys", round_, {o.address for o in others}, advert_wait(ctx, round_)
     )
     return adverts, mine
+
+
+def advert_wait(ctx: ModeContext, round_: int) -> float:
+    """How long to wait for the other members' mask keys: the round timeout, but at most half
+    of what is left of the commit window, so that a member that never advertises (crashed
+    after the draw) leaves everyone the other half to mask and commit."""
+    left = ctx.ledger.round_info(round_).commit_deadline - time.time()
+    return max(0.0, min(ctx.settings.round_timeout, left / 2))
 
 
 async def _send_each(
