@@ -16,7 +16,7 @@ round's deadline: before, the seats exited half a second after finalization and 
 of a campaign's last round never got its aggregate (``scripts/bench_nodes.py --committee``).
 
 The sealed and secagg modes run with a committee (secagg with the seats as its aggregators,
-:mod:`node.protection.secagg_committee`); ckks aggregates among every member, and a peer of
+:mod:`node.protection.secagg_dealing`); ckks aggregates among every member, and a peer of
 its refuses a committee round (:class:`CommitteeError`).
 """
 

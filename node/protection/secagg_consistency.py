@@ -26,6 +26,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -41,6 +42,7 @@ __all__ = [
     "sign_statement",
     "verify_statement",
     "agreed_statement",
+    "agreeing",
     "ReleaseLog",
 ]
 
@@ -99,6 +101,21 @@ def verify_statement(
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def agreeing(revealed: Mapping[str, Any], agreed: Statement, signers: set[str]) -> dict[str, Any]:
+    """The released shares (``secagg-unmask`` messages by sender) that are for the ``agreed``
+    statement and come from survivors among the ``signers`` (lower-case: every member, or
+    the round's seats, since a follower of a committee holds no shares)."""
+    participants, _, survivors = agreed
+    return {
+        a.lower(): u
+        for a, u in revealed.items()
+        if u.survivors == survivors
+        and u.participants == participants
+        and a.lower() in survivors
+        and a.lower() in signers
+    }
 
 
 def agreed_statement(

@@ -51,13 +51,17 @@ from node.crypto.secagg.masking import (
     default_threshold,
     encode_fixed,
     mask_input,
-    share_secrets,
     unmask_sum,
 )
 from node.protection import secagg_consistency as consistency
 from node.protection import secagg_wire as wire
 from node.protection.base import Aggregate, ProtectionMode, Rejected
-from node.protection.secagg_committee import deal_to_seats, seats_of, share_threshold
+from node.protection.secagg_dealing import (
+    deal_to_members,
+    deal_to_seats,
+    seats_of,
+    share_threshold,
+)
 
 if TYPE_CHECKING:
     from ledger import Commitment, Identity
@@ -148,13 +152,14 @@ class SecAggMode(ProtectionMode):
         r, me = update.round, self.ctx.address
         secrets = MaskSecrets.generate()
         seats = seats_of(self.ctx, r)
-        if seats is None:
-            adverts, participants = await self._exchange(r, secrets)
-        else:  # with a committee, the shares go to its seats (node.protection.secagg_committee)
-            adverts, mine = await deal_to_seats(self, r, secrets, seats)
-            if mine is not None:
-                self._my_shares[r] = mine
-            participants = tuple(sorted([me, *adverts], key=str.lower))
+        if seats is None:  # phases 1 and 2 (node.protection.secagg_dealing)
+            adverts, participants, mine = await deal_to_members(
+                self, r, secrets, self._threshold(r)
+            )
+        else:
+            adverts, participants, mine = await deal_to_seats(self, r, secrets, seats)
+        if mine is not None:
+            self._my_shares[r] = mine
         self._participants[r] = participants
         # phase 3: the masked, weighted, fixed-point update
         delta = update.delta.astype(np.float64)
@@ -186,35 +191,6 @@ class SecAggMode(ProtectionMode):
             y,
         )
         return self.seal_for(r, wire.encode(self._own[r]), self.ctx.aggregators(r))
-
-    async def _exchange(
-        self, r: int, secrets: MaskSecrets
-    ) -> tuple[dict[str, wire.KeyAdvert], tuple[str, ...]]:
-        """Phases 1 and 2 among every member: the adverts that came and the participants."""
-        me, timeout = self.ctx.address, self.ctx.settings.round_timeout
-        others = self.ctx.others()
-        threshold = self._threshold(r)
-        # phase 1: advertise the mask key
-        advert = wire.encode(wire.KeyAdvert(r, me, secrets.mask_public()))
-        await self.send_to(r, "secagg-keys", self.seal_for(r, advert, others), others)
-        adverts = await self.mailbox.wait_for("keys", r, {o.address for o in others}, timeout)
-        dealt = sorted([me, *adverts], key=str.lower)
-        if len(dealt) < threshold:
-            raise SecAggError(
-                f"only {len(dealt)} members advertised mask keys; secagg needs {threshold}"
-            )
-        # phase 2: deal the shares, each sealed to its holder
-        shares = share_secrets(secrets, dealt, threshold)
-        for holder in dealt:
-            point, b, s = shares[holder]
-            if holder == me:
-                self._my_shares[r] = (point, b, s)
-                continue
-            ident = self._member(holder)
-            bundle = wire.encode(wire.ShareBundle(r, me, holder, point, b, s))
-            await self.send_to(r, "secagg-shares", self.seal_for(r, bundle, [ident]), [ident])
-        bundles = await self.mailbox.wait_for("shares", r, set(dealt) - {me}, timeout)
-        return adverts, tuple(sorted([me, *(a for a in bundles if a in adverts)], key=str.lower))
 
     def own(self, update: ModelUpdate) -> wire.MaskedInput:
         return self._own[update.round]
@@ -279,8 +255,7 @@ class SecAggMode(ProtectionMode):
             sorted(
                 a.lower()
                 for a, c in committed.items()
-                if c.mode == self.code
-                and (seats_of(self.ctx, round_) is None or a.lower() in held)
+                if c.mode == self.code and (seats_of(self.ctx, round_) is None or a.lower() in held)
             )
         )
         outside = sorted(set(survivors) - set(participants))
@@ -391,7 +366,7 @@ class SecAggMode(ProtectionMode):
         with trio.move_on_after(timeout):
             await self.mailbox.wait_until("unmask", round_, lambda got: set(got) >= helpers)
         revealed = self.mailbox.get("unmask", round_)
-        agreeing = self._agreeing(revealed, agreed, set(signers)) | mine
+        agreeing = consistency.agreeing(revealed, agreed, set(signers)) | mine
         for a in set(map(str.lower, revealed)) - set(agreeing):
             self.ctx.log.warning(
                 "ignored unmask shares from %s: not for the agreed survivor set", a, round=round_
@@ -449,22 +424,6 @@ class SecAggMode(ProtectionMode):
         return Aggregate(
             (self.ctx.global_params + step).astype(np.float32), sorted(accepted, key=str.lower)
         )
-
-    @staticmethod
-    def _agreeing(
-        revealed: dict[str, wire.Unmask], agreed: consistency.Statement, signers: set[str]
-    ) -> dict[str, wire.Unmask]:
-        """The released shares for the agreed statement, from survivors among the signers
-        (every member, or the round's seats: a follower holds no shares)."""
-        participants, _, survivors = agreed
-        return {
-            a.lower(): u
-            for a, u in revealed.items()
-            if u.survivors == survivors
-            and u.participants == participants
-            and a.lower() in survivors
-            and a.lower() in signers
-        }
 
     def end_round(self, round_: int) -> None:
         super().end_round(round_)

@@ -39,7 +39,9 @@ class Sends(PeerMod):
     round, every peer's view of the committee."""
 
     def __init__(self) -> None:
-        self.to: dict[tuple[int, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        self.to: dict[tuple[int, str], dict[str, list[str]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         self.seats: dict[int, set[frozenset[str] | None]] = defaultdict(set)
 
     async def train(self, peer, round_, call_next):

@@ -1,7 +1,11 @@
-"""secagg with the round's aggregation committee as the aggregators (issue 19, docs/secagg.md).
+"""secagg's phases 1 and 2 (Bonawitz et al. 2017, AdvertiseKeys and ShareKeys): who holds the
+Shamir shares of a member's secrets, and who is a participant (docs/secagg.md).
 
-Bonawitz et al. 2017 have one server; secagg without a committee makes every member play it.
-With a committee of k seats (:mod:`node.peer.committee`) the k seats play it together:
+Bonawitz et al. have one server; secagg without a committee makes every member play it
+(:func:`deal_to_members`): every member advertises its mask key to every other, deals shares
+to every advertiser (threshold a strict majority), and the participants are those whose shares
+reached it. With a round's aggregation committee of k seats (:mod:`node.peer.committee`, issue
+19) the k seats play the server together (:func:`deal_to_seats`):
 
 * every member deals the Shamir shares of its self-mask seed ``b_u`` and mask key ``s_u`` to
   the *seats* only, threshold ``t = floor(2k/3) + 1`` (the round's quorum over the seats,
@@ -36,7 +40,11 @@ if TYPE_CHECKING:
     from node.protection.base import ProtectionMode
     from node.protection.context import ModeContext
 
-__all__ = ["advert_wait", "deal_to_seats", "seats_of", "share_threshold"]
+__all__ = ["advert_wait", "deal_to_members", "deal_to_seats", "seats_of", "share_threshold"]
+
+#: what a dealing returns: the adverts that came, the participants (this member and the others
+#: counted), and this member's own share (x, b, s) of its secrets if it holds shares
+Dealt = tuple[dict[str, wire.KeyAdvert], tuple[str, ...], tuple[int, int, int] | None]
 
 
 def seats_of(ctx: ModeContext, round_: int) -> frozenset[str] | None:
@@ -50,12 +58,44 @@ def share_threshold(seats: frozenset[str]) -> int:
     return consistency.consistency_threshold(len(seats))
 
 
+async def deal_to_members(
+    mode: ProtectionMode, round_: int, secrets: MaskSecrets, threshold: int
+) -> Dealt:
+    """Phases 1 and 2 among every member: advertise the mask key, deal the shares to every
+    advertiser (each sealed to its holder); the participants are those whose shares came."""
+    ctx = mode.ctx
+    me, timeout, others = ctx.address, ctx.settings.round_timeout, ctx.others()
+    advert = wire.encode(wire.KeyAdvert(round_, me, secrets.mask_public()))
+    await mode.send_to(round_, "secagg-keys", mode.seal_for(round_, advert, others), others)
+    adverts = await mode.mailbox.wait_for("keys", round_, {o.address for o in others}, timeout)
+    dealt = sorted([me, *adverts], key=str.lower)
+    if len(dealt) < threshold:
+        raise SecAggError(
+            f"only {len(dealt)} members advertised mask keys; secagg needs {threshold}"
+        )
+    shares = share_secrets(secrets, dealt, threshold)
+    mine: tuple[int, int, int] | None = None
+    for holder in dealt:
+        point, b, s = shares[holder]
+        if holder == me:
+            mine = (point, b, s)
+            continue
+        ident = ctx.member(holder)
+        if ident is None:
+            raise SecAggError(f"{holder} is not an active member")
+        bundle = wire.encode(wire.ShareBundle(round_, me, holder, point, b, s))
+        await mode.send_to(round_, "secagg-shares", mode.seal_for(round_, bundle, [ident]), [ident])
+    bundles = await mode.mailbox.wait_for("shares", round_, set(dealt) - {me}, timeout)
+    participants = tuple(sorted([me, *(a for a in bundles if a in adverts)], key=str.lower))
+    return adverts, participants, mine
+
+
 async def deal_to_seats(
     mode: ProtectionMode, round_: int, secrets: MaskSecrets, seats: frozenset[str]
-) -> tuple[dict[str, wire.KeyAdvert], tuple[int, int, int] | None]:
+) -> Dealt:
     """Phases 1 and 2 with a committee: deal the shares to the seats, then advertise the mask
-    key to every other member; returns the adverts that reached this member (bounded by the
-    round timeout) and this member's own share of its secrets if it sits on the committee."""
+    key to every other member; the participants are this member and those whose advert came
+    (waited for at most :func:`advert_wait`)."""
     ctx = mode.ctx
     me, others = ctx.address, ctx.others()
     holders = [i for i in ctx.members() if i.address.lower() in seats]
@@ -82,7 +122,7 @@ async def deal_to_seats(
     adverts = await mode.mailbox.wait_for(
         "keys", round_, {o.address for o in others}, advert_wait(ctx, round_)
     )
-    return adverts, mine
+    return adverts, tuple(sorted([me, *adverts], key=str.lower)), mine
 
 
 def advert_wait(ctx: ModeContext, round_: int) -> float:
