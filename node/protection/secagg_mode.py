@@ -244,18 +244,19 @@ class SecAggMode(ProtectionMode):
         return msg
 
     # -- aggregate: phases 4 and 5 ------------------------------------------------------
-    def _statement(self, round_: int, held: set[str]) -> consistency.Statement:
+    def _statement(self, round_: int, held: set[str] | None = None) -> consistency.Statement:
         """(participants, keys hash, survivors) as this peer saw them; the survivors are the
         committers on chain, the one view every peer reads alike. With a committee, only
-        those whose masked input this seat ``held`` (lower-case): a follower that committed
-        and vanished is then a dropped participant (docs/secagg.md)."""
+        those whose masked input this seat ``held`` (lower-case; None: every committer): a
+        follower that committed and vanished is then a dropped participant (docs/secagg.md)."""
         participants = tuple(p.lower() for p in self._participants[round_])
         committed = self.ctx.ledger.commitments(round_)
         survivors = tuple(
             sorted(
                 a.lower()
                 for a, c in committed.items()
-                if c.mode == self.code and (seats_of(self.ctx, round_) is None or a.lower() in held)
+                if c.mode == self.code
+                and (held is None or seats_of(self.ctx, round_) is None or a.lower() in held)
             )
         )
         outside = sorted(set(survivors) - set(participants))
