@@ -28,6 +28,7 @@ from .committee import set_committee_size
 from .deploy import Deployment, deploy
 from .devnet import Anvil
 from .errors import LedgerError
+from .html_report import write_html_report
 from .index import cache_dir_default
 from .views import (
     alert_rows,
@@ -39,7 +40,6 @@ from .views import (
     round_rows,
     round_view,
     verify_model,
-    write_html_report,
 )
 
 __all__ = ["register_commands", "run_audit", "run_devnet"]
