@@ -11,14 +11,13 @@ from typing import Any
 from .records import (
     REJECTION_REASONS,
     SANCTIONS,
+    ZERO_ADDRESS,
     PrivacyBudget,
     alert_kind_name,
     micros_to_epsilon,
 )
 
 __all__ = ["build_history", "epsilon_by_hospital"]
-
-_ZERO = "0x0000000000000000000000000000000000000000"
 
 
 def _unmask(mask: int, commits: list[dict[str, Any]]) -> list[str]:
@@ -250,12 +249,12 @@ def build_history(events: list[dict[str, Any]]) -> dict[str, Any]:
             _ledger_event(rounds, identities, ev, active)
         elif contract == "ContributionCredit" and kind == "Transfer":
             value = a["value"]
-            if a["from"] == _ZERO:
+            if a["from"] == ZERO_ADDRESS:
                 supply += value
                 minted_in_tx[ev["tx"]][a["to"]] = value
             else:
                 balances[a["from"]] -= value
-            if a["to"] == _ZERO:
+            if a["to"] == ZERO_ADDRESS:
                 supply -= value
             else:
                 balances[a["to"]] += value

@@ -16,15 +16,13 @@ from .errors import LedgerError
 from .records import (
     IDENTITY_STATUSES,
     SANCTIONS,
+    ZERO_ADDRESS,
     Identity,
     as_bytes32,
 )
 
 if TYPE_CHECKING:
     from .client import LedgerClient
-
-_ZERO32 = b"\x00" * 32
-_ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 __all__ = [
     "active_count",
@@ -212,7 +210,7 @@ def identities(self: LedgerClient) -> list[Identity]:
 def identity_of_peer(self: LedgerClient, peer_id: str) -> Identity | None:
     """The identity that holds ``peer_id`` now (None if none does, e.g. after a rotation)."""
     account = self._call(self.registry.functions.accountOfPeer(peer_id))
-    if account == _ZERO_ADDRESS:
+    if account == ZERO_ADDRESS:
         return None
     ident = self.identity(account)
     return ident if ident is not None and ident.peer_id == peer_id else None

@@ -17,6 +17,8 @@ from .errors import LedgerError
 from .records import (
     CREDIT_SCHEMES,
     ROUND_STATUSES,
+    ZERO32,
+    ZERO_ADDRESS,
     Commitment,
     PrivacyBudget,
     RoundInfo,
@@ -27,9 +29,6 @@ from .records import (
 
 if TYPE_CHECKING:
     from .client import LedgerClient
-
-_ZERO32 = b"\x00" * 32
-_ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 __all__ = [
     "commit_update",
@@ -55,7 +54,7 @@ __all__ = [
 
 
 def _commitment(address: str, raw: Any) -> Commitment | None:
-    if bytes(raw.updateHash) == _ZERO32:
+    if bytes(raw.updateHash) == ZERO32:
         return None
     return Commitment(
         address=address,
@@ -201,7 +200,7 @@ def round_info(self: LedgerClient, round: int) -> RoundInfo:
         round=int(round),
         status=status,
         aggregate_hash=aggregate if status == "finalized" else None,
-        opener=None if raw.opener == _ZERO_ADDRESS else Web3.to_checksum_address(raw.opener),
+        opener=None if raw.opener == ZERO_ADDRESS else Web3.to_checksum_address(raw.opener),
         opened_at=int(raw.openedAt),
         commit_deadline=int(raw.commitDeadline),
         attest_deadline=int(raw.attestDeadline),
@@ -211,7 +210,7 @@ def round_info(self: LedgerClient, round: int) -> RoundInfo:
         member_count=int(raw.memberCount),
         membership_epoch=int(raw.membershipEpoch),
         settled=bool(raw.settled),
-        leader=None if raw.leader == _ZERO_ADDRESS else Web3.to_checksum_address(raw.leader),
+        leader=None if raw.leader == ZERO_ADDRESS else Web3.to_checksum_address(raw.leader),
     )
 
 

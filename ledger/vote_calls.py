@@ -16,6 +16,7 @@ from .attestlog import Vote
 from .errors import LedgerError
 from .records import (
     REJECTION_REASONS,
+    ZERO32,
     Attestation,
     accepted_mask,
     alert_body_hash,
@@ -25,9 +26,6 @@ from .records import (
 
 if TYPE_CHECKING:
     from .client import LedgerClient
-
-_ZERO32 = b"\x00" * 32
-_ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 __all__ = [
     "attest",
@@ -147,7 +145,7 @@ def attestation(self: LedgerClient, round: int, account: str) -> Attestation | N
     """``account``'s vote in ``round``; its aggregate hash is read from its event."""
     address = Web3.to_checksum_address(account)
     raw = self._call(self.round_ledger.functions.attestation(int(round), address))
-    if bytes(raw.voteKey) == _ZERO32:
+    if bytes(raw.voteKey) == ZERO32:
         return None
     return Attestation(
         address=address,
