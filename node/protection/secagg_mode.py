@@ -24,6 +24,11 @@ module runs its five phases over libp2p blobs, each one sealed and signed
    ``threshold`` of them recover the sum, which must hold at least ``min_contributors``
    (default 3) committed updates.
 
+With a round's aggregation committee (docs/secagg.md) the k seats play the server together:
+shares (threshold the quorum over k) and masked vectors go to the seats only
+(:func:`node.protection.secagg_dealing.deal_to_seats`), only seats sign the statement, release
+and unmask, and a seat's survivors are the committers whose masked input it holds.
+
 Weighted FedAvg then is ``sum(w * delta) / sum(w)``; the weight total must equal the one every
 peer computes from the survivors' commitments on chain and the registry. With top-k
 compression, every peer sends the same round-shared random coordinates
@@ -121,12 +126,6 @@ class SecAggMode(ProtectionMode):
         if c is None or c.topk is None:
             return None
         return shared_indices(b"medmesh/secagg/topk|" + self._ctx_bytes(round_), n, c.kept(n))
-
-    def _member(self, address: str) -> Identity:
-        member = self.ctx.member(address)
-        if member is None:
-            raise SecAggError(f"{address} is not an active member")
-        return member
 
     # -- inbound side channel ------------------------------------------------------------
     async def on_message(self, sender: Identity, kind: str, data: bytes) -> None:
