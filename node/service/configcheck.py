@@ -34,6 +34,13 @@ def check_config(where: str, cfg: NodeConfig) -> None:
     def bad(key: str, problem: str) -> ConfigError:
         return ConfigError(f"{where}: [{key.split('.')[0]}].{key.split('.', 1)[1]}: {problem}")
 
+    def each(section: str, values: object, keys: tuple[str, ...], rule: str) -> None:
+        """Every ``[section].key`` of ``keys`` is ``rule``: "> 0", ">= 0" or ">= 1"."""
+        for key in keys:
+            v = getattr(values, key)
+            if {"> 0": not v > 0, ">= 0": v < 0, ">= 1": v < 1}[rule]:
+                raise bad(f"{section}.{key}", f"must be {rule}, got {v}")
+
     n = cfg.node
     parts = n.listen.strip("/").split("/")
     if (
@@ -124,9 +131,7 @@ def check_config(where: str, cfg: NodeConfig) -> None:
             "privacy.count_noise",
             f"must be > 0 (the row count is always released noised), got {p.count_noise}",
         )
-    for key in ("steps_per_epoch", "local_epochs", "rounds"):
-        if getattr(p, key) < 1:
-            raise bad(f"privacy.{key}", f"must be >= 1, got {getattr(p, key)}")
+    each("privacy", p, ("steps_per_epoch", "local_epochs", "rounds"), ">= 1")
 
     a = cfg.aggregation
     if a.rule not in RULES:
@@ -179,15 +184,8 @@ def check_config(where: str, cfg: NodeConfig) -> None:
         )
 
     r = cfg.rounds
-    for key in (
-        "round_timeout",
-        "open_fallback",
-        "poll_interval",
-        "setup_timeout",
-        "assumed_link_mbit",
-    ):
-        if not getattr(r, key) > 0:
-            raise bad(f"rounds.{key}", f"must be > 0, got {getattr(r, key)}")
+    timings = ("round_timeout", "open_fallback", "poll_interval", "setup_timeout")
+    each("rounds", r, (*timings, "assumed_link_mbit"), "> 0")
     if r.round_timeout_max < r.round_timeout:
         raise bad(
             "rounds.round_timeout_max",
@@ -195,9 +193,7 @@ def check_config(where: str, cfg: NodeConfig) -> None:
         )
     if r.when_done not in WHEN_DONE:
         raise bad("rounds.when_done", f"must be one of {', '.join(WHEN_DONE)}, got {r.when_done!r}")
-    for key in ("join_margin", "attest_grace", "stop_after_round"):
-        if getattr(r, key) < 0:
-            raise bad(f"rounds.{key}", f"must be >= 0, got {getattr(r, key)}")
+    each("rounds", r, ("join_margin", "attest_grace", "stop_after_round"), ">= 0")
 
     g = cfg.gossip
     if g.max_blob_bytes <= 0:
@@ -211,9 +207,7 @@ def check_config(where: str, cfg: NodeConfig) -> None:
             "gossip.reconnect_initial",
             f"must be > 0 and <= reconnect_max ({g.reconnect_max}), got {g.reconnect_initial}",
         )
-    for key in ("send_attempts", "parallel_sends", "max_connections_per_ip"):
-        if getattr(g, key) < 1:
-            raise bad(f"gossip.{key}", f"must be >= 1, got {getattr(g, key)}")
+    each("gossip", g, ("send_attempts", "parallel_sends", "max_connections_per_ip"), ">= 1")
     if not g.dial_timeout > 0:
         raise bad("gossip.dial_timeout", f"must be > 0, got {g.dial_timeout}")
 
@@ -226,9 +220,7 @@ def check_config(where: str, cfg: NodeConfig) -> None:
         ) from None
     if not 0 <= m.port <= 65535:
         raise bad("monitoring.port", f"must be in 0..65535, got {m.port}")
-    for key in ("auc_drop", "bias_gap", "norm_z", "drift_smd"):
-        if not getattr(m, key) > 0:
-            raise bad(f"monitoring.{key}", f"must be > 0, got {getattr(m, key)}")
+    each("monitoring", m, ("auc_drop", "bias_gap", "norm_z", "drift_smd"), "> 0")
     if not -1 <= m.min_cosine <= 1:
         raise bad("monitoring.min_cosine", f"must be in [-1, 1], got {m.min_cosine}")
     if not 0 < m.auc_alpha < 1:
