@@ -38,6 +38,7 @@ from node.learning.privacy import DPConfig, PrivacyLedger
 from node.learning.training import TrainConfig, derive_seed, train_local
 
 from .cohort import Cohort, SimHospital, build_cohort
+from .novelty import novel_loo, novel_shapley
 from .scenario import Scenario
 from .schemes import (
     SCHEMES,
@@ -48,7 +49,6 @@ from .schemes import (
     reputation_update,
     round_mint,
 )
-from .novelty import novel_loo, novel_shapley
 from .shapley import CachedGame, exact_shapley, gtg_shapley
 from .utility import RoundGame
 
