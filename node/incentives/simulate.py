@@ -13,7 +13,9 @@ RoundLedger; the round mints its credits (:func:`node.incentives.schemes.round_m
 default in value units, the budget per unit of metric gain over the best metric so far);
 GTG-Shapley, leave-one-out and (for small rounds) exact Shapley values are computed on the
 round's game, the step the rule actually applied (:mod:`node.incentives.utility`), and the
-Shapley scheme pays the exact values whenever they were computed; each scheme splits the
+Shapley scheme pays the exact values whenever they were computed; with ``novelty`` (the
+default) leave-one-out and Shapley pay what each update adds over a replay of the previous
+round's accepted updates (:mod:`node.incentives.novelty`); each scheme splits the
 round's minted credits, and its IncentiveDistributor mints them (sent by the admin, or by a
 member quorum with ``award_by = "quorum"``). At the end the balances read back from each
 scheme's token must equal the simulator's own sums.
@@ -36,6 +38,7 @@ from node.learning.privacy import DPConfig, PrivacyLedger
 from node.learning.training import TrainConfig, derive_seed, train_local
 
 from .cohort import Cohort, SimHospital, build_cohort
+from .novelty import novel_loo, novel_shapley
 from .scenario import Scenario
 from .schemes import (
     SCHEMES,
@@ -70,6 +73,9 @@ class RoundRecord:
     shapley_exact: dict[str, float] | None = None
     leave_one_out: dict[str, float] = field(default_factory=dict)
     reputation: dict[str, float] = field(default_factory=dict)
+    # what the leave-one-out and Shapley schemes pay by, with ``novelty`` (node/incentives/novelty.py)
+    novel_loo: dict[str, float] | None = None
+    novel_shapley: dict[str, float] | None = None
     utility_evaluations: int = 0
     minted: int = 0  # credits (smallest units) the round mints, for each scheme to split
     rejected: dict[str, str] = field(
@@ -225,9 +231,11 @@ def _rides(h: SimHospital, round_: int) -> bool:
 
 
 def _round_values(
-    game: RoundGame, scenario: Scenario, seed: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, int]:
-    """(GTG-Shapley, exact Shapley or None, leave-one-out gains, utility evaluations)."""
+    game: RoundGame, scenario: Scenario, seed: int, previous: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, dict[str, np.ndarray], int]:
+    """(GTG-Shapley, exact Shapley or None, leave-one-out gains, novelty values by name,
+    utility evaluations). ``previous``: the previous round's accepted updates, the free
+    substitutes of :mod:`node.incentives.novelty` (used with ``scenario.novelty``)."""
     n = game.n
     cached = CachedGame(game, n)
     s = scenario.shapley
@@ -244,7 +252,12 @@ def _round_values(
     full = (1 << n) - 1
     loo = np.array([cached(full) - cached(full & ~(1 << i)) for i in range(n)])
     exact = exact_shapley(cached, n) if n <= s.exact_max else None
-    return gtg, exact, loo, evaluations
+    novel = {}
+    if scenario.novelty:
+        novel["loo"] = novel_loo(game, cached, loo, previous)
+        if exact is not None and n <= s.novelty_max:
+            novel["shapley"] = novel_shapley(game, cached, exact, previous)
+    return gtg, exact, loo, novel, evaluations
 
 
 def _cohorts(hospitals, declared: bool) -> dict[str, int]:
@@ -367,6 +380,7 @@ def simulate(
             campaign.accepted = {}  # and no round's accepted updates are the previous round's
             bar.update(1)
             continue
+        previous = list(campaign.accepted.values())  # the free substitutes (novelty)
         campaign.advance(step, {names[i]: stack[i] for i in keep})
         record.metric_after = game.value_of(campaign.params)
         best = before if best is None else best
@@ -377,8 +391,8 @@ def simulate(
             unit=scenario.value_unit,
         )
         best = max(best, record.metric_after)
-        gtg, exact, loo, record.utility_evaluations = _round_values(
-            game, scenario, seed=scenario.seed * 7919 + t
+        gtg, exact, loo, novel, record.utility_evaluations = _round_values(
+            game, scenario, scenario.seed * 7919 + t, previous
         )
         accepted_mask = np.array([n in accepted for n in names])
         similarity = np.array([cosine_similarity(row, step) for row in stack])
@@ -395,6 +409,10 @@ def simulate(
             None if exact is None else dict(zip(names, map(float, exact), strict=False))
         )
         record.leave_one_out = dict(zip(names, map(float, loo), strict=False))
+        if "loo" in novel:
+            record.novel_loo = dict(zip(names, map(float, novel["loo"]), strict=False))
+        if "shapley" in novel:
+            record.novel_shapley = dict(zip(names, map(float, novel["shapley"]), strict=False))
         record.reputation = dict(reputation)
         declared = (
             np.array([h.samples for h in players], dtype=np.float64)
@@ -406,8 +424,8 @@ def simulate(
             tuple(names),
             samples,
             accepted_mask,
-            gtg if exact is None else exact,
-            loo,
+            novel.get("shapley", gtg if exact is None else exact),
+            novel.get("loo", loo),
             updated,
             declared,
         )
