@@ -31,6 +31,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from node.crypto.secagg import shamir
 from node.crypto.secagg.masking import SecAggError
 from node.service.fsutil import atomic_write_json
 
@@ -43,6 +44,7 @@ __all__ = [
     "verify_statement",
     "agreed_statement",
     "agreeing",
+    "reconstruct",
     "ReleaseLog",
 ]
 
@@ -116,6 +118,34 @@ def agreeing(revealed: Mapping[str, Any], agreed: Statement, signers: set[str]) 
         and a.lower() in survivors
         and a.lower() in signers
     }
+
+
+def reconstruct(
+    agreeing: Mapping[str, Any], agreed: Statement, threshold: int
+) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The survivors' self-mask seeds and the dropped participants' mask keys, from the
+    ``agreeing`` releases (:func:`agreeing`) of ``agreed``; any ``threshold`` shares each."""
+    participants, _, survivors = agreed
+    dropped = [p for p in participants if p not in survivors]
+    try:
+        seeds = {
+            u: shamir.reconstruct(
+                [m.seeds[u] for m in agreeing.values() if u in m.seeds], threshold, 32
+            )
+            for u in survivors
+        }
+        keys = {
+            d: shamir.reconstruct(
+                [m.keys[d] for m in agreeing.values() if d in m.keys], threshold, 32
+            )
+            for d in dropped
+        }
+    except shamir.ShamirError as exc:
+        raise SecAggError(
+            f"cannot unmask the sum ({len(dropped)} of {len(participants)} participants "
+            f"dropped, {len(agreeing)} revealed shares): {exc}"
+        ) from None
+    return seeds, keys
 
 
 def agreed_statement(

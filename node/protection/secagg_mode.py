@@ -24,10 +24,7 @@ module runs its five phases over libp2p blobs, each one sealed and signed
    ``threshold`` of them recover the sum, which must hold at least ``min_contributors``
    (default 3) committed updates.
 
-With a round's aggregation committee (docs/secagg.md) the k seats play the server together:
-shares (threshold the quorum over k) and masked vectors go to the seats only
-(:func:`node.protection.secagg_dealing.deal_to_seats`), only seats sign the statement, release
-and unmask, and a seat's survivors are the committers whose masked input it holds.
+With an aggregation committee its k seats play the server together (docs/secagg.md).
 
 Weighted FedAvg then is ``sum(w * delta) / sum(w)``; the weight total must equal the one every
 peer computes from the survivors' commitments on chain and the registry. With top-k
@@ -47,7 +44,6 @@ from node.consensus.compression import shared_indices
 from node.consensus.rules import clip_norms
 from node.consensus.update import ModelUpdate, UpdateFormatError
 from node.crypto.sealing import SealError, peek_context
-from node.crypto.secagg import shamir
 from node.crypto.secagg.masking import (
     MaskSecrets,
     RingParams,
@@ -352,7 +348,6 @@ class SecAggMode(ProtectionMode):
         masked = {a.lower(): m for a, m in opened.items() if m is not None}
         agreed = await self._agree(round_, set(masked))
         participants, _, survivors = agreed
-        dropped = tuple(p for p in participants if p not in survivors)
         mine = {me.lower(): await self._release(round_, agreed)} if round_ in self._own else {}
         absent = [u for u in survivors if u not in masked or masked[u].participants != participants]
         if absent:  # our shares helped the others; this peer cannot compute the sum itself
@@ -371,24 +366,7 @@ class SecAggMode(ProtectionMode):
             self.ctx.log.warning(
                 "ignored unmask shares from %s: not for the agreed survivor set", a, round=round_
             )
-        try:
-            seeds = {
-                u: shamir.reconstruct(
-                    [m.seeds[u] for m in agreeing.values() if u in m.seeds], threshold, 32
-                )
-                for u in survivors
-            }
-            dkeys = {
-                d: shamir.reconstruct(
-                    [m.keys[d] for m in agreeing.values() if d in m.keys], threshold, 32
-                )
-                for d in dropped
-            }
-        except shamir.ShamirError as exc:
-            raise SecAggError(
-                f"cannot unmask the sum ({len(dropped)} of {len(participants)} participants "
-                f"dropped, {len(agreeing)} revealed shares): {exc}"
-            ) from None
+        seeds, dkeys = consistency.reconstruct(agreeing, agreed, threshold)
         mask_keys = {a: adverts[a].mask_key for a in participants if a in adverts} | self._keys.get(
             round_, {}
         )
