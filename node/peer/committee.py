@@ -32,6 +32,7 @@ from ledger.records import unmask
 from node.consensus.committee import CommitteeError, seat
 from node.consensus.update import parameters_hash
 from node.errors import NotAuthorized, NotHeld
+from node.peer.contribute import ROUND_ERRORS
 from node.protection import COMMITTEE_MODES
 from node.service.modelsync import (
     ModelOffer,
@@ -94,6 +95,20 @@ class RoundCommittee:
     def seated(self, round_: int) -> bool:
         seats = self._seats.get(round_)
         return seats is None or self.peer.address.lower() in seats
+
+    async def ready(self, out: Any) -> bool:
+        """Draw ``out.round``'s committee where the consortium has one; False, with ``out.error``
+        set (``out``: the peer's :class:`~node.peer.outcome.RoundOutcome`), when it cannot be
+        drawn (the beacon failed, or a mode without committees)."""
+        if not self.enabled:
+            return True
+        try:
+            await self.draw(out.round)
+        except ROUND_ERRORS as exc:
+            self.peer.log.error("no committee: %s", exc, round=out.round)
+            out.error = str(exc)
+            return False
+        return True
 
     async def draw(self, round_: int) -> frozenset[str] | None:
         """Draw the committee of ``round_`` as the chain will check it, waiting for the beacon
