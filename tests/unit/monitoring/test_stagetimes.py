@@ -68,27 +68,33 @@ def test_a_renamed_stage_fails_loudly():
 
 def test_the_pipeline_marks_every_stage_in_order():
     """Every name of STAGES appears in the round pipeline as ``clock.stage("name")``, in the
-    order of STAGES: a stage renamed in one place and not the other fails here."""
+    order of STAGES: a stage renamed in one place and not the other fails here. The pipeline
+    runs this member's part (:class:`~node.peer.contribute.Contribution`) first, then the rest
+    of :class:`~node.peer.pipeline.HospitalPeer`'s stages."""
     import ast
     import inspect
     import textwrap
 
+    from node.peer.contribute import Contribution
     from node.peer.pipeline import HospitalPeer
 
-    tree = ast.parse(textwrap.dedent(inspect.getsource(HospitalPeer)))
-    calls = sorted(
-        (
-            node
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "stage"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-        ),
-        key=lambda n: (n.lineno, n.col_offset),
-    )
-    marked = [node.args[0].value for node in calls]
+    def marks(cls: type) -> list[str]:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        calls = sorted(
+            (
+                node
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "stage"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ),
+            key=lambda n: (n.lineno, n.col_offset),
+        )
+        return [node.args[0].value for node in calls]
+
+    marked = marks(Contribution) + marks(HospitalPeer)
     assert [m for m in marked if m in st.STAGES] == list(st.STAGES)
 
 

@@ -12,10 +12,13 @@ from types import SimpleNamespace
 import numpy as np
 import trio
 
+from node.peer.committee import RoundCommittee
 from node.peer.pipeline import HospitalPeer, RoundOutcome
 
 
 class _Committee:
+    ready = RoundCommittee.ready  # the real draw-if-enabled step, over this stand-in's draw
+
     def __init__(self, *, enabled: bool, seated: bool) -> None:
         self.enabled, self._seated = enabled, seated
         self.drawn: list[int] = []
