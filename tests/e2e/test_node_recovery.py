@@ -34,6 +34,7 @@ import pytest
 from node_support import Pace, running_net, wait_chain
 
 from ledger import ContractRevert, LedgerError
+from ledger.tx import RECEIPT_TIMEOUT_S
 from node.service.localnet import REPO_ROOT, LocalNet
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
@@ -388,9 +389,12 @@ def test_chain_reset_is_reported_in_one_line_and_stops_the_node(net, pace):
     net.w3.provider.make_request("anvil_reset", [])
     for name in left:
         proc = net.procs[name]
+        # a node notices the reset between chain calls; one with a transaction in flight (the
+        # parking member above counts as reachable, so a node may be mid-round) first waits out
+        # that transaction's receipt
         stopped = proc.wait_for(
             lambda e: e["event"] == "stopped",
-            pace.rounds(1),
+            RECEIPT_TIMEOUT_S + pace.rounds(1),
             "the reset being noticed",
             since=marks[name],
         )
