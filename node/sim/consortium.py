@@ -82,7 +82,7 @@ class SimConfig:
             raise ValueError(f"--rounds must be at least 1, got {self.rounds}")
         if self.rows < 2:
             raise ValueError(f"--rows must be at least 2, got {self.rows}")
-        self.demo()  # validates rule, protection (sealed with a committee) as the demo does
+        self.demo()  # validates rule, protection (sealed or secagg with a committee) as the demo does
 
     def demo(self) -> DemoConfig:
         """The same campaign as ``medmesh demo`` options: the pipeline's settings come from here."""
