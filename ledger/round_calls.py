@@ -68,6 +68,7 @@ def _commitment(address: str, raw: Any) -> Commitment | None:
 
 def open_round(self: LedgerClient) -> int:
     """Open the next round and return its number (receipt in ``last_receipt``)."""
+    self.sync_clock()  # else an idle embedded chain dates the windows from its last block
     receipt = self._send("open_round", self.round_ledger.functions.openRound())
     events = self.round_ledger.events.RoundOpened().process_receipt(receipt, errors=DISCARD)
     if len(events) != 1:

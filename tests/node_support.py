@@ -113,6 +113,55 @@ def wait_chain(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.2)
 
 
+#: A node process that lives but never logs ``started``: a hang, not a slow machine (a process
+#: that exits fails the wait at once). The only budget here not derived from a measurement.
+HANG_GUARD_S = 900.0
+
+
+class Pace:
+    """Budgets for the waits of a test over node processes, derived from what this run measured
+    rather than tuned on a quiet machine (two CPU burners beside the suite stretched start-ups
+    from about 20 s to over 2 minutes):
+
+    - ``start_s``: the longest a node took from its spawn to its ``started`` event (imports,
+      chain checks); a restart, or a process's exit once it logged ``exited``, is given
+      ``slack`` times it;
+    - ``round_s``: the longest interval between two consecutive ``round_done`` events of one node,
+      never below the chain's bound on a round's life (its commit and attestation windows: past
+      them any member fails it); a wait for something ``k`` rounds away is given
+      ``slack * k * round_s``.
+    """
+
+    def __init__(self, net: LocalNet, slack: float = 2.0) -> None:
+        self.net, self.slack = net, slack
+        self.start_s = 0.0
+
+    def started(self, names: list[str] | None = None) -> None:
+        """Wait for each node's ``started`` event (hang guard only) and record its start-up."""
+        for name in names or list(self.net.procs):
+            proc = self.net.procs[name]
+            event = proc.wait_for(lambda e: e["event"] == "started", HANG_GUARD_S, "start-up")
+            self.start_s = max(self.start_s, event["ts"] - proc.spawned)
+
+    def round_s(self) -> float:
+        bound = float(self.net.commit_window + self.net.attest_window)
+        for proc in self.net.procs.values():
+            done = [(e["round"], e["ts"]) for e in proc.find(lambda e: e["event"] == "round_done")]
+            pairs = zip(done, done[1:], strict=False)  # consecutive rounds: not across a restart
+            bound = max([bound, *(b[1] - a[1] for a, b in pairs if b[0] == a[0] + 1)])
+        return bound
+
+    def rounds(self, k: float) -> float:
+        """Seconds for ``k`` rounds at the pace measured so far."""
+        return self.slack * k * self.round_s()
+
+    def restart(self) -> float:
+        """Seconds for a node's (re)start or its exit: ``slack`` times the slowest start-up."""
+        if not self.start_s:
+            raise RuntimeError("Pace.restart: call started() first, to measure a start-up")
+        return self.slack * self.start_s
+
+
 @contextlib.contextmanager
 def running_net(
     root: Path, windows: int, overrides: dict[str, dict[str, Any]], relay: TcpRelay | None = None

@@ -268,6 +268,7 @@ class Campaign:
         if self.node.peer.protection.sum_only or (
             info.status != "open"
             or round_ <= self.node.peer.completed_round
+            or round_ in self._joined  # once per round: an outage mid-round ends it for this node
             or info.attest_count <= self.node.cfg.aggregation.f
         ):
             return False

@@ -56,6 +56,7 @@ class NodeProcess:
         self._changed = threading.Condition()
         self.stderr_path = log_dir / f"{name}.stderr"
         self.stdout_path = log_dir / f"{name}.jsonl"
+        self.spawned = time.time()  # wall clock, as the events' ``ts``: start-up = started - this
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [

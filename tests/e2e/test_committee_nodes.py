@@ -14,7 +14,7 @@ Every wait is on a node's JSON log line.
 from __future__ import annotations
 
 import pytest
-from node_support import SHORT_CAMPAIGN, started
+from node_support import SHORT_CAMPAIGN, Pace, started
 
 from ledger import Anvil
 from ledger.committee import committee_info
@@ -44,9 +44,13 @@ def test_five_processes_with_a_committee_of_four(tmp_path) -> None:
             )
         ) as net,
     ):
+        pace = Pace(net)
+        pace.started()
         done = {
             (name, r): proc.wait_for(
-                lambda e, r=r: e["event"] == "round_done" and e["round"] == r, 150, f"round {r}"
+                lambda e, r=r: e["event"] == "round_done" and e["round"] == r,
+                pace.rounds(r),
+                f"round {r}",
             )
             for name, proc in net.procs.items()
             for r in range(1, ROUNDS + 1)
@@ -69,5 +73,7 @@ def test_five_processes_with_a_committee_of_four(tmp_path) -> None:
             for name in followers:  # the follower adopted it: it was fetched, not computed
                 assert done[(name, r)]["params_round"] == r
         for name, proc in net.procs.items():  # the planned end: everyone exits, none failed
-            exited = proc.wait_for(lambda e: e["event"] == "exited", 150, "the campaign's end")
+            exited = proc.wait_for(
+                lambda e: e["event"] == "exited", pace.rounds(1), "the campaign's end"
+            )
             assert exited["code"] == 0, (name, exited)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import headless_chromium, needs_browser
-from node_support import SHORT_CAMPAIGN, running_net
+from node_support import SHORT_CAMPAIGN, Pace, running_net
 from prometheus_client.parser import text_string_to_metric_families
 
 from node.service.localnet import REPO_ROOT
@@ -33,9 +33,18 @@ def net(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def urls(net) -> dict[str, str]:
+def pace(net) -> Pace:
+    pace = Pace(net)
+    pace.started()
+    return pace
+
+
+@pytest.fixture(scope="module")
+def urls(net, pace) -> dict[str, str]:
     return {
-        name: proc.wait_for(lambda e: e["event"] == "monitoring", 120, "monitoring event")["url"]
+        name: proc.wait_for(lambda e: e["event"] == "monitoring", pace.restart(), "monitoring")[
+            "url"
+        ]
         for name, proc in net.procs.items()
     }
 
@@ -50,11 +59,11 @@ def scrape(url: str) -> dict[tuple[str, tuple], float]:
     }
 
 
-def test_four_nodes_expose_metrics_prometheus_parses(net, urls):
+def test_four_nodes_expose_metrics_prometheus_parses(net, pace, urls):
     for proc in net.procs.values():
         proc.wait_for(
             lambda e: e["event"] == "round_done" and e["round"] == 2 and e["finalized"],
-            150,
+            pace.rounds(2),
             "round 2",
         )
     for name, url in urls.items():

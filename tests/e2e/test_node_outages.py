@@ -19,7 +19,7 @@ import time
 from collections import Counter
 
 import pytest
-from node_support import TcpRelay, running_net, wait_chain
+from node_support import Pace, TcpRelay, running_net, wait_chain
 
 from node.peer.reveal import CLOCK_SLACK_S
 from node.service.localnet import LocalNet
@@ -50,10 +50,12 @@ def relay():
 @pytest.fixture(scope="module")
 def net(tmp_path_factory, relay):
     with running_net(tmp_path_factory.mktemp("outages"), WINDOWS, OVERRIDES, relay=relay) as net:
+        pace = Pace(net)
+        pace.started()
         for proc in net.procs.values():
             proc.wait_for(
                 lambda e: e["event"] == "round_done" and e["finalized"] and e["round"] >= 2,
-                180,
+                pace.rounds(2),
                 "round 2",
             )
         yield net

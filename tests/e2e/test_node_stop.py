@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from node_support import SHORT_CAMPAIGN, running_net
+from node_support import SHORT_CAMPAIGN, Pace, running_net
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
@@ -33,9 +33,11 @@ OVERRIDES = {
 
 def test_nodes_stop_after_the_planned_round_each_on_its_aggregate(tmp_path):
     with running_net(tmp_path, 20, OVERRIDES) as net:
+        pace = Pace(net)
+        pace.started()
         for name, proc in net.procs.items():
-            proc.wait_for(lambda e: e["event"] == "exited", 4 * ROUND_TIMEOUT, f"{name}'s exit")
-            assert proc.proc.wait(30) == 0, name
+            proc.wait_for(lambda e: e["event"] == "exited", pace.rounds(LAST + 1), f"{name}'s exit")
+            assert proc.proc.wait(pace.restart()) == 0, name
         info = net.client("hospital-a").round_info(LAST)
         assert info.status == "finalized"
         for name, proc in net.procs.items():
