@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import trio
 
-from gossip import GossipStats, MemoryHost, MemoryNetwork
+from gossip import GossipStats, MemoryNetwork, PeerHost, Transport
 from ledger import LedgerClient, connect, deploy, dev_account
 from ledger.committee import set_committee_size
 from node.consensus.update import parameters_hash
@@ -54,6 +54,12 @@ take about N times one member's (5 s per member and round at N = 16 on the loade
 machine, ``benchmarks/results/simulate.json``); a fixed 120 s ran out at N = 64."""
 
 COMMITTEE_RANGE = "--committee must be within 1..--peers ({n}), got {k}"
+TRANSPORTS = ("memory", "libp2p")
+"""``memory``: :class:`gossip.MemoryHost` (no sockets). ``libp2p``: one real
+:class:`gossip.PeerHost` per member on 127.0.0.1 (Noise, Yamux, GossipSub, direct streams),
+all connected to each other, in this one process."""
+FDS_PER_CONNECTION = 2
+"""Both ends of a loopback connection between two hosts of this process are its sockets."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class SimConfig:
     epsilon: float = 8.0
     seed: int = 0
     rpc: str | None = None  # None: the embedded chain
+    transport: str = "memory"  # TRANSPORTS
     json_path: Path | None = None
     progress: bool = True
 
@@ -82,6 +89,10 @@ class SimConfig:
             raise ValueError(f"--rounds must be at least 1, got {self.rounds}")
         if self.rows < 2:
             raise ValueError(f"--rows must be at least 2, got {self.rows}")
+        if self.transport not in TRANSPORTS:
+            raise ValueError(
+                f"--transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}"
+            )
         self.demo()  # validates rule, protection (sealed with a committee) as the demo does
 
     def demo(self) -> DemoConfig:
@@ -137,7 +148,7 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
         set_committee_size(admin_client, demo.committee)
     settings = demo.peer_settings()
     dp = demo.dp().calibrated()  # every member has the same settings and row count: calibrate once
-    network = MemoryNetwork()
+    make_host = _host_factory(cfg)
     peers: list[HospitalPeer] = []
     started = time.perf_counter()
     for i, raw in enumerate(_member_data(cfg.peers, cfg.rows, cfg.seed)):
@@ -148,7 +159,7 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
             identity,
             [p.ledger for p in peers],
             cohort_ceiling(len(raw)),
-            lambda seed, gate: network.host(seed, authorize=gate),
+            make_host,
         )
         privacy = PrivacyLedger(dp, None, warn_if_off=False)
         holder.append(HospitalPeer(identity, raw, client, host, privacy, settings))
@@ -156,11 +167,12 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
     enroll_s = time.perf_counter() - started
     for p in peers:
         p.refresh_directory()
-    hosts: list[MemoryHost] = [p.host for p in peers]  # type: ignore[misc]
+    hosts: list[Transport] = [p.host for p in peers]
     rows: list[dict] = []
     async with trio.open_nursery() as outer:
         for h in hosts:
             await outer.start(_run_host, h)
+        connect_s = await _connect(hosts) if cfg.transport == "libp2p" else 0.0
         async with trio.open_nursery() as serving:
             for p in peers:
                 await serving.start(p.serve)
@@ -180,12 +192,49 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
         "parameters": int(peers[0].global_params.size),
         "chain": cfg.rpc or "embedded",
         "enroll_s": round(enroll_s, 2),
+        "connect_s": round(connect_s, 2),
         "rounds": rows,
         "all_finalized_one_hash": all(r["finalized"] and r["aggregate_hash"] for r in rows),
     }
 
 
-async def _run_host(host: MemoryHost, task_status=trio.TASK_STATUS_IGNORED) -> None:
+def _host_factory(cfg: SimConfig) -> Callable[[bytes, Callable[[str], bool]], Transport]:
+    """``join``'s host maker for ``cfg.transport``."""
+    if cfg.transport == "memory":
+        network = MemoryNetwork()
+        return lambda seed, gate: network.host(seed, authorize=gate)
+    _ensure_fds(cfg.peers)
+    return lambda seed, gate: PeerHost(seed, authorize=gate, members=cfg.peers)
+
+
+def _ensure_fds(peers: int) -> None:
+    """Raise this process's soft open-file limit to what ``peers`` fully connected hosts hold
+    (py-libp2p fails a dial with a one-line OSError otherwise); refuse in one line past the hard
+    limit."""
+    import resource
+
+    need = FDS_PER_CONNECTION * peers * (peers - 1) // 2 + 4 * peers + 256  # + listeners, slack
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            raise ValueError(
+                f"--transport libp2p with {peers} members needs about {need} open files; "
+                f"this process may open {hard} (ulimit -Hn)"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
+async def _connect(hosts: list[Transport]) -> float:
+    """Connect every pair of real hosts once, in turn (each dial runs a Noise handshake);
+    returns the seconds it took."""
+    started = time.perf_counter()
+    for i, host in enumerate(hosts):
+        for other in hosts[:i]:
+            await host.connect(other.listen_addrs[0])
+    return time.perf_counter() - started
+
+
+async def _run_host(host: Transport, task_status=trio.TASK_STATUS_IGNORED) -> None:
     async with host.running():
         task_status.started()
         await trio.sleep_forever()
@@ -248,7 +297,7 @@ def _chain_usage(w3, first_block: int) -> dict:
     return {"transactions": txs, "gas": gas}
 
 
-async def _round(w3, peers: list[HospitalPeer], hosts: list[MemoryHost], round_: int) -> dict:
+async def _round(w3, peers: list[HospitalPeer], hosts: list[Transport], round_: int) -> dict:
     before = [h.stats for h in hosts]
     first_block = w3.eth.block_number
     started = time.perf_counter()
