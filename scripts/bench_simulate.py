@@ -10,11 +10,15 @@ transactions such as the privacy budget declarations).
 its update to every other, so bytes per member grow with N), ``auto`` (the default k for N and
 f = 1, ``node.consensus.committee.committee_size``, the node's default ``[aggregation] f``) or a
 number. With a committee the rows split the bytes between committee members and followers.
+``--transport libp2p`` gives every member a real libp2p host on 127.0.0.1 (Noise, Yamux,
+GossipSub, direct streams), all in this one process, instead of the in-memory transport.
 
     .venv/bin/python scripts/bench_simulate.py                      # N = 16, 64; K = N; 2 rounds
     .venv/bin/python scripts/bench_simulate.py --sizes 16 --committee all auto \
         --out benchmarks/results/simulate_committee.json
     .venv/bin/python scripts/bench_simulate.py --sizes 8 --rounds 1 --out /tmp/x.json
+    .venv/bin/python scripts/bench_simulate.py --sizes 64 --committee auto --rounds 3 \
+        --transport libp2p --out benchmarks/results/simulate_libp2p_64.json
 """
 
 from __future__ import annotations
@@ -46,11 +50,17 @@ def _summary(report: dict) -> dict:
         "bytes_received_per_member": last["bytes_received_per_member"]["mean"],
         "bytes_sent_per_follower": roles["follower"] and roles["follower"]["sent"],
         "bytes_received_per_follower": roles["follower"] and roles["follower"]["received"],
+        "bytes_sent_per_committee_member": roles["committee"] and roles["committee"]["sent"],
+        "bytes_received_per_committee_member": roles["committee"]
+        and roles["committee"]["received"],
         "attestations": last["attestations"],
         "chain_transactions": last["transactions"],
         "gas": last["gas"],
         "gas_per_member": round(last["gas"] / report["config"]["peers"]),
         "all_finalized_one_hash": report["all_finalized_one_hash"],
+        "transport": report["config"]["transport"],
+        "load_average_before": report["load_average_before"],
+        "load_average_after": os.getloadavg(),
     }
 
 
@@ -88,6 +98,7 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--params", type=int, default=100_000)
+    ap.add_argument("--transport", choices=("memory", "libp2p"), default="memory")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/simulate.json")
     args = ap.parse_args()
     import logging
@@ -95,11 +106,19 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     runs, summaries = [], []
     for n, k in [(n, _k(n, c)) for n in args.sizes for c in args.committee]:
-        started = time.perf_counter()
+        started, load_before = time.perf_counter(), os.getloadavg()
         report = simulate(
-            SimConfig(peers=n, committee=k, rounds=args.rounds, params=args.params, progress=False)
+            SimConfig(
+                peers=n,
+                committee=k,
+                rounds=args.rounds,
+                params=args.params,
+                transport=args.transport,
+                progress=False,
+            )
         )
         report["wall_s"] = round(time.perf_counter() - started, 1)
+        report["load_average_before"] = load_before
         for row in report["rounds"]:
             row.pop("members")  # per-member pairs: thousands of numbers at N = 256
         runs.append(report)
