@@ -141,7 +141,11 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
     w3 = connect(cfg.rpc)
     admin = dev_account(w3)
     deployment = deploy(
-        w3, admin, commit_window=demo.commit_window, attest_window=demo.attest_window
+        w3,
+        admin,
+        commit_window=demo.commit_window,
+        attest_window=demo.attest_window,
+        genesis_seats=cfg.peers,  # founders: N admissions, not N^2/3 endorsements (enrollment)
     )
     admin_client = LedgerClient(w3, deployment, admin)
     if demo.committee:
