@@ -34,7 +34,7 @@ import numpy as np
 import trio
 
 from gossip import GossipStats, MemoryNetwork, PeerHost, Transport
-from ledger import LedgerClient, connect, deploy, dev_account
+from ledger import LedgerClient, connect, deploy, dev_account, is_embedded
 from ledger.committee import set_committee_size
 from node.consensus.update import parameters_hash
 from node.data.samples import TabularData, breast_cancer_split
@@ -147,6 +147,8 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
         attest_window=demo.attest_window,
         genesis_seats=cfg.peers,  # founders: N admissions, not N^2/3 endorsements (enrollment)
     )
+    if is_embedded(w3):  # the members' registry reads meet across blocks (EmbeddedProvider)
+        w3.provider.keep_reads_by_storage(deployment.addresses["HospitalRegistry"])  # type: ignore[attr-defined]
     admin_client = LedgerClient(w3, deployment, admin)
     if demo.committee:
         set_committee_size(admin_client, demo.committee)
