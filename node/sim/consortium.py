@@ -210,7 +210,10 @@ def _host_factory(cfg: SimConfig) -> Callable[[bytes, Callable[[str], bool]], Tr
         network = MemoryNetwork()
         return lambda seed, gate: network.host(seed, authorize=gate)
     _ensure_fds(cfg.peers)
-    return lambda seed, gate: PeerHost(seed, authorize=gate, members=cfg.peers)
+    # every member dials from 127.0.0.1: a host holds N - 1 connections from that one address
+    return lambda seed, gate: PeerHost(
+        seed, authorize=gate, members=cfg.peers, max_conns_per_ip=cfg.peers
+    )
 
 
 def _ensure_fds(peers: int) -> None:
