@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import trio
 
-from gossip import GossipStats, MemoryNetwork, PeerHost, Transport
+from gossip import GossipStats, Transport
 from ledger import LedgerClient, connect, deploy, dev_account, is_embedded
 from ledger.committee import set_committee_size
 from node.consensus.update import parameters_hash
@@ -45,6 +45,7 @@ from node.peer.pipeline import HospitalPeer, RoundOutcome
 from node.service.fsutil import atomic_write_json
 from node.sim.demo import join
 from node.sim.democonfig import DemoConfig
+from node.sim.hosts import TRANSPORTS, connect_all, host_factory
 
 __all__ = ["SimConfig", "simulate", "format_simulation"]
 
@@ -54,12 +55,6 @@ take about N times one member's (5 s per member and round at N = 16 on the loade
 machine, ``benchmarks/results/simulate.json``); a fixed 120 s ran out at N = 64."""
 
 COMMITTEE_RANGE = "--committee must be within 1..--peers ({n}), got {k}"
-TRANSPORTS = ("memory", "libp2p")
-"""``memory``: :class:`gossip.MemoryHost` (no sockets). ``libp2p``: one real
-:class:`gossip.PeerHost` per member on 127.0.0.1 (Noise, Yamux, GossipSub, direct streams),
-all connected to each other, in this one process."""
-FDS_PER_CONNECTION = 2
-"""Both ends of a loopback connection between two hosts of this process are its sockets."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +71,7 @@ class SimConfig:
     epsilon: float = 8.0
     seed: int = 0
     rpc: str | None = None  # None: the embedded chain
-    transport: str = "memory"  # TRANSPORTS
+    transport: str = "memory"  # node.sim.hosts.TRANSPORTS
     json_path: Path | None = None
     progress: bool = True
 
@@ -154,7 +149,7 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
         set_committee_size(admin_client, demo.committee)
     settings = demo.peer_settings()
     dp = demo.dp().calibrated()  # every member has the same settings and row count: calibrate once
-    make_host = _host_factory(cfg)
+    make_host = host_factory(cfg.transport, cfg.peers)
     peers: list[HospitalPeer] = []
     started = time.perf_counter()
     for i, raw in enumerate(_member_data(cfg.peers, cfg.rows, cfg.seed)):
@@ -178,7 +173,7 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
     async with trio.open_nursery() as outer:
         for h in hosts:
             await outer.start(_run_host, h)
-        connect_s = await _connect(hosts) if cfg.transport == "libp2p" else 0.0
+        connect_s = await connect_all(hosts) if cfg.transport == "libp2p" else 0.0
         async with trio.open_nursery() as serving:
             for p in peers:
                 await serving.start(p.serve)
@@ -202,45 +197,6 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
         "rounds": rows,
         "all_finalized_one_hash": all(r["finalized"] and r["aggregate_hash"] for r in rows),
     }
-
-
-def _host_factory(cfg: SimConfig) -> Callable[[bytes, Callable[[str], bool]], Transport]:
-    """``join``'s host maker for ``cfg.transport``."""
-    if cfg.transport == "memory":
-        network = MemoryNetwork()
-        return lambda seed, gate: network.host(seed, authorize=gate)
-    _ensure_fds(cfg.peers)
-    # every member dials from 127.0.0.1: a host holds N - 1 connections from that one address
-    return lambda seed, gate: PeerHost(
-        seed, authorize=gate, members=cfg.peers, max_conns_per_ip=cfg.peers
-    )
-
-
-def _ensure_fds(peers: int) -> None:
-    """Raise this process's soft open-file limit to what ``peers`` fully connected hosts hold
-    (py-libp2p fails a dial with a one-line OSError otherwise); refuse in one line past the hard
-    limit."""
-    import resource
-
-    need = FDS_PER_CONNECTION * peers * (peers - 1) // 2 + 4 * peers + 256  # + listeners, slack
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < need:
-        if hard != resource.RLIM_INFINITY and hard < need:
-            raise ValueError(
-                f"--transport libp2p with {peers} members needs about {need} open files; "
-                f"this process may open {hard} (ulimit -Hn)"
-            )
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-
-
-async def _connect(hosts: list[Transport]) -> float:
-    """Connect every pair of real hosts once, in turn (each dial runs a Noise handshake);
-    returns the seconds it took."""
-    started = time.perf_counter()
-    for i, host in enumerate(hosts):
-        for other in hosts[:i]:
-            await host.connect(other.listen_addrs[0])
-    return time.perf_counter() - started
 
 
 async def _run_host(host: Transport, task_status=trio.TASK_STATUS_IGNORED) -> None:
