@@ -19,6 +19,8 @@ __all__ = [
     "REJECTION_REASONS",
     "ROUND_STATUSES",
     "SANCTIONS",
+    "ZERO32",
+    "ZERO_ADDRESS",
     "Attestation",
     "Commitment",
     "Identity",
@@ -36,6 +38,9 @@ __all__ = [
     "vote_key",
 ]
 
+#: What an unset ``bytes32`` and an unset ``address`` read as from the contracts.
+ZERO32 = b"\x00" * 32
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 #: ``HospitalRegistry.Status`` by value.
 IDENTITY_STATUSES = ("none", "pending", "active", "suspended", "revoked", "exited")
 #: ``HospitalRegistry.Sanction`` by value.

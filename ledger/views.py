@@ -1,27 +1,26 @@
 """What ``medmesh audit`` shows: table views of an audit report (identities, rounds, one round,
-credits, one peer), model-file verification, and the HTML transparency report.
+alerts, credits, awards, one peer), each a list of flat rows (dicts) that :func:`render` prints
+as an aligned table, JSON or CSV.
 
-Each view is a list of flat rows (dicts), rendered as an aligned table, JSON or CSV.
-``parameters_hash`` is the node's aggregate hash, re-implemented here because the ledger does
-not import the node: ``sha256(b"medmesh/params/v1" + float32 little-endian bytes)``.
+Model-file verification lives in :mod:`ledger.model_check` (re-exported here) and the HTML
+transparency report in :mod:`ledger.html_report`.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import html
 import io
 import json
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .errors import LedgerError
+from .model_check import PARAMS_DOMAIN, parameters_hash, read_model_file, verify_model
 
 __all__ = [
     "PARAMS_DOMAIN",
+    "alert_rows",
+    "award_rows",
+    "credit_rows",
     "identity_rows",
     "parameters_hash",
     "peer_view",
@@ -29,72 +28,9 @@ __all__ = [
     "render",
     "round_rows",
     "round_view",
-    "credit_rows",
-    "award_rows",
     "scheme_label",
     "verify_model",
-    "write_html_report",
 ]
-
-#: Domain prefix of the aggregate hash (node.consensus.update.parameters_hash).
-PARAMS_DOMAIN = b"medmesh/params/v1"
-
-
-def parameters_hash(params: np.ndarray) -> bytes:
-    """SHA-256 of ``PARAMS_DOMAIN`` + the vector's float32 little-endian bytes."""
-    return hashlib.sha256(
-        PARAMS_DOMAIN + np.ascontiguousarray(params, dtype="<f4").tobytes()
-    ).digest()
-
-
-def read_model_file(path: Path | str) -> np.ndarray:
-    """A flat float32 parameter vector from a ``.npy`` file or raw little-endian ``.f32`` bytes."""
-    path = Path(path)
-    try:
-        if path.suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
-        else:
-            raw = path.read_bytes()
-            if len(raw) % 4:
-                raise LedgerError(
-                    f"{path}: {len(raw)} bytes is not a whole number of float32 values"
-                )
-            array = np.frombuffer(raw, dtype="<f4")
-    except OSError as exc:
-        raise LedgerError(f"cannot read model file {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise LedgerError(f"{path} is not a .npy array: {exc}") from exc
-    if array.dtype.kind != "f":
-        raise LedgerError(f"{path}: expected float parameters, found dtype {array.dtype}")
-    return np.asarray(array, dtype="<f4").reshape(-1)
-
-
-def verify_model(report: dict[str, Any], path: Path | str) -> dict[str, Any]:
-    """Which finalized round produced the model in ``path``: its contributors and attesters,
-    or ``round: None`` if no finalized round has its hash."""
-    digest = "0x" + parameters_hash(read_model_file(path)).hex()
-    peers = {i["account"]: i["peer_id"] for i in report["identities"]}
-    for r in report["rounds"]:
-        if r["finalized"] and r["aggregate_hash"] == digest:
-            return {
-                "file": str(path),
-                "hash": digest,
-                "round": r["round"],
-                "contributors": [{"account": a, "peer_id": peers.get(a)} for a in r["accepted"]],
-                "attesters": [
-                    {
-                        "account": x["account"],
-                        "peer_id": peers.get(x["account"]),
-                        "agrees": x["agrees"],
-                    }
-                    for x in r["attestations"]
-                ],
-                "finalizer": r["finalizer"],
-            }
-    return {"file": str(path), "hash": digest, "round": None, "contributors": [], "attesters": []}
-
-
-# --------------------------------------------------------------------------- table views
 
 
 def _credits(wei: int) -> float:
@@ -300,196 +236,3 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- HTML report
-
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
-
-
-def _line_chart(series: dict[str, list[tuple[float, float]]], title: str, ylabel: str) -> str:
-    """An inline SVG line chart (one line per series, x = round)."""
-    width, height, left, bottom, top, right = 660, 300, 60, 40, 30, 190
-    points = [p for s in series.values() for p in s]
-    if not points:
-        return f"<p>{html.escape(title)}: no data.</p>"
-    xmax = max(x for x, _ in points) or 1
-    xmin = min(x for x, _ in points)
-    ymax = max(y for _, y in points) or 1.0
-    sx = lambda x: left + (x - xmin) / max(xmax - xmin, 1) * (width - left - right)  # noqa: E731
-    sy = lambda y: height - bottom - y / ymax * (height - top - bottom)  # noqa: E731
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
-        f'<text x="{width / 2}" y="18" text-anchor="middle" font-weight="bold">{html.escape(title)}</text>',
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#333"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#333"/>',
-        f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">round</text>',
-        f'<text x="14" y="{(top + height - bottom) / 2}" transform="rotate(-90 14 {(top + height - bottom) / 2})" text-anchor="middle">{html.escape(ylabel)}</text>',
-    ]
-    for i in range(5):
-        y = ymax * i / 4
-        parts.append(
-            f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.3g}</text>'
-        )
-    rounds = sorted({int(x) for x, _ in points})
-    for tick in rounds[:: max(1, len(rounds) // 10)]:
-        parts.append(
-            f'<text x="{sx(tick):.1f}" y="{height - bottom + 15}" text-anchor="middle" font-size="11">{tick}</text>'
-        )
-    for n, (name, pts) in enumerate(series.items()):
-        color = _COLORS[n % len(_COLORS)]
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in sorted(pts))
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}"/>')
-        for x, y in pts:
-            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"/>')
-        ly = top + 16 * n
-        parts.append(
-            f'<rect x="{width - right + 10}" y="{ly}" width="10" height="10" fill="{color}"/>'
-        )
-        parts.append(
-            f'<text x="{width - right + 24}" y="{ly + 9}" font-size="11">{html.escape(name[:28])}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _bar_chart(values: dict[str, float], title: str) -> str:
-    width, bar, left = 640, 22, 190
-    if not values:
-        return f"<p>{html.escape(title)}: none.</p>"
-    vmax = max(values.values()) or 1.0
-    height = 30 + bar * len(values) + 10
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
-        f'<text x="{width / 2}" y="18" text-anchor="middle" font-weight="bold">{html.escape(title)}</text>',
-    ]
-    for n, (name, value) in enumerate(values.items()):
-        y = 30 + n * bar
-        w = value / vmax * (width - left - 80)
-        parts.append(
-            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end" font-size="11">{html.escape(name[:28])}</text>'
-        )
-        parts.append(
-            f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{bar - 6}" fill="{_COLORS[n % len(_COLORS)]}"/>'
-        )
-        parts.append(
-            f'<text x="{left + w + 4:.1f}" y="{y + 15}" font-size="11">{value:,.2f}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _html_table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "<p>(none)</p>"
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in rows[0])
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row.values())
-        + "</tr>"
-        for row in rows
-    )
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-
-
-def write_html_report(report: dict[str, Any], out_dir: Path | str) -> Path:
-    """Write ``index.html`` (self-contained: inline CSS and SVG, no scripts, no network) and
-    ``audit.json`` to ``out_dir``; returns the HTML path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    peers: dict[str, str] = {
-        i["account"]: i["peer_id"] or i["account"] for i in report["identities"]
-    }
-
-    def label(account: str) -> str:
-        return f"{peers.get(account, account)[:14]}.. ({account[:8]})"
-
-    epsilon = {
-        label(a): [(p["round"], p["epsilon"]) for p in pts] for a, pts in report["epsilon"].items()
-    }
-    cumulative_credit: dict[str, list[tuple[float, float]]] = {}
-    running: dict[str, int] = {}
-    for r in report["rounds"]:
-        for a, v in r["credited"].items():
-            running[a] = running.get(a, 0) + v
-        for a, v in r["slashed"].items():
-            running[a] = running.get(a, 0) - v
-        for a, total in running.items():
-            cumulative_credit.setdefault(label(a), []).append((r["round"], total / 10**18))
-    rejections = [
-        {
-            "round": r["round"],
-            "account": x["account"],
-            "reporter": x["reporter"],
-            "reason": x["reason_name"],
-        }
-        for r in report["rounds"]
-        for x in r["rejections"]
-    ] + [
-        {
-            "round": r["round"],
-            "account": a,
-            "reporter": "(finalized set)",
-            "reason": "left out of the accepted set",
-        }
-        for r in report["rounds"]
-        for a in r["excluded"]
-    ]
-    dissent = [
-        {
-            "round": r["round"],
-            "account": x["account"],
-            "aggregate": x["aggregate_hash"],
-            "late": x["late"],
-        }
-        for r in report["rounds"]
-        for x in r["attestations"]
-        if x["agrees"] is False
-    ]
-    failed = [c for c in report["checks"] if not c["ok"]]
-    chain = report["chain"]
-    settings = report.get("settings", {})
-    doc = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>medmesh transparency report</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; max-width: 1100px; color: #222; }}
-table {{ border-collapse: collapse; font-size: 12px; margin: 0.5em 0 1.5em; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: left; font-family: monospace; }}
-th {{ background: #f0f0f0; }}
-.scroll {{ overflow-x: auto; max-width: 100%; }}
-.ok {{ color: #2a7d2a; }} .fail {{ color: #b00; font-weight: bold; }}
-</style></head><body>
-<h1>medmesh transparency report</h1>
-<p>Chain {chain["chain_id"]} ({html.escape(str(chain["rpc"]))}), head block {chain["head_block"]}.
-Contracts: {", ".join(f"{html.escape(k)} <code>{v}</code>" for k, v in chain["contracts"].items())}.</p>
-<p>Settings: <code>{html.escape(json.dumps(settings))}</code></p>
-<p class="{"ok" if report["ok"] else "fail"}">Independent checks: {len(report["checks"]) - len(failed)}/{len(report["checks"])} passed.</p>
-{_html_table([{"check": c["check"], "detail": c["detail"]} for c in failed]) if failed else ""}
-<h2>Participants</h2>
-{_html_table(identity_rows(report))}
-<h2>Rounds</h2>
-{_html_table(round_rows(report))}
-<h2>Privacy: epsilon spent per hospital</h2>
-<p>The epsilon each hospital committed with its update, round by round (its accountant's running total).</p>
-{_line_chart(epsilon, "epsilon spent per hospital", "epsilon")}
-<h2>Accepted and rejected updates</h2>
-{_bar_chart({label(a): float(sum(1 for r in report["rounds"] if a in r["accepted"])) for a in peers}, "accepted updates per hospital")}
-<h3>Rejections</h3>
-{_html_table(rejections)}
-<h3>Dissenting attestations</h3>
-{_html_table(dissent)}
-<h2>Monitoring alerts recorded on chain</h2>
-<p>Alerts a hospital's local monitoring raised and signed on chain (<code>AlertRecorded</code>): the
-kind, the round and the hash of the alert's JSON body, which the hospital keeps and can show.</p>
-{_html_table(alert_rows(report))}
-<h2>Credits</h2>
-{_line_chart(cumulative_credit, "credits held over time", "MMC")}
-{_html_table(credit_rows(report))}
-<p>Total supply {report["total_supply"] / 10**18:,.6f} MMC. The full audit data is in <a href="audit.json">audit.json</a>.</p>
-{"<h2>Incentive awards</h2>" + _html_table(award_rows(report)) if report.get("incentives") else ""}
-</body></html>
-"""
-    (out / "audit.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    path = out / "index.html"
-    path.write_text(doc, encoding="utf-8")
-    return path

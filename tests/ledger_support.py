@@ -134,6 +134,38 @@ def register_all(setup: LedgerSetup) -> None:
         hospital.declare_privacy_budget(BUDGET)
 
 
+def register_candidate(s: LedgerSetup, bond: int | None = None) -> str:
+    """Register ``s.outsider`` as a Pending candidate (hospital index 9); returns its address."""
+    s.outsider.register(institution_id("Candidate Clinic"), peer_id(9), *keys(9), COHORT, bond=bond)
+    return s.outsider.address
+
+
+def commit_all(
+    setup: LedgerSetup, rnd: int, samples: tuple[int, ...] = (100, 200, 300, 400)
+) -> None:
+    """Every hospital commits to ``rnd``: ``samples[i]`` samples, epsilon 0.5 + i, mode 1."""
+    for i, (h, n) in enumerate(zip(setup.hospitals, samples, strict=False)):
+        h.commit_update(rnd, h32(f"update-{rnd}-{i}"), n, 0.5 + i, 1)
+
+
+def revoke_by_quorum(s: LedgerSetup, target: LedgerClient) -> None:
+    """Revoke ``target`` by the votes of every other Active member (more than 2/3 of 4 is 3)."""
+    voters = [h for h in s.hospitals if h.address != target.address and h.is_active(h.address)]
+    for h in voters:
+        if h.identity(target.address).status in ("active", "suspended"):
+            h.revoke(target.address)
+
+
+def block_time(setup: LedgerSetup, receipt: dict) -> int:
+    """The timestamp of the block that holds ``receipt``."""
+    return int(setup.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+
+
+def by_address(addresses: list[str]) -> list[str]:
+    """``addresses`` in the contracts' order: ascending as numbers."""
+    return sorted(addresses, key=lambda a: int(a, 16))
+
+
 def raw_send(client: LedgerClient, fn: ContractFunction) -> Any:
     """Send ``fn`` as ``client`` without the client's argument handling (e.g. unsorted lists)."""
     return send(client.w3, client.account, fn, decoder=error_decoder(), action=fn.fn_name)

@@ -36,6 +36,15 @@ SHORT_CAMPAIGN: dict[str, dict[str, Any]] = {
 }
 
 
+#: The factor a poisoning test scales its update by. Not 100: an honest member's update can be
+#: tens of times the others' when its data set is small, because DP-SGD averages over the
+#: released noisy count Ñ · q (node.learning.training; Ñ = 19 ± 10 rows for the demo's smallest
+#: site, clamped at 1): 7.5x the median honest norm in one of three runs measured, and in a CI
+#: run a 100x poison of a member whose own step was small kept its place in Multi-Krum's
+#: selection while that honest site's update was the one left out.
+POISON_SCALE = 1.0e4
+
+
 class Record(PeerMod):
     """Lets the test see what each peer trained (never what others receive): (round, address)
     -> (delta, its weight in a secagg or ckks sum (:func:`sum_weight`, not the raw claim), the

@@ -22,6 +22,7 @@ from ledger.committee import committee_info
 from node.peer.mods import LeaveRound, PeerMod
 from node.peer.pipeline import HospitalPeer, RoundOutcome
 from node.sim.demo import DemoConfig, run_demo
+from tests.node_support import POISON_SCALE
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +31,8 @@ N, K, ROUNDS = 6, 4, 2
 
 class PoisonFromTheFirstSeat(PeerMod):
     """Run by every peer; only the committee member with the lowest address poisons (its update
-    scaled a hundredfold, as tests/integration/test_misbehaviour.py's Poison), so each round
-    has exactly one poisoner and it sits on the committee (f = 1 < k/3)."""
+    scaled by ``POISON_SCALE``, as tests/integration/test_misbehaviour.py's Poison), so each
+    round has exactly one poisoner and it sits on the committee (f = 1 < k/3)."""
 
     def __init__(self, poisoners: dict[int, str]) -> None:
         self.poisoners = poisoners
@@ -46,7 +47,7 @@ class PoisonFromTheFirstSeat(PeerMod):
             return update
         self.poisoners[round_] = peer.name
         self.poisoned.setdefault(round_, []).append(peer.name)
-        return replace(update, delta=(update.delta * 100.0).astype(update.delta.dtype))
+        return replace(update, delta=(update.delta * POISON_SCALE).astype(update.delta.dtype))
 
 
 def test_six_peers_with_a_committee_of_four_finalize_and_followers_adopt(tmp_path) -> None:

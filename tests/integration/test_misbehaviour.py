@@ -15,6 +15,7 @@ from node.crypto.sealing import blob_hash
 from node.peer.mods import PeerMod
 from node.peer.pipeline import HospitalPeer, RoundOutcome
 from node.sim.demo import DemoConfig, run_demo
+from tests.node_support import POISON_SCALE
 
 pytestmark = pytest.mark.slow
 
@@ -88,12 +89,12 @@ def test_a_crashed_peer_is_left_out_not_waited_for(tmp_path):
 
 
 class Poison(PeerMod):
-    """Trains honestly, then sends its update scaled up a hundredfold (a model-replacement
+    """Trains honestly, then sends its update scaled up by ``POISON_SCALE`` (a model-replacement
     style attack): well formed, validly sealed and committed, only its content is hostile."""
 
     async def train(self, peer, round_, call_next):
         update = await call_next(round_)
-        return replace(update, delta=(update.delta * 100.0).astype(update.delta.dtype))
+        return replace(update, delta=(update.delta * POISON_SCALE).astype(update.delta.dtype))
 
 
 def test_multi_krum_drops_a_poisoner_and_the_chain_says_why(tmp_path):
