@@ -4,7 +4,7 @@
 (no sockets). ``libp2p`` gives every member a :class:`gossip.PeerHost` on 127.0.0.1 (Noise,
 Yamux, GossipSub, direct streams), as a node process has, and :func:`connect_all` connects every
 pair, all in this one process: the process then holds two sockets per pair, and every host
-accepts N - 1 connections from the one address 127.0.0.1.
+accepts up to 2N connections from the one address 127.0.0.1 (N - 1 held, and redials).
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ def host_factory(transport: str, peers: int) -> MakeHost:
         network = MemoryNetwork()
         return lambda seed, gate: network.host(seed, authorize=gate)
     ensure_fds(peers)
-    return lambda seed, gate: PeerHost(seed, authorize=gate, members=peers, max_conns_per_ip=peers)
+    # every host dials from 127.0.0.1; twice N leaves room for redials (relays, retries)
+    return lambda seed, gate: PeerHost(
+        seed, authorize=gate, members=peers, max_conns_per_ip=2 * peers
+    )
 
 
 def ensure_fds(peers: int) -> None:
