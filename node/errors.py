@@ -6,7 +6,7 @@ The tree (where each class is defined in brackets)::
 
     MedmeshError                          [here]           node's root
     ├── Rejected                          [node.protection.base]  a committed update refused
-    ├── NodeStopped                       [node.service.runner]   the node stops on purpose
+    ├── NodeStopped                       [node.service.failures] the node stops on purpose
     ├── BlobRefused                       [here]           a blob handler refuses a message
     │   ├── NotAuthorized (PermissionError) [here]  sender not allowed (or rate-limited)
     │   └── NotHeld (LookupError)         [here]           asked for something this peer lacks
@@ -29,7 +29,7 @@ The tree (where each class is defined in brackets)::
         ├── BudgetExhausted               [node.learning.privacy]
         ├── MonitoringError               [node.service.statuspage]
         ├── PrivacyFloorError             [node.service.privacyfloor]
-        └── RunnerError                   [node.service.runner]
+        └── RunnerError                   [node.service.failures]
 
     ledger.LedgerError                    the chain client's root (ContractRevert below it)
     gossip.GossipError                    the libp2p layer's root

@@ -17,6 +17,10 @@ share when it plays honestly under the same code (its "honest share"). Strategie
 - ``copy-30-late``: trains honestly in round 1 and copies (30 %) from round 2: the copier's
   answer to value minting, which mints most in the first rounds, where under the hold there is
   nothing to copy;
+- ``honest-plain`` / ``copy-30-plain`` / ``copy-30-late-plain``: as ``honest`` / ``copy-30`` /
+  ``copy-30-late`` with
+  leave-one-out and Shapley paying their plain values (``novelty = false``, the code before
+  novelty valuation, node/incentives/novelty.py); the old column repeats the plain strategy;
 - ``honest-pot`` / ``copy-30-pot``: as ``honest`` / ``copy-30`` with every round minting the
   whole budget (``mint = "pot"``, the code before value minting); the old column repeats the
   plain strategy;
@@ -35,9 +39,10 @@ spread), a copy of the previous round's (all a copier sees under commit before r
 the new (which also compares each update with the other sites' accepted updates of the
 previous round), how often honest sites are flagged, and what the previous-round copier is
 paid (seed 0, on the chain). The table's rows are seed 0's; ``SPREAD``'s copiers are also run
-against ``honest`` at each of the ``--seeds`` seeds (the gamer's share minus its honest share).
+against their honest baseline at each of the ``--spread-seeds`` seeds (the gamer's share minus
+its honest share).
 
-    .venv/bin/python scripts/bench_incentive_gaming.py --seeds 5  # ~12 min on 2 busy cores
+    .venv/bin/python scripts/bench_incentive_gaming.py --seeds 5 --spread-seeds 10 --jobs 3
 
 Writes ``benchmarks/results/incentive_gaming.json`` and prints the tables in Markdown.
 """
@@ -85,6 +90,21 @@ STRATEGIES: dict[str, dict] = {
         "free_ride_noise": 0.3,
         "free_ride_from": 2,
     },
+    # leave-one-out and Shapley pay their plain values (the code before novelty): what novelty does
+    "honest-plain": {"scenario": {"novelty": False}},
+    "copy-30-plain": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "scenario": {"novelty": False},
+    },
+    "copy-30-late-plain": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "free_ride_from": 2,
+        "scenario": {"novelty": False},
+    },
     # every round mints the whole budget (the code before value minting): what value minting does
     "honest-pot": {"scenario": {"mint": "pot"}},
     "copy-30-pot": {
@@ -102,10 +122,14 @@ STRATEGIES: dict[str, dict] = {
 }
 BASELINE = {
     "copy-30-pot": "honest-pot",
+    "copy-30-plain": "honest-plain",
+    "copy-30-late-plain": "honest-plain",
     "honest-declared": "honest-declared",
     "claim-3000-declared": "honest-declared",
 }  # else "honest"
 SUFFIXES = (
+    "-late-plain",
+    "-plain",
     "-declared",
     "-unheld",
     "-late",
@@ -113,7 +137,8 @@ SUFFIXES = (
 )  # new-code-only variants: the old column repeats the plain strategy
 NOISES = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 GOAL_POINTS = 5.0
-SPREAD = ("copy-30", "copy-30-late")  # the copiers of issue 16's last goal, over seeds
+# the copiers of issue 16's last goal, over seeds, paid by novelty and by the plain values
+SPREAD = ("copy-30", "copy-30-late", "copy-30-plain", "copy-30-late-plain")
 
 
 def _scenario_dict(strategy: str, legacy: bool) -> dict:
@@ -308,23 +333,35 @@ def sweep(seeds: int) -> list[dict]:
     return rows
 
 
-def seed_spread(seeds: int, strategies: tuple[str, ...] = SPREAD) -> dict[str, list[dict]]:
-    """The table's rows are seed 0's; here ``strategies`` against ``honest`` at each of
-    ``seeds`` seeds (new code, on the chain): the gamer's share minus its honest share, points."""
+def _seeded_shares(strategy: str, seed: int) -> dict:
+    import torch
+
     from node.incentives.scenario import scenario_from_dict
 
+    torch.set_num_threads(1)
+    scenario = replace(scenario_from_dict(_scenario_dict(strategy, legacy=False)), seed=seed)
+    return gamer_shares(scenario)["shares"]
+
+
+def seed_spread(
+    seeds: int, strategies: tuple[str, ...] = SPREAD, jobs: int = 1
+) -> dict[str, list[dict]]:
+    """The table's rows are seed 0's; here ``strategies`` against their honest baseline
+    (``BASELINE``, else ``honest``) at each of ``seeds`` seeds (new code, on the chain, ``jobs``
+    campaigns at a time): the gamer's share minus its honest share, points."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    baselines = sorted({BASELINE.get(s, "honest") for s in strategies})
+    runs = [(s, seed) for seed in range(seeds) for s in (*baselines, *strategies)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        done = dict(zip(runs, pool.map(_seeded_shares, *zip(*runs, strict=True)), strict=True))
     out: dict[str, list[dict]] = {s: [] for s in strategies}
     for seed in range(seeds):
-        shares = {
-            s: gamer_shares(
-                replace(scenario_from_dict(_scenario_dict(s, legacy=False)), seed=seed)
-            )["shares"]
-            for s in ("honest", *strategies)
-        }
         for s in strategies:
-            excess = {k: round(shares[s][k] - shares["honest"][k], 2) for k in SCHEMES}
+            base = done[BASELINE.get(s, "honest"), seed]
+            excess = {k: round(done[s, seed][k] - base[k], 2) for k in SCHEMES}
             out[s].append({"seed": seed, "excess_points": excess})
-            print(f"  seed {seed} {s}: over honest {excess}", flush=True)
+            print(f"  seed {seed} {s}: over its honest share {excess}", flush=True)
     return out
 
 
@@ -380,6 +417,10 @@ def main() -> int:
         "--base", default="2da4825", help="the commit before issue 16 (the 'old' column)"
     )
     p.add_argument("--seeds", type=int, default=5, help="seeds of the noise sweep")
+    p.add_argument(
+        "--spread-seeds", type=int, default=10, help="seeds the copiers are run at against honest"
+    )
+    p.add_argument("--jobs", type=int, default=1, help="campaigns of the seed spread at a time")
     p.add_argument("--one", choices=tuple(STRATEGIES), help=argparse.SUPPRESS)
     p.add_argument("--legacy", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=REPO / "benchmarks/results/incentive_gaming.json")
@@ -407,7 +448,7 @@ def main() -> int:
     print("noise sweep:", flush=True)
     sweep_rows = sweep(args.seeds)
     print("seed spread:", flush=True)
-    spread = seed_spread(args.seeds)
+    spread = seed_spread(args.spread_seeds, jobs=args.jobs)
     over = {
         s: [
             k

@@ -120,7 +120,7 @@ def in_process(repeats: int) -> dict:
     monitor.peer = SimpleNamespace(
         data=std.apply(data), standardizer=std, model=model, global_params=flat_parameters(model)
     )
-    monitor._validation = validation_split(DataSection(site=0, sites=4))
+    monitor.watch.validation = validation_split(DataSection(site=0, sites=4))
     fields = dict(
         finalized=True,
         accepted=["a", "b", "c", "d"],
@@ -150,7 +150,7 @@ def in_process(repeats: int) -> dict:
         "per_scrape_s": per_scrape,
         "repeats": repeats,
         "model": "logreg",
-        "validation_rows": len(monitor._validation),
+        "validation_rows": len(monitor.watch.validation),
     }
 
 

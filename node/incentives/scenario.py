@@ -103,10 +103,13 @@ class ShapleySettings:
     within_tolerance: float = 1e-4
     convergence: float = 0.02
     exact_max: int = 10  # exact Shapley values (2^n coalitions) for rounds of at most this many
+    novelty_max: int = 6  # Shapley novelty (n x |P| x 2^(n-1) more coalitions) up to this many
 
     def check(self) -> None:
-        if self.max_permutations < 0 or not 0 <= self.exact_max <= 16:
-            raise ValueError("max_permutations must be >= 0 and exact_max in 0..16")
+        if self.max_permutations < 0 or not 0 <= min(self.exact_max, self.novelty_max):
+            raise ValueError("max_permutations, exact_max and novelty_max must be >= 0")
+        if max(self.exact_max, self.novelty_max) > 16:
+            raise ValueError("exact_max and novelty_max must be at most 16")
         if min(self.round_tolerance, self.within_tolerance, self.convergence) < 0:
             raise ValueError("tolerances must be >= 0")
 
@@ -153,6 +156,9 @@ class Scenario:
     )
     # blobs are sent only once every member committed (node/peer/reveal.py): a copier sees earlier rounds only
     commit_before_reveal: bool = True
+    # leave-one-out and Shapley pay what an update adds over a replay of the previous round's
+    # accepted updates (node/incentives/novelty.py); false: the papers' plain values
+    novelty: bool = True
     schemes: tuple[str, ...] = tuple(SCHEMES)
     shapley: ShapleySettings = ShapleySettings()
     hospitals: tuple[HospitalGroup, ...] = field(
@@ -182,8 +188,8 @@ class Scenario:
             )
         if not isinstance(self.declared_cohorts, bool) or not 0 <= self.spread_fraction < 1:
             raise ValueError("declared_cohorts must be true or false and spread_fraction in [0, 1)")
-        if not isinstance(self.commit_before_reveal, bool):
-            raise ValueError("commit_before_reveal must be true or false")
+        if not isinstance(self.commit_before_reveal, bool) or not isinstance(self.novelty, bool):
+            raise ValueError("commit_before_reveal and novelty must be true or false")
         _choice("award_by", self.award_by, ("admin", "quorum"))
         _choice("mint", self.mint, MINTS)
         if not 0 < self.value_unit < float("inf"):

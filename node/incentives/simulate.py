@@ -13,7 +13,9 @@ RoundLedger; the round mints its credits (:func:`node.incentives.schemes.round_m
 default in value units, the budget per unit of metric gain over the best metric so far);
 GTG-Shapley, leave-one-out and (for small rounds) exact Shapley values are computed on the
 round's game, the step the rule actually applied (:mod:`node.incentives.utility`), and the
-Shapley scheme pays the exact values whenever they were computed; each scheme splits the
+Shapley scheme pays the exact values whenever they were computed; with ``novelty`` (the
+default) leave-one-out and Shapley pay what each update adds over a replay of the previous
+round's accepted updates (:mod:`node.incentives.novelty`); each scheme splits the
 round's minted credits, and its IncentiveDistributor mints them (sent by the admin, or by a
 member quorum with ``award_by = "quorum"``). At the end the balances read back from each
 scheme's token must equal the simulator's own sums.
@@ -21,21 +23,17 @@ scheme's token must equal the simulator's own sums.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from node.adversary.attacks import MODEL_ATTACKS
-from node.consensus.freeriding import screen_free_riders
 from node.consensus.rules import outcome, rule_class
-from node.learning.models import build_model, flat_parameters
-from node.learning.privacy import DPConfig, PrivacyLedger
-from node.learning.training import TrainConfig, derive_seed, train_local
 
-from .cohort import Cohort, SimHospital, build_cohort
+from .campaign import Campaign, commitment_hash
+from .cohort import build_cohort
+from .novelty import novel_loo, novel_shapley
 from .scenario import Scenario
 from .schemes import (
     SCHEMES,
@@ -70,6 +68,9 @@ class RoundRecord:
     shapley_exact: dict[str, float] | None = None
     leave_one_out: dict[str, float] = field(default_factory=dict)
     reputation: dict[str, float] = field(default_factory=dict)
+    # what the leave-one-out and Shapley schemes pay by, with ``novelty`` (node/incentives/novelty.py)
+    novel_loo: dict[str, float] | None = None
+    novel_shapley: dict[str, float] | None = None
     utility_evaluations: int = 0
     minted: int = 0  # credits (smallest units) the round mints, for each scheme to split
     rejected: dict[str, str] = field(
@@ -100,134 +101,12 @@ class SimulationResult:
         }
 
 
-def _hash(label: bytes, vector: np.ndarray) -> bytes:
-    return hashlib.sha256(label + np.ascontiguousarray(vector, dtype="<f4").tobytes()).digest()
-
-
-class Campaign:
-    """The arithmetic side: the global model, the hospitals' updates and the round games."""
-
-    def __init__(self, scenario: Scenario, cohort: Cohort) -> None:
-        self.scenario = scenario
-        self.cohort = cohort
-        n_features = cohort.validation.n_features
-        self.model = build_model(scenario.model, n_features, seed=scenario.seed)
-        self.eval_model = build_model(scenario.model, n_features, seed=scenario.seed)
-        self.params = flat_parameters(self.model)
-        self.last_step = np.zeros_like(self.params)
-        self.revealed: list[
-            np.ndarray
-        ] = []  # the last finished round's honest updates, seen by everyone
-        self.accepted: dict[str, np.ndarray] = {}  # the last finalized round's accepted updates
-        dp = DPConfig(
-            enabled=False,
-            steps_per_epoch=1,
-            local_epochs=scenario.local_epochs,
-            rounds=scenario.rounds,
-        )
-        self.ledgers = {h.name: PrivacyLedger(dp, warn_if_off=False) for h in cohort.hospitals}
-        self.rng = np.random.default_rng(scenario.seed + 1)
-        self.order_rng = np.random.default_rng([scenario.seed, 2])  # commit orders
-        self.noise_rng = np.random.default_rng([scenario.seed, 3])  # free-riders' disguises
-
-    def commit_order(self, players: list[SimHospital]) -> list[int]:
-        """Indices into ``players`` in commit order: the trainers in a random order, then the
-        free-riders (in the given order), who wait for the updates they copy."""
-        trainers = [i for i, h in enumerate(players) if h.role != "free-rider"]
-        riders = [i for i, h in enumerate(players) if h.role == "free-rider"]
-        return [trainers[j] for j in self.order_rng.permutation(len(trainers))] + riders
-
-    def screen(
-        self,
-        stack: np.ndarray,
-        order: list[int],
-        players: list[SimHospital],
-        previous: bool = True,
-        **kw: float,
-    ) -> dict[int, str]:
-        """The free-rider screen as a live peer runs it: ``stack``'s rows in commit ``order``,
-        against the previous global step and (``previous``) the previous round's accepted
-        updates of the other players; flagged rows (indices into ``stack``) -> reason."""
-        in_order = screen_free_riders(
-            [stack[i] for i in order],
-            self.last_step,
-            senders=[players[i].name for i in order],
-            earlier=self.accepted if previous else None,
-            **kw,
-        )
-        return {order[j]: reason for j, reason in in_order.items()}
-
-    def advance(self, step: np.ndarray, accepted: dict[str, np.ndarray]) -> None:
-        """Apply a finalized round: its ``step`` and the ``accepted`` updates (name -> row)."""
-        self.params = (self.params + step).astype(np.float32)
-        self.last_step = step.astype(np.float32)
-        self.accepted = accepted
-
-    def _free_ride(
-        self, h: SimHospital, reference: np.ndarray, honest: list[np.ndarray]
-    ) -> np.ndarray:
-        """What a free-rider sends: Lin et al. (2019)'s zero or stale update, a copy of the most
-        central honest update it has seen (of this round, or under ``commit_before_reveal`` of
-        the previous one), or a random direction at the median honest norm; stale and copy
-        disguised with Gaussian noise of ``free_ride_noise`` x the source's norm (Fraboni et
-        al., 2021)."""
-        how = h.group.free_ride
-        if how == "copy" and self.scenario.commit_before_reveal:
-            honest = self.revealed
-        if how == "zero":
-            return np.zeros_like(self.params)
-        if how == "random":
-            direction = self.noise_rng.normal(size=self.params.size)
-            norm = float(np.median([np.linalg.norm(u) for u in honest])) if honest else 0.0
-            return (direction * norm / np.linalg.norm(direction)).astype(np.float32)
-        if how == "copy" and honest:
-            mean = np.mean(honest, axis=0)
-            source = max(honest, key=lambda u: cosine_similarity(u, mean))
-        else:  # stale, or nothing to copy yet
-            source = self.last_step
-        noise = self.noise_rng.normal(size=self.params.size)
-        scale = (
-            h.group.free_ride_noise * float(np.linalg.norm(source)) / float(np.linalg.norm(noise))
-        )
-        return (source + scale * noise).astype(np.float32)
-
-    def updates(self, round_: int, players: list[SimHospital]) -> np.ndarray:
-        honest: dict[str, np.ndarray] = {}
-        riding = {h.name for h in players if _rides(h, round_)}
-        for h in players:
-            if h.name not in riding:  # a poisoner trains too, then sends its attack instead
-                cfg = TrainConfig(
-                    self.scenario.learning_rate,
-                    seed=derive_seed(self.scenario.seed, round_),
-                    device="cpu",
-                )
-                honest[h.name] = train_local(
-                    self.model, self.params, h.data, self.ledgers[h.name], cfg
-                ).delta
-        honest_rows = [honest[h.name] for h in players if h.role == "honest"]
-        reference = np.stack(honest_rows or [self.last_step])
-        rows = []
-        for h in players:
-            if h.name in riding:
-                rows.append(self._free_ride(h, reference, honest_rows))
-            elif h.role == "poisoner":
-                attack = MODEL_ATTACKS[h.group.attack]
-                rows.append(attack(reference, 1)[0])
-            else:
-                rows.append(honest[h.name])
-        self.revealed = honest_rows  # revealed once the round's commitments are fixed
-        return np.stack(rows).astype(np.float32)
-
-
-def _rides(h: SimHospital, round_: int) -> bool:
-    """A free-rider free-rides from its group's ``free_ride_from`` round; before it, it trains."""
-    return h.role == "free-rider" and round_ >= h.group.free_ride_from
-
-
 def _round_values(
-    game: RoundGame, scenario: Scenario, seed: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, int]:
-    """(GTG-Shapley, exact Shapley or None, leave-one-out gains, utility evaluations)."""
+    game: RoundGame, scenario: Scenario, seed: int, previous: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, dict[str, np.ndarray], int]:
+    """(GTG-Shapley, exact Shapley or None, leave-one-out gains, novelty values by name,
+    utility evaluations). ``previous``: the previous round's accepted updates, the free
+    substitutes of :mod:`node.incentives.novelty` (used with ``scenario.novelty``)."""
     n = game.n
     cached = CachedGame(game, n)
     s = scenario.shapley
@@ -244,7 +123,12 @@ def _round_values(
     full = (1 << n) - 1
     loo = np.array([cached(full) - cached(full & ~(1 << i)) for i in range(n)])
     exact = exact_shapley(cached, n) if n <= s.exact_max else None
-    return gtg, exact, loo, evaluations
+    novel = {}
+    if scenario.novelty:
+        novel["loo"] = novel_loo(game, cached, loo, previous)
+        if exact is not None and n <= s.novelty_max:
+            novel["shapley"] = novel_shapley(game, cached, exact, previous)
+    return gtg, exact, loo, novel, evaluations
 
 
 def _cohorts(hospitals, declared: bool) -> dict[str, int]:
@@ -343,13 +227,17 @@ def simulate(
         keep = [kept[j] for j in out.accepted] if out is not None else []
         step = out.params if out is not None else np.zeros_like(campaign.params)
         commits = {
-            n: (_hash(b"medmesh/update/v1", stack[i]), int(samples[i])) for i, n in enumerate(names)
+            n: (commitment_hash(b"medmesh/update/v1", stack[i]), int(samples[i]))
+            for i, n in enumerate(names)
         }
         accepted = [names[i] for i in keep]
         rejected = {names[i]: reason for i, reason in flags.items()}
         rejected.update({names[i]: "robust-rule" for i in kept if enough and i not in keep})
         chain_round = chain.run_round(
-            commits, accepted, _hash(b"medmesh/params/v1", campaign.params + step), rejected
+            commits,
+            accepted,
+            commitment_hash(b"medmesh/params/v1", campaign.params + step),
+            rejected,
         )
         record = RoundRecord(
             t,
@@ -367,6 +255,7 @@ def simulate(
             campaign.accepted = {}  # and no round's accepted updates are the previous round's
             bar.update(1)
             continue
+        previous = list(campaign.accepted.values())  # the free substitutes (novelty)
         campaign.advance(step, {names[i]: stack[i] for i in keep})
         record.metric_after = game.value_of(campaign.params)
         best = before if best is None else best
@@ -377,8 +266,8 @@ def simulate(
             unit=scenario.value_unit,
         )
         best = max(best, record.metric_after)
-        gtg, exact, loo, record.utility_evaluations = _round_values(
-            game, scenario, seed=scenario.seed * 7919 + t
+        gtg, exact, loo, novel, record.utility_evaluations = _round_values(
+            game, scenario, scenario.seed * 7919 + t, previous
         )
         accepted_mask = np.array([n in accepted for n in names])
         similarity = np.array([cosine_similarity(row, step) for row in stack])
@@ -395,6 +284,10 @@ def simulate(
             None if exact is None else dict(zip(names, map(float, exact), strict=False))
         )
         record.leave_one_out = dict(zip(names, map(float, loo), strict=False))
+        if "loo" in novel:
+            record.novel_loo = dict(zip(names, map(float, novel["loo"]), strict=False))
+        if "shapley" in novel:
+            record.novel_shapley = dict(zip(names, map(float, novel["shapley"]), strict=False))
         record.reputation = dict(reputation)
         declared = (
             np.array([h.samples for h in players], dtype=np.float64)
@@ -406,8 +299,8 @@ def simulate(
             tuple(names),
             samples,
             accepted_mask,
-            gtg if exact is None else exact,
-            loo,
+            novel.get("shapley", gtg if exact is None else exact),
+            novel.get("loo", loo),
             updated,
             declared,
         )

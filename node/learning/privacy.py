@@ -4,8 +4,8 @@ DP-SGD (Abadi et al., 2016) with Opacus: per-sample gradients clipped to ``max_g
 Gaussian noise of ``noise_multiplier * max_grad_norm``, Poisson sampling at rate ``q``. The
 PRV accountant (Gopi et al., 2021; tighter, and the default everywhere: ``[privacy]
 accountant``, ``medmesh demo --accountant`` and :class:`DPConfig`) or the Rényi-DP accountant
-(Mironov, 2017; ``accountant="rdp"``, see :class:`SoundRDPAccountant`) composes every step
-this hospital has ever taken for the campaign. Its history (and which accountant reads it) is
+(Mironov, 2017; ``accountant="rdp"``, see :class:`~node.learning.accounting.SoundRDPAccountant`)
+composes every step this hospital has ever taken for the campaign. Its history (and which accountant reads it) is
 written to disk atomically *before* an update leaves the node, so a crash or restart can never
 reset or under-count the spent budget; the spent epsilon travels with every update and is recorded on chain.
 
@@ -41,20 +41,26 @@ exactly and nothing is charged: the caller must then keep N private itself.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TypedDict
 
-import numpy as np
 import torch
-from opacus.accountants import IAccountant, RDPAccountant, create_accountant
-from opacus.accountants.analysis import rdp as rdp_analysis
+from opacus.accountants import IAccountant
 
 from node.errors import MedmeshError
-from node.learning.securerng import SecureRandom
+from node.learning.accounting import (
+    Event,
+    SoundRDPAccountant,
+    calibrate_noise,
+    cohort_ceiling,
+    epsilon_of,
+    make_accountant,
+    noisy_count,
+)
 from node.service.config import ACCOUNTANTS, PrivacySection
 from node.service.fsutil import atomic_write_json
 
@@ -77,7 +83,14 @@ CAP_SLACK = 1e-3
 #: about 8% more DP-SGD noise on the demo's schedule for a count within ±10 rows of N (one sd).
 COUNT_NOISE = PrivacySection.count_noise
 
-Event = tuple[float, float, int]  # (noise multiplier, sample rate, steps), as in Opacus' histories
+
+class ReleasedCount(TypedDict):
+    """The row count a campaign released (:meth:`PrivacyLedger.release_count`), as persisted:
+    ``rows`` is the N it was drawn for (None when adopted back from the chain)."""
+
+    released: int
+    rows: int | None
+
 
 log = logging.getLogger("medmesh.privacy")
 
@@ -184,134 +197,6 @@ class DPConfig:
         return replace(self, noise_multiplier=sigma)
 
 
-class SoundRDPAccountant(RDPAccountant):
-    """Opacus' RDP accountant, restricted to integer orders for subsampled steps.
-
-    For the Poisson-subsampled Gaussian, Opacus' RDP at fractional orders can be lower than
-    Google's dp-accounting (e.g. 11.742 against 11.772 for sigma 0.8, q 0.05, 300 steps,
-    delta 1e-6; tests/unit/learning/test_privacy_accounting.py); at integer orders the two agree to 1e-12,
-    and integer orders are where the bound of Mironov et al. (2019) is exact. So a history
-    with any subsampled step is converted over the integer orders only (slightly looser, never
-    under-counted); full-batch steps (sample rate 1, the plain Gaussian mechanism, exact at every
-    order) keep Opacus' whole grid.
-    """
-
-    def get_privacy_spent(self, *, delta: float, alphas=None) -> tuple[float, float]:
-        if not self.history:
-            return 0, 0
-        if alphas is None:
-            alphas = self.DEFAULT_ALPHAS
-            if any(q < 1 for _, q, _ in self.history):
-                alphas = [a for a in alphas if float(a).is_integer()]
-        rdp = sum(
-            rdp_analysis.compute_rdp(q=q, noise_multiplier=sigma, steps=n, orders=alphas)
-            for sigma, q, n in self.history
-        )
-        eps, best = rdp_analysis.get_privacy_spent(orders=alphas, rdp=rdp, delta=delta)
-        return float(eps), float(best)
-
-
-def make_accountant(name: str) -> IAccountant:
-    """A fresh accountant by config name: ``"rdp"`` (:class:`SoundRDPAccountant`) or ``"prv"``."""
-    if name == "rdp":
-        return SoundRDPAccountant()
-    if name == "prv":
-        return create_accountant("prv")
-    raise ValueError(f"accountant must be one of {', '.join(ACCOUNTANTS)}, got {name!r}")
-
-
-def calibrate_noise(
-    accountant: str,
-    target_epsilon: float,
-    delta: float,
-    sample_rate: float,
-    steps: int,
-    *,
-    tolerance: float = 0.005,
-    fixed: list[Event] = (),
-) -> float:
-    """The smallest noise multiplier (within ``tolerance`` in epsilon) whose ``steps`` steps at
-    ``sample_rate``, composed with the ``fixed`` events (the row-count release), spend at most
-    ``target_epsilon``, by the named accountant (bisection, as Opacus' ``get_noise_multiplier``,
-    but with this module's accountants)."""
-
-    def eps(sigma: float) -> float:
-        acc = make_accountant(accountant)
-        acc.history = [*fixed, (sigma, sample_rate, steps)]
-        return _epsilon(acc, delta)
-
-    if fixed:
-        alone = make_accountant(accountant)
-        alone.history = list(fixed)
-        if _epsilon(alone, delta) >= target_epsilon:
-            raise ValueError(
-                f"the row-count release alone spends epsilon {_epsilon(alone, delta):.3f} >= "
-                f"the target {target_epsilon:g}; raise count_noise"
-            )
-
-    low, high = 0.0, 10.0
-    eps_high = eps(high)
-    while eps_high > target_epsilon:
-        low, high = high, 2 * high
-        if high > 1e6:
-            raise ValueError(
-                f"no noise multiplier reaches epsilon {target_epsilon} at delta {delta}"
-            )
-        eps_high = eps(high)
-    while target_epsilon - eps_high > tolerance:
-        mid = (low + high) / 2
-        e = eps(mid)
-        if e < target_epsilon:
-            high, eps_high = mid, e
-        else:
-            low = mid
-    return float(high)
-
-
-def cohort_ceiling(rows: int) -> int:
-    """A cohort to declare at admission when none is given: ``rows`` rounded up past the next
-    step of 100 (or of the second significant digit, for cohorts above 10,000), so the chain
-    carries a public ceiling, not N. It still reveals N's bracket: a consortium that can, declares
-    a bound chosen without looking at N (a registry's capacity, the planned enrolment)."""
-    step = max(100, 10 ** (len(str(max(rows, 1))) - 2))
-    return step * (max(rows, 0) // step + 1)
-
-
-def noisy_count(
-    rows: int,
-    noise: float,
-    ceiling: int | None,
-    rng: SecureRandom | None = None,
-    *,
-    z: float | None = None,
-) -> int:
-    """``clamp(round(rows + noise · Z), 1, ceiling)`` with Z a standard normal from the secure RNG
-    (or the given ``z``: a caller with ``secure_mode`` off draws it as its DP noise is drawn)."""
-    if z is None:
-        z = float((rng or SecureRandom()).standard_normal(1)[0])
-    count = max(round(rows + noise * z), 1)
-    return int(min(count, ceiling) if ceiling else count)
-
-
-def _epsilon(accountant: IAccountant, delta: float) -> float:
-    with np.errstate(
-        divide="ignore", invalid="ignore"
-    ):  # PRV at sample rate 1 takes log(0) harmlessly
-        return float(accountant.get_epsilon(delta=delta))
-
-
-@functools.lru_cache(maxsize=256)
-def _epsilon_of(
-    accountant: str, history: tuple[tuple[float, float, int], ...], delta: float
-) -> float:
-    """Epsilon of ``history`` under the named accountant, computed once per history: a PRV
-    epsilon costs tens of milliseconds, and a peer asks for the same one several times a round
-    (saving its ledger, checking the next round, reporting the spend)."""
-    probe = make_accountant(accountant)
-    probe.history = list(history)
-    return _epsilon(probe, delta)
-
-
 class PrivacyLedger:
     """A hospital's spent privacy budget: an accountant (RDP or PRV) plus its file on disk.
 
@@ -328,11 +213,11 @@ class PrivacyLedger:
     ) -> None:
         self.path = Path(path) if path is not None else None
         if self.path is not None and self.path.exists():
-            self._load(config)
+            self._load(self.path, config)
         else:
             self.config = config.calibrated()
             self._accountant = make_accountant(self.config.accountant)
-            self._count: dict[str, int] | None = None
+            self._count: ReleasedCount | None = None
         if not self.config.enabled and warn_if_off:
             warnings.warn(
                 "differential privacy is OFF: updates leak information about patients",
@@ -340,21 +225,22 @@ class PrivacyLedger:
             )
 
     # -- persistence -------------------------------------------------------------------
-    def _load(self, config: DPConfig) -> None:
+    def _load(self, path: Path, config: DPConfig) -> None:
+        count: ReleasedCount | None = None
         try:
-            state = json.loads(self.path.read_text())
+            state = json.loads(path.read_text())
             stored = DPConfig(**state["config"])
             history = [tuple(h) for h in state["history"]]
-            count = state.get("count")
-            if count is not None:
-                rows = count["rows"]
+            stored_count = state.get("count")
+            if stored_count is not None:
+                rows = stored_count["rows"]
                 count = {
-                    "released": int(count["released"]),
+                    "released": int(stored_count["released"]),
                     "rows": None if rows is None else int(rows),
                 }
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(
-                f"privacy ledger {self.path} is unreadable ({exc}); refusing to "
+                f"privacy ledger {path} is unreadable ({exc}); refusing to "
                 "start with an unknown spent budget"
             ) from None
         wanted = config.calibrated() if config.noise_multiplier is None else config
@@ -365,7 +251,7 @@ class PrivacyLedger:
         ):
             log.warning(
                 "privacy ledger %s keeps its stored settings (epsilon=%g, delta=%g, accountant=%s)",
-                self.path,
+                path,
                 stored.target_epsilon,
                 stored.delta,
                 stored.accountant,
@@ -399,7 +285,7 @@ class PrivacyLedger:
         if not self.config.enabled or not self._accountant.history:
             return 0.0
         history = tuple(tuple(h) for h in self._accountant.history)
-        return _epsilon_of(self.config.accountant, history, self.config.delta)
+        return epsilon_of(self.config.accountant, history, self.config.delta)
 
     def projected(self, steps: int) -> float:
         """Epsilon after ``steps`` more DP-SGD steps at the campaign's noise and sample rate."""
@@ -413,7 +299,7 @@ class PrivacyLedger:
             + pending
             + [(self.config.noise_multiplier, self.config.sample_rate, steps)]
         )
-        return _epsilon_of(
+        return epsilon_of(
             self.config.accountant, tuple(tuple(h) for h in history), self.config.delta
         )
 
@@ -441,12 +327,13 @@ class PrivacyLedger:
                     self._count["released"],
                 )
             return self._count["released"]
-        if not self.config.count_events:
+        noise = self.config.count_noise
+        if not self.config.enabled or noise is None:  # nothing released (no count_events)
             return rows
         # the count's noise comes from where the DP-SGD noise comes from (module doc): the secure
         # RNG, or with secure_mode off torch's default RNG, so a seeded benchmark repeats itself
         z = None if self.config.secure_mode else float(torch.randn(()).item())
-        released = noisy_count(rows, float(self.config.count_noise), ceiling, z=z)
+        released = noisy_count(rows, float(noise), ceiling, z=z)
         self._accountant.history = self.history + self.config.count_events
         self._count = {"released": released, "rows": rows}
         self.save()

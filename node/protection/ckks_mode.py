@@ -180,7 +180,10 @@ class CkksMode(ProtectionMode):
     # -- protect -------------------------------------------------------------------------
     async def protect(self, update: ModelUpdate) -> bytes:
         r = update.round
-        await self.ctx.beacon.ready(r)  # the draw is final before any update is made
+        beacon = self.ctx.beacon
+        if beacon is None:  # uses_beacon: the peer hands every such mode its beacon secrets
+            raise CKKSError("ckks draws its roles from the round's beacon; this peer holds none")
+        await beacon.ready(r)  # the draw is final before any update is made
         holder, _ = self.roles(r)
         evaluators, others = self.evaluators(r), self.ctx.others()
         if self._is(holder):

@@ -61,7 +61,6 @@ leaks: docs/threat-model.md.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from typing import TYPE_CHECKING
 
@@ -82,10 +81,11 @@ from node.consensus.rules import rule_class
 from node.crypto.ckks import pool as ckks_pool
 from node.crypto.ckks.noise import TAIL, inner_product_noise
 from node.crypto.ckks.robust import ROBUST_PARAMS, GramEvaluator, RobustKeyHolder, scalar_bound
-from node.crypto.ckks.scheme import CKKSError, CKKSPublicContext
+from node.crypto.ckks.scheme import CKKSError, CKKSPublicContext, EncryptedVector
 from node.protection import ckks_wire as wire
 from node.protection.base import Aggregate
 from node.protection.ckks_mode import CkksMode
+from node.protection.ckks_wire import majority
 
 if TYPE_CHECKING:
     from ledger import Identity
@@ -141,8 +141,15 @@ class RobustCkksMode(CkksMode):
     def _new_holder(self) -> RobustKeyHolder:
         return RobustKeyHolder(self.params)
 
+    def _holder(self, round_: int) -> RobustKeyHolder:
+        """This key holder's :class:`RobustKeyHolder` of ``round_`` (made by :meth:`_new_holder`)."""
+        holder = self._holders[round_]
+        if not isinstance(holder, RobustKeyHolder):
+            raise CKKSError(f"round {round_}'s key holder has no evaluation keys")
+        return holder
+
     def _aggregator_context(self, round_: int, sealed: bytes, evaluators: list[Identity]) -> bytes:
-        h = self._holders[round_]
+        h = self._holder(round_)
         body = (
             _KEYS_MAGIC
             + _LEN.pack(len(h.public_context_bytes))
@@ -182,15 +189,17 @@ class RobustCkksMode(CkksMode):
         vectors = [evaluator.public.load(b, round_) for b in blobs]
         return await trio.to_thread.run_sync(evaluator.gram, vectors, round_)
 
-    async def aggregate(self, round_: int, opened: dict[str, object]) -> Aggregate:
+    async def aggregate(
+        self, round_: int, opened: dict[str, bytes | EncryptedVector | None]
+    ) -> Aggregate:
         holder, _ = self.roles(round_)
         evaluating = self._evaluating(round_)
         if evaluating:
             public = self._public[round_]
             blobs = {a: c for a, c in opened.items() if isinstance(c, bytes)}
             order = sorted(blobs, key=str.lower)
-            gram = await self._gram(round_, [blobs[a] for a in order])
-            await self._send(round_, "gram", tuple(a.lower() for a in order), gram, [holder])
+            encrypted = await self._gram(round_, [blobs[a] for a in order])
+            await self._send(round_, "gram", tuple(a.lower() for a in order), encrypted, [holder])
         if self._is(holder):
             await self._publish_scalars(round_)
         scalars = await self._await("scalars", round_, holder)
@@ -218,12 +227,12 @@ class RobustCkksMode(CkksMode):
             vectors = [public.load(by_lower[a], round_) for a in accepted]
             if self.norm_bound:  # public factors from the published norms, on the ciphertexts
                 factors = factor_integers(chosen.scales[chosen.accepted])
-                total = await trio.to_thread.run_sync(
+                summed = await trio.to_thread.run_sync(
                     self._evaluators[round_].scaled_sum, vectors, factors, round_
                 )
             else:
-                total = await trio.to_thread.run_sync(self._public[round_].sum, vectors, round_)
-            await self._send(round_, "sum", accepted, total, [holder])
+                summed = await trio.to_thread.run_sync(self._public[round_].sum, vectors, round_)
+            await self._send(round_, "sum", accepted, summed, [holder])
         if self._is(holder):
             total = await self._decrypt_sum(round_, accepted, gram, chosen)
             others = self.ctx.others()
@@ -279,7 +288,7 @@ class RobustCkksMode(CkksMode):
         if not agreeing:
             raise CKKSError(
                 f"no majority of the {len(evaluators)} evaluators sent the same {phase} "
-                f"({len(_largest(got))} agree, {len(got)} arrived); refusing to decrypt"
+                f"({len(wire.largest_group(got))} agree, {len(got)} arrived); refusing to decrypt"
             )
         return got[agreeing[0]]
 
@@ -292,7 +301,7 @@ class RobustCkksMode(CkksMode):
         )
         self._check_counted(round_, msg.included, least, "Gram matrix")
         gram = await trio.to_thread.run_sync(
-            self._holders[round_].decrypt_gram, msg.body, round_, len(msg.included)
+            self._holder(round_).decrypt_gram, msg.body, round_, len(msg.included)
         )
         await self._send(
             round_, "scalars", msg.included, gram.astype("<f8").tobytes(), self.ctx.others()
@@ -390,17 +399,3 @@ def _check(total: np.ndarray, gram: np.ndarray, chosen: RobustSelection, what: s
         check_sum(total, gram, chosen)
     except ValueError as exc:
         raise CKKSError(f"{what} contradicts the published scalars: {exc}") from None
-
-
-def _largest(got: dict[str, wire.CkksMessage]) -> list[str]:
-    """The senders of the most common message (same members named, same bytes)."""
-    groups: dict[tuple[tuple[str, ...], bytes], list[str]] = {}
-    for sender, msg in got.items():
-        groups.setdefault((msg.included, hashlib.sha256(msg.body).digest()), []).append(sender)
-    return max(groups.values(), key=len, default=[])
-
-
-def majority(got: dict[str, wire.CkksMessage], evaluators: int) -> list[str]:
-    """The senders of a message that more than half of ``evaluators`` sent alike, or []."""
-    agreeing = _largest(got)
-    return agreeing if 2 * len(agreeing) > evaluators else []

@@ -10,17 +10,21 @@ Layout: ``b"MMCK" | u32 header length | header JSON {phase, round, sender, inclu
   aggregator's or a verifier's) encrypted inner products (:mod:`node.crypto.ckks.robust`),
   ``included`` = whose, in canonical order; ``sum`` then comes from every evaluator too;
   ``scalars``, the key holder's decrypted Gram matrix, float64 LE, same ``included``.
+
+:func:`majority` says which senders sent one message alike (same members named, same bytes):
+the robust key holder acts only on a message a strict majority of the evaluators sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from dataclasses import dataclass
 
 from node.consensus.update import UpdateFormatError
 
-__all__ = ["CkksMessage", "encode", "decode"]
+__all__ = ["CkksMessage", "encode", "decode", "largest_group", "majority"]
 
 _MAGIC = b"MMCK"
 _MAX_HEADER = 1 << 20
@@ -69,3 +73,17 @@ def decode(data: bytes, phase: str) -> CkksMessage:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise UpdateFormatError(f"malformed ckks {phase} message ({exc})") from None
+
+
+def largest_group(got: dict[str, CkksMessage]) -> list[str]:
+    """The senders of the most common message (same members named, same bytes)."""
+    groups: dict[tuple[tuple[str, ...], bytes], list[str]] = {}
+    for sender, msg in got.items():
+        groups.setdefault((msg.included, hashlib.sha256(msg.body).digest()), []).append(sender)
+    return max(groups.values(), key=len, default=[])
+
+
+def majority(got: dict[str, CkksMessage], evaluators: int) -> list[str]:
+    """The senders of a message that more than half of ``evaluators`` sent alike, or []."""
+    agreeing = largest_group(got)
+    return agreeing if 2 * len(agreeing) > evaluators else []

@@ -2,9 +2,10 @@
 
 :class:`Monitor` listens to the runner's :class:`~node.service.events.EventLog` (``round_joined``,
 ``round_done``, ``peer_joined`` ...), times the ledger client's calls and transactions, and, after
-every round, scores the new global model on the hospital's own validation split, compares its
-current training rows with the consortium's agreed pooled feature statistics (drift), and runs the
-alert rules of :mod:`node.monitoring.alerts` on the updates this peer opened. Nothing here
+every round, scores the new global model on the hospital's own validation split and compares its
+current training rows with the consortium's agreed pooled feature statistics (drift;
+:class:`~node.service.modelwatch.ModelWatch`), and runs the alert rules of
+:mod:`node.monitoring.alerts` on the updates this peer opened. Nothing here
 leaves the hospital: the page and ``/metrics`` are served on ``[monitoring].host`` (127.0.0.1 by
 default) by :mod:`node.service.statuspage`.
 
@@ -20,7 +21,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -30,58 +31,19 @@ from node.monitoring.alerts import (
     ALERT_KINDS,
     Alert,
     AlertThresholds,
-    AucComponents,
-    accuracy_drop,
     anomalous_updates,
-    bias_shift,
-    campaign_z,
-    feature_drift,
-    sensitivity_gap,
-    standardized_mean_differences,
     update_screen,
 )
 from node.monitoring.stagetimes import STAGES
-from node.peer.mods import PeerMod
+from node.service.modelwatch import KEEP_ROUNDS, ModelWatch, UpdateWatch, validation_split
+
+if TYPE_CHECKING:
+    from node.service.alert_records import AlertRecorder
 
 __all__ = ["Monitor", "validation_split"]
 
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 CHAIN_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
-KEEP_ROUNDS = 50  # rounds the status page remembers
-
-
-class _UpdateWatch(PeerMod):
-    """Hands the updates a peer opened, and the step its aggregate takes, to the monitor."""
-
-    def __init__(self, monitor: Monitor) -> None:
-        self.monitor = monitor
-
-    async def aggregated(
-        self, peer, round_: int, opened: dict[str, object], params: np.ndarray | None
-    ) -> None:
-        if params is None:
-            return
-        try:
-            self.monitor.check_updates(round_, opened, params - peer.global_params)
-        except Exception as exc:  # monitoring must never break a round
-            self.monitor._log("monitor_error", round_, error=str(exc)[:160])
-
-
-def validation_split(data_cfg) -> Any:
-    """The hospital's validation rows: for the built-in splits, site ``k``'s share (every
-    ``sites``-th row from ``k``) of the split's held-out test set, never trained on; for a
-    hospital's own files, None (the node then scores its training rows, an optimistic view)."""
-    if data_cfg.source == "breast-cancer":
-        from node.data.samples import breast_cancer_split
-
-        test = breast_cancer_split(data_cfg.sites, seed=data_cfg.seed).test
-    elif data_cfg.source == "synthetic-imaging":
-        from node.data.datasets import synthetic_imaging_split
-
-        test = synthetic_imaging_split(data_cfg.sites, seed=data_cfg.seed).test
-    else:
-        return None
-    return test.subset(np.arange(data_cfg.site, len(test), data_cfg.sites))
 
 
 class _GossipCollector:
@@ -120,11 +82,11 @@ class Monitor:
     ) -> None:
         self.institution = institution
         self.alerts_on_chain = alerts_on_chain
-        self.recorder = None  # an AlertRecorder once attached, when alerts_on_chain
-        self.thresholds = thresholds if thresholds is not None else AlertThresholds()
-        self.auc_z = campaign_z(
-            self.thresholds.auc_alpha, campaign_rounds
-        )  # accuracy-drop rule, campaign-wide
+        self.recorder: AlertRecorder | None = None  # once attached, when alerts_on_chain
+        self.watch = ModelWatch(
+            thresholds if thresholds is not None else AlertThresholds(), campaign_rounds
+        )
+        self.thresholds = self.watch.thresholds
         self.host = None
         self.peer = None
         self.events = None
@@ -212,11 +174,6 @@ class Monitor:
         self.peers: dict[str, dict] = {}
         self.active_alerts: list[Alert] = []
         self._pending: list[Alert] = []  # raised while the round runs, published with round_done
-        self._auc_history: list[AucComponents] = []  # every round's model on the validation rows
-        self._gap: float = float("nan")
-        self._drift_baseline: np.ndarray | None = None
-        self._validation = None
-        self._eval_model = None
 
     # -- wiring --------------------------------------------------------------------------
     def attach(self, runner) -> None:
@@ -231,7 +188,7 @@ class Monitor:
                 "peer_id": runner.host.peer_id,
                 "membership": "active",
             }
-        self._validation = validation_split(runner.cfg.data)
+        self.watch.validation = validation_split(runner.cfg.data)
         if self.alerts_on_chain:
             from node.service.alert_records import AlertRecorder
 
@@ -257,7 +214,7 @@ class Monitor:
         client.observers.append(timed)
 
     def _watch_aggregation(self, peer) -> None:
-        peer.mods.add(_UpdateWatch(self))
+        peer.mods.add(UpdateWatch(self.check_updates, self._log))
 
     def _watch_stages(self, peer) -> None:
         """Show the stage a round is in: the peer's clock says when each stage starts."""
@@ -300,26 +257,8 @@ class Monitor:
         self, round_: int, scores, labels: np.ndarray, logits: np.ndarray
     ) -> list[Alert]:
         """Accuracy-drop and bias-shift rules on the new global model's validation scores
-        (``logits`` on the validation rows ``labels``, the same rows every round)."""
-        alerts = []
-        parts = AucComponents.of(labels, logits)
-        a = (
-            None
-            if parts is None
-            else accuracy_drop(
-                self._auc_history, parts, round_, self.thresholds.auc_drop, self.auc_z
-            )
-        )
-        if a:
-            alerts.append(a)
-        by_group = {g: s.sensitivity for g, s in scores.by_group.items()}
-        b = bias_shift(self._gap, by_group, round_, self.thresholds.bias_gap)
-        if b:
-            alerts.append(b)
-        if parts is not None:
-            self._auc_history = (self._auc_history + [parts])[-KEEP_ROUNDS:]
-        gap = sensitivity_gap(by_group)
-        self._gap = gap if not math.isnan(gap) else self._gap
+        (:meth:`ModelWatch.model_alerts`), shown as the validation gauges."""
+        alerts, gap = self.watch.model_alerts(round_, scores, labels, logits)
         self.val_auc.set(scores.auc)
         self.val_sens.set(scores.sensitivity)
         self.val_gap.set(gap)
@@ -334,16 +273,9 @@ class Monitor:
         pooled_std: np.ndarray,
         names=None,
     ) -> list[Alert]:
-        """The drift rule: this hospital's current rows against the consortium's pooled mean and
-        standard deviation (what the standardizer agreed on). The first call fixes the baseline."""
-        smd = standardized_mean_differences(rows, pooled_mean, pooled_std)
-        if self._drift_baseline is None:
-            self._drift_baseline = smd
-            self.drift.set(0.0)
-            return []
-        self.drift.set(float(np.max(np.abs(smd - self._drift_baseline))))
-        alert = feature_drift(smd, self._drift_baseline, round_, self.thresholds.drift_smd, names)
-        alerts = [alert] if alert else []
+        """The drift rule (:meth:`ModelWatch.drift_alerts`), shown as the drift gauge."""
+        alerts, moved = self.watch.drift_alerts(round_, rows, pooled_mean, pooled_std, names)
+        self.drift.set(moved)
         self._pending += alerts
         return alerts
 
@@ -354,28 +286,6 @@ class Monitor:
         if std is None or data is None or len(data) < 2:  # images: no pooled feature statistics
             return
         self.check_drift(round_, data.x, std.mean, std.std)
-
-    def _evaluate(self, round_: int):
-        peer = self.peer
-        if peer is None or peer.data is None:
-            return None
-        from node.learning.evaluation import evaluate, predict_logits
-        from node.learning.models import load_flat_parameters
-
-        if self._eval_model is None:
-            import copy
-
-            self._eval_model = copy.deepcopy(peer.model)
-        load_flat_parameters(self._eval_model, peer.global_params)
-        if self._validation is None:
-            rows = peer.data
-        elif peer.standardizer is not None:  # tabular: the consortium's scaling
-            rows = peer.standardizer.apply(self._validation)
-        else:  # images: the loader's scaling, mapped to features where the model needs them
-            from node.learning.models import model_input
-
-            rows = model_input(peer.settings.model, self._validation)
-        return rows, evaluate(self._eval_model, rows), predict_logits(self._eval_model, rows)
 
     def _publish_alerts(self, round_: int) -> None:
         raised, self._pending = self._pending, []
@@ -420,7 +330,7 @@ class Monitor:
             self.rejected.labels(reason).inc()
         scores = None
         try:
-            evaluated = self._evaluate(round_)
+            evaluated = None if self.peer is None else self.watch.evaluate(self.peer)
             if evaluated is not None:
                 rows, scores, logits = evaluated
                 self.check_model(round_, scores, rows.y, logits)

@@ -31,7 +31,9 @@ import subprocess
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import trio
@@ -87,17 +89,21 @@ class _Worker:
             cwd=_ROOT,
             env=env,
         )
+        if self.proc.stdin is None or self.proc.stdout is None:  # both are PIPE above
+            raise CKKSError("the CKKS worker process was started without its pipes")
+        self.jobs: IO[bytes] = self.proc.stdin
+        self.results: IO[bytes] = self.proc.stdout
 
     def call(self, job: str, *args):
-        _send(self.proc.stdin, (job, args))
-        ok, value = _receive(self.proc.stdout)
+        _send(self.jobs, (job, args))
+        ok, value = _receive(self.results)
         if not ok:
             raise value
         return value
 
     def close(self) -> None:
         try:
-            self.proc.stdin.close()  # the worker's read ends: it exits
+            self.jobs.close()  # the worker's read ends: it exits
         except OSError:
             pass
 
@@ -265,7 +271,11 @@ def _gram_pairs(
     return evaluator.pairs(vectors, pairs, rnd)
 
 
-_JOBS = {"encrypt_weighted": _encrypt_weighted, "encrypt": _encrypt, "gram_pairs": _gram_pairs}
+_JOBS: dict[str, Callable[..., object]] = {
+    "encrypt_weighted": _encrypt_weighted,
+    "encrypt": _encrypt,
+    "gram_pairs": _gram_pairs,
+}
 
 
 def _serve() -> None:

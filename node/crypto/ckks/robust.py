@@ -49,7 +49,7 @@ import tenseal.sealapi as seal
 
 from node.crypto.ckks.format import CipherHeader, Layout, join_chunks, pack, split_chunks
 from node.crypto.ckks.params import CKKSError, CKKSParams
-from node.crypto.ckks.scheme import CKKSKeyHolder, CKKSPublicContext, EncryptedVector, _check_round
+from node.crypto.ckks.scheme import CKKSKeyHolder, CKKSPublicContext, EncryptedVector, check_round
 from node.crypto.ckks.seal import SealIO, seal_context
 
 __all__ = [
@@ -185,7 +185,7 @@ class GramEvaluator:
         2019: ``c_a = round(2^20 min(1, M / |u_a|))``, :func:`node.consensus.robust_audit.factor_integers`).
         Each ``c_a`` is a constant plaintext at scale 1, so the product is exact and stays a fresh-level
         ciphertext at scale 2^40: the key holder's ``decrypt_sum`` reads ``2^20 sum_a s_a u_a``."""
-        rnd = _check_round(round)
+        rnd = check_round(round)
         if (
             not vectors
             or len(factors) != len(vectors)
@@ -196,8 +196,8 @@ class GramEvaluator:
                 f"{len(vectors)}"
             )
         self._check_same(vectors, rnd)
-        acc = None
-        for v, c in zip(vectors, factors, strict=True):
+        first, acc = vectors[0].header, []
+        for i, (v, c) in enumerate(zip(vectors, factors, strict=True)):
             pt = seal.Plaintext()
             self._encoder.encode(float(int(c)), 1.0, pt)
             scaled = []
@@ -205,8 +205,8 @@ class GramEvaluator:
                 out = seal.Ciphertext()
                 self._ev.multiply_plain(ct, pt, out)
                 scaled.append(out)
-            if acc is None:
-                first, acc = v.header, scaled
+            if i == 0:
+                acc = scaled
             else:
                 for a, s in zip(acc, scaled, strict=True):
                     self._ev.add_inplace(a, s)
@@ -221,7 +221,7 @@ class GramEvaluator:
         """Encrypted ``<a, b>`` for every pair ``a <= b`` of ``vectors`` (in their given order).
         Deterministic: SEAL's evaluation is exact integer arithmetic, so the same ciphertexts and
         evaluation keys give the same bytes in any process (a test checks it)."""
-        rnd = _check_round(round)
+        rnd = check_round(round)
         out = self.pairs(vectors, all_pairs(len(vectors)), rnd)
         return frame_gram(rnd, self.public.context_id, len(vectors), out)
 
@@ -234,7 +234,7 @@ class GramEvaluator:
         """The serialized ciphertexts of ``<a, b>`` for the given ``pairs`` of indices into
         ``vectors``, in that order (entries no pair names may be None): a share of :meth:`gram`'s
         work, as :func:`node.crypto.ckks.pool.gram` hands it to a worker process."""
-        rnd = _check_round(round)
+        rnd = check_round(round)
         if not 2 <= len(vectors) <= _MAX_MEMBERS:
             raise CKKSError(f"gram: need 2..{_MAX_MEMBERS} encrypted updates, got {len(vectors)}")
         if not pairs or not all(0 <= a <= b < len(vectors) for a, b in pairs):
@@ -325,7 +325,7 @@ class RobustKeyHolder(CKKSKeyHolder):
         An inner product above :func:`scalar_bound` is NaN: it may have wrapped around, and the
         selection leaves out every member in whose row one stands (an oversized update does not
         stop the round)."""
-        rnd, p = _check_round(round), self.params
+        rnd, p = check_round(round), self.params
         if (
             not isinstance(blob, (bytes, bytearray))
             or len(blob) < _GS.size + _DIGEST

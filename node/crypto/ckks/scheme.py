@@ -17,16 +17,14 @@ value ``w`` (:meth:`CKKSPublicContext.encrypt_weighted`); the values add up to
 :attr:`~node.crypto.ckks.params.CKKSParams.value_bound`; the constant cancels in the mean.
 
 Public context: ``b"MMCP" | u8 version | u32 N | u8 k | k x u8 prime bits | u8 scale bits |
-SEAL public key``. Ciphertexts travel in the framing of :mod:`node.crypto.ckks.format`, bound to
-(round, SHA-256 of the public context).
+SEAL public key`` (:mod:`node.crypto.ckks.publicexport`). Ciphertexts travel in the framing of
+:mod:`node.crypto.ckks.format`, bound to (round, SHA-256 of the public context).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import numbers
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +33,7 @@ import tenseal.sealapi as seal
 
 from node.crypto.ckks.format import CipherHeader, Layout, pack, unpack
 from node.crypto.ckks.params import CKKSError, CKKSParams
+from node.crypto.ckks.publicexport import context_id, export_context, parse_export
 from node.crypto.ckks.seal import SealIO, pack_complex, seal_context, unpack_complex
 
 __all__ = [
@@ -53,11 +52,7 @@ __all__ = [
 DEFAULT_MAX_LENGTH = (
     1 << 25
 )  # values per encrypted vector (33.5M; a ResNet-50 has 23.5M parameters)
-_CONTEXT_DOMAIN = b"medmesh/ckks/context/v1"
 _SEAL_ERRORS = (ValueError, RuntimeError, TypeError)
-_PUB = struct.Struct(">4sBIB")
-_PUB_MAGIC = b"MMCP"
-_PUB_VERSION = 1
 _IO = SealIO()
 
 
@@ -82,12 +77,8 @@ class WeightedMean:
     summands: int
 
 
-def context_id(public_context: bytes) -> bytes:
-    """The 32-byte id ciphertexts carry: SHA-256 of the exported public context."""
-    return hashlib.sha256(_CONTEXT_DOMAIN + bytes(public_context)).digest()
-
-
-def _check_round(rnd: int) -> int:
+def check_round(rnd: int) -> int:
+    """``rnd`` as an int, if it is a round a ciphertext can be bound to (0..2^64-1)."""
     if isinstance(rnd, bool) or not isinstance(rnd, numbers.Integral) or not 0 <= rnd < 2**64:
         raise CKKSError(f"round {rnd!r}: must be an integer in 0..2^64-1")
     return int(rnd)
@@ -106,44 +97,6 @@ def _as_vector(values, bound: float, max_length: int, what: str) -> np.ndarray:
             f"(scale the weights down or raise the ciphertext modulus)"
         )
     return x
-
-
-def _export(params: CKKSParams, public_key: bytes) -> bytes:
-    bits = params.coeff_mod_bit_sizes
-    return (
-        _PUB.pack(_PUB_MAGIC, _PUB_VERSION, params.poly_modulus_degree, len(bits))
-        + bytes(bits)
-        + bytes([params.scale_bits])
-        + public_key
-    )
-
-
-def _parse_export(data: bytes, params: CKKSParams) -> bytes:
-    """Check an export's parameters against ``params``; return the SEAL public-key bytes."""
-    if len(data) < _PUB.size or data[:4] != _PUB_MAGIC:
-        raise CKKSError(
-            "public context: not a medmesh CKKS public context (bad magic or too short)"
-        )
-    _, version, n, k = _PUB.unpack_from(data)
-    if version != _PUB_VERSION:
-        raise CKKSError(
-            f"public context: unsupported format version {version} (this node reads {_PUB_VERSION})"
-        )
-    if len(data) < _PUB.size + k + 1:
-        raise CKKSError("public context: truncated parameter block")
-    bits = tuple(data[_PUB.size : _PUB.size + k])
-    scale_bits = data[_PUB.size + k]
-    if (n, bits, scale_bits) != (
-        params.poly_modulus_degree,
-        params.coeff_mod_bit_sizes,
-        params.scale_bits,
-    ):
-        raise CKKSError(
-            f"public context: ring {n}, primes {list(bits)}, scale 2^{scale_bits} differ from the "
-            f"consortium's {params.poly_modulus_degree}, {list(params.coeff_mod_bit_sizes)}, "
-            f"2^{params.scale_bits}"
-        )
-    return data[_PUB.size + k + 1 :]
 
 
 class CKKSPublicContext:
@@ -173,7 +126,7 @@ class CKKSPublicContext:
                 f"public context: {len(data)} bytes exceeds the {params.public_context_bytes_bound}-byte "
                 f"bound for ring {params.poly_modulus_degree}"
             )
-        ctx, key_bytes = seal_context(params), _parse_export(data, params)
+        ctx, key_bytes = seal_context(params), parse_export(data, params)
         try:
             pk = _IO.load(seal.PublicKey(), ctx, key_bytes)
         except _SEAL_ERRORS as exc:
@@ -223,7 +176,7 @@ class CKKSPublicContext:
         :class:`EncryptedVector` this context loaded for the same round (parsed once already)."""
         if not blobs:
             raise CKKSError("sum: no ciphertexts to add")
-        rnd = _check_round(round)
+        rnd = check_round(round)
         first, acc, summands = None, [], 0
         for i, blob in enumerate(blobs):
             header, cts = self._parsed(blob, rnd, i)
@@ -271,7 +224,7 @@ class CKKSPublicContext:
         return h, item.ciphertexts
 
     def _encrypt(self, x: np.ndarray, layout: int, rnd: int) -> bytes:
-        rnd = _check_round(rnd)
+        rnd = check_round(rnd)
         n, scale = self.params.values_per_ciphertext, self.params.global_scale
         chunks = []
         for i in range(0, x.size, n):
@@ -282,7 +235,7 @@ class CKKSPublicContext:
         return pack(CipherHeader(layout, rnd, self.context_id, int(x.size), len(chunks), 1), chunks)
 
     def _load(self, blob: bytes, rnd: int) -> tuple[CipherHeader, list[seal.Ciphertext]]:
-        rnd = _check_round(rnd)
+        rnd = check_round(rnd)
         p = self.params
         header, chunks = unpack(
             blob,
@@ -333,7 +286,7 @@ class CKKSKeyHolder:
         self._decryptor = seal.Decryptor(ctx, self._secret_key)
         self._encoder = seal.CKKSEncoder(ctx)
         #: what the key holder publishes: parameters and the public key, no field for anything else
-        self.public_context_bytes: bytes = _export(params, _IO.dump(public_key))
+        self.public_context_bytes: bytes = export_context(params, _IO.dump(public_key))
         self.public = CKKSPublicContext.from_bytes(
             self.public_context_bytes, params, max_length=max_length
         )

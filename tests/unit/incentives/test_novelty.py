@@ -1,0 +1,85 @@
+"""Novelty valuation (node/incentives/novelty.py) against a second implementation: the seated
+games rebuilt from scratch and Shapley values by enumerating every order of the players
+(Shapley, 1953: the mean marginal over the n! arrival orders), not the subset formula."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from node.data.samples import TabularData
+from node.incentives import CachedGame, RoundGame, exact_shapley
+from node.incentives.novelty import novel_loo, novel_shapley
+from node.learning.models import build_model
+
+
+def _game(updates: np.ndarray, kept: np.ndarray) -> RoundGame:
+    torch.manual_seed(0)
+    rng = np.random.default_rng(3)
+    validation = TabularData(rng.normal(size=(8, 2)).astype(np.float32), np.array([1.0, 0.0] * 4))
+    return RoundGame(
+        build_model("logreg", 2),
+        np.zeros(3, dtype=np.float32),
+        updates,
+        np.array([30.0, 60.0, 120.0, 40.0]),
+        validation,
+        "neg-logloss",
+        rule="median",
+        kept=kept,
+    )
+
+
+def _by_orders(game: RoundGame, i: int) -> float:
+    """Player ``i``'s Shapley value as the mean marginal over all arrival orders."""
+    total = 0.0
+    for order in itertools.permutations(range(game.n)):
+        before = sum(1 << j for j in order[: order.index(i)])
+        total += game(before | 1 << i) - game(before)
+    return total / math.factorial(game.n)
+
+
+def _seated(game: RoundGame, i: int, row: np.ndarray) -> RoundGame:
+    updates = game.updates.copy()
+    updates[i] = row
+    return _game(updates, np.asarray(game.kept))
+
+
+def _setup(kept: list[bool]) -> tuple[RoundGame, CachedGame, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    game = _game(rng.normal(size=(4, 3)).astype(np.float32), np.array(kept))
+    plain = CachedGame(game, 4)
+    full = 15
+    loo = np.array([plain(full) - plain(full & ~(1 << i)) for i in range(4)])
+    return game, plain, loo, exact_shapley(plain, 4)
+
+
+def test_novelty_is_the_value_over_the_best_free_substitute_in_the_same_seat() -> None:
+    game, plain, loo, phi = _setup([True, True, True, False])
+    rng = np.random.default_rng(5)
+    substitutes = [rng.normal(size=3).astype(np.float32) for _ in range(3)]
+    got_loo = novel_loo(game, plain, loo, substitutes)
+    got_phi = novel_shapley(game, plain, phi, substitutes)
+    full = 15
+    for i in range(3):
+        seated = [_seated(game, i, p) for p in substitutes]
+        best = max(plain(full & ~(1 << i)), *(g(full) for g in seated))
+        assert got_loo[i] == pytest.approx(game(full) - best, abs=1e-12)
+        best_phi = max(0.0, *(_by_orders(g, i) for g in seated))
+        assert got_phi[i] == pytest.approx(_by_orders(game, i) - best_phi, abs=1e-9)
+    # the rejected player is null, with or without substitutes
+    assert got_loo[3] == loo[3] == 0 and got_phi[3] == pytest.approx(0, abs=1e-12)
+    # novelty never pays more than the plain value (absence is a free substitute)
+    assert np.all(got_loo <= loo + 1e-15) and np.all(got_phi <= phi + 1e-12)
+
+
+def test_a_replay_of_a_previous_update_earns_nothing_and_no_substitute_changes_nothing() -> None:
+    game, plain, loo, phi = _setup([True, True, True, True])
+    replay = [game.updates[2].copy()]  # player 2 sends exactly an update of the previous round
+    assert novel_loo(game, plain, loo, replay)[2] <= 0
+    assert novel_shapley(game, plain, phi, replay)[2] <= 1e-12
+    assert np.array_equal(novel_loo(game, plain, loo, []), loo)
+    assert np.array_equal(novel_shapley(game, plain, phi, []), phi)
