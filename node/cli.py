@@ -129,7 +129,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=d.committee,
         metavar="K",
-        help="attesters the beacon draws per round (0: every hospital; sealed only; docs/committee.md)",
+        help="attesters the beacon draws per round (0: every hospital; sealed or secagg; docs/committee.md)",
     )
     demo.add_argument(
         "--epsilon", type=float, default=d.epsilon, help="DP budget for the whole campaign"
@@ -208,7 +208,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
         "--committee",
         type=int,
         metavar="K",
-        help="attesters the beacon draws per round (default N: every member; sealed only; "
+        help="attesters the beacon draws per round (default N: every member; sealed or secagg; "
         "docs/committee.md)",
     )
     sim.add_argument("--rounds", type=int, default=1)

@@ -40,7 +40,7 @@ importing any module of either package runs its ``__init__`` (web3 or py-libp2p,
 Every node module that raises, down to :mod:`node.crypto.secagg.shamir` and the CKKS worker processes, would
 pay that on start (``import node.crypto.ckks.scheme`` measured 0.45 s before, 3.2 s with the root in
 ``ledger.errors``, on a busy shared 2-core machine). So the pipeline names the roots it
-expects, ``(MedmeshError, LedgerError)`` (:data:`node.peer.pipeline.ROUND_ERRORS`; gossip errors never
+expects, ``(MedmeshError, LedgerError)`` (:data:`node.peer.contribute.ROUND_ERRORS`; gossip errors never
 reach it: every transfer catches its own). This module imports nothing.
 ``tests/unit/node/test_interfaces.py`` checks this drawing against the classes.
 """

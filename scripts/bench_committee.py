@@ -6,7 +6,12 @@ followers' aggregate fetches are not updates), attestations, chain gas (every tr
 the round: beacon, commits, attestations, finalize, settle) and wall time.
 
     .venv/bin/python scripts/bench_committee.py [--hospitals 6 8] [--rounds 2] \
-        [--json benchmarks/results/bench_committee.json]
+        [--protection sealed|secagg] [--json benchmarks/results/bench_committee.json]
+
+With ``--protection secagg`` (rule FedAvg; default output
+``benchmarks/results/bench_committee_secagg.json``) it also counts the secagg side messages each
+member sends (key adverts, Shamir shares, consistency statements, unmask shares): bytes and
+blobs, per committee member and per follower.
 
 k is the default of docs/committee.md for f = 1 (``committee_size(N, 1)``); k = 0 is every
 hospital (today's behaviour). The demo's model has 31 parameters, so a blob is mostly the
@@ -35,15 +40,26 @@ from node.sim.demo import DemoConfig, run_demo
 
 
 class CountUpdates(PeerMod):
-    """Run by every peer: bytes of the update blobs it sends, by (round, hospital)."""
+    """Run by every peer: bytes of the update blobs it sends, by (round, hospital), and of its
+    secagg side messages (bytes and blobs)."""
 
     def __init__(self) -> None:
         self.sent: dict[tuple[int, str], int] = defaultdict(int)
+        self.side: dict[tuple[int, str], int] = defaultdict(int)
+        self.side_blobs: dict[tuple[int, str], int] = defaultdict(int)
 
     async def outgoing(self, peer, recipient, kind, blob):
         if kind == "update":
             self.sent[(peek_context(blob).round, peer.name)] += len(blob)
+        elif kind.startswith("secagg-"):
+            key = (peek_context(blob).round, peer.name)
+            self.side[key] += len(blob)
+            self.side_blobs[key] += 1
         return blob
+
+
+def _mean(counts: dict[tuple[int, str], int], round_: int, names: list[str]) -> float | None:
+    return statistics.mean(counts[(round_, n)] for n in names) if names else None
 
 
 def _round_gas(w3: Any, ledger: LedgerClient, rounds: int) -> list[int]:
@@ -69,7 +85,7 @@ def _seated(ledger: LedgerClient, round_: int, address: str) -> bool:
     return seat(info.key, slot_of(ledger, address).slot, info.domain) < info.size
 
 
-def run(hospitals: int, k: int, rounds: int) -> dict[str, Any]:
+def run(hospitals: int, k: int, rounds: int, protection: str = "sealed") -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "chain.json"
         started = time.perf_counter()
@@ -79,6 +95,8 @@ def run(hospitals: int, k: int, rounds: int) -> dict[str, Any]:
                 hospitals=hospitals,
                 rounds=rounds,
                 committee=k,
+                protection=protection,
+                rule="fedavg" if protection == "secagg" else DemoConfig.rule,
                 chain_state=state,
                 progress=False,
                 state_dir=Path(tmp),
@@ -107,28 +125,42 @@ def run(hospitals: int, k: int, rounds: int) -> dict[str, Any]:
                 "update_bytes_sent_follower_mean": (
                     statistics.mean(sent[n] for n in outside) if outside else None
                 ),
+                "secagg_bytes_sent_committee_mean": _mean(counter.side, r, inside),
+                "secagg_bytes_sent_follower_mean": _mean(counter.side, r, outside),
+                "secagg_blobs_sent_committee_mean": _mean(counter.side_blobs, r, inside),
+                "secagg_blobs_sent_follower_mean": _mean(counter.side_blobs, r, outside),
                 "gas": round_gas,
                 "seconds": row["seconds"],
             }
         )
-    return {"hospitals": hospitals, "k": k, "wall_s": round(wall, 1), "rounds": rows}
+    return {
+        "hospitals": hospitals,
+        "k": k,
+        "protection": protection,
+        "wall_s": round(wall, 1),
+        "rounds": rows,
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hospitals", type=int, nargs="+", default=[6, 8])
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/bench_committee.json"))
+    ap.add_argument("--protection", choices=("sealed", "secagg"), default="sealed")
+    ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    suffix = "" if args.protection == "sealed" else f"_{args.protection}"
+    args.json = args.json or Path(f"benchmarks/results/bench_committee{suffix}.json")
     logging.disable(logging.WARNING)
     runs = []
     for n in args.hospitals:
         for k in (0, committee_size(n, 1)):
-            runs.append(run(n, k, args.rounds))
+            runs.append(run(n, k, args.rounds, args.protection))
             print(json.dumps(runs[-1]), flush=True)
     record = {
         "command": "python scripts/bench_committee.py "
-        + f"--hospitals {' '.join(map(str, args.hospitals))} --rounds {args.rounds}",
+        + f"--hospitals {' '.join(map(str, args.hospitals))} --rounds {args.rounds}"
+        + ("" if args.protection == "sealed" else f" --protection {args.protection}"),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}; busy shared 2-core host",
         "runs": runs,
     }

@@ -15,8 +15,9 @@ number alone). A committee member that stops on purpose after its last round
 round's deadline: before, the seats exited half a second after finalization and the followers
 of a campaign's last round never got its aggregate (``scripts/bench_nodes.py --committee``).
 
-Only the sealed mode runs with a committee so far: secagg and ckks aggregate among every
-member, and a peer of theirs refuses a committee round (:class:`CommitteeError`).
+The sealed and secagg modes run with a committee (secagg with the seats as its aggregators,
+:mod:`node.protection.secagg_dealing`); ckks aggregates among every member, and a peer of
+its refuses a committee round (:class:`CommitteeError`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from ledger.records import unmask
 from node.consensus.committee import CommitteeError, seat
 from node.consensus.update import parameters_hash
 from node.errors import NotAuthorized, NotHeld
+from node.peer.contribute import ROUND_ERRORS
+from node.protection import COMMITTEE_MODES
 from node.service.modelsync import (
     ModelOffer,
     decode_offer,
@@ -42,7 +45,13 @@ from node.service.modelsync import (
 if TYPE_CHECKING:
     from ledger import Identity
 
-__all__ = ["AGGREGATE_KIND", "HELD_KIND", "KINDS", "REQUEST_KIND", "RoundCommittee"]
+__all__ = [
+    "AGGREGATE_KIND",
+    "HELD_KIND",
+    "KINDS",
+    "REQUEST_KIND",
+    "RoundCommittee",
+]
 
 REQUEST_KIND = "aggregate-request"
 AGGREGATE_KIND = "aggregate"
@@ -87,6 +96,20 @@ class RoundCommittee:
         seats = self._seats.get(round_)
         return seats is None or self.peer.address.lower() in seats
 
+    async def ready(self, out: Any) -> bool:
+        """Draw ``out.round``'s committee where the consortium has one; False, with ``out.error``
+        set (``out``: the peer's :class:`~node.peer.outcome.RoundOutcome`), when it cannot be
+        drawn (the beacon failed, or a mode without committees)."""
+        if not self.enabled:
+            return True
+        try:
+            await self.draw(out.round)
+        except ROUND_ERRORS as exc:
+            self.peer.log.error("no committee: %s", exc, round=out.round)
+            out.error = str(exc)
+            return False
+        return True
+
     async def draw(self, round_: int) -> frozenset[str] | None:
         """Draw the committee of ``round_`` as the chain will check it, waiting for the beacon
         (:meth:`node.peer.roundbeacon.RoundSecrets.ready`; raises BeaconFailed)."""
@@ -95,10 +118,10 @@ class RoundCommittee:
         if info.size == 0:
             self._seats[round_] = None
             return None
-        if peer.protection.name != "sealed":
+        if peer.protection.name not in COMMITTEE_MODES:
             raise CommitteeError(
                 f"committee: protection mode {peer.protection.name} aggregates among every "
-                f"member; a committee of {info.size} runs with protection = sealed only"
+                f"member; a committee of {info.size} runs with protection = sealed or secagg only"
             )
         if info.key is None:
             await peer.beacon.ready(round_)

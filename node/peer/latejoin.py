@@ -73,6 +73,26 @@ class LateJoin:
             f"{len(missing)} never arrived): not attesting a partial aggregate"
         )
 
+    async def decide(
+        self, out: RoundOutcome, updates: dict[str, object], params: np.ndarray
+    ) -> Adopted | None:
+        """What this peer votes for in ``out.round``: the pair already attested if it reproduces
+        it (:meth:`join`), else its own (``params``, ``out.accepted``); None when its view is too
+        partial to vote (:meth:`partial_view`; ``out.error`` says so). The verified updates the
+        chosen pair leaves out are recorded in ``out.rejected`` as ``robust-rule``."""
+        round_ = out.round
+        joined = await self.join(round_, updates, out.rejected, params, out.accepted)
+        partial = self.partial_view(round_, out.rejected) if joined[0] is params else None
+        if partial is not None:
+            self.log.error("%s", partial, round=round_)
+            out.error = partial
+            return None
+        params, accepted, updates = joined
+        kept = {a for a, u in updates.items() if u is not None}
+        for dropped in kept - set(accepted) - {self.core.address}:
+            out.rejected[dropped] = "robust-rule"
+        return params, accepted, updates
+
     async def join(
         self,
         round_: int,
@@ -149,5 +169,11 @@ class LateJoin:
             out.error = (
                 f"the attested pair is not reproducible from {len(updates)} of its "
                 f"{len(wanted)} blobs"
+            )
+        else:
+            self.log.warning(
+                "back after the commit window: voting for the pair already attested (%d updates)",
+                len(adopted[1]),
+                round=round_,
             )
         return adopted

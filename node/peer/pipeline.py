@@ -32,17 +32,15 @@ import trio
 
 from gossip import Transport
 from ledger import Identity, LedgerClient, LedgerError
-from node.consensus import protocol
 from node.consensus.attested import AttestedPair
 from node.consensus.compression import UpdateCodec
-from node.consensus.update import ModelUpdate, parameters_hash
-from node.crypto.sealing import blob_hash
+from node.consensus.update import parameters_hash
 from node.data.samples import LabelledData, Standardizer
-from node.errors import MedmeshError
 from node.learning.models import build_model, flat_parameters, load_flat_parameters
-from node.learning.privacy import BudgetExhausted, PrivacyLedger
+from node.learning.privacy import PrivacyLedger
 from node.monitoring.stagetimes import StageClock
 from node.peer.committee import RoundCommittee
+from node.peer.contribute import ROUND_ERRORS, Contribution
 from node.peer.control import ControlTopics
 from node.peer.core import PeerCore
 from node.peer.deadlines import DeadlineBounds, WaitClock
@@ -64,9 +62,6 @@ from node.protection import MODE_CODES, ModeContext, ProtectionMode, make_mode
 __all__ = ["PeerSettings", "RoundOutcome", "HospitalPeer", "MODE_SEALED"]
 
 MODE_SEALED = MODE_CODES["sealed"]  # protection mode recorded on chain with each commit
-#: what a round stage may raise for a remote peer's fault or the chain's refusal (node.errors);
-#: anything else is a programming error and propagates
-ROUND_ERRORS = (MedmeshError, LedgerError)
 DEFAULT_SETTINGS = PeerSettings()
 
 
@@ -151,6 +146,9 @@ class HospitalPeer:
             commits_final=self.outbox.commits_final,
             last_step=lambda: self.last_step,
             earlier=self.earlier_updates,
+        )
+        self.contribution = Contribution(
+            core, self.mods, self.trainer, privacy, self.outbox, announce=self.control.announce
         )
         self.late = LateJoin(core, self.intake, self.verifier, self._aggregate)
         self.finalizer = Finalizer(core, self.committee, self.control)
@@ -284,46 +282,14 @@ class HospitalPeer:
             return out
 
     async def _run_stages(self, out: RoundOutcome) -> RoundOutcome:
-        round_, clock, outbox = out.round, self.clock, self.outbox
+        round_, clock = out.round, self.clock
         with clock.stage("directory"):
             self.refresh_directory()
         if self.draws_beacon:
             await self.beacon.start_round(round_)
-        if self.committee.enabled:
-            try:
-                await self.committee.draw(round_)
-            except ROUND_ERRORS as exc:  # the beacon failed, or a mode without committees
-                self.log.error("no committee: %s", exc, round=round_)
-                out.error = str(exc)
-                return out
-        update: ModelUpdate | None
-        try:
-            with clock.stage("train"):
-                update = await self.mods.train(round_, self.trainer.train)
-        except BudgetExhausted as exc:
-            self.log.error("%s", exc, round=round_)
-            out.error = str(exc)
-            update = None
-        if update is not None:
-            out.epsilon, out.samples = update.epsilon, update.samples
-            self.privacy.save()  # the spent budget is on disk before the update leaves
-            try:
-                with clock.stage("protect"):
-                    blob = await self.mods.protect(update, outbox.protect)
-                outbox.declare_budget()
-                with clock.stage("commit"):
-                    outbox.commit(update, blob)
-            except ROUND_ERRORS as exc:  # e.g. the commit window closed (LedgerError), or too few
-                self.log.error("leaving this round out: %s", exc, round=round_)  # secagg peers
-                out.error, update = str(exc), None
-            else:
-                await self.control.announce(
-                    protocol.UpdateCommitted(round_, self.address, blob_hash(blob).hex(), len(blob))
-                )
-                with clock.stage("hold"):
-                    out.revealed, out.held_s = await self.mods.hold(round_, outbox.hold)
-                with clock.stage("send"):
-                    await outbox.send(round_, blob)
+        if not await self.committee.ready(out):
+            return out
+        update = await self.contribution.run(out)
         if not self.committee.seated(round_):  # a follower: fetches the finalized aggregate
             return await self._finish(out, None)
         await self.mods.verifying(round_)
@@ -346,19 +312,11 @@ class HospitalPeer:
         if new_params is None:
             self._end_round(round_)
             return out
-        joined = await self.late.join(round_, updates, out.rejected, new_params, out.accepted)
-        own_pair = joined[0] is new_params
-        partial = self.late.partial_view(round_, out.rejected) if own_pair else None
-        if partial is not None:  # cut off from most members: its aggregate could only conflict
-            self.log.error("%s", partial, round=round_)
-            out.error = partial
+        decided = await self.late.decide(out, updates, new_params)
+        if decided is None:  # cut off from most members: its aggregate could only conflict
             self._end_round(round_)
             return out
-        new_params, out.accepted, updates = joined
-        for dropped in (
-            {a for a, u in updates.items() if u is not None} - set(out.accepted) - {self.address}
-        ):
-            out.rejected[dropped] = "robust-rule"
+        new_params, out.accepted, updates = decided
         with clock.stage("record_rejections"):
             self.verifier.record_rejections(round_, out.rejected)
         return await self._vote(out, new_params, updates)
@@ -419,14 +377,10 @@ class HospitalPeer:
         finalized aggregate as in a round it ran."""
         out = RoundOutcome(round_)
         self.refresh_directory()
-        if self.committee.enabled:
-            try:
-                await self.committee.draw(round_)
-            except ROUND_ERRORS as exc:  # the beacon failed, or a mode without committees
-                out.error = str(exc)
-                return out
-            if not self.committee.seated(round_):
-                return await self._finish(out, None)
+        if not await self.committee.ready(out):
+            return out
+        if self.committee.enabled and not self.committee.seated(round_):
+            return await self._finish(out, None)
         lead = self.attested_lead(round_)
         if lead is None or self.protection.sum_only:  # a sum-only mode reveals no update to check
             out.error = "no attested pair this member can check without an update of its own"
@@ -436,11 +390,6 @@ class HospitalPeer:
             self._end_round(round_)
             return out
         new_params, out.accepted, inputs = adopted
-        self.log.warning(
-            "back after the commit window: voting for the pair already attested (%d updates)",
-            len(out.accepted),
-            round=round_,
-        )
         return await self._vote(out, new_params, inputs)
 
     def earlier_updates(self, round_: int) -> dict[str, np.ndarray] | None:

@@ -22,6 +22,7 @@ from node.protection.base import Aggregate, Mailbox, ProtectionMode, Rejected
 from node.protection.context import ModeContext
 
 __all__ = [
+    "COMMITTEE_MODES",
     "MODE_CODES",
     "check_norm_bound",
     "SUM_ONLY",
@@ -30,12 +31,15 @@ __all__ = [
     "ModeContext",
     "ProtectionMode",
     "Rejected",
+    "check_committee",
     "check_protection",
     "make_mode",
 ]
 
 MODE_CODES = {"sealed": 1, "secagg": 2, "ckks": 3}
 SUM_ONLY = {"secagg", "ckks"}  # modes that reveal only the sum of the updates
+#: modes that run with an aggregation committee (docs/committee.md); ckks aggregates among all
+COMMITTEE_MODES = ("sealed", "secagg")
 
 
 def check_protection(protection: str, rule: str) -> None:
@@ -54,6 +58,16 @@ def check_protection(protection: str, rule: str) -> None:
             f"protection {protection} reveals only the sum of the updates, so it works with "
             f"--rule fedavg (plus norm clipping before masking){also} only, not {rule}: this "
             f"rule needs each individual update (use --protection sealed)"
+        )
+
+
+def check_committee(protection: str, committee: int, members: int) -> None:
+    """Raise ValueError where a committee of ``committee`` seats (below ``members``) cannot run
+    with ``protection`` (one line naming the modes that can)."""
+    if 0 < committee < members and protection not in COMMITTEE_MODES:
+        raise ValueError(
+            f"--committee {committee} runs with --protection {' or '.join(COMMITTEE_MODES)} "
+            f"only ({protection} aggregates among every hospital; docs/committee.md)"
         )
 
 

@@ -26,10 +26,12 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from node.crypto.secagg import shamir
 from node.crypto.secagg.masking import SecAggError
 from node.service.fsutil import atomic_write_json
 
@@ -41,6 +43,8 @@ __all__ = [
     "sign_statement",
     "verify_statement",
     "agreed_statement",
+    "agreeing",
+    "reconstruct",
     "ReleaseLog",
 ]
 
@@ -99,6 +103,49 @@ def verify_statement(
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def agreeing(revealed: Mapping[str, Any], agreed: Statement, signers: set[str]) -> dict[str, Any]:
+    """The released shares (``secagg-unmask`` messages by sender) that are for the ``agreed``
+    statement and come from survivors among the ``signers`` (lower-case: every member, or
+    the round's seats, since a follower of a committee holds no shares)."""
+    participants, _, survivors = agreed
+    return {
+        a.lower(): u
+        for a, u in revealed.items()
+        if u.survivors == survivors
+        and u.participants == participants
+        and a.lower() in survivors
+        and a.lower() in signers
+    }
+
+
+def reconstruct(
+    agreeing: Mapping[str, Any], agreed: Statement, threshold: int
+) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The survivors' self-mask seeds and the dropped participants' mask keys, from the
+    ``agreeing`` releases (:func:`agreeing`) of ``agreed``; any ``threshold`` shares each."""
+    participants, _, survivors = agreed
+    dropped = [p for p in participants if p not in survivors]
+    try:
+        seeds = {
+            u: shamir.reconstruct(
+                [m.seeds[u] for m in agreeing.values() if u in m.seeds], threshold, 32
+            )
+            for u in survivors
+        }
+        keys = {
+            d: shamir.reconstruct(
+                [m.keys[d] for m in agreeing.values() if d in m.keys], threshold, 32
+            )
+            for d in dropped
+        }
+    except shamir.ShamirError as exc:
+        raise SecAggError(
+            f"cannot unmask the sum ({len(dropped)} of {len(participants)} participants "
+            f"dropped, {len(agreeing)} revealed shares): {exc}"
+        ) from None
+    return seeds, keys
 
 
 def agreed_statement(

@@ -24,6 +24,8 @@ module runs its five phases over libp2p blobs, each one sealed and signed
    ``threshold`` of them recover the sum, which must hold at least ``min_contributors``
    (default 3) committed updates.
 
+With an aggregation committee its k seats play the server together (docs/secagg.md).
+
 Weighted FedAvg then is ``sum(w * delta) / sum(w)``; the weight total must equal the one every
 peer computes from the survivors' commitments on chain and the registry. With top-k
 compression, every peer sends the same round-shared random coordinates
@@ -42,7 +44,6 @@ from node.consensus.compression import shared_indices
 from node.consensus.rules import clip_norms
 from node.consensus.update import ModelUpdate, UpdateFormatError
 from node.crypto.sealing import SealError, peek_context
-from node.crypto.secagg import shamir
 from node.crypto.secagg.masking import (
     MaskSecrets,
     RingParams,
@@ -51,12 +52,17 @@ from node.crypto.secagg.masking import (
     default_threshold,
     encode_fixed,
     mask_input,
-    share_secrets,
     unmask_sum,
 )
 from node.protection import secagg_consistency as consistency
 from node.protection import secagg_wire as wire
 from node.protection.base import Aggregate, ProtectionMode, Rejected
+from node.protection.secagg_dealing import (
+    deal_to_members,
+    deal_to_seats,
+    seats_of,
+    share_threshold,
+)
 
 if TYPE_CHECKING:
     from ledger import Commitment, Identity
@@ -97,20 +103,25 @@ class SecAggMode(ProtectionMode):
         d = self.ctx.ledger.deployment
         return f"{d.chain_id}|{d.addresses['RoundLedger'].lower()}|{round_}".encode()
 
-    def _threshold(self) -> int:
+    def _threshold(self, round_: int) -> int:
+        """Shares that reconstruct: a strict majority of the members, or with a committee the
+        quorum over its seats (the only holders)."""
+        seats = seats_of(self.ctx, round_)
+        if seats is not None:
+            return share_threshold(seats)
         return default_threshold(len(self.ctx.members()))
+
+    def _signers(self, round_: int) -> list[Identity]:
+        """Who signs the consistency statement and releases shares: every member, or the
+        round's seats."""
+        seats = seats_of(self.ctx, round_)
+        return [i for i in self.ctx.members() if seats is None or i.address.lower() in seats]
 
     def _indices(self, round_: int, n: int) -> np.ndarray | None:
         c = self.ctx.settings.compression
         if c is None or c.topk is None:
             return None
         return shared_indices(b"medmesh/secagg/topk|" + self._ctx_bytes(round_), n, c.kept(n))
-
-    def _member(self, address: str) -> Identity:
-        member = self.ctx.member(address)
-        if member is None:
-            raise SecAggError(f"{address} is not an active member")
-        return member
 
     # -- inbound side channel ------------------------------------------------------------
     async def on_message(self, sender: Identity, kind: str, data: bytes) -> None:
@@ -133,31 +144,17 @@ class SecAggMode(ProtectionMode):
 
     # -- protect: phases 1-3 -------------------------------------------------------------
     async def protect(self, update: ModelUpdate) -> bytes:
-        r, me, timeout = update.round, self.ctx.address, self.ctx.settings.round_timeout
-        others = self.ctx.others()
-        threshold = self._threshold()
+        r, me = update.round, self.ctx.address
         secrets = MaskSecrets.generate()
-        # phase 1: advertise the mask key
-        advert = wire.encode(wire.KeyAdvert(r, me, secrets.mask_public()))
-        await self.send_to(r, "secagg-keys", self.seal_for(r, advert, others), others)
-        adverts = await self.mailbox.wait_for("keys", r, {o.address for o in others}, timeout)
-        dealt = sorted([me, *adverts], key=str.lower)
-        if len(dealt) < threshold:
-            raise SecAggError(
-                f"only {len(dealt)} members advertised mask keys; secagg needs {threshold}"
+        seats = seats_of(self.ctx, r)
+        if seats is None:  # phases 1 and 2 (node.protection.secagg_dealing)
+            adverts, participants, mine = await deal_to_members(
+                self, r, secrets, self._threshold(r)
             )
-        # phase 2: deal the shares, each sealed to its holder
-        shares = share_secrets(secrets, dealt, threshold)
-        for holder in dealt:
-            point, b, s = shares[holder]
-            if holder == me:
-                self._my_shares[r] = (point, b, s)
-                continue
-            ident = self._member(holder)
-            bundle = wire.encode(wire.ShareBundle(r, me, holder, point, b, s))
-            await self.send_to(r, "secagg-shares", self.seal_for(r, bundle, [ident]), [ident])
-        bundles = await self.mailbox.wait_for("shares", r, set(dealt) - {me}, timeout)
-        participants = tuple(sorted([me, *(a for a in bundles if a in adverts)], key=str.lower))
+        else:
+            adverts, participants, mine = await deal_to_seats(self, r, secrets, seats)
+        if mine is not None:
+            self._my_shares[r] = mine
         self._participants[r] = participants
         # phase 3: the masked, weighted, fixed-point update
         delta = update.delta.astype(np.float64)
@@ -188,10 +185,14 @@ class SecAggMode(ProtectionMode):
             self.params.frac_bits,
             y,
         )
-        return self.seal_for(r, wire.encode(self._own[r]), others)
+        return self.seal_for(r, wire.encode(self._own[r]), self.ctx.aggregators(r))
 
     def own(self, update: ModelUpdate) -> wire.MaskedInput:
         return self._own[update.round]
+
+    def update_recipients(self, round_: int) -> list[Identity]:
+        """The round's committee, or every other member without one (docs/secagg.md)."""
+        return self.ctx.aggregators(round_)
 
     def expected_update_senders(self, round_: int) -> set[str]:
         mine = self._participants.get(round_)
@@ -238,12 +239,21 @@ class SecAggMode(ProtectionMode):
         return msg
 
     # -- aggregate: phases 4 and 5 ------------------------------------------------------
-    def _statement(self, round_: int) -> consistency.Statement:
+    def _statement(self, round_: int, held: set[str] | None = None) -> consistency.Statement:
         """(participants, keys hash, survivors) as this peer saw them; the survivors are the
-        committers on chain, the one view every peer reads alike."""
+        committers on chain, the one view every peer reads alike. With a committee, only
+        those whose masked input this seat ``held`` (lower-case; None: every committer): a
+        follower that committed and vanished is then a dropped participant (docs/secagg.md)."""
         participants = tuple(p.lower() for p in self._participants[round_])
         committed = self.ctx.ledger.commitments(round_)
-        survivors = tuple(sorted(a.lower() for a, c in committed.items() if c.mode == self.code))
+        survivors = tuple(
+            sorted(
+                a.lower()
+                for a, c in committed.items()
+                if c.mode == self.code
+                and (held is None or seats_of(self.ctx, round_) is None or a.lower() in held)
+            )
+        )
         outside = sorted(set(survivors) - set(participants))
         if outside:
             raise SecAggError(
@@ -263,27 +273,28 @@ class SecAggMode(ProtectionMode):
         signed = [
             (a, (m.participants, m.keys_hash, m.survivors), m.signature) for a, m in got.items()
         ]
-        keys = {i.address.lower(): i.sign_key for i in self.ctx.members()}
+        signers = self._signers(round_)
+        keys = {i.address.lower(): i.sign_key for i in signers}
         return consistency.agreed_statement(
             signed,
             keys,
             self._ctx_bytes(round_),
             round_,
-            consistency.consistency_threshold(len(self.ctx.members())),
+            consistency.consistency_threshold(len(signers)),
         )
 
-    async def _agree(self, round_: int) -> consistency.Statement:
+    async def _agree(self, round_: int, held: set[str]) -> consistency.Statement:
         """Sign and send this peer's statement (if it took part), then wait (bounded) for one
         statement to carry the consistency threshold of survivors' signatures."""
         me, ctx = self.ctx.address.lower(), self._ctx_bytes(round_)
         mine: dict[str, wire.Consistency] = {}
         if round_ in self._own:  # this peer masked an input: it holds shares and signs its view
-            statement = self._statement(round_)
+            statement = self._statement(round_, held)
             signature = consistency.sign_statement(
                 self.ctx.identity.sign_private, ctx, round_, statement
             )
             mine[me] = wire.Consistency(round_, me, *statement, signature)
-            others = self.ctx.others()
+            others = self.ctx.aggregators(round_)
             await self.send_to(
                 round_,
                 "secagg-consistency",
@@ -297,7 +308,7 @@ class SecAggMode(ProtectionMode):
             )
         agreed = self._agreed(round_, mine)
         if agreed is None:
-            needed = consistency.consistency_threshold(len(self.ctx.members()))
+            needed = consistency.consistency_threshold(len(self._signers(round_)))
             raise SecAggError(
                 f"no survivor set carries {needed} signatures (the members' views of the round "
                 f"differ); releasing no shares"
@@ -326,7 +337,7 @@ class SecAggMode(ProtectionMode):
         name = f"{round_}:{round_seed(self.ctx.ledger, round_, 'secagg-release').hex()}"  # unique across chains
         self.released.record(name, digest, seeds, keys)  # raises before anything leaves
         msg = wire.Unmask(round_, me, participants, survivors, seeds, keys)
-        others = self.ctx.others()
+        others = self.ctx.aggregators(round_)
         await self.send_to(
             round_, "secagg-unmask", self.seal_for(round_, wire.encode(msg), others), others
         )
@@ -334,45 +345,28 @@ class SecAggMode(ProtectionMode):
 
     async def aggregate(self, round_: int, opened: dict[str, wire.MaskedInput]) -> Aggregate:
         me, timeout = self.ctx.address, self.ctx.settings.round_timeout
-        agreed = await self._agree(round_)
-        participants, _, survivors = agreed
-        dropped = tuple(p for p in participants if p not in survivors)
-        mine = {me.lower(): await self._release(round_, agreed)} if round_ in self._own else {}
         masked = {a.lower(): m for a, m in opened.items() if m is not None}
+        agreed = await self._agree(round_, set(masked))
+        participants, _, survivors = agreed
+        mine = {me.lower(): await self._release(round_, agreed)} if round_ in self._own else {}
         absent = [u for u in survivors if u not in masked or masked[u].participants != participants]
         if absent:  # our shares helped the others; this peer cannot compute the sum itself
             raise SecAggError(
                 f"no masked input over the agreed participants from {absent}; cannot unmask"
             )
-        threshold = self._threshold()
+        threshold = self._threshold(round_)
         adverts = {a.lower(): m for a, m in self.mailbox.get("keys", round_).items()}
-        helpers = {self._member(h).address for h in survivors if h != me.lower()}
+        signers = {i.address.lower(): i.address for i in self._signers(round_)}
+        helpers = {signers[h] for h in survivors if h != me.lower() and h in signers}
         with trio.move_on_after(timeout):
             await self.mailbox.wait_until("unmask", round_, lambda got: set(got) >= helpers)
         revealed = self.mailbox.get("unmask", round_)
-        agreeing = self._agreeing(revealed, agreed) | mine
+        agreeing = consistency.agreeing(revealed, agreed, set(signers)) | mine
         for a in set(map(str.lower, revealed)) - set(agreeing):
             self.ctx.log.warning(
                 "ignored unmask shares from %s: not for the agreed survivor set", a, round=round_
             )
-        try:
-            seeds = {
-                u: shamir.reconstruct(
-                    [m.seeds[u] for m in agreeing.values() if u in m.seeds], threshold, 32
-                )
-                for u in survivors
-            }
-            dkeys = {
-                d: shamir.reconstruct(
-                    [m.keys[d] for m in agreeing.values() if d in m.keys], threshold, 32
-                )
-                for d in dropped
-            }
-        except shamir.ShamirError as exc:
-            raise SecAggError(
-                f"cannot unmask the sum ({len(dropped)} of {len(participants)} participants "
-                f"dropped, {len(agreeing)} revealed shares): {exc}"
-            ) from None
+        seeds, dkeys = consistency.reconstruct(agreeing, agreed, threshold)
         mask_keys = {a: adverts[a].mask_key for a in participants if a in adverts} | self._keys.get(
             round_, {}
         )
@@ -408,19 +402,6 @@ class SecAggMode(ProtectionMode):
         return Aggregate(
             (self.ctx.global_params + step).astype(np.float32), sorted(accepted, key=str.lower)
         )
-
-    @staticmethod
-    def _agreeing(
-        revealed: dict[str, wire.Unmask], agreed: consistency.Statement
-    ) -> dict[str, wire.Unmask]:
-        participants, _, survivors = agreed
-        return {
-            a.lower(): u
-            for a, u in revealed.items()
-            if u.survivors == survivors
-            and u.participants == participants
-            and a.lower() in survivors
-        }
 
     def end_round(self, round_: int) -> None:
         super().end_round(round_)

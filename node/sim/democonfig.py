@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from node.protection import check_committee
 from node.service.config import (
     AggregationSection,
     DataSection,
@@ -94,11 +95,7 @@ class DemoConfig:
             raise ValueError(
                 f"--committee must be 0 (every hospital) or more, got {self.committee}"
             )
-        if 0 < self.committee < self.hospitals and self.protection != "sealed":
-            raise ValueError(
-                f"--committee {self.committee} runs with --protection sealed only "
-                f"({self.protection} aggregates among every hospital)"
-            )
+        check_committee(self.protection, self.committee, self.hospitals)
         if self.data not in DEMO_DATA:
             raise ValueError(
                 f"unknown demo data {self.data!r}; choose one of {', '.join(DEMO_DATA)}"

@@ -142,11 +142,12 @@ def test_a_committee_outside_one_to_n_is_refused_in_one_line(committee: int) -> 
     assert "\n" not in str(err.value)
 
 
-def test_a_committee_with_secagg_is_refused_in_one_line() -> None:
-    with pytest.raises(ValueError, match="sealed only") as err:
-        SimConfig(peers=N, committee=K, protection="secagg")
+def test_a_committee_with_ckks_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match="sealed or secagg only") as err:
+        SimConfig(peers=N, committee=K, protection="ckks")
     assert "\n" not in str(err.value)
-    assert SimConfig(peers=N, committee=N, protection="secagg").demo().committee == 0
+    assert SimConfig(peers=N, committee=N, protection="ckks").demo().committee == 0
+    assert SimConfig(peers=N, committee=K, protection="secagg", rule="fedavg").demo().committee == K
 
 
 def test_medmesh_simulate_parses_committee_from_its_own_parser() -> None:
