@@ -91,6 +91,38 @@ class EmbeddedProvider(EthereumTesterProvider):
         super().__init__(ethereum_tester, api_endpoints=endpoints)
         #: answers of ``eth_call`` on the latest block, for that block's hash only (make_request)
         self._calls: tuple[bytes, dict[str, Any]] = (b"", {})
+        #: contracts whose views read their own storage only: address -> (storage root, answers)
+        self._by_storage: dict[str, tuple[bytes, dict[str, Any]]] = {}
+
+    def keep_reads_by_storage(self, address: str) -> None:
+        """Keep ``eth_call`` answers of the contract at ``address`` for as long as its storage
+        root stays the same, across blocks. Exact only for a contract whose views read nothing
+        but its own storage and code (no block, transaction or caller fields, no calls out):
+        the registry's (``tests/integration/test_embedded_reads.py`` checks it). A consortium in
+        one process mines a block per transaction, and every member reads the registry between
+        other members' transactions: keyed by head, those reads never meet."""
+        self._by_storage.setdefault(address.lower(), (b"", {}))
+
+    def _answers(self, call: Any) -> dict[str, Any]:
+        """The cache an ``eth_call`` on the latest block belongs to (see keep_reads_by_storage)."""
+        from eth.rlp.accounts import Account
+        from eth_utils import keccak, to_canonical_address
+        from rlp import decode
+        from trie import HexaryTrie
+
+        chain = cast(Any, self.ethereum_tester).backend.chain
+        state_root = chain.get_canonical_head().state_root
+        to = str(call.get("to") or "").lower()
+        if to in self._by_storage:
+            raw = HexaryTrie(chain.chaindb.db, state_root)[keccak(to_canonical_address(to))]
+            root = bytes(decode(raw, sedes=Account).storage_root)
+            if self._by_storage[to][0] != root:
+                self._by_storage[to] = (root, {})
+            return self._by_storage[to][1]
+        head = bytes(chain.get_canonical_head().hash)
+        if self._calls[0] != head:
+            self._calls = (head, {})
+        return self._calls[1]
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         if method == "eth_call" and len(params) == 2 and params[1] == "latest":
@@ -104,11 +136,9 @@ class EmbeddedProvider(EthereumTesterProvider):
         the call. Peers that share one embedded chain read the same views at the same head
         (the round, its quorum, the registry) many times a round; each read costs a full EVM
         execution behind web3's formatting. Only results are kept, never reverts."""
-        head = bytes(cast(Any, self.ethereum_tester).backend.chain.get_canonical_head().hash)
-        if self._calls[0] != head:
-            self._calls = (head, {})
+        answers = self._answers(params[0])
         key = repr(params[0])
-        cached = self._calls[1].get(key)
+        cached = answers.get(key)
         if cached is not None:
             self._current_request_id += 1
             return cast(
@@ -116,7 +146,7 @@ class EmbeddedProvider(EthereumTesterProvider):
             )
         response = self._request(RPCEndpoint("eth_call"), params)
         if "result" in response and "error" not in response:
-            self._calls[1][key] = response["result"]
+            answers[key] = response["result"]
         return response
 
     def _request(self, method: RPCEndpoint, params: Any) -> RPCResponse:

@@ -91,6 +91,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         rule=args.rule,
         rows=args.rows,
         seed=args.seed,
+        transport=args.transport,
         json_path=args.json,
         progress=not args.no_progress,
     )
@@ -223,6 +224,12 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
         choices=("embedded", "anvil"),
         default="embedded",
         help="the embedded py-evm chain, or a fresh anvil devnet",
+    )
+    sim.add_argument(
+        "--transport",
+        choices=("memory", "libp2p"),
+        default="memory",
+        help="in-memory hosts, or one real libp2p host per member on 127.0.0.1 in this process",
     )
     sim.add_argument("--json", type=Path, help="write the report as JSON")
     sim.add_argument("--no-progress", action="store_true")

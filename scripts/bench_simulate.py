@@ -10,11 +10,19 @@ transactions such as the privacy budget declarations).
 its update to every other, so bytes per member grow with N), ``auto`` (the default k for N and
 f = 1, ``node.consensus.committee.committee_size``, the node's default ``[aggregation] f``) or a
 number. With a committee the rows split the bytes between committee members and followers.
+``--seeds`` runs one campaign per seed. ``--engine ray`` runs the campaigns as Ray tasks
+(``node.sim.engine``: a local Ray by default, ``--ray-address`` for a cluster).
+``--transport libp2p`` gives every member a real libp2p host on 127.0.0.1 (Noise, Yamux,
+GossipSub, direct streams), all in this one process, instead of the in-memory transport.
 
     .venv/bin/python scripts/bench_simulate.py                      # N = 16, 64; K = N; 2 rounds
     .venv/bin/python scripts/bench_simulate.py --sizes 16 --committee all auto \
         --out benchmarks/results/simulate_committee.json
     .venv/bin/python scripts/bench_simulate.py --sizes 8 --rounds 1 --out /tmp/x.json
+    .venv/bin/python scripts/bench_simulate.py --sizes 16 --committee auto --seeds 0 1 \
+        --engine ray --out /tmp/seeds.json
+    .venv/bin/python scripts/bench_simulate.py --sizes 64 --committee auto --rounds 3 \
+        --transport libp2p --out benchmarks/results/simulate_libp2p_64.json
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ sys.path.insert(0, str(REPO))
 from node.consensus.committee import committee_size  # noqa: E402
 from node.service.fsutil import atomic_write_json  # noqa: E402
 from node.sim.consortium import SimConfig, simulate  # noqa: E402
+from node.sim.engine import ENGINES, run_all  # noqa: E402
 
 
 def _summary(report: dict) -> dict:
@@ -40,17 +49,24 @@ def _summary(report: dict) -> dict:
     return {
         "n": report["config"]["peers"],
         "k": report["config"]["committee"],
+        "seed": report["config"]["seed"],
         "round": last["round"],
         "round_s": last["seconds"],
         "bytes_sent_per_member": last["bytes_sent_per_member"]["mean"],
         "bytes_received_per_member": last["bytes_received_per_member"]["mean"],
         "bytes_sent_per_follower": roles["follower"] and roles["follower"]["sent"],
         "bytes_received_per_follower": roles["follower"] and roles["follower"]["received"],
+        "bytes_sent_per_committee_member": roles["committee"] and roles["committee"]["sent"],
+        "bytes_received_per_committee_member": roles["committee"]
+        and roles["committee"]["received"],
         "attestations": last["attestations"],
         "chain_transactions": last["transactions"],
         "gas": last["gas"],
         "gas_per_member": round(last["gas"] / report["config"]["peers"]),
         "all_finalized_one_hash": report["all_finalized_one_hash"],
+        "transport": report["config"]["transport"],
+        "load_average_before": report["load_average_before"],
+        "load_average_after": os.getloadavg(),
     }
 
 
@@ -77,6 +93,20 @@ def _k(n: int, choice: str) -> int:
     return int(choice)
 
 
+def _campaign(cfg: SimConfig) -> dict:
+    """One campaign's report, timed, with the load average around it (a Ray task too)."""
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    started, load_before = time.perf_counter(), os.getloadavg()
+    report = simulate(cfg)
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+    report["load_average_before"] = load_before
+    for row in report["rounds"]:
+        row.pop("members")  # per-member pairs: thousands of numbers at N = 256
+    return report
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[16, 64])
@@ -88,31 +118,45 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--params", type=int, default=100_000)
+    ap.add_argument("--transport", choices=("memory", "libp2p"), default="memory")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="one campaign per seed")
+    ap.add_argument("--engine", choices=ENGINES, default="local", help="node.sim.engine")
+    ap.add_argument("--ray-address", help="a Ray cluster (--engine ray); default: a local Ray")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/simulate.json")
     args = ap.parse_args()
-    import logging
+    runs: list[dict] = []
+    summaries: list[dict] = []
 
-    logging.basicConfig(level=logging.ERROR)
-    runs, summaries = [], []
-    for n, k in [(n, _k(n, c)) for n in args.sizes for c in args.committee]:
-        started = time.perf_counter()
-        report = simulate(
-            SimConfig(peers=n, committee=k, rounds=args.rounds, params=args.params, progress=False)
-        )
-        report["wall_s"] = round(time.perf_counter() - started, 1)
-        for row in report["rounds"]:
-            row.pop("members")  # per-member pairs: thousands of numbers at N = 256
+    def done(_i: int, report: dict) -> None:
         runs.append(report)
         summaries.append(_summary(report))
         s = summaries[-1]
         print(
-            f"N={n:>4} k={s['k']:>4}: round {s['round']} {s['round_s']} s, "
+            f"N={s['n']:>4} k={s['k']:>4} seed={s['seed']}: round {s['round']} {s['round_s']} s, "
             f"{s['bytes_sent_per_member'] / 1e6:.2f} MB sent per member, "
             f"{s['chain_transactions']} txs, {s['gas']:,} gas, one hash: {s['all_finalized_one_hash']} "
             f"(whole run {report['wall_s']} s)",
             flush=True,
         )
-        _write(args.out, runs, summaries)  # after every size: a long run keeps what it measured
+        _write(args.out, runs, summaries)  # after every campaign: a long run keeps what it measured
+
+    jobs = [
+        (
+            SimConfig(
+                peers=n,
+                committee=_k(n, c),
+                rounds=args.rounds,
+                params=args.params,
+                seed=seed,
+                transport=args.transport,
+                progress=False,
+            ),
+        )
+        for n in args.sizes
+        for c in args.committee
+        for seed in args.seeds
+    ]
+    run_all(_campaign, jobs, engine=args.engine, address=args.ray_address, on_result=done)
     print(f"written to {args.out}")
 
 

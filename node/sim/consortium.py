@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import trio
 
-from gossip import GossipStats, MemoryHost, MemoryNetwork
-from ledger import LedgerClient, connect, deploy, dev_account
+from gossip import GossipStats, Transport
+from ledger import LedgerClient, connect, deploy, dev_account, is_embedded
 from ledger.committee import set_committee_size
 from node.consensus.update import parameters_hash
 from node.data.samples import TabularData, breast_cancer_split
@@ -45,6 +45,7 @@ from node.peer.pipeline import HospitalPeer, RoundOutcome
 from node.service.fsutil import atomic_write_json
 from node.sim.demo import join
 from node.sim.democonfig import DemoConfig
+from node.sim.hosts import TRANSPORTS, connect_all, host_factory
 
 __all__ = ["SimConfig", "simulate", "format_simulation"]
 
@@ -70,6 +71,7 @@ class SimConfig:
     epsilon: float = 8.0
     seed: int = 0
     rpc: str | None = None  # None: the embedded chain
+    transport: str = "memory"  # node.sim.hosts.TRANSPORTS
     json_path: Path | None = None
     progress: bool = True
 
@@ -82,6 +84,10 @@ class SimConfig:
             raise ValueError(f"--rounds must be at least 1, got {self.rounds}")
         if self.rows < 2:
             raise ValueError(f"--rows must be at least 2, got {self.rows}")
+        if self.transport not in TRANSPORTS:
+            raise ValueError(
+                f"--transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}"
+            )
         self.demo()  # validates rule, protection (sealed or secagg with a committee) as the demo does
 
     def demo(self) -> DemoConfig:
@@ -130,14 +136,20 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
     w3 = connect(cfg.rpc)
     admin = dev_account(w3)
     deployment = deploy(
-        w3, admin, commit_window=demo.commit_window, attest_window=demo.attest_window
+        w3,
+        admin,
+        commit_window=demo.commit_window,
+        attest_window=demo.attest_window,
+        genesis_seats=cfg.peers,  # founders: N admissions, not N^2/3 endorsements (enrollment)
     )
+    if is_embedded(w3):  # the members' registry reads meet across blocks (EmbeddedProvider)
+        w3.provider.keep_reads_by_storage(deployment.addresses["HospitalRegistry"])  # type: ignore[attr-defined]
     admin_client = LedgerClient(w3, deployment, admin)
     if demo.committee:
         set_committee_size(admin_client, demo.committee)
     settings = demo.peer_settings()
     dp = demo.dp().calibrated()  # every member has the same settings and row count: calibrate once
-    network = MemoryNetwork()
+    make_host = host_factory(cfg.transport, cfg.peers)
     peers: list[HospitalPeer] = []
     started = time.perf_counter()
     for i, raw in enumerate(_member_data(cfg.peers, cfg.rows, cfg.seed)):
@@ -148,7 +160,7 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
             identity,
             [p.ledger for p in peers],
             cohort_ceiling(len(raw)),
-            lambda seed, gate: network.host(seed, authorize=gate),
+            make_host,
         )
         privacy = PrivacyLedger(dp, None, warn_if_off=False)
         holder.append(HospitalPeer(identity, raw, client, host, privacy, settings))
@@ -156,11 +168,12 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
     enroll_s = time.perf_counter() - started
     for p in peers:
         p.refresh_directory()
-    hosts: list[MemoryHost] = [p.host for p in peers]  # type: ignore[misc]
+    hosts: list[Transport] = [p.host for p in peers]
     rows: list[dict] = []
     async with trio.open_nursery() as outer:
         for h in hosts:
             await outer.start(_run_host, h)
+        connect_s = await connect_all(hosts) if cfg.transport == "libp2p" else 0.0
         async with trio.open_nursery() as serving:
             for p in peers:
                 await serving.start(p.serve)
@@ -180,12 +193,13 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
         "parameters": int(peers[0].global_params.size),
         "chain": cfg.rpc or "embedded",
         "enroll_s": round(enroll_s, 2),
+        "connect_s": round(connect_s, 2),
         "rounds": rows,
         "all_finalized_one_hash": all(r["finalized"] and r["aggregate_hash"] for r in rows),
     }
 
 
-async def _run_host(host: MemoryHost, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def _run_host(host: Transport, task_status=trio.TASK_STATUS_IGNORED) -> None:
     async with host.running():
         task_status.started()
         await trio.sleep_forever()
@@ -248,7 +262,7 @@ def _chain_usage(w3, first_block: int) -> dict:
     return {"transactions": txs, "gas": gas}
 
 
-async def _round(w3, peers: list[HospitalPeer], hosts: list[MemoryHost], round_: int) -> dict:
+async def _round(w3, peers: list[HospitalPeer], hosts: list[Transport], round_: int) -> dict:
     before = [h.stats for h in hosts]
     first_block = w3.eth.block_number
     started = time.perf_counter()

@@ -18,6 +18,7 @@ import json
 
 import pytest
 
+from gossip import PeerHost
 from ledger.committee import committee_info, seat_on_chain, slot_of
 from node.consensus.update import parameters_hash
 from node.peer.pipeline import HospitalPeer
@@ -155,3 +156,38 @@ def test_medmesh_simulate_parses_committee_from_its_own_parser() -> None:
     argv = ["simulate", "--peers", "16", "--committee", "4"]
     args = build_parser(argv).parse_args(argv)
     assert (args.peers, args.committee, args.func.__name__) == (16, 4, "_cmd_simulate")
+
+
+@pytest.mark.slow
+def test_four_real_libp2p_hosts_in_one_process_finalize_on_the_chains_hash() -> None:
+    """``--transport libp2p``: every member a real PeerHost on 127.0.0.1, connected to the three
+    others, each member's update carried over real streams to the others (checked against the
+    hashes committed on chain), and every member adopting the chain's aggregate."""
+    n = 4
+    checked: list[int] = []
+
+    def check(row: dict, peers: list[HospitalPeer]) -> None:
+        rnd, ledger = row["round"], peers[0].ledger
+        info = ledger.round_info(rnd)
+        assert info.status == "finalized"
+        commits = ledger.commitments(rnd)
+        for p in peers:
+            assert isinstance(p.host, PeerHost) and len(p.host.connected_peers()) == n - 1
+            held = p.intake.held_blobs(rnd)
+            assert set(held) == {q.address for q in peers if q is not p}
+            assert all(
+                hashlib.sha256(b).digest() == commits[a].update_hash for a, b in held.items()
+            )
+            assert parameters_hash(p.global_params) == info.aggregate_hash
+        checked.append(rnd)
+
+    report = simulate(
+        SimConfig(peers=n, rounds=1, params=PARAMS, rows=16, transport="libp2p"), check
+    )
+    assert checked == [1] and report["all_finalized_one_hash"] and report["connect_s"] > 0
+
+
+def test_an_unknown_transport_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError) as err:
+        SimConfig(peers=N, transport="carrier-pigeon")
+    assert str(err.value) == "--transport must be one of memory, libp2p, got 'carrier-pigeon'"
