@@ -101,4 +101,8 @@ def test_live_peers_bucket_with_the_rounds_public_seed(tmp_path):
         assert len(updates) == 5
         np.testing.assert_allclose(step, _median_of_buckets(updates, 2, seed), atol=1e-6)
     updates, step = next(iter(Capture.seen.values()))
-    assert np.abs(step - _median_of_buckets(updates, 2, seed + 1)).max() > 1e-5
+    # the seed decides the buckets: other seeds give another aggregate. Not seed + 1 alone: five
+    # updates fall into buckets of two in only 15 ways, so one other seed in ~15 draws the same
+    # buckets (a CI run hit it: 1.5e-8 apart)
+    others = [np.abs(step - _median_of_buckets(updates, 2, seed + k)).max() for k in range(1, 9)]
+    assert max(others) > 1e-5
