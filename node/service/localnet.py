@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -33,9 +34,31 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A port on 127.0.0.1 free now, drawn below the kernel's ephemeral range: a node listens on
+    it only once its process starts, minutes later, and a port the kernel handed out (bind to 0)
+    could by then be taken by any outgoing connection, or by another run's port-0 pick (a CI run
+    saw a node fail with "Address already in use")."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = secrets.randbelow(low - 10_000) + 10_000
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded range: any
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux; 32768 where it cannot be read)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+    return low if low > 11_000 else 32768
 
 
 class NodeProcess:
