@@ -44,6 +44,7 @@ import trio
 from ledger.beacon import revealed_secrets
 from ledger.errors import LedgerError
 from ledger.randomness import draw_distinct, draw_pair, round_seed
+from node.consensus.committee import CommitteeError
 from node.consensus.rules import clip_norms
 from node.consensus.update import ModelUpdate, UpdateFormatError, encode_update
 from node.crypto.ckks import pool as ckks_pool
@@ -131,12 +132,22 @@ class CkksMode(ProtectionMode):
                 revealed = {a.lower() for a in revealed_secrets(ledger, round_)}
             except LedgerError as exc:
                 raise CKKSError(f"no role draw for round {round_}: {exc}") from None
-            members = [m for m in self.ctx.members() if m.address.lower() in revealed]
+            members = [m for m in self._eligible(round_) if m.address.lower() in revealed]
             pair = draw_roles(seed, members)  # raises below two members
             by_address = {m.address.lower(): m for m in members}
             drawn = draw_distinct(seed, [m.address for m in members], 2 + self._extra_roles())
             self._roles[round_] = [*pair, *(by_address[a.lower()] for a in drawn[2:])]
         return self._roles[round_]
+
+    def _eligible(self, round_: int) -> list[Identity]:
+        """Whom the roles are drawn from: the round's committee seats (docs/secagg.md), or
+        every member without one."""
+        draw = self.ctx.draw_committee or self.ctx.committee
+        try:
+            seats = draw(round_) if draw is not None else None
+        except CommitteeError as exc:
+            raise CKKSError(f"no role draw for round {round_}: {exc}") from None
+        return [m for m in self.ctx.members() if seats is None or m.address.lower() in seats]
 
     def _is(self, ident: Identity) -> bool:
         return ident.address.lower() == self.ctx.address.lower()
@@ -340,9 +351,9 @@ class CkksMode(ProtectionMode):
             result = wire.CkksMessage(
                 "result", round_, me, included, params.astype("<f4").tobytes()
             )
-            others = self.ctx.others()
+            seats = self.ctx.aggregators(round_)  # every other member without a committee
             await self.send_to(
-                round_, "ckks-result", self.seal_for(round_, wire.encode(result), others), others
+                round_, "ckks-result", self.seal_for(round_, wire.encode(result), seats), seats
             )
             return Aggregate(params, [committed[a] for a in included])
         result = await self._await("result", round_, holder)
