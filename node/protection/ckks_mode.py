@@ -28,6 +28,11 @@ no draw: the round goes on without ckks roles and fails; the next round draws af
    it checks the decrypted weight total against the chain and registry, adds its own weighted update, and
    sends the new global parameters to every member; each attests their hash on chain.
 
+With an aggregation committee (docs/secagg.md, "ckks with a committee") the pair is drawn among
+the round's seats that revealed (:meth:`CkksMode._eligible`), the key holder sends the result
+to the other seats only, the seats attest, and the followers fetch the finalized aggregate
+(:mod:`node.peer.committee`).
+
 Every peer sees only the sum. What it cannot check is the key holder's arithmetic: an honest
 key holder is trusted for the decryption (the others attest what it published, and a key
 holder that publishes different results to different peers splits the vote and fails the
