@@ -126,7 +126,10 @@ class RoundCommittee:
             await peer.beacon.ready(round_)
         seats = self.seats_now(round_)
         peer.log.info(
-            "committee of %d drawn (seated: %s)", len(seats or ()), self.seated(round_), round=round_
+            "committee of %d drawn (seated: %s)",
+            len(seats or ()),
+            self.seated(round_),
+            round=round_,
         )
         return seats
 
