@@ -44,22 +44,19 @@ from node.sim.demo import DemoConfig, run_demo
 
 class CountUpdates(PeerMod):
     """Run by every peer: bytes of the update blobs it sends, by (round, hospital), and of its
-    secagg or ckks side messages (bytes and blobs); under ckks, the round's (key holder,
-    aggregator) names."""
+    secagg or ckks side messages (bytes and blobs); under ckks, who held which role."""
 
     def __init__(self) -> None:
         self.sent: dict[tuple[int, str], int] = defaultdict(int)
         self.side: dict[tuple[int, str], int] = defaultdict(int)
         self.side_blobs: dict[tuple[int, str], int] = defaultdict(int)
-        self.roles: dict[int, tuple[str, str]] = {}
-
-    async def train(self, peer, round_, call_next):
-        if peer.protection.name == "ckks":
-            holder, aggregator = peer.protection.roles(round_)
-            self.roles[round_] = (holder.address.lower(), aggregator.address.lower())
-        return await call_next(round_)
+        self.roles: dict[int, dict[str, str]] = defaultdict(dict)  # round -> hospital -> role
 
     async def outgoing(self, peer, recipient, kind, blob):
+        # the key holder sends the ckks context, the aggregator the encrypted sum
+        if kind in ("ckks-context", "ckks-sum"):
+            role = "key_holder" if kind == "ckks-context" else "aggregator"
+            self.roles[peek_context(blob).round][peer.name] = role
         if kind == "update":
             self.sent[(peek_context(blob).round, peer.name)] += len(blob)
         elif kind.startswith(("secagg-", "ckks-")):
@@ -145,13 +142,13 @@ def run(hospitals: int, k: int, rounds: int, protection: str = "sealed") -> dict
                 "seconds": row["seconds"],
             }
         )
-        if r in counter.roles:
-            by_address = {a.lower(): n for n, a in addresses.items()}
-            holder, aggregator = (by_address[a] for a in counter.roles[r])
-            place = {holder: "key_holder", aggregator: "aggregator"}
+        if protection == "ckks":
+            place = counter.roles[r]
             rows[-1]["by_member"] = {
                 n: {
-                    "place": place.get(n, "seat" if n in inside else "follower"),
+                    "place": place.get(
+                        n, ("seat" if k else "member") if n in inside else "follower"
+                    ),
                     "update_bytes": sent[n],
                     "ckks_bytes": counter.side[(r, n)],
                     "ckks_blobs": counter.side_blobs[(r, n)],

@@ -138,8 +138,8 @@ class RoundCommittee:
         from the chain if this peer has not drawn it yet: a mode may need it for a message that
         came before this peer's own draw. Raises CommitteeError while the round's beacon is not
         ready (no key, no committee)."""
-        if round_ in self._seats:
-            return self._seats[round_]
+        if round_ in self._seats or not self.enabled:
+            return self._seats.get(round_)
         peer = self.peer
         info = committee_info(peer.ledger, round_)
         if info.size == 0:
