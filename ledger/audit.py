@@ -21,7 +21,7 @@ from .anchors import AttestationRecord, HeadAnchor, check_anchors, check_atteste
 from .award_audit import award_history, check_awards
 from .awards import artifact_name
 from .batch_views import View, view_calls
-from .beacon_audit import check_beacon
+from .beacon_audit import check_beacon, check_ckks_roles
 from .client import LedgerClient
 from .committee_audit import check_committee, committee_setting
 from .compile import CONTRACT_NAMES, compile_contracts
@@ -123,6 +123,7 @@ def collect(
         settings["ledger"]["quorum"],
         check,
     )
+    check_ckks_roles(deployment, index.events, history["rounds"], check)
     history["incentives"] = award_history(index.events, deployment)
     for key, token in check_awards(
         w3, deployment, history, settings["ledger"]["quorum"], check

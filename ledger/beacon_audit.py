@@ -6,7 +6,8 @@ member's ``SecretCommitted`` commitment; the beacon value recomputed from the re
 For a round with ckks commitments (mode :data:`CKKS_MODE`), the beacon must have had a quorum
 of reveals (no ckks draw without one), the audit redraws the key holder and the aggregator
 from the recomputed value among the revealers (:func:`ledger.randomness.draw_pair`, the rule
-the peers run) and puts them in the report (``round["ckks_roles"]``); a finalized ckks round
+the peers run; with a committee, among its seats that revealed: :func:`check_ckks_roles`, run
+after the committee's audit) and puts them in the report (``round["ckks_roles"]``); a finalized ckks round
 whose drawn key holder committed must have it in its accepted set (with FedAvg, the key holder's
 own update is always in the sum it decrypts) or among the attesters of the winning aggregate
 (with a robust rule the rule may leave the key holder's update out).
@@ -21,7 +22,7 @@ from .beacon import beacon_info, secret_commitment, value_from_reveals
 from .deploy import Deployment
 from .randomness import draw_pair, mix_seed
 
-__all__ = ["CKKS_MODE", "beacon_rounds", "check_beacon"]
+__all__ = ["CKKS_MODE", "beacon_rounds", "check_beacon", "check_ckks_roles"]
 
 #: The protection-mode code the node software commits for ckks updates (``node.protection``).
 CKKS_MODE = 3
@@ -54,8 +55,8 @@ def check_beacon(
     quorum: tuple[int, int],
     check: Any,
 ) -> None:
-    """Run the checks above over ``rounds`` (the audit's history), adding ``beacon`` and, for
-    ckks rounds, ``ckks_roles`` to each round."""
+    """Run the checks above over ``rounds`` (the audit's history), adding ``beacon`` to each
+    round (the ckks roles: :func:`check_ckks_roles`)."""
     beacons = beacon_rounds(events)
     address = deployment.addresses["RoundBeacon"]
     for r in rounds:
@@ -102,9 +103,27 @@ def check_beacon(
             value is not None,
             f"{len(reveals)} of {r['member_count']} members revealed, {needed} needed",
         )
-        if value is None or len(reveals) < 2:
+
+
+def check_ckks_roles(
+    deployment: Deployment, events: list[dict[str, Any]], rounds: list[dict[str, Any]], check: Any
+) -> None:
+    """Redraw each ckks round's (key holder, aggregator) as the peers draw it: among the
+    revealers, or with a committee among its seats that revealed (``round["committee"]``, from
+    :func:`ledger.committee_audit.check_committee`, run first); add ``ckks_roles`` to the round."""
+    beacons = beacon_rounds(events)
+    for r in rounds:
+        n, value = r["round"], (r.get("beacon") or {}).get("value")
+        if value is None or not any(c["mode"] == CKKS_MODE for c in r["commits"]):
             continue
-        holder, aggregator = draw_pair(mix_seed(deployment, n, "ckks-roles", value), list(reveals))
+        reveals = list(beacons.get(n, {"reveals": {}})["reveals"])
+        if "committee" in r:  # a committee round: roles go to seats only (docs/secagg.md)
+            seats = {a.lower() for a in r["committee"]["seats"]}
+            reveals = [a for a in reveals if a.lower() in seats]
+        if len(reveals) < 2:
+            continue
+        seed = mix_seed(deployment, n, "ckks-roles", bytes.fromhex(value[2:]))
+        holder, aggregator = draw_pair(seed, reveals)
         r["ckks_roles"] = {"key_holder": holder, "aggregator": aggregator}
         committed = {c["account"].lower() for c in r["commits"]}
         if r["finalized"] and holder.lower() in committed:

@@ -26,8 +26,10 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from node.protection import check_committee
     from node.sim.demo import DemoConfig, format_report, records_dir, run_demo
 
+    check_committee(args.protection, args.committee, args.hospitals, rule=args.rule)
     cfg = DemoConfig(
         rounds=args.rounds,
         hospitals=args.hospitals,
@@ -80,8 +82,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from node.protection import check_committee
     from node.sim.consortium import SimConfig, format_simulation, progress_bar, simulate
 
+    check_committee(args.protection, args.committee or 0, args.peers, rule=args.rule)
     cfg = SimConfig(
         peers=args.peers,
         committee=args.committee,
@@ -129,7 +133,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=d.committee,
         metavar="K",
-        help="attesters the beacon draws per round (0: every hospital; sealed or secagg; docs/committee.md)",
+        help="attesters the beacon draws per round (0: every hospital; sealed, secagg, or ckks with "
+        "fedavg; docs/committee.md)",
     )
     demo.add_argument(
         "--epsilon", type=float, default=d.epsilon, help="DP budget for the whole campaign"
@@ -208,8 +213,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
         "--committee",
         type=int,
         metavar="K",
-        help="attesters the beacon draws per round (default N: every member; sealed or secagg; "
-        "docs/committee.md)",
+        help="attesters the beacon draws per round (default N: every member; sealed, secagg, or "
+        "ckks with fedavg; docs/committee.md)",
     )
     sim.add_argument("--rounds", type=int, default=1)
     sim.add_argument(

@@ -6,12 +6,15 @@ followers' aggregate fetches are not updates), attestations, chain gas (every tr
 the round: beacon, commits, attestations, finalize, settle) and wall time.
 
     .venv/bin/python scripts/bench_committee.py [--hospitals 6 8] [--rounds 2] \
-        [--protection sealed|secagg] [--json benchmarks/results/bench_committee.json]
+        [--protection sealed|secagg|ckks] [--json benchmarks/results/bench_committee.json]
 
 With ``--protection secagg`` (rule FedAvg; default output
 ``benchmarks/results/bench_committee_secagg.json``) it also counts the secagg side messages each
 member sends (key adverts, Shamir shares, consistency statements, unmask shares): bytes and
-blobs, per committee member and per follower.
+blobs, per committee member and per follower. With ``--protection ckks`` (rule FedAvg; output
+``bench_committee_ckks.json``) the side messages are ckks's (the key holder's context and
+result, the aggregator's sum), under ``ckks_*`` keys, and each round also lists every member's
+bytes with its place (``key_holder``, ``aggregator``, ``seat``, ``follower``).
 
 k is the default of docs/committee.md for f = 1 (``committee_size(N, 1)``); k = 0 is every
 hospital (today's behaviour). The demo's model has 31 parameters, so a blob is mostly the
@@ -41,17 +44,22 @@ from node.sim.demo import DemoConfig, run_demo
 
 class CountUpdates(PeerMod):
     """Run by every peer: bytes of the update blobs it sends, by (round, hospital), and of its
-    secagg side messages (bytes and blobs)."""
+    secagg or ckks side messages (bytes and blobs); under ckks, who held which role."""
 
     def __init__(self) -> None:
         self.sent: dict[tuple[int, str], int] = defaultdict(int)
         self.side: dict[tuple[int, str], int] = defaultdict(int)
         self.side_blobs: dict[tuple[int, str], int] = defaultdict(int)
+        self.roles: dict[int, dict[str, str]] = defaultdict(dict)  # round -> hospital -> role
 
     async def outgoing(self, peer, recipient, kind, blob):
+        # the key holder sends the ckks context, the aggregator the encrypted sum
+        if kind in ("ckks-context", "ckks-sum"):
+            role = "key_holder" if kind == "ckks-context" else "aggregator"
+            self.roles[peek_context(blob).round][peer.name] = role
         if kind == "update":
             self.sent[(peek_context(blob).round, peer.name)] += len(blob)
-        elif kind.startswith("secagg-"):
+        elif kind.startswith(("secagg-", "ckks-")):
             key = (peek_context(blob).round, peer.name)
             self.side[key] += len(blob)
             self.side_blobs[key] += 1
@@ -96,7 +104,7 @@ def run(hospitals: int, k: int, rounds: int, protection: str = "sealed") -> dict
                 rounds=rounds,
                 committee=k,
                 protection=protection,
-                rule="fedavg" if protection == "secagg" else DemoConfig.rule,
+                rule="fedavg" if protection in ("secagg", "ckks") else DemoConfig.rule,
                 chain_state=state,
                 progress=False,
                 state_dir=Path(tmp),
@@ -108,6 +116,7 @@ def run(hospitals: int, k: int, rounds: int, protection: str = "sealed") -> dict
     ledger = LedgerClient(w3, deployment)
     addresses = {name: h["address"] for name, h in report["hospitals"].items()}
     gas = _round_gas(w3, ledger, rounds)
+    side = "ckks" if protection == "ckks" else "secagg"
     rows = []
     for row, round_gas in zip(report["rounds"], gas, strict=True):
         r = row["round"]
@@ -125,14 +134,27 @@ def run(hospitals: int, k: int, rounds: int, protection: str = "sealed") -> dict
                 "update_bytes_sent_follower_mean": (
                     statistics.mean(sent[n] for n in outside) if outside else None
                 ),
-                "secagg_bytes_sent_committee_mean": _mean(counter.side, r, inside),
-                "secagg_bytes_sent_follower_mean": _mean(counter.side, r, outside),
-                "secagg_blobs_sent_committee_mean": _mean(counter.side_blobs, r, inside),
-                "secagg_blobs_sent_follower_mean": _mean(counter.side_blobs, r, outside),
+                f"{side}_bytes_sent_committee_mean": _mean(counter.side, r, inside),
+                f"{side}_bytes_sent_follower_mean": _mean(counter.side, r, outside),
+                f"{side}_blobs_sent_committee_mean": _mean(counter.side_blobs, r, inside),
+                f"{side}_blobs_sent_follower_mean": _mean(counter.side_blobs, r, outside),
                 "gas": round_gas,
                 "seconds": row["seconds"],
             }
         )
+        if protection == "ckks":
+            place = counter.roles[r]
+            rows[-1]["by_member"] = {
+                n: {
+                    "place": place.get(
+                        n, ("seat" if k else "member") if n in inside else "follower"
+                    ),
+                    "update_bytes": sent[n],
+                    "ckks_bytes": counter.side[(r, n)],
+                    "ckks_blobs": counter.side_blobs[(r, n)],
+                }
+                for n in addresses
+            }
     return {
         "hospitals": hospitals,
         "k": k,
@@ -146,7 +168,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hospitals", type=int, nargs="+", default=[6, 8])
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--protection", choices=("sealed", "secagg"), default="sealed")
+    ap.add_argument("--protection", choices=("sealed", "secagg", "ckks"), default="sealed")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     suffix = "" if args.protection == "sealed" else f"_{args.protection}"

@@ -14,8 +14,9 @@ from node.peer.pipeline import HospitalPeer, RoundOutcome
 from node.protection import ProtectionMode
 
 
-def chain_roles(state, round_: int) -> tuple[str, str]:
-    """(key holder, aggregator) of ``round_``, re-derived here from the chain's beacon reveals:
+def chain_roles(state, round_: int, among: set[str] | None = None) -> tuple[str, str]:
+    """(key holder, aggregator) of ``round_``, re-derived here from the chain's beacon reveals
+    (with ``among``, e.g. a committee's seats, only the revealers in it take part):
     each SecretRevealed event's secret, checked against its member's SecretCommitted
     commitment, mixed as keccak(abi.encode(XOR of keccak(abi.encode(secret, member)), round,
     chain id, beacon)), hashed with the deployment and the round, read as an integer x; over the
@@ -50,6 +51,8 @@ def chain_roles(state, round_: int) -> tuple[str, str]:
     ).encode()
     x = int.from_bytes(keccak(head + value), "big")
     members.sort(key=str.lower)
+    if among is not None:
+        members = [m for m in members if m.lower() in {a.lower() for a in among}]
     holder = members[x % len(members)]
     rest = [m for m in members if m != holder]
     return holder, rest[(x // len(members)) % len(rest)]

@@ -15,9 +15,10 @@ number alone). A committee member that stops on purpose after its last round
 round's deadline: before, the seats exited half a second after finalization and the followers
 of a campaign's last round never got its aggregate (``scripts/bench_nodes.py --committee``).
 
-The sealed and secagg modes run with a committee (secagg with the seats as its aggregators,
-:mod:`node.protection.secagg_dealing`); ckks aggregates among every member, and a peer of
-its refuses a committee round (:class:`CommitteeError`).
+The sealed, secagg and ckks modes run with a committee (secagg with the seats as its aggregators,
+:mod:`node.protection.secagg_dealing`; ckks with its key holder and aggregator drawn from the
+seats, :mod:`node.protection.ckks_mode`); ckks with a robust rule does not, and a peer of it
+refuses a committee round (:class:`CommitteeError`, :func:`node.protection.committee_refusal`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from node.consensus.committee import CommitteeError, seat
 from node.consensus.update import parameters_hash
 from node.errors import NotAuthorized, NotHeld
 from node.peer.contribute import ROUND_ERRORS
-from node.protection import COMMITTEE_MODES
+from node.protection import committee_refusal
 from node.service.modelsync import (
     ModelOffer,
     decode_offer,
@@ -118,15 +119,34 @@ class RoundCommittee:
         if info.size == 0:
             self._seats[round_] = None
             return None
-        if peer.protection.name not in COMMITTEE_MODES:
-            raise CommitteeError(
-                f"committee: protection mode {peer.protection.name} aggregates among every "
-                f"member; a committee of {info.size} runs with protection = sealed or secagg only"
-            )
+        refusal = committee_refusal(peer.protection.name, peer.settings.rule)
+        if refusal is not None:
+            raise CommitteeError(f"committee of {info.size}: {refusal}")
         if info.key is None:
             await peer.beacon.ready(round_)
-            info = committee_info(peer.ledger, round_)
-        assert info.key is not None, "a ready beacon gives the committee its key"
+        seats = self.seats_now(round_)
+        peer.log.info(
+            "committee of %d drawn (seated: %s)",
+            len(seats or ()),
+            self.seated(round_),
+            round=round_,
+        )
+        return seats
+
+    def seats_now(self, round_: int) -> frozenset[str] | None:
+        """The committee of ``round_`` (lower-case addresses; None for every member), drawn now
+        from the chain if this peer has not drawn it yet: a mode may need it for a message that
+        came before this peer's own draw. Raises CommitteeError while the round's beacon is not
+        ready (no key, no committee)."""
+        if round_ in self._seats or not self.enabled:
+            return self._seats.get(round_)
+        peer = self.peer
+        info = committee_info(peer.ledger, round_)
+        if info.size == 0:
+            self._seats[round_] = None
+            return None
+        if info.key is None:
+            raise CommitteeError(f"the committee of round {round_} is not drawn yet (no beacon)")
         epoch = peer.ledger.round_info(round_).membership_epoch
         if self._slots is None:
             self._slots = SlotBook(peer.ledger)
@@ -138,9 +158,6 @@ class RoundCommittee:
             if _seated(slots.of(m.address), epoch, info.key, info.domain, info.size)
         )
         self._seats[round_] = seats
-        peer.log.info(
-            "committee of %d drawn (seated: %s)", len(seats), self.seated(round_), round=round_
-        )
         return seats
 
     def keep(self, round_: int, params: np.ndarray) -> None:

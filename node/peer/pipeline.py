@@ -186,6 +186,7 @@ class HospitalPeer:
             transport=self._deliver,
             beacon=self.beacon,
             committee=self.committee.members,
+            draw_committee=self.committee.seats_now,
         )
 
     async def _deliver(self, recipient: Identity, blob: bytes, kind: str) -> None:

@@ -33,13 +33,14 @@ __all__ = [
     "Rejected",
     "check_committee",
     "check_protection",
+    "committee_refusal",
     "make_mode",
 ]
 
 MODE_CODES = {"sealed": 1, "secagg": 2, "ckks": 3}
 SUM_ONLY = {"secagg", "ckks"}  # modes that reveal only the sum of the updates
-#: modes that run with an aggregation committee (docs/committee.md); ckks aggregates among all
-COMMITTEE_MODES = ("sealed", "secagg")
+#: modes that run with an aggregation committee (docs/committee.md); ckks with FedAvg only
+COMMITTEE_MODES = ("sealed", "secagg", "ckks")
 
 
 def check_protection(protection: str, rule: str) -> None:
@@ -61,14 +62,29 @@ def check_protection(protection: str, rule: str) -> None:
         )
 
 
-def check_committee(protection: str, committee: int, members: int) -> None:
-    """Raise ValueError where a committee of ``committee`` seats (below ``members``) cannot run
-    with ``protection`` (one line naming the modes that can)."""
-    if 0 < committee < members and protection not in COMMITTEE_MODES:
-        raise ValueError(
-            f"--committee {committee} runs with --protection {' or '.join(COMMITTEE_MODES)} "
-            f"only ({protection} aggregates among every hospital; docs/committee.md)"
+def committee_refusal(protection: str, rule: str) -> str | None:
+    """Why ``protection`` with ``rule`` cannot run with an aggregation committee, in one line;
+    None where it can (docs/committee.md, docs/secagg.md)."""
+    if protection not in COMMITTEE_MODES:
+        return (
+            f"a committee runs with --protection {' or '.join(COMMITTEE_MODES)} only "
+            f"({protection} aggregates among every hospital; docs/committee.md)"
         )
+    if protection == "ckks" and rule_class(rule).from_distances:
+        return (
+            f"ckks with {rule} does not run with a committee: each member checks its own row of "
+            f"the key holder's scalars, and a follower never receives them (use --rule fedavg; "
+            f"docs/secagg.md)"
+        )
+    return None
+
+
+def check_committee(protection: str, committee: int, members: int, rule: str = "fedavg") -> None:
+    """Raise ValueError where a committee of ``committee`` seats (below ``members``) cannot run
+    with ``protection`` and ``rule`` (one line naming why, :func:`committee_refusal`)."""
+    refusal = committee_refusal(protection, rule) if 0 < committee < members else None
+    if refusal is not None:
+        raise ValueError(f"--committee {committee}: {refusal}")
 
 
 def check_norm_bound(protection: str, rule: str) -> None:

@@ -28,6 +28,11 @@ no draw: the round goes on without ckks roles and fails; the next round draws af
    it checks the decrypted weight total against the chain and registry, adds its own weighted update, and
    sends the new global parameters to every member; each attests their hash on chain.
 
+With an aggregation committee (docs/secagg.md, "ckks with a committee") the pair is drawn among
+the round's seats that revealed (:meth:`CkksMode._eligible`), the key holder sends the result
+to the other seats only, the seats attest, and the followers fetch the finalized aggregate
+(:mod:`node.peer.committee`).
+
 Every peer sees only the sum. What it cannot check is the key holder's arithmetic: an honest
 key holder is trusted for the decryption (the others attest what it published, and a key
 holder that publishes different results to different peers splits the vote and fails the
@@ -44,6 +49,7 @@ import trio
 from ledger.beacon import revealed_secrets
 from ledger.errors import LedgerError
 from ledger.randomness import draw_distinct, draw_pair, round_seed
+from node.consensus.committee import CommitteeError
 from node.consensus.rules import clip_norms
 from node.consensus.update import ModelUpdate, UpdateFormatError, encode_update
 from node.crypto.ckks import pool as ckks_pool
@@ -131,12 +137,22 @@ class CkksMode(ProtectionMode):
                 revealed = {a.lower() for a in revealed_secrets(ledger, round_)}
             except LedgerError as exc:
                 raise CKKSError(f"no role draw for round {round_}: {exc}") from None
-            members = [m for m in self.ctx.members() if m.address.lower() in revealed]
+            members = [m for m in self._eligible(round_) if m.address.lower() in revealed]
             pair = draw_roles(seed, members)  # raises below two members
             by_address = {m.address.lower(): m for m in members}
             drawn = draw_distinct(seed, [m.address for m in members], 2 + self._extra_roles())
             self._roles[round_] = [*pair, *(by_address[a.lower()] for a in drawn[2:])]
         return self._roles[round_]
+
+    def _eligible(self, round_: int) -> list[Identity]:
+        """Whom the roles are drawn from: the round's committee seats (docs/secagg.md), or
+        every member without one."""
+        draw = self.ctx.draw_committee or self.ctx.committee
+        try:
+            seats = draw(round_) if draw is not None else None
+        except CommitteeError as exc:
+            raise CKKSError(f"no role draw for round {round_}: {exc}") from None
+        return [m for m in self.ctx.members() if seats is None or m.address.lower() in seats]
 
     def _is(self, ident: Identity) -> bool:
         return ident.address.lower() == self.ctx.address.lower()
@@ -340,9 +356,9 @@ class CkksMode(ProtectionMode):
             result = wire.CkksMessage(
                 "result", round_, me, included, params.astype("<f4").tobytes()
             )
-            others = self.ctx.others()
+            seats = self.ctx.aggregators(round_)  # every other member without a committee
             await self.send_to(
-                round_, "ckks-result", self.seal_for(round_, wire.encode(result), others), others
+                round_, "ckks-result", self.seal_for(round_, wire.encode(result), seats), seats
             )
             return Aggregate(params, [committed[a] for a in included])
         result = await self._await("result", round_, holder)

@@ -58,6 +58,9 @@ class ModeContext:
     beacon: RoundSecrets | None = None  # this peer's beacon secrets (modes with uses_beacon)
     #: the round's aggregation committee (lower-case addresses), None for every member
     committee: Callable[[int], frozenset[str] | None] | None = None
+    #: the same, drawn from the chain now if the peer has not drawn it yet (raises
+    #: CommitteeError before the round's beacon is ready); None: use ``committee``
+    draw_committee: Callable[[int], frozenset[str] | None] | None = None
 
     @property
     def address(self) -> str:
