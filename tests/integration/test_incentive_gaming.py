@@ -1,7 +1,9 @@
 """Gaming the credit schemes (issue 16, section 4), on the 4-hospital scenario and the real
 contracts: a claimed count buys nothing under declared cohorts (the default) and at most
-the median claim under data-size without them (the opt-in labelled gameable); a copier is found in commit order (never its source); noisy copies are caught up
-to the noise the sweep in docs/incentive-gaming.md measured."""
+the median claim under data-size without them (the opt-in labelled gameable); a copier is
+found in commit order (never its source); noisy copies are caught up to the noise the sweep
+in docs/incentive-gaming.md measured; a copier's lucky noise does not take a round of
+leave-one-out credits."""
 
 from __future__ import annotations
 
