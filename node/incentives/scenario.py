@@ -163,7 +163,8 @@ class Scenario:
     # accepted updates (node/incentives/novelty.py); false: the papers' plain values
     novelty: bool = True
     # leave-one-out novelty's substitutes also include this many noisy replays of each previous
-    # update, at the seat's own distance from it (node/incentives/novelty.py); 0: exact replays
+    # update, at the seat's own distance from it, valued at their best + 1 standard deviation
+    # (node/incentives/novelty.py); 0: exact replays only
     replay_draws: int = 32
     schemes: tuple[str, ...] = tuple(SCHEMES)
     shapley: ShapleySettings = ShapleySettings()
@@ -196,8 +197,8 @@ class Scenario:
             raise ValueError("declared_cohorts must be true or false and spread_fraction in [0, 1)")
         if not isinstance(self.commit_before_reveal, bool) or not isinstance(self.novelty, bool):
             raise ValueError("commit_before_reveal and novelty must be true or false")
-        if not 0 <= self.replay_draws <= 1024:
-            raise ValueError(f"replay_draws must be in [0, 1024], got {self.replay_draws}")
+        if not (self.replay_draws == 0 or 2 <= self.replay_draws <= 1024):
+            raise ValueError(f"replay_draws must be 0 or in [2, 1024], got {self.replay_draws}")
         _choice("award_by", self.award_by, ("admin", "quorum"))
         _choice("mint", self.mint, MINTS)
         if not 0 < self.value_unit < float("inf"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -102,19 +103,30 @@ def test_noisy_replays_sit_at_the_seats_distance_and_are_drawn_alike() -> None:
         noisy_replays(row, subs, -1, (3, 1))
 
 
-def test_leave_one_out_novelty_takes_the_best_noisy_replay_too() -> None:
+def test_leave_one_out_novelty_takes_the_best_noisy_replay_plus_a_margin() -> None:
     """Against games rebuilt from scratch: each kept seat's value over the best of absence, the
-    exact replays and the noisy replays of them at its own distance."""
+    exact replays, and the noisy replays of them at its own distance, the latter valued at
+    their best plus ``margin`` standard deviations of their values."""
     game, plain, loo, _ = _setup([True, True, True, False])
     rng = np.random.default_rng(5)
     substitutes = [rng.normal(size=3).astype(np.float32) for _ in range(2)]
-    got = novel_loo(game, plain, loo, substitutes, draws=8, seed=9)
     exact_only = novel_loo(game, plain, loo, substitutes)
     full = 15
-    for i in range(3):
-        rows = substitutes + noisy_replays(game.updates[i], substitutes, 8, (9, i))
-        assert len(rows) == 2 + 16
-        best = max(plain(full & ~(1 << i)), *(_seated(game, i, r)(full) for r in rows))
-        assert got[i] == pytest.approx(game(full) - best, abs=1e-12)
-        assert got[i] <= exact_only[i]  # more substitutes never raise a payment
-    assert got[3] == loo[3] == 0
+    for margin in (0.0, 1.0):
+        got = novel_loo(game, plain, loo, substitutes, draws=8, seed=9, margin=margin)
+        for i in range(3):
+            noisy = noisy_replays(game.updates[i], substitutes, 8, (9, i))
+            assert len(noisy) == 16
+            values = [_seated(game, i, r)(full) for r in noisy]
+            best = max(
+                plain(full & ~(1 << i)),
+                *(_seated(game, i, r)(full) for r in substitutes),
+                max(values) + margin * statistics.stdev(values),
+            )
+            assert got[i] == pytest.approx(game(full) - best, abs=1e-12)
+            assert got[i] <= exact_only[i]  # more substitutes never raise a payment
+        assert got[3] == loo[3] == 0
+    with pytest.raises(ValueError, match="margin"):
+        novel_loo(game, plain, loo, substitutes, draws=8, margin=-1.0)
+    with pytest.raises(ValueError, match="draws"):
+        novel_loo(game, plain, loo, substitutes, draws=1)
