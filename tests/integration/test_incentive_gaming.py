@@ -234,7 +234,8 @@ def test_a_lucky_noisy_copy_is_not_paid_a_round_under_leave_one_out(
     while every honest site's novelty was negative, so it took that whole round (6.8 points
     over its honest share); at seed 2 the late copier took 3.21 of round 3's 3.37 credits
     (+5.5). Its noise is one random draw at its distance from the replay, and the substitutes
-    now include 32 such draws (node/incentives/novelty.py, noisy_replays)."""
+    now include 32 such draws, valued at their best plus one standard deviation
+    (node/incentives/novelty.py, noisy_replays)."""
 
     def shares(draws: int | None, **gamer) -> dict[str, float]:
         scenario = replace(scenario_from_dict(_four(rounds=3, **gamer)), seed=seed)
