@@ -26,9 +26,13 @@ share when it plays honestly under the same code (its "honest share"). Strategie
   plain strategy;
 - ``stale-10``: the previous global step plus 10 % noise (Lin et al., 2019, disguised);
 - ``random``: a random direction at the median honest norm;
-- ``honest-declared`` / ``claim-3000-declared``: as above with each site's cohort declared at
-  admission and claims capped at it (the on-chain ceiling of the ledger issue); new code only,
-  the old column repeats the undeclared run.
+- ``honest-exact`` / ``copy-30-exact`` / ``copy-30-late-exact``: as ``honest`` / ``copy-30`` /
+  ``copy-30-late`` with leave-one-out's novelty over exact replays only (``replay_draws = 0``,
+  the code before noisy replays); the old column repeats the plain strategy;
+- ``honest-undeclared`` / ``claim-3000-undeclared``: without declared cohorts
+  (``declared_cohorts = false``, the opt-in labelled gameable: claims capped only at the
+  round's median claim; the default before it declared cohorts); new code only, the old column
+  repeats the plain strategy.
 
 "old" is the code at ``--base`` (default: the commit before issue 16) exported with ``git
 archive`` and run in a subprocess, the strategies patched in from outside (claimed counts,
@@ -42,7 +46,7 @@ paid (seed 0, on the chain). The table's rows are seed 0's; ``SPREAD``'s copiers
 against their honest baseline at each of the ``--spread-seeds`` seeds (the gamer's share minus
 its honest share).
 
-    .venv/bin/python scripts/bench_incentive_gaming.py --seeds 5 --spread-seeds 10 --jobs 3
+    .venv/bin/python scripts/bench_incentive_gaming.py --seeds 5 --spread-seeds 10 --jobs 2
 
 Writes ``benchmarks/results/incentive_gaming.json`` and prints the tables in Markdown.
 """
@@ -115,22 +119,41 @@ STRATEGIES: dict[str, dict] = {
     },
     "stale-10": {"role": "free-rider", "free_ride": "stale", "free_ride_noise": 0.1},
     "random": {"role": "free-rider", "free_ride": "random"},
-    # with each site's cohort declared at admission and claims above it refused (issue 14's
-    # chain check; the simulator caps the claim, a liar's best response): "new" only
-    "honest-declared": {"scenario": {"declared_cohorts": True}},
-    "claim-3000-declared": {"claimed_samples": 3000, "scenario": {"declared_cohorts": True}},
+    # leave-one-out novelty over exact replays only (the code before noisy replays)
+    "honest-exact": {"scenario": {"replay_draws": 0}},
+    "copy-30-exact": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "scenario": {"replay_draws": 0},
+    },
+    "copy-30-late-exact": {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "free_ride_from": 2,
+        "scenario": {"replay_draws": 0},
+    },
+    # without declared cohorts (the opt-in labelled gameable; the default declares them, and the
+    # chain refuses a claim above the cohort, so a liar's best response is its cohort): "new" only
+    "honest-undeclared": {"scenario": {"declared_cohorts": False}},
+    "claim-3000-undeclared": {"claimed_samples": 3000, "scenario": {"declared_cohorts": False}},
 }
 BASELINE = {
     "copy-30-pot": "honest-pot",
     "copy-30-plain": "honest-plain",
     "copy-30-late-plain": "honest-plain",
-    "honest-declared": "honest-declared",
-    "claim-3000-declared": "honest-declared",
+    "copy-30-exact": "honest-exact",
+    "copy-30-late-exact": "honest-exact",
+    "honest-undeclared": "honest-undeclared",
+    "claim-3000-undeclared": "honest-undeclared",
 }  # else "honest"
 SUFFIXES = (
     "-late-plain",
     "-plain",
-    "-declared",
+    "-late-exact",
+    "-exact",
+    "-undeclared",
     "-unheld",
     "-late",
     "-pot",
@@ -138,7 +161,14 @@ SUFFIXES = (
 NOISES = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 GOAL_POINTS = 5.0
 # the copiers of issue 16's last goal, over seeds, paid by novelty and by the plain values
-SPREAD = ("copy-30", "copy-30-late", "copy-30-plain", "copy-30-late-plain")
+SPREAD = (
+    "copy-30",
+    "copy-30-late",
+    "copy-30-exact",
+    "copy-30-late-exact",
+    "copy-30-plain",
+    "copy-30-late-plain",
+)
 
 
 def _scenario_dict(strategy: str, legacy: bool) -> dict:

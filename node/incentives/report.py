@@ -132,7 +132,12 @@ def format_tables(result: SimulationResult, summaries: list[SchemeSummary]) -> s
             "",
             f"== {s.scheme}: total {s.total:.2f}, Gini {s.gini:.3f}, free-riders {s.free_rider_share:.1%}, "
             f"poisoners {s.poisoner_share:.1%}, Spearman(credits, Shapley) {rho}, "
-            f"on chain {'= computed' if s.balances_match_chain else 'DIFFERS'}",
+            f"on chain {'= computed' if s.balances_match_chain else 'DIFFERS'}"
+            + (
+                "; GAMEABLE: no declared cohorts, claims capped only at the median claim"
+                if s.scheme == "data-size" and not sc.declared_cohorts
+                else ""
+            ),
             f"{'hospital':<12} {'profile':<14} {'samples':>7} {'credits':>10} {'share':>7} {'shapley':>9}",
         ]
         lines += [

@@ -5,11 +5,16 @@ down, so the credits never exceed the budget).
 
 - :func:`equal_weights` — equal split among accepted contributors.
 - :func:`size_weights` — in proportion to the samples each contributor claims to have trained
-  on (the FedAvg weighting, McMahan et al., 2017), bounded: at each member's declared cohort
-  when the consortium holds one, else at the round's median claim
-  (:func:`node.consensus.rules.bounded_counts`). A claim is not a fact: unbounded, one site
-  claiming 3,000 samples instead of 30 took 94 % of the budget (issue 16). The median cap
-  flattens honest shares too (a hospital above the median is paid as the median).
+  on (the FedAvg weighting, McMahan et al., 2017), bounded by each member's cohort, declared at
+  admission and endorsed by the consortium (the chain refuses a commitment above it, and the
+  RoundLedger's own ``samples`` credit splits by those bounded commitments): the simulator's
+  default (``declared_cohorts = true``). A claim is not a fact: unbounded, one site claiming
+  3,000 samples instead of 30 took 94 % of the budget (issue 16). Without declared cohorts
+  (an explicit opt-in) the claims are capped at the round's median claim
+  (:func:`node.consensus.rules.bounded_counts`), which is **gameable**: no bound computed from
+  claims alone stops a small site from claiming the median (33.3 % against an honest 27.3 %
+  in the ``four`` scenario), and the cap flattens honest shares (a hospital above the
+  median is paid as the median).
 - :func:`loo_weights` — leave-one-out marginal gain v(N) - v(N minus i), the deletion method of
   Wang et al., 2019, "Measure Contribution of Participants in Federated Learning"; negative
   gains earn nothing.
@@ -128,8 +133,9 @@ def equal_weights(view: RoundView) -> np.ndarray:
 
 
 def size_weights(view: RoundView) -> np.ndarray:
-    """Claims capped at the declared cohorts where the consortium holds them (checked at
-    admission), else at the round's median claim (:func:`node.consensus.rules.bounded_counts`)."""
+    """Claims capped at the declared cohorts (endorsed at admission); without them (an opt-in,
+    gameable up to the median claim) at the round's median claim
+    (:func:`node.consensus.rules.bounded_counts`)."""
     claims = np.asarray(view.samples, dtype=np.float64)
     bounded = bounded_counts(claims) if view.declared is None else np.minimum(claims, view.declared)
     return _accepted_only(view, bounded)

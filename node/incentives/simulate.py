@@ -125,7 +125,9 @@ def _round_values(
     exact = exact_shapley(cached, n) if n <= s.exact_max else None
     novel = {}
     if scenario.novelty:
-        novel["loo"] = novel_loo(game, cached, loo, previous)
+        novel["loo"] = novel_loo(
+            game, cached, loo, previous, draws=scenario.replay_draws, seed=seed
+        )
         if exact is not None and n <= s.novelty_max:
             novel["shapley"] = novel_shapley(game, cached, exact, previous)
     return gtg, exact, loo, novel, evaluations

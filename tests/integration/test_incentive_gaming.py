@@ -1,7 +1,9 @@
 """Gaming the credit schemes (issue 16, section 4), on the 4-hospital scenario and the real
-contracts: a claimed count buys no marginal credit and at most the median claim under
-data-size; a copier is found in commit order (never its source); noisy copies are caught up
-to the noise the sweep in docs/incentive-gaming.md measured."""
+contracts: a claimed count buys nothing under declared cohorts (the default) and at most
+the median claim under data-size without them (the opt-in labelled gameable); a copier is
+found in commit order (never its source); noisy copies are caught up to the noise the sweep
+in docs/incentive-gaming.md measured; a copier's lucky noise does not take a round of
+leave-one-out credits."""
 
 from __future__ import annotations
 
@@ -38,30 +40,36 @@ def _shares(result) -> dict[str, dict[str, float]]:
     return {s.scheme: {r.hospital: r.share for r in s.rows} for s in summarize(result)}
 
 
-@pytest.mark.slow  # three simulations on the chain: ~40 s on a busy machine
-def test_a_claimed_count_buys_no_marginal_credit_and_at_most_the_median_under_data_size() -> None:
+@pytest.mark.slow  # four simulations on the chain: ~50 s on a busy machine
+def test_a_claimed_count_buys_nothing_and_at_most_the_median_without_declared_cohorts() -> None:
+    """By default each site's cohort is declared at admission and a claim above it is refused
+    (the chain's rule for live peers), so claiming 3,000 samples instead of 30 changes no
+    scheme's payment: data-size pays the true counts, 30 / 210. This test used to assert the
+    old default, claims capped only at the median claim, under which the lie took a third
+    against an honest 30 / 110 (issue 16's goal missed by one point); that path is now the
+    opt-in ``declared_cohorts = false``, labelled gameable, and is checked below."""
     honest = simulate(scenario_from_dict(_four()), w3=connect(), progress=False)
     liar = simulate(scenario_from_dict(_four(claimed_samples=3000)), w3=connect(), progress=False)
+    assert honest.scenario.declared_cohorts and liar.scenario.declared_cohorts
     h, lie = _shares(honest), _shares(liar)
-    for scheme in (
-        "equal",
-        "leave-one-out",
-        "shapley-gtg",
-        "reputation",
-    ):  # the model and the game ignore claims
+    assert set(h) == {"equal", "data-size", "leave-one-out", "shapley-gtg", "reputation"}
+    for scheme in h:  # the model, the game and the data-size split all ignore the lie
         assert lie[scheme] == h[scheme], scheme
-    # data-size: claims 120 / 60 / 3000 / 40 -> lower median 60 -> 60 / 60 / 60 (d rejected): a third,
-    # where the unbounded claim took 3000 / 3180 = 94 %
-    assert lie["data-size"]["hospital-c"] == pytest.approx(1 / 3)
-    assert h["data-size"]["hospital-c"] == pytest.approx(30 / 110)
-    declared = simulate(
-        replace(scenario_from_dict(_four(claimed_samples=3000)), declared_cohorts=True),
-        w3=connect(),
-        progress=False,
-    )
-    assert _shares(declared)["data-size"]["hospital-c"] == pytest.approx(
-        30 / 210
-    )  # capped at its true cohort
+    assert h["data-size"]["hospital-c"] == pytest.approx(30 / 210)  # its true cohort
+    # the opt-in without declared cohorts: claims 120 / 60 / 3000 / 40 -> lower median 60 ->
+    # 60 / 60 / 60 (d rejected): a third, where the unbounded claim took 3000 / 3180 = 94 %
+    undeclared = {
+        name: _shares(
+            simulate(
+                replace(scenario_from_dict(_four(**gamer)), declared_cohorts=False),
+                w3=connect(),
+                progress=False,
+            )
+        )["data-size"]["hospital-c"]
+        for name, gamer in (("honest", {}), ("liar", {"claimed_samples": 3000}))
+    }
+    assert undeclared["liar"] == pytest.approx(1 / 3)
+    assert undeclared["honest"] == pytest.approx(30 / 110)
 
 
 def _chain_shares(result) -> dict[str, float]:
@@ -211,3 +219,39 @@ def test_a_late_copier_is_paid_at_most_its_honest_share_plus_five_points_with_no
     plain_h, plain_c = shares(False), shares(False, **late)
     assert plain_c["leave-one-out"] > plain_h["leave-one-out"] + 0.05
     assert plain_c["shapley-gtg"] > plain_h["shapley-gtg"] + 0.05
+
+
+@pytest.mark.slow  # four simulations on the chain per case: ~60 s on a busy machine
+@pytest.mark.parametrize(
+    "seed,free_ride_from", [(5, 1), (2, 2)], ids=["copy-30-seed-5", "copy-30-late-seed-2"]
+)
+def test_a_lucky_noisy_copy_is_not_paid_a_round_under_leave_one_out(
+    seed: int, free_ride_from: int
+) -> None:
+    """The two campaigns of the seed spread that leave-one-out still overpaid with novelty over
+    exact replays (benchmarks/results/incentive_gaming.json before the noisy replays): at seed
+    5 the copier's round-2 copy beat every exact replay in its seat by 0.003 in minus log-loss
+    while every honest site's novelty was negative, so it took that whole round (6.8 points
+    over its honest share); at seed 2 the late copier took 3.21 of round 3's 3.37 credits
+    (+5.5). Its noise is one random draw at its distance from the replay, and the substitutes
+    now include 32 such draws, valued at their best plus one standard deviation
+    (node/incentives/novelty.py, noisy_replays)."""
+
+    def shares(draws: int | None, **gamer) -> dict[str, float]:
+        scenario = replace(scenario_from_dict(_four(rounds=3, **gamer)), seed=seed)
+        if draws is not None:
+            scenario = replace(scenario, replay_draws=draws)
+        return _chain_shares(simulate(scenario, w3=connect(), progress=False))
+
+    copy = {
+        "role": "free-rider",
+        "free_ride": "copy",
+        "free_ride_noise": 0.3,
+        "free_ride_from": free_ride_from,
+    }
+    h, c = shares(None), shares(None, **copy)
+    for scheme in h:
+        assert c[scheme] <= h[scheme] + 0.05, (scheme, c[scheme], h[scheme])
+    # novelty over the exact replays alone (replay_draws = 0, the code before) overpays it
+    exact_h, exact_c = shares(0), shares(0, **copy)
+    assert exact_c["leave-one-out"] > exact_h["leave-one-out"] + 0.05

@@ -110,13 +110,15 @@ def test_shapley_credits_follow_exact_shapley_and_free_riders_get_nothing(
     assert all(r.rejected == {"hospital-d": "zero-update"} for r in result.rounds)
     assert by_scheme["equal"].free_rider_share == 0
     assert by_scheme["equal"].gini == pytest.approx(0.25, abs=1e-12)
-    # data-size pays by claimed samples capped at the round's lower median claim (issue 16: a
-    # claim is not a fact): claims 120 / 60 / 30 / 40 -> cap 40 -> 40 / 40 / 30 of 110
+    # data-size pays by claimed samples capped at each site's cohort, declared at admission
+    # (the default, as on the live chain; issue 16: a claim is not a fact): 120 / 60 / 30 of
+    # 210. Before declared cohorts were the default it paid claims capped at the round's lower
+    # median claim, 40 / 40 / 30 of 110, a bound a small site could game up to the median.
     shares = {r.hospital: r.share for r in by_scheme["data-size"].rows}
     assert [round(shares[n], 6) for n in names] == [
-        round(4 / 11, 6),
-        round(4 / 11, 6),
-        round(3 / 11, 6),
+        round(4 / 7, 6),
+        round(2 / 7, 6),
+        round(1 / 7, 6),
         0.0,
     ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import torch
 
 from node.data.samples import TabularData
 from node.incentives import CachedGame, RoundGame, exact_shapley
-from node.incentives.novelty import novel_loo, novel_shapley
+from node.incentives.novelty import noisy_replays, novel_loo, novel_shapley
 from node.learning.models import build_model
 
 
@@ -83,3 +84,49 @@ def test_a_replay_of_a_previous_update_earns_nothing_and_no_substitute_changes_n
     assert novel_shapley(game, plain, phi, replay)[2] <= 1e-12
     assert np.array_equal(novel_loo(game, plain, loo, []), loo)
     assert np.array_equal(novel_shapley(game, plain, phi, []), phi)
+
+
+def test_noisy_replays_sit_at_the_seats_distance_and_are_drawn_alike() -> None:
+    rng = np.random.default_rng(7)
+    row, subs = rng.normal(size=5), [rng.normal(size=5) for _ in range(2)]
+    draws = noisy_replays(row, subs, 16, (3, 1))
+    assert len(draws) == 32 and all(d.dtype == np.float32 for d in draws)
+    for j, p in enumerate(subs):
+        distance = np.linalg.norm(row - p)
+        for d in draws[16 * j : 16 * (j + 1)]:
+            assert np.linalg.norm(d.astype(np.float64) - p) == pytest.approx(distance, rel=1e-6)
+    again = noisy_replays(row, subs, 16, (3, 1))
+    assert all(np.array_equal(a, b) for a, b in zip(draws, again, strict=True))
+    assert not np.array_equal(draws[0], noisy_replays(row, subs, 16, (3, 2))[0])  # per seat
+    assert noisy_replays(row, subs, 0, (3, 1)) == []
+    with pytest.raises(ValueError, match="draws"):
+        noisy_replays(row, subs, -1, (3, 1))
+
+
+def test_leave_one_out_novelty_takes_the_best_noisy_replay_plus_a_margin() -> None:
+    """Against games rebuilt from scratch: each kept seat's value over the best of absence, the
+    exact replays, and the noisy replays of them at its own distance, the latter valued at
+    their best plus ``margin`` standard deviations of their values."""
+    game, plain, loo, _ = _setup([True, True, True, False])
+    rng = np.random.default_rng(5)
+    substitutes = [rng.normal(size=3).astype(np.float32) for _ in range(2)]
+    exact_only = novel_loo(game, plain, loo, substitutes)
+    full = 15
+    for margin in (0.0, 1.0):
+        got = novel_loo(game, plain, loo, substitutes, draws=8, seed=9, margin=margin)
+        for i in range(3):
+            noisy = noisy_replays(game.updates[i], substitutes, 8, (9, i))
+            assert len(noisy) == 16
+            values = [_seated(game, i, r)(full) for r in noisy]
+            best = max(
+                plain(full & ~(1 << i)),
+                *(_seated(game, i, r)(full) for r in substitutes),
+                max(values) + margin * statistics.stdev(values),
+            )
+            assert got[i] == pytest.approx(game(full) - best, abs=1e-12)
+            assert got[i] <= exact_only[i]  # more substitutes never raise a payment
+        assert got[3] == loo[3] == 0
+    with pytest.raises(ValueError, match="margin"):
+        novel_loo(game, plain, loo, substitutes, draws=8, margin=-1.0)
+    with pytest.raises(ValueError, match="draws"):
+        novel_loo(game, plain, loo, substitutes, draws=1)
