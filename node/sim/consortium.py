@@ -36,6 +36,7 @@ import trio
 from gossip import GossipStats, Transport
 from ledger import LedgerClient, connect, deploy, dev_account, is_embedded
 from ledger.committee import set_committee_size
+from ledger.shared import share_reads
 from node.consensus.update import parameters_hash
 from node.data.samples import TabularData, breast_cancer_split
 from node.learning.models import mlp_for_parameters
@@ -144,6 +145,7 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
     )
     if is_embedded(w3):  # the members' registry reads meet across blocks (EmbeddedProvider)
         w3.provider.keep_reads_by_storage(deployment.addresses["HospitalRegistry"])  # type: ignore[attr-defined]
+        share_reads(w3)  # N members, one chain: each view read once per block (ledger.shared)
     admin_client = LedgerClient(w3, deployment, admin)
     if demo.committee:
         set_committee_size(admin_client, demo.committee)
