@@ -93,6 +93,8 @@ class EmbeddedProvider(EthereumTesterProvider):
         self._calls: tuple[bytes, dict[str, Any]] = (b"", {})
         #: contracts whose views read their own storage only: address -> (storage root, answers)
         self._by_storage: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        #: the reads the clients of this chain share (ledger.shared.share_reads), or None
+        self.shared_reads: Any = None
 
     def keep_reads_by_storage(self, address: str) -> None:
         """Keep ``eth_call`` answers of the contract at ``address`` for as long as its storage

@@ -16,6 +16,8 @@ clients created on it afterwards then share:
   transaction changes (it mines a new block), so the answer is a function of the head's hash,
   the call and its sender: the premise of :class:`~ledger.embedded.EmbeddedProvider`'s own
   cache, which still paid web3's encoding, middleware and decoding on every read;
+- the member directory (``identities()``), per storage root of the registry
+  (:meth:`SharedReads.per_storage`);
 - the registry's slots, per membership epoch (:class:`~ledger.committee.SlotBook`);
 - the vote events of the round ledger (:class:`~ledger.attestlog.VoteIndex`), which are the
   chain's, not the client's.
@@ -27,7 +29,6 @@ is shared and every client reads for itself, as before.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -36,9 +37,6 @@ from web3 import Web3
 from .embedded import backend, is_embedded
 
 __all__ = ["SharedReads", "head_hash", "share_reads", "shared_reads"]
-
-#: per provider (forgotten with it): the reads its clients share
-_SHARED: weakref.WeakKeyDictionary[Any, SharedReads] = weakref.WeakKeyDictionary()
 
 
 class SharedReads:
@@ -81,7 +79,6 @@ class SharedReads:
             self._answers[key] = build()  # reads mine nothing: still this head's answer
         return _fresh(self._answers[key])  # a caller may change what it was given
 
-
     def per_storage(self, address: str, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
         """``build()``, made from views of the contract at ``address`` alone, built once per
         storage root of that contract where the chain keeps its reads by storage
@@ -122,20 +119,21 @@ def share_reads(w3: Web3) -> SharedReads:
     """Share reads among the clients created on embedded ``w3`` from now on (idempotent)."""
     if not is_embedded(w3):
         raise ValueError("shared reads are for the embedded chain only")
-    shared = _SHARED.get(w3.provider)
-    if shared is None:
-        shared = _SHARED[w3.provider] = SharedReads(w3)
+    shared = shared_reads(w3)
+    if shared is None:  # held by the provider: forgotten with the chain
+        shared = w3.provider.shared_reads = SharedReads(w3)  # type: ignore[attr-defined]
     return shared
 
 
 def shared_reads(w3: Web3) -> SharedReads | None:
     """The reads shared on ``w3``'s chain, or None (each client reads for itself)."""
-    return _SHARED.get(w3.provider)
+    shared: SharedReads | None = getattr(w3.provider, "shared_reads", None)
+    return shared
 
 
 def head_hash(w3: Web3) -> bytes:
     """The latest block's hash: from py-evm where reads are shared, else ``get_block``."""
-    shared = _SHARED.get(w3.provider)
+    shared = shared_reads(w3)
     if shared is not None:
         return shared.head()
     return bytes(w3.eth.get_block("latest")["hash"])
