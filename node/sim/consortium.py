@@ -56,6 +56,11 @@ take about N times one member's (5 s per member and round at N = 16 on the loade
 machine, ``benchmarks/results/simulate.json``); a fixed 120 s ran out at N = 64."""
 
 COMMITTEE_RANGE = "--committee must be within 1..--peers ({n}), got {k}"
+MAX_PEERS = 224
+"""``RoundLedger.MAX_COMMITTERS``: a round takes at most 224 commitments (an accepted set is
+a 224-bit mask over them). Past it the chain refuses the later members' commitments
+(``RoundLedgerRoundFull``), and every other member holds its update until the commit window
+closes, waiting for theirs: a simulated N = 256 stalled so."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,11 @@ class SimConfig:
     def __post_init__(self) -> None:
         if self.peers < 3:
             raise ValueError(f"--peers must be at least 3, got {self.peers}")
+        if self.peers > MAX_PEERS:
+            raise ValueError(
+                f"--peers must be at most {MAX_PEERS}, got {self.peers}: a round takes at most "
+                f"{MAX_PEERS} commitments (RoundLedger.MAX_COMMITTERS)"
+            )
         if self.committee is not None and not 1 <= self.committee <= self.peers:
             raise ValueError(COMMITTEE_RANGE.format(k=self.committee, n=self.peers))
         if self.rounds < 1:
