@@ -72,12 +72,16 @@ class SharedReads:
         head = self.head()
         if head != self._head:
             self._head, self._answers = head, {}
-        if key in self._answers:
+        answers = self._answers
+        if key in answers:
             self.hits += 1
-        else:
-            self.misses += 1
-            self._answers[key] = build()  # reads mine nothing: still this head's answer
-        return _fresh(self._answers[key])  # a caller may change what it was given
+            return _fresh(answers[key])  # a caller may change what it was given
+        self.misses += 1
+        value = build()
+        if self._head == head and self.head() == head:  # no block came meanwhile (a thread)
+            answers[key] = value
+            return _fresh(value)
+        return value
 
     def per_storage(self, address: str, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
         """``build()``, made from views of the contract at ``address`` alone, built once per
@@ -94,10 +98,13 @@ class SharedReads:
         answers = self._storage[address.lower()][1]
         if key in answers:
             self.hits += 1
-        else:
-            self.misses += 1
-            answers[key] = build()
-        return _fresh(answers[key])
+            return _fresh(answers[key])
+        self.misses += 1
+        value = build()
+        if self._w3.provider.storage_root(address) == root:  # type: ignore[attr-defined]
+            answers[key] = value
+            return _fresh(value)
+        return value
 
 
 def _fresh(value: Any) -> Any:
