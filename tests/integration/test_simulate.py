@@ -143,17 +143,6 @@ def test_a_committee_outside_one_to_n_is_refused_in_one_line(committee: int) -> 
     assert "\n" not in str(err.value)
 
 
-def test_more_members_than_a_round_takes_commitments_are_refused_in_one_line() -> None:
-    w3 = connect()
-    deployment = deploy(w3, dev_account(w3))
-    limit = LedgerClient(w3, deployment).round_ledger.functions.MAX_COMMITTERS().call()
-    assert limit == MAX_PEERS  # the simulator's bound is the contract's
-    SimConfig(peers=MAX_PEERS, committee=4)
-    with pytest.raises(ValueError, match=r"--peers must be at most 224.*MAX_COMMITTERS") as err:
-        SimConfig(peers=MAX_PEERS + 1, committee=4)
-    assert "\n" not in str(err.value)
-
-
 def test_a_committee_with_ckks_is_refused_in_one_line() -> None:
     with pytest.raises(ValueError, match="sealed or secagg only") as err:
         SimConfig(peers=N, committee=K, protection="ckks")
@@ -203,3 +192,14 @@ def test_an_unknown_transport_is_refused_in_one_line() -> None:
     with pytest.raises(ValueError) as err:
         SimConfig(peers=N, transport="carrier-pigeon")
     assert str(err.value) == "--transport must be one of memory, libp2p, got 'carrier-pigeon'"
+
+
+def test_more_members_than_a_round_takes_commitments_are_refused_in_one_line() -> None:
+    w3 = connect()
+    deployment = deploy(w3, dev_account(w3))
+    limit = LedgerClient(w3, deployment).round_ledger.functions.MAX_COMMITTERS().call()
+    assert limit == MAX_PEERS  # the simulator's bound is the contract's
+    SimConfig(peers=MAX_PEERS, committee=4)
+    with pytest.raises(ValueError, match=r"--peers must be at most 224.*MAX_COMMITTERS") as err:
+        SimConfig(peers=MAX_PEERS + 1, committee=4)
+    assert "\n" not in str(err.value)
