@@ -22,6 +22,7 @@ from .chain import sync_clock
 from .compile import CONTRACT_NAMES, compile_contracts, error_decoder
 from .deploy import Deployment
 from .errors import ErrorDecoder, LedgerError
+from .shared import head_hash, shared_reads
 from .tx import call, send
 
 __all__ = ["LedgerClient", "contracts_for"]
@@ -80,7 +81,9 @@ class LedgerClient:
         self.last_receipt: TxReceipt | None = None
         #: Signed attest transactions by round (see :meth:`attest`).
         self.attestation_records: dict[int, bytes] = {}
-        self._votes = VoteIndex(w3, self.round_ledger, deployment.start_block)
+        #: the reads this client shares with the others on its chain (ledger.shared), or None
+        self.shared = shared_reads(w3)
+        self._votes = self._vote_index(deployment.start_block)
 
     @property
     def address(self) -> str:
@@ -110,9 +113,39 @@ class LedgerClient:
         self.last_receipt = receipt
         return receipt
 
+    def _vote_index(self, start_block: int) -> VoteIndex:
+        """The round ledger's vote events: one index per chain where reads are shared."""
+        if self.shared is None:
+            return VoteIndex(self.w3, self.round_ledger, start_block)
+        key = (str(self.round_ledger.address), int(start_block))
+        if key not in self.shared.vote_indexes:
+            self.shared.vote_indexes[key] = VoteIndex(self.w3, self.round_ledger, start_block)
+        index: VoteIndex = self.shared.vote_indexes[key]
+        return index
+
     def _call(self, fn: ContractFunction) -> Any:
         with self._observed("call"):
+            if self.shared is not None:  # one answer per head block for every client
+                return self.shared.call(fn, lambda: call(fn, decoder=self._decoder))
             return call(fn, decoder=self._decoder)
+
+    def _per_head(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """``build()`` (made from this block's views alone), shared per head block where reads
+        are shared (:meth:`ledger.shared.SharedReads.per_head`)."""
+        if self.shared is None:
+            return build()
+        return self.shared.per_head(key, build)
+
+    def _per_registry(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """``build()`` (made from the registry's views alone), shared per registry storage
+        root where the chain keeps its reads so (:meth:`ledger.shared.SharedReads.per_storage`)."""
+        if self.shared is None:
+            return build()
+        return self.shared.per_storage(str(self.registry.address), key, build)
+
+    def head_hash(self) -> bytes:
+        """The latest block's hash (:func:`ledger.shared.head_hash`)."""
+        return head_hash(self.w3)
 
     def _observed(self, op: str) -> ExitStack:
         stack = ExitStack()

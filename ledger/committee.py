@@ -95,12 +95,21 @@ class SlotBook:
         self._client = client
         self._epoch: int | None = None
         self._slots: dict[str, ActiveSlot] = {}
+        # where the clients of one chain share reads (ledger.shared), they share the books too:
+        # a slot is a function of the chain's registry and its epoch, not of the reader
+        shared = client.shared
+        self._books: dict[int, dict[str, ActiveSlot]] | None = (
+            None
+            if shared is None
+            else shared.slots.setdefault(str(client.registry.address).lower(), {})
+        )
 
     def sync(self) -> None:
         """Read the registry's membership epoch; drop the slots read in an earlier one."""
         epoch = int(self._client._call(self._client.registry.functions.membership())[0])
         if epoch != self._epoch:
-            self._epoch, self._slots = epoch, {}
+            self._epoch = epoch
+            self._slots = {} if self._books is None else self._books.setdefault(epoch, {})
 
     def of(self, account: str) -> ActiveSlot:
         """``slotOf(account)`` as of the last :meth:`sync` (or read now, then kept)."""

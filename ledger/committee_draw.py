@@ -15,6 +15,8 @@ docs/committee.md explains the draw and what its seed resists.
 
 from __future__ import annotations
 
+import functools
+
 from eth_hash.auto import keccak
 
 from .errors import LedgerError
@@ -53,9 +55,11 @@ def permute(key: bytes, x: int, half_bits: int) -> int:
     return (left << half_bits) | right
 
 
+@functools.lru_cache(maxsize=8192)
 def seat(key: bytes, slot: int, n: int) -> int:
     """``pi(slot)``: the seat of the member at ``slot`` among ``n``, a permutation of
-    ``0..n-1`` (cycle-walking the Feistel network until the value falls inside)."""
+    ``0..n-1`` (cycle-walking the Feistel network until the value falls inside). Kept per
+    arguments (a pure function): N members in one process each draw the same N seats."""
     if not 0 <= slot < n:
         raise DrawError(f"committee: slot {slot} is outside 0..{n - 1}")
     h = _half_bits(n)

@@ -93,6 +93,8 @@ class EmbeddedProvider(EthereumTesterProvider):
         self._calls: tuple[bytes, dict[str, Any]] = (b"", {})
         #: contracts whose views read their own storage only: address -> (storage root, answers)
         self._by_storage: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        #: the reads the clients of this chain share (ledger.shared.share_reads), or None
+        self.shared_reads: Any = None
 
     def keep_reads_by_storage(self, address: str) -> None:
         """Keep ``eth_call`` answers of the contract at ``address`` for as long as its storage
@@ -103,19 +105,27 @@ class EmbeddedProvider(EthereumTesterProvider):
         other members' transactions: keyed by head, those reads never meet."""
         self._by_storage.setdefault(address.lower(), (b"", {}))
 
-    def _answers(self, call: Any) -> dict[str, Any]:
-        """The cache an ``eth_call`` on the latest block belongs to (see keep_reads_by_storage)."""
+    def storage_root(self, address: str) -> bytes | None:
+        """The storage root of the contract at ``address`` in the latest block, if its reads
+        are kept by storage (:meth:`keep_reads_by_storage`); else None."""
         from eth.rlp.accounts import Account
         from eth_utils import keccak, to_canonical_address
         from rlp import decode
         from trie import HexaryTrie
 
+        if address.lower() not in self._by_storage:
+            return None
         chain = cast(Any, self.ethereum_tester).backend.chain
         state_root = chain.get_canonical_head().state_root
+        raw = HexaryTrie(chain.chaindb.db, state_root)[keccak(to_canonical_address(address))]
+        return bytes(decode(raw, sedes=Account).storage_root)
+
+    def _answers(self, call: Any) -> dict[str, Any]:
+        """The cache an ``eth_call`` on the latest block belongs to (see keep_reads_by_storage)."""
+        chain = cast(Any, self.ethereum_tester).backend.chain
         to = str(call.get("to") or "").lower()
         if to in self._by_storage:
-            raw = HexaryTrie(chain.chaindb.db, state_root)[keccak(to_canonical_address(to))]
-            root = bytes(decode(raw, sedes=Account).storage_root)
+            root = self.storage_root(to) or b""
             if self._by_storage[to][0] != root:
                 self._by_storage[to] = (root, {})
             return self._by_storage[to][1]

@@ -203,8 +203,14 @@ def identity(self: LedgerClient, account: str) -> Identity | None:
 
 
 def identities(self: LedgerClient) -> list[Identity]:
-    """Every registered identity, in registration order (revoked ones included)."""
-    return [_identity(raw) for raw in self._call(self.registry.functions.identities())]
+    """Every registered identity, in registration order (revoked ones included); decoded once
+    per registry state where reads are shared (every member reads it every round)."""
+
+    def build() -> list[Identity]:
+        return [_identity(raw) for raw in self._call(self.registry.functions.identities())]
+
+    found: list[Identity] = self._per_registry(("identities",), build)
+    return found
 
 
 def identity_of_peer(self: LedgerClient, peer_id: str) -> Identity | None:

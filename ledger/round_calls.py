@@ -142,13 +142,19 @@ def commitment(self: LedgerClient, round: int, account: str) -> Commitment | Non
 
 
 def commitments(self: LedgerClient, round: int) -> dict[str, Commitment]:
-    """Commitments of ``round`` by account, in commit order (one call)."""
-    accounts, raws = self._call(self.round_ledger.functions.commitmentsOf(int(round)))
-    found = (
-        _commitment(Web3.to_checksum_address(a), raw)
-        for a, raw in zip(accounts, raws, strict=False)
-    )
-    return {c.address: c for c in found if c is not None}
+    """Commitments of ``round`` by account, in commit order (one call; built once per head
+    block where reads are shared: every member of a round waits on it)."""
+
+    def build() -> dict[str, Commitment]:
+        accounts, raws = self._call(self.round_ledger.functions.commitmentsOf(int(round)))
+        found = (
+            _commitment(Web3.to_checksum_address(a), raw)
+            for a, raw in zip(accounts, raws, strict=False)
+        )
+        return {c.address: c for c in found if c is not None}
+
+    found: dict[str, Commitment] = self._per_head(("commitments", int(round)), build)
+    return found
 
 
 def commit_window_closed(self: LedgerClient, round: int) -> bool:

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from node.data.samples import ImageData, LabelledData
-from node.learning.modelnames import FEATURE_MODELS, IMAGE_MODELS, MODEL_NAMES
+from node.learning.modelnames import FEATURE_MODELS, IMAGE_MODELS, MODEL_NAMES, SIZED_MLP
 
 __all__ = [
     "build_model",
@@ -275,10 +275,6 @@ if tuple(_MODELS) != MODEL_NAMES:  # the light list the config and the CLI check
     raise AssertionError(
         f"node.learning.modelnames lists {MODEL_NAMES}, the models are {tuple(_MODELS)}"
     )
-
-
-SIZED_MLP = "mlp@"
-"""``mlp@<width>``: the two-hidden-layer :class:`MLP` at any width (``medmesh simulate --params``)."""
 
 
 def mlp_for_parameters(parameters: int, n_features: int) -> str:

@@ -111,7 +111,7 @@ class Finalizer:
         polled = None  # the head block of the last read: the same block gives the same answers
         with trio.move_on_after(wait):
             while True:
-                head = self.ledger.w3.eth.get_block("latest")["hash"]
+                head = self.ledger.head_hash()
                 if head == polled:
                     with trio.move_on_after(1.0):
                         await self.chain_hint().wait()

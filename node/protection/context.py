@@ -78,7 +78,8 @@ class ModeContext:
 
     def others(self) -> list[Identity]:
         """The active members but this peer, in canonical order."""
-        return [i for i in self.members() if i.address.lower() != self.address.lower()]
+        me = self.address.lower()  # derived from the key: once, not once per member
+        return [i for i in self.members() if i.address.lower() != me]
 
     def aggregators(self, round_: int) -> list[Identity]:
         """The other members that aggregate ``round_``: its committee (docs/committee.md), or

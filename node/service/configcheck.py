@@ -29,7 +29,7 @@ __all__ = ["check_config", "bootstrap_problem"]
 def check_config(where: str, cfg: NodeConfig) -> None:
     """Checks across keys and against the known names (rules, models, accountants, modes)."""
     from node.consensus.rules import RULES
-    from node.learning.modelnames import MODEL_NAMES
+    from node.learning.modelnames import MODEL_NAMES, known_model
 
     def bad(key: str, problem: str) -> ConfigError:
         return ConfigError(f"{where}: [{key.split('.')[0]}].{key.split('.', 1)[1]}: {problem}")
@@ -101,9 +101,10 @@ def check_config(where: str, cfg: NodeConfig) -> None:
         )
 
     t = cfg.training
-    if t.model not in MODEL_NAMES:
+    if not known_model(t.model):
         raise bad(
-            "training.model", f"unknown model {t.model!r}; choose one of {', '.join(MODEL_NAMES)}"
+            "training.model",
+            f"unknown model {t.model!r}; choose one of {', '.join(MODEL_NAMES)} or mlp@<width>",
         )
     if not t.learning_rate > 0:
         raise bad("training.learning_rate", f"must be > 0, got {t.learning_rate}")

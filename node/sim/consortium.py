@@ -36,6 +36,7 @@ import trio
 from gossip import GossipStats, Transport
 from ledger import LedgerClient, connect, deploy, dev_account, is_embedded
 from ledger.committee import set_committee_size
+from ledger.shared import share_reads
 from node.consensus.update import parameters_hash
 from node.data.samples import TabularData, breast_cancer_split
 from node.learning.models import mlp_for_parameters
@@ -55,6 +56,11 @@ take about N times one member's (5 s per member and round at N = 16 on the loade
 machine, ``benchmarks/results/simulate.json``); a fixed 120 s ran out at N = 64."""
 
 COMMITTEE_RANGE = "--committee must be within 1..--peers ({n}), got {k}"
+MAX_PEERS = 224
+"""``RoundLedger.MAX_COMMITTERS``: a round takes at most 224 commitments (an accepted set is
+a 224-bit mask over them). Past it the chain refuses the later members' commitments
+(``RoundLedgerRoundFull``), and every other member holds its update until the commit window
+closes, waiting for theirs: a simulated N = 256 stalled so."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,11 @@ class SimConfig:
     def __post_init__(self) -> None:
         if self.peers < 3:
             raise ValueError(f"--peers must be at least 3, got {self.peers}")
+        if self.peers > MAX_PEERS:
+            raise ValueError(
+                f"--peers must be at most {MAX_PEERS}, got {self.peers}: a round takes at most "
+                f"{MAX_PEERS} commitments (RoundLedger.MAX_COMMITTERS)"
+            )
         if self.committee is not None and not 1 <= self.committee <= self.peers:
             raise ValueError(COMMITTEE_RANGE.format(k=self.committee, n=self.peers))
         if self.rounds < 1:
@@ -144,6 +155,7 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
     )
     if is_embedded(w3):  # the members' registry reads meet across blocks (EmbeddedProvider)
         w3.provider.keep_reads_by_storage(deployment.addresses["HospitalRegistry"])  # type: ignore[attr-defined]
+        share_reads(w3)  # N members, one chain: each view read once per block (ledger.shared)
     admin_client = LedgerClient(w3, deployment, admin)
     if demo.committee:
         set_committee_size(admin_client, demo.committee)

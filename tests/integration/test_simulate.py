@@ -19,10 +19,11 @@ import json
 import pytest
 
 from gossip import PeerHost
+from ledger import LedgerClient, connect, deploy, dev_account
 from ledger.committee import committee_info, seat_on_chain, slot_of
 from node.consensus.update import parameters_hash
 from node.peer.pipeline import HospitalPeer
-from node.sim.consortium import SimConfig, simulate
+from node.sim.consortium import MAX_PEERS, SimConfig, simulate
 
 N, K, ROUNDS, PARAMS = 8, 4, 2, 2_000
 
@@ -198,3 +199,14 @@ def test_an_unknown_transport_is_refused_in_one_line() -> None:
     with pytest.raises(ValueError) as err:
         SimConfig(peers=N, transport="carrier-pigeon")
     assert str(err.value) == "--transport must be one of memory, libp2p, got 'carrier-pigeon'"
+
+
+def test_more_members_than_a_round_takes_commitments_are_refused_in_one_line() -> None:
+    w3 = connect()
+    deployment = deploy(w3, dev_account(w3))
+    limit = LedgerClient(w3, deployment).round_ledger.functions.MAX_COMMITTERS().call()
+    assert limit == MAX_PEERS  # the simulator's bound is the contract's
+    SimConfig(peers=MAX_PEERS, committee=4)
+    with pytest.raises(ValueError, match=r"--peers must be at most 224.*MAX_COMMITTERS") as err:
+        SimConfig(peers=MAX_PEERS + 1, committee=4)
+    assert "\n" not in str(err.value)

@@ -156,6 +156,8 @@ BAD = [
     ),
     (GOOD + '\n[data]\nsource = "table"\npath = "missing.csv"\n', "missing.csv does not exist"),
     (GOOD + '\n[training]\nmodel = "gpt"\n', "node.toml: [training].model: unknown model 'gpt'"),
+    (GOOD + '\n[training]\nmodel = "mlp@0"\n', "[training].model: unknown model 'mlp@0'"),
+    (GOOD + '\n[training]\nmodel = "mlp@x1"\n', "[training].model: unknown model 'mlp@x1'"),
     (
         GOOD + "\n[training]\nproximal_mu = -0.1\n",
         "node.toml: [training].proximal_mu: must be >= 0, got -0.1",
@@ -218,6 +220,13 @@ BAD = [
         "node.toml: [data].bounds: required with scaling",
     ),
 ]
+
+
+def test_a_sized_mlp_is_a_model_a_node_trains(tmp_path):
+    """``mlp@<width>`` (node.learning.models), e.g. the 99,901-parameter ``mlp@300`` that
+    ``scripts/bench_nodes.py --model mlp@300`` runs real nodes with."""
+    cfg = load_config(write(tmp_path, GOOD + '\n[training]\nmodel = "mlp@300"\n'))
+    assert cfg.training.model == "mlp@300"
 
 
 @pytest.mark.parametrize("text,expected", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
