@@ -99,7 +99,7 @@ class SimConfig:
             raise ValueError(
                 f"--transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}"
             )
-        self.demo()  # validates rule, protection (sealed or secagg with a committee) as the demo does
+        self.demo()  # validates rule, protection (sealed, secagg or ckks-fedavg with a committee) as the demo does
 
     def demo(self) -> DemoConfig:
         """The same campaign as ``medmesh demo`` options: the pipeline's settings come from here."""
