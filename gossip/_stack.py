@@ -36,7 +36,7 @@ Every setting here answers a sharp edge measured on py-libp2p 0.8.1
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import libp2p
 from libp2p.abc import IHost, ISecureTransport
@@ -52,6 +52,7 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 
 from ._degree import MeshDegrees, mesh_degrees
+from ._records import install as install_record_check
 from ._yamux import NonBlockingReaderYamux
 from ._yamux import install as install_yamux
 
@@ -123,7 +124,7 @@ def build_host(key_pair: KeyPair) -> IHost:
 
 
 class _ConsortiumGossipSub(GossipSub):
-    """GossipSub with medmesh's two changes to py-libp2p 0.8.1 for a partial mesh.
+    """GossipSub with medmesh's changes to py-libp2p 0.8.1.
 
     * D_lazy: the library takes none; with adaptive gossip off it sends IHAVE gossip to
       ``max(6, subscribers // 4)`` peers per topic and heartbeat, which grows with N (64 at 256
@@ -133,6 +134,11 @@ class _ConsortiumGossipSub(GossipSub):
       scoring 0.1 higher, and scores move with every delivery, so meshes churned (about 220
       GRAFTs and 200 PRUNEs per member in two minutes at 16 hosts) and messages forwarded
       into the churn were lost. Degree bounds still hold the mesh (``heartbeat``).
+    * No IDONTWANT. GossipSub v1.2 lets a peer that received a message tell its mesh peers not
+      to send it the same one; go-libp2p does so only for messages over 1 KiB
+      (``IDontWantMessageThreshold``), py-libp2p 0.8.1 for every message, to every mesh peer,
+      each as a separate RPC. Our control messages are hints of a few hundred bytes, so this
+      doubled the RPCs per message (N (N - 1) more per message in a full mesh) to save none.
     * GRAFT-flood detection is off (``graft_flood_threshold = 0``). The library stamps the
       time of every PRUNE it *receives* and calls a GRAFT from that same peer within the
       backoff a flood: it penalizes the peer's score and prunes it again. In a partial mesh a
@@ -155,6 +161,9 @@ class _ConsortiumGossipSub(GossipSub):
     async def _maintain_mesh_quality(self, topic: str) -> None:
         return
 
+    async def _emit_idontwant_for_message(self, msg_id: bytes, topic_ids: Iterable[str]) -> None:
+        return
+
 
 class _RoomyQueues(dict):
     """``Pubsub.peer_queues`` whose per-peer outbound queues hold ``OUTBOUND_QUEUE_RPCS``.
@@ -175,6 +184,7 @@ class _RoomyQueues(dict):
 def build_pubsub(host: IHost, degrees: MeshDegrees | None = None) -> tuple[Pubsub, GossipSub]:
     """GossipSub with ``degrees`` (default: the full mesh), and the strict-signing Pubsub on top."""
     mesh = degrees or mesh_degrees(None)
+    install_record_check()
     router = _ConsortiumGossipSub(
         mesh.d_lazy,
         protocols=list(GOSSIPSUB_PROTOCOLS),

@@ -20,6 +20,16 @@ another task's frame waits until the queue is empty, so our ACK for a stream sti
 out before the data our handler writes on it. The queue holds only frame headers the
 reader answers with (12 bytes each), one per frame it read.
 
+A frame is also written whole or not at all. py-libp2p writes each frame under the
+connection's write lock but does not shield the socket write, so a caller's deadline that
+fires mid-write (a blob send given up after its timeout, while writing its 64 KB data frames)
+left half a Noise message on the wire: the receiver's next decryption failed ("Failed
+authentication of message", seen at N = 32 hosts in one process) and every stream on that
+connection, GossipSub's included, died with it. :meth:`NonBlockingReaderYamux._write_frame`
+shields the write once it holds the lock, bounded by :data:`FRAME_WRITE_TIMEOUT_S`, after
+which the connection is closed (the peer stopped reading); a cancelled caller still returns,
+right after its frame.
+
 py-libp2p builds Yamux connections by name (``muxer_multistream.Yamux(...)``) whatever
 class the muxer options map to, so :func:`install` rebinds that name in this process.
 """
@@ -30,9 +40,13 @@ from collections import deque
 
 import trio
 from libp2p.stream_muxer import muxer_multistream
+from libp2p.stream_muxer.exceptions import MuxedConnUnavailable
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from ._logs import log, one_line
+
+FRAME_WRITE_TIMEOUT_S = 60.0
+"""Longest a started frame write may wait on the socket before the connection is closed."""
 
 
 class NonBlockingReaderYamux(Yamux):
@@ -62,12 +76,35 @@ class NonBlockingReaderYamux(Yamux):
             return
         while self._reader is not None and (self._backlog or self._flushing):
             await self._drained.wait()  # the reader's frames first, in order
-        await super()._write_frame(data)
+        await self._write_whole(data)
+
+    async def _write_whole(self, data: bytes) -> None:
+        """Write one frame under the write lock, shielded: a cancelled caller cannot cut it."""
+        async with self._write_lock:
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(FRAME_WRITE_TIMEOUT_S) as stuck:
+                    await self.secured_conn.write(data)
+                if stuck.cancelled_caught:
+                    await self._give_up(len(data))
+        await trio.lowlevel.checkpoint()
+
+    async def _give_up(self, size: int) -> None:
+        log.warning(
+            "yamux: a %d-byte frame stayed unwritten for %g s; closing the connection",
+            size,
+            FRAME_WRITE_TIMEOUT_S,
+        )
+        with trio.move_on_after(1):
+            try:
+                await self.secured_conn.close()
+            except Exception:
+                pass
+        raise MuxedConnUnavailable("yamux: connection closed after a stuck frame write")
 
     async def _flush(self) -> None:
         try:
             while self._backlog:
-                await super()._write_frame(self._backlog.popleft())
+                await self._write_whole(self._backlog.popleft())
         except Exception as exc:  # the connection broke; the reader sees it on its next read
             log.debug("yamux: dropping %d queued frames: %s", len(self._backlog), one_line(exc))
             self._backlog.clear()
