@@ -59,5 +59,5 @@ def consume_once(msg: RPC, host: IHost, peer_id: ID) -> bool:
 
 def install() -> None:
     """Use :func:`consume_once` wherever py-libp2p's pubsub checks an RPC's record."""
-    _pubsub.maybe_consume_signed_record = consume_once  # type: ignore[assignment]
-    _gossipsub.maybe_consume_signed_record = consume_once  # type: ignore[assignment]
+    _pubsub.maybe_consume_signed_record = consume_once
+    _gossipsub.maybe_consume_signed_record = consume_once

@@ -22,6 +22,8 @@ Every setting here answers a sharp edge measured on py-libp2p 0.8.1
 * #5 rate limit: ~10 messages/s per forwarder and topic, own publishes included,
   excess dropped with one log line. Raised to ``CONTROL_RATE_PER_S``.
 * #2 1 MiB pubsub limit: ``max_control_bytes`` is capped at ``MAX_CONTROL_BYTES_LIMIT``.
+* #14 IDONTWANT for every message, to every mesh peer: not sent (``_ConsortiumGossipSub``).
+* #15 every RPC's signed peer record verified on every receipt: once per peer (``_records``).
 * #10 Yamux write-write deadlock: the connection reader writes frames itself and
   blocks on a full socket; ``_yamux.NonBlockingReaderYamux`` queues those writes.
 * #11 negotiation timeouts: py-libp2p gives every new stream 10 s (outbound and

@@ -99,7 +99,9 @@ def dial_plan(n: int, degree: int = DIAL_DEGREE, seed: int = 0) -> list[tuple[in
     count = [2] * n
     rng = random.Random(seed)
     for i in rng.sample(range(n), n):
-        free = [j for j in range(n) if j != i and count[j] < degree and frozenset((i, j)) not in links]
+        free = [
+            j for j in range(n) if j != i and count[j] < degree and frozenset((i, j)) not in links
+        ]
         rng.shuffle(free)
         for j in free[: max(0, degree - count[i])]:
             links.add(frozenset((i, j)))
