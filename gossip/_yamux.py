@@ -26,9 +26,11 @@ fires mid-write (a blob send given up after its timeout, while writing its 64 KB
 left half a Noise message on the wire: the receiver's next decryption failed ("Failed
 authentication of message", seen at N = 32 hosts in one process) and every stream on that
 connection, GossipSub's included, died with it. :meth:`NonBlockingReaderYamux._write_frame`
-shields the write once it holds the lock, bounded by :data:`FRAME_WRITE_TIMEOUT_S`, after
-which the connection is closed (the peer stopped reading); a cancelled caller still returns,
-right after its frame.
+shields the write once it holds the lock: a caller cancelled at its deadline still returns,
+right after its frame. The shielded write may run until the caller's deadline plus
+:data:`FRAME_GRACE_S`, or :data:`FRAME_WRITE_TIMEOUT_S` for a caller without a deadline (a
+GossipSub sender, the reader's queued frames); past that the peer has stopped reading, and
+the connection is closed.
 
 py-libp2p builds Yamux connections by name (``muxer_multistream.Yamux(...)``) whatever
 class the muxer options map to, so :func:`install` rebinds that name in this process.
@@ -36,6 +38,7 @@ class the muxer options map to, so :func:`install` rebinds that name in this pro
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import trio
@@ -45,8 +48,10 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from ._logs import log, one_line
 
-FRAME_WRITE_TIMEOUT_S = 60.0
-"""Longest a started frame write may wait on the socket before the connection is closed."""
+FRAME_GRACE_S = 30.0
+"""How long a started frame may take past its caller's deadline before the connection is closed."""
+FRAME_WRITE_TIMEOUT_S = 300.0
+"""The same bound for a frame whose caller has no deadline."""
 
 
 class NonBlockingReaderYamux(Yamux):
@@ -80,9 +85,15 @@ class NonBlockingReaderYamux(Yamux):
 
     async def _write_whole(self, data: bytes) -> None:
         """Write one frame under the write lock, shielded: a cancelled caller cannot cut it."""
+        deadline = trio.current_effective_deadline()
         async with self._write_lock:
+            limit = (
+                deadline + FRAME_GRACE_S
+                if deadline != math.inf
+                else trio.current_time() + FRAME_WRITE_TIMEOUT_S
+            )
             with trio.CancelScope(shield=True):
-                with trio.move_on_after(FRAME_WRITE_TIMEOUT_S) as stuck:
+                with trio.move_on_at(limit) as stuck:
                     await self.secured_conn.write(data)
                 if stuck.cancelled_caught:
                     await self._give_up(len(data))
@@ -90,9 +101,8 @@ class NonBlockingReaderYamux(Yamux):
 
     async def _give_up(self, size: int) -> None:
         log.warning(
-            "yamux: a %d-byte frame stayed unwritten for %g s; closing the connection",
+            "yamux: a %d-byte frame stayed unwritten past its deadline; closing the connection",
             size,
-            FRAME_WRITE_TIMEOUT_S,
         )
         with trio.move_on_after(1):
             try:
