@@ -115,8 +115,10 @@ class BlobService:
         except Exception as exc:  # stream, muxer, dial and frame errors from py-libp2p
             self._stats.add(blobs_failed=1)
             await _reset(stream)
+            cause = exc.__cause__  # py-libp2p's StreamFailure names only the peer; why is here
+            why = one_line(exc) + (f" ({one_line(cause)})" if cause is not None else "")
             raise BlobTransferError(
-                f"blob {kind!r} ({len(data)} bytes) to peer {them} failed: {one_line(exc)}"
+                f"blob {kind!r} ({len(data)} bytes) to peer {them} failed: {why}"
             ) from exc
         await _close(stream)
         self._stats.add(blobs_sent=1, blob_bytes_sent=len(data))
