@@ -45,14 +45,16 @@ BlobHandler = Callable[[str, str, bytes], Awaitable[None]]
 BASE_TIMEOUT_S = 60.0
 HEADER_TIMEOUT_S = BASE_TIMEOUT_S
 """How long a new blob stream may take to deliver its header: a loop congested by 16
-peers delays frames by tens of seconds (``_stack``, docs/libp2p-pitfalls.md #11)."""
+peers delays frames by tens of seconds (``_stack``, docs/libp2p-pitfalls.md #11). Both this
+and the base of :func:`default_timeout` are ``PeerHost(blob_timeout_s=...)`` (default
+:data:`BASE_TIMEOUT_S`)."""
 MIN_RATE_BYTES_PER_S = 1_000_000
 """Slowest link we wait for: a blob of n bytes gets BASE_TIMEOUT_S + n / this."""
 
 
-def default_timeout(n_bytes: int) -> float:
+def default_timeout(n_bytes: int, base: float = BASE_TIMEOUT_S) -> float:
     """Seconds allowed for one transfer of ``n_bytes`` (handler time included)."""
-    return BASE_TIMEOUT_S + n_bytes / MIN_RATE_BYTES_PER_S
+    return base + n_bytes / MIN_RATE_BYTES_PER_S
 
 
 class BlobService:
@@ -64,8 +66,12 @@ class BlobService:
         stats: StatsRecorder,
         max_blob_bytes: int,
         is_authorized: Callable[[str, str], bool],
+        base_timeout: float = BASE_TIMEOUT_S,
     ) -> None:
+        if base_timeout <= 0:
+            raise ValueError(f"blob_timeout_s must be positive, got {base_timeout}")
         self._host = host
+        self._base = base_timeout
         self._me = short(host.get_id().to_base58())
         self._stats = stats
         self._max = max_blob_bytes
@@ -86,7 +92,7 @@ class BlobService:
             peer = ID.from_base58(peer_id)
         except Exception:
             raise ValueError(f"not a peer ID: {peer_id!r}") from None
-        limit = default_timeout(len(data)) if timeout is None else timeout
+        limit = default_timeout(len(data), self._base) if timeout is None else timeout
         them = short(peer_id)
         stream: INetStream | None = None
         try:
@@ -109,8 +115,10 @@ class BlobService:
         except Exception as exc:  # stream, muxer, dial and frame errors from py-libp2p
             self._stats.add(blobs_failed=1)
             await _reset(stream)
+            cause = exc.__cause__  # py-libp2p's StreamFailure names only the peer; why is here
+            why = one_line(exc) + (f" ({one_line(cause)})" if cause is not None else "")
             raise BlobTransferError(
-                f"blob {kind!r} ({len(data)} bytes) to peer {them} failed: {one_line(exc)}"
+                f"blob {kind!r} ({len(data)} bytes) to peer {them} failed: {why}"
             ) from exc
         await _close(stream)
         self._stats.add(blobs_sent=1, blob_bytes_sent=len(data))
@@ -139,7 +147,7 @@ class BlobService:
         remote = stream.muxed_conn.peer_id.to_base58()
         them = short(remote)
         try:
-            with trio.fail_after(HEADER_TIMEOUT_S):
+            with trio.fail_after(self._base):
                 kind, length = await read_header(stream)
             if length > self._max:
                 log.warning(
@@ -162,7 +170,7 @@ class BlobService:
                 await self._reject(stream, Reason.NO_HANDLER, "no blob handler registered")
                 return
             await stream.write(bytes([Status.CONTINUE]))
-            with trio.fail_after(default_timeout(length)):
+            with trio.fail_after(default_timeout(length, self._base)):
                 data = await read_exactly(stream, length)
             try:
                 await handler(remote, kind, data)

@@ -19,9 +19,10 @@ import multiaddr as ma
 import trio
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.peer.peerstore import PERMANENT_ADDR_TTL
 from libp2p.tools.anyio_service import background_trio_service
 
-from ._blobs import BlobHandler, BlobService
+from ._blobs import BASE_TIMEOUT_S, BlobHandler, BlobService
 from ._conncap import DEFAULT_MAX_PER_IP, ConnectionGuard
 from ._control import ControlPlane
 from ._degree import mesh_degrees
@@ -61,6 +62,10 @@ class PeerHost:
     :param parallel_sends: most blob transfers in flight at once (None: no bound).
     :param max_conns_per_ip: inbound connections held at once from one remote IP
         (``_conncap``); more are closed at accept.
+    :param blob_timeout_s: the base of every blob deadline: a send gets this plus 1 s per MB
+        (unless ``send_blob`` is given a ``timeout``); a receiver waits this long for a new
+        stream's header and this plus 1 s per MB for its payload. Raise it where many hosts
+        share one event loop (``node.sim.hosts``), whose protocol round trips take seconds.
     :param members: the consortium's size, which sets GossipSub's mesh degree
         (``_degree.mesh_degrees``: the full mesh up to 64 members, D = 8 above);
         None keeps the full mesh. Fixed for the host's life.
@@ -83,6 +88,7 @@ class PeerHost:
         parallel_sends: int | None = None,
         max_conns_per_ip: int = DEFAULT_MAX_PER_IP,
         members: int | None = None,
+        blob_timeout_s: float = BASE_TIMEOUT_S,
     ) -> None:
         check_limits(max_blob_bytes, max_control_bytes)
         if not 0 <= listen_port <= 65535:
@@ -125,7 +131,9 @@ class PeerHost:
         self._control = ControlPlane(
             self._pubsub, self._router, self._id, self._stats, max_control_bytes, self._gate.allows
         )
-        self._blobs = BlobService(self._host, self._stats, max_blob_bytes, self._gate.allows)
+        self._blobs = BlobService(
+            self._host, self._stats, max_blob_bytes, self._gate.allows, blob_timeout_s
+        )
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -244,6 +252,23 @@ class PeerHost:
         log.info("[%s] connected to [%s]", self._me, short(remote))
         return remote
 
+    def remember(self, multiaddr: str) -> str:
+        """Keep ``/ip4/.../tcp/.../p2p/<id>`` in the peerstore without dialing; return the peer ID.
+
+        A later :meth:`send_blob` to that peer dials it then (py-libp2p's ``new_stream`` dials
+        from the peerstore), so a member can reach any other while it holds connections to a
+        few only. Call it after :meth:`connect` to the same peer, if any: py-libp2p's
+        ``connect`` keeps a dialed address for 120 s only, and a redial after that fails
+        ("peer ID is expired"). Raises :class:`GossipError` for a malformed address.
+        """
+        try:
+            info = info_from_p2p_addr(ma.Multiaddr(multiaddr))
+        except Exception as exc:
+            raise GossipError(f"bad peer multiaddr {multiaddr!r}: {one_line(exc)}") from None
+        if info.peer_id != self._id:
+            self._host.get_peerstore().add_addrs(info.peer_id, info.addrs, PERMANENT_ADDR_TTL)
+        return info.peer_id.to_base58()
+
     def connected_peers(self) -> list[str]:
         """Peer IDs we currently hold a connection to."""
         return [p.to_base58() for p in self._host.get_connected_peers()]
@@ -295,8 +320,8 @@ class PeerHost:
     ) -> None:
         """Send ``data`` to ``peer_id`` over ``/medmesh/blob/1.0.0``; return once accepted.
 
-        ``kind`` is 1-64 ASCII characters. ``timeout`` defaults to 60 s plus 1 s
-        per MB. Dials the peer from the peerstore if not connected. Raises
+        ``kind`` is 1-64 ASCII characters. ``timeout`` defaults to ``blob_timeout_s``
+        (60 s) plus 1 s per MB. Dials the peer from the peerstore if not connected. Raises
         ``BlobTooLarge`` (ours or the receiver's limit), ``BlobRejected``,
         ``BlobTransferError`` (stream failure, timeout) or ``PeerNotAuthorized``.
         """

@@ -20,19 +20,38 @@ another task's frame waits until the queue is empty, so our ACK for a stream sti
 out before the data our handler writes on it. The queue holds only frame headers the
 reader answers with (12 bytes each), one per frame it read.
 
+A frame is also written whole or not at all. py-libp2p writes each frame under the
+connection's write lock but does not shield the socket write, so a caller's deadline that
+fires mid-write (a blob send given up after its timeout, while writing its 64 KB data frames)
+left half a Noise message on the wire: the receiver's next decryption failed ("Failed
+authentication of message", seen at N = 32 hosts in one process) and every stream on that
+connection, GossipSub's included, died with it. :meth:`NonBlockingReaderYamux._write_frame`
+shields the write once it holds the lock: a caller cancelled at its deadline still returns,
+right after its frame. The shielded write may run until the caller's deadline plus
+:data:`FRAME_GRACE_S`, or :data:`FRAME_WRITE_TIMEOUT_S` for a caller without a deadline (a
+GossipSub sender, the reader's queued frames); past that the peer has stopped reading, and
+the connection is closed.
+
 py-libp2p builds Yamux connections by name (``muxer_multistream.Yamux(...)``) whatever
 class the muxer options map to, so :func:`install` rebinds that name in this process.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import trio
 from libp2p.stream_muxer import muxer_multistream
+from libp2p.stream_muxer.exceptions import MuxedConnUnavailable
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from ._logs import log, one_line
+
+FRAME_GRACE_S = 30.0
+"""How long a started frame may take past its caller's deadline before the connection is closed."""
+FRAME_WRITE_TIMEOUT_S = 300.0
+"""The same bound for a frame whose caller has no deadline."""
 
 
 class NonBlockingReaderYamux(Yamux):
@@ -62,12 +81,40 @@ class NonBlockingReaderYamux(Yamux):
             return
         while self._reader is not None and (self._backlog or self._flushing):
             await self._drained.wait()  # the reader's frames first, in order
-        await super()._write_frame(data)
+        await self._write_whole(data)
+
+    async def _write_whole(self, data: bytes) -> None:
+        """Write one frame under the write lock, shielded: a cancelled caller cannot cut it."""
+        deadline = trio.current_effective_deadline()
+        async with self._write_lock:
+            limit = (
+                deadline + FRAME_GRACE_S
+                if deadline != math.inf
+                else trio.current_time() + FRAME_WRITE_TIMEOUT_S
+            )
+            with trio.CancelScope(shield=True):
+                with trio.move_on_at(limit) as stuck:
+                    await self.secured_conn.write(data)
+                if stuck.cancelled_caught:
+                    await self._give_up(len(data))
+        await trio.lowlevel.checkpoint()
+
+    async def _give_up(self, size: int) -> None:
+        log.warning(
+            "yamux: a %d-byte frame stayed unwritten past its deadline; closing the connection",
+            size,
+        )
+        with trio.move_on_after(1):
+            try:
+                await self.secured_conn.close()
+            except Exception:
+                pass
+        raise MuxedConnUnavailable("yamux: connection closed after a stuck frame write")
 
     async def _flush(self) -> None:
         try:
             while self._backlog:
-                await super()._write_frame(self._backlog.popleft())
+                await self._write_whole(self._backlog.popleft())
         except Exception as exc:  # the connection broke; the reader sees it on its next read
             log.debug("yamux: dropping %d queued frames: %s", len(self._backlog), one_line(exc))
             self._backlog.clear()

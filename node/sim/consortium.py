@@ -46,7 +46,7 @@ from node.peer.pipeline import HospitalPeer, RoundOutcome
 from node.service.fsutil import atomic_write_json
 from node.sim.demo import join
 from node.sim.democonfig import DemoConfig
-from node.sim.hosts import TRANSPORTS, connect_all, host_factory
+from node.sim.hosts import TRANSPORTS, connect_hosts, host_factory
 
 __all__ = ["SimConfig", "simulate", "format_simulation"]
 
@@ -185,7 +185,7 @@ async def _campaign(cfg: SimConfig, on_round: OnRound) -> dict:
     async with trio.open_nursery() as outer:
         for h in hosts:
             await outer.start(_run_host, h)
-        connect_s = await connect_all(hosts) if cfg.transport == "libp2p" else 0.0
+        connect_s = await connect_hosts(hosts, seed=cfg.seed) if cfg.transport == "libp2p" else 0.0
         async with trio.open_nursery() as serving:
             for p in peers:
                 await serving.start(p.serve)

@@ -147,6 +147,28 @@ def test_blob_5mb_roundtrip_counts_bytes() -> None:
     trio.run(main)
 
 
+def test_a_remembered_peer_is_dialed_by_its_first_blob() -> None:
+    """``remember`` stores an address without dialing; ``send_blob`` then dials on demand."""
+
+    async def main() -> None:
+        a = PeerHost(_seed("remember-a"), authorize=lambda p: True)
+        b = PeerHost(_seed("remember-b"), authorize=lambda p: True)
+        inbox = _Inbox()
+        b.on_blob(inbox)
+        async with _running(a, b):
+            assert a.remember(b.listen_addrs[0]) == b.peer_id
+            assert a.remember(a.listen_addrs[0]) == a.peer_id  # ourselves: nothing stored
+            assert a.connected_peers() == [] and b.connected_peers() == []
+            with trio.fail_after(STEP_S):
+                await a.send_blob(b.peer_id, b"hello", kind="update")
+            assert inbox.items == [(a.peer_id, "update", b"hello")]
+            assert a.connected_peers() == [b.peer_id]
+            with pytest.raises(GossipError, match="bad peer multiaddr"):
+                a.remember("/ip4/127.0.0.1/tcp/1")  # no /p2p/ part
+
+    trio.run(main)
+
+
 def test_oversized_blob_is_rejected_and_receiver_keeps_working() -> None:
     async def main() -> None:
         a = PeerHost(_seed("big-a"), authorize=lambda p: True)

@@ -21,9 +21,11 @@ import pytest
 from gossip import PeerHost
 from ledger import LedgerClient, connect, deploy, dev_account
 from ledger.committee import committee_info, seat_on_chain, slot_of
+from node.consensus.committee import committee_size
 from node.consensus.update import parameters_hash
 from node.peer.pipeline import HospitalPeer
 from node.sim.consortium import MAX_PEERS, SimConfig, simulate
+from node.sim.hosts import DIAL_DEGREE
 
 N, K, ROUNDS, PARAMS = 8, 4, 2, 2_000
 
@@ -193,6 +195,48 @@ def test_four_real_libp2p_hosts_in_one_process_finalize_on_the_chains_hash() -> 
         SimConfig(peers=n, rounds=1, params=PARAMS, rows=16, transport="libp2p"), check
     )
     assert checked == [1] and report["all_finalized_one_hash"] and report["connect_s"] > 0
+
+
+@pytest.mark.slow
+def test_sixteen_real_libp2p_hosts_on_a_partial_graph_finalize() -> None:
+    """``--transport libp2p`` past ``DIAL_DEGREE + 1`` members: each host dials or accepts about
+    ``DIAL_DEGREE`` others (GossipSub runs over that graph), the committee seats drawn on chain
+    are reached by dials made on demand, each seat holds every other member's update as
+    committed on chain, and every member adopts the chain's aggregate."""
+    n, k = 16, committee_size(16, 1)
+    assert n - 1 > DIAL_DEGREE
+    checked: list[int] = []
+
+    def check(row: dict, peers: list[HospitalPeer]) -> None:
+        rnd, ledger = row["round"], peers[0].ledger
+        info = ledger.round_info(rnd)
+        assert info.status == "finalized" and row["aggregate_hash"] == info.aggregate_hash.hex()
+        drawn = committee_info(ledger, rnd)
+        seated = {
+            p.address
+            for p in peers
+            if seat_on_chain(ledger, drawn.key, slot_of(ledger, p.address).slot, drawn.domain) < k
+        }
+        assert len(seated) == k
+        commits = ledger.commitments(rnd)
+        for p in peers:
+            assert isinstance(p.host, PeerHost)
+            held = p.intake.held_blobs(rnd)
+            if p.address in seated:
+                assert set(held) == {q.address for q in peers if q is not p}
+                assert all(
+                    hashlib.sha256(b).digest() == commits[a].update_hash for a, b in held.items()
+                )
+            else:  # its planned links and the seats it sent to and fetched from, no more
+                assert not held and len(p.host.connected_peers()) <= DIAL_DEGREE + k < n - 1
+            assert parameters_hash(p.global_params) == info.aggregate_hash
+        checked.append(rnd)
+
+    report = simulate(
+        SimConfig(peers=n, committee=k, rounds=1, params=PARAMS, rows=16, transport="libp2p"),
+        check,
+    )
+    assert checked == [1] and report["all_finalized_one_hash"]
 
 
 def test_an_unknown_transport_is_refused_in_one_line() -> None:
