@@ -120,6 +120,14 @@ def _config(tmp_path, **kw) -> DemoConfig:
     )
 
 
+def _audited(tmp_path) -> tuple[LedgerClient, dict]:
+    """The campaign's chain, and its audit with every check passed."""
+    w3, deployment = load_state(tmp_path / "chain.json")
+    audit = collect(w3, deployment)
+    assert [c["check"] for c in audit["checks"] if not c["ok"]] == []
+    return LedgerClient(w3, deployment), audit
+
+
 def test_ckks_with_a_committee_of_four_of_six_finalizes_the_fedavg(tmp_path) -> None:
     Record.trained.clear()
     sends, outcomes, adopted = Sends(), {}, {}
@@ -128,11 +136,7 @@ def test_ckks_with_a_committee_of_four_of_six_finalizes_the_fedavg(tmp_path) -> 
         peer_class=recorded_peer(outcomes, adopted),
         mods=[Record(), sends],
     )
-    state = tmp_path / "chain.json"
-    w3, deployment = load_state(state)
-    chain = LedgerClient(w3, deployment)
-    audit = collect(w3, deployment)
-    assert [c["check"] for c in audit["checks"] if not c["ok"]] == []
+    chain, audit = _audited(tmp_path)
     everyone = sorted(h["address"].lower() for h in report["hospitals"].values())
     for r in audit["rounds"]:
         round_ = r["round"]
@@ -145,7 +149,9 @@ def test_ckks_with_a_committee_of_four_of_six_finalizes_the_fedavg(tmp_path) -> 
         (pair,) = sends.roles[round_]  # and the same pair, among the seats
         holder, aggregator = pair
         assert {holder, aggregator} <= seats and holder != aggregator
-        expected = tuple(a.lower() for a in chain_roles(state, round_, among=seats))
+        expected = tuple(
+            a.lower() for a in chain_roles(tmp_path / "chain.json", round_, among=seats)
+        )
         assert pair == expected
         roles = r["ckks_roles"]  # the audit redraws it among the seats too
         assert (roles["key_holder"].lower(), roles["aggregator"].lower()) == pair
@@ -191,18 +197,17 @@ def test_a_crashed_key_holder_fails_its_round_and_the_next_finalizes(tmp_path) -
         peer_class=recorded_peer(outcomes, adopted, crash.down),
         mods=[Record(), crash],
     )
-    state = tmp_path / "chain.json"
-    w3, deployment = load_state(state)
-    chain = LedgerClient(w3, deployment)
-    audit = collect(w3, deployment)
-    assert [c["check"] for c in audit["checks"] if not c["ok"]] == []
+    chain, audit = _audited(tmp_path)
     down = crash.down["address"]
     everyone = sorted({a for a, _ in outcomes})
     up = [a for a in everyone if a != down]
     r1, r2 = audit["rounds"]
     # round 1: the drawn key holder is the crashed seat; nobody could encrypt, nothing finalized
     assert down in {a.lower() for a in r1["committee"]["seats"]}
-    assert chain_roles(state, 1, among=set(r1["committee"]["seats"]))[0].lower() == down
+    assert (
+        chain_roles(tmp_path / "chain.json", 1, among=set(r1["committee"]["seats"]))[0].lower()
+        == down
+    )
     assert r1["status"] == "failed" and chain.round_info(1).status == "failed"
     assert r1["commits"] == [] and r1["attestations"] == []
     for address in up:
@@ -211,7 +216,7 @@ def test_a_crashed_key_holder_fails_its_round_and_the_next_finalizes(tmp_path) -
     # round 2: a new beacon without the crashed member's reveal, a new pair among the seats
     assert down in {a.lower() for a in r2["beacon"]["withheld"]}
     seats = {a.lower() for a in r2["committee"]["seats"]}
-    holder, aggregator = (a.lower() for a in chain_roles(state, 2, among=seats))
+    holder, aggregator = (a.lower() for a in chain_roles(tmp_path / "chain.json", 2, among=seats))
     assert down not in (holder, aggregator) and {holder, aggregator} <= seats
     assert r2["finalized"] and down not in {c["account"].lower() for c in r2["commits"]}
     assert_adopted(2, up, chain, outcomes, adopted)
